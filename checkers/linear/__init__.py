@@ -1,0 +1,44 @@
+"""Linearizability checking: is there one order of the ops that explains every observation?
+
+A history is *linearizable* with respect to a sequential model if every operation can be
+given a single instant between its invocation and its completion such that running the
+ops one by one, in the order of those instants, through the model reproduces every
+observed result. ``fail`` ops did not happen; ``info`` ops may have happened at any time
+after their invocation, or never (see :mod:`harness.history`).
+
+How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisation):
+
+1. **Partition.** When the model allows it (keys are independent), each key is checked on
+   its own — a history is linearizable iff every key's part is (P-compositionality, Horn &
+   Kroening). Parts run in parallel, largest first; the first invalid part cancels the rest.
+2. **Lower.** Each op becomes a small integer instruction for the model (see
+   :mod:`checkers.linear.models`). Ops that are legal in every state and change nothing —
+   reads whose result is unknown, for instance — are dropped. The completions of ops with
+   unknown outcomes are moved to the end of time.
+3. **Search.** A doubly linked list holds every invocation and completion in time order.
+   Scanning from the head, an invocation may be linearized next if the model allows it in
+   the current state; the op is then lifted out of the list, pushed on a stack, and the
+   scan restarts. Reaching a completion means its op should have taken effect by now:
+   backtrack. Reaching the completion of an op with unknown outcome means only such ops
+   remain — they may never have happened — so the history is linearizable. A cache of
+   (set of linearized ops, state) pairs, hashed together with Zobrist keys, prunes paths
+   that reach a configuration already explored.
+4. **Prune.** Two rules keep the search small without changing any verdict: an op with
+   unknown outcome that would not change the state is never placed (leaving it out is as
+   good), and a required op that is legal and changes nothing is placed greedily, with no
+   alternative tried on backtracking (it can go first in any completion).
+5. **Budgets.** A time limit, a byte budget for the cache and an optional step budget;
+   running out answers "unknown" with the cause, never an out-of-memory kill.
+6. **Explain.** For an invalid history a second pass over the failing part only records the
+   longest linearizable prefix; the reference model replays it and names the ops that could
+   not follow (:mod:`checkers.linear.counterexample`).
+
+Small models (registers, mutexes, kv without appends, small sets) are first compiled to a
+transition table over their reachable states, so a step is one array load; others use a
+compiled step function. The search runs in Numba (:mod:`checkers.linear.kernel`).
+"""
+
+from checkers.linear.check import ProgressFn, check, resolve_model
+from checkers.linear.models import MODELS, Model, get_model
+
+__all__ = ["MODELS", "Model", "ProgressFn", "check", "get_model", "resolve_model"]

@@ -1,0 +1,148 @@
+"""Explaining an invalid verdict: the longest linearizable prefix and what could not follow.
+
+Built from a second, recording pass of the search over the failing partition only (with its
+own budget), then replayed with the model's plain-Python reference so that every state in
+the explanation is computed by the obviously-right code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from checkers.linear.calls import FAIL, INFO, OK, Calls
+from checkers.linear.models import Model
+from checkers.linear.prepare import Partition
+from harness.history import History
+
+__all__ = ["build_counterexample", "call_json", "summarize"]
+
+_STATUS = {OK: "ok", FAIL: "fail", INFO: "info"}
+#: Most ops of the failing partition copied into the counterexample for drawing.
+MAX_WINDOW_OPS = 400
+
+
+def call_json(history: History, calls: Calls, i: int) -> dict[str, Any]:
+    """One call as plain data for reports: history indices, times, values, outcome."""
+    pos, ret = int(calls.pos[i]), int(calls.ret[i])
+    return {
+        "index": int(history.index[pos]),
+        "process": history.process_label(pos),
+        "f": calls.f_name(i),
+        "value": calls.input(i),
+        "output": calls.output(i),
+        "type": _STATUS[int(calls.status[i])] if ret >= 0 else "pending",
+        "key": calls.key_value(i),
+        "invoke_line": int(history.line[pos]),
+        "invoke_time": int(history.time[pos]),
+        "complete_index": int(history.index[ret]) if ret >= 0 else None,
+        "complete_time": int(history.time[ret]) if ret >= 0 else None,
+        "call": pos,
+        "return": ret,
+    }
+
+
+def _json_state(model: Model, state: Any) -> Any:
+    if isinstance(state, dict):
+        return {str(k): model.describe_state(v) for k, v in state.items()}
+    return model.describe_state(state)
+
+
+def build_counterexample(
+    history: History, calls: Calls, model: Model, part: Partition, prefix: list[int]
+) -> dict[str, Any]:
+    """The explanation of why ``part`` is not linearizable, as JSON-ready data.
+
+    ``prefix`` is the longest linearizable prefix the search found (partition op ids, in
+    linearization order).
+    """
+    multi = part.key is None and bool(np.any(calls.key[part.calls] >= 0))
+    states: dict[Any, Any] = {}
+
+    def key_of(i: int) -> Any:
+        return calls.key_value(i) if multi else None
+
+    def state_of(i: int) -> Any:
+        k = key_of(i)
+        if k not in states:
+            states[k] = model.ref_init()
+        return states[k]
+
+    def step(i: int, state: Any) -> tuple[bool, Any]:
+        return model.ref_step(state, *calls.ref_args(i))
+
+    linearized = []
+    for op in prefix:
+        i = int(part.calls[op])
+        before = state_of(i)
+        legal, after = step(i, before)
+        states[key_of(i)] = after
+        linearized.append(
+            {
+                "op": call_json(history, calls, i),
+                "legal": legal,
+                "state_before": _json_state(model, before),
+                "state_after": _json_state(model, after),
+            }
+        )
+    done = set(prefix)
+    remaining = [op for op in range(part.size) if op not in done]
+    required = [op for op in remaining if not part.optional[op]]
+    stuck: list[dict[str, Any]] = []
+    deadline: dict[str, Any] | None = None
+    if required:
+        d = min(required, key=lambda op: int(calls.ret[part.calls[op]]))
+        d_ret = int(calls.ret[part.calls[d]])
+        deadline = call_json(history, calls, int(part.calls[d]))
+        for op in remaining:
+            i = int(part.calls[op])
+            if calls.pos[i] >= d_ret:
+                continue
+            before = state_of(i)
+            legal, after = step(i, before)
+            stuck.append(
+                {
+                    "op": call_json(history, calls, i),
+                    "legal": legal,
+                    "why": (
+                        "legal here, but no order of the remaining ops works after it"
+                        if legal
+                        else "illegal in this state"
+                    ),
+                    "state_after": _json_state(model, after) if legal else None,
+                }
+            )
+    ops = [call_json(history, calls, i) for i in part.calls.tolist()]
+    if len(ops) > MAX_WINDOW_OPS:
+        centre = len(prefix)
+        lo = max(0, centre - MAX_WINDOW_OPS // 2)
+        ops = sorted(ops, key=lambda o: o["call"])[lo : lo + MAX_WINDOW_OPS]
+    final = {k: v for k, v in states.items()} if multi else states.get(None, model.ref_init())
+    return {
+        "model": model.name,
+        "key": part.key,
+        "linearized": linearized,
+        "state": _json_state(model, final),
+        "deadline_op": deadline,
+        "could_not_follow": stuck,
+        "ops": ops,
+        "ops_total": part.size,
+    }
+
+
+def summarize(cex: dict[str, Any]) -> str:
+    """One line for people: which op could not be linearized, and in what state."""
+    d = cex.get("deadline_op")
+    n = len(cex["linearized"])
+    key = "" if cex.get("key") is None else f"key {cex['key']!r}: "
+    if d is None:
+        return f"{key}no linearization found after {n} ops"
+    out = "" if d["output"] is None or d["f"] in ("write", "put", "append", "add") else (
+        f" -> {d['output']!r}"
+    )
+    return (
+        f"{key}after {n} linearized ops the state was {cex['state']!r}; "
+        f"op {d['index']} (process {d['process']}, {d['type']} {d['f']} {d['value']!r}{out}) "
+        "cannot be linearized"
+    )

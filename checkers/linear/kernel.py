@@ -1,0 +1,487 @@
+"""The compiled search: Wing & Gong with Lowe's just-in-time linearisation, in Numba.
+
+Everything here works on integer arrays prepared by :mod:`checkers.linear.prepare`; see
+:mod:`checkers.linear` for the algorithm in prose. The kernel checks one partition (one key,
+usually) and is safe to run in several threads at once (``nogil``).
+
+State is a small vector of int64 (width 1 for registers; one slot per key for an
+unpartitioned kv store; bit words for sets; length + items for queues). A model whose
+reachable states are few is first turned into a transition table ``T[state, op class]``
+(``build_table``), and the search then steps by one load.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Result codes of ``search``.
+INVALID = 0
+VALID = 1
+STOPPED = 2  # the stop flag was raised: time limit, or a sibling partition failed
+OUT_OF_MEMORY = 3  # the cache would outgrow its byte budget
+OUT_OF_STEPS = 4  # the deterministic step budget ran out
+
+# Opcodes. ``a`` and ``b`` are the op's integer arguments; ``slot`` is the state slot it
+# touches (the key, when one state holds several keys).
+OP_READ = 1  # legal iff s == a
+OP_WRITE = 2  # s := a
+OP_CAS = 3  # legal iff s == a; s := b
+OP_CAS_NOT = 4  # legal iff s != a (an observed failed cas); no change
+OP_CAS_MAYBE = 5  # always legal; if s == a then s := b (cas with unknown outcome)
+OP_ACQUIRE = 6  # legal iff s == 0; s := 1
+OP_RELEASE = 7  # legal iff s == 1; s := 0
+OP_APPEND = 8  # s := s · a, over double polynomial hashes; b holds 256^len(a)
+OP_SET_ADD = 9  # word a of the state |= bit mask b
+OP_SET_READ = 10  # the state equals row a of aux
+OP_ENQUEUE = 11  # state = [len, items...]; push a
+OP_DEQUEUE = 12  # legal iff the head is a; pop
+OP_DEQUEUE_EMPTY = 13  # legal iff the queue is empty
+OP_DEQUEUE_ANY = 14  # pop the head if any (a dequeue with unknown outcome)
+
+# Two 31-bit primes for string hashes: a string is the big-endian integer of b"\x01" + its
+# bytes, reduced modulo each prime; the pair is packed as (h1 << 31) | h2.
+P1 = 2147483647
+P2 = 2147483629
+MASK31 = (1 << 31) - 1
+
+_STEP_POLL = 0xFFFF  # poll the stop flag every 65,536 iterations
+
+
+@njit("uint64(uint64)", cache=True, nogil=True)
+def _mix(x):  # pragma: no cover - compiled
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit("uint64(int64[::1], int64)", cache=True, nogil=True)
+def _state_hash(st, sw):  # pragma: no cover - compiled
+    h = np.uint64(0x9E3779B97F4A7C15)
+    for k in range(sw):
+        h = _mix(h ^ np.uint64(st[k]))
+    return h
+
+
+@njit(
+    "boolean(int64, int64, int64, int64, int64[:, ::1], int64[::1], int64[::1], int64)",
+    cache=True,
+    nogil=True,
+)
+def apply_op(opc, a, b, slot, aux, cur, nxt, sw):  # pragma: no cover - compiled
+    """Write the state after the op into ``nxt``; return whether the op is legal in ``cur``."""
+    for k in range(sw):
+        nxt[k] = cur[k]
+    s = cur[slot]
+    if opc == OP_READ:
+        return s == a
+    if opc == OP_WRITE:
+        nxt[slot] = a
+        return True
+    if opc == OP_CAS:
+        if s != a:
+            return False
+        nxt[slot] = b
+        return True
+    if opc == OP_CAS_NOT:
+        return s != a
+    if opc == OP_CAS_MAYBE:
+        if s == a:
+            nxt[slot] = b
+        return True
+    if opc == OP_ACQUIRE:
+        if s != 0:
+            return False
+        nxt[slot] = 1
+        return True
+    if opc == OP_RELEASE:
+        if s != 1:
+            return False
+        nxt[slot] = 0
+        return True
+    if opc == OP_APPEND:
+        h1 = ((s >> 31) * (b >> 31) + (a >> 31)) % P1
+        h2 = ((s & MASK31) * (b & MASK31) + (a & MASK31)) % P2
+        nxt[slot] = (h1 << 31) | h2
+        return True
+    if opc == OP_SET_ADD:
+        nxt[slot + a] = cur[slot + a] | b
+        return True
+    if opc == OP_SET_READ:
+        for k in range(sw):
+            if cur[k] != aux[a, k]:
+                return False
+        return True
+    if opc == OP_ENQUEUE:
+        n = cur[0]
+        if n >= sw - 1:
+            return False
+        nxt[1 + n] = a
+        nxt[0] = n + 1
+        return True
+    if opc == OP_DEQUEUE or opc == OP_DEQUEUE_ANY:
+        n = cur[0]
+        if n == 0:
+            return opc == OP_DEQUEUE_ANY
+        if opc == OP_DEQUEUE and cur[1] != a:
+            return False
+        for k in range(1, n):
+            nxt[k] = cur[k + 1]
+        nxt[n] = 0
+        nxt[0] = n - 1
+        return True
+    if opc == OP_DEQUEUE_EMPTY:
+        return cur[0] == 0
+    return False
+
+
+@njit("boolean(int64, int64, int64)", cache=True, nogil=True)
+def _observes(opc, a, b):  # pragma: no cover - compiled
+    """Whether the op never changes the state, in any state where it is legal."""
+    if opc == OP_READ or opc == OP_CAS_NOT or opc == OP_SET_READ or opc == OP_DEQUEUE_EMPTY:
+        return True
+    return (opc == OP_CAS or opc == OP_CAS_MAYBE) and a == b
+
+
+@njit(
+    "Tuple((int32[:, ::1], int32[::1]))(int64[::1], int64[::1], int64[::1], int64,"
+    " int64[:, ::1], int64)",
+    cache=True,
+    nogil=True,
+)
+def build_table(opc, arg_a, arg_b, init, aux, max_states):  # pragma: no cover - compiled
+    """Group the ops into classes (equal opc, a, b) and BFS the reachable states.
+
+    Returns ``(T, cls)``: ``T[state, class]`` is the next state id or -1 (illegal), state 0
+    is ``init``; ``cls[op]`` is the op's class. ``T`` has 0 rows when more than
+    ``max_states`` states are reachable (the step function is used then). Only for
+    width-1 states.
+    """
+    n = opc.shape[0]
+    cls = np.empty(n, np.int32)
+    ccap = 16
+    while ccap < 2 * n:
+        ccap *= 2
+    cmask = np.uint64(ccap - 1)
+    c_slot = np.full(ccap, -1, np.int32)
+    cls_op = np.empty(n, np.int32)  # a representative op of each class
+    ncls = 0
+    for i in range(n):
+        hk = _mix(np.uint64(opc[i]) ^ _mix(np.uint64(arg_a[i]) ^ _mix(np.uint64(arg_b[i]))))
+        j = np.int64(hk & cmask)
+        while c_slot[j] >= 0:
+            r = cls_op[c_slot[j]]
+            if opc[r] == opc[i] and arg_a[r] == arg_a[i] and arg_b[r] == arg_b[i]:
+                break
+            j = (j + 1) & (ccap - 1)
+        if c_slot[j] < 0:
+            c_slot[j] = ncls
+            cls_op[ncls] = i
+            ncls += 1
+        cls[i] = c_slot[j]
+
+    scap = 64  # state capacity; grows by doubling up to max_states
+    cap = 256  # hash slots, kept at >= 4x the state capacity
+    mask = np.uint64(cap - 1)
+    keys = np.empty(cap, np.int64)
+    ids = np.full(cap, -1, np.int32)
+    states = np.empty(scap, np.int64)
+    table = np.full((scap, ncls), -1, np.int32)
+    cur = np.empty(1, np.int64)
+    nxt = np.empty(1, np.int64)
+    states[0] = init
+    idx = np.int64(_mix(np.uint64(init)) & mask)
+    keys[idx] = init
+    ids[idx] = 0
+    nstates = 1
+    i = 0
+    while i < nstates:
+        cur[0] = states[i]
+        for c in range(ncls):
+            r = cls_op[c]
+            if not apply_op(opc[r], arg_a[r], arg_b[r], 0, aux, cur, nxt, 1):
+                continue
+            v = nxt[0]
+            idx = np.int64(_mix(np.uint64(v)) & mask)
+            while ids[idx] >= 0 and keys[idx] != v:
+                idx = (idx + 1) & (cap - 1)
+            if ids[idx] < 0:
+                if nstates == max_states:
+                    return np.empty((0, ncls), np.int32), cls
+                if nstates == scap:
+                    scap = min(2 * scap, max_states)
+                    grown = np.full((scap, ncls), -1, np.int32)
+                    grown[:nstates] = table[:nstates]
+                    table = grown
+                    more = np.empty(scap, np.int64)
+                    more[:nstates] = states[:nstates]
+                    states = more
+                    cap = 4 * scap
+                    mask = np.uint64(cap - 1)
+                    keys = np.empty(cap, np.int64)
+                    ids = np.full(cap, -1, np.int32)
+                    for s in range(nstates):
+                        j = np.int64(_mix(np.uint64(states[s])) & mask)
+                        while ids[j] >= 0:
+                            j = (j + 1) & (cap - 1)
+                        keys[j] = states[s]
+                        ids[j] = s
+                    idx = np.int64(_mix(np.uint64(v)) & mask)
+                    while ids[idx] >= 0:
+                        idx = (idx + 1) & (cap - 1)
+                keys[idx] = v
+                ids[idx] = nstates
+                states[nstates] = v
+                nstates += 1
+            table[i, c] = ids[idx]
+        i += 1
+    return table[:nstates].copy(), cls
+
+
+@njit(
+    "int64(int32[::1], uint8[::1], int64[::1], int64[::1], int64[::1], int64[::1], int32[::1],"
+    " int64[:, ::1], int32[:, ::1], boolean, int64[::1], uint64[::1], int64, int64,"
+    " int64[::1], int64[::1], int32[::1], boolean)",
+    cache=True,
+    nogil=True,
+)
+def search(  # pragma: no cover - compiled
+    order,
+    optional,
+    opc,
+    arg_a,
+    arg_b,
+    slot,
+    cls,
+    aux,
+    table,
+    use_table,
+    init,
+    zob,
+    max_bytes,
+    max_steps,
+    stop,
+    stats,
+    best,
+    record,
+):
+    """Decide whether one partition is linearizable. Returns one of the result codes.
+
+    ``order`` lists the 2n entries in real-time order as ``op * 2 + is_return``; the returns
+    of ``optional`` ops (outcome unknown) come last. ``stats`` receives [steps, cache
+    entries, cache bytes, depth reached]. ``best`` receives the witness order when VALID, and
+    with ``record`` the longest linearizable prefix seen, whose length is ``stats[3]``.
+    """
+    n = opc.shape[0]
+    sw = init.shape[0]
+    nw = (n + 63) >> 6
+    m = 2 * n
+
+    # The entry list: node 0 is the head, node k + 1 holds entry k.
+    nxt = np.empty(m + 1, np.int32)
+    prv = np.empty(m + 1, np.int32)
+    op_of = np.empty(m + 1, np.int32)
+    is_call = np.empty(m + 1, np.uint8)
+    match = np.empty(m + 1, np.int32)
+    call_node = np.empty(n, np.int32)
+    for k in range(m):
+        e = order[k]
+        node = k + 1
+        op_of[node] = e >> 1
+        is_call[node] = 1 - (e & 1)
+        if e & 1 == 0:
+            call_node[e >> 1] = node
+        nxt[k] = node
+        prv[node] = k
+    nxt[m] = -1
+    prv[0] = -1
+    op_of[0] = -1
+    is_call[0] = 0
+    for node in range(1, m + 1):
+        if is_call[node] == 0:
+            c = call_node[op_of[node]]
+            match[c] = node
+            match[node] = c
+
+    cur = init.copy()
+    if use_table:
+        cur[0] = 0
+    cand = np.empty(sw, np.int64)
+    bits = np.zeros(nw, np.uint64)
+    h = np.uint64(0)
+
+    # The cache: one row per entry, [key, state words, bitset words], so that a probe
+    # touches one cache line; key 0 marks a free row.
+    rw = 1 + sw + nw
+    entry_bytes = 8 * rw
+    cap = 1024
+    while cap < 2 * n and cap < (1 << 20):
+        cap *= 2
+    if cap * entry_bytes > max_bytes:
+        cap = 16
+    cache = np.zeros((cap, rw), np.uint64)
+    count = 0
+
+    stack_node = np.empty(n + 1, np.int32)
+    stack_state = np.empty((n + 1, sw), np.int64)
+    stack_forced = np.zeros(n + 1, np.uint8)
+    depth = 0
+    best_len = 0
+    steps = 0
+    status = INVALID
+    backtrack = False
+
+    node = nxt[0]
+    if node == -1:
+        status = VALID
+    while status == INVALID:
+        steps += 1
+        if (steps & _STEP_POLL) == 0:
+            stats[0] = steps
+            stats[1] = count
+            stats[3] = depth
+            if stop[0] != 0:
+                status = STOPPED
+                break
+            if max_steps > 0 and steps >= max_steps:
+                status = OUT_OF_STEPS
+                break
+        if backtrack:
+            if depth == 0:
+                break
+            depth -= 1
+            node = stack_node[depth]
+            op = op_of[node]
+            bits[op >> 6] &= ~(np.uint64(1) << np.uint64(op & 63))
+            h ^= zob[op]
+            for k in range(sw):
+                cur[k] = stack_state[depth, k]
+            r = match[node]
+            nxt[prv[r]] = r
+            if nxt[r] != -1:
+                prv[nxt[r]] = r
+            nxt[prv[node]] = node
+            if nxt[node] != -1:
+                prv[nxt[node]] = node
+            # A forced op had no alternative worth trying: keep backtracking.
+            if stack_forced[depth] == 0:
+                backtrack = False
+                node = nxt[node]
+            continue
+        op = op_of[node]
+        if not is_call[node]:
+            if optional[op]:
+                # Only ops with unknown outcomes remain; they may never have happened.
+                status = VALID
+                break
+            backtrack = True
+            continue
+        if use_table:
+            t = table[cur[0], cls[op]]
+            legal = t >= 0
+            cand[0] = t
+        else:
+            legal = apply_op(opc[op], arg_a[op], arg_b[op], slot[op], aux, cur, cand, sw)
+        if not legal:
+            node = nxt[node]
+            continue
+        unchanged = True
+        for k in range(sw):
+            if cand[k] != cur[k]:
+                unchanged = False
+                break
+        if unchanged and optional[op]:
+            # An op that may never have happened and would change nothing: leaving it out
+            # is always at least as good as placing it here.
+            node = nxt[node]
+            continue
+        # A pure observation (legal or not, it never changes any state) that is legal here
+        # can go first in any completion: the others keep their states and their order.
+        # So it needs no alternative on backtracking. (Not so for an op that merely
+        # changes nothing in *this* state, like writing the current value.)
+        forced = _observes(opc[op], arg_a[op], arg_b[op])
+        w = op >> 6
+        bit = np.uint64(1) << np.uint64(op & 63)
+        bits[w] |= bit
+        h2 = h ^ zob[op]
+        key = (h2 ^ _state_hash(cand, sw)) | np.uint64(1)
+        # Find (bits, cand) in the cache, or insert it.
+        idx = np.int64(key & np.uint64(cap - 1))
+        found = False
+        while cache[idx, 0] != 0:
+            if cache[idx, 0] == key:
+                same = True
+                for k in range(sw):
+                    if cache[idx, 1 + k] != np.uint64(cand[k]):
+                        same = False
+                        break
+                if same:
+                    for k in range(nw):
+                        if cache[idx, 1 + sw + k] != bits[k]:
+                            same = False
+                            break
+                if same:
+                    found = True
+                    break
+            idx = (idx + 1) & (cap - 1)
+        if found:
+            bits[w] &= ~bit
+            if forced:
+                backtrack = True
+            else:
+                node = nxt[node]
+            continue
+        cache[idx, 0] = key
+        for k in range(sw):
+            cache[idx, 1 + k] = np.uint64(cand[k])
+        for k in range(nw):
+            cache[idx, 1 + sw + k] = bits[k]
+        count += 1
+        if 2 * count > cap:
+            new_cap = 2 * cap
+            if (cap + new_cap) * entry_bytes > max_bytes:
+                status = OUT_OF_MEMORY
+                break
+            grown = np.zeros((new_cap, rw), np.uint64)
+            gmask = np.uint64(new_cap - 1)
+            for j in range(cap):
+                if cache[j, 0] != 0:
+                    gi = np.int64(cache[j, 0] & gmask)
+                    while grown[gi, 0] != 0:
+                        gi = (gi + 1) & (new_cap - 1)
+                    for k in range(rw):
+                        grown[gi, k] = cache[j, k]
+            cache = grown
+            cap = new_cap
+        # Linearize op: push, adopt the new state, lift its entries, rescan from the head.
+        stack_node[depth] = node
+        stack_forced[depth] = forced
+        for k in range(sw):
+            stack_state[depth, k] = cur[k]
+            cur[k] = cand[k]
+        depth += 1
+        h = h2
+        r = match[node]
+        nxt[prv[node]] = nxt[node]
+        if nxt[node] != -1:
+            prv[nxt[node]] = prv[node]
+        nxt[prv[r]] = nxt[r]
+        if nxt[r] != -1:
+            prv[nxt[r]] = prv[r]
+        if record and depth > best_len:
+            for k in range(depth):
+                best[k] = op_of[stack_node[k]]
+            best_len = depth
+        node = nxt[0]
+        if node == -1:
+            status = VALID
+
+    if status == VALID:
+        for k in range(depth):
+            best[k] = op_of[stack_node[k]]
+        best_len = depth
+    stats[0] = steps
+    stats[1] = count
+    stats[2] = cap * entry_bytes
+    stats[3] = best_len
+    return status

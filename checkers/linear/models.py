@@ -1,0 +1,475 @@
+"""Sequential specifications ("models") that linearizability is checked against.
+
+Each model has two faces that are kept property-tested against each other:
+
+* a **plain-Python reference**: ``ref_init()`` and ``ref_step(state, f, status, vin,
+  vout) -> (legal, next_state)`` on ordinary Python values, written to be obviously right;
+* a **compiled form**: ``lower(calls)`` turns every call into an integer op for the Numba
+  kernel (:mod:`checkers.linear.kernel`) or drops it when it constrains nothing. Lowering
+  works per *distinct value* and then with numpy over all calls, so it stays fast on
+  million-op histories.
+
+What an outcome means (shared by both faces):
+
+* ``ok`` calls must take effect between their invocation and completion;
+* ``info`` calls (and calls that never completed) may take effect at any time after their
+  invocation, or never; their output is unknown;
+* ``fail`` calls did not happen and are dropped, except in the ``etcd`` model, where a
+  failed cas is an observation that the register did not hold ``from`` (Porcupine's
+  semantics for its etcd test data).
+
+The models:
+
+``register``      read / write of one value. A read of nil matches any state (Knossos).
+``cas-register``  read / write / cas [from to]; Knossos's semantics.
+``etcd``          Porcupine's etcd cas-register: initial value nil, a nil read means the key
+                  is absent, a failed cas observes ``state != from``.
+``kv``            get / put / append on string values per key, initially "" (Porcupine kv).
+``mutex``         acquire / release of one lock.
+``set``           add x / read → the whole set (Knossos set).
+``queue``         FIFO queue: enqueue x / dequeue → x (nil: the queue was empty).
+
+Strings (kv) are kept as hashes in the kernel: the big-endian integer of ``0x01 + bytes``
+modulo two 31-bit primes. A collision could only make the search accept wrongly, so every
+valid kv verdict is confirmed by replaying the witness with the reference model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from checkers.linear import kernel as K
+from checkers.linear.calls import FAIL, INFO, OK, Calls
+from harness.errors import ConfigError
+
+__all__ = ["MODELS", "Lowered", "Model", "get_model", "guess_model"]
+
+#: Most reachable states for which a transition table is built (else: the step function).
+MAX_TABLE_STATES = 4096
+
+I64 = npt.NDArray[np.int64]
+
+
+def freeze(v: Any) -> Any:
+    """A hashable stand-in for ``v`` (equal values, equal stand-ins)."""
+    try:
+        hash(v)
+        return (type(v).__name__, v)
+    except TypeError:
+        return json.dumps(v, sort_keys=True, default=str)
+
+
+def _str_hash(s: str, with_marker: bool = True) -> int:
+    """Pack (x mod P1, x mod P2) where x is the big-endian integer of [0x01] + bytes(s)."""
+    raw = s.encode()
+    x = int.from_bytes(b"\x01" + raw if with_marker else raw, "big")
+    return ((x % K.P1) << 31) | (x % K.P2)
+
+
+def _str_pow(s: str) -> int:
+    n = len(s.encode())
+    return (pow(256, n, K.P1) << 31) | pow(256, n, K.P2)
+
+
+def _signed64(x: int) -> int:
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+@dataclass(slots=True)
+class Lowered:
+    """The integer form of all calls of a history (before partitioning).
+
+    ``keep`` says which calls enter the search; for those, ``opc``/``a``/``b`` are the
+    kernel op and ``optional`` marks unknown outcomes. ``width(opc)`` gives the state width
+    of a partition with those ops, ``init`` the value of each state word initially,
+    ``finite(opc)`` whether a transition table is worth trying.
+    """
+
+    keep: npt.NDArray[np.bool_]
+    opc: I64
+    a: I64
+    b: I64
+    optional: npt.NDArray[np.bool_]
+    aux: I64
+    init: int
+    width: Callable[[I64], int] = field(default=lambda opc: 1)
+    finite: Callable[[I64], bool] = field(default=lambda opc: True)
+
+
+_NO_AUX = np.zeros((1, 1), dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Model:
+    """A sequential specification: see the module docstring."""
+
+    name: str
+    summary: str
+    fs: tuple[str, ...]
+    lower: Callable[[Calls], Lowered]
+    ref_init: Callable[[], Any]
+    ref_step: Callable[[Any, str, int, Any, Any], tuple[bool, Any]]
+    keeps_failures: bool = False
+    multi_key_state: bool = True
+    describe_state: Callable[[Any], Any] = field(default=lambda s: s)
+
+
+class _Ops:
+    """Vectorised views of the calls for one model: which op each call is, and values."""
+
+    def __init__(self, model: str, fs: tuple[str, ...], calls: Calls) -> None:
+        h = calls.history
+        local = np.full(len(h.f_names), -1, dtype=np.int64)
+        for code, name in enumerate(h.f_names):
+            if name in fs:
+                local[code] = fs.index(name)
+        self.f = local[calls.f]
+        if len(self.f) and self.f.min() < 0:
+            bad = h.f_names[int(calls.f[np.flatnonzero(self.f < 0)[0]])]
+            raise ConfigError(
+                f"model {model!r} has no operation {bad!r}; it knows {', '.join(fs)}. "
+                "Pick another model with --model."
+            )
+        self.status = calls.status
+        self.info = self.status == INFO
+        self.values = h.values
+        # Value id -1 ("no completion") reads as the last slot of per-value arrays: None.
+        self.vin = calls.vin
+        self.vout = calls.vout
+        self.n = len(calls)
+
+    def is_(self, name_index: int) -> npt.NDArray[np.bool_]:
+        return self.f == name_index
+
+    def by_outcome(self, table: list[list[int]]) -> I64:
+        """``table[f][status]`` for every call (status: 1 ok, 2 fail, 3 info)."""
+        return np.asarray(table, dtype=np.int64)[self.f, self.status]
+
+    def per_value(self, fn: Callable[[Any], int]) -> I64:
+        """``fn`` of every value of the history, plus ``fn(None)`` last (for id -1)."""
+        out = np.empty(len(self.values) + 1, dtype=np.int64)
+        for v, value in enumerate(self.values):
+            out[v] = fn(value)
+        out[-1] = fn(None)
+        return out
+
+
+class _Scalars:
+    """Dense ids for register values: nil is 0, others from 1."""
+
+    def __init__(self) -> None:
+        self.ids: dict[Any, int] = {}
+
+    def __call__(self, v: Any) -> int:
+        if v is None:
+            return 0
+        k = v if type(v) is int or type(v) is str else freeze(v)
+        i = self.ids.get(k)
+        if i is None:
+            i = self.ids[k] = len(self.ids) + 1
+        return i
+
+
+def _pair_of(v: Any) -> tuple[Any, Any] | None:
+    if isinstance(v, list | tuple) and len(v) == 2:
+        return v[0], v[1]
+    return None
+
+
+_X = -1  # "no op": the call is dropped
+
+# Kernel op per (f, status) for the register models; status columns: -, ok, fail, info.
+_REGISTER_OPS = {
+    "register": [[_X, K.OP_READ, _X, _X], [_X, K.OP_WRITE, _X, K.OP_WRITE]],
+    "cas-register": [
+        [_X, K.OP_READ, _X, _X],
+        [_X, K.OP_WRITE, _X, K.OP_WRITE],
+        [_X, K.OP_CAS, _X, K.OP_CAS],
+    ],
+    "etcd": [
+        [_X, K.OP_READ, _X, _X],
+        [_X, K.OP_WRITE, _X, K.OP_WRITE],
+        [_X, K.OP_CAS, K.OP_CAS_NOT, K.OP_CAS_MAYBE],
+    ],
+}
+
+
+def _lower_register(cas: bool, etcd: bool) -> Callable[[Calls], Lowered]:
+    name = "etcd" if etcd else ("cas-register" if cas else "register")
+    fs = ("read", "write", "cas") if cas else ("read", "write")
+    ops = _REGISTER_OPS[name]
+
+    def lower(calls: Calls) -> Lowered:
+        o = _Ops(name, fs, calls)
+        sid = _Scalars()
+        nv = len(o.values)
+        scalar = np.zeros(nv + 1, dtype=np.int64)
+        frm = np.zeros(nv + 1, dtype=np.int64)
+        to = np.zeros(nv + 1, dtype=np.int64)
+        for v, value in enumerate(o.values):
+            p = _pair_of(value)
+            if p is None:
+                scalar[v] = sid(value)
+            else:
+                frm[v], to[v] = sid(p[0]), sid(p[1])
+        opc = o.by_outcome(ops)
+        read, is_cas = o.is_(0), o.is_(2)
+        if cas:
+            bad = is_cas & (frm[o.vin] == 0) & (to[o.vin] == 0)
+            if bad.any():
+                v = o.values[o.vin[np.flatnonzero(bad)[0]]]
+                if _pair_of(v) is None:
+                    raise ConfigError(f"a cas value must be [from, to], got {v!r}")
+        a = np.where(read, scalar[o.vout], np.where(is_cas, frm[o.vin], scalar[o.vin]))
+        b = np.where(is_cas, to[o.vin], 0)
+        keep = opc != _X
+        if not etcd:
+            keep &= ~read | (a != 0)  # Knossos: a nil read matches any state
+        return Lowered(keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=_NO_AUX, init=0)
+
+    return lower
+
+
+def _register_ref(cas: bool, etcd: bool) -> Callable[[Any, str, int, Any, Any], tuple[bool, Any]]:
+    def ref_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
+        if f == "read":
+            if status != OK or (vout is None and not etcd):
+                return True, state
+            return state == vout, state
+        if f == "write":
+            return (True, state) if status == FAIL else (True, vin)
+        frm, to = vin
+        if status == FAIL:  # only the etcd model keeps failed ops: an observation
+            return state != frm, state
+        if status == INFO and etcd:
+            return True, (to if state == frm else state)
+        return (True, to) if state == frm else (False, state)
+
+    return ref_step
+
+
+def _register_model(*, cas: bool, etcd: bool, summary: str) -> Model:
+    return Model(
+        name="etcd" if etcd else ("cas-register" if cas else "register"),
+        summary=summary,
+        fs=("read", "write", "cas") if cas else ("read", "write"),
+        lower=_lower_register(cas, etcd),
+        ref_init=lambda: None,
+        ref_step=_register_ref(cas, etcd),
+        keeps_failures=etcd,
+    )
+
+
+# ---------------------------------------------------------------- mutex
+
+
+def _mutex_lower(calls: Calls) -> Lowered:
+    o = _Ops("mutex", ("acquire", "release"), calls)
+    opc = o.by_outcome(
+        [[_X, K.OP_ACQUIRE, _X, K.OP_ACQUIRE], [_X, K.OP_RELEASE, _X, K.OP_RELEASE]]
+    )
+    zero = np.zeros(o.n, dtype=np.int64)
+    return Lowered(keep=opc != _X, opc=opc, a=zero, b=zero, optional=o.info, aux=_NO_AUX, init=0)
+
+
+def _mutex_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
+    if f == "acquire":
+        return (not state), True
+    return bool(state), False
+
+
+# ---------------------------------------------------------------- kv
+
+
+def _as_str(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def _kv_lower(calls: Calls) -> Lowered:
+    o = _Ops("kv", ("get", "put", "append"), calls)
+    get, app = o.is_(0), o.is_(2)
+    opc = o.by_outcome(
+        [
+            [_X, K.OP_READ, _X, _X],
+            [_X, K.OP_WRITE, _X, K.OP_WRITE],
+            [_X, K.OP_APPEND, _X, K.OP_APPEND],
+        ]
+    )
+    keep = opc != _X
+    marked = o.per_value(lambda v: _str_hash(_as_str(v)))
+    a = np.where(get, marked[o.vout], marked[o.vin])
+    b = np.zeros(o.n, dtype=np.int64)
+    if app.any():
+        raw = o.per_value(lambda v: _str_hash(_as_str(v), with_marker=False))
+        a[app] = raw[o.vin[app]]
+        b[app] = o.per_value(lambda v: _str_pow(_as_str(v)))[o.vin[app]]
+    return Lowered(
+        keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=_NO_AUX, init=_str_hash(""),
+        finite=lambda opc: not bool(np.any(opc == K.OP_APPEND)),
+    )  # fmt: skip
+
+
+def _kv_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
+    if f == "get":
+        return (status != OK or state == _as_str(vout)), state
+    v = _as_str(vin)
+    return True, (v if f == "put" else state + v)
+
+
+# ---------------------------------------------------------------- set
+
+
+def _elements(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    if isinstance(v, list | tuple | set | frozenset):
+        return list(v)
+    raise ConfigError(f"a set read must return a collection, got {v!r}")
+
+
+def _set_lower(calls: Calls) -> Lowered:
+    o = _Ops("set", ("add", "read"), calls)
+    add = o.is_(0)
+    opc = o.by_outcome([[_X, K.OP_SET_ADD, _X, K.OP_SET_ADD], [_X, K.OP_SET_READ, _X, _X]])
+    keep = opc != _X
+    elems: dict[Any, int] = {}
+
+    def eid(x: Any) -> int:
+        return elems.setdefault(freeze(x), len(elems))
+
+    add_id = np.zeros(len(o.values) + 1, dtype=np.int64)
+    for v in np.unique(o.vin[add & keep]).tolist():
+        add_id[v] = eid(o.values[v])
+    read_vals = np.unique(o.vout[~add & keep]).tolist()
+    reads = [[eid(x) for x in _elements(o.values[v])] for v in read_vals]
+    width = max(1, (len(elems) + 63) >> 6)
+    aux = np.zeros((max(1, len(reads)), width), dtype=np.int64)
+    row = np.zeros(len(o.values) + 1, dtype=np.int64)
+    for r, (v, ids) in enumerate(zip(read_vals, reads, strict=True)):
+        row[v] = r
+        for i in ids:
+            aux[r, i >> 6] |= np.int64(_signed64(1 << (i & 63)))
+    ids = add_id[o.vin]
+    a = np.where(add, ids >> 6, row[o.vout]).astype(np.int64)
+    b = np.where(add, np.left_shift(np.ones_like(ids), ids & 63), 0).astype(np.int64)
+    few = len(elems) <= 12
+    return Lowered(
+        keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=aux, init=0,
+        width=lambda opc: width, finite=lambda opc: few,
+    )  # fmt: skip
+
+
+def _set_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
+    if f == "add":
+        return True, state | {freeze(vin)}
+    if status != OK:
+        return True, state
+    return state == frozenset(freeze(x) for x in _elements(vout)), state
+
+
+# ---------------------------------------------------------------- queue
+
+
+def _queue_lower(calls: Calls) -> Lowered:
+    o = _Ops("queue", ("enqueue", "dequeue"), calls)
+    enq = o.is_(0)
+    opc = o.by_outcome(
+        [
+            [_X, K.OP_ENQUEUE, _X, K.OP_ENQUEUE],
+            [_X, K.OP_DEQUEUE, _X, K.OP_DEQUEUE_ANY],
+        ]
+    )
+    sid = _Scalars()
+    # Item ids start at 2 (nil is 1) so that 0 can mark an empty slot.
+    item = o.per_value(lambda v: sid(v) + 1)
+    a = np.where(enq, item[o.vin], item[o.vout])
+    opc[(opc == K.OP_DEQUEUE) & (a == 1)] = K.OP_DEQUEUE_EMPTY
+    return Lowered(
+        keep=opc != _X, opc=opc, a=a, b=np.zeros(o.n, dtype=np.int64), optional=o.info,
+        aux=_NO_AUX, init=0,
+        width=lambda opc: 1 + int(np.count_nonzero(opc == K.OP_ENQUEUE)),
+        finite=lambda opc: False,
+    )  # fmt: skip
+
+
+def _queue_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
+    if f == "enqueue":
+        return True, (*state, freeze(vin))
+    if status != OK:
+        return True, state[1:]
+    if vout is None:
+        return len(state) == 0, state
+    return (len(state) > 0 and state[0] == freeze(vout)), state[1:]
+
+
+def _plain(x: Any) -> Any:
+    return x[1] if isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) else x
+
+
+MODELS: dict[str, Model] = {
+    m.name: m
+    for m in (
+        _register_model(cas=False, etcd=False, summary="read/write register (nil read = any)"),
+        _register_model(cas=True, etcd=False, summary="read/write/cas register, Knossos semantics"),
+        _register_model(cas=True, etcd=True, summary="Porcupine's etcd cas-register"),
+        Model(
+            name="kv",
+            summary="get/put/append strings, partitioned by key",
+            fs=("get", "put", "append"),
+            lower=_kv_lower,
+            ref_init=lambda: "",
+            ref_step=_kv_step,
+        ),
+        Model(
+            name="mutex",
+            summary="acquire/release of one lock",
+            fs=("acquire", "release"),
+            lower=_mutex_lower,
+            ref_init=lambda: False,
+            ref_step=_mutex_step,
+            describe_state=lambda s: "held" if s else "free",
+        ),
+        Model(
+            name="set",
+            summary="add/read of a set",
+            fs=("add", "read"),
+            lower=_set_lower,
+            ref_init=lambda: frozenset(),
+            ref_step=_set_step,
+            multi_key_state=False,
+            describe_state=lambda s: sorted((_plain(x) for x in s), key=repr),
+        ),
+        Model(
+            name="queue",
+            summary="FIFO queue: enqueue/dequeue",
+            fs=("enqueue", "dequeue"),
+            lower=_queue_lower,
+            ref_init=lambda: (),
+            ref_step=_queue_step,
+            multi_key_state=False,
+            describe_state=lambda s: [_plain(x) for x in s],
+        ),
+    )
+}
+
+
+def get_model(name: str) -> Model:
+    """The model called ``name``; a :class:`ConfigError` listing the choices otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def guess_model(fs: set[str]) -> str | None:
+    """The first model whose operations cover ``fs``, or ``None``."""
+    for name in ("register", "cas-register", "kv", "mutex", "set", "queue"):
+        if fs and fs <= set(MODELS[name].fs):
+            return name
+    return None

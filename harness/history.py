@@ -1,0 +1,429 @@
+"""Histories: what clients did, as columns, with invoke ↔ completion pairing done once.
+
+A history is the sequence of operations recorded during a test, in the order they
+happened. Every logical operation appears twice: an ``invoke`` when a client starts it and
+a *completion* when the client learns its outcome. The completion's type says what is known
+(Jepsen's semantics, which clew keeps exactly):
+
+* ``ok``   – the operation happened, with the completion's value;
+* ``fail`` – the operation definitely did not happen;
+* ``info`` – nobody knows: it may have happened, at any moment after its invocation, or
+  never. A process that got ``info`` is never reused; the worker continues under a new
+  process number.
+
+An invocation with no completion at all (the history ended first) is treated as ``info``.
+
+**Real-time order.** The order of ops in the history is the real-time order: operation A
+*precedes* B iff A's completion comes before B's invocation in the history. Otherwise they
+are concurrent. Times (``time``, ns since the start of the test) are informational and
+used for plots; checkers order by position.
+
+Worked example::
+
+    0 invoke p1 write 1
+    1 invoke p2 read
+    2 ok     p1 write 1
+    3 ok     p2 read 1        # concurrent with the write: reading 1 is fine
+    4 invoke p2 read
+    5 ok     p2 read 0        # the write finished before this read began: not linearizable
+
+**Layout.** Numeric fields are numpy arrays; values, keys, nodes, errors and ``f`` names are
+interned into small tables so that a million-op history stays small. ``history[i]`` gives a
+frozen :class:`Op` view for people. Build histories with :class:`HistoryBuilder`; it checks
+the pairing rules and reports a bad op by file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.errors import HistoryError
+
+__all__ = [
+    "FAIL",
+    "INFO",
+    "INVOKE",
+    "OK",
+    "TYPE_CODES",
+    "TYPE_NAMES",
+    "History",
+    "HistoryBuilder",
+    "Op",
+]
+
+INVOKE, OK, FAIL, INFO = 0, 1, 2, 3
+TYPE_NAMES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
+TYPE_CODES: dict[str, int] = {name: code for code, name in enumerate(TYPE_NAMES)}
+
+#: Sentinel meaning "no entry" in the interned columns (key, node, error) and in ``pair``.
+NONE = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Op:
+    """One recorded operation, as a person reads it.
+
+    ``process`` is an int for clients and a name (``"nemesis"``) for everything else.
+    ``key`` is set for ops on one key of a keyed workload (kv stores, independent
+    registers); checkers that partition by key use it.
+    """
+
+    index: int
+    time: int
+    type: str
+    process: int | str
+    f: str
+    value: Any = None
+    key: Any = None
+    node: str | None = None
+    error: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The op as a plain dict, omitting fields that are ``None``."""
+        out: dict[str, Any] = {
+            "index": self.index,
+            "time": self.time,
+            "type": self.type,
+            "process": self.process,
+            "f": self.f,
+            "value": self.value,
+        }
+        for name in ("key", "node", "error"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v
+        return out
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable key that identifies ``value`` up to equality of its JSON form."""
+    t = type(value)
+    if t is int or t is str or value is None:
+        return value
+    if t is bool:
+        return ("bool", value)
+    if t is float:
+        return ("float", value)
+    if t is list or t is tuple:
+        return ("list", *(_freeze(v) for v in value))
+    if t is dict:
+        return ("dict", *sorted((str(k), _freeze(v)) for k, v in value.items()))
+    return ("repr", repr(value))
+
+
+class _Table:
+    """Interns values: equal values share one id. Ids are dense, from 0."""
+
+    __slots__ = ("ids", "items")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.ids: dict[Any, int] = {}
+
+    def intern(self, value: Any) -> int:
+        t = type(value)
+        k = value if (t is int or t is str or value is None) else _freeze(value)
+        i = self.ids.get(k)
+        if i is None:
+            i = self.ids[k] = len(self.items)
+            self.items.append(value)
+        return i
+
+
+class HistoryBuilder:
+    """Collects ops one by one (as a parser reads them) and builds a :class:`History`.
+
+    ``path`` is only used in error messages. ``add`` takes already-decoded fields; a
+    ``line`` number, when given, is kept so that later errors (pairing) can name it.
+    """
+
+    def __init__(self, *, path: str | None = None) -> None:
+        self.path = path
+        self._time: list[int] = []
+        self._index: list[int] = []
+        self._type: list[int] = []
+        self._process: list[int] = []
+        self._f: list[int] = []
+        self._value: list[int] = []
+        self._key: list[int] = []
+        self._node: list[int] = []
+        self._error: list[int] = []
+        self._line: list[int] = []
+        self._f_table = _Table()
+        self._values = _Table()
+        self._keys = _Table()
+        self._nodes = _Table()
+        self._process_names: dict[str, int] = {}
+        self._has_time = True
+
+    def __len__(self) -> int:
+        return len(self._type)
+
+    def add(
+        self,
+        *,
+        type: str,
+        process: int | str,
+        f: Any,
+        value: Any = None,
+        time: int | None = None,
+        index: int | None = None,
+        key: Any = None,
+        node: str | None = None,
+        error: Any = None,
+        line: int | None = None,
+    ) -> None:
+        """Append one op. Raises :class:`HistoryError` naming the line if a field is bad."""
+        code = TYPE_CODES.get(type)
+        if code is None:
+            raise HistoryError(
+                f"unknown op type {type!r}; expected one of invoke, ok, fail, info",
+                path=self.path,
+                line=line,
+            )
+        pos = len(self._type)
+        if not isinstance(process, int) or isinstance(process, bool):
+            process = self._process_id(process, line)
+        if time is None:
+            self._has_time = False
+            time = pos
+        elif not isinstance(time, int):
+            raise HistoryError(f"time must be an integer, got {time!r}", path=self.path, line=line)
+        self._time.append(time)
+        self._index.append(pos if index is None else index)
+        self._type.append(code)
+        self._process.append(process)
+        self._f.append(self._f_table.intern(f if isinstance(f, str) else str(f)))
+        self._value.append(self._values.intern(value))
+        self._key.append(NONE if key is None else self._keys.intern(key))
+        self._node.append(NONE if node is None else self._nodes.intern(node))
+        self._error.append(NONE if error is None else self._values.intern(error))
+        self._line.append(pos + 1 if line is None else line)
+
+    def _process_id(self, process: Any, line: int | None) -> int:
+        if isinstance(process, bool) or not isinstance(process, str):
+            raise HistoryError(
+                f"process must be an integer or a name, got {process!r}", path=self.path, line=line
+            )
+        pid = self._process_names.get(process)
+        if pid is None:
+            pid = self._process_names[process] = -1 - len(self._process_names)
+        return pid
+
+    def build(self) -> History:
+        """Freeze the columns and pair invocations with completions.
+
+        Raises :class:`HistoryError` for a completion with no invocation, a client that
+        invokes twice without completing, or a completion whose ``f`` differs from its
+        invocation's.
+        """
+        n = len(self._type)
+        h = History(
+            time=np.asarray(self._time, dtype=np.int64),
+            index=np.asarray(self._index, dtype=np.int64),
+            type=np.asarray(self._type, dtype=np.int8),
+            process=np.asarray(self._process, dtype=np.int64),
+            f=np.asarray(self._f, dtype=np.int32),
+            value=np.asarray(self._value, dtype=np.int32),
+            key=np.asarray(self._key, dtype=np.int32),
+            node=np.asarray(self._node, dtype=np.int32),
+            error=np.asarray(self._error, dtype=np.int32),
+            line=np.asarray(self._line, dtype=np.int64),
+            f_names=list(self._f_table.items),
+            values=self._values.items,
+            keys=self._keys.items,
+            nodes=[str(x) for x in self._nodes.items],
+            process_names={v: k for k, v in self._process_names.items()},
+            path=self.path,
+            pair=np.empty(0, dtype=np.int64),
+        )
+        h.pair = _pair(h) if n else np.empty(0, dtype=np.int64)
+        return h
+
+
+def _pair(h: History) -> npt.NDArray[np.int64]:
+    """For each op, the position of its partner (invoke ↔ completion), or -1."""
+    n = len(h.type)
+    pair = np.full(n, NONE, dtype=np.int64)
+    order = np.argsort(h.process, kind="stable")
+    proc = h.process[order]
+    typ = h.type[order]
+    same = proc[1:] == proc[:-1]
+    is_inv = typ == INVOKE
+    # A completion is paired with the op just before it in its process, if that is an invoke.
+    matched = same & is_inv[:-1] & ~is_inv[1:]
+    a = order[:-1][matched]
+    b = order[1:][matched]
+    pair[a] = b
+    pair[b] = a
+
+    client = proc >= 0
+    # A client completion that is not matched: no invocation before it.
+    orphan = (~is_inv) & client
+    orphan[1:] &= ~matched
+    if orphan.any():
+        pos = int(order[np.flatnonzero(orphan)[0]])
+        raise HistoryError(
+            f"{TYPE_NAMES[h.type[pos]]} completion of process {h.process_label(pos)} "
+            f"({h.f_names[h.f[pos]]}) has no invocation before it",
+            path=h.path,
+            line=int(h.line[pos]),
+        )
+    # An invoke followed, in its process, by another invoke: the first never completed.
+    double = same & is_inv[:-1] & is_inv[1:] & client[1:]
+    if double.any():
+        k = int(np.flatnonzero(double)[0])
+        first, second = int(order[k]), int(order[k + 1])
+        raise HistoryError(
+            f"process {h.process_label(second)} invokes {h.f_names[h.f[second]]} while its "
+            f"earlier {h.f_names[h.f[first]]} (line {int(h.line[first])}) has not completed; "
+            "a client process runs one op at a time",
+            path=h.path,
+            line=int(h.line[second]),
+        )
+    inv = a[h.process[a] >= 0]
+    bad = h.f[inv] != h.f[pair[inv]]
+    if bad.any():
+        i = int(inv[np.flatnonzero(bad)[0]])
+        j = int(pair[i])
+        raise HistoryError(
+            f"completion f {h.f_names[h.f[j]]!r} differs from its invocation's "
+            f"{h.f_names[h.f[i]]!r} (line {int(h.line[i])})",
+            path=h.path,
+            line=int(h.line[j]),
+        )
+    return pair
+
+
+class History(Sequence[Op]):
+    """An immutable, columnar history. See the module docstring for the semantics.
+
+    Columns (numpy arrays of equal length ``n``): ``time`` (int64 ns), ``index`` (int64),
+    ``type`` (int8: INVOKE/OK/FAIL/INFO), ``process`` (int64; negative ids are named
+    processes such as the nemesis, see ``process_names``), ``f`` (int32 into ``f_names``),
+    ``value`` (int32 into ``values``), ``key`` / ``node`` / ``error`` (int32 into ``keys`` /
+    ``nodes`` / ``values``, -1 for none), ``line`` (source line, 1-based) and ``pair``
+    (position of the partner op, -1 if none).
+    """
+
+    def __init__(
+        self,
+        *,
+        time: npt.NDArray[np.int64],
+        index: npt.NDArray[np.int64],
+        type: npt.NDArray[np.int8],
+        process: npt.NDArray[np.int64],
+        f: npt.NDArray[np.int32],
+        value: npt.NDArray[np.int32],
+        key: npt.NDArray[np.int32],
+        node: npt.NDArray[np.int32],
+        error: npt.NDArray[np.int32],
+        line: npt.NDArray[np.int64],
+        pair: npt.NDArray[np.int64],
+        f_names: list[str],
+        values: list[Any],
+        keys: list[Any],
+        nodes: list[str],
+        process_names: dict[int, str],
+        path: str | None = None,
+    ) -> None:
+        self.time = time
+        self.index = index
+        self.type = type
+        self.process = process
+        self.f = f
+        self.value = value
+        self.key = key
+        self.node = node
+        self.error = error
+        self.line = line
+        self.pair = pair
+        self.f_names = f_names
+        self.values = values
+        self.keys = keys
+        self.nodes = nodes
+        self.process_names = process_names
+        self.path = path
+
+    @classmethod
+    def from_ops(cls, ops: list[dict[str, Any]] | list[Op], *, path: str | None = None) -> History:
+        """Build a history from op dicts (or :class:`Op`), e.g. in tests."""
+        b = HistoryBuilder(path=path)
+        for i, op in enumerate(ops):
+            d = op.to_dict() if isinstance(op, Op) else dict(op)
+            d.pop("index", None)
+            b.add(line=i + 1, **d)
+        return b.build()
+
+    def __len__(self) -> int:
+        return len(self.type)
+
+    def __getitem__(self, i: int) -> Op:  # type: ignore[override]
+        if isinstance(i, slice):
+            raise TypeError("History does not support slicing; use ops() or select()")
+        n = len(self.type)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        k, nd, e = int(self.key[i]), int(self.node[i]), int(self.error[i])
+        return Op(
+            index=int(self.index[i]),
+            time=int(self.time[i]),
+            type=TYPE_NAMES[self.type[i]],
+            process=self.process_label(i),
+            f=self.f_names[self.f[i]],
+            value=self.values[self.value[i]],
+            key=None if k < 0 else self.keys[k],
+            node=None if nd < 0 else self.nodes[nd],
+            error=None if e < 0 else self.values[e],
+        )
+
+    def __iter__(self) -> Iterator[Op]:
+        for i in range(len(self.type)):
+            yield self[i]
+
+    def process_label(self, i: int) -> int | str:
+        """The process of op ``i``: an int for clients, a name otherwise."""
+        p = int(self.process[i])
+        return p if p >= 0 else self.process_names.get(p, str(p))
+
+    def value_of(self, i: int) -> Any:
+        """The decoded value of op ``i``."""
+        return self.values[self.value[i]]
+
+    def key_of(self, i: int) -> Any:
+        """The decoded key of op ``i``, or ``None``."""
+        k = int(self.key[i])
+        return None if k < 0 else self.keys[k]
+
+    def f_code(self, name: str) -> int:
+        """The code of ``f`` name, or -1 if no op has it."""
+        try:
+            return self.f_names.index(name)
+        except ValueError:
+            return -1
+
+    def client_invokes(self) -> npt.NDArray[np.int64]:
+        """Positions of client invocations, in history order."""
+        return np.flatnonzero((self.type == INVOKE) & (self.process >= 0))
+
+    def counts(self) -> dict[str, int]:
+        """Number of ops by type name."""
+        c = np.bincount(self.type, minlength=4)
+        return {name: int(c[code]) for code, name in enumerate(TYPE_NAMES)}
+
+    def describe(self, i: int) -> str:
+        """A one-line, human description of op ``i``."""
+        op = self[i]
+        key = "" if op.key is None else f" key={json.dumps(op.key, default=str)}"
+        return (
+            f"#{op.index} p{op.process} {op.type} {op.f}{key} "
+            f"{json.dumps(op.value, default=str)}"
+        )
