@@ -301,7 +301,7 @@ def _pair(h: History) -> npt.NDArray[np.int64]:
     return pair
 
 
-class History(Sequence[Op]):
+class History:
     """An immutable, columnar history. See the module docstring for the semantics.
 
     Columns (numpy arrays of equal length ``n``): ``time`` (int64 ns), ``index`` (int64),
@@ -352,7 +352,7 @@ class History(Sequence[Op]):
         self.path = path
 
     @classmethod
-    def from_ops(cls, ops: list[dict[str, Any]] | list[Op], *, path: str | None = None) -> History:
+    def from_ops(cls, ops: Sequence[dict[str, Any] | Op], *, path: str | None = None) -> History:
         """Build a history from op dicts (or :class:`Op`), e.g. in tests."""
         b = HistoryBuilder(path=path)
         for i, op in enumerate(ops):
@@ -364,7 +364,7 @@ class History(Sequence[Op]):
     def __len__(self) -> int:
         return len(self.type)
 
-    def __getitem__(self, i: int) -> Op:  # type: ignore[override]
+    def __getitem__(self, i: int) -> Op:
         if isinstance(i, slice):
             raise TypeError("History does not support slicing; use ops() or select()")
         n = len(self.type)
@@ -424,6 +424,5 @@ class History(Sequence[Op]):
         op = self[i]
         key = "" if op.key is None else f" key={json.dumps(op.key, default=str)}"
         return (
-            f"#{op.index} p{op.process} {op.type} {op.f}{key} "
-            f"{json.dumps(op.value, default=str)}"
+            f"#{op.index} p{op.process} {op.type} {op.f}{key} {json.dumps(op.value, default=str)}"
         )

@@ -71,7 +71,7 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-class deadline:  # noqa: N801 - used like a function: ``with deadline(s) as stop:``
+class deadline:  # used like a function: ``with deadline(s) as stop:``
     """A stop flag that the watchdog raises after ``seconds`` (never, if ``None``).
 
     Use as a context manager; leaving it disarms the flag (by marking it as handled), so a

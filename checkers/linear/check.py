@@ -41,7 +41,7 @@ _POOL_SIZE = 0
 
 def _pool(threads: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
-    if _POOL is None or _POOL_SIZE != threads:
+    if _POOL is None or threads != _POOL_SIZE:
         _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clew-check")
         _POOL_SIZE = threads
     return _POOL
@@ -96,7 +96,8 @@ def _verify_witness(calls: Calls, model: Model, p: Partition, order: list[int]) 
     step, init = model.ref_step, model.ref_init
     for j in range(len(idx)):
         k = keys[j]
-        legal, state[k] = step(state[k] if k in state else init(), fs[j], status[j], vin[j], vout[j])
+        before = state[k] if k in state else init()
+        legal, state[k] = step(before, fs[j], status[j], vin[j], vout[j])
         if not legal:
             return False
     placed = np.zeros(p.size, dtype=bool)
@@ -195,11 +196,9 @@ def check(
             seconds=time.perf_counter() - t0, details=details,
         )  # fmt: skip
     unknown = [(p, r) for p, r in finished if r.status not in (K.VALID, K.INVALID)]
-    cause = None
     if unknown or len(finished) < len(parts) or timed_out:
-        cause = _unknown_cause(unknown, time_limit, per_bytes, max_steps, steps, len(parts))
-        if cause is None:
-            cause = f"time limit of {time_limit} s reached"
+        why = _unknown_cause(unknown, time_limit, per_bytes, max_steps, steps, len(parts))
+        cause = why or f"time limit of {time_limit} s reached"
         return Result(
             valid=UNKNOWN, checker="linearizable", cause=cause,
             seconds=time.perf_counter() - t0, details=details,

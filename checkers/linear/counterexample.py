@@ -16,7 +16,7 @@ from checkers.linear.models import Model
 from checkers.linear.prepare import Partition
 from harness.history import History
 
-__all__ = ["build_counterexample", "call_json", "summarize"]
+__all__ = ["build_counterexample", "call_json", "describe_call", "summarize"]
 
 _STATUS = {OK: "ok", FAIL: "fail", INFO: "info"}
 #: Most ops of the failing partition copied into the counterexample for drawing.
@@ -131,6 +131,18 @@ def build_counterexample(
     }
 
 
+def describe_call(op: dict[str, Any]) -> str:
+    """A call as people write it: ``write 3``, ``read -> 2``, ``cas [1, 2] (failed)``."""
+    text = op["f"] if op["value"] is None else f"{op['f']} {op['value']!r}"
+    if op["type"] == "ok" and op["output"] is not None and op["output"] != op["value"]:
+        text += f" -> {op['output']!r}"
+    elif op["type"] != "ok":
+        text += {"fail": " (failed)", "info": " (outcome unknown)", "pending": " (pending)"}[
+            op["type"]
+        ]
+    return text
+
+
 def summarize(cex: dict[str, Any]) -> str:
     """One line for people: which op could not be linearized, and in what state."""
     d = cex.get("deadline_op")
@@ -138,11 +150,8 @@ def summarize(cex: dict[str, Any]) -> str:
     key = "" if cex.get("key") is None else f"key {cex['key']!r}: "
     if d is None:
         return f"{key}no linearization found after {n} ops"
-    out = "" if d["output"] is None or d["f"] in ("write", "put", "append", "add") else (
-        f" -> {d['output']!r}"
-    )
     return (
-        f"{key}after {n} linearized ops the state was {cex['state']!r}; "
-        f"op {d['index']} (process {d['process']}, {d['type']} {d['f']} {d['value']!r}{out}) "
-        "cannot be linearized"
+        f"{key}after linearizing {n} ops (state {cex['state']!r}), op #{d['index']} "
+        f"(process {d['process']}: {describe_call(d)}, line {d['invoke_line']}) could not be "
+        "linearized"
     )

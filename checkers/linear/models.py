@@ -271,9 +271,7 @@ def _register_model(*, cas: bool, etcd: bool, summary: str) -> Model:
 
 def _mutex_lower(calls: Calls) -> Lowered:
     o = _Ops("mutex", ("acquire", "release"), calls)
-    opc = o.by_outcome(
-        [[_X, K.OP_ACQUIRE, _X, K.OP_ACQUIRE], [_X, K.OP_RELEASE, _X, K.OP_RELEASE]]
-    )
+    opc = o.by_outcome([[_X, K.OP_ACQUIRE, _X, K.OP_ACQUIRE], [_X, K.OP_RELEASE, _X, K.OP_RELEASE]])
     zero = np.zeros(o.n, dtype=np.int64)
     return Lowered(keep=opc != _X, opc=opc, a=zero, b=zero, optional=o.info, aux=_NO_AUX, init=0)
 
@@ -351,9 +349,9 @@ def _set_lower(calls: Calls) -> Lowered:
     width = max(1, (len(elems) + 63) >> 6)
     aux = np.zeros((max(1, len(reads)), width), dtype=np.int64)
     row = np.zeros(len(o.values) + 1, dtype=np.int64)
-    for r, (v, ids) in enumerate(zip(read_vals, reads, strict=True)):
+    for r, (v, members) in enumerate(zip(read_vals, reads, strict=True)):
         row[v] = r
-        for i in ids:
+        for i in members:
             aux[r, i >> 6] |= np.int64(_signed64(1 << (i & 63)))
     ids = add_id[o.vin]
     a = np.where(add, ids >> 6, row[o.vout]).astype(np.int64)

@@ -13,9 +13,7 @@ from checkers.linear.reference import check_reference
 from harness.history import History
 
 MODELS = ["register", "cas-register", "etcd", "kv", "mutex", "set", "queue"]
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _sequential(model: str, draw: Any, n: int, keyed: bool = False) -> list[dict[str, Any]]:

@@ -1,0 +1,369 @@
+"""The ``clew`` command line.
+
+Exit codes follow Jepsen: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input,
+255 crash. With several files, the exit code is the worst over them (crash, then bad input,
+then invalid, then unknown, then valid).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.errors import ClewError, InputError
+
+__all__ = ["main"]
+
+log = logging.getLogger("clew")
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 254, 255
+_SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_BAD_INPUT: 3, EXIT_CRASH: 4}
+_MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "kv"}
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def _worst(codes: list[int]) -> int:
+    return max(codes, key=lambda c: _SEVERITY[c], default=EXIT_VALID)
+
+
+class ByteSize(click.ParamType):
+    """A size such as ``2G``, ``512M``, ``1.5g`` or a plain number of bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+        unit = text[-1:] if text[-1:] in _SIZE_UNITS and text[-1:] != "" else ""
+        number = text[: -len(unit)] if unit else text
+        try:
+            size = int(float(number) * _SIZE_UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size; use e.g. 2G, 512M or 1000000", param, ctx)
+        if size <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return size
+
+
+class _Group(click.Group):
+    """Maps clew's errors to exit codes and one-line messages instead of tracebacks."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("standalone_mode", True)
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(EXIT_BAD_INPUT)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except InputError as e:
+            click.echo(f"clew: {e}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except ClewError as e:
+            click.echo(f"clew: {e}", err=True)
+            sys.exit(EXIT_CRASH)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clew")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details to stderr.")
+def cli(verbose: bool) -> None:
+    """clew: test real databases for consistency, and check histories offline.
+
+    \b
+    Check histories recorded by clew, Jepsen or Porcupine:
+      clew check history.edn
+      clew check --model etcd --time-limit 60 logs/*.log
+    Convert between history formats:
+      clew convert history.edn history.jsonl
+
+    Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 crash.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Any]:
+    """A rich progress bar on stderr over ``total`` files, or a no-op."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        yield progress
+
+
+@cli.command("check", short_help="Check that histories are linearizable.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-m",
+    "--model",
+    default=None,
+    help="register, cas-register (Knossos semantics), etcd (Porcupine's etcd model), kv, "
+    "mutex, set or queue. Default: etcd for Porcupine etcd logs, kv for Porcupine kv logs, "
+    "else guessed from the operations.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    default="auto",
+    show_default=True,
+    help="auto, jsonl, json, edn, porcupine-etcd or porcupine-kv.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds per file before answering unknown.",
+)
+@click.option(
+    "--max-memory",
+    type=ByteSize(),
+    default="2G",
+    show_default=True,
+    help="Budget for the search cache of one file (e.g. 512M, 4G); beyond it: unknown.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Deterministic budget of search steps per file (0: none); beyond it: unknown.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads for checking partitions in parallel.  [default: min(2, CPUs)]",
+)
+@click.option(
+    "--no-partition",
+    is_flag=True,
+    help="Check all keys in one search instead of key by key (slower; for comparison).",
+)
+@click.option(
+    "--counterexample-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write <file>.counterexample.json here for every invalid history.",
+)
+@click.option(
+    "--counterexample-time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds for the second pass that explains an invalid history.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar (also off when not a TTY).")
+def check_cmd(
+    files: tuple[str, ...],
+    model: str | None,
+    fmt: str,
+    as_json: bool,
+    time_limit: float,
+    max_memory: int,
+    max_steps: int,
+    threads: int | None,
+    no_partition: bool,
+    counterexample_dir: str | None,
+    counterexample_time_limit: float,
+    no_progress: bool,
+) -> None:
+    """Check that each history FILE is linearizable.
+
+    Prints one line per file (its verdict and why), then a total. Histories are read in
+    clew's JSONL, a JSON array, Jepsen's history.edn, or Porcupine's etcd and kv logs;
+    the format is detected from the content unless --format is given.
+
+    \b
+    Examples:
+      clew check store/etcd/latest/history.jsonl
+      clew check --model cas-register --time-limit 30 history.edn
+      clew check --json tests/data/porcupine/kv/*.txt
+    """
+    from checkers.linear import get_model
+    from harness.formats import FORMATS
+
+    if fmt not in FORMATS:
+        choices = ", ".join(FORMATS)
+        raise click.BadParameter(f"{fmt!r}; choose one of {choices}", param_hint="--format")
+    if model is not None:
+        get_model(model)  # a bad name is bad input, before any file is read
+    if counterexample_dir:
+        Path(counterexample_dir).mkdir(parents=True, exist_ok=True)
+
+    codes: list[int] = []
+    counts = {"valid": 0, "invalid": 0, "unknown": 0, "error": 0}
+    checker_seconds = 0.0
+    t0 = time.perf_counter()
+    show_progress = not no_progress and not as_json and sys.stderr.isatty()
+    with _progress(show_progress, len(files)) as bar:
+        task = bar.add_task("checking", total=len(files)) if bar else None
+        if bar is not None:
+            bar.update(task, description="loading the checker (the first run compiles it)")
+        import checkers.linear.kernel  # noqa: F401 - compiled or loaded from Numba's cache
+
+        for path in files:
+            name = os.path.basename(path)
+            on_progress = None
+            if bar is not None:
+                bar.update(task, description=f"checking {name}")
+
+                def on_progress(done: int, total: int, name: str = name) -> None:
+                    if total > 1:
+                        bar.update(task, description=f"checking {name}: {done}/{total} keys")
+
+            code, line, seconds = _check_one(
+                path, model, fmt, as_json, time_limit, max_memory, max_steps, threads,
+                not no_partition, counterexample_dir, counterexample_time_limit, on_progress,
+            )  # fmt: skip
+            checker_seconds += seconds
+            codes.append(code)
+            counts[
+                {EXIT_VALID: "valid", EXIT_INVALID: "invalid", EXIT_UNKNOWN: "unknown"}.get(
+                    code, "error"
+                )
+            ] += 1
+            if bar is not None:
+                bar.console.print(line, highlight=False, markup=False, soft_wrap=True)
+                bar.advance(task)
+            else:
+                click.echo(line)
+    if not as_json and len(files) > 1:
+        total = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "error")
+        click.echo(
+            f"{len(files)} files: {total}; checker time {checker_seconds:.3f} s, "
+            f"wall time {time.perf_counter() - t0:.2f} s"
+        )
+    sys.exit(_worst(codes))
+
+
+def _check_one(
+    path: str,
+    model: str | None,
+    fmt: str,
+    as_json: bool,
+    time_limit: float,
+    max_memory: int,
+    max_steps: int,
+    threads: int | None,
+    partition: bool,
+    counterexample_dir: str | None,
+    counterexample_time_limit: float,
+    on_progress: Any = None,
+) -> tuple[int, str, float]:
+    """Check one file; return (exit code, the line to print, checker seconds)."""
+    from checkers.linear import check, resolve_model
+    from harness.formats import detect_format, read_history
+
+    record: dict[str, Any] = {"file": path, "model": model}
+    try:
+        detected = detect_format(path) if fmt == "auto" else fmt
+        history = read_history(path, detected)
+        m = resolve_model(history, model or _MODEL_FOR_FORMAT.get(detected))
+        record["model"] = m.name
+        result = check(
+            history, m, partition=partition, time_limit=time_limit, max_bytes=max_memory,
+            max_steps=max_steps, threads=threads,
+            counterexample_time_limit=counterexample_time_limit, progress=on_progress,
+        )  # fmt: skip
+    except InputError as e:
+        record.update(valid=None, error=str(e))
+        return EXIT_BAD_INPUT, (json.dumps(record) if as_json else f"ERROR    {e}"), 0.0
+    except Exception as e:  # a crash: report it, keep checking the other files
+        log.debug("crash while checking %s", path, exc_info=True)
+        msg = f"{type(e).__name__}: {e}"
+        record.update(valid=None, error=f"crash: {msg}")
+        if not as_json:
+            traceback.print_exc(file=sys.stderr)
+        return EXIT_CRASH, (json.dumps(record) if as_json else f"CRASH    {path}: {msg}"), 0.0
+
+    d = result.details
+    cex = d.get("counterexample")
+    if cex is not None and counterexample_dir:
+        out = Path(counterexample_dir) / (Path(path).name + ".counterexample.json")
+        out.write_text(json.dumps({"file": path, **cex}, indent=1, default=str))
+    if as_json:
+        record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
+        record.update(ops=d["ops"], partitions=d["partitions"])
+        return result.exit_code, json.dumps(record, default=str), result.seconds
+    label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
+    parts = "partition" if d["partitions"] == 1 else "partitions"
+    line = (
+        f"{label:<8} {path}  ({d['model']}, {d['ops']} ops, {d['partitions']} {parts}, "
+        f"{result.seconds * 1000:.1f} ms)"
+    )
+    if result.cause:
+        line += f"\n         {result.cause}"
+    return result.exit_code, line, result.seconds
+
+
+@cli.command("convert", short_help="Convert a history between formats.")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option(
+    "--from",
+    "src_format",
+    default="auto",
+    show_default=True,
+    help="Format of SRC: auto, jsonl, json, edn, porcupine-etcd, porcupine-kv.",
+)
+@click.option(
+    "--to",
+    "dst_format",
+    default="auto",
+    show_default=True,
+    help="Format of DST: jsonl, json or edn (auto: by DST's extension).",
+)
+def convert_cmd(src: str, dst: str, src_format: str, dst_format: str) -> None:
+    """Convert the history SRC into DST, e.g. Jepsen's history.edn into clew's JSONL.
+
+    \b
+    Examples:
+      clew convert history.edn history.jsonl
+      clew convert --to edn tests/data/porcupine/jepsen/etcd_002.log etcd_002.edn
+    """
+    from harness.formats import convert
+
+    n = convert(src, dst, src_format=src_format, dst_format=dst_format)
+    click.echo(f"wrote {n} ops to {dst}")
+
+
+def main() -> None:
+    """Entry point of the ``clew`` console script."""
+    cli.main(prog_name="clew")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

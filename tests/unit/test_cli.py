@@ -1,0 +1,102 @@
+"""The ``clew`` command line: verdict lines, JSON lines, exit codes, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+
+DATA = Path(__file__).parent.parent / "data" / "porcupine"
+VALID = str(DATA / "jepsen" / "etcd_002.log")
+INVALID = str(DATA / "jepsen" / "etcd_000.log")
+EMPTY = str(DATA / "jepsen" / "etcd_095.log")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_valid_and_invalid_files_and_the_worst_exit_code() -> None:
+    code, out = run("check", VALID)
+    assert code == 0 and out.startswith("VALID ")
+    code, out = run("check", VALID, INVALID)
+    assert code == 1
+    assert "INVALID" in out and "could not be linearized" in out
+    assert "2 files: 1 valid, 1 invalid, 0 unknown" in out
+
+
+def test_json_lines_have_the_documented_fields() -> None:
+    code, out = run("check", "--json", VALID, INVALID)
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert code == 1
+    assert [x["valid"] for x in lines] == [True, False]
+    for x in lines:
+        assert {"file", "model", "valid", "seconds", "cause"} <= set(x)
+        assert x["model"] == "etcd" and x["seconds"] > 0
+    assert lines[0]["cause"] is None and lines[1]["cause"]
+
+
+def test_out_of_budget_exits_2_with_the_reason(tmp_path: Path) -> None:
+    rows = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(30)]
+    rows += [{"process": p, "type": "info", "f": "write", "value": p} for p in range(30)]
+    rows += [{"process": 99, "type": "invoke", "f": "read", "value": None},
+             {"process": 99, "type": "ok", "f": "read", "value": 12345}]  # fmt: skip
+    hard = tmp_path / "hard.jsonl"
+    hard.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out = run("check", "--max-memory", "1M", str(hard))
+    assert code == 2
+    assert "UNKNOWN" in out and "memory budget" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty"),
+        ('{"process": 0, "type": "invoke", "f": "read", "value": null}\n{"process": 0,\n',
+         ":2:"),
+        ('{"process": 0, "type": "ok", "f": "read", "value": 1}\n', "no invocation"),
+        ('{"process": 0, "type": "exploded", "f": "read", "value": 1}\n', "unknown op type"),
+        ('{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :re',
+         ":2:"),
+    ],
+    ids=["empty", "bad-json-line", "orphan-completion", "unknown-type", "truncated-edn"],
+)  # fmt: skip
+def test_malformed_input_is_one_clear_line_and_exit_254(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    f = tmp_path / "history.txt"
+    f.write_text(content)
+    code, out = run("check", str(f))
+    assert code == 254
+    assert out.count("\n") == 1, out
+    assert out.startswith("ERROR ") and str(f) in out and message in out
+    assert "Traceback" not in out
+
+
+def test_missing_file_and_bad_options_exit_254(tmp_path: Path) -> None:
+    code, out = run("check", str(tmp_path / "nope.jsonl"))
+    assert code == 254 and "nope.jsonl" in out
+    code, _ = run("check", "--model", "nonsense", VALID)
+    assert code == 254
+    code, _ = run("check", "--max-memory", "lots", VALID)
+    assert code == 254
+
+
+def test_counterexample_dir_gets_json(tmp_path: Path) -> None:
+    code, _ = run("check", "--counterexample-dir", str(tmp_path), INVALID)
+    assert code == 1
+    cex = json.loads((tmp_path / "etcd_000.log.counterexample.json").read_text())
+    assert cex["model"] == "etcd" and cex["linearized"] and cex["deadline_op"]
+
+
+def test_convert_round_trips_through_jsonl(tmp_path: Path) -> None:
+    out = tmp_path / "etcd_000.jsonl"
+    code, text = run("convert", INVALID, str(out))
+    assert code == 0 and "wrote" in text
+    code, text = run("check", "--model", "etcd", str(out))
+    assert code == 1

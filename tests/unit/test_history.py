@@ -1,0 +1,73 @@
+"""Unit tests of the columnar History model and its pairing rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.errors import HistoryError
+from harness.history import INFO, INVOKE, OK, History, HistoryBuilder
+
+
+def test_pairs_invocations_with_completions_per_process() -> None:
+    h = History.from_ops([
+        dict(process=0, type="invoke", f="write", value=1),
+        dict(process=1, type="invoke", f="read", value=None),
+        dict(process=1, type="ok", f="read", value=1),
+        dict(process=0, type="info", f="write", value=1),
+        dict(process=2, type="invoke", f="read", value=None),
+    ])  # fmt: skip
+    assert h.pair.tolist() == [3, 2, 1, 0, -1]
+    assert h.type.tolist() == [INVOKE, INVOKE, OK, INFO, INVOKE]
+    assert h.counts() == {"invoke": 3, "ok": 1, "fail": 0, "info": 1}
+    assert h.client_invokes().tolist() == [0, 1, 4]
+
+
+def test_values_are_interned_and_ops_read_back() -> None:
+    b = HistoryBuilder()
+    for i in range(3):
+        b.add(type="invoke", process=i, f="cas", value=[1, 2], node="n1", time=10 * i)
+    h = b.build()
+    assert len(h.values) == 1
+    op = h[2]
+    assert (op.index, op.time, op.type, op.process, op.f, op.value, op.node) == (
+        2, 20, "invoke", 2, "cas", [1, 2], "n1",
+    )  # fmt: skip
+    assert op.to_dict()["node"] == "n1"
+    assert h[-1] == op
+    assert h.time.dtype == np.int64
+
+
+def test_named_processes_get_negative_ids_and_loose_pairing() -> None:
+    h = History.from_ops([
+        dict(process="nemesis", type="info", f="start", value=None),
+        dict(process="nemesis", type="info", f="start", value="cut"),
+    ])  # fmt: skip
+    assert h.process.tolist() == [-1, -1]
+    assert h[0].process == "nemesis"
+    assert len(h.client_invokes()) == 0
+
+
+@pytest.mark.parametrize(
+    ("ops", "line", "message"),
+    [
+        ([dict(process=0, type="ok", f="read", value=1)], 1, "has no invocation"),
+        (
+            [dict(process=0, type="invoke", f="read", value=None),
+             dict(process=0, type="invoke", f="read", value=None)],
+            2, "has not completed",
+        ),
+        (
+            [dict(process=0, type="invoke", f="read", value=None),
+             dict(process=0, type="ok", f="write", value=1)],
+            2, "differs from its invocation",
+        ),
+        ([dict(process=0, type="done", f="read", value=1)], 1, "unknown op type 'done'"),
+        ([dict(process=0.5, type="invoke", f="read", value=1)], 1, "process must be"),
+    ],
+)  # fmt: skip
+def test_malformed_histories_name_the_line(ops: list[dict], line: int, message: str) -> None:
+    with pytest.raises(HistoryError, match=message) as e:
+        History.from_ops(ops, path="h.jsonl")
+    assert e.value.line == line
+    assert str(e.value).startswith(f"h.jsonl:{line}: ")

@@ -1,0 +1,161 @@
+"""Unit tests of the linearizability checker: semantics, budgets, counterexamples."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from checkers.linear import check, resolve_model
+from harness.errors import ConfigError
+from harness.history import History
+
+
+def ops(*rows: tuple[Any, ...]) -> History:
+    """A history from (process, type, f, value[, key]) rows; times are positions."""
+    out = []
+    for r in rows:
+        d: dict[str, Any] = dict(process=r[0], type=r[1], f=r[2], value=r[3])
+        if len(r) > 4:
+            d["key"] = r[4]
+        out.append(d)
+    return History.from_ops(out)
+
+
+def test_the_docstring_example_is_invalid() -> None:
+    h = ops(
+        (1, "invoke", "write", 1), (2, "invoke", "read", None), (1, "ok", "write", 1),
+        (2, "ok", "read", 1), (2, "invoke", "read", None), (2, "ok", "read", 0),
+    )  # fmt: skip
+    r = check(h, "register")
+    assert r.valid is False
+    cex = r.details["counterexample"]
+    assert cex["deadline_op"]["output"] == 0
+    assert "read -> 0" in r.cause
+
+
+def test_concurrent_read_may_see_either_value() -> None:
+    h = ops(
+        (1, "invoke", "write", 1), (2, "invoke", "read", None), (2, "ok", "read", None),
+        (1, "ok", "write", 1),
+    )  # fmt: skip
+    assert check(h, "etcd").valid is True
+
+
+def test_etcd_nil_read_is_not_a_wildcard_but_knossos_nil_read_is() -> None:
+    h = ops(
+        (1, "invoke", "write", 1), (1, "ok", "write", 1),
+        (2, "invoke", "read", None), (2, "ok", "read", None),
+    )  # fmt: skip
+    assert check(h, "etcd").valid is False
+    assert check(h, "cas-register").valid is True
+
+
+def test_failed_cas_is_an_observation_in_etcd_and_ignored_in_knossos() -> None:
+    h = ops(
+        (1, "invoke", "write", 1), (1, "ok", "write", 1),
+        (2, "invoke", "cas", [1, 2]), (2, "fail", "cas", [1, 2]),
+    )  # fmt: skip
+    assert check(h, "etcd").valid is False  # the register held 1, so cas 1->2 could not fail
+    assert check(h, "cas-register").valid is True
+
+
+def test_info_write_may_take_effect_late_or_never() -> None:
+    late = ops(
+        (1, "invoke", "write", 1), (1, "info", "write", 1),
+        (2, "invoke", "read", None), (2, "ok", "read", None),
+        (3, "invoke", "read", None), (3, "ok", "read", 1),
+    )  # fmt: skip
+    assert check(late, "etcd").valid is True
+    back = ops(
+        (1, "invoke", "write", 1), (1, "info", "write", 1),
+        (3, "invoke", "read", None), (3, "ok", "read", 1),
+        (2, "invoke", "read", None), (2, "ok", "read", None),
+    )  # fmt: skip
+    assert check(back, "etcd").valid is False
+
+
+def test_keys_are_checked_separately_and_the_failing_key_is_named() -> None:
+    h = ops(
+        (1, "invoke", "put", "a", "x"), (1, "ok", "put", "a", "x"),
+        (2, "invoke", "get", None, "y"), (2, "ok", "get", "", "y"),
+        (3, "invoke", "get", None, "x"), (3, "ok", "get", "b", "x"),
+    )  # fmt: skip
+    r = check(h, "kv")
+    assert r.valid is False
+    assert r.details["failing_key"] == "x"
+    assert r.details["partitions"] == 2
+
+
+def test_unknown_model_and_foreign_operations_are_config_errors() -> None:
+    h = ops((1, "invoke", "write", 1), (1, "ok", "write", 1))
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        check(h, "nope")
+    with pytest.raises(ConfigError, match="has no operation 'write'"):
+        check(h, "mutex")
+
+
+def test_model_is_guessed_from_operations() -> None:
+    assert resolve_model(ops((1, "invoke", "cas", [1, 2])), None).name == "cas-register"
+    assert resolve_model(ops((1, "invoke", "append", "x", "k")), None).name == "kv"
+    with pytest.raises(ConfigError, match="pass --model"):
+        resolve_model(ops((1, "invoke", "frobnicate", 1)), None)
+
+
+def hard_history(writers: int = 30) -> History:
+    """Many writes of unknown outcome, then a read of a value nobody wrote: the search
+    must consider every subset of the writes before it can say no."""
+    rows: list[tuple[Any, ...]] = [(p, "invoke", "write", p) for p in range(writers)]
+    rows += [(p, "info", "write", p) for p in range(writers)]
+    rows += [(999, "invoke", "read", None), (999, "ok", "read", 10_000)]
+    return ops(*rows)
+
+
+def test_time_limit_answers_unknown_promptly() -> None:
+    t0 = time.monotonic()
+    r = check(hard_history(), "cas-register", time_limit=0.5, max_bytes=16 * 1024**3)
+    assert r.valid == "unknown"
+    assert "time limit" in r.cause
+    assert time.monotonic() - t0 < 5
+
+
+def test_memory_budget_answers_unknown_instead_of_growing() -> None:
+    r = check(hard_history(), "cas-register", max_bytes=1024**2)
+    assert r.valid == "unknown"
+    assert "memory budget" in r.cause
+    assert r.details["cache_bytes_peak"] <= 1024**2
+
+
+def test_step_budget_is_deterministic() -> None:
+    a = check(hard_history(), "cas-register", max_steps=200_000)
+    b = check(hard_history(), "cas-register", max_steps=200_000)
+    assert a.valid == b.valid == "unknown"
+    assert "step budget" in a.cause
+    assert a.details["steps"] == b.details["steps"]
+
+
+def test_counterexample_is_json_and_replays_legally() -> None:
+    h = ops(
+        (1, "invoke", "write", 1), (1, "ok", "write", 1),
+        (2, "invoke", "cas", [1, 3]), (2, "ok", "cas", [1, 3]),
+        (3, "invoke", "read", None), (4, "invoke", "write", 5), (3, "ok", "read", 1),
+        (4, "ok", "write", 5),
+    )  # fmt: skip
+    r = check(h, "cas-register")
+    assert r.valid is False
+    cex = json.loads(json.dumps(r.details["counterexample"]))
+    assert [s["op"]["f"] for s in cex["linearized"]][:2] == ["write", "cas"]
+    assert cex["state"] in (3, 5)
+    stuck = {s["op"]["f"]: s for s in cex["could_not_follow"]}
+    assert stuck["read"]["legal"] is False
+    assert cex["deadline_op"]["f"] == "read"
+
+
+def test_empty_and_nemesis_only_histories_are_valid() -> None:
+    h = History.from_ops([
+        dict(process="nemesis", type="info", f="start", value=None),
+        dict(process="nemesis", type="info", f="start", value="cut"),
+    ])  # fmt: skip
+    assert check(h, "register").valid is True
