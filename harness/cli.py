@@ -185,6 +185,10 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     show_default=True,
     help="Seconds for the second pass that explains an invalid history.",
 )
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), default=None,
+    help="Write a self-contained HTML report of all files here.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar (also off when not a TTY).")
 def check_cmd(
     files: tuple[str, ...],
@@ -198,6 +202,7 @@ def check_cmd(
     no_partition: bool,
     counterexample_dir: str | None,
     counterexample_time_limit: float,
+    report_path: str | None,
     no_progress: bool,
 ) -> None:
     """Check that each history FILE is linearizable.
@@ -224,6 +229,7 @@ def check_cmd(
         Path(counterexample_dir).mkdir(parents=True, exist_ok=True)
 
     codes: list[int] = []
+    records: list[dict[str, Any]] = []
     counts = {"valid": 0, "invalid": 0, "unknown": 0, "error": 0}
     checker_seconds = 0.0
     t0 = time.perf_counter()
@@ -244,10 +250,11 @@ def check_cmd(
                     if total > 1:
                         bar.update(task, description=f"checking {name}: {done}/{total} keys")
 
-            code, line, seconds = _check_one(
+            code, line, seconds, record = _check_one(
                 path, model, fmt, as_json, time_limit, max_memory, max_steps, threads,
                 not no_partition, counterexample_dir, counterexample_time_limit, on_progress,
             )  # fmt: skip
+            records.append(record)
             checker_seconds += seconds
             codes.append(code)
             counts[
@@ -260,6 +267,12 @@ def check_cmd(
                 bar.advance(task)
             else:
                 click.echo(line)
+    if report_path:
+        from reports.check_report import write_check_report
+
+        write_check_report(report_path, records)
+        if not as_json:
+            click.echo(f"report: {report_path}")
     if not as_json and len(files) > 1:
         total = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "error")
         click.echo(
@@ -282,8 +295,8 @@ def _check_one(
     counterexample_dir: str | None,
     counterexample_time_limit: float,
     on_progress: Any = None,
-) -> tuple[int, str, float]:
-    """Check one file; return (exit code, the line to print, checker seconds)."""
+) -> tuple[int, str, float, dict[str, Any]]:
+    """Check one file; return (exit code, line to print, checker seconds, its record)."""
     from checkers.linear import check, resolve_model
     from harness.formats import detect_format, read_history
 
@@ -300,24 +313,30 @@ def _check_one(
         )  # fmt: skip
     except InputError as e:
         record.update(valid=None, error=str(e))
-        return EXIT_BAD_INPUT, (json.dumps(record) if as_json else f"ERROR    {e}"), 0.0
+        return EXIT_BAD_INPUT, (json.dumps(record) if as_json else f"ERROR    {e}"), 0.0, record
     except Exception as e:  # a crash: report it, keep checking the other files
         log.debug("crash while checking %s", path, exc_info=True)
         msg = f"{type(e).__name__}: {e}"
         record.update(valid=None, error=f"crash: {msg}")
         if not as_json:
             traceback.print_exc(file=sys.stderr)
-        return EXIT_CRASH, (json.dumps(record) if as_json else f"CRASH    {path}: {msg}"), 0.0
+        line = json.dumps(record) if as_json else f"CRASH    {path}: {msg}"
+        return EXIT_CRASH, line, 0.0, record
 
     d = result.details
     cex = d.get("counterexample")
     if cex is not None and counterexample_dir:
         out = Path(counterexample_dir) / (Path(path).name + ".counterexample.json")
         out.write_text(json.dumps({"file": path, **cex}, indent=1, default=str))
+    record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
+    record.update(ops=d["ops"], partitions=d["partitions"])
     if as_json:
-        record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
-        record.update(ops=d["ops"], partitions=d["partitions"])
-        return result.exit_code, json.dumps(record, default=str), result.seconds
+        line = json.dumps(record, default=str)
+        if cex is not None:
+            record["counterexample"] = cex
+        return result.exit_code, line, result.seconds, record
+    if cex is not None:
+        record["counterexample"] = cex
     label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
     parts = "partition" if d["partitions"] == 1 else "partitions"
     line = (
@@ -326,7 +345,7 @@ def _check_one(
     )
     if result.cause:
         line += f"\n         {result.cause}"
-    return result.exit_code, line, result.seconds
+    return result.exit_code, line, result.seconds, record
 
 
 @cli.command("convert", short_help="Convert a history between formats.")

@@ -100,3 +100,13 @@ def test_convert_round_trips_through_jsonl(tmp_path: Path) -> None:
     assert code == 0 and "wrote" in text
     code, text = run("check", "--model", "etcd", str(out))
     assert code == 1
+
+
+def test_report_is_one_self_contained_html_file(tmp_path: Path) -> None:
+    out = tmp_path / "r" / "report.html"
+    code, text = run("check", "--report", str(out), VALID, INVALID, EMPTY)
+    assert code == 254 and f"report: {out}" in text
+    html = out.read_text()
+    assert "etcd_000.log" in html and "could not be linearized" in html
+    assert "the file is empty" in html
+    assert "<script src" not in html and "<link" not in html  # nothing fetched
