@@ -240,8 +240,8 @@ def build_table(opc, arg_a, arg_b, init, aux, max_states):  # pragma: no cover -
 
 @njit(
     "int64(int32[::1], uint8[::1], int64[::1], int64[::1], int64[::1], int64[::1], int32[::1],"
-    " int64[:, ::1], int32[:, ::1], boolean, int64[::1], uint64[::1], int64, int64,"
-    " int64[::1], int64[::1], int32[::1], boolean)",
+    " int64[:, ::1], int32[:, ::1], boolean, int64[::1], uint64[::1], uint64[::1], boolean,"
+    " int64, int64, int64[::1], int64[::1], int32[::1], boolean)",
     cache=True,
     nogil=True,
 )
@@ -258,6 +258,8 @@ def search(  # pragma: no cover - compiled
     use_table,
     init,
     zob,
+    zob2,
+    exact,
     max_bytes,
     max_steps,
     stop,
@@ -268,7 +270,10 @@ def search(  # pragma: no cover - compiled
     """Decide whether one partition is linearizable. Returns one of the result codes.
 
     ``order`` lists the 2n entries in real-time order as ``op * 2 + is_return``; the returns
-    of ``optional`` ops (outcome unknown) come last. ``stats`` receives [steps, cache
+    of ``optional`` ops (outcome unknown) come last. With ``exact`` the cache stores each set
+    of linearized ops as a bitset; otherwise as a 128-bit fingerprint (its Zobrist hashes
+    under ``zob`` and ``zob2``), which keeps entries small on long histories. ``stats``
+    receives [steps, cache
     entries, cache bytes, depth reached]. ``best`` receives the witness order when VALID, and
     with ``record`` the longest linearizable prefix seen, whose length is ``stats[3]``.
     """
@@ -309,10 +314,12 @@ def search(  # pragma: no cover - compiled
     cand = np.empty(sw, np.int64)
     bits = np.zeros(nw, np.uint64)
     h = np.uint64(0)
+    hb = np.uint64(0)
 
     # The cache: one row per entry, [key, state words, bitset words], so that a probe
     # touches one cache line; key 0 marks a free row.
-    rw = 1 + sw + nw
+    nb = nw if exact else 1
+    rw = 1 + sw + nb
     entry_bytes = 8 * rw
     cap = 1024
     while cap < 2 * n and cap < (1 << 20):
@@ -354,6 +361,7 @@ def search(  # pragma: no cover - compiled
             op = op_of[node]
             bits[op >> 6] &= ~(np.uint64(1) << np.uint64(op & 63))
             h ^= zob[op]
+            hb ^= zob2[op]
             for k in range(sw):
                 cur[k] = stack_state[depth, k]
             r = match[node]
@@ -404,6 +412,7 @@ def search(  # pragma: no cover - compiled
         bit = np.uint64(1) << np.uint64(op & 63)
         bits[w] |= bit
         h2 = h ^ zob[op]
+        h2b = hb ^ zob2[op]
         key = (h2 ^ _state_hash(cand, sw)) | np.uint64(1)
         # Find (bits, cand) in the cache, or insert it.
         idx = np.int64(key & np.uint64(cap - 1))
@@ -416,10 +425,13 @@ def search(  # pragma: no cover - compiled
                         same = False
                         break
                 if same:
-                    for k in range(nw):
-                        if cache[idx, 1 + sw + k] != bits[k]:
-                            same = False
-                            break
+                    if exact:
+                        for k in range(nw):
+                            if cache[idx, 1 + sw + k] != bits[k]:
+                                same = False
+                                break
+                    else:
+                        same = cache[idx, 1 + sw] == h2b
                 if same:
                     found = True
                     break
@@ -434,8 +446,11 @@ def search(  # pragma: no cover - compiled
         cache[idx, 0] = key
         for k in range(sw):
             cache[idx, 1 + k] = np.uint64(cand[k])
-        for k in range(nw):
-            cache[idx, 1 + sw + k] = bits[k]
+        if exact:
+            for k in range(nw):
+                cache[idx, 1 + sw + k] = bits[k]
+        else:
+            cache[idx, 1 + sw] = h2b
         count += 1
         if 2 * count > cap:
             new_cap = 2 * cap
@@ -461,6 +476,7 @@ def search(  # pragma: no cover - compiled
             cur[k] = cand[k]
         depth += 1
         h = h2
+        hb = h2b
         r = match[node]
         nxt[prv[node]] = nxt[node]
         if nxt[node] != -1:

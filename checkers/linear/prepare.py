@@ -17,17 +17,19 @@ __all__ = ["Partition", "prepare", "zobrist"]
 
 _INF = np.iinfo(np.int64).max
 _SEED = 0x5EEDC1E3
-_ZOB = np.random.default_rng(_SEED).integers(0, 2**64 - 1, size=1 << 12, dtype=np.uint64)
+_ZOB = np.random.default_rng(_SEED).integers(0, 2**64 - 1, size=(2, 1 << 12), dtype=np.uint64)
 _EMPTY_TABLE = np.zeros((0, 1), dtype=np.int32)
 
 
-def zobrist(n: int) -> npt.NDArray[np.uint64]:
-    """``n`` fixed random 64-bit keys, one per op (the same on every run)."""
+def zobrist(n: int, which: int = 0) -> npt.NDArray[np.uint64]:
+    """``n`` fixed random 64-bit keys, one per op, from one of two independent families
+    (the same on every run)."""
     global _ZOB
-    if n > len(_ZOB):
+    if n > _ZOB.shape[1]:
         size = 1 << max(12, (n - 1).bit_length())
-        _ZOB = np.random.default_rng(_SEED).integers(0, 2**64 - 1, size=size, dtype=np.uint64)
-    return _ZOB[:n]
+        rng = np.random.default_rng(_SEED)
+        _ZOB = rng.integers(0, 2**64 - 1, size=(2, size), dtype=np.uint64)
+    return _ZOB[which, :n]
 
 
 @dataclass(slots=True)

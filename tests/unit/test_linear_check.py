@@ -159,3 +159,22 @@ def test_empty_and_nemesis_only_histories_are_valid() -> None:
         dict(process="nemesis", type="info", f="start", value="cut"),
     ])  # fmt: skip
     assert check(h, "register").valid is True
+
+
+def test_long_single_key_histories_fit_in_a_small_cache() -> None:
+    """Beyond 1,024 ops a partition's cache keys are fingerprints, not n-bit bitsets."""
+    rows: list[tuple[Any, ...]] = []
+    value = None
+    for i in range(60_000):
+        p = i % 7
+        if i % 3 == 0:
+            value = i % 5
+            rows += [(p, "invoke", "write", value), (p, "ok", "write", value)]
+        else:
+            rows += [(p, "invoke", "read", None), (p, "ok", "read", value)]
+    h = ops(*rows)
+    r = check(h, "register", max_bytes=64 * 1024**2)
+    assert r.valid is True
+    assert r.details["fingerprinted_partitions"] == 1
+    rows[-1] = (rows[-1][0], "ok", "read", 99)
+    assert check(ops(*rows), "register", max_bytes=64 * 1024**2).valid is False
