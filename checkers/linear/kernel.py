@@ -332,6 +332,16 @@ def search(  # pragma: no cover - compiled
     stack_node = np.empty(n + 1, np.int32)
     stack_state = np.empty((n + 1, sw), np.int64)
     stack_forced = np.zeros(n + 1, np.uint8)
+    stack_phase = np.zeros(n + 1, np.uint8)
+    # Each configuration tries its required candidates first (phase 0), then those whose
+    # outcome is unknown (phase 1): the same candidates, in an order that reaches a
+    # witness sooner, since ops of unknown outcome are rarely needed.
+    phase = 0
+    has_optional = False
+    for k in range(n):
+        if optional[k]:
+            has_optional = True
+            break
     depth = 0
     best_len = 0
     steps = 0
@@ -374,6 +384,7 @@ def search(  # pragma: no cover - compiled
             # A forced op had no alternative worth trying: keep backtracking.
             if stack_forced[depth] == 0:
                 backtrack = False
+                phase = stack_phase[depth]
                 node = nxt[node]
             continue
         op = op_of[node]
@@ -382,7 +393,14 @@ def search(  # pragma: no cover - compiled
                 # Only ops with unknown outcomes remain; they may never have happened.
                 status = VALID
                 break
-            backtrack = True
+            if phase == 0 and has_optional:
+                phase = 1
+                node = nxt[0]
+            else:
+                backtrack = True
+            continue
+        if optional[op] != phase:
+            node = nxt[node]
             continue
         if use_table:
             t = table[cur[0], cls[op]]
@@ -471,6 +489,7 @@ def search(  # pragma: no cover - compiled
         # Linearize op: push, adopt the new state, lift its entries, rescan from the head.
         stack_node[depth] = node
         stack_forced[depth] = forced
+        stack_phase[depth] = phase
         for k in range(sw):
             stack_state[depth, k] = cur[k]
             cur[k] = cand[k]
@@ -489,6 +508,7 @@ def search(  # pragma: no cover - compiled
                 best[k] = op_of[stack_node[k]]
             best_len = depth
         node = nxt[0]
+        phase = 0
         if node == -1:
             status = VALID
 
