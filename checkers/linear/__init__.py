@@ -26,7 +26,9 @@ How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisatio
 4. **Prune.** Two rules keep the search small without changing any verdict: an op with
    unknown outcome that would not change the state is never placed (leaving it out is as
    good), and a required op that is legal and changes nothing is placed greedily, with no
-   alternative tried on backtracking (it can go first in any completion).
+   alternative tried on backtracking (it can go first in any completion). And every
+   configuration tries its required candidates before the ops of unknown outcome, which
+   are rarely needed: the same search, but a witness is found far sooner.
 5. **Budgets.** A time limit, a byte budget for the cache and an optional step budget;
    running out answers "unknown" with the cause, never an out-of-memory kill.
 6. **Explain.** For an invalid history a second pass over the failing part only records the
