@@ -1,0 +1,441 @@
+"""Jepsen's ``history.edn``: one printed op map per line, read fast.
+
+Accepted files:
+
+* one op map per line, as Jepsen writes them::
+
+      {:index 0, :time 3291485317, :type :invoke, :process 0, :f :write, :value 3}
+
+* the same with record tags, ``#jepsen.history.Op{:index 0, ...}``;
+* one big vector of op maps, ``[{...}\\n {...}\\n ...]`` (the ``[`` and ``]`` may share
+  lines with ops).
+
+Each op map must sit on one line (several on a line are fine). Blank lines are skipped.
+
+**Normalisation.** EDN values become plain Python/JSON values, the same on every path:
+keywords and symbols → their name as ``str`` (``:invoke`` → ``"invoke"``, ``:a/b`` →
+``"a/b"``); vectors and lists → ``list``; sets → ``list`` without duplicates, sorted when
+the elements are comparable (otherwise by type name and ``repr``); maps → ``dict`` (keys
+normalised the same way; a key that is a collection becomes a ``tuple``); ``nil`` →
+``None``; characters → ``str``; a tagged value (``#inst "..."``, ``#uuid "..."``, records)
+→ the value after the tag; ``12N`` → ``int``; ``1.5M`` and ratios ``1/3`` → ``float``;
+metadata is dropped.
+
+**Speed.** The maintained ``edn_format`` library is the reference for correctness but
+parses only about a thousand lines a second here, so it is the last resort. Lines go
+through the tiers of :mod:`harness.formats._edn_fast` first: whole-line regexes for the
+key orders seen in the file (most lines), then a translation of the line to JSON. Each
+tier hands over whatever it cannot vouch for, so all paths give the same values; the tests
+check that they do.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from harness.errors import HistoryError
+from harness.formats._edn_fast import Shape, Shapes, Unsafe, hashable, set_list, translate
+from harness.formats._io import add_op, decode_error, no_ops_error, open_text
+from harness.history import History, HistoryBuilder
+
+__all__ = [
+    "format_op",
+    "format_value",
+    "parse_line",
+    "parse_line_fast",
+    "parse_line_slow",
+    "read_edn",
+]
+
+#: Characters read from the file at a time.
+BLOCK_CHARS = 1 << 20
+
+
+# --------------------------------------------------------------------------------------
+# The library path
+
+
+def normalise(x: Any) -> Any:
+    """Turn a value from ``edn_format`` into the plain value clew uses (see module doc)."""
+    import edn_format
+
+    t = type(x)
+    if t is str or t is int or t is float or t is bool or x is None:
+        return x
+    if isinstance(x, edn_format.Keyword | edn_format.Symbol):
+        return str(x.name)
+    if isinstance(x, str):  # Char
+        return str(x)
+    if isinstance(x, edn_format.ImmutableDict | dict):
+        return {hashable(normalise(k)): normalise(v) for k, v in x.items()}
+    if isinstance(x, frozenset | set):
+        return set_list(normalise(v) for v in x)
+    if isinstance(x, edn_format.ImmutableList | list | tuple):
+        return [normalise(v) for v in x]
+    if isinstance(x, edn_format.MetadataValue):
+        return normalise(x.value)
+    if isinstance(x, bool):
+        return bool(x)
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float | Decimal | Fraction):
+        return float(x)
+    return str(x)
+
+
+_LIB_LOCK = threading.Lock()
+_lib_parse: Callable[[str], list[Any]] | None = None
+# Strings and character literals, kept intact while tags are dropped around them.
+_ATOMS = re.compile(r'("(?:[^"\\]|\\.)*"|\\(?:newline|return|space|tab|u[0-9A-Fa-f]{4}|.))')
+_LIB_TAG = re.compile(
+    r"#(?<![^\s,\[\]{}()]#)[A-Za-z][\w.*+!\-_?$%&=:#<>@]*(?:/[\w.*+!\-_?$%&=:#<>@]+)?"
+)
+_ILLEGAL = re.compile(r"Illegal character '(.*)' with lexpos (\d+)", re.S)
+
+
+def _library() -> Callable[[str], list[Any]]:
+    """``edn_format``'s parser, built once (``edn_format.loads_all`` rebuilds it per call)."""
+    global _lib_parse
+    if _lib_parse is None:
+        import edn_format
+
+        try:
+            import ply.lex
+            import ply.yacc
+            from edn_format import edn_lex, edn_parse
+
+            parser = ply.yacc.yacc(
+                module=edn_parse, debug=False, write_tables=False, errorlog=ply.yacc.NullLogger()
+            )
+            lexer = ply.lex.lex(module=edn_lex, reflags=re.UNICODE, errorlog=ply.lex.NullLogger())
+
+            def parse(text: str) -> list[Any]:
+                return list(parser.parse(text, lexer=lexer.clone()))
+
+            if parse("[:probe 1]") != edn_format.loads_all("[:probe 1]"):
+                raise RuntimeError("edn_format changed")
+            _lib_parse = parse
+        except Exception:  # an edn_format laid out differently: use its public API
+            _lib_parse = edn_format.loads_all
+    return _lib_parse
+
+
+def _strip_tags(text: str) -> str:
+    """``text`` with every tag (``#inst``, ``#my.Record``) removed outside strings."""
+    if "#" not in text:
+        return text
+    parts = _ATOMS.split(text)
+    parts[0::2] = [_LIB_TAG.sub(" ", p) for p in parts[0::2]]
+    return "".join(parts)
+
+
+def _library_error(exc: Exception) -> str:
+    """A human description of an ``edn_format`` parse error."""
+    arg = exc.args[0] if exc.args else None
+    lexpos = getattr(arg, "lexpos", None)
+    if lexpos is not None:
+        return f"unexpected {getattr(arg, 'value', '?')!r} at column {lexpos + 1}"
+    msg = str(arg) if arg is not None else type(exc).__name__
+    if msg == "EOF Reached":
+        return "the line ends inside an unfinished value (truncated?)"
+    m = _ILLEGAL.match(msg)
+    if m:
+        char, pos = m.group(1), int(m.group(2)) + 1
+        if char == '"':
+            return f"the string starting at column {pos} is not closed (truncated?)"
+        return f"unexpected character {char!r} at column {pos}"
+    return msg
+
+
+def parse_line_slow(line: str, *, path: str | None = None, lineno: int | None = None) -> list[Any]:
+    """The values on one line of EDN, parsed by ``edn_format`` and normalised.
+
+    This is the reference the fast paths must agree with. Raises :class:`HistoryError`
+    (naming ``path`` and ``lineno``) if the line is not valid EDN.
+    """
+    parse = _library()
+    text = _strip_tags(line)
+    try:
+        with _LIB_LOCK:
+            values = parse(text)
+    except Exception as e:
+        raise HistoryError(f"malformed EDN: {_library_error(e)}", path=path, line=lineno) from None
+    return [normalise(v) for v in values]
+
+
+def parse_line_fast(line: str) -> list[Any] | None:
+    """The values on one line of EDN via the JSON translation, or ``None`` if unsure.
+
+    Whenever it returns a list, the list equals :func:`parse_line_slow` of the line.
+    """
+    try:
+        return translate(line)
+    except Unsafe:
+        return None
+
+
+def parse_line(line: str, *, path: str | None = None, lineno: int | None = None) -> list[Any]:
+    """The normalised values on one line of EDN: the fast path, else the library.
+
+    Raises :class:`HistoryError` naming ``path`` and ``lineno`` for malformed EDN.
+    """
+    values = parse_line_fast(line)
+    if values is None:
+        values = parse_line_slow(line, path=path, lineno=lineno)
+    return values
+
+
+# --------------------------------------------------------------------------------------
+# Files
+
+
+def _blocks(path: str) -> Iterator[tuple[int, list[str]]]:
+    """``(first_line_number, lines)`` for successive blocks of the file, newlines removed."""
+    with open_text(path) as f:
+        try:
+            start = 1
+            carry = ""
+            while True:
+                data = f.read(BLOCK_CHARS)
+                if not data:
+                    if carry:
+                        yield start, [carry]
+                    return
+                lines = (carry + data).split("\n")
+                carry = lines.pop()
+                if lines:
+                    yield start, lines
+                    start += len(lines)
+        except UnicodeDecodeError as e:
+            raise decode_error(path, e) from None
+
+
+def _unwrap_vector(
+    path: str, blocks: Iterator[tuple[int, list[str]]]
+) -> Iterator[tuple[int, list[str]]]:
+    """Pass the blocks through, blanking the ``[`` and ``]`` of a one-big-vector file."""
+    opened: bool | None = None  # None until the first non-blank character is seen
+    last: tuple[int, list[str]] | None = None
+    for block in blocks:
+        if opened is None:
+            opened = _open_vector(block[1])
+        if last is not None:
+            yield last
+        last = block
+    if last is not None:
+        if opened:
+            _close_vector(last[1], path, last[0])
+        yield last
+
+
+def _open_vector(lines: list[str]) -> bool | None:
+    """Blank out a leading ``[``; ``None`` if ``lines`` are all blank."""
+    for i, s in enumerate(lines):
+        stripped = s.lstrip()
+        if not stripped:
+            continue
+        if stripped[0] != "[":
+            return False
+        k = len(s) - len(stripped)
+        lines[i] = s[:k] + " " + s[k + 1 :]
+        return True
+    return None
+
+
+def _close_vector(lines: list[str], path: str, start: int) -> None:
+    """Blank out the closing ``]`` of a one-big-vector file, which must end the file."""
+    for i in range(len(lines) - 1, -1, -1):
+        s = lines[i].rstrip()
+        if not s:
+            continue
+        if s[-1] != "]":
+            raise HistoryError(
+                "the file starts a vector with '[' but does not end with ']'; truncated file?",
+                path=path,
+                line=start + i,
+            )
+        lines[i] = s[:-1]
+        return
+
+
+def read_edn(path: str, *, keep_time: bool = True) -> History:
+    """Read a Jepsen ``history.edn`` (see the module doc) into a :class:`History`.
+
+    Ops keep their ``:index`` and ``:time`` when present (with ``keep_time=False`` the
+    time is the position instead); ``:key`` sets the op's key; fields other than the op
+    fields are ignored. Raises :class:`HistoryError` naming the file and line for a
+    malformed line or op, a pairing error, and a file with no ops.
+    """
+    builder = HistoryBuilder(path=path)
+    shapes = Shapes()
+    add_line = _LineAdder(builder, shapes, keep_time)
+    badd = builder.add
+    cache = shapes.cache
+    # The longest shape is decoded inline below (the others go through add_line): its
+    # matcher and the group index of each field.
+    primary: Shape | None = None
+    match: Callable[[str], re.Match[str] | None] = _no_match
+    type_at = process_at = f_at = value_at = key_at = node_at = error_at = rest_at = 0
+    index_at = time_at = 0
+    has_index = has_time = False
+    for start, lines in _unwrap_vector(path, _blocks(path)):
+        lineno = start - 1
+        for line in lines:
+            lineno += 1
+            m = match(line)
+            if m is None:
+                if add_line(line, lineno) and primary is not shapes.shapes[0]:
+                    primary = shapes.shapes[0]
+                    match = primary.fullmatch
+                    type_at, process_at, f_at = primary.type_at, primary.process_at, primary.f_at
+                    value_at, key_at, node_at = primary.value_at, primary.key_at, primary.node_at
+                    error_at, rest_at = primary.error_at, primary.rest
+                    index_at, has_index = primary.index_at, primary.has_index
+                    time_at, has_time = primary.time_at, primary.has_time and keep_time
+                continue
+            gr = m.groups()
+            try:
+                if gr[rest_at]:
+                    raise ValueError  # more entries after the shape's keys
+                index = int(gr[index_at]) if has_index else None
+                t = int(gr[time_at]) if has_time else None
+            except ValueError:
+                add_op(builder, shapes.decode(primary, gr), lineno, time=keep_time)  # type: ignore[arg-type]
+                continue
+            typ, process, f, node = (
+                cache[gr[type_at]],
+                cache[gr[process_at]],
+                cache[gr[f_at]],
+                cache[gr[node_at]],
+            )
+            if (
+                type(typ) is str
+                and (type(process) is int or type(process) is str)
+                and type(f) is str
+                and (node is None or type(node) is str)
+            ):
+                badd(
+                    type=typ,
+                    process=process,
+                    f=f,
+                    value=cache[gr[value_at]],
+                    time=t,
+                    index=index,
+                    key=cache[gr[key_at]],
+                    node=node,
+                    error=cache[gr[error_at]],
+                    line=lineno,
+                )
+            else:  # something is missing or odd: the general path says what
+                add_op(builder, shapes.decode(primary, gr), lineno, time=keep_time)  # type: ignore[arg-type]
+    if not len(builder):
+        raise no_ops_error(path)
+    return builder.build()
+
+
+def _no_match(line: str) -> None:
+    return None
+
+
+class _LineAdder:
+    """Adds the ops of a line no primary shape matched: other shapes, then the parsers."""
+
+    def __init__(self, builder: HistoryBuilder, shapes: Shapes, keep_time: bool) -> None:
+        self.builder = builder
+        self.shapes = shapes
+        self.keep_time = keep_time
+
+    def __call__(self, line: str, lineno: int) -> bool:
+        """Add the line's ops; True if a new shape was learnt from it."""
+        builder, shapes = self.builder, self.shapes
+        for shape in shapes.shapes[1:]:
+            m = shape.fullmatch(line)
+            if m is not None:
+                add_op(builder, shapes.decode(shape, m.groups()), lineno, time=self.keep_time)
+                return False
+        if not line or line.isspace():
+            return False
+        values = parse_line(line, path=builder.path, lineno=lineno)
+        for op in values:
+            add_op(builder, op, lineno, time=self.keep_time)
+        return len(values) == 1 and shapes.learn(line, values[0])
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+
+_EDN_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+_PLAIN_NAME = re.compile(
+    r"[A-Za-z*!_?$%&=<>][A-Za-z0-9*+!\-_?$%&=<>.]*(?:/[A-Za-z0-9*+!\-_?$%&=<>.]+)?"
+)
+_RESERVED = frozenset({"nil", "true", "false"})
+
+
+def _edn_string(s: str) -> str:
+    if _NEEDS_ESCAPE.search(s) is None:
+        return '"' + s + '"'
+
+    def esc(m: re.Match[str]) -> str:
+        c = m.group(0)
+        return _EDN_ESCAPES.get(c) or f"\\u{ord(c):04x}"
+
+    return '"' + _NEEDS_ESCAPE.sub(esc, s) + '"'
+
+
+def format_value(value: Any, *, names_as_keywords: bool = False) -> str:
+    """``value`` (a normalised value) printed as EDN that this module reads back unchanged.
+
+    Strings print as EDN strings, except that with ``names_as_keywords`` a string that is a
+    plain name prints as a keyword (``"invoke"`` → ``:invoke``); map keys that are plain
+    names always print as keywords. Tuples print as vectors; infinities and NaN as
+    ``##Inf``, ``##-Inf``, ``##NaN``.
+    """
+    if value is None:
+        return "nil"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        if names_as_keywords and value not in _RESERVED and _PLAIN_NAME.fullmatch(value):
+            return ":" + value
+        return _edn_string(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "##NaN"
+        if value in (float("inf"), float("-inf")):
+            return "##Inf" if value > 0 else "##-Inf"
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(
+                f"{format_value(k, names_as_keywords=True)} {format_value(v)}"
+                for k, v in value.items()
+            )
+            + "}"
+        )
+    return _edn_string(str(value))
+
+
+def format_op(op: dict[str, Any]) -> str:
+    """One op dict as a Jepsen-style EDN line (no newline).
+
+    ``type``, ``f`` and a named process print as keywords (``:invoke``, ``:nemesis``), as
+    Jepsen writes them; every other string prints as a string.
+    """
+    parts = []
+    for name, v in op.items():
+        as_keyword = name in ("type", "f") or (name == "process" and isinstance(v, str))
+        parts.append(f":{name} {format_value(v, names_as_keywords=as_keyword)}")
+    return "{" + ", ".join(parts) + "}"

@@ -1,0 +1,107 @@
+"""Porcupine's test histories: the etcd Jepsen logs and the key-value EDN files.
+
+* ``porcupine-etcd`` (``jepsen/etcd_*.log``): one op per line, as logged by Jepsen 0.0.x::
+
+      INFO  jepsen.util - 3	:invoke	:cas	[1 4]
+
+  Fields after ``jepsen.util -`` are ``process type f value``, separated by tabs or spaces.
+  The value is ``nil``, an integer, a vector ``[from to]`` or ``:timed-out``; a completion
+  whose value is ``:timed-out`` becomes ``value=None, error="timed-out"``. Lines from other
+  loggers are skipped. There are no timestamps: the time of an op is its position.
+* ``porcupine-kv`` (``kv/*.txt``): EDN op maps with a ``:key`` (read by the EDN reader);
+  the time of an op is its position.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.errors import HistoryError
+from harness.formats._io import describe_type, iter_lines, no_ops_error
+from harness.formats.edn import parse_line, read_edn
+from harness.history import History, HistoryBuilder
+
+__all__ = ["ETCD_LINE", "read_porcupine_etcd", "read_porcupine_kv"]
+
+#: An op line of the etcd logs; group 1 is everything after ``jepsen.util -``.
+ETCD_LINE = re.compile(r"^\s*\S+\s+jepsen\.util\s+-\s+(.*?)\s*$")
+_FIELDS = re.compile(r"(\S+)\s+(\S+)\s+(\S+)(?:\s+(.*))?$")
+
+
+def read_porcupine_etcd(path: str) -> History:
+    """Read one of Porcupine's ``jepsen/etcd_*.log`` files into a :class:`History`.
+
+    Raises :class:`HistoryError` naming the file and line for a malformed op line, and for
+    a file with no op lines (``etcd_095.log`` is empty).
+    """
+    builder = HistoryBuilder(path=path)
+    other = 0  # non-blank lines that are not op lines
+    for n, text in iter_lines(path):
+        m = ETCD_LINE.match(text)
+        if m is None:
+            other += bool(text.strip())
+            continue
+        fields = _FIELDS.match(m.group(1))
+        if fields is None:
+            raise HistoryError(
+                "expected '<process> <type> <f> <value>' after 'jepsen.util -'",
+                path=path,
+                line=n,
+            )
+        proc_text, type_text, f_text, value_text = fields.groups()
+        process: int | str
+        if proc_text.lstrip("-").isdigit():
+            process = int(proc_text)
+        elif proc_text.startswith(":") and len(proc_text) > 1:
+            process = proc_text[1:]
+        else:
+            raise HistoryError(
+                f"process must be an integer or a keyword such as :nemesis, got {proc_text!r}",
+                path=path,
+                line=n,
+            )
+        if not type_text.startswith(":") or not f_text.startswith(":"):
+            raise HistoryError(
+                f"type and f must be keywords (':ok', ':read'), got {type_text!r} {f_text!r}",
+                path=path,
+                line=n,
+            )
+        typ = type_text[1:]
+        error = None
+        if value_text is None or value_text == "nil":
+            value = None
+        elif value_text == ":timed-out" and typ != "invoke":
+            value, error = None, "timed-out"
+        else:
+            parsed = parse_line(value_text, path=path, lineno=n)
+            if len(parsed) != 1:
+                raise HistoryError(
+                    f"expected one value after the f, got {len(parsed)}: {value_text!r}",
+                    path=path,
+                    line=n,
+                )
+            value = parsed[0]
+            if isinstance(value, dict):
+                raise HistoryError(
+                    f"the value must be nil, an integer or a vector, got {describe_type(value)}",
+                    path=path,
+                    line=n,
+                )
+        builder.add(type=typ, process=process, f=f_text[1:], value=value, error=error, line=n)
+    if not len(builder):
+        if other:
+            raise HistoryError(
+                "no op lines ('INFO  jepsen.util - <process> <type> <f> <value>') in the file",
+                path=path,
+                line=1,
+            )
+        raise no_ops_error(path)
+    return builder.build()
+
+
+def read_porcupine_kv(path: str) -> History:
+    """Read one of Porcupine's ``kv/*.txt`` files (EDN maps with ``:key``).
+
+    Same rules and errors as the EDN reader; times are positions.
+    """
+    return read_edn(path, keep_time=False)
