@@ -36,6 +36,7 @@ the pairing rules and reports a bad op by file and line.
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,22 +119,44 @@ def _freeze(value: Any) -> Any:
 
 
 class _Table:
-    """Interns values: equal values share one id. Ids are dense, from 0."""
+    """Interns values: equal values share one id. Ids are dense, from 0.
 
-    __slots__ = ("ids", "items")
+    Readers often hand in the very same list object for repeated text (``[1 4]``); those
+    are found by identity before paying for :func:`_freeze`. The table keeps a reference
+    to each such object, so an id can never be reused by another object meanwhile. Values
+    must not be mutated after they are added.
+    """
+
+    __slots__ = ("by_identity", "ids", "items")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.ids: dict[Any, int] = {}
+        self.by_identity: dict[int, tuple[Any, int]] = {}
 
     def intern(self, value: Any) -> int:
         t = type(value)
-        k = value if (t is int or t is str or value is None) else _freeze(value)
+        if t is int or t is str or value is None:
+            i = self.ids.get(value)
+            if i is None:
+                i = self.ids[value] = len(self.items)
+                self.items.append(value)
+            return i
+        seen = self.by_identity.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        k = _freeze(value)
         i = self.ids.get(k)
         if i is None:
             i = self.ids[k] = len(self.items)
             self.items.append(value)
+        if len(self.by_identity) < _IDENTITY_CACHE_MAX:
+            self.by_identity[id(value)] = (value, i)
         return i
+
+
+#: Most value objects remembered by identity per table (they are kept alive by it).
+_IDENTITY_CACHE_MAX = 1 << 16
 
 
 class HistoryBuilder:
@@ -145,16 +168,18 @@ class HistoryBuilder:
 
     def __init__(self, *, path: str | None = None) -> None:
         self.path = path
-        self._time: list[int] = []
-        self._index: list[int] = []
-        self._type: list[int] = []
-        self._process: list[int] = []
-        self._f: list[int] = []
-        self._value: list[int] = []
-        self._key: list[int] = []
-        self._node: list[int] = []
-        self._error: list[int] = []
-        self._line: list[int] = []
+        # Compact typed columns: no Python int object per entry, and numpy reads them
+        # without a copy in build().
+        self._time = array("q")
+        self._index = array("q")
+        self._type = array("b")
+        self._process = array("q")
+        self._f = array("i")
+        self._value = array("i")
+        self._key = array("i")
+        self._node = array("i")
+        self._error = array("i")
+        self._line = array("q")
         self._f_table = _Table()
         self._values = _Table()
         self._keys = _Table()
@@ -180,6 +205,22 @@ class HistoryBuilder:
         line: int | None = None,
     ) -> None:
         """Append one op. Raises :class:`HistoryError` naming the line if a field is bad."""
+        self.add_row(type, process, f, value, time, index, key, node, error, line)
+
+    def add_row(
+        self,
+        type: str,
+        process: int | str,
+        f: Any,
+        value: Any,
+        time: int | None,
+        index: int | None,
+        key: Any,
+        node: str | None,
+        error: Any,
+        line: int | None,
+    ) -> None:
+        """:meth:`add` with positional arguments, for readers on their hot path."""
         code = TYPE_CODES.get(type)
         if code is None:
             raise HistoryError(
@@ -188,18 +229,18 @@ class HistoryBuilder:
                 line=line,
             )
         pos = len(self._type)
-        if not isinstance(process, int) or isinstance(process, bool):
+        if process.__class__ is not int:
             process = self._process_id(process, line)
         if time is None:
             self._has_time = False
             time = pos
-        elif not isinstance(time, int):
+        elif time.__class__ is not int:
             raise HistoryError(f"time must be an integer, got {time!r}", path=self.path, line=line)
         self._time.append(time)
         self._index.append(pos if index is None else index)
         self._type.append(code)
         self._process.append(process)
-        self._f.append(self._f_table.intern(f if isinstance(f, str) else str(f)))
+        self._f.append(self._f_table.intern(f if f.__class__ is str else str(f)))
         self._value.append(self._values.intern(value))
         self._key.append(NONE if key is None else self._keys.intern(key))
         self._node.append(NONE if node is None else self._nodes.intern(node))
@@ -207,7 +248,9 @@ class HistoryBuilder:
         self._line.append(pos + 1 if line is None else line)
 
     def _process_id(self, process: Any, line: int | None) -> int:
-        if isinstance(process, bool) or not isinstance(process, str):
+        if isinstance(process, int) and not isinstance(process, bool):
+            return int(process)  # an int subclass
+        if not isinstance(process, str):
             raise HistoryError(
                 f"process must be an integer or a name, got {process!r}", path=self.path, line=line
             )
@@ -225,16 +268,16 @@ class HistoryBuilder:
         """
         n = len(self._type)
         h = History(
-            time=np.asarray(self._time, dtype=np.int64),
-            index=np.asarray(self._index, dtype=np.int64),
-            type=np.asarray(self._type, dtype=np.int8),
-            process=np.asarray(self._process, dtype=np.int64),
-            f=np.asarray(self._f, dtype=np.int32),
-            value=np.asarray(self._value, dtype=np.int32),
-            key=np.asarray(self._key, dtype=np.int32),
-            node=np.asarray(self._node, dtype=np.int32),
-            error=np.asarray(self._error, dtype=np.int32),
-            line=np.asarray(self._line, dtype=np.int64),
+            time=_column(self._time, np.int64),
+            index=_column(self._index, np.int64),
+            type=_column(self._type, np.int8),
+            process=_column(self._process, np.int64),
+            f=_column(self._f, np.int32),
+            value=_column(self._value, np.int32),
+            key=_column(self._key, np.int32),
+            node=_column(self._node, np.int32),
+            error=_column(self._error, np.int32),
+            line=_column(self._line, np.int64),
             f_names=list(self._f_table.items),
             values=self._values.items,
             keys=self._keys.items,
@@ -245,6 +288,11 @@ class HistoryBuilder:
         )
         h.pair = _pair(h) if n else np.empty(0, dtype=np.int64)
         return h
+
+
+def _column(values: array[int], dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """A numpy copy of a typed array column (the builder may go on appending)."""
+    return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.empty(0, dtype)
 
 
 def _pair(h: History) -> npt.NDArray[np.int64]:

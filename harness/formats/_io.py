@@ -160,15 +160,4 @@ def add_op(
     node = get("node")
     if node is not None and type(node) is not str:
         node = str(node)
-    builder.add(
-        type=typ,
-        process=process,
-        f=f,
-        value=get("value"),
-        time=t,
-        index=index,
-        key=get("key"),
-        node=node,
-        error=get("error"),
-        line=line,
-    )
+    builder.add_row(typ, process, f, get("value"), t, index, get("key"), node, get("error"), line)

@@ -274,7 +274,7 @@ def read_edn(path: str, *, keep_time: bool = True) -> History:
     builder = HistoryBuilder(path=path)
     shapes = Shapes()
     add_line = _LineAdder(builder, shapes, keep_time)
-    badd = builder.add
+    badd = builder.add_row
     cache = shapes.cache
     # The longest shape is decoded inline below (the others go through add_line): its
     # matcher and the group index of each field.
@@ -319,18 +319,8 @@ def read_edn(path: str, *, keep_time: bool = True) -> History:
                 and type(f) is str
                 and (node is None or type(node) is str)
             ):
-                badd(
-                    type=typ,
-                    process=process,
-                    f=f,
-                    value=cache[gr[value_at]],
-                    time=t,
-                    index=index,
-                    key=cache[gr[key_at]],
-                    node=node,
-                    error=cache[gr[error_at]],
-                    line=lineno,
-                )
+                value, key, error = cache[gr[value_at]], cache[gr[key_at]], cache[gr[error_at]]
+                badd(typ, process, f, value, t, index, key, node, error, lineno)
             else:  # something is missing or odd: the general path says what
                 add_op(builder, shapes.decode(primary, gr), lineno, time=keep_time)  # type: ignore[arg-type]
     if not len(builder):

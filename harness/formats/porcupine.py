@@ -87,7 +87,7 @@ def read_porcupine_etcd(path: str) -> History:
                     path=path,
                     line=n,
                 )
-        builder.add(type=typ, process=process, f=f_text[1:], value=value, error=error, line=n)
+        builder.add_row(typ, process, f_text[1:], value, None, None, None, None, error, n)
     if not len(builder):
         if other:
             raise HistoryError(
