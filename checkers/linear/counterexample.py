@@ -131,11 +131,23 @@ def build_counterexample(
     }
 
 
+#: Longest value shown in a one-line summary; longer ones are abbreviated.
+SUMMARY_VALUE_CHARS = 48
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    if len(text) <= SUMMARY_VALUE_CHARS:
+        return text
+    keep = SUMMARY_VALUE_CHARS // 2 - 2
+    return f"{text[:keep]}…{text[-keep:]} ({len(text)} chars)"
+
+
 def describe_call(op: dict[str, Any]) -> str:
     """A call as people write it: ``write 3``, ``read -> 2``, ``cas [1, 2] (failed)``."""
-    text = op["f"] if op["value"] is None else f"{op['f']} {op['value']!r}"
+    text = op["f"] if op["value"] is None else f"{op['f']} {_short(op['value'])}"
     if op["type"] == "ok" and op["output"] is not None and op["output"] != op["value"]:
-        text += f" -> {op['output']!r}"
+        text += f" -> {_short(op['output'])}"
     elif op["type"] != "ok":
         text += {"fail": " (failed)", "info": " (outcome unknown)", "pending": " (pending)"}[
             op["type"]
@@ -151,7 +163,7 @@ def summarize(cex: dict[str, Any]) -> str:
     if d is None:
         return f"{key}no linearization found after {n} ops"
     return (
-        f"{key}after linearizing {n} ops (state {cex['state']!r}), op #{d['index']} "
+        f"{key}after linearizing {n} ops (state {_short(cex['state'])}), op #{d['index']} "
         f"(process {d['process']}: {describe_call(d)}, line {d['invoke_line']}) could not be "
         "linearized"
     )
