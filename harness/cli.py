@@ -20,6 +20,11 @@ from typing import Any
 
 import click
 
+from checkers.linear.budget import (
+    DEFAULT_COUNTEREXAMPLE_TIME_LIMIT,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIME_LIMIT,
+)
 from harness.errors import ClewError, InputError
 
 __all__ = ["main"]
@@ -143,15 +148,15 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
 @click.option(
     "--time-limit",
     type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
+    default=DEFAULT_TIME_LIMIT,
     show_default=True,
     help="Seconds per file before answering unknown.",
 )
 @click.option(
     "--max-memory",
     type=ByteSize(),
-    default="2G",
-    show_default=True,
+    default=DEFAULT_MAX_BYTES,
+    show_default=f"{DEFAULT_MAX_BYTES // 1024**3}G",
     help="Budget for the search cache of one file (e.g. 512M, 4G); beyond it: unknown.",
 )
 @click.option(
@@ -181,7 +186,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
 @click.option(
     "--counterexample-time-limit",
     type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
+    default=DEFAULT_COUNTEREXAMPLE_TIME_LIMIT,
     show_default=True,
     help="Seconds for the second pass that explains an invalid history.",
 )

@@ -16,9 +16,10 @@ Two tiers, tried in order before the ``edn_format`` library:
 
 Both tiers refuse (return ``None`` / raise :class:`Unsafe`) rather than guess: characters,
 comments, discards, ``##Inf``, ``12N``, ``1.5M``, ratios, escapes other than
-``\\" \\\\ \\b \\f \\n \\r \\t \\uXXXX``, maps with collection keys and anything malformed go
-to the library. The values they produce are exactly the library's values after
-normalisation (see :mod:`harness.formats.edn`); ``tests/unit/test_formats.py`` checks it.
+``\\" \\\\ \\b \\f \\n \\r \\t`` and ``\\u`` with four hex digits, maps with
+collection keys and anything malformed go to the library. The values they produce are
+exactly the library's values after normalisation (see :mod:`harness.formats.edn`);
+``tests/unit/test_formats.py`` checks it.
 """
 
 from __future__ import annotations
