@@ -77,7 +77,7 @@ _TAG = re.compile(
     r"(?=[\s,\[{(\x02])(?=[\s,]*[^\s,\]})])"
 )
 _SET_OPEN = re.compile(r"#(?<![^\s,\[\]{}()\x02]#)\{")
-# Escapes on which JSON and the library agree: \b \f \n \r \t and \uXXXX outside the
+# Escapes on which JSON and the library agree: \b \f \n \r \t and \u plus 4 hex digits outside the
 # surrogates (\\ and \" have been replaced by markers when this runs).
 _BAD_ESCAPE = re.compile(r"\\(?![bfnrt]|u(?![dD][89abAB])[0-9A-Fa-f]{4})")
 _NAME = r"[A-Za-z0-9_.*+!\-?$%&=<>]+(?:/[A-Za-z0-9_.*+!\-?$%&=<>]+)?"
