@@ -81,6 +81,3 @@ def extract_calls(history: History) -> Calls:
         vout=np.where(has_ret, history.value[comp], -1).astype(np.int32),
         key=history.key[inv],
     )
-
-
-_ = (OK, FAIL)  # re-exported for models

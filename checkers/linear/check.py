@@ -54,7 +54,7 @@ class _Run:
     best: npt.NDArray[np.int32]
 
 
-#: Partitions with more ops than this use a 128-bit fingerprint of the linearized set in
+#: Partitions with more ops than this use a 127-bit fingerprint of the linearized set in
 #: the cache instead of the exact bitset (whose size grows with the history).
 EXACT_CACHE_MAX_OPS = 1024
 
@@ -136,8 +136,8 @@ def check(
     explanation, or ``"unknown"`` with the cause when the time limit
     (seconds), the cache byte budget or the step budget (0 = none) ran out. Never raises for
     a hard history; raises :class:`ConfigError` when the model does not fit the history.
-    Partitions of more than ``exact_cache_max_ops`` ops are searched with 128-bit
-    fingerprints of the linearized sets (a collision, with odds near entries² / 2^128,
+    Partitions of more than ``exact_cache_max_ops`` ops are searched with 127-bit
+    fingerprints of the linearized sets (a collision, with odds near entries² / 2^127,
     could only prune a path wrongly); ``details["fingerprinted_partitions"]`` counts them.
     ``seconds`` in the result is the checker time from parsed history to verdict; the
     explanation of an invalid verdict is a second pass, timed in

@@ -118,7 +118,7 @@ def build_counterexample(
         centre = len(prefix)
         lo = max(0, centre - MAX_WINDOW_OPS // 2)
         ops = sorted(ops, key=lambda o: o["call"])[lo : lo + MAX_WINDOW_OPS]
-    final = {k: v for k, v in states.items()} if multi else states.get(None, model.ref_init())
+    final = dict(states) if multi else states.get(None, model.ref_init())
     return {
         "model": model.name,
         "key": part.key,

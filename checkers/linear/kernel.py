@@ -271,11 +271,11 @@ def search(  # pragma: no cover - compiled
 
     ``order`` lists the 2n entries in real-time order as ``op * 2 + is_return``; the returns
     of ``optional`` ops (outcome unknown) come last. With ``exact`` the cache stores each set
-    of linearized ops as a bitset; otherwise as a 128-bit fingerprint (its Zobrist hashes
-    under ``zob`` and ``zob2``), which keeps entries small on long histories. ``stats``
-    receives [steps, cache
-    entries, cache bytes, depth reached]. ``best`` receives the witness order when VALID, and
-    with ``record`` the longest linearizable prefix seen, whose length is ``stats[3]``.
+    of linearized ops as a bitset; otherwise as a fingerprint, its Zobrist hashes under
+    ``zob`` and ``zob2`` (127 bits, as the key's low bit marks used rows), which keeps
+    entries small on long histories. ``stats`` receives [steps, cache entries, cache bytes,
+    depth reached]. ``best`` receives the witness order when VALID, and with ``record`` the
+    longest linearizable prefix seen, whose length is ``stats[3]``.
     """
     n = opc.shape[0]
     sw = init.shape[0]

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from checkers.linear import kernel as K
 from checkers.linear.calls import Calls
-from checkers.linear.models import MAX_TABLE_STATES, Model
+from checkers.linear.models import MAX_TABLE_STATES, Lowered, Model
 from harness.errors import ConfigError
 
 __all__ = ["Partition", "prepare", "zobrist"]
@@ -64,7 +64,11 @@ class Partition:
 
 
 def _partition(
-    calls: Calls, low: Any, key: Any, members: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]
+    calls: Calls,
+    low: Lowered,
+    key: Any,
+    members: npt.NDArray[np.int64],
+    slots: npt.NDArray[np.int64],
 ) -> Partition:
     n = len(members)
     opc = low.opc[members]
