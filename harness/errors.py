@@ -8,6 +8,8 @@
      │    └── ConfigError     a bad option, spec field or model name
      ├── CheckerError         a checker could not run (a bug or a missing piece)
      ├── ClusterError         nodes could not be brought up or reached
+     │    ├── SSHError        a node could not be reached or authenticated over SSH
+     │    └── CommandError    a command on a node failed (names node, command, output)
      └── NemesisError         a fault could not be injected or healed
 
 Subclasses also inherit the natural stdlib type (``ValueError``) where that helps callers
@@ -20,10 +22,12 @@ __all__ = [
     "CheckerError",
     "ClewError",
     "ClusterError",
+    "CommandError",
     "ConfigError",
     "HistoryError",
     "InputError",
     "NemesisError",
+    "SSHError",
 ]
 
 
@@ -62,6 +66,48 @@ class CheckerError(ClewError):
 
 class ClusterError(ClewError):
     """Nodes could not be brought up, reached or torn down."""
+
+
+class SSHError(ClusterError):
+    """A node could not be reached or authenticated. The message names the node and what
+    was tried (address, port, user, key), and why it failed."""
+
+    def __init__(self, message: str, *, node: str) -> None:
+        self.node = node
+        super().__init__(message)
+
+
+class CommandError(ClusterError):
+    """A command on a node exited non-zero (or timed out). Keeps everything needed to act
+    on it: the node, the command, the exit status and the output (tails in the message)."""
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        command: str,
+        exit_status: int | None,
+        stdout: str,
+        stderr: str,
+        reason: str | None = None,
+    ) -> None:
+        self.node = node
+        self.command = command
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr
+        what = reason or f"exited with status {exit_status}"
+        tail = _tail(stderr) or _tail(stdout) or "(no output)"
+        super().__init__(f"on {node}: `{_short(command)}` {what}: {tail}")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:])
 
 
 class NemesisError(ClewError):

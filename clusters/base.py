@@ -1,0 +1,226 @@
+"""What every cluster provider shares: nodes, clusters, capabilities, the Provider protocol.
+
+A *provider* brings nodes into being (network namespaces on this machine, VMs, containers,
+or a list of hosts that already exist) and describes each as a :class:`Node`: how to reach
+it over SSH. The rest of clew only ever sees a :class:`Cluster`, saved as ``cluster.json``
+in the cluster's state directory, so a later ``clew cluster status``, ``clew test`` or
+``clew cluster down`` finds it again.
+
+Providers also say what faults and features they can support (:class:`Capability`), so
+that an impossible request is refused before a run, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from harness.errors import ClusterError
+
+__all__ = [
+    "CLUSTER_FILE",
+    "Capability",
+    "Cluster",
+    "ClusterSpec",
+    "ClusterStatus",
+    "Node",
+    "Provider",
+    "default_state_dir",
+]
+
+#: Name of the file, in a cluster's state directory, that describes the cluster.
+CLUSTER_FILE = "cluster.json"
+
+
+def default_state_dir(name: str = "default") -> Path:
+    """Where cluster ``name`` keeps its state: ``$CLEW_STATE_DIR/clusters/<name>``, with
+    ``CLEW_STATE_DIR`` defaulting to ``$XDG_STATE_HOME/clew`` (``~/.local/state/clew``)."""
+    base = os.environ.get("CLEW_STATE_DIR")
+    if not base:
+        xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(
+            os.path.expanduser("~"), ".local", "state"
+        )
+        base = os.path.join(xdg, "clew")
+    return Path(base) / "clusters" / name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """How to reach one node over SSH.
+
+    ``name`` is the node's name in the cluster (``n1``); ``host`` is what to connect to
+    (an address or a resolvable name). Authentication uses ``key_file``, else
+    ``password``, else the SSH agent. Host keys are checked against ``known_hosts``
+    (a path; ``None`` means the user's default file) unless ``check_host_key`` is false,
+    which only an explicit flag may set.
+    """
+
+    name: str
+    host: str
+    port: int = 22
+    user: str = "root"
+    key_file: str | None = None
+    password: str | None = field(default=None, repr=False)
+    known_hosts: str | None = None
+    check_host_key: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The node as JSON data (a password, if any, is never written)."""
+        d = asdict(self)
+        d.pop("password")
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Node:
+        """The node described by ``data`` (as written by :meth:`to_json`)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capability:
+    """Whether something tests may need is available, and why (not)."""
+
+    name: str
+    available: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterSpec:
+    """What to bring up. ``options`` holds provider-specific settings (validated by it)."""
+
+    provider: str = "local"
+    nodes: int = 5
+    name: str = "default"
+    state_dir: str | None = None
+    user: str = "root"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_state_dir(self) -> Path:
+        """The state directory: the given one, or the default for this cluster name."""
+        return Path(self.state_dir) if self.state_dir else default_state_dir(self.name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cluster:
+    """A cluster that is up: its nodes and where its state lives.
+
+    ``extra`` is provider-specific data needed to tear it down or inspect it (namespace
+    names, PIDs, container ids); it must be JSON-serialisable.
+    """
+
+    provider: str
+    name: str
+    nodes: tuple[Node, ...]
+    state_dir: str
+    capabilities: tuple[Capability, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def node(self, name: str) -> Node:
+        """The node called ``name``; :class:`ClusterError` if there is none."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise ClusterError(
+            f"cluster {self.name!r} has no node {name!r}; it has "
+            f"{', '.join(n.name for n in self.nodes)}"
+        )
+
+    def capability(self, name: str) -> Capability | None:
+        """The capability called ``name``, if the provider reported it."""
+        return next((c for c in self.capabilities if c.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The cluster as JSON data."""
+        return {
+            "provider": self.provider,
+            "name": self.name,
+            "state_dir": self.state_dir,
+            "nodes": [n.to_json() for n in self.nodes],
+            "capabilities": [asdict(c) for c in self.capabilities],
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cluster:
+        """The cluster described by ``data`` (as written by :meth:`to_json`)."""
+        return cls(
+            provider=data["provider"],
+            name=data["name"],
+            state_dir=data["state_dir"],
+            nodes=tuple(Node.from_json(n) for n in data["nodes"]),
+            capabilities=tuple(Capability(**c) for c in data.get("capabilities", [])),
+            extra=dict(data.get("extra", {})),
+        )
+
+    def save(self) -> Path:
+        """Write ``cluster.json`` into the state directory (atomically); return its path."""
+        d = Path(self.state_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / CLUSTER_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, state_dir: str | Path) -> Cluster:
+        """The cluster saved in ``state_dir``; :class:`ClusterError` saying what to do if
+        there is none or the file is unreadable."""
+        path = Path(state_dir) / CLUSTER_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ClusterError(
+                f"no cluster is up in {state_dir} (no {CLUSTER_FILE}); "
+                "start one with `clew cluster up`"
+            ) from None
+        except (OSError, ValueError) as e:
+            raise ClusterError(f"cannot read {path}: {e}") from None
+        return cls.from_json(data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterStatus:
+    """What ``clew cluster status`` reports: per node, whether it is up and why not."""
+
+    cluster: Cluster | None
+    nodes: dict[str, str] = field(default_factory=dict)  # node name -> "up" or a reason
+    problems: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return self.cluster is not None and not self.problems and all(
+            v == "up" for v in self.nodes.values()
+        )
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Brings clusters up and down. Implementations live in ``clusters.<name>``.
+
+    ``up`` is idempotent (a cluster already up with the same spec is returned as is) and
+    cleans up after itself when it fails half-way; ``down`` removes every trace of the
+    cluster (it must work after a crashed ``up`` too) and is harmless when nothing is up.
+    """
+
+    name: str
+
+    def up(self, spec: ClusterSpec) -> Cluster:
+        """Bring the cluster up and save it; return it."""
+        ...
+
+    def down(self, state_dir: Path) -> None:
+        """Tear down the cluster whose state is in ``state_dir``, leaving nothing behind."""
+        ...
+
+    def status(self, state_dir: Path) -> ClusterStatus:
+        """Whether the cluster in ``state_dir`` is up, node by node."""
+        ...
+
+    def capabilities(self) -> tuple[Capability, ...]:
+        """What this provider can do on this machine (faults, clocks, packet faults)."""
+        ...
