@@ -173,6 +173,12 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     help="Threads for checking partitions in parallel.  [default: min(2, CPUs)]",
 )
 @click.option(
+    "--independent",
+    is_flag=True,
+    help="Split Jepsen `independent` values [key, value] into a key and its value "
+    "(per-key register tests write these).",
+)
+@click.option(
     "--no-partition",
     is_flag=True,
     help="Check all keys in one search instead of key by key (slower; for comparison).",
@@ -204,6 +210,7 @@ def check_cmd(
     max_memory: int,
     max_steps: int,
     threads: int | None,
+    independent: bool,
     no_partition: bool,
     counterexample_dir: str | None,
     counterexample_time_limit: float,
@@ -258,6 +265,7 @@ def check_cmd(
             code, line, seconds, record = _check_one(
                 path, model, fmt, as_json, time_limit, max_memory, max_steps, threads,
                 not no_partition, counterexample_dir, counterexample_time_limit, on_progress,
+                independent,
             )  # fmt: skip
             records.append(record)
             checker_seconds += seconds
@@ -300,6 +308,7 @@ def _check_one(
     counterexample_dir: str | None,
     counterexample_time_limit: float,
     on_progress: Any = None,
+    independent: bool = False,
 ) -> tuple[int, str, float, dict[str, Any]]:
     """Check one file; return (exit code, line to print, checker seconds, its record)."""
     from checkers.linear import check, resolve_model
@@ -309,6 +318,8 @@ def _check_one(
     try:
         detected = detect_format(path) if fmt == "auto" else fmt
         history = read_history(path, detected)
+        if independent:
+            history = history.with_independent_keys()
         m = resolve_model(history, model or _MODEL_FOR_FORMAT.get(detected))
         record["model"] = m.name
         result = check(

@@ -412,6 +412,43 @@ class History:
     def __len__(self) -> int:
         return len(self.type)
 
+    def with_independent_keys(self) -> History:
+        """This history with Jepsen's ``independent`` tuples split: every client op that
+        has no key and whose value is a ``[key, value]`` pair gets that key and the inner
+        value. Other ops are unchanged. (Jepsen's per-key tests write such tuples.)"""
+        values = _Table()
+        for v in self.values:  # re-interning in order keeps every old id valid
+            values.intern(v)
+        keys = _Table()
+        for k in self.keys:
+            keys.intern(k)
+        key_of = np.full(len(self.values), NONE, dtype=np.int32)
+        inner_of = np.arange(len(self.values), dtype=np.int32)
+        for vid, v in enumerate(self.values):
+            if isinstance(v, list | tuple) and len(v) == 2:
+                key_of[vid] = keys.intern(v[0])
+                inner_of[vid] = values.intern(v[1])
+        split = (self.process >= 0) & (self.key < 0) & (key_of[self.value] >= 0)
+        return History(
+            time=self.time,
+            index=self.index,
+            type=self.type,
+            process=self.process,
+            f=self.f,
+            value=np.where(split, inner_of[self.value], self.value).astype(np.int32),
+            key=np.where(split, key_of[self.value], self.key).astype(np.int32),
+            node=self.node,
+            error=self.error,
+            line=self.line,
+            pair=self.pair,
+            f_names=self.f_names,
+            values=values.items,
+            keys=keys.items,
+            nodes=self.nodes,
+            process_names=self.process_names,
+            path=self.path,
+        )
+
     def __getitem__(self, i: int) -> Op:
         if isinstance(i, slice):
             raise TypeError("History does not support slicing; use ops() or select()")

@@ -110,3 +110,17 @@ def test_report_is_one_self_contained_html_file(tmp_path: Path) -> None:
     assert "etcd_000.log" in html and "could not be linearized" in html
     assert "the file is empty" in html
     assert "<script src" not in html and "<link" not in html  # nothing fetched
+
+
+def test_independent_splits_jepsen_tuples_into_keys(tmp_path: Path) -> None:
+    f = tmp_path / "history.edn"
+    f.write_text(
+        "{:index 0, :type :invoke, :process 0, :f :write, :value [1 5]}\n"
+        "{:index 1, :type :ok, :process 0, :f :write, :value [1 5]}\n"
+        "{:index 2, :type :invoke, :process 1, :f :read, :value [2 nil]}\n"
+        "{:index 3, :type :ok, :process 1, :f :read, :value [2 5]}\n"
+    )
+    code, out = run("check", "--model", "register", "--independent", str(f))
+    assert code == 1 and "key 2" in out  # key 2 was never written
+    code, out = run("check", "--json", "--model", "register", "--independent", str(f))
+    assert json.loads(out)["partitions"] == 2

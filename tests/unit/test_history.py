@@ -71,3 +71,18 @@ def test_malformed_histories_name_the_line(ops: list[dict], line: int, message: 
         History.from_ops(ops, path="h.jsonl")
     assert e.value.line == line
     assert str(e.value).startswith(f"h.jsonl:{line}: ")
+
+
+def test_independent_tuples_become_keys_and_values() -> None:
+    h = History.from_ops([
+        dict(process=0, type="invoke", f="cas", value=[7, [1, 2]]),
+        dict(process=0, type="ok", f="cas", value=[7, [1, 2]]),
+        dict(process=1, type="invoke", f="read", value=["k", None]),
+        dict(process=1, type="ok", f="read", value=["k", 3]),
+        dict(process="nemesis", type="info", f="start", value=["n1", "n2"]),
+    ])  # fmt: skip
+    s = h.with_independent_keys()
+    assert [(op.key, op.value) for op in s] == [
+        (7, [1, 2]), (7, [1, 2]), ("k", None), ("k", 3), (None, ["n1", "n2"]),
+    ]  # fmt: skip
+    assert h[0].value == [7, [1, 2]]  # the original is unchanged
