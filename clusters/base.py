@@ -52,8 +52,9 @@ class Node:
     """How to reach one node over SSH.
 
     ``name`` is the node's name in the cluster (``n1``); ``host`` is what to connect to
-    (an address or a resolvable name). Authentication uses ``key_file``, else
-    ``password``, else the SSH agent. Host keys are checked against ``known_hosts``
+    (an address or a resolvable name); ``address`` is where the other nodes reach it, when
+    that differs from ``host`` (a VM behind a forwarded port); see :attr:`peer_address`.
+    Authentication uses ``key_file``, else ``password``, else the SSH agent. Host keys are checked against ``known_hosts``
     (a path; ``None`` means the user's default file) unless ``check_host_key`` is false,
     which only an explicit flag may set.
     """
@@ -66,6 +67,12 @@ class Node:
     password: str | None = field(default=None, repr=False)
     known_hosts: str | None = None
     check_host_key: bool = True
+    address: str | None = None
+
+    @property
+    def peer_address(self) -> str:
+        """The address other nodes (and databases' peer lists) use for this node."""
+        return self.address or self.host
 
     def to_json(self) -> dict[str, Any]:
         """The node as JSON data (a password, if any, is never written)."""

@@ -395,6 +395,13 @@ def convert_cmd(src: str, dst: str, src_format: str, dst_format: str) -> None:
     click.echo(f"wrote {n} ops to {dst}")
 
 
+# The cluster commands live in their own module; registered here, before main().
+from harness.cli_cluster import cluster_cmd, doctor_cmd  # noqa: E402
+
+cli.add_command(cluster_cmd)
+cli.add_command(doctor_cmd)
+
+
 def main() -> None:
     """Entry point of the ``clew`` console script."""
     cli.main(prog_name="clew")

@@ -1,0 +1,151 @@
+"""`clew cluster up|status|down` and `clew doctor` through the CLI (static provider)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clusters.base import CLUSTER_FILE, Cluster
+from clusters.doctor import missing_for_local, run_checks
+from harness.cli import cli
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def ports() -> Iterator[tuple[int, int]]:
+    """A local port that accepts connections and one that refuses them."""
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))
+        yield listening.getsockname()[1], closed.getsockname()[1]
+
+
+def test_static_up_status_down(tmp_path: Path, ports: tuple[int, int]) -> None:
+    state = str(tmp_path / "st")
+    code, out, _ = run("cluster", "up", "--provider", "static", "--nodes", "a,b,c",
+                       "--state-dir", state)  # fmt: skip
+    assert code == 0
+    assert "is up with 3 nodes" in out and f"state: {state}" in out
+    assert "n1    root@a:22" in out and "n3    root@c:22" in out
+    cluster = Cluster.load(state)
+    assert [n.host for n in cluster.nodes] == ["a", "b", "c"]
+
+    up, refused = ports
+    code, out, _ = run("cluster", "up", "--provider", "static", "--state-dir", state,
+                       "--nodes", f"127.0.0.1:{up}", "--option", "user=ops")  # fmt: skip
+    assert code == 0 and f"n1    ops@127.0.0.1:{up}" in out
+    code, out, _ = run("cluster", "status", "--state-dir", state)
+    assert code == 0 and "healthy: all 1 nodes answer" in out
+    assert "STATE" in out and "up" in out
+
+    run("cluster", "up", "--provider", "static", "--state-dir", state,
+        "--nodes", f"127.0.0.1:{up},127.0.0.1:{refused}")  # fmt: skip
+    code, out, err = run("cluster", "status", "--state-dir", state)
+    assert code == 1 and "refused" in out and "1 of 2 nodes do not answer" in err
+
+    code, out, err = run("cluster", "down", "--state-dir", state)
+    assert (code, out, err) == (0, "", "")
+    assert not (tmp_path / "st" / CLUSTER_FILE).exists()
+    assert run("cluster", "down", "--state-dir", state) == (0, "", "")
+
+    code, _, err = run("cluster", "status", "--state-dir", state)
+    assert code == 1 and "no cluster is up" in err
+
+
+def test_name_selects_the_default_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLEW_STATE_DIR", str(tmp_path))
+    code, _, _ = run("cluster", "up", "--provider", "static", "--nodes", "x", "--name", "lab")
+    assert code == 0 and (tmp_path / "clusters" / "lab" / CLUSTER_FILE).exists()
+    assert run("cluster", "down", "--name", "lab")[0] == 0
+    assert not (tmp_path / "clusters" / "lab").exists()
+
+
+def test_insecure_host_keys_warns(tmp_path: Path) -> None:
+    code, _, err = run("cluster", "up", "--provider", "static", "--nodes", "a",
+                       "--insecure-host-keys", "--state-dir", str(tmp_path))  # fmt: skip
+    assert code == 0 and "warning: host keys are NOT verified" in err
+    assert Cluster.load(tmp_path).nodes[0].check_host_key is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--provider", "static", "--nodes", "3"], "--nodes lists the hosts"),
+        (["--provider", "static"], "needs hosts"),
+        (["--provider", "docker", "--nodes", "a,b"], "--nodes is how many nodes"),
+        (["--provider", "docker", "--nodes", "0"], "--nodes is how many nodes"),
+        (["--provider", "nope"], "unknown cluster provider 'nope'"),
+        (["--provider", "vagrant", "--key", "k"], "--key is only for --provider static"),
+        (["--provider", "static", "--nodes", "a", "--option", "novalue"], "write KEY=VALUE"),
+        (["--provider", "static", "--nodes", "a", "--port", "0"], "--port"),
+        (
+            ["--provider", "static", "--nodes", "a", "--port", "22", "--option", "port=23"],
+            "repeats a flag",
+        ),
+        (["--provider", "static", "--nodes", "a:99999"], "out of range"),
+        (
+            ["--provider", "static", "--nodes", "a", "--password-env", "CLEW_TEST_NO_SUCH_VAR"],
+            "CLEW_TEST_NO_SUCH_VAR is not set",
+        ),
+    ],
+)
+def test_bad_options_exit_254_with_clear_text(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, out, err = run("cluster", "up", "--state-dir", str(tmp_path / "s"), *args)
+    assert code == 254
+    assert message in out + err
+    assert not (tmp_path / "s" / CLUSTER_FILE).exists()
+
+
+def test_help_teaches_with_examples() -> None:
+    for cmd in (["cluster"], ["cluster", "up"], ["cluster", "status"], ["cluster", "down"],
+                ["doctor"]):  # fmt: skip
+        code, out, _ = run(*cmd, "--help")
+        assert code == 0 and "Examples:" in out
+
+
+def test_doctor_prints_a_table_and_exits_by_the_local_requirements(tmp_path: Path) -> None:
+    code, out, _ = run("doctor", "--state-dir", str(tmp_path))
+    lines = out.splitlines()
+    assert lines[0].split() == ["CHECK", "OK", "DETAIL"]
+    assert any(line.startswith("packet-netem ") for line in lines)
+    expected = 1 if missing_for_local(run_checks()) else 0
+    assert code == expected
+    assert ("missing for the local provider" in out) == bool(expected)
+
+
+def test_doctor_checks_the_nodes_of_a_cluster_that_is_up(
+    tmp_path: Path, ports: tuple[int, int]
+) -> None:
+    up, refused = ports
+    run("cluster", "up", "--provider", "static", "--state-dir", str(tmp_path),
+        "--nodes", f"127.0.0.1:{up},127.0.0.1:{refused}")  # fmt: skip
+    code, out, _ = run("doctor", "--json", "--state-dir", str(tmp_path))
+    caps = {c["name"]: c for c in json.loads(out)}
+    assert caps["node:n1"]["available"] and not caps["node:n2"]["available"]
+    assert code == 1
+
+
+def test_importing_the_cli_imports_no_provider() -> None:
+    code = (
+        "import sys, harness.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith('clusters.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout  # fmt: skip
+    assert out.strip() == "['clusters.base']"

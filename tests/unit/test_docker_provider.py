@@ -1,0 +1,245 @@
+"""The docker provider, against a fake `docker` that logs its argv and prints canned JSON."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clusters.base import CLUSTER_FILE, Cluster, ClusterSpec, Node
+from clusters.docker import DockerProvider, find_engine
+from harness.errors import ClusterError, ConfigError
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheImage"
+
+FAKE = """#!/bin/sh
+echo "$*" >> {log}
+case "$1" in
+  info)
+    if [ -n "$FAKE_NO_ENGINE" ]; then
+      echo "Client: Docker Engine - Community" >&2
+      echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." \
+           "Is the docker daemon running?" >&2
+      exit 1
+    fi ;;
+  network) if [ "$2" = create ]; then echo netid0123; fi ;;
+  run)
+    name=$4
+    if [ "$name" = "$FAKE_FAIL_RUN" ]; then
+      echo "docker: Error response from daemon: pull access denied for clew/node" >&2; exit 125
+    fi
+    echo "cid-$name" ;;
+  inspect) cat {inspect} ;;
+  exec)
+    if [ "$2" = -i ]; then cat >> {authorized}; else echo "{host_key} root@buildkitsandbox"; fi ;;
+  rm)
+    if [ -n "$FAKE_GONE" ]; then
+      echo "Error response from daemon: No such container: cid-clew-n1" >&2; exit 1
+    fi ;;
+  *) exit 3 ;;
+esac
+"""
+
+
+def inspect_json(running: dict[str, bool | None], ip: str = "172.18.0.{}") -> str:
+    """Canned `docker inspect` output: each container of ``running`` (None: gone)."""
+    items = []
+    for i, (name, state) in enumerate(running.items(), 2):
+        if state is None:
+            continue
+        items.append({
+            "Id": f"cid-{name}",
+            "Name": f"/{name}",
+            "State": {"Running": state, "Status": "running" if state else "exited"},
+            "NetworkSettings": {"Networks": {"clew-net": {"IPAddress": ip.format(i)}}},
+        })  # fmt: skip
+    return json.dumps(items)
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake docker on CLEW_DOCKER; returns the file its calls are logged to."""
+    log = tmp_path / "calls.log"
+    (tmp_path / "inspect.json").write_text(
+        inspect_json({"clew-n1": True, "clew-n2": True, "clew-n3": True})
+    )
+    script = tmp_path / "docker"
+    script.write_text(
+        FAKE.format(log=log, inspect=tmp_path / "inspect.json",
+                    authorized=tmp_path / "authorized_keys", host_key=HOST_KEY)
+    )  # fmt: skip
+    script.chmod(0o755)
+    monkeypatch.setenv("CLEW_DOCKER", str(script))
+    return log
+
+
+def spec(tmp_path: Path, *, nodes: int = 3, **options: object) -> ClusterSpec:
+    options.setdefault("ready_timeout", 0)
+    return ClusterSpec(
+        provider="docker", nodes=nodes, state_dir=str(tmp_path / "state"), options=options
+    )
+
+
+def calls(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path) -> None:
+    cluster = DockerProvider().up(spec(tmp_path, image="my/sshd:1"))
+    state = tmp_path / "state"
+    label = "--label clew.cluster=default"
+    assert calls(fake)[:5] == [
+        "info",
+        f"network create {label} clew-net",
+        *(f"run -d --name clew-n{i} --hostname n{i} --network clew-net --network-alias n{i} "
+          f"--cap-add NET_ADMIN {label} my/sshd:1" for i in (1, 2, 3)),
+    ]  # fmt: skip
+    assert calls(fake)[5] == "inspect cid-clew-n1 cid-clew-n2 cid-clew-n3"
+    execs = calls(fake)[6:]
+    assert len(execs) == 6 and execs[0].startswith("exec -i -u root clew-n1 sh -c ")
+    assert "authorized_keys" in execs[0]
+    assert execs[1] == "exec clew-n1 sh -c cat /etc/ssh/ssh_host_*_key.pub"
+
+    assert [(n.name, n.host, n.port, n.user) for n in cluster.nodes] == [
+        ("n1", "172.18.0.2", 22, "root"),
+        ("n2", "172.18.0.3", 22, "root"),
+        ("n3", "172.18.0.4", 22, "root"),
+    ]
+    key = state / "id_ed25519"
+    assert all(n.key_file == str(key) and n.check_host_key for n in cluster.nodes)
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert "OPENSSH PRIVATE KEY" in key.read_text()
+    public = (state / "id_ed25519.pub").read_text()
+    assert public.startswith("ssh-ed25519 ")
+    assert (tmp_path / "authorized_keys").read_text() == public * 3
+    known = (state / "known_hosts").read_text().splitlines()
+    assert known[0] == f"172.18.0.2 {HOST_KEY}" and len(known) == 3
+    assert cluster.extra["network"] == {"name": "clew-net", "id": "netid0123"}
+    assert [c["id"] for c in cluster.extra["containers"]] == [
+        "cid-clew-n1", "cid-clew-n2", "cid-clew-n3"
+    ]  # fmt: skip
+    assert Cluster.load(state) == cluster
+    clock = cluster.capability("clock-system")
+    assert clock is not None and not clock.available
+
+
+def test_down_removes_exactly_what_was_made(tmp_path: Path, fake: Path) -> None:
+    DockerProvider().up(spec(tmp_path))
+    state = tmp_path / "state"
+    (state / "notes.txt").write_text("mine")
+    DockerProvider().down(state)
+    assert calls(fake)[-2:] == [
+        "rm -f -v cid-clew-n1 cid-clew-n2 cid-clew-n3",
+        "network rm netid0123",
+    ]
+    assert sorted(p.name for p in state.iterdir()) == ["notes.txt"]
+    n = len(calls(fake))
+    DockerProvider().down(state)  # harmless when nothing is up
+    assert len(calls(fake)) == n
+
+
+def test_down_tolerates_containers_already_gone(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    DockerProvider().up(spec(tmp_path))
+    monkeypatch.setenv("FAKE_GONE", "1")
+    DockerProvider().down(tmp_path / "state")
+    assert not (tmp_path / "state").exists()
+
+
+def test_no_engine_says_so_with_the_stderr_tail(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_NO_ENGINE", "1")
+    with pytest.raises(ClusterError) as e:
+        DockerProvider().up(spec(tmp_path))
+    msg = str(e.value)
+    assert "Cannot connect to the Docker daemon" in msg and "systemctl start docker" in msg
+    assert calls(fake) == ["info"]
+    assert not (tmp_path / "state").exists()
+
+
+def test_no_docker_or_podman_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEW_DOCKER", str(tmp_path / "nothing"))
+    with pytest.raises(ClusterError, match=r"no container engine found.*docs\.docker\.com"):
+        find_engine()
+
+
+def test_a_failed_up_removes_what_it_made(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_FAIL_RUN", "clew-n2")
+    with pytest.raises(ClusterError, match=r"start container clew-n2.*pull access denied"):
+        DockerProvider().up(spec(tmp_path))
+    assert calls(fake)[-2:] == ["rm -f -v cid-clew-n1", "network rm netid0123"]
+    assert not (tmp_path / "state").exists()
+
+
+def test_up_again_is_idempotent_and_prefix_follows_the_name(tmp_path: Path, fake: Path) -> None:
+    first = DockerProvider().up(spec(tmp_path))
+    n = len(calls(fake))
+    assert DockerProvider().up(spec(tmp_path)) == first and len(calls(fake)) == n
+    with pytest.raises(ClusterError, match="take it down first"):
+        DockerProvider().up(spec(tmp_path, nodes=2))
+    other = ClusterSpec(provider="docker", nodes=1, name="db", state_dir=str(tmp_path / "o"),
+                        options={"ready_timeout": 0, "insecure_host_keys": True})  # fmt: skip
+    with pytest.raises(ClusterError, match="no address on network clew-db-net"):
+        DockerProvider().up(other)  # the canned inspect only knows clew-net
+
+
+def test_status_per_container(tmp_path: Path, fake: Path) -> None:
+    DockerProvider().up(spec(tmp_path))
+    (tmp_path / "inspect.json").write_text(
+        inspect_json({"clew-n1": True, "clew-n2": False, "clew-n3": None}, ip="127.0.0.1")
+    )
+    status = DockerProvider().status(tmp_path / "state")
+    assert status.nodes["n2"] == "container clew-n2 is not running (exited)"
+    assert status.nodes["n3"] == "container clew-n3 is gone"
+    assert status.nodes["n1"] == "up" or "172.18.0.2" in status.nodes["n1"]
+    assert not status.healthy
+
+
+def test_wait_ready_names_the_silent_nodes() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        node = Node(name="n1", host="127.0.0.1", port=closed.getsockname()[1])
+        with pytest.raises(ClusterError, match=r"sshd did not answer within 0.3 s \(n1: conn"):
+            DockerProvider._wait_ready([node], 0.3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"prefix": "bad prefix"}, "option prefix"), ({"colour": "x"}, "unknown option"),
+     ({"ready_timeout": "soon"}, "ready_timeout")],
+)  # fmt: skip
+def test_bad_options(tmp_path: Path, fake: Path, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DockerProvider().up(spec(tmp_path, **options))
+    assert calls(fake) == []
+
+
+def test_refuses_a_state_dir_with_someone_elses_key(tmp_path: Path, fake: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "id_ed25519").write_text("precious")
+    with pytest.raises(ClusterError, match="already holds id_ed25519"):
+        DockerProvider().up(spec(tmp_path))
+    assert (state / "id_ed25519").read_text() == "precious"
+    assert not (state / CLUSTER_FILE).exists()
+
+
+def test_an_unfinished_up_is_reported_and_cleaned_by_down(tmp_path: Path, fake: Path) -> None:
+    state = tmp_path / "state"
+    extra = {"engine": str(tmp_path / "docker"), "network": {"name": "clew-net", "id": "n0"},
+             "containers": [{"name": "clew-n1", "id": "c1"}]}  # fmt: skip
+    Cluster(provider="docker", name="default", nodes=(), state_dir=str(state), extra=extra).save()
+    status = DockerProvider().status(state)
+    assert not status.healthy and "did not finish" in status.problems[0]
+    with pytest.raises(ClusterError, match="did not finish"):
+        DockerProvider().up(spec(tmp_path))
+    DockerProvider().down(state)
+    assert calls(fake) == ["rm -f -v c1", "network rm n0"]
+    assert not state.exists()
