@@ -54,9 +54,9 @@ class Node:
     ``name`` is the node's name in the cluster (``n1``); ``host`` is what to connect to
     (an address or a resolvable name); ``address`` is where the other nodes reach it, when
     that differs from ``host`` (a VM behind a forwarded port); see :attr:`peer_address`.
-    Authentication uses ``key_file``, else ``password``, else the SSH agent. Host keys are checked against ``known_hosts``
-    (a path; ``None`` means the user's default file) unless ``check_host_key`` is false,
-    which only an explicit flag may set.
+    Authentication uses ``key_file``, else ``password``, else the SSH agent. Host keys
+    are checked against ``known_hosts`` (a path; ``None`` means the user's default file)
+    unless ``check_host_key`` is false, which only an explicit flag may set.
     """
 
     name: str
