@@ -233,8 +233,9 @@ class VagrantProvider:
                 argv.append(f"--provider={opts['vagrant_provider']}")
             self._run(argv, state_dir, timeout, "bring the boxes up")
             res = self._run([vagrant, "ssh-config"], state_dir, TOOL_TIMEOUT, "read ssh-config")
+            private = dict(zip(names, addresses, strict=True))
             nodes = tuple(
-                dataclasses.replace(n, address=extra["addresses"][n.name])
+                dataclasses.replace(n, address=private[n.name])
                 for n in nodes_from_ssh_config(res, names)
             )
         except BaseException:
