@@ -40,7 +40,33 @@ transition table over their reachable states, so a step is one array load; other
 compiled step function. The search runs in Numba (:mod:`checkers.linear.kernel`).
 """
 
-from checkers.linear.check import ProgressFn, check, resolve_model
-from checkers.linear.models import MODELS, Model, get_model
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from checkers.linear.check import ProgressFn, check, resolve_model
+    from checkers.linear.models import MODELS, Model, get_model
 
 __all__ = ["MODELS", "Model", "ProgressFn", "check", "get_model", "resolve_model"]
+
+# Loaded on first use, so that importing a light submodule (the budget defaults, for the
+# CLI) does not load Numba and compile or load the kernels.
+_LAZY = {
+    "ProgressFn": "checkers.linear.check",
+    "check": "checkers.linear.check",
+    "resolve_model": "checkers.linear.check",
+    "MODELS": "checkers.linear.models",
+    "Model": "checkers.linear.models",
+    "get_model": "checkers.linear.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'checkers.linear' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
