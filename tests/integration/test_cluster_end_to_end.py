@@ -122,3 +122,21 @@ def test_down_leaves_nothing_behind(tmp_path: Path) -> None:
         assert not _running(int(pid)), f"process {pid} survived down"
     assert not (tmp_path / "state" / "cluster.json").exists()
     provider.down(tmp_path / "state")  # idempotent
+
+
+NASTY = ["; rm -rf /", "$(touch /tmp/pwned)", "`touch /tmp/pwned`", "it's", 'say "hi"',
+         "two\nlines", "*", "a && b", "  spaced  ", ""]  # fmt: skip
+
+
+def test_shell_metacharacters_reach_a_node_literally(cluster) -> None:  # type: ignore[no-untyped-def]
+    async def go() -> str:
+        remotes = await connect_all(cluster.nodes[:1])
+        try:
+            r = await remotes["n1"].run(["printf", "%s\\0", *NASTY])
+            probe = await remotes["n1"].run(["ls", "/tmp/pwned"], check=False)
+            assert probe.exit_status != 0, "a metacharacter was interpreted on the node"
+            return r.stdout
+        finally:
+            await remotes.close()
+
+    assert asyncio.run(go()).split("\0")[:-1] == NASTY
