@@ -1,0 +1,178 @@
+"""The test spec: everything that defines a run, from a TOML file and command-line flags.
+
+Layers, lowest first: the defaults below, a TOML file (``clew test --spec test.toml``),
+then flags. The resolved spec is written into the run directory (``spec.json``), so every
+run can be reproduced and re-analysed.
+
+Example ``test.toml``::
+
+    suite = "etcd"
+    workload = "register"
+    nodes = 5
+    time_limit = 60
+    concurrency = 10
+    rate = 200          # ops/s over all workers; 0 = as fast as they go
+    seed = 42
+    faults = ["partition"]
+    interval = 10
+
+    [options]           # passed to the suite (DB and workload options)
+    pre_vote = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+
+__all__ = ["DEFAULT_STORE", "FAULT_KINDS", "TestSpec", "load_spec"]
+
+#: Where runs are stored unless ``--store`` says otherwise.
+DEFAULT_STORE = "store"
+#: Fault kinds ``--faults`` accepts today.
+FAULT_KINDS = ("partition",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestSpec:
+    """A resolved test spec. Build with :func:`load_spec`; it validates every field."""
+
+    suite: str = "etcd"
+    workload: str | None = None
+    name: str | None = None
+    provider: str = "local"
+    nodes: int = 5
+    cluster_state_dir: str | None = None
+    cluster_options: dict[str, Any] = field(default_factory=dict)
+    time_limit: float = 60.0
+    concurrency: int | None = None
+    rate: float = 0.0
+    seed: int | None = None
+    store: str = DEFAULT_STORE
+    faults: tuple[str, ...] = ("partition",)
+    interval: float = 10.0
+    op_timeout: float = 5.0
+    leave_db_running: bool = False
+    recovery_time: float = 2.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def test_name(self) -> str:
+        """The name runs are stored under: ``name``, else ``<suite>-<workload>``."""
+        return self.name or f"{Path(self.suite).stem}-{self.workload or 'default'}"
+
+    @property
+    def resolved_concurrency(self) -> int:
+        """Client workers: the given number, else twice the node count."""
+        return self.concurrency or 2 * self.nodes
+
+    def with_seed(self) -> TestSpec:
+        """This spec with a seed (a fresh random one if none was given)."""
+        if self.seed is not None:
+            return self
+        return dataclasses.replace(self, seed=secrets.randbelow(2**31))
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec as JSON data."""
+        d = dataclasses.asdict(self)
+        d["faults"] = list(self.faults)
+        d["test_name"] = self.test_name
+        d["concurrency"] = self.resolved_concurrency
+        return d
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TestSpec)}
+
+
+def _check(spec: TestSpec, source: str) -> TestSpec:
+    def bad(name: str, why: str) -> ConfigError:
+        return ConfigError(f"{source}: `{name}` {why}")
+
+    if spec.nodes < 1:
+        raise bad("nodes", f"must be at least 1, got {spec.nodes}")
+    if spec.time_limit <= 0:
+        raise bad("time_limit", f"must be positive (seconds), got {spec.time_limit}")
+    if spec.concurrency is not None and spec.concurrency < 1:
+        raise bad("concurrency", f"must be at least 1, got {spec.concurrency}")
+    if spec.rate < 0:
+        raise bad("rate", f"must be 0 (unlimited) or positive ops/s, got {spec.rate}")
+    if spec.interval <= 0:
+        raise bad("interval", f"must be positive (seconds), got {spec.interval}")
+    if spec.op_timeout <= 0:
+        raise bad("op_timeout", f"must be positive (seconds), got {spec.op_timeout}")
+    if spec.recovery_time < 0:
+        raise bad("recovery_time", f"must not be negative, got {spec.recovery_time}")
+    unknown = [f for f in spec.faults if f not in FAULT_KINDS]
+    if unknown:
+        raise bad("faults", f"has unknown kinds {unknown}; known: {', '.join(FAULT_KINDS)}, none")
+    return spec
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    f = _FIELDS.get(name)
+    if f is None:
+        raise ConfigError(
+            f"{source}: unknown field `{name}`; known fields: {', '.join(sorted(_FIELDS))}"
+        )
+    kind = str(f.type)
+    try:
+        if name == "faults":
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            items = tuple(str(v) for v in value)
+            return () if items in ((), ("none",)) else items
+        if kind.startswith("int"):
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if kind.startswith("float"):
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind.startswith("bool"):
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind.startswith("dict"):
+            if not isinstance(value, dict):
+                raise TypeError
+            return dict(value)
+        if kind.startswith("str") and value is not None and not isinstance(value, str):
+            raise TypeError
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source}: `{name}` must be {kind.replace(' | None', '')}, got {value!r}"
+        ) from None
+
+
+def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
+    """The spec from TOML file ``path`` (if any) with ``overrides`` (flags; ``None``
+    values are ignored) on top, validated. Raises :class:`ConfigError` naming the file and
+    the field for anything wrong."""
+    values: dict[str, Any] = {}
+    source = "flags"
+    if path:
+        source = path
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such spec file") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        values.update({k.replace("-", "_"): _coerce(k.replace("-", "_"), v, path)
+                       for k, v in raw.items()})  # fmt: skip
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k == "options":
+            values["options"] = {**values.get("options", {}), **v}
+        else:
+            values[k] = _coerce(k, v, "flags")
+    return _check(TestSpec(**values), source)

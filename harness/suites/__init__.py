@@ -1,0 +1,74 @@
+"""Database suites: built in (``etcd``), from a Python file, or from an installed package.
+
+``clew test NAME`` looks NAME up in this order:
+
+1. a path to a Python file (``./mydb.py``) that defines ``SUITE``;
+2. a suite shipped with clew (``harness/suites/<name>.py``);
+3. an entry point in the group ``clew.suites`` of an installed package, whose value is the
+   ``Suite`` object (``[project.entry-points."clew.suites"] mydb = "mydb.clew:SUITE"``).
+
+See :mod:`harness.api` for what a suite provides, and ``harness/suites/etcd.py`` for a
+complete example.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+from harness.api import Suite
+from harness.errors import ConfigError
+
+__all__ = ["BUILTIN_SUITES", "load_suite"]
+
+#: Suites shipped with clew.
+BUILTIN_SUITES = ("etcd",)
+
+
+def _from_file(path: Path) -> Suite:
+    name = "clew_suite_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: cannot load this file as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise ConfigError(f"{path}: loading the suite failed: {type(e).__name__}: {e}") from e
+    suite = getattr(module, "SUITE", None)
+    if not isinstance(suite, Suite):
+        raise ConfigError(
+            f"{path}: defines no `SUITE = Suite(...)` (see harness/api.py and the etcd suite)"
+        )
+    return suite
+
+
+def load_suite(name: str) -> Suite:
+    """The suite called (or at path) ``name``; :class:`ConfigError` saying what exists."""
+    path = Path(name)
+    if name.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"{name}: no such suite file")
+        return _from_file(path)
+    if name in BUILTIN_SUITES:
+        module = importlib.import_module(f"harness.suites.{name}")
+        suite = module.SUITE
+        assert isinstance(suite, Suite)
+        return suite
+    for ep in importlib.metadata.entry_points(group="clew.suites"):
+        if ep.name == name:
+            loaded = ep.load()
+            if not isinstance(loaded, Suite):
+                raise ConfigError(f"entry point {ep.value!r} for suite {name!r} is not a Suite")
+            return loaded
+    installed = [ep.name for ep in importlib.metadata.entry_points(group="clew.suites")]
+    raise ConfigError(
+        f"unknown suite {name!r}; built in: {', '.join(BUILTIN_SUITES)}"
+        + (f"; installed: {', '.join(installed)}" if installed else "")
+        + "; or give the path of a Python file that defines SUITE"
+    )
