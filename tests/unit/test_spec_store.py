@@ -44,7 +44,7 @@ def test_toml_then_flags(tmp_path: Path) -> None:
 def test_bad_specs_name_the_file_and_field(tmp_path: Path, content: str, message: str) -> None:
     f = tmp_path / "bad.toml"
     f.write_text(content)
-    with pytest.raises(ConfigError, match="bad.toml") as e:
+    with pytest.raises(ConfigError, match=r"bad\.toml") as e:
         load_spec(str(f))
     assert message in str(e.value)
 
