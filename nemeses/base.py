@@ -1,0 +1,180 @@
+"""What every nemesis shares: the :class:`Nemesis` protocol and :class:`NemesisPackage`.
+
+A *nemesis* turns fault operations into faults on the nodes, and heals them. Its ops are
+plain dicts like client ops (``{"f": "start-partition", "value": None}``); ``invoke``
+returns the *completion*: the op with ``"type": "info"`` (Jepsen's convention for nemesis
+ops) and ``"value"`` set to what was actually applied (a grudge, ``"network-healed"``),
+so the history records the fault exactly, ready for replay.
+
+The contract every fault kind keeps (see ``/work/shared/reference/faults.md`` §8):
+
+* ``setup`` heals leftovers first (a crashed earlier run), then checks that the fault can
+  be injected on every node, so an impossible request fails before the run.
+* ``heal_all`` needs **no memory** of what was injected: it removes everything carrying
+  clew's tag on every node, in parallel, is idempotent, harmless when nothing was
+  injected, and never touches anyone else's rules, processes or files.
+* ``verify_healed`` reports, per node, the residue it finds (empty lists: clean). A node
+  that cannot be checked reports why, so "unverified" is never mistaken for "clean".
+* ``teardown`` heals.
+* Every command has a timeout; a failure names the node and the command.
+
+A :class:`NemesisPackage` is a nemesis plus, *as data*, how a runner should schedule it:
+its start and stop ops, the interval between them, the ops that heal it at the end and
+how to draw it on plots. The runner composes packages with its generator library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from harness.api import Op, TestContext
+from harness.errors import NemesisError
+
+if TYPE_CHECKING:
+    from harness.control import Remote
+
+__all__ = [
+    "DEFAULT_FAULT_TIMEOUT",
+    "DEFAULT_INTERVAL",
+    "Nemesis",
+    "NemesisPackage",
+    "OpSpec",
+    "Perf",
+    "check_outcomes",
+    "completion",
+    "resolve_op",
+    "unknown_f",
+]
+
+#: Seconds any single fault command on a node may take before it is abandoned (and the
+#: failure reported naming node and command).
+DEFAULT_FAULT_TIMEOUT: float = 15.0
+
+#: Seconds between a package's start and stop ops (Jepsen's default).
+DEFAULT_INTERVAL: float = 10.0
+
+#: An op, or a function making a fresh op for a test (e.g. choosing a shape at random).
+OpSpec = Op | Callable[[TestContext], Op]
+
+
+@runtime_checkable
+class Nemesis(Protocol):
+    """Injects and heals one kind of fault (see the module docstring for the contract)."""
+
+    #: The op names (``"f"`` values) this nemesis handles.
+    fs: frozenset[str]
+
+    async def setup(self, ctx: TestContext, remotes: Mapping[str, Remote]) -> None:
+        """Keep ``remotes`` (node name -> open Remote), heal leftovers of earlier runs on
+        every node, and check the fault can be injected everywhere (:class:`NemesisError`
+        listing the nodes that cannot)."""
+        ...
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        """Carry out ``op`` (its ``"f"`` is one of :attr:`fs`) and return its completion:
+        the op with ``"type": "info"`` and ``"value"`` = what was applied."""
+        ...
+
+    async def heal_all(self, ctx: TestContext) -> None:
+        """Remove every fault of this kind from every node, without needing to know what
+        was injected. Idempotent; :class:`NemesisError` naming each node that failed."""
+        ...
+
+    async def verify_healed(self, ctx: TestContext) -> dict[str, list[str]]:
+        """Per node, the residue of this fault kind found there (empty list: clean)."""
+        ...
+
+    async def teardown(self, ctx: TestContext) -> None:
+        """Heal everything (like :meth:`heal_all`) and release resources."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Perf:
+    """How plots draw a fault: its name, the ops that open and close its window, and the
+    window's colour (any CSS/matplotlib colour)."""
+
+    name: str
+    start: frozenset[str]
+    stop: frozenset[str]
+    color: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NemesisPackage:
+    """A nemesis with its schedule as data (Jepsen's ``nemesis-package``).
+
+    The runner alternates ``start_op`` and ``stop_op`` every ``interval`` seconds (Jepsen's
+    ``flip-flop``), runs ``final_ops`` once the workload is over so that nothing stays
+    injected, and shades ``perf`` windows on plots. ``start_op``/``stop_op`` are op dicts
+    or functions of the test context making one; use :meth:`start`/:meth:`stop` to get a
+    fresh op either way.
+    """
+
+    name: str
+    nemesis: Nemesis
+    start_op: OpSpec
+    stop_op: OpSpec
+    perf: Perf
+    interval: float = DEFAULT_INTERVAL
+    final_ops: tuple[Op, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0:
+            raise NemesisError(f"package {self.name!r}: interval must be positive")
+        for spec in (self.start_op, self.stop_op, *self.final_ops):
+            if isinstance(spec, Mapping) and spec.get("f") not in self.nemesis.fs:
+                raise NemesisError(
+                    f"package {self.name!r}: op {spec.get('f')!r} is not handled by its "
+                    f"nemesis (it handles {', '.join(sorted(self.nemesis.fs))})"
+                )
+
+    def start(self, ctx: TestContext) -> Op:
+        """A fresh start op for ``ctx``."""
+        return resolve_op(self.start_op, ctx)
+
+    def stop(self, ctx: TestContext) -> Op:
+        """A fresh stop op for ``ctx``."""
+        return resolve_op(self.stop_op, ctx)
+
+    def finals(self) -> list[Op]:
+        """Fresh copies of the final (healing) ops."""
+        return [dict(op) for op in self.final_ops]
+
+
+def resolve_op(spec: OpSpec, ctx: TestContext) -> Op:
+    """The op ``spec`` stands for: a copy of it if it is a dict, else ``spec(ctx)``."""
+    op = spec(ctx) if callable(spec) else spec
+    return dict(op)
+
+
+def completion(op: Op, value: Any) -> Op:
+    """The completion of nemesis op ``op``: a copy with ``type`` ``info`` and ``value``."""
+    done = dict(op)
+    done["type"] = "info"
+    done["value"] = value
+    return done
+
+
+def unknown_f(nemesis: Nemesis, op: Op) -> NemesisError:
+    """The error for an op whose ``f`` ``nemesis`` does not handle."""
+    return NemesisError(
+        f"{type(nemesis).__name__} cannot handle op f={op.get('f')!r}; "
+        f"it handles {', '.join(sorted(nemesis.fs))}"
+    )
+
+
+def check_outcomes(what: str, outcomes: Mapping[str, object]) -> None:
+    """Raise one :class:`NemesisError` listing every node whose outcome in ``outcomes``
+    (node name -> result or exception, as :meth:`Remotes.on_nodes` returns) is an
+    exception, each with its message (which names the command). Cancellation and
+    interrupts are re-raised as they are. Returns quietly if no node failed."""
+    failed = {n: o for n, o in outcomes.items() if isinstance(o, BaseException)}
+    for e in failed.values():
+        if not isinstance(e, Exception):
+            raise e
+    if failed:
+        lines = "\n".join(f"  {n}: {e}" for n, e in sorted(failed.items()))
+        raise NemesisError(f"{what} failed on {len(failed)} of {len(outcomes)} nodes:\n{lines}")
