@@ -81,6 +81,8 @@ class TestContext:
     in the store (for DB logs or artifacts).
     """
 
+    __test__ = False  # not a pytest test class, despite the name
+
     name: str
     cluster: Cluster
     options: dict[str, Any]

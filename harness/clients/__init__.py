@@ -1,0 +1,1 @@
+"""Database clients (each implements :class:`harness.api.Client`)."""

@@ -1,0 +1,298 @@
+"""etcd clients over the v3 JSON gateway (``http://<node>:2379/v3/...``) with httpx.
+
+Each client talks to the member on its own node only. The gateway's details (reference
+``local-cluster.md`` §7): keys and values are base64; int64 fields arrive as strings;
+proto3 JSON omits false and empty fields (a failed txn has no ``succeeded``, an empty
+range no ``kvs``).
+
+Outcomes — what each error means for the history:
+
+* **Connection refused, connect timeout, no free pooled connection** → ``fail``: the
+  request never left this machine, so it definitely did not happen.
+* **Write or CAS: read timeout, a connection broken after the request was sent, or an
+  HTTP 5xx** (503 "leader changed", 504 "request timed out") → ``info``: the proposal may
+  have been committed. An HTTP 4xx (rejected before it was proposed) → ``fail``.
+* **Read: any error** → ``fail``. A read changes nothing, so "it did not happen" and "it
+  happened but nobody saw the result" cannot be told apart by any checker; recording
+  ``fail`` keeps the worker's process alive instead of retiring it (Jepsen's etcd client
+  does the same). The linearizability checker drops failed and unknown reads alike.
+* **CAS whose compare did not hold** → ``fail`` with ``error`` :data:`CAS_MISMATCH`: the
+  txn ran and observed that the value was not ``from``. (clew's ``etcd`` model treats a
+  failed cas as that observation; the register workload removes failed cas ops whose
+  error is anything else before checking, since those observed nothing.)
+
+Values are integers stored as decimal strings. Keys: ``op["key"]`` (a string or an int)
+becomes the etcd key ``clew/<key>``.
+
+**Unsafe mode** ``serializable_reads=True``: reads are ranges with ``serializable: true``,
+answered by the local member from its own state without a quorum — stale reads on a
+partitioned member. This is not linearizable; it exists to show that the checker notices.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from harness.errors import ConfigError
+from harness.workloads.register import CAS_MISMATCH
+
+if TYPE_CHECKING:
+    from clusters.base import Node
+    from harness.api import Op, TestContext
+
+__all__ = [
+    "CAS_MISMATCH",
+    "CLIENT_PORT",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "KEY_PREFIX",
+    "SET_PREFIX",
+    "EtcdClient",
+    "EtcdSetClient",
+]
+
+#: Seconds to open a TCP connection to the member (a refused or unanswered connect is a
+#: definite failure).
+DEFAULT_CONNECT_TIMEOUT = 0.5
+#: Seconds to wait for the member's answer once the request is sent (then: unknown).
+DEFAULT_READ_TIMEOUT = 1.0
+CLIENT_PORT = 2379
+#: Prefix of every register key clew writes.
+KEY_PREFIX = "clew/"
+#: Prefix of the set workload's keys: one key per element.
+SET_PREFIX = "clew-set/"
+
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode("ascii")
+
+
+def _unb64(s: str) -> str:
+    return base64.b64decode(s).decode()
+
+
+def _parse(text: str) -> Any:
+    """An int if ``text`` is a decimal string, else ``text``."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _decode_value(raw: str) -> Any:
+    """A stored (base64) value: an int if it is a decimal string, else the string."""
+    return _parse(_unb64(raw))
+
+
+def _prefix_end(prefix: str) -> str:
+    """The ``range_end`` that selects every key starting with ``prefix`` (ASCII)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class _Unknown(Exception):
+    """The request may have reached etcd; its outcome is unknown."""
+
+
+class _Definite(Exception):
+    """The request definitely had no effect."""
+
+
+class _EtcdHTTP:
+    """The shared plumbing: one httpx.AsyncClient to one member, and error classification."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        port: int = CLIENT_PORT,
+    ) -> None:
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ConfigError("etcd client timeouts must be positive")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.port = port
+        self._http: httpx.AsyncClient | None = None
+
+    async def open(self, ctx: TestContext, node: Node) -> None:
+        """Create the HTTP client for ``node``'s member (no request is made)."""
+        self._http = httpx.AsyncClient(
+            base_url=f"http://{node.peer_address}:{self.port}/v3/",
+            timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
+            # One request at a time per client; no proxy from the environment, which
+            # would turn "refused" into a proxy's answer.
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            trust_env=False,
+        )
+
+    async def close(self, ctx: TestContext) -> None:
+        """Close the HTTP client."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to ``/v3/<path>``; raise :class:`_Definite` or :class:`_Unknown`."""
+        if self._http is None:
+            raise ConfigError("etcd client used before open()")
+        try:
+            resp = await self._http.post(path, json=body)
+        except _CONNECT_ERRORS as e:
+            raise _Definite(_describe(e)) from e
+        except httpx.TransportError as e:  # read/write timeouts, broken connections
+            raise _Unknown(_describe(e)) from e
+        if resp.status_code != 200:
+            message = _error_message(resp)
+            if 400 <= resp.status_code < 500:
+                raise _Definite(message)
+            raise _Unknown(message)
+        try:
+            data: dict[str, Any] = resp.json()
+        except ValueError as e:
+            raise _Unknown(f"unreadable answer: {resp.text[:200]!r}") from e
+        return data
+
+    async def _range(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._post("kv/range", body)
+
+
+_ERROR_NAMES: dict[type[Exception], str] = {
+    httpx.ConnectError: "connect-refused",
+    httpx.ConnectTimeout: "connect-timeout",
+    httpx.PoolTimeout: "pool-timeout",
+    httpx.ReadTimeout: "timeout",
+    httpx.WriteTimeout: "write-timeout",
+}
+
+
+def _describe(e: Exception) -> str:
+    name = _ERROR_NAMES.get(type(e), type(e).__name__)
+    detail = str(e)
+    return f"{name}: {detail}" if detail else name
+
+
+def _error_message(resp: httpx.Response) -> str:
+    """``HTTP 503: etcdserver: leader changed`` from a gateway error answer."""
+    try:
+        data = resp.json()
+        text = data.get("message") or data.get("error") or json.dumps(data)
+    except ValueError:
+        text = resp.text.strip()[:200]
+    return f"HTTP {resp.status_code}: {text}"
+
+
+def _key(op: Op) -> str:
+    key = op.get("key")
+    if key is None or isinstance(key, bool) or not isinstance(key, str | int):
+        raise ConfigError(f"etcd register ops need a string or int `key`, got {op!r}")
+    return f"{KEY_PREFIX}{key}"
+
+
+class EtcdClient(_EtcdHTTP):
+    """Register ops on one member: ``read`` (value ``None`` when absent), ``write`` v,
+    ``cas`` [from, to], each on ``op["key"]`` (see the module docstring for outcomes).
+
+    ``serializable_reads=True`` is the **unsafe** mode (stale reads from one member).
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        serializable_reads: bool = False,
+        port: int = CLIENT_PORT,
+    ) -> None:
+        super().__init__(connect_timeout=connect_timeout, read_timeout=read_timeout, port=port)
+        self.serializable_reads = serializable_reads
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        """Perform a read, write or cas; return its completion."""
+        f = op.get("f")
+        key = _key(op)
+        if f == "read":
+            return await self._read(key)
+        if f == "write":
+            return await self._write(key, op.get("value"))
+        if f == "cas":
+            return await self._cas(key, op.get("value"))
+        raise ConfigError(f"the etcd register client cannot do f={f!r} (read, write, cas)")
+
+    async def _read(self, key: str) -> Op:
+        body: dict[str, Any] = {"key": _b64(key)}
+        if self.serializable_reads:
+            body["serializable"] = True
+        try:
+            data = await self._range(body)
+        except (_Definite, _Unknown) as e:
+            return {"type": "fail", "error": str(e)}
+        kvs = data.get("kvs") or []
+        return {"type": "ok", "value": _decode_value(kvs[0]["value"]) if kvs else None}
+
+    async def _write(self, key: str, value: Any) -> Op:
+        try:
+            await self._post("kv/put", {"key": _b64(key), "value": _b64(str(value))})
+        except _Definite as e:
+            return {"type": "fail", "error": str(e)}
+        except _Unknown as e:
+            return {"type": "info", "error": str(e)}
+        return {"type": "ok"}
+
+    async def _cas(self, key: str, value: Any) -> Op:
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ConfigError(f"a cas value must be [from, to], got {value!r}")
+        frm, to = value
+        body = {
+            "compare": [
+                {"key": _b64(key), "result": "EQUAL", "target": "VALUE", "value": _b64(str(frm))}
+            ],
+            "success": [{"request_put": {"key": _b64(key), "value": _b64(str(to))}}],
+        }
+        try:
+            data = await self._post("kv/txn", body)
+        except _Definite as e:
+            return {"type": "fail", "error": str(e)}
+        except _Unknown as e:
+            return {"type": "info", "error": str(e)}
+        if data.get("succeeded"):
+            return {"type": "ok"}
+        return {"type": "fail", "error": CAS_MISMATCH}
+
+
+class EtcdSetClient(_EtcdHTTP):
+    """A set of integers on one member: ``add`` x puts the key ``clew-set/<x>``; ``read``
+    ranges over the prefix and returns the sorted elements. Reads are linearizable."""
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        """Perform an add or a read; return its completion."""
+        f = op.get("f")
+        if f == "add":
+            try:
+                await self._post("kv/put", {"key": _b64(f"{SET_PREFIX}{op['value']}"), "value": ""})
+            except _Definite as e:
+                return {"type": "fail", "error": str(e)}
+            except _Unknown as e:
+                return {"type": "info", "error": str(e)}
+            return {"type": "ok"}
+        if f == "read":
+            body = {
+                "key": _b64(SET_PREFIX),
+                "range_end": _b64(_prefix_end(SET_PREFIX)),
+                "keys_only": True,
+            }
+            try:
+                data = await self._range(body)
+            except (_Definite, _Unknown) as e:
+                return {"type": "fail", "error": str(e)}
+            elements = [
+                _parse(_unb64(kv["key"])[len(SET_PREFIX) :]) for kv in data.get("kvs") or []
+            ]
+            elements.sort(key=lambda x: (isinstance(x, str), x))
+            return {"type": "ok", "value": elements}
+        raise ConfigError(f"the etcd set client cannot do f={f!r} (add, read)")

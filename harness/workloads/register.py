@@ -1,0 +1,177 @@
+"""The register and set workloads (database-agnostic: the suite supplies the client).
+
+**register** — reads, writes and compare-and-sets of small integers (0–4) on a few keys at
+once, Jepsen's "independent" style: the run is a sequence of short per-key histories,
+each with several workers on it, so every key sees real concurrency and the
+linearizability checker gets many small problems instead of one huge one. Ops::
+
+    {"f": "read",  "key": 7}                 -> ok value: int, or None when absent
+    {"f": "write", "key": 7, "value": 3}
+    {"f": "cas",   "key": 7, "value": [3, 1]}   -> fail with error CAS_MISMATCH if not 3
+
+Checked with :func:`checkers.linear.check` and the ``etcd`` model (a nil read means the
+key is absent; a failed cas observes that the value was not ``from``), per key.
+
+**set** — unique ``{"f": "add", "value": n}`` ops, then a final ``{"f": "read"}`` from
+every worker (value: the list of elements), checked by :mod:`checkers.set`.
+
+Generator shape
+---------------
+The generators are plain values of :mod:`harness.generator`, so this module does not
+depend on the combinators: a **callable object** that returns the next invocation each
+time it is called (any arguments are ignored), and for the final phase a **list of op
+dicts**. All randomness comes from ``ctx.rng`` so a seed reproduces the run. With the
+combinators the final phase would be written ``each_thread(once({"f": "read"}))``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from checkers import set as set_checker
+from checkers.result import Result
+from harness.api import Client, Op, TestContext, Workload
+from harness.history import FAIL, History, HistoryBuilder
+from harness.workloads import option_int
+
+__all__ = [
+    "CAS_MISMATCH",
+    "DEFAULT_OPS_PER_KEY",
+    "DEFAULT_THREADS_PER_KEY",
+    "REGISTER_VALUES",
+    "AddGenerator",
+    "RegisterGenerator",
+    "check_register",
+    "drop_unobserved_cas_failures",
+    "register_workload",
+    "set_workload",
+]
+
+#: The ``error`` a client gives a cas whose comparison did not hold: the only failed cas
+#: that observed something (the value was not ``from``). Other failed cas ops (connection
+#: refused, ...) observed nothing and are dropped before checking.
+CAS_MISMATCH = "cas-mismatch"
+#: Values written and compared: 0 .. REGISTER_VALUES - 1 (few values, so cas often wins).
+REGISTER_VALUES = 5
+#: Ops generated per key before the key is retired and a fresh one takes its place.
+DEFAULT_OPS_PER_KEY = 200
+#: Workers per key on average: keys in use at once = max(1, concurrency // this).
+DEFAULT_THREADS_PER_KEY = 3
+
+
+class RegisterGenerator:
+    """Random read/write/cas invocations over a sliding window of ``keys_at_once`` keys.
+
+    Each call picks one of the active keys at random; a key that has been given
+    ``ops_per_key`` ops is retired and replaced by the next unused key (0, 1, 2, ...).
+    """
+
+    def __init__(self, rng: random.Random, *, keys_at_once: int, ops_per_key: int) -> None:
+        self.rng = rng
+        self.ops_per_key = ops_per_key
+        self.active = list(range(keys_at_once))
+        self.used = dict.fromkeys(self.active, 0)
+        self.next_key = keys_at_once
+
+    def __call__(self, *_args: Any) -> Op:
+        """The next invocation."""
+        slot = self.rng.randrange(len(self.active))
+        key = self.active[slot]
+        self.used[key] += 1
+        if self.used[key] >= self.ops_per_key:
+            del self.used[key]
+            self.active[slot] = self.next_key
+            self.used[self.next_key] = 0
+            self.next_key += 1
+        f = self.rng.choice(("read", "write", "cas"))
+        if f == "read":
+            return {"f": "read", "key": key}
+        if f == "write":
+            return {"f": "write", "key": key, "value": self.rng.randrange(REGISTER_VALUES)}
+        frm, to = self.rng.randrange(REGISTER_VALUES), self.rng.randrange(REGISTER_VALUES)
+        return {"f": "cas", "key": key, "value": [frm, to]}
+
+
+class AddGenerator:
+    """``{"f": "add", "value": n}`` with n = 0, 1, 2, ... (each element added once)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, *_args: Any) -> Op:
+        """The next invocation."""
+        op = {"f": "add", "value": self.n}
+        self.n += 1
+        return op
+
+
+def drop_unobserved_cas_failures(history: History) -> History:
+    """``history`` without the failed cas ops (and their invocations) whose error is not
+    :data:`CAS_MISMATCH`, including those with no error at all. The ``etcd`` model reads
+    every failed cas as "the value was not ``from``"; a cas that failed because it never
+    reached the database observed nothing, and dropping it (assuming nothing) is always
+    sound. Indices and times are kept."""
+    cas = history.f_code("cas")
+    if cas < 0:
+        return history
+    mismatch = next((i for i, v in enumerate(history.values) if v == CAS_MISMATCH), -1)
+    observed = history.error == mismatch if mismatch >= 0 else np.zeros(len(history), bool)
+    bad = (history.type == FAIL) & (history.f == cas) & ~observed & (history.process >= 0)
+    if not bad.any():
+        return history
+    drop = bad.copy()
+    partners = history.pair[bad]
+    drop[partners[partners >= 0]] = True
+    b = HistoryBuilder(path=history.path)
+    for i in np.flatnonzero(~drop).tolist():
+        op = history[i]
+        b.add(
+            type=op.type, process=op.process, f=op.f, value=op.value, time=op.time,
+            index=op.index, key=op.key, node=op.node, error=op.error,
+            line=int(history.line[i]),
+        )  # fmt: skip
+    return b.build()
+
+
+def check_register(history: History, ctx: TestContext | None = None) -> Result:
+    """Linearizability of a register history with the ``etcd`` model, key by key."""
+    from checkers.linear import check
+
+    return check(drop_unobserved_cas_failures(history), "etcd")
+
+
+def register_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:
+    """The register workload with ``client`` making one client per worker.
+
+    Options: ``ops_per_key`` (:data:`DEFAULT_OPS_PER_KEY`), ``threads_per_key``
+    (:data:`DEFAULT_THREADS_PER_KEY`).
+    """
+    ops_per_key = option_int(ctx.options, "ops_per_key", DEFAULT_OPS_PER_KEY)
+    per_key = option_int(ctx.options, "threads_per_key", DEFAULT_THREADS_PER_KEY)
+    keys = max(1, ctx.concurrency // per_key)
+    return Workload(
+        name="register",
+        client=client,
+        generator=lambda c: RegisterGenerator(c.rng, keys_at_once=keys, ops_per_key=ops_per_key),
+        check=check_register,
+        description=(
+            f"read/write/cas of values 0-{REGISTER_VALUES - 1} on {keys} key(s) at a time, "
+            f"{ops_per_key} ops per key; linearizability per key (etcd model)"
+        ),
+    )
+
+
+def set_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:
+    """The set workload: unique adds, then a final read by every worker."""
+    return Workload(
+        name="set",
+        client=client,
+        generator=lambda c: AddGenerator(),
+        final_generator=lambda c: [{"f": "read"} for _ in range(c.concurrency)],
+        check=lambda h, c: set_checker.check(h),
+        description="unique adds, then a final read by every worker; no acknowledged add lost",
+    )

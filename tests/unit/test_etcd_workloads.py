@@ -1,0 +1,98 @@
+"""The register/set workloads' generators and the register checker's cas filter."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.history import History
+from harness.workloads import option_bool, option_float, option_int
+from harness.workloads.register import (
+    CAS_MISMATCH,
+    AddGenerator,
+    RegisterGenerator,
+    check_register,
+    drop_unobserved_cas_failures,
+)
+
+
+def test_register_generator_keeps_a_window_of_keys_and_retires_them() -> None:
+    g = RegisterGenerator(random.Random(7), keys_at_once=3, ops_per_key=10)
+    ops = [g() for _ in range(300)]
+    per_key = Counter(op["key"] for op in ops)
+    retired = set(per_key) - set(g.active)
+    assert all(per_key[k] == 10 for k in retired) and len(retired) >= 27
+    assert all(per_key[k] < 10 for k in g.active)
+    assert max(per_key) - min(per_key) < 3 + len(retired)  # keys are used in order
+    assert {op["f"] for op in ops} == {"read", "write", "cas"}
+    for op in ops:
+        if op["f"] == "write":
+            assert 0 <= op["value"] < 5
+        if op["f"] == "cas":
+            assert len(op["value"]) == 2
+
+
+def test_register_generator_is_reproducible_from_the_seed() -> None:
+    a = RegisterGenerator(random.Random(1), keys_at_once=2, ops_per_key=5)
+    b = RegisterGenerator(random.Random(1), keys_at_once=2, ops_per_key=5)
+    assert [a() for _ in range(50)] == [b() for _ in range(50)]
+
+
+def test_add_generator_adds_each_element_once() -> None:
+    g = AddGenerator()
+    assert [g()["value"] for _ in range(5)] == [0, 1, 2, 3, 4]
+
+
+def _h(rows: list[dict[str, object]]) -> History:
+    return History.from_ops([{"key": 1, **r} for r in rows])
+
+
+def test_a_refused_cas_observes_nothing_and_is_dropped() -> None:
+    # The register holds 1; a cas [1, 2] that never reached etcd failed. Read as an
+    # observation ("the value was not 1") it would make the history invalid.
+    rows: list[dict[str, object]] = [
+        {"type": "invoke", "process": 0, "f": "write", "value": 1},
+        {"type": "ok", "process": 0, "f": "write", "value": 1},
+        {"type": "invoke", "process": 1, "f": "cas", "value": [1, 2]},
+        {"type": "fail", "process": 1, "f": "cas", "value": [1, 2], "error": "connect-refused"},
+        {"type": "invoke", "process": 0, "f": "read", "value": None},
+        {"type": "ok", "process": 0, "f": "read", "value": 1},
+    ]
+    filtered = drop_unobserved_cas_failures(_h(rows))
+    assert len(filtered) == 4
+    assert [op.index for op in filtered] == [0, 1, 4, 5]
+    assert check_register(_h(rows)).valid is True
+    # A failure that does not say why observed nothing either.
+    del rows[3]["error"]
+    assert len(drop_unobserved_cas_failures(_h(rows))) == 4
+    # The same failure as a mismatch is an observation, and a false one here.
+    rows[3]["error"] = CAS_MISMATCH
+    assert len(drop_unobserved_cas_failures(_h(rows))) == 6
+    assert check_register(_h(rows)).valid is False
+
+
+def test_a_stale_read_is_caught() -> None:
+    rows: list[dict[str, object]] = [
+        {"type": "invoke", "process": 0, "f": "write", "value": 1},
+        {"type": "ok", "process": 0, "f": "write", "value": 1},
+        {"type": "invoke", "process": 0, "f": "write", "value": 2},
+        {"type": "ok", "process": 0, "f": "write", "value": 2},
+        {"type": "invoke", "process": 1, "f": "read", "value": None},
+        {"type": "ok", "process": 1, "f": "read", "value": 1},
+    ]
+    assert check_register(_h(rows)).valid is False
+
+
+def test_options_accept_strings_and_typed_values() -> None:
+    assert option_bool({"x": "false"}, "x", True) is False
+    assert option_bool({"x": True}, "x", False) is True
+    assert option_bool({}, "x", True) is True
+    assert option_float({"t": "0.25"}, "t", 1.0) == 0.25
+    assert option_int({"n": "4"}, "n", 1) == 4
+    with pytest.raises(ConfigError, match="'x'"):
+        option_bool({"x": "maybe"}, "x", True)
+    with pytest.raises(ConfigError, match="positive"):
+        option_float({"t": "0"}, "t", 1.0)
