@@ -100,10 +100,12 @@ def cli(verbose: bool) -> None:
 
     Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 crash.
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    # The console shows warnings (everything with -v); a run's clew.log gets every detail.
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(console)
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @contextmanager
@@ -145,6 +147,13 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     help="auto, jsonl, json, edn, porcupine-etcd or porcupine-kv.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@click.option(
+    "--consistency",
+    default=None,
+    help="For transactional models (list-append, rw-register): the consistency model to "
+    "check, e.g. serializable, snapshot-isolation, read-committed, strict-serializable.  "
+    "[default: serializable]",
+)
 @click.option(
     "--time-limit",
     type=click.FloatRange(min=0, min_open=True),
@@ -216,6 +225,7 @@ def check_cmd(
     counterexample_time_limit: float,
     report_path: str | None,
     no_progress: bool,
+    consistency: str | None,
 ) -> None:
     """Check that each history FILE is linearizable.
 
@@ -235,7 +245,7 @@ def check_cmd(
     if fmt not in FORMATS:
         choices = ", ".join(FORMATS)
         raise click.BadParameter(f"{fmt!r}; choose one of {choices}", param_hint="--format")
-    if model is not None:
+    if model is not None and model not in _TXN_MODELS:
         get_model(model)  # a bad name is bad input, before any file is read
     if counterexample_dir:
         Path(counterexample_dir).mkdir(parents=True, exist_ok=True)
@@ -265,7 +275,7 @@ def check_cmd(
             code, line, seconds, record = _check_one(
                 path, model, fmt, as_json, time_limit, max_memory, max_steps, threads,
                 not no_partition, counterexample_dir, counterexample_time_limit, on_progress,
-                independent,
+                independent, consistency,
             )  # fmt: skip
             records.append(record)
             checker_seconds += seconds
@@ -309,6 +319,7 @@ def _check_one(
     counterexample_time_limit: float,
     on_progress: Any = None,
     independent: bool = False,
+    consistency: str | None = None,
 ) -> tuple[int, str, float, dict[str, Any]]:
     """Check one file; return (exit code, line to print, checker seconds, its record)."""
     from checkers.linear import check, resolve_model
@@ -320,6 +331,8 @@ def _check_one(
         history = read_history(path, detected)
         if independent:
             history = history.with_independent_keys()
+        if model in _TXN_MODELS:
+            return _check_txn(path, history, model, consistency, as_json, time_limit, record)
         m = resolve_model(history, model or _MODEL_FOR_FORMAT.get(detected))
         record["model"] = m.name
         result = check(
@@ -364,6 +377,43 @@ def _check_one(
     return result.exit_code, line, result.seconds, record
 
 
+# --- transactional models (checkers.txn) ---------------------------------------------------
+_TXN_MODELS = ("list-append", "rw-register")
+
+
+def _check_txn(
+    path: str,
+    history: Any,
+    model: str,
+    consistency: str | None,
+    as_json: bool,
+    time_limit: float,
+    record: dict[str, Any],
+) -> tuple[int, str, float, dict[str, Any]]:
+    """Check one transactional history (called from :func:`_check_one`)."""
+    from checkers.txn import DEFAULT_CONSISTENCY
+    from checkers.txn import check as txn_check
+
+    result = txn_check(history, model, consistency or DEFAULT_CONSISTENCY, time_limit=time_limit)
+    d = result.details
+    record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
+    record.update(consistency=d["consistency"], anomalies=d["anomalies"], ops=len(history))
+    record.update({"not": d.get("not", []), "also_not": d.get("also_not", [])})
+    if as_json:
+        return result.exit_code, json.dumps(record, default=str), result.seconds, record
+    label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
+    n = d.get("stats", {}).get("txns", 0)
+    line = (
+        f"{label:<8} {path}  ({model}, {d['consistency']}, {n} txns, "
+        f"{result.seconds * 1000:.1f} ms)"
+    )
+    if result.cause:
+        line += f"\n         {result.cause}"
+    for text in d.get("explanations", [])[:1]:
+        line += "\n" + "\n".join("         " + x for x in text.splitlines())
+    return result.exit_code, line, result.seconds, record
+
+
 @cli.command("convert", short_help="Convert a history between formats.")
 @click.argument("src", type=click.Path(dir_okay=False))
 @click.argument("dst", type=click.Path(dir_okay=False))
@@ -397,9 +447,17 @@ def convert_cmd(src: str, dst: str, src_format: str, dst_format: str) -> None:
 
 # The cluster commands live in their own module; registered here, before main().
 from harness.cli_cluster import cluster_cmd, doctor_cmd  # noqa: E402
+from harness.cli_report import report_cmd, serve_cmd  # noqa: E402
 
 cli.add_command(cluster_cmd)
 cli.add_command(doctor_cmd)
+
+from harness.cli_test import analyze_cmd, test_cmd  # noqa: E402
+
+cli.add_command(test_cmd)
+cli.add_command(analyze_cmd)
+cli.add_command(report_cmd)
+cli.add_command(serve_cmd)
 
 
 def main() -> None:

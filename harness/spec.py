@@ -171,8 +171,8 @@ def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
     for k, v in overrides.items():
         if v is None:
             continue
-        if k == "options":
-            values["options"] = {**values.get("options", {}), **v}
+        if k in ("options", "cluster_options"):
+            values[k] = {**values.get(k, {}), **v}
         else:
             values[k] = _coerce(k, v, "flags")
     return _check(TestSpec(**values), source)

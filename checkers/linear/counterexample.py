@@ -146,8 +146,11 @@ def _short(value: Any) -> str:
 def describe_call(op: dict[str, Any]) -> str:
     """A call as people write it: ``write 3``, ``read -> 2``, ``cas [1, 2] (failed)``."""
     text = op["f"] if op["value"] is None else f"{op['f']} {_short(op['value'])}"
-    if op["type"] == "ok" and op["output"] is not None and op["output"] != op["value"]:
+    reads = op["value"] is None  # an observation: its output is what matters, even nil
+    if op["type"] == "ok" and (reads or op["output"] is not None) and op["output"] != op["value"]:
         text += f" -> {_short(op['output'])}"
+    elif op["type"] == "ok" and reads:
+        text += " -> None"
     elif op["type"] != "ok":
         text += {"fail": " (failed)", "info": " (outcome unknown)", "pending": " (pending)"}[
             op["type"]

@@ -1,0 +1,230 @@
+"""``clew test`` and ``clew analyze``: run a test against a real cluster, or re-check one."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import click
+
+__all__ = ["analyze_cmd", "test_cmd"]
+
+_VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
+
+
+def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        low = value.lower()
+        parsed: Any = value
+        if low in ("true", "false"):
+            parsed = low == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    parsed = kind(value)
+                    break
+                except ValueError:
+                    pass
+        out[key.replace("-", "_")] = parsed
+    return out
+
+
+class _Live:
+    """One status line on stderr, redrawn in place on a TTY, every 10 s otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, p: Any, fault: str | None) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not self.tty and now - self._last < 10:
+            return
+        self._last = now
+        line = (
+            f"{p.elapsed:6.1f} s  {p.ops_per_s:7.0f} ops/s  "
+            f"ok {p.ok}  fail {p.fail}  info {p.info}  fault: {fault or 'none'}"
+        )
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def _junit(path: str, outcomes: list[Any], name: str) -> None:
+    cases = []
+    failures = errors = 0
+    for i, o in enumerate(outcomes, 1):
+        body = ""
+        if o.valid is False:
+            failures += 1
+            causes = "; ".join(
+                str(c.get("cause")) for c in o.results.get("checkers", {}).values()
+                if c.get("cause")
+            )  # fmt: skip
+            body = f"<failure message={quoteattr(causes or 'invalid')}/>"
+        elif o.valid != True:  # noqa: E712 - "unknown" is truthy
+            errors += 1
+            body = f"<error message={quoteattr('unknown: ' + '; '.join(o.problems))}/>"
+        cases.append(
+            f'  <testcase classname={quoteattr(name)} name="run {i}" time="{o.seconds:.3f}">'
+            f"{body}<system-out>{escape(str(o.run_dir))}</system-out></testcase>"
+        )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<testsuite name={quoteattr(name)} tests="{len(outcomes)}" failures="{failures}" '
+        f'errors="{errors}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+    )
+    Path(path).write_text(xml)
+
+
+@click.command("test", short_help="Run a test against a real cluster.")
+@click.argument("suite", default="etcd")
+@click.option("-w", "--workload", default=None, help="The suite's workload (etcd: register, set).")
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False), default=None,
+              help="A TOML test spec; flags override its fields.")  # fmt: skip
+@click.option("--nodes", type=int, default=None, help="Number of nodes.  [default: 5]")
+@click.option("--time-limit", type=float, default=None, help="Seconds of load.  [default: 60]")
+@click.option("--concurrency", type=int, default=None,
+              help="Client workers (worker i talks to node i mod n).  [default: 2 x nodes]")
+@click.option("--rate", type=float, default=None,
+              help="Ops/s over all workers; 0 = as fast as they go.  [default: 0]")
+@click.option("--seed", type=int, default=None, help="Seed for every random choice.")
+@click.option("--store", default=None, help="Where runs are stored.  [default: ./store]")
+@click.option("--faults", default=None,
+              help="Fault kinds, comma separated: partition, or none.  [default: partition]")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between fault changes.  [default: 10]")
+@click.option("--op-timeout", type=float, default=None,
+              help="Seconds before an op counts as indeterminate (info).  [default: 5]")
+@click.option("--provider", default=None, help="Cluster provider.  [default: local]")
+@click.option("--cluster-state-dir", default=None,
+              help="Use/keep the cluster in this state dir (default: clew's default cluster).")
+@click.option("-o", "--option", "opts", multiple=True, metavar="KEY=VALUE",
+              help="A suite option (repeatable), e.g. -o pre_vote=false.")
+@click.option("--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
+              help="A cluster provider option (repeatable), e.g. subnet=10.77.5.0/24.")
+@click.option("--leave-db-running", is_flag=True, default=None,
+              help="Keep the database (and the cluster) up after the run.")
+@click.option("--test-count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run the test this many times.")
+@click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
+              help="Write a JUnit XML report of the runs here (for CI systems).")
+@click.option("--no-progress", is_flag=True, help="No live status line.")
+def test_cmd(
+    suite: str,
+    workload: str | None,
+    spec_file: str | None,
+    nodes: int | None,
+    time_limit: float | None,
+    concurrency: int | None,
+    rate: float | None,
+    seed: int | None,
+    store: str | None,
+    faults: str | None,
+    interval: float | None,
+    op_timeout: float | None,
+    provider: str | None,
+    cluster_state_dir: str | None,
+    opts: tuple[str, ...],
+    cluster_opts: tuple[str, ...],
+    leave_db_running: bool | None,
+    test_count: int,
+    junit_xml: str | None,
+    no_progress: bool,
+) -> None:
+    """Run SUITE (default: etcd) against a real cluster while faults strike, then check it.
+
+    Brings up a local cluster (or uses the one `clew cluster up` made), installs and starts
+    the database on every node, drives concurrent clients while the nemesis partitions the
+    network, heals, checks the history and writes a report into the store.
+
+    SUITE is a built-in suite (etcd), the path of a Python file defining SUITE (see the
+    README: "Testing your own database"), or an installed suite's name.
+
+    \b
+    Examples:
+      clew test etcd
+      clew test etcd --time-limit 30 --concurrency 10 --rate 200 --seed 7
+      clew test etcd --workload set --faults none
+      clew test ./mydb.py --option port=7000
+    Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crash.
+    """
+    from harness.runner import run_test
+    from harness.spec import load_spec
+
+    spec = load_spec(
+        spec_file,
+        suite=suite if (spec_file is None or suite != "etcd") else None,
+        workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
+        rate=rate, seed=seed, store=store, faults=faults, interval=interval,
+        op_timeout=op_timeout, provider=provider, cluster_state_dir=cluster_state_dir,
+        leave_db_running=leave_db_running, options=_options(opts) or None,
+        cluster_options=_options(cluster_opts) or None,
+    )  # fmt: skip
+    outcomes = []
+    for i in range(test_count):
+        live = _Live(not no_progress)
+        if test_count > 1:
+            click.echo(f"== run {i + 1} of {test_count}")
+        # Each repeat gets its own seed: the given one plus i, or a fresh random one.
+        run_spec = spec if spec.seed is None else dataclasses.replace(spec, seed=spec.seed + i)
+        outcome = run_test(
+            run_spec,
+            on_progress=live,
+            on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
+        )
+        live.done()
+        outcomes.append(outcome)
+        _print_outcome(outcome)
+    if junit_xml:
+        _junit(junit_xml, outcomes, spec.test_name)
+    worst = max((o.exit_code for o in outcomes), key=lambda c: {0: 0, 2: 1, 1: 2}[c])
+    sys.exit(worst)
+
+
+def _print_outcome(o: Any) -> None:
+    checkers = o.results.get("checkers", {})
+    click.echo(f"{_VERDICT.get(o.valid, 'UNKNOWN')}  {o.ops} ops in {o.seconds:.1f} s")
+    for name, r in checkers.items():
+        line = f"  {name}: {_VERDICT.get(r.get('valid'), '?')}"
+        if r.get("cause"):
+            line += f" — {r['cause']}"
+        click.echo(line)
+    if o.results.get("tainted"):
+        click.echo(f"  tainted: faults left residue {o.results.get('heal_residue')}")
+    for p in o.problems:
+        click.echo(f"  problem: {p}")
+    report = o.run_dir / "report.html"
+    click.echo(f"report: {report if report.exists() else o.run_dir}")
+
+
+@click.command("analyze", short_help="Check a stored run again, offline.")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def analyze_cmd(run_dir: str) -> None:
+    """Check the stored run RUN_DIR again from its history.jsonl, without a cluster.
+
+    Works on the journal of a run whose controller crashed. Rewrites results.json and the
+    report. Exit codes as `clew test`.
+    """
+    from harness.runner import analyze
+
+    outcome = analyze(run_dir)
+    _print_outcome(outcome)
+    sys.exit(outcome.exit_code)

@@ -1,0 +1,105 @@
+"""`clew test etcd` end to end on a real 5-node local cluster with real etcd."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clusters import get_provider
+from harness.runner import analyze, run_test
+from harness.spec import load_spec
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="local clusters need root"),
+    pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd is not installed"),
+]
+
+CLUSTER = {"subnet": "10.77.81.0/24", "prefix": "ctt-", "bridge": "ctt-br0"}
+
+
+def _spec(tmp_path: Path, **kw: object):  # type: ignore[no-untyped-def]
+    return load_spec(
+        suite="etcd",
+        nodes=5,
+        time_limit=kw.pop("time_limit", 20),
+        interval=4,
+        seed=kw.pop("seed", 11),
+        store=str(tmp_path / "store"),
+        cluster_state_dir=str(tmp_path / "cluster"),
+        cluster_options=CLUSTER,
+        **kw,
+    )
+
+
+def _no_leftovers() -> None:
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "ctt-" not in netns
+
+
+def test_a_real_etcd_run_is_valid(tmp_path: Path) -> None:
+    outcome = run_test(_spec(tmp_path))
+    _no_leftovers()
+    assert outcome.valid is True, outcome.results
+    assert outcome.ops > 1000  # thousands of journaled ops
+    run = outcome.run_dir
+    results = json.loads((run / "results.json").read_text())
+    assert results["valid"] is True and results["tainted"] is False
+    faults = [json.loads(x) for x in (run / "faults.jsonl").read_text().splitlines()]
+    assert any(f["phase"] == "start" and f["f"] == "start-partition" for f in faults)
+    assert (run / "spec.json").exists() and (run / "versions.json").exists()
+    assert list((run / "nodes").glob("n*/etcd.log"))
+    assert (run.parent / "latest").resolve() == run.resolve()
+
+
+def test_stale_serializable_reads_under_partitions_are_caught(tmp_path: Path) -> None:
+    outcome = run_test(_spec(tmp_path, options={"serializable_reads": True}, seed=3))
+    _no_leftovers()
+    assert outcome.valid is False, outcome.results
+    cause = outcome.results["checkers"]["register"]["cause"]
+    assert "could not be linearized" in cause
+
+
+def test_sigkill_of_the_controller_leaves_a_journal_analyze_can_check(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    state = tmp_path / "cluster"
+    clew = Path(sys.executable).with_name("clew")
+    argv = [
+        str(clew), "test", "etcd", "--time-limit", "60", "--interval", "4", "--seed", "5",
+        "--store", str(store), "--cluster-state-dir", str(state), "--no-progress",
+        *[a for k, v in CLUSTER.items() for a in ("--cluster-option", f"{k}={v}")],
+    ]  # fmt: skip
+    errors = tmp_path / "controller.stderr"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 60
+        history = None
+        while time.monotonic() < deadline:
+            found = list(store.glob("etcd-register/2*/history.jsonl"))
+            if found and len(found[0].read_text().splitlines()) > 500:
+                history = found[0]
+                break
+            time.sleep(0.2)
+        assert history is not None, f"no 500 ops journaled; stderr: {errors.read_text()}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        get_provider("local").down(state)  # the killed controller could not tear down
+    _no_leftovers()
+    outcome = analyze(history.parent)
+    assert outcome.ops >= 500
+    assert outcome.valid in (True, False, "unknown")
+    assert json.loads((history.parent / "results.json").read_text())["ops"] == outcome.ops
