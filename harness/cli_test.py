@@ -95,7 +95,9 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
 
 
 @click.command("test", short_help="Run a test against a real cluster.")
-@click.argument("suite", default="etcd")
+@click.argument("suite", default=None, required=False)
+@click.option("--suite", "suite_opt", default=None, metavar="NAME|PATH",
+              help="Same as the SUITE argument: a built-in suite, or a Python file.")
 @click.option("-w", "--workload", default=None, help="The suite's workload (etcd: register, set).")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False), default=None,
               help="A TOML test spec; flags override its fields.")  # fmt: skip
@@ -128,7 +130,8 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
               help="Write a JUnit XML report of the runs here (for CI systems).")
 @click.option("--no-progress", is_flag=True, help="No live status line.")
 def test_cmd(
-    suite: str,
+    suite: str | None,
+    suite_opt: str | None,
     workload: str | None,
     spec_file: str | None,
     nodes: int | None,
@@ -169,9 +172,11 @@ def test_cmd(
     from harness.runner import run_test
     from harness.spec import load_spec
 
+    if suite and suite_opt and suite != suite_opt:
+        raise click.BadParameter(f"two suites given: {suite!r} and {suite_opt!r}")
     spec = load_spec(
         spec_file,
-        suite=suite if (spec_file is None or suite != "etcd") else None,
+        suite=suite or suite_opt,
         workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
         rate=rate, seed=seed, store=store, faults=faults, interval=interval,
         op_timeout=op_timeout, provider=provider, cluster_state_dir=cluster_state_dir,
