@@ -16,6 +16,8 @@ the workloads that can be run against it. Options come from ``--option k=v`` or 
 
 from __future__ import annotations
 
+import dataclasses
+
 from harness.api import Suite, TestContext, Workload
 from harness.clients.etcd import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -57,6 +59,14 @@ def register(ctx: TestContext) -> Workload:
     )
 
 
+def single_register(ctx: TestContext) -> Workload:
+    """One register (one key) shared by every worker for the whole run: the hardest
+    linearizability check, since nothing can be split by key."""
+    options = {**ctx.options, "threads_per_key": ctx.concurrency, "ops_per_key": 10**9}
+    workload = register(dataclasses.replace(ctx, options=options))
+    return dataclasses.replace(workload, name="single-register")
+
+
 def set_(ctx: TestContext) -> Workload:
     """Unique adds, then a final read: is every acknowledged add still there?"""
     connect, read = _timeouts(ctx)
@@ -69,6 +79,6 @@ SUITE = Suite(
     name="etcd",
     description="etcd 3.4+ through its v3 JSON gateway: registers and sets",
     db=db,
-    workloads={"register": register, "set": set_},
+    workloads={"register": register, "single-register": single_register, "set": set_},
     default_workload="register",
 )
