@@ -1,0 +1,217 @@
+"""Benchmark of the HTML report for a large run: render time, file size, browser load time.
+
+Generates a run directory with a history of ``--ops`` entries (invocations plus
+completions; 1,000,000 by default) of a keyed register workload (10 client processes, 100
+keys, ~5 % failed writes, ~0.5 % indeterminate ones, and one stale read in the middle, so
+the run is invalid), checks it with clew's linearizability checker to get a real
+``results.json`` with a counterexample, adds a fault ledger, then:
+
+* renders ``report.html`` (``write_run_report``: reading ``history.jsonl`` + rendering),
+  and prints both parts;
+* prints the report's size;
+* loads it in headless Chromium (``--dump-dom``) and prints the page's own time from
+  navigation start to "all charts drawn" (``data-render-ms``) and the wall time of the
+  browser minus that of an empty page.
+
+    .venv/bin/python bench/report.py [--ops 1000000] [--out bench/out/report-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def generate(run: Path, entries: int, seed: int = 1) -> None:
+    """Write history.jsonl, faults.jsonl and spec.json of a synthetic run."""
+    rng = np.random.default_rng(seed)
+    procs, keys = 10, 100
+    per = entries // 2 // procs
+    n = per * procs
+    gap = rng.integers(50_000, 500_000, size=(procs, per))
+    d1 = rng.integers(100_000, 2_000_000, size=(procs, per))
+    d2 = rng.integers(100_000, 2_000_000, size=(procs, per))
+    inv = np.cumsum(gap + d1 + d2, axis=1) - d1 - d2
+    lin = inv + d1
+    comp = lin + d2
+    key = rng.integers(0, keys, size=(procs, per))
+    is_write = rng.random((procs, per)) < 0.5
+    outcome = rng.random((procs, per))  # < 0.05 fail (writes), < 0.055 info (writes)
+    flat = lambda a: a.reshape(-1)  # noqa: E731
+    inv_f, lin_f, comp_f, key_f = flat(inv), flat(lin), flat(comp), flat(key)
+    w_f, o_f = flat(is_write), flat(outcome)
+    p_f = np.repeat(np.arange(procs), per)
+    # Values in linearization order; failed writes take no effect.
+    state: list[int | None] = [None] * keys
+    value: list[int | None] = [None] * n
+    kind = np.zeros(n, dtype=np.int8)  # 0 ok, 1 fail, 2 info
+    stale_at, stale_done = n // 2, False
+    for rank, i in enumerate(np.argsort(lin_f, kind="stable").tolist()):
+        k = int(key_f[i])
+        if w_f[i]:
+            value[i] = rank + 1
+            if o_f[i] < 0.05:
+                kind[i] = 1
+                continue
+            if o_f[i] < 0.055:
+                kind[i] = 2
+            state[k] = rank + 1
+        else:
+            value[i] = state[k]
+            if rank >= stale_at and not stale_done:  # one impossible read
+                value[i], stale_done = -1, True
+    # Processes: after an info, the worker continues as a new process (Jepsen's rule).
+    proc_id = p_f.copy()
+    info = (kind == 2).reshape(procs, per)
+    bumps = np.cumsum(info, axis=1) - info  # infos before this op in its chain
+    proc_id = p_f + procs * bumps.reshape(-1)
+    ev_time = np.concatenate([inv_f, comp_f])
+    order = np.argsort(ev_time, kind="stable")
+    names = ("ok", "fail", "info")
+    with (run / "history.jsonl").open("w") as f:
+        for idx, e in enumerate(order.tolist()):
+            i = e if e < n else e - n
+            is_inv = e < n
+            t = int(ev_time[e])
+            fname = "write" if w_f[i] else "read"
+            if is_inv:
+                v = value[i] if w_f[i] else None
+                typ = "invoke"
+            else:
+                v = value[i]
+                typ = names[kind[i]] if w_f[i] else "ok"
+            f.write(
+                f'{{"index":{idx},"time":{t},"type":"{typ}","process":{int(proc_id[i])},'
+                f'"f":"{fname}","key":{int(key_f[i])},"value":{json.dumps(v)}}}\n'
+            )
+    end = int(comp_f.max())
+    with (run / "faults.jsonl").open("w") as f:
+        rnd = random.Random(seed)
+        t = 5_000_000_000
+        while t < end:
+            f.write(
+                json.dumps(
+                    {
+                        "time": t,
+                        "phase": "start",
+                        "f": "start-partition",
+                        "value": rnd.choice(["majority", "ring", "bridge"]),
+                    }
+                )
+                + "\n"
+            )
+            f.write(json.dumps({"time": t + 10**10, "phase": "stop", "f": "stop-partition"}) + "\n")
+            t += 3 * 10**10
+    spec = {"name": "bench-register", "seed": seed, "nodes": ["n1", "n2", "n3", "n4", "n5"],
+            "time_limit": round(end / 1e9), "concurrency": procs}  # fmt: skip
+    (run / "spec.json").write_text(json.dumps(spec))
+
+
+def check(run: Path) -> None:
+    """results.json from clew's checker (with its counterexample)."""
+    from checkers.linear import check, get_model
+    from harness.formats import read_history
+
+    h = read_history(str(run / "history.jsonl"), "jsonl")
+    r = check(h, get_model("register"), time_limit=300)
+    res = {"valid": r.valid, "cause": r.cause, "seconds": r.seconds}
+    if r.details.get("counterexample") is not None:
+        res["counterexample"] = r.details["counterexample"]
+    results = {"valid": r.valid, "checkers": {"linearizable": res}}
+    (run / "results.json").write_text(json.dumps(results, default=str))
+    print(f"checker: {r.valid} in {r.seconds:.2f} s ({r.cause})")
+
+
+def browser_load(url: str, chromium: str) -> tuple[float, str]:
+    with tempfile.TemporaryDirectory() as profile:
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        return time.perf_counter() - t0, out.stdout
+
+
+def main() -> int:
+    """Run the benchmark and print its figures."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ops", type=int, default=1_000_000, help="history entries")
+    ap.add_argument("--out", type=Path, default=Path("bench/out/report-run/20250101T000000"))
+    ap.add_argument("--repeat", type=int, default=3, help="browser loads (best and median)")
+    args = ap.parse_args()
+    run: Path = args.out.resolve()
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    t0 = time.perf_counter()
+    generate(run, args.ops)
+    print(f"generated {args.ops} entries in {time.perf_counter() - t0:.1f} s: {run}")
+    check(run)
+
+    from harness.formats import read_history
+    from reports.render import render
+    from reports.run_report import load_run, write_run_report
+
+    t0 = time.perf_counter()
+    read_history(str(run / "history.jsonl"), "jsonl")
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = write_run_report(run)
+    t_total = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ctx = load_run(run)
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    render("run.html.j2", **ctx)
+    t_render = time.perf_counter() - t0
+    size = out.stat().st_size
+    hist = (run / "history.jsonl").stat().st_size
+    print(f"report: {out}")
+    print(f"render (clew report: read history.jsonl + build + render): {t_total:.2f} s")
+    print(f"  of which reading history.jsonl ({hist / 1e6:.0f} MB): {t_read:.2f} s; "
+          f"building the data: {t_load - t_read:.2f} s; jinja: {t_render:.2f} s")  # fmt: skip
+    print(f"report size: {size / 1e6:.2f} MB ({size} bytes)")
+
+    chromium = shutil.which("chromium") or shutil.which("google-chrome")
+    if chromium is None:
+        print("chromium not found: no load time")
+        return 0
+    empty = run.parent / "empty.html"
+    empty.write_text("<!doctype html><title>empty</title>")
+    base = min(browser_load(empty.as_uri(), chromium)[0] for _ in range(2))
+    walls, pages = [], []
+    for _ in range(args.repeat):
+        wall, dom = browser_load(out.as_uri(), chromium)
+        m = re.search(r'data-render-ms="(\d+)"', dom)
+        ok = 'data-rendered="ok"' in dom and 'data-errors="0"' in dom
+        if not ok or m is None:
+            print("the page did not render cleanly in chromium")
+            return 1
+        walls.append(wall - base)
+        pages.append(int(m.group(1)) / 1000)
+    walls.sort()
+    pages.sort()
+    print(f"chromium load (navigation start -> all drawn, in-page): best {pages[0]:.2f} s, "
+          f"median {pages[len(pages) // 2]:.2f} s")  # fmt: skip
+    print(f"chromium wall time minus an empty page ({base:.2f} s): best {walls[0]:.2f} s, "
+          f"median {walls[len(walls) // 2]:.2f} s")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""``clew report`` and ``clew serve``: HTML reports of runs, and the store over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["report_cmd", "serve_cmd"]
+
+
+@click.command("report", short_help="Re-render a run's report.html (and the store index).")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--no-index", is_flag=True, help="Do not regenerate the store's index.html.")
+def report_cmd(run_dir: str, no_index: bool) -> None:
+    """Render RUN_DIR/report.html from the files of the run (history.jsonl, results.json,
+    spec.json, faults.jsonl, nodes/*/…), then the index.html of the store that holds it
+    (RUN_DIR/../../index.html) unless --no-index.
+
+    \b
+    Examples:
+      clew report store/etcd/latest
+      clew report store/etcd/20250101T120000
+    """
+    from reports.index import write_index
+    from reports.run_report import write_run_report
+
+    out = write_run_report(run_dir)
+    click.echo(f"report: {out}")
+    run = Path(run_dir).resolve()
+    store = run.parent.parent
+    if not no_index and ((store / "index.html").exists() or _looks_like_run(run)):
+        click.echo(f"index: {write_index(store)}")
+
+
+def _looks_like_run(run: Path) -> bool:
+    from reports.run_report import run_start
+
+    return run_start(run) is not None
+
+
+@click.command("serve", short_help="Serve the store's reports over HTTP.")
+@click.option("--store", "store", type=click.Path(file_okay=False), default="store",
+              show_default=True, help="The store directory.")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 exposes the store to the network).")  # fmt: skip
+def serve_cmd(store: str, port: int, host: str) -> None:
+    """Serve the store (its index.html, every run's report.html and files) until Ctrl-C.
+    Only files inside the store are served.
+
+    \b
+    Examples:
+      clew serve
+      clew serve --store /data/clew-store --port 9000
+    """
+    from reports.index import write_index
+    from reports.serve import make_server
+
+    root = Path(store)
+    if not root.is_dir():
+        raise click.BadParameter(f"{store!r} is not a directory", param_hint="--store")
+    write_index(root)
+    server = make_server(root, host, port)
+    h, p = server.server_address[:2]
+    click.echo(f"serving {root.resolve()} at http://{h!s}:{p}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

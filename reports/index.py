@@ -1,0 +1,124 @@
+"""``store/index.html``: every run in the store, newest first, with its verdict.
+
+A run is a directory ``<store>/<test>/<run>/`` (``latest`` symlinks are skipped) holding at
+least one of ``history.jsonl``, ``results.json`` or ``report.html``. The start time comes
+from the run's name (``YYYYmmddTHHMMSS``), else from the directory's modification time; the
+duration from ``results.json`` (``duration``/``seconds``), else from the times of the first
+and last ops of ``history.jsonl`` (read from the ends of the file, not parsed whole).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from reports.render import render
+from reports.run_report import REPORT_NAME, run_start
+
+__all__ = ["INDEX_NAME", "list_runs", "render_index", "write_index"]
+
+#: The index's file name at the top of the store.
+INDEX_NAME = "index.html"
+_RUN_FILES = ("history.jsonl", "results.json", REPORT_NAME)
+
+
+def _edge_times(path: Path) -> tuple[int, int] | None:
+    """Times of the first and last ops of a JSONL history, from its first and last lines."""
+    try:
+        with path.open("rb") as f:
+            first = f.readline()
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            tail = [x for x in f.read().splitlines() if x.strip()]
+        a = json.loads(first)["time"]
+        for line in reversed(tail):
+            try:
+                b = json.loads(line)["time"]
+                break
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line
+        else:
+            return None
+        if isinstance(a, int) and isinstance(b, int):
+            return a, b
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def _run_info(store: Path, run: Path) -> dict[str, Any]:
+    results: Any = None
+    with contextlib.suppress(OSError, ValueError):
+        results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    results = results if isinstance(results, dict) else {}
+    start = run_start(run)
+    started = start or dt.datetime.fromtimestamp(run.stat().st_mtime)
+    seconds: float | None = None
+    for key in ("duration", "seconds", "duration_s"):
+        if isinstance(results.get(key), int | float):
+            seconds = float(results[key])
+            break
+    if seconds is None:
+        edges = _edge_times(run / "history.jsonl")
+        if edges is not None:
+            seconds = (edges[1] - edges[0]) / 1e9
+    rel = run.relative_to(store).as_posix()
+    has_report = (run / REPORT_NAME).exists()
+    return {
+        "name": rel,
+        "test": run.parent.name,
+        "href": f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/",
+        "start": started.strftime("%Y-%m-%d %H:%M:%S"),
+        "sort": started.timestamp(),
+        "duration": _duration_text(seconds),
+        "valid": results.get("valid") if results else None,
+    }
+
+
+def list_runs(store: str | Path) -> list[dict[str, Any]]:
+    """Every run in ``store``, newest first."""
+    root = Path(store)
+    runs: list[dict[str, Any]] = []
+    if not root.is_dir():
+        return runs
+    for test in sorted(root.iterdir()):
+        if not test.is_dir() or test.is_symlink():
+            continue
+        for run in sorted(test.iterdir()):
+            if run.is_symlink() or not run.is_dir():
+                continue
+            if any((run / n).exists() for n in _RUN_FILES):
+                runs.append(_run_info(root, run))
+    runs.sort(key=lambda r: (r["sort"], r["name"]), reverse=True)
+    return runs
+
+
+def render_index(store: str | Path) -> str:
+    """The HTML of the store's index."""
+    return render("index.html.j2", title="clew runs", runs=list_runs(store), payload={})
+
+
+def write_index(store: str | Path) -> Path:
+    """Write ``index.html`` at the top of ``store`` (atomically) and return its path."""
+    root = Path(store)
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / INDEX_NAME
+    tmp = root / f".{INDEX_NAME}.tmp"
+    tmp.write_text(render_index(root), encoding="utf-8")
+    tmp.replace(out)
+    return out

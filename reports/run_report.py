@@ -1,0 +1,424 @@
+"""``report.html``: one self-contained page per run, written into the run's directory.
+
+A run directory (``store/<test>/<YYYYmmddTHHMMSS>/``) may hold ``history.jsonl``,
+``results.json``, ``spec.json``, ``faults.jsonl`` and ``nodes/<name>/*.log``; the report
+renders whatever is present and says what is missing. Sections: summary (verdicts, spec,
+seed, nodes, duration, op counts, how to reproduce), latency and throughput over time with
+fault windows, a capped timeline of ops per process, the linearizability failure view for
+each counterexample, and the fault ledger with links to the node logs.
+
+The page inlines a capped payload (see :mod:`reports.data`); the full history stays in
+``history.jsonl`` next to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.history import History
+from reports.data import (
+    fault_windows,
+    latency_series,
+    nemesis_records,
+    op_counts,
+    short_json,
+    throughput_series,
+    time_axis,
+    timeline,
+)
+from reports.render import render
+
+__all__ = [
+    "MAX_FAULT_ROWS",
+    "MAX_LINEARIZED",
+    "REPORT_NAME",
+    "build_page",
+    "find_failures",
+    "load_run",
+    "render_run_report",
+    "run_start",
+    "trim_counterexample",
+    "write_run_report",
+]
+
+log = logging.getLogger("clew.reports")
+
+#: The report's file name in a run directory.
+REPORT_NAME = "report.html"
+#: Linearized steps of a counterexample kept in the page (the end of the prefix).
+MAX_LINEARIZED = 200
+#: Linearized steps shown in the counterexample's tables.
+PREFIX_TAIL = 25
+#: Fault ledger rows shown.
+MAX_FAULT_ROWS = 1_000
+#: Longest state text kept per step; larger states are abbreviated.
+MAX_STATE_CHARS = 2_000
+#: Longest JSON text of a checker's details shown.
+MAX_DETAILS_CHARS = 20_000
+#: Timestamp format of run directory names.
+RUN_NAME_FORMAT = "%Y%m%dT%H%M%S"
+
+
+def _state(value: Any) -> Any:
+    text = json.dumps(value, default=repr)
+    return value if len(text) <= MAX_STATE_CHARS else short_json(value, MAX_STATE_CHARS)
+
+
+def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
+    """A counterexample capped for the page: the last :data:`MAX_LINEARIZED` linearized steps
+    (``linearized_total`` and ``linearized_offset`` say how many there were and where the
+    kept ones start), large states abbreviated, and missing fields filled in."""
+    lin = list(cex.get("linearized") or [])
+    total = len(lin)
+    kept = lin[-MAX_LINEARIZED:]
+    out = dict(cex)
+    out["linearized"] = [
+        {
+            **s,
+            "state_before": _state(s.get("state_before")),
+            "state_after": _state(s.get("state_after")),
+        }
+        for s in kept
+    ]
+    out["could_not_follow"] = [
+        {**s, "state_after": _state(s.get("state_after"))}
+        for s in cex.get("could_not_follow") or []
+    ]
+    out["state"] = _state(cex.get("state"))
+    out["linearized_total"] = total
+    out["linearized_offset"] = total - len(kept)
+    out.setdefault("key", None)
+    out.setdefault("model", "?")
+    out.setdefault("deadline_op", None)
+    out.setdefault("ops", [])
+    out.setdefault("ops_total", len(out["ops"]))
+    return out
+
+
+def find_failures(checkers: dict[str, Any]) -> list[dict[str, Any]]:
+    """The counterexamples in per-checker results (``counterexample`` in a checker's result
+    or in its ``details``), trimmed for the page."""
+    out = []
+    for name, res in checkers.items():
+        if not isinstance(res, dict):
+            continue
+        cex = res.get("counterexample")
+        if cex is None and isinstance(res.get("details"), dict):
+            cex = res["details"].get("counterexample")
+        if isinstance(cex, dict) and "linearized" in cex:
+            out.append(
+                {
+                    "checker": name,
+                    "cause": res.get("cause"),
+                    "counterexample": trim_counterexample(cex),
+                }
+            )
+    return out
+
+
+def _details(res: dict[str, Any]) -> str:
+    rest = {k: v for k, v in res.items() if k not in ("valid", "cause", "counterexample")}
+    if isinstance(rest.get("details"), dict):
+        rest["details"] = {k: v for k, v in rest["details"].items() if k != "counterexample"}
+    if not rest:
+        return ""
+    text = json.dumps(rest, indent=1, default=repr)
+    if len(text) > MAX_DETAILS_CHARS:
+        text = text[:MAX_DETAILS_CHARS] + f"\n… ({len(text)} chars; see results.json)"
+    return text
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def build_page(
+    history: History | None,
+    *,
+    title: str,
+    results: dict[str, Any] | None = None,
+    spec: dict[str, Any] | None = None,
+    faults: list[dict[str, Any]] | None = None,
+    run_dir: Path | None = None,
+    history_error: str | None = None,
+    logs: list[dict[str, Any]] | None = None,
+    files: list[dict[str, str]] | None = None,
+    reproduce: list[tuple[str, str]] | None = None,
+    index_href: str | None = None,
+) -> dict[str, Any]:
+    """The template context (and inlined payload) of a report, from whatever is known."""
+    results = results or {}
+    checkers_in = results.get("checkers")
+    checkers_in = checkers_in if isinstance(checkers_in, dict) else {}
+    checkers = [
+        {
+            "name": name,
+            "valid": res.get("valid") if isinstance(res, dict) else None,
+            "cause": (res.get("cause") or res.get("explanation") or res.get("error"))
+            if isinstance(res, dict)
+            else str(res),
+            "details": _details(res) if isinstance(res, dict) else "",
+        }
+        for name, res in checkers_in.items()
+    ]
+    failures = find_failures(checkers_in)
+    if not failures and isinstance(results.get("counterexample"), dict):
+        failures = find_failures({"linearizable": results})
+    valid = results.get("valid", None if not checkers else _overall(checkers))
+
+    facts: list[tuple[str, str]] = []
+    payload: dict[str, Any] = {"failures": failures}
+    ctx: dict[str, Any] = {}
+    spec = spec if isinstance(spec, dict) else None
+    if spec:
+        for key in ("name", "seed", "nodes", "time_limit", "concurrency", "workload", "nemesis"):
+            if key in spec and spec[key] is not None:
+                v = spec[key]
+                facts.append((key.replace("_", " "), v if isinstance(v, str) else short_json(v)))
+    records = list(faults or [])
+    if history is not None:
+        axis = time_axis(history)
+        counts = op_counts(history)
+        end = int(history.time.max()) if len(history) else None
+        if not records:
+            records = nemesis_records(history)
+        windows = fault_windows(records, axis, end)
+        centre = None
+        if failures and failures[0]["counterexample"].get("deadline_op"):
+            centre = failures[0]["counterexample"]["deadline_op"].get("call")
+        lat = latency_series(history, axis)
+        tl = timeline(history, axis, centre=centre if isinstance(centre, int) else None)
+        payload.update(
+            axis=axis.describe(),
+            latency=lat,
+            throughput=throughput_series(history, axis),
+            timeline=tl,
+            faults=windows,
+        )
+        span = float(axis.x(end)) if end is not None else 0.0
+        facts.append(("duration", f"{span:.0f} positions" if axis.positions else _duration(span)))
+        facts.append(
+            ("history", f"{counts['entries']} entries, {counts['invocations']} client ops")
+        )
+        ctx.update(
+            counts=counts,
+            axis_positions=axis.positions,
+            latency_cap=lat if lat["shown"] < lat["total"] else None,
+            timeline_cap=(
+                {
+                    "shown": tl["shown"],
+                    "total": tl["total"],
+                    "first": tl["from"],
+                    "last": tl["from"] + tl["shown"] - 1,
+                    "centred": centre is not None,
+                }
+                if tl["shown"] < tl["total"]
+                else None
+            ),
+            faults=windows,
+        )
+    else:
+        axis = None
+        ctx.update(
+            counts=None, axis_positions=False, latency_cap=None, timeline_cap=None, faults=[]
+        )
+    fault_rows = [
+        {
+            "t": (
+                f"{float(axis.x(int(r['time']))):.3f}"
+                if axis is not None and isinstance(r.get("time"), int | float)
+                else str(r.get("time", ""))
+            ),
+            "phase": r.get("phase") or "",
+            "f": str(r.get("f", "")),
+            "value": short_json(r.get("value")),
+        }
+        for r in records[:MAX_FAULT_ROWS]
+        if isinstance(r, dict)
+    ]
+    ctx.update(
+        title=title,
+        valid=valid,
+        checkers=checkers,
+        facts=facts,
+        spec=json.dumps(spec, indent=2, default=repr)[:MAX_DETAILS_CHARS] if spec else None,
+        reproduce=reproduce or [],
+        failures=failures,
+        prefix_tail=PREFIX_TAIL,
+        fault_rows=fault_rows,
+        fault_rows_total=len(records),
+        has_faults_file=bool(faults),
+        logs=logs or [],
+        files=files or [],
+        history_error=history_error,
+        index_href=index_href,
+        payload=payload,
+    )
+    return ctx
+
+
+def _overall(checkers: list[dict[str, Any]]) -> Any:
+    vs = [c["valid"] for c in checkers]
+    if any(v is False for v in vs):
+        return False
+    if vs and all(v is True for v in vs):
+        return True
+    return "unknown"
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as e:
+        return None, f"{path.name}: {e}"
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line of a journal
+                if isinstance(rec, dict):
+                    out.append(rec)
+    except OSError:
+        return []
+    return out
+
+
+def run_start(run_dir: Path) -> dt.datetime | None:
+    """The start of a run, from its directory name (``YYYYmmddTHHMMSS``), else None."""
+    try:
+        return dt.datetime.strptime(run_dir.name, RUN_NAME_FORMAT)
+    except ValueError:
+        return None
+
+
+def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, Any]:
+    """Read a run directory and build the report's context (tolerates missing files).
+
+    ``history``, when the caller already holds it (the runner, right after a test), is
+    used instead of reading ``history.jsonl`` again (reading dominates for big runs)."""
+    run = Path(run_dir)
+    problems: list[str] = []
+    results, err = _read_json(run / "results.json")
+    if err:
+        problems.append(err)
+    spec, err = _read_json(run / "spec.json")
+    if err:
+        problems.append(err)
+    faults_path = run / "faults.jsonl"
+    faults = _read_jsonl(faults_path) if faults_path.exists() else []
+    hist_path = run / "history.jsonl"
+    if history is not None:
+        pass
+    elif hist_path.exists():
+        from harness.errors import ClewError
+        from harness.formats import read_history
+
+        try:
+            history = read_history(str(hist_path), "jsonl")
+        except ClewError as e:
+            problems.append(str(e))
+    else:
+        problems.append("no history.jsonl in the run directory")
+    logs = []
+    nodes = run / "nodes"
+    if nodes.is_dir():
+        for node in sorted(p for p in nodes.iterdir() if p.is_dir()):
+            node_files = sorted(p for p in node.rglob("*") if p.is_file())
+            logs.append(
+                {
+                    "name": node.name,
+                    "files": [
+                        {
+                            "name": str(p.relative_to(node)),
+                            "href": p.relative_to(run).as_posix(),
+                            "size": _size(p.stat().st_size),
+                        }
+                        for p in node_files[:50]
+                    ],
+                }
+            )
+    files = [
+        {"name": p.name, "href": p.name}
+        for p in sorted(run.iterdir())
+        if p.is_file() and p.name != REPORT_NAME
+    ]
+    test = run.parent.name
+    start = run_start(run)
+    title = f"{test} · {run.name}"
+    d = shlex.quote(str(run))
+    reproduce = [
+        (f"clew analyze {d}", "re-run the checkers on the stored history"),
+        (f"clew replay {d}", "run the test again with the same spec and seed"),
+        (
+            f"clew check {shlex.quote(str(run / 'history.jsonl'))}",
+            "check linearizability of the history alone",
+        ),
+        (f"clew report {d}", "re-render this page"),
+    ]
+    ctx = build_page(
+        history,
+        title=title,
+        results=results if isinstance(results, dict) else None,
+        spec=spec if isinstance(spec, dict) else None,
+        faults=faults,
+        run_dir=run,
+        history_error="; ".join(problems) or None,
+        logs=logs,
+        files=files,
+        reproduce=reproduce,
+        index_href="../../index.html" if start is not None else None,
+    )
+    if start is not None:
+        ctx["facts"].insert(0, ("started", start.strftime("%Y-%m-%d %H:%M:%S")))
+    ctx["facts"].insert(0, ("run", str(run)))
+    return ctx
+
+
+def render_run_report(run_dir: str | Path, history: History | None = None) -> str:
+    """The HTML of the report of the run in ``run_dir`` (see :func:`load_run`)."""
+    return render("run.html.j2", **load_run(run_dir, history))
+
+
+def write_run_report(run_dir: str | Path, history: History | None = None) -> Path:
+    """Render ``report.html`` into ``run_dir`` (atomically) and return its path.
+    ``history``: the run's history if already in memory (skips re-reading it)."""
+    run = Path(run_dir)
+    t0 = time.perf_counter()
+    html = render_run_report(run, history)
+    out = run / REPORT_NAME
+    tmp = out.with_name(f".{REPORT_NAME}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)
+    return out

@@ -1,0 +1,81 @@
+"""``clew serve``: the store over HTTP, on 127.0.0.1 by default, read-only.
+
+Only files inside the store are served: a request whose path has a ``..`` segment (also
+percent-encoded), a backslash, a NUL, or that resolves (after following symlinks) outside
+the store gets 404. ``/`` serves ``index.html``.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import urllib.parse
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StoreHandler", "make_server", "resolve"]
+
+
+def resolve(store: Path, url_path: str) -> Path | None:
+    """The file or directory of the store that ``url_path`` names, or None if it names
+    nothing inside the store (``store`` must be resolved already)."""
+    path = urllib.parse.urlsplit(url_path).path
+    # Decode repeatedly so that %252e%252e cannot smuggle a ".." past one decode.
+    for _ in range(3):
+        decoded = urllib.parse.unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    if "\\" in path or "\x00" in path or not path.startswith("/") or path.startswith("//"):
+        return None
+    parts = [p for p in path.split("/") if p]
+    if any(p in ("..", ".") for p in parts):
+        return None
+    target = store.joinpath(*parts) if parts else store
+    try:
+        real = target.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if real != store and store not in real.parents:
+        return None
+    return real
+
+
+class StoreHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files of one store; 404 for anything outside it."""
+
+    store: Path
+
+    def __init__(self, *args: Any, store: Path, **kwargs: Any) -> None:
+        self.store = store
+        super().__init__(*args, directory=str(store), **kwargs)
+
+    def send_head(self) -> Any:
+        target = resolve(self.store, self.path)
+        if target is None:
+            self.send_error(404, "Not found")
+            return None
+        return super().send_head()
+
+    def translate_path(self, path: str) -> str:
+        target = resolve(self.store, path)
+        if target is None:  # not reached via send_head; be safe anyway
+            return str(self.store / "\x00nonexistent")
+        if urllib.parse.urlsplit(path).path.endswith("/"):
+            return str(target) + os.sep
+        return str(target)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quieter: one line per request
+        if os.environ.get("CLEW_SERVE_QUIET"):
+            return
+        super().log_message(format, *args)
+
+
+def make_server(
+    store: str | Path, host: str = "127.0.0.1", port: int = 8080
+) -> http.server.ThreadingHTTPServer:
+    """An HTTP server of ``store`` (not yet serving; call ``serve_forever``). Port 0 picks a
+    free port (see ``server.server_address``)."""
+    root = Path(store).resolve(strict=True)
+    return http.server.ThreadingHTTPServer((host, port), partial(StoreHandler, store=root))

@@ -1,0 +1,377 @@
+/* clew report: charts (uPlot), the timeline, and the linearizability failure view.
+ * Data comes from <script type="application/json" id="clew-data">; it is put into the page
+ * with textContent and setAttribute only, never as HTML. */
+(function () {
+  "use strict";
+  var errors = [];
+  var root = document.documentElement;
+  function mark() {
+    root.setAttribute("data-errors", String(errors.length));
+    if (errors.length) root.setAttribute("data-error-text", errors.join(" | ").slice(0, 2000));
+  }
+  window.addEventListener("error", function (e) { errors.push(String(e.message)); mark(); });
+
+  var COLORS = { ok: "#2f7fd8", fail: "#e0457b", info: "#f29d1a", pending: "#9a9a9a" };
+  var BG = { ok: "#cfe2f9", fail: "#f9cadb", info: "#fde0b3", pending: "#e4e4e4" };
+  var KINDS = ["ok", "fail", "info", "pending"];
+  var SVGNS = "http://www.w3.org/2000/svg";
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function sv(tag, attrs, text) {
+    var e = document.createElementNS(SVGNS, tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function json(v) {
+    if (v === undefined) return "—";
+    try { return JSON.stringify(v); } catch (e) { return String(v); }
+  }
+  function fmt(x) {
+    if (x === null || x === undefined) return "—";
+    var a = Math.abs(x);
+    return a >= 100 ? x.toFixed(0) : a >= 1 ? x.toFixed(2) : x.toPrecision(3);
+  }
+  function safely(name, target, fn) {
+    try { fn(); } catch (e) {
+      errors.push(name + ": " + (e && e.message ? e.message : e));
+      console.error("clew report: " + name + " failed", e);
+      if (target) target.appendChild(el("p", { "class": "render-error" }, "Could not draw " + name + ": " + e));
+      mark();
+    }
+  }
+  function niceStep(span, n) {
+    var raw = span / Math.max(1, n), p = Math.pow(10, Math.floor(Math.log10(raw || 1)));
+    var m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+  }
+  function dl(parent, pairs) {
+    var d = el("dl");
+    pairs.forEach(function (p) { d.appendChild(el("dt", null, p[0])); d.appendChild(el("dd", null, p[1])); });
+    parent.appendChild(d);
+    return d;
+  }
+
+  var tooltip = el("div", { "class": "tooltip", role: "tooltip" });
+  document.body.appendChild(tooltip);
+  function showTip(evt, title, pairs) {
+    while (tooltip.firstChild) tooltip.removeChild(tooltip.firstChild);
+    tooltip.appendChild(el("strong", null, title));
+    dl(tooltip, pairs);
+    tooltip.style.display = "block";
+    var x = evt.clientX + 14, y = evt.clientY + 14;
+    var w = tooltip.offsetWidth, h = tooltip.offsetHeight;
+    if (x + w > window.innerWidth) x = Math.max(0, evt.clientX - w - 14);
+    if (y + h > window.innerHeight) y = Math.max(0, evt.clientY - h - 14);
+    tooltip.style.left = x + "px";
+    tooltip.style.top = y + "px";
+  }
+  function hideTip() { tooltip.style.display = "none"; }
+
+  /* ---- Over time: uPlot charts with fault bands -------------------------------------- */
+  function faultBands(faults) {
+    function px(u, v) { return u.valToPos(v, "x", true); }
+    return {
+      hooks: {
+        drawClear: [function (u) {
+          var ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
+          ctx.save();
+          ctx.fillStyle = "rgba(120,120,120,0.16)";
+          faults.forEach(function (w) {
+            var stop = w.stop === null ? u.scales.x.max : w.stop;
+            var x0 = Math.max(px(u, w.start), u.bbox.left), x1 = Math.min(px(u, stop), u.bbox.left + u.bbox.width);
+            if (x1 >= x0) ctx.fillRect(x0, top, Math.max(x1 - x0, 2), h);
+          });
+          ctx.restore();
+        }],
+        draw: [function (u) {
+          var ctx = u.ctx, r = window.devicePixelRatio || 1;
+          ctx.save();
+          ctx.fillStyle = "#555";
+          ctx.font = Math.round(11 * r) + "px system-ui, sans-serif";
+          faults.forEach(function (w, i) {
+            var x0 = px(u, w.start);
+            if (x0 >= u.bbox.left && x0 <= u.bbox.left + u.bbox.width)
+              ctx.fillText(w.f, x0 + 3 * r, u.bbox.top + (12 + 12 * (i % 3)) * r);
+          });
+          ctx.restore();
+        }]
+      }
+    };
+  }
+  function chartWidth(node) { return Math.max(480, (node.clientWidth || 900) - 10); }
+
+  function overTime(node, d) {
+    var axisLabel = d.axis.positions ? "history position" : "time since start (s)";
+    var lat = d.latency;
+    var latBox = node.querySelector("[data-chart=latency]");
+    if (latBox && lat.x.length) {
+      var pts = function (c) { return { show: true, size: 4, width: 0, fill: c, stroke: c }; };
+      new uPlot({
+        width: chartWidth(latBox), height: 280,
+        scales: { x: { time: false }, y: { distr: 3 } },
+        axes: [{ label: axisLabel }, { label: "latency (" + lat.unit + ")" }],
+        series: [{ label: d.axis.positions ? "position" : "s" }].concat(["ok", "fail", "info"].map(function (k) {
+          return { label: k, stroke: COLORS[k], paths: function () { return null; }, points: pts(COLORS[k]), spanGaps: false };
+        })),
+        plugins: [faultBands(d.faults)],
+        cursor: { drag: { x: true, y: false } }
+      }, [lat.x, lat.ok, lat.fail, lat.info], latBox);
+    } else if (latBox) {
+      latBox.appendChild(el("p", { "class": "note" }, "No completed client ops."));
+    }
+    var tp = d.throughput;
+    var tpBox = node.querySelector("[data-chart=throughput]");
+    if (tpBox && tp.x.length) {
+      new uPlot({
+        width: chartWidth(tpBox), height: 220,
+        scales: { x: { time: false } },
+        axes: [{ label: axisLabel }, { label: d.axis.positions ? "ops per position" : "ops/s" }],
+        series: [{ label: d.axis.positions ? "position" : "s" }].concat(["ok", "fail", "info"].map(function (k) {
+          return { label: k, stroke: COLORS[k], width: 1.5, points: { show: false } };
+        })),
+        plugins: [faultBands(d.faults)],
+        cursor: { drag: { x: true, y: false } }
+      }, [tp.x, tp.ok, tp.fail, tp.info], tpBox);
+    }
+  }
+
+  /* ---- Timeline: ops per process as bars ---------------------------------------------- */
+  function timeline(node, d) {
+    var t = d.timeline, faults = d.faults;
+    if (!t.ops.length) { node.appendChild(el("p", { "class": "note" }, "No client ops.")); return; }
+    var lo = Infinity, hi = -Infinity;
+    t.ops.forEach(function (o) { if (o[1] < lo) lo = o[1]; if (o[2] > hi) hi = o[2]; });
+    if (hi <= lo) hi = lo + 1;
+    var laneH = 14, left = 70, right = 20, top = 24, W = Math.max(600, node.clientWidth - 4);
+    var H = top + t.lanes.length * laneH + 30;
+    var sx = function (v) { return left + (v - lo) / (hi - lo) * (W - left - right); };
+    var s = sv("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "timeline-svg" });
+    faults.forEach(function (w) {
+      var a = Math.max(w.start, lo), b = Math.min(w.stop === null ? hi : w.stop, hi);
+      if (b < a) return;
+      s.appendChild(sv("rect", { x: sx(a), y: top - 4, width: Math.max(2, sx(b) - sx(a)), height: H - top - 26, fill: "rgba(120,120,120,0.16)" }));
+      s.appendChild(sv("text", { x: sx(a) + 2, y: 12, "font-size": 11, fill: "#555" }, w.f));
+    });
+    t.lanes.forEach(function (p, i) {
+      s.appendChild(sv("text", { x: left - 6, y: top + i * laneH + 10, "font-size": 10, "text-anchor": "end", fill: "#444" }, "p" + p));
+    });
+    var step = niceStep(hi - lo, 8), axisY = top + t.lanes.length * laneH + 6;
+    s.appendChild(sv("line", { x1: left, x2: W - right, y1: axisY, y2: axisY, stroke: "#999" }));
+    for (var v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+      s.appendChild(sv("line", { x1: sx(v), x2: sx(v), y1: axisY, y2: axisY + 4, stroke: "#999" }));
+      s.appendChild(sv("text", { x: sx(v), y: axisY + 16, "font-size": 10, "text-anchor": "middle", fill: "#444" }, fmt(v)));
+    }
+    var g = sv("g");
+    t.ops.forEach(function (o) {
+      var kind = KINDS[o[3]];
+      var r = sv("rect", { x: sx(o[1]), y: top + o[0] * laneH + 1, width: Math.max(1.5, sx(o[2]) - sx(o[1])), height: laneH - 3,
+        fill: BG[kind], stroke: COLORS[kind], "stroke-width": 0.8, "data-index": o[7] });
+      r.appendChild(sv("title", null, "#" + o[7] + " p" + t.lanes[o[0]] + " " + kind + " " + o[4] + " " + o[5] +
+        (o[6] !== null ? " → " + o[6] : "") + "  [" + fmt(o[1]) + ", " + fmt(o[2]) + "]"));
+      g.appendChild(r);
+    });
+    s.appendChild(g);
+    var box = el("div", { "class": "scroll" });
+    box.appendChild(s);
+    node.appendChild(box);
+  }
+
+  /* ---- Linearizability failure view ---------------------------------------------------- */
+  function failureView(node, cex, viewId) {
+    var ops = {}, order = [];
+    function add(op) { if (op && !(op.call in ops)) { ops[op.call] = { op: op, role: "other" }; order.push(op.call); } return ops[op.call]; }
+    (cex.ops || []).forEach(add);
+    var offset = cex.linearized_offset || 0;
+    cex.linearized.forEach(function (s, i) {
+      var r = add(s.op); r.role = "linearized"; r.k = offset + i + 1; r.before = s.state_before; r.after = s.state_after;
+    });
+    cex.could_not_follow.forEach(function (s) {
+      var r = add(s.op); r.role = s.legal ? "dead-end" : "illegal"; r.why = s.why;
+      r.before = cex.state; r.after = s.legal ? s.state_after : undefined;
+    });
+    var deadline = cex.deadline_op ? add(cex.deadline_op) : null;
+    if (deadline) deadline.deadline = true;
+
+    var controls = el("div", { "class": "fv-controls" });
+    var label = el("label", null, "Context: last ");
+    var sel = el("select", { "aria-label": "linearized ops shown" });
+    [10, 25, 50, 100, "all"].forEach(function (n) {
+      var o = el("option", { value: String(n) }, String(n)); if (n === 25) o.selected = true; sel.appendChild(o);
+    });
+    label.appendChild(sel);
+    label.appendChild(document.createTextNode(" linearized ops"));
+    controls.appendChild(label);
+    var legend = el("span", { "class": "legend" });
+    [["ok", "ok"], ["info", "info (may or may not have happened)"], ["fail", "fail"]].forEach(function (p) {
+      var s = el("span"); var sw = el("span", { "class": "swatch" }); sw.style.background = BG[p[0]]; sw.style.borderColor = COLORS[p[0]];
+      s.appendChild(sw); s.appendChild(document.createTextNode(p[1])); legend.appendChild(s);
+    });
+    var s2 = el("span", null, "● linearization point, in order · red outline: could not follow · ✗ stuck here");
+    legend.appendChild(s2);
+    controls.appendChild(legend);
+    node.appendChild(controls);
+    var layout = el("div", { "class": "fv-layout" });
+    var drawing = el("div", { "class": "scroll" });
+    var details = el("div", { "class": "fv-details" });
+    details.appendChild(el("p", { "class": "note" }, "Hover over an op for its details; click to pin it (and get a permalink)."));
+    layout.appendChild(drawing); layout.appendChild(details);
+    node.appendChild(layout);
+
+    var selected = null;
+    function describe(r) {
+      var o = r.op, pairs = [
+        ["op", "#" + o.index + "  process " + o.process + "  " + o.type],
+        ["call", o.f + " " + json(o.value)],
+        ["returned", json(o.output)],
+        ["invoked / completed", fmt(o.invoke_time) + " / " + (o.complete_time === null ? "never" : fmt(o.complete_time)) +
+          "  (history positions " + o.call + " / " + (o["return"] < 0 ? "—" : o["return"]) + ")"]
+      ];
+      if (o.key !== null && o.key !== undefined) pairs.splice(1, 0, ["key", json(o.key)]);
+      if (r.role === "linearized") {
+        pairs.push(["linearized", "#" + r.k + " of the longest linearizable prefix"]);
+        pairs.push(["state before", json(r.before)]); pairs.push(["state after", json(r.after)]);
+      } else if (r.role === "illegal" || r.role === "dead-end") {
+        pairs.push(["could not follow", r.why]);
+        pairs.push(["state before", json(r.before)]);
+        pairs.push(["state after", r.role === "illegal" ? "— (illegal in this state)" : json(r.after)]);
+      } else {
+        pairs.push(["linearized", "not in the prefix"]);
+      }
+      if (r.deadline) pairs.push(["stuck", "the search could not linearize past this op's completion"]);
+      return pairs;
+    }
+    function pin(r, g) {
+      if (selected) selected.classList.remove("selected");
+      selected = g; g.classList.add("selected");
+      while (details.firstChild) details.removeChild(details.firstChild);
+      var h = el("h4"); var a = el("a", { href: "#" + viewId + "-op-" + r.op.index }, "op #" + r.op.index);
+      h.appendChild(a); details.appendChild(h);
+      dl(details, describe(r));
+    }
+
+    function draw(n) {
+      while (drawing.firstChild) drawing.removeChild(drawing.firstChild);
+      var lin = cex.linearized, tail = n === "all" ? lin : lin.slice(Math.max(0, lin.length - n));
+      var focus = tail.map(function (s) { return s.op; }).concat(cex.could_not_follow.map(function (s) { return s.op; }));
+      if (cex.deadline_op) focus.push(cex.deadline_op);
+      var wlo = Infinity, whi = -Infinity;
+      focus.forEach(function (o) { wlo = Math.min(wlo, o.call); whi = Math.max(whi, o["return"] < 0 ? o.call : o["return"]); });
+      if (!isFinite(wlo)) { order.forEach(function (c) { wlo = Math.min(wlo, c); whi = Math.max(whi, c); }); }
+      var shown = order.map(function (c) { return ops[c]; }).filter(function (r) {
+        var o = r.op, end = (o["return"] < 0 || o.type === "info") ? Infinity : o["return"];
+        return o.call <= whi && end >= wlo;
+      });
+      var ev = {};
+      shown.forEach(function (r) {
+        var o = r.op; ev[o.call] = 1;
+        if (o["return"] >= 0 && o["return"] <= whi) ev[o["return"]] = 1;
+      });
+      var evs = Object.keys(ev).map(Number).sort(function (a, b) { return a - b; });
+      var rank = {}; evs.forEach(function (e, i) { rank[e] = i; });
+      var endRank = evs.length;  // "later than everything shown"
+      var procs = [];
+      shown.forEach(function (r) { if (procs.indexOf(r.op.process) < 0) procs.push(r.op.process); });
+      procs.sort(function (a, b) { return (typeof a === "number" && typeof b === "number") ? a - b : String(a) < String(b) ? -1 : 1; });
+      var laneOf = {}; procs.forEach(function (p, i) { laneOf[String(p)] = i; });
+      var left = 60, top = 30, laneH = 34, stepX = Math.max(14, ((drawing.clientWidth || 900) - left - 30) / Math.max(1, endRank + 1));
+      var W = left + (endRank + 1) * stepX + 30, H = top + procs.length * laneH + 20;
+      var X = function (rk) { return left + rk * stepX; };
+      var svg = sv("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "failure-svg" });
+      procs.forEach(function (p, i) {
+        svg.appendChild(sv("line", { x1: left, x2: W - 10, y1: top + i * laneH + laneH / 2, y2: top + i * laneH + laneH / 2, stroke: "#eee" }));
+        svg.appendChild(sv("text", { x: left - 8, y: top + i * laneH + laneH / 2 + 4, "font-size": 11, "text-anchor": "end", fill: "#333" }, "p" + p));
+      });
+      var points = [];
+      shown.forEach(function (r) {
+        var o = r.op, a = X(rank[o.call]) + 2;
+        var open = o["return"] < 0 || o.type === "info" || !(o["return"] in rank);
+        var b = open ? X(endRank) + 14 : X(rank[o["return"]]) - 2;
+        var y = top + laneOf[String(o.process)] * laneH + 5, h = laneH - 10;
+        var kind = o.type in COLORS ? o.type : "pending";
+        var g = sv("g", { "class": "op role-" + r.role, id: viewId + "-op-" + o.index, "data-index": o.index, "data-role": r.role });
+        var bad = r.role === "illegal" || r.role === "dead-end";
+        var rect = sv("rect", { "class": "bar", x: a, y: y, width: Math.max(6, b - a), height: h, rx: 3, fill: BG[kind],
+          stroke: bad || r.deadline ? "#c0103f" : COLORS[kind], "stroke-width": bad || r.deadline ? 2.2 : 1,
+          "stroke-dasharray": open ? "5 3" : "none", opacity: r.role === "other" ? 0.55 : 1 });
+        g.appendChild(rect);
+        var text = o.f + (o.value !== null ? " " + json(o.value) : "") + (o.type === "ok" && o.output !== null && json(o.output) !== json(o.value) ? " → " + json(o.output) : "");
+        var room = Math.floor((b - a - 8) / 6.2);
+        if (room > 2) g.appendChild(sv("text", { x: a + 4, y: y + h / 2 + 4, "font-size": 11, fill: "#222" }, text.length > room ? text.slice(0, room - 1) + "…" : text));
+        if (bad) g.appendChild(sv("text", { x: b - 12, y: y - 1, "font-size": 12, fill: "#c0103f" }, "✗"));
+        g.addEventListener("mousemove", function (e) { showTip(e, "op #" + o.index, describe(r)); });
+        g.addEventListener("mouseleave", hideTip);
+        g.addEventListener("click", function () { pin(r, g); history.replaceState(null, "", "#" + viewId + "-op-" + o.index); });
+        svg.appendChild(g);
+        if (r.role === "linearized") points.push({ k: r.k, a: a, b: b, y: y + h / 2 });
+      });
+      points.sort(function (p, q) { return p.k - q.k; });
+      var prev = -Infinity, path = [];
+      points.forEach(function (p) {
+        var x = Math.min(Math.max(prev + 3, p.a + 6), p.b - 4);
+        prev = x; path.push(x + "," + p.y); p.x = x;
+      });
+      if (path.length > 1) svg.appendChild(sv("polyline", { points: path.join(" "), fill: "none", stroke: "#2f7fd8", "stroke-width": 1.2, "stroke-opacity": 0.7 }));
+      points.forEach(function (p) {
+        svg.appendChild(sv("circle", { cx: p.x, cy: p.y, r: 3.5, fill: "#1b4f8f", "pointer-events": "none" }));
+        svg.appendChild(sv("text", { x: p.x, y: p.y - 6, "font-size": 9, "text-anchor": "middle", fill: "#1b4f8f", "pointer-events": "none" }, String(p.k)));
+      });
+      if (deadline && deadline.op["return"] in rank) {
+        var dx = X(rank[deadline.op["return"]]);
+        svg.appendChild(sv("line", { x1: dx, x2: dx, y1: top - 12, y2: H - 10, stroke: "#c0103f", "stroke-dasharray": "4 3" }));
+        svg.appendChild(sv("text", { x: dx - 4, y: top - 16, "font-size": 11, fill: "#c0103f", "text-anchor": "end" }, "stuck: op #" + deadline.op.index + " must be linearized by here"));
+      }
+      drawing.appendChild(svg);
+      drawing.scrollLeft = drawing.scrollWidth;  // the stuck point is at the right
+      drawing.appendChild(el("p", { "class": "note" }, "Showing " + shown.length + " ops (" + tail.length +
+        " of " + (cex.linearized_total || lin.length) + " linearized, " + cex.could_not_follow.length +
+        " that could not follow, and the concurrent ops) of " + (cex.ops_total || order.length) +
+        " on this key. x: order of invocations and completions; dashed: no known completion (info)."));
+    }
+    sel.addEventListener("change", function () { draw(sel.value === "all" ? "all" : Number(sel.value)); });
+    draw(25);
+    var want = decodeURIComponent(location.hash.slice(1));
+    if (want.indexOf(viewId + "-op-") === 0) {
+      var g = document.getElementById(want);
+      var idx = g && g.getAttribute("data-index");
+      if (g && idx !== null) {
+        for (var c in ops) if (String(ops[c].op.index) === idx) { pin(ops[c], g); g.scrollIntoView({ block: "center" }); break; }
+      }
+    }
+  }
+
+  /* ---- Table filters ------------------------------------------------------------------- */
+  function filters() {
+    var boxes = document.querySelectorAll("input[data-filter]");
+    Array.prototype.forEach.call(boxes, function (box) {
+      var table = document.getElementById(box.getAttribute("data-filter"));
+      if (!table) return;
+      box.addEventListener("input", function () {
+        var q = box.value.toLowerCase();
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+          row.style.display = row.textContent.toLowerCase().indexOf(q) >= 0 ? "" : "none";
+        });
+      });
+    });
+  }
+
+  var dataNode = document.getElementById("clew-data");
+  var data = dataNode ? JSON.parse(dataNode.textContent) : {};
+  var over = document.getElementById("over-time-charts");
+  if (over && data.latency) safely("the charts", over, function () { overTime(over, data); });
+  var tl = document.getElementById("timeline-chart");
+  if (tl && data.timeline) safely("the timeline", tl, function () { timeline(tl, data); });
+  (data.failures || []).forEach(function (f, i) {
+    var node = document.getElementById("failure-view-" + i);
+    if (node) safely("the failure view", node, function () { failureView(node, f.counterexample, "f" + i); });
+  });
+  safely("the filters", null, filters);
+  root.setAttribute("data-rendered", "ok");
+  root.setAttribute("data-render-ms", String(Math.round(performance.now())));
+  mark();
+})();

@@ -1,0 +1,180 @@
+"""Reports in a real browser: headless Chromium loads them with no console errors, the
+failure view is drawn, and hostile values are shown as text without executing.
+
+How: Chromium's ``--dump-dom`` loads the page, runs its scripts and prints the DOM; with
+``--enable-logging=stderr --v=0`` every console message and uncaught exception is logged to
+stderr as ``…:CONSOLE…] "message", source: …``. A clew report logs nothing when all is
+well, so any CONSOLE line is a failure. The page also marks itself:
+``<html data-rendered="ok" data-errors="0">`` once its scripts have run. Screenshots go to
+``$CLEW_TEST_ARTIFACTS`` (default ``build/test-artifacts``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.formats import read_history, write_history
+from harness.history import History
+from reports.run_report import write_run_report
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DATA = ROOT / "tests" / "data" / "porcupine"
+VALID = DATA / "jepsen" / "etcd_002.log"
+INVALID = DATA / "jepsen" / "etcd_000.log"
+ARTIFACTS = Path(os.environ.get("CLEW_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts"))
+CHROMIUM = next(
+    (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
+    None,
+)
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed "
+        "(scripts/setup installs it as root: apt-get install chromium)",
+    ),
+]
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_ATTR = '"><img src=x onerror=alert(1)>'
+#: Installed before the page's own scripts (and before its CSP), so an alert() that runs
+#: leaves a mark in the DOM instead of blocking.
+ALERT_HOOK = (
+    "<script>window.alert=function(m){document.documentElement"
+    ".setAttribute('data-alerted',String(m));};</script>"
+)
+
+
+def browse(url: str, *, screenshot: Path | None = None) -> tuple[str, list[str]]:
+    """Load ``url`` in headless Chromium: the DOM after the scripts ran, and the console."""
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory() as profile:
+        args = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
+                "--v=0", "--window-size=1400,1000", "--dump-dom", url]  # fmt: skip
+        run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as profile:
+            args = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--window-size=1400,3200",
+                    "--hide-scrollbars", f"--screenshot={screenshot}", url]  # fmt: skip
+            subprocess.run(args, capture_output=True, timeout=120, check=True)
+        assert screenshot.stat().st_size > 10_000
+    return run.stdout, console
+
+
+def make_run(store: Path, history: History, name: str, **extra: Any) -> Path:
+    """A run directory with a checked history (and a counterexample when invalid)."""
+    from checkers.linear import check, get_model
+
+    run = store / name / "20250102T030405"
+    run.mkdir(parents=True)
+    write_history(history, str(run / "history.jsonl"), "jsonl")
+    r = check(history, get_model(extra.pop("model", "etcd")))
+    checker: dict[str, Any] = {"valid": r.valid, "cause": extra.pop("cause", r.cause)}
+    if r.details.get("counterexample") is not None:
+        checker["counterexample"] = r.details["counterexample"]
+    checkers = {"linearizable": checker, **extra.pop("checkers", {})}
+    (run / "results.json").write_text(json.dumps({"valid": r.valid, "checkers": checkers}))
+    spec = {"name": name, "seed": 7, "nodes": ["n1", "n2", "n3"], **extra.pop("spec", {})}
+    (run / "spec.json").write_text(json.dumps(spec))
+    faults = extra.pop("faults", [
+        {"time": 30, "phase": "start", "f": "start-partition", "value": "majority"},
+        {"time": 90, "phase": "stop", "f": "stop-partition"},
+    ])  # fmt: skip
+    (run / "faults.jsonl").write_text("".join(json.dumps(f) + "\n" for f in faults))
+    (run / "nodes" / "n1").mkdir(parents=True)
+    (run / "nodes" / "n1" / "db.log").write_text("started\n")
+    assert not extra
+    return run
+
+
+@pytest.mark.parametrize(("source", "valid"), [(VALID, True), (INVALID, False)])
+def test_report_loads_without_console_errors(tmp_path: Path, source: Path, valid: bool) -> None:
+    run = make_run(tmp_path, read_history(str(source)), "etcd")
+    report = write_run_report(run)
+    shot = ARTIFACTS / f"report-{source.stem}.png"
+    dom, console = browse(report.as_uri(), screenshot=shot)
+    assert console == []
+    assert 'data-rendered="ok"' in dom and 'data-errors="0"' in dom
+    assert dom.count('class="uplot') == 2  # latency and throughput charts were drawn
+    assert 'class="timeline-svg"' in dom
+    if valid:
+        assert 'class="failure-svg"' not in dom
+    else:
+        # The failure view: swim lanes, the ops that could not follow, linearization points.
+        assert 'class="failure-svg"' in dom
+        assert 'data-role="illegal"' in dom and 'data-role="linearized"' in dom
+        assert "<circle" in dom and "<polyline" in dom
+        assert "stuck: op #84" in dom
+
+
+def test_a_broken_page_is_caught(tmp_path: Path) -> None:
+    """The console check above can fail: a page that throws is seen."""
+    page = tmp_path / "bad.html"
+    page.write_text("<html><body><script>null.x;</script></body></html>")
+    _, console = browse(page.as_uri())
+    assert any("Uncaught TypeError" in line for line in console)
+
+
+def test_check_report_of_several_files_loads_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "check.html"
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    CliRunner().invoke(cli, ["check", "--report", str(out), str(VALID), str(INVALID)])
+    dom, console = browse(out.as_uri())
+    assert console == [] and 'data-errors="0"' in dom and 'class="failure-svg"' in dom
+
+
+def hostile_run(store: Path) -> tuple[Path, int]:
+    ops = [
+        {"type": "invoke", "process": 0, "f": "write", "value": XSS_SCRIPT, "time": 0},
+        {"type": "ok", "process": 0, "f": "write", "value": XSS_SCRIPT, "time": 10},
+        {"type": "invoke", "process": 1, "f": "read", "value": None, "time": 20},
+        {"type": "ok", "process": 1, "f": "read", "value": XSS_ATTR, "time": 30},
+    ]
+    both = XSS_SCRIPT + XSS_ATTR
+    run = make_run(
+        store, History.from_ops(ops), "hostile", model="register", cause=both,
+        checkers={both: {"valid": False, "cause": both}}, spec={"workload": both},
+        faults=[{"time": 5, "phase": "start", "f": both, "value": both}],
+    )  # fmt: skip
+    return run, 2  # op #2 read the hostile value
+
+
+@pytest.mark.parametrize("csp", [True, False], ids=["as-shipped", "without-csp"])
+def test_hostile_values_are_text_and_nothing_executes(tmp_path: Path, csp: bool) -> None:
+    run, op = hostile_run(tmp_path)
+    html = write_run_report(run).read_text()
+    if not csp:  # escaping alone must hold, without the Content-Security-Policy's help
+        html, n = re.subn(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+        assert n == 1
+    page = tmp_path / "page.html"
+    page.write_text(html.replace("<head>", "<head>" + ALERT_HOOK, 1))
+    # The permalink pins op #2, so its details (and the model states) are drawn too.
+    dom, console = browse(page.as_uri() + f"#f0-op-{op}")
+    assert 'data-alerted="' not in dom
+    assert console == []
+    assert 'data-rendered="ok"' in dom and 'data-errors="0"' in dom
+    assert "<img" not in dom
+    assert dom.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5  # shown, as text
+    assert dom.count('"&gt;&lt;img src=x onerror=alert(1)&gt;') >= 3
+    details = dom.split('class="fv-details"', 1)[1].split("</div>", 1)[0]
+    assert "op #2" in details and "&lt;img src=x onerror=alert(1)&gt;" in details

@@ -1,0 +1,288 @@
+"""HTML reports: a run's report.html, the check report, the store index, escaping and caps."""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.formats import read_history, write_history
+from harness.history import History
+from reports import data
+from reports.check_report import render_check_report
+from reports.index import list_runs, write_index
+from reports.run_report import MAX_LINEARIZED, render_run_report, write_run_report
+
+DATA = Path(__file__).parent.parent / "data" / "porcupine"
+VALID = DATA / "jepsen" / "etcd_002.log"
+INVALID = DATA / "jepsen" / "etcd_000.log"
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_ATTR = '"><img src=x onerror=alert(1)>'
+
+
+def check_entry(path: Path) -> dict[str, Any]:
+    """What ``clew check`` records for one file (incl. the counterexample)."""
+    from checkers.linear import check, get_model
+
+    h = read_history(str(path))
+    r = check(h, get_model("etcd"))
+    entry: dict[str, Any] = {"file": str(path), "model": "etcd", "valid": r.valid,
+                             "cause": r.cause, "ops": r.details["ops"], "partitions": 1,
+                             "seconds": r.seconds}  # fmt: skip
+    if r.details.get("counterexample") is not None:
+        entry["counterexample"] = r.details["counterexample"]
+    return entry
+
+
+def make_run(
+    store: Path,
+    source: Path,
+    *,
+    test: str = "etcd",
+    name: str = "20250102T030405",
+    faults: list[dict[str, Any]] | None = None,
+    extra_spec: dict[str, Any] | None = None,
+) -> Path:
+    """A run directory as the runner writes it, from a Porcupine log."""
+    run = store / test / name
+    run.mkdir(parents=True)
+    h = read_history(str(source))
+    write_history(h, str(run / "history.jsonl"), "jsonl")
+    e = check_entry(source)
+    checker = {"valid": e["valid"], "cause": e["cause"]}
+    if "counterexample" in e:
+        checker["counterexample"] = e["counterexample"]
+    results = {"valid": e["valid"], "checkers": {"linearizable": checker, "stats": {"valid": True}}}
+    (run / "results.json").write_text(json.dumps(results))
+    spec = {"name": test, "seed": 42, "nodes": ["n1", "n2", "n3"], "time_limit": 60}
+    spec.update(extra_spec or {})
+    (run / "spec.json").write_text(json.dumps(spec))
+    if faults is not None:
+        (run / "faults.jsonl").write_text("".join(json.dumps(f) + "\n" for f in faults))
+    for node in ("n1", "n2"):
+        (run / "nodes" / node).mkdir(parents=True)
+        (run / "nodes" / node / "etcd.log").write_text(f"{node} log\n")
+    return run
+
+
+def payload(html: str) -> dict[str, Any]:
+    m = re.search(r'<script type="application/json" id="clew-data">(.*?)</script>', html, re.S)
+    assert m is not None
+    return json.loads(m.group(1))
+
+
+def test_run_report_of_an_invalid_run_has_every_section(tmp_path: Path) -> None:
+    faults = [
+        {"time": 20, "phase": "start", "f": "start-partition", "value": "majority"},
+        {"time": 60, "phase": "stop", "f": "stop-partition", "value": None},
+        {"time": 100, "phase": "start", "f": "kill", "value": ["n1"]},
+    ]
+    run = make_run(tmp_path, INVALID, faults=faults)
+    out = write_run_report(run)
+    assert out == run / "report.html"
+    html = out.read_text()
+    for section in ("summary", "over-time", "timeline", "failures", "faults", "reproduce"):
+        assert f'id="{section}"' in html
+    assert "could not be linearized" in html
+    assert "clew analyze" in html and "clew replay" in html
+    assert "nodes/n1/etcd.log" in html and "nodes/n2/etcd.log" in html
+    assert "<td><code>stats</code></td>" in html  # every checker is listed
+    assert 'id="failure-view-0"' in html
+    p = payload(html)
+    assert [w["f"] for w in p["faults"]] == ["partition", "kill"]
+    assert p["faults"][0]["start"] == 20 and p["faults"][0]["stop"] == 60
+    assert p["faults"][1]["open"] is True  # never stopped: runs to the end
+    cex = p["failures"][0]["counterexample"]
+    assert cex["linearized_total"] == 42 and cex["could_not_follow"]
+    assert all("state_before" in s and "state_after" in s for s in cex["linearized"])
+    # Op counts by type and by f, computed from the columns.
+    assert p["latency"]["total"] == 85
+    assert '<code>cas</code></td><td class="num">6</td><td class="num">20</td>' in html
+
+
+def test_report_of_a_valid_run_has_no_failure_view(tmp_path: Path) -> None:
+    html = render_run_report(make_run(tmp_path, VALID))
+    assert 'class="badge valid"' in html and 'id="failure-view-0"' not in html
+    assert payload(html)["failures"] == []
+
+
+def test_report_tolerates_an_almost_empty_run_dir(tmp_path: Path) -> None:
+    run = tmp_path / "t" / "20250101T000000"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text("{not json")
+    html = render_run_report(run)
+    assert "no history.jsonl" in html and "results.json" in html
+    assert "No checker results" in html
+
+
+def test_nothing_is_fetched_and_scripts_are_allowed_by_hash_only(tmp_path: Path) -> None:
+    html = render_run_report(make_run(tmp_path, INVALID))
+    assert "<script src" not in html and "<link" not in html and "@import" not in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html)
+    assert csp is not None
+    policy = html_lib.unescape(csp.group(1))  # attribute text: the browser unescapes it
+    assert "default-src 'none'" in policy
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+
+
+def test_hostile_values_are_escaped_text(tmp_path: Path) -> None:
+    hostile = XSS_SCRIPT + XSS_ATTR
+    run = make_run(
+        tmp_path,
+        INVALID,
+        extra_spec={"workload": hostile},
+        faults=[{"time": 1, "phase": "start", "f": hostile, "value": hostile}],
+    )
+    results = json.loads((run / "results.json").read_text())
+    results["checkers"]["linearizable"]["cause"] = hostile
+    results["checkers"][hostile] = {"valid": False, "cause": hostile}
+    (run / "results.json").write_text(json.dumps(results))
+    html = render_run_report(run)
+    assert "<script>alert" not in html and "<img" not in html and "onerror=alert(1)>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    # In the JSON payload, <, > and & are \u-escaped, so it cannot close its <script> block.
+    block = html.split('id="clew-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in block and "\\u003cscript\\u003e" in block
+
+
+def test_check_report_single_file_is_a_full_report() -> None:
+    html = render_check_report([check_entry(INVALID)])
+    assert 'id="timeline-chart"' in html and 'id="failure-view-0"' in html
+    assert "could not be linearized" in html
+
+
+def test_check_report_several_files_lists_them_with_failure_views() -> None:
+    entries = [
+        check_entry(VALID),
+        check_entry(INVALID),
+        {"file": "x.log", "model": None, "valid": None, "error": "the file is empty"},
+    ]
+    html = render_check_report(entries)
+    assert html.count('class="failure-view"') == 1 and "the file is empty" in html
+    assert '<a href="#failure-0">' in html
+
+
+def big_history(n_pairs: int, processes: int = 8) -> History:
+    """A history of ``n_pairs`` invoke/ok pairs, some failing, built column-wise."""
+    ops = []
+    t = 0
+    for i in range(n_pairs):
+        p = i % processes
+        ops.append({"type": "invoke", "process": p, "f": "write", "value": i, "time": t})
+        t += 1_000_000
+        ops.append({"type": "fail" if i % 10 == 0 else "ok", "process": p, "f": "write",
+                    "value": i, "time": t})  # fmt: skip
+    return History.from_ops(ops)
+
+
+def test_series_are_capped_and_the_page_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = big_history(3000)
+    axis = data.time_axis(h)
+    lat = data.latency_series(h, axis, cap=500)
+    assert lat["shown"] == 500 and lat["total"] == 3000
+    fails = sum(v is not None for v in lat["fail"])
+    assert fails == 250  # failed ops kept first (300 of them; at most half the cap)
+    assert lat["x"] == sorted(lat["x"])
+    tl = data.timeline(h, axis, cap=100, centre=2 * 1500)
+    assert tl["shown"] == 100 and tl["total"] == 3000 and 1400 <= tl["from"] <= 1500
+    tp = data.throughput_series(h, axis, buckets=50)
+    assert len(tp["x"]) == 50
+    assert sum(tp["ok"]) * tp["width"] == pytest.approx(2700)  # rates integrate to counts
+    # The cap is visible on the page.
+    monkeypatch.setattr(data, "MAX_TIMELINE_OPS", 100)
+    run = tmp_path / "t" / "20250101T000000"
+    run.mkdir(parents=True)
+    write_history(h, str(run / "history.jsonl"), "jsonl")
+    import reports.run_report as rr
+
+    monkeypatch.setattr(rr, "timeline", lambda h, a, centre=None: data.timeline(h, a, cap=100))
+    html = render_run_report(run)
+    assert "Showing 100 of 3000 ops" in html
+    assert len(payload(html)["timeline"]["ops"]) == 100
+
+
+def test_counterexample_prefix_is_capped() -> None:
+    from reports.run_report import trim_counterexample
+
+    step = {"op": {"index": 0}, "state_before": 0, "state_after": list(range(5000))}
+    cex = trim_counterexample(
+        {"linearized": [step] * (MAX_LINEARIZED + 50), "could_not_follow": []}
+    )
+    assert len(cex["linearized"]) == MAX_LINEARIZED
+    assert cex["linearized_total"] == MAX_LINEARIZED + 50 and cex["linearized_offset"] == 50
+    assert isinstance(cex["linearized"][0]["state_after"], str)  # abbreviated
+    assert "chars)" in cex["linearized"][0]["state_after"]
+
+
+def test_op_counts_by_type_and_f() -> None:
+    h = read_history(str(INVALID))
+    c = data.op_counts(h)
+    assert c["by_type"] == {"ok": 49, "fail": 20, "info": 16, "pending": 0}
+    by_f = {r["f"]: r for r in c["by_f"]}
+    assert by_f["cas"]["fail"] == 20 and by_f["read"]["total"] == 26
+    assert sum(r["total"] for r in c["by_f"]) == c["invocations"] == 85
+
+
+def test_position_only_histories_use_positions_and_timed_ones_seconds() -> None:
+    assert data.time_axis(read_history(str(INVALID))).positions
+    axis = data.time_axis(big_history(10))
+    assert not axis.positions and axis.unit == "s"
+    assert float(axis.x(2_000_000_000)) == pytest.approx(2.0)
+
+
+def test_index_lists_runs_newest_first_with_verdicts(tmp_path: Path) -> None:
+    make_run(tmp_path, VALID, name="20250101T000000")
+    make_run(tmp_path, INVALID, name="20250301T000000")
+    make_run(tmp_path, VALID, test="kv", name="20250201T120000")
+    (tmp_path / "etcd" / "latest").symlink_to("20250301T000000")
+    write_run_report(tmp_path / "etcd" / "20250301T000000")
+    runs = list_runs(tmp_path)
+    assert [r["name"] for r in runs] == [
+        "etcd/20250301T000000", "kv/20250201T120000", "etcd/20250101T000000",
+    ]  # fmt: skip
+    assert [r["valid"] for r in runs] == [False, True, True]
+    assert runs[0]["href"] == "etcd/20250301T000000/report.html"
+    assert runs[1]["href"] == "kv/20250201T120000/"  # no report yet: the directory
+    assert runs[0]["duration"] != "—"
+    html = write_index(tmp_path).read_text()
+    assert (
+        html.index("20250301T000000")
+        < html.index("20250201T120000")
+        < html.index("20250101T000000")
+    )
+    assert 'class="badge invalid"' in html and 'class="badge valid"' in html
+    assert "latest" not in html
+
+
+def test_clew_report_rerenders_the_run_and_the_index(tmp_path: Path) -> None:
+    run = make_run(tmp_path, INVALID)
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").exists() and (tmp_path / "index.html").exists()
+    assert f"report: {run / 'report.html'}" in result.output
+    assert 'href="../../index.html"' in (run / "report.html").read_text()
+
+
+def test_clew_report_rejects_a_missing_dir(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "nope")])
+    assert result.exit_code != 0
+
+
+def test_clew_check_report_writes_a_full_report(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["check", "--report", str(out), str(INVALID)])
+    assert result.exit_code == 1
+    assert 'id="failure-view-0"' in out.read_text()
+    assert os.path.getsize(out) < 1_000_000

@@ -1,0 +1,98 @@
+"""``clew serve``: serves the store and nothing outside it."""
+
+from __future__ import annotations
+
+import inspect
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reports.serve import make_server, resolve
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    run = root / "etcd" / "20250101T000000"
+    run.mkdir(parents=True)
+    (run / "report.html").write_text("<p>the report</p>")
+    (root / "etcd" / "latest").symlink_to("20250101T000000")
+    (root / "index.html").write_text("<p>the index</p>")
+    (tmp_path / "secret.txt").write_text("SECRET outside the store")
+    (root / "etcd" / "escape").symlink_to(tmp_path / "secret.txt")
+    return root
+
+
+@pytest.fixture
+def server(store: Path) -> Iterator[tuple[str, int]]:
+    srv = make_server(store, "127.0.0.1", 0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        host, port = srv.server_address[:2]
+        yield str(host), int(port)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)
+
+
+def raw_get(addr: tuple[str, int], target: str) -> tuple[int, bytes]:
+    """Send ``GET target`` byte for byte (no client-side normalisation of ``..``)."""
+    with socket.create_connection(addr, timeout=5) as s:
+        s.sendall(f"GET {target} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_serves_the_index_reports_and_latest(server: tuple[str, int]) -> None:
+    assert raw_get(server, "/") == (200, b"<p>the index</p>")
+    assert raw_get(server, "/etcd/20250101T000000/report.html") == (200, b"<p>the report</p>")
+    assert raw_get(server, "/etcd/latest/report.html") == (200, b"<p>the report</p>")
+    code, body = raw_get(server, "/etcd/")
+    assert code == 200 and b"20250101T000000" in body  # a directory listing inside the store
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/../secret.txt",
+        "/etcd/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/..%2fsecret.txt",
+        "/%252e%252e/secret.txt",
+        "/etcd/..%5c..%5csecret.txt",
+        "//etc/passwd",
+        "/etc/passwd",
+        "http://127.0.0.1/../secret.txt",
+        "/etcd/escape",  # a symlink that points outside the store
+        "/nonexistent.html",
+    ],
+)
+def test_paths_outside_the_store_are_404(server: tuple[str, int], target: str) -> None:
+    code, body = raw_get(server, target)
+    assert code == 404
+    assert b"SECRET" not in body and b"root:" not in body
+
+
+def test_resolve_rejects_escapes_and_accepts_inside(store: Path) -> None:
+    root = store.resolve()
+    assert resolve(root, "/etcd/latest/report.html") == root / "etcd/20250101T000000/report.html"
+    assert resolve(root, "/") == root
+    for bad in ("/../x", "/a/%2e%2e/%2e%2e/x", "\\..\\x", "/a\x00", "//tmp", "relative"):
+        assert resolve(root, bad) is None
+
+
+def test_binds_to_localhost_by_default() -> None:
+    assert inspect.signature(make_server).parameters["host"].default == "127.0.0.1"
+    from harness.cli_report import serve_cmd
+
+    host = next(p for p in serve_cmd.params if p.name == "host")
+    assert host.default == "127.0.0.1"
