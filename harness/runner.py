@@ -31,6 +31,7 @@ from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.errors import ClewError, ClusterError, ConfigError
 from harness.formats import read_history
+from harness.history import History
 from harness.spec import TestSpec
 from harness.store import Journal, RunDir, new_run_dir
 from harness.suites import load_suite
@@ -276,17 +277,17 @@ async def _execute(
 
 def _check(
     run: RunDir, workload: Workload | None, ctx: TestContext | None
-) -> tuple[dict[str, Result], int]:
+) -> tuple[dict[str, Result], History]:
     """Run the workload's checker over the journal. Crashes become "unknown"."""
     history = read_history(str(run.history), "jsonl")
     if workload is None or ctx is None:
-        return {}, len(history)
+        return {}, history
     try:
         result = workload.check(history, ctx)
     except Exception as e:  # a checker that raises gives "unknown", never a crash
         log.exception("checker %s crashed", workload.name)
         result = Result(valid=UNKNOWN, checker=workload.name, cause=f"checker crashed: {e}")
-    return {workload.name: result}, len(history)
+    return {workload.name: result}, history
 
 
 def _write_results(
@@ -313,13 +314,16 @@ def _write_results(
     return data
 
 
-def _render_report(run: RunDir) -> None:
+def _render_report(run: RunDir, history: History | None, store: Path) -> None:
+    """Write the run's report.html and refresh the store's index.html."""
     try:
         write_run_report = importlib.import_module("reports.run_report").write_run_report
+        write_index = importlib.import_module("reports.index").write_index
     except (ImportError, AttributeError):
         return
     try:
-        write_run_report(run.path)
+        write_run_report(run.path, history=history)
+        write_index(store)
     except Exception:  # a report failure must not lose the verdict
         log.exception("rendering the report of %s failed", run.path)
 
@@ -369,12 +373,16 @@ def run_test(
             with contextlib.suppress(Exception):
                 workload = suite.workloads[workload_name](_offline_context(spec, run))
                 ctx = ctx or _offline_context(spec, run)
-        results, ops = _check(run, workload, ctx) if run.history.exists() else ({}, 0)
+        history: History | None = None
+        results: dict[str, Result] = {}
+        if run.history.exists():
+            results, history = _check(run, workload, ctx)
+        ops = len(history) if history is not None else 0
         data = _write_results(
             run, results, problems=problems, residue=residue,
             seconds=time.monotonic() - t0, ops=ops,
         )  # fmt: skip
-        _render_report(run)
+        _render_report(run, history, Path(spec.store))
     finally:
         logging.getLogger("clew").removeHandler(handler)
         handler.close()
@@ -414,11 +422,12 @@ def analyze(run_dir: str | Path) -> RunOutcome:
     ctx = _offline_context(spec, run)
     workload = suite.workloads[raw.get("workload") or suite.default_workload](ctx)
     t0 = time.monotonic()
-    results, ops = _check(run, workload, ctx)
+    results, history = _check(run, workload, ctx)
+    ops = len(history)
     previous = run.read_json("results.json") or {}
     data = _write_results(
         run, results, problems=list(previous.get("problems", [])),
         residue=dict(previous.get("heal_residue", {})), seconds=time.monotonic() - t0, ops=ops,
     )  # fmt: skip
-    _render_report(run)
+    _render_report(run, history, run.path.parent.parent)
     return RunOutcome(run_dir=run.path, valid=data["valid"], results=data, ops=ops)
