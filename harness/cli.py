@@ -135,8 +135,9 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     "--model",
     default=None,
     help="register, cas-register (Knossos semantics), etcd (Porcupine's etcd model), kv, "
-    "mutex, set or queue. Default: etcd for Porcupine etcd logs, kv for Porcupine kv logs, "
-    "else guessed from the operations.",
+    "mutex, set or queue (linearizability); list-append or rw-register (transactions, "
+    "Elle-style, see --consistency). Default: etcd for Porcupine etcd logs, kv for "
+    "Porcupine kv logs, else guessed from the operations.",
 )
 @click.option(
     "-f",

@@ -1,0 +1,34 @@
+"""What a model's analysis hands to the cycle search: edges, anomalies, explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkers.txn.graph import Edges
+
+__all__ = ["Analysis", "Step"]
+
+#: One explained edge: ``{"type", "key", "value", "value2", "text"}`` (JSON-able).
+Step = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Data-dependency edges and non-cycle anomalies of one history.
+
+    ``explain(a, b, rel)`` says in words why ``a`` precedes ``b`` by relation ``rel``
+    (a label bit), naming the transactions ``{a}`` and ``{b}`` as format fields; it
+    returns ``None`` if it cannot find a reason.
+    """
+
+    edges: list[Edges]
+    anomalies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    explain: Callable[[int, int, int], Step | None] = lambda a, b, rel: None
+    stats: dict[str, Any] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+
+    def add(self, name: str, record: dict[str, Any]) -> None:
+        """Record one anomaly of type ``name``."""
+        self.anomalies.setdefault(name, []).append(record)

@@ -1,0 +1,60 @@
+"""Explanations of cycles for people: "T1 < T2 because …; T2 < T1 because …"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from checkers.txn.analysis import Step
+from checkers.txn.cycles import Cycle
+from checkers.txn.graph import PROCESS, REALTIME, REL_NAMES
+from checkers.txn.parse import Txns
+
+__all__ = ["explain_cycle"]
+
+
+def _order_step(tx: Txns, a: int, b: int, rel: int) -> Step:
+    h = tx.history
+    if rel == PROCESS:
+        p = h.process_label(tx.op_position(a))
+        return {"type": "process", "text": f"process {p} executed {{a}} before {{b}}"}
+    ca, ib = int(tx.cmp[a]), int(tx.inv[b])
+    secs = (int(h.time[ib]) - int(h.time[ca])) / 1e9
+    return {
+        "type": "realtime",
+        "text": f"{{a}} completed at index {int(h.index[ca])}, {secs:.3f} seconds before the "
+        f"invocation of {{b}}, at index {int(h.index[ib])}",
+    }
+
+
+def explain_cycle(
+    tx: Txns, cycle: Cycle, explain: Callable[[int, int, int], Step | None], number: int
+) -> dict[str, Any]:
+    """A JSON-able record of ``cycle`` with its steps and a text explanation."""
+    h = tx.history
+    vs = cycle.vertices
+    names = {v: f"T{i + 1}" for i, v in enumerate(dict.fromkeys(vs))}
+    steps: list[Step] = []
+    lines = [f"{cycle.name} #{number}", "Let:"]
+    for v, name in names.items():
+        lines.append(f"  {name} = {h.describe(tx.op_position(v))}")
+    lines.append("Then:")
+    n = len(vs)
+    for i in range(n):
+        a, b, rel = vs[i], vs[(i + 1) % n], cycle.rels[i]
+        st = _order_step(tx, a, b, rel) if rel in (PROCESS, REALTIME) else explain(a, b, rel)
+        if st is None:
+            st = {"type": REL_NAMES[rel], "text": f"{{a}} precedes {{b}} by {REL_NAMES[rel]}"}
+        st = {**st, "from": int(h.index[tx.op_position(a)]), "to": int(h.index[tx.op_position(b)])}
+        text = st["text"].format(a=names[a], b=names[b])
+        st["text"] = text
+        steps.append(st)
+        lead = "However, " if i == n - 1 and n > 1 else ""
+        end = ": a contradiction!" if i == n - 1 else ";"
+        lines.append(f"  - {lead}{names[a]} < {names[b]}, because {text}{end}")
+    return {
+        "type": cycle.name,
+        "cycle": [int(h.index[tx.op_position(v)]) for v in [*vs, vs[0]]],
+        "steps": steps,
+        "explanation": "\n".join(lines),
+    }

@@ -1,0 +1,303 @@
+"""The transactional checker on small hand-made histories: one test per anomaly class."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from checkers.txn import check
+from checkers.txn.lattice import rules_out
+from harness.history import History
+
+Mop = list[Any]
+
+
+def txns(*rows: tuple[int, str, list[Mop]]) -> History:
+    """A history of (process, outcome, mops) transactions run one after another."""
+    ops: list[dict[str, Any]] = []
+    for p, typ, mops in rows:
+        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
+        ops.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
+        ops.append({"process": p, "type": typ, "f": "txn", "value": mops})
+    return History.from_ops(ops)
+
+
+def concurrent(*rows: tuple[int, str, list[Mop]]) -> History:
+    """All invocations first, then all completions: every transaction is concurrent."""
+    ops: list[dict[str, Any]] = []
+    for p, _typ, mops in rows:
+        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
+        ops.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
+    for p, typ, mops in rows:
+        ops.append({"process": p, "type": typ, "f": "txn", "value": mops})
+    return History.from_ops(ops)
+
+
+def A(k: Any, v: Any) -> Mop:
+    return ["append", k, v]
+
+
+def R(k: Any, v: Any = None) -> Mop:
+    return ["r", k, v]
+
+
+def anomalies(h: History, consistency: str = "serializable", **kw: Any) -> list[str]:
+    r = check(h, "list-append", consistency, **kw)
+    assert (r.valid is False) == bool(r.details["anomalies"]), r.details
+    return r.details["anomalies"]
+
+
+# --- cycles -------------------------------------------------------------------------------
+
+
+def test_g0_write_cycle() -> None:
+    h = concurrent(
+        (0, "ok", [A("x", 1), A("y", 1)]),
+        (1, "ok", [A("x", 2), A("y", 2)]),
+        (2, "ok", [R("x", [1, 2]), R("y", [2, 1])]),
+    )
+    r = check(h, "list-append", "read-uncommitted")
+    assert r.valid is False
+    assert r.details["anomalies"] == ["G0"]
+    assert "read-uncommitted" in r.details["not"]
+    text = r.details["explanations"][0]
+    assert "appended 2 after" in text and "a contradiction!" in text
+
+
+def test_g1c_circular_information_flow() -> None:
+    h = concurrent((0, "ok", [A("x", 1), R("y", [1])]), (1, "ok", [A("y", 1), R("x", [1])]))
+    assert anomalies(h, "read-committed") == ["G1c"]
+    # G1c does not rule out read uncommitted
+    assert check(h, "list-append", "read-uncommitted").valid is True
+    rec = check(h).details["anomaly_details"]["G1c"][0]
+    assert [s["type"] for s in rec["steps"]] == ["wr", "wr"]
+    assert rec["cycle"][0] == rec["cycle"][-1]
+
+
+def test_g_single_read_skew() -> None:
+    h = concurrent(
+        (0, "ok", [R("x", None), R("y", [1])]),
+        (1, "ok", [A("x", 1), A("y", 1)]),
+        (2, "ok", [R("x", [1])]),
+    )
+    assert anomalies(h, "snapshot-isolation") == ["G-single-item"]
+    assert anomalies(h, "consistent-view") == ["G-single-item"]
+    assert check(h, "list-append", "read-committed").valid is True
+    text = check(h).details["explanations"][0]
+    assert "observed the initial (empty) state of key 'x'" in text
+    assert "T1 observed T2's append of 1 to key 'y'" in text
+
+
+def test_g_nonadjacent() -> None:
+    h = concurrent(
+        (0, "ok", [R("x", None), R("w", [1])]),
+        (1, "ok", [A("x", 1), A("z", 1)]),
+        (2, "ok", [R("z", [1]), R("y", None)]),
+        (3, "ok", [A("y", 1), A("w", 1)]),
+    )
+    assert anomalies(h, "snapshot-isolation") == ["G-nonadjacent-item"]
+    assert anomalies(h, "repeatable-read") == ["G-nonadjacent-item"]
+    # no G-single: consistent view allows it
+    assert check(h, "list-append", "consistent-view").valid is True
+
+
+def test_g2_item_write_skew() -> None:
+    h = concurrent((0, "ok", [R("x", None), A("y", 1)]), (1, "ok", [R("y", None), A("x", 1)]))
+    assert anomalies(h, "serializable") == ["G2-item"]
+    assert check(h, "list-append", "snapshot-isolation").valid is True
+    rec = check(h).details["anomaly_details"]["G2-item"][0]
+    assert [s["type"] for s in rec["steps"]] == ["rw", "rw"]
+
+
+def test_realtime_and_process_variants() -> None:
+    # p0 appends x 1 and completes; afterwards p1 and then p0 read x and miss it
+    h = txns((0, "ok", [A("x", 1)]), (1, "ok", [R("x", None)]), (2, "ok", [R("x", [1])]))
+    assert check(h, "list-append", "serializable").valid is True
+    assert anomalies(h, "strict-serializable") == ["G-single-item-realtime"]
+    assert "completed at index" in str(check(h, "list-append", "strict-serializable").cause)
+    h = txns((0, "ok", [A("x", 1)]), (0, "ok", [R("x", None)]), (2, "ok", [R("x", [1])]))
+    assert anomalies(h, "strong-session-serializable") == ["G-single-item-process"]
+    r = check(h, "list-append", "strong-session-serializable")
+    assert re.search(r"process 0 executed T\d before T\d", r.details["explanations"][0])
+
+
+def test_g0_realtime() -> None:
+    # a write order contradicting real time: T1 finished before T2 began, yet x = [2 1]
+    h = txns((0, "ok", [A("x", 1)]), (1, "ok", [A("x", 2)]), (2, "ok", [R("x", [2, 1])]))
+    assert check(h, "list-append", "serializable").valid is True
+    assert anomalies(h, "strong-read-uncommitted") == ["G0-realtime"]
+
+
+# --- non-cycle anomalies ------------------------------------------------------------------
+
+
+def test_g1a_aborted_read() -> None:
+    h = txns((0, "fail", [A("x", 1)]), (1, "ok", [R("x", [1])]))
+    assert anomalies(h, "read-committed") == ["G1a"]
+    assert check(h, "list-append", "read-uncommitted").details["also_found"] == ["G1a"]
+
+
+def test_g1b_intermediate_read() -> None:
+    h = txns((0, "ok", [A("x", 1), A("x", 2)]), (1, "ok", [R("x", [1])]), (2, "ok",
+             [R("x", [1, 2])]))  # fmt: skip
+    assert anomalies(h, "read-committed") == ["G1b"]
+
+
+def test_internal_inconsistency() -> None:
+    h = txns((0, "ok", [A("x", 1)]), (1, "ok", [R("x", [1]), A("x", 2), R("x", [1])]))
+    r = check(h, "list-append", "serializable")
+    assert "internal" in r.details["anomalies"]
+    assert "read-atomic" in r.details["not"]
+    # a known suffix is fine when the prefix is unknown
+    ok = txns((0, "ok", [A("x", 1)]), (1, "ok", [A("x", 2), R("x", [1, 2])]))
+    assert "internal" not in check(ok).details["anomaly_counts"]
+
+
+def test_lost_update() -> None:
+    h = concurrent(
+        (0, "ok", [A("x", 1)]),
+        (1, "ok", [R("x", [1]), A("x", 2)]),
+        (2, "ok", [R("x", [1]), A("x", 3)]),
+        (3, "ok", [R("x", [1, 2])]),
+    )
+    r = check(h, "list-append", "snapshot-isolation")
+    assert "lost-update" in r.details["anomalies"]
+    rec = r.details["anomaly_details"]["lost-update"][0]
+    assert rec["key"] == "x" and rec["value"] == [1] and len(rec["ops"]) == 2
+    assert "cursor-stability" in r.details["not"]
+
+
+def test_duplicate_elements() -> None:
+    h = txns((0, "ok", [A("x", 1)]), (1, "ok", [R("x", [1, 1])]))
+    assert "duplicate-elements" in anomalies(h, "read-uncommitted")
+
+
+def test_incompatible_order() -> None:
+    h = concurrent(
+        (0, "ok", [A("x", 1)]), (1, "ok", [A("x", 2)]),
+        (2, "ok", [R("x", [1, 2])]), (3, "ok", [R("x", [2, 1])]),
+    )  # fmt: skip
+    r = check(h, "list-append", "read-committed")
+    assert "incompatible-order" in r.details["anomalies"]
+    assert r.details["anomaly_details"]["incompatible-order"][0]["values"] == [[2, 1], [1, 2]]
+
+
+def test_future_read_and_garbage_read() -> None:
+    h = txns((0, "ok", [R("x", [1]), A("x", 1)]), (1, "ok", [R("x", [1])]))
+    assert "future-read" in anomalies(h, "read-committed")
+    h = txns((0, "ok", [A("x", 1)]), (1, "ok", [R("x", [1, 9])]))
+    assert "garbage-read" in anomalies(h, "read-committed")
+
+
+def test_lost_write_surfaces_as_a_cycle() -> None:
+    # T1's append 2 is never seen, though T3 began after T1 finished: realtime G-single
+    h = txns((0, "ok", [A("x", 1)]), (1, "ok", [A("x", 2)]), (2, "ok", [R("x", [1])]))
+    assert anomalies(h, "strict-serializable") == ["G-single-item-realtime"]
+
+
+# --- valid and undecidable histories ------------------------------------------------------
+
+
+def test_serial_history_is_valid_for_every_model() -> None:
+    h = txns(
+        (0, "ok", [A("x", 1), R("y", None)]), (1, "ok", [R("x", [1]), A("y", 1)]),
+        (0, "ok", [R("x", [1]), R("y", [1]), A("x", 2)]), (2, "info", [A("y", 2)]),
+        (1, "ok", [R("x", [1, 2]), R("y", [1, 2])]), (3, "fail", [A("z", 1)]),
+    )  # fmt: skip
+    for model in ("strict-serializable", "serializable", "snapshot-isolation"):
+        r = check(h, "list-append", model)
+        assert r.valid is True, r.details
+        assert r.details["anomalies"] == [] and r.details["not"] == []
+
+
+def test_no_dependencies_is_unknown() -> None:
+    r = check(txns((0, "ok", [A("x", 1)])), "list-append")
+    assert r.valid == "unknown" and "no transaction depends" in (r.cause or "")
+
+
+def test_bad_micro_op_is_unknown() -> None:
+    r = check(txns((0, "ok", [["cas", "x", 1]])), "list-append")
+    assert r.valid == "unknown" and "unknown micro-op 'cas'" in (r.cause or "")
+    h = txns((0, "ok", [A("x", 1)]), (1, "ok", [A("x", 1)]))
+    r = check(h, "list-append")
+    assert r.valid == "unknown" and "twice" in (r.cause or "")
+
+
+def test_each_found_anomaly_rules_out_the_model() -> None:
+    h = concurrent((0, "ok", [A("x", 1), R("y", [1])]), (1, "ok", [A("y", 1), R("x", [1])]))
+    for model in ("read-committed", "serializable", "snapshot-isolation"):
+        r = check(h, "list-append", model)
+        assert all(rules_out(a, model) for a in r.details["anomalies"])
+
+
+def test_string_elements_are_interned() -> None:
+    h = concurrent((0, "ok", [A("x", "a"), R("y", ["b"])]), (1, "ok", [A("y", "b"),
+                   R("x", ["a"])]))  # fmt: skip
+    r = check(h)
+    assert r.details["anomalies"] == ["G1c"]
+    assert "append of 'a' to key 'x'" in r.details["explanations"][0]
+
+
+# --- rw-register --------------------------------------------------------------------------
+
+
+def W(k: Any, v: Any) -> Mop:
+    return ["w", k, v]
+
+
+def rw(h: History, consistency: str = "serializable", **kw: Any) -> Any:
+    return check(h, "rw-register", consistency, **kw)
+
+
+def test_rw_register_g1c_and_write_skew() -> None:
+    h = concurrent((0, "ok", [W("x", 1), R("y", 1)]), (1, "ok", [W("y", 1), R("x", 1)]))
+    assert rw(h).details["anomalies"] == ["G1c"]
+    h = concurrent((0, "ok", [R("x", None), W("y", 1)]), (1, "ok", [R("y", None), W("x", 1)]))
+    r = rw(h)
+    assert r.details["anomalies"] == ["G2-item"]
+    assert "which came later in the version order" in r.details["explanations"][0]
+    assert rw(h, "snapshot-isolation").valid is True
+
+
+def test_rw_register_non_cycle_anomalies() -> None:
+    h = txns((0, "fail", [W("x", 1)]), (1, "ok", [R("x", 1)]), (2, "ok", [R("x", 7)]))
+    r = rw(h, "read-committed")
+    assert {"G1a", "garbage-read"} <= set(r.details["anomalies"])
+    h = txns((0, "ok", [W("x", 1), W("x", 2)]), (1, "ok", [R("x", 1), W("y", 1)]))
+    assert "G1b" in rw(h, "read-committed").details["anomalies"]
+    h = txns((0, "ok", [W("x", 1), R("x", 2)]), (1, "ok", [R("x", 1)]))
+    assert "internal" in rw(h).details["anomalies"]
+
+
+def test_rw_register_wfr_and_cyclic_versions() -> None:
+    # T2 read x = 1 then wrote 2; T3 read 2 and wrote y; T1 (writer of 1) read y = 3
+    h = concurrent(
+        (0, "ok", [W("x", 1), R("y", 3)]),
+        (1, "ok", [R("x", 1), W("x", 2)]),
+        (2, "ok", [R("x", 2), W("y", 3)]),
+    )
+    # wr alone: T1 → T2 → T3 → T1 is already a G1c cycle
+    assert rw(h).details["anomalies"] == ["G1c"]
+    # process order contradicting the wr-implied version order: cyclic versions
+    h2 = txns((0, "ok", [W("x", 1)]), (1, "ok", [R("x", 1), W("x", 2)]), (0, "ok",
+              [R("x", 2), W("x", 1)]))  # fmt: skip
+    assert rw(h2).valid == "unknown"  # duplicate write of x = 1 breaks recoverability
+    h3 = txns((0, "ok", [W("x", 2)]), (0, "ok", [W("x", 1)]), (1, "ok", [R("x", 1)]),
+              (1, "ok", [R("x", 2)]))  # fmt: skip
+    r = rw(h3, sequential_keys=True)
+    assert "cyclic-versions" in r.details["anomalies"]
+
+
+@pytest.mark.parametrize(
+    ("opt", "valid"),
+    [(None, True), ("wfr_keys", False), ("sequential_keys", True), ("linearizable_keys", False)],
+)
+def test_rw_register_options(opt: str | None, valid: bool) -> None:
+    # p1 reads x = 1 after p0 replaced 1 by 2: stale, but only an order between 1 and 2
+    # (from p0's read-then-write, or from real time) shows it
+    h = txns((0, "ok", [W("x", 1)]), (0, "ok", [R("x", 1), W("x", 2)]),
+             (0, "ok", [R("x", 2)]), (1, "ok", [R("x", 1)]))  # fmt: skip
+    r = rw(h, "strict-serializable", **({opt: True} if opt else {}))
+    assert r.valid is valid, r.details
