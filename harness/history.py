@@ -247,6 +247,46 @@ class HistoryBuilder:
         self._error.append(NONE if error is None else self._values.intern(error))
         self._line.append(pos + 1 if line is None else line)
 
+    def add_plain_ops(self, ops: list[dict[str, Any]], lines: list[int]) -> bool:
+        """Append many already-decoded op dicts at once, column by column; ``lines`` are
+        their source lines. Only for the plain case: every op a dict whose ``type`` is
+        known, ``process`` an int, ``f`` a str, ``time``/``index`` ints or absent and
+        ``node`` a str or absent. Returns False, having added nothing, if any op is not
+        plain; the caller then adds them one by one with full checks and messages."""
+        get_type = TYPE_CODES.get
+        try:
+            codes = [get_type(op["type"]) for op in ops]
+            procs = [op["process"] for op in ops]
+            fs = [op["f"] for op in ops]
+        except (KeyError, TypeError):
+            return False
+        times = [op.get("time") for op in ops]
+        indexes = [op.get("index") for op in ops]
+        nodes = [op.get("node") for op in ops]
+        if (
+            None in codes
+            or {p.__class__ for p in procs} - {int}
+            or {f.__class__ for f in fs} - {str}
+            or {t.__class__ for t in times} - {int}
+            or {i.__class__ for i in indexes} - {int, type(None)}
+            or {nd.__class__ for nd in nodes} - {str, type(None)}
+        ):
+            return False
+        start = len(self._type)
+        value_id, key_id = self._values.intern, self._keys.intern
+        node_id = self._nodes.intern
+        self._time.extend(times)  # type: ignore[arg-type]  # all ints: checked above
+        self._index.extend([start + j if i is None else i for j, i in enumerate(indexes)])
+        self._type.extend(codes)  # type: ignore[arg-type]
+        self._process.extend(procs)
+        self._f.extend([self._f_table.intern(f) for f in fs])
+        self._value.extend([value_id(op.get("value")) for op in ops])
+        self._key.extend([NONE if (k := op.get("key")) is None else key_id(k) for op in ops])
+        self._node.extend([NONE if nd is None else node_id(nd) for nd in nodes])
+        self._error.extend([NONE if (e := op.get("error")) is None else value_id(e) for op in ops])
+        self._line.extend(lines)
+        return True
+
     def _process_id(self, process: Any, line: int | None) -> int:
         if isinstance(process, int) and not isinstance(process, bool):
             return int(process)  # an int subclass

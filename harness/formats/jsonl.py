@@ -45,6 +45,10 @@ def _encode_fast(obj: Any) -> str:
     return "".join(_C_ENCODER(obj, 0))
 
 
+#: Lines decoded together on the fast path (bounds the memory that reading takes).
+CHUNK_LINES = 1 << 16
+
+
 def read_jsonl(path: str) -> History:
     """Read a JSONL history into a :class:`History`.
 
@@ -53,10 +57,32 @@ def read_jsonl(path: str) -> History:
     ``process`` or ``f``, a bad field, a pairing error, or a file with no ops.
     """
     builder = HistoryBuilder(path=path)
-    decode = _DECODE
+    chunk: list[tuple[int, str]] = []
     for n, text in iter_lines(path):
-        if not text or text.isspace():
-            continue
+        if text and not text.isspace():
+            chunk.append((n, text))
+            if len(chunk) == CHUNK_LINES:
+                _add_chunk(builder, chunk, path)
+                chunk = []
+    _add_chunk(builder, chunk, path)
+    if not len(builder):
+        raise no_ops_error(path)
+    return builder.build()
+
+
+def _add_chunk(builder: HistoryBuilder, chunk: list[tuple[int, str]], path: str) -> None:
+    """Add a chunk of lines: all decoded in one pass and added column by column when they
+    are plain ops (the usual case), else line by line with full checks and messages."""
+    if not chunk:
+        return
+    try:
+        values = _DECODE("[" + ",".join(text for _, text in chunk) + "]")
+        if len(values) == len(chunk) and builder.add_plain_ops(values, [n for n, _ in chunk]):
+            return
+    except json.JSONDecodeError:
+        pass
+    decode = _DECODE
+    for n, text in chunk:
         try:
             op = decode(text)
         except json.JSONDecodeError as e:
@@ -65,9 +91,6 @@ def read_jsonl(path: str) -> History:
                 f"not valid JSON: {e.msg} at column {e.colno}{end}", path=path, line=n
             ) from None
         add_op(builder, op, n, what="a JSON object (one op)")
-    if not len(builder):
-        raise no_ops_error(path)
-    return builder.build()
 
 
 def _jsonable(value: Any) -> Any:

@@ -86,3 +86,30 @@ def test_independent_tuples_become_keys_and_values() -> None:
         (7, [1, 2]), (7, [1, 2]), ("k", None), ("k", 3), (None, ["n1", "n2"]),
     ]  # fmt: skip
     assert h[0].value == [7, [1, 2]]  # the original is unchanged
+
+
+def test_jsonl_column_path_matches_the_line_path(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from harness.formats import jsonl, read_history
+
+    ops = []
+    for i in range(10):
+        p = i % 3
+        ops.append(dict(index=2 * i, time=10 * i, type="invoke", process=p, f="cas",
+                        value=[i, i + 1], key=i % 2, node=f"n{p}"))  # fmt: skip
+        ops.append(dict(index=2 * i + 1, time=10 * i + 5, type="ok", process=p, f="cas",
+                        value=[i, i + 1], key=i % 2, node=f"n{p}"))  # fmt: skip
+    # Not plain: a named process (the nemesis) in the middle of a chunk, and a blank line.
+    ops.insert(7, dict(index=99, time=36, type="info", process="nemesis", f="start", value=None))
+    text = "".join(json.dumps(op) + "\n" for op in ops)
+    path = tmp_path / "h.jsonl"
+    path.write_text(text.replace("\n", "\n\n", 1))
+    monkeypatch.setattr(jsonl, "CHUNK_LINES", 4)
+    fast = read_history(str(path), "jsonl")
+    b = HistoryBuilder()
+    for op in ops:
+        b.add(**op)
+    expected = b.build()
+    assert [op.to_dict() for op in fast] == [op.to_dict() for op in expected]
+    assert fast.line.tolist()[:3] == [1, 3, 4]  # line numbers survive the blank line
