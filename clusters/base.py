@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from harness.errors import ClusterError
+from harness.errors import ClusterError, ConfigError
 
 __all__ = [
     "CLUSTER_FILE",
@@ -28,6 +28,7 @@ __all__ = [
     "ClusterStatus",
     "Node",
     "Provider",
+    "check_options",
     "default_state_dir",
 ]
 
@@ -45,6 +46,16 @@ def default_state_dir(name: str = "default") -> Path:
         )
         base = os.path.join(xdg, "clew")
     return Path(base) / "clusters" / name
+
+
+def check_options(provider: str, options: dict[str, Any], known: frozenset[str] | set[str]) -> None:
+    """Raise :class:`ConfigError` naming any option the ``provider`` does not know."""
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for the {provider} provider: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,8 +211,10 @@ class ClusterStatus:
 
     @property
     def healthy(self) -> bool:
-        return self.cluster is not None and not self.problems and all(
-            v == "up" for v in self.nodes.values()
+        return (
+            self.cluster is not None
+            and not self.problems
+            and all(v == "up" for v in self.nodes.values())
         )
 
 

@@ -45,7 +45,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, ClusterStatus, Node
+from clusters.base import (
+    CLUSTER_FILE,
+    Capability,
+    Cluster,
+    ClusterSpec,
+    ClusterStatus,
+    Node,
+    check_options,
+)
 from clusters.doctor import (
     ToolResult,
     check_iptables_statistic,
@@ -172,12 +180,7 @@ class DockerProvider:
         saved there is returned as is. Everything created is recorded in the state as soon
         as it exists, and removed again if ``up`` fails."""
         opts = dict(spec.options)
-        unknown = sorted(set(opts) - _OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) for the docker provider: {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(_OPTIONS))}"
-            )
+        check_options("docker", opts, _OPTIONS)
         if spec.nodes < 1:
             raise ConfigError(f"--nodes must be at least 1, not {spec.nodes}")
         prefix = str(

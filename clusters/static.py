@@ -40,6 +40,7 @@ from clusters.base import (
     ClusterSpec,
     ClusterStatus,
     Node,
+    check_options,
 )
 from clusters.doctor import check_nodes
 from harness.errors import ClusterError, ConfigError
@@ -140,12 +141,7 @@ def _truthy(value: Any) -> bool:
 def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
     """The nodes ``spec`` describes; :class:`ConfigError` for anything wrong."""
     opts = spec.options
-    unknown = sorted(set(opts) - _OPTIONS)
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) for the static provider: {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(_OPTIONS))}"
-        )
+    check_options("static", opts, _OPTIONS)
     hosts, nodes_file = opts.get("hosts"), opts.get("nodes_file")
     if hosts and nodes_file:
         raise ConfigError("give the hosts either with --nodes a,b,c or with --nodes-file, not both")

@@ -36,7 +36,15 @@ from typing import Any
 
 import paramiko
 
-from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, ClusterStatus, Node
+from clusters.base import (
+    CLUSTER_FILE,
+    Capability,
+    Cluster,
+    ClusterSpec,
+    ClusterStatus,
+    Node,
+    check_options,
+)
 from clusters.doctor import check_nodes, find_binary, run_tool
 from clusters.static import host_key_capability, remote_capabilities
 from harness.errors import ClusterError, ConfigError
@@ -178,12 +186,7 @@ class VagrantProvider:
         there it is returned as is. On failure the boxes are destroyed again and
         :class:`ClusterError` carries the tail of Vagrant's output."""
         opts = dict(spec.options)
-        unknown = sorted(set(opts) - _OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) for the vagrant provider: {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(_OPTIONS))}"
-            )
+        check_options("vagrant", opts, _OPTIONS)
         if spec.nodes < 1:
             raise ConfigError(f"--nodes must be at least 1, not {spec.nodes}")
         names = [f"n{i}" for i in range(1, spec.nodes + 1)]

@@ -223,6 +223,21 @@ def _set(fut: asyncio.Future[Any], value: Any = None) -> None:
 # -- progress --------------------------------------------------------------------------------
 
 
+def _stamp(res: Op, inv: Op, index: int, now: int, node: str | None) -> None:
+    """Make ``res`` the journaled completion of ``inv``: its index and time, the
+    invocation's process and f, and its value, key and node unless the client set them."""
+    res["index"] = index
+    res["time"] = now
+    res["process"] = inv["process"]
+    res["f"] = inv["f"]
+    if "value" not in res:
+        res["value"] = inv.get("value")
+    if "key" in inv and "key" not in res:
+        res["key"] = inv["key"]
+    if node is not None:
+        res["node"] = node
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Progress:
     """How a run is going: elapsed seconds, invocations, completions by type, ops in
@@ -475,20 +490,10 @@ class _Run:
 
     def complete(self, w: _Worker, inv: Op, res: Op, now: int) -> None:
         """Stamp and journal the completion ``res`` of ``inv`` (not telling the
-        generator): the slow path, used when winding down. :meth:`schedule` inlines the
-        same steps."""
+        generator): the slow path, used when winding down."""
         p = inv["process"]
-        res["index"] = self.index
+        _stamp(res, inv, self.index, now, w.node)
         self.index += 1
-        res["time"] = now
-        res["process"] = p
-        res["f"] = inv["f"]
-        if "value" not in res:
-            res["value"] = inv.get("value")
-        if "key" in inv and "key" not in res:
-            res["key"] = inv["key"]
-        if w.node is not None:
-            res["node"] = w.node
         self.journal(res)
         self.counts[res["type"]] += 1
         if p == NEMESIS:
@@ -554,17 +559,8 @@ class _Run:
                 if res is None:  # a sleep ended
                     continue
                 p = inv["process"]
-                res["index"] = self.index
+                _stamp(res, inv, self.index, now, w.node)
                 self.index += 1
-                res["time"] = now
-                res["process"] = p
-                res["f"] = inv["f"]
-                if "value" not in res:
-                    res["value"] = inv.get("value")
-                if "key" in inv and "key" not in res:
-                    res["key"] = inv["key"]
-                if w.node is not None:
-                    res["node"] = w.node
                 journal(res)
                 kind = res["type"]
                 counts[kind] += 1
