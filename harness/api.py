@@ -115,7 +115,13 @@ class Client(Protocol):
 
 @runtime_checkable
 class DB(Protocol):
-    """Installs and operates the database on nodes; each method acts on one node."""
+    """Installs and operates the database on nodes; each method acts on one node.
+
+    Optional attribute ``clock_reads`` (for clock faults, :mod:`nemeses.clock`): how the
+    database reads the wall clock, ``"libc"`` (then the adapter starts it with
+    ``nemeses.clock.faketime_env()`` so libfaketime can shift it), ``"go-vdso"`` (a Go
+    program: only a VM's system clock can) or ``"unknown"`` (the default).
+    """
 
     name: str
 

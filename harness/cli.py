@@ -453,10 +453,11 @@ from harness.cli_report import report_cmd, serve_cmd  # noqa: E402
 cli.add_command(cluster_cmd)
 cli.add_command(doctor_cmd)
 
-from harness.cli_test import analyze_cmd, test_cmd  # noqa: E402
+from harness.cli_test import analyze_cmd, replay_cmd, test_cmd  # noqa: E402
 
 cli.add_command(test_cmd)
 cli.add_command(analyze_cmd)
+cli.add_command(replay_cmd)
 cli.add_command(report_cmd)
 cli.add_command(serve_cmd)
 

@@ -99,9 +99,13 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
 @click.option("--suite", "suite_opt", default=None, metavar="NAME|PATH",
               help="Same as the SUITE argument: a built-in suite, or a Python file.")
 @click.option("-w", "--workload", default=None, help="The suite's workload (etcd: register, set).")
+@click.option("--isolation", default=None,
+              type=click.Choice(["serializable", "repeatable-read", "read-committed"]),
+              help="Transactions' isolation level (sets the option `isolation`; postgres).")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False), default=None,
               help="A TOML test spec; flags override its fields.")  # fmt: skip
-@click.option("--nodes", type=int, default=None, help="Number of nodes.  [default: 5]")
+@click.option("--nodes", type=int, default=None,
+              help="Number of nodes.  [default: 5; postgres: 1]")
 @click.option("--time-limit", type=float, default=None, help="Seconds of load.  [default: 60]")
 @click.option("--concurrency", type=int, default=None,
               help="Client workers (worker i talks to node i mod n).  [default: 2 x nodes]")
@@ -110,9 +114,13 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
 @click.option("--seed", type=int, default=None, help="Seed for every random choice.")
 @click.option("--store", default=None, help="Where runs are stored.  [default: ./store]")
 @click.option("--faults", default=None,
-              help="Fault kinds, comma separated: partition, or none.  [default: partition]")
+              help="Fault kinds, comma separated, from: partition, pause, kill, clock, packet; "
+                   "or none. A seeded schedule strikes one kind at a time.  [default: partition]")
 @click.option("--interval", type=float, default=None,
-              help="Seconds between fault changes.  [default: 10]")
+              help="Seconds each fault holds, and between faults.  [default: 10]")
+@click.option("--fault-lease", type=float, default=None,
+              help="Seconds a fault outlives a dead controller before the nodes heal it "
+                   "themselves.  [default: 10]")
 @click.option("--op-timeout", type=float, default=None,
               help="Seconds before an op counts as indeterminate (info).  [default: 5]")
 @click.option("--provider", default=None, help="Cluster provider.  [default: local]")
@@ -133,6 +141,7 @@ def test_cmd(
     suite: str | None,
     suite_opt: str | None,
     workload: str | None,
+    isolation: str | None,
     spec_file: str | None,
     nodes: int | None,
     time_limit: float | None,
@@ -142,6 +151,7 @@ def test_cmd(
     store: str | None,
     faults: str | None,
     interval: float | None,
+    fault_lease: float | None,
     op_timeout: float | None,
     provider: str | None,
     cluster_state_dir: str | None,
@@ -166,6 +176,7 @@ def test_cmd(
       clew test etcd
       clew test etcd --time-limit 30 --concurrency 10 --rate 200 --seed 7
       clew test etcd --workload set --faults none
+      clew test etcd --faults partition,pause,kill,packet --interval 5
       clew test ./mydb.py --option port=7000
     Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crash.
     """
@@ -179,8 +190,10 @@ def test_cmd(
         suite=suite or suite_opt,
         workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
         rate=rate, seed=seed, store=store, faults=faults, interval=interval,
-        op_timeout=op_timeout, provider=provider, cluster_state_dir=cluster_state_dir,
-        leave_db_running=leave_db_running, options=_options(opts) or None,
+        fault_lease=fault_lease, op_timeout=op_timeout, provider=provider,
+        cluster_state_dir=cluster_state_dir,
+        leave_db_running=leave_db_running,
+        options=_options(opts) | ({"isolation": isolation} if isolation else {}) or None,
         cluster_options=_options(cluster_opts) or None,
     )  # fmt: skip
     outcomes = []
@@ -231,5 +244,33 @@ def analyze_cmd(run_dir: str) -> None:
     from harness.runner import analyze
 
     outcome = analyze(run_dir)
+    _print_outcome(outcome)
+    sys.exit(outcome.exit_code)
+
+
+@click.command("replay", short_help="Run a stored run's fault schedule again.")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--store", default=None,
+              help="Where the new run is stored.  [default: as the old run]")
+@click.option("--no-progress", is_flag=True, help="No live progress line.")
+def replay_cmd(run_dir: str, store: str | None, no_progress: bool) -> None:
+    """Run the test stored in RUN_DIR again, with the same spec and seed, striking the
+    faults its faults.jsonl records as applied, at the same offsets and on the same nodes
+    (roles such as the leader as they were resolved then).
+
+    The new run's spec.json names the run it replays (`replay_of`) and its faults.jsonl
+    marks every fault `"source": "replay"`. A real cluster replays the schedule, not the
+    interleaving: compare the verdicts over a few replays. Exit codes as `clew test`.
+    """
+    from harness.runner import replay_run
+
+    live = _Live(not no_progress)
+    outcome = replay_run(
+        run_dir,
+        store=store,
+        on_progress=live,
+        on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
+    )
+    live.done()
     _print_outcome(outcome)
     sys.exit(outcome.exit_code)

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
-import json
 import logging
 import platform
 import random
@@ -60,50 +59,6 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         return 0 if self.valid is True else 1 if self.valid is False else 2
-
-
-class _FaultLog:
-    """Writes ``faults.jsonl``: every nemesis op before it acts and after."""
-
-    def __init__(self, path: Path, t0: float) -> None:
-        self._f = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        self._t0 = t0
-
-    def restart_clock(self) -> None:
-        """Measure times from now on (when the interpreter starts)."""
-        self._t0 = time.monotonic()
-
-    def write(self, phase: str, op: dict[str, Any]) -> None:
-        rec = {
-            "time": int((time.monotonic() - self._t0) * 1e9),
-            "phase": phase,
-            "f": op.get("f"),
-            "value": op.get("value"),
-        }
-        if op.get("error") is not None:
-            rec["error"] = op["error"]
-        self._f.write(json.dumps(rec, default=str) + "\n")
-        self._f.flush()
-
-    def close(self) -> None:
-        self._f.close()
-
-
-class _RecordingNemesis:
-    """Wraps a nemesis so that each op is in ``faults.jsonl`` before and after it acts."""
-
-    def __init__(self, nemesis: Any, faults: _FaultLog) -> None:
-        self.nemesis = nemesis
-        self.faults = faults
-        self.active: str | None = None
-
-    async def invoke(self, ctx: TestContext, op: dict[str, Any]) -> dict[str, Any]:
-        self.faults.write("intent", op)
-        done = await self.nemesis.invoke(ctx, op)
-        f = str(op.get("f", ""))
-        self.faults.write("start" if f.startswith("start") else "stop", {**op, **done})
-        self.active = f.removeprefix("start-") if f.startswith("start") else None
-        return dict(done)
 
 
 def _versions(db: DB) -> dict[str, Any]:
@@ -173,12 +128,14 @@ async def _execute(
     workload_name: str,
     run: RunDir,
     on_progress: Callable[[Any, str | None], None] | None,
+    schedule: list[dict[str, Any]] | None,
 ) -> tuple[TestContext, Workload, list[str], dict[str, list[str]]]:
     """Everything from the cluster up to teardown; returns the context, the workload,
     problems met while tearing down, and the nemesis residue per node."""
     from harness.control import connect_all
     from harness.interpreter import interpret
-    from harness.runplan import build_generator, build_nemesis
+    from harness.runplan import build_generator, build_nemesis, plan_run_schedule
+    from nemeses.ledger import FaultLedger
 
     assert spec.seed is not None
     cluster, made, state = await asyncio.to_thread(_bring_up, spec)
@@ -205,49 +162,66 @@ async def _execute(
         run.write_json("versions.json", _versions(db))
         remotes = await connect_all(cluster.nodes)
         journal = Journal(run.history)
-        faults = _FaultLog(run.faults, time.monotonic())
+        source = "random" if schedule is None else "replay"
+        if schedule is None:
+            schedule = plan_run_schedule(spec, ctx, db)
+        run.write_json("schedule.json", {"source": source, "seed": spec.seed, "steps": schedule})
+        ledger = FaultLedger(run.faults, source=source)
         clients: list[Client] = []
         opened: list[Client] = []
-        nemesis = None
-        package = None
+        faults = None
+        keep_alive: asyncio.Task[None] | None = None
         try:
             log.info("setting up %s on %d nodes", db.name, len(cluster.nodes))
             await _on_all(
                 remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
             )
-            package = await build_nemesis(spec, ctx, remotes)
-            nemesis = package.nemesis if package is not None else None
+            faults = await build_nemesis(
+                spec, ctx, remotes, db, schedule, ledger=ledger, source=source
+            )
             clients = [workload.client() for _ in range(ctx.concurrency)]
             for i, client in enumerate(clients):
                 await client.open(ctx, cluster.nodes[i % len(cluster.nodes)])
                 opened.append(client)
-            recording = _RecordingNemesis(nemesis, faults) if nemesis is not None else None
-            faults.restart_clock()  # fault times share the history's origin
-            gen = build_generator(spec, ctx, workload, package)
+            ledger.restart_clock()  # fault times share the history's origin
+            gen = build_generator(spec, ctx, workload, faults, schedule)
+            if faults is not None:
+                keep_alive = asyncio.create_task(faults.keep_alive(ctx, spec.fault_lease / 3))
 
             def progress(p: Any) -> None:
                 if on_progress:
-                    on_progress(p, recording.active if recording else None)
+                    on_progress(p, faults.active_names if faults else None)
 
             await interpret(
                 gen,
                 ctx=ctx,
                 clients=clients,
-                nemesis=recording,
+                nemesis=faults,
                 journal=journal,
                 op_timeout=spec.op_timeout,
                 seed=spec.seed,
                 on_progress=progress,
             )
         finally:
+            if keep_alive is not None:
+                keep_alive.cancel()
+                with contextlib.suppress(BaseException):
+                    await keep_alive
             # Heal first: whatever happened, the network must come back.
-            if nemesis is not None:
+            if faults is not None:
                 try:
                     async with asyncio.timeout(TEARDOWN_TIMEOUT):
-                        await nemesis.heal_all(ctx)
-                        residue = await nemesis.verify_healed(ctx)
+                        await faults.heal_all(ctx, reason="final")
                 except Exception as e:
                     problems.append(f"final heal: {e}")
+                try:
+                    async with asyncio.timeout(TEARDOWN_TIMEOUT):
+                        residue = await faults.verify_healed(ctx)
+                        if faults.guard is not None:
+                            await faults.guard.stop()
+                except Exception as e:
+                    problems.append(f"verifying the heal: {e}")
+                    residue = residue or {"controller": [f"cannot verify: {e}"]}
             for client in opened:
                 try:
                     async with asyncio.timeout(TEARDOWN_TIMEOUT):
@@ -255,7 +229,7 @@ async def _execute(
                 except Exception as e:
                     problems.append(f"closing a client: {e}")
             journal.close()
-            faults.close()
+            ledger.close()
             problems += await _download_logs(ctx, db, remotes, run)
             if not spec.leave_db_running:
                 try:
@@ -299,8 +273,14 @@ def _write_results(
     seconds: float,
     ops: int,
 ) -> dict[str, Any]:
+    from nemeses.ledger import fault_windows, read_ledger
+
     tainted = any(residue.values())
     valid = merge_validity(r.valid for r in results.values()) if results else UNKNOWN
+    records: list[dict[str, Any]] = []
+    with contextlib.suppress(ClewError):
+        records = read_ledger(run.faults)
+    verified = [r for r in records if r.get("event") == "verified"]
     data: dict[str, Any] = {
         "valid": valid,
         "checkers": {name: r.to_json() for name, r in results.items()},
@@ -308,6 +288,8 @@ def _write_results(
         "seconds": round(seconds, 3),
         "tainted": tainted,
         "heal_residue": residue,
+        "heal_verified": bool(verified) and bool(verified[-1].get("clean")),
+        "faults": fault_windows(records),
         "problems": problems,
     }
     run.write_json("results.json", data)
@@ -333,8 +315,13 @@ def run_test(
     *,
     on_progress: Callable[[Any, str | None], None] | None = None,
     on_run_dir: Callable[[Path], None] | None = None,
+    schedule: list[dict[str, Any]] | None = None,
+    replay_of: str | None = None,
 ) -> RunOutcome:
     """Run one test described by ``spec``, store it, check it; return the outcome.
+
+    The fault schedule is planned from the seed unless ``schedule`` is given (``clew
+    replay``: the steps a stored run applied; ``replay_of`` names that run).
 
     Raises :class:`~harness.errors.ClewError` for problems before the run starts (bad
     suite, cluster cannot come up); after that, problems are recorded in results.json.
@@ -346,7 +333,8 @@ def run_test(
     run = new_run_dir(spec.store, spec.test_name)
     if on_run_dir:
         on_run_dir(run.path)
-    run.write_json("spec.json", {**spec.to_json(), "workload": workload_name})
+    extra = {"replay_of": replay_of} if replay_of else {}
+    run.write_json("spec.json", {**spec.to_json(), "workload": workload_name, **extra})
     handler = logging.FileHandler(run.log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.DEBUG)
@@ -361,7 +349,7 @@ def run_test(
     try:
         try:
             ctx, workload, problems, residue = asyncio.run(
-                _execute(spec, suite, workload_name, run, on_progress)
+                _execute(spec, suite, workload_name, run, on_progress, schedule)
             )
         except KeyboardInterrupt:
             problems.append("interrupted (Ctrl-C); the history so far is checked")
@@ -416,7 +404,7 @@ def analyze(run_dir: str | Path) -> RunOutcome:
         raise ConfigError(f"{run_dir}: not a clew run directory (no spec.json)")
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
-    fields = {k: v for k, v in raw.items() if k not in ("test_name",)}
+    fields = {k: v for k, v in raw.items() if k not in ("test_name", "replay_of")}
     spec = load_spec(**fields)
     suite = load_suite(spec.suite)
     ctx = _offline_context(spec, run)
@@ -431,3 +419,37 @@ def analyze(run_dir: str | Path) -> RunOutcome:
     )  # fmt: skip
     _render_report(run, history, run.path.parent.parent)
     return RunOutcome(run_dir=run.path, valid=data["valid"], results=data, ops=ops)
+
+
+def replay_run(
+    run_dir: str | Path,
+    *,
+    store: str | None = None,
+    on_progress: Callable[[Any, str | None], None] | None = None,
+    on_run_dir: Callable[[Path], None] | None = None,
+) -> RunOutcome:
+    """Run the test stored in ``run_dir`` again (same spec and seed) with the fault
+    schedule its ledger records as applied (:func:`nemeses.schedule.schedule_from_ledger`).
+    :class:`ConfigError` if ``run_dir`` is not a run or recorded no planned faults."""
+    from harness.spec import load_spec
+    from nemeses.ledger import read_ledger
+    from nemeses.schedule import schedule_from_ledger
+
+    run = RunDir(Path(run_dir))
+    raw = run.read_json("spec.json")
+    if raw is None:
+        raise ConfigError(f"{run_dir}: not a clew run directory (no spec.json)")
+    steps = schedule_from_ledger(read_ledger(run.faults))
+    if not steps and raw.get("faults"):
+        raise ConfigError(f"{run_dir}: faults.jsonl records no planned fault to replay")
+    fields = {k: v for k, v in raw.items() if k not in ("test_name", "replay_of")}
+    if store is not None:
+        fields["store"] = store
+    spec = load_spec(**fields)
+    return run_test(
+        spec,
+        on_progress=on_progress,
+        on_run_dir=on_run_dir,
+        schedule=steps,
+        replay_of=str(run.path),
+    )

@@ -4,55 +4,114 @@
 
     phases(
         time_limit(T, any_(clients(stagger(1/rate, workload)),
-                           nemesis(cycle([sleep(I), start-fault, sleep(I), stop-fault])))),
-        log("healing"), nemesis(final heal ops),
+                           schedule)),              # the planned fault steps
+        log("healing"), nemesis(final stop ops),
         log("waiting for recovery"), sleep(R),
         clients(final generator),            # e.g. a final read by every worker
     )
+
+The fault schedule is planned from the seed before the run (:mod:`nemeses.schedule`), or
+given (``clew replay``), and saved as ``schedule.json`` in the run directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.api import TestContext, Workload
-from harness.generator import any_, clients, cycle, log, nemesis, phases, sleep, stagger
+from harness.api import DB, TestContext, Workload
+from harness.errors import ConfigError
+from harness.generator import any_, clients, log, nemesis, phases, sleep, stagger
 from harness.generator import time_limit as limit_time
 from harness.spec import TestSpec
 from nemeses.base import NemesisPackage
+from nemeses.faultset import FaultSet
+from nemeses.schedule import plan_schedule, schedule_generator, schedule_kinds
 
-__all__ = ["build_generator", "build_nemesis"]
+__all__ = ["build_generator", "build_nemesis", "make_package", "plan_run_schedule"]
+
+
+def make_package(kind: str, spec: TestSpec, db: DB) -> NemesisPackage:
+    """The package of fault kind ``kind`` for this run."""
+    if kind == "partition":
+        from nemeses.partition import partition_package
+
+        return partition_package(interval=spec.interval, lease=spec.fault_lease)
+    if kind in ("pause", "kill"):
+        from nemeses.process import kill_package, pause_package
+
+        make = pause_package if kind == "pause" else kill_package
+        return make(db, interval=spec.interval)
+    if kind == "clock":
+        from nemeses.clock import clock_package
+
+        return clock_package(db=db, interval=spec.interval)
+    if kind == "packet":
+        from nemeses.packet import packet_package
+
+        return packet_package(interval=spec.interval)
+    raise ConfigError(f"unknown fault kind {kind!r}")
+
+
+def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str, Any]]:
+    """The run's fault schedule, planned from its seed (roles such as ``primaries`` only
+    if the DB can name them)."""
+    assert spec.seed is not None
+    return plan_schedule(
+        spec.faults,
+        [n.name for n in ctx.nodes],
+        seed=spec.seed,
+        time_limit=spec.time_limit,
+        interval=spec.interval,
+        roles=callable(getattr(db, "primaries", None)),
+    )
 
 
 async def build_nemesis(
-    spec: TestSpec, ctx: TestContext, remotes: Mapping[str, Any]
-) -> NemesisPackage | None:
-    """The fault package for ``spec.faults`` (set up and healed of leftovers), or None."""
-    if not spec.faults:
-        return None
-    from nemeses.partition import partition_package
+    spec: TestSpec,
+    ctx: TestContext,
+    remotes: Mapping[str, Any],
+    db: DB,
+    schedule: Sequence[dict[str, Any]],
+    *,
+    ledger: Any = None,
+    source: str = "random",
+) -> FaultSet | None:
+    """The run's fault set for the kinds ``schedule`` uses (plus ``spec.faults``), with a
+    node-side guard, set up (leftovers healed, every kind checked on every node); or None
+    when there are no faults."""
+    from nemeses.guard import FaultGuard
 
-    package = partition_package(interval=spec.interval)
-    await package.nemesis.setup(ctx, remotes)
-    return package
+    kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
+    if not kinds:
+        return None
+    packages = [make_package(k, spec, db) for k in kinds]
+    guard = FaultGuard(remotes, lease=spec.fault_lease)
+    faults = FaultSet(packages, db=db, guard=guard, ledger=ledger)
+    if ledger is not None:
+        ledger.source = source
+    await faults.setup(ctx, remotes)
+    return faults
 
 
 def build_generator(
-    spec: TestSpec, ctx: TestContext, workload: Workload, package: NemesisPackage | None
+    spec: TestSpec,
+    ctx: TestContext,
+    workload: Workload,
+    faults: FaultSet | None,
+    schedule: Sequence[dict[str, Any]],
 ) -> Any:
     """The whole run as one generator (see the module docstring)."""
     load: Any = workload.generator(ctx)
     if spec.rate > 0:
         load = stagger(1.0 / spec.rate, load)
     main: Any = clients(load)
-    if package is not None:
-        i = package.interval
-        faults = cycle([sleep(i), package.start(ctx), sleep(i), package.stop(ctx)])
-        main = any_(main, nemesis(faults))
+    if faults is not None and schedule:
+        main = any_(main, schedule_generator(schedule))
     steps: list[Any] = [limit_time(spec.time_limit, main)]
-    if package is not None:
-        steps += [log("healing"), nemesis(list(package.finals()))]
+    if faults is not None:
+        finals = [{**op, "reason": "final"} for p in faults.packages.values() for op in p.finals()]
+        steps += [log("healing"), nemesis(finals)]
     if spec.recovery_time > 0:
         steps += [log("waiting for recovery"), sleep(spec.recovery_time)]
     if workload.final_generator is not None:

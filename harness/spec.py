@@ -1,8 +1,8 @@
 """The test spec: everything that defines a run, from a TOML file and command-line flags.
 
-Layers, lowest first: the defaults below, a TOML file (``clew test --spec test.toml``),
-then flags. The resolved spec is written into the run directory (``spec.json``), so every
-run can be reproduced and re-analysed.
+Layers, lowest first: the defaults below, a built-in suite's own (:data:`SUITE_DEFAULTS`),
+a TOML file (``clew test --spec test.toml``), then flags. The resolved spec is written
+into the run directory (``spec.json``), so every run can be reproduced and re-analysed.
 
 Example ``test.toml``::
 
@@ -13,8 +13,9 @@ Example ``test.toml``::
     concurrency = 10
     rate = 200          # ops/s over all workers; 0 = as fast as they go
     seed = 42
-    faults = ["partition"]
-    interval = 10
+    faults = ["partition", "pause", "kill"]   # also clock, packet; or [] for none
+    interval = 10       # seconds each fault holds, and between faults
+    fault_lease = 10    # seconds a fault outlives a dead controller before nodes heal it
 
     [options]           # passed to the suite (DB and workload options)
     pre_vote = true
@@ -35,8 +36,15 @@ __all__ = ["DEFAULT_STORE", "FAULT_KINDS", "TestSpec", "load_spec"]
 
 #: Where runs are stored unless ``--store`` says otherwise.
 DEFAULT_STORE = "store"
-#: Fault kinds ``--faults`` accepts today.
-FAULT_KINDS = ("partition",)
+#: Fault kinds ``--faults`` accepts (see :mod:`nemeses.schedule`).
+FAULT_KINDS = ("partition", "pause", "kill", "clock", "packet")
+#: Built-in suites' own defaults, a layer between :class:`TestSpec`'s and the TOML file.
+#: PostgreSQL runs as one server (see ``harness/suites/postgres.py``): one node, no faults
+#: (a partition would cut nobody off; ask with ``--faults kill`` etc.), and ten workers
+#: so that transactions contend.
+SUITE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "postgres": {"nodes": 1, "faults": (), "concurrency": 10},
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +65,7 @@ class TestSpec:
     store: str = DEFAULT_STORE
     faults: tuple[str, ...] = ("partition",)
     interval: float = 10.0
+    fault_lease: float = 10.0
     op_timeout: float = 5.0
     leave_db_running: bool = False
     recovery_time: float = 2.0
@@ -104,6 +113,8 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("rate", f"must be 0 (unlimited) or positive ops/s, got {spec.rate}")
     if spec.interval <= 0:
         raise bad("interval", f"must be positive (seconds), got {spec.interval}")
+    if spec.fault_lease <= 0:
+        raise bad("fault_lease", f"must be positive (seconds), got {spec.fault_lease}")
     if spec.op_timeout <= 0:
         raise bad("op_timeout", f"must be positive (seconds), got {spec.op_timeout}")
     if spec.recovery_time < 0:
@@ -175,4 +186,6 @@ def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
             values[k] = {**values.get(k, {}), **v}
         else:
             values[k] = _coerce(k, v, "flags")
+    for k, v in SUITE_DEFAULTS.get(values.get("suite", _FIELDS["suite"].default), {}).items():
+        values.setdefault(k, v)
     return _check(TestSpec(**values), source)

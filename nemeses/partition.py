@@ -477,6 +477,7 @@ class PartitionNemesis:
         self.lease = lease
         self.timeout = timeout
         self._nodes: dict[str, _NodeState] = {}
+        self._current: dict[str, frozenset[str]] | None = None
 
     def __repr__(self) -> str:
         return f"<PartitionNemesis shape={self.shape} driver={self.driver} tag={self.tag}>"
@@ -580,12 +581,25 @@ class PartitionNemesis:
                 await self._run(state, iptables_apply_script(self.tag, addrs))
 
         check_outcomes("start-partition", await self._on_nodes(one))
+        self._current = full if any(full.values()) else None
+
+    async def renew(self, ctx: TestContext) -> None:
+        """Re-apply the partition in force, so that its kernel lease (nft set timeouts)
+        starts again; nothing to do without a lease or a partition."""
+        if self.lease is not None and self._current is not None:
+            await self.apply(self._current)
+
+    def heal_script(self, node_name: str) -> str:
+        """A shell script healing every partition of this tag on a node (for the node-side
+        guard); the same on every node, state-free and idempotent."""
+        return heal_script(self.tag)
 
     async def heal_all(self, ctx: TestContext) -> None:
         """Remove clew's partition objects (both drivers') from every node in parallel,
         remembering nothing of what was injected. :class:`NemesisError` naming each node
         (and command) that failed; the other nodes are healed regardless."""
         self._require_setup()
+        self._current = None
         outcomes = await self._on_nodes(lambda s: self._run(s, heal_script(self.tag)))
         check_outcomes("healing partitions", outcomes)
 

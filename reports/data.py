@@ -270,6 +270,8 @@ def fault_windows(
     ):
         f = str(r.get("f", "fault"))
         phase = r.get("phase")
+        if phase is None and r.get("event") in ("intent", "error", "verified"):
+            continue  # ledger bookkeeping, not a fault acting
         if phase == "start":
             w = {"f": _fault_name(f), "start_t": r["time"], "stop_t": None,
                  "value": short_json(r.get("value"))}  # fmt: skip

@@ -98,6 +98,7 @@ from harness.control.remote import (
     DEFAULT_TRANSFER_TIMEOUT,
     CommandResult,
     Remote,
+    recording_commands,
     shell_command,
 )
 
@@ -113,5 +114,6 @@ __all__ = [
     "Remotes",
     "connect",
     "connect_all",
+    "recording_commands",
     "shell_command",
 ]

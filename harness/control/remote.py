@@ -10,12 +10,14 @@ connection was lost; and which exception is raised, with which message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import random
 import shlex
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +34,7 @@ __all__ = [
     "DEFAULT_TRANSFER_TIMEOUT",
     "CommandResult",
     "Remote",
+    "recording_commands",
     "shell_command",
 ]
 
@@ -54,6 +57,26 @@ DEFAULT_RETRIES: int = 3
 """How many times :func:`connect` tries to reach a node (1 means a single try). Only
 transport failures (refused, reset, timed out) are retried, with exponential backoff;
 authentication and host-key failures are final at once."""
+
+#: Where :meth:`Remote.run` notes each command it runs, while a recording is active in the
+#: current task (see :func:`recording_commands`).
+_command_sink: contextvars.ContextVar[list[list[str]] | None] = contextvars.ContextVar(
+    "clew_command_sink", default=None
+)
+
+
+@contextlib.contextmanager
+def recording_commands() -> Iterator[list[list[str]]]:
+    """Within this block (and in tasks started from it), every command any
+    :class:`Remote` runs is appended to the yielded list as ``[node, command line]``, in
+    the order they start. Used to put "the commands run" on the fault ledger."""
+    sink: list[list[str]] = []
+    token = _command_sink.set(sink)
+    try:
+        yield sink
+    finally:
+        _command_sink.reset(token)
+
 
 DEFAULT_MAX_CHANNELS: int = 10
 """How many commands (channels) may be open at once on one connection. OpenSSH's sshd
@@ -339,6 +362,9 @@ class Remote(ABC):
         if timeout <= 0:
             raise ConfigError("`timeout` must be positive")
         shown = shell_command(cmd, env=env, cwd=cwd)
+        sink = _command_sink.get()
+        if sink is not None:
+            sink.append([self.name, shown])
         as_root = sudo and self.node.user != "root"
         line = f"sudo -n -- sh -c {shlex.quote(shown)}" if as_root else shown
         data = stdin.encode() if isinstance(stdin, str) else stdin

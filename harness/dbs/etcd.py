@@ -28,8 +28,9 @@ import asyncio
 import re
 import shlex
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -95,9 +96,10 @@ class EtcdDB:
     log and pidfile; ``pre_vote`` sets ``--pre-vote``; ``client_port`` and ``peer_port``
     are the member's ports (2379, 2380); ``extra_args`` are appended to every
     command line (e.g. ``("--heartbeat-interval=50",)``); ``ready_timeout`` bounds the wait
-    for health at setup.
+    for health at setup. ``clock_reads``: etcd is Go and reads the time through the vDSO.
     """
 
+    clock_reads = "go-vdso"  # libfaketime cannot shift it (see nemeses.clock)
     name: str = "etcd"
     binary: str = DEFAULT_BINARY
     directory: str = DEFAULT_DIRECTORY
@@ -219,6 +221,45 @@ class EtcdDB:
     def log_files(self, ctx: TestContext, node: Node) -> list[str]:
         """The member's log on the node."""
         return [self.log_file]
+
+    # ---- optional parts of the DB protocol, used by the process nemeses ---------------------
+
+    def start_script(self, ctx: TestContext, node: Node) -> str:
+        """A shell script that starts a killed member again (as :meth:`start` does), for the
+        node-side fault guard to run if the controller is gone."""
+        return self._launch_script(self.command_line(ctx, node, state="existing"))
+
+    async def running(self, ctx: TestContext, node: Node, remote: Remote) -> bool:
+        """Whether the member's process is alive on ``node``."""
+        return await self.pid(remote) is not None
+
+    async def primaries(self, ctx: TestContext, remotes: Mapping[str, Remote]) -> list[str]:
+        """The nodes whose member is the leader now, as their members report it (asked
+        over the JSON gateway, ``/v3/maintenance/status``); empty if none answers."""
+        by_name = {n.name: n for n in ctx.nodes}
+
+        async def status(http: httpx.AsyncClient, node: Node) -> dict[str, Any] | None:
+            url = f"http://{node.peer_address}:{self.client_port}/v3/maintenance/status"
+            try:
+                resp = await http.post(url, json={})
+                data = resp.json()
+            except (httpx.HTTPError, ValueError):
+                return None
+            return data if isinstance(data, dict) else None
+
+        names = [n for n in remotes if n in by_name]
+        async with httpx.AsyncClient(
+            timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT, trust_env=False
+        ) as http:
+            answers = await asyncio.gather(*(status(http, by_name[n]) for n in names))
+        leaders = []
+        for name, data in zip(names, answers, strict=True):
+            if data is None:
+                continue
+            member = str(data.get("header", {}).get("member_id", ""))
+            if member and member == str(data.get("leader", "")):
+                leaders.append(name)
+        return sorted(leaders)
 
     # ---- helpers ---------------------------------------------------------------------------
 

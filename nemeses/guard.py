@@ -1,0 +1,193 @@
+"""The controller's side of the node-side fault guard (:mod:`nemeses.guard_agent`).
+
+Before a fault is injected, :meth:`FaultGuard.hold` writes a *lease* on every node: the
+fault's id, the lease length and a shell script that heals it. While the fault should
+hold, :meth:`FaultGuard.renew` rewrites the leases (every ``lease / 3`` seconds, from the
+runner's keep-alive task). When the fault is healed as planned, :meth:`FaultGuard.release`
+deletes them. If the controller dies, nobody renews: the guard on each node runs the heal
+scripts ``lease`` seconds after the last renewal, by its own monotonic clock.
+
+The guard lives in ``<dir>`` on the node (default ``/tmp/<tag>-guard``; on the local
+provider ``/tmp`` is private to each node): ``agent.py``, ``guard.pid``, ``guard.jsonl``
+(what it healed, and why) and ``leases/``. It needs ``python3`` on the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from collections.abc import Awaitable, Callable, Mapping
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import NemesisError
+from nemeses.base import DEFAULT_FAULT_TIMEOUT, check_outcomes
+
+if TYPE_CHECKING:
+    from harness.control import Remote
+
+__all__ = ["DEFAULT_LEASE", "FaultGuard", "guard_dir"]
+
+#: Seconds a fault outlives a silent controller before the node heals it.
+DEFAULT_LEASE: float = 10.0
+
+
+def guard_dir(tag: str) -> str:
+    """The guard's directory on a node for ``tag``."""
+    return f"/tmp/{tag}-guard"
+
+
+def _agent_source() -> str:
+    return resources.files("nemeses").joinpath("guard_agent.py").read_text(encoding="utf-8")
+
+
+# A shell function: is PID $1 a live process (not a zombie)?
+_ALIVE = (
+    'alive() { s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; '
+    '[ "${s%% *}" != Z ]; }\n'
+)
+
+
+class FaultGuard:
+    """Starts the guard on every node and keeps leases there (see the module docstring).
+
+    ``lease`` is the default lease length in seconds; ``idle_exit`` how long a guard with
+    nothing to guard lingers; ``timeout`` bounds every command.
+    """
+
+    def __init__(
+        self,
+        remotes: Mapping[str, Remote],
+        *,
+        tag: str = "clew",
+        lease: float = DEFAULT_LEASE,
+        idle_exit: float = 900.0,
+        timeout: float = DEFAULT_FAULT_TIMEOUT,
+    ) -> None:
+        if lease <= 0:
+            raise NemesisError(f"a fault lease must be positive, not {lease}")
+        self.remotes = dict(remotes)
+        self.tag = tag
+        self.lease = lease
+        self.idle_exit = idle_exit
+        self.timeout = timeout
+        self.dir = guard_dir(tag)
+        self._held: dict[str, dict[str, str]] = {}  # lease id -> node -> heal script
+        self._seq = 0
+        self._lock = asyncio.Lock()
+
+    @property
+    def held(self) -> list[str]:
+        """The ids of the leases held now."""
+        return sorted(self._held)
+
+    def _start_script(self) -> str:
+        d = shlex.quote(self.dir)
+        pid = f"{d}/guard.pid"
+        return (
+            f"{_ALIVE}"
+            "command -v python3 >/dev/null 2>&1 || "
+            "{ echo 'the fault guard needs python3 on this node' >&2; exit 3; }\n"
+            f"mkdir -p {d}/leases\n"
+            f"cat > {d}/agent.py\n"
+            # A guard left by an earlier run is stopped; the new one heals its leases.
+            f'if [ -s {pid} ] && alive "$(cat {pid})"; then kill -TERM "$(cat {pid})"; '
+            f'i=0; while alive "$(cat {pid})" && [ $i -lt 50 ]; do '
+            "i=$((i+1)); sleep 0.1; done; fi\n"
+            f"setsid nohup python3 {d}/agent.py --dir {d} --idle-exit {self.idle_exit:g} "
+            f">>{d}/agent.out 2>&1 </dev/null &\n"
+            f"echo $! > {pid}\n"
+        )
+
+    async def start(self) -> None:
+        """Install and (re)start the guard on every node; a guard left by a crashed run is
+        replaced, and the new one first heals the leases it finds. :class:`NemesisError`
+        naming each node where this fails (e.g. no python3)."""
+        source = _agent_source()
+
+        async def one(remote: Remote) -> None:
+            await remote.run(self._start_script(), stdin=source, timeout=self.timeout, sudo=True)
+
+        check_outcomes("starting the fault guard", await self._on_nodes(one))
+
+    async def hold(self, lease_id: str, heal: Mapping[str, str]) -> None:
+        """Write lease ``lease_id`` on every node in ``heal`` (node -> heal script), before
+        the fault is injected. Holding an id again replaces its scripts."""
+        async with self._lock:
+            self._held[lease_id] = dict(heal)
+            await self._write(lease_id, set(heal))
+
+    async def renew(self) -> None:
+        """Rewrite every held lease (a fresh ``seq``), restarting its countdown."""
+        async with self._lock:
+            for lease_id, scripts in list(self._held.items()):
+                await self._write(lease_id, set(scripts))
+
+    async def release(self, lease_id: str) -> None:
+        """Delete lease ``lease_id`` on every node (its fault was healed as planned)."""
+        async with self._lock:
+            self._held.pop(lease_id, None)
+            path = shlex.quote(f"{self.dir}/leases/{lease_id}.json")
+            check_outcomes(
+                f"releasing fault lease {lease_id}",
+                await self._on_nodes(
+                    lambda r: r.run(f"rm -f {path}", timeout=self.timeout, sudo=True)
+                ),
+            )
+
+    async def stop(self) -> None:
+        """Release every lease and stop the guard on every node (by its PID file)."""
+        async with self._lock:
+            self._held.clear()
+        d = shlex.quote(self.dir)
+        script = (
+            f"{_ALIVE}rm -f {d}/leases/*.json\n"
+            f'[ -s {d}/guard.pid ] && p=$(cat {d}/guard.pid) && alive "$p" && kill -TERM "$p"\n'
+            "exit 0\n"
+        )
+        check_outcomes(
+            "stopping the fault guard",
+            await self._on_nodes(lambda r: r.run(script, timeout=self.timeout, sudo=True)),
+        )
+
+    async def log(self, remote: Remote) -> list[dict[str, object]]:
+        """The events the guard on ``remote``'s node recorded (``guard.jsonl``)."""
+        r = await remote.run(
+            f"cat {shlex.quote(self.dir)}/guard.jsonl 2>/dev/null; exit 0",
+            timeout=self.timeout,
+            sudo=True,
+        )
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+    async def _write(self, lease_id: str, nodes: set[str]) -> None:
+        self._seq += 1
+        d = f"{self.dir}/leases"
+        final = shlex.quote(f"{d}/{lease_id}.json")
+        tmp = shlex.quote(f"{d}/.{lease_id}.tmp")
+        scripts = self._held[lease_id]
+
+        async def one(remote: Remote) -> None:
+            if remote.name not in nodes:
+                return
+            body = json.dumps(
+                {
+                    "id": lease_id,
+                    "lease": self.lease,
+                    "seq": self._seq,
+                    "heal": scripts[remote.name],
+                }
+            )
+            await remote.run(
+                f"mkdir -p {shlex.quote(d)} && cat > {tmp} && mv -f {tmp} {final}",
+                stdin=body,
+                timeout=self.timeout,
+                sudo=True,
+            )
+
+        check_outcomes(f"writing fault lease {lease_id}", await self._on_nodes(one))
+
+    async def _on_nodes(self, fn: Callable[[Remote], Awaitable[Any]]) -> dict[str, object]:
+        remotes = list(self.remotes.values())
+        outcomes = await asyncio.gather(*(fn(r) for r in remotes), return_exceptions=True)
+        return {r.name: o for r, o in zip(remotes, outcomes, strict=True)}

@@ -1,0 +1,128 @@
+"""The fault ledger: ``faults.jsonl`` in the run directory, one JSON object per line,
+flushed as it is written, so a controller crash still leaves a complete account.
+
+Every fault op leaves two records with the same ``seq``: ``"event": "intent"`` *before* it
+acts, then ``"applied"`` (a ``start-…`` op) or ``"healed"`` (a ``stop-…`` op) after, or
+``"error"`` if it failed. Fields:
+
+``seq``         sequence number of the op (intent and outcome share it)
+``time``        nanoseconds since the run's origin (the history's time axis)
+``event``       intent | applied | healed | error | verified
+``phase``       start | stop, on applied/healed records (what plots draw as windows)
+``kind``        partition, pause, kill, clock, packet
+``f``, ``value``  the op; on the outcome, ``value`` is what was actually applied
+``targets``     the nodes the fault struck, resolved (``primaries`` -> ``n3``)
+``at``          the planned offset in seconds (the schedule's), if planned
+``source``      random | replay
+``reason``      planned | final (the end-of-run heal) | heal-all
+``commands``    ``[node, command]`` for every command run on a node
+``seconds``     how long it took
+``error``       what went wrong (error records)
+
+The run's seed and the schedule's origin are in ``spec.json`` and ``schedule.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FaultLedger", "fault_windows", "read_ledger", "targets_of"]
+
+
+def targets_of(value: Any) -> list[str]:
+    """The nodes a fault value strikes: ``nodes`` of a dict value, the keys of a grudge
+    (nodes that drop something), a list of names; ``[]`` for anything else."""
+    if isinstance(value, dict):
+        if isinstance(value.get("nodes"), list):
+            return [str(n) for n in value["nodes"]]
+        if isinstance(value.get("offsets"), dict):
+            return sorted(str(n) for n in value["offsets"])
+        if value and all(isinstance(v, list) for v in value.values()):
+            return sorted(str(n) for n, v in value.items() if v)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return []
+
+
+class FaultLedger:
+    """Appends records to ``faults.jsonl`` (see the module docstring). Times are measured
+    from ``t0`` (a :func:`time.monotonic` value), reset by :meth:`restart_clock`."""
+
+    def __init__(self, path: str | Path, *, t0: float | None = None, source: str = "random"):
+        self.path = Path(path)
+        self._f = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._t0 = time.monotonic() if t0 is None else t0
+        self._seq = 0
+        self.source = source
+
+    def restart_clock(self) -> None:
+        """Measure times from now on (when the interpreter starts)."""
+        self._t0 = time.monotonic()
+
+    def now(self) -> int:
+        """Nanoseconds since the origin."""
+        return int((time.monotonic() - self._t0) * 1e9)
+
+    def next_seq(self) -> int:
+        """A fresh sequence number."""
+        self._seq += 1
+        return self._seq
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append ``record`` (with ``time`` set to now unless given) and flush."""
+        rec = {"time": self.now(), **record}
+        self._f.write(json.dumps(rec, default=str) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        """Close the file (further writes are an error)."""
+        self._f.close()
+
+
+def read_ledger(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``faults.jsonl``; a torn last line (a crash mid-write) is skipped,
+    any other malformed line raises :class:`~harness.errors.InputError` naming the line."""
+    from harness.errors import InputError
+
+    p = Path(path)
+    if not p.exists():
+        return []
+    lines = p.read_text(encoding="utf-8").splitlines()
+    out: list[dict[str, Any]] = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            if i == len(lines):
+                break
+            raise InputError(f"{p}:{i}: not a JSON object: {e}") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{p}:{i}: not a JSON object")
+        out.append(rec)
+    return out
+
+
+def fault_windows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fault windows of a ledger, for results: each applied ``start-…`` with the
+    record that healed it (the next ``stop``/heal of the same kind), in seconds since the
+    run's origin: ``{"kind", "start", "stop", "targets", "value"}`` (``stop`` is ``None``
+    if nothing healed it on record)."""
+    out: list[dict[str, Any]] = []
+    open_: dict[str, dict[str, Any]] = {}
+    for r in records:
+        kind = r.get("kind")
+        if not isinstance(kind, str) or not isinstance(r.get("time"), int | float):
+            continue
+        if r.get("event") == "applied":
+            w = {"kind": kind, "start": round(r["time"] / 1e9, 3), "stop": None,
+                 "targets": r.get("targets", []), "value": r.get("value")}  # fmt: skip
+            open_[kind] = w
+            out.append(w)
+        elif r.get("event") == "healed" and kind in open_:
+            open_.pop(kind)["stop"] = round(r["time"] / 1e9, 3)
+    return out

@@ -1,0 +1,309 @@
+"""Process faults through the DB adapter: pause/resume (SIGSTOP/SIGCONT) and kill/restart.
+
+Two nemeses share one class, :class:`ProcessNemesis`, with ``kind`` ``"pause"`` or
+``"kill"``. Ops (``K`` is the kind)::
+
+    {"f": "start-K", "value": V}     V: None (a target spec drawn with ctx.rng), a target
+                                     spec ("one", "minority", "majority", "all"), a list
+                                     of node names, or {"targets": spec, "nodes": [...]}
+    {"f": "stop-K",  "value": None}  resume / restart every node
+
+The completion's value is ``{"targets": spec, "nodes": [...]}`` (plus ``"pids"`` for a
+pause: node -> the PIDs that were stopped). ``primaries`` must be resolved to nodes by the
+runner first (see :mod:`nemeses.targets`).
+
+The database does the acting (``DB.pause/resume/kill/start``), so this works for any
+suite. Heal is state-free: ``stop-pause`` and :meth:`heal_all` resume the database on
+every node and SIGCONT any process this nemesis stopped; ``stop-kill`` starts the database
+on every node (``DB.start`` must be harmless where it runs) and waits until it is ready,
+if the DB offers ``wait_healthy``.
+
+Leases for the node-side guard (:meth:`lease_scripts`): a pause is healed by SIGCONT of
+the processes that were stopped — before injection, of every process in state T that was
+not stopped before; after, of exactly the PIDs it stopped. A kill is healed by the DB's
+``start_script(ctx, node)`` (a shell script), if the DB provides one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from harness.api import DB, Op, TestContext
+from harness.errors import NemesisError
+from nemeses.base import (
+    DEFAULT_INTERVAL,
+    NemesisPackage,
+    Perf,
+    check_outcomes,
+    completion,
+    unknown_f,
+)
+from nemeses.targets import TARGET_SPECS, resolve_targets, target_nodes
+
+if TYPE_CHECKING:
+    from harness.control import Remote
+
+__all__ = [
+    "DEFAULT_READY_TIMEOUT",
+    "ProcessNemesis",
+    "kill_package",
+    "pause_package",
+    "plan_targets",
+]
+
+#: Seconds ``stop-kill`` waits for a restarted database to be ready on each node.
+DEFAULT_READY_TIMEOUT = 30.0
+
+# Prints the PIDs of processes in state T (stopped) on the node, one per line.
+_STOPPED_PIDS = (
+    'for d in /proc/[0-9]*; do s=$(cat "$d/stat" 2>/dev/null) || continue; '
+    's=${s##*) }; [ "${s%% *}" = T ] && echo "${d#/proc/}"; done; exit 0\n'
+)
+
+
+def _cont_script(pids: list[int]) -> str:
+    if not pids:
+        return "exit 0\n"
+    return f"kill -CONT {' '.join(str(p) for p in pids)} 2>/dev/null; exit 0\n"
+
+
+def _cont_new_stopped_script(before: list[int]) -> str:
+    """SIGCONT every stopped process except the PIDs in ``before`` (stopped by others)."""
+    keep = " ".join(str(p) for p in before)
+    return (
+        f"keep=' {keep} '\n"
+        'for d in /proc/[0-9]*; do s=$(cat "$d/stat" 2>/dev/null) || continue; '
+        's=${s##*) }; p=${d#/proc/}; [ "${s%% *}" = T ] || continue; '
+        'case "$keep" in *" $p "*) continue;; esac; kill -CONT "$p" 2>/dev/null; done; exit 0\n'
+    )
+
+
+def plan_targets(nodes: list[str] | tuple[str, ...], rng: Any, *, primaries: bool = True) -> Any:
+    """A pause/kill op value drawn with ``rng``: a target spec, resolved to nodes now
+    unless it is ``primaries`` (resolved during the run). Pure; same seed, same value."""
+    specs = [s for s in TARGET_SPECS if primaries or s != "primaries"]
+    spec = rng.choice(specs)
+    if spec == "primaries":
+        return {"targets": "primaries"}
+    return {"targets": spec, "nodes": resolve_targets(spec, nodes, rng)}
+
+
+class ProcessNemesis:
+    """Pauses or kills the database on target nodes (see the module docstring)."""
+
+    def __init__(
+        self,
+        kind: Literal["pause", "kill"],
+        db: DB,
+        *,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        timeout: float = 30.0,
+    ) -> None:
+        if kind not in ("pause", "kill"):
+            raise NemesisError(f"a process fault is pause or kill, not {kind!r}")
+        missing = [m for m in (("pause", "resume") if kind == "pause" else ("kill", "start"))
+                   if not callable(getattr(db, m, None))]  # fmt: skip
+        if missing:
+            raise NemesisError(
+                f"{kind} faults need the database adapter {type(db).__name__} to provide "
+                f"{' and '.join(missing)}"
+            )
+        self.kind = kind
+        self.db = db
+        self.ready_timeout = ready_timeout
+        self.timeout = timeout
+        self.fs = frozenset({f"start-{kind}", f"stop-{kind}"})
+        self._remotes: dict[str, Remote] = {}
+        self._ctx: TestContext | None = None
+        self._affected: set[str] = set()
+        self._pids: dict[str, list[int]] = {}
+
+    def __repr__(self) -> str:
+        return f"<ProcessNemesis {self.kind} via {type(self.db).__name__}>"
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    async def setup(self, ctx: TestContext, remotes: Mapping[str, Remote]) -> None:
+        """Keep a remote per node; heal leftovers (resume or restart the database)."""
+        missing = [n.name for n in ctx.nodes if n.name not in remotes]
+        if missing:
+            raise NemesisError(f"{self.kind} nemesis: no remote for node(s) {', '.join(missing)}")
+        self._remotes = {n.name: remotes[n.name] for n in ctx.nodes}
+        self._ctx = ctx
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        """Start or stop the fault (see the module docstring); return the completion."""
+        f = op.get("f")
+        if f == f"start-{self.kind}":
+            spec, nodes = self._targets(ctx, op.get("value"))
+            value: dict[str, Any] = {"targets": spec, "nodes": nodes}
+            if self.kind == "pause":
+                value["pids"] = await self._pause(ctx, nodes)
+            else:
+                await self._each(nodes, self.db.kill, "kill")
+                self._affected |= set(nodes)
+            return completion(op, value)
+        if f == f"stop-{self.kind}":
+            await self.heal_all(ctx)
+            return completion(op, "resumed" if self.kind == "pause" else "restarted")
+        raise unknown_f(self, op)
+
+    def _targets(self, ctx: TestContext, value: Any) -> tuple[str, list[str]]:
+        names = [n.name for n in ctx.nodes]
+        if value is None:
+            planned = plan_targets(names, ctx.rng, primaries=False)
+            return planned["targets"], planned["nodes"]
+        if isinstance(value, str):
+            return value, resolve_targets(value, names, ctx.rng)
+        spec = value.get("targets", "nodes") if isinstance(value, dict) else "nodes"
+        return str(spec), target_nodes(value, names)
+
+    async def _pause(self, ctx: TestContext, nodes: list[str]) -> dict[str, list[int]]:
+        async def one(name: str) -> list[int]:
+            remote = self._remotes[name]
+            before = await self._stopped(remote)
+            self._affected.add(name)
+            await self.db.pause(ctx, self._node(name), remote)
+            after = await self._stopped(remote)
+            return sorted(set(after) - set(before))
+
+        outcomes = await self._gather(nodes, one)
+        check_outcomes("pause", outcomes)
+        pids = {n: list(p) for n, p in outcomes.items()}  # type: ignore[call-overload]
+        for n, p in pids.items():
+            self._pids[n] = sorted(set(self._pids.get(n, [])) | set(p))
+        return pids
+
+    async def heal_all(self, ctx: TestContext) -> None:
+        """Resume (pause) or restart (kill) the database on every node, remembering nothing
+        of what was injected; for a kill, wait until each restarted node is ready."""
+        if self.kind == "pause":
+
+            async def resume(name: str) -> None:
+                remote = self._remotes[name]
+                await remote.run(_cont_script(self._pids.get(name, [])), timeout=self.timeout)
+                # Not running, or not paused: nothing to resume.
+                with contextlib.suppress(Exception):
+                    await self.db.resume(ctx, self._node(name), remote)
+
+            check_outcomes(
+                "resuming paused processes", await self._gather(list(self._remotes), resume)
+            )
+            self._pids.clear()
+        else:
+            await self._each(list(self._remotes), self.db.start, "restart")
+            wait = getattr(self.db, "wait_healthy", None)
+            if callable(wait):
+
+                async def ready(name: str) -> None:
+                    await wait(
+                        ctx, self._node(name), self._remotes[name], within=self.ready_timeout
+                    )
+
+                check_outcomes(
+                    "waiting for restarted nodes", await self._gather(list(self._remotes), ready)
+                )
+        self._affected.clear()
+
+    async def verify_healed(self, ctx: TestContext) -> dict[str, list[str]]:
+        """Per node: for pause, the processes still stopped; for kill, whether the database
+        is down (if the DB can tell, through ``running``)."""
+
+        async def one(name: str) -> list[str]:
+            remote = self._remotes[name]
+            if self.kind == "pause":
+                return [f"process {p} is stopped (state T)" for p in await self._stopped(remote)]
+            running = getattr(self.db, "running", None)
+            if callable(running) and not await running(ctx, self._node(name), remote):
+                return [f"{self.db.name} is not running"]
+            return []
+
+        report: dict[str, list[str]] = {}
+        for name, out in (await self._gather(list(self._remotes), one)).items():
+            if isinstance(out, BaseException):
+                if not isinstance(out, Exception):
+                    raise out
+                report[name] = [f"cannot verify: {out}"]
+            else:
+                report[name] = list(out)  # type: ignore[call-overload]
+        return report
+
+    async def teardown(self, ctx: TestContext) -> None:
+        """Heal (as :meth:`heal_all`); harmless if setup never ran."""
+        if self._remotes:
+            await self.heal_all(ctx)
+
+    async def lease_scripts(self, ctx: TestContext, op: Op) -> dict[str, str]:
+        """Per node, a shell script healing the fault ``op`` is about to inject, for the
+        node-side guard (see the module docstring); ``{}`` when nothing can heal it there."""
+        if self.kind == "pause":
+            out: dict[str, str] = {}
+            for name, remote in self._remotes.items():
+                out[name] = _cont_new_stopped_script(await self._stopped(remote))
+            return out
+        start = getattr(self.db, "start_script", None)
+        if not callable(start):
+            return {}
+        return {name: str(start(ctx, self._node(name))) for name in self._remotes}
+
+    def applied_lease_scripts(self, value: Any) -> dict[str, str]:
+        """Per node, the exact heal script once ``value`` (a start completion) is known:
+        SIGCONT of exactly the stopped PIDs. Empty for kills (the start script stays)."""
+        if self.kind != "pause" or not isinstance(value, dict):
+            return {}
+        pids = {n: list(p) for n, p in (value.get("pids") or {}).items()}
+        return {n: _cont_script(self._pids.get(n, pids.get(n, []))) for n in self._remotes}
+
+    # ---- helpers ----------------------------------------------------------------------
+
+    def _node(self, name: str) -> Any:
+        assert self._ctx is not None
+        return next(n for n in self._ctx.nodes if n.name == name)
+
+    async def _stopped(self, remote: Remote) -> list[int]:
+        r = await remote.run(_STOPPED_PIDS, timeout=self.timeout)
+        return sorted(int(x) for x in r.stdout.split() if x.isdigit())
+
+    async def _each(self, nodes: list[str], action: Callable[..., Any], what: str) -> None:
+        ctx = self._ctx
+        assert ctx is not None
+
+        async def one(name: str) -> None:
+            await action(ctx, self._node(name), self._remotes[name])
+
+        check_outcomes(f"{what} of {self.db.name}", await self._gather(nodes, one))
+
+    async def _gather(self, nodes: list[str], fn: Callable[[str], Any]) -> dict[str, object]:
+        outcomes = await asyncio.gather(*(fn(n) for n in nodes), return_exceptions=True)
+        return dict(zip(nodes, outcomes, strict=True))
+
+
+def _package(kind: Literal["pause", "kill"], db: DB, interval: float, color: str) -> NemesisPackage:
+    nemesis = ProcessNemesis(kind, db)
+    return NemesisPackage(
+        name=kind,
+        nemesis=nemesis,
+        start_op={"f": f"start-{kind}", "value": None},
+        stop_op={"f": f"stop-{kind}", "value": None},
+        interval=interval,
+        final_ops=({"f": f"stop-{kind}", "value": None},),
+        perf=Perf(
+            name=kind,
+            start=frozenset({f"start-{kind}"}),
+            stop=frozenset({f"stop-{kind}"}),
+            color=color,
+        ),
+    )
+
+
+def pause_package(db: DB, *, interval: float = DEFAULT_INTERVAL) -> NemesisPackage:
+    """Pause the database on random targets every ``interval`` seconds; resumed at the end."""
+    return _package("pause", db, interval, "#C5A0E9")
+
+
+def kill_package(db: DB, *, interval: float = DEFAULT_INTERVAL) -> NemesisPackage:
+    """Kill the database on random targets every ``interval`` seconds; restarted at the end."""
+    return _package("kill", db, interval, "#E9A0A0")

@@ -1,0 +1,197 @@
+"""Fault schedules: planned from a seed before the run, recorded, and replayable.
+
+A schedule is a list of steps, plain JSON data::
+
+    [{"at": 10.0, "f": "start-pause", "value": {"targets": "minority", "nodes": ["n2", "n4"]}},
+     {"at": 20.0, "f": "stop-pause", "value": None}, ...]
+
+:func:`plan_schedule` draws one from the run's seed with its own random stream (so adding a
+fault kind never shifts the workload's choices): every ``2 * interval`` seconds one kind,
+chosen at random among those asked for, strikes for ``interval`` seconds, with targets and
+parameters drawn by that kind's planner. Values are concrete (nodes, grudges, offsets)
+except the role ``primaries``, resolved during the run (the ledger records the nodes).
+
+:func:`schedule_from_ledger` reads a stored run's ``faults.jsonl`` back into a schedule of
+what was *applied* (roles resolved), which ``clew replay`` runs against a new run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from harness.errors import ConfigError, NemesisError
+from harness.generator import nemesis as on_nemesis
+
+__all__ = [
+    "FAULT_KINDS",
+    "plan_schedule",
+    "planner_for",
+    "schedule_from_ledger",
+    "schedule_generator",
+    "validate_schedule",
+]
+
+#: Every fault kind clew knows, in the order ``--faults`` lists them.
+FAULT_KINDS = ("partition", "pause", "kill", "clock", "packet")
+
+Planner = Callable[[Sequence[str], random.Random], Any]
+
+
+def _plan_partition(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
+    from nemeses.partition import SHAPES, grudge_to_json, plan
+
+    shapes = [s for s in SHAPES if s != "halves" and _fits(s, len(nodes))]
+    if roles and len(nodes) >= 2:
+        shapes.append("primaries")
+    if not shapes:
+        raise NemesisError(f"no partition shape fits {len(nodes)} node(s)")
+    shape = rng.choice(shapes)
+    if shape == "primaries":
+        return "primaries"
+    return grudge_to_json(plan(shape, nodes, rng))
+
+
+def _fits(shape: str, n: int) -> bool:
+    need = {"one": 2, "random-halves": 2, "bridge": 3, "minority-third": 4,
+            "majorities-ring": 4}  # fmt: skip
+    return n >= need.get(shape, 2)
+
+
+def _plan_process(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
+    from nemeses.process import plan_targets
+
+    return plan_targets(list(nodes), rng, primaries=roles)
+
+
+def _plan_clock(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
+    from nemeses.clock import plan_clock
+
+    return plan_clock(nodes, rng)
+
+
+def _plan_packet(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
+    from nemeses.packet import plan_packet
+
+    return plan_packet(nodes, rng)
+
+
+_PLANNERS: dict[str, Callable[[Sequence[str], random.Random, bool], Any]] = {
+    "partition": _plan_partition,
+    "pause": _plan_process,
+    "kill": _plan_process,
+    "clock": _plan_clock,
+    "packet": _plan_packet,
+}
+
+
+def planner_for(kind: str, *, roles: bool = True) -> Planner:
+    """The planner of fault kind ``kind``: ``(nodes, rng) -> op value``. ``roles`` allows
+    the symbolic target ``primaries``. :class:`ConfigError` for an unknown kind."""
+    fn = _PLANNERS.get(kind)
+    if fn is None:
+        raise ConfigError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+    return lambda nodes, rng: fn(nodes, rng, roles)
+
+
+def plan_schedule(
+    kinds: Sequence[str],
+    nodes: Sequence[str],
+    *,
+    seed: int,
+    time_limit: float,
+    interval: float,
+    roles: bool = True,
+) -> list[dict[str, Any]]:
+    """The schedule for a run (see the module docstring): pure, so the same arguments give
+    the same schedule. ``roles`` allows ``primaries`` targets (the DB can name them)."""
+    if interval <= 0:
+        raise ConfigError(f"the fault interval must be positive, not {interval}")
+    kinds = list(dict.fromkeys(kinds))
+    if not kinds:
+        return []
+    planners = {k: planner_for(k, roles=roles) for k in kinds}
+    rng = random.Random(f"clew-schedule:{seed}")
+    steps: list[dict[str, Any]] = []
+    t = interval
+    while t < time_limit:
+        kind = rng.choice(kinds)
+        value = planners[kind](list(nodes), rng)
+        steps.append({"at": round(t, 3), "f": f"start-{kind}", "value": value})
+        steps.append({"at": round(t + interval, 3), "f": f"stop-{kind}", "value": None})
+        t += 2 * interval
+    return steps
+
+
+def validate_schedule(steps: Any, source: str) -> list[dict[str, Any]]:
+    """``steps`` checked to be a schedule (a list of ``{"at", "f", "value"}`` with ``at``
+    non-decreasing and ``f`` a start/stop op of a known kind); :class:`ConfigError` naming
+    ``source`` and the step otherwise."""
+    if not isinstance(steps, list):
+        raise ConfigError(f"{source}: a schedule is a list of steps")
+    last = 0.0
+    out = []
+    for i, step in enumerate(steps):
+        where = f"{source}: step {i + 1}"
+        if not isinstance(step, dict) or not isinstance(step.get("at"), int | float):
+            raise ConfigError(f"{where}: needs a numeric `at` (seconds), got {step!r}")
+        f = step.get("f")
+        kind = str(f).split("-", 1)[-1]
+        if (
+            not isinstance(f, str)
+            or not f.startswith(("start-", "stop-"))
+            or kind not in FAULT_KINDS
+        ):
+            raise ConfigError(f"{where}: `f` must be start-/stop- one of {', '.join(FAULT_KINDS)}")
+        if step["at"] < last:
+            raise ConfigError(f"{where}: `at` goes back in time ({step['at']} < {last})")
+        last = float(step["at"])
+        out.append({"at": float(step["at"]), "f": f, "value": step.get("value")})
+    return out
+
+
+def schedule_kinds(steps: Iterable[dict[str, Any]]) -> list[str]:
+    """The fault kinds a schedule uses, in order of first use."""
+    return list(dict.fromkeys(str(s["f"]).split("-", 1)[1] for s in steps))
+
+
+def schedule_generator(steps: Sequence[dict[str, Any]]) -> Any:
+    """A nemesis-thread generator playing ``steps``: each op is due ``at`` seconds after the
+    run's origin (an op whose predecessor ran late goes at once; lateness never
+    accumulates), and carries its planned ``at`` to the ledger."""
+    return on_nemesis(
+        [
+            {"f": s["f"], "value": s.get("value"), "at": s["at"], "time": round(s["at"] * 1e9)}
+            for s in steps
+        ]
+    )
+
+
+def schedule_from_ledger(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The schedule a stored run carried out, from its ledger records: each planned op
+    (an ``intent`` with an ``at``) with the value that was *applied* (roles resolved to
+    nodes), in order. Ops that failed are kept with their intended value; end-of-run
+    heals are left out (a replay heals at its own end)."""
+    intents: dict[int, dict[str, Any]] = {}
+    outcomes: dict[int, dict[str, Any]] = {}
+    for r in records:
+        seq = r.get("seq")
+        if not isinstance(seq, int):
+            continue
+        if r.get("event") == "intent" and "at" in r:
+            intents[seq] = r
+        elif r.get("event") in ("applied", "healed", "error"):
+            outcomes[seq] = r
+    steps = []
+    for seq in sorted(intents):
+        intent = intents[seq]
+        done = outcomes.get(seq, {})
+        f = str(intent["f"])
+        value = intent.get("value")
+        if f.startswith("start-") and done.get("event") == "applied":
+            value = done.get("value")
+        elif f.startswith("stop-"):
+            value = None
+        steps.append({"at": float(intent["at"]), "f": f, "value": value})
+    return steps
