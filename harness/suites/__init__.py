@@ -26,7 +26,7 @@ from harness.errors import ConfigError
 __all__ = ["BUILTIN_SUITES", "load_suite"]
 
 #: Suites shipped with clew.
-BUILTIN_SUITES = ("etcd",)
+BUILTIN_SUITES = ("etcd", "postgres")
 
 
 def _from_file(path: Path) -> Suite:

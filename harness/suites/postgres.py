@@ -1,0 +1,98 @@
+"""The PostgreSQL suite: list-append transactions at a chosen isolation level.
+
+Run it with ``clew test postgres --workload list-append --isolation read-committed``
+(see ``docs/postgres.md``). One server runs on the cluster's first node (a replica set is
+not in scope): ``clew test postgres`` therefore defaults to one node, ten workers and no
+faults (see ``harness/spec.py``); network partitions mean nothing to a single server.
+Options (``--option k=v``, or the ``[options]`` table of a TOML spec):
+
+``isolation``           serializable (default), repeatable-read or read-committed; also
+                        ``--isolation``
+``consistency``         the model to check for (default: the one the isolation level
+                        promises: serializable, snapshot-isolation, read-committed)
+``key_count``, ``min_txn_length``, ``max_txn_length``, ``max_writes_per_key``
+                        shape of the transactions (see ``harness/workloads/list_append.py``)
+``bin_dir``             PostgreSQL's binaries on the node (default: the newest
+                        ``/usr/lib/postgresql/*/bin``)
+``port``                the server's port (default 5432)
+``hba_address``         who may connect (default: the cluster's subnet, else ``samenet``)
+``pg.<setting>``        a server setting, e.g. ``-o pg.deadlock_timeout=1s`` (the suite sets
+                        ``deadlock_timeout=100ms``)
+``connect_timeout``, ``txn_timeout``, ``commit_timeout``
+                        client timeouts in seconds (1, 2, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.api import Suite, TestContext, Workload
+from harness.clients.postgres import (
+    DEFAULT_COMMIT_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TXN_TIMEOUT,
+    SCHEMA,
+    PostgresAppendClient,
+)
+from harness.dbs.postgres import DEFAULT_PORT, PostgresDB
+from harness.workloads import option_float, option_int
+from harness.workloads.list_append import isolation_option, list_append_workload
+
+#: Server settings of the suite, changeable with ``pg.<name>`` options. Deadlocks are
+#: common under contention; PostgreSQL looks for them only after a lock wait of
+#: ``deadlock_timeout`` (1 s by default), which would idle workers for most of a short run.
+SERVER_SETTINGS = {"deadlock_timeout": "100ms"}
+
+
+def server_settings(options: Mapping[str, Any]) -> dict[str, str]:
+    """:data:`SERVER_SETTINGS` with the ``pg.<name>`` options (``-o pg.work_mem=8MB``, or
+    a ``pg`` table in a TOML spec's options) on top."""
+    settings = dict(SERVER_SETTINGS)
+    table = options.get("pg")
+    if isinstance(table, Mapping):
+        settings.update({str(k): str(v) for k, v in table.items()})
+    settings.update({k[3:]: str(v) for k, v in options.items() if k.startswith("pg.")})
+    return settings
+
+
+def db(ctx: TestContext) -> PostgresDB:
+    """The database: one PostgreSQL server on the first node, with the list-append table."""
+    bin_dir = ctx.options.get("bin_dir")
+    hba = ctx.options.get("hba_address")
+    return PostgresDB(
+        bin_dir=str(bin_dir) if bin_dir else None,
+        port=option_int(ctx.options, "port", DEFAULT_PORT),
+        hba_address=str(hba) if hba else None,
+        settings=server_settings(ctx.options),
+        init_sql=SCHEMA,
+    )
+
+
+def list_append(ctx: TestContext) -> Workload:
+    """Transactions of appends to and reads of integer lists, at the ``isolation`` level."""
+    o = ctx.options
+    isolation = isolation_option(o)
+    connect = option_float(o, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    txn = option_float(o, "txn_timeout", DEFAULT_TXN_TIMEOUT)
+    commit = option_float(o, "commit_timeout", DEFAULT_COMMIT_TIMEOUT)
+    port = option_int(o, "port", DEFAULT_PORT)
+    return list_append_workload(
+        ctx,
+        client=lambda: PostgresAppendClient(
+            isolation=isolation,
+            connect_timeout=connect,
+            txn_timeout=txn,
+            commit_timeout=commit,
+            port=port,
+        ),
+    )
+
+
+SUITE = Suite(
+    name="postgres",
+    description="PostgreSQL (one server): list-append transactions at an isolation level",
+    db=db,
+    workloads={"list-append": list_append},
+    default_workload="list-append",
+)
