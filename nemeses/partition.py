@@ -4,7 +4,9 @@ A **grudge** maps each node to the nodes whose packets it drops:
 ``{"n1": frozenset({"n3", "n4", "n5"}), ...}``. Two nodes can talk only if neither holds a
 grudge against the other. Planners compute grudges on the controller as plain data, so a
 run's partitions can be recorded, replayed and shrunk (``start-partition`` accepts an
-explicit grudge as its value).
+explicit grudge as its value). Shapes are built as *topologies*, networkx graphs with an
+edge between every two nodes that can talk (:func:`grudge_from_graph`, :func:`graph_of`),
+so their properties (who holds a majority, which node bridges) can be checked as graphs.
 
 Injection happens inside each node (through its :class:`~harness.control.Remote`, so in the
 node's own network namespace or machine, never on the controller's host), and drops only
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import math
 import random
 import re
@@ -44,6 +47,8 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+import networkx as nx
 
 from harness.api import Op, TestContext
 from harness.errors import NemesisError
@@ -74,6 +79,8 @@ __all__ = [
     "bridge",
     "complete_grudge",
     "connected",
+    "graph_of",
+    "grudge_from_graph",
     "grudge_from_json",
     "grudge_to_json",
     "halves",
@@ -116,16 +123,38 @@ _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
 # --- grudges as data -------------------------------------------------------------------
 
 
+def grudge_from_graph(graph: nx.Graph) -> dict[str, frozenset[str]]:
+    """The grudge of a *topology*: ``graph`` has an edge between every two nodes that can
+    talk, and each node drops every node it has no edge to. Symmetric by construction."""
+    everyone = frozenset(graph.nodes)
+    return {n: everyone - {n} - frozenset(graph.neighbors(n)) for n in graph.nodes}
+
+
+def graph_of(grudge: Grudge, nodes: Iterable[str] | None = None) -> nx.Graph:
+    """The topology a grudge leaves: an edge between every two nodes that can still talk
+    (see :func:`connected`), over ``nodes`` (default: the grudge's)."""
+    names = list(nodes) if nodes is not None else list(grudge)
+    g = nx.Graph()
+    g.add_nodes_from(names)
+    g.add_edges_from(
+        (a, b) for i, a in enumerate(names) for b in names[i + 1 :] if connected(grudge, a, b)
+    )
+    return g
+
+
+def _components_graph(components: Iterable[Iterable[str]]) -> nx.Graph:
+    g = nx.Graph()
+    for comp in components:
+        members = list(comp)
+        g.add_nodes_from(members)
+        g.add_edges_from(itertools.combinations(members, 2))
+    return g
+
+
 def complete_grudge(components: Iterable[Iterable[str]]) -> dict[str, frozenset[str]]:
     """The grudge in which each node drops every node outside its own component (so the
     components cannot talk to each other, and talk freely inside). Symmetric."""
-    comps = [frozenset(c) for c in components]
-    everyone = frozenset().union(*comps)
-    grudge: dict[str, frozenset[str]] = {}
-    for comp in comps:
-        for n in comp:
-            grudge[n] = everyone - comp
-    return grudge
+    return grudge_from_graph(_components_graph(components))
 
 
 def connected(grudge: Grudge, a: str, b: str) -> bool:
@@ -226,9 +255,9 @@ def bridge(nodes: Sequence[str], rng: random.Random | None = None) -> dict[str, 
     order = _ordered(nodes, rng)
     k = len(order) // 2
     hub = order[k]
-    grudge = complete_grudge([order[:k], order[k + 1 :]])
-    grudge = {n: peers - {hub} for n, peers in grudge.items()}
-    grudge[hub] = frozenset()
+    g = _components_graph([order[:k], order[k + 1 :]])
+    g.add_edges_from((hub, n) for n in order if n != hub)
+    grudge = grudge_from_graph(g)
     return {n: grudge[n] for n in order}
 
 
@@ -245,11 +274,9 @@ def majorities_ring(
     order = _ordered(nodes, rng)
     n = len(order)
     k = math.ceil((n // 2) / 2)  # (m-1)/2 rounded up, with m = n//2 + 1
-    grudge: dict[str, frozenset[str]] = {}
-    for i, node in enumerate(order):
-        seen = {order[(i + d) % n] for d in range(-k, k + 1)}
-        grudge[node] = frozenset(order) - seen
-    return grudge
+    ring = nx.relabel_nodes(nx.circulant_graph(n, range(1, k + 1)), dict(enumerate(order)))
+    grudge = grudge_from_graph(ring)
+    return {node: grudge[node] for node in order}
 
 
 def _halves_in_order(nodes: Sequence[str], rng: random.Random) -> dict[str, frozenset[str]]:

@@ -277,3 +277,21 @@ def test_the_package_is_data_the_runner_can_schedule() -> None:
 def test_no_two_shapes_share_a_planner_by_accident() -> None:
     for (a, fa), (b, fb) in itertools.combinations(p.SHAPES.items(), 2):
         assert fa is not fb, (a, b)
+
+
+def test_topologies_as_graphs() -> None:
+    import random as _random
+
+    import networkx as nx
+
+    from nemeses.partition import bridge, graph_of, grudge_from_graph, majorities_ring
+
+    nodes = [f"n{i}" for i in range(1, 8)]
+    ring = graph_of(majorities_ring(nodes, _random.Random(4)))
+    majority = len(nodes) // 2 + 1
+    assert all(d + 1 >= majority for _, d in ring.degree)  # each node sees a majority
+    assert nx.is_connected(ring) and not nx.is_isomorphic(ring, nx.complete_graph(7))
+    g = graph_of(bridge(nodes, _random.Random(4)))
+    hubs = list(nx.articulation_points(g))
+    assert len(hubs) == 1 and g.degree[hubs[0]] == len(nodes) - 1
+    assert grudge_from_graph(g) == bridge(nodes, _random.Random(4))
