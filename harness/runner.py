@@ -134,7 +134,12 @@ async def _execute(
     problems met while tearing down, and the nemesis residue per node."""
     from harness.control import connect_all
     from harness.interpreter import interpret
-    from harness.runplan import build_generator, build_nemesis, plan_run_schedule
+    from harness.runplan import (
+        build_generator,
+        build_nemesis,
+        plan_run_schedule,
+        preflight_faults,
+    )
     from nemeses.ledger import FaultLedger
 
     assert spec.seed is not None
@@ -160,12 +165,13 @@ async def _execute(
         workload = factory(ctx)
         db = suite.db(ctx)
         run.write_json("versions.json", _versions(db))
-        remotes = await connect_all(cluster.nodes)
-        journal = Journal(run.history)
         source = "random" if schedule is None else "replay"
         if schedule is None:
             schedule = plan_run_schedule(spec, ctx, db)
+        preflight_faults(spec, ctx, db, schedule)  # impossible faults: refused before the run
         run.write_json("schedule.json", {"source": source, "seed": spec.seed, "steps": schedule})
+        remotes = await connect_all(cluster.nodes)
+        journal = Journal(run.history)
         ledger = FaultLedger(run.faults, source=source)
         clients: list[Client] = []
         opened: list[Client] = []
@@ -355,8 +361,8 @@ def run_test(
             problems.append("interrupted (Ctrl-C); the history so far is checked")
         except ClewError as e:
             problems.append(str(e))
-            if not run.history.exists():
-                raise
+            if not run.history.exists() or run.history.stat().st_size == 0:
+                raise  # nothing ran: the error is the whole story
         if workload is None:
             with contextlib.suppress(Exception):
                 workload = suite.workloads[workload_name](_offline_context(spec, run))

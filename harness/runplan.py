@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.api import DB, TestContext, Workload
-from harness.errors import ConfigError
+from harness.errors import ConfigError, NemesisError
 from harness.generator import any_, clients, log, nemesis, phases, sleep, stagger
 from harness.generator import time_limit as limit_time
 from harness.spec import TestSpec
@@ -28,7 +28,13 @@ from nemeses.base import NemesisPackage
 from nemeses.faultset import FaultSet
 from nemeses.schedule import plan_schedule, schedule_generator, schedule_kinds
 
-__all__ = ["build_generator", "build_nemesis", "make_package", "plan_run_schedule"]
+__all__ = [
+    "build_generator",
+    "build_nemesis",
+    "make_package",
+    "plan_run_schedule",
+    "preflight_faults",
+]
 
 
 def make_package(kind: str, spec: TestSpec, db: DB) -> NemesisPackage:
@@ -65,6 +71,25 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
         interval=spec.interval,
         roles=callable(getattr(db, "primaries", None)),
     )
+
+
+def preflight_faults(
+    spec: TestSpec, ctx: TestContext, db: DB, schedule: Sequence[dict[str, Any]]
+) -> None:
+    """Refuse, before anything runs, fault kinds this cluster and database cannot have:
+    each kind's package is built (which checks the DB adapter offers what it needs), and a
+    clock fault must have a mechanism that reaches the database's clock. Raises
+    :class:`~harness.errors.ConfigError` saying why and what would work."""
+    kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
+    for kind in kinds:
+        try:
+            make_package(kind, spec, db)
+            if kind == "clock":
+                from nemeses.clock import clock_mechanism
+
+                clock_mechanism(ctx.cluster, db)
+        except NemesisError as e:
+            raise ConfigError(f"cannot run --faults {kind}: {e}") from None
 
 
 async def build_nemesis(

@@ -98,3 +98,23 @@ def test_every_supported_fault_kind_in_a_valid_run_and_its_replay(tmp_path: Path
     assert json.loads((replayed / "results.json").read_text())["heal_verified"] is True
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "cfr-" not in netns
+
+
+def test_clock_faults_on_etcd_are_refused_before_the_run(tmp_path: Path) -> None:
+    import sys
+
+    clew = Path(sys.executable).with_name("clew")
+    argv = [
+        str(clew), "test", "etcd", "--faults", "partition,clock", "--time-limit", "5",
+        "--store", str(tmp_path / "store"), "--cluster-state-dir", str(tmp_path / "cluster"),
+        "--no-progress",
+        *[a for k, v in CLUSTER.items() for a in ("--cluster-option", f"{k}={v}")],
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 254, proc.stderr
+    assert "cannot run --faults clock" in proc.stderr
+    assert "Go program" in proc.stderr and "VM nodes" in proc.stderr
+    run = next((tmp_path / "store").glob("*/2*"))
+    assert not (run / "history.jsonl").exists()  # nothing ran
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "cfr-" not in netns
