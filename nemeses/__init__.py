@@ -4,8 +4,19 @@ Vocabulary
 ----------
 
 *fault kind*
-    One module per kind (``nemeses.partition`` now; pause, kill, clock and packet faults
-    later), each with pure planners, pure command builders and one :class:`Nemesis`.
+    One module per kind, each with pure planners, pure command builders and one
+    :class:`Nemesis`: ``nemeses.partition``, ``nemeses.process`` (pause, kill, through the
+    DB adapter), ``nemeses.clock`` (libfaketime or the system clock), ``nemeses.packet``
+    (loss, delay; netem or iptables + an NFQUEUE delayer). See ``docs/faults.md``.
+*schedule*
+    ``nemeses.schedule``: planned from the seed before the run, saved as
+    ``schedule.json``; replayed from a stored ledger by ``clew replay``.
+*ledger*
+    ``nemeses.ledger``: ``faults.jsonl``, every op recorded before (intent) and after
+    (applied / healed / error) it acts, with resolved targets and the commands run.
+*fault set*
+    ``nemeses.faultset.FaultSet``: every kind of a run behind one nemesis; resolves roles
+    (``primaries``), writes the ledger, holds leases, heals all and verifies.
 *op*
     A nemesis op is a dict like a client op: ``{"f": "start-partition", "value": None}``.
     Its completion has ``"type": "info"`` and ``"value"`` = what was actually applied, so
@@ -23,8 +34,9 @@ Vocabulary
     controller crash) and runs on every node in parallel; ``verify_healed`` lists per node
     what is left. ``setup`` heals leftovers first; ``teardown`` heals.
 *lease*
-    A fault that heals itself if clew disappears. Partitions (nft driver) can carry one:
-    the kernel expires the drop rule.
+    A fault that heals itself if clew disappears: nft partitions expire in the kernel, and
+    the node-side guard (``nemeses.guard`` / ``nemeses.guard_agent``) heals every kind
+    whose lease the controller stopped renewing, timed by the node's monotonic clock.
 *package*
     :class:`NemesisPackage`: a nemesis plus its schedule as data (start/stop ops, interval,
     final healing ops, plot name and colour), for the runner to compose.
