@@ -11,6 +11,7 @@ import functools
 import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from clusters._run import CommandFailed, run, which
 from clusters.base import Capability
@@ -64,7 +65,7 @@ def _packet_netem() -> Capability:
         name="packet-netem",
         available=False,
         detail=f"tc netem failed in a network namespace ({err}); this kernel probably has no "
-        "sch_netem. Use packet-loss-iptables for loss",
+        "sch_netem. Use packet-loss-iptables for loss, packet-delay-nfqueue for delay",
     )
 
 
@@ -81,6 +82,37 @@ def _packet_loss_iptables() -> Capability:
         )
     return Capability(
         name="packet-loss-iptables", available=False, detail=f"iptables statistic match: {err}"
+    )
+
+
+#: The packet nemesis's NFQUEUE delayer (a standalone program; nodes run it with python3).
+_DELAYER = Path(__file__).resolve().parents[1] / "nemeses" / "nfqueue_delayer.py"
+
+
+def _packet_delay_nfqueue() -> Capability:
+    python = which("python3")
+    if python is None or not _DELAYER.is_file():
+        missing = "python3 is not installed" if python is None else f"{_DELAYER} is missing"
+        return Capability(name="packet-delay-nfqueue", available=False, detail=missing)
+    # An NFQUEUE rule, then the delayer binding that queue and letting it go.
+    err = _in_throwaway_netns(
+        "sh", "-c",
+        'iptables -w 5 -t mangle -A INPUT -j NFQUEUE --queue-num 1 --queue-bypass && '
+        '"$0" "$1" --probe --queue 1',
+        python, str(_DELAYER),
+    )  # fmt: skip
+    if err is None:
+        return Capability(
+            name="packet-delay-nfqueue",
+            available=True,
+            detail="packet delay and jitter without netem: iptables NFQUEUE rules and clew's "
+            "delayer (python3) work inside the nodes' namespaces",
+        )
+    return Capability(
+        name="packet-delay-nfqueue",
+        available=False,
+        detail=f"iptables' NFQUEUE target or binding a queue failed ({err}); packet delay "
+        "needs netem then",
     )
 
 
@@ -117,10 +149,11 @@ def probe_capabilities() -> tuple[Capability, ...]:
         reason = "probing and using network namespaces needs root"
         net = [
             Capability(name=n, available=False, detail=reason)
-            for n in ("partition", "packet-netem", "packet-loss-iptables")
+            for n in ("partition", "packet-netem", "packet-loss-iptables", "packet-delay-nfqueue")
         ]
         return (*net[:1], *fixed, _clock_libfaketime(), *net[1:])
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = [pool.submit(f) for f in (_partition, _packet_netem, _packet_loss_iptables)]
-        partition, netem, loss = (f.result() for f in futures)
-    return (partition, *fixed, _clock_libfaketime(), netem, loss)
+    probes = (_partition, _packet_netem, _packet_loss_iptables, _packet_delay_nfqueue)
+    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
+        futures = [pool.submit(f) for f in probes]
+        partition, netem, loss, delay = (f.result() for f in futures)
+    return (partition, *fixed, _clock_libfaketime(), netem, loss, delay)

@@ -20,12 +20,16 @@ The capabilities:
 ``clock-libfaketime``   clock faults for C, Python and Java databases
 ``packet-netem``    packet delay, duplication and reordering (kernel module ``sch_netem``)
 ``packet-loss-iptables``  random packet loss with iptables' ``statistic`` match
+``packet-delay-nfqueue``  packet delay without netem: an iptables ``NFQUEUE`` rule, and
+                    clew's delayer (python3) binding the queue
+``packet-faults``   a summary: which packet faults (loss, delay, duplication) work, and how
 ``node:<name>``     a node's SSH port answers (TCP), when a cluster is up
 ==================  =====================================================================
 
-The last three names are also fault capabilities that providers report (with
-``partition``, ``pause``, ``kill`` and ``clock-system``), so a test can ask
-``cluster.capability("packet-netem")`` whatever the nodes are.
+``clock-libfaketime`` and the ``packet-netem|loss-iptables|delay-nfqueue`` names are also
+fault capabilities that providers report (with ``partition``, ``pause``, ``kill`` and
+``clock-system``), so a test can ask ``cluster.capability("packet-netem")`` whatever the
+nodes are.
 
 The helpers :func:`run_tool` (a subprocess with a hard timeout that kills its whole process
 group) and :func:`check_tcp_port` are used by the providers too.
@@ -55,10 +59,12 @@ __all__ = [
     "check_libfaketime",
     "check_namespaces",
     "check_netem",
+    "check_nfqueue_delay",
     "check_nodes",
     "check_tcp_port",
     "find_binary",
     "missing_for_local",
+    "packet_fault_summary",
     "run_checks",
     "run_tool",
 ]
@@ -275,8 +281,9 @@ def check_netem() -> Capability:
         "packet-netem",
         ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
         missing="not found (install iproute2)",
-        failed="no netem: packet delay faults are unavailable (packet loss can still use "
-        "the iptables statistic match; try `modprobe sch_netem`)",
+        failed="no netem: netem's packet delay faults are unavailable, and so is duplication "
+        "(loss can use the iptables statistic match, delay the NFQUEUE delayer; try "
+        "`modprobe sch_netem`)",
     )
 
 
@@ -303,6 +310,51 @@ def check_iptables_statistic() -> Capability:
         missing="not found (install iptables)",
         failed="the iptables statistic match does not work: random packet loss is unavailable",
     )
+
+
+#: The packet nemesis's NFQUEUE delayer (a standalone program run with python3).
+_DELAYER = Path(__file__).resolve().parents[1] / "nemeses" / "nfqueue_delayer.py"
+
+
+def check_nfqueue_delay() -> Capability:
+    """Whether packet delay works without netem: in a throwaway network namespace, an
+    iptables ``NFQUEUE`` rule is added and clew's delayer (run by ``python3``) binds that
+    queue and lets it go."""
+    iptables, python = find_binary("iptables"), find_binary("python3")
+    if iptables is None or python is None or not _DELAYER.is_file():
+        absent = "iptables" if iptables is None else "python3" if python is None else _DELAYER
+        return Capability(
+            name="packet-delay-nfqueue",
+            available=False,
+            detail=f"cannot probe: {absent} not found (packet delay without netem needs it)",
+        )
+    script = (
+        '"$0" -w 2 -t mangle -A INPUT -j NFQUEUE --queue-num 1 --queue-bypass && '
+        '"$1" "$2" --probe --queue 1'
+    )
+    return _probe_in_netns(
+        "packet-delay-nfqueue",
+        ["sh", "-c", script, iptables, python, str(_DELAYER)],
+        missing="not found",
+        failed="iptables' NFQUEUE target or binding a queue failed: packet delay needs netem",
+    )
+
+
+def packet_fault_summary(netem: Capability, loss: Capability, delay: Capability) -> Capability:
+    """``packet-faults``: which packet faults work and how, from the three packet probes
+    (netem; the iptables statistic match; the NFQUEUE delayer). Available if loss or
+    delay works at all."""
+    how_loss = "netem" if netem.available else "the iptables statistic match"
+    how_delay = "netem" if netem.available else "the NFQUEUE delayer"
+    parts = [
+        f"loss: {how_loss}" if netem.available or loss.available else "loss: unavailable",
+        f"delay and jitter: {how_delay}"
+        if netem.available or delay.available
+        else "delay: unavailable",
+        "duplication: netem" if netem.available else "duplication: unavailable (needs netem)",
+    ]
+    works = netem.available or loss.available or delay.available
+    return Capability(name="packet-faults", available=works, detail="; ".join(parts))
 
 
 def check_tcp_port(host: str, port: int, timeout: float = TCP_TIMEOUT) -> str | None:
@@ -339,7 +391,8 @@ def run_checks(nodes: Iterable[Node] = ()) -> list[Capability]:
     few probe timeouts on a broken one."""
     caps = [check_namespaces()]
     caps += [check_binary(name) for name in _BINARIES]
-    caps += [check_libfaketime(), check_netem(), check_iptables_statistic()]
+    packet = [check_netem(), check_iptables_statistic(), check_nfqueue_delay()]
+    caps += [check_libfaketime(), *packet, packet_fault_summary(*packet)]
     node_list = list(nodes)
     by_name = {n.name: n for n in node_list}
     for name, state in check_nodes(node_list).items():

@@ -240,6 +240,7 @@ def remote_capabilities(where: str, *, own_clock: bool = True) -> tuple[Capabili
         cap("kill", "kill (SIGKILL)"),
         cap("packet-netem", "tc and a kernel with sch_netem"),
         cap("packet-loss-iptables", "iptables with the statistic match"),
+        cap("packet-delay-nfqueue", "iptables with the NFQUEUE target, and python3"),
         cap("clock-system", "date and root")
         if own_clock
         else Capability(

@@ -9,6 +9,7 @@ fake of a node (:class:`FakeRemote`); the iptables/NFQUEUE driver also runs for 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import struct
@@ -22,7 +23,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusters.base import Cluster, Node
+from clusters import doctor
+from clusters.base import Capability, Cluster, Node
 from harness import api
 from harness.errors import NemesisError
 from nemeses import nfqueue_delayer as nfq
@@ -432,3 +434,30 @@ def test_the_package_is_data_the_runner_can_schedule() -> None:
     assert [op["f"] for op in pkg.finals()] == ["stop-packet"]
     assert pkg.perf.start == {"start-packet"} and pkg.perf.stop == {"stop-packet"}
     assert pkg.nemesis.behaviours == ("delay",)  # type: ignore[attr-defined]
+
+
+# --- what clew doctor says -------------------------------------------------------------
+
+
+def test_doctor_summarises_how_each_packet_fault_works() -> None:
+    def cap(name: str, ok: bool) -> Capability:
+        return Capability(name=name, available=ok, detail="x")
+
+    netem, loss, delay = cap("packet-netem", False), cap("l", True), cap("d", True)
+    here = doctor.packet_fault_summary(netem, loss, delay)
+    assert here.name == "packet-faults" and here.available
+    assert here.detail == (
+        "loss: the iptables statistic match; delay and jitter: the NFQUEUE delayer; "
+        "duplication: unavailable (needs netem)"
+    )
+    with_netem = doctor.packet_fault_summary(cap("n", True), cap("l", False), cap("d", False))
+    assert with_netem.detail == "loss: netem; delay and jitter: netem; duplication: netem"
+    nothing = doctor.packet_fault_summary(cap("n", False), cap("l", False), cap("d", False))
+    assert not nothing.available and "delay: unavailable" in nothing.detail
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the probe needs root or user namespaces")
+def test_the_nfqueue_probe_binds_a_queue_in_a_throwaway_namespace() -> None:
+    cap = doctor.check_nfqueue_delay()
+    assert cap.name == "packet-delay-nfqueue"
+    assert cap.available == ("works" in cap.detail), cap.detail
