@@ -400,8 +400,12 @@ def _check_txn(
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(consistency=d["consistency"], anomalies=d["anomalies"], ops=len(history))
     record.update({"not": d.get("not", []), "also_not": d.get("also_not", [])})
+    # for --report only (not printed): the anomalies with their explanations
+    shown = {k: d.get(k) for k in ("anomaly_details", "anomaly_counts", "also_found", "model")}
     if as_json:
-        return result.exit_code, json.dumps(record, default=str), result.seconds, record
+        line = json.dumps(record, default=str)
+        return result.exit_code, line, result.seconds, {**record, **shown}
+    record.update(shown)
     label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
     n = d.get("stats", {}).get("txns", 0)
     line = (

@@ -14,6 +14,7 @@ from typing import Any
 
 from reports.render import render
 from reports.run_report import PREFIX_TAIL, build_page, find_failures
+from reports.txn_view import edge_legend, find_anomalies
 
 __all__ = ["render_check_report", "write_check_report"]
 
@@ -25,6 +26,10 @@ def _checker(e: dict[str, Any]) -> dict[str, Any]:
             res[k] = e[k]
     if e.get("counterexample") is not None:
         res["counterexample"] = e["counterexample"]
+    for k in ("consistency", "anomalies", "also_found", "anomaly_counts", "anomaly_details",
+              "not"):  # fmt: skip
+        if e.get(k) is not None:  # a transactional check (see reports.txn_view)
+            res[k] = e[k]
     return res
 
 
@@ -40,6 +45,8 @@ def _single(e: dict[str, Any], title: str) -> str:
         except (ClewError, OSError) as err:
             problem = str(err)
     name = f"linearizable ({e['model']})" if e.get("model") else "linearizable"
+    if e.get("consistency") is not None:
+        name = f"txn ({e.get('model')})"
     ctx = build_page(
         history,
         title=f"{title}: {Path(path).name}",
@@ -59,6 +66,7 @@ def render_check_report(entries: list[dict[str, Any]], *, title: str = "clew che
     counts = {"valid": 0, "invalid": 0, "unknown": 0, "error": 0}
     rows = []
     failures: list[dict[str, Any]] = []
+    anomalies: list[dict[str, Any]] = []
     for e in entries:
         v = e.get("valid")
         counts[{True: "valid", False: "invalid", "unknown": "unknown"}.get(v, "error")] += 1
@@ -77,12 +85,16 @@ def render_check_report(entries: list[dict[str, Any]], *, title: str = "clew che
             }
         )
         failures.extend(found)
+        if v is False:
+            anomalies.extend(find_anomalies({str(e.get("file", "?")): _checker(e)}))
     return render(
         "check.html.j2",
         title=title,
         entries=rows,
         counts=counts,
         failures=failures,
+        anomalies=anomalies,
+        edge_legend=edge_legend(),
         prefix_tail=PREFIX_TAIL,
         payload={"failures": failures},
     )

@@ -33,6 +33,7 @@ from reports.data import (
     timeline,
 )
 from reports.render import render
+from reports.txn_view import edge_legend, find_anomalies
 
 __all__ = [
     "MAX_FAULT_ROWS",
@@ -264,6 +265,8 @@ def build_page(
         spec=json.dumps(spec, indent=2, default=repr)[:MAX_DETAILS_CHARS] if spec else None,
         reproduce=reproduce or [],
         failures=failures,
+        anomalies=find_anomalies(checkers_in),
+        edge_legend=edge_legend(),
         prefix_tail=PREFIX_TAIL,
         fault_rows=fault_rows,
         fault_rows_total=len(records),
@@ -386,6 +389,17 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
         ),
         (f"clew report {d}", "re-render this page"),
     ]
+    checkers = results.get("checkers") if isinstance(results, dict) else None
+    for res in (checkers or {}).values():
+        if isinstance(res, dict) and res.get("consistency") and res.get("model"):
+            # a transactional check: `clew check` needs its model and consistency
+            model, consistency = (shlex.quote(str(res[k])) for k in ("model", "consistency"))
+            reproduce[2] = (
+                f"clew check --model {model} --consistency {consistency} "
+                f"{shlex.quote(str(run / 'history.jsonl'))}",
+                "check the transactions of the history alone",
+            )
+            break
     ctx = build_page(
         history,
         title=title,
