@@ -28,7 +28,7 @@ chosen per node at setup by probing it:
     once from ``INPUT``, matching packets *from* ``s``'s addresses: a ``statistic
     --mode random`` ``DROP`` rule for loss, then ``NFQUEUE --queue-num N --queue-bypass``
     for delay, where the stdlib-only program :mod:`nemeses.nfqueue_delayer` (copied to
-    ``/run/<tag>/`` and started detached with ``setsid nohup``, pidfile beside it) holds
+    ``/run/<tag>-packet/`` and started detached with ``setsid nohup``, pidfile beside it) holds
     each packet and accepts it after the delay. Duplication is refused: a delayer can only
     accept or drop the packet it was given, not inject a copy on the receiving side.
 
@@ -62,7 +62,7 @@ import shlex
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness.api import Op, TestContext
@@ -129,7 +129,7 @@ __all__ = [
     "state_dir",
 ]
 
-#: The default tag: chain ``CLEW-PACKET``, state in ``/run/clew``, qdisc handles from it.
+#: The default tag: chain ``CLEW-PACKET``, state in ``/run/clew-packet``, qdisc handles.
 DEFAULT_TAG = "clew"
 #: What a packet fault can do. ``duplicate`` needs netem on the sending node.
 BEHAVIOURS = ("loss", "delay", "duplicate")
@@ -497,12 +497,12 @@ def default_queue(tag: str) -> int:
 
 def state_dir(tag: str) -> str:
     """Where the node keeps the delayer's program, pidfile and log."""
-    return f"/run/{tag}"
+    return f"/run/{tag}-packet"
 
 
 def delayer_program() -> str:
     """The delayer's source text (what is copied to nodes)."""
-    return Path(__file__).with_name(_PROGRAM).read_text()
+    return resources.files("nemeses").joinpath(_PROGRAM).read_text(encoding="utf-8")
 
 
 # --- scripts (pure) --------------------------------------------------------------------

@@ -152,7 +152,8 @@ async def residue_by_hand(remote: Remote) -> str:
         f"iptables -w 5 -t mangle -S | grep -- '{chain}'; "
         f"[ -f {PIDFILE} ] && echo pidfile; "
         "for p in /proc/[0-9]*; do tr '\\000' ' ' <$p/cmdline 2>/dev/null | "
-        "grep -q '^python3 /run/clew/nfqueue_delayer.py' && echo delayer ${p#/proc/}; done; "
+        f"grep -q '^python3 {state_dir('clew')}/nfqueue_delayer.py' && echo delayer ${{p#/proc/}}; "
+        "done; "
         "cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null; true"
     )
     return (await remote.run(script)).stdout.strip()
@@ -241,9 +242,12 @@ def test_delay_adds_the_rtt_and_a_dead_delayer_fails_open(cluster: Cluster) -> N
             for remote in remotes.values():
                 assert await residue_by_hand(remote) == ""
 
-            # A delayer that is alive at heal time is stopped by its pidfile.
+            # The node-side guard's heal (no controller involved) stops a live delayer by
+            # its pidfile and removes the rules.
             await nemesis.invoke(ctx, {"f": "start-packet", "value": value})
             assert await residue_by_hand(remotes["n2"]) != ""
+            await remotes["n2"].run(["sh", "-c", nemesis.heal_script("n2")], timeout=20)
+            assert await residue_by_hand(remotes["n2"]) == ""
             await nemesis.teardown(ctx)
             assert await nemesis.verify_healed(ctx) == clean(remotes)
             assert await residue_by_hand(remotes["n2"]) == ""

@@ -252,7 +252,7 @@ def test_the_netem_script_is_a_tagged_prio_band_per_destination() -> None:
 
 
 def test_tags_give_distinct_names_and_handles_outside_tcs_own_range() -> None:
-    assert pk.packet_chain("clew") == "CLEW-PACKET" and pk.state_dir("clew") == "/run/clew"
+    assert pk.packet_chain("clew") == "CLEW-PACKET" and pk.state_dir("clew") == "/run/clew-packet"
     handles = {pk.qdisc_handles(t) for t in ("clew", "other", "cpk", "x1")}
     assert len(handles) == 4
     for prio, child in handles:
@@ -264,8 +264,8 @@ def test_tags_give_distinct_names_and_handles_outside_tcs_own_range() -> None:
 def test_heal_is_state_free_and_stops_the_delayer_by_pidfile_only() -> None:
     heal = pk.packet_heal_script("clew")
     assert "-t mangle -X CLEW-PACKET" in heal and "clew_pkt_ipt_remove ip6tables" in heal
-    assert 'p="/run/clew/packet-delayer.pid"' in heal
-    assert 'grep -qF "/run/clew/nfqueue_delayer.py"' in heal  # a recycled pid is spared
+    assert 'p="/run/clew-packet/packet-delayer.pid"' in heal
+    assert 'grep -qF "/run/clew-packet/nfqueue_delayer.py"' in heal  # a recycled pid is spared
     assert "pkill" not in heal and "killall" not in heal and "kill -9 -" not in heal
     assert "iptables -F\n" not in heal and "flush ruleset" not in heal
     prio, _ = pk.qdisc_handles("clew")
@@ -273,7 +273,7 @@ def test_heal_is_state_free_and_stops_the_delayer_by_pidfile_only() -> None:
     assert heal.index("clew_pkt_ipt_remove iptables ||") < heal.index("clew_pkt_stop_delayer\n")
     verify = pk.packet_verify_script("clew", 7000)
     assert "CLEW-PACKET" in verify and "$1 == 7000" in verify and prio in verify
-    assert "/run/other" in pk.packet_heal_script("other")
+    assert "/run/other-packet/" in pk.packet_heal_script("other")
     for script in (heal, verify, pk.probe_script("clew", 7000)):
         assert sh_syntax_ok(script)
 
