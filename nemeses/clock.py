@@ -76,6 +76,7 @@ from nemeses.base import (
     completion,
     unknown_f,
 )
+from nemeses.netaddr import TAG_RE
 
 if TYPE_CHECKING:
     from clusters.base import Cluster
@@ -143,7 +144,6 @@ LIBFAKETIME_GLOBS = (
 #: The library path used when none is found on this machine (Debian amd64).
 DEFAULT_LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
-_TAG_RE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 _DIR_RE = re.compile(r"^/[A-Za-z0-9._/-]+$")
 _KNOWN_KEYS = {"bump": {"kind", "offsets", "mechanism"},
                "strobe": {"kind", "nodes", "delta", "period", "duration", "mechanism"}}  # fmt: skip
@@ -502,8 +502,8 @@ class ClockNemesis:
         self.kinds = tuple(kinds)
         if not self.kinds or any(k not in KINDS for k in self.kinds):
             raise NemesisError(f"clock fault kinds must be among {', '.join(KINDS)}")
-        if not _TAG_RE.match(tag):
-            raise NemesisError(f"clock tag must match {_TAG_RE.pattern}, not {tag!r}")
+        if not TAG_RE.match(tag):
+            raise NemesisError(f"clock tag must match {TAG_RE.pattern}, not {tag!r}")
         directory = directory or scripts.clock_dir(tag)
         if not _DIR_RE.match(directory) or "/../" in f"{directory}/":
             raise NemesisError(f"clock directory must be a plain absolute path, not {directory!r}")

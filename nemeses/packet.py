@@ -79,14 +79,8 @@ from nemeses.base import (
 
 # Shared with the partition nemesis (one definition): tag syntax, address families, and
 # how peer names are resolved on a node.
-from nemeses.partition import (
-    _HOSTNAME_RE,
-    _TAG_RE,
-    XTABLES_WAIT,
-    _is_literal,
-    _resolve_script,
-    _split_families,
-)
+from nemeses.netaddr import HOSTNAME_RE, TAG_RE, is_literal, resolve_script, split_families
+from nemeses.partition import XTABLES_WAIT
 
 if TYPE_CHECKING:
     from harness.control import Remote
@@ -709,7 +703,7 @@ def netem_apply_script(tag: str, fault: PacketFault, devices: Mapping[str, Seque
     major = prio.rstrip(":")
     lines = [_netem_remove_fn(tag), "clew_pkt_netem_remove || exit $?\n"]
     for dev, addrs in sorted(devices.items()):
-        v4, v6 = _split_families(addrs)
+        v4, v6 = split_families(addrs)
         q = shlex.quote(dev)
         lines.append(
             f"root=$(tc qdisc show dev {q} root | awk 'NR == 1 {{print $3}}')\n"
@@ -739,7 +733,7 @@ def iptables_apply_script(tag: str, fault: PacketFault, sources: Iterable[str], 
     send them to NFQUEUE ``queue`` (with ``--queue-bypass``) when ``fault`` delays:
     ``iptables`` for IPv4 sources, ``ip6tables`` for IPv6; a family with no sources has its
     chain removed. Idempotent (flush and refill; the jump is added only if missing)."""
-    v4, v6 = _split_families(sources)
+    v4, v6 = split_families(sources)
     c = packet_chain(tag)
     parts = [_ipt_remove_fn(tag)]
     for binary, addrs in (("iptables", v4), ("ip6tables", v6)):
@@ -885,8 +879,8 @@ class PacketNemesis:
             raise NemesisError(
                 f"unknown packet driver {driver!r}; choose one of {', '.join(DRIVERS)}"
             )
-        if not _TAG_RE.match(tag):
-            raise NemesisError(f"packet tag must match {_TAG_RE.pattern}, not {tag!r}")
+        if not TAG_RE.match(tag):
+            raise NemesisError(f"packet tag must match {TAG_RE.pattern}, not {tag!r}")
         if queue is not None and not 0 <= queue <= 65535:
             raise NemesisError(f"NFQUEUE number must be in [0, 65535], not {queue!r}")
         if not _PYTHON_RE.match(python):
@@ -959,18 +953,18 @@ class PacketNemesis:
         use_netem = self.driver != "iptables" and state.caps.netem
         state.driver = "netem" if use_netem else "iptables"
         peers = [n for n in ctx.nodes if n.name != state.remote.name]
-        names = sorted({p.peer_address for p in peers if not _is_literal(p.peer_address)})
-        bad = [n for n in names if not _HOSTNAME_RE.match(n)]
+        names = sorted({p.peer_address for p in peers if not is_literal(p.peer_address)})
+        bad = [n for n in names if not HOSTNAME_RE.match(n)]
         if bad:
             raise NemesisError(f"peer address(es) {', '.join(bad)} are neither IPs nor hostnames")
         resolved: dict[str, tuple[str, ...]] = {}
         if names:
-            for line in (await self._run(state, _resolve_script(names))).splitlines():
+            for line in (await self._run(state, resolve_script(names))).splitlines():
                 name, *found = line.split()
-                resolved[name] = tuple(a for a in found if _is_literal(a))
+                resolved[name] = tuple(a for a in found if is_literal(a))
         for p in peers:
             addrs = (
-                (p.peer_address,) if _is_literal(p.peer_address) else resolved.get(p.peer_address)
+                (p.peer_address,) if is_literal(p.peer_address) else resolved.get(p.peer_address)
             )
             if not addrs:
                 raise NemesisError(

@@ -38,12 +38,9 @@ driver. Fault commands on one node are serialised; nodes run in parallel.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import math
 import random
-import re
-import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -61,6 +58,7 @@ from nemeses.base import (
     completion,
     unknown_f,
 )
+from nemeses.netaddr import HOSTNAME_RE, TAG_RE, is_literal, resolve_script, split_families
 
 if TYPE_CHECKING:
     from harness.control import Remote
@@ -115,9 +113,6 @@ XTABLES_WAIT = 5
 HEALED = "network-healed"
 #: Injection drivers: per node, ``auto`` picks nft if it works there, else iptables.
 DRIVERS = ("auto", "nft", "iptables")
-
-_TAG_RE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
-_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
 
 
 # --- grudges as data -------------------------------------------------------------------
@@ -314,20 +309,11 @@ def _chain(tag: str) -> str:
     return f"{tag.upper()}-PARTITION"
 
 
-def _split_families(addresses: Iterable[str]) -> tuple[list[str], list[str]]:
-    v4: set[str] = set()
-    v6: set[str] = set()
-    for a in addresses:
-        ip = ipaddress.ip_address(a)  # ValueError for anything but a literal address
-        (v4 if ip.version == 4 else v6).add(str(ip))
-    return sorted(v4, key=ipaddress.IPv4Address), sorted(v6, key=ipaddress.IPv6Address)
-
-
 def nft_apply_script(tag: str, drop_from: Iterable[str], lease: float | None = None) -> str:
     """An ``nft -f -`` script that atomically replaces table ``inet <tag>`` with one
     dropping ingress packets from ``drop_from`` (IPv4/IPv6 literals). With ``lease``
     (seconds) each address expires in the kernel after that long. Idempotent."""
-    v4, v6 = _split_families(drop_from)
+    v4, v6 = split_families(drop_from)
     t = f"inet {tag}"
     ttl = f" timeout {math.ceil(lease * 1000)}ms" if lease else ""
     lines = [
@@ -368,7 +354,7 @@ def iptables_apply_script(tag: str, drop_from: Iterable[str]) -> str:
     packets from ``drop_from``: ``iptables`` for IPv4 peers, ``ip6tables`` for IPv6; a
     family with no peers has its chain removed. Idempotent (the chain is flushed and
     refilled; the jump is added only if missing)."""
-    v4, v6 = _split_families(drop_from)
+    v4, v6 = split_families(drop_from)
     c = _chain(tag)
     w = f"-w {XTABLES_WAIT}"
     parts = [_ipt_remove_fn(tag)]
@@ -430,25 +416,7 @@ def _probe_script() -> str:
     )
 
 
-def _resolve_script(names: Iterable[str]) -> str:
-    # One line per name: the name, then every address it resolves to on this node.
-    quoted = " ".join(shlex.quote(n) for n in names)
-    return (
-        f"for n in {quoted}; do printf '%s' \"$n\"; "
-        "getent ahosts \"$n\" | awk '{print $1}' | sort -u | "
-        "while read -r a; do printf ' %s' \"$a\"; done; echo; done\n"
-    )
-
-
 # --- the nemesis -----------------------------------------------------------------------
-
-
-def _is_literal(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(slots=True, kw_only=True)
@@ -492,8 +460,8 @@ class PartitionNemesis:
             raise NemesisError(
                 f"unknown partition driver {driver!r}; choose one of {', '.join(DRIVERS)}"
             )
-        if not _TAG_RE.match(tag):
-            raise NemesisError(f"partition tag must match {_TAG_RE.pattern}, not {tag!r}")
+        if not TAG_RE.match(tag):
+            raise NemesisError(f"partition tag must match {TAG_RE.pattern}, not {tag!r}")
         if lease is not None and lease <= 0:
             raise NemesisError("partition lease must be positive (or None for no lease)")
         if timeout <= 0:
@@ -548,18 +516,18 @@ class PartitionNemesis:
             )
         state.driver = chosen
         peers = [n for n in ctx.nodes if n.name != state.remote.name]
-        names = sorted({p.peer_address for p in peers if not _is_literal(p.peer_address)})
-        bad = [n for n in names if not _HOSTNAME_RE.match(n)]
+        names = sorted({p.peer_address for p in peers if not is_literal(p.peer_address)})
+        bad = [n for n in names if not HOSTNAME_RE.match(n)]
         if bad:
             raise NemesisError(f"peer address(es) {', '.join(bad)} are neither IPs nor hostnames")
         resolved: dict[str, tuple[str, ...]] = {}
         if names:
-            for line in (await self._run(state, _resolve_script(names))).splitlines():
+            for line in (await self._run(state, resolve_script(names))).splitlines():
                 name, *found = line.split()
-                resolved[name] = tuple(a for a in found if _is_literal(a))
+                resolved[name] = tuple(a for a in found if is_literal(a))
         for p in peers:
             addrs = (
-                (p.peer_address,) if _is_literal(p.peer_address) else resolved.get(p.peer_address)
+                (p.peer_address,) if is_literal(p.peer_address) else resolved.get(p.peer_address)
             )
             if not addrs:
                 raise NemesisError(
