@@ -29,7 +29,7 @@ Outcomes — what each error means for the history:
 * **COMMIT with no answer** (the connection broke, ``commit_timeout`` passed) or any other
   error at COMMIT (an administrator shutdown, an internal error) → ``info``: it may have
   committed.
-* **Cannot connect** → ``fail``.
+* **Cannot connect** → ``fail``, after a short pause (``reconnect_delay``).
 
 After a timeout or a broken connection the connection is dropped (closing the socket) and
 the next transaction opens a new one. The interpreter's own op timeout cancels the client
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_COMMIT_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_RECONNECT_DELAY",
     "DEFAULT_TXN_TIMEOUT",
     "SCHEMA",
     "TABLE",
@@ -71,6 +72,9 @@ DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_TXN_TIMEOUT = 2.0
 #: Seconds to wait for COMMIT's answer; past it the outcome is unknown.
 DEFAULT_COMMIT_TIMEOUT = 2.0
+#: Seconds a worker waits after a failed connect before answering ``fail``, so that a
+#: killed server is not hammered (and the history not flooded) while it is down.
+DEFAULT_RECONNECT_DELAY = 0.2
 
 _APPEND = (
     f"INSERT INTO {TABLE} AS t (k, v) VALUES ($1, ARRAY[$2::bigint]) "
@@ -115,8 +119,9 @@ def _describe(e: BaseException) -> str:
 class PostgresAppendClient:
     """List-append transactions at ``isolation`` (serializable, repeatable-read or
     read-committed) against the primary's server; see the module docstring for outcomes.
-    ``connect_timeout``, ``txn_timeout`` and ``commit_timeout`` are in seconds; ``port``,
-    ``database`` and ``user`` say where to connect."""
+    ``connect_timeout``, ``txn_timeout``, ``commit_timeout`` and ``reconnect_delay`` (the
+    pause after a failed connect) are in seconds; ``port``, ``database`` and ``user`` say
+    where to connect."""
 
     def __init__(
         self,
@@ -125,6 +130,7 @@ class PostgresAppendClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         txn_timeout: float = DEFAULT_TXN_TIMEOUT,
         commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
+        reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
         port: int = DEFAULT_PORT,
         database: str = "postgres",
         user: str = "postgres",
@@ -137,6 +143,7 @@ class PostgresAppendClient:
         self.connect_timeout = connect_timeout
         self.txn_timeout = txn_timeout
         self.commit_timeout = commit_timeout
+        self.reconnect_delay = max(0.0, reconnect_delay)
         self.port = port
         self.database = database
         self.user = user
@@ -157,6 +164,7 @@ class PostgresAppendClient:
         try:
             conn = await self._connection()
         except Exception as e:
+            await asyncio.sleep(self.reconnect_delay)
             return {"type": "fail", "error": f"connect: {_describe(e)}"}
         try:
             return await self._transact(conn, mops)
