@@ -196,6 +196,12 @@ def build_page(
             if key in spec and spec[key] is not None:
                 v = spec[key]
                 facts.append((key.replace("_", " "), v if isinstance(v, str) else short_json(v)))
+    if spec and spec.get("faults") is not None:
+        facts.append(("faults", ", ".join(spec["faults"]) or "none"))
+    if spec and spec.get("replay_of"):
+        facts.append(("replay of", str(spec["replay_of"])))
+    if results.get("heal_verified") is not None or results.get("tainted"):
+        facts.append(("heal", _heal_fact(results)))
     records = list(faults or [])
     if history is not None:
         axis = time_axis(history)
@@ -250,9 +256,13 @@ def build_page(
                 if axis is not None and isinstance(r.get("time"), int | float)
                 else str(r.get("time", ""))
             ),
-            "phase": r.get("phase") or "",
+            "phase": r.get("event") or r.get("phase") or "",
             "f": str(r.get("f", "")),
-            "value": short_json(r.get("value")),
+            "value": short_json(
+                r.get("residue") if r.get("event") == "verified" else r.get("value")
+            )
+            + (f" → {', '.join(map(str, r['targets']))}" if r.get("targets") else "")
+            + (f" ({r['error']})" if r.get("error") else ""),
         }
         for r in records[:MAX_FAULT_ROWS]
         if isinstance(r, dict)
@@ -436,3 +446,14 @@ def write_run_report(run_dir: str | Path, history: History | None = None) -> Pat
     tmp.replace(out)
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)
     return out
+
+
+def _heal_fact(results: dict[str, Any]) -> str:
+    """The verify-healed barrier's outcome in a few words."""
+    residue = results.get("heal_residue") or {}
+    left = {n: r for n, r in residue.items() if r}
+    if results.get("tainted") or left:
+        return "TAINTED: residue after healing on " + "; ".join(
+            f"{n}: {', '.join(map(str, r))}" for n, r in sorted(left.items())
+        )
+    return "every node verified clean" if results.get("heal_verified") else "not verified"

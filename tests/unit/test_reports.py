@@ -286,3 +286,28 @@ def test_clew_check_report_writes_a_full_report(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert 'id="failure-view-0"' in out.read_text()
     assert os.path.getsize(out) < 1_000_000
+
+
+def test_report_shows_the_ledger_and_the_heal_barrier(tmp_path: Path) -> None:
+    faults = [
+        {"time": 10, "seq": 1, "event": "intent", "kind": "pause", "f": "start-pause",
+         "value": {"targets": "primaries"}},
+        {"time": 20, "seq": 1, "event": "applied", "phase": "start", "kind": "pause",
+         "f": "start-pause", "value": {"targets": "primaries", "nodes": ["n3"]},
+         "targets": ["n3"]},
+        {"time": 50, "seq": 2, "event": "intent", "kind": "pause", "f": "stop-pause"},
+        {"time": 60, "seq": 2, "event": "healed", "phase": "stop", "kind": "pause",
+         "f": "stop-pause", "value": "resumed"},
+        {"time": 70, "seq": 3, "event": "verified", "clean": False,
+         "residue": {"n2": ["partition: nft table inet clew present"]}},
+    ]  # fmt: skip
+    run = make_run(tmp_path, VALID, faults=faults, extra_spec={"faults": ["pause"]})
+    results = json.loads((run / "results.json").read_text())
+    residue = {"n1": [], "n2": ["partition: nft table inet clew present"]}
+    results.update(tainted=True, heal_verified=False, heal_residue=residue)
+    (run / "results.json").write_text(json.dumps(results))
+    html = render_run_report(run)
+    assert "TAINTED: residue after healing on n2: partition: nft table inet clew present" in html
+    assert "<td>intent</td>" in html and "<td>applied</td>" in html and " → n3" in html
+    assert [w["f"] for w in payload(html)["faults"]] == ["pause"]  # one window, not instants
+    assert payload(html)["faults"][0]["stop"] == 60
