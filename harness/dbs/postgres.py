@@ -147,6 +147,9 @@ class PostgresDB:
     ``samenet``); ``settings`` are extra server settings (``-c name=value``); ``init_sql``
     is run once at setup, right after the server is ready (e.g. the workload's tables);
     ``database`` and ``db_user`` are what the readiness probe and ``init_sql`` connect as.
+    ``faketime`` is the path of ``libfaketime.so.1`` on the node to start the server with
+    (``None``: without), so that clock faults (:mod:`nemeses.clock`) can shift its clock;
+    PostgreSQL reads the time through libc, so it then declares ``clock_reads = "libc"``.
     """
 
     name: str = "postgres"
@@ -163,6 +166,13 @@ class PostgresDB:
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     initdb_timeout: float = DEFAULT_INITDB_TIMEOUT
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    faketime: str | None = None
+
+    @property
+    def clock_reads(self) -> str:
+        """How the server reads the wall clock, for clock faults: through libc, and so
+        through libfaketime when it was started with it."""
+        return "libc" if self.faketime else "unknown"
 
     def __post_init__(self) -> None:
         if self.hba_address is not None and not _HBA_ADDRESS.match(self.hba_address):
@@ -272,6 +282,11 @@ class PostgresDB:
         sock, log = shlex.quote(self.socket_dir), shlex.quote(self.log_file)
         user = shlex.quote(self.os_user)
         argv = '"$PGBIN"/postgres ' + shlex.join(self.command_line(node)[1:])
+        if self.faketime:
+            from nemeses.clock import faketime_env
+
+            env = faketime_env(library=self.faketime)
+            argv = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + argv
         return (
             self._prelude()
             + '[ -n "$D" ] || { echo "no data directory: set the database up first" >&2; '
@@ -457,8 +472,9 @@ class PostgresDB:
                 last = f"{type(e).__name__}: {e}"
             probes += 1
             # Every so often make sure the postmaster is still there: one that exited
-            # (bad setting, port in use) will never answer.
-            if probes % 10 == 1 and await self.postmaster_pid(remote) is None:
+            # (bad setting, port in use) will never answer. Not at once: a postmaster
+            # only counts as ours once it has entered its data directory.
+            if probes % 10 == 0 and await self.postmaster_pid(remote) is None:
                 await asyncio.sleep(0.2)  # let its last words reach the log
                 raise ClusterError(
                     f"postgres on {node.name} ({node.peer_address}:{self.port}) is not "

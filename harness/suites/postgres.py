@@ -24,6 +24,7 @@ Options (``--option k=v``, or the ``[options]`` table of a TOML spec):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,7 +67,23 @@ def db(ctx: TestContext) -> PostgresDB:
         hba_address=str(hba) if hba else None,
         settings=server_settings(ctx.options),
         init_sql=SCHEMA,
+        faketime=_faketime(ctx),
     )
+
+
+def _faketime(ctx: TestContext) -> str | None:
+    """libfaketime's path if the server should start under it: option ``faketime`` (a
+    path, or true/false); by default on the local provider when this machine has it (the
+    nodes share its filesystem), so that ``--faults clock`` can shift the server's clock."""
+    value = ctx.options.get("faketime")
+    if value is not None and str(value).lower() not in ("true", "1", "yes", "on"):
+        return None if str(value).lower() in ("false", "0", "no", "off") else str(value)
+    if value is None and ctx.cluster.provider != "local":
+        return None
+    from nemeses.clock import find_libfaketime
+
+    path = find_libfaketime()
+    return path if os.path.exists(path) else None  # not installed: clock faults are refused
 
 
 def list_append(ctx: TestContext) -> Workload:
