@@ -360,8 +360,9 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     """Check this machine for what clew's tests need, and print a table of capabilities.
 
     Checks: root or user namespaces; ip, unshare, nft, iptables, tc, sshd, ssh, etcd;
-    libfaketime; whether the kernel has netem and the iptables statistic match (probed in
-    a throwaway network namespace that vanishes with the probe). If a cluster is up
+    libfaketime; whether the kernel has netem, the iptables statistic match (packet loss)
+    and a bindable NFQUEUE (packet delay), probed in a throwaway network namespace that
+    vanishes with the probe; which packet faults that allows. If a cluster is up
     (see --name), also whether each node's SSH port answers.
 
     Exits 0 if everything the local provider needs is there (and every node of a
