@@ -152,7 +152,8 @@ class Timeout(Exception):
 
 
 def find_cycle(g: Subgraph, spec: Spec, deadline: float) -> Cycle | None:
-    """A shortest cycle through the first start vertex that has one, or ``None``.
+    """A shortest simple cycle (no transaction twice) through the first start vertex that
+    has one, or ``None``.
 
     Raises :class:`Timeout` when ``deadline`` (``time.monotonic()``) passes first.
     """
@@ -231,7 +232,11 @@ def _bfs(g: Subgraph, spec: Spec, s: int, first_bit: int, deadline: float) -> Cy
             for rel, nxt in steps(st, lb):
                 if w == s:
                     if closes(nxt, rel):
-                        return _unwind(parent, st, rel, s)
+                        cycle = _unwind(parent, st, rel, s)
+                        # The search runs over (vertex, state) pairs, so a path may pass a
+                        # transaction twice; only a simple cycle is a minimal explanation.
+                        if len(set(cycle.vertices)) == len(cycle.vertices):
+                            return cycle
                     continue
                 nxt = (w, *nxt[1:])
                 if nxt not in parent:

@@ -122,6 +122,10 @@ def test_read_committed_under_contention_shows_anomalies(
     assert not found & {"G0", "G1a", "G1b", "G1c"}, "read committed itself was violated"
     assert r["explanations"] and "a contradiction!" in r["explanations"][0]
     assert "INVALID" in out and "not serializable" in out
+    for name, cases in r["anomaly_details"].items():  # minimal cycles: no transaction twice
+        for case in cases:
+            cycle = case.get("cycle") or []
+            assert len(set(cycle[:-1])) == len(cycle[:-1]), (name, cycle)
 
 
 def test_the_same_history_is_read_committed(read_committed: tuple[int, str, Path]) -> None:
