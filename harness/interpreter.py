@@ -33,13 +33,16 @@ still running after that stay invocations without completion (which readers trea
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 import logging
 import random
 import time
+import types
+from bisect import insort
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -47,6 +50,7 @@ from harness.api import Client, DefiniteError, IndefiniteError, Op, TestContext
 from harness.generator import PENDING, Gen, GenContext
 from harness.generator import op as gen_op
 from harness.generator.context import NEMESIS, Thread
+from harness.journal_lines import fields_line
 
 __all__ = [
     "CANCEL_GRACE",
@@ -223,19 +227,23 @@ def _set(fut: asyncio.Future[Any], value: Any = None) -> None:
 # -- progress --------------------------------------------------------------------------------
 
 
-def _stamp(res: Op, inv: Op, index: int, now: int, node: str | None) -> None:
-    """Make ``res`` the journaled completion of ``inv``: its index and time, the
-    invocation's process and f, and its value, key and node unless the client set them."""
+def _stamped(c: Op, inv: Op, index: int, now: int, node: str | None) -> Op:
+    """The journaled completion of ``inv`` whose client answered ``c`` (a new dict; ``c``
+    is left alone, as clients may reuse theirs): ``c`` with its index and time, the
+    invocation's process and f, and its value and key unless the client set them, and
+    the worker's node."""
+    res = c.copy()  # (a copy and four stores: cheaper than one dict display)
     res["index"] = index
     res["time"] = now
     res["process"] = inv["process"]
     res["f"] = inv["f"]
-    if "value" not in res:
+    if "value" not in c:
         res["value"] = inv.get("value")
-    if "key" in inv and "key" not in res:
+    if "key" in inv and "key" not in c:
         res["key"] = inv["key"]
     if node is not None:
         res["node"] = node
+    return res
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,16 +272,28 @@ class NemesisLike(Protocol):
 # -- workers ---------------------------------------------------------------------------------
 
 _STOP: Final[Any] = object()
+#: ``_Started.waiting_on`` of an awaitable its worker has to start itself.
+_FRESH: Final[Any] = object()
+
+# Running a client's ``invoke`` eagerly – its first step inside the scheduler, *as its
+# worker's task* (``asyncio.current_task()``, timeouts and cancel scopes in the client see
+# the worker) – needs the event loop's current-task bookkeeping, which Python 3.11 keeps
+# private (3.12's eager tasks use the same two functions). Without them every op is
+# handed to its worker: the same history, one task switch per op slower.
+_enter_task: Callable[[Any, Any], None] | None = getattr(asyncio.tasks, "_enter_task", None)
+_leave_task: Callable[[Any, Any], None] | None = getattr(asyncio.tasks, "_leave_task", None)
 
 
 class _Worker:
-    """One thread: its client (or nemesis), node, one-op inbox and task. ``deadline``
-    (absolute clock ns) is set while an op runs under a timeout; the watchdog sets
-    ``timed_out`` and cancels the task when it passes."""
+    """One thread: its client (or nemesis), node, one-message inbox, task and that task's
+    context. ``deadline`` (absolute clock ns) is set while its worker runs an op under a
+    timeout; the watchdog sets ``timed_out`` and cancels the task when it passes."""
 
     __slots__ = (
+        "context",
         "deadline",
         "invoke",
+        "is_nemesis",
         "node",
         "slot",
         "task",
@@ -292,6 +312,7 @@ class _Worker:
         timeout: float | None,
     ) -> None:
         self.thread = thread
+        self.is_nemesis = thread == NEMESIS
         self.invoke = invoke
         self.node = node
         self.timeout = timeout
@@ -301,14 +322,52 @@ class _Worker:
         self.slot: Any = None
         self.waiter: asyncio.Future[Any] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.context = contextvars.copy_context()
 
     def give(self, o: Any) -> None:
-        """Hand ``o`` to the worker (its inbox holds one op; it is idle when given one)."""
+        """Hand ``o`` to the worker (its inbox holds one message; it is idle when given
+        one): a sleep op, a :class:`_Started` client call, or ``_STOP``."""
         w = self.waiter
         if w is not None and not w.done():
             w.set_result(o)
         else:
             self.slot = o
+
+
+class _Started:
+    """A client call for a worker to see through: ``aw`` (the awaitable ``invoke``
+    returned) for invocation ``inv``, either already started and now waiting on
+    ``waiting_on`` (what it yielded to the event loop), or ``_FRESH``."""
+
+    __slots__ = ("aw", "inv", "waiting_on")
+
+    def __init__(self, aw: Any, inv: Op, waiting_on: Any) -> None:
+        self.aw = aw
+        self.inv = inv
+        self.waiting_on = waiting_on
+
+
+@types.coroutine
+def _resume(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
+    """Go on with ``coro``, whose first steps ran elsewhere and which now waits on
+    ``waiting_on``: exactly what awaiting it would do from there (values and exceptions,
+    cancellation included, are passed through)."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as e:
+            try:
+                waiting_on = coro.throw(e)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                waiting_on = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 def _classify(c: Any, nemesis: bool) -> Op:
@@ -328,6 +387,27 @@ def _classify(c: Any, nemesis: bool) -> Op:
             "error": f"client bug: completion type {t!r} is not ok, fail or info",
         }
     return c
+
+
+def _completion(c: Any, nemesis: bool) -> Op:
+    """The completion fields a client's answer ``c`` stands for: ``c`` itself when it is
+    the usual well-formed client dict, else checked (:func:`_classify`)."""
+    if c.__class__ is dict and not nemesis and c.get("type") in _TYPES:
+        return c
+    return _classify(c, nemesis)
+
+
+def _failure(e: Exception) -> Op:
+    """The completion of a call that raised ``e``: ``fail`` for :class:`DefiniteError`,
+    else ``info``."""
+    if isinstance(e, DefiniteError):
+        return {"type": "fail", "error": str(e) or type(e).__name__}
+    if isinstance(e, IndefiniteError):
+        return {"type": "info", "error": str(e) or type(e).__name__}
+    return {"type": "info", "error": f"indeterminate: {type(e).__name__}: {e}"}
+
+
+_CANCELLED: Final = "indeterminate: the client was cancelled"
 
 
 class _Run:
@@ -374,30 +454,33 @@ class _Run:
         self.next_progress = 0
         self.watchdog: Cancellable | None = None
         self.watchdog_at = 0
+        self.flush: Callable[[], None] | None = getattr(journal, "flush", None)
+        self.loop = asyncio.get_running_loop()
+        self.task: asyncio.Task[Any] | None = None  # the scheduler's (set by interpret)
 
     # -- workers --
 
     async def worker(self, w: _Worker) -> None:
-        """Run ops handed to ``w`` until told to stop."""
+        """See through the client calls and sleeps handed to ``w`` until told to stop."""
         loop = asyncio.get_running_loop()
-        ctx, clock, done = self.ctx, self.clock, self.done
-        invoke, is_nemesis = w.invoke, w.thread == NEMESIS
+        clock, done = self.clock, self.done
         res: Op | None
         while True:
-            o = w.slot
-            if o is None:
+            m = w.slot
+            if m is None:
                 w.waiter = fut = loop.create_future()
-                o = await fut
+                m = await fut
                 w.waiter = None
             w.slot = None
-            if o is _STOP:
+            if m is _STOP:
                 return
-            if o["type"] == "sleep":
-                await clock.sleep(o["value"])
-                res = None
+            if m.__class__ is not _Started:  # a sleep op
+                await clock.sleep(m["value"])
+                done.append((w, m, None))
             else:
+                waiting_on = m.waiting_on
                 try:
-                    c = await invoke(ctx, o.copy())
+                    c = await (m.aw if waiting_on is _FRESH else _resume(m.aw, waiting_on))
                 except asyncio.CancelledError:
                     w.deadline = None
                     if w.timed_out:
@@ -406,28 +489,64 @@ class _Run:
                         task = asyncio.current_task()
                         if task is not None and task.cancelling():
                             raise  # we are being stopped
-                        res = {"type": "info", "error": "indeterminate: the client was cancelled"}
-                except DefiniteError as e:
-                    w.deadline = None
-                    res = {"type": "fail", "error": str(e) or type(e).__name__}
-                except IndefiniteError as e:
-                    w.deadline = None
-                    res = {"type": "info", "error": str(e) or type(e).__name__}
+                        res = {"type": "info", "error": _CANCELLED}
                 except Exception as e:
                     w.deadline = None
-                    res = {"type": "info", "error": f"indeterminate: {type(e).__name__}: {e}"}
+                    res = _failure(e)
                 else:
                     w.deadline = None
                     if w.timed_out:  # the client swallowed the watchdog's cancellation
                         res = self.timed_out(w)
-                    elif c.__class__ is dict and not is_nemesis and c.get("type") in _TYPES:
-                        res = c.copy()  # the common case; a copy, as clients may reuse dicts
                     else:
-                        res = _classify(c, is_nemesis)
-            done.append((w, o, res))
+                        res = _completion(c, w.is_nemesis)
+                done.append((w, m.inv, res))
             s = self.sched_waiter
             if s is not None and not s.done():
                 s.set_result(None)
+
+    def start(self, starts: list[tuple[_Worker, Op]], now: int) -> None:
+        """Start the client call of each ``(worker, invocation)``: run it eagerly until it
+        first waits – queueing the completion of a call that finished – and hand calls
+        still running to their workers, with their deadline (``now``: relative ns)."""
+        ctx, done = self.ctx, self.done
+        loop, me = self.loop, self.task
+        eager = me is not None and _enter_task is not None and _leave_task is not None
+        if eager:
+            _leave_task(loop, me)  # type: ignore[misc]
+        try:
+            for w, inv in starts:
+                running: _Started | None = None
+                entered = False
+                try:
+                    aw = w.invoke(ctx, inv.copy())
+                    if not eager or aw.__class__ is not types.CoroutineType:
+                        running = _Started(aw, inv, _FRESH)
+                        continue
+                    _enter_task(loop, w.task)  # type: ignore[misc]
+                    entered = True
+                    running = _Started(aw, inv, w.context.run(aw.send, None))
+                except StopIteration as stop:
+                    done.append((w, inv, _completion(stop.value, w.is_nemesis)))
+                except asyncio.CancelledError:
+                    done.append((w, inv, {"type": "info", "error": _CANCELLED}))
+                except Exception as e:
+                    done.append((w, inv, _failure(e)))
+                finally:
+                    if entered:
+                        _leave_task(loop, w.task)  # type: ignore[misc]
+                    if running is not None:
+                        self.hand_over(w, running, now)
+        finally:
+            if eager:
+                _enter_task(loop, me)  # type: ignore[misc]
+
+    def hand_over(self, w: _Worker, call: _Started, now: int) -> None:
+        """Give a running client call to its worker, under the op timeout."""
+        if w.timeout_ns is not None:
+            w.deadline = d = self.origin + now + w.timeout_ns
+            if self.watchdog is None or d < self.watchdog_at:
+                self.arm_watchdog(d)
+        w.give(call)
 
     @staticmethod
     def timed_out(w: _Worker) -> Op:
@@ -471,10 +590,13 @@ class _Run:
     # -- the scheduler --
 
     async def wait(self, until: int | None) -> None:
-        """Return when a completion is queued, or at relative time ``until`` (ns)."""
+        """Write out the journal; return when a completion is queued, or at relative time
+        ``until`` (ns)."""
+        if self.flush is not None:
+            self.flush()
         if self.done:
             return
-        fut = asyncio.get_running_loop().create_future()
+        fut = self.loop.create_future()
         self.sched_waiter = fut
         timer = (
             self.clock.call_at(self.origin + until, lambda: _set(fut))
@@ -488,11 +610,11 @@ class _Run:
             if timer is not None:
                 timer.cancel()
 
-    def complete(self, w: _Worker, inv: Op, res: Op, now: int) -> None:
-        """Stamp and journal the completion ``res`` of ``inv`` (not telling the
-        generator): the slow path, used when winding down."""
+    def complete(self, w: _Worker, inv: Op, c: Op, now: int) -> None:
+        """Stamp and journal the completion of ``inv`` whose client answered ``c`` (not
+        telling the generator): the slow path, used when winding down."""
         p = inv["process"]
-        _stamp(res, inv, self.index, now, w.node)
+        res = _stamped(c, inv, self.index, now, w.node)
         self.index += 1
         self.journal(res)
         self.counts[res["type"]] += 1
@@ -503,10 +625,10 @@ class _Run:
 
     def drain(self) -> None:
         """Journal every queued completion, without telling the generator."""
-        done, free = self.done, self.gctx.free
+        done, gctx = self.done, self.gctx
         while done:
             w, inv, res = done.popleft()
-            free.add(w.thread)
+            gctx.mark_free(w.thread)
             self.in_flight -= 1
             if res is not None:
                 self.complete(w, inv, res, self.clock.now_ns() - self.origin)
@@ -536,123 +658,159 @@ class _Run:
     async def schedule(self) -> None:
         """The scheduler loop (see the module docstring).
 
-        This is the hot path: per op it is a generator call, two journal calls and two
-        hand-offs between tasks, with the bookkeeping inlined (it is :meth:`complete`,
-        and the context's ``mark_busy``/``mark_free``) and one clock read per round."""
+        This is the hot path. Each round: journal the completions that arrived; ask the
+        generator for ops until it has none for now, journaling each invocation; write the
+        journal out (one ``write()``); start the round's client calls (:meth:`start`);
+        then let the event loop run – once if calls finished at once, else until a
+        completion or the time something is due. The bookkeeping is inlined (it is
+        :meth:`complete`, and the context's ``mark_busy``/``mark_free``), with counters in
+        locals (written back on the way out) and one clock read per round."""
         gctx, workers, journal, done = self.gctx, self.workers, self.journal, self.done
         free, processes, counts = gctx.free, gctx.processes, self.counts
-        now_ns, origin, conc = self.clock.now_ns, self.origin, self.concurrency
+        free_clients = gctx.free_clients  # kept in step with free (see GenContext)
+        assert free_clients is not None  # the context made its own free set
+        clock, origin, conc = self.clock, self.origin, self.concurrency
+        now_ns = time.monotonic_ns if clock.__class__ is RealClock else clock.now_ns
         all_threads = len(workers)
         recheck = round(PENDING_RECHECK * _NS)
         progress_every = round(PROGRESS_INTERVAL * _NS)
         on_progress = self.on_progress
+        # The journal's fast path (Journal.append_line): lines made from the fields of an
+        # op without its dict, written by the flush before the next yield.
+        append_line = getattr(journal, "append_line", None)
+        flush = self.flush
         gen = self.gen
         listens = isinstance(gen, Gen) and gen.listens
         exhausted = False
-        while True:
-            now = now_ns() - origin
-            while done:
-                w, inv, res = done.popleft()
-                t = w.thread
-                free.add(t)
-                self.in_flight -= 1
-                if res is None:  # a sleep ended
+        index, in_flight, invocations = self.index, self.in_flight, self.invocations
+        starts: list[tuple[_Worker, Op]] = []
+        try:
+            while True:
+                now = now_ns() - origin
+                while done:
+                    w, inv, c = done.popleft()
+                    t = w.thread
+                    free.add(t)
+                    if t.__class__ is int:
+                        insort(free_clients, t)
+                    in_flight -= 1
+                    if c is None:  # a sleep ended
+                        continue
+                    p = inv["process"]
+                    res = _stamped(c, inv, index, now, w.node)
+                    kind = res["type"]
+                    if append_line is not None:
+                        g = res.get
+                        append_line(fields_line(index, now, kind, p, res["f"], res["value"],
+                                                g("key"), g("node"), g("error")))  # fmt: skip
+                    else:
+                        journal(res)
+                    index += 1
+                    counts[kind] += 1
+                    if listens:
+                        gen = gen.update(gctx, res)
+                        listens = isinstance(gen, Gen) and gen.listens
+                    if p == NEMESIS:
+                        self.nemesis_last = res
+                    elif kind == "info":
+                        processes[t] = p + conc
+                if on_progress is not None and now >= self.next_progress:
+                    self.index, self.in_flight, self.invocations = index, in_flight, invocations
+                    self.next_progress = now + progress_every
+                    on_progress(self.progress(now))
+                if exhausted:
+                    if not in_flight:
+                        if flush is not None:
+                            flush()
+                        return
+                    await self.wait(None)
                     continue
-                p = inv["process"]
-                _stamp(res, inv, self.index, now, w.node)
-                self.index += 1
-                journal(res)
-                kind = res["type"]
-                counts[kind] += 1
-                if listens:
-                    gen = gen.update(gctx, res)
+                until: int | None = None  # when to ask again if nothing completes before
+                gctx.time = now
+                while in_flight < all_threads:  # else no thread could take an op: do not ask
+                    r = gen.op(gctx) if isinstance(gen, Gen) else gen_op(gen, gctx)
+                    if r is None:
+                        exhausted = True
+                        break
+                    o, g2 = r
+                    if o is PENDING:
+                        gen = g2  # a pending generator may have moved on (kept a fn's op)
+                        listens = isinstance(gen, Gen) and gen.listens
+                        until = now + recheck
+                        break
+                    if o.__class__ is not dict:
+                        raise InterpreterError(f"generator produced {o!r}, not an op dict")
+                    t_op = o.get("time", now)
+                    if t_op > now:
+                        until = t_op
+                        break
+                    kind = o.get("type", "invoke")
+                    if kind == "log":
+                        gen = g2
+                        listens = isinstance(gen, Gen) and gen.listens
+                        gen_log.info("%s", o.get("value"))
+                        continue
+                    p = o.get("process")
+                    if p is None:
+                        free_t = self.pick_client_thread()
+                        if free_t is None:
+                            until = now + recheck
+                            break
+                        t, p = free_t, processes[free_t]
+                    else:
+                        t = p if p.__class__ is str or not conc else p % conc
+                        if processes.get(t) != p or t not in free:
+                            raise InterpreterError(
+                                f"generator produced an op for process {p!r}, which is not a "
+                                f"free process of this run: {o!r}"
+                            )
+                    gen = g2
                     listens = isinstance(gen, Gen) and gen.listens
-                if p == NEMESIS:
-                    self.nemesis_last = res
-                elif kind == "info":
-                    processes[t] = p + conc
-            if on_progress is not None and now >= self.next_progress:
-                self.next_progress = now + progress_every
-                on_progress(self.progress(now))
-            if exhausted:
-                if not self.in_flight:
-                    return
-                await self.wait(None)
-                continue
-            if self.in_flight >= all_threads:
-                await self.wait(None)  # no thread could take an op: nothing to ask
-                continue
-            gctx.time = now
-            r = gen.op(gctx) if isinstance(gen, Gen) else gen_op(gen, gctx)
-            if r is None:
-                exhausted = True
-                continue
-            o, g2 = r
-            if o is PENDING:
-                gen = g2  # a pending generator may have moved on (e.g. kept a called fn's op)
-                listens = isinstance(gen, Gen) and gen.listens
-                await self.wait(now + recheck)
-                continue
-            if o.__class__ is not dict:
-                raise InterpreterError(f"generator produced {o!r}, not an op dict")
-            t_op = o.get("time", now)
-            if t_op > now:
-                await self.wait(t_op)
-                continue
-            kind = o.get("type", "invoke")
-            if kind == "log":
-                gen = g2
-                listens = isinstance(gen, Gen) and gen.listens
-                gen_log.info("%s", o.get("value"))
-                continue
-            p = o.get("process")
-            if p is None:
-                free_t = self.pick_client_thread()
-                if free_t is None:
-                    await self.wait(now + recheck)
-                    continue
-                t, p = free_t, processes[free_t]
-            else:
-                t = p if p.__class__ is str or not conc else p % conc
-                if processes.get(t) != p or t not in free:
-                    raise InterpreterError(
-                        f"generator produced an op for process {p!r}, which is not a free "
-                        f"process of this run: {o!r}"
-                    )
-            gen = g2
-            listens = isinstance(gen, Gen) and gen.listens
-            w = workers[t]
-            free.discard(t)
-            self.in_flight += 1
-            if kind == "sleep":
-                w.give(o)
-                continue
-            if kind != "invoke" or "f" not in o:
-                raise InterpreterError(f"generator produced an op that is not an invocation: {o!r}")
-            if w.timeout_ns is not None:
-                w.deadline = d = origin + now + w.timeout_ns
-                if self.watchdog is None or d < self.watchdog_at:
-                    self.arm_watchdog(d)
-            inv = o.copy()
-            inv["index"] = self.index
-            self.index += 1
-            inv["time"] = now
-            inv["type"] = "invoke"
-            inv["process"] = p
-            if w.node is not None:
-                inv["node"] = w.node
-            journal(inv)
-            self.invocations += 1
-            if p == NEMESIS:
-                self.nemesis_last = inv
-            if listens:
-                gen = gen.update(gctx, inv)
-                listens = isinstance(gen, Gen) and gen.listens
-            waiter = w.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(inv)
-            else:
-                w.slot = inv
+                    w = workers[t]
+                    free.discard(t)
+                    if t.__class__ is int:
+                        free_clients.remove(t)
+                    in_flight += 1
+                    if kind == "sleep":
+                        w.give(o)
+                        continue
+                    if kind != "invoke" or "f" not in o:
+                        raise InterpreterError(
+                            f"generator produced an op that is not an invocation: {o!r}"
+                        )
+                    inv = o.copy()
+                    inv["index"] = index
+                    inv["time"] = now
+                    inv["type"] = "invoke"
+                    inv["process"] = p
+                    if w.node is not None:
+                        inv["node"] = w.node
+                    if append_line is not None:
+                        g = inv.get
+                        append_line(fields_line(index, now, "invoke", p, inv["f"], g("value"),
+                                                g("key"), g("node"), g("error")))  # fmt: skip
+                    else:
+                        journal(inv)
+                    index += 1
+                    invocations += 1
+                    if p == NEMESIS:
+                        self.nemesis_last = inv
+                    if listens:
+                        gen = gen.update(gctx, inv)
+                        listens = isinstance(gen, Gen) and gen.listens
+                    starts.append((w, inv))
+                if starts:
+                    if flush is not None:
+                        flush()  # every invocation is written before its client sees it
+                    self.start(starts, now)
+                    starts.clear()
+                    if done:  # calls that finished at once: a fair turn, then the next round
+                        await asyncio.sleep(0)  # (the journal is written: nothing new since)
+                        continue
+                if not exhausted:
+                    await self.wait(until)
+        finally:
+            self.index, self.in_flight, self.invocations = index, in_flight, invocations
 
     async def wind_down(self) -> None:
         """After a cancellation or error: wait up to :data:`CANCEL_GRACE` for ops in
@@ -723,8 +881,9 @@ async def interpret(
         on_progress,
     )
     loop = asyncio.get_running_loop()
+    run.task = asyncio.current_task()
     for w in run.workers.values():
-        w.task = loop.create_task(run.worker(w), name=f"clew-worker-{w.thread}")
+        w.task = loop.create_task(run.worker(w), name=f"clew-worker-{w.thread}", context=w.context)
     try:
         await run.schedule()
     except BaseException:

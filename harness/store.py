@@ -20,50 +20,98 @@ flushed, so ``clew analyze RUN_DIR`` can check it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from harness.formats.jsonl import op_to_json_line
+from harness.journal_lines import op_line
 
 __all__ = ["Journal", "RunDir", "new_run_dir"]
 
 
 class Journal:
-    """Appends ops to ``history.jsonl``; every line is written and flushed at once.
+    """Appends ops to ``history.jsonl``, one JSON line each, as they happen.
 
-    With ``fsync`` the file is also synced to disk every ``fsync_every`` ops (a power loss
-    then loses at most that many); a crash of the process loses nothing already written.
+    A line reaches the OS – the page cache, which outlives a crash or a SIGKILL of the
+    controller – before the event loop runs anything else: the lines journaled in one
+    turn of the loop are written together, with one ``write()``, when the code that
+    journaled them yields (:meth:`flush` at once; the journal also schedules it for the
+    end of the turn itself). Without a running event loop every line is written at once.
+    Each write holds whole lines only, so the file is never left mid-line by a crash.
+
+    With ``fsync_every`` the file is also synced to disk every ``fsync_every`` ops (a power
+    loss then loses at most about that many).
     """
 
     def __init__(self, path: Path, *, fsync_every: int = 0) -> None:
         self.path = path
-        self._f: IO[str] = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._fsync_every = fsync_every
-        self._n = 0
+        self._written = 0  # lines written so far
+        self._synced = 0  # lines synced so far
+        self._pending: list[str] = []
+        self._scheduled = False
+        #: Append a ready line (:func:`~harness.journal_lines.fields_line`: one whole op,
+        #: ending in a newline), written by the next :meth:`flush` – the fast path for a
+        #: caller that flushes before it yields to the event loop (the interpreter).
+        self.append_line: Callable[[str], None] = self._pending.append
 
     def __call__(self, op: dict[str, Any]) -> None:
-        """Append one op (a dict with the history fields) as a line, and flush it."""
-        self._f.write(op_to_json_line(op))
-        self._f.flush()
-        self._n += 1
-        if self._fsync_every and self._n % self._fsync_every == 0:
-            os.fsync(self._f.fileno())
+        """Append one op (a dict with the history fields) as a line; it is written by the
+        end of this event-loop turn (at once outside an event loop)."""
+        self._pending.append(op_line(op))
+        if not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Have the pending lines written at the end of this turn (now outside a loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self._end_of_turn)
+
+    def _end_of_turn(self) -> None:
+        self._scheduled = False
+        if self._fd is not None:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending line now, with one ``write()`` (and sync if due)."""
+        pending = self._pending
+        if pending and self._fd is not None:
+            data = "".join(pending).encode("utf-8", "backslashreplace")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._written += len(pending)
+            pending.clear()
+            if self._fsync_every and self._written - self._synced >= self._fsync_every:
+                os.fsync(self._fd)
+                self._synced = self._written
 
     @property
     def count(self) -> int:
-        return self._n
+        """Ops journaled so far."""
+        return self._written + len(self._pending)
 
     def close(self) -> None:
-        """Flush, sync and close. Safe to call twice."""
-        if not self._f.closed:
-            self._f.flush()
-            with contextlib.suppress(OSError):
-                os.fsync(self._f.fileno())
-            self._f.close()
+        """Write what is pending, sync and close. Safe to call twice."""
+        if self._fd is not None:
+            try:
+                self.flush()
+                with contextlib.suppress(OSError):
+                    os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = None
 
 
 class RunDir:

@@ -8,10 +8,22 @@ fake clients and returns the history.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from types import FunctionType
 from typing import Any
 
 from harness.generator.context import GenContext
-from harness.generator.core import _UNSET, PENDING, Gen, Op, OpResult, Seq, op, soonest, update
+from harness.generator.core import (
+    _UNSET,
+    PENDING,
+    Gen,
+    Op,
+    OpResult,
+    Seq,
+    _fn_op,
+    op,
+    soonest,
+    update,
+)
 
 __all__ = [
     "any_",
@@ -71,15 +83,16 @@ class Limit(Gen):
         self.listens = isinstance(gen, Gen) and gen.listens
 
     def op(self, ctx: GenContext) -> OpResult:
-        if self.n <= 0:
+        n, gen = self.n, self.gen
+        if n <= 0:
             return None
-        r = op(self.gen, ctx)
+        r = gen.op(ctx) if isinstance(gen, Gen) else op(gen, ctx)
         if r is None:
             return None
         o, g = r
         if o is PENDING:
-            return (PENDING, self if g is self.gen else Limit(self.n, g))
-        return (o, Limit(self.n - 1, g) if self.n > 1 else None)
+            return (PENDING, self if g is gen else Limit(n, g))
+        return (o, Limit(n - 1, g) if n > 1 else None)
 
     def update(self, ctx: GenContext, event: Op) -> Any:
         if not self.listens:
@@ -286,12 +299,21 @@ class Mix(Gen):
     """A uniformly random choice among ``gens`` for each op; ``i`` is the pending choice
     (-1 until the first ask)."""
 
-    __slots__ = ("gens", "i", "listens")
+    __slots__ = ("family", "gens", "i", "listens")
 
-    def __init__(self, gens: tuple[Any, ...], i: int, listens: bool | None = None) -> None:
+    def __init__(
+        self,
+        gens: tuple[Any, ...],
+        i: int,
+        listens: bool | None = None,
+        family: list[Mix | None] | None = None,
+    ) -> None:
         self.gens = gens
         self.i = i
         self.listens = any(map(_listens, gens)) if listens is None else listens
+        # The Mix of the same gens for each choice, made once and shared by all of them:
+        # with plain callables the gens never change, so asking allocates no new Mix.
+        self.family: list[Mix | None] = family if family is not None else [None] * len(gens)
 
     def op(self, ctx: GenContext) -> OpResult:
         gens, i = self.gens, self.i
@@ -300,7 +322,10 @@ class Mix(Gen):
             i = int(rng.random() * len(gens))  # cheaper than randrange, still seeded
         while True:
             g = gens[i]
-            r = op(g, ctx)
+            if g.__class__ is FunctionType:  # the usual case: a function making ops
+                r = _fn_op(g, ctx)
+            else:
+                r = g.op(ctx) if isinstance(g, Gen) else op(g, ctx)
             if r is not None:
                 break
             gens = gens[:i] + gens[i + 1 :]
@@ -313,7 +338,12 @@ class Mix(Gen):
                 gens = (*gens[:i], g2, *gens[i + 1 :])
             return (PENDING, Mix(gens, i))
         if g2 is g and gens is self.gens:  # the common case: plain callables
-            return (o, Mix(gens, int(rng.random() * len(gens)), self.listens))
+            k = int(rng.random() * len(gens))
+            family = self.family
+            nxt = family[k]
+            if nxt is None:
+                nxt = family[k] = Mix(gens, k, self.listens, family)
+            return (o, nxt)
         if g2 is None:
             gens = gens[:i] + gens[i + 1 :]
             if not gens:

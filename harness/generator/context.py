@@ -13,6 +13,7 @@ process ``t`` and, each time an op of its crashes (``info``), continues as
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Iterable
 from typing import Final
@@ -41,10 +42,22 @@ class GenContext:
       may use, so that a seed reproduces a run.
 
     ``free`` (the set of idle threads) and ``processes`` (thread → process) are shared by
-    a context and its views; only interpreters change them.
+    a context and its views; only interpreters change them. So is ``free_clients``, the
+    idle client threads in ascending order, which interpreters keep alongside ``free``
+    (``mark_busy``/``mark_free`` do) when the context made its own ``free`` set, and which
+    is ``None`` otherwise: it spares :meth:`some_free_process` a scan per op.
     """
 
-    __slots__ = ("concurrency", "free", "processes", "rng", "threads", "time")
+    __slots__ = (
+        "_shows_clients",
+        "concurrency",
+        "free",
+        "free_clients",
+        "processes",
+        "rng",
+        "threads",
+        "time",
+    )
 
     def __init__(
         self,
@@ -61,9 +74,13 @@ class GenContext:
         self.rng = rng
         self.time = time
         self.free: set[Thread] = set(self.threads) if free is None else free
+        self.free_clients: list[int] | None = (
+            sorted(t for t in self.threads if isinstance(t, int)) if free is None else None
+        )
         self.processes: dict[Thread, Process] = (
             {t: t for t in self.threads} if processes is None else processes
         )
+        self._shows_clients: bool | None = None  # whether threads are exactly the clients
 
     def __repr__(self) -> str:
         return (
@@ -100,12 +117,23 @@ class GenContext:
     def some_free_process(self) -> Process | None:
         """The process of a free thread chosen at random (seeded), or ``None`` if every
         thread of this context is busy."""
-        free = self.free
-        ts = [t for t in self.threads if t in free]
-        if not ts:
+        threads = self.threads
+        shows_clients = self._shows_clients
+        if shows_clients is None:
+            shows_clients = self._shows_clients = threads == tuple(range(self.concurrency))
+        if shows_clients and self.free_clients is not None:
+            ts: list[Thread] = self.free_clients  # type: ignore[assignment]  # the hot path
+        elif len(threads) == 1:
+            t = threads[0]
+            return self.processes[t] if t in self.free else None
+        else:
+            free = self.free
+            ts = [t for t in threads if t in free]
+        n = len(ts)
+        if not n:
             return None
         # int(random() * n) rather than randrange: several times cheaper, still seeded.
-        t = ts[0] if len(ts) == 1 else ts[int(self.rng.random() * len(ts))]
+        t = ts[0] if n == 1 else ts[int(self.rng.random() * n)]
         return self.processes[t]
 
     # -- views -----------------------------------------------------------------------------
@@ -128,18 +156,26 @@ class GenContext:
         v.rng = self.rng
         v.time = self.time
         v.free = self.free
+        v.free_clients = self.free_clients
         v.processes = self.processes
+        v._shows_clients = None
         return v
 
     # -- for interpreters only --------------------------------------------------------------
 
     def mark_busy(self, thread: Thread) -> None:
         """(Interpreters) ``thread`` was given an op."""
-        self.free.discard(thread)
+        if thread in self.free:
+            self.free.discard(thread)
+            if self.free_clients is not None and isinstance(thread, int):
+                self.free_clients.remove(thread)
 
     def mark_free(self, thread: Thread) -> None:
         """(Interpreters) ``thread`` finished its op."""
-        self.free.add(thread)
+        if thread not in self.free:
+            self.free.add(thread)
+            if self.free_clients is not None and isinstance(thread, int):
+                bisect.insort(self.free_clients, thread)
 
     def set_process(self, thread: Thread, process: Process) -> None:
         """(Interpreters) ``thread`` now runs ``process`` (after a crash)."""

@@ -214,10 +214,17 @@ def _inspect_takes_ctx(fn: Callable[..., Any]) -> bool:
 
 
 def _fn_op(fn: Callable[..., Any], ctx: GenContext) -> OpResult:
-    x = fn(ctx) if _takes_ctx(fn) else fn()
-    if x is None:
+    try:
+        takes = _fn_cache[fn]
+    except (KeyError, TypeError):
+        takes = _takes_ctx(fn)
+    x = fn(ctx) if takes else fn()
+    if x.__class__ is dict:  # the usual case: a fresh op
+        r = _dict_op(x, ctx)
+    elif x is None:
         return None
-    r = op(x, ctx)
+    else:
+        r = op(x, ctx)
     if r is None:
         return None
     o, x2 = r

@@ -51,13 +51,19 @@ class OnThreads(Gen):
         return v
 
     def op(self, ctx: GenContext) -> OpResult:
-        r = op(self.gen, self._view(ctx))
+        gen, cache = self.gen, self.cache
+        if cache[0] is ctx and cache[1] is ctx.threads:  # _view's hit, inlined (hot path)
+            v: GenContext = cache[2]
+            v.time = ctx.time
+        else:
+            v = self._view(ctx)
+        r = gen.op(v) if isinstance(gen, Gen) else op(gen, v)
         if r is None:
             return None
         o, g = r
-        if g is self.gen:
+        if g is gen:
             return (o, self)
-        return (o, None if g is None else OnThreads(self.pred, g, self.cache))
+        return (o, None if g is None else OnThreads(self.pred, g, cache))
 
     def update(self, ctx: GenContext, event: Op) -> Any:
         if not self.listens or not self.pred(ctx.thread_of(event["process"])):

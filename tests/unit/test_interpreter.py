@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from clusters.base import Cluster, Node
 from harness.api import DefiniteError, IndefiniteError, Op, TestContext
+from harness.formats.jsonl import op_to_json_line
 from harness.generator import (
     any_,
     clients,
@@ -25,6 +28,7 @@ from harness.generator import (
     time_limit,
 )
 from harness.interpreter import FakeClock, InterpreterError, Progress, RealClock, interpret
+from harness.store import Journal
 
 S = 1_000_000_000
 
@@ -297,3 +301,118 @@ def test_real_clock_runs_quickly() -> None:
     p = asyncio.run(main())
     check_well_formed(journal)
     assert p.ok == 500 and len(journal) == 1000
+
+
+def test_clients_run_as_their_own_worker_task_with_its_context() -> None:
+    # The first step of a call runs inside the scheduler (eagerly), the rest in the
+    # worker's task: the client must see the same task and contextvars either way.
+    var: contextvars.ContextVar[int] = contextvars.ContextVar("var")
+
+    class Probe:
+        def __init__(self) -> None:
+            self.tasks: set[asyncio.Task[Any] | None] = set()
+            self.values: list[int | None] = []
+
+        async def invoke(self, ctx: TestContext, op: Op) -> Op:
+            self.tasks.add(asyncio.current_task())
+            self.values.append(var.get(None))
+            var.set(op["index"])
+            await asyncio.sleep(0)  # suspend: the rest runs in the worker's task
+            self.tasks.add(asyncio.current_task())
+            assert var.get() == op["index"]
+            return {"type": "ok"}
+
+    probes = [Probe(), Probe()]
+    journal: list[Op] = []
+
+    async def main() -> asyncio.Task[Any] | None:
+        await interpret(limit(20, repeat({"f": "r"})), ctx=make_ctx(), clients=probes,  # type: ignore[arg-type]
+                        nemesis=None, journal=journal.append, clock=RealClock())  # fmt: skip
+        return asyncio.current_task()
+
+    scheduler = asyncio.run(main())
+    check_well_formed(journal)
+    (a,), (b,) = probes[0].tasks, probes[1].tasks
+    assert a is not b and scheduler not in (a, b)
+    # Each worker's context carries over from one of its ops to the next.
+    for p in probes:
+        assert p.values[0] is None and all(v is not None for v in p.values[1:])
+
+
+def test_a_client_timeout_stays_the_clients_and_completes_info() -> None:
+    class Impatient:
+        async def invoke(self, ctx: TestContext, op: Op) -> Op:
+            async with asyncio.timeout(0.01):  # binds to the current task
+                await asyncio.sleep(10)
+            return {"type": "ok"}
+
+    journal: list[Op] = []
+
+    async def main() -> Progress:
+        return await interpret(limit(4, repeat({"f": "r"})), ctx=make_ctx(), clients=[
+            Impatient(), Impatient()], nemesis=None, journal=journal.append,  # type: ignore[list-item]
+            clock=RealClock())  # fmt: skip
+
+    p = asyncio.run(main())
+    check_well_formed(journal)
+    assert p.info == 4 and all("TimeoutError" in o["error"] for o in journal if "error" in o)
+
+
+def test_the_journal_file_holds_each_invocation_before_its_client_sees_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "history.jsonl"
+    seen_in_file: list[bool] = []
+
+    class Reader:
+        async def invoke(self, ctx: TestContext, op: Op) -> Op:
+            lines = path.read_text().splitlines()
+            seen_in_file.append(any(json.loads(x)["index"] == op["index"] for x in lines))
+            if op["index"] % 3:
+                await asyncio.sleep(0)
+            return {"type": "ok", "value": op["index"]}
+
+    journal = Journal(path)
+
+    async def main() -> Progress:
+        gen = limit(60, mix([repeat({"f": "r"}), repeat({"f": "w", "value": [1, 2]})]))
+        return await interpret(gen,
+                               ctx=make_ctx(), clients=[Reader(), Reader(), Reader()],  # type: ignore[list-item]
+                               nemesis=None, journal=journal, clock=RealClock())  # fmt: skip
+
+    try:
+        p = asyncio.run(main())
+    finally:
+        journal.close()
+    assert p.ok == 60 and len(seen_in_file) == 60 and all(seen_in_file)
+    ops = [json.loads(x) for x in path.read_text().splitlines()]
+    check_well_formed(ops)
+
+
+def test_a_journal_file_has_the_lines_of_the_ops_a_list_journal_gets(tmp_path: Path) -> None:
+    def gen() -> Any:
+        def w(c: Any) -> Op:
+            return {"f": "w", "key": c.rng.randrange(3), "value": [c.rng.randrange(9), "x"]}
+
+        return time_limit(2, stagger(0.01, mix([w, {"f": "r", "key": 1}])))
+
+    def answer(op: Op) -> Op:
+        if op["f"] == "w":
+            return {"type": "fail", "error": ["nope", 1]}
+        return {"type": "ok", "value": 3}
+
+    listed, _, _ = run(gen(), n=3, seed=4, latency=0.02, answer=answer)
+    path = tmp_path / "history.jsonl"
+    journal = Journal(path)
+    clock = FakeClock()
+    cs = [FakeClient(clock, answer, 0.02) for _ in range(3)]
+
+    async def main() -> None:
+        await interpret(gen(), ctx=make_ctx(3, 3), clients=cs, nemesis=None, journal=journal,
+                        clock=clock, seed=4)  # fmt: skip
+
+    try:
+        asyncio.run(main())
+    finally:
+        journal.close()
+    assert path.read_text() == "".join(op_to_json_line(o) for o in listed)
