@@ -50,7 +50,6 @@ from harness.api import Client, DefiniteError, IndefiniteError, Op, TestContext
 from harness.generator import PENDING, Gen, GenContext
 from harness.generator import op as gen_op
 from harness.generator.context import NEMESIS, Thread
-from harness.journal_lines import fields_line
 
 __all__ = [
     "CANCEL_GRACE",
@@ -675,9 +674,10 @@ class _Run:
         recheck = round(PENDING_RECHECK * _NS)
         progress_every = round(PROGRESS_INTERVAL * _NS)
         on_progress = self.on_progress
-        # The journal's fast path (Journal.append_line): lines made from the fields of an
-        # op without its dict, written by the flush before the next yield.
-        append_line = getattr(journal, "append_line", None)
+        # The journal's fast path (Journal.append_fields): ops as their fields, made into
+        # lines and written by the flush before the next yield (nothing changes them
+        # until then: generators only read the ops they are told of).
+        append_fields = getattr(journal, "append_fields", None)
         flush = self.flush
         gen = self.gen
         listens = isinstance(gen, Gen) and gen.listens
@@ -699,10 +699,10 @@ class _Run:
                     p = inv["process"]
                     res = _stamped(c, inv, index, now, w.node)
                     kind = res["type"]
-                    if append_line is not None:
+                    if append_fields is not None:
                         g = res.get
-                        append_line(fields_line(index, now, kind, p, res["f"], res["value"],
-                                                g("key"), g("node"), g("error")))  # fmt: skip
+                        append_fields((index, now, kind, p, res["f"], res["value"], g("key"),
+                                       g("node"), g("error")))  # fmt: skip
                     else:
                         journal(res)
                     index += 1
@@ -785,10 +785,10 @@ class _Run:
                     inv["process"] = p
                     if w.node is not None:
                         inv["node"] = w.node
-                    if append_line is not None:
+                    if append_fields is not None:
                         g = inv.get
-                        append_line(fields_line(index, now, "invoke", p, inv["f"], g("value"),
-                                                g("key"), g("node"), g("error")))  # fmt: skip
+                        append_fields((index, now, "invoke", p, inv["f"], g("value"), g("key"),
+                                       g("node"), g("error")))  # fmt: skip
                     else:
                         journal(inv)
                     index += 1

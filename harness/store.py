@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.journal_lines import op_line
+from harness.journal_lines import Record, op_line, records_text
 
 __all__ = ["Journal", "RunDir", "new_run_dir"]
 
@@ -54,12 +54,13 @@ class Journal:
         self._fsync_every = fsync_every
         self._written = 0  # lines written so far
         self._synced = 0  # lines synced so far
-        self._pending: list[str] = []
+        self._pending: list[str | Record] = []  # lines, or ops' fields
         self._scheduled = False
-        #: Append a ready line (:func:`~harness.journal_lines.fields_line`: one whole op,
-        #: ending in a newline), written by the next :meth:`flush` – the fast path for a
-        #: caller that flushes before it yields to the event loop (the interpreter).
-        self.append_line: Callable[[str], None] = self._pending.append
+        #: Append an op given as its fields (a :data:`~harness.journal_lines.Record`),
+        #: made into its line and written by the next :meth:`flush` – the fast path for a
+        #: caller that flushes before it yields to the event loop (the interpreter), and
+        #: that changes none of the values until then.
+        self.append_fields: Callable[[Record], None] = self._pending.append
 
     def __call__(self, op: dict[str, Any]) -> None:
         """Append one op (a dict with the history fields) as a line; it is written by the
@@ -87,7 +88,7 @@ class Journal:
         """Write every pending line now, with one ``write()`` (and sync if due)."""
         pending = self._pending
         if pending and self._fd is not None:
-            data = "".join(pending).encode("utf-8", "backslashreplace")
+            data = records_text(pending).encode("utf-8", "backslashreplace")
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view) :]

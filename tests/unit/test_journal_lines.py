@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.formats.jsonl import op_to_json_line
-from harness.journal_lines import fields_line, op_line
+from harness.journal_lines import fields_line, op_line, records_text
 
 FIELDS = ("index", "time", "type", "process", "f", "value", "key", "node", "error")
 
@@ -79,6 +79,26 @@ def test_op_line_is_op_to_json_line(op: dict[str, Any]) -> None:
 def test_fields_line_is_op_to_json_line_of_the_fields(op: dict[str, Any]) -> None:
     fields = [op.get(k) for k in FIELDS]
     assert fields_line(*fields) == op_to_json_line(dict(zip(FIELDS, fields, strict=True)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(ops(), st.booleans()), max_size=12), st.integers(0, 10**9))
+def test_a_batch_of_records_is_the_lines_of_its_ops(
+    batch: list[tuple[dict[str, Any], bool]], shared_time: int
+) -> None:
+    records: list[Any] = []
+    expected = []
+    for op, as_line in batch:
+        if as_line:  # a ready line, as Journal.__call__ keeps them
+            records.append(op_line(op))
+            expected.append(op_to_json_line(op))
+        else:
+            if isinstance(op["time"], int):
+                op["time"] = shared_time  # the ops of a round share their time
+            fields = tuple(op.get(k) for k in FIELDS)
+            records.append(fields)
+            expected.append(op_to_json_line(dict(zip(FIELDS, fields, strict=True))))
+    assert records_text(records) == "".join(expected)
 
 
 def test_equal_keys_of_other_types_never_share_a_remembered_text() -> None:
