@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import heapq
+import inspect
 import itertools
 import logging
 import random
@@ -291,6 +292,7 @@ class _Worker:
     __slots__ = (
         "context",
         "deadline",
+        "eager",
         "invoke",
         "is_nemesis",
         "node",
@@ -313,6 +315,8 @@ class _Worker:
         self.thread = thread
         self.is_nemesis = thread == NEMESIS
         self.invoke = invoke
+        # Only a coroutine function's call can start eagerly (creating it runs no code).
+        self.eager = inspect.iscoroutinefunction(invoke)
         self.node = node
         self.timeout = timeout
         self.timeout_ns = None if timeout is None else round(timeout * _NS)
@@ -334,9 +338,10 @@ class _Worker:
 
 
 class _Started:
-    """A client call for a worker to see through: ``aw`` (the awaitable ``invoke``
-    returned) for invocation ``inv``, either already started and now waiting on
-    ``waiting_on`` (what it yielded to the event loop), or ``_FRESH``."""
+    """A client call for a worker to see through, for invocation ``inv``: ``aw``, the
+    coroutine ``invoke`` returned, already started and now waiting on ``waiting_on``
+    (what it yielded to the event loop); or (``aw`` None, ``waiting_on`` ``_FRESH``) a
+    call the worker makes itself."""
 
     __slots__ = ("aw", "inv", "waiting_on")
 
@@ -367,6 +372,12 @@ def _resume(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
                 waiting_on = coro.send(sent)
             except StopIteration as stop:
                 return stop.value
+
+
+@types.coroutine
+def _one_turn() -> Generator[None, None, None]:
+    """Let the event loop run the other ready tasks once (``asyncio.sleep(0)``)."""
+    yield
 
 
 def _classify(c: Any, nemesis: bool) -> Op:
@@ -477,9 +488,11 @@ class _Run:
                 await clock.sleep(m["value"])
                 done.append((w, m, None))
             else:
-                waiting_on = m.waiting_on
+                aw, waiting_on = m.aw, m.waiting_on
                 try:
-                    c = await (m.aw if waiting_on is _FRESH else _resume(m.aw, waiting_on))
+                    if aw is None:
+                        aw = w.invoke(self.ctx, m.inv.copy())
+                    c = await (aw if waiting_on is _FRESH else _resume(aw, waiting_on))
                 except asyncio.CancelledError:
                     w.deadline = None
                     if w.timed_out:
@@ -509,35 +522,40 @@ class _Run:
         still running to their workers, with their deadline (``now``: relative ns)."""
         ctx, done = self.ctx, self.done
         loop, me = self.loop, self.task
-        eager = me is not None and _enter_task is not None and _leave_task is not None
-        if eager:
-            _leave_task(loop, me)  # type: ignore[misc]
+        if me is None or _enter_task is None or _leave_task is None:
+            for w, inv in starts:
+                self.hand_over(w, _Started(None, inv, _FRESH), now)
+            return
+        _leave_task(loop, me)
         try:
             for w, inv in starts:
-                running: _Started | None = None
-                entered = False
+                if not w.eager:
+                    self.hand_over(w, _Started(None, inv, _FRESH), now)
+                    continue
+                # Creating the coroutine runs no client code; its first step runs as the
+                # worker's task, in the worker's context.
+                coro = w.invoke(ctx, inv.copy())
+                task = w.task
+                _enter_task(loop, task)
                 try:
-                    aw = w.invoke(ctx, inv.copy())
-                    if not eager or aw.__class__ is not types.CoroutineType:
-                        running = _Started(aw, inv, _FRESH)
-                        continue
-                    _enter_task(loop, w.task)  # type: ignore[misc]
-                    entered = True
-                    running = _Started(aw, inv, w.context.run(aw.send, None))
+                    waiting_on = w.context.run(coro.send, None)
                 except StopIteration as stop:
-                    done.append((w, inv, _completion(stop.value, w.is_nemesis)))
+                    c = stop.value
+                    if c.__class__ is not dict or w.is_nemesis or c.get("type") not in _TYPES:
+                        c = _classify(c, w.is_nemesis)
+                    done.append((w, inv, c))
+                    continue
                 except asyncio.CancelledError:
                     done.append((w, inv, {"type": "info", "error": _CANCELLED}))
+                    continue
                 except Exception as e:
                     done.append((w, inv, _failure(e)))
+                    continue
                 finally:
-                    if entered:
-                        _leave_task(loop, w.task)  # type: ignore[misc]
-                    if running is not None:
-                        self.hand_over(w, running, now)
+                    _leave_task(loop, task)
+                self.hand_over(w, _Started(coro, inv, waiting_on), now)
         finally:
-            if eager:
-                _enter_task(loop, me)  # type: ignore[misc]
+            _enter_task(loop, me)
 
     def hand_over(self, w: _Worker, call: _Started, now: int) -> None:
         """Give a running client call to its worker, under the op timeout."""
@@ -697,8 +715,24 @@ class _Run:
                     if c is None:  # a sleep ended
                         continue
                     p = inv["process"]
+                    kind = c["type"]
+                    if append_fields is not None and not listens and p.__class__ is int:
+                        # Nobody sees the completion dict: journal the fields _stamped
+                        # would give it, without making it.
+                        g = c.get
+                        node = w.node
+                        append_fields((
+                            index, now, kind, p, inv["f"],
+                            c["value"] if "value" in c else inv.get("value"),
+                            c["key"] if "key" in c else inv.get("key"),
+                            g("node") if node is None else node, g("error"),
+                        ))  # fmt: skip
+                        index += 1
+                        counts[kind] += 1
+                        if kind == "info":
+                            processes[t] = p + conc
+                        continue
                     res = _stamped(c, inv, index, now, w.node)
-                    kind = res["type"]
                     if append_fields is not None:
                         g = res.get
                         append_fields((index, now, kind, p, res["f"], res["value"], g("key"),
@@ -805,7 +839,7 @@ class _Run:
                     self.start(starts, now)
                     starts.clear()
                     if done:  # calls that finished at once: a fair turn, then the next round
-                        await asyncio.sleep(0)  # (the journal is written: nothing new since)
+                        await _one_turn()  # (the journal is written: nothing new since)
                         continue
                 if not exhausted:
                     await self.wait(until)
