@@ -8,13 +8,20 @@ nemesis when there is one – and runs a single scheduler loop:
    never reported concurrent with the next one), stamp it with the next index and the
    current time, journal it, tell the generator, and free its thread. After ``info`` a
    client thread continues as a new process (``process + concurrency``);
-2. ask the generator for an op (:func:`harness.generator.op`). If it has none yet
-   (``PENDING``, or every thread is busy) or the op is for later, sleep until the op's
-   time or the next completion – never spin;
-3. stamp the invocation (index, time, node), **journal it**, tell the generator, and only
-   then hand it to the thread's worker, which calls the client. One watchdog timer
-   cancels any op older than ``op_timeout`` (the same effect as ``asyncio.timeout`` per
-   op, without a timer per op).
+2. ask the generator for ops until it has none for now (``PENDING``, every thread busy,
+   or an op for later); stamp each invocation (index, time, node), **journal it** and
+   tell the generator;
+3. write the journal out – one ``write()`` for the round, so every invocation is in the
+   file before its client sees it – and start the round's client calls. A call starts
+   *eagerly*: its first step runs right here, as its worker's task (``current_task()``,
+   contextvars and timeouts in the client are the worker's, as if the worker ran it),
+   so a call that finishes at once costs no task switch; a call that waits is handed to
+   its worker to see through. One watchdog timer cancels any call older than
+   ``op_timeout`` (the same effect as ``asyncio.timeout`` per op, without a timer per
+   op);
+4. if calls finished at once, go round again (letting the event loop run at least every
+   :data:`FAIR_TURN`); else sleep until a completion or the time the generator's next op
+   is due – never spin.
 
 Outcomes: the client's completion dict (``type`` ok/fail/info); :class:`DefiniteError` →
 ``fail``; :class:`IndefiniteError`, any other exception, or the timeout → ``info`` with
@@ -27,7 +34,8 @@ Time comes from a :class:`Clock`: :class:`RealClock` (monotonic) in runs,
 Cancelling the task that runs :func:`interpret` (or Ctrl-C) stops issuing ops, waits up
 to :data:`CANCEL_GRACE` for ops in flight and journals the completions that arrive; ops
 still running after that stay invocations without completion (which readers treat as
-``info``). Every journal call is one whole op, so the journal is never left mid-line.
+``info``). The journal is written out before every yield to the event loop, in whole
+lines, so a crash of the controller leaves every op journaled before its last yield.
 """
 
 from __future__ import annotations
@@ -83,6 +91,9 @@ PENDING_RECHECK: Final = 0.1
 CANCEL_GRACE: Final = 2.0
 #: Seconds to wait for worker tasks to finish once told to stop (or cancelled).
 WORKER_STOP_TIMEOUT: Final = 1.0
+#: Seconds the scheduler may keep the event loop, running round after round of client
+#: calls that finish at once, before it lets the other tasks run.
+FAIR_TURN = 0.001
 
 _NS: Final = 1_000_000_000
 _TYPES: Final = frozenset({"ok", "fail", "info"})
@@ -678,8 +689,9 @@ class _Run:
         This is the hot path. Each round: journal the completions that arrived; ask the
         generator for ops until it has none for now, journaling each invocation; write the
         journal out (one ``write()``); start the round's client calls (:meth:`start`);
-        then let the event loop run – once if calls finished at once, else until a
-        completion or the time something is due. The bookkeeping is inlined (it is
+        then, if calls finished at once, go on with the next round (letting the event loop
+        run once at least every :data:`FAIR_TURN`), else let it run until a completion or
+        the time something is due. The bookkeeping is inlined (it is
         :meth:`complete`, and the context's ``mark_busy``/``mark_free``), with counters in
         locals (written back on the way out) and one clock read per round."""
         gctx, workers, journal, done = self.gctx, self.workers, self.journal, self.done
@@ -702,6 +714,8 @@ class _Run:
         exhausted = False
         index, in_flight, invocations = self.index, self.in_flight, self.invocations
         starts: list[tuple[_Worker, Op]] = []
+        fair_turn = round(FAIR_TURN * _NS)
+        turn_ends = time.monotonic_ns() + fair_turn  # (real time: fairness to other tasks)
         try:
             while True:
                 now = now_ns() - origin
@@ -838,11 +852,14 @@ class _Run:
                         flush()  # every invocation is written before its client sees it
                     self.start(starts, now)
                     starts.clear()
-                    if done:  # calls that finished at once: a fair turn, then the next round
-                        await _one_turn()  # (the journal is written: nothing new since)
+                    if done:  # calls that finished at once: the next round, after a turn
+                        if time.monotonic_ns() >= turn_ends:
+                            await _one_turn()  # (the journal is written: nothing since)
+                            turn_ends = time.monotonic_ns() + fair_turn
                         continue
                 if not exhausted:
                     await self.wait(until)
+                    turn_ends = time.monotonic_ns() + fair_turn
         finally:
             self.index, self.in_flight, self.invocations = index, in_flight, invocations
 

@@ -416,3 +416,27 @@ def test_a_journal_file_has_the_lines_of_the_ops_a_list_journal_gets(tmp_path: P
     finally:
         journal.close()
     assert path.read_text() == "".join(op_to_json_line(o) for o in listed)
+
+
+def test_instant_clients_still_let_other_tasks_run() -> None:
+    class Instant:
+        async def invoke(self, ctx: TestContext, op: Op) -> Op:
+            return {"type": "ok"}
+
+    turns = 0
+    journal: list[Op] = []
+
+    async def main() -> Progress:
+        nonlocal turns
+        run_ = asyncio.create_task(interpret(
+            time_limit(0.3, repeat({"f": "r"})), ctx=make_ctx(), clients=[Instant(), Instant()],  # type: ignore[list-item]
+            nemesis=None, journal=journal.append, clock=RealClock()))  # fmt: skip
+        while not run_.done():
+            await asyncio.sleep(0)
+            turns += 1
+        return await run_
+
+    p = asyncio.run(main())
+    assert p.ok > 1000
+    # The scheduler lets the loop run at least every FAIR_TURN (1 ms): about 300 turns.
+    assert turns > 50
