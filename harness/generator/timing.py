@@ -127,20 +127,22 @@ class TimeLimit(Gen):
         self.listens = isinstance(gen, Gen) and gen.listens
 
     def op(self, ctx: GenContext) -> OpResult:
-        deadline = self.deadline
+        deadline, gen = self.deadline, self.gen
         if deadline is not None and ctx.time >= deadline:
             return None
-        r = op(self.gen, ctx)
+        r = gen.op(ctx) if isinstance(gen, Gen) else op(gen, ctx)
         if r is None:
             return None
         o, g = r
         if o is PENDING:
-            return (PENDING, self if g is self.gen else TimeLimit(self.dt, deadline, g))
+            return (PENDING, self if g is gen else TimeLimit(self.dt, deadline, g))
         t = o["time"]  # type: ignore[index]
         if deadline is None:
             deadline = t + self.dt
         elif t >= deadline:
             return None
+        if g is gen and deadline is self.deadline:
+            return (o, self)
         return (o, None if g is None else TimeLimit(self.dt, deadline, g))
 
     def update(self, ctx: GenContext, event: Op) -> Any:
