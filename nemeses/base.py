@@ -44,6 +44,8 @@ __all__ = [
     "Perf",
     "check_outcomes",
     "completion",
+    "flip_package",
+    "residue_report",
     "resolve_op",
     "unknown_f",
 ]
@@ -178,3 +180,42 @@ def check_outcomes(what: str, outcomes: Mapping[str, object]) -> None:
     if failed:
         lines = "\n".join(f"  {n}: {e}" for n, e in sorted(failed.items()))
         raise NemesisError(f"{what} failed on {len(failed)} of {len(outcomes)} nodes:\n{lines}")
+
+
+def residue_report(outcomes: Mapping[str, object]) -> dict[str, list[str]]:
+    """A ``verify_healed`` answer from per-node outcomes (node -> residue lines, a command's
+    stdout with one residue per line, or the exception that stopped the check, which
+    becomes ``"cannot verify: <why>"``). Cancellation and interrupts are re-raised."""
+    report: dict[str, list[str]] = {}
+    for name, out in outcomes.items():
+        if isinstance(out, BaseException):
+            if not isinstance(out, Exception):
+                raise out
+            report[name] = [f"cannot verify: {out}"]
+        elif isinstance(out, str):
+            report[name] = [line for line in out.splitlines() if line.strip()]
+        else:
+            report[name] = list(out)  # type: ignore[call-overload]
+    return report
+
+
+def flip_package(
+    name: str,
+    nemesis: Nemesis,
+    *,
+    interval: float,
+    color: str,
+    start_value: Any = None,
+) -> NemesisPackage:
+    """The package of a fault kind with ops ``start-<name>`` (value ``start_value``) and
+    ``stop-<name>``, healed at the end by a final ``stop-<name>``, drawn as ``name``."""
+    start, stop = f"start-{name}", f"stop-{name}"
+    return NemesisPackage(
+        name=name,
+        nemesis=nemesis,
+        start_op={"f": start, "value": start_value},
+        stop_op={"f": stop, "value": None},
+        interval=interval,
+        final_ops=({"f": stop, "value": None},),
+        perf=Perf(name=name, start=frozenset({start}), stop=frozenset({stop}), color=color),
+    )

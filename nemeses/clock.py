@@ -71,9 +71,10 @@ from nemeses.base import (
     DEFAULT_FAULT_TIMEOUT,
     DEFAULT_INTERVAL,
     NemesisPackage,
-    Perf,
     check_outcomes,
     completion,
+    flip_package,
+    residue_report,
     unknown_f,
 )
 from nemeses.netaddr import TAG_RE
@@ -634,15 +635,7 @@ class ClockNemesis:
         the controller's. A node that could not be checked lists ``"cannot verify: <why>"``."""
         self._require_setup()
         outcomes = await self._on_nodes(self._residue)
-        report: dict[str, list[str]] = {}
-        for name, out in outcomes.items():
-            if isinstance(out, BaseException):
-                if not isinstance(out, Exception):
-                    raise out
-                report[name] = [f"cannot verify: {out}"]
-            else:
-                report[name] = out
-        return report
+        return residue_report(outcomes)
 
     async def _residue(self, state: _NodeState) -> list[str]:
         async with state.lock:
@@ -742,17 +735,4 @@ def clock_package(
         tolerance=tolerance,
         timeout=timeout,
     )
-    return NemesisPackage(
-        name="clock",
-        nemesis=nemesis,
-        start_op={"f": "start-clock", "value": None},
-        stop_op={"f": "stop-clock", "value": None},
-        interval=interval,
-        final_ops=({"f": "stop-clock", "value": None},),
-        perf=Perf(
-            name="clock",
-            start=frozenset({"start-clock"}),
-            stop=frozenset({"stop-clock"}),
-            color="#A6D3E8",
-        ),
-    )
+    return flip_package("clock", nemesis, interval=interval, color="#A6D3E8")

@@ -68,9 +68,10 @@ from nemeses.base import (
     DEFAULT_FAULT_TIMEOUT,
     DEFAULT_INTERVAL,
     NemesisPackage,
-    Perf,
     check_outcomes,
     completion,
+    flip_package,
+    residue_report,
     unknown_f,
 )
 
@@ -717,15 +718,7 @@ class PacketNemesis:
         self._require_setup()
         script = packet_verify_script(self.tag, self.queue)
         outcomes = await self._on_nodes(lambda s: self._run(s, script))
-        report: dict[str, list[str]] = {}
-        for name, out in outcomes.items():
-            if isinstance(out, BaseException):
-                if not isinstance(out, Exception):
-                    raise out
-                report[name] = [f"cannot verify: {out}"]
-            else:
-                report[name] = [line for line in out.splitlines() if line.strip()]
-        return report
+        return residue_report(outcomes)
 
     async def teardown(self, ctx: TestContext) -> None:
         """Heal every node (as :meth:`heal_all`); harmless if setup never ran."""
@@ -767,17 +760,4 @@ def packet_package(
     nemesis = PacketNemesis(
         behaviours=behaviours, driver=driver, tag=tag, queue=queue, timeout=timeout
     )
-    return NemesisPackage(
-        name="packet",
-        nemesis=nemesis,
-        start_op={"f": "start-packet", "value": None},
-        stop_op={"f": "stop-packet", "value": None},
-        interval=interval,
-        final_ops=({"f": "stop-packet", "value": None},),
-        perf=Perf(
-            name="packet",
-            start=frozenset({"start-packet"}),
-            stop=frozenset({"stop-packet"}),
-            color="#A0C4E9",
-        ),
-    )
+    return flip_package("packet", nemesis, interval=interval, color="#A0C4E9")

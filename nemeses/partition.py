@@ -49,9 +49,10 @@ from nemeses.base import (
     DEFAULT_FAULT_TIMEOUT,
     DEFAULT_INTERVAL,
     NemesisPackage,
-    Perf,
     check_outcomes,
     completion,
+    flip_package,
+    residue_report,
     unknown_f,
 )
 from nemeses.netaddr import HOSTNAME_RE, TAG_RE, is_literal, resolve_script
@@ -316,15 +317,7 @@ class PartitionNemesis:
         node that could not be checked lists ``"cannot verify: <why>"``."""
         self._require_setup()
         outcomes = await self._on_nodes(lambda s: self._run(s, verify_script(self.tag)))
-        report: dict[str, list[str]] = {}
-        for name, out in outcomes.items():
-            if isinstance(out, BaseException):
-                if not isinstance(out, Exception):
-                    raise out
-                report[name] = [f"cannot verify: {out}"]
-            else:
-                report[name] = [line for line in out.splitlines() if line.strip()]
-        return report
+        return residue_report(outcomes)
 
     async def teardown(self, ctx: TestContext) -> None:
         """Heal every node (as :meth:`heal_all`); harmless if setup never ran."""
@@ -365,17 +358,4 @@ def partition_package(
     """A :class:`~nemeses.base.NemesisPackage` partitioning by ``shape`` every
     ``interval`` seconds, healed by a final ``stop-partition``; drawn as "partition"."""
     nemesis = PartitionNemesis(shape=shape, driver=driver, tag=tag, lease=lease, timeout=timeout)
-    return NemesisPackage(
-        name="partition",
-        nemesis=nemesis,
-        start_op={"f": "start-partition", "value": shape},
-        stop_op={"f": "stop-partition", "value": None},
-        interval=interval,
-        final_ops=({"f": "stop-partition", "value": None},),
-        perf=Perf(
-            name="partition",
-            start=frozenset({"start-partition"}),
-            stop=frozenset({"stop-partition"}),
-            color="#E9DCA0",
-        ),
-    )
+    return flip_package("partition", nemesis, interval=interval, color="#E9DCA0", start_value=shape)

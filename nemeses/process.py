@@ -36,9 +36,10 @@ from harness.errors import NemesisError
 from nemeses.base import (
     DEFAULT_INTERVAL,
     NemesisPackage,
-    Perf,
     check_outcomes,
     completion,
+    flip_package,
+    residue_report,
     unknown_f,
 )
 from nemeses.targets import TARGET_SPECS, resolve_targets, target_nodes
@@ -221,15 +222,7 @@ class ProcessNemesis:
                 return [f"{self.db.name} is not running"]
             return []
 
-        report: dict[str, list[str]] = {}
-        for name, out in (await self._gather(list(self._remotes), one)).items():
-            if isinstance(out, BaseException):
-                if not isinstance(out, Exception):
-                    raise out
-                report[name] = [f"cannot verify: {out}"]
-            else:
-                report[name] = list(out)  # type: ignore[call-overload]
-        return report
+        return residue_report(await self._gather(list(self._remotes), one))
 
     async def teardown(self, ctx: TestContext) -> None:
         """Heal (as :meth:`heal_all`); harmless if setup never ran."""
@@ -283,20 +276,7 @@ class ProcessNemesis:
 
 def _package(kind: Literal["pause", "kill"], db: DB, interval: float, color: str) -> NemesisPackage:
     nemesis = ProcessNemesis(kind, db)
-    return NemesisPackage(
-        name=kind,
-        nemesis=nemesis,
-        start_op={"f": f"start-{kind}", "value": None},
-        stop_op={"f": f"stop-{kind}", "value": None},
-        interval=interval,
-        final_ops=({"f": f"stop-{kind}", "value": None},),
-        perf=Perf(
-            name=kind,
-            start=frozenset({f"start-{kind}"}),
-            stop=frozenset({f"stop-{kind}"}),
-            color=color,
-        ),
-    )
+    return flip_package(kind, nemesis, interval=interval, color=color)
 
 
 def pause_package(db: DB, *, interval: float = DEFAULT_INTERVAL) -> NemesisPackage:
