@@ -111,7 +111,7 @@ async def build_nemesis(
     if not kinds:
         return None
     packages = [make_package(k, spec, db) for k in kinds]
-    guard = FaultGuard(remotes, lease=spec.fault_lease)
+    guard = FaultGuard(remotes, lease=spec.fault_lease, ledger=ledger)
     faults = FaultSet(packages, db=db, guard=guard, ledger=ledger)
     if ledger is not None:
         ledger.source = source

@@ -7,9 +7,17 @@ runner's keep-alive task). When the fault is healed as planned, :meth:`FaultGuar
 deletes them. If the controller dies, nobody renews: the guard on each node runs the heal
 scripts ``lease`` seconds after the last renewal, by its own monotonic clock.
 
-The guard lives in ``<dir>`` on the node (default ``/tmp/<tag>-guard``; on the local
-provider ``/tmp`` is private to each node): ``agent.py``, ``guard.pid``, ``guard.jsonl``
-(what it healed, and why) and ``leases/``. It needs ``python3`` on the node.
+The guard lives in ``<dir>`` on the node (default ``/run/<tag>-guard``, like the clock and
+packet nemeses' state): ``agent.py``, ``guard.pid``, ``guard.jsonl`` (what it healed, what it
+refused, and why) and ``leases/``. It needs ``python3`` on the node.
+
+The guard runs heal scripts as root, so its directory is trusted only when root made it:
+:meth:`FaultGuard.start` creates it mode 0700 and refuses (a :class:`NemesisError` naming
+the node, and a ``guard-refused`` ledger record) a directory that is a symlink, not owned by
+root, or writable by group or others; the agent itself refuses, and records in
+``guard.jsonl``, any lease file not owned by root or writable by others
+(:mod:`nemeses.guard_agent`). Those refusals reach the run's fault ledger when the guard
+starts and stops.
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import NemesisError
+from harness.errors import CommandError, NemesisError
 from nemeses.base import DEFAULT_FAULT_TIMEOUT, check_outcomes
 
 if TYPE_CHECKING:
     from harness.control import Remote
+    from nemeses.ledger import FaultLedger
 
 __all__ = ["DEFAULT_LEASE", "FaultGuard", "guard_dir"]
 
@@ -33,9 +42,30 @@ __all__ = ["DEFAULT_LEASE", "FaultGuard", "guard_dir"]
 DEFAULT_LEASE: float = 10.0
 
 
+#: Exit status of the start script when it refuses the guard's directory.
+REFUSED_STATUS = 4
+
+
 def guard_dir(tag: str) -> str:
-    """The guard's directory on a node for ``tag``."""
-    return f"/tmp/{tag}-guard"
+    """The guard's directory on a node for ``tag``: under ``/run``, root's alone."""
+    return f"/run/{tag}-guard"
+
+
+def _safe_dir_script(var: str) -> str:
+    """POSIX sh: make directory ``$var`` (mode 0700) or check the one there is root's own
+    and writable by nobody else; on anything else print why and exit REFUSED_STATUS."""
+    refuse = f'{{ echo "refusing ${var}: $why" >&2; exit {REFUSED_STATUS}; }}'
+    return (
+        f'if [ -L "${var}" ]; then why="it is a symbolic link"; {refuse}; fi\n'
+        f'if [ ! -e "${var}" ]; then mkdir -m 0700 "${var}" || exit 1; fi\n'
+        f'if [ ! -d "${var}" ]; then why="it is not a directory"; {refuse}; fi\n'
+        f'set -- $(stat -c "%u %a" "${var}") || exit 1\n'
+        f'if [ "$1" != 0 ]; then why="owned by uid $1, not root (check who made it, then '
+        f'remove it)"; {refuse}; fi\n'
+        f'if [ $((0$2 & 022)) -ne 0 ]; then why="mode $2 lets others write to it (check '
+        f'its contents, then remove it)"; {refuse}; fi\n'
+        f'chmod 0700 "${var}" || exit 1\n'
+    )
 
 
 def _agent_source() -> str:
@@ -53,7 +83,8 @@ class FaultGuard:
     """Starts the guard on every node and keeps leases there (see the module docstring).
 
     ``lease`` is the default lease length in seconds; ``idle_exit`` how long a guard with
-    nothing to guard lingers; ``timeout`` bounds every command.
+    nothing to guard lingers; ``timeout`` bounds every command; ``ledger`` (optional)
+    receives a ``guard-refused`` record for every directory or lease file a guard refused.
     """
 
     def __init__(
@@ -64,6 +95,7 @@ class FaultGuard:
         lease: float = DEFAULT_LEASE,
         idle_exit: float = 900.0,
         timeout: float = DEFAULT_FAULT_TIMEOUT,
+        ledger: FaultLedger | None = None,
     ) -> None:
         if lease <= 0:
             raise NemesisError(f"a fault lease must be positive, not {lease}")
@@ -73,6 +105,8 @@ class FaultGuard:
         self.idle_exit = idle_exit
         self.timeout = timeout
         self.dir = guard_dir(tag)
+        self.ledger = ledger
+        self._reported: set[tuple[str, str, float]] = set()  # refusals already on the ledger
         self._held: dict[str, dict[str, str]] = {}  # lease id -> node -> heal script
         self._seq = 0
         self._lock = asyncio.Lock()
@@ -89,8 +123,10 @@ class FaultGuard:
             f"{_ALIVE}"
             "command -v python3 >/dev/null 2>&1 || "
             "{ echo 'the fault guard needs python3 on this node' >&2; exit 3; }\n"
-            f"mkdir -p {d}/leases\n"
-            f"cat > {d}/agent.py\n"
+            "umask 077\n"
+            f"g={d}\n{_safe_dir_script('g')}"
+            f"g={d}/leases\n{_safe_dir_script('g')}"
+            f"cat > {d}/.agent.tmp && mv -f {d}/.agent.tmp {d}/agent.py\n"
             # A guard left by an earlier run is stopped; the new one heals its leases.
             f'if [ -s {pid} ] && alive "$(cat {pid})"; then kill -TERM "$(cat {pid})"; '
             f'i=0; while alive "$(cat {pid})" && [ $i -lt 50 ]; do '
@@ -109,7 +145,44 @@ class FaultGuard:
         async def one(remote: Remote) -> None:
             await remote.run(self._start_script(), stdin=source, timeout=self.timeout, sudo=True)
 
-        check_outcomes("starting the fault guard", await self._on_nodes(one))
+        outcomes = await self._on_nodes(one)
+        refused: dict[str, str] = {}
+        for node, outcome in outcomes.items():
+            if isinstance(outcome, CommandError) and outcome.exit_status == REFUSED_STATUS:
+                refused[node] = _refusal_line(outcome.stderr)
+                self._ledger_refusal(node, {"file": self.dir, "reason": refused[node]})
+        if refused:
+            lines = "\n".join(f"  {n}: {why}" for n, why in sorted(refused.items()))
+            raise NemesisError(
+                "the fault guard will not run heal scripts as root from a directory that "
+                f"root does not alone control:\n{lines}"
+            )
+        check_outcomes("starting the fault guard", outcomes)
+        await self.report_refusals()
+
+    async def report_refusals(self) -> dict[str, list[dict[str, object]]]:
+        """The lease files each node's guard refused so far (``refused`` events in
+        ``guard.jsonl``: a file not owned by root or writable by others); each new one is
+        also written to the ledger as a ``guard-refused`` record."""
+        found: dict[str, list[dict[str, object]]] = {}
+        for name, remote in self.remotes.items():
+            try:
+                events = await self.log(remote)
+            except Exception:  # the ledger note is best effort; the refusal itself held
+                continue
+            found[name] = [e for e in events if e.get("event") == "refused"]
+            for event in found[name]:
+                self._ledger_refusal(name, event)
+        return found
+
+    def _ledger_refusal(self, node: str, event: Mapping[str, object]) -> None:
+        key = (node, str(event.get("file")), float(str(event.get("monotonic", 0))))
+        if self.ledger is None or key in self._reported:
+            return
+        self._reported.add(key)
+        self.ledger.write({"seq": self.ledger.next_seq(), "event": "guard-refused",
+                           "kind": "guard", "node": node, "file": event.get("file"),
+                           "reason": event.get("reason")})  # fmt: skip
 
     async def hold(self, lease_id: str, heal: Mapping[str, str]) -> None:
         """Write lease ``lease_id`` on every node in ``heal`` (node -> heal script), before
@@ -137,7 +210,9 @@ class FaultGuard:
             )
 
     async def stop(self) -> None:
-        """Release every lease and stop the guard on every node (by its PID file)."""
+        """Release every lease and stop the guard on every node (by its PID file); first put
+        any lease file a guard refused on the ledger."""
+        await self.report_refusals()
         async with self._lock:
             self._held.clear()
         d = shlex.quote(self.dir)
@@ -152,13 +227,22 @@ class FaultGuard:
         )
 
     async def log(self, remote: Remote) -> list[dict[str, object]]:
-        """The events the guard on ``remote``'s node recorded (``guard.jsonl``)."""
+        """The events the guard on ``remote``'s node recorded (``guard.jsonl``); a line
+        that is not a JSON object (torn by a crash) is skipped."""
         r = await remote.run(
             f"cat {shlex.quote(self.dir)}/guard.jsonl 2>/dev/null; exit 0",
             timeout=self.timeout,
             sudo=True,
         )
-        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        events = []
+        for line in r.stdout.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+        return events
 
     async def _write(self, lease_id: str, nodes: set[str]) -> None:
         self._seq += 1
@@ -179,7 +263,7 @@ class FaultGuard:
                 }
             )
             await remote.run(
-                f"mkdir -p {shlex.quote(d)} && cat > {tmp} && mv -f {tmp} {final}",
+                f"umask 077 && cat > {tmp} && mv -f {tmp} {final}",
                 stdin=body,
                 timeout=self.timeout,
                 sudo=True,
@@ -191,3 +275,9 @@ class FaultGuard:
         remotes = list(self.remotes.values())
         outcomes = await asyncio.gather(*(fn(r) for r in remotes), return_exceptions=True)
         return {r.name: o for r, o in zip(remotes, outcomes, strict=True)}
+
+
+def _refusal_line(stderr: str) -> str:
+    """The ``refusing …`` line of a refused start's stderr."""
+    lines = [line.strip() for line in stderr.splitlines() if line.startswith("refusing ")]
+    return lines[-1] if lines else stderr.strip()

@@ -13,6 +13,12 @@ this): a file whose content has not changed for ``lease`` seconds has expired, s
 runs its heal script (``sh -c``, bounded), records that in ``DIR/guard.jsonl`` and deletes
 the file. A lease file the controller deletes is a fault it healed itself.
 
+A heal script runs as the guard's user (root), so the guard trusts only what that user
+wrote: it refuses to run in a directory (``DIR`` or ``DIR/leases``) that is a symlink, not
+owned by its own user, or writable by group or others, and it never runs a lease file that
+is not a regular file owned by its own user and writable by nobody else. Such a file is
+removed unread and recorded as a ``refused`` event (file, owner, mode and why).
+
 On start the guard first heals every lease file it finds (left by a crashed run: nobody
 is renewing them), so starting it is also a clean-up. It writes its PID to
 ``DIR/guard.pid``, exits on SIGTERM, and exits by itself after ``--idle-exit`` seconds
@@ -28,6 +34,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -44,6 +51,61 @@ def _log(path: str, **event: object) -> None:
     event = {"time": time.time(), "monotonic": time.monotonic(), **event}
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(event) + "\n")
+
+
+def unsafe_reason(st: os.stat_result, *, want_dir: bool) -> str | None:
+    """Why a file or directory with status ``st`` must not be trusted by a guard running as
+    this process's user, or ``None`` when it may: it must be a regular file (a directory
+    when ``want_dir``), owned by this user, and writable by nobody else."""
+    kind_ok = stat.S_ISDIR(st.st_mode) if want_dir else stat.S_ISREG(st.st_mode)
+    if not kind_ok:
+        return "not a directory" if want_dir else "not a regular file"
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not by the guard's uid {os.geteuid()}"
+    if st.st_mode & 0o022:
+        return f"mode {stat.S_IMODE(st.st_mode):04o} lets group or others write to it"
+    return None
+
+
+def _read_trusted(log_path: str, path: str) -> str | None:
+    """The text of lease file ``path`` if the guard may trust it (:func:`unsafe_reason`),
+    checked on the open file itself (no symlink followed, so no swap between check and
+    read); an untrusted file is removed, unread, and recorded as ``refused``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as e:  # e.g. ELOOP: a symbolic link
+        _refuse(log_path, path, None, f"cannot open it safely: {e.strerror}")
+        return None
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+        st = os.fstat(fd)
+        why = unsafe_reason(st, want_dir=False)
+        if why is not None:
+            _refuse(log_path, path, st, why)
+            return None
+        return f.read()
+
+
+def _refuse(log_path: str, path: str, st: os.stat_result | None, why: str) -> None:
+    details: dict[str, object] = {}
+    if st is not None:
+        details = {"uid": st.st_uid, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
+    _log(log_path, event="refused", file=path, reason=f"not run: {why}", **details)
+    _remove(path)
+
+
+def _check_dirs(*dirs: str) -> str | None:
+    """Why the guard must not run in these directories, or ``None``."""
+    for d in dirs:
+        try:
+            st = os.lstat(d)
+        except OSError as e:
+            return f"{d}: {e.strerror}"
+        why = unsafe_reason(st, want_dir=True)
+        if why is not None:
+            return f"{d}: {why}"
+    return None
 
 
 def _heal(log_path: str, lease_path: str, text: str, reason: str, timeout: float) -> None:
@@ -73,14 +135,6 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the guard until SIGTERM or idle exit (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     leases = os.path.join(args.dir, "leases")
     log_path = os.path.join(args.dir, "guard.jsonl")
-    os.makedirs(leases, exist_ok=True)
+    os.makedirs(leases, mode=0o700, exist_ok=True)
+    unsafe = _check_dirs(args.dir, leases)
+    if unsafe is not None:
+        print(f"clew fault guard: refusing to run: {unsafe}", file=sys.stderr)
+        return 3
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -101,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in sorted(os.listdir(leases)):
         path = os.path.join(leases, name)
         if name.endswith(".json"):
-            text = _read(path)
+            text = _read_trusted(log_path, path)
             if text is not None:
                 _heal(log_path, path, text, "guard-start", args.heal_timeout)
     seen: dict[str, tuple[str, float]] = {}  # file -> (content, monotonic time it changed)
@@ -115,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         current = set()
         for name in names:
             path = os.path.join(leases, name)
-            text = _read(path)
+            text = _read_trusted(log_path, path)
             if text is None:
                 continue
             current.add(path)

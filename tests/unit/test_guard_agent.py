@@ -31,12 +31,22 @@ def write_lease(d: Path, lease_id: str, lease: float, heal: str, seq: int) -> No
 
 
 def wait_for(pred, within: float) -> float:  # type: ignore[no-untyped-def]
+    """Poll ``pred`` until it holds (a generous deadline, never a fixed sleep)."""
     start = time.monotonic()
     while time.monotonic() - start < within:
         if pred():
             return time.monotonic() - start
         time.sleep(0.05)
     raise AssertionError(f"condition not met within {within} s")
+
+
+def events(d: Path) -> list[dict]:  # type: ignore[type-arg]
+    path = d / "guard.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def healed(d: Path) -> list[tuple[str, str]]:
+    return [(e.get("id"), e.get("reason")) for e in events(d) if e["event"] == "healed"]
 
 
 @pytest.fixture
@@ -59,36 +69,92 @@ def guard(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
 
 def test_guard_heals_leftovers_at_start_and_expired_leases(guard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     d, _ = guard
-    wait_for(lambda: (tmp_path / "leftover-healed").exists(), 5)
     assert not (d / "leases" / "left-over.json").exists()
 
     marker = tmp_path / "partition-healed"
-    t0 = time.monotonic()
-    write_lease(d, "partition", 1.0, f"touch {marker}", 2)
-    # Renewed (rewritten) every 0.3 s for ~1.5 s: it must hold past its 1 s lease.
-    for seq in range(3, 8):
-        time.sleep(0.3)
-        assert not marker.exists(), "healed while the controller was renewing the lease"
-        write_lease(d, "partition", 1.0, f"touch {marker}", seq)
-    renewed_until = time.monotonic()
-    # The controller goes silent: healed about one lease later.
-    wait_for(marker.exists, 5)
-    healed_after = time.monotonic() - renewed_until
-    assert 0.8 <= healed_after <= 2.5, healed_after
-    assert time.monotonic() - t0 > 2.0
-    events = [json.loads(x) for x in (d / "guard.jsonl").read_text().splitlines()]
-    reasons = [(e.get("id"), e.get("reason")) for e in events if e["event"] == "healed"]
-    assert reasons == [("left-over", "guard-start"), ("partition", "lease-expired")]
+    lease = 3.0
+    write_lease(d, "partition", lease, f"touch {marker}", 2)
+    renewals = [time.monotonic()]
+    # Renewed (rewritten) every 0.25 s, far inside the lease: it must hold meanwhile.
+    for seq in range(3, 9):
+        time.sleep(0.25)
+        write_lease(d, "partition", lease, f"touch {marker}", seq)
+        renewals.append(time.monotonic())
+    # The controller goes silent: healed once a whole lease passed after the last renewal.
+    wait_for(marker.exists, lease + 15)
+    assert healed(d) == [("left-over", "guard-start"), ("partition", "lease-expired")]
+    heal = next(e for e in events(d) if e.get("id") == "partition")
+    # The guard's clock is this machine's monotonic clock: the heal comes after the last
+    # renewal, and never before the lease ran out since it.
+    assert heal["monotonic"] >= renewals[-1] + lease
 
 
 def test_a_released_lease_is_never_healed(guard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     d, _ = guard
     marker = tmp_path / "pause-healed"
-    write_lease(d, "pause", 0.5, f"touch {marker}", 2)
-    time.sleep(0.2)
+    write_lease(d, "pause", 2.0, f"touch {marker}", 2)
     (d / "leases" / "pause.json").unlink()  # healed as planned by the controller
-    time.sleep(1.2)
+    # A later lease, longer than the released one, expires after the released one would
+    # have: once it is healed, the released one had its chance and was not healed.
+    write_lease(d, "sentinel", 2.5, f"touch {tmp_path}/sentinel-healed", 3)
+    wait_for((tmp_path / "sentinel-healed").exists, 20)
     assert not marker.exists()
+    assert healed(d) == [("left-over", "guard-start"), ("sentinel", "lease-expired")]
+
+
+def refusals(d: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [e for e in events(d) if e["event"] == "refused"]
+
+
+def test_a_lease_writable_by_others_is_refused_not_run(guard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    d, _ = guard
+    marker = tmp_path / "planted-ran"
+    write_lease(d, "planted", 0.1, f"touch {marker}", 2)
+    os.chmod(d / "leases" / "planted.json", 0o666)
+    wait_for(lambda: refusals(d), 10)
+    [event] = refusals(d)
+    assert event["file"] == str(d / "leases" / "planted.json")
+    assert event["mode"] == "0666"
+    assert event["reason"] == "not run: mode 0666 lets group or others write to it"
+    assert not (d / "leases" / "planted.json").exists()  # removed, unread
+    assert not marker.exists()
+    assert healed(d) == [("left-over", "guard-start")]
+
+
+def test_a_symlinked_lease_is_refused(guard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    d, _ = guard
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"id": "x", "lease": 0.1, "seq": 1, "heal": "touch x"}))
+    os.symlink(target, d / "leases" / "link.json")
+    wait_for(lambda: refusals(d), 10)
+    assert refusals(d)[0]["reason"].startswith("not run: cannot open it safely")
+    assert target.exists() and not (d / "leases" / "link.json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_lease_owned_by_another_user_is_refused_not_run(guard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    d, _ = guard
+    marker = tmp_path / "nobody-ran"
+    write_lease(d, "nobody", 0.1, f"touch {marker}", 2)
+    os.chown(d / "leases" / "nobody.json", 65534, 65534)
+    wait_for(lambda: refusals(d), 10)
+    [event] = refusals(d)
+    assert event["uid"] == 65534
+    assert event["reason"] == "not run: owned by uid 65534, not by the guard's uid 0"
+    assert not marker.exists()
+
+
+def test_the_guard_refuses_a_directory_others_can_write(tmp_path: Path) -> None:
+    d = tmp_path / "shared"
+    (d / "leases").mkdir(parents=True)
+    os.chmod(d, 0o777)
+    proc = subprocess.run(
+        [sys.executable, AGENT, "--dir", str(d), "--idle-exit", "0.1"],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert proc.returncode == 3
+    assert f"refusing to run: {d}: mode 0777 lets group or others write to it" in proc.stderr
+    assert not (d / "guard.jsonl").exists()
 
 
 def test_guard_exits_on_sigterm_and_when_idle(tmp_path: Path) -> None:
