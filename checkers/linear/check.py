@@ -23,7 +23,7 @@ from checkers.linear.budget import (
 )
 from checkers.linear.calls import Calls, extract_calls
 from checkers.linear.counterexample import build_counterexample, summarize
-from checkers.linear.models import Model, get_model, guess_model
+from checkers.linear.models import Model, get_model, guess_model, with_initial_value
 from checkers.linear.prepare import Partition, prepare, zobrist
 from checkers.result import UNKNOWN, Result
 from harness.errors import ConfigError
@@ -80,18 +80,23 @@ def _search(
     return _Run(int(status), stats, best[: stats[3]])
 
 
-def resolve_model(history: History, model: str | None) -> Model:
-    """``model`` by name, or the model that fits the history's operations."""
-    if model is not None:
-        return get_model(model)
-    fs = {history.f_names[c] for c in np.unique(history.f[history.client_invokes()]).tolist()}
-    guess = guess_model(fs)
-    if guess is None:
-        raise ConfigError(
-            f"cannot tell which model fits operations {sorted(fs)}; pass --model "
-            "(register, cas-register, etcd, kv, mutex, set, queue)"
-        )
-    return get_model(guess)
+def resolve_model(
+    history: History,
+    model: str | None,
+    *,
+    initial_value: Any = None,
+    choices: str | None = None,
+) -> Model:
+    """``model`` by name, or the one model that fits the history (:func:`guess_model`),
+    started from ``initial_value`` when given (registers, multi-register).
+
+    Raises :class:`ConfigError` for an unknown name, a history no model clearly fits
+    (naming ``--model`` and ``choices``), or an initial value the model cannot take.
+    """
+    if model is None:
+        model = guess_model(history, choices)
+    m = get_model(model)
+    return m if initial_value is None else with_initial_value(m, initial_value)
 
 
 def _verify_witness(calls: Calls, model: Model, p: Partition, order: list[int]) -> bool:

@@ -38,6 +38,8 @@ OP_ENQUEUE = 11  # state = [len, items...]; push a
 OP_DEQUEUE = 12  # legal iff the head is a; pop
 OP_DEQUEUE_EMPTY = 13  # legal iff the queue is empty
 OP_DEQUEUE_ANY = 14  # pop the head if any (a dequeue with unknown outcome)
+OP_MULTI = 15  # row a of aux is (rmask, rval, wmask, wval): legal iff s & rmask == rval;
+#               s := (s & ~wmask) | wval (a multi-register txn over a packed state)
 
 # Two 31-bit primes for string hashes: a string is the big-endian integer of b"\x01" + its
 # bytes, reduced modulo each prime; the pair is packed as (h1 << 31) | h2.
@@ -132,6 +134,11 @@ def apply_op(opc, a, b, slot, aux, cur, nxt, sw):  # pragma: no cover - compiled
         return True
     if opc == OP_DEQUEUE_EMPTY:
         return cur[0] == 0
+    if opc == OP_MULTI:
+        if (s & aux[a, 0]) != aux[a, 1]:
+            return False
+        nxt[slot] = (s & ~aux[a, 2]) | aux[a, 3]
+        return True
     return False
 
 

@@ -22,12 +22,20 @@ The models:
 
 ``register``      read / write of one value. A read of nil matches any state (Knossos).
 ``cas-register``  read / write / cas [from to]; Knossos's semantics.
+``multi-register`` Knossos's multi-register: one op ``txn`` whose value is a list of
+                  ``[read k v]`` / ``[write k v]`` (also ``r`` / ``w``), applied atomically
+                  in order; a read of nil matches anything; a read after a write of the
+                  same key in the op sees that write.
 ``etcd``          Porcupine's etcd cas-register: initial value nil, a nil read means the key
                   is absent, a failed cas observes ``state != from``.
 ``kv``            get / put / append on string values per key, initially "" (Porcupine kv).
 ``mutex``         acquire / release of one lock.
 ``set``           add x / read → the whole set (Knossos set).
 ``queue``         FIFO queue: enqueue x / dequeue → x (nil: the queue was empty).
+
+The register models and multi-register take an initial value (:func:`with_initial_value`,
+``--initial-value``): Knossos's ``(cas-register 0)`` and ``(multi-register {:x 0 :y 0})``.
+Otherwise every register starts as nil.
 
 Strings (kv) are kept as hashes in the kernel: the big-endian integer of ``0x01 + bytes``
 modulo two 31-bit primes. A collision could only make the search accept wrongly, so every
@@ -47,8 +55,9 @@ import numpy.typing as npt
 from checkers.linear import kernel as K
 from checkers.linear.calls import FAIL, INFO, OK, Calls
 from harness.errors import ConfigError
+from harness.history import INVOKE, History
 
-__all__ = ["MODELS", "Lowered", "Model", "get_model", "guess_model"]
+__all__ = ["MODELS", "Lowered", "Model", "get_model", "guess_model", "with_initial_value"]
 
 #: Most reachable states for which a transition table is built (else: the step function).
 MAX_TABLE_STATES = 4096
@@ -118,6 +127,8 @@ class Model:
     keeps_failures: bool = False
     multi_key_state: bool = True
     describe_state: Callable[[Any], Any] = field(default=lambda s: s)
+    #: ``starting_at(value)``: this model with another initial state; None if it has none.
+    starting_at: Callable[[Any], Model] | None = None
 
 
 class _Ops:
@@ -200,7 +211,7 @@ _REGISTER_OPS = {
 }
 
 
-def _lower_register(cas: bool, etcd: bool) -> Callable[[Calls], Lowered]:
+def _lower_register(cas: bool, etcd: bool, initial: Any = None) -> Callable[[Calls], Lowered]:
     name = "etcd" if etcd else ("cas-register" if cas else "register")
     fs = ("read", "write", "cas") if cas else ("read", "write")
     ops = _REGISTER_OPS[name]
@@ -225,13 +236,17 @@ def _lower_register(cas: bool, etcd: bool) -> Callable[[Calls], Lowered]:
             if bad.any():
                 v = o.values[o.vin[np.flatnonzero(bad)[0]]]
                 if _pair_of(v) is None:
-                    raise ConfigError(f"a cas value must be [from, to], got {v!r}")
+                    raise ConfigError(
+                        f"{_where(calls, int(np.flatnonzero(bad)[0]))}: a cas value must be "
+                        f"[from, to], got {v!r}"
+                    )
         a = np.where(read, scalar[o.vout], np.where(is_cas, frm[o.vin], scalar[o.vin]))
         b = np.where(is_cas, to[o.vin], 0)
         keep = opc != _X
         if not etcd:
             keep &= ~read | (a != 0)  # Knossos: a nil read matches any state
-        return Lowered(keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=_NO_AUX, init=0)
+        init = sid(initial)
+        return Lowered(keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=_NO_AUX, init=init)
 
     return lower
 
@@ -254,15 +269,211 @@ def _register_ref(cas: bool, etcd: bool) -> Callable[[Any, str, int, Any, Any], 
     return ref_step
 
 
-def _register_model(*, cas: bool, etcd: bool, summary: str) -> Model:
+def _register_model(*, cas: bool, etcd: bool, summary: str, initial: Any = None) -> Model:
+    if initial is not None and not _is_scalar(initial):
+        raise ConfigError(
+            f"the initial value of a register must be a single value, got {initial!r}"
+        )
     return Model(
         name="etcd" if etcd else ("cas-register" if cas else "register"),
         summary=summary,
         fs=("read", "write", "cas") if cas else ("read", "write"),
-        lower=_lower_register(cas, etcd),
-        ref_init=lambda: None,
+        lower=_lower_register(cas, etcd, initial),
+        ref_init=lambda: initial,
         ref_step=_register_ref(cas, etcd),
         keeps_failures=etcd,
+        starting_at=lambda v: _register_model(cas=cas, etcd=etcd, summary=summary, initial=v),
+    )
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or type(v) in (int, str, float, bool)
+
+
+def _where(calls: Calls, i: int) -> str:
+    """``FILE:LINE`` (or ``op #INDEX``) of call ``i``'s invocation, for error messages."""
+    h = calls.history
+    pos = int(calls.pos[i])
+    line = int(h.line[pos])
+    return f"{h.path}:{line}" if h.path else f"op #{int(h.index[pos])} (line {line})"
+
+
+# ---------------------------------------------------------------- multi-register
+
+_MULTI_READ = {"read": True, "r": True, "write": False, "w": False}
+
+
+def _multi_mops(value: Any) -> list[tuple[bool, Any, Any]] | None:
+    """``(is_read, key, value)`` for each micro-op of a multi-register txn, or None."""
+    if not isinstance(value, list | tuple):
+        return None
+    out = []
+    for mop in value:
+        if not isinstance(mop, list | tuple) or len(mop) != 3:
+            return None
+        f = mop[0]
+        if type(f) is not str or f not in _MULTI_READ:
+            return None
+        out.append((_MULTI_READ[f], mop[1], mop[2]))
+    return out
+
+
+_Mops = list[tuple[bool, Any, Any]]
+_Pairs = list[tuple[int, int]]
+
+
+def _multi_effect(mops: _Mops, reads: bool) -> tuple[dict[Any, Any], dict[Any, Any], bool]:
+    """What a txn needs and does: (reads of the state before it, its final writes,
+    possible). A nil read needs nothing; a read after a write of its key in the same txn
+    checks that write (possible is False if it differs). ``reads=False`` ignores reads
+    (an op whose outcome is unknown)."""
+    need: dict[Any, Any] = {}
+    wrote: dict[Any, Any] = {}
+    possible = True
+    for is_read, k, v in mops:
+        fk = freeze(k)
+        if not is_read:
+            wrote[fk] = (k, v)
+        elif reads and v is not None:
+            if fk in wrote:
+                possible &= freeze(wrote[fk][1]) == freeze(v)
+            elif fk in need:
+                possible &= freeze(need[fk][1]) == freeze(v)
+            else:
+                need[fk] = (k, v)
+    return need, wrote, possible
+
+
+def _multi_value(status: int, vin: Any, vout: Any) -> Any:
+    """The txn an ok op performed (its completion's value, if it has one) or the one an
+    op of unknown outcome asked for."""
+    return vout if status == OK and isinstance(vout, list | tuple) else vin
+
+
+def _lower_multi(initial: dict[Any, Any]) -> Callable[[Calls], Lowered]:
+    def lower(calls: Calls) -> Lowered:
+        o = _Ops("multi-register", ("txn",), calls)
+        vals = o.values
+        keys: dict[Any, int] = {}  # frozen key -> key number
+        ids: list[dict[Any, int]] = []  # per key: frozen value -> id (nil is 0)
+
+        def key_no(k: Any) -> int:
+            fk = freeze(k)
+            n = keys.get(fk)
+            if n is None:
+                n = keys[fk] = len(keys)
+                ids.append({})
+            return n
+
+        def value_id(n: int, v: Any) -> int:
+            if v is None:
+                return 0
+            table = ids[n]
+            return table.setdefault(freeze(v), len(table) + 1)
+
+        effects: dict[tuple[int, bool], tuple[_Pairs, _Pairs, bool]] = {}
+        opc = np.full(o.n, _X, dtype=np.int64)
+        row_key = np.zeros(o.n, dtype=np.int64)
+        rows: dict[tuple[int, bool], int] = {}
+        status = o.status.tolist()
+        vin = o.vin.tolist()
+        vout = o.vout.tolist()
+        for i in range(o.n):
+            st = status[i]
+            if st == FAIL:
+                continue
+            ok = st == OK
+            out = vout[i]
+            vid = out if ok and out >= 0 and isinstance(vals[out], list | tuple) else vin[i]
+            ek = (vid, ok)
+            if ek not in effects:
+                mops = _multi_mops(vals[vid])
+                if mops is None:
+                    raise ConfigError(
+                        f"{_where(calls, i)}: a multi-register txn must be a list of "
+                        f"[read key value] / [write key value], got {vals[vid]!r}"
+                    )
+                need, wrote, possible = _multi_effect(mops, ok)
+                effects[ek] = (
+                    [(key_no(k), value_id(key_no(k), v)) for k, v in need.values()],
+                    [(key_no(k), value_id(key_no(k), v)) for k, v in wrote.values()],
+                    possible,
+                )
+                rows[ek] = len(rows)
+            opc[i] = K.OP_MULTI
+            row_key[i] = rows[ek]
+        init_ids = [(key_no(k), value_id(key_no(k), v)) for k, v in initial.items()]
+        bits = [max(1, len(t).bit_length()) for t in ids]
+        offsets = np.concatenate([[0], np.cumsum(bits)]).astype(np.int64).tolist()
+        if offsets[-1] > 63:
+            raise ConfigError(
+                f"multi-register: {len(keys)} keys with these many distinct values need "
+                f"{offsets[-1]} bits of state; at most 63 are supported (check fewer keys "
+                "or values per history)"
+            )
+
+        def pack(pairs: _Pairs) -> tuple[int, int]:
+            mask = val = 0
+            for n, v in pairs:
+                mask |= ((1 << bits[n]) - 1) << offsets[n]
+                val |= v << offsets[n]
+            return mask, val
+
+        aux = np.zeros((max(1, len(rows)), 4), dtype=np.int64)
+        useless = np.zeros(max(1, len(rows)), dtype=bool)
+        for ek, r in rows.items():
+            need_ids, write_ids, possible = effects[ek]
+            rmask, rval = pack(need_ids)
+            wmask, wval = pack(write_ids)
+            if not possible:
+                rmask, rval = 0, 1  # (s & 0) == 1 never holds: illegal in every state
+            aux[r] = (rmask, rval, wmask, wval)
+            useless[r] = possible and rmask == 0 and wmask == 0
+        keep = (opc != _X) & ~useless[row_key]
+        zero = np.zeros(o.n, dtype=np.int64)
+        return Lowered(
+            keep=keep, opc=opc, a=row_key, b=zero, optional=o.info, aux=aux,
+            init=pack(init_ids)[1],
+        )  # fmt: skip
+
+    return lower
+
+
+def _multi_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
+    """Knossos's multi-register step on a state of sorted ``(frozen key, frozen value)``
+    pairs (hashable, so the reference search can memoise it)."""
+    mops = _multi_mops(_multi_value(status, vin, vout)) or []
+    nxt = dict(state)
+    for is_read, k, v in mops:
+        fk = freeze(k)
+        if not is_read:
+            nxt[fk] = freeze(v)
+        elif status == OK and v is not None and nxt.get(fk) != freeze(v):
+            return False, state
+    return True, tuple(sorted(nxt.items(), key=repr))
+
+
+def _multi_model(initial: Any = None) -> Model:
+    if initial is None:
+        initial = {}
+    if not isinstance(initial, dict):
+        raise ConfigError(
+            "the initial value of a multi-register must be a map of keys to values, "
+            f'e.g. {{"x": 0, "y": 0}} or {{:x 0 :y 0}}; got {initial!r}'
+        )
+    start = tuple(
+        sorted(((freeze(k), freeze(v)) for k, v in initial.items() if v is not None), key=repr)
+    )
+    return Model(
+        name="multi-register",
+        summary="Knossos's multi-register: txns of reads and writes of several registers",
+        fs=("txn",),
+        lower=_lower_multi(initial),
+        ref_init=lambda: start,
+        ref_step=_multi_step,
+        multi_key_state=False,
+        describe_state=lambda s: {str(_plain(k)): _plain(v) for k, v in s},
+        starting_at=_multi_model,
     )
 
 
@@ -416,6 +627,7 @@ MODELS: dict[str, Model] = {
         _register_model(cas=False, etcd=False, summary="read/write register (nil read = any)"),
         _register_model(cas=True, etcd=False, summary="read/write/cas register, Knossos semantics"),
         _register_model(cas=True, etcd=True, summary="Porcupine's etcd cas-register"),
+        _multi_model(),
         Model(
             name="kv",
             summary="get/put/append strings, partitioned by key",
@@ -465,9 +677,102 @@ def get_model(name: str) -> Model:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
-def guess_model(fs: set[str]) -> str | None:
-    """The first model whose operations cover ``fs``, or ``None``."""
+def with_initial_value(model: Model, value: Any) -> Model:
+    """``model`` starting from ``value`` instead of its usual initial state.
+
+    Registers take one value (Knossos's ``(cas-register 0)``), multi-register a map of
+    keys to values (``(multi-register {:x 0 :y 0})``). Raises :class:`ConfigError` for a
+    model without an initial value or a value of the wrong kind.
+    """
+    if model.starting_at is None:
+        takes = ", ".join(n for n, m in MODELS.items() if m.starting_at is not None)
+        raise ConfigError(
+            f"model {model.name!r} has no initial value to set; --initial-value is for {takes}"
+        )
+    return model.starting_at(value)
+
+
+#: The operations that change a model's state; a history with none of them fits every
+#: model (and is refused by :func:`guess_model`).
+_CHANGES = {
+    "register": ("write",),
+    "cas-register": ("write", "cas"),
+    "kv": ("put", "append"),
+    "mutex": ("acquire", "release"),
+    "set": ("add",),
+    "queue": ("enqueue",),
+}
+_MOP_MODELS = (
+    ("list-append", {"append", "r"}, "append"),
+    ("rw-register", {"w", "r"}, "w"),
+    ("multi-register", {"write", "read"}, "write"),
+)
+
+
+def guess_model(history: History, choices: str | None = None) -> str:
+    """The model the history's client operations are meant for, when only one fits.
+
+    The operations' names must all belong to one model, at least one must change the
+    state, and the values must have the model's shapes (a register reads single values,
+    not maps as a bank does; a set read returns a collection, not a number as a counter
+    does; a txn's micro-ops name one model's kinds: ``append``/``r`` list-append,
+    ``w``/``r`` rw-register, ``write``/``read`` multi-register). Otherwise raises
+    :class:`ConfigError` saying why and naming ``--model`` with ``choices`` (default:
+    this module's models).
+    """
+    choices = choices or ", ".join(MODELS)
+    client = history.process >= 0
+    fs_codes = np.unique(history.f[client]).tolist()
+    fs = {history.f_names[c] for c in fs_codes}
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(
+            f"cannot tell which model to check this history against: {why}; "
+            f"pass --model with one of: {choices}"
+        )
+
+    def values_of(name: str, *, invokes: bool | None = None) -> list[Any]:
+        sel = client & (history.f == history.f_code(name))
+        if invokes is not None:
+            sel &= (history.type == INVOKE) if invokes else (history.type != INVOKE)
+        return [history.values[v] for v in np.unique(history.value[sel]).tolist()]
+
+    if not fs:
+        raise refuse("it has no client operations")
+    if fs == {"txn"}:
+        names: set[Any] = set()
+        for v in values_of("txn"):
+            if isinstance(v, list | tuple):
+                for mop in v:
+                    if isinstance(mop, list | tuple) and mop and isinstance(mop[0], str):
+                        names.add(mop[0])
+                    else:
+                        raise refuse(f"a txn holds {mop!r}, which is not a micro-op [f key value]")
+        for name, kinds, write in _MOP_MODELS:
+            if names and names <= kinds:
+                if write not in names:
+                    raise refuse("its transactions only read, so every model fits")
+                return name
+        raise refuse(f"its transactions mix micro-ops {sorted(names, key=str)}")
     for name in ("register", "cas-register", "kv", "mutex", "set", "queue"):
-        if fs and fs <= set(MODELS[name].fs):
-            return name
-    return None
+        if fs <= set(MODELS[name].fs):
+            break
+    else:
+        raise refuse(f"no model has all of its operations {sorted(fs)}")
+    if not fs & set(_CHANGES[name]):
+        raise refuse(f"none of its operations ({', '.join(sorted(fs))}) changes any state")
+    if name in ("register", "cas-register"):
+        for f in ("read", "write"):
+            odd = [v for v in values_of(f) if not _is_scalar(v)]
+            if odd:
+                raise refuse(
+                    f"a register {f} has the value {odd[0]!r}, not a single value (reads of "
+                    "maps come from a bank test, for instance)"
+                )
+    if name == "set":
+        odd = [v for v in values_of("read", invokes=False) if not isinstance(v, list | None)]
+        if odd:
+            raise refuse(
+                f"a set read returned {odd[0]!r}, not a collection (a counter test reads numbers)"
+            )
+    return name
