@@ -148,12 +148,12 @@ def parse(history: History, model: str) -> Txns:
     fmap = {wname: WRITE, "r": READ}
     try:
         f_code = np.fromiter(map(fmap.__getitem__, fs), dtype=np.int8, count=len(fs))
-    except KeyError as e:
-        i = next(i for i, f in enumerate(fs) if f not in fmap)
+    except (KeyError, TypeError):  # TypeError: a name that is a list or a map
+        i = next(i for i, f in enumerate(fs) if not _hashable(f) or f not in fmap)
         t = int(np.searchsorted(np.cumsum(lens), i, "right"))
         kinds = "append and r" if is_list else "w and r"
         raise TxnFormatError(
-            f"{where(t)}: unknown micro-op {e.args[0]!r} for {model} (expected {kinds})"
+            f"{where(t)}: unknown micro-op {fs[i]!r} for {model} (expected {kinds})"
         ) from None
     m_txn = np.repeat(np.arange(len(txn_vals), dtype=np.int32), lens)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
@@ -218,6 +218,8 @@ def parse(history: History, model: str) -> Txns:
             m_val[rmask] = rv
             m_val[wmask] = np.fromiter(writes, dtype=np.int64, count=len(writes))
             _check_ints(writes, reads)
+            if _NIL_INT in writes or _NIL_INT in reads:
+                raise ValueError("the int -2**63 would read as NIL")
         except (TypeError, ValueError, OverflowError):
             values, ids = _intern(chain(writes, reads))
             m_val[wmask] = ids[: len(writes)]
