@@ -1,0 +1,94 @@
+"""Suite-wide rule: in CI a skipped test is a failed test.
+
+``.ci/run`` sets ``CLEW_CI=1``. With it, every skip (a ``skipif`` mark, ``pytest.skip`` in a
+test or fixture, a module skipped at collection) fails the run, naming the test and the
+skip's reason, unless the test is in :data:`ALLOWED_SKIPS` with the reason it may skip on a
+CI machine. The allowed skips are listed, with their reasons, at the end of the run.
+Without ``CLEW_CI`` (a developer's machine, possibly without root or PostgreSQL) skips stay
+skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+#: Tests (pytest node ids, or a prefix ending in ``::`` or ``[``) that may skip in CI, and
+#: why. Keep it short: every entry is a path CI does not check.
+ALLOWED_SKIPS: dict[str, str] = {}
+
+#: ``1`` when the run is CI's (set by ``.ci/run``).
+CI = os.environ.get("CLEW_CI") == "1"
+
+_allowed_seen: list[tuple[str, str, str]] = []  # (node id, skip reason, allow-list reason)
+_refused: list[str] = []  # node ids whose skip was turned into a failure
+
+
+def allowed_reason(nodeid: str) -> str | None:
+    """The allow-list's reason for ``nodeid`` (exact id, or a listed prefix), or None."""
+    if nodeid in ALLOWED_SKIPS:
+        return ALLOWED_SKIPS[nodeid]
+    for key, reason in ALLOWED_SKIPS.items():
+        if key.endswith(("::", "[")) and nodeid.startswith(key):
+            return reason
+    return None
+
+
+def _skip_reason(longrepr: Any) -> str:
+    """The reason text of a skip report (pytest stores ``(file, line, "Skipped: why")``)."""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _refuse(report: pytest.TestReport | pytest.CollectReport, nodeid: str) -> bool:
+    """Turn a skip ``report`` into a failure unless ``nodeid`` is allowed to skip; True if
+    it was refused."""
+    reason = _skip_reason(report.longrepr)
+    allowed = allowed_reason(nodeid)
+    if allowed is not None:
+        _allowed_seen.append((nodeid, reason, allowed))
+        return False
+    report.outcome = "failed"
+    report.longrepr = (
+        f"skipped in CI (CLEW_CI=1), which counts as a failure: {reason}\n"
+        "Make the test run on the CI machine, or add it to ALLOWED_SKIPS in "
+        "tests/conftest.py with the reason CI may skip it."
+    )
+    _refused.append(nodeid)
+    return True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if CI and report.skipped and not hasattr(report, "wasxfail"):
+        _refuse(report, item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()
+    if CI and report.skipped:
+        _refuse(report, collector.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not CI:
+        return
+    tr = terminalreporter
+    tr.section("skips in CI (CLEW_CI=1)")
+    tr.write_line(
+        f"{len(_refused)} skip(s) failed the run; {len(_allowed_seen)} allowed by ALLOWED_SKIPS"
+    )
+    for nodeid in _refused:
+        tr.write_line(f"  FAILED (skipped): {nodeid}")
+    for nodeid, reason, allowed in _allowed_seen:
+        tr.write_line(f"  allowed: {nodeid}: {reason} (allowed because: {allowed})")
