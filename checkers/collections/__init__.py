@@ -19,3 +19,19 @@ CollectionChecker = Callable[..., Result]
 
 #: Model name → checker. Each module of this package adds its entry as it lands.
 CHECKERS: dict[str, CollectionChecker] = {}
+
+# The checkers, each in its own module (imported here so the registry is complete).
+from checkers.collections import bank, counter, lock, long_fork, queue, set_full, unique_ids  # noqa: E402
+
+CHECKERS.update(
+    {
+        "bank": bank.check,
+        "counter": counter.check,
+        "set-full": set_full.check,
+        "unique-ids": unique_ids.check,
+        "long-fork": long_fork.check,
+        "queue": queue.check,
+        "total-queue": queue.check_total,
+        "lock": lock.check,
+    }
+)

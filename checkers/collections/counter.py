@@ -1,0 +1,119 @@
+"""The counter checker: is every read between what surely happened and what might have?
+
+A *counter* workload adds integers (``{"f": "add", "value": n}``) to one counter that
+starts at 0, and reads it (``{"f": "read"}`` completing with the value). Jepsen's counter
+checker, generalised to decrements. For a read invoked at *i* and completed at *c*:
+
+* an add that completed ``ok`` before *i* surely counts;
+* an add invoked before *c* that did not ``fail`` may count (it is concurrent with the
+  read, or its outcome is unknown);
+* anything else cannot count.
+
+So the read must lie in ``[lower, upper]`` where ``lower`` = sure adds + the negative
+possible ones and ``upper`` = sure adds + the positive possible ones. With only
+non-negative adds this is exactly Jepsen's bound (sum of ok adds before the read began;
+sum of non-failed adds invoked before it ended). A read without a numeric value is an
+input error.
+
+Result: ``reads`` (``[lower, value, upper, index]``, at most :data:`MAX_LISTED_READS`),
+``errors`` (the reads out of bounds, at most as many), ``error_count``, ``read_count``.
+Valid iff no read is out of bounds (as in Jepsen, a history without reads is valid:
+nothing contradicts it; ``read_count`` says so).
+"""
+
+from __future__ import annotations
+
+import time
+from numbers import Number
+from typing import Any
+
+from checkers.collections._ops import client_ops
+from checkers.result import Result
+from harness.errors import HistoryError
+from harness.history import FAIL, INVOKE, OK, History
+
+__all__ = ["MAX_LISTED_READS", "check"]
+
+#: Most reads (and, separately, errors) listed in the result; counts are exact.
+MAX_LISTED_READS = 1000
+
+
+def _number(history: History, pos: int, what: str) -> Any:
+    v = history.value_of(pos)
+    if not isinstance(v, Number) or isinstance(v, bool):
+        raise HistoryError(
+            f"a counter {what} needs a number, got {v!r} (op index {int(history.index[pos])})",
+            path=history.path,
+            line=int(history.line[pos]),
+        )
+    return v
+
+
+def check(history: History) -> Result:
+    """Check a counter history (see the module docstring); a pure function of ``history``.
+
+    Raises :class:`HistoryError` naming the line for an add or ok read without a number.
+    """
+    t0 = time.perf_counter()
+    sure_pos = sure_neg = 0  # ok adds completed so far, split by sign
+    maybe_pos = maybe_neg = 0  # non-failed adds invoked so far, split by sign
+    at_invoke: dict[int, tuple[Any, Any]] = {}  # read invoke position -> (sure_pos, sure_neg)
+    reads: list[list[Any]] = []
+    errors: list[list[Any]] = []
+    read_count = error_count = 0
+    add_f = history.f_code("add")
+    for pos in client_ops(history, "add", "read"):
+        t = int(history.type[pos])
+        if history.f[pos] == add_f:
+            if t == INVOKE:
+                j = int(history.pair[pos])
+                if j < 0 or history.type[j] != FAIL:
+                    v = _number(history, pos, "add")
+                    if v >= 0:
+                        maybe_pos += v
+                    else:
+                        maybe_neg += v
+            elif t == OK:
+                v = _number(history, int(history.pair[pos]), "add")
+                if v >= 0:
+                    sure_pos += v
+                else:
+                    sure_neg += v
+            continue
+        if t == INVOKE:
+            at_invoke[pos] = (sure_pos, sure_neg)
+        elif t == OK:
+            inv = int(history.pair[pos])
+            s_pos, s_neg = at_invoke.pop(inv)
+            lower, upper = s_pos + maybe_neg, s_neg + maybe_pos
+            value = _number(history, pos, "read")
+            entry = [lower, value, upper, int(history.index[pos])]
+            read_count += 1
+            if len(reads) < MAX_LISTED_READS:
+                reads.append(entry)
+            if not lower <= value <= upper:
+                error_count += 1
+                if len(errors) < MAX_LISTED_READS:
+                    errors.append(entry)
+        else:
+            at_invoke.pop(int(history.pair[pos]), None)
+    details = {
+        "read_count": read_count,
+        "error_count": error_count,
+        "reads": reads,
+        "errors": errors,
+    }
+    cause = None
+    if error_count:
+        lo, v, up, idx = errors[0]
+        cause = (
+            f"{error_count} read(s) outside the possible range; first: op {idx} read {v}, "
+            f"possible {lo}..{up}"
+        )
+    return Result(
+        valid=error_count == 0,
+        checker="counter",
+        cause=cause,
+        seconds=time.perf_counter() - t0,
+        details=details,
+    )

@@ -1,0 +1,137 @@
+"""The lock checker: did two clients ever hold the lock at the same time?
+
+A *lock* workload has each client ``{"f": "acquire"}`` a lock, hold it a while, and
+``{"f": "release"}`` it (ops may carry a ``key`` to name one of several locks; each key
+is checked on its own). What a client may rely on once ``acquire`` completed ``ok`` is
+that it holds the lock until it starts to release it. So a client's **hold** is the
+stretch of history from its ``ok`` acquire's completion to the invocation of its next
+release (whatever that release's outcome), or to the end of the history when it never
+released (it crashed or the test ended).
+
+**overlapping holds** (mutual exclusion violated): two holds by different processes that
+overlap in real time — one began before the other ended, in history order. Every such
+overlap is a definite violation: both clients were told they held the lock at once. This
+is how a lease that expires under a paused holder (Jepsen's etcd lock finding) shows.
+
+**linearizable mutex**: when the history has at most ``linear_max_ops`` client ops, it is
+also checked with :mod:`checkers.linear`'s ``mutex`` model (which also catches, e.g., a
+release that succeeds without the lock being held). ``linear_max_ops=0`` turns that off.
+
+Result details: ``holds`` (``[process, start_index, end_index or None, start_time,
+end_time, key]``, at most :data:`MAX_HOLDS_LISTED`, for the timeline), ``hold_count``,
+``overlap_count``, ``overlaps`` (pairs of holds), ``linearizable``. Valid iff no holds
+overlap (and the mutex model, when run, agrees); ``"unknown"`` when no acquire succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from checkers.collections._ops import client_ops
+from checkers.result import UNKNOWN, Result, merge_validity
+from harness.history import INVOKE, OK, History
+
+__all__ = ["DEFAULT_LINEAR_MAX_OPS", "MAX_HOLDS_LISTED", "check", "holds"]
+
+#: Largest history (client ops) also checked with the linearizable mutex model.
+DEFAULT_LINEAR_MAX_OPS = 2000
+#: Holds listed in the result (the timeline); counts are exact.
+MAX_HOLDS_LISTED = 5000
+_MAX_OVERLAPS_LISTED = 50
+
+
+def holds(history: History) -> list[tuple[int, int, Any, Any]]:
+    """Every hold as ``(start, end, process, key)``: positions of the ok acquire's
+    completion and of the next release's invocation by the same process (``len(history)``
+    when there is none), sorted by start."""
+    acquire = history.f_code("acquire")
+    open_holds: dict[Any, tuple[int, Any]] = {}  # process -> (start, key)
+    out: list[tuple[int, int, Any, Any]] = []
+    for pos in client_ops(history, "acquire", "release"):
+        p = int(history.process[pos])
+        t = history.type[pos]
+        if history.f[pos] == acquire:
+            if t == OK:
+                open_holds[p] = (pos, history.key_of(pos))
+        elif t == INVOKE and p in open_holds:
+            start, key = open_holds.pop(p)
+            out.append((start, pos, p, key))
+    out.extend((start, len(history), p, key) for p, (start, key) in open_holds.items())
+    out.sort(key=lambda h: h[0])
+    return out
+
+
+def check(
+    history: History,
+    *,
+    linear_max_ops: int = DEFAULT_LINEAR_MAX_OPS,
+    linear_time_limit: float = 10.0,
+) -> Result:
+    """Check a lock history (see the module docstring); a pure function of ``history``."""
+    t0 = time.perf_counter()
+    hs = holds(history)
+    n = len(history)
+
+    def describe(h: tuple[int, int, Any, Any]) -> list[Any]:
+        start, end, _p, key = h
+        return [
+            history.process_label(start),
+            int(history.index[start]),
+            int(history.index[end]) if end < n else None,
+            int(history.time[start]),
+            int(history.time[end]) if end < n else int(history.time[-1]),
+            key,
+        ]
+
+    overlaps: list[list[list[Any]]] = []
+    overlap_count = 0
+    by_key: dict[Any, list[tuple[int, int, Any, Any]]] = {}
+    for h in hs:
+        by_key.setdefault(repr(h[3]), []).append(h)
+    for group in by_key.values():
+        latest: tuple[int, int, Any, Any] | None = None  # the hold that ends last so far
+        for h in group:
+            if latest is not None and h[0] < latest[1] and h[2] != latest[2]:
+                overlap_count += 1
+                if len(overlaps) < _MAX_OVERLAPS_LISTED:
+                    overlaps.append([describe(latest), describe(h)])
+            if latest is None or h[1] > latest[1]:
+                latest = h
+    causes = []
+    if overlap_count:
+        (pa, ia, *_), (pb, ib, *_) = overlaps[0]
+        causes.append(
+            f"{overlap_count} overlapping hold(s): e.g. process {pa} (acquired at op {ia}) "
+            f"and process {pb} (acquired at op {ib}) held the lock at once"
+        )
+    valid: Any = not overlap_count
+    n_ops = int((history.process >= 0).sum())
+    if linear_max_ops <= 0 or n_ops > linear_max_ops:
+        linear: dict[str, Any] = {
+            "skipped": f"{n_ops} client ops > linear_max_ops={linear_max_ops}"
+        }
+    else:
+        from checkers.linear import check as linear_check
+
+        lin = linear_check(history, "mutex", time_limit=linear_time_limit)
+        linear = lin.to_json()
+        valid = merge_validity([valid, lin.valid])
+        if lin.valid is not True:
+            causes.append(f"linearizable mutex: {lin.cause}")
+    if valid is True and not hs:
+        valid = UNKNOWN
+        causes.append("no acquire succeeded")
+    return Result(
+        valid=valid,
+        checker="lock",
+        cause="; ".join(causes) or None,
+        seconds=time.perf_counter() - t0,
+        details={
+            "hold_count": len(hs),
+            "overlap_count": overlap_count,
+            "overlaps": overlaps,
+            "holds": [describe(h) for h in hs[:MAX_HOLDS_LISTED]],
+            "linearizable": linear,
+        },
+    )

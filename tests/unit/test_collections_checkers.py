@@ -1,0 +1,581 @@
+"""The collection checkers on hand-made histories (each anomaly they name, and valid
+ones), and on cases transcribed from Jepsen's own checker tests (tests/data/jepsen)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checkers.collections import (
+    CHECKERS,
+    bank,
+    counter,
+    lock,
+    long_fork,
+    queue,
+    set_full,
+    unique_ids,
+)
+from harness.errors import HistoryError
+from harness.history import History
+
+MS = 1_000_000
+
+
+def hist(*ops: tuple[Any, ...]) -> History:
+    """``(process, type, f, value[, key])`` tuples; op i at time i ms (Jepsen's spacing)."""
+    rows = []
+    for i, (p, t, f, v, *rest) in enumerate(ops):
+        d = {"process": p, "type": t, "f": f, "value": v, "time": i * MS}
+        if rest:
+            d["key"] = rest[0]
+        rows.append(d)
+    return History.from_ops(rows)
+
+
+def inv(p: Any, f: str, v: Any = None) -> tuple[Any, ...]:
+    return (p, "invoke", f, v)
+
+
+def ok(p: Any, f: str, v: Any = None) -> tuple[Any, ...]:
+    return (p, "ok", f, v)
+
+
+def fail(p: Any, f: str, v: Any = None) -> tuple[Any, ...]:
+    return (p, "fail", f, v)
+
+
+def info(p: Any, f: str, v: Any = None) -> tuple[Any, ...]:
+    return (p, "info", f, v)
+
+
+def test_registry_names_every_model() -> None:
+    assert set(CHECKERS) >= {
+        "bank",
+        "counter",
+        "set-full",
+        "unique-ids",
+        "long-fork",
+        "queue",
+        "total-queue",
+        "lock",
+    }
+
+
+# ---------------------------------------------------------------- bank
+
+
+def _read(p: int, balances: dict[Any, Any]) -> list[tuple[Any, ...]]:
+    return [inv(p, "read"), ok(p, "read", balances)]
+
+
+def test_bank_valid_with_transfers() -> None:
+    h = hist(
+        *_read(0, {"a": 10, "b": 0}),
+        inv(1, "transfer", {"from": "a", "to": "b", "amount": 3}),
+        *_read(0, {"a": 10, "b": 0}),
+        ok(1, "transfer", {"from": "a", "to": "b", "amount": 3}),
+        *_read(0, {"a": 7, "b": 3}),
+    )
+    r = bank.check(h)
+    assert r.valid is True
+    assert r.details["total"] == 10 and [p[1] for p in r.details["totals"]] == [10, 10, 10]
+
+
+def test_bank_wrong_total_negative_unexpected_and_nil() -> None:
+    h = hist(
+        *_read(0, {"a": 10, "b": 0}),
+        *_read(0, {"a": 10, "b": 3}),
+        *_read(0, {"a": 12, "b": -2}),
+        *_read(0, {"a": 10, "b": 0, "z": 0}),
+        *_read(0, {"a": 10, "b": None}),
+    )
+    r = bank.check(h)
+    assert r.valid is False
+    errors = r.details["errors"]
+    assert set(errors) == {"wrong-total", "negative-value", "unexpected-key", "nil-balance"}
+    assert errors["wrong-total"]["count"] == 1 and errors["wrong-total"]["first"]["total"] == 13
+    assert errors["negative-value"]["first"]["negative"] == [-2]
+    assert errors["unexpected-key"]["first"]["unexpected"] == ["z"]
+    assert errors["nil-balance"]["first"]["nils"] == ["b"]
+    assert r.details["first_error"]["index"] == 3
+
+
+def test_bank_negative_allowed_and_explicit_total() -> None:
+    h = hist(*_read(0, {"a": 12, "b": -2}))
+    assert bank.check(h, negative_balances=True).valid is True
+    assert bank.check(h).valid is False
+    assert bank.check(h, total=20, negative_balances=True).details["errors"]["wrong-total"]
+
+
+def test_bank_no_read_is_unknown_and_bad_value_names_line() -> None:
+    assert bank.check(hist(inv(0, "read"), fail(0, "read"))).valid == "unknown"
+    with pytest.raises(HistoryError, match=r":2:.*map of account"):
+        bank.check(hist(inv(0, "read"), ok(0, "read", [1, 2])))
+
+
+# ---------------------------------------------------------------- counter
+
+
+def test_counter_bounds_with_concurrency_and_failures() -> None:
+    h = hist(
+        inv(0, "add", 1),
+        ok(0, "add", 1),
+        inv(1, "add", 5),
+        fail(1, "add", 5),
+        inv(2, "add", 2),
+        inv(0, "read"),
+        ok(0, "read", 3),
+        info(2, "add", 2),
+        inv(0, "read"),
+        ok(0, "read", 1),
+    )
+    r = counter.check(h)
+    assert r.valid is True
+    assert [x[:3] for x in r.details["reads"]] == [[1, 3, 3], [1, 1, 3]]
+
+
+def test_counter_read_outside_bounds() -> None:
+    h = hist(
+        inv(0, "add", 1),
+        ok(0, "add", 1),
+        inv(0, "read"),
+        ok(0, "read", 0),
+        inv(0, "read"),
+        ok(0, "read", 2),
+    )
+    r = counter.check(h)
+    assert r.valid is False and r.details["error_count"] == 2
+    assert [e[:3] for e in r.details["errors"]] == [[1, 0, 1], [1, 2, 1]]
+
+
+def test_counter_decrements() -> None:
+    h = hist(
+        inv(0, "add", 5),
+        ok(0, "add", 5),
+        inv(1, "add", -3),
+        inv(0, "read"),
+        ok(0, "read", 2),
+        ok(1, "add", -3),
+        inv(0, "read"),
+        ok(0, "read", 5),
+    )
+    r = counter.check(h)
+    assert [x[:3] for x in r.details["reads"]] == [[2, 2, 5], [2, 5, 2]]
+    assert r.valid is False  # the decrement was done before the second read began
+
+
+# Transcribed from jepsen checker_test.clj counter-test.
+@pytest.mark.parametrize(
+    ("ops", "valid", "reads"),
+    [
+        ([], True, []),
+        ([inv(0, "read"), ok(0, "read", 0)], True, [[0, 0, 0]]),
+        (
+            [inv(0, "add", 1), fail(0, "add", 1), inv(0, "read"), ok(0, "read", 0)],
+            True,
+            [[0, 0, 0]],
+        ),
+        (
+            [inv(0, "add", 1), inv(1, "read"), ok(1, "read", 0), inv(1, "read"), ok(1, "read", 1)],
+            True,
+            [[0, 0, 1], [0, 1, 1]],
+        ),
+        ([inv(0, "read"), ok(0, "read", 1)], False, [[0, 1, 0]]),
+        (
+            [
+                inv(0, "read"),
+                inv(1, "add", 1),
+                inv(2, "read"),
+                inv(3, "add", 2),
+                inv(4, "read"),
+                inv(5, "add", 4),
+                inv(6, "read"),
+                inv(7, "add", 8),
+                inv(8, "read"),
+                ok(0, "read", 6),
+                ok(1, "add", 1),
+                ok(2, "read", 0),
+                ok(3, "add", 2),
+                ok(4, "read", 3),
+                ok(5, "add", 4),
+                ok(6, "read", 100),
+                ok(7, "add", 8),
+                ok(8, "read", 15),
+            ],
+            False,
+            [[0, 6, 15], [0, 0, 15], [0, 3, 15], [0, 100, 15], [0, 15, 15]],
+        ),
+        (
+            [
+                inv(0, "read"),
+                inv(1, "add", 1),
+                ok(0, "read", 0),
+                inv(0, "read"),
+                ok(1, "add", 1),
+                inv(1, "add", 2),
+                ok(0, "read", 3),
+                inv(0, "read"),
+                ok(1, "add", 2),
+                ok(0, "read", 5),
+            ],
+            False,
+            [[0, 0, 1], [0, 3, 3], [1, 5, 3]],
+        ),
+    ],
+)
+def test_counter_jepsen_cases(ops: list[Any], valid: bool, reads: list[list[int]]) -> None:
+    r = counter.check(hist(*ops)) if ops else counter.check(History.from_ops([]))
+    assert r.valid is valid
+    assert [x[:3] for x in r.details["reads"]] == reads
+
+
+# ---------------------------------------------------------------- set-full
+
+
+A, A_ = inv(0, "add", 0), ok(0, "add", 0)
+R = inv(1, "read")
+R_PLUS, R_MINUS = ok(1, "read", [0]), ok(1, "read", [])
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [R, A, R_PLUS, A_],
+        [R, A, A_, R_PLUS],
+        [A, R, R_PLUS, A_],
+        [A, R, A_, R_PLUS],
+        [A, A_, R, R_PLUS],
+    ],
+)
+def test_set_full_jepsen_read_concurrently_or_after_is_stable(ops: list[Any]) -> None:
+    r = set_full.check(hist(*ops))
+    assert r.valid is True and r.details["stable_count"] == 1
+    assert r.details["stable_latencies"] == dict.fromkeys(["0.0", "0.5", "0.95", "0.99", "1.0"], 0)
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [R, A, R_MINUS, A_],
+        [R, A, A_, R_MINUS],
+        [A, R, R_MINUS, A_],
+        [A, R, A_, R_MINUS],
+        [A, A_],
+        [A, R, R_MINUS],
+    ],
+)
+def test_set_full_jepsen_absent_concurrently_or_never_read(ops: list[Any]) -> None:
+    r = set_full.check(hist(*ops))
+    assert r.valid == "unknown" and r.details["never_read"] == [0]
+
+
+def test_set_full_jepsen_absent_read_after_is_lost() -> None:
+    r = set_full.check(hist(A, A_, R, R_MINUS))
+    assert r.valid is False and r.details["lost"] == [0]
+    assert r.details["lost_latencies"]["1.0"] == 0
+
+
+def test_set_full_jepsen_write_present_missing() -> None:
+    a0, a0_, a1, a1_ = inv(0, "add", 0), ok(0, "add", 0), inv(1, "add", 1), ok(1, "add", 1)
+    r2 = inv(2, "read")
+    h = hist(
+        a0,
+        a1,
+        r2,
+        ok(2, "read", [1]),
+        a0_,
+        a1_,
+        r2,
+        ok(2, "read", [0, 1]),
+        r2,
+        ok(2, "read", [0]),
+        r2,
+        ok(2, "read", []),
+    )
+    r = set_full.check(h)
+    assert r.valid is False and r.details["lost"] == [0, 1]
+    assert r.details["lost_latencies"] == {"0.0": 3, "0.5": 4, "0.95": 4, "0.99": 4, "1.0": 4}
+
+
+def test_set_full_jepsen_flutter_stale_and_lost() -> None:
+    a0, a0_, a1, a1_ = inv(0, "add", 0), ok(0, "add", 0), inv(1, "add", 1), ok(1, "add", 1)
+    h = hist(
+        a0,
+        a0_,
+        a1,
+        inv(2, "read"),
+        ok(2, "read", [1]),
+        a1_,
+        inv(2, "read"),
+        inv(3, "read"),
+        ok(3, "read", [1]),
+        ok(2, "read", [0]),
+    )
+    r = set_full.check(h)
+    assert r.valid is False
+    assert r.details["lost"] == [0] and r.details["stale"] == [1]
+    assert r.details["lost_latencies"]["1.0"] == 5 and r.details["stable_latencies"]["1.0"] == 2
+    worst = r.details["worst_stale"][0]
+    assert (worst["element"], worst["known_index"], worst["last_absent_index"]) == (1, 4, 6)
+    assert set_full.check(h, linearizable=True).details["stale_count"] == 1
+
+
+def test_set_full_stale_is_invalid_only_when_linearizable() -> None:
+    h = hist(A, A_, R, R_MINUS, R, R_PLUS)
+    assert set_full.check(h).valid is True
+    assert set_full.check(h).details["stale"] == [0]
+    r = set_full.check(h, linearizable=True)
+    assert r.valid is False and "stale" in (r.cause or "")
+
+
+def test_set_full_duplicated_and_unexpected() -> None:
+    r = set_full.check(hist(A, A_, R, ok(1, "read", [0, 0])))
+    assert r.valid is False and r.details["duplicated"] == [[0, 2]]
+    r = set_full.check(hist(A, A_, R, ok(1, "read", [0, 9])))
+    assert r.valid is False and r.details["unexpected"] == [9]
+
+
+def test_set_full_element_table_puts_problems_first() -> None:
+    h = hist(A, A_, inv(0, "add", 1), ok(0, "add", 1), R, ok(1, "read", [1]))
+    rows = set_full.check(h).details["elements"]
+    assert [(row["element"], row["outcome"]) for row in rows] == [(0, "lost"), (1, "stable")]
+
+
+# ---------------------------------------------------------------- unique-ids
+
+
+def test_unique_ids_jepsen_dups() -> None:
+    h = hist(
+        inv(0, "generate"),
+        ok(0, "generate", 0),
+        inv(1, "generate"),
+        ok(1, "generate", 1),
+        inv(2, "generate"),
+        ok(2, "generate", 0),
+        inv(3, "generate"),
+        ok(3, "generate", 0),
+        inv(4, "generate"),
+        info(4, "generate"),
+    )
+    r = unique_ids.check(h)
+    assert r.valid is False
+    assert (r.details["attempted_count"], r.details["acknowledged_count"]) == (5, 4)
+    assert r.details["duplicated"] == [[0, 3]] and r.details["range"] == [0, 1]
+
+
+def test_unique_ids_valid_and_empty() -> None:
+    h = hist(inv(0, "generate"), ok(0, "generate", 7), inv(0, "generate"), ok(0, "generate", 8))
+    assert unique_ids.check(h).valid is True
+    r = unique_ids.check(History.from_ops([]))
+    assert r.valid is True and r.details["range"] == [None, None]
+
+
+# ---------------------------------------------------------------- long-fork
+
+
+def _lf_read(p: int, seen: dict[int, Any]) -> list[tuple[Any, ...]]:
+    return [
+        inv(p, "read", [["r", k, None] for k in seen]),
+        ok(p, "read", [["r", k, v] for k, v in seen.items()]),
+    ]
+
+
+def test_long_fork_jepsen_case() -> None:
+    r1, r1_ = _lf_read(0, {0: 1, 1: 1, 2: None})
+    r2, r2_ = _lf_read(1, {2: 1, 0: 1, 1: None})
+    r = long_fork.check(hist(r1, r2, r1_, r2_), group_size=3)
+    assert r.valid is False and r.details["fork_count"] == 1
+    assert (r.details["early_read_count"], r.details["late_read_count"]) == (0, 0)
+    assert {op["index"] for op in r.details["forks"][0]} == {2, 3}
+
+
+def test_long_fork_ordered_reads_are_valid() -> None:
+    ops = [
+        inv(0, "write", [["w", 0, 1]]),
+        ok(0, "write", [["w", 0, 1]]),
+        *_lf_read(1, {0: None, 1: None}),
+        *_lf_read(1, {0: 1, 1: None}),
+        inv(0, "write", [["w", 1, 1]]),
+        ok(0, "write", [["w", 1, 1]]),
+        *_lf_read(1, {1: 1, 0: 1}),
+    ]
+    r = long_fork.check(hist(*ops), group_size=2)
+    assert r.valid is True
+    assert (r.details["early_read_count"], r.details["late_read_count"]) == (1, 1)
+
+
+def test_long_fork_illegal_histories_are_unknown() -> None:
+    twice = [
+        inv(0, "write", [["w", 0, 1]]),
+        ok(0, "write", [["w", 0, 1]]),
+        inv(0, "write", [["w", 0, 2]]),
+        ok(0, "write", [["w", 0, 2]]),
+    ]
+    assert "more than once" in (long_fork.check(hist(*twice)).cause or "")
+    r = long_fork.check(hist(*_lf_read(0, {0: 1, 1: None})), group_size=3)
+    assert r.valid == "unknown" and "group of 3" in (r.cause or "")
+    overlap = [*_lf_read(0, {0: 1, 1: None}), *_lf_read(0, {1: 1, 2: None})]
+    assert "overlap" in (long_fork.check(hist(*overlap)).cause or "")
+
+
+# ---------------------------------------------------------------- queue / total-queue
+
+
+def test_total_queue_jepsen_sane() -> None:
+    h = hist(
+        inv(1, "enqueue", 1),
+        inv(2, "enqueue", 2),
+        ok(2, "enqueue", 2),
+        inv(3, "dequeue"),
+        ok(3, "dequeue", 1),
+        inv(3, "dequeue"),
+        ok(3, "dequeue", 2),
+    )
+    r = queue.check_total(h)
+    assert r.valid is True
+    d = r.details
+    assert (d["attempt_count"], d["acknowledged_count"], d["ok_count"]) == (2, 1, 2)
+    assert d["recovered"] == [1] and d["lost"] == d["duplicated"] == d["unexpected"] == []
+
+
+def test_total_queue_jepsen_pathological() -> None:
+    h = hist(
+        inv(1, "enqueue", "hung"),
+        inv(2, "enqueue", "enqueued"),
+        ok(2, "enqueue", "enqueued"),
+        inv(3, "enqueue", "dup"),
+        ok(3, "enqueue", "dup"),
+        inv(4, "dequeue"),
+        inv(5, "dequeue"),
+        ok(5, "dequeue", "wtf"),
+        inv(6, "dequeue"),
+        ok(6, "dequeue", "dup"),
+        inv(7, "dequeue"),
+        ok(7, "dequeue", "dup"),
+    )
+    r = queue.check_total(h)
+    d = r.details
+    assert r.valid is False
+    assert (d["lost"], d["unexpected"], d["duplicated"], d["recovered"]) == (
+        ["enqueued"],
+        ["wtf"],
+        ["dup"],
+        [],
+    )
+    assert (d["attempt_count"], d["acknowledged_count"], d["ok_count"]) == (3, 2, 1)
+
+
+def test_total_queue_duplicates_fail_unless_allowed() -> None:
+    h = hist(
+        inv(0, "enqueue", 1),
+        ok(0, "enqueue", 1),
+        inv(1, "dequeue"),
+        ok(1, "dequeue", 1),
+        inv(1, "dequeue"),
+        ok(1, "dequeue", 1),
+    )
+    assert queue.check_total(h).valid is False
+    assert queue.check_total(h, duplicates_allowed=True).valid is True
+
+
+def test_total_queue_lost_is_unknown_when_unknown_dequeues_could_explain_it() -> None:
+    base = [inv(0, "enqueue", 1), ok(0, "enqueue", 1), inv(0, "enqueue", 2), ok(0, "enqueue", 2)]
+    lost = hist(*base, inv(1, "drain"), ok(1, "drain", [2]))
+    assert queue.check_total(lost).valid is False
+    explained = hist(
+        *base, inv(2, "dequeue"), info(2, "dequeue"), inv(1, "drain"), ok(1, "drain", [2])
+    )
+    r = queue.check_total(explained)
+    assert r.valid == "unknown" and "may have taken them" in (r.cause or "")
+
+
+def test_queue_jepsen_model_cases_and_linearizability() -> None:
+    assert queue.check(hist(inv(1, "enqueue", 1))).valid is True
+    assert (
+        queue.check(hist(inv(2, "dequeue"), inv(1, "enqueue", 1), ok(2, "dequeue", 1))).valid
+        is True
+    )
+    r = queue.check(hist(inv(1, "dequeue"), ok(1, "dequeue", 1)))
+    assert r.valid is False and r.details["unexpected"] == [1]
+    # FIFO order broken: total-queue is happy, the linearizable queue model is not.
+    h = hist(
+        inv(0, "enqueue", 1),
+        ok(0, "enqueue", 1),
+        inv(0, "enqueue", 2),
+        ok(0, "enqueue", 2),
+        inv(1, "dequeue"),
+        ok(1, "dequeue", 2),
+        inv(1, "drain"),
+        ok(1, "drain", [1]),
+    )
+    assert queue.check_total(h).valid is True
+    r = queue.check(h)
+    assert r.valid is False and r.details["linearizable"]["valid"] is False
+    assert queue.check(h, linear_max_ops=0).details["linearizable"]["skipped"]
+
+
+# ---------------------------------------------------------------- lock
+
+
+def test_lock_sequential_holds_are_valid() -> None:
+    h = hist(
+        inv(0, "acquire"),
+        ok(0, "acquire"),
+        inv(0, "release"),
+        inv(1, "acquire"),
+        ok(0, "release"),
+        ok(1, "acquire"),
+        inv(1, "release"),
+        ok(1, "release"),
+    )
+    r = lock.check(h)
+    assert r.valid is True and r.details["hold_count"] == 2 and r.details["overlap_count"] == 0
+    assert r.details["linearizable"]["valid"] is True
+
+
+def test_lock_overlapping_holds() -> None:
+    h = hist(
+        inv(0, "acquire"),
+        ok(0, "acquire"),
+        inv(1, "acquire"),
+        ok(1, "acquire"),
+        inv(0, "release"),
+        ok(0, "release"),
+        inv(1, "release"),
+        ok(1, "release"),
+    )
+    r = lock.check(h, linear_max_ops=0)
+    assert r.valid is False and r.details["overlap_count"] == 1
+    (pa, ia, ea, *_), (pb, ib, eb, *_) = r.details["overlaps"][0]
+    assert (pa, ia, ea, pb, ib, eb) == (0, 1, 4, 1, 3, 6)
+    assert lock.check(h).details["linearizable"]["valid"] is False
+
+
+def test_lock_hold_without_release_lasts_to_the_end() -> None:
+    h = hist(
+        inv(0, "acquire"),
+        ok(0, "acquire"),
+        inv(0, "release"),
+        info(0, "release"),
+        inv(1, "acquire"),
+        ok(1, "acquire"),
+        inv(2, "acquire"),
+        ok(2, "acquire"),
+    )
+    r = lock.check(h, linear_max_ops=0)
+    assert r.valid is False and r.details["overlap_count"] == 1
+    assert r.details["holds"][-1][2] is None  # never released
+
+
+def test_lock_keys_are_independent_and_no_acquire_is_unknown() -> None:
+    h = hist(
+        (0, "invoke", "acquire", None, "a"),
+        (0, "ok", "acquire", None, "a"),
+        (1, "invoke", "acquire", None, "b"),
+        (1, "ok", "acquire", None, "b"),
+    )
+    assert lock.check(h, linear_max_ops=0).valid is True
+    r = lock.check(hist(inv(0, "acquire"), fail(0, "acquire")), linear_max_ops=0)
+    assert r.valid == "unknown"
