@@ -10,8 +10,11 @@ skips.
 
 from __future__ import annotations
 
+import gzip
 import os
+import platform
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,6 +81,40 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     report: pytest.CollectReport = outcome.get_result()
     if CI and report.skipped:
         _refuse(report, collector.nodeid)
+
+
+def read_kernel_config() -> dict[str, str] | None:
+    """The running kernel's build options (``CONFIG_X`` -> ``y``/``m``/value) from
+    ``/proc/config.gz`` or ``/boot/config-$(uname -r)``; None if neither can be read."""
+    text = None
+    try:
+        text = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode()
+    except OSError:
+        try:
+            text = Path(f"/boot/config-{platform.release()}").read_text()
+        except OSError:
+            return None
+    options = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.startswith("CONFIG_"):
+            options[name] = value
+    return options
+
+
+@pytest.fixture(scope="session")
+def kernel_has() -> Any:
+    """``kernel_has("CONFIG_NET_SCH_NETEM")``: whether the running kernel was built with
+    that option (built in or as a module): the ground truth the capability probes are
+    checked against. Skips (a failure in CI) if the kernel's config cannot be read."""
+    config = read_kernel_config()
+    if config is None:
+        pytest.skip("the kernel's config is in neither /proc/config.gz nor /boot")
+
+    def has(option: str) -> bool:
+        return config.get(option) in ("y", "m")
+
+    return has
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -75,10 +75,12 @@ async def _connect(sshd: LoopbackSshd, backend: str, **kw: Any) -> Remote:
 def test_run_reports_stdout_stderr_and_status(sshd: LoopbackSshd, backend: str) -> None:
     async def go() -> None:
         async with await _connect(sshd, backend) as r:
+            start = time.monotonic()
             ok = await r.run(["sh", "-c", "echo out; echo err >&2"])
+            took = time.monotonic() - start
             assert (ok.node, ok.exit_status, ok.stdout, ok.stderr) == ("n1", 0, "out\n", "err\n")
             assert ok.command == "sh -c 'echo out; echo err >&2'"
-            assert 0 < ok.seconds < 5
+            assert 0 < ok.seconds <= took  # the command's own time, within the call's
 
             bad = await r.run("echo partial; echo oops >&2; exit 3", check=False)
             assert (bad.exit_status, bad.stdout, bad.stderr) == (3, "partial\n", "oops\n")
@@ -189,18 +191,21 @@ def test_timeout_raises_in_bounded_time_and_frees_the_channel(
         async with await _connect(sshd, backend, max_channels=1) as r:
 
             async def running() -> list[int]:
-                await asyncio.sleep(0.6)
-                return await asyncio.to_thread(_pids_of, "sleep", marker)
+                while True:  # until the command shows up (the run's timeout ends the wait)
+                    found = await asyncio.to_thread(_pids_of, "sleep", marker)
+                    if found:
+                        return found
+                    await asyncio.sleep(0.02)
 
             seen = asyncio.create_task(running())
             start = time.monotonic()
             with pytest.raises(CommandError) as info:
-                await r.run(f"echo started; sleep {marker}", timeout=1)
+                await r.run(f"echo started; sleep {marker}", timeout=3)
             elapsed = time.monotonic() - start
-            assert await seen, "the command never ran"  # so the check below means something
-            assert elapsed < 2.5, elapsed
+            assert await asyncio.wait_for(seen, 1), "the command never ran"
+            assert elapsed < float(marker), elapsed  # the run did not wait for the command
             e = info.value
-            assert "timed out after 1 s" in str(e) and "n1" in str(e)
+            assert "timed out after 3 s" in str(e) and "n1" in str(e)
             assert e.exit_status is None
             assert (e.stdout, e.stderr) == ("started\n", "")
             # With one channel allowed, this only runs if the timed-out one was released.
@@ -208,7 +213,7 @@ def test_timeout_raises_in_bounded_time_and_frees_the_channel(
             assert after.stdout == "still usable\n"
 
     arun(go())
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 20
     while _pids_of("sleep", marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _pids_of("sleep", marker), "the timed-out command is still running"
@@ -226,8 +231,8 @@ def test_many_concurrent_commands_share_one_connection(sshd: LoopbackSshd, backe
     results, elapsed = arun(go())
     assert [res.stdout for res in results] == [f"{i}\n" for i in range(50)]
     # 50 commands of 0.2 s, 10 at a time: at least 5 waves (sshd alone would allow 64).
+    # How fast they go: bench/control.py.
     assert elapsed >= 0.95, elapsed
-    assert elapsed < 10, elapsed
 
 
 def test_connection_lost_mid_command_raises_then_reconnects(
@@ -327,34 +332,42 @@ def silent_listener() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-def test_nothing_listening_fails_fast_naming_the_node(sshd: LoopbackSshd, backend: str) -> None:
+def test_nothing_listening_fails_fast_naming_the_node(
+    sshd: LoopbackSshd, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = free_port()
-    start = time.monotonic()
+    calls = _count_attempts(monkeypatch, backend)
     with pytest.raises(SSHError) as info:
         arun(_connect(sshd, backend, name="dead", port=port, connect_timeout=1, retries=1))
-    assert time.monotonic() - start < 1.5
+    assert len(calls) == 1  # how fast it fails: bench/control.py
     text = str(info.value)
     assert info.value.node == "dead"
     assert f"127.0.0.1:{port}" in text and "refused" in text and "1 try" in text
 
 
-def test_refused_connections_are_retried_with_backoff(sshd: LoopbackSshd, backend: str) -> None:
+def test_refused_connections_are_retried_with_backoff(
+    sshd: LoopbackSshd, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_attempts(monkeypatch, backend)
     start = time.monotonic()
     with pytest.raises(SSHError, match="3 tries"):
         arun(_connect(sshd, backend, port=free_port(), connect_timeout=1, retries=3))
-    assert 0.5 < time.monotonic() - start < 3  # backoff 0.25 s, then 0.5 s (±20%)
+    assert len(calls) == 3
+    assert time.monotonic() - start > 0.5  # backoff 0.25 s, then 0.5 s (±20%) between them
 
 
 def test_silent_listener_times_out_within_bound(
     sshd: LoopbackSshd, backend: str, silent_listener: int
 ) -> None:
-    start = time.monotonic()
-    with pytest.raises(SSHError) as info:
+    with pytest.raises(SSHError) as info:  # (without the timeout it would wait for ever)
         arun(
-            _connect(sshd, backend, name="mute", port=silent_listener, connect_timeout=1, retries=1)
+            asyncio.wait_for(
+                _connect(
+                    sshd, backend, name="mute", port=silent_listener, connect_timeout=1, retries=1
+                ),
+                60,
+            )
         )
-    elapsed = time.monotonic() - start
-    assert elapsed < 2.5, elapsed
     assert info.value.node == "mute" and "no SSH answer within 1 s" in str(info.value)
 
 
@@ -380,10 +393,8 @@ def test_wrong_key_fails_at_once_without_retry(
     wrong = tmp_path / "wrong_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
     calls = _count_attempts(monkeypatch, backend)
-    start = time.monotonic()
     with pytest.raises(SSHError) as info:
         arun(_connect(sshd, backend, key_file=str(wrong), retries=3))
-    assert time.monotonic() - start < 2
     assert len(calls) == 1
     text = str(info.value)
     assert info.value.node == "n1" and "refused to log in" in text and str(wrong) in text
