@@ -3,10 +3,13 @@
 The measuring instrument is a tiny ICMP echo prober (Python, raw socket) run on n1
 through ``remote.run``: it sends numbered echo requests at a fixed pace to a peer, whose
 kernel answers them, and reports how many answers came back and their round-trip times.
-This kernel has no netem, so every node uses the iptables driver: loss from the
-``statistic`` match, delay from the NFQUEUE delayer. Own subnet and prefix; the cluster is
-torn down in the fixture's finalizer, and the host's firewall must be byte-for-byte the
-same afterwards.
+The iptables driver (loss from the ``statistic`` match, delay from the NFQUEUE delayer) is
+measured on every kernel, asked for by name. The ``auto`` driver must pick netem exactly
+when ``clew doctor``'s probe finds it: the CI machine's kernel has no netem, so there it
+picks iptables, duplication is refused, and the netem measurements below are replaced by
+the check that the ``netem`` driver is refused; on a kernel with netem they run. Own subnet
+and prefix; the cluster is torn down in the fixture's finalizer, and the host's firewall
+must be byte-for-byte the same afterwards.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from clusters import Cluster, ClusterSpec, get_provider
+from clusters import Cluster, ClusterSpec, doctor, get_provider
 from harness import api
 from harness.control import Remote, Remotes, connect_all
 from harness.errors import NemesisError
@@ -127,8 +132,14 @@ def context(cluster: Cluster, seed: int) -> api.TestContext:
     )
 
 
+@pytest.fixture(scope="module")
+def netem() -> bool:
+    """Whether this kernel has netem, as ``clew doctor`` probes it (the nodes share it)."""
+    return doctor.check_netem().available
+
+
 async def probe(
-    remote: Remote, dst: str, count: int, pace: float = 0.005, linger: float = 1.0
+    remote: Remote, dst: str, count: int, pace: float = 0.005, linger: float = 3.0
 ) -> dict[str, Any]:
     """Echo ``count`` times from ``remote`` to ``dst``: sent, received, loss, RTTs (ms)."""
     out = await remote.run(
@@ -138,6 +149,7 @@ async def probe(
     result["loss"] = 1 - result["received"] / result["sent"]
     rtt = result["rtt_ms"]
     result["avg_ms"] = sum(rtt) / len(rtt) if rtt else None
+    result["median_ms"] = statistics.median(rtt) if rtt else None
     return result
 
 
@@ -159,17 +171,30 @@ async def residue_by_hand(remote: Remote) -> str:
     return (await remote.run(script)).stdout.strip()
 
 
+def test_auto_picks_netem_exactly_where_the_probe_finds_it(cluster: Cluster, netem: bool) -> None:
+    async def go() -> None:
+        ctx = context(cluster, seed=1)
+        async with await connect_all(cluster.nodes) as remotes:
+            nemesis = PacketNemesis()
+            await nemesis.setup(ctx, remotes)
+            assert nemesis.drivers == dict.fromkeys(remotes, "netem" if netem else "iptables")
+            for caps in nemesis.capabilities.values():
+                assert caps.netem == netem
+                assert caps.loss_in() and caps.delay_in()  # the fallback works everywhere
+            await nemesis.teardown(ctx)
+
+    asyncio.run(go())
+
+
 def test_loss_is_measured_on_the_faulted_pair_only(cluster: Cluster) -> None:
     _n1, n2, n3 = (n.host for n in cluster.nodes)
 
     async def go() -> None:
         ctx = context(cluster, seed=1)
         async with await connect_all(cluster.nodes) as remotes:
-            nemesis = PacketNemesis()
+            nemesis = PacketNemesis(driver="iptables")
             await nemesis.setup(ctx, remotes)
-            assert nemesis.drivers == dict.fromkeys(remotes, "iptables")  # no netem here
-            caps = nemesis.capabilities["n2"]
-            assert caps.loss_in() and caps.delay_in() and not caps.netem
+            assert nemesis.drivers == dict.fromkeys(remotes, "iptables")
 
             value = {"nodes": ["n1"], "to": ["n2"], "loss": 0.3}
             done = await nemesis.invoke(ctx, {"f": "start-packet", "value": value})
@@ -205,7 +230,7 @@ def test_delay_adds_the_rtt_and_a_dead_delayer_fails_open(cluster: Cluster) -> N
     async def go() -> None:
         ctx = context(cluster, seed=2)
         async with await connect_all(cluster.nodes) as remotes:
-            nemesis = PacketNemesis()
+            nemesis = PacketNemesis(driver="iptables")
             await nemesis.setup(ctx, remotes)
             before = await probe(remotes["n1"], n2, 50, pace=0.02)
 
@@ -214,26 +239,33 @@ def test_delay_adds_the_rtt_and_a_dead_delayer_fails_open(cluster: Cluster) -> N
             delayed, spared = await asyncio.gather(
                 probe(remotes["n1"], n2, 50, pace=0.02), probe(remotes["n1"], n3, 50, pace=0.02)
             )
-            added = delayed["avg_ms"] - before["avg_ms"]
+            added = delayed["median_ms"] - before["median_ms"]
             rtt = delayed["rtt_ms"]
-            print(f"delay 100±10 ms n1->n2: avg RTT {before['avg_ms']:.2f} -> "
-                  f"{delayed['avg_ms']:.1f} ms (+{added:.1f}), min {rtt[0]:.1f}, "
-                  f"max {rtt[-1]:.1f}; n1->n3 avg {spared['avg_ms']:.2f} ms")  # fmt: skip
+            print(f"delay 100±10 ms n1->n2: median RTT {before['median_ms']:.2f} -> "
+                  f"{delayed['median_ms']:.1f} ms (+{added:.1f}), min {rtt[0]:.1f}, "
+                  f"max {rtt[-1]:.1f}; n1->n3 median {spared['median_ms']:.2f} ms")  # fmt: skip
             assert delayed["received"] == 50
-            assert 95 <= added <= 115, added
-            assert rtt[0] >= 89 and rtt[-1] <= 130, (rtt[0], rtt[-1])
-            assert rtt[-1] - rtt[0] >= 5  # jitter spreads the delays
-            assert spared["avg_ms"] < 20 and spared["received"] == 50
+            # Every packet waited at least the delay less the jitter (a loaded machine only
+            # adds); the median is the delay's, not twice it. Spread: the jitter.
+            assert rtt[0] >= 89, rtt
+            assert 95 <= added <= 160, added
+            assert rtt[-1] - rtt[0] >= 5, rtt
+            assert spared["median_ms"] < 50 and spared["received"] == 50, spared
             residue = await nemesis.verify_healed(ctx)
             assert any("delayer pid" in line for line in residue["n2"]), residue
 
             # SIGKILL the delayer: --queue-bypass lets the packets through, undelayed.
-            await remotes["n2"].run(f"kill -KILL $(cat {PIDFILE})")
-            await asyncio.sleep(0.2)
+            pid = (await remotes["n2"].run(["cat", PIDFILE])).stdout.strip()
+            await remotes["n2"].run(["kill", "-KILL", pid])
+            gone = f"! [ -d /proc/{pid} ] || grep -q '^State:.*Z' /proc/{pid}/status"
+            deadline = time.monotonic() + 30
+            while not (await remotes["n2"].run(gone, check=False)).ok:
+                assert time.monotonic() < deadline, "the killed delayer is still alive"
+                await asyncio.sleep(0.1)
             orphaned = await probe(remotes["n1"], n2, 50, pace=0.02)
             print(f"delayer killed: {orphaned['received']}/50 answered, "
-                  f"avg RTT {orphaned['avg_ms']:.2f} ms")  # fmt: skip
-            assert orphaned["received"] == 50 and orphaned["avg_ms"] < 20
+                  f"median RTT {orphaned['median_ms']:.2f} ms")  # fmt: skip
+            assert orphaned["received"] == 50 and orphaned["median_ms"] < 50, orphaned
             residue = await nemesis.verify_healed(ctx)
             assert any("stale delayer pidfile" in line for line in residue["n2"])
 
@@ -255,6 +287,55 @@ def test_delay_adds_the_rtt_and_a_dead_delayer_fails_open(cluster: Cluster) -> N
     asyncio.run(go())
 
 
+def test_netem_where_the_kernel_has_it_else_refused(cluster: Cluster, netem: bool) -> None:
+    """With netem: loss, delay and duplication from the sender's netem qdisc, measured, and
+    healed. Without (the CI machine): the netem driver and duplication are refused."""
+    _n1, n2, n3 = (n.host for n in cluster.nodes)
+
+    async def go() -> None:
+        ctx = context(cluster, seed=5)
+        async with await connect_all(cluster.nodes) as remotes:
+            if not netem:
+                with pytest.raises(NemesisError, match="the kernel has no netem"):
+                    await PacketNemesis(driver="netem").setup(ctx, remotes)
+                nemesis = PacketNemesis()
+                await nemesis.setup(ctx, remotes)
+                with pytest.raises(NemesisError, match="duplicating packets needs netem"):
+                    await nemesis.invoke(
+                        ctx, {"f": "start-packet", "value": {"nodes": ["n1"], "duplicate": 0.1}}
+                    )
+                with pytest.raises(NemesisError, match="duplicating packets needs netem"):
+                    await PacketNemesis(behaviours=("duplicate",)).setup(ctx, remotes)
+                return
+            nemesis = PacketNemesis(driver="netem")
+            await nemesis.setup(ctx, remotes)
+            assert nemesis.drivers == dict.fromkeys(remotes, "netem")
+            before = await probe(remotes["n1"], n2, 50, pace=0.02)
+            value = {"nodes": ["n1"], "to": ["n2"], "loss": 0.3}
+            await nemesis.invoke(ctx, {"f": "start-packet", "value": value})
+            faulted, spared = await asyncio.gather(
+                probe(remotes["n1"], n2, 400), probe(remotes["n1"], n3, 400)
+            )
+            assert 0.2 <= faulted["loss"] <= 0.4, faulted["loss"]
+            assert spared["received"] >= 399, spared["loss"]
+            assert (await nemesis.verify_healed(ctx))["n1"]  # the sender holds the qdisc
+            value = {"nodes": ["n1"], "to": ["n2"], "delay_ms": 100, "jitter_ms": 10}
+            await nemesis.invoke(ctx, {"f": "start-packet", "value": value})
+            delayed = await probe(remotes["n1"], n2, 50, pace=0.02)
+            assert delayed["received"] == 50 and delayed["rtt_ms"][0] >= 89, delayed
+            assert 95 <= delayed["median_ms"] - before["median_ms"] <= 160, delayed
+            dup = {"nodes": ["n1"], "to": ["n2"], "duplicate": 0.5}
+            done = await nemesis.invoke(ctx, {"f": "start-packet", "value": dup})
+            assert done["value"]["duplicate"] == 0.5
+            await nemesis.invoke(ctx, {"f": "stop-packet", "value": None})
+            assert await nemesis.verify_healed(ctx) == clean(remotes)
+            healed = await probe(remotes["n1"], n2, 200)
+            assert healed["received"] >= 199
+            await nemesis.teardown(ctx)
+
+    asyncio.run(go())
+
+
 def test_planned_faults_replay_and_impossible_ones_are_refused(cluster: Cluster) -> None:
     prio, _ = qdisc_handles("clew")
     foreign = "iptables -w 5 -t mangle -A INPUT -s 192.0.2.7 -j ACCEPT"
@@ -262,14 +343,12 @@ def test_planned_faults_replay_and_impossible_ones_are_refused(cluster: Cluster)
     async def go() -> None:
         ctx = context(cluster, seed=7)
         async with await connect_all(cluster.nodes) as remotes:
-            nemesis = PacketNemesis()
+            nemesis = PacketNemesis(driver="iptables")
             await nemesis.setup(ctx, remotes)
             with pytest.raises(NemesisError, match="duplicating packets needs netem"):
                 await nemesis.invoke(
                     ctx, {"f": "start-packet", "value": {"nodes": ["n1"], "duplicate": 0.1}}
                 )
-            with pytest.raises(NemesisError, match="duplicating packets needs netem"):
-                await PacketNemesis(behaviours=("duplicate",)).setup(ctx, remotes)
 
             done = await nemesis.invoke(ctx, {"f": "start-packet", "value": None})
             planned = done["value"]
