@@ -1,6 +1,6 @@
 """A controller that injects a partition and a pause through clew's FaultSet, then waits to
 be killed. Run by tests/integration/test_process_faults.py, which SIGKILLs it and checks
-that the nodes heal themselves within lease + 5 s.
+that the nodes heal themselves once the lease runs out.
 
 Usage: python fault_controller.py STATE_DIR LEASE
 Prints one JSON line ``{"ready": true, "pause": ..., "partition": ...}`` when both faults
