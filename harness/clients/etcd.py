@@ -32,6 +32,7 @@ partitioned member. This is not linearizable; it exists to show that the checker
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -137,12 +138,18 @@ class _EtcdHTTP:
             await self._http.aclose()
             self._http = None
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to ``/v3/<path>``; raise :class:`_Definite` or :class:`_Unknown`."""
+    async def _post(
+        self, path: str, body: dict[str, Any], *, wait: float | None = None
+    ) -> dict[str, Any]:
+        """POST ``body`` to ``/v3/<path>``; raise :class:`_Definite` or :class:`_Unknown`.
+        ``wait`` replaces the read timeout for this request (e.g. a lock that may wait)."""
         if self._http is None:
             raise ConfigError("etcd client used before open()")
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if wait is not None:
+            timeout = httpx.Timeout(wait, connect=self.connect_timeout)
         try:
-            resp = await self._http.post(path, json=body)
+            resp = await self._http.post(path, json=body, timeout=timeout)
         except _CONNECT_ERRORS as e:
             raise _Definite(_describe(e)) from e
         except httpx.TransportError as e:  # read/write timeouts, broken connections
@@ -296,3 +303,235 @@ class EtcdSetClient(_EtcdHTTP):
             elements.sort(key=lambda x: (isinstance(x, str), x))
             return {"type": "ok", "value": elements}
         raise ConfigError(f"the etcd set client cannot do f={f!r} (add, read)")
+
+
+# ---- bank, unique ids and lock (issue 14) ---------------------------------------------------
+
+#: Prefix of the bank workload's account keys: ``clew-bank/<account>``.
+BANK_PREFIX = "clew-bank/"
+#: The key whose revisions the unique-ids client hands out.
+IDS_KEY = "clew-ids"
+#: The lock's name (the etcd lock API makes a key under it per waiter).
+LOCK_NAME = "clew-lock"
+#: Seconds-to-live of a lock's lease: a holder that does not release within it loses the
+#: lock without being told (etcd's lock API has no fencing the client sees).
+DEFAULT_LEASE_TTL = 2
+#: Seconds an acquire may wait for the lock before giving up (then: unknown).
+DEFAULT_ACQUIRE_TIMEOUT = 3.0
+
+
+class EtcdBankClient(_EtcdHTTP):
+    """Bank accounts as keys ``clew-bank/<a>`` (decimal balances) on one member.
+
+    * ``read``: one range over the prefix (one revision, so one consistent snapshot) ->
+      ``{"<a>": balance}``; any error -> ``fail`` (a read changes nothing).
+    * ``transfer``: a range of both accounts, then one txn that compares both keys'
+      ``mod_revision`` and puts the new balances. Range errors -> ``fail`` (nothing was
+      written yet); a compare that did not hold -> ``fail`` (error ``conflict``); too
+      little money -> ``fail`` (error ``insufficient``); txn errors as for a write
+      (definite -> ``fail``, unknown -> ``info``).
+
+    Before its first op a client creates the accounts if the first does not exist (one
+    txn, ``create_revision == 0``, putting every opening balance), so exactly one client's
+    creation takes effect. If that fails, the op fails (it was not attempted).
+    """
+
+    def __init__(self, *, balances: dict[int, int], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.balances = balances
+        self._ready = False
+
+    async def _ensure_accounts(self) -> None:
+        first = _b64(f"{BANK_PREFIX}{min(self.balances)}")
+        puts = [
+            {"request_put": {"key": _b64(f"{BANK_PREFIX}{a}"), "value": _b64(str(b))}}
+            for a, b in self.balances.items()
+        ]
+        await self._post(
+            "kv/txn",
+            {
+                "compare": [{"key": first, "result": "EQUAL", "target": "CREATE",
+                             "create_revision": "0"}],
+                "success": puts,
+            },
+        )  # fmt: skip
+        self._ready = True
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        """Perform a read or a transfer; return its completion."""
+        f = op.get("f")
+        if f not in ("read", "transfer"):
+            raise ConfigError(f"the etcd bank client cannot do f={f!r} (read, transfer)")
+        if not self._ready:
+            try:
+                await self._ensure_accounts()
+            except (_Definite, _Unknown) as e:
+                return {"type": "fail", "error": f"creating the accounts: {e}"}
+        if f == "read":
+            return await self._read()
+        return await self._transfer(op.get("value"))
+
+    async def _read(self) -> Op:
+        body = {"key": _b64(BANK_PREFIX), "range_end": _b64(_prefix_end(BANK_PREFIX))}
+        try:
+            data = await self._range(body)
+        except (_Definite, _Unknown) as e:
+            return {"type": "fail", "error": str(e)}
+        return {
+            "type": "ok",
+            "value": {
+                _unb64(kv["key"])[len(BANK_PREFIX) :]: _decode_value(kv["value"])
+                for kv in data.get("kvs") or []
+            },
+        }
+
+    async def _transfer(self, value: Any) -> Op:
+        from harness.workloads.bank import INSUFFICIENT
+
+        if not isinstance(value, dict) or not {"from", "to", "amount"} <= value.keys():
+            raise ConfigError(f"a transfer value must be {{from, to, amount}}, got {value!r}")
+        keys = [f"{BANK_PREFIX}{value['from']}", f"{BANK_PREFIX}{value['to']}"]
+        got: list[dict[str, Any]] = []
+        try:
+            for k in keys:
+                kvs = (await self._range({"key": _b64(k)})).get("kvs") or []
+                if not kvs:
+                    return {"type": "fail", "error": f"no account {k}"}
+                got.append(kvs[0])
+        except (_Definite, _Unknown) as e:
+            return {"type": "fail", "error": f"reading balances: {e}"}
+        src, dst = (int(_decode_value(kv["value"])) for kv in got)
+        amount = int(value["amount"])
+        if src < amount:
+            return {"type": "fail", "error": INSUFFICIENT}
+        body = {
+            "compare": [
+                {"key": _b64(k), "result": "EQUAL", "target": "MOD",
+                 "mod_revision": kv.get("mod_revision", "0")}
+                for k, kv in zip(keys, got, strict=True)
+            ],
+            "success": [
+                {"request_put": {"key": _b64(keys[0]), "value": _b64(str(src - amount))}},
+                {"request_put": {"key": _b64(keys[1]), "value": _b64(str(dst + amount))}},
+            ],
+        }  # fmt: skip
+        try:
+            data = await self._post("kv/txn", body)
+        except _Definite as e:
+            return {"type": "fail", "error": str(e)}
+        except _Unknown as e:
+            return {"type": "info", "error": str(e)}
+        if data.get("succeeded"):
+            return {"type": "ok"}
+        return {"type": "fail", "error": "conflict"}
+
+
+class EtcdUniqueIdsClient(_EtcdHTTP):
+    """``generate``: a put to :data:`IDS_KEY`; the id is the revision etcd gave that put
+    (every write gets a new, higher revision). Errors as for a write."""
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        """Generate an id; return its completion."""
+        if op.get("f") != "generate":
+            raise ConfigError(f"the etcd unique-ids client cannot do f={op.get('f')!r}")
+        try:
+            data = await self._post("kv/put", {"key": _b64(IDS_KEY), "value": ""})
+        except _Definite as e:
+            return {"type": "fail", "error": str(e)}
+        except _Unknown as e:
+            return {"type": "info", "error": str(e)}
+        return {"type": "ok", "value": int(data["header"]["revision"])}
+
+
+class EtcdLockClient(_EtcdHTTP):
+    """etcd's lock API (``v3/lock``) with a lease per hold.
+
+    * ``acquire``: grant a lease of ``lease_ttl`` seconds, then ``lock`` with it (waiting
+      up to ``acquire_timeout``). A lease grant that fails -> ``fail``. A lock request
+      refused before it was made (connection refused, HTTP 4xx) -> ``fail``; one that
+      timed out or broke -> ``info`` (the request may be queued and win later): the
+      client then revokes the lease, best effort, so such a lock does not outlive it.
+    * ``release``: ``unlock`` the key the lock gave, then revoke the lease (best effort).
+      Errors as for a write. Without a held key -> ``fail`` (error ``not-held``) at once.
+
+    No keepalive: the lease lapses ``lease_ttl`` after the acquire unless released, and
+    the client is never told — a hold that outlives its lease (a paused or partitioned
+    member) is exactly what the lock checker should catch.
+    """
+
+    def __init__(
+        self,
+        *,
+        lease_ttl: int = DEFAULT_LEASE_TTL,
+        acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        if lease_ttl < 1 or acquire_timeout <= 0:
+            raise ConfigError("lease_ttl must be >= 1 s and acquire_timeout positive")
+        self.lease_ttl = lease_ttl
+        self.acquire_timeout = acquire_timeout
+        self._lease: str | None = None
+        self._key: str | None = None
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        """Acquire or release the lock; return the completion."""
+        f = op.get("f")
+        if f == "acquire":
+            return await self._acquire()
+        if f == "release":
+            return await self._release()
+        raise ConfigError(f"the etcd lock client cannot do f={f!r} (acquire, release)")
+
+    async def _acquire(self) -> Op:
+        from harness.workloads.lock import NOT_HELD
+
+        if self._key is not None:
+            return {"type": "fail", "error": "already-held"}
+        try:
+            grant = await self._post("lease/grant", {"TTL": str(self.lease_ttl)})
+        except (_Definite, _Unknown) as e:  # an orphan lease just lapses
+            return {"type": "fail", "error": f"lease grant: {e}"}
+        lease = str(grant.get("ID", ""))
+        if not lease:
+            return {"type": "fail", "error": f"lease grant: no ID in {grant!r}"}
+        try:
+            data = await self._post(
+                "lock/lock", {"name": _b64(LOCK_NAME), "lease": lease}, wait=self.acquire_timeout
+            )
+        except _Definite as e:
+            await self._revoke(lease)
+            return {"type": "fail", "error": str(e)}
+        except _Unknown as e:
+            await self._revoke(lease)
+            return {"type": "info", "error": str(e)}
+        key = data.get("key")
+        if not key:
+            await self._revoke(lease)
+            return {"type": "fail", "error": NOT_HELD}
+        self._lease, self._key = lease, key
+        return {"type": "ok"}
+
+    async def _release(self) -> Op:
+        from harness.workloads.lock import NOT_HELD
+
+        if self._key is None:
+            return {"type": "fail", "error": NOT_HELD}
+        key, lease = self._key, self._lease
+        self._key = self._lease = None
+        try:
+            await self._post("lock/unlock", {"key": key})
+        except _Definite as e:
+            # Nothing was unlocked, but this client forgets the hold: the lease lapses.
+            return {"type": "fail", "error": str(e)}
+        except _Unknown as e:
+            return {"type": "info", "error": str(e)}
+        finally:
+            if lease is not None:
+                await self._revoke(lease)
+        return {"type": "ok"}
+
+    async def _revoke(self, lease: str) -> None:
+        """Revoke ``lease``, ignoring errors (it lapses anyway after its TTL)."""
+        with contextlib.suppress(_Definite, _Unknown):
+            await self._post("lease/revoke", {"ID": lease})

@@ -52,13 +52,16 @@ if TYPE_CHECKING:
     from harness.api import Op, TestContext
 
 __all__ = [
+    "ASYNCPG_ISOLATION",
     "DEFAULT_COMMIT_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_RECONNECT_DELAY",
     "DEFAULT_TXN_TIMEOUT",
+    "DEFINITE_COMMIT_CLASSES",
     "SCHEMA",
     "TABLE",
     "PostgresAppendClient",
+    "describe_error",
 ]
 
 #: The table of lists.
@@ -262,3 +265,10 @@ class PostgresAppendClient:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.terminate()
+
+
+#: Public names of the outcome rules, for the other PostgreSQL clients
+#: (:mod:`harness.clients.postgres_workloads`), which share them.
+ASYNCPG_ISOLATION = _ASYNCPG_ISOLATION
+DEFINITE_COMMIT_CLASSES = _DEFINITE_COMMIT_CLASSES
+describe_error = _describe

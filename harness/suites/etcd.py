@@ -12,6 +12,13 @@ the workloads that can be run against it. Options come from ``--option k=v`` or 
 ``serializable_reads``  UNSAFE: serve reads from one member without a quorum (default
                         false); stale reads that the checker should catch
 ``ops_per_key``, ``threads_per_key``  shape of the register workload
+``accounts``, ``total``, ``max_transfer``, ``read_fraction``  shape of the bank workload
+``lease_ttl``           the lock workload's lease, seconds (default 2); ``hold`` how long
+                        each worker holds the lock (0.2 s)
+
+Workloads: ``register`` (default), ``single-register``, ``set``, ``set-full``, ``bank``
+(a multi-key txn per transfer), ``unique-ids`` (put revisions) and ``lock`` (the v3 lock
+API with leases). See ``docs/workloads.md``.
 """
 
 from __future__ import annotations
@@ -21,13 +28,21 @@ import dataclasses
 from harness.api import Suite, TestContext, Workload
 from harness.clients.etcd import (
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_LEASE_TTL,
     DEFAULT_READ_TIMEOUT,
+    EtcdBankClient,
     EtcdClient,
+    EtcdLockClient,
     EtcdSetClient,
+    EtcdUniqueIdsClient,
 )
 from harness.dbs.etcd import DEFAULT_BINARY, EtcdDB
-from harness.workloads import option_bool, option_float
+from harness.workloads import option_bool, option_float, option_int
+from harness.workloads.bank import bank_shape, bank_workload, initial_balances
+from harness.workloads.lock import lock_workload
 from harness.workloads.register import register_workload, set_workload
+from harness.workloads.set_full import set_full_workload
+from harness.workloads.unique_ids import unique_ids_workload
 
 
 def db(ctx: TestContext) -> EtcdDB:
@@ -75,10 +90,61 @@ def set_(ctx: TestContext) -> Workload:
     )
 
 
+def set_full(ctx: TestContext) -> Workload:
+    """Unique adds while other workers keep reading the whole set (Jepsen's set-full)."""
+    connect, read = _timeouts(ctx)
+    return set_full_workload(
+        ctx, client=lambda: EtcdSetClient(connect_timeout=connect, read_timeout=read)
+    )
+
+
+def bank(ctx: TestContext) -> Workload:
+    """Transfers between accounts (one multi-key txn each) and reads of every balance."""
+    connect, read = _timeouts(ctx)
+    shape = bank_shape(ctx.options)
+    balances = initial_balances(shape.accounts, shape.total)
+    return bank_workload(
+        ctx,
+        client=lambda: EtcdBankClient(
+            balances=balances, connect_timeout=connect, read_timeout=read
+        ),
+        note=" (a txn comparing both keys' mod revisions)",
+    )
+
+
+def unique_ids(ctx: TestContext) -> Workload:
+    """Ids from the revisions etcd gives to puts."""
+    connect, read = _timeouts(ctx)
+    return unique_ids_workload(
+        ctx,
+        client=lambda: EtcdUniqueIdsClient(connect_timeout=connect, read_timeout=read),
+        source="etcd put revisions",
+    )
+
+
+def lock(ctx: TestContext) -> Workload:
+    """Acquire/hold/release of one lock through etcd's lock API, each hold on a lease."""
+    connect, read = _timeouts(ctx)
+    ttl = option_int(ctx.options, "lease_ttl", DEFAULT_LEASE_TTL)
+    return lock_workload(
+        ctx,
+        client=lambda: EtcdLockClient(lease_ttl=ttl, connect_timeout=connect, read_timeout=read),
+        note=f" (etcd lock API, lease TTL {ttl} s, no keepalive)",
+    )
+
+
 SUITE = Suite(
     name="etcd",
-    description="etcd 3.4+ through its v3 JSON gateway: registers and sets",
+    description="etcd 3.4+ through its v3 JSON gateway: registers, sets, bank, ids, locks",
     db=db,
-    workloads={"register": register, "single-register": single_register, "set": set_},
+    workloads={
+        "register": register,
+        "single-register": single_register,
+        "set": set_,
+        "set-full": set_full,
+        "bank": bank,
+        "unique-ids": unique_ids,
+        "lock": lock,
+    },
     default_workload="register",
 )

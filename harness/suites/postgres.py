@@ -20,6 +20,12 @@ Options (``--option k=v``, or the ``[options]`` table of a TOML spec):
                         ``deadlock_timeout=100ms``)
 ``connect_timeout``, ``txn_timeout``, ``commit_timeout``
                         client timeouts in seconds (1, 2, 2)
+
+Workloads: ``list-append`` (default), ``bank`` (at ``isolation``; transfers read then
+write balances), ``counter``, ``set-full``, ``unique-ids`` (a sequence), ``long-fork``
+(at ``isolation``), ``queue`` (a ``SKIP LOCKED`` table) and ``lock`` (advisory locks).
+The workloads other than bank, list-append and long-fork run at read committed unless
+``isolation`` says otherwise. See ``docs/workloads.md``.
 """
 
 from __future__ import annotations
@@ -36,9 +42,26 @@ from harness.clients.postgres import (
     SCHEMA,
     PostgresAppendClient,
 )
+from harness.clients.postgres_workloads import (
+    WORKLOAD_SCHEMA,
+    PostgresBankClient,
+    PostgresCounterClient,
+    PostgresLockClient,
+    PostgresLongForkClient,
+    PostgresQueueClient,
+    PostgresSetClient,
+    PostgresUniqueIdsClient,
+)
 from harness.dbs.postgres import DEFAULT_PORT, PostgresDB
 from harness.workloads import option_float, option_int
+from harness.workloads.bank import bank_shape, bank_workload, initial_balances
+from harness.workloads.counter import counter_workload
 from harness.workloads.list_append import isolation_option, list_append_workload
+from harness.workloads.lock import lock_workload
+from harness.workloads.long_fork import long_fork_workload
+from harness.workloads.queue import queue_workload
+from harness.workloads.set_full import set_full_workload
+from harness.workloads.unique_ids import unique_ids_workload
 
 #: Server settings of the suite, changeable with ``pg.<name>`` options. Deadlocks are
 #: common under contention; PostgreSQL looks for them only after a lock wait of
@@ -66,7 +89,7 @@ def db(ctx: TestContext) -> PostgresDB:
         port=option_int(ctx.options, "port", DEFAULT_PORT),
         hba_address=str(hba) if hba else None,
         settings=server_settings(ctx.options),
-        init_sql=SCHEMA,
+        init_sql=SCHEMA + WORKLOAD_SCHEMA,
         faketime=_faketime(ctx),
     )
 
@@ -106,10 +129,95 @@ def list_append(ctx: TestContext) -> Workload:
     )
 
 
+def _client_options(ctx: TestContext, *, isolation: str) -> dict[str, Any]:
+    """The keyword arguments every PostgreSQL client of this suite takes."""
+    o = ctx.options
+    return {
+        "isolation": isolation,
+        "connect_timeout": option_float(o, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        "txn_timeout": option_float(o, "txn_timeout", DEFAULT_TXN_TIMEOUT),
+        "commit_timeout": option_float(o, "commit_timeout", DEFAULT_COMMIT_TIMEOUT),
+        "port": option_int(o, "port", DEFAULT_PORT),
+    }
+
+
+def _isolation(ctx: TestContext, default: str) -> str:
+    return isolation_option(ctx.options) if "isolation" in ctx.options else default
+
+
+def bank(ctx: TestContext) -> Workload:
+    """Transfers (read both balances, write the new values) and reads of every balance,
+    at the ``isolation`` level."""
+    isolation = isolation_option(ctx.options)
+    kw = _client_options(ctx, isolation=isolation)
+    shape = bank_shape(ctx.options)
+    balances = initial_balances(shape.accounts, shape.total)
+    return bank_workload(
+        ctx, client=lambda: PostgresBankClient(balances=balances, **kw), note=f" at {isolation}"
+    )
+
+
+def counter(ctx: TestContext) -> Workload:
+    """``UPDATE ... SET v = v + n`` and reads of one counter row."""
+    kw = _client_options(ctx, isolation=_isolation(ctx, "read-committed"))
+    return counter_workload(ctx, client=lambda: PostgresCounterClient(**kw))
+
+
+def set_full(ctx: TestContext) -> Workload:
+    """Inserts of unique rows while other workers read the whole table."""
+    kw = _client_options(ctx, isolation=_isolation(ctx, "read-committed"))
+    return set_full_workload(ctx, client=lambda: PostgresSetClient(**kw))
+
+
+def unique_ids(ctx: TestContext) -> Workload:
+    """Ids from a sequence (``nextval``)."""
+    kw = _client_options(ctx, isolation=_isolation(ctx, "read-committed"))
+    return unique_ids_workload(
+        ctx, client=lambda: PostgresUniqueIdsClient(**kw), source="a PostgreSQL sequence"
+    )
+
+
+def long_fork(ctx: TestContext) -> Workload:
+    """Single-row inserts and reads of groups of rows, at the ``isolation`` level."""
+    isolation = isolation_option(ctx.options)
+    kw = _client_options(ctx, isolation=isolation)
+    return long_fork_workload(
+        ctx, client=lambda: PostgresLongForkClient(**kw), note=f" at {isolation}"
+    )
+
+
+def queue(ctx: TestContext) -> Workload:
+    """A queue table: inserts, ``DELETE ... FOR UPDATE SKIP LOCKED`` dequeues, a drain.
+    Not FIFO under concurrent consumers, so only total-queue is checked by default."""
+    kw = _client_options(ctx, isolation=_isolation(ctx, "read-committed"))
+    return queue_workload(
+        ctx, client=lambda: PostgresQueueClient(**kw), linear_max_ops=0,
+        note=" on a SKIP LOCKED table",
+    )  # fmt: skip
+
+
+def lock(ctx: TestContext) -> Workload:
+    """A session-level advisory lock (``pg_advisory_lock``) per worker connection."""
+    kw = _client_options(ctx, isolation="read-committed")
+    return lock_workload(ctx, client=lambda: PostgresLockClient(**kw), note=" (pg_advisory_lock)")
+
+
 SUITE = Suite(
     name="postgres",
-    description="PostgreSQL (one server): list-append transactions at an isolation level",
+    description=(
+        "PostgreSQL (one server): list-append, bank, counter, set-full, unique-ids, "
+        "long-fork, queue and lock"
+    ),
     db=db,
-    workloads={"list-append": list_append},
+    workloads={
+        "list-append": list_append,
+        "bank": bank,
+        "counter": counter,
+        "set-full": set_full,
+        "unique-ids": unique_ids,
+        "long-fork": long_fork,
+        "queue": queue,
+        "lock": lock,
+    },
     default_workload="list-append",
 )
