@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from checkers.linear.budget import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIME_LIMIT,
 )
-from harness.errors import ClewError, InputError
+from harness.errors import ClewError, ConfigError, InputError
 
 __all__ = ["main"]
 
@@ -134,10 +135,37 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     "-m",
     "--model",
     default=None,
-    help="register, cas-register (Knossos semantics), etcd (Porcupine's etcd model), kv, "
-    "mutex, set or queue (linearizability); list-append or rw-register (transactions, "
-    "Elle-style, see --consistency). Default: etcd for Porcupine etcd logs, kv for "
-    "Porcupine kv logs, else guessed from the operations.",
+    help="register, cas-register (Knossos semantics), etcd (Porcupine's etcd model), "
+    "multi-register (Knossos), kv, mutex, set or queue (linearizability); list-append or "
+    "rw-register (transactions, Elle-style, see --consistency); and the collection "
+    "checkers (bank, counter, set-full, ... as registered). Default: etcd for Porcupine "
+    "etcd logs, kv for Porcupine kv logs, else the one model that fits the operations; "
+    "when none clearly fits, clew refuses and asks for --model.",
+)
+@click.option(
+    "--initial-value",
+    default=None,
+    metavar="VALUE",
+    help="Initial state, as JSON or EDN: a value for register / cas-register / etcd "
+    "(Knossos's (cas-register 0) is --initial-value 0), a map of keys to values for "
+    "multi-register and rw-register ('{\"x\": 0}' or '{:x 0}').  [default: nil]",
+)
+@click.option(
+    "--wfr-keys",
+    is_flag=True,
+    help="rw-register: assume a transaction's external read of a key precedes its own "
+    "later write of it (Elle's :wfr-keys?).",
+)
+@click.option(
+    "--sequential-keys",
+    is_flag=True,
+    help="rw-register: assume each key's versions follow process order (Elle's :sequential-keys?).",
+)
+@click.option(
+    "--linearizable-keys",
+    is_flag=True,
+    help="rw-register: assume each key's versions follow real-time order (Elle's "
+    ":linearizable-keys?).",
 )
 @click.option(
     "-f",
@@ -207,7 +235,10 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     help="Seconds for the second pass that explains an invalid history.",
 )
 @click.option(
-    "--report", "report_path", type=click.Path(dir_okay=False), default=None,
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Write a self-contained HTML report of all files here.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar (also off when not a TTY).")
@@ -227,6 +258,10 @@ def check_cmd(
     report_path: str | None,
     no_progress: bool,
     consistency: str | None,
+    initial_value: str | None,
+    wfr_keys: bool,
+    sequential_keys: bool,
+    linearizable_keys: bool,
 ) -> None:
     """Check that each history FILE is linearizable.
 
@@ -240,16 +275,25 @@ def check_cmd(
       clew check --model cas-register --time-limit 30 history.edn
       clew check --json tests/data/porcupine/kv/*.txt
     """
-    from checkers.linear import get_model
     from harness.formats import FORMATS
 
     if fmt not in FORMATS:
         choices = ", ".join(FORMATS)
         raise click.BadParameter(f"{fmt!r}; choose one of {choices}", param_hint="--format")
-    if model is not None and model not in _TXN_MODELS:
-        get_model(model)  # a bad name is bad input, before any file is read
+    options = _CheckOptions(
+        model=model, fmt=fmt, as_json=as_json, time_limit=time_limit, max_memory=max_memory,
+        max_steps=max_steps, threads=threads, partition=not no_partition,
+        counterexample_dir=counterexample_dir,
+        counterexample_time_limit=counterexample_time_limit, independent=independent,
+        consistency=consistency, initial=_parse_initial(initial_value),
+        txn_assumptions={"wfr_keys": wfr_keys, "sequential_keys": sequential_keys,
+                         "linearizable_keys": linearizable_keys},
+    )  # fmt: skip
+    _check_model_options(options)  # bad names and options are bad input before any file is read
     if counterexample_dir:
-        Path(counterexample_dir).mkdir(parents=True, exist_ok=True)
+        _make_dir(counterexample_dir, "--counterexample-dir")
+    if report_path:
+        _check_writable(report_path, "--report")
 
     codes: list[int] = []
     records: list[dict[str, Any]] = []
@@ -273,11 +317,7 @@ def check_cmd(
                     if total > 1:
                         bar.update(task, description=f"checking {name}: {done}/{total} keys")
 
-            code, line, seconds, record = _check_one(
-                path, model, fmt, as_json, time_limit, max_memory, max_steps, threads,
-                not no_partition, counterexample_dir, counterexample_time_limit, on_progress,
-                independent, consistency,
-            )  # fmt: skip
+            code, line, seconds, record = _check_one(path, options, on_progress)
             records.append(record)
             checker_seconds += seconds
             codes.append(code)
@@ -294,7 +334,12 @@ def check_cmd(
     if report_path:
         from reports.check_report import write_check_report
 
-        write_check_report(report_path, records)
+        try:
+            write_check_report(report_path, records)
+        except OSError as e:
+            raise InputError(
+                f"{report_path}: cannot write the report: {e.strerror or e} (--report)"
+            ) from None
         if not as_json:
             click.echo(f"report: {report_path}")
     if not as_json and len(files) > 1:
@@ -306,61 +351,181 @@ def check_cmd(
     sys.exit(_worst(codes))
 
 
+@dataclass(frozen=True)
+class _CheckOptions:
+    """What ``clew check`` was asked to do, for every file."""
+
+    model: str | None
+    fmt: str
+    as_json: bool
+    time_limit: float
+    max_memory: int
+    max_steps: int
+    threads: int | None
+    partition: bool
+    counterexample_dir: str | None
+    counterexample_time_limit: float
+    independent: bool
+    consistency: str | None
+    initial: Any
+    txn_assumptions: dict[str, bool]
+
+
+_UNSET: Any = object()
+
+
+def _parse_initial(text: str | None) -> Any:
+    """``--initial-value`` as a value: JSON first, else EDN; ``_UNSET`` when not given."""
+    if text is None:
+        return _UNSET
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    from harness.errors import HistoryError
+    from harness.formats.edn import parse_line
+
+    try:
+        values = parse_line(text)
+    except HistoryError as e:
+        raise click.BadParameter(
+            f"{text!r} is neither JSON nor EDN ({e.reason})", param_hint="--initial-value"
+        ) from None
+    if len(values) != 1:
+        raise click.BadParameter(f"{text!r} is not one value", param_hint="--initial-value")
+    return values[0]
+
+
+def _model_choices() -> str:
+    """Every name ``--model`` takes, by family, for messages."""
+    from checkers.collections import CHECKERS
+    from checkers.linear.models import MODELS
+
+    linear = [n for n in MODELS if n not in CHECKERS]  # a collection checker takes over
+    text = f"{', '.join(linear)} (linearizability); {', '.join(_TXN_MODELS)} (transactions)"
+    collections = [n for n in CHECKERS if n not in _TXN_MODELS]
+    if collections:
+        text += f"; {', '.join(collections)} (collections)"
+    return text
+
+
+def _family(model: str) -> str:
+    """``txn``, ``collection`` or ``linear``: which checker a model name goes to."""
+    from checkers.collections import CHECKERS
+
+    if model in _TXN_MODELS:
+        return "txn"
+    if model in CHECKERS:
+        return "collection"
+    return "linear"
+
+
+def _check_model_options(o: _CheckOptions) -> None:
+    """Refuse a bad model name or an option the model does not take, before any file."""
+    from checkers.linear.models import MODELS, get_model, with_initial_value
+
+    if o.model is None:
+        return
+    family = _family(o.model)
+    if family == "linear" and o.model not in MODELS:
+        raise ConfigError(f"unknown model {o.model!r}; choose one of {_model_choices()}")
+    if family == "linear" and o.initial is not _UNSET:
+        with_initial_value(get_model(o.model), o.initial)
+    if family == "collection" and o.initial is not _UNSET:
+        raise ConfigError(f"--initial-value does not apply to model {o.model!r}")
+    if family == "txn" and o.initial is not _UNSET:
+        _txn_initial_state(o.model, o.initial)
+    used = [f"--{k.replace('_', '-')}" for k, on in o.txn_assumptions.items() if on]
+    if used and o.model != "rw-register":
+        raise ConfigError(f"{', '.join(used)} only apply to --model rw-register")
+
+
+def _txn_initial_state(model: str, initial: Any) -> dict[Any, Any]:
+    """``--initial-value`` as an rw-register initial state (a map of keys to values)."""
+    if model != "rw-register":
+        raise ConfigError(f"--initial-value does not apply to model {model!r}")
+    if not isinstance(initial, dict):
+        raise ConfigError(
+            "--initial-value for rw-register must be a map of keys to values, e.g. "
+            f"'{{\"x\": 0}}' or '{{:x 0}}'; got {initial!r}"
+        )
+    return initial
+
+
+def _make_dir(path: str, option: str) -> None:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"{path}: exists and is not a directory ({option})")
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(
+            f"{path}: cannot create the directory: {e.strerror or e} ({option})"
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{path}: the directory is not writable ({option})")
+
+
+def _check_writable(path: str, option: str) -> None:
+    """Raise :class:`InputError` unless a file can be written at ``path``."""
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory ({option} names a file to write)")
+    parent = os.path.dirname(os.path.abspath(path))
+    _make_dir(parent, option)
+
+
 def _check_one(
-    path: str,
-    model: str | None,
-    fmt: str,
-    as_json: bool,
-    time_limit: float,
-    max_memory: int,
-    max_steps: int,
-    threads: int | None,
-    partition: bool,
-    counterexample_dir: str | None,
-    counterexample_time_limit: float,
-    on_progress: Any = None,
-    independent: bool = False,
-    consistency: str | None = None,
+    path: str, o: _CheckOptions, on_progress: Any = None
 ) -> tuple[int, str, float, dict[str, Any]]:
     """Check one file; return (exit code, line to print, checker seconds, its record)."""
     from checkers.linear import check, resolve_model
     from harness.formats import detect_format, read_history
 
-    record: dict[str, Any] = {"file": path, "model": model}
+    record: dict[str, Any] = {"file": path, "model": o.model}
     try:
-        detected = detect_format(path) if fmt == "auto" else fmt
+        detected = detect_format(path) if o.fmt == "auto" else o.fmt
         history = read_history(path, detected)
-        if independent:
+        if o.independent:
             history = history.with_independent_keys()
-        if model in _TXN_MODELS:
-            return _check_txn(path, history, model, consistency, as_json, time_limit, record)
-        m = resolve_model(history, model or _MODEL_FOR_FORMAT.get(detected))
+        model = o.model or _MODEL_FOR_FORMAT.get(detected)
+        if model is None:
+            from checkers.linear.models import guess_model
+
+            model = guess_model(history, _model_choices())
+            record["model"] = model
+        family = _family(model)
+        if family == "txn":
+            return _check_txn(path, history, model, o, record)
+        if family == "collection":
+            return _check_collection(path, history, model, o, record)
+        initial = None if o.initial is _UNSET else o.initial
+        m = resolve_model(history, model, initial_value=initial)
         record["model"] = m.name
         result = check(
-            history, m, partition=partition, time_limit=time_limit, max_bytes=max_memory,
-            max_steps=max_steps, threads=threads,
-            counterexample_time_limit=counterexample_time_limit, progress=on_progress,
+            history, m, partition=o.partition, time_limit=o.time_limit,
+            max_bytes=o.max_memory, max_steps=o.max_steps, threads=o.threads,
+            counterexample_time_limit=o.counterexample_time_limit, progress=on_progress,
         )  # fmt: skip
     except InputError as e:
-        record.update(valid=None, error=str(e))
-        return EXIT_BAD_INPUT, (json.dumps(record) if as_json else f"ERROR    {e}"), 0.0, record
+        return _bad_input(path, e, o.as_json, record)
     except Exception as e:  # a crash: report it, keep checking the other files
-        log.debug("crash while checking %s", path, exc_info=True)
-        msg = f"{type(e).__name__}: {e}"
-        record.update(valid=None, error=f"crash: {msg}")
-        if not as_json:
-            traceback.print_exc(file=sys.stderr)
-        line = json.dumps(record) if as_json else f"CRASH    {path}: {msg}"
-        return EXIT_CRASH, line, 0.0, record
+        return _crash(path, e, o.as_json, record)
 
     d = result.details
     cex = d.get("counterexample")
-    if cex is not None and counterexample_dir:
-        out = Path(counterexample_dir) / (Path(path).name + ".counterexample.json")
-        out.write_text(json.dumps({"file": path, **cex}, indent=1, default=str))
+    if cex is not None and o.counterexample_dir:
+        out = Path(o.counterexample_dir) / (Path(path).name + ".counterexample.json")
+        try:
+            out.write_text(json.dumps({"file": path, **cex}, indent=1, default=str))
+        except OSError as e:
+            return _bad_input(
+                path,
+                InputError(f"{out}: cannot write the counterexample: {e.strerror or e}"),
+                o.as_json,
+                record,
+            )
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(ops=d["ops"], partitions=d["partitions"])
-    if as_json:
+    if o.as_json:
         line = json.dumps(record, default=str)
         if cex is not None:
             record["counterexample"] = cex
@@ -378,6 +543,56 @@ def _check_one(
     return result.exit_code, line, result.seconds, record
 
 
+def _bad_input(
+    path: str, e: InputError, as_json: bool, record: dict[str, Any]
+) -> tuple[int, str, float, dict[str, Any]]:
+    """The result of a file clew cannot check: its error, always naming the file."""
+    msg = str(e)
+    if not msg.startswith(path):
+        msg = f"{path}: {msg}"
+    record.update(valid=None, error=msg)
+    return EXIT_BAD_INPUT, (json.dumps(record) if as_json else f"ERROR    {msg}"), 0.0, record
+
+
+def _crash(
+    path: str, e: Exception, as_json: bool, record: dict[str, Any]
+) -> tuple[int, str, float, dict[str, Any]]:
+    """The result of a file whose check crashed (a bug in clew): its traceback on stderr."""
+    log.debug("crash while checking %s", path, exc_info=True)
+    msg = f"{type(e).__name__}: {e}"
+    record.update(valid=None, error=f"crash: {msg}")
+    if not as_json:
+        traceback.print_exc(file=sys.stderr)
+    line = json.dumps(record) if as_json else f"CRASH    {path}: {msg}"
+    return EXIT_CRASH, line, 0.0, record
+
+
+def _verdict_line(
+    path: str, result: Any, what: str, record: dict[str, Any], as_json: bool
+) -> tuple[int, str, float, dict[str, Any]]:
+    """The printed line of a collection or transactional verdict (and its record)."""
+    if as_json:
+        return result.exit_code, json.dumps(record, default=str), result.seconds, record
+    label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
+    line = f"{label:<8} {path}  ({what}, {result.seconds * 1000:.1f} ms)"
+    if result.cause:
+        line += f"\n         {result.cause}"
+    return result.exit_code, line, result.seconds, record
+
+
+def _check_collection(
+    path: str, history: Any, model: str, o: _CheckOptions, record: dict[str, Any]
+) -> tuple[int, str, float, dict[str, Any]]:
+    """Check one history with the collection checker registered as ``model``."""
+    from checkers.collections import CHECKERS
+
+    result = CHECKERS[model](history)
+    record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
+    record.update(ops=len(history), checker=result.checker)
+    return _verdict_line(path, result, f"{model}, {len(history)} history lines", record,
+                         o.as_json)  # fmt: skip
+
+
 # --- transactional models (checkers.txn) ---------------------------------------------------
 _TXN_MODELS = ("list-append", "rw-register")
 
@@ -386,23 +601,28 @@ def _check_txn(
     path: str,
     history: Any,
     model: str,
-    consistency: str | None,
-    as_json: bool,
-    time_limit: float,
+    o: _CheckOptions,
     record: dict[str, Any],
 ) -> tuple[int, str, float, dict[str, Any]]:
     """Check one transactional history (called from :func:`_check_one`)."""
     from checkers.txn import DEFAULT_CONSISTENCY
     from checkers.txn import check as txn_check
 
-    result = txn_check(history, model, consistency or DEFAULT_CONSISTENCY, time_limit=time_limit)
+    extra: dict[str, Any] = {}
+    if model == "rw-register":
+        extra.update(o.txn_assumptions)
+        if o.initial is not _UNSET:
+            extra["initial_state"] = _txn_initial_state(model, o.initial)
+    result = txn_check(
+        history, model, o.consistency or DEFAULT_CONSISTENCY, time_limit=o.time_limit, **extra
+    )
     d = result.details
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(consistency=d["consistency"], anomalies=d["anomalies"], ops=len(history))
     record.update({"not": d.get("not", []), "also_not": d.get("also_not", [])})
     # for --report only (not printed): the anomalies with their explanations
     shown = {k: d.get(k) for k in ("anomaly_details", "anomaly_counts", "also_found", "model")}
-    if as_json:
+    if o.as_json:
         line = json.dumps(record, default=str)
         return result.exit_code, line, result.seconds, {**record, **shown}
     record.update(shown)
@@ -413,7 +633,7 @@ def _check_txn(
         f"{result.seconds * 1000:.1f} ms)"
     )
     if result.cause:
-        line += f"\n         {result.cause}"
+        line += "\n         " + result.cause
     for text in d.get("explanations", [])[:1]:
         line += "\n" + "\n".join("         " + x for x in text.splitlines())
     return result.exit_code, line, result.seconds, record

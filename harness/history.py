@@ -64,6 +64,7 @@ TYPE_CODES: dict[str, int] = {name: code for code, name in enumerate(TYPE_NAMES)
 
 #: Sentinel meaning "no entry" in the interned columns (key, node, error) and in ``pair``.
 NONE = -1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,8 +103,21 @@ class Op:
         return out
 
 
-def _freeze(value: Any) -> Any:
-    """A hashable key that identifies ``value`` up to equality of its JSON form."""
+#: How deeply values may nest (lists in maps in lists ...). Jepsen's deepest values (a
+#: transaction's micro-ops, a bank read) nest 3 or 4 levels; a deeper value is refused
+#: with a clear error rather than exhausting Python's recursion limit later.
+MAX_VALUE_DEPTH = 100
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _freeze(value: Any, depth: int = 0) -> Any:
+    """A hashable key that identifies ``value`` up to equality of its JSON form.
+
+    Raises :class:`_TooDeep` for a value nested more than :data:`MAX_VALUE_DEPTH` levels.
+    """
     t = type(value)
     if t is int or t is str or value is None:
         return value
@@ -111,10 +125,12 @@ def _freeze(value: Any) -> Any:
         return ("bool", value)
     if t is float:
         return ("float", value)
+    if depth >= MAX_VALUE_DEPTH:
+        raise _TooDeep
     if t is list or t is tuple:
-        return ("list", *(_freeze(v) for v in value))
+        return ("list", *(_freeze(v, depth + 1) for v in value))
     if t is dict:
-        return ("dict", *sorted((str(k), _freeze(v)) for k, v in value.items()))
+        return ("dict", *sorted((str(k), _freeze(v, depth + 1)) for k, v in value.items()))
     return ("repr", repr(value))
 
 
@@ -229,23 +245,48 @@ class HistoryBuilder:
                 line=line,
             )
         pos = len(self._type)
-        if process.__class__ is not int:
+        if process.__class__ is not int or not 0 <= process <= _INT64_MAX:
             process = self._process_id(process, line)
         if time is None:
             self._has_time = False
             time = pos
         elif time.__class__ is not int:
             raise HistoryError(f"time must be an integer, got {time!r}", path=self.path, line=line)
+        elif not _INT64_MIN <= time <= _INT64_MAX:
+            raise self._out_of_range("time", time, line)
+        if index is not None and not _INT64_MIN <= index <= _INT64_MAX:
+            raise self._out_of_range("index", index, line)
+        try:
+            ids = (
+                self._values.intern(value),
+                NONE if key is None else self._keys.intern(key),
+                NONE if error is None else self._values.intern(error),
+            )
+        except (_TooDeep, RecursionError):
+            raise HistoryError(
+                f"a value is nested more than {MAX_VALUE_DEPTH} levels deep; clew refuses "
+                "values that deep (Jepsen's nest 3 or 4)",
+                path=self.path,
+                line=line,
+            ) from None
         self._time.append(time)
         self._index.append(pos if index is None else index)
         self._type.append(code)
         self._process.append(process)
         self._f.append(self._f_table.intern(f if f.__class__ is str else str(f)))
-        self._value.append(self._values.intern(value))
-        self._key.append(NONE if key is None else self._keys.intern(key))
+        self._value.append(ids[0])
+        self._key.append(ids[1])
         self._node.append(NONE if node is None else self._nodes.intern(node))
-        self._error.append(NONE if error is None else self._values.intern(error))
+        self._error.append(ids[2])
         self._line.append(pos + 1 if line is None else line)
+
+    def _out_of_range(self, field: str, value: int, line: int | None) -> HistoryError:
+        return HistoryError(
+            f"the op's {field} {value} does not fit in 64 bits (it must lie between -2^63 "
+            "and 2^63-1)",
+            path=self.path,
+            line=line,
+        )
 
     def add_plain_ops(self, ops: list[dict[str, Any]], lines: list[int]) -> bool:
         """Append many already-decoded op dicts at once, column by column; ``lines`` are
@@ -270,25 +311,46 @@ class HistoryBuilder:
             or {t.__class__ for t in times} - {int}
             or {i.__class__ for i in indexes} - {int, type(None)}
             or {nd.__class__ for nd in nodes} - {str, type(None)}
+            or min(procs) < 0
+            or max(procs) > _INT64_MAX
+            or min(times) < _INT64_MIN  # type: ignore[type-var, operator]  # ints: checked
+            or max(times) > _INT64_MAX  # type: ignore[type-var, operator]
         ):
             return False
-        start = len(self._type)
+        plain = [i for i in indexes if i is not None]
+        if plain and (min(plain) < _INT64_MIN or max(plain) > _INT64_MAX):
+            return False
         value_id, key_id = self._values.intern, self._keys.intern
+        try:
+            values = [value_id(op.get("value")) for op in ops]
+            keys = [NONE if (k := op.get("key")) is None else key_id(k) for op in ops]
+            errors = [NONE if (e := op.get("error")) is None else value_id(e) for op in ops]
+        except (_TooDeep, RecursionError):
+            return False  # the caller adds them one by one, and names the line
+        start = len(self._type)
         node_id = self._nodes.intern
         self._time.extend(times)  # type: ignore[arg-type]  # all ints: checked above
         self._index.extend([start + j if i is None else i for j, i in enumerate(indexes)])
         self._type.extend(codes)  # type: ignore[arg-type]
         self._process.extend(procs)
         self._f.extend([self._f_table.intern(f) for f in fs])
-        self._value.extend([value_id(op.get("value")) for op in ops])
-        self._key.extend([NONE if (k := op.get("key")) is None else key_id(k) for op in ops])
+        self._value.extend(values)
+        self._key.extend(keys)
         self._node.extend([NONE if nd is None else node_id(nd) for nd in nodes])
-        self._error.extend([NONE if (e := op.get("error")) is None else value_id(e) for op in ops])
+        self._error.extend(errors)
         self._line.extend(lines)
         return True
 
     def _process_id(self, process: Any, line: int | None) -> int:
         if isinstance(process, int) and not isinstance(process, bool):
+            if not 0 <= process <= _INT64_MAX:
+                # Negative ids stand for named processes (the nemesis) in the columns.
+                raise HistoryError(
+                    f"process must be a non-negative integer (below 2^63) or a name such "
+                    f"as nemesis, got {process}",
+                    path=self.path,
+                    line=line,
+                )
             return int(process)  # an int subclass
         if not isinstance(process, str):
             raise HistoryError(

@@ -206,7 +206,7 @@ def translate(line: str) -> list[Any]:
         js = "".join(out)
     try:
         return _DECODER.decode(js)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep: the library path says so
         raise Unsafe from None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from harness.errors import HistoryError, InputError
-from harness.history import HistoryBuilder
+from harness.history import MAX_VALUE_DEPTH, HistoryBuilder
 
 #: The op fields clew keeps. Any other field in an input op is ignored.
 OP_FIELDS = ("index", "time", "type", "process", "f", "value", "key", "node", "error")
@@ -83,6 +83,16 @@ def check_exists(path: str) -> None:
 def no_ops_error(path: str) -> HistoryError:
     """The error for a file that holds no ops at all (empty, blank, or ``[]``)."""
     return HistoryError("the file is empty (no ops)", path=path, line=1)
+
+
+def too_deep(path: str, line: int | None) -> HistoryError:
+    """The error for a value nested too deeply to decode (or to keep)."""
+    return HistoryError(
+        f"a value is nested more than {MAX_VALUE_DEPTH} levels deep; clew refuses values "
+        "that deep (Jepsen's nest 3 or 4)",
+        path=path,
+        line=line,
+    )
 
 
 def describe_type(value: Any) -> str:

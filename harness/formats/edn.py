@@ -40,7 +40,7 @@ from typing import Any
 
 from harness.errors import HistoryError
 from harness.formats._edn_fast import Shape, Shapes, Unsafe, hashable, set_list, translate
-from harness.formats._io import add_op, decode_error, no_ops_error, open_text
+from harness.formats._io import add_op, decode_error, no_ops_error, open_text, too_deep
 from harness.history import History, HistoryBuilder
 
 __all__ = [
@@ -163,9 +163,14 @@ def parse_line_slow(line: str, *, path: str | None = None, lineno: int | None = 
     try:
         with _LIB_LOCK:
             values = parse(text)
+    except RecursionError:
+        raise too_deep(path or "<history>", lineno) from None
     except Exception as e:
         raise HistoryError(f"malformed EDN: {_library_error(e)}", path=path, line=lineno) from None
-    return [normalise(v) for v in values]
+    try:
+        return [normalise(v) for v in values]
+    except RecursionError:
+        raise too_deep(path or "<history>", lineno) from None
 
 
 def parse_line_fast(line: str) -> list[Any] | None:

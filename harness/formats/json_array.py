@@ -11,7 +11,7 @@ import re
 from typing import IO
 
 from harness.errors import HistoryError
-from harness.formats._io import add_op, decode_error, no_ops_error, open_text
+from harness.formats._io import add_op, decode_error, no_ops_error, open_text, too_deep
 from harness.formats.jsonl import op_to_json_line
 from harness.history import History, HistoryBuilder
 
@@ -67,6 +67,8 @@ def read_json(path: str) -> History:
                 )
             try:
                 op, end = _RAW_DECODE(text, pos)
+            except RecursionError:
+                raise too_deep(path, line_at) from None
             except json.JSONDecodeError as e:
                 raise _json_error(path, e) from None
             add_op(builder, op, line_at, what="a JSON object (one op)")

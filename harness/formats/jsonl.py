@@ -15,7 +15,7 @@ import json
 from typing import IO, Any
 
 from harness.errors import HistoryError
-from harness.formats._io import OP_FIELDS, add_op, iter_lines, no_ops_error
+from harness.formats._io import OP_FIELDS, add_op, iter_lines, no_ops_error, too_deep
 from harness.history import History, HistoryBuilder
 
 __all__ = ["op_to_json_line", "read_jsonl", "write_jsonl"]
@@ -79,12 +79,14 @@ def _add_chunk(builder: HistoryBuilder, chunk: list[tuple[int, str]], path: str)
         values = _DECODE("[" + ",".join(text for _, text in chunk) + "]")
         if len(values) == len(chunk) and builder.add_plain_ops(values, [n for n, _ in chunk]):
             return
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         pass
     decode = _DECODE
     for n, text in chunk:
         try:
             op = decode(text)
+        except RecursionError:
+            raise too_deep(path, n) from None
         except json.JSONDecodeError as e:
             end = " (the line ends there: truncated?)" if e.pos >= len(text.rstrip()) else ""
             raise HistoryError(
