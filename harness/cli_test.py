@@ -11,6 +11,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import click
 
+from nemeses.kinds import names as fault_kind_names
+
 __all__ = ["analyze_cmd", "test_cmd"]
 
 _VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
@@ -83,7 +85,8 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
             errors += 1
             body = f"<error message={quoteattr('unknown: ' + '; '.join(o.problems))}/>"
         cases.append(
-            f'  <testcase classname={quoteattr(name)} name="run {i}" time="{o.seconds:.3f}">'
+            f'  <testcase classname={quoteattr(name)} name="run {i}" '
+            f'time="{o.wall_seconds or 0.0:.3f}">'
             f"{body}<system-out>{escape(str(o.run_dir))}</system-out></testcase>"
         )
     xml = (
@@ -114,8 +117,9 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
 @click.option("--seed", type=int, default=None, help="Seed for every random choice.")
 @click.option("--store", default=None, help="Where runs are stored.  [default: ./store]")
 @click.option("--faults", default=None,
-              help="Fault kinds, comma separated, from: partition, pause, kill, clock, packet; "
-                   "or none. A seeded schedule strikes one kind at a time.  [default: partition]")
+              help="Fault kinds, comma separated, from: " + ", ".join(fault_kind_names())
+                   + "; or none (what each does and needs: docs/faults.md, `clew doctor`). "
+                   "A seeded schedule strikes one kind at a time.  [default: partition]")
 @click.option("--interval", type=float, default=None,
               help="Seconds each fault holds, and between faults.  [default: 10]")
 @click.option("--fault-lease", type=float, default=None,
@@ -219,7 +223,8 @@ def test_cmd(
 
 def _print_outcome(o: Any) -> None:
     checkers = o.results.get("checkers", {})
-    click.echo(f"{_VERDICT.get(o.valid, 'UNKNOWN')}  {o.ops} ops in {o.seconds:.1f} s")
+    wall = f" (wall time {o.wall_seconds:.1f} s)" if o.wall_seconds is not None else ""
+    click.echo(f"{_VERDICT.get(o.valid, 'UNKNOWN')}  {o.ops} ops in {o.duration:.1f} s{wall}")
     for name, r in checkers.items():
         line = f"  {name}: {_VERDICT.get(r.get('valid'), '?')}"
         if r.get("cause"):
@@ -233,17 +238,36 @@ def _print_outcome(o: Any) -> None:
     click.echo(f"report: {report if report.exists() else o.run_dir}")
 
 
+_STORED_SUITE_HELP = (
+    "The suite file to use, named again by you. A stored run's spec.json can name any "
+    "file; clew runs only a built-in or installed suite from it, never a file, unless you "
+    "give that file here."
+)
+
+
 @click.command("analyze", short_help="Check a stored run again, offline.")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-def analyze_cmd(run_dir: str) -> None:
+@click.option("--suite", "suite_file", default=None, metavar="FILE", help=_STORED_SUITE_HELP)
+def analyze_cmd(run_dir: str, suite_file: str | None) -> None:
     """Check the stored run RUN_DIR again from its history.jsonl, without a cluster.
 
-    Works on the journal of a run whose controller crashed. Rewrites results.json and the
-    report. Exit codes as `clew test`.
+    Works on the journal of a run whose controller crashed. Rewrites results.json (keeping
+    the run's own record: its duration, wall time, heal residue and problems) and the
+    report.
+
+    A run directory may come from someone else: clew never executes a suite file that its
+    spec.json names. Runs of a built-in suite (etcd, postgres) or an installed one are
+    checked as they are; for a run of a suite file, name the file yourself with
+    --suite FILE (else exit 254). Exit codes as `clew test`.
+
+    \b
+    Examples:
+      clew analyze store/latest
+      clew analyze store/mydb-register/latest --suite ./mydb.py
     """
     from harness.runner import analyze
 
-    outcome = analyze(run_dir)
+    outcome = analyze(run_dir, suite_file=suite_file)
     _print_outcome(outcome)
     sys.exit(outcome.exit_code)
 
@@ -252,15 +276,18 @@ def analyze_cmd(run_dir: str) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--store", default=None,
               help="Where the new run is stored.  [default: as the old run]")
+@click.option("--suite", "suite_file", default=None, metavar="FILE", help=_STORED_SUITE_HELP)
 @click.option("--no-progress", is_flag=True, help="No live progress line.")
-def replay_cmd(run_dir: str, store: str | None, no_progress: bool) -> None:
+def replay_cmd(run_dir: str, store: str | None, suite_file: str | None, no_progress: bool) -> None:
     """Run the test stored in RUN_DIR again, with the same spec and seed, striking the
     faults its faults.jsonl records as applied, at the same offsets and on the same nodes
     (roles such as the leader as they were resolved then).
 
     The new run's spec.json names the run it replays (`replay_of`) and its faults.jsonl
     marks every fault `"source": "replay"`. A real cluster replays the schedule, not the
-    interleaving: compare the verdicts over a few replays. Exit codes as `clew test`.
+    interleaving: compare the verdicts over a few replays. As with `clew analyze`, a run of
+    a suite file needs --suite FILE: clew never executes a file a stored run names.
+    Exit codes as `clew test`.
     """
     from harness.runner import replay_run
 
@@ -268,6 +295,7 @@ def replay_cmd(run_dir: str, store: str | None, no_progress: bool) -> None:
     outcome = replay_run(
         run_dir,
         store=store,
+        suite_file=suite_file,
         on_progress=live,
         on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
     )

@@ -1,13 +1,25 @@
-"""The run lifecycle of ``clew test``.
+"""The run lifecycle of ``clew test``, as nested scopes.
 
-cluster → DB setup on all nodes (parallel) → clients open → the generator drives client
-workers and the nemesis (every op journaled as it happens) → final heal → final client ops
-→ clients close → node logs downloaded → DB teardown (unless ``leave_db_running``) →
-cluster down (if this run brought it up) → check → results.json → report.
+Before anything is created, the run is validated: the suite and workload exist, the cluster
+is up (brought up if none is), the fault schedule is planned and every fault kind is checked
+against this cluster and database. A refused run leaves no run directory and moves no
+``latest`` link. Then, each step an async context manager on one
+:class:`contextlib.AsyncExitStack`, entered in this order and left in reverse on every exit
+path (the end of the load, an exception, Ctrl-C, the time limit)::
 
-Every step after the cluster exists sits in a ``finally``: an exception or Ctrl-C at any
-point still heals the network, closes clients, downloads logs, tears the DB down and keeps
-the journal, which ``clew analyze RUN_DIR`` can check later.
+    cluster     up (or reused)                      … down, if this run brought it up
+    run record  run directory, spec/schedule/versions, journal and ledger … closed
+    remotes     SSH to every node                   … closed
+    database    setup on every node (parallel)      … node logs downloaded, teardown
+    clients     opened, one per worker              … closed
+    nemesis     guard started, leftovers healed,    … final heal, verify-healed barrier,
+                leases renewed                        guard stopped
+    interpreter the generator drives clients and the nemesis, every op journaled
+
+Problems met while unwinding are collected (and end up in ``results.json``), never raised
+over the error that caused the unwinding. The history is then checked and stored through
+:mod:`harness.record`, and the report written; ``clew analyze RUN_DIR`` checks a stored run
+again, even the journal of a crashed one.
 """
 
 from __future__ import annotations
@@ -15,27 +27,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
+import importlib.metadata
 import logging
+import logging.handlers
 import platform
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checkers.result import UNKNOWN, Result, merge_validity
+import numpy as np
+
+from checkers.result import UNKNOWN, Result
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
 from harness.api import DB, Client, Suite, TestContext, Workload
+from harness.control import Remotes, connect_all
 from harness.errors import ClewError, ClusterError, ConfigError
 from harness.formats import read_history
-from harness.history import History
-from harness.spec import TestSpec
+from harness.history import INVOKE, History
+from harness.interpreter import interpret
+from harness.record import (
+    RunResults,
+    RunSpec,
+    ScheduleRecord,
+    fault_windows,
+    read_fault_records,
+    verdict,
+)
+from harness.runplan import build_generator, build_nemesis, plan_run_schedule, preflight_faults
+from harness.spec import TestSpec, load_spec
 from harness.store import Journal, RunDir, new_run_dir
-from harness.suites import load_suite
+from harness.suites import BUILTIN_SUITES, load_suite
+from nemeses.faultset import FaultSet
+from nemeses.ledger import FaultLedger
+from nemeses.schedule import schedule_from_ledger
+from reports.index import write_index
+from reports.run_report import write_run_report
 
-__all__ = ["RunOutcome", "analyze", "run_test"]
+__all__ = ["RunOutcome", "analyze", "replay_run", "run_test", "stored_suite"]
 
 log = logging.getLogger("clew.runner")
 
@@ -43,17 +74,22 @@ log = logging.getLogger("clew.runner")
 DB_SETUP_TIMEOUT = 120.0
 #: Seconds allowed for healing faults, closing clients, and tearing down, each.
 TEARDOWN_TIMEOUT = 60.0
+#: Log records kept in memory before the run directory (and its clew.log) exists.
+EARLY_LOG_RECORDS = 10_000
 
 
 @dataclass(slots=True)
 class RunOutcome:
-    """What one run produced: its directory and verdict."""
+    """What one run produced: its directory, verdict and results (``results.json``);
+    ``ops`` client operations over ``duration`` seconds of history, in ``wall_seconds``
+    of wall time (``None`` for ``clew analyze``, which does not run the test)."""
 
     run_dir: Path
     valid: Any
     results: dict[str, Any]
     ops: int = 0
-    seconds: float = 0.0
+    duration: float = 0.0
+    wall_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -62,8 +98,6 @@ class RunOutcome:
 
 
 def _versions(db: DB) -> dict[str, Any]:
-    import importlib.metadata
-
     try:
         clew = importlib.metadata.version("clew")
     except importlib.metadata.PackageNotFoundError:
@@ -122,198 +156,282 @@ async def _download_logs(ctx: TestContext, db: DB, remotes: Any, run: RunDir) ->
     return problems
 
 
-async def _execute(
-    spec: TestSpec,
-    suite: Suite,
-    workload_name: str,
-    run: RunDir,
-    on_progress: Callable[[Any, str | None], None] | None,
-    schedule: list[dict[str, Any]] | None,
-) -> tuple[TestContext, Workload, list[str], dict[str, list[str]]]:
-    """Everything from the cluster up to teardown; returns the context, the workload,
-    problems met while tearing down, and the nemesis residue per node."""
-    from harness.control import connect_all
-    from harness.interpreter import interpret
-    from harness.runplan import (
-        build_generator,
-        build_nemesis,
-        plan_run_schedule,
-        preflight_faults,
-    )
-    from nemeses.ledger import FaultLedger
+@dataclass(slots=True)
+class _Lifecycle:
+    """What the lifecycle leaves for checking: filled in as the scopes are entered."""
 
-    assert spec.seed is not None
+    run: RunDir | None = None
+    ctx: TestContext | None = None
+    workload: Workload | None = None
+    problems: list[str] = field(default_factory=list)
+    residue: dict[str, list[str]] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def _cluster_scope(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Cluster]:
+    """The cluster, brought up unless a healthy one is; down on exit if this run made it
+    (and ``leave_db_running`` is off)."""
     cluster, made, state = await asyncio.to_thread(_bring_up, spec)
-    problems: list[str] = []
-    residue: dict[str, list[str]] = {}
     try:
-        ctx = TestContext(
-            name=spec.test_name,
-            cluster=cluster,
-            options=dict(spec.options),
-            rng=random.Random(spec.seed),
-            run_dir=run.path,
-            concurrency=spec.resolved_concurrency,
-            time_limit=spec.time_limit,
-        )
-        factory = suite.workloads.get(workload_name)
-        if factory is None:
-            raise ConfigError(
-                f"suite {suite.name!r} has no workload {workload_name!r}; "
-                f"it has {', '.join(suite.workloads)}"
-            )
-        workload = factory(ctx)
-        db = suite.db(ctx)
-        run.write_json("versions.json", _versions(db))
-        source = "random" if schedule is None else "replay"
-        if schedule is None:
-            schedule = plan_run_schedule(spec, ctx, db)
-        preflight_faults(spec, ctx, db, schedule)  # impossible faults: refused before the run
-        run.write_json("schedule.json", {"source": source, "seed": spec.seed, "steps": schedule})
-        remotes = await connect_all(cluster.nodes)
-        journal = Journal(run.history)
-        ledger = FaultLedger(run.faults, source=source)
-        clients: list[Client] = []
-        opened: list[Client] = []
-        faults = None
-        keep_alive: asyncio.Task[None] | None = None
-        try:
-            log.info("setting up %s on %d nodes", db.name, len(cluster.nodes))
-            await _on_all(
-                remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
-            )
-            faults = await build_nemesis(
-                spec, ctx, remotes, db, schedule, ledger=ledger, source=source
-            )
-            clients = [workload.client() for _ in range(ctx.concurrency)]
-            for i, client in enumerate(clients):
-                await client.open(ctx, cluster.nodes[i % len(cluster.nodes)])
-                opened.append(client)
-            ledger.restart_clock()  # fault times share the history's origin
-            gen = build_generator(spec, ctx, workload, faults, schedule)
-            if faults is not None:
-                keep_alive = asyncio.create_task(faults.keep_alive(ctx, spec.fault_lease / 3))
-
-            def progress(p: Any) -> None:
-                if on_progress:
-                    on_progress(p, faults.active_names if faults else None)
-
-            await interpret(
-                gen,
-                ctx=ctx,
-                clients=clients,
-                nemesis=faults,
-                journal=journal,
-                op_timeout=spec.op_timeout,
-                seed=spec.seed,
-                on_progress=progress,
-            )
-        finally:
-            if keep_alive is not None:
-                keep_alive.cancel()
-                with contextlib.suppress(BaseException):
-                    await keep_alive
-            # Heal first: whatever happened, the network must come back.
-            if faults is not None:
-                try:
-                    async with asyncio.timeout(TEARDOWN_TIMEOUT):
-                        await faults.heal_all(ctx, reason="final")
-                except Exception as e:
-                    problems.append(f"final heal: {e}")
-                try:
-                    async with asyncio.timeout(TEARDOWN_TIMEOUT):
-                        residue = await faults.verify_healed(ctx)
-                        if faults.guard is not None:
-                            await faults.guard.stop()
-                except Exception as e:
-                    problems.append(f"verifying the heal: {e}")
-                    residue = residue or {"controller": [f"cannot verify: {e}"]}
-            for client in opened:
-                try:
-                    async with asyncio.timeout(TEARDOWN_TIMEOUT):
-                        await client.close(ctx)
-                except Exception as e:
-                    problems.append(f"closing a client: {e}")
-            journal.close()
-            ledger.close()
-            problems += await _download_logs(ctx, db, remotes, run)
-            if not spec.leave_db_running:
-                try:
-                    await _on_all(
-                        remotes, f"{db.name} teardown", lambda r: db.teardown(ctx, r.node, r),
-                        TEARDOWN_TIMEOUT,
-                    )  # fmt: skip
-                except Exception as e:
-                    problems.append(str(e))
-            await remotes.close()
+        yield cluster
     finally:
         if made and not spec.leave_db_running:
             try:
                 await asyncio.to_thread(get_provider(spec.provider).down, state)
             except Exception as e:
-                problems.append(f"cluster down: {e}")
-    return ctx, workload, problems, residue
+                life.problems.append(f"cluster down: {e}")
+
+
+@contextlib.asynccontextmanager
+async def _remotes_scope(cluster: Cluster) -> AsyncIterator[Remotes]:
+    remotes = await connect_all(cluster.nodes)
+    try:
+        yield remotes
+    finally:
+        await remotes.close()
+
+
+@contextlib.asynccontextmanager
+async def _db_scope(
+    spec: TestSpec, ctx: TestContext, db: DB, remotes: Remotes, life: _Lifecycle
+) -> AsyncIterator[None]:
+    """The database set up on every node; on exit its logs are downloaded and it is torn
+    down (unless ``leave_db_running``)."""
+    log.info("setting up %s on %d nodes", db.name, len(ctx.nodes))
+    try:
+        await _on_all(
+            remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
+        )
+        yield
+    finally:
+        assert life.run is not None
+        life.problems.extend(await _download_logs(ctx, db, remotes, life.run))
+        if not spec.leave_db_running:
+            try:
+                await _on_all(
+                    remotes, f"{db.name} teardown", lambda r: db.teardown(ctx, r.node, r),
+                    TEARDOWN_TIMEOUT,
+                )  # fmt: skip
+            except Exception as e:
+                life.problems.append(str(e))
+
+
+@contextlib.asynccontextmanager
+async def _clients_scope(
+    ctx: TestContext, workload: Workload, life: _Lifecycle
+) -> AsyncIterator[list[Client]]:
+    """One open client per worker (worker ``i`` on node ``i mod n``); closed on exit."""
+    opened: list[Client] = []
+    try:
+        for i in range(ctx.concurrency):
+            client = workload.client()
+            await client.open(ctx, ctx.nodes[i % len(ctx.nodes)])
+            opened.append(client)
+        yield opened
+    finally:
+        for client in opened:
+            try:
+                async with asyncio.timeout(TEARDOWN_TIMEOUT):
+                    await client.close(ctx)
+            except Exception as e:
+                life.problems.append(f"closing a client: {e}")
+
+
+@contextlib.asynccontextmanager
+async def _nemesis_scope(
+    spec: TestSpec, ctx: TestContext, faults: FaultSet, life: _Lifecycle
+) -> AsyncIterator[FaultSet]:
+    """The fault set with its leases renewed while the scope lasts. On exit, whatever
+    happened: the final heal, the verify-healed barrier (its residue marks the run
+    tainted) and the guards stopped."""
+    keep_alive = asyncio.create_task(faults.keep_alive(ctx, spec.fault_lease / 3))
+    try:
+        yield faults
+    finally:
+        keep_alive.cancel()
+        with contextlib.suppress(BaseException):
+            await keep_alive
+        # Heal first: whatever happened, the network must come back.
+        try:
+            async with asyncio.timeout(TEARDOWN_TIMEOUT):
+                await faults.heal_all(ctx, reason="final")
+        except Exception as e:
+            life.problems.append(f"final heal: {e}")
+        try:
+            async with asyncio.timeout(TEARDOWN_TIMEOUT):
+                life.residue = await faults.verify_healed(ctx)
+                if faults.guard is not None:
+                    await faults.guard.stop()
+        except Exception as e:
+            life.problems.append(f"verifying the heal: {e}")
+            life.residue = life.residue or {"controller": [f"cannot verify: {e}"]}
+
+
+def _context(spec: TestSpec, cluster: Cluster, run_dir: Path) -> TestContext:
+    assert spec.seed is not None
+    return TestContext(
+        name=spec.test_name,
+        cluster=cluster,
+        options=dict(spec.options),
+        rng=random.Random(spec.seed),
+        run_dir=run_dir,
+        concurrency=spec.resolved_concurrency,
+        time_limit=spec.time_limit,
+    )
+
+
+async def _check_suite_can_run(suite: Suite, ctx: TestContext) -> None:
+    """Refuse (:class:`ConfigError`) a suite whose ``requires`` this cluster lacks or whose
+    own ``preflight`` names problems, before the run is recorded."""
+    problems: list[str] = []
+    for name in suite.requires:
+        cap = ctx.cluster.capability(name)
+        if cap is None or not cap.available:
+            why = cap.detail if cap is not None and cap.detail else "not available"
+            problems.append(f"it needs {name} from the {ctx.cluster.provider} provider: {why}")
+    if suite.preflight is not None:
+        problems.extend(str(p) for p in await suite.preflight(ctx))
+    if problems:
+        raise ConfigError(f"suite {suite.name!r} cannot run here: " + "; ".join(problems))
+
+
+async def _execute(
+    spec: TestSpec,
+    suite: Suite,
+    life: _Lifecycle,
+    *,
+    open_run: Callable[[TestContext, DB, ScheduleRecord], RunDir],
+    on_progress: Callable[[Any, str | None], None] | None,
+    schedule: list[dict[str, Any]] | None,
+) -> None:
+    """The run's scopes (see the module docstring). ``open_run`` creates the run directory
+    once everything is validated; ``life`` receives what checking needs."""
+    assert spec.workload is not None
+    async with contextlib.AsyncExitStack() as stack:
+        cluster = await stack.enter_async_context(_cluster_scope(spec, life))
+        ctx = _context(spec, cluster, Path(spec.store) / spec.test_name)
+        workload = suite.workloads[spec.workload](ctx)
+        db = suite.db(ctx)
+        source = "random" if schedule is None else "replay"
+        if schedule is None:
+            schedule = plan_run_schedule(spec, ctx, db)
+        preflight_faults(spec, ctx, db, schedule)  # impossible faults: refused before the run
+        await _check_suite_can_run(suite, ctx)
+        # Validated: from here on, the run is recorded.
+        run = open_run(ctx, db, ScheduleRecord(source=source, seed=spec.seed, steps=schedule))
+        ctx = dataclasses.replace(ctx, run_dir=run.path)
+        life.run, life.ctx, life.workload = run, ctx, workload
+        journal = stack.enter_context(contextlib.closing(Journal(run.history)))
+        ledger = stack.enter_context(contextlib.closing(FaultLedger(run.faults, source=source)))
+        remotes = await stack.enter_async_context(_remotes_scope(cluster))
+        await stack.enter_async_context(_db_scope(spec, ctx, db, remotes, life))
+        clients = await stack.enter_async_context(_clients_scope(ctx, workload, life))
+        faults = await build_nemesis(spec, ctx, remotes, db, schedule, ledger=ledger, source=source)
+        if faults is not None:
+            await stack.enter_async_context(_nemesis_scope(spec, ctx, faults, life))
+        ledger.restart_clock()  # fault times share the history's origin
+        gen = build_generator(spec, ctx, workload, faults, schedule)
+
+        def progress(p: Any) -> None:
+            if on_progress:
+                on_progress(p, faults.active_names if faults else None)
+
+        await interpret(
+            gen,
+            ctx=ctx,
+            clients=clients,
+            nemesis=faults,
+            journal=journal,
+            op_timeout=spec.op_timeout,
+            seed=spec.seed or 0,
+            on_progress=progress,
+        )
+
+
+def client_ops(history: History) -> int:
+    """The client operations of ``history`` (invocations by client processes)."""
+    return int(np.count_nonzero((history.type == INVOKE) & (history.process >= 0)))
+
+
+def history_duration(history: History) -> float:
+    """Seconds from the first op of ``history`` to its last (0 for an empty one)."""
+    if len(history) == 0:
+        return 0.0
+    return float(int(history.time.max()) - int(history.time.min())) / 1e9
 
 
 def _check(
     run: RunDir, workload: Workload | None, ctx: TestContext | None
-) -> tuple[dict[str, Result], History]:
-    """Run the workload's checker over the journal. Crashes become "unknown"."""
+) -> tuple[dict[str, Result], History, float]:
+    """Run the workload's checker over the journal (crashes become "unknown"); also the
+    seconds checking took."""
     history = read_history(str(run.history), "jsonl")
     if workload is None or ctx is None:
-        return {}, history
+        return {}, history, 0.0
+    t0 = time.monotonic()
     try:
         result = workload.check(history, ctx)
     except Exception as e:  # a checker that raises gives "unknown", never a crash
         log.exception("checker %s crashed", workload.name)
         result = Result(valid=UNKNOWN, checker=workload.name, cause=f"checker crashed: {e}")
-    return {workload.name: result}, history
+    return {workload.name: result}, history, time.monotonic() - t0
 
 
-def _write_results(
+def _results(
     run: RunDir,
-    results: dict[str, Result],
+    checked: dict[str, Result],
+    history: History | None,
     *,
     problems: list[str],
     residue: dict[str, list[str]],
-    seconds: float,
-    ops: int,
-) -> dict[str, Any]:
-    from nemeses.ledger import fault_windows, read_ledger
-
-    tainted = any(residue.values())
-    valid = merge_validity(r.valid for r in results.values()) if results else UNKNOWN
+    wall_seconds: float | None,
+    check_seconds: float | None,
+) -> RunResults:
+    """The run's results, from the checkers' verdicts, the history and the ledger."""
+    problems = list(problems)
     records: list[dict[str, Any]] = []
-    with contextlib.suppress(ClewError):
-        records = read_ledger(run.faults)
+    try:
+        records = read_fault_records(run.path)
+    except ClewError as e:
+        problems.append(str(e))
     verified = [r for r in records if r.get("event") == "verified"]
-    data: dict[str, Any] = {
-        "valid": valid,
-        "checkers": {name: r.to_json() for name, r in results.items()},
-        "ops": ops,
-        "seconds": round(seconds, 3),
-        "tainted": tainted,
-        "heal_residue": residue,
-        "heal_verified": bool(verified) and bool(verified[-1].get("clean")),
-        "faults": fault_windows(records),
-        "problems": problems,
-    }
-    run.write_json("results.json", data)
-    return data
+    return RunResults(
+        valid=verdict(r.valid for r in checked.values()),
+        checkers={name: r.to_json() for name, r in checked.items()},
+        ops=client_ops(history) if history is not None else None,
+        history_lines=len(history) if history is not None else None,
+        duration=history_duration(history) if history is not None else None,
+        wall_seconds=wall_seconds,
+        check_seconds=check_seconds,
+        tainted=any(residue.values()),
+        heal_residue=residue,
+        heal_verified=bool(verified) and bool(verified[-1].get("clean")),
+        faults=[w.to_json() for w in fault_windows(records) if not w.instant],
+        problems=problems,
+    )
 
 
 def _render_report(run: RunDir, history: History | None, store: Path) -> None:
     """Write the run's report.html and refresh the store's index.html."""
     try:
-        write_run_report = importlib.import_module("reports.run_report").write_run_report
-        write_index = importlib.import_module("reports.index").write_index
-    except (ImportError, AttributeError):
-        return
-    try:
         write_run_report(run.path, history=history)
         write_index(store)
     except Exception:  # a report failure must not lose the verdict
         log.exception("rendering the report of %s failed", run.path)
+
+
+def _validated(spec: TestSpec, suite: Suite | None) -> tuple[TestSpec, Suite]:
+    """The spec with its seed and workload resolved, and its suite; :class:`ConfigError`
+    for an unknown suite or workload (before anything is created)."""
+    spec = spec.with_seed()
+    suite = suite or load_suite(spec.suite)
+    workload = spec.workload or suite.default_workload
+    if workload not in suite.workloads:
+        raise ConfigError(
+            f"suite {suite.name!r} has no workload {workload!r}; "
+            f"it has {', '.join(suite.workloads)}"
+        )
+    return dataclasses.replace(spec, workload=workload), suite
 
 
 def run_test(
@@ -323,66 +441,88 @@ def run_test(
     on_run_dir: Callable[[Path], None] | None = None,
     schedule: list[dict[str, Any]] | None = None,
     replay_of: str | None = None,
+    suite: Suite | None = None,
 ) -> RunOutcome:
     """Run one test described by ``spec``, store it, check it; return the outcome.
 
     The fault schedule is planned from the seed unless ``schedule`` is given (``clew
-    replay``: the steps a stored run applied; ``replay_of`` names that run).
+    replay``: the steps a stored run applied; ``replay_of`` names that run). ``suite``,
+    when given, is used instead of loading ``spec.suite``.
 
-    Raises :class:`~harness.errors.ClewError` for problems before the run starts (bad
-    suite, cluster cannot come up); after that, problems are recorded in results.json.
+    Raises :class:`~harness.errors.ClewError` for problems before the run is recorded (an
+    unknown suite or workload, a cluster that cannot come up, a fault kind this cluster
+    and database cannot have): then no run directory exists and no ``latest`` link moved.
+    After that, problems are recorded in results.json.
     """
-    spec = spec.with_seed()
-    suite = load_suite(spec.suite)
-    workload_name = spec.workload or suite.default_workload
-    spec = dataclasses.replace(spec, workload=workload_name)
-    run = new_run_dir(spec.store, spec.test_name)
-    if on_run_dir:
-        on_run_dir(run.path)
-    extra = {"replay_of": replay_of} if replay_of else {}
-    run.write_json("spec.json", {**spec.to_json(), "workload": workload_name, **extra})
-    handler = logging.FileHandler(run.log)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.DEBUG)
-    clew_log = logging.getLogger("clew")
-    clew_log.addHandler(handler)
-    clew_log.setLevel(logging.DEBUG)
     t0 = time.monotonic()
-    ctx: TestContext | None = None
-    workload: Workload | None = None
-    problems: list[str] = []
-    residue: dict[str, list[str]] = {}
+    spec, suite = _validated(spec, suite)
+    # Until the run directory exists, log records wait in memory for its clew.log.
+    early = logging.handlers.MemoryHandler(EARLY_LOG_RECORDS, flushLevel=logging.CRITICAL + 1)
+    early.setLevel(logging.DEBUG)
+    clew_log = logging.getLogger("clew")
+    clew_log.addHandler(early)
+    clew_log.setLevel(logging.DEBUG)
+    handlers: list[logging.Handler] = [early]
+
+    def open_run(ctx: TestContext, db: DB, sched: ScheduleRecord) -> RunDir:
+        run = new_run_dir(spec.store, spec.test_name)
+        if on_run_dir:
+            on_run_dir(run.path)
+        extra = {"replay_of": replay_of} if replay_of else {}
+        RunSpec({**spec.to_json(), "workload": spec.workload, **extra}).write(run.path)
+        run.write_json("versions.json", _versions(db))
+        sched.write(run.path)
+        handler = logging.FileHandler(run.log)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        handler.setLevel(logging.DEBUG)
+        early.setTarget(handler)
+        early.flush()
+        clew_log.addHandler(handler)
+        clew_log.removeHandler(early)
+        handlers.append(handler)
+        return run
+
+    life = _Lifecycle()
     try:
         try:
-            ctx, workload, problems, residue = asyncio.run(
-                _execute(spec, suite, workload_name, run, on_progress, schedule)
+            run_scopes = _execute(
+                spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
             )
+            asyncio.run(run_scopes)
         except KeyboardInterrupt:
-            problems.append("interrupted (Ctrl-C); the history so far is checked")
+            if life.run is None:
+                raise
+            life.problems.append("interrupted (Ctrl-C); the history so far is checked")
         except ClewError as e:
-            problems.append(str(e))
-            if not run.history.exists() or run.history.stat().st_size == 0:
-                raise  # nothing ran: the error is the whole story
-        if workload is None:
-            with contextlib.suppress(Exception):
-                workload = suite.workloads[workload_name](_offline_context(spec, run))
-                ctx = ctx or _offline_context(spec, run)
+            if life.run is None or not life.run.history.exists():
+                raise  # nothing was recorded: the error is the whole story
+            life.problems.append(str(e))
+            if life.run.history.stat().st_size == 0:
+                raise
+        run = life.run
+        assert run is not None
+        ctx, workload = life.ctx, life.workload
+        checked: dict[str, Result] = {}
         history: History | None = None
-        results: dict[str, Result] = {}
+        check_seconds: float | None = None
         if run.history.exists():
-            results, history = _check(run, workload, ctx)
-        ops = len(history) if history is not None else 0
-        data = _write_results(
-            run, results, problems=problems, residue=residue,
-            seconds=time.monotonic() - t0, ops=ops,
+            checked, history, check_seconds = _check(run, workload, ctx)
+        results = _results(
+            run, checked, history, problems=life.problems, residue=life.residue,
+            wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
         )  # fmt: skip
+        results.write(run.path)
         _render_report(run, history, Path(spec.store))
     finally:
-        logging.getLogger("clew").removeHandler(handler)
-        handler.close()
+        for h in handlers:
+            clew_log.removeHandler(h)
+            h.close()
     return RunOutcome(
-        run_dir=run.path, valid=data["valid"], results=data, ops=ops,
-        seconds=time.monotonic() - t0, problems=problems,
+        run_dir=run.path, valid=results.valid, results=results.to_json(),
+        ops=results.ops or 0, duration=results.duration or 0.0,
+        wall_seconds=results.wall_seconds, problems=results.problems,
     )  # fmt: skip
 
 
@@ -399,63 +539,108 @@ def _offline_context(spec: TestSpec, run: RunDir) -> TestContext:
     )
 
 
-def analyze(run_dir: str | Path) -> RunOutcome:
-    """Check a stored run again, offline, from its ``spec.json`` and ``history.jsonl``;
-    rewrite ``results.json`` and the report. Works on the journal of a crashed run."""
-    from harness.spec import load_spec
+def stored_suite(stored: RunSpec, run_dir: Path, suite_file: str | None, command: str) -> Suite:
+    """The suite to check or replay a stored run with. A stored run never chooses code to
+    run: only a built-in or installed suite is taken from its ``spec.json``; a suite file
+    is loaded only when the user names it again (``suite_file``, from ``--suite FILE``).
+    :class:`ConfigError` (exit 254) saying so otherwise."""
+    if suite_file is not None:
+        return load_suite(suite_file)
+    name = stored.suite
+    installed = {ep.name for ep in importlib.metadata.entry_points(group="clew.suites")}
+    if name in BUILTIN_SUITES or name in installed:
+        return load_suite(name, files=False)
+    raise ConfigError(
+        f"{run_dir / 'spec.json'}: the run names the suite {name!r}, which is neither built "
+        f"in ({', '.join(BUILTIN_SUITES)}) nor installed; clew does not run code that a "
+        f"stored run names. If you trust that file, name it yourself: "
+        f"clew {command} {run_dir} --suite FILE"
+    )
 
+
+def _trusted_fields(stored: RunSpec, suite_file: str | None) -> dict[str, Any]:
+    """The stored spec's fields for :func:`load_spec`, with the suite the user named
+    (``suite_file``) in place of the stored one: validating a spec may load its suite."""
+    fields = stored.spec_fields()
+    if suite_file is not None:
+        fields["suite"] = suite_file
+    return fields
+
+
+def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
     run = RunDir(Path(run_dir))
-    raw = run.read_json("spec.json")
-    if raw is None:
+    stored = RunSpec.read(run.path)
+    if stored is None:
         raise ConfigError(f"{run_dir}: not a clew run directory (no spec.json)")
+    return run, stored
+
+
+def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome:
+    """Check a stored run again, offline, from its ``spec.json`` and ``history.jsonl``;
+    rewrite ``results.json`` (keeping what the run itself recorded: its wall time, heal
+    residue and problems) and the report. Works on the journal of a crashed run. The suite
+    comes from :func:`stored_suite` (``suite_file``: a file the user names again)."""
+    run, stored = _stored_run(run_dir)
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
-    fields = {k: v for k, v in raw.items() if k not in ("test_name", "replay_of")}
-    spec = load_spec(**fields)
-    suite = load_suite(spec.suite)
+    suite = stored_suite(stored, run.path, suite_file, "analyze")
+    spec = load_spec(**_trusted_fields(stored, suite_file))
     ctx = _offline_context(spec, run)
-    workload = suite.workloads[raw.get("workload") or suite.default_workload](ctx)
-    t0 = time.monotonic()
-    results, history = _check(run, workload, ctx)
-    ops = len(history)
-    previous = run.read_json("results.json") or {}
-    data = _write_results(
-        run, results, problems=list(previous.get("problems", [])),
-        residue=dict(previous.get("heal_residue", {})), seconds=time.monotonic() - t0, ops=ops,
+    workload_name = stored.workload or suite.default_workload
+    if workload_name not in suite.workloads:
+        raise ConfigError(
+            f"{run.spec}: workload {workload_name!r} is not in suite {suite.name!r} "
+            f"(it has {', '.join(suite.workloads)})"
+        )
+    workload = suite.workloads[workload_name](ctx)
+    previous: RunResults | None = None
+    problems: list[str] = []
+    try:
+        previous = RunResults.read(run.path)
+    except ClewError as e:
+        problems.append(f"the previous results could not be read: {e}")
+    checked, history, check_seconds = _check(run, workload, ctx)
+    results = _results(
+        run, checked, history,
+        problems=(previous.problems if previous else []) + problems,
+        residue=previous.heal_residue if previous else {},
+        wall_seconds=previous.wall_seconds if previous else None,
+        check_seconds=check_seconds,
     )  # fmt: skip
+    results.write(run.path)
     _render_report(run, history, run.path.parent.parent)
-    return RunOutcome(run_dir=run.path, valid=data["valid"], results=data, ops=ops)
+    return RunOutcome(
+        run_dir=run.path, valid=results.valid, results=results.to_json(),
+        ops=results.ops or 0, duration=results.duration or 0.0,
+        wall_seconds=results.wall_seconds, problems=results.problems,
+    )  # fmt: skip
 
 
 def replay_run(
     run_dir: str | Path,
     *,
     store: str | None = None,
+    suite_file: str | None = None,
     on_progress: Callable[[Any, str | None], None] | None = None,
     on_run_dir: Callable[[Path], None] | None = None,
 ) -> RunOutcome:
     """Run the test stored in ``run_dir`` again (same spec and seed) with the fault
     schedule its ledger records as applied (:func:`nemeses.schedule.schedule_from_ledger`).
-    :class:`ConfigError` if ``run_dir`` is not a run or recorded no planned faults."""
-    from harness.spec import load_spec
-    from nemeses.ledger import read_ledger
-    from nemeses.schedule import schedule_from_ledger
-
-    run = RunDir(Path(run_dir))
-    raw = run.read_json("spec.json")
-    if raw is None:
-        raise ConfigError(f"{run_dir}: not a clew run directory (no spec.json)")
-    steps = schedule_from_ledger(read_ledger(run.faults))
-    if not steps and raw.get("faults"):
+    The suite comes from :func:`stored_suite`. :class:`ConfigError` if ``run_dir`` is not
+    a run or recorded no planned faults."""
+    run, stored = _stored_run(run_dir)
+    suite = stored_suite(stored, run.path, suite_file, "replay")
+    steps = schedule_from_ledger(read_fault_records(run.path))
+    if not steps and stored.faults:
         raise ConfigError(f"{run_dir}: faults.jsonl records no planned fault to replay")
-    fields = {k: v for k, v in raw.items() if k not in ("test_name", "replay_of")}
+    fields = _trusted_fields(stored, suite_file)
     if store is not None:
         fields["store"] = store
-    spec = load_spec(**fields)
     return run_test(
-        spec,
+        load_spec(**fields),
         on_progress=on_progress,
         on_run_dir=on_run_dir,
         schedule=steps,
         replay_of=str(run.path),
+        suite=suite,
     )

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.history import FAIL, INFO, INVOKE, OK, History
+from harness.record import fault_windows as record_fault_windows
 
 __all__ = [
     "MAX_LATENCY_POINTS",
@@ -248,55 +249,23 @@ def timeline(
     }
 
 
-def _fault_name(f: str) -> str:
-    for prefix in ("start-", "stop-", "start_", "stop_", "heal-"):
-        if f.startswith(prefix):
-            return f[len(prefix) :]
-    return f
-
-
 def fault_windows(
     records: list[dict[str, Any]], axis: TimeAxis, end_time: int | None
 ) -> list[dict[str, Any]]:
-    """Fault windows from fault ledger records (``{"time", "phase": "start"|"stop", "f",
-    "value"}``): each start is closed by the next stop of the same fault (``start-x`` and
-    ``stop-x`` are the same fault ``x``), else by the oldest open one; a window still open at
-    the end runs to ``end_time``. Records without a phase count as instants."""
-    windows: list[dict[str, Any]] = []
-    open_: list[dict[str, Any]] = []
-    for r in sorted(
-        (r for r in records if isinstance(r, dict) and isinstance(r.get("time"), int | float)),
-        key=lambda r: r["time"],
-    ):
-        f = str(r.get("f", "fault"))
-        phase = r.get("phase")
-        if phase is None and r.get("event") in ("intent", "error", "verified"):
-            continue  # ledger bookkeeping, not a fault acting
-        if phase == "start":
-            w = {"f": _fault_name(f), "start_t": r["time"], "stop_t": None,
-                 "value": short_json(r.get("value"))}  # fmt: skip
-            open_.append(w)
-            windows.append(w)
-        elif phase == "stop":
-            match = next((w for w in open_ if w["f"] == _fault_name(f)), None)
-            if match is None and open_:
-                match = open_[0]
-            if match is not None:
-                match["stop_t"] = r["time"]
-                open_.remove(match)
-        else:
-            windows.append({"f": f, "start_t": r["time"], "stop_t": r["time"],
-                            "value": short_json(r.get("value"))})  # fmt: skip
+    """Fault windows of fault ledger records (or of records made from a history's nemesis
+    ops), paired by the record's one rule (:func:`harness.record.fault_windows`), on the
+    page's time axis: ``{"f": kind, "value", "start", "stop", "open"}``; a window still
+    open at the end runs to ``end_time``."""
     out = []
-    for w in windows:
-        stop = w["stop_t"] if w["stop_t"] is not None else end_time
+    for w in record_fault_windows(r for r in records if isinstance(r, dict)):
+        stop = w.stop if w.stop is not None else end_time
         out.append(
             {
-                "f": w["f"],
-                "value": w["value"],
-                "start": round(float(axis.x(int(w["start_t"]))), 6),
+                "f": w.kind,
+                "value": short_json(w.value),
+                "start": round(float(axis.x(w.start)), 6),
                 "stop": None if stop is None else round(float(axis.x(int(stop))), 6),
-                "open": w["stop_t"] is None,
+                "open": w.stop is None,
             }
         )
     return out

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ClewError
+from harness.record import RunResults
 from reports.render import render
 from reports.run_report import REPORT_NAME, run_start
 
@@ -62,17 +64,12 @@ def _duration_text(seconds: float | None) -> str:
 
 
 def _run_info(store: Path, run: Path) -> dict[str, Any]:
-    results: Any = None
-    with contextlib.suppress(OSError, ValueError):
-        results = json.loads((run / "results.json").read_text(encoding="utf-8"))
-    results = results if isinstance(results, dict) else {}
+    results: RunResults | None = None
+    with contextlib.suppress(ClewError):
+        results = RunResults.read(run)
     start = run_start(run)
     started = start or dt.datetime.fromtimestamp(run.stat().st_mtime)
-    seconds: float | None = None
-    for key in ("duration", "seconds", "duration_s"):
-        if isinstance(results.get(key), int | float):
-            seconds = float(results[key])
-            break
+    seconds = results.duration if results is not None else None
     if seconds is None:
         edges = _edge_times(run / "history.jsonl")
         if edges is not None:
@@ -86,7 +83,9 @@ def _run_info(store: Path, run: Path) -> dict[str, Any]:
         "start": started.strftime("%Y-%m-%d %H:%M:%S"),
         "sort": started.timestamp(),
         "duration": _duration_text(seconds),
-        "valid": results.get("valid") if results else None,
+        "wall": _duration_text(results.wall_seconds if results is not None else None),
+        "ops": results.ops if results is not None and results.ops is not None else None,
+        "valid": results.valid if results is not None else None,
     }
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import History
+from harness.record import verdict
 from reports.data import (
     fault_windows,
     latency_series,
@@ -185,7 +186,7 @@ def build_page(
     failures = find_failures(checkers_in)
     if not failures and isinstance(results.get("counterexample"), dict):
         failures = find_failures({"linearizable": results})
-    valid = results.get("valid", None if not checkers else _overall(checkers))
+    valid = results.get("valid", None if not checkers else verdict(c["valid"] for c in checkers))
 
     facts: list[tuple[str, str]] = []
     payload: dict[str, Any] = {"failures": failures}
@@ -225,7 +226,7 @@ def build_page(
         span = float(axis.x(end)) if end is not None else 0.0
         facts.append(("duration", f"{span:.0f} positions" if axis.positions else _duration(span)))
         facts.append(
-            ("history", f"{counts['entries']} entries, {counts['invocations']} client ops")
+            ("ops", f"{counts['invocations']} client ops ({counts['entries']} history lines)")
         )
         ctx.update(
             counts=counts,
@@ -249,6 +250,8 @@ def build_page(
         ctx.update(
             counts=None, axis_positions=False, latency_cap=None, timeline_cap=None, faults=[]
         )
+    if isinstance(results.get("wall_seconds"), int | float):
+        facts.append(("wall time", _duration(float(results["wall_seconds"]))))
     fault_rows = [
         {
             "t": (
@@ -288,15 +291,6 @@ def build_page(
         payload=payload,
     )
     return ctx
-
-
-def _overall(checkers: list[dict[str, Any]]) -> Any:
-    vs = [c["valid"] for c in checkers]
-    if any(v is False for v in vs):
-        return False
-    if vs and all(v is True for v in vs):
-        return True
-    return "unknown"
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:

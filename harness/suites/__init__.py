@@ -9,6 +9,10 @@
 
 See :mod:`harness.api` for what a suite provides, and ``harness/suites/etcd.py`` for a
 complete example.
+
+A suite's module may also contribute fault kinds of its own: a module-level
+``FAULT_KINDS = (FaultKind(...), ...)`` (see :mod:`nemeses.kinds`) is registered when the
+suite loads, so ``--faults`` accepts them.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from harness.api import Suite
 from harness.errors import ConfigError
+from nemeses import kinds as fault_kinds
 
 __all__ = ["BUILTIN_SUITES", "load_suite"]
 
@@ -45,13 +51,25 @@ def _from_file(path: Path) -> Suite:
         raise ConfigError(
             f"{path}: defines no `SUITE = Suite(...)` (see harness/api.py and the etcd suite)"
         )
+    _register_kinds(module, str(path))
     return suite
 
 
-def load_suite(name: str) -> Suite:
-    """The suite called (or at path) ``name``; :class:`ConfigError` saying what exists."""
+def _register_kinds(module: ModuleType, where: str) -> None:
+    """Register the fault kinds ``module`` contributes (its ``FAULT_KINDS``, if any)."""
+    contributed = module.__dict__.get("FAULT_KINDS", ())
+    try:
+        fault_kinds.register_all(contributed)
+    except (ConfigError, TypeError) as e:
+        raise ConfigError(f"{where}: FAULT_KINDS: {e}") from None
+
+
+def load_suite(name: str, *, files: bool = True) -> Suite:
+    """The suite called (or at path) ``name``; :class:`ConfigError` saying what exists.
+    With ``files=False`` only built-in and installed suites are looked up, never a file
+    (for a name read from a stored run, which must not choose code to run)."""
     path = Path(name)
-    if name.endswith(".py") or path.is_file():
+    if files and (name.endswith(".py") or path.is_file()):
         if not path.is_file():
             raise ConfigError(f"{name}: no such suite file")
         return _from_file(path)
@@ -59,12 +77,14 @@ def load_suite(name: str) -> Suite:
         module = importlib.import_module(f"harness.suites.{name}")
         suite = module.SUITE
         assert isinstance(suite, Suite)
+        _register_kinds(module, f"harness/suites/{name}.py")
         return suite
     for ep in importlib.metadata.entry_points(group="clew.suites"):
         if ep.name == name:
             loaded = ep.load()
             if not isinstance(loaded, Suite):
                 raise ConfigError(f"entry point {ep.value!r} for suite {name!r} is not a Suite")
+            _register_kinds(importlib.import_module(ep.module), f"entry point {ep.value!r}")
             return loaded
     installed = [ep.name for ep in importlib.metadata.entry_points(group="clew.suites")]
     raise ConfigError(

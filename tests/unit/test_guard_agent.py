@@ -59,7 +59,8 @@ def guard(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     )
     try:
         # Started (and done healing what it found) before the test writes its leases.
-        wait_for(lambda: (tmp_path / "leftover-healed").exists(), 10)
+        wait_for(lambda: ("left-over", "guard-start") in healed(d), 10)
+        assert (tmp_path / "leftover-healed").exists()
         yield d, proc
     finally:
         if proc.poll() is None:
@@ -81,7 +82,9 @@ def test_guard_heals_leftovers_at_start_and_expired_leases(guard, tmp_path: Path
         write_lease(d, "partition", lease, f"touch {marker}", seq)
         renewals.append(time.monotonic())
     # The controller goes silent: healed once a whole lease passed after the last renewal.
-    wait_for(marker.exists, lease + 15)
+    # (The guard records a heal after its script ran: wait for the record.)
+    wait_for(lambda: ("partition", "lease-expired") in healed(d), lease + 15)
+    assert marker.exists()
     assert healed(d) == [("left-over", "guard-start"), ("partition", "lease-expired")]
     heal = next(e for e in events(d) if e.get("id") == "partition")
     # The guard's clock is this machine's monotonic clock: the heal comes after the last
@@ -97,7 +100,7 @@ def test_a_released_lease_is_never_healed(guard, tmp_path: Path) -> None:  # typ
     # A later lease, longer than the released one, expires after the released one would
     # have: once it is healed, the released one had its chance and was not healed.
     write_lease(d, "sentinel", 2.5, f"touch {tmp_path}/sentinel-healed", 3)
-    wait_for((tmp_path / "sentinel-healed").exists, 20)
+    wait_for(lambda: ("sentinel", "lease-expired") in healed(d), 20)
     assert not marker.exists()
     assert healed(d) == [("left-over", "guard-start"), ("sentinel", "lease-expired")]
 

@@ -1,0 +1,373 @@
+"""A run's record: what a run directory holds, as typed records, written and read here.
+
+The runner writes through this module and everything that reads a stored run (``clew
+analyze``, ``clew replay``, the report, the store's index) reads through it:
+
+``spec.json``      :class:`RunSpec`: the resolved test spec, the workload, ``replay_of``
+``schedule.json``  :class:`ScheduleRecord`: the fault steps planned (or replayed), and why
+``faults.jsonl``   the fault ledger (appended as faults act by
+                   :class:`nemeses.ledger.FaultLedger`; read by :func:`read_fault_records`)
+``results.json``   :class:`RunResults`: the verdict and what it was made of
+
+One meaning per word: *ops* are client operations (invocations by client processes, not
+history lines, which are ``history_lines``); *duration* is the history's span, from its
+first op to its last (the load phase, the final heal and the final reads), in seconds;
+``wall_seconds`` is the whole ``clew test`` wall time (cluster up to report), shown apart;
+``check_seconds`` is the time the checkers took on the last check.
+
+Fault windows are computed here only (:func:`fault_windows`, one pairing rule), and so is
+the verdict over several checkers (:func:`verdict`, false beats unknown beats true).
+
+Old run directories stay readable: a ``results.json`` without ``format`` (written before
+this module) had ``ops`` = history lines and ``seconds`` = wall time, and is read so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from checkers.result import UNKNOWN, Validity, merge_validity
+from harness.errors import InputError
+
+__all__ = [
+    "RESULTS_FORMAT",
+    "FaultWindow",
+    "RunResults",
+    "RunSpec",
+    "ScheduleRecord",
+    "fault_kind",
+    "fault_windows",
+    "read_fault_records",
+    "read_json_file",
+    "verdict",
+    "write_json_file",
+]
+
+#: The ``format`` of the results.json this module writes.
+RESULTS_FORMAT = 2
+
+#: Ledger events that are bookkeeping, not a fault acting (no window of their own).
+_BOOKKEEPING = frozenset({"intent", "error", "verified", "guard-refused"})
+
+
+def verdict(values: Iterable[Validity]) -> Validity:
+    """The verdict of several checkers: ``False`` if any is, else ``"unknown"`` if any is
+    (or if there are none), else ``True``."""
+    values = list(values)
+    return merge_validity(values) if values else UNKNOWN
+
+
+def write_json_file(path: Path, data: Any) -> Path:
+    """Write ``data`` as pretty JSON to ``path`` atomically (a reader never sees half)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON data in ``path``; ``None`` if the file is absent; :class:`InputError`
+    naming the file if it is not JSON."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read it: {e.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise InputError(f"{path}: not JSON: {e}") from None
+
+
+def _object(path: Path) -> dict[str, Any] | None:
+    data = read_json_file(path)
+    if data is not None and not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+# --- spec.json ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """``spec.json``: the resolved test spec's fields (:meth:`harness.spec.TestSpec.to_json`)
+    plus ``workload`` (resolved) and ``replay_of`` (the run a replay repeats)."""
+
+    fields: dict[str, Any]
+
+    @property
+    def suite(self) -> str:
+        """The suite as the run named it: a built-in or installed name, or a file path."""
+        return str(self.fields.get("suite") or "etcd")
+
+    @property
+    def workload(self) -> str | None:
+        w = self.fields.get("workload")
+        return str(w) if w else None
+
+    @property
+    def replay_of(self) -> str | None:
+        r = self.fields.get("replay_of")
+        return str(r) if r else None
+
+    @property
+    def faults(self) -> list[str]:
+        f = self.fields.get("faults")
+        return [str(k) for k in f] if isinstance(f, list) else []
+
+    def spec_fields(self) -> dict[str, Any]:
+        """The fields :func:`harness.spec.load_spec` takes (derived ones left out)."""
+        return {k: v for k, v in self.fields.items() if k not in ("test_name", "replay_of")}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of ``spec.json``."""
+        return dict(self.fields)
+
+    def write(self, run: Path) -> Path:
+        """Write ``run/spec.json``."""
+        return write_json_file(run / "spec.json", self.to_json())
+
+    @classmethod
+    def read(cls, run: Path) -> RunSpec | None:
+        """``run/spec.json``, or ``None`` if the run has none."""
+        data = _object(run / "spec.json")
+        return None if data is None else cls(data)
+
+
+# --- schedule.json -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """``schedule.json``: where the fault steps came from (``random`` planning or a
+    ``replay``), the seed, and the steps (fault ops with their planned offsets ``at``)."""
+
+    source: str
+    seed: int | None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "seed": self.seed, "steps": self.steps}
+
+    def write(self, run: Path) -> Path:
+        """Write ``run/schedule.json``."""
+        return write_json_file(run / "schedule.json", self.to_json())
+
+    @classmethod
+    def read(cls, run: Path) -> ScheduleRecord | None:
+        """``run/schedule.json``, or ``None`` if the run has none."""
+        data = _object(run / "schedule.json")
+        if data is None:
+            return None
+        steps = data.get("steps")
+        seed = data.get("seed")
+        return cls(
+            source=str(data.get("source", "random")),
+            seed=seed if isinstance(seed, int) else None,
+            steps=[s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else [],
+        )
+
+
+# --- faults.jsonl ------------------------------------------------------------------------
+
+
+def read_fault_records(run: Path) -> list[dict[str, Any]]:
+    """The records of ``run/faults.jsonl`` (``[]`` if absent). A torn last line (a crash
+    mid-write) is skipped; any other line that is not a JSON object raises
+    :class:`InputError` naming the file and line."""
+    path = run / "faults.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise InputError(f"{path}: cannot read it: {e.strerror}") from None
+    out: list[dict[str, Any]] = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            if i == len(lines):
+                break
+            raise InputError(f"{path}:{i}: not a JSON object: {e}") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{path}:{i}: not a JSON object")
+        out.append(rec)
+    return out
+
+
+def fault_kind(f: str) -> str:
+    """The fault kind of a fault op name: ``start-pause``, ``stop-pause`` and
+    ``heal-pause`` are ``pause``; Jepsen's bare ``start`` / ``stop`` are ``fault``."""
+    for prefix in ("start-", "stop-", "heal-", "start_", "stop_"):
+        if f.startswith(prefix):
+            return f[len(prefix) :]
+    return "fault" if f in ("start", "stop") else f
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    """One fault acting: its kind, from ``start`` to ``stop`` (nanoseconds on the
+    history's time axis; ``stop`` is ``None`` if nothing on record healed it), the nodes
+    it struck and the value applied. ``instant`` for a fault op with no start or stop."""
+
+    kind: str
+    start: int
+    stop: int | None
+    targets: tuple[str, ...] = ()
+    value: Any = None
+    instant: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """For ``results.json``: times in seconds since the run's origin."""
+        return {
+            "kind": self.kind,
+            "start": round(self.start / 1e9, 3),
+            "stop": None if self.stop is None else round(self.stop / 1e9, 3),
+            "targets": list(self.targets),
+            "value": self.value,
+        }
+
+
+def _phase(r: Mapping[str, Any]) -> str | None:
+    phase = r.get("phase")
+    if phase in ("start", "stop"):
+        return str(phase)
+    event = r.get("event")
+    return "start" if event == "applied" else "stop" if event == "healed" else None
+
+
+def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[FaultWindow]:
+    """The fault windows of ledger records (or of records made from a history's nemesis
+    ops: ``{"time", "phase", "f", "value"}``), by one rule: in time order, a start opens a
+    window of its kind; a stop closes the oldest open window of its kind (a stop with none
+    open, such as the final heal of a kind that was not acting, closes nothing).
+    Bookkeeping records (intent, error, verified, guard-refused) are not faults acting; a
+    record with neither start nor stop phase is an instant."""
+    timed = [r for r in records if isinstance(r.get("time"), int | float)]
+    timed.sort(key=lambda r: r["time"])
+    windows: list[dict[str, Any]] = []
+    open_: dict[str, list[dict[str, Any]]] = {}
+    for r in timed:
+        if r.get("event") in _BOOKKEEPING:
+            continue
+        kind = r.get("kind")
+        kind = kind if isinstance(kind, str) else fault_kind(str(r.get("f", "fault")))
+        phase = _phase(r)
+        t = int(r["time"])
+        targets = r.get("targets")
+        w = {"kind": kind, "start": t, "stop": t, "value": r.get("value"),
+             "targets": tuple(map(str, targets)) if isinstance(targets, list) else (),
+             "instant": phase is None}  # fmt: skip
+        if phase == "start":
+            w["stop"] = None
+            open_.setdefault(kind, []).append(w)
+            windows.append(w)
+        elif phase == "stop":
+            waiting = open_.get(kind)
+            if waiting:
+                waiting.pop(0)["stop"] = t
+        else:
+            windows.append(w)
+    return [FaultWindow(**w) for w in windows]
+
+
+# --- results.json ------------------------------------------------------------------------
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+@dataclass(slots=True, kw_only=True)
+class RunResults:
+    """``results.json``: the verdict and what it was made of (see the module docstring for
+    the meaning of ``ops``, ``duration``, ``wall_seconds`` and ``check_seconds``)."""
+
+    valid: Validity
+    checkers: dict[str, Any] = field(default_factory=dict)
+    ops: int | None = None
+    history_lines: int | None = None
+    duration: float | None = None
+    wall_seconds: float | None = None
+    check_seconds: float | None = None
+    tainted: bool = False
+    heal_residue: dict[str, list[str]] = field(default_factory=dict)
+    heal_verified: bool = False
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of ``results.json``."""
+
+        def r3(v: float | None) -> float | None:
+            return None if v is None else round(v, 3)
+
+        return {
+            "format": RESULTS_FORMAT,
+            "valid": self.valid,
+            "checkers": self.checkers,
+            "ops": self.ops,
+            "history_lines": self.history_lines,
+            "duration": r3(self.duration),
+            "wall_seconds": r3(self.wall_seconds),
+            "check_seconds": r3(self.check_seconds),
+            "tainted": self.tainted,
+            "heal_residue": self.heal_residue,
+            "heal_verified": self.heal_verified,
+            "faults": self.faults,
+            "problems": self.problems,
+        }
+
+    def write(self, run: Path) -> Path:
+        """Write ``run/results.json``."""
+        return write_json_file(run / "results.json", self.to_json())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunResults:
+        """Results from a ``results.json`` object, of this format or an older one."""
+        valid = data.get("valid")
+        checkers = data.get("checkers")
+        residue = data.get("heal_residue")
+        faults = data.get("faults")
+        problems = data.get("problems")
+        ops = data.get("ops")
+        lines = data.get("history_lines")
+        if data.get("format") is None:  # before format 2: "ops" counted history lines
+            lines, ops = ops, None
+        wall = _number(data.get("wall_seconds"))
+        if wall is None and data.get("format") is None:
+            wall = _number(data.get("seconds"))
+        return cls(
+            valid=valid if valid in (True, False) else UNKNOWN,
+            checkers=dict(checkers) if isinstance(checkers, dict) else {},
+            ops=ops if isinstance(ops, int) else None,
+            history_lines=lines if isinstance(lines, int) else None,
+            duration=_number(data.get("duration")),
+            wall_seconds=wall,
+            check_seconds=_number(data.get("check_seconds")),
+            tainted=bool(data.get("tainted")),
+            heal_residue=(
+                {str(k): [str(x) for x in v] for k, v in residue.items() if isinstance(v, list)}
+                if isinstance(residue, dict)
+                else {}
+            ),
+            heal_verified=bool(data.get("heal_verified")),
+            faults=[f for f in faults if isinstance(f, dict)] if isinstance(faults, list) else [],
+            problems=[str(p) for p in problems] if isinstance(problems, list) else [],
+        )
+
+    @classmethod
+    def read(cls, run: Path) -> RunResults | None:
+        """``run/results.json``, or ``None`` if the run has none (yet)."""
+        data = _object(run / "results.json")
+        return None if data is None else cls.from_json(data)

@@ -1,0 +1,222 @@
+"""A run's record (harness/record.py) and the commands that read stored runs.
+
+* ``clew analyze`` of a run whose spec.json names a suite file outside the built-ins
+  refuses (exit 254) without ``--suite FILE``, and never imports that file; with it, the
+  run is checked;
+* a refused run (an unknown workload) creates no run directory and moves no link;
+* ``clew analyze`` keeps the run's duration and wall time; *ops* counts client operations;
+* old results.json files stay readable; fault windows follow one rule.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.errors import ConfigError, InputError
+from harness.record import (
+    FaultWindow,
+    RunResults,
+    RunSpec,
+    ScheduleRecord,
+    fault_windows,
+    read_fault_records,
+    verdict,
+)
+from harness.runner import run_test
+from harness.spec import load_spec
+
+#: A suite file that leaves a mark when Python runs it.
+SUITE_FILE = '''
+from pathlib import Path
+from checkers.result import Result
+from harness.api import Suite, Workload
+
+Path(__file__).with_name("suite-ran").write_text("imported")
+
+
+def check(history, ctx):
+    return Result(valid=True, checker="mine", details={"lines": len(history)})
+
+
+SUITE = Suite(
+    name="mine",
+    db=lambda ctx: None,
+    workloads={"w": lambda ctx: Workload(name="mine", client=lambda: None,
+                                         generator=lambda ctx: None, check=check)},
+    default_workload="w",
+)
+'''
+
+
+def op(index: int, t: float, typ: str, process: int | str, f: str, value: object) -> str:
+    return json.dumps({"index": index, "time": int(t * 1e9), "type": typ, "process": process,
+                       "f": f, "value": value})  # fmt: skip
+
+
+def register_history(span: float) -> str:
+    """Two client ops and a nemesis op over ``span`` seconds: 6 history lines, 2 ops."""
+    lines = [
+        op(0, 0.0, "invoke", 0, "write", 1),
+        op(1, 0.1, "ok", 0, "write", 1),
+        op(2, 1.0, "invoke", "nemesis", "start-partition", None),
+        op(3, 1.1, "info", "nemesis", "start-partition", None),
+        op(4, span - 0.1, "invoke", 1, "read", None),
+        op(5, span, "ok", 1, "read", 1),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def make_run(tmp_path: Path, spec: dict[str, object], *, span: float = 38.2) -> Path:
+    run = tmp_path / "store" / "t" / "20250101T000000"
+    run.mkdir(parents=True)
+    (run / "spec.json").write_text(json.dumps(spec))
+    (run / "history.jsonl").write_text(register_history(span))
+    return run
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_analyze_refuses_a_suite_file_the_run_names_unless_named_again(tmp_path: Path) -> None:
+    suite = tmp_path / "elsewhere" / "mine.py"
+    suite.parent.mkdir()
+    suite.write_text(SUITE_FILE)
+    run = make_run(tmp_path, {"suite": str(suite), "workload": "w", "seed": 1, "nodes": 1,
+                              "faults": []})  # fmt: skip
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert f"{run / 'spec.json'}: the run names the suite {str(suite)!r}" in out
+    assert "clew does not run code that a stored run names" in out
+    assert f"clew analyze {run} --suite FILE" in out
+    assert not (suite.parent / "suite-ran").exists(), "the named file was executed"
+    assert not (run / "results.json").exists()
+
+    code, out = invoke("analyze", str(run), "--suite", str(suite))
+    assert code == 0, out
+    assert (suite.parent / "suite-ran").exists()
+    assert out.startswith("VALID  2 ops in 38.2 s")
+    results = json.loads((run / "results.json").read_text())
+    assert results["checkers"]["mine"]["lines"] == 6
+
+
+def test_replay_refuses_a_suite_file_the_run_names(tmp_path: Path) -> None:
+    suite = tmp_path / "mine.py"
+    suite.write_text(SUITE_FILE)
+    run = make_run(tmp_path, {"suite": str(suite), "workload": "w", "seed": 1, "faults": []})
+    code, out = invoke("replay", str(run), "--no-progress")
+    assert code == 254
+    assert f"clew replay {run} --suite FILE" in out
+    assert not (tmp_path / "suite-ran").exists()
+
+
+def test_analyze_of_a_built_in_suite_run_through_the_cli_keeps_the_runs_record(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1,
+                              "faults": ["partition"]})  # fmt: skip
+    (run / "results.json").write_text(json.dumps(RunResults(
+        valid=True, ops=2, history_lines=6, duration=38.2, wall_seconds=51.25,
+        check_seconds=0.5, problems=["log n1: gone"],
+        heal_residue={"n1": []}, heal_verified=True).to_json()))  # fmt: skip
+    code, out = invoke("analyze", str(run))
+    assert code == 0, out
+    assert out.splitlines()[0] == "VALID  2 ops in 38.2 s (wall time 51.2 s)"
+    assert "problem: log n1: gone" in out
+    results = json.loads((run / "results.json").read_text())
+    assert results["duration"] == 38.2  # the history's span, not the time analyze took
+    assert results["wall_seconds"] == 51.25
+    assert results["ops"] == 2 and results["history_lines"] == 6
+    assert results["problems"] == ["log n1: gone"]
+    assert results["check_seconds"] < 30
+    assert (run / "report.html").exists()
+    assert (tmp_path / "store" / "index.html").exists()
+
+
+def test_an_unknown_workload_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    earlier = make_run(tmp_path, {"suite": "etcd"})
+    (store / "latest").symlink_to(earlier.relative_to(store))
+    spec = load_spec(suite="etcd", workload="nope", store=str(store), seed=1)
+    with pytest.raises(ConfigError, match="suite 'etcd' has no workload 'nope'; it has"):
+        run_test(spec)
+    assert sorted(p.name for p in store.iterdir()) == ["latest", "t"]
+    assert (store / "latest").resolve() == earlier.resolve()
+
+
+def test_results_of_the_old_format_read_with_their_old_meanings() -> None:
+    old = {"valid": False, "checkers": {}, "ops": 812, "seconds": 38.2, "tainted": True,
+           "heal_residue": {"n1": ["pause: stopped"]}, "faults": [], "problems": []}  # fmt: skip
+    r = RunResults.from_json(old)
+    assert (r.valid, r.ops, r.history_lines, r.wall_seconds, r.duration) == (
+        False, None, 812, 38.2, None
+    )
+    assert r.heal_residue == {"n1": ["pause: stopped"]} and r.tainted
+    again = RunResults.from_json(r.to_json())
+    assert again == r
+
+
+def test_records_round_trip_and_bad_files_name_file_and_line(tmp_path: Path) -> None:
+    RunSpec({"suite": "etcd", "workload": "set", "replay_of": "x", "test_name": "t"}).write(
+        tmp_path
+    )
+    spec = RunSpec.read(tmp_path)
+    assert spec is not None and (spec.suite, spec.workload, spec.replay_of) == ("etcd", "set", "x")
+    assert spec.spec_fields() == {"suite": "etcd", "workload": "set"}
+    ScheduleRecord(source="replay", seed=3, steps=[{"at": 1.0, "f": "start-pause"}]).write(
+        tmp_path
+    )
+    assert ScheduleRecord.read(tmp_path) == ScheduleRecord("replay", 3, [{"at": 1.0,
+                                                                         "f": "start-pause"}])
+    (tmp_path / "results.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match=r"results\.json: expected a JSON object"):
+        RunResults.read(tmp_path)
+    (tmp_path / "faults.jsonl").write_text('{"seq": 1}\nnot json\n{"seq": 2}\n{"seq": 3, "ti')
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: not a JSON object"):
+        read_fault_records(tmp_path)
+    (tmp_path / "faults.jsonl").write_text('{"seq": 1}\n{"seq": 2, "ti')
+    assert read_fault_records(tmp_path) == [{"seq": 1}]  # a torn last line is skipped
+
+
+def test_fault_windows_follow_one_rule() -> None:
+    s = 1_000_000_000
+    records = [
+        {"time": 1 * s, "event": "intent", "kind": "pause", "f": "start-pause"},
+        {"time": 1 * s, "event": "applied", "phase": "start", "kind": "pause",
+         "targets": ["n1"], "value": {"nodes": ["n1"]}},
+        {"time": 2 * s, "event": "applied", "phase": "start", "kind": "partition",
+         "targets": ["n2"], "value": {"n2": ["n1"]}},
+        {"time": 3 * s, "event": "applied", "phase": "start", "kind": "pause",
+         "targets": ["n2"]},  # a second pause while the first holds
+        {"time": 4 * s, "event": "healed", "phase": "stop", "kind": "pause"},
+        {"time": 5 * s, "event": "error", "kind": "kill", "error": "boom"},
+        {"time": 6 * s, "event": "healed", "phase": "stop", "kind": "kill"},  # none open
+        {"time": 7 * s, "event": "verified", "clean": True},
+        {"time": 8 * s, "f": "start", "phase": "start"},  # Jepsen's bare start/stop
+        {"time": 9 * s, "f": "stop", "phase": "stop"},
+        {"time": 9 * s, "f": "compact"},  # neither: an instant
+    ]  # fmt: skip
+    assert fault_windows(records) == [
+        FaultWindow("pause", 1 * s, 4 * s, ("n1",), {"nodes": ["n1"]}),
+        FaultWindow("partition", 2 * s, None, ("n2",), {"n2": ["n1"]}),
+        FaultWindow("pause", 3 * s, None, ("n2",), None),
+        FaultWindow("fault", 8 * s, 9 * s),
+        FaultWindow("compact", 9 * s, 9 * s, instant=True),
+    ]
+    assert fault_windows(records)[0].to_json() == {
+        "kind": "pause", "start": 1.0, "stop": 4.0, "targets": ["n1"], "value": {"nodes": ["n1"]}
+    }  # fmt: skip
+
+
+def test_one_verdict_merge() -> None:
+    assert verdict([True, True]) is True
+    assert verdict([True, "unknown"]) == "unknown"
+    assert verdict(["unknown", False, True]) is False
+    assert verdict([]) == "unknown"
