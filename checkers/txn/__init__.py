@@ -9,6 +9,8 @@ a requested consistency model. See ``docs`` and ``checkers/txn/check.py``.
 from checkers.txn.check import (
     DEFAULT_CONSISTENCY,
     DEFAULT_MAX_CYCLES,
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_VERSION_ORDERS,
     DEFAULT_SCC_TIME_LIMIT,
     DEFAULT_TIME_LIMIT,
     MODELS,
@@ -18,6 +20,8 @@ from checkers.txn.check import (
 __all__ = [
     "DEFAULT_CONSISTENCY",
     "DEFAULT_MAX_CYCLES",
+    "DEFAULT_MAX_MEMORY",
+    "DEFAULT_MAX_VERSION_ORDERS",
     "DEFAULT_SCC_TIME_LIMIT",
     "DEFAULT_TIME_LIMIT",
     "MODELS",

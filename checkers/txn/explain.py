@@ -27,6 +27,11 @@ def _order_step(tx: Txns, a: int, b: int, rel: int) -> Step:
     }
 
 
+def _before(tx: Txns, a: int, b: int) -> bool:
+    """Whether ``a`` completed before ``b`` was invoked."""
+    return bool(tx.inv[b] >= 0 and tx.cmp[a] < tx.inv[b])
+
+
 def explain_cycle(
     tx: Txns, cycle: Cycle, explain: Callable[[int, int, int], Step | None], number: int
 ) -> dict[str, Any]:
@@ -42,7 +47,12 @@ def explain_cycle(
     n = len(vs)
     for i in range(n):
         a, b, rel = vs[i], vs[(i + 1) % n], cycle.rels[i]
-        st = _order_step(tx, a, b, rel) if rel in (PROCESS, REALTIME) else explain(a, b, rel)
+        if rel == REALTIME and not _before(tx, a, b):  # a version order strictness implies
+            st = explain(a, b, rel)
+        elif rel in (PROCESS, REALTIME):
+            st = _order_step(tx, a, b, rel)
+        else:
+            st = explain(a, b, rel)
         if st is None:
             st = {"type": REL_NAMES[rel], "text": f"{{a}} precedes {{b}} by {REL_NAMES[rel]}"}
         st = {**st, "from": int(h.index[tx.op_position(a)]), "to": int(h.index[tx.op_position(b)])}

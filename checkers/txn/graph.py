@@ -108,9 +108,11 @@ def process_edges(tx: Txns) -> Edges:
     return edges(order[:-1][same], order[1:][same], PROCESS)
 
 
-def realtime_edges(tx: Txns) -> Edges:
-    """Realtime edges (one completed ok transaction → a later invoked one), reduced."""
-    from checkers.txn.kernels import realtime_edges as kernel
+def realtime_edges(tx: Txns) -> tuple[Edges, int]:
+    """Realtime order (an ok transaction completed before another was invoked) as edges
+    through virtual barrier vertices ``tx.n, tx.n + 1, …``: linear in the history's size.
+    Returns the edges and the number of barrier vertices."""
+    from checkers.txn.kernels import realtime_barrier_edges as kernel
 
     n = tx.n
     has_inv = tx.inv >= 0
@@ -120,5 +122,5 @@ def realtime_edges(tx: Txns) -> Edges:
         [np.ones(int(has_inv.sum()), bool), np.zeros(int((tx.type == OK).sum()), bool)]
     )
     order = np.argsort(pos, kind="stable")
-    src, dst = kernel(txn[order], is_inv[order], tx.type == OK, tx.type != FAIL, n)
-    return edges(src, dst, REALTIME)
+    src, dst, nb = kernel(txn[order], is_inv[order], tx.type == OK, tx.type != FAIL, n)
+    return edges(src, dst, REALTIME), int(nb)

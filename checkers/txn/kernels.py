@@ -6,10 +6,18 @@ compile on first use and are cached on disk (``cache=True``).
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 from numba import njit
 
-__all__ = ["la_txn_scan", "prefix_compatible", "realtime_edges"]
+__all__ = [
+    "la_txn_scan",
+    "prefix_compatible",
+    "realtime_barrier_edges",
+    "replay",
+    "topological_order",
+]
 
 _WRITE, _READ = 0, 1
 
@@ -111,51 +119,114 @@ def la_txn_scan(mop_lo, m_f, m_key, m_val, m_len, elems):
 
 
 @njit(cache=True, nogil=True)
-def realtime_edges(ev_txn, ev_is_invoke, is_ok, is_vertex, n_txn):
-    """Realtime edges with Elle's one-pass transitive reduction.
+def realtime_barrier_edges(ev_txn, ev_is_invoke, is_ok, is_vertex, n_txn):
+    """Realtime order in size linear in the events, through virtual barrier vertices.
 
-    Events (invocations and ok completions) come in history order. A buffer holds
-    completed ok transactions; each invocation links every buffered transaction to the
-    invoked one (if it is a vertex); an ok completion first drops from the buffer the
-    transactions linked to it, then joins the buffer. Returns ``(src, dst)``.
+    Events (invocations and ok completions) come in history order. The ok completions seen
+    since the last barrier are gathered; the next invocation creates a barrier vertex
+    (numbered from ``n_txn`` up) that they all point to and that the previous barrier points
+    to; every invocation of a vertex gets an edge from the newest barrier. So a path from
+    transaction ``a`` to ``b`` exists iff ``a`` completed ok before ``b`` was invoked.
+    Returns ``(src, dst, number of barriers)``.
     """
-    cap = 1024
-    src = np.empty(cap, dtype=np.int32)
-    dst = np.empty(cap, dtype=np.int32)
+    ne_max = 3 * len(ev_txn) + 1
+    src = np.empty(ne_max, dtype=np.int64)
+    dst = np.empty(ne_max, dtype=np.int64)
     ne = 0
-    lo = np.zeros(n_txn, dtype=np.int64)
-    hi = np.zeros(n_txn, dtype=np.int64)
-    buf = np.empty(n_txn, dtype=np.int32)
-    inbuf = np.zeros(n_txn, dtype=np.bool_)
+    pending = np.empty(len(ev_txn) + 1, dtype=np.int64)
+    np_ = 0
+    barrier = -1
     nb = 0
     for e in range(len(ev_txn)):
         t = ev_txn[e]
         if ev_is_invoke[e]:
-            lo[t] = ne
-            w = 0
-            for i in range(nb):
-                x = buf[i]
-                if inbuf[x]:
-                    buf[w] = x
-                    w += 1
-                    if is_vertex[t]:
-                        if ne == cap:
-                            cap *= 2
-                            s2 = np.empty(cap, dtype=np.int32)
-                            d2 = np.empty(cap, dtype=np.int32)
-                            s2[:ne] = src[:ne]
-                            d2[:ne] = dst[:ne]
-                            src = s2
-                            dst = d2
-                        src[ne] = x
-                        dst[ne] = t
-                        ne += 1
-            nb = w
-            hi[t] = ne
+            if np_ > 0:
+                b = n_txn + nb
+                nb += 1
+                if barrier >= 0:
+                    src[ne] = barrier
+                    dst[ne] = b
+                    ne += 1
+                for i in range(np_):
+                    src[ne] = pending[i]
+                    dst[ne] = b
+                    ne += 1
+                np_ = 0
+                barrier = b
+            if barrier >= 0 and is_vertex[t]:
+                src[ne] = barrier
+                dst[ne] = t
+                ne += 1
         elif is_ok[t]:
-            for i in range(lo[t], hi[t]):
-                inbuf[src[i]] = False
-            buf[nb] = t
-            nb += 1
-            inbuf[t] = True
-    return src[:ne].copy(), dst[:ne].copy()
+            pending[np_] = t
+            np_ += 1
+    return src[:ne].copy(), dst[:ne].copy(), nb
+
+
+@njit(cache=True, nogil=True)
+def topological_order(indptr, indices, priority):
+    """Kahn's algorithm taking, among the ready vertices, the one of least ``priority``.
+
+    Returns the vertices in order; fewer than all of them if the graph has a cycle.
+    """
+    n = len(indptr) - 1
+    indeg = np.zeros(n, dtype=np.int64)
+    for j in range(len(indices)):
+        indeg[indices[j]] += 1
+    heap = [(np.int64(0), np.int64(0)) for _ in range(0)]
+    for v in range(n):
+        if indeg[v] == 0:
+            heapq.heappush(heap, (np.int64(priority[v]), np.int64(v)))
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    while len(heap) > 0:
+        top = heapq.heappop(heap)[1]
+        out[k] = top
+        k += 1
+        for j in range(indptr[top], indptr[top + 1]):
+            w = indices[j]
+            indeg[w] -= 1
+            if indeg[w] == 0:
+                heapq.heappush(heap, (np.int64(priority[w]), np.int64(w)))
+    return out[:k]
+
+
+@njit(cache=True, nogil=True)
+def replay(order, mop_lo, m_f, m_key, m_val, m_len, elems, initial, n_keys, is_list):
+    """Run the transactions ``order`` serially; the first mop whose read disagrees, or -1.
+
+    rw-register: each key starts at ``initial[key]``, a write sets it, a read must return
+    it. list-append: each key starts empty, an append adds its element, a read must return
+    exactly the elements appended so far, in order. Only reads still in the columns count
+    (those of ok transactions).
+    """
+    n_app = np.zeros(n_keys + 1, dtype=np.int64)
+    if is_list:
+        for j in range(len(m_f)):
+            if m_f[j] == _WRITE:
+                n_app[m_key[j] + 1] += 1
+        for k in range(n_keys):
+            n_app[k + 1] += n_app[k]
+    applied = np.empty(max(n_app[n_keys], 1), dtype=np.int64)
+    count = np.zeros(n_keys, dtype=np.int64)
+    state = initial.copy()
+    for i in range(len(order)):
+        t = order[i]
+        for j in range(mop_lo[t], mop_lo[t + 1]):
+            k = m_key[j]
+            if m_f[j] == _WRITE:
+                if is_list:
+                    applied[n_app[k] + count[k]] = m_val[j]
+                    count[k] += 1
+                else:
+                    state[k] = m_val[j]
+            elif is_list:
+                if m_len[j] != count[k]:
+                    return j
+                s = m_val[j]
+                for q in range(m_len[j]):
+                    if elems[s + q] != applied[n_app[k] + q]:
+                        return j
+            elif state[k] != m_val[j]:
+                return j
+    return -1

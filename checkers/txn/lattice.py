@@ -13,7 +13,8 @@ A model proscribes the anomalies it forbids directly and every anomaly its impli
 (weaker) models forbid. An anomaly *rules out* a model when the anomaly, or any anomaly it
 implies, is proscribed by that model. clew adds one name Elle does not report:
 ``garbage-read`` (a read of a value nobody wrote), which it treats like an aborted read
-(it implies G1a).
+(it implies G1a), and ``out-of-order-appends`` (one transaction's appends to a key read out
+of the order it made them: a write cycle of one transaction, so it implies G0).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ __all__ = [
     "anomaly_closure",
     "canonical",
     "friendly",
+    "implies",
     "proscribed",
     "relevant_anomalies",
+    "ruled_out_in_every_case",
     "ruled_out_models",
     "rules_out",
 ]
@@ -37,7 +40,10 @@ __all__ = [
 _PATH = Path(__file__).with_name("consistency-lattice.json")
 
 #: Anomalies clew reports that the lattice file does not name, with what they imply.
-EXTRA_IMPLIED: dict[str, list[str]] = {"garbage-read": ["G1a"]}
+EXTRA_IMPLIED: dict[str, list[str]] = {
+    "garbage-read": ["G1a"],
+    "out-of-order-appends": ["G0"],
+}
 
 
 @cache
@@ -126,7 +132,24 @@ def ruled_out_models(anomalies: set[str] | frozenset[str]) -> tuple[list[str], l
     ``not`` is the weakest ruled-out models (those implying no other ruled-out model);
     ``also_not`` the other ruled-out models.
     """
-    out = {m for m in all_models() if any(rules_out(a, m) for a in anomalies)}
+    return _split({m for m in all_models() if any(rules_out(a, m) for a in anomalies)})
+
+
+def ruled_out_in_every_case(cases: list[set[str]]) -> tuple[list[str], list[str]]:
+    """``(not, also_not)`` as :func:`ruled_out_models`, for models that the anomalies of
+    every case rule out (each case: the anomalies under one assumed version order)."""
+    outs = [{m for m in all_models() if any(rules_out(a, m) for a in c)} for c in cases]
+    return _split(set.intersection(*outs) if outs else set())
+
+
+def implies(stronger: str, weaker: str) -> bool:
+    """Whether every history of model ``stronger`` is one of ``weaker`` (friendly or
+    canonical names)."""
+    return canonical(weaker) in _implied_models(canonical(stronger))
+
+
+def _split(out: set[str]) -> tuple[list[str], list[str]]:
+    """Ruled-out canonical models as (weakest, the others), friendly names, sorted."""
     weakest = {m for m in out if not (_implied_models(m) - {m}) & out}
     return (
         sorted(friendly(m) for m in weakest),

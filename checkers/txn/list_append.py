@@ -292,6 +292,11 @@ def analyze(tx: Txns) -> Analysis:
     pw = np.where(has_pred, _take(vo_wtxn, pflat), -1)
     okw = (pw >= 0) & (ttype[np.maximum(pw, 0)] != FAIL)
     an.edges.append(edges(pw[okw], a_txn[okw], WW))
+    _own_append_order(an, tx, va, a_key, a_flat, op)
+    must = ttype == OK
+    seen_info = a_txn[(a_flat >= 0) & (ttype[a_txn] == INFO)]
+    must[seen_info] = True
+    an.must_happen = must
     # rw: readers of (key, pred) → appender
     P = int(vo_len.max(initial=0)) + 2
     rv = np.flatnonzero(r_pos >= 0)
@@ -394,6 +399,29 @@ def _dedupe(
     new_start = np.zeros(len(vo_len), dtype=np.int64)
     np.cumsum(new_len[:-1], out=new_start[1:]) if len(vo_len) > 1 else None
     return vo_elem, vo_key, new_len, new_start
+
+
+def _own_append_order(an: Analysis, tx: Txns, va: I64, a_key: I64, a_flat: I64, op: Any) -> None:
+    """``out-of-order-appends``: a transaction's appends to one key must show up in the
+    order it made them, and none after one that no read shows (a self ww cycle: G0)."""
+    a_txn = tx.m_txn[va].astype(np.int64)
+    o = np.lexsort((va, a_key, a_txn))
+    t_s, k_s, f_s = a_txn[o], a_key[o], a_flat[o]
+    same = (t_s[1:] == t_s[:-1]) & (k_s[1:] == k_s[:-1])
+    bad = same & (f_s[1:] >= 0) & ((f_s[:-1] < 0) | (f_s[1:] <= f_s[:-1]))
+    nk = max(len(tx.keys), 1)
+    for n, i in enumerate(np.unique(t_s[1:][bad] * nk + k_s[1:][bad]).tolist()):
+        t, k = divmod(int(i), nk)
+        if n >= MAX_RECORDS:
+            an.add("out-of-order-appends", {"op": op(t), "key": tx.key_name(k)})
+            continue
+        mine = tx.m_val[va][(a_txn == t) & (a_key == k)].tolist()
+        an.add("out-of-order-appends", {
+            "op": op(t), "key": tx.key_name(k),
+            "appended": [tx.value_name(x) for x in mine],
+            "text": "the transaction's appends to this key are read out of the order it "
+                    "made them, or a later one without an earlier one",
+        })  # fmt: skip
 
 
 def _dup_record(an: Analysis, tx: Txns, j: int, k: int, els: I64, op: Any) -> None:

@@ -8,23 +8,44 @@ write), ``sequential_keys`` (process order) and ``linearizable_keys`` (realtime 
 A source that makes a key's version graph cyclic is dropped for that key and reported as
 ``cyclic-versions``. Each version edge ``v1 → v2`` gives ww from the writer of ``v1`` and
 rw from every external reader of ``v1`` to the writer of ``v2``. A read of a value nobody
-wrote is reported as ``garbage-read`` (Elle stays silent about it).
+wrote is reported as ``garbage-read`` (Elle stays silent about it). A read of a value that
+the reading transaction itself writes only later is a ``future-read``.
+
+``initial_state`` (key → value) replaces nil as the first version of the keys it names
+(Elle's initial state); reading that value is reading the initial version.
+
+``realtime_versions`` (what ``strict-serializable`` implies): when transaction A completed
+before B was invoked and both touch key k, the version A left is no later than the one B
+first saw or wrote. This is sound only under strict serializability, so the ww and rw
+edges it yields are labelled *realtime* (a cycle through them is an X-realtime anomaly,
+ruling out the strong models only). Each transaction is compared with the last
+:data:`RT_VERSION_FANOUT` transactions on the key that completed before its invocation,
+which keeps the inference linear.
+
+:meth:`Versions.candidates` lists the total version orders compatible with what was
+inferred, when they are few: the checker tries them one by one when the inferred partial
+orders leave the answer open.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Mapping
+from itertools import pairwise, permutations, product
 from typing import Any
 
 import networkx as nx
 
 from checkers.txn.analysis import Analysis, Step
-from checkers.txn.graph import RW, WR, WW, edges
+from checkers.txn.graph import REALTIME, RW, WR, WW, Edges, edges
 from checkers.txn.parse import NIL, READ, TxnFormatError, Txns
-from harness.history import FAIL, OK
+from harness.history import FAIL, INFO, OK
 
-__all__ = ["analyze"]
+__all__ = ["RT_VERSION_FANOUT", "Versions", "analyze", "encode_initial_state"]
 
 _NIL = int(NIL)
+#: Transactions that completed before another's invocation compared with it, per key.
+RT_VERSION_FANOUT = 8
 
 
 def analyze(
@@ -33,10 +54,17 @@ def analyze(
     wfr_keys: bool = False,
     sequential_keys: bool = False,
     linearizable_keys: bool = False,
+    initial: Mapping[int, int] | None = None,
+    realtime_versions: bool = False,
 ) -> Analysis:
-    """Edges and non-cycle anomalies of an rw-register history."""
+    """Edges and non-cycle anomalies of an rw-register history.
+
+    ``initial`` maps key ids to the encoded value of their first version (default nil; see
+    :func:`encode_initial_state`).
+    """
     h = tx.history
     an = Analysis(edges=[])
+    init = dict(initial or {})
     vn = tx.value_name
     kn = tx.key_name
 
@@ -72,6 +100,11 @@ def analyze(
                         f"value {vn(v)!r} is written to key {kn(k)!r} twice (ops "
                         f"{op(writer[k, v][0])} and {op(t)}); rw-register needs unique writes"
                     )
+                if init.get(k, _NIL) == v:
+                    raise TxnFormatError(
+                        f"value {vn(v)!r} of key {kn(k)!r} is both its initial state and "
+                        f"written by op {op(t)}; rw-register needs unique writes"
+                    )
                 if k in wrote:
                     writer[k, wrote[k]] = (t, False)
                 writer[k, v] = (t, True)
@@ -86,16 +119,18 @@ def analyze(
     wr_dst: list[int] = []
     for (t, k), v in ext_read.items():
         readers.setdefault((k, v), []).append(t)
-        if v == _NIL:
+        if v == init.get(k, _NIL):
             continue
         w = writer.get((k, v))
-        if w is None:
+        if w is not None and w[0] == t:
+            an.add("future-read", {"op": op(t), "key": kn(k), "value": vn(v)})
+        elif w is None:
             an.add("garbage-read", {"op": op(t), "key": kn(k), "value": vn(v)})
         elif ttype[w[0]] == FAIL:
             an.add("G1a", {"op": op(t), "writer": op(w[0]), "key": kn(k), "value": vn(v)})
         elif not w[1] and w[0] != t:
             an.add("G1b", {"op": op(t), "writer": op(w[0]), "key": kn(k), "value": vn(v)})
-        elif w[0] != t:
+        else:
             wr_src.append(w[0])
             wr_dst.append(t)
     an.edges.append(edges(wr_src, wr_dst, WR))
@@ -118,7 +153,7 @@ def analyze(
     vg: dict[int, nx.DiGraph] = {}
     for k, vs in written.items():
         g = nx.DiGraph()
-        g.add_edges_from((_NIL, v) for v in vs)
+        g.add_edges_from((init.get(k, _NIL), v) for v in vs)
         vg[k] = g
     sources: list[tuple[str, list[tuple[int, int, int]]]] = []
     if wfr_keys:
@@ -131,10 +166,11 @@ def analyze(
             by_proc.setdefault(int(tx.process[t]), []).append(t)
         sources.append(("sequential", _order_source(by_proc.values(), txn_keys, first_val,
                                                     last_val)))  # fmt: skip
+    rt_pairs = _realtime_pairs(tx, ok_txns, txn_keys) if linearizable_keys or \
+        realtime_versions else []  # fmt: skip
     if linearizable_keys:
-        inv, cmp = tx.inv.tolist(), tx.cmp.tolist()
-        pairs = [[a, b] for a in ok_txns for b in ok_txns if cmp[a] < inv[b]]
-        sources.append(("linearizable", _order_source(pairs, txn_keys, first_val, last_val)))
+        sources.append(("linearizable", [(k, last_val[a, k], first_val[b, k])
+                                         for k, a, b in rt_pairs]))  # fmt: skip
     for name, vedges in sources:
         per_key: dict[int, list[tuple[int, int]]] = {}
         for k, a, b in vedges:
@@ -170,6 +206,67 @@ def analyze(
                     rw_d.append(wb[0])
     an.edges.append(edges(ww_s, ww_d, WW))
     an.edges.append(edges(rw_s, rw_d, RW))
+
+    # what strict serializability adds: version order follows real time (labelled realtime)
+    rt_versions: dict[int, dict[tuple[int, int], int]] = {}  # (v1, v2) → the later txn
+    if realtime_versions:
+        rt_s: list[int] = []
+        rt_d: list[int] = []
+        for k, a, b in rt_pairs:
+            v1, v2 = last_val[a, k], first_val[b, k]
+            wb = writer.get((k, v2))
+            if v1 == v2 or wb is None or not wb[1] or not vertex[wb[0]]:
+                continue
+            rt_versions.setdefault(k, {}).setdefault((v1, v2), b)
+            wa = writer.get((k, v1))
+            if wa is not None and vertex[wa[0]]:
+                rt_s.append(wa[0])
+                rt_d.append(wb[0])
+            for r in readers.get((k, v1), ()):
+                if ttype[r] == OK:
+                    rt_s.append(r)
+                    rt_d.append(wb[0])
+        an.edges.append(edges(rt_s, rt_d, REALTIME))
+
+    # transactions that must have happened: ok ones, and info ones whose writes were read
+    must = tx.type == OK
+    for (_, k), v in ext_read.items():
+        w = writer.get((k, v))
+        if w is not None and ttype[w[0]] == INFO:
+            must[w[0]] = True
+    an.must_happen = must
+    an.versions = Versions(
+        vg=vg, rt_versions=rt_versions, writer=writer, readers=readers, ttype=ttype,
+        must=must.tolist(), init=init,
+    )  # fmt: skip
+
+    def explain_assuming(orders: dict[int, list[int]]) -> Any:
+        """``explain``, with ww/rw steps also read off the assumed total ``orders``."""
+
+        def ex(a: int, b: int, rel: int) -> Step | None:
+            step = explain(a, b, rel)
+            if step is not None or rel not in (WW, RW):
+                return step
+            for k in txn_keys[b]:
+                v2 = last_val[b, k]
+                v1 = last_val.get((a, k)) if rel == WW else ext_read.get((a, k))
+                vs = orders.get(k, [])
+                if v1 is None or v1 not in vs or v2 not in vs:
+                    continue
+                if writer.get((k, v2), (-1,))[0] != b:
+                    continue
+                if vs.index(v1) < vs.index(v2):
+                    did = (f"set key {kn(k)!r} to {vn(v1)!r}" if rel == WW
+                           else f"read key {kn(k)!r} = {vn(v1)!r}")  # fmt: skip
+                    text = (f"{{a}} {did}, and {{b}} set it to {vn(v2)!r}, which comes later "
+                            "in the assumed version order")  # fmt: skip
+                    return {"type": "ww" if rel == WW else "rw", "key": kn(k), "value": vn(v1),
+                            "value2": vn(v2), "text": text}  # fmt: skip
+            return None
+
+        return ex
+
+    an.versions.explain_assuming = explain_assuming
     an.stats = {"keys": len(tx.keys), "writes": len(writer), "reads": len(ext_read)}
 
     def explain(a: int, b: int, rel: int) -> Step | None:
@@ -183,6 +280,19 @@ def analyze(
                         "value": vn(v),
                         "text": f"{{a}} wrote {kn(k)!r} = {vn(v)!r}, which was read by {{b}}",
                     }
+            if rel == REALTIME and (k, first_val[b, k]) in writer and k in rt_versions:
+                v2 = first_val[b, k]
+                for u in (last_val.get((a, k)), ext_read.get((a, k))):
+                    if u is not None and (u, v2) in rt_versions[k]:
+                        later = op(rt_versions[k][u, v2])
+                        return {"type": "realtime-version", "key": kn(k), "value": vn(u),
+                                "value2": vn(v2),
+                                "text": f"{{a}} saw or left key {kn(k)!r} = {vn(u)!r}, and "
+                                        f"{{b}} set it to {vn(v2)!r}, which strict "
+                                        "serializability puts later in the version order "
+                                        f"(op {later}, invoked after a transaction that "
+                                        f"left {vn(u)!r} had completed, began from "
+                                        f"{vn(v2)!r})"}  # fmt: skip
             if rel in (WW, RW) and (k, last_val[b, k]) in writer and k in vg:
                 v2 = last_val[b, k]
                 v1: Any = None
@@ -219,4 +329,142 @@ def _order_source(
                 if k in last:
                     out.append((k, last_val[last[k], k], first_val[t, k]))
                 last[k] = t
+    return out
+
+
+def encode_initial_state(tx: Txns, initial_state: Mapping[Any, Any] | None) -> dict[int, int]:
+    """Key id → encoded first version, for the keys of ``initial_state`` in the history.
+
+    Raises :class:`TxnFormatError` for a nil initial value (nil is the default anyway) or a
+    value the history's encoding cannot hold.
+    """
+    out: dict[int, int] = {}
+    if not initial_state:
+        return out
+    kid = {k: i for i, k in enumerate(tx.keys)}
+    for key, value in initial_state.items():
+        if key not in kid or value is None:
+            continue
+        if tx.values is None:
+            if type(value) is not int:
+                raise TxnFormatError(f"initial state of key {key!r}: {value!r} is not an "
+                                     "integer like the history's values")  # fmt: skip
+            out[kid[key]] = value
+        else:
+            code = next((i for i, x in enumerate(tx.values)
+                         if type(x) is type(value) and x == value), None)  # fmt: skip
+            if code is None:  # a value nobody wrote or read: any fresh code will do
+                code = len(tx.values) + len(out)
+            out[kid[key]] = code
+    return out
+
+
+def _realtime_pairs(
+    tx: Txns, ok_txns: list[int], txn_keys: list[list[int]]
+) -> list[tuple[int, int, int]]:
+    """``(key, a, b)``: ok ``a`` completed before ok ``b`` was invoked, both touch ``key``;
+    for each ``b`` and key, the last :data:`RT_VERSION_FANOUT` such ``a``."""
+    inv, cmp = tx.inv.tolist(), tx.cmp.tolist()
+    by_key: dict[int, list[int]] = {}
+    for t in sorted(ok_txns, key=cmp.__getitem__):
+        for k in txn_keys[t]:
+            by_key.setdefault(k, []).append(t)
+    out: list[tuple[int, int, int]] = []
+    for k, ts in by_key.items():
+        ends = [cmp[t] for t in ts]
+        for b in ts:
+            i = bisect_left(ends, inv[b])
+            out += [(k, a, b) for a in ts[max(0, i - RT_VERSION_FANOUT) : i]]
+    return out
+
+
+class Versions:
+    """The inferred version orders of an rw-register history, for trying total orders."""
+
+    def __init__(self, *, vg: dict[int, nx.DiGraph],
+                 rt_versions: dict[int, dict[tuple[int, int], int]],
+                 writer: dict[tuple[int, int], tuple[int, bool]],
+                 readers: dict[tuple[int, int], list[int]], ttype: list[int], must: list[bool],
+                 init: dict[int, int]) -> None:  # fmt: skip
+        self.writer, self.readers, self.ttype, self.init = writer, readers, ttype, init
+        self._vg, self._rt_versions, self._must = vg, rt_versions, must
+        #: ``explain_assuming(orders)``: the analysis's explain, also reading total orders.
+        self.explain_assuming: Any = None
+
+    def _orders(self) -> dict[int, nx.DiGraph]:
+        """Per key, the inferred order of the versions that must exist (made on demand)."""
+        out: dict[int, nx.DiGraph] = {}
+        writer, must = self.writer, self._must
+        for k, g in self._vg.items():
+            root = self.init.get(k, _NIL)
+            keep = [v for v in g.nodes if v == root or (
+                (w := writer.get((k, v))) is not None and w[1] and must[w[0]])]  # fmt: skip
+            closure = nx.transitive_closure_dag(g) if nx.is_directed_acyclic_graph(g) else g
+            sub = nx.DiGraph(closure.subgraph(keep))
+            sub.add_nodes_from(keep)
+            trial = sub.copy()
+            trial.add_edges_from(
+                (a, b) for a, b in self._rt_versions.get(k, ()) if a in sub and b in sub
+            )
+            out[k] = trial if nx.is_directed_acyclic_graph(trial) else sub
+        return out
+
+    def candidates(self, limit: int) -> list[dict[int, list[int]]] | None:
+        """Every combination of total version orders (key → values, first version first)
+        compatible with the inferred ones, or ``None`` if there are more than ``limit``."""
+        per_key: list[tuple[int, list[list[int]]]] = []
+        total = 1
+        for k, g in self._orders().items():
+            exts = _linear_extensions(g, limit // total + 1)
+            if exts is None:
+                return None
+            total *= len(exts)
+            if total > limit:
+                return None
+            per_key.append((k, exts))
+        return [dict(zip([k for k, _ in per_key], combo, strict=True))
+                for combo in product(*(exts for _, exts in per_key))]  # fmt: skip
+
+    def chain_edges(self, orders: dict[int, list[int]]) -> list[Edges]:
+        """ww and rw edges of total version orders (consecutive versions)."""
+        ww_s: list[int] = []
+        ww_d: list[int] = []
+        rw_s: list[int] = []
+        rw_d: list[int] = []
+        for k, vs in orders.items():
+            for a, b in pairwise(vs):
+                wb = self.writer[k, b][0]
+                wa = self.writer.get((k, a))
+                if wa is not None:
+                    ww_s.append(wa[0])
+                    ww_d.append(wb)
+                for r in self.readers.get((k, a), ()):
+                    if self.ttype[r] == OK:
+                        rw_s.append(r)
+                        rw_d.append(wb)
+        return [edges(ww_s, ww_d, WW), edges(rw_s, rw_d, RW)]
+
+
+def _linear_extensions(g: nx.DiGraph, limit: int) -> list[list[int]] | None:
+    """The topological orders of ``g``, or ``None`` if there are more than ``limit``."""
+    nodes = list(g.nodes)
+    if len(nodes) <= 1 or len(g.edges) == len(nodes) * (len(nodes) - 1) // 2:
+        return [list(nx.topological_sort(g))]
+    out: list[list[int]] = []
+    if len(nodes) <= 7:
+        pos_ok = list(g.edges)
+        for perm in permutations(nodes):
+            at = {v: i for i, v in enumerate(perm)}
+            if all(at[a] < at[b] for a, b in pos_ok):
+                out.append(list(perm))
+                if len(out) > limit:
+                    return None
+        return out
+    try:
+        for order in nx.all_topological_sorts(g):
+            out.append(list(order))
+            if len(out) > limit:
+                return None
+    except nx.NetworkXUnfeasible:
+        return []
     return out
