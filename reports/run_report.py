@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ClewError
 from harness.history import History
-from harness.record import verdict
+from harness.record import read_fault_records, read_json_file, verdict
 from reports.data import (
     fault_windows,
     latency_series,
@@ -295,30 +296,9 @@ def build_page(
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
     try:
-        return json.loads(path.read_text(encoding="utf-8")), None
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as e:
-        return None, f"{path.name}: {e}"
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out = []
-    try:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line of a journal
-                if isinstance(rec, dict):
-                    out.append(rec)
-    except OSError:
-        return []
-    return out
+        return read_json_file(path), None
+    except ClewError as e:
+        return None, str(e)
 
 
 def run_start(run_dir: Path) -> dt.datetime | None:
@@ -342,13 +322,15 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
     spec, err = _read_json(run / "spec.json")
     if err:
         problems.append(err)
-    faults_path = run / "faults.jsonl"
-    faults = _read_jsonl(faults_path) if faults_path.exists() else []
+    try:
+        faults = read_fault_records(run)
+    except ClewError as e:
+        problems.append(str(e))
+        faults = []
     hist_path = run / "history.jsonl"
     if history is not None:
         pass
     elif hist_path.exists():
-        from harness.errors import ClewError
         from harness.formats import read_history
 
         try:
