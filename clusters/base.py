@@ -30,6 +30,7 @@ __all__ = [
     "Provider",
     "check_options",
     "default_state_dir",
+    "unavailable",
 ]
 
 #: Name of the file, in a cluster's state directory, that describes the cluster.
@@ -199,6 +200,14 @@ class Cluster:
         except (OSError, ValueError) as e:
             raise ClusterError(f"cannot read {path}: {e}") from None
         return cls.from_json(data)
+
+
+def unavailable(cluster: Cluster, names: tuple[str, ...] | list[str]) -> list[Capability]:
+    """The capabilities among ``names`` that ``cluster``'s provider reports as *not*
+    available (each with its detail). A capability it does not report is not listed: the
+    fault's own setup checks it on the nodes."""
+    caps = (cluster.capability(n) for n in names)
+    return [c for c in caps if c is not None and not c.available]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

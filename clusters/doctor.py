@@ -24,6 +24,8 @@ The capabilities:
                     clew's delayer (python3) binding the queue
 ``packet-faults``   a summary: which packet faults (loss, delay, duplication) work, and how
 ``node:<name>``     a node's SSH port answers (TCP), when a cluster is up
+``fault:<kind>``    one per registered fault kind (:mod:`nemeses.kinds`): whether the local
+                    provider on this machine can strike it, and what it needs of the DB
 ==================  =====================================================================
 
 ``clock-libfaketime`` and the ``packet-netem|loss-iptables|delay-nfqueue`` names are also
@@ -62,6 +64,7 @@ __all__ = [
     "check_nfqueue_delay",
     "check_nodes",
     "check_tcp_port",
+    "fault_kind_checks",
     "find_binary",
     "missing_for_local",
     "packet_fault_summary",
@@ -393,6 +396,7 @@ def run_checks(nodes: Iterable[Node] = ()) -> list[Capability]:
     caps += [check_binary(name) for name in _BINARIES]
     packet = [check_netem(), check_iptables_statistic(), check_nfqueue_delay()]
     caps += [check_libfaketime(), *packet, packet_fault_summary(*packet)]
+    caps += fault_kind_checks(_local_provider_capabilities())
     node_list = list(nodes)
     by_name = {n.name: n for n in node_list}
     for name, state in check_nodes(node_list).items():
@@ -400,6 +404,41 @@ def run_checks(nodes: Iterable[Node] = ()) -> list[Capability]:
         detail = f"{n.user}@{n.host}:{n.port} answers (TCP)" if state == "up" else state
         caps.append(Capability(name=f"node:{name}", available=state == "up", detail=detail))
     return caps
+
+
+def _local_provider_capabilities() -> tuple[Capability, ...]:
+    from clusters._localcaps import probe_capabilities
+
+    return probe_capabilities()
+
+
+def fault_kind_checks(provider_caps: Iterable[Capability]) -> list[Capability]:
+    """One ``fault:<kind>`` capability per registered fault kind, read from the kind's
+    declared needs: available when ``provider_caps`` (a provider's capabilities) offer one
+    of each group of capabilities it needs; the detail names what is missing, and the DB
+    abilities the kind also needs (which only a run can check, against its adapter)."""
+    from nemeses import kinds
+    from nemeses.abilities import ability_name
+
+    have = {c.name: c for c in provider_caps}
+    out = []
+    for kind in kinds.all_kinds():
+        missing = []
+        for group in kind.provider_needs:
+            if not any(have.get(n) is not None and have[n].available for n in group):
+                why = [f"{n}: {have[n].detail}" if n in have else f"{n}: not reported"
+                       for n in group]  # fmt: skip
+                missing.append(" / ".join(why))
+        db = [ability_name(a) for a in kind.db_needs]
+        needs_db = f"; the DB adapter must offer {', '.join(db)}" if db else ""
+        if missing:
+            detail = "missing " + "; ".join(missing) + needs_db
+        else:
+            got = [n for g in kind.provider_needs for n in g if n in have and have[n].available]
+            via = f"via {', '.join(got)}" if got else "needs nothing of the provider"
+            detail = via + needs_db
+        out.append(Capability(name=f"fault:{kind.name}", available=not missing, detail=detail))
+    return out
 
 
 def missing_for_local(caps: Iterable[Capability]) -> list[str]:

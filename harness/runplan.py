@@ -24,8 +24,11 @@ from harness.errors import ConfigError, NemesisError
 from harness.generator import any_, clients, log, nemesis, phases, sleep, stagger
 from harness.generator import time_limit as limit_time
 from harness.spec import TestSpec
+from nemeses import kinds as fault_kinds
+from nemeses.abilities import Primaries
 from nemeses.base import NemesisPackage
 from nemeses.faultset import FaultSet
+from nemeses.kinds import PackageArgs
 from nemeses.schedule import plan_schedule, schedule_generator, schedule_kinds
 
 __all__ = [
@@ -38,25 +41,11 @@ __all__ = [
 
 
 def make_package(kind: str, spec: TestSpec, db: DB) -> NemesisPackage:
-    """The package of fault kind ``kind`` for this run."""
-    if kind == "partition":
-        from nemeses.partition import partition_package
-
-        return partition_package(interval=spec.interval, lease=spec.fault_lease)
-    if kind in ("pause", "kill"):
-        from nemeses.process import kill_package, pause_package
-
-        make = pause_package if kind == "pause" else kill_package
-        return make(db, interval=spec.interval)
-    if kind == "clock":
-        from nemeses.clock import clock_package
-
-        return clock_package(db=db, interval=spec.interval)
-    if kind == "packet":
-        from nemeses.packet import packet_package
-
-        return packet_package(interval=spec.interval)
-    raise ConfigError(f"unknown fault kind {kind!r}")
+    """The package of fault kind ``kind`` for this run (from the kind's registry entry,
+    :mod:`nemeses.kinds`)."""
+    args = PackageArgs(db=db, interval=spec.interval, lease=spec.fault_lease,
+                       options=spec.options)  # fmt: skip
+    return fault_kinds.get(kind).package(args)
 
 
 def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str, Any]]:
@@ -69,7 +58,7 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
         seed=spec.seed,
         time_limit=spec.time_limit,
         interval=spec.interval,
-        roles=callable(getattr(db, "primaries", None)),
+        roles=isinstance(db, Primaries),
     )
 
 
@@ -77,19 +66,19 @@ def preflight_faults(
     spec: TestSpec, ctx: TestContext, db: DB, schedule: Sequence[dict[str, Any]]
 ) -> None:
     """Refuse, before anything runs, fault kinds this cluster and database cannot have:
-    each kind's package is built (which checks the DB adapter offers what it needs), and a
-    clock fault must have a mechanism that reaches the database's clock. Raises
-    :class:`~harness.errors.ConfigError` saying why and what would work."""
+    each kind's declared needs (provider capabilities, DB abilities, its own check) are
+    checked, and its package is built. Raises :class:`~harness.errors.ConfigError` saying
+    why and what would work."""
     kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
     for kind in kinds:
-        try:
-            make_package(kind, spec, db)
-            if kind == "clock":
-                from nemeses.clock import clock_mechanism
-
-                clock_mechanism(ctx.cluster, db)
-        except NemesisError as e:
-            raise ConfigError(f"cannot run --faults {kind}: {e}") from None
+        why = fault_kinds.problems(fault_kinds.get(kind), ctx.cluster, db)
+        if not why:
+            try:
+                make_package(kind, spec, db)
+            except NemesisError as e:
+                why = [str(e)]
+        if why:
+            raise ConfigError(f"cannot run --faults {kind}: {'; '.join(why)}")
 
 
 async def build_nemesis(

@@ -23,6 +23,7 @@ Example ``test.toml``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
 import tomllib
@@ -31,13 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from nemeses import kinds as fault_kinds
 
 __all__ = ["DEFAULT_STORE", "FAULT_KINDS", "TestSpec", "load_spec"]
 
 #: Where runs are stored unless ``--store`` says otherwise.
 DEFAULT_STORE = "store"
-#: Fault kinds ``--faults`` accepts (see :mod:`nemeses.schedule`).
-FAULT_KINDS = ("partition", "pause", "kill", "clock", "packet")
+#: The built-in fault kinds ``--faults`` accepts (the registry, :mod:`nemeses.kinds`,
+#: may hold more: a suite's own).
+FAULT_KINDS = fault_kinds.names()
 #: Built-in suites' own defaults, a layer between :class:`TestSpec`'s and the TOML file.
 #: PostgreSQL runs as one server (see ``harness/suites/postgres.py``): one node, no faults
 #: (a partition would cut nobody off; ask with ``--faults kill`` etc.), and ten workers
@@ -119,10 +122,23 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("op_timeout", f"must be positive (seconds), got {spec.op_timeout}")
     if spec.recovery_time < 0:
         raise bad("recovery_time", f"must not be negative, got {spec.recovery_time}")
-    unknown = [f for f in spec.faults if f not in FAULT_KINDS]
+    unknown = [f for f in spec.faults if f not in fault_kinds.names()]
     if unknown:
-        raise bad("faults", f"has unknown kinds {unknown}; known: {', '.join(FAULT_KINDS)}, none")
+        _register_suite_kinds(spec.suite)  # a suite may bring its own kinds
+        unknown = [f for f in spec.faults if f not in fault_kinds.names()]
+    if unknown:
+        known = ", ".join(fault_kinds.names())
+        raise bad("faults", f"has unknown kinds {unknown}; known: {known}, none")
     return spec
+
+
+def _register_suite_kinds(suite: str) -> None:
+    """Load suite ``suite`` so that the fault kinds it contributes are registered; a suite
+    that does not load is left for the run to report."""
+    from harness.suites import load_suite
+
+    with contextlib.suppress(ConfigError):
+        load_suite(suite)
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

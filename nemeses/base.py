@@ -38,10 +38,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_FAULT_TIMEOUT",
     "DEFAULT_INTERVAL",
+    "HealScripted",
+    "LeaseRefining",
+    "LeaseScripted",
     "Nemesis",
     "NemesisPackage",
     "OpSpec",
     "Perf",
+    "Renewable",
     "check_outcomes",
     "completion",
     "flip_package",
@@ -90,6 +94,48 @@ class Nemesis(Protocol):
 
     async def teardown(self, ctx: TestContext) -> None:
         """Heal everything (like :meth:`heal_all`) and release resources."""
+        ...
+
+
+# -- what a nemesis may offer besides the protocol (its optional abilities) ---------------
+# The fault set checks these with isinstance and calls them typed; see nemeses.faultset.
+
+
+@runtime_checkable
+class LeaseScripted(Protocol):
+    """A nemesis that gives the node-side guard, before a fault acts, a script per node that
+    heals exactly what the op is about to inject."""
+
+    async def lease_scripts(self, ctx: TestContext, op: Op) -> Mapping[str, str]:
+        """Node name -> shell script healing ``op``'s fault there (``{}``: none can)."""
+        ...
+
+
+@runtime_checkable
+class HealScripted(Protocol):
+    """A nemesis whose whole kind is healed on a node by one script (the guard's lease)."""
+
+    def heal_script(self, node_name: str) -> str:
+        """A shell script that heals every fault of this kind on ``node_name``."""
+        ...
+
+
+@runtime_checkable
+class LeaseRefining(Protocol):
+    """A nemesis that, once a fault is applied, can narrow the guard's heal scripts to
+    what was actually done (e.g. exactly the PIDs stopped)."""
+
+    def applied_lease_scripts(self, value: Any) -> Mapping[str, str]:
+        """Node name -> the exact heal script for the applied ``value`` (``{}``: keep)."""
+        ...
+
+
+@runtime_checkable
+class Renewable(Protocol):
+    """A nemesis whose faults expire on the nodes unless renewed (nft set timeouts)."""
+
+    async def renew(self, ctx: TestContext) -> None:
+        """Push the expiry of every active fault of this kind forward."""
         ...
 
 

@@ -62,11 +62,12 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from harness.api import Op, TestContext
 from harness.errors import NemesisError
 from nemeses import clock_scripts as scripts
+from nemeses.abilities import ClockSource
 from nemeses.base import (
     DEFAULT_FAULT_TIMEOUT,
     DEFAULT_INTERVAL,
@@ -367,11 +368,18 @@ _SHARED_CLOCK = {
 }
 
 
+@runtime_checkable
+class _Named(Protocol):
+    """Anything with a name (a DB adapter), for messages."""
+
+    name: str
+
+
 def clock_reads_of(db: object | None) -> str:
     """How ``db`` reads the time: its ``clock_reads`` attribute (one of
     :data:`CLOCK_READS`), ``"unknown"`` when it has none or there is no DB.
     :class:`NemesisError` for any other value."""
-    reads = getattr(db, "clock_reads", "unknown") if db is not None else "unknown"
+    reads = db.clock_reads if isinstance(db, ClockSource) else "unknown"
     if reads not in CLOCK_READS:
         raise NemesisError(
             f"{_db_name(db)}'s clock_reads is {reads!r}; it must be one of {', '.join(CLOCK_READS)}"
@@ -380,8 +388,9 @@ def clock_reads_of(db: object | None) -> str:
 
 
 def _db_name(db: object | None) -> str:
-    name = getattr(db, "name", None) if db is not None else None
+    name = db.name if isinstance(db, _Named) else None
     return str(name) if name else "the database"
+
 
 
 def _unavailable(cluster: Cluster, capability: str) -> str | None:

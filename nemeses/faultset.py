@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any
 from harness.api import DB, Op, TestContext
 from harness.control import recording_commands
 from harness.errors import NemesisError
-from nemeses.base import NemesisPackage
+from nemeses import kinds as fault_kinds
+from nemeses.abilities import Primaries
+from nemeses.base import (
+    HealScripted,
+    LeaseRefining,
+    LeaseScripted,
+    Nemesis,
+    NemesisPackage,
+    Renewable,
+)
 from nemeses.ledger import FaultLedger, targets_of
 from nemeses.targets import symbolic
 
@@ -63,7 +72,7 @@ class FaultSet:
         ledger: FaultLedger | None = None,
     ) -> None:
         self.packages = {p.name: p for p in packages}
-        self._by_f: dict[str, Any] = {}
+        self._by_f: dict[str, Nemesis] = {}
         for p in packages:
             for f in p.nemesis.fs:
                 if f in self._by_f:
@@ -137,36 +146,32 @@ class FaultSet:
         return done
 
     async def _resolve_roles(self, ctx: TestContext, kind: str, op: Op) -> Op:
+        """``op`` with the role ``primaries`` resolved to the nodes the database names now,
+        by the kind's own rule (:meth:`nemeses.kinds.FaultKind.resolve_roles`)."""
         value = op.get("value")
         if not symbolic(value):
             return op
-        primaries = getattr(self.db, "primaries", None)
-        if not callable(primaries):
+        if not isinstance(self.db, Primaries):
             raise NemesisError(
                 f"{kind} of the primaries needs the database adapter to provide `primaries`"
             )
-        nodes = list(await primaries(ctx, self._remotes))
-        if kind == "partition":
-            from nemeses.partition import complete_grudge, grudge_to_json
+        nodes = list(await self.db.primaries(ctx, self._remotes))
+        everyone = [n.name for n in ctx.nodes]
+        return {**op, "value": fault_kinds.get(kind).resolve_roles(value, nodes, everyone)}
 
-            rest = [n.name for n in ctx.nodes if n.name not in nodes]
-            grudge = complete_grudge([nodes, rest]) if nodes and rest else {}
-            return {**op, "value": grudge_to_json(grudge)}
-        return {**op, "value": {"targets": "primaries", "nodes": nodes}}
-
-    async def _hold_lease(self, ctx: TestContext, kind: str, nemesis: Any, op: Op) -> None:
+    async def _hold_lease(self, ctx: TestContext, kind: str, nemesis: Nemesis, op: Op) -> None:
         if self.guard is None:
             return
         scripts: Mapping[str, str] = {}
-        if callable(getattr(nemesis, "lease_scripts", None)):
+        if isinstance(nemesis, LeaseScripted):
             scripts = await nemesis.lease_scripts(ctx, op)
-        elif callable(getattr(nemesis, "heal_script", None)):
+        elif isinstance(nemesis, HealScripted):
             scripts = {name: nemesis.heal_script(name) for name in self._remotes}
         if scripts:
             await self.guard.hold(kind, scripts)
 
-    async def _refine_lease(self, kind: str, nemesis: Any, value: Any) -> None:
-        if self.guard is None or not callable(getattr(nemesis, "applied_lease_scripts", None)):
+    async def _refine_lease(self, kind: str, nemesis: Nemesis, value: Any) -> None:
+        if self.guard is None or not isinstance(nemesis, LeaseRefining):
             return
         scripts = nemesis.applied_lease_scripts(value)
         if scripts:
@@ -181,9 +186,9 @@ class FaultSet:
                 if self.guard is not None:
                     await self.guard.renew()
                 for kind in list(self.active):
-                    renew = getattr(self.packages[kind].nemesis, "renew", None)
-                    if callable(renew):
-                        await renew(ctx)
+                    nemesis = self.packages[kind].nemesis
+                    if isinstance(nemesis, Renewable):
+                        await nemesis.renew(ctx)
             except Exception as e:
                 log.warning("renewing fault leases failed: %s", e)
 
@@ -192,9 +197,10 @@ class FaultSet:
         release every lease. One :class:`NemesisError` listing every kind that failed (the
         others are healed regardless)."""
         errors: list[str] = []
-        # Network and clock first, so that restarted processes come back to a sane world;
-        # paused processes before killed ones are waited for (a paused member has no vote).
-        order = sorted(self.packages.values(), key=lambda p: {"pause": 1, "kill": 2}.get(p.name, 0))
+        # In each kind's heal priority (nemeses.kinds): network and clock first, so that
+        # restarted processes come back to a sane world; paused processes before killed
+        # ones are waited for (a paused member has no vote).
+        order = sorted(self.packages.values(), key=lambda p: fault_kinds.heal_rank(p.name))
         for p in order:
             led = self.ledger
             seq = led.next_seq() if led else 0

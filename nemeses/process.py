@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.api import DB, Op, TestContext
 from harness.errors import NemesisError
+from nemeses.abilities import Healthy, Killable, Pausable, Running, StartScript, lacking
 from nemeses.base import (
     DEFAULT_INTERVAL,
     NemesisPackage,
@@ -105,8 +106,7 @@ class ProcessNemesis:
     ) -> None:
         if kind not in ("pause", "kill"):
             raise NemesisError(f"a process fault is pause or kill, not {kind!r}")
-        missing = [m for m in (("pause", "resume") if kind == "pause" else ("kill", "start"))
-                   if not callable(getattr(db, m, None))]  # fmt: skip
+        missing = lacking(db, [Pausable] if kind == "pause" else [Killable])
         if missing:
             raise NemesisError(
                 f"{kind} faults need the database adapter {type(db).__name__} to provide "
@@ -196,11 +196,11 @@ class ProcessNemesis:
             self._pids.clear()
         else:
             await self._each(list(self._remotes), self.db.start, "restart")
-            wait = getattr(self.db, "wait_healthy", None)
-            if callable(wait):
+            db = self.db
+            if isinstance(db, Healthy):
 
                 async def ready(name: str) -> None:
-                    await wait(
+                    await db.wait_healthy(
                         ctx, self._node(name), self._remotes[name], within=self.ready_timeout
                     )
 
@@ -217,9 +217,9 @@ class ProcessNemesis:
             remote = self._remotes[name]
             if self.kind == "pause":
                 return [f"process {p} is stopped (state T)" for p in await self._stopped(remote)]
-            running = getattr(self.db, "running", None)
-            if callable(running) and not await running(ctx, self._node(name), remote):
-                return [f"{self.db.name} is not running"]
+            db = self.db
+            if isinstance(db, Running) and not await db.running(ctx, self._node(name), remote):
+                return [f"{db.name} is not running"]
             return []
 
         return residue_report(await self._gather(list(self._remotes), one))
@@ -237,10 +237,10 @@ class ProcessNemesis:
             for name, remote in self._remotes.items():
                 out[name] = _cont_new_stopped_script(await self._stopped(remote))
             return out
-        start = getattr(self.db, "start_script", None)
-        if not callable(start):
+        db = self.db
+        if not isinstance(db, StartScript):
             return {}
-        return {name: str(start(ctx, self._node(name))) for name in self._remotes}
+        return {name: str(db.start_script(ctx, self._node(name))) for name in self._remotes}
 
     def applied_lease_scripts(self, value: Any) -> dict[str, str]:
         """Per node, the exact heal script once ``value`` (a start completion) is known:

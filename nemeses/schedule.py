@@ -21,8 +21,9 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from harness.errors import ConfigError, NemesisError
+from harness.errors import ConfigError
 from harness.generator import nemesis as on_nemesis
+from nemeses import kinds as registry
 
 __all__ = [
     "FAULT_KINDS",
@@ -33,66 +34,18 @@ __all__ = [
     "validate_schedule",
 ]
 
-#: Every fault kind clew knows, in the order ``--faults`` lists them.
-FAULT_KINDS = ("partition", "pause", "kill", "clock", "packet")
+#: The built-in fault kinds, in the order ``--faults`` lists them (the registry,
+#: :mod:`nemeses.kinds`, also holds any kind a suite contributes).
+FAULT_KINDS = registry.names()
 
 Planner = Callable[[Sequence[str], random.Random], Any]
-
-
-def _plan_partition(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
-    from nemeses.partition import SHAPES, grudge_to_json, plan
-
-    shapes = [s for s in SHAPES if s != "halves" and _fits(s, len(nodes))]
-    if roles and len(nodes) >= 2:
-        shapes.append("primaries")
-    if not shapes:
-        raise NemesisError(f"no partition shape fits {len(nodes)} node(s)")
-    shape = rng.choice(shapes)
-    if shape == "primaries":
-        return "primaries"
-    return grudge_to_json(plan(shape, nodes, rng))
-
-
-def _fits(shape: str, n: int) -> bool:
-    need = {"one": 2, "random-halves": 2, "bridge": 3, "minority-third": 4,
-            "majorities-ring": 4}  # fmt: skip
-    return n >= need.get(shape, 2)
-
-
-def _plan_process(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
-    from nemeses.process import plan_targets
-
-    return plan_targets(list(nodes), rng, primaries=roles)
-
-
-def _plan_clock(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
-    from nemeses.clock import plan_clock
-
-    return plan_clock(nodes, rng)
-
-
-def _plan_packet(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any:
-    from nemeses.packet import plan_packet
-
-    return plan_packet(nodes, rng)
-
-
-_PLANNERS: dict[str, Callable[[Sequence[str], random.Random, bool], Any]] = {
-    "partition": _plan_partition,
-    "pause": _plan_process,
-    "kill": _plan_process,
-    "clock": _plan_clock,
-    "packet": _plan_packet,
-}
 
 
 def planner_for(kind: str, *, roles: bool = True) -> Planner:
     """The planner of fault kind ``kind``: ``(nodes, rng) -> op value``. ``roles`` allows
     the symbolic target ``primaries``. :class:`ConfigError` for an unknown kind."""
-    fn = _PLANNERS.get(kind)
-    if fn is None:
-        raise ConfigError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
-    return lambda nodes, rng: fn(nodes, rng, roles)
+    plan = registry.get(kind).plan
+    return lambda nodes, rng: plan(nodes, rng, roles)
 
 
 def plan_schedule(
@@ -138,12 +91,9 @@ def validate_schedule(steps: Any, source: str) -> list[dict[str, Any]]:
             raise ConfigError(f"{where}: needs a numeric `at` (seconds), got {step!r}")
         f = step.get("f")
         kind = str(f).split("-", 1)[-1]
-        if (
-            not isinstance(f, str)
-            or not f.startswith(("start-", "stop-"))
-            or kind not in FAULT_KINDS
-        ):
-            raise ConfigError(f"{where}: `f` must be start-/stop- one of {', '.join(FAULT_KINDS)}")
+        known = registry.names()
+        if not isinstance(f, str) or not f.startswith(("start-", "stop-")) or kind not in known:
+            raise ConfigError(f"{where}: `f` must be start-/stop- one of {', '.join(known)}")
         if step["at"] < last:
             raise ConfigError(f"{where}: `at` goes back in time ({step['at']} < {last})")
         last = float(step["at"])

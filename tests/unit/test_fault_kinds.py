@@ -1,0 +1,183 @@
+"""The fault-kind registry: one home per kind, read by spec validation, the schedule, heal
+order, preflight, doctor, --help and the docs."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clusters.base import Capability, Cluster
+from harness.errors import ConfigError
+from harness.spec import load_spec
+from nemeses import kinds
+from nemeses.abilities import Killable, Pausable, lacking
+from nemeses.schedule import plan_schedule, validate_schedule
+
+ROOT = Path(__file__).resolve().parents[2]
+NODES = ["n1", "n2", "n3", "n4", "n5"]
+
+
+class NoAbilities:
+    name = "bare"
+
+
+class Full:
+    name = "full"
+
+    async def kill(self, ctx: Any, node: Any, remote: Any) -> None: ...
+    async def start(self, ctx: Any, node: Any, remote: Any) -> None: ...
+    async def pause(self, ctx: Any, node: Any, remote: Any) -> None: ...
+    async def resume(self, ctx: Any, node: Any, remote: Any) -> None: ...
+
+
+def cluster(*caps: Capability) -> Cluster:
+    return Cluster(provider="local", name="t", nodes=(), state_dir="", capabilities=caps)
+
+
+def test_builtin_kinds_in_listing_order() -> None:
+    assert kinds.names()[:5] == ("partition", "pause", "kill", "clock", "packet")
+
+
+def test_docs_table_is_the_registry() -> None:
+    text = (ROOT / "docs" / "faults.md").read_text()
+    begin = text.index("-->", text.index("<!-- fault-kinds:begin")) + len("-->\n")
+    end = text.index("<!-- fault-kinds:end -->")
+    assert text[begin:end].strip() == kinds.markdown_table(), (
+        "docs/faults.md is stale: paste the output of "
+        "`python -c 'from nemeses.kinds import markdown_table; print(markdown_table())'`"
+    )
+
+
+def test_every_kind_plans_within_its_space_and_builds_its_package() -> None:
+    from nemeses.kinds import PackageArgs
+
+    for kind in kinds.all_kinds():
+        value = kind.plan(NODES, random.Random(1), False)
+        assert value is not None and "primaries" not in repr(value)
+        package = kind.package(PackageArgs(db=Full(), interval=3.0, lease=6.0))
+        assert package.name == kind.name
+        assert package.start_op["f"] == f"start-{kind.name}"  # type: ignore[index]
+        assert kind.space.targets and kind.space.describe().startswith("targets ")
+
+
+def test_abilities_are_checked_with_a_message_saying_what_would_work() -> None:
+    assert lacking(NoAbilities(), [Killable, Pausable]) == ["kill/start", "pause/resume"]
+    assert lacking(Full(), [Killable, Pausable]) == []
+    why = kinds.problems(kinds.get("kill"), None, NoAbilities())
+    assert why and "kill/start" in why[0] and "NoAbilities" in why[0]
+    assert kinds.problems(kinds.get("kill"), None, Full()) == []
+
+
+def test_provider_capabilities_are_checked_only_when_reported() -> None:
+    part = kinds.get("partition")
+    assert kinds.problems(part, cluster(), Full()) == []  # not reported: setup checks
+    why = kinds.problems(
+        part, cluster(Capability(name="partition", available=False, detail="no nft")), Full()
+    )
+    assert why and "no nft" in why[0] and "clew doctor" in why[0]
+    packet = kinds.get("packet")
+    one_way = cluster(
+        Capability(name="packet-netem", available=False, detail="no netem"),
+        Capability(name="packet-loss-iptables", available=True),
+    )
+    assert kinds.problems(packet, one_way, Full()) == []  # any one of the group will do
+
+
+def test_heal_order_reads_the_registry() -> None:
+    order = sorted(["kill", "partition", "pause", "packet", "clock"], key=kinds.heal_rank)
+    assert order.index("partition") < order.index("pause") < order.index("kill")
+    assert order.index("clock") < order.index("pause")
+
+
+def test_spec_and_schedule_validation_read_the_registry() -> None:
+    with pytest.raises(ConfigError, match=r"unknown kinds \['suite-flood'\]; known: partition"):
+        load_spec(faults="partition,suite-flood")
+    steps = plan_schedule(["pause", "kill"], NODES, seed=3, time_limit=30, interval=3)
+    assert validate_schedule(steps, "x")
+    with pytest.raises(ConfigError, match="one of partition, pause, kill"):
+        validate_schedule([{"at": 1, "f": "start-flood"}], "x")
+
+
+def test_a_suite_contributes_its_own_kind(tmp_path: Path) -> None:
+    suite = tmp_path / "floodsuite.py"
+    suite.write_text(
+        textwrap.dedent(
+            """
+            from harness.api import Suite
+            from nemeses.kinds import FaultKind, ParamSpace
+            from nemeses.process import pause_package
+
+            FAULT_KINDS = (
+                FaultKind(
+                    name="suite-flood",
+                    summary="a suite's own fault",
+                    heals_by="stopping it",
+                    space=ParamSpace(targets=("one",)),
+                    plan=lambda nodes, rng, roles: {"targets": "one", "nodes": [nodes[0]]},
+                    package=lambda args: pause_package(args.db, interval=args.interval),
+                    heal_priority=5,
+                ),
+            )
+            SUITE = Suite(name="suite-flood", db=lambda ctx: None, workloads={}, default_workload="x")
+            """
+        )
+    )
+    try:
+        check_contributed(suite)
+    finally:
+        kinds.unregister("suite-flood")
+    assert "suite-flood" not in kinds.names()
+
+
+def check_contributed(suite: Path) -> None:
+    spec = load_spec(suite=str(suite), faults="partition,suite-flood")
+    assert spec.faults == ("partition", "suite-flood")
+    assert "suite-flood" in kinds.names()
+    assert kinds.heal_rank("suite-flood") == (5, "suite-flood")
+    steps = plan_schedule(["suite-flood"], NODES, seed=1, time_limit=10, interval=2)
+    assert steps[0] == {
+        "at": 2.0,
+        "f": "start-suite-flood",
+        "value": {"targets": "one", "nodes": ["n1"]},
+    }
+    load_spec(suite=str(suite), faults="suite-flood")  # loading the file again replaces its kind
+
+
+def test_a_suite_cannot_shadow_a_builtin_kind() -> None:
+    fake = kinds.FaultKind(
+        name="partition", summary="x", heals_by="x", space=kinds.ParamSpace(targets=("one",)),
+        plan=lambda nodes, rng, roles: None, package=lambda args: None,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="built in"):
+        kinds.register_all([fake])
+
+
+def test_doctor_lists_every_kind_from_its_declared_needs() -> None:
+    from clusters.doctor import fault_kind_checks
+
+    caps = fault_kind_checks(
+        [
+            Capability(name="partition", available=True),
+            Capability(name="pause", available=True),
+            Capability(name="kill", available=False, detail="no signals here"),
+        ]
+    )
+    by = {c.name: c for c in caps}
+    assert set(by) >= {f"fault:{k}" for k in kinds.names()[:5]}
+    assert by["fault:partition"].available and by["fault:pause"].available
+    assert "pause/resume" in by["fault:pause"].detail
+    assert not by["fault:kill"].available and "no signals here" in by["fault:kill"].detail
+    assert not by["fault:packet"].available and "not reported" in by["fault:packet"].detail
+
+
+def test_help_lists_every_kind() -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    out = CliRunner().invoke(cli, ["test", "--help"], terminal_width=400).output
+    assert "partition, pause, kill, clock, packet" in out.replace("\n", " ").replace("  ", " ")
