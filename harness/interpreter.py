@@ -242,7 +242,8 @@ def _stamped(c: Op, inv: Op, index: int, now: int, node: str | None) -> Op:
     """The journaled completion of ``inv`` whose client answered ``c`` (a new dict; ``c``
     is left alone, as clients may reuse theirs): ``c`` with its index and time, the
     invocation's process and f, and its value and key unless the client set them, and
-    the worker's node."""
+    the node that served the op if the client names it (``c["node"]``, e.g. the leader
+    a follower proxied to), else the worker's node."""
     res = c.copy()  # (a copy and four stores: cheaper than one dict display)
     res["index"] = index
     res["time"] = now
@@ -252,8 +253,9 @@ def _stamped(c: Op, inv: Op, index: int, now: int, node: str | None) -> Op:
         res["value"] = inv.get("value")
     if "key" in inv and "key" not in c:
         res["key"] = inv["key"]
-    if node is not None:
-        res["node"] = node
+    served = c.get("node")
+    if served is not None or node is not None:
+        res["node"] = served or node
     return res
 
 
@@ -739,7 +741,7 @@ class _Run:
                             index, now, kind, p, inv["f"],
                             c["value"] if "value" in c else inv.get("value"),
                             c["key"] if "key" in c else inv.get("key"),
-                            g("node") if node is None else node, g("error"),
+                            g("node") or node, g("error"),
                         ))  # fmt: skip
                         index += 1
                         counts[kind] += 1
