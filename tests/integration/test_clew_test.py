@@ -51,7 +51,8 @@ def test_a_real_etcd_run_is_valid(tmp_path: Path) -> None:
     outcome = run_test(_spec(tmp_path))
     _no_leftovers()
     assert outcome.valid is True, outcome.results
-    assert outcome.ops > 1000  # thousands of journaled ops
+    assert outcome.ops > 500  # client ops (each an invocation and a completion line)
+    assert outcome.results["history_lines"] >= 2 * outcome.ops
     run = outcome.run_dir
     results = json.loads((run / "results.json").read_text())
     assert results["valid"] is True and results["tainted"] is False
