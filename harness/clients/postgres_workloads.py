@@ -314,10 +314,11 @@ class PostgresQueueClient(_PostgresTxnClient):
 class PostgresLockClient(_PostgresTxnClient):
     """Session-level advisory lock ``key`` (``pg_advisory_lock``), one statement per op on
     the client's own connection. ``acquire`` waits up to the server's ``lock_timeout``
-    (``txn_timeout``): timing out (55P03) or any statement error → ``fail``; no answer →
-    ``info`` (the connection is dropped, which ends the session and so frees any lock it
-    got). ``release``: ``pg_advisory_unlock`` → ``ok`` if it was held, else ``fail``
-    (``not-held``); no answer → ``info``. A release without a held lock → ``fail`` at once.
+    (``txn_timeout``): timing out (55P03) or another statement error → ``fail``; no
+    answer, or a connection exception (SQLSTATE class 08) → ``info`` (the connection is
+    dropped, which ends the session and so frees any lock it got). ``release``:
+    ``pg_advisory_unlock`` → ``ok`` if it was held, else ``fail`` (``not-held``); no
+    answer → ``info``. A release without a held lock → ``fail`` at once.
     """
 
     def __init__(self, *, key: int = 14, **kw: Any) -> None:
@@ -358,6 +359,11 @@ class PostgresLockClient(_PostgresTxnClient):
             async with asyncio.timeout(self.txn_timeout * 1.5):
                 value = await conn.fetchval(sql, self.key)
         except asyncpg.PostgresError as e:
+            if str(getattr(e, "sqlstate", "") or "").startswith("08"):
+                # Connection exception (asyncpg raises 08003 when the socket breaks mid-
+                # statement): the statement may have run.
+                self._drop()
+                return {"type": "info", "error": _describe(e)}
             return {"type": "fail", "error": _describe(e)}
         except (TimeoutError, OSError, asyncpg.InterfaceError) as e:
             self._drop()
