@@ -216,7 +216,8 @@ def test_cmd(
         outcomes.append(outcome)
         _print_outcome(outcome)
     if junit_xml:
-        _junit(junit_xml, outcomes, spec.test_name)
+        # The run directories are named for the test with its workload resolved.
+        _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
     worst = max((o.exit_code for o in outcomes), key=lambda c: {0: 0, 2: 1, 1: 2}[c])
     sys.exit(worst)
 

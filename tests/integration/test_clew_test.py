@@ -63,12 +63,27 @@ def test_a_real_etcd_run_is_valid(tmp_path: Path) -> None:
     assert (run.parent / "latest").resolve() == run.resolve()
 
 
+#: n1 cut off from its peers (not from the controller) from 2 s to 12 s of the run.
+ISOLATE_N1 = [
+    {"at": 2.0, "f": "start-partition",
+     "value": {"n1": ["n2", "n3", "n4", "n5"], "n2": ["n1"], "n3": ["n1"], "n4": ["n1"],
+               "n5": ["n1"]}},
+    {"at": 12.0, "f": "stop-partition", "value": None},
+]  # fmt: skip
+
+
 def test_stale_serializable_reads_under_partitions_are_caught(tmp_path: Path) -> None:
-    outcome = run_test(_spec(tmp_path, options={"serializable_reads": True}, seed=3))
+    """The anomaly is forced, not hoped for: n1 is isolated for 10 s while the majority goes
+    on writing, and n1's two workers read locally (serializable reads) all along."""
+    spec = _spec(tmp_path, options={"serializable_reads": True}, seed=3, time_limit=15)
+    outcome = run_test(spec, schedule=ISOLATE_N1)
     _no_leftovers()
     assert outcome.valid is False, outcome.results
     cause = outcome.results["checkers"]["register"]["cause"]
     assert "could not be linearized" in cause
+    faults = [json.loads(x) for x in (outcome.run_dir / "faults.jsonl").read_text().splitlines()]
+    applied = [f for f in faults if f.get("event") == "applied" and f["f"] == "start-partition"]
+    assert [f["value"] for f in applied] == [ISOLATE_N1[0]["value"]]
 
 
 def test_sigkill_of_the_controller_leaves_a_journal_analyze_can_check(tmp_path: Path) -> None:
@@ -101,6 +116,8 @@ def test_sigkill_of_the_controller_leaves_a_journal_analyze_can_check(tmp_path: 
         get_provider("local").down(state)  # the killed controller could not tear down
     _no_leftovers()
     outcome = analyze(history.parent)
-    assert outcome.ops >= 500
-    assert outcome.valid in (True, False, "unknown")
+    assert outcome.ops >= 250  # 500 journal lines: at least 250 invocations
+    # etcd is linearizable, and so is a journal cut off by a SIGKILL (the ops left open
+    # are indeterminate): the verdict is known.
+    assert outcome.valid is True, outcome.results
     assert json.loads((history.parent / "results.json").read_text())["ops"] == outcome.ops
