@@ -35,6 +35,8 @@ pytestmark = [
 PREFIX = "ccr-"
 CLUSTER = {"subnet": "10.77.187.0/24", "prefix": PREFIX, "bridge": f"{PREFIX}br0"}
 CLEW = str(Path(sys.executable).with_name("clew"))
+#: ``clew test --test-count 2 --junit-xml``: its process, the XML file, the run dirs.
+Runs = tuple[subprocess.CompletedProcess[str], Path, list[Path]]
 
 
 def clew(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,9 +76,7 @@ def applied(run: Path) -> list[tuple[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def two_runs(
-    tmp_path_factory: pytest.TempPathFactory, cluster_state: Path
-) -> tuple[subprocess.CompletedProcess[str], Path, list[Path]]:
+def two_runs(tmp_path_factory: pytest.TempPathFactory, cluster_state: Path) -> Runs:
     """``clew test etcd --test-count 2 --junit-xml``: its process, the XML, the run dirs."""
     tmp = tmp_path_factory.mktemp("cli-runs")
     junit = tmp / "junit.xml"
@@ -89,7 +89,7 @@ def two_runs(
     return proc, junit, runs
 
 
-def test_test_count_makes_that_many_runs_with_successive_seeds(two_runs) -> None:  # type: ignore[no-untyped-def]
+def test_test_count_makes_that_many_runs_with_successive_seeds(two_runs: Runs) -> None:
     proc, _, runs = two_runs
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "== run 1 of 2" in proc.stdout and "== run 2 of 2" in proc.stdout
@@ -102,7 +102,7 @@ def test_test_count_makes_that_many_runs_with_successive_seeds(two_runs) -> None
         assert applied(run), "a 4 s run with 1 s faults applied none"
 
 
-def test_junit_xml_names_every_run(two_runs) -> None:  # type: ignore[no-untyped-def]
+def test_junit_xml_names_every_run(two_runs: Runs) -> None:
     _, junit, runs = two_runs
     suite = ET.parse(junit).getroot()
     assert suite.tag == "testsuite"
@@ -118,7 +118,7 @@ def test_junit_xml_names_every_run(two_runs) -> None:  # type: ignore[no-untyped
         assert out is not None and Path(out.text or "") == run
 
 
-def test_analyze_checks_a_stored_run_again(two_runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_analyze_checks_a_stored_run_again(two_runs: Runs, tmp_path: Path) -> None:
     _, _, runs = two_runs
     run = runs[0]
     before = json.loads((run / "results.json").read_text())
@@ -148,7 +148,7 @@ def test_analyze_checks_a_stored_run_again(two_runs, tmp_path: Path) -> None:  #
     assert json.loads((copy / "results.json").read_text())["valid"] is False
 
 
-def test_replay_strikes_the_same_faults(two_runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_replay_strikes_the_same_faults(two_runs: Runs, tmp_path: Path) -> None:
     _, _, runs = two_runs
     original = runs[1]
     proc = clew(

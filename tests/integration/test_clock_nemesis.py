@@ -253,16 +253,17 @@ def test_a_strobe_ends_by_itself_and_leaves_nothing(cluster: Cluster) -> None:
         async with await connect_all(cluster.nodes) as remotes:
             nemesis = ClockNemesis(db=ProbeDB())
             await nemesis.setup(ctx, remotes)
+            duration = 4.0
             strobe = {"kind": "strobe", "nodes": ["n1", "n2"], "delta": -30.0, "period": 0.1,
-                      "duration": 4.0}  # fmt: skip
+                      "duration": duration}  # fmt: skip
             started = time.monotonic()
             await nemesis.invoke(ctx, {"f": "start-clock", "value": strobe})
             assert (await nemesis.verify_healed(ctx))["n2"]  # still strobing
-            deadline = started + strobe["duration"] + PATIENCE
+            deadline = started + duration + PATIENCE
             while (residue := await nemesis.verify_healed(ctx)) != clean(remotes):  # no heal run
                 assert time.monotonic() < deadline, residue
                 await asyncio.sleep(0.2)
-            assert time.monotonic() >= started + strobe["duration"]  # it ran its whole time
+            assert time.monotonic() >= started + duration  # it ran its whole time
             await nemesis.teardown(ctx)
 
     asyncio.run(go())
