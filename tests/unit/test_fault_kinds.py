@@ -26,7 +26,16 @@ class NoAbilities:
 
 
 class Full:
+    """A DB adapter with every ability of nemeses.abilities."""
+
     name = "full"
+    data_dir = "/opt/full/data"
+    clock_reads = "libc"
+
+    async def wait_healthy(self, ctx: Any, node: Any, remote: Any, *, within: float) -> None: ...
+    async def running(self, ctx: Any, node: Any, remote: Any) -> bool: ...
+    async def primaries(self, ctx: Any, remotes: Any) -> list[str]: ...
+    def start_script(self, ctx: Any, node: Any) -> str: ...
 
     async def kill(self, ctx: Any, node: Any, remote: Any) -> None: ...
     async def start(self, ctx: Any, node: Any, remote: Any) -> None: ...
@@ -53,8 +62,10 @@ def test_docs_table_is_the_registry() -> None:
 
 
 def test_every_kind_plans_within_its_space_and_builds_its_package() -> None:
+    from nemeses.abilities import ABILITIES
     from nemeses.kinds import PackageArgs
 
+    assert all(isinstance(Full(), a) for a in ABILITIES.values())
     for kind in kinds.all_kinds():
         value = kind.plan(NODES, random.Random(1), False)
         assert value is not None and "primaries" not in repr(value)
@@ -122,7 +133,7 @@ def test_a_suite_contributes_its_own_kind(tmp_path: Path) -> None:
                     heal_priority=5,
                 ),
             )
-            SUITE = Suite(name="suite-flood", db=lambda ctx: None, workloads={}, default_workload="x")
+            SUITE = Suite(name="flood", db=lambda ctx: None, workloads={}, default_workload="x")
             """
         )
     )
