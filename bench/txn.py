@@ -10,6 +10,15 @@ compiles the Numba kernels) and prints the seconds and the peak RSS.
 
     .venv/bin/python bench/txn.py                 # 1,000,000 transactions, serializable
     .venv/bin/python bench/txn.py -n 100000 --consistency strict-serializable
+
+Issue 11's budget figures: a strict-serializable history in waves (M transactions invoked,
+then all M complete, then the next M: quadratic realtime pairs, linear barrier edges),
+written to JSONL once, then read back and checked under a time limit; the report gives the
+checker's ``seconds`` (every phase, its parse included) against ``limit × 1.1 + 1``::
+
+    .venv/bin/python bench/txn.py -n 200000 --waves 10000 --jsonl /tmp/w200k.jsonl
+    .venv/bin/python bench/txn.py -n 200000 --waves 10000 --jsonl /tmp/w200k.jsonl \\
+        --consistency strict-serializable --time-limit 5
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from checkers.txn import check
+from harness.formats import read_history, write_history
 from harness.history import INVOKE, OK, History
 
 #: Generator defaults (the issue's scenario).
@@ -34,8 +44,14 @@ TXNS, KEYS, CONCURRENCY, MAX_WRITES_PER_KEY = 1_000_000, 100, 50, 32
 
 
 def generate(n: int, keys: int = KEYS, concurrency: int = CONCURRENCY,
-             max_writes: int = MAX_WRITES_PER_KEY, seed: int = 0) -> History:  # fmt: skip
-    """A serializable list-append history of ``n`` transactions (see the module doc)."""
+             max_writes: int = MAX_WRITES_PER_KEY, seed: int = 0,
+             waves: int = 0) -> History:  # fmt: skip
+    """A serializable list-append history of ``n`` transactions (see the module doc).
+
+    With ``waves`` = M > 0, transactions come in waves instead: M are invoked, then all M
+    complete (in random order), then the next M are invoked — the shape whose realtime
+    order has M² pairs at every wave boundary.
+    """
     rng = random.Random(seed)
     active = list(range(keys))
     next_key = keys
@@ -56,6 +72,8 @@ def generate(n: int, keys: int = KEYS, concurrency: int = CONCURRENCY,
         inflight.append((p, mops))
 
     started = 0
+    if waves > 0:
+        concurrency = waves
     for p in range(min(concurrency, n)):
         new_txn(p)
         started += 1
@@ -79,7 +97,12 @@ def generate(n: int, keys: int = KEYS, concurrency: int = CONCURRENCY,
         values.append(done)
         typ.append(OK)
         proc.append(p)
-        if started < n:
+        if waves > 0:
+            if not inflight:  # the wave is over: the next one begins
+                for q in range(min(waves, n - started)):
+                    new_txn(q)
+                    started += 1
+        elif started < n:
             new_txn(p)
             started += 1
     m = len(values)
@@ -104,29 +127,61 @@ def _rss_mib() -> float:
 
 
 def main() -> None:
-    """Generate, check, print timings."""
+    """Generate (or read), check, print timings, the budget bound and the peak RSS."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", "--txns", type=int, default=TXNS)
     ap.add_argument("--consistency", default="serializable")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--waves", type=int, default=0, metavar="M",
+                    help="M transactions invoked, then all M complete, then the next M")
+    ap.add_argument("--time-limit", type=float, default=None,
+                    help="the checker's time limit in seconds (default: its default)")
+    ap.add_argument("--max-memory", type=int, default=None, metavar="MIB",
+                    help="the checker's memory budget in MiB (default: its default)")
+    ap.add_argument("--jsonl", metavar="FILE",
+                    help="write the history here (if missing) and check it as read back")
     args = ap.parse_args()
     check(generate(200), consistency=args.consistency)  # compile / load the kernels
     t = time.perf_counter()
-    h = generate(args.txns, seed=args.seed)
-    print(f"generated {args.txns:,} transactions ({len(h):,} ops) in "
-          f"{time.perf_counter() - t:.1f} s; RSS {_rss_mib():,.0f} MiB")  # fmt: skip
+    read_secs = None
+    if args.jsonl and Path(args.jsonl).exists():
+        h = read_history(args.jsonl)
+        read_secs = time.perf_counter() - t
+        print(f"read {args.jsonl} ({Path(args.jsonl).stat().st_size / 2**20:,.1f} MiB, "
+              f"{len(h):,} ops) in {read_secs:.2f} s; RSS {_rss_mib():,.0f} MiB")  # fmt: skip
+    else:
+        h = generate(args.txns, seed=args.seed, waves=args.waves)
+        print(f"generated {args.txns:,} transactions ({len(h):,} ops) in "
+              f"{time.perf_counter() - t:.1f} s; RSS {_rss_mib():,.0f} MiB")  # fmt: skip
+        if args.jsonl:
+            write_history(h, args.jsonl, "jsonl")
+            print(f"wrote {args.jsonl}; run again to check it as read from the file")
+            return
+    kw: dict[str, Any] = {}
+    if args.time_limit is not None:
+        kw["time_limit"] = args.time_limit
+    if args.max_memory is not None:
+        kw["max_memory"] = args.max_memory * 2**20
     t = time.perf_counter()
-    r = check(h, consistency=args.consistency)
+    r = check(h, consistency=args.consistency, **kw)
     secs = time.perf_counter() - t
-    st = r.details["stats"]
-    print(f"check ({args.consistency}): valid={r.valid} in {secs:.2f} s; "
-          f"{st['mops']:,} mops, {st['read_elements']:,} read elements, "
-          f"{st['edges']:,} edges, {st['sccs']} non-trivial SCCs")  # fmt: skip
-    print("  steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in st["timings"].items()))
+    st = r.details.get("stats", {})
+    print(f"check ({args.consistency}): valid={r.valid}; reported seconds {r.seconds:.2f} "
+          f"(wall {secs:.2f} s); {st.get('mops', 0):,} mops, "
+          f"{st.get('read_elements', 0):,} read elements, {st.get('edges', 0):,} edges, "
+          f"{st.get('barriers', 0):,} realtime barriers, {st.get('sccs', 0)} non-trivial "
+          "SCCs")  # fmt: skip
+    print("  steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in st.get("timings", {}).items()))
+    if args.time_limit is not None:
+        bound = args.time_limit * 1.1 + 1
+        print(f"  time limit {args.time_limit:g} s: bound {bound:.2f} s, "
+              f"{'within' if r.seconds <= bound else 'OVER'}")  # fmt: skip
+    if read_secs is not None:
+        print(f"  file read + check: {read_secs + secs:.2f} s")
     print(f"peak RSS {_rss_mib():,.0f} MiB")
     if r.valid is not True:
-        print(f"  cause: {r.cause}")
-        sys.exit(1)
+        print(f"  cause: {(r.cause or '')[:300]}")
+        sys.exit(1 if r.valid is False else 2)
 
 
 if __name__ == "__main__":

@@ -195,7 +195,7 @@ def _check(
 
     # per transaction and mop, a few dozen bytes of columns and edges
     budget.reserve("parse", 64 * len(history))
-    tx = parse(history, model)
+    tx = parse(history, model, budget.check)
     t = lap("parse", t)
     cycle_names = {s.name for s in SPECS}
     wanted = lattice.relevant_anomalies(consistency, cycle_names)
@@ -204,14 +204,14 @@ def _check(
     if model == "list-append":
         from checkers.txn.list_append import analyze
 
-        an = analyze(tx)
+        an = analyze(tx, budget.check)
     else:
         from checkers.txn.rw_register import analyze as analyze_rw
         from checkers.txn.rw_register import encode_initial_state
 
         initial = encode_initial_state(tx, initial_state)
         an = analyze_rw(tx, wfr_keys=wfr_keys, sequential_keys=sequential_keys,
-                        linearizable_keys=linearizable_keys, initial=initial,
+                        linearizable_keys=linearizable_keys, initial=initial, tick=budget.check,
                         realtime_versions=lattice.canonical(consistency) == "PL-SS")  # fmt: skip
     t = lap("analysis", t)
 

@@ -11,6 +11,7 @@ append's predecessor → appender; **rw** every reader of the predecessor state 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -88,8 +89,11 @@ def _lookup(sorted_codes: I64, payload: I64, codes: I64) -> I64:
     return np.where(sorted_codes[i] == codes, payload[i], -1).astype(np.int64)
 
 
-def analyze(tx: Txns) -> Analysis:
-    """Edges and non-cycle anomalies of a list-append history."""
+def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
+    """Edges and non-cycle anomalies of a list-append history.
+
+    ``tick("analysis")`` is called between steps (a budget check that may raise)."""
+    tick = tick or (lambda phase: None)
     h = tx.history
     an = Analysis(edges=[])
     m = len(tx.m_f)
@@ -117,6 +121,7 @@ def analyze(tx: Txns) -> Analysis:
         )
 
     writer_mop = _Index(ac_sorted, am_sorted)
+    tick("analysis")
 
     # --- version orders from the longest read of each key --------------------------
     rm = np.flatnonzero(tx.m_f == READ)
@@ -158,6 +163,7 @@ def analyze(tx: Txns) -> Analysis:
     vo_wtxn = np.where(vo_wmop >= 0, tx.m_txn[np.maximum(vo_wmop, 0)], -1).astype(np.int64)
     vo_wtype = np.where(vo_wtxn >= 0, ttype[np.maximum(vo_wtxn, 0)], -1)
 
+    tick("analysis")
     # --- every read against its key's order -----------------------------------------
     compat = kernels.prefix_compatible(r_key, r_start, r_len, tx.elems, vo_start, vo_len, vo_elem)
     r_pos = np.where(compat, r_len, -1).astype(np.int64)
@@ -224,6 +230,7 @@ def analyze(tx: Txns) -> Analysis:
             else:
                 _garbage(an, tx, rm[r], k, e, op)
 
+    tick("analysis")
     # --- per-transaction checks ----------------------------------------------------
     internal, future, first_rw, nonfinal = kernels.la_txn_scan(
         tx.mop_lo, tx.m_f, tx.m_key, tx.m_val, tx.m_len, tx.elems
@@ -279,6 +286,7 @@ def analyze(tx: Txns) -> Analysis:
                 "elements": [val_name(int(vo_elem[x])), val_name(int(vo_elem[y]))],
             })  # fmt: skip
 
+    tick("analysis")
     # --- edges -------------------------------------------------------------------------
     wr = np.flatnonzero(w_ok)
     an.edges.append(edges(w_txn[wr], r_txn[wr], WR))

@@ -20,6 +20,7 @@ and ``info`` transactions are dropped (their results are unknown); their writes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter, length_hint
@@ -106,12 +107,14 @@ def _txn_ops(h: History) -> tuple[I64, I64, npt.NDArray[np.int8]]:
     return inv, cmp, types
 
 
-def parse(history: History, model: str) -> Txns:
+def parse(history: History, model: str, tick: Callable[[str], None] | None = None) -> Txns:
     """Columns of the transactions of ``history`` for ``model`` (list-append, rw-register).
 
-    Raises :class:`TxnFormatError` for a value that is not a list of ``[f, key, value]``
-    mops of the model's kinds.
+    ``tick("parse")`` is called between chunks of the long passes (a budget check that
+    may raise). Raises :class:`TxnFormatError` for a value that is not a list of
+    ``[f, key, value]`` mops of the model's kinds.
     """
+    tick = tick or _no_tick
     h = history
     inv, cmp, types = _txn_ops(h)
     nh = len(h)
@@ -134,7 +137,10 @@ def parse(history: History, model: str) -> Txns:
             f"{where(bad[0])}: a transaction's value must be a list of micro-ops [f key value]"
         )
     lens = np.fromiter(map(len, txn_vals), dtype=np.int64, count=len(txn_vals))
-    flat = list(chain.from_iterable(txn_vals))
+    flat: list[Any] = []
+    for lo in range(0, len(txn_vals), CHUNK):
+        flat += chain.from_iterable(txn_vals[lo : lo + CHUNK])
+        tick("parse")
     try:  # a mop that is not a sequence of 3 raises here (longer ones are cut)
         fs = list(map(itemgetter(0), flat))
         ks = list(map(itemgetter(1), flat))
@@ -204,7 +210,7 @@ def parse(history: History, model: str) -> Txns:
         m_len[rmask] = rl
         m_val[rmask] = np.cumsum(rl) - rl
         try:
-            elems = np.fromiter(chain.from_iterable(reads), dtype=np.int64, count=total)
+            elems = _elements(reads, rl[rl > 0], total, tick)
             m_val[wmask] = np.fromiter(writes, dtype=np.int64, count=len(writes))
             _check_ints(writes)  # read elements: a stray type shows up as a garbage read
         except (TypeError, ValueError, OverflowError):
@@ -233,6 +239,25 @@ def parse(history: History, model: str) -> Txns:
 
 
 _NIL_INT = int(NIL)
+#: Transactions (or reads) converted between two budget checks.
+CHUNK = 1 << 15
+
+
+def _no_tick(phase: str) -> None:
+    """No budget to check."""
+
+
+def _elements(reads: list[Any], lens: Any, total: int, tick: Callable[[str], None]) -> I64:
+    """The elements of the (non-empty) list-append reads, flat, converted in chunks."""
+    out = np.empty(total, dtype=np.int64)
+    at = 0
+    for lo in range(0, len(reads), CHUNK):
+        size = int(lens[lo : lo + CHUNK].sum())
+        out[at : at + size] = np.fromiter(chain.from_iterable(reads[lo : lo + CHUNK]),
+                                          dtype=np.int64, count=size)  # fmt: skip
+        at += size
+        tick("parse")
+    return out
 
 
 def _hashable(x: Any) -> bool:

@@ -30,7 +30,7 @@ orders leave the answer open.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import pairwise, permutations, product
 from typing import Any
 
@@ -56,6 +56,7 @@ def analyze(
     linearizable_keys: bool = False,
     initial: Mapping[int, int] | None = None,
     realtime_versions: bool = False,
+    tick: Callable[[str], None] | None = None,
 ) -> Analysis:
     """Edges and non-cycle anomalies of an rw-register history.
 
@@ -65,6 +66,7 @@ def analyze(
     h = tx.history
     an = Analysis(edges=[])
     init = dict(initial or {})
+    tick = tick or (lambda phase: None)
     vn = tx.value_name
     kn = tx.key_name
 
@@ -80,6 +82,8 @@ def analyze(
     mop_lo = tx.mop_lo.tolist()
     m_f, m_key, m_val = tx.m_f.tolist(), tx.m_key.tolist(), tx.m_val.tolist()
     for t in range(tx.n):
+        if t & 0xFFFF == 0:
+            tick("analysis")
         state: dict[int, int] = {}
         wrote: dict[int, int] = {}
         for j in range(mop_lo[t], mop_lo[t + 1]):
@@ -113,6 +117,7 @@ def analyze(
             last_val[t, k] = state[k]
     ttype = tx.type.tolist()
 
+    tick("analysis")
     # wr edges, G1a, G1b, garbage reads
     readers: dict[tuple[int, int], list[int]] = {}
     wr_src: list[int] = []
@@ -144,6 +149,7 @@ def analyze(
         if len(ts) > 1:
             an.add("lost-update", {"key": kn(k), "value": vn(v), "ops": [op(t) for t in ts]})
 
+    tick("analysis")
     # version graphs
     vertex = [ttype[t] != FAIL for t in range(tx.n)]
     written: dict[int, list[int]] = {}
