@@ -31,6 +31,7 @@ partitioned member. This is not linearizable; it exists to show that the checker
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -454,9 +455,13 @@ class EtcdLockClient(_EtcdHTTP):
     * ``release``: ``unlock`` the key the lock gave, then revoke the lease (best effort).
       Errors as for a write. Without a held key -> ``fail`` (error ``not-held``) at once.
 
-    No keepalive: the lease lapses ``lease_ttl`` after the acquire unless released, and
-    the client is never told — a hold that outlives its lease (a paused or partitioned
-    member) is exactly what the lock checker should catch.
+    With ``keepalive`` (the default) a background task renews the lease every third of its
+    TTL, over a connection of its own, from the grant until the release — as a careful
+    etcd user does. Renewals that fail are ignored: when the member is paused or cut off
+    for longer than the TTL the lease lapses, etcd hands the lock to another client, and
+    this one is never told — the unsafety Jepsen found in etcd's locks, and what the lock
+    checker catches. ``keepalive=False`` lets every lease lapse ``lease_ttl`` after its
+    grant (time spent waiting for the lock included): holds longer than that overlap.
     """
 
     def __init__(
@@ -464,6 +469,7 @@ class EtcdLockClient(_EtcdHTTP):
         *,
         lease_ttl: int = DEFAULT_LEASE_TTL,
         acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+        keepalive: bool = True,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -471,8 +477,50 @@ class EtcdLockClient(_EtcdHTTP):
             raise ConfigError("lease_ttl must be >= 1 s and acquire_timeout positive")
         self.lease_ttl = lease_ttl
         self.acquire_timeout = acquire_timeout
+        self.keepalive = keepalive
         self._lease: str | None = None
         self._key: str | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._renew_http: httpx.AsyncClient | None = None
+
+    async def open(self, ctx: TestContext, node: Node) -> None:
+        """Create the HTTP clients for ``node``'s member (one for lease renewals)."""
+        await super().open(ctx, node)
+        if self.keepalive:
+            self._renew_http = httpx.AsyncClient(
+                base_url=f"http://{node.peer_address}:{self.port}/v3/",
+                timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                trust_env=False,
+            )
+
+    async def close(self, ctx: TestContext) -> None:
+        """Stop renewing and close the HTTP clients."""
+        await self._stop_renewing()
+        if self._renew_http is not None:
+            await self._renew_http.aclose()
+            self._renew_http = None
+        await super().close(ctx)
+
+    def _start_renewing(self, lease: str) -> None:
+        if self._renew_http is None:
+            return
+        http = self._renew_http
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease_ttl / 3)
+                with contextlib.suppress(httpx.HTTPError):
+                    await http.post("lease/keepalive", json={"ID": lease})
+
+        self._renewer = asyncio.create_task(renew())
+
+    async def _stop_renewing(self) -> None:
+        task, self._renewer = self._renewer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def invoke(self, ctx: TestContext, op: Op) -> Op:
         """Acquire or release the lock; return the completion."""
@@ -495,6 +543,7 @@ class EtcdLockClient(_EtcdHTTP):
         lease = str(grant.get("ID", ""))
         if not lease:
             return {"type": "fail", "error": f"lease grant: no ID in {grant!r}"}
+        self._start_renewing(lease)
         try:
             data = await self._post(
                 "lock/lock", {"name": _b64(LOCK_NAME), "lease": lease}, wait=self.acquire_timeout
@@ -532,6 +581,7 @@ class EtcdLockClient(_EtcdHTTP):
         return {"type": "ok"}
 
     async def _revoke(self, lease: str) -> None:
-        """Revoke ``lease``, ignoring errors (it lapses anyway after its TTL)."""
+        """Stop renewing and revoke ``lease``, ignoring errors (it lapses after its TTL)."""
+        await self._stop_renewing()
         with contextlib.suppress(_Definite, _Unknown):
             await self._post("lease/revoke", {"ID": lease})

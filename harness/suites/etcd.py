@@ -14,7 +14,8 @@ the workloads that can be run against it. Options come from ``--option k=v`` or 
 ``ops_per_key``, ``threads_per_key``  shape of the register workload
 ``accounts``, ``total``, ``max_transfer``, ``read_fraction``  shape of the bank workload
 ``lease_ttl``           the lock workload's lease, seconds (default 2); ``hold`` how long
-                        each worker holds the lock (0.2 s)
+                        each worker holds the lock (0.2 s); ``lease_keepalive`` renew the
+                        lease while waiting and holding (default true)
 
 Workloads: ``register`` (default), ``single-register``, ``set``, ``set-full``, ``bank``
 (a multi-key txn per transfer), ``unique-ids`` (put revisions) and ``lock`` (the v3 lock
@@ -126,10 +127,13 @@ def lock(ctx: TestContext) -> Workload:
     """Acquire/hold/release of one lock through etcd's lock API, each hold on a lease."""
     connect, read = _timeouts(ctx)
     ttl = option_int(ctx.options, "lease_ttl", DEFAULT_LEASE_TTL)
+    keepalive = option_bool(ctx.options, "lease_keepalive", True)
     return lock_workload(
         ctx,
-        client=lambda: EtcdLockClient(lease_ttl=ttl, connect_timeout=connect, read_timeout=read),
-        note=f" (etcd lock API, lease TTL {ttl} s, no keepalive)",
+        client=lambda: EtcdLockClient(
+            lease_ttl=ttl, keepalive=keepalive, connect_timeout=connect, read_timeout=read
+        ),
+        note=f" (etcd lock API, lease TTL {ttl} s{', kept alive' if keepalive else ''})",
     )
 
 
