@@ -291,7 +291,7 @@ def test_up_again_returns_the_running_cluster(cluster: Cluster, provider: LocalP
     again = provider.up(spec(state, prefix="clt-", subnet="10.77.201.0/24"))
     assert again == cluster
     # Nothing was rebuilt: the same sshd processes, the same namespaces (how long it
-    # takes: bench/cluster.py).
+    # takes: bench/restart.py).
     assert recorded_pids(state) == pids and all(alive(p) for p in pids)
     assert sorted(netns_with("clt-")) == netns
 

@@ -118,7 +118,7 @@ def test_kill_takes_the_member_down_and_heal_restarts_it(cluster: Cluster) -> No
             )
             assert probe.exit_status != 0  # nothing listens any more
             assert (await nemesis.verify_healed(ctx))["n3"] == ["etcd is not running"]
-            # Restarts the member and waits until it is healthy (how long: bench/etcd.py).
+            # Restarts the member and waits until it is healthy (how long: bench/restart.py).
             await nemesis.invoke(ctx, {"f": "stop-kill", "value": None})
             assert await db.pid(remotes["n3"]) is not None
             assert await nemesis.verify_healed(ctx) == {"n1": [], "n2": [], "n3": []}
