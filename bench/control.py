@@ -36,7 +36,7 @@ async def _fails(sshd: LoopbackSshd, backend: str, *, retries: int, **node: obje
     """Seconds until connecting to ``sshd.node(**node)`` fails."""
     t = time.perf_counter()
     try:
-        await connect(sshd.node(**node), backend=backend, retries=retries, connect_timeout=1)
+        await connect(sshd.node("n1", **node), backend=backend, retries=retries, connect_timeout=1)
     except SSHError:
         return time.perf_counter() - t
     raise RuntimeError("the connection was expected to fail")
