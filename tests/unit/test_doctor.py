@@ -141,9 +141,7 @@ def test_node_reachability_is_a_tcp_connect() -> None:
 
 def test_run_tool_kills_the_whole_group_on_timeout(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
-    t0 = time.monotonic()
     res = doctor.run_tool(["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"], timeout=2)
-    assert time.monotonic() - t0 < 30  # it did not wait for the sleep
     assert res.timed_out and not res.ok and "killed after 2 s" in res.stderr
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 20  # the orphaned sleep is reaped by init after the kill
