@@ -11,14 +11,14 @@ nemesis when there is one – and runs a single scheduler loop:
 2. ask the generator for ops until it has none for now (``PENDING``, every thread busy,
    or an op for later); stamp each invocation (index, time, node), **journal it** and
    tell the generator;
-3. write the journal out – one ``write()`` for the round, so every invocation is in the
-   file before its client sees it – and start the round's client calls. A call starts
-   *eagerly*: its first step runs right here, as its worker's task (``current_task()``,
-   contextvars and timeouts in the client are the worker's, as if the worker ran it),
-   so a call that finishes at once costs no task switch; a call that waits is handed to
-   its worker to see through. One watchdog timer cancels any call older than
-   ``op_timeout`` (the same effect as ``asyncio.timeout`` per op, without a timer per
-   op);
+3. write the journal out (:meth:`Journal.flush`: one ``write()`` for the round, so every
+   invocation is in the file before its client sees it) and start the round's client
+   calls. A call starts *eagerly* (:data:`harness.calls.EAGER_STARTS`): its first step
+   runs right here, as its worker's task (``current_task()``, contextvars and timeouts in
+   the client are the worker's, as if the worker ran it), so a call that finishes at once
+   costs no task switch; a call that waits is handed to its worker to see through. One
+   watchdog timer cancels any call older than ``op_timeout`` (the effect of
+   ``asyncio.timeout`` per op, without a timer per op);
 4. if calls finished at once, go round again (letting the event loop run at least every
    :data:`FAIR_TURN`); else sleep until a completion or the time the generator's next op
    is due – never spin.
@@ -28,8 +28,10 @@ Outcomes: the client's completion dict (``type`` ok/fail/info); :class:`Definite
 the error. Nemesis completions are always ``info``. ``sleep`` and ``log`` ops are
 handled here and never journaled.
 
-Time comes from a :class:`Clock`: :class:`RealClock` (monotonic) in runs,
-:class:`FakeClock` (virtual time that jumps ahead whenever every task is waiting) in tests.
+Every op is journaled one way: as its fields (a :data:`~harness.journal_lines.Record`)
+handed to a :class:`~harness.journal_lines.Journal`, written out before every yield to the
+event loop. Time comes from a :class:`~harness.clock.Clock`: :class:`RealClock`
+(monotonic) in runs, :class:`FakeClock` (virtual time) in tests.
 
 Cancelling the task that runs :func:`interpret` (or Ctrl-C) stops issuing ops, waits up
 to :data:`CANCEL_GRACE` for ops in flight and journals the completions that arrive; ops
@@ -41,10 +43,6 @@ lines, so a crash of the controller leaves every op journaled before its last yi
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import heapq
-import inspect
-import itertools
 import logging
 import random
 import time
@@ -55,10 +53,14 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from harness.api import Client, DefiniteError, IndefiniteError, Op, TestContext
+from harness import calls
+from harness.api import Client, Op, TestContext
+from harness.calls import CANCELLED, FRESH, STOP, Started, Worker, completion, failure, resume
+from harness.clock import Cancellable, Clock, FakeClock, RealClock
 from harness.generator import PENDING, Gen, GenContext
 from harness.generator import op as gen_op
 from harness.generator.context import NEMESIS, Thread
+from harness.journal_lines import CallbackJournal, Journal, Record
 
 __all__ = [
     "CANCEL_GRACE",
@@ -96,146 +98,22 @@ WORKER_STOP_TIMEOUT: Final = 1.0
 FAIR_TURN = 0.001
 
 _NS: Final = 1_000_000_000
-_TYPES: Final = frozenset({"ok", "fail", "info"})
 
 
 class InterpreterError(RuntimeError):
     """The generator produced something the interpreter cannot run (a bug in it)."""
 
 
-# -- clocks ----------------------------------------------------------------------------------
-
-
-class Cancellable(Protocol):
-    """A scheduled callback that can be called off."""
-
-    def cancel(self) -> None: ...
-
-
-class Clock(Protocol):
-    """Where the interpreter gets time: a monotonic ns clock, timers, sleeps, timeouts."""
-
-    def now_ns(self) -> int:
-        """Monotonic time in ns (any origin)."""
-        ...
-
-    def call_at(self, t_ns: int, callback: Callable[[], None]) -> Cancellable:
-        """Run ``callback`` (in the event loop) once ``now_ns() >= t_ns``."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``."""
-        ...
-
-
-class RealClock:
-    """The real clock: :func:`time.monotonic_ns` and the event loop's timers."""
-
-    def now_ns(self) -> int:
-        """Monotonic time in ns."""
-        return time.monotonic_ns()
-
-    def call_at(self, t_ns: int, callback: Callable[[], None]) -> Cancellable:
-        """Schedule ``callback`` on the running loop at monotonic ``t_ns``."""
-        delay = max(0, t_ns - time.monotonic_ns()) / _NS
-        return asyncio.get_running_loop().call_later(delay, callback)
-
-    async def sleep(self, seconds: float) -> None:
-        """:func:`asyncio.sleep`."""
-        await asyncio.sleep(seconds)
-
-
-class _Timer:
-    __slots__ = ("callback", "cancelled", "when")
-
-    def __init__(self, when: int, callback: Callable[[], None]) -> None:
-        self.when = when
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-#: Consecutive idle observations of the event loop before :class:`FakeClock` jumps.
-FAKE_CLOCK_SETTLE_ROUNDS: Final = 3
-#: Loop iterations :class:`FakeClock` waits for the loop to go idle before jumping anyway.
-FAKE_CLOCK_MAX_SETTLE: Final = 1000
-
-
-class FakeClock:
-    """Virtual time for tests. Timers fire in time order; whenever every task is waiting
-    (the event loop has nothing ready), time jumps to the next timer – so a test of a
-    60 s time limit takes milliseconds, and is deterministic. :meth:`advance` moves time
-    by hand. Only for code that waits on this clock (not on sockets)."""
-
-    def __init__(self, start_ns: int = 0) -> None:
-        self._now = start_ns
-        self._timers: list[tuple[int, int, _Timer]] = []
-        self._seq = itertools.count()
-        self._jumper: asyncio.Task[None] | None = None
-
-    def now_ns(self) -> int:
-        """The virtual time in ns."""
-        return self._now
-
-    def call_at(self, t_ns: int, callback: Callable[[], None]) -> Cancellable:
-        """Schedule ``callback`` at virtual time ``t_ns``."""
-        timer = _Timer(t_ns, callback)
-        heapq.heappush(self._timers, (t_ns, next(self._seq), timer))
-        if self._jumper is None:
-            self._jumper = asyncio.get_running_loop().create_task(self._jump())
-        return timer
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` and fire the timers that are due."""
-        self._now += round(seconds * _NS)
-        while self._timers and self._timers[0][0] <= self._now:
-            timer = heapq.heappop(self._timers)[2]
-            if not timer.cancelled:
-                timer.callback()
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of virtual time."""
-        fut = asyncio.get_running_loop().create_future()
-        timer = self.call_at(self._now + round(seconds * _NS), lambda: _set(fut))
-        try:
-            await fut
-        finally:
-            timer.cancel()
-
-    async def _settle(self) -> None:
-        loop = asyncio.get_running_loop()
-        idle = 0
-        for _ in range(FAKE_CLOCK_MAX_SETTLE):
-            await asyncio.sleep(0)
-            ready = getattr(loop, "_ready", None)
-            idle = idle + 1 if ready is not None and not ready else 0
-            if idle >= FAKE_CLOCK_SETTLE_ROUNDS:
-                return
-
-    async def _jump(self) -> None:
-        try:
-            while True:
-                await self._settle()
-                timers = self._timers
-                while timers and timers[0][2].cancelled:
-                    heapq.heappop(timers)
-                if not timers:
-                    return
-                when, _, timer = heapq.heappop(timers)
-                self._now = max(self._now, when)
-                timer.callback()
-        finally:
-            self._jumper = None
-
-
-def _set(fut: asyncio.Future[Any], value: Any = None) -> None:
+def _set(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
-        fut.set_result(value)
+        fut.set_result(None)
 
 
-# -- progress --------------------------------------------------------------------------------
+def _fields(op: Op) -> Record:
+    """The journal record of a stamped op."""
+    g = op.get
+    return (op["index"], op["time"], op["type"], op["process"], op["f"], g("value"), g("key"),
+            g("node"), g("error"))  # fmt: skip
 
 
 def _stamped(c: Op, inv: Op, index: int, now: int, node: str | None) -> Op:
@@ -282,155 +160,10 @@ class NemesisLike(Protocol):
         ...
 
 
-# -- workers ---------------------------------------------------------------------------------
-
-_STOP: Final[Any] = object()
-#: ``_Started.waiting_on`` of an awaitable its worker has to start itself.
-_FRESH: Final[Any] = object()
-
-# Running a client's ``invoke`` eagerly – its first step inside the scheduler, *as its
-# worker's task* (``asyncio.current_task()``, timeouts and cancel scopes in the client see
-# the worker) – needs the event loop's current-task bookkeeping, which Python 3.11 keeps
-# private (3.12's eager tasks use the same two functions). Without them every op is
-# handed to its worker: the same history, one task switch per op slower.
-_enter_task: Callable[[Any, Any], None] | None = getattr(asyncio.tasks, "_enter_task", None)
-_leave_task: Callable[[Any, Any], None] | None = getattr(asyncio.tasks, "_leave_task", None)
-
-
-class _Worker:
-    """One thread: its client (or nemesis), node, one-message inbox, task and that task's
-    context. ``deadline`` (absolute clock ns) is set while its worker runs an op under a
-    timeout; the watchdog sets ``timed_out`` and cancels the task when it passes."""
-
-    __slots__ = (
-        "context",
-        "deadline",
-        "eager",
-        "invoke",
-        "is_nemesis",
-        "node",
-        "slot",
-        "task",
-        "thread",
-        "timed_out",
-        "timeout",
-        "timeout_ns",
-        "waiter",
-    )
-
-    def __init__(
-        self,
-        thread: Thread,
-        invoke: Callable[[TestContext, Op], Any],
-        node: str | None,
-        timeout: float | None,
-    ) -> None:
-        self.thread = thread
-        self.is_nemesis = thread == NEMESIS
-        self.invoke = invoke
-        # Only a coroutine function's call can start eagerly (creating it runs no code).
-        self.eager = inspect.iscoroutinefunction(invoke)
-        self.node = node
-        self.timeout = timeout
-        self.timeout_ns = None if timeout is None else round(timeout * _NS)
-        self.deadline: int | None = None
-        self.timed_out = False
-        self.slot: Any = None
-        self.waiter: asyncio.Future[Any] | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.context = contextvars.copy_context()
-
-    def give(self, o: Any) -> None:
-        """Hand ``o`` to the worker (its inbox holds one message; it is idle when given
-        one): a sleep op, a :class:`_Started` client call, or ``_STOP``."""
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(o)
-        else:
-            self.slot = o
-
-
-class _Started:
-    """A client call for a worker to see through, for invocation ``inv``: ``aw``, the
-    coroutine ``invoke`` returned, already started and now waiting on ``waiting_on``
-    (what it yielded to the event loop); or (``aw`` None, ``waiting_on`` ``_FRESH``) a
-    call the worker makes itself."""
-
-    __slots__ = ("aw", "inv", "waiting_on")
-
-    def __init__(self, aw: Any, inv: Op, waiting_on: Any) -> None:
-        self.aw = aw
-        self.inv = inv
-        self.waiting_on = waiting_on
-
-
-@types.coroutine
-def _resume(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
-    """Go on with ``coro``, whose first steps ran elsewhere and which now waits on
-    ``waiting_on``: exactly what awaiting it would do from there (values and exceptions,
-    cancellation included, are passed through)."""
-    while True:
-        try:
-            sent = yield waiting_on
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as e:
-            try:
-                waiting_on = coro.throw(e)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                waiting_on = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
-
-
 @types.coroutine
 def _one_turn() -> Generator[None, None, None]:
     """Let the event loop run the other ready tasks once (``asyncio.sleep(0)``)."""
     yield
-
-
-def _classify(c: Any, nemesis: bool) -> Op:
-    """The completion fields of a client's answer ``c``, checking its type."""
-    if type(c) is not dict:
-        if not isinstance(c, dict):
-            return {"type": "info", "error": f"client bug: invoke returned {c!r}, not a dict"}
-        c = dict(c)
-    t = c.get("type")
-    if nemesis:
-        if t != "info":
-            c = {**c, "type": "info"}
-        return c
-    if t not in _TYPES:
-        return {
-            "type": "info",
-            "error": f"client bug: completion type {t!r} is not ok, fail or info",
-        }
-    return c
-
-
-def _completion(c: Any, nemesis: bool) -> Op:
-    """The completion fields a client's answer ``c`` stands for: ``c`` itself when it is
-    the usual well-formed client dict, else checked (:func:`_classify`)."""
-    if c.__class__ is dict and not nemesis and c.get("type") in _TYPES:
-        return c
-    return _classify(c, nemesis)
-
-
-def _failure(e: Exception) -> Op:
-    """The completion of a call that raised ``e``: ``fail`` for :class:`DefiniteError`,
-    else ``info``."""
-    if isinstance(e, DefiniteError):
-        return {"type": "fail", "error": str(e) or type(e).__name__}
-    if isinstance(e, IndefiniteError):
-        return {"type": "info", "error": str(e) or type(e).__name__}
-    return {"type": "info", "error": f"indeterminate: {type(e).__name__}: {e}"}
-
-
-_CANCELLED: Final = "indeterminate: the client was cancelled"
 
 
 class _Run:
@@ -442,7 +175,7 @@ class _Run:
         ctx: TestContext,
         clients: Sequence[Client],
         nemesis: NemesisLike | None,
-        journal: Callable[[Op], None],
+        journal: Journal,
         op_timeout: float | None,
         nemesis_timeout: float | None,
         clock: Clock,
@@ -457,16 +190,16 @@ class _Run:
         self.concurrency = c = len(clients)
         nodes = ctx.cluster.nodes
         threads: list[Thread] = list(range(c))
-        self.workers: dict[Thread, _Worker] = {}
+        self.workers: dict[Thread, Worker] = {}
         for i, client in enumerate(clients):
             node = nodes[i % len(nodes)].name if nodes else None
-            self.workers[i] = _Worker(i, client.invoke, node, op_timeout)
+            self.workers[i] = Worker(i, client.invoke, node, op_timeout)
         if nemesis is not None:
             threads.append(NEMESIS)
-            self.workers[NEMESIS] = _Worker(NEMESIS, nemesis.invoke, None, nemesis_timeout)
+            self.workers[NEMESIS] = Worker(NEMESIS, nemesis.invoke, None, nemesis_timeout)
         self.client_threads = tuple(range(c))
         self.gctx = GenContext(threads=threads, concurrency=c, rng=random.Random(seed))
-        self.done: deque[tuple[_Worker, Op, Op | None]] = deque()
+        self.done: deque[tuple[Worker, Op, Op | None]] = deque()
         self.sched_waiter: asyncio.Future[Any] | None = None
         self.origin = clock.now_ns()
         self.index = 0
@@ -477,13 +210,12 @@ class _Run:
         self.next_progress = 0
         self.watchdog: Cancellable | None = None
         self.watchdog_at = 0
-        self.flush: Callable[[], None] | None = getattr(journal, "flush", None)
         self.loop = asyncio.get_running_loop()
         self.task: asyncio.Task[Any] | None = None  # the scheduler's (set by interpret)
 
     # -- workers --
 
-    async def worker(self, w: _Worker) -> None:
+    async def worker(self, w: Worker) -> None:
         """See through the client calls and sleeps handed to ``w`` until told to stop."""
         loop = asyncio.get_running_loop()
         clock, done = self.clock, self.done
@@ -495,9 +227,9 @@ class _Run:
                 m = await fut
                 w.waiter = None
             w.slot = None
-            if m is _STOP:
+            if m is STOP:
                 return
-            if m.__class__ is not _Started:  # a sleep op
+            if m.__class__ is not Started:  # a sleep op
                 await clock.sleep(m["value"])
                 done.append((w, m, None))
             else:
@@ -505,7 +237,7 @@ class _Run:
                 try:
                     if aw is None:
                         aw = w.invoke(self.ctx, m.inv.copy())
-                    c = await (aw if waiting_on is _FRESH else _resume(aw, waiting_on))
+                    c = await (aw if waiting_on is FRESH else resume(aw, waiting_on))
                 except asyncio.CancelledError:
                     w.deadline = None
                     if w.timed_out:
@@ -514,63 +246,51 @@ class _Run:
                         task = asyncio.current_task()
                         if task is not None and task.cancelling():
                             raise  # we are being stopped
-                        res = {"type": "info", "error": _CANCELLED}
+                        res = {"type": "info", "error": CANCELLED}
                 except Exception as e:
                     w.deadline = None
-                    res = _failure(e)
+                    res = failure(e)
                 else:
                     w.deadline = None
                     if w.timed_out:  # the client swallowed the watchdog's cancellation
                         res = self.timed_out(w)
                     else:
-                        res = _completion(c, w.is_nemesis)
+                        res = completion(c, w.is_nemesis)
                 done.append((w, m.inv, res))
             s = self.sched_waiter
             if s is not None and not s.done():
                 s.set_result(None)
 
-    def start(self, starts: list[tuple[_Worker, Op]], now: int) -> None:
-        """Start the client call of each ``(worker, invocation)``: run it eagerly until it
-        first waits – queueing the completion of a call that finished – and hand calls
-        still running to their workers, with their deadline (``now``: relative ns)."""
-        ctx, done = self.ctx, self.done
-        loop, me = self.loop, self.task
-        if me is None or _enter_task is None or _leave_task is None:
+    def start(self, starts: list[tuple[Worker, Op]], now: int) -> None:
+        """Start the client call of each ``(worker, invocation)`` (``now``: relative ns):
+        eagerly (:meth:`first_step`, as its worker's task) when
+        :data:`harness.calls.EAGER_STARTS`, else
+        by handing it to its worker."""
+        if calls.EAGER_STARTS and self.task is not None:
+            calls.as_worker_tasks(self.loop, self.task, starts, self.first_step, now)
+        else:
             for w, inv in starts:
-                self.hand_over(w, _Started(None, inv, _FRESH), now)
-            return
-        _leave_task(loop, me)
-        try:
-            for w, inv in starts:
-                if not w.eager:
-                    self.hand_over(w, _Started(None, inv, _FRESH), now)
-                    continue
-                # Creating the coroutine runs no client code; its first step runs as the
-                # worker's task, in the worker's context.
-                coro = w.invoke(ctx, inv.copy())
-                task = w.task
-                _enter_task(loop, task)
-                try:
-                    waiting_on = w.context.run(coro.send, None)
-                except StopIteration as stop:
-                    c = stop.value
-                    if c.__class__ is not dict or w.is_nemesis or c.get("type") not in _TYPES:
-                        c = _classify(c, w.is_nemesis)
-                    done.append((w, inv, c))
-                    continue
-                except asyncio.CancelledError:
-                    done.append((w, inv, {"type": "info", "error": _CANCELLED}))
-                    continue
-                except Exception as e:
-                    done.append((w, inv, _failure(e)))
-                    continue
-                finally:
-                    _leave_task(loop, task)
-                self.hand_over(w, _Started(coro, inv, waiting_on), now)
-        finally:
-            _enter_task(loop, me)
+                self.hand_over(w, Started(None, inv, FRESH), now)
 
-    def hand_over(self, w: _Worker, call: _Started, now: int) -> None:
+    def first_step(self, w: Worker, inv: Op, now: int) -> None:
+        """Run the call of ``inv`` until it first waits, in ``w``'s context: queue the
+        completion of a call that finished, hand one still running to ``w``."""
+        if not w.eager:
+            self.hand_over(w, Started(None, inv, FRESH), now)
+            return
+        coro = w.invoke(self.ctx, inv.copy())  # creating it runs no client code
+        try:
+            waiting_on = w.context.run(coro.send, None)
+        except StopIteration as stop:
+            self.done.append((w, inv, completion(stop.value, w.is_nemesis)))
+        except asyncio.CancelledError:
+            self.done.append((w, inv, {"type": "info", "error": CANCELLED}))
+        except Exception as e:
+            self.done.append((w, inv, failure(e)))
+        else:
+            self.hand_over(w, Started(coro, inv, waiting_on), now)
+
+    def hand_over(self, w: Worker, call: Started, now: int) -> None:
         """Give a running client call to its worker, under the op timeout."""
         if w.timeout_ns is not None:
             w.deadline = d = self.origin + now + w.timeout_ns
@@ -579,7 +299,7 @@ class _Run:
         w.give(call)
 
     @staticmethod
-    def timed_out(w: _Worker) -> Op:
+    def timed_out(w: Worker) -> Op:
         """Acknowledge the watchdog's cancellation of ``w``; the ``info`` completion."""
         w.timed_out = False
         task = asyncio.current_task()
@@ -622,8 +342,7 @@ class _Run:
     async def wait(self, until: int | None) -> None:
         """Write out the journal; return when a completion is queued, or at relative time
         ``until`` (ns)."""
-        if self.flush is not None:
-            self.flush()
+        self.journal.flush()
         if self.done:
             return
         fut = self.loop.create_future()
@@ -640,28 +359,24 @@ class _Run:
             if timer is not None:
                 timer.cancel()
 
-    def complete(self, w: _Worker, inv: Op, c: Op, now: int) -> None:
-        """Stamp and journal the completion of ``inv`` whose client answered ``c`` (not
-        telling the generator): the slow path, used when winding down."""
-        p = inv["process"]
-        res = _stamped(c, inv, self.index, now, w.node)
-        self.index += 1
-        self.journal(res)
-        self.counts[res["type"]] += 1
-        if p == NEMESIS:
-            self.nemesis_last = res
-        elif res["type"] == "info":
-            self.gctx.processes[w.thread] = p + self.concurrency
-
     def drain(self) -> None:
-        """Journal every queued completion, without telling the generator."""
+        """Journal every queued completion, without telling the generator (winding down)."""
         done, gctx = self.done, self.gctx
         while done:
-            w, inv, res = done.popleft()
+            w, inv, c = done.popleft()
             gctx.mark_free(w.thread)
             self.in_flight -= 1
-            if res is not None:
-                self.complete(w, inv, res, self.clock.now_ns() - self.origin)
+            if c is None:
+                continue
+            p = inv["process"]
+            res = _stamped(c, inv, self.index, self.clock.now_ns() - self.origin, w.node)
+            self.index += 1
+            self.journal.append_fields(_fields(res))
+            self.counts[res["type"]] += 1
+            if p == NEMESIS:
+                self.nemesis_last = res
+            elif res["type"] == "info":
+                gctx.processes[w.thread] = p + self.concurrency
 
     def progress(self, now: int) -> Progress:
         """The current :class:`Progress` at relative time ``now``."""
@@ -690,13 +405,14 @@ class _Run:
 
         This is the hot path. Each round: journal the completions that arrived; ask the
         generator for ops until it has none for now, journaling each invocation; write the
-        journal out (one ``write()``); start the round's client calls (:meth:`start`);
-        then, if calls finished at once, go on with the next round (letting the event loop
-        run once at least every :data:`FAIR_TURN`), else let it run until a completion or
-        the time something is due. The bookkeeping is inlined (it is
-        :meth:`complete`, and the context's ``mark_busy``/``mark_free``), with counters in
-        locals (written back on the way out) and one clock read per round."""
-        gctx, workers, journal, done = self.gctx, self.workers, self.journal, self.done
+        journal out; start the round's client calls (:meth:`start`); then, if calls
+        finished at once, go on with the next round (letting the event loop run once at
+        least every :data:`FAIR_TURN`), else let it run until a completion or the time
+        something is due. Bookkeeping is inlined (the context's ``mark_busy`` and
+        ``mark_free``), counters live in locals (written back on the way out), and a
+        completion nobody looks at (no listening generator, a client's) is journaled from
+        its fields without making its dict."""
+        gctx, workers, done = self.gctx, self.workers, self.done
         free, processes, counts = gctx.free, gctx.processes, self.counts
         free_clients = gctx.free_clients  # kept in step with free (see GenContext)
         assert free_clients is not None  # the context made its own free set
@@ -706,16 +422,12 @@ class _Run:
         recheck = round(PENDING_RECHECK * _NS)
         progress_every = round(PROGRESS_INTERVAL * _NS)
         on_progress = self.on_progress
-        # The journal's fast path (Journal.append_fields): ops as their fields, made into
-        # lines and written by the flush before the next yield (nothing changes them
-        # until then: generators only read the ops they are told of).
-        append_fields = getattr(journal, "append_fields", None)
-        flush = self.flush
+        append, flush = self.journal.append_fields, self.journal.flush
         gen = self.gen
         listens = isinstance(gen, Gen) and gen.listens
         exhausted = False
         index, in_flight, invocations = self.index, self.in_flight, self.invocations
-        starts: list[tuple[_Worker, Op]] = []
+        starts: list[tuple[Worker, Op]] = []
         fair_turn = round(FAIR_TURN * _NS)
         turn_ends = time.monotonic_ns() + fair_turn  # (real time: fairness to other tasks)
         try:
@@ -732,37 +444,25 @@ class _Run:
                         continue
                     p = inv["process"]
                     kind = c["type"]
-                    if append_fields is not None and not listens and p.__class__ is int:
-                        # Nobody sees the completion dict: journal the fields _stamped
-                        # would give it, without making it.
+                    if listens or p.__class__ is not int:
+                        res = _stamped(c, inv, index, now, w.node)
+                        append(_fields(res))
+                        if listens:
+                            gen = gen.update(gctx, res)
+                            listens = isinstance(gen, Gen) and gen.listens
+                        if p == NEMESIS:
+                            self.nemesis_last = res
+                    else:  # the fields _stamped would give, without the dict
                         g = c.get
-                        node = w.node
-                        append_fields((
+                        append((
                             index, now, kind, p, inv["f"],
                             c["value"] if "value" in c else inv.get("value"),
                             c["key"] if "key" in c else inv.get("key"),
-                            g("node") or node, g("error"),
+                            g("node") or w.node, g("error"),
                         ))  # fmt: skip
-                        index += 1
-                        counts[kind] += 1
-                        if kind == "info":
-                            processes[t] = p + conc
-                        continue
-                    res = _stamped(c, inv, index, now, w.node)
-                    if append_fields is not None:
-                        g = res.get
-                        append_fields((index, now, kind, p, res["f"], res["value"], g("key"),
-                                       g("node"), g("error")))  # fmt: skip
-                    else:
-                        journal(res)
                     index += 1
                     counts[kind] += 1
-                    if listens:
-                        gen = gen.update(gctx, res)
-                        listens = isinstance(gen, Gen) and gen.listens
-                    if p == NEMESIS:
-                        self.nemesis_last = res
-                    elif kind == "info":
+                    if kind == "info" and p.__class__ is int:
                         processes[t] = p + conc
                 if on_progress is not None and now >= self.next_progress:
                     self.index, self.in_flight, self.invocations = index, in_flight, invocations
@@ -770,8 +470,7 @@ class _Run:
                     on_progress(self.progress(now))
                 if exhausted:
                     if not in_flight:
-                        if flush is not None:
-                            flush()
+                        flush()
                         return
                     await self.wait(None)
                     continue
@@ -835,12 +534,9 @@ class _Run:
                     inv["process"] = p
                     if w.node is not None:
                         inv["node"] = w.node
-                    if append_fields is not None:
-                        g = inv.get
-                        append_fields((index, now, "invoke", p, inv["f"], g("value"), g("key"),
-                                       g("node"), g("error")))  # fmt: skip
-                    else:
-                        journal(inv)
+                    g = inv.get
+                    append((index, now, "invoke", p, inv["f"], g("value"), g("key"), g("node"),
+                            g("error")))  # fmt: skip
                     index += 1
                     invocations += 1
                     if p == NEMESIS:
@@ -850,8 +546,7 @@ class _Run:
                         listens = isinstance(gen, Gen) and gen.listens
                     starts.append((w, inv))
                 if starts:
-                    if flush is not None:
-                        flush()  # every invocation is written before its client sees it
+                    flush()  # every invocation is written before its client sees it
                     self.start(starts, now)
                     starts.clear()
                     if done:  # calls that finished at once: the next round, after a turn
@@ -884,7 +579,7 @@ class _Run:
             if w.task is None:
                 continue
             if self.gctx.is_free(w.thread):
-                w.give(_STOP)
+                w.give(STOP)
             else:
                 w.task.cancel()
             tasks.append(w.task)
@@ -903,7 +598,7 @@ async def interpret(
     ctx: TestContext,
     clients: Sequence[Client],
     nemesis: NemesisLike | None,
-    journal: Callable[[dict[str, Any]], None],
+    journal: Journal | Callable[[dict[str, Any]], None],
     op_timeout: float | None = DEFAULT_OP_TIMEOUT,
     nemesis_timeout: float | None = DEFAULT_NEMESIS_TIMEOUT,
     clock: Clock | None = None,
@@ -913,26 +608,19 @@ async def interpret(
     """Run ``gen`` to exhaustion and return the final :class:`Progress`.
 
     ``clients`` must be open already (``clients[i]`` on ``ctx.cluster.nodes[i % n]``);
-    they are neither opened nor closed here. Every invocation is passed to ``journal``
-    *before* its client sees it, every completion as soon as it is taken from the queue,
-    each exactly once, with dense ``index`` from 0 and ``time`` in ns since this call
-    started (non-decreasing). ``seed`` seeds the generator context's RNG (thread choice
-    and every random choice generators make). ``on_progress`` is called at most every
-    :data:`PROGRESS_INTERVAL` seconds. See the module docstring for outcomes and
-    cancellation.
+    they are neither opened nor closed here. Every invocation is journaled *before* its
+    client sees it, every completion as soon as it is taken from the queue, each exactly
+    once, with dense ``index`` from 0 and ``time`` in ns since this call started
+    (non-decreasing). ``journal`` is a :class:`~harness.journal_lines.Journal` (such as
+    :class:`harness.store.Journal`), or a function given each op as a dict (wrapped in a
+    :class:`~harness.journal_lines.CallbackJournal`). ``seed`` seeds the generator
+    context's RNG (thread choice and every random choice generators make).
+    ``on_progress`` is called at most every :data:`PROGRESS_INTERVAL` seconds. See the
+    module docstring for outcomes and cancellation.
     """
-    run = _Run(
-        gen,
-        ctx,
-        clients,
-        nemesis,
-        journal,
-        op_timeout,
-        nemesis_timeout,
-        clock or RealClock(),
-        seed,
-        on_progress,
-    )
+    sink = journal if isinstance(journal, Journal) else CallbackJournal(journal)
+    run = _Run(gen, ctx, clients, nemesis, sink, op_timeout, nemesis_timeout,
+               clock or RealClock(), seed, on_progress)  # fmt: skip
     loop = asyncio.get_running_loop()
     run.task = asyncio.current_task()
     for w in run.workers.values():
@@ -944,8 +632,10 @@ async def interpret(
             await run.wind_down()
         finally:
             await run.stop_workers()
+            sink.flush()
         raise
     await run.stop_workers()
+    sink.flush()
     final = run.progress(run.clock.now_ns() - run.origin)
     if on_progress is not None:
         on_progress(final)

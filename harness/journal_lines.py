@@ -16,14 +16,23 @@ tests compare the two on many ops).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 
 from harness.formats._io import OP_FIELDS
 from harness.formats.jsonl import _C_ENCODER, op_to_json_line
 
-__all__ = ["TEXT_CACHE_SIZE", "Record", "fields_line", "op_line", "records_text"]
+__all__ = [
+    "TEXT_CACHE_SIZE",
+    "CallbackJournal",
+    "Journal",
+    "Record",
+    "fields_line",
+    "op_line",
+    "record_op",
+    "records_text",
+]
 
 #: Entries of each remembered-text table (strings; process/f/key/node parts) before it
 #: is emptied and starts again.
@@ -207,3 +216,44 @@ def op_line(op: dict[str, Any]) -> str:
         g("node"),
         g("error"),
     )
+
+
+def record_op(record: Record) -> dict[str, Any]:
+    """The op dict of ``record``: its fields, leaving out the absent (``None``) ones
+    except ``value``."""
+    return {k: v for k, v in zip(OP_FIELDS, record, strict=True) if v is not None or k == "value"}
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """Where an interpreter journals ops: each op as its fields (a :data:`Record`),
+    appended as it happens, and written out by :meth:`flush`, which the interpreter calls
+    before every yield to the event loop (so every invocation is out before its client
+    sees it, and a crash loses nothing journaled before its last yield). The interpreter
+    changes no value of a record it appended. :class:`harness.store.Journal` writes
+    ``history.jsonl``; :class:`CallbackJournal` hands op dicts to a function."""
+
+    def append_fields(self, record: Record) -> None:
+        """Take the op with these fields (written out by the next :meth:`flush`)."""
+        ...
+
+    def flush(self) -> None:
+        """Write out every op taken since the last flush, in order."""
+        ...
+
+
+class CallbackJournal:
+    """A :class:`Journal` that calls ``callback`` with each op as a dict
+    (:func:`record_op`), in order, at each flush (e.g. ``list.append`` in tests)."""
+
+    def __init__(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        self._callback = callback
+        self._pending: list[Record] = []
+        self.append_fields: Callable[[Record], None] = self._pending.append
+
+    def flush(self) -> None:
+        """Call back with every pending op."""
+        pending, callback = self._pending, self._callback
+        for record in pending:
+            callback(record_op(record))
+        pending.clear()

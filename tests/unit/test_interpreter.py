@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -303,7 +304,49 @@ def test_real_clock_runs_quickly() -> None:
     assert p.ok == 500 and len(journal) == 1000
 
 
-def test_clients_run_as_their_own_worker_task_with_its_context() -> None:
+@pytest.fixture(params=[True, False], ids=["eager", "plain"])
+def eager_starts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Each test using this runs with eager starts (the scheduler runs a call's first step
+    as its worker's task: asyncio internals) and with the plain path (every call handed
+    to its worker)."""
+    import harness.calls
+
+    if request.param and not harness.calls.EAGER_STARTS:
+        pytest.skip("this Python has no eager-start bookkeeping")
+    monkeypatch.setattr(harness.calls, "EAGER_STARTS", request.param)
+    return bool(request.param)
+
+
+def test_eager_and_plain_starts_journal_the_same_outcomes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The eager path (asyncio internals) against the plain one: the same ops with the same
+    outcomes, well formed. (The interleaving of a round may differ: a plain call waits for
+    its worker's first turn.)"""
+    import harness.calls
+
+    def answer(o: Op) -> Op:
+        if o["f"] == "cas":
+            raise DefiniteError("cas failed")
+        return {"type": "info"} if o["f"] == "write" else {"type": "ok", "value": 0}
+
+    def history(eager: bool) -> list[Op]:
+        monkeypatch.setattr(harness.calls, "EAGER_STARTS", eager)
+        gen = limit(60, mix([repeat({"f": "read"}), repeat({"f": "write", "value": 1}),
+                             repeat({"f": "cas", "value": [1, 2]})]))  # fmt: skip
+        journal, _, progress = run(gen, n=4, latency=0.0, answer=answer)
+        assert progress.invocations == 60
+        check_well_formed(journal)
+        return journal
+
+    def outcomes(journal: list[Op]) -> Counter[tuple[Any, ...]]:
+        return Counter((o["type"], o["f"], json.dumps(o["value"]), o.get("error"))
+                       for o in journal)  # fmt: skip
+
+    eager, plain = history(True), history(False)
+    assert outcomes(eager) == outcomes(plain)
+    assert {o["type"] for o in eager} == {"invoke", "ok", "fail", "info"}
+
+
+def test_clients_run_as_their_own_worker_task_with_its_context(eager_starts: bool) -> None:
     # The first step of a call runs inside the scheduler (eagerly), the rest in the
     # worker's task: the client must see the same task and contextvars either way.
     var: contextvars.ContextVar[int] = contextvars.ContextVar("var")
