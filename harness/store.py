@@ -35,7 +35,9 @@ __all__ = ["Journal", "RunDir", "new_run_dir"]
 
 
 class Journal:
-    """Appends ops to ``history.jsonl``, one JSON line each, as they happen.
+    """Appends ops to ``history.jsonl``, one JSON line each, as they happen (the
+    interpreter's :class:`harness.journal_lines.Journal`: ops as records through
+    ``append_fields``, written by :meth:`flush`; or op dicts by calling it).
 
     A line reaches the OS – the page cache, which outlives a crash or a SIGKILL of the
     controller – before the event loop runs anything else: the lines journaled in one
