@@ -31,8 +31,8 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "BugkvClient", "Bu
 
 #: Seconds to open a connection to the node's server.
 DEFAULT_CONNECT_TIMEOUT = 0.5
-#: Seconds to wait for an answer (the server gives up on a proposal after 1 s).
-DEFAULT_READ_TIMEOUT = 2.0
+#: Seconds to wait for an answer (the server gives up on a proposal after 0.5 s).
+DEFAULT_READ_TIMEOUT = 1.5
 
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 

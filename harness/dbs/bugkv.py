@@ -76,7 +76,7 @@ class Timescale:
     jitter_ms: float = 50
     lease_ms: float = 250
     rpc_timeout_ms: float = 100
-    propose_timeout_ms: float = 1000
+    propose_timeout_ms: float = 500
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:

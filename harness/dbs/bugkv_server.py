@@ -44,13 +44,13 @@ from typing import Any
 
 #: The seeded bugs, each with a one-line description (docs/bugkv.md has the depths).
 BUGS = {
-    "early-ack": "the leader acknowledges a write once it is in its own log; replication waits "
-    "for the next heartbeat",
+    "early-ack": "the leader acknowledges a write once it is in its own log; replication goes "
+    "in batches every 4 heartbeats",
     "stale-leader-read": "the leader serves reads from its state machine without a lease or a "
     "quorum check",
     "lease-wall-clock": "the leader lease is measured on the wall clock",
     "vote-ignores-log": "votes are granted without the candidate's-log-is-up-to-date check",
-    "buffered-log": "log appends are buffered and written to disk every 100 ms, but "
+    "buffered-log": "log appends are buffered and written to disk every second, but "
     "acknowledged at once",
     "commit-unchecked": "a follower advances its commit index from the leader's before the "
     "log consistency check",
@@ -332,7 +332,7 @@ class Node:
             await asyncio.sleep(self.heartbeat / 2)
             self.ticks += 1
             now = self.now()
-            if self.bug == "buffered-log" and now - last_flush >= 0.1:
+            if self.bug == "buffered-log" and now - last_flush >= 1.0:
                 self.storage.flush()
                 last_flush = now
             if self.role != LEADER and now >= self.election_deadline:
@@ -470,13 +470,15 @@ class Node:
                     self.match_index[peer] = match
                 self.next_index[peer] = match + 1
                 self.advance_commit()
-                if self.next_index[peer] <= self.last_index():
-                    continue
+                if self.next_index[peer] <= self.last_index() and self.bug != "early-ack":
+                    continue  # (early-ack: batches wait for the next heartbeat)
             else:
                 self.next_index[peer] = max(1, min(nxt - 1, answer.get("last_index", nxt) + 1))
                 continue
+            # (early-ack: new entries wait for the next batch, every 4 heartbeats)
+            pause = self.heartbeat * (4 if self.bug == "early-ack" else 1)
             try:
-                async with asyncio.timeout(self.heartbeat):
+                async with asyncio.timeout(pause):
                     await wake.wait()
             except TimeoutError:
                 pass
@@ -520,6 +522,7 @@ class Node:
         if self.bug == "commit-unchecked" and msg["commit"] > self.commit:
             new = min(msg["commit"], self.last_index())
             if new > self.commit:
+                log(f"bug commit-unchecked: commit {self.commit} -> {new} before the check")
                 self.commit = new
                 self.apply_committed()
         if prev > self.last_index() or self.term_at(prev) != prev_term:
@@ -761,7 +764,10 @@ async def read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
     line = await reader.readline()
-    status = int(line.split()[1])
+    parts = line.split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ConnectionError("no HTTP answer")
+    status = int(parts[1])
     headers = await read_headers(reader)
     body = await reader.readexactly(int(headers.get("content-length", "0")))
     data = json.loads(body) if body else {}
@@ -792,7 +798,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jitter-ms", type=float, default=50)
     p.add_argument("--lease-ms", type=float, default=250)
     p.add_argument("--rpc-timeout-ms", type=float, default=100)
-    p.add_argument("--propose-timeout-ms", type=float, default=1000)
+    p.add_argument("--propose-timeout-ms", type=float, default=500)
     p.add_argument("--reads", choices=("lease", "log"), default="lease")
     p.add_argument("--bug", default="", help=f"a seeded bug: {', '.join(BUGS)}")
     args = p.parse_args(argv)

@@ -7,11 +7,11 @@ on one seeded bug. Options (``--option k=v`` or a spec's ``[options]``):
 ``reads``               ``lease`` (default) or ``log``
 ``heartbeat_ms``, ``election_ms``, ``election_step_ms``, ``jitter_ms``, ``lease_ms``,
 ``rpc_timeout_ms``, ``propose_timeout_ms``  the server's timescale (defaults 50, 400, 150,
-                        50, 250, 100, 1000)
+                        50, 250, 100, 500)
 ``python``              the interpreter on the nodes (default ``python3``)
 ``faketime``            libfaketime's path, or true/false (default: on the local provider
                         when installed, so that ``--faults clock`` works)
-``connect_timeout``, ``read_timeout``  the clients' timeouts, seconds (0.5, 2.0)
+``connect_timeout``, ``read_timeout``  the clients' timeouts, seconds (0.5, 1.5)
 ``ops_per_key``, ``threads_per_key``  shape of the register workload (1000, 3)
 """
 

@@ -1,0 +1,162 @@
+"""Depth honesty for bugkv's seeded bugs, on a real local cluster (root).
+
+For every seeded bug (``harness/dbs/bugkv_bugs.py``) this runs, with fixed replay schedules:
+
+* its minimal schedule (expected: invalid), and the same without the bug flag (valid);
+* its minimal schedule with any one fault op removed, over ``--seeds`` seeds (expected: valid);
+* the bug flag with no faults, ``--quiet-runs`` times (expected: valid);
+
+and bugkv with no bug flag under ``--random-runs`` random-fault runs (every fault kind the
+local provider has; expected: valid). It prints one line per cell with the counts of
+valid / invalid / unknown runs and the wall time, and writes them as JSON to
+``bench/results/bugkv_depth-<time>.json``.
+
+    .venv/bin/python bench/bugkv_depth.py                      # everything
+    .venv/bin/python bench/bugkv_depth.py --bugs early-ack --seeds 5 --quiet-runs 10
+    .venv/bin/python bench/bugkv_depth.py --only random --random-runs 50
+
+One cluster (subnet 10.77.172.0/24, prefix ``bkd-``) is brought up once and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from clusters import ClusterSpec, get_provider  # noqa: E402
+from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES  # noqa: E402
+from harness.runner import RunOutcome, run_test  # noqa: E402
+from harness.spec import load_spec  # noqa: E402
+from nemeses.schedule import schedule_kinds  # noqa: E402
+
+CLUSTER = {"subnet": "10.77.172.0/24", "prefix": "bkd-", "bridge": "bkd-br0"}
+#: Fault kinds of the random runs (every kind the local provider has for bugkv).
+RANDOM_KINDS = ("partition", "pause", "kill", "clock", "packet")
+
+
+def run_once(
+    *,
+    bug: str | None,
+    workload: str,
+    steps: Sequence[dict[str, Any]] | None,
+    seed: int,
+    time_limit: float,
+    store: str,
+    cluster_state: str,
+    cluster_options: dict[str, Any],
+    faults: Sequence[str] = (),
+    interval: float = 1.0,
+) -> RunOutcome:
+    """One bugkv run: with the fixed schedule ``steps`` (``None``: planned from the seed
+    over ``faults``), returning its outcome."""
+    kinds = list(faults) if steps is None else schedule_kinds(steps)
+    spec = load_spec(
+        suite="bugkv", workload=workload, nodes=len(NODES), time_limit=time_limit,
+        faults=",".join(kinds) or "none", interval=interval, seed=seed, store=store,
+        cluster_state_dir=cluster_state, cluster_options=cluster_options,
+        options={"bug": bug} if bug else {}, recovery_time=1.0,
+    )  # fmt: skip
+    return run_test(spec, schedule=None if steps is None else list(steps))
+
+
+def _tally(outcomes: list[RunOutcome]) -> dict[str, Any]:
+    c = Counter("valid" if o.valid is True else "invalid" if o.valid is False else "unknown"
+                for o in outcomes)  # fmt: skip
+    return {
+        "valid": c["valid"], "invalid": c["invalid"], "unknown": c["unknown"],
+        "seconds": [round(o.wall_seconds or 0.0, 1) for o in outcomes],
+        "runs": [str(o.run_dir) for o in outcomes if o.valid is not True],
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--bugs", default=",".join(BUG_CATALOG), help="comma-separated bug names")
+    p.add_argument("--only", choices=("minimal", "removed", "quiet", "random"), action="append",
+                   help="run only these parts (repeatable)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per removed-op schedule")
+    p.add_argument("--quiet-runs", type=int, default=10, help="runs per bug with no faults")
+    p.add_argument("--random-runs", type=int, default=50, help="random-fault runs, no bug")
+    p.add_argument("--random-time", type=float, default=8.0, help="seconds per random run")
+    p.add_argument("--store", default=None, help="where runs are kept (default: a temp dir)")
+    args = p.parse_args(argv)
+    parts = set(args.only or ("minimal", "removed", "quiet", "random"))
+    bugs = [BUG_CATALOG[b] for b in args.bugs.split(",") if b]
+    logging.basicConfig(level=logging.WARNING)
+    base = Path(args.store or tempfile.mkdtemp(prefix="bugkv-depth-"))
+    cluster_state = str(base / "cluster")
+    provider = get_provider("local")
+    provider.up(ClusterSpec(nodes=len(NODES), name="bugkv-depth", state_dir=cluster_state,
+                            options=CLUSTER))  # fmt: skip
+    common = {"store": str(base / "store"), "cluster_state": cluster_state,
+              "cluster_options": CLUSTER}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+
+    def cell(name: str, outcomes: list[RunOutcome], expect: str, t0: float) -> None:
+        row = {"cell": name, "expect": expect, **_tally(outcomes),
+               "wall_seconds": round(time.monotonic() - t0, 1)}  # fmt: skip
+        rows.append(row)
+        ok = row[expect] == len(outcomes)
+        print(f"{name:58s} valid {row['valid']:3d}  invalid {row['invalid']:3d}  "
+              f"unknown {row['unknown']:3d}  expect {expect:7s} {'ok' if ok else 'MISS'}  "
+              f"{row['wall_seconds']:7.1f} s", flush=True)  # fmt: skip
+
+    try:
+        for bug in bugs:
+            if "minimal" in parts:
+                t0 = time.monotonic()
+                o = [run_once(bug=bug.name, workload=bug.workload, steps=bug.steps(), seed=1,
+                              time_limit=bug.time_limit, **common)]  # fmt: skip
+                cell(f"{bug.name}: minimal schedule", o, "invalid", t0)
+                t0 = time.monotonic()
+                o = [run_once(bug=None, workload=bug.workload, steps=bug.steps(), seed=1,
+                              time_limit=bug.time_limit, **common)]  # fmt: skip
+                cell(f"{bug.name}: minimal schedule, no bug flag", o, "valid", t0)
+            if "removed" in parts and bug.depth > 1:
+                for i in range(bug.depth):
+                    t0 = time.monotonic()
+                    o = [run_once(bug=bug.name, workload=bug.workload, steps=bug.without(i),
+                                  seed=s, time_limit=bug.time_limit, **common)
+                         for s in range(1, args.seeds + 1)]  # fmt: skip
+                    cell(f"{bug.name}: without op {i + 1} ({bug.schedule[i]['f']})", o,
+                         "valid", t0)  # fmt: skip
+            if "quiet" in parts:
+                t0 = time.monotonic()
+                o = [run_once(bug=bug.name, workload=bug.workload, steps=[], seed=s,
+                              time_limit=bug.time_limit, **common)
+                     for s in range(1, args.quiet_runs + 1)]  # fmt: skip
+                cell(f"{bug.name}: no faults", o, "valid", t0)
+        if "random" in parts:
+            for workload in ("register", "set"):
+                t0 = time.monotonic()
+                n = args.random_runs // 2 + (args.random_runs % 2 if workload == "register" else 0)
+                o = [run_once(bug=None, workload=workload, steps=None, seed=s,
+                              time_limit=args.random_time, faults=RANDOM_KINDS, **common)
+                     for s in range(1, n + 1)]  # fmt: skip
+                cell(f"no bug: random faults ({workload}, {','.join(RANDOM_KINDS)})", o,
+                     "valid", t0)  # fmt: skip
+    finally:
+        provider.down(cluster_state)
+        out = Path(__file__).parent / "results"
+        out.mkdir(exist_ok=True)
+        path = out / f"bugkv_depth-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        path.write_text(json.dumps({"argv": sys.argv[1:], "rows": rows}, indent=1) + "\n")
+        print(f"results: {path}")
+    return 0 if all(r[r["expect"]] == len(r["seconds"]) for r in rows) else 1
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("bench/bugkv_depth.py needs root (a local namespace cluster)")
+    sys.exit(main())
