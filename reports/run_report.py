@@ -24,6 +24,7 @@ from typing import Any
 from harness.errors import ClewError
 from harness.history import History
 from harness.record import read_fault_records, read_json_file, verdict
+from reports.collection_views import collection_views
 from reports.data import (
     fault_windows,
     latency_series,
@@ -280,6 +281,12 @@ def build_page(
         reproduce=reproduce or [],
         failures=failures,
         anomalies=find_anomalies(checkers_in),
+        collection_views=collection_views(
+            checkers_in,
+            to_x=axis.x if axis else None,
+            faults=ctx["faults"],
+            unit=axis.unit if axis else "s",
+        ),
         edge_legend=edge_legend(),
         prefix_tail=PREFIX_TAIL,
         fault_rows=fault_rows,

@@ -1,0 +1,248 @@
+"""Views of the collection checkers' results for a run's page: the bank total over time,
+the set-full per-element table, the lock holds timeline.
+
+:func:`collection_views` reads the results of :mod:`checkers.collections` checkers (by
+their ``checker`` name) and returns what ``_collections.html.j2`` shows. The drawings are
+inline SVG made here, in Python — no script and nothing fetched, so the report's
+Content-Security-Policy is untouched; every text in them is escaped. Fault windows (on the
+page's time axis, seconds) are drawn as grey bands behind the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from markupsafe import Markup, escape
+
+__all__ = ["MAX_ELEMENT_ROWS_SHOWN", "MAX_HOLD_ROWS", "collection_views"]
+
+#: Rows of the set-full element table shown on the page (results.json keeps more).
+MAX_ELEMENT_ROWS_SHOWN = 500
+#: Processes drawn in the lock timeline.
+MAX_HOLD_ROWS = 60
+
+_W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 900, 240, 56, 12, 14, 30
+_FAULT_FILL = "#d9d9d9"
+_OK, _BAD = "#1f5fa8", "#c62828"
+
+ToX = Callable[[int], float]
+
+
+def _scale(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]:
+    span = (hi - lo) or 1.0
+    return lambda v: a + (v - lo) / span * (b - a)
+
+
+def _bands(
+    faults: list[dict[str, Any]],
+    sx: Callable[[float], float],
+    top: float,
+    bottom: float,
+    x0: float,
+    x1: float,
+) -> list[str]:
+    out = []
+    for w in faults:
+        start, stop = w.get("start"), w.get("stop")
+        if not isinstance(start, int | float):
+            continue
+        stop = stop if isinstance(stop, int | float) else None
+        a = max(x0, sx(float(start)))
+        b = min(x1, sx(float(stop))) if stop is not None else x1
+        if b <= a:
+            continue
+        label = escape(str(w.get("f", "fault")))
+        out.append(
+            f'<rect x="{a:.1f}" y="{top:.1f}" width="{b - a:.1f}" height="{bottom - top:.1f}" '
+            f'fill="{_FAULT_FILL}" opacity="0.6"><title>{label}</title></rect>'
+            f'<text x="{a + 2:.1f}" y="{top + 10:.1f}" font-size="9" fill="#555">{label}</text>'
+        )
+    return out
+
+
+def _axis(sx: Callable[[float], float], lo: float, hi: float, y: float, unit: str) -> list[str]:
+    out = [f'<line x1="{_PAD_L}" y1="{y}" x2="{_W - _PAD_R}" y2="{y}" stroke="#888"/>']
+    for k in range(6):
+        v = lo + (hi - lo) * k / 5
+        x = sx(v)
+        out.append(
+            f'<text x="{x:.1f}" y="{y + 14}" font-size="10" text-anchor="middle">{v:.1f}</text>'
+        )
+    out.append(
+        f'<text x="{_W - _PAD_R}" y="{y + 26}" font-size="10" text-anchor="end">'
+        f"{escape(unit)}</text>"
+    )
+    return out
+
+
+def _bank_view(
+    res: dict[str, Any], to_x: ToX, faults: list[dict[str, Any]], unit: str
+) -> dict[str, Any]:
+    points = [(to_x(int(t)), total, idx) for t, total, idx in res.get("totals") or []]
+    expected = res.get("total")
+    errors = res.get("errors") or {}
+    summary = [
+        {"type": k, "count": v.get("count"), "first": v.get("first", {}).get("index")}
+        for k, v in errors.items()
+    ]
+    if not points:
+        return {
+            "kind": "bank",
+            "title": "Bank total over time",
+            "svg": None,
+            "summary": summary,
+            "expected": expected,
+            "reads": 0,
+        }
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points] + ([expected] if isinstance(expected, int | float) else [])
+    xlo, xhi = (
+        min(xs + [w["start"] for w in faults if isinstance(w.get("start"), int | float)]),
+        max(xs),
+    )
+    ylo, yhi = min(ys), max(ys)
+    if ylo == yhi:
+        ylo, yhi = ylo - 1, yhi + 1
+    sx = _scale(xlo, xhi, _PAD_L, _W - _PAD_R)
+    sy = _scale(ylo, yhi, _H - _PAD_B, _PAD_T)
+    parts = _bands(faults, sx, _PAD_T, _H - _PAD_B, _PAD_L, _W - _PAD_R)
+    if isinstance(expected, int | float):
+        y = sy(expected)
+        parts.append(
+            f'<line x1="{_PAD_L}" y1="{y:.1f}" x2="{_W - _PAD_R}" y2="{y:.1f}" '
+            f'stroke="#2e7d32" stroke-dasharray="4 3"><title>expected total '
+            f"{escape(str(expected))}</title></line>"
+        )
+    for v in (ylo, yhi):
+        parts.append(
+            f'<text x="{_PAD_L - 4}" y="{sy(v) + 3:.1f}" font-size="10" '
+            f'text-anchor="end">{escape(str(v))}</text>'
+        )
+    path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y, _ in points)
+    parts.append(f'<polyline points="{path}" fill="none" stroke="{_OK}" stroke-width="1"/>')
+    for x, y, idx in points:
+        bad = isinstance(expected, int | float) and y != expected
+        parts.append(
+            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{3 if bad else 1.6}" '
+            f'fill="{_BAD if bad else _OK}"><title>op {idx}: total {escape(str(y))}'
+            f"</title></circle>"
+        )
+    parts += _axis(sx, xlo, xhi, _H - _PAD_B, unit)
+    svg = Markup(
+        f'<svg class="coll-chart" viewBox="0 0 {_W} {_H}" width="100%" role="img" '
+        f'aria-label="bank total over time">{"".join(parts)}</svg>'
+    )
+    wrong = sum(1 for _, y, _ in points if isinstance(expected, int | float) and y != expected)
+    return {
+        "kind": "bank",
+        "title": "Bank total over time",
+        "svg": svg,
+        "summary": summary,
+        "expected": expected,
+        "reads": res.get("read_count"),
+        "wrong": wrong,
+    }
+
+
+def _set_full_view(res: dict[str, Any]) -> dict[str, Any]:
+    rows = list(res.get("elements") or [])
+    counts = {
+        k: res.get(f"{k}_count")
+        for k in ("attempt", "stable", "lost", "never_read", "stale", "duplicated", "unexpected")
+    }
+    return {
+        "kind": "set-full",
+        "title": "Set-full: every element",
+        "rows": rows[:MAX_ELEMENT_ROWS_SHOWN],
+        "total_rows": len(rows),
+        "counts": counts,
+        "stable_latencies": res.get("stable_latencies"),
+        "lost_latencies": res.get("lost_latencies"),
+        "unexpected": res.get("unexpected") or [],
+    }
+
+
+def _lock_view(
+    res: dict[str, Any], to_x: ToX, faults: list[dict[str, Any]], unit: str
+) -> dict[str, Any]:
+    holds = res.get("holds") or []
+    overlap_starts = {(h[0], h[1]) for h in (o for pair in res.get("overlaps") or [] for o in pair)}
+    procs: list[Any] = []
+    for h in holds:
+        if h[0] not in procs:
+            procs.append(h[0])
+    procs = procs[:MAX_HOLD_ROWS]
+    view: dict[str, Any] = {
+        "kind": "lock",
+        "title": "Lock holds",
+        "svg": None,
+        "holds": len(holds),
+        "overlaps": res.get("overlap_count", 0),
+        "pairs": res.get("overlaps") or [],
+    }
+    if not holds:
+        return view
+    spans = [(to_x(int(h[3])), to_x(int(h[4]))) for h in holds]
+    xlo = min(
+        [a for a, _ in spans]
+        + [w["start"] for w in faults if isinstance(w.get("start"), int | float)]
+    )
+    xhi = max(b for _, b in spans)
+    row_h = 14
+    height = _PAD_T + row_h * len(procs) + _PAD_B
+    sx = _scale(xlo, xhi, _PAD_L, _W - _PAD_R)
+    parts = _bands(faults, sx, _PAD_T, height - _PAD_B, _PAD_L, _W - _PAD_R)
+    for i, p in enumerate(procs):
+        y = _PAD_T + i * row_h
+        parts.append(
+            f'<text x="{_PAD_L - 4}" y="{y + 10}" font-size="10" text-anchor="end">'
+            f"p{escape(str(p))}</text>"
+        )
+    for h, (a, b) in zip(holds, spans, strict=True):
+        if h[0] not in procs:
+            continue
+        y = _PAD_T + procs.index(h[0]) * row_h + 2
+        bad = (h[0], h[1]) in overlap_starts
+        end = "never released" if h[2] is None else f"release invoked at op {h[2]}"
+        parts.append(
+            f'<rect x="{sx(a):.1f}" y="{y}" width="{max(1.5, sx(b) - sx(a)):.1f}" '
+            f'height="{row_h - 4}" fill="{_BAD if bad else _OK}"><title>process '
+            f"{escape(str(h[0]))}: acquired at op {h[1]}, {end}</title></rect>"
+        )
+    parts += _axis(sx, xlo, xhi, height - _PAD_B, unit)
+    view["svg"] = Markup(
+        f'<svg class="coll-chart" viewBox="0 0 {_W} {height}" width="100%" '
+        f'role="img" aria-label="lock holds">{"".join(parts)}</svg>'
+    )
+    return view
+
+
+def collection_views(
+    checkers: dict[str, Any],
+    *,
+    to_x: ToX | None = None,
+    faults: list[dict[str, Any]] | None = None,
+    unit: str = "s",
+) -> list[dict[str, Any]]:
+    """The views of every bank, set-full and lock result in ``checkers`` (name -> result
+    dict), in that order. ``to_x`` maps a history time to the page's x axis (default:
+    nanoseconds to seconds); ``faults`` are the page's fault windows on that axis."""
+    if to_x is None:
+
+        def to_x(t: int) -> float:
+            return t / 1e9
+
+    windows = list(faults or [])
+    out = []
+    for res in checkers.values():
+        if not isinstance(res, dict):
+            continue
+        kind = res.get("checker")
+        if kind == "bank":
+            out.append(_bank_view(res, to_x, windows, unit))
+        elif kind == "set-full":
+            out.append(_set_full_view(res))
+        elif kind == "lock":
+            out.append(_lock_view(res, to_x, windows, unit))
+    return out
