@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape, quoteattr
 import click
 
 from nemeses.kinds import names as fault_kind_names
+from nemeses.scheduler import scheduler_names
 
 __all__ = ["analyze_cmd", "test_cmd"]
 
@@ -120,6 +121,10 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
               help="Fault kinds, comma separated, from: " + ", ".join(fault_kind_names())
                    + "; or none (what each does and needs: docs/faults.md, `clew doctor`). "
                    "A seeded schedule strikes one kind at a time.  [default: partition]")
+@click.option("--scheduler", default=None,
+              help="Who picks each fault during the run, seeing what the run observes: "
+                   + "|".join(scheduler_names()) + " (random: seeded, every kind strikes "
+                   "once when the time allows; replay: use `clew replay`).  [default: random]")
 @click.option("--interval", type=float, default=None,
               help="Seconds each fault holds, and between faults.  [default: 10]")
 @click.option("--fault-lease", type=float, default=None,
@@ -154,6 +159,7 @@ def test_cmd(
     seed: int | None,
     store: str | None,
     faults: str | None,
+    scheduler: str | None,
     interval: float | None,
     fault_lease: float | None,
     op_timeout: float | None,
@@ -193,7 +199,7 @@ def test_cmd(
         spec_file,
         suite=suite or suite_opt,
         workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
-        rate=rate, seed=seed, store=store, faults=faults, interval=interval,
+        rate=rate, seed=seed, store=store, faults=faults, scheduler=scheduler, interval=interval,
         fault_lease=fault_lease, op_timeout=op_timeout, provider=provider,
         cluster_state_dir=cluster_state_dir,
         leave_db_running=leave_db_running,

@@ -312,7 +312,7 @@ async def _execute(
         ctx = _context(spec, cluster, Path(spec.store) / spec.test_name)
         workload = suite.workloads[spec.workload](ctx)
         db = suite.db(ctx)
-        source = "random" if schedule is None else "replay"
+        source = spec.scheduler if schedule is None else "replay"
         if schedule is None:
             schedule = plan_run_schedule(spec, ctx, db)
         preflight_faults(spec, ctx, db, schedule)  # impossible faults: refused before the run

@@ -16,6 +16,7 @@ given (``clew replay``), and saved as ``schedule.json`` in the run directory.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,11 +30,25 @@ from nemeses.abilities import Primaries
 from nemeses.base import NemesisPackage
 from nemeses.faultset import FaultSet
 from nemeses.kinds import PackageArgs
-from nemeses.schedule import plan_schedule, schedule_generator, schedule_kinds
+from nemeses.schedule import plan_schedule, schedule_kinds
+from nemeses.scheduler import (
+    Driver,
+    FaultSpace,
+    SchedulerArgs,
+    coverage_shortfall,
+    make_scheduler,
+    observing,
+    scheduler_generator,
+    scheduler_rng,
+    summary_phase,
+)
+
+logger = logging.getLogger("clew.runplan")
 
 __all__ = [
     "build_generator",
     "build_nemesis",
+    "fault_driver",
     "make_package",
     "plan_run_schedule",
     "preflight_faults",
@@ -49,9 +64,24 @@ def make_package(kind: str, spec: TestSpec, db: DB) -> NemesisPackage:
 
 
 def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str, Any]]:
-    """The run's fault schedule, planned from its seed (roles such as ``primaries`` only
-    if the DB can name them)."""
+    """The run's fault schedule as planned before the run: the random scheduler's, from
+    the seed (roles such as ``primaries`` only if the DB can name them); empty for a
+    scheduler that decides as the run goes. Warns about requested kinds the time cannot
+    fit. :class:`ConfigError` for ``replay`` (it needs a stored run: ``clew replay``)."""
     assert spec.seed is not None
+    if spec.scheduler == "replay":
+        raise ConfigError(
+            "--scheduler replay plays a stored run's faults: use `clew replay RUN_DIR`"
+        )
+    missed = coverage_shortfall(spec.faults, spec.time_limit, spec.interval)
+    if missed and spec.scheduler == "random":
+        logger.warning(
+            "a %g s run striking every %g s has no time for fault kind(s) %s; raise "
+            "--time-limit or lower --interval", spec.time_limit, 2 * spec.interval,
+            ", ".join(missed),
+        )  # fmt: skip
+    if spec.scheduler != "random":
+        return []
     return plan_schedule(
         spec.faults,
         [n.name for n in ctx.nodes],
@@ -101,7 +131,7 @@ async def build_nemesis(
         return None
     packages = [make_package(k, spec, db) for k in kinds]
     guard = FaultGuard(remotes, lease=spec.fault_lease, ledger=ledger)
-    faults = FaultSet(packages, db=db, guard=guard, ledger=ledger)
+    faults = FaultSet(packages, db=db, guard=guard, ledger=ledger, source=source)
     if ledger is not None:
         ledger.source = source
     await faults.setup(ctx, remotes)
@@ -120,14 +150,42 @@ def build_generator(
     if spec.rate > 0:
         load = stagger(1.0 / spec.rate, load)
     main: Any = clients(load)
-    if faults is not None and schedule:
-        main = any_(main, schedule_generator(schedule))
-    steps: list[Any] = [limit_time(spec.time_limit, main)]
+    steps: list[Any] = []
     if faults is not None:
+        driver = fault_driver(spec, ctx, faults, schedule)
+        main = observing(driver, any_(main, nemesis(scheduler_generator(driver))))
+        steps += [limit_time(spec.time_limit, main), summary_phase(driver)]
         finals = [{**op, "reason": "final"} for p in faults.packages.values() for op in p.finals()]
         steps += [log("healing"), nemesis(finals)]
+    else:
+        steps.append(limit_time(spec.time_limit, main))
     if spec.recovery_time > 0:
         steps += [log("waiting for recovery"), sleep(spec.recovery_time)]
     if workload.final_generator is not None:
         steps.append(clients(workload.final_generator(ctx)))
     return phases(*steps)
+
+
+def fault_driver(
+    spec: TestSpec, ctx: TestContext, faults: FaultSet, schedule: Sequence[dict[str, Any]]
+) -> Driver:
+    """The run's scheduler (``replay`` when the fault set replays a stored run, else
+    ``spec.scheduler``) over the space of the fault set's kinds, seeing its active faults
+    and its ledger, and writing its summary to that ledger."""
+    assert spec.seed is not None
+    name = "replay" if faults.source == "replay" else spec.scheduler
+    scheduler = make_scheduler(name, SchedulerArgs(seed=spec.seed, steps=list(schedule)))
+    space = FaultSpace.of(
+        list(faults.packages), [n.name for n in ctx.nodes], roles=isinstance(faults.db, Primaries),
+        interval=spec.interval, time_limit=spec.time_limit,
+    )  # fmt: skip
+    ledger = faults.ledger
+
+    def record(rec: dict[str, Any]) -> None:
+        if ledger is not None:
+            ledger.write({"seq": ledger.next_seq(), **rec})
+
+    return Driver(
+        scheduler, space, rng=scheduler_rng(spec.seed), active=lambda: faults.active,
+        ledger=lambda: ledger.records if ledger is not None else [], record=record,
+    )  # fmt: skip

@@ -13,7 +13,8 @@ Example ``test.toml``::
     concurrency = 10
     rate = 200          # ops/s over all workers; 0 = as fast as they go
     seed = 42
-    faults = ["partition", "pause", "kill"]   # also clock, packet; or [] for none
+    faults = ["partition", "pause", "kill"]   # also clock, packet, disk-full; or []
+    scheduler = "random"   # who picks each fault during the run (nemeses.scheduler)
     interval = 10       # seconds each fault holds, and between faults
     fault_lease = 10    # seconds a fault outlives a dead controller before nodes heal it
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 from nemeses import kinds as fault_kinds
+from nemeses.scheduler import scheduler_names
 
 __all__ = ["DEFAULT_STORE", "FAULT_KINDS", "TestSpec", "load_spec"]
 
@@ -67,6 +69,7 @@ class TestSpec:
     seed: int | None = None
     store: str = DEFAULT_STORE
     faults: tuple[str, ...] = ("partition",)
+    scheduler: str = "random"
     interval: float = 10.0
     fault_lease: float = 10.0
     op_timeout: float = 5.0
@@ -122,6 +125,9 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("op_timeout", f"must be positive (seconds), got {spec.op_timeout}")
     if spec.recovery_time < 0:
         raise bad("recovery_time", f"must not be negative, got {spec.recovery_time}")
+    if spec.scheduler not in scheduler_names():
+        known = ", ".join(scheduler_names())
+        raise bad("scheduler", f"is unknown: {spec.scheduler!r}; known: {known}")
     unknown = [f for f in spec.faults if f not in fault_kinds.names()]
     if unknown:
         _register_suite_kinds(spec.suite)  # a suite may bring its own kinds

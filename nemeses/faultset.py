@@ -70,8 +70,11 @@ class FaultSet:
         db: DB | None = None,
         guard: FaultGuard | None = None,
         ledger: FaultLedger | None = None,
+        source: str = "random",
     ) -> None:
         self.packages = {p.name: p for p in packages}
+        #: The scheduler choosing this run's faults (``replay`` for a replayed run).
+        self.source = source
         self._by_f: dict[str, Nemesis] = {}
         for p in packages:
             for f in p.nemesis.fs:
@@ -114,7 +117,7 @@ class FaultSet:
         seq = led.next_seq() if led else 0
         base = {"seq": seq, "kind": kind, "f": f}
         if led:
-            extra: dict[str, Any] = {k: op[k] for k in ("at", "reason") if k in op}
+            extra: dict[str, Any] = {k: op[k] for k in ("at", "reason", "why") if k in op}
             led.write({**base, "event": "intent", "value": op.get("value"),
                        "source": led.source, **extra})  # fmt: skip
         t0 = time.monotonic()

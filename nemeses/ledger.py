@@ -7,13 +7,15 @@ acts, then ``"applied"`` (a ``start-…`` op) or ``"healed"`` (a ``stop-…`` op
 
 ``seq``         sequence number of the op (intent and outcome share it)
 ``time``        nanoseconds since the run's origin (the history's time axis)
-``event``       intent | applied | healed | error | verified
+``event``       intent | applied | healed | error | verified | scheduler (its summary:
+                ``requested``, ``struck`` and ``missed`` kinds, and ``why``)
 ``phase``       start | stop, on applied/healed records (what plots draw as windows)
 ``kind``        partition, pause, kill, clock, packet
 ``f``, ``value``  the op; on the outcome, ``value`` is what was actually applied
 ``targets``     the nodes the fault struck, resolved (``primaries`` -> ``n3``)
 ``at``          the planned offset in seconds (the schedule's), if planned
-``source``      random | replay
+``source``      the scheduler: random | replay | another registered one
+``why``         the scheduler's reason for the op (intent records)
 ``reason``      planned | final (the end-of-run heal) | heal-all
 ``commands``    ``[node, command]`` for every command run on a node
 ``seconds``     how long it took
@@ -57,6 +59,9 @@ class FaultLedger:
         self._t0 = time.monotonic() if t0 is None else t0
         self._seq = 0
         self.source = source
+        #: Every record written, in order (a run's faults are few: bounded by its length
+        #: over the interval), for schedulers to read during the run.
+        self.records: list[dict[str, Any]] = []
 
     def restart_clock(self) -> None:
         """Measure times from now on (when the interpreter starts)."""
@@ -74,6 +79,7 @@ class FaultLedger:
     def write(self, record: dict[str, Any]) -> None:
         """Append ``record`` (with ``time`` set to now unless given) and flush."""
         rec = {"time": self.now(), **record}
+        self.records.append(rec)
         self._f.write(json.dumps(rec, default=str) + "\n")
         self._f.flush()
 

@@ -57,24 +57,31 @@ def plan_schedule(
     interval: float,
     roles: bool = True,
 ) -> list[dict[str, Any]]:
-    """The schedule for a run (see the module docstring): pure, so the same arguments give
-    the same schedule. ``roles`` allows ``primaries`` targets (the DB can name them)."""
+    """The schedule the random scheduler (:class:`nemeses.scheduler.RandomScheduler`)
+    carries out in a run where every strike succeeds: pure, so the same arguments give the
+    same schedule. ``roles`` allows ``primaries`` targets (the DB can name them)."""
+    from nemeses.scheduler import (
+        FaultOp,
+        FaultSpace,
+        Observations,
+        RandomScheduler,
+        RunView,
+        scheduler_rng,
+    )
+
     if interval <= 0:
         raise ConfigError(f"the fault interval must be positive, not {interval}")
-    kinds = list(dict.fromkeys(kinds))
-    if not kinds:
-        return []
-    planners = {k: planner_for(k, roles=roles) for k in kinds}
-    rng = random.Random(f"clew-schedule:{seed}")
+    space = FaultSpace.of(kinds, nodes, roles=roles, interval=interval, time_limit=time_limit)
+    scheduler, rng, seen = RandomScheduler(), scheduler_rng(seed), Observations()
     steps: list[dict[str, Any]] = []
-    t = interval
-    while t < time_limit:
-        kind = rng.choice(kinds)
-        value = planners[kind](list(nodes), rng)
-        steps.append({"at": round(t, 3), "f": f"start-{kind}", "value": value})
-        steps.append({"at": round(t + interval, 3), "f": f"stop-{kind}", "value": None})
-        t += 2 * interval
-    return steps
+    now = 0.0
+    while True:
+        view = RunView(now=now, space=space, active={}, ledger=[], observed=seen, rng=rng)
+        d = scheduler.next_op(view)
+        if not isinstance(d, FaultOp):
+            return steps
+        steps.append({"at": d.at, "f": d.f, "value": d.value})
+        now = d.at
 
 
 def validate_schedule(steps: Any, source: str) -> list[dict[str, Any]]:

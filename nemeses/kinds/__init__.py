@@ -54,8 +54,8 @@ __all__ = [
     "problems",
     "register",
     "register_all",
-    "unregister",
     "resolve_primaries",
+    "unregister",
 ]
 
 #: ``plan(nodes, rng, roles) -> op value``; ``roles`` allows the symbolic ``primaries``.

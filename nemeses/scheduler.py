@@ -1,0 +1,529 @@
+"""Schedulers: who decides, *during* the run, which fault strikes next, where and when.
+
+A :class:`Scheduler` is asked for its next fault operation whenever the nemesis is free,
+with a :class:`RunView` of
+
+* the **fault space** (:class:`FaultSpace`): the kinds asked for, as registry entries with
+  their declared parameter spaces (:mod:`nemeses.kinds`), the nodes, the interval;
+* the **faults active now** (kind -> applied value) and the **ledger** so far (every
+  record of ``faults.jsonl``: what struck, when, where, what failed);
+* the **observations** (:class:`Observations`): live counts of ok/fail/info per node and
+  per ``f``, and latency shifts (recent mean latency over the mean while no fault held).
+
+It answers a :class:`FaultOp` (an op due at a time: now, or later), :class:`Wait` (ask me
+again by then — sooner if the nemesis is free and something completes), or ``None`` (no
+more faults in this run). A scheduler may overlap faults of different kinds (a kill
+during a partition); the fault set keeps one active fault per kind.
+
+Two come with clew (``--scheduler``): :class:`RandomScheduler` (seeded; every requested
+kind strikes at least once when the time allows, else it warns and the ledger records the
+kinds that did not) and :class:`ReplayScheduler` (a stored run's applied faults, at their
+offsets). :func:`register_scheduler` adds more (learning, lineage-driven, a test's).
+
+:func:`scheduler_generator` turns a scheduler into the run's nemesis generator, and
+:func:`observing` wraps the run's generator so that every client completion reaches the
+observations.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from harness.errors import ConfigError
+from harness.generator import NEMESIS, PENDING, Gen, GenContext, OpResult
+from harness.generator import op as gen_op
+from nemeses import kinds as fault_kinds
+from nemeses.kinds import FaultKind
+
+__all__ = [
+    "LATENCY_WINDOW",
+    "SCHEDULERS",
+    "Decision",
+    "FaultOp",
+    "FaultSpace",
+    "Observations",
+    "RandomScheduler",
+    "ReplayScheduler",
+    "RunView",
+    "Scheduler",
+    "SchedulerArgs",
+    "Summarizing",
+    "Wait",
+    "coverage_shortfall",
+    "make_scheduler",
+    "observing",
+    "register_scheduler",
+    "scheduler_generator",
+    "scheduler_names",
+]
+
+log = logging.getLogger("clew.nemeses")
+
+#: Completions per ``f`` whose latencies make the "recent" mean of :class:`Observations`.
+LATENCY_WINDOW = 200
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FaultOp:
+    """Strike (or heal) now or at ``at`` seconds since the run's origin: op ``f`` with
+    ``value`` (concrete, or naming ``primaries``). ``why`` is written to the ledger."""
+
+    at: float
+    f: str
+    value: Any = None
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Nothing to do until ``until`` seconds since the origin; then ask again."""
+
+    until: float
+
+
+#: What a scheduler answers: an op, a wait, or ``None`` (no more faults this run).
+Decision = FaultOp | Wait | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultSpace:
+    """What a scheduler may choose from: the requested ``kinds`` (registry entries),
+    the ``nodes``, whether the DB can name ``primaries`` (``roles``), the ``interval``
+    the run asks faults to hold and the run's ``time_limit``."""
+
+    kinds: Mapping[str, FaultKind]
+    nodes: tuple[str, ...]
+    roles: bool
+    interval: float
+    time_limit: float
+
+    @classmethod
+    def of(
+        cls,
+        names: Sequence[str],
+        nodes: Sequence[str],
+        *,
+        roles: bool,
+        interval: float,
+        time_limit: float,
+    ) -> FaultSpace:
+        """The space of the kinds called ``names`` (:class:`ConfigError` for unknown)."""
+        kinds = {n: fault_kinds.get(n) for n in dict.fromkeys(names)}
+        return cls(kinds=kinds, nodes=tuple(nodes), roles=roles, interval=interval,
+                   time_limit=time_limit)  # fmt: skip
+
+    def plan(self, kind: str, rng: random.Random) -> Any:
+        """One random point of ``kind``'s parameter space (its planner)."""
+        return self.kinds[kind].plan(list(self.nodes), rng, self.roles)
+
+
+class Observations:
+    """What the run has shown so far, fed every client invocation and completion.
+
+    Counts are per ``(node, f, type)`` (type ok/fail/info). Latencies (completion time
+    minus invocation time) are kept per ``f``: a running mean of those completed while no
+    fault held (the baseline), and the last :data:`LATENCY_WINDOW` (recent). Memory is
+    bounded by the number of nodes, ``f`` values and processes in flight."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str | None, str, str]] = Counter()
+        self._started: dict[Any, tuple[int, Any]] = {}
+        self._base: dict[str, tuple[int, float]] = {}
+        self._recent: dict[str, deque[float]] = {}
+        self.ops = 0
+
+    def record(self, event: Mapping[str, Any], *, faulted: bool) -> None:
+        """Take in one client event (an invocation or a completion)."""
+        p = event.get("process")
+        kind = event.get("type")
+        if kind == "invoke":
+            self._started[p] = (int(event.get("time", 0)), event.get("node"))
+            return
+        if kind not in ("ok", "fail", "info"):
+            return
+        f = str(event.get("f"))
+        self.ops += 1
+        started = self._started.pop(p, None)
+        node = event.get("node") or (started[1] if started else None)
+        self.counts[(node, f, str(kind))] += 1
+        if started is None:
+            return
+        t0 = started[0]
+        latency = (int(event.get("time", t0)) - t0) / _NS
+        self._recent.setdefault(f, deque(maxlen=LATENCY_WINDOW)).append(latency)
+        if not faulted:
+            n, total = self._base.get(f, (0, 0.0))
+            self._base[f] = (n + 1, total + latency)
+
+    def count(
+        self, *, node: str | None = None, f: str | None = None, type: str | None = None
+    ) -> int:
+        """How many completions match every criterion given."""
+        return sum(
+            c for (n, ff, t), c in self.counts.items()
+            if (node is None or n == node) and (f is None or ff == f)
+            and (type is None or t == type)
+        )  # fmt: skip
+
+    def by_node(self, type: str) -> dict[str, int]:
+        """Node -> completions of ``type`` (ok, fail or info) on it."""
+        out: Counter[str] = Counter()
+        for (n, _f, t), c in self.counts.items():
+            if t == type and n is not None:
+                out[n] += c
+        return dict(out)
+
+    def latency_shift(self, f: str) -> float | None:
+        """Recent mean latency of ``f`` over its mean while no fault held (2.0: twice as
+        slow); ``None`` until both exist."""
+        n, total = self._base.get(f, (0, 0.0))
+        recent = self._recent.get(f)
+        if not n or not recent or total <= 0:
+            return None
+        return (sum(recent) / len(recent)) / (total / n)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunView:
+    """What a scheduler sees when asked (see the module docstring). ``now`` is seconds
+    since the run's origin; ``rng`` is the scheduler's own seeded stream."""
+
+    now: float
+    space: FaultSpace
+    active: Mapping[str, Any]
+    ledger: Sequence[Mapping[str, Any]]
+    observed: Observations
+    rng: random.Random
+
+
+@runtime_checkable
+class Scheduler(Protocol):
+    """Chooses the run's fault operations, one at a time, as the run goes."""
+
+    #: Recorded as the ledger's ``source`` (random, replay, ...).
+    name: str
+
+    def next_op(self, view: RunView) -> Decision:
+        """The next fault op (or a wait, or ``None``: done). Called whenever the nemesis
+        is free; a :class:`FaultOp` it returns is carried out exactly once."""
+        ...
+
+
+@runtime_checkable
+class Summarizing(Protocol):
+    """A scheduler that has something to say when the faults are over (coverage, ...)."""
+
+    def summary(self, view: RunView) -> dict[str, Any]:
+        """A ``scheduler`` record for the ledger (plain JSON data)."""
+        ...
+
+
+def coverage_shortfall(kinds: Sequence[str], time_limit: float, interval: float) -> list[str]:
+    """The kinds (of ``kinds``, in order) that cannot strike once in a run of
+    ``time_limit`` seconds striking every ``2 * interval`` seconds from ``interval``."""
+    slots = 0
+    t = interval
+    while t < time_limit:
+        slots += 1
+        t += 2 * interval
+    return list(dict.fromkeys(kinds))[slots:]
+
+
+class RandomScheduler:
+    """Jepsen's random nemesis, seeded: every ``2 * interval`` seconds from ``interval``,
+    one requested kind strikes for ``interval`` seconds, with a value drawn by its planner.
+    Kinds that have not struck yet (no ``applied`` record) are drawn first, so every kind
+    strikes once when the time allows; :meth:`summary` says which did not."""
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self._next_start: float | None = None
+        self._open: tuple[str, float] | None = None  # (kind, heal time)
+        self._chosen: list[str] = []
+
+    def next_op(self, view: RunView) -> Decision:
+        """The heal of the fault it holds, else the next strike (see the class)."""
+        space = view.space
+        if self._open is not None:
+            kind, at = self._open
+            self._open = None
+            return FaultOp(at=at, f=f"stop-{kind}", why="its interval is over")
+        t = space.interval if self._next_start is None else self._next_start
+        if t >= space.time_limit or not space.kinds:
+            return None
+        # Struck: applied, or chosen and not (yet) failed. A kind whose strikes all
+        # failed is fresh again. Without errors this is exactly the kinds chosen, so the
+        # plan made before the run (no ledger) is what the run does.
+        failed = _failed_kinds(view.ledger) - _applied_kinds(view.ledger)
+        struck = _applied_kinds(view.ledger) | (set(self._chosen) - failed)
+        fresh = [k for k in space.kinds if k not in struck]
+        kind = view.rng.choice(fresh or list(space.kinds))
+        self._chosen.append(kind)
+        value = space.plan(kind, view.rng)
+        self._open = (kind, round(t + space.interval, 3))
+        self._next_start = t + 2 * space.interval
+        why = "not struck yet" if fresh else "drawn at random"
+        return FaultOp(at=round(t, 3), f=f"start-{kind}", value=value, why=why)
+
+    def summary(self, view: RunView) -> dict[str, Any]:
+        """Which requested kinds struck (applied) and which did not, and why."""
+        return _coverage(view, "random")
+
+
+class ReplayScheduler:
+    """A stored run's schedule (``{"at", "f", "value"}`` steps), step by step."""
+
+    name = "replay"
+
+    def __init__(self, steps: Sequence[Mapping[str, Any]]) -> None:
+        self.steps = list(steps)
+        self._i = 0
+
+    def next_op(self, view: RunView) -> Decision:
+        """The next step, due at its ``at``."""
+        if self._i >= len(self.steps):
+            return None
+        s = self.steps[self._i]
+        self._i += 1
+        return FaultOp(at=float(s["at"]), f=str(s["f"]), value=s.get("value"), why="replayed")
+
+    def summary(self, view: RunView) -> dict[str, Any]:
+        """Which kinds of the replayed schedule struck."""
+        return _coverage(view, "replay")
+
+
+def _applied_kinds(ledger: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {str(r.get("kind")) for r in ledger if r.get("event") == "applied"}
+
+
+def _failed_kinds(ledger: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {
+        str(r.get("kind")) for r in ledger
+        if r.get("event") == "error" and str(r.get("f", "")).startswith("start-")
+    }  # fmt: skip
+
+
+def _coverage(view: RunView, name: str) -> dict[str, Any]:
+    requested = list(view.space.kinds)
+    struck = [k for k in requested if k in _applied_kinds(view.ledger)]
+    missed = [k for k in requested if k not in struck]
+    rec: dict[str, Any] = {"scheduler": name, "requested": requested, "struck": struck,
+                           "missed": missed}  # fmt: skip
+    if missed:
+        short = coverage_shortfall(requested, view.space.time_limit, view.space.interval)
+        rec["why"] = (
+            f"the run allowed {len(requested) - len(short)} strike(s) for {len(requested)} "
+            f"kinds (raise --time-limit or lower --interval)"
+            if short
+            else "their strikes failed (see the error records)"
+        )
+    return rec
+
+
+# -- the registry of schedulers --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerArgs:
+    """What a scheduler factory gets: the run's seed and, for replay, the stored steps."""
+
+    seed: int
+    steps: Sequence[Mapping[str, Any]] = field(default_factory=list)
+
+
+SCHEDULERS: dict[str, Callable[[SchedulerArgs], Scheduler]] = {
+    "random": lambda args: RandomScheduler(),
+    "replay": lambda args: ReplayScheduler(args.steps),
+}
+
+
+def register_scheduler(name: str, factory: Callable[[SchedulerArgs], Scheduler]) -> None:
+    """Make ``--scheduler name`` build its scheduler with ``factory``."""
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise ConfigError(f"scheduler name {name!r}: use letters, digits, '-' and '_'")
+    SCHEDULERS[name] = factory
+
+
+def scheduler_names() -> tuple[str, ...]:
+    """The names ``--scheduler`` accepts."""
+    return tuple(SCHEDULERS)
+
+
+def make_scheduler(name: str, args: SchedulerArgs) -> Scheduler:
+    """The scheduler called ``name``; :class:`ConfigError` listing the known ones."""
+    factory = SCHEDULERS.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)}")
+    return factory(args)
+
+
+def scheduler_rng(seed: int) -> random.Random:
+    """The schedule's own random stream (adding a kind never shifts the workload's)."""
+    return random.Random(f"clew-schedule:{seed}")
+
+
+# -- driving a scheduler from the run's generator ----------------------------------------------
+
+
+class Driver:
+    """The mutable side of a scheduled run: the scheduler, what it sees, and where its
+    choices go. ``active`` and ``ledger`` are read live (the fault set's)."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        space: FaultSpace,
+        *,
+        rng: random.Random,
+        active: Callable[[], Mapping[str, Any]] = dict,
+        ledger: Callable[[], Sequence[Mapping[str, Any]]] = list,
+        record: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.space = space
+        self.rng = rng
+        self.observed = Observations()
+        self._active = active
+        self._ledger = ledger
+        self._record = record
+        self.done = False
+        self.summarized = False
+
+    def view(self, now_ns: int) -> RunView:
+        """What the scheduler sees at ``now_ns`` (ns since the origin)."""
+        return RunView(now=now_ns / _NS, space=self.space, active=dict(self._active()),
+                       ledger=list(self._ledger()), observed=self.observed,
+                       rng=self.rng)  # fmt: skip
+
+    def ask(self, now_ns: int) -> Decision:
+        """The scheduler's next decision (``None`` for ever once it said so)."""
+        if self.done:
+            return None
+        d = self.scheduler.next_op(self.view(now_ns))
+        if d is None:
+            self.done = True
+        return d
+
+    def observe(self, event: Mapping[str, Any]) -> None:
+        """Take in one event of the run (client events feed the observations)."""
+        if isinstance(event.get("process"), int):
+            self.observed.record(event, faulted=bool(self._active()))
+
+    def summarize(self, now_ns: int) -> None:
+        """Once: write the scheduler's summary to the ledger and warn about requested
+        kinds that never struck."""
+        if self.summarized:
+            return
+        self.summarized = True
+        if not isinstance(self.scheduler, Summarizing):
+            return
+        rec = self.scheduler.summary(self.view(now_ns))
+        if rec.get("missed"):
+            log.warning("fault kinds that never struck: %s (%s)", ", ".join(rec["missed"]),
+                        rec.get("why", ""))  # fmt: skip
+        if self._record is not None:
+            self._record({"event": "scheduler", **rec})
+
+
+class SchedulerGen(Gen):
+    """The nemesis generator asking a :class:`Driver`'s scheduler for each op. A value:
+    the decision it got is remembered (``memo``), so asking it again gives the same op."""
+
+    __slots__ = ("driver", "memo")
+
+    listens = False
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.memo: Any = None
+
+    def op(self, ctx: GenContext) -> OpResult:
+        if not ctx.threads:
+            return None
+        if not ctx.is_free(NEMESIS):
+            return (PENDING, self)
+        d = self.memo
+        if d is None or (isinstance(d, Wait) and ctx.time >= round(d.until * _NS)):
+            # Ask (again, once a wait is over). The answer is kept: this value is asked
+            # again until its op is taken, and must give the same op every time.
+            d = self.driver.ask(ctx.time)
+            self.memo = d = _DONE if d is None else d
+        if d is _DONE:
+            return None
+        if isinstance(d, Wait):
+            return (PENDING, self)
+        assert isinstance(d, FaultOp)
+        o = {"f": d.f, "value": d.value, "at": d.at, "time": max(0, round(d.at * _NS))}
+        if d.why:
+            o["why"] = d.why
+        r = gen_op(o, ctx)
+        if r is None:
+            return None
+        return (r[0], SchedulerGen(self.driver))
+
+
+_DONE = object()
+
+
+class _Observing(Gen):
+    """``gen``, with every event also shown to ``driver`` first."""
+
+    __slots__ = ("driver", "gen")
+
+    def __init__(self, driver: Driver, gen: Any) -> None:
+        self.driver = driver
+        self.gen = gen
+
+    def op(self, ctx: GenContext) -> OpResult:
+        r = gen_op(self.gen, ctx)
+        if r is None:
+            return None
+        o, g = r
+        return (o, self if g is self.gen else (None if g is None else _Observing(self.driver, g)))
+
+    def update(self, ctx: GenContext, event: Any) -> Any:
+        self.driver.observe(event)
+        g = (
+            self.gen.update(ctx, event)
+            if isinstance(self.gen, Gen) and self.gen.listens
+            else self.gen
+        )
+        return self if g is self.gen else _Observing(self.driver, g)
+
+
+class _Summary(Gen):
+    """Exhausted at once, after writing the driver's summary (a phase of its own)."""
+
+    __slots__ = ("driver",)
+
+    listens = False
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    def op(self, ctx: GenContext) -> OpResult:
+        self.driver.summarize(ctx.time)
+        return None
+
+
+def scheduler_generator(driver: Driver) -> Gen:
+    """A nemesis-thread generator of ``driver``'s scheduler's ops (see the module
+    docstring); wrap it in :func:`harness.generator.nemesis`."""
+    return SchedulerGen(driver)
+
+
+def observing(driver: Driver, gen: Any) -> Gen:
+    """``gen`` with every invocation and completion also fed to ``driver``'s observations."""
+    return _Observing(driver, gen)
+
+
+def summary_phase(driver: Driver) -> Gen:
+    """A phase that writes the scheduler's summary (once) and ends at once."""
+    return _Summary(driver)

@@ -1,0 +1,170 @@
+"""The scheduler seam: schedulers asked during a (simulated) run, seeing observations.
+
+The real-cluster versions of these are in tests/integration/test_scheduler_run.py."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from harness.generator import any_, clients, nemesis, phases, repeat, time_limit
+from harness.generator.testing import simulate
+from nemeses.schedule import plan_schedule
+from nemeses.scheduler import (
+    Driver,
+    FaultOp,
+    FaultSpace,
+    RandomScheduler,
+    RunView,
+    Wait,
+    coverage_shortfall,
+    observing,
+    scheduler_generator,
+    scheduler_rng,
+    summary_phase,
+)
+
+NODES = ("n1", "n2", "n3")
+KINDS = ["partition", "pause", "kill", "packet"]
+
+
+def test_random_strikes_every_requested_kind_first_when_time_allows() -> None:
+    for seed in range(40):
+        steps = plan_schedule(KINDS, NODES, seed=seed, time_limit=9, interval=1)
+        starts = [str(s["f"]).removeprefix("start-") for s in steps if "start-" in str(s["f"])]
+        assert len(starts) == 4 and sorted(starts) == sorted(KINDS), (seed, starts)
+    assert coverage_shortfall(KINDS, 9, 1) == []
+    assert coverage_shortfall(KINDS, 7, 1) == ["packet"]
+    assert coverage_shortfall(KINDS, 30, 10) == ["pause", "kill", "packet"]
+
+
+class FakeFaults:
+    """What a fault set does for a scheduler in a simulation: the active faults and a
+    ledger with an ``applied`` record per start (``failing`` kinds record errors)."""
+
+    def __init__(self, failing: tuple[str, ...] = ()) -> None:
+        self.active: dict[str, Any] = {}
+        self.ledger: list[dict[str, Any]] = []
+        self.failing = failing
+
+    def complete(self, inv: dict[str, Any]) -> dict[str, Any]:
+        if inv["process"] != "nemesis":
+            return {"type": "ok"}
+        f = inv["f"]
+        kind = f.split("-", 1)[1]
+        if f.startswith("start-"):
+            if kind in self.failing:
+                self.ledger.append({"event": "error", "kind": kind, "f": f})
+            else:
+                self.active[kind] = inv["value"]
+                self.ledger.append({"event": "applied", "kind": kind, "f": f,
+                                    "value": inv["value"]})  # fmt: skip
+        else:
+            self.active.pop(kind, None)
+        return {"type": "info"}
+
+
+def run(driver: Driver, load: Any, seconds: float, complete: Any) -> list[dict[str, Any]]:
+    gen = phases(
+        time_limit(seconds, observing(driver, any_(clients(load),
+                                                   nemesis(scheduler_generator(driver))))),
+        summary_phase(driver),
+    )  # fmt: skip
+    return simulate(gen, concurrency=3, nemesis=True, latency=0.05, complete=complete)
+
+
+def driver_for(scheduler: Any, fake: FakeFaults, kinds: list[str], limit: float) -> Driver:
+    space = FaultSpace.of(kinds, NODES, roles=False, interval=1.0, time_limit=limit)
+    return Driver(scheduler, space, rng=scheduler_rng(7), active=lambda: fake.active,
+                  ledger=lambda: fake.ledger, record=fake.ledger.append)  # fmt: skip
+
+
+def test_random_scheduler_in_a_run_strikes_every_kind_and_says_so() -> None:
+    fake = FakeFaults()
+    d = driver_for(RandomScheduler(), fake, KINDS, 9.0)
+    history = run(d, repeat({"f": "read"}), 9.0, fake.complete)
+    starts = [o for o in history if o["process"] == "nemesis" and o["type"] == "invoke"
+              and o["f"].startswith("start-")]  # fmt: skip
+    assert {o["f"] for o in starts} == {f"start-{k}" for k in KINDS}
+    assert [round(o["time"] / 1e9, 2) for o in starts] == [1.0, 3.0, 5.0, 7.0]
+    summary = [r for r in fake.ledger if r.get("event") == "scheduler"]
+    assert summary == [{"event": "scheduler", "scheduler": "random", "requested": KINDS,
+                        "struck": KINDS, "missed": []}]  # fmt: skip
+
+
+def test_random_scheduler_warns_and_records_kinds_that_did_not_strike(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeFaults()
+    d = driver_for(RandomScheduler(), fake, KINDS, 7.0)
+    with caplog.at_level(logging.WARNING, logger="clew.nemeses"):
+        run(d, repeat({"f": "read"}), 7.0, fake.complete)
+    (summary,) = [r for r in fake.ledger if r.get("event") == "scheduler"]
+    assert len(summary["struck"]) == 3 and len(summary["missed"]) == 1
+    assert "raise --time-limit" in summary["why"]
+    assert f"never struck: {summary['missed'][0]}" in caplog.text
+
+
+def test_a_kind_whose_strike_failed_is_drawn_again() -> None:
+    fake = FakeFaults(failing=("pause",))
+    d = driver_for(RandomScheduler(), fake, ["pause", "kill"], 11.0)
+    history = run(d, repeat({"f": "read"}), 11.0, fake.complete)
+    starts = [o["f"] for o in history if o["process"] == "nemesis" and o["type"] == "invoke"
+              and o["f"].startswith("start-")]  # fmt: skip
+    assert starts.count("start-pause") >= 2  # retried first while it never applied
+    (summary,) = [r for r in fake.ledger if r.get("event") == "scheduler"]
+    assert summary["missed"] == ["pause"] and "failed" in summary["why"]
+
+
+class MostInfo:
+    """A scripted scheduler: once 30 client ops completed, kill the node with the most
+    ``info`` completions (it does not know in advance which that is); then stop."""
+
+    name = "most-info"
+
+    def __init__(self) -> None:
+        self.decided: list[FaultOp] = []
+        self.views: list[RunView] = []
+
+    def next_op(self, view: RunView) -> FaultOp | Wait | None:
+        self.views.append(view)
+        if len(self.decided) == 2:
+            return None
+        if self.decided:
+            self.decided.append(FaultOp(at=view.now + 1, f="stop-kill"))
+            return self.decided[-1]
+        if view.observed.ops < 30:
+            return Wait(until=view.now + 0.2)
+        infos = view.observed.by_node("info")
+        target = max(sorted(infos), key=infos.__getitem__)
+        op = FaultOp(at=view.now, f="start-kill", value={"targets": "nodes", "nodes": [target]},
+                     why=f"most info ops: {infos}")  # fmt: skip
+        self.decided.append(op)
+        return op
+
+
+def test_a_scripted_scheduler_reacts_to_what_the_run_observed() -> None:
+    fake = FakeFaults()
+    sched = MostInfo()
+    d = driver_for(sched, fake, ["kill"], 6.0)
+    nodes = iter(["n1", "n2", "n3"] * 1000)
+
+    def load() -> dict[str, Any]:
+        return {"f": "read", "node": next(nodes)}
+
+    def complete(inv: dict[str, Any]) -> dict[str, Any]:
+        if inv["process"] == "nemesis":
+            return fake.complete(inv)
+        return {"type": "info" if inv.get("node") == "n2" else "ok"}
+
+    history = run(d, load, 6.0, complete)
+    kills = [o for o in history if o["process"] == "nemesis" and o["type"] == "invoke"]
+    assert [o["f"] for o in kills] == ["start-kill", "stop-kill"]
+    assert kills[0]["value"] == {"targets": "nodes", "nodes": ["n2"]}
+    assert "most info ops" in kills[0]["why"]
+    assert kills[0]["time"] >= 0.2e9  # it waited for observations first
+    counted = sched.views[-1].observed
+    assert counted.count(node="n2", type="info") > 0 and counted.count(node="n1", type="info") == 0
+    assert counted.latency_shift("read") is not None
