@@ -4,13 +4,19 @@ Vocabulary
 ----------
 
 *fault kind*
-    One module per kind, each with pure planners, pure command builders and one
-    :class:`Nemesis`: ``nemeses.partition``, ``nemeses.process`` (pause, kill, through the
-    DB adapter), ``nemeses.clock`` (libfaketime or the system clock), ``nemeses.packet``
-    (loss, delay; netem or iptables + an NFQUEUE delayer). See ``docs/faults.md``.
-*schedule*
-    ``nemeses.schedule``: planned from the seed before the run, saved as
-    ``schedule.json``; replayed from a stored ledger by ``clew replay``.
+    One :class:`nemeses.kinds.FaultKind` per kind, one file each in ``nemeses/kinds/``
+    (a suite may contribute more): name, declared parameter space, planner, package
+    factory, the provider and DB abilities it needs (:mod:`nemeses.abilities`), heal
+    priority, role resolution. The mechanics live in ``nemeses.partition``,
+    ``nemeses.process`` (pause, kill, through the DB adapter), ``nemeses.clock``
+    (libfaketime or the system clock), ``nemeses.packet`` (loss, delay; netem or iptables +
+    an NFQUEUE delayer); ``nemeses/kinds/disk_full.py`` is a kind in one file. See
+    ``docs/faults.md``.
+*scheduler*
+    ``nemeses.scheduler``: asked during the run for the next fault op, seeing the fault
+    space, the active faults, the ledger and live observations; ``random`` (seeded) and
+    ``replay`` are two. ``nemeses.schedule``: the random scheduler's plan, saved as
+    ``schedule.json``; a stored ledger read back into a schedule for ``clew replay``.
 *ledger*
     ``nemeses.ledger``: ``faults.jsonl``, every op recorded before (intent) and after
     (applied / healed / error) it acts, with resolved targets and the commands run.
