@@ -80,24 +80,29 @@ class _PostgresTxnClient(PostgresAppendClient):
         """Perform ``op``; return its completion."""
         raise NotImplementedError
 
-    async def _in_txn(self, body: Body, *, keep_value: bool = False) -> Op:
-        """Run ``body(conn)`` in a transaction; ``ok`` with its result as value (unless
-        ``keep_value``: the invocation's value stays)."""
+    async def _in_txn(
+        self, body: Body, *, keep_value: bool = False, isolation: str | None = None
+    ) -> Op:
+        """Run ``body(conn)`` in a transaction (at ``isolation``, default the client's);
+        ``ok`` with its result as value (unless ``keep_value``: the invocation's value
+        stays)."""
         try:
             conn = await self._connection()
         except Exception as e:
             await asyncio.sleep(self.reconnect_delay)
             return {"type": "fail", "error": f"connect: {_describe(e)}"}
         try:
-            return await self._run(conn, body, keep_value)
+            return await self._run(conn, body, keep_value, isolation or self.isolation)
         except BaseException:  # cancelled by clew's op timeout, or a bug: never reuse
             self._drop()
             raise
 
-    async def _run(self, conn: asyncpg.Connection, body: Body, keep_value: bool) -> Op:
+    async def _run(
+        self, conn: asyncpg.Connection, body: Body, keep_value: bool, isolation: str
+    ) -> Op:
         import asyncpg
 
-        tx = conn.transaction(isolation=ASYNCPG_ISOLATION[self.isolation])
+        tx = conn.transaction(isolation=ASYNCPG_ISOLATION[isolation])
         try:
             async with asyncio.timeout(self.txn_timeout):
                 await tx.start()
@@ -164,7 +169,8 @@ class PostgresBankClient(_PostgresTxnClient):
                     amounts,
                 )
 
-            made = await self._in_txn(create)
+            # Idempotent, so read committed: no serialization failures among the creators.
+            made = await self._in_txn(create, isolation="read-committed")
             if made["type"] != "ok":
                 return {"type": "fail", "error": f"creating the accounts: {made.get('error')}"}
             self._ready = True
