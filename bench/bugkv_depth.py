@@ -15,7 +15,8 @@ valid / invalid / unknown runs and the wall time, and writes them as JSON to
     .venv/bin/python bench/bugkv_depth.py --bugs early-ack --seeds 5 --quiet-runs 10
     .venv/bin/python bench/bugkv_depth.py --only random --random-runs 50
 
-One cluster (subnet 10.77.172.0/24, prefix ``bkd-``) is brought up once and reused.
+One cluster (subnet 10.77.172.0/24, prefix ``bkd-``; ``--cluster 1``: 10.77.173.0/24,
+``bke-``) is brought up once and reused; each run sets the database up afresh.
 """
 
 from __future__ import annotations
@@ -34,20 +35,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clusters import ClusterSpec, get_provider  # noqa: E402
-from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES  # noqa: E402
-from harness.runner import RunOutcome, run_test  # noqa: E402
-from harness.spec import load_spec  # noqa: E402
-from nemeses.schedule import schedule_kinds  # noqa: E402
+from clusters import ClusterSpec, get_provider
+from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, Bug
+from harness.runner import RunOutcome, run_test
+from harness.spec import load_spec
+from nemeses.schedule import schedule_kinds
 
-CLUSTER = {"subnet": "10.77.172.0/24", "prefix": "bkd-", "bridge": "bkd-br0"}
+#: One cluster per ``--cluster`` index, so that two benches can run at once.
+CLUSTERS = (
+    {"subnet": "10.77.172.0/24", "prefix": "bkd-", "bridge": "bkd-br0"},
+    {"subnet": "10.77.173.0/24", "prefix": "bke-", "bridge": "bke-br0"},
+)
 #: Fault kinds of the random runs (every kind the local provider has for bugkv).
 RANDOM_KINDS = ("partition", "pause", "kill", "clock", "packet")
 
 
 def run_once(
     *,
-    bug: str | None,
+    options: dict[str, Any],
     workload: str,
     steps: Sequence[dict[str, Any]] | None,
     seed: int,
@@ -58,14 +63,14 @@ def run_once(
     faults: Sequence[str] = (),
     interval: float = 1.0,
 ) -> RunOutcome:
-    """One bugkv run: with the fixed schedule ``steps`` (``None``: planned from the seed
-    over ``faults``), returning its outcome."""
+    """One bugkv run with suite ``options`` and the fixed schedule ``steps`` (``None``:
+    planned from the seed over ``faults``); its outcome."""
     kinds = list(faults) if steps is None else schedule_kinds(steps)
     spec = load_spec(
         suite="bugkv", workload=workload, nodes=len(NODES), time_limit=time_limit,
         faults=",".join(kinds) or "none", interval=interval, seed=seed, store=store,
         cluster_state_dir=cluster_state, cluster_options=cluster_options,
-        options={"bug": bug} if bug else {}, recovery_time=1.0,
+        options=options, recovery_time=1.0,
     )  # fmt: skip
     return run_test(spec, schedule=None if steps is None else list(steps))
 
@@ -83,13 +88,19 @@ def _tally(outcomes: list[RunOutcome]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bugs", default=",".join(BUG_CATALOG), help="comma-separated bug names")
-    p.add_argument("--only", choices=("minimal", "removed", "quiet", "random"), action="append",
-                   help="run only these parts (repeatable)")
+    p.add_argument(
+        "--only",
+        choices=("minimal", "removed", "quiet", "random"),
+        action="append",
+        help="run only these parts (repeatable)",
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds per removed-op schedule")
     p.add_argument("--quiet-runs", type=int, default=10, help="runs per bug with no faults")
     p.add_argument("--random-runs", type=int, default=50, help="random-fault runs, no bug")
     p.add_argument("--random-time", type=float, default=8.0, help="seconds per random run")
     p.add_argument("--store", default=None, help="where runs are kept (default: a temp dir)")
+    p.add_argument("--cluster", type=int, choices=range(len(CLUSTERS)), default=0,
+                   help="which cluster (subnet, prefix) to use: 0 or 1")  # fmt: skip
     args = p.parse_args(argv)
     parts = set(args.only or ("minimal", "removed", "quiet", "random"))
     bugs = [BUG_CATALOG[b] for b in args.bugs.split(",") if b]
@@ -97,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(args.store or tempfile.mkdtemp(prefix="bugkv-depth-"))
     cluster_state = str(base / "cluster")
     provider = get_provider("local")
+    cluster = CLUSTERS[args.cluster]
     provider.up(ClusterSpec(nodes=len(NODES), name="bugkv-depth", state_dir=cluster_state,
-                            options=CLUSTER))  # fmt: skip
-    common = {"store": str(base / "store"), "cluster_state": cluster_state,
-              "cluster_options": CLUSTER}  # fmt: skip
+                            options=cluster))  # fmt: skip
+    common: dict[str, Any] = {"store": str(base / "store"), "cluster_state": cluster_state,
+              "cluster_options": cluster}  # fmt: skip
     rows: list[dict[str, Any]] = []
 
     def cell(name: str, outcomes: list[RunOutcome], expect: str, t0: float) -> None:
@@ -112,45 +124,50 @@ def main(argv: list[str] | None = None) -> int:
               f"unknown {row['unknown']:3d}  expect {expect:7s} {'ok' if ok else 'MISS'}  "
               f"{row['wall_seconds']:7.1f} s", flush=True)  # fmt: skip
 
+    def runs(
+        bug: Bug, steps: list[dict[str, Any]], seeds: range, *, with_bug: bool = True
+    ) -> list[RunOutcome]:
+        return [
+            run_once(options=bug.suite_options(with_bug=with_bug), workload=bug.workload,
+                     steps=steps, seed=seed, time_limit=bug.time_limit, **common)
+            for seed in seeds
+        ]  # fmt: skip
+
     try:
         for bug in bugs:
             if "minimal" in parts:
                 t0 = time.monotonic()
-                o = [run_once(bug=bug.name, workload=bug.workload, steps=bug.steps(), seed=1,
-                              time_limit=bug.time_limit, **common)]  # fmt: skip
-                cell(f"{bug.name}: minimal schedule", o, "invalid", t0)
+                cell(f"{bug.name}: minimal schedule", runs(bug, bug.steps(), range(1, 2)),
+                     "invalid", t0)  # fmt: skip
                 t0 = time.monotonic()
-                o = [run_once(bug=None, workload=bug.workload, steps=bug.steps(), seed=1,
-                              time_limit=bug.time_limit, **common)]  # fmt: skip
+                o = runs(bug, bug.steps(), range(1, 2), with_bug=False)
                 cell(f"{bug.name}: minimal schedule, no bug flag", o, "valid", t0)
             if "removed" in parts and bug.depth > 1:
                 for i in range(bug.depth):
                     t0 = time.monotonic()
-                    o = [run_once(bug=bug.name, workload=bug.workload, steps=bug.without(i),
-                                  seed=s, time_limit=bug.time_limit, **common)
-                         for s in range(1, args.seeds + 1)]  # fmt: skip
-                    cell(f"{bug.name}: without op {i + 1} ({bug.schedule[i]['f']})", o,
-                         "valid", t0)  # fmt: skip
+                    o = runs(bug, bug.without(i), range(1, args.seeds + 1))
+                    name = f"{bug.name}: without op {i + 1} ({bug.schedule[i]['f']})"
+                    cell(name, o, "valid", t0)
             if "quiet" in parts:
                 t0 = time.monotonic()
-                o = [run_once(bug=bug.name, workload=bug.workload, steps=[], seed=s,
-                              time_limit=bug.time_limit, **common)
-                     for s in range(1, args.quiet_runs + 1)]  # fmt: skip
-                cell(f"{bug.name}: no faults", o, "valid", t0)
+                cell(f"{bug.name}: no faults", runs(bug, [], range(1, args.quiet_runs + 1)),
+                     "valid", t0)  # fmt: skip
         if "random" in parts:
             for workload in ("register", "set"):
                 t0 = time.monotonic()
                 n = args.random_runs // 2 + (args.random_runs % 2 if workload == "register" else 0)
-                o = [run_once(bug=None, workload=workload, steps=None, seed=s,
-                              time_limit=args.random_time, faults=RANDOM_KINDS, **common)
-                     for s in range(1, n + 1)]  # fmt: skip
+                o = [
+                    run_once(options={}, workload=workload, steps=None, seed=seed,
+                             time_limit=args.random_time, faults=RANDOM_KINDS, **common)
+                    for seed in range(1, n + 1)
+                ]  # fmt: skip
                 cell(f"no bug: random faults ({workload}, {','.join(RANDOM_KINDS)})", o,
                      "valid", t0)  # fmt: skip
     finally:
-        provider.down(cluster_state)
+        provider.down(Path(cluster_state))
         out = Path(__file__).parent / "results"
         out.mkdir(exist_ok=True)
-        path = out / f"bugkv_depth-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        path = out / f"bugkv_depth-{time.strftime('%Y%m%dT%H%M%S')}-{args.cluster}.json"
         path.write_text(json.dumps({"argv": sys.argv[1:], "rows": rows}, indent=1) + "\n")
         print(f"results: {path}")
     return 0 if all(r[r["expect"]] == len(r["seconds"]) for r in rows) else 1

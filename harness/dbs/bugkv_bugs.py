@@ -13,7 +13,7 @@ resolved when the op strikes (the leader of the highest term).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["BUG_CATALOG", "NODES", "Bug", "isolate"]
@@ -35,7 +35,8 @@ def _step(at: float, f: str, value: Any = None) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class Bug:
     """One seeded bug: its flag, depth, the workload that shows it, the run length its
-    schedule is written for, and the schedule (``nemeses.schedule`` steps)."""
+    schedule is written for, the schedule (``nemeses.schedule`` steps), and suite options
+    the bug is defined with (besides ``bug``)."""
 
     name: str
     depth: int
@@ -43,6 +44,12 @@ class Bug:
     time_limit: float
     schedule: tuple[dict[str, Any], ...]
     summary: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def suite_options(self, *, with_bug: bool = True) -> dict[str, Any]:
+        """The suite options of a run of this bug's schedule (``bug`` unless ``with_bug``
+        is false: the same run against the correct server)."""
+        return {**self.options, **({"bug": self.name} if with_bug else {})}
 
     def __post_init__(self) -> None:
         if len(self.schedule) != self.depth:
@@ -92,9 +99,9 @@ BUG_CATALOG: dict[str, Bug] = {
             "buffered-log", 2, "register", 8.0,
             (_step(2.0, "start-kill", {"targets": "all", "nodes": list(NODES)}),
              _step(3.0, "stop-kill")),
-            "appends are written every second but acknowledged at once: killing every "
-            "node loses what no node had written, and the restarted cluster reads older "
-            "values",
+            "appends reach the disk 64 at a time but are acknowledged at once: killing "
+            "every node loses what no node had written, and the restarted cluster reads "
+            "older values",
         ),
         Bug(
             "commit-unchecked", 3, "set", 8.0,
@@ -115,13 +122,18 @@ BUG_CATALOG: dict[str, Bug] = {
             "acknowledged writes",
         ),
         Bug(
-            "lease-ticks", 3, "register", 8.0,
-            (_step(1.5, "start-pause", {"targets": "primaries"}),
+            "lease-ticks", 3, "register", 11.0,
+            (_step(1.0, "start-pause", {"targets": "primaries"}),
              _step(2.0, "start-partition", isolate("n1")),
-             _step(3.5, "stop-pause")),
+             _step(9.0, "stop-pause")),
             "the lease is counted in event-loop ticks, which stop while the process is "
             "paused: the leader, paused, cut off and resumed, still holds a lease and "
-            "serves stale reads",
+            "serves stale reads (slow elections and a long lease, election_ms=2000 and "
+            "lease_ms=1900, so that the partition is in place before a new leader is "
+            "elected however slowly the pause is applied and the stale lease outlasts "
+            "the resume; propose_timeout_ms=200, so that the cut-off leader's clients "
+            "get through many ops)",
+            {"election_ms": 2000, "lease_ms": 1900, "propose_timeout_ms": 200},
         ),
     )
 }  # fmt: skip

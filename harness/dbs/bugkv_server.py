@@ -50,7 +50,7 @@ BUGS = {
     "quorum check",
     "lease-wall-clock": "the leader lease is measured on the wall clock",
     "vote-ignores-log": "votes are granted without the candidate's-log-is-up-to-date check",
-    "buffered-log": "log appends are buffered and written to disk every second, but "
+    "buffered-log": "log appends are buffered and written to disk 64 entries at a time, but "
     "acknowledged at once",
     "commit-unchecked": "a follower advances its commit index from the leader's before the "
     "log consistency check",
@@ -61,6 +61,10 @@ BUGS = {
 }
 
 FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
+#: Seconds a node other than the first waits longer before its first campaign (term 0).
+BOOTSTRAP_WAIT = 3.0
+#: With the buffered-log bug, appends reach the disk this many entries at a time.
+BUFFERED_ENTRIES = 64
 
 
 def log(msg: str) -> None:
@@ -112,6 +116,8 @@ class Storage:
         lines = [json.dumps(e, separators=(",", ":")) + "\n" for e in entries]
         if self.buffered:
             self.pending += lines
+            if len(self.pending) >= BUFFERED_ENTRIES:
+                self.flush()
             return
         with open(self.log_path, "a") as f:
             f.writelines(lines)
@@ -119,7 +125,7 @@ class Storage:
             os.fsync(f.fileno())
 
     def flush(self) -> None:
-        """Write the buffered appends (buffered-log bug only)."""
+        """Write the buffered appends (buffered-log bug only: every BUFFERED_ENTRIES)."""
         if not self.pending:
             return
         lines, self.pending = self.pending, []
@@ -253,9 +259,12 @@ class Node:
         return int(self.log[index - 1]["term"]) if 1 <= index <= len(self.log) else 0
 
     def reset_election_timer(self) -> None:
+        # A fresh cluster (term 0) lets the first node of --peers campaign first, however
+        # late it started: the run begins with a known leader.
+        bootstrap = BOOTSTRAP_WAIT if self.term == 0 and self.rank > 0 else 0.0
         self.election_deadline = (
             self.now() + self.election + self.rank * self.election_step
-            + self.rng.uniform(0, self.jitter)
+            + self.rng.uniform(0, self.jitter) + bootstrap
         )  # fmt: skip
 
     def set_term(self, term: int, voted_for: str | None) -> None:
@@ -326,15 +335,11 @@ class Node:
     # ---- elections -----------------------------------------------------------------------
 
     async def ticker(self) -> None:
-        """The heartbeat tick: election timeouts, lease ticks, buffered-log flushes."""
-        last_flush = self.now()
+        """The heartbeat tick (twice a heartbeat): election timeouts, lease ticks."""
         while True:
             await asyncio.sleep(self.heartbeat / 2)
             self.ticks += 1
             now = self.now()
-            if self.bug == "buffered-log" and now - last_flush >= 1.0:
-                self.storage.flush()
-                last_flush = now
             if self.role != LEADER and now >= self.election_deadline:
                 self.spawn(self.campaign())
                 self.reset_election_timer()

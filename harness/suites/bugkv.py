@@ -12,15 +12,18 @@ on one seeded bug. Options (``--option k=v`` or a spec's ``[options]``):
 ``faketime``            libfaketime's path, or true/false (default: on the local provider
                         when installed, so that ``--faults clock`` works)
 ``connect_timeout``, ``read_timeout``  the clients' timeouts, seconds (0.5, 1.5)
-``ops_per_key``, ``threads_per_key``  shape of the register workload (1000, 3)
+``ops_per_key``, ``threads_per_key``, ``values``  shape of the register workload (1000,
+                        3, 50: values 0-49, so that a stale read rarely looks current)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import random
+from typing import Any
 
-from harness.api import Suite, TestContext, Workload
+from harness.api import Op, Suite, TestContext, Workload
 from harness.clients.bugkv import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -28,14 +31,16 @@ from harness.clients.bugkv import (
     BugkvSetClient,
 )
 from harness.dbs.bugkv import BugkvDB, Timescale
-from harness.workloads import option_float
-from harness.workloads.register import register_workload, set_workload
+from harness.workloads import option_float, option_int
+from harness.workloads.register import RegisterGenerator, register_workload, set_workload
 
-__all__ = ["DEFAULT_OPS_PER_KEY", "SUITE", "db"]
+__all__ = ["DEFAULT_OPS_PER_KEY", "DEFAULT_VALUES", "SUITE", "WideRegisterGenerator", "db"]
 
 #: Ops per key before the register workload retires it: keys live long, so a node that
 #: lost or resurrected writes is read while the key is still in use.
 DEFAULT_OPS_PER_KEY = 1000
+#: Register values are 0 .. DEFAULT_VALUES - 1.
+DEFAULT_VALUES = 50
 
 
 def _faketime(ctx: TestContext) -> str | None:
@@ -76,13 +81,47 @@ def _timeouts(ctx: TestContext) -> tuple[float, float]:
     )
 
 
+class WideRegisterGenerator(RegisterGenerator):
+    """:class:`~harness.workloads.register.RegisterGenerator` drawing values from
+    ``range(values)`` instead of 0-4: a stale read then rarely returns, by chance, the
+    value the register holds now, so the checker sees it."""
+
+    def __init__(self, rng: random.Random, *, keys_at_once: int, ops_per_key: int,
+                 values: int) -> None:  # fmt: skip
+        super().__init__(rng, keys_at_once=keys_at_once, ops_per_key=ops_per_key)
+        self.values = values
+
+    def __call__(self, *_args: Any) -> Op:
+        """The next invocation."""
+        op = super().__call__()
+        if op["f"] == "write":
+            op["value"] = self.rng.randrange(self.values)
+        elif op["f"] == "cas":
+            op["value"] = [self.rng.randrange(self.values), self.rng.randrange(self.values)]
+        return op
+
+
 def register(ctx: TestContext) -> Workload:
-    """Linearizable read/write/cas registers (etcd model), checked key by key."""
+    """Linearizable read/write/cas registers (etcd model), checked key by key; values
+    0 .. ``values`` - 1 (option, default :data:`DEFAULT_VALUES`)."""
     connect, read = _timeouts(ctx)
     options = {"ops_per_key": DEFAULT_OPS_PER_KEY, **ctx.options}
-    return register_workload(
+    values = option_int(options, "values", DEFAULT_VALUES)
+    ops_per_key = option_int(options, "ops_per_key", DEFAULT_OPS_PER_KEY)
+    keys = max(1, ctx.concurrency // option_int(options, "threads_per_key", 3))
+    workload = register_workload(
         dataclasses.replace(ctx, options=options),
         client=lambda: BugkvClient(connect_timeout=connect, read_timeout=read),
+    )
+    return dataclasses.replace(
+        workload,
+        generator=lambda c: WideRegisterGenerator(
+            c.rng, keys_at_once=keys, ops_per_key=ops_per_key, values=values
+        ),
+        description=(
+            f"read/write/cas of values 0-{values - 1} on {keys} key(s) at a time, "
+            f"{ops_per_key} ops per key; linearizability per key (etcd model)"
+        ),
     )
 
 
