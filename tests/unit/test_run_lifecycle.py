@@ -1,0 +1,168 @@
+"""The run lifecycle (harness/runner.py) as nested scopes: entered in order, left in reverse
+on every exit path – the end of the load, an exception, Ctrl-C – with the problems met
+while unwinding recorded. The cluster and SSH are stand-ins here (the same flow on a real
+cluster is tests/integration/test_clew_test.py and test_fault_run.py); the runner's own
+code, the interpreter, the journal and the store are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness.runner as runner
+from checkers.result import Result
+from clusters.base import Cluster, Node
+from harness.api import Op, Suite, TestContext, Workload
+from harness.generator import clients, limit, repeat
+from harness.spec import load_spec
+
+NODES = ("n1", "n2")
+
+
+class Events(list[str]):
+    """What happened, in order."""
+
+
+class FakeRemote:
+    def __init__(self, node: Node, events: Events) -> None:
+        self.node, self.name, self.events = node, node.name, events
+
+    async def download(self, path: str, dest: Path) -> None:
+        self.events.append(f"download {self.name}")
+        await asyncio.to_thread(dest.write_text, "log")
+
+
+class FakeRemotes(dict[str, FakeRemote]):
+    def __init__(self, events: Events) -> None:
+        super().__init__({n: FakeRemote(Node(name=n, host="127.0.0.1"), events) for n in NODES})
+        self.events = events
+
+    async def on_nodes(self, fn: Any) -> dict[str, Any]:
+        results = await asyncio.gather(*(fn(r) for r in self.values()), return_exceptions=True)
+        return dict(zip(self, results, strict=True))
+
+    async def close(self) -> None:
+        self.events.append("remotes closed")
+
+
+class FakeDB:
+    name = "fake"
+
+    def __init__(self, events: Events) -> None:
+        self.events = events
+
+    async def setup(self, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"setup {node.name}")
+
+    async def teardown(self, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"teardown {node.name}")
+
+    def log_files(self, ctx: TestContext, node: Node) -> list[str]:
+        return ["/var/log/fake.log"]
+
+
+class FakeClient:
+    def __init__(self, events: Events, on_invoke: Any) -> None:
+        self.events, self.on_invoke = events, on_invoke
+
+    async def open(self, ctx: TestContext, node: Node) -> None:
+        self.events.append(f"client open {node.name}")
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        self.on_invoke(op)
+        return {"type": "ok", "value": 1}
+
+    async def close(self, ctx: TestContext) -> None:
+        self.events.append("client close")
+
+
+def suite(events: Events, gen: Any, on_invoke: Any = lambda op: None) -> Suite:
+    def check(history: Any, ctx: TestContext) -> Result:
+        events.append(f"check {len(history)} lines")
+        return Result(valid=True, checker="fake")
+
+    def workload(ctx: TestContext) -> Workload:
+        return Workload(name="fake", client=lambda: FakeClient(events, on_invoke),
+                        generator=lambda ctx: gen, check=check)  # fmt: skip
+
+    return Suite(name="fake", db=lambda ctx: FakeDB(events),  # type: ignore[arg-type,return-value]
+                 workloads={"w": workload},
+                 default_workload="w")  # fmt: skip
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> Events:
+    ev = Events()
+    cluster = Cluster(provider="local", name="fake",
+                      nodes=tuple(Node(name=n, host="127.0.0.1") for n in NODES),
+                      state_dir="/nonexistent")  # fmt: skip
+
+    def bring_up(spec: Any) -> tuple[Cluster, bool, Path]:
+        ev.append("cluster up")
+        return cluster, False, Path("/nonexistent")
+
+    async def connect_all(nodes: Any) -> FakeRemotes:
+        ev.append("remotes open")
+        return FakeRemotes(ev)
+
+    monkeypatch.setattr(runner, "_bring_up", bring_up)
+    monkeypatch.setattr(runner, "connect_all", connect_all)
+    return ev
+
+
+def spec(tmp_path: Path) -> Any:
+    store = str(tmp_path / "store")
+    return load_spec(suite="etcd", workload="w", nodes=2, concurrency=2, faults="none",
+                     time_limit=5, seed=1, store=store, recovery_time=0)  # fmt: skip
+
+
+UNWIND = ["client close", "client close", "download n1", "download n2", "teardown n1",
+          "teardown n2", "remotes closed"]  # fmt: skip
+
+
+def test_scopes_are_entered_in_order_and_left_in_reverse(events: Events, tmp_path: Path) -> None:
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    assert events == ["cluster up", "remotes open", "setup n1", "setup n2", "client open n1",
+                      "client open n2", *UNWIND, "check 20 lines"]  # fmt: skip
+    assert outcome.valid is True and outcome.ops == 10 and outcome.problems == []
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["ops"] == 10 and results["history_lines"] == 20
+    assert (outcome.run_dir / "nodes" / "n2" / "fake.log").read_text() == "log"
+
+
+def test_an_exception_during_the_load_unwinds_every_scope(events: Events, tmp_path: Path) -> None:
+    def bad_generator(ctx: Any) -> Any:
+        raise RuntimeError("a generator bug")
+
+    gen = clients(limit(10, repeat({"f": "read"})))
+    with pytest.raises(RuntimeError, match="a generator bug"):
+        runner.run_test(spec(tmp_path), suite=suite(events, [gen, bad_generator]))
+    assert events[:6] == ["cluster up", "remotes open", "setup n1", "setup n2",
+                          "client open n1", "client open n2"]  # fmt: skip
+    assert events[6:] == UNWIND
+
+
+def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
+    events: Events, tmp_path: Path
+) -> None:
+    calls = 0
+
+    def interrupt_at_the_fifth(op: Op) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            signal.raise_signal(signal.SIGINT)
+
+    gen = clients(limit(1000, repeat({"f": "read"})))
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, gen, interrupt_at_the_fifth))
+    assert events[6:13] == UNWIND
+    assert events[13].startswith("check ")
+    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    assert 5 <= outcome.ops < 1000
