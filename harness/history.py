@@ -180,6 +180,10 @@ class HistoryBuilder:
 
     ``path`` is only used in error messages. ``add`` takes already-decoded fields; a
     ``line`` number, when given, is kept so that later errors (pairing) can name it.
+    Ops added with ``process=None`` form one client process of their own. A history of
+    client completions only (no client invocation at all; Elle's examples list only the
+    completed transactions) gets an invocation for each completion at the start of the
+    history, each in a process of its own: concurrent with everything before it.
     """
 
     def __init__(self, *, path: str | None = None) -> None:
@@ -202,6 +206,8 @@ class HistoryBuilder:
         self._nodes = _Table()
         self._process_names: dict[str, int] = {}
         self._has_time = True
+        self._has_index = False
+        self._anonymous: list[int] = []  # positions of ops recorded without a process
 
     def __len__(self) -> int:
         return len(self._type)
@@ -210,7 +216,7 @@ class HistoryBuilder:
         self,
         *,
         type: str,
-        process: int | str,
+        process: int | str | None,
         f: Any,
         value: Any = None,
         time: int | None = None,
@@ -226,7 +232,7 @@ class HistoryBuilder:
     def add_row(
         self,
         type: str,
-        process: int | str,
+        process: int | str | None,
         f: Any,
         value: Any,
         time: int | None,
@@ -245,7 +251,10 @@ class HistoryBuilder:
                 line=line,
             )
         pos = len(self._type)
-        if process.__class__ is not int or not 0 <= process <= _INT64_MAX:
+        if process is None:
+            self._anonymous.append(pos)
+            process = 0  # replaced in build()
+        elif process.__class__ is not int or not 0 <= process <= _INT64_MAX:
             process = self._process_id(process, line)
         if time is None:
             self._has_time = False
@@ -254,8 +263,10 @@ class HistoryBuilder:
             raise HistoryError(f"time must be an integer, got {time!r}", path=self.path, line=line)
         elif not _INT64_MIN <= time <= _INT64_MAX:
             raise self._out_of_range("time", time, line)
-        if index is not None and not _INT64_MIN <= index <= _INT64_MAX:
-            raise self._out_of_range("index", index, line)
+        if index is not None:
+            self._has_index = True
+            if not _INT64_MIN <= index <= _INT64_MAX:
+                raise self._out_of_range("index", index, line)
         try:
             ids = (
                 self._values.intern(value),
@@ -320,6 +331,7 @@ class HistoryBuilder:
         plain = [i for i in indexes if i is not None]
         if plain and (min(plain) < _INT64_MIN or max(plain) > _INT64_MAX):
             return False
+        self._has_index |= bool(plain)
         value_id, key_id = self._values.intern, self._keys.intern
         try:
             values = [value_id(op.get("value")) for op in ops]
@@ -368,18 +380,26 @@ class HistoryBuilder:
         invokes twice without completing, or a completion whose ``f`` differs from its
         invocation's.
         """
-        n = len(self._type)
+        cols = {
+            "time": _column(self._time, np.int64),
+            "index": _column(self._index, np.int64),
+            "type": _column(self._type, np.int8),
+            "process": _column(self._process, np.int64),
+            "f": _column(self._f, np.int32),
+            "value": _column(self._value, np.int32),
+            "key": _column(self._key, np.int32),
+            "node": _column(self._node, np.int32),
+            "error": _column(self._error, np.int32),
+            "line": _column(self._line, np.int64),
+        }
+        if self._anonymous:
+            self._name_anonymous(cols["process"])
+        client = cols["process"] >= 0
+        if client.any() and not bool(np.any(cols["type"][client] == INVOKE)):
+            cols = self._invoke_lone_completions(cols, np.flatnonzero(client))
+        n = len(cols["type"])
         h = History(
-            time=_column(self._time, np.int64),
-            index=_column(self._index, np.int64),
-            type=_column(self._type, np.int8),
-            process=_column(self._process, np.int64),
-            f=_column(self._f, np.int32),
-            value=_column(self._value, np.int32),
-            key=_column(self._key, np.int32),
-            node=_column(self._node, np.int32),
-            error=_column(self._error, np.int32),
-            line=_column(self._line, np.int64),
+            **cols,
             f_names=list(self._f_table.items),
             values=self._values.items,
             keys=self._keys.items,
@@ -390,6 +410,44 @@ class HistoryBuilder:
         )
         h.pair = _pair(h) if n else np.empty(0, dtype=np.int64)
         return h
+
+    def _name_anonymous(self, process: npt.NDArray[np.int64]) -> None:
+        """Ops recorded without a process belong to one client process of their own (the
+        next unused number): Elle's examples leave the process out."""
+        anonymous = np.asarray(self._anonymous, dtype=np.int64)
+        others = np.ones(len(process), dtype=bool)
+        others[anonymous] = False  # their process 0 is a placeholder
+        client = process[others & (process >= 0)]
+        process[anonymous] = int(client.max()) + 1 if len(client) else 0
+
+    def _invoke_lone_completions(
+        self, cols: dict[str, npt.NDArray[Any]], lone: npt.NDArray[np.int64]
+    ) -> dict[str, npt.NDArray[Any]]:
+        """A history of completions only (Elle's examples list only the transactions that
+        completed): each gets a process of its own and an invocation at the start of the
+        history, since when it began is unknown — it is concurrent with everything before
+        it."""
+        client = cols["process"][cols["process"] >= 0]
+        base = int(client.max()) + 1 if len(client) else 0
+        ids = base + np.arange(len(lone), dtype=np.int64)
+        cols["process"][lone] = ids
+        start = int(cols["time"].min()) if len(cols["time"]) else 0
+        invokes = {
+            "time": np.full(len(lone), start, np.int64),
+            "index": cols["index"][lone],
+            "type": np.full(len(lone), INVOKE, np.int8),
+            "process": ids,
+            "f": cols["f"][lone],
+            "value": cols["value"][lone],
+            "key": cols["key"][lone],
+            "node": np.full(len(lone), NONE, np.int32),
+            "error": np.full(len(lone), NONE, np.int32),
+            "line": cols["line"][lone],
+        }
+        out = {k: np.concatenate([invokes[k], v]).astype(v.dtype) for k, v in cols.items()}
+        if not self._has_index:
+            out["index"] = np.arange(len(out["type"]), dtype=np.int64)
+        return out
 
 
 def _column(values: array[int], dtype: type[np.generic]) -> npt.NDArray[Any]:

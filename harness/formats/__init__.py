@@ -5,7 +5,7 @@ Format                    What                                                  
 ========================  ===========================================================  =====
 ``jsonl``                 clew's native journal: one JSON op object per line            yes
 ``json``                  one JSON array of the same op objects                         yes
-``edn``                   Jepsen's ``history.edn`` (one op map per line, or a vector)   yes
+``edn``                   Jepsen's ``history.edn``, Knossos's and Elle's EDN files      yes
 ``porcupine-etcd``        Porcupine's ``jepsen/etcd_*.log`` (``INFO  jepsen.util - …``)  no
 ``porcupine-kv``          Porcupine's ``kv/*.txt`` (EDN maps with ``:key``)             no
 ========================  ===========================================================  =====
@@ -74,7 +74,11 @@ def detect_format(path: str, head: str | None = None) -> str:
     if head is None:
         head = read_head(path)
     stripped = head.lstrip()
+    while stripped.startswith(";"):  # EDN comment lines (Knossos's files start with one)
+        stripped = stripped.split("\n", 1)[1].lstrip() if "\n" in stripped else ""
     if not stripped:
+        if head.lstrip().startswith(";"):
+            return "edn"  # only comments: the EDN reader says the file has no ops
         raise no_ops_error(path)
     lineno = 1 + head.count("\n", 0, len(head) - len(stripped))
     first = stripped.split("\n", 1)[0].rstrip()
@@ -93,6 +97,8 @@ def detect_format(path: str, head: str | None = None) -> str:
         if after[:1] == ":":
             return _edn_flavour(first)
     if c == "#" and "{" in first:
+        return "edn"
+    if c == "(":
         return "edn"
     if ETCD_LINE.match(first):
         return "porcupine-etcd"

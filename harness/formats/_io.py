@@ -114,6 +114,16 @@ def describe_type(value: Any) -> str:
     return type(value).__name__
 
 
+def looks_like_txn(value: Any) -> bool:
+    """Whether ``value`` is a transaction: a non-empty list of ``[f, key, value]``
+    micro-ops whose ``f`` is a name."""
+    return (
+        type(value) is list
+        and bool(value)
+        and all(type(m) is list and len(m) == 3 and type(m[0]) is str for m in value)
+    )
+
+
 def add_op(
     builder: HistoryBuilder,
     op: Any,
@@ -124,8 +134,11 @@ def add_op(
 ) -> None:
     """Check one decoded op dict and append it to ``builder``.
 
-    ``type``, ``process`` and ``f`` are required; ``index`` must be an integer when
-    present; other fields are optional and fields clew does not know are ignored. With
+    ``type`` and ``f`` are required, except that an op whose value is a transaction
+    (:func:`looks_like_txn`) has ``f`` ``txn`` when it names none; ops without a
+    ``process`` form one process of their own (see :class:`~harness.history.HistoryBuilder`);
+    ``index`` must be an integer when present;
+    other fields are optional and fields clew does not know are ignored. With
     ``time=False`` the op's own ``time`` is ignored and the position is used instead.
     ``what`` names an op in this format, for the error when ``op`` is not a dict.
     Raises :class:`HistoryError` naming ``builder.path`` and ``line``.
@@ -137,11 +150,13 @@ def add_op(
     typ = get("type")
     process = get("process")
     f = get("f")
-    if typ is None or process is None or f is None:
-        missing = [n for n, v in (("type", typ), ("process", process), ("f", f)) if v is None]
+    if f is None and looks_like_txn(get("value")):
+        f = "txn"  # Elle's and elle-cli's transactions often have no :f
+    if typ is None or f is None:
+        missing = [n for n, v in (("type", typ), ("f", f)) if v is None]
         raise HistoryError(
             f"the op has no {' and no '.join(repr(m) for m in missing)} field; every op needs "
-            "'type', 'process' and 'f'",
+            "'type' and 'f' (a transaction's f may be left out)",
             path=path,
             line=line,
         )

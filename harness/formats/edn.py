@@ -31,6 +31,7 @@ check that they do.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -152,6 +153,10 @@ def _library_error(exc: Exception) -> str:
     return msg
 
 
+class EdnSyntaxError(HistoryError):
+    """Text that is not EDN (as opposed to EDN that is not a valid op)."""
+
+
 def parse_line_slow(line: str, *, path: str | None = None, lineno: int | None = None) -> list[Any]:
     """The values on one line of EDN, parsed by ``edn_format`` and normalised.
 
@@ -166,7 +171,9 @@ def parse_line_slow(line: str, *, path: str | None = None, lineno: int | None = 
     except RecursionError:
         raise too_deep(path or "<history>", lineno) from None
     except Exception as e:
-        raise HistoryError(f"malformed EDN: {_library_error(e)}", path=path, line=lineno) from None
+        raise EdnSyntaxError(
+            f"malformed EDN: {_library_error(e)}", path=path, line=lineno
+        ) from None
     try:
         return [normalise(v) for v in values]
     except RecursionError:
@@ -223,49 +230,94 @@ def _blocks(path: str) -> Iterator[tuple[int, list[str]]]:
 def _unwrap_vector(
     path: str, blocks: Iterator[tuple[int, list[str]]]
 ) -> Iterator[tuple[int, list[str]]]:
-    """Pass the blocks through, blanking the ``[`` and ``]`` of a one-big-vector file."""
-    opened: bool | None = None  # None until the first non-blank character is seen
+    """Pass the blocks through, blanking the ``[``/``(`` and ``]``/``)`` of a file that is
+    one big vector or list."""
+    closer: str | None = None  # "" until the first value is seen: not one collection
+    seen = False
     last: tuple[int, list[str]] | None = None
     for block in blocks:
-        if opened is None:
+        if not seen:
             opened = _open_vector(block[1])
+            if opened is not None:
+                seen, closer = True, opened
         if last is not None:
             yield last
         last = block
     if last is not None:
-        if opened:
-            _close_vector(last[1], path, last[0])
+        if closer:
+            _close_vector(last[1], path, last[0], closer)
         yield last
 
 
-def _open_vector(lines: list[str]) -> bool | None:
-    """Blank out a leading ``[``; ``None`` if ``lines`` are all blank."""
+_CLOSERS = {"[": "]", "(": ")"}
+
+
+def _open_vector(lines: list[str]) -> str | None:
+    """Blank out a leading ``[`` or ``(`` and return its closer (``""`` when the first
+    value is not a collection); ``None`` if ``lines`` hold only blanks and comments."""
     for i, s in enumerate(lines):
         stripped = s.lstrip()
-        if not stripped:
+        if not stripped or stripped[0] == ";":
             continue
-        if stripped[0] != "[":
-            return False
+        closer = _CLOSERS.get(stripped[0])
+        if closer is None:
+            return ""
         k = len(s) - len(stripped)
         lines[i] = s[:k] + " " + s[k + 1 :]
-        return True
+        return closer
     return None
 
 
-def _close_vector(lines: list[str], path: str, start: int) -> None:
-    """Blank out the closing ``]`` of a one-big-vector file, which must end the file."""
+def _close_vector(lines: list[str], path: str, start: int, closer: str) -> None:
+    """Blank out the closing ``]``/``)`` of a one-big-collection file, which must end it
+    (blank and comment lines may follow)."""
     for i in range(len(lines) - 1, -1, -1):
         s = lines[i].rstrip()
-        if not s:
+        if not s or s.lstrip()[0] == ";":
             continue
-        if s[-1] != "]":
-            raise HistoryError(
-                "the file starts a vector with '[' but does not end with ']'; truncated file?",
+        if s[-1] != closer:
+            raise EdnSyntaxError(
+                f"the file starts a {'vector' if closer == ']' else 'list'} with "
+                f"{'[' if closer == ']' else '('!r} but does not end with {closer!r}; "
+                "truncated file?",
                 path=path,
                 line=start + i,
             )
         lines[i] = s[:-1]
         return
+
+
+def _depth(text: str) -> int:
+    """How many collections ``text`` leaves open (negative: closes more than it opens),
+    outside strings, character literals and comments."""
+    depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "\\":
+            i += 1
+        elif c == ";":
+            j = text.find("\n", i)
+            if j < 0:
+                return depth
+            i = j
+        elif c in "[{(":
+            depth += 1
+        elif c in "]})":
+            depth -= 1
+        i += 1
+    return depth
+
+
+#: Most lines one value may span before the reader stops joining and reports the first.
+MAX_VALUE_LINES = 10_000
+#: Largest file read as one document by ``edn_format`` when the line reader cannot read
+#: it (that parser reads about 100 KB/s here).
+WHOLE_DOCUMENT_MAX_BYTES = 16 << 20
 
 
 def read_edn(path: str, *, keep_time: bool = True) -> History:
@@ -276,9 +328,25 @@ def read_edn(path: str, *, keep_time: bool = True) -> History:
     fields are ignored. Raises :class:`HistoryError` naming the file and line for a
     malformed line or op, a pairing error, and a file with no ops.
     """
+    try:
+        return _read_lines(path, keep_time)
+    except EdnSyntaxError as e:
+        if (
+            e.reason.startswith("a value is nested")
+            or os.path.getsize(path) > WHOLE_DOCUMENT_MAX_BYTES
+        ):
+            raise
+        line_error = e
+    return _read_document(path, keep_time, line_error)
+
+
+def _read_lines(path: str, keep_time: bool) -> History:
+    """The fast reader: op maps on lines (a map may span lines; see the module doc)."""
     builder = HistoryBuilder(path=path)
     shapes = Shapes()
     add_line = _LineAdder(builder, shapes, keep_time)
+    pending: list[str] = []  # the lines of a value that spans several
+    pending_at = 0
     badd = builder.add_row
     cache = shapes.cache
     # The longest shape is decoded inline below (the others go through add_line): its
@@ -292,9 +360,24 @@ def read_edn(path: str, *, keep_time: bool = True) -> History:
         lineno = start - 1
         for line in lines:
             lineno += 1
+            if pending:
+                pending.append(line)
+                if len(pending) <= MAX_VALUE_LINES and _depth("\n".join(pending)) > 0:
+                    continue
+                joined = _join(pending)
+                pending = []
+                add_line(joined, pending_at)
+                continue
             m = match(line)
             if m is None:
-                if add_line(line, lineno) and primary is not shapes.shapes[0]:
+                try:
+                    learnt = add_line(line, lineno)
+                except EdnSyntaxError:
+                    if _depth(line) <= 0:
+                        raise
+                    pending, pending_at = [line], lineno
+                    continue
+                if learnt and primary is not shapes.shapes[0]:
                     primary = shapes.shapes[0]
                     match = primary.fullmatch
                     type_at, process_at, f_at = primary.type_at, primary.process_at, primary.f_at
@@ -328,9 +411,101 @@ def read_edn(path: str, *, keep_time: bool = True) -> History:
                 badd(typ, process, f, value, t, index, key, node, error, lineno)
             else:  # something is missing or odd: the general path says what
                 add_op(builder, shapes.decode(primary, gr), lineno, time=keep_time)  # type: ignore[arg-type]
+    if pending:
+        add_line(_join(pending), pending_at)  # unfinished: says where it began
     if not len(builder):
         raise no_ops_error(path)
     return builder.build()
+
+
+def _join(lines: list[str]) -> str:
+    """The lines of one value as one line; kept as lines (for the library path) when a
+    comment could swallow the rest or a string could span them."""
+    if any(";" in x or '"' in x for x in lines):
+        return "\n".join(lines)
+    return " ".join(lines)
+
+
+def _read_document(path: str, keep_time: bool, line_error: HistoryError) -> History:
+    """Read the file as one EDN document with ``edn_format``: a collection of op maps, or
+    op maps one after another. Used when the line reader cannot read the file."""
+    with open_text(path) as f:
+        try:
+            text = f.read()
+        except UnicodeDecodeError as e:
+            raise decode_error(path, e) from None
+    parse = _library()
+    try:
+        with _LIB_LOCK:
+            values = parse(_strip_tags(text))
+    except RecursionError:
+        raise too_deep(path, None) from None
+    except Exception:
+        raise line_error from None
+    try:
+        values = [normalise(v) for v in values]
+    except RecursionError:
+        raise too_deep(path, None) from None
+    nested = len(values) == 1 and type(values[0]) is list
+    ops = values[0] if nested else values
+    starts = _element_lines(text, 1 if nested else 0)
+    if len(starts) != len(ops):
+        starts = [1] * len(ops)
+    builder = HistoryBuilder(path=path)
+    for op, lineno in zip(ops, starts, strict=True):
+        add_op(builder, op, lineno, time=keep_time)
+    if not len(builder):
+        raise no_ops_error(path)
+    return builder.build()
+
+
+def _element_lines(text: str, depth: int) -> list[int]:
+    """The line on which each value at nesting ``depth`` of ``text`` starts."""
+    out: list[int] = []
+    d, line, i, n = 0, 1, 0, len(text)
+    tagged = in_atom = False
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        if c in " \t\r\n,":
+            in_atom = False
+        elif c == ";":
+            in_atom = False
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c == '"':
+            if d == depth and not in_atom and not tagged:
+                out.append(line)
+            tagged = in_atom = False
+            i += 1
+            while i < n and text[i] != '"':
+                if text[i] == "\n":
+                    line += 1
+                i += 2 if text[i] == "\\" else 1
+        elif c in "[{(" or (c == "#" and text[i + 1 : i + 2] == "{"):
+            if d == depth and not tagged and not in_atom:
+                out.append(line)
+            tagged = in_atom = False
+            d += 1
+            i += 2 if c == "#" else 1
+            continue
+        elif c in "]})":
+            d -= 1
+            in_atom = False
+        elif not in_atom:
+            in_atom = True
+            if c == "#" and text[i + 1 : i + 2].isalpha():
+                if d == depth:
+                    out.append(line)
+                tagged = True  # the value after a tag is the same element
+            elif d == depth and not tagged:
+                out.append(line)
+            else:
+                tagged = False
+        i += 1
+    return out
 
 
 def _no_match(line: str) -> None:
