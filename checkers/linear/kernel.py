@@ -41,6 +41,13 @@ OP_DEQUEUE_ANY = 14  # pop the head if any (a dequeue with unknown outcome)
 OP_MULTI = 15  # row a of aux is (rmask, rval, wmask, wval): legal iff s & rmask == rval;
 #               s := (s & ~wmask) | wval (a multi-register txn over a packed state)
 
+# Kinds of ops (the ``optional`` array of ``search``): which ops must take effect, and for
+# those that need not, the order the search tries them in (see ``search``).
+REQUIRED = 0
+SEEN = 1  # optional; someone saw its effect: tried in time order like a required op
+UNSEEN = 2  # optional; tried only where the scan reaches a deadline
+DEAD = 3  # optional; nobody can see its effect: tried only to unblock a failed cas
+
 # Two 31-bit primes for string hashes: a string is the big-endian integer of b"\x01" + its
 # bytes, reduced modulo each prime; the pair is packed as (h1 << 31) | h2.
 P1 = 2147483647
@@ -152,17 +159,18 @@ def _observes(opc, a, b):  # pragma: no cover - compiled
 
 @njit(
     "Tuple((int32[:, ::1], int32[::1]))(int64[::1], int64[::1], int64[::1], int64,"
-    " int64[:, ::1], int64)",
+    " int64[:, ::1], int64, int64)",
     cache=True,
     nogil=True,
 )
-def build_table(opc, arg_a, arg_b, init, aux, max_states):  # pragma: no cover - compiled
+def build_table(opc, arg_a, arg_b, init, aux, max_states, max_cells):  # pragma: no cover
     """Group the ops into classes (equal opc, a, b) and BFS the reachable states.
 
     Returns ``(T, cls)``: ``T[state, class]`` is the next state id or -1 (illegal), state 0
     is ``init``; ``cls[op]`` is the op's class. ``T`` has 0 rows when more than
-    ``max_states`` states are reachable (the step function is used then). Only for
-    width-1 states.
+    ``max_states`` states are reachable or the table would have more than ``max_cells``
+    cells (the step function is used then: a table as large as states x classes would
+    cost more to build than the search saves). Only for width-1 states.
     """
     n = opc.shape[0]
     cls = np.empty(n, np.int32)
@@ -186,8 +194,11 @@ def build_table(opc, arg_a, arg_b, init, aux, max_states):  # pragma: no cover -
             cls_op[ncls] = i
             ncls += 1
         cls[i] = c_slot[j]
+    max_states = min(max_states, max_cells // max(ncls, 1))
+    if max_states < 2:
+        return np.empty((0, ncls), np.int32), cls
 
-    scap = 64  # state capacity; grows by doubling up to max_states
+    scap = min(64, max_states)  # state capacity; grows by doubling up to max_states
     cap = 256  # hash slots, kept at >= 4x the state capacity
     mask = np.uint64(cap - 1)
     keys = np.empty(cap, np.int64)
@@ -277,40 +288,73 @@ def search(  # pragma: no cover - compiled
     """Decide whether one partition is linearizable. Returns one of the result codes.
 
     ``order`` lists the 2n entries in real-time order as ``op * 2 + is_return``; the returns
-    of ``optional`` ops (outcome unknown) come last. With ``exact`` the cache stores each set
-    of linearized ops as a bitset; otherwise as a fingerprint, its Zobrist hashes under
-    ``zob`` and ``zob2`` (127 bits, as the key's low bit marks used rows), which keeps
-    entries small on long histories. ``stats`` receives [steps, cache entries, cache bytes,
-    depth reached]. ``best`` receives the witness order when VALID, and with ``record`` the
-    longest linearizable prefix seen, whose length is ``stats[3]``.
+    of ``optional`` ops (outcome unknown: ``optional`` is 1, 2 or 3) come last. Candidates
+    are tried in time order, except that optional ops of kind 2 (nobody is known to have
+    seen their effect) are tried only where the scan reaches a deadline, and those of
+    kind 3 (their effect cannot be seen) only there and only when a failed cas is blocked
+    by the current state (:mod:`checkers.linear.prepare` says why that is enough). With
+    ``exact`` the cache stores each set of linearized ops as a bitset; otherwise as a
+    fingerprint, its Zobrist hashes under ``zob`` and ``zob2`` (127 bits, as the key's low
+    bit marks used rows), which keeps entries small on long histories. ``stats`` receives
+    [steps, cache entries, cache bytes, depth reached]. ``best`` receives the witness order
+    when VALID, and with ``record`` the longest linearizable prefix seen, whose length is
+    ``stats[3]``.
     """
     n = opc.shape[0]
     sw = init.shape[0]
     nw = (n + 63) >> 6
     m = 2 * n
+    late_head = m + 1
 
-    # The entry list: node 0 is the head, node k + 1 holds entry k.
-    nxt = np.empty(m + 1, np.int32)
-    prv = np.empty(m + 1, np.int32)
-    op_of = np.empty(m + 1, np.int32)
-    is_call = np.empty(m + 1, np.uint8)
-    match = np.empty(m + 1, np.int32)
+    # Two entry lists. The main one (node 0 is its head, node k + 1 holds entry k, so node
+    # numbers follow time) holds the entries of required ops and of optional ops of kind
+    # 1; the late list (head ``late_head``) holds only the calls of optional ops of kind 2,
+    # which are tried only where the main scan reaches a deadline.
+    nxt = np.empty(m + 2, np.int32)
+    prv = np.empty(m + 2, np.int32)
+    op_of = np.empty(m + 2, np.int32)
+    is_call = np.empty(m + 2, np.uint8)
+    match = np.full(m + 2, -1, np.int32)
     call_node = np.empty(n, np.int32)
+    # A dead op (kind 3) writes a value that no op reads or expects: it can only matter
+    # where a failed cas (an observation that the register does not hold ``a``) is
+    # blocked by the current state, so it is tried only there.
+    has_cas_not = False
+    for k in range(n):
+        if opc[k] == OP_CAS_NOT:
+            has_cas_not = True
+            break
+    last = 0
+    last_late = late_head
+    nxt[0] = -1
+    prv[0] = -1
+    nxt[late_head] = -1
+    prv[late_head] = -1
+    op_of[0] = -1
+    op_of[late_head] = -1
+    is_call[0] = 0
+    is_call[late_head] = 0
     for k in range(m):
         e = order[k]
         node = k + 1
-        op_of[node] = e >> 1
+        op = e >> 1
+        op_of[node] = op
         is_call[node] = 1 - (e & 1)
+        nxt[node] = -1
+        prv[node] = -1
         if e & 1 == 0:
-            call_node[e >> 1] = node
-        nxt[k] = node
-        prv[node] = k
-    nxt[m] = -1
-    prv[0] = -1
-    op_of[0] = -1
-    is_call[0] = 0
+            call_node[op] = node
+        if optional[op] >= 2:
+            if e & 1 == 0 and (optional[op] == 2 or has_cas_not):
+                nxt[last_late] = node
+                prv[node] = last_late
+                last_late = node
+            continue
+        nxt[last] = node
+        prv[node] = last
+        last = node
     for node in range(1, m + 1):
-        if is_call[node] == 0:
+        if is_call[node] == 0 and optional[op_of[node]] < 2:
             c = call_node[op_of[node]]
             match[c] = node
             match[node] = c
@@ -328,27 +372,21 @@ def search(  # pragma: no cover - compiled
     nb = nw if exact else 1
     rw = 1 + sw + nb
     entry_bytes = 8 * rw
-    cap = 1024
-    while cap < 2 * n and cap < (1 << 20):
+    cap = 16
+    while cap < 4 * n and cap < (1 << 20):
         cap *= 2
-    if cap * entry_bytes > max_bytes:
-        cap = 16
+    while cap > 16 and cap * entry_bytes > max_bytes:
+        cap //= 2
     cache = np.zeros((cap, rw), np.uint64)
     count = 0
 
     stack_node = np.empty(n + 1, np.int32)
     stack_state = np.empty((n + 1, sw), np.int64)
     stack_forced = np.zeros(n + 1, np.uint8)
-    stack_phase = np.zeros(n + 1, np.uint8)
-    # Each configuration tries its required candidates first (phase 0), then those whose
-    # outcome is unknown (phase 1): the same candidates, in an order that reaches a
-    # witness sooner, since ops of unknown outcome are rarely needed.
-    phase = 0
-    has_optional = False
-    for k in range(n):
-        if optional[k]:
-            has_optional = True
-            break
+    stack_limit = np.zeros(n + 1, np.int32)
+    # ``limit`` is 0 while scanning the main list; in the late list it is the node of the
+    # deadline that sent the scan there (late calls after it cannot go next).
+    limit = 0
     depth = 0
     best_len = 0
     steps = 0
@@ -382,33 +420,53 @@ def search(  # pragma: no cover - compiled
             for k in range(sw):
                 cur[k] = stack_state[depth, k]
             r = match[node]
-            nxt[prv[r]] = r
-            if nxt[r] != -1:
-                prv[nxt[r]] = r
+            if r != -1:
+                nxt[prv[r]] = r
+                if nxt[r] != -1:
+                    prv[nxt[r]] = r
             nxt[prv[node]] = node
             if nxt[node] != -1:
                 prv[nxt[node]] = node
             # A forced op had no alternative worth trying: keep backtracking.
             if stack_forced[depth] == 0:
                 backtrack = False
-                phase = stack_phase[depth]
+                limit = stack_limit[depth]
                 node = nxt[node]
             continue
+        if limit != 0:
+            if node == -1 or node > limit:
+                backtrack = True
+                continue
+        elif node == -1:
+            status = VALID
+            break
         op = op_of[node]
         if not is_call[node]:
             if optional[op]:
                 # Only ops with unknown outcomes remain; they may never have happened.
                 status = VALID
                 break
-            if phase == 0 and has_optional:
-                phase = 1
-                node = nxt[0]
+            first_late = nxt[late_head]
+            if first_late != -1 and first_late < node:
+                limit = node
+                node = first_late
             else:
                 backtrack = True
             continue
-        if optional[op] != phase:
-            node = nxt[node]
-            continue
+        if optional[op] == 3:
+            blocked = False
+            sl = slot[op]
+            c = nxt[0]
+            while c != -1 and c < limit:
+                if is_call[c]:
+                    co = op_of[c]
+                    if opc[co] == OP_CAS_NOT and slot[co] == sl and arg_a[co] == cur[sl]:
+                        blocked = True
+                        break
+                c = nxt[c]
+            if not blocked:
+                node = nxt[node]
+                continue
         if use_table:
             t = table[cur[0], cls[op]]
             legal = t >= 0
@@ -496,28 +554,27 @@ def search(  # pragma: no cover - compiled
         # Linearize op: push, adopt the new state, lift its entries, rescan from the head.
         stack_node[depth] = node
         stack_forced[depth] = forced
-        stack_phase[depth] = phase
+        stack_limit[depth] = limit
         for k in range(sw):
             stack_state[depth, k] = cur[k]
             cur[k] = cand[k]
         depth += 1
         h = h2
         hb = h2b
-        r = match[node]
         nxt[prv[node]] = nxt[node]
         if nxt[node] != -1:
             prv[nxt[node]] = prv[node]
-        nxt[prv[r]] = nxt[r]
-        if nxt[r] != -1:
-            prv[nxt[r]] = prv[r]
+        r = match[node]
+        if r != -1:
+            nxt[prv[r]] = nxt[r]
+            if nxt[r] != -1:
+                prv[nxt[r]] = prv[r]
         if record and depth > best_len:
             for k in range(depth):
                 best[k] = op_of[stack_node[k]]
             best_len = depth
         node = nxt[0]
-        phase = 0
-        if node == -1:
-            status = VALID
+        limit = 0
 
     if status == VALID:
         for k in range(depth):
@@ -528,3 +585,58 @@ def search(  # pragma: no cover - compiled
     stats[2] = cap * entry_bytes
     stats[3] = best_len
     return status
+
+
+@njit(
+    "int64(int64[::1], int64[::1], int32[::1], uint8[::1], int64[::1], int64[::1], int64[::1],"
+    " int64[::1], int64[:, ::1], int64[::1], uint64[::1], uint64[::1], int64, int64, int64,"
+    " int64[::1], int64[::1], int64[:, ::1])",
+    cache=True,
+    nogil=True,
+)
+def search_many(  # pragma: no cover - compiled
+    parts,
+    offsets,
+    order,
+    optional,
+    opc,
+    arg_a,
+    arg_b,
+    slot,
+    aux,
+    init,
+    zob,
+    zob2,
+    exact_max_ops,
+    max_bytes,
+    max_steps,
+    stop,
+    status,
+    stats,
+):
+    """``search`` each partition ``parts[j]`` of arrays laid out partition after partition
+    (partition p's ops are ``offsets[p]:offsets[p + 1]``, its entries twice that), with no
+    transition table. Writes ``status[j]`` and ``stats[j]``; stops at the first invalid
+    partition or raised stop flag and returns how many partitions it decided (the rest keep
+    status -1)."""
+    table = np.empty((0, 1), np.int32)
+    best = np.empty(1, np.int32)
+    for j in range(parts.shape[0]):
+        if stop[0] != 0:
+            return j
+        p = parts[j]
+        lo = offsets[p]
+        hi = offsets[p + 1]
+        n = hi - lo
+        if best.shape[0] < n:
+            best = np.empty(n, np.int32)
+        cls = np.zeros(n, np.int32)
+        st = stats[j]
+        status[j] = search(
+            order[2 * lo : 2 * hi], optional[lo:hi], opc[lo:hi], arg_a[lo:hi], arg_b[lo:hi],
+            slot[lo:hi], cls, aux, table, False, init.copy(), zob[:n], zob2[:n],
+            n <= exact_max_ops, max_bytes, max_steps, stop, st, best, False,
+        )  # fmt: skip
+        if status[j] == INVALID:
+            return j + 1
+    return parts.shape[0]

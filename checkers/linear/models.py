@@ -107,6 +107,9 @@ class Lowered:
     optional: npt.NDArray[np.bool_]
     aux: I64
     init: int
+    #: For optional calls, what is known of who can see their effect (prepare.SEEN,
+    #: UNSEEN or DEAD: the order the search tries them in); None: nothing known.
+    hint: npt.NDArray[np.uint8] | None = None
     width: Callable[[I64], int] = field(default=lambda opc: 1)
     finite: Callable[[I64], bool] = field(default=lambda opc: True)
 
@@ -142,10 +145,11 @@ class _Ops:
                 local[code] = fs.index(name)
         self.f = local[calls.f]
         if len(self.f) and self.f.min() < 0:
-            bad = h.f_names[int(calls.f[np.flatnonzero(self.f < 0)[0]])]
+            first = int(np.flatnonzero(self.f < 0)[0])
+            bad = h.f_names[int(calls.f[first])]
             raise ConfigError(
-                f"model {model!r} has no operation {bad!r}; it knows {', '.join(fs)}. "
-                "Pick another model with --model."
+                f"{_where(calls, first)}: model {model!r} has no operation {bad!r}; it knows "
+                f"{', '.join(fs)}. Pick another model with --model."
             )
         self.status = calls.status
         self.info = self.status == INFO
@@ -514,14 +518,42 @@ def _kv_lower(calls: Calls) -> Lowered:
     marked = o.per_value(lambda v: _str_hash(_as_str(v)))
     a = np.where(get, marked[o.vout], marked[o.vin])
     b = np.zeros(o.n, dtype=np.int64)
+    hint = None
     if app.any():
         raw = o.per_value(lambda v: _str_hash(_as_str(v), with_marker=False))
         a[app] = raw[o.vin[app]]
         b[app] = o.per_value(lambda v: _str_pow(_as_str(v)))[o.vin[app]]
+        hint = _append_hints(o, calls, keep & app & o.info, keep & get & (o.status == OK))
     return Lowered(
         keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=_NO_AUX, init=_str_hash(""),
-        finite=lambda opc: not bool(np.any(opc == K.OP_APPEND)),
+        hint=hint, finite=lambda opc: not bool(np.any(opc == K.OP_APPEND)),
     )  # fmt: skip
+
+
+#: Most (append, read) pairs compared by :func:`_append_hints`; beyond, no hints.
+_MAX_HINT_PAIRS = 1 << 20
+
+
+def _append_hints(
+    o: _Ops, calls: Calls, appends: npt.NDArray[np.bool_], gets: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.uint8] | None:
+    """SEEN for an append of unknown outcome whose string some ok get of its key
+    returned within its value, DEAD when none did (then it never needs to be placed: its
+    effect would break every later get until a put erases it)."""
+    idx = np.flatnonzero(appends)
+    if not len(idx):
+        return None
+    outs: dict[int, set[str]] = {}
+    for k, v in zip(calls.key[gets].tolist(), o.vout[gets].tolist(), strict=True):
+        outs.setdefault(k, set()).add(_as_str(o.values[v]))
+    pairs = sum(len(outs.get(k, ())) for k in calls.key[idx].tolist())
+    if pairs > _MAX_HINT_PAIRS:
+        return None
+    hint = np.full(o.n, K.UNSEEN, dtype=np.uint8)
+    for i, k, v in zip(idx.tolist(), calls.key[idx].tolist(), o.vin[idx].tolist(), strict=True):
+        s = _as_str(o.values[v])
+        hint[i] = K.SEEN if any(s in out for out in outs.get(k, ())) else K.DEAD
+    return hint
 
 
 def _kv_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
@@ -556,7 +588,12 @@ def _set_lower(calls: Calls) -> Lowered:
     for v in np.unique(o.vin[add & keep]).tolist():
         add_id[v] = eid(o.values[v])
     read_vals = np.unique(o.vout[~add & keep]).tolist()
-    reads = [[eid(x) for x in _elements(o.values[v])] for v in read_vals]
+    try:
+        reads = [[eid(x) for x in _elements(o.values[v])] for v in read_vals]
+    except ConfigError as e:
+        v = next(v for v in read_vals if not isinstance(o.values[v], list | tuple | None))
+        at = int(np.flatnonzero(~add & keep & (o.vout == v))[0])
+        raise ConfigError(f"{_where(calls, at)}: {e}") from None
     width = max(1, (len(elems) + 63) >> 6)
     aux = np.zeros((max(1, len(reads)), width), dtype=np.int64)
     row = np.zeros(len(o.values) + 1, dtype=np.int64)

@@ -105,10 +105,13 @@ def test_model_is_guessed_from_operations() -> None:
 
 
 def hard_history(writers: int = 30) -> History:
-    """Many writes of unknown outcome, then a read of a value nobody wrote: the search
-    must consider every subset of the writes before it can say no."""
+    """Many writes of unknown outcome, each seen by a concurrent read, then a read of a
+    value nobody wrote: the search must consider the writes in every order before it can
+    say no."""
     rows: list[tuple[Any, ...]] = [(p, "invoke", "write", p) for p in range(writers)]
+    rows += [(100 + p, "invoke", "read", None) for p in range(writers)]
     rows += [(p, "info", "write", p) for p in range(writers)]
+    rows += [(100 + p, "ok", "read", p) for p in range(writers)]
     rows += [(999, "invoke", "read", None), (999, "ok", "read", 10_000)]
     return ops(*rows)
 
