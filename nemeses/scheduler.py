@@ -122,6 +122,16 @@ class FaultSpace:
         """One random point of ``kind``'s parameter space (its planner)."""
         return self.kinds[kind].plan(list(self.nodes), rng, self.roles)
 
+    def actions(self) -> list[tuple[str, str | None]]:
+        """Every ``(kind, target)`` a scheduler may choose (a target ``None``: the kind's
+        planner draws it), e.g. ``("pause", "majority")``, ``("partition", "bridge")``:
+        a finite action set for learning schedulers."""
+        return [(k, t) for k, kind in self.kinds.items() for t in kind.actions(self.roles)]
+
+    def value_for(self, kind: str, target: str | None, rng: random.Random) -> Any:
+        """The ``start-<kind>`` value striking ``target`` (see :meth:`actions`)."""
+        return self.kinds[kind].value_for(target, list(self.nodes), rng, self.roles)
+
 
 class Observations:
     """What the run has shown so far, fed every client invocation and completion.

@@ -45,6 +45,7 @@ __all__ = [
     "PackageArgs",
     "ParamSpace",
     "Planner",
+    "aim_at_targets",
     "all_kinds",
     "get",
     "heal_rank",
@@ -127,6 +128,29 @@ class FaultKind:
     order: int = 100
     #: ``resolve(value, primaries, all_nodes)``: a value naming ``primaries`` made concrete.
     resolve: Callable[[Any, list[str], list[str]], Any] | None = None
+    #: ``aim(target, nodes, rng)``: a value striking ``target`` (one of ``space.targets``),
+    #: for schedulers that choose the target themselves; ``None``: only ``plan`` draws.
+    aim: Callable[[str, Sequence[str], random.Random], Any] | None = None
+
+    def actions(self, roles: bool) -> list[str | None]:
+        """The targets a scheduler may choose for this kind (``[None]``: it cannot choose,
+        the planner draws); ``primaries`` only when the database can name them."""
+        if self.aim is None:
+            return [None]
+        return [t for t in self.space.targets if roles or t != "primaries"]
+
+    def value_for(
+        self, target: str | None, nodes: Sequence[str], rng: random.Random, roles: bool
+    ) -> Any:
+        """The ``start-…`` op value striking ``target`` (:meth:`actions`), the rest drawn
+        from ``rng``; ``None`` or a kind without ``aim``: a point drawn by the planner."""
+        if target is None or self.aim is None:
+            return self.plan(nodes, rng, roles)
+        if target not in self.space.targets:
+            raise ConfigError(
+                f"{self.name} faults strike {', '.join(self.space.targets)}, not {target!r}"
+            )
+        return self.aim(target, nodes, rng)
 
     def resolve_roles(self, value: Any, primaries: list[str], nodes: list[str]) -> Any:
         """``value`` with the role ``primaries`` replaced by ``primaries`` (the nodes the
@@ -134,6 +158,22 @@ class FaultKind:
         if self.resolve is not None:
             return self.resolve(value, primaries, nodes)
         return resolve_primaries(value, primaries, nodes)
+
+
+def aim_at_targets(target: str, nodes: Sequence[str], rng: random.Random) -> Any:
+    """The usual value for a target spec: ``{"targets": spec, "nodes": [...]}`` (the
+    nodes drawn with ``rng``: a random non-empty subset for ``nodes``), or
+    ``{"targets": "primaries"}`` (resolved during the run)."""
+    from nemeses.targets import resolve_targets
+
+    if target == "primaries":
+        return {"targets": "primaries"}
+    if target == "nodes":
+        return {
+            "targets": "nodes",
+            "nodes": sorted(rng.sample(list(nodes), rng.randint(1, len(nodes)))),
+        }
+    return {"targets": target, "nodes": resolve_targets(target, nodes, rng)}
 
 
 def resolve_primaries(value: Any, primaries: list[str], nodes: list[str]) -> Any:

@@ -50,7 +50,7 @@ from nemeses.base import (
     residue_report,
     unknown_f,
 )
-from nemeses.kinds import FaultKind, PackageArgs, ParamSpace
+from nemeses.kinds import FaultKind, PackageArgs, ParamSpace, aim_at_targets
 from nemeses.targets import TARGET_SPECS, resolve_targets, target_nodes
 
 if TYPE_CHECKING:
@@ -374,6 +374,7 @@ KINDS = (
         plan=plan_disk_full,
         package=disk_full_package,
         db_needs=(DataDir, Killable, Healthy),
+        aim=aim_at_targets,
         heal_priority=3,
         order=60,
     ),

@@ -41,6 +41,21 @@ def resolve_partition(value: Any, primaries: list[str], nodes: list[str]) -> Any
     return grudge_to_json(grudge)
 
 
+def aim_partition(target: str, nodes: Sequence[str], rng: random.Random) -> Any:
+    """A grudge (as JSON) of shape ``target``; ``"primaries"``; or for ``nodes``, a random
+    non-empty proper subset of ``nodes`` cut off from the rest."""
+    from nemeses.partition import complete_grudge, grudge_to_json, plan
+
+    if target == "primaries":
+        return "primaries"
+    if target == "nodes":
+        if len(nodes) < 2:
+            raise NemesisError(f"no partition fits {len(nodes)} node(s)")
+        cut = rng.sample(list(nodes), rng.randint(1, len(nodes) - 1))
+        return grudge_to_json(complete_grudge([cut, [n for n in nodes if n not in cut]]))
+    return grudge_to_json(plan(target, nodes, rng))
+
+
 def partition_package(args: PackageArgs) -> NemesisPackage:
     """The partition nemesis with the run's interval and lease."""
     from nemeses.partition import partition_package as make
@@ -61,5 +76,6 @@ KINDS = (
         heal_priority=0,
         order=10,
         resolve=resolve_partition,
+        aim=aim_partition,
     ),
 )

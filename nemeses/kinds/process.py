@@ -9,7 +9,7 @@ from typing import Any
 
 from nemeses.abilities import Killable, Pausable
 from nemeses.base import NemesisPackage
-from nemeses.kinds import FaultKind, PackageArgs, ParamSpace
+from nemeses.kinds import FaultKind, PackageArgs, ParamSpace, aim_at_targets
 from nemeses.targets import TARGET_SPECS
 
 
@@ -46,6 +46,7 @@ KINDS = (
         package=pause_package,
         provider_needs=(("pause",),),
         db_needs=(Pausable,),
+        aim=aim_at_targets,
         heal_priority=1,
         order=20,
     ),
@@ -58,6 +59,7 @@ KINDS = (
         package=kill_package,
         provider_needs=(("kill",),),
         db_needs=(Killable,),
+        aim=aim_at_targets,
         heal_priority=2,
         order=30,
     ),

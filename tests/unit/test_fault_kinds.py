@@ -192,3 +192,33 @@ def test_help_lists_every_kind() -> None:
 
     out = CliRunner().invoke(cli, ["test", "--help"], terminal_width=400).output
     assert "partition, pause, kill, clock, packet" in out.replace("\n", " ").replace("  ", " ")
+
+
+def test_every_action_of_the_space_gives_a_value_its_nemesis_accepts() -> None:
+    from nemeses.clock import clock_fault_from_json
+    from nemeses.packet import packet_from_json
+    from nemeses.partition import grudge_from_json, validate_grudge
+    from nemeses.scheduler import FaultSpace
+    from nemeses.targets import target_nodes
+
+    space = FaultSpace.of(list(kinds.names()), NODES, roles=True, interval=2, time_limit=60)
+    actions = space.actions()
+    assert ("pause", "majority") in actions and ("partition", "bridge") in actions
+    assert ("kill", "primaries") in actions and ("clock", None) in actions
+    no_roles = FaultSpace.of(["kill"], NODES, roles=False, interval=2, time_limit=60)
+    assert ("kill", "primaries") not in no_roles.actions()
+    rng = random.Random(4)
+    for kind, target in actions:
+        value = space.value_for(kind, target, rng)
+        if target == "primaries":
+            assert value in ("primaries", {"targets": "primaries"})
+        elif kind == "partition":
+            validate_grudge(grudge_from_json(value), NODES)
+        elif kind == "clock":
+            clock_fault_from_json(value, NODES)
+        elif kind == "packet":
+            packet_from_json(value, NODES)
+        else:
+            assert value["targets"] == target and target_nodes(value, NODES), (kind, value)
+    with pytest.raises(ConfigError, match="not 'bridge'"):
+        space.value_for("pause", "bridge", rng)
