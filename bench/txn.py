@@ -132,10 +132,14 @@ def main() -> None:
     ap.add_argument("-n", "--txns", type=int, default=TXNS)
     ap.add_argument("--consistency", default="serializable")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keys", type=int, default=KEYS, help="active keys")
+    ap.add_argument("--max-writes", type=int, default=MAX_WRITES_PER_KEY,
+                    help="appends after which a key is retired for a fresh one")
     ap.add_argument("--waves", type=int, default=0, metavar="M",
                     help="M transactions invoked, then all M complete, then the next M")
-    ap.add_argument("--time-limit", type=float, default=None,
-                    help="the checker's time limit in seconds (default: its default)")
+    ap.add_argument("--time-limit", type=float, action="append",
+                    help="the checker's time limit in seconds (default: its default); "
+                    "repeat to check the same history under several")
     ap.add_argument("--max-memory", type=int, default=None, metavar="MIB",
                     help="the checker's memory budget in MiB (default: its default)")
     ap.add_argument("--jsonl", metavar="FILE",
@@ -150,38 +154,48 @@ def main() -> None:
         print(f"read {args.jsonl} ({Path(args.jsonl).stat().st_size / 2**20:,.1f} MiB, "
               f"{len(h):,} ops) in {read_secs:.2f} s; RSS {_rss_mib():,.0f} MiB")  # fmt: skip
     else:
-        h = generate(args.txns, seed=args.seed, waves=args.waves)
+        h = generate(args.txns, keys=args.keys, max_writes=args.max_writes, seed=args.seed,
+                     waves=args.waves)  # fmt: skip
         print(f"generated {args.txns:,} transactions ({len(h):,} ops) in "
               f"{time.perf_counter() - t:.1f} s; RSS {_rss_mib():,.0f} MiB")  # fmt: skip
         if args.jsonl:
             write_history(h, args.jsonl, "jsonl")
             print(f"wrote {args.jsonl}; run again to check it as read from the file")
             return
+    failed = 0
+    for limit in args.time_limit or [None]:
+        failed |= _check_once(h, args.consistency, limit, args.max_memory, read_secs)
+    sys.exit(failed)
+
+
+def _check_once(h: History, consistency: str, limit: float | None, max_mib: int | None,
+                read_secs: float | None) -> int:  # fmt: skip
+    """Check ``h`` once under the budget, print the figures; 0 valid, 1 invalid, 2 unknown."""
     kw: dict[str, Any] = {}
-    if args.time_limit is not None:
-        kw["time_limit"] = args.time_limit
-    if args.max_memory is not None:
-        kw["max_memory"] = args.max_memory * 2**20
+    if limit is not None:
+        kw["time_limit"] = limit
+    if max_mib is not None:
+        kw["max_memory"] = max_mib * 2**20
     t = time.perf_counter()
-    r = check(h, consistency=args.consistency, **kw)
+    r = check(h, consistency=consistency, **kw)
     secs = time.perf_counter() - t
     st = r.details.get("stats", {})
-    print(f"check ({args.consistency}): valid={r.valid}; reported seconds {r.seconds:.2f} "
-          f"(wall {secs:.2f} s); {st.get('mops', 0):,} mops, "
+    print(f"check ({consistency}, time limit {limit}): valid={r.valid}; reported seconds "
+          f"{r.seconds:.2f} (wall {secs:.2f} s); {st.get('mops', 0):,} mops, "
           f"{st.get('read_elements', 0):,} read elements, {st.get('edges', 0):,} edges, "
           f"{st.get('barriers', 0):,} realtime barriers, {st.get('sccs', 0)} non-trivial "
           "SCCs")  # fmt: skip
     print("  steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in st.get("timings", {}).items()))
-    if args.time_limit is not None:
-        bound = args.time_limit * 1.1 + 1
-        print(f"  time limit {args.time_limit:g} s: bound {bound:.2f} s, "
+    if limit is not None:
+        bound = limit * 1.1 + 1
+        print(f"  time limit {limit:g} s: bound {bound:.2f} s, "
               f"{'within' if r.seconds <= bound else 'OVER'}")  # fmt: skip
     if read_secs is not None:
         print(f"  file read + check: {read_secs + secs:.2f} s")
-    print(f"peak RSS {_rss_mib():,.0f} MiB")
+    print(f"  peak RSS so far {_rss_mib():,.0f} MiB")
     if r.valid is not True:
         print(f"  cause: {(r.cause or '')[:300]}")
-        sys.exit(1 if r.valid is False else 2)
+    return 0 if r.valid is True else 1 if r.valid is False else 2
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """The transactional checker's time and memory budget, checked in every phase.
 
+Memory is counted as resident memory added since the check started (the process's base,
+the history included, is not counted), like the linearizability checker's ``--max-memory``.
+
 One :class:`Budget` is made when a check starts; each phase calls :meth:`Budget.check`
 (at its end, and inside its long loops) and :meth:`Budget.reserve` before a large
 allocation. Running out raises :class:`OutOfBudget` naming the phase, which the checker
@@ -37,7 +40,9 @@ class OutOfBudget(Exception):
 
 
 class Budget:
-    """Seconds since ``started`` (a ``time.perf_counter()``) and resident bytes allowed."""
+    """Seconds since ``started`` (a ``time.perf_counter()``) and bytes of resident memory
+    the check may add to what the process held when the budget was made (its base: the
+    history and everything before; as ``--max-memory`` of the linearizability checker)."""
 
     def __init__(self, started: float, time_limit: float | None, max_memory: int | None) -> None:
         self.started = started
@@ -45,6 +50,7 @@ class Budget:
         self.max_memory = max_memory
         self._rss = 0
         self._rss_at = -1.0
+        self.base = self._resident(fresh=True) if max_memory is not None else 0
 
     def _resident(self, fresh: bool) -> int:
         """RSS, read again at most every :data:`RSS_EVERY` seconds unless ``fresh``."""
@@ -77,8 +83,9 @@ class Budget:
         """Raise :class:`OutOfBudget` if ``nbytes`` more would pass the memory budget."""
         if self.max_memory is None:
             return
-        rss = self._resident(fresh=nbytes > 2**24)
-        if rss + nbytes > self.max_memory:
+        used = self._resident(fresh=nbytes > 2**24) - self.base
+        if used + nbytes > self.max_memory:
             need = f", {nbytes / 2**20:,.0f} MiB more needed" if nbytes else ""
-            raise OutOfBudget(phase, "memory", f"{rss / 2**20:,.0f} MiB resident{need}, "
-                              f"budget {self.max_memory / 2**20:,.0f} MiB")  # fmt: skip
+            raise OutOfBudget(phase, "memory", f"{used / 2**20:,.0f} MiB used{need}, budget "
+                              f"{self.max_memory / 2**20:,.0f} MiB above the process's "
+                              f"{self.base / 2**20:,.0f} MiB at the start")  # fmt: skip

@@ -19,6 +19,7 @@ barriers folded away, so explanations name only transactions.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -79,7 +80,7 @@ DEFAULT_SCC_TIME_LIMIT = 1.0
 DEFAULT_MAX_CYCLES = 8
 #: Records kept per non-cycle anomaly type (``anomaly_counts`` has the full count).
 MAX_RECORDS = 32
-#: Resident bytes the whole check may use (the process's RSS, history included).
+#: Resident bytes the whole check may add to the process's (history included) at its start.
 DEFAULT_MAX_MEMORY = 2 * 2**30
 #: rw-register: most combinations of total version orders tried when the inferred
 #: (partial) ones leave the verdict open; beyond it the answer is unknown.
@@ -109,17 +110,19 @@ def check(
     ``consistency="strict-serializable"`` itself implies that version orders follow real
     time (see :mod:`checkers.txn.rw_register`).
 
-    Returns ``valid=False`` when an anomaly that rules out ``consistency`` was found, else
-    ``True`` when a serial order was found and replayed (for models that serializability —
-    or strict or strong-session serializability — implies; for other models, when no
-    anomaly was found, Elle's meaning), else ``"unknown"`` with the cause: the history does
-    not fit the model, the version order is ambiguous (rw-register: more than
-    ``max_version_orders`` total orders could explain it), or a phase ran out of the budget
-    (``time_limit`` seconds and ``max_memory`` resident bytes for the whole check, every
-    phase counted; ``scc_time_limit`` per component of the cycle search). ``details`` holds
-    ``anomalies`` (names), ``anomaly_details`` (records), ``explanations`` (text per cycle),
-    ``not`` / ``also_not`` (models ruled out) and statistics. Raises :class:`ConfigError`
-    for an unknown model or consistency or a non-positive limit.
+    Returns ``valid=False`` when an anomaly that rules out ``consistency`` was found.
+    ``True`` means, for serializable and the stronger models a witness can prove
+    (strict-serializable, strong-session-serializable), that a serial order was found and
+    replayed; for weaker models, that no anomaly they forbid was found (Elle's meaning).
+    ``"unknown"`` comes with the cause: the history does not fit the model, the version
+    order is ambiguous (rw-register: more than ``max_version_orders`` total orders could
+    explain it), or a phase ran out of the budget (``time_limit`` seconds and
+    ``max_memory`` bytes of resident memory added to the process's at the start, for the
+    whole check, every phase counted; ``scc_time_limit`` per component of the cycle
+    search). ``details`` holds ``anomalies`` (names), ``anomaly_details`` (records),
+    ``explanations`` (text per cycle), ``not`` / ``also_not`` (models ruled out),
+    ``proof`` and statistics. Raises :class:`ConfigError` for an unknown model or
+    consistency or a non-positive limit.
     """
     t0 = time.perf_counter()
     if model not in MODELS:
@@ -137,6 +140,8 @@ def check(
     base: dict[str, Any] = {"model": model, "consistency": consistency}
     budget = Budget(t0, time_limit, max_memory)
     timings: dict[str, float] = {}
+    collecting = gc.isenabled()
+    gc.disable()  # the phases build millions of small objects and few cycles: no scans
     try:
         return _check(history, model, consistency, checker, base, budget, timings,
                       scc_time_limit=scc_time_limit, max_cycles=max_cycles,
@@ -156,6 +161,9 @@ def check(
                                "unknown": [{"type": "budget", "phase": e.phase,
                                             "resource": e.resource}],
                                "stats": {"timings": timings}})  # fmt: skip
+    finally:
+        if collecting:
+            gc.enable()
 
 
 _PHASES = ("parse", "analysis", "graph", "scc", "cycles", "explain", "witness",

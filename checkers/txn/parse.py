@@ -137,15 +137,18 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
             f"{where(bad[0])}: a transaction's value must be a list of micro-ops [f key value]"
         )
     lens = np.fromiter(map(len, txn_vals), dtype=np.int64, count=len(txn_vals))
-    flat: list[Any] = []
-    for lo in range(0, len(txn_vals), CHUNK):
-        flat += chain.from_iterable(txn_vals[lo : lo + CHUNK])
-        tick("parse")
+    fs: list[Any] = []
+    ks: list[Any] = []
+    vs: list[Any] = []
     try:  # a mop that is not a sequence of 3 raises here (longer ones are cut)
-        fs = list(map(itemgetter(0), flat))
-        ks = list(map(itemgetter(1), flat))
-        vs = list(map(itemgetter(2), flat))
+        for lo in range(0, len(txn_vals), CHUNK):
+            part = list(chain.from_iterable(txn_vals[lo : lo + CHUNK]))
+            fs += map(itemgetter(0), part)
+            ks += map(itemgetter(1), part)
+            vs += map(itemgetter(2), part)
+            tick("parse")
     except (TypeError, IndexError, KeyError):
+        flat = list(chain.from_iterable(txn_vals))
         i = next(i for i, x in enumerate(flat) if not isinstance(x, list | tuple) or len(x) != 3)
         t = int(np.searchsorted(np.cumsum(lens), i, "right"))
         raise TxnFormatError(f"{where(t)}: micro-op {flat[i]!r} is not [f key value]") from None
@@ -162,6 +165,7 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
             f"{where(t)}: unknown micro-op {fs[i]!r} for {model} (expected {kinds})"
         ) from None
     m_txn = np.repeat(np.arange(len(txn_vals), dtype=np.int32), lens)
+    tick("parse")
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     m_idx = (np.arange(len(fs), dtype=np.int64) - np.repeat(starts, lens)).astype(np.int32)
     # reads of transactions that did not commit are unknown: drop them
@@ -172,6 +176,7 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         ks = list(compress(ks, kl))
         vs = list(compress(vs, kl))
         f_code, m_txn, m_idx = f_code[keep], m_txn[keep], m_idx[keep]
+    tick("parse")
     try:
         kid_of = dict.fromkeys(ks)
     except TypeError:
@@ -181,15 +186,18 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     for i, k in enumerate(keys):
         kid_of[k] = i
     m_key = np.fromiter(map(kid_of.__getitem__, ks), dtype=np.int32, count=len(ks))
+    tick("parse")
     mop_lo = np.zeros(len(txn_vals) + 1, dtype=np.int64)
     np.cumsum(np.bincount(m_txn, minlength=len(txn_vals)), out=mop_lo[1:])
     is_read = (f_code == READ).tolist()
     is_write = (f_code == WRITE).tolist()
     writes = list(compress(vs, is_write))
+    tick("parse")
     if None in writes:
         i = [j for j, w in enumerate(is_write) if w][writes.index(None)]
         raise TxnFormatError(f"{where(int(m_txn[i]))}: cannot write nil")
     reads = list(compress(vs, is_read))
+    tick("parse")
     m_len = np.zeros(len(fs), dtype=np.int32)
     m_val = np.zeros(len(fs), dtype=np.int64)
     rmask = f_code == READ
@@ -197,6 +205,7 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     values: list[Any] | None = None
     if is_list:
         read_types = set(map(type, reads))
+        tick("parse")
         if not read_types <= {list, tuple, type(None)}:
             j = next(j for j, r in enumerate(reads) if not isinstance(r, list | tuple | None))
             i = int(np.flatnonzero(rmask)[j])
@@ -206,6 +215,7 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         # nil reads count as empty (length_hint(None) == 0; filter drops them)
         rl = np.fromiter(map(length_hint, reads), dtype=np.int64, count=len(reads))
         reads = list(filter(None, reads))
+        tick("parse")
         total = int(rl.sum())
         m_len[rmask] = rl
         m_val[rmask] = np.cumsum(rl) - rl
