@@ -11,7 +11,7 @@ import asyncio
 import json
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -166,3 +166,48 @@ def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
     assert events[13].startswith("check ")
     assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
     assert 5 <= outcome.ops < 1000
+
+
+class FakeFaults:
+    """Stands in for the run's FaultSet: records the nemesis scope's exit."""
+
+    packages: ClassVar[dict[str, Any]] = {}
+    source = "random"
+    guard = None
+    active_names = None
+
+    def __init__(self, events: Events) -> None:
+        self.events = events
+
+    async def invoke(self, ctx: TestContext, op: Op) -> Op:
+        return {**op, "type": "info"}
+
+    async def keep_alive(self, ctx: TestContext, every: float) -> None:
+        await asyncio.sleep(3600)
+
+    async def heal_all(self, ctx: TestContext, *, reason: str) -> None:
+        self.events.append(f"heal all ({reason})")
+
+    async def verify_healed(self, ctx: TestContext) -> dict[str, list[str]]:
+        self.events.append("verify healed")
+        return {"n1": ["pause: a process is still stopped"], "n2": []}
+
+
+def test_the_final_heal_and_verify_barrier_are_the_nemesis_scopes_exit(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def build_nemesis(*args: Any, **kw: Any) -> FakeFaults:
+        events.append("nemesis set up")
+        return FakeFaults(events)
+
+    load = clients(limit(4, repeat({"f": "read"})))
+    monkeypatch.setattr(runner, "build_nemesis", build_nemesis)
+    # (the fault schedule's generator is not under test here: the load alone)
+    monkeypatch.setattr(runner, "build_generator", lambda *args: load)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
+    assert events == ["cluster up", "remotes open", "setup n1", "setup n2", "client open n1",
+                      "client open n2", "nemesis set up", "heal all (final)", "verify healed",
+                      *UNWIND, "check 8 lines"]  # fmt: skip
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["tainted"] is True
+    assert results["heal_residue"] == {"n1": ["pause: a process is still stopped"], "n2": []}
