@@ -33,9 +33,11 @@ Cost: each ``ok`` read costs its own size plus the number of tracked elements it
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from checkers.collections._ops import client_ops, listed, sort_key
 from checkers.result import UNKNOWN, Result
@@ -76,32 +78,68 @@ def _quantiles(xs: list[int]) -> dict[str, int] | None:
     return {str(q): s[min(len(s) - 1, int(len(s) * q))] for q in QUANTILES}
 
 
+class _Ids:
+    """Element -> dense id (in order of first add invocation). Plain integer elements are
+    looked up with numpy (a read of thousands costs a few array operations)."""
+
+    def __init__(self, elements: list[Any]) -> None:
+        self.elements = elements
+        self.by_value = {x: i for i, x in enumerate(elements)}
+        ints = all(type(x) is int for x in elements)
+        self.ints = ints and bool(elements)
+        if self.ints:
+            values = np.array(elements, dtype=np.int64)
+            self.order = np.argsort(values, kind="stable")
+            self.sorted = values[self.order]
+
+    def of(self, raw: list[Any] | tuple[Any, ...]) -> npt.NDArray[np.int64]:
+        """Ids of the read's elements; -1 for an element never added."""
+        arr = np.array(raw) if self.ints else None
+        if arr is not None and arr.ndim == 1 and arr.dtype.kind == "i":
+            at = np.searchsorted(self.sorted, arr)
+            at[at >= len(self.sorted)] = 0
+            found = self.sorted[at] == arr
+            return np.where(found, self.order[at], -1).astype(np.int64)
+        get = self.by_value.get
+        return np.array([get(_hashable(x), -1) for x in raw], dtype=np.int64)
+
+
 def check(history: History, *, linearizable: bool = False) -> Result:
     """Check a set-full history (see the module docstring); a pure function of ``history``.
 
     Raises :class:`HistoryError` naming the line for an ok read whose value is not a list.
     """
     t0 = time.perf_counter()
-    elements: dict[Any, _Element] = {}
-    attempted: set[Any] = set()
+    add_f = history.f_code("add")
+    ops = list(client_ops(history, "add", "read"))
+    # Pass 1: every element, numbered in order of its first add invocation.
+    first_add: dict[Any, int] = {}
+    for pos in ops:
+        if history.f[pos] == add_f and history.type[pos] == INVOKE:
+            first_add.setdefault(_hashable(history.value_of(pos)), pos)
+    ids = _Ids(list(first_add))
+    n = len(ids.elements)
+    add_invoke = np.array(list(first_add.values()), dtype=np.int64)
+    add_type = ["info"] * n
+    known = np.full(n, -1, dtype=np.int64)
+    last_present = np.full(n, -1, dtype=np.int64)
+    last_absent = np.full(n, -1, dtype=np.int64)
     dups: dict[Any, int] = {}
     unexpected: set[Any] = set()
-    add_f = history.f_code("add")
+    tracked = 0  # elements [0, tracked) have had their add invoked by now
     read_count = 0
-    for pos in client_ops(history, "add", "read"):
+    for pos in ops:
         t = int(history.type[pos])
         if history.f[pos] == add_f:
             if t == INVOKE:
-                v = _hashable(history.value_of(pos))
-                attempted.add(v)
-                if v not in elements:
-                    elements[v] = _Element(add_invoke=pos)
-            else:
-                e = elements.get(_hashable(history.value_of(int(history.pair[pos]))))
-                if e is not None:
-                    e.add_type = {OK: "ok", FAIL: "fail", INFO: "info"}[t]
-                    if t == OK and e.known < 0:
-                        e.known = pos
+                while tracked < n and add_invoke[tracked] <= pos:
+                    tracked += 1
+                continue
+            i = ids.by_value.get(_hashable(history.value_of(int(history.pair[pos]))))
+            if i is not None and add_invoke[i] == history.pair[pos]:
+                add_type[i] = {OK: "ok", FAIL: "fail", INFO: "info"}[t]
+                if t == OK and known[i] < 0:
+                    known[i] = pos
             continue
         if t != OK:
             continue
@@ -115,25 +153,31 @@ def check(history: History, *, linearizable: bool = False) -> Result:
                 path=history.path,
                 line=int(history.line[pos]),
             )
-        counts = Counter(_hashable(x) for x in raw)
-        for x, n in counts.items():
-            if n > 1 and n > dups.get(x, 0):
-                dups[x] = n
-            e = elements.get(x)
-            if e is None:
-                if x not in attempted:
-                    unexpected.add(x)
-                continue
-            if e.known < 0:
-                e.known = pos
-            if inv > e.last_present:
-                e.last_present = inv
-        for x in elements.keys() - counts.keys():
-            e = elements[x]
-            if inv > e.last_absent:
-                e.last_absent = inv
-    # Elements read before any add was invoked may be added later: not unexpected then.
-    unexpected -= attempted
+        got = ids.of(raw)
+        if (got < 0).any():
+            unexpected.update(_hashable(x) for x, i in zip(raw, got.tolist(), strict=True) if i < 0)
+        seen = got[(got >= 0) & (got < tracked)]
+        uniq, counts = np.unique(seen, return_counts=True)
+        if len(uniq) < len(seen):
+            for i, c in zip(uniq[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
+                x = ids.elements[i]
+                dups[x] = max(dups.get(x, 0), c)
+        fresh = uniq[known[uniq] < 0]
+        known[fresh] = pos
+        last_present[uniq] = np.maximum(last_present[uniq], inv)
+        absent = np.ones(tracked, dtype=bool)
+        absent[uniq] = False
+        last_absent[:tracked][absent] = np.maximum(last_absent[:tracked][absent], inv)
+    elements = {
+        x: _Element(
+            add_invoke=int(add_invoke[i]),
+            add_type=add_type[i],
+            known=int(known[i]),
+            last_present=int(last_present[i]),
+            last_absent=int(last_absent[i]),
+        )
+        for i, x in enumerate(ids.elements)
+    }
     return _results(history, elements, dups, unexpected, read_count, linearizable, t0)
 
 
