@@ -294,10 +294,13 @@ def _is_scalar(v: Any) -> bool:
     return v is None or type(v) in (int, str, float, bool)
 
 
-def _where(calls: Calls, i: int) -> str:
-    """``FILE:LINE`` (or ``op #INDEX``) of call ``i``'s invocation, for error messages."""
+def _where(calls: Calls, i: int, *, completion: bool = False) -> str:
+    """``FILE:LINE`` (or ``op #INDEX``) of call ``i``'s invocation (or its completion, if
+    it has one), for error messages."""
     h = calls.history
     pos = int(calls.pos[i])
+    if completion and int(calls.ret[i]) >= 0:
+        pos = int(calls.ret[i])
     line = int(h.line[pos])
     return f"{h.path}:{line}" if h.path else f"op #{int(h.index[pos])} (line {line})"
 
@@ -593,7 +596,7 @@ def _set_lower(calls: Calls) -> Lowered:
     except ConfigError as e:
         v = next(v for v in read_vals if not isinstance(o.values[v], list | tuple | None))
         at = int(np.flatnonzero(~add & keep & (o.vout == v))[0])
-        raise ConfigError(f"{_where(calls, at)}: {e}") from None
+        raise ConfigError(f"{_where(calls, at, completion=True)}: {e}") from None
     width = max(1, (len(elems) + 63) >> 6)
     aux = np.zeros((max(1, len(reads)), width), dtype=np.int64)
     row = np.zeros(len(o.values) + 1, dtype=np.int64)

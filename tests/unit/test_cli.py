@@ -124,3 +124,122 @@ def test_independent_splits_jepsen_tuples_into_keys(tmp_path: Path) -> None:
     assert code == 1 and "key 2" in out  # key 2 was never written
     code, out = run("check", "--json", "--model", "register", "--independent", str(f))
     assert json.loads(out)["partitions"] == 2
+
+
+# --- models: guessing refused, initial values, rw-register options, collection checkers ---
+
+
+def _jsonl(tmp_path: Path, name: str, rows: list[dict[str, object]]) -> str:
+    p = tmp_path / name
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(p)
+
+
+def _pair(p: int, f: str, vin: object, vout: object, typ: str = "ok") -> list[dict[str, object]]:
+    return [
+        {"process": p, "type": "invoke", "f": f, "value": vin},
+        {"process": p, "type": typ, "f": f, "value": vout},
+    ]
+
+
+def test_a_bank_history_is_refused_without_model_naming_the_choices(tmp_path: Path) -> None:
+    bank = _jsonl(
+        tmp_path,
+        "bank.jsonl",
+        _pair(0, "read", None, {"0": 10, "1": 10}) + _pair(1, "read", None, {"0": 5, "1": 15}),
+    )
+    code, out = run("check", bank)
+    assert code == 254 and out.count("\n") == 1
+    assert out.startswith(f"ERROR    {bank}: cannot tell which model")
+    assert "pass --model with one of: register, cas-register" in out
+    assert "list-append, rw-register (transactions)" in out
+    counter = _jsonl(tmp_path, "counter.jsonl", _pair(0, "add", 1, 1) + _pair(1, "read", None, 1))
+    code, out = run("check", counter)
+    assert code == 254 and "a set read returned 1, not a collection" in out
+
+
+def test_initial_value_for_registers(tmp_path: Path) -> None:
+    h = _jsonl(tmp_path, "r.jsonl", _pair(0, "read", None, 0) + _pair(1, "cas", [0, 1], [0, 1]))
+    code, out = run("check", "-m", "cas-register", h)
+    assert code == 1 and out.startswith("INVALID")
+    for value in ("0", " 0 "):
+        code, out = run("check", "-m", "cas-register", "--initial-value", value, h)
+        assert code == 0 and out.startswith("VALID"), out
+    code, out = run("check", "--initial-value", "0", h)  # guessed: cas-register
+    assert code == 0 and "(cas-register," in out
+    code, out = run("check", "-m", "mutex", "--initial-value", "0", h)
+    assert code == 254 and "has no initial value" in out
+    code, out = run("check", "-m", "register", "--initial-value", "[1", h)
+    assert code == 254 and "--initial-value" in out and "neither JSON nor EDN" in out
+
+
+def test_rw_register_initial_state_and_elle_options(tmp_path: Path) -> None:
+    h = _jsonl(
+        tmp_path,
+        "rw.jsonl",
+        _pair(0, "txn", [["r", "x", None]], [["r", "x", 0]])
+        + _pair(1, "txn", [["w", "x", 1]], [["w", "x", 1]]),
+    )
+    code, out = run("check", "-m", "rw-register", h)
+    assert code != 0  # 0 was never written and x starts nil
+    code, out = run("check", "-m", "rw-register", "--initial-value", '{"x": 0}', h)
+    assert code == 0 and out.startswith("VALID"), out
+    code, out = run("check", "-m", "rw-register", "--initial-value", "{:x 0}", h)
+    assert code == 0, out
+    code, out = run("check", "-m", "rw-register", "--initial-value", "0", h)
+    assert code == 254 and "map of keys to values" in out
+    code, out = run("check", "-m", "list-append", "--wfr-keys", h)
+    assert code == 254 and "--wfr-keys only apply to --model rw-register" in out
+
+
+def test_rw_register_options_reach_the_checker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import checkers.txn
+
+    seen: dict[str, object] = {}
+    real = checkers.txn.check
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checkers.txn, "check", spy)
+    h = _jsonl(tmp_path, "rw.jsonl", _pair(0, "txn", [["w", "x", 1]], [["w", "x", 1]]))
+    flags = ("--wfr-keys", "--sequential-keys", "--linearizable-keys")
+    code, _ = run("check", "-m", "rw-register", *flags, "--initial-value", '{"y": 2}', h)
+    assert code == 0
+    assert seen["wfr_keys"] is seen["sequential_keys"] is seen["linearizable_keys"] is True
+    assert seen["initial_state"] == {"y": 2}
+
+
+def test_model_names_in_the_collection_registry_go_to_their_checker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from checkers.collections import CHECKERS
+    from checkers.result import Result
+
+    calls = []
+
+    def evens(history: object) -> Result:
+        calls.append(history)
+        odd = [op.value for op in history if op.type == "ok" and op.value % 2]  # type: ignore[attr-defined]
+        if odd:
+            return Result(valid=False, checker="evens", cause=f"odd values: {odd}")
+        return Result(valid=True, checker="evens")
+
+    monkeypatch.setitem(CHECKERS, "evens-only", evens)
+    good = _jsonl(tmp_path, "good.jsonl", _pair(0, "emit", 2, 2))
+    bad = _jsonl(tmp_path, "bad.jsonl", _pair(0, "emit", 2, 2) + _pair(1, "emit", 3, 3))
+    code, out = run("check", "-m", "evens-only", good)
+    assert code == 0 and out.startswith(f"VALID    {good}  (evens-only,")
+    code, out = run("check", "-m", "evens-only", bad)
+    assert code == 1 and out.startswith("INVALID") and "odd values: [3]" in out
+    code, out = run("check", "--json", "-m", "evens-only", bad)
+    record = json.loads(out)
+    assert record["valid"] is False and record["model"] == "evens-only"
+    assert len(calls) == 3
+    code, out = run("check", "-m", "evens-only", "--initial-value", "1", good)
+    assert code == 254 and "does not apply" in out
+    code, out = run("check", good)  # never guessed: only named
+    assert code == 254 and "evens-only (collections)" in out
