@@ -453,7 +453,9 @@ class EtcdLockClient(_EtcdHTTP):
       timed out or broke -> ``info`` (the request may be queued and win later): the
       client then revokes the lease, best effort, so such a lock does not outlive it.
     * ``release``: ``unlock`` the key the lock gave, then revoke the lease (best effort).
-      Errors as for a write. Without a held key -> ``fail`` (error ``not-held``) at once.
+      Any error -> ``info``: even an unlock that was refused releases the lock later, as
+      the client stops renewing its lease. Without a held key -> ``fail`` (error
+      ``not-held``) at once.
 
     With ``keepalive`` (the default) a background task renews the lease every third of its
     TTL, over a connection of its own, from the grant until the release — as a careful
@@ -571,8 +573,10 @@ class EtcdLockClient(_EtcdHTTP):
         try:
             await self._post("lock/unlock", {"key": key})
         except _Definite as e:
-            # Nothing was unlocked, but this client forgets the hold: the lease lapses.
-            return {"type": "fail", "error": str(e)}
+            # Nothing was unlocked yet, but this client stops renewing the lease and forgets
+            # the hold: the lock *will* be released, when the lease lapses — an effect at
+            # an unknown time after the invocation, which is what info means.
+            return {"type": "info", "error": f"{e}; the lease will lapse"}
         except _Unknown as e:
             return {"type": "info", "error": str(e)}
         finally:

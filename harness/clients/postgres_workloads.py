@@ -324,7 +324,8 @@ class PostgresLockClient(_PostgresTxnClient):
     answer, or a connection exception (SQLSTATE class 08) → ``info`` (the connection is
     dropped, which ends the session and so frees any lock it got). ``release``:
     ``pg_advisory_unlock`` → ``ok`` if it was held, else ``fail`` (``not-held``); no
-    answer → ``info``. A release without a held lock → ``fail`` at once.
+    answer, or an error (the connection is then closed, which frees the lock) → ``info``.
+    A release without a held lock → ``fail`` at once.
     """
 
     def __init__(self, *, key: int = 14, **kw: Any) -> None:
@@ -345,6 +346,11 @@ class PostgresLockClient(_PostgresTxnClient):
         if f == "release":
             self._held = False  # whatever happens next, this client no longer relies on it
         done = await self._statement(sql)
+        if f == "release" and done["type"] == "fail":
+            # The unlock failed, so the session still holds the lock; ending the session
+            # releases it — at an unknown moment from the history's point of view: info.
+            self._drop()
+            return {"type": "info", "error": f"{done.get('error')}; session closed"}
         if done["type"] == "ok":
             if f == "acquire":
                 self._held = True
