@@ -50,6 +50,7 @@ def run(n: int, seed: int, show: int = 5) -> tuple[Counter[str], list[str]]:
     rng = random.Random(seed)
     counts: Counter[str] = Counter()
     problems: list[str] = []
+    unknowns: list[str] = []
     for i in range(n):
         model = MODELS[i % 2]
         level = LEVELS[(i // 2) % 2]
@@ -58,6 +59,10 @@ def run(n: int, seed: int, show: int = 5) -> tuple[Counter[str], list[str]]:
         counts[f"{model:<12} {level:<20} {outcome}"] += 1
         if problem:
             problems.append(f"#{i} {model} {level} {problem}\n  {ops}")
+        elif "unknown" in outcome and len(unknowns) < show:
+            unknowns.append(f"#{i} {model} {level} {outcome}\n  {ops}")
+    for u in unknowns:
+        print("unknown (the documented limitation):", u)
     return counts, problems
 
 

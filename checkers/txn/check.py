@@ -409,7 +409,8 @@ def _try_version_orders(
                 return {"proof": {"valid": True, "version_orders": len(cands),
                                   "serial_order_of": len(order)},
                         "cases": [], "records": {}}  # fmt: skip
-            return none  # an acyclic graph that does not replay: leave it open
+            # an acyclic graph that does not replay: leave it open, and say so
+            return {**none, "proof": {"version_orders": len(cands), "open": "no replay"}}
         graphs.append((cand, g))
     cases: list[set[str]] = []
     records: dict[str, list[dict[str, Any]]] = {}
@@ -418,7 +419,7 @@ def _try_version_orders(
         found, unknowns, _, _ = _search(g.csr, comp, specs, relations, budget, scc_time_limit, 1)
         rel = {n for n in found if lattice.rules_out(n, consistency)}
         if unknowns or not rel:
-            return none
+            return {**none, "proof": {"version_orders": len(cands), "open": "cycle not named"}}
         cases.append(set(found))
         assumed = {repr(tx.key_name(k)): [tx.value_name(v) for v in vs] for k, vs in cand.items()}
         for name, cycles in found.items():

@@ -19,7 +19,9 @@ The search is a breadth-first search over (vertex, automaton state) from each st
 vertex, the state holding the required relations seen, the rw count (0, 1, 2+), whether
 the last edge was rw and whether two rw were adjacent. It returns a shortest closed walk
 through the start that satisfies the spec. An edge carrying several labels may be used as
-any of them. Each start vertex is tried in order until the deadline passes.
+any of them. Each start vertex is tried in order until the deadline passes; the search
+keeps to the start's strongly connected component in the edges the class may use
+(vertices outside any cycle of those edges are not tried at all).
 """
 
 from __future__ import annotations
@@ -140,11 +142,24 @@ class Subgraph:
         _, comp = connected_components(m, directed=True, connection="strong")
         rows = np.repeat(np.arange(self.n), np.diff(m.indptr))
         inside = comp[rows] == comp[m.indices]
+        if not bool(inside.any()):
+            return False  # the projection has no cycle at all
         need = spec.need | (RW if spec.rw in (SINGLE, NONADJACENT, ADJACENT) else 0)
         for bit in (WW, WR, RW, PROCESS, REALTIME):
             if need & bit and not bool((inside & ((m.data & bit) != 0)).any()):
                 return False
         return True
+
+    def projected_components(self, spec: Spec) -> npt.NDArray[np.int64]:
+        """Per vertex, its strongly connected component in the edges ``spec`` may use, or
+        -1 where that component is a single vertex (no cycle of ``spec`` passes there)."""
+        mask = spec.allowed | (RW if spec.rw != NO_RW else 0)
+        m = self.csr.copy()
+        m.data = (m.data & mask).astype(np.uint8)
+        m.eliminate_zeros()
+        _, comp = connected_components(m, directed=True, connection="strong")
+        sizes = np.bincount(comp)
+        return np.where(sizes[comp] > 1, comp, -1).astype(np.int64)
 
 
 class Timeout(Exception):
@@ -158,12 +173,15 @@ def find_cycle(g: Subgraph, spec: Spec, deadline: float) -> Cycle | None:
     Raises :class:`Timeout` when ``deadline`` (``time.monotonic()``) passes first.
     """
     first_bit = RW if spec.rw not in (NO_RW, ANY_RW) else (spec.need & -spec.need)
+    comp = g.projected_components(spec).tolist()
     for s in range(g.n):
         if time.monotonic() > deadline:
             raise Timeout
+        if comp[s] < 0:
+            continue
         if first_bit and not any(lb & first_bit for _, lb in g.adj[s]):
             continue
-        c = _bfs(g, spec, s, first_bit, deadline)
+        c = _bfs(g, spec, s, first_bit, deadline, comp)
         if c is not None:
             return Cycle([int(g.vertices[v]) for v in c.vertices], c.rels)
     return None
@@ -173,7 +191,9 @@ def find_cycle(g: Subgraph, spec: Spec, deadline: float) -> Cycle | None:
 _State = tuple[int, int, int, bool, bool]
 
 
-def _bfs(g: Subgraph, spec: Spec, s: int, first_bit: int, deadline: float) -> Cycle | None:
+def _bfs(
+    g: Subgraph, spec: Spec, s: int, first_bit: int, deadline: float, comp: list[int]
+) -> Cycle | None:
     allowed, mode, need = spec.allowed, spec.rw, spec.need
     parent: dict[_State, tuple[_State, int]] = {}
     queue: deque[_State] = deque()
@@ -210,9 +230,10 @@ def _bfs(g: Subgraph, spec: Spec, s: int, first_bit: int, deadline: float) -> Cy
             return rwc >= 2 and (adj or wrap_adj)
         return True
 
+    home = comp[s]  # a cycle through s stays in s's component of the projection
     start: _State = (s, 0, 0, False, False)
     for w, lb in g.adj[s]:
-        if w == s:
+        if w == s or comp[w] != home:
             continue
         for rel, st in steps(start, lb):
             if first_bit == RW and rel != RW:
@@ -229,6 +250,8 @@ def _bfs(g: Subgraph, spec: Spec, s: int, first_bit: int, deadline: float) -> Cy
             raise Timeout
         st = queue.popleft()
         for w, lb in g.adj[st[0]]:
+            if comp[w] != home:
+                continue
             for rel, nxt in steps(st, lb):
                 if w == s:
                     if closes(nxt, rel):
