@@ -180,9 +180,12 @@ class FaultGuard:
         if self.ledger is None or key in self._reported:
             return
         self._reported.add(key)
+        # (value, targets and error too, so that the report's ledger table shows it)
         self.ledger.write({"seq": self.ledger.next_seq(), "event": "guard-refused",
-                           "kind": "guard", "node": node, "file": event.get("file"),
-                           "reason": event.get("reason")})  # fmt: skip
+                           "kind": "guard", "f": "guard-refused", "node": node,
+                           "file": event.get("file"), "reason": event.get("reason"),
+                           "value": event.get("file"), "targets": [node],
+                           "error": event.get("reason")})  # fmt: skip
 
     async def hold(self, lease_id: str, heal: Mapping[str, str]) -> None:
         """Write lease ``lease_id`` on every node in ``heal`` (node -> heal script), before
