@@ -263,7 +263,7 @@ def analyze_cmd(run_dir: str, suite_file: str | None) -> None:
     report.
 
     A run directory may come from someone else: clew never executes a suite file that its
-    spec.json names. Runs of a built-in suite (etcd, postgres) or an installed one are
+    spec.json names. Runs of a built-in suite (etcd, postgres, ...) or an installed one are
     checked as they are; for a run of a suite file, name the file yourself with
     --suite FILE (else exit 254). Exit codes as `clew test`.
 
