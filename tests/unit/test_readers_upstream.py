@@ -175,3 +175,19 @@ def test_jsonl_transactions_without_f(tmp_path: Path) -> None:
     bad = write(tmp_path, "b.jsonl", '{"type": "invoke", "process": 0, "value": 3}\n')
     code, out = clew("check", bad)
     assert code == 254 and f"{bad}:1: the op has no 'f' field" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("list-append-gh-30.edn", ["--consistency", "serializable"]),
+        ("paper-example.json", []),
+    ],
+)
+def test_elle_cli_transactions_without_f_get_its_verdicts(name: str, args: list[str]) -> None:
+    path = str(DATA / "elle-cli-readers" / name)
+    assert set(read_history(path).f_names) == {"txn"}
+    code, out = clew("check", "--no-progress", "-m", "list-append", *args, path)
+    assert code == 1 and out.startswith("INVALID"), out
+    code, out = clew("check", "--no-progress", path)  # guessed from the micro-ops
+    assert code == 1 and "(list-append," in out
