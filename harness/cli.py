@@ -685,6 +685,10 @@ cli.add_command(replay_cmd)
 cli.add_command(report_cmd)
 cli.add_command(serve_cmd)
 
+from harness.cli_campaign import campaign_cmd  # noqa: E402
+
+cli.add_command(campaign_cmd)
+
 
 def main() -> None:
     """Entry point of the ``clew`` console script."""

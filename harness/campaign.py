@@ -1,0 +1,284 @@
+"""Campaigns: many short runs against one cluster until the first invalid run, or a cap.
+
+A campaign measures how soon a way of choosing faults finds a bug: it runs the same test
+spec again and again (run ``i`` with seed ``seed + i``; the cluster is brought up once and
+reused, the database set up afresh by every run) until a run is **invalid**, ``runs`` runs
+have been made, or the next run would start after ``budget`` seconds of wall time. It
+records, for every run, its seed, verdict, wall time, the fault ops it used and its
+schedule, and for the campaign the runs and seconds to the first detection (``None`` when
+nothing was found within the caps), with a **config hash** of everything that defines the
+experiment (suite, workload, options, scheduler, fault kinds, interval, run length, nodes,
+concurrency), so that rows gathered in different sittings can be added up only when they
+measured the same thing.
+
+Output, in ``<store>/campaigns/<test name>/<timestamp>/``: ``campaign.json`` and
+``report.html`` (the table, a plot of cumulative detections against runs, links to each
+run's own report). The runs themselves are stored under ``runs/`` there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import html
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
+from harness.errors import ClusterError, ConfigError
+from harness.runner import RunOutcome, run_test
+from harness.spec import TestSpec
+
+__all__ = [
+    "DEFAULT_BUDGET",
+    "DEFAULT_RUNS",
+    "CampaignResult",
+    "CampaignRun",
+    "config_hash",
+    "run_campaign",
+    "write_report",
+]
+
+#: Runs a campaign makes at most, unless told otherwise.
+DEFAULT_RUNS = 20
+#: Seconds of wall time after which a campaign starts no further run.
+DEFAULT_BUDGET = 600.0
+
+#: The spec fields that define the experiment (the config hash covers exactly these).
+_CONFIG_FIELDS = ("suite", "workload", "options", "scheduler", "faults", "interval",
+                  "time_limit", "nodes", "concurrency", "rate", "provider")  # fmt: skip
+
+
+def config_hash(spec: TestSpec) -> str:
+    """A short hash of what defines a campaign's experiment (not its seed or store)."""
+    data = spec.to_json()
+    config = {k: data.get(k) for k in _CONFIG_FIELDS}
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def clew_commit() -> str | None:
+    """The git commit clew runs from, if it is a git checkout."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=10)  # fmt: skip
+        if out.returncode == 0:
+            return out.stdout.strip() or None
+    return None
+
+
+@dataclass(slots=True)
+class CampaignRun:
+    """One run of a campaign."""
+
+    index: int
+    seed: int
+    run_dir: str
+    valid: Any
+    wall_seconds: float
+    fault_ops: int
+    schedule: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class CampaignResult:
+    """A campaign: its runs and when (if) it first found an invalid run."""
+
+    directory: Path
+    config: dict[str, Any]
+    config_hash: str
+    runs: list[CampaignRun] = field(default_factory=list)
+    runs_to_detection: int | None = None
+    seconds_to_detection: float | None = None
+    stopped: str = ""
+    caps: dict[str, Any] = field(default_factory=dict)
+    commit: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """1 if a run was invalid (found), 2 if none was but some were unknown, else 0."""
+        if self.runs_to_detection is not None:
+            return 1
+        return 2 if any(r.valid is not True for r in self.runs) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """``campaign.json``'s content."""
+        return {
+            "config": self.config, "config_hash": self.config_hash, "clew_commit": self.commit,
+            "caps": self.caps, "stopped": self.stopped,
+            "runs_to_detection": self.runs_to_detection,
+            "seconds_to_detection": self.seconds_to_detection,
+            "fault_ops_to_detection": (
+                sum(r.fault_ops for r in self.runs) if self.runs_to_detection else None
+            ),
+            "runs": [dataclasses.asdict(r) for r in self.runs],
+        }  # fmt: skip
+
+
+def _schedule_of(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """The fault ops a run carried out (from its ledger: planned ops that were applied or
+    healed) and their number."""
+    steps: list[dict[str, Any]] = []
+    path = run_dir / "faults.jsonl"
+    if not path.exists():
+        return steps, 0
+    intents: dict[int, dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            r = json.loads(line)
+            if isinstance(r, dict) and r.get("event") == "intent" and "at" in r:
+                intents[int(r["seq"])] = r
+            elif isinstance(r, dict) and r.get("event") in ("applied", "healed"):
+                i = intents.pop(int(r.get("seq", -1)), None)
+                if i is not None:
+                    steps.append({"at": i["at"], "f": i["f"], "value": r.get("value")})
+    return steps, len(steps)
+
+
+def _ensure_cluster(spec: TestSpec) -> tuple[Path, bool]:
+    """The campaign's cluster state dir, bringing a cluster up there if none is healthy;
+    and whether the campaign made it (then it takes it down at the end)."""
+    provider = get_provider(spec.provider)
+    state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+    with contextlib.suppress(ClusterError):
+        existing = Cluster.load(state)
+        if len(existing.nodes) == spec.nodes and provider.status(state).healthy:
+            return state, False
+    provider.up(ClusterSpec(provider=spec.provider, nodes=spec.nodes, state_dir=str(state),
+                            options=dict(spec.cluster_options)))  # fmt: skip
+    return state, True
+
+
+def run_campaign(
+    spec: TestSpec,
+    *,
+    runs: int = DEFAULT_RUNS,
+    budget: float = DEFAULT_BUDGET,
+    on_run: Callable[[CampaignRun], None] | None = None,
+    run: Callable[[TestSpec], RunOutcome] = run_test,
+) -> CampaignResult:
+    """Run ``spec`` (seed ``spec.seed + i`` for run ``i``) until an invalid run, ``runs``
+    runs, or ``budget`` seconds (no run starts after it); write ``campaign.json`` and the
+    report; return the result."""
+    if runs < 1:
+        raise ConfigError(f"a campaign needs at least one run, got --runs {runs}")
+    if not budget > 0:
+        raise ConfigError(f"the campaign budget must be positive seconds, got {budget}")
+    spec = spec.with_seed()
+    assert spec.seed is not None
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    directory = Path(spec.store) / "campaigns" / spec.test_name / stamp
+    directory.mkdir(parents=True, exist_ok=True)
+    state, made = _ensure_cluster(spec)
+    base = dataclasses.replace(spec, cluster_state_dir=str(state),
+                               store=str(directory / "runs"))  # fmt: skip
+    data = spec.to_json()
+    result = CampaignResult(
+        directory=directory,
+        config={k: data.get(k) for k in _CONFIG_FIELDS},
+        config_hash=config_hash(spec),
+        caps={"runs": runs, "budget_seconds": budget, "time_limit": spec.time_limit},
+        commit=clew_commit(),
+    )
+    t0 = time.monotonic()
+    try:
+        for i in range(runs):
+            if time.monotonic() - t0 >= budget:
+                result.stopped = f"budget of {budget:g} s spent"
+                break
+            outcome = run(dataclasses.replace(base, seed=spec.seed + i))
+            steps, ops = _schedule_of(outcome.run_dir)
+            r = CampaignRun(
+                index=i + 1, seed=spec.seed + i,
+                run_dir=str(outcome.run_dir.relative_to(directory)
+                            if outcome.run_dir.is_relative_to(directory) else outcome.run_dir),
+                valid=outcome.valid, wall_seconds=round(outcome.wall_seconds or 0.0, 3),
+                fault_ops=ops, schedule=steps,
+            )  # fmt: skip
+            result.runs.append(r)
+            if on_run:
+                on_run(r)
+            if outcome.valid is False:
+                result.runs_to_detection = i + 1
+                result.seconds_to_detection = round(sum(x.wall_seconds for x in result.runs), 3)
+                result.stopped = f"run {i + 1} is invalid"
+                break
+        else:
+            result.stopped = f"cap of {runs} runs reached"
+    finally:
+        if made and not spec.leave_db_running:
+            with contextlib.suppress(Exception):
+                get_provider(spec.provider).down(state)
+        (directory / "campaign.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
+        write_report(result)
+    return result
+
+
+def _plot(result: CampaignResult) -> str:
+    """An inline SVG: cumulative detections (invalid runs) against runs."""
+    n = max(1, len(result.runs))
+    w, h, pad = 480, 200, 36
+    points, found = [(0, 0)], 0
+    for r in result.runs:
+        found += r.valid is False
+        points.append((r.index, found))
+    top = max(1, found)
+
+    def xy(run: int, k: int) -> tuple[float, float]:
+        return pad + (w - 2 * pad) * run / n, h - pad - (h - 2 * pad) * k / top
+
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}"
+                    for i, (x, y) in enumerate(xy(a, b) for a, b in points))  # fmt: skip
+    scheduler = html.escape(str(result.config.get("scheduler")))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+        f'aria-label="cumulative detections against runs">'
+        f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#888"/>'
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#888"/>'
+        f'<path d="{path}" fill="none" stroke="#c0392b" stroke-width="2"/>'
+        f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle" font-size="12">runs ({n})</text>'
+        f'<text x="10" y="{pad - 10}" font-size="12">detections ({found}) — {scheduler}</text>'
+        "</svg>"
+    )
+
+
+def write_report(result: CampaignResult) -> Path:
+    """``report.html`` of a campaign: the summary, the plot and the table of runs."""
+    e = html.escape
+    rows = []
+    for r in result.runs:
+        verdict = {True: "valid", False: "INVALID"}.get(r.valid, "unknown")
+        link = Path(r.run_dir) / "report.html"
+        rows.append(
+            f"<tr><td>{r.index}</td><td>{r.seed}</td><td class='{verdict.lower()}'>{verdict}"
+            f"</td><td>{r.wall_seconds:.1f}</td><td>{r.fault_ops}</td>"
+            f"<td><a href='{e(str(link))}'>{e(r.run_dir)}</a></td></tr>"
+        )
+    found = (f"found in run {result.runs_to_detection}, after {result.seconds_to_detection} s"
+             if result.runs_to_detection else "not found")  # fmt: skip
+    config = e(json.dumps(result.config, sort_keys=True))
+    page = f"""<!doctype html>
+<html lang="en" data-rendered="ok" data-errors="0"><head><meta charset="utf-8">
+<title>clew campaign {e(result.config_hash)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:2px 8px}}
+.invalid{{color:#c0392b;font-weight:bold}} .valid{{color:#27ae60}}</style></head>
+<body><h1>Campaign: {e(str(result.config.get("suite")))} / {e(str(result.config.get("workload")))}</h1>
+<p><b>{e(found)}</b>; stopped: {e(result.stopped)}. Config hash
+<code>{e(result.config_hash)}</code>, clew {e(str(result.commit))}.</p>
+<p><code>{config}</code></p>
+{_plot(result)}
+<table><thead><tr><th>run</th><th>seed</th><th>verdict</th><th>wall s</th>
+<th>fault ops</th><th>run</th></tr></thead><tbody>
+{"".join(rows)}
+</tbody></table></body></html>
+"""  # noqa: E501
+    path = result.directory / "report.html"
+    path.write_text(page)
+    return path

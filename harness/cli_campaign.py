@@ -1,0 +1,118 @@
+"""``clew campaign``: many short runs until the first invalid one (see :mod:`harness.campaign`)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from harness.campaign import DEFAULT_BUDGET, DEFAULT_RUNS, CampaignRun
+
+__all__ = ["campaign_cmd"]
+
+
+def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{what} {p!r} is not KEY=VALUE")
+        out[key] = value
+    return out
+
+
+@click.command("campaign", short_help="Runs until the first invalid one: runs to detection.")
+@click.argument("suite")
+@click.option("-w", "--workload", default=None, help="The suite's workload.")
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RUNS,
+    show_default=True,
+    help="At most this many runs.",
+)
+@click.option(
+    "--time-limit", type=float, default=10.0, show_default=True, help="Seconds of load per run."
+)
+@click.option(
+    "--budget",
+    type=float,
+    default=DEFAULT_BUDGET,
+    show_default=True,
+    help="Seconds of wall time for the whole campaign; no run starts after it.",
+)
+@click.option("--scheduler", default=None, help="Who picks the faults (random, ...).")
+@click.option("--faults", default=None, help="Fault kinds, comma separated.")
+@click.option("--interval", type=float, default=None, help="Seconds each fault holds.")
+@click.option("--seed", type=int, default=None, help="Run i uses seed + i.")
+@click.option("--nodes", type=int, default=None, help="Number of nodes.")
+@click.option("--concurrency", type=int, default=None, help="Client workers.")
+@click.option("--store", default=None, help="Where the campaign is stored.  [default: ./store]")
+@click.option("--provider", default=None, help="Cluster provider.  [default: local]")
+@click.option("--cluster-state-dir", default=None, help="Use/keep the cluster in this dir.")
+@click.option(
+    "-o",
+    "--option",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A suite option (repeatable), e.g. -o bug=early-ack.",
+)
+@click.option("--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
+              help="A cluster provider option (repeatable).")  # fmt: skip
+def campaign_cmd(
+    suite: str,
+    workload: str | None,
+    runs: int,
+    time_limit: float,
+    budget: float,
+    scheduler: str | None,
+    faults: str | None,
+    interval: float | None,
+    seed: int | None,
+    nodes: int | None,
+    concurrency: int | None,
+    store: str | None,
+    provider: str | None,
+    cluster_state_dir: str | None,
+    opts: tuple[str, ...],
+    cluster_opts: tuple[str, ...],
+) -> None:
+    """Run SUITE again and again (run i with seed + i, one cluster reused, the database set
+    up afresh each run) until a run is invalid, --runs runs were made, or --budget seconds
+    are spent. Writes campaign.json (each run's seed, verdict, wall time, fault ops and
+    schedule; runs and seconds to the first detection; a config hash) and report.html under
+    <store>/campaigns/.
+
+    \b
+    Example:
+      clew campaign bugkv -o bug=early-ack -w set --faults kill --interval 1 \\
+          --time-limit 6 --runs 10
+    Exit codes: 1 a run was invalid (found), 0 none was, 2 none was but some were
+    unknown, 254 bad arguments.
+    """
+    from harness.campaign import run_campaign
+    from harness.spec import load_spec
+
+    spec = load_spec(
+        suite=suite, workload=workload, nodes=nodes, time_limit=time_limit,
+        concurrency=concurrency, seed=seed, store=store, faults=faults, scheduler=scheduler,
+        interval=interval, provider=provider, cluster_state_dir=cluster_state_dir,
+        options=_pairs(opts, "option") or None,
+        cluster_options=_pairs(cluster_opts, "cluster option") or None,
+    )  # fmt: skip
+
+    def show(r: CampaignRun) -> None:
+        verdict = {True: "valid", False: "INVALID"}.get(r.valid, "unknown")
+        click.echo(f"run {r.index}: seed {r.seed}: {verdict} in {r.wall_seconds:.1f} s, "
+                   f"{r.fault_ops} fault ops")  # fmt: skip
+
+    result = run_campaign(spec, runs=runs, budget=budget, on_run=show)
+    if result.runs_to_detection:
+        click.echo(f"found in run {result.runs_to_detection} after "
+                   f"{result.seconds_to_detection:.1f} s")  # fmt: skip
+    else:
+        click.echo(f"not found: {result.stopped}")
+    click.echo(f"campaign: {result.directory / 'campaign.json'}")
+    click.echo(f"report: {result.directory / 'report.html'}")
+    sys.exit(result.exit_code)
