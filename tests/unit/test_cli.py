@@ -42,14 +42,19 @@ def test_json_lines_have_the_documented_fields() -> None:
 
 
 def test_out_of_budget_exits_2_with_the_reason(tmp_path: Path) -> None:
+    # Writes of unknown outcome, each seen by a concurrent read, then a read of a value
+    # nobody wrote: every order of the writes must be tried before the answer is no.
     rows = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(30)]
+    rows += [{"process": 100 + p, "type": "invoke", "f": "read", "value": None}
+             for p in range(30)]  # fmt: skip
     rows += [{"process": p, "type": "info", "f": "write", "value": p} for p in range(30)]
-    rows += [{"process": 99, "type": "invoke", "f": "read", "value": None},
-             {"process": 99, "type": "ok", "f": "read", "value": 12345}]  # fmt: skip
+    rows += [{"process": 100 + p, "type": "ok", "f": "read", "value": p} for p in range(30)]
+    rows += [{"process": 999, "type": "invoke", "f": "read", "value": None},
+             {"process": 999, "type": "ok", "f": "read", "value": 10_000}]  # fmt: skip
     hard = tmp_path / "hard.jsonl"
     hard.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    code, out = run("check", "--max-memory", "1M", str(hard))
-    assert code == 2
+    code, out = run("check", "-m", "cas-register", "--max-memory", "1M", str(hard))
+    assert code == 2, out
     assert "UNKNOWN" in out and "memory budget" in out
 
 
