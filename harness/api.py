@@ -4,8 +4,9 @@ A **suite** is one Python file (``clew test --suite ./mydb.py``) or an installed
 entry point (group ``clew.suites``) that defines ``SUITE = Suite(...)``. clew's own etcd
 suite is written the same way (``harness/suites/etcd.py``). A suite gives:
 
-* a :class:`DB` – how to install, start, stop, kill, pause and resume the database on a
-  node, reached through a :class:`~harness.control.Remote`;
+* a :class:`DB` – how to install, start and stop the database on a node, reached through
+  a :class:`~harness.control.Remote`, and the optional abilities faults use (kill and
+  restart, pause and resume, ...: :mod:`nemeses.abilities`);
 * workloads – each a :class:`Workload`: a factory of :class:`Client` objects (one per
   worker), a generator of client operations, an optional final generator (run after the
   faults are healed, e.g. a final read), and a checker (a pure function of the history).
@@ -117,10 +118,13 @@ class Client(Protocol):
 class DB(Protocol):
     """Installs and operates the database on nodes; each method acts on one node.
 
-    Optional attribute ``clock_reads`` (for clock faults, :mod:`nemeses.clock`): how the
-    database reads the wall clock, ``"libc"`` (then the adapter starts it with
-    ``nemeses.clock.faketime_env()`` so libfaketime can shift it), ``"go-vdso"`` (a Go
-    program: only a VM's system clock can) or ``"unknown"`` (the default).
+    Everything faults may need besides is an optional *ability*, a small Protocol in
+    :mod:`nemeses.abilities` that an adapter offers by having its methods: ``kill``/``start``
+    (:class:`~nemeses.abilities.Killable`), ``pause``/``resume``
+    (:class:`~nemeses.abilities.Pausable`), ``primaries``, ``clock_reads`` (how the
+    database reads the wall clock, for clock faults), ``data_dir``, ``wait_healthy``,
+    ``running`` and ``start_script``. A fault kind that needs an ability the adapter lacks
+    is refused before the run, naming it.
     """
 
     name: str
@@ -132,22 +136,6 @@ class DB(Protocol):
 
     async def teardown(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """Stop the database on ``node`` and remove its data. Safe after a failed setup."""
-        ...
-
-    async def start(self, ctx: TestContext, node: Node, remote: Remote) -> None:
-        """Start a stopped or killed database process again (keeping its data)."""
-        ...
-
-    async def kill(self, ctx: TestContext, node: Node, remote: Remote) -> None:
-        """Kill the database process with SIGKILL."""
-        ...
-
-    async def pause(self, ctx: TestContext, node: Node, remote: Remote) -> None:
-        """Pause the database process (SIGSTOP)."""
-        ...
-
-    async def resume(self, ctx: TestContext, node: Node, remote: Remote) -> None:
-        """Resume a paused database process (SIGCONT)."""
         ...
 
     def log_files(self, ctx: TestContext, node: Node) -> list[str]:

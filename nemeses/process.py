@@ -144,7 +144,7 @@ class ProcessNemesis:
             if self.kind == "pause":
                 value["pids"] = await self._pause(ctx, nodes)
             else:
-                await self._each(nodes, self.db.kill, "kill")
+                await self._each(nodes, self._killable.kill, "kill")
                 self._affected |= set(nodes)
             return completion(op, value)
         if f == f"stop-{self.kind}":
@@ -167,7 +167,7 @@ class ProcessNemesis:
             remote = self._remotes[name]
             before = await self._stopped(remote)
             self._affected.add(name)
-            await self.db.pause(ctx, self._node(name), remote)
+            await self._pausable.pause(ctx, self._node(name), remote)
             after = await self._stopped(remote)
             return sorted(set(after) - set(before))
 
@@ -188,14 +188,14 @@ class ProcessNemesis:
                 await remote.run(_cont_script(self._pids.get(name, [])), timeout=self.timeout)
                 # Not running, or not paused: nothing to resume.
                 with contextlib.suppress(Exception):
-                    await self.db.resume(ctx, self._node(name), remote)
+                    await self._pausable.resume(ctx, self._node(name), remote)
 
             check_outcomes(
                 "resuming paused processes", await self._gather(list(self._remotes), resume)
             )
             self._pids.clear()
         else:
-            await self._each(list(self._remotes), self.db.start, "restart")
+            await self._each(list(self._remotes), self._killable.start, "restart")
             db = self.db
             if isinstance(db, Healthy):
 
@@ -251,6 +251,18 @@ class ProcessNemesis:
         return {n: _cont_script(self._pids.get(n, pids.get(n, []))) for n in self._remotes}
 
     # ---- helpers ----------------------------------------------------------------------
+
+    @property
+    def _killable(self) -> Killable:
+        db = self.db
+        assert isinstance(db, Killable)  # checked in __init__ (kill nemeses only use it)
+        return db
+
+    @property
+    def _pausable(self) -> Pausable:
+        db = self.db
+        assert isinstance(db, Pausable)  # checked in __init__ (pause nemeses only use it)
+        return db
 
     def _node(self, name: str) -> Any:
         assert self._ctx is not None
