@@ -155,7 +155,9 @@ def build_generator(
         driver = fault_driver(spec, ctx, faults, schedule)
         main = observing(driver, any_(main, nemesis(scheduler_generator(driver))))
         steps += [limit_time(spec.time_limit, main), summary_phase(driver)]
-        finals = [{**op, "reason": "final"} for p in faults.packages.values() for op in p.finals()]
+        # Healed in the kinds' heal order: network and clocks before processes restart.
+        order = sorted(faults.packages.values(), key=lambda p: fault_kinds.heal_rank(p.name))
+        finals = [{**op, "reason": "final"} for p in order for op in p.finals()]
         steps += [log("healing"), nemesis(finals)]
     else:
         steps.append(limit_time(spec.time_limit, main))

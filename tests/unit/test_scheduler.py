@@ -168,3 +168,40 @@ def test_a_scripted_scheduler_reacts_to_what_the_run_observed() -> None:
     counted = sched.views[-1].observed
     assert counted.count(node="n2", type="info") > 0 and counted.count(node="n1", type="info") == 0
     assert counted.latency_shift("read") is not None
+
+
+def test_the_final_heals_follow_the_kinds_heal_order() -> None:
+    import random as rnd
+    from pathlib import Path
+
+    from clusters.base import Cluster, Node
+    from harness.api import TestContext, Workload
+    from harness.runplan import build_generator
+    from harness.spec import load_spec
+    from nemeses.faultset import FaultSet
+    from nemeses.kinds import PackageArgs, get
+
+    class Db:
+        name = "db"
+
+        async def kill(self, *a: Any) -> None: ...
+        async def start(self, *a: Any) -> None: ...
+
+    spec = load_spec(faults="kill,partition", time_limit=3, interval=1, seed=1, recovery_time=0)
+    packages = [get(k).package(PackageArgs(db=Db(), interval=1, lease=5)) for k in spec.faults]
+    faults = FaultSet(packages, db=Db())  # type: ignore[arg-type]
+    ctx = TestContext(
+        name="t", cluster=Cluster(provider="local", name="t", state_dir="",
+                                  nodes=tuple(Node(name=n, host=n) for n in NODES)),
+        options={}, rng=rnd.Random(1), run_dir=Path("."), concurrency=2, time_limit=3,
+    )  # fmt: skip
+    workload = Workload(
+        name="w",
+        client=lambda: None,  # type: ignore[arg-type,return-value]
+        generator=lambda c: repeat({"f": "read"}),
+        check=lambda h, c: None,
+    )  # type: ignore[arg-type,return-value]
+    gen = build_generator(spec, ctx, workload, faults, [])
+    history = simulate(gen, concurrency=2, nemesis=True, latency=0.05)
+    finals = [o["f"] for o in history if o.get("reason") == "final" and o["type"] == "invoke"]
+    assert finals == ["stop-partition", "stop-kill"]
