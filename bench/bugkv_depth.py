@@ -16,7 +16,8 @@ valid / invalid / unknown runs and the wall time, and writes them as JSON to
     .venv/bin/python bench/bugkv_depth.py --only random --random-runs 50
 
 One cluster (subnet 10.77.172.0/24, prefix ``bkd-``; ``--cluster 1``: 10.77.173.0/24,
-``bke-``; ``--cluster 2``: 10.77.174.0/24, ``bkf-``) is brought up once and reused; each
+``bke-``; ``--cluster 2``: 10.77.174.0/24, ``bkf-``; ``--cluster 3``: 10.77.178.0/24,
+``bkg-``) is brought up once and reused; each
 run sets the database up afresh.
 """
 
@@ -47,6 +48,7 @@ CLUSTERS = (
     {"subnet": "10.77.172.0/24", "prefix": "bkd-", "bridge": "bkd-br0"},
     {"subnet": "10.77.173.0/24", "prefix": "bke-", "bridge": "bke-br0"},
     {"subnet": "10.77.174.0/24", "prefix": "bkf-", "bridge": "bkf-br0"},
+    {"subnet": "10.77.178.0/24", "prefix": "bkg-", "bridge": "bkg-br0"},
 )
 #: Fault kinds of the random runs (every kind the local provider has for bugkv).
 RANDOM_KINDS = ("partition", "pause", "kill", "clock", "packet")
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random-time", type=float, default=8.0, help="seconds per random run")
     p.add_argument("--store", default=None, help="where runs are kept (default: a temp dir)")
     p.add_argument("--cluster", type=int, choices=range(len(CLUSTERS)), default=0,
-                   help="which cluster (subnet, prefix) to use: 0, 1 or 2")  # fmt: skip
+                   help="which cluster (subnet, prefix) to use: 0 to 3")  # fmt: skip
     args = p.parse_args(argv)
     parts = set(args.only or ("minimal", "removed", "quiet", "random"))
     bugs = [BUG_CATALOG[b] for b in args.bugs.split(",") if b]

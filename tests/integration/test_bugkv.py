@@ -78,21 +78,23 @@ def run(
     return run_test(spec, schedule=steps)
 
 
-def schedule_striking_every_kind(time_limit: float) -> list[dict[str, Any]]:
-    """A seeded plan (one kind at a time, healed before the next) that uses every kind:
-    the first seed's whose plan does, found by planning, run as a fixed schedule."""
+def schedule_striking_every_kind() -> list[dict[str, Any]]:
+    """Each kind once, one at a time, healed before the next, with values drawn by the
+    kinds' own planners (the first seed whose plan uses every kind, found by planning; the
+    plan's first five strikes). A kill's restart can take seconds on a loaded machine,
+    and a late op delays the next, so the run (below) is long enough for all of them."""
     for seed in range(1000):
-        steps = plan_schedule(ALL_KINDS, list(NODES), seed=seed, time_limit=time_limit,
+        steps = plan_schedule(ALL_KINDS, list(NODES), seed=seed, time_limit=10.0,
                               interval=1.0)  # fmt: skip
-        if {s["f"] for s in steps} >= {f"start-{k}" for k in ALL_KINDS}:
+        if [s["f"] for s in steps[::2]] == [f"start-{k}" for k in ALL_KINDS]:
             return steps
-    raise AssertionError("no seed uses every kind")
+    raise AssertionError("no seed strikes every kind once")
 
 
 def test_the_correct_server_under_every_local_fault_kind(cluster_state: Path, tmp_path: Path):
-    steps = schedule_striking_every_kind(12.0)
+    steps = schedule_striking_every_kind()
     outcome = run(cluster_state, tmp_path / "store", workload="register", options={},
-                  steps=steps, time_limit=12.0)  # fmt: skip
+                  steps=steps, time_limit=30.0)  # fmt: skip
     results = outcome.results
     assert outcome.valid is True, results
     assert results["heal_verified"] is True and not results["problems"], results
