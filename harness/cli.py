@@ -129,7 +129,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
         yield progress
 
 
-@cli.command("check", short_help="Check that histories are linearizable.")
+@cli.command("check", short_help="Check histories: linearizable, transactional, workloads.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "-m",
@@ -263,7 +263,9 @@ def check_cmd(
     sequential_keys: bool,
     linearizable_keys: bool,
 ) -> None:
-    """Check that each history FILE is linearizable.
+    """Check each history FILE against a model: linearizability (register, cas-register,
+    etcd, multi-register, kv, mutex, set, queue), transactional anomalies (list-append,
+    rw-register) or a workload's checker (bank, counter, ...).
 
     Prints one line per file (its verdict and why), then a total. Histories are read in
     clew's JSONL, a JSON array, Jepsen's history.edn, or Porcupine's etcd and kv logs;
