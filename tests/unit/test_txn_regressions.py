@@ -97,6 +97,10 @@ def test_d_own_appends_read_out_of_order(level: str) -> None:
     # a later append seen without the earlier one is the same anomaly
     h = concurrent(("ok", [["append", "x", 1], ["append", "x", 2]]), ("ok", [["r", "x", [2]]]))
     assert "out-of-order-appends" in check(h, "list-append", level).details["anomalies"]
+    # another transaction's append between them: a write cycle through both (G0)
+    h = concurrent(("ok", [["append", "x", 1], ["append", "x", 2]]), ("ok", [["append", "x", 3]]),
+                   ("ok", [["r", "x", [1, 3, 2]]]))  # fmt: skip
+    assert check(h, "list-append", level).details["anomalies"] == ["G0"]
     # in order and contiguous: fine
     h = concurrent(("ok", [["append", "x", 1], ["append", "x", 2]]), ("ok", [["r", "x", [1, 2]]]))
     assert check(h, "list-append", level).valid is True
