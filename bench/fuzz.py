@@ -406,12 +406,12 @@ def run_cli(args: list[str]) -> tuple[int | None, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def classify(code: int | None, out: str, err: str, path: str) -> str:
-    """One of :data:`OUTCOMES`."""
+def classify(code: int | None, out: str, err: str, *paths: str) -> str:
+    """One of :data:`OUTCOMES`; a clear error names one of ``paths``."""
     if code is None or code == 255 or "Traceback (most recent call last)" in err:
         return "crash"
     if code == 254:
-        return "clear error" if path in out + err else "unclear error"
+        return "clear error" if any(p in out + err for p in paths) else "unclear error"
     if code in (0, 1, 2):
         return "verdict"
     return "crash"
@@ -485,9 +485,7 @@ def fuzz(
             dst = os.path.join(workdir, "out" + rng.choice([".jsonl", ".json", ".edn"]))
             cargs = ["convert", path, dst]
             code, out, err = run_cli(cargs)
-            c_outcome = classify(code, out, err, path)
-            if c_outcome == "clear error" and code == 254 and dst in out + err:
-                c_outcome = "clear error"
+            c_outcome = classify(code, out, err, path, dst)
             report.convert_counts[c_outcome] += 1
             if c_outcome in ("crash", "unclear error"):
                 _remember(report, keep, n, sample.name, cargs, out + err, data, max_bad)
