@@ -3,8 +3,9 @@ the runs and seconds to detection, and its report opens in headless Chromium.
 
 Seeds are chosen by planning (the random scheduler's plan is a pure function of the seed):
 run 1 (seed 16) kills every node, which early-ack survives (the leader comes back with the
-longest log and wins again); run 2 (seed 17) kills the leader alone, which loses the writes
-it acknowledged before sending them.
+longest log and wins again); runs 2 and 4 (seeds 17 and 19) kill the leader alone, which
+loses the writes it acknowledged before sending them (one of them is enough: how many
+acknowledged writes are in flight when the kill lands depends on the machine's load).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def first_kill(seed: int) -> object:
 
 def test_a_campaign_finds_early_ack_and_its_report_opens(tmp_path: Path) -> None:
     assert first_kill(SEED) == {"targets": "all", "nodes": list(NODES)}
-    assert first_kill(SEED + 1) == {"targets": "primaries"}
+    assert first_kill(SEED + 1) == first_kill(SEED + 3) == {"targets": "primaries"}
     clew = Path(sys.executable).with_name("clew")
     argv = [
         str(clew), "campaign", "bugkv", "-o", "bug=early-ack", "-w", "set", "--faults", "kill",
@@ -56,14 +57,15 @@ def test_a_campaign_finds_early_ack_and_its_report_opens(tmp_path: Path) -> None
     ]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "found in run 2" in proc.stdout
     campaign = next((tmp_path / "store" / "campaigns").glob("*/*/campaign.json"))
     data = json.loads(campaign.read_text())
-    assert data["runs_to_detection"] == 2 and data["seconds_to_detection"] > 0
-    assert [r["valid"] for r in data["runs"]] == [True, False]
-    assert [r["seed"] for r in data["runs"]] == [SEED, SEED + 1]
-    assert data["runs"][1]["schedule"][0]["f"] == "start-kill"
-    assert data["runs"][1]["schedule"][0]["value"]["nodes"] == ["n1"]
+    found = data["runs_to_detection"]
+    assert found in (2, 4) and f"found in run {found}" in proc.stdout
+    assert data["seconds_to_detection"] >= sum(r["wall_seconds"] for r in data["runs"][:-1])
+    assert [r["valid"] for r in data["runs"]][0] is True and data["runs"][-1]["valid"] is False
+    assert [r["seed"] for r in data["runs"]] == list(range(SEED, SEED + found))
+    assert data["runs"][-1]["schedule"][0]["f"] == "start-kill"
+    assert data["runs"][-1]["schedule"][0]["value"]["nodes"] == ["n1"]
     assert len(data["config_hash"]) == 12 and data["config"]["options"] == {"bug": "early-ack"}
     for run in data["runs"]:
         assert (campaign.parent / run["run_dir"] / "report.html").exists()
@@ -80,5 +82,5 @@ def test_a_campaign_finds_early_ack_and_its_report_opens(tmp_path: Path) -> None
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert 'data-rendered="ok"' in shown.stdout and "INVALID" in shown.stdout
-    assert "<svg" in shown.stdout and "found in run 2" in shown.stdout
+    assert "<svg" in shown.stdout and f"found in run {found}" in shown.stdout
     assert "CONSOLE" not in shown.stderr, shown.stderr[-2000:]
