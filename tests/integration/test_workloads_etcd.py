@@ -43,7 +43,7 @@ pytestmark = [
 ]
 
 PREFIX = "cwe-"
-CLUSTER = {"subnet": "10.77.178.0/24", "prefix": PREFIX, "bridge": f"{PREFIX}br0"}
+CLUSTER = {"subnet": "10.77.196.0/24", "prefix": PREFIX, "bridge": f"{PREFIX}br0"}
 #: Seconds of load per run (the issue's bound is 15).
 TIME_LIMIT = 12
 
