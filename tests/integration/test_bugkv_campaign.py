@@ -62,7 +62,7 @@ def test_a_campaign_finds_early_ack_and_its_report_opens(tmp_path: Path) -> None
     found = data["runs_to_detection"]
     assert found in (2, 4) and f"found in run {found}" in proc.stdout
     assert data["seconds_to_detection"] >= sum(r["wall_seconds"] for r in data["runs"][:-1])
-    assert [r["valid"] for r in data["runs"]][0] is True and data["runs"][-1]["valid"] is False
+    assert data["runs"][0]["valid"] is True and data["runs"][-1]["valid"] is False
     assert [r["seed"] for r in data["runs"]] == list(range(SEED, SEED + found))
     assert data["runs"][-1]["schedule"][0]["f"] == "start-kill"
     assert data["runs"][-1]["schedule"][0]["value"]["nodes"] == ["n1"]
