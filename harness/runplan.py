@@ -176,7 +176,8 @@ def fault_driver(
     and its ledger, and writing its summary to that ledger."""
     assert spec.seed is not None
     name = "replay" if faults.source == "replay" else spec.scheduler
-    scheduler = make_scheduler(name, SchedulerArgs(seed=spec.seed, steps=list(schedule)))
+    scheduler = make_scheduler(name, SchedulerArgs(seed=spec.seed, steps=list(schedule),
+                                                     store=spec.store, suite=spec.suite))
     space = FaultSpace.of(
         list(faults.packages), [n.name for n in ctx.nodes], roles=isinstance(faults.db, Primaries),
         interval=spec.interval, time_limit=spec.time_limit,

@@ -346,12 +346,27 @@ class SchedulerArgs:
 
     seed: int
     steps: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    #: The run's store and suite: where learning schedulers keep their memory.
+    store: str = ""
+    suite: str = ""
 
 
 SCHEDULERS: dict[str, Callable[[SchedulerArgs], Scheduler]] = {
     "random": lambda args: RandomScheduler(),
     "replay": lambda args: ReplayScheduler(args.steps),
 }
+
+
+def _learning(name: str) -> Callable[[SchedulerArgs], Scheduler]:
+    def factory(args: SchedulerArgs) -> Scheduler:
+        from nemeses.schedulers import build  # lazy: that package imports this module
+
+        return build(name, args)
+
+    return factory
+
+
+SCHEDULERS.update(adaptive=_learning("adaptive"), ldfi=_learning("ldfi"))
 
 
 def register_scheduler(name: str, factory: Callable[[SchedulerArgs], Scheduler]) -> None:

@@ -1,0 +1,209 @@
+"""The adaptive agent (nemeses/schedulers/adaptive.py) on scripted observations: its
+Q-learning arithmetic, its state summary, its budget and heals, its explanations, and its
+memory carried across runs (with an invalid run's credit)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nemeses.scheduler import (
+    FaultOp,
+    FaultSpace,
+    Observations,
+    RunView,
+    SchedulerArgs,
+    Wait,
+    make_scheduler,
+)
+from nemeses.schedulers import memory
+from nemeses.schedulers.adaptive import (
+    ALPHA,
+    ANOMALY_REWARD,
+    GAMMA,
+    HOLD,
+    INITIAL_Q,
+    AdaptiveScheduler,
+    Learner,
+    StateTracker,
+    reset_memory,
+    strike_slots,
+)
+
+NODES = ("n1", "n2", "n3", "n4", "n5")
+_NS = 1_000_000_000
+
+
+def space(time_limit: float = 10.0) -> FaultSpace:
+    return FaultSpace.of(["kill", "partition"], NODES, roles=True, interval=1.0,
+                         time_limit=time_limit)  # fmt: skip
+
+
+class Script:
+    """A scripted run: the scheduler is asked every 0.25 s; between asks, clients complete
+    ops on the node ``serve(now, active)`` names, failing while a fault is active."""
+
+    def __init__(self, sched: AdaptiveScheduler, sp: FaultSpace, seed: int = 1) -> None:
+        self.sched, self.space = sched, sp
+        self.obs = Observations()
+        self.active: dict[str, Any] = {}
+        self.ledger: list[dict[str, Any]] = []
+        self.ops: list[FaultOp] = []
+        self.rng = random.Random(seed)
+        self.p = 0
+
+    def complete(self, now: float, node: str, typ: str) -> None:
+        self.p += 1
+        t = int(now * _NS)
+        self.obs.record({"process": self.p, "type": "invoke", "f": "write", "time": t},
+                        faulted=bool(self.active))  # fmt: skip
+        self.obs.record({"process": self.p, "type": typ, "f": "write", "node": node,
+                         "time": t + 10_000_000}, faulted=bool(self.active))  # fmt: skip
+
+    def run(self) -> None:
+        now, pending = 0.0, None
+        while now < self.space.time_limit + 3:
+            leader = "n2" if "kill" in self.active else "n1"
+            for _ in range(3):
+                self.complete(now, leader, "info" if self.active else "ok")
+            if pending is None or (isinstance(pending, Wait) and now >= pending.until):
+                view = RunView(
+                    now=now,
+                    space=self.space,
+                    active=dict(self.active),
+                    ledger=list(self.ledger),
+                    observed=self.obs,
+                    rng=self.rng,
+                )
+                pending = self.sched.next_op(view)
+                if pending is None:
+                    break
+            if isinstance(pending, FaultOp) and now >= pending.at:
+                op, pending = pending, None
+                self.ops.append(op)
+                kind = op.f.split("-", 1)[1]
+                if op.f.startswith("start-"):
+                    self.active[kind] = op.value
+                    self.ledger.append({"event": "applied", "kind": kind, "f": op.f})
+                else:
+                    self.active.pop(kind, None)
+                continue
+            now += 0.25
+        view = RunView(now=now, space=self.space, active={}, ledger=self.ledger,
+                       observed=self.obs, rng=self.rng)  # fmt: skip
+        self.ledger.append({"event": "scheduler", **self.sched.summary(view)})
+
+
+def test_q_update_is_the_q_learning_step():
+    learner = Learner()
+    q = learner.update("s", "a", 1.0, "s2", ["x", "y"])
+    assert q == pytest.approx(INITIAL_Q + ALPHA * (1.0 + GAMMA * INITIAL_Q - INITIAL_Q))
+    learner.q["s2"] = {"x": 3.0}
+    q2 = learner.update("s", "a", 0.0, "s2", ["x", "y"])
+    assert q2 == pytest.approx(q + ALPHA * (0.0 + GAMMA * 3.0 - q))
+
+
+def test_softmax_prefers_the_better_action_and_still_explores():
+    learner = Learner({"q": {"s": {"good": 2.0, "bad": 0.0}}})
+    p_good, p_bad = learner.probabilities("s", ["good", "bad"])
+    assert p_good > 0.99 > p_bad > 0
+    rng = random.Random(3)
+    picks = [learner.choose("s", ["good", "bad"], rng)[0] for _ in range(200)]
+    assert picks.count("good") > 190
+
+
+def test_novelty_falls_with_visits():
+    learner = Learner()
+    assert [round(learner.visit("s"), 3) for _ in range(4)] == [1.0, 0.707, 0.577, 0.5]
+
+
+def test_state_summary_sees_leader_change_errors_and_activity():
+    obs, tracker = Observations(), StateTracker()
+    for p in range(10):
+        obs.record({"process": p, "type": "invoke", "f": "read", "time": 0}, faulted=False)
+        obs.record({"process": p, "type": "ok", "f": "read", "node": "n1", "time": 1000},
+                   faulted=False)  # fmt: skip
+    s1 = tracker.state(obs, {}, "")
+    assert s1.startswith("lead=same err=none") and "act=-" in s1
+    for p in range(10, 20):
+        obs.record({"process": p, "type": "invoke", "f": "read", "time": 0}, faulted=True)
+        typ = "ok" if p < 13 else "info"
+        obs.record({"process": p, "type": typ, "f": "read", "node": "n2", "time": 1000},
+                   faulted=True)  # fmt: skip
+    s2 = tracker.state(obs, {"kill": {}}, "kill")
+    assert s2.startswith("lead=moved err=high") and "act=kill last=kill" in s2
+    assert tracker.state(obs, {}, "kill").startswith("lead=none err=idle")
+
+
+def test_a_run_keeps_the_random_budget_heals_every_strike_and_explains_each(tmp_path: Path):
+    sp = space()
+    sched = AdaptiveScheduler(path=tmp_path / "m.json")
+    script = Script(sched, sp)
+    script.run()
+    starts = [o for o in script.ops if o.f.startswith("start-")]
+    stops = [o for o in script.ops if o.f.startswith("stop-")]
+    assert 1 <= len(starts) <= strike_slots(sp.time_limit, sp.interval) == 5
+    assert sorted(o.f[6:] for o in starts) == sorted(o.f[5:] for o in stops)
+    for o in starts:
+        assert o.why.startswith("adaptive: state [lead=") and "best estimates" in o.why
+        assert o.value is not None
+    saved = memory.load(tmp_path / "m.json")
+    assert saved["runs"] == 1 and saved["episode"]["id"] == sched.episode
+    assert len(saved["episode"]["pairs"]) >= len(starts)
+
+
+def test_memory_persists_across_runs_credits_an_invalid_run_and_resets(tmp_path: Path):
+    store = tmp_path / "store"
+    args = SchedulerArgs(seed=1, store=str(store), suite="bugkv")
+    first = make_scheduler("adaptive", args)
+    assert isinstance(first, AdaptiveScheduler)
+    script = Script(first, space())
+    script.run()
+    # the run as the runner stores it: its ledger, and an invalid verdict
+    run = store / "bugkv-register" / "20260101T000000"
+    run.mkdir(parents=True)
+    (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in script.ledger))
+    (run / "results.json").write_text(json.dumps({"valid": False}))
+    pairs = first.pairs
+    before = {(s, a): first.learner.value(s, a) for s, a in pairs}
+    second = make_scheduler("adaptive", args)
+    assert isinstance(second, AdaptiveScheduler)
+    assert second.learner.runs == 1 and second.learner.anomalies == 1
+    assert second._credited == first.episode
+    for (s, a), q in before.items():
+        n = sum(1 for p in pairs if tuple(p) == (s, a))
+        assert second.learner.value(s, a) == pytest.approx(q + n * ALPHA * ANOMALY_REWARD)
+    assert reset_memory(store, "bugkv")
+    assert make_scheduler("adaptive", args).learner.runs == 0  # type: ignore[attr-defined]
+
+
+def test_it_learns_which_strike_an_invalid_run_followed(tmp_path: Path):
+    """Scripted world: a run is invalid iff it killed the primaries. After some runs the
+    agent's policy in its first state prefers that strike."""
+    store = tmp_path / "store"
+    args = SchedulerArgs(seed=1, store=str(store), suite="toy")
+    hits = []
+    for i in range(25):
+        sched = make_scheduler("adaptive", SchedulerArgs(seed=i, store=args.store,
+                                                         suite="toy"))  # fmt: skip
+        assert isinstance(sched, AdaptiveScheduler)
+        script = Script(sched, space(time_limit=2.0), seed=i)
+        script.run()
+        found = any(o.f == "start-kill" and o.value == {"targets": "primaries"}
+                    for o in script.ops)  # fmt: skip
+        hits.append(found)
+        run = store / "toy-register" / f"run{i:03d}"
+        run.mkdir(parents=True)
+        (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in script.ledger))
+        (run / "results.json").write_text(json.dumps({"valid": not found}))
+    last = make_scheduler("adaptive", args)
+    assert isinstance(last, AdaptiveScheduler)
+    start = "lead=same err=none lat=normal act=- last=-"
+    acts = [HOLD, "kill:primaries", "kill:one", "partition:primaries", "partition:one"]
+    probs = dict(zip(acts, last.learner.probabilities(start, acts), strict=True))
+    assert max(probs, key=lambda a: probs[a]) == "kill:primaries", probs
+    assert sum(hits[-10:]) > sum(hits[:10])
