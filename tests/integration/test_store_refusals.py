@@ -21,8 +21,8 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="local clusters need root"),
 ]
 
-SUBNET = "10.77.162.0/24"
-PREFIX = "csr-"
+SUBNET = "10.77.164.0/24"
+PREFIX = "cre-"
 
 
 def test_a_refused_fault_kind_leaves_the_store_as_it_was(tmp_path: Path) -> None:
