@@ -8,12 +8,12 @@ actions that removes every support of some outcome class. ``k`` is the run's fau
 budget (the random scheduler's strikes, at most 3). The actions strike in order
 (partitions and pauses first, so that replication is cut before a copy is lost), one every
 ``interval`` from ``interval``, and are healed in reverse order after the last has held
-``interval`` seconds.
+``2 * interval`` seconds.
 
 What a valid run under a hypothesis teaches (the support the model lacked): a killed node
 that held acknowledged writes, restarted, and the run kept them — ``disk:<node>`` (its copy
-was persisted); a leader cut off that served no read during the cut — ``lease:<leader>``
-(it stopped serving). Either is a support no fault of the model removes. Hypotheses are
+was persisted); a leader cut off (for at least :data:`MIN_CUT` s) that served no read in
+the second half of the cut — ``lease:<leader>`` (it stopped serving). Either is a support no fault of the model removes. Hypotheses are
 never tried twice.
 
 When no untried hypothesis remains, the run strikes nothing and its ``scheduler`` ledger
@@ -50,6 +50,8 @@ __all__ = ["MAX_K", "LdfiScheduler", "LdfiState", "exhausted_statement"]
 
 #: The largest fault sets considered (the run's budget may allow fewer).
 MAX_K = 3
+#: Seconds a cut must last for its second half to tell whether the leader kept serving.
+MIN_CUT = 1.0
 
 
 class LdfiState:
@@ -183,14 +185,15 @@ def learn(state: LdfiState, hypothesis: Sequence[Action], events: Sequence[Mappi
         if kind == "partition":
             cut = _window(ledger, "partition")
             leader = target.removeprefix("node:")
-            if cut is None:
-                continue
+            if cut is None or cut[1] - cut[0] < MIN_CUT:
+                continue  # too short to tell: the hypothesis is tried, nothing learned
+            half = cut[0] + (cut[1] - cut[0]) / 2
             served = [e for e in ok if e.get("node") == leader
                       and str(e.get("f")) in ("read", "read-set")
-                      and cut[0] + 1.0 <= int(e.get("time", 0)) / 1e9 < cut[1]]  # fmt: skip
+                      and half <= int(e.get("time", 0)) / 1e9 < cut[1]]  # fmt: skip
             if not served:
                 ev = (f"{leader}, cut off from {cut[0]:.1f} s to {cut[1]:.1f} s, served no read "
-                      f"from a second into the cut (its lease ran out)")  # fmt: skip
+                      f"in the second half of the cut (it stopped serving)")  # fmt: skip
                 reads = state.classes.get(f"read@{leader}")
                 if reads is not None:
                     reads.learned.setdefault(f"lease:{leader}", ev)
@@ -277,6 +280,7 @@ class LdfiScheduler:
                 value = {"targets": "nodes", "nodes": [node]}
             ops.append(FaultOp(at=round(t, 3), f=f"start-{kind}", value=value, why=why))
             t += space.interval
+        t += space.interval  # the whole set holds 2 intervals before the heals
         for kind, _target in reversed(self.hypothesis):
             ops.append(FaultOp(at=round(t, 3), f=f"stop-{kind}", why="ldfi: hypothesis held"))
             t += space.interval / 2
