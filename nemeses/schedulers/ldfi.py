@@ -13,8 +13,8 @@ budget (the random scheduler's strikes, at most 3). The actions strike in order
 What a valid run under a hypothesis teaches (the support the model lacked): a killed node
 that held acknowledged writes, restarted, and the run kept them — ``disk:<node>`` (its copy
 was persisted); a leader cut off (for at least :data:`MIN_CUT` s) that served no read in
-the second half of the cut — ``lease:<leader>`` (it stopped serving). Either is a support no fault of the model removes. Hypotheses are
-never tried twice.
+the second half of the cut — ``lease:<leader>`` (it stopped serving). Either is a support
+no fault of the model removes. Hypotheses are never tried twice.
 
 When no untried hypothesis remains, the run strikes nothing and its ``scheduler`` ledger
 record says, precisely, ``exhausted``: no combination of ≤ k faults of these kinds removes
