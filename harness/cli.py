@@ -93,6 +93,15 @@ def cli(verbose: bool) -> None:
     """clew: test real databases for consistency, and check histories offline.
 
     \b
+    Test a database on a local cluster while faults strike (root; `clew test --help`
+    lists the built-in suites and their workloads):
+      clew test etcd
+      clew test etcd --time-limit 30 --faults partition,kill --seed 7
+      clew test postgres --isolation read-committed
+    Look at runs (store/<suite>-<workload>/<time>/, newest: store/latest):
+      clew analyze store/latest
+      clew report store/latest
+      clew serve
     Check histories recorded by clew, Jepsen or Porcupine:
       clew check history.edn
       clew check --model etcd --time-limit 60 logs/*.log

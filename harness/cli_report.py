@@ -19,8 +19,8 @@ def report_cmd(run_dir: str, no_index: bool) -> None:
 
     \b
     Examples:
-      clew report store/etcd/latest
-      clew report store/etcd/20250101T120000
+      clew report store/latest
+      clew report store/etcd-register/latest
     """
     from reports.index import write_index
     from reports.run_report import write_run_report

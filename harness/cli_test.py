@@ -98,11 +98,36 @@ def _junit(path: str, outcomes: list[Any], name: str) -> None:
     Path(path).write_text(xml)
 
 
-@click.command("test", short_help="Run a test against a real cluster.")
+def builtin_suites_help() -> str:
+    """One line per built-in suite naming its workloads (its default first), read from the
+    suites themselves so the help cannot drift from them."""
+    from harness.suites import BUILTIN_SUITES, load_suite
+
+    lines = []
+    for name in BUILTIN_SUITES:
+        suite = load_suite(name)
+        others = [w for w in suite.workloads if w != suite.default_workload]
+        lines.append(f"  {name}: {suite.default_workload} (default), " + ", ".join(others))
+    return "\n".join(lines)
+
+
+class _TestCommand(click.Command):
+    """``clew test``: its help ends with the built-in suites and their workloads."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        formatter.write_text("Built-in suites and their workloads (-w):")
+        for line in builtin_suites_help().splitlines():
+            formatter.write(line + "\n")
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("test", cls=_TestCommand, short_help="Run a test against a real cluster.")
 @click.argument("suite", default=None, required=False)
 @click.option("--suite", "suite_opt", default=None, metavar="NAME|PATH",
               help="Same as the SUITE argument: a built-in suite, or a Python file.")
-@click.option("-w", "--workload", default=None, help="The suite's workload (etcd: register, set).")
+@click.option("-w", "--workload", default=None,
+              help="The suite's workload (listed at the end of this help).  [default: the suite's]")
 @click.option("--isolation", default=None,
               type=click.Choice(["serializable", "repeatable-read", "read-committed"]),
               help="Transactions' isolation level (sets the option `isolation`; postgres).")
@@ -175,19 +200,23 @@ def test_cmd(
     """Run SUITE (default: etcd) against a real cluster while faults strike, then check it.
 
     Brings up a local cluster (or uses the one `clew cluster up` made), installs and starts
-    the database on every node, drives concurrent clients while the nemesis partitions the
-    network, heals, checks the history and writes a report into the store.
+    the database on every node, drives concurrent clients while the nemesis strikes faults
+    (by default a partition 10 s on, 10 s off), heals, checks the history and writes a
+    report into the store (store/<suite>-<workload>/<time>/, and store/latest).
 
-    SUITE is a built-in suite (etcd), the path of a Python file defining SUITE (see the
-    README: "Testing your own database"), or an installed suite's name.
+    SUITE is a built-in suite (listed below), the path of a Python file defining SUITE
+    (docs/your-own-database.md), or an installed suite's name.
 
     \b
     Examples:
       clew test etcd
       clew test etcd --time-limit 30 --concurrency 10 --rate 200 --seed 7
       clew test etcd --workload set --faults none
+      clew test etcd -w bank --faults partition,pause
       clew test etcd --faults partition,pause,kill,packet --interval 5
-      clew test ./mydb.py --option port=7000
+      clew test postgres -w list-append --isolation read-committed
+      clew test bugkv -o bug=early-ack -w set --faults kill
+      clew test docs/examples/toykv.py --faults none
     Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crash.
     """
     from harness.runner import run_test
