@@ -700,6 +700,10 @@ from harness.cli_campaign import campaign_cmd  # noqa: E402
 
 cli.add_command(campaign_cmd)
 
+from harness.cli_shrink import shrink_cmd  # noqa: E402
+
+cli.add_command(shrink_cmd)
+
 
 def main() -> None:
     """Entry point of the ``clew`` console script."""

@@ -1,0 +1,87 @@
+"""``clew shrink RUN_DIR``: the smallest fault schedule that still makes the run invalid
+(see :mod:`harness.shrink`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.shrink import DEFAULT_FRACTION, DEFAULT_MAX_RUNS, DEFAULT_RERUNS
+
+__all__ = ["shrink_cmd"]
+
+
+@click.command("shrink", short_help="Shrink an invalid run's fault schedule (ddmin).")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--reruns",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RERUNS,
+    show_default=True,
+    help="Reruns a candidate schedule gets (k).",
+)
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=DEFAULT_FRACTION,
+    show_default=True,
+    help="Share of the reruns that must be invalid.",
+)
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_RUNS,
+    show_default=True,
+    help="Runs the whole search may make.",
+)
+@click.option("--store", default=None, help="Where the reruns are stored.  [default: as the run]")
+@click.option(
+    "--suite",
+    "suite_file",
+    default=None,
+    metavar="FILE",
+    help="The suite file of a run of a suite file (never taken from the run).",
+)
+def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store: str | None,
+               suite_file: str | None) -> None:  # fmt: skip
+    """Delta-debug (ddmin) the fault schedule of the invalid run in RUN_DIR: replay subsets
+    of the fault ops it applied (same spec and seed) and keep the smallest that is still
+    invalid in at least FRACTION of RERUNS reruns; then rerun that schedule RERUNS times
+    for its reproduction rate. Writes RUN_DIR/shrink.json and prints the schedule.
+
+    Exit codes: 0 a smaller (or equal) schedule reproduces, 2 the original schedule does
+    not reproduce, 254 bad arguments or input.
+    """
+    from harness.record import RunSpec
+    from harness.runner import run_test, stored_suite
+    from harness.shrink import shrink_run
+    from harness.spec import load_spec
+
+    run = Path(run_dir)
+    stored = RunSpec.read(run)
+    if stored is None:
+        raise click.UsageError(f"{run_dir}: not a clew run directory (no spec.json)")
+    suite = stored_suite(stored, run, suite_file, "shrink")
+    fields = stored.spec_fields()
+    if suite_file is not None:
+        fields["suite"] = suite_file
+    if store is not None:
+        fields["store"] = store
+    spec = load_spec(**fields)
+
+    def replay(steps: list[dict[str, Any]]) -> bool | None:
+        outcome = run_test(spec, schedule=steps, replay_of=str(run), suite=suite)
+        click.echo(f"  {len(steps)} ops: {'INVALID' if outcome.valid is False else outcome.valid}"
+                   f"  {outcome.run_dir}", err=True)  # fmt: skip
+        return outcome.valid is False
+
+    result = shrink_run(run, replay, reruns=reruns, fraction=fraction, max_runs=max_runs)
+    click.echo(f"{len(result.original)} fault ops -> {len(result.minimal)} ({result.stopped}); "
+               f"reproduced {result.reproduced}/{result.reruns}; {result.runs_made} runs, "
+               f"{result.seconds:.0f} s")  # fmt: skip
+    for s in result.minimal:
+        click.echo(f"  {s['at']:>7} {s['f']} {s.get('value')}")
+    sys.exit(2 if result.reproduced == 0 else 0)

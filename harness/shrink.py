@@ -1,0 +1,159 @@
+"""Shrinking a failing fault schedule: delta debugging (Zeller's ddmin) over an invalid
+run's fault ops, replaying subsets, keeping the smallest that still reproduces the anomaly
+in at least ``fraction`` of ``reruns`` reruns.
+
+A candidate is tested by rerunning it until it has ``ceil(fraction * reruns)`` invalid
+runs (accepted) or can no longer get them (rejected), so a candidate that does not
+reproduce usually costs one or two runs. ``max_runs`` caps the whole search (then the
+smallest schedule found so far is reported, with the reason). The result is written to
+the run's ``shrink.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.errors import ConfigError
+from harness.record import read_fault_records
+from nemeses.schedule import schedule_from_ledger
+
+__all__ = ["Budget", "ShrinkResult", "ddmin", "reproduction", "shrink_run"]
+
+T = TypeVar("T")
+
+#: Defaults of ``clew shrink``.
+DEFAULT_RERUNS = 5
+DEFAULT_FRACTION = 0.8
+DEFAULT_MAX_RUNS = 150
+
+
+class Budget(Exception):
+    """The search ran out of runs."""
+
+
+def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
+    """A 1-minimal sublist of ``items`` (in order) for which ``fails`` holds, assuming it
+    holds for ``items`` (removing any single element of the result makes it not fail)."""
+    current = list(items)
+    n = 2
+    while len(current) >= 2:
+        size = math.ceil(len(current) / n)
+        chunks = [current[i : i + size] for i in range(0, len(current), size)]
+        reduced = False
+        for i, chunk in enumerate(chunks):
+            if fails(chunk):
+                current, n, reduced = chunk, 2, True
+                break
+            complement = [x for j, c in enumerate(chunks) if j != i for x in c]
+            if fails(complement):
+                current, n, reduced = complement, max(n - 1, 2), True
+                break
+        if not reduced:
+            if n >= len(current):
+                break
+            n = min(len(current), 2 * n)
+    if len(current) == 1 and fails([]):
+        return []
+    return current
+
+
+def reproduction(run_once: Callable[[], bool | None], reruns: int, fraction: float
+                 ) -> tuple[bool, int, int]:  # fmt: skip
+    """Rerun until ``ceil(fraction * reruns)`` runs are invalid (``run_once`` is true) or
+    that can no longer happen; (accepted, invalid runs, runs made)."""
+    need = math.ceil(fraction * reruns)
+    hits = made = 0
+    while made < reruns and hits < need and hits + (reruns - made) >= need:
+        made += 1
+        hits += bool(run_once())
+    return hits >= need, hits, made
+
+
+@dataclass(slots=True)
+class ShrinkResult:
+    """What ``clew shrink`` found: the original and the minimal schedule, the minimal
+    one's reproduction rate over ``reruns`` full reruns, runs made and seconds."""
+
+    run_dir: str
+    original: list[dict[str, Any]]
+    minimal: list[dict[str, Any]]
+    reproduced: int = 0
+    reruns: int = 0
+    runs_made: int = 0
+    seconds: float = 0.0
+    stopped: str = ""
+    tests: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """``shrink.json``'s content."""
+        return dataclasses.asdict(self)
+
+
+def shrink_run(
+    run_dir: str | Path,
+    run_schedule: Callable[[list[dict[str, Any]]], bool | None],
+    *,
+    reruns: int = DEFAULT_RERUNS,
+    fraction: float = DEFAULT_FRACTION,
+    max_runs: int = DEFAULT_MAX_RUNS,
+) -> ShrinkResult:
+    """Shrink the applied fault schedule of the invalid run in ``run_dir``;
+    ``run_schedule(steps)`` replays the run's test with ``steps`` and says whether it came
+    out invalid. Writes ``run_dir/shrink.json``."""
+    if reruns < 1 or not 0 < fraction <= 1 or max_runs < 1:
+        raise ConfigError("shrink needs --reruns ≥ 1, 0 < --fraction ≤ 1, --max-runs ≥ 1")
+    run = Path(run_dir)
+    steps = schedule_from_ledger(read_fault_records(run))
+    if not steps:
+        raise ConfigError(f"{run}: faults.jsonl records no applied fault op to shrink")
+    result = ShrinkResult(run_dir=str(run), original=steps, minimal=steps, reruns=reruns)
+    t0 = time.monotonic()
+    cache: dict[str, bool] = {}
+
+    def once(sub: list[dict[str, Any]]) -> bool | None:
+        if result.runs_made >= max_runs:
+            raise Budget
+        result.runs_made += 1
+        return run_schedule(sub)
+
+    def fails(idx: list[int]) -> bool:
+        key = json.dumps(idx)
+        if key not in cache:
+            sub = [steps[i] for i in idx]
+            ok, hits, made = reproduction(lambda: once(sub), reruns, fraction)
+            cache[key] = ok
+            result.tests.append({"ops": idx, "invalid": hits, "runs": made, "kept": ok})
+        return cache[key]
+
+    best = list(range(len(steps)))
+    try:
+        if not fails(best):
+            result.stopped = "the original schedule does not reproduce the anomaly"
+        else:
+
+            def tracked(idx: list[int]) -> bool:
+                nonlocal best
+                r = fails(idx)
+                if r and len(idx) < len(best):
+                    best = idx
+                return r
+
+            best = ddmin(best, tracked)
+            result.stopped = "1-minimal"
+    except Budget:
+        result.stopped = f"out of runs (--max-runs {max_runs}): the smallest found so far"
+    result.minimal = [steps[i] for i in best]
+    if result.stopped != "the original schedule does not reproduce the anomaly":
+        rate = [bool(run_schedule(result.minimal)) for _ in range(reruns)]
+        result.runs_made += reruns
+        result.reproduced = sum(rate)
+    result.seconds = round(time.monotonic() - t0, 1)
+    (run / "shrink.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    return result

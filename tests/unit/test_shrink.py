@@ -1,0 +1,90 @@
+"""ddmin and the shrink loop (harness/shrink.py) with scripted oracles (the real shrink of
+a bugkv run is in tests/integration/test_shrink_bugkv.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.shrink import ddmin, reproduction, shrink_run
+
+
+def test_ddmin_finds_the_needed_elements_in_order():
+    calls: list[list[int]] = []
+
+    def fails(xs: list[int]) -> bool:
+        calls.append(xs)
+        return {3, 7, 9} <= set(xs)
+
+    assert ddmin(list(range(12)), fails) == [3, 7, 9]
+    assert len(calls) < 60
+
+
+def test_ddmin_result_is_one_minimal_for_an_order_dependent_failure():
+    def fails(xs: list[str]) -> bool:  # needs a then b later
+        return "a" in xs and "b" in xs and xs.index("a") < xs.index("b")
+
+    out = ddmin(list("xaybzw"), fails)
+    assert out == ["a", "b"]
+    for i in range(len(out)):
+        assert not fails(out[:i] + out[i + 1 :])
+
+
+def test_reproduction_stops_early_both_ways():
+    seq = iter([True, True, True, True, True])
+    assert reproduction(lambda: next(seq), 5, 0.8) == (True, 4, 4)
+    seq2 = iter([False, False, True])
+    assert reproduction(lambda: next(seq2), 5, 0.8) == (False, 0, 2)
+
+
+def _invalid_run(tmp_path: Path, n_ops: int) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    recs = []
+    for i in range(n_ops):
+        kind = ["partition", "kill", "pause", "clock"][i // 2 % 4]
+        f = f"{'start' if i % 2 == 0 else 'stop'}-{kind}"
+        recs.append({"seq": i + 1, "event": "intent", "kind": kind, "f": f, "at": float(i),
+                     "value": None})  # fmt: skip
+        recs.append({"seq": i + 1, "event": "applied" if i % 2 == 0 else "healed",
+                     "kind": kind, "f": f, "value": {"n": i}})  # fmt: skip
+    (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return run
+
+
+def test_shrink_of_a_ten_op_schedule_to_its_flaky_three_op_core(tmp_path: Path):
+    run = _invalid_run(tmp_path, 10)
+    rng = random.Random(5)
+
+    def replay(steps: list[dict[str, Any]]) -> bool:
+        fs = [s["f"] for s in steps]
+        core = "start-partition" in fs and "start-kill" in fs and "stop-kill" in fs
+        return core and rng.random() < 0.95  # a real cluster reproduces most of the time
+
+    result = shrink_run(run, replay, reruns=5, fraction=0.8, max_runs=200)
+    assert [s["f"] for s in result.minimal] == ["start-partition", "start-kill", "stop-kill"]
+    assert result.minimal[0]["value"] == {"n": 0}  # the applied value, not the intent's
+    assert result.reproduced >= 4 and result.stopped == "1-minimal"
+    saved = json.loads((run / "shrink.json").read_text())
+    assert len(saved["original"]) == 10 and len(saved["minimal"]) == 3
+
+
+def test_shrink_says_when_the_original_does_not_reproduce_or_the_budget_ends(tmp_path: Path):
+    run = _invalid_run(tmp_path, 6)
+    r = shrink_run(run, lambda steps: False, reruns=3, fraction=1.0)
+    assert r.stopped == "the original schedule does not reproduce the anomaly"
+    assert r.minimal == r.original and r.reproduced == 0
+    (run / "shrink.json").unlink()
+    r2 = shrink_run(run, lambda steps: len(steps) >= 2, reruns=2, fraction=1.0, max_runs=5)
+    assert r2.stopped.startswith("out of runs (--max-runs 5)") and len(r2.minimal) < 6
+    with pytest.raises(ConfigError):
+        shrink_run(run, lambda steps: True, fraction=0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="no applied fault op"):
+        shrink_run(empty, lambda steps: True)
