@@ -12,9 +12,10 @@ budget (the random scheduler's strikes, at most 3). The actions strike in order
 
 What a valid run under a hypothesis teaches (the support the model lacked): a killed node
 that held acknowledged writes, restarted, and the run kept them — ``disk:<node>`` (its copy
-was persisted); a leader cut off (for at least :data:`MIN_CUT` s) that served no read in
-the second half of the cut — ``lease:<leader>`` (it stopped serving). Either is a support
-no fault of the model removes. Hypotheses are never tried twice.
+was persisted); a leader serving reads when cut off (for at least :data:`MIN_CUT` s) that
+served no read in the second half of the cut — ``lease:<leader>`` (it stopped serving).
+Either is a support no fault of the model removes. Hypotheses (sets of actions) are never
+tried twice, whichever class they were aimed at.
 
 When no untried hypothesis remains, the run strikes nothing and its ``scheduler`` ledger
 record says, precisely, ``exhausted``: no combination of ≤ k faults of these kinds removes
@@ -188,6 +189,13 @@ def learn(state: LdfiState, hypothesis: Sequence[Action], events: Sequence[Mappi
             if cut is None or cut[1] - cut[0] < MIN_CUT:
                 continue  # too short to tell: the hypothesis is tried, nothing learned
             half = cut[0] + (cut[1] - cut[0]) / 2
+            before = [e for e in ok if e.get("node") == leader
+                      and str(e.get("f")) in ("read", "read-set")
+                      and cut[0] - 1.0 <= int(e.get("time", 0)) / 1e9 < cut[0]]  # fmt: skip
+            if not before:
+                lessons.append(f"none: {leader} served no read in the second before the cut "
+                               f"(it was not leading; the hypothesis was vacuous)")  # fmt: skip
+                continue
             served = [e for e in ok if e.get("node") == leader
                       and str(e.get("f")) in ("read", "read-set")
                       and half <= int(e.get("time", 0)) / 1e9 < cut[1]]  # fmt: skip

@@ -90,6 +90,13 @@ def test_a_valid_run_teaches_disk_and_lease():
     state = LdfiState()
     h = [ok(0, "write", "n1", 0.5), ok(1, "read", "n1", 0.6), ok(2, "write", "n2", 4.0),
          ok(3, "read", "n2", 4.1)]  # fmt: skip
+    # n2 was not leading when cut: nothing learned about its reads
+    vacuous = LdfiState()
+    vacuous.observe(h)
+    cut_n2 = [{"kind": "partition", "event": "applied", "time": 1 * S},
+              {"kind": "partition", "event": "healed", "time": 3 * S}]  # fmt: skip
+    assert learn(vacuous, [("partition", "node:n2")], h, cut_n2)[0].startswith("none:")
+    assert vacuous.classes["read@n2"].learned == {}
     state.observe(h)
     ledger = [
         {"kind": "partition", "event": "applied", "time": 1 * S},
