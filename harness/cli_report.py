@@ -17,13 +17,28 @@ def report_cmd(run_dir: str, no_index: bool) -> None:
     spec.json, faults.jsonl, nodes/*/…), then the index.html of the store that holds it
     (RUN_DIR/../../index.html) unless --no-index.
 
+    RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
+    the report goes to RUN_DIR/clew/report.html, checking the history first if
+    `clew analyze` has not (clew never writes into Jepsen's own files).
+
     \b
     Examples:
       clew report store/latest
       clew report store/etcd-register/latest
+      clew report tests/data/jepsen-store
     """
+    from harness.jepsen_store import VIEW_DIR, check_jepsen_store, is_jepsen_store
     from reports.index import write_index
     from reports.run_report import write_run_report
+
+    if is_jepsen_store(run_dir):
+        view = Path(run_dir) / VIEW_DIR
+        if (view / "results.json").is_file():
+            out = write_run_report(view)
+        else:
+            out = check_jepsen_store(run_dir).view / "report.html"
+        click.echo(f"report: {out}")
+        return
 
     out = write_run_report(run_dir)
     click.echo(f"report: {out}")

@@ -7,14 +7,13 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 import click
 
 from nemeses.kinds import names as fault_kind_names
 from nemeses.scheduler import scheduler_names
 
-__all__ = ["analyze_cmd", "test_cmd"]
+__all__ = ["analyze_cmd", "builtin_suites_help", "junit_xml", "test_cmd"]
 
 _VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
@@ -70,32 +69,60 @@ class _Live:
             sys.stderr.write("\n")
 
 
-def _junit(path: str, outcomes: list[Any], name: str) -> None:
-    cases = []
+def _seed_of(run_dir: Path) -> int | None:
+    """The seed a run's spec.json records, or None."""
+    import json
+
+    try:
+        seed = json.loads((run_dir / "spec.json").read_text(encoding="utf-8")).get("seed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return seed if isinstance(seed, int) else None
+
+
+def junit_xml(outcomes: list[Any], name: str) -> str:
+    """A JUnit XML document (built with xml.etree) of ``outcomes``: one ``testsuite``
+    named ``name``, one ``testcase`` per run (``run i``) whose properties name the run
+    directory, its seed and its report; an invalid run is a ``failure`` (its causes), an
+    unknown one an ``error``; ``system-out`` is the run directory."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.Element("testsuite", name=name, tests=str(len(outcomes)))
     failures = errors = 0
     for i, o in enumerate(outcomes, 1):
-        body = ""
+        case = ET.SubElement(
+            suite, "testcase", classname=name, name=f"run {i}",
+            time=f"{o.wall_seconds or 0.0:.3f}",
+        )  # fmt: skip
+        props = ET.SubElement(case, "properties")
+        seed = _seed_of(Path(o.run_dir))
+        report = Path(o.run_dir) / "report.html"
+        for key, value in (
+            ("run_dir", str(o.run_dir)),
+            ("seed", "" if seed is None else str(seed)),
+            ("report", str(report) if report.exists() else ""),
+            ("ops", str(o.ops)),
+        ):
+            ET.SubElement(props, "property", name=key, value=value)
         if o.valid is False:
             failures += 1
             causes = "; ".join(
                 str(c.get("cause")) for c in o.results.get("checkers", {}).values()
                 if c.get("cause")
             )  # fmt: skip
-            body = f"<failure message={quoteattr(causes or 'invalid')}/>"
-        elif o.valid != True:  # noqa: E712 - "unknown" is truthy
+            ET.SubElement(case, "failure", message=causes or "invalid")
+        elif o.valid is not True:
             errors += 1
-            body = f"<error message={quoteattr('unknown: ' + '; '.join(o.problems))}/>"
-        cases.append(
-            f'  <testcase classname={quoteattr(name)} name="run {i}" '
-            f'time="{o.wall_seconds or 0.0:.3f}">'
-            f"{body}<system-out>{escape(str(o.run_dir))}</system-out></testcase>"
-        )
-    xml = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<testsuite name={quoteattr(name)} tests="{len(outcomes)}" failures="{failures}" '
-        f'errors="{errors}">\n' + "\n".join(cases) + "\n</testsuite>\n"
-    )
-    Path(path).write_text(xml)
+            ET.SubElement(case, "error", message="unknown: " + "; ".join(o.problems))
+        ET.SubElement(case, "system-out").text = str(o.run_dir)
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _junit(path: str, outcomes: list[Any], name: str) -> None:
+    Path(path).write_text(junit_xml(outcomes, name), encoding="utf-8")
 
 
 def builtin_suites_help() -> str:
@@ -284,8 +311,16 @@ _STORED_SUITE_HELP = (
 @click.command("analyze", short_help="Check a stored run again, offline.")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--suite", "suite_file", default=None, metavar="FILE", help=_STORED_SUITE_HELP)
-def analyze_cmd(run_dir: str, suite_file: str | None) -> None:
+@click.option("-m", "--model", default=None,
+              help="A Jepsen store's model, as `clew check --model`.  [default: the one "
+                   "that fits its operations]")  # fmt: skip
+def analyze_cmd(run_dir: str, suite_file: str | None, model: str | None) -> None:
     """Check the stored run RUN_DIR again from its history.jsonl, without a cluster.
+
+    RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
+    clew checks its history, prints its verdict beside Jepsen's, and writes its own view
+    (history.jsonl, results.json, node logs, report.html) into RUN_DIR/clew/, leaving
+    Jepsen's files as they are.
 
     Works on the journal of a run whose controller crashed. Rewrites results.json (keeping
     the run's own record: its duration, wall time, heal residue and problems) and the
@@ -300,12 +335,35 @@ def analyze_cmd(run_dir: str, suite_file: str | None) -> None:
     Examples:
       clew analyze store/latest
       clew analyze store/mydb-register/latest --suite ./mydb.py
+      clew analyze tests/data/jepsen-store
     """
+    from harness.jepsen_store import is_jepsen_store
     from harness.runner import analyze
+
+    if is_jepsen_store(run_dir):
+        _analyze_jepsen(run_dir, model)
+        return
+    if model is not None:
+        raise click.BadParameter("only for a Jepsen store directory", param_hint="--model")
 
     outcome = analyze(run_dir, suite_file=suite_file)
     _print_outcome(outcome)
     sys.exit(outcome.exit_code)
+
+
+def _analyze_jepsen(store: str, model: str | None) -> None:
+    from harness.jepsen_store import check_jepsen_store
+
+    c = check_jepsen_store(store, model=model)
+    click.echo(
+        f"{_VERDICT.get(c.result.valid, 'UNKNOWN')}  {c.ops} ops in {c.duration:.1f} s "
+        f"(Jepsen store, model {c.model})"
+    )
+    if c.result.cause:
+        click.echo(f"  cause: {c.result.cause}")
+    click.echo(f"  Jepsen's results.edn: {_VERDICT.get(c.jepsen_valid, 'none')}")
+    click.echo(f"report: {c.view / 'report.html'}")
+    sys.exit(c.exit_code)
 
 
 @click.command("replay", short_help="Run a stored run's fault schedule again.")

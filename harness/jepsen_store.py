@@ -1,0 +1,211 @@
+"""Jepsen store directories, checked and reported by clew (``clew analyze``, ``clew report``).
+
+A run of a Jepsen test leaves ``store/<test>/<time>/`` with ``history.edn`` (one op map
+per line, no enclosing vector), ``results.edn`` (the checkers' map, ``:valid?`` at its
+top), ``jepsen.log`` and one directory per node holding that node's logs. clew reads such a
+directory as it is and never writes into Jepsen's files: it keeps its own view of the run
+in the ``clew/`` subdirectory — ``history.jsonl`` (the history converted), ``results.json``
+(clew's verdict, with Jepsen's own verdict under ``jepsen``), ``nodes/<node>/`` (links to
+the node logs) and ``report.html`` — so every clew tool (``clew report``, ``clew check``,
+the store's index) works on it like on a run of its own.
+
+The model is chosen as ``clew check`` chooses it (the one model that fits the operations,
+else a clear refusal naming ``--model``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checkers.result import Result
+from harness.errors import ConfigError, InputError
+from harness.history import History
+
+__all__ = [
+    "VIEW_DIR",
+    "JepsenCheck",
+    "check_jepsen_store",
+    "is_jepsen_store",
+    "jepsen_verdict",
+    "read_jepsen_results",
+]
+
+#: Where clew keeps its view of a Jepsen run, inside the Jepsen run directory.
+VIEW_DIR = "clew"
+_TXN_MODELS = ("list-append", "rw-register")
+#: Files of a Jepsen run that are not node logs (everything else in a subdirectory is).
+_NOT_NODES = {VIEW_DIR}
+_MAX_LOG_FILES = 200
+
+
+def is_jepsen_store(path: str | Path) -> bool:
+    """Whether ``path`` is a Jepsen run directory: it holds ``history.edn`` and is not a
+    clew run (no ``history.jsonl`` of its own)."""
+    p = Path(path)
+    return (p / "history.edn").is_file() and not (p / "history.jsonl").exists()
+
+
+def _plain(value: Any) -> Any:
+    """An EDN value as JSON-able data: keywords become their names, sets sorted lists."""
+    import edn_format
+
+    if isinstance(value, edn_format.Keyword):
+        return value.name
+    if isinstance(value, edn_format.Symbol):
+        return str(value)
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset, set)) or type(value).__name__ == "ImmutableList":
+        items = [_plain(v) for v in value]
+        if isinstance(value, (frozenset, set)):
+            return sorted(items, key=repr)
+        return items
+    return value
+
+
+def read_jepsen_results(path: str | Path) -> dict[str, Any] | None:
+    """Jepsen's ``results.edn`` of the run in ``path`` as plain data (keywords as their
+    names, so ``:valid?`` is ``"valid?"``), or ``None`` when the run has none (Jepsen
+    writes it only after its checkers finish). :class:`InputError` naming the file if it
+    is not one EDN map."""
+    import edn_format
+
+    f = Path(path) / "results.edn"
+    if not f.is_file():
+        return None
+    try:
+        data = edn_format.loads(f.read_text(encoding="utf-8"))
+    except Exception as e:  # edn_format raises its own and Python's errors
+        raise InputError(f"{f}: not EDN: {e}") from e
+    plain = _plain(data)
+    if not isinstance(plain, dict):
+        raise InputError(f"{f}: not an EDN map (Jepsen's results are one map)")
+    return plain
+
+
+def jepsen_verdict(results: dict[str, Any] | None) -> bool | str | None:
+    """Jepsen's own verdict from its results: True, False, ``"unknown"``, or None."""
+    if results is None:
+        return None
+    v = results.get("valid?")
+    return v if v in (True, False, "unknown") else None
+
+
+@dataclass(frozen=True)
+class JepsenCheck:
+    """clew's check of a Jepsen run: where its view is, the verdict, and Jepsen's."""
+
+    store: Path
+    view: Path
+    model: str
+    result: Result
+    jepsen_valid: bool | str | None
+    ops: int
+    duration: float
+
+    @property
+    def exit_code(self) -> int:
+        """Jepsen's exit code for clew's verdict (0 valid, 1 invalid, 2 unknown)."""
+        return self.result.exit_code
+
+
+def _model_choices() -> str:
+    from checkers.collections import CHECKERS
+    from checkers.linear.models import MODELS
+
+    return ", ".join([*MODELS, *_TXN_MODELS, *sorted(CHECKERS)])
+
+
+def _check(history: History, model: str, time_limit: float) -> Result:
+    from checkers.collections import CHECKERS
+
+    if model in _TXN_MODELS:
+        from checkers.txn.check import check as txn_check
+
+        return txn_check(history, model, time_limit=time_limit)
+    if model in CHECKERS:
+        return CHECKERS[model](history)
+    from checkers.linear import check, resolve_model
+
+    return check(history, resolve_model(history, model), time_limit=time_limit)
+
+
+def _link_node_logs(store: Path, view: Path) -> None:
+    """Hard-link (else copy) every node's files under ``view/nodes/<node>/``."""
+    nodes = view / "nodes"
+    if nodes.exists():
+        shutil.rmtree(nodes)
+    count = 0
+    for node in sorted(p for p in store.iterdir() if p.is_dir() and p.name not in _NOT_NODES):
+        for f in sorted(p for p in node.rglob("*") if p.is_file() and not p.is_symlink()):
+            if count >= _MAX_LOG_FILES:
+                return
+            dst = nodes / node.name / f.relative_to(node)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(f, dst)
+            except OSError:
+                shutil.copyfile(f, dst)
+            count += 1
+
+
+def check_jepsen_store(
+    path: str | Path, *, model: str | None = None, time_limit: float = 300.0
+) -> JepsenCheck:
+    """Check the Jepsen run in ``path`` and write clew's view of it into ``path/clew/``
+    (history.jsonl, results.json with Jepsen's verdict beside clew's, node logs,
+    report.html) and return the verdict. ``model``: as ``clew check --model`` (default:
+    the one that fits). :class:`InputError` (naming file and line) for a bad history or
+    results file, :class:`ConfigError` when no model clearly fits."""
+    from checkers.linear.models import guess_model
+    from harness.formats import read_history, write_history
+    from harness.record import RunResults, verdict
+    from harness.runner import client_ops, history_duration
+    from reports.run_report import write_run_report
+
+    store = Path(path)
+    if not is_jepsen_store(store):
+        raise ConfigError(f"{store}: not a Jepsen store directory (no history.edn)")
+    history = read_history(str(store / "history.edn"), "edn")
+    jepsen = read_jepsen_results(store)
+    chosen = model or guess_model(history, _model_choices())
+    t0 = time.perf_counter()
+    result = _check(history, chosen, time_limit)
+    check_seconds = time.perf_counter() - t0
+    view = store / VIEW_DIR
+    view.mkdir(exist_ok=True)
+    write_history(history, str(view / "history.jsonl"), "jsonl")
+    _link_node_logs(store, view)
+    problems = []
+    jepsen_valid = jepsen_verdict(jepsen)
+    if jepsen is None:
+        problems.append("the Jepsen run has no results.edn (its checkers did not finish)")
+    elif jepsen_valid is not None and jepsen_valid != result.valid:
+        problems.append(f"Jepsen's verdict was {jepsen_valid}, clew's is {result.valid}")
+    name = "linear" if chosen not in _TXN_MODELS else "workload"
+    ops = client_ops(history)
+    duration = history_duration(history)
+    results = RunResults(
+        valid=verdict([result.valid]),
+        checkers={name: {**result.to_json(), "model": chosen}},
+        ops=ops,
+        history_lines=len(history),
+        duration=duration,
+        check_seconds=check_seconds,
+        problems=problems,
+    )
+    record = results.to_json()
+    record["jepsen"] = {"store": str(store.resolve()), "valid": jepsen_valid}
+    from harness.record import write_json_file
+
+    write_json_file(view / "results.json", record)
+    write_run_report(view, history)
+    return JepsenCheck(
+        store=store, view=view, model=chosen, result=result, jepsen_valid=jepsen_valid,
+        ops=ops, duration=duration,
+    )  # fmt: skip

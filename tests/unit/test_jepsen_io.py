@@ -1,0 +1,163 @@
+"""Jepsen in and out: a Jepsen store directory analyzed and reported, EDN that Jepsen's
+readers take back, and JUnit XML read back with the standard library."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import SimpleNamespace
+
+import edn_format
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.cli_test import junit_xml
+from harness.formats import read_history
+
+STORE = Path(__file__).parent.parent / "data" / "jepsen-store"
+
+
+def _clew(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def _copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "etcd-register" / "20261203T100000.000+0000"
+    shutil.copytree(STORE, dst)
+    return dst
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in d.rglob("*") if p.is_file()}
+
+
+def test_analyze_checks_a_jepsen_store_and_keeps_its_files(tmp_path: Path) -> None:
+    store = _copy(tmp_path)
+    before = _files(store)
+    code, out = _clew("analyze", str(store))
+    assert code == 0, out
+    assert out.startswith("VALID  10 ops"), out
+    assert "model cas-register" in out and "Jepsen's results.edn: VALID" in out
+    results = json.loads((store / "clew" / "results.json").read_text())
+    assert results["valid"] is True and results["ops"] == 10
+    assert results["history_lines"] == 24
+    assert results["jepsen"]["valid"] is True
+    assert results["checkers"]["linear"]["model"] == "cas-register"
+    # Jepsen's own files are untouched; clew's view holds the node logs.
+    after = _files(store)
+    assert {k: v for k, v in after.items() if not k.startswith("clew/")} == before
+    for node in ("n1", "n2", "n3"):
+        assert (store / "clew" / "nodes" / node / "etcd.log").read_bytes() == before[
+            f"{node}/etcd.log"
+        ]
+    html = (store / "clew" / "report.html").read_text()
+    assert "nodes/n2/etcd.log" in html
+
+
+def test_report_of_a_jepsen_store_checks_it_first(tmp_path: Path) -> None:
+    store = _copy(tmp_path)
+    code, out = _clew("report", str(store))
+    assert code == 0, out
+    assert out.strip() == f"report: {store / 'clew' / 'report.html'}"
+    assert json.loads((store / "clew" / "results.json").read_text())["valid"] is True
+    html = (store / "clew" / "report.html").read_text()
+    assert "cas-register" in html
+
+
+def test_a_store_whose_history_is_not_linearizable_is_invalid(tmp_path: Path) -> None:
+    store = _copy(tmp_path)
+    hist = store / "history.edn"
+    lines = hist.read_text().splitlines()
+    assert lines[-1].startswith("{:type :ok, :f :read, :value 5,")
+    lines[-1] = lines[-1].replace(":value 5,", ":value 7,")  # 7 was never written
+    hist.write_text("\n".join(lines) + "\n")
+    code, out = _clew("analyze", str(store))
+    assert code == 1, out
+    assert out.startswith("INVALID"), out
+    results = json.loads((store / "clew" / "results.json").read_text())
+    assert results["valid"] is False
+    # results.edn (unchanged) says valid: clew says where the verdicts differ.
+    assert any("Jepsen's verdict was True" in p for p in results["problems"])
+
+
+def test_a_bad_line_of_history_edn_names_the_file_and_line(tmp_path: Path) -> None:
+    store = _copy(tmp_path)
+    hist = store / "history.edn"
+    lines = hist.read_text().splitlines()
+    lines[3] = "{:type :ok, :f :read, :value"
+    hist.write_text("\n".join(lines) + "\n")
+    code, out = _clew("analyze", str(store))
+    assert code == 254, out
+    assert f"{hist}:4" in out, out
+    assert "Traceback" not in out
+
+
+def test_model_is_only_for_a_jepsen_store(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.jsonl").write_text("")
+    code, out = _clew("analyze", "--model", "register", str(run))
+    assert code == 254, out
+    assert "--model" in out
+
+
+def test_convert_writes_edn_jepsen_reads_back(tmp_path: Path) -> None:
+    """One op map per line, keyword keys and :type/:f keywords, as jepsen.store writes and
+    reads history.edn; clew's own reader gives back the same history."""
+    store = _copy(tmp_path)
+    jsonl = tmp_path / "h.jsonl"
+    edn = tmp_path / "history.edn"
+    assert _clew("convert", str(store / "history.edn"), str(jsonl))[0] == 0
+    assert _clew("convert", str(jsonl), str(edn))[0] == 0
+    K = edn_format.Keyword
+    ops = [edn_format.loads(line) for line in edn.read_text().splitlines()]
+    assert len(ops) == 24
+    for i, op in enumerate(ops):
+        assert set(op) >= {K("type"), K("f"), K("value"), K("process"), K("index"), K("time")}
+        assert op[K("index")] == i
+        assert op[K("type")] in (K("invoke"), K("ok"), K("fail"), K("info"))
+        assert isinstance(op[K("f")], K)
+    assert ops[4][K("value")] == [1, 3] and ops[4][K("f")] == K("cas")
+    assert ops[8][K("process")] == K("nemesis")
+    # the whole file also reads as one EDN document of maps once wrapped in a vector
+    assert len(edn_format.loads("[" + edn.read_text() + "]")) == 24
+    a = read_history(str(store / "history.edn"), "edn")
+    b = read_history(str(edn), "auto")
+    assert len(a) == len(b)
+    for name in ("type", "process", "time"):
+        assert (getattr(a, name) == getattr(b, name)).all(), name
+    client = [i for i in range(len(a)) if a.process[i] >= 0]
+    assert [a.f_names[a.f[i]] for i in client] == [b.f_names[b.f[i]] for i in client]
+    assert [a.value_of(i) for i in client] == [b.value_of(i) for i in client]
+
+
+def test_junit_xml_names_run_seed_and_report(tmp_path: Path) -> None:
+    runs = []
+    for i, seed in enumerate((7, 8)):
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        (run / "spec.json").write_text(json.dumps({"seed": seed}))
+        (run / "report.html").write_text("<html></html>")
+        runs.append(run)
+    outcomes = [
+        SimpleNamespace(run_dir=runs[0], valid=True, results={}, ops=100, wall_seconds=12.5,
+                        problems=[]),
+        SimpleNamespace(run_dir=runs[1], valid=False, ops=90, wall_seconds=11.0, problems=[],
+                        results={"checkers": {"register": {"cause": "op 7 <could> & \"not\""}}}),
+    ]  # fmt: skip
+    root = ET.fromstring(junit_xml(outcomes, "etcd-register"))
+    assert root.tag == "testsuite" and root.get("name") == "etcd-register"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "1", "0")
+    cases = root.findall("testcase")
+    for case, run, seed in zip(cases, runs, (7, 8), strict=True):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["run_dir"] == str(run)
+        assert props["seed"] == str(seed)
+        assert props["report"] == str(run / "report.html")
+        assert case.findtext("system-out") == str(run)
+    assert cases[0].get("time") == "12.500" and cases[0].find("failure") is None
+    failure = cases[1].find("failure")
+    assert failure is not None and failure.get("message") == 'op 7 <could> & "not"'
