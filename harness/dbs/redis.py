@@ -27,7 +27,7 @@ import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,8 +86,8 @@ _ALIVE = (
 
 @dataclass(frozen=True, slots=True)
 class Failover:
-    """One ``+switch-master`` a Sentinel logged: when (UTC, as logged), from which node to
-    which, and which node's Sentinel logged it."""
+    """One ``+switch-master`` a Sentinel logged: when (the node's local time, as logged,
+    without a zone), from which node to which, and which node's Sentinel logged it."""
 
     time: datetime
     old: str
@@ -363,7 +363,7 @@ def read_failovers(run_dir: Path, nodes: Mapping[str, str]) -> list[Failover]:
     seen: dict[tuple[str, str], Failover] = {}
     for log in sorted(run_dir.glob("nodes/*/sentinel.log")):
         for m in _SWITCH.finditer(log.read_text(errors="replace")):
-            when = datetime.strptime(m.group(1), "%d %b %Y %H:%M:%S.%f").replace(tzinfo=UTC)
+            when = datetime.strptime(m.group(1), "%d %b %Y %H:%M:%S.%f")
             old, new = nodes.get(m.group(2), m.group(2)), nodes.get(m.group(3), m.group(3))
             first = seen.get((old, new))
             if first is None or when < first.time:

@@ -37,6 +37,22 @@ from harness.workloads import option_float, option_int
 from harness.workloads.register import register_workload
 from harness.workloads.set_full import set_full_workload
 
+#: Nodes the recorded schedule is written for (the first is the primary at the start).
+NODES = ("n1", "n2", "n3")
+#: A recorded schedule that loses acknowledged writes (clew's own ``schedule.json`` of a
+#: set-full run on 3 local nodes): at 2 s the primary ``n1`` is cut off from the others
+#: while its clients keep writing to it; the Sentinels of ``n2`` and ``n3`` (a quorum) fail
+#: over within about 3 s; at 10 s the partition heals and Sentinel makes ``n1`` a replica
+#: of the new primary, discarding what it acknowledged meanwhile. Run it with
+#: ``recovery_time`` >= 8 s so that the final reads come after ``n1`` rejoined.
+LOST_WRITES_SCHEDULE: tuple[dict[str, Any], ...] = (
+    {"at": 2.0, "f": "start-partition", "value": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}},
+    {"at": 10.0, "f": "stop-partition", "value": None},
+)
+#: The run length and recovery time the schedule is written for (seconds).
+LOST_WRITES_TIME_LIMIT = 14.0
+LOST_WRITES_RECOVERY_TIME = 10.0
+
 
 def db(ctx: TestContext) -> RedisDB:
     """The database: redis-server and redis-sentinel on every node, started over SSH."""
