@@ -17,6 +17,7 @@ The capabilities:
 ``tc``              traffic control (netem delay)
 ``sshd``, ``ssh``   OpenSSH server (every local node runs one) and client (handy by hand)
 ``etcd``            the etcd server binary, for the etcd tests
+``redis-server``, ``redis-sentinel``  Redis and Sentinel, for the redis suite
 ``clock-libfaketime``   clock faults for C, Python and Java databases
 ``packet-netem``    packet delay, duplication and reordering (kernel module ``sch_netem``)
 ``packet-loss-iptables``  random packet loss with iptables' ``statistic`` match
@@ -91,6 +92,8 @@ _BINARIES: dict[str, str] = {
     "sshd": "OpenSSH server: every local node runs one",
     "ssh": "OpenSSH client: to look at nodes by hand",
     "etcd": "the etcd server, for etcd tests",
+    "redis-server": "the Redis server, for the redis suite",
+    "redis-sentinel": "Redis Sentinel, for the redis suite's failover",
 }
 
 #: How to install what is missing (Debian/Ubuntu package names).
@@ -103,6 +106,8 @@ _INSTALL: dict[str, str] = {
     "sshd": "apt-get install openssh-server",
     "ssh": "apt-get install openssh-client",
     "etcd": "apt-get install etcd-server etcd-client",
+    "redis-server": "apt-get install redis-server",
+    "redis-sentinel": "apt-get install redis-sentinel",
     "libfaketime": "apt-get install libfaketime faketime",
 }
 
