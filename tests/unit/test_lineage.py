@@ -16,7 +16,14 @@ from nemeses.lineage import (
     raft_supports,
     removed_by,
 )
-from nemeses.scheduler import FaultSpace, Observations, RunView, SchedulerArgs, make_scheduler
+from nemeses.scheduler import (
+    FaultOp,
+    FaultSpace,
+    Observations,
+    RunView,
+    SchedulerArgs,
+    make_scheduler,
+)
 from nemeses.schedulers.ldfi import LdfiScheduler, LdfiState, learn
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
@@ -142,8 +149,9 @@ def test_the_loop_observes_tries_each_hypothesis_once_and_ends_exhausted(tmp_pat
         sched = make_scheduler("ldfi", SchedulerArgs(seed=i, store=str(store), suite="bugkv"))
         assert isinstance(sched, LdfiScheduler)
         view = _view(space)
-        ops = []
+        ops: list[FaultOp] = []
         while (op := sched.next_op(view)) is not None:
+            assert isinstance(op, FaultOp)  # ldfi never waits
             ops.append(op)
         summary = sched.summary(view)
         if summary["exhausted"]:
@@ -171,7 +179,7 @@ def test_an_invalid_run_ends_the_search(tmp_path: Path):
     state = LdfiState()
     state.observe([ok(0, "read", "n1", 0.1)])
     s = LdfiScheduler(state)
-    ops = [o for o in iter(lambda: s.next_op(_view(space)), None)]
+    ops = [o for o in iter(lambda: s.next_op(_view(space)), None) if isinstance(o, FaultOp)]
     assert [o.f for o in ops] == ["start-partition", "stop-partition"]
     assert ops[0].value["n1"] == ["n2", "n3", "n4", "n5"] and ops[0].value["n2"] == ["n1"]
     args = SchedulerArgs(seed=1, store=str(store), suite="s")
