@@ -1,4 +1,6 @@
-"""Runs to first detection of bugkv's seeded bugs, per (bug, scheduler) cell (root).
+"""Runs to first detection of bugkv's seeded bugs and real databases' published bugs
+(:data:`REAL_BUGS`: Redis with Sentinel losing acknowledged writes), per (bug, scheduler)
+cell (root).
 
 For every cell it runs ``--campaigns`` campaigns (:mod:`harness.campaign`; campaign ``c``
 starts at seed ``c * 1000``), each capped at ``--runs`` runs, on one local cluster, within
@@ -10,7 +12,9 @@ and seconds to detection or ``null`` with the cap, fault ops used, each run's wa
 so that figures from different sittings add up (compare rows with equal config hashes).
 
 The baseline parameters (``docs/bugkv.md``): every local fault kind, ``--interval 1``,
-runs of the bug's own length (``harness/dbs/bugkv_bugs.py``), the bug's workload.
+runs of the bug's own length (``harness/dbs/bugkv_bugs.py``), the bug's workload. A real
+bug brings its own suite, fault kinds, interval, run length and recovery time
+(``docs/redis.md``); ``--faults`` and ``--interval`` override them.
 
     sudo .venv/bin/python bench/bugs.py --bugs early-ack --campaigns 20 --runs 10
 """
@@ -25,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +46,44 @@ BASELINE_KINDS = ("partition", "pause", "kill", "clock", "packet")
 BASELINE_INTERVAL = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class RealBug:
+    """A published bug of a real database as a case: its suite and workload, the depth of
+    its shortest schedule, and the run shape it needs (a failover takes seconds, so the
+    faults hold longer than bugkv's, and the final reads wait for the cluster to settle)."""
+
+    name: str
+    suite: str
+    workload: str
+    depth: int
+    time_limit: float
+    faults: str
+    interval: float
+    recovery_time: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def suite_options(self) -> dict[str, Any]:
+        """The suite options of a run of this case."""
+        return dict(self.options)
+
+
+REAL_BUGS = {
+    "redis-lost-writes": RealBug(
+        "redis-lost-writes", "redis", "set-full", 1, 14.0, "partition,pause,kill", 4.0, 10.0
+    ),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--bugs", default=",".join(BUG_CATALOG), help="comma-separated bug names")
+    p.add_argument("--bugs", default=",".join(BUG_CATALOG),
+                   help=f"comma-separated bug names (also {', '.join(REAL_BUGS)})")  # fmt: skip
     p.add_argument("--schedulers", default="random", help="comma-separated schedulers")
     p.add_argument("--campaigns", type=int, default=20, help="campaigns per cell")
     p.add_argument("--runs", type=int, default=10, help="cap on runs per campaign")
     p.add_argument("--cell-budget", type=float, default=3600.0, help="seconds per cell")
-    p.add_argument("--faults", default=",".join(BASELINE_KINDS), help="fault kinds")
-    p.add_argument("--interval", type=float, default=BASELINE_INTERVAL)
+    p.add_argument("--faults", default=None, help="fault kinds (default: the case's)")
+    p.add_argument("--interval", type=float, default=None, help="(default: the case's)")
     p.add_argument("--store", default=None, help="where campaigns are kept (default: temp)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -64,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         for name in args.bugs.split(","):
-            bug = BUG_CATALOG[name]
+            bug = REAL_BUGS[name] if name in REAL_BUGS else BUG_CATALOG[name]
+            real = bug if isinstance(bug, RealBug) else None
+            faults = args.faults or (real.faults if real else ",".join(BASELINE_KINDS))
+            interval = args.interval or (real.interval if real else BASELINE_INTERVAL)
             for scheduler in args.schedulers.split(","):
                 t0 = time.monotonic()
                 found: list[int | None] = []
@@ -74,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
                     if left <= 0:
                         break
                     spec = load_spec(
-                        suite="bugkv", workload=bug.workload, nodes=len(NODES),
-                        time_limit=bug.time_limit, faults=args.faults, interval=args.interval,
-                        scheduler=scheduler, seed=c * 1000, store=str(base / "store"),
-                        cluster_state_dir=str(state), cluster_options=CLUSTER,
-                        options=bug.suite_options(), recovery_time=1.0,
+                        suite=real.suite if real else "bugkv", workload=bug.workload,
+                        nodes=len(NODES), time_limit=bug.time_limit, faults=faults,
+                        interval=interval, scheduler=scheduler, seed=c * 1000,
+                        store=str(base / "store"), cluster_state_dir=str(state),
+                        cluster_options=CLUSTER, options=bug.suite_options(),
+                        recovery_time=real.recovery_time if real else 1.0,
                     )  # fmt: skip
                     result = run_campaign(spec, runs=args.runs, budget=left)
                     found.append(result.runs_to_detection)
