@@ -156,7 +156,7 @@ def test_the_client_follows_sentinel_to_the_new_primary() -> None:
     async def go() -> list[Any]:
         ctx = _ctx(NODES)
         primary = ["127.0.0.1"]
-        answers = {"SADD": b":1\r\n"}
+        answers: dict[str, bytes | None] = {"SADD": b":1\r\n"}
         async with (
             server("127.0.0.1", SENTINEL, _sentinel(primary)),
             server("127.0.0.1", REDIS, _redis(answers)),
