@@ -10,7 +10,11 @@ How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisatio
 
 1. **Partition.** When the model allows it (keys are independent), each key is checked on
    its own — a history is linearizable iff every key's part is (P-compositionality, Horn &
-   Kroening). Parts run in parallel, largest first; the first invalid part cancels the rest.
+   Kroening). The calls are laid out key after key with vectorised work only (a million
+   keys is one sort); small keys are searched many per kernel call. Every key first gets
+   a bounded number of steps, smallest first, and only then do the keys that need more
+   get the rest, largest first, in parallel: so a small invalid key is found at once even
+   on one thread, and the first invalid key cancels the rest.
 2. **Lower.** Each op becomes a small integer instruction for the model (see
    :mod:`checkers.linear.models`). Ops that are legal in every state and change nothing —
    reads whose result is unknown, for instance — are dropped. The completions of ops with
@@ -23,21 +27,31 @@ How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisatio
    remain — they may never have happened — so the history is linearizable. A cache of
    (set of linearized ops, state) pairs, hashed together with Zobrist keys, prunes paths
    that reach a configuration already explored.
-4. **Prune.** Two rules keep the search small without changing any verdict: an op with
-   unknown outcome that would not change the state is never placed (leaving it out is as
-   good), and a required op that is legal and changes nothing is placed greedily, with no
-   alternative tried on backtracking (it can go first in any completion). And every
-   configuration tries its required candidates before the ops of unknown outcome, which
-   are rarely needed: the same search, but a witness is found far sooner.
-5. **Budgets.** A time limit, a byte budget for the cache and an optional step budget;
-   running out answers "unknown" with the cause, never an out-of-memory kill.
+4. **Prune and order.** Two rules keep the search small without changing any verdict: an
+   op with unknown outcome that would not change the state is never placed (leaving it
+   out is as good), and a required op that is legal and changes nothing is placed
+   greedily, with no alternative tried on backtracking (it can go first in any
+   completion). Ops of unknown outcome are tried by what is known of who saw their effect
+   (:func:`checkers.linear.prepare.optional_kinds`): one whose written value (or appended
+   string) a required op observed is tried in time order like any op — it must have
+   happened, most likely where it was called; one nobody is known to have seen is tried
+   only where the scan reaches a deadline; and one whose effect nobody can see (a value
+   no op reads) only where it could unblock a failed cas, the one place a witness may
+   need it. This order wins both where most such ops never happened (Porcupine's
+   ``etcd_002``: 113 steps) and where many did (kv appends, generated register histories).
+5. **Budgets.** A time limit, a memory budget and an optional step budget hold in every
+   phase: lowering, laying out, transition tables (capped in size), the search and its
+   cache, the witness check. Running out answers "unknown" naming the phase, never an
+   out-of-memory kill. ``check(started=...)`` counts the time spent reading the file too.
 6. **Explain.** For an invalid history a second pass over the failing part only records the
    longest linearizable prefix; the reference model replays it and names the ops that could
    not follow (:mod:`checkers.linear.counterexample`).
 
-Small models (registers, mutexes, kv without appends, small sets) are first compiled to a
-transition table over their reachable states, so a step is one array load; others use a
-compiled step function. The search runs in Numba (:mod:`checkers.linear.kernel`).
+Small models (registers, mutexes, kv without appends, small sets) with few distinct
+values are first compiled to a transition table over their reachable states, so a step is
+one array load; others (and tables that would be large: they grow with the square of the
+distinct values written) use a compiled step function. The search runs in Numba
+(:mod:`checkers.linear.kernel`).
 """
 
 from __future__ import annotations

@@ -234,7 +234,8 @@ def build_table(opc, arg_a, arg_b, init, aux, max_states, max_cells):  # pragma:
                     more = np.empty(scap, np.int64)
                     more[:nstates] = states[:nstates]
                     states = more
-                    cap = 4 * scap
+                    while cap < 4 * scap:  # a power of two: probes use cap - 1 as a mask
+                        cap *= 2
                     mask = np.uint64(cap - 1)
                     keys = np.empty(cap, np.int64)
                     ids = np.full(cap, -1, np.int32)

@@ -181,3 +181,65 @@ def test_long_single_key_histories_fit_in_a_small_cache() -> None:
     assert r.details["fingerprinted_partitions"] == 1
     rows[-1] = (rows[-1][0], "ok", "read", 99)
     assert check(ops(*rows), "register", max_bytes=64 * 1024**2).valid is False
+
+
+def _keyed(h: History, key: Any) -> list[dict[str, Any]]:
+    out = []
+    for op in h:
+        d = op.to_dict()
+        d.pop("index")
+        d["key"] = key
+        out.append(d)
+    return out
+
+
+def test_a_small_invalid_key_is_not_kept_waiting_behind_a_hard_one_on_one_thread() -> None:
+    small = ops((7, "invoke", "write", 1), (7, "ok", "write", 1),
+                (7, "invoke", "read", None), (7, "ok", "read", 2))  # fmt: skip
+    h = History.from_ops(_keyed(hard_history(40), "big") + _keyed(small, "small"))
+    t0 = time.monotonic()
+    r = check(h, "cas-register", threads=1, time_limit=60, counterexample=False)
+    assert r.valid is False
+    assert r.details["failing_key"] == "small"
+    assert time.monotonic() - t0 < 30
+
+
+def test_time_spent_before_the_check_counts_and_the_phase_is_named() -> None:
+    h = ops((1, "invoke", "write", 1), (1, "ok", "write", 1))
+    r = check(h, "register", time_limit=1.0, started=time.perf_counter() - 5)
+    assert r.valid == "unknown"
+    assert r.details["phase"] == "read"
+    assert "while reading" in r.cause
+    assert r.seconds >= 5
+
+
+def test_seconds_and_phases_cover_every_phase() -> None:
+    h = ops((1, "invoke", "write", 1), (1, "ok", "write", 1), (2, "invoke", "read", None),
+            (2, "ok", "read", 1))  # fmt: skip
+    t = time.perf_counter() - 0.25
+    r = check(h, "register", started=t)
+    assert r.valid is True
+    assert r.seconds >= 0.25
+    assert set(r.details["phases"]) >= {"read", "lower", "prepare", "search"}
+
+
+def test_a_memory_budget_too_small_to_prepare_answers_unknown_before_allocating() -> None:
+    rows: list[tuple[Any, ...]] = []
+    for i in range(2000):
+        rows += [(i % 5, "invoke", "write", i), (i % 5, "ok", "write", i)]
+    r = check(ops(*rows), "cas-register", max_bytes=64 * 1024)
+    assert r.valid == "unknown"
+    assert r.details["phase"] == "prepare"
+    assert "memory budget" in r.cause and "preparing" in r.cause
+
+
+def test_many_small_keys_are_checked_together_and_the_invalid_one_is_named() -> None:
+    rows: list[tuple[Any, ...]] = []
+    for k in range(3000):
+        p = k % 13
+        rows += [(p, "invoke", "write", k, k), (p, "ok", "write", k, k),
+                 (p, "invoke", "read", None, k), (p, "ok", "read", k if k != 1234 else -1, k)]
+    r = check(ops(*rows), "cas-register")
+    assert r.valid is False
+    assert r.details["failing_key"] == 1234
+    assert r.details["partitions"] == 3000
