@@ -1,6 +1,6 @@
 """Runs to first detection of bugkv's seeded bugs and real databases' published bugs
-(:data:`REAL_BUGS`: Redis with Sentinel losing acknowledged writes), per (bug, scheduler)
-cell (root).
+(:data:`REAL_BUGS`: Redis with Sentinel losing acknowledged writes, etcd's lock granted
+twice), per (bug, scheduler) cell (root).
 
 For every cell it runs ``--campaigns`` campaigns (:mod:`harness.campaign`; campaign ``c``
 starts at seed ``c * 1000``), each capped at ``--runs`` runs, on one local cluster, within
@@ -71,6 +71,7 @@ REAL_BUGS = {
     "redis-lost-writes": RealBug(
         "redis-lost-writes", "redis", "set-full", 1, 14.0, "partition,pause,kill", 4.0, 10.0
     ),
+    "etcd-lock-overlap": RealBug("etcd-lock-overlap", "etcd", "lock", 2, 14.0, "pause", 4.0, 2.0),
 }
 
 
