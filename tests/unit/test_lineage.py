@@ -95,8 +95,8 @@ def test_a_hand_made_brute_force_agrees():
 
 def test_a_valid_run_teaches_disk_and_lease():
     state = LdfiState()
-    h = [ok(0, "write", "n1", 0.5), ok(1, "read", "n1", 0.6), ok(2, "write", "n2", 4.0),
-         ok(3, "read", "n2", 4.1)]  # fmt: skip
+    h = [ok(0, "write", "n1", 0.5, 7), ok(1, "read", "n1", 0.6), ok(2, "write", "n2", 4.0),
+         ok(3, "read", "n2", 4.1, 7)]  # fmt: skip
     # n2 was not leading when cut: nothing learned about its reads
     vacuous = LdfiState()
     vacuous.observe(h)
@@ -116,6 +116,12 @@ def test_a_valid_run_teaches_disk_and_lease():
     assert "disk:n1" in state.classes["write@n1"].learned
     assert "lease:n1" in state.classes["read@n1"].learned
     assert state.classes["write@n2"].learned == {}
+    # no read after the restart saw n1's write: nothing learned about its disk
+    blind = LdfiState()
+    h3 = [ok(0, "write", "n1", 0.5, 7), ok(1, "read", "n1", 0.6), ok(3, "read", "n2", 4.1, 8)]
+    blind.observe(h3)
+    assert learn(blind, [("kill", "all")], h3, ledger)[0].startswith("none: no read after n1")
+    assert blind.classes["write@n1"].learned == {}
     # n1 served a read during the cut: no lease lesson
     state2 = LdfiState()
     h2 = [*h, ok(5, "read", "n1", 2.5)]
