@@ -1,8 +1,8 @@
 """The LDFI loop on bugkv until a run is invalid or the hypotheses are exhausted (root; its
 own local cluster, 10.77.194.0/24).
 
-Runs ``--scheduler ldfi`` again and again (register workload, kill/partition/pause, 5 s
-runs, ``--interval 1``: a budget of 2 strikes, so ``k = 2``), its memory reset first, and
+Runs ``--scheduler ldfi`` again and again (register workload, kill/partition/pause, 8 s
+runs, ``--interval 1``; ``k = 2``), its memory reset first, and
 prints each run's verdict, hypothesis and lessons, then the exhausted statement or the
 invalid run, with the runs and seconds it took.
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bug", default=None, help="a seeded bug (default: none)")
     p.add_argument("--max-runs", type=int, default=14)
-    p.add_argument("--time-limit", type=float, default=5.0)
+    p.add_argument("--time-limit", type=float, default=8.0)
     args = p.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="clew-ldfi-"))
     state = base / "cluster"
