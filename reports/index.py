@@ -5,6 +5,9 @@ least one of ``history.jsonl``, ``results.json`` or ``report.html``. The start t
 from the run's name (``YYYYmmddTHHMMSS``), else from the directory's modification time; the
 duration from ``results.json`` (``duration``/``seconds``), else from the times of the first
 and last ops of ``history.jsonl`` (read from the ends of the file, not parsed whole).
+From ``spec.json``: the seed, workload and suite options (they can change what is safe,
+e.g. ``serializable_reads``); from ``results.json``: the faults that struck, the ops and
+the anomaly classes. The page's filter searches every column of every run.
 """
 
 from __future__ import annotations
@@ -63,6 +66,55 @@ def _duration_text(seconds: float | None) -> str:
     return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
 
 
+def _spec(run: Path) -> dict[str, Any]:
+    """The run's spec.json as a dict ({} when absent or unreadable)."""
+    try:
+        data = json.loads((run / "spec.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _faults_text(spec: dict[str, Any], results: RunResults | None) -> str:
+    """The faults that struck (kind ×count, from the results' windows), else those asked
+    for, else ``none``."""
+    counts: dict[str, int] = {}
+    for w in results.faults if results is not None else []:
+        kind = str(w.get("kind", "?"))
+        counts[kind] = counts.get(kind, 0) + 1
+    if counts:
+        return ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items()))
+    asked = spec.get("faults")
+    if isinstance(asked, list) and asked:
+        return ", ".join(str(x) for x in asked) + " (none struck)"
+    return "none"
+
+
+def _options_text(spec: dict[str, Any]) -> str:
+    """The suite options the run was given (``serializable_reads=True``, ``isolation=...``):
+    they can change what is safe, so the index shows them."""
+    opts = spec.get("options")
+    if not isinstance(opts, dict) or not opts:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))
+
+
+def _anomaly_classes(results: RunResults | None) -> list[str]:
+    """The anomaly classes the run's checkers reported (G0, G2-item, ...), and for an
+    invalid checker that names none, ``<checker>: invalid``."""
+    found: list[str] = []
+    for name, r in (results.checkers if results is not None else {}).items():
+        if not isinstance(r, dict):
+            continue
+        a = r.get("anomalies")
+        names = [str(x) for x in a] if isinstance(a, (list, dict)) else []
+        if names:
+            found.extend(x for x in names if x not in found)
+        elif r.get("valid") is False:
+            found.append(f"{name}: invalid")
+    return found
+
+
 def _run_info(store: Path, run: Path) -> dict[str, Any]:
     results: RunResults | None = None
     with contextlib.suppress(ClewError):
@@ -76,7 +128,15 @@ def _run_info(store: Path, run: Path) -> dict[str, Any]:
             seconds = (edges[1] - edges[0]) / 1e9
     rel = run.relative_to(store).as_posix()
     has_report = (run / REPORT_NAME).exists()
+    spec = _spec(run)
+    seed = spec.get("seed")
     return {
+        "seed": seed if isinstance(seed, int) else None,
+        "workload": str(spec.get("workload") or ""),
+        "faults": _faults_text(spec, results),
+        "options": _options_text(spec),
+        "anomalies": _anomaly_classes(results),
+        "files": [n for n in ("history.jsonl", "clew.log") if (run / n).exists()],
         "name": rel,
         "test": run.parent.name,
         "href": f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/",

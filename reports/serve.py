@@ -12,9 +12,9 @@ import os
 import urllib.parse
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["StoreHandler", "make_server", "resolve"]
+__all__ = ["TEXT_TYPES", "StoreHandler", "make_server", "resolve"]
 
 
 def resolve(store: Path, url_path: str) -> Path | None:
@@ -42,10 +42,22 @@ def resolve(store: Path, url_path: str) -> Path | None:
     return real
 
 
+#: A run's histories, ledgers and logs, shown as text by a browser (not downloaded).
+TEXT_TYPES = {
+    ext: "text/plain; charset=utf-8"
+    for ext in (".jsonl", ".log", ".edn", ".txt", ".out", ".err", ".toml")
+}
+
+
 class StoreHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files of one store; 404 for anything outside it."""
+    """Serves files of one store; 404 for anything outside it. ``history.jsonl``, the
+    fault ledger, node logs and EDN files are served as ``text/plain``."""
 
     store: Path
+    extensions_map: ClassVar[dict[str, str]] = {  # type: ignore[misc]
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        **TEXT_TYPES,
+    }
 
     def __init__(self, *args: Any, store: Path, **kwargs: Any) -> None:
         self.store = store
