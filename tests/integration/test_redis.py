@@ -47,7 +47,7 @@ pytestmark = [
     ),
 ]
 
-PREFIX = "crd-"
+PREFIX = "rds-"
 CLUSTER = {"subnet": "10.77.215.0/24", "prefix": PREFIX, "bridge": f"{PREFIX}br0"}
 ADDRESSES = {f"10.77.215.{11 + i}": n for i, n in enumerate(NODES)}
 #: Replays of the recorded schedule before giving up.
