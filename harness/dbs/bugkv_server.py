@@ -55,7 +55,7 @@ BUGS = {
     "commit-unchecked": "a follower advances its commit index from the leader's before the "
     "log consistency check",
     "stepdown-applies-tail": "a leader that steps down applies its whole log to its state "
-    "machine, to answer pending clients",
+    "machine (its pending clients are told nothing)",
     "lease-ticks": "the leader lease is counted in heartbeat ticks of the event loop, which "
     "stop while the process is paused",
 }
@@ -283,11 +283,12 @@ class Node:
         self.lease_until = -1e9
         if was == LEADER:
             log(f"term {self.term}: step down (was leader)")
+            # Pending clients learn nothing (504): their entries may yet commit.
+            self.fail_waiters("leader stepped down")
             if self.bug == "stepdown-applies-tail" and self.last_index() > self.commit:
                 log(f"bug stepdown-applies-tail: applying {self.commit + 1}..{self.last_index()}")
                 self.commit = self.last_index()
                 self.apply_committed()
-            self.fail_waiters("leader stepped down")
 
     def fail_waiters(self, why: str) -> None:
         for _, fut in self.waiters.values():
