@@ -40,24 +40,34 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 class _Live:
-    """One status line on stderr, redrawn in place on a TTY, every 10 s otherwise."""
+    """One status line on stderr: on a TTY redrawn in place at every update (about twice a
+    second); otherwise a timestamped line every 10 s, and at once whenever a fault strikes
+    or heals (the active faults change), so no fault goes unseen between samples."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self._last = 0.0
+        self._fault: str | None = None
 
     def __call__(self, p: Any, fault: str | None) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        if not self.tty and now - self._last < 10:
+        changed = (fault or None) != self._fault
+        self._fault = fault or None
+        if not self.tty and now - self._last < 10 and not changed:
             return
         self._last = now
+        what = fault or "none"
+        if changed:
+            what = f"{fault} (struck)" if fault else "none (healed)"
         line = (
             f"{p.elapsed:6.1f} s  {p.ops_per_s:7.0f} ops/s  "
-            f"ok {p.ok}  fail {p.fail}  info {p.info}  fault: {fault or 'none'}"
+            f"ok {p.ok}  fail {p.fail}  info {p.info}  fault: {what}"
         )
+        if not self.tty:
+            line = time.strftime("%H:%M:%S ") + line
         if self.tty:
             sys.stderr.write("\r\x1b[2K" + line)
         else:
