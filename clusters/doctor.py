@@ -17,7 +17,8 @@ The capabilities:
 ``tc``              traffic control (netem delay)
 ``sshd``, ``ssh``   OpenSSH server (every local node runs one) and client (handy by hand)
 ``etcd``            the etcd server binary, for the etcd tests
-``redis-server``, ``redis-sentinel``  Redis and Sentinel, for the redis suite
+``redis-server``    the Redis server, for the redis suite
+``redis-sentinel``  Redis Sentinel, for the redis suite's failovers
 ``clock-libfaketime``   clock faults for C, Python and Java databases
 ``packet-netem``    packet delay, duplication and reordering (kernel module ``sch_netem``)
 ``packet-loss-iptables``  random packet loss with iptables' ``statistic`` match
