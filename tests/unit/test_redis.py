@@ -21,6 +21,8 @@ from harness.history import HistoryBuilder
 from harness.suites import load_suite
 from harness.suites.redis import lost_by_node
 from harness.workloads.register import CAS_MISMATCH
+from nemeses import kinds
+from nemeses.abilities import ABILITIES, lacking
 
 #: A reply handler: the command's arguments -> the raw RESP bytes to answer (None: stay
 #: silent, as a server cut off after reading the request).
@@ -215,3 +217,11 @@ def test_failovers_are_read_from_the_sentinels_logs(tmp_path: Path) -> None:
     names = {"10.0.0.1": "n1", "10.0.0.3": "n3"}
     (f,) = read_failovers(tmp_path, names)
     assert (f.old, f.new, f.logged_by, f.time.second) == ("n1", "n3", "n2", 37)
+
+
+def test_the_adapter_offers_every_ability_and_every_kind_can_strike_it() -> None:
+    db = RedisDB()
+    assert lacking(db, list(ABILITIES.values())) == []
+    assert db.clock_reads == "unknown"  # not under libfaketime: clock faults are refused
+    for kind in kinds.all_kinds():
+        assert lacking(db, list(kind.db_needs)) == [], kind.name
