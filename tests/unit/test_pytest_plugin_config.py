@@ -1,0 +1,41 @@
+"""clew's pytest plugin in a team's own test file (run by pytester, in process): the marker
+sets the spec, clew_db loads the suite, assertion helpers explain a failed run. Running
+on a real cluster: tests/integration/test_pytest_plugin.py."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def test_a_team_test_file_gets_the_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from types import SimpleNamespace
+        from harness.pytest_plugin import assert_anomalies, assert_valid
+
+        @pytest.mark.clew(suite="postgres", workload="bank", time_limit=5, seed=9)
+        def test_config_and_db(clew_config, clew_db, tmp_path):
+            assert clew_config["suite"] == "postgres" and clew_config["seed"] == 9
+            assert clew_config["store"] == str(tmp_path / "store")
+            assert clew_db.name == "postgres" and "bank" in clew_db.workloads
+
+        def test_default_suite(clew_config):
+            assert clew_config["suite"] == "etcd"
+
+        def test_helpers_explain(tmp_path):
+            bad = SimpleNamespace(valid=False, ops=3, duration=1.0, run_dir=tmp_path,
+                problems=[], results={"checkers": {"list-append": {
+                    "valid": False, "cause": "G2-item cycle", "anomalies": ["G2-item"]}}})
+            with pytest.raises(AssertionError) as e:
+                assert_valid(bad)
+            assert "list-append: invalid — G2-item cycle" in str(e.value)
+            assert_anomalies(bad, "G2-item")
+            with pytest.raises(AssertionError, match="G0"):
+                assert_anomalies(bad, "G0")
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=3)
