@@ -179,13 +179,13 @@ class _Searches:
     def run(self) -> None:
         first = FIRST_PASS_STEPS if self.max_steps == 0 else min(FIRST_PASS_STEPS, self.max_steps)
         todo = np.argsort(self.sizes, kind="stable")  # smallest first: a cheap invalid key
-        self._pass(todo, first, final=first == self.max_steps)
+        self._pass(todo, first)
         again = np.flatnonzero(self.status == K.OUT_OF_STEPS)
         if len(again) and first != self.max_steps and self.stop[0] == 0:
             again = again[np.argsort(-self.sizes[again], kind="stable")]  # largest first
-            self._pass(again, self.max_steps, final=True)
+            self._pass(again, self.max_steps)
 
-    def _pass(self, parts: npt.NDArray[np.int64], max_steps: int, final: bool) -> None:
+    def _pass(self, parts: npt.NDArray[np.int64], max_steps: int) -> None:
         small = parts[self.sizes[parts] <= BATCH_MAX_OPS] if not self.witnesses else parts[:0]
         big = parts[self.sizes[parts] > BATCH_MAX_OPS] if not self.witnesses else parts
         tasks: list[Callable[[], None]] = []
@@ -195,9 +195,9 @@ class _Searches:
             base = csum[start - 1] if start else 0
             stop_at = max(start + 1, int(np.searchsorted(csum, base + BATCH_OPS, "right")))
             chunk = np.ascontiguousarray(small[start:stop_at])
-            tasks.append(partial(self._many, chunk, max_steps, final))
+            tasks.append(partial(self._many, chunk, max_steps))
             start = stop_at
-        tasks.extend(partial(self._one, p, max_steps, final) for p in big.tolist())
+        tasks.extend(partial(self._one, p, max_steps) for p in big.tolist())
         if self.threads == 1:
             for task in tasks:
                 if self.stop[0] != 0:
@@ -208,15 +208,14 @@ class _Searches:
             for fut in [pool.submit(task) for task in tasks]:
                 fut.result()
 
-    def _finished(self, count: int, invalid: bool, total_final: bool) -> None:
+    def _finished(self, count: int, invalid: bool) -> None:
         if invalid:
             self.stop[0] = CANCELLED
-        if total_final:
-            self.done += count
-            if self.progress:
-                self.progress(self.done, len(self.prep))
+        self.done += count
+        if self.progress:
+            self.progress(self.done, len(self.prep))
 
-    def _many(self, chunk: npt.NDArray[np.int64], max_steps: int, final: bool) -> None:
+    def _many(self, chunk: npt.NDArray[np.int64], max_steps: int) -> None:
         if self.stop[0] != 0:
             return
         prep = self.prep
@@ -231,9 +230,9 @@ class _Searches:
         self.status[chunk] = status
         self.stats[chunk] = stats
         decided = (status == K.VALID) | (status == K.INVALID)
-        self._finished(int(decided.sum()), bool((status == K.INVALID).any()), True)
+        self._finished(int(decided.sum()), bool((status == K.INVALID).any()))
 
-    def _one(self, p: int, max_steps: int, final: bool) -> None:
+    def _one(self, p: int, max_steps: int) -> None:
         if self.stop[0] != 0:
             return
         part = self.prep.partition(p)
@@ -244,7 +243,7 @@ class _Searches:
         self.stats[p] = r.stats
         if self.witnesses and r.status == K.VALID:
             self.best[p] = r.best
-        self._finished(int(r.status in (K.VALID, K.INVALID)), r.status == K.INVALID, True)
+        self._finished(int(r.status in (K.VALID, K.INVALID)), r.status == K.INVALID)
 
 
 def check(

@@ -306,16 +306,19 @@ def search(  # pragma: no cover - compiled
     nw = (n + 63) >> 6
     m = 2 * n
     late_head = m + 1
+    dead_head = m + 2
 
-    # Two entry lists. The main one (node 0 is its head, node k + 1 holds entry k, so node
-    # numbers follow time) holds the entries of required ops and of optional ops of kind
-    # 1; the late list (head ``late_head``) holds only the calls of optional ops of kind 2,
-    # which are tried only where the main scan reaches a deadline.
-    nxt = np.empty(m + 2, np.int32)
-    prv = np.empty(m + 2, np.int32)
-    op_of = np.empty(m + 2, np.int32)
-    is_call = np.empty(m + 2, np.uint8)
-    match = np.full(m + 2, -1, np.int32)
+    # Three entry lists. The main one (node 0 is its head, node k + 1 holds entry k, so
+    # node numbers follow time) holds the entries of required ops and of optional ops of
+    # kind 1; the late list (head ``late_head``) holds only the calls of optional ops of
+    # kind 2, tried only where the main scan reaches a deadline; the dead list
+    # (``dead_head``) the calls of kind 3, tried after the late ones and only when a
+    # failed cas among the candidates is blocked by the current state.
+    nxt = np.empty(m + 3, np.int32)
+    prv = np.empty(m + 3, np.int32)
+    op_of = np.empty(m + 3, np.int32)
+    is_call = np.empty(m + 3, np.uint8)
+    match = np.full(m + 3, -1, np.int32)
     call_node = np.empty(n, np.int32)
     # A dead op (kind 3) writes a value that no op reads or expects: it can only matter
     # where a failed cas (an observation that the register does not hold ``a``) is
@@ -327,14 +330,12 @@ def search(  # pragma: no cover - compiled
             break
     last = 0
     last_late = late_head
-    nxt[0] = -1
-    prv[0] = -1
-    nxt[late_head] = -1
-    prv[late_head] = -1
-    op_of[0] = -1
-    op_of[late_head] = -1
-    is_call[0] = 0
-    is_call[late_head] = 0
+    last_dead = dead_head
+    for head in (0, late_head, dead_head):
+        nxt[head] = -1
+        prv[head] = -1
+        op_of[head] = -1
+        is_call[head] = 0
     for k in range(m):
         e = order[k]
         node = k + 1
@@ -345,11 +346,17 @@ def search(  # pragma: no cover - compiled
         prv[node] = -1
         if e & 1 == 0:
             call_node[op] = node
-        if optional[op] >= 2:
-            if e & 1 == 0 and (optional[op] == 2 or has_cas_not):
+        if optional[op] == 2:
+            if e & 1 == 0:
                 nxt[last_late] = node
                 prv[node] = last_late
                 last_late = node
+            continue
+        if optional[op] == 3:
+            if e & 1 == 0 and has_cas_not:
+                nxt[last_dead] = node
+                prv[node] = last_dead
+                last_dead = node
             continue
         nxt[last] = node
         prv[node] = last
@@ -386,7 +393,8 @@ def search(  # pragma: no cover - compiled
     stack_forced = np.zeros(n + 1, np.uint8)
     stack_limit = np.zeros(n + 1, np.int32)
     # ``limit`` is 0 while scanning the main list; in the late list it is the node of the
-    # deadline that sent the scan there (late calls after it cannot go next).
+    # deadline that sent the scan there (late calls after it cannot go next), and minus
+    # that node in the dead list.
     limit = 0
     depth = 0
     best_len = 0
@@ -434,9 +442,29 @@ def search(  # pragma: no cover - compiled
                 limit = stack_limit[depth]
                 node = nxt[node]
             continue
-        if limit != 0:
-            if node == -1 or node > limit:
+        if limit < 0:
+            if node == -1 or node > -limit:
                 backtrack = True
+                continue
+        elif limit > 0:
+            if node == -1 or node > limit:
+                # The late list is done: the dead ops next, if a failed cas is blocked.
+                first_dead = nxt[dead_head]
+                blocked = False
+                if first_dead != -1 and first_dead < limit:
+                    c = nxt[0]
+                    while c != -1 and c < limit:
+                        if is_call[c]:
+                            co = op_of[c]
+                            if opc[co] == OP_CAS_NOT and arg_a[co] == cur[slot[co]]:
+                                blocked = True
+                                break
+                        c = nxt[c]
+                if blocked:
+                    limit = -limit
+                    node = first_dead
+                else:
+                    backtrack = True
                 continue
         elif node == -1:
             status = VALID
@@ -447,27 +475,10 @@ def search(  # pragma: no cover - compiled
                 # Only ops with unknown outcomes remain; they may never have happened.
                 status = VALID
                 break
-            first_late = nxt[late_head]
-            if first_late != -1 and first_late < node:
-                limit = node
-                node = first_late
-            else:
-                backtrack = True
+            # A deadline: the late list next (and then the dead one, from there).
+            limit = node
+            node = nxt[late_head]
             continue
-        if optional[op] == 3:
-            blocked = False
-            sl = slot[op]
-            c = nxt[0]
-            while c != -1 and c < limit:
-                if is_call[c]:
-                    co = op_of[c]
-                    if opc[co] == OP_CAS_NOT and slot[co] == sl and arg_a[co] == cur[sl]:
-                        blocked = True
-                        break
-                c = nxt[c]
-            if not blocked:
-                node = nxt[node]
-                continue
         if use_table:
             t = table[cur[0], cls[op]]
             legal = t >= 0
