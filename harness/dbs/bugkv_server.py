@@ -45,7 +45,7 @@ from typing import Any
 #: The seeded bugs, each with a one-line description (docs/bugkv.md has the depths).
 BUGS = {
     "early-ack": "the leader acknowledges a write once it is in its own log; replication goes "
-    "in batches every 4 heartbeats",
+    "in batches every 10 heartbeats",
     "stale-leader-read": "the leader serves reads from its state machine without a lease or a "
     "quorum check",
     "lease-wall-clock": "the leader lease is measured on the wall clock",
@@ -63,6 +63,8 @@ BUGS = {
 FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
 #: Seconds a node other than the first waits longer before its first campaign (term 0).
 BOOTSTRAP_WAIT = 3.0
+#: With the early-ack bug, new entries are sent every this many heartbeats.
+EARLY_ACK_BATCH = 10
 #: With the buffered-log bug, appends reach the disk this many entries at a time.
 BUFFERED_ENTRIES = 64
 
@@ -440,10 +442,18 @@ class Node:
         """The leader's loop for one follower: send what it lacks, or a heartbeat."""
         link = self.links[peer]
         wake = self.wake[peer]
+        last_batch = -1e9
         while self.role == LEADER and self.term == term:
             nxt = self.next_index[peer]
             prev = nxt - 1
             entries = self.log[nxt - 1 : nxt - 1 + 200]
+            if self.bug == "early-ack":
+                # New entries go out in batches, every EARLY_ACK_BATCH heartbeats; the
+                # heartbeats in between carry none.
+                if self.now() - last_batch < self.heartbeat * EARLY_ACK_BATCH:
+                    entries = []
+                elif entries:
+                    last_batch = self.now()
             msg = {
                 "type": "append",
                 "term": term,
@@ -481,10 +491,8 @@ class Node:
             else:
                 self.next_index[peer] = max(1, min(nxt - 1, answer.get("last_index", nxt) + 1))
                 continue
-            # (early-ack: new entries wait for the next batch, every 4 heartbeats)
-            pause = self.heartbeat * (4 if self.bug == "early-ack" else 1)
             try:
-                async with asyncio.timeout(pause):
+                async with asyncio.timeout(self.heartbeat):
                     await wake.wait()
             except TimeoutError:
                 pass

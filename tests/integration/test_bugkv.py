@@ -94,7 +94,7 @@ def schedule_striking_every_kind() -> list[dict[str, Any]]:
 def test_the_correct_server_under_every_local_fault_kind(cluster_state: Path, tmp_path: Path):
     steps = schedule_striking_every_kind()
     outcome = run(cluster_state, tmp_path / "store", workload="register", options={},
-                  steps=steps, time_limit=30.0)  # fmt: skip
+                  steps=steps, time_limit=45.0)  # fmt: skip
     results = outcome.results
     assert outcome.valid is True, results
     assert results["heal_verified"] is True and not results["problems"], results

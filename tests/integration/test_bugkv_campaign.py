@@ -2,10 +2,10 @@
 the runs and seconds to detection, and its report opens in headless Chromium.
 
 Seeds are chosen by planning (the random scheduler's plan is a pure function of the seed):
-run 1 (seed 16) kills every node, which early-ack survives (the leader comes back with the
-longest log and wins again); runs 2 and 4 (seeds 17 and 19) kill the leader alone, which
-loses the writes it acknowledged before sending them (one of them is enough: how many
-acknowledged writes are in flight when the kill lands depends on the machine's load).
+run 1 (seed 16) kills every node (early-ack loses writes if a node other than the old
+leader, without its unsent tail, wins after the restart); runs 2 and 4 (seeds 17 and 19)
+kill the leader alone, which loses the writes it acknowledged before sending them; run 3
+(seed 18) kills n5 alone, which loses nothing. Which run finds the bug depends on timing.
 """
 
 from __future__ import annotations
@@ -60,12 +60,12 @@ def test_a_campaign_finds_early_ack_and_its_report_opens(tmp_path: Path) -> None
     campaign = next((tmp_path / "store" / "campaigns").glob("*/*/campaign.json"))
     data = json.loads(campaign.read_text())
     found = data["runs_to_detection"]
-    assert found in (2, 4) and f"found in run {found}" in proc.stdout
+    assert found in (1, 2, 4) and f"found in run {found}" in proc.stdout
     assert data["seconds_to_detection"] >= sum(r["wall_seconds"] for r in data["runs"][:-1])
-    assert data["runs"][0]["valid"] is True and data["runs"][-1]["valid"] is False
+    assert all(r["valid"] is True for r in data["runs"][:-1]) and data["runs"][-1]["valid"] is False
     assert [r["seed"] for r in data["runs"]] == list(range(SEED, SEED + found))
     assert data["runs"][-1]["schedule"][0]["f"] == "start-kill"
-    assert data["runs"][-1]["schedule"][0]["value"]["nodes"] == ["n1"]
+    assert "n1" in data["runs"][-1]["schedule"][0]["value"]["nodes"]
     assert len(data["config_hash"]) == 12 and data["config"]["options"] == {"bug": "early-ack"}
     for run in data["runs"]:
         assert (campaign.parent / run["run_dir"] / "report.html").exists()
