@@ -227,6 +227,7 @@ class Node:
         self.next_index: dict[str, int] = {}
         self.match_index: dict[str, int] = {}
         self.waiters: dict[int, tuple[int, asyncio.Future[Any]]] = {}
+        self.urgent: set[str] = set()  # early-ack: peers to send entries to at once
         self.links = {n: PeerLink(self._host(n), self.peer_port) for n in self.others}
         self.wake = {n: asyncio.Event() for n in self.others}
         self.lease_until = -1e9  # monotonic (wall with lease-wall-clock, ticks with lease-ticks)
@@ -448,12 +449,14 @@ class Node:
             prev = nxt - 1
             entries = self.log[nxt - 1 : nxt - 1 + 200]
             if self.bug == "early-ack":
-                # New entries go out in batches, every EARLY_ACK_BATCH heartbeats; the
-                # heartbeats in between carry none.
-                if self.now() - last_batch < self.heartbeat * EARLY_ACK_BATCH:
+                # New entries go out in batches, every EARLY_ACK_BATCH heartbeats (at once
+                # when a read waits for them); the heartbeats in between carry none.
+                due = self.now() - last_batch >= self.heartbeat * EARLY_ACK_BATCH
+                if not due and peer not in self.urgent:
                     entries = []
                 elif entries:
                     last_batch = self.now()
+                    self.urgent.discard(peer)
             msg = {
                 "type": "append",
                 "term": term,
@@ -575,9 +578,12 @@ class Node:
         """Append ``cmd`` and wait until it is applied; its result. TimeoutError: unknown."""
         index = self.append_local(cmd)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self.bug == "early-ack" and cmd["op"] not in ("read", "read-set"):
-            # Acknowledged now; the entry goes out with the next heartbeat.
-            return self.early_result(cmd)
+        if self.bug == "early-ack":
+            if cmd["op"] not in ("read", "read-set"):
+                return self.early_result(cmd)  # acknowledged now, sent with the next batch
+            self.urgent.update(self.others)  # a read waits: send the batch now
+            for ev in self.wake.values():
+                ev.set()
         self.waiters[index] = (self.term, fut)
         async with asyncio.timeout(self.propose_timeout):
             return await fut
