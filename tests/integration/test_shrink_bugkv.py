@@ -2,7 +2,9 @@
 10-op schedule — its 2-op minimal schedule hidden among harmless clock, packet, pause and
 partition ops — shrinks to at most 3 ops that reproduce in at least 4 of 5 reruns.
 
-Slow: ddmin reruns the test some 30-60 times (about 20 s a run on this machine).
+Slow: ddmin reruns the test some 20-40 times (20-45 s a run on this machine; at most 40
+reruns). buffered-log reproduced in only 3 of 5 runs of its schedule here under load
+(load ~18 on 2 cores), below the 80 % this test asks; see docs/schedulers.md.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def test_shrink_finds_buffered_logs_core_among_ten_ops(cluster_state: Path, tmp_
         cluster_state_dir=str(cluster_state), cluster_options=CLUSTER,
         options=bug.suite_options(), recovery_time=1.0,
     )  # fmt: skip
-    for _attempt in range(2):  # a buggy run's verdict depends on timing: a second try
+    for _attempt in range(3):  # a buggy run's verdict depends on timing: more tries
         first = run_test(spec, schedule=steps)
         if first.valid is False:
             break
@@ -92,7 +94,7 @@ def test_shrink_finds_buffered_logs_core_among_ten_ops(cluster_state: Path, tmp_
     def replay(sub: list[dict[str, Any]]) -> bool:
         return run_test(spec, schedule=sub, replay_of=str(first.run_dir)).valid is False
 
-    result = shrink_run(first.run_dir, replay, reruns=5, fraction=0.8, max_runs=120)
+    result = shrink_run(first.run_dir, replay, reruns=5, fraction=0.8, max_runs=40)
     print(f"shrink: {len(result.original)} -> {len(result.minimal)} ops, reproduced "
           f"{result.reproduced}/5, {result.runs_made} runs, {result.seconds} s: "
           f"{[(s['at'], s['f']) for s in result.minimal]}")  # fmt: skip
