@@ -1,6 +1,6 @@
 """clew shrink on a real bugkv cluster: a buffered-log run (depth 2) made invalid by a
-10-op schedule — its 2-op minimal schedule hidden among harmless clock, packet, pause and
-partition ops — shrinks to at most 3 ops that reproduce in at least 4 of 5 reruns.
+10-op schedule — its 2-op minimal schedule followed by harmless pauses and partitions of
+single followers — shrinks to at most 3 ops that reproduce in at least 4 of 5 reruns.
 
 Slow: ddmin reruns the test some 20-40 times (20-45 s a run on this machine; at most 40
 reruns). buffered-log reproduced in only 3 of 5 runs of its schedule here under load
