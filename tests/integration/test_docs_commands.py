@@ -149,6 +149,10 @@ def _adapt(cmd: str, place: Place) -> tuple[list[str] | str, set[int]]:
             argv += ["--nodes", "3"]
         if "serializable_reads=true" in cmd or argv[2] == "bugkv" or verb == "campaign":
             ok = {0, 1}  # stale reads and seeded bugs are what these runs look for
+        if pg and "bank" in cmd and "read-committed" in cmd:
+            ok = {0, 1}  # the total may drift at read committed (docs/workloads.md)
+        if "toykv.py" in cmd and "primary=true" not in cmd:
+            ok = {1}  # toykv's nodes do not replicate: not linearizable, by design
     elif verb == "replay":
         argv += ["--no-progress"]
     elif verb == "cluster" and argv[2] == "up":
@@ -161,22 +165,28 @@ def _adapt(cmd: str, place: Place) -> tuple[list[str] | str, set[int]]:
             runs = sorted((place.cwd / "store" / "etcd-register").glob("2*"))
             shutil.copy(runs[0] / "history.jsonl", place.cwd / "a.jsonl")
             shutil.copy(runs[-1] / "history.jsonl", place.cwd / "b.jsonl")
+        if "logs/*.log" in cmd:
+            ok = {0, 1}  # three of Porcupine's etcd logs stand in: not all linearizable
         if "porcupine/jepsen" in cmd:
-            ok = {0, 1}  # some of Porcupine's etcd histories are not linearizable
+            # most of Porcupine's etcd histories are not linearizable, and etcd_095.log
+            # is empty upstream: an error line for it, exit 254 (checked in the test)
+            ok = {254}
         return cmd, ok  # through the shell: the globs expand as the user's would
     elif verb == "analyze" and "mydb" in cmd:
         argv = ["clew", "analyze", "store/toykv-register/latest", "--suite", "./mydb.py"]
     return argv, ok
 
 
-def _phase(cmd: str) -> int:
-    """When a command runs: clusters and runs first, then what reads the runs, then the
-    cluster commands that take the cluster down (and up again at 5 nodes)."""
+def _phase(cmd: str) -> float:
+    """When a command runs: clusters and runs first (a suite file's first, so that
+    store/latest is a built-in suite's run, as `clew analyze store/latest` expects), then
+    what reads the runs, then the cluster commands that take the cluster down (and up
+    again at 5 nodes)."""
     words = cmd.split()
     if cmd.startswith(("clew doctor", "clew cluster up --nodes 3")):
         return 0
     if words[1:2] == ["test"]:
-        return 1
+        return 1 if words[2].endswith(".py") else 1.5
     if words[1:2] == ["campaign"]:
         return 2
     if cmd.startswith(("clew cluster status", "clew cluster down")):
@@ -265,6 +275,12 @@ def test_every_shown_command_runs(place: Place) -> None:
         proc = _run(argv, place)
         print(f"{time.monotonic() - t0:6.1f} s  exit {proc.returncode}  {cmd}", flush=True)
         ran.append(cmd)
+        if "porcupine/jepsen" in cmd:
+            errors = [x for x in proc.stdout.splitlines() if x.startswith("ERROR")]
+            assert [e.split()[1] for e in errors] == [
+                "tests/data/porcupine/jepsen/etcd_095.log:1:"
+            ], proc.stdout[-2000:]
+            assert "the file is empty" in errors[0]
         if proc.returncode not in ok or "Traceback" in proc.stderr:
             failures.append(f"{cmd}\n  ran: {argv}\n  exit {proc.returncode}\n"
                             f"  stdout: {proc.stdout[-1500:]}\n  stderr: {proc.stderr[-1500:]}")
