@@ -13,7 +13,15 @@ import numpy as np
 
 from harness.history import FAIL, INFO, INVOKE, OK, History
 
-__all__ = ["MAX_LISTED", "client_ops", "completion_type", "listed", "op_summary", "sort_key"]
+__all__ = [
+    "MAX_LISTED",
+    "client_ops",
+    "completion_type",
+    "hashable",
+    "listed",
+    "op_summary",
+    "sort_key",
+]
 
 #: At most this many items are listed per category in a result (counts are exact).
 MAX_LISTED = 100
@@ -35,6 +43,26 @@ def completion_type(history: History, invoke_pos: int) -> int:
     it never completed (the history ended first)."""
     j = int(history.pair[invoke_pos])
     return INFO if j < 0 else int(history.type[j])
+
+
+class _FrozenDict(dict[Any, Any]):
+    """A map value used as a key (an element, an id): equal to, printed and written to
+    JSON like the dict it came from, hashed by its items."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+
+def hashable(x: Any) -> Any:
+    """``x`` made usable as a dict key, equal values giving equal keys: lists become
+    tuples, maps frozen maps, sets frozensets (recursively); anything else as it is."""
+    if isinstance(x, list | tuple):
+        return tuple(hashable(v) for v in x)
+    if isinstance(x, dict):
+        return _FrozenDict((hashable(k), hashable(v)) for k, v in x.items())
+    if isinstance(x, set | frozenset):
+        return frozenset(hashable(v) for v in x)
+    return x
 
 
 def sort_key(x: Any) -> tuple[str, Any]:

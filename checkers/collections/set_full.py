@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from checkers.collections._ops import client_ops, listed, sort_key
+from checkers.collections._ops import client_ops, hashable, listed, sort_key
 from checkers.result import UNKNOWN, Result
 from harness.errors import HistoryError
 from harness.history import FAIL, INFO, INVOKE, OK, History
@@ -52,6 +52,7 @@ MAX_ELEMENT_ROWS = 2000
 QUANTILES = (0.0, 0.5, 0.95, 0.99, 1.0)
 
 _NS_PER_MS = 1_000_000
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -61,14 +62,6 @@ class _Element:
     known: int = -1  # position of the op that made it known
     last_present: int = -1  # invoke position of the latest read that had it
     last_absent: int = -1  # invoke position of the latest read that lacked it
-
-
-def _hashable(x: Any) -> Any:
-    if isinstance(x, list):
-        return tuple(_hashable(v) for v in x)
-    if isinstance(x, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in x.items()))
-    return x
 
 
 def _quantiles(xs: list[int]) -> dict[str, int] | None:
@@ -85,7 +78,7 @@ class _Ids:
     def __init__(self, elements: list[Any]) -> None:
         self.elements = elements
         self.by_value = {x: i for i, x in enumerate(elements)}
-        ints = all(type(x) is int for x in elements)
+        ints = all(type(x) is int and _INT64_MIN <= x <= _INT64_MAX for x in elements)
         self.ints = ints and bool(elements)
         if self.ints:
             values = np.array(elements, dtype=np.int64)
@@ -94,14 +87,16 @@ class _Ids:
 
     def of(self, raw: list[Any] | tuple[Any, ...]) -> npt.NDArray[np.int64]:
         """Ids of the read's elements; -1 for an element never added."""
-        arr = np.array(raw) if self.ints else None
-        if arr is not None and arr.ndim == 1 and arr.dtype.kind == "i":
+        arr = None
+        if self.ints and all(type(x) is int and _INT64_MIN <= x <= _INT64_MAX for x in raw):
+            arr = np.array(raw, dtype=np.int64)
+        if arr is not None and arr.ndim == 1:
             at = np.searchsorted(self.sorted, arr)
             at[at >= len(self.sorted)] = 0
             found = self.sorted[at] == arr
             return np.where(found, self.order[at], -1).astype(np.int64)
         get = self.by_value.get
-        return np.array([get(_hashable(x), -1) for x in raw], dtype=np.int64)
+        return np.array([get(hashable(x), -1) for x in raw], dtype=np.int64)
 
 
 def check(history: History, *, linearizable: bool = False) -> Result:
@@ -116,7 +111,7 @@ def check(history: History, *, linearizable: bool = False) -> Result:
     first_add: dict[Any, int] = {}
     for pos in ops:
         if history.f[pos] == add_f and history.type[pos] == INVOKE:
-            first_add.setdefault(_hashable(history.value_of(pos)), pos)
+            first_add.setdefault(hashable(history.value_of(pos)), pos)
     ids = _Ids(list(first_add))
     n = len(ids.elements)
     add_invoke = np.array(list(first_add.values()), dtype=np.int64)
@@ -135,7 +130,7 @@ def check(history: History, *, linearizable: bool = False) -> Result:
                 while tracked < n and add_invoke[tracked] <= pos:
                     tracked += 1
                 continue
-            i = ids.by_value.get(_hashable(history.value_of(int(history.pair[pos]))))
+            i = ids.by_value.get(hashable(history.value_of(int(history.pair[pos]))))
             if i is not None and add_invoke[i] == history.pair[pos]:
                 add_type[i] = {OK: "ok", FAIL: "fail", INFO: "info"}[t]
                 if t == OK and known[i] < 0:
@@ -155,7 +150,7 @@ def check(history: History, *, linearizable: bool = False) -> Result:
             )
         got = ids.of(raw)
         if (got < 0).any():
-            unexpected.update(_hashable(x) for x, i in zip(raw, got.tolist(), strict=True) if i < 0)
+            unexpected.update(hashable(x) for x, i in zip(raw, got.tolist(), strict=True) if i < 0)
         seen = got[(got >= 0) & (got < tracked)]
         uniq, counts = np.unique(seen, return_counts=True)
         if len(uniq) < len(seen):

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from checkers.collections._ops import client_ops, sort_key
+from checkers.collections._ops import client_ops, hashable, sort_key
 from checkers.result import Result
 from harness.history import INVOKE, OK, History
 
@@ -22,10 +22,6 @@ __all__ = ["MAX_DUPLICATES_LISTED", "check"]
 
 #: Duplicates listed in the result (Jepsen's figure); the count is exact.
 MAX_DUPLICATES_LISTED = 48
-
-
-def _hashable(x: Any) -> Any:
-    return tuple(_hashable(v) for v in x) if isinstance(x, list) else x
 
 
 def check(history: History) -> Result:
@@ -38,7 +34,7 @@ def check(history: History) -> Result:
         if t == INVOKE:
             attempted += 1
         elif t == OK:
-            acks[_hashable(history.value_of(pos))] += 1
+            acks[hashable(history.value_of(pos))] += 1
     dups = sorted(((x, n) for x, n in acks.items() if n > 1), key=lambda p: (-p[1], sort_key(p[0])))
     ids = sorted(acks, key=sort_key)
     details: dict[str, Any] = {
