@@ -7,6 +7,7 @@ then invalid, then unknown, then valid).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -145,9 +146,10 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     "--model",
     default=None,
     help="register, cas-register (Knossos semantics), etcd (Porcupine's etcd model), "
-    "multi-register (Knossos), kv, mutex, set or queue (linearizability); list-append or "
-    "rw-register (transactions, Elle-style, see --consistency); and the collection "
-    "checkers (bank, counter, set-full, ... as registered). Default: etcd for Porcupine "
+    "multi-register (Knossos), kv, mutex, set or linearizable-queue (linearizability); "
+    "list-append or rw-register (transactions, Elle-style, see --consistency); and the "
+    "collection checkers (bank, counter, set-full, queue: Jepsen's queue checker, ... as "
+    "registered). Default: etcd for Porcupine "
     "etcd logs, kv for Porcupine kv logs, else the one model that fits the operations; "
     "when none clearly fits, clew refuses and asks for --model.",
 )
@@ -204,7 +206,8 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     type=ByteSize(),
     default=DEFAULT_MAX_BYTES,
     show_default=f"{DEFAULT_MAX_BYTES // 1024**3}G",
-    help="Budget for the search cache of one file (e.g. 512M, 4G); beyond it: unknown.",
+    help="Memory budget per file (e.g. 512M, 4G): the search cache of a linearizability "
+    "check, the memory a transactional check adds; beyond it: unknown.",
 )
 @click.option(
     "--max-steps",
@@ -273,8 +276,8 @@ def check_cmd(
     linearizable_keys: bool,
 ) -> None:
     """Check each history FILE against a model: linearizability (register, cas-register,
-    etcd, multi-register, kv, mutex, set, queue), transactional anomalies (list-append,
-    rw-register) or a workload's checker (bank, counter, ...).
+    etcd, multi-register, kv, mutex, set, linearizable-queue), transactional anomalies
+    (list-append, rw-register) or a workload's checker (bank, counter, queue, ...).
 
     Prints one line per file (its verdict and why), then a total. Histories are read in
     clew's JSONL, a JSON array, Jepsen's history.edn, or Porcupine's etcd and kv logs;
@@ -412,7 +415,7 @@ def _model_choices() -> str:
     from checkers.collections import CHECKERS
     from checkers.linear.models import MODELS
 
-    linear = [n for n in MODELS if n not in CHECKERS]  # a collection checker takes over
+    linear = list(MODELS)
     text = f"{', '.join(linear)} (linearizability); {', '.join(_TXN_MODELS)} (transactions)"
     collections = [n for n in CHECKERS if n not in _TXN_MODELS]
     if collections:
@@ -492,6 +495,7 @@ def _check_one(
     from harness.formats import detect_format, read_history
 
     record: dict[str, Any] = {"file": path, "model": o.model}
+    started = time.perf_counter()  # `seconds` covers reading and parsing too
     try:
         detected = detect_format(path) if o.fmt == "auto" else o.fmt
         history = read_history(path, detected)
@@ -502,12 +506,14 @@ def _check_one(
             from checkers.linear.models import guess_model
 
             model = guess_model(history, _model_choices())
+            # Jepsen's queue checker covers the FIFO model too (on small histories).
+            model = "queue" if model == "linearizable-queue" else model
             record["model"] = model
         family = _family(model)
         if family == "txn":
-            return _check_txn(path, history, model, o, record)
+            return _check_txn(path, history, model, o, record, started)
         if family == "collection":
-            return _check_collection(path, history, model, o, record)
+            return _check_collection(path, history, model, o, record, started)
         initial = None if o.initial is _UNSET else o.initial
         m = resolve_model(history, model, initial_value=initial)
         record["model"] = m.name
@@ -515,6 +521,7 @@ def _check_one(
             history, m, partition=o.partition, time_limit=o.time_limit,
             max_bytes=o.max_memory, max_steps=o.max_steps, threads=o.threads,
             counterexample_time_limit=o.counterexample_time_limit, progress=on_progress,
+            started=started,
         )  # fmt: skip
     except InputError as e:
         return _bad_input(path, e, o.as_json, record)
@@ -535,7 +542,7 @@ def _check_one(
                 record,
             )
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
-    record.update(ops=d["ops"], partitions=d["partitions"])
+    record.update(ops=d["ops"], key_groups=d["partitions"])
     if o.as_json:
         line = json.dumps(record, default=str)
         if cex is not None:
@@ -544,9 +551,9 @@ def _check_one(
     if cex is not None:
         record["counterexample"] = cex
     label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
-    parts = "partition" if d["partitions"] == 1 else "partitions"
+    groups = "key group" if d["partitions"] == 1 else "key groups"
     line = (
-        f"{label:<8} {path}  ({d['model']}, {d['ops']} ops, {d['partitions']} {parts}, "
+        f"{label:<8} {path}  ({d['model']}, {d['ops']} ops, {d['partitions']} {groups}, "
         f"{result.seconds * 1000:.1f} ms)"
     )
     if result.cause:
@@ -592,12 +599,19 @@ def _verdict_line(
 
 
 def _check_collection(
-    path: str, history: Any, model: str, o: _CheckOptions, record: dict[str, Any]
+    path: str,
+    history: Any,
+    model: str,
+    o: _CheckOptions,
+    record: dict[str, Any],
+    started: float,
 ) -> tuple[int, str, float, dict[str, Any]]:
-    """Check one history with the collection checker registered as ``model``."""
+    """Check one history with the collection checker registered as ``model``; its
+    ``seconds`` run from ``started`` (before the file was read)."""
     from checkers.collections import CHECKERS
 
     result = CHECKERS[model](history)
+    result = dataclasses.replace(result, seconds=time.perf_counter() - started)
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(ops=len(history), checker=result.checker)
     return _verdict_line(path, result, f"{model}, {len(history)} history lines", record,
@@ -614,8 +628,10 @@ def _check_txn(
     model: str,
     o: _CheckOptions,
     record: dict[str, Any],
+    started: float,
 ) -> tuple[int, str, float, dict[str, Any]]:
-    """Check one transactional history (called from :func:`_check_one`)."""
+    """Check one transactional history (called from :func:`_check_one`); the time limit
+    and ``seconds`` run from ``started`` (before the file was read)."""
     from checkers.txn import DEFAULT_CONSISTENCY
     from checkers.txn import check as txn_check
 
@@ -624,9 +640,13 @@ def _check_txn(
         extra.update(o.txn_assumptions)
         if o.initial is not _UNSET:
             extra["initial_state"] = _txn_initial_state(model, o.initial)
+    left = None if o.time_limit is None else o.time_limit - (time.perf_counter() - started)
     result = txn_check(
-        history, model, o.consistency or DEFAULT_CONSISTENCY, time_limit=o.time_limit, **extra
-    )
+        history, model, o.consistency or DEFAULT_CONSISTENCY,
+        time_limit=None if left is None else max(left, 1e-3), max_memory=o.max_memory,
+        **extra,
+    )  # fmt: skip
+    result = dataclasses.replace(result, seconds=time.perf_counter() - started)
     d = result.details
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(consistency=d["consistency"], anomalies=d["anomalies"], ops=len(history))

@@ -21,7 +21,7 @@ __all__ = ["render_check_report", "write_check_report"]
 
 def _checker(e: dict[str, Any]) -> dict[str, Any]:
     res: dict[str, Any] = {"valid": e.get("valid"), "cause": e.get("cause") or e.get("error")}
-    for k in ("model", "ops", "partitions", "seconds"):
+    for k in ("model", "ops", "key_groups", "seconds"):
         if e.get(k) is not None:
             res[k] = e[k]
     if e.get("counterexample") is not None:
@@ -79,7 +79,7 @@ def render_check_report(entries: list[dict[str, Any]], *, title: str = "clew che
                 "error": e.get("error"),
                 "cause": e.get("cause"),
                 "ops": e.get("ops", ""),
-                "partitions": e.get("partitions", ""),
+                "key_groups": e.get("key_groups", ""),
                 "seconds": e.get("seconds"),
                 "failure": len(failures) if found else None,
             }

@@ -21,7 +21,8 @@ could be explained by them (any info drain explains any number), the verdict is
 dequeues could have taken.
 
 **linearizable queue**: when the history has at most ``linear_max_ops`` client ops (a
-small history), it is also checked with :mod:`checkers.linear`'s FIFO ``queue`` model
+small history), it is also checked with :mod:`checkers.linear`'s FIFO model
+(``linearizable-queue``)
 (drained values become concurrent dequeues within the drain's window, so any order is
 allowed). ``linear_max_ops=0`` turns that off. Result details: the total-queue fields and
 ``linearizable`` (the linear checker's result, or why it was skipped). The verdicts merge
@@ -34,7 +35,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from checkers.collections._ops import client_ops, listed
+from checkers.collections._ops import client_ops, hashable, listed
 from checkers.result import UNKNOWN, Result, merge_validity
 from harness.errors import HistoryError
 from harness.history import INFO, INVOKE, OK, History, HistoryBuilder
@@ -43,10 +44,6 @@ __all__ = ["DEFAULT_LINEAR_MAX_OPS", "check", "check_total", "expand_drains"]
 
 #: Largest history (client ops) also checked for linearizability with the queue model.
 DEFAULT_LINEAR_MAX_OPS = 2000
-
-
-def _hashable(x: Any) -> Any:
-    return tuple(_hashable(v) for v in x) if isinstance(x, list) else x
 
 
 def _multiset(c: Counter[Any]) -> list[Any]:
@@ -69,9 +66,9 @@ def check_total(history: History, *, duplicates_allowed: bool = False) -> Result
         t, f = int(history.type[pos]), int(history.f[pos])
         if f == enq:
             if t == INVOKE:
-                attempts[_hashable(history.value_of(pos))] += 1
+                attempts[hashable(history.value_of(pos))] += 1
             elif t == OK:
-                enqueues[_hashable(history.value_of(int(history.pair[pos])))] += 1
+                enqueues[hashable(history.value_of(int(history.pair[pos])))] += 1
             continue
         if t == INVOKE:
             if history.pair[pos] < 0:  # never completed
@@ -92,9 +89,9 @@ def check_total(history: History, *, duplicates_allowed: bool = False) -> Result
                     path=history.path,
                     line=int(history.line[pos]),
                 )
-            dequeues.update(_hashable(v) for v in value)
+            dequeues.update(hashable(v) for v in value)
         elif value is not None:
-            dequeues[_hashable(value)] += 1
+            dequeues[hashable(value)] += 1
     ok = dequeues & attempts
     unexpected = Counter({x: n for x, n in dequeues.items() if x not in attempts})
     duplicated = dequeues - attempts - unexpected
@@ -216,7 +213,9 @@ def check(
     else:
         from checkers.linear import check as linear_check
 
-        lin = linear_check(expand_drains(history), "queue", time_limit=linear_time_limit)
+        lin = linear_check(
+            expand_drains(history), "linearizable-queue", time_limit=linear_time_limit
+        )
         linear = lin.to_json()
         valid = merge_validity([total.valid, lin.valid])
         if lin.valid is not True:

@@ -31,7 +31,10 @@ The models:
 ``kv``            get / put / append on string values per key, initially "" (Porcupine kv).
 ``mutex``         acquire / release of one lock.
 ``set``           add x / read → the whole set (Knossos set).
-``queue``         FIFO queue: enqueue x / dequeue → x (nil: the queue was empty).
+``linearizable-queue`` FIFO queue: enqueue x / dequeue → x (nil: the queue was empty).
+                  (Not ``queue``: that name is Jepsen's queue checker, in
+                  :mod:`checkers.collections`, which also uses this model on small
+                  histories.)
 
 The register models and multi-register take an initial value (:func:`with_initial_value`,
 ``--initial-value``): Knossos's ``(cas-register 0)`` and ``(multi-register {:x 0 :y 0})``.
@@ -626,7 +629,7 @@ def _set_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[boo
 
 
 def _queue_lower(calls: Calls) -> Lowered:
-    o = _Ops("queue", ("enqueue", "dequeue"), calls)
+    o = _Ops("linearizable-queue", ("enqueue", "dequeue"), calls)
     enq = o.is_(0)
     opc = o.by_outcome(
         [
@@ -696,7 +699,7 @@ MODELS: dict[str, Model] = {
             describe_state=lambda s: sorted((_plain(x) for x in s), key=repr),
         ),
         Model(
-            name="queue",
+            name="linearizable-queue",
             summary="FIFO queue: enqueue/dequeue",
             fs=("enqueue", "dequeue"),
             lower=_queue_lower,
@@ -740,7 +743,7 @@ _CHANGES = {
     "kv": ("put", "append"),
     "mutex": ("acquire", "release"),
     "set": ("add",),
-    "queue": ("enqueue",),
+    "linearizable-queue": ("enqueue",),
 }
 _MOP_MODELS = (
     ("list-append", {"append", "r"}, "append"),
@@ -794,7 +797,7 @@ def guess_model(history: History, choices: str | None = None) -> str:
                     raise refuse("its transactions only read, so every model fits")
                 return name
         raise refuse(f"its transactions mix micro-ops {sorted(names, key=str)}")
-    for name in ("register", "cas-register", "kv", "mutex", "set", "queue"):
+    for name in ("register", "cas-register", "kv", "mutex", "set", "linearizable-queue"):
         if fs <= set(MODELS[name].fs):
             break
     else:

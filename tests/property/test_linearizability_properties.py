@@ -12,7 +12,7 @@ from checkers.linear import check
 from checkers.linear.reference import check_reference
 from harness.history import History
 
-MODELS = ["register", "cas-register", "etcd", "kv", "mutex", "set", "queue"]
+MODELS = ["register", "cas-register", "etcd", "kv", "mutex", "set", "linearizable-queue"]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -156,7 +156,7 @@ def random_history(draw: Any, model: str, keyed: bool = False) -> History:
             c["output"] = draw({
                 "kv": st.sampled_from(["", "a", "ab", "b"]),
                 "set": st.lists(st.integers(0, 4), max_size=3, unique=True),
-                "queue": st.one_of(st.none(), st.integers(0, 4)),
+                "linearizable-queue": st.one_of(st.none(), st.integers(0, 4)),
             }.get(model, st.one_of(st.none(), st.integers(0, 3))))  # fmt: skip
         if c["f"] in ("cas", "acquire", "release") and draw(st.booleans()):
             c["type"] = "fail" if c["type"] == "ok" else "ok"

@@ -128,7 +128,7 @@ def test_independent_splits_jepsen_tuples_into_keys(tmp_path: Path) -> None:
     code, out = run("check", "--model", "register", "--independent", str(f))
     assert code == 1 and "key 2" in out  # key 2 was never written
     code, out = run("check", "--json", "--model", "register", "--independent", str(f))
-    assert json.loads(out)["partitions"] == 2
+    assert json.loads(out)["key_groups"] == 2
 
 
 # --- models: guessing refused, initial values, rw-register options, collection checkers ---
@@ -248,3 +248,71 @@ def test_model_names_in_the_collection_registry_go_to_their_checker(
     assert code == 254 and "does not apply" in out
     code, out = run("check", good)  # never guessed: only named
     assert code == 254 and "evens-only (collections)" in out
+
+
+def test_linearizable_queue_and_jepsens_queue_checker_are_both_reachable(tmp_path: Path) -> None:
+    # Sequential, FIFO broken: 1 then 2 enqueued, 2 dequeued first. Nothing lost.
+    ops = [
+        ("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1),
+        ("invoke", 0, "enqueue", 2), ("ok", 0, "enqueue", 2),
+        ("invoke", 1, "dequeue", None), ("ok", 1, "dequeue", 2),
+        ("invoke", 1, "dequeue", None), ("ok", 1, "dequeue", 1),
+    ]  # fmt: skip
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(
+        json.dumps({"type": t, "process": p, "f": f, "value": v, "time": i}) + "\n"
+        for i, (t, p, f, v) in enumerate(ops)
+    ))  # fmt: skip
+    code, out = run("check", "--json", "-m", "linearizable-queue", str(path))
+    rec = json.loads(out)
+    assert code == 1 and rec["model"] == "linearizable-queue" and "checker" not in rec
+    code, out = run("check", "--json", "-m", "queue", str(path))
+    rec = json.loads(out)
+    assert code == 1 and rec["checker"] == "queue"
+    assert "linearizable queue" in rec["cause"]
+    code, out = run("check", "--json", "-m", "total-queue", str(path))
+    assert code == 0 and json.loads(out)["checker"] == "total-queue"
+    code, out = run("check", "--json", str(path))  # guessed: Jepsen's queue checker
+    assert code == 1 and json.loads(out)["model"] == "queue"
+    code, out = run("check", "--help")
+    assert "linearizable-queue" in out
+
+
+def test_max_memory_reaches_the_transactional_checker() -> None:
+    g1c = str(Path(__file__).parent.parent / "data" / "elle" / "g1c.json")
+    code, out = run("check", "--json", "-m", "list-append", g1c)
+    assert code == 1
+    code, out = run("check", "--json", "-m", "list-append", "--max-memory", "1", g1c)
+    rec = json.loads(out)
+    assert code == 2 and "ran out of memory" in rec["cause"]
+
+
+def test_seconds_cover_reading_the_file_for_every_family(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time
+
+    import harness.formats
+
+    real = harness.formats.read_history
+
+    def slow_read(*args: object, **kwargs: object) -> object:
+        time.sleep(0.3)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(harness.formats, "read_history", slow_read)
+    queue = tmp_path / "q.jsonl"
+    queue.write_text(
+        '{"type": "invoke", "process": 0, "f": "enqueue", "value": 1, "time": 0}\n'
+        '{"type": "ok", "process": 0, "f": "enqueue", "value": 1, "time": 1}\n'
+    )
+    g1c = str(Path(__file__).parent.parent / "data" / "elle" / "g1c.json")
+    for args in (
+        [VALID],
+        ["-m", "total-queue", str(queue)],
+        ["-m", "list-append", g1c],
+    ):
+        code, out = run("check", "--json", *args)
+        rec = json.loads(out)
+        assert code in (0, 1) and rec["seconds"] >= 0.3, (args, rec)
+        assert "partitions" not in rec

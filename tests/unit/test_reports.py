@@ -35,7 +35,7 @@ def check_entry(path: Path) -> dict[str, Any]:
     h = read_history(str(path))
     r = check(h, get_model("etcd"))
     entry: dict[str, Any] = {"file": str(path), "model": "etcd", "valid": r.valid,
-                             "cause": r.cause, "ops": r.details["ops"], "partitions": 1,
+                             "cause": r.cause, "ops": r.details["ops"], "key_groups": 1,
                              "seconds": r.seconds}  # fmt: skip
     if r.details.get("counterexample") is not None:
         entry["counterexample"] = r.details["counterexample"]
