@@ -64,7 +64,10 @@ def test_out_of_budget_exits_2_with_the_reason(tmp_path: Path) -> None:
         ("", "empty"),
         ('{"process": 0, "type": "invoke", "f": "read", "value": null}\n{"process": 0,\n',
          ":2:"),
-        ('{"process": 0, "type": "ok", "f": "read", "value": 1}\n', "no invocation"),
+        # (a history of completions only is Elle's shorthand: the orphan needs a neighbour)
+        ('{"process": 1, "type": "invoke", "f": "read", "value": null}\n'
+         '{"process": 1, "type": "ok", "f": "read", "value": 1}\n'
+         '{"process": 0, "type": "ok", "f": "read", "value": 1}\n', "no invocation"),
         ('{"process": 0, "type": "exploded", "f": "read", "value": 1}\n', "unknown op type"),
         ('{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :re',
          ":2:"),
