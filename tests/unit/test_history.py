@@ -51,7 +51,12 @@ def test_named_processes_get_negative_ids_and_loose_pairing() -> None:
 @pytest.mark.parametrize(
     ("ops", "line", "message"),
     [
-        ([dict(process=0, type="ok", f="read", value=1)], 1, "has no invocation"),
+        (  # beside an invoked op: completions alone are Elle's shorthand, not an error
+            [dict(process=1, type="invoke", f="read", value=None),
+             dict(process=1, type="ok", f="read", value=1),
+             dict(process=0, type="ok", f="read", value=1)],
+            3, "has no invocation",
+        ),
         (
             [dict(process=0, type="invoke", f="read", value=None),
              dict(process=0, type="invoke", f="read", value=None)],

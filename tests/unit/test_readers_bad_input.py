@@ -163,7 +163,7 @@ def test_a_model_error_names_the_file(tmp_path: Path) -> None:
         ],
     )
     code, out = clew("check", "-m", "register", f)
-    assert code == 254 and out.startswith(f"ERROR    {f}: model 'register' has no operation")
+    assert code == 254 and out.startswith(f"ERROR    {f}:1: model 'register' has no operation")
 
 
 def test_rw_register_min_int64_through_the_cli(tmp_path: Path) -> None:
