@@ -2,10 +2,11 @@
 10-op schedule — its 2-op minimal schedule followed by harmless pauses and partitions of
 single followers — shrinks to at most 3 ops that reproduce in at least 4 of 5 reruns.
 
-Kept in bench/, not in the suite: ddmin reruns the test some 20-40 times (20-45 s a run on this machine; at most 40
-reruns). buffered-log reproduced in only 3 of 5 runs of its schedule here under load
-(load ~18 on 2 cores), below the 80 % this test asks; see docs/schedulers.md. Run it as
-root with `.venv/bin/pytest -q -s bench/shrink_bugkv_test.py` (up to ~30 min).
+Kept in bench/, not in the suite: ddmin reruns the test some 20-40 times (20-45 s a run
+on this machine; at most 40 reruns). buffered-log reproduced in only 3 of 5 runs of its
+schedule here under load (load ~18 on 2 cores), below the 80 % this test asks; see
+docs/schedulers.md. Run it as root with `.venv/bin/pytest -q -s bench/shrink_bugkv_test.py`
+(up to ~30 min).
 """
 
 from __future__ import annotations

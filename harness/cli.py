@@ -285,7 +285,7 @@ def check_cmd(
 
     \b
     Examples:
-      clew check store/etcd/latest/history.jsonl
+      clew check store/etcd-register/latest/history.jsonl
       clew check --model cas-register --time-limit 30 history.edn
       clew check --json tests/data/porcupine/kv/*.txt
     """

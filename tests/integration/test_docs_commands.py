@@ -50,11 +50,7 @@ NOT_RUN = {
     "bash scripts/test": "the whole test suite, which includes this test",
     ".venv/bin/pytest tests/unit -q": "part of the test suite this test belongs to",
     ".venv/bin/pytest -m golden": "part of the test suite this test belongs to",
-    ".venv/bin/ruff check . && .venv/bin/mypy": "run by CI's lint step, not a run's command",
-    "clew check store/etcd/latest/history.jsonl": (
-        "`clew check --help` (harness/cli.py, another helper's file) still shows store/etcd/"
-        "latest; runs live in store/<suite>-<workload>/"
-    ),
+    ".venv/bin/ruff check . && .venv/bin/mypy": "run by scripts/test before pytest (CI runs it)",
     "clew cluster up --provider static --nodes db1,admin@db2:2222,db3 --key ~/.ssh/id_ed25519":
         "needs real static hosts",
     "clew cluster up --provider docker --nodes 3 --option image=clew/node:debian12":
