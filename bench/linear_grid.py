@@ -5,8 +5,9 @@ For every cell of the grid ops x clients x keys x {valid, one stale read} (histo
 prints the verdict, the checker time (clew: parsed history to verdict; Porcupine: its
 ``CheckEventsTimeout``), the parse time, the whole process's wall time (start-up, imports,
 reading the JSONL file, checking) and its peak RSS, with --time-limit per cell. Porcupine
-is run when its companion program exists (--porcupine; built outside this repository from
-Porcupine's source with its etcd model partitioned by key, see docs/benchmarks.md).
+is run when its companion program is given (--porcupine PATH or $CLEW_PORCUPINE): a small Go
+program, built outside this repository from Porcupine's source, that reads the same JSONL
+files and checks them with Porcupine's etcd model partitioned by key.
 
     .venv/bin/python bench/linear_grid.py [--ops 1000,10000,100000,1000000]
         [--clients 5,20,100] [--keys 1,100] [--variants valid,stale] [--time-limit 60]
@@ -28,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.lin_histories import Shape, cached_history  # noqa: E402
 
-DEFAULT_PORCUPINE = Path("/work/porcupine-bench/porcupine-check")
+#: The companion program, if built: --porcupine PATH, else $CLEW_PORCUPINE.
+DEFAULT_PORCUPINE = os.environ.get("CLEW_PORCUPINE")
 
 # Run in a fresh interpreter: times every phase of one check, as `clew check` runs them.
 _DRIVER = """
@@ -108,12 +110,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per cell")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/clew-lin-histories"))
-    ap.add_argument("--porcupine", type=Path, default=DEFAULT_PORCUPINE)
+    ap.add_argument("--porcupine", type=Path, default=DEFAULT_PORCUPINE,
+                    help="the Porcupine companion program (default: $CLEW_PORCUPINE)")
     ap.add_argument("--no-porcupine", action="store_true")
     ap.add_argument("--no-clew", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     a = ap.parse_args()
-    porcupine = None if a.no_porcupine or not a.porcupine.exists() else a.porcupine
+    porcupine = a.porcupine
+    if a.no_porcupine or porcupine is None or not porcupine.exists():
+        porcupine = None
     rows = []
     print(f"{'ops':>8} {'cl':>4} {'keys':>4} {'variant':<6} | {'checker':<9} {'verdict':<8} "
           f"{'check s':>8} {'parse s':>8} {'process s':>9} {'RSS MiB':>8}")  # fmt: skip

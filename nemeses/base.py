@@ -6,7 +6,7 @@ returns the *completion*: the op with ``"type": "info"`` (Jepsen's convention fo
 ops) and ``"value"`` set to what was actually applied (a grudge, ``"network-healed"``),
 so the history records the fault exactly, ready for replay.
 
-The contract every fault kind keeps (see ``/work/shared/reference/faults.md`` §8):
+The contract every fault kind keeps (see docs/faults.md):
 
 * ``setup`` heals leftovers first (a crashed earlier run), then checks that the fault can
   be injected on every node, so an impossible request fails before the run.
