@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from clusters.base import Node
+from harness.dbs.pidfile import ALIVE, launch_script, signal_script, stop_script
 from harness.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -60,11 +61,6 @@ DEFAULT_STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.05
 DEFAULT_LOG_TAIL_LINES = 30
 COMMAND_TIMEOUT = 30.0
-
-_ALIVE = (
-    'alive() { s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; '
-    '[ "${s%% *}" != Z ]; }\n'
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,37 +171,15 @@ class BugkvDB:
     def start_script(self, ctx: TestContext, node: Node) -> str:
         """A shell script that starts the server (keeping its data) unless it runs; for
         :meth:`start` and the node-side fault guard."""
-        d, log, pid = (shlex.quote(p) for p in (self.directory, self.log_file, self.pid_file))
-        return (
-            f"{_ALIVE}"
-            f"mkdir -p {d} || exit 1\n"
-            f'if [ -s {pid} ] && alive "$(cat {pid})"; then echo already-running; exit 0; fi\n'
-            f"{{ setsid nohup {shlex.join(self.command_line(ctx, node))} >>{log} 2>&1 "
-            f"</dev/null & echo $! >{pid}; }}\n"
+        return launch_script(
+            self.directory, self.log_file, self.pid_file, self.command_line(ctx, node)
         )
 
     def _signal_script(self, signal: str) -> str:
-        pid = shlex.quote(self.pid_file)
-        return (
-            f"{_ALIVE}"
-            f"[ -s {pid} ] || {{ echo 'no pidfile {self.pid_file}' >&2; exit 3; }}\n"
-            f"p=$(cat {pid})\n"
-            f'alive "$p" || {{ echo "bugkv (pid $p) is not running" >&2; exit 3; }}\n'
-            f'kill -{signal} "$p"\n'
-        )
+        return signal_script(self.pid_file, signal, "bugkv")
 
     def _stop_script(self) -> str:
-        pid = shlex.quote(self.pid_file)
-        rounds = max(1, int(self.stop_timeout / 0.05))
-        return (
-            f"{_ALIVE}"
-            f"[ -s {pid} ] || exit 0\n"
-            f'p=$(cat {pid}); alive "$p" || exit 0\n'
-            f'kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null\n'
-            f'i=0; while alive "$p"; do i=$((i+1)); [ $i -gt {rounds} ] && '
-            f'{{ echo "bugkv (pid $p) still alive after SIGKILL" >&2; exit 1; }}; '
-            "sleep 0.05; done\n"
-        )
+        return stop_script(self.pid_file, self.stop_timeout, "bugkv")
 
     # ---- DB protocol -----------------------------------------------------------------------
 
@@ -287,7 +261,7 @@ class BugkvDB:
         """The PID of the running server on the node, or None."""
         pid = shlex.quote(self.pid_file)
         r = await remote.run(
-            f'{_ALIVE}[ -s {pid} ] && p=$(cat {pid}) && alive "$p" && echo "$p"',
+            f'{ALIVE}[ -s {pid} ] && p=$(cat {pid}) && alive "$p" && echo "$p"',
             check=False,
             timeout=COMMAND_TIMEOUT,
         )

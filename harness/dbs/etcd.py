@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from clusters.base import Node
+from harness.dbs.pidfile import ALIVE, launch_script, signal_script, stop_script
 from harness.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -77,12 +78,6 @@ PEER_PORT = 2380
 
 # A shell function: is PID $1 a live process (not a zombie)? Killed members are orphans of
 # the node's PID 1, which may not reap them at once, and `kill -0` succeeds on a zombie.
-_ALIVE = (
-    'alive() { s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; '
-    '[ "${s%% *}" != Z ]; }\n'
-)
-
-
 def _token(test_name: str) -> str:
     """The ``--initial-cluster-token`` for a test: its name, reduced to safe characters."""
     return "clew-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", test_name).strip("-") or "test")
@@ -152,37 +147,14 @@ class EtcdDB:
         ]  # fmt: skip
 
     def _launch_script(self, argv: list[str]) -> str:
-        d, log, pid = (shlex.quote(p) for p in (self.directory, self.log_file, self.pid_file))
-        return (
-            f"{_ALIVE}"
-            f"mkdir -p {d} || exit 1\n"
-            f'if [ -s {pid} ] && alive "$(cat {pid})"; then echo already-running; exit 0; fi\n'
-            f"{{ setsid nohup {shlex.join(argv)} >>{log} 2>&1 </dev/null & "
-            f"echo $! >{pid}; }}\n"
-        )
+        return launch_script(self.directory, self.log_file, self.pid_file, argv)
 
     def _signal_script(self, signal: str) -> str:
-        pid = shlex.quote(self.pid_file)
-        return (
-            f"{_ALIVE}"
-            f"[ -s {pid} ] || {{ echo 'no pidfile {self.pid_file}' >&2; exit 3; }}\n"
-            f"p=$(cat {pid})\n"
-            f'alive "$p" || {{ echo "etcd (pid $p) is not running" >&2; exit 3; }}\n'
-            f'kill -{signal} "$p"\n'
-        )
+        return signal_script(self.pid_file, signal, "etcd")
 
     def _stop_script(self) -> str:
         """SIGCONT then SIGKILL the pidfile's process and wait (bounded) until it is gone."""
-        pid = shlex.quote(self.pid_file)
-        rounds = max(1, int(self.stop_timeout / 0.05))
-        return (
-            f"{_ALIVE}"
-            f"[ -s {pid} ] || exit 0\n"
-            f'p=$(cat {pid}); alive "$p" || exit 0\n'
-            f'kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null\n'
-            f'i=0; while alive "$p"; do i=$((i+1)); [ $i -gt {rounds} ] && '
-            f'{{ echo "etcd (pid $p) still alive after SIGKILL" >&2; exit 1; }}; sleep 0.05; done\n'
-        )
+        return stop_script(self.pid_file, self.stop_timeout, "etcd")
 
     # ---- DB protocol -----------------------------------------------------------------------
 
@@ -271,7 +243,7 @@ class EtcdDB:
         """The PID of the running member on the node, or ``None`` if it is not running."""
         pid = shlex.quote(self.pid_file)
         r = await remote.run(
-            f'{_ALIVE}[ -s {pid} ] && p=$(cat {pid}) && alive "$p" && echo "$p"',
+            f'{ALIVE}[ -s {pid} ] && p=$(cat {pid}) && alive "$p" && echo "$p"',
             check=False,
             timeout=COMMAND_TIMEOUT,
         )

@@ -42,6 +42,7 @@ from harness.clients.redis import (
     Unsent,
     parse_info,
 )
+from harness.dbs.pidfile import ALIVE, signal_script, stop_script
 from harness.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -77,11 +78,6 @@ PROBE_TIMEOUT = 2.0
 STOP_TIMEOUT = 10.0
 #: Lines of a log quoted when a node does not come up.
 LOG_TAIL_LINES = 20
-
-_ALIVE = (
-    'alive() { s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; '
-    '[ "${s%% *}" != Z ]; }\n'
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +158,7 @@ class RedisDB:
         conf, log, pid = (self._path(f"{which}.{x}") for x in ("conf", "log", "pid"))
         d, conf, log, pid = (shlex.quote(p) for p in (self.directory, conf, log, pid))
         return (
-            f"{_ALIVE}"
+            f"{ALIVE}"
             f"mkdir -p {shlex.quote(self.data_dir)} || exit 1\n"
             f'if [ -s {pid} ] && alive "$(cat {pid})"; then echo already-running; exit 0; fi\n'
             f"cd {d} && {{ setsid nohup {shlex.quote(binary)} {conf} >>{log} 2>&1 </dev/null & "
@@ -170,27 +166,10 @@ class RedisDB:
         )
 
     def _signal_script(self, signal: str) -> str:
-        pid = shlex.quote(self._path("redis.pid"))
-        return (
-            f"{_ALIVE}"
-            f"[ -s {pid} ] || {{ echo 'no pidfile {pid}' >&2; exit 3; }}\n"
-            f"p=$(cat {pid})\n"
-            f'alive "$p" || {{ echo "redis-server (pid $p) is not running" >&2; exit 3; }}\n'
-            f'kill -{signal} "$p"\n'
-        )
+        return signal_script(self._path("redis.pid"), signal, "redis-server")
 
     def _stop_script(self, which: str) -> str:
-        pid = shlex.quote(self._path(f"{which}.pid"))
-        rounds = max(1, int(STOP_TIMEOUT / 0.05))
-        return (
-            f"{_ALIVE}"
-            f"[ -s {pid} ] || exit 0\n"
-            f'p=$(cat {pid}); alive "$p" || exit 0\n'
-            f'kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null\n'
-            f'i=0; while alive "$p"; do i=$((i+1)); [ $i -gt {rounds} ] && '
-            f'{{ echo "{which} (pid $p) still alive after SIGKILL" >&2; exit 1; }}; '
-            f"sleep 0.05; done\n"
-        )
+        return stop_script(self._path(f"{which}.pid"), STOP_TIMEOUT, which)
 
     # ---- DB protocol -----------------------------------------------------------------------
 
@@ -258,7 +237,7 @@ class RedisDB:
         """Whether ``redis-server`` is alive on ``node``."""
         pid = shlex.quote(self._path("redis.pid"))
         r = await remote.run(
-            f'{_ALIVE}[ -s {pid} ] && alive "$(cat {pid})"', check=False, timeout=COMMAND_TIMEOUT
+            f'{ALIVE}[ -s {pid} ] && alive "$(cat {pid})"', check=False, timeout=COMMAND_TIMEOUT
         )
         return r.ok
 
