@@ -33,6 +33,7 @@ from typing import Any
 
 from checkers.result import UNKNOWN, Validity, merge_validity
 from harness.errors import InputError
+from nemeses.ledger import read_ledger
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -182,27 +183,7 @@ def read_fault_records(run: Path) -> list[dict[str, Any]]:
     """The records of ``run/faults.jsonl`` (``[]`` if absent). A torn last line (a crash
     mid-write) is skipped; any other line that is not a JSON object raises
     :class:`InputError` naming the file and line."""
-    path = run / "faults.jsonl"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    except OSError as e:
-        raise InputError(f"{path}: cannot read it: {e.strerror}") from None
-    out: list[dict[str, Any]] = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as e:
-            if i == len(lines):
-                break
-            raise InputError(f"{path}:{i}: not a JSON object: {e}") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{i}: not a JSON object")
-        out.append(rec)
-    return out
+    return read_ledger(run / "faults.jsonl")
 
 
 def fault_kind(f: str) -> str:

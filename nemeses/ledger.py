@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FaultLedger", "fault_windows", "read_ledger", "targets_of"]
+__all__ = ["FaultLedger", "read_ledger", "targets_of"]
 
 
 def targets_of(value: Any) -> list[str]:
@@ -89,14 +89,18 @@ class FaultLedger:
 
 
 def read_ledger(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``faults.jsonl``; a torn last line (a crash mid-write) is skipped,
-    any other malformed line raises :class:`~harness.errors.InputError` naming the line."""
+    """The records of a ``faults.jsonl`` (``[]`` if absent); a torn last line (a crash
+    mid-write) is skipped, any other malformed line raises
+    :class:`~harness.errors.InputError` naming the line."""
     from harness.errors import InputError
 
     p = Path(path)
-    if not p.exists():
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
         return []
-    lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InputError(f"{p}: cannot read it: {e.strerror}") from None
     out: list[dict[str, Any]] = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -110,25 +114,4 @@ def read_ledger(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(rec, dict):
             raise InputError(f"{p}:{i}: not a JSON object")
         out.append(rec)
-    return out
-
-
-def fault_windows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The fault windows of a ledger, for results: each applied ``start-…`` with the
-    record that healed it (the next ``stop``/heal of the same kind), in seconds since the
-    run's origin: ``{"kind", "start", "stop", "targets", "value"}`` (``stop`` is ``None``
-    if nothing healed it on record)."""
-    out: list[dict[str, Any]] = []
-    open_: dict[str, dict[str, Any]] = {}
-    for r in records:
-        kind = r.get("kind")
-        if not isinstance(kind, str) or not isinstance(r.get("time"), int | float):
-            continue
-        if r.get("event") == "applied":
-            w = {"kind": kind, "start": round(r["time"] / 1e9, 3), "stop": None,
-                 "targets": r.get("targets", []), "value": r.get("value")}  # fmt: skip
-            open_[kind] = w
-            out.append(w)
-        elif r.get("event") == "healed" and kind in open_:
-            open_.pop(kind)["stop"] = round(r["time"] / 1e9, 3)
     return out
