@@ -39,6 +39,7 @@ too; the connection is then dropped as well (and the op recorded as ``info`` by 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.dbs.postgres import DEFAULT_PORT, primary_node
@@ -52,15 +53,15 @@ if TYPE_CHECKING:
     from harness.api import Op, TestContext
 
 __all__ = [
-    "ASYNCPG_ISOLATION",
     "DEFAULT_COMMIT_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_RECONNECT_DELAY",
     "DEFAULT_TXN_TIMEOUT",
-    "DEFINITE_COMMIT_CLASSES",
     "SCHEMA",
     "TABLE",
+    "Body",
     "PostgresAppendClient",
+    "Refused",
     "describe_error",
 ]
 
@@ -117,6 +118,14 @@ def _describe(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     head = f"{state} {name}" if state else name
     return f"{head}: {text}" if text else head
+
+
+#: A transaction's work: ``body(conn)`` runs inside it; its result is the ok op's value.
+Body = Callable[["asyncpg.Connection"], Awaitable[Any]]
+
+
+class Refused(Exception):
+    """Raised inside a transaction body: roll back, and the op fails with this error."""
 
 
 class PostgresAppendClient:
@@ -188,20 +197,37 @@ class PostgresAppendClient:
     # ---- one transaction --------------------------------------------------------------------
 
     async def _transact(self, conn: asyncpg.Connection, mops: list[list[Any]]) -> Op:
+        async def body(conn: asyncpg.Connection) -> list[list[Any]]:
+            done: list[list[Any]] = []
+            for f, k, v in mops:
+                if f == "append":
+                    await conn.execute(_APPEND, k, v)
+                    done.append([f, k, v])
+                else:
+                    got = await conn.fetchval(_READ, k)
+                    done.append([f, k, list(got) if got is not None else []])
+            return done
+
+        return await self._run(conn, body, False, self.isolation)
+
+    async def _run(
+        self, conn: asyncpg.Connection, body: Body, keep_value: bool, isolation: str
+    ) -> Op:
+        """Run ``body(conn)`` as one transaction at ``isolation`` and map its outcome (see
+        the module docstring): ``ok`` with the body's result as value (without one when
+        ``keep_value``: the invocation's value stays), ``fail`` when it surely did not
+        commit (:class:`Refused`, a statement error, a definite commit error), ``info``
+        when the commit's outcome is unknown."""
         import asyncpg
 
-        tx = conn.transaction(isolation=_ASYNCPG_ISOLATION[self.isolation])
-        done: list[list[Any]] = []
+        tx = conn.transaction(isolation=_ASYNCPG_ISOLATION[isolation])
         try:
             async with asyncio.timeout(self.txn_timeout):
                 await tx.start()
-                for f, k, v in mops:
-                    if f == "append":
-                        await conn.execute(_APPEND, k, v)
-                        done.append([f, k, v])
-                    else:
-                        got = await conn.fetchval(_READ, k)
-                        done.append([f, k, list(got) if got is not None else []])
+                value = await body(conn)
+        except Refused as e:
+            await self._rollback(tx)
+            return {"type": "fail", "error": str(e)}
         except asyncpg.PostgresError as e:
             await self._rollback(tx)
             return {"type": "fail", "error": _describe(e)}
@@ -223,7 +249,7 @@ class PostgresAppendClient:
             self._drop()
             what = "timeout" if isinstance(e, TimeoutError) else _describe(e)
             return {"type": "info", "error": f"commit: {what}"}
-        return {"type": "ok", "value": done}
+        return {"type": "ok"} if keep_value else {"type": "ok", "value": value}
 
     async def _rollback(self, tx: Any) -> None:
         """Roll back after a statement error; drop the connection if even that fails."""
@@ -267,8 +293,6 @@ class PostgresAppendClient:
             conn.terminate()
 
 
-#: Public names of the outcome rules, for the other PostgreSQL clients
-#: (:mod:`harness.clients.postgres_workloads`), which share them.
-ASYNCPG_ISOLATION = _ASYNCPG_ISOLATION
-DEFINITE_COMMIT_CLASSES = _DEFINITE_COMMIT_CLASSES
+#: The error wording, for the other PostgreSQL clients
+#: (:mod:`harness.clients.postgres_workloads`), which share it.
 describe_error = _describe

@@ -29,13 +29,12 @@ The tables (:data:`WORKLOAD_SCHEMA`, created by the suite's DB setup)::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.clients.postgres import (
-    ASYNCPG_ISOLATION,
-    DEFINITE_COMMIT_CLASSES,
+    Body,
     PostgresAppendClient,
+    Refused,
 )
 from harness.clients.postgres import describe_error as _describe
 from harness.errors import ConfigError
@@ -66,13 +65,6 @@ WORKLOAD_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS clew_queue (id bigserial PRIMARY KEY, v bigint NOT NULL)",
 )
 
-Body = Callable[["asyncpg.Connection"], Awaitable[Any]]
-
-
-class Refused(Exception):
-    """Raised inside a transaction body: roll back, and the op fails with this error."""
-
-
 class _PostgresTxnClient(PostgresAppendClient):
     """Runs one op as one transaction (see the module docstring for outcomes)."""
 
@@ -96,42 +88,6 @@ class _PostgresTxnClient(PostgresAppendClient):
         except BaseException:  # cancelled by clew's op timeout, or a bug: never reuse
             self._drop()
             raise
-
-    async def _run(
-        self, conn: asyncpg.Connection, body: Body, keep_value: bool, isolation: str
-    ) -> Op:
-        import asyncpg
-
-        tx = conn.transaction(isolation=ASYNCPG_ISOLATION[isolation])
-        try:
-            async with asyncio.timeout(self.txn_timeout):
-                await tx.start()
-                value = await body(conn)
-        except Refused as e:
-            await self._rollback(tx)
-            return {"type": "fail", "error": str(e)}
-        except asyncpg.PostgresError as e:
-            await self._rollback(tx)
-            return {"type": "fail", "error": _describe(e)}
-        except (TimeoutError, OSError, asyncpg.InterfaceError) as e:
-            self._drop()  # closing the connection rolls the transaction back
-            what = "timeout" if isinstance(e, TimeoutError) else _describe(e)
-            return {"type": "fail", "error": f"before commit: {what}"}
-        try:
-            async with asyncio.timeout(self.commit_timeout):
-                await tx.commit()
-        except asyncpg.PostgresError as e:
-            state = str(getattr(e, "sqlstate", "") or "")
-            if state[:2] in DEFINITE_COMMIT_CLASSES:
-                await self._rollback(tx)
-                return {"type": "fail", "error": f"commit: {_describe(e)}"}
-            self._drop()
-            return {"type": "info", "error": f"commit: {_describe(e)}"}
-        except (TimeoutError, OSError, asyncpg.InterfaceError) as e:
-            self._drop()
-            what = "timeout" if isinstance(e, TimeoutError) else _describe(e)
-            return {"type": "info", "error": f"commit: {what}"}
-        return {"type": "ok"} if keep_value else {"type": "ok", "value": value}
 
 
 def _f(op: Op, *allowed: str) -> str:
