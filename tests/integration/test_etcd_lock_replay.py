@@ -1,0 +1,106 @@
+"""etcd's lock granted twice, from a recorded schedule of pauses (Jepsen's etcd 3.4.3
+finding: etcd's locks do not guarantee mutual exclusion).
+
+A ``clew test etcd lock`` run replays :data:`LOCK_PAUSE_SCHEDULE`: the member ``n3`` is
+paused three times for longer than the lock's lease (``lease_ttl`` 1 s, renewed every
+third of a second through the client's own member). Clients of ``n3`` waiting for the lock
+stop renewing their leases, which lapse; the lock passes on among the clients of ``n1``
+and ``n2``; when ``n3`` resumes it answers its waiters' pending requests and tells them
+they hold the lock — while another client holds it. Timing on a loaded machine can still
+make a waiter give up first, so the schedule is replayed up to ``ATTEMPTS`` times. The same
+run without faults must be valid. One cluster for the file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clusters import ClusterSpec, get_provider
+from harness.dbs.etcd import DEFAULT_BINARY
+from harness.runner import RunOutcome, run_test
+from harness.spec import load_spec
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="local clusters need root"),
+    pytest.mark.skipif(not os.path.exists(DEFAULT_BINARY), reason="etcd is not installed"),
+    pytest.mark.skipif(
+        shutil.which("nft") is None and shutil.which("iptables") is None,
+        reason="no nftables/iptables",
+    ),
+]
+
+PREFIX = "elr-"
+CLUSTER = {"subnet": "10.77.244.0/24", "prefix": PREFIX, "bridge": f"{PREFIX}br0"}
+NODES = ("n1", "n2", "n3")
+#: The lock's lease (seconds) and the run's length: short, so a 2 s pause outlives a lease
+#: while a waiter's request (3 s acquire timeout) is still pending when the member resumes.
+OPTIONS = {"lease_ttl": 1}
+TIME_LIMIT = 14.0
+#: The recorded schedule: n3 paused 2 s, three times.
+LOCK_PAUSE_SCHEDULE: tuple[dict[str, Any], ...] = (
+    {"at": 2.0, "f": "start-pause", "value": ["n3"]},
+    {"at": 4.0, "f": "stop-pause", "value": None},
+    {"at": 6.0, "f": "start-pause", "value": ["n3"]},
+    {"at": 8.0, "f": "stop-pause", "value": None},
+    {"at": 10.0, "f": "start-pause", "value": ["n3"]},
+    {"at": 12.0, "f": "stop-pause", "value": None},
+)
+#: Replays of the recorded schedule before giving up.
+ATTEMPTS = 3
+
+
+@pytest.fixture(scope="module")
+def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    state = tmp_path_factory.mktemp("etcd-lock") / "cluster"
+    provider = get_provider("local")
+    provider.up(ClusterSpec(provider="local", nodes=len(NODES), name="etcd-lock",
+                            state_dir=str(state), options=CLUSTER))  # fmt: skip
+    try:
+        yield state
+    finally:
+        provider.down(state)
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert PREFIX not in netns
+
+
+def _run(state: Path, store: Path, **kw: Any) -> RunOutcome:
+    steps = kw.pop("steps", None)
+    spec = load_spec(
+        suite="etcd", workload="lock", nodes=len(NODES), interval=2.0, seed=3,
+        time_limit=TIME_LIMIT, recovery_time=2.0, options=dict(OPTIONS), store=str(store),
+        cluster_state_dir=str(state), cluster_options=CLUSTER, **kw,
+    )  # fmt: skip
+    return run_test(spec, schedule=steps)
+
+
+def test_a_run_without_faults_is_valid(cluster_state: Path, tmp_path: Path) -> None:
+    outcome = _run(cluster_state, tmp_path, faults="none")
+    result = outcome.results["checkers"]["lock"]
+    print("etcd lock without faults:", result["hold_count"], "holds;", result["cause"])
+    assert outcome.valid is True, result
+    assert result["overlap_count"] == 0 and result["hold_count"] > 10, result
+
+
+def test_the_recorded_pauses_grant_the_lock_twice(cluster_state: Path, tmp_path: Path) -> None:
+    verdicts = []
+    for attempt in range(ATTEMPTS):
+        outcome = _run(cluster_state, tmp_path / f"try-{attempt}", faults="pause",
+                       steps=[dict(s) for s in LOCK_PAUSE_SCHEDULE])  # fmt: skip
+        verdicts.append(outcome.valid)
+        if outcome.valid is False:
+            break
+    result = outcome.results["checkers"]["lock"]
+    assert verdicts[-1] is False, (verdicts, result["cause"], outcome.run_dir)
+    assert outcome.results["heal_verified"] is True
+    assert result["overlap_count"] >= 1, result
+    print(f"etcd lock replay: {verdicts}; {result['cause']} (run dir {outcome.run_dir.name})")
