@@ -330,6 +330,8 @@ async def _execute(
         if faults is not None:
             await stack.enter_async_context(_nemesis_scope(spec, ctx, faults, life))
         ledger.restart_clock()  # fault times share the history's origin
+        # The wall time of that origin: the report puts the node logs on the run's clock.
+        run.write_json("clock.json", {"origin_unix_ns": time.time_ns()})
         gen = build_generator(spec, ctx, workload, faults, schedule)
 
         def progress(p: Any) -> None:
