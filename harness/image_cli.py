@@ -1,0 +1,120 @@
+"""``clew image build``: a node image for the docker/podman provider, from Debian's archive.
+
+The work is in :mod:`clusters.container_image`; this module is the command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import ConfigError
+
+__all__ = ["image_cmd"]
+
+
+@click.group("image", short_help="Build node images for the docker/podman provider.")
+def image_cmd() -> None:
+    """Node images for `--provider docker` / `--provider podman`, built without a registry."""
+
+
+@image_cmd.command("build")
+@click.option(
+    "--suite",
+    "suites",
+    default=None,
+    metavar="NAME[,NAME...]",
+    help="The suites whose database packages the image holds "
+    "(etcd, postgres, redis, bugkv).  [default: all]",
+)
+@click.option(
+    "--engine",
+    default=None,
+    metavar="podman|docker|PATH",
+    help="The engine to import into.  [default: $CLEW_DOCKER, else the first of "
+    "docker, podman whose `info` answers]",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where root-filesystem tarballs are kept.  [default: $CLEW_IMAGE_CACHE, "
+    "else ~/.cache/clew/images]",
+)
+@click.option(
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    metavar="URL|'deb URL SUITE COMP'",
+    help="An apt source (repeatable).  [default: this machine's Debian sources]",
+)
+@click.option(
+    "--release",
+    default=None,
+    help="The Debian release.  [default: this machine's, from /etc/os-release]",
+)
+@click.option(
+    "--package",
+    "packages",
+    multiple=True,
+    metavar="NAME",
+    help="One more Debian package for the image (repeatable).",
+)
+@click.option("--force", is_flag=True, help="Build again even if the image exists.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=1800.0,
+    show_default=True,
+    help="Seconds mmdebstrap may take.",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Tarballs kept in the cache (the newest).",
+)
+def build_cmd(
+    suites: str | None,
+    engine: str | None,
+    cache_dir: str | None,
+    mirrors: tuple[str, ...],
+    release: str | None,
+    packages: tuple[str, ...],
+    force: bool,
+    timeout: float,
+    keep: int,
+) -> None:
+    """Build the node image `clew-node:<hash>` (also tagged `clew-node:latest`, the docker
+    and podman providers' default image) with mmdebstrap --variant=minbase from Debian's
+    archive, and import it into podman or docker. The hash covers the release,
+    architecture, apt sources and packages: an image with it is not built again, and a
+    tarball with it in the cache is only imported. Needs root (mmdebstrap) and the
+    `mmdebstrap` package.
+
+    \b
+    Examples:
+      clew image build --suite etcd --engine podman
+      clew image build --suite etcd,postgres --cache-dir /var/cache/clew-images
+    """
+    from clusters.container_engine import find_engine
+    from clusters.container_image import SUITE_PACKAGES, build_image, image_inputs
+
+    names = [s.strip() for s in suites.split(",") if s.strip()] if suites else list(SUITE_PACKAGES)
+    if not names:
+        raise ConfigError("--suite names no suite")
+    inputs = image_inputs(names, release=release, mirrors=mirrors, extra_packages=packages)
+    eng = find_engine(engine)
+    res = build_image(
+        eng,
+        inputs,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        force=force,
+        timeout=timeout,
+        keep=keep,
+        say=lambda line: click.echo(line, err=True),
+    )
+    size = f"{res.tarball_bytes / 1e6:.0f} MB" if res.tarball_bytes else "no tarball kept"
+    click.echo(f"{res.tag} {size} {res.seconds:.1f} s")
