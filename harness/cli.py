@@ -724,6 +724,11 @@ from harness.cli_shrink import shrink_cmd  # noqa: E402
 
 cli.add_command(shrink_cmd)
 
+# `clew image build` (issue 19).
+from harness.image_cli import image_cmd  # noqa: E402
+
+cli.add_command(image_cmd)
+
 
 def main() -> None:
     """Entry point of the ``clew`` console script."""
