@@ -32,7 +32,7 @@ from nemeses import kinds as fault_kinds
 __all__ = ["BUILTIN_SUITES", "load_suite"]
 
 #: Suites shipped with clew.
-BUILTIN_SUITES = ("etcd", "postgres", "bugkv", "redis")
+BUILTIN_SUITES = ("etcd", "postgres", "bugkv", "redis", "galera")
 
 
 def _from_file(path: Path) -> Suite:
