@@ -1,49 +1,73 @@
-"""Runs to first detection of bugkv's seeded bugs and real databases' published bugs
-(:data:`REAL_BUGS`: Redis with Sentinel losing acknowledged writes, etcd's lock granted
-twice), per (bug, scheduler) cell (root).
+"""Runs to first detection per (bug, scheduler) cell: bugkv's seeded bugs and real
+databases' published bugs (:data:`REAL_BUGS`: Redis with Sentinel losing acknowledged
+writes, etcd's lock granted twice), with any scheduler (root).
 
 For every cell it runs ``--campaigns`` campaigns (:mod:`harness.campaign`; campaign ``c``
-starts at seed ``c * 1000``), each capped at ``--runs`` runs, on one local cluster, within
-``--cell-budget`` seconds of wall time per cell. It prints, per cell, the median runs to
-detection with its spread (min-max), how many campaigns found nothing within the cap, and
-the median seconds to detection; and it appends one JSON row per campaign to
-``bench/results/bugs-<time>.json`` (bug, depth, scheduler, config hash, clew commit, runs
-and seconds to detection or ``null`` with the cap, fault ops used, each run's wall time),
-so that figures from different sittings add up (compare rows with equal config hashes).
+starts at seed ``c * 1000``), each capped at ``--runs`` runs; no campaign of a cell starts
+after ``--cell-budget`` seconds, and a started campaign runs to its end (a detection or
+the cap), so that every campaign that found nothing is censored at the cap. Learning
+schedulers' memory is fresh at every campaign's start (each campaign has a store root of
+its own under ``--store``).
+
+Where the runs are made:
+
+* by default here, on one local cluster (a slot of the cluster pool, 10.77.232-237.0/24);
+* ``--workers N``: campaigns in parallel, N at a time, on a local Dask cluster of N
+  worker processes, each with a local cluster of its own (a pool slot);
+* ``--dask ADDRESS``: the same on an existing Dask scheduler's workers (``--parallel``
+  campaigns at a time, default: one per worker).
+
+The campaigns, the learners' memory and the runs stay in this process's store either way.
+
+It prints, per cell, the median runs, seconds and fault ops to detection with their
+interquartile range (campaigns that found nothing count at the cap), how many found
+nothing, and for each scheduler but ``random`` a one-sided Mann-Whitney U test against
+``random``'s cell (:mod:`harness.campaign_table`), as text and as Markdown; and it writes
+one JSON row per campaign, as campaigns finish, to ``bench/results/bugs-<time>.json`` (bug,
+depth, scheduler, config and experiment hashes, clew commit, runs, seconds and fault ops
+to detection or ``null`` with the cap and what was spent, each run's wall time).
+``--table FILE...`` prints the table of stored rows (figures from different sittings add
+up when their config hashes agree).
 
 The baseline parameters (``docs/bugkv.md``): every local fault kind, ``--interval 1``,
-runs of the bug's own length (``harness/dbs/bugkv_bugs.py``), the bug's workload. A real
-bug brings its own suite, fault kinds, interval, run length and recovery time
-(``docs/redis.md``); ``--faults`` and ``--interval`` override them.
+runs of the bug's own length (``harness/dbs/bugkv_bugs.py``), the bug's workload, and the
+same ``--overlap`` and ``--fault-ops`` for every scheduler. A real bug brings its own
+suite, fault kinds, interval, run length and recovery time (``docs/redis.md``);
+``--faults`` and ``--interval`` override them.
 
-    sudo .venv/bin/python bench/bugs.py --bugs early-ack --campaigns 20 --runs 10
+    sudo nice .venv/bin/python bench/bugs.py --bugs early-ack --campaigns 20 --runs 10 --workers 2
+    .venv/bin/python bench/bugs.py --table bench/results/bugs-*.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
-import statistics
 import sys
-import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clusters import ClusterSpec, get_provider
-from harness.campaign import run_campaign
+from harness.campaign import LocalExecutor, RunExecutor, run_campaign
+from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
+from harness.campaign_table import cells, markdown, read_rows, text
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES
-from harness.spec import load_spec
+from harness.spec import TestSpec, load_spec
 
-CLUSTER = {"subnet": "10.77.177.0/24", "prefix": "bkb-", "bridge": "bkb-br0"}
 #: The baseline's fault kinds: every kind the local provider has for bugkv.
 BASELINE_KINDS = ("partition", "pause", "kill", "clock", "packet")
 BASELINE_INTERVAL = 1.0
+#: Seconds a campaign may take at most (a guard: a started campaign should reach its cap).
+CAMPAIGN_BUDGET = 7200.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,82 +99,161 @@ REAL_BUGS = {
 }
 
 
+def campaign_spec(args: argparse.Namespace, name: str, scheduler: str, c: int,
+                  store: Path) -> tuple[TestSpec, int]:  # fmt: skip
+    """The spec of campaign ``c`` of the (``name``, ``scheduler``) cell, and the bug's depth."""
+    bug = REAL_BUGS[name] if name in REAL_BUGS else BUG_CATALOG[name]
+    real = bug if isinstance(bug, RealBug) else None
+    faults = args.faults or (real.faults if real else ",".join(BASELINE_KINDS))
+    interval = args.interval or (real.interval if real else BASELINE_INTERVAL)
+    spec = load_spec(
+        suite=real.suite if real else "bugkv", workload=bug.workload, nodes=len(NODES),
+        time_limit=bug.time_limit, faults=faults, interval=interval, scheduler=scheduler,
+        seed=c * 1000, store=str(store), options=bug.suite_options(),
+        recovery_time=real.recovery_time if real else 1.0,
+        **({"overlap": args.overlap} if args.overlap is not None else {}),
+        **({"fault_ops": args.fault_ops} if args.fault_ops is not None else {}),
+    )  # fmt: skip
+    return spec, bug.depth
+
+
+@contextlib.contextmanager
+def executors(args: argparse.Namespace, pool: ClusterPool) -> Iterator[tuple[RunExecutor, int]]:
+    """Where the runs are made, and how many campaigns may run at once."""
+    if args.workers or args.dask:
+        from harness.campaign_dask import DaskExecutor, dask_client
+
+        with dask_client(address=args.dask, workers=args.workers, pool=pool) as client:
+            n = args.parallel or args.workers or len(client.scheduler_info()["workers"])
+            yield DaskExecutor(client, pool), max(1, n)
+        return
+    slot = pool.take()
+    try:
+        yield _SlotExecutor(str(slot.state_dir), slot.options), 1
+    finally:
+        slot.release()
+
+
+@dataclass(slots=True)
+class _SlotExecutor:
+    """Runs here, on the pool slot's cluster."""
+
+    state_dir: str
+    options: dict[str, Any]
+
+    def session(self, spec: TestSpec) -> contextlib.AbstractContextManager[Any]:
+        import dataclasses
+
+        return LocalExecutor().session(dataclasses.replace(
+            spec, cluster_state_dir=self.state_dir, cluster_options=dict(self.options)))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bugs", default=",".join(BUG_CATALOG),
                    help=f"comma-separated bug names (also {', '.join(REAL_BUGS)})")  # fmt: skip
     p.add_argument("--schedulers", default="random", help="comma-separated schedulers")
     p.add_argument("--campaigns", type=int, default=20, help="campaigns per cell")
+    p.add_argument("--first-campaign", type=int, default=0,
+                   help="index of the first campaign (its seed is index * 1000)")  # fmt: skip
     p.add_argument("--runs", type=int, default=10, help="cap on runs per campaign")
-    p.add_argument("--cell-budget", type=float, default=3600.0, help="seconds per cell")
+    p.add_argument("--cell-budget", type=float, default=3600.0,
+                   help="seconds after a cell's first campaign started in which its campaigns "
+                        "may start")  # fmt: skip
     p.add_argument("--faults", default=None, help="fault kinds (default: the case's)")
     p.add_argument("--interval", type=float, default=None, help="(default: the case's)")
+    p.add_argument("--overlap", type=int, default=None, help="faults held at once (spec default)")
+    p.add_argument("--fault-ops", type=int, default=None,
+                   help="fault operations per run, for every scheduler (spec default)")  # fmt: skip
     p.add_argument("--store", default=None, help="where campaigns are kept (default: temp)")
+    p.add_argument("--workers", type=int, default=0, help="a local Dask cluster of N workers")
+    p.add_argument("--dask", default=None, metavar="ADDRESS", help="an existing Dask scheduler")
+    p.add_argument("--parallel", type=int, default=0,
+                   help="campaigns at once (default: one per worker)")  # fmt: skip
+    p.add_argument("--subnets", default=None,
+                   help="the cluster pool's /24 subnets (default 10.77.232-237.0/24)")  # fmt: skip
+    p.add_argument("--out", default=None,
+                   help="results file (default bench/results/bugs-<time>.json)")  # fmt: skip
+    p.add_argument("--table", nargs="+", metavar="FILE", help="print the table of stored rows")
     args = p.parse_args(argv)
+    if args.table:
+        table = cells(read_rows(args.table))
+        print("\n".join(text(table)))
+        print()
+        print(markdown(table), end="")
+        return 0
+    if os.geteuid() != 0:
+        sys.exit("bench/bugs.py needs root (local namespace clusters)")
+    if args.workers and args.dask:
+        sys.exit("--workers (a local Dask cluster) or --dask ADDRESS, not both")
     logging.basicConfig(level=logging.WARNING)
-    base = Path(args.store or tempfile.mkdtemp(prefix="bugkv-bugs-"))
-    state = base / "cluster"
-    provider = get_provider("local")
-    provider.up(ClusterSpec(nodes=len(NODES), name="bugkv-bugs", state_dir=str(state),
-                            options=CLUSTER))  # fmt: skip
+    import tempfile
+
+    base = Path(args.store or tempfile.mkdtemp(prefix="clew-bugs-"))
+    subnets = parse_subnets(args.subnets) if args.subnets else DEFAULT_SUBNETS
+    pool = ClusterPool(subnets=subnets, nodes=len(NODES))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    path = out / f"bugs-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path = Path(args.out) if args.out else out / f"bugs-{time.strftime('%Y%m%dT%H%M%S')}.json"
     rows: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    cell_start: dict[tuple[str, str], float] = {}
+    units = [(name, sched, c) for name in args.bugs.split(",") for sched in
+             args.schedulers.split(",")
+             for c in range(args.first_campaign, args.first_campaign + args.campaigns)]  # fmt: skip
+    for name, _, _ in units:
+        if name not in REAL_BUGS and name not in BUG_CATALOG:
+            sys.exit(f"unknown bug {name!r}; known: {', '.join([*BUG_CATALOG, *REAL_BUGS])}")
+    t_all = time.monotonic()
+
+    def one(unit: tuple[str, str, int], executor: RunExecutor) -> None:
+        name, sched, c = unit
+        with lock:
+            t0 = cell_start.setdefault((name, sched), time.monotonic())
+        if time.monotonic() - t0 > args.cell_budget:
+            return
+        spec, depth = campaign_spec(args, name, sched, c, base / name / sched / f"c{c}")
+        started = time.monotonic()
+        result = run_campaign(spec, runs=args.runs, budget=CAMPAIGN_BUDGET, executor=executor)
+        data = result.to_json()
+        row = {
+            "bug": name, "depth": depth, "scheduler": sched, "campaign_index": c,
+            "seed": spec.seed, "config_hash": result.config_hash,
+            "experiment_hash": result.experiment_hash, "clew_commit": result.commit,
+            "runs_to_detection": result.runs_to_detection,
+            "seconds_to_detection": result.seconds_to_detection,
+            "fault_ops_to_detection": data["fault_ops_to_detection"],
+            "cap_runs": args.runs, "runs": len(result.runs), "seconds": result.seconds,
+            "fault_ops": result.fault_ops, "run_seconds": [r.wall_seconds for r in result.runs],
+            "campaign_wall_seconds": round(time.monotonic() - started, 1),
+            "stopped": result.stopped,
+            "workers": sorted({r.worker or "local" for r in result.runs}),
+            "campaign": str(result.directory),
+        }  # fmt: skip
+        with lock:
+            rows.append(row)
+            path.write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"{name} {sched} campaign {c}: {result.stopped} "
+              f"({row['campaign_wall_seconds']:.0f} s)", flush=True)  # fmt: skip
+
     try:
-        for name in args.bugs.split(","):
-            bug = REAL_BUGS[name] if name in REAL_BUGS else BUG_CATALOG[name]
-            real = bug if isinstance(bug, RealBug) else None
-            faults = args.faults or (real.faults if real else ",".join(BASELINE_KINDS))
-            interval = args.interval or (real.interval if real else BASELINE_INTERVAL)
-            for scheduler in args.schedulers.split(","):
-                t0 = time.monotonic()
-                found: list[int | None] = []
-                seconds: list[float] = []
-                for c in range(args.campaigns):
-                    left = args.cell_budget - (time.monotonic() - t0)
-                    if left <= 0:
-                        break
-                    spec = load_spec(
-                        suite=real.suite if real else "bugkv", workload=bug.workload,
-                        nodes=len(NODES), time_limit=bug.time_limit, faults=faults,
-                        interval=interval, scheduler=scheduler, seed=c * 1000,
-                        store=str(base / "store"), cluster_state_dir=str(state),
-                        cluster_options=CLUSTER, options=bug.suite_options(),
-                        recovery_time=real.recovery_time if real else 1.0,
-                    )  # fmt: skip
-                    result = run_campaign(spec, runs=args.runs, budget=left)
-                    found.append(result.runs_to_detection)
-                    if result.seconds_to_detection is not None:
-                        seconds.append(result.seconds_to_detection)
-                    rows.append({
-                        "bug": name, "depth": bug.depth, "scheduler": scheduler,
-                        "config_hash": result.config_hash, "clew_commit": result.commit,
-                        "runs_to_detection": result.runs_to_detection,
-                        "seconds_to_detection": result.seconds_to_detection,
-                        "cap_runs": args.runs, "runs": len(result.runs),
-                        "fault_ops": sum(r.fault_ops for r in result.runs),
-                        "run_seconds": [r.wall_seconds for r in result.runs],
-                        "campaign": str(result.directory),
-                    })  # fmt: skip
-                    path.write_text(json.dumps(rows, indent=1) + "\n")
-                hits = [f for f in found if f is not None]
-                spread = f"{min(hits)}-{max(hits)}" if hits else "-"
-                median = f"{statistics.median(hits):g}" if hits else "-"
-                secs = f"{statistics.median(seconds):.0f}" if seconds else "-"
-                missed = len(found) - len(hits)
-                cell = time.monotonic() - t0
-                print(f"{name:22s} depth {bug.depth} {scheduler:8s} campaigns {len(found):3d}  "
-                      f"median runs {median:>4s} ({spread:>5s})  not found {missed:3d} "
-                      f"(cap {args.runs})  median s {secs:>5s}  cell {cell:7.0f} s",
-                      flush=True)  # fmt: skip
+        with (executors(args, pool) as (executor, parallel),
+              ThreadPoolExecutor(max_workers=parallel) as threads):  # fmt: skip
+            futures = {threads.submit(one, u, executor): u for u in units}
+            for f, u in futures.items():
+                if (e := f.exception()) is not None:
+                    print(f"{u[0]} {u[1]} campaign {u[2]}: ERROR {type(e).__name__}: {e}",
+                          flush=True)  # fmt: skip
     finally:
-        provider.down(state)
-        print(f"results: {path}")
+        wall = time.monotonic() - t_all
+        if rows:
+            table = cells(rows)
+            print("\n".join(text(table)))
+            print()
+            print(markdown(table), end="")
+        print(f"results: {path}; {len(rows)} campaigns in {wall:.0f} s of wall time", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        sys.exit("bench/bugs.py needs root (a local namespace cluster)")
     sys.exit(main())

@@ -25,10 +25,10 @@ import html
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
 from harness.errors import ClusterError, ConfigError
@@ -40,7 +40,10 @@ __all__ = [
     "DEFAULT_RUNS",
     "CampaignResult",
     "CampaignRun",
+    "LocalExecutor",
+    "RunExecutor",
     "config_hash",
+    "experiment_hash",
     "run_campaign",
     "write_report",
 ]
@@ -55,12 +58,19 @@ _CONFIG_FIELDS = ("suite", "workload", "options", "scheduler", "faults", "interv
                   "time_limit", "nodes", "concurrency", "rate", "provider")  # fmt: skip
 
 
-def config_hash(spec: TestSpec) -> str:
-    """A short hash of what defines a campaign's experiment (not its seed or store)."""
+def config_hash(spec: TestSpec, *, without: tuple[str, ...] = ()) -> str:
+    """A short hash of what defines a campaign's experiment (not its seed or store), of
+    every config field but ``without``."""
     data = spec.to_json()
-    config = {k: data.get(k) for k in _CONFIG_FIELDS}
+    config = {k: data.get(k) for k in _CONFIG_FIELDS if k not in without}
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def experiment_hash(spec: TestSpec) -> str:
+    """The config hash without the scheduler: campaigns of different schedulers with
+    equal experiment hashes measured the same thing (same bug, run shape and budget)."""
+    return config_hash(spec, without=("scheduler",))
 
 
 def clew_commit() -> str | None:
@@ -85,6 +95,8 @@ class CampaignRun:
     wall_seconds: float
     fault_ops: int
     schedule: list[dict[str, Any]]
+    #: Where the run was made (a Dask worker's address), ``None`` for this process.
+    worker: str | None = None
 
 
 @dataclass(slots=True)
@@ -94,6 +106,7 @@ class CampaignResult:
     directory: Path
     config: dict[str, Any]
     config_hash: str
+    experiment_hash: str = ""
     runs: list[CampaignRun] = field(default_factory=list)
     runs_to_detection: int | None = None
     seconds_to_detection: float | None = None
@@ -109,17 +122,30 @@ class CampaignResult:
         return 2 if any(r.valid is not True for r in self.runs) else 0
 
     def to_json(self) -> dict[str, Any]:
-        """``campaign.json``'s content."""
+        """``campaign.json``'s content: the caps, and what was spent (runs, seconds of
+        wall time, fault ops) until the first detection (``None`` when nothing was found)
+        and in all."""
         return {
-            "config": self.config, "config_hash": self.config_hash, "clew_commit": self.commit,
+            "config": self.config, "config_hash": self.config_hash,
+            "experiment_hash": self.experiment_hash, "clew_commit": self.commit,
             "caps": self.caps, "stopped": self.stopped,
             "runs_to_detection": self.runs_to_detection,
             "seconds_to_detection": self.seconds_to_detection,
-            "fault_ops_to_detection": (
-                sum(r.fault_ops for r in self.runs) if self.runs_to_detection else None
-            ),
+            "fault_ops_to_detection": self.fault_ops if self.runs_to_detection else None,
+            "runs_made": len(self.runs), "seconds_spent": self.seconds,
+            "fault_ops_spent": self.fault_ops,
             "runs": [dataclasses.asdict(r) for r in self.runs],
         }  # fmt: skip
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds of the runs made."""
+        return round(sum(r.wall_seconds for r in self.runs), 3)
+
+    @property
+    def fault_ops(self) -> int:
+        """Fault ops of the runs made."""
+        return sum(r.fault_ops for r in self.runs)
 
 
 def _schedule_of(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
@@ -142,18 +168,64 @@ def _schedule_of(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
     return steps, len(steps)
 
 
-def _ensure_cluster(spec: TestSpec) -> tuple[Path, bool]:
-    """The campaign's cluster state dir, bringing a cluster up there if none is healthy;
-    and whether the campaign made it (then it takes it down at the end)."""
-    provider = get_provider(spec.provider)
-    state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
-    with contextlib.suppress(ClusterError):
-        existing = Cluster.load(state)
-        if len(existing.nodes) == spec.nodes and provider.status(state).healthy:
-            return state, False
-    provider.up(ClusterSpec(provider=spec.provider, nodes=spec.nodes, state_dir=str(state),
-                            options=dict(spec.cluster_options)))  # fmt: skip
-    return state, True
+class RunExecutor(Protocol):
+    """Where a campaign's runs are made: :meth:`session` holds what the runs share (a
+    cluster here, a Dask client's workers elsewhere) for the campaign's length and yields
+    the function that makes one run of a spec and returns its outcome, its run directory
+    in ``spec.store``."""
+
+    def session(self, spec: TestSpec) -> contextlib.AbstractContextManager[RunFn]:
+        """Hold the campaign's resources while the block lasts; yield the run function."""
+        ...
+
+
+#: Makes one run of a spec; what :meth:`RunExecutor.session` yields.
+RunFn = Callable[[TestSpec], RunOutcome]
+
+
+@dataclass(slots=True)
+class LocalExecutor:
+    """Runs in this process, on one cluster: the one up in the spec's state dir if it is
+    healthy, else one brought up for the campaign and taken down at its end."""
+
+    run: RunFn = run_test
+
+    @contextlib.contextmanager
+    def session(self, spec: TestSpec) -> Iterator[RunFn]:
+        """The cluster for the campaign (see the class docstring) while the block lasts."""
+        provider = get_provider(spec.provider)
+        state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+        made = True
+        with contextlib.suppress(ClusterError):
+            existing = Cluster.load(state)
+            if len(existing.nodes) == spec.nodes and provider.status(state).healthy:
+                made = False
+        if made:
+            provider.up(ClusterSpec(provider=spec.provider, nodes=spec.nodes,
+                                    state_dir=str(state),
+                                    options=dict(spec.cluster_options)))  # fmt: skip
+        try:
+            yield lambda s: self.run(dataclasses.replace(s, cluster_state_dir=str(state)))
+        finally:
+            if made and not spec.leave_db_running:
+                with contextlib.suppress(Exception):
+                    provider.down(state)
+
+
+def _campaign_dir(store: str, test: str) -> Path:
+    """A new directory ``<store>/campaigns/<test>/<time>[-n]`` (campaigns started in the
+    same second, in parallel, get one each)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    base = Path(store) / "campaigns" / test
+    base.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = base / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
 
 
 def run_campaign(
@@ -162,63 +234,68 @@ def run_campaign(
     runs: int = DEFAULT_RUNS,
     budget: float = DEFAULT_BUDGET,
     on_run: Callable[[CampaignRun], None] | None = None,
-    run: Callable[[TestSpec], RunOutcome] = run_test,
+    executor: RunExecutor | None = None,
 ) -> CampaignResult:
     """Run ``spec`` (seed ``spec.seed + i`` for run ``i``) until an invalid run, ``runs``
     runs, or ``budget`` seconds (no run starts after it); write ``campaign.json`` and the
-    report; return the result."""
+    report; return the result. Runs are made by ``executor`` (default: here, on one local
+    cluster, :class:`LocalExecutor`); whichever makes them, they land in this campaign's
+    directory and are counted the same way."""
     if runs < 1:
         raise ConfigError(f"a campaign needs at least one run, got --runs {runs}")
     if not budget > 0:
         raise ConfigError(f"the campaign budget must be positive seconds, got {budget}")
     spec = spec.with_seed()
     assert spec.seed is not None
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    directory = Path(spec.store) / "campaigns" / spec.test_name / stamp
-    directory.mkdir(parents=True, exist_ok=True)
-    state, made = _ensure_cluster(spec)
-    base = dataclasses.replace(spec, cluster_state_dir=str(state),
-                               store=str(directory / "runs"))  # fmt: skip
+    directory = _campaign_dir(spec.store, spec.test_name)
+    base = dataclasses.replace(spec, store=str(directory / "runs"))
     data = spec.to_json()
     result = CampaignResult(
         directory=directory,
         config={k: data.get(k) for k in _CONFIG_FIELDS},
         config_hash=config_hash(spec),
+        experiment_hash=experiment_hash(spec),
         caps={"runs": runs, "budget_seconds": budget, "time_limit": spec.time_limit},
         commit=clew_commit(),
     )
     t0 = time.monotonic()
     try:
-        for i in range(runs):
-            if time.monotonic() - t0 >= budget:
-                result.stopped = f"budget of {budget:g} s spent"
-                break
-            outcome = run(dataclasses.replace(base, seed=spec.seed + i))
-            steps, ops = _schedule_of(outcome.run_dir)
-            r = CampaignRun(
-                index=i + 1, seed=spec.seed + i,
-                run_dir=str(outcome.run_dir.relative_to(directory)
-                            if outcome.run_dir.is_relative_to(directory) else outcome.run_dir),
-                valid=outcome.valid, wall_seconds=round(outcome.wall_seconds or 0.0, 3),
-                fault_ops=ops, schedule=steps,
-            )  # fmt: skip
-            result.runs.append(r)
-            if on_run:
-                on_run(r)
-            if outcome.valid is False:
-                result.runs_to_detection = i + 1
-                result.seconds_to_detection = round(sum(x.wall_seconds for x in result.runs), 3)
-                result.stopped = f"run {i + 1} is invalid"
-                break
-        else:
-            result.stopped = f"cap of {runs} runs reached"
+        with (executor or LocalExecutor()).session(spec) as run:
+            for i in range(runs):
+                if time.monotonic() - t0 >= budget:
+                    result.stopped = f"budget of {budget:g} s spent"
+                    break
+                outcome = run(dataclasses.replace(base, seed=spec.seed + i))
+                r = _campaign_run(i, spec.seed + i, outcome, directory)
+                result.runs.append(r)
+                if on_run:
+                    on_run(r)
+                if outcome.valid is False:
+                    result.runs_to_detection = i + 1
+                    result.seconds_to_detection = result.seconds
+                    result.stopped = f"run {i + 1} is invalid"
+                    break
+            else:
+                result.stopped = f"cap of {runs} runs reached"
     finally:
-        if made and not spec.leave_db_running:
-            with contextlib.suppress(Exception):
-                get_provider(spec.provider).down(state)
+        if not result.stopped:
+            result.stopped = "stopped by an error"
         (directory / "campaign.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
         write_report(result)
     return result
+
+
+def _campaign_run(i: int, seed: int, outcome: RunOutcome, directory: Path) -> CampaignRun:
+    """Run ``i`` (0-based) of a campaign as recorded in ``campaign.json``."""
+    steps, ops = _schedule_of(outcome.run_dir)
+    run_dir = outcome.run_dir
+    return CampaignRun(
+        index=i + 1, seed=seed,
+        run_dir=str(run_dir.relative_to(directory) if run_dir.is_relative_to(directory)
+                    else run_dir),
+        valid=outcome.valid, wall_seconds=round(outcome.wall_seconds or 0.0, 3),
+        fault_ops=ops, schedule=steps, worker=outcome.results.get("worker"),
+    )  # fmt: skip
 
 
 def _plot(result: CampaignResult) -> str:

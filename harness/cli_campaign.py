@@ -60,6 +60,13 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
 )
 @click.option("--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
               help="A cluster provider option (repeatable).")  # fmt: skip
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="Make the runs on the workers of this Dask scheduler (tcp://host:8786); "
+                   "each worker brings up a local cluster of its own.")  # fmt: skip
+@click.option("--dask-subnets", default=None, metavar="SUBNETS",
+              help="With --dask: the /24 subnets the workers' clusters may take, comma "
+                   "separated; one per worker per machine.  [default: 10.77.232.0/24 to "
+                   "10.77.237.0/24]")  # fmt: skip
 def campaign_cmd(
     suite: str,
     workload: str | None,
@@ -77,12 +84,19 @@ def campaign_cmd(
     cluster_state_dir: str | None,
     opts: tuple[str, ...],
     cluster_opts: tuple[str, ...],
+    dask_address: str | None,
+    dask_subnets: str | None,
 ) -> None:
     """Run SUITE again and again (run i with seed + i, one cluster reused, the database set
     up afresh each run) until a run is invalid, --runs runs were made, or --budget seconds
     are spent. Writes campaign.json (each run's seed, verdict, wall time, fault ops and
     schedule; runs and seconds to the first detection; a config hash) and report.html under
     <store>/campaigns/.
+
+    With --dask ADDRESS the runs are made on the workers of that Dask scheduler, one at a
+    time, each worker on a local cluster of its own (a subnet of --dask-subnets), brought
+    up on first use and down at the end; the campaign, the learning schedulers' memory
+    and the runs stay in this store (docs/campaigns.md).
 
     \b
     Example:
@@ -104,10 +118,23 @@ def campaign_cmd(
 
     def show(r: CampaignRun) -> None:
         verdict = {True: "valid", False: "INVALID"}.get(r.valid, "unknown")
+        where = f" on {r.worker}" if r.worker else ""
         click.echo(f"run {r.index}: seed {r.seed}: {verdict} in {r.wall_seconds:.1f} s, "
-                   f"{r.fault_ops} fault ops")  # fmt: skip
+                   f"{r.fault_ops} fault ops{where}")  # fmt: skip
 
-    result = run_campaign(spec, runs=runs, budget=budget, on_run=show)
+    if dask_address is None:
+        if dask_subnets is not None:
+            raise click.UsageError("--dask-subnets is for --dask")
+        result = run_campaign(spec, runs=runs, budget=budget, on_run=show)
+    else:
+        from harness.campaign_dask import DaskExecutor, dask_client
+        from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
+
+        subnets = parse_subnets(dask_subnets) if dask_subnets else DEFAULT_SUBNETS
+        pool = ClusterPool(subnets=subnets, nodes=spec.nodes)
+        with dask_client(address=dask_address, pool=pool) as client:
+            result = run_campaign(spec, runs=runs, budget=budget, on_run=show,
+                                  executor=DaskExecutor(client, pool))  # fmt: skip
     if result.runs_to_detection:
         click.echo(f"found in run {result.runs_to_detection} after "
                    f"{result.seconds_to_detection:.1f} s")  # fmt: skip

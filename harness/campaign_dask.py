@@ -1,0 +1,249 @@
+"""Campaigns on Dask (``distributed``): whole runs as units on workers that own clusters.
+
+The controller (``clew campaign --dask ADDRESS``, ``bench/bugs.py --workers N``) keeps
+the campaign: it decides each run's spec and seed, keeps the learning schedulers' memory
+in its store, counts runs to detection and writes ``campaign.json``. A worker makes one
+run at a time on a cluster of its own: on first use it takes a slot of the
+:class:`~harness.campaign_pool.ClusterPool` (a distinct subnet, prefix and bridge on its
+machine) and brings a local cluster up there; the cluster stays up for the worker's
+next runs and is taken down at the end of the session (every worker is asked to), when
+the worker closes (a worker plugin), or, if the worker was killed, by the next process
+that takes the slot.
+
+One run as a unit (:func:`run_on_worker`): the controller sends the spec and the memory
+file of the spec's scheduler (if it has one); the worker runs the test in a scratch
+store, renders its report, and sends back the run directory as a gzipped tarball, the
+verdict and wall time, and the memory as the run left it. The controller unpacks the
+run into the campaign's store (``spec.json`` naming the controller's store and
+cluster, as if it had been run here), writes the memory back and refreshes the store's
+index. The memory's order is the campaign's: a run starts only after the previous run's
+memory is back, so a learner learns exactly as it would on one machine (the choices
+within a run are made live, by the scheduler on the worker, from that memory).
+
+A worker lost during a run: Dask gives the unit to another worker, which makes the run
+again from its seed; the lost run's partial directory never reaches the controller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import logging
+import socket
+import tarfile
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from harness.campaign import RunFn
+from harness.campaign_pool import ClusterPool, PoolSlot
+from harness.errors import ClusterError, ConfigError
+from harness.runner import RunOutcome, run_test
+from harness.spec import TestSpec
+from harness.store import new_run_dir
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["DaskExecutor", "dask_client", "land_run", "release_worker_slots", "run_on_worker"]
+
+log = logging.getLogger("clew.campaign")
+
+#: Seconds the controller waits for a Dask scheduler to answer.
+CONNECT_TIMEOUT = 30.0
+#: Seconds a local Dask worker may take to start.
+WORKER_START_TIMEOUT = 120.0
+
+# ---- on the worker ---------------------------------------------------------------------
+
+#: This process's cluster slots, one per pool (kept across runs; released at the end).
+_SLOTS: dict[tuple[Any, ...], PoolSlot] = {}
+#: One run at a time per process: a worker with several threads still has one cluster.
+_RUN_LOCK = threading.Lock()
+
+
+def _slot(pool: ClusterPool) -> PoolSlot:
+    slot = _SLOTS.get(pool.key)
+    if slot is None:
+        slot = _SLOTS[pool.key] = pool.take()
+    return slot
+
+
+def release_worker_slots() -> list[str]:
+    """Take down every cluster this process brought up for campaign runs; their names."""
+    names = []
+    while _SLOTS:
+        _, slot = _SLOTS.popitem()
+        with contextlib.suppress(Exception):
+            slot.release()
+        names.append(slot.name)
+    return names
+
+
+def _worker_name() -> str:
+    with contextlib.suppress(ImportError, ValueError):
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    return socket.gethostname()
+
+
+def run_on_worker(spec: TestSpec, pool: ClusterPool, memory: dict[str, str]) -> dict[str, Any]:
+    """Make one run of ``spec`` here, on this process's cluster slot, in a scratch store
+    seeded with ``memory`` (file name -> text, under the store's ``schedulers/``); return
+    the run directory as a gzipped tarball with its verdict, wall time, results, this
+    worker's name and the memory files as the run left them."""
+    with _RUN_LOCK, tempfile.TemporaryDirectory(prefix="clew-run-") as tmp:
+        slot = _slot(pool)
+        root = Path(tmp) / "store"
+        (root / "schedulers").mkdir(parents=True)
+        for name, text in memory.items():
+            (root / "schedulers" / Path(name).name).write_text(text, encoding="utf-8")
+        runs = root / "campaigns" / spec.test_name / "remote" / "runs"
+        local = dataclasses.replace(
+            spec, store=str(runs), cluster_state_dir=str(slot.state_dir),
+            cluster_options=dict(slot.options), provider="local",
+        )  # fmt: skip
+        outcome = run_test(local)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            tar.add(outcome.run_dir, arcname=".")
+        learned = {p.name: p.read_text(encoding="utf-8")
+                   for p in sorted((root / "schedulers").glob("*.json"))}  # fmt: skip
+        return {
+            "tarball": buffer.getvalue(), "valid": outcome.valid, "results": outcome.results,
+            "wall_seconds": outcome.wall_seconds, "ops": outcome.ops,
+            "duration": outcome.duration, "problems": outcome.problems,
+            "worker": _worker_name(), "slot": slot.name, "memory": learned,
+        }  # fmt: skip
+
+
+# ---- on the controller -------------------------------------------------------------------
+
+
+def land_run(spec: TestSpec, unit: dict[str, Any]) -> RunOutcome:
+    """Unpack a run made elsewhere (:func:`run_on_worker`'s answer) into
+    ``spec.store/<test>/<time>/`` as if it had been run here: ``spec.json`` names this
+    store and this spec's cluster; ``results.json`` also says which worker made it."""
+    from harness.record import RunSpec
+
+    run = new_run_dir(spec.store, spec.test_name)
+    with tarfile.open(fileobj=io.BytesIO(unit["tarball"]), mode="r:gz") as tar:
+        tar.extractall(run.path, filter="data")
+    stored = RunSpec.read(run.path)
+    if stored is not None:
+        data = {**stored.fields, "store": spec.store, "provider": spec.provider,
+                "cluster_state_dir": spec.cluster_state_dir,
+                "cluster_options": dict(spec.cluster_options)}  # fmt: skip
+        RunSpec(data).write(run.path)
+    results = {**unit["results"], "worker": unit["worker"]}
+    with contextlib.suppress(OSError, ValueError):
+        on_disk = json.loads(run.results.read_text())
+        run.results.write_text(json.dumps({**on_disk, "worker": unit["worker"]}, indent=1) + "\n")
+    with contextlib.suppress(Exception):  # an index failure must not lose the run
+        from reports.index import write_index
+
+        write_index(Path(spec.store))
+    return RunOutcome(
+        run_dir=run.path, valid=unit["valid"], results=results, ops=unit["ops"],
+        duration=unit["duration"], wall_seconds=unit["wall_seconds"],
+        problems=list(unit["problems"]),
+    )  # fmt: skip
+
+
+def _memory_files(spec: TestSpec) -> dict[str, Path]:
+    """The memory file of the spec's scheduler in the controller's store (name -> path)."""
+    from nemeses.schedulers.memory import memory_path
+
+    path = memory_path(spec.scheduler, spec.store, spec.suite)
+    return {path.name: path}
+
+
+@dataclass(slots=True)
+class DaskExecutor:
+    """Makes a campaign's runs on the workers of a Dask ``client``, one run at a time
+    per campaign (several campaigns may share the executor from threads)."""
+
+    client: Client
+    pool: ClusterPool
+
+    @contextlib.contextmanager
+    def session(self, spec: TestSpec) -> Iterator[RunFn]:
+        """The run function of a campaign; the workers' clusters outlive it (they are
+        released by :func:`dask_client`'s end)."""
+        if spec.provider != "local":
+            raise ConfigError(
+                f"campaigns on Dask bring up local clusters on the workers; the spec names "
+                f"the {spec.provider!r} provider"
+            )
+        if spec.nodes != self.pool.nodes:
+            raise ConfigError(
+                f"the cluster pool has {self.pool.nodes} nodes, the spec {spec.nodes}"
+            )
+        yield self._run
+
+    def _run(self, spec: TestSpec) -> RunOutcome:
+        files = _memory_files(spec)
+        memory = {n: p.read_text(encoding="utf-8") for n, p in files.items() if p.exists()}
+        future = self.client.submit(run_on_worker, spec, self.pool, memory, pure=False)
+        unit = future.result()
+        for name, text in unit["memory"].items():
+            if name in files:
+                from nemeses.schedulers.memory import save
+
+                save(files[name], json.loads(text))
+        return land_run(spec, unit)
+
+
+@contextlib.contextmanager
+def dask_client(
+    *, address: str | None = None, workers: int = 0, pool: ClusterPool | None = None
+) -> Iterator[Client]:
+    """A Dask client: of the scheduler at ``address``, or of a new local cluster of
+    ``workers`` processes (one thread each). At the end every worker takes down the
+    cluster it brought up (the local cluster's slots are also swept, in case a worker
+    died), and the local Dask cluster is closed."""
+    from distributed import Client, LocalCluster
+
+    if (address is None) == (workers < 1):
+        raise ConfigError("name a Dask scheduler address or a number of local workers (>= 1)")
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR,
+                               worker_class="distributed.Nanny")  # fmt: skip
+        client = Client(cluster, timeout=WORKER_START_TIMEOUT)
+    else:
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        except OSError as e:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    try:
+        client.register_plugin(_SlotReleaser(), name="clew-campaign-slots")
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.run(release_worker_slots)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+            if pool is not None:
+                pool.sweep()
+
+
+class _SlotReleaser(WorkerPlugin):
+    """A Dask worker plugin: a worker that closes takes its clusters down."""
+
+    def setup(self, worker: Any) -> None:
+        """Nothing to do: clusters come up on first use."""
+
+    def teardown(self, worker: Any) -> None:
+        """Release this worker's cluster slots."""
+        release_worker_slots()

@@ -1,0 +1,182 @@
+"""Runs to first detection per (bug, scheduler) cell, from campaign rows: the table.
+
+A row is one campaign (``bench/bugs.py`` writes them to ``bench/results/bugs-*.json``):
+its bug, depth, scheduler, cap on runs, and what it spent until the first invalid run —
+runs, seconds of wall time, fault operations — or, when it found nothing, ``null`` for
+those and what it spent in all (``runs``, ``seconds``, ``fault_ops``).
+
+A campaign that found nothing is **censored, not dropped**: its runs count at the cap
+(it would have needed more), its seconds and fault ops at what it spent (lower bounds
+too). Medians and quartiles are taken over every campaign of the cell with those values,
+so a cell where most campaigns found nothing has its median at the cap, shown as
+``>=cap``. Each non-random scheduler is compared with ``random`` in the same bug's cell by
+a one-sided Mann-Whitney U test on the capped runs (alternative: its runs are smaller);
+ties at the cap are ties, which makes the test conservative.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+
+__all__ = ["Cell", "Spread", "cells", "markdown", "read_rows", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """A median with its quartiles and range; ``censored`` when the median itself is a
+    lower bound (more than half the campaigns found nothing)."""
+
+    median: float
+    q1: float
+    q3: float
+    low: float
+    high: float
+    censored: bool = False
+
+    @classmethod
+    def of(cls, values: Sequence[float], *, censored: bool = False) -> Spread | None:
+        """The spread of ``values`` (``None`` for none)."""
+        if not values:
+            return None
+        if len(values) == 1:
+            v = float(values[0])
+            return cls(v, v, v, v, v, censored)
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+        return cls(float(statistics.median(values)), q1, q3, min(values), max(values), censored)
+
+    def show(self, digits: int = 0) -> str:
+        """``median [q1-q3]``, the median prefixed ``>=`` when censored."""
+        f = f"{{:.{digits}f}}"
+        mark = ">=" if self.censored else ""
+        return f"{mark}{f.format(self.median)} [{f.format(self.q1)}-{f.format(self.q3)}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One (bug, scheduler) cell of the table."""
+
+    bug: str
+    depth: int | None
+    scheduler: str
+    campaigns: int
+    not_found: int
+    cap: int
+    runs: Spread
+    seconds: Spread
+    fault_ops: Spread
+    capped_runs: tuple[int, ...]
+    p_vs_random: float | None
+    spent_seconds: float
+    config_hashes: tuple[str, ...]
+
+
+def _runs(row: dict[str, Any]) -> int:
+    found = row.get("runs_to_detection")
+    return int(found) if found else int(max(row.get("cap_runs") or 0, row.get("runs") or 0))
+
+
+def _spent(row: dict[str, Any], to: str, spent: str) -> float:
+    found = row.get(to)
+    if row.get("runs_to_detection") and found is not None:
+        return float(found)
+    value = row.get(spent)
+    if isinstance(value, list):  # older rows: run_seconds only
+        return float(sum(value))
+    return float(value or 0)
+
+
+def _seconds(row: dict[str, Any]) -> float:
+    if "seconds" in row:
+        return _spent(row, "seconds_to_detection", "seconds")
+    return _spent(row, "seconds_to_detection", "run_seconds")
+
+
+def cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
+    """The table's cells, in the order their bugs and schedulers first appear."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((str(r["bug"]), str(r["scheduler"])), []).append(r)
+    capped = {key: [_runs(r) for r in rs] for key, rs in groups.items()}
+    out = []
+    for (bug, sched), rs in groups.items():
+        missed = sum(1 for r in rs if not r.get("runs_to_detection"))
+        censored = missed * 2 > len(rs)
+        p = None
+        base = capped.get((bug, "random"))
+        if sched != "random" and base:
+            from scipy.stats import mannwhitneyu
+
+            p = float(mannwhitneyu(capped[bug, sched], base, alternative="less").pvalue)
+        seconds = [_seconds(r) for r in rs]
+        ops = [_spent(r, "fault_ops_to_detection", "fault_ops") for r in rs]
+        runs = Spread.of(capped[bug, sched], censored=censored)
+        secs, fops = Spread.of(seconds, censored=censored), Spread.of(ops, censored=censored)
+        assert runs is not None and secs is not None and fops is not None
+        spent = sum(float(sum(r.get("run_seconds") or [])) for r in rs)
+        out.append(Cell(
+            bug=bug, depth=rs[0].get("depth"), scheduler=sched, campaigns=len(rs),
+            not_found=missed, cap=max(int(r.get("cap_runs") or 0) for r in rs), runs=runs,
+            seconds=secs, fault_ops=fops, capped_runs=tuple(capped[bug, sched]), p_vs_random=p,
+            spent_seconds=spent,
+            config_hashes=tuple(sorted({str(r.get("config_hash")) for r in rs})),
+        ))  # fmt: skip
+    return out
+
+
+def _p(cell: Cell) -> str:
+    return "-" if cell.p_vs_random is None else f"{cell.p_vs_random:.3g}"
+
+
+def text(table: Sequence[Cell]) -> list[str]:
+    """One line per cell, for a terminal."""
+    return [
+        f"{c.bug:22s} depth {c.depth} {c.scheduler:8s} campaigns {c.campaigns:3d}  "
+        f"not found {c.not_found:3d} (cap {c.cap})  runs {c.runs.show():>14s}  "
+        f"s {c.seconds.show():>16s}  fault ops {c.fault_ops.show():>14s}  "
+        f"p(U<random) {_p(c):>6s}  run time {c.spent_seconds:7.0f} s"
+        for c in table
+    ]
+
+
+def markdown(table: Sequence[Cell]) -> str:
+    """The table in Markdown (medians with the interquartile range; campaigns that found
+    nothing count at the cap)."""
+    lines = [
+        "| bug | depth | scheduler | campaigns | not found (cap) | runs to detection | "
+        "seconds to detection | fault ops to detection | one-sided U vs random, p | "
+        "run time, s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines.extend(
+        f"| `{c.bug}` | {c.depth} | {c.scheduler} | {c.campaigns} | {c.not_found} "
+        f"({c.cap}) | {c.runs.show()} | {c.seconds.show()} | {c.fault_ops.show()} | "
+        f"{_p(c)} | {c.spent_seconds:.0f} |"
+        for c in table
+    )
+    return "\n".join(lines) + "\n"
+
+
+def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """The campaign rows of result files (each a JSON list of rows); :class:`InputError`
+    naming a file that is not one."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise InputError(f"{path}: cannot read: {e.strerror}") from None
+        except ValueError as e:
+            raise InputError(f"{path}: not JSON: {e}") from None
+        if not isinstance(data, list) or not all(
+            isinstance(r, dict) and "bug" in r and "scheduler" in r for r in data
+        ):
+            raise InputError(f"{path}: not a list of campaign rows (bug, scheduler, ...)")
+        rows.extend(data)
+    return rows

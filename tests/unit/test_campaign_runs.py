@@ -1,0 +1,144 @@
+"""The campaign's own logic, with runs made by a stand-in executor: it stops at the first
+invalid run or the cap, counts what was spent, gives parallel campaigns directories of
+their own, and lands a run made elsewhere in its store as if it had been made here. (Real
+runs: tests/integration/test_bugkv_campaign.py and test_campaign_dask.py.)"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.campaign import config_hash, experiment_hash, run_campaign
+from harness.campaign_pool import ClusterPool, parse_subnets
+from harness.errors import ConfigError
+from harness.runner import RunOutcome
+from harness.spec import TestSpec as Spec
+from harness.spec import load_spec
+from harness.store import new_run_dir
+
+
+class Scripted:
+    """Makes fake runs with the given verdicts: a run dir with a ledger of two fault ops."""
+
+    def __init__(self, verdicts: list[Any]) -> None:
+        self.verdicts = list(verdicts)
+        self.seeds: list[int | None] = []
+        self.sessions = 0
+
+    @contextlib.contextmanager
+    def session(self, spec: Spec) -> Iterator[Any]:
+        self.sessions += 1
+        yield self.run
+
+    def run(self, spec: Spec) -> RunOutcome:
+        self.seeds.append(spec.seed)
+        run = new_run_dir(spec.store, spec.test_name)
+        ledger = [
+            {"seq": 1, "event": "intent", "at": 1.0, "f": "start-kill", "value": None},
+            {"seq": 1, "event": "applied", "value": {"nodes": ["n1"]}},
+            {"seq": 2, "event": "intent", "at": 2.0, "f": "stop-kill", "value": None},
+            {"seq": 2, "event": "healed", "value": None},
+        ]
+        (run.path / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ledger))
+        return RunOutcome(run_dir=run.path, valid=self.verdicts.pop(0), results={},
+                          wall_seconds=2.5)  # fmt: skip
+
+
+def spec(tmp_path: Path, **kw: Any) -> Spec:
+    return load_spec(suite="bugkv", workload="set", seed=100, time_limit=6,
+                     store=str(tmp_path / "store"), faults="kill", **kw)  # fmt: skip
+
+
+def test_it_stops_at_the_first_invalid_run_and_counts_what_was_spent(tmp_path: Path) -> None:
+    ex = Scripted([True, "unknown", False, True])
+    result = run_campaign(spec(tmp_path), runs=10, executor=ex)
+    assert ex.seeds == [100, 101, 102] and ex.sessions == 1
+    assert result.runs_to_detection == 3 and result.stopped == "run 3 is invalid"
+    data = json.loads((result.directory / "campaign.json").read_text())
+    assert data["seconds_to_detection"] == 7.5 and data["fault_ops_to_detection"] == 6
+    assert data["runs_made"] == 3 and data["fault_ops_spent"] == 6
+    assert data["runs"][0]["schedule"][0] == {"at": 1.0, "f": "start-kill",
+                                              "value": {"nodes": ["n1"]}}  # fmt: skip
+    assert all((result.directory / r["run_dir"]).is_dir() for r in data["runs"])
+    assert (result.directory / "report.html").exists() and result.exit_code == 1
+
+
+def test_nothing_found_within_the_cap_is_null_with_what_was_spent(tmp_path: Path) -> None:
+    result = run_campaign(spec(tmp_path), runs=2, executor=Scripted([True, True]))
+    data = result.to_json()
+    assert data["runs_to_detection"] is None and data["fault_ops_to_detection"] is None
+    assert data["seconds_spent"] == 5.0 and data["stopped"] == "cap of 2 runs reached"
+    assert result.exit_code == 0
+
+
+def test_campaigns_started_in_the_same_second_get_directories_of_their_own(
+    tmp_path: Path,
+) -> None:
+    a = run_campaign(spec(tmp_path), runs=1, executor=Scripted([True]))
+    b = run_campaign(spec(tmp_path), runs=1, executor=Scripted([True]))
+    assert a.directory != b.directory and a.directory.parent == b.directory.parent
+
+
+def test_the_experiment_hash_leaves_out_only_the_scheduler(tmp_path: Path) -> None:
+    r, a = spec(tmp_path), spec(tmp_path, scheduler="adaptive")
+    assert config_hash(r) != config_hash(a) and experiment_hash(r) == experiment_hash(a)
+    assert experiment_hash(r) != experiment_hash(spec(tmp_path, interval=2.0))
+
+
+def test_a_run_made_elsewhere_lands_as_if_made_here(tmp_path: Path) -> None:
+    from harness.campaign_dask import land_run
+
+    remote = tmp_path / "worker" / "run"
+    remote.mkdir(parents=True)
+    (remote / "spec.json").write_text(json.dumps({"suite": "bugkv", "store": "/tmp/w/s",
+                                                  "cluster_state_dir": "/tmp/w/c"}))  # fmt: skip
+    (remote / "results.json").write_text(json.dumps({"valid": False}))
+    (remote / "nodes" / "n1").mkdir(parents=True)
+    (remote / "nodes" / "n1" / "bugkv.log").write_text("started\n")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(remote, arcname=".")
+    here = spec(tmp_path, cluster_state_dir=str(tmp_path / "mine"))
+    unit = {"tarball": buffer.getvalue(), "valid": False, "results": {"valid": False},
+            "wall_seconds": 3.0, "ops": 10, "duration": 2.0, "problems": [],
+            "worker": "tcp://10.0.0.9:1234"}  # fmt: skip
+    outcome = land_run(here, unit)
+    assert outcome.run_dir.parent == Path(here.store) / here.test_name
+    assert (outcome.run_dir / "nodes" / "n1" / "bugkv.log").read_text() == "started\n"
+    landed = json.loads((outcome.run_dir / "spec.json").read_text())
+    assert landed["store"] == here.store and landed["cluster_state_dir"] == str(tmp_path / "mine")
+    assert json.loads((outcome.run_dir / "results.json").read_text())["worker"] == unit["worker"]
+    assert outcome.valid is False and outcome.results["worker"] == unit["worker"]
+    assert (Path(here.store) / "latest").resolve() == outcome.run_dir.resolve()
+
+
+def test_a_tarball_that_escapes_its_run_directory_is_refused(tmp_path: Path) -> None:
+    from harness.campaign_dask import land_run
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = b"x"
+        info = tarfile.TarInfo("../../escaped")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    unit = {"tarball": buffer.getvalue(), "valid": True, "results": {}, "wall_seconds": 1.0,
+            "ops": 0, "duration": 0.0, "problems": [], "worker": "w"}  # fmt: skip
+    with pytest.raises(tarfile.OutsideDestinationError):
+        land_run(spec(tmp_path), unit)
+    assert not (tmp_path / "store" / "escaped").exists()
+
+
+def test_pool_subnets_are_parsed_and_slots_named_by_their_third_octet() -> None:
+    assert parse_subnets("10.77.238.0/24, 10.77.239.0/24") == ("10.77.238.0/24", "10.77.239.0/24")
+    options = ClusterPool().slot_options("10.77.233.0/24")
+    assert options == {"subnet": "10.77.233.0/24", "prefix": "cp233-", "bridge": "cp233-br0"}
+    for bad in ("", "10.77.1.0/16", "ten.77.1.0/24"):
+        with pytest.raises(ConfigError):
+            parse_subnets(bad)

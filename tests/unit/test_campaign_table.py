@@ -1,0 +1,91 @@
+"""The runs-to-detection table: campaigns that found nothing are censored at the cap (not
+dropped), medians with quartiles, and the one-sided Mann-Whitney U test against random."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.campaign_table import Spread, cells, markdown, read_rows, text
+from harness.errors import InputError
+
+
+def row(bug: str, sched: str, found: int | None, *, cap: int = 10, secs: float = 10.0,
+        ops: int = 3) -> dict[str, Any]:  # fmt: skip
+    runs = found or cap
+    return {
+        "bug": bug, "depth": 2, "scheduler": sched, "cap_runs": cap, "config_hash": "h",
+        "runs_to_detection": found, "seconds_to_detection": secs * runs if found else None,
+        "fault_ops_to_detection": ops * runs if found else None, "runs": runs,
+        "seconds": secs * runs, "fault_ops": ops * runs, "run_seconds": [secs] * runs,
+    }  # fmt: skip
+
+
+def test_a_campaign_that_found_nothing_counts_at_the_cap_not_dropped() -> None:
+    rows = [row("b", "random", 1), row("b", "random", None), row("b", "random", None)]
+    (cell,) = cells(rows)
+    assert cell.campaigns == 3 and cell.not_found == 2 and cell.cap == 10
+    assert cell.capped_runs == (1, 10, 10)
+    # Dropping the misses would give a median of 1; counted at the cap it is 10, and a
+    # lower bound (most campaigns found nothing).
+    assert cell.runs.median == 10 and cell.runs.censored and cell.runs.show().startswith(">=10")
+    assert cell.seconds.median == 100.0  # what the censored campaigns spent
+    assert cell.fault_ops.median == 30.0
+    assert cell.spent_seconds == 10 + 100 + 100
+
+
+def test_quartiles_and_an_uncensored_median() -> None:
+    rows = [row("b", "random", n) for n in (1, 2, 3, 4, 5)]
+    (cell,) = cells(rows)
+    assert (cell.runs.median, cell.runs.q1, cell.runs.q3) == (3, 2, 4)
+    assert not cell.runs.censored and cell.runs.show() == "3 [2-4]"
+    assert Spread.of([]) is None
+
+
+def test_a_faster_scheduler_is_significant_against_random_and_a_slower_one_is_not() -> None:
+    rows = [row("b", "random", None) for _ in range(10)]
+    rows += [row("b", "ldfi", n) for n in (1, 2, 1, 3, 2, 1, 2, 2, 1, 4)]
+    rows += [row("b", "adaptive", None) for _ in range(10)]
+    by = {c.scheduler: c for c in cells(rows)}
+    assert by["random"].p_vs_random is None
+    assert by["ldfi"].p_vs_random is not None and by["ldfi"].p_vs_random < 0.001
+    assert by["adaptive"].p_vs_random is not None and by["adaptive"].p_vs_random > 0.5
+    assert by["ldfi"].runs.median == 2
+
+
+def test_a_cell_without_random_has_no_test() -> None:
+    (cell,) = cells([row("b", "ldfi", 2), row("b", "ldfi", 3)])
+    assert cell.p_vs_random is None
+
+
+def test_markdown_and_text_show_every_cell() -> None:
+    table = cells([row("b", "random", None), row("b", "ldfi", 2), row("c", "random", 1)])
+    md = markdown(table).splitlines()
+    assert md[0].startswith("| bug | depth | scheduler |") and len(md) == 2 + 3
+    assert "| `b` | 2 | ldfi | 1 | 0 (10) | 2 [2-2] |" in md[3]
+    assert len(text(table)) == 3 and "p(U<random)" in text(table)[1]
+
+
+def test_stored_rows_are_read_and_bad_files_named(tmp_path: Path) -> None:
+    good = tmp_path / "a.json"
+    good.write_text(json.dumps([row("b", "random", 2)]))
+    assert read_rows([good])[0]["runs_to_detection"] == 2
+    bad = tmp_path / "b.json"
+    bad.write_text('{"bug": 1}')
+    with pytest.raises(InputError, match=r"b\.json: not a list of campaign rows"):
+        read_rows([bad])
+    broken = tmp_path / "c.json"
+    broken.write_text("[")
+    with pytest.raises(InputError, match=r"c\.json: not JSON"):
+        read_rows([broken])
+
+
+def test_older_rows_without_spent_totals_use_their_run_seconds() -> None:
+    old = {"bug": "b", "depth": 1, "scheduler": "random", "cap_runs": 4,
+           "runs_to_detection": None, "seconds_to_detection": None, "runs": 4,
+           "fault_ops": 12, "run_seconds": [10.0, 20.0, 30.0, 40.0]}  # fmt: skip
+    (cell,) = cells([old])
+    assert cell.seconds.median == 100.0 and cell.runs.median == 4 and cell.fault_ops.median == 12
