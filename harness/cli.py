@@ -493,14 +493,16 @@ def _check_one(
     """Check one file; return (exit code, line to print, checker seconds, its record)."""
     from checkers.linear import check, resolve_model
     from harness.formats import detect_format, read_history
+    from harness.read_budget import ReadBudget, ReadBudgetExceeded
 
     record: dict[str, Any] = {"file": path, "model": o.model}
     started = time.perf_counter()  # `seconds` covers reading and parsing too
     try:
         detected = detect_format(path) if o.fmt == "auto" else o.fmt
-        history = read_history(path, detected)
+        budget = ReadBudget(started, o.time_limit, o.max_memory)
+        history = read_history(path, detected, budget=budget)
         if o.independent:
-            history = history.with_independent_keys()
+            history = history.with_independent_keys(budget)
         model = o.model or _MODEL_FOR_FORMAT.get(detected)
         if model is None:
             from checkers.linear.models import guess_model
@@ -525,6 +527,8 @@ def _check_one(
         )  # fmt: skip
     except InputError as e:
         return _bad_input(path, e, o.as_json, record)
+    except ReadBudgetExceeded as e:
+        return _read_unknown(path, e, o.as_json, record, time.perf_counter() - started)
     except Exception as e:  # a crash: report it, keep checking the other files
         return _crash(path, e, o.as_json, record)
 
@@ -559,6 +563,16 @@ def _check_one(
     if result.cause:
         line += f"\n         {result.cause}"
     return result.exit_code, line, result.seconds, record
+
+
+def _read_unknown(
+    path: str, e: Exception, as_json: bool, record: dict[str, Any], seconds: float
+) -> tuple[int, str, float, dict[str, Any]]:
+    """The result of a file whose reading ran out of time or memory: unknown, with why."""
+    record.update(valid="unknown", seconds=round(seconds, 6), cause=str(e), phase="read")
+    text = f"UNKNOWN  {path}  (reading, {seconds * 1000:.1f} ms)\n         {e}"
+    line = json.dumps(record) if as_json else text
+    return EXIT_UNKNOWN, line, seconds, record
 
 
 def _bad_input(

@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import HistoryError
+from harness.read_budget import ReadBudget
 
 __all__ = [
     "FAIL",
@@ -174,6 +175,9 @@ class _Table:
 #: Most value objects remembered by identity per table (they are kept alive by it).
 _IDENTITY_CACHE_MAX = 1 << 16
 
+#: Ops added between two looks at a :class:`HistoryBuilder`'s budget (a power of two).
+BUDGET_EVERY = 1 << 12
+
 
 class HistoryBuilder:
     """Collects ops one by one (as a parser reads them) and builds a :class:`History`.
@@ -184,10 +188,15 @@ class HistoryBuilder:
     client completions only (no client invocation at all; Elle's examples list only the
     completed transactions) gets an invocation for each completion at the start of the
     history, each in a process of its own: concurrent with everything before it.
+
+    With a ``budget``, adding ops checks it every :data:`BUDGET_EVERY` ops (and
+    :meth:`check_budget` lets a reader check it inside its own long steps): running out
+    raises :class:`~harness.read_budget.ReadBudgetExceeded` naming the file and line.
     """
 
-    def __init__(self, *, path: str | None = None) -> None:
+    def __init__(self, *, path: str | None = None, budget: ReadBudget | None = None) -> None:
         self.path = path
+        self.budget = budget
         # Compact typed columns: no Python int object per entry, and numpy reads them
         # without a copy in build().
         self._time = array("q")
@@ -251,6 +260,8 @@ class HistoryBuilder:
                 line=line,
             )
         pos = len(self._type)
+        if not pos & (BUDGET_EVERY - 1) and self.budget is not None:
+            self.budget.check(self.path, line)
         if process is None:
             self._anonymous.append(pos)
             process = 0  # replaced in build()
@@ -290,6 +301,12 @@ class HistoryBuilder:
         self._node.append(NONE if node is None else self._nodes.intern(node))
         self._error.append(ids[2])
         self._line.append(pos + 1 if line is None else line)
+
+    def check_budget(self, line: int | None) -> None:
+        """Raise :class:`~harness.read_budget.ReadBudgetExceeded` if the budget given to
+        the builder is spent (``line``: how far reading got); nothing without a budget."""
+        if self.budget is not None:
+            self.budget.check(self.path, line)
 
     def _out_of_range(self, field: str, value: int, line: int | None) -> HistoryError:
         return HistoryError(
@@ -351,6 +368,8 @@ class HistoryBuilder:
         self._node.extend([NONE if nd is None else node_id(nd) for nd in nodes])
         self._error.extend(errors)
         self._line.extend(lines)
+        if lines:
+            self.check_budget(lines[-1])
         return True
 
     def _process_id(self, process: Any, line: int | None) -> int:
@@ -572,12 +591,16 @@ class History:
     def __len__(self) -> int:
         return len(self.type)
 
-    def with_independent_keys(self) -> History:
+    def with_independent_keys(self, budget: ReadBudget | None = None) -> History:
         """This history with Jepsen's ``independent`` tuples split: every client op that
         has no key and whose value is a ``[key, value]`` pair gets that key and the inner
-        value. Other ops are unchanged. (Jepsen's per-key tests write such tuples.)"""
+        value. Other ops are unchanged. (Jepsen's per-key tests write such tuples.)
+        With a ``budget``, raises :class:`~harness.read_budget.ReadBudgetExceeded` when
+        it runs out on the way."""
         values = _Table()
-        for v in self.values:  # re-interning in order keeps every old id valid
+        for vid, v in enumerate(self.values):  # re-interning in order keeps old ids valid
+            if budget is not None and not vid & 0xFFFF:
+                budget.check(self.path, None)
             values.intern(v)
         keys = _Table()
         for k in self.keys:
@@ -585,6 +608,8 @@ class History:
         key_of = np.full(len(self.values), NONE, dtype=np.int32)
         inner_of = np.arange(len(self.values), dtype=np.int32)
         for vid, v in enumerate(self.values):
+            if budget is not None and not vid & 0xFFFF:
+                budget.check(self.path, None)
             if isinstance(v, list | tuple) and len(v) == 2:
                 key_of[vid] = keys.intern(v[0])
                 inner_of[vid] = values.intern(v[1])

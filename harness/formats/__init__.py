@@ -29,6 +29,7 @@ from harness.formats.json_array import read_json, write_json
 from harness.formats.jsonl import op_to_json_line, read_jsonl, write_jsonl
 from harness.formats.porcupine import ETCD_LINE, read_porcupine_etcd, read_porcupine_kv
 from harness.history import History
+from harness.read_budget import ReadBudget
 
 __all__ = [
     "FORMATS",
@@ -44,7 +45,7 @@ FORMATS = ("auto", "jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
 #: Formats :func:`write_history` can produce.
 WRITABLE_FORMATS = ("jsonl", "json", "edn")
 
-_READERS: dict[str, Callable[[str], History]] = {
+_READERS: dict[str, Callable[..., History]] = {
     "jsonl": read_jsonl,
     "json": read_json,
     "edn": read_edn,
@@ -126,18 +127,24 @@ def _edn_flavour(first_line: str) -> str:
     return "edn"
 
 
-def read_history(path: str, format: str = "auto") -> History:
+def read_history(path: str, format: str = "auto", *, budget: ReadBudget | None = None) -> History:
     """Read the history at ``path`` in ``format`` (one of :data:`FORMATS`).
 
     Raises :class:`ConfigError` for an unknown format name, :class:`InputError` if the
     file does not exist or cannot be read, and :class:`HistoryError` (naming the file and
-    1-based line) if it is malformed, holds no ops, or breaks the pairing rules.
+    1-based line) if it is malformed, holds no ops, or breaks the pairing rules. With a
+    ``budget`` (time limit and memory), reading looks at it as it goes and raises
+    :class:`~harness.read_budget.ReadBudgetExceeded`, naming the line it had reached,
+    when it runs out.
     """
     _check_format(format, FORMATS, "history")
     check_exists(path)
     if format == "auto":
         format = detect_format(path)
-    return _READERS[format](path)
+    history = _READERS[format](path, budget=budget)
+    if budget is not None:
+        budget.check(path, None)
+    return history
 
 
 def _format_for(path: str, format: str) -> str:

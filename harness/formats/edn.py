@@ -43,6 +43,7 @@ from harness.errors import HistoryError
 from harness.formats._edn_fast import Shape, Shapes, Unsafe, hashable, set_list, translate
 from harness.formats._io import add_op, decode_error, no_ops_error, open_text, too_deep
 from harness.history import History, HistoryBuilder
+from harness.read_budget import ReadBudget, ReadBudgetExceeded
 
 __all__ = [
     "format_op",
@@ -90,7 +91,7 @@ def normalise(x: Any) -> Any:
 
 
 _LIB_LOCK = threading.Lock()
-_lib_parse: Callable[[str], list[Any]] | None = None
+_lib_parse: Callable[..., list[Any]] | None = None
 # Strings and character literals, kept intact while tags are dropped around them.
 _ATOMS = re.compile(r'("(?:[^"\\]|\\.)*"|\\(?:newline|return|space|tab|u[0-9A-Fa-f]{4}|.))')
 _LIB_TAG = re.compile(
@@ -99,8 +100,39 @@ _LIB_TAG = re.compile(
 _ILLEGAL = re.compile(r"Illegal character '(.*)' with lexpos (\d+)", re.S)
 
 
-def _library() -> Callable[[str], list[Any]]:
-    """``edn_format``'s parser, built once (``edn_format.loads_all`` rebuilds it per call)."""
+class _TokenBudget:
+    """Looks at a read budget every :data:`TOKENS_PER_CHECK` tokens of a whole-document
+    parse (which would otherwise run to its end, at about 100 KB/s)."""
+
+    def __init__(self, budget: ReadBudget | None, path: str, text: str) -> None:
+        self.budget, self.path, self.text = budget, path, text
+
+    def wrap(self, lexer: Any) -> Any:
+        """``lexer`` with its ``token`` method checking the budget as it goes."""
+        budget = self.budget
+        if budget is None:
+            return lexer
+        token = lexer.token
+        count = [0]
+
+        def checked_token() -> Any:
+            count[0] += 1
+            if not count[0] % TOKENS_PER_CHECK:
+                pos = getattr(lexer, "lexpos", 0)
+                budget.check(self.path, 1 + self.text.count("\n", 0, pos))
+            return token()
+
+        lexer.token = checked_token
+        return lexer
+
+
+#: Tokens of a whole-document parse between two looks at the read budget.
+TOKENS_PER_CHECK = 4096
+
+
+def _library() -> Callable[..., list[Any]]:
+    """``edn_format``'s parser, built once (``edn_format.loads_all`` rebuilds it per call).
+    It takes the text and, optionally, a :class:`_TokenBudget`."""
     global _lib_parse
     if _lib_parse is None:
         import edn_format
@@ -115,14 +147,19 @@ def _library() -> Callable[[str], list[Any]]:
             )
             lexer = ply.lex.lex(module=edn_lex, reflags=re.UNICODE, errorlog=ply.lex.NullLogger())
 
-            def parse(text: str) -> list[Any]:
-                return list(parser.parse(text, lexer=lexer.clone()))
+            def parse(text: str, hook: _TokenBudget | None = None) -> list[Any]:
+                lex = lexer.clone()
+                return list(parser.parse(text, lexer=lex if hook is None else hook.wrap(lex)))
 
             if parse("[:probe 1]") != edn_format.loads_all("[:probe 1]"):
                 raise RuntimeError("edn_format changed")
             _lib_parse = parse
         except Exception:  # an edn_format laid out differently: use its public API
-            _lib_parse = edn_format.loads_all
+
+            def public(text: str, hook: _TokenBudget | None = None) -> list[Any]:
+                return list(edn_format.loads_all(text))
+
+            _lib_parse = public
     return _lib_parse
 
 
@@ -320,16 +357,18 @@ MAX_VALUE_LINES = 10_000
 WHOLE_DOCUMENT_MAX_BYTES = 16 << 20
 
 
-def read_edn(path: str, *, keep_time: bool = True) -> History:
+def read_edn(path: str, *, keep_time: bool = True, budget: ReadBudget | None = None) -> History:
     """Read a Jepsen ``history.edn`` (see the module doc) into a :class:`History`.
 
     Ops keep their ``:index`` and ``:time`` when present (with ``keep_time=False`` the
     time is the position instead); ``:key`` sets the op's key; fields other than the op
     fields are ignored. Raises :class:`HistoryError` naming the file and line for a
-    malformed line or op, a pairing error, and a file with no ops.
+    malformed line or op, a pairing error, and a file with no ops;
+    :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out (the
+    whole-document parse looks at it every few thousand tokens).
     """
     try:
-        return _read_lines(path, keep_time)
+        return _read_lines(path, keep_time, budget)
     except EdnSyntaxError as e:
         if (
             e.reason.startswith("a value is nested")
@@ -337,12 +376,12 @@ def read_edn(path: str, *, keep_time: bool = True) -> History:
         ):
             raise
         line_error = e
-    return _read_document(path, keep_time, line_error)
+    return _read_document(path, keep_time, line_error, budget)
 
 
-def _read_lines(path: str, keep_time: bool) -> History:
+def _read_lines(path: str, keep_time: bool, budget: ReadBudget | None) -> History:
     """The fast reader: op maps on lines (a map may span lines; see the module doc)."""
-    builder = HistoryBuilder(path=path)
+    builder = HistoryBuilder(path=path, budget=budget)
     shapes = Shapes()
     add_line = _LineAdder(builder, shapes, keep_time)
     pending: list[str] = []  # the lines of a value that spans several
@@ -426,7 +465,9 @@ def _join(lines: list[str]) -> str:
     return " ".join(lines)
 
 
-def _read_document(path: str, keep_time: bool, line_error: HistoryError) -> History:
+def _read_document(
+    path: str, keep_time: bool, line_error: HistoryError, budget: ReadBudget | None
+) -> History:
     """Read the file as one EDN document with ``edn_format``: a collection of op maps, or
     op maps one after another. Used when the line reader cannot read the file."""
     with open_text(path) as f:
@@ -437,7 +478,9 @@ def _read_document(path: str, keep_time: bool, line_error: HistoryError) -> Hist
     parse = _library()
     try:
         with _LIB_LOCK:
-            values = parse(_strip_tags(text))
+            values = parse(_strip_tags(text), _TokenBudget(budget, path, text))
+    except ReadBudgetExceeded:
+        raise
     except RecursionError:
         raise too_deep(path, None) from None
     except Exception:
@@ -451,7 +494,7 @@ def _read_document(path: str, keep_time: bool, line_error: HistoryError) -> Hist
     starts = _element_lines(text, 1 if nested else 0)
     if len(starts) != len(ops):
         starts = [1] * len(ops)
-    builder = HistoryBuilder(path=path)
+    builder = HistoryBuilder(path=path, budget=budget)
     for op, lineno in zip(ops, starts, strict=True):
         add_op(builder, op, lineno, time=keep_time)
     if not len(builder):

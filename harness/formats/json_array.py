@@ -14,6 +14,7 @@ from harness.errors import HistoryError
 from harness.formats._io import add_op, decode_error, no_ops_error, open_text, too_deep
 from harness.formats.jsonl import op_to_json_line
 from harness.history import History, HistoryBuilder
+from harness.read_budget import ReadBudget
 
 __all__ = ["read_json", "write_json"]
 
@@ -28,18 +29,20 @@ def _json_error(path: str, e: json.JSONDecodeError) -> HistoryError:
     )
 
 
-def read_json(path: str) -> History:
+def read_json(path: str, *, budget: ReadBudget | None = None) -> History:
     """Read a history stored as a JSON array of op objects.
 
     Raises :class:`HistoryError` naming the file and line for malformed JSON (including a
-    truncated array), an element that is not an op object, a bad op, or no ops at all.
+    truncated array), an element that is not an op object, a bad op, or no ops at all;
+    :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out.
     """
     with open_text(path) as f:
         try:
             text = f.read()
         except UnicodeDecodeError as e:
             raise decode_error(path, e) from None
-    builder = HistoryBuilder(path=path)
+    builder = HistoryBuilder(path=path, budget=budget)
+    builder.check_budget(None)
     ws = _WS.match
     pos = ws(text, 0).end()  # type: ignore[union-attr]
     if pos == len(text):

@@ -17,6 +17,7 @@ from typing import IO, Any
 from harness.errors import HistoryError
 from harness.formats._io import OP_FIELDS, add_op, iter_lines, no_ops_error, too_deep
 from harness.history import History, HistoryBuilder
+from harness.read_budget import ReadBudget
 
 __all__ = ["op_to_json_line", "read_jsonl", "write_jsonl"]
 
@@ -45,18 +46,20 @@ def _encode_fast(obj: Any) -> str:
     return "".join(_C_ENCODER(obj, 0))
 
 
-#: Lines decoded together on the fast path (bounds the memory that reading takes).
-CHUNK_LINES = 1 << 16
+#: Lines decoded together on the fast path (bounds the memory that reading takes, and the
+#: time between two looks at the budget).
+CHUNK_LINES = 1 << 14
 
 
-def read_jsonl(path: str) -> History:
+def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
     """Read a JSONL history into a :class:`History`.
 
     Blank lines are skipped and unknown fields ignored. Raises :class:`HistoryError` naming
     the file and line for a line that is not a JSON object, an op without ``type``,
-    ``process`` or ``f``, a bad field, a pairing error, or a file with no ops.
+    ``process`` or ``f``, a bad field, a pairing error, or a file with no ops; and
+    :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out.
     """
-    builder = HistoryBuilder(path=path)
+    builder = HistoryBuilder(path=path, budget=budget)
     chunk: list[tuple[int, str]] = []
     for n, text in iter_lines(path):
         if text and not text.isspace():

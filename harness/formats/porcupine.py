@@ -20,6 +20,7 @@ from harness.errors import HistoryError
 from harness.formats._io import describe_type, iter_lines, no_ops_error
 from harness.formats.edn import parse_line, read_edn
 from harness.history import History, HistoryBuilder
+from harness.read_budget import ReadBudget
 
 __all__ = ["ETCD_LINE", "read_porcupine_etcd", "read_porcupine_kv"]
 
@@ -28,13 +29,14 @@ ETCD_LINE = re.compile(r"^\s*\S+\s+jepsen\.util\s+-\s+(.*?)\s*$")
 _FIELDS = re.compile(r"(\S+)\s+(\S+)\s+(\S+)(?:\s+(.*))?$")
 
 
-def read_porcupine_etcd(path: str) -> History:
+def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> History:
     """Read one of Porcupine's ``jepsen/etcd_*.log`` files into a :class:`History`.
 
     Raises :class:`HistoryError` naming the file and line for a malformed op line, and for
-    a file with no op lines (``etcd_095.log`` is empty).
+    a file with no op lines (``etcd_095.log`` is empty);
+    :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out.
     """
-    builder = HistoryBuilder(path=path)
+    builder = HistoryBuilder(path=path, budget=budget)
     other = 0  # non-blank lines that are not op lines
     for n, text in iter_lines(path):
         m = ETCD_LINE.match(text)
@@ -99,9 +101,9 @@ def read_porcupine_etcd(path: str) -> History:
     return builder.build()
 
 
-def read_porcupine_kv(path: str) -> History:
+def read_porcupine_kv(path: str, *, budget: ReadBudget | None = None) -> History:
     """Read one of Porcupine's ``kv/*.txt`` files (EDN maps with ``:key``).
 
     Same rules and errors as the EDN reader; times are positions.
     """
-    return read_edn(path, keep_time=False)
+    return read_edn(path, keep_time=False, budget=budget)

@@ -1,0 +1,80 @@
+"""Reading a history obeys the time limit and the memory budget (issue 11): a file that
+cannot be read in time gives ``unknown`` naming the file and the line reached, quickly."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.formats import read_history
+from harness.read_budget import ReadBudget, ReadBudgetExceeded
+
+
+def _big_jsonl(path: Path, keys: int = 20_000) -> Path:
+    """``keys`` keys, each written and read back by one of 50 processes (valid)."""
+    with open(path, "w") as out:
+        for k in range(keys):
+            p = k % 50
+            for typ, f, v in (("invoke", "write", k), ("ok", "write", k),
+                              ("invoke", "read", None), ("ok", "read", k)):  # fmt: skip
+                out.write(json.dumps({"type": typ, "process": p, "f": f, "value": v, "key": k}))
+                out.write("\n")
+    return path
+
+
+def _big_edn(path: Path, ops: int = 4_000) -> Path:
+    """One op map spread over two lines each: the line reader gives up, the whole-document
+    parser (slow) reads it."""
+    with open(path, "w") as out:
+        out.write("[\n")
+        for i in range(ops // 2):
+            out.write(f"{{:type :invoke, :process {i % 7}, :f :write,\n :value {i}}}\n")
+            out.write(f"{{:type :ok, :process {i % 7}, :f :write,\n :value {i}}}\n")
+        out.write("]\n")
+    return path
+
+
+@pytest.mark.parametrize("make", [_big_jsonl, _big_edn])
+def test_a_file_that_cannot_be_read_in_time_stops_at_a_line(tmp_path: Path, make) -> None:
+    path = make(tmp_path / "big.hist")
+    started = time.perf_counter()
+    with pytest.raises(ReadBudgetExceeded) as e:
+        read_history(str(path), budget=ReadBudget(started, time_limit=0.01))
+    took = time.perf_counter() - started
+    assert e.value.resource == "time"
+    assert e.value.path == str(path)
+    assert e.value.line is not None and e.value.line >= 1
+    assert f"while reading {path} at line" in str(e.value)
+    assert took < 0.01 * 1.1 + 1
+
+
+def test_without_a_budget_the_same_file_reads(tmp_path: Path) -> None:
+    h = read_history(str(_big_jsonl(tmp_path / "big.jsonl", keys=2_000)), budget=ReadBudget())
+    assert len(h) == 8_000
+
+
+def test_the_memory_budget_holds_while_reading(tmp_path: Path) -> None:
+    path = _big_jsonl(tmp_path / "big.jsonl")
+    with pytest.raises(ReadBudgetExceeded) as e:
+        read_history(str(path), budget=ReadBudget(max_memory=1))
+    assert e.value.resource == "memory"
+    assert "memory budget" in str(e.value) and str(path) in str(e.value)
+
+
+def test_clew_check_answers_unknown_while_reading(tmp_path: Path) -> None:
+    path = _big_jsonl(tmp_path / "big.jsonl")
+    args = ["check", "--json", "--no-progress", "--model", "cas-register"]
+    args += ["--time-limit", "0.01", str(path)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    record = json.loads([x for x in result.output.splitlines() if x.startswith("{")][-1])
+    assert record["valid"] == "unknown"
+    assert record["phase"] == "read"
+    assert "time limit of 0.01 s reached while reading" in record["cause"]
+    assert "at line" in record["cause"]
+    assert 0.01 <= record["seconds"] <= 0.01 * 1.1 + 1  # not the whole file's reading
