@@ -1,34 +1,42 @@
-"""Containers with sshd, made with the docker (or podman) CLI: the ``docker`` provider.
+"""Containers with sshd, made with podman or docker: the ``podman`` and ``docker`` providers.
 
-``up`` creates a user-defined network ``<prefix>net`` and containers ``<prefix>n1..`` on it
-(each also reachable as ``n1..`` from the others), adds a key generated for this cluster
-to each container's ``authorized_keys`` (``docker exec``), records each container's SSH
-host keys in the cluster's own ``known_hosts``, reads each container's address
-(``docker inspect``) and returns the nodes. ``down`` removes exactly those containers and
-that network, by the IDs recorded in the state, and the files it wrote.
+``up`` creates a network ``<prefix>net`` and containers ``<prefix>n1..`` on it (each also
+reachable as ``n1..`` from the others). Each container gets an SSH host key of its own,
+generated here and copied in before it starts (so no two nodes share the image's keys, and
+``known_hosts`` is written from keys clew made, not read back from the nodes), and the
+cluster's login key in ``authorized_keys``. ``up`` then reads the containers' addresses,
+waits for sshd, and probes one node for what faults it can take (:func:`node_capabilities`).
 
-**The image** (option ``image``, default ``clew/node:debian12``) must run sshd in the
-foreground as its command, allow the login user (default root) in with a public key,
-and have host keys. clew does not build it; for example::
+**Cleanup that survives a failed start.** Before anything is created, ``up`` saves a
+token in the state, and every network and container carries it as the label
+``clew.up=<token>``. ``down`` removes the containers and the network it recorded *and*
+anything else carrying its label: a container an engine left in state Created when its
+runtime failed (podman does) is removed too, and so is the network after it. Objects that
+are already gone are fine; objects of another cluster are never touched.
 
-    FROM debian:12
-    RUN apt-get update && apt-get install -y --no-install-recommends \\
-          openssh-server iproute2 iptables nftables procps \\
-     && mkdir -p /run/sshd && rm -rf /var/lib/apt/lists/*
-    CMD ["/usr/sbin/sshd", "-D", "-e"]
+**The network** is ``--internal`` by default (option ``internal``): the controller on this
+machine reaches the containers through the bridge, the containers reach each other, and
+the engine adds no NAT or forwarding rules to the host's firewall. podman's netavark still
+turns on ``net.ipv4.ip_forward``; if it was off before ``up``, clew turns it off again
+after ``up`` and after ``down`` (an internal network needs no forwarding).
 
-    docker build -t clew/node:debian12 .
+**The image** (option ``image``, default ``clew-node:latest``) is built by ``clew image
+build`` (:mod:`clusters.container_image`) from Debian's archive; any image that runs sshd
+in the foreground as its command and has ``/etc/ssh`` will do.
+
+**The engine** (option ``engine``, else ``$CLEW_DOCKER``, else the provider's name for
+``podman``; for ``docker`` the first of docker, podman whose ``info`` answers): see
+:mod:`clusters.container_engine`, which also says which run settings clew adds for podman
+on hosts like this one (runtime runc, ulimits within the hard limits; option ``runtime``).
 
 Containers get ``--cap-add NET_ADMIN`` so partitions (iptables/nft) work inside them.
-They share the host's kernel and clock: netem works only if the host kernel has it, and a
-clock can be skewed only with libfaketime in the image. The controller must be able to
-reach the containers' addresses (true for Docker on Linux; not for Docker Desktop).
+They share this machine's kernel and clock: netem works only if the kernel has it, and a
+clock can be skewed only with libfaketime in the image.
 
-Options (``spec.options``): ``image``, ``engine`` (``docker``/``podman`` or a path; else
-``$CLEW_DOCKER``; else whichever is installed), ``prefix`` (default ``clew-``, or
-``clew-<name>-`` for a cluster not called ``default``), ``subnet`` (for the network),
-``insecure_host_keys`` (do not verify host keys), ``ready_timeout`` (seconds to wait for
-sshd to answer, default 30; 0: do not wait).
+Options (``spec.options``): ``image``, ``engine``, ``prefix`` (default ``clew-``, or
+``clew-<name>-`` for a cluster not called ``default``), ``subnet``, ``internal`` (default
+true), ``runtime``, ``insecure_host_keys`` (do not verify host keys), ``ready_timeout``
+(seconds to wait for sshd, default 30; 0: do not wait).
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import contextlib
 import json
 import os
 import re
+import secrets
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -54,37 +64,33 @@ from clusters.base import (
     Node,
     check_options,
 )
-from clusters.doctor import (
-    ToolResult,
-    check_iptables_statistic,
-    check_netem,
-    check_nodes,
-    find_binary,
-    run_tool,
-)
+from clusters.container_engine import Engine, clean_stderr, find_engine, run_settings, tail
+from clusters.container_image import LATEST
+from clusters.doctor import ToolResult, check_nodes, find_binary, run_tool
 from clusters.static import host_key_capability, remote_capabilities
 from harness.errors import ClusterError, ConfigError
 
-__all__ = ["DockerProvider", "find_engine"]
+__all__ = ["DockerProvider", "PodmanProvider", "find_engine", "node_capabilities"]
 
-DEFAULT_IMAGE = "clew/node:debian12"
-#: Seconds for quick engine commands (info, inspect, exec, rm).
+DEFAULT_IMAGE = LATEST
+#: Seconds for quick engine commands (inspect, exec, cp, rm).
 QUICK_TIMEOUT = 60.0
-#: Seconds for ``docker run`` (it may pull the image).
-RUN_TIMEOUT = 600.0
+#: Seconds for ``create``/``start`` (a first start may set up the engine's storage).
+RUN_TIMEOUT = 300.0
 #: Seconds to wait for every container's sshd to answer.
 READY_TIMEOUT = 30.0
 
 KEY_FILE = "id_ed25519"
 KNOWN_HOSTS = "known_hosts"
+HOST_KEYS = "host_keys"  # a directory: one subdirectory per node
 _OUR_FILES = (CLUSTER_FILE, KEY_FILE, KEY_FILE + ".pub", KNOWN_HOSTS)
-_OPTIONS = frozenset({"image", "engine", "prefix", "subnet", "insecure_host_keys", "ready_timeout"})
+_OPTIONS = frozenset(
+    {"image", "engine", "prefix", "subnet", "internal", "runtime", "insecure_host_keys",
+     "ready_timeout"}
+)  # fmt: skip
 _PREFIX = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_INSTALL_HINT = (
-    "install Docker (https://docs.docker.com/engine/install/) or Podman "
-    "(`apt-get install podman`), or point CLEW_DOCKER / --option engine=PATH at one"
-)
-
+_GONE = re.compile(r"no such|not found|no container with name|no network with name", re.I)
+_IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 #: What status says about a cluster whose ``up`` never finished.
 _UNFINISHED = (
@@ -93,28 +99,20 @@ _UNFINISHED = (
 )
 
 
-def find_engine(wanted: str | None = None) -> str:
-    """The container CLI to use: ``wanted`` (a name or path), else ``$CLEW_DOCKER``, else
-    ``docker`` or ``podman``, whichever is installed. :class:`ClusterError` saying how to
-    install one if there is none."""
-    wanted = wanted or os.environ.get("CLEW_DOCKER") or None
-    for name in [wanted] if wanted else ["docker", "podman"]:
-        path = find_binary(name)
-        if path:
-            return path
-    looked = repr(wanted) if wanted else "docker and podman"
-    raise ClusterError(f"no container engine found (looked for {looked}); {_INSTALL_HINT}")
-
-
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
 
 
-def _generate_key(state_dir: Path) -> str:
-    """Write a new ed25519 key pair into ``state_dir`` (private key mode 0600); return the
-    public key line."""
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _new_key() -> tuple[bytes, str]:
+    """A new ed25519 key: (private key in OpenSSH format, ``ssh-ed25519 BLOB``)."""
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -124,25 +122,116 @@ def _generate_key(state_dir: Path) -> str:
     public = key.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
-    path = state_dir / KEY_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private)
-    line = public.decode() + " clew"
+    return private, public.decode()
+
+
+def _generate_key(state_dir: Path) -> str:
+    """Write the cluster's login key pair into ``state_dir`` (private key mode 0600);
+    return the public key line."""
+    private, public = _new_key()
+    _write_private(state_dir / KEY_FILE, private)
+    line = public + " clew"
     (state_dir / (KEY_FILE + ".pub")).write_text(line + "\n")
     return line
 
 
+def _host_key(state_dir: Path, node: str) -> tuple[Path, str]:
+    """Write node ``node``'s own SSH host key into ``state_dir/host_keys/<node>/`` under
+    the names sshd reads; return that directory and the public key (``ssh-ed25519 BLOB``)."""
+    d = state_dir / HOST_KEYS / node
+    d.mkdir(parents=True, exist_ok=True)
+    private, public = _new_key()
+    _write_private(d / "ssh_host_ed25519_key", private)
+    (d / "ssh_host_ed25519_key.pub").write_text(f"{public} root@{node}\n")
+    return d, public
+
+
+def _known(ident: str, known: list[str]) -> bool:
+    """Whether ``ident`` (an ID, perhaps shortened) is one of ``known``."""
+    return any(k.startswith(ident) or ident.startswith(k) for k in known)
+
+
+def _read_ip_forward() -> str | None:
+    try:
+        return _IP_FORWARD.read_text().strip()
+    except OSError:
+        return None
+
+
+def _restore_ip_forward(before: str | None) -> None:
+    """Turn IPv4 forwarding off again if it was off before ``up`` (see the module
+    docstring); nothing if it was on, or cannot be read or written."""
+    if before == "0" and _read_ip_forward() == "1":
+        with contextlib.suppress(OSError):
+            _IP_FORWARD.write_text("0\n")
+
+
+#: One shell script, run in a node, that says what faults it can take: a line
+#: ``name=yes|no detail`` each. Rules it adds are in the node's own network namespace and
+#: removed before it exits.
+_PROBE = r"""
+have() { command -v "$1" >/dev/null 2>&1; }
+if have nft && nft list tables >/dev/null 2>&1; then echo "partition=yes nft works (NET_ADMIN)"
+elif have iptables && iptables -w 2 -L -n >/dev/null 2>&1; then echo "partition=yes iptables works"
+else echo "partition=no neither nft nor iptables works in the container (NET_ADMIN?)"; fi
+if have kill && have ps; then echo "pause=yes kill -STOP/-CONT (the database is not PID 1)"
+  echo "kill=yes kill -KILL (the database is not PID 1)"
+else echo "pause=no no kill/ps in the image"; echo "kill=no no kill/ps in the image"; fi
+if have tc; then
+  if out=$(tc qdisc add dev lo root netem delay 1ms 2>&1); then
+    tc qdisc del dev lo root >/dev/null 2>&1; echo "packet-netem=yes tc netem works"
+  else echo "packet-netem=no the kernel has no netem ($out)"; fi
+else echo "packet-netem=no no tc in the image"; fi
+if have iptables && iptables -w 2 -N CLEW-PROBE 2>/dev/null; then
+  if iptables -w 2 -A CLEW-PROBE -m statistic --mode random --probability 0.5 -j DROP 2>/dev/null
+  then echo "packet-loss-iptables=yes the statistic match works"
+  else echo "packet-loss-iptables=no the kernel lacks the iptables statistic match"; fi
+  if iptables -w 2 -A CLEW-PROBE -j NFQUEUE --queue-num 1 --queue-bypass 2>/dev/null; then
+    if have python3; then echo "packet-delay-nfqueue=yes NFQUEUE target and python3"
+    else echo "packet-delay-nfqueue=no no python3 in the image"; fi
+  else echo "packet-delay-nfqueue=no the kernel lacks the NFQUEUE target"; fi
+  iptables -w 2 -F CLEW-PROBE; iptables -w 2 -X CLEW-PROBE
+else echo "packet-loss-iptables=no iptables does not work in the container"
+  echo "packet-delay-nfqueue=no iptables does not work in the container"; fi
+if ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+  echo "clock-libfaketime=yes libfaketime in the image (not for Go programs such as etcd)"
+else echo "clock-libfaketime=no no libfaketime in the image (add --package libfaketime)"; fi
+echo "clock-system=no containers share this machine's clock"
+"""
+
+
+def node_capabilities(engine: Engine, container: str) -> tuple[Capability, ...]:
+    """What faults a container node can take, probed inside ``container`` (its own network
+    namespace; nothing is left there): partitions, pause, kill, the packet faults, clock
+    faults. Falls back to what the image is expected to offer if the probe cannot run."""
+    res = run_tool([engine.path, "exec", container, "sh", "-c", _PROBE], timeout=QUICK_TIMEOUT)
+    found: dict[str, Capability] = {}
+    for line in res.stdout.splitlines():
+        head, _, detail = line.partition(" ")
+        name, sep, answer = head.partition("=")
+        if sep and answer in ("yes", "no"):
+            found[name] = Capability(
+                name=name, available=answer == "yes", detail=f"probed in {container}: {detail}"
+            )
+    expected = remote_capabilities("the containers", own_clock=False)
+    if not res.ok or not found:
+        why = f"could not probe {container} ({tail(res, 2)}); "
+        return tuple(replace(c, detail=why + c.detail) for c in expected)
+    return tuple(found.get(c.name, c) for c in expected)
+
+
 class DockerProvider:
-    """Containers with sshd on a user-defined network. See the module docstring."""
+    """Containers with sshd on their own network. See the module docstring."""
 
     name = "docker"
+    #: The engine tried when neither the option nor ``$CLEW_DOCKER`` names one.
+    default_engine: str | None = None
 
     # -- engine commands ----------------------------------------------------------------
 
     def _engine_cmd(
         self,
-        engine: str,
+        engine: Engine,
         args: list[str],
         what: str,
         *,
@@ -150,37 +239,26 @@ class DockerProvider:
         stdin: str | None = None,
     ) -> ToolResult:
         """Run ``engine args``; :class:`ClusterError` naming the command if it fails."""
-        res = run_tool([engine, *args], timeout=timeout, stdin=stdin)
+        res = run_tool([engine.path, *args], timeout=timeout, stdin=stdin)
         if not res.ok:
             status = "timed out" if res.timed_out else f"exited with status {res.returncode}"
-            shown = " ".join([Path(engine).name, *args[:3]])
-            raise ClusterError(f"`{shown} ...` (to {what}) {status}: {res.tail()}")
+            shown = " ".join([engine.name, *args[:3]])
+            raise ClusterError(f"`{shown} ...` (to {what}) {status}: {tail(res)}")
         return res
 
-    def _check_engine(self, engine: str) -> None:
-        """:class:`ClusterError` with the stderr tail unless ``engine info`` works."""
-        res = run_tool([engine, "info"], timeout=QUICK_TIMEOUT)
-        if res.ok:
-            return
-        tool = Path(engine).name
-        why = "timed out" if res.timed_out else f"failed: {res.tail(3)}"
-        hint = (
-            "start the daemon (`systemctl start docker`, or `dockerd &` without systemd), "
-            "check that you may use it (the docker group), or use podman (CLEW_DOCKER=podman)"
-            if "Cannot connect" in res.stderr or tool == "docker"
-            else f"check that `{tool} info` works for this user"
-        )
-        raise ClusterError(f"the container engine is not usable (`{tool} info` {why}); {hint}")
+    def _engine(self, wanted: Any) -> Engine:
+        return find_engine(str(wanted) if wanted else self.default_engine)
 
     # -- Provider -------------------------------------------------------------------------
 
     def up(self, spec: ClusterSpec) -> Cluster:
-        """Create the network and containers, authorise the cluster key, record host keys,
-        save the cluster and return it. A docker cluster with the same settings already
-        saved there is returned as is. Everything created is recorded in the state as soon
-        as it exists, and removed again if ``up`` fails."""
+        """Create the network and containers, give each its host key and the cluster's
+        login key, probe a node's fault capabilities, save the cluster and return it. A
+        cluster with the same settings already saved there is returned as is. Everything
+        created carries this ``up``'s label, saved first, and is removed again if ``up``
+        fails."""
         opts = dict(spec.options)
-        check_options("docker", opts, _OPTIONS)
+        check_options(self.name, opts, _OPTIONS)
         if spec.nodes < 1:
             raise ConfigError(f"--nodes must be at least 1, not {spec.nodes}")
         prefix = str(
@@ -198,6 +276,8 @@ class DockerProvider:
             "nodes": spec.nodes,
             "user": spec.user,
             "subnet": opts.get("subnet"),
+            "internal": _truthy(opts.get("internal", True)),
+            "runtime": opts.get("runtime"),
         }
         state_dir = spec.resolved_state_dir()
         if (state_dir / CLUSTER_FILE).exists():
@@ -210,18 +290,19 @@ class DockerProvider:
                 f"a different {old.provider} cluster is up in {state_dir}; take it down "
                 f"first (`clew cluster down --state-dir {state_dir}`) or use another --name"
             )
-        clash = [f for f in _OUR_FILES if (state_dir / f).exists()]
+        clash = [f for f in (*_OUR_FILES, HOST_KEYS) if (state_dir / f).exists()]
         if clash:
             raise ClusterError(
                 f"{state_dir} already holds {', '.join(clash)}, which clew did not write for "
-                "a docker cluster; use another --state-dir or --name"
+                f"a {self.name} cluster; use another --state-dir or --name"
             )
-        engine = find_engine(opts.get("engine"))
-        self._check_engine(engine)
+        engine = self._engine(opts.get("engine"))
         state_dir.mkdir(parents=True, exist_ok=True)
         extra: dict[str, Any] = {
-            "engine": engine,
+            "engine": engine.path,
             "settings": settings,
+            "token": secrets.token_hex(8),
+            "ip_forward": _read_ip_forward(),
             "network": None,
             "containers": [],
         }
@@ -242,7 +323,7 @@ class DockerProvider:
     def _create(
         self,
         spec: ClusterSpec,
-        engine: str,
+        engine: Engine,
         state_dir: Path,
         extra: dict[str, Any],
         ready_timeout: float,
@@ -250,51 +331,56 @@ class DockerProvider:
     ) -> Cluster:
         s = extra["settings"]
         prefix, user = s["prefix"], s["user"]
-        label = f"clew.cluster={spec.name}"
-        self._record(spec, state_dir, extra)  # first, so that down removes the key too
+        labels = ["--label", f"clew.cluster={spec.name}", "--label", f"clew.up={extra['token']}"]
+        self._record(spec, state_dir, extra)  # first: down finds all by the label
         public_key = _generate_key(state_dir)
 
         net = f"{prefix}net"
-        args = ["network", "create", "--label", label]
+        args = ["network", "create", *labels]
+        if s["internal"]:
+            args.append("--internal")
         if s["subnet"]:
             args += ["--subnet", str(s["subnet"])]
+        extra["network"] = {"name": net, "id": net}
+        self._record(spec, state_dir, extra)
         res = self._engine_cmd(engine, [*args, net], f"create network {net}")
-        extra["network"] = {"name": net, "id": res.stdout.strip() or net}
+        extra["network"]["id"] = res.stdout.strip() or net
         self._record(spec, state_dir, extra)
 
+        extra_args = run_settings(engine, s["runtime"])
         names = [f"n{i}" for i in range(1, spec.nodes + 1)]
+        host_keys: dict[str, str] = {}
         for n in names:
             cname = f"{prefix}{n}"
+            key_dir, host_keys[n] = _host_key(state_dir, n)
+            entry = {"name": cname, "id": cname}
+            extra["containers"].append(entry)
+            self._record(spec, state_dir, extra)
             res = self._engine_cmd(
                 engine,
-                [
-                    "run",
-                    "-d",
-                    "--name",
-                    cname,
-                    "--hostname",
-                    n,
-                    "--network",
-                    net,
-                    "--network-alias",
-                    n,
-                    "--cap-add",
-                    "NET_ADMIN",
-                    "--label",
-                    label,
-                    s["image"],
-                ],
-                f"start container {cname}",
+                ["create", "--name", cname, "--hostname", n, "--network", net,
+                 "--network-alias", n, "--cap-add", "NET_ADMIN", *labels, *extra_args,
+                 s["image"]],
+                f"create container {cname}",
                 timeout=RUN_TIMEOUT,
-            )
-            extra["containers"].append({"name": cname, "id": res.stdout.strip() or cname})
+            )  # fmt: skip
+            entry["id"] = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else cname
             self._record(spec, state_dir, extra)
+            self._engine_cmd(
+                engine,
+                ["cp", f"{key_dir}/.", f"{cname}:/etc/ssh/"],
+                f"give {cname} its own SSH host key",
+            )
+        for c in extra["containers"]:
+            self._engine_cmd(
+                engine, ["start", c["name"]], f"start container {c['name']}", timeout=RUN_TIMEOUT
+            )
 
         ids = [c["id"] for c in extra["containers"]]
         res = self._engine_cmd(engine, ["inspect", *ids], "read the containers' addresses")
         addresses = self._addresses(res.stdout, net)
-        known_lines: list[str] = []
         insecure = _truthy(opts.get("insecure_host_keys", False))
+        known_lines: list[str] = []
         nodes = []
         for n, c in zip(names, extra["containers"], strict=True):
             cname = c["name"]
@@ -302,7 +388,7 @@ class DockerProvider:
             if not ip:
                 raise ClusterError(
                     f"container {cname} has no address on network {net}; "
-                    f"see `{Path(engine).name} inspect {cname}`"
+                    f"see `{engine.name} inspect {cname}`"
                 )
             self._engine_cmd(
                 engine,
@@ -311,18 +397,7 @@ class DockerProvider:
                 f"authorise the cluster key for {user} in {cname}",
                 stdin=public_key + "\n",
             )  # fmt: skip
-            host_keys = run_tool(
-                [engine, "exec", cname, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"],
-                timeout=QUICK_TIMEOUT,
-            )
-            keys = [ln.split()[:2] for ln in host_keys.stdout.splitlines() if len(ln.split()) >= 2]
-            if not keys and not insecure:
-                raise ClusterError(
-                    f"cannot read the SSH host keys of {cname} (/etc/ssh/ssh_host_*_key.pub): "
-                    f"{host_keys.tail(2)}; use an image with host keys, or "
-                    "--insecure-host-keys to skip verification"
-                )
-            known_lines += [f"{ip} {kind} {blob}" for kind, blob in keys]
+            known_lines.append(f"{ip} {host_keys[n]}")
             nodes.append(
                 Node(
                     name=n,
@@ -337,6 +412,9 @@ class DockerProvider:
         (state_dir / KNOWN_HOSTS).write_text("".join(line + "\n" for line in known_lines))
         if ready_timeout > 0:
             self._wait_ready(nodes, ready_timeout)
+        caps = node_capabilities(engine, extra["containers"][0]["name"])
+        if s["internal"]:
+            _restore_ip_forward(extra["ip_forward"])
         return Cluster(
             provider=self.name,
             name=spec.name,
@@ -344,7 +422,7 @@ class DockerProvider:
             state_dir=str(state_dir),
             capabilities=(
                 host_key_capability(tuple(nodes), "--insecure-host-keys was given"),
-                *self.capabilities(),
+                *caps,
             ),
             extra=extra,
         )
@@ -379,43 +457,61 @@ class DockerProvider:
                 why = "; ".join(f"{k}: {v}" for k, v in bad.items())
                 raise ClusterError(
                     f"sshd did not answer within {timeout:g} s ({why}); does the image run "
-                    "sshd in the foreground (see `clew cluster up --help`)?"
+                    "sshd in the foreground (`clew image build` makes one that does)?"
                 )
             time.sleep(0.2)
 
+    def _saved_engine(self, extra: dict[str, Any]) -> Engine:
+        saved = extra.get("engine")
+        return self._engine(saved if saved and find_binary(saved) else None)
+
     def down(self, state_dir: Path) -> None:
-        """Remove the containers and the network recorded in ``state_dir`` (by ID; ones
-        already gone are fine), then the files clew wrote there. Harmless if nothing is
-        up; :class:`ClusterError` (state kept) if the engine cannot remove them."""
+        """Remove the containers and the network recorded in ``state_dir``, and anything
+        else carrying its ``up``'s label (ones already gone are fine), then the files clew
+        wrote there. Harmless if nothing is up; :class:`ClusterError` (state kept) if the
+        engine cannot remove them."""
         state_dir = Path(state_dir)
         if not (state_dir / CLUSTER_FILE).is_file():
             return  # nothing of ours is there (the key files are only ours with it)
         extra = Cluster.load(state_dir).extra
-        ids = [c["id"] for c in extra.get("containers", [])]
+        names = [c["id"] for c in extra.get("containers", [])]
         network = extra.get("network")
-        if ids or network:
-            saved = extra.get("engine")
-            engine = find_engine(saved if saved and find_binary(saved) else None)
-            if ids:
-                self._remove(engine, ["rm", "-f", "-v", *ids], "remove the containers")
-            if network:
-                self._remove(engine, ["network", "rm", network["id"]], "remove the network")
+        token = extra.get("token")
+        if names or network or token:
+            engine = self._saved_engine(extra)
+            label = f"label=clew.up={token}"
+            if token:
+                res = run_tool([engine.path, "ps", "-a", "-q", "--filter", label],
+                               timeout=QUICK_TIMEOUT)  # fmt: skip
+                names += [i for i in res.stdout.split() if not _known(i, names)]
+            if names:
+                self._remove(engine, ["rm", "-f", "-v", *names], "remove the containers")
+            nets = [network["id"]] if network else []
+            if token:
+                res = run_tool([engine.path, "network", "ls", "-q", "--filter", label],
+                               timeout=QUICK_TIMEOUT)  # fmt: skip
+                nets += [i for i in res.stdout.split() if not _known(i, nets)]
+            for net in nets:
+                self._remove(engine, ["network", "rm", net], "remove the network")
+        if extra.get("settings", {}).get("internal"):
+            _restore_ip_forward(extra.get("ip_forward"))
         for f in _OUR_FILES:
             (state_dir / f).unlink(missing_ok=True)
+        shutil.rmtree(state_dir / HOST_KEYS, ignore_errors=True)
         with contextlib.suppress(OSError):  # absent, or holds files that are not ours
             state_dir.rmdir()
 
-    def _remove(self, engine: str, args: list[str], what: str) -> None:
+    def _remove(self, engine: Engine, args: list[str], what: str) -> None:
         """Run a removal; objects that no longer exist are not an error."""
-        res = run_tool([engine, *args], timeout=QUICK_TIMEOUT)
+        res = run_tool([engine.path, *args], timeout=QUICK_TIMEOUT)
         if res.ok:
             return
-        lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-        if lines and all(re.search(r"no such|not found", ln, re.I) for ln in lines):
+        lines = [ln for ln in clean_stderr(res.stderr).strip().splitlines() if ln.strip()]
+        if lines and all(_GONE.search(ln) for ln in lines):
             return
-        why = "timed out" if res.timed_out else f"failed: {res.tail(3)}"
+        why = "timed out" if res.timed_out else f"failed: {tail(res)}"
         raise ClusterError(
-            f"could not {what} (`{Path(engine).name} {' '.join(args[:2])} ...` {why}); "
+            f"could not {what} (`{engine.name} {' '.join(args[:2])} ...` {why}); "
             "the state is kept, so `clew cluster down` can try again"
         )
 
@@ -430,12 +526,11 @@ class DockerProvider:
             return ClusterStatus(cluster=cluster, problems=(_UNFINISHED.format(state_dir),))
         extra = cluster.extra
         try:
-            saved = extra.get("engine")
-            engine = find_engine(saved if saved and find_binary(saved) else None)
+            engine = self._saved_engine(extra)
         except ClusterError as e:
             return ClusterStatus(cluster=cluster, problems=(str(e),))
         ids = [c["id"] for c in extra.get("containers", [])]
-        res = run_tool([engine, "inspect", *ids], timeout=QUICK_TIMEOUT) if ids else None
+        res = run_tool([engine.path, "inspect", *ids], timeout=QUICK_TIMEOUT) if ids else None
         running: dict[str, str] = {}
         if res is not None and res.stdout.strip():
             with contextlib.suppress(ValueError):
@@ -446,7 +541,7 @@ class DockerProvider:
                     )
         problems: list[str] = []
         if res is not None and not res.ok and not running:
-            problems.append(f"`{Path(engine).name} inspect` failed: {res.tail(2)}")
+            problems.append(f"`{engine.name} inspect` failed: {tail(res, 2)}")
         nodes: dict[str, str] = {}
         reachable = [n for n, c in zip(cluster.nodes, extra.get("containers", []), strict=False)
                      if running.get(c["name"]) == "running"]  # fmt: skip
@@ -462,12 +557,23 @@ class DockerProvider:
         return ClusterStatus(cluster=cluster, nodes=nodes, problems=tuple(problems))
 
     def capabilities(self) -> tuple[Capability, ...]:
-        """What containers offer: the remote fault kinds (containers run with NET_ADMIN),
-        except that they share this machine's kernel and clock, so netem and the iptables
-        statistic match work only if they work here, and the clock cannot be skewed."""
+        """What container nodes are expected to offer before any is up (``up`` probes a
+        real node): the remote fault kinds (containers run with NET_ADMIN), except that
+        they share this machine's kernel and clock, so netem and the iptables statistic
+        match work only if they work here, and the clock cannot be skewed."""
+        from clusters.doctor import check_iptables_statistic, check_netem
+
         netem, loss = check_netem(), check_iptables_statistic()
         shared = "containers share this machine's kernel: "
         caps = {c.name: c for c in remote_capabilities("the containers", own_clock=False)}
         caps["packet-netem"] = replace(netem, detail=shared + netem.detail)
         caps["packet-loss-iptables"] = replace(loss, detail=shared + loss.detail)
         return tuple(caps.values())
+
+
+class PodmanProvider(DockerProvider):
+    """The same provider with podman as its engine (unless the option or ``$CLEW_DOCKER``
+    names another)."""
+
+    name = "podman"
+    default_engine = "podman"

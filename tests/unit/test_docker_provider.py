@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 
 from clusters.base import CLUSTER_FILE, Cluster, ClusterSpec, Node
-from clusters.docker import DockerProvider, find_engine
+from clusters.container_engine import find_engine
+from clusters.docker import DockerProvider
 from harness.errors import ClusterError, ConfigError
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheImage"
-
 FAKE = """#!/bin/sh
-echo "$*" >> {log}
+printf '%s\\n' "$*" | head -n 1 >> {log}
 case "$1" in
   info)
     if [ -n "$FAKE_NO_ENGINE" ]; then
@@ -25,16 +24,26 @@ case "$1" in
            "Is the docker daemon running?" >&2
       exit 1
     fi ;;
-  network) if [ "$2" = create ]; then echo netid0123; fi ;;
-  run)
-    name=$4
-    if [ "$name" = "$FAKE_FAIL_RUN" ]; then
-      echo "docker: Error response from daemon: pull access denied for clew/node" >&2; exit 125
-    fi
+  network)
+    case "$2" in
+      create) echo netid0123 ;;
+      ls) if [ -n "$FAKE_LEFTOVER" ]; then echo netid0123; fi ;;
+    esac ;;
+  create)
+    name=$3
     echo "cid-$name" ;;
+  start)
+    if [ "$2" = "$FAKE_FAIL_START" ]; then
+      echo "failed to connect to syslog: Initialization" >&2
+      echo "Error: runc: runc create failed: unable to start container process" >&2; exit 126
+    fi ;;
+  ps) if [ -n "$FAKE_LEFTOVER" ]; then echo "0fc1e2"; fi ;;
+  cp) ;;
   inspect) cat {inspect} ;;
   exec)
-    if [ "$2" = -i ]; then cat >> {authorized}; else echo "{host_key} root@buildkitsandbox"; fi ;;
+    if [ "$2" = -i ]; then cat >> {authorized}
+    else echo "partition=yes nft works (NET_ADMIN)"; echo "packet-netem=no the kernel has no netem"
+    fi ;;
   rm)
     if [ -n "$FAKE_GONE" ]; then
       echo "Error response from daemon: No such container: cid-clew-n1" >&2; exit 1
@@ -69,7 +78,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = tmp_path / "docker"
     script.write_text(
         FAKE.format(log=log, inspect=tmp_path / "inspect.json",
-                    authorized=tmp_path / "authorized_keys", host_key=HOST_KEY)
+                    authorized=tmp_path / "authorized_keys")
     )  # fmt: skip
     script.chmod(0o755)
     monkeypatch.setenv("CLEW_DOCKER", str(script))
@@ -90,18 +99,26 @@ def calls(log: Path) -> list[str]:
 def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path) -> None:
     cluster = DockerProvider().up(spec(tmp_path, image="my/sshd:1"))
     state = tmp_path / "state"
-    label = "--label clew.cluster=default"
-    assert calls(fake)[:5] == [
+    token = cluster.extra["token"]
+    label = f"--label clew.cluster=default --label clew.up={token}"
+    creates = []
+    for i in (1, 2, 3):
+        creates += [
+            f"create --name clew-n{i} --hostname n{i} --network clew-net --network-alias n{i} "
+            f"--cap-add NET_ADMIN {label} my/sshd:1",
+            f"cp {state}/host_keys/n{i}/. clew-n{i}:/etc/ssh/",
+        ]
+    assert calls(fake)[:11] == [
         "info",
-        f"network create {label} clew-net",
-        *(f"run -d --name clew-n{i} --hostname n{i} --network clew-net --network-alias n{i} "
-          f"--cap-add NET_ADMIN {label} my/sshd:1" for i in (1, 2, 3)),
-    ]  # fmt: skip
-    assert calls(fake)[5] == "inspect cid-clew-n1 cid-clew-n2 cid-clew-n3"
-    execs = calls(fake)[6:]
-    assert len(execs) == 6 and execs[0].startswith("exec -i -u root clew-n1 sh -c ")
+        f"network create {label} --internal clew-net",
+        *creates,
+        *(f"start clew-n{i}" for i in (1, 2, 3)),
+    ]
+    assert calls(fake)[11] == "inspect cid-clew-n1 cid-clew-n2 cid-clew-n3"
+    execs = calls(fake)[12:]
+    assert len(execs) == 4 and execs[0].startswith("exec -i -u root clew-n1 sh -c ")
     assert "authorized_keys" in execs[0]
-    assert execs[1] == "exec clew-n1 sh -c cat /etc/ssh/ssh_host_*_key.pub"
+    assert execs[3].startswith("exec clew-n1 sh -c ")  # the capability probe
 
     assert [(n.name, n.host, n.port, n.user) for n in cluster.nodes] == [
         ("n1", "172.18.0.2", 22, "root"),
@@ -116,7 +133,11 @@ def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path
     assert public.startswith("ssh-ed25519 ")
     assert (tmp_path / "authorized_keys").read_text() == public * 3
     known = (state / "known_hosts").read_text().splitlines()
-    assert known[0] == f"172.18.0.2 {HOST_KEY}" and len(known) == 3
+    host_keys = [(state / f"host_keys/n{i}/ssh_host_ed25519_key.pub").read_text().split()[:2]
+                 for i in (1, 2, 3)]  # fmt: skip
+    assert known == [f"172.18.0.{i + 2} {' '.join(k)}" for i, k in enumerate(host_keys)]
+    assert len({k[1] for k in host_keys}) == 3  # each node its own
+    assert (state / "host_keys/n1/ssh_host_ed25519_key").stat().st_mode & 0o777 == 0o600
     assert cluster.extra["network"] == {"name": "clew-net", "id": "netid0123"}
     assert [c["id"] for c in cluster.extra["containers"]] == [
         "cid-clew-n1", "cid-clew-n2", "cid-clew-n3"
@@ -124,15 +145,22 @@ def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path
     assert Cluster.load(state) == cluster
     clock = cluster.capability("clock-system")
     assert clock is not None and not clock.available
+    partition, netem = cluster.capability("partition"), cluster.capability("packet-netem")
+    assert partition is not None and partition.available and "probed in clew-n1" in partition.detail
+    assert netem is not None and not netem.available and "no netem" in netem.detail
 
 
 def test_down_removes_exactly_what_was_made(tmp_path: Path, fake: Path) -> None:
     DockerProvider().up(spec(tmp_path))
     state = tmp_path / "state"
     (state / "notes.txt").write_text("mine")
+    token = json.loads((state / CLUSTER_FILE).read_text())["extra"]["token"]
     DockerProvider().down(state)
-    assert calls(fake)[-2:] == [
+    assert calls(fake)[-5:] == [
+        "info",
+        f"ps -a -q --filter label=clew.up={token}",
         "rm -f -v cid-clew-n1 cid-clew-n2 cid-clew-n3",
+        f"network ls -q --filter label=clew.up={token}",
         "network rm netid0123",
     ]
     assert sorted(p.name for p in state.iterdir()) == ["notes.txt"]
@@ -157,25 +185,37 @@ def test_no_engine_says_so_with_the_stderr_tail(
     with pytest.raises(ClusterError) as e:
         DockerProvider().up(spec(tmp_path))
     msg = str(e.value)
-    assert "Cannot connect to the Docker daemon" in msg and "systemctl start docker" in msg
+    assert "Cannot connect to the Docker daemon" in msg and "start it" in msg
     assert calls(fake) == ["info"]
     assert not (tmp_path / "state").exists()
 
 
 def test_no_docker_or_podman_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLEW_DOCKER", str(tmp_path / "nothing"))
-    with pytest.raises(ClusterError, match=r"no container engine found.*docs\.docker\.com"):
+    with pytest.raises(ClusterError, match=r"no usable container engine.*not installed.*podman"):
         find_engine()
 
 
-def test_a_failed_up_removes_what_it_made(
+def test_a_failed_start_removes_what_it_made_and_names_the_runtime_error(
     tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_FAIL_RUN", "clew-n2")
-    with pytest.raises(ClusterError, match=r"start container clew-n2.*pull access denied"):
+    monkeypatch.setenv("FAKE_FAIL_START", "clew-n2")
+    with pytest.raises(ClusterError, match=r"start container clew-n2.*runc create failed") as e:
         DockerProvider().up(spec(tmp_path))
-    assert calls(fake)[-2:] == ["rm -f -v cid-clew-n1", "network rm netid0123"]
+    assert "syslog" not in str(e.value)  # podman's harmless warning is left out
+    assert "rm -f -v cid-clew-n1 cid-clew-n2 cid-clew-n3" in calls(fake)  # n3: created
+    assert calls(fake)[-1] == "network rm netid0123"
     assert not (tmp_path / "state").exists()
+
+
+def test_down_removes_what_carries_its_label_even_if_never_recorded(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    DockerProvider().up(spec(tmp_path))
+    monkeypatch.setenv("FAKE_LEFTOVER", "1")
+    DockerProvider().down(tmp_path / "state")
+    assert "rm -f -v cid-clew-n1 cid-clew-n2 cid-clew-n3 0fc1e2" in calls(fake)
+    assert calls(fake)[-1] == "network rm netid0123"  # listed and recorded: removed once
 
 
 def test_up_again_is_idempotent_and_prefix_follows_the_name(tmp_path: Path, fake: Path) -> None:
@@ -241,5 +281,5 @@ def test_an_unfinished_up_is_reported_and_cleaned_by_down(tmp_path: Path, fake: 
     with pytest.raises(ClusterError, match="did not finish"):
         DockerProvider().up(spec(tmp_path))
     DockerProvider().down(state)
-    assert calls(fake) == ["rm -f -v c1", "network rm n0"]
+    assert calls(fake) == ["info", "rm -f -v c1", "network rm n0"]
     assert not state.exists()
