@@ -39,6 +39,7 @@ PROVIDERS = {
     "static": "clusters.static:StaticProvider",
     "vagrant": "clusters.vagrant:VagrantProvider",
     "docker": "clusters.docker:DockerProvider",
+    "podman": "clusters.docker:PodmanProvider",
 }
 
 
