@@ -26,6 +26,7 @@ The capabilities:
                     clew's delayer (python3) binding the queue
 ``packet-faults``   a summary: which packet faults (loss, delay, duplication) work, and how
 ``node:<name>``     a node's SSH port answers (TCP), when a cluster is up
+``engine:<name>``   docker, podman: whether the engine's ``info`` answers, and why not
 ``fault:<kind>``    one per registered fault kind (:mod:`nemeses.kinds`): whether the local
                     provider on this machine can strike it, and what it needs of the DB
 ==================  =====================================================================
@@ -403,6 +404,7 @@ def run_checks(nodes: Iterable[Node] = ()) -> list[Capability]:
     packet = [check_netem(), check_iptables_statistic(), check_nfqueue_delay()]
     caps += [check_libfaketime(), *packet, packet_fault_summary(*packet)]
     caps += fault_kind_checks(_local_provider_capabilities())
+    caps += _container_engine_checks()
     node_list = list(nodes)
     by_name = {n.name: n for n in node_list}
     for name, state in check_nodes(node_list).items():
@@ -410,6 +412,14 @@ def run_checks(nodes: Iterable[Node] = ()) -> list[Capability]:
         detail = f"{n.user}@{n.host}:{n.port} answers (TCP)" if state == "up" else state
         caps.append(Capability(name=f"node:{name}", available=state == "up", detail=detail))
     return caps
+
+
+def _container_engine_checks() -> list[Capability]:
+    """``engine:docker``, ``engine:podman``: which container engines are usable, and why
+    not (:mod:`clusters.container_engine`)."""
+    from clusters.container_engine import engine_checks
+
+    return engine_checks()
 
 
 def _local_provider_capabilities() -> tuple[Capability, ...]:
