@@ -27,7 +27,7 @@ _FLAG_PROVIDERS: dict[str, tuple[str, ...]] = {
     "--key": ("static",),
     "--password-env": ("static",),
     "--known-hosts": ("static",),
-    "--insecure-host-keys": ("static", "docker"),
+    "--insecure-host-keys": ("static", "docker", "podman"),
 }
 _OPTION_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
