@@ -48,7 +48,7 @@ def _encode_fast(obj: Any) -> str:
 
 #: Lines decoded together on the fast path (bounds the memory that reading takes, and the
 #: time between two looks at the budget).
-CHUNK_LINES = 1 << 14
+CHUNK_LINES = 1 << 12
 
 
 def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
