@@ -38,6 +38,7 @@ __all__ = [
     "Engine",
     "clean_stderr",
     "engine_checks",
+    "engine_kind",
     "find_engine",
     "probe_engine",
     "run_settings",
@@ -86,7 +87,7 @@ def tail(res: ToolResult, lines: int = 3) -> str:
     return " | ".join(text.splitlines()[-lines:]) or "(no output)"
 
 
-def _kind(path: str) -> str:
+def engine_kind(path: str) -> str:
     """``podman`` if ``path`` is podman (also behind a ``docker`` symlink), else ``docker``."""
     return "podman" if "podman" in Path(path).resolve().name else "docker"
 
@@ -99,10 +100,10 @@ def probe_engine(name: str) -> tuple[Engine | None, str]:
         return None, f"{name}: not installed"
     res = run_tool([path, "info"], timeout=INFO_TIMEOUT)
     if res.ok:
-        return Engine(path=path, kind=_kind(path)), f"{path}: `info` answers"
+        return Engine(path=path, kind=engine_kind(path)), f"{path}: `info` answers"
     why = "timed out" if res.timed_out else f"failed: {tail(res, 2)}"
     hint = ""
-    if _kind(path) == "docker":
+    if engine_kind(path) == "docker":
         hint = (
             "; no daemon answers: start it (`systemctl start docker`, or `dockerd &` without "
             "systemd) or set DOCKER_HOST"

@@ -64,7 +64,14 @@ from clusters.base import (
     Node,
     check_options,
 )
-from clusters.container_engine import Engine, clean_stderr, find_engine, run_settings, tail
+from clusters.container_engine import (
+    Engine,
+    clean_stderr,
+    engine_kind,
+    find_engine,
+    run_settings,
+    tail,
+)
 from clusters.container_image import LATEST
 from clusters.doctor import ToolResult, check_nodes, find_binary, run_tool
 from clusters.static import host_key_capability, remote_capabilities
@@ -462,8 +469,12 @@ class DockerProvider:
             time.sleep(0.2)
 
     def _saved_engine(self, extra: dict[str, Any]) -> Engine:
+        """The engine ``up`` used (not asked for ``info`` again: a removal or an inspect
+        says soon enough if it no longer answers), else a usable one."""
         saved = extra.get("engine")
-        return self._engine(saved if saved and find_binary(saved) else None)
+        if saved and find_binary(saved):
+            return Engine(path=saved, kind=engine_kind(saved))
+        return self._engine(None)
 
     def down(self, state_dir: Path) -> None:
         """Remove the containers and the network recorded in ``state_dir``, and anything
