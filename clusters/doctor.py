@@ -19,6 +19,9 @@ The capabilities:
 ``etcd``            the etcd server binary, for the etcd tests
 ``redis-server``    the Redis server, for the redis suite
 ``redis-sentinel``  Redis Sentinel, for the redis suite's failovers
+``mariadbd``        the MariaDB server, for the galera suite
+``rsync``           rsync, the galera suite's state transfers to joining nodes
+``galera-4``        the Galera 4 replication library, for the galera suite
 ``clock-libfaketime``   clock faults for C, Python and Java databases
 ``packet-netem``    packet delay, duplication and reordering (kernel module ``sch_netem``)
 ``packet-loss-iptables``  random packet loss with iptables' ``statistic`` match
@@ -60,6 +63,7 @@ __all__ = [
     "LOCAL_REQUIREMENTS",
     "ToolResult",
     "check_binary",
+    "check_galera",
     "check_iptables_statistic",
     "check_libfaketime",
     "check_namespaces",
@@ -96,6 +100,8 @@ _BINARIES: dict[str, str] = {
     "etcd": "the etcd server, for etcd tests",
     "redis-server": "the Redis server, for the redis suite",
     "redis-sentinel": "Redis Sentinel, for the redis suite's failover",
+    "mariadbd": "the MariaDB server, for the galera suite",
+    "rsync": "rsync: the galera suite's state transfers to joining nodes",
 }
 
 #: How to install what is missing (Debian/Ubuntu package names).
@@ -110,6 +116,9 @@ _INSTALL: dict[str, str] = {
     "etcd": "apt-get install etcd-server etcd-client",
     "redis-server": "apt-get install redis-server",
     "redis-sentinel": "apt-get install redis-sentinel",
+    "mariadbd": "apt-get install mariadb-server",
+    "rsync": "apt-get install rsync",
+    "galera-4": "apt-get install galera-4",
     "libfaketime": "apt-get install libfaketime faketime",
 }
 
@@ -267,6 +276,22 @@ def check_libfaketime() -> Capability:
     )
 
 
+#: Where Debian's galera-4 puts the Galera provider library.
+GALERA_LIBRARY = "/usr/lib/galera/libgalera_smm.so"
+
+
+def check_galera() -> Capability:
+    """Whether the Galera 4 provider library is installed (Debian's path); the detail is
+    its path, or how to install it."""
+    if os.path.exists(GALERA_LIBRARY):
+        return Capability(name="galera-4", available=True, detail=GALERA_LIBRARY)
+    return Capability(
+        name="galera-4",
+        available=False,
+        detail=f"not found (the galera suite needs it); install it: {_INSTALL['galera-4']}",
+    )
+
+
 def _probe_in_netns(name: str, argv: list[str], *, missing: str, failed: str) -> Capability:
     """Run ``argv`` inside a throwaway network namespace (``unshare --net``; a user
     namespace too when not root) and turn the outcome into capability ``name``."""
@@ -402,7 +427,7 @@ def run_checks(nodes: Iterable[Node] = ()) -> list[Capability]:
     caps = [check_namespaces()]
     caps += [check_binary(name) for name in _BINARIES]
     packet = [check_netem(), check_iptables_statistic(), check_nfqueue_delay()]
-    caps += [check_libfaketime(), *packet, packet_fault_summary(*packet)]
+    caps += [check_galera(), check_libfaketime(), *packet, packet_fault_summary(*packet)]
     caps += fault_kind_checks(_local_provider_capabilities())
     caps += _container_engine_checks()
     node_list = list(nodes)
