@@ -37,7 +37,10 @@ How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisatio
    happened, most likely where it was called; one nobody is known to have seen is tried
    only where the scan reaches a deadline; and one whose effect nobody can see (a value
    no op reads) only where it could unblock a failed cas, the one place a witness may
-   need it. This order wins both where most such ops never happened (Porcupine's
+   need it. Such writes whose value no failed cas names either are interchangeable: only
+   the earliest called is tried there (any witness using another can use it instead), so
+   the hundreds of them a long history accumulates do not multiply the search. This order
+   wins both where most such ops never happened (Porcupine's
    ``etcd_002``: 113 steps) and where many did (kv appends, generated register histories).
 5. **Budgets.** A time limit, a memory budget and an optional step budget hold in every
    phase: lowering, laying out, transition tables (capped in size), the search and its

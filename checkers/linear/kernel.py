@@ -47,6 +47,8 @@ REQUIRED = 0
 SEEN = 1  # optional; someone saw its effect: tried in time order like a required op
 UNSEEN = 2  # optional; tried only where the scan reaches a deadline
 DEAD = 3  # optional; nobody can see its effect: tried only to unblock a failed cas
+BLANK = 4  # a DEAD write whose value no failed cas names either: any two are interchangeable,
+#           so where one was tried in vain, the others are not tried
 
 # Two 31-bit primes for string hashes: a string is the big-endian integer of b"\x01" + its
 # bytes, reduced modulo each prime; the pair is packed as (h1 << 31) | h2.
@@ -289,11 +291,12 @@ def search(  # pragma: no cover - compiled
     """Decide whether one partition is linearizable. Returns one of the result codes.
 
     ``order`` lists the 2n entries in real-time order as ``op * 2 + is_return``; the returns
-    of ``optional`` ops (outcome unknown: ``optional`` is 1, 2 or 3) come last. Candidates
+    of ``optional`` ops (outcome unknown: ``optional`` is 1 to 4) come last. Candidates
     are tried in time order, except that optional ops of kind 2 (nobody is known to have
     seen their effect) are tried only where the scan reaches a deadline, and those of
-    kind 3 (their effect cannot be seen) only there and only when a failed cas is blocked
-    by the current state (:mod:`checkers.linear.prepare` says why that is enough). With
+    kinds 3 and 4 (their effect cannot be seen) only there and only when a failed cas is
+    blocked by the current state (:mod:`checkers.linear.prepare` says why that is enough);
+    of kind 4 (blank writes, interchangeable) only the earliest called is tried there. With
     ``exact`` the cache stores each set of linearized ops as a bitset; otherwise as a
     fingerprint, its Zobrist hashes under ``zob`` and ``zob2`` (127 bits, as the key's low
     bit marks used rows), which keeps entries small on long histories. ``stats`` receives
@@ -307,18 +310,21 @@ def search(  # pragma: no cover - compiled
     m = 2 * n
     late_head = m + 1
     dead_head = m + 2
+    blank_head = m + 3
 
-    # Three entry lists. The main one (node 0 is its head, node k + 1 holds entry k, so
+    # Four entry lists. The main one (node 0 is its head, node k + 1 holds entry k, so
     # node numbers follow time) holds the entries of required ops and of optional ops of
     # kind 1; the late list (head ``late_head``) holds only the calls of optional ops of
-    # kind 2, tried only where the main scan reaches a deadline; the dead list
-    # (``dead_head``) the calls of kind 3, tried after the late ones and only when a
-    # failed cas among the candidates is blocked by the current state.
-    nxt = np.empty(m + 3, np.int32)
-    prv = np.empty(m + 3, np.int32)
-    op_of = np.empty(m + 3, np.int32)
-    is_call = np.empty(m + 3, np.uint8)
-    match = np.full(m + 3, -1, np.int32)
+    # kind 2, tried only where the main scan reaches a deadline; the blank and dead lists
+    # (``blank_head``, ``dead_head``) the calls of kinds 4 and 3, tried after the late
+    # ones and only when a failed cas among the candidates is blocked by the current
+    # state: the first blank one only (blank writes are interchangeable, and the
+    # earliest called can stand wherever any other could), then the dead ones.
+    nxt = np.empty(m + 4, np.int32)
+    prv = np.empty(m + 4, np.int32)
+    op_of = np.empty(m + 4, np.int32)
+    is_call = np.empty(m + 4, np.uint8)
+    match = np.full(m + 4, -1, np.int32)
     call_node = np.empty(n, np.int32)
     # A dead op (kind 3) writes a value that no op reads or expects: it can only matter
     # where a failed cas (an observation that the register does not hold ``a``) is
@@ -331,7 +337,8 @@ def search(  # pragma: no cover - compiled
     last = 0
     last_late = late_head
     last_dead = dead_head
-    for head in (0, late_head, dead_head):
+    last_blank = blank_head
+    for head in (0, late_head, dead_head, blank_head):
         nxt[head] = -1
         prv[head] = -1
         op_of[head] = -1
@@ -352,11 +359,17 @@ def search(  # pragma: no cover - compiled
                 prv[node] = last_late
                 last_late = node
             continue
-        if optional[op] == 3:
+        if optional[op] == DEAD:
             if e & 1 == 0 and has_cas_not:
                 nxt[last_dead] = node
                 prv[node] = last_dead
                 last_dead = node
+            continue
+        if optional[op] == BLANK:
+            if e & 1 == 0 and has_cas_not:
+                nxt[last_blank] = node
+                prv[node] = last_blank
+                last_blank = node
             continue
         nxt[last] = node
         prv[node] = last
@@ -440,7 +453,11 @@ def search(  # pragma: no cover - compiled
             if stack_forced[depth] == 0:
                 backtrack = False
                 limit = stack_limit[depth]
-                node = nxt[node]
+                if optional[op] == BLANK:
+                    # Another blank write here would do just what this one did.
+                    node = nxt[dead_head]
+                else:
+                    node = nxt[node]
             continue
         if limit < 0:
             if node == -1 or node > -limit:
@@ -448,8 +465,11 @@ def search(  # pragma: no cover - compiled
                 continue
         elif limit > 0:
             if node == -1 or node > limit:
-                # The late list is done: the dead ops next, if a failed cas is blocked.
-                first_dead = nxt[dead_head]
+                # The late list is done: the blank and dead ops next, if a failed cas is
+                # blocked.
+                first_dead = nxt[blank_head]
+                if first_dead == -1 or first_dead > limit:
+                    first_dead = nxt[dead_head]
                 blocked = False
                 if first_dead != -1 and first_dead < limit:
                     c = nxt[0]
@@ -535,6 +555,8 @@ def search(  # pragma: no cover - compiled
             bits[w] &= ~bit
             if forced:
                 backtrack = True
+            elif optional[op] == BLANK:
+                node = nxt[dead_head]
             else:
                 node = nxt[node]
             continue

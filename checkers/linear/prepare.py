@@ -136,7 +136,7 @@ class Prepared:
                 opc, a, b, int(low.init), low.aux, MAX_TABLE_STATES, MAX_TABLE_CELLS
             )
         if table.shape[0]:
-            opt = np.where(opt == DEAD, UNSEEN, opt).astype(np.uint8)  # states are ids there
+            opt = np.where(opt >= DEAD, UNSEEN, opt).astype(np.uint8)  # states are ids there
         return Partition(
             key=self.key(p), calls=self.members[lo:hi], optional=opt,
             order=self.order[2 * lo : 2 * hi], opc=opc, a=a, b=b, slot=self.slot[lo:hi],
@@ -148,12 +148,12 @@ class Prepared:
 #: saw (tried in time order, like any op); an optional op nobody is known to have seen
 #: (tried only where the search reaches a deadline); an optional op whose effect nobody
 #: can see (tried only there, and only where it could unblock a failed cas).
-REQUIRED, SEEN, UNSEEN, DEAD = K.REQUIRED, K.SEEN, K.UNSEEN, K.DEAD
+REQUIRED, SEEN, UNSEEN, DEAD, BLANK = K.REQUIRED, K.SEEN, K.UNSEEN, K.DEAD, K.BLANK
 _REGISTER_OPS = np.array([K.OP_READ, K.OP_WRITE, K.OP_CAS, K.OP_CAS_NOT, K.OP_CAS_MAYBE])
 
 
 def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.uint8]:
-    """REQUIRED, SEEN, UNSEEN or DEAD for every call (``low.hint`` first, where given).
+    """REQUIRED, SEEN, UNSEEN, DEAD or BLANK for every call (``low.hint`` first if given).
 
     For histories of register ops only: an optional write (or cas of unknown outcome) of
     a value that a required read or cas of the same key expects, and that no required op
@@ -162,7 +162,10 @@ def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.
     value that no op reads or expects is DEAD: after it, only writes (which erase it), failed-cas
     observations and other optional ops are legal, so a witness that places it can drop
     it, unless it stands just before a failed cas ``[a b]`` that the state ``a`` would
-    make illegal — the only place the kernel tries it. Other optional ops are UNSEEN.
+    make illegal — the only place the kernel tries it. A DEAD write whose value no failed
+    cas names either is BLANK: any two such writes have the same effect on every op that
+    can follow them, so the kernel tries only the earliest called one of them there.
+    Other optional ops are UNSEEN.
     These kinds change the order in which the search tries candidates and skip only
     placements that no witness needs, never a verdict.
     """
@@ -194,8 +197,11 @@ def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.
     at = np.flatnonzero(wr)
     seen = np.isin(value, pa[cons]) & ~np.isin(value, made)
     dead = ~np.isin(value, pa[expects])
+    named = np.isin(value, pa[keep & (opc == K.OP_CAS_NOT)])
+    blank = dead & ~named & (opc[wr] == K.OP_WRITE)
     kind[at[seen]] = SEEN
     kind[at[dead]] = DEAD
+    kind[at[blank]] = BLANK
     return kind
 
 
