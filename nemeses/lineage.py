@@ -2,24 +2,48 @@
 
 LDFI (Alvaro et al., SIGMOD 2015) asks *why* a good outcome happened — which alternative
 **supports** it had, each a set of resources that all had to hold — and injects exactly the
-faults that remove every support. Here:
+faults that remove every support. Molly reads the supports off the protocol's program; here
+they come from a Raft-style model of the store (leader, followers, a majority, a lease)
+filled in by what runs show (:func:`classes_of_history`, and the lessons of
+:mod:`nemeses.schedulers.ldfi`).
 
-* an **outcome class** is the acknowledged ``write``\\s (write/add/cas) or ``read``\\s served
-  by one leader ``L`` in a valid run (the history's ``node`` of a completion is the node
-  that served it);
-* its **supports**, for a Raft-style store (:func:`raft_supports`): a write held by ``L``
-  (``{copy:L}``) or replicated to a follower ``n`` that kept it (``{repl:L>n, copy:n}``);
-  a read is fresh while ``L`` hears from a majority ``Q`` (``{hb:L>q : q in Q - L}``).
-  What a later run shows the model lacked is added as an **unremovable** support
-  (``disk:n``: a killed node's copy came back on restart; ``lease:L``: a cut-off leader
-  stopped serving reads);
-* an **action** (:data:`Action`, ``(kind, target)``) removes resources by
-  :func:`removed_by` (a kill loses a node's unsynced copy; a partition or a pause cuts
-  replication and heartbeats) — clock and packet faults are outside this model;
-* :func:`minimal_hitting_sets` finds every inclusion-minimal set of at most ``k``
-  actions that removes at least one resource of every support of a class (an exact
-  search by increasing size: the instances are a few dozen actions and ``k <= 3``, where
-  a SAT solver would add a dependency and no speed).
+**Outcome classes** (:class:`OutcomeClass`), with roles rather than node names, since the
+node that leads changes from run to run (the history's ``node`` of a completion is the
+node that served it; the leader is whoever served most):
+
+* ``write`` — acknowledged writes (write/add/cas/...) served by the leader ``L``.
+  Supports: ``{copy:L}``; for each follower ``f``: ``{repl:f, copy:f}`` (replicated to
+  ``f``, which kept it).
+* ``read`` — acknowledged reads served by ``L`` *while faults may strike* (the fault window:
+  a final read after every heal is outside it). Supports: for each majority ``Q`` with
+  ``L``: ``{hb:q : q in Q - L}`` (``L`` hears a majority). Once a run shows that ``L``,
+  cut off, stops serving reads (its **lease** runs out), the support ``{leasetime}`` is
+  added: the lease ends because ``L``'s clock runs — a clock step back or a pause of ``L``
+  removes it.
+* ``tail`` — writes ``L`` took but could not acknowledge while cut off (its uncommitted
+  tail; seen in a run that cut ``L``). They must never become visible; that rests on the
+  **successor** (the node elected meanwhile) leading while ``L`` rejoins and drops its tail
+  (``{succ}``). Precondition: cut ``L`` and heal (the tail exists, ``L`` rejoins).
+* ``behind`` — writes acknowledged while a follower ``f`` was cut off (the write's lineage
+  then lacks ``{repl:f, copy:f}``: ``f`` is behind). They survive a change of leader only
+  while ``f`` cannot win an election: the others hear ``L`` and refuse ``f``'s votes
+  (``{sticky}``; a cut, pause or kill of ``L`` silences it), or refuse them because ``f``'s
+  log is behind (the up-to-date check, which no fault removes). Precondition: cut ``f``
+  (held while writes commit; a later partition replaces that cut, so ``f`` rejoins).
+
+**Actions** (:data:`Action`, ``(kind, role)``; roles ``leader``, ``follower:<i>``,
+``successor``, ``all``) remove resources (:func:`removed_by`): a kill loses the killed
+nodes' unsynced copies (and the successor's lead); a partition isolating ``L`` cuts every
+``repl`` and ``hb``; a partition or pause of a follower cuts its own; a clock step or a
+pause of ``L`` removes ``leasetime``. Packet faults are outside this model.
+
+:func:`minimal_hitting_sets` finds every inclusion-minimal set of at most ``k`` actions that
+removes a resource of every support of a class: an exact search by increasing size. The
+instances are a dozen actions and ``k <= 3``: the exact search enumerates *all* minimal sets
+in size order directly, where a SAT/ILP solver (python-sat, OR-tools) returns one model per
+call and needs blocking clauses to enumerate, and adds a compiled dependency for no speed.
+:func:`compose` turns a hitting set into an ordered, overlapping schedule (which fault
+first, which holds across which), by rules stated there.
 """
 
 from __future__ import annotations
@@ -30,45 +54,55 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CLASS_ORDER",
     "Action",
+    "Move",
     "OutcomeClass",
     "candidate_actions",
+    "class_supports",
     "classes_of_history",
+    "compose",
+    "hypothesis_cost",
     "minimal_hitting_sets",
-    "raft_supports",
     "removed_by",
 ]
 
-#: A fault action: ``(kind, target)``, target ``all`` or ``node:<name>``.
+#: A fault action: ``(kind, role)``, role ``leader``, ``follower:<i>``, ``successor``, ``all``.
 Action = tuple[str, str]
 Support = frozenset[str]
+#: One step of a composed schedule: ``(f, role)`` — ``("start-partition", "leader")``,
+#: ``("stop-pause", "")``.
+Move = tuple[str, str]
 
 WRITES = frozenset({"write", "add", "cas", "append", "enqueue"})
 READS = frozenset({"read", "read-set"})
+#: Classes in the order their hypotheses are tried among equally cheap ones.
+CLASS_ORDER = ("read", "tail", "write", "behind")
+#: Followers the model names (``follower:0`` ... ): a 5-node cluster has four.
+FOLLOWERS = 4
 
 
 @dataclass(slots=True)
 class OutcomeClass:
-    """Acknowledged outcomes of one kind (``write``/``read``) served by ``leader``; their
-    alternative supports, how many outcomes were seen, and the unremovable supports
-    learned (with the evidence)."""
+    """Outcomes of one class (``write``, ``read``, ``tail``, ``behind``; see the module),
+    how many were seen, the node that served them last seen leading, and the resources
+    learned (with the evidence): ``leasetime`` (a cut-off leader stops serving reads) or
+    evidence only (``disk``, ``clock``, ...: what a valid test showed; the test is not
+    repeated)."""
 
     kind: str
-    leader: str
+    leader: str = ""
     outcomes: int = 0
     learned: dict[str, str] = field(default_factory=dict)  # resource -> evidence
 
     @property
     def key(self) -> str:
-        """``write@n1``."""
-        return f"{self.kind}@{self.leader}"
+        """The class's name (its kind)."""
+        return self.kind
 
-    def supports(self, nodes: Sequence[str]) -> list[Support]:
-        """Every alternative support of an outcome of this class (the model's and the
-        learned ones)."""
-        return raft_supports(self.kind, self.leader, nodes) + [
-            frozenset({r}) for r in sorted(self.learned)
-        ]
+    def supports(self, followers: int = FOLLOWERS) -> list[Support]:
+        """Every alternative support of an outcome of this class (model and learned)."""
+        return class_supports(self.kind, followers, self.learned)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data (:meth:`from_json` reads it back)."""
@@ -78,55 +112,79 @@ class OutcomeClass:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> OutcomeClass:
         """The class :meth:`to_json` wrote."""
-        return cls(kind=str(d["kind"]), leader=str(d["leader"]),
+        return cls(kind=str(d["kind"]), leader=str(d.get("leader", "")),
                    outcomes=int(d.get("outcomes", 0)),
                    learned={str(k): str(v)
                             for k, v in dict(d.get("learned", {})).items()})  # fmt: skip
 
 
-def raft_supports(kind: str, leader: str, nodes: Sequence[str]) -> list[Support]:
-    """The alternative supports of an acknowledged ``kind`` outcome served by ``leader``
-    in a Raft-style store of ``nodes`` (see the module docstring)."""
-    others = [n for n in nodes if n != leader]
+def class_supports(
+    kind: str, followers: int, learned: Mapping[str, str] | None = None
+) -> list[Support]:
+    """The alternative supports of an outcome of class ``kind`` with ``followers``
+    followers; ``leasetime``, once ``learned``, joins them (a support the leader's clock
+    holds up; every other learned item is evidence, not a support)."""
+    fs = [f"follower:{i}" for i in range(followers)]
     if kind == "write":
-        return [frozenset({f"copy:{leader}"})] + [
-            frozenset({f"repl:{leader}>{n}", f"copy:{n}"}) for n in others
-        ]
-    majority = len(nodes) // 2 + 1
-    return [
-        frozenset(f"hb:{leader}>{q}" for q in quorum)
-        for quorum in itertools.combinations(others, majority - 1)
-    ]
+        out = [frozenset({"copy:leader"})] + [frozenset({f"repl:{f}", f"copy:{f}"}) for f in fs]
+    elif kind == "read":
+        need = (followers + 1) // 2 + 1 - 1  # a majority of followers + 1, minus the leader
+        out = [frozenset(f"hb:{q}" for q in quorum) for quorum in itertools.combinations(fs, need)]
+    elif kind == "tail":
+        out = [frozenset({"succ"})]
+    elif kind == "behind":
+        out = [frozenset({"sticky"})]
+    else:
+        raise ValueError(f"unknown outcome class {kind!r}")
+    return out + ([frozenset({"leasetime"})] if learned and "leasetime" in learned else [])
 
 
-def removed_by(action: Action, leader: str, nodes: Sequence[str]) -> frozenset[str]:
-    """The resources ``action`` removes while it holds, for outcomes served by ``leader``:
-    a kill loses the killed nodes' (unsynced) copies; a partition isolating ``x`` cuts
-    ``leader``'s replication and heartbeats to ``x`` (to everyone, when ``x`` is the
-    leader); a pause of a follower does the same for it."""
-    kind, target = action
-    hit = list(nodes) if target == "all" else [target.removeprefix("node:")]
+def removed_by(action: Action) -> frozenset[str]:
+    """The resources ``action`` removes while it holds (see the module docstring)."""
+    kind, role = action
+    fs = [f"follower:{i}" for i in range(FOLLOWERS)]
     out: set[str] = set()
     if kind == "kill":
-        out |= {f"copy:{n}" for n in hit}
-    elif kind in ("partition", "pause"):
-        for x in hit:
-            if x == leader and kind == "partition":
-                out |= {f"{r}:{leader}>{n}" for n in nodes if n != leader for r in ("repl", "hb")}
-            elif x != leader:
-                out |= {f"repl:{leader}>{x}", f"hb:{leader}>{x}"}
+        if role == "all":
+            out |= {"copy:leader", *(f"copy:{f}" for f in fs)}
+        elif role == "leader":
+            out |= {"copy:leader", "sticky"}
+        elif role == "successor":
+            out.add("succ")
+        else:
+            out.add(f"copy:{role}")
+    elif kind == "partition":
+        if role == "leader":
+            out |= {f"{r}:{f}" for f in fs for r in ("repl", "hb")} | {"sticky"}
+        elif role == "successor":
+            out.add("succ")
+        else:
+            out |= {f"repl:{role}", f"hb:{role}"}
+    elif kind == "pause":
+        if role == "leader":
+            out |= {"leasetime", "sticky"}
+        elif role.startswith("follower:"):
+            out |= {f"repl:{role}", f"hb:{role}"}
+    elif kind == "clock" and role == "leader":
+        out.add("leasetime")
     return frozenset(out)
 
 
-def candidate_actions(kinds: Iterable[str], nodes: Sequence[str]) -> list[Action]:
-    """The actions of the model for the requested ``kinds`` (kill, partition, pause; each
-    of one node, and a kill of all)."""
+def candidate_actions(kinds: Iterable[str], followers: int = FOLLOWERS) -> list[Action]:
+    """The model's actions for the requested ``kinds``."""
+    ks = set(kinds)
+    fs = [f"follower:{i}" for i in range(followers)]
     out: list[Action] = []
-    for kind in ("partition", "pause", "kill"):
-        if kind in kinds:
-            out += [(kind, f"node:{n}") for n in nodes]
-            if kind == "kill":
-                out.append(("kill", "all"))
+    if "partition" in ks:
+        out += [("partition", "leader"), *(("partition", f) for f in fs)]
+        out.append(("partition", "successor"))
+    if "pause" in ks:
+        out += [("pause", "leader"), *(("pause", f) for f in fs)]
+    if "clock" in ks:
+        out.append(("clock", "leader"))
+    if "kill" in ks:
+        out += [("kill", "all"), ("kill", "leader"), *(("kill", f) for f in fs)]
+        out.append(("kill", "successor"))
     return out
 
 
@@ -152,18 +210,108 @@ def minimal_hitting_sets(
     return found
 
 
-def classes_of_history(events: Iterable[Mapping[str, Any]]) -> dict[str, OutcomeClass]:
-    """The outcome classes of a history: acknowledged (``ok``) writes and reads, by the
-    node that served them (completions without a ``node`` are skipped)."""
-    out: dict[str, OutcomeClass] = {}
+def symmetric_key(h: Sequence[Action]) -> tuple[Action, ...]:
+    """``h`` with follower indices renumbered in order of appearance: followers are
+    interchangeable, so ``{pause follower:2}`` and ``{pause follower:0}`` are one test."""
+    names: dict[str, str] = {}
+    out = []
+    for kind, role in h:
+        if role.startswith("follower:"):
+            role = names.setdefault(role, f"follower:{len(names)}")
+        out.append((kind, role))
+    return tuple(out)
+
+
+#: Preconditions of the derived classes: the moves that create the outcomes (see module).
+PRECONDITION: dict[str, tuple[Move, ...]] = {
+    "tail": (("start-partition", "leader"), ("stop-partition", "")),
+    "behind": (("start-partition", "follower:0"),),
+}
+
+
+def compose(cls: str, h: Sequence[Action]) -> tuple[Move, ...]:
+    """The ordered schedule testing hitting set ``h`` of class ``cls``:
+
+    * a derived class's precondition first (it creates the outcomes);
+    * a **pause of the leader** before its cut (the pause itself stops the lease's
+      renewal, at its freshest) and resumed while the cut holds; a **clock step** of the
+      leader after its cut (before it, renewals in the stepped frame restart the lease
+      honestly), undone while the cut holds — the time faults act inside the cut;
+    * otherwise partitions and pauses before kills (cut replication before a copy is
+      lost), and heals in reverse order;
+    * a partition that follows a precondition's partition replaces it (one partition at a
+      time: the cut-off follower rejoins as the leader is cut).
+    """
+    pre = PRECONDITION.get(cls, ())
+    acts = list(h)
+    starts: list[Move] = []
+    stops: list[Move] = []
+    time_faults = [a[0] for a in acts if a[0] in ("pause", "clock") and a[1] == "leader"]
+    if ("partition", "leader") in acts and time_faults:
+        if time_faults[0] == "pause":
+            return (*pre, ("start-pause", "leader"), ("start-partition", "leader"),
+                    ("stop-pause", ""), ("stop-partition", ""))  # fmt: skip
+        return (*pre, ("start-partition", "leader"), ("start-clock", "leader"),
+                ("stop-clock", ""), ("stop-partition", ""))  # fmt: skip
+    order = {"partition": 0, "pause": 1, "clock": 2, "kill": 3}
+    for kind, role in sorted(acts, key=lambda a: order.get(a[0], 9)):
+        starts.append((f"start-{kind}", role))
+        stops.insert(0, (f"stop-{kind}", ""))
+    if pre and pre[-1][0] == "start-partition" and stops and stops[-1] == ("stop-partition", ""):
+        # The precondition's cut is replaced by the next partition (not healed first).
+        return (*pre, *starts, *stops)
+    if pre and pre[-1][0] == "start-partition":
+        return (*pre, *starts, *stops, ("stop-partition", ""))
+    return (*pre, *starts, *stops)
+
+
+def hypothesis_cost(cls: str, h: Sequence[Action]) -> int:
+    """Fault operations the composed schedule makes (the run's budget counts these)."""
+    return len(compose(cls, h))
+
+
+def classes_of_history(
+    events: Iterable[Mapping[str, Any]],
+    *,
+    until: float | None = None,
+    cuts: Sequence[tuple[str, float, float]] = (),
+) -> dict[str, OutcomeClass]:
+    """The outcome classes of a history: acknowledged (``ok``) writes, and reads completed
+    before ``until`` seconds (the fault window's end; ``None``: all), by the node that
+    served them (completions without a ``node`` are skipped); and, for each ``cuts`` window
+    ``(node, from, to)`` in which the node that served most writes was cut off, the writes
+    invoked on it that were not acknowledged (``tail``). The leader of a class is the node
+    that served most of it."""
+    served: dict[str, dict[str, int]] = {}
+    started: dict[Any, tuple[float, str | None]] = {}
+    unacked: list[tuple[float, str | None, str | None]] = []
     for e in events:
-        if e.get("type") != "ok" or not isinstance(e.get("process"), int) or not e.get("node"):
+        p = e.get("process")
+        if not isinstance(p, int):
             continue
+        t = int(e.get("time", 0)) / 1e9
         f = str(e.get("f"))
-        kind = "write" if f in WRITES else "read" if f in READS else None
-        if kind is None:
+        typ = e.get("type")
+        if typ == "invoke":
+            started[p] = (t, e.get("node"))
             continue
-        c = OutcomeClass(kind=kind, leader=str(e["node"]))
-        c = out.setdefault(c.key, c)
-        c.outcomes += 1
+        inv = started.pop(p, (t, None))
+        if typ in ("fail", "info") and f in WRITES:
+            unacked.append((inv[0], inv[1], e.get("node")))
+        if typ != "ok" or not e.get("node"):
+            continue
+        kind = "write" if f in WRITES else "read" if f in READS else None
+        if kind is None or (kind == "read" and until is not None and t >= until):
+            continue
+        by = served.setdefault(kind, {})
+        by[str(e["node"])] = by.get(str(e["node"]), 0) + 1
+    out: dict[str, OutcomeClass] = {}
+    for kind, by in served.items():
+        leader = max(sorted(by), key=lambda n: by[n])
+        out[kind] = OutcomeClass(kind=kind, leader=leader, outcomes=sum(by.values()))
+    for node, t0, t1 in cuts:
+        tail = [u for u in unacked if t0 <= u[0] < t1 and node in (u[1], u[2])]
+        if tail:
+            c = out.setdefault("tail", OutcomeClass(kind="tail", leader=node))
+            c.outcomes += len(tail)
     return out

@@ -1,28 +1,37 @@
 """``--scheduler adaptive``: a fault agent that learns, run after run (tabular Q-learning
-with a softmax policy, as Mallory does; α = 0.1, γ = 0.6).
+with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
 
 * **State**: a compact summary of what the system did since the last decision — whether
-  the node serving acknowledged ops stayed, moved or vanished (a leader change), the
-  share of ``fail``/``info`` completions (none / low / mid / high), the worst latency
-  shift (normal / slow / very slow), the kinds active now and the last kind struck. A
-  string such as ``lead=moved err=mid lat=slow act=kill last=kill``.
-* **Actions**: the fault space's ``(kind, target)`` actions (:meth:`FaultSpace.actions`)
-  whose kind is not active, and ``hold`` (strike nothing now). Each strike is healed
-  ``interval`` seconds later; decisions come every ``interval`` seconds, so strikes of
-  different kinds may overlap. The **budget** of strikes per run is the random
-  scheduler's (one per ``2 * interval`` from ``interval``), so both make as many fault
-  ops.
+  the node serving acknowledged ops stayed, moved or vanished (a leader change), or whether
+  the same two nodes served in two windows in a row (``split``: two leaders); the share of
+  ``fail``/``info`` completions (none / low / mid / high); and the faults holding now, by
+  role. A string such as ``lead=moved err=mid act=clock@leader,partition@leader``.
+* **Actions** (moves): ``hold``; ``start:<kind>@<role>`` — roles ``leader`` (the node that
+  leads when it strikes), ``follower`` (another node), or the kind's own planner
+  (``@any``; ``@all`` for a kill of every node) — for a kind not holding (a partition may
+  replace the one holding); ``stop:<kind>`` for a kind holding. Faults hold until the agent
+  stops them, so a run's faults overlap (a clock step inside a partition) or follow one
+  another (a heal, then a kill) as the agent chooses: sequences and overlaps are what it
+  learns. A decision is taken every ``interval`` seconds.
+* **Budget**: at most the random scheduler's fault operations per run (:func:`op_budget`,
+  starts and stops alike); a start is allowed only while the stops of what already
+  holds still fit (the run's end heals whatever is left).
 * **Reward**: novelty of the state reached, ``1 / sqrt(visits)`` (visits counted across
-  runs), plus :data:`ANOMALY_REWARD` to every (state, action) of a run that came out
-  invalid (credited when the next run starts and finds that run's verdict).
+  runs); :data:`SPLIT_REWARD` when two nodes served acknowledged ops in one window (two
+  leaders: an anomaly seen live); and :data:`ANOMALY_REWARD` to every (state, action) of a
+  run that came out invalid (credited when the next run starts and finds that run's
+  verdict).
+* **Generalisation**: a (state, action) never updated is valued at the mean of that
+  action's values in the states where it was (:data:`INITIAL_Q` if nowhere): what a move
+  did elsewhere is the first guess of what it does here.
 * **Memory**: Q-values and visit counts in ``<store>/schedulers/adaptive-<suite>.json``
   (:mod:`nemeses.schedulers.memory`), kept across runs and campaigns of a suite; reset
   it with ``python -m nemeses.schedulers reset adaptive --store S --suite X`` (or
   :func:`reset_memory`).
 
-Every choice is explained in ``faults.jsonl`` (the intent's ``why``: state, chosen action,
-its probability and the best value estimates), and the end-of-faults ``scheduler`` record
-carries the episode and the memory's size.
+Every choice is explained in ``faults.jsonl`` (the intent's ``why``: state, novelty, chosen
+move, its probability and the best value estimates), and the end-of-faults ``scheduler``
+record carries the episode and the memory's size.
 """
 
 from __future__ import annotations
@@ -40,10 +49,12 @@ from harness.record import RunResults, read_fault_records
 from nemeses.scheduler import (
     Decision,
     FaultOp,
+    FaultSpace,
     Observations,
     RunView,
     SchedulerArgs,
     Wait,
+    fault_steps,
 )
 from nemeses.schedulers import memory
 
@@ -52,19 +63,26 @@ __all__ = [
     "ANOMALY_REWARD",
     "GAMMA",
     "HOLD",
+    "SPLIT_REWARD",
     "TEMPERATURE",
     "AdaptiveScheduler",
     "Learner",
     "StateTracker",
+    "op_budget",
     "reset_memory",
 ]
 
-ALPHA = 0.1
+#: Learning rate: higher than Mallory's 0.1, since a campaign is ≤ 10 runs of ~10 decisions.
+ALPHA = 0.3
 GAMMA = 0.6
 #: Softmax temperature: lower is greedier.
 TEMPERATURE = 0.25
 #: Reward given to each (state, action) of a run that came out invalid.
 ANOMALY_REWARD = 5.0
+#: Reward for reaching a state in which two nodes served acknowledged ops (two leaders).
+SPLIT_REWARD = 2.0
+#: A node's share of a window's acknowledged ops for it to count as serving.
+SERVING_SHARE = 0.2
 #: The value of a (state, action) never tried: optimistic, so that untried ones get tried.
 INITIAL_Q = 1.0
 HOLD = "hold"
@@ -95,8 +113,13 @@ class Learner:
                 "anomalies": self.anomalies}  # fmt: skip
 
     def value(self, state: str, action: str) -> float:
-        """Q(state, action) (:data:`INITIAL_Q` if never updated)."""
-        return self.q.get(state, {}).get(action, INITIAL_Q)
+        """Q(state, action); if never updated, the mean of ``action``'s values in other
+        states (:data:`INITIAL_Q` if it has none)."""
+        q = self.q.get(state, {}).get(action)
+        if q is not None:
+            return q
+        elsewhere = [av[action] for av in self.q.values() if action in av]
+        return sum(elsewhere) / len(elsewhere) if elsewhere else INITIAL_Q
 
     def visit(self, state: str) -> float:
         """Count a visit of ``state``; its novelty reward ``1 / sqrt(visits)``."""
@@ -145,21 +168,18 @@ def _bucket_err(share: float | None) -> str:
     return "low" if share < 0.2 else "mid" if share < 0.6 else "high"
 
 
-def _bucket_lat(shift: float | None) -> str:
-    if shift is None:
-        return "?"
-    return "normal" if shift < 1.5 else "slow" if shift < 3 else "vslow"
-
-
 class StateTracker:
     """Turns the live :class:`Observations` into the agent's state string, by the
-    difference of the counts since the previous call."""
+    difference of the counts since the previous call; also names the node leading now."""
 
     def __init__(self) -> None:
         self._last: Counter[tuple[str | None, str, str]] = Counter()
         self._lead: str | None = None
+        self._serving: set[str] = set()
+        self.leader: str | None = None
+        self.split = False
 
-    def state(self, observed: Observations, active: Mapping[str, Any], last: str) -> str:
+    def state(self, observed: Observations, active: str) -> str:
         """The summary of what happened since the previous call (see the module)."""
         delta = observed.counts - self._last
         self._last = Counter(observed.counts)
@@ -171,20 +191,32 @@ class StateTracker:
                 served[node] += c
         total = sum(types.values())
         share = (types["fail"] + types["info"]) / total if total else None
-        lead = served.most_common(1)[0][0] if served else None
-        if lead is None:
+        ok = sum(served.values())
+        serving = [n for n, c in served.most_common() if ok and c / ok >= SERVING_SHARE]
+        lead = serving[0] if serving else None
+        # Two leaders: the same two (or more) nodes serving in two windows in a row (a
+        # correct hand-over mixes two nodes in one window at most).
+        self.split = len(set(serving) & self._serving) >= 2
+        self._serving = set(serving)
+        if self.split:
+            moved = "split"
+        elif lead is None:
             moved = "none"
         elif self._lead is None or lead == self._lead:
             moved = "same"
         else:
             moved = "moved"
         if lead is not None:
-            self._lead = lead
-        fs = {f for (_n, f, _t) in observed.counts}
-        shifts = [s for f in fs if (s := observed.latency_shift(f)) is not None]
-        lat = _bucket_lat(max(shifts) if shifts else None)
-        act = ",".join(sorted(active)) or "-"
-        return f"lead={moved} err={_bucket_err(share)} lat={lat} act={act} last={last or '-'}"
+            self._lead = self.leader = lead
+        return f"lead={moved} err={_bucket_err(share)} act={active or '-'}"
+
+
+#: Roles a kind's start may take: ``leader``/``follower`` where the kind can strike one
+#: named node, the kind's planner (``any``), and a kill of every node (``all``).
+def _roles(kind: str) -> list[str]:
+    if kind in ("partition", "pause", "kill", "clock"):
+        return ["leader", "follower", "any", *(["all"] if kind == "kill" else [])]
+    return ["any"]
 
 
 class AdaptiveScheduler:
@@ -202,10 +234,11 @@ class AdaptiveScheduler:
         self.pairs: list[list[str]] = []
         self._prev: tuple[str, str] | None = None
         self._next_decision: float | None = None
-        self._heals: list[tuple[float, str]] = []  # (due, kind)
+        self._holding: dict[str, str] = {}  # kind -> role
+        self._ops = 0
         self._strikes = 0
-        self._last_kind = ""
         self._credited: str | None = None
+        self._ending: list[str] = []
 
     @classmethod
     def for_run(cls, args: SchedulerArgs) -> AdaptiveScheduler:
@@ -225,23 +258,34 @@ class AdaptiveScheduler:
                 me._credited = str(last.get("id"))
         return me
 
+    def _active(self) -> str:
+        return ",".join(f"{k}@{r}" for k, r in sorted(self._holding.items()))
+
     def _available(self, view: RunView) -> list[str]:
-        acts = [action_key(k, t) for k, t in view.space.actions() if k not in view.active]
-        return [HOLD, *acts]
+        """The moves allowed now: within the budget, the stops of what holds still fit."""
+        budget = op_budget(view.space)
+        moves = [HOLD, *(f"stop:{k}" for k in sorted(self._holding))]
+        if self._ops + 1 + len(self._holding) > budget:
+            return moves
+        for kind in view.space.kinds:
+            if kind in self._holding and kind != "partition":
+                continue
+            moves += [f"start:{kind}@{r}" for r in _roles(kind)]
+        return moves
 
     def next_op(self, view: RunView) -> Decision:
-        """A due heal first, else (at each decision point, every ``interval`` s) a choice."""
+        """At each decision point (every ``interval`` s), a move; at the run's end, the
+        stops of what still holds."""
         space = view.space
         if self._next_decision is None:
             self._next_decision = space.interval
-        self._heals.sort()
-        if self._heals and self._heals[0][0] <= self._next_decision:
-            due, kind = self._heals.pop(0)
-            return FaultOp(at=round(due, 3), f=f"stop-{kind}", why="its interval is over")
         if self._next_decision >= space.time_limit or not space.kinds:
-            if self._heals:
-                due, kind = self._heals.pop(0)
-                return FaultOp(at=round(due, 3), f=f"stop-{kind}", why="its interval is over")
+            if self._holding:
+                kind = sorted(self._holding)[0]
+                self._holding.pop(kind)
+                self._ops += 1
+                return FaultOp(at=round(max(view.now, space.time_limit), 3), f=f"stop-{kind}",
+                               why="adaptive: the run's faults are over")  # fmt: skip
             return None
         if view.now < self._next_decision - 1e-9:
             return Wait(until=self._next_decision)
@@ -249,34 +293,61 @@ class AdaptiveScheduler:
         self._next_decision = t + space.interval
         return self._decide(view, t)
 
-    def _budget(self, view: RunView) -> int:
-        """The random scheduler's strikes in a run like this one (the same budget)."""
-        return strike_slots(view.space.time_limit, view.space.interval)
-
     def _decide(self, view: RunView, t: float) -> Decision:
-        state = self.tracker.state(view.observed, view.active, self._last_kind)
+        state = self.tracker.state(view.observed, self._active())
         novelty = self.learner.visit(state)
+        reward = novelty + (SPLIT_REWARD if self.tracker.split else 0.0)
         actions = self._available(view)
         if self._prev is not None:
             s, a = self._prev
-            self.learner.update(s, a, novelty, state, actions)
-        if self._strikes >= self._budget(view):
-            actions = [HOLD]
+            self.learner.update(s, a, reward, state, actions)
         action, p = self.learner.choose(state, actions, view.rng)
         self._prev = (state, action)
         self.pairs.append([state, action])
         ranked = sorted(actions, key=lambda a: -self.learner.value(state, a))[:3]
         est = ", ".join(f"{a}={self.learner.value(state, a):.3f}" for a in ranked)
-        why = (f"adaptive: state [{state}] (novelty {novelty:.2f}); chose {action} "
+        why = (f"adaptive: state [{state}] (novelty {novelty:.2f}"
+               f"{', two nodes serving' if self.tracker.split else ''}); chose {action} "
                f"p={p:.2f} of {len(actions)}; best estimates {est}")  # fmt: skip
         if action == HOLD:
             return Wait(until=self._next_decision or t)
-        kind, _, target = action.partition(":")
-        value = view.space.value_for(kind, target or None, view.rng)
+        verb, _, what = action.partition(":")
+        kind, _, role = what.partition("@")
+        self._ops += 1
+        if verb == "stop":
+            self._holding.pop(kind, None)
+            return FaultOp(at=round(t, 3), f=f"stop-{kind}", why=why)
+        self._holding[kind] = role
         self._strikes += 1
-        self._last_kind = kind
-        self._heals.append((t + view.space.interval, kind))
-        return FaultOp(at=round(t, 3), f=f"start-{kind}", value=value, why=why)
+        return FaultOp(at=round(t, 3), f=f"start-{kind}", value=self._value(view, kind, role),
+                       why=why)  # fmt: skip
+
+    def _value(self, view: RunView, kind: str, role: str) -> Any:
+        """The start value striking ``role`` (the leader resolved by the database when it
+        strikes; a clock fault of the leader aimed at the node serving now)."""
+        space = view.space
+        nodes = list(space.nodes)
+        if role == "any":
+            return space.plan(kind, view.rng)
+        if role == "all":
+            return space.value_for(kind, "all", view.rng)
+        lead = self.tracker.leader
+        if role == "leader" and kind != "clock":
+            return "primaries" if kind == "partition" else {"targets": "primaries"}
+        if role == "leader":
+            target = lead or nodes[0]
+        else:
+            target = view.rng.choice(sorted(n for n in nodes if n != lead) or nodes)
+        if kind == "partition":
+            rest = [n for n in nodes if n != target]
+            return {target: rest, **{n: [target] for n in rest}}
+        if kind == "clock":
+            planned = space.plan("clock", view.rng)
+            if planned.get("kind") == "bump":
+                offset = next(iter(planned["offsets"].values()))
+                return {"kind": "bump", "offsets": {target: offset}}
+            return {**planned, "nodes": [target]} if "nodes" in planned else planned
+        return {"targets": "nodes", "nodes": [target]}
 
     def summary(self, view: RunView) -> dict[str, Any]:
         """The episode (its id, the (state, action) pairs), the memory's size; and the
@@ -288,11 +359,20 @@ class AdaptiveScheduler:
             memory.save(self.path, data)
         return {
             "scheduler": "adaptive", "episode": self.episode, "choices": len(self.pairs),
-            "strikes": self._strikes, "states_known": len(self.learner.visits),
+            "strikes": self._strikes, "fault_ops": self._ops,
+            "states_known": len(self.learner.visits),
             "runs_learned": self.learner.runs, "anomalies_credited": self.learner.anomalies,
             "credited_previous": self._credited,
             "memory": str(self.path) if self.path else None,
         }  # fmt: skip
+
+
+def op_budget(space: FaultSpace) -> int:
+    """The fault operations a run may make: the run's budget (``--fault-ops``, which the
+    driver enforces for every scheduler), else as many as the random scheduler makes
+    (:func:`nemeses.scheduler.fault_steps`: one every ``interval``)."""
+    steps = fault_steps(space.time_limit, space.interval)
+    return steps if space.fault_ops is None else min(steps, space.fault_ops)
 
 
 def strike_slots(time_limit: float, interval: float) -> int:

@@ -1,33 +1,44 @@
 """``--scheduler ldfi``: lineage-driven fault injection, run after run.
 
-The first run of a suite strikes nothing and records the lineage of what it acknowledged
-(:mod:`nemeses.lineage`). Each later run reads the previous run (its history, its ledger,
-its verdict), adds the outcome classes it saw, learns from the hypothesis it tested, and
-strikes the next **hypothesis**: the first untried minimal set of at most ``k`` fault
-actions that removes every support of some outcome class. ``k`` is the run's fault-op
-budget (the random scheduler's strikes, at most :data:`MAX_K`). The actions strike in order
-(partitions and pauses first, so that replication is cut before a copy is lost), one every
-``interval`` from ``interval``, and are healed in reverse order after the last has held
-``2 * interval`` seconds.
+Each run first watches the load for ``interval`` seconds (which node serves what: the
+outcome classes of :mod:`nemeses.lineage`, on the first run of a suite; later runs have
+the classes the earlier runs showed). Then it strikes **hypotheses**, cheapest first: a
+minimal set of at most ``k`` (:data:`MAX_K`) fault actions that removes every support of
+an outcome class (a hitting set), composed into an ordered, overlapping schedule
+(:func:`nemeses.lineage.compose`) whose roles (``leader``, ``successor``, a ``follower``)
+are resolved when each op strikes. It packs as many hypotheses into the run as its time
+and its **fault-op budget** allow (the random scheduler's: two ops per strike slot), each
+followed by :data:`SETTLE` seconds for the store to recover and show what it kept.
 
-What a valid run under a hypothesis teaches (the support the model lacked): reads after a
-killed node's restart saw writes it had acknowledged before the kill — ``disk:<node>`` (its
-copy was persisted); a leader serving reads when cut off (for at least :data:`MIN_CUT` s) that
-served no read in the second half of the cut — ``lease:<leader>`` (it stopped serving).
-Either is a support no fault of the model removes. Hypotheses (sets of actions) are never
-tried twice, whichever class they were aimed at.
+How long each fault holds comes from the lineage too: a fault that takes the leader away
+holds for the **takeover** time (how long the others took to elect a successor after the
+leader was cut off, as an earlier run showed; :data:`DEFAULT_TAKEOVER` until one has) plus
+an interval, so that the successor is serving when it ends; a time fault nested in a cut
+strikes right at the cut (see :func:`nemeses.lineage.compose`); the rest hold ``interval``.
 
-When no untried hypothesis remains, the run strikes nothing and its ``scheduler`` ledger
-record says, precisely, ``exhausted``: no combination of ≤ k faults of these kinds removes
-every support of an acknowledged outcome, within this model. An invalid run ends the
-search (the campaign stops there too). The state — classes, tried hypotheses, the pending
-one — lives in ``<store>/schedulers/ldfi-<suite>.json``; reset it with ``python -m
+What a valid run teaches, per hypothesis window (its lessons, stored with the classes):
+
+* a leader serving reads in the second before it was cut off that served no read in the
+  second half of the cut has a lease: ``leasetime`` joins the read's supports (its clock
+  holds it up: a clock step back or a pause of the leader, nested in a cut, are the next
+  hypotheses); the takeover time is measured;
+* writes the cut-off leader took and did not acknowledge form the ``tail`` class (they
+  must never show: the next hypotheses make the old leader lead again);
+* reads after a kill of every node that saw writes acknowledged before it: the copies were
+  persisted (evidence).
+
+A hypothesis is never struck twice. An invalid run ends the search (the campaign stops
+there too). When no untried hypothesis remains, the run strikes nothing and its
+``scheduler`` ledger record says, precisely, ``exhausted``: no combination of ≤ k faults of
+these kinds removes every support of an acknowledged outcome, within this model. The state
+lives in ``<store>/schedulers/ldfi-<suite>.json``; reset it with ``python -m
 nemeses.schedulers reset ldfi --store S --suite X``.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,29 +47,56 @@ from typing import Any
 from harness.errors import ClewError, InputError
 from harness.record import RunResults, read_fault_records
 from nemeses.lineage import (
+    CLASS_ORDER,
     Action,
+    Move,
     OutcomeClass,
     candidate_actions,
     classes_of_history,
+    compose,
     minimal_hitting_sets,
     removed_by,
+    symmetric_key,
 )
-from nemeses.scheduler import Decision, FaultOp, RunView, SchedulerArgs
+from nemeses.scheduler import Decision, FaultOp, RunView, SchedulerArgs, Wait
 from nemeses.schedulers import memory
-from nemeses.schedulers.adaptive import strike_slots
+from nemeses.schedulers.adaptive import op_budget
 
-__all__ = ["MAX_K", "LdfiScheduler", "LdfiState", "exhausted_statement"]
+__all__ = [
+    "DEFAULT_TAKEOVER",
+    "MAX_K",
+    "SETTLE",
+    "LdfiScheduler",
+    "LdfiState",
+    "exhausted_statement",
+    "learn",
+]
 
-#: The largest fault sets considered (the run's budget may allow fewer): with 3, a read's
-#: quorum has dozens of hitting sets (three followers cut, by partitions or pauses).
+#: The largest fault sets considered: with 3, a read's quorum alone has dozens of hitting
+#: sets (three of four followers cut by partitions or pauses).
 MAX_K = 2
-#: Seconds a cut must last for its second half to tell whether the leader kept serving.
-MIN_CUT = 1.0
+#: Seconds after a hypothesis's last op before the next one (or the run's end): the store
+#: recovers and its outcomes show.
+SETTLE = 2.0
+#: Seconds a leader change is assumed to take until a run has measured it.
+DEFAULT_TAKEOVER = 2.0
+#: Seconds a fault op is assumed to take until the run has carried some out.
+DEFAULT_OP_SECONDS = 0.5
+#: Seconds before a cut in which the leader must have served reads for a lease lesson.
+LEASE_LOOKBACK = 1.0
+#: Runs a hypothesis may be cut short by the run's end before it counts as tried.
+MAX_TRUNCATED = 2
+#: A clock step back (seconds) longer than anything a run holds.
+CLOCK_STEP = -60.0
+
+
+def _hkey(cls: str, h: Sequence[Action]) -> str:
+    return json.dumps([cls, [list(a) for a in symmetric_key(h)]])
 
 
 class LdfiState:
-    """What LDFI knows for a suite: outcome classes (with learned supports), tried
-    hypotheses and their verdicts, the pending hypothesis, runs seen, and the outcome."""
+    """What LDFI knows for a suite: outcome classes (with lessons), timings measured,
+    tried hypotheses and their verdicts, the pending run, runs seen, and the outcome."""
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         data = data or {}
@@ -69,43 +107,61 @@ class LdfiState:
         self.pending: dict[str, Any] | None = data.get("pending")
         self.runs = int(data.get("runs", 0))
         self.found: str | None = data.get("found")
+        self.timing: dict[str, float] = {str(k): float(v) for k, v in
+                                         dict(data.get("timing", {})).items()}  # fmt: skip
+        self.truncated: dict[str, int] = {str(k): int(v) for k, v in
+                                          dict(data.get("truncated", {})).items()}  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data."""
         return {"classes": {k: c.to_json() for k, c in sorted(self.classes.items())},
                 "tried": self.tried, "pending": self.pending, "runs": self.runs,
-                "found": self.found}  # fmt: skip
+                "found": self.found, "timing": self.timing,
+                "truncated": self.truncated}  # fmt: skip
 
-    def tried_sets(self) -> set[tuple[Action, ...]]:
-        """The hypotheses already tried."""
-        return {tuple((a[0], a[1]) for a in t["hypothesis"]) for t in self.tried}
+    @property
+    def takeover(self) -> float:
+        """Seconds the store took to elect a successor once its leader was cut off."""
+        return self.timing.get("takeover", DEFAULT_TAKEOVER)
 
-    def observe(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Add a valid run's outcome classes."""
-        for key, c in classes_of_history(events).items():
-            mine = self.classes.setdefault(key, OutcomeClass(kind=c.kind, leader=c.leader))
+    def tried_keys(self) -> set[str]:
+        """The hypotheses already struck (class and actions, followers renumbered)."""
+        return {str(t["key"]) for t in self.tried if "key" in t}
+
+    def observe(self, found: Mapping[str, OutcomeClass]) -> None:
+        """Add a run's outcome classes (counts add up; the latest leader is kept)."""
+        for key, c in found.items():
+            mine = self.classes.setdefault(key, OutcomeClass(kind=c.kind))
             mine.outcomes += c.outcomes
+            mine.leader = c.leader or mine.leader
 
-    def hypotheses(self, kinds: Iterable[str], nodes: Sequence[str], k: int
-                   ) -> list[tuple[str, tuple[Action, ...]]]:  # fmt: skip
-        """Untried (class, hypothesis) pairs, smallest hypotheses first."""
-        actions = candidate_actions(kinds, nodes)
-        tried = self.tried_sets()
+    def hypotheses(self, kinds: Iterable[str], k: int) -> list[tuple[str, tuple[Action, ...]]]:
+        """Untried (class, hitting set) pairs, the cheapest composed schedule first (ties:
+        :data:`~nemeses.lineage.CLASS_ORDER`). A ``write`` class with partitions available
+        predicts the ``behind`` class (writes a cut-off follower lacks)."""
+        kinds = list(kinds)
+        actions = candidate_actions(kinds)
+        removes = {a: removed_by(a) for a in actions}
+        classes = dict(self.classes)
+        if "write" in classes and "partition" in kinds:
+            classes.setdefault("behind", OutcomeClass(kind="behind"))
+        tried = self.tried_keys()
         out: list[tuple[str, tuple[Action, ...]]] = []
-        seen: set[tuple[Action, ...]] = set()
-        for key, c in sorted(self.classes.items()):
-            removes = {a: removed_by(a, c.leader, nodes) for a in actions}
-            for h in minimal_hitting_sets(c.supports(nodes), actions, removes, k):
-                if h not in tried and h not in seen:
-                    seen.add(h)
-                    out.append((key, h))
-        out.sort(key=lambda kh: (len(kh[1]), kh[0]))
+        seen: set[str] = set()
+        for key, c in classes.items():
+            for h in minimal_hitting_sets(c.supports(), actions, removes, k):
+                hk = _hkey(key, h)
+                if hk not in tried and hk not in seen:
+                    seen.add(hk)
+                    out.append((key, symmetric_key(h)))
+        order = {c: i for i, c in enumerate(CLASS_ORDER)}
+        out.sort(key=lambda ch: (len(compose(*ch)), order.get(ch[0], 9)))
         return out
 
 
 def exhausted_statement(state: LdfiState, kinds: Iterable[str], k: int) -> str:
     """The precise statement that the search is over, within the model."""
-    model = sorted(set(kinds) & {"kill", "partition", "pause"})
+    model = sorted(set(kinds) & {"kill", "partition", "pause", "clock"})
     classes = ", ".join(f"{c.key} ({c.outcomes} ops)" for c in state.classes.values())
     return (
         f"exhausted: no combination of ≤ {k} faults of kinds {', '.join(model) or 'none'} "
@@ -149,81 +205,117 @@ def _find_run(store: str | Path, episode: str, *, newest: int = 50) -> Path | No
     return None
 
 
-def _window(ledger: Sequence[Mapping[str, Any]], kind: str) -> tuple[float, float] | None:
-    """When the first ``kind`` fault held (seconds since the origin), from the ledger."""
-    start = end = None
+def _windows(ledger: Sequence[Mapping[str, Any]], kind: str, t0: float, t1: float
+             ) -> list[tuple[float, float, Any]]:  # fmt: skip
+    """``(applied, healed, value)`` of each ``kind`` fault applied in ``[t0, t1)`` (seconds
+    since the origin; healed ``inf`` if never). A start while one holds ends the first."""
+    out: list[tuple[float, float, Any]] = []
+    open_: tuple[float, Any] | None = None
     for r in ledger:
-        if r.get("kind") != kind:
+        if r.get("kind") != kind or r.get("event") not in ("applied", "healed"):
             continue
-        if r.get("event") == "applied" and start is None:
-            start = int(r.get("time", 0)) / 1e9
-        elif r.get("event") == "healed" and start is not None and end is None:
-            end = int(r.get("time", 0)) / 1e9
-    return None if start is None else (start, end if end is not None else float("inf"))
+        t = int(r.get("time", 0)) / 1e9
+        if open_ is not None:
+            out.append((open_[0], t, open_[1]))
+            open_ = None
+        if r.get("event") == "applied" and t0 <= t < t1:
+            open_ = (t, r.get("value"))
+    if open_ is not None:
+        out.append((open_[0], float("inf"), open_[1]))
+    return out
 
 
-def _survivors(ok: Sequence[Mapping[str, Any]], node: str, kill: tuple[float, float]) -> int:
-    """How many reads completed after the kill window saw a value that ``node``
-    acknowledged as written (``write``/``add``) before it: direct evidence of survival."""
-    written = {(json.dumps(e.get("key")), json.dumps(e.get("value"))) for e in ok
-               if e.get("node") == node and str(e.get("f")) in ("write", "add")
-               and int(e.get("time", 0)) / 1e9 < kill[0]}  # fmt: skip
-    n = 0
-    for e in ok:
-        if str(e.get("f")) not in ("read", "read-set") or int(e.get("time", 0)) / 1e9 <= kill[1]:
-            continue
-        v = e.get("value")
-        values = v if isinstance(v, list) else [v]
-        if any((json.dumps(e.get("key")), json.dumps(x)) in written for x in values):
-            n += 1
-    return n
+def isolated_node(value: Any, nodes: Sequence[str] = ()) -> str | None:
+    """The node a partition value (a grudge) cuts off from every other, if one."""
+    if not isinstance(value, Mapping) or not value:
+        return None
+    names = set(value) | set(nodes)
+    for n, cut in value.items():
+        if isinstance(cut, list) and len(cut) == len(names) - 1 and len(names) > 2:
+            return str(n)
+    return None
 
 
-def learn(state: LdfiState, hypothesis: Sequence[Action], events: Sequence[Mapping[str, Any]],
+def _nodes_of(value: Any, nodes: Sequence[str]) -> list[str]:
+    if isinstance(value, Mapping) and isinstance(value.get("nodes"), list):
+        return [str(n) for n in value["nodes"]]
+    one = isolated_node(value, nodes)
+    return [one] if one else []
+
+
+def _values(e: Mapping[str, Any]) -> list[Any]:
+    v = e.get("value")
+    return v if isinstance(v, list) else [v]
+
+
+def _t(e: Mapping[str, Any]) -> float:
+    return int(e.get("time", 0)) / 1e9
+
+
+def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
           ledger: Sequence[Mapping[str, Any]]) -> list[str]:  # fmt: skip
-    """What a valid run under ``hypothesis`` showed the model lacked (see the module);
-    the lessons, as sentences, also stored as learned supports of the classes."""
+    """What a valid run showed inside one struck hypothesis's window (see the module);
+    the lessons, as sentences (the lease lesson also joins the read class's supports)."""
     lessons: list[str] = []
+    t0, t1 = float(struck.get("from", 0.0)), float(struck.get("to", float("inf")))
+    leader = str(struck.get("leader") or "")
     ok = [e for e in events if e.get("type") == "ok" and isinstance(e.get("process"), int)]
-    kill = _window(ledger, "kill")
-    for kind, target in hypothesis:
-        if kind == "kill" and kill is not None:
-            killed = [n for c in state.classes.values() for n in [c.leader]
-                      if target in ("all", f"node:{n}")]  # fmt: skip
-            for n in dict.fromkeys(killed):
-                seen = _survivors(ok, n, kill)
-                writes = state.classes.get(f"write@{n}")
-                if seen and writes is not None:
-                    ev = (f"{seen} reads after {n}'s restart saw writes it acknowledged before "
-                          f"the kill (its copy was persisted)")  # fmt: skip
-                    writes.learned.setdefault(f"disk:{n}", ev)
-                    lessons.append(ev)
-                elif writes is not None:
-                    lessons.append(f"none: no read after {n}'s restart saw a write it "
-                                   f"acknowledged before the kill (inconclusive)")  # fmt: skip
-        if kind == "partition":
-            cut = _window(ledger, "partition")
-            leader = target.removeprefix("node:")
-            if cut is None or cut[1] - cut[0] < MIN_CUT:
-                continue  # too short to tell: the hypothesis is tried, nothing learned
-            half = cut[0] + (cut[1] - cut[0]) / 2
-            before = [e for e in ok if e.get("node") == leader
-                      and str(e.get("f")) in ("read", "read-set")
-                      and cut[0] - 1.0 <= int(e.get("time", 0)) / 1e9 < cut[0]]  # fmt: skip
-            if not before:
-                lessons.append(f"none: {leader} served no read in the second before the cut "
-                               f"(it was not leading; the hypothesis was vacuous)")  # fmt: skip
-                continue
-            served = [e for e in ok if e.get("node") == leader
-                      and str(e.get("f")) in ("read", "read-set")
-                      and half <= int(e.get("time", 0)) / 1e9 < cut[1]]  # fmt: skip
-            if not served:
-                ev = (f"{leader}, cut off from {cut[0]:.1f} s to {cut[1]:.1f} s, served no read "
-                      f"in the second half of the cut (it stopped serving)")  # fmt: skip
-                reads = state.classes.get(f"read@{leader}")
-                if reads is not None:
-                    reads.learned.setdefault(f"lease:{leader}", ev)
-                    lessons.append(ev)
+    reads = [e for e in ok if str(e.get("f")) in ("read", "read-set")]
+    starts = [int(r.get("time", 0)) / 1e9 for r in ledger if r.get("event") == "applied"
+              and t0 <= int(r.get("time", 0)) / 1e9 < t1]  # fmt: skip
+    first = min(starts, default=t0)
+    for applied, healed, value in _windows(ledger, "partition", t0, t1):
+        cut = isolated_node(value)
+        if cut is None or (leader and cut != leader):
+            continue
+        served_before = [e for e in ok if e.get("node") == cut
+                         and first - LEASE_LOOKBACK <= _t(e) < first]  # fmt: skip
+        if not served_before:
+            lessons.append(f"none: {cut} served nothing in the second before the hypothesis's "
+                           f"first fault at {first:.1f} s (it was not leading; nothing "
+                           f"learned)")  # fmt: skip
+            continue
+        others = [_t(e) for e in ok if e.get("node") not in (cut, None) and _t(e) > applied
+                  and _t(e) < healed]  # fmt: skip
+        if others:
+            took = round(min(others) - applied, 3)
+            seen = state.timing.get("takeover")
+            state.timing["takeover"] = round(max(took, seen or 0.0), 3)
+            lessons.append(f"a successor served {took:.2f} s after {cut} was cut off")
+        if healed - applied < 2 * LEASE_LOOKBACK or healed == float("inf"):
+            continue
+        half = applied + (healed - applied) / 2
+        before = [e for e in reads if e.get("node") == cut
+                  and applied - LEASE_LOOKBACK <= _t(e) < applied]  # fmt: skip
+        late = [e for e in reads if e.get("node") == cut and half <= _t(e) < healed]
+        if before and not late and "read" in state.classes:
+            last = max((_t(e) for e in reads if e.get("node") == cut and applied <= _t(e) < half),
+                       default=applied)  # fmt: skip
+            ev = (f"{cut}, cut off from {applied:.1f} s to {healed:.1f} s, served its last "
+                  f"read {last - applied:.2f} s into the cut and none in its second half: a "
+                  f"lease, which {cut}'s clock holds up")  # fmt: skip
+            state.classes["read"].learned.setdefault("leasetime", ev)
+            lessons.append(ev)
+    hyp = [tuple(a) for a in struck.get("hypothesis", [])]
+    if ("kill", "all") in hyp:
+        for applied, healed, _v in _windows(ledger, "kill", t0, t1):
+            written = {(json.dumps(e.get("key")), json.dumps(e.get("value"))) for e in ok
+                       if str(e.get("f")) in ("write", "add") and _t(e) < applied}  # fmt: skip
+            after = [e for e in reads if _t(e) > healed]
+            seen_n = sum(
+                1
+                for e in after
+                if any((json.dumps(e.get("key")), json.dumps(x)) in written for x in _values(e))
+            )
+            ev = (f"{seen_n} reads after every node's restart saw writes acknowledged before "
+                  f"the kill (copies persisted)" if seen_n else
+                  "none: no read after the restart saw a write acknowledged before the kill "
+                  "(inconclusive)")  # fmt: skip
+            if seen_n and "write" in state.classes:
+                state.classes["write"].learned.setdefault("disk", ev)
+            lessons.append(ev)
+    if not lessons:
+        lessons.append("valid: every support the hypothesis removed had another that held")
     return lessons
 
 
@@ -238,16 +330,21 @@ class LdfiScheduler:
         self.path = path
         self.notes = list(notes)
         self.episode = uuid.uuid4().hex[:12]
-        self._ops: list[FaultOp] | None = None
-        self._i = 0
-        self.hypothesis: tuple[Action, ...] | None = None
-        self.target_class: str | None = None
-        self.k = 0
+        self.k = MAX_K
         self.exhausted: str | None = None
+        self.struck: list[dict[str, Any]] = []
+        self.skipped: list[dict[str, Any]] = []
+        self._todo: list[tuple[str, tuple[Action, ...]]] | None = None
+        self._moves: list[Move] = []
+        self._current: dict[str, Any] | None = None
+        self._hold_next = 0.0
+        self._settle_until = 0.0
+        self._ops = 0
+        self._done = False
 
     @classmethod
     def for_run(cls, args: SchedulerArgs) -> LdfiScheduler:
-        """Read the state and the previous run (its lineage; a lesson from its hypothesis
+        """Read the state and the previous run (its lineage; lessons from its hypotheses
         if it was valid; the end of the search if it was invalid)."""
         path = memory.memory_path("ldfi", args.store, args.suite)
         state = LdfiState(memory.load(path))
@@ -255,90 +352,252 @@ class LdfiScheduler:
         pending = state.pending
         run = _find_run(args.store, str(pending["episode"])) if pending else None
         if pending and run is not None:
-            results = RunResults.read(run)
-            valid = results.valid if results is not None else None
-            h = [tuple(a) for a in pending.get("hypothesis") or []]
-            if valid is True:
-                events = _read_history(run)
-                ledger = read_fault_records(run)
-                lessons = (
-                    learn(state, [(str(a), str(b)) for a, b in h], events, ledger) if h else []
-                )
-                state.observe(events)
-                if h:
-                    state.tried.append({"hypothesis": h, "class": pending.get("class"),
-                                        "run": str(run), "valid": True,
-                                        "lessons": lessons})  # fmt: skip
-                notes.append(f"previous run {run}: valid; lessons: {lessons or 'none'}")
-            elif valid is False:
-                state.found = f"run {run} is invalid under hypothesis {h}"
-                state.tried.append({"hypothesis": h, "class": pending.get("class"),
-                                    "run": str(run), "valid": False})  # fmt: skip
-                notes.append(f"previous run {run}: INVALID")
-            else:
-                notes.append(f"previous run {run}: unknown verdict; its hypothesis is tried again")
+            notes += absorb(state, pending, run)
             state.pending = None
         return cls(state, path=path, notes=notes)
 
-    def _plan(self, view: RunView) -> list[FaultOp]:
+    # -- planning ---------------------------------------------------------------------
+
+    def _budget(self, view: RunView) -> int:
+        return op_budget(view.space)
+
+    def _op_seconds(self, view: RunView) -> float:
+        took = _op_times(view.ledger)
+        if took:
+            return statistics.mean(took)
+        return self.state.timing.get("op", DEFAULT_OP_SECONDS)
+
+    def _hold(self, moves: Sequence[Move], i: int, interval: float) -> float:
+        """Seconds to wait after move ``i`` before the next (the last: :data:`SETTLE`)."""
+        if i + 1 >= len(moves):
+            return SETTLE
+        f, role = moves[i]
+        nxt = moves[i + 1]
+        takes_leader = role in ("leader", "successor") and f.startswith("start-")
+        if f == "start-pause" and nxt == ("start-partition", "leader"):
+            return 0.0  # the cut lands while the pause holds the lease at its freshest
+        if f == "start-partition" and nxt[0] == "start-clock":
+            return 0.0  # the step lands once renewals have stopped
+        if f == "start-partition" and role.startswith("follower"):
+            return 2 * interval  # writes commit without it; its term climbs
+        if takes_leader or f == "start-clock":
+            return self.state.takeover + interval  # a successor is elected and serving
+        return interval
+
+    def _duration(self, moves: Sequence[Move], interval: float, op_s: float) -> float:
+        return sum(self._hold(moves, i, interval) for i in range(len(moves))) + len(moves) * op_s
+
+    def _start_next(self, view: RunView) -> bool:
+        """Pick the next untried hypothesis that fits the time and ops left; whether one."""
+        assert self._todo is not None
         space = view.space
+        left_t = space.time_limit - view.now
+        left_ops = self._budget(view) - self._ops
+        op_s = self._op_seconds(view)
+        for i, (cls, h) in enumerate(self._todo):
+            moves = list(compose(cls, h))
+            need = self._duration(moves, space.interval, op_s)
+            # The run's first hypothesis strikes even if the estimate says it will not
+            # finish (one cut short is struck again next run, see :func:`absorb`).
+            first = not self.struck and need <= 3 * space.time_limit
+            if len(moves) <= left_ops and (need <= left_t or first):
+                self._todo.pop(i)
+                self._moves = moves
+                self._current = {
+                    "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
+                    "moves": [list(m) for m in moves], "from": round(view.now, 3),
+                    "leader": None, "follower": None, "estimate": round(need, 1),
+                }  # fmt: skip
+                self.struck.append(self._current)
+                return True
+        if not self.struck and self._todo:
+            # It could not finish in three runs' time: say so, count it tried (the loop
+            # must end).
+            cls, h = self._todo.pop(0)
+            moves = list(compose(cls, h))
+            self.skipped.append({
+                "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
+                "why": f"needs ~{self._duration(moves, space.interval, op_s):.1f} s and "
+                       f"{len(moves)} ops; the run has {left_t:.1f} s and {left_ops} ops",
+            })  # fmt: skip
+        return False
+
+    def _leader_now(self, view: RunView) -> str | None:
+        by = view.observed.by_node("ok")
+        return max(sorted(by), key=lambda n: by[n]) if by else None
+
+    def _value(self, view: RunView, f: str, role: str) -> Any:
+        """The op's value, its role resolved (``leader`` pinned to the node the hypothesis's
+        first leader op struck; ``successor`` is whoever leads then)."""
+        space = view.space
+        cur = self._current
+        assert cur is not None
+        kind = f.split("-", 1)[1]
         nodes = list(space.nodes)
-        self.k = min(MAX_K, strike_slots(space.time_limit, space.interval))
+        if f.startswith("stop-"):
+            return None
+        if role == "all":
+            return space.value_for(kind, "all", view.rng)
+        if role == "successor":
+            return "primaries" if kind == "partition" else {"targets": "primaries"}
+        if role.startswith("follower"):
+            if cur["follower"] is None:
+                lead = cur["leader"] or self._leader_now(view)
+                cur["follower"] = view.rng.choice(sorted(n for n in nodes if n != lead) or nodes)
+            if kind == "partition":
+                return _isolate(cur["follower"], nodes)
+            return {"targets": "nodes", "nodes": [cur["follower"]]}
+        leader = cur["leader"]
+        if leader is None and kind == "clock":
+            leader = cur["leader"] = self._leader_now(view)
+        if leader is None:
+            return "primaries" if kind == "partition" else {"targets": "primaries"}
+        if kind == "partition":
+            return _isolate(leader, nodes)
+        if kind == "clock":
+            return {"kind": "bump", "offsets": {leader: CLOCK_STEP}}
+        return {"targets": "nodes", "nodes": [leader]}
+
+    def _pin_leader(self, view: RunView) -> None:
+        """Once a leader op was applied, name the node it struck (later ops hit it)."""
+        cur = self._current
+        if cur is None or cur["leader"] is not None or cur.get("leader_kind") is None:
+            return
+        value = view.active.get(cur["leader_kind"])
+        got = _nodes_of(value, view.space.nodes) if value is not None else []
+        if got:
+            cur["leader"] = got[0]
+
+    def _begin(self, view: RunView) -> None:
+        space = view.space
         if not self.state.classes:
-            return []  # the first run: observe only
-        todo = self.state.hypotheses(space.kinds, nodes, self.k)
-        if not todo:
+            # The suite's first run: the classes the load showed so far.
+            counts: dict[str, dict[str, int]] = {}
+            for (node, f, typ), c in view.observed.counts.items():
+                kind = "write" if f in ("write", "add", "cas", "append") else \
+                    "read" if f in ("read", "read-set") else None  # fmt: skip
+                if typ == "ok" and node and kind:
+                    counts.setdefault(kind, {})[node] = counts.get(kind, {}).get(node, 0) + c
+            self.state.observe({k: OutcomeClass(kind=k, leader=max(by, key=by.__getitem__),
+                                                outcomes=sum(by.values()))
+                                for k, by in counts.items()})  # fmt: skip
+            self.notes.append(f"classes from the first {view.now:.1f} s of load: "
+                              f"{sorted(self.state.classes) or 'none'}")  # fmt: skip
+        self._todo = self.state.hypotheses(space.kinds, self.k)
+        if not self._todo and self.state.classes:
             self.exhausted = exhausted_statement(self.state, space.kinds, self.k)
-            return []
-        self.target_class, self.hypothesis = todo[0]
-        ops: list[FaultOp] = []
-        t = space.interval
-        why = (f"ldfi: removes every support of {self.target_class} "
-               f"({len(todo)} untried hypotheses ≤ {self.k})")  # fmt: skip
-        for kind, target in self.hypothesis:
-            node = target.removeprefix("node:")
-            if target == "all":
-                value = space.value_for(kind, "all", view.rng)
-            elif kind == "partition":
-                rest = [n for n in nodes if n != node]
-                value = {node: rest, **{n: [node] for n in rest}}
-            else:
-                value = {"targets": "nodes", "nodes": [node]}
-            ops.append(FaultOp(at=round(t, 3), f=f"start-{kind}", value=value, why=why))
-            t += space.interval
-        t += space.interval  # the whole set holds 2 intervals before the heals
-        for kind, _target in reversed(self.hypothesis):
-            ops.append(FaultOp(at=round(t, 3), f=f"stop-{kind}", why="ldfi: hypothesis held"))
-            t += space.interval / 2
-        return ops
 
     def next_op(self, view: RunView) -> Decision:
-        """The hypothesis's ops in order; ``None`` after them (or at once, when observing,
-        exhausted, or after an invalid run)."""
-        if self._ops is None:
-            self._ops = [] if self.state.found else self._plan(view)
-        if self._i >= len(self._ops):
+        """The packed hypotheses' ops in order (see the module docstring); a wait while the
+        load is watched or a fault holds; ``None`` when nothing more fits."""
+        space = view.space
+        if self._done or self.state.found:
             return None
-        op = self._ops[self._i]
-        self._i += 1
-        return op
+        if self._todo is None:
+            if view.now < space.interval - 1e-9:
+                return Wait(until=space.interval)
+            self._begin(view)
+        self._pin_leader(view)
+        if not self._moves:
+            if self._current is not None:
+                # Its last op is done (the nemesis is free): the store settles.
+                self._settle_until = view.now + SETTLE
+                self._current["to"] = round(self._settle_until, 3)
+                self._current = None
+            if view.now < self._settle_until - 1e-9:
+                return Wait(until=self._settle_until)
+            if not self._start_next(view):
+                self._done = True
+                return None
+            at = view.now
+        else:
+            # The previous op is done (the nemesis is free): hold from now.
+            at = view.now + self._hold_next
+        cur = self._current
+        assert cur is not None
+        i = len(cur["moves"]) - len(self._moves)
+        f, role = self._moves.pop(0)
+        self._hold_next = self._hold(cur["moves"], i, space.interval)
+        value = self._value(view, f, role)
+        if role == "leader" and f.startswith("start-") and cur["leader"] is None:
+            cur["leader_kind"] = f.split("-", 1)[1]
+        self._ops += 1
+        why = (f"ldfi: {cur['class']} outcomes, hypothesis {cur['hypothesis']} removes every "
+               f"support; op {i + 1}/{len(cur['moves'])} {f} {role or ''}".rstrip()
+               + f", then holds {self._hold_next:.1f} s")  # fmt: skip
+        return FaultOp(at=round(at, 3), f=f, value=value, why=why)
 
     def summary(self, view: RunView) -> dict[str, Any]:
-        """The hypothesis struck (or the exhausted statement), and the state saved."""
-        if self._ops is None:
-            self._ops = [] if self.state.found else self._plan(view)
+        """The hypotheses struck (or the exhausted statement), and the state saved."""
+        if self._todo is None and not self.state.found:
+            self._begin(view)
+        if self._current is not None:
+            self._current["to"] = round(max(view.now, self._current.get("to", 0.0)), 3)
+            if self._moves:
+                self._current["truncated"] = f"{len(self._moves)} ops not made: the run ended"
         self.state.runs += 1
-        if self.hypothesis:
-            self.state.pending = {"episode": self.episode, "class": self.target_class,
-                                  "hypothesis": [list(a) for a in self.hypothesis]}  # fmt: skip
-        else:
-            self.state.pending = {"episode": self.episode, "hypothesis": []}
+        self.state.tried += [{**s, "valid": None, "run": None} for s in self.skipped]
+        self.state.pending = {"episode": self.episode, "struck": self.struck}
         if self.path is not None:
             memory.save(self.path, self.state.to_json())
         return {
             "scheduler": "ldfi", "episode": self.episode, "k": self.k,
-            "hypothesis": [list(a) for a in self.hypothesis or []],
-            "class": self.target_class, "exhausted": self.exhausted, "found": self.state.found,
+            "hypotheses": self.struck,
+            "skipped": self.skipped, "exhausted": self.exhausted, "found": self.state.found,
             "classes": sorted(self.state.classes), "tried": len(self.state.tried),
-            "notes": self.notes,
+            "timing": self.state.timing, "notes": self.notes,
         }  # fmt: skip
+
+
+def _op_times(ledger: Sequence[Mapping[str, Any]]) -> list[float]:
+    """Seconds each scheduled fault op of a ledger took (the run's final heals left out)."""
+    return [float(r["seconds"]) for r in ledger
+            if r.get("event") in ("applied", "healed") and "seconds" in r
+            and not str(r.get("f", "")).startswith("heal")]  # fmt: skip
+
+
+def _isolate(node: str, nodes: Sequence[str]) -> dict[str, list[str]]:
+    rest = [n for n in nodes if n != node]
+    return {node: rest, **{n: [node] for n in rest}}
+
+
+def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]:
+    """Take in the previous run ``run`` (its verdict, its history's classes, a lesson per
+    hypothesis it struck); notes for the ledger."""
+    results = RunResults.read(run)
+    valid = results.valid if results is not None else None
+    struck = [dict(s) for s in pending.get("struck") or []]
+    if valid is False:
+        state.found = (f"run {run} is invalid under hypotheses "
+                       f"{[s.get('hypothesis') for s in struck]}")  # fmt: skip
+        state.tried += [{"key": s.get("key"), "class": s.get("class"),
+                         "hypothesis": s.get("hypothesis"), "run": str(run), "valid": False}
+                        for s in struck]  # fmt: skip
+        return [f"previous run {run}: INVALID"]
+    if valid is not True:
+        return [f"previous run {run}: unknown verdict; its hypotheses will be struck again"]
+    events = _read_history(run)
+    ledger = read_fault_records(run)
+    ends = [int(r.get("time", 0)) / 1e9 for r in ledger if r.get("event") == "healed"]
+    until = max(ends) if ends else None
+    cuts = [(str(s["leader"]), float(s.get("from", 0)), float(s.get("to", float("inf"))))
+            for s in struck if s.get("leader")]  # fmt: skip
+    state.observe(classes_of_history(events, until=until, cuts=cuts))
+    took = _op_times(ledger)
+    if took:
+        state.timing["op"] = round(statistics.median(took), 3)
+    notes = []
+    for s in struck:
+        key = str(s.get("key"))
+        if s.get("truncated"):
+            state.truncated[key] = state.truncated.get(key, 0) + 1
+            if state.truncated[key] < MAX_TRUNCATED:
+                notes.append(f"{s.get('class')} {s.get('hypothesis')}: cut short "
+                             f"({s['truncated']}); struck again")  # fmt: skip
+                continue
+        lessons = learn(state, s, events, ledger)
+        state.tried.append({"key": s.get("key"), "class": s.get("class"),
+                            "hypothesis": s.get("hypothesis"), "run": str(run), "valid": True,
+                            "lessons": lessons})  # fmt: skip
+        notes.append(f"{s.get('class')} {s.get('hypothesis')}: {'; '.join(lessons)}")
+    return [f"previous run {run}: valid", *notes]

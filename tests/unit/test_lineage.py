@@ -3,6 +3,7 @@ ldfi.py) on hand-made histories and ledgers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -11,10 +12,12 @@ from typing import Any
 from nemeses.lineage import (
     OutcomeClass,
     candidate_actions,
+    class_supports,
     classes_of_history,
+    compose,
     minimal_hitting_sets,
-    raft_supports,
     removed_by,
+    symmetric_key,
 )
 from nemeses.scheduler import (
     FaultOp,
@@ -22,176 +25,286 @@ from nemeses.scheduler import (
     Observations,
     RunView,
     SchedulerArgs,
+    Wait,
     make_scheduler,
 )
-from nemeses.schedulers.ldfi import LdfiScheduler, LdfiState, learn
+from nemeses.schedulers.ldfi import LdfiScheduler, LdfiState, isolated_node, learn
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
 S = 1_000_000_000
+KINDS = ("kill", "partition", "pause")
 
 
-def ok(p: int, f: str, node: str, t: float, value: Any = None) -> dict[str, Any]:
-    return {"process": p, "type": "ok", "f": f, "node": node, "time": int(t * S), "value": value}
+def ok(p: int, f: str, node: str, t: float, value: Any = None, key: Any = 0) -> dict[str, Any]:
+    return {"process": p, "type": "ok", "f": f, "node": node, "time": int(t * S),
+            "value": value, "key": key}  # fmt: skip
 
 
-def hitting(kind: str, leader: str, k: int, kinds=("kill", "partition", "pause")) -> list:
-    actions = candidate_actions(kinds, NODES)
-    removes = {a: removed_by(a, leader, NODES) for a in actions}
-    return minimal_hitting_sets(raft_supports(kind, leader, NODES), actions, removes, k)
+def inv(p: int, f: str, node: str, t: float) -> dict[str, Any]:
+    return {"process": p, "type": "invoke", "f": f, "node": node, "time": int(t * S)}
 
 
-def test_classes_of_a_history_by_serving_node():
+def hitting(kind: str, k: int, kinds=KINDS, learned=None) -> list:
+    actions = candidate_actions(kinds)
+    removes = {a: removed_by(a) for a in actions}
+    return minimal_hitting_sets(class_supports(kind, 4, learned), actions, removes, k)
+
+
+def test_classes_of_a_history_by_role_window_and_tail():
     h = [
-        {"process": 0, "type": "invoke", "f": "write", "node": "n3", "time": 0},
-        ok(0, "write", "n1", 0.1), ok(1, "read", "n1", 0.2), ok(2, "add", "n2", 3.0),
-        {"process": 3, "type": "info", "f": "write", "node": "n1", "time": 1},
+        inv(0, "write", "n3", 0.0), ok(0, "write", "n1", 0.1), ok(1, "read", "n1", 0.2),
+        ok(2, "add", "n2", 3.0), ok(5, "write", "n1", 0.4),
         {"process": "nemesis", "type": "ok", "f": "start-kill", "time": 1},
-        ok(4, "read", "n1", 0.3),
+        ok(4, "read", "n1", 0.3), ok(6, "read", "n2", 9.5),  # after the window
+        inv(7, "write", "n1", 2.0), {"process": 7, "type": "info", "f": "write", "time": 3 * S},
+        inv(8, "write", "n1", 2.5),
+        {"process": 8, "type": "fail", "f": "write", "node": "n1", "time": int(2.9 * S)},
+        inv(9, "write", "n2", 2.5),  # not on the cut node: not its tail
+        {"process": 9, "type": "info", "f": "write", "time": 3 * S},
+        inv(10, "write", "n1", 6.0),  # outside the cut
+        {"process": 10, "type": "info", "f": "write", "time": 7 * S},
     ]  # fmt: skip
-    classes = classes_of_history(h)
-    assert {k: c.outcomes for k, c in classes.items()} == {"write@n1": 1, "read@n1": 2,
-                                                            "write@n2": 1}  # fmt: skip
+    classes = classes_of_history(h, until=9.0, cuts=[("n1", 1.5, 4.0)])
+    got = {k: (c.leader, c.outcomes) for k, c in classes.items()}
+    assert got == {"write": ("n1", 3), "read": ("n1", 2), "tail": ("n1", 2)}
+    assert "tail" not in classes_of_history(h, until=9.0)  # no cut, no tail
 
 
-def test_supports_of_a_write_and_a_read():
-    w = raft_supports("write", "n1", NODES)
-    assert frozenset({"copy:n1"}) in w and frozenset({"repl:n1>n3", "copy:n3"}) in w
+def test_supports_of_each_class():
+    w = class_supports("write", 4)
+    assert (
+        frozenset({"copy:leader"}) in w and frozenset({"repl:follower:2", "copy:follower:2"}) in w
+    )
     assert len(w) == 5
-    r = raft_supports("read", "n1", NODES)
-    assert len(r) == 6 and frozenset({"hb:n1>n2", "hb:n1>n5"}) in r  # C(4, 2) quorums
+    r = class_supports("read", 4)
+    assert len(r) == 6 and frozenset({"hb:follower:0", "hb:follower:3"}) in r  # C(4, 2)
+    assert frozenset({"leasetime"}) in class_supports("read", 4, {"leasetime": "seen"})
+    assert class_supports("read", 4, {"disk": "evidence"}) == r  # evidence is no support
+    assert class_supports("tail", 4) == [frozenset({"succ"})]
+    assert class_supports("behind", 4) == [frozenset({"sticky"})]
 
 
-def test_minimal_hitting_sets_of_a_write_and_a_read():
+def test_minimal_hitting_sets_of_each_class():
     # A write survives while any holder keeps it: kill all, or cut replication and kill
-    # the leader (early-ack's and commit-unchecked's shape).
-    assert hitting("write", "n1", 2) == [
-        (("kill", "all"),), (("partition", "node:n1"), ("kill", "node:n1"))
-    ]  # fmt: skip
-    # A read is fresh while the leader hears a majority: isolate it (stale-leader-read).
-    assert hitting("read", "n1", 2) == [(("partition", "node:n1"),)]
-    # ... or, with three faults, cut three of its four followers by pauses/partitions.
-    three = hitting("read", "n1", 3)
-    assert (("partition", "node:n2"), ("partition", "node:n3"), ("partition", "node:n4")) in three
-    assert all(len(h) <= 3 for h in three)
-    # minimality: no found set contains another
-    assert not any(set(a) < set(b) for a in three for b in three)
+    # the leader.
+    assert hitting("write", 2) == [
+        (("kill", "all"),),
+        (("partition", "leader"), ("kill", "leader")),
+    ]
+    # A read is fresh while the leader hears a majority: isolate it.
+    assert hitting("read", 2) == [(("partition", "leader"),)]
+    # ... once a lease was seen, the lease's clock too: a pause or a clock step inside a cut.
+    lease = hitting("read", 2, (*KINDS, "clock"), {"leasetime": "seen"})
+    assert lease == [(("partition", "leader"), ("pause", "leader")),
+                     (("partition", "leader"), ("clock", "leader"))]  # fmt: skip
+    # ... or with three faults, three of the four followers cut.
+    three = hitting("read", 3)
+    assert (("partition", "follower:0"), ("partition", "follower:1"),
+            ("partition", "follower:2")) in three  # fmt: skip
+    assert not any(set(a) < set(b) for a in three for b in three)  # minimal
+    assert hitting("tail", 2) == [(("partition", "successor"),), (("kill", "successor"),)]
+    assert hitting("behind", 2) == [(("partition", "leader"),), (("pause", "leader"),),
+                                    (("kill", "leader"),)]  # fmt: skip
 
 
 def test_no_hitting_set_when_a_support_is_out_of_reach():
-    assert hitting("write", "n1", 2, kinds=("partition",)) == []  # nothing removes copy:n1
-    c = OutcomeClass(kind="write", leader="n1", learned={"disk:n1": "seen"})
-    actions = candidate_actions(("kill", "partition"), NODES)
-    removes = {a: removed_by(a, "n1", NODES) for a in actions}
-    assert minimal_hitting_sets(c.supports(NODES), actions, removes, 3) == []
+    assert hitting("write", 2, kinds=("partition",)) == []  # nothing removes copy:leader
+    assert hitting("read", 2, kinds=("kill",)) == []
+    assert minimal_hitting_sets([], [("kill", "all")], {("kill", "all"): frozenset()}, 2) == []
 
 
-def test_a_hand_made_brute_force_agrees():
-    supports = [frozenset({"a", "b"}), frozenset({"b", "c"}), frozenset({"c", "d"})]
-    removes = {("x", "a"): frozenset({"a"}), ("x", "b"): frozenset({"b"}),
-               ("x", "c"): frozenset({"c"}), ("x", "d"): frozenset({"d"})}  # fmt: skip
-    got = minimal_hitting_sets(supports, list(removes), removes, 3)
-    assert sorted(tuple(t for _k, t in h) for h in got) == [("a", "c"), ("b", "c"), ("b", "d")]
+def test_the_exact_search_agrees_with_brute_force_on_random_instances():
+    rng = random.Random(7)
+    for _ in range(200):
+        resources = "abcdef"
+        supports = [frozenset(rng.sample(resources, rng.randint(1, 3)))
+                    for _ in range(rng.randint(1, 4))]  # fmt: skip
+        actions = [("x", str(i)) for i in range(rng.randint(1, 6))]
+        removes = {a: frozenset(rng.sample(resources, rng.randint(0, 2))) for a in actions}
+        k = rng.randint(1, 3)
+        hits = [
+            set(c)
+            for n in range(1, k + 1)
+            for c in itertools.combinations(actions, n)
+            if all(frozenset().union(*(removes[a] for a in c)) & s for s in supports)
+        ]
+        minimal = [h for h in hits if not any(o < h for o in hits)]
+        got = minimal_hitting_sets(supports, actions, removes, k)
+        assert sorted(map(sorted, minimal)) == sorted(map(sorted, map(set, got)))
+        assert [len(h) for h in got] == sorted(len(h) for h in got)  # smallest first
 
 
-def test_a_valid_run_teaches_disk_and_lease():
+def test_compose_orders_and_overlaps_as_the_lineage_says():
+    # a pause before the cut it nests in; a clock step after the cut; both end inside it
+    assert compose("read", [("partition", "leader"), ("pause", "leader")]) == (
+        ("start-pause", "leader"), ("start-partition", "leader"), ("stop-pause", ""),
+        ("stop-partition", ""))  # fmt: skip
+    assert compose("read", [("partition", "leader"), ("clock", "leader")]) == (
+        ("start-partition", "leader"), ("start-clock", "leader"), ("stop-clock", ""),
+        ("stop-partition", ""))  # fmt: skip
+    # cut replication before the copy is lost; heals in reverse
+    assert compose("write", [("kill", "leader"), ("partition", "leader")]) == (
+        ("start-partition", "leader"), ("start-kill", "leader"), ("stop-kill", ""),
+        ("stop-partition", ""))  # fmt: skip
+    # the tail's precondition (cut, heal) before the successor's loss
+    assert compose("tail", [("kill", "successor")]) == (
+        ("start-partition", "leader"), ("stop-partition", ""), ("start-kill", "successor"),
+        ("stop-kill", ""))  # fmt: skip
+    # behind: the follower's cut replaced by the leader's (one partition at a time)
+    assert compose("behind", [("partition", "leader")]) == (
+        ("start-partition", "follower:0"),
+        ("start-partition", "leader"),
+        ("stop-partition", ""),
+    )
+    assert compose("behind", [("pause", "leader")])[-1] == ("stop-partition", "")
+    assert symmetric_key([("pause", "follower:2"), ("kill", "follower:0")]) == (
+        ("pause", "follower:0"),
+        ("kill", "follower:1"),
+    )
+
+
+def test_a_valid_run_teaches_the_lease_and_the_takeover_time():
     state = LdfiState()
-    h = [ok(0, "write", "n1", 0.5, 7), ok(1, "read", "n1", 0.6), ok(2, "write", "n2", 4.0),
-         ok(3, "read", "n2", 4.1, 7)]  # fmt: skip
-    # n2 was not leading when cut: nothing learned about its reads
-    vacuous = LdfiState()
-    vacuous.observe(h)
-    cut_n2 = [{"kind": "partition", "event": "applied", "time": 1 * S},
-              {"kind": "partition", "event": "healed", "time": 3 * S}]  # fmt: skip
-    assert learn(vacuous, [("partition", "node:n2")], h, cut_n2)[0].startswith("none:")
-    assert vacuous.classes["read@n2"].learned == {}
-    state.observe(h)
-    ledger = [
-        {"kind": "partition", "event": "applied", "time": 1 * S},
-        {"kind": "kill", "event": "applied", "time": 2 * S},
-        {"kind": "kill", "event": "healed", "time": 3 * S},
-        {"kind": "partition", "event": "healed", "time": 3 * S},
-    ]
-    lessons = learn(state, [("partition", "node:n1"), ("kill", "node:n1")], h, ledger)
-    assert len(lessons) == 2
-    assert "disk:n1" in state.classes["write@n1"].learned
-    assert "lease:n1" in state.classes["read@n1"].learned
-    assert state.classes["write@n2"].learned == {}
-    # no read after the restart saw n1's write: nothing learned about its disk
-    blind = LdfiState()
-    h3 = [ok(0, "write", "n1", 0.5, 7), ok(1, "read", "n1", 0.6), ok(3, "read", "n2", 4.1, 8)]
-    blind.observe(h3)
-    assert learn(blind, [("kill", "all")], h3, ledger)[0].startswith("none: no read after n1")
-    assert blind.classes["write@n1"].learned == {}
-    # n1 served a read during the cut: no lease lesson
+    state.observe({"read": OutcomeClass("read", "n1", 2), "write": OutcomeClass("write", "n1", 1)})
+    cut = {"n1": ["n2", "n3", "n4", "n5"], "n2": ["n1"], "n3": ["n1"], "n4": ["n1"], "n5": ["n1"]}
+    ledger = [{"kind": "partition", "event": "applied", "time": 2 * S, "value": cut},
+              {"kind": "partition", "event": "healed", "time": 5 * S}]  # fmt: skip
+    h = [ok(0, "write", "n1", 1.5, 7), ok(1, "read", "n1", 1.6), ok(1, "read", "n1", 2.1),
+         ok(2, "write", "n2", 2.8), ok(3, "read", "n2", 4.1, 7)]  # fmt: skip
+    struck = {"hypothesis": [["partition", "leader"]], "from": 1.0, "to": 6.0, "leader": "n1"}
+    lessons = learn(state, struck, h, ledger)
+    assert state.timing["takeover"] == 0.8
+    assert "leasetime" in state.classes["read"].learned
+    assert any("0.10 s into the cut" in x for x in lessons)
+    # n1 served a read in the second half of the cut: no lease
     state2 = LdfiState()
-    h2 = [*h, ok(5, "read", "n1", 2.5)]
-    state2.observe(h2)
-    learn(state2, [("partition", "node:n1")], h2, ledger)
-    assert state2.classes["read@n1"].learned == {}
+    state2.observe({"read": OutcomeClass("read", "n1", 2)})
+    learn(state2, struck, [*h, ok(5, "read", "n1", 4.0)], ledger)
+    assert "leasetime" not in state2.classes["read"].learned
+    # n2 was cut, it served nothing before: nothing learned
+    state3 = LdfiState()
+    state3.observe({"read": OutcomeClass("read", "n1", 2)})
+    cut2 = {"n2": ["n1", "n3", "n4", "n5"], "n1": ["n2"], "n3": ["n2"], "n4": ["n2"], "n5": ["n2"]}
+    led2 = [{**ledger[0], "value": cut2}, ledger[1]]
+    assert learn(state3, {**struck, "leader": "n2"}, h, led2)[0].startswith("none:")
+    assert state3.classes["read"].learned == {} and "takeover" not in state3.timing
 
 
-def _view(state_space: FaultSpace) -> RunView:
-    return RunView(now=0.0, space=state_space, active={}, ledger=[], observed=Observations(),
-                   rng=random.Random(1))  # fmt: skip
+def test_a_kill_of_all_with_reads_of_earlier_writes_is_evidence_of_disk():
+    state = LdfiState()
+    state.observe({"write": OutcomeClass("write", "n1", 1)})
+    ledger = [{"kind": "kill", "event": "applied", "time": 2 * S},
+              {"kind": "kill", "event": "healed", "time": 3 * S}]  # fmt: skip
+    struck = {"hypothesis": [["kill", "all"]], "from": 1.0, "to": 6.0}
+    h = [ok(0, "write", "n1", 1.5, 7), ok(1, "read", "n2", 4.0, 7)]
+    assert learn(state, struck, h, ledger)[0].startswith("1 reads after every node's restart")
+    blind = LdfiState()
+    blind.observe({"write": OutcomeClass("write", "n1", 1)})
+    assert learn(blind, struck, h[:1], ledger)[0].startswith("none:")
 
 
-def _store_run(store: Path, name: str, ledger: list[dict[str, Any]],
-               history: list[dict[str, Any]], valid: bool) -> None:  # fmt: skip
-    run = store / "bugkv-register" / name
-    run.mkdir(parents=True)
-    (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ledger))
-    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
-    (run / "results.json").write_text(json.dumps({"valid": valid}))
+def test_isolated_node_of_a_grudge():
+    assert isolated_node({"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}) == "n1"
+    assert isolated_node({"n1": ["n2"], "n2": ["n1"]}, NODES) is None  # halves of two
+    assert isolated_node("primaries") is None
 
 
-def test_the_loop_observes_tries_each_hypothesis_once_and_ends_exhausted(tmp_path: Path):
-    """Scripted runs: n1 always leads, every run is valid, and each fault run shows the
-    lesson (n1's writes survive a kill; n1 serves no read while cut off)."""
-    store = tmp_path / "store"
-    space = FaultSpace.of(["partition", "kill"], NODES, roles=True, interval=1.0, time_limit=5)
-    history = [ok(0, "write", "n1", 0.5), ok(1, "read", "n1", 0.6)]
-    struck: list[list[Any]] = []
-    for i in range(8):
-        sched = make_scheduler("ldfi", SchedulerArgs(seed=i, store=str(store), suite="bugkv"))
+class World:
+    """A scripted cluster for the loop: n1 leads (n2 after n1 is cut off, 0.7 s later);
+    reads are served by the leader only while it hears a majority (a correct lease)."""
+
+    def __init__(self, store: Path, kinds: tuple[str, ...], time_limit: float = 10.0) -> None:
+        self.store = store
+        self.space = FaultSpace.of(list(kinds), NODES, roles=True, interval=1.0,
+                                   time_limit=time_limit)  # fmt: skip
+
+    def run(self, i: int, *, invalid: bool = False) -> dict[str, Any]:
+        sched = make_scheduler("ldfi", SchedulerArgs(seed=i, store=str(self.store), suite="kv"))
         assert isinstance(sched, LdfiScheduler)
-        view = _view(space)
-        ops: list[FaultOp] = []
-        while (op := sched.next_op(view)) is not None:
-            assert isinstance(op, FaultOp)  # ldfi never waits
-            ops.append(op)
-        summary = sched.summary(view)
+        obs = Observations()
+        history: list[dict[str, Any]] = []
+        ledger: list[dict[str, Any]] = []
+        active: dict[str, Any] = {}
+        now, p, cut_at = 0.0, 0, None
+        while True:
+            # the load: each 0.1 s a write and a read, served by whoever leads
+            while p < now * 10:
+                t = p / 10
+                leader = "n2" if cut_at is not None and t > cut_at + 0.7 else "n1"
+                for f in ("write", "read"):
+                    if f == "read" and leader == "n1" and cut_at is not None:
+                        continue
+                    e = ok(p, f, leader, t, p)
+                    history.append(e)
+                    obs.record(inv(p, f, leader, t), faulted=bool(active))
+                    obs.record(e, faulted=bool(active))
+                p += 1
+            view = RunView(now=now, space=self.space, active=dict(active), ledger=list(ledger),
+                           observed=obs, rng=random.Random(i))  # fmt: skip
+            d = sched.next_op(view)
+            if d is None:
+                break
+            if isinstance(d, Wait):
+                now = max(now, d.until)
+                continue
+            assert isinstance(d, FaultOp) and d.why.startswith("ldfi: ")
+            now = max(now, d.at) + 0.3
+            kind = d.f.split("-", 1)[1]
+            if d.f.startswith("start-"):
+                value = d.value
+                if value == "primaries":
+                    value = {n: ([m for m in NODES if m != n] if n == "n1" else ["n1"])
+                             for n in NODES}  # fmt: skip
+                elif value == {"targets": "primaries"}:
+                    value = {"targets": "primaries", "nodes": ["n1"]}
+                active[kind] = value
+                if kind == "partition" and isolated_node(value) == "n1":
+                    cut_at = now
+                ledger.append({"kind": kind, "event": "applied", "time": int(now * S),
+                               "value": value})  # fmt: skip
+            else:
+                active.pop(kind, None)
+                ledger.append({"kind": kind, "event": "healed", "time": int(now * S)})
+        summary = sched.summary(RunView(now=now, space=self.space, active={}, ledger=ledger,
+                                        observed=obs, rng=random.Random(i)))  # fmt: skip
+        ledger.append({"event": "scheduler", **summary})
+        run = self.store / "kv-register" / f"r{i:02d}"
+        run.mkdir(parents=True)
+        (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ledger))
+        (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+        (run / "results.json").write_text(json.dumps({"valid": not invalid}))
+        return summary
+
+
+def test_the_loop_packs_hypotheses_learns_and_ends_exhausted(tmp_path: Path):
+    world = World(tmp_path / "store", ("partition", "kill", "pause"), time_limit=12.0)
+    struck: list[str] = []
+    for i in range(10):
+        summary = world.run(i)
         if summary["exhausted"]:
             break
-        struck.append(summary["hypothesis"])
-        ledger: list[dict[str, Any]] = []
-        for o in ops:
-            kind = o.f.split("-", 1)[1]
-            ledger.append({"kind": kind, "event": "applied" if o.f.startswith("start") else
-                           "healed", "time": int(o.at * S)})  # fmt: skip
-        ledger.append({"event": "scheduler", **summary})
-        _store_run(store, f"r{i}", ledger, history, True)
-    assert struck[0] == []  # the first run observes
-    assert [["partition", "node:n1"]] in struck and [["kill", "all"]] in struck
-    assert i < 7 and summary["exhausted"].startswith(
-        "exhausted: no combination of ≤ 2 faults of kinds kill, partition removes every "
-        "support of an acknowledged write or read, within this model"
+        struck += [h["key"] for h in summary["hypotheses"] + summary["skipped"]]
+        if i == 0:
+            # the first run reads its classes off the load, then strikes the cheapest
+            assert summary["hypotheses"][0]["hypothesis"] == [["partition", "leader"]]
+            assert summary["hypotheses"][0]["leader"] == "n1"
+            assert len(summary["hypotheses"]) >= 2  # packed
+        if i == 1:
+            # the lease and the takeover (0.7 s) were learned from run 0
+            assert summary["timing"]["takeover"] < 1.0
+    assert summary["exhausted"].startswith(
+        "exhausted: no combination of ≤ 2 faults of kinds kill, partition, pause removes "
+        "every support of an acknowledged write or read, within this model"
     )
-    assert len(struck) == len({json.dumps(h) for h in struck})  # never twice
+    assert i <= 6, i  # bounded
+    assert len(struck) == len(set(struck))  # never twice
+    assert any("pause" in k and "read" in k for k in struck)  # the lease's clock was tried
 
 
 def test_an_invalid_run_ends_the_search(tmp_path: Path):
-    store = tmp_path / "store"
-    space = FaultSpace.of(["partition", "kill"], NODES, roles=True, interval=1.0, time_limit=5)
-    state = LdfiState()
-    state.observe([ok(0, "read", "n1", 0.1)])
-    s = LdfiScheduler(state)
-    ops = [o for o in iter(lambda: s.next_op(_view(space)), None) if isinstance(o, FaultOp)]
-    assert [o.f for o in ops] == ["start-partition", "stop-partition"]
-    assert ops[0].value["n1"] == ["n2", "n3", "n4", "n5"] and ops[0].value["n2"] == ["n1"]
-    args = SchedulerArgs(seed=1, store=str(store), suite="s")
-    first = make_scheduler("ldfi", args)
-    summary = first.summary(_view(space))  # type: ignore[attr-defined]
-    _store_run(store, "r0", [{"event": "scheduler", **summary}], [], False)
-    second = make_scheduler("ldfi", args)
-    assert isinstance(second, LdfiScheduler) and second.state.found
-    assert second.next_op(_view(space)) is None
+    world = World(tmp_path / "store", ("partition", "kill"))
+    first = world.run(0, invalid=True)
+    assert first["hypotheses"]
+    second = world.run(1)
+    assert second["found"] and second["found"].startswith("run ")
+    assert second["hypotheses"] == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from harness.errors import ConfigError
-from harness.shrink import ddmin, reproduction, shrink_run
+from harness.shrink import ddmin, fault_units, reproduction, shrink_run
 
 
 def test_ddmin_finds_the_needed_elements_in_order():
@@ -88,3 +88,35 @@ def test_shrink_says_when_the_original_does_not_reproduce_or_the_budget_ends(tmp
     empty.mkdir()
     with pytest.raises(ConfigError, match="no applied fault op"):
         shrink_run(empty, lambda steps: True)
+
+
+def test_fault_units_pair_each_start_with_the_stop_that_ends_it():
+    fs = ["start-pause", "start-partition", "stop-pause", "start-partition", "start-kill",
+          "stop-partition", "stop-clock", "start-clock"]  # fmt: skip
+    assert fault_units([{"f": f} for f in fs]) == [[0, 2], [1], [3, 5], [4], [6], [7]]
+
+
+def test_the_fault_pass_drops_whole_faults_and_the_op_pass_the_stops_not_needed(tmp_path: Path):
+    """A lease-wall-clock-like core: two starts, their stops not needed; three harmless
+    faults around them. The result keeps the two starts; fewer runs than ops-only ddmin."""
+    steps = [("start-pause", 0.5), ("stop-pause", 1.0), ("start-partition", 1.5),
+             ("start-clock", 2.0), ("start-packet", 2.5), ("stop-packet", 3.0),
+             ("stop-clock", 4.0), ("stop-partition", 4.5), ("start-pause", 5.0),
+             ("stop-pause", 5.5)]  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    ledger = []
+    for seq, (f, at) in enumerate(steps, 1):
+        ledger.append({"seq": seq, "f": f, "kind": f.split("-")[1], "event": "intent", "at": at})
+        ledger.append({"seq": seq, "f": f, "kind": f.split("-")[1],
+                       "event": "applied" if f.startswith("start") else "healed"})  # fmt: skip
+    (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ledger))
+
+    def replay(sub: list[dict[str, Any]]) -> bool:
+        fs = [s["f"] for s in sub]
+        return "start-partition" in fs and "start-clock" in fs
+
+    result = shrink_run(run, replay, reruns=5, fraction=0.8)
+    assert [s["f"] for s in result.minimal] == ["start-partition", "start-clock"]
+    assert result.reproduced == 5 and result.stopped == "1-minimal"
+    assert result.runs_made <= 45, result.runs_made

@@ -1,0 +1,155 @@
+"""Does the adaptive agent's memory, carried across campaigns, make later campaigns faster
+on bugs it did not train on? (root; its own local cluster, 10.77.242.0/24)
+
+Train: a fresh memory, then ``--train-campaigns`` campaigns on each ``--train`` bug, the
+memory carried from campaign to campaign (it learns bugkv, not one trigger). Test: for each
+``--test`` bug and each seed, two campaigns with the same seed — one starting from the
+trained memory (restored before each campaign, so test campaigns do not teach each other),
+one from a fresh memory. Every campaign has the baseline's parameters (every local fault
+kind, ``--interval 1``, the bug's run length and workload; ``docs/bugkv.md``) and a cap of
+``--runs`` runs; a campaign that finds nothing counts as ``runs + 1``.
+
+It prints, per test bug and overall, the median runs and seconds to detection of each arm
+with their spread and a one-sided Mann-Whitney U (trained < fresh), and writes the rows and
+the trained memory's size to ``bench/results/adaptive-memory-<time>.json``.
+
+    sudo .venv/bin/python bench/adaptive_memory.py --train lease-wall-clock,vote-ignores-log \\
+        --test commit-unchecked,stepdown-applies-tail --test-campaigns 3 --runs 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from clusters import ClusterSpec, get_provider
+from harness.campaign import run_campaign
+from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES
+from harness.spec import load_spec
+from nemeses.schedulers import memory
+
+CLUSTER = {"subnet": "10.77.242.0/24", "prefix": "hdm-", "bridge": "hdm-br0"}
+BASELINE_KINDS = "partition,pause,kill,clock,packet"
+
+
+def campaign(bug_name: str, seed: int, store: Path, state: Path, runs: int) -> dict[str, Any]:
+    """One adaptive campaign on ``bug_name`` (the memory as it is in ``store``); its row."""
+    bug = BUG_CATALOG[bug_name]
+    spec = load_spec(
+        suite="bugkv", workload=bug.workload, nodes=len(NODES), time_limit=bug.time_limit,
+        faults=BASELINE_KINDS, interval=1.0, scheduler="adaptive", seed=seed,
+        store=str(store), cluster_state_dir=str(state), cluster_options=CLUSTER,
+        options=bug.suite_options(), recovery_time=1.0,
+    )  # fmt: skip
+    res = run_campaign(spec, runs=runs, budget=3600)
+    data = res.to_json()
+    return {
+        "bug": bug_name, "depth": bug.depth, "seed": seed, "config_hash": res.config_hash,
+        "clew_commit": res.commit, "runs_to_detection": res.runs_to_detection,
+        "seconds_to_detection": res.seconds_to_detection,
+        "fault_ops_to_detection": data.get("fault_ops_to_detection"), "cap_runs": runs,
+        "runs": len(res.runs), "fault_ops": sum(r.fault_ops for r in res.runs),
+        "run_seconds": [r.wall_seconds for r in res.runs],
+    }  # fmt: skip
+
+
+def summarize(rows: list[dict[str, Any]], cap: int) -> list[str]:
+    """Median (capped) runs and seconds per (bug, arm), and overall, with U tests."""
+    from scipy.stats import mannwhitneyu
+
+    out = []
+    bugs = sorted({r["bug"] for r in rows if r["phase"] == "test"})
+    for bug in [*bugs, "all"]:
+        arms = {}
+        for arm in ("trained", "fresh"):
+            rs = [r for r in rows if r["phase"] == "test" and r["arm"] == arm
+                  and bug in (r["bug"], "all")]  # fmt: skip
+            arms[arm] = [r["runs_to_detection"] or cap + 1 for r in rs]
+            secs = [r["seconds_to_detection"] for r in rs if r["seconds_to_detection"]]
+            if not rs:
+                continue
+            out.append(
+                f"{bug:22s} {arm:8s} n={len(rs):2d} median runs {statistics.median(arms[arm]):4g} "
+                f"[{min(arms[arm])}-{max(arms[arm])}] not found "
+                f"{sum(1 for r in rs if not r['runs_to_detection'])}  median s "
+                f"{statistics.median(secs) if secs else '-'}"
+            )  # fmt: skip
+        if arms.get("trained") and arms.get("fresh"):
+            p = mannwhitneyu(arms["trained"], arms["fresh"], alternative="less").pvalue
+            out.append(f"{bug:22s} trained < fresh: one-sided U p={p:.3f}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--train", default="lease-wall-clock,vote-ignores-log,buffered-log")
+    p.add_argument("--test", default="commit-unchecked,stepdown-applies-tail,lease-ticks")
+    p.add_argument("--train-campaigns", type=int, default=1, help="per train bug")
+    p.add_argument("--test-campaigns", type=int, default=3, help="seeds per test bug and arm")
+    p.add_argument("--runs", type=int, default=6, help="cap on runs per campaign")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    base = Path(tempfile.mkdtemp(prefix="clew-adaptive-memory-"))
+    state = base / "cluster"
+    store = base / "store"
+    path = memory.memory_path("adaptive", store, "bugkv")
+    provider = get_provider("local")
+    provider.up(ClusterSpec(nodes=len(NODES), name="admem", state_dir=str(state),
+                            options=CLUSTER))  # fmt: skip
+    out_dir = Path(__file__).parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / f"adaptive-memory-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    rows: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    result: dict[str, Any] = {"args": vars(args), "rows": rows}
+    try:
+        memory.reset(path)
+        for name in args.train.split(","):
+            for c in range(args.train_campaigns):
+                row = campaign(name, 100_000 + c * 1000, store, state, args.runs)
+                rows.append({**row, "phase": "train", "arm": "training"})
+                print(f"train {name} campaign {c}: runs to detection "
+                      f"{row['runs_to_detection']}", flush=True)  # fmt: skip
+                out.write_text(json.dumps(result, indent=1) + "\n")
+        trained = memory.load(path)
+        trained.pop("episode", None)  # its run is in the training store only
+        result["trained_memory"] = {"states": len(trained.get("visits", {})),
+                                    "runs": trained.get("runs"),
+                                    "anomalies": trained.get("anomalies")}  # fmt: skip
+        for name in args.test.split(","):
+            for c in range(args.test_campaigns):
+                for arm in ("trained", "fresh"):
+                    memory.reset(path)
+                    if arm == "trained":
+                        memory.save(path, trained)
+                    row = campaign(name, c * 1000, store, state, args.runs)
+                    rows.append({**row, "phase": "test", "arm": arm})
+                    print(f"test {name} seed {c * 1000} {arm}: runs to detection "
+                          f"{row['runs_to_detection']}", flush=True)  # fmt: skip
+                    out.write_text(json.dumps(result, indent=1) + "\n")
+        lines = summarize(rows, args.runs)
+        result["table"] = lines
+        result["seconds"] = round(time.monotonic() - t0)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        for line in lines:
+            print(line)
+    finally:
+        provider.down(state)
+        print(f"results: {out}; {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("bench/adaptive_memory.py needs root (a local namespace cluster)")
+    sys.exit(main())
