@@ -3,7 +3,8 @@
 Everything here is vectorised over the history's numpy columns, so a million-op history
 costs a few hundred milliseconds, and every series handed to the page is **capped**: the
 browser gets at most :data:`MAX_LATENCY_POINTS` latency points, :data:`THROUGHPUT_BUCKETS`
-throughput buckets and :data:`MAX_TIMELINE_OPS` timeline bars, whatever the history's size.
+throughput buckets and :data:`QUANTILE_BUCKETS` quantile buckets, whatever the history's
+size. (Every op, for the timeline, goes as compact columns: :mod:`reports.columns`.)
 When a cap applies, the payload says how many were shown of how many, and the page says so.
 """
 
@@ -20,26 +21,25 @@ from harness.record import fault_windows as record_fault_windows
 
 __all__ = [
     "MAX_LATENCY_POINTS",
-    "MAX_TIMELINE_OPS",
     "MAX_VALUE_CHARS",
+    "QUANTILES",
+    "QUANTILE_BUCKETS",
     "THROUGHPUT_BUCKETS",
     "TimeAxis",
     "fault_windows",
+    "latency_quantiles",
     "latency_series",
     "nemesis_records",
     "op_counts",
     "short_json",
     "throughput_series",
     "time_axis",
-    "timeline",
 ]
 
 #: Most latency points drawn (failed and indeterminate ops are kept first, then a sample of ok).
 MAX_LATENCY_POINTS = 20_000
 #: Buckets of the throughput chart.
 THROUGHPUT_BUCKETS = 400
-#: Most ops drawn on the timeline.
-MAX_TIMELINE_OPS = 2_000
 #: Longest value text put in the page for one op; longer ones are abbreviated.
 MAX_VALUE_CHARS = 200
 
@@ -195,60 +195,6 @@ def throughput_series(
     return out
 
 
-def timeline(
-    history: History, axis: TimeAxis, cap: int = MAX_TIMELINE_OPS, centre: int | None = None
-) -> dict[str, Any]:
-    """Client ops as bars per process: ``{"ops": [[lane, start, end, kind, f, value,
-    output, index], ...], "lanes": [process labels], "shown", "total", "from", "to"}``.
-
-    ``kind`` is 0 ok, 1 fail, 2 info, 3 pending (no completion; drawn to the end). Above
-    ``cap`` ops, a contiguous window of ``cap`` invocations is shown: around history
-    position ``centre`` (e.g. where a checker got stuck), or the first ``cap``.
-    """
-    inv, comp = _client_pairs(history)
-    total = len(inv)
-    lo = 0
-    if total > cap:
-        if centre is not None:
-            at = int(np.searchsorted(inv, centre))
-            lo = max(0, min(total - cap, at - cap // 2))
-        inv, comp = inv[lo : lo + cap], comp[lo : lo + cap]
-    end_time = int(history.time.max()) if len(history) else 0
-    done = comp >= 0
-    start = axis.x(history.time[inv])
-    end = axis.x(np.where(done, history.time[np.where(done, comp, 0)], end_time))
-    kind = np.full(len(inv), 3, dtype=np.int64)
-    ctype = history.type[comp[done]]
-    kind[done] = np.select([ctype == OK, ctype == FAIL], [0, 1], 2)
-    procs = history.process[inv]
-    lanes_p = np.unique(procs)
-    lane = np.searchsorted(lanes_p, procs)
-    values = history.values
-    ops = []
-    for k in range(len(inv)):
-        i = int(inv[k])
-        j = int(comp[k])
-        ops.append(
-            [
-                int(lane[k]),
-                round(float(start[k]), 6),
-                round(float(end[k]), 6),
-                int(kind[k]),
-                history.f_names[history.f[i]],
-                short_json(values[history.value[i]]),
-                short_json(values[history.value[j]]) if j >= 0 else None,
-                int(history.index[i]),
-            ]
-        )
-    return {
-        "ops": ops,
-        "lanes": [history.process_label(int(inv[np.flatnonzero(procs == p)[0]])) for p in lanes_p],
-        "shown": len(ops),
-        "total": total,
-        "from": lo,
-    }
-
-
 def fault_windows(
     records: list[dict[str, Any]], axis: TimeAxis, end_time: int | None
 ) -> list[dict[str, Any]]:
@@ -262,6 +208,7 @@ def fault_windows(
         out.append(
             {
                 "f": w.kind,
+                "targets": list(w.targets),
                 "value": short_json(w.value),
                 "start": round(float(axis.x(w.start)), 6),
                 "stop": None if stop is None else round(float(axis.x(int(stop))), 6),
@@ -282,3 +229,55 @@ def nemesis_records(history: History) -> list[dict[str, Any]]:
         out.append({"time": int(history.time[i]), "phase": phase, "f": f,
                     "value": history.value_of(i)})  # fmt: skip
     return out
+
+
+#: Time buckets of the latency quantile chart.
+QUANTILE_BUCKETS = 120
+#: The latency quantiles drawn over time (Jepsen's quantiles plot).
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def latency_quantiles(
+    history: History, axis: TimeAxis, buckets: int = QUANTILE_BUCKETS
+) -> dict[str, Any]:
+    """Latency quantiles (:data:`QUANTILES`) of completed client ops over time, for all ops
+    and per ``f``: ``{"x": bucket centres, "unit", "quantiles": [0.5, ...], "series": [{"f":
+    "all" | name, "q": [[p50 per bucket], [p95 ...], ...]}]}``; a bucket without ops of an
+    ``f`` is ``None``. Latency in ms (ops for position-only histories), by invocation time.
+    Vectorised: one sort per ``f``, whatever the history's size."""
+    inv, comp = _client_pairs(history)
+    done = comp >= 0
+    inv, comp = inv[done], comp[done]
+    if len(inv) == 0:
+        return {"x": [], "unit": "ms", "quantiles": list(QUANTILES), "series": []}
+    x = axis.x(history.time[inv])
+    lat = (history.time[comp] - history.time[inv]).astype(np.float64)
+    lat = lat if axis.positions else lat / 1e6
+    lo, hi = float(x.min()), float(x.max())
+    nb = int(max(1, min(buckets, len(inv) // 20 or 1)))
+    width = max(hi - lo, 1e-9) / nb
+    b = np.minimum(((x - lo) / width).astype(np.int64), nb - 1)
+    fs = history.f[inv]
+    groups: list[tuple[str, npt.NDArray[np.bool_] | None]] = [("all", None)]
+    groups += [(history.f_names[k], fs == k) for k in np.unique(fs).tolist()]
+    series = []
+    for name, mask in groups:
+        gb, gl = (b, lat) if mask is None else (b[mask], lat[mask])
+        order = np.lexsort((gl, gb))
+        gb, gl = gb[order], gl[order]
+        starts = np.searchsorted(gb, np.arange(nb), side="left")
+        ends = np.searchsorted(gb, np.arange(nb), side="right")
+        count = ends - starts
+        qs = []
+        for q in QUANTILES:
+            pos = starts + np.floor(q * np.maximum(count - 1, 0)).astype(np.int64)
+            vals = np.round(gl[np.minimum(pos, len(gl) - 1)], 3)
+            pairs = zip(count.tolist(), vals.tolist(), strict=True)
+            qs.append([None if c == 0 else float(v) for c, v in pairs])
+        series.append({"f": name, "q": qs})
+    return {
+        "x": np.round(lo + (np.arange(nb) + 0.5) * width, 6).tolist(),
+        "unit": "ops" if axis.positions else "ms",
+        "quantiles": list(QUANTILES),
+        "series": series,
+    }

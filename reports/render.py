@@ -31,7 +31,7 @@ ENV = jinja2.Environment(
 )
 
 #: Inlined scripts, in page order.
-_SCRIPTS = ("uPlot.iife.min.js", "report.js")
+_SCRIPTS = ("uPlot.iife.min.js", "views.js", "report.js")
 _STYLES = ("uPlot.min.css", "report.css")
 
 

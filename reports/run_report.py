@@ -3,12 +3,16 @@
 A run directory (``store/<test>/<YYYYmmddTHHMMSS>/``) may hold ``history.jsonl``,
 ``results.json``, ``spec.json``, ``faults.jsonl`` and ``nodes/<name>/*.log``; the report
 renders whatever is present and says what is missing. Sections: summary (verdicts, spec,
-seed, nodes, duration, op counts, how to reproduce), latency and throughput over time with
-fault windows, a capped timeline of ops per process, the linearizability failure view for
-each counterexample, and the fault ledger with links to the node logs.
+seed, nodes, duration, op counts, how to reproduce), latency, latency quantiles (per ``f``)
+and throughput over time with fault windows coloured by kind, a canvas timeline of every
+client op (up to :data:`reports.columns.MAX_OPS`) with the faults' targets and a row per
+node, the merged per-node timeline (node logs, fault ledger, client ops), the
+linearizability failure view for each counterexample, the transactional anomalies (also
+written as Elle-style text files, ``elle/<anomaly>.txt``), and the fault ledger with links
+to the node logs.
 
-The page inlines a capped payload (see :mod:`reports.data`); the full history stays in
-``history.jsonl`` next to it.
+The page inlines the ops as typed columns (:mod:`reports.columns`) and capped chart series
+(:mod:`reports.data`); the full history stays in ``history.jsonl`` next to it.
 """
 
 from __future__ import annotations
@@ -25,16 +29,20 @@ from harness.errors import ClewError
 from harness.history import History
 from harness.record import read_fault_records, read_json_file, verdict
 from reports.collection_views import collection_views
+from reports.columns import op_columns
 from reports.data import (
     fault_windows,
+    latency_quantiles,
     latency_series,
     nemesis_records,
     op_counts,
     short_json,
     throughput_series,
     time_axis,
-    timeline,
 )
+from reports.elle_files import elle_links, write_elle_files
+from reports.elle_files import file_name as elle_file_name
+from reports.node_logs import node_log_lines
 from reports.render import render
 from reports.txn_view import edge_legend, find_anomalies
 
@@ -213,17 +221,22 @@ def build_page(
         if not records:
             records = nemesis_records(history)
         windows = fault_windows(records, axis, end)
-        centre = None
-        if failures and failures[0]["counterexample"].get("deadline_op"):
-            centre = failures[0]["counterexample"]["deadline_op"].get("call")
         lat = latency_series(history, axis)
-        tl = timeline(history, axis, centre=centre if isinstance(centre, int) else None)
+        cols = op_columns(history, axis)
+        logs_data = (
+            node_log_lines(run_dir, axis.origin)
+            if run_dir is not None and not axis.positions
+            else None
+        )
         payload.update(
             axis=axis.describe(),
             latency=lat,
+            quantiles=latency_quantiles(history, axis),
             throughput=throughput_series(history, axis),
-            timeline=tl,
+            ops=cols,
             faults=windows,
+            node_logs=logs_data,
+            concurrency=spec.get("concurrency") if spec else None,
         )
         span = float(axis.x(end)) if end is not None else 0.0
         facts.append(("duration", f"{span:.0f} positions" if axis.positions else _duration(span)))
@@ -235,22 +248,24 @@ def build_page(
             axis_positions=axis.positions,
             latency_cap=lat if lat["shown"] < lat["total"] else None,
             timeline_cap=(
-                {
-                    "shown": tl["shown"],
-                    "total": tl["total"],
-                    "first": tl["from"],
-                    "last": tl["from"] + tl["shown"] - 1,
-                    "centred": centre is not None,
-                }
-                if tl["shown"] < tl["total"]
+                {"shown": cols["shown"], "total": cols["total"]}
+                if cols["shown"] < cols["total"]
                 else None
             ),
+            values_dropped=cols["texts_dropped"],
+            node_logs=logs_data,
             faults=windows,
         )
     else:
         axis = None
         ctx.update(
-            counts=None, axis_positions=False, latency_cap=None, timeline_cap=None, faults=[]
+            counts=None,
+            axis_positions=False,
+            latency_cap=None,
+            timeline_cap=None,
+            faults=[],
+            values_dropped=False,
+            node_logs=None,
         )
     if isinstance(results.get("wall_seconds"), int | float):
         facts.append(("wall time", _duration(float(results["wall_seconds"]))))
@@ -288,6 +303,8 @@ def build_page(
             unit=axis.unit if axis else "s",
         ),
         edge_legend=edge_legend(),
+        elle={},
+        elle_name=elle_file_name,
         prefix_tail=PREFIX_TAIL,
         fault_rows=fault_rows,
         fault_rows_total=len(records),
@@ -409,6 +426,7 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
     if start is not None:
         ctx["facts"].insert(0, ("started", start.strftime("%Y-%m-%d %H:%M:%S")))
     ctx["facts"].insert(0, ("run", str(run)))
+    ctx["elle"] = elle_links(run)
     return ctx
 
 
@@ -422,6 +440,8 @@ def write_run_report(run_dir: str | Path, history: History | None = None) -> Pat
     ``history``: the run's history if already in memory (skips re-reading it)."""
     run = Path(run_dir)
     t0 = time.perf_counter()
+    results, _ = _read_json(run / "results.json")
+    write_elle_files(run, results if isinstance(results, dict) else None)
     html = render_run_report(run, history)
     out = run / REPORT_NAME
     tmp = out.with_name(f".{REPORT_NAME}.tmp")

@@ -37,8 +37,10 @@
     var a = Math.abs(x);
     return a >= 100 ? x.toFixed(0) : a >= 1 ? x.toFixed(2) : x.toPrecision(3);
   }
+  var timings = [];
   function safely(name, target, fn) {
-    try { fn(); } catch (e) {
+    var t0 = performance.now();
+    try { fn(); timings.push(name + ": " + Math.round(performance.now() - t0) + " ms"); } catch (e) {
       errors.push(name + ": " + (e && e.message ? e.message : e));
       console.error("clew report: " + name + " failed", e);
       if (target) target.appendChild(el("p", { "class": "render-error" }, "Could not draw " + name + ": " + e));
@@ -74,6 +76,8 @@
   function hideTip() { tooltip.style.display = "none"; }
 
   /* ---- Over time: uPlot charts with fault bands -------------------------------------- */
+  function faultColor(k) { return window.clewViews ? window.clewViews.faultColor(k) : "#777"; }
+  function faultAlpha(k, a) { return window.clewViews ? window.clewViews.alpha(faultColor(k), a) : "rgba(120,120,120," + a + ")"; }
   function faultBands(faults) {
     function px(u, v) { return u.valToPos(v, "x", true); }
     return {
@@ -81,10 +85,10 @@
         drawClear: [function (u) {
           var ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
           ctx.save();
-          ctx.fillStyle = "rgba(120,120,120,0.16)";
           faults.forEach(function (w) {
             var stop = w.stop === null ? u.scales.x.max : w.stop;
             var x0 = Math.max(px(u, w.start), u.bbox.left), x1 = Math.min(px(u, stop), u.bbox.left + u.bbox.width);
+            ctx.fillStyle = faultAlpha(w.f, 0.14);
             if (x1 >= x0) ctx.fillRect(x0, top, Math.max(x1 - x0, 2), h);
           });
           ctx.restore();
@@ -92,18 +96,62 @@
         draw: [function (u) {
           var ctx = u.ctx, r = window.devicePixelRatio || 1;
           ctx.save();
-          ctx.fillStyle = "#555";
           ctx.font = Math.round(11 * r) + "px system-ui, sans-serif";
           faults.forEach(function (w, i) {
             var x0 = px(u, w.start);
+            ctx.fillStyle = faultColor(w.f);
             if (x0 >= u.bbox.left && x0 <= u.bbox.left + u.bbox.width)
-              ctx.fillText(w.f, x0 + 3 * r, u.bbox.top + (12 + 12 * (i % 3)) * r);
+              ctx.fillText(w.f + (w.targets && w.targets.length ? " → " + w.targets.join(" ") : ""), x0 + 3 * r, u.bbox.top + (12 + 12 * (i % 3)) * r);
           });
           ctx.restore();
         }]
       }
     };
   }
+  /* Zoom linked across the charts and the timeline: a chart's x range is pushed to all. */
+  var linked = [], syncing = false;
+  function link(apply) {
+    var entry = { apply: apply };
+    linked.push(entry);
+    return function (lo, hi) {
+      if (syncing) return;
+      syncing = true;
+      try { linked.forEach(function (o) { if (o !== entry) o.apply(lo, hi); }); } finally { syncing = false; }
+    };
+  }
+  function linkChart(u) {
+    var push = link(function (lo, hi) { u.setScale("x", { min: lo, max: hi }); }), first = true;
+    return function (uu, key) {
+      if (key !== "x") return;
+      if (first) { first = false; return; } // the chart's own initial range, not a zoom
+      push(uu.scales.x.min, uu.scales.x.max);
+    };
+  }
+  var QDASH = [[], [6, 3], [2, 3]];
+  var FCOL = ["#222", "#2f7fd8", "#c0392b", "#16a085", "#8e44ad", "#d35400", "#7f8c8d", "#b7950b"];
+  function quantiles(box, d, axisLabel) {
+    var q = d.quantiles;
+    if (!q || !q.x.length) { box.appendChild(el("p", { "class": "note" }, "No completed client ops.")); return; }
+    var series = [{ label: d.axis.positions ? "position" : "s" }], cols = [q.x], positive = true;
+    q.series.forEach(function (s, i) {
+      s.q.forEach(function (vals, j) {
+        vals.forEach(function (v) { if (v !== null && v <= 0) positive = false; });
+        series.push({ label: s.f + " p" + Math.round(q.quantiles[j] * 100), stroke: FCOL[i % FCOL.length],
+          width: j === 0 ? 2 : 1.3, dash: QDASH[j % 3], points: { show: false }, spanGaps: true });
+        cols.push(vals);
+      });
+    });
+    var u = new uPlot({
+      width: chartWidth(box), height: 280,
+      scales: { x: { time: false }, y: { distr: positive ? 3 : 1 } },
+      axes: [{ label: axisLabel }, { label: "latency (" + q.unit + ")" }],
+      series: series, plugins: [faultBands(d.faults)],
+      cursor: { drag: { x: true, y: false } }, legend: { live: false }
+    }, cols, box);
+    u.hooks.setScale = [linkChart(u)];
+    charts.push(u);
+  }
+  var charts = [];
   function chartWidth(node) { return Math.max(480, (node.clientWidth || 900) - 10); }
 
   function overTime(node, d) {
@@ -112,7 +160,7 @@
     var latBox = node.querySelector("[data-chart=latency]");
     if (latBox && lat.x.length) {
       var pts = function (c) { return { show: true, size: 4, width: 0, fill: c, stroke: c }; };
-      new uPlot({
+      var ul = new uPlot({
         width: chartWidth(latBox), height: 280,
         scales: { x: { time: false }, y: { distr: 3 } },
         axes: [{ label: axisLabel }, { label: "latency (" + lat.unit + ")" }],
@@ -122,13 +170,17 @@
         plugins: [faultBands(d.faults)],
         cursor: { drag: { x: true, y: false } }
       }, [lat.x, lat.ok, lat.fail, lat.info], latBox);
+      ul.hooks.setScale = [linkChart(ul)];
+      charts.push(ul);
     } else if (latBox) {
       latBox.appendChild(el("p", { "class": "note" }, "No completed client ops."));
     }
+    var qBox = node.querySelector("[data-chart=quantiles]");
+    if (qBox) quantiles(qBox, d, axisLabel);
     var tp = d.throughput;
     var tpBox = node.querySelector("[data-chart=throughput]");
     if (tpBox && tp.x.length) {
-      new uPlot({
+      var ut = new uPlot({
         width: chartWidth(tpBox), height: 220,
         scales: { x: { time: false } },
         axes: [{ label: axisLabel }, { label: d.axis.positions ? "ops per position" : "ops/s" }],
@@ -138,48 +190,9 @@
         plugins: [faultBands(d.faults)],
         cursor: { drag: { x: true, y: false } }
       }, [tp.x, tp.ok, tp.fail, tp.info], tpBox);
+      ut.hooks.setScale = [linkChart(ut)];
+      charts.push(ut);
     }
-  }
-
-  /* ---- Timeline: ops per process as bars ---------------------------------------------- */
-  function timeline(node, d) {
-    var t = d.timeline, faults = d.faults;
-    if (!t.ops.length) { node.appendChild(el("p", { "class": "note" }, "No client ops.")); return; }
-    var lo = Infinity, hi = -Infinity;
-    t.ops.forEach(function (o) { if (o[1] < lo) lo = o[1]; if (o[2] > hi) hi = o[2]; });
-    if (hi <= lo) hi = lo + 1;
-    var laneH = 14, left = 70, right = 20, top = 24, W = Math.max(600, node.clientWidth - 4);
-    var H = top + t.lanes.length * laneH + 30;
-    var sx = function (v) { return left + (v - lo) / (hi - lo) * (W - left - right); };
-    var s = sv("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "timeline-svg" });
-    faults.forEach(function (w) {
-      var a = Math.max(w.start, lo), b = Math.min(w.stop === null ? hi : w.stop, hi);
-      if (b < a) return;
-      s.appendChild(sv("rect", { x: sx(a), y: top - 4, width: Math.max(2, sx(b) - sx(a)), height: H - top - 26, fill: "rgba(120,120,120,0.16)" }));
-      s.appendChild(sv("text", { x: sx(a) + 2, y: 12, "font-size": 11, fill: "#555" }, w.f));
-    });
-    t.lanes.forEach(function (p, i) {
-      s.appendChild(sv("text", { x: left - 6, y: top + i * laneH + 10, "font-size": 10, "text-anchor": "end", fill: "#444" }, "p" + p));
-    });
-    var step = niceStep(hi - lo, 8), axisY = top + t.lanes.length * laneH + 6;
-    s.appendChild(sv("line", { x1: left, x2: W - right, y1: axisY, y2: axisY, stroke: "#999" }));
-    for (var v = Math.ceil(lo / step) * step; v <= hi; v += step) {
-      s.appendChild(sv("line", { x1: sx(v), x2: sx(v), y1: axisY, y2: axisY + 4, stroke: "#999" }));
-      s.appendChild(sv("text", { x: sx(v), y: axisY + 16, "font-size": 10, "text-anchor": "middle", fill: "#444" }, fmt(v)));
-    }
-    var g = sv("g");
-    t.ops.forEach(function (o) {
-      var kind = KINDS[o[3]];
-      var r = sv("rect", { x: sx(o[1]), y: top + o[0] * laneH + 1, width: Math.max(1.5, sx(o[2]) - sx(o[1])), height: laneH - 3,
-        fill: BG[kind], stroke: COLORS[kind], "stroke-width": 0.8, "data-index": o[7] });
-      r.appendChild(sv("title", null, "#" + o[7] + " p" + t.lanes[o[0]] + " " + kind + " " + o[4] + " " + o[5] +
-        (o[6] !== null ? " → " + o[6] : "") + "  [" + fmt(o[1]) + ", " + fmt(o[2]) + "]"));
-      g.appendChild(r);
-    });
-    s.appendChild(g);
-    var box = el("div", { "class": "scroll" });
-    box.appendChild(s);
-    node.appendChild(box);
   }
 
   /* ---- Linearizability failure view ---------------------------------------------------- */
@@ -361,11 +374,21 @@
   }
 
   var dataNode = document.getElementById("clew-data");
+  var tParse = performance.now();
   var data = dataNode ? JSON.parse(dataNode.textContent) : {};
+  timings.push("parsing the data: " + Math.round(performance.now() - tParse) + " ms");
   var over = document.getElementById("over-time-charts");
   if (over && data.latency) safely("the charts", over, function () { overTime(over, data); });
-  var tl = document.getElementById("timeline-chart");
-  if (tl && data.timeline) safely("the timeline", tl, function () { timeline(tl, data); });
+  var helpers = { el: el, showTip: showTip, hideTip: hideTip, COLORS: COLORS };
+  var tl = document.getElementById("timeline-chart"), api = null;
+  if (tl && data.ops && window.clewViews) safely("the timeline", tl, function () {
+    api = window.clewViews.opsTimeline(tl, data, helpers);
+    if (api) api.onView(link(function (lo, hi) { api.setView(lo, hi, true); }));
+  });
+  var nv = document.getElementById("node-view");
+  if (nv && data.ops && window.clewViews) safely("the merged node timeline", nv, function () {
+    window.clewViews.nodeView(nv, data, helpers, api ? api.model : null, api);
+  });
   (data.failures || []).forEach(function (f, i) {
     var node = document.getElementById("failure-view-" + i);
     if (node) safely("the failure view", node, function () { failureView(node, f.counterexample, "f" + i); });
@@ -373,5 +396,6 @@
   safely("the filters", null, filters);
   root.setAttribute("data-rendered", "ok");
   root.setAttribute("data-render-ms", String(Math.round(performance.now())));
+  root.setAttribute("data-timings", timings.join("; "));
   mark();
 })();

@@ -112,8 +112,8 @@ def test_report_loads_without_console_errors(tmp_path: Path, source: Path, valid
     dom, console = browse(report.as_uri(), screenshot=shot)
     assert console == []
     assert 'data-rendered="ok"' in dom and 'data-errors="0"' in dom
-    assert dom.count('class="uplot') == 2  # latency and throughput charts were drawn
-    assert 'class="timeline-svg"' in dom
+    assert dom.count('class="uplot') == 3  # latency, quantile and throughput charts
+    assert 'class="timeline-canvas"' in dom and 'data-ops="' in dom
     if valid:
         assert 'class="failure-svg"' not in dom
     else:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harness.cli import cli
 from harness.formats import read_history, write_history
 from harness.history import History
-from reports import data
+from reports import columns, data
 from reports.check_report import render_check_report
 from reports.index import list_runs, write_index
 from reports.run_report import MAX_LINEARIZED, render_run_report, write_run_report
@@ -195,22 +195,20 @@ def test_series_are_capped_and_the_page_says_so(
     fails = sum(v is not None for v in lat["fail"])
     assert fails == 250  # failed ops kept first (300 of them; at most half the cap)
     assert lat["x"] == sorted(lat["x"])
-    tl = data.timeline(h, axis, cap=100, centre=2 * 1500)
-    assert tl["shown"] == 100 and tl["total"] == 3000 and 1400 <= tl["from"] <= 1500
     tp = data.throughput_series(h, axis, buckets=50)
     assert len(tp["x"]) == 50
     assert sum(tp["ok"]) * tp["width"] == pytest.approx(2700)  # rates integrate to counts
-    # The cap is visible on the page.
-    monkeypatch.setattr(data, "MAX_TIMELINE_OPS", 100)
+    # The timeline embeds every op up to its cap, and the page says when it is capped.
     run = tmp_path / "t" / "20250101T000000"
     run.mkdir(parents=True)
     write_history(h, str(run / "history.jsonl"), "jsonl")
+    assert payload(render_run_report(run))["ops"]["shown"] == 3000
     import reports.run_report as rr
 
-    monkeypatch.setattr(rr, "timeline", lambda h, a, centre=None: data.timeline(h, a, cap=100))
+    monkeypatch.setattr(rr, "op_columns", lambda h, a: columns.op_columns(h, a, cap=100))
     html = render_run_report(run)
-    assert "Showing 100 of 3000 ops" in html
-    assert len(payload(html)["timeline"]["ops"]) == 100
+    assert "Showing the first 100 of 3000 ops" in html
+    assert payload(html)["ops"]["shown"] == 100 and payload(html)["ops"]["total"] == 3000
 
 
 def test_counterexample_prefix_is_capped() -> None:

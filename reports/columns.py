@@ -1,0 +1,131 @@
+"""Every client op of a run, as compact columns for the report's canvas timeline.
+
+A report embeds the whole history (up to :data:`MAX_OPS` client ops) as typed arrays, each
+base64 text of little-endian bytes, decoded in the page into ``Float32Array``,
+``Uint8Array``... — about 20 bytes per op, and no per-op JSON to parse. One row per client
+invocation, in invocation order:
+
+``start``  Float32, seconds (or positions) on the page's time axis
+``dur``    Float32, until the completion (for a pending op: until the end of the history)
+``lane``   Uint16/Uint32, index into ``lanes`` (process labels)
+``kind``   Uint8, 0 ok, 1 fail, 2 info, 3 pending
+``f``      Uint8, index into ``f_names`` (255: one of the rarer names past 254)
+``node``   Uint8, index into ``nodes`` (255: none)
+``index``  Uint32, the invocation's history index
+``key``, ``vin``, ``vout``  Uint32, indexes into ``texts`` (the key, the invocation's value
+           and the completion's value, as short JSON; 0xFFFFFFFF: none)
+
+The value texts are kept while their total stays under :data:`MAX_TEXT_CHARS`; beyond it
+they are dropped (``texts_dropped`` says so) and the timeline shows ops without values.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.history import FAIL, INVOKE, OK, History
+from reports.data import TimeAxis, short_json
+
+__all__ = ["MAX_OPS", "MAX_TEXT_CHARS", "NO_TEXT", "TEXT_CHARS", "op_columns"]
+
+#: Most client ops embedded in a report; above it, the first MAX_OPS are (the page says so).
+MAX_OPS = 1_000_000
+#: Longest text kept for one key or value on the timeline.
+TEXT_CHARS = 80
+#: Most characters of key/value text embedded in all; beyond, values are left out.
+MAX_TEXT_CHARS = 16_000_000
+#: "No text" in the key/vin/vout columns.
+NO_TEXT = 0xFFFFFFFF
+_NONE = 255
+
+
+def _b64(a: npt.NDArray[Any]) -> str:
+    little = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"))
+    return base64.b64encode(little.tobytes()).decode()
+
+
+def _texts(
+    ids: list[npt.NDArray[np.int64]], table: list[Any]
+) -> tuple[list[str], list[npt.NDArray[np.uint32]], bool]:
+    """Short JSON texts of the table entries the ``ids`` columns use (ids < 0: none), and
+    the columns renumbered into that list; False when over the text budget."""
+    used = np.unique(np.concatenate([i[i >= 0] for i in ids]))
+    texts: list[str] = []
+    total = 0
+    for v in used.tolist():
+        x = table[v]
+        kind = type(x)
+        # the common scalars without json.dumps's per-call cost
+        t = str(x) if kind is int else "null" if x is None else short_json(x, TEXT_CHARS)
+        total += len(t) + 3
+        if total > MAX_TEXT_CHARS:
+            return [], [], False
+        texts.append(t)
+    out = []
+    for col in ids:
+        renum = np.full(len(col), NO_TEXT, dtype=np.uint32)
+        has = col >= 0
+        renum[has] = np.searchsorted(used, col[has]).astype(np.uint32)
+        out.append(renum)
+    return texts, out, True
+
+
+def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str, Any]:
+    """All client ops of ``history`` (the first ``cap``) as base64 typed columns (see the
+    module docstring), with their lookup tables and ``shown``/``total`` counts."""
+    inv = np.flatnonzero((history.type == INVOKE) & (history.process >= 0))
+    total = len(inv)
+    inv = inv[:cap]
+    comp = history.pair[inv]
+    n = len(inv)
+    end_time = int(history.time.max()) if len(history) else 0
+    done = comp >= 0
+    comp0 = np.where(done, comp, 0)
+    start = axis.x(history.time[inv])
+    stop = axis.x(np.where(done, history.time[comp0], end_time))
+    kind = np.full(n, 3, dtype=np.uint8)
+    ctype = history.type[comp0]
+    kind[done] = np.select([ctype[done] == OK, ctype[done] == FAIL], [0, 1], 2).astype(np.uint8)
+    procs = history.process[inv]
+    lanes_p, lane = np.unique(procs, return_inverse=True)
+    first = np.zeros(len(lanes_p), dtype=np.int64)
+    first[lane[::-1]] = np.arange(n)[::-1]  # the first op of every lane
+    lanes = [history.process_label(int(inv[k])) for k in first.tolist()]
+    f_used, f_col = np.unique(history.f[inv], return_inverse=True)
+    f_names = [history.f_names[int(i)] for i in f_used.tolist()][:_NONE]
+    f_col = np.minimum(f_col, _NONE).astype(np.uint8)
+    node_ids = history.node[inv].astype(np.int64)
+    node_col = np.where((node_ids >= 0) & (node_ids < _NONE), node_ids, _NONE).astype(np.uint8)
+    key_ids = history.key[inv].astype(np.int64)
+    vin_ids = history.value[inv].astype(np.int64)
+    vout_ids = np.where(done, history.value[comp0], -1).astype(np.int64)
+    key_texts, key_cols, _ = _texts([key_ids], history.keys)
+    texts, cols, kept = _texts([vin_ids, vout_ids], history.values)
+    out: dict[str, Any] = {
+        "shown": n,
+        "total": total,
+        "start": _b64(start.astype(np.float32)),
+        "dur": _b64((stop - start).astype(np.float32)),
+        "lane": _b64(lane.astype(np.uint16 if len(lanes) < 65536 else np.uint32)),
+        "lane_bytes": 2 if len(lanes) < 65536 else 4,
+        "kind": _b64(kind),
+        "f": _b64(f_col),
+        "node": _b64(node_col),
+        "index": _b64(history.index[inv].astype(np.uint32)),
+        "lanes": lanes,
+        "f_names": f_names,
+        "nodes": list(history.nodes[:_NONE]),
+        "key_texts": key_texts,
+        "key": _b64(key_cols[0]) if key_cols and key_texts else None,
+        "texts": texts,
+        "vin": _b64(cols[0]) if kept else None,
+        "vout": _b64(cols[1]) if kept else None,
+        "texts_dropped": not kept,
+        "lo": float(start.min()) if n else 0.0,
+        "hi": float(stop.max()) if n else 1.0,
+    }
+    return out

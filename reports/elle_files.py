@@ -1,0 +1,114 @@
+"""Elle's files beside a run's report: ``elle/<anomaly>.txt`` and ``elle/<anomaly>/<n>.svg``.
+
+Elle (Jepsen's transactional checker) writes one text file per anomaly type into the test's
+``elle/`` directory, every instance explained in words ("Let: T1 = … Then: - T1 < T2,
+because …: a contradiction!"), and a drawing of every cycle. clew does the same for the
+transactional checkers' results (``anomaly_details`` in ``results.json``): every instance the
+checker kept, not only the few the page shows, and one standalone SVG per drawable cycle
+(:func:`reports.txn_view.cycle_svg`). The report links to them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from reports.txn_view import cycle_svg, describe_record, meaning
+
+__all__ = ["ELLE_DIR", "MAX_DRAWINGS", "elle_links", "file_name", "write_elle_files"]
+
+#: The directory of Elle's files in a run directory.
+ELLE_DIR = "elle"
+#: Most cycle drawings written per anomaly type.
+MAX_DRAWINGS = 100
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def file_name(kind: str) -> str:
+    """The file name (without extension) of anomaly ``kind``'s Elle files."""
+    return _SAFE.sub("_", kind).strip("._") or "anomaly"
+
+
+def _details(res: Any) -> dict[str, Any] | None:
+    if not isinstance(res, dict):
+        return None
+    for d in (res, res.get("details")):
+        if isinstance(d, dict) and isinstance(d.get("anomaly_details"), dict):
+            return d
+    return None
+
+
+def _instance_text(kind: str, i: int, rec: dict[str, Any]) -> str:
+    if "cycle" in rec and rec.get("explanation"):
+        return str(rec["explanation"])
+    return (
+        f"{kind} #{i}\n{describe_record(kind, rec)}\n"
+        f"record: {json.dumps(rec, default=repr, sort_keys=True)}"
+    )
+
+
+def write_elle_files(run_dir: str | Path, results: dict[str, Any] | None) -> list[Path]:
+    """Write ``elle/<anomaly>.txt`` (every instance explained, as Elle does) and
+    ``elle/<anomaly>/<n>.svg`` (the drawable cycles) for every transactional checker in
+    ``results`` (a ``results.json`` dict) into ``run_dir``; an earlier ``elle/`` is
+    replaced. Returns the files written (none, and no directory, for a run without
+    transactional anomalies)."""
+    run = Path(run_dir)
+    out_dir = run / ELLE_DIR
+    if out_dir.is_dir():
+        shutil.rmtree(out_dir)
+    checkers = (results or {}).get("checkers")
+    if not isinstance(checkers, dict):
+        return []
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for res in checkers.values():
+        d = _details(res)
+        if d is None:
+            continue
+        for kind, recs in d["anomaly_details"].items():
+            by_kind.setdefault(str(kind), []).extend(r for r in recs or [] if isinstance(r, dict))
+    written: list[Path] = []
+    for kind, recs in sorted(by_kind.items()):
+        if not recs:
+            continue
+        out_dir.mkdir(exist_ok=True)
+        name = file_name(kind)
+        head = f"{kind}: {meaning(kind)}\n{len(recs)} instance(s)\n\n"
+        text = head + "\n\n".join(_instance_text(kind, i, r) for i, r in enumerate(recs)) + "\n"
+        txt = out_dir / f"{name}.txt"
+        txt.write_text(text, encoding="utf-8")
+        written.append(txt)
+        drawn = 0
+        for i, rec in enumerate(recs):
+            if drawn >= MAX_DRAWINGS:
+                break
+            svg = cycle_svg(rec) if "cycle" in rec else None
+            if svg is None:
+                continue
+            (out_dir / name).mkdir(exist_ok=True)
+            path = out_dir / name / f"{i}.svg"
+            path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + str(svg) + "\n")
+            written.append(path)
+            drawn += 1
+    return written
+
+
+def elle_links(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """The Elle files present in ``run_dir``, by anomaly file name: ``{"txt": href,
+    "drawings": n, "dir": href}`` (hrefs relative to the run directory)."""
+    out_dir = Path(run_dir) / ELLE_DIR
+    if not out_dir.is_dir():
+        return {}
+    links: dict[str, dict[str, Any]] = {}
+    for txt in sorted(out_dir.glob("*.txt")):
+        sub = out_dir / txt.stem
+        n = len(list(sub.glob("*.svg"))) if sub.is_dir() else 0
+        links[txt.stem] = {
+            "txt": f"{ELLE_DIR}/{txt.name}",
+            "drawings": n,
+            "dir": f"{ELLE_DIR}/{txt.stem}/" if n else None,
+        }
+    return links

@@ -1,0 +1,177 @@
+"""The report's whole-run data: every op as typed columns, latency quantiles per f, node
+log lines on the run's clock, and Elle's per-anomaly files."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from checkers.txn import check
+from harness.formats import write_history
+from harness.history import History
+from reports import columns, data
+from reports.elle_files import elle_links, write_elle_files
+from reports.node_logs import node_log_lines, parse_wall_ns
+from reports.run_report import render_run_report, write_run_report
+
+
+def col(b64: str, dtype: Any) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype=np.dtype(dtype).newbyteorder("<"))
+
+
+def small_history() -> History:
+    ops = [
+        {"type": "invoke", "process": 0, "f": "write", "value": 1, "key": "k", "time": 0,
+         "node": "n1"},
+        {"type": "invoke", "process": 1, "f": "read", "value": None, "time": 10**9, "node": "n2"},
+        {"type": "ok", "process": 0, "f": "write", "value": 1, "key": "k", "time": 2 * 10**9},
+        {"type": "info", "process": 1, "f": "read", "value": None, "time": 3 * 10**9},
+        {"type": "invoke", "process": 0, "f": "read", "value": None, "time": 4 * 10**9},
+        {"type": "ok", "process": 0, "f": "read", "value": 1, "time": 5 * 10**9},
+        {"type": "invoke", "process": 2, "f": "write", "value": 2, "time": 6 * 10**9},
+    ]  # fmt: skip
+    return History.from_ops(ops)
+
+
+def test_every_op_becomes_one_row_of_typed_columns() -> None:
+    h = small_history()
+    c = columns.op_columns(h, data.time_axis(h))
+    assert c["shown"] == c["total"] == 4
+    assert col(c["start"], np.float32).tolist() == [0, 1, 4, 6]
+    # durations to the completion; the pending op runs to the end of the history
+    assert col(c["dur"], np.float32).tolist() == [2, 2, 1, 0]
+    assert col(c["kind"], np.uint8).tolist() == [0, 2, 0, 3]  # ok, info, ok, pending
+    assert [c["f_names"][i] for i in col(c["f"], np.uint8)] == ["write", "read", "read", "write"]
+    assert [c["lanes"][i] for i in col(c["lane"], np.uint16)] == [0, 1, 0, 2]
+    assert col(c["index"], np.uint32).tolist() == [0, 1, 4, 6]
+    texts = c["texts"]
+    vin, vout = col(c["vin"], np.uint32), col(c["vout"], np.uint32)
+    assert [texts[i] for i in vin] == ["1", "null", "null", "2"]
+    assert [texts[i] if i != columns.NO_TEXT else None for i in vout] == ["1", "null", "1", None]
+    nodes = col(c["node"], np.uint8).tolist()
+    assert [c["nodes"][i] for i in nodes[:2]] == ["n1", "n2"] and nodes[2] == 255
+
+
+def test_columns_are_capped_and_values_dropped_over_their_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = small_history()
+    c = columns.op_columns(h, data.time_axis(h), cap=2)
+    assert (c["shown"], c["total"]) == (2, 4)
+    monkeypatch.setattr(columns, "MAX_TEXT_CHARS", 5)
+    c = columns.op_columns(h, data.time_axis(h))
+    assert c["texts_dropped"] and c["vin"] is None and c["shown"] == 4
+
+
+def test_latency_quantiles_per_f_over_time() -> None:
+    ops = []
+    t = 0
+    for i in range(1000):  # reads take 1..100 ms, writes always 50 ms
+        f = "read" if i % 2 else "write"
+        lat = (i % 100 + 1) * 10**6 if f == "read" else 50 * 10**6
+        ops += [{"type": "invoke", "process": 0, "f": f, "value": None, "time": t},
+                {"type": "ok", "process": 0, "f": f, "value": None, "time": t + lat}]  # fmt: skip
+        t += lat + 1
+    h = History.from_ops(ops)
+    q = data.latency_quantiles(h, data.time_axis(h), buckets=1)
+    assert q["quantiles"] == [0.5, 0.95, 0.99] and q["unit"] == "ms"
+    by_f = {s["f"]: s["q"] for s in q["series"]}
+    assert set(by_f) == {"all", "read", "write"}
+    assert by_f["write"] == [[50.0], [50.0], [50.0]]
+    p50, p95, p99 = (v[0] for v in by_f["read"])
+    assert 49 <= p50 <= 52 and 94 <= p95 <= 96 and 98 <= p99 <= 100
+    q = data.latency_quantiles(h, data.time_axis(h), buckets=10)
+    assert len(q["x"]) == 10 and all(len(s["q"][0]) == 10 for s in q["series"])
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"level":"info","ts":"2026-12-03T12:12:15.201Z","msg":"x"}', "2026-12-03T12:12:15.201"),
+        ("2026-12-03 12:12:15.201 UTC [42] LOG:  starting", "2026-12-03T12:12:15.201"),
+        ("2026-12-03 13:12:15,201+01:00 INFO x", "2026-12-03T12:12:15.201"),
+        ("1796297574.754 start id=n4", None),
+        ("1234:M 03 Dec 2026 12:12:15.201 * Ready", "2026-12-03T12:12:15.201"),
+    ],
+)
+def test_log_timestamps_are_read_as_utc(line: str, expected: str | None) -> None:
+    import datetime as dt
+
+    ns = parse_wall_ns(line)
+    assert ns is not None
+    if expected is None:
+        assert ns == 1796297574_754_000_000
+    else:
+        want = dt.datetime.fromisoformat(expected).replace(tzinfo=dt.UTC)
+        assert ns == int(want.timestamp() * 1000) * 1_000_000
+    assert parse_wall_ns("no time here") is None
+
+
+def test_node_logs_are_put_on_the_runs_clock(tmp_path: Path) -> None:
+    run = tmp_path / "t" / "20261203T121214"
+    (run / "nodes" / "n1").mkdir(parents=True)
+    (run / "nodes" / "n2").mkdir(parents=True)
+    origin = 1796300000 * 10**9
+    (run / "clock.json").write_text(json.dumps({"origin_unix_ns": origin}))
+    (run / "nodes" / "n1" / "db.log").write_text(
+        "1796300002.5 leader elected\n  a continuation line\n1796300001.0 started\n"
+    )
+    (run / "nodes" / "n2" / "db.log").write_text("1796300000.25 hello\n")
+    logs = node_log_lines(run)
+    assert logs is not None and logs["exact"] and logs["total"] == logs["shown"] == 4
+    assert col(logs["t"], np.float32).tolist() == [0.25, 1.0, 2.5, 2.5]  # sorted by time
+    assert logs["text"][0] == "db.log: 1796300000.25 hello" and "continuation" in logs["text"][3]
+    assert [logs["nodes"][i] for i in col(logs["node"], np.uint8)] == ["n2", "n1", "n1", "n1"]
+    (run / "clock.json").unlink()  # no clock.json: the directory's name is the anchor
+    assert node_log_lines(run)["exact"] is False  # type: ignore[index]
+
+
+def skew_run(tmp_path: Path) -> Path:
+    """A checked list-append run with write skew (G2-item) and a lost update."""
+
+    def concurrent(*rows: tuple[int, list[list[Any]]]) -> History:
+        ops: list[dict[str, Any]] = []
+        for p, mops in rows:
+            value = [[f, k, None if f == "r" else v] for f, k, v in mops]
+            ops.append({"process": p, "type": "invoke", "f": "txn", "value": value})
+        ops += [{"process": p, "type": "ok", "f": "txn", "value": m} for p, m in rows]
+        return History.from_ops(ops)
+
+    h = concurrent(
+        (0, [["r", "x", []], ["r", "y", []], ["append", "x", 1]]),
+        (1, [["r", "x", []], ["r", "y", []], ["append", "y", 1]]),
+        (2, [["r", "z", []], ["append", "z", 1]]),
+        (3, [["r", "z", []], ["append", "z", 2]]),
+        (4, [["r", "x", [1]], ["r", "y", [1]], ["r", "z", [1, 2]]]),
+    )
+    run = tmp_path / "pg-list-append" / "20260102T030405"
+    run.mkdir(parents=True)
+    write_history(h, str(run / "history.jsonl"), "jsonl")
+    result = check(h, "list-append", "serializable")
+    (run / "results.json").write_text(
+        json.dumps({"valid": result.valid, "checkers": {"list-append": result.to_json()}})
+    )
+    return run
+
+
+def test_anomalies_get_elle_files_linked_from_the_report(tmp_path: Path) -> None:
+    run = skew_run(tmp_path)
+    write_run_report(run)
+    g2 = (run / "elle" / "G2-item.txt").read_text()
+    assert g2.startswith("G2-item: ")
+    assert "Let:\n  T1 = #" in g2 and "a contradiction!" in g2
+    assert (run / "elle" / "G2-item" / "0.svg").read_text().count("<circle") == 2
+    lost = (run / "elle" / "lost-update.txt").read_text()
+    assert "all read key 'z'" in lost and "each update was made without seeing the others" in lost
+    html = (run / "report.html").read_text()
+    assert 'href="elle/G2-item.txt"' in html and 'href="elle/G2-item/"' in html
+    assert elle_links(run)["G2-item"]["drawings"] == 1
+    # A run without anomalies has no elle/ directory (and an old one goes).
+    assert write_elle_files(run, {"valid": True, "checkers": {}}) == []
+    assert not (run / "elle").exists()
+    assert 'href="elle/' not in render_run_report(run)
