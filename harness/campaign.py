@@ -55,7 +55,8 @@ DEFAULT_BUDGET = 600.0
 
 #: The spec fields that define the experiment (the config hash covers exactly these).
 _CONFIG_FIELDS = ("suite", "workload", "options", "scheduler", "faults", "interval",
-                  "time_limit", "nodes", "concurrency", "rate", "provider")  # fmt: skip
+                  "overlap", "fault_ops", "time_limit", "nodes", "concurrency", "rate",
+                  "provider")  # fmt: skip
 
 
 def config_hash(spec: TestSpec, *, without: tuple[str, ...] = ()) -> str:

@@ -44,6 +44,10 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--scheduler", default=None, help="Who picks the faults (random, ...).")
 @click.option("--faults", default=None, help="Fault kinds, comma separated.")
 @click.option("--interval", type=float, default=None, help="Seconds each fault holds.")
+@click.option("--overlap", type=click.IntRange(min=1), default=None,
+              help="Faults the random scheduler may hold at once.  [default: 1]")
+@click.option("--fault-ops", type=click.IntRange(min=0), default=None,
+              help="Fault operations per run, for every scheduler.  [default: no cap]")
 @click.option("--seed", type=int, default=None, help="Run i uses seed + i.")
 @click.option("--nodes", type=int, default=None, help="Number of nodes.")
 @click.option("--concurrency", type=int, default=None, help="Client workers.")
@@ -76,6 +80,8 @@ def campaign_cmd(
     scheduler: str | None,
     faults: str | None,
     interval: float | None,
+    overlap: int | None,
+    fault_ops: int | None,
     seed: int | None,
     nodes: int | None,
     concurrency: int | None,
@@ -111,7 +117,8 @@ def campaign_cmd(
     spec = load_spec(
         suite=suite, workload=workload, nodes=nodes, time_limit=time_limit,
         concurrency=concurrency, seed=seed, store=store, faults=faults, scheduler=scheduler,
-        interval=interval, provider=provider, cluster_state_dir=cluster_state_dir,
+        interval=interval, overlap=overlap, fault_ops=fault_ops, provider=provider,
+        cluster_state_dir=cluster_state_dir,
         options=_pairs(opts, "option") or None,
         cluster_options=_pairs(cluster_opts, "cluster option") or None,
     )  # fmt: skip

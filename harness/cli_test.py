@@ -189,6 +189,13 @@ class _TestCommand(click.Command):
                    "once when the time allows; replay: use `clew replay`).  [default: random]")
 @click.option("--interval", type=float, default=None,
               help="Seconds each fault holds, and between faults.  [default: 10]")
+@click.option("--overlap", type=click.IntRange(min=1), default=None,
+              help="Faults the random scheduler may hold at once: 1, one at a time, each "
+                   "healed before the next; 2 or more, each op drawn among starting any "
+                   "kind and stopping an active one (docs/bugkv.md).  [default: 1]")
+@click.option("--fault-ops", type=click.IntRange(min=0), default=None,
+              help="Fault operations per run (starts and stops), the same budget for every "
+                   "scheduler; the run's end still heals.  [default: no cap]")
 @click.option("--fault-lease", type=float, default=None,
               help="Seconds a fault outlives a dead controller before the nodes heal it "
                    "themselves.  [default: 10]")
@@ -223,6 +230,8 @@ def test_cmd(
     faults: str | None,
     scheduler: str | None,
     interval: float | None,
+    overlap: int | None,
+    fault_ops: int | None,
     fault_lease: float | None,
     op_timeout: float | None,
     provider: str | None,
@@ -266,7 +275,8 @@ def test_cmd(
         suite=suite or suite_opt,
         workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
         rate=rate, seed=seed, store=store, faults=faults, scheduler=scheduler, interval=interval,
-        fault_lease=fault_lease, op_timeout=op_timeout, provider=provider,
+        overlap=overlap, fault_ops=fault_ops, fault_lease=fault_lease, op_timeout=op_timeout,
+        provider=provider,
         cluster_state_dir=cluster_state_dir,
         leave_db_running=leave_db_running,
         options=_options(opts) | ({"isolation": isolation} if isolation else {}) or None,

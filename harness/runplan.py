@@ -73,12 +73,14 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
         raise ConfigError(
             "--scheduler replay plays a stored run's faults: use `clew replay RUN_DIR`"
         )
-    missed = coverage_shortfall(spec.faults, spec.time_limit, spec.interval)
+    missed = coverage_shortfall(spec.faults, spec.time_limit, spec.interval,
+                                overlap=spec.overlap, fault_ops=spec.fault_ops)  # fmt: skip
     if missed and spec.scheduler == "random":
         logger.warning(
-            "a %g s run striking every %g s has no time for fault kind(s) %s; raise "
-            "--time-limit or lower --interval", spec.time_limit, 2 * spec.interval,
-            ", ".join(missed),
+            "a %g s run with a fault op every %g s (overlap %d, fault ops %s) has no time "
+            "for fault kind(s) %s; raise --time-limit or --fault-ops, or lower --interval",
+            spec.time_limit, spec.interval, spec.overlap,
+            "uncapped" if spec.fault_ops is None else spec.fault_ops, ", ".join(missed),
         )  # fmt: skip
     if spec.scheduler != "random":
         return []
@@ -89,6 +91,8 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
         time_limit=spec.time_limit,
         interval=spec.interval,
         roles=isinstance(db, Primaries),
+        overlap=spec.overlap,
+        fault_ops=spec.fault_ops,
     )
 
 
@@ -180,7 +184,8 @@ def fault_driver(
                                                      store=spec.store, suite=spec.suite))
     space = FaultSpace.of(
         list(faults.packages), [n.name for n in ctx.nodes], roles=isinstance(faults.db, Primaries),
-        interval=spec.interval, time_limit=spec.time_limit,
+        interval=spec.interval, time_limit=spec.time_limit, overlap=spec.overlap,
+        fault_ops=spec.fault_ops,
     )  # fmt: skip
     ledger = faults.ledger
 

@@ -16,6 +16,8 @@ Example ``test.toml``::
     faults = ["partition", "pause", "kill"]   # also clock, packet, disk-full; or []
     scheduler = "random"   # who picks each fault during the run (nemeses.scheduler)
     interval = 10       # seconds each fault holds, and between faults
+    overlap = 1         # faults the random scheduler may hold at once (1: one at a time)
+    fault_ops = 20      # fault operations per run, for every scheduler (default: no cap)
     fault_lease = 10    # seconds a fault outlives a dead controller before nodes heal it
 
     [options]           # passed to the suite (DB and workload options)
@@ -71,6 +73,8 @@ class TestSpec:
     faults: tuple[str, ...] = ("partition",)
     scheduler: str = "random"
     interval: float = 10.0
+    overlap: int = 1
+    fault_ops: int | None = None
     fault_lease: float = 10.0
     op_timeout: float = 5.0
     leave_db_running: bool = False
@@ -119,6 +123,10 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("rate", f"must be 0 (unlimited) or positive ops/s, got {spec.rate}")
     if spec.interval <= 0:
         raise bad("interval", f"must be positive (seconds), got {spec.interval}")
+    if spec.overlap < 1:
+        raise bad("overlap", f"must be at least 1 (faults held at once), got {spec.overlap}")
+    if spec.fault_ops is not None and spec.fault_ops < 0:
+        raise bad("fault_ops", f"must be 0 or more (fault ops per run), got {spec.fault_ops}")
     if spec.fault_lease <= 0:
         raise bad("fault_lease", f"must be positive (seconds), got {spec.fault_lease}")
     if spec.op_timeout <= 0:

@@ -56,10 +56,13 @@ def plan_schedule(
     time_limit: float,
     interval: float,
     roles: bool = True,
+    overlap: int = 1,
+    fault_ops: int | None = None,
 ) -> list[dict[str, Any]]:
     """The schedule the random scheduler (:class:`nemeses.scheduler.RandomScheduler`)
     carries out in a run where every strike succeeds: pure, so the same arguments give the
-    same schedule. ``roles`` allows ``primaries`` targets (the DB can name them)."""
+    same schedule. ``roles`` allows ``primaries`` targets (the DB can name them);
+    ``overlap`` faults at once, at most ``fault_ops`` ops (``None``: no cap)."""
     from nemeses.scheduler import (
         FaultOp,
         FaultSpace,
@@ -71,17 +74,19 @@ def plan_schedule(
 
     if interval <= 0:
         raise ConfigError(f"the fault interval must be positive, not {interval}")
-    space = FaultSpace.of(kinds, nodes, roles=roles, interval=interval, time_limit=time_limit)
+    space = FaultSpace.of(kinds, nodes, roles=roles, interval=interval, time_limit=time_limit,
+                          overlap=overlap, fault_ops=fault_ops)  # fmt: skip
     scheduler, rng, seen = RandomScheduler(), scheduler_rng(seed), Observations()
     steps: list[dict[str, Any]] = []
     now = 0.0
-    while True:
+    while fault_ops is None or len(steps) < fault_ops:
         view = RunView(now=now, space=space, active={}, ledger=[], observed=seen, rng=rng)
         d = scheduler.next_op(view)
         if not isinstance(d, FaultOp):
             return steps
         steps.append({"at": d.at, "f": d.f, "value": d.value})
         now = d.at
+    return steps
 
 
 def validate_schedule(steps: Any, source: str) -> list[dict[str, Any]]:

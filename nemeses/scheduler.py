@@ -55,6 +55,7 @@ __all__ = [
     "Summarizing",
     "Wait",
     "coverage_shortfall",
+    "fault_steps",
     "make_scheduler",
     "observing",
     "register_scheduler",
@@ -95,13 +96,18 @@ Decision = FaultOp | Wait | None
 class FaultSpace:
     """What a scheduler may choose from: the requested ``kinds`` (registry entries),
     the ``nodes``, whether the DB can name ``primaries`` (``roles``), the ``interval``
-    the run asks faults to hold and the run's ``time_limit``."""
+    the run asks faults to hold and the run's ``time_limit``; ``overlap``, how many
+    faults the random scheduler may hold at once (1: one at a time, each healed before
+    the next), and ``fault_ops``, the run's budget of fault operations (``None``: no
+    cap; the :class:`Driver` enforces it for every scheduler)."""
 
     kinds: Mapping[str, FaultKind]
     nodes: tuple[str, ...]
     roles: bool
     interval: float
     time_limit: float
+    overlap: int = 1
+    fault_ops: int | None = None
 
     @classmethod
     def of(
@@ -112,11 +118,13 @@ class FaultSpace:
         roles: bool,
         interval: float,
         time_limit: float,
+        overlap: int = 1,
+        fault_ops: int | None = None,
     ) -> FaultSpace:
         """The space of the kinds called ``names`` (:class:`ConfigError` for unknown)."""
         kinds = {n: fault_kinds.get(n) for n in dict.fromkeys(names)}
         return cls(kinds=kinds, nodes=tuple(nodes), roles=roles, interval=interval,
-                   time_limit=time_limit)  # fmt: skip
+                   time_limit=time_limit, overlap=overlap, fault_ops=fault_ops)  # fmt: skip
 
     def plan(self, kind: str, rng: random.Random) -> Any:
         """One random point of ``kind``'s parameter space (its planner)."""
@@ -234,32 +242,71 @@ class Summarizing(Protocol):
         ...
 
 
-def coverage_shortfall(kinds: Sequence[str], time_limit: float, interval: float) -> list[str]:
+def fault_steps(time_limit: float, interval: float, fault_ops: int | None = None) -> int:
+    """How many fault operations the random scheduler makes in a run of ``time_limit``
+    seconds: one every ``interval`` seconds from ``interval`` (at most ``fault_ops``)."""
+    steps = 0
+    while round((steps + 1) * interval, 9) < time_limit:
+        steps += 1
+    return steps if fault_ops is None else min(steps, max(0, fault_ops))
+
+
+def coverage_shortfall(
+    kinds: Sequence[str],
+    time_limit: float,
+    interval: float,
+    *,
+    overlap: int = 1,
+    fault_ops: int | None = None,
+) -> list[str]:
     """The kinds (of ``kinds``, in order) that cannot strike once in a run of
-    ``time_limit`` seconds striking every ``2 * interval`` seconds from ``interval``."""
-    slots = 0
-    t = interval
-    while t < time_limit:
-        slots += 1
-        t += 2 * interval
-    return list(dict.fromkeys(kinds))[slots:]
+    ``time_limit`` seconds with a fault op every ``interval`` seconds from ``interval``
+    (at most ``fault_ops`` of them), holding at most ``overlap`` faults at once: the
+    first ``overlap`` kinds need one op each, every further kind two (a heal to make
+    room, then its start)."""
+    steps = fault_steps(time_limit, interval, fault_ops)
+    cap = max(1, overlap)
+    fit = steps if steps <= cap else cap + (steps - cap) // 2
+    return list(dict.fromkeys(kinds))[fit:]
 
 
 class RandomScheduler:
-    """Jepsen's random nemesis, seeded: every ``2 * interval`` seconds from ``interval``,
-    one requested kind strikes for ``interval`` seconds, with a value drawn by its planner.
-    Kinds that have not struck yet (no ``applied`` record) are drawn first, so every kind
-    strikes once when the time allows; :meth:`summary` says which did not."""
+    """The random nemesis, seeded: one fault op every ``interval`` seconds from
+    ``interval`` (until the run's time or its ``fault_ops`` budget is spent), drawn with
+    the run's scheduler stream, so the same seed gives the same ops.
+
+    With ``overlap`` 1 (the space's; the default) it is Jepsen's one-at-a-time nemesis:
+    a requested kind strikes for ``interval`` seconds, with a value drawn by its planner,
+    and is healed before the next strikes; kinds that have not struck yet are drawn
+    first.
+
+    With ``overlap`` k >= 2 it is Jepsen's combined nemesis: each op is drawn uniformly
+    among *starting* any requested kind (a fresh value from its planner, also for a kind
+    already active: a second partition replaces the first, a second pause or kill adds
+    its targets) and *stopping* an active one, never holding more than k faults at once
+    (a kind not active may start only below the cap). The draw leaves out only the ops
+    after which the ops left (time, budget) would be too few to strike every kind that
+    has not struck yet: so every kind strikes once when the time allows, and otherwise
+    every sequence of ops within the cap is a possible draw.
+
+    :meth:`summary` says which kinds did not strike."""
 
     name = "random"
 
     def __init__(self) -> None:
         self._next_start: float | None = None
-        self._open: tuple[str, float] | None = None  # (kind, heal time)
+        self._open: tuple[str, float] | None = None  # (kind, heal time), overlap 1
         self._chosen: list[str] = []
+        self._held: dict[str, Any] = {}  # kind -> value started and not stopped, overlap > 1
+        self._made = 0  # fault ops made (overlap > 1)
 
     def next_op(self, view: RunView) -> Decision:
-        """The heal of the fault it holds, else the next strike (see the class)."""
+        """The next op (see the class)."""
+        if view.space.overlap > 1:
+            return self._combined(view)
+        return self._one_at_a_time(view)
+
+    def _one_at_a_time(self, view: RunView) -> Decision:
         space = view.space
         if self._open is not None:
             kind, at = self._open
@@ -268,12 +315,7 @@ class RandomScheduler:
         t = space.interval if self._next_start is None else self._next_start
         if t >= space.time_limit or not space.kinds:
             return None
-        # Struck: applied, or chosen and not (yet) failed. A kind whose strikes all
-        # failed is fresh again. Without errors this is exactly the kinds chosen, so the
-        # plan made before the run (no ledger) is what the run does.
-        failed = _failed_kinds(view.ledger) - _applied_kinds(view.ledger)
-        struck = _applied_kinds(view.ledger) | (set(self._chosen) - failed)
-        fresh = [k for k in space.kinds if k not in struck]
+        fresh = self._fresh(view)
         kind = view.rng.choice(fresh or list(space.kinds))
         self._chosen.append(kind)
         value = space.plan(kind, view.rng)
@@ -281,6 +323,68 @@ class RandomScheduler:
         self._next_start = t + 2 * space.interval
         why = "not struck yet" if fresh else "drawn at random"
         return FaultOp(at=round(t, 3), f=f"start-{kind}", value=value, why=why)
+
+    def _combined(self, view: RunView) -> Decision:
+        space = view.space
+        t = space.interval if self._next_start is None else self._next_start
+        budget = space.fault_ops
+        spent = budget is not None and self._made >= budget
+        if t >= space.time_limit or not space.kinds or spent:
+            return None
+        cap = space.overlap
+        held = [k for k in space.kinds
+                if k in self._held and not _last_start_failed(view.ledger, k)]  # fmt: skip
+        fresh = self._fresh(view)
+        left = fault_steps(space.time_limit - t + space.interval, space.interval)
+        if budget is not None:
+            left = min(left, budget - self._made)
+
+        def need(h: int, f: int) -> int:  # ops to strike f fresh kinds, h held, cap
+            return f + max(0, h + f - cap)
+
+        def after(verb: str, kind: str) -> int:  # need() once this op is made
+            if verb == "stop":
+                return need(len(held) - 1, len(fresh))
+            if kind in held:
+                return need(len(held), len(fresh))
+            return need(len(held) + 1, len(fresh) - (kind in fresh))
+
+        actions = [("start", k) for k in space.kinds if k in held or len(held) < cap]
+        actions += [("stop", k) for k in held]
+        # Only ops that leave room to strike every kind not struck yet (all ops, once
+        # every kind has struck, or while there is time to spare).
+        room = [a for a in actions if after(*a) <= left - 1]
+        if room:
+            action = view.rng.choice(room)
+            why = f"drawn at random among {len(room)} ops"
+            if len(room) < len(actions):
+                why += " (the others leave no time for a kind not struck yet)"
+        elif len(held) < cap and fresh:
+            action = ("start", view.rng.choice(fresh))
+            why = "not struck yet (too few ops left for every kind)"
+        else:
+            action = ("stop", view.rng.choice(held))
+            why = "making room for a kind not struck yet"
+        self._next_start = t + space.interval
+        self._made += 1
+        verb, kind = action
+        if verb == "stop":
+            self._held.pop(kind, None)
+            return FaultOp(at=round(t, 3), f=f"stop-{kind}", why=why)
+        if kind in held:
+            why += f"; replaces the active {kind}"
+        self._chosen.append(kind)
+        value = space.plan(kind, view.rng)
+        self._held[kind] = value
+        return FaultOp(at=round(t, 3), f=f"start-{kind}", value=value, why=why)
+
+    def _fresh(self, view: RunView) -> list[str]:
+        # Struck: applied, or chosen and not (yet) failed. A kind whose strikes all
+        # failed is fresh again. Without errors this is exactly the kinds chosen, so the
+        # plan made before the run (no ledger) is what the run does.
+        failed = _failed_kinds(view.ledger) - _applied_kinds(view.ledger)
+        struck = _applied_kinds(view.ledger) | (set(self._chosen) - failed)
+        return [k for k in view.space.kinds if k not in struck]
 
     def summary(self, view: RunView) -> dict[str, Any]:
         """Which requested kinds struck (applied) and which did not, and why."""
@@ -320,6 +424,16 @@ def _failed_kinds(ledger: Sequence[Mapping[str, Any]]) -> set[str]:
     }  # fmt: skip
 
 
+def _last_start_failed(ledger: Sequence[Mapping[str, Any]], kind: str) -> bool:
+    """Whether the latest start of ``kind`` in ``ledger`` ended in an error."""
+    for r in reversed(ledger):
+        if r.get("kind") == kind and r.get("f") == f"start-{kind}" and r.get("event") in (
+            "applied", "error"
+        ):
+            return r.get("event") == "error"
+    return False
+
+
 def _coverage(view: RunView, name: str) -> dict[str, Any]:
     requested = list(view.space.kinds)
     struck = [k for k in requested if k in _applied_kinds(view.ledger)]
@@ -327,10 +441,12 @@ def _coverage(view: RunView, name: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"scheduler": name, "requested": requested, "struck": struck,
                            "missed": missed}  # fmt: skip
     if missed:
-        short = coverage_shortfall(requested, view.space.time_limit, view.space.interval)
+        space = view.space
+        short = coverage_shortfall(requested, space.time_limit, space.interval,
+                                   overlap=space.overlap, fault_ops=space.fault_ops)  # fmt: skip
         rec["why"] = (
             f"the run allowed {len(requested) - len(short)} strike(s) for {len(requested)} "
-            f"kinds (raise --time-limit or lower --interval)"
+            f"kinds (raise --time-limit or --fault-ops, or lower --interval)"
             if short
             else "their strikes failed (see the error records)"
         )
@@ -399,7 +515,12 @@ def scheduler_rng(seed: int) -> random.Random:
 
 class Driver:
     """The mutable side of a scheduled run: the scheduler, what it sees, and where its
-    choices go. ``active`` and ``ledger`` are read live (the fault set's)."""
+    choices go. ``active`` and ``ledger`` are read live (the fault set's).
+
+    The space's ``fault_ops`` is the run's budget of fault operations, the same for every
+    scheduler: once the scheduler has been given that many ops the driver asks it no more
+    (the run's end still heals whatever is active), and the summary it writes to the
+    ledger says how many were used."""
 
     def __init__(
         self,
@@ -420,6 +541,8 @@ class Driver:
         self._record = record
         self.done = False
         self.summarized = False
+        #: Fault ops the scheduler has given (counted against ``space.fault_ops``).
+        self.fault_ops = 0
 
     def view(self, now_ns: int) -> RunView:
         """What the scheduler sees at ``now_ns`` (ns since the origin)."""
@@ -428,13 +551,25 @@ class Driver:
                        rng=self.rng)  # fmt: skip
 
     def ask(self, now_ns: int) -> Decision:
-        """The scheduler's next decision (``None`` for ever once it said so)."""
+        """The scheduler's next decision (``None`` for ever once it said so, or once the
+        budget of fault ops is spent)."""
         if self.done:
+            return None
+        if self.budget_spent:
+            self.done = True
             return None
         d = self.scheduler.next_op(self.view(now_ns))
         if d is None:
             self.done = True
+        elif isinstance(d, FaultOp):
+            self.fault_ops += 1
         return d
+
+    @property
+    def budget_spent(self) -> bool:
+        """Whether the run's budget of fault ops (``space.fault_ops``) is used up."""
+        budget = self.space.fault_ops
+        return budget is not None and self.fault_ops >= budget
 
     def observe(self, event: Mapping[str, Any]) -> None:
         """Take in one event of the run (client events feed the observations)."""
@@ -442,14 +577,22 @@ class Driver:
             self.observed.record(event, faulted=bool(self._active()))
 
     def summarize(self, now_ns: int) -> None:
-        """Once: write the scheduler's summary to the ledger and warn about requested
-        kinds that never struck."""
+        """Once: write the scheduler's summary (and, under a budget, the fault ops used)
+        to the ledger and warn about requested kinds that never struck."""
         if self.summarized:
             return
         self.summarized = True
-        if not isinstance(self.scheduler, Summarizing):
+        budget = self.space.fault_ops
+        if not isinstance(self.scheduler, Summarizing) and budget is None:
             return
-        rec = self.scheduler.summary(self.view(now_ns))
+        rec = (
+            self.scheduler.summary(self.view(now_ns))
+            if isinstance(self.scheduler, Summarizing)
+            else {"scheduler": self.scheduler.name}
+        )
+        if budget is not None:
+            rec = {**rec, "fault_ops": self.fault_ops, "fault_ops_budget": budget,
+                   "budget_spent": self.budget_spent}  # fmt: skip
         if rec.get("missed"):
             log.warning("fault kinds that never struck: %s (%s)", ", ".join(rec["missed"]),
                         rec.get("why", ""))  # fmt: skip

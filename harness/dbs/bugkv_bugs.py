@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BUG_CATALOG", "NODES", "Bug", "isolate"]
+__all__ = ["BUG_CATALOG", "NODES", "YARDSTICK", "Bug", "Yardstick", "isolate"]
 
 #: The cluster the schedules are written for.
 NODES = ("n1", "n2", "n3", "n4", "n5")
@@ -66,75 +66,109 @@ class Bug:
         return [dict(s) for j, s in enumerate(self.schedule) if j != i]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Yardstick:
+    """The run shape every scheduler is measured with on a seeded bug (``docs/bugkv.md``,
+    "The baseline's parameters"): the fault ``kinds``, a fault op every ``interval``
+    seconds, at most ``overlap`` faults at once (the random scheduler), a budget of
+    ``fault_ops`` fault operations per run (every scheduler), runs of ``time_limit``
+    seconds of load, then ``recovery_time`` before the final reads; ``nodes`` nodes and
+    ``concurrency`` workers. With these, each bug's minimal schedule is a possible draw of
+    the random scheduler (op for op, at the same times: its first ops)."""
+
+    kinds: tuple[str, ...] = ("partition", "pause", "kill", "clock", "packet")
+    interval: float = 1.0
+    overlap: int = 2
+    fault_ops: int = 10
+    time_limit: float = 12.0
+    recovery_time: float = 1.0
+    nodes: int = len(NODES)
+    concurrency: int = 2 * len(NODES)
+
+    def spec_args(self, bug: Bug) -> dict[str, Any]:
+        """``harness.spec.load_spec`` arguments of a yardstick run on ``bug`` (add the
+        scheduler, seed, store and cluster)."""
+        return {
+            "suite": "bugkv", "workload": bug.workload, "options": bug.suite_options(),
+            "faults": ",".join(self.kinds), "interval": self.interval,
+            "overlap": self.overlap, "fault_ops": self.fault_ops,
+            "time_limit": self.time_limit, "recovery_time": self.recovery_time,
+            "nodes": self.nodes, "concurrency": self.concurrency,
+        }  # fmt: skip
+
+
+#: The yardstick's parameters (fixed: they are part of every figure's config hash).
+YARDSTICK = Yardstick()
+
 _ALL_BACK = {"kind": "bump", "offsets": {n: -30.0 for n in NODES}}
 
 BUG_CATALOG: dict[str, Bug] = {
     b.name: b
     for b in (
         Bug(
-            "early-ack", 1, "set", 8.0,
-            (_step(2.0, "start-kill", {"targets": "primaries"}),),
+            "early-ack", 1, "set", 6.0,
+            (_step(1.0, "start-kill", {"targets": "primaries"}),),
             "the leader acknowledges a write once it is in its own log; killing it loses "
             "the writes it acknowledged but had not sent yet",
         ),
         Bug(
-            "stale-leader-read", 1, "register", 8.0,
-            (_step(1.5, "start-partition", "primaries"),),
+            "stale-leader-read", 1, "register", 6.0,
+            (_step(1.0, "start-partition", "primaries"),),
             "the leader serves reads without a lease: cut off, it keeps answering from "
             "its state while the majority elects a new leader and moves on",
         ),
         Bug(
-            "lease-wall-clock", 2, "register", 9.0,
-            (_step(1.5, "start-partition", "primaries"),
+            "lease-wall-clock", 2, "register", 7.0,
+            (_step(1.0, "start-partition", "primaries"),
              _step(2.0, "start-clock", _ALL_BACK)),
             "the lease is measured on the wall clock: a leader cut off, whose clock then "
             "steps back, believes its lease good for 30 s more",
         ),
         Bug(
-            "vote-ignores-log", 2, "register", 10.0,
+            "vote-ignores-log", 2, "register", 7.0,
             (_step(1.0, "start-partition", isolate("n3")),
-             _step(3.0, "start-partition", isolate("n1"))),
+             _step(2.0, "start-partition", isolate("n1"))),
             "votes skip the up-to-date check: n3, cut off while writes commit, comes back "
             "with a high term when the leader is cut off and wins with its stale log",
         ),
         Bug(
-            "buffered-log", 2, "register", 10.0,
-            (_step(2.0, "start-kill", {"targets": "all", "nodes": list(NODES)}),
-             _step(3.0, "stop-kill")),
+            "buffered-log", 2, "register", 7.0,
+            (_step(1.0, "start-kill", {"targets": "all", "nodes": list(NODES)}),
+             _step(2.0, "stop-kill")),
             "appends reach the disk 64 at a time but are acknowledged at once: killing "
             "every node loses what no node had written, and the restarted cluster reads "
             "older values",
         ),
         Bug(
-            "commit-unchecked", 3, "set", 11.0,
+            "commit-unchecked", 3, "set", 8.0,
             (_step(1.0, "start-partition", "primaries"),
-             _step(3.0, "stop-partition"),
-             _step(4.5, "start-kill", {"targets": "primaries"})),
+             _step(2.0, "stop-partition"),
+             _step(3.0, "start-kill", {"targets": "primaries"})),
             "a follower takes the leader's commit index before checking its log matches: "
             "the old leader, healed, applies its own uncommitted tail and skips the real "
             "entries; when it leads again its state lacks acknowledged writes",
         ),
         Bug(
-            "stepdown-applies-tail", 3, "set", 11.0,
+            "stepdown-applies-tail", 3, "set", 8.0,
             (_step(1.0, "start-partition", "primaries"),
-             _step(3.0, "stop-partition"),
-             _step(4.5, "start-kill", {"targets": "primaries"})),
+             _step(2.0, "stop-partition"),
+             _step(3.0, "start-kill", {"targets": "primaries"})),
             "a leader that steps down applies its whole log: the old leader, healed, "
             "applies its uncommitted tail; when it leads again its state lacks "
             "acknowledged writes",
         ),
         Bug(
-            "lease-ticks", 3, "register", 14.0,
+            "lease-ticks", 3, "register", 8.0,
             (_step(1.0, "start-pause", {"targets": "primaries"}),
              _step(2.0, "start-partition", isolate("n1")),
-             _step(10.0, "stop-pause")),
+             _step(3.0, "stop-pause")),
             "the lease is counted in event-loop ticks, which stop while the process is "
             "paused: the leader, paused, cut off and resumed, still holds a lease and "
             "serves stale reads (slow elections and a long lease, election_ms=2000 and "
             "lease_ms=1900, so that the partition is in place before a new leader is "
             "elected however slowly the pause is applied and the stale lease outlasts "
-            "the resume; propose_timeout_ms=200, so that the cut-off leader's clients "
-            "get through many ops)",
+            "the new leader's election; propose_timeout_ms=200, so that the cut-off "
+            "leader's clients get through many ops)",
             {"election_ms": 2000, "lease_ms": 1900, "propose_timeout_ms": 200},
         ),
     )
