@@ -6,8 +6,8 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   the same two nodes served in two windows in a row (``split``: two leaders); the share of
   ``fail``/``info`` completions (none / low / mid / high); and the faults holding now, by
   role. A string such as ``lead=moved err=mid act=clock@leader,partition@leader``.
-* **Actions** (moves): ``hold``; ``start:<kind>@<role>`` — roles ``leader`` (the node that
-  leads when it strikes), ``follower`` (another node), or the kind's own planner
+* **Actions** (moves): ``hold``; ``start:<kind>@<role>`` — roles ``leader`` (the node
+  serving acknowledged ops now), ``follower`` (another node), or the kind's own planner
   (``@any``; ``@all`` for a kill of every node) — for a kind not holding (a partition may
   replace the one holding); ``stop:<kind>`` for a kind holding. Faults hold until the agent
   stops them, so a run's faults overlap (a clock step inside a partition) or follow one
@@ -323,8 +323,8 @@ class AdaptiveScheduler:
                        why=why)  # fmt: skip
 
     def _value(self, view: RunView, kind: str, role: str) -> Any:
-        """The start value striking ``role`` (the leader resolved by the database when it
-        strikes; a clock fault of the leader aimed at the node serving now)."""
+        """The start value striking ``role``: the leader is the node serving now (the
+        database's primary when none has served yet: asking it takes seconds under load)."""
         space = view.space
         nodes = list(space.nodes)
         if role == "any":
@@ -332,10 +332,12 @@ class AdaptiveScheduler:
         if role == "all":
             return space.value_for(kind, "all", view.rng)
         lead = self.tracker.leader
-        if role == "leader" and kind != "clock":
+        if role == "leader" and lead is None:
+            if kind == "clock":
+                return space.plan(kind, view.rng)
             return "primaries" if kind == "partition" else {"targets": "primaries"}
         if role == "leader":
-            target = lead or nodes[0]
+            target = lead
         else:
             target = view.rng.choice(sorted(n for n in nodes if n != lead) or nodes)
         if kind == "partition":

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import statistics
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -266,8 +267,8 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     first = min(starts, default=t0)
     for applied, healed, value in _windows(ledger, "partition", t0, t1):
         cut = isolated_node(value)
-        if cut is None or (leader and cut != leader):
-            continue
+        if cut is None or cut != leader:
+            continue  # only the leader's cut (a follower's says nothing of reads)
         served_before = [e for e in ok if e.get("node") == cut
                          and first - LEASE_LOOKBACK <= _t(e) < first]  # fmt: skip
         if not served_before:
@@ -338,6 +339,8 @@ class LdfiScheduler:
         self._moves: list[Move] = []
         self._current: dict[str, Any] | None = None
         self._hold_next = 0.0
+        self._served: Counter[str] = Counter()
+        self._recent_leader: str | None = None
         self._settle_until = 0.0
         self._ops = 0
         self._done = False
@@ -379,7 +382,7 @@ class LdfiScheduler:
         if f == "start-partition" and nxt[0] == "start-clock":
             return 0.0  # the step lands once renewals have stopped
         if f == "start-partition" and role.startswith("follower"):
-            return 2 * interval  # writes commit without it; its term climbs
+            return interval  # writes commit without it; its term climbs
         if takes_leader or f == "start-clock":
             return self.state.takeover + interval  # a successor is elected and serving
         return interval
@@ -423,8 +426,16 @@ class LdfiScheduler:
         return False
 
     def _leader_now(self, view: RunView) -> str | None:
-        by = view.observed.by_node("ok")
-        return max(sorted(by), key=lambda n: by[n]) if by else None
+        """The node that served most acknowledged ops since the previous ask (the lineage's
+        leader now; the whole run's if none since)."""
+        now = Counter({n: c for (n, _f, t), c in view.observed.counts.items()
+                       if t == "ok" and n is not None})  # fmt: skip
+        recent = now - self._served
+        self._served = now
+        by = recent or now
+        if by:
+            self._recent_leader = max(sorted(by), key=lambda n: by[n])
+        return self._recent_leader
 
     def _value(self, view: RunView, f: str, role: str) -> Any:
         """The op's value, its role resolved (``leader`` pinned to the node the hypothesis's
@@ -439,17 +450,25 @@ class LdfiScheduler:
         if role == "all":
             return space.value_for(kind, "all", view.rng)
         if role == "successor":
-            return "primaries" if kind == "partition" else {"targets": "primaries"}
+            # Whoever serves now, if not the hypothesis's leader; else the database's word.
+            succ = self._recent_leader
+            if succ is None or succ == cur["leader"]:
+                return "primaries" if kind == "partition" else {"targets": "primaries"}
+            cur["successor"] = succ
+            return _isolate(succ, nodes) if kind == "partition" else {
+                "targets": "nodes", "nodes": [succ]}  # fmt: skip
         if role.startswith("follower"):
             if cur["follower"] is None:
-                lead = cur["leader"] or self._leader_now(view)
+                lead = cur["leader"] or self._recent_leader
                 cur["follower"] = view.rng.choice(sorted(n for n in nodes if n != lead) or nodes)
             if kind == "partition":
                 return _isolate(cur["follower"], nodes)
             return {"targets": "nodes", "nodes": [cur["follower"]]}
         leader = cur["leader"]
-        if leader is None and kind == "clock":
-            leader = cur["leader"] = self._leader_now(view)
+        if leader is None:
+            # The node serving now (asking the database for its primary takes seconds
+            # under load, and the lineage already says who serves).
+            leader = cur["leader"] = self._recent_leader
         if leader is None:
             return "primaries" if kind == "partition" else {"targets": "primaries"}
         if kind == "partition":
@@ -497,6 +516,7 @@ class LdfiScheduler:
             if view.now < space.interval - 1e-9:
                 return Wait(until=space.interval)
             self._begin(view)
+        self._leader_now(view)
         self._pin_leader(view)
         if not self._moves:
             if self._current is not None:

@@ -200,7 +200,7 @@ def test_memory_persists_across_runs_credits_an_invalid_run_and_resets(tmp_path:
 
 
 def test_it_learns_which_strike_an_invalid_run_followed(tmp_path: Path):
-    """Scripted world: a run is invalid iff it killed the primaries. After some runs the
+    """Scripted world: a run is invalid iff it killed the leader (n1, serving). After some runs the
     agent's policy in its first state prefers that strike."""
     store = tmp_path / "store"
     args = SchedulerArgs(seed=1, store=str(store), suite="toy")
@@ -211,7 +211,7 @@ def test_it_learns_which_strike_an_invalid_run_followed(tmp_path: Path):
         assert isinstance(sched, AdaptiveScheduler)
         script = Script(sched, space(time_limit=2.0), seed=i)
         script.run()
-        found = any(o.f == "start-kill" and o.value == {"targets": "primaries"}
+        found = any(o.f == "start-kill" and o.value == {"targets": "nodes", "nodes": ["n1"]}
                     for o in script.ops)  # fmt: skip
         hits.append(found)
         run = store / "toy-register" / f"run{i:03d}"
