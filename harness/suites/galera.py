@@ -84,12 +84,38 @@ def _with_isolation(ctx: TestContext) -> TestContext:
     return dataclasses.replace(ctx, options={**ctx.options, "isolation": DEFAULT_ISOLATION})
 
 
+def lost_updates(history: History, result: Result) -> list[dict[str, Any]]:
+    """The lost updates ``result`` (a transactional check) found, each with the nodes
+    whose clients committed the transactions that read the same version and then wrote
+    over it: two different nodes means Galera's certification let both commit; one node,
+    that InnoDB's repeatable read did. A pure function of the history and the result."""
+    rows = result.details.get("anomaly_details", {}).get("lost-update", [])
+    if not rows:
+        return []
+    node_of = {op.index: str(op.node) for op in history if op.type == "ok"}
+    return [
+        {"key": r["key"], "read": r["value"], "nodes": [node_of.get(i, "?") for i in r["ops"]]}
+        for r in rows
+    ]
+
+
 def _checked_at_isolation(workload: Workload) -> Workload:
-    """``workload`` whose check reads the options with this suite's default isolation."""
+    """``workload`` whose check reads the options with this suite's default isolation,
+    and names the nodes of each lost update (``lost_updates`` in the details)."""
     base = workload.check
 
     def check(history: History, ctx: TestContext) -> Result:
-        return base(history, _with_isolation(ctx))
+        result = base(history, _with_isolation(ctx))
+        found = lost_updates(history, result)
+        if not found:
+            return result
+        across = sum(1 for f in found if len(set(f["nodes"])) > 1)
+        return dataclasses.replace(
+            result,
+            cause=f"{result.cause} ({len(found)} lost update(s), {across} between clients "
+            "of different nodes)",
+            details={**result.details, "lost_updates": found},
+        )
 
     return dataclasses.replace(workload, check=check)
 
