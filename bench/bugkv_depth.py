@@ -6,8 +6,12 @@ For every seeded bug (``harness/dbs/bugkv_bugs.py``) this runs, with fixed repla
 * its minimal schedule with any one fault op removed, over ``--seeds`` seeds (expected: valid);
 * the bug flag with no faults, ``--quiet-runs`` times (expected: valid);
 
-and bugkv with no bug flag under ``--random-runs`` random-fault runs (every fault kind the
-local provider has; expected: valid). It prints one line per cell with the counts of
+and bugkv with no bug flag under ``--random-runs`` random-fault runs: the yardstick's random
+scheduler (``harness/dbs/bugkv_bugs.YARDSTICK``: every fault kind the local provider has,
+an op every second, two faults at once, ten fault ops; expected: valid). The removed-op,
+quiet and random runs are as long as a yardstick run (``--depth-time``, 12 s), longer than
+a replay of a minimal schedule, so that a bug a shorter schedule could still show has time
+to. It prints one line per cell with the counts of
 valid / invalid / unknown runs and the wall time, and writes them as JSON to
 ``bench/results/bugkv_depth-<time>.json``.
 
@@ -38,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clusters import ClusterSpec, get_provider
-from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, Bug
+from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK, Bug
 from harness.runner import RunOutcome, run_test
 from harness.spec import load_spec
 from nemeses.schedule import schedule_kinds
@@ -51,7 +55,7 @@ CLUSTERS = (
     {"subnet": "10.77.178.0/24", "prefix": "bkg-", "bridge": "bkg-br0"},
 )
 #: Fault kinds of the random runs (every kind the local provider has for bugkv).
-RANDOM_KINDS = ("partition", "pause", "kill", "clock", "packet")
+RANDOM_KINDS = YARDSTICK.kinds
 
 
 def run_once(
@@ -66,15 +70,19 @@ def run_once(
     cluster_options: dict[str, Any],
     faults: Sequence[str] = (),
     interval: float = 1.0,
+    overlap: int = 1,
+    fault_ops: int | None = None,
 ) -> RunOutcome:
     """One bugkv run with suite ``options`` and the fixed schedule ``steps`` (``None``:
-    planned from the seed over ``faults``); its outcome."""
+    the random scheduler over ``faults``, with ``overlap`` and ``fault_ops``); its
+    outcome."""
     kinds = list(faults) if steps is None else schedule_kinds(steps)
     spec = load_spec(
         suite="bugkv", workload=workload, nodes=len(NODES), time_limit=time_limit,
         faults=",".join(kinds) or "none", interval=interval, seed=seed, store=store,
         cluster_state_dir=cluster_state, cluster_options=cluster_options,
-        options=options, recovery_time=1.0,
+        options=options, recovery_time=YARDSTICK.recovery_time, overlap=overlap,
+        fault_ops=fault_ops,
     )  # fmt: skip
     return run_test(spec, schedule=None if steps is None else list(steps))
 
@@ -89,6 +97,13 @@ def _tally(outcomes: list[RunOutcome]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _overlapped(outcome: RunOutcome) -> bool:
+    """Whether two of the run's fault windows (of different kinds) were open at once."""
+    ws = [(w["start"], w["stop"] if w["stop"] is not None else float("inf"))
+          for w in outcome.results.get("faults", []) if w.get("start") is not None]  # fmt: skip
+    return any(a0 < b1 and b0 < a1 for i, (a0, a1) in enumerate(ws) for b0, b1 in ws[i + 1 :])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bugs", default=",".join(BUG_CATALOG), help="comma-separated bug names")
@@ -101,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5, help="seeds per removed-op schedule")
     p.add_argument("--quiet-runs", type=int, default=10, help="runs per bug with no faults")
     p.add_argument("--random-runs", type=int, default=50, help="random-fault runs, no bug")
-    p.add_argument("--random-time", type=float, default=8.0, help="seconds per random run")
+    p.add_argument("--depth-time", type=float, default=YARDSTICK.time_limit,
+                   help="seconds of load per removed-op, quiet and random run")  # fmt: skip
+    p.add_argument("--first-seed", type=int, default=1, help="seed of the first run of a cell")
     p.add_argument("--store", default=None, help="where runs are kept (default: a temp dir)")
     p.add_argument("--cluster", type=int, choices=range(len(CLUSTERS)), default=0,
                    help="which cluster (subnet, prefix) to use: 0 to 3")  # fmt: skip
@@ -119,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
               "cluster_options": cluster}  # fmt: skip
     rows: list[dict[str, Any]] = []
 
-    def cell(name: str, outcomes: list[RunOutcome], expect: str, t0: float) -> None:
+    def cell(name: str, outcomes: list[RunOutcome], expect: str, t0: float,
+             extra: dict[str, Any] | None = None) -> None:  # fmt: skip
         row = {"cell": name, "expect": expect, **_tally(outcomes),
-               "wall_seconds": round(time.monotonic() - t0, 1)}  # fmt: skip
+               "wall_seconds": round(time.monotonic() - t0, 1), **(extra or {})}  # fmt: skip
         rows.append(row)
         ok = row[expect] == len(outcomes)
         print(f"{name:58s} valid {row['valid']:3d}  invalid {row['invalid']:3d}  "
@@ -129,13 +147,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['wall_seconds']:7.1f} s", flush=True)  # fmt: skip
 
     def runs(
-        bug: Bug, steps: list[dict[str, Any]], seeds: range, *, with_bug: bool = True
+        bug: Bug, steps: list[dict[str, Any]], seeds: range, *, with_bug: bool = True,
+        time_limit: float | None = None,
     ) -> list[RunOutcome]:
         return [
             run_once(options=bug.suite_options(with_bug=with_bug), workload=bug.workload,
-                     steps=steps, seed=seed, time_limit=bug.time_limit, **common)
+                     steps=steps, seed=seed, time_limit=time_limit or bug.time_limit, **common)
             for seed in seeds
         ]  # fmt: skip
+
+    first = args.first_seed
 
     try:
         for bug in bugs:
@@ -149,24 +170,30 @@ def main(argv: list[str] | None = None) -> int:
             if "removed" in parts and bug.depth > 1:
                 for i in range(bug.depth):
                     t0 = time.monotonic()
-                    o = runs(bug, bug.without(i), range(1, args.seeds + 1))
+                    o = runs(bug, bug.without(i), range(first, first + args.seeds),
+                             time_limit=args.depth_time)  # fmt: skip
                     name = f"{bug.name}: without op {i + 1} ({bug.schedule[i]['f']})"
                     cell(name, o, "valid", t0)
             if "quiet" in parts:
                 t0 = time.monotonic()
-                cell(f"{bug.name}: no faults", runs(bug, [], range(1, args.quiet_runs + 1)),
-                     "valid", t0)  # fmt: skip
+                o = runs(bug, [], range(first, first + args.quiet_runs), time_limit=args.depth_time)
+                cell(f"{bug.name}: no faults", o, "valid", t0)
         if "random" in parts:
             for workload in ("register", "set"):
                 t0 = time.monotonic()
                 n = args.random_runs // 2 + (args.random_runs % 2 if workload == "register" else 0)
                 o = [
                     run_once(options={}, workload=workload, steps=None, seed=seed,
-                             time_limit=args.random_time, faults=RANDOM_KINDS, **common)
-                    for seed in range(1, n + 1)
+                             time_limit=args.depth_time, faults=RANDOM_KINDS,
+                             interval=YARDSTICK.interval, overlap=YARDSTICK.overlap,
+                             fault_ops=YARDSTICK.fault_ops, **common)
+                    for seed in range(first, first + n)
                 ]  # fmt: skip
-                cell(f"no bug: random faults ({workload}, {','.join(RANDOM_KINDS)})", o,
-                     "valid", t0)  # fmt: skip
+                windows = Counter(w["kind"] for r in o for w in r.results.get("faults", []))
+                cell(f"no bug: random faults ({workload}, {','.join(RANDOM_KINDS)}, overlap "
+                     f"{YARDSTICK.overlap}, {YARDSTICK.fault_ops} ops)", o, "valid", t0,
+                     extra={"fault_windows": dict(windows),
+                            "runs_with_overlap": sum(map(_overlapped, o))})  # fmt: skip
     finally:
         provider.down(Path(cluster_state))
         out = Path(__file__).parent / "results"
