@@ -96,6 +96,10 @@ REAL_BUGS = {
         "redis-lost-writes", "redis", "set-full", 1, 14.0, "partition,pause,kill", 4.0, 10.0
     ),
     "etcd-lock-overlap": RealBug("etcd-lock-overlap", "etcd", "lock", 2, 14.0, "pause", 4.0, 2.0),
+    # Depth 0: a healthy Galera cluster loses updates between nodes (docs/galera.md).
+    "galera-lost-update": RealBug(
+        "galera-lost-update", "galera", "list-append", 0, 12.0, "partition,pause,kill", 4.0, 5.0
+    ),
 }
 
 
