@@ -243,28 +243,48 @@ async def _nemesis_scope(
 ) -> AsyncIterator[FaultSet]:
     """The fault set with its leases renewed while the scope lasts. On exit, whatever
     happened: the final heal, the verify-healed barrier (its residue marks the run
-    tainted) and the guards stopped."""
+    tainted) and the guards stopped. When the run itself healed every fault it started
+    (the generator's final ops ran, none is active, none failed), the barrier is asked
+    first and the blind heal of every kind on every node is made only if it finds residue;
+    otherwise the blind heal comes first, as always."""
     keep_alive = asyncio.create_task(faults.keep_alive(ctx, spec.fault_lease / 3))
+    ended = False
     try:
         yield faults
+        ended = True
     finally:
         keep_alive.cancel()
         with contextlib.suppress(BaseException):
             await keep_alive
-        # Heal first: whatever happened, the network must come back.
-        try:
-            async with asyncio.timeout(TEARDOWN_TIMEOUT):
-                await faults.heal_all(ctx, reason="final")
-        except Exception as e:
-            life.problems.append(f"final heal: {e}")
+        healed = ended and not _fault_errors(faults) and not faults.active
+        if not healed:  # heal first: whatever happened, the network must come back
+            await _heal_all(faults, ctx, life)
         try:
             async with asyncio.timeout(TEARDOWN_TIMEOUT):
                 life.residue = await faults.verify_healed(ctx)
+                if healed and any(life.residue.values()):
+                    await _heal_all(faults, ctx, life)
+                    life.residue = await faults.verify_healed(ctx)
                 if faults.guard is not None:
                     await faults.guard.stop()
         except Exception as e:
             life.problems.append(f"verifying the heal: {e}")
             life.residue = life.residue or {"controller": [f"cannot verify: {e}"]}
+
+
+def _fault_errors(faults: FaultSet) -> bool:
+    """Whether a fault op of the run failed (it may have acted in part)."""
+    ledger = faults.ledger
+    return ledger is None or any(r.get("event") == "error" for r in ledger.records)
+
+
+async def _heal_all(faults: FaultSet, ctx: TestContext, life: _Lifecycle) -> None:
+    """Heal every kind on every node; a failure is a problem of the run."""
+    try:
+        async with asyncio.timeout(TEARDOWN_TIMEOUT):
+            await faults.heal_all(ctx, reason="final")
+    except Exception as e:
+        life.problems.append(f"final heal: {e}")
 
 
 def _context(spec: TestSpec, cluster: Cluster, run_dir: Path) -> TestContext:

@@ -175,6 +175,7 @@ class FakeFaults:
     source = "random"
     guard = None
     active_names = None
+    ledger: Any = None  # no ledger: the scope cannot know the run healed itself
 
     def __init__(self, events: Events) -> None:
         self.events = events
@@ -191,6 +192,41 @@ class FakeFaults:
     async def verify_healed(self, ctx: TestContext) -> dict[str, list[str]]:
         self.events.append("verify healed")
         return {"n1": ["pause: a process is still stopped"], "n2": []}
+
+
+class HealedFaults(FakeFaults):
+    """A fault set whose ledger says every fault op succeeded and none is active: the run
+    healed itself; ``residue`` is what each verify finds, in turn."""
+
+    def __init__(self, events: Events, residue: list[dict[str, list[str]]]) -> None:
+        super().__init__(events)
+        self.active: dict[str, Any] = {}
+        self.ledger = type("Ledger", (), {"records": [{"event": "applied"}, {"event": "healed"}]})
+        self.residue = residue
+
+    async def verify_healed(self, ctx: TestContext) -> dict[str, list[str]]:
+        self.events.append("verify healed")
+        return self.residue.pop(0)
+
+
+@pytest.mark.parametrize("found", [False, True])
+def test_a_run_that_healed_itself_is_verified_first_and_healed_blind_only_on_residue(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, found: bool
+) -> None:
+    dirty = {"n1": ["partition: a rule is left"], "n2": []}
+    clean: dict[str, list[str]] = {"n1": [], "n2": []}
+
+    async def build_nemesis(*args: Any, **kw: Any) -> FakeFaults:
+        return HealedFaults(events, [dirty, clean] if found else [clean])
+
+    load = clients(limit(4, repeat({"f": "read"})))
+    monkeypatch.setattr(runner, "build_nemesis", build_nemesis)
+    monkeypatch.setattr(runner, "build_generator", lambda *args: load)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
+    barrier = ["verify healed", "heal all (final)", "verify healed"] if found else ["verify healed"]
+    assert events[events.index("client open n2") + 1:] == [*barrier, *UNWIND, "check 8 lines"]
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["tainted"] is False and results["heal_residue"] == clean
 
 
 def test_the_final_heal_and_verify_barrier_are_the_nemesis_scopes_exit(
