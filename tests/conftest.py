@@ -26,9 +26,6 @@ ALLOWED_SKIPS: dict[str, str] = {}
 #: ``1`` when the run is CI's (set by ``.ci/run``).
 CI = os.environ.get("CLEW_CI") == "1"
 
-_allowed_seen: list[tuple[str, str, str]] = []  # (node id, skip reason, allow-list reason)
-_refused: list[str] = []  # node ids whose skip was turned into a failure
-
 
 def allowed_reason(nodeid: str) -> str | None:
     """The allow-list's reason for ``nodeid`` (exact id, or a listed prefix), or None."""
@@ -53,7 +50,6 @@ def _refuse(report: pytest.TestReport | pytest.CollectReport, nodeid: str) -> bo
     reason = _skip_reason(report.longrepr)
     allowed = allowed_reason(nodeid)
     if allowed is not None:
-        _allowed_seen.append((nodeid, reason, allowed))
         return False
     report.outcome = "failed"
     report.longrepr = (
@@ -61,7 +57,6 @@ def _refuse(report: pytest.TestReport | pytest.CollectReport, nodeid: str) -> bo
         "Make the test run on the CI machine, or add it to ALLOWED_SKIPS in "
         "tests/conftest.py with the reason CI may skip it."
     )
-    _refused.append(nodeid)
     return True
 
 
@@ -121,11 +116,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not CI:
         return
     tr = terminalreporter
+    # Counted from the reports the terminal saw, not from this process's lists: under
+    # pytest-xdist the hooks above run in the workers.
+    refused = [
+        r.nodeid for r in tr.stats.get("failed", [])
+        if str(getattr(r, "longrepr", "")).startswith("skipped in CI (CLEW_CI=1)")
+    ]  # fmt: skip
+    allowed = [
+        (r.nodeid, _skip_reason(r.longrepr), allowed_reason(r.nodeid) or "")
+        for r in tr.stats.get("skipped", [])
+    ]
     tr.section("skips in CI (CLEW_CI=1)")
-    tr.write_line(
-        f"{len(_refused)} skip(s) failed the run; {len(_allowed_seen)} allowed by ALLOWED_SKIPS"
-    )
-    for nodeid in _refused:
+    tr.write_line(f"{len(refused)} skip(s) failed the run; {len(allowed)} allowed by ALLOWED_SKIPS")
+    for nodeid in refused:
         tr.write_line(f"  FAILED (skipped): {nodeid}")
-    for nodeid, reason, allowed in _allowed_seen:
-        tr.write_line(f"  allowed: {nodeid}: {reason} (allowed because: {allowed})")
+    for nodeid, reason, why in allowed:
+        tr.write_line(f"  allowed: {nodeid}: {reason} (allowed because: {why})")

@@ -35,11 +35,17 @@ def _ip(*args: str) -> str:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
 
 
+def _ours(text: str, mark: str) -> list[str]:
+    """The lines of ``ip`` output that name ``mark`` (this test's prefix or subnet): other
+    clusters (other test files, run in parallel) may come and go meanwhile."""
+    return [line for line in text.splitlines() if mark in line]
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     state = tmp_path_factory.mktemp("cluster")
     provider = get_provider("local")
-    routes_before = _ip("route")
+    assert not _ours(_ip("route"), SUBNET.rsplit(".", 1)[0] + ".")
     spec = ClusterSpec(
         provider="local",
         nodes=5,
@@ -52,7 +58,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         yield c
     finally:
         provider.down(state)
-        assert _ip("route") == routes_before
+        assert not _ours(_ip("route"), SUBNET.rsplit(".", 1)[0] + ".")
+        assert not _ours(_ip("-br", "link"), PREFIX)
 
 
 @pytest.mark.parametrize("backend", ["asyncssh", "paramiko"])
@@ -99,8 +106,7 @@ def test_upload_and_download_round_trip(cluster, backend: str, tmp_path: Path) -
 
 def test_down_leaves_nothing_behind(tmp_path: Path) -> None:
     provider = get_provider("local")
-    links_before = _ip("-br", "link")
-    routes_before = _ip("route")
+    assert not _ours(_ip("-br", "link"), "cld-")
     spec = ClusterSpec(
         provider="local",
         nodes=3,
@@ -114,10 +120,12 @@ def test_down_leaves_nothing_behind(tmp_path: Path) -> None:
     ).stdout.split()
     assert pids, "node n1 has processes while up"
     assert len(c.nodes) == 3
+    assert _ours(_ip("-br", "link"), "cld-"), "the cluster's bridge and veths exist while up"
+    assert _ours(_ip("route"), "10.77.43."), "the cluster's route exists while up"
     provider.down(tmp_path / "state")
     assert "cld-" not in _ip("netns", "list")
-    assert _ip("-br", "link") == links_before
-    assert _ip("route") == routes_before
+    assert not _ours(_ip("-br", "link"), "cld-")
+    assert not _ours(_ip("route"), "10.77.43.")
     for pid in pids:
         assert not _running(int(pid)), f"process {pid} survived down"
     assert not (tmp_path / "state" / "cluster.json").exists()

@@ -35,6 +35,7 @@ from harness.errors import NemesisError
 from nemeses.packet import HEALED, PacketNemesis, packet_chain, qdisc_handles, state_dir
 
 pytestmark = [
+    pytest.mark.serial,
     pytest.mark.integration,
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="local clusters need root"),

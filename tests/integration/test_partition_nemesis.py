@@ -27,6 +27,7 @@ from harness.errors import NemesisError
 from nemeses.partition import HEALED, Grudge, PartitionNemesis, connected, grudge_from_json
 
 pytestmark = [
+    pytest.mark.serial,
     pytest.mark.integration,
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="local clusters need root"),
