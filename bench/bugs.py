@@ -29,11 +29,12 @@ to detection or ``null`` with the cap and what was spent, each run's wall time).
 ``--table FILE...`` prints the table of stored rows (figures from different sittings add
 up when their config hashes agree).
 
-The baseline parameters (``docs/bugkv.md``): every local fault kind, ``--interval 1``,
-runs of the bug's own length (``harness/dbs/bugkv_bugs.py``), the bug's workload, and the
-same ``--overlap`` and ``--fault-ops`` for every scheduler. A real bug brings its own
-suite, fault kinds, interval, run length and recovery time (``docs/redis.md``);
-``--faults`` and ``--interval`` override them.
+A seeded bug is measured on the yardstick (``YARDSTICK`` in ``harness/dbs/bugkv_bugs.py``,
+``docs/bugkv.md``: every local fault kind, an op every second, at most 2 faults at once,
+10 fault ops per run for every scheduler, 12 s runs, the bug's workload and options). A
+real bug brings its own suite, fault kinds, interval, run length and recovery time
+(``docs/redis.md``). ``--faults``, ``--interval``, ``--overlap`` and ``--fault-ops``
+override either.
 
     sudo nice .venv/bin/python bench/bugs.py --bugs early-ack --campaigns 20 --runs 10 --workers 2
     .venv/bin/python bench/bugs.py --table bench/results/bugs-*.json
@@ -60,12 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.campaign import LocalExecutor, RunExecutor, run_campaign
 from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
 from harness.campaign_table import cells, markdown, read_rows, text
-from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES
+from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
 from harness.spec import TestSpec, load_spec
 
-#: The baseline's fault kinds: every kind the local provider has for bugkv.
-BASELINE_KINDS = ("partition", "pause", "kill", "clock", "packet")
-BASELINE_INTERVAL = 1.0
 #: Seconds a campaign may take at most (a guard: a started campaign should reach its cap).
 CAMPAIGN_BUDGET = 7200.0
 
@@ -105,20 +103,25 @@ REAL_BUGS = {
 
 def campaign_spec(args: argparse.Namespace, name: str, scheduler: str, c: int,
                   store: Path) -> tuple[TestSpec, int]:  # fmt: skip
-    """The spec of campaign ``c`` of the (``name``, ``scheduler``) cell, and the bug's depth."""
-    bug = REAL_BUGS[name] if name in REAL_BUGS else BUG_CATALOG[name]
-    real = bug if isinstance(bug, RealBug) else None
-    faults = args.faults or (real.faults if real else ",".join(BASELINE_KINDS))
-    interval = args.interval or (real.interval if real else BASELINE_INTERVAL)
-    spec = load_spec(
-        suite=real.suite if real else "bugkv", workload=bug.workload, nodes=len(NODES),
-        time_limit=bug.time_limit, faults=faults, interval=interval, scheduler=scheduler,
-        seed=c * 1000, store=str(store), options=bug.suite_options(),
-        recovery_time=real.recovery_time if real else 1.0,
-        **({"overlap": args.overlap} if args.overlap is not None else {}),
-        **({"fault_ops": args.fault_ops} if args.fault_ops is not None else {}),
-    )  # fmt: skip
-    return spec, bug.depth
+    """The spec of campaign ``c`` of the (``name``, ``scheduler``) cell, and the bug's depth:
+    a seeded bug on the yardstick (:data:`YARDSTICK`), a real bug in its own shape; flags
+    given override either."""
+    if name in REAL_BUGS:
+        real = REAL_BUGS[name]
+        fields: dict[str, Any] = {
+            "suite": real.suite, "workload": real.workload, "nodes": len(NODES),
+            "time_limit": real.time_limit, "faults": real.faults, "interval": real.interval,
+            "recovery_time": real.recovery_time, "options": real.suite_options(),
+        }  # fmt: skip
+        depth = real.depth
+    else:
+        bug = BUG_CATALOG[name]
+        fields, depth = YARDSTICK.spec_args(bug), bug.depth
+    given = {"faults": args.faults, "interval": args.interval, "overlap": args.overlap,
+             "fault_ops": args.fault_ops}  # fmt: skip
+    fields.update({k: v for k, v in given.items() if v is not None})
+    spec = load_spec(**fields, scheduler=scheduler, seed=c * 1000, store=str(store))
+    return spec, depth
 
 
 @contextlib.contextmanager
@@ -166,9 +169,14 @@ def main(argv: list[str] | None = None) -> int:
                         "may start")  # fmt: skip
     p.add_argument("--faults", default=None, help="fault kinds (default: the case's)")
     p.add_argument("--interval", type=float, default=None, help="(default: the case's)")
-    p.add_argument("--overlap", type=int, default=None, help="faults held at once (spec default)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="faults held at once (default: the yardstick's / the case's)")  # fmt: skip
     p.add_argument("--fault-ops", type=int, default=None,
-                   help="fault operations per run, for every scheduler (spec default)")  # fmt: skip
+                   help="fault ops per run, every scheduler (default: the yardstick's)",
+                   )  # fmt: skip
+    p.add_argument("--interleave", action="store_true",
+                   help="campaign by campaign across the cells (every cell grows together) "
+                        "instead of cell by cell")  # fmt: skip
     p.add_argument("--store", default=None, help="where campaigns are kept (default: temp)")
     p.add_argument("--workers", type=int, default=0, help="a local Dask cluster of N workers")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="an existing Dask scheduler")
@@ -202,9 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     lock = threading.Lock()
     cell_start: dict[tuple[str, str], float] = {}
-    units = [(name, sched, c) for name in args.bugs.split(",") for sched in
-             args.schedulers.split(",")
-             for c in range(args.first_campaign, args.first_campaign + args.campaigns)]  # fmt: skip
+    indices = range(args.first_campaign, args.first_campaign + args.campaigns)
+    cells_ = [(name, sched) for name in args.bugs.split(",")
+              for sched in args.schedulers.split(",")]  # fmt: skip
+    units = ([(name, sched, c) for c in indices for name, sched in cells_] if args.interleave
+             else [(name, sched, c) for name, sched in cells_ for c in indices])  # fmt: skip
     for name, _, _ in units:
         if name not in REAL_BUGS and name not in BUG_CATALOG:
             sys.exit(f"unknown bug {name!r}; known: {', '.join([*BUG_CATALOG, *REAL_BUGS])}")
