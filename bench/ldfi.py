@@ -2,9 +2,9 @@
 own local cluster, 10.77.194.0/24).
 
 Runs ``--scheduler ldfi`` again and again (register workload, kill/partition/pause, 8 s
-runs, ``--interval 1``; ``k = 2``), its memory reset first, and
-prints each run's verdict, hypothesis and lessons, then the exhausted statement or the
-invalid run, with the runs and seconds it took.
+runs, ``--interval 1``; ``k = 2``), its memory reset first, and prints each run's verdict,
+the hypotheses it struck and the lessons, then the exhausted statement or the invalid run,
+with the runs and seconds it took.
 
     sudo .venv/bin/python bench/ldfi.py                 # no bug: ends exhausted
     sudo .venv/bin/python bench/ldfi.py --bug buffered-log
@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             recs = [r for r in read_fault_records(out.run_dir) if r.get("event") == "scheduler"]
             r = recs[-1] if recs else {}
             took = time.monotonic() - t
-            print(f"{i + 1} valid={out.valid} {took:.1f} s hypothesis {r.get('hypothesis')} "
-                  f"for {r.get('class')}; {r.get('notes')}", flush=True)  # fmt: skip
+            struck = [(h.get("class"), h.get("hypothesis"), h.get("truncated"))
+                      for h in r.get("hypotheses", [])]  # fmt: skip
+            print(f"{i + 1} valid={out.valid} {took:.1f} s hypotheses {struck}; "
+                  f"notes {r.get('notes')}", flush=True)  # fmt: skip
             if out.valid is False:
                 print(f"found: run {i + 1} is invalid ({out.run_dir})")
                 break

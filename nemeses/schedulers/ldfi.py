@@ -27,10 +27,12 @@ What a valid run teaches, per hypothesis window (its lessons, stored with the cl
 * reads after a kill of every node that saw writes acknowledged before it: the copies were
   persisted (evidence).
 
-A hypothesis is never struck twice. An invalid run ends the search (the campaign stops
-there too). When no untried hypothesis remains, the run strikes nothing and its
-``scheduler`` ledger record says, precisely, ``exhausted``: no combination of ≤ k faults of
-these kinds removes every support of an acknowledged outcome, within this model. The state
+A hypothesis is never struck twice in a search. An invalid run ends the search (the
+campaign stops there too; the next run, in a new campaign, starts a new search with the
+classes, lease and timings learned). When no untried hypothesis remains, the run strikes
+nothing and its ``scheduler`` ledger record says, precisely, ``exhausted``: no combination
+of ≤ k faults of these kinds removes every support of an acknowledged outcome, within this
+model. The state
 lives in ``<store>/schedulers/ldfi-<suite>.json``; reset it with ``python -m
 nemeses.schedulers reset ldfi --store S --suite X``.
 """
@@ -333,6 +335,8 @@ class LdfiScheduler:
         self.episode = uuid.uuid4().hex[:12]
         self.k = MAX_K
         self.exhausted: str | None = None
+        #: The previous run's invalid verdict that ended the last search, if it did.
+        self.found: str | None = None
         self.struck: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
         self._todo: list[tuple[str, tuple[Action, ...]]] | None = None
@@ -357,7 +361,15 @@ class LdfiScheduler:
         if pending and run is not None:
             notes += absorb(state, pending, run)
             state.pending = None
-        return cls(state, path=path, notes=notes)
+        found = state.found
+        if found:
+            # That search is over (a campaign stops at its invalid run): this run starts a
+            # new one, keeping what the lineage taught (classes, lease, timings).
+            notes.append(f"search over: {found}; a new search starts")
+            state.found, state.tried, state.truncated = None, [], {}
+        me = cls(state, path=path, notes=notes)
+        me.found = found
+        return me
 
     # -- planning ---------------------------------------------------------------------
 
@@ -510,7 +522,7 @@ class LdfiScheduler:
         """The packed hypotheses' ops in order (see the module docstring); a wait while the
         load is watched or a fault holds; ``None`` when nothing more fits."""
         space = view.space
-        if self._done or self.state.found:
+        if self._done:
             return None
         if self._todo is None:
             if view.now < space.interval - 1e-9:
@@ -549,7 +561,7 @@ class LdfiScheduler:
 
     def summary(self, view: RunView) -> dict[str, Any]:
         """The hypotheses struck (or the exhausted statement), and the state saved."""
-        if self._todo is None and not self.state.found:
+        if self._todo is None:
             self._begin(view)
         if self._current is not None:
             self._current["to"] = round(max(view.now, self._current.get("to", 0.0)), 3)
@@ -563,7 +575,7 @@ class LdfiScheduler:
         return {
             "scheduler": "ldfi", "episode": self.episode, "k": self.k,
             "hypotheses": self.struck,
-            "skipped": self.skipped, "exhausted": self.exhausted, "found": self.state.found,
+            "skipped": self.skipped, "exhausted": self.exhausted, "found": self.found,
             "classes": sorted(self.state.classes), "tried": len(self.state.tried),
             "timing": self.state.timing, "notes": self.notes,
         }  # fmt: skip

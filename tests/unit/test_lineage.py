@@ -301,10 +301,13 @@ def test_the_loop_packs_hypotheses_learns_and_ends_exhausted(tmp_path: Path):
     assert any("pause" in k and "read" in k for k in struck)  # the lease's clock was tried
 
 
-def test_an_invalid_run_ends_the_search(tmp_path: Path):
-    world = World(tmp_path / "store", ("partition", "kill"))
+def test_an_invalid_run_ends_the_search_and_the_next_starts_anew(tmp_path: Path):
+    world = World(tmp_path / "store", ("partition", "kill"), time_limit=12.0)
     first = world.run(0, invalid=True)
-    assert first["hypotheses"]
+    assert first["hypotheses"] and first["found"] is None
     second = world.run(1)
     assert second["found"] and second["found"].startswith("run ")
-    assert second["hypotheses"] == []
+    assert any(n.startswith("search over: run ") for n in second["notes"])
+    # a new search: the same cheapest hypothesis again, with the lineage kept
+    assert second["hypotheses"][0]["key"] == first["hypotheses"][0]["key"]
+    assert "read" in second["classes"]
