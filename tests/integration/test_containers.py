@@ -84,13 +84,13 @@ def _start_dockerd() -> tuple[subprocess.Popen[bytes] | None, str]:
     if dockerd is None:
         return None, "dockerd is not installed (apt-get install docker.io)"
     Path(DOCKER_EXEC_ROOT).mkdir(parents=True, exist_ok=True)
-    log = open(Path(DOCKER_EXEC_ROOT) / "dockerd.log", "wb")  # noqa: SIM115 - lives with the daemon
-    proc = subprocess.Popen(
-        [dockerd, "--bridge=none", "--iptables=false", "--ip-forward=false",
-         "--host", f"unix://{DOCKER_SOCK}", "--data-root", DOCKER_DATA_ROOT,
-         "--exec-root", DOCKER_EXEC_ROOT, "--pidfile", DOCKER_PIDFILE],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with open(Path(DOCKER_EXEC_ROOT) / "dockerd.log", "wb") as log:  # the child keeps its own
+        proc = subprocess.Popen(
+            [dockerd, "--bridge=none", "--iptables=false", "--ip-forward=false",
+             "--host", f"unix://{DOCKER_SOCK}", "--data-root", DOCKER_DATA_ROOT,
+             "--exec-root", DOCKER_EXEC_ROOT, "--pidfile", DOCKER_PIDFILE],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     env = {**os.environ, "DOCKER_HOST": f"unix://{DOCKER_SOCK}"}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
