@@ -14,6 +14,11 @@ measured the same thing.
 Output, in ``<store>/campaigns/<test name>/<timestamp>/``: ``campaign.json`` and
 ``report.html`` (the table, a plot of cumulative detections against runs, links to each
 run's own report). The runs themselves are stored under ``runs/`` there.
+
+Where runs are made is a :class:`RunExecutor`: here on one local cluster
+(:class:`LocalExecutor`, the default) or on Dask workers that each own a cluster
+(:class:`harness.campaign_dask.DaskExecutor`); either way the campaign, its counting and
+its files stay in this process (``docs/campaigns.md``).
 """
 
 from __future__ import annotations
