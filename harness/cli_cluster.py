@@ -109,7 +109,8 @@ def cluster_cmd() -> None:
       local    network namespaces on this machine, sshd in each (needs root)
       static   machines that already exist, reached over SSH
       vagrant  Debian VMs made by Vagrant
-      docker   containers with sshd, made with docker or podman
+      docker   containers with sshd, made with docker (or podman)
+      podman   the same, made with podman (`clew image build` makes their image)
 
     \b
     Examples:
@@ -138,7 +139,7 @@ def _state_options(f: Any) -> Any:
     "--provider",
     default="local",
     show_default=True,
-    help="local, static, vagrant or docker.",
+    help="local, static, vagrant, docker or podman.",
 )
 @click.option(
     "--nodes",
@@ -188,7 +189,7 @@ def _state_options(f: Any) -> Any:
     multiple=True,
     metavar="KEY=VALUE",
     help="A provider setting (repeatable), e.g. local: subnet, bridge, prefix; vagrant: "
-    "box, first_ip, memory; docker: image, engine, prefix, subnet.",
+    "box, first_ip, memory; docker, podman: image, engine, prefix, subnet, internal, runtime.",
 )
 def up_cmd(
     provider: str,
@@ -218,8 +219,9 @@ def up_cmd(
       clew cluster up --provider docker --nodes 5 --name docker5
 
     \b
-    The docker image must run sshd in the foreground and accept root logins with a key;
-    clew adds its own key to /root/.ssh/authorized_keys in each container.
+    The docker/podman image (default clew-node:latest, from `clew image build`) must run
+    sshd in the foreground; clew gives each container its own host key and adds its own
+    login key to /root/.ssh/authorized_keys.
     """
     prov = _provider(provider)  # an unknown name is bad input, before anything else
     given = {

@@ -97,7 +97,8 @@ def build_cmd(
     \b
     Examples:
       clew image build --suite etcd --engine podman
-      clew image build --suite etcd,postgres --cache-dir /var/cache/clew-images
+
+    See docs/containers.md (nightly CI with containers).
     """
     from clusters.container_engine import find_engine
     from clusters.container_image import SUITE_PACKAGES, build_image, image_inputs
