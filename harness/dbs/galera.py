@@ -14,7 +14,8 @@ Setup: every node gets a fresh data directory (``mariadb-install-db``); the firs
 starts with ``--wsrep-new-cluster`` (a new cluster of one); once it is ``Synced`` it gets
 clew's user, database and tables, and the other nodes start and join it, each receiving a
 full state transfer (SST, by ``rsync`` — ``wsrep_sst_method``, option ``sst_method``) from
-a donor. Setup returns once every node is ``Synced`` in a primary component of all nodes.
+a donor (spread over a tree of donors, :func:`sst_donor`: a donor serves one transfer at
+a time). Setup returns once every node is ``Synced`` in a primary component of all nodes.
 
 Faults act on ``mariadbd``: ``kill`` SIGKILLs it; ``start`` starts it again *without*
 ``--wsrep-new-cluster``: it rejoins the running cluster (an incremental state transfer,
@@ -57,6 +58,7 @@ __all__ = [
     "PORT",
     "USER",
     "GaleraDB",
+    "sst_donor",
 ]
 
 MARIADBD = "/usr/sbin/mariadbd"
@@ -145,6 +147,7 @@ class GaleraDB:
             f"wsrep_node_address = {node.peer_address}",
             f"wsrep_node_name = {node.name}",
             f"wsrep_sst_method = {self.sst_method}",
+            *([f"wsrep_sst_donor = {donor}"] if (donor := sst_donor(ctx, node)) else []),
             # Short timeouts, so that a dead or cut-off member leaves the view in seconds.
             'wsrep_provider_options = "gcache.size=64M; evs.suspect_timeout=PT3S; '
             'evs.inactive_timeout=PT6S; evs.install_timeout=PT5S; pc.recovery=TRUE"',
@@ -340,6 +343,19 @@ class GaleraDB:
         except Exception as e:  # diagnostics only: never hide the real error
             return f"(cannot read: {e})"
         return r.stdout
+
+
+def sst_donor(ctx: TestContext, node: Node) -> str | None:
+    """The donor ``node`` asks for its state transfer, as ``wsrep_sst_donor`` (with a
+    trailing comma: any other node if that one cannot give it); ``None`` for the first
+    node. A donor serves one transfer at a time, so the joiners spread over a tree: node
+    ``i`` (from 0) asks node ``i - 2**(k-1)``, ``k`` being ``i``'s bit length — ``n2``
+    asks ``n1``; ``n3``, ``n4`` ask ``n1``, ``n2``; ``n5``..``n8`` ask ``n1``..``n4``."""
+    names = [n.name for n in ctx.nodes]
+    i = names.index(node.name)
+    if i == 0:
+        return None
+    return f"{names[i - (1 << (i.bit_length() - 1))]},"
 
 
 def _serving(state: Mapping[str, str]) -> bool:

@@ -153,7 +153,8 @@ def test_the_config_names_every_member_and_the_options_reach_it() -> None:
     assert "wsrep_cluster_address = gcomm://10.9.9.11,10.9.9.12,10.9.9.13" in text
     assert "wsrep_node_address = 10.9.9.12" in text and "bind-address = 10.9.9.12" in text
     assert "innodb_flush_log_at_trx_commit = 1" in text and "wsrep_sync_wait = 1" in text
-    assert "user = mysql" in text
+    assert "user = mysql" in text and "wsrep_sst_donor = n1," in text
+    assert "wsrep_sst_donor" not in db.config(ctx, ctx.nodes[0])
 
 
 def test_the_adapter_has_the_abilities_faults_need() -> None:
