@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clusters import ClusterSpec, get_provider
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK, Bug
+from harness.errors import ClewError
 from harness.runner import RunOutcome, run_test
 from harness.spec import load_spec
 from nemeses.schedule import schedule_kinds
@@ -84,7 +85,12 @@ def run_once(
         options=options, recovery_time=YARDSTICK.recovery_time, overlap=overlap,
         fault_ops=fault_ops,
     )  # fmt: skip
-    return run_test(spec, schedule=None if steps is None else list(steps))
+    t0 = time.monotonic()
+    try:
+        return run_test(spec, schedule=None if steps is None else list(steps))
+    except ClewError as e:  # a run that could not be made (a node not ready in time, ...)
+        return RunOutcome(run_dir=Path(store), valid="unknown", results={"error": str(e)},
+                          wall_seconds=time.monotonic() - t0)  # fmt: skip
 
 
 def _tally(outcomes: list[RunOutcome]) -> dict[str, Any]:
@@ -94,6 +100,7 @@ def _tally(outcomes: list[RunOutcome]) -> dict[str, Any]:
         "valid": c["valid"], "invalid": c["invalid"], "unknown": c["unknown"],
         "seconds": [round(o.wall_seconds or 0.0, 1) for o in outcomes],
         "runs": [str(o.run_dir) for o in outcomes if o.valid is not True],
+        "errors": [o.results["error"][:300] for o in outcomes if "error" in o.results],
     }  # fmt: skip
 
 
@@ -119,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--depth-time", type=float, default=YARDSTICK.time_limit,
                    help="seconds of load per removed-op, quiet and random run")  # fmt: skip
     p.add_argument("--first-seed", type=int, default=1, help="seed of the first run of a cell")
+    p.add_argument("--workloads", default="register,set",
+                   help="workloads of the random runs (split --random-runs between them)")
     p.add_argument("--store", default=None, help="where runs are kept (default: a temp dir)")
     p.add_argument("--cluster", type=int, choices=range(len(CLUSTERS)), default=0,
                    help="which cluster (subnet, prefix) to use: 0 to 3")  # fmt: skip
@@ -179,9 +188,10 @@ def main(argv: list[str] | None = None) -> int:
                 o = runs(bug, [], range(first, first + args.quiet_runs), time_limit=args.depth_time)
                 cell(f"{bug.name}: no faults", o, "valid", t0)
         if "random" in parts:
-            for workload in ("register", "set"):
+            workloads = args.workloads.split(",")
+            for i, workload in enumerate(workloads):
                 t0 = time.monotonic()
-                n = args.random_runs // 2 + (args.random_runs % 2 if workload == "register" else 0)
+                n = args.random_runs // len(workloads) + (i < args.random_runs % len(workloads))
                 o = [
                     run_once(options={}, workload=workload, steps=None, seed=seed,
                              time_limit=args.depth_time, faults=RANDOM_KINDS,

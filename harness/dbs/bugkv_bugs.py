@@ -8,7 +8,7 @@ leads at the start, the second takes over when it is gone. ``primaries`` targets
 resolved when the op strikes (the leader of the highest term). The schedules are on the
 random scheduler's grid of the yardstick (:data:`YARDSTICK`: an op every second from
 1 s), so each is a possible draw of it. A bug's ``time_limit`` is the length of a replay
-of its minimal schedule: 2-3 s after its last op, enough for the bug to show when the
+of its minimal schedule: 4 s after its last op, enough for the bug to show when the
 ops land on time (on a loaded machine they can start seconds late; the tests then try
 again). Yardstick runs (campaigns, the depth checks) are longer: ``YARDSTICK.time_limit``.
 
@@ -109,33 +109,33 @@ BUG_CATALOG: dict[str, Bug] = {
     b.name: b
     for b in (
         Bug(
-            "early-ack", 1, "set", 4.0,
+            "early-ack", 1, "set", 5.0,
             (_step(1.0, "start-kill", {"targets": "primaries"}),),
             "the leader acknowledges a write once it is in its own log; killing it loses "
             "the writes it acknowledged but had not sent yet",
         ),
         Bug(
-            "stale-leader-read", 1, "register", 4.0,
+            "stale-leader-read", 1, "register", 5.0,
             (_step(1.0, "start-partition", "primaries"),),
             "the leader serves reads without a lease: cut off, it keeps answering from "
             "its state while the majority elects a new leader and moves on",
         ),
         Bug(
-            "lease-wall-clock", 2, "register", 5.0,
+            "lease-wall-clock", 2, "register", 6.0,
             (_step(1.0, "start-partition", "primaries"),
              _step(2.0, "start-clock", _ALL_BACK)),
             "the lease is measured on the wall clock: a leader cut off, whose clock then "
             "steps back, believes its lease good for 30 s more",
         ),
         Bug(
-            "vote-ignores-log", 2, "register", 5.0,
+            "vote-ignores-log", 2, "register", 6.0,
             (_step(1.0, "start-partition", isolate("n3")),
              _step(2.0, "start-partition", isolate("n1"))),
             "votes skip the up-to-date check: n3, cut off while writes commit, comes back "
             "with a high term when the leader is cut off and wins with its stale log",
         ),
         Bug(
-            "buffered-log", 2, "register", 6.0,
+            "buffered-log", 2, "register", 7.0,
             (_step(1.0, "start-kill", {"targets": "all", "nodes": list(NODES)}),
              _step(2.0, "stop-kill")),
             "appends reach the disk 64 at a time but are acknowledged at once: killing "
@@ -143,7 +143,7 @@ BUG_CATALOG: dict[str, Bug] = {
             "older values",
         ),
         Bug(
-            "commit-unchecked", 3, "set", 6.0,
+            "commit-unchecked", 3, "set", 7.0,
             (_step(1.0, "start-partition", "primaries"),
              _step(2.0, "stop-partition"),
              _step(3.0, "start-kill", {"targets": "primaries"})),
@@ -152,7 +152,7 @@ BUG_CATALOG: dict[str, Bug] = {
             "entries; when it leads again its state lacks acknowledged writes",
         ),
         Bug(
-            "stepdown-applies-tail", 3, "set", 6.0,
+            "stepdown-applies-tail", 3, "set", 7.0,
             (_step(1.0, "start-partition", "primaries"),
              _step(2.0, "stop-partition"),
              _step(3.0, "start-kill", {"targets": "primaries"})),
@@ -161,7 +161,7 @@ BUG_CATALOG: dict[str, Bug] = {
             "acknowledged writes",
         ),
         Bug(
-            "lease-ticks", 3, "register", 6.0,
+            "lease-ticks", 3, "register", 7.0,
             (_step(1.0, "start-pause", {"targets": "primaries"}),
              _step(2.0, "start-partition", isolate("n1")),
              _step(3.0, "stop-pause")),
