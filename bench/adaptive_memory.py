@@ -5,9 +5,10 @@ Train: a fresh memory, then ``--train-campaigns`` campaigns on each ``--train`` 
 memory carried from campaign to campaign (it learns bugkv, not one trigger). Test: for each
 ``--test`` bug and each seed, two campaigns with the same seed — one starting from the
 trained memory (restored before each campaign, so test campaigns do not teach each other),
-one from a fresh memory. Every campaign has the baseline's parameters (every local fault
-kind, ``--interval 1``, the bug's run length and workload; ``docs/bugkv.md``) and a cap of
-``--runs`` runs; a campaign that finds nothing counts as ``runs + 1``.
+one from a fresh memory. Every campaign has the yardstick's parameters (``YARDSTICK`` in
+``harness/dbs/bugkv_bugs.py``: every local fault kind, an op a second, 10 fault ops and 12 s
+per run, the bug's workload; ``docs/bugkv.md``) and a cap of ``--runs`` runs; a campaign
+that finds nothing counts as ``runs + 1``.
 
 It prints, per test bug and overall, the median runs and seconds to detection of each arm
 with their spread and a one-sided Mann-Whitney U (trained < fresh), and writes the rows and
@@ -34,23 +35,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clusters import ClusterSpec, get_provider
 from harness.campaign import run_campaign
-from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES
+from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
 from harness.spec import load_spec
 from nemeses.schedulers import memory
 
 CLUSTER = {"subnet": "10.77.242.0/24", "prefix": "hdm-", "bridge": "hdm-br0"}
-BASELINE_KINDS = "partition,pause,kill,clock,packet"
 
 
 def campaign(bug_name: str, seed: int, store: Path, state: Path, runs: int) -> dict[str, Any]:
     """One adaptive campaign on ``bug_name`` (the memory as it is in ``store``); its row."""
     bug = BUG_CATALOG[bug_name]
-    spec = load_spec(
-        suite="bugkv", workload=bug.workload, nodes=len(NODES), time_limit=bug.time_limit,
-        faults=BASELINE_KINDS, interval=1.0, scheduler="adaptive", seed=seed,
-        store=str(store), cluster_state_dir=str(state), cluster_options=CLUSTER,
-        options=bug.suite_options(), recovery_time=1.0,
-    )  # fmt: skip
+    spec = load_spec(**YARDSTICK.spec_args(bug), scheduler="adaptive", seed=seed,
+                     store=str(store), cluster_state_dir=str(state),
+                     cluster_options=CLUSTER)  # fmt: skip
     res = run_campaign(spec, runs=runs, budget=3600)
     data = res.to_json()
     return {
