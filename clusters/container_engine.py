@@ -57,7 +57,8 @@ _NOISE = (
 )
 _INSTALL_HINT = (
     "install Podman (`apt-get install podman runc`) or Docker (`apt-get install docker.io`, "
-    "then start `dockerd`), or point CLEW_DOCKER / --cluster-option engine=PATH at one"
+    "then start `dockerd`), or point CLEW_DOCKER or the engine option (--engine, "
+    "--option engine=PATH) at one"
 )
 
 
