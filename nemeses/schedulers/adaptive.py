@@ -12,7 +12,8 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   replace the one holding); ``stop:<kind>`` for a kind holding. Faults hold until the agent
   stops them, so a run's faults overlap (a clock step inside a partition) or follow one
   another (a heal, then a kill) as the agent chooses: sequences and overlaps are what it
-  learns. A decision is taken every ``interval`` seconds.
+  learns. A decision is taken every ``interval`` seconds, once something was acknowledged
+  (before that the state is unknown: a no-op, as Mallory does).
 * **Budget**: at most the random scheduler's fault operations per run (:func:`op_budget`,
   starts and stops alike); a start is allowed only while the stops of what already
   holds still fit (the run's end heals whatever is left).
@@ -291,6 +292,9 @@ class AdaptiveScheduler:
             return Wait(until=self._next_decision)
         t = self._next_decision
         self._next_decision = t + space.interval
+        if not any(typ == "ok" for (_n, _f, typ) in view.observed.counts):
+            # No state yet (nothing acknowledged): a no-op, as Mallory does.
+            return Wait(until=self._next_decision)
         return self._decide(view, t)
 
     def _decide(self, view: RunView, t: float) -> Decision:

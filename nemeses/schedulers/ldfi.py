@@ -80,7 +80,7 @@ __all__ = [
 MAX_K = 2
 #: Seconds after a hypothesis's last op before the next one (or the run's end): the store
 #: recovers and its outcomes show.
-SETTLE = 2.0
+SETTLE = 1.0
 #: Seconds a leader change is assumed to take until a run has measured it.
 DEFAULT_TAKEOVER = 2.0
 #: Seconds a fault op is assumed to take until the run has carried some out.
