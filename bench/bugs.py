@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None,
                    help="results file (default bench/results/bugs-<time>.json)")  # fmt: skip
     p.add_argument("--table", nargs="+", metavar="FILE", help="print the table of stored rows")
+    p.add_argument("--resume", default=None, metavar="FILE",
+                   help="a results file to continue: its campaigns are not run again, new "
+                        "rows are added to it")  # fmt: skip
     args = p.parse_args(argv)
     if args.table:
         table = cells(read_rows(args.table))
@@ -208,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(exist_ok=True)
     path = Path(args.out) if args.out else out / f"bugs-{time.strftime('%Y%m%dT%H%M%S')}.json"
     rows: list[dict[str, Any]] = []
+    if args.resume:
+        path = Path(args.resume)
+        rows = read_rows([path])
+    done = {(r["bug"], r["scheduler"], r.get("campaign_index")) for r in rows}
     lock = threading.Lock()
     cell_start: dict[tuple[str, str], float] = {}
     indices = range(args.first_campaign, args.first_campaign + args.campaigns)
@@ -215,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
               for sched in args.schedulers.split(",")]  # fmt: skip
     units = ([(name, sched, c) for c in indices for name, sched in cells_] if args.interleave
              else [(name, sched, c) for name, sched in cells_ for c in indices])  # fmt: skip
+    units = [u for u in units if u not in done]
     for name, _, _ in units:
         if name not in REAL_BUGS and name not in BUG_CATALOG:
             sys.exit(f"unknown bug {name!r}; known: {', '.join([*BUG_CATALOG, *REAL_BUGS])}")

@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import html
 import json
+import logging
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from harness.spec import TestSpec
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "DEFAULT_RETRIES",
     "DEFAULT_RUNS",
     "CampaignResult",
     "CampaignRun",
@@ -53,10 +55,14 @@ __all__ = [
     "write_report",
 ]
 
+log = logging.getLogger("clew.campaign")
+
 #: Runs a campaign makes at most, unless told otherwise.
 DEFAULT_RUNS = 20
 #: Seconds of wall time after which a campaign starts no further run.
 DEFAULT_BUDGET = 600.0
+#: Times a run that could not be made (cluster trouble, not a verdict) is tried again.
+DEFAULT_RETRIES = 2
 
 #: The spec fields that define the experiment (the config hash covers exactly these).
 _CONFIG_FIELDS = ("suite", "workload", "options", "scheduler", "faults", "interval",
@@ -241,12 +247,16 @@ def run_campaign(
     budget: float = DEFAULT_BUDGET,
     on_run: Callable[[CampaignRun], None] | None = None,
     executor: RunExecutor | None = None,
+    retries: int = DEFAULT_RETRIES,
 ) -> CampaignResult:
     """Run ``spec`` (seed ``spec.seed + i`` for run ``i``) until an invalid run, ``runs``
     runs, or ``budget`` seconds (no run starts after it); write ``campaign.json`` and the
     report; return the result. Runs are made by ``executor`` (default: here, on one local
     cluster, :class:`LocalExecutor`); whichever makes them, they land in this campaign's
-    directory and are counted the same way."""
+    directory and are counted the same way. A run that could not be made (a
+    :class:`ClusterError` before anything was recorded: the database did not come up on
+    a loaded machine) is tried again with the same seed, at most ``retries`` times; it is
+    not a verdict."""
     if runs < 1:
         raise ConfigError(f"a campaign needs at least one run, got --runs {runs}")
     if not budget > 0:
@@ -271,7 +281,7 @@ def run_campaign(
                 if time.monotonic() - t0 >= budget:
                     result.stopped = f"budget of {budget:g} s spent"
                     break
-                outcome = run(dataclasses.replace(base, seed=spec.seed + i))
+                outcome = _made(run, dataclasses.replace(base, seed=spec.seed + i), retries)
                 r = _campaign_run(i, spec.seed + i, outcome, directory)
                 result.runs.append(r)
                 if on_run:
@@ -289,6 +299,18 @@ def run_campaign(
         (directory / "campaign.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
         write_report(result)
     return result
+
+
+def _made(run: RunFn, spec: TestSpec, retries: int) -> RunOutcome:
+    """``run(spec)``, tried again (same seed) when it raises :class:`ClusterError`."""
+    for attempt in range(retries + 1):
+        try:
+            return run(spec)
+        except ClusterError as e:
+            if attempt == retries:
+                raise
+            log.warning("run with seed %s could not be made (%s); trying again", spec.seed, e)
+    raise AssertionError("unreachable")
 
 
 def _campaign_run(i: int, seed: int, outcome: RunOutcome, directory: Path) -> CampaignRun:

@@ -10,15 +10,17 @@ next runs and is taken down at the end of the session (every worker is asked to)
 the worker closes (a worker plugin), or, if the worker was killed, by the next process
 that takes the slot.
 
-One run as a unit (:func:`run_on_worker`): the controller sends the spec and the memory
-file of the spec's scheduler (if it has one); the worker runs the test in a scratch
-store, renders its report, and sends back the run directory as a gzipped tarball, the
-verdict and wall time, and the memory as the run left it. The controller unpacks the
-run into the campaign's store (``spec.json`` naming the controller's store and
-cluster, as if it had been run here), writes the memory back and refreshes the store's
-index. The memory's order is the campaign's: a run starts only after the previous run's
-memory is back, so a learner learns exactly as it would on one machine (the choices
-within a run are made live, by the scheduler on the worker, from that memory).
+One run as a unit (:func:`run_on_worker`): the controller sends the spec, the memory
+file of the spec's scheduler (if it has one) and the campaign's previous run (a learner
+reads what it showed: ldfi its lineage, adaptive its verdict); the worker runs the test
+in a scratch store laid out like the campaign's, renders its report, and sends back the
+run directory as a gzipped tarball, the verdict and wall time, and the memory as the run
+left it. The controller unpacks the run into the campaign's store (``spec.json`` naming
+the controller's store and cluster, as if it had been run here), writes the memory back
+and refreshes the store's index. The memory's order is the campaign's: a run starts only
+after the previous run's memory is back, so a learner learns exactly as it would on one
+machine (the choices within a run are made live, by the scheduler on the worker, from
+that memory and that previous run).
 
 A worker lost during a run: Dask gives the unit to another worker, which makes the run
 again from its seed; the lost run's partial directory never reaches the controller.
@@ -95,11 +97,25 @@ def _worker_name() -> str:
     return socket.gethostname()
 
 
-def run_on_worker(spec: TestSpec, pool: ClusterPool, memory: dict[str, str]) -> dict[str, Any]:
+def _pack(run_dir: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(run_dir, arcname=".")
+    return buffer.getvalue()
+
+
+def run_on_worker(
+    spec: TestSpec,
+    pool: ClusterPool,
+    memory: dict[str, str],
+    previous: tuple[str, bytes] | None = None,
+) -> dict[str, Any]:
     """Make one run of ``spec`` here, on this process's cluster slot, in a scratch store
-    seeded with ``memory`` (file name -> text, under the store's ``schedulers/``); return
-    the run directory as a gzipped tarball with its verdict, wall time, results, this
-    worker's name and the memory files as the run left them."""
+    seeded with ``memory`` (file name -> text, under the store's ``schedulers/``) and the
+    campaign's ``previous`` run (its directory name and tarball: a learning scheduler
+    reads what the previous run showed); return the run directory as a gzipped tarball
+    with its verdict, wall time, results, this worker's name and the memory files as the
+    run left them."""
     with _RUN_LOCK, tempfile.TemporaryDirectory(prefix="clew-run-") as tmp:
         slot = _slot(pool)
         root = Path(tmp) / "store"
@@ -107,18 +123,21 @@ def run_on_worker(spec: TestSpec, pool: ClusterPool, memory: dict[str, str]) -> 
         for name, text in memory.items():
             (root / "schedulers" / Path(name).name).write_text(text, encoding="utf-8")
         runs = root / "campaigns" / spec.test_name / "remote" / "runs"
+        if previous is not None:
+            name, tarball = previous
+            target = runs / spec.test_name / Path(name).name
+            target.mkdir(parents=True)
+            with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+                tar.extractall(target, filter="data")
         local = dataclasses.replace(
             spec, store=str(runs), cluster_state_dir=str(slot.state_dir),
             cluster_options=dict(slot.options), provider="local",
         )  # fmt: skip
         outcome = run_test(local)
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            tar.add(outcome.run_dir, arcname=".")
         learned = {p.name: p.read_text(encoding="utf-8")
                    for p in sorted((root / "schedulers").glob("*.json"))}  # fmt: skip
         return {
-            "tarball": buffer.getvalue(), "valid": outcome.valid, "results": outcome.results,
+            "tarball": _pack(outcome.run_dir), "valid": outcome.valid, "results": outcome.results,
             "wall_seconds": outcome.wall_seconds, "ops": outcome.ops,
             "duration": outcome.duration, "problems": outcome.problems,
             "worker": _worker_name(), "slot": slot.name, "memory": learned,
@@ -192,7 +211,10 @@ class DaskExecutor:
     def _run(self, spec: TestSpec) -> RunOutcome:
         files = _memory_files(spec)
         memory = {n: p.read_text(encoding="utf-8") for n, p in files.items() if p.exists()}
-        future = self.client.submit(run_on_worker, spec, self.pool, memory, pure=False)
+        latest = Path(spec.store) / spec.test_name / "latest"
+        previous = (latest.resolve().name, _pack(latest.resolve())) if latest.is_dir() else None
+        future = self.client.submit(run_on_worker, spec, self.pool, memory, previous,
+                                    pure=False)  # fmt: skip
         unit = future.result()
         for name, text in unit["memory"].items():
             if name in files:

@@ -142,3 +142,63 @@ def test_pool_subnets_are_parsed_and_slots_named_by_their_third_octet() -> None:
     for bad in ("", "10.77.1.0/16", "ten.77.1.0/24"):
         with pytest.raises(ConfigError):
             parse_subnets(bad)
+
+
+class InlineClient:
+    """Stands in for a Dask client: runs the unit here, at once."""
+
+    def submit(self, fn: Any, *args: Any, pure: bool = True) -> Any:
+        value = fn(*args)
+        return type("Done", (), {"result": lambda self: value})()
+
+
+def test_a_learner_on_a_worker_sees_the_memory_and_the_previous_run_and_its_memory_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.campaign_dask as cd
+    from harness.campaign_pool import PoolSlot
+    from nemeses.schedulers.memory import memory_path
+
+    seen: list[dict[str, Any]] = []
+
+    def fake_run_test(spec: Spec) -> RunOutcome:
+        """What the scheduler on the worker would find: its memory, the previous run."""
+        path = memory_path("adaptive", spec.store, spec.suite)
+        memory = json.loads(path.read_text()) if path.exists() else {}
+        previous = sorted(p.parent.name for p in Path(spec.store).glob("*/*/faults.jsonl"))
+        seen.append({"memory": memory, "previous": previous,
+                     "cluster": spec.cluster_state_dir})  # fmt: skip
+        memory_path("adaptive", spec.store, spec.suite).write_text(
+            json.dumps({"runs": memory.get("runs", 0) + 1}))
+        return Scripted([True]).run(spec)
+
+    monkeypatch.setattr(cd, "run_test", fake_run_test)
+    slot = PoolSlot(name="cp1", subnet="10.77.1.0/24", state_dir=tmp_path / "slot", options={})
+    monkeypatch.setattr(cd, "_slot", lambda pool: slot)
+    executor = cd.DaskExecutor(InlineClient(), ClusterPool())  # type: ignore[arg-type]
+    here = spec(tmp_path, scheduler="adaptive")
+    result = run_campaign(here, runs=3, executor=executor)
+    assert [s["memory"] for s in seen] == [{}, {"runs": 1}, {"runs": 2}]
+    names = [Path(r.run_dir).name for r in result.runs]
+    assert [s["previous"] for s in seen] == [[], names[:1], names[1:2]]
+    assert {s["cluster"] for s in seen} == {str(tmp_path / "slot")}
+    root_memory = memory_path("adaptive", str(result.directory / "runs"), "bugkv")
+    assert json.loads(root_memory.read_text()) == {"runs": 3}  # back in the controller's store
+    assert all(r.worker for r in result.runs)
+
+
+def test_a_run_that_could_not_be_made_is_tried_again_with_its_seed(tmp_path: Path) -> None:
+    from harness.errors import ClusterError
+
+    class Flaky(Scripted):
+        def run(self, spec: Spec) -> RunOutcome:
+            if len(self.seeds) == 1 and not getattr(self, "failed", False):
+                self.failed = True
+                raise ClusterError("bugkv on n4 was not ready within 20 s")
+            return super().run(spec)
+
+    ex = Flaky([True, False])
+    result = run_campaign(spec(tmp_path), runs=3, executor=ex)
+    assert ex.seeds == [100, 101] and result.runs_to_detection == 2
+    with pytest.raises(ClusterError):
+        run_campaign(spec(tmp_path), runs=3, retries=0, executor=Flaky([True, False]))
