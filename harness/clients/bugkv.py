@@ -16,6 +16,7 @@ Outcomes:
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -33,6 +34,10 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "BugkvClient", "Bu
 DEFAULT_CONNECT_TIMEOUT = 0.5
 #: Seconds to wait for an answer (the server gives up on a proposal after 0.5 s).
 DEFAULT_READ_TIMEOUT = 1.5
+#: Tries of a set read that definitely failed, and the seconds between them (within the
+#: run's op timeout, 5 s by default, with the default client timeouts).
+SET_READ_TRIES = 3
+SET_READ_PAUSE = 0.5
 
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -160,5 +165,13 @@ class BugkvSetClient(_BugkvHTTP):
         if f == "add":
             return await self._update({"f": "add", "value": op.get("value")})
         if f == "read":
-            return await self._read({"f": "read-set"})
+            # A read that definitely failed (no leader yet after the heal, a node still
+            # restarting) is tried again: the final read is the set's only evidence.
+            done = await self._read({"f": "read-set"})
+            for _ in range(SET_READ_TRIES - 1):
+                if done["type"] != "fail":
+                    break
+                await asyncio.sleep(SET_READ_PAUSE)
+                done = await self._read({"f": "read-set"})
+            return done
         raise ConfigError(f"the bugkv set client cannot do f={f!r} (add, read)")
