@@ -111,12 +111,16 @@ def cli(verbose: bool) -> None:
 
     Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 crash.
     """
-    # The console shows warnings (everything with -v); a run's clew.log gets every detail.
+    # The console shows warnings; with -v, clew's own steps too, with timestamps (libraries
+    # stay at warnings: their DEBUG output would drown them). A run's clew.log gets every detail.
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    console.setFormatter(logging.Formatter("%(asctime)s " + fmt if verbose else fmt))
     logging.getLogger().addHandler(console)
-    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
+    if verbose:
+        logging.getLogger("clew").setLevel(logging.DEBUG)
 
 
 @contextmanager
@@ -253,6 +257,22 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     default=None,
     help="Write a self-contained HTML report of all files here.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Check on a local Dask cluster of N processes: linearizability key groups and the "
+    "transactional cycle search of each component are shipped to them (same verdicts, same "
+    "budgets: the time limit for the whole file, the memory budget per process).",
+)
+@click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Check on an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) and its workers; "
+    "see docs/dask.md.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar (also off when not a TTY).")
 def check_cmd(
     files: tuple[str, ...],
@@ -274,6 +294,8 @@ def check_cmd(
     wfr_keys: bool,
     sequential_keys: bool,
     linearizable_keys: bool,
+    workers: int | None,
+    dask_address: str | None,
 ) -> None:
     """Check each history FILE against a model: linearizability (register, cas-register,
     etcd, multi-register, kv, mutex, set, linearizable-queue), transactional anomalies
@@ -288,6 +310,7 @@ def check_cmd(
       clew check store/etcd-register/latest/history.jsonl
       clew check --model cas-register --time-limit 30 history.edn
       clew check --json tests/data/porcupine/kv/*.txt
+      clew check --workers 2 --model list-append big-history.jsonl
     """
     from harness.formats import FORMATS
 
@@ -308,6 +331,8 @@ def check_cmd(
         _make_dir(counterexample_dir, "--counterexample-dir")
     if report_path:
         _check_writable(report_path, "--report")
+    if workers is not None and dask_address is not None:
+        raise click.UsageError("give --workers or --dask, not both")
 
     codes: list[int] = []
     records: list[dict[str, Any]] = []
@@ -315,7 +340,7 @@ def check_cmd(
     checker_seconds = 0.0
     t0 = time.perf_counter()
     show_progress = not no_progress and not as_json and sys.stderr.isatty()
-    with _progress(show_progress, len(files)) as bar:
+    with _progress(show_progress, len(files)) as bar, _dask(workers, dask_address) as client:
         task = bar.add_task("checking", total=len(files)) if bar else None
         if bar is not None:
             bar.update(task, description="loading the checker (the first run compiles it)")
@@ -331,7 +356,7 @@ def check_cmd(
                     if total > 1:
                         bar.update(task, description=f"checking {name}: {done}/{total} keys")
 
-            code, line, seconds, record = _check_one(path, options, on_progress)
+            code, line, seconds, record = _check_one(path, options, on_progress, client)
             records.append(record)
             checker_seconds += seconds
             codes.append(code)
@@ -487,10 +512,23 @@ def _check_writable(path: str, option: str) -> None:
     _make_dir(parent, option)
 
 
+@contextmanager
+def _dask(workers: int | None, address: str | None) -> Iterator[Any]:
+    """A Dask client for ``--workers`` / ``--dask``, or None when neither was given."""
+    if workers is None and address is None:
+        yield None
+        return
+    from harness.check_dask import dask_check_client
+
+    with dask_check_client(address=address, workers=workers or 0) as client:
+        yield client
+
+
 def _check_one(
-    path: str, o: _CheckOptions, on_progress: Any = None
+    path: str, o: _CheckOptions, on_progress: Any = None, client: Any = None
 ) -> tuple[int, str, float, dict[str, Any]]:
-    """Check one file; return (exit code, line to print, checker seconds, its record)."""
+    """Check one file; return (exit code, line to print, checker seconds, its record).
+    With a Dask ``client``, the work is shipped to its workers (:mod:`harness.check_dask`)."""
     from checkers.linear import check, resolve_model
     from harness.formats import detect_format, read_history
     from harness.read_budget import ReadBudget, ReadBudgetExceeded
@@ -513,18 +551,28 @@ def _check_one(
             record["model"] = model
         family = _family(model)
         if family == "txn":
-            return _check_txn(path, history, model, o, record, started)
+            return _check_txn(path, history, model, o, record, started, client)
         if family == "collection":
             return _check_collection(path, history, model, o, record, started)
         initial = None if o.initial is _UNSET else o.initial
         m = resolve_model(history, model, initial_value=initial)
         record["model"] = m.name
-        result = check(
-            history, m, partition=o.partition, time_limit=o.time_limit,
-            max_bytes=o.max_memory, max_steps=o.max_steps, threads=o.threads,
-            counterexample_time_limit=o.counterexample_time_limit, progress=on_progress,
-            started=started,
-        )  # fmt: skip
+        if client is not None and o.partition:
+            from harness.check_dask import check_linear_on_dask
+
+            result = check_linear_on_dask(
+                client, history, model, initial_value=initial, time_limit=o.time_limit,
+                max_bytes=o.max_memory, max_steps=o.max_steps,
+                counterexample_time_limit=o.counterexample_time_limit, started=started,
+                progress=on_progress,
+            )  # fmt: skip
+        else:
+            result = check(
+                history, m, partition=o.partition, time_limit=o.time_limit,
+                max_bytes=o.max_memory, max_steps=o.max_steps, threads=o.threads,
+                counterexample_time_limit=o.counterexample_time_limit, progress=on_progress,
+                started=started,
+            )  # fmt: skip
     except InputError as e:
         return _bad_input(path, e, o.as_json, record)
     except ReadBudgetExceeded as e:
@@ -643,11 +691,19 @@ def _check_txn(
     o: _CheckOptions,
     record: dict[str, Any],
     started: float,
+    client: Any = None,
 ) -> tuple[int, str, float, dict[str, Any]]:
     """Check one transactional history (called from :func:`_check_one`); the time limit
-    and ``seconds`` run from ``started`` (before the file was read)."""
+    and ``seconds`` run from ``started`` (before the file was read). With a Dask
+    ``client``, each component's cycle search runs on its workers."""
     from checkers.txn import DEFAULT_CONSISTENCY
     from checkers.txn import check as txn_check
+
+    unit_map = None
+    if client is not None:
+        from harness.check_dask import DaskUnitMap
+
+        unit_map = DaskUnitMap(client)
 
     extra: dict[str, Any] = {}
     if model == "rw-register":
@@ -658,7 +714,7 @@ def _check_txn(
     result = txn_check(
         history, model, o.consistency or DEFAULT_CONSISTENCY,
         time_limit=None if left is None else max(left, 1e-3), max_memory=o.max_memory,
-        **extra,
+        unit_map=unit_map, **extra,
     )  # fmt: skip
     result = dataclasses.replace(result, seconds=time.perf_counter() - started)
     d = result.details

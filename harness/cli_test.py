@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from harness.progress import ConsoleProgress, reporting
 from nemeses.kinds import names as fault_kind_names
 from nemeses.scheduler import scheduler_names
 
@@ -37,46 +37,6 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
                     pass
         out[key.replace("-", "_")] = parsed
     return out
-
-
-class _Live:
-    """One status line on stderr: on a TTY redrawn in place at every update (about twice a
-    second); otherwise a timestamped line every 10 s, and at once whenever a fault strikes
-    or heals (the active faults change), so no fault goes unseen between samples."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self._last = 0.0
-        self._fault: str | None = None
-
-    def __call__(self, p: Any, fault: str | None) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        changed = (fault or None) != self._fault
-        self._fault = fault or None
-        if not self.tty and now - self._last < 10 and not changed:
-            return
-        self._last = now
-        what = fault or "none"
-        if changed:
-            what = f"{fault} (struck)" if fault else "none (healed)"
-        line = (
-            f"{p.elapsed:6.1f} s  {p.ops_per_s:7.0f} ops/s  "
-            f"ok {p.ok}  fail {p.fail}  info {p.info}  fault: {what}"
-        )
-        if not self.tty:
-            line = time.strftime("%H:%M:%S ") + line
-        if self.tty:
-            sys.stderr.write("\r\x1b[2K" + line)
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled and self.tty:
-            sys.stderr.write("\n")
 
 
 def _seed_of(run_dir: Path) -> int | None:
@@ -284,16 +244,17 @@ def test_cmd(
     )  # fmt: skip
     outcomes = []
     for i in range(test_count):
-        live = _Live(not no_progress)
+        live = ConsoleProgress(not no_progress)
         if test_count > 1:
             click.echo(f"== run {i + 1} of {test_count}")
         # Each repeat gets its own seed: the given one plus i, or a fresh random one.
         run_spec = spec if spec.seed is None else dataclasses.replace(spec, seed=spec.seed + i)
-        outcome = run_test(
-            run_spec,
-            on_progress=live,
-            on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
-        )
+        with reporting(live):
+            outcome = run_test(
+                run_spec,
+                on_progress=live,
+                on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
+            )
         live.done()
         outcomes.append(outcome)
         _print_outcome(outcome)
@@ -405,14 +366,15 @@ def replay_cmd(run_dir: str, store: str | None, suite_file: str | None, no_progr
     """
     from harness.runner import replay_run
 
-    live = _Live(not no_progress)
-    outcome = replay_run(
-        run_dir,
-        store=store,
-        suite_file=suite_file,
-        on_progress=live,
-        on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
-    )
+    live = ConsoleProgress(not no_progress)
+    with reporting(live):
+        outcome = replay_run(
+            run_dir,
+            store=store,
+            suite_file=suite_file,
+            on_progress=live,
+            on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
+        )
     live.done()
     _print_outcome(outcome)
     sys.exit(outcome.exit_code)

@@ -42,6 +42,7 @@ import numpy as np
 
 from checkers.result import UNKNOWN, Result
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
+from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
 from harness.errors import ClewError, ClusterError, ConfigError
@@ -171,12 +172,14 @@ class _Lifecycle:
 async def _cluster_scope(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Cluster]:
     """The cluster, brought up unless a healthy one is; down on exit if this run made it
     (and ``leave_db_running`` is off)."""
+    progress.begin("cluster", f"{spec.nodes} {spec.provider} nodes: reusing or bringing up")
     cluster, made, state = await asyncio.to_thread(_bring_up, spec)
     try:
         yield cluster
     finally:
         if made and not spec.leave_db_running:
             try:
+                progress.begin("cluster down")
                 await asyncio.to_thread(get_provider(spec.provider).down, state)
             except Exception as e:
                 life.problems.append(f"cluster down: {e}")
@@ -197,7 +200,7 @@ async def _db_scope(
 ) -> AsyncIterator[None]:
     """The database set up on every node; on exit its logs are downloaded and it is torn
     down (unless ``leave_db_running``)."""
-    log.info("setting up %s on %d nodes", db.name, len(ctx.nodes))
+    progress.begin("database setup", f"{db.name} on {len(ctx.nodes)} nodes")
     try:
         await _on_all(
             remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
@@ -205,8 +208,10 @@ async def _db_scope(
         yield
     finally:
         assert life.run is not None
+        progress.begin("node logs", "downloading")
         life.problems.extend(await _download_logs(ctx, db, remotes, life.run))
         if not spec.leave_db_running:
+            progress.begin("database teardown")
             try:
                 await _on_all(
                     remotes, f"{db.name} teardown", lambda r: db.teardown(ctx, r.node, r),
@@ -354,10 +359,11 @@ async def _execute(
         run.write_json("clock.json", {"origin_unix_ns": time.time_ns()})
         gen = build_generator(spec, ctx, workload, faults, schedule)
 
-        def progress(p: Any) -> None:
+        def on_op_progress(p: Any) -> None:
             if on_progress:
                 on_progress(p, faults.active_names if faults else None)
 
+        progress.begin("load", f"{spec.time_limit:g} s of ops, then the final heal and reads")
         await interpret(
             gen,
             ctx=ctx,
@@ -366,8 +372,9 @@ async def _execute(
             journal=journal,
             op_timeout=spec.op_timeout,
             seed=spec.seed or 0,
-            on_progress=progress,
+            on_progress=on_op_progress,
         )
+        progress.begin("heal and verify", "healing every fault and checking nothing is left")
 
 
 def client_ops(history: History) -> int:
@@ -530,13 +537,16 @@ def run_test(
         history: History | None = None
         check_seconds: float | None = None
         if run.history.exists():
+            progress.begin("check", progress.checker_compile_note() or "checking the history")
             checked, history, check_seconds = _check(run, workload, ctx)
         results = _results(
             run, checked, history, problems=life.problems, residue=life.residue,
             wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
         )  # fmt: skip
         results.write(run.path)
+        progress.begin("report", "writing report.html and the store's index")
         _render_report(run, history, Path(spec.store))
+        progress.end()
     finally:
         for h in handlers:
             clew_log.removeHandler(h)

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.progress import note_fault
+
 __all__ = ["FaultLedger", "read_ledger", "targets_of"]
 
 
@@ -82,6 +84,7 @@ class FaultLedger:
         self.records.append(rec)
         self._f.write(json.dumps(rec, default=str) + "\n")
         self._f.flush()
+        note_fault(rec)  # the live line shows a fault the moment it strikes or heals
 
     def close(self) -> None:
         """Close the file (further writes are an error)."""

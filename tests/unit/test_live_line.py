@@ -1,30 +1,132 @@
-"""`clew test`'s live line off a terminal: a line every 10 s, and one at once whenever a
-fault strikes or heals."""
+"""What `clew test` prints while it works (harness/progress.py): off a terminal, a
+timestamped line per phase with its elapsed time, a fault the moment the ledger records it,
+and the live line every 10 s and at once when the active faults change; `-v` shows clew's
+own steps with timestamps and no library DEBUG output."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 
-from harness import cli_test
+from harness import progress
+from harness.progress import ConsoleProgress
+from nemeses.ledger import FaultLedger
 
 
-def test_a_fault_is_shown_when_it_strikes_and_heals(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def plain() -> tuple[ConsoleProgress, io.StringIO]:
+    out = io.StringIO()  # not a terminal
+    return ConsoleProgress(True, stream=out), out
+
+
+def test_a_fault_is_shown_when_it_strikes_and_heals(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr(cli_test.time, "monotonic", lambda: clock[0])
-    live = cli_test._Live(True)
-    live.tty = False
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    live, out = plain()
     samples = [(0.5, None), (1.0, None), (1.5, "partition"), (2.0, "partition"),
                (2.5, None), (3.0, None), (12.0, None), (12.6, None)]  # fmt: skip
     for t, fault in samples:
         clock[0] = 100.0 + t
         p = SimpleNamespace(elapsed=t, ops_per_s=10.0, ok=1, fail=0, info=0)
         live(p, fault)
-    lines = capsys.readouterr().err.splitlines()
+    lines = out.getvalue().splitlines()
+    assert all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines)  # timestamped
     shown = [line.split("fault: ")[1] for line in lines]
     # the first sample, the strike, the heal, then the next 10 s sample
     assert shown == ["none", "partition (struck)", "none (healed)", "none"], lines
     assert [line.split(" s ")[0].split()[-1] for line in lines] == ["0.5", "1.5", "2.5", "12.6"]
+
+
+def test_phases_are_lined_with_their_elapsed_time(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    live, out = plain()
+    caplog.set_level(logging.INFO, logger="clew.phase")
+    with progress.reporting(live):
+        progress.begin("cluster", "5 local nodes")
+        clock[0] = 3.25
+        progress.begin("check", "compiling the linearizability checker")
+        clock[0] = 40.0
+    lines = [line[9:] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "cluster: 5 local nodes …",
+        "cluster: done in 3.2 s",
+        "check: compiling the linearizability checker …",
+        "check: done in 36.8 s",
+    ]
+    # the same steps in clew.log / `clew -v`
+    assert [r.getMessage() for r in caplog.records] == [
+        "cluster: 5 local nodes", "cluster: done in 3.2 s",
+        "check: compiling the linearizability checker", "check: done in 36.8 s",
+    ]  # fmt: skip
+    progress.begin("outside")  # no sink: only logged, nothing printed
+    progress.end()
+    assert len(out.getvalue().splitlines()) == 4
+
+
+def test_the_ledger_reports_a_fault_the_moment_it_is_recorded(tmp_path: Path) -> None:
+    live, out = plain()
+    ledger = FaultLedger(tmp_path / "faults.jsonl")
+    with progress.reporting(live):
+        ledger.write({"event": "intent", "kind": "partition", "f": "start-partition"})
+        assert out.getvalue() == ""  # an intent is not a fault acting
+        ledger.write({"time": 10_400_000_000, "event": "applied", "kind": "partition",
+                      "f": "start-partition", "targets": ["n1", "n2", "n3"]})  # fmt: skip
+        last = out.getvalue().splitlines()[-1]
+        assert last.endswith("10.4 s  fault: partition struck → n1 n2 n3")
+        ledger.write({"time": 20_500_000_000, "event": "healed", "kind": "partition"})
+        assert out.getvalue().splitlines()[-1].endswith("20.5 s  fault: partition healed")
+    ledger.close()
+    assert len((tmp_path / "faults.jsonl").read_text().splitlines()) == 3
+
+
+def test_the_compile_note_names_checkers_without_cached_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress, "_cached", lambda f: "linear" not in f)
+    assert progress.checker_compile_note() == (
+        "compiling the linearizability checker (first use; cached afterwards)"
+    )
+    monkeypatch.setattr(progress, "_cached", lambda f: True)
+    assert progress.checker_compile_note() == ""
+
+
+def test_verbose_logs_clews_steps_with_timestamps_and_not_library_debug(tmp_path: Path) -> None:
+    from harness.cli import cli
+
+    history = tmp_path / "h.jsonl"
+    ops = [{"type": "invoke", "process": 0, "f": "read", "value": None},
+           {"type": "ok", "process": 0, "f": "read", "value": None}]  # fmt: skip
+    history.write_text("".join(json.dumps(o) + "\n" for o in ops))
+    root = logging.getLogger()
+    before = list(root.handlers), root.level, logging.getLogger("clew").level
+    try:
+        res = CliRunner().invoke(cli, ["-v", "convert", str(history), str(tmp_path / "h.edn")])
+        assert res.exit_code == 0, res.output
+        assert root.level == logging.WARNING  # libraries: warnings only
+        assert logging.getLogger("clew").level == logging.DEBUG
+        logging.getLogger("asyncssh").debug("library noise")
+        logging.getLogger("clew.test").debug("a step of clew")
+        stream = io.StringIO()
+        handler = root.handlers[-1]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(stream)
+        logging.getLogger("asyncssh").debug("library noise")
+        logging.getLogger("clew.test").debug("a step of clew")
+        text = stream.getvalue()
+        assert "library noise" not in text
+        assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ DEBUG clew.test: a step", text, re.M)
+    finally:
+        for h in root.handlers[:]:
+            if h not in before[0]:
+                root.removeHandler(h)
+        root.setLevel(before[1])
+        logging.getLogger("clew").setLevel(before[2])

@@ -1,0 +1,238 @@
+"""What ``clew test`` tells a person while it works: a line per phase, and the live line.
+
+The run's steps call :func:`begin` as each phase starts (cluster, database setup, load,
+heal and teardown, node logs, check, report); a phase ends when the next begins or at
+:func:`end`, and its elapsed time is reported. Each phase is also logged (logger
+``clew.phase``), so a run's ``clew.log`` and ``clew -v`` show the steps with timestamps.
+The fault ledger calls :func:`note_fault` as each fault is applied or healed, so the live
+line shows a fault the moment it strikes and heals, not at the next sample.
+
+Where the lines go is the sink set with :func:`reporting` (the CLI's
+:class:`ConsoleProgress`); without one, phases are only logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+__all__ = [
+    "ConsoleProgress",
+    "ProgressSink",
+    "begin",
+    "checker_compile_note",
+    "end",
+    "note_fault",
+    "reporting",
+]
+
+log = logging.getLogger("clew.phase")
+
+#: Seconds between two live lines off a terminal (a fault striking or healing is shown at once).
+PLAIN_INTERVAL = 10.0
+
+
+class ProgressSink(Protocol):
+    """Receives the phases and the fault events of a run."""
+
+    def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
+        """Phase ``name`` starts (``finished``: the phase that just ended, and its seconds)."""
+
+    def phase_end(self, finished: tuple[str, float]) -> None:
+        """The last phase ended."""
+
+    def fault(self, record: Mapping[str, Any]) -> None:
+        """A fault was applied or healed (a fault ledger record)."""
+
+
+_sink: ProgressSink | None = None
+_current: tuple[str, float] | None = None
+
+
+@contextlib.contextmanager
+def reporting(sink: ProgressSink | None) -> Iterator[None]:
+    """Send phases and fault events to ``sink`` while the block runs (then end the last
+    phase)."""
+    global _sink, _current
+    before, _sink, _current = _sink, sink, None
+    try:
+        yield
+    finally:
+        end()
+        _sink = before
+
+
+def _finish() -> tuple[str, float] | None:
+    global _current
+    if _current is None:
+        return None
+    name, t0 = _current
+    _current = None
+    seconds = time.monotonic() - t0
+    log.info("%s: done in %.1f s", name, seconds)
+    return name, seconds
+
+
+def begin(name: str, detail: str = "") -> None:
+    """Phase ``name`` starts now (``detail``: what it does, for a person); the phase before
+    it ends."""
+    global _current
+    finished = _finish()
+    _current = (name, time.monotonic())
+    log.info("%s%s", name, f": {detail}" if detail else "")
+    if _sink is not None:
+        _sink.phase(name, detail, finished)
+
+
+def end() -> None:
+    """The current phase (if any) ends."""
+    finished = _finish()
+    if finished is not None and _sink is not None:
+        _sink.phase_end(finished)
+
+
+def note_fault(record: Mapping[str, Any]) -> None:
+    """A fault ledger record was written: faults applied or healed are reported at once."""
+    if _sink is not None and record.get("event") in ("applied", "healed"):
+        _sink.fault(record)
+
+
+def _cached(module_file: str) -> bool:
+    """Whether numba's on-disk cache holds compiled code for the module at ``module_file``."""
+    path = Path(module_file)
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    return any((path.parent / "__pycache__").glob(f"{path.stem}.*.{tag}.nbi"))
+
+
+def checker_compile_note() -> str:
+    """A few words for the check phase when the checkers' compiled code is not cached
+    yet (the first check compiles it, which takes tens of seconds), else ''."""
+    import importlib.util
+
+    top = importlib.util.find_spec("checkers")  # its package only: importing a kernel compiles
+    if top is None or not top.origin:
+        return ""
+    root = Path(top.origin).parent
+    missing = [name for name, rel in (("linearizability", "linear/kernel.py"),
+                                      ("transactional", "txn/kernels.py"))
+               if (root / rel).exists() and not _cached(str(root / rel))]  # fmt: skip
+    if not missing:
+        return ""
+    return f"compiling the {' and '.join(missing)} checker (first use; cached afterwards)"
+
+
+def _fault_words(record: Mapping[str, Any]) -> str:
+    kind = record.get("kind") or record.get("f") or "fault"
+    targets = record.get("targets")
+    if record.get("event") == "healed":
+        return f"{kind} healed"
+    where = f" → {' '.join(map(str, targets))}" if isinstance(targets, list) and targets else ""
+    return f"{kind} struck{where}"
+
+
+class ConsoleProgress:
+    """Phase lines and the live line on stderr. On a terminal: rich, a spinner with the
+    current phase (during the load: ops/s, outcomes and the active faults, redrawn at each
+    update) above a line per finished phase. Otherwise plain timestamped lines: a phase's
+    start and end, a fault striking or healing at once, and the live line every
+    :data:`PLAIN_INTERVAL` seconds."""
+
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._last = 0.0
+        self._fault: str | None = None
+        self._status: Any = None
+        self._console: Any = None
+        self._phase = ""
+        self._phase_t0 = time.monotonic()
+
+    # --- output ---------------------------------------------------------------------------
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self._rich().print(text, highlight=False, markup=False)
+        else:
+            self.stream.write(time.strftime("%H:%M:%S ") + text + "\n")
+            self.stream.flush()
+
+    def _rich(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream)
+        return self._console
+
+    def _show(self, text: str) -> None:
+        """The spinner's text (terminal only)."""
+        if self._status is None:
+            self._status = self._rich().status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    # --- ProgressSink ---------------------------------------------------------------------
+    def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
+        """Report the phase that ended and the one starting."""
+        if not self.enabled:
+            return
+        if finished is not None:
+            self._done(finished)
+        self._phase, self._phase_t0 = name, time.monotonic()
+        text = f"{name}: {detail}" if detail else name
+        if self.tty:
+            self._show(text + " …")
+        else:
+            self._line(text + " …")
+
+    def phase_end(self, finished: tuple[str, float]) -> None:
+        """Report the last phase's end and stop the spinner."""
+        if self.enabled:
+            self._done(finished)
+        self.done()
+
+    def _done(self, finished: tuple[str, float]) -> None:
+        name, seconds = finished
+        self._line(f"{'✓ ' if self.tty else ''}{name}: done in {seconds:.1f} s")
+
+    def fault(self, record: Mapping[str, Any]) -> None:
+        """Print a fault striking or healing the moment the ledger records it."""
+        if not self.enabled:
+            return
+        t = record.get("time")
+        at = f"{t / 1e9:6.1f} s  " if isinstance(t, int | float) else ""
+        self._line(f"{at}fault: {_fault_words(record)}")
+
+    # --- the live line (the interpreter's progress callback) ------------------------------
+    def __call__(self, p: Any, fault: str | None) -> None:
+        """The load's live line: elapsed, ops/s, outcomes, the faults acting now."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        changed = (fault or None) != self._fault
+        self._fault = fault or None
+        if not self.tty and now - self._last < PLAIN_INTERVAL and not changed:
+            return
+        self._last = now
+        what = fault or "none"
+        if changed:
+            what = f"{fault} (struck)" if fault else "none (healed)"
+        line = (
+            f"{p.elapsed:6.1f} s  {p.ops_per_s:7.0f} ops/s  "
+            f"ok {p.ok}  fail {p.fail}  info {p.info}  fault: {what}"
+        )
+        if self.tty:
+            self._show(f"{self._phase or 'load'}: {line}")
+        else:
+            self._line(line)
+
+    def done(self) -> None:
+        """Stop the spinner (terminal)."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
