@@ -28,7 +28,13 @@ from nemeses.scheduler import (
     Wait,
     make_scheduler,
 )
-from nemeses.schedulers.ldfi import LdfiScheduler, LdfiState, isolated_node, learn
+from nemeses.schedulers.ldfi import (
+    LdfiScheduler,
+    LdfiState,
+    exhausted_statement,
+    isolated_node,
+    learn,
+)
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
 S = 1_000_000_000
@@ -321,3 +327,29 @@ def test_an_invalid_run_ends_the_search_and_the_next_starts_anew(tmp_path: Path)
     # a new search: the same cheapest hypothesis again, with the lineage kept
     assert second["hypotheses"][0]["key"] == first["hypotheses"][0]["key"]
     assert "read" in second["classes"]
+
+
+def test_hypotheses_cheapest_first_and_behind_predicted_only_with_partitions():
+    state = LdfiState()
+    state.observe({"read": OutcomeClass("read", "n1", 5), "write": OutcomeClass("write", "n1", 5)})
+    got = [(c, [list(a) for a in h]) for c, h in state.hypotheses(KINDS, 2)]
+    assert got[:3] == [("read", [["partition", "leader"]]), ("write", [["kill", "all"]]),
+                       ("behind", [["partition", "leader"]])]  # fmt: skip
+    costs = [len(compose(c, [tuple(a) for a in h])) for c, h in got]
+    assert costs == sorted(costs)
+    assert all(c != "behind" for c, _h in state.hypotheses(("kill", "pause"), 2))
+    # tried ones are left out (followers renumbered: one test for any follower)
+    state.tried.append({"key": json.dumps(["read", [["partition", "leader"]]])})
+    assert ("read", (("partition", "leader"),)) not in state.hypotheses(KINDS, 2)
+
+
+def test_the_exhausted_statement_is_precise():
+    state = LdfiState()
+    state.observe({"write": OutcomeClass("write", "n1", 7)})
+    state.runs = 3
+    text = exhausted_statement(state, ("kill", "partition", "packet"), 2)
+    assert text == (
+        "exhausted: no combination of ≤ 2 faults of kinds kill, partition removes every "
+        "support of an acknowledged write or read, within this model (classes: write "
+        "(7 ops); 0 hypotheses tried, all valid; 3 runs)"
+    )
