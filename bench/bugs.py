@@ -25,7 +25,8 @@ nothing, and for each scheduler but ``random`` a one-sided Mann-Whitney U test a
 ``random``'s cell (:mod:`harness.campaign_table`), as text and as Markdown; and it writes
 one JSON row per campaign, as campaigns finish, to ``bench/results/bugs-<time>.json`` (bug,
 depth, scheduler, config and experiment hashes, clew commit, runs, seconds and fault ops
-to detection or ``null`` with the cap and what was spent, each run's wall time).
+to detection or ``null`` with the cap and what was spent, each run's wall time, the
+machine's load average at the campaign's start and end).
 ``--table FILE...`` prints the table of stored rows (figures from different sittings add
 up when their config hashes agree).
 
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         if time.monotonic() - t0 > args.cell_budget:
             return
         spec, depth = campaign_spec(args, name, sched, c, base / name / sched / f"c{c}")
-        started = time.monotonic()
+        started, load_before = time.monotonic(), os.getloadavg()[0]
         result = run_campaign(spec, runs=args.runs, budget=CAMPAIGN_BUDGET, executor=executor)
         data = result.to_json()
         row = {
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             "cap_runs": args.runs, "runs": len(result.runs), "seconds": result.seconds,
             "fault_ops": result.fault_ops, "run_seconds": [r.wall_seconds for r in result.runs],
             "campaign_wall_seconds": round(time.monotonic() - started, 1),
+            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             "stopped": result.stopped,
             "workers": sorted({r.worker or "local" for r in result.runs}),
             "campaign": str(result.directory),
