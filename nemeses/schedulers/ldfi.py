@@ -339,7 +339,6 @@ class LdfiScheduler:
         #: The previous run's invalid verdict that ended the last search, if it did.
         self.found: str | None = None
         self.struck: list[dict[str, Any]] = []
-        self.skipped: list[dict[str, Any]] = []
         self._todo: list[tuple[str, tuple[Action, ...]]] | None = None
         self._moves: list[Move] = []
         self._current: dict[str, Any] | None = None
@@ -414,8 +413,8 @@ class LdfiScheduler:
             moves = list(compose(cls, h))
             need = self._duration(moves, space.interval, op_s)
             # The run's first hypothesis strikes even if the estimate says it will not
-            # finish (one cut short is struck again next run, see :func:`absorb`).
-            first = not self.struck and need <= 3 * space.time_limit
+            # finish: one cut short is struck again, at most MAX_TRUNCATED times.
+            first = not self.struck
             if len(moves) <= left_ops and (need <= left_t or first):
                 self._todo.pop(i)
                 self._moves = moves
@@ -426,16 +425,6 @@ class LdfiScheduler:
                 }  # fmt: skip
                 self.struck.append(self._current)
                 return True
-        if not self.struck and self._todo:
-            # It could not finish in three runs' time: say so, count it tried (the loop
-            # must end).
-            cls, h = self._todo.pop(0)
-            moves = list(compose(cls, h))
-            self.skipped.append({
-                "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
-                "why": f"needs ~{self._duration(moves, space.interval, op_s):.1f} s and "
-                       f"{len(moves)} ops; the run has {left_t:.1f} s and {left_ops} ops",
-            })  # fmt: skip
         return False
 
     def _leader_now(self, view: RunView) -> str | None:
@@ -576,14 +565,13 @@ class LdfiScheduler:
                 # (stops left undone are done by the run's end, which heals every fault)
                 self._current["truncated"] = f"{len(starts)} starts not made: the run ended"
         self.state.runs += 1
-        self.state.tried += [{**s, "valid": None, "run": None} for s in self.skipped]
         self.state.pending = {"episode": self.episode, "struck": self.struck}
         if self.path is not None:
             memory.save(self.path, self.state.to_json())
         return {
             "scheduler": "ldfi", "episode": self.episode, "k": self.k,
             "hypotheses": self.struck,
-            "skipped": self.skipped, "exhausted": self.exhausted, "found": self.found,
+            "exhausted": self.exhausted, "found": self.found,
             "classes": sorted(self.state.classes), "tried": len(self.state.tried),
             "timing": self.state.timing, "notes": self.notes,
         }  # fmt: skip
