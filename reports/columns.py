@@ -3,20 +3,23 @@
 A report embeds the whole history (up to :data:`MAX_OPS` client ops) as typed arrays, each
 base64 text of little-endian bytes, decoded in the page into ``Float32Array``,
 ``Uint8Array``... — about 20 bytes per op, and no per-op JSON to parse. One row per client
-invocation, in invocation order:
+invocation, in invocation order; integer columns take the narrowest width their values
+fit (``<name>_bytes``: 1, 2 or 4):
 
 ``start``  Float32, seconds (or positions) on the page's time axis
 ``dur``    Float32, until the completion (for a pending op: until the end of the history)
-``lane``   Uint16/Uint32, index into ``lanes`` (process labels)
+``lane``   index into ``lanes`` (process labels)
 ``kind``   Uint8, 0 ok, 1 fail, 2 info, 3 pending
 ``f``      Uint8, index into ``f_names`` (255: one of the rarer names past 254)
 ``node``   Uint8, index into ``nodes`` (255: none)
-``index``  Uint32, the invocation's history index
-``key``, ``vin``, ``vout``  Uint32, indexes into ``texts`` (the key, the invocation's value
-           and the completion's value, as short JSON; 0xFFFFFFFF: none)
+``gap``    the invocation's history index minus the previous one's (the first: its index)
+``key``    index into ``key_texts`` (all ones: none)
+``val``    index into ``texts``: the completion's value (a read's result), or the
+           invocation's for a pending op (all ones: none)
 
-The value texts are kept while their total stays under :data:`MAX_TEXT_CHARS`; beyond it
-they are dropped (``texts_dropped`` says so) and the timeline shows ops without values.
+Texts are short JSON (:data:`TEXT_CHARS`); the value texts are kept while their total stays
+under :data:`MAX_TEXT_CHARS`, beyond which they are dropped (``texts_dropped`` says so) and
+the timeline shows ops without values.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy.typing as npt
 from harness.history import FAIL, INVOKE, OK, History
 from reports.data import TimeAxis, short_json
 
-__all__ = ["MAX_OPS", "MAX_TEXT_CHARS", "NO_TEXT", "TEXT_CHARS", "op_columns"]
+__all__ = ["MAX_OPS", "MAX_TEXT_CHARS", "TEXT_CHARS", "op_columns"]
 
 #: Most client ops embedded in a report; above it, the first MAX_OPS are (the page says so).
 MAX_OPS = 1_000_000
@@ -38,8 +41,6 @@ MAX_OPS = 1_000_000
 TEXT_CHARS = 80
 #: Most characters of key/value text embedded in all; beyond, values are left out.
 MAX_TEXT_CHARS = 16_000_000
-#: "No text" in the key/vin/vout columns.
-NO_TEXT = 0xFFFFFFFF
 _NONE = 255
 
 
@@ -48,30 +49,38 @@ def _b64(a: npt.NDArray[Any]) -> str:
     return base64.b64encode(little.tobytes()).decode()
 
 
+def _narrow(a: npt.NDArray[np.int64]) -> tuple[str, int]:
+    """``a`` (values >= -1; -1 meaning none, stored as all ones) as base64 in the narrowest
+    unsigned width, and that width in bytes."""
+    top = int(a.max()) if len(a) else 0
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        size = np.dtype(dtype).itemsize
+        if top < (1 << (8 * size)) - 1:
+            none = (1 << (8 * size)) - 1
+            return _b64(np.where(a < 0, none, a).astype(dtype)), size
+    raise ValueError("column too wide for the page")
+
+
 def _texts(
-    ids: list[npt.NDArray[np.int64]], table: list[Any]
-) -> tuple[list[str], list[npt.NDArray[np.uint32]], bool]:
-    """Short JSON texts of the table entries the ``ids`` columns use (ids < 0: none), and
-    the columns renumbered into that list; False when over the text budget."""
-    used = np.unique(np.concatenate([i[i >= 0] for i in ids]))
+    ids: npt.NDArray[np.int64], table: list[Any]
+) -> tuple[list[str], npt.NDArray[np.int64] | None]:
+    """Short JSON texts of the table entries ``ids`` uses (ids < 0: none), and ``ids``
+    renumbered into that list (-1: none); (``[]``, None) when over the text budget."""
+    used = np.unique(ids[ids >= 0])
     texts: list[str] = []
     total = 0
     for v in used.tolist():
         x = table[v]
-        kind = type(x)
         # the common scalars without json.dumps's per-call cost
-        t = str(x) if kind is int else "null" if x is None else short_json(x, TEXT_CHARS)
+        t = str(x) if type(x) is int else "null" if x is None else short_json(x, TEXT_CHARS)
         total += len(t) + 3
         if total > MAX_TEXT_CHARS:
-            return [], [], False
+            return [], None
         texts.append(t)
-    out = []
-    for col in ids:
-        renum = np.full(len(col), NO_TEXT, dtype=np.uint32)
-        has = col >= 0
-        renum[has] = np.searchsorted(used, col[has]).astype(np.uint32)
-        out.append(renum)
-    return texts, out, True
+    renum = np.full(len(ids), -1, dtype=np.int64)
+    has = ids >= 0
+    renum[has] = np.searchsorted(used, ids[has])
+    return texts, renum
 
 
 def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str, Any]:
@@ -101,31 +110,32 @@ def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str
     node_ids = history.node[inv].astype(np.int64)
     node_col = np.where((node_ids >= 0) & (node_ids < _NONE), node_ids, _NONE).astype(np.uint8)
     key_ids = history.key[inv].astype(np.int64)
-    vin_ids = history.value[inv].astype(np.int64)
-    vout_ids = np.where(done, history.value[comp0], -1).astype(np.int64)
-    key_texts, key_cols, _ = _texts([key_ids], history.keys)
-    texts, cols, kept = _texts([vin_ids, vout_ids], history.values)
+    val_ids = np.where(done, history.value[comp0], history.value[inv]).astype(np.int64)
+    key_texts, key_col = _texts(key_ids, history.keys)
+    texts, val_col = _texts(val_ids, history.values)
+    index = history.index[inv].astype(np.int64)
+    gap = np.diff(index, prepend=0)
     out: dict[str, Any] = {
         "shown": n,
         "total": total,
         "start": _b64(start.astype(np.float32)),
         "dur": _b64((stop - start).astype(np.float32)),
-        "lane": _b64(lane.astype(np.uint16 if len(lanes) < 65536 else np.uint32)),
-        "lane_bytes": 2 if len(lanes) < 65536 else 4,
         "kind": _b64(kind),
         "f": _b64(f_col),
         "node": _b64(node_col),
-        "index": _b64(history.index[inv].astype(np.uint32)),
         "lanes": lanes,
         "f_names": f_names,
         "nodes": list(history.nodes[:_NONE]),
         "key_texts": key_texts,
-        "key": _b64(key_cols[0]) if key_cols and key_texts else None,
         "texts": texts,
-        "vin": _b64(cols[0]) if kept else None,
-        "vout": _b64(cols[1]) if kept else None,
-        "texts_dropped": not kept,
+        "texts_dropped": val_col is None,
         "lo": float(start.min()) if n else 0.0,
         "hi": float(stop.max()) if n else 1.0,
     }
+    for name, column in (("lane", lane.astype(np.int64)), ("gap", gap),
+                         ("key", key_col), ("val", val_col)):  # fmt: skip
+        if column is None or (name == "key" and not key_texts):
+            out[name], out[f"{name}_bytes"] = None, 0
+        else:
+            out[name], out[f"{name}_bytes"] = _narrow(column)
     return out

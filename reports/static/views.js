@@ -33,32 +33,35 @@
   }
 
   /* The ops as columns, with per-lane lists and the lookups the views need. */
+  var UINT = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array };
   function opsModel(d) {
     var o = d.ops;
+    function ints(name) { return o[name] ? decode(o[name], UINT[o[name + "_bytes"]]) : null; }
     var m = {
       n: o.shown, total: o.total,
       start: decode(o.start, Float32Array), dur: decode(o.dur, Float32Array),
-      lane: decode(o.lane, o.lane_bytes === 2 ? Uint16Array : Uint32Array),
-      kind: decode(o.kind, Uint8Array), f: decode(o.f, Uint8Array), node: decode(o.node, Uint8Array),
-      index: decode(o.index, Uint32Array), key: decode(o.key, Uint32Array),
-      vin: decode(o.vin, Uint32Array), vout: decode(o.vout, Uint32Array),
+      lane: ints("lane"), kind: decode(o.kind, Uint8Array), f: decode(o.f, Uint8Array),
+      node: decode(o.node, Uint8Array), key: ints("key"), val: ints("val"),
+      keyNone: o.key_bytes ? Math.pow(2, 8 * o.key_bytes) - 1 : -1,
+      valNone: o.val_bytes ? Math.pow(2, 8 * o.val_bytes) - 1 : -1,
       lanes: o.lanes, fNames: o.f_names, nodes: o.nodes, texts: o.texts, keyTexts: o.key_texts,
       lo: o.lo, hi: o.hi > o.lo ? o.hi : o.lo + 1
     };
-    var maxDur = 0;
-    for (var i = 0; i < m.n; i++) if (m.dur[i] > maxDur) maxDur = m.dur[i];
+    var gap = ints("gap"), index = new Float64Array(m.n), at = 0, maxDur = 0;
+    for (var i = 0; i < m.n; i++) {
+      at += gap[i]; index[i] = at;
+      if (m.dur[i] > maxDur) maxDur = m.dur[i];
+    }
+    m.index = index;
     m.maxDur = maxDur;
     return m;
   }
   function opText(m, i) {
-    var NO = 0xFFFFFFFF, KIND = ["ok", "fail", "info", "pending"];
-    var f = m.f[i] < m.fNames.length ? m.fNames[m.f[i]] : "?";
-    var s = f;
-    if (m.key && m.key[i] !== NO) s += " [" + m.keyTexts[m.key[i]] + "]";
-    if (m.vin && m.vin[i] !== NO) s += " " + m.texts[m.vin[i]];
-    s += " → " + KIND[m.kind[i]];
-    if (m.vout && m.vout[i] !== NO) s += " " + m.texts[m.vout[i]];
-    return s;
+    var KIND = ["ok", "fail", "info", "pending"];
+    var s = m.f[i] < m.fNames.length ? m.fNames[m.f[i]] : "?";
+    if (m.key && m.key[i] !== m.keyNone) s += " [" + m.keyTexts[m.key[i]] + "]";
+    if (m.val && m.val[i] !== m.valNone) s += " " + m.texts[m.val[i]];
+    return s + " · " + KIND[m.kind[i]];
   }
   /* Rows of the timeline: one per worker (process mod concurrency) or one per process. */
   function rowsOf(m, byWorker, conc) {

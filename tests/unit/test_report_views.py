@@ -47,14 +47,23 @@ def test_every_op_becomes_one_row_of_typed_columns() -> None:
     assert col(c["dur"], np.float32).tolist() == [2, 2, 1, 0]
     assert col(c["kind"], np.uint8).tolist() == [0, 2, 0, 3]  # ok, info, ok, pending
     assert [c["f_names"][i] for i in col(c["f"], np.uint8)] == ["write", "read", "read", "write"]
-    assert [c["lanes"][i] for i in col(c["lane"], np.uint16)] == [0, 1, 0, 2]
-    assert col(c["index"], np.uint32).tolist() == [0, 1, 4, 6]
-    texts = c["texts"]
-    vin, vout = col(c["vin"], np.uint32), col(c["vout"], np.uint32)
-    assert [texts[i] for i in vin] == ["1", "null", "null", "2"]
-    assert [texts[i] if i != columns.NO_TEXT else None for i in vout] == ["1", "null", "1", None]
+    assert c["lane_bytes"] == c["gap_bytes"] == c["key_bytes"] == c["val_bytes"] == 1
+    assert [c["lanes"][i] for i in col(c["lane"], np.uint8)] == [0, 1, 0, 2]
+    assert np.cumsum(col(c["gap"], np.uint8)).tolist() == [0, 1, 4, 6]  # history indices
+    # the completion's value (a read's result), the invocation's for a pending op
+    assert [c["texts"][i] for i in col(c["val"], np.uint8)] == ["1", "null", "1", "2"]
+    assert [c["key_texts"][i] if i != 255 else None for i in col(c["key"], np.uint8)] == [
+        '"k"', None, None, None,
+    ]  # fmt: skip
     nodes = col(c["node"], np.uint8).tolist()
     assert [c["nodes"][i] for i in nodes[:2]] == ["n1", "n2"] and nodes[2] == 255
+
+
+def test_integer_columns_take_the_narrowest_width() -> None:
+    for top, size in ((254, 1), (255, 2), (65534, 2), (65535, 4)):
+        b64, width = columns._narrow(np.array([-1, 0, top]))
+        assert width == size
+        assert col(b64, f"u{size}").tolist() == [(1 << 8 * size) - 1, 0, top]
 
 
 def test_columns_are_capped_and_values_dropped_over_their_budget(
@@ -65,7 +74,7 @@ def test_columns_are_capped_and_values_dropped_over_their_budget(
     assert (c["shown"], c["total"]) == (2, 4)
     monkeypatch.setattr(columns, "MAX_TEXT_CHARS", 5)
     c = columns.op_columns(h, data.time_axis(h))
-    assert c["texts_dropped"] and c["vin"] is None and c["shown"] == 4
+    assert c["texts_dropped"] and c["val"] is None and c["shown"] == 4
 
 
 def test_latency_quantiles_per_f_over_time() -> None:
