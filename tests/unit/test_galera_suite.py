@@ -154,6 +154,7 @@ def test_the_config_names_every_member_and_the_options_reach_it() -> None:
     assert "wsrep_node_address = 10.9.9.12" in text and "bind-address = 10.9.9.12" in text
     assert "innodb_flush_log_at_trx_commit = 1" in text and "wsrep_sync_wait = 1" in text
     assert "user = mysql" in text and "wsrep_sst_donor = n1," in text
+    assert "wsrep_sst_donor = n1," in db.config(ctx, ctx.nodes[2])
     assert "wsrep_sst_donor" not in db.config(ctx, ctx.nodes[0])
 
 
