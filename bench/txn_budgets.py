@@ -1,4 +1,5 @@
-"""How quickly the transactional checker answers when its budgets are tiny.
+"""How quickly the transactional checker answers when its budgets are tiny, and whether
+``clew check``'s budgets hold on big strict-serializable histories (issue 11).
 
 A ring of N concurrent transactions (one strongly connected component with an N-cycle of
 rw edges; ``tests/unit/test_txn_budgets.py``'s ``ring``) checked with a per-component
@@ -7,6 +8,14 @@ memory budget that run out; prints the verdict, the cause and the seconds of eac
 
     .venv/bin/python bench/txn_budgets.py            # ring of 300
     .venv/bin/python bench/txn_budgets.py -n 3000
+
+With ``--strict N[,N...]``: list-append histories of N transactions in waves (``bench/txn.py
+--waves``: M invoked, then all M complete; real-time edges M² without barriers), written to
+JSONL once, then ``clew check --model list-append --consistency strict-serializable
+--time-limit L`` in a fresh process each; prints the verdict, ``seconds`` (every phase,
+reading the file included) against ``L × 1.1 + 1``, the wall time and the peak RSS::
+
+    .venv/bin/python bench/txn_budgets.py --strict 20000,200000 --time-limit 5 --time-limit 60
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.linear_budgets import run as run_clew
 from checkers.txn import check
 from harness.history import History
 
@@ -36,11 +46,48 @@ def ring(n: int) -> History:
     return History.from_ops(ops)
 
 
+def strict_file(directory: Path, n: int) -> Path:
+    """The JSONL file of ``n`` list-append transactions in waves (generated once): waves
+    of n/20 transactions, n/40 active keys, a key retired after 16 appends."""
+    from bench.txn import generate
+    from harness.formats import write_history
+
+    path = directory / f"waves-{n}.jsonl"
+    if not path.exists():
+        h = generate(n, keys=max(n // 40, 10), max_writes=16, waves=max(n // 20, 1))
+        write_history(h, str(path), "jsonl")
+    return path
+
+
+def strict(sizes: list[int], limits: list[float], directory: Path) -> None:
+    """``clew check`` of each strict-serializable file under each time limit."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for n in sizes:
+        path = strict_file(directory, n)
+        for limit in limits:
+            rec, wall, rss = run_clew(["--model", "list-append", "--consistency",
+                                       "strict-serializable", "--time-limit", str(limit),
+                                       str(path)])  # fmt: skip
+            secs = float(str(rec.get("seconds") or 0))
+            bound = limit * 1.1 + 1
+            print(f"{n:,} txns, --time-limit {limit:g}: {rec.get('valid')}; seconds {secs:.2f} "
+                  f"(bound {bound:.2f}: {'within' if secs <= bound else 'OVER'}), wall "
+                  f"{wall:.2f} s, peak RSS {rss:,.0f} MiB", flush=True)  # fmt: skip
+            if rec.get("cause"):
+                print(f"    cause: {str(rec['cause'])[:200]}", flush=True)
+
+
 def main() -> None:
     """Print verdict, cause and seconds for each tiny budget."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=300)
+    ap.add_argument("--strict", default=None, help="comma-separated transaction counts")
+    ap.add_argument("--time-limit", type=float, action="append", help="for --strict")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/clew-txn-budgets"))
     args = ap.parse_args()
+    if args.strict:
+        strict([int(x) for x in args.strict.split(",")], args.time_limit or [5.0], args.dir)
+        return
     h = ring(args.n)
     check(ring(10))  # compile / load the kernels
     for label, kw in (("scc_time_limit=1e-9", {"scc_time_limit": 1e-9}),

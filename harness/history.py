@@ -36,6 +36,7 @@ the pairing rules and reports a bad op by file and line.
 from __future__ import annotations
 
 import json
+import operator
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,12 @@ class _TooDeep(Exception):
     pass
 
 
+_NoneType = type(None)
+_class = operator.attrgetter("__class__")
+#: Classes that stand for themselves in :func:`_freeze`.
+_PLAIN = frozenset({int, str, _NoneType})
+
+
 def _freeze(value: Any, depth: int = 0) -> Any:
     """A hashable key that identifies ``value`` up to equality of its JSON form.
 
@@ -128,6 +135,8 @@ def _freeze(value: Any, depth: int = 0) -> Any:
         return ("float", value)
     if depth >= MAX_VALUE_DEPTH:
         raise _TooDeep
+    if t is list and set(map(_class, value)) <= _PLAIN:  # the usual case: [1 4], [nil 3]
+        return ("list", *value)
     if t is list or t is tuple:
         return ("list", *(_freeze(v, depth + 1) for v in value))
     if t is dict:
@@ -151,6 +160,33 @@ class _Table:
         self.ids: dict[Any, int] = {}
         self.by_identity: dict[int, tuple[Any, int]] = {}
 
+    def intern_many(self, values: Sequence[Any], none_id: int | None = None) -> list[int]:
+        """The id of each of ``values`` (interning the new ones); ``None`` entries get
+        ``none_id`` instead when it is given."""
+        if none_id is not None and set(map(_class, values)) == {_NoneType}:
+            return [none_id] * len(values)
+        get = self.ids.get
+        out: list[int | None]
+        if none_id is None:
+            out = [get(v) if (c := v.__class__) is int or c is str or v is None else None
+                   for v in values]  # fmt: skip
+        else:
+            out = [none_id if v is None else get(v) if (c := v.__class__) is int or c is str
+                   else None for v in values]  # fmt: skip
+        intern, ids, items = self.intern, self.ids, self.items
+        for j in [j for j, i in enumerate(out) if i is None]:
+            v = values[j]
+            c = v.__class__
+            if c is int or c is str or v is None:  # as intern() does, without the call
+                i = ids.get(v)
+                if i is None:
+                    i = ids[v] = len(items)
+                    items.append(v)
+                out[j] = i
+            else:
+                out[j] = intern(v)
+        return out  # type: ignore[return-value]  # every None replaced
+
     def intern(self, value: Any) -> int:
         t = type(value)
         if t is int or t is str or value is None:
@@ -170,6 +206,18 @@ class _Table:
         if len(self.by_identity) < _IDENTITY_CACHE_MAX:
             self.by_identity[id(value)] = (value, i)
         return i
+
+
+def _int64s(column: Sequence[Any]) -> array[int] | None:
+    """``column`` as a typed int64 array, or ``None`` if an entry is not an int that fits
+    (bools count as not ints)."""
+    try:
+        out = array("q", column)
+    except (TypeError, OverflowError):
+        return None
+    if bool in set(map(_class, column)):
+        return None
+    return out
 
 
 #: Most value objects remembered by identity per table (they are kept alive by it).
@@ -318,59 +366,114 @@ class HistoryBuilder:
 
     def add_plain_ops(self, ops: list[dict[str, Any]], lines: list[int]) -> bool:
         """Append many already-decoded op dicts at once, column by column; ``lines`` are
-        their source lines. Only for the plain case: every op a dict whose ``type`` is
-        known, ``process`` an int, ``f`` a str, ``time``/``index`` ints or absent and
-        ``node`` a str or absent. Returns False, having added nothing, if any op is not
-        plain; the caller then adds them one by one with full checks and messages."""
-        get_type = TYPE_CODES.get
+        their source lines. Only for the plain case (see :meth:`add_columns`). Returns
+        False, having added nothing, if any op is not plain; the caller then adds them one
+        by one with full checks and messages."""
         try:
-            codes = [get_type(op["type"]) for op in ops]
+            types = [op["type"] for op in ops]
             procs = [op["process"] for op in ops]
             fs = [op["f"] for op in ops]
         except (KeyError, TypeError):
             return False
-        times = [op.get("time") for op in ops]
-        indexes = [op.get("index") for op in ops]
-        nodes = [op.get("node") for op in ops]
-        if (
-            None in codes
-            or {p.__class__ for p in procs} - {int}
-            or {f.__class__ for f in fs} - {str}
-            or {t.__class__ for t in times} - {int}
-            or {i.__class__ for i in indexes} - {int, type(None)}
-            or {nd.__class__ for nd in nodes} - {str, type(None)}
-            or min(procs) < 0
-            or max(procs) > _INT64_MAX
-            or min(times) < _INT64_MIN  # type: ignore[type-var, operator]  # ints: checked
-            or max(times) > _INT64_MAX  # type: ignore[type-var, operator]
-        ):
+        return self.add_columns(
+            types,
+            procs,
+            fs,
+            [op.get("value") for op in ops],
+            [op.get("time") for op in ops],
+            [op.get("index") for op in ops],
+            [op.get("key") for op in ops],
+            [op.get("node") for op in ops],
+            [op.get("error") for op in ops],
+            lines,
+        )
+
+    def add_columns(
+        self,
+        type: Sequence[Any],
+        process: Sequence[Any],
+        f: Sequence[Any],
+        value: Sequence[Any],
+        time: Sequence[Any],
+        index: Sequence[Any],
+        key: Sequence[Any],
+        node: Sequence[Any],
+        error: Sequence[Any],
+        line: Sequence[int],
+    ) -> bool:
+        """Append many ops given column by column (equal lengths; ``line`` their source
+        lines), the fast way, for readers. Only for the plain case: every ``type`` a known
+        name, ``process`` a non-negative int below 2^63 or a name (str), ``f`` a str,
+        ``time`` and ``index`` ints in 64 bits or ``None`` (for all ops or for none),
+        ``node`` a str or ``None``, and no value nested too deep. Returns False, having
+        added nothing to the columns, if any op is not plain; the caller then adds them
+        one by one (:meth:`add_row`), which gives the error and the line."""
+        n = len(type)
+        if not n:
+            return True
+        none = _NoneType
+        if set(map(_class, type)) != {str} or set(map(_class, f)) != {str}:
             return False
-        plain = [i for i in indexes if i is not None]
-        if plain and (min(plain) < _INT64_MIN or max(plain) > _INT64_MAX):
+        codes = list(map(TYPE_CODES.get, type))
+        if None in codes:
             return False
-        self._has_index |= bool(plain)
-        value_id, key_id = self._values.intern, self._keys.intern
+        if not set(map(_class, node)) <= {str, none}:
+            return False
+        start = len(self._type)
+        times = _int64s(time)
+        has_time = times is not None
+        if times is None:
+            if set(map(_class, time)) != {none}:
+                return False
+            times = array("q", range(start, start + n))
+        indexes = _int64s(index)
+        if indexes is None:
+            if set(map(_class, index)) != {none}:
+                return False
+            indexes = array("q", range(start, start + n))
+        procs = _int64s(process)
+        if procs is None or (min(procs) < 0):
+            classes = set(map(_class, process))
+            if not classes <= {int, str}:
+                return False
+            name_id = self._process_name_id
+            plist: list[int] = []
+            for p in process:
+                if p.__class__ is str:
+                    plist.append(name_id(p))
+                elif 0 <= p <= _INT64_MAX:
+                    plist.append(p)
+                else:
+                    return False
+            procs = array("q", plist)
         try:
-            values = [value_id(op.get("value")) for op in ops]
-            keys = [NONE if (k := op.get("key")) is None else key_id(k) for op in ops]
-            errors = [NONE if (e := op.get("error")) is None else value_id(e) for op in ops]
+            values = self._values.intern_many(value)
+            keys = self._keys.intern_many(key, NONE)
+            errors = self._values.intern_many(error, NONE)
         except (_TooDeep, RecursionError):
             return False  # the caller adds them one by one, and names the line
-        start = len(self._type)
-        node_id = self._nodes.intern
-        self._time.extend(times)  # type: ignore[arg-type]  # all ints: checked above
-        self._index.extend([start + j if i is None else i for j, i in enumerate(indexes)])
-        self._type.extend(codes)  # type: ignore[arg-type]
+        nodes = self._nodes.intern_many(node, NONE)
+        fids = self._f_table.intern_many(f)
+        self._has_time &= has_time
+        self._has_index |= index[0] is not None
+        self._time.extend(times)
+        self._index.extend(indexes)
+        self._type.extend(codes)  # type: ignore[arg-type]  # no None: checked above
         self._process.extend(procs)
-        self._f.extend([self._f_table.intern(f) for f in fs])
+        self._f.extend(fids)
         self._value.extend(values)
         self._key.extend(keys)
-        self._node.extend([NONE if nd is None else node_id(nd) for nd in nodes])
+        self._node.extend(nodes)
         self._error.extend(errors)
-        self._line.extend(lines)
-        if lines:
-            self.check_budget(lines[-1])
+        self._line.extend(line)
+        self.check_budget(line[-1])
         return True
+
+    def _process_name_id(self, name: str) -> int:
+        pid = self._process_names.get(name)
+        if pid is None:
+            pid = self._process_names[name] = -1 - len(self._process_names)
+        return pid
 
     def _process_id(self, process: Any, line: int | None) -> int:
         if isinstance(process, int) and not isinstance(process, bool):
@@ -387,10 +490,7 @@ class HistoryBuilder:
             raise HistoryError(
                 f"process must be an integer or a name, got {process!r}", path=self.path, line=line
             )
-        pid = self._process_names.get(process)
-        if pid is None:
-            pid = self._process_names[process] = -1 - len(self._process_names)
-        return pid
+        return self._process_name_id(process)
 
     def build(self) -> History:
         """Freeze the columns and pair invocations with completions.

@@ -7,6 +7,8 @@ are required, what types they may have) live in one place.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from typing import IO, Any
@@ -18,10 +20,32 @@ from harness.history import MAX_VALUE_DEPTH, HistoryBuilder
 OP_FIELDS = ("index", "time", "type", "process", "f", "value", "key", "node", "error")
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (readers make millions of small objects and no
+    cycles; each automatic collection would walk them all)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def open_text(path: str) -> IO[str]:
     """Open ``path`` for reading as UTF-8 text, or raise :class:`InputError` saying why not."""
+    return _open(path, "text")
+
+
+def open_bytes(path: str) -> IO[bytes]:
+    """Open ``path`` for reading as bytes, or raise :class:`InputError` saying why not."""
+    return _open(path, "bytes")
+
+
+def _open(path: str, mode: str) -> IO[Any]:
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb") if mode == "bytes" else open(path, encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such history file") from None
     except IsADirectoryError:

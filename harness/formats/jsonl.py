@@ -12,10 +12,21 @@ one place that turns an op into its line.
 from __future__ import annotations
 
 import json
+import operator
 from typing import IO, Any
 
+import msgspec
+
 from harness.errors import HistoryError
-from harness.formats._io import OP_FIELDS, add_op, iter_lines, no_ops_error, too_deep
+from harness.formats._io import (
+    OP_FIELDS,
+    add_op,
+    decode_error,
+    gc_paused,
+    no_ops_error,
+    open_bytes,
+    too_deep,
+)
 from harness.history import History, HistoryBuilder
 from harness.read_budget import ReadBudget
 
@@ -46,9 +57,31 @@ def _encode_fast(obj: Any) -> str:
     return "".join(_C_ENCODER(obj, 0))
 
 
-#: Lines decoded together on the fast path (bounds the memory that reading takes, and the
-#: time between two looks at the budget).
+#: Bytes read and decoded together on the fast path (bounds the memory that reading takes
+#: beyond the history, and the time between two looks at the budget).
+BLOCK_BYTES = 1 << 19
+#: Lines decoded together on the checked path.
 CHUNK_LINES = 1 << 12
+
+
+class _Op(msgspec.Struct, gc=False):
+    """The fields of an op line that clew keeps, as the fast path decodes them (any
+    other field is skipped). ``Any`` leaves every check to the builder, which falls back
+    to the checked path, with its messages, for anything out of the ordinary."""
+
+    type: Any = None
+    process: Any = None
+    f: Any = None
+    value: Any = None
+    time: Any = None
+    index: Any = None
+    key: Any = None
+    node: Any = None
+    error: Any = None
+
+
+_DECODE_LINES = msgspec.json.Decoder(_Op).decode_lines
+_FIELDS = [operator.attrgetter(name) for name in _Op.__struct_fields__]
 
 
 def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
@@ -58,19 +91,69 @@ def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
     the file and line for a line that is not a JSON object, an op without ``type``,
     ``process`` or ``f``, a bad field, a pairing error, or a file with no ops; and
     :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out.
+
+    Blocks of plain op lines (the usual case) are decoded by ``msgspec`` and added column
+    by column; a block with anything else (a blank line, a carriage return, an odd
+    field, bad JSON or UTF-8) is read line by line with full checks and messages.
     """
     builder = HistoryBuilder(path=path, budget=budget)
+    line = 1  # the line the next block starts on
+    with open_bytes(path) as f, gc_paused():
+        rest = b""
+        while True:
+            data = f.read(BLOCK_BYTES)
+            if not data:
+                block, rest = rest, b""
+            else:
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                if not cut:  # no line end yet: read on
+                    rest = data
+                    continue
+                block, rest = data[:cut], data[cut:]
+            if not block:
+                break
+            line = _add_block(builder, block, line, path)
+            builder.check_budget(line - 1)
+    if not len(builder):
+        raise no_ops_error(path)
+    with gc_paused():
+        return builder.build()
+
+
+def _add_block(builder: HistoryBuilder, block: bytes, line: int, path: str) -> int:
+    """Add the ops of ``block`` (whole lines, the first being ``line``); return the line
+    after it."""
+    lines = block.count(b"\n") + (not block.endswith(b"\n"))
+    if b"\r" not in block:
+        try:
+            ops = _DECODE_LINES(block)
+        except (msgspec.DecodeError, RecursionError):
+            ops = None
+        if ops is not None and len(ops) == lines:
+            typ, process, f, value, time, index, key, node, error = (
+                list(map(field, ops)) for field in _FIELDS
+            )
+            if builder.add_columns(typ, process, f, value, time, index, key, node, error,
+                                   range(line, line + lines)):  # fmt: skip
+                return line + lines
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise decode_error(path, e) from None
+    # The lines as text mode reads them (universal newlines).
+    texts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if texts and texts[-1] == "":
+        texts.pop()
     chunk: list[tuple[int, str]] = []
-    for n, text in iter_lines(path):
-        if text and not text.isspace():
-            chunk.append((n, text))
+    for n, t in enumerate(texts, line):
+        if t and not t.isspace():
+            chunk.append((n, t))
             if len(chunk) == CHUNK_LINES:
                 _add_chunk(builder, chunk, path)
                 chunk = []
     _add_chunk(builder, chunk, path)
-    if not len(builder):
-        raise no_ops_error(path)
-    return builder.build()
+    return line + len(texts)
 
 
 def _add_chunk(builder: HistoryBuilder, chunk: list[tuple[int, str]], path: str) -> None:

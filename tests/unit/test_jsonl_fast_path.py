@@ -1,0 +1,107 @@
+"""The JSONL reader's fast path (msgspec, blocks, column by column) reads exactly what the
+checked line-by-line path reads: the same ops, lines and errors, on any mix of fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.errors import HistoryError
+from harness.formats import jsonl
+from harness.formats.jsonl import read_jsonl
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["a", "b", "nemesis", ""]),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["k", "v"]), inner)
+    ),
+    max_leaves=6,
+)
+_field = {
+    "type": st.one_of(st.sampled_from(["invoke", "ok", "fail", "info"]), _values),
+    "process": st.one_of(st.integers(min_value=-2, max_value=4), st.just("nemesis"), _values),
+    "f": st.one_of(st.sampled_from(["read", "write"]), _values),
+    "value": _values,
+    "time": st.one_of(st.integers(min_value=-(2**64), max_value=2**64), _values),
+    "index": st.one_of(st.integers(min_value=0, max_value=100), _values),
+    "key": _values,
+    "node": st.one_of(st.sampled_from(["n1", "n2"]), _values),
+    "error": _values,
+}
+_plain = st.fixed_dictionaries(
+    {"type": st.sampled_from(["invoke", "ok"]), "process": st.integers(0, 3), "f": st.just("w")}
+)
+_op = st.tuples(_plain, st.fixed_dictionaries({}, optional=_field)).map(lambda t: {**t[0], **t[1]})
+_lines = st.lists(
+    st.one_of(
+        _op.map(json.dumps),
+        st.sampled_from(["", "   ", "[1, 2]", '{"type": "ok"', "null"]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+def _read(path: Path) -> tuple[Any, ...]:
+    try:
+        h = read_jsonl(str(path))
+    except HistoryError as e:
+        return ("error", str(e))
+    return ("ok", [op.to_dict() for op in h], h.line.tolist(), h.pair.tolist())
+
+
+def _checked_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(block: bytes) -> list[Any]:
+        raise jsonl.msgspec.DecodeError("the checked path only")
+
+    monkeypatch.setattr(jsonl, "_DECODE_LINES", refuse)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=_lines, crlf=st.booleans(), small=st.booleans())
+def test_fast_path_reads_as_the_checked_path(
+    tmp_path: Path, lines: list[str], crlf: bool, small: bool
+) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(("\r\n" if crlf else "\n").join(lines).encode())
+    with pytest.MonkeyPatch.context() as mp:
+        if small:
+            mp.setattr(jsonl, "BLOCK_BYTES", 64)
+        fast = _read(path)
+        _checked_only(mp)
+        checked = _read(path)
+    assert fast == checked
+
+
+def test_plain_blocks_take_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "h.jsonl"
+    ops = []
+    for p in range(500):
+        ops.append({"type": "invoke", "process": p % 7, "f": "cas", "value": [p, p + 1], "key": p})
+        ops.append({"type": "ok", "process": p % 7, "f": "cas", "value": [p, p + 1], "key": p})
+    ops.append({"type": "info", "process": "nemesis", "f": "start", "value": None})
+    path.write_text("".join(json.dumps(op) + "\n" for op in ops))
+    monkeypatch.setattr(jsonl, "BLOCK_BYTES", 4096)
+    slow: list[int] = []
+    original = jsonl._add_chunk
+    monkeypatch.setattr(
+        jsonl, "_add_chunk", lambda b, c, p: (slow.append(len(c)), original(b, c, p))
+    )
+    h = read_jsonl(str(path))
+    assert len(h) == len(ops) and not any(slow)
+    assert h[1].value == [0, 1] and h[len(ops) - 1].process == "nemesis"
+    assert h.line.tolist() == list(range(1, len(ops) + 1))
