@@ -444,12 +444,19 @@ def _coverage(view: RunView, name: str) -> dict[str, Any]:
         space = view.space
         short = coverage_shortfall(requested, space.time_limit, space.interval,
                                    overlap=space.overlap, fault_ops=space.fault_ops)  # fmt: skip
-        rec["why"] = (
-            f"the run allowed {len(requested) - len(short)} strike(s) for {len(requested)} "
-            f"kinds (raise --time-limit or --fault-ops, or lower --interval)"
-            if short
-            else "their strikes failed (see the error records)"
-        )
+        failed = _failed_kinds(view.ledger)
+        if short:
+            rec["why"] = (
+                f"the run allowed {len(requested) - len(short)} strike(s) for {len(requested)} "
+                f"kinds (raise --time-limit or --fault-ops, or lower --interval)"
+            )
+        elif all(k in failed for k in missed):
+            rec["why"] = "their strikes failed (see the error records)"
+        else:
+            rec["why"] = (
+                "the run's time ran out before they struck (fault ops ran late)"
+                + ("; some strikes failed (see the error records)" if failed else "")
+            )
     return rec
 
 
