@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -425,6 +426,8 @@ class Report:
     convert_counts: Counter[str] = field(default_factory=Counter)
     bad: list[tuple[str, str, list[str], str]] = field(default_factory=list)
     seconds: float = 0.0
+    done: int = 0  # inputs checked so far
+    stopped: bool = False  # set (by a signal) to stop after the current input
 
     @property
     def runs(self) -> int:
@@ -440,18 +443,22 @@ def fuzz(
     max_bad: int = 20,
     progress: Callable[[int], None] | None = None,
     only: Callable[[Sample], bool] | None = None,
+    report: Report | None = None,
 ) -> Report:
     """Check ``count`` mutated inputs (and convert every eighth); return the counts.
 
-    ``only`` picks the samples to mutate (default: all of :func:`samples`).
+    ``only`` picks the samples to mutate (default: all of :func:`samples`). ``report``,
+    when given, is filled as inputs are checked (and its ``stopped`` ends the run early).
     """
     rng = random.Random(seed)
     pool = [s for s in samples() if only is None or only(s)]
-    report = Report()
+    report = Report() if report is None else report
     t0 = time.perf_counter()
     exts = {"jsonl": ".jsonl", "json": ".json", "edn": ".edn", "porcupine-etcd": ".log",
             "porcupine-kv": ".txt"}  # fmt: skip
     for n in range(count):
+        if report.stopped:
+            break
         sample = rng.choice(pool)
         ops = sample.ops
         if ops is not None and rng.random() < 0.5:
@@ -489,6 +496,7 @@ def fuzz(
             report.convert_counts[c_outcome] += 1
             if c_outcome in ("crash", "unclear error"):
                 _remember(report, keep, n, sample.name, cargs, out + err, data, max_bad)
+        report.done = n + 1
         if progress is not None and (n + 1) % 1000 == 0:
             progress(n + 1)
     report.seconds = time.perf_counter() - t0
@@ -528,16 +536,25 @@ def main() -> None:
     def only(s: Sample) -> bool:
         return wanted is None or model_of(s) in wanted
 
+    r = Report()
+
+    def stop(signum: int, frame: Any) -> None:  # SIGTERM/SIGINT: report what was done
+        r.stopped = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     with tempfile.TemporaryDirectory(prefix="clew-fuzz-") as tmp:
         print(f"samples: {len(samples())}; inputs: {a.count:,}; seed {a.seed}", flush=True)
 
         def tick(done: int) -> None:
-            if done % 10_000 == 0:
-                print(f"  {done:,} done", flush=True)
+            line = ", ".join(f"{o} {r.counts[o]:,}" for o in OUTCOMES)
+            print(f"  {done:,} done ({line})", flush=True)
 
-        r = fuzz(a.count, a.seed, tmp, keep=a.keep_crashes, progress=tick, only=only)
+        fuzz(a.count, a.seed, tmp, keep=a.keep_crashes, progress=tick, only=only, report=r)
+    if r.stopped:
+        print(f"stopped by a signal after {r.done:,} of {a.count:,} inputs")
     print(f"clew check on {r.runs:,} mutated inputs in {r.seconds:.1f} s "
-          f"({r.runs / r.seconds:.0f}/s), one process:")  # fmt: skip
+          f"({r.runs / max(r.seconds, 1e-9):.1f}/s), one process:")  # fmt: skip
     for o in OUTCOMES:
         print(f"  {o:<14} {r.counts[o]:>8,}")
     print(f"clew convert on {sum(r.convert_counts.values()):,} of them:")
