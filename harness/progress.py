@@ -152,6 +152,8 @@ class ConsoleProgress:
         self._console: Any = None
         self._phase = ""
         self._phase_t0 = time.monotonic()
+        #: The faults acting, by kind, as the ledger recorded them (None: no ledger seen).
+        self._acting: dict[str, str] | None = None
 
     # --- output ---------------------------------------------------------------------------
     def _line(self, text: str) -> None:
@@ -207,12 +209,23 @@ class ConsoleProgress:
         t = record.get("time")
         at = f"{t / 1e9:6.1f} s  " if isinstance(t, int | float) else ""
         self._line(f"{at}fault: {_fault_words(record)}")
+        acting = self._acting if self._acting is not None else {}
+        kind = str(record.get("kind") or record.get("f") or "fault")
+        if record.get("event") == "healed":
+            acting.pop(kind, None)
+        else:
+            acting[kind] = _fault_words(record).removesuffix(" struck").replace(" struck", "")
+        self._acting = acting
 
     # --- the live line (the interpreter's progress callback) ------------------------------
     def __call__(self, p: Any, fault: str | None) -> None:
-        """The load's live line: elapsed, ops/s, outcomes, the faults acting now."""
+        """The load's live line: elapsed, ops/s, outcomes, the faults acting now (as the
+        fault ledger recorded them once it has: a fault counts from its strike to its
+        heal; before, as the caller says)."""
         if not self.enabled:
             return
+        if self._acting is not None:
+            fault = ", ".join(self._acting[k] for k in sorted(self._acting)) or None
         now = time.monotonic()
         changed = (fault or None) != self._fault
         self._fault = fault or None

@@ -82,6 +82,9 @@ def test_the_ledger_reports_a_fault_the_moment_it_is_recorded(tmp_path: Path) ->
                       "f": "start-partition", "targets": ["n1", "n2", "n3"]})  # fmt: skip
         last = out.getvalue().splitlines()[-1]
         assert last.endswith("10.4 s  fault: partition struck → n1 n2 n3")
+        # the live line follows the ledger, whatever the sampled active set says
+        live(SimpleNamespace(elapsed=10.5, ops_per_s=1.0, ok=1, fail=0, info=0), None)
+        assert out.getvalue().splitlines()[-1].endswith("fault: partition → n1 n2 n3 (struck)")
         ledger.write({"time": 20_500_000_000, "event": "healed", "kind": "partition"})
         assert out.getvalue().splitlines()[-1].endswith("20.5 s  fault: partition healed")
     ledger.close()
