@@ -103,10 +103,16 @@ def note_fault(record: Mapping[str, Any]) -> None:
 
 
 def _cached(module_file: str) -> bool:
-    """Whether numba's on-disk cache holds compiled code for the module at ``module_file``."""
+    """Whether numba's on-disk cache holds compiled code for the module at ``module_file``
+    (an index at least as new as the source: numba recompiles a changed source)."""
     path = Path(module_file)
     tag = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return any((path.parent / "__pycache__").glob(f"{path.stem}.*.{tag}.nbi"))
+    try:
+        source = path.stat().st_mtime
+    except OSError:
+        return True
+    indexes = (path.parent / "__pycache__").glob(f"{path.stem}.*.{tag}.nbi")
+    return any(p.stat().st_mtime >= source for p in indexes)
 
 
 def checker_compile_note() -> str:
