@@ -27,10 +27,11 @@ import pytest
 
 from clusters import ClusterSpec, get_provider
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES
+from harness.record import read_fault_records
 from harness.runner import run_test
 from harness.spec import load_spec
 from nemeses.clock import find_libfaketime
-from nemeses.schedule import schedule_kinds
+from nemeses.schedule import schedule_from_ledger, schedule_kinds
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,8 +46,9 @@ pytestmark = [
 PREFIX = "hds-"
 CLUSTER = {"subnet": "10.77.241.0/24", "prefix": PREFIX, "bridge": f"{PREFIX}br0"}
 CLEW = str(Path(sys.executable).with_name("clew"))
-#: Room for eight fault ops that take 0.2-9 s each on a loaded machine.
-TIME_LIMIT = 20.0
+#: Room for eight fault ops (0.2-1 s each on a quiet machine; at load 45 a pause took 12 s
+#: and fewer than eight landed in 20 s).
+TIME_LIMIT = 24.0
 
 
 def _step(at: float, f: str, value: Any = None) -> dict[str, Any]:
@@ -91,11 +93,13 @@ def test_clew_shrink_finds_lease_wall_clocks_core_among_eight_ops(
         cluster_state_dir=str(cluster_state), cluster_options=CLUSTER,
         options=bug.suite_options(), recovery_time=1.0,
     )  # fmt: skip
-    for _attempt in range(3):  # a buggy run's verdict depends on timing: more tries
+    for _attempt in range(3):  # a buggy run's verdict and timing vary: more tries
         first = run_test(spec, schedule=steps)
-        if first.valid is False:
+        applied = schedule_from_ledger(read_fault_records(Path(first.run_dir)))
+        if first.valid is False and len(applied) >= 8:
             break
     assert first.valid is False
+    assert len(applied) >= 8, f"only {len(applied)} fault ops landed before the run's end"
     out = subprocess.run(
         [CLEW, "shrink", str(first.run_dir), "--reruns", "5", "--fraction", "0.8",
          "--max-runs", "40"],
