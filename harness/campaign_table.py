@@ -75,6 +75,9 @@ class Cell:
     p_vs_random: float | None
     spent_seconds: float
     config_hashes: tuple[str, ...]
+    #: Fault ops carried out per run, over the cell's runs (a loaded machine carries out
+    #: fewer than a run's budget: its figures then measure less than the yardstick).
+    ops_per_run: float = 0.0
 
 
 def _runs(row: dict[str, Any]) -> int:
@@ -126,6 +129,8 @@ def cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
             seconds=secs, fault_ops=fops, capped_runs=tuple(capped[bug, sched]), p_vs_random=p,
             spent_seconds=spent,
             config_hashes=tuple(sorted({str(r.get("config_hash")) for r in rs})),
+            ops_per_run=sum(float(r.get("fault_ops") or 0) for r in rs)
+            / max(1, sum(int(r.get("runs") or 0) for r in rs)),
         ))  # fmt: skip
     return out
 
@@ -140,7 +145,8 @@ def text(table: Sequence[Cell]) -> list[str]:
         f"{c.bug:22s} depth {c.depth} {c.scheduler:8s} campaigns {c.campaigns:3d}  "
         f"not found {c.not_found:3d} (cap {c.cap})  runs {c.runs.show():>14s}  "
         f"s {c.seconds.show():>16s}  fault ops {c.fault_ops.show():>14s}  "
-        f"p(U<random) {_p(c):>6s}  run time {c.spent_seconds:7.0f} s"
+        f"p(U<random) {_p(c):>6s}  fault ops/run {c.ops_per_run:4.1f}  "
+        f"run time {c.spent_seconds:7.0f} s"
         for c in table
     ]
 
@@ -151,13 +157,13 @@ def markdown(table: Sequence[Cell]) -> str:
     lines = [
         "| bug | depth | scheduler | campaigns | not found (cap) | runs to detection | "
         "seconds to detection | fault ops to detection | one-sided U vs random, p | "
-        "run time, s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "fault ops per run | run time, s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines.extend(
         f"| `{c.bug}` | {c.depth} | {c.scheduler} | {c.campaigns} | {c.not_found} "
         f"({c.cap}) | {c.runs.show()} | {c.seconds.show()} | {c.fault_ops.show()} | "
-        f"{_p(c)} | {c.spent_seconds:.0f} |"
+        f"{_p(c)} | {c.ops_per_run:.1f} | {c.spent_seconds:.0f} |"
         for c in table
     )
     return "\n".join(lines) + "\n"

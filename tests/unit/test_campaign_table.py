@@ -65,6 +65,7 @@ def test_markdown_and_text_show_every_cell() -> None:
     table = cells([row("b", "random", None), row("b", "ldfi", 2), row("c", "random", 1)])
     md = markdown(table).splitlines()
     assert md[0].startswith("| bug | depth | scheduler |") and len(md) == 2 + 3
+    assert "fault ops per run" in md[0] and md[3].endswith("| 3.0 | 20 |")
     assert "| `b` | 2 | ldfi | 1 | 0 (10) | 2 [2-2] |" in md[3]
     assert len(text(table)) == 3 and "p(U<random)" in text(table)[1]
 
