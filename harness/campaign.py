@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterError, ConfigError, NemesisError
 from harness.runner import RunOutcome, run_test
 from harness.spec import TestSpec
 
@@ -254,9 +254,9 @@ def run_campaign(
     report; return the result. Runs are made by ``executor`` (default: here, on one local
     cluster, :class:`LocalExecutor`); whichever makes them, they land in this campaign's
     directory and are counted the same way. A run that could not be made (a
-    :class:`ClusterError` before anything was recorded: the database did not come up on
-    a loaded machine) is tried again with the same seed, at most ``retries`` times; it is
-    not a verdict."""
+    :class:`ClusterError` or :class:`NemesisError` before a verdict: the database or a
+    fault kind's setup timed out on a loaded machine) is tried again with the same seed,
+    at most ``retries`` times; it is not a verdict."""
     if runs < 1:
         raise ConfigError(f"a campaign needs at least one run, got --runs {runs}")
     if not budget > 0:
@@ -302,11 +302,13 @@ def run_campaign(
 
 
 def _made(run: RunFn, spec: TestSpec, retries: int) -> RunOutcome:
-    """``run(spec)``, tried again (same seed) when it raises :class:`ClusterError`."""
+    """``run(spec)``, tried again (same seed) when it raises a :class:`ClusterError` or
+    :class:`NemesisError` (the run could not be made: no verdict); bad input is not
+    retried."""
     for attempt in range(retries + 1):
         try:
             return run(spec)
-        except ClusterError as e:
+        except (ClusterError, NemesisError) as e:
             if attempt == retries:
                 raise
             log.warning("run with seed %s could not be made (%s); trying again", spec.seed, e)
