@@ -224,7 +224,7 @@ def _int64s(column: Sequence[Any]) -> array[int] | None:
 _IDENTITY_CACHE_MAX = 1 << 16
 
 #: Ops added between two looks at a :class:`HistoryBuilder`'s budget (a power of two).
-BUDGET_EVERY = 1 << 12
+BUDGET_EVERY = 1 << 10
 
 
 class HistoryBuilder:

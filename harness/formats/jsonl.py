@@ -59,9 +59,9 @@ def _encode_fast(obj: Any) -> str:
 
 #: Bytes read and decoded together on the fast path (bounds the memory that reading takes
 #: beyond the history, and the time between two looks at the budget).
-BLOCK_BYTES = 1 << 19
+BLOCK_BYTES = 1 << 16
 #: Lines decoded together on the checked path.
-CHUNK_LINES = 1 << 12
+CHUNK_LINES = 1 << 10
 
 
 class _Op(msgspec.Struct, gc=False):
