@@ -18,7 +18,7 @@ strikes right at the cut (see :func:`nemeses.lineage.compose`); the rest hold ``
 
 What a valid run teaches, per hypothesis window (its lessons, stored with the classes):
 
-* a leader serving reads in the second before it was cut off that served no read in the
+* a leader serving reads in the 2 s before it was cut off that served no read in the
   second half of the cut has a lease: ``leasetime`` joins the read's supports (its clock
   holds it up: a clock step back or a pause of the leader, nested in a cut, are the next
   hypotheses); the takeover time is measured;
@@ -85,8 +85,11 @@ SETTLE = 1.0
 DEFAULT_TAKEOVER = 2.0
 #: Seconds a fault op is assumed to take until the run has carried some out.
 DEFAULT_OP_SECONDS = 0.5
-#: Seconds before a cut in which the leader must have served reads for a lease lesson.
-LEASE_LOOKBACK = 1.0
+#: Seconds before a hypothesis's first fault in which the leader must have served (two: at
+#: load 40 a second can pass without a completion).
+LEASE_LOOKBACK = 2.0
+#: Seconds a cut must last for its second half to say whether the leader kept serving.
+MIN_CUT = 2.0
 #: Runs a hypothesis may be cut short by the run's end before it counts as tried.
 MAX_TRUNCATED = 2
 #: A clock step back (seconds) longer than anything a run holds.
@@ -274,7 +277,8 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
         served_before = [e for e in ok if e.get("node") == cut
                          and first - LEASE_LOOKBACK <= _t(e) < first]  # fmt: skip
         if not served_before:
-            lessons.append(f"none: {cut} served nothing in the second before the hypothesis's "
+            lessons.append(f"none: {cut} served nothing in the {LEASE_LOOKBACK:g} s before the "
+                           f"hypothesis's "
                            f"first fault at {first:.1f} s (it was not leading; nothing "
                            f"learned)")  # fmt: skip
             continue
@@ -285,11 +289,11 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
             seen = state.timing.get("takeover")
             state.timing["takeover"] = round(max(took, seen or 0.0), 3)
             lessons.append(f"a successor served {took:.2f} s after {cut} was cut off")
-        if healed - applied < 2 * LEASE_LOOKBACK or healed == float("inf"):
+        if healed - applied < MIN_CUT or healed == float("inf"):
             continue
         half = applied + (healed - applied) / 2
         before = [e for e in reads if e.get("node") == cut
-                  and applied - LEASE_LOOKBACK <= _t(e) < applied]  # fmt: skip
+                  and first - LEASE_LOOKBACK <= _t(e) < applied]  # fmt: skip
         late = [e for e in reads if e.get("node") == cut and half <= _t(e) < healed]
         loaded = any(half <= _t(e) < healed for e in ok)  # (the load may end before a heal)
         if before and loaded and not late and "read" in state.classes:
