@@ -226,3 +226,26 @@ def test_it_learns_which_strike_an_invalid_run_followed(tmp_path: Path):
     probs = dict(zip(acts, last.learner.probabilities(start, acts), strict=True))
     assert max(probs, key=lambda a: probs[a]) == "start:kill@leader", probs
     assert sum(hits[-10:]) > sum(hits[:10])
+
+
+def test_learned_values_compose_overlapping_faults_on_the_leader(tmp_path: Path):
+    """Values that prefer cutting the leader off, then stepping its clock while the cut
+    holds: the run overlaps the two, aimed at the node serving (n1), and explains both."""
+    sp = FaultSpace.of(["partition", "clock"], NODES, roles=True, interval=1.0, time_limit=6.0)
+    learner = Learner({"q": {
+        "lead=same err=none act=-": {"start:partition@leader": 9.0},
+        "lead=same err=none act=partition@leader": {"start:clock@leader": 9.0},
+        "lead=same err=mid act=partition@leader": {"start:clock@leader": 9.0},
+        "lead=same err=high act=partition@leader": {"start:clock@leader": 9.0},
+        "lead=moved err=none act=partition@leader": {"start:clock@leader": 9.0},
+        "lead=moved err=mid act=partition@leader": {"start:clock@leader": 9.0},
+        "lead=moved err=high act=partition@leader": {"start:clock@leader": 9.0},
+    }})  # fmt: skip
+    script = Script(AdaptiveScheduler(learner), sp)
+    script.run()
+    fs = [o.f for o in script.ops]
+    assert fs[:2] == ["start-partition", "start-clock"], fs
+    cut, step = script.ops[0], script.ops[1]
+    assert cut.value["n1"] == ["n2", "n3", "n4", "n5"]  # n1 served: n1 is cut off
+    assert list(step.value.get("offsets", {"n1": 0})) == ["n1"] or step.value.get("nodes") == ["n1"]
+    assert "chose start:clock@leader" in step.why and "act=partition@leader" in step.why
