@@ -51,8 +51,9 @@ __all__ = [
 DEFAULT_DIRECTORY = "/opt/bugkv"
 PEER_PORT = 7070
 CLIENT_PORT = 7071
-#: Seconds setup waits for every node to know a leader, and a restart for the server to answer.
-DEFAULT_READY_TIMEOUT = 20.0
+#: Seconds setup waits for every node to know a leader, and a restart for the server to answer
+#: (at a load average of 40 on two cores, 20 s was not always enough).
+DEFAULT_READY_TIMEOUT = 45.0
 #: Seconds one ``GET /status`` may take (generous: a loaded machine answers slowly, and
 #: a leader that does not answer in time is not named by :meth:`BugkvDB.primaries`).
 STATUS_TIMEOUT = 2.0
