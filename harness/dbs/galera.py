@@ -147,7 +147,6 @@ class GaleraDB:
             f"wsrep_node_address = {node.peer_address}",
             f"wsrep_node_name = {node.name}",
             f"wsrep_sst_method = {self.sst_method}",
-            *([f"wsrep_sst_donor = {donor}"] if (donor := sst_donor(ctx, node)) else []),
             # Short timeouts, so that a dead or cut-off member leaves the view in seconds.
             'wsrep_provider_options = "gcache.size=64M; evs.suspect_timeout=PT3S; '
             'evs.inactive_timeout=PT6S; evs.install_timeout=PT5S; pc.recovery=TRUE"',
@@ -160,10 +159,12 @@ class GaleraDB:
 
     # ---- scripts ---------------------------------------------------------------------------
 
-    def _launch(self, *, new_cluster: bool) -> str:
+    def _launch(self, *, new_cluster: bool = False, donor: str | None = None) -> str:
         argv = [MARIADBD, f"--defaults-file={self._path('my.cnf')}"]
         if new_cluster:
             argv.append("--wsrep-new-cluster")
+        if donor:
+            argv.append(f"--wsrep-sst-donor={donor}")
         return launch_script(
             self.directory, self._path("mariadbd.stdout"), self._path("mariadbd.pid"), argv
         )
@@ -205,7 +206,7 @@ class GaleraDB:
             await remote.run(self._sql(self._bootstrap_sql()), timeout=COMMAND_TIMEOUT)
         else:
             await self._wait_for_first(ctx)
-            await remote.run(self._launch(new_cluster=False), timeout=COMMAND_TIMEOUT)
+            await remote.run(self._launch(donor=sst_donor(ctx, node)), timeout=COMMAND_TIMEOUT)
         await self._wait(node, remote, within=self.ready_timeout, size=len(ctx.nodes))
 
     def _bootstrap_sql(self) -> str:
@@ -346,14 +347,15 @@ class GaleraDB:
 
 
 def sst_donor(ctx: TestContext, node: Node) -> str | None:
-    """The donor ``node`` asks for its state transfer, as ``wsrep_sst_donor``: the first
-    node, with a trailing comma (any other node when the first is not in the cluster);
-    ``None`` for the first node itself. The joiners of a setup then wait for the first
-    node in turn rather than take their state from a node that itself just joined by a
-    full transfer: such a donor's cache lacks the write sets the joiner's incremental
-    transfer needs ("IST didn't contain all write sets"), seen on 5 nodes."""
+    """The donor ``node`` asks for its first state transfer at setup
+    (``--wsrep-sst-donor``): the first node, and only it (no trailing comma: Galera would
+    then take any node while the first is busy giving another transfer); ``None`` for the
+    first node itself. The joiners thus take turns, rather than take their state from a
+    node that itself just joined by a full transfer — its cache lacks the write sets the
+    joiner's incremental transfer needs ("IST didn't contain all write sets", seen on 5
+    nodes). A restart after a fault chooses its donor freely (the config names none)."""
     first = ctx.nodes[0].name
-    return None if node.name == first else f"{first},"
+    return None if node.name == first else first
 
 
 def _serving(state: Mapping[str, str]) -> bool:

@@ -17,7 +17,7 @@ from checkers.result import Result
 from clusters.base import Cluster, Node
 from harness.api import TestContext
 from harness.clients.galera import GaleraAppendClient, GaleraBankClient, parse_list
-from harness.dbs.galera import GaleraDB
+from harness.dbs.galera import GaleraDB, sst_donor
 from harness.errors import ConfigError
 from harness.history import History
 from harness.suites import load_suite
@@ -153,9 +153,9 @@ def test_the_config_names_every_member_and_the_options_reach_it() -> None:
     assert "wsrep_cluster_address = gcomm://10.9.9.11,10.9.9.12,10.9.9.13" in text
     assert "wsrep_node_address = 10.9.9.12" in text and "bind-address = 10.9.9.12" in text
     assert "innodb_flush_log_at_trx_commit = 1" in text and "wsrep_sync_wait = 1" in text
-    assert "user = mysql" in text and "wsrep_sst_donor = n1," in text
-    assert "wsrep_sst_donor = n1," in db.config(ctx, ctx.nodes[2])
-    assert "wsrep_sst_donor" not in db.config(ctx, ctx.nodes[0])
+    assert "user = mysql" in text and "wsrep_sst_donor" not in text
+    assert [sst_donor(ctx, n) for n in ctx.nodes] == [None, "n1", "n1"]
+    assert "--wsrep-sst-donor" not in db.start_script(ctx, ctx.nodes[1])
 
 
 def test_the_adapter_has_the_abilities_faults_need() -> None:
