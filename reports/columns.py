@@ -130,7 +130,7 @@ def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str
         "texts": texts,
         "texts_dropped": val_col is None,
         "lo": float(start.min()) if n else 0.0,
-        "hi": float(stop.max()) if n else 1.0,
+        "hi": max(float(stop.max()), float(axis.x(end_time))) if n else 1.0,
     }
     for name, column in (("lane", lane.astype(np.int64)), ("gap", gap),
                          ("key", key_col), ("val", val_col)):  # fmt: skip

@@ -203,7 +203,9 @@ def fault_windows(
     page's time axis: ``{"f": kind, "value", "start", "stop", "open"}``; a window still
     open at the end runs to ``end_time``."""
     out = []
-    for w in record_fault_windows(r for r in records if isinstance(r, dict)):
+    # Records that name no fault (the scheduler's bookkeeping) are not faults acting.
+    named = (r for r in records if isinstance(r, dict) and (r.get("kind") or r.get("f")))
+    for w in record_fault_windows(named):
         stop = w.stop if w.stop is not None else end_time
         out.append(
             {
