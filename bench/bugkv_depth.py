@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--depth-time", type=float, default=YARDSTICK.time_limit,
                    help="seconds of load per removed-op, quiet and random run")  # fmt: skip
     p.add_argument("--first-seed", type=int, default=1, help="seed of the first run of a cell")
+    p.add_argument("--without", default=None,
+                   help="removed-op cells only for these op numbers (1-based, comma-separated)")
     p.add_argument("--workloads", default="register,set",
                    help="workloads of the random runs (split --random-runs between them)")
     p.add_argument("--store", default=None, help="where runs are kept (default: a temp dir)")
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 cell(f"{bug.name}: minimal schedule, no bug flag", o, "valid", t0)
             if "removed" in parts and bug.depth > 1:
                 for i in range(bug.depth):
+                    if args.without and str(i + 1) not in args.without.split(","):
+                        continue
                     t0 = time.monotonic()
                     o = runs(bug, bug.without(i), range(first, first + args.seeds),
                              time_limit=args.depth_time)  # fmt: skip
