@@ -59,7 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.campaign import LocalExecutor, RunExecutor, run_campaign
+from harness.campaign import INTERRUPTED, LocalExecutor, RunExecutor, run_campaign
 from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
 from harness.campaign_table import cells, markdown, read_rows, text
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
@@ -229,15 +229,20 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"unknown bug {name!r}; known: {', '.join([*BUG_CATALOG, *REAL_BUGS])}")
     t_all = time.monotonic()
 
+    stop = threading.Event()
+
     def one(unit: tuple[str, str, int], executor: RunExecutor) -> None:
         name, sched, c = unit
         with lock:
             t0 = cell_start.setdefault((name, sched), time.monotonic())
-        if time.monotonic() - t0 > args.cell_budget:
+        if time.monotonic() - t0 > args.cell_budget or stop.is_set():
             return
         spec, depth = campaign_spec(args, name, sched, c, base / name / sched / f"c{c}")
         started, load_before = time.monotonic(), os.getloadavg()[0]
-        result = run_campaign(spec, runs=args.runs, budget=CAMPAIGN_BUDGET, executor=executor)
+        result = run_campaign(spec, runs=args.runs, budget=CAMPAIGN_BUDGET, executor=executor,
+                              should_stop=stop.is_set)  # fmt: skip
+        if result.stopped == INTERRUPTED:
+            return  # cut short: it measured nothing
         data = result.to_json()
         row = {
             "bug": name, "depth": depth, "scheduler": sched, "campaign_index": c,
@@ -264,10 +269,17 @@ def main(argv: list[str] | None = None) -> int:
         with (executors(args, pool) as (executor, parallel),
               ThreadPoolExecutor(max_workers=parallel) as threads):  # fmt: skip
             futures = {threads.submit(one, u, executor): u for u in units}
-            for f, u in futures.items():
-                if (e := f.exception()) is not None:
-                    print(f"{u[0]} {u[1]} campaign {u[2]}: ERROR {type(e).__name__}: {e}",
-                          flush=True)  # fmt: skip
+            try:
+                for f, u in futures.items():
+                    if (e := f.exception()) is not None:
+                        print(f"{u[0]} {u[1]} campaign {u[2]}: ERROR {type(e).__name__}: {e}",
+                              flush=True)  # fmt: skip
+            except KeyboardInterrupt:
+                # Campaigns not started never start; those running stop before their
+                # next run (not recorded: cut short, they measured nothing).
+                print("interrupted: stopping after the runs in flight", flush=True)
+                stop.set()
+                threads.shutdown(wait=True, cancel_futures=True)
     finally:
         wall = time.monotonic() - t_all
         if rows:

@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_RETRIES",
     "DEFAULT_RUNS",
+    "INTERRUPTED",
     "CampaignResult",
     "CampaignRun",
     "LocalExecutor",
@@ -61,6 +62,8 @@ log = logging.getLogger("clew.campaign")
 DEFAULT_RUNS = 20
 #: Seconds of wall time after which a campaign starts no further run.
 DEFAULT_BUDGET = 600.0
+#: ``stopped`` of a campaign ended by ``should_stop`` (it measured nothing).
+INTERRUPTED = "interrupted"
 #: Times a run that could not be made (cluster trouble, not a verdict) is tried again.
 DEFAULT_RETRIES = 2
 
@@ -248,6 +251,7 @@ def run_campaign(
     on_run: Callable[[CampaignRun], None] | None = None,
     executor: RunExecutor | None = None,
     retries: int = DEFAULT_RETRIES,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CampaignResult:
     """Run ``spec`` (seed ``spec.seed + i`` for run ``i``) until an invalid run, ``runs``
     runs, or ``budget`` seconds (no run starts after it); write ``campaign.json`` and the
@@ -256,7 +260,8 @@ def run_campaign(
     directory and are counted the same way. A run that could not be made (a
     :class:`ClusterError` or :class:`NemesisError` before a verdict: the database or a
     fault kind's setup timed out on a loaded machine) is tried again with the same seed,
-    at most ``retries`` times; it is not a verdict."""
+    at most ``retries`` times; it is not a verdict. ``should_stop`` (asked before each
+    run) ends the campaign early, as ``interrupted``: it then measured nothing."""
     if runs < 1:
         raise ConfigError(f"a campaign needs at least one run, got --runs {runs}")
     if not budget > 0:
@@ -280,6 +285,9 @@ def run_campaign(
             for i in range(runs):
                 if time.monotonic() - t0 >= budget:
                     result.stopped = f"budget of {budget:g} s spent"
+                    break
+                if should_stop is not None and should_stop():
+                    result.stopped = INTERRUPTED
                     break
                 outcome = _made(run, dataclasses.replace(base, seed=spec.seed + i), retries)
                 r = _campaign_run(i, spec.seed + i, outcome, directory)

@@ -202,3 +202,16 @@ def test_a_run_that_could_not_be_made_is_tried_again_with_its_seed(tmp_path: Pat
     assert ex.seeds == [100, 101] and result.runs_to_detection == 2
     with pytest.raises(ClusterError):
         run_campaign(spec(tmp_path), runs=3, retries=0, executor=Flaky([True, False]))
+
+
+def test_a_campaign_told_to_stop_ends_before_its_next_run(tmp_path: Path) -> None:
+    ex = Scripted([True, True, True])
+    asked: list[int] = []
+
+    def should_stop() -> bool:
+        asked.append(len(ex.seeds))
+        return len(ex.seeds) == 2
+
+    result = run_campaign(spec(tmp_path), runs=3, executor=ex, should_stop=should_stop)
+    assert ex.seeds == [100, 101] and result.stopped == "interrupted"
+    assert result.runs_to_detection is None and asked == [0, 1, 2]
