@@ -137,7 +137,7 @@
       s.q.forEach(function (vals, j) {
         vals.forEach(function (v) { if (v !== null && v <= 0) positive = false; });
         series.push({ label: s.f + " p" + Math.round(q.quantiles[j] * 100), stroke: FCOL[i % FCOL.length],
-          width: j === 0 ? 2 : 1.3, dash: QDASH[j % 3], points: { show: false }, spanGaps: true });
+          width: j === 0 ? 2 : 1.3, dash: QDASH[j % 3], points: { show: q.x.length < 3 }, spanGaps: true });
         cols.push(vals);
       });
     });
