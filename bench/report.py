@@ -7,7 +7,8 @@ the run is invalid), checks it with clew's linearizability checker to get a real
 ``results.json`` with a counterexample, adds a fault ledger, then:
 
 * renders ``report.html`` (``write_run_report``: reading ``history.jsonl`` + rendering),
-  and prints both parts;
+  and prints both parts, and again with the history already in memory (what ``clew test``
+  does at the end of a run);
 * prints the report's size;
 * loads it in headless Chromium (``--dump-dom``) and prints the page's own time from
   navigation start to "all charts drawn" (``data-render-ms``) and the wall time of the
@@ -168,8 +169,11 @@ def main() -> int:
     from reports.run_report import load_run, write_run_report
 
     t0 = time.perf_counter()
-    read_history(str(run / "history.jsonl"), "jsonl")
+    history = read_history(str(run / "history.jsonl"), "jsonl")
     t_read = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    write_run_report(run, history=history)  # as `clew test` does: the history in memory
+    t_mem, c_mem = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     out = write_run_report(run)
     t_total = time.perf_counter() - t0
@@ -185,6 +189,8 @@ def main() -> int:
     print(f"render (clew report: read history.jsonl + build + render): {t_total:.2f} s")
     print(f"  of which reading history.jsonl ({hist / 1e6:.0f} MB): {t_read:.2f} s; "
           f"building the data: {t_load - t_read:.2f} s; jinja: {t_render:.2f} s")  # fmt: skip
+    print(f"render with the history in memory (as at the end of `clew test`): {t_mem:.2f} s "
+          f"(CPU {c_mem:.2f} s: on a busy machine, the wall time waits for a core)")  # fmt: skip
     print(f"report size: {size / 1e6:.2f} MB ({size} bytes)")
 
     chromium = shutil.which("chromium") or shutil.which("google-chrome")
@@ -204,6 +210,8 @@ def main() -> int:
             return 1
         walls.append(wall - base)
         pages.append(int(m.group(1)) / 1000)
+        parts = re.search(r'data-timings="([^"]*)"', dom)
+        print(f"  in-page parts: {parts.group(1) if parts else '?'}")
     walls.sort()
     pages.sort()
     print(f"chromium load (navigation start -> all drawn, in-page): best {pages[0]:.2f} s, "
