@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ from checkers.txn.graph import (
 from checkers.txn.graph import realtime_edges as rt_edges
 from checkers.txn.parse import TxnFormatError, Txns, parse
 from checkers.txn.witness import replay, serial_order
+from checkers.units import UnitMap
 from harness.errors import ConfigError
 from harness.history import OK, History
 
@@ -101,6 +103,7 @@ def check(
     sequential_keys: bool = False,
     linearizable_keys: bool = False,
     initial_state: Mapping[Any, Any] | None = None,
+    unit_map: UnitMap | None = None,
 ) -> Result:
     """Check a transactional history for the anomalies that rule out ``consistency``.
 
@@ -123,6 +126,9 @@ def check(
     ``explanations`` (text per cycle), ``not`` / ``also_not`` (models ruled out),
     ``proof`` and statistics. Raises :class:`ConfigError` for an unknown model or
     consistency or a non-positive limit.
+
+    ``unit_map`` (see :mod:`checkers.units`) runs the cycle search of the strongly
+    connected components elsewhere (e.g. on a Dask cluster); the verdict is the same.
     """
     t0 = time.perf_counter()
     if model not in MODELS:
@@ -147,7 +153,7 @@ def check(
                       scc_time_limit=scc_time_limit, max_cycles=max_cycles,
                       max_version_orders=max_version_orders, wfr_keys=wfr_keys,
                       sequential_keys=sequential_keys, linearizable_keys=linearizable_keys,
-                      initial_state=initial_state)  # fmt: skip
+                      initial_state=initial_state, unit_map=unit_map)  # fmt: skip
     except TxnFormatError as e:
         return Result(valid=UNKNOWN, checker=checker, cause=str(e),
                       seconds=time.perf_counter() - t0,
@@ -192,6 +198,7 @@ def _check(
     sequential_keys: bool,
     linearizable_keys: bool,
     initial_state: Mapping[Any, Any] | None,
+    unit_map: UnitMap | None = None,
 ) -> Result:
     t = budget.started
 
@@ -243,7 +250,7 @@ def _check(
 
     specs = specs_for(wanted, relations)
     found, unknowns, n_sccs, largest = _search(
-        g.csr, comp, specs, relations, budget, scc_time_limit, max_cycles
+        g.csr, comp, specs, relations, budget, scc_time_limit, max_cycles, unit_map
     )
     t = lap("cycles", t)
 
@@ -466,6 +473,49 @@ def _without_barriers(c: Cycle, n: int) -> Cycle:
     return Cycle(out_v, out_r)
 
 
+@dataclass(frozen=True, slots=True)
+class ComponentUnit:
+    """One strongly connected component to search for cycles: a unit of work that may
+    be sent to another process (see :mod:`checkers.units`)."""
+
+    sub: Subgraph
+    specs: tuple[Spec, ...]
+    relations: int
+    #: Seconds for this component: its own limit, or less when the whole check has less.
+    seconds: float
+    scc_time_limit: float
+    #: Anomaly classes not to search (their quota of explained cycles is full).
+    skip: frozenset[str] = frozenset()
+
+
+def search_component(unit: ComponentUnit) -> tuple[list[Cycle], list[dict[str, Any]]]:
+    """The cycles found in one component (at most one per anomaly class, none for classes
+    implied by one found), and what its search could not decide (timeouts)."""
+    deadline = time.monotonic() + unit.seconds
+    found: list[Cycle] = []
+    unknowns: list[dict[str, Any]] = []
+    implied: set[str] = set()
+    sub = unit.sub
+    for spec in unit.specs:
+        if spec.name in implied or spec.name in unit.skip:
+            continue
+        if not sub.may_hold(spec):
+            continue
+        try:
+            cyc = find_cycle(sub, spec, deadline)
+        except Timeout:
+            unknowns.append({"type": "cycle-search-timeout", "anomaly": spec.name,
+                             "scc_size": sub.n})  # fmt: skip
+            fb = _fallback(sub, unit.relations, unit.scc_time_limit)
+            if fb is not None:
+                found.append(fb)
+            break
+        if cyc is not None:
+            found.append(cyc)
+            implied |= lattice.anomaly_closure(cyc.name)
+    return found, unknowns
+
+
 def _search(
     csr: Any,
     comp: np.ndarray[Any, Any],
@@ -474,8 +524,10 @@ def _search(
     budget: Budget,
     scc_time_limit: float,
     max_cycles: int,
+    unit_map: UnitMap | None = None,
 ) -> tuple[dict[str, list[Cycle]], list[dict[str, Any]], int, int]:
-    """Cycles per anomaly class over every non-trivial SCC, with budgets."""
+    """Cycles per anomaly class over every non-trivial SCC, with budgets; the components
+    searched by ``unit_map`` when given (in any order, anywhere), else here, in order."""
     found: dict[str, list[Cycle]] = {}
     unknowns: list[dict[str, Any]] = []
     sizes = np.bincount(comp) if len(comp) else np.zeros(0, np.int64)
@@ -487,40 +539,65 @@ def _search(
     members = [order[starts[c] : starts[c + 1]] for c in big.tolist()]
     members.sort(key=lambda vs: int(vs[0]))
     overall = budget.deadline()
+    if unit_map is not None:
+        return _search_mapped(csr, members, specs, relations, overall, scc_time_limit,
+                              max_cycles, unit_map, sizes)  # fmt: skip
     skipped = 0
     for vs in members:
-        if all(len(found.get(s.name, ())) >= max_cycles for s in specs):
+        full = frozenset(s.name for s in specs if len(found.get(s.name, ())) >= max_cycles)
+        if len(full) == len(specs):
             break  # every class has its quota of explained cycles
         now = time.monotonic()
         if overall is not None and now > overall:
             skipped += 1
             continue
-        deadline = now + scc_time_limit
-        if overall is not None:
-            deadline = min(deadline, overall)
-        sub = Subgraph(csr, np.sort(vs))
-        implied: set[str] = set()
-        for spec in specs:
-            if spec.name in implied or len(found.get(spec.name, ())) >= max_cycles:
-                continue
-            if not sub.may_hold(spec):
-                continue
-            try:
-                cyc = find_cycle(sub, spec, deadline)
-            except Timeout:
-                unknowns.append({"type": "cycle-search-timeout", "anomaly": spec.name,
-                                 "scc_size": sub.n})  # fmt: skip
-                fb = _fallback(sub, relations, scc_time_limit)
-                if fb is not None:
-                    found.setdefault(fb.name, []).append(fb)
-                break
-            if cyc is not None:
-                found.setdefault(cyc.name, []).append(cyc)
-                implied |= lattice.anomaly_closure(cyc.name)
+        seconds = scc_time_limit if overall is None else min(scc_time_limit, overall - now)
+        unit = ComponentUnit(Subgraph(csr, np.sort(vs)), tuple(specs), relations, seconds,
+                             scc_time_limit, full)  # fmt: skip
+        cycles, undecided = search_component(unit)
+        for cyc in cycles:
+            found.setdefault(cyc.name, []).append(cyc)
+        unknowns.extend(undecided)
     if skipped:
         unknowns.append({"type": "cycle-search-timeout", "anomaly": "all",
                          "sccs_not_searched": skipped})  # fmt: skip
     return found, unknowns, len(big), int(sizes.max(initial=0))
+
+
+def _search_mapped(
+    csr: Any,
+    members: list[Any],
+    specs: list[Spec],
+    relations: int,
+    overall: float | None,
+    scc_time_limit: float,
+    max_cycles: int,
+    unit_map: UnitMap,
+    sizes: np.ndarray[Any, Any],
+) -> tuple[dict[str, list[Cycle]], list[dict[str, Any]], int, int]:
+    """:func:`_search` with the components as units of ``unit_map``; the cycles are kept
+    in component order, up to each class's quota, as the search in order keeps them."""
+    left = None if overall is None else max(0.0, overall - time.monotonic())
+    seconds = scc_time_limit if left is None else min(scc_time_limit, left)
+    units = [ComponentUnit(Subgraph(csr, np.sort(vs)), tuple(specs), relations, seconds,
+                           scc_time_limit) for vs in members]  # fmt: skip
+    results: dict[int, tuple[list[Cycle], list[dict[str, Any]]]] = dict(
+        unit_map(search_component, units, seconds=left)
+    )
+    found: dict[str, list[Cycle]] = {}
+    unknowns: list[dict[str, Any]] = []
+    for i in sorted(results):
+        cycles, undecided = results[i]
+        for cyc in cycles:
+            kept = found.setdefault(cyc.name, [])
+            if len(kept) < max_cycles:
+                kept.append(cyc)
+        unknowns.extend(undecided)
+    skipped = len(units) - len(results)
+    if skipped:
+        unknowns.append({"type": "cycle-search-timeout", "anomaly": "all",
+                         "sccs_not_searched": skipped})  # fmt: skip
+    return found, unknowns, len(units), int(sizes.max(initial=0))
 
 
 def _fallback(sub: Subgraph, relations: int, seconds: float) -> Cycle | None:

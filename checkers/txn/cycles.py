@@ -119,6 +119,9 @@ class Subgraph:
     def __init__(self, csr: sp.csr_matrix, vertices: npt.NDArray[np.int64]) -> None:
         sub = csr[vertices][:, vertices].tocsr()
         sub.sort_indices()
+        self._build(sub, vertices)
+
+    def _build(self, sub: sp.csr_matrix, vertices: npt.NDArray[np.int64]) -> None:
         self.vertices = vertices
         self.n = len(vertices)
         self.csr = sub
@@ -129,6 +132,14 @@ class Subgraph:
             list(zip(ix[ip[v] : ip[v + 1]], lb[ip[v] : ip[v + 1]], strict=True))
             for v in range(self.n)
         ]
+
+    # Pickled as its sparse matrix and vertex ids (compact); the adjacency lists are
+    # rebuilt where it lands (a component sent to another process to be searched).
+    def __getstate__(self) -> tuple[sp.csr_matrix, npt.NDArray[np.int64]]:
+        return self.csr, self.vertices
+
+    def __setstate__(self, state: tuple[sp.csr_matrix, npt.NDArray[np.int64]]) -> None:
+        self._build(*state)
 
     def may_hold(self, spec: Spec) -> bool:
         """False if no closed walk can satisfy ``spec`` (cheap, exact for walks)."""

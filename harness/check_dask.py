@@ -1,0 +1,181 @@
+"""Checking on Dask (``clew check --workers N`` / ``--dask ADDRESS``).
+
+The controller reads each history once. The linearizability checker's units are key
+groups (:mod:`harness.key_units`): whole keys, balanced by calls, each sent as its own
+small sub-history and checked there with the same model and budgets; the verdicts
+combine as keys do (one invalid key makes the history invalid, one undecided key an
+otherwise valid history unknown). The transactional checker builds its dependency graph
+here and sends each strongly connected component's cycle search as a unit
+(:class:`DaskUnitMap`, through :mod:`checkers.units`).
+
+Budgets: the time limit is the whole check's, from the moment the file was opened; a
+unit starts with what is left of it, and the controller stops waiting when it runs out
+(the units not back make the verdict unknown). The memory budget holds per unit, in each
+worker process, as it does for the whole check in one process.
+
+A worker lost mid-unit: Dask gives the unit to another worker (up to its
+``allowed-failures``), which checks it again from the start; a unit is a pure function
+of its data, so the verdict cannot change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from checkers.result import UNKNOWN, Result, merge_validity
+from harness.errors import ClusterError, ConfigError
+from harness.history import History
+from harness.key_units import split_by_key
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["DaskUnitMap", "check_linear_on_dask", "dask_check_client"]
+
+log = logging.getLogger("clew.check")
+
+#: Seconds to wait for a Dask scheduler to answer, and for local workers to start.
+CONNECT_TIMEOUT = 60.0
+#: Units per worker: more units balance better and report progress more finely; each
+#: costs a task's round trip and a checker call.
+UNITS_PER_WORKER = 4
+
+
+@contextlib.contextmanager
+def dask_check_client(*, address: str | None = None, workers: int = 0) -> Iterator[Client]:
+    """A Dask client: of the scheduler at ``address``, or of a new local cluster of
+    ``workers`` processes (one thread each), closed at the end."""
+    from distributed import Client, LocalCluster
+
+    if (address is None) == (workers < 1):
+        raise ConfigError("give either --dask ADDRESS or --workers N (N >= 1), not both")
+    # A worker still busy with a cancelled unit is killed at the end: expected, not news.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+        client = Client(cluster, timeout=CONNECT_TIMEOUT)
+    else:
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        except OSError as e:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _workers(client: Client) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+class DaskUnitMap:
+    """A :class:`checkers.units.UnitMap` on a Dask client: every unit a task, results as
+    they finish; ``on_done(done, total)`` after each."""
+
+    def __init__(self, client: Client, on_done: Callable[[int, int], None] | None = None) -> None:
+        self._client = client
+        self._on_done = on_done
+
+    def __call__(
+        self, fn: Callable[[Any], Any], units: Sequence[Any], *, seconds: float | None
+    ) -> Iterator[tuple[int, Any]]:
+        """Run ``fn`` on every unit; yield ``(index, result)`` until ``seconds`` pass,
+        then cancel what is left."""
+        from distributed import as_completed
+        from distributed.utils import TimeoutError as DaskTimeout
+
+        if not units:
+            return
+        futures = self._client.map(fn, list(units), pure=False)
+        index = {f.key: i for i, f in enumerate(futures)}
+        done = 0
+        pending = as_completed(futures, timeout=seconds)
+        try:
+            for future in pending:
+                result = future.result()
+                done += 1
+                if self._on_done is not None:
+                    self._on_done(done, len(units))
+                yield index[future.key], result
+        except DaskTimeout:
+            return
+        finally:
+            self._client.cancel([f for f in futures if not f.done()])
+
+
+def _check_unit(job: tuple[History, str, Any, dict[str, Any], float | None]) -> Result:
+    """One key group checked on a worker: the same checker, model and budgets; the time
+    limit is what is left of the whole check's (a wall-clock deadline)."""
+    from checkers.linear import check, resolve_model
+
+    sub, model, initial, options, deadline = job
+    left = None if deadline is None else max(1e-3, deadline - time.time())
+    m = resolve_model(sub, model, initial_value=initial)
+    return check(sub, m, time_limit=left, threads=1, **options)
+
+
+def check_linear_on_dask(
+    client: Client,
+    history: History,
+    model: str,
+    *,
+    initial_value: Any = None,
+    time_limit: float | None,
+    max_bytes: int,
+    max_steps: int,
+    counterexample_time_limit: float,
+    started: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Decide linearizability of ``history`` with its key groups checked on ``client``'s
+    workers (see the module docstring); the same :class:`Result` shape as
+    :func:`checkers.linear.check`, with ``details["units"]`` and ``details["workers"]``.
+    ``started`` is the :func:`time.perf_counter` instant the file was opened."""
+    workers = _workers(client)
+    t_split = time.perf_counter()
+    units = split_by_key(history, workers * UNITS_PER_WORKER)
+    split_seconds = time.perf_counter() - t_split
+    elapsed = time.perf_counter() - started
+    left = None if time_limit is None else time_limit - elapsed
+    deadline = None if left is None else time.time() + left
+    options = {"max_bytes": max_bytes, "max_steps": max_steps,
+               "counterexample_time_limit": counterexample_time_limit}  # fmt: skip
+    jobs = [(u, model, initial_value, options, deadline) for u in units]
+    results: dict[int, Result] = {}
+    for i, r in DaskUnitMap(client, progress)(_check_unit, jobs, seconds=left):
+        results[i] = r
+        if r.valid is False:
+            break  # one invalid key decides; the rest are cancelled
+    seconds = time.perf_counter() - started
+    invokes = history.client_invokes()
+    details: dict[str, Any] = {
+        "model": model, "units": len(units), "workers": workers, "ops": len(invokes),
+        "partitions": len(np.unique(history.key[invokes])),
+        "phases": {"read": round(t_split - started, 6), "split": round(split_seconds, 6),
+                   "units": round(seconds - (t_split - started) - split_seconds, 6)},
+    }  # fmt: skip
+    invalid = [r for r in results.values() if r.valid is False]
+    if invalid:
+        first = invalid[0]
+        return Result(valid=False, checker=first.checker, cause=first.cause, seconds=seconds,
+                      details={**first.details, **details})  # fmt: skip
+    missing = len(units) - len(results)
+    if missing:
+        return Result(valid=UNKNOWN, checker="linearizable", seconds=seconds, details=details,
+                      cause=f"time limit reached with {missing} of {len(units)} key groups "
+                            "not checked (on Dask)")  # fmt: skip
+    verdict = merge_validity(r.valid for r in results.values())
+    cause = next((r.cause for r in results.values() if r.valid == UNKNOWN), None)
+    return Result(valid=verdict, checker="linearizable", cause=cause, seconds=seconds,
+                  details=details)  # fmt: skip
