@@ -15,7 +15,8 @@ the workloads that can be run against it. Options come from ``--option k=v`` or 
 ``accounts``, ``total``, ``max_transfer``, ``read_fraction``  shape of the bank workload
 ``lease_ttl``           the lock workload's lease, seconds (default 2); ``hold`` how long
                         each worker holds the lock (0.2 s); ``lease_keepalive`` renew the
-                        lease while waiting and holding (default true)
+                        lease while waiting and holding (default true); ``acquire_timeout``
+                        seconds an acquire waits for the lock (default 3)
 
 Workloads: ``register`` (default), ``single-register``, ``set``, ``set-full``, ``bank``
 (a multi-key txn per transfer), ``unique-ids`` (put revisions) and ``lock`` (the v3 lock
@@ -28,6 +29,7 @@ import dataclasses
 
 from harness.api import Suite, TestContext, Workload
 from harness.clients.etcd import (
+    DEFAULT_ACQUIRE_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_LEASE_TTL,
     DEFAULT_READ_TIMEOUT,
@@ -128,10 +130,15 @@ def lock(ctx: TestContext) -> Workload:
     connect, read = _timeouts(ctx)
     ttl = option_int(ctx.options, "lease_ttl", DEFAULT_LEASE_TTL)
     keepalive = option_bool(ctx.options, "lease_keepalive", True)
+    acquire = option_float(ctx.options, "acquire_timeout", DEFAULT_ACQUIRE_TIMEOUT)
     return lock_workload(
         ctx,
         client=lambda: EtcdLockClient(
-            lease_ttl=ttl, keepalive=keepalive, connect_timeout=connect, read_timeout=read
+            lease_ttl=ttl,
+            keepalive=keepalive,
+            acquire_timeout=acquire,
+            connect_timeout=connect,
+            read_timeout=read,
         ),
         note=f" (etcd lock API, lease TTL {ttl} s{', kept alive' if keepalive else ''})",
     )

@@ -2,13 +2,14 @@
 finding: etcd's locks do not guarantee mutual exclusion).
 
 A ``clew test etcd lock`` run replays :data:`LOCK_PAUSE_SCHEDULE`: the member ``n3`` is
-paused three times for longer than the lock's lease (``lease_ttl`` 1 s, renewed every
-third of a second through the client's own member). Clients of ``n3`` waiting for the lock
-stop renewing their leases, which lapse; the lock passes on among the clients of ``n1``
-and ``n2``; when ``n3`` resumes it answers its waiters' pending requests and tells them
-they hold the lock — while another client holds it. Timing on a loaded machine can still
-make a waiter give up first, so the schedule is replayed up to ``ATTEMPTS`` times. The same
-run without faults must be valid. One cluster for the file.
+paused twice for 4 s, longer than the lock's lease (``lease_ttl`` 2 s, renewed every
+third of it through the client's own member). Clients of ``n3`` waiting for the lock
+(``acquire_timeout`` 10 s, so they still wait when ``n3`` resumes) stop renewing their
+leases, which lapse; the lock passes on among the clients of ``n1`` and ``n2``; when ``n3``
+resumes it answers its waiters' pending requests and tells them they hold the lock — while
+another client holds it. Applying a pause can take seconds on a loaded machine (the
+process nemesis scans ``/proc``), shortening the window, so the schedule is replayed up to
+``ATTEMPTS`` times. The same run without faults must be valid. One cluster for the file.
 """
 
 from __future__ import annotations
@@ -42,18 +43,17 @@ pytestmark = [
 PREFIX = "elr-"
 CLUSTER = {"subnet": "10.77.244.0/24", "prefix": PREFIX, "bridge": f"{PREFIX}br0"}
 NODES = ("n1", "n2", "n3")
-#: The lock's lease (seconds) and the run's length: short, so a 2 s pause outlives a lease
-#: while a waiter's request (3 s acquire timeout) is still pending when the member resumes.
-OPTIONS = {"lease_ttl": 1}
-TIME_LIMIT = 14.0
-#: The recorded schedule: n3 paused 2 s, three times.
+#: The lock's lease and how long an acquire waits (seconds): a waiter outlasts the pause
+#: of its member, its lease does not. Ops may take that long (the runner's op timeout).
+OPTIONS = {"lease_ttl": 2, "acquire_timeout": 10}
+OP_TIMEOUT = 12.0
+TIME_LIMIT = 16.0
+#: The recorded schedule: n3 paused 4 s, twice.
 LOCK_PAUSE_SCHEDULE: tuple[dict[str, Any], ...] = (
     {"at": 2.0, "f": "start-pause", "value": ["n3"]},
-    {"at": 4.0, "f": "stop-pause", "value": None},
-    {"at": 6.0, "f": "start-pause", "value": ["n3"]},
-    {"at": 8.0, "f": "stop-pause", "value": None},
-    {"at": 10.0, "f": "start-pause", "value": ["n3"]},
-    {"at": 12.0, "f": "stop-pause", "value": None},
+    {"at": 6.0, "f": "stop-pause", "value": None},
+    {"at": 9.0, "f": "start-pause", "value": ["n3"]},
+    {"at": 13.0, "f": "stop-pause", "value": None},
 )
 #: Replays of the recorded schedule before giving up.
 ATTEMPTS = 3
@@ -77,8 +77,9 @@ def _run(state: Path, store: Path, **kw: Any) -> RunOutcome:
     steps = kw.pop("steps", None)
     spec = load_spec(
         suite="etcd", workload="lock", nodes=len(NODES), interval=2.0, seed=3,
-        time_limit=TIME_LIMIT, recovery_time=2.0, options=dict(OPTIONS), store=str(store),
-        cluster_state_dir=str(state), cluster_options=CLUSTER, **kw,
+        time_limit=TIME_LIMIT, op_timeout=OP_TIMEOUT, recovery_time=2.0,
+        options=dict(OPTIONS), store=str(store), cluster_state_dir=str(state),
+        cluster_options=CLUSTER, **kw,
     )  # fmt: skip
     return run_test(spec, schedule=steps)
 
