@@ -2,12 +2,13 @@
 
 For every cell of the grid ops x clients x keys x {valid, one stale read} (histories from
 :mod:`bench.lin_histories`, cached in --dir), runs one fresh process per checker and
-prints the verdict, the checker time (clew: parsed history to verdict; Porcupine: its
-``CheckEventsTimeout``), the parse time, the whole process's wall time (start-up, imports,
-reading the JSONL file, checking) and its peak RSS, with --time-limit per cell. Porcupine
-is run when its companion program is given (--porcupine PATH or $CLEW_PORCUPINE): a small Go
-program, built outside this repository from Porcupine's source, that reads the same JSONL
-files and checks them with Porcupine's etcd model partitioned by key.
+prints the verdict, the checker time (clew: parsed history to verdict, that is lowering,
+laying out by key and search; Porcupine: its ``CheckEventsTimeout``), the parse time, the
+whole process's wall time (start-up, imports, reading the JSONL file, checking) and its
+peak RSS, with --time-limit per cell. Porcupine is run when its companion program is
+given (--porcupine PATH or $CLEW_PORCUPINE): a small Go program, built outside this
+repository from Porcupine's source, that reads the same JSONL files and checks them with
+Porcupine's etcd model partitioned by key.
 
     .venv/bin/python bench/linear_grid.py [--ops 1000,10000,100000,1000000]
         [--clients 5,20,100] [--keys 1,100] [--variants valid,stale] [--time-limit 60]
@@ -44,8 +45,9 @@ h = read_history(sys.argv[1])
 t2 = time.perf_counter()
 r = check(h, "etcd", time_limit=float(sys.argv[2]), counterexample=False, started=t1)
 t3 = time.perf_counter()
-print(json.dumps(dict(valid=r.valid, seconds=r.seconds, search=t3 - t2, parse=t2 - t1,
-                      imports=t1 - t0, cause=r.cause, steps=r.details.get("steps"))))
+print(json.dumps(dict(valid=r.valid, seconds=r.seconds, checker=t3 - t2, parse=t2 - t1,
+                      imports=t1 - t0, cause=r.cause, steps=r.details.get("steps"),
+                      phases=r.details.get("phases"))))
 """
 
 
@@ -110,8 +112,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per cell")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/clew-lin-histories"))
-    ap.add_argument("--porcupine", type=Path, default=DEFAULT_PORCUPINE,
-                    help="the Porcupine companion program (default: $CLEW_PORCUPINE)")
+    ap.add_argument(
+        "--porcupine",
+        type=Path,
+        default=DEFAULT_PORCUPINE,
+        help="the Porcupine companion program (default: $CLEW_PORCUPINE)",
+    )
     ap.add_argument("--no-porcupine", action="store_true")
     ap.add_argument("--no-clew", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -138,7 +144,8 @@ def main() -> None:
                         runs.append(("porcupine", *_measured(cmd, wall_limit)))
                     for name, out, wall, rss, err in runs:
                         v = _verdict(out.get("valid") if out else None)
-                        secs = f"{out['seconds']:8.3f}" if out else f"{'-':>8}"
+                        took = out.get("checker", out.get("seconds")) if out else None
+                        secs = f"{took:8.3f}" if took is not None else f"{'-':>8}"
                         p = out.get("parse", out.get("parse_seconds")) if out else None
                         parse = f"{p:8.3f}" if p is not None else f"{'-':>8}"
                         print(f"{n:>8} {c:>4} {k:>4} {variant:<6} | {name:<9} {v:<8} {secs} "

@@ -334,6 +334,52 @@ def search(  # pragma: no cover - compiled
         if opc[k] == OP_CAS_NOT:
             has_cas_not = True
             break
+    # A dead write stands where a blank one could once every failed cas that names its
+    # value has been placed: ``ent_of`` maps dead writes, ``names`` failed cas ops, to
+    # their (slot, value) entry, and ``pending`` counts the entry's failed cas not placed.
+    ent_of = np.full(n, -1, np.int32)
+    names = np.full(n, -1, np.int32)
+    pending = np.zeros(n + 1, np.int32)
+    if has_cas_not:
+        ndead = 0
+        for k in range(n):
+            if optional[k] == DEAD and opc[k] == OP_WRITE:
+                ndead += 1
+        if ndead > 0:
+            ecap = 16
+            while ecap < 4 * ndead:
+                ecap *= 2
+            e_slot = np.empty(ecap, np.int64)
+            e_val = np.empty(ecap, np.int64)
+            e_id = np.full(ecap, -1, np.int32)
+            nent = 0
+            for pass_ in range(2):
+                for k in range(n):
+                    if pass_ == 0 and not (optional[k] == DEAD and opc[k] == OP_WRITE):
+                        continue
+                    if pass_ == 1 and not (
+                        opc[k] == OP_CAS_NOT
+                        or opc[k] == OP_CAS_MAYBE
+                        or opc[k] == OP_CAS
+                        or opc[k] == OP_READ
+                    ):
+                        continue
+                    hk = _mix(np.uint64(slot[k]) ^ _mix(np.uint64(arg_a[k])))
+                    ej = np.int64(hk & np.uint64(ecap - 1))
+                    while e_id[ej] >= 0 and (e_slot[ej] != slot[k] or e_val[ej] != arg_a[k]):
+                        ej = (ej + 1) & (ecap - 1)
+                    if pass_ == 0:
+                        if e_id[ej] < 0:
+                            e_slot[ej] = slot[k]
+                            e_val[ej] = arg_a[k]
+                            e_id[ej] = nent
+                            nent += 1
+                        ent_of[k] = e_id[ej]
+                    elif e_id[ej] >= 0 and opc[k] == OP_CAS_NOT:
+                        names[k] = e_id[ej]
+                        pending[e_id[ej]] += 1
+                    elif e_id[ej] >= 0:  # an op of unknown outcome expects it: never blank
+                        pending[e_id[ej]] += n + 1
     last = 0
     last_late = late_head
     last_dead = dead_head
@@ -405,6 +451,9 @@ def search(  # pragma: no cover - compiled
     stack_state = np.empty((n + 1, sw), np.int64)
     stack_forced = np.zeros(n + 1, np.uint8)
     stack_limit = np.zeros(n + 1, np.int32)
+    # Whether a blank (or blank-like dead) write was tried at this visit of the dead lists.
+    stack_eq = np.zeros(n + 1, np.uint8)
+    eq_tried = False
     # ``limit`` is 0 while scanning the main list; in the late list it is the node of the
     # deadline that sent the scan there (late calls after it cannot go next), and minus
     # that node in the dead list.
@@ -439,6 +488,8 @@ def search(  # pragma: no cover - compiled
             bits[op >> 6] &= ~(np.uint64(1) << np.uint64(op & 63))
             h ^= zob[op]
             hb ^= zob2[op]
+            if names[op] >= 0:
+                pending[names[op]] += 1
             for k in range(sw):
                 cur[k] = stack_state[depth, k]
             r = match[node]
@@ -453,6 +504,7 @@ def search(  # pragma: no cover - compiled
             if stack_forced[depth] == 0:
                 backtrack = False
                 limit = stack_limit[depth]
+                eq_tried = stack_eq[depth] != 0
                 if optional[op] == BLANK:
                     # Another blank write here would do just what this one did.
                     node = nxt[dead_head]
@@ -483,6 +535,7 @@ def search(  # pragma: no cover - compiled
                 if blocked:
                     limit = -limit
                     node = first_dead
+                    eq_tried = False
                 else:
                     backtrack = True
                 continue
@@ -490,6 +543,12 @@ def search(  # pragma: no cover - compiled
             status = VALID
             break
         op = op_of[node]
+        if limit < 0 and (optional[op] == BLANK or (ent_of[op] >= 0 and pending[ent_of[op]] == 0)):
+            # Blank-like writes are interchangeable: the first one stands for them all.
+            if eq_tried:
+                node = nxt[node]
+                continue
+            eq_tried = True
         if not is_call[node]:
             if optional[op]:
                 # Only ops with unknown outcomes remain; they may never have happened.
@@ -589,6 +648,9 @@ def search(  # pragma: no cover - compiled
         stack_node[depth] = node
         stack_forced[depth] = forced
         stack_limit[depth] = limit
+        stack_eq[depth] = eq_tried
+        if names[op] >= 0:
+            pending[names[op]] -= 1
         for k in range(sw):
             stack_state[depth, k] = cur[k]
             cur[k] = cand[k]

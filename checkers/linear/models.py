@@ -200,6 +200,30 @@ def _pair_of(v: Any) -> tuple[Any, Any] | None:
     return None
 
 
+def _register_values(values: list[Any], sid: _Scalars) -> tuple[I64, I64, I64]:
+    """For every value of the history, plus a last slot for "no value": its id as a single
+    value (0 for a pair ``[from, to]``), and the ids of the pair's halves (else 0)."""
+    ids = sid.ids
+    get = ids.get
+    n = len(values) + 1
+    scalar, frm, to = [0] * n, [0] * n, [0] * n
+    for v, value in enumerate(values):
+        c = value.__class__
+        if c is int or c is str:  # the usual case, inlined: sid(value)
+            i = get(value)
+            if i is None:
+                i = ids[value] = len(ids) + 1
+            scalar[v] = i
+        elif (c is list or c is tuple) and len(value) == 2:
+            x, y = value
+            frm[v] = (get(x) or sid(x)) if x.__class__ is int or x.__class__ is str else sid(x)
+            to[v] = (get(y) or sid(y)) if y.__class__ is int or y.__class__ is str else sid(y)
+        else:
+            scalar[v] = sid(value)
+    return (np.array(scalar, dtype=np.int64), np.array(frm, dtype=np.int64),
+            np.array(to, dtype=np.int64))  # fmt: skip
+
+
 _X = -1  # "no op": the call is dropped
 
 # Kernel op per (f, status) for the register models; status columns: -, ok, fail, info.
@@ -226,16 +250,7 @@ def _lower_register(cas: bool, etcd: bool, initial: Any = None) -> Callable[[Cal
     def lower(calls: Calls) -> Lowered:
         o = _Ops(name, fs, calls)
         sid = _Scalars()
-        nv = len(o.values)
-        scalar = np.zeros(nv + 1, dtype=np.int64)
-        frm = np.zeros(nv + 1, dtype=np.int64)
-        to = np.zeros(nv + 1, dtype=np.int64)
-        for v, value in enumerate(o.values):
-            p = _pair_of(value)
-            if p is None:
-                scalar[v] = sid(value)
-            else:
-                frm[v], to[v] = sid(p[0]), sid(p[1])
+        scalar, frm, to = _register_values(o.values, sid)
         opc = o.by_outcome(ops)
         read, is_cas = o.is_(0), o.is_(2)
         if cas:

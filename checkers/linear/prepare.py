@@ -149,7 +149,14 @@ class Prepared:
 #: (tried only where the search reaches a deadline); an optional op whose effect nobody
 #: can see (tried only there, and only where it could unblock a failed cas).
 REQUIRED, SEEN, UNSEEN, DEAD, BLANK = K.REQUIRED, K.SEEN, K.UNSEEN, K.DEAD, K.BLANK
-_REGISTER_OPS = np.array([K.OP_READ, K.OP_WRITE, K.OP_CAS, K.OP_CAS_NOT, K.OP_CAS_MAYBE])
+
+
+def _member(x: npt.NDArray[np.int64], sorted_: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether each of ``x`` is in the sorted array ``sorted_``."""
+    if len(sorted_) == 0:
+        return np.zeros(len(x), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_, x), len(sorted_) - 1)
+    return np.asarray(sorted_[at] == x)
 
 
 def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.uint8]:
@@ -159,12 +166,15 @@ def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.
     a value that a required read or cas of the same key expects, and that no required op
     writes, must have taken effect if that observation is to hold: it is SEEN, and the
     search tries it where it was called, where it most likely took effect. One writing a
-    value that no op reads or expects is DEAD: after it, only writes (which erase it), failed-cas
-    observations and other optional ops are legal, so a witness that places it can drop
-    it, unless it stands just before a failed cas ``[a b]`` that the state ``a`` would
-    make illegal — the only place the kernel tries it. A DEAD write whose value no failed
-    cas names either is BLANK: any two such writes have the same effect on every op that
-    can follow them, so the kernel tries only the earliest called one of them there.
+    value that matters to no op is DEAD (no required op expects it, nor a cas of unknown
+    outcome whose own written value matters): after it, only writes (which erase it),
+    failed-cas observations and other optional ops are legal, so a witness that places it
+    can drop it (and the casses of unknown outcome it enabled), unless it stands just
+    before a failed cas ``[a b]`` that the state ``a`` would make illegal — the only place
+    the kernel tries it. A DEAD write whose value no op expects and no failed cas names is
+    BLANK: any two such writes have the same effect on every op that can follow them, so
+    the kernel tries only the earliest called one of them there (and a DEAD write once
+    every failed cas naming its value is placed, the kernel sees, stands in for them too).
     Other optional ops are UNSEEN.
     These kinds change the order in which the search tries candidates and skip only
     placements that no witness needs, never a verdict.
@@ -175,7 +185,8 @@ def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.
         kind[opt] = low.hint[opt]
     opc, a, b = low.opc, low.a, low.b
     wr = opt & ((opc == K.OP_WRITE) | (opc == K.OP_CAS_MAYBE))
-    if not wr.any() or not np.isin(opc[low.keep], _REGISTER_OPS).all():
+    register_ops = opc[low.keep]
+    if not wr.any() or not ((register_ops >= K.OP_READ) & (register_ops <= K.OP_CAS_MAYBE)).all():
         return kind  # other ops (an append, say) could carry a written value further
     k = keys.astype(np.int64) + 1
     # A (key, value) pair as one integer where it fits; else by value alone (a guess).
@@ -190,15 +201,28 @@ def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.
 
     pa, pb = pair(a), pair(b)
     keep, req = low.keep, low.keep & ~low.optional
-    expects = keep & ((opc == K.OP_READ) | (opc == K.OP_CAS) | (opc == K.OP_CAS_MAYBE))
-    cons = req & ((opc == K.OP_READ) | (opc == K.OP_CAS))
-    made = np.concatenate([pa[req & (opc == K.OP_WRITE)], pb[req & (opc == K.OP_CAS)]])
+    # Membership of the few optional ops' values in the many ops' values: one sort of
+    # each large side, then binary search (np.isin would hash both sides every time).
+    cons = np.sort(pa[req & ((opc == K.OP_READ) | (opc == K.OP_CAS))])
+    made = np.sort(np.concatenate([pa[req & (opc == K.OP_WRITE)], pb[req & (opc == K.OP_CAS)]]))
     value = np.where(opc == K.OP_WRITE, pa, pb)[wr]
     at = np.flatnonzero(wr)
-    seen = np.isin(value, pa[cons]) & ~np.isin(value, made)
-    dead = ~np.isin(value, pa[expects])
-    named = np.isin(value, pa[keep & (opc == K.OP_CAS_NOT)])
-    blank = dead & ~named & (opc[wr] == K.OP_WRITE)
+    in_cons = _member(value, cons)
+    seen = in_cons & ~_member(value, made)
+    # Values that matter: what a required op expects, and what a cas of unknown outcome
+    # expects when its own written value matters (it may carry the one to the other).
+    maybe = keep & low.optional & ((opc == K.OP_CAS) | (opc == K.OP_CAS_MAYBE))
+    m_from, m_to = pa[maybe], pb[maybe]
+    carries = _member(m_to, cons)
+    while True:
+        more = carries | _member(m_to, np.sort(m_from[carries]))
+        if (more == carries).all():
+            break
+        carries = more
+    dead = ~(in_cons | _member(value, np.sort(m_from[carries])))
+    named = _member(value, np.sort(pa[keep & (opc == K.OP_CAS_NOT)]))
+    expected = in_cons | _member(value, np.sort(m_from))
+    blank = ~expected & ~named & (opc[wr] == K.OP_WRITE)
     kind[at[seen]] = SEEN
     kind[at[dead]] = DEAD
     kind[at[blank]] = BLANK

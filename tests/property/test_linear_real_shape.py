@@ -104,3 +104,39 @@ def test_kv_histories_with_many_info_appends_agree_with_the_reference(
     if expected is not None:
         assert ref is expected
     assert check(h, "kv").valid == ref, "\n".join(h.describe(i) for i in range(len(h)))
+
+
+@st.composite
+def blank_write_history(draw: Any) -> History:
+    """Many writes of unknown outcome on one key, with failed casses made to name some of
+    their values: where the kernel lets one blank write stand for all the others."""
+    shape = gen.Shape(
+        ops=draw(st.integers(8, 40)),
+        clients=draw(st.integers(2, 5)),
+        keys=1,
+        info=draw(st.sampled_from([0.4, 0.8])),
+        stale=False,
+        seed=draw(st.integers(0, 2**32)),
+    )
+    ops = gen.generate(shape)
+    rng = random.Random(shape.seed)
+    unknown = [o["value"] for o in ops if o["type"] == "info" and o["f"] == "write"]
+    invoked: dict[int, dict[str, Any]] = {}
+    for o in ops:
+        if o["type"] == "invoke":
+            invoked[o["process"]] = o
+        elif o["f"] == "cas" and o["type"] == "fail" and unknown and rng.random() < 0.6:
+            named = [rng.choice(unknown), o["value"][1]]
+            invoked[o["process"]]["value"] = o["value"] = named
+    if draw(st.booleans()):
+        _mutate_a_read(ops, rng, "read")
+    return History.from_ops(ops)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_blank_and_dead_writes_agree_with_the_reference(data: st.DataObject) -> None:
+    h = data.draw(blank_write_history())
+    ref = check_reference(h, "etcd")
+    assert ref in (True, False)
+    assert check(h, "etcd").valid == ref, "\n".join(h.describe(i) for i in range(len(h)))
