@@ -90,6 +90,8 @@ DEFAULT_OP_SECONDS = 0.5
 LEASE_LOOKBACK = 2.0
 #: Seconds a cut must last for its second half to say whether the leader kept serving.
 MIN_CUT = 2.0
+#: Intervals a cut-off leader with a stale lease is left to be asked for reads.
+STALE_WINDOW = 3
 #: Runs a hypothesis may be cut short by the run's end before it counts as tried.
 MAX_TRUNCATED = 2
 #: A clock step back (seconds) longer than anything a run holds.
@@ -399,7 +401,14 @@ class LdfiScheduler:
             return 0.0  # the step lands once renewals have stopped
         if f == "start-partition" and role.startswith("follower"):
             return interval  # writes commit without it; its term climbs
-        if takes_leader or f == "start-clock":
+        if f == "start-clock" or (f == "start-partition" and nxt == ("stop-pause", "")):
+            # A time fault inside the cut: a successor is elected, and the cut-off leader
+            # must then be asked for reads (by its own clients, a fifth of them here,
+            # whose writes take up to a timeout each): several intervals.
+            return self.state.takeover + STALE_WINDOW * interval
+        if f == "stop-pause":
+            return STALE_WINDOW * interval  # resumed inside the cut: asked for reads
+        if takes_leader:
             return self.state.takeover + interval  # a successor is elected and serving
         return interval
 
