@@ -17,6 +17,8 @@ The image has no SSH host keys: the provider gives each node its own (see
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +28,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -317,6 +319,38 @@ def build_image(
     tarball = cache / f"{inputs.digest}.tar"
     say(f"image {inputs.tag}: {inputs.release}/{inputs.architecture}, "
         f"{len(inputs.packages)} packages, {len(inputs.mirrors)} apt sources")  # fmt: skip
+    cache.mkdir(parents=True, exist_ok=True)
+    with _build_lock(cache, say):
+        return _build_locked(engine, inputs, cache, tarball, force, timeout, keep, say, start)
+
+
+@contextlib.contextmanager
+def _build_lock(cache: Path, say: Callable[[str], None]) -> Iterator[None]:
+    """One build at a time per image cache (two processes building the same tarball would
+    write one ``.part`` file together): an exclusive lock on ``cache/.lock``, waited for."""
+    with open(cache / ".lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another build is using {cache}; waiting for it")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build_locked(
+    engine: Engine,
+    inputs: ImageInputs,
+    cache: Path,
+    tarball: Path,
+    force: bool,
+    timeout: float,
+    keep: int,
+    say: Callable[[str], None],
+    start: float,
+) -> BuildResult:
     built = imported = False
     if force or not _has_image(engine, inputs.tag):
         if force or not tarball.is_file():
