@@ -41,7 +41,7 @@ __all__ = ["DaskUnitMap", "check_linear_on_dask", "dask_check_client"]
 log = logging.getLogger("clew.check")
 
 #: Seconds to wait for a Dask scheduler to answer, and for local workers to start.
-CONNECT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 120.0
 #: Units per worker: more units balance better and report progress more finely; each
 #: costs a task's round trip and a checker call.
 UNITS_PER_WORKER = 4
@@ -59,8 +59,10 @@ def dask_check_client(*, address: str | None = None, workers: int = 0) -> Iterat
     logging.getLogger("distributed").setLevel(logging.ERROR)
     cluster = None
     if address is None:
+        # Everything on loopback: the scheduler, the workers and the (unused) dashboard.
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               silence_logs=logging.ERROR)  # fmt: skip
         client = Client(cluster, timeout=CONNECT_TIMEOUT)
     else:
         try:
@@ -68,11 +70,17 @@ def dask_check_client(*, address: str | None = None, workers: int = 0) -> Iterat
         except OSError as e:
             raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from None
     try:
+        # Every worker loads the compiled kernels now, not inside a unit's time limit.
+        client.run(_load_kernels)
         yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _load_kernels() -> None:
+    import checkers.linear.kernel  # noqa: F401 - compiled, or loaded from Numba's cache
 
 
 def _workers(client: Client) -> int:

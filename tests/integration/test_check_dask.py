@@ -132,13 +132,13 @@ def test_a_worker_killed_mid_check_does_not_change_the_verdict(client: Any) -> N
     killer.join()
     assert killed and killed[0][1] >= 1, "a worker was killed while it held units"
     assert there.valid == here.valid, there.cause
-    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+    client.wait_for_workers(2, timeout=300)  # the nanny restarted it
 
 
 def test_clew_check_workers_on_the_command_line() -> None:
     files = [str(DATA / "kv" / "c10-ok.txt"), str(DATA / "kv" / "c10-bad.txt")]
     res = CliRunner().invoke(cli, ["check", "--workers", "2", "--json", *files])
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == 1, (res.output, res.exception)
     lines = [ln for ln in res.output.splitlines() if ln.startswith("{")]
     assert [('"valid": true' in ln, '"valid": false' in ln) for ln in lines] == [
         (True, False), (False, True)]  # fmt: skip
@@ -147,4 +147,4 @@ def test_clew_check_workers_on_the_command_line() -> None:
 def test_workers_and_dask_together_are_refused() -> None:
     res = CliRunner().invoke(cli, ["check", "--workers", "2", "--dask", "tcp://127.0.0.1:1",
                                    str(DATA / "kv" / "c10-ok.txt")])  # fmt: skip
-    assert res.exit_code == 2 and "not both" in res.output
+    assert res.exit_code == 254 and "not both" in res.output
