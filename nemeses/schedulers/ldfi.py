@@ -349,6 +349,7 @@ class LdfiScheduler:
         self._moves: list[Move] = []
         self._current: dict[str, Any] | None = None
         self._hold_next = 0.0
+        self._due = 0.0
         self._served: Counter[str] = Counter()
         self._recent_leader: str | None = None
         self._settle_until = 0.0
@@ -401,7 +402,9 @@ class LdfiScheduler:
             return 0.0  # the step lands once renewals have stopped
         if f == "start-partition" and role.startswith("follower"):
             return interval  # writes commit without it; its term climbs
-        if f == "start-clock" or (f == "start-partition" and nxt == ("stop-pause", "")):
+        if f == "start-partition" and nxt == ("stop-pause", ""):
+            return 0.0  # resumed at a time counted from the pause (see next_op)
+        if f == "start-clock":
             # A time fault inside the cut: a successor is elected, and the cut-off leader
             # must then be asked for reads (by its own clients, a fifth of them here,
             # whose writes take up to a timeout each): several intervals.
@@ -552,12 +555,18 @@ class LdfiScheduler:
             at = view.now
         else:
             # The previous op is done (the nemesis is free): hold from now.
-            at = view.now + self._hold_next
+            at = max(view.now + self._hold_next, self._due)
         cur = self._current
         assert cur is not None
         i = len(cur["moves"]) - len(self._moves)
         f, role = self._moves.pop(0)
         self._hold_next = self._hold(cur["moves"], i, space.interval)
+        self._due = 0.0
+        if f == "start-partition" and cur["moves"][i - 1 : i] == [["start-pause", "leader"]]:
+            # The others stopped hearing the leader when it was paused (just done): it is
+            # resumed, inside the cut, once a successor serves (takeover from the pause),
+            # whatever the cut op itself takes.
+            self._due = at + self.state.takeover + space.interval
         value = self._value(view, f, role)
         if role == "leader" and f.startswith("start-") and cur["leader"] is None:
             cur["leader_kind"] = f.split("-", 1)[1]
