@@ -27,16 +27,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The peak is VmHWM (ru_maxrss would keep the parent's peak across exec).
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[2])
 from harness.formats import read_history
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+base = hwm()
 w, c = time.perf_counter(), time.process_time()
 h = read_history(sys.argv[1])
 w, c = time.perf_counter() - w, time.process_time() - c
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"lines": len(h), "wall": w, "cpu": c, "base": base, "peak": peak}))
+print(json.dumps({"lines": len(h), "wall": w, "cpu": c, "base": base, "peak": hwm()}))
 """
 
 

@@ -40,6 +40,7 @@ import operator
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -186,6 +187,59 @@ class _Table:
             else:
                 out[j] = intern(v)
         return out  # type: ignore[return-value]  # every None replaced
+
+    def intern_batch(self, values: Sequence[Any]) -> npt.NDArray[np.int64]:
+        """The ids of ``values`` as an array, as :meth:`intern_many` gives them (new values
+        take ids in order of first appearance), with the integers deduplicated by sorting:
+        a big table is then looked up once per distinct integer, not once per entry."""
+        n = len(values)
+        cls = np.fromiter(map(_class, values), dtype=object, count=n)
+        is_int = cls == int  # noqa: E721  # elementwise, over the array of classes
+        int_pos = np.flatnonzero(is_int)
+        if len(int_pos) < 64:
+            return np.asarray(self.intern_many(values), dtype=np.int64)
+        try:
+            ints = np.fromiter(
+                compress(values, is_int.tolist()), dtype=np.int64, count=len(int_pos)
+            )
+        except OverflowError:  # beyond 64 bits: one by one
+            return np.asarray(self.intern_many(values), dtype=np.int64)
+        uniq, first, inverse = np.unique(ints, return_index=True, return_inverse=True)
+        get = self.ids.get
+        known = list(map(get, uniq.tolist())) if self.items else [None] * len(uniq)
+        # Distinct new values of the batch: (first position, value, key) -> ids in order.
+        new: list[tuple[int, Any, Any]] = []
+        uid = np.empty(len(uniq), dtype=np.int64)
+        first_pos = int_pos[first].tolist()
+        for j, (k, i) in enumerate(zip(uniq.tolist(), known, strict=True)):
+            if i is None:
+                new.append((first_pos[j], k, k))
+                uid[j] = -len(new)  # a placeholder: -(1 + its index in new)
+            else:
+                uid[j] = i
+        out = np.empty(n, dtype=np.int64)
+        out[int_pos] = uid[inverse]
+        local: dict[Any, int] = {}
+        for pos in np.flatnonzero(~is_int).tolist():
+            v = values[pos]
+            key = v if v is None or v.__class__ is str else _freeze(v)
+            i = get(key)
+            if i is None:
+                i = local.get(key)
+                if i is None:
+                    new.append((pos, v, key))
+                    i = local[key] = -len(new)
+            out[pos] = i
+        if new:
+            order = sorted(range(len(new)), key=lambda x: new[x][0])
+            ids = np.empty(len(new), dtype=np.int64)
+            base = len(self.items)
+            ids[order] = np.arange(base, base + len(new))
+            self.items.extend(new[x][1] for x in order)
+            self.ids.update(zip((new[x][2] for x in order), ids[order].tolist(), strict=True))
+            placeholder = out < 0
+            out[placeholder] = ids[-out[placeholder] - 1]
+        return out
 
     def intern(self, value: Any) -> int:
         t = type(value)
@@ -447,7 +501,7 @@ class HistoryBuilder:
                     return False
             procs = array("q", plist)
         try:
-            values = self._values.intern_many(value)
+            values = self._values.intern_batch(value).astype(np.int32)
             keys = self._keys.intern_many(key, NONE)
             errors = self._values.intern_many(error, NONE)
         except (_TooDeep, RecursionError):
@@ -461,7 +515,7 @@ class HistoryBuilder:
         self._type.extend(codes)  # type: ignore[arg-type]  # no None: checked above
         self._process.extend(procs)
         self._f.extend(fids)
-        self._value.extend(values)
+        self._value.frombytes(values.tobytes())
         self._key.extend(keys)
         self._node.extend(nodes)
         self._error.extend(errors)

@@ -105,3 +105,30 @@ def test_plain_blocks_take_the_fast_path(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(h) == len(ops) and not any(slow)
     assert h[1].value == [0, 1] and h[len(ops) - 1].process == "nemesis"
     assert h.line.tolist() == list(range(1, len(ops) + 1))
+
+
+_mixed = st.lists(
+    st.one_of(st.integers(-50, 50), st.integers(min_value=-(2**65), max_value=2**65), _values),
+    min_size=0,
+    max_size=400,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=_mixed, batch=_mixed, big=st.booleans())
+def test_interning_a_batch_gives_the_ids_one_by_one_would(
+    before: list[Any], batch: list[Any], big: bool
+) -> None:
+    from harness.history import _Table
+
+    if not big:  # ints in 64 bits: the sorted path (else one by one)
+        batch = [v for v in batch if type(v) is not int or -(2**63) <= v < 2**63]
+        batch += list(range(-70, 70, 3))
+
+    one, many = _Table(), _Table()
+    for v in before:
+        one.intern(v)
+        many.intern(v)
+    expected = [one.intern(v) for v in batch]
+    assert many.intern_batch(batch).tolist() == expected
+    assert many.items == one.items and many.ids == one.ids
