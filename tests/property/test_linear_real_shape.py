@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from checkers.linear import check
@@ -100,7 +100,11 @@ def test_kv_histories_with_many_info_appends_agree_with_the_reference(
 ) -> None:
     h, expected = data.draw(kv_history())
     ref = check_reference(h, "kv")
-    assert ref in (True, False)
+    # The plain-Python reference has a budget; where it runs out there is nothing to
+    # compare against (a generated valid history must still not be called invalid).
+    if ref not in (True, False):
+        assert expected is None or check(h, "kv").valid is not False
+        assume(False)
     if expected is not None:
         assert ref is expected
     assert check(h, "kv").valid == ref, "\n".join(h.describe(i) for i in range(len(h)))
