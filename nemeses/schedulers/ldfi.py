@@ -394,7 +394,7 @@ class LdfiScheduler:
         if i + 1 >= len(moves):
             return SETTLE
         f, role = moves[i]
-        nxt = moves[i + 1]
+        nxt = tuple(moves[i + 1])  # (a stored move is a list)
         takes_leader = role in ("leader", "successor") and f.startswith("start-")
         if f == "start-pause" and nxt == ("start-partition", "leader"):
             return 0.0  # the cut lands while the pause holds the lease at its freshest

@@ -353,3 +353,12 @@ def test_the_exhausted_statement_is_precise():
         "support of an acknowledged write or read, within this model (classes: write "
         "(7 ops); 0 hypotheses tried, all valid; 3 runs)"
     )
+
+
+def test_holds_of_composed_moves_stored_as_lists():
+    sched = LdfiScheduler(LdfiState())
+    moves = [list(m) for m in compose("read", [("partition", "leader"), ("pause", "leader")])]
+    holds = [sched._hold(moves, i, 1.0) for i in range(len(moves))]
+    assert holds == [0.0, 0.0, 3.0, 1.0]  # pause, cut at once, resumed (timed from the pause)
+    moves = [list(m) for m in compose("read", [("partition", "leader"), ("clock", "leader")])]
+    assert [sched._hold(moves, i, 1.0) for i in range(4)] == [0.0, 5.0, 1.0, 1.0]
