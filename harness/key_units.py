@@ -12,7 +12,6 @@ so a counterexample found in a unit names the ops of the file.
 from __future__ import annotations
 
 import heapq
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,34 +39,48 @@ def key_groups(history: History, units: int) -> list[npt.NDArray[np.int64]]:
     return [np.array(sorted(m), dtype=np.int64) for m in members if m]
 
 
+def _used(column: npt.NDArray[np.int32], size: int) -> npt.NDArray[np.int64]:
+    """The ids (>= 0) that ``column`` uses, sorted (a mask, not a sort: ids are dense)."""
+    mask = np.zeros(size, dtype=bool)
+    mask[column[column >= 0]] = True
+    return np.flatnonzero(mask)
+
+
+def _renumber(
+    column: npt.NDArray[np.int32], used: npt.NDArray[np.int64], size: int
+) -> npt.NDArray[np.int32]:
+    """``column``'s ids as positions in ``used`` (-1 stays -1)."""
+    new_id = np.full(size + 1, -1, dtype=np.int32)  # slot ``size`` keeps -1 as -1
+    new_id[used] = np.arange(len(used), dtype=np.int32)
+    return new_id[np.where(column >= 0, column, size)]
+
+
 def take(history: History, rows: npt.NDArray[np.int64]) -> History:
-    """The sub-history of the ops at positions ``rows`` (sorted), with partner positions
-    renumbered (a partner not taken becomes -1) and the value and key tables cut down to
-    what the rows use."""
+    """The sub-history of the ops at positions ``rows`` (sorted, distinct), with partner
+    positions renumbered (a partner not taken becomes -1) and the value and key tables
+    cut down to what the rows use."""
     rows = np.asarray(rows, dtype=np.int64)
-    new_pos = np.full(len(history), -1, dtype=np.int64)
-    new_pos[rows] = np.arange(len(rows), dtype=np.int64)
+    taken = np.zeros(len(history) + 1, dtype=bool)  # slot ``len`` stands for "no partner"
+    taken[rows] = True
+    new_pos = np.cumsum(taken, dtype=np.int64) - 1
     pair = history.pair[rows]
-    pair = np.where(pair >= 0, new_pos[np.maximum(pair, 0)], -1)
+    pair = np.where(pair >= 0, pair, len(history))
+    pair = np.where(taken[pair], new_pos[pair], -1)
 
     value, error, key = history.value[rows], history.error[rows], history.key[rows]
-    used_values = np.unique(np.concatenate([value[value >= 0], error[error >= 0]]))
-    used_keys = np.unique(key[key >= 0])
-
-    def renumber(column: npt.NDArray[np.int32], used: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
-        out = np.searchsorted(used, np.maximum(column, 0)).astype(np.int32)
-        return np.where(column >= 0, out, column).astype(np.int32)
-
+    n_values = len(history.values)
+    used_values = _used(np.concatenate([value, error]), n_values)
+    used_keys = _used(key, len(history.keys))
     return History(
         time=history.time[rows],
         index=history.index[rows],
         type=history.type[rows],
         process=history.process[rows],
         f=history.f[rows],
-        value=renumber(value, used_values),
-        key=renumber(key, used_keys),
+        value=_renumber(value, used_values, n_values),
+        key=_renumber(key, used_keys, len(history.keys)),
         node=history.node[rows],
-        error=renumber(error, used_values),
+        error=_renumber(error, used_values, n_values),
         line=history.line[rows],
         pair=pair,
         f_names=history.f_names,
@@ -84,10 +97,17 @@ def split_by_key(history: History, units: int) -> list[History]:
     (see the module docstring). A history of one key is one unit."""
     inv = history.client_invokes()
     keys = history.key[inv].astype(np.int64)
+    groups = key_groups(history, units)
+    group_of_key = np.full(len(history.keys) + 1, -1, dtype=np.int64)  # key -1: last slot
+    for g, members in enumerate(groups):
+        group_of_key[members] = g
+    group_of = group_of_key[keys]
     out = []
-    for group in key_groups(history, units):
-        invokes = inv[np.isin(keys, group)]
+    for g in range(len(groups)):
+        invokes = inv[group_of == g]
         partners = history.pair[invokes]
-        rows = np.union1d(invokes, partners[partners >= 0])
-        out.append(take(history, rows))
+        mask = np.zeros(len(history), dtype=bool)
+        mask[invokes] = True
+        mask[partners[partners >= 0]] = True
+        out.append(take(history, np.flatnonzero(mask)))
     return out
