@@ -64,8 +64,36 @@ class ByteSize(click.ParamType):
         return size
 
 
+#: Subcommands defined in modules of their own, imported only when used (or listed by
+#: ``--help``): ``clew check`` need not load the runner, the nemeses and their libraries.
+_LAZY_COMMANDS = {
+    "analyze": "harness.cli_test:analyze_cmd",
+    "campaign": "harness.cli_campaign:campaign_cmd",
+    "cluster": "harness.cli_cluster:cluster_cmd",
+    "doctor": "harness.cli_cluster:doctor_cmd",
+    "image": "harness.image_cli:image_cmd",
+    "replay": "harness.cli_test:replay_cmd",
+    "report": "harness.cli_report:report_cmd",
+    "serve": "harness.cli_report:serve_cmd",
+    "shrink": "harness.cli_shrink:shrink_cmd",
+    "test": "harness.cli_test:test_cmd",
+}
+
+
 class _Group(click.Group):
-    """Maps clew's errors to exit codes and one-line messages instead of tracebacks."""
+    """Maps clew's errors to exit codes and one-line messages instead of tracebacks;
+    loads the subcommands of :data:`_LAZY_COMMANDS` when they are first needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _LAZY_COMMANDS:
+            import importlib
+
+            module, _, attr = _LAZY_COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("standalone_mode", True)
@@ -769,35 +797,6 @@ def convert_cmd(src: str, dst: str, src_format: str, dst_format: str) -> None:
 
     n = convert(src, dst, src_format=src_format, dst_format=dst_format)
     click.echo(f"wrote {n} ops to {dst}")
-
-
-# The cluster commands live in their own module; registered here, before main().
-from harness.cli_cluster import cluster_cmd, doctor_cmd  # noqa: E402
-from harness.cli_report import report_cmd, serve_cmd  # noqa: E402
-
-cli.add_command(cluster_cmd)
-cli.add_command(doctor_cmd)
-
-from harness.cli_test import analyze_cmd, replay_cmd, test_cmd  # noqa: E402
-
-cli.add_command(test_cmd)
-cli.add_command(analyze_cmd)
-cli.add_command(replay_cmd)
-cli.add_command(report_cmd)
-cli.add_command(serve_cmd)
-
-from harness.cli_campaign import campaign_cmd  # noqa: E402
-
-cli.add_command(campaign_cmd)
-
-from harness.cli_shrink import shrink_cmd  # noqa: E402
-
-cli.add_command(shrink_cmd)
-
-# `clew image build` (issue 19).
-from harness.image_cli import image_cmd  # noqa: E402
-
-cli.add_command(image_cmd)
 
 
 def main() -> None:
