@@ -238,8 +238,10 @@ def dask_client(
         raise ConfigError("name a Dask scheduler address or a number of local workers (>= 1)")
     cluster = None
     if address is None:
+        # Scheduler, workers and dashboard on loopback only.
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR,
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               silence_logs=logging.ERROR,
                                worker_class="distributed.Nanny")  # fmt: skip
         client = Client(cluster, timeout=WORKER_START_TIMEOUT)
     else:
