@@ -60,6 +60,14 @@ def _refuse(report: pytest.TestReport | pytest.CollectReport, nodeid: str) -> bo
     return True
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` run first (their order kept, and the order of
+    tests within every file): spread over pytest-xdist workers one file at a time, the
+    long files then overlap the many short ones instead of finishing last, alone."""
+    slow_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_files)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
