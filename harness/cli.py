@@ -338,7 +338,7 @@ def check_cmd(
       clew check store/etcd-register/latest/history.jsonl
       clew check --model cas-register --time-limit 30 history.edn
       clew check --json tests/data/porcupine/kv/*.txt
-      clew check --workers 2 tests/data/porcupine/kv/c50-ok.txt
+      clew check --workers 2 tests/data/porcupine/kv/c50-bad.txt
     """
     from harness.formats import FORMATS
 
