@@ -1,5 +1,5 @@
 """ddmin and the shrink loop (harness/shrink.py) with scripted oracles (the real shrink of
-a bugkv run is in bench/shrink_bugkv_test.py, too long for the suite)."""
+a bugkv run is tests/integration/test_shrink_bugkv.py)."""
 
 from __future__ import annotations
 
