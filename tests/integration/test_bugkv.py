@@ -19,14 +19,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from clusters import ClusterSpec, get_provider
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK, Bug
 from harness.runner import RunOutcome, run_test
 from harness.spec import load_spec
@@ -50,17 +48,10 @@ LONGER = 5.0
 
 
 @pytest.fixture(scope="module")
-def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def cluster_state(local_cluster: Any) -> Iterator[Path]:
     """Five namespace nodes, brought up once for the module and reused by every run."""
-    state = tmp_path_factory.mktemp("bugkv") / "cluster"
-    provider = get_provider("local")
-    provider.up(ClusterSpec(nodes=len(NODES), name="bugkv", state_dir=str(state), options=CLUSTER))
-    try:
+    with local_cluster("bugkv", len(NODES), CLUSTER) as state:
         yield state
-    finally:
-        provider.down(state)
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert "bkq-" not in netns
 
 
 def replay(

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from clusters import ClusterSpec, get_provider
 from harness.dbs.etcd import DEFAULT_BINARY
 from harness.runner import RunOutcome, run_test
 from harness.spec import load_spec
@@ -60,17 +58,9 @@ ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
-def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state = tmp_path_factory.mktemp("etcd-lock") / "cluster"
-    provider = get_provider("local")
-    provider.up(ClusterSpec(provider="local", nodes=len(NODES), name="etcd-lock",
-                            state_dir=str(state), options=CLUSTER))  # fmt: skip
-    try:
+def cluster_state(local_cluster: Any) -> Iterator[Path]:
+    with local_cluster("etcd-lock", len(NODES), CLUSTER) as state:
         yield state
-    finally:
-        provider.down(state)
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert PREFIX not in netns
 
 
 def _run(state: Path, store: Path, **kw: Any) -> RunOutcome:

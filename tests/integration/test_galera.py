@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from clusters import ClusterSpec, get_provider
 from clusters.doctor import GALERA_LIBRARY
 from harness.dbs.galera import MARIADBD
 from harness.runner import RunOutcome, run_test
@@ -54,17 +52,9 @@ SHAPE = {"key_count": 3}
 
 
 @pytest.fixture(scope="module")
-def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state = tmp_path_factory.mktemp("galera") / "cluster"
-    provider = get_provider("local")
-    provider.up(ClusterSpec(provider="local", nodes=len(NODES), name="galera",
-                            state_dir=str(state), options=CLUSTER))  # fmt: skip
-    try:
+def cluster_state(local_cluster: Any) -> Iterator[Path]:
+    with local_cluster("galera", len(NODES), CLUSTER) as state:
         yield state
-    finally:
-        provider.down(state)
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert PREFIX not in netns
 
 
 def _run(state: Path, store: Path, **kw: Any) -> RunOutcome:

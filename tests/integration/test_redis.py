@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from clusters import ClusterSpec, get_provider
 from harness.dbs.redis import REDIS_BINARY, SENTINEL_BINARY, read_failovers
 from harness.runner import RunOutcome, run_test
 from harness.spec import load_spec
@@ -55,17 +53,9 @@ ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
-def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state = tmp_path_factory.mktemp("redis") / "cluster"
-    provider = get_provider("local")
-    provider.up(ClusterSpec(provider="local", nodes=len(NODES), name="redis",
-                            state_dir=str(state), options=CLUSTER))  # fmt: skip
-    try:
+def cluster_state(local_cluster: Any) -> Iterator[Path]:
+    with local_cluster("redis", len(NODES), CLUSTER) as state:
         yield state
-    finally:
-        provider.down(state)
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert PREFIX not in netns
 
 
 def _run(state: Path, store: Path, **kw: Any) -> RunOutcome:

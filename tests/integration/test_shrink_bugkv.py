@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 
-from clusters import ClusterSpec, get_provider
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES
 from harness.record import read_fault_records
 from harness.runner import run_test
@@ -68,17 +67,9 @@ def padded_schedule() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def cluster_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state = tmp_path_factory.mktemp("shrink") / "cluster"
-    provider = get_provider("local")
-    provider.up(ClusterSpec(nodes=len(NODES), name="shrinkd", state_dir=str(state),
-                            options=CLUSTER))  # fmt: skip
-    try:
+def cluster_state(local_cluster: Any) -> Iterator[Path]:
+    with local_cluster("shrinkd", len(NODES), CLUSTER) as state:
         yield state
-    finally:
-        provider.down(state)
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert PREFIX not in netns
 
 
 def test_clew_shrink_finds_lease_wall_clocks_core_among_eight_ops(
