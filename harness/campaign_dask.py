@@ -46,7 +46,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from harness.campaign import RunFn
 from harness.campaign_pool import ClusterPool, PoolSlot
-from harness.errors import ClusterError, ConfigError
+from harness.dask_client import open_dask_client
+from harness.errors import ConfigError
 from harness.runner import RunOutcome, run_test
 from harness.spec import TestSpec
 from harness.store import new_run_dir
@@ -232,34 +233,18 @@ def dask_client(
     ``workers`` processes (one thread each). At the end every worker takes down the
     cluster it brought up (the local cluster's slots are also swept, in case a worker
     died), and the local Dask cluster is closed."""
-    from distributed import Client, LocalCluster
-
-    if (address is None) == (workers < 1):
-        raise ConfigError("name a Dask scheduler address or a number of local workers (>= 1)")
-    cluster = None
-    if address is None:
-        # Scheduler, workers and dashboard on loopback only.
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               silence_logs=logging.ERROR,
-                               worker_class="distributed.Nanny")  # fmt: skip
-        client = Client(cluster, timeout=WORKER_START_TIMEOUT)
-    else:
-        try:
-            client = Client(address, timeout=CONNECT_TIMEOUT)
-        except OSError as e:
-            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    timeout = WORKER_START_TIMEOUT if address is None else CONNECT_TIMEOUT
     try:
-        client.register_plugin(_SlotReleaser(), name="clew-campaign-slots")
-        yield client
+        with open_dask_client(address=address, workers=workers, timeout=timeout) as (c, _):
+            try:
+                c.register_plugin(_SlotReleaser(), name="clew-campaign-slots")
+                yield c
+            finally:
+                with contextlib.suppress(Exception):
+                    c.run(release_worker_slots)
     finally:
-        with contextlib.suppress(Exception):
-            client.run(release_worker_slots)
-        client.close()
-        if cluster is not None:
-            cluster.close()
-            if pool is not None:
-                pool.sweep()
+        if address is None and pool is not None:
+            pool.sweep()
 
 
 class _SlotReleaser(WorkerPlugin):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from checkers.result import UNKNOWN, Result, merge_validity
-from harness.errors import ClusterError, ConfigError
+from harness.dask_client import open_dask_client
 from harness.history import History
 from harness.key_units import split_by_key
 
@@ -51,32 +51,13 @@ UNITS_PER_WORKER = 4
 def dask_check_client(*, address: str | None = None, workers: int = 0) -> Iterator[Client]:
     """A Dask client: of the scheduler at ``address``, or of a new local cluster of
     ``workers`` processes (one thread each), closed at the end."""
-    from distributed import Client, LocalCluster
-
-    if (address is None) == (workers < 1):
-        raise ConfigError("give either --dask ADDRESS or --workers N (N >= 1), not both")
-    # A worker still busy with a cancelled unit is killed at the end: expected, not news.
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    cluster = None
-    if address is None:
-        # Everything on loopback: the scheduler, the workers and the (unused) dashboard.
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               silence_logs=logging.ERROR)  # fmt: skip
-        client = Client(cluster, timeout=CONNECT_TIMEOUT)
-    else:
-        try:
-            client = Client(address, timeout=CONNECT_TIMEOUT)
-        except OSError as e:
-            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from None
-    try:
+    with open_dask_client(address=address, workers=workers, timeout=CONNECT_TIMEOUT) as (
+        client,
+        _,
+    ):
         # Every worker loads the compiled kernels now, not inside a unit's time limit.
         client.run(_load_kernels)
         yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _load_kernels() -> None:
