@@ -363,7 +363,7 @@ class HistoryBuilder:
             )
         pos = len(self._type)
         if not pos & (BUDGET_EVERY - 1) and self.budget is not None:
-            self.budget.check(self.path, line)
+            self.budget.check(self.path, line, self.held_bytes())
         if process is None:
             self._anonymous.append(pos)
             process = 0  # replaced in build()
@@ -408,7 +408,13 @@ class HistoryBuilder:
         """Raise :class:`~harness.read_budget.ReadBudgetExceeded` if the budget given to
         the builder is spent (``line``: how far reading got); nothing without a budget."""
         if self.budget is not None:
-            self.budget.check(self.path, line)
+            self.budget.check(self.path, line, self.held_bytes())
+
+    def held_bytes(self) -> int:
+        """A lower estimate of the bytes this builder holds: its columns (49 bytes an op)
+        and 64 bytes per distinct value and key (an interned small object and its table
+        entries; real values are often much larger)."""
+        return 49 * len(self._type) + 64 * (len(self._values.items) + len(self._keys.items))
 
     def _out_of_range(self, field: str, value: int, line: int | None) -> HistoryError:
         return HistoryError(

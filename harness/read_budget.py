@@ -7,7 +7,10 @@ goes (every few thousand ops, and inside any long parse), and raises
 that into an ``unknown`` verdict; it is not an input error.
 
 Memory is counted as resident memory added since the budget was made (the process's base
-is not counted), as the checkers count ``--max-memory``.
+is not counted), as the checkers count ``--max-memory`` -- or, when it is larger, as the
+reader's own lower estimate of what the history it has built so far holds. The estimate
+matters in a long-lived process: memory freed earlier is reused without growing the
+resident set, so resident growth alone can miss a history that is over budget.
 """
 
 from __future__ import annotations
@@ -60,9 +63,11 @@ class ReadBudget:
         """Seconds left (may be negative), or ``None`` without a time limit."""
         return None if self._deadline is None else self._deadline - time.perf_counter()
 
-    def check(self, path: str | None, line: int | None) -> None:
+    def check(self, path: str | None, line: int | None, held: int = 0) -> None:
         """Raise :class:`ReadBudgetExceeded` if the time or the memory is spent; ``path``
-        and ``line`` say how far reading got (for the message)."""
+        and ``line`` say how far reading got (for the message). ``held`` is the caller's
+        lower estimate, in bytes, of what it holds so far; memory used is the larger of
+        it and the resident growth."""
         if self._deadline is not None and time.perf_counter() > self._deadline:
             raise ReadBudgetExceeded(
                 f"time limit of {self.time_limit:g} s reached while reading "
@@ -72,12 +77,20 @@ class ReadBudget:
                 line=line,
             )
         if self.max_memory is not None:
-            used = resident_bytes() - self.base
+            grown = resident_bytes() - self.base
+            used = max(grown, held)
             if used > self.max_memory:
+                how = (
+                    (
+                        f"{grown / 2**20:,.0f} MiB used above the process's "
+                        f"{self.base / 2**20:,.0f} MiB at the start"
+                    )
+                    if grown >= held
+                    else (f"the history read so far holds at least {held / 2**20:,.1f} MiB")
+                )
                 raise ReadBudgetExceeded(
                     f"memory budget of {self.max_memory / 2**20:,.0f} MiB reached while "
-                    f"reading {_where(path, line)} ({used / 2**20:,.0f} MiB used above the "
-                    f"process's {self.base / 2**20:,.0f} MiB at the start); raise --max-memory",
+                    f"reading {_where(path, line)} ({how}); raise --max-memory",
                     resource="memory",
                     path=path,
                     line=line,

@@ -78,3 +78,18 @@ def test_clew_check_answers_unknown_while_reading(tmp_path: Path) -> None:
     assert "time limit of 0.01 s reached while reading" in record["cause"]
     assert "at line" in record["cause"]
     assert 0.01 <= record["seconds"] <= 0.01 * 1.1 + 1  # not the whole file's reading
+
+
+def test_the_memory_budget_holds_when_the_resident_set_does_not_grow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a long-lived process, memory freed earlier is reused without growing the
+    resident set; the history's own size still counts against the budget."""
+    import harness.read_budget as rb
+
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)
+    path = _big_jsonl(tmp_path / "big.jsonl")
+    with pytest.raises(ReadBudgetExceeded) as e:
+        read_history(str(path), budget=ReadBudget(max_memory=2**20))
+    assert e.value.resource == "memory"
+    assert "the history read so far holds at least" in str(e.value)
