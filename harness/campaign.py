@@ -69,8 +69,8 @@ DEFAULT_RETRIES = 2
 
 #: The spec fields that define the experiment (the config hash covers exactly these).
 _CONFIG_FIELDS = ("suite", "workload", "options", "scheduler", "faults", "interval",
-                  "overlap", "fault_ops", "time_limit", "nodes", "concurrency", "rate",
-                  "provider")  # fmt: skip
+                  "overlap", "fault_ops", "time_limit", "recovery_time", "nodes",
+                  "concurrency", "rate", "provider")  # fmt: skip
 
 
 def config_hash(spec: TestSpec, *, without: tuple[str, ...] = ()) -> str:
