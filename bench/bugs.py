@@ -84,6 +84,7 @@ class RealBug:
     interval: float
     recovery_time: float
     options: dict[str, Any] = field(default_factory=dict)
+    op_timeout: float = 5.0  # the spec's default; longer where an op may wait longer
 
     def suite_options(self) -> dict[str, Any]:
         """The suite options of a run of this case."""
@@ -94,7 +95,20 @@ REAL_BUGS = {
     "redis-lost-writes": RealBug(
         "redis-lost-writes", "redis", "set-full", 1, 14.0, "partition,pause,kill", 4.0, 10.0
     ),
-    "etcd-lock-overlap": RealBug("etcd-lock-overlap", "etcd", "lock", 2, 14.0, "pause", 4.0, 2.0),
+    # A waiter must still be waiting when its paused member resumes (acquire_timeout 10 s,
+    # the replay test's), and two pause windows fit in a run (docs/etcd-locks.md).
+    "etcd-lock-overlap": RealBug(
+        "etcd-lock-overlap",
+        "etcd",
+        "lock",
+        2,
+        20.0,
+        "pause",
+        4.0,
+        2.0,
+        {"acquire_timeout": 10},
+        op_timeout=12.0,
+    ),
     # Depth 0: a healthy Galera cluster loses updates between nodes (docs/galera.md).
     "galera-lost-update": RealBug(
         "galera-lost-update", "galera", "list-append", 0, 12.0, "partition,pause,kill", 4.0, 5.0
@@ -113,6 +127,7 @@ def campaign_spec(args: argparse.Namespace, name: str, scheduler: str, c: int,
             "suite": real.suite, "workload": real.workload, "nodes": len(NODES),
             "time_limit": real.time_limit, "faults": real.faults, "interval": real.interval,
             "recovery_time": real.recovery_time, "options": real.suite_options(),
+            "op_timeout": real.op_timeout,
         }  # fmt: skip
         depth = real.depth
     else:
@@ -152,8 +167,11 @@ class _SlotExecutor:
     def session(self, spec: TestSpec) -> contextlib.AbstractContextManager[Any]:
         import dataclasses
 
-        return LocalExecutor().session(dataclasses.replace(
-            spec, cluster_state_dir=self.state_dir, cluster_options=dict(self.options)))
+        return LocalExecutor().session(
+            dataclasses.replace(
+                spec, cluster_state_dir=self.state_dir, cluster_options=dict(self.options)
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
