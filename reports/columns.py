@@ -61,22 +61,34 @@ def _narrow(a: npt.NDArray[np.int64]) -> tuple[str, int]:
     raise ValueError("column too wide for the page")
 
 
+def _ints_as_texts(entries: list[Any]) -> list[str] | None:
+    """The decimal texts of ``entries`` when every one is a plain int (the common case:
+    registers, counters, ids), in one pass without the per-value branches; else None."""
+    if not entries or not all(type(x) is int for x in entries):
+        return None
+    return list(map(str, entries))
+
+
 def _texts(
     ids: npt.NDArray[np.int64], table: list[Any]
 ) -> tuple[list[str], npt.NDArray[np.int64] | None]:
     """Short JSON texts of the table entries ``ids`` uses (ids < 0: none), and ``ids``
     renumbered into that list (-1: none); (``[]``, None) when over the text budget."""
     used = np.unique(ids[ids >= 0])
-    texts: list[str] = []
-    total = 0
-    for v in used.tolist():
-        x = table[v]
-        # the common scalars without json.dumps's per-call cost
-        t = str(x) if type(x) is int else "null" if x is None else short_json(x, TEXT_CHARS)
-        total += len(t) + 3
-        if total > MAX_TEXT_CHARS:
-            return [], None
-        texts.append(t)
+    entries = [table[v] for v in used.tolist()]
+    texts = _ints_as_texts(entries)
+    if texts is None:
+        texts = []
+        total = 0
+        for x in entries:
+            # the common scalars without json.dumps's per-call cost
+            t = str(x) if type(x) is int else "null" if x is None else short_json(x, TEXT_CHARS)
+            total += len(t) + 3
+            if total > MAX_TEXT_CHARS:
+                return [], None
+            texts.append(t)
+    elif sum(map(len, texts)) + 3 * len(texts) > MAX_TEXT_CHARS:
+        return [], None
     renum = np.full(len(ids), -1, dtype=np.int64)
     has = ids >= 0
     renum[has] = np.searchsorted(used, ids[has])

@@ -98,6 +98,33 @@ def test_latency_quantiles_per_f_over_time() -> None:
     assert len(q["x"]) == 10 and all(len(s["q"][0]) == 10 for s in q["series"])
 
 
+def test_latency_quantiles_match_a_sort_per_f_and_bucket() -> None:
+    rng = np.random.default_rng(5)
+    ops, t = [], 0
+    for _ in range(3000):
+        f = ["read", "write", "cas"][int(rng.integers(3))]
+        lat = int(rng.integers(1, 10**8))
+        ops += [{"type": "invoke", "process": 0, "f": f, "value": None, "time": t},
+                {"type": "ok", "process": 0, "f": f, "value": None, "time": t + lat}]  # fmt: skip
+        t += lat + int(rng.integers(1, 10**7))
+    h = History.from_ops(ops)
+    q = data.latency_quantiles(h, data.time_axis(h), buckets=7)
+    starts = np.array([o["time"] for o in ops[0::2]], dtype=np.float64) / 1e9
+    lats = (
+        np.array([b["time"] - a["time"] for a, b in zip(ops[0::2], ops[1::2], strict=True)]) / 1e6
+    )
+    fs = np.array([o["f"] for o in ops[0::2]])
+    width = (starts.max() - starts.min()) / 7
+    bucket = np.minimum(((starts - starts.min()) / width).astype(int), 6)
+    for s in q["series"]:
+        sel = np.ones(len(fs), bool) if s["f"] == "all" else fs == s["f"]
+        for j, quant in enumerate(q["quantiles"]):
+            for b in range(7):
+                vals = np.sort(lats[sel & (bucket == b)])
+                want = None if not len(vals) else round(vals[int(quant * (len(vals) - 1))], 3)
+                assert s["q"][j][b] == want, (s["f"], quant, b)
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
