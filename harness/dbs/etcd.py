@@ -76,6 +76,17 @@ COMMAND_TIMEOUT = 30.0
 CLIENT_PORT = 2379
 PEER_PORT = 2380
 
+#: etcd's raft log lines worth observing (see :attr:`EtcdDB.log_patterns`).
+LOG_PATTERNS = {
+    # This member learned of a new leader (the first, or a change): "the leader changed".
+    "leader-changed": r"raft\.node: [0-9a-f]+ (elected leader|changed leader from [0-9a-f]+ to) "
+    r"[0-9a-f]+ at term \d+",
+    "leader-lost": r"raft\.node: [0-9a-f]+ lost leader [0-9a-f]+ at term \d+",
+    "became-leader": r"[0-9a-f]+ became leader at term \d+",
+    "term-changed": r"[0-9a-f]+ became (follower|candidate|leader) at term \d+",
+}
+
+
 # A shell function: is PID $1 a live process (not a zombie)? Killed members are orphans of
 # the node's PID 1, which may not reap them at once, and `kill -0` succeeds on a zombie.
 def _token(test_name: str) -> str:
@@ -180,7 +191,11 @@ class EtcdDB:
 
     async def kill(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """SIGKILL the member (also when paused) and wait until it is gone."""
-        await remote.run(self._stop_script(), timeout=COMMAND_TIMEOUT)
+        await remote.run(self.kill_script(ctx, node), timeout=COMMAND_TIMEOUT)
+
+    def kill_script(self, ctx: TestContext, node: Node) -> str:
+        """The shell script :meth:`kill` runs on the node (a node agent runs it too)."""
+        return self._stop_script()
 
     async def pause(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """SIGSTOP the member."""
@@ -193,6 +208,12 @@ class EtcdDB:
     def log_files(self, ctx: TestContext, node: Node) -> list[str]:
         """The member's log on the node."""
         return [self.log_file]
+
+    @property
+    def log_patterns(self) -> dict[str, str]:
+        """Lines of the member's log that node agents watch for (name -> regex): raft's
+        own words (etcd 3.4+, zap JSON logs)."""
+        return dict(LOG_PATTERNS)
 
     # ---- optional parts of the DB protocol, used by the process nemeses ---------------------
 
