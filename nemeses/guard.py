@@ -9,7 +9,13 @@ scripts ``lease`` seconds after the last renewal, by its own monotonic clock.
 
 The guard lives in ``<dir>`` on the node (default ``/run/<tag>-guard``, like the clock and
 packet nemeses' state): ``agent.py``, ``guard.pid``, ``guard.jsonl`` (what it healed, what it
-refused, and why) and ``leases/``. It needs ``python3`` on the node.
+refused, and why), ``leases/``, ``slices/`` (the node's part of the schedule, which the
+agent strikes itself: :mod:`nemeses.agent`) and ``agent.jsonl`` (the node's own journal;
+the one of the run before is kept as ``agent.jsonl.1``). It needs ``python3`` on the node.
+
+With :attr:`FaultGuard.journal_to` set (a run's ``nodes`` directory), every lease write also
+brings back the journal's new whole lines (at most :data:`JOURNAL_PULL_BYTES` a time),
+appended to ``<journal_to>/<node>/agent.jsonl``; :meth:`FaultGuard.stop` brings the rest.
 
 The guard runs heal scripts as root, so its directory is trusted only when root made it:
 :meth:`FaultGuard.start` creates it mode 0700 and refuses (a :class:`NemesisError` naming
@@ -27,6 +33,7 @@ import json
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import CommandError, NemesisError
@@ -40,7 +47,16 @@ __all__ = ["DEFAULT_LEASE", "FaultGuard", "guard_dir"]
 
 #: Seconds a fault outlives a silent controller before the node heals it.
 DEFAULT_LEASE: float = 10.0
+#: Bytes the node's journal (``agent.jsonl``) may grow to in one run.
+DEFAULT_JOURNAL_BYTES = 4 * 1024 * 1024
+#: Observations (log matches, process changes) the node journals per second at most.
+DEFAULT_JOURNAL_RATE = 200.0
+#: Bytes of the node's journal brought back by one lease write at most.
+JOURNAL_PULL_BYTES = 1024 * 1024
 
+
+#: The line before a journal's lines in a command's output.
+_JOURNAL_MARK = "--clew-agent-journal--"
 
 #: Exit status of the start script when it refuses the guard's directory.
 REFUSED_STATUS = 4
@@ -84,7 +100,8 @@ class FaultGuard:
 
     ``lease`` is the default lease length in seconds; ``idle_exit`` how long a guard with
     nothing to guard lingers; ``timeout`` bounds every command; ``ledger`` (optional)
-    receives a ``guard-refused`` record for every directory or lease file a guard refused.
+    receives a ``guard-refused`` record for every directory or lease file a guard refused;
+    ``journal_bytes`` and ``journal_rate`` are the caps of each node's ``agent.jsonl``.
     """
 
     def __init__(
@@ -96,6 +113,8 @@ class FaultGuard:
         idle_exit: float = 900.0,
         timeout: float = DEFAULT_FAULT_TIMEOUT,
         ledger: FaultLedger | None = None,
+        journal_bytes: int = DEFAULT_JOURNAL_BYTES,
+        journal_rate: float = DEFAULT_JOURNAL_RATE,
     ) -> None:
         if lease <= 0:
             raise NemesisError(f"a fault lease must be positive, not {lease}")
@@ -110,6 +129,11 @@ class FaultGuard:
         self._held: dict[str, dict[str, str]] = {}  # lease id -> node -> heal script
         self._seq = 0
         self._lock = asyncio.Lock()
+        self.journal_bytes = journal_bytes
+        self.journal_rate = journal_rate
+        #: Where each node's journal is copied (``<journal_to>/<node>/agent.jsonl``).
+        self.journal_to: Path | None = None
+        self._pulled: dict[str, int] = {}  # node -> bytes of its journal copied
 
     @property
     def held(self) -> list[str]:
@@ -126,12 +150,15 @@ class FaultGuard:
             "umask 077\n"
             f"g={d}\n{_safe_dir_script('g')}"
             f"g={d}/leases\n{_safe_dir_script('g')}"
+            f"g={d}/slices\n{_safe_dir_script('g')}"
             f"cat > {d}/.agent.tmp && mv -f {d}/.agent.tmp {d}/agent.py\n"
             # A guard left by an earlier run is stopped; the new one heals its leases.
             f'if [ -s {pid} ] && alive "$(cat {pid})"; then kill -TERM "$(cat {pid})"; '
             f'i=0; while alive "$(cat {pid})" && [ $i -lt 50 ]; do '
             "i=$((i+1)); sleep 0.1; done; fi\n"
+            f"[ -f {d}/agent.jsonl ] && mv -f {d}/agent.jsonl {d}/agent.jsonl.1\n"
             f"setsid nohup python3 {d}/agent.py --dir {d} --idle-exit {self.idle_exit:g} "
+            f"--journal-bytes {int(self.journal_bytes)} --journal-rate {self.journal_rate:g} "
             f">>{d}/agent.out 2>&1 </dev/null &\n"
             f"echo $! > {pid}\n"
         )
@@ -141,6 +168,7 @@ class FaultGuard:
         replaced, and the new one first heals the leases it finds. :class:`NemesisError`
         naming each node where this fails (e.g. no python3)."""
         source = _agent_source()
+        self._pulled = {}
 
         async def one(remote: Remote) -> None:
             await remote.run(self._start_script(), stdin=source, timeout=self.timeout, sudo=True)
@@ -220,14 +248,68 @@ class FaultGuard:
             self._held.clear()
         d = shlex.quote(self.dir)
         script = (
-            f"{_ALIVE}rm -f {d}/leases/*.json\n"
-            f'[ -s {d}/guard.pid ] && p=$(cat {d}/guard.pid) && alive "$p" && kill -TERM "$p"\n'
-            "exit 0\n"
+            f"{_ALIVE}rm -f {d}/leases/*.json {d}/slices/*.json\n"
+            f'[ -s {d}/guard.pid ] && p=$(cat {d}/guard.pid) && alive "$p" && kill -TERM "$p" '
+            f'&& i=0 && while alive "$p" && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.05; done\n'
         )
-        check_outcomes(
-            "stopping the fault guard",
-            await self._on_nodes(lambda r: r.run(script, timeout=self.timeout, sudo=True)),
-        )
+
+        async def one(remote: Remote) -> None:
+            pull = self._pull_script(remote.name)
+            r = await remote.run(script + pull + "exit 0\n", timeout=self.timeout, sudo=True)
+            self._take_journal(remote.name, r.stdout)
+
+        check_outcomes("stopping the fault guard", await self._on_nodes(one))
+
+    async def put_slices(self, slices: Mapping[str, Mapping[str, Any]]) -> None:
+        """Hand each node in ``slices`` its part of the schedule (``slices/agent.json``,
+        written whole, root's alone), which its agent arms at once (:mod:`nemeses.agent`).
+        :class:`NemesisError` naming each node where it fails."""
+        d = self.dir
+        final, tmp = shlex.quote(f"{d}/slices/agent.json"), shlex.quote(f"{d}/slices/.agent.tmp")
+
+        async def one(remote: Remote) -> None:
+            if remote.name in slices:
+                await remote.run(f"umask 077 && cat > {tmp} && mv -f {tmp} {final}",
+                                 stdin=json.dumps(slices[remote.name]), timeout=self.timeout,
+                                 sudo=True)  # fmt: skip
+
+        check_outcomes("handing the nodes their slices", await self._on_nodes(one))
+
+    async def pull_journals(self) -> None:
+        """Copy the new whole lines of every node's journal now (see the module
+        docstring); a node that cannot be reached is left for the next pull."""
+
+        async def one(remote: Remote) -> None:
+            script = self._pull_script(remote.name) + "exit 0\n"
+            r = await remote.run(script, timeout=self.timeout, sudo=True)
+            self._take_journal(remote.name, r.stdout)
+
+        async with self._lock:  # (one pull at a time per node: lease writes pull too)
+            await self._on_nodes(one)
+
+    def _pull_script(self, node: str) -> str:
+        """Shell lines printing ``node``'s journal from its first byte not yet copied
+        (nothing when no ``journal_to`` is set)."""
+        if self.journal_to is None:
+            return ""
+        j = shlex.quote(f"{self.dir}/agent.jsonl")
+        start = self._pulled.get(node, 0) + 1
+        return (f'echo "{_JOURNAL_MARK}"; tail -c +{start} {j} 2>/dev/null '
+                f"| head -c {JOURNAL_PULL_BYTES}\n")  # fmt: skip
+
+    def _take_journal(self, node: str, stdout: str) -> None:
+        """Append the whole journal lines in ``stdout`` (after the mark) to the node's copy."""
+        if self.journal_to is None or _JOURNAL_MARK not in stdout:
+            return
+        text = stdout.split(_JOURNAL_MARK + "\n", 1)[-1]
+        whole = text[: text.rfind("\n") + 1]
+        if not whole:
+            return
+        out = self.journal_to / node
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "agent.jsonl", "a", encoding="utf-8") as f:
+            f.write(whole)
+        self._pulled[node] = self._pulled.get(node, 0) + len(whole.encode())
 
     async def log(self, remote: Remote) -> list[dict[str, object]]:
         """The events the guard on ``remote``'s node recorded (``guard.jsonl``); a line
@@ -265,12 +347,14 @@ class FaultGuard:
                     "heal": scripts[remote.name],
                 }
             )
-            await remote.run(
-                f"umask 077 && cat > {tmp} && mv -f {tmp} {final}",
+            pull = self._pull_script(remote.name)
+            r = await remote.run(
+                f"umask 077 && cat > {tmp} && mv -f {tmp} {final} || exit 1\n{pull}",
                 stdin=body,
                 timeout=self.timeout,
                 sudo=True,
             )
+            self._take_journal(remote.name, r.stdout)
 
         check_outcomes(f"writing fault lease {lease_id}", await self._on_nodes(one))
 

@@ -1,50 +1,104 @@
-"""clew's node-side fault guard: heals faults whose lease has expired when the controller
-is gone. A standalone program (Python 3 standard library only): the controller copies this
-file to each node and starts it there, detached.
+"""clew's node agent: heals faults whose lease has expired when the controller is gone,
+strikes the part of the fault schedule it was handed from its own clock, and keeps the
+node's own record of what happened. A standalone program (Python 3 standard library
+only): the controller copies this file to each node and starts it there, detached.
 
-It watches ``DIR/leases/*.json``. Each lease file is written by the controller before a
-fault is injected::
+**Leases** (the guard). It watches ``DIR/leases/*.json``. Each lease file is written by
+the controller before a fault is injected::
 
     {"id": "pause", "lease": 10.0, "seq": 7, "heal": "<POSIX sh script>"}
 
 and rewritten (``seq`` + 1) every ``lease / 3`` seconds while the fault should hold. The
-guard measures time with its own **monotonic** clock (a clock fault moves wall time, never
-this): a file whose content has not changed for ``lease`` seconds has expired, so the guard
+agent measures time with its own **monotonic** clock (a clock fault moves wall time, never
+this): a file whose content has not changed for ``lease`` seconds has expired, so the agent
 runs its heal script (``sh -c``, bounded), records that in ``DIR/guard.jsonl`` and deletes
 the file. A lease file the controller deletes is a fault it healed itself.
 
-A heal script runs as the guard's user (root), so the guard trusts only what that user
-wrote: it refuses to run in a directory (``DIR`` or ``DIR/leases``) that is a symlink, not
-owned by its own user, or writable by group or others, and it never runs a lease file that
-is not a regular file owned by its own user and writable by nobody else. Such a file is
-removed unread and recorded as a ``refused`` event (file, owner, mode and why).
+**Slices** (the node's part of the schedule). ``DIR/slices/<id>.json``, written once by the
+controller before the load starts::
 
-On start the guard first heals every lease file it finds (left by a crashed run: nobody
-is renewing them), so starting it is also a clean-up. It writes its PID to
-``DIR/guard.pid``, exits on SIGTERM, and exits by itself after ``--idle-exit`` seconds
-with no lease files, so an abandoned guard does not linger.
+    {"id": "agent", "lease": "agent", "origin_ns": <this node's monotonic ns at run time 0>,
+     "strikes": [{"id": "s1", "f": "start-kill", "at": 5.0, "script": "<sh>",
+                  "heal": "<sh>", "hold": 2.0},
+                 {"id": "s2", "f": "start-kill", "on": {"log": "leader-changed"},
+                  "from": 1.0, "until": 30.0, "times": 1, "delay": 0.0, "script": "<sh>",
+                  "heal": "<sh>", "hold": 2.0}],
+     "watch": {"log": "/opt/etcd/etcd.log", "patterns": {"leader-changed": "<regex>"},
+               "pidfile": "/opt/etcd/etcd.pid"}}
 
-Run: ``python3 guard_agent.py --dir DIR [--poll S] [--idle-exit S] [--heal-timeout S]``.
+A strike runs its ``script`` (the very script the controller would run for that fault) at
+``at`` seconds on the run's clock, or when its trigger fires within ``[from, until]``: a
+new line of the watched log matching the named pattern (``{"log": NAME}``) or a regex
+(``{"log_regex": RE}``), or the watched process changing state (``{"process": "exit"}``,
+``"start"``, ``"stop"``, ``"cont"``). ``hold`` seconds later the agent runs ``heal``. The
+agent strikes **only while the slice's lease** (``leases/<lease>.json``) is alive: a lease
+that ran out (the controller is gone) or was released ends the slice, and its heal script
+heals whatever the slice struck.
+
+**Journal** (the node's own record): ``DIR/agent.jsonl``, one compact JSON object a line,
+appended with one ``write`` each (so a crash of the controller, or of the agent, leaves
+whole lines): ``start``, ``clock`` (an offset measured by the controller), ``slice``,
+``strike`` (planned and actual times, the trigger's line), ``heal``, ``lease`` (expired or
+released), ``process`` (the watched process started, exited, stopped or continued),
+``log`` (a watched line matched a pattern: its name and text), ``dropped`` and
+``journal-full``. Every record has ``mono`` (this node's monotonic ns), ``wall`` (its
+wall-clock ns) and, once a slice is armed, ``run`` (seconds on the run's clock).
+Observations (``log``, ``process``) are capped at ``--journal-rate`` per second (a
+token bucket; what is dropped is counted in the next ``dropped`` record) and stop at
+``--journal-bytes`` minus a reserve kept for the agent's own acts, which stop at
+``--journal-bytes`` (then one ``journal-full`` line).
+
+A lease or slice runs as the agent's user (root), so the agent trusts only what that user
+wrote: it refuses to run in a directory (``DIR``, ``DIR/leases``, ``DIR/slices``) that is a
+symlink, not owned by its own user, or writable by group or others, and it never reads a
+lease or slice file that is not a regular file owned by its own user and writable by
+nobody else. Such a file is removed unread and recorded as a ``refused`` event.
+
+On start the agent first heals every lease file it finds (left by a crashed run: nobody
+is renewing them) and drops every slice, so starting it is also a clean-up. It writes its
+PID to ``DIR/guard.pid``, exits on SIGTERM, and exits by itself after ``--idle-exit``
+seconds with no lease files, so an abandoned agent does not linger.
+
+Run: ``python3 guard_agent.py --dir DIR [--poll S] [--idle-exit S] [--heal-timeout S]
+[--journal-bytes N] [--journal-rate N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 
-#: Seconds between two looks at the lease directory.
-DEFAULT_POLL = 0.2
-#: Seconds with no lease files after which the guard exits.
+#: Seconds between two looks at the lease and slice directories.
+DEFAULT_POLL = 0.05
+#: Seconds with no lease files after which the agent exits.
 DEFAULT_IDLE_EXIT = 900.0
-#: Seconds one heal script may run.
+#: Seconds one heal (or strike) script may run.
 DEFAULT_HEAL_TIMEOUT = 30.0
+#: Bytes ``agent.jsonl`` may grow to.
+DEFAULT_JOURNAL_BYTES = 4 * 1024 * 1024
+#: Observations (log matches, process changes) journaled per second at most.
+DEFAULT_JOURNAL_RATE = 200.0
+#: Bytes of the journal kept for the agent's own acts (strikes, heals, leases).
+JOURNAL_RESERVE = 64 * 1024
+#: Seconds between two reads of a watched log file, and of the watched process.
+WATCH_POLL = 0.002
+PROCESS_POLL = 0.01
+#: Characters of a matched log line kept in the journal.
+LINE_CHARS = 400
+
+_NS = 1_000_000_000
+_ESSENTIAL = frozenset({"start", "stop", "clock", "slice", "strike", "heal", "lease", "healed",
+                        "idle-exit", "refused", "dropped", "error"})  # fmt: skip
 
 
 def _log(path: str, **event: object) -> None:
@@ -53,8 +107,76 @@ def _log(path: str, **event: object) -> None:
         f.write(json.dumps(event) + "\n")
 
 
+class Journal:
+    """``agent.jsonl``: whole lines, one ``write`` each, with the caps of the module
+    docstring. Thread-safe."""
+
+    def __init__(self, path: str, max_bytes: int, rate: float) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.size = os.fstat(self.fd).st_size
+        self.max_bytes = max_bytes
+        self.rate = rate
+        self.tokens = rate
+        self.filled = time.monotonic()
+        self.dropped: dict[str, int] = {}
+        self.full = False
+        self.origin_ns: int | None = None
+        self.lock = threading.Lock()
+
+    def write(self, e: str, **fields: object) -> None:
+        """Journal event ``e`` unless a cap drops it (counted)."""
+        mono = time.monotonic_ns()
+        rec: dict[str, object] = {"e": e, "mono": mono, "wall": time.time_ns()}
+        if self.origin_ns is not None:
+            rec["run"] = round((mono - self.origin_ns) / _NS, 6)
+        rec.update(fields)
+        with self.lock:
+            essential = e in _ESSENTIAL
+            if not essential:
+                now = time.monotonic()
+                self.tokens = min(self.rate, self.tokens + (now - self.filled) * self.rate)
+                self.filled = now
+                if self.tokens < 1.0:
+                    self._drop("rate")
+                    return
+                self.tokens -= 1.0
+            if self.dropped and essential is False:
+                self._emit({"e": "dropped", "mono": mono, "wall": rec["wall"],
+                            **{"n_" + k: v for k, v in self.dropped.items()}}, True)  # fmt: skip
+                self.dropped = {}
+            self._emit(rec, essential)
+
+    def flush_drops(self) -> None:
+        """Journal the count of what was dropped so far, if anything was."""
+        with self.lock:
+            if self.dropped:
+                mono = time.monotonic_ns()
+                self._emit({"e": "dropped", "mono": mono, "wall": time.time_ns(),
+                            **{"n_" + k: v for k, v in self.dropped.items()}}, True)  # fmt: skip
+                self.dropped = {}
+
+    def _drop(self, why: str) -> None:
+        self.dropped[why] = self.dropped.get(why, 0) + 1
+
+    def _emit(self, rec: dict[str, object], essential: bool) -> None:
+        line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
+        limit = self.max_bytes if essential else self.max_bytes - JOURNAL_RESERVE
+        if self.size + len(line) > limit:
+            self._drop("size")
+            if essential and not self.full:
+                self.full = True
+                end = json.dumps({"e": "journal-full", "mono": rec["mono"],
+                                  "bytes": self.size}).encode() + b"\n"  # fmt: skip
+                if self.size + len(end) <= self.max_bytes + 256:
+                    os.write(self.fd, end)
+                    self.size += len(end)
+            return
+        os.write(self.fd, line)
+        self.size += len(line)
+
+
 def unsafe_reason(st: os.stat_result, *, want_dir: bool) -> str | None:
-    """Why a file or directory with status ``st`` must not be trusted by a guard running as
+    """Why a file or directory with status ``st`` must not be trusted by an agent running as
     this process's user, or ``None`` when it may: it must be a regular file (a directory
     when ``want_dir``), owned by this user, and writable by nobody else."""
     kind_ok = stat.S_ISDIR(st.st_mode) if want_dir else stat.S_ISREG(st.st_mode)
@@ -68,7 +190,7 @@ def unsafe_reason(st: os.stat_result, *, want_dir: bool) -> str | None:
 
 
 def _read_trusted(log_path: str, path: str) -> str | None:
-    """The text of lease file ``path`` if the guard may trust it (:func:`unsafe_reason`),
+    """The text of file ``path`` if the agent may trust it (:func:`unsafe_reason`),
     checked on the open file itself (no symlink followed, so no swap between check and
     read); an untrusted file is removed, unread, and recorded as ``refused``."""
     try:
@@ -96,7 +218,7 @@ def _refuse(log_path: str, path: str, st: os.stat_result | None, why: str) -> No
 
 
 def _check_dirs(*dirs: str) -> str | None:
-    """Why the guard must not run in these directories, or ``None``."""
+    """Why the agent must not run in these directories, or ``None``."""
     for d in dirs:
         try:
             st = os.lstat(d)
@@ -108,7 +230,19 @@ def _check_dirs(*dirs: str) -> str | None:
     return None
 
 
-def _heal(log_path: str, lease_path: str, text: str, reason: str, timeout: float) -> None:
+def _run_script(script: str, timeout: float) -> tuple[int | None, str]:
+    """Run ``script`` with ``sh -c``; its status (``None``: timed out) and stderr's tail."""
+    try:
+        done = subprocess.run(
+            ["sh", "-c", script], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout:g} s"
+    return done.returncode, done.stderr[-2000:]
+
+
+def _heal(log_path: str, lease_path: str, text: str, reason: str, timeout: float,
+          journal: Journal | None = None) -> None:  # fmt: skip
     try:
         lease = json.loads(text)
         script = str(lease["heal"])
@@ -117,16 +251,13 @@ def _heal(log_path: str, lease_path: str, text: str, reason: str, timeout: float
         _log(log_path, event="bad-lease", file=lease_path, error=str(e))
         _remove(lease_path)
         return
-    try:
-        done = subprocess.run(
-            ["sh", "-c", script], capture_output=True, text=True, timeout=timeout, check=False
-        )
-        _log(
-            log_path, event="healed", id=lease_id, reason=reason, status=done.returncode,
-            stderr=done.stderr[-2000:],
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
+    status, stderr = _run_script(script, timeout)
+    if status is None:
         _log(log_path, event="heal-timeout", id=lease_id, reason=reason, timeout=timeout)
+    else:
+        _log(log_path, event="healed", id=lease_id, reason=reason, status=status, stderr=stderr)
+    if journal is not None:
+        journal.write("healed", id=lease_id, reason=reason, status=status)
     _remove(lease_path)
 
 
@@ -135,18 +266,290 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
+class Leases:
+    """What the lease loop knows: lease id -> (lease seconds, monotonic time of its last
+    change). Read by the slice threads to strike only while their lease is alive."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[str, tuple[float, float]] = {}
+
+    def alive(self, lease_id: str) -> bool:
+        """Whether lease ``lease_id`` exists and was renewed within its length."""
+        with self.lock:
+            got = self.known.get(lease_id)
+        return got is not None and time.monotonic() - got[1] <= got[0]
+
+
+def _process_state(pidfile: str) -> tuple[int | None, str]:
+    """The watched process's PID and state: ``("gone")``, ``R``/``S``/``T``/... from
+    ``/proc/PID/stat`` (a zombie counts as gone)."""
+    try:
+        with open(pidfile, encoding="ascii") as f:
+            pid = int(f.read().strip() or "0")
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            st = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None, "gone"
+    if st in ("Z", "X"):
+        return None, "gone"
+    return pid, st
+
+
+def _transition(old: tuple[int | None, str], new: tuple[int | None, str]) -> str | None:
+    """The name of the change from ``old`` to ``new`` process state (``None``: none)."""
+    (opid, ost), (npid, nst) = old, new
+    if opid == npid and (ost == "T") == (nst == "T"):
+        return None
+    if npid is None:
+        return "exit"
+    if opid != npid:
+        return "start" if nst != "T" else "stop"
+    return "stop" if nst == "T" else "cont"
+
+
+class Slice:
+    """One handed-over slice (see the module docstring): its timers, triggers and watchers,
+    each in a daemon thread, until :meth:`end`."""
+
+    def __init__(self, data: dict, leases: Leases, journal: Journal, timeout: float) -> None:
+        self.id = str(data.get("id", "slice"))
+        self.lease = str(data.get("lease", self.id))
+        self.origin_ns = int(data["origin_ns"])
+        self.strikes = [dict(s) for s in data.get("strikes", [])]
+        self.watch = dict(data.get("watch") or {})
+        self.leases = leases
+        self.journal = journal
+        self.timeout = timeout
+        self.ended = threading.Event()
+        self.lock = threading.Lock()  # one strike or heal at a time
+        self.struck: dict[str, int] = {}  # strike id -> times struck
+        self.heals: list[tuple[float, str, str]] = []  # (monotonic due, strike id, script)
+        self.heal_cv = threading.Condition()
+        patterns = dict(self.watch.get("patterns") or {})
+        self.patterns = {k: re.compile(v) for k, v in patterns.items()}
+        for s in self.strikes:
+            on = s.get("on") or {}
+            if "log" in on:
+                s["_re"] = self.patterns.get(on["log"]) or re.compile(str(on["log"]))
+            elif "log_regex" in on:
+                s["_re"] = re.compile(str(on["log_regex"]))
+
+    def run_time(self, mono_ns: int) -> float:
+        return (mono_ns - self.origin_ns) / _NS
+
+    def start(self) -> None:
+        """Start the slice's threads."""
+        threads = [self._timers, self._heals]
+        if self.watch.get("log"):
+            threads.append(self._tail)
+        if self.watch.get("pidfile"):
+            threads.append(self._process)
+        for fn in threads:
+            threading.Thread(target=fn, daemon=True, name=f"{self.id}-{fn.__name__}").start()
+
+    def end(self, why: str) -> None:
+        """Stop striking (heals already due still run when the lease lives)."""
+        if not self.ended.is_set():
+            self.ended.set()
+            with self.heal_cv:
+                self.heal_cv.notify_all()
+            self.journal.write("slice", id=self.id, state="ended", why=why)
+
+    # -- striking --
+
+    def _may_strike(self, s: dict, run: float) -> str | None:
+        """Why strike ``s`` must not go now (``None``: it may)."""
+        if self.ended.is_set():
+            return "the slice has ended"
+        if not self.leases.alive(self.lease):
+            return "its lease is not alive"
+        if self.struck.get(s["id"], 0) >= int(s.get("times", 1)):
+            return "struck its times already"
+        lo = float(s.get("from", s.get("at", 0.0)))
+        hi = s.get("until")
+        if run < lo - 0.5 or (hi is not None and run > float(hi)):
+            return f"outside its window [{lo:g}, {hi}]"
+        return None
+
+    def strike(self, s: dict, planned_ns: int, **why: object) -> None:
+        """Run strike ``s``'s script now (if allowed), journaling when it was planned,
+        started and done; schedule its heal after ``hold``."""
+        with self.lock:
+            start = time.monotonic_ns()
+            no = self._may_strike(s, self.run_time(start))
+            if no is not None:
+                self.journal.write("strike", id=s["id"], f=s.get("f"), skipped=no, **why)
+                return
+            self.struck[s["id"]] = self.struck.get(s["id"], 0) + 1
+            wall = time.time_ns()
+            status, stderr = _run_script(str(s["script"]), self.timeout)
+            done = time.monotonic_ns()
+            self.journal.write(
+                "strike", id=s["id"], f=s.get("f"), planned_run=round(self.run_time(planned_ns), 6),
+                start_mono=start, start_wall=wall, start_run=round(self.run_time(start), 6),
+                late_ms=round((start - planned_ns) / 1e6, 3),
+                done_ms=round((done - start) / 1e6, 3), status=status, stderr=stderr[-500:], **why,
+            )  # fmt: skip
+            hold = s.get("hold")
+            if hold is not None and s.get("heal"):
+                with self.heal_cv:
+                    due = time.monotonic() + float(hold)
+                    heapq.heappush(self.heals, (due, s["id"], str(s["heal"])))
+                    self.heal_cv.notify_all()
+
+    def _timers(self) -> None:
+        timed = sorted((s for s in self.strikes if "at" in s and "on" not in s),
+                       key=lambda s: float(s["at"]))  # fmt: skip
+        for s in timed:
+            due = self.origin_ns + round(float(s["at"]) * _NS)
+            while not self.ended.is_set():
+                left = (due - time.monotonic_ns()) / _NS
+                if left <= 0:
+                    break
+                # Sleep most of the way, then in short steps: a long sleep overshoots
+                # by a scheduler tick on a loaded machine.
+                self.ended.wait(left - 0.005 if left > 0.01 else min(left, 0.0005))
+            if self.ended.is_set():
+                return
+            self.strike(s, due, trigger="at")
+
+    def _heals(self) -> None:
+        """Run each struck fault's heal when its ``hold`` is over, while the slice lives
+        (once it has ended, the controller's final heal, or the lease's on expiry, heals)."""
+        while True:
+            with self.heal_cv:
+                while not self.ended.is_set() and (
+                    not self.heals or self.heals[0][0] > time.monotonic()
+                ):
+                    wait = self.heals[0][0] - time.monotonic() if self.heals else None
+                    self.heal_cv.wait(wait)
+                if self.ended.is_set():
+                    return
+                _, sid, script = heapq.heappop(self.heals)
+            with self.lock:
+                t0 = time.monotonic_ns()
+                status, stderr = _run_script(script, self.timeout)
+                self.journal.write("heal", id=sid, status=status, stderr=stderr[-500:],
+                                   seconds=round((time.monotonic_ns() - t0) / _NS, 3))  # fmt: skip
+
+    def _triggered(self, kind: str, value: str, seen_ns: int, **detail: object) -> None:
+        for s in self.strikes:
+            on = s.get("on") or {}
+            if kind == "log" and "_re" in s:
+                if not s["_re"].search(value):
+                    continue
+            elif kind == "process" and on.get("process") == value:
+                pass
+            else:
+                continue
+            if self._may_strike(s, self.run_time(seen_ns)) == "struck its times already":
+                continue
+            delay = float(s.get("delay", 0.0))
+            if delay > 0:
+                self.ended.wait(delay)
+            self.strike(s, seen_ns + round(delay * _NS), trigger=kind,
+                        seen_mono=seen_ns, **detail)  # fmt: skip
+
+    # -- watching --
+
+    def _tail(self) -> None:
+        path = str(self.watch["log"])
+        f = None
+        pos = 0
+        buf = b""
+        while not self.ended.is_set():
+            if f is None:
+                try:
+                    f = open(path, "rb")  # noqa: SIM115
+                    f.seek(0, os.SEEK_END)  # only what is written from now on
+                    pos = f.tell()
+                except OSError:
+                    self.ended.wait(0.05)
+                    continue
+            try:
+                size = os.fstat(f.fileno()).st_size
+                if os.stat(path).st_ino != os.fstat(f.fileno()).st_ino or size < pos:
+                    f.close()  # rotated or truncated: read the new file from its start
+                    f = open(path, "rb")  # noqa: SIM115
+                    pos = 0
+                chunk = f.read(1 << 16)
+            except OSError:
+                f = None
+                continue
+            if not chunk:
+                time.sleep(WATCH_POLL)
+                continue
+            seen = time.monotonic_ns()
+            pos += len(chunk)
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            if len(buf) > 1 << 20:
+                buf = b""  # a line with no end in sight: not ours to keep
+            for raw in lines:
+                line = raw.decode("utf-8", "replace")
+                names = [n for n, p in self.patterns.items() if p.search(line)]
+                if names:
+                    self.journal.write("log", seen_mono=seen, patterns=names,
+                                       line=line[:LINE_CHARS])  # fmt: skip
+                self._triggered("log", line, seen, line=line[:LINE_CHARS])
+        if f is not None:
+            f.close()
+
+    def _process(self) -> None:
+        pidfile = str(self.watch["pidfile"])
+        state = _process_state(pidfile)
+        self.journal.write("process", change="watch", pid=state[0], state=state[1])
+        while not self.ended.is_set():
+            time.sleep(PROCESS_POLL)
+            new = _process_state(pidfile)
+            change = _transition(state, new)
+            if change is not None:
+                seen = time.monotonic_ns()
+                self.journal.write("process", change=change, pid=new[0], state=new[1],
+                                   before=state[0])  # fmt: skip
+                self._triggered("process", change, seen, pid=new[0])
+            state = new
+
+
+def _load_slice(log_path: str, path: str, leases: Leases, journal: Journal,
+                timeout: float) -> Slice | None:  # fmt: skip
+    text = _read_trusted(log_path, path)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        sl = Slice(data, leases, journal, timeout)
+    except (ValueError, KeyError, TypeError, re.error) as e:
+        journal.write("error", file=path, error=f"bad slice: {e}")
+        _remove(path)
+        return None
+    journal.origin_ns = sl.origin_ns
+    journal.write("slice", id=sl.id, state="armed", lease=sl.lease, origin_ns=sl.origin_ns,
+                  strikes=[{k: v for k, v in s.items() if k not in ("script", "heal", "_re")}
+                           for s in sl.strikes])  # fmt: skip
+    for c in data.get("clock") or []:
+        journal.write("clock", **c)
+    sl.start()
+    return sl
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the guard until SIGTERM or idle exit (see the module docstring)."""
+    """Run the agent until SIGTERM or idle exit (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", required=True)
     ap.add_argument("--poll", type=float, default=DEFAULT_POLL)
     ap.add_argument("--idle-exit", type=float, default=DEFAULT_IDLE_EXIT)
     ap.add_argument("--heal-timeout", type=float, default=DEFAULT_HEAL_TIMEOUT)
+    ap.add_argument("--journal-bytes", type=int, default=DEFAULT_JOURNAL_BYTES)
+    ap.add_argument("--journal-rate", type=float, default=DEFAULT_JOURNAL_RATE)
     args = ap.parse_args(argv)
-    leases = os.path.join(args.dir, "leases")
+    leases_dir = os.path.join(args.dir, "leases")
+    slices_dir = os.path.join(args.dir, "slices")
     log_path = os.path.join(args.dir, "guard.jsonl")
-    os.makedirs(leases, mode=0o700, exist_ok=True)
-    unsafe = _check_dirs(args.dir, leases)
+    os.makedirs(leases_dir, mode=0o700, exist_ok=True)
+    os.makedirs(slices_dir, mode=0o700, exist_ok=True)
+    unsafe = _check_dirs(args.dir, leases_dir, slices_dir)
     if unsafe is not None:
         print(f"clew fault guard: refusing to run: {unsafe}", file=sys.stderr)
         return 3
@@ -155,49 +558,95 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with open(os.path.join(args.dir, "guard.pid"), "w", encoding="utf-8") as f:
         f.write(f"{os.getpid()}\n")
+    journal = Journal(os.path.join(args.dir, "agent.jsonl"), args.journal_bytes,
+                      args.journal_rate)  # fmt: skip
     _log(log_path, event="start", pid=os.getpid())
-    for name in sorted(os.listdir(leases)):
-        path = os.path.join(leases, name)
+    journal.write("start", pid=os.getpid(), journal_bytes=args.journal_bytes,
+                  journal_rate=args.journal_rate)  # fmt: skip
+    for name in sorted(os.listdir(leases_dir)):
+        path = os.path.join(leases_dir, name)
         if name.endswith(".json"):
             text = _read_trusted(log_path, path)
             if text is not None:
-                _heal(log_path, path, text, "guard-start", args.heal_timeout)
+                _heal(log_path, path, text, "guard-start", args.heal_timeout, journal)
+    for name in os.listdir(slices_dir):
+        _remove(os.path.join(slices_dir, name))  # a crashed run's: not to be struck again
+    leases = Leases()
+    slices: dict[str, Slice] = {}  # file -> slice
     seen: dict[str, tuple[str, float]] = {}  # file -> (content, monotonic time it changed)
     idle_since = time.monotonic()
+    last_drops = time.monotonic()
     while not stop:
         now = time.monotonic()
         try:
-            names = [n for n in os.listdir(leases) if n.endswith(".json")]
+            names = [n for n in os.listdir(leases_dir) if n.endswith(".json")]
         except FileNotFoundError:
             names = []
         current = set()
+        known: dict[str, tuple[float, float]] = {}
         for name in names:
-            path = os.path.join(leases, name)
+            path = os.path.join(leases_dir, name)
             text = _read_trusted(log_path, path)
             if text is None:
                 continue
             current.add(path)
+            try:
+                parsed = json.loads(text)
+                lease = float(parsed.get("lease", 0))
+                lease_id = str(parsed.get("id", name[:-5]))
+            except (ValueError, TypeError, AttributeError):
+                lease, lease_id = 0.0, name[:-5]
             old = seen.get(path)
             if old is None or old[0] != text:
                 seen[path] = (text, now)
+                known[lease_id] = (lease, now)
                 continue
-            try:
-                lease = float(json.loads(text).get("lease", 0))
-            except (ValueError, TypeError, AttributeError):
-                lease = 0.0
+            known[lease_id] = (lease, old[1])
             if now - old[1] > lease:
-                _heal(log_path, path, text, "lease-expired", args.heal_timeout)
+                for sl in slices.values():
+                    if sl.lease == lease_id:
+                        sl.end("its lease expired")
+                journal.write("lease", id=lease_id, state="expired", lease=lease)
+                _heal(log_path, path, text, "lease-expired", args.heal_timeout, journal)
                 current.discard(path)
+                known.pop(lease_id, None)
+        with leases.lock:
+            gone = set(leases.known) - set(known)
+            leases.known = known
+        for lease_id in gone:
+            for sl in slices.values():
+                if sl.lease == lease_id and not sl.ended.is_set():
+                    sl.end("its lease was released or expired")
         for path in list(seen):
             if path not in current:
                 del seen[path]
-        if current:
+        try:
+            slice_names = [n for n in os.listdir(slices_dir) if n.endswith(".json")]
+        except FileNotFoundError:
+            slice_names = []
+        for name in slice_names:
+            path = os.path.join(slices_dir, name)
+            if path not in slices:
+                loaded = _load_slice(log_path, path, leases, journal, args.heal_timeout)
+                if loaded is not None:
+                    slices[path] = loaded
+        for path in list(slices):
+            if not os.path.exists(path):
+                slices.pop(path).end("the controller removed it")
+        if now - last_drops > 1.0:
+            journal.flush_drops()
+            last_drops = now
+        if current or any(not s.ended.is_set() for s in slices.values()):
             idle_since = now
         elif now - idle_since > args.idle_exit:
             _log(log_path, event="idle-exit")
+            journal.write("idle-exit")
             return 0
         time.sleep(args.poll)
+    for sl in slices.values():
+        sl.end("the agent stops")
     _log(log_path, event="stop")
+    journal.write("stop")
     return 0
 
 

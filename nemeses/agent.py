@@ -1,0 +1,307 @@
+"""The controller's side of the node agents: the node's part of the schedule handed over
+ahead of time, struck by the node itself (:mod:`nemeses.guard_agent`).
+
+An **agent step** names one node and one fault op, and says when that node strikes it::
+
+    {"node": "n1", "f": "start-kill", "at": 5.0, "hold": 2.0}
+    {"node": "n2", "f": "start-kill", "on": {"log": "leader-changed"},
+     "from": 1.0, "until": 30.0, "times": 1, "delay": 0.0, "hold": 2.0}
+
+``at`` is an offset on the run's clock; ``on`` a trigger: ``{"log": NAME}`` (a line of the
+database's log matching the pattern ``NAME`` its adapter supplies, :class:`LogPatterns`),
+``{"log_regex": RE}`` (any regular expression) or ``{"process": "exit" | "start" | "stop" |
+"cont"}`` (the database process changing state). A trigger is armed from ``from`` until
+``until`` (seconds on the run's clock) for ``times`` strikes, each ``delay`` seconds after
+its cause. ``hold`` seconds after striking, the node heals the fault itself; without
+``hold`` the run's end heals it.
+
+The node runs the **same scripts** the controller would: a kill is the adapter's
+:meth:`KillScript.kill_script` (which the adapter's own ``kill`` runs too), its heal the
+adapter's ``start_script`` (the guard's lease script for kills). Only kinds with such
+scripts can be handed to a node (:data:`AGENT_KINDS`).
+
+:func:`hand_over` writes each node's slice into the agent's root-only directory, with
+the run's origin on that node's own monotonic clock (the offset measured just before, the
+least round trip of a few probes), and holds one lease (``agent-slice``) whose expiry
+ends the slices and heals whatever they struck. Then the controller sends the node nothing
+but lease renewals until the run ends; each renewal also brings back the new lines of the
+node's journal (``agent.jsonl``), appended to ``nodes/<n>/agent.jsonl`` in the run
+directory, so a controller killed mid-run leaves the journal up to its last renewal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from harness.errors import ConfigError, NemesisError
+from nemeses.abilities import StartScript
+
+if TYPE_CHECKING:
+    from clusters.base import Node
+    from harness.api import TestContext
+    from harness.control import Remote
+    from nemeses.guard import FaultGuard
+
+__all__ = [
+    "AGENT_KINDS",
+    "AGENT_LEASE",
+    "DEFAULT_ARM_LEAD",
+    "TRIGGER_PROCESS",
+    "KillScript",
+    "LogPatterns",
+    "PidFile",
+    "agent_kinds",
+    "compile_slices",
+    "hand_over",
+    "measure_offset",
+    "validate_agent_steps",
+]
+
+#: The lease that keeps every node's slice alive (its expiry ends the slice and heals).
+AGENT_LEASE = "agent-slice"
+#: Seconds between handing the slices over and the run's origin: the hand-over must be
+#: done by then (a strike planned before its slice arrived is struck late, and says so).
+DEFAULT_ARM_LEAD = 1.0
+#: Process changes a trigger may name.
+TRIGGER_PROCESS = ("exit", "start", "stop", "cont")
+#: Probes of a node's monotonic clock per offset measurement (the least round trip wins).
+OFFSET_PROBES = 3
+
+_STEP_KEYS = {"node", "f", "at", "on", "from", "until", "times", "delay", "hold", "value"}
+
+
+@runtime_checkable
+class KillScript(Protocol):
+    """The database gives the shell script that kills it on a node (its ``kill`` runs
+    the same script), so a node agent can strike exactly as the controller would."""
+
+    def kill_script(self, ctx: TestContext, node: Node) -> str:
+        """A shell script (run as root on ``node``) that SIGKILLs the database and waits
+        until it is gone."""
+        ...
+
+
+@runtime_checkable
+class PidFile(Protocol):
+    """The database names the file holding its process's PID on a node."""
+
+    @property
+    def pid_file(self) -> str: ...
+
+
+@runtime_checkable
+class LogPatterns(Protocol):
+    """The database names the log lines worth observing: pattern name -> regex (e.g.
+    ``leader-changed``), matched by node agents against its first log file."""
+
+    @property
+    def log_patterns(self) -> Mapping[str, str]: ...
+
+
+def _kill_scripts(db: Any, ctx: TestContext, node: Node) -> tuple[str, str]:
+    if not isinstance(db, KillScript) or not isinstance(db, StartScript):
+        raise ConfigError(
+            f"agent-struck kills need the database adapter {type(db).__name__} to provide "
+            "kill_script and start_script"
+        )
+    return db.kill_script(ctx, node), db.start_script(ctx, node)
+
+
+#: Fault ops a node agent can strike: op name -> ``(db, ctx, node) -> (strike, heal)``.
+AGENT_KINDS = {"start-kill": _kill_scripts}
+
+
+def validate_agent_steps(
+    steps: Any, source: str, nodes: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """``steps`` checked to be agent steps (see the module docstring), normalized
+    (numbers as floats, ``times`` 1 and ``delay`` 0 by default); :class:`ConfigError`
+    naming ``source`` and the step otherwise. ``nodes``, when given, are the run's."""
+    if not isinstance(steps, list | tuple):
+        raise ConfigError(f"{source}: agent steps are a list of tables/objects")
+    out = []
+    for i, step in enumerate(steps):
+        where = f"{source}: agent step {i + 1}"
+        if not isinstance(step, dict):
+            raise ConfigError(f"{where}: must be a table/object, got {step!r}")
+        unknown = set(step) - _STEP_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: "
+                              f"{', '.join(sorted(_STEP_KEYS))}")  # fmt: skip
+        node = step.get("node")
+        if not isinstance(node, str) or not node:
+            raise ConfigError(f"{where}: needs `node`, the name of the node that strikes")
+        if nodes is not None and node not in nodes:
+            raise ConfigError(f"{where}: no node {node!r} in this run ({', '.join(nodes)})")
+        f = step.get("f")
+        if f not in AGENT_KINDS:
+            raise ConfigError(f"{where}: `f` must be one of {', '.join(AGENT_KINDS)} (what a "
+                              f"node agent can strike), got {f!r}")  # fmt: skip
+        if ("at" in step) == ("on" in step):
+            raise ConfigError(f"{where}: give exactly one of `at` (seconds) or `on` (a trigger)")
+        norm: dict[str, Any] = {"node": node, "f": f}
+        for key in ("at", "from", "until", "delay", "hold"):
+            if key in step:
+                v = step[key]
+                if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 \
+                        or not math.isfinite(v):  # fmt: skip
+                    raise ConfigError(f"{where}: `{key}` must be seconds >= 0, got {v!r}")
+                norm[key] = float(v)
+        if "on" in step:
+            norm["on"] = _trigger(step["on"], where)
+            times = step.get("times", 1)
+            if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+                raise ConfigError(f"{where}: `times` must be a whole number >= 1, got {times!r}")
+            norm["times"] = times
+            norm.setdefault("delay", 0.0)
+            norm.setdefault("from", 0.0)
+            if "until" in norm and norm["until"] < norm["from"]:
+                raise ConfigError(f"{where}: `until` ({norm['until']:g}) is before `from`")
+        elif any(k in step for k in ("from", "until", "times", "delay")):
+            raise ConfigError(f"{where}: `from`, `until`, `times` and `delay` go with `on`")
+        out.append(norm)
+    return out
+
+
+def _trigger(on: Any, where: str) -> dict[str, str]:
+    if not isinstance(on, dict) or len(on) != 1:
+        raise ConfigError(f"{where}: `on` is one of {{log = NAME}}, {{log_regex = RE}}, "
+                          f"{{process = {'|'.join(TRIGGER_PROCESS)}}}; got {on!r}")  # fmt: skip
+    ((key, value),) = on.items()
+    if key not in ("log", "log_regex", "process") or not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: `on` must be log, log_regex or process with a string, "
+                          f"got {on!r}")  # fmt: skip
+    if key == "process" and value not in TRIGGER_PROCESS:
+        raise ConfigError(f"{where}: `on.process` is one of {', '.join(TRIGGER_PROCESS)}")
+    if key == "log_regex":
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ConfigError(f"{where}: `on.log_regex` is not a regular expression: {e}") from None
+    return {key: value}
+
+
+def agent_kinds(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The fault kinds agent steps strike, in order of first use."""
+    return list(dict.fromkeys(str(s["f"]).split("-", 1)[1] for s in steps))
+
+
+def compile_slices(
+    steps: Sequence[Mapping[str, Any]], ctx: TestContext, db: Any
+) -> dict[str, dict[str, Any]]:
+    """Per node, the slice its agent is handed (without the origin, set at hand-over):
+    each step with the scripts that strike and heal it there, and what to watch (the
+    DB's first log file and its named patterns, its pidfile). :class:`ConfigError` for a
+    trigger naming a pattern the adapter does not supply, or a kind it cannot strike."""
+    by_name = {n.name: n for n in ctx.nodes}
+    steps = validate_agent_steps(list(steps), "agent steps", list(by_name))
+    patterns = dict(db.log_patterns) if isinstance(db, LogPatterns) else {}
+    slices: dict[str, dict[str, Any]] = {}
+    for i, step in enumerate(steps):
+        node = by_name[step["node"]]
+        on = step.get("on") or {}
+        if "log" in on and on["log"] not in patterns:
+            known = ", ".join(sorted(patterns)) or "none"
+            raise ConfigError(f"agent step {i + 1}: {type(db).__name__} supplies no log "
+                              f"pattern {on['log']!r} (it has {known}); use log_regex for "
+                              "your own")  # fmt: skip
+        if "process" in on and not isinstance(db, PidFile):
+            raise ConfigError(f"agent step {i + 1}: process triggers need the adapter "
+                              f"{type(db).__name__} to name its pid_file")  # fmt: skip
+        strike, heal = AGENT_KINDS[step["f"]](db, ctx, node)
+        sl = slices.setdefault(node.name, {"id": "agent", "lease": AGENT_LEASE, "strikes": [],
+                                           "watch": _watch(db, ctx, node, patterns)})  # fmt: skip
+        sl["strikes"].append({**step, "id": f"s{i + 1}", "script": strike, "heal": heal})
+    return slices
+
+
+def _watch(db: Any, ctx: TestContext, node: Node, patterns: Mapping[str, str]) -> dict[str, Any]:
+    logs = list(db.log_files(ctx, node))
+    watch: dict[str, Any] = {"patterns": dict(patterns)}
+    if logs:
+        watch["log"] = logs[0]
+    if isinstance(db, PidFile):
+        watch["pidfile"] = db.pid_file
+    return watch
+
+
+#: Prints the node's monotonic clock in ns: the kernel's own ``now at`` of
+#: /proc/timer_list (no interpreter to start), else python3's.
+_NODE_MONOTONIC = (
+    "n=$(grep -m1 'now at' /proc/timer_list 2>/dev/null | cut -d' ' -f3)\n"
+    '[ -n "$n" ] && { echo "$n"; exit 0; }\n'
+    "exec python3 -c 'import time; print(time.monotonic_ns())'\n"
+)
+
+
+async def measure_offset(remote: Remote, probes: int = OFFSET_PROBES) -> dict[str, int]:
+    """The node's monotonic clock minus this controller's, in ns (``offset_ns``), from
+    the probe with the least round trip (``rtt_ns``: the offset is good to half of it)."""
+    best: dict[str, int] | None = None
+    for _ in range(probes):
+        t0 = time.monotonic_ns()
+        r = await remote.run(_NODE_MONOTONIC, timeout=10.0, sudo=True)
+        t1 = time.monotonic_ns()
+        try:
+            node_ns = int(r.stdout.split()[0])
+        except (IndexError, ValueError):
+            raise NemesisError(f"{remote.name}: cannot read its monotonic clock: "
+                               f"{r.stdout.strip()!r} {r.stderr.strip()!r}") from None  # fmt: skip
+        sample = {"offset_ns": node_ns - (t0 + t1) // 2, "rtt_ns": t1 - t0}
+        if best is None or sample["rtt_ns"] < best["rtt_ns"]:
+            best = sample
+    assert best is not None
+    return best
+
+
+async def hand_over(
+    guard: FaultGuard,
+    slices: Mapping[str, dict[str, Any]],
+    *,
+    lead: float = DEFAULT_ARM_LEAD,
+    record: Path | None = None,
+) -> int:
+    """Give each node its slice (``slices``, from :func:`compile_slices`) and the lease
+    that keeps it alive; then wait until the run's origin, ``lead`` seconds after the
+    hand-over began. Returns that origin on this controller's monotonic clock (ns).
+    ``record``: where to write what was handed over (``agents.json``, scripts left out).
+    :class:`NemesisError` naming the node where it fails."""
+    remotes = {n: guard.remotes[n] for n in slices}
+    measured = await asyncio.gather(*(measure_offset(r) for r in remotes.values()))
+    offsets = dict(zip(remotes, measured, strict=True))
+    heal = {n: _union(s["heal"] for s in sl["strikes"]) for n, sl in slices.items()}
+    await guard.hold(AGENT_LEASE, heal)
+    origin = time.monotonic_ns() + round(lead * 1e9)
+    handed = {}
+    for name, sl in slices.items():
+        clock = {"offset_ns": offsets[name]["offset_ns"], "rtt_ns": offsets[name]["rtt_ns"],
+                 "by": "controller-probe"}  # fmt: skip
+        handed[name] = {**sl, "origin_ns": origin + offsets[name]["offset_ns"], "clock": [clock]}
+    await guard.put_slices(handed)
+    late = time.monotonic_ns() - origin
+    if record is not None:
+        record.write_text(json.dumps({  # noqa: ASYNC240 (small, once, before the load)
+            "origin_controller_ns": origin, "lead": lead, "handed_late_ms": max(0, late) / 1e6,
+            "offsets": offsets,
+            "slices": {n: {**s, "strikes": [{k: v for k, v in st.items()
+                                             if k not in ("script", "heal")}
+                                            for st in s["strikes"]]}
+                       for n, s in handed.items()},
+        }, indent=1) + "\n")  # fmt: skip
+    if late < 0:
+        await asyncio.sleep(-late / 1e9)
+    return origin
+
+
+def _union(scripts: Any) -> str:
+    """One script running each distinct script of ``scripts`` in a subshell, in order."""
+    parts = list(dict.fromkeys(scripts))
+    return "".join(f"( {p.rstrip()}\n)\n" for p in parts) + "exit 0\n"
