@@ -20,6 +20,12 @@ Example ``test.toml``::
     fault_ops = 20      # fault operations per run, for every scheduler (default: no cap)
     fault_lease = 10    # seconds a fault outlives a dead controller before nodes heal it
 
+    [[agent]]           # a fault the node strikes itself (docs/agents.md)
+    node = "n1"
+    f = "start-kill"
+    on = { log = "leader-changed" }   # or at = 5.0 (seconds on the run's clock)
+    hold = 2
+
     [options]           # passed to the suite (DB and workload options)
     pre_vote = true
 """
@@ -80,6 +86,10 @@ class TestSpec:
     leave_db_running: bool = False
     recovery_time: float = 2.0
     options: dict[str, Any] = field(default_factory=dict)
+    #: Agent steps: faults nodes strike themselves (:mod:`nemeses.agent`).
+    agent: tuple[dict[str, Any], ...] = ()
+    agent_journal_bytes: int = 4 * 1024 * 1024
+    agent_journal_rate: float = 200.0
 
     @property
     def test_name(self) -> str:
@@ -101,6 +111,7 @@ class TestSpec:
         """The spec as JSON data."""
         d = dataclasses.asdict(self)
         d["faults"] = list(self.faults)
+        d["agent"] = list(self.agent)
         d["test_name"] = self.test_name
         d["concurrency"] = self.resolved_concurrency
         return d
@@ -131,6 +142,10 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("fault_lease", f"must be positive (seconds), got {spec.fault_lease}")
     if spec.op_timeout <= 0:
         raise bad("op_timeout", f"must be positive (seconds), got {spec.op_timeout}")
+    if spec.agent_journal_bytes < 65536:
+        raise bad("agent_journal_bytes", f"must be at least 65536, got {spec.agent_journal_bytes}")
+    if spec.agent_journal_rate <= 0:
+        raise bad("agent_journal_rate", f"must be positive, got {spec.agent_journal_rate}")
     if spec.recovery_time < 0:
         raise bad("recovery_time", f"must not be negative, got {spec.recovery_time}")
     if spec.scheduler not in scheduler_names():
@@ -162,6 +177,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             f"{source}: unknown field `{name}`; known fields: {', '.join(sorted(_FIELDS))}"
         )
     kind = str(f.type)
+    if name == "agent":
+        return _agent_steps(value, source)
     try:
         if name == "faults":
             if isinstance(value, str):
@@ -191,6 +208,21 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         raise ConfigError(
             f"{source}: `{name}` must be {kind.replace(' | None', '')}, got {value!r}"
         ) from None
+
+
+def _agent_steps(value: Any, source: str) -> tuple[dict[str, Any], ...]:
+    """Agent steps from TOML tables or a flag's JSON (a list, or one step's object)."""
+    import json
+
+    from nemeses.agent import validate_agent_steps
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise ConfigError(f"{source}: `agent` is not JSON: {e}") from None
+    value = [value] if isinstance(value, dict) else value
+    return tuple(validate_agent_steps(value, source))
 
 
 def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
