@@ -61,6 +61,7 @@ from harness.runplan import build_generator, build_nemesis, plan_run_schedule, p
 from harness.spec import TestSpec, load_spec
 from harness.store import Journal, RunDir, new_run_dir
 from harness.suites import BUILTIN_SUITES, load_suite
+from nemeses.agent import compile_slices, hand_over
 from nemeses.faultset import FaultSet
 from nemeses.ledger import FaultLedger
 from nemeses.schedule import schedule_from_ledger
@@ -354,6 +355,11 @@ async def _execute(
         faults = await build_nemesis(spec, ctx, remotes, db, schedule, ledger=ledger, source=source)
         if faults is not None:
             await stack.enter_async_context(_nemesis_scope(spec, ctx, faults, life))
+            if faults.guard is not None:  # each node's own journal, into nodes/<n>/
+                faults.guard.journal_to = run.path / "nodes"
+                if spec.agent:  # the nodes' part of the schedule, handed over now
+                    await hand_over(faults.guard, compile_slices(spec.agent, ctx, db),
+                                    record=run.path / "agents.json")  # fmt: skip
         ledger.restart_clock()  # fault times share the history's origin
         # The wall time of that origin: the report puts the node logs on the run's clock.
         run.write_json("clock.json", {"origin_unix_ns": time.time_ns()})

@@ -27,6 +27,7 @@ from harness.generator import time_limit as limit_time
 from harness.spec import TestSpec
 from nemeses import kinds as fault_kinds
 from nemeses.abilities import Primaries
+from nemeses.agent import agent_kinds, compile_slices
 from nemeses.base import NemesisPackage
 from nemeses.faultset import FaultSet
 from nemeses.kinds import PackageArgs
@@ -103,7 +104,9 @@ def preflight_faults(
     each kind's declared needs (provider capabilities, DB abilities, its own check) are
     checked, and its package is built. Raises :class:`~harness.errors.ConfigError` saying
     why and what would work."""
-    kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
+    kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule), *agent_kinds(spec.agent)]))
+    if spec.agent:
+        compile_slices(spec.agent, ctx, db)  # a pattern or script the adapter lacks: refused
     for kind in kinds:
         why = fault_kinds.problems(fault_kinds.get(kind), ctx.cluster, db)
         if not why:
@@ -130,11 +133,13 @@ async def build_nemesis(
     when there are no faults."""
     from nemeses.guard import FaultGuard
 
-    kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
+    kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule), *agent_kinds(spec.agent)]))
     if not kinds:
         return None
     packages = [make_package(k, spec, db) for k in kinds]
-    guard = FaultGuard(remotes, lease=spec.fault_lease, ledger=ledger)
+    guard = FaultGuard(remotes, lease=spec.fault_lease, ledger=ledger,
+                       journal_bytes=spec.agent_journal_bytes,
+                       journal_rate=spec.agent_journal_rate)  # fmt: skip
     faults = FaultSet(packages, db=db, guard=guard, ledger=ledger, source=source)
     if ledger is not None:
         ledger.source = source
@@ -182,8 +187,10 @@ def fault_driver(
     name = "replay" if faults.source == "replay" else spec.scheduler
     scheduler = make_scheduler(name, SchedulerArgs(seed=spec.seed, steps=list(schedule),
                                                      store=spec.store, suite=spec.suite))
+    # The kinds the controller strikes (a kind only node agents strike is theirs alone).
+    kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
     space = FaultSpace.of(
-        list(faults.packages), [n.name for n in ctx.nodes], roles=isinstance(faults.db, Primaries),
+        kinds, [n.name for n in ctx.nodes], roles=isinstance(faults.db, Primaries),
         interval=spec.interval, time_limit=spec.time_limit, overlap=spec.overlap,
         fault_ops=spec.fault_ops,
     )  # fmt: skip
