@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from harness.errors import ConfigError
 from harness.progress import ConsoleProgress, reporting
 from nemeses.kinds import names as fault_kind_names
 from nemeses.scheduler import scheduler_names
@@ -119,6 +121,20 @@ class _TestCommand(click.Command):
         super().format_epilog(ctx, formatter)
 
 
+def _agent_steps(flags: tuple[str, ...]) -> list[Any] | None:
+    """The ``--agent-step`` flags' JSON, as a list of steps (``None``: none given)."""
+    if not flags:
+        return None
+    steps: list[Any] = []
+    for i, text in enumerate(flags):
+        try:
+            step = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"--agent-step {i + 1}: not JSON: {e}") from None
+        steps.extend(step if isinstance(step, list) else [step])
+    return steps
+
+
 @click.command("test", cls=_TestCommand, short_help="Run a test against a real cluster.")
 @click.argument("suite", default=None, required=False)
 @click.option("--suite", "suite_opt", default=None, metavar="NAME|PATH",
@@ -159,6 +175,16 @@ class _TestCommand(click.Command):
 @click.option("--fault-lease", type=float, default=None,
               help="Seconds a fault outlives a dead controller before the nodes heal it "
                    "themselves.  [default: 10]")
+@click.option("--agent-step", "agent_steps", multiple=True, metavar="JSON",
+              help='A fault a node strikes itself (repeatable), e.g. \'{"node": "n1", "f": '
+                   '"start-kill", "on": {"log": "leader-changed"}, "hold": 2}\' or "at": 5 '
+                   "(docs/agents.md).")
+@click.option("--agent-journal-bytes", type=int, default=None,
+              help="Bytes each node's journal (nodes/<n>/agent.jsonl) may grow to.  "
+                   "[default: 4194304]")
+@click.option("--agent-journal-rate", type=float, default=None,
+              help="Observations (log lines, process changes) each node journals per second "
+                   "at most.  [default: 200]")
 @click.option("--op-timeout", type=float, default=None,
               help="Seconds before an op counts as indeterminate (info).  [default: 5]")
 @click.option("--provider", default=None, help="Cluster provider.  [default: local]")
@@ -193,6 +219,9 @@ def test_cmd(
     overlap: int | None,
     fault_ops: int | None,
     fault_lease: float | None,
+    agent_steps: tuple[str, ...],
+    agent_journal_bytes: int | None,
+    agent_journal_rate: float | None,
     op_timeout: float | None,
     provider: str | None,
     cluster_state_dir: str | None,
@@ -236,7 +265,8 @@ def test_cmd(
         workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
         rate=rate, seed=seed, store=store, faults=faults, scheduler=scheduler, interval=interval,
         overlap=overlap, fault_ops=fault_ops, fault_lease=fault_lease, op_timeout=op_timeout,
-        provider=provider,
+        agent=_agent_steps(agent_steps), agent_journal_bytes=agent_journal_bytes,
+        agent_journal_rate=agent_journal_rate, provider=provider,
         cluster_state_dir=cluster_state_dir,
         leave_db_running=leave_db_running,
         options=_options(opts) | ({"isolation": isolation} if isolation else {}) or None,
