@@ -93,6 +93,32 @@ def _fmt(x: Any) -> str:
     return json.dumps(x, default=repr) if not isinstance(x, str) else repr(x)
 
 
+def _read_value(mop: Any) -> Any:
+    """The value of a read mop ``["r", key, value]`` (the mop itself if it is not one)."""
+    return mop[2] if isinstance(mop, list | tuple) and len(mop) == 3 else mop
+
+
+def _internal(rec: dict[str, Any], key: str) -> str:
+    """An internal anomaly: the read, the transaction's earlier read and what it expected."""
+    op = rec.get("op")
+    if "mop" not in rec and "read" in rec:  # rw-register: a read after its own read/write
+        return (f"transaction #{op} read key {key} as {_fmt(rec.get('read'))}, but its own "
+                f"earlier read or write of that key left {_fmt(rec.get('expected'))}: it "
+                f"expected {_fmt(rec.get('expected'))}")  # fmt: skip
+    text = f"transaction #{op} read key {key} as {_fmt(_read_value(rec.get('mop')))}"
+    if rec.get("earlier") is not None and isinstance(rec.get("expected"), list):
+        before = list(_read_value(rec["earlier"]) or [])
+        since = rec["expected"][len(before) :]
+        then = f" and since appended {_fmt(since)}" if since else ""
+        return (f"{text}, but earlier in the same transaction it read {_fmt(before)}{then}: "
+                f"it expected {_fmt(rec['expected'])}")  # fmt: skip
+    if rec.get("expected_suffix"):
+        return (f"{text}, but it had appended {_fmt(rec['expected_suffix'])} to that key itself "
+                "(with no read before): it expected a list ending with "
+                f"{_fmt(rec['expected_suffix'])}")  # fmt: skip
+    return f"{text}, which disagrees with its own earlier reads and appends of that key"
+
+
 def describe_record(kind: str, rec: dict[str, Any]) -> str:
     """A sentence for a non-cycle anomaly record (op numbers are history indices)."""
     key = _fmt(rec.get("key"))
@@ -101,8 +127,7 @@ def describe_record(kind: str, rec: dict[str, Any]) -> str:
         return (f"transactions {ops} all read key {key} as {_fmt(rec.get('value'))} and all "
                 "appended to it: each update was made without seeing the others")  # fmt: skip
     if kind == "internal":
-        return (f"transaction #{rec.get('op')} read key {key} with {_fmt(rec.get('mop'))}, "
-                "which disagrees with its own earlier reads and appends of that key")  # fmt: skip
+        return _internal(rec, key)
     if kind == "future-read":
         return (f"transaction #{rec.get('op')} read {_fmt(rec.get('mop'))} of key {key}, "
                 "containing an element it appended only later")  # fmt: skip

@@ -237,8 +237,9 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     )
     for j in np.flatnonzero(internal).tolist():
         t = int(tx.m_txn[j])
-        an.add("internal", {"op": op(t), "mop": tx.value_of(t)[int(tx.m_idx[j])],
-                            "key": key_name(int(tx.m_key[j]))})  # fmt: skip
+        body, at = tx.value_of(t), int(tx.m_idx[j])
+        an.add("internal", {"op": op(t), "mop": body[at], "key": key_name(int(tx.m_key[j])),
+                            **_internal_expectation(body, at)})  # fmt: skip
     for j in np.flatnonzero(future).tolist():
         t = int(tx.m_txn[j])
         an.add("future-read", {"op": op(t), "mop": tx.value_of(t)[int(tx.m_idx[j])],
@@ -449,3 +450,23 @@ def _g1a(an: Analysis, tx: Txns, j: int, k: int, e: int, writer: int, op: Any) -
 def _garbage(an: Analysis, tx: Txns, j: int, k: int, e: int, op: Any) -> None:
     an.add("garbage-read", {"op": op(int(tx.m_txn[j])), "key": tx.key_name(k),
                             "element": tx.value_name(e)})  # fmt: skip
+
+
+def _internal_expectation(mops: list[Any], at: int) -> dict[str, Any]:
+    """What the read ``mops[at]`` should have held, from its own transaction (Elle's
+    ``:expected``): ``earlier`` is the transaction's last read of that key before it (None if
+    none) and ``expected`` that read's list plus the elements appended since; without an
+    earlier read only the end of the list is known: ``expected_suffix``, the appends."""
+    key = mops[at][1]
+    earlier, appended = None, []
+    for mop in reversed(mops[:at]):
+        if mop[1] != key:
+            continue
+        if mop[0] == "r":
+            earlier = mop
+            break
+        appended.append(mop[2])
+    appended.reverse()
+    if earlier is None:
+        return {"earlier": None, "expected_suffix": appended}
+    return {"earlier": earlier, "expected": list(earlier[2] or []) + appended}

@@ -5,6 +5,8 @@
   "use strict";
   var errors = [];
   var root = document.documentElement;
+  // when the page (data included) had been parsed and its scripts began
+  root.setAttribute("data-script-start-ms", String(Math.round(performance.now())));
   function mark() {
     root.setAttribute("data-errors", String(errors.length));
     if (errors.length) root.setAttribute("data-error-text", errors.join(" | ").slice(0, 2000));

@@ -22,6 +22,7 @@
     return "rgba(" + (n >> 16 & 255) + "," + (n >> 8 & 255) + "," + (n & 255) + "," + a + ")";
   }
   function bytes(b64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64); // native: no per-byte loop
     var s = atob(b64), n = s.length, out = new Uint8Array(n);
     for (var i = 0; i < n; i++) out[i] = s.charCodeAt(i);
     return out;

@@ -94,6 +94,38 @@ def test_non_cycle_anomalies_get_sentences() -> None:
     )
 
 
+def sequential(*rows: tuple[int, list[list[Any]]]) -> History:
+    """Transactions one after another (all ok)."""
+    ops: list[dict[str, Any]] = []
+    for p, mops in rows:
+        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
+        ops.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
+        ops.append({"process": p, "type": "ok", "f": "txn", "value": mops})
+    return History.from_ops(ops)
+
+
+def test_internal_shows_the_earlier_read_and_the_expected_value() -> None:
+    # T1 reads [1], appends 2, then reads [1] again: it should have seen [1, 2]
+    h = sequential((0, [["append", "x", 1]]),
+                   (1, [["r", "x", [1]], ["append", "x", 2], ["r", "x", [1]]]))  # fmt: skip
+    (rec,) = check(h, "list-append", "serializable").details["anomaly_details"]["internal"]
+    assert rec["earlier"] == ["r", "x", [1]] and rec["expected"] == [1, 2]
+    text = describe_record("internal", rec)
+    assert "read key 'x' as [1]" in text
+    assert "earlier in the same transaction it read [1] and since appended [2]" in text
+    assert text.endswith("it expected [1, 2]")
+    # no earlier read: only the end of the list is known (its own appends)
+    h = sequential((0, [["append", "x", 1]]), (1, [["append", "x", 2], ["r", "x", [1]]]))
+    (rec,) = check(h, "list-append", "serializable").details["anomaly_details"]["internal"]
+    assert rec["earlier"] is None and rec["expected_suffix"] == [2]
+    assert "it expected a list ending with [2]" in describe_record("internal", rec)
+    # rw-register: the value its own write (or read) left
+    h = sequential((0, [["w", "x", 1], ["r", "x", 2]]), (1, [["w", "x", 2]]))
+    (rec,) = check(h, "rw-register", "serializable").details["anomaly_details"]["internal"]
+    text = describe_record("internal", rec)
+    assert "read key 'x' as 2" in text and "it expected 1" in text
+
+
 def test_a_valid_result_has_nothing_to_show() -> None:
     r = check(concurrent((0, [["append", "x", 1]]), (1, [["r", "x", [1]]])), "list-append")
     assert r.valid is True and find_anomalies({"list-append": r.to_json()}) == []
