@@ -198,6 +198,18 @@
   }
 
   /* ---- Linearizability failure view ---------------------------------------------------- */
+  /* An op as people write it (checkers/linear/counterexample.py's describe_call): "write 3",
+   * "read → nil", "cas [1,2] (failed)"; a read's result is named even when it is nil. */
+  function callText(o) {
+    var nil = function (v) { return v === null || v === undefined ? "nil" : json(v); };
+    var text = o.f + (o.value !== null && o.value !== undefined ? " " + json(o.value) : "");
+    var reads = o.value === null || o.value === undefined;
+    if (o.type === "ok" && (reads || (o.output !== null && o.output !== undefined)) && json(o.output) !== json(o.value))
+      text += " → " + nil(o.output);
+    else if (o.type === "ok" && reads) text += " → nil";
+    else if (o.type !== "ok") text += { fail: " (failed)", info: " (outcome unknown)", pending: " (pending)" }[o.type] || "";
+    return text;
+  }
   function failureView(node, cex, viewId) {
     var ops = {}, order = [];
     function add(op) { if (op && !(op.call in ops)) { ops[op.call] = { op: op, role: "other" }; order.push(op.call); } return ops[op.call]; }
@@ -242,7 +254,7 @@
     function describe(r) {
       var o = r.op, pairs = [
         ["op", "#" + o.index + "  process " + o.process + "  " + o.type],
-        ["call", o.f + " " + json(o.value)],
+        ["call", callText(o)],
         ["returned", json(o.output)],
         ["invoked / completed", fmt(o.invoke_time) + " / " + (o.complete_time === null ? "never" : fmt(o.complete_time)) +
           "  (history positions " + o.call + " / " + (o["return"] < 0 ? "—" : o["return"]) + ")"]
@@ -298,6 +310,7 @@
       var W = left + (endRank + 1) * stepX + 30, H = top + procs.length * laneH + 20;
       var X = function (rk) { return left + rk * stepX; };
       var svg = sv("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "failure-svg" });
+      svg.appendChild(sv("text", { x: left - 8, y: top - 8, "font-size": 10, "text-anchor": "end", fill: "#777" }, "process"));
       procs.forEach(function (p, i) {
         svg.appendChild(sv("line", { x1: left, x2: W - 10, y1: top + i * laneH + laneH / 2, y2: top + i * laneH + laneH / 2, stroke: "#eee" }));
         svg.appendChild(sv("text", { x: left - 8, y: top + i * laneH + laneH / 2 + 4, "font-size": 11, "text-anchor": "end", fill: "#333" }, "p" + p));
@@ -315,7 +328,7 @@
           stroke: bad || r.deadline ? "#c0103f" : COLORS[kind], "stroke-width": bad || r.deadline ? 2.2 : 1,
           "stroke-dasharray": open ? "5 3" : "none", opacity: r.role === "other" ? 0.55 : 1 });
         g.appendChild(rect);
-        var text = o.f + (o.value !== null ? " " + json(o.value) : "") + (o.type === "ok" && o.output !== null && json(o.output) !== json(o.value) ? " → " + json(o.output) : "");
+        var text = callText(o);
         var room = Math.floor((b - a - 8) / 6.2);
         if (room > 2) g.appendChild(sv("text", { x: a + 4, y: y + h / 2 + 4, "font-size": 11, fill: "#222" }, text.length > room ? text.slice(0, room - 1) + "…" : text));
         if (bad) g.appendChild(sv("text", { x: b - 12, y: y - 1, "font-size": 12, fill: "#c0103f" }, "✗"));

@@ -178,3 +178,23 @@ def test_hostile_values_are_text_and_nothing_executes(tmp_path: Path, csp: bool)
     assert dom.count('"&gt;&lt;img src=x onerror=alert(1)&gt;') >= 3
     details = dom.split('class="fv-details"', 1)[1].split("</div>", 1)[0]
     assert "op #2" in details and "&lt;img src=x onerror=alert(1)&gt;" in details
+
+
+def test_failure_view_names_the_stuck_read_and_labels_processes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+    from tests.unit.test_reports import nil_read
+
+    out = tmp_path / "check.html"
+    res = CliRunner().invoke(
+        cli, ["check", "--model", "etcd", "--report", str(out), str(nil_read(tmp_path))]
+    )
+    assert res.exit_code == 1, res.output
+    dom, console = browse(out.as_uri(), screenshot=ARTIFACTS / "failure-nil-read.png")
+    assert console == [] and 'data-errors="0"' in dom
+    svg = dom.split('class="failure-svg"', 1)[1].split("</svg>", 1)[0]
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "read → nil" in labels  # the stuck op's bar names the value it read
+    assert "write 1" in labels
+    assert "process" in labels and "p0" in labels and "p1" in labels  # lanes are labelled

@@ -309,3 +309,27 @@ def test_report_shows_the_ledger_and_the_heal_barrier(tmp_path: Path) -> None:
     assert "<td>intent</td>" in html and "<td>applied</td>" in html and " → n3" in html
     assert [w["f"] for w in payload(html)["faults"]] == ["pause"]  # one window, not instants
     assert payload(html)["faults"][0]["stop"] == 60
+
+
+def nil_read(tmp_path: Path) -> Path:
+    """A read of nil after a completed write of 1: invalid for etcd's model (a nil read is a
+    read of an absent key; the register models take it as a read that saw nothing)."""
+    ops = [
+        {"type": "invoke", "process": 0, "f": "write", "value": 1, "time": 0},
+        {"type": "ok", "process": 0, "f": "write", "value": 1, "time": 10},
+        {"type": "invoke", "process": 1, "f": "read", "value": None, "time": 20},
+        {"type": "ok", "process": 1, "f": "read", "value": None, "time": 30},
+    ]
+    path = tmp_path / "nil-read.jsonl"
+    write_history(History.from_ops(ops), str(path), "jsonl")
+    return path
+
+
+def test_the_stuck_op_is_named_with_its_value_nil_included(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(
+        cli, ["check", "--model", "etcd", "--report", str(out), str(nil_read(tmp_path))]
+    )
+    assert res.exit_code == 1, res.output
+    text = html_lib.unescape(out.read_text())
+    assert "Op #2 (process 1: read → nil) had to be linearized" in re.sub(r"<[^>]+>", "", text)
