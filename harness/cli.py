@@ -283,7 +283,8 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     "report_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write a self-contained HTML report of all files here.",
+    help="Write a self-contained HTML report of all files here (and, for transactional "
+    "anomalies, Elle's files beside it: elle/<anomaly>.txt and the cycle drawings).",
 )
 @click.option(
     "--workers",
@@ -402,13 +403,15 @@ def check_cmd(
         from reports.check_report import write_check_report
 
         try:
-            write_check_report(report_path, records)
+            elle_dirs = write_check_report(report_path, records)
         except OSError as e:
             raise InputError(
                 f"{report_path}: cannot write the report: {e.strerror or e} (--report)"
             ) from None
         if not as_json:
             click.echo(f"report: {report_path}")
+            for d in elle_dirs:
+                click.echo(f"elle files: {d}/")
     if not as_json and len(files) > 1:
         total = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k != "error")
         click.echo(

@@ -16,15 +16,25 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from harness.errors import InputError
 from reports.txn_view import cycle_svg, describe_record, meaning
 
-__all__ = ["ELLE_DIR", "MAX_DRAWINGS", "elle_links", "file_name", "write_elle_files"]
+__all__ = [
+    "ELLE_DIR",
+    "MAX_DRAWINGS",
+    "elle_links",
+    "file_name",
+    "links_in",
+    "write_elle_dir",
+    "write_elle_files",
+]
 
 #: The directory of Elle's files in a run directory.
 ELLE_DIR = "elle"
 #: Most cycle drawings written per anomaly type.
 MAX_DRAWINGS = 100
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_OURS = {".txt", ".svg"}
 
 
 def file_name(kind: str) -> str:
@@ -56,9 +66,21 @@ def write_elle_files(run_dir: str | Path, results: dict[str, Any] | None) -> lis
     ``results`` (a ``results.json`` dict) into ``run_dir``; an earlier ``elle/`` is
     replaced. Returns the files written (none, and no directory, for a run without
     transactional anomalies)."""
-    run = Path(run_dir)
-    out_dir = run / ELLE_DIR
+    return write_elle_dir(Path(run_dir) / ELLE_DIR, results)
+
+
+def write_elle_dir(out_dir: str | Path, results: dict[str, Any] | None) -> list[Path]:
+    """As :func:`write_elle_files`, into ``out_dir`` itself (replaced if it exists).
+    :class:`~harness.errors.InputError` if ``out_dir`` holds anything but Elle's files
+    (``.txt`` and ``.svg``): clew does not delete what it did not write."""
+    out_dir = Path(out_dir)
     if out_dir.is_dir():
+        foreign = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix not in _OURS]
+        if foreign:
+            raise InputError(
+                f"{out_dir}: not replaced, it holds files clew did not write "
+                f"(e.g. {foreign[0].name}); move them, or write the report elsewhere"
+            )
         shutil.rmtree(out_dir)
     checkers = (results or {}).get("checkers")
     if not isinstance(checkers, dict):
@@ -74,7 +96,7 @@ def write_elle_files(run_dir: str | Path, results: dict[str, Any] | None) -> lis
     for kind, recs in sorted(by_kind.items()):
         if not recs:
             continue
-        out_dir.mkdir(exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
         name = file_name(kind)
         head = f"{kind}: {meaning(kind)}\n{len(recs)} instance(s)\n\n"
         text = head + "\n\n".join(_instance_text(kind, i, r) for i, r in enumerate(recs)) + "\n"
@@ -99,7 +121,13 @@ def write_elle_files(run_dir: str | Path, results: dict[str, Any] | None) -> lis
 def elle_links(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     """The Elle files present in ``run_dir``, by anomaly file name: ``{"txt": href,
     "drawings": n, "dir": href}`` (hrefs relative to the run directory)."""
-    out_dir = Path(run_dir) / ELLE_DIR
+    return links_in(Path(run_dir) / ELLE_DIR, f"{ELLE_DIR}/")
+
+
+def links_in(out_dir: str | Path, href: str) -> dict[str, dict[str, Any]]:
+    """As :func:`elle_links`, for the Elle files in ``out_dir``, reached at ``href`` (a
+    relative URL ending in ``/``) from the page."""
+    out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return {}
     links: dict[str, dict[str, Any]] = {}
@@ -107,8 +135,8 @@ def elle_links(run_dir: str | Path) -> dict[str, dict[str, Any]]:
         sub = out_dir / txt.stem
         n = len(list(sub.glob("*.svg"))) if sub.is_dir() else 0
         links[txt.stem] = {
-            "txt": f"{ELLE_DIR}/{txt.name}",
+            "txt": f"{href}{txt.name}",
             "drawings": n,
-            "dir": f"{ELLE_DIR}/{txt.stem}/" if n else None,
+            "dir": f"{href}{txt.stem}/" if n else None,
         }
     return links

@@ -180,3 +180,46 @@ def test_check_report_of_several_files_shows_each_files_anomalies(tmp_path: Path
     html = render_check_report(entries)
     assert html.count("a contradiction!") >= 2 and len(svgs(html)) >= 2
     assert "<h3" in html and "a.jsonl" in html and "b.jsonl" in html
+
+
+def test_clew_check_report_writes_elle_files_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    write_history(skewed(), str(path), "jsonl")
+    out = tmp_path / "out" / "report.html"
+    res = CliRunner().invoke(
+        cli, ["check", "--model", "list-append", "--report", str(out), str(path)]
+    )
+    assert res.exit_code == 1, res.output
+    elle = out.parent / "elle"
+    assert f"elle files: {elle}/" in res.output
+    g2 = (elle / "G2-item.txt").read_text()
+    assert g2.startswith("G2-item: ") and "a contradiction!" in g2
+    assert "all appended to it" in (elle / "lost-update.txt").read_text()
+    drawings = sorted((elle / "G2-item").glob("*.svg"))
+    assert drawings and all(ElementTree.parse(d).getroot().tag == f"{{{SVG}}}svg" for d in drawings)
+    html = out.read_text()
+    assert 'href="elle/G2-item.txt"' in html and 'href="elle/G2-item/"' in html
+    # several files: one directory per history, named after it; a valid one gets none
+    valid = tmp_path / "valid.jsonl"
+    write_history(
+        concurrent((0, [["append", "x", 1]]), (1, [["r", "x", [1]]])), str(valid), "jsonl"
+    )
+    res = CliRunner().invoke(
+        cli, ["check", "--model", "list-append", "--report", str(out), str(path), str(valid)]
+    )
+    assert res.exit_code == 1, res.output
+    assert not (elle / "G2-item.txt").exists()  # the single-file layout was replaced
+    assert (elle / "h.jsonl" / "G2-item.txt").is_file() and not (elle / "valid.jsonl").exists()
+    assert 'href="elle/h.jsonl/G2-item.txt"' in out.read_text()
+
+
+def test_clew_check_report_never_deletes_files_it_did_not_write(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    write_history(skewed(), str(path), "jsonl")
+    (tmp_path / "elle").mkdir()
+    (tmp_path / "elle" / "notes.md").write_text("mine")
+    res = CliRunner().invoke(
+        cli, ["check", "--model", "list-append", "--report", str(tmp_path / "r.html"), str(path)]
+    )
+    assert res.exit_code == 254 and "not replaced" in res.output
+    assert (tmp_path / "elle" / "notes.md").read_text() == "mine"
