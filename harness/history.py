@@ -56,6 +56,7 @@ __all__ = [
     "OK",
     "TYPE_CODES",
     "TYPE_NAMES",
+    "CodedColumn",
     "History",
     "HistoryBuilder",
     "Op",
@@ -161,9 +162,13 @@ class _Table:
         self.ids: dict[Any, int] = {}
         self.by_identity: dict[int, tuple[Any, int]] = {}
 
-    def intern_many(self, values: Sequence[Any], none_id: int | None = None) -> list[int]:
+    def intern_many(
+        self, values: Sequence[Any], none_id: int | None = None, *, fresh: bool = False
+    ) -> list[int]:
         """The id of each of ``values`` (interning the new ones); ``None`` entries get
-        ``none_id`` instead when it is given."""
+        ``none_id`` instead when it is given. ``fresh`` says the values are objects the
+        table cannot have seen (just decoded): they are not looked up, nor remembered, by
+        identity."""
         if none_id is not None and set(map(_class, values)) == {_NoneType}:
             return [none_id] * len(values)
         get = self.ids.get
@@ -182,6 +187,13 @@ class _Table:
                 i = ids.get(v)
                 if i is None:
                     i = ids[v] = len(items)
+                    items.append(v)
+                out[j] = i
+            elif fresh:
+                k = ("list", *v) if c is list and set(map(_class, v)) <= _PLAIN else _freeze(v)
+                i = ids.get(k)
+                if i is None:
+                    i = ids[k] = len(items)
                     items.append(v)
                 out[j] = i
             else:
@@ -260,6 +272,17 @@ class _Table:
         if len(self.by_identity) < _IDENTITY_CACHE_MAX:
             self.by_identity[id(value)] = (value, i)
         return i
+
+
+@dataclass(frozen=True, slots=True)
+class CodedColumn:
+    """A column of ops' field values given as ``entries`` and, for each op, the index of
+    its value among them (``codes``), as a reader that found the distinct values itself
+    hands them over. Entries need not be distinct (equal ones get one id); they are
+    interned in their order, which should be the order of first appearance."""
+
+    entries: list[Any]
+    codes: npt.NDArray[np.int64]
 
 
 def _int64s(column: Sequence[Any]) -> array[int] | None:
@@ -529,6 +552,78 @@ class HistoryBuilder:
         self.check_budget(line[-1])
         return True
 
+    def add_coded(
+        self,
+        *,
+        type: CodedColumn,
+        process: CodedColumn,
+        f: CodedColumn,
+        value: CodedColumn,
+        key: CodedColumn,
+        node: CodedColumn,
+        error: CodedColumn,
+        time: npt.NDArray[np.int64] | None,
+        index: npt.NDArray[np.int64] | None,
+        line: npt.NDArray[np.int64],
+    ) -> bool:
+        """Append many ops given as coded columns (:class:`CodedColumn`; ``time`` and
+        ``index`` as int64 arrays, or ``None`` when no op has one; ``line`` their source
+        lines), without a Python object per op: only the entries are looked at. The same
+        plain case as :meth:`add_columns`, and the same promise: returns False, having
+        added nothing, if any op is not plain (the caller adds them one by one for the
+        error and the line)."""
+        n = len(line)
+        if not n:
+            return True
+        none = _NoneType
+        if set(map(_class, type.entries)) != {str} or set(map(_class, f.entries)) != {str}:
+            return False
+        codes = list(map(TYPE_CODES.get, type.entries))
+        if None in codes:
+            return False
+        if not set(map(_class, node.entries)) <= {str, none}:
+            return False
+        pids: list[int] = []
+        for p in process.entries:
+            if p.__class__ is str:
+                pids.append(self._process_name_id(p))
+            elif p.__class__ is int and 0 <= p <= _INT64_MAX:
+                pids.append(p)
+            else:
+                return False
+        start = len(self._type)
+        try:
+            values = self._coded_ids(self._values, value)
+            keys = self._coded_ids(self._keys, key, NONE)
+            errors = self._coded_ids(self._values, error, NONE)
+        except (_TooDeep, RecursionError):
+            return False  # the caller adds them one by one, and names the line
+        nodes = self._coded_ids(self._nodes, node, NONE)
+        fids = self._coded_ids(self._f_table, f)
+        self._has_time &= time is not None
+        self._has_index |= index is not None
+        positions = np.arange(start, start + n, dtype=np.int64)
+        self._time.frombytes((positions if time is None else time).astype(np.int64).tobytes())
+        self._index.frombytes((positions if index is None else index).astype(np.int64).tobytes())
+        self._type.frombytes(np.asarray(codes, dtype=np.int8)[type.codes].tobytes())
+        self._process.frombytes(np.asarray(pids, dtype=np.int64)[process.codes].tobytes())
+        self._f.frombytes(fids.tobytes())
+        self._value.frombytes(values.tobytes())
+        self._key.frombytes(keys.tobytes())
+        self._node.frombytes(nodes.tobytes())
+        self._error.frombytes(errors.tobytes())
+        self._line.frombytes(line.astype(np.int64).tobytes())
+        self.check_budget(int(line[-1]))
+        return True
+
+    @staticmethod
+    def _coded_ids(
+        table: _Table, column: CodedColumn, none_id: int | None = None
+    ) -> npt.NDArray[np.int32]:
+        """The table ids of a coded column's ops (its entries interned in order)."""
+        ids = np.asarray(table.intern_many(column.entries, none_id, fresh=True), dtype=np.int32)
+        return ids[column.codes]
+
     def _process_name_id(self, name: str) -> int:
         pid = self._process_names.get(name)
         if pid is None:
@@ -634,11 +729,21 @@ def _column(values: array[int], dtype: type[np.generic]) -> npt.NDArray[Any]:
     return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.empty(0, dtype)
 
 
+def _stable_order(process: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The stable argsort of ``process``. Processes usually span a small range; then they
+    are sorted as 16-bit offsets, which numpy sorts by radix (in linear time)."""
+    if len(process):
+        lo, hi = int(process.min()), int(process.max())
+        if hi - lo < 1 << 16:
+            return np.argsort((process - lo).astype(np.uint16), kind="stable")
+    return np.argsort(process, kind="stable")
+
+
 def _pair(h: History) -> npt.NDArray[np.int64]:
     """For each op, the position of its partner (invoke ↔ completion), or -1."""
     n = len(h.type)
     pair = np.full(n, NONE, dtype=np.int64)
-    order = np.argsort(h.process, kind="stable")
+    order = _stable_order(h.process)
     proc = h.process[order]
     typ = h.type[order]
     same = proc[1:] == proc[:-1]

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 from typing import IO, Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from harness.errors import HistoryError
 from harness.formats._io import (
@@ -27,7 +30,7 @@ from harness.formats._io import (
     open_bytes,
     too_deep,
 )
-from harness.history import History, HistoryBuilder
+from harness.history import CodedColumn, History, HistoryBuilder
 from harness.read_budget import ReadBudget
 
 __all__ = ["op_to_json_line", "read_jsonl", "write_jsonl"]
@@ -62,6 +65,11 @@ def _encode_fast(obj: Any) -> str:
 BLOCK_BYTES = 1 << 16
 #: Lines decoded together on the checked path.
 CHUNK_LINES = 1 << 10
+#: Files at least this big are read by the compiled scanner (``_jsonl_scan``), in blocks
+#: of :data:`SCAN_BLOCK_BYTES`: loading it costs a fixed few tenths of a second, which a
+#: small file does not repay.
+SCAN_MIN_BYTES = 1 << 23
+SCAN_BLOCK_BYTES = 1 << 22
 
 
 class _Op(msgspec.Struct, gc=False):
@@ -99,9 +107,11 @@ def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
     builder = HistoryBuilder(path=path, budget=budget)
     line = 1  # the line the next block starts on
     with open_bytes(path) as f, gc_paused():
+        scanner = _Scanner() if _size(f) >= SCAN_MIN_BYTES else None
+        block_bytes = BLOCK_BYTES if scanner is None else SCAN_BLOCK_BYTES
         rest = b""
         while True:
-            data = f.read(BLOCK_BYTES)
+            data = f.read(block_bytes)
             if not data:
                 block, rest = rest, b""
             else:
@@ -113,12 +123,134 @@ def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
                 block, rest = data[:cut], data[cut:]
             if not block:
                 break
-            line = _add_block(builder, block, line, path)
+            after = None if scanner is None else scanner.add(builder, block, line)
+            line = _add_block(builder, block, line, path) if after is None else after
             builder.check_budget(line - 1)
     if not len(builder):
         raise no_ops_error(path)
     with gc_paused():
         return builder.build()
+
+
+def _size(f: IO[bytes]) -> int:
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+class _Scanner:
+    """Adds blocks of plain op lines to a builder with the compiled scanner: each field's
+    distinct texts are decoded once, and the ops go in as coded columns
+    (:meth:`HistoryBuilder.add_coded`), with no Python object per op."""
+
+    def __init__(self) -> None:
+        from harness.formats import _jsonl_scan
+
+        self.scan = _jsonl_scan
+        self.rows = 0
+        self._alloc(1 << 12)
+
+    def _alloc(self, rows: int) -> None:
+        width = len(self.scan.FIELDS)
+        self.rows = rows
+        self.kind = np.empty((rows, width), dtype=np.int8)
+        self.ival = np.empty((rows, width), dtype=np.int64)
+        self.start = np.empty((rows, width), dtype=np.int64)
+        self.end = np.empty((rows, width), dtype=np.int64)
+
+    def add(self, builder: HistoryBuilder, block: bytes, line: int) -> int | None:
+        """Add the ops of ``block`` (whole lines, the first being ``line``) and return the
+        line after it; ``None``, having added nothing, if a line is not plain."""
+        if b"\r" in block:
+            return None
+        rows = block.count(b"\n") + 1
+        if rows > self.rows:
+            self._alloc(max(rows, 2 * self.rows))
+        buf = np.frombuffer(block, dtype=np.uint8)
+        n = self.scan.scan_block(buf, self.kind, self.ival, self.start, self.end)
+        if n <= 0:
+            return None
+        field = self.scan.FIELDS.index
+        cols = {}
+        for name in ("type", "process", "f", "value", "key", "node", "error"):
+            col = self._coded(buf, block, n, field(name))
+            if col is None:
+                return None
+            cols[name] = col
+        time = self._ints(n, field("time"))
+        index = self._ints(n, field("index"))
+        if time is False or index is False:
+            return None
+        lines = np.arange(line, line + n, dtype=np.int64)
+        if not builder.add_coded(time=time, index=index, line=lines, **cols):  # type: ignore[arg-type]
+            return None
+        return line + n
+
+    def _ints(self, n: int, col: int) -> npt.NDArray[np.int64] | bool | None:
+        """Column ``col`` as integers; ``None`` if no line has it (or all are null);
+        False if it is mixed or not integers."""
+        kinds = self.kind[:n, col]
+        if bool(np.all(kinds == self.scan.INT)):
+            return self.ival[:n, col].copy()
+        if bool(np.all(kinds <= self.scan.NULL)):
+            return None
+        return False
+
+    def _coded(
+        self, buf: npt.NDArray[np.uint8], block: bytes, n: int, col: int
+    ) -> CodedColumn | None:
+        """Column ``col`` as distinct values and codes (an absent field counts as
+        ``None``); ``None`` if a text does not decode."""
+        scan = self.scan
+        kinds = self.kind[:n, col]
+        present = np.flatnonzero(kinds != scan.ABSENT)
+        codes = np.empty(n, dtype=np.int64)
+        entries: list[Any] = []
+        first_rows = np.empty(0, dtype=np.int64)
+        if len(present):
+            starts = np.ascontiguousarray(self.start[present, col])
+            ends = np.ascontiguousarray(self.end[present, col])
+            group, first = scan.group_spans(buf, starts, ends)
+            first_rows = present[first]
+            group_kind = kinds[first_rows]
+            out = np.empty(len(first), dtype=object)  # None where null
+            is_int = group_kind == scan.INT
+            if is_int.any():
+                out[is_int] = self.ival[first_rows[is_int], col].astype(object)
+            is_str = np.flatnonzero(group_kind == scan.STR)
+            if len(is_str):
+                out[is_str] = np.array(
+                    [block[s + 1 : e - 1].decode("ascii")
+                     for s, e in zip(starts[first[is_str]].tolist(),
+                                     ends[first[is_str]].tolist(), strict=True)],
+                    dtype=object,
+                )  # fmt: skip
+            entries = out.tolist()
+            other = np.flatnonzero(group_kind == scan.OTHER)
+            if len(other):
+                texts = b",".join(
+                    block[s:e]
+                    for s, e in zip(starts[first[other]].tolist(), ends[first[other]].tolist(),
+                                    strict=True)
+                )  # fmt: skip
+                try:
+                    decoded = msgspec.json.decode(b"[" + texts + b"]")
+                except (msgspec.DecodeError, RecursionError):
+                    return None
+                if len(decoded) != len(other):
+                    return None
+                for j, v in zip(other.tolist(), decoded, strict=True):
+                    entries[j] = v
+            codes[present] = group
+        if len(present) < n:  # absent: None, placed in order of first appearance
+            absent_row = int(np.flatnonzero(kinds == scan.ABSENT)[0])
+            at = int(np.searchsorted(first_rows, absent_row))
+            entries.insert(at, None)
+            if len(present):
+                codes[present] += codes[present] >= at
+            codes[kinds == scan.ABSENT] = at
+        return CodedColumn(entries, codes)
 
 
 def _add_block(builder: HistoryBuilder, block: bytes, line: int, path: str) -> int:

@@ -72,15 +72,18 @@ def _checked_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(lines=_lines, crlf=st.booleans(), small=st.booleans())
+@given(lines=_lines, crlf=st.booleans(), small=st.booleans(), scanned=st.booleans())
 def test_fast_path_reads_as_the_checked_path(
-    tmp_path: Path, lines: list[str], crlf: bool, small: bool
+    tmp_path: Path, lines: list[str], crlf: bool, small: bool, scanned: bool
 ) -> None:
     path = tmp_path / "h.jsonl"
     path.write_bytes(("\r\n" if crlf else "\n").join(lines).encode())
     with pytest.MonkeyPatch.context() as mp:
         if small:
             mp.setattr(jsonl, "BLOCK_BYTES", 64)
+            mp.setattr(jsonl, "SCAN_BLOCK_BYTES", 64)
+        if scanned:  # the compiled scanner, whatever the file's size
+            mp.setattr(jsonl, "SCAN_MIN_BYTES", 0)
         fast = _read(path)
         _checked_only(mp)
         checked = _read(path)
@@ -132,3 +135,66 @@ def test_interning_a_batch_gives_the_ids_one_by_one_would(
     expected = [one.intern(v) for v in batch]
     assert many.intern_batch(batch).tolist() == expected
     assert many.items == one.items and many.ids == one.ids
+
+
+def test_plain_blocks_are_scanned_without_decoding_each_op(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled scanner reads plain blocks (ints, strings, lists, maps, floats,
+    booleans, absent fields, spaces), with the ops, lines and values the checked path
+    gives; the msgspec path and the line-by-line path are never taken."""
+    path = tmp_path / "h.jsonl"
+    values: list[Any] = [
+        [1, 2],
+        {"k": [1, None]},
+        1.5,
+        True,
+        "x",
+        None,
+        -7,
+        2**70,
+        [],
+        {},
+        [1, 2],
+        "x",
+    ]
+    lines = []
+    for p, v in enumerate(values * 40):
+        inv = {"index": 2 * p, "time": 10 * p, "type": "invoke", "process": p % 5, "f": "w",
+               "value": v, "key": p % 3}  # fmt: skip
+        done = {"index": 2 * p + 1, "time": 10 * p + 5, "type": "ok", "process": p % 5,
+                "f": "w", "value": v, "key": p % 3, "node": "n1", "x": [{"y": "}"}]}  # fmt: skip
+        if p % 7 == 0:
+            done["error"] = "timeout"
+        lines += [json.dumps(inv), json.dumps(done, separators=(",", ":"))]
+    lines.append('{"type":"info","process":"nemesis","f":"start"}')
+    path.write_text("\n".join(lines))
+    expected = _read(path)  # under 8 MiB: the msgspec path
+    monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+    monkeypatch.setattr(jsonl, "SCAN_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(jsonl, "_add_block", None)  # any fall back would fail
+    assert _read(path) == expected
+    assert expected[0] == "ok"
+    assert expected[1][1]["value"] == [1, 2] and expected[1][-1]["process"] == "nemesis"
+
+
+def test_scanner_refuses_what_is_not_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line the scanner does not take (an escape, a field twice, a blank line, a bad
+    token) sends its block to the checked path, which names the line."""
+    monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+    ok = '{"type":"invoke","process":0,"f":"w","value":1}'
+    for bad, message in [
+        ('{"type":"ok","process":0,"f":"w","value":1,"value":2}', None),
+        ('{"type":"ok","process":0,"f":"w","value":"a\\"b"}', None),
+        ('{"type":"ok","process":0,"f":"w","value":tru}', "h.jsonl:2:"),
+        ('{"type":"ok","process":0,"f":"w","value":[1 2]}', "h.jsonl:2:"),
+        ('{"type":"ok","process":0,"f":"w","value":01}', "h.jsonl:2:"),
+        ('{"type":"ok","process":0,"f":"r","value":1}', "h.jsonl:2:"),
+    ]:
+        path = tmp_path / "h.jsonl"
+        path.write_text(ok + "\n" + bad + "\n")
+        got = _read(path)
+        if message is None:
+            assert got[0] == "ok", bad
+        else:
+            assert got[0] == "error" and message in got[1], (bad, got)
