@@ -197,14 +197,20 @@ def agent_kinds(steps: Sequence[Mapping[str, Any]]) -> list[str]:
 def compile_slices(
     steps: Sequence[Mapping[str, Any]], ctx: TestContext, db: Any
 ) -> dict[str, dict[str, Any]]:
-    """Per node, the slice its agent is handed (without the origin, set at hand-over):
-    each step with the scripts that strike and heal it there, and what to watch (the
-    DB's first log file and its named patterns, its pidfile). :class:`ConfigError` for a
+    """Per node (every node: each keeps its own record), the slice its agent is handed
+    (without the origin, set at hand-over): each of its steps with the scripts that strike
+    and heal it there, and what to watch (the DB's first log file and its named patterns,
+    its pidfile). :class:`ConfigError` for a
     trigger naming a pattern the adapter does not supply, or a kind it cannot strike."""
     by_name = {n.name: n for n in ctx.nodes}
     steps = validate_agent_steps(list(steps), "agent steps", list(by_name))
     patterns = dict(db.log_patterns) if isinstance(db, LogPatterns) else {}
-    slices: dict[str, dict[str, Any]] = {}
+    # Every node watches and journals (its own record), whether or not it strikes.
+    slices: dict[str, dict[str, Any]] = {
+        n.name: {"id": "agent", "lease": AGENT_LEASE, "strikes": [],
+                 "watch": _watch(db, ctx, n, patterns)}
+        for n in ctx.nodes
+    }  # fmt: skip
     for i, step in enumerate(steps):
         node = by_name[step["node"]]
         on = step.get("on") or {}
@@ -217,9 +223,8 @@ def compile_slices(
             raise ConfigError(f"agent step {i + 1}: process triggers need the adapter "
                               f"{type(db).__name__} to name its pid_file")  # fmt: skip
         strike, heal = AGENT_KINDS[step["f"]](db, ctx, node)
-        sl = slices.setdefault(node.name, {"id": "agent", "lease": AGENT_LEASE, "strikes": [],
-                                           "watch": _watch(db, ctx, node, patterns)})  # fmt: skip
-        sl["strikes"].append({**step, "id": f"s{i + 1}", "script": strike, "heal": heal})
+        strikes = slices[node.name]["strikes"]
+        strikes.append({**step, "id": f"s{i + 1}", "script": strike, "heal": heal})
     return slices
 
 

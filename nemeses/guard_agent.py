@@ -44,9 +44,10 @@ released), ``process`` (the watched process started, exited, stopped or continue
 ``journal-full``. Every record has ``mono`` (this node's monotonic ns), ``wall`` (its
 wall-clock ns) and, once a slice is armed, ``run`` (seconds on the run's clock).
 Observations (``log``, ``process``) are capped at ``--journal-rate`` per second (a
-token bucket; what is dropped is counted in the next ``dropped`` record) and stop at
-``--journal-bytes`` minus a reserve kept for the agent's own acts, which stop at
-``--journal-bytes`` (then one ``journal-full`` line).
+token bucket of one second's worth; what is dropped is counted in a ``dropped`` record at
+most once a second) and stop at ``--journal-bytes`` minus a reserve kept for the agent's
+own acts (64 KiB, or a quarter of the cap when less), which stop at ``--journal-bytes``
+(then one ``journal-full`` line).
 
 A lease or slice runs as the agent's user (root), so the agent trusts only what that user
 wrote: it refuses to run in a directory (``DIR``, ``DIR/leases``, ``DIR/slices``) that is a
@@ -88,7 +89,8 @@ DEFAULT_HEAL_TIMEOUT = 30.0
 DEFAULT_JOURNAL_BYTES = 4 * 1024 * 1024
 #: Observations (log matches, process changes) journaled per second at most.
 DEFAULT_JOURNAL_RATE = 200.0
-#: Bytes of the journal kept for the agent's own acts (strikes, heals, leases).
+#: Bytes of the journal kept for the agent's own acts (strikes, heals, leases); a quarter
+#: of the journal when that is less.
 JOURNAL_RESERVE = 64 * 1024
 #: Seconds between two reads of a watched log file, and of the watched process.
 WATCH_POLL = 0.002
@@ -140,14 +142,11 @@ class Journal:
                     self._drop("rate")
                     return
                 self.tokens -= 1.0
-            if self.dropped and essential is False:
-                self._emit({"e": "dropped", "mono": mono, "wall": rec["wall"],
-                            **{"n_" + k: v for k, v in self.dropped.items()}}, True)  # fmt: skip
-                self.dropped = {}
             self._emit(rec, essential)
 
     def flush_drops(self) -> None:
-        """Journal the count of what was dropped so far, if anything was."""
+        """Journal the count of what was dropped since the last call, if anything was
+        (called about once a second, so drops cost at most one line a second)."""
         with self.lock:
             if self.dropped:
                 mono = time.monotonic_ns()
@@ -160,7 +159,8 @@ class Journal:
 
     def _emit(self, rec: dict[str, object], essential: bool) -> None:
         line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
-        limit = self.max_bytes if essential else self.max_bytes - JOURNAL_RESERVE
+        reserve = min(JOURNAL_RESERVE, self.max_bytes // 4)
+        limit = self.max_bytes if essential else self.max_bytes - reserve
         if self.size + len(line) > limit:
             self._drop("size")
             if essential and not self.full:
