@@ -40,6 +40,7 @@ PROVIDERS = {
     "vagrant": "clusters.vagrant:VagrantProvider",
     "docker": "clusters.docker:DockerProvider",
     "podman": "clusters.docker:PodmanProvider",
+    "qemu": "clusters.qemu:QemuProvider",
 }
 
 

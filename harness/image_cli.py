@@ -1,6 +1,8 @@
-"""``clew image build``: a node image for the docker/podman provider, from Debian's archive.
+"""``clew image build``: a node image for the docker/podman provider, or with ``--vm`` a
+disk image for the qemu provider, from Debian's archive.
 
-The work is in :mod:`clusters.container_image`; this module is the command line.
+The work is in :mod:`clusters.container_image` and :mod:`clusters.vm_image`; this module
+is the command line.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from harness.errors import ConfigError
 __all__ = ["image_cmd"]
 
 
-@click.group("image", short_help="Build node images for the docker/podman provider.")
+@click.group("image", short_help="Build node images for the container and qemu providers.")
 def image_cmd() -> None:
-    """Node images for `--provider docker` / `--provider podman`, built without a registry."""
+    """Node images for `--provider docker` / `--provider podman` (and with --vm, disk
+    images for `--provider qemu`), built without a registry."""
 
 
 @image_cmd.command("build")
@@ -61,6 +64,18 @@ def image_cmd() -> None:
     metavar="NAME",
     help="One more Debian package for the image (repeatable).",
 )
+@click.option(
+    "--vm",
+    is_flag=True,
+    help="Build a disk image (ext4, kernel, initramfs) for --provider qemu instead of a "
+    "container image; no engine is needed.",
+)
+@click.option(
+    "--disk-size",
+    default="3G",
+    show_default=True,
+    help="--vm: the size of the root file system (sparse), e.g. 3G or 2048M.",
+)
 @click.option("--force", is_flag=True, help="Build again even if the image exists.")
 @click.option(
     "--timeout",
@@ -83,6 +98,8 @@ def build_cmd(
     mirrors: tuple[str, ...],
     release: str | None,
     packages: tuple[str, ...],
+    vm: bool,
+    disk_size: str,
     force: bool,
     timeout: float,
     keep: int,
@@ -94,11 +111,17 @@ def build_cmd(
     tarball with it in the cache is only imported. Needs root (mmdebstrap) and the
     `mmdebstrap` package.
 
+    With --vm, builds the qemu provider's disk image instead: an ext4 root file system
+    (mkfs.ext4 -d) with a kernel and systemd, plus the kernel and initramfs beside it, in
+    CACHE/vm/<hash>/ (CACHE/vm/latest is the newest). Its saved VM states live there too.
+    --keep counts image directories then.
+
     \b
     Examples:
       clew image build --suite etcd --engine podman
+      clew image build --vm --suite etcd
 
-    See docs/containers.md (nightly CI with containers).
+    See docs/containers.md (nightly CI with containers) and docs/vms.md.
     """
     from clusters.container_engine import find_engine
     from clusters.container_image import SUITE_PACKAGES, build_image, image_inputs
@@ -106,6 +129,11 @@ def build_cmd(
     names = [s.strip() for s in suites.split(",") if s.strip()] if suites else list(SUITE_PACKAGES)
     if not names:
         raise ConfigError("--suite names no suite")
+    if vm:
+        if engine:
+            raise ConfigError("--engine is for container images; --vm builds a disk image")
+        _build_vm(names, cache_dir, mirrors, release, packages, disk_size, force, timeout, keep)
+        return
     inputs = image_inputs(names, release=release, mirrors=mirrors, extra_packages=packages)
     eng = find_engine(engine)
     res = build_image(
@@ -119,3 +147,32 @@ def build_cmd(
     )
     size = f"{res.tarball_bytes / 1e6:.0f} MB" if res.tarball_bytes else "no tarball kept"
     click.echo(f"{res.tag} {size} {res.seconds:.1f} s")
+
+
+def _build_vm(
+    names: list[str],
+    cache_dir: str | None,
+    mirrors: tuple[str, ...],
+    release: str | None,
+    packages: tuple[str, ...],
+    disk_size: str,
+    force: bool,
+    timeout: float,
+    keep: int,
+) -> None:
+    """``clew image build --vm``: the qemu provider's disk image; prints its directory,
+    its size on disk and the seconds taken."""
+    from clusters.vm_image import build_vm_image, vm_image_inputs
+
+    inputs = vm_image_inputs(
+        names, release=release, mirrors=mirrors, extra_packages=packages, disk_size=disk_size
+    )
+    res = build_vm_image(
+        inputs,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        force=force,
+        timeout=timeout,
+        keep=keep,
+        say=lambda line: click.echo(line, err=True),
+    )
+    click.echo(f"{res.image.directory} {res.image.disk_bytes / 1e6:.0f} MB {res.seconds:.1f} s")

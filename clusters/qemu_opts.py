@@ -1,0 +1,201 @@
+"""The qemu provider's options, validated: names, subnet, and every limit of a VM.
+
+See :mod:`clusters.qemu` for what the provider does. Each option has a default here and
+can be set with ``--option KEY=VALUE``; anything a person can get wrong is a
+:class:`~harness.errors.ConfigError` naming the option.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from clusters.base import ClusterSpec
+from harness.errors import ConfigError
+
+__all__ = ["DEFAULTS", "OPTIONS", "QemuOptions"]
+
+#: Every option, with its default (``None``: see the option's description).
+DEFAULTS: dict[str, Any] = {
+    "prefix": "clewq-",  # every host object: bridge <prefix>br0, taps <prefix>t<i>
+    "subnet": "10.77.254.0/24",
+    "bridge": None,  # <prefix>br0
+    "bridge_address": None,  # the subnet's first address
+    "first_host": 11,  # n1 is .11
+    "image": None,  # a VM image digest or directory; default: the newest build
+    "memory": 512,  # MB of guest RAM per VM
+    "cpus": 1,  # guest CPU threads per VM
+    "accel": "auto",  # auto (KVM if it works, else TCG), kvm, tcg
+    "tb_size": 128,  # MB of TCG's translation cache per VM
+    "boot_timeout": 240.0,  # seconds for a cold boot to reach sshd
+    "restore_timeout": 60.0,  # seconds for a restored VM to answer on sshd
+    "saved_states": True,  # restore from (and save) booted states in the image cache
+    "memory_headroom": 256,  # MB the host must keep free beyond the VMs' RAM and overhead
+}
+OPTIONS = tuple(DEFAULTS)
+#: MB of host memory a VM takes beyond its guest RAM (QEMU itself, TCG's cache excluded).
+QEMU_OVERHEAD_MB = 80
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+_IFNAMSIZ = 15
+_ACCELS = ("auto", "kvm", "tcg")
+
+
+def _number(opts: dict[str, Any], key: str, *, low: float, high: float, integer: bool) -> Any:
+    value = opts.get(key, DEFAULTS[key])
+    if isinstance(value, str):
+        try:
+            value = int(value) if integer else float(value)
+        except ValueError:
+            value = None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        what = "a whole number" if integer else "a number"
+        raise ConfigError(f"option `{key}` must be {what} from {low:g} to {high:g}, not "
+                          f"{opts.get(key)!r}")  # fmt: skip
+    return int(value) if integer else float(value)
+
+
+def _flag(opts: dict[str, Any], key: str) -> bool:
+    value = opts.get(key, DEFAULTS[key])
+    if isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"option `{key}` must be true or false, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QemuOptions:
+    """The qemu provider's resolved settings for one cluster."""
+
+    nodes: int
+    prefix: str
+    subnet: ipaddress.IPv4Network
+    bridge: str
+    bridge_address: ipaddress.IPv4Address
+    first_host: int
+    image: str | None
+    memory: int
+    cpus: int
+    accel: str
+    tb_size: int
+    boot_timeout: float
+    restore_timeout: float
+    saved_states: bool
+    memory_headroom: int
+
+    @classmethod
+    def from_spec(cls, spec: ClusterSpec) -> QemuOptions:
+        """The options of ``spec``, validated; :class:`ConfigError` naming the bad one."""
+        opts = dict(spec.options)
+        unknown = sorted(set(opts) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(unknown)} for the qemu provider; "
+                f"it accepts {', '.join(OPTIONS)}"
+            )
+        if not isinstance(spec.nodes, int) or spec.nodes < 1:
+            raise ConfigError(f"`nodes` must be a positive integer, not {spec.nodes!r}")
+        if spec.user != "root":
+            raise ConfigError(f"the qemu provider's nodes log in as root; `user` is {spec.user!r}")
+        prefix = opts.get("prefix", DEFAULTS["prefix"])
+        if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+            raise ConfigError(
+                "option `prefix` must be lowercase letters, digits and '-', starting with a "
+                f"letter (e.g. 'clewq-'), not {prefix!r}"
+            )
+        longest = f"{prefix}t{spec.nodes}"
+        if len(longest) > _IFNAMSIZ:
+            raise ConfigError(
+                f"option `prefix` {prefix!r} is too long for {spec.nodes} nodes: tap name "
+                f"{longest!r} exceeds {_IFNAMSIZ} characters"
+            )
+        try:
+            subnet = ipaddress.IPv4Network(str(opts.get("subnet", DEFAULTS["subnet"])))
+        except ValueError as e:
+            raise ConfigError(f"option `subnet` is not an IPv4 network: {e}") from None
+        bridge = opts.get("bridge") or f"{prefix}br0"
+        if not isinstance(bridge, str) or not bridge.startswith(prefix) or len(bridge) > _IFNAMSIZ:
+            raise ConfigError(
+                f"option `bridge` must start with the prefix {prefix!r} and have at most "
+                f"{_IFNAMSIZ} characters, not {bridge!r}"
+            )
+        try:
+            bridge_address = ipaddress.IPv4Address(
+                str(opts.get("bridge_address") or subnet.network_address + 1)
+            )
+        except ValueError as e:
+            raise ConfigError(f"option `bridge_address` is not an IPv4 address: {e}") from None
+        accel = str(opts.get("accel", DEFAULTS["accel"]))
+        if accel not in _ACCELS:
+            raise ConfigError(f"option `accel` must be one of {', '.join(_ACCELS)}, not {accel!r}")
+        image = opts.get("image")
+        self = cls(
+            nodes=spec.nodes,
+            prefix=prefix,
+            subnet=subnet,
+            bridge=bridge,
+            bridge_address=bridge_address,
+            first_host=_number(opts, "first_host", low=1, high=65000, integer=True),
+            image=str(image) if image else None,
+            memory=_number(opts, "memory", low=128, high=65536, integer=True),
+            cpus=_number(opts, "cpus", low=1, high=64, integer=True),
+            accel=accel,
+            tb_size=_number(opts, "tb_size", low=8, high=2048, integer=True),
+            boot_timeout=_number(opts, "boot_timeout", low=1, high=3600, integer=False),
+            restore_timeout=_number(opts, "restore_timeout", low=1, high=3600, integer=False),
+            saved_states=_flag(opts, "saved_states"),
+            memory_headroom=_number(opts, "memory_headroom", low=0, high=1 << 20, integer=True),
+        )
+        hosts = [bridge_address] + [self.node_ip(i) for i in range(1, spec.nodes + 1)]
+        for h in hosts:
+            if h not in subnet or h in (subnet.network_address, subnet.broadcast_address):
+                raise ConfigError(
+                    f"subnet {subnet} is too small for the bridge address {bridge_address} and "
+                    f"{spec.nodes} nodes from .{self.first_host} ({h} does not fit)"
+                )
+        if bridge_address in hosts[1:]:
+            raise ConfigError(f"option `bridge_address` {bridge_address} is also a node's address")
+        return self
+
+    def node_ip(self, i: int) -> ipaddress.IPv4Address:
+        """The address of node ``n<i>``."""
+        return self.subnet.network_address + (self.first_host + i - 1)
+
+    def tap(self, i: int) -> str:
+        """The host's tap interface of node ``n<i>``."""
+        return f"{self.prefix}t{i}"
+
+    def mac(self, i: int) -> str:
+        """Node ``n<i>``'s MAC address: QEMU's 52:54:00 and the last three bytes of its
+        address, so the guest's network configuration can match it."""
+        b = self.node_ip(i).packed
+        return "52:54:00:" + ":".join(f"{x:02x}" for x in b[1:])
+
+    def host_mb_needed(self) -> int:
+        """MB of host memory the cluster needs: each VM's RAM, QEMU's overhead and TCG's
+        translation cache, plus the headroom."""
+        per_vm = self.memory + QEMU_OVERHEAD_MB + self.tb_size
+        return self.nodes * per_vm + self.memory_headroom
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON data, as recorded in the ledger (to tell clusters apart)."""
+        return {
+            "nodes": self.nodes,
+            "prefix": self.prefix,
+            "subnet": str(self.subnet),
+            "bridge": self.bridge,
+            "bridge_address": str(self.bridge_address),
+            "first_host": self.first_host,
+            "image": self.image,
+            "memory": self.memory,
+            "cpus": self.cpus,
+            "accel": self.accel,
+            "tb_size": self.tb_size,
+            "saved_states": self.saved_states,
+        }
