@@ -1,0 +1,207 @@
+"""The node agent's slices (nemeses/guard_agent.py) run for real as a local process on a
+temporary directory, and the controller's side of agent steps (nemeses/agent.py).
+
+Strike and heal scripts here only touch files in the test's directory; the agent's own
+timing (its clock, triggers, the lease gating every strike) and its journal caps are what
+is under test. The same on a real etcd cluster: tests/integration/test_node_agents.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+import nemeses.guard_agent as agent_module
+from clusters.base import Cluster, Node
+from harness.api import TestContext as Ctx  # (a `Test*` name would be collected)
+from harness.errors import ConfigError
+from nemeses.agent import AGENT_LEASE, agent_kinds, compile_slices, validate_agent_steps
+
+AGENT = agent_module.__file__
+
+
+def write(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def lease(d: Path, seq: int, length: float, heal: str) -> None:
+    write(d / "leases" / f"{AGENT_LEASE}.json",
+          {"id": AGENT_LEASE, "lease": length, "seq": seq, "heal": heal})  # fmt: skip
+
+
+def records(d: Path) -> list[dict[str, Any]]:
+    path = d / "agent.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(pred: Callable[[], Any], within: float) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < within:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {within} s")
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*flags: str) -> Path:
+        d = tmp_path / "agent"
+        d.mkdir(mode=0o700)
+        procs.append(subprocess.Popen([sys.executable, AGENT, "--dir", str(d), *flags]))
+        wait_for(lambda: (d / "agent.jsonl").exists(), 10)
+        return d
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def test_offset_and_log_triggered_strikes_and_their_heals(agent: Any, tmp_path: Path) -> None:
+    d = agent()
+    log = tmp_path / "db.log"
+    log.write_text("old line: leader changed\n")  # before arming: never a trigger
+    lease(d, 1, 30.0, f"touch {tmp_path}/lease-healed")
+    origin = time.monotonic_ns() + 300_000_000
+    write(d / "slices" / "agent.json", {
+        "id": "agent", "lease": AGENT_LEASE, "origin_ns": origin,
+        "strikes": [
+            {"id": "s1", "f": "start-kill", "at": 0.5, "script": f"echo at >> {tmp_path}/out",
+             "heal": f"echo heal-s1 >> {tmp_path}/out", "hold": 0.2},
+            {"id": "s2", "f": "start-kill", "on": {"log": "leader"}, "from": 0.0, "times": 1,
+             "script": f"echo log >> {tmp_path}/out"},
+        ],
+        "watch": {"log": str(log), "patterns": {"leader": "leader changed"}},
+    })  # fmt: skip
+    wait_for(lambda: any(r["e"] == "slice" for r in records(d)), 10)
+    wait_for(lambda: (tmp_path / "out").exists() and "heal-s1" in (tmp_path / "out").read_text(),
+             10)  # fmt: skip
+    with log.open("a") as f:
+        f.write("new line: leader changed\nagain: leader changed\n")
+    wait_for(lambda: "log" in (tmp_path / "out").read_text().split(), 10)
+    wait_for(lambda: sum(r["e"] == "log" for r in records(d)) == 2, 10)
+    assert (tmp_path / "out").read_text().split() == ["at", "heal-s1", "log"]  # times: 1
+    rs = records(d)
+    strikes = {r["id"]: r for r in rs if r["e"] == "strike" and "skipped" not in r}
+    assert strikes["s1"]["planned_run"] == 0.5 and strikes["s1"]["late_ms"] >= 0
+    assert strikes["s2"]["trigger"] == "log" and strikes["s2"]["line"].startswith("new line")
+    assert all("run" in r for r in rs if r["e"] in ("strike", "heal", "log"))
+
+
+def test_no_strike_once_the_lease_has_run_out(agent: Any, tmp_path: Path) -> None:
+    d = agent()
+    lease(d, 1, 0.3, f"touch {tmp_path}/healed")  # never renewed
+    write(d / "slices" / "agent.json", {
+        "id": "agent", "lease": AGENT_LEASE, "origin_ns": time.monotonic_ns(),
+        "strikes": [{"id": "s1", "f": "start-kill", "at": 1.5,
+                     "script": f"touch {tmp_path}/struck"}],
+    })  # fmt: skip
+    wait_for(lambda: (tmp_path / "healed").exists(), 10)
+    time.sleep(1.6)
+    assert not (tmp_path / "struck").exists()
+    ended = [r for r in records(d) if r["e"] == "slice" and r["state"] == "ended"]
+    assert ended and "lease" in ended[0]["why"]
+
+
+def test_journal_caps_count_what_they_drop(agent: Any, tmp_path: Path) -> None:
+    d = agent("--journal-bytes", "65536", "--journal-rate", "20")
+    log = tmp_path / "db.log"
+    log.write_text("")
+    lease(d, 1, 30.0, "exit 0")
+    write(d / "slices" / "agent.json", {
+        "id": "agent", "lease": AGENT_LEASE, "origin_ns": time.monotonic_ns(), "strikes": [],
+        "watch": {"log": str(log), "patterns": {"hit": "hit"}},
+    })  # fmt: skip
+    wait_for(lambda: any(r["e"] == "slice" for r in records(d)), 10)
+    with log.open("a") as f:
+        f.write("".join(f"hit {i} {'x' * 300}\n" for i in range(5000)))
+    wait_for(lambda: any(r["e"] == "dropped" for r in records(d)), 10)
+    time.sleep(1.2)  # the next summary of drops
+    rs = records(d)
+    logs = [r for r in rs if r["e"] == "log"]
+    dropped = sum(r.get("n_rate", 0) + r.get("n_size", 0) for r in rs if r["e"] == "dropped")
+    assert 20 <= len(logs) <= 45  # one second's burst, and a second's more at most
+    assert len(logs) + dropped == 5000
+    assert (d / "agent.jsonl").stat().st_size <= 65536
+
+
+NODES = ("n1", "n2", "n3")
+
+
+class FakeDB:
+    """The abilities agent steps use, as data (the unit under test is the compiler)."""
+
+    name = "fake"
+    pid_file = "/opt/fake/pid"
+    log_patterns: ClassVar[dict[str, str]] = {"leader-changed": "new leader"}
+
+    def kill_script(self, ctx: Any, node: Node) -> str:
+        return f"kill-{node.name}"
+
+    def start_script(self, ctx: Any, node: Node) -> str:
+        return f"start-{node.name}"
+
+    def log_files(self, ctx: Any, node: Node) -> list[str]:
+        return ["/opt/fake/log"]
+
+
+def ctx() -> Ctx:
+    nodes = tuple(Node(name=n, host=f"10.0.0.{i}") for i, n in enumerate(NODES, 1))
+    cluster = Cluster(provider="local", name="x", nodes=nodes, state_dir="")
+    return Ctx(name="t", cluster=cluster, options={}, rng=random.Random(1),
+               run_dir=Path("."), concurrency=1, time_limit=10)  # fmt: skip
+
+
+def test_compiled_slices_carry_the_adapters_own_scripts() -> None:
+    steps: list[dict[str, Any]] = [{"node": "n2", "f": "start-kill", "at": 3, "hold": 1},
+             {"node": "n2", "f": "start-kill", "on": {"log": "leader-changed"}}]  # fmt: skip
+    slices = compile_slices(steps, ctx(), FakeDB())
+    assert set(slices) == set(NODES)  # every node watches
+    assert slices["n1"]["strikes"] == []
+    s1, s2 = slices["n2"]["strikes"]
+    assert (s1["script"], s1["heal"], s1["at"]) == ("kill-n2", "start-n2", 3.0)
+    assert s2["on"] == {"log": "leader-changed"} and s2["times"] == 1 and s2["from"] == 0.0
+    watch = {"patterns": {"leader-changed": "new leader"}, "log": "/opt/fake/log",
+             "pidfile": "/opt/fake/pid"}  # fmt: skip
+    assert slices["n2"]["watch"] == watch
+    assert agent_kinds(steps) == ["kill"]
+    with pytest.raises(ConfigError, match="no log pattern 'elected'"):
+        compile_slices([{"node": "n1", "f": "start-kill", "on": {"log": "elected"}}], ctx(),
+                       FakeDB())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ({"f": "start-kill", "at": 1}, "needs `node`"),
+        ({"node": "n1", "f": "start-partition", "at": 1}, "`f` must be one of start-kill"),
+        ({"node": "n1", "f": "start-kill"}, "exactly one of `at`"),
+        ({"node": "n1", "f": "start-kill", "at": -1}, "`at` must be seconds >= 0"),
+        ({"node": "n1", "f": "start-kill", "at": 1, "times": 2}, "go with `on`"),
+        ({"node": "n1", "f": "start-kill", "on": {"process": "boom"}}, "on.process"),
+        ({"node": "n1", "f": "start-kill", "on": {"log_regex": "("}}, "not a regular"),
+        ({"node": "n1", "f": "start-kill", "on": {"log": "x"}, "from": 5, "until": 1},
+         "before `from`"),
+        ({"node": "n9", "f": "start-kill", "at": 1}, "no node 'n9'"),
+        ({"node": "n1", "f": "start-kill", "at": 1, "wen": 2}, "unknown key"),
+    ],
+)  # fmt: skip
+def test_bad_agent_steps_are_named(step: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as e:
+        validate_agent_steps([step], "spec.toml", NODES)
+    assert "spec.toml: agent step 1" in str(e.value)
