@@ -30,6 +30,9 @@ The capabilities:
 ``packet-faults``   a summary: which packet faults (loss, delay, duplication) work, and how
 ``node:<name>``     a node's SSH port answers (TCP), when a cluster is up
 ``engine:<name>``   docker, podman: whether the engine's ``info`` answers, and why not
+``qemu-system-x86_64``, ``qemu-img``, ``mmdebstrap``  the qemu provider's tools
+``qemu-accel``      KVM or TCG for the qemu provider's VMs, and why not KVM
+``vm-image``        the qemu provider's disk image (``clew image build --vm``)
 ``fault:<kind>``    one per registered fault kind (:mod:`nemeses.kinds`): whether the local
                     provider on this machine can strike it, and what it needs of the DB
 ==================  =====================================================================
@@ -430,6 +433,7 @@ def run_checks(nodes: Iterable[Node] = ()) -> list[Capability]:
     caps += [check_galera(), check_libfaketime(), *packet, packet_fault_summary(*packet)]
     caps += fault_kind_checks(_local_provider_capabilities())
     caps += _container_engine_checks()
+    caps += _qemu_checks()
     node_list = list(nodes)
     by_name = {n.name: n for n in node_list}
     for name, state in check_nodes(node_list).items():
@@ -445,6 +449,13 @@ def _container_engine_checks() -> list[Capability]:
     from clusters.container_engine import engine_checks
 
     return engine_checks()
+
+
+def _qemu_checks() -> list[Capability]:
+    """The qemu provider's tools, accelerator and disk image (:mod:`clusters.qemu`)."""
+    from clusters.qemu import doctor_checks
+
+    return doctor_checks()
 
 
 def _local_provider_capabilities() -> tuple[Capability, ...]:

@@ -59,6 +59,7 @@ from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, Cluste
 from clusters.doctor import check_nodes
 from clusters.qemu_opts import QemuOptions
 from clusters.qemu_vm import (
+    KERNEL_ARGS,
     SNAPSHOT,
     Accel,
     Qmp,
@@ -75,7 +76,7 @@ from clusters.static import remote_capabilities
 from clusters.vm_image import FW_CFG_NAME, VmImage, find_vm_image
 from harness.errors import ClusterError
 
-__all__ = ["QemuProvider"]
+__all__ = ["QemuProvider", "doctor_checks"]
 
 log = logging.getLogger(__name__)
 
@@ -471,6 +472,34 @@ class QemuProvider:
                 state.rmdir()
 
 
+def doctor_checks() -> list[Capability]:
+    """``clew doctor``'s rows for the qemu provider: its tools, which accelerator VMs
+    would use (KVM, else TCG and why), and whether a VM image is built."""
+    from clusters.doctor import check_binary
+
+    caps = [
+        check_binary("qemu-system-x86_64", "QEMU, for --provider qemu"),
+        check_binary("qemu-img", "qemu-utils: the VMs' overlays"),
+        check_binary("mmdebstrap", "builds node images (clew image build [--vm])"),
+    ]
+    if caps[0].available:
+        accel = choose_accel("auto")
+        caps.append(Capability(name="qemu-accel", available=True,
+                               detail=f"{accel.name}: {accel.reason}"))  # fmt: skip
+    else:
+        caps.append(Capability(name="qemu-accel", available=False,
+                               detail="QEMU is not installed: apt-get install qemu-system-x86 "
+                               "qemu-utils"))  # fmt: skip
+    try:
+        image = find_vm_image()
+        size = f"{image.disk_bytes / 1e6:.0f} MB"
+        caps.append(Capability(name="vm-image", available=True,
+                               detail=f"{image.directory} ({size})"))  # fmt: skip
+    except ClusterError as e:
+        caps.append(Capability(name="vm-image", available=False, detail=str(e)))
+    return caps
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -489,6 +518,7 @@ def _state_key(opts: QemuOptions, image: VmImage, accel: Accel) -> str:
         "recipe": STATE_RECIPE,
         "image": image.digest,
         "qemu": qemu_version(),
+        "kernel_args": KERNEL_ARGS,
         "accel": accel.name,
         "memory": opts.memory,
         "cpus": opts.cpus,

@@ -1,0 +1,157 @@
+"""The qemu provider's own logic, without VMs: options and limits, names and addresses,
+the node archive a guest unpacks, QEMU's command line, saved-state keys, the VM image's
+inputs and errors. (Booting real VMs: tests/integration/test_qemu_cluster.py.)"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clusters import get_provider
+from clusters.base import ClusterSpec
+from clusters.qemu import _node_archive, _state_key
+from clusters.qemu_opts import DEFAULTS, QemuOptions
+from clusters.qemu_vm import SNAPSHOT, Accel, VmFiles, choose_accel, qemu_command
+from clusters.vm_image import VmImage, _hook_script, find_vm_image, vm_image_inputs
+from harness.errors import ClusterError, ConfigError
+
+MIRROR = ("deb http://deb.debian.org/debian bookworm main",)
+
+
+def _opts(nodes: int = 3, **options: Any) -> QemuOptions:
+    return QemuOptions.from_spec(ClusterSpec(provider="qemu", nodes=nodes, options=options))
+
+
+def test_defaults_are_explicit_and_names_carry_the_prefix() -> None:
+    o = _opts()
+    assert (o.memory, o.cpus, o.tb_size, o.accel) == (512, 1, 128, "auto")
+    assert o.boot_timeout == DEFAULTS["boot_timeout"] and o.saved_states
+    assert str(o.subnet) == "10.77.254.0/24" and o.bridge == "clewq-br0"
+    assert [o.tap(i) for i in (1, 3)] == ["clewq-t1", "clewq-t3"]
+    assert [str(o.node_ip(i)) for i in (1, 2)] == ["10.77.254.11", "10.77.254.12"]
+    assert o.mac(2) == "52:54:00:4d:fe:0c"  # 77.254.12
+    assert len({o.mac(i) for i in (1, 2, 3)}) == 3
+
+
+def test_options_from_the_command_line_are_converted() -> None:
+    o = _opts(memory="768", saved_states="false", boot_timeout="30", accel="tcg")
+    assert (o.memory, o.saved_states, o.boot_timeout, o.accel) == (768, False, 30.0, "tcg")
+
+
+@pytest.mark.parametrize(
+    ("options", "names"),
+    [
+        ({"memory": 64}, "`memory`"),
+        ({"cpus": 0}, "`cpus`"),
+        ({"accel": "hvf"}, "`accel`"),
+        ({"saved_states": "maybe"}, "`saved_states`"),
+        ({"prefix": "Bad_"}, "`prefix`"),
+        ({"prefix": "a-very-long-prefix-"}, "too long"),
+        ({"subnet": "10.77.254.0/30"}, "too small"),
+        ({"bridge": "other-br0"}, "`bridge`"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_options_name_the_option(options: dict[str, object], names: str) -> None:
+    with pytest.raises(ConfigError, match=names):
+        _opts(**options)
+
+
+def test_the_host_memory_budget_counts_ram_overhead_cache_and_headroom() -> None:
+    o = _opts(nodes=3, memory=512, tb_size=128, memory_headroom=256)
+    assert o.host_mb_needed() == 3 * (512 + 80 + 128) + 256
+
+
+def test_node_archive_holds_name_address_keys_with_root_modes() -> None:
+    data = _node_archive(
+        name="n2", ip="10.77.254.12", prefixlen=24, mac="52:54:00:4d:fe:0c",
+        hosts="10.77.254.11\tn1\n", host_key=b"PRIVATE", host_pub=b"ssh-ed25519 AAA",
+        authorized=b"ssh-ed25519 BBB clew",
+    )  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+        assert members["etc/ssh/ssh_host_ed25519_key"].mode == 0o600
+        assert members["root/.ssh"].isdir() and members["root/.ssh"].mode == 0o700
+        net = tar.extractfile("etc/systemd/network/10-clew.network")
+        assert net is not None
+        text = net.read().decode()
+        assert "MACAddress=52:54:00:4d:fe:0c" in text and "Address=10.77.254.12/24" in text
+        hostname = tar.extractfile("etc/hostname")
+        assert hostname is not None and hostname.read() == b"n2\n"
+
+
+def test_qemu_command_loads_a_saved_state_only_when_restoring(tmp_path: Path) -> None:
+    files = VmFiles(dir=tmp_path)
+    args = dict(
+        name="clewq-n1", files=files, image_kernel=tmp_path / "k", image_initrd=tmp_path / "i",
+        accel=Accel("tcg", "test"), memory=512, cpus=1, tb_size=128, tap="clewq-t1",
+        mac="52:54:00:4d:fe:0b", fw_cfg="opt/clew/node.tar",
+    )  # fmt: skip
+    cold = qemu_command(**args, loadvm=False)  # type: ignore[arg-type]
+    warm = qemu_command(**args, loadvm=True)  # type: ignore[arg-type]
+    assert "-loadvm" not in cold and warm[-2:] == ["-loadvm", SNAPSHOT]
+    assert warm[: len(cold)] == cold  # the same devices: a state loads only into those
+    joined = " ".join(cold)
+    assert "tcg,tb-size=128" in joined and "-m 512" in joined and "-daemonize" in joined
+    assert f"file={files.disk},if=virtio" in joined and "ifname=clewq-t1" in joined
+
+
+def test_state_key_changes_with_what_the_guest_remembers() -> None:
+    image = VmImage(directory=Path("/x/abc"), digest="abc")
+    tcg = Accel("tcg", "")
+    base = _state_key(_opts(), image, tcg)
+    assert base == _state_key(_opts(boot_timeout=10, prefix="other-"), image, tcg)
+    assert base != _state_key(_opts(memory=1024), image, tcg)
+    assert base != _state_key(_opts(nodes=2), image, tcg)
+    assert base != _state_key(_opts(subnet="10.77.253.0/24"), image, tcg)
+    assert base != _state_key(_opts(), image, Accel("kvm", ""))
+
+
+def test_accel_tcg_when_asked_for() -> None:
+    assert choose_accel("tcg") == Accel("tcg", "asked for (accel=tcg)")
+
+
+def test_vm_image_digest_covers_disk_size_and_packages() -> None:
+    a = vm_image_inputs(["etcd"], release="bookworm", mirrors=MIRROR)
+    assert "linux-image-amd64" in a.base.packages and "etcd-server" in a.base.packages
+    assert a.digest == vm_image_inputs(["etcd"], release="bookworm", mirrors=MIRROR).digest
+    assert a.digest != vm_image_inputs(["etcd"], release="bookworm", mirrors=MIRROR,
+                                       disk_size="4G").digest  # fmt: skip
+    assert a.digest != vm_image_inputs(["redis"], release="bookworm", mirrors=MIRROR).digest
+    with pytest.raises(ConfigError, match="--disk-size"):
+        vm_image_inputs(["etcd"], release="bookworm", mirrors=MIRROR, disk_size="lots")
+
+
+def test_the_image_disables_database_services_and_idle_wakeups() -> None:
+    hook = _hook_script()
+    assert "systemctl disable" in hook and "etcd" in hook
+    assert "apt-daily.timer" in hook and "MODULES=list" in hook
+    assert 'rm -f "$root"/etc/ssh/ssh_host_*' in hook  # every node gets its own key
+
+
+def test_a_missing_vm_image_says_how_to_build_one(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="clew image build --vm"):
+        find_vm_image(cache_dir=tmp_path)
+    (tmp_path / "vm" / "deadbeefdeadbeef").mkdir(parents=True)
+    with pytest.raises(ClusterError, match="not a complete VM image"):
+        find_vm_image("deadbeefdeadbeef", cache_dir=tmp_path)
+
+
+def test_the_provider_is_registered_and_can_skew_clocks() -> None:
+    prov = get_provider("qemu")
+    caps = {c.name: c for c in prov.capabilities()}
+    assert caps["clock-system"].available and caps["partition"].available
+
+
+def test_image_build_vm_refuses_an_engine() -> None:
+    argv = [sys.executable, "-m", "harness.cli", "image", "build", "--vm", "--engine", "podman"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 254, res.stderr
+    assert "--vm builds a disk image" in res.stderr
