@@ -16,8 +16,13 @@ fit (``<name>_bytes``: 1, 2 or 4):
 ``key``    index into ``key_texts`` (all ones: none)
 ``val``    index into ``texts``: the completion's value (a read's result), or the
            invocation's for a pending op (all ones: none)
+``val_ints`` instead of ``val`` and ``texts`` when every value is an int (registers,
+           counters: the common case): the value itself, signed, in the narrowest of 1, 2
+           or 4 bytes (``val_int_bytes``), its two lowest numbers meaning none and null
 
-Texts are short JSON (:data:`TEXT_CHARS`); the value texts are kept while their total stays
+Integer values need no text table (for a million distinct written values, that table was a
+fifth of the page and most of the time spent writing it). Texts are short JSON
+(:data:`TEXT_CHARS`); the value texts are kept while their total stays
 under :data:`MAX_TEXT_CHARS`, beyond which they are dropped (``texts_dropped`` says so) and
 the timeline shows ops without values.
 """
@@ -69,6 +74,37 @@ def _ints_as_texts(entries: list[Any]) -> list[str] | None:
     return list(map(str, entries))
 
 
+def _int_values(ids: npt.NDArray[np.int64], table: list[Any]) -> tuple[str, int] | None:
+    """The values ``ids`` stand for (ids < 0: none), as base64 signed ints in the narrowest
+    width whose two lowest numbers stay free for none and null, and that width; None unless
+    every entry of ``table`` is an int or None (bools are not ints here) within 32 bits."""
+    if not len(ids) or not table or not set(map(type, table)) <= {int, type(None)}:
+        return None
+    nones = table.count(None)
+    try:
+        listed = [_NULL_MARK if x is None else x for x in table] if nones else table
+        arr = np.array(listed, dtype=np.int64)
+    except OverflowError:
+        return None
+    if int((arr == _NULL_MARK).sum()) != nones:  # an int that is the mark itself
+        return None
+    used = arr[ids[ids >= 0]]
+    real = used[used != _NULL_MARK]
+    lo, hi = (int(real.min()), int(real.max())) if len(real) else (0, 0)
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if lo >= info.min + 2 and hi <= info.max:
+            none, null = info.min, info.min + 1
+            col = np.where(ids >= 0, arr[np.maximum(ids, 0)], none)
+            col = np.where(col == _NULL_MARK, null, col)
+            return _b64(col.astype(dtype)), np.dtype(dtype).itemsize
+    return None
+
+
+#: Stands for None while a value table is converted (outside every width _int_values uses).
+_NULL_MARK = np.iinfo(np.int64).min
+
+
 def _texts(
     ids: npt.NDArray[np.int64], table: list[Any]
 ) -> tuple[list[str], npt.NDArray[np.int64] | None]:
@@ -95,6 +131,19 @@ def _texts(
     return texts, renum
 
 
+def _dense(a: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(a, return_inverse=True)`` for small non-negative integers (process and
+    ``f`` ids) by counting instead of sorting; other arrays go to ``np.unique``."""
+    if not len(a) or int(a.min()) < 0 or int(a.max()) > 4 * len(a) + 1024:
+        used, inverse = np.unique(a, return_inverse=True)
+        return used.astype(np.int64), inverse.astype(np.int64)
+    present = np.bincount(a.astype(np.int64))
+    used = np.flatnonzero(present)
+    rank = np.zeros(len(present), dtype=np.int64)
+    rank[used] = np.arange(len(used))
+    return used, rank[a]
+
+
 def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str, Any]:
     """All client ops of ``history`` (the first ``cap``) as base64 typed columns (see the
     module docstring), with their lookup tables and ``shown``/``total`` counts."""
@@ -112,11 +161,11 @@ def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str
     ctype = history.type[comp0]
     kind[done] = np.select([ctype[done] == OK, ctype[done] == FAIL], [0, 1], 2).astype(np.uint8)
     procs = history.process[inv]
-    lanes_p, lane = np.unique(procs, return_inverse=True)
+    lanes_p, lane = _dense(procs)
     first = np.zeros(len(lanes_p), dtype=np.int64)
     first[lane[::-1]] = np.arange(n)[::-1]  # the first op of every lane
     lanes = [history.process_label(int(inv[k])) for k in first.tolist()]
-    f_used, f_col = np.unique(history.f[inv], return_inverse=True)
+    f_used, f_col = _dense(history.f[inv])
     f_names = [history.f_names[int(i)] for i in f_used.tolist()][:_NONE]
     f_col = np.minimum(f_col, _NONE).astype(np.uint8)
     node_ids = history.node[inv].astype(np.int64)
@@ -124,7 +173,8 @@ def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str
     key_ids = history.key[inv].astype(np.int64)
     val_ids = np.where(done, history.value[comp0], history.value[inv]).astype(np.int64)
     key_texts, key_col = _texts(key_ids, history.keys)
-    texts, val_col = _texts(val_ids, history.values)
+    ints = _int_values(val_ids, history.values)
+    texts, val_col = ([], None) if ints is not None else _texts(val_ids, history.values)
     index = history.index[inv].astype(np.int64)
     gap = np.diff(index, prepend=0)
     out: dict[str, Any] = {
@@ -140,7 +190,9 @@ def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str
         "nodes": list(history.nodes[:_NONE]),
         "key_texts": key_texts,
         "texts": texts,
-        "texts_dropped": val_col is None,
+        "texts_dropped": ints is None and val_col is None,
+        "val_ints": ints[0] if ints is not None else None,
+        "val_int_bytes": ints[1] if ints is not None else 0,
         "lo": float(start.min()) if n else 0.0,
         "hi": max(float(stop.max()), float(axis.x(end_time))) if n else 1.0,
     }

@@ -35,6 +35,7 @@
 
   /* The ops as columns, with per-lane lists and the lookups the views need. */
   var UINT = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array };
+  var SINT = { 1: Int8Array, 2: Int16Array, 4: Int32Array };
   function opsModel(d) {
     var o = d.ops;
     function ints(name) { return o[name] ? decode(o[name], UINT[o[name + "_bytes"]]) : null; }
@@ -45,6 +46,9 @@
       node: decode(o.node, Uint8Array), key: ints("key"), val: ints("val"),
       keyNone: o.key_bytes ? Math.pow(2, 8 * o.key_bytes) - 1 : -1,
       valNone: o.val_bytes ? Math.pow(2, 8 * o.val_bytes) - 1 : -1,
+      // integer values inline (reports/columns.py): the lowest number is none, the next null
+      valInts: o.val_ints ? decode(o.val_ints, SINT[o.val_int_bytes]) : null,
+      valIntNone: o.val_int_bytes ? -Math.pow(2, 8 * o.val_int_bytes - 1) : 0,
       lanes: o.lanes, fNames: o.f_names, nodes: o.nodes, texts: o.texts, keyTexts: o.key_texts,
       lo: o.lo, hi: o.hi > o.lo ? o.hi : o.lo + 1
     };
@@ -62,6 +66,7 @@
     var s = m.f[i] < m.fNames.length ? m.fNames[m.f[i]] : "?";
     if (m.key && m.key[i] !== m.keyNone) s += " [" + m.keyTexts[m.key[i]] + "]";
     if (m.val && m.val[i] !== m.valNone) s += " " + m.texts[m.val[i]];
+    else if (m.valInts && m.valInts[i] !== m.valIntNone) s += " " + (m.valInts[i] === m.valIntNone + 1 ? "null" : m.valInts[i]);
     return s + " · " + KIND[m.kind[i]];
   }
   /* Rows of the timeline: one per worker (process mod concurrency) or one per process. */

@@ -47,16 +47,49 @@ def test_every_op_becomes_one_row_of_typed_columns() -> None:
     assert col(c["dur"], np.float32).tolist() == [2, 2, 1, 0]
     assert col(c["kind"], np.uint8).tolist() == [0, 2, 0, 3]  # ok, info, ok, pending
     assert [c["f_names"][i] for i in col(c["f"], np.uint8)] == ["write", "read", "read", "write"]
-    assert c["lane_bytes"] == c["gap_bytes"] == c["key_bytes"] == c["val_bytes"] == 1
+    assert c["lane_bytes"] == c["gap_bytes"] == c["key_bytes"] == c["val_int_bytes"] == 1
     assert [c["lanes"][i] for i in col(c["lane"], np.uint8)] == [0, 1, 0, 2]
     assert np.cumsum(col(c["gap"], np.uint8)).tolist() == [0, 1, 4, 6]  # history indices
-    # the completion's value (a read's result), the invocation's for a pending op
-    assert [c["texts"][i] for i in col(c["val"], np.uint8)] == ["1", "null", "1", "2"]
+    # the completion's value (a read's result), the invocation's for a pending op; integer
+    # values inline (-128 none, -127 null), no text table
+    assert col(c["val_ints"], np.int8).tolist() == [1, -127, 1, 2]
+    assert c["val"] is None and c["texts"] == [] and not c["texts_dropped"]
     assert [c["key_texts"][i] if i != 255 else None for i in col(c["key"], np.uint8)] == [
         '"k"', None, None, None,
     ]  # fmt: skip
     nodes = col(c["node"], np.uint8).tolist()
     assert [c["nodes"][i] for i in nodes[:2]] == ["n1", "n2"] and nodes[2] == 255
+
+
+def test_values_other_than_ints_go_through_the_text_table() -> None:
+    def values(vals: list[Any]) -> dict[str, Any]:
+        ops = []
+        for i, v in enumerate(vals):
+            op = {"process": 0, "f": "write", "value": v}
+            ops += [
+                {**op, "type": "invoke", "time": 2 * i},
+                {**op, "type": "ok", "time": 2 * i + 1},
+            ]
+        h = History.from_ops(ops)
+        return columns.op_columns(h, data.time_axis(h))
+
+    c = values([1, "a", None, True])  # a string, and a bool (not an int here)
+    assert c["val_ints"] is None
+    assert [c["texts"][i] for i in col(c["val"], np.uint8)] == ["1", '"a"', "null", "true"]
+    for vals, dtype in (([-126, 127], np.int8), ([-127, 5], np.int16), ([70_000], np.int32)):
+        c = values(vals)
+        assert c["val_int_bytes"] == np.dtype(dtype).itemsize
+        assert col(c["val_ints"], dtype).tolist() == vals
+    assert values([2**40])["val_ints"] is None  # beyond 32 bits: texts
+    assert values([2**70])["texts"] == [str(2**70)]
+
+
+@pytest.mark.parametrize("top", [3, 1000, 10**9])
+def test_dense_ids_are_np_unique_by_counting(top: int) -> None:
+    a = np.random.default_rng(top).integers(0, top, size=500)
+    used, inverse = columns._dense(a)
+    want_used, want_inverse = np.unique(a, return_inverse=True)
+    assert used.tolist() == want_used.tolist() and inverse.tolist() == want_inverse.tolist()
 
 
 def test_integer_columns_take_the_narrowest_width() -> None:
@@ -74,6 +107,12 @@ def test_columns_are_capped_and_values_dropped_over_their_budget(
     assert (c["shown"], c["total"]) == (2, 4)
     monkeypatch.setattr(columns, "MAX_TEXT_CHARS", 5)
     c = columns.op_columns(h, data.time_axis(h))
+    assert not c["texts_dropped"] and c["val_ints"]  # integers need no texts
+    words = History.from_ops(
+        [{"type": t, "process": 0, "f": "write", "value": f"word{i}", "time": 2 * i + (t == "ok")}
+         for i in range(4) for t in ("invoke", "ok")]
+    )  # fmt: skip
+    c = columns.op_columns(words, data.time_axis(words))
     assert c["texts_dropped"] and c["val"] is None and c["shown"] == 4
 
 
