@@ -59,6 +59,7 @@ __all__ = [
     "agent_kinds",
     "compile_slices",
     "hand_over",
+    "ledger_records",
     "measure_offset",
     "validate_agent_steps",
 ]
@@ -310,3 +311,31 @@ def _union(scripts: Any) -> str:
     """One script running each distinct script of ``scripts`` in a subshell, in order."""
     parts = list(dict.fromkeys(scripts))
     return "".join(f"( {p.rstrip()}\n)\n" for p in parts) + "exit 0\n"
+
+
+def ledger_records(node: str, journal: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The fault ledger's records (without ``seq``) of what ``node``'s agent struck and
+    healed, from its journal: ``applied`` (phase start) at each strike and ``healed``
+    (phase stop) at each heal of a ``hold``, timed on the run's clock as the node measured
+    it (its offset from the controller corrected at the hand-over), ``source`` ``agent``.
+    Strikes that were skipped are left out."""
+    out: list[dict[str, Any]] = []
+    for r in journal:
+        e = r.get("e")
+        if e == "strike" and "skipped" not in r and isinstance(r.get("start_run"), int | float):
+            f = str(r.get("f"))
+            kind = f.split("-", 1)[-1]
+            value = {"targets": "nodes", "nodes": [node]}
+            out.append({"time": round(float(r["start_run"]) * 1e9), "event": "applied",
+                        "phase": "start", "kind": kind, "f": f, "value": value,
+                        "targets": [node], "source": "agent", "node": node,
+                        "strike": r.get("id"), "trigger": r.get("trigger"),
+                        "late_ms": r.get("late_ms"), "status": r.get("status")})  # fmt: skip
+        elif e == "heal" and isinstance(r.get("run"), int | float):
+            struck = next((o for o in out if o["strike"] == r.get("id")), None)
+            kind = struck["kind"] if struck else "kill"
+            out.append({"time": round(float(r["run"]) * 1e9), "event": "healed",
+                        "phase": "stop", "kind": kind, "f": f"stop-{kind}", "value": None,
+                        "targets": [node], "source": "agent", "node": node,
+                        "strike": r.get("id"), "status": r.get("status")})  # fmt: skip
+    return out

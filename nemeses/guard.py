@@ -29,6 +29,7 @@ starts and stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
@@ -259,6 +260,27 @@ class FaultGuard:
             self._take_journal(remote.name, r.stdout)
 
         check_outcomes("stopping the fault guard", await self._on_nodes(one))
+        self._ledger_agent_acts()
+
+    def _ledger_agent_acts(self) -> None:
+        """Put what each node's agent struck and healed (its copied journal) on the
+        ledger, as ``source: agent`` records on the run's clock (:mod:`nemeses.agent`)."""
+        if self.ledger is None or self.journal_to is None:
+            return
+        from nemeses.agent import ledger_records
+
+        for name in sorted(self.remotes):
+            path = self.journal_to / name / "agent.jsonl"
+            if not path.exists():
+                continue
+            journal = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if isinstance(record, dict):
+                        journal.append(record)
+            for rec in ledger_records(name, journal):
+                self.ledger.write({"seq": self.ledger.next_seq(), **rec})
 
     async def put_slices(self, slices: Mapping[str, Mapping[str, Any]]) -> None:
         """Hand each node in ``slices`` its part of the schedule (``slices/agent.json``,

@@ -123,6 +123,9 @@ def test_agent_strikes_on_time_while_the_controller_is_silent(
     processes = [r["change"] for r in records if r["e"] == "process"]
     assert processes.count("exit") == 2 and processes.count("start") == 2, processes
     assert any(r["e"] == "clock" for r in records)
+    # The ledger, and so the report's fault windows, show what the node struck.
+    agent_windows = [(w["kind"], w["targets"]) for w in outcome.results["faults"]]
+    assert agent_windows.count(("kill", ["n1"])) == 2, outcome.results["faults"]
     # Silence: from the hand-over to the end of the load, the controller ran nothing on
     # n1 but lease renewals (which also bring the journal back).
     end = origin + round(TIME_LIMIT * 1e9)
