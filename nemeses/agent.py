@@ -201,8 +201,9 @@ def compile_slices(
     """Per node (every node: each keeps its own record), the slice its agent is handed
     (without the origin, set at hand-over): each of its steps with the scripts that strike
     and heal it there, and what to watch (the DB's first log file and its named patterns,
-    its pidfile). :class:`ConfigError` for a
-    trigger naming a pattern the adapter does not supply, or a kind it cannot strike."""
+    its pidfile). A trigger is armed until the end of the load at the latest.
+    :class:`ConfigError` for a trigger naming a pattern the adapter does not supply, a kind
+    it cannot strike, or a step after the load."""
     by_name = {n.name: n for n in ctx.nodes}
     steps = validate_agent_steps(list(steps), "agent steps", list(by_name))
     patterns = dict(db.log_patterns) if isinstance(db, LogPatterns) else {}
@@ -223,6 +224,13 @@ def compile_slices(
         if "process" in on and not isinstance(db, PidFile):
             raise ConfigError(f"agent step {i + 1}: process triggers need the adapter "
                               f"{type(db).__name__} to name its pid_file")  # fmt: skip
+        # Nothing is struck once the load is over (the final heal and reads follow it).
+        end = float(ctx.time_limit)
+        if step.get("at", 0.0) >= end or step.get("from", 0.0) >= end:
+            raise ConfigError(f"agent step {i + 1}: strikes at or after the end of the load "
+                              f"({end:g} s)")  # fmt: skip
+        if "on" in step:
+            step = {**step, "until": min(step.get("until", end), end)}
         strike, heal = AGENT_KINDS[step["f"]](db, ctx, node)
         strikes = slices[node.name]["strikes"]
         strikes.append({**step, "id": f"s{i + 1}", "script": strike, "heal": heal})

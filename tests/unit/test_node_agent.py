@@ -180,6 +180,9 @@ def test_compiled_slices_carry_the_adapters_own_scripts() -> None:
              "pidfile": "/opt/fake/pid"}  # fmt: skip
     assert slices["n2"]["watch"] == watch
     assert agent_kinds(steps) == ["kill"]
+    assert s2["until"] == 10.0  # the end of the load
+    with pytest.raises(ConfigError, match="after the end of the load"):
+        compile_slices([{"node": "n1", "f": "start-kill", "at": 10}], ctx(), FakeDB())
     with pytest.raises(ConfigError, match="no log pattern 'elected'"):
         compile_slices([{"node": "n1", "f": "start-kill", "on": {"log": "elected"}}], ctx(),
                        FakeDB())  # fmt: skip
