@@ -162,9 +162,9 @@ def main() -> int:
     t0, c0 = time.perf_counter(), time.process_time()
     write_run_report(run, history=history)  # as `clew test` does: the history in memory
     t_mem, c_mem = time.perf_counter() - t0, time.process_time() - c0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = write_run_report(run)
-    t_total = time.perf_counter() - t0
+    t_total, c_total = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     ctx = load_run(run)
     t_load = time.perf_counter() - t0
@@ -174,7 +174,8 @@ def main() -> int:
     size = out.stat().st_size
     hist = (run / "history.jsonl").stat().st_size
     print(f"report: {out}")
-    print(f"render (clew report: read history.jsonl + build + render): {t_total:.2f} s")
+    print(f"render (clew report: read history.jsonl + build + render): {t_total:.2f} s "
+          f"(CPU {c_total:.2f} s)")  # fmt: skip
     print(f"  of which reading history.jsonl ({hist / 1e6:.0f} MB): {t_read:.2f} s; "
           f"building the data: {t_load - t_read:.2f} s; jinja: {t_render:.2f} s")  # fmt: skip
     print(f"render with the history in memory (as at the end of `clew test`): {t_mem:.2f} s "
