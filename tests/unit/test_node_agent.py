@@ -208,3 +208,33 @@ def test_bad_agent_steps_are_named(step: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as e:
         validate_agent_steps([step], "spec.toml", NODES)
     assert "spec.toml: agent step 1" in str(e.value)
+
+
+def test_a_process_trigger_strikes_when_the_watched_process_exits(
+    agent: Any, tmp_path: Path
+) -> None:
+    d = agent()
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        pidfile = tmp_path / "db.pid"
+        pidfile.write_text(f"{victim.pid}\n")
+        lease(d, 1, 30.0, "exit 0")
+        write(d / "slices" / "agent.json", {
+            "id": "agent", "lease": AGENT_LEASE, "origin_ns": time.monotonic_ns(),
+            "strikes": [{"id": "s1", "f": "start-kill", "on": {"process": "exit"},
+                         "script": f"touch {tmp_path}/struck"}],
+            "watch": {"pidfile": str(pidfile)},
+        })  # fmt: skip
+        wait_for(lambda: any(r.get("change") == "watch" for r in records(d)), 10)
+        victim.kill()
+        victim.wait()
+        wait_for(lambda: (tmp_path / "struck").exists(), 10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+    rs = records(d)
+    changes = [r["change"] for r in rs if r["e"] == "process"]
+    assert changes[:2] == ["watch", "exit"]
+    strike = next(r for r in rs if r["e"] == "strike")
+    assert strike["trigger"] == "process" and strike["late_ms"] >= 0
