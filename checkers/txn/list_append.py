@@ -121,6 +121,9 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
         )
 
     writer_mop = _Index(ac_sorted, am_sorted)
+    # Temporaries go as soon as they are used: a million transactions make each of these
+    # columns tens of MB, and all of them alive at once were most of the check's memory.
+    del a_code, o, ac_sorted, am_sorted
     tick("analysis")
 
     # --- version orders from the longest read of each key --------------------------
@@ -141,6 +144,7 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
         best = order[first]
         longest[r_key[best]] = best
         vo_len[r_key[best]] = r_len[best]
+        del order, ks, first, best
     np.cumsum(vo_len[:-1], out=vo_start[1:]) if n_keys > 1 else None
     total = int(vo_len.sum())
     has_read = longest >= 0
@@ -149,6 +153,7 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     idx = np.repeat(src_start - vo_start[lk], vo_len[lk]) + np.arange(total, dtype=np.int64)
     vo_elem = tx.elems[idx] if total else np.empty(0, np.int64)
     vo_key = np.repeat(lk, vo_len[lk]).astype(np.int64)
+    del idx, src_start, has_read
     vo_code = pack(vo_key, vo_elem)
     s = np.sort(vo_code)
     dup_keys: set[int] = set()
@@ -162,6 +167,7 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     vo_wmop = writer_mop(vo_code)
     vo_wtxn = np.where(vo_wmop >= 0, tx.m_txn[np.maximum(vo_wmop, 0)], -1).astype(np.int64)
     vo_wtype = np.where(vo_wtxn >= 0, ttype[np.maximum(vo_wtxn, 0)], -1)
+    del vo_code, s
 
     tick("analysis")
     # --- every read against its key's order -----------------------------------------
@@ -229,6 +235,7 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
                 _g1a(an, tx, rm[r], k, e, int(vo_wtxn[flat]), op)
             else:
                 _garbage(an, tx, rm[r], k, e, op)
+    del vo_wmop, compat, flag, has
 
     tick("analysis")
     # --- per-transaction checks ----------------------------------------------------
@@ -249,6 +256,7 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     w_txn = np.where(r_wmop >= 0, tx.m_txn[np.maximum(r_wmop, 0)], -1).astype(np.int64)
     w_ok = (r_wmop >= 0) & (ttype[np.maximum(w_txn, 0)] != FAIL) & (w_txn != r_txn)
     g1b = np.flatnonzero(w_ok & nonfinal[np.maximum(r_wmop, 0)])
+    del r_wmop, nonfinal, internal, future
     for r in g1b.tolist():
         t, w = int(r_txn[r]), int(w_txn[r])
         an.add("G1b", {"op": op(t), "writer": op(w), "key": key_name(int(r_key[r])),
@@ -291,6 +299,7 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     # --- edges -------------------------------------------------------------------------
     wr = np.flatnonzero(w_ok)
     an.edges.append(edges(w_txn[wr], r_txn[wr], WR))
+    del wr, w_ok, known
     va = am[ttype[tx.m_txn[am]] != FAIL]
     a_key = tx.m_key[va].astype(np.int64)
     a_flat = vo_flat_of(pack(a_key, tx.m_val[va]))
@@ -301,11 +310,13 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     pw = np.where(has_pred, _take(vo_wtxn, pflat), -1)
     okw = (pw >= 0) & (ttype[np.maximum(pw, 0)] != FAIL)
     an.edges.append(edges(pw[okw], a_txn[okw], WW))
+    del has_pred, pflat, pw, okw
     _own_append_order(an, tx, va, a_key, a_flat, op)
     must = ttype == OK
     seen_info = a_txn[(a_flat >= 0) & (ttype[a_txn] == INFO)]
     must[seen_info] = True
     an.must_happen = must
+    del seen_info, a_flat, vo_key, vo_pos, vo_flat_of, vo_wtype, writer_mop, last, longest
     # rw: readers of (key, pred) → appender
     P = int(vo_len.max(initial=0)) + 2
     rv = np.flatnonzero(r_pos >= 0)
@@ -321,17 +332,20 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     starts = np.repeat(lo - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
     rix = starts + np.arange(tot, dtype=np.int64)
     an.edges.append(edges(rtx_s[rix], np.repeat(a_txn, cnt), RW))
+    del rv, rcode, orr, rcode_s, rtx_s, acode, lo, hi, cnt, starts, rix, a_key, a_txn
 
     an.stats = {"reads": len(rm), "appends": len(am), "read_elements": len(tx.elems),
                 "keys": n_keys}  # fmt: skip
 
     # --- explanations (per mop, for the few edges on reported cycles) -----------------
-    mop_pos = np.full(m, -2, dtype=np.int64)
+    # (32 bits: positions in a key's order and transaction numbers fit)
+    mop_pos = np.full(m, -2, dtype=np.int32)
     mop_pos[rm] = r_pos
-    mop_pred = np.full(m, -2, dtype=np.int64)
+    mop_pred = np.full(m, -2, dtype=np.int32)
     mop_pred[va] = pred
-    mop_wtxn = np.full(m, -1, dtype=np.int64)
+    mop_wtxn = np.full(m, -1, dtype=np.int32)
     mop_wtxn[rm] = w_txn
+    del r_pos, pred, w_txn
 
     def mops(t: int) -> range:
         return range(int(tx.mop_lo[t]), int(tx.mop_lo[t + 1]))
