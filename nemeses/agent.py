@@ -74,7 +74,7 @@ TRIGGER_PROCESS = ("exit", "start", "stop", "cont")
 #: Probes of a node's monotonic clock per offset measurement (the least round trip wins).
 OFFSET_PROBES = 3
 
-_STEP_KEYS = {"node", "f", "at", "on", "from", "until", "times", "delay", "hold", "value"}
+_STEP_KEYS = {"node", "f", "at", "on", "from", "until", "times", "delay", "hold"}
 
 
 @runtime_checkable
