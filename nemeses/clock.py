@@ -446,7 +446,7 @@ def clock_mechanism(
     remedies = []
     if wanted in ("auto", "system"):
         remedies.append(
-            "VM nodes (--provider static or vagrant, where the system clock can be set)"
+            "VM nodes (--provider qemu, static or vagrant, where the system clock can be set)"
         )
     if wanted in ("auto", "libfaketime"):
         remedies.append(

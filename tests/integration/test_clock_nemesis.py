@@ -67,7 +67,7 @@ PATIENCE = 30.0
 ETCD_REFUSAL = (
     "clock faults cannot shift etcd's clock on the local provider: etcd is a Go program and "
     "reads the time through the vDSO, which libfaketime cannot intercept, and the local nodes "
-    "share the host's clock; use VM nodes (--provider static or vagrant, where the system "
+    "share the host's clock; use VM nodes (--provider qemu, static or vagrant, where the system "
     "clock can be set) or a database that reads time through libc"
 )
 

@@ -58,7 +58,7 @@ def test_options_from_the_command_line_are_converted() -> None:
         ({"colour": "blue"}, "colour"),
     ],
 )
-def test_bad_options_name_the_option(options: dict[str, object], names: str) -> None:
+def test_bad_options_name_the_option(options: dict[str, Any], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
         _opts(**options)
 
