@@ -52,6 +52,7 @@ __all__ = [
     "AGENT_KINDS",
     "AGENT_LEASE",
     "DEFAULT_ARM_LEAD",
+    "PRESSURE_EVERY",
     "TRIGGER_PROCESS",
     "KillScript",
     "LogPatterns",
@@ -71,6 +72,8 @@ AGENT_LEASE = "agent-slice"
 DEFAULT_ARM_LEAD = 1.0
 #: Process changes a trigger may name.
 TRIGGER_PROCESS = ("exit", "start", "stop", "cont")
+#: Seconds between two ``pressure`` observations of a node (load, memory, the DB's).
+PRESSURE_EVERY = 1.0
 #: Probes of a node's monotonic clock per offset measurement (the least round trip wins).
 OFFSET_PROBES = 3
 
@@ -239,7 +242,7 @@ def compile_slices(
 
 def _watch(db: Any, ctx: TestContext, node: Node, patterns: Mapping[str, str]) -> dict[str, Any]:
     logs = list(db.log_files(ctx, node))
-    watch: dict[str, Any] = {"patterns": dict(patterns)}
+    watch: dict[str, Any] = {"patterns": dict(patterns), "pressure_every": PRESSURE_EVERY}
     if logs:
         watch["log"] = logs[0]
     if isinstance(db, PidFile):

@@ -41,9 +41,11 @@ whole lines): ``start``, ``clock`` (an offset measured by the controller), ``sli
 ``strike`` (planned and actual times, the trigger's line), ``heal``, ``lease`` (expired or
 released), ``process`` (the watched process started, exited, stopped or continued),
 ``log`` (a watched line matched a pattern: its name and text), ``dropped`` and
-``journal-full``. Every record has ``mono`` (this node's monotonic ns), ``wall`` (its
+``journal-full``, and ``pressure`` every ``watch.pressure_every`` seconds (the node's
+load and available memory, the watched process's resident memory and CPU time). Every
+record has ``mono`` (this node's monotonic ns), ``wall`` (its
 wall-clock ns) and, once a slice is armed, ``run`` (seconds on the run's clock).
-Observations (``log``, ``process``) are capped at ``--journal-rate`` per second (a
+Observations (``log``, ``process``, ``pressure``) are capped at ``--journal-rate`` per second (a
 token bucket of one second's worth; what is dropped is counted in a ``dropped`` record at
 most once a second) and stop at ``--journal-bytes`` minus a reserve kept for the agent's
 own acts (64 KiB, or a quarter of the cap when less), which stop at ``--journal-bytes``
@@ -345,6 +347,8 @@ class Slice:
             threads.append(self._tail)
         if self.watch.get("pidfile"):
             threads.append(self._process)
+        if self.watch.get("pressure_every"):
+            threads.append(self._pressure)
         for fn in threads:
             threading.Thread(target=fn, daemon=True, name=f"{self.id}-{fn.__name__}").start()
 
@@ -495,6 +499,30 @@ class Slice:
                 self._triggered("log", line, seen, line=line[:LINE_CHARS])
         if f is not None:
             f.close()
+
+    def _pressure(self) -> None:
+        """Every ``watch.pressure_every`` seconds: the node's load and free memory, and the
+        watched process's resident memory and CPU time (a ``pressure`` observation)."""
+        every = float(self.watch.get("pressure_every") or 0)
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        while every > 0 and not self.ended.wait(every):
+            rec: dict[str, object] = {}
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open("/proc/loadavg", encoding="ascii") as f:
+                    rec["load1"] = float(f.read().split()[0])
+                with open("/proc/meminfo", encoding="ascii") as f:
+                    for line in f:
+                        if line.startswith("MemAvailable:"):
+                            rec["mem_avail_kb"] = int(line.split()[1])
+            pid, _ = _process_state(str(self.watch.get("pidfile") or "/nonexistent"))
+            if pid is not None:
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    rec["db_pid"] = pid
+                    rec["db_cpu_ms"] = round((int(fields[11]) + int(fields[12])) * 1000 / tick)
+                    rec["db_rss_kb"] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+            self.journal.write("pressure", **rec)
 
     def _process(self) -> None:
         pidfile = str(self.watch["pidfile"])

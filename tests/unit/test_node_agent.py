@@ -95,6 +95,7 @@ def test_offset_and_log_triggered_strikes_and_their_heals(agent: Any, tmp_path: 
         f.write("new line: leader changed\nagain: leader changed\n")
     wait_for(lambda: "log" in (tmp_path / "out").read_text().split(), 10)
     wait_for(lambda: sum(r["e"] == "log" for r in records(d)) == 2, 10)
+    wait_for(lambda: any(r["e"] == "strike" and r["id"] == "s2" for r in records(d)), 10)
     assert (tmp_path / "out").read_text().split() == ["at", "heal-s1", "log"]  # times: 1
     rs = records(d)
     strikes = {r["id"]: r for r in rs if r["e"] == "strike" and "skipped" not in r}
@@ -177,7 +178,7 @@ def test_compiled_slices_carry_the_adapters_own_scripts() -> None:
     assert (s1["script"], s1["heal"], s1["at"]) == ("kill-n2", "start-n2", 3.0)
     assert s2["on"] == {"log": "leader-changed"} and s2["times"] == 1 and s2["from"] == 0.0
     watch = {"patterns": {"leader-changed": "new leader"}, "log": "/opt/fake/log",
-             "pidfile": "/opt/fake/pid"}  # fmt: skip
+             "pidfile": "/opt/fake/pid", "pressure_every": 1.0}  # fmt: skip
     assert slices["n2"]["watch"] == watch
     assert agent_kinds(steps) == ["kill"]
     assert s2["until"] == 10.0  # the end of the load
@@ -223,12 +224,13 @@ def test_a_process_trigger_strikes_when_the_watched_process_exits(
             "id": "agent", "lease": AGENT_LEASE, "origin_ns": time.monotonic_ns(),
             "strikes": [{"id": "s1", "f": "start-kill", "on": {"process": "exit"},
                          "script": f"touch {tmp_path}/struck"}],
-            "watch": {"pidfile": str(pidfile)},
+            "watch": {"pidfile": str(pidfile), "pressure_every": 0.2},
         })  # fmt: skip
         wait_for(lambda: any(r.get("change") == "watch" for r in records(d)), 10)
+        wait_for(lambda: any(r["e"] == "pressure" and "db_rss_kb" in r for r in records(d)), 10)
         victim.kill()
         victim.wait()
-        wait_for(lambda: (tmp_path / "struck").exists(), 10)
+        wait_for(lambda: any(r["e"] == "strike" for r in records(d)), 10)
     finally:
         if victim.poll() is None:
             victim.kill()
