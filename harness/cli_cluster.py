@@ -111,6 +111,7 @@ def cluster_cmd() -> None:
       vagrant  Debian VMs made by Vagrant
       docker   containers with sshd, made with docker (or podman)
       podman   the same, made with podman (`clew image build` makes their image)
+      qemu     QEMU VMs with their own kernel and clock (`clew image build --vm`; root)
 
     \b
     Examples:
@@ -139,14 +140,14 @@ def _state_options(f: Any) -> Any:
     "--provider",
     default="local",
     show_default=True,
-    help="local, static, vagrant, docker or podman.",
+    help="local, static, vagrant, docker, podman or qemu.",
 )
 @click.option(
     "--nodes",
     "nodes",
     default=None,
     metavar="N|HOSTS",
-    help="How many nodes (local, vagrant, docker; default 5), or for static the hosts as "
+    help="How many nodes (local, vagrant, docker, qemu; default 5), or for static the hosts as "
     "a comma list of [user@]host[:port].",
 )
 @click.option(
@@ -189,7 +190,8 @@ def _state_options(f: Any) -> Any:
     multiple=True,
     metavar="KEY=VALUE",
     help="A provider setting (repeatable), e.g. local: subnet, bridge, prefix; vagrant: "
-    "box, first_ip, memory; docker, podman: image, engine, prefix, subnet, internal, runtime.",
+    "box, first_ip, memory; docker, podman: image, engine, prefix, subnet, internal, runtime; "
+    "qemu: memory, cpus, boot_timeout, saved_states, subnet, prefix (docs/vms.md).",
 )
 def up_cmd(
     provider: str,
@@ -364,7 +366,8 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     Checks: root or user namespaces; ip, unshare, nft, iptables, tc, sshd, ssh, etcd;
     libfaketime; whether the kernel has netem, the iptables statistic match (packet loss)
     and a bindable NFQUEUE (packet delay), probed in a throwaway network namespace that
-    vanishes with the probe; which packet faults that allows. If a cluster is up
+    vanishes with the probe; which packet faults that allows; for --provider qemu, QEMU,
+    whether its VMs would use KVM or TCG (and why not KVM), and the VM image. If a cluster is up
     (see --name), also whether each node's SSH port answers.
 
     Exits 0 if everything the local provider needs is there (and every node of a

@@ -65,6 +65,9 @@ NOT_RUN = {
     "clew cluster status --name docker5": "the docker cluster above",
     "clew cluster down --name docker5": "the docker cluster above",
     "clew doctor --name docker5": "the docker cluster above",
+    "clew image build --vm --suite etcd": (
+        "test_qemu_cluster.py builds it (minutes on a fresh machine) and boots VMs from it"
+    ),
     "clew doctor --json | jq '.[] | select(.available | not)'": (
         "needs jq; `clew doctor --json` is what it reads"
     ),
