@@ -1,21 +1,17 @@
 """Every client op of a run, as compact columns for the report's canvas timeline.
 
-A report embeds the whole history (up to :data:`MAX_OPS` client ops) as typed arrays of
-little-endian bytes — about 19 bytes per op, and no per-op JSON to parse — packed into one
-blob, each column aligned to 8 bytes, deflated (zlib, level 1: it halves the page, and the
-browser's HTML parser, not the drawing, is what a big report's opening waits for) and
-base64-encoded: ``packed = {"codec": "deflate", "b64", "columns": {name: [offset, bytes,
-type]}}``. The page inflates it with the browser's own ``DecompressionStream`` and views
-each column in place (``Float32Array``, ``Uint8Array``...); :func:`unpack` does the same in
-Python. One row per client invocation, in invocation order; integer columns take the
-narrowest width their values fit (``<name>_bytes``: 1, 2 or 4):
+A report embeds the whole history (up to :data:`MAX_OPS` client ops) as typed arrays, each
+base64 text of little-endian bytes, decoded in the page into ``Float32Array``,
+``Uint8Array``... — about 20 bytes per op, and no per-op JSON to parse. One row per client
+invocation, in invocation order; integer columns take the narrowest width their values
+fit (``<name>_bytes``: 1, 2 or 4):
 
-``start``  f32, seconds (or positions) on the page's time axis
-``dur``    f32, until the completion (for a pending op: until the end of the history)
+``start``  Float32, seconds (or positions) on the page's time axis
+``dur``    Float32, until the completion (for a pending op: until the end of the history)
 ``lane``   index into ``lanes`` (process labels)
-``kind``   u8, 0 ok, 1 fail, 2 info, 3 pending
-``f``      u8, index into ``f_names`` (255: one of the rarer names past 254)
-``node``   u8, index into ``nodes`` (255: none)
+``kind``   Uint8, 0 ok, 1 fail, 2 info, 3 pending
+``f``      Uint8, index into ``f_names`` (255: one of the rarer names past 254)
+``node``   Uint8, index into ``nodes`` (255: none)
 ``gap``    the invocation's history index minus the previous one's (the first: its index)
 ``key``    index into ``key_texts`` (all ones: none)
 ``val``    index into ``texts``: the completion's value (a read's result), or the
@@ -34,7 +30,6 @@ the timeline shows ops without values.
 from __future__ import annotations
 
 import base64
-import zlib
 from typing import Any
 
 import numpy as np
@@ -43,7 +38,7 @@ import numpy.typing as npt
 from harness.history import FAIL, INVOKE, OK, History
 from reports.data import TimeAxis, short_json
 
-__all__ = ["MAX_OPS", "MAX_TEXT_CHARS", "TEXT_CHARS", "op_columns", "unpack"]
+__all__ = ["MAX_OPS", "MAX_TEXT_CHARS", "TEXT_CHARS", "op_columns"]
 
 #: Most client ops embedded in a report; above it, the first MAX_OPS are (the page says so).
 MAX_OPS = 1_000_000
@@ -54,50 +49,20 @@ MAX_TEXT_CHARS = 16_000_000
 _NONE = 255
 
 
-#: Column types in the packed blob, as the page's typed arrays name them.
-_TYPES = {"f4": "f32", "u1": "u8", "u2": "u16", "u4": "u32", "i1": "i8", "i2": "i16",
-          "i4": "i32"}  # fmt: skip
-_DTYPES = {v: np.dtype(k).newbyteorder("<") for k, v in _TYPES.items()}
-#: zlib level of the packed columns: the fastest (level 6 saves another ~5 %, at 3x the time).
-DEFLATE_LEVEL = 1
+def _b64(a: npt.NDArray[Any]) -> str:
+    little = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"))
+    return base64.b64encode(little.tobytes()).decode()
 
 
-def _pack(columns: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
-    """``columns`` as one deflated, base64-encoded blob of little-endian arrays, each at an
-    offset that is a multiple of 8 (so the page can view it in place)."""
-    parts: list[bytes] = []
-    layout: dict[str, list[Any]] = {}
-    at = 0
-    for name, a in columns.items():
-        kind = f"{a.dtype.kind}{a.dtype.itemsize}"
-        data = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
-        layout[name] = [at, len(data), _TYPES[kind]]
-        pad = -len(data) % 8
-        parts += [data, b"\0" * pad]
-        at += len(data) + pad
-    blob = zlib.compress(b"".join(parts), DEFLATE_LEVEL)
-    return {"codec": "deflate", "b64": base64.b64encode(blob).decode(), "columns": layout}
-
-
-def unpack(ops: dict[str, Any]) -> dict[str, npt.NDArray[Any]]:
-    """The columns of :func:`op_columns`'s output as numpy arrays (what the page decodes)."""
-    packed = ops["packed"]
-    blob = zlib.decompress(base64.b64decode(packed["b64"]))
-    return {
-        name: np.frombuffer(blob, dtype=_DTYPES[t], count=size // _DTYPES[t].itemsize, offset=off)
-        for name, (off, size, t) in packed["columns"].items()
-    }
-
-
-def _narrow(a: npt.NDArray[np.int64]) -> tuple[npt.NDArray[Any], int]:
-    """``a`` (values >= -1; -1 meaning none, stored as all ones) in the narrowest unsigned
-    width, and that width in bytes."""
+def _narrow(a: npt.NDArray[np.int64]) -> tuple[str, int]:
+    """``a`` (values >= -1; -1 meaning none, stored as all ones) as base64 in the narrowest
+    unsigned width, and that width in bytes."""
     top = int(a.max()) if len(a) else 0
     for dtype in (np.uint8, np.uint16, np.uint32):
         size = np.dtype(dtype).itemsize
         if top < (1 << (8 * size)) - 1:
             none = (1 << (8 * size)) - 1
-            return np.where(a < 0, none, a).astype(dtype), size
+            return _b64(np.where(a < 0, none, a).astype(dtype)), size
     raise ValueError("column too wide for the page")
 
 
@@ -109,10 +74,8 @@ def _ints_as_texts(entries: list[Any]) -> list[str] | None:
     return list(map(str, entries))
 
 
-def _int_values(
-    ids: npt.NDArray[np.int64], table: list[Any]
-) -> tuple[npt.NDArray[Any], int] | None:
-    """The values ``ids`` stand for (ids < 0: none), as signed ints in the narrowest
+def _int_values(ids: npt.NDArray[np.int64], table: list[Any]) -> tuple[str, int] | None:
+    """The values ``ids`` stand for (ids < 0: none), as base64 signed ints in the narrowest
     width whose two lowest numbers stay free for none and null, and that width; None unless
     every entry of ``table`` is an int or None (bools are not ints here) within 32 bits."""
     if not len(ids) or not table or not set(map(type, table)) <= {int, type(None)}:
@@ -134,7 +97,7 @@ def _int_values(
             none, null = info.min, info.min + 1
             col = np.where(ids >= 0, arr[np.maximum(ids, 0)], none)
             col = np.where(col == _NULL_MARK, null, col)
-            return col.astype(dtype), np.dtype(dtype).itemsize
+            return _b64(col.astype(dtype)), np.dtype(dtype).itemsize
     return None
 
 
@@ -182,9 +145,8 @@ def _dense(a: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
 
 
 def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str, Any]:
-    """All client ops of ``history`` (the first ``cap``) as packed typed columns (see the
-    module docstring; :func:`unpack` reads them), with their lookup tables and
-    ``shown``/``total`` counts."""
+    """All client ops of ``history`` (the first ``cap``) as base64 typed columns (see the
+    module docstring), with their lookup tables and ``shown``/``total`` counts."""
     inv = np.flatnonzero((history.type == INVOKE) & (history.process >= 0))
     total = len(inv)
     inv = inv[:cap]
@@ -215,33 +177,29 @@ def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str
     texts, val_col = ([], None) if ints is not None else _texts(val_ids, history.values)
     index = history.index[inv].astype(np.int64)
     gap = np.diff(index, prepend=0)
-    cols: dict[str, npt.NDArray[Any]] = {
-        "start": start.astype(np.float32),
-        "dur": (stop - start).astype(np.float32),
-        "kind": kind,
-        "f": f_col,
-        "node": node_col,
-    }
     out: dict[str, Any] = {
         "shown": n,
         "total": total,
+        "start": _b64(start.astype(np.float32)),
+        "dur": _b64((stop - start).astype(np.float32)),
+        "kind": _b64(kind),
+        "f": _b64(f_col),
+        "node": _b64(node_col),
         "lanes": lanes,
         "f_names": f_names,
         "nodes": list(history.nodes[:_NONE]),
         "key_texts": key_texts,
         "texts": texts,
         "texts_dropped": ints is None and val_col is None,
+        "val_ints": ints[0] if ints is not None else None,
         "val_int_bytes": ints[1] if ints is not None else 0,
         "lo": float(start.min()) if n else 0.0,
         "hi": max(float(stop.max()), float(axis.x(end_time))) if n else 1.0,
     }
-    if ints is not None:
-        cols["val_ints"] = ints[0]
     for name, column in (("lane", lane.astype(np.int64)), ("gap", gap),
                          ("key", key_col), ("val", val_col)):  # fmt: skip
         if column is None or (name == "key" and not key_texts):
-            out[f"{name}_bytes"] = 0
+            out[name], out[f"{name}_bytes"] = None, 0
         else:
-            cols[name], out[f"{name}_bytes"] = _narrow(column)
-    out["packed"] = _pack(cols)
+            out[name], out[f"{name}_bytes"] = _narrow(column)
     return out

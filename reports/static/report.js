@@ -395,36 +395,22 @@
   var over = document.getElementById("over-time-charts");
   if (over && data.latency) safely("the charts", over, function () { overTime(over, data); });
   var helpers = { el: el, showTip: showTip, hideTip: hideTip, COLORS: COLORS };
+  var tl = document.getElementById("timeline-chart"), api = null;
+  if (tl && data.ops && window.clewViews) safely("the timeline", tl, function () {
+    api = window.clewViews.opsTimeline(tl, data, helpers);
+    if (api) api.onView(link(function (lo, hi) { api.setView(lo, hi, true); }));
+  });
+  var nv = document.getElementById("node-view");
+  if (nv && data.ops && window.clewViews) safely("the merged node timeline", nv, function () {
+    window.clewViews.nodeView(nv, data, helpers, api ? api.model : null, api);
+  });
   (data.failures || []).forEach(function (f, i) {
     var node = document.getElementById("failure-view-" + i);
     if (node) safely("the failure view", node, function () { failureView(node, f.counterexample, "f" + i); });
   });
   safely("the filters", null, filters);
-  function finish() {
-    root.setAttribute("data-rendered", "ok");
-    root.setAttribute("data-render-ms", String(Math.round(performance.now())));
-    root.setAttribute("data-timings", timings.join("; "));
-    mark();
-  }
-  /* The ops' views wait for their columns to be inflated (natively, off the parser): the
-   * summary, charts and failure views above are on screen meanwhile. */
-  var tl = document.getElementById("timeline-chart"), nv = document.getElementById("node-view");
-  if (data.ops && window.clewViews && (tl || nv)) {
-    var tInflate = performance.now();
-    window.clewViews.unpack(data.ops).then(function (cols) {
-      timings.push("inflating the ops: " + Math.round(performance.now() - tInflate) + " ms");
-      var api = null;
-      if (tl) safely("the timeline", tl, function () {
-        api = window.clewViews.opsTimeline(tl, data, helpers, cols);
-        if (api) api.onView(link(function (lo, hi) { api.setView(lo, hi, true); }));
-      });
-      if (nv) safely("the merged node timeline", nv, function () {
-        window.clewViews.nodeView(nv, data, helpers, api ? api.model : null, api);
-      });
-    }).catch(function (e) {
-      errors.push("the ops: " + (e && e.message ? e.message : e));
-      var where = tl || nv;
-      where.appendChild(el("p", { "class": "render-error" }, "Could not read the ops: " + e));
-    }).then(finish);
-  } else finish();
+  root.setAttribute("data-rendered", "ok");
+  root.setAttribute("data-render-ms", String(Math.round(performance.now())));
+  root.setAttribute("data-timings", timings.join("; "));
+  mark();
 })();

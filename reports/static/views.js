@@ -33,44 +33,26 @@
     return new Type(b.buffer, 0, b.byteLength / Type.BYTES_PER_ELEMENT);
   }
 
-  /* The packed columns (reports/columns.py): one deflated blob, inflated by the browser's
-   * own DecompressionStream, each column a typed array viewed in place. A promise of
-   * {name: typed array}. */
-  var TYPES = { f32: Float32Array, u8: Uint8Array, u16: Uint16Array, u32: Uint32Array,
-    i8: Int8Array, i16: Int16Array, i32: Int32Array };
-  function unpack(o) {
-    var p = o.packed;
-    if (typeof DecompressionStream === "undefined")
-      return Promise.reject(new Error("this browser has no DecompressionStream (Chrome 80+, Firefox 113+, Safari 16.4+ do)"));
-    var stream = new Blob([bytes(p.b64)]).stream().pipeThrough(new DecompressionStream(p.codec));
-    return new Response(stream).arrayBuffer().then(function (buf) {
-      var cols = {};
-      Object.keys(p.columns).forEach(function (name) {
-        var c = p.columns[name], T = TYPES[c[2]];
-        cols[name] = new T(buf, c[0], c[1] / T.BYTES_PER_ELEMENT);
-      });
-      return cols;
-    });
-  }
-
   /* The ops as columns, with per-lane lists and the lookups the views need. */
-  function opsModel(d, cols) {
+  var UINT = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array };
+  var SINT = { 1: Int8Array, 2: Int16Array, 4: Int32Array };
+  function opsModel(d) {
     var o = d.ops;
-    function col(name) { return cols[name] || null; }
+    function ints(name) { return o[name] ? decode(o[name], UINT[o[name + "_bytes"]]) : null; }
     var m = {
       n: o.shown, total: o.total,
-      start: col("start"), dur: col("dur"),
-      lane: col("lane"), kind: col("kind"), f: col("f"),
-      node: col("node"), key: col("key"), val: col("val"),
+      start: decode(o.start, Float32Array), dur: decode(o.dur, Float32Array),
+      lane: ints("lane"), kind: decode(o.kind, Uint8Array), f: decode(o.f, Uint8Array),
+      node: decode(o.node, Uint8Array), key: ints("key"), val: ints("val"),
       keyNone: o.key_bytes ? Math.pow(2, 8 * o.key_bytes) - 1 : -1,
       valNone: o.val_bytes ? Math.pow(2, 8 * o.val_bytes) - 1 : -1,
-      // integer values inline: the lowest number is none, the next null
-      valInts: col("val_ints"),
+      // integer values inline (reports/columns.py): the lowest number is none, the next null
+      valInts: o.val_ints ? decode(o.val_ints, SINT[o.val_int_bytes]) : null,
       valIntNone: o.val_int_bytes ? -Math.pow(2, 8 * o.val_int_bytes - 1) : 0,
       lanes: o.lanes, fNames: o.f_names, nodes: o.nodes, texts: o.texts, keyTexts: o.key_texts,
       lo: o.lo, hi: o.hi > o.lo ? o.hi : o.lo + 1
     };
-    var gap = col("gap"), index = new Float64Array(m.n), at = 0, maxDur = 0;
+    var gap = ints("gap"), index = new Float64Array(m.n), at = 0, maxDur = 0;
     for (var i = 0; i < m.n; i++) {
       at += gap[i]; index[i] = at;
       if (m.dur[i] > maxDur) maxDur = m.dur[i];
@@ -115,9 +97,9 @@
   }
 
   /* ---- The canvas timeline ------------------------------------------------------------ */
-  function opsTimeline(node, d, h, cols) {
+  function opsTimeline(node, d, h) {
     var tDecode = performance.now();
-    var m = opsModel(d, cols);
+    var m = opsModel(d);
     tDecode = performance.now() - tDecode;
     if (!m.n) { node.appendChild(h.el("p", { "class": "note" }, "No client ops.")); return null; }
     var faults = d.faults || [];
@@ -467,5 +449,5 @@
     node.setAttribute("data-lines", String(total));
   }
 
-  window.clewViews = { unpack: unpack, opsTimeline: opsTimeline, nodeView: nodeView, faultColor: faultColor, alpha: alpha };
+  window.clewViews = { opsTimeline: opsTimeline, nodeView: nodeView, faultColor: faultColor, alpha: alpha };
 })();

@@ -1,9 +1,7 @@
 """Reports in a real browser: headless Chromium loads them with no console errors, the
 failure view is drawn, and hostile values are shown as text without executing.
 
-How: Chromium's ``--dump-dom`` loads the page, runs its scripts and prints the DOM (with
-``--virtual-time-budget``, after the page's asynchronous work too: the timeline is drawn
-once the browser has inflated the ops' columns); with
+How: Chromium's ``--dump-dom`` loads the page, runs its scripts and prints the DOM; with
 ``--enable-logging=stderr --v=0`` every console message and uncaught exception is logged to
 stderr as ``…:CONSOLE…] "message", source: …``. A clew report logs nothing when all is
 well, so any CONSOLE line is a failure. The page also marks itself:
@@ -40,8 +38,6 @@ CHROMIUM = next(
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # wait (in virtual time: no real wait once the page is idle) for the async drawing
-    "--virtual-time-budget=30000",
 ]  # fmt: skip
 
 pytestmark = [

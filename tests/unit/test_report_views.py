@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -42,35 +41,24 @@ def small_history() -> History:
 def test_every_op_becomes_one_row_of_typed_columns() -> None:
     h = small_history()
     c = columns.op_columns(h, data.time_axis(h))
-    u = columns.unpack(c)
     assert c["shown"] == c["total"] == 4
-    assert u["start"].dtype == np.float32 and u["start"].tolist() == [0, 1, 4, 6]
+    assert col(c["start"], np.float32).tolist() == [0, 1, 4, 6]
     # durations to the completion; the pending op runs to the end of the history
-    assert u["dur"].tolist() == [2, 2, 1, 0]
-    assert u["kind"].dtype == np.uint8 and u["kind"].tolist() == [0, 2, 0, 3]  # ok info ok pending
-    assert [c["f_names"][i] for i in u["f"]] == ["write", "read", "read", "write"]
+    assert col(c["dur"], np.float32).tolist() == [2, 2, 1, 0]
+    assert col(c["kind"], np.uint8).tolist() == [0, 2, 0, 3]  # ok, info, ok, pending
+    assert [c["f_names"][i] for i in col(c["f"], np.uint8)] == ["write", "read", "read", "write"]
     assert c["lane_bytes"] == c["gap_bytes"] == c["key_bytes"] == c["val_int_bytes"] == 1
-    assert [c["lanes"][i] for i in u["lane"]] == [0, 1, 0, 2]
-    assert np.cumsum(u["gap"]).tolist() == [0, 1, 4, 6]  # history indices
+    assert [c["lanes"][i] for i in col(c["lane"], np.uint8)] == [0, 1, 0, 2]
+    assert np.cumsum(col(c["gap"], np.uint8)).tolist() == [0, 1, 4, 6]  # history indices
     # the completion's value (a read's result), the invocation's for a pending op; integer
     # values inline (-128 none, -127 null), no text table
-    assert u["val_ints"].dtype == np.int8 and u["val_ints"].tolist() == [1, -127, 1, 2]
-    assert "val" not in u and c["texts"] == [] and not c["texts_dropped"]
-    assert [c["key_texts"][i] if i != 255 else None for i in u["key"]] == [
+    assert col(c["val_ints"], np.int8).tolist() == [1, -127, 1, 2]
+    assert c["val"] is None and c["texts"] == [] and not c["texts_dropped"]
+    assert [c["key_texts"][i] if i != 255 else None for i in col(c["key"], np.uint8)] == [
         '"k"', None, None, None,
     ]  # fmt: skip
-    nodes = u["node"].tolist()
+    nodes = col(c["node"], np.uint8).tolist()
     assert [c["nodes"][i] for i in nodes[:2]] == ["n1", "n2"] and nodes[2] == 255
-
-
-def test_columns_are_one_deflated_blob_aligned_for_the_pages_typed_arrays() -> None:
-    h = small_history()
-    packed = columns.op_columns(h, data.time_axis(h))["packed"]
-    assert packed["codec"] == "deflate"  # DecompressionStream("deflate"): zlib's format
-    blob = zlib.decompress(base64.b64decode(packed["b64"]))
-    for offset, size, kind in packed["columns"].values():
-        assert offset % 8 == 0 and offset + size <= len(blob)
-        assert kind in ("f32", "u8", "u16", "u32", "i8", "i16", "i32")
 
 
 def test_values_other_than_ints_go_through_the_text_table() -> None:
@@ -86,14 +74,13 @@ def test_values_other_than_ints_go_through_the_text_table() -> None:
         return columns.op_columns(h, data.time_axis(h))
 
     c = values([1, "a", None, True])  # a string, and a bool (not an int here)
-    assert c["val_int_bytes"] == 0 and "val_ints" not in columns.unpack(c)
-    assert [c["texts"][i] for i in columns.unpack(c)["val"]] == ["1", '"a"', "null", "true"]
+    assert c["val_ints"] is None
+    assert [c["texts"][i] for i in col(c["val"], np.uint8)] == ["1", '"a"', "null", "true"]
     for vals, dtype in (([-126, 127], np.int8), ([-127, 5], np.int16), ([70_000], np.int32)):
         c = values(vals)
         assert c["val_int_bytes"] == np.dtype(dtype).itemsize
-        ints = columns.unpack(c)["val_ints"]
-        assert ints.dtype == dtype and ints.tolist() == vals
-    assert values([2**40])["val_int_bytes"] == 0  # beyond 32 bits: texts
+        assert col(c["val_ints"], dtype).tolist() == vals
+    assert values([2**40])["val_ints"] is None  # beyond 32 bits: texts
     assert values([2**70])["texts"] == [str(2**70)]
 
 
@@ -107,9 +94,9 @@ def test_dense_ids_are_np_unique_by_counting(top: int) -> None:
 
 def test_integer_columns_take_the_narrowest_width() -> None:
     for top, size in ((254, 1), (255, 2), (65534, 2), (65535, 4)):
-        narrowed, width = columns._narrow(np.array([-1, 0, top]))
-        assert width == size and narrowed.dtype == np.dtype(f"u{size}")
-        assert narrowed.tolist() == [(1 << 8 * size) - 1, 0, top]
+        b64, width = columns._narrow(np.array([-1, 0, top]))
+        assert width == size
+        assert col(b64, f"u{size}").tolist() == [(1 << 8 * size) - 1, 0, top]
 
 
 def test_columns_are_capped_and_values_dropped_over_their_budget(
@@ -120,13 +107,13 @@ def test_columns_are_capped_and_values_dropped_over_their_budget(
     assert (c["shown"], c["total"]) == (2, 4)
     monkeypatch.setattr(columns, "MAX_TEXT_CHARS", 5)
     c = columns.op_columns(h, data.time_axis(h))
-    assert not c["texts_dropped"] and c["val_int_bytes"]  # integers need no texts
+    assert not c["texts_dropped"] and c["val_ints"]  # integers need no texts
     words = History.from_ops(
         [{"type": t, "process": 0, "f": "write", "value": f"word{i}", "time": 2 * i + (t == "ok")}
          for i in range(4) for t in ("invoke", "ok")]
     )  # fmt: skip
     c = columns.op_columns(words, data.time_axis(words))
-    assert c["texts_dropped"] and "val" not in columns.unpack(c) and c["shown"] == 4
+    assert c["texts_dropped"] and c["val"] is None and c["shown"] == 4
 
 
 def test_latency_quantiles_per_f_over_time() -> None:
