@@ -29,8 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "cpus": 1,  # guest CPU threads per VM
     "accel": "auto",  # auto (KVM if it works, else TCG), kvm, tcg
     "tb_size": 128,  # MB of TCG's translation cache per VM
-    "boot_timeout": 240.0,  # seconds for a cold boot to reach sshd
-    "restore_timeout": 60.0,  # seconds for a restored VM to answer on sshd
+    "boot_timeout": 600.0,  # seconds for a cold boot to reach sshd (minutes on a busy host)
+    "restore_timeout": 180.0,  # seconds for a restored VM to answer on sshd
     "saved_states": True,  # restore from (and save) booted states in the image cache
     "memory_headroom": 256,  # MB the host must keep free beyond the VMs' RAM and overhead
 }
