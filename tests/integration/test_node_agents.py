@@ -140,6 +140,8 @@ def test_agent_strikes_on_time_while_the_controller_is_silent(
 
 
 FLOOD_LINES = 20_000
+#: Seconds into the run of a strike due after the controller is gone (never struck).
+LATE_STRIKE = 20.0
 JOURNAL_BYTES = 65_536
 JOURNAL_RATE = 100
 
@@ -148,11 +150,14 @@ def test_journal_caps_hold_under_a_flood_and_survive_a_controller_sigkill(
     cluster_state: Path, tmp_path: Path
 ) -> None:
     step = {"node": "n2", "f": "start-kill", "at": 2.0, "hold": 1.0}
+    # Due long after the controller is SIGKILLed and the lease has run out: never struck.
+    late = {"node": "n2", "f": "start-kill", "at": LATE_STRIKE}
     cmd = [
         sys.executable, "-m", "harness.cli", "test", "etcd", "--nodes", str(NODES),
         "--time-limit", "60", "--faults", "none", "--seed", "4", "--store", str(tmp_path),
         "--cluster-state-dir", str(cluster_state), "--fault-lease", "3",
-        "--agent-step", json.dumps(step), "--agent-journal-bytes", str(JOURNAL_BYTES),
+        "--agent-step", json.dumps(step), "--agent-step", json.dumps(late),
+        "--agent-journal-bytes", str(JOURNAL_BYTES),
         "--agent-journal-rate", str(JOURNAL_RATE), "--no-progress",
         *(f"--cluster-option={k}={v}" for k, v in CLUSTER.items()),
     ]  # fmt: skip
@@ -198,11 +203,14 @@ def test_journal_caps_hold_under_a_flood_and_survive_a_controller_sigkill(
     copied = journal(run_dir / "nodes" / "n2" / "agent.jsonl")  # whole lines only
     assert [r["e"] for r in copied][:2] == ["start", "slice"]
     assert any(r["e"] == "strike" and r.get("trigger") == "at" for r in copied)
-    # Past the lease, n2 ends its slice and heals what is left, by itself.
-    deadline = time.monotonic() + 30
+    # Past the lease, n2 ends its slice and heals what is left, by itself; and past the
+    # late strike's time, it has not struck it.
+    origin = json.loads((run_dir / "agents.json").read_text())["origin_controller_ns"]
+    deadline = time.monotonic() + 40
     while True:
         on_node = asyncio.run(on_n2(f"cat {guard_dir('clew')}/agent.jsonl"))
-        if '"reason":"lease-expired"' in on_node or time.monotonic() > deadline:
+        past_late = time.monotonic_ns() > origin + (LATE_STRIKE + 1) * 1_000_000_000
+        if ('"reason":"lease-expired"' in on_node and past_late) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     records = [json.loads(line) for line in on_node.splitlines()]
@@ -220,6 +228,9 @@ def test_journal_caps_hold_under_a_flood_and_survive_a_controller_sigkill(
     assert len(drops) <= flood_s + 10  # a summary a second at most
     assert any(r["e"] == "lease" and r["state"] == "expired" for r in records), records[-5:]
     assert any(r["e"] == "healed" and r["reason"] == "lease-expired" for r in records)
+    ended = [r for r in records if r["e"] == "slice" and r["state"] == "ended"]
+    assert ended and "lease" in ended[0]["why"], ended
+    assert not [r for r in records if r["e"] == "strike" and r["id"] == "s2"], records[-5:]
     assert len(copied) <= len(records)
     print(f"\ntwo floods of {FLOOD_LINES} matching lines in {flood_s:.2f} s: {len(logs)} "
           f"journaled over {span:.2f} s (rate cap {JOURNAL_RATE}/s), {by_rate} dropped by rate "
