@@ -15,7 +15,10 @@ the one of the run before is kept as ``agent.jsonl.1``). It needs ``python3`` on
 
 With :attr:`FaultGuard.journal_to` set (a run's ``nodes`` directory), every lease write also
 brings back the journal's new whole lines (at most :data:`JOURNAL_PULL_BYTES` a time),
-appended to ``<journal_to>/<node>/agent.jsonl``; :meth:`FaultGuard.stop` brings the rest.
+appended to ``<journal_to>/<node>/agent.jsonl`` (:meth:`FaultGuard.stop` brings the rest),
+and reads the node's monotonic clock (the kernel's ``now at``, /proc/timer_list): one
+offset sample per write, ``{"controller_ns", "offset_ns", "rtt_ns"}``, appended to
+``<journal_to>/<node>/clock.jsonl`` (the offset is good to the round trip).
 
 The guard runs heal scripts as root, so its directory is trusted only when root made it:
 :meth:`FaultGuard.start` creates it mode 0700 and refuses (a :class:`NemesisError` naming
@@ -31,7 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shlex
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -256,8 +261,9 @@ class FaultGuard:
 
         async def one(remote: Remote) -> None:
             pull = self._pull_script(remote.name)
+            sent = time.monotonic_ns()
             r = await remote.run(script + pull + "exit 0\n", timeout=self.timeout, sudo=True)
-            self._take_journal(remote.name, r.stdout)
+            self._take_journal(remote.name, r.stdout, sent, time.monotonic_ns())
 
         check_outcomes("stopping the fault guard", await self._on_nodes(one))
         self._ledger_agent_acts()
@@ -303,8 +309,9 @@ class FaultGuard:
 
         async def one(remote: Remote) -> None:
             script = self._pull_script(remote.name) + "exit 0\n"
+            sent = time.monotonic_ns()
             r = await remote.run(script, timeout=self.timeout, sudo=True)
-            self._take_journal(remote.name, r.stdout)
+            self._take_journal(remote.name, r.stdout, sent, time.monotonic_ns())
 
         async with self._lock:  # (one pull at a time per node: lease writes pull too)
             await self._on_nodes(one)
@@ -316,19 +323,30 @@ class FaultGuard:
             return ""
         j = shlex.quote(f"{self.dir}/agent.jsonl")
         start = self._pulled.get(node, 0) + 1
-        return (f'echo "{_JOURNAL_MARK}"; tail -c +{start} {j} 2>/dev/null '
+        return (f"echo \"clock $(grep -m1 'now at' /proc/timer_list 2>/dev/null "
+                "| cut -d' ' -f3)\"\n"
+                f'echo "{_JOURNAL_MARK}"; tail -c +{start} {j} 2>/dev/null '
                 f"| head -c {JOURNAL_PULL_BYTES}\n")  # fmt: skip
 
-    def _take_journal(self, node: str, stdout: str) -> None:
-        """Append the whole journal lines in ``stdout`` (after the mark) to the node's copy."""
+    def _take_journal(self, node: str, stdout: str, sent_ns: int, back_ns: int) -> None:
+        """Append the whole journal lines in ``stdout`` (after the mark) to the node's copy,
+        and the node's clock read by the same command (sent at ``sent_ns``, answered at
+        ``back_ns`` on this controller's monotonic clock) to ``clock.jsonl`` beside it."""
         if self.journal_to is None or _JOURNAL_MARK not in stdout:
             return
-        text = stdout.split(_JOURNAL_MARK + "\n", 1)[-1]
+        head, text = stdout.split(_JOURNAL_MARK + "\n", 1)
+        out = self.journal_to / node
+        out.mkdir(parents=True, exist_ok=True)
+        clock = re.search(r"^clock (\d+)$", head, flags=re.M)
+        if clock is not None:
+            mid = (sent_ns + back_ns) // 2
+            sample = {"controller_ns": mid, "offset_ns": int(clock.group(1)) - mid,
+                      "rtt_ns": back_ns - sent_ns}  # fmt: skip
+            with open(out / "clock.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(sample) + "\n")
         whole = text[: text.rfind("\n") + 1]
         if not whole:
             return
-        out = self.journal_to / node
-        out.mkdir(parents=True, exist_ok=True)
         with open(out / "agent.jsonl", "a", encoding="utf-8") as f:
             f.write(whole)
         self._pulled[node] = self._pulled.get(node, 0) + len(whole.encode())
@@ -370,13 +388,14 @@ class FaultGuard:
                 }
             )
             pull = self._pull_script(remote.name)
+            sent = time.monotonic_ns()
             r = await remote.run(
                 f"umask 077 && cat > {tmp} && mv -f {tmp} {final} || exit 1\n{pull}",
                 stdin=body,
                 timeout=self.timeout,
                 sudo=True,
             )
-            self._take_journal(remote.name, r.stdout)
+            self._take_journal(remote.name, r.stdout, sent, time.monotonic_ns())
 
         check_outcomes(f"writing fault lease {lease_id}", await self._on_nodes(one))
 

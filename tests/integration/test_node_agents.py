@@ -123,6 +123,11 @@ def test_agent_strikes_on_time_while_the_controller_is_silent(
     processes = [r["change"] for r in records if r["e"] == "process"]
     assert processes.count("exit") == 2 and processes.count("start") == 2, processes
     assert any(r["e"] == "clock" for r in records)
+    # Offset samples, one per lease write: the nodes share this kernel's monotonic clock,
+    # so every sample must find an offset within its own round trip of zero.
+    samples = journal(run / "nodes" / "n1" / "clock.jsonl")
+    assert len(samples) >= 3
+    assert all(abs(c["offset_ns"]) <= c["rtt_ns"] for c in samples), samples
     # The ledger, and so the report's fault windows, show what the node struck.
     agent_windows = [(w["kind"], w["targets"]) for w in outcome.results["faults"]]
     assert agent_windows.count(("kill", ["n1"])) == 2, outcome.results["faults"]
@@ -136,7 +141,11 @@ def test_agent_strikes_on_time_while_the_controller_is_silent(
           f"strike {from_line_ms:.1f} ms after etcd stamped the line ({from_seen_ms:.3f} ms "
           f"after the agent read it); kill scripts took {timed['done_ms']:.1f} and "
           f"{logged['done_ms']:.1f} ms; {len(window)} lease renewals to n1 in the "
-          f"{TIME_LIMIT:g} s window; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"{TIME_LIMIT:g} s window; {len(samples)} clock samples, |offset| at most "
+          f"{max(abs(c['offset_ns']) for c in samples) / 1e6:.2f} ms (round trips "
+          f"{min(c['rtt_ns'] for c in samples) / 1e6:.1f}-"
+          f"{max(c['rtt_ns'] for c in samples) / 1e6:.1f} ms); load "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 FLOOD_LINES = 20_000
