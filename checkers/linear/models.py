@@ -551,30 +551,80 @@ def _kv_lower(calls: Calls) -> Lowered:
     )  # fmt: skip
 
 
-#: Most (append, read) pairs compared by :func:`_append_hints`; beyond, no hints.
+#: Most (string, read) pairs compared by :func:`_append_hints`; beyond, no hints.
 _MAX_HINT_PAIRS = 1 << 20
 
 
 def _append_hints(
     o: _Ops, calls: Calls, appends: npt.NDArray[np.bool_], gets: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.uint8] | None:
-    """SEEN for an append of unknown outcome whose string some ok get of its key
-    returned within its value, DEAD when none did (then it never needs to be placed: its
-    effect would break every later get until a put erases it)."""
+    """SEEN for an append of unknown outcome that some ok get of its key may have
+    observed, DEAD when none can have (then it never needs to be placed: its effect would
+    break every later get until a put erases it).
+
+    A get observed append ``x`` only if its string splits into pieces the key's ops could
+    have written -- a put's string or nothing first, then appended strings -- with ``x``
+    one of them (:func:`_pieces_seen`). Merely containing ``x`` is not enough: with
+    strings such as ``"1."`` and ``"21."``, most unknown appends would look seen, and each
+    one looked seen is tried at every point of the search."""
     idx = np.flatnonzero(appends)
     if not len(idx):
         return None
     outs: dict[int, set[str]] = {}
     for k, v in zip(calls.key[gets].tolist(), o.vout[gets].tolist(), strict=True):
         outs.setdefault(k, set()).add(_as_str(o.values[v]))
-    pairs = sum(len(outs.get(k, ())) for k in calls.key[idx].tolist())
+    writes = o.status != FAIL
+    firsts: dict[int, set[str]] = {}
+    pieces: dict[int, set[str]] = {}
+    for f, k, v in zip(o.f[writes].tolist(), calls.key[writes].tolist(),
+                       o.vin[writes].tolist(), strict=True):  # fmt: skip
+        if f == 2:
+            pieces.setdefault(k, set()).add(_as_str(o.values[v]))
+        elif f == 1:
+            firsts.setdefault(k, set()).add(_as_str(o.values[v]))
+    pairs = sum(len(outs.get(k, ())) * len(pieces.get(k, ())) for k in outs)
     if pairs > _MAX_HINT_PAIRS:
         return None
+    seen = {
+        k: _pieces_seen(out, firsts.get(k, set()), pieces.get(k, set())) for k, out in outs.items()
+    }
     hint = np.full(o.n, K.UNSEEN, dtype=np.uint8)
     for i, k, v in zip(idx.tolist(), calls.key[idx].tolist(), o.vin[idx].tolist(), strict=True):
-        s = _as_str(o.values[v])
-        hint[i] = K.SEEN if any(s in out for out in outs.get(k, ())) else K.DEAD
+        hint[i] = K.SEEN if _as_str(o.values[v]) in seen.get(k, ()) else K.DEAD
     return hint
+
+
+def _pieces_seen(outs: set[str], firsts: set[str], pieces: set[str]) -> set[str]:
+    """The appended strings (of ``pieces``) that some string of ``outs`` can be made of:
+    the string splits into ``""`` or one of ``firsts`` (put strings), then pieces, and
+    the piece is one of them. A superset of what the gets really saw (pieces may repeat)."""
+    found: set[str] = set()
+    pieces.discard("")
+    for out in outs:
+        n = len(out)
+        # Every occurrence of every piece: an edge from its start to its end.
+        edges: list[tuple[int, int, str]] = []
+        for w in pieces:
+            at = out.find(w)
+            while at >= 0:
+                edges.append((at, at + len(w), w))
+                at = out.find(w, at + 1)
+        fwd = [False] * (n + 1)
+        fwd[0] = True
+        for w in firsts:
+            if out.startswith(w):
+                fwd[len(w)] = True
+        edges.sort()
+        for a, b, _ in edges:  # starts ascend, so every edge into a is seen first
+            if fwd[a]:
+                fwd[b] = True
+        bwd = [False] * (n + 1)
+        bwd[n] = True
+        for a, b, _ in reversed(edges):  # ends of later starts are settled first
+            if bwd[b]:
+                bwd[a] = True
+        found.update(w for a, b, w in edges if fwd[a] and bwd[b])
+    return found
 
 
 def _kv_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:

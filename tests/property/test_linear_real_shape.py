@@ -111,6 +111,38 @@ def test_kv_histories_with_many_info_appends_agree_with_the_reference(
 
 
 @st.composite
+def long_kv_history(draw: Any) -> tuple[History, bool | None]:
+    """Issue 17's kv shape: 50-100 ops, 5 clients, one key, at least 30 % of the ops
+    appends ending info (their strings such as "1." and "21.": one is inside the other)."""
+    seed = draw(st.integers(0, 2**32))
+    ops = gen.kv_info_ops(seed, draw(st.integers(50, 100)), info=draw(st.sampled_from([0.6, 0.8])))
+    assume(sum(o["type"] == "info" for o in ops) >= 0.3 * len(ops) / 2)
+    expected: bool | None = True
+    if draw(st.booleans()):
+        _mutate_a_read(ops, random.Random(seed), "get")
+        expected = None
+    return History.from_ops(ops), expected
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_long_kv_histories_with_many_info_appends_agree_with_the_reference(
+    data: st.DataObject,
+) -> None:
+    """Where the reference decides (within its budget), the kernel gives the same verdict
+    within a step budget (deterministic: no time limit); a generated valid history is
+    never called invalid."""
+    h, expected = data.draw(long_kv_history())
+    got = check(h, "kv", time_limit=None, max_steps=5_000_000, counterexample=False).valid
+    if expected is True:
+        assert got is not False
+    ref = check_reference(h, "kv", max_configs=5_000)
+    assume(ref in (True, False))
+    assert got == ref, "\n".join(h.describe(i) for i in range(len(h)))
+
+
+@st.composite
 def blank_write_history(draw: Any) -> History:
     """Many writes of unknown outcome on one key, with failed casses made to name some of
     their values: where the kernel lets one blank write stand for all the others."""
