@@ -6,7 +6,7 @@ base64 text of little-endian bytes, decoded in the page into ``Float32Array``,
 invocation, in invocation order; integer columns take the narrowest width their values
 fit (``<name>_bytes``: 1, 2 or 4):
 
-``start``  Float32, seconds (or positions) on the page's time axis
+``start``  Float32, on the page's time axis (its unit: s, ms, µs or ns, or positions)
 ``dur``    Float32, until the completion (for a pending op: until the end of the history)
 ``lane``   index into ``lanes`` (process labels)
 ``kind``   Uint8, 0 ok, 1 fail, 2 info, 3 pending
@@ -152,11 +152,12 @@ def op_columns(history: History, axis: TimeAxis, cap: int = MAX_OPS) -> dict[str
     inv = inv[:cap]
     comp = history.pair[inv]
     n = len(inv)
-    end_time = int(history.time.max()) if len(history) else 0
+    times = axis.times  # the history's times, or positions when it has no real times
+    end_time = int(times.max()) if len(history) else 0
     done = comp >= 0
     comp0 = np.where(done, comp, 0)
-    start = axis.x(history.time[inv])
-    stop = axis.x(np.where(done, history.time[comp0], end_time))
+    start = axis.x(times[inv])
+    stop = axis.x(np.where(done, times[comp0], end_time))
     kind = np.full(n, 3, dtype=np.uint8)
     ctype = history.type[comp0]
     kind[done] = np.select([ctype[done] == OK, ctype[done] == FAIL], [0, 1], 2).astype(np.uint8)

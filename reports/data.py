@@ -56,30 +56,100 @@ def short_json(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     return f"{text[:keep]}…{text[-keep:]} ({len(text)} chars)"
 
 
+#: Units of time the page can use, largest first: (name, nanoseconds in one).
+TIME_UNITS: tuple[tuple[str, float], ...] = (("s", 1e9), ("ms", 1e6), ("µs", 1e3), ("ns", 1.0))
+
+
+def time_unit(span_ns: float) -> tuple[str, float]:
+    """The largest of :data:`TIME_UNITS` in which ``span_ns`` nanoseconds is at least one
+    (``("ns", 1.0)`` for spans under a nanosecond): numbers on the page stay readable
+    whether a history spans hours or a few nanoseconds."""
+    for name, ns in TIME_UNITS:
+        if span_ns >= ns:
+            return name, ns
+    return TIME_UNITS[-1]
+
+
 class TimeAxis:
-    """How history times map to the x axis: seconds since the first op, or, for histories
-    without real times (their times are just positions), op positions."""
+    """How history times map to the page's axes.
+
+    x: time since the first op in the unit that fits the history's span (:func:`time_unit`:
+    s, ms, µs or ns). Histories without real times — their ops carried none (the times are
+    just positions) or all carry the same one — are drawn against op positions instead,
+    and :attr:`no_times` says why. :attr:`times` holds what the page places each history
+    entry by: its time, or its position. Latencies are shown in the unit that fits the
+    median completed client op's latency (``positions`` without real times)."""
 
     def __init__(self, history: History) -> None:
         t = history.time
         n = len(t)
-        self.positions = bool(n == 0 or np.array_equal(t, np.arange(n, dtype=t.dtype)))
         self.origin = int(t.min()) if n else 0
-        self.scale = 1.0 if self.positions else 1e-9
-        self.unit = "op position" if self.positions else "s"
+        span = int(t.max()) - self.origin if n else 0
+        #: Why the history has no real times (None when it has them).
+        self.no_times: str | None = None
+        if n == 0:
+            self.no_times = "it is empty"
+        elif np.array_equal(t, np.arange(n, dtype=t.dtype)):
+            self.no_times = "its ops carry no times"
+        elif span == 0:
+            self.no_times = f"every op carries the same time ({self.origin})"
+        self.positions = self.no_times is not None
+        #: Per history entry, where the page places it (history time units or positions).
+        self.times: npt.NDArray[np.int64] = t
+        if self.positions:
+            self.origin = 0
+            self.times = np.arange(n, dtype=np.int64)
+            self.unit, self.ns_per_unit = "position", 1.0
+        else:
+            self.unit, self.ns_per_unit = time_unit(span)
+        self.scale = 1.0 / self.ns_per_unit
+        self.latency_unit, self.ns_per_latency_unit = (
+            ("positions", 1.0) if self.positions else time_unit(_median_latency(history))
+        )
 
     def x(self, times: npt.NDArray[Any] | int) -> Any:
         """``times`` (history time units) on the axis."""
         return (np.asarray(times, dtype=np.float64) - self.origin) * self.scale
 
+    def latency(self, durations: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """``durations`` (history time units) in :attr:`latency_unit`."""
+        return np.asarray(durations, dtype=np.float64) / self.ns_per_latency_unit
+
+    @property
+    def label(self) -> str:
+        """The x axis's label, unit included."""
+        return "history position" if self.positions else f"time since the first op ({self.unit})"
+
     def describe(self) -> dict[str, Any]:
         """The axis as JSON for the page."""
-        return {"unit": self.unit, "positions": self.positions}
+        return {
+            "unit": self.unit,
+            "positions": self.positions,
+            "no_times": self.no_times,
+            "label": self.label,
+            "ns_per_unit": self.ns_per_unit,
+            "latency_unit": self.latency_unit,
+            "ns_per_latency_unit": self.ns_per_latency_unit,
+        }
 
 
 def time_axis(history: History) -> TimeAxis:
     """The :class:`TimeAxis` of ``history``."""
     return TimeAxis(history)
+
+
+def _median_latency(history: History) -> float:
+    """The median latency of completed client ops (history time units; 0 if none)."""
+    inv, comp = _client_pairs(history)
+    done = comp >= 0
+    if not done.any():
+        return 0.0
+    return float(np.median(history.time[comp[done]] - history.time[inv[done]]))
+
+
+def _latencies(axis: TimeAxis, inv: npt.NDArray[np.int64], comp: npt.NDArray[np.int64]) -> Any:
+    """Integer latencies (history time units, or positions) of completed ops."""
+    return axis.times[comp] - axis.times[inv]
 
 
 def _client_pairs(history: History) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -128,21 +198,39 @@ def op_counts(history: History) -> dict[str, Any]:
     }
 
 
+def _median(values: npt.NDArray[Any]) -> float | None:
+    return float(np.median(values)) if len(values) else None
+
+
+def _sig(value: float | None, digits: int = 4) -> float | None:
+    """``value`` rounded to ``digits`` significant digits (None stays None)."""
+    if value is None or value == 0 or not np.isfinite(value):
+        return value
+    return round(value, digits - 1 - int(np.floor(np.log10(abs(value)))))
+
+
 def latency_series(
     history: History, axis: TimeAxis, cap: int = MAX_LATENCY_POINTS
 ) -> dict[str, Any]:
     """Latency of every completed client op at its invocation time, by outcome.
 
-    Returns ``{"x": [...], "ok": [...], "fail": [...], "info": [...], "shown", "total"}``:
-    one shared, sorted x column (uPlot's layout) and, per outcome, the latency in ms or
-    ``None`` where a point belongs to another outcome. Above ``cap`` points, all fail and info
-    ops are kept first (up to half the cap), and ok ops are sampled evenly.
+    Returns ``{"x": [...], "ok": [...], "fail": [...], "info": [...], "shown", "total",
+    "unit", "summary"}``: one shared, sorted x column (uPlot's layout) and, per outcome, the
+    latency in ``unit`` (:attr:`TimeAxis.latency_unit`) or ``None`` where a point belongs to
+    another outcome. Above ``cap`` points, all fail and info ops are kept first (up to half
+    the cap), and ok ops are sampled evenly. ``summary`` (for the legend) gives, per
+    outcome, ``{"count", "median"}`` over every completed op, sampled or not.
     """
     inv, comp = _client_pairs(history)
     done = comp >= 0
     inv, comp = inv[done], comp[done]
     total = len(inv)
     kind = history.type[comp]
+    every = axis.latency(_latencies(axis, inv, comp))
+    summary = {
+        name: {"count": int((kind == code).sum()), "median": _sig(_median(every[kind == code]))}
+        for code, name in ((OK, "ok"), (FAIL, "fail"), (INFO, "info"))
+    }
     if total > cap:
         bad = np.flatnonzero(kind != OK)
         good = np.flatnonzero(kind == OK)
@@ -152,17 +240,16 @@ def latency_series(
         if len(good) > room:
             good = good[np.linspace(0, len(good) - 1, room).astype(np.int64)]
         keep = np.sort(np.concatenate([bad, good]))
-        inv, comp, kind = inv[keep], comp[keep], kind[keep]
-    x = axis.x(history.time[inv])
-    lat = (history.time[comp] - history.time[inv]).astype(np.float64)
-    lat = lat if axis.positions else lat / 1e6  # ns -> ms
+        inv, comp, kind, every = inv[keep], comp[keep], kind[keep], every[keep]
+    x = axis.x(axis.times[inv])
     order = np.argsort(x, kind="stable")
-    x, lat, kind = x[order], lat[order], kind[order]
+    x, lat, kind = x[order], every[order], kind[order]
     out: dict[str, Any] = {
         "x": np.round(x, 6).tolist(),
         "shown": len(x),
         "total": total,
-        "unit": "ops" if axis.positions else "ms",
+        "unit": axis.latency_unit,
+        "summary": summary,
     }
     lat = np.round(lat, 4)
     for code, name in ((OK, "ok"), (FAIL, "fail"), (INFO, "info")):
@@ -174,13 +261,17 @@ def latency_series(
 def throughput_series(
     history: History, axis: TimeAxis, buckets: int = THROUGHPUT_BUCKETS
 ) -> dict[str, Any]:
-    """Completed client ops per second (per op for position-only histories) in equal time
-    buckets, by outcome: ``{"x": bucket starts, "ok", "fail", "info", "width"}``."""
+    """Completed client ops per second (per position for histories without real times) in
+    equal buckets of the x axis, by outcome: ``{"x": bucket starts, "ok", "fail", "info",
+    "width": a bucket's width in x units, "unit": "ops/s" | "ops per position", "mean":
+    {outcome: the rate over the whole span, or None when the span is a single instant}}``.
+    A bucket's rate times ``width`` (in seconds, or positions) is its count."""
     _, comp = _client_pairs(history)
     comp = comp[comp >= 0]
+    unit = "ops per position" if axis.positions else "ops/s"
     if len(comp) == 0:
-        return {"x": [], "ok": [], "fail": [], "info": [], "width": 0}
-    x = axis.x(history.time[comp])
+        return {"x": [], "ok": [], "fail": [], "info": [], "width": 0, "unit": unit, "mean": {}}
+    x = axis.x(axis.times[comp])
     lo, hi = float(x.min()), float(x.max())
     span = max(hi - lo, 1e-9)
     nb = int(max(1, min(buckets, len(comp) // 2 or 1)))
@@ -188,10 +279,18 @@ def throughput_series(
     b = np.minimum(((x - lo) / width).astype(np.int64), nb - 1)
     kind = history.type[comp].astype(np.int64)
     grid = np.bincount(b * 4 + kind, minlength=nb * 4).reshape(nb, 4)
-    rate = 1.0 / width
-    out: dict[str, Any] = {"x": np.round(lo + np.arange(nb) * width, 6).tolist(), "width": width}
+    per_unit = 1.0 if axis.positions else 1e9 / axis.ns_per_unit  # x units in a second
+    rate = per_unit / width
+    out: dict[str, Any] = {
+        "x": np.round(lo + np.arange(nb) * width, 6).tolist(),
+        "width": width,
+        "unit": unit,
+        "mean": {},
+    }
     for code, name in ((OK, "ok"), (FAIL, "fail"), (INFO, "info")):
-        out[name] = np.round(grid[:, code] * rate, 3).tolist()
+        out[name] = [_sig(float(v)) for v in (grid[:, code] * rate).tolist()]
+        count = int(grid[:, code].sum())
+        out["mean"][name] = _sig(count * per_unit / (hi - lo)) if hi > lo else None
     return out
 
 
@@ -220,15 +319,17 @@ def fault_windows(
     return out
 
 
-def nemesis_records(history: History) -> list[dict[str, Any]]:
+def nemesis_records(history: History, axis: TimeAxis | None = None) -> list[dict[str, Any]]:
     """Fault ledger records derived from the nemesis's ops in the history (for runs with no
-    ``faults.jsonl``): completions of ``start…`` / ``stop…`` ops."""
+    ``faults.jsonl``): completions of ``start…`` / ``stop…`` ops, timed as ``axis`` places
+    them (:attr:`TimeAxis.times`; the history's times without an axis)."""
+    times = history.time if axis is None else axis.times
     pos = np.flatnonzero((history.process < 0) & (history.type != INVOKE))
     out = []
     for i in pos.tolist():
         f = history.f_names[history.f[i]]
         phase = "start" if f.startswith("start") else "stop" if f.startswith("stop") else None
-        out.append({"time": int(history.time[i]), "phase": phase, "f": f,
+        out.append({"time": int(times[i]), "phase": phase, "f": f,
                     "value": history.value_of(i)})  # fmt: skip
     return out
 
@@ -244,16 +345,18 @@ def latency_quantiles(
 ) -> dict[str, Any]:
     """Latency quantiles (:data:`QUANTILES`) of completed client ops over time, for all ops
     and per ``f``: ``{"x": bucket centres, "unit", "quantiles": [0.5, ...], "series": [{"f":
-    "all" | name, "q": [[p50 per bucket], [p95 ...], ...]}]}``; a bucket without ops of an
-    ``f`` is ``None``. Latency in ms (ops for position-only histories), by invocation time.
-    Vectorised: a plain integer sort per group, whatever the history's size."""
+    "all" | name, "q": [[p50 per bucket], [p95 ...], ...], "overall": [p50, p95, p99 of the
+    whole run]}]}``; a bucket without ops of an ``f`` is ``None``. Latency in ``unit``
+    (:attr:`TimeAxis.latency_unit`), by invocation time; a quantile is the value at
+    rank floor(q · (n − 1)) of the sorted latencies. Vectorised: a plain integer sort per
+    group, whatever the history's size."""
     inv, comp = _client_pairs(history)
     done = comp >= 0
     inv, comp = inv[done], comp[done]
     if len(inv) == 0:
-        return {"x": [], "unit": "ms", "quantiles": list(QUANTILES), "series": []}
-    x = axis.x(history.time[inv])
-    lat = history.time[comp] - history.time[inv]  # integers: exact, and one key with the bucket
+        return {"x": [], "unit": axis.latency_unit, "quantiles": list(QUANTILES), "series": []}
+    x = axis.x(axis.times[inv])
+    lat = _latencies(axis, inv, comp)  # integers: exact, and one key with the bucket
     lo, hi = float(x.min()), float(x.max())
     nb = int(max(1, min(buckets, len(inv) // 20 or 1)))
     width = max(hi - lo, 1e-9) / nb
@@ -284,13 +387,16 @@ def latency_quantiles(
         for q in QUANTILES:
             pos = starts + np.floor(q * np.maximum(count - 1, 0)).astype(np.int64)
             picked = gl[np.minimum(pos, len(gl) - 1)].astype(np.float64)
-            vals = np.round(picked if axis.positions else picked / 1e6, 3)
+            vals = np.round(axis.latency(picked), 3)
             pairs = zip(count.tolist(), vals.tolist(), strict=True)
             qs.append([None if c == 0 else float(v) for c, v in pairs])
-        series.append({"f": name, "q": qs})
+        mine = lat if mask is None else lat[mask]
+        ranks = [int(q * (len(mine) - 1)) for q in QUANTILES]
+        overall = axis.latency(np.partition(mine, ranks)[ranks])
+        series.append({"f": name, "q": qs, "overall": [_sig(float(v)) for v in overall]})
     return {
         "x": np.round(lo + (np.arange(nb) + 0.5) * width, 6).tolist(),
-        "unit": "ops" if axis.positions else "ms",
+        "unit": axis.latency_unit,
         "quantiles": list(QUANTILES),
         "series": series,
     }

@@ -101,9 +101,12 @@ def read_origin(run_dir: Path) -> tuple[int | None, bool]:
     return int(start.astimezone(dt.UTC).timestamp()) * 1_000_000_000, False
 
 
-def node_log_lines(run_dir: Path, axis_origin: int = 0) -> dict[str, Any] | None:
+def node_log_lines(
+    run_dir: Path, axis_origin: int = 0, ns_per_unit: float = 1e9
+) -> dict[str, Any] | None:
     """The node logs of ``run_dir`` as columns for the page: ``{"nodes": [names], "t":
-    base64 Float32 times on the page's axis (seconds since history time ``axis_origin``),
+    base64 Float32 times on the page's axis (units of ``ns_per_unit`` nanoseconds, seconds
+    by default, since history time ``axis_origin``),
     "node": base64 Uint8,
     "text": [lines], "files": [file per line group], "exact": bool, "total": lines read,
     "shown"}``, in time order; None when there are no node logs or no anchor."""
@@ -143,7 +146,7 @@ def node_log_lines(run_dir: Path, axis_origin: int = 0) -> dict[str, Any] | None
         return None
     t = np.asarray(times, dtype=np.int64)
     order = np.argsort(t, kind="stable")
-    t_s = ((t[order] - axis_origin) * 1e-9).astype(np.float32)
+    t_s = ((t[order] - axis_origin) / ns_per_unit).astype(np.float32)
     nodes_col = np.asarray(node_ix, dtype=np.uint8)[order]
     return {
         "nodes": names[:255],

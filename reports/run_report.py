@@ -39,6 +39,7 @@ from reports.data import (
     short_json,
     throughput_series,
     time_axis,
+    time_unit,
 )
 from reports.elle_files import elle_links, write_elle_files
 from reports.elle_files import file_name as elle_file_name
@@ -157,6 +158,9 @@ def _size(n: int) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if seconds < 1:
+        name, ns = time_unit(seconds * 1e9)
+        return f"{seconds * 1e9 / ns:.3g} {name}"
     if seconds < 120:
         return f"{seconds:.1f} s"
     m, s = divmod(int(seconds), 60)
@@ -217,14 +221,14 @@ def build_page(
     if history is not None:
         axis = time_axis(history)
         counts = op_counts(history)
-        end = int(history.time.max()) if len(history) else None
+        end = int(axis.times.max()) if len(history) else None
         if not records:
-            records = nemesis_records(history)
+            records = nemesis_records(history, axis)
         windows = fault_windows(records, axis, end)
         lat = latency_series(history, axis)
         cols = op_columns(history, axis)
         logs_data = (
-            node_log_lines(run_dir, axis.origin)
+            node_log_lines(run_dir, axis.origin, axis.ns_per_unit)
             if run_dir is not None and not axis.positions
             else None
         )
@@ -239,13 +243,21 @@ def build_page(
             concurrency=spec.get("concurrency") if spec else None,
         )
         span = float(axis.x(end)) if end is not None else 0.0
-        facts.append(("duration", f"{span:.0f} positions" if axis.positions else _duration(span)))
+        facts.append(
+            (
+                "duration",
+                f"{span:.0f} positions (no real times: {axis.no_times})"
+                if axis.positions
+                else _duration(span * axis.ns_per_unit / 1e9),
+            )
+        )
         facts.append(
             ("ops", f"{counts['invocations']} client ops ({counts['entries']} history lines)")
         )
         ctx.update(
             counts=counts,
             axis_positions=axis.positions,
+            axis_info=axis.describe(),
             latency_cap=lat if lat["shown"] < lat["total"] else None,
             timeline_cap=(
                 {"shown": cols["shown"], "total": cols["total"]}
@@ -261,6 +273,7 @@ def build_page(
         ctx.update(
             counts=None,
             axis_positions=False,
+            axis_info=None,
             latency_cap=None,
             timeline_cap=None,
             faults=[],

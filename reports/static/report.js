@@ -129,48 +129,110 @@
       push(uu.scales.x.min, uu.scales.x.max);
     };
   }
-  var QDASH = [[], [6, 3], [2, 3]];
+  var QDASH = [[], [6, 3], [2, 3]], QBORDER = ["solid", "dashed", "dotted"];
   var FCOL = ["#222", "#2f7fd8", "#c0392b", "#16a085", "#8e44ad", "#d35400", "#7f8c8d", "#b7950b"];
+  /* Numbers for axes and legends: 3 significant digits, thousands as k, millions as M. */
+  function compact(v) {
+    if (v === null || v === undefined || !isFinite(v)) return "—";
+    var a = Math.abs(v);
+    if (a >= 1e9) return +(v / 1e9).toPrecision(3) + "G";
+    if (a >= 1e6) return +(v / 1e6).toPrecision(3) + "M";
+    if (a >= 1e4) return +(v / 1e3).toPrecision(3) + "k";
+    return a >= 100 ? v.toFixed(0) : String(+v.toPrecision(3));
+  }
+  function compactTicks(u, splits) { return splits.map(function (v) { return v === null || v === undefined ? "" : compact(v); }); }
+  /* "3 ms", "1 position", "2 positions". */
+  function withUnit(v, unit) { return compact(v) + " " + (unit === "positions" && v === 1 ? "position" : unit); }
+  /* A legend entry's value: with no point under the pointer (idx null: before any hover, and
+   * after the pointer leaves) the series' summary, else its value there. uPlot would show
+   * "--" in both cases. */
+  function legendValue(summary, show) {
+    return function (u, v, si, idx) {
+      if (idx === null || idx === undefined) return summary;
+      return v === null || v === undefined ? "—" : show(v);
+    };
+  }
+  function xSeries(d, xs) {
+    var ax = d.axis, lo = xs.length ? xs[0] : 0, hi = xs.length ? xs[xs.length - 1] : 0;
+    return {
+      label: ax.positions ? "position" : "time (" + ax.unit + ")",
+      value: legendValue(ax.positions ? "positions " + compact(lo) + "–" + compact(hi) : compact(lo) + "–" + compact(hi) + " " + ax.unit,
+        function (v) { return compact(v); })
+    };
+  }
+  /* Solid legend markers in the series' colour (uPlot's default is a hollow outline). */
+  var SOLID = { markers: { fill: function (u, i) { return u.series[i]._color || null; } } };
+  function allPositive(cols) {
+    return cols.every(function (c) { return c.every(function (v) { return v === null || v > 0; }); });
+  }
   function quantiles(box, d, axisLabel) {
     var q = d.quantiles;
     if (!q || !q.x.length) { box.appendChild(el("p", { "class": "note" }, "No completed client ops.")); return; }
-    var series = [{ label: d.axis.positions ? "position" : "s" }], cols = [q.x], positive = true;
+    var series = [xSeries(d, q.x)], cols = [q.x], dashes = [null];
     q.series.forEach(function (s, i) {
       s.q.forEach(function (vals, j) {
-        vals.forEach(function (v) { if (v !== null && v <= 0) positive = false; });
-        series.push({ label: s.f + " p" + Math.round(q.quantiles[j] * 100), stroke: FCOL[i % FCOL.length],
-          width: j === 0 ? 2 : 1.3, dash: QDASH[j % 3], points: { show: q.x.length < 3 }, spanGaps: true });
+        var name = "p" + Math.round(q.quantiles[j] * 100), overall = s.overall ? s.overall[j] : null;
+        series.push({ label: s.f + " " + name, stroke: FCOL[i % FCOL.length],
+          width: j === 0 ? 2 : 1.3, dash: QDASH[j % 3], points: { show: q.x.length < 3 }, spanGaps: true,
+          value: legendValue(overall === null || overall === undefined ? "—" : "whole run " + withUnit(overall, q.unit),
+            function (v) { return withUnit(v, q.unit); }) });
+        dashes.push(QBORDER[j % 3]);
         cols.push(vals);
       });
     });
     var u = new uPlot({
       width: chartWidth(box), height: 280,
-      scales: { x: { time: false }, y: { distr: positive ? 3 : 1 } },
-      axes: [{ label: axisLabel }, { label: "latency (" + q.unit + ")" }],
+      scales: { x: { time: false }, y: { distr: allPositive(cols.slice(1)) ? 3 : 1 } },
+      axes: [{ label: axisLabel }, { label: "latency (" + q.unit + ")", values: compactTicks }],
       series: series, plugins: [faultBands(d.faults)],
-      cursor: { drag: { x: true, y: false } }, legend: { live: false }
+      cursor: { drag: { x: true, y: false } },
+      legend: { markers: { dash: function (u, i) { return dashes[i] || "solid"; } } }
     }, cols, box);
     u.hooks.setScale = [linkChart(u)];
     charts.push(u);
   }
   var charts = [];
   function chartWidth(node) { return Math.max(480, (node.clientWidth || 900) - 10); }
+  function plural(n, one) { return n + " " + one + (n === 1 ? "" : "s"); }
+
+  /* The fault kinds of the charts' coloured bands, in words, before any hover. */
+  function faultLegend(node, d) {
+    var box = node.querySelector("[data-legend=faults]");
+    if (!box) return;
+    var kinds = [], end = d.latency && d.latency.x.length ? d.latency.x[d.latency.x.length - 1] : 0;
+    if (d.ops && d.ops.hi !== undefined) end = Math.max(end, d.ops.hi);
+    (d.faults || []).forEach(function (w) { if (kinds.indexOf(w.f) < 0) kinds.push(w.f); });
+    if (!kinds.length) { box.appendChild(el("span", { "class": "note" }, "No faults recorded: no bands on these charts.")); return; }
+    box.appendChild(el("strong", null, "Fault bands: "));
+    kinds.forEach(function (k) {
+      var s = el("span", { "data-fault": k }), sw = el("span", { "class": "swatch" });
+      sw.style.background = faultAlpha(k, 0.35); sw.style.borderColor = faultColor(k);
+      s.appendChild(sw);
+      s.appendChild(document.createTextNode(window.clewViews ? window.clewViews.faultSummary(d.faults, k, d.axis, end) : k));
+      box.appendChild(s);
+    });
+  }
 
   function overTime(node, d) {
-    var axisLabel = d.axis.positions ? "history position" : "time since start (s)";
+    var axisLabel = d.axis.label || (d.axis.positions ? "history position" : "time since start (s)");
+    faultLegend(node, d);
     var lat = d.latency;
     var latBox = node.querySelector("[data-chart=latency]");
     if (latBox && lat.x.length) {
       var pts = function (c) { return { show: true, size: 4, width: 0, fill: c, stroke: c }; };
+      var sum = lat.summary || {};
       var ul = new uPlot({
         width: chartWidth(latBox), height: 280,
-        scales: { x: { time: false }, y: { distr: 3 } },
-        axes: [{ label: axisLabel }, { label: "latency (" + lat.unit + ")" }],
-        series: [{ label: d.axis.positions ? "position" : "s" }].concat(["ok", "fail", "info"].map(function (k) {
-          return { label: k, stroke: COLORS[k], paths: function () { return null; }, points: pts(COLORS[k]), spanGaps: false };
+        scales: { x: { time: false }, y: { distr: allPositive([lat.ok, lat.fail, lat.info]) ? 3 : 1 } },
+        axes: [{ label: axisLabel }, { label: "latency (" + lat.unit + ")", values: compactTicks }],
+        series: [xSeries(d, lat.x)].concat(["ok", "fail", "info"].map(function (k) {
+          var sm = sum[k] || { count: 0, median: null };
+          var summary = sm.count ? plural(sm.count, "op") + ", median " + withUnit(sm.median, lat.unit) : "no ops";
+          return { label: k, stroke: COLORS[k], _color: COLORS[k], paths: function () { return null; }, points: pts(COLORS[k]), spanGaps: false,
+            value: legendValue(summary, function (v) { return withUnit(v, lat.unit); }) };
         })),
         plugins: [faultBands(d.faults)],
-        cursor: { drag: { x: true, y: false } }
+        cursor: { drag: { x: true, y: false } }, legend: SOLID
       }, [lat.x, lat.ok, lat.fail, lat.info], latBox);
       ul.hooks.setScale = [linkChart(ul)];
       charts.push(ul);
@@ -182,18 +244,24 @@
     var tp = d.throughput;
     var tpBox = node.querySelector("[data-chart=throughput]");
     if (tpBox && tp.x.length) {
+      var tunit = tp.unit || (d.axis.positions ? "ops per position" : "ops/s"), means = tp.mean || {};
       var ut = new uPlot({
         width: chartWidth(tpBox), height: 220,
         scales: { x: { time: false } },
-        axes: [{ label: axisLabel }, { label: d.axis.positions ? "ops per position" : "ops/s" }],
-        series: [{ label: d.axis.positions ? "position" : "s" }].concat(["ok", "fail", "info"].map(function (k) {
-          return { label: k, stroke: COLORS[k], width: 1.5, points: { show: false } };
+        axes: [{ label: axisLabel }, { label: tunit, values: compactTicks }],
+        series: [xSeries(d, tp.x)].concat(["ok", "fail", "info"].map(function (k) {
+          var mean = means[k];
+          return { label: k, stroke: COLORS[k], _color: COLORS[k], width: 1.5, points: { show: false },
+            value: legendValue(mean === null || mean === undefined ? "—" : "mean " + compact(mean) + " " + tunit,
+              function (v) { return compact(v) + " " + tunit; }) };
         })),
         plugins: [faultBands(d.faults)],
-        cursor: { drag: { x: true, y: false } }
+        cursor: { drag: { x: true, y: false } }, legend: SOLID
       }, [tp.x, tp.ok, tp.fail, tp.info], tpBox);
       ut.hooks.setScale = [linkChart(ut)];
       charts.push(ut);
+    } else if (tpBox) {
+      tpBox.appendChild(el("p", { "class": "note" }, "No completed client ops."));
     }
   }
 

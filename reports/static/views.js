@@ -95,6 +95,23 @@
     var digits = Math.max(0, -Math.floor(Math.log10(step || 1)));
     return v.toFixed(Math.min(digits, 6));
   }
+  /* The page's time axis (reports/data.py's TimeAxis.describe): x values are in axis.unit
+   * (s, ms, µs or ns since the first op, or history positions). */
+  var UNITS = [["s", 1e9], ["ms", 1e6], ["µs", 1e3], ["ns", 1]];
+  function durText(ns) { // a duration in the unit that fits it: "2.31 ms", "17 ns"
+    var a = Math.abs(ns);
+    for (var i = 0; i < UNITS.length; i++) {
+      if (a >= UNITS[i][1] || i === UNITS.length - 1) return +(ns / UNITS[i][1]).toPrecision(3) + " " + UNITS[i][0];
+    }
+  }
+  function xDurText(axis, dx) { // a span of x units, as words
+    if (axis.positions) return +dx.toPrecision(4) + (Math.abs(dx) === 1 ? " position" : " positions");
+    return durText(dx * axis.ns_per_unit);
+  }
+  function xText(axis, v) { // an x value with its unit: "12.5 ms", "position 40"
+    if (axis.positions) return "position " + +v.toFixed(2);
+    return +v.toPrecision(6) + " " + axis.unit;
+  }
 
   /* ---- The canvas timeline ------------------------------------------------------------ */
   function opsTimeline(node, d, h) {
@@ -121,7 +138,7 @@
     faults.forEach(function (w) { if (kinds.indexOf(w.f) < 0) kinds.push(w.f); });
     kinds.forEach(function (k) {
       var s = h.el("span"); s.appendChild(h.el("span", { "class": "swatch", style: "background:" + alpha(faultColor(k), 0.45) }));
-      s.appendChild(document.createTextNode("fault: " + k)); legend.appendChild(s);
+      s.appendChild(document.createTextNode("fault: " + faultSummary(faults, k, d.axis, m.hi))); legend.appendChild(s);
     });
     if (logs) {
       var s = h.el("span"); s.appendChild(h.el("span", { "class": "swatch", style: "background:#777" }));
@@ -260,9 +277,13 @@
         var x = X(v); ctx.beginPath(); ctx.moveTo(x, bottom + 2); ctx.lineTo(x, bottom + 6); ctx.stroke();
         ctx.fillText(tickText(v, tk.step), x, bottom + 18);
       });
+      ctx.textAlign = "right";
+      ctx.fillText(d.axis.positions ? "position" : "time (" + d.axis.unit + ")", left - 22, bottom + 18);
+      canvas.setAttribute("data-axis-unit", d.axis.unit);
+      canvas.setAttribute("data-ticks", tk.values.map(function (v) { return tickText(v, tk.step); }).join(" "));
       ctx.textAlign = "left";
       where.textContent = " showing " + tickText(view.lo, tk.step / 10) + "–" + tickText(view.hi, tk.step / 10) +
-        " " + (d.axis.positions ? "(positions)" : "s") + " of " + m.n + " ops; wheel: zoom, drag: pan, double-click: whole run";
+        " " + (d.axis.positions ? "(positions)" : d.axis.unit) + " of " + m.n + " ops; wheel: zoom, drag: pan, double-click: whole run";
     }
 
     var listeners = [];
@@ -306,12 +327,12 @@
           if (m.start[i] - tol <= t && t <= m.start[i] + m.dur[i] + tol) { best = i; break; }
         }
         if (best < 0) return null;
-        var KIND = ["ok", "fail", "info", "pending"], unit = d.axis.positions ? "" : " s";
+        var KIND = ["ok", "fail", "info", "pending"], unit = d.axis.positions ? " (positions)" : " " + d.axis.unit;
         return {
           title: "op #" + m.index[best] + " · p" + m.lanes[m.lane[best]],
           pairs: [["op", opText(m, best)], ["outcome", KIND[m.kind[best]]],
-            ["invoked … completed", m.start[best].toFixed(4) + " … " + (m.start[best] + m.dur[best]).toFixed(4) + unit],
-            ["latency", d.axis.positions ? m.dur[best].toFixed(0) + " positions" : (m.dur[best] * 1000).toFixed(2) + " ms"],
+            ["invoked … completed", +m.start[best].toPrecision(6) + " … " + +(m.start[best] + m.dur[best]).toPrecision(6) + unit],
+            ["latency", xDurText(d.axis, m.dur[best])],
             ["node", m.node[best] < m.nodes.length ? m.nodes[m.node[best]] : "—"]]
         };
       }
@@ -321,16 +342,16 @@
         faults.forEach(function (w) {
           var stop = w.stop === null ? m.hi : w.stop;
           if ((w.targets || []).indexOf(name) >= 0 && w.start - tol <= t && t <= stop + tol)
-            pairs.push([w.f + " " + w.start.toFixed(2) + "–" + (w.stop === null ? "end" : stop.toFixed(2)), w.value]);
+            pairs.push([w.f + " " + +w.start.toPrecision(4) + "–" + (w.stop === null ? "end" : +stop.toPrecision(4)) + " " + d.axis.unit, w.value]);
         });
         if (logT) {
           var a = 0, b = logT.length; // nearest log line of this node
           while (a < b) { var c = (a + b) >> 1; if (logT[c] < t - tol) a = c + 1; else b = c; }
           for (var q = a; q < logT.length && logT[q] <= t + tol; q++) {
-            if (logs.nodes[logNode[q]] === name) { pairs.push([logT[q].toFixed(3) + " s", logs.text[q]]); if (pairs.length > 6) break; }
+            if (logs.nodes[logNode[q]] === name) { pairs.push([xText(d.axis, logT[q]), logs.text[q]]); if (pairs.length > 6) break; }
           }
         }
-        return pairs.length ? { title: name + " at " + t.toFixed(3), pairs: pairs } : null;
+        return pairs.length ? { title: name + " at " + xText(d.axis, t), pairs: pairs } : null;
       }
       return null;
     }
@@ -397,6 +418,11 @@
     var count = h.el("span", { "class": "note" });
     controls.appendChild(count);
     node.appendChild(controls);
+    var head = h.el("div", { "class": "nv-head" });
+    head.appendChild(h.el("span", { "class": "nv-t" }, d.axis.positions ? "position" : "time (" + d.axis.unit + ")"));
+    head.appendChild(h.el("span", { "class": "nv-n" }, "node"));
+    head.appendChild(h.el("span", { "class": "nv-x" }, "node log line, fault or client op"));
+    node.appendChild(head);
     var box = h.el("div", { "class": "nv-list", role: "list" }), spacer = h.el("div", { "class": "nv-spacer" });
     box.appendChild(spacer);
     node.appendChild(box);
@@ -449,5 +475,20 @@
     node.setAttribute("data-lines", String(total));
   }
 
-  window.clewViews = { opsTimeline: opsTimeline, nodeView: nodeView, faultColor: faultColor, alpha: alpha };
+  /* A fault kind in words, for legends: "partition ×2, 12.3 s in all, on n1 n2". */
+  function faultSummary(faults, kind, axis, end) {
+    var n = 0, total = 0, open = 0, targets = [];
+    faults.forEach(function (w) {
+      if (w.f !== kind) return;
+      n++;
+      if (w.stop === null) open++;
+      total += (w.stop === null ? end : w.stop) - w.start;
+      (w.targets || []).forEach(function (t) { if (targets.indexOf(t) < 0) targets.push(t); });
+    });
+    return kind + " ×" + n + ", " + xDurText(axis, total) + " in all" + (open ? " (" + open + " still open at the end)" : "") +
+      (targets.length ? ", on " + targets.join(" ") : "");
+  }
+
+  window.clewViews = { opsTimeline: opsTimeline, nodeView: nodeView, faultColor: faultColor, alpha: alpha,
+    faultSummary: faultSummary, durText: durText, xDurText: xDurText, xText: xText };
 })();

@@ -233,11 +233,13 @@ def test_op_counts_by_type_and_f() -> None:
     assert sum(r["total"] for r in c["by_f"]) == c["invocations"] == 85
 
 
-def test_position_only_histories_use_positions_and_timed_ones_seconds() -> None:
+def test_position_only_histories_use_positions_and_timed_ones_their_span_unit() -> None:
     assert data.time_axis(read_history(str(INVALID))).positions
-    axis = data.time_axis(big_history(10))
-    assert not axis.positions and axis.unit == "s"
-    assert float(axis.x(2_000_000_000)) == pytest.approx(2.0)
+    axis = data.time_axis(big_history(10))  # 20 ms
+    assert not axis.positions and axis.unit == "ms"
+    assert float(axis.x(2_000_000)) == pytest.approx(2.0)
+    axis = data.time_axis(big_history(1000))  # 2 s
+    assert axis.unit == "s" and float(axis.x(2_000_000_000)) == pytest.approx(2.0)
 
 
 def test_index_lists_runs_newest_first_with_verdicts(tmp_path: Path) -> None:
