@@ -82,7 +82,7 @@ import threading
 import time
 
 #: Seconds between two looks at the lease and slice directories.
-DEFAULT_POLL = 0.05
+DEFAULT_POLL = 0.1
 #: Seconds with no lease files after which the agent exits.
 DEFAULT_IDLE_EXIT = 900.0
 #: Seconds one heal (or strike) script may run.
@@ -94,9 +94,12 @@ DEFAULT_JOURNAL_RATE = 200.0
 #: Bytes of the journal kept for the agent's own acts (strikes, heals, leases); a quarter
 #: of the journal when that is less.
 JOURNAL_RESERVE = 64 * 1024
-#: Seconds between two reads of a watched log file, and of the watched process.
-WATCH_POLL = 0.002
-PROCESS_POLL = 0.01
+#: Seconds between two reads of a watched log file, and of the watched process (the
+#: latency a trigger adds, against the CPU an idle agent costs).
+WATCH_POLL = 0.005
+PROCESS_POLL = 0.02
+#: Idle reads of the watched log between two checks that it was not rotated.
+ROTATION_CHECK_EVERY = 40
 #: Characters of a matched log line kept in the journal.
 LINE_CHARS = 400
 
@@ -462,6 +465,7 @@ class Slice:
         f = None
         pos = 0
         buf = b""
+        idle = 0
         while not self.ended.is_set():
             if f is None:
                 try:
@@ -472,18 +476,21 @@ class Slice:
                     self.ended.wait(0.05)
                     continue
             try:
-                size = os.fstat(f.fileno()).st_size
-                if os.stat(path).st_ino != os.fstat(f.fileno()).st_ino or size < pos:
-                    f.close()  # rotated or truncated: read the new file from its start
-                    f = open(path, "rb")  # noqa: SIM115
-                    pos = 0
                 chunk = f.read(1 << 16)
+                if not chunk:
+                    idle += 1
+                    if idle % ROTATION_CHECK_EVERY == 0:
+                        st = os.fstat(f.fileno())
+                        if os.stat(path).st_ino != st.st_ino or st.st_size < pos:
+                            f.close()  # rotated or truncated: read the new one from its start
+                            f = open(path, "rb")  # noqa: SIM115
+                            pos = 0
+                    time.sleep(WATCH_POLL)
+                    continue
             except OSError:
                 f = None
                 continue
-            if not chunk:
-                time.sleep(WATCH_POLL)
-                continue
+            idle = 0
             seen = time.monotonic_ns()
             pos += len(chunk)
             buf += chunk
