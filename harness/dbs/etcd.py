@@ -199,11 +199,19 @@ class EtcdDB:
 
     async def pause(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """SIGSTOP the member."""
-        await remote.run(self._signal_script("STOP"), timeout=COMMAND_TIMEOUT)
+        await remote.run(self.pause_script(ctx, node), timeout=COMMAND_TIMEOUT)
 
     async def resume(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """SIGCONT the member."""
-        await remote.run(self._signal_script("CONT"), timeout=COMMAND_TIMEOUT)
+        await remote.run(self.resume_script(ctx, node), timeout=COMMAND_TIMEOUT)
+
+    def pause_script(self, ctx: TestContext, node: Node) -> str:
+        """The shell script :meth:`pause` runs on the node (a node agent runs it too)."""
+        return self._signal_script("STOP")
+
+    def resume_script(self, ctx: TestContext, node: Node) -> str:
+        """The shell script :meth:`resume` runs on the node (a node agent runs it too)."""
+        return self._signal_script("CONT")
 
     def log_files(self, ctx: TestContext, node: Node) -> list[str]:
         """The member's log on the node."""
