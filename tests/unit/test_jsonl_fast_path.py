@@ -198,3 +198,22 @@ def test_scanner_refuses_what_is_not_plain(tmp_path: Path, monkeypatch: pytest.M
             assert got[0] == "ok", bad
         else:
             assert got[0] == "error" and message in got[1], (bad, got)
+
+
+def test_a_small_memory_budget_keeps_to_the_msgspec_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scanner's code takes memory a small read budget would count: under a budget
+    below SCAN_MIN_BUDGET, even a big file is read without it."""
+    from harness.read_budget import ReadBudget
+
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"type":"invoke","process":0,"f":"w","value":1}\n')
+    monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+    made: list[int] = []
+    original = jsonl._Scanner.__init__
+    monkeypatch.setattr(jsonl._Scanner, "__init__", lambda s: (made.append(1), original(s))[1])
+    read_jsonl(str(path), budget=ReadBudget(max_memory=64 << 20))
+    assert not made
+    read_jsonl(str(path), budget=ReadBudget(max_memory=1 << 30))
+    assert made
