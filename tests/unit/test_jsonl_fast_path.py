@@ -212,7 +212,12 @@ def test_a_small_memory_budget_keeps_to_the_msgspec_path(
     monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
     made: list[int] = []
     original = jsonl._Scanner.__init__
-    monkeypatch.setattr(jsonl._Scanner, "__init__", lambda s: (made.append(1), original(s))[1])
+
+    def counted(scanner: Any) -> None:
+        made.append(1)
+        original(scanner)
+
+    monkeypatch.setattr(jsonl._Scanner, "__init__", counted)
     read_jsonl(str(path), budget=ReadBudget(max_memory=64 << 20))
     assert not made
     read_jsonl(str(path), budget=ReadBudget(max_memory=1 << 30))
