@@ -7,21 +7,33 @@ has been restored once (at most a cold boot and a restore). On the restored clus
 node answers over SSH with its own name and address, its clock was set to the host's, the
 nodes reach each other, and netem (each VM has its own kernel) delays pings by 50 ms.
 ``down`` leaves nothing: no tap, bridge, QEMU process or state file. A boot that times out
-also leaves nothing. Subnet 10.77.253.0/24, names ``h24q-``.
+also leaves nothing. The clock nemesis's system-clock path on a VM: a bump of n1 by three
+hours shows in etcd's own log timestamps (etcd is Go: libfaketime cannot reach it) while
+n2 and this host keep their time, and the heal puts n1 back. Subnet 10.77.253.0/24,
+names ``h24q-``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from clusters.base import Cluster
+from harness import api
+from harness.control import Remote, connect_all
+from harness.dbs.etcd import EtcdDB
+from nemeses.clock import HEALED, ClockNemesis
 
 pytestmark = [
     pytest.mark.integration,
@@ -154,6 +166,98 @@ def test_three_vms_up_restored_reachable_and_down_leaves_nothing(
     finally:
         down(state)
     assert host_state(state) == before == {"links": [], "qemu": [], "routes": "", "files": []}
+
+
+#: Seconds a fault command may take on a VM here (software emulation on a loaded host).
+SLOW = 180.0
+#: Seconds a healed VM clock may be off ours (1 s on real machines; 1.4 s was seen here).
+HEAL_TOLERANCE = 5.0
+#: etcd on n1 alone, on loopback, logging JSON to /tmp/etcd.log.
+ETCD = (
+    "rm -rf /tmp/etcd-data; setsid etcd --name n1 --data-dir /tmp/etcd-data "
+    "--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 "
+    "--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls "
+    "http://127.0.0.1:2380 --initial-cluster n1=http://127.0.0.1:2380 "
+    "--logger zap --log-outputs stderr >/tmp/etcd.log 2>&1 </dev/null & echo $!"
+)
+ETCDCTL = "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=60s"
+
+
+async def etcd_time_offset(remote: Remote) -> float:
+    """Make etcd log a line (a defragmentation) and return that line's timestamp, etcd's
+    own reading of the clock, minus this host's time when the line was asked for."""
+    before = time.time()
+    await remote.run(f"{ETCDCTL} defrag >/dev/null", timeout=SLOW)
+    grep = """grep '"msg":"finished defragment"' /tmp/etcd.log | tail -n 1"""
+    log = (await remote.run(grep, timeout=SLOW)).stdout
+    ts = json.loads(log)["ts"]  # e.g. 2026-12-03T19:40:01.123Z
+    etcd_time = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    return etcd_time - before
+
+
+async def node_offset(remote: Remote) -> float:
+    t0 = time.time()
+    out = (await remote.run("date +%s.%N", timeout=SLOW)).stdout
+    t1 = time.time()
+    return float(out) - (t0 + t1) / 2
+
+
+def test_a_system_clock_bump_shifts_etcds_own_time_on_a_vm(image: str, tmp_path: Path) -> None:
+    state = tmp_path / "cluster"
+    res = up(state)
+    assert res.returncode == 0, res.stderr
+    cluster = Cluster.load(state)
+    ctx = api.TestContext(name="qemu-clock", cluster=cluster, options={},
+                          rng=random.Random(1), run_dir=tmp_path, concurrency=1,
+                          time_limit=60)  # fmt: skip
+
+    async def go() -> None:
+        async with await connect_all(cluster.nodes) as remotes:
+            n1, n2 = remotes["n1"], remotes["n2"]
+            pid = int((await n1.run(ETCD, timeout=SLOW)).stdout)
+            # A heal sets the clock to the time its command carries, so it lands late by
+            # the seconds that command takes to start on an emulated, starved CPU.
+            nemesis = ClockNemesis(db=EtcdDB(), timeout=SLOW, tolerance=HEAL_TOLERANCE)
+            try:
+                deadline = time.monotonic() + SLOW
+                while (await n1.run(f"{ETCDCTL} endpoint health", check=False,
+                                    timeout=SLOW)).exit_status != 0:  # fmt: skip
+                    assert time.monotonic() < deadline, "etcd did not become healthy"
+                    await asyncio.sleep(1)
+                await nemesis.setup(ctx, remotes)
+                assert nemesis.mechanism == "system"  # etcd is Go: only the system clock
+                real = await etcd_time_offset(n1)
+                bump = {"kind": "bump", "offsets": {"n1": 10800.0}}
+                done = await nemesis.invoke(ctx, {"f": "start-clock", "value": bump})
+                assert done["value"] == {**bump, "mechanism": "system"}
+                shifted = await etcd_time_offset(n1)
+                n2_during = await node_offset(n2)
+                residue = await nemesis.verify_healed(ctx)
+                done = await nemesis.invoke(ctx, {"f": "stop-clock"})
+                assert done["value"] == HEALED
+                healed = await etcd_time_offset(n1)
+                clean = await nemesis.verify_healed(ctx)
+            finally:
+                await n1.run(f"kill {pid}; rm -rf /tmp/etcd-data", check=False, timeout=SLOW)
+                await nemesis.teardown(ctx)
+            print(f"\netcd's clock minus ours: {real:.1f} s, bumped {shifted:.1f} s, healed "
+                  f"{healed:.1f} s; n2 during the bump {n2_during:.2f} s")  # fmt: skip
+            # Each reading is late by at most the time a defrag takes here (seconds).
+            assert -2 < real < 60 and -HEAL_TOLERANCE < healed < 60, (real, healed)
+            assert 10800 - 1 < shifted < 10800 + 60, shifted
+            assert abs(n2_during) < 5, n2_during
+            # While the bump holds, verify_healed sees n1's offset, and no other node's.
+            offs = {n: [float(m) for r in rs for m in re.findall(r"clock is ([-+][\d.]+) s off", r)]
+                    for n, rs in residue.items()}  # fmt: skip
+            assert len(offs["n1"]) == 1 and abs(offs["n1"][0] - 10800) < 60, residue
+            assert offs["n2"] == offs["n3"] == [], residue
+            assert clean == {n: [] for n in remotes}, clean
+
+    try:
+        asyncio.run(go())
+    finally:
+        down(state)
+    assert host_state(state) == {"links": [], "qemu": [], "routes": "", "files": []}
 
 
 def test_a_boot_that_times_out_leaves_nothing(image: str, tmp_path: Path) -> None:
