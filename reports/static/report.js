@@ -110,6 +110,22 @@
       }
     };
   }
+  /* What a chart's axes show, as attributes of its root (for tests and for people reading the
+   * DOM): data-x-label, data-x-ticks, data-y-label, data-y-ticks (the tick texts drawn). */
+  function axesShown() {
+    return {
+      hooks: {
+        draw: [function (u) {
+          ["x", "y"].forEach(function (name, i) {
+            var a = u.axes[i];
+            if (!a) return;
+            u.root.setAttribute("data-" + name + "-label", a.label || "");
+            u.root.setAttribute("data-" + name + "-ticks", (a._values || []).filter(function (v) { return v !== null && v !== ""; }).join(" "));
+          });
+        }]
+      }
+    };
+  }
   /* Zoom linked across the charts and the timeline: a chart's x range is pushed to all. */
   var linked = [], syncing = false;
   function link(apply) {
@@ -184,7 +200,7 @@
       width: chartWidth(box), height: 280,
       scales: { x: { time: false }, y: { distr: allPositive(cols.slice(1)) ? 3 : 1 } },
       axes: [{ label: axisLabel }, { label: "latency (" + q.unit + ")", values: compactTicks }],
-      series: series, plugins: [faultBands(d.faults)],
+      series: series, plugins: [faultBands(d.faults), axesShown()],
       cursor: { drag: { x: true, y: false } },
       legend: { markers: { dash: function (u, i) { return dashes[i] || "solid"; } } }
     }, cols, box);
@@ -231,7 +247,7 @@
           return { label: k, stroke: COLORS[k], _color: COLORS[k], paths: function () { return null; }, points: pts(COLORS[k]), spanGaps: false,
             value: legendValue(summary, function (v) { return withUnit(v, lat.unit); }) };
         })),
-        plugins: [faultBands(d.faults)],
+        plugins: [faultBands(d.faults), axesShown()],
         cursor: { drag: { x: true, y: false } }, legend: SOLID
       }, [lat.x, lat.ok, lat.fail, lat.info], latBox);
       ul.hooks.setScale = [linkChart(ul)];
@@ -255,7 +271,7 @@
             value: legendValue(mean === null || mean === undefined ? "—" : "mean " + compact(mean) + " " + tunit,
               function (v) { return compact(v) + " " + tunit; }) };
         })),
-        plugins: [faultBands(d.faults)],
+        plugins: [faultBands(d.faults), axesShown()],
         cursor: { drag: { x: true, y: false } }, legend: SOLID
       }, [tp.x, tp.ok, tp.fail, tp.info], tpBox);
       ut.hooks.setScale = [linkChart(ut)];

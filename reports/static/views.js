@@ -379,7 +379,8 @@
     // Fault ledger rows: a start and a stop per window.
     var fRows = [];
     faults.forEach(function (w) {
-      fRows.push({ t: w.start, text: "fault " + w.f + " struck" + (w.targets && w.targets.length ? " → " + w.targets.join(", ") : "") + ": " + w.value, targets: w.targets || [] });
+      var what = w.value === "null" || w.value === "" ? "" : ": " + w.value;
+      fRows.push({ t: w.start, text: "fault " + w.f + " struck" + (w.targets && w.targets.length ? " → " + w.targets.join(", ") : "") + what, targets: w.targets || [] });
       if (w.stop !== null) fRows.push({ t: w.stop, text: "fault " + w.f + " healed", targets: w.targets || [] });
     });
     fRows.sort(function (a, b) { return a.t - b.t; });

@@ -11,6 +11,7 @@ well, so any CONSOLE line is a failure. The page also marks itself:
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -198,3 +199,99 @@ def test_failure_view_names_the_stuck_read_and_labels_processes(tmp_path: Path) 
     assert "read → nil" in labels  # the stuck op's bar names the value it read
     assert "write 1" in labels
     assert "process" in labels and "p0" in labels and "p1" in labels  # lanes are labelled
+
+
+def legends(dom: str) -> list[list[tuple[str, str]]]:
+    """Every uPlot legend of the page: per chart, its (series label, value text) pairs."""
+    out = []
+    for table in re.findall(r'<table class="u-legend[^"]*">(.*?)</table>', dom, re.S):
+        rows = re.findall(
+            r'<div class="u-label">([^<]*)</div></th><td class="u-value">([^<]*)</td>', table
+        )
+        out.append([(html.unescape(a), html.unescape(b)) for a, b in rows])
+    return out
+
+
+def chart_axes(dom: str) -> list[dict[str, str]]:
+    """Per uPlot chart, what its axes drew (the data-x-*/data-y-* attributes of its root)."""
+    roots = re.findall(r'<div class="uplot[^"]*"([^>]*)>', dom)
+    return [{k: html.unescape(v) for k, v in re.findall(r'data-([xy]-[a-z]+)="([^"]*)"', r)}
+            for r in roots]  # fmt: skip
+
+
+def test_legends_hold_text_before_any_hover(tmp_path: Path) -> None:
+    """Loaded and never hovered: every chart's legend names its series with a summary (no
+    uPlot "--"), the fault bands have a legend with kinds, totals and targets, and the
+    timeline and the merged node view say their units."""
+    from tests.integration.test_report_big_run import generate_run
+
+    run = generate_run(tmp_path, ops=2_000)  # spans ~0.75 s: the axis is in ms
+    dom, console = browse(write_run_report(run).as_uri(), screenshot=ARTIFACTS / "legends.png")
+    assert console == [] and 'data-errors="0"' in dom
+    charts = legends(dom)
+    assert len(charts) == 3
+    for chart in charts:
+        assert chart and all(value.strip() and value != "--" for _, value in chart), chart
+    latency, quantiles, throughput = (dict(c) for c in charts)
+    assert latency["time (ms)"].startswith("0–") and latency["time (ms)"].endswith(" ms")
+    for kind in ("ok", "fail", "info"):
+        assert re.fullmatch(r"\d+ ops?, median [\d.]+ ms", latency[kind]), latency[kind]
+    assert set(quantiles) >= {"all p50", "all p95", "all p99", "read p50", "write p99"}
+    assert all(re.fullmatch(r"whole run [\d.]+ ms", v) for k, v in quantiles.items() if " p" in k)
+    assert re.fullmatch(r"mean [\d.]+k? ops/s", throughput["ok"]), throughput["ok"]
+    bands = dom.split('data-legend="faults"', 1)[1].split("</div>", 1)[0]
+    text = html.unescape(re.sub(r"<[^>]+>", "", bands))
+    assert "Fault bands:" in text
+    assert re.search(r"partition ×1, [\d.]+ ms in all, on n1 n2 n3 n4 n5", text), text
+    assert re.search(r"kill ×1, [\d.]+ ms in all, on n2", text), text
+    timeline = dom.split('class="tl-controls"', 1)[1].split("<canvas", 1)[0]
+    assert "fault: partition ×1" in html.unescape(timeline)
+    assert '<span class="nv-t">time (ms)</span>' in dom  # the merged view's column says its unit
+
+
+def test_a_nanosecond_span_history_draws_labelled_axes(tmp_path: Path) -> None:
+    """Times 0…23 ns: every chart and the timeline draw distinct ticks in ns (once they
+    were 0.000000 s, every point at 0, the charts empty)."""
+    starts, lats = [0, 5, 12, 20], [3, 4, 2, 3]
+    ops: list[dict[str, Any]] = []
+    for i, (t, lat) in enumerate(zip(starts, lats, strict=True)):
+        ops.append({"type": "invoke", "process": i % 2, "f": "write", "value": i, "time": t})
+        ops.append({"type": "ok", "process": i % 2, "f": "write", "value": i, "time": t + lat})
+    ops.sort(key=lambda o: o["time"])
+    faults = [{"time": 5, "kind": "kill", "f": "start-kill", "phase": "start", "targets": ["n2"]},
+              {"time": 14, "kind": "kill", "f": "stop-kill", "phase": "stop"}]  # fmt: skip
+    run = make_run(tmp_path, History.from_ops(ops), "ns", model="register", faults=faults)
+    dom, console = browse(write_run_report(run).as_uri(), screenshot=ARTIFACTS / "report-ns.png")
+    assert console == [] and 'data-errors="0"' in dom
+    axes = chart_axes(dom)
+    assert len(axes) == 3
+    for a in axes:
+        assert a["x-label"] == "time since the first op (ns)"
+        xs = [float(v.replace(",", "")) for v in a["x-ticks"].split()]
+        assert len(set(xs)) >= 3 and max(xs) >= 10, a  # distinct ns, not 0.000000 s
+        assert a["y-ticks"].split(), a
+    assert [a["y-label"] for a in axes] == ["latency (ns)", "latency (ns)", "ops/s"]
+    latency = dict(legends(dom)[0])
+    assert latency["ok"] == "4 ops, median 3 ns" and latency["time (ns)"] == "0–20 ns"
+    m = re.search(r'<canvas class="timeline-canvas"([^>]*)>', dom)
+    assert m is not None
+    attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', m.group(1)))
+    ticks = [float(v) for v in attrs["data-ticks"].split()]
+    assert attrs["data-axis-unit"] == "ns" and len(set(ticks)) >= 5 and max(ticks) >= 20
+    assert "kill ×1, 9 ns in all, on n2" in html.unescape(dom)
+
+
+def test_a_history_without_real_times_says_so_and_draws_positions(tmp_path: Path) -> None:
+    ops: list[dict[str, Any]] = []
+    for i in range(6):
+        ops.append({"type": "invoke", "process": i % 2, "f": "write", "value": i, "time": 0})
+        ops.append({"type": "ok", "process": i % 2, "f": "write", "value": i, "time": 0})
+    run = make_run(tmp_path, History.from_ops(ops), "zero", model="register", faults=[])
+    dom, console = browse(
+        write_run_report(run).as_uri(), screenshot=ARTIFACTS / "report-no-times.png"
+    )
+    assert console == [] and 'data-errors="0"' in dom
+    assert "This history has no real times (every op carries the same time (0))" in dom
+    for a in chart_axes(dom):
+        assert a["x-label"] == "history position"
+        assert len(set(a["x-ticks"].split())) >= 3, a
