@@ -333,7 +333,7 @@ class QemuProvider:
                 Node(name=n, host=ip, user="root", key_file=keyfile, known_hosts=known)
                 for n, ip in zip(names, ips, strict=True)
             ),
-            capabilities=self.capabilities(),
+            capabilities=_image_capabilities(self.capabilities(), image),
             extra={
                 "prefix": opts.prefix,
                 "subnet": str(opts.subnet),
@@ -501,6 +501,22 @@ def doctor_checks() -> list[Capability]:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _image_capabilities(caps: tuple[Capability, ...], image: VmImage) -> tuple[Capability, ...]:
+    """``caps`` with ``clock-libfaketime`` available when ``image`` holds libfaketime."""
+    try:
+        packages = json.loads((image.directory / "manifest.json").read_text())["base"]["packages"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return caps
+    if "libfaketime" not in packages:
+        return caps
+    faketime = Capability(
+        name="clock-libfaketime",
+        available=True,
+        detail="libfaketime is in the VM image (not for Go programs)",
+    )
+    return tuple(faketime if c.name == faketime.name else c for c in caps)
 
 
 def _files(state: Path, name: str) -> VmFiles:

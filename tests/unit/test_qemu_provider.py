@@ -5,6 +5,7 @@ inputs and errors. (Booting real VMs: tests/integration/test_qemu_cluster.py.)""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -155,3 +156,15 @@ def test_image_build_vm_refuses_an_engine() -> None:
     res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 254, res.stderr
     assert "--vm builds a disk image" in res.stderr
+
+
+def test_libfaketime_is_offered_only_when_the_image_has_it(tmp_path: Path) -> None:
+    from clusters.qemu import QemuProvider, _image_capabilities
+
+    caps = QemuProvider().capabilities()
+    image = VmImage(directory=tmp_path, digest="x")
+    for packages, offered in ((["etcd-server"], False), (["etcd-server", "libfaketime"], True)):
+        (tmp_path / "manifest.json").write_text(json.dumps({"base": {"packages": packages}}))
+        got = {c.name: c for c in _image_capabilities(caps, image)}
+        assert got["clock-libfaketime"].available is offered
+        assert got["clock-system"].available
