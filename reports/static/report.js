@@ -173,7 +173,7 @@
     return {
       label: ax.positions ? "position" : "time (" + ax.unit + ")",
       value: legendValue(ax.positions ? "positions " + compact(lo) + "–" + compact(hi) : compact(lo) + "–" + compact(hi) + " " + ax.unit,
-        function (v) { return compact(v); })
+        function (v) { return ax.positions ? "position " + compact(v) : compact(v) + " " + ax.unit; })
     };
   }
   /* Solid legend markers in the series' colour (uPlot's default is a hollow outline). */

@@ -18,6 +18,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -252,15 +254,7 @@ def test_legends_hold_text_before_any_hover(tmp_path: Path) -> None:
 def test_a_nanosecond_span_history_draws_labelled_axes(tmp_path: Path) -> None:
     """Times 0…23 ns: every chart and the timeline draw distinct ticks in ns (once they
     were 0.000000 s, every point at 0, the charts empty)."""
-    starts, lats = [0, 5, 12, 20], [3, 4, 2, 3]
-    ops: list[dict[str, Any]] = []
-    for i, (t, lat) in enumerate(zip(starts, lats, strict=True)):
-        ops.append({"type": "invoke", "process": i % 2, "f": "write", "value": i, "time": t})
-        ops.append({"type": "ok", "process": i % 2, "f": "write", "value": i, "time": t + lat})
-    ops.sort(key=lambda o: o["time"])
-    faults = [{"time": 5, "kind": "kill", "f": "start-kill", "phase": "start", "targets": ["n2"]},
-              {"time": 14, "kind": "kill", "f": "stop-kill", "phase": "stop"}]  # fmt: skip
-    run = make_run(tmp_path, History.from_ops(ops), "ns", model="register", faults=faults)
+    run = ns_run(tmp_path)
     dom, console = browse(write_run_report(run).as_uri(), screenshot=ARTIFACTS / "report-ns.png")
     assert console == [] and 'data-errors="0"' in dom
     axes = chart_axes(dom)
@@ -279,6 +273,84 @@ def test_a_nanosecond_span_history_draws_labelled_axes(tmp_path: Path) -> None:
     ticks = [float(v) for v in attrs["data-ticks"].split()]
     assert attrs["data-axis-unit"] == "ns" and len(set(ticks)) >= 5 and max(ticks) >= 20
     assert "kill ×1, 9 ns in all, on n2" in html.unescape(dom)
+
+
+def ns_run(store: Path) -> Path:
+    """A run whose history spans 23 ns: ops at 0, 5, 12 and 20 ns taking 3, 4, 2 and 3 ns;
+    n2 killed from 5 to 14 ns."""
+    starts, lats = [0, 5, 12, 20], [3, 4, 2, 3]
+    ops: list[dict[str, Any]] = []
+    for i, (t, lat) in enumerate(zip(starts, lats, strict=True)):
+        ops.append({"type": "invoke", "process": i % 2, "f": "write", "value": i, "time": t})
+        ops.append({"type": "ok", "process": i % 2, "f": "write", "value": i, "time": t + lat})
+    ops.sort(key=lambda o: o["time"])
+    faults = [{"time": 5, "kind": "kill", "f": "start-kill", "phase": "start", "targets": ["n2"]},
+              {"time": 14, "kind": "kill", "f": "stop-kill", "phase": "stop"}]  # fmt: skip
+    return make_run(store, History.from_ops(ops), "ns", model="register", faults=faults)
+
+
+_LEGEND = """JSON.stringify(Array.prototype.map.call(
+  document.querySelectorAll(".uplot")[0].querySelectorAll(".u-legend .u-value"),
+  function (td) { return td.textContent; }))"""
+_OVER = """(function () {
+  var o = document.querySelectorAll(".uplot")[0].querySelector(".u-over");
+  o.scrollIntoView({ block: "center" });
+  var r = o.getBoundingClientRect();
+  return JSON.stringify([r.left, r.top, r.width, r.height]);
+})()"""
+
+
+def test_the_legend_gives_values_under_the_pointer_and_its_summary_before_and_after(
+    tmp_path: Path,
+) -> None:
+    """Driven over the DevTools pipe with real mouse events: the latency legend summarises
+    before any hover, gives the op's latency with the pointer on its point, and summarises
+    again once the pointer leaves the chart."""
+    from bench.browser_timing import Browser
+
+    assert CHROMIUM is not None
+    url = write_run_report(ns_run(tmp_path)).as_uri()
+    b = Browser(CHROMIUM)
+    try:
+        target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+
+        def js(expr: str) -> Any:
+            res = b.send("Runtime.evaluate", {"expression": expr, "returnByValue": True},
+                         session=session)  # fmt: skip
+            return res.get("result", {}).get("value")
+
+        def mouse(x: float, y: float) -> None:
+            b.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y},
+                   session=session)  # fmt: skip
+
+        def legend_until(want: Callable[[list[str]], bool]) -> list[str]:
+            for _ in range(100):
+                seen = json.loads(js(_LEGEND))
+                if want(seen):
+                    break
+                time.sleep(0.05)
+            return seen
+
+        b.send("Page.navigate", {"url": url}, session=session)
+        for _ in range(600):
+            if js("document.documentElement.getAttribute('data-rendered')") == "ok":
+                break
+            time.sleep(0.05)
+        before = json.loads(js(_LEGEND))
+        assert before == ["0–20 ns", "4 ops, median 3 ns", "no ops", "no ops"]
+        left, top, width, height = json.loads(js(_OVER))
+        mouse(left + width * 5 / 20, top + height / 2)  # on the op invoked at 5 ns
+        during = legend_until(lambda v: v != before)
+        assert during == ["5 ns", "4 ns", "—", "—"]
+        mouse(5, 5)  # off the chart
+        after = legend_until(lambda v: v == before)
+        assert after == before
+        assert js("document.documentElement.getAttribute('data-errors')") == "0"
+    finally:
+        b.close()
 
 
 def test_a_history_without_real_times_says_so_and_draws_positions(tmp_path: Path) -> None:
