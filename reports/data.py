@@ -25,7 +25,9 @@ __all__ = [
     "QUANTILES",
     "QUANTILE_BUCKETS",
     "THROUGHPUT_BUCKETS",
+    "TIME_UNITS",
     "TimeAxis",
+    "duration_text",
     "fault_windows",
     "latency_quantiles",
     "latency_series",
@@ -34,6 +36,7 @@ __all__ = [
     "short_json",
     "throughput_series",
     "time_axis",
+    "time_unit",
 ]
 
 #: Most latency points drawn (failed and indeterminate ops are kept first, then a sample of ok).
@@ -68,6 +71,21 @@ def time_unit(span_ns: float) -> tuple[str, float]:
         if span_ns >= ns:
             return name, ns
     return TIME_UNITS[-1]
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration for people: "23 ns", "4.5 ms" below a second (:func:`time_unit`),
+    "12.3 s" below two minutes, then "4m 05s" and "1h 02m 03s"; "—" for None."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        name, ns = time_unit(seconds * 1e9)
+        return f"{seconds * 1e9 / ns:.3g} {name}"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
 
 
 class TimeAxis:

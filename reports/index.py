@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.errors import ClewError
 from harness.record import RunResults
+from reports.data import duration_text
 from reports.render import render
 from reports.run_report import REPORT_NAME, run_start
 
@@ -32,7 +33,9 @@ _RUN_FILES = ("history.jsonl", "results.json", REPORT_NAME)
 
 
 def _edge_times(path: Path) -> tuple[int, int] | None:
-    """Times of the first and last ops of a JSONL history, from its first and last lines."""
+    """Times of the first and last ops of a JSONL history, from its first and last lines;
+    None when unreadable, or when both times are just the ops' indexes (a history without
+    real times, as clew writes one)."""
     try:
         with path.open("rb") as f:
             first = f.readline()
@@ -40,30 +43,24 @@ def _edge_times(path: Path) -> tuple[int, int] | None:
             size = f.tell()
             f.seek(max(0, size - 65536))
             tail = [x for x in f.read().splitlines() if x.strip()]
-        a = json.loads(first)["time"]
+        head = json.loads(first)
+        a = head["time"]
         for line in reversed(tail):
             try:
-                b = json.loads(line)["time"]
+                last = json.loads(line)
+                b = last["time"]
                 break
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line
         else:
             return None
+        if head.get("index") == a and last.get("index") == b and b > a:
+            return None  # positions, not times
         if isinstance(a, int) and isinstance(b, int):
             return a, b
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
-
-
-def _duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
 
 
 def _spec(run: Path) -> dict[str, Any]:
@@ -142,8 +139,8 @@ def _run_info(store: Path, run: Path) -> dict[str, Any]:
         "href": f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/",
         "start": started.strftime("%Y-%m-%d %H:%M:%S"),
         "sort": started.timestamp(),
-        "duration": _duration_text(seconds),
-        "wall": _duration_text(results.wall_seconds if results is not None else None),
+        "duration": duration_text(seconds),
+        "wall": duration_text(results.wall_seconds if results is not None else None),
         "ops": results.ops if results is not None and results.ops is not None else None,
         "valid": results.valid if results is not None else None,
     }

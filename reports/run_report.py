@@ -31,6 +31,7 @@ from harness.record import read_fault_records, read_json_file, verdict
 from reports.collection_views import collection_views
 from reports.columns import op_columns
 from reports.data import (
+    duration_text,
     fault_windows,
     latency_quantiles,
     latency_series,
@@ -39,7 +40,6 @@ from reports.data import (
     short_json,
     throughput_series,
     time_axis,
-    time_unit,
 )
 from reports.elle_files import elle_links, write_elle_files
 from reports.elle_files import file_name as elle_file_name
@@ -155,19 +155,6 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 1:
-        name, ns = time_unit(seconds * 1e9)
-        return f"{seconds * 1e9 / ns:.3g} {name}"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
-
-
 def build_page(
     history: History | None,
     *,
@@ -248,7 +235,7 @@ def build_page(
                 "duration",
                 f"{span:.0f} positions (no real times: {axis.no_times})"
                 if axis.positions
-                else _duration(span * axis.ns_per_unit / 1e9),
+                else duration_text(span * axis.ns_per_unit / 1e9),
             )
         )
         facts.append(
@@ -281,7 +268,7 @@ def build_page(
             node_logs=None,
         )
     if isinstance(results.get("wall_seconds"), int | float):
-        facts.append(("wall time", _duration(float(results["wall_seconds"]))))
+        facts.append(("wall time", duration_text(float(results["wall_seconds"]))))
     fault_rows = [
         {
             "t": (

@@ -186,3 +186,28 @@ def test_node_logs_follow_the_axis_unit(tmp_path: Path) -> None:
     assert logs is not None
     t = np.frombuffer(base64.b64decode(logs["t"]), "<f4")
     assert t.tolist() == [250.0, 500.0]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "—"), (0.0, "0 ns"), (23e-9, "23 ns"), (4.5e-6, "4.5 µs"), (0.0045, "4.5 ms"),
+        (0.75, "750 ms"), (12.34, "12.3 s"), (245, "4m 05s"), (3723, "1h 02m 03s"),
+    ],
+)  # fmt: skip
+def test_durations_for_people(seconds: float | None, text: str) -> None:
+    assert data.duration_text(seconds) == text
+
+
+def test_the_index_gives_short_spans_their_unit_and_positions_none(tmp_path: Path) -> None:
+    from reports.index import list_runs
+
+    ns = tmp_path / "ns" / "20261203T120000"
+    ns.mkdir(parents=True)
+    write_history(pairs(NS_STARTS, NS_LATS), str(ns / "history.jsonl"), "jsonl")
+    untimed = tmp_path / "untimed" / "20261203T120000"
+    untimed.mkdir(parents=True)
+    ops = [{"type": t, "process": 0, "f": "write", "value": 1} for t in ("invoke", "ok") * 3]
+    write_history(History.from_ops(ops), str(untimed / "history.jsonl"), "jsonl")
+    durations = {r["test"]: r["duration"] for r in list_runs(tmp_path)}
+    assert durations == {"ns": "23 ns", "untimed": "—"}  # not "0.0 s" for both
