@@ -17,7 +17,8 @@ its cause. ``hold`` seconds after striking, the node heals the fault itself; wit
 
 The node runs the **same scripts** the controller would: a kill is the adapter's
 :meth:`KillScript.kill_script` (which the adapter's own ``kill`` runs too), its heal the
-adapter's ``start_script`` (the guard's lease script for kills). Only kinds with such
+adapter's ``start_script`` (the guard's lease script for kills); a pause is its
+:meth:`PauseScript.pause_script`, healed by its ``resume_script``. Only kinds with such
 scripts can be handed to a node (:data:`AGENT_KINDS`).
 
 :func:`hand_over` writes each node's slice into the agent's root-only directory, with
@@ -56,6 +57,7 @@ __all__ = [
     "TRIGGER_PROCESS",
     "KillScript",
     "LogPatterns",
+    "PauseScript",
     "PidFile",
     "agent_kinds",
     "compile_slices",
@@ -117,8 +119,31 @@ def _kill_scripts(db: Any, ctx: TestContext, node: Node) -> tuple[str, str]:
     return db.kill_script(ctx, node), db.start_script(ctx, node)
 
 
+@runtime_checkable
+class PauseScript(Protocol):
+    """The database gives the shell scripts that pause and resume it on a node (its
+    ``pause`` and ``resume`` run the same scripts)."""
+
+    def pause_script(self, ctx: TestContext, node: Node) -> str:
+        """A shell script (run as root on ``node``) that SIGSTOPs the database."""
+        ...
+
+    def resume_script(self, ctx: TestContext, node: Node) -> str:
+        """A shell script (run as root on ``node``) that SIGCONTs the database."""
+        ...
+
+
+def _pause_scripts(db: Any, ctx: TestContext, node: Node) -> tuple[str, str]:
+    if not isinstance(db, PauseScript):
+        raise ConfigError(
+            f"agent-struck pauses need the database adapter {type(db).__name__} to provide "
+            "pause_script and resume_script"
+        )
+    return db.pause_script(ctx, node), db.resume_script(ctx, node)
+
+
 #: Fault ops a node agent can strike: op name -> ``(db, ctx, node) -> (strike, heal)``.
-AGENT_KINDS = {"start-kill": _kill_scripts}
+AGENT_KINDS = {"start-kill": _kill_scripts, "start-pause": _pause_scripts}
 
 
 def validate_agent_steps(

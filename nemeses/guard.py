@@ -64,6 +64,9 @@ JOURNAL_PULL_BYTES = 1024 * 1024
 #: The line before a journal's lines in a command's output.
 _JOURNAL_MARK = "--clew-agent-journal--"
 
+#: Polls (0.05 s apart) of the start script waiting for the new guard to be ready.
+_READY_POLLS = 200
+
 #: Exit status of the start script when it refuses the guard's directory.
 REFUSED_STATUS = 4
 
@@ -163,10 +166,17 @@ class FaultGuard:
             f'i=0; while alive "$(cat {pid})" && [ $i -lt 50 ]; do '
             "i=$((i+1)); sleep 0.1; done; fi\n"
             f"[ -f {d}/agent.jsonl ] && mv -f {d}/agent.jsonl {d}/agent.jsonl.1\n"
+            f"rm -f {d}/ready\n"
             f"setsid nohup python3 {d}/agent.py --dir {d} --idle-exit {self.idle_exit:g} "
             f"--journal-bytes {int(self.journal_bytes)} --journal-rate {self.journal_rate:g} "
             f">>{d}/agent.out 2>&1 </dev/null &\n"
             f"echo $! > {pid}\n"
+            # Until it has healed the leftovers, a lease or slice written now would be
+            # taken for one: wait for it (bounded).
+            f"i=0; while [ ! -e {d}/ready ] && [ $i -lt {_READY_POLLS} ]; do i=$((i+1)); "
+            "sleep 0.05; done\n"
+            f"[ -e {d}/ready ] || {{ echo 'the fault guard did not start:' >&2; "
+            f"tail -n 5 {d}/agent.out >&2; exit 5; }}\n"
         )
 
     async def start(self) -> None:
@@ -177,7 +187,9 @@ class FaultGuard:
         self._pulled = {}
 
         async def one(remote: Remote) -> None:
-            await remote.run(self._start_script(), stdin=source, timeout=self.timeout, sudo=True)
+            # (stopping an old guard and waiting for the new one to be ready take time too)
+            limit = self.timeout + _READY_POLLS * 0.05 + 5
+            await remote.run(self._start_script(), stdin=source, timeout=limit, sudo=True)
 
         outcomes = await self._on_nodes(one)
         refused: dict[str, str] = {}

@@ -58,7 +58,9 @@ lease or slice file that is not a regular file owned by its own user and writabl
 nobody else. Such a file is removed unread and recorded as a ``refused`` event.
 
 On start the agent first heals every lease file it finds (left by a crashed run: nobody
-is renewing them) and drops every slice, so starting it is also a clean-up. It writes its
+is renewing them) and drops every slice, so starting it is also a clean-up; then it
+writes ``DIR/ready``, so that whoever started it knows that what it writes from then on
+is not taken for a leftover. It writes its
 PID to ``DIR/guard.pid``, exits on SIGTERM, and exits by itself after ``--idle-exit``
 seconds with no lease files, so an abandoned agent does not linger.
 
@@ -606,6 +608,10 @@ def main(argv: list[str] | None = None) -> int:
                 _heal(log_path, path, text, "guard-start", args.heal_timeout, journal)
     for name in os.listdir(slices_dir):
         _remove(os.path.join(slices_dir, name))  # a crashed run's: not to be struck again
+    # Leftovers are dealt with: what is written from now on is this run's (the start
+    # script waits for this file before it returns).
+    with open(os.path.join(args.dir, "ready"), "w", encoding="utf-8") as f:
+        f.write(f"{os.getpid()}\n")
     leases = Leases()
     slices: dict[str, Slice] = {}  # file -> slice
     seen: dict[str, tuple[str, float]] = {}  # file -> (content, monotonic time it changed)

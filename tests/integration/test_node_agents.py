@@ -53,11 +53,13 @@ NODES = 3
 #: Seconds of load; the strikes are over by then.
 TIME_LIMIT = 10.0
 #: The run's steps for n1: a kill at 3 s (restarted 1 s later by n1 itself), then a kill
-#: as soon as etcd on n1 logs that it knows the leader again (it does once it rejoins).
+#: as soon as etcd on n1 logs that it knows the leader again (it does once it rejoins);
+#: for n2, a pause at 7 s, resumed 1 s later.
 STEPS = [
     {"node": "n1", "f": "start-kill", "at": 3.0, "hold": 1.0},
     {"node": "n1", "f": "start-kill", "on": {"log": "leader-changed"}, "from": 3.5,
      "until": 9.0, "hold": 1.0},
+    {"node": "n2", "f": "start-pause", "at": 7.0, "hold": 1.0},
 ]  # fmt: skip
 
 
@@ -131,6 +133,12 @@ def test_agent_strikes_on_time_while_the_controller_is_silent(
     # The ledger, and so the report's fault windows, show what the node struck.
     agent_windows = [(w["kind"], w["targets"]) for w in outcome.results["faults"]]
     assert agent_windows.count(("kill", ["n1"])) == 2, outcome.results["faults"]
+    assert agent_windows.count(("pause", ["n2"])) == 1, outcome.results["faults"]
+    # n2 paused its member at 7 s and resumed it a second later, by itself.
+    n2 = journal(run / "nodes" / "n2" / "agent.jsonl")
+    (paused,) = [r for r in n2 if r["e"] == "strike" and "skipped" not in r]
+    assert paused["f"] == "start-pause" and paused["status"] == 0 and paused["late_ms"] < 20
+    assert [r["change"] for r in n2 if r["e"] == "process"][1:] == ["stop", "cont"]
     # Silence: from the hand-over to the end of the load, the controller ran nothing on
     # n1 but lease renewals (which also bring the journal back).
     end = origin + round(TIME_LIMIT * 1e9)

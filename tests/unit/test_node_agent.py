@@ -63,7 +63,7 @@ def agent(tmp_path: Path) -> Iterator[Callable[..., Path]]:
         d = tmp_path / "agent"
         d.mkdir(mode=0o700)
         procs.append(subprocess.Popen([sys.executable, AGENT, "--dir", str(d), *flags]))
-        wait_for(lambda: (d / "agent.jsonl").exists(), 10)
+        wait_for(lambda: (d / "ready").exists(), 10)
         return d
 
     yield start
@@ -164,6 +164,12 @@ class FakeDB:
     def start_script(self, ctx: Any, node: Node) -> str:
         return f"start-{node.name}"
 
+    def pause_script(self, ctx: Any, node: Node) -> str:
+        return f"pause-{node.name}"
+
+    def resume_script(self, ctx: Any, node: Node) -> str:
+        return f"resume-{node.name}"
+
     def log_files(self, ctx: Any, node: Node) -> list[str]:
         return ["/opt/fake/log"]
 
@@ -188,6 +194,9 @@ def test_compiled_slices_carry_the_adapters_own_scripts() -> None:
              "pidfile": "/opt/fake/pid", "pressure_every": 1.0}  # fmt: skip
     assert slices["n2"]["watch"] == watch
     assert agent_kinds(steps) == ["kill"]
+    paused = compile_slices([{"node": "n3", "f": "start-pause", "at": 1}], ctx(), FakeDB())
+    (p,) = paused["n3"]["strikes"]
+    assert (p["script"], p["heal"]) == ("pause-n3", "resume-n3")
     assert s2["until"] == 10.0  # the end of the load
     with pytest.raises(ConfigError, match="after the end of the load"):
         compile_slices([{"node": "n1", "f": "start-kill", "at": 10}], ctx(), FakeDB())
