@@ -11,7 +11,9 @@ The guard lives in ``<dir>`` on the node (default ``/run/<tag>-guard``, like the
 packet nemeses' state): ``agent.py``, ``guard.pid``, ``guard.jsonl`` (what it healed, what it
 refused, and why), ``leases/``, ``slices/`` (the node's part of the schedule, which the
 agent strikes itself: :mod:`nemeses.agent`) and ``agent.jsonl`` (the node's own journal;
-the one of the run before is kept as ``agent.jsonl.1``). It needs ``python3`` on the node.
+the one of the run before is kept as ``agent.jsonl.1``) and ``ready`` (written by a new
+agent once it has healed what a crashed run left; the start script waits for it). It needs
+``python3`` on the node.
 
 With :attr:`FaultGuard.journal_to` set (a run's ``nodes`` directory), every lease write also
 brings back the journal's new whole lines (at most :data:`JOURNAL_PULL_BYTES` a time),
