@@ -256,3 +256,26 @@ def test_a_process_trigger_strikes_when_the_watched_process_exits(
     assert changes[:2] == ["watch", "exit"]
     strike = next(r for r in rs if r["e"] == "strike")
     assert strike["trigger"] == "process" and strike["late_ms"] >= 0
+
+
+def test_a_spec_file_hands_steps_over_in_agent_tables(tmp_path: Path) -> None:
+    from harness.spec import load_spec
+
+    spec_file = tmp_path / "test.toml"
+    spec_file.write_text(
+        'suite = "etcd"\nfaults = []\n\n[[agent]]\nnode = "n1"\nf = "start-kill"\n'
+        'on = { log = "leader-changed" }\nhold = 2\n\n[[agent]]\nnode = "n2"\n'
+        'f = "start-pause"\nat = 5\n'
+    )
+    spec = load_spec(str(spec_file))
+    assert spec.agent == (
+        {"node": "n1", "f": "start-kill", "on": {"log": "leader-changed"}, "hold": 2.0,
+         "times": 1, "delay": 0.0, "from": 0.0},
+        {"node": "n2", "f": "start-pause", "at": 5.0},
+    )  # fmt: skip
+    assert load_spec(**{**spec.to_json(), "test_name": None, "concurrency": None}).agent == (
+        spec.agent
+    )
+    spec_file.write_text('[[agent]]\nnode = "n1"\nf = "start-kill"\n')
+    with pytest.raises(ConfigError, match=r"test\.toml: agent step 1: give exactly one"):
+        load_spec(str(spec_file))
