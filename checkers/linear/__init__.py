@@ -42,6 +42,12 @@ How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisatio
    the hundreds of them a long history accumulates do not multiply the search. This order
    wins both where most such ops never happened (Porcupine's
    ``etcd_002``: 113 steps) and where many did (kv appends, generated register histories).
+   For kv appends, an append of unknown outcome counts as seen only if some get's string
+   splits into strings the key's ops wrote with it one of them (``"1."`` is inside
+   ``"21."``, but not one of its pieces), and gets act as gates: once no put can come
+   before a pending get any more, the state must be a prefix of its string (compared by
+   the hashes of its prefixes), so a wrong order of concurrent appends dies at once
+   rather than at the get.
 5. **Budgets.** A time limit, a memory budget and an optional step budget hold in every
    phase: lowering, laying out, transition tables (capped in size), the search and its
    cache, the witness check. Running out answers "unknown" naming the phase, never an

@@ -426,6 +426,38 @@ def search(  # pragma: no cover - compiled
             match[c] = node
             match[node] = c
 
+    # Gates (kv with appends: ``lower`` put the sorted hashes of every prefix of an ok
+    # get's string in ``aux`` and where in its ``b``): the required gets in order of their
+    # returns, and how many puts are called before each return. While a gate is pending
+    # and all those puts are placed, no put can come before it any more (an op called
+    # after its return cannot precede it), only appends, which extend the string: so the
+    # state must be a prefix of what the gate returned, or the branch is dead. (Hashes of
+    # equal strings are equal, so a prefix is never pruned.)
+    gate_op = np.empty(n, np.int32)
+    gate_need = np.empty(n, np.int32)
+    gate_of = np.full(n, -1, np.int32)
+    ngate = 0
+    has_append = False
+    for k in range(n):
+        if opc[k] == OP_APPEND:
+            has_append = True
+            break
+    if sw == 1 and has_append and not use_table:
+        puts = 0
+        for k in range(m):
+            e = order[k]
+            op = e >> 1
+            if e & 1 == 0:
+                if opc[op] == OP_WRITE:
+                    puts += 1
+            elif optional[op] == REQUIRED and opc[op] == OP_READ and arg_b[op] > 0:
+                gate_of[op] = ngate
+                gate_op[ngate] = op
+                gate_need[ngate] = puts
+                ngate += 1
+    gate_first = 0  # the first gate not placed
+    puts_placed = 0
+
     cur = init.copy()
     if use_table:
         cur[0] = 0
@@ -490,6 +522,10 @@ def search(  # pragma: no cover - compiled
             hb ^= zob2[op]
             if names[op] >= 0:
                 pending[names[op]] += 1
+            if opc[op] == OP_WRITE:
+                puts_placed -= 1
+            if gate_of[op] >= 0 and gate_of[op] < gate_first:
+                gate_first = gate_of[op]
             for k in range(sw):
                 cur[k] = stack_state[depth, k]
             r = match[node]
@@ -577,6 +613,20 @@ def search(  # pragma: no cover - compiled
             # is always at least as good as placing it here.
             node = nxt[node]
             continue
+        if not unchanged and gate_first < ngate:
+            g = gate_op[gate_first]
+            if puts_placed + (opc[op] == OP_WRITE) == gate_need[gate_first]:
+                lo = arg_b[g] >> 24
+                hi = lo + (arg_b[g] & 0xFFFFFF)
+                while lo < hi:  # is the new state among the gate's prefix hashes?
+                    mid = (lo + hi) >> 1
+                    if aux[0, mid] < cand[0]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo == (arg_b[g] >> 24) + (arg_b[g] & 0xFFFFFF) or aux[0, lo] != cand[0]:
+                    node = nxt[node]
+                    continue
         # A pure observation (legal or not, it never changes any state) that is legal here
         # can go first in any completion: the others keep their states and their order.
         # So it needs no alternative on backtracking. (Not so for an op that merely
@@ -651,6 +701,14 @@ def search(  # pragma: no cover - compiled
         stack_eq[depth] = eq_tried
         if names[op] >= 0:
             pending[names[op]] -= 1
+        if opc[op] == OP_WRITE:
+            puts_placed += 1
+        if gate_of[op] >= 0 and gate_of[op] == gate_first:
+            gate_first += 1
+            while gate_first < ngate and (
+                bits[gate_op[gate_first] >> 6] >> np.uint64(gate_op[gate_first] & 63)
+            ) & np.uint64(1):
+                gate_first += 1
         for k in range(sw):
             stack_state[depth, k] = cur[k]
             cur[k] = cand[k]

@@ -540,15 +540,50 @@ def _kv_lower(calls: Calls) -> Lowered:
     a = np.where(get, marked[o.vout], marked[o.vin])
     b = np.zeros(o.n, dtype=np.int64)
     hint = None
+    aux = _NO_AUX
     if app.any():
         raw = o.per_value(lambda v: _str_hash(_as_str(v), with_marker=False))
         a[app] = raw[o.vin[app]]
         b[app] = o.per_value(lambda v: _str_pow(_as_str(v)))[o.vin[app]]
         hint = _append_hints(o, calls, keep & app & o.info, keep & get & (o.status == OK))
+        aux = _prefix_gates(o, keep & get & (o.status == OK), b)
     return Lowered(
-        keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=_NO_AUX, init=_str_hash(""),
+        keep=keep, opc=opc, a=a, b=b, optional=o.info, aux=aux, init=_str_hash(""),
         hint=hint, finite=lambda opc: not bool(np.any(opc == K.OP_APPEND)),
     )  # fmt: skip
+
+
+#: Most bytes of get results whose prefixes :func:`_prefix_gates` hashes; beyond, none.
+_MAX_GATE_BYTES = 1 << 22
+
+
+def _prefix_gates(o: _Ops, gets: npt.NDArray[np.bool_], b: I64) -> npt.NDArray[np.int64]:
+    """The hashes of every prefix of every ok get's string (sorted, per distinct string,
+    in one row), and in ``b`` of each such get where its own lie: ``offset << 24 |
+    count``. The kernel uses them to prune: where no put can come before a pending get
+    any more, only appends can, so the state must be a prefix of what the get returned
+    (see ``kernel.search``). Without gets, or with too many bytes, no gates (``b`` 0)."""
+    idx = np.flatnonzero(gets)
+    texts = {v: _as_str(o.values[v]).encode() for v in set(o.vout[idx].tolist())}
+    total = sum(len(t) + 1 for t in texts.values())
+    if not texts or total > _MAX_GATE_BYTES or max(map(len, texts.values())) >= (1 << 24) - 1:
+        return _NO_AUX
+    out = np.empty(total, dtype=np.int64)
+    where: dict[int, int] = {}
+    at = 0
+    for v, raw in texts.items():
+        x1 = x2 = 1  # the marker byte, as _str_hash
+        hashes = [(x1 << 31) | x2]
+        for byte in raw:
+            x1 = (x1 * 256 + byte) % K.P1
+            x2 = (x2 * 256 + byte) % K.P2
+            hashes.append((x1 << 31) | x2)
+        hashes.sort()
+        out[at : at + len(hashes)] = hashes
+        where[v] = (at << 24) | len(hashes)
+        at += len(hashes)
+    b[idx] = [where[v] for v in o.vout[idx].tolist()]
+    return out.reshape(1, -1)
 
 
 #: Most (string, read) pairs compared by :func:`_append_hints`; beyond, no hints.
