@@ -172,9 +172,19 @@
     var ax = d.axis, lo = xs.length ? xs[0] : 0, hi = xs.length ? xs[xs.length - 1] : 0;
     return {
       label: ax.positions ? "position" : "time (" + ax.unit + ")",
-      value: legendValue(ax.positions ? "positions " + compact(lo) + "–" + compact(hi) : compact(lo) + "–" + compact(hi) + " " + ax.unit,
+      value: legendValue((ax.positions ? "positions " : "") + compact(lo) + (hi !== lo ? "–" + compact(hi) : "") + (ax.positions ? "" : " " + ax.unit),
         function (v) { return ax.positions ? "position " + compact(v) : compact(v) + " " + ax.unit; })
     };
+  }
+  /* The x scale: the data's extent with a 2% margin, so points at either end are drawn whole
+   * (and one lone x value gets a range around it); zooms are taken as they are. */
+  function xScale(xs) {
+    var lo = xs[0], hi = xs[xs.length - 1];
+    return { time: false, range: function (u, min, max) {
+      if (min === null || min === undefined || min !== lo || max !== hi) return [min, max];
+      var pad = (hi - lo) * 0.02 || Math.max(Math.abs(hi) * 0.02, 1);
+      return [lo - pad, hi + pad];
+    } };
   }
   /* Solid legend markers in the series' colour (uPlot's default is a hollow outline). */
   var SOLID = { markers: { fill: function (u, i) { return u.series[i]._color || null; } } };
@@ -198,7 +208,7 @@
     });
     var u = new uPlot({
       width: chartWidth(box), height: 280,
-      scales: { x: { time: false }, y: { distr: allPositive(cols.slice(1)) ? 3 : 1 } },
+      scales: { x: xScale(q.x), y: { distr: allPositive(cols.slice(1)) ? 3 : 1 } },
       axes: [{ label: axisLabel }, { label: "latency (" + q.unit + ")", values: compactTicks }],
       series: series, plugins: [faultBands(d.faults), axesShown()],
       cursor: { drag: { x: true, y: false } },
@@ -235,11 +245,12 @@
     var lat = d.latency;
     var latBox = node.querySelector("[data-chart=latency]");
     if (latBox && lat.x.length) {
-      var pts = function (c) { return { show: true, size: 4, width: 0, fill: c, stroke: c }; };
+      var size = lat.x.length < 100 ? 7 : 4; // a few points are drawn larger, to be seen
+      var pts = function (c) { return { show: true, size: size, width: 0, fill: c, stroke: c }; };
       var sum = lat.summary || {};
       var ul = new uPlot({
         width: chartWidth(latBox), height: 280,
-        scales: { x: { time: false }, y: { distr: allPositive([lat.ok, lat.fail, lat.info]) ? 3 : 1 } },
+        scales: { x: xScale(lat.x), y: { distr: allPositive([lat.ok, lat.fail, lat.info]) ? 3 : 1 } },
         axes: [{ label: axisLabel }, { label: "latency (" + lat.unit + ")", values: compactTicks }],
         series: [xSeries(d, lat.x)].concat(["ok", "fail", "info"].map(function (k) {
           var sm = sum[k] || { count: 0, median: null };
@@ -263,11 +274,11 @@
       var tunit = tp.unit || (d.axis.positions ? "ops per position" : "ops/s"), means = tp.mean || {};
       var ut = new uPlot({
         width: chartWidth(tpBox), height: 220,
-        scales: { x: { time: false } },
+        scales: { x: xScale(tp.x) },
         axes: [{ label: axisLabel }, { label: tunit, values: compactTicks }],
         series: [xSeries(d, tp.x)].concat(["ok", "fail", "info"].map(function (k) {
           var mean = means[k];
-          return { label: k, stroke: COLORS[k], _color: COLORS[k], width: 1.5, points: { show: false },
+          return { label: k, stroke: COLORS[k], _color: COLORS[k], width: 1.5, points: { show: tp.x.length < 3 },
             value: legendValue(mean === null || mean === undefined ? "—" : "mean " + compact(mean) + " " + tunit,
               function (v) { return compact(v) + " " + tunit; }) };
         })),

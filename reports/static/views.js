@@ -463,7 +463,7 @@
         row.style.display = ""; row.style.top = p * ROW + "px";
         row.className = "nv-row nv-" + ["log", "fault", "op"][src[k]];
         row.setAttribute("data-t", String(timeOf(k)));
-        row.childNodes[0].textContent = timeOf(k).toFixed(3);
+        row.childNodes[0].textContent = d.axis.positions ? String(Math.round(timeOf(k))) : timeOf(k).toFixed(3);
         row.childNodes[1].textContent = nodeOf(k);
         row.childNodes[2].textContent = textOf(k);
       }

@@ -353,6 +353,79 @@ def test_the_legend_gives_values_under_the_pointer_and_its_summary_before_and_af
         b.close()
 
 
+_VIEWS = """JSON.stringify({
+  charts: Array.prototype.map.call(document.querySelectorAll(".uplot"),
+    function (r) { return r.getAttribute("data-x-ticks"); }),
+  timeline: document.querySelector(".timeline-canvas").getAttribute("data-view")
+})"""
+
+
+def test_a_zoom_on_one_chart_is_followed_by_the_others_and_the_timeline(
+    tmp_path: Path,
+) -> None:
+    """A drag across the latency chart (mouse events over the DevTools pipe) zooms it, the
+    other two charts and the timeline to the same range; a double-click restores the whole
+    run (with its margin)."""
+    from bench.browser_timing import Browser
+
+    assert CHROMIUM is not None
+    from tests.integration.test_report_big_run import generate_run
+
+    url = write_run_report(generate_run(tmp_path, ops=2_000)).as_uri()
+    b = Browser(CHROMIUM)
+    try:
+        target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+
+        def js(expr: str) -> Any:
+            res = b.send("Runtime.evaluate", {"expression": expr, "returnByValue": True},
+                         session=session)  # fmt: skip
+            return res.get("result", {}).get("value")
+
+        def mouse(kind: str, x: float, y: float, clicks: int = 0) -> None:
+            b.send("Input.dispatchMouseEvent",
+                   {"type": kind, "x": x, "y": y, "button": "left", "clickCount": clicks},
+                   session=session)  # fmt: skip
+
+        b.send("Page.navigate", {"url": url}, session=session)
+        for _ in range(600):
+            if js("document.documentElement.getAttribute('data-rendered')") == "ok":
+                break
+            time.sleep(0.05)
+        whole = json.loads(js(_VIEWS))
+        left, top, width, height = json.loads(js(_OVER))
+        y = top + height / 2
+        mouse("mouseMoved", left + width * 0.25, y)
+        mouse("mousePressed", left + width * 0.25, y, 1)
+        for f in (0.3, 0.4, 0.5):
+            mouse("mouseMoved", left + width * f, y)
+        mouse("mouseReleased", left + width * 0.5, y, 1)
+        for _ in range(100):
+            zoomed = json.loads(js(_VIEWS))
+            if zoomed != whole:
+                break
+            time.sleep(0.05)
+        lo, hi = (float(v) for v in zoomed["timeline"].split(","))
+        wlo, whi = (float(v) for v in whole["timeline"].split(","))
+        assert 0.15 < (lo - wlo) / (whi - wlo) < 0.35 and 0.4 < (hi - wlo) / (whi - wlo) < 0.6
+        for ticks in zoomed["charts"]:
+            xs = [float(v.replace(",", "")) for v in ticks.split()]
+            assert lo - 1e-6 <= min(xs) and max(xs) <= hi + 1e-6, (ticks, lo, hi)
+        mouse("mousePressed", left + width * 0.5, y, 2)
+        mouse("mouseReleased", left + width * 0.5, y, 2)
+        for _ in range(100):
+            back = json.loads(js(_VIEWS))
+            if back["charts"] == whole["charts"]:
+                break
+            time.sleep(0.05)
+        assert back["charts"] == whole["charts"]
+        assert js("document.documentElement.getAttribute('data-errors')") == "0"
+    finally:
+        b.close()
+
+
 def test_a_history_without_real_times_says_so_and_draws_positions(tmp_path: Path) -> None:
     ops: list[dict[str, Any]] = []
     for i in range(6):
