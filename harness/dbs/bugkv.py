@@ -43,6 +43,7 @@ __all__ = [
     "CLIENT_PORT",
     "DEFAULT_DIRECTORY",
     "DEFAULT_READY_TIMEOUT",
+    "LOG_PATTERNS",
     "PEER_PORT",
     "BugkvDB",
     "Timescale",
@@ -62,6 +63,21 @@ DEFAULT_STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.05
 DEFAULT_LOG_TAIL_LINES = 30
 COMMAND_TIMEOUT = 30.0
+
+#: Lines of the server's own log (``bugkv_server.log``: ``<wall> term <n>: ...``) that node
+#: agents watch for (see :attr:`BugkvDB.log_patterns`).
+LOG_PATTERNS = {
+    # This server won an election: it leads from now on.
+    "became-leader": r"term \d+: elected leader with log \d+",
+    # This server learned of a new leader (the first, or a change).
+    "leader-changed": r"term \d+: following \S+",
+    # This server led and stepped down (it saw a higher term).
+    "stepped-down": r"term \d+: step down \(was leader\)",
+    # This server started an election (a candidate, in a new term).
+    "campaign": r"term \d+: campaign \(",
+    # This server's term rose (by its own campaign or a peer's higher term).
+    "term-changed": r"term \d+: term changed from \d+",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,19 +224,38 @@ class BugkvDB:
 
     async def kill(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """SIGKILL the server (also when paused) and wait until it is gone."""
-        await remote.run(self._stop_script(), timeout=COMMAND_TIMEOUT)
+        await remote.run(self.kill_script(ctx, node), timeout=COMMAND_TIMEOUT)
 
     async def pause(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """SIGSTOP the server."""
-        await remote.run(self._signal_script("STOP"), timeout=COMMAND_TIMEOUT)
+        await remote.run(self.pause_script(ctx, node), timeout=COMMAND_TIMEOUT)
 
     async def resume(self, ctx: TestContext, node: Node, remote: Remote) -> None:
         """SIGCONT the server."""
-        await remote.run(self._signal_script("CONT"), timeout=COMMAND_TIMEOUT)
+        await remote.run(self.resume_script(ctx, node), timeout=COMMAND_TIMEOUT)
+
+    def kill_script(self, ctx: TestContext, node: Node) -> str:
+        """The shell script :meth:`kill` runs on the node (a node agent runs it too)."""
+        return self._stop_script()
+
+    def pause_script(self, ctx: TestContext, node: Node) -> str:
+        """The shell script :meth:`pause` runs on the node (a node agent runs it too)."""
+        return self._signal_script("STOP")
+
+    def resume_script(self, ctx: TestContext, node: Node) -> str:
+        """The shell script :meth:`resume` runs on the node (a node agent runs it too)."""
+        return self._signal_script("CONT")
 
     def log_files(self, ctx: TestContext, node: Node) -> list[str]:
         """The server's own log."""
         return [self.log_file]
+
+    @property
+    def log_patterns(self) -> dict[str, str]:
+        """Lines of the server's own log that node agents watch for (name -> regex):
+        ``became-leader``, ``leader-changed``, ``stepped-down``, ``campaign``,
+        ``term-changed``."""
+        return dict(LOG_PATTERNS)
 
     async def running(self, ctx: TestContext, node: Node, remote: Remote) -> bool:
         """Whether the server process is alive on ``node``."""

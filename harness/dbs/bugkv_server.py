@@ -271,6 +271,8 @@ class Node:
         )  # fmt: skip
 
     def set_term(self, term: int, voted_for: str | None) -> None:
+        if term > self.term:  # node agents watch for this line (harness.dbs.bugkv)
+            log(f"term {term}: term changed from {self.term}")
         self.term, self.voted_for = term, voted_for
         self.storage.save_meta(term, voted_for)
 
