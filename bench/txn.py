@@ -24,6 +24,7 @@ checker's ``seconds`` (every phase, its parse included) against ``limit × 1.1 +
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
@@ -176,12 +177,13 @@ def _check_once(h: History, consistency: str, limit: float | None, max_mib: int 
         kw["time_limit"] = limit
     if max_mib is not None:
         kw["max_memory"] = max_mib * 2**20
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     r = check(h, consistency=consistency, **kw)
-    secs = time.perf_counter() - t
+    secs, cpu = time.perf_counter() - t, time.process_time() - cpu
     st = r.details.get("stats", {})
     print(f"check ({consistency}, time limit {limit}): valid={r.valid}; reported seconds "
-          f"{r.seconds:.2f} (wall {secs:.2f} s); {st.get('mops', 0):,} mops, "
+          f"{r.seconds:.2f} (wall {secs:.2f} s, CPU {cpu:.2f} s, load "
+          f"{os.getloadavg()[0]:.1f}); {st.get('mops', 0):,} mops, "
           f"{st.get('read_elements', 0):,} read elements, {st.get('edges', 0):,} edges, "
           f"{st.get('barriers', 0):,} realtime barriers, {st.get('sccs', 0)} non-trivial "
           "SCCs")  # fmt: skip
