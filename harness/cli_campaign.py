@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 import click
 
 from harness.campaign import DEFAULT_BUDGET, DEFAULT_RUNS, CampaignRun
+from harness.errors import ConfigError
 
 __all__ = ["campaign_cmd"]
 
@@ -19,6 +22,22 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
             raise click.BadParameter(f"{what} {p!r} is not KEY=VALUE")
         out[key] = value
     return out
+
+
+def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
+    """The ``--agent-step`` flags' JSON (an object, or a list of them, per flag) as one list
+    of steps, checked later with the spec (``None``: none given); :class:`ConfigError`
+    naming the flag for text that is not JSON."""
+    if not flags:
+        return None
+    steps: list[Any] = []
+    for i, text in enumerate(flags):
+        try:
+            step = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"--agent-step {i + 1}: not JSON: {e}") from None
+        steps.extend(step if isinstance(step, list) else [step])
+    return steps
 
 
 @click.command("campaign", short_help="Runs until the first invalid one: runs to detection.")
@@ -45,9 +64,22 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--faults", default=None, help="Fault kinds, comma separated.")
 @click.option("--interval", type=float, default=None, help="Seconds each fault holds.")
 @click.option("--overlap", type=click.IntRange(min=1), default=None,
-              help="Faults the random scheduler may hold at once.  [default: 1]")
+              help="Faults the random scheduler may hold at once.  [default: 1]")  # fmt: skip
 @click.option("--fault-ops", type=click.IntRange(min=0), default=None,
-              help="Fault operations per run, for every scheduler.  [default: no cap]")
+              help="Fault operations per run, for every scheduler.  [default: no cap]")  # fmt: skip
+@click.option("--fault-lease", type=float, default=None,
+              help="Seconds a fault outlives a dead controller before the nodes heal it "
+                   "themselves.  [default: 10]")  # fmt: skip
+@click.option("--agent-step", "agent_steps", multiple=True, metavar="JSON",
+              help='A fault a node strikes itself in every run (repeatable), e.g. '
+                   '\'{"node": "n1", "f": "start-kill", "on": {"log": "became-leader"}, '
+                   '"hold": 1}\' (docs/agents.md).')  # fmt: skip
+@click.option("--agent-journal-bytes", type=int, default=None,
+              help="Bytes each node's journal (nodes/<n>/agent.jsonl) may grow to.  "
+                   "[default: 4194304]")  # fmt: skip
+@click.option("--agent-journal-rate", type=float, default=None,
+              help="Observations each node journals per second at most.  "
+                   "[default: 200]")  # fmt: skip
 @click.option("--seed", type=int, default=None, help="Run i uses seed + i.")
 @click.option("--nodes", type=int, default=None, help="Number of nodes.")
 @click.option("--concurrency", type=int, default=None, help="Client workers.")
@@ -82,6 +114,10 @@ def campaign_cmd(
     interval: float | None,
     overlap: int | None,
     fault_ops: int | None,
+    fault_lease: float | None,
+    agent_steps: tuple[str, ...],
+    agent_journal_bytes: int | None,
+    agent_journal_rate: float | None,
     seed: int | None,
     nodes: int | None,
     concurrency: int | None,
@@ -104,10 +140,16 @@ def campaign_cmd(
     up on first use and down at the end; the campaign, the learning schedulers' memory
     and the runs stay in this store (docs/campaigns.md).
 
+    With --agent-step every run hands the nodes the same steps to strike themselves, at an
+    offset or on a trigger such as the database's own log line (docs/agents.md); with
+    --faults none the controller strikes nothing.
+
     \b
     Example:
       clew campaign bugkv -o bug=early-ack -w set --faults kill --interval 1 \\
           --time-limit 6 --runs 10
+      clew campaign bugkv -o bug=stepdown-applies-tail --faults none --runs 5 \\
+          --agent-step '{"node": "n1", "f": "start-kill", "on": {"log": "became-leader"}}'
     Exit codes: 1 a run was invalid (found), 0 none was, 2 none was but some were
     unknown, 254 bad arguments.
     """
@@ -117,7 +159,9 @@ def campaign_cmd(
     spec = load_spec(
         suite=suite, workload=workload, nodes=nodes, time_limit=time_limit,
         concurrency=concurrency, seed=seed, store=store, faults=faults, scheduler=scheduler,
-        interval=interval, overlap=overlap, fault_ops=fault_ops, provider=provider,
+        interval=interval, overlap=overlap, fault_ops=fault_ops, fault_lease=fault_lease,
+        agent=agent_steps_of(agent_steps), agent_journal_bytes=agent_journal_bytes,
+        agent_journal_rate=agent_journal_rate, provider=provider,
         cluster_state_dir=cluster_state_dir,
         options=_pairs(opts, "option") or None,
         cluster_options=_pairs(cluster_opts, "cluster option") or None,
