@@ -186,6 +186,10 @@
       return [lo - pad, hi + pad];
     } };
   }
+  /* The x axis; positions are whole numbers, so their ticks are too. */
+  var WHOLE = [];
+  for (var e = 0; e < 10; e++) [1, 2, 5].forEach(function (m) { WHOLE.push(m * Math.pow(10, e)); });
+  function xAxis(d, label) { return d.axis.positions ? { label: label, incrs: WHOLE } : { label: label }; }
   /* Solid legend markers in the series' colour (uPlot's default is a hollow outline). */
   var SOLID = { markers: { fill: function (u, i) { return u.series[i]._color || null; } } };
   function allPositive(cols) {
@@ -209,7 +213,7 @@
     var u = new uPlot({
       width: chartWidth(box), height: 280,
       scales: { x: xScale(q.x), y: { distr: allPositive(cols.slice(1)) ? 3 : 1 } },
-      axes: [{ label: axisLabel }, { label: "latency (" + q.unit + ")", values: compactTicks }],
+      axes: [xAxis(d, axisLabel), { label: "latency (" + q.unit + ")", values: compactTicks }],
       series: series, plugins: [faultBands(d.faults), axesShown()],
       cursor: { drag: { x: true, y: false } },
       legend: { markers: { dash: function (u, i) { return dashes[i] || "solid"; } } }
@@ -251,7 +255,7 @@
       var ul = new uPlot({
         width: chartWidth(latBox), height: 280,
         scales: { x: xScale(lat.x), y: { distr: allPositive([lat.ok, lat.fail, lat.info]) ? 3 : 1 } },
-        axes: [{ label: axisLabel }, { label: "latency (" + lat.unit + ")", values: compactTicks }],
+        axes: [xAxis(d, axisLabel), { label: "latency (" + lat.unit + ")", values: compactTicks }],
         series: [xSeries(d, lat.x)].concat(["ok", "fail", "info"].map(function (k) {
           var sm = sum[k] || { count: 0, median: null };
           var summary = sm.count ? plural(sm.count, "op") + ", median " + withUnit(sm.median, lat.unit) : "no ops";
@@ -275,7 +279,7 @@
       var ut = new uPlot({
         width: chartWidth(tpBox), height: 220,
         scales: { x: xScale(tp.x) },
-        axes: [{ label: axisLabel }, { label: tunit, values: compactTicks }],
+        axes: [xAxis(d, axisLabel), { label: tunit, values: compactTicks }],
         series: [xSeries(d, tp.x)].concat(["ok", "fail", "info"].map(function (k) {
           var mean = means[k];
           return { label: k, stroke: COLORS[k], _color: COLORS[k], width: 1.5, points: { show: tp.x.length < 3 },
