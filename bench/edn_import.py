@@ -6,7 +6,9 @@ reads/writes/cas with ``:ok``/``:fail``/``:info`` completions, crashed processes
 partitions the network now and then) into a temporary directory, loads it with
 :func:`harness.formats.read_history`, and prints the load time, lines/s and peak RSS.
 
-Target: a 1,000,000-op ``history.edn`` loads in under 10 s on a 2-core machine.
+Target (issue 17): a 1,000,000-op ``history.edn`` loads in at most 8 s on a 2-core machine.
+On a shared machine the wall time is mostly waiting for a CPU: the CPU time and the load
+average are printed next to it.
 
 Usage::
 
@@ -29,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness.formats import read_history
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
+#: Issue 17's target for a million ops.
+TARGET_SECONDS = 8.0
 WORKERS = 10
 
 
@@ -111,7 +115,7 @@ def write_history(path: str, n: int, seed: int = 7) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate, load, report. Returns 0 if the load met the 10 s target, else 1."""
+    """Generate, load, report. Returns 0 if the load met the 8 s target, else 1."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--ops", type=int, default=1_000_000, help="ops to generate")
     ap.add_argument("--keep", metavar="DIR", help="write the history here and keep it")
@@ -147,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         counts = history.counts()
         print(
             f"read_history: {len(history):,} ops in {dt:.2f} s "
-            f"({len(history) / dt:,.0f} lines/s; CPU {cpu:.2f} s); types {counts}"
+            f"({len(history) / dt:,.0f} lines/s; CPU {cpu:.2f} s; load "
+            f"{os.getloadavg()[0]:.1f}); types {counts}"
         )
         print(f"peak RSS {peak:.0f} MiB (before loading: {rss_before:.0f} MiB)")
-        ok = dt < 10.0 or args.ops != 1_000_000
-        print("target (1M ops < 10 s):", "met" if dt < 10.0 else "MISSED")
+        ok = dt <= TARGET_SECONDS or args.ops != 1_000_000
+        print(f"target (1M ops <= {TARGET_SECONDS:g} s wall):", "met" if ok else "MISSED")
     return 0 if ok else 1
 
 
