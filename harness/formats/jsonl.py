@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import operator
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import IO, Any
 
 import msgspec
@@ -115,29 +118,56 @@ def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
         small_budget = (
             budget is not None and (budget.max_memory or SCAN_MIN_BUDGET) < SCAN_MIN_BUDGET
         )
-        scanner = _Scanner() if _size(f) >= SCAN_MIN_BYTES and not small_budget else None
-        block_bytes = BLOCK_BYTES if scanner is None else SCAN_BLOCK_BYTES
-        rest = b""
-        while True:
-            data = f.read(block_bytes)
-            if not data:
-                block, rest = rest, b""
-            else:
-                data = rest + data
-                cut = data.rfind(b"\n") + 1
-                if not cut:  # no line end yet: read on
-                    rest = data
-                    continue
-                block, rest = data[:cut], data[cut:]
-            if not block:
-                break
-            after = None if scanner is None else scanner.add(builder, block, line)
-            line = _add_block(builder, block, line, path) if after is None else after
-            builder.check_budget(line - 1)
+        if _size(f) >= SCAN_MIN_BYTES and not small_budget:
+            line = _read_scanned(builder, f, path)
+        else:
+            for block in _blocks(f, BLOCK_BYTES):
+                line = _add_block(builder, block, line, path)
+                builder.check_budget(line - 1)
     if not len(builder):
         raise no_ops_error(path)
     with gc_paused():
         return builder.build()
+
+
+def _blocks(f: IO[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of whole lines of ``f``, about ``size`` bytes each (the last line's newline
+    may be missing)."""
+    rest = b""
+    while True:
+        data = f.read(size)
+        if not data:
+            if rest:
+                yield rest
+            return
+        data = rest + data
+        cut = data.rfind(b"\n") + 1
+        if not cut:  # no line end yet: read on
+            rest = data
+            continue
+        yield data[:cut]
+        rest = data[cut:]
+
+
+def _read_scanned(builder: HistoryBuilder, f: IO[bytes], path: str) -> int:
+    """Add every block of ``f`` with the compiled scanner (the checked way where it refuses
+    one); return the line after the last. The compiled part of the next block (it holds
+    no lock) runs in a second thread while this one adds the block before it."""
+    scanner = _Scanner()
+    line = 1
+    with ThreadPoolExecutor(1, thread_name_prefix="clew-jsonl-scan") as pool:
+        blocks = _blocks(f, SCAN_BLOCK_BYTES)
+        block = next(blocks, None)
+        pending = None if block is None else pool.submit(scanner.scan, block)
+        while block is not None and pending is not None:
+            scanned = pending.result()
+            after = next(blocks, None)
+            pending = None if after is None else pool.submit(scanner.scan, after)
+            added = None if scanned is None else scanner.add(builder, block, line, scanned)
+            line = _add_block(builder, block, line, path) if added is None else added
+            builder.check_budget(line - 1)
+            block = after
+    return line
 
 
 def _size(f: IO[bytes]) -> int:
@@ -147,117 +177,135 @@ def _size(f: IO[bytes]) -> int:
         return 0
 
 
+@dataclass(slots=True)
+class _Scanned:
+    """What the compiled part found in a block: per line and field (see ``_jsonl_scan``)
+    the kind, integer and text span; per coded field, the lines that have it, the group
+    of each of their texts and the first text of each group."""
+
+    n: int
+    buf: npt.NDArray[np.uint8]
+    kind: npt.NDArray[np.int8]
+    ival: npt.NDArray[np.int64]
+    start: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    groups: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+
+
+#: The fields given to the builder as coded columns.
+_CODED = ("type", "process", "f", "value", "key", "node", "error")
+
+
 class _Scanner:
     """Adds blocks of plain op lines to a builder with the compiled scanner: each field's
     distinct texts are decoded once, and the ops go in as coded columns
-    (:meth:`HistoryBuilder.add_coded`), with no Python object per op."""
+    (:meth:`HistoryBuilder.add_coded`), with no Python object per op. :meth:`scan` is
+    the compiled part (safe in another thread), :meth:`add` the rest."""
 
     def __init__(self) -> None:
         from harness.formats import _jsonl_scan
 
-        self.scan = _jsonl_scan
-        self.rows = 0
-        self._alloc(1 << 12)
+        self.lib = _jsonl_scan
 
-    def _alloc(self, rows: int) -> None:
-        width = len(self.scan.FIELDS)
-        self.rows = rows
-        self.kind = np.empty((rows, width), dtype=np.int8)
-        self.ival = np.empty((rows, width), dtype=np.int64)
-        self.start = np.empty((rows, width), dtype=np.int64)
-        self.end = np.empty((rows, width), dtype=np.int64)
-
-    def add(self, builder: HistoryBuilder, block: bytes, line: int) -> int | None:
-        """Add the ops of ``block`` (whole lines, the first being ``line``) and return the
-        line after it; ``None``, having added nothing, if a line is not plain."""
+    def scan(self, block: bytes) -> _Scanned | None:
+        """The compiled part of reading ``block``; ``None`` if a line is not plain."""
+        lib = self.lib
         if b"\r" in block:
             return None
         rows = block.count(b"\n") + 1
-        if rows > self.rows:
-            self._alloc(max(rows, 2 * self.rows))
+        width = len(lib.FIELDS)
+        kind = np.empty((rows, width), dtype=np.int8)
+        ival = np.empty((rows, width), dtype=np.int64)
+        start = np.empty((rows, width), dtype=np.int64)
+        end = np.empty((rows, width), dtype=np.int64)
         buf = np.frombuffer(block, dtype=np.uint8)
-        n = self.scan.scan_block(buf, self.kind, self.ival, self.start, self.end)
+        n = lib.scan_block(buf, kind, ival, start, end)
         if n <= 0:
             return None
-        field = self.scan.FIELDS.index
+        groups = {}
+        for name in _CODED:
+            col = lib.FIELDS.index(name)
+            present = np.flatnonzero(kind[:n, col] != lib.ABSENT)
+            starts = np.ascontiguousarray(start[present, col])
+            ends = np.ascontiguousarray(end[present, col])
+            group, first = lib.group_spans(buf, starts, ends)
+            groups[col] = (present, group, first)
+        return _Scanned(n, buf, kind[:n], ival[:n], start[:n], end[:n], groups)
+
+    def add(self, builder: HistoryBuilder, block: bytes, line: int, sc: _Scanned) -> int | None:
+        """Add the ops of ``block`` (whole lines, the first being ``line``; ``sc`` what
+        :meth:`scan` found) and return the line after it; ``None``, having added
+        nothing, if a text does not decode or an op is not plain."""
+        field = self.lib.FIELDS.index
         cols = {}
-        for name in ("type", "process", "f", "value", "key", "node", "error"):
-            col = self._coded(buf, block, n, field(name))
+        for name in _CODED:
+            col = self._coded(sc, block, field(name))
             if col is None:
                 return None
             cols[name] = col
-        time = self._ints(n, field("time"))
-        index = self._ints(n, field("index"))
+        time = self._ints(sc, field("time"))
+        index = self._ints(sc, field("index"))
         if time is False or index is False:
             return None
-        lines = np.arange(line, line + n, dtype=np.int64)
+        lines = np.arange(line, line + sc.n, dtype=np.int64)
         if not builder.add_coded(time=time, index=index, line=lines, **cols):  # type: ignore[arg-type]
             return None
-        return line + n
+        return line + sc.n
 
-    def _ints(self, n: int, col: int) -> npt.NDArray[np.int64] | bool | None:
+    def _ints(self, sc: _Scanned, col: int) -> npt.NDArray[np.int64] | bool | None:
         """Column ``col`` as integers; ``None`` if no line has it (or all are null);
         False if it is mixed or not integers."""
-        kinds = self.kind[:n, col]
-        if bool(np.all(kinds == self.scan.INT)):
-            return self.ival[:n, col].copy()
-        if bool(np.all(kinds <= self.scan.NULL)):
+        kinds = sc.kind[:, col]
+        if bool(np.all(kinds == self.lib.INT)):
+            return sc.ival[:, col].copy()
+        if bool(np.all(kinds <= self.lib.NULL)):
             return None
         return False
 
-    def _coded(
-        self, buf: npt.NDArray[np.uint8], block: bytes, n: int, col: int
-    ) -> CodedColumn | None:
+    def _coded(self, sc: _Scanned, block: bytes, col: int) -> CodedColumn | None:
         """Column ``col`` as distinct values and codes (an absent field counts as
         ``None``); ``None`` if a text does not decode."""
-        scan = self.scan
-        kinds = self.kind[:n, col]
-        present = np.flatnonzero(kinds != scan.ABSENT)
+        lib = self.lib
+        n = sc.n
+        kinds = sc.kind[:, col]
+        present, group, first = sc.groups[col]
         codes = np.empty(n, dtype=np.int64)
         entries: list[Any] = []
-        first_rows = np.empty(0, dtype=np.int64)
+        first_rows = present[first]
         if len(present):
-            starts = np.ascontiguousarray(self.start[present, col])
-            ends = np.ascontiguousarray(self.end[present, col])
-            group, first = scan.group_spans(buf, starts, ends)
-            first_rows = present[first]
+            starts = sc.start[first_rows, col].tolist()
+            ends = sc.end[first_rows, col].tolist()
             group_kind = kinds[first_rows]
             out = np.empty(len(first), dtype=object)  # None where null
-            is_int = group_kind == scan.INT
+            is_int = group_kind == lib.INT
             if is_int.any():
-                out[is_int] = self.ival[first_rows[is_int], col].astype(object)
-            is_str = np.flatnonzero(group_kind == scan.STR)
-            if len(is_str):
+                out[is_int] = sc.ival[first_rows[is_int], col].astype(object)
+            is_str = np.flatnonzero(group_kind == lib.STR).tolist()
+            if is_str:
                 out[is_str] = np.array(
-                    [block[s + 1 : e - 1].decode("ascii")
-                     for s, e in zip(starts[first[is_str]].tolist(),
-                                     ends[first[is_str]].tolist(), strict=True)],
+                    [block[starts[j] + 1 : ends[j] - 1].decode("ascii") for j in is_str],
                     dtype=object,
-                )  # fmt: skip
+                )
             entries = out.tolist()
-            other = np.flatnonzero(group_kind == scan.OTHER)
-            if len(other):
-                texts = b",".join(
-                    block[s:e]
-                    for s, e in zip(starts[first[other]].tolist(), ends[first[other]].tolist(),
-                                    strict=True)
-                )  # fmt: skip
+            other = np.flatnonzero(group_kind == lib.OTHER).tolist()
+            if other:
+                texts = b",".join(block[starts[j] : ends[j]] for j in other)
                 try:
                     decoded = msgspec.json.decode(b"[" + texts + b"]")
                 except (msgspec.DecodeError, RecursionError):
                     return None
                 if len(decoded) != len(other):
                     return None
-                for j, v in zip(other.tolist(), decoded, strict=True):
+                for j, v in zip(other, decoded, strict=True):
                     entries[j] = v
             codes[present] = group
         if len(present) < n:  # absent: None, placed in order of first appearance
-            absent_row = int(np.flatnonzero(kinds == scan.ABSENT)[0])
+            absent_row = int(np.flatnonzero(kinds == lib.ABSENT)[0])
             at = int(np.searchsorted(first_rows, absent_row))
             entries.insert(at, None)
             if len(present):
                 codes[present] += codes[present] >= at
-            codes[kinds == scan.ABSENT] = at
+            codes[kinds == lib.ABSENT] = at
         return CodedColumn(entries, codes)
 
 
