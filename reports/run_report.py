@@ -28,6 +28,7 @@ from typing import Any
 from harness.errors import ClewError
 from harness.history import History
 from harness.record import read_fault_records, read_json_file, verdict
+from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
 from reports.columns import op_columns
 from reports.data import (
@@ -219,8 +220,14 @@ def build_page(
             if run_dir is not None and not axis.positions
             else None
         )
+        agents_data = (
+            agent_lines(run_dir, axis.origin, axis.ns_per_unit)
+            if run_dir is not None and not axis.positions
+            else None
+        )
         payload.update(
             axis=axis.describe(),
+            agents=agents_data,
             latency=lat,
             quantiles=latency_quantiles(history, axis),
             throughput=throughput_series(history, axis),
@@ -253,6 +260,7 @@ def build_page(
             ),
             values_dropped=cols["texts_dropped"],
             node_logs=logs_data,
+            agents=agents_data,
             faults=windows,
         )
     else:
@@ -266,6 +274,7 @@ def build_page(
             faults=[],
             values_dropped=False,
             node_logs=None,
+            agents=None,
         )
     if isinstance(results.get("wall_seconds"), int | float):
         facts.append(("wall time", duration_text(float(results["wall_seconds"]))))

@@ -123,6 +123,8 @@
     var logs = d.node_logs;
     var logT = logs ? decode(logs.t, Float32Array) : null, logNode = logs ? decode(logs.node, Uint8Array) : null;
     var nodeNames = logs ? logs.nodes.slice() : [];
+    var ag = agentsModel(d);
+    if (ag) ag.nodes.forEach(function (n) { if (nodeNames.indexOf(n) < 0) nodeNames.push(n); });
     faults.forEach(function (w) { (w.targets || []).forEach(function (t) { if (nodeNames.indexOf(t) < 0) nodeNames.push(t); }); });
     var conc = d.concurrency && m.lanes.every(function (p) { return typeof p === "number"; }) ? d.concurrency : 0;
     var byWorker = conc > 0 && m.lanes.length > conc;
@@ -143,6 +145,12 @@
     if (logs) {
       var s = h.el("span"); s.appendChild(h.el("span", { "class": "swatch", style: "background:#777" }));
       s.appendChild(document.createTextNode("node log line")); legend.appendChild(s);
+    }
+    if (ag) {
+      [["#b03a2e", "agent's act (strike, heal)"], ["#2471a3", "agent saw (process, log)"]].forEach(function (p) {
+        var s = h.el("span"); s.appendChild(h.el("span", { "class": "swatch", style: "background:" + p[0] }));
+        s.appendChild(document.createTextNode(p[1])); legend.appendChild(s);
+      });
     }
     controls.appendChild(legend);
     if (conc) {
@@ -267,6 +275,16 @@
             ctx.fillRect(px, nt + ln * nodeH + 4, 1, nodeH - 8);
           }
         }
+        if (ag) { // the agents' acts (full height) and observations (upper half); not pressure
+          for (var qa = 0; qa < ag.t.length; qa++) {
+            var kd = ag.kind[qa];
+            if (kd === 2) continue;
+            var pa = Math.round(X(ag.t[qa])), la = nodeNames.indexOf(ag.nodes[ag.node[qa]]);
+            if (pa < left || pa > W - right) continue;
+            ctx.fillStyle = kd === 0 ? "#b03a2e" : "#2471a3";
+            ctx.fillRect(pa - (kd === 0 ? 1 : 0), nt + la * nodeH + 1, kd === 0 ? 2 : 1, kd === 0 ? nodeH - 2 : nodeH / 2);
+          }
+        }
         ctx.restore();
       }
       // The time axis.
@@ -351,6 +369,13 @@
             if (logs.nodes[logNode[q]] === name) { pairs.push([xText(d.axis, logT[q]), logs.text[q]]); if (pairs.length > 6) break; }
           }
         }
+        if (ag) {
+          var a2 = 0, b2 = ag.t.length; // the agent's records of this node near the pointer
+          while (a2 < b2) { var c2 = (a2 + b2) >> 1; if (ag.t[c2] < t - tol) a2 = c2 + 1; else b2 = c2; }
+          for (var q2 = a2, got = 0; q2 < ag.t.length && ag.t[q2] <= t + tol && got < 6; q2++) {
+            if (ag.nodes[ag.node[q2]] === name && ag.kind[q2] !== 2) { pairs.push([xText(d.axis, ag.t[q2]), "agent: " + ag.text[q2]]); got++; }
+          }
+        }
         return pairs.length ? { title: name + " at " + xText(d.axis, t), pairs: pairs } : null;
       }
       return null;
@@ -368,12 +393,21 @@
     };
   }
 
-  /* ---- The merged list: node logs, fault ledger and client ops on one clock ------------ */
+  /* ---- The merged list: node logs, agents' records, fault ledger and client ops ------- */
+  var AGENT_KINDS = ["act", "seen", "pressure"];
+  function agentsModel(d) {
+    var a = d.agents;
+    if (!a) return null;
+    return { t: decode(a.t, Float32Array), node: decode(a.node, Uint8Array), kind: decode(a.kind, Uint8Array),
+      text: a.text, nodes: a.nodes };
+  }
   function nodeView(node, d, h, m, timeline) {
-    var logs = d.node_logs, faults = d.faults || [];
+    var logs = d.node_logs, faults = d.faults || [], ag = agentsModel(d);
     var logT = logs ? decode(logs.t, Float32Array) : new Float32Array(0);
     var logNode = logs ? decode(logs.node, Uint8Array) : new Uint8Array(0);
+    var agT = ag ? ag.t : new Float32Array(0);
     var names = logs ? logs.nodes.slice() : [];
+    (ag ? ag.nodes : []).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); });
     (m ? m.nodes : []).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); });
     faults.forEach(function (w) { (w.targets || []).forEach(function (t) { if (names.indexOf(t) < 0) names.push(t); }); });
     // Fault ledger rows: a start and a stop per window.
@@ -384,23 +418,28 @@
       if (w.stop !== null) fRows.push({ t: w.stop, text: "fault " + w.f + " healed", targets: w.targets || [] });
     });
     fRows.sort(function (a, b) { return a.t - b.t; });
-    // Merge the three sorted sources into one order: src 0 log, 1 fault, 2 op.
-    var nOps = m ? m.n : 0, total = logT.length + fRows.length + nOps;
+    // Merge the four sorted sources into one order: src 0 log, 1 fault, 2 op, 3 agent.
+    var nOps = m ? m.n : 0, total = logT.length + fRows.length + nOps + agT.length;
     var src = new Uint8Array(total), idx = new Uint32Array(total);
-    var a = 0, b = 0, c = 0;
+    var a = 0, b = 0, c = 0, g = 0;
     for (var k = 0; k < total; k++) {
-      var ta = a < logT.length ? logT[a] : Infinity, tb = b < fRows.length ? fRows[b].t : Infinity, tc = c < nOps ? m.start[c] : Infinity;
-      if (tb <= ta && tb <= tc) { src[k] = 1; idx[k] = b++; } else if (ta <= tc) { src[k] = 0; idx[k] = a++; } else { src[k] = 2; idx[k] = c++; }
+      var ta = a < logT.length ? logT[a] : Infinity, tb = b < fRows.length ? fRows[b].t : Infinity,
+        tc = c < nOps ? m.start[c] : Infinity, tg = g < agT.length ? agT[g] : Infinity;
+      if (tb <= ta && tb <= tc && tb <= tg) { src[k] = 1; idx[k] = b++; }
+      else if (tg <= ta && tg <= tc) { src[k] = 3; idx[k] = g++; }
+      else if (ta <= tc) { src[k] = 0; idx[k] = a++; } else { src[k] = 2; idx[k] = c++; }
     }
-    function timeOf(k) { return src[k] === 0 ? logT[idx[k]] : src[k] === 1 ? fRows[idx[k]].t : m.start[idx[k]]; }
+    function timeOf(k) { return src[k] === 0 ? logT[idx[k]] : src[k] === 1 ? fRows[idx[k]].t : src[k] === 3 ? agT[idx[k]] : m.start[idx[k]]; }
     function nodeOf(k) {
       if (src[k] === 0) return logs.nodes[logNode[idx[k]]];
       if (src[k] === 1) return fRows[idx[k]].targets.join(" ") || "all";
+      if (src[k] === 3) return ag.nodes[ag.node[idx[k]]];
       var nd = m.node[idx[k]]; return nd < m.nodes.length ? m.nodes[nd] : "—";
     }
     function textOf(k) {
       if (src[k] === 0) return logs.text[idx[k]];
       if (src[k] === 1) return fRows[idx[k]].text;
+      if (src[k] === 3) return "agent: " + ag.text[idx[k]];
       var i = idx[k]; return "client op #" + m.index[i] + " p" + m.lanes[m.lane[i]] + ": " + opText(m, i);
     }
     var controls = h.el("div", { "class": "nv-controls" });
@@ -409,7 +448,7 @@
       var lab = h.el("label"), cb = h.el("input", { type: "checkbox", "data-node": n }); cb.checked = true;
       boxes[n] = cb; lab.appendChild(cb); lab.appendChild(document.createTextNode(" " + n)); controls.appendChild(lab);
     });
-    var kinds = [["log", "node logs"], ["fault", "fault ledger"], ["op", "client ops"]], kindBoxes = [];
+    var kinds = [["log", "node logs"], ["fault", "fault ledger"], ["op", "client ops"], ["agent", "agents"]], kindBoxes = [];
     kinds.forEach(function (p, i) {
       var lab = h.el("label"), cb = h.el("input", { type: "checkbox", "data-source": p[0] }); cb.checked = true;
       kindBoxes[i] = cb; lab.appendChild(cb); lab.appendChild(document.createTextNode(" " + p[1])); controls.appendChild(lab);
@@ -422,7 +461,7 @@
     var head = h.el("div", { "class": "nv-head" });
     head.appendChild(h.el("span", { "class": "nv-t" }, d.axis.positions ? "position" : "time (" + d.axis.unit + ")"));
     head.appendChild(h.el("span", { "class": "nv-n" }, "node"));
-    head.appendChild(h.el("span", { "class": "nv-x" }, "node log line, fault or client op"));
+    head.appendChild(h.el("span", { "class": "nv-x" }, "node log line, agent's record, fault or client op"));
     node.appendChild(head);
     var box = h.el("div", { "class": "nv-list", role: "list" }), spacer = h.el("div", { "class": "nv-spacer" });
     box.appendChild(spacer);
@@ -442,6 +481,7 @@
         want[n++] = k;
       }
       shown = want.subarray(0, n);
+      node.setAttribute("data-shown", String(n));
       count.textContent = " " + n + " of " + total + " lines" + (logs && !logs.exact ? " (node log times aligned approximately: the run has no clock.json)" : "");
       spacer.style.height = n * ROW + "px";
       paint();
@@ -461,7 +501,7 @@
         if (p >= shown.length) { row.style.display = "none"; continue; }
         var k = shown[p];
         row.style.display = ""; row.style.top = p * ROW + "px";
-        row.className = "nv-row nv-" + ["log", "fault", "op"][src[k]];
+        row.className = "nv-row nv-" + ["log", "fault", "op", "agent"][src[k]] + (src[k] === 3 ? " nv-agent-" + AGENT_KINDS[ag.kind[idx[k]]] : "");
         row.setAttribute("data-t", String(timeOf(k)));
         row.childNodes[0].textContent = d.axis.positions ? String(Math.round(timeOf(k))) : timeOf(k).toFixed(3);
         row.childNodes[1].textContent = nodeOf(k);
@@ -474,6 +514,7 @@
     box.addEventListener("scroll", paint);
     applyFilter();
     node.setAttribute("data-lines", String(total));
+    node.setAttribute("data-agent-lines", String(agT.length));
   }
 
   /* A fault kind in words, for legends: "partition ×2, 12.3 s in all, on n1 n2". */
