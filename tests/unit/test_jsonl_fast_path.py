@@ -101,9 +101,12 @@ def test_plain_blocks_take_the_fast_path(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(jsonl, "BLOCK_BYTES", 4096)
     slow: list[int] = []
     original = jsonl._add_chunk
-    monkeypatch.setattr(
-        jsonl, "_add_chunk", lambda b, c, p: (slow.append(len(c)), original(b, c, p))
-    )
+
+    def counted(b: Any, c: list[tuple[int, str]], p: str) -> None:
+        slow.append(len(c))
+        original(b, c, p)
+
+    monkeypatch.setattr(jsonl, "_add_chunk", counted)
     h = read_jsonl(str(path))
     assert len(h) == len(ops) and not any(slow)
     assert h[1].value == [0, 1] and h[len(ops) - 1].process == "nemesis"
