@@ -188,7 +188,8 @@ def describe(rec: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]], db:
         step = steps.get(str(rec.get("id")))
         cause = _cause_delay(step, rec.get("trigger"))
         if "skipped" in rec:
-            return f"did not strike {f} ({cause}): {rec['skipped']}"
+            said = "" if cause == "?" else f" ({cause})"
+            return f"did not strike {f}{said}: {rec['skipped']}"
         parts = [cause]
         stamped = parse_wall_ns(str(rec.get("line") or "")) if rec.get("trigger") == "log" else None
         if stamped is not None and isinstance(rec.get("start_wall"), int):
