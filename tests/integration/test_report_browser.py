@@ -440,3 +440,84 @@ def test_a_history_without_real_times_says_so_and_draws_positions(tmp_path: Path
     for a in chart_axes(dom):
         assert a["x-label"] == "history position"
         assert len(set(a["x-ticks"].split())) >= 3, a
+
+
+_NODE_VIEW = """JSON.stringify((function () {
+  var nv = document.getElementById("node-view");
+  var rows = Array.prototype.filter.call(nv.querySelectorAll(".nv-row"),
+    function (r) { return r.style.display !== "none"; });
+  return { shown: nv.getAttribute("data-shown"), lines: nv.getAttribute("data-lines"),
+    agent: nv.getAttribute("data-agent-lines"),
+    rows: rows.map(function (r) { return [r.className, r.childNodes[1].textContent, r.childNodes[2].textContent]; }) };
+})())"""
+
+
+def test_the_agents_records_appear_in_the_node_view_and_filter(tmp_path: Path) -> None:
+    """A run with two nodes' agent journals: the merged node view has an "agents" source
+    whose lines read in words, on the run's clock, and filter by source, node and text
+    (the boxes and the search box driven in the page over the DevTools pipe)."""
+    from bench.browser_timing import Browser
+    from tests.unit.test_report_agents import agent_run
+
+    assert CHROMIUM is not None
+    report = write_run_report(agent_run(tmp_path))
+    dom, console = browse(report.as_uri(), screenshot=ARTIFACTS / "report-agents.png")
+    assert console == [] and 'data-rendered="ok"' in dom and 'data-errors="0"' in dom
+    assert 'data-source="agent"' in dom and 'data-agent-lines="14"' in dom
+    assert "agent: slice armed: 1 step(s): start-kill on log 'became-leader'" in dom
+    assert 'id="agent-alignment"' in dom
+    b = Browser(CHROMIUM)
+    try:
+        target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+
+        def js(expr: str) -> Any:
+            res = b.send("Runtime.evaluate", {"expression": expr, "returnByValue": True},
+                         session=session)  # fmt: skip
+            return res.get("result", {}).get("value")
+
+        def view_after(action: str, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+            js(action)
+            for _ in range(100):
+                v: dict[str, Any] = json.loads(js(_NODE_VIEW))
+                if until(v):
+                    return v
+                time.sleep(0.05)
+            return v
+
+        b.send("Page.navigate", {"url": report.as_uri()}, session=session)
+        for _ in range(600):
+            if js("document.documentElement.getAttribute('data-rendered')") == "ok":
+                break
+            time.sleep(0.05)
+        whole = json.loads(js(_NODE_VIEW))
+        total = int(whole["lines"])
+        assert whole["agent"] == "14" and int(whole["shown"]) == total
+        search = (
+            "(function (q) { var s = document.querySelector('#node-view input[type=search]');"
+            " s.value = q; s.dispatchEvent(new Event('input')); })"
+        )
+        struck = view_after(search + "('agent: struck')", lambda v: v["shown"] == "1")
+        assert struck["shown"] == "1"
+        (cls, node, text), = struck["rows"]  # fmt: skip
+        assert "nv-agent" in cls and "nv-agent-act" in cls and node == "n1"
+        assert text.startswith("agent: struck start-kill (on log 'became-leader', 2.1 ms after")
+        # Every agent line, then without node n2's.
+        agents = view_after(search + "('agent:')", lambda v: v["shown"] == "14")
+        assert agents["shown"] == "14" and all("nv-agent" in r[0] for r in agents["rows"])
+        click = "document.querySelector('#node-view input[data-{}=\"{}\"]').click()"
+        no_n2 = view_after(click.format("node", "n2"), lambda v: v["shown"] == "10")
+        assert no_n2["shown"] == "10" and {r[1] for r in no_n2["rows"]} == {"n1"}
+        # The agents source off: no agent line is left, whatever the search.
+        js(click.format("node", "n2"))
+        off = view_after(
+            click.format("source", "agent") + ";" + search + "('')",
+            lambda v: v["shown"] == str(total - 14),
+        )
+        assert off["shown"] == str(total - 14)
+        assert off["rows"] and not any("nv-agent" in r[0] for r in off["rows"])
+        assert js("document.documentElement.getAttribute('data-errors')") == "0"
+    finally:
+        b.close()
