@@ -448,7 +448,8 @@ _NODE_VIEW = """JSON.stringify((function () {
     function (r) { return r.style.display !== "none"; });
   return { shown: nv.getAttribute("data-shown"), lines: nv.getAttribute("data-lines"),
     agent: nv.getAttribute("data-agent-lines"),
-    rows: rows.map(function (r) { return [r.className, r.childNodes[1].textContent, r.childNodes[2].textContent]; }) };
+    rows: rows.map(function (r) {
+      return [r.className, r.childNodes[1].textContent, r.childNodes[2].textContent]; }) };
 })())"""
 
 
