@@ -205,12 +205,31 @@ class QemuProvider:
             name="clock-system", available=True,
             detail="each VM has its own kernel clock (date -s as root over SSH)",
         )  # fmt: skip
+        caps["power-off"] = Capability(
+            name="power-off", available=True,
+            detail="SIGKILL of a VM's QEMU (its page cache is lost), then a cold start "
+            "from its disk",
+        )  # fmt: skip
         caps["clock-libfaketime"] = Capability(
             name="clock-libfaketime", available=False,
             detail="not in the VM image unless built with --package libfaketime; the "
             "system clock works for every database",
         )  # fmt: skip
         return tuple(caps.values())
+
+    def power_off(self, cluster: Cluster, node: str) -> bool:
+        """Kill ``node``'s VM at once (SIGKILL of its QEMU: its page cache is lost);
+        whether it ran (:func:`clusters.qemu_power.power_off`)."""
+        from clusters.qemu_power import power_off
+
+        return power_off(cluster, node)
+
+    def power_on(self, cluster: Cluster, node: str, *, within: float) -> bool:
+        """Start ``node``'s VM again from its disk unless it runs and wait for its sshd;
+        whether it had to be started (:func:`clusters.qemu_power.power_on`)."""
+        from clusters.qemu_power import power_on
+
+        return power_on(cluster, node, within=within)
 
     # --- building ----------------------------------------------------------------------
 
@@ -306,6 +325,8 @@ class QemuProvider:
                 tb_size=opts.tb_size, tap=opts.tap(i), mac=opts.mac(i), fw_cfg=FW_CFG_NAME,
                 loadvm=restore,
             )  # fmt: skip
+            # What a power-on (clusters.qemu_power) starts again: the same VM from its disk.
+            f.argv.write_text(json.dumps([a for a in argv if a not in ("-loadvm", SNAPSHOT)]))
             ledger.pids[name] = {"qemu": launch(argv, f"VM {name}")}
             ledger.save()
         timeout = opts.restore_timeout if restore else opts.boot_timeout

@@ -94,6 +94,11 @@ class VmFiles:
     def qmp(self) -> Path:
         return self.dir / "qmp.sock"
 
+    @property
+    def argv(self) -> Path:
+        """QEMU's command line for a cold start from the VM's disk (JSON)."""
+        return self.dir / "argv.json"
+
 
 @functools.cache
 def qemu_version() -> str:

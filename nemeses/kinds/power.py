@@ -1,0 +1,34 @@
+"""The ``power-off`` fault kind: a node switched off hard (its page cache lost) and
+started again from its disk, by the provider (:mod:`nemeses.power`)."""
+
+from __future__ import annotations
+
+from nemeses.base import NemesisPackage
+from nemeses.kinds import FaultKind, PackageArgs, ParamSpace, aim_at_targets
+from nemeses.kinds.process import plan_process
+from nemeses.targets import TARGET_SPECS
+
+
+def power_package(args: PackageArgs) -> NemesisPackage:
+    """The power-off nemesis, restarting the run's database after the heal."""
+    from nemeses.power import power_package as make
+
+    return make(args.db, interval=args.interval)
+
+
+KINDS = (
+    FaultKind(
+        name="power-off",
+        summary="the node's machine switched off hard (unsynced writes lost) on the same "
+        "kinds of targets as kill; VMs only",
+        heals_by="a cold start from the node's disk, waiting for SSH, then the database "
+        "started through the DB adapter",
+        space=ParamSpace(targets=(*TARGET_SPECS, "nodes")),
+        plan=plan_process,
+        package=power_package,
+        provider_needs=(("power-off",),),
+        aim=aim_at_targets,
+        heal_priority=3,
+        order=35,
+    ),
+)
