@@ -29,6 +29,6 @@ KINDS = (
         provider_needs=(("power-off",),),
         aim=aim_at_targets,
         heal_priority=3,
-        order=35,
+        order=75,
     ),
 )
