@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,11 +40,17 @@ def _load(name: str, path: Path):  # type: ignore[no-untyped-def]
     return module
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ops", type=int, default=1_000_000, help="ops of the linear history")
     p.add_argument("--keys", type=int, default=100)
     p.add_argument("--txns", type=int, default=1_000_000, help="transactions (0: skip)")
+    p.add_argument("--no-linear", action="store_true", help="skip the linear history")
     p.add_argument("--time-limit", type=float, default=600.0)
     p.add_argument("--cache", type=Path, default=Path("/tmp/clew-bench-histories"))
     a = p.parse_args()
@@ -49,54 +58,89 @@ def main() -> int:
     gen = _load("clew_bench_lin_histories", here / "lin_histories.py")
     txn = _load("clew_bench_txn", here / "txn.py")
 
+    if not a.no_linear:
+        _linear(a, gen)
+    if a.txns:
+        _txn(a, txn)
+    return 0
+
+
+def _linear(a: argparse.Namespace, gen: Any) -> None:
     shape = gen.Shape(ops=a.ops, clients=20, keys=a.keys)
     path = gen.cached_history(shape, a.cache)
+    print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     t = time.perf_counter()
     h = read_history(str(path), "jsonl")
     print(f"linear: {path.name}: read in {time.perf_counter() - t:.2f} s", flush=True)
-    t = time.perf_counter()
-    base = check(h, resolve_model(h, "cas-register"), time_limit=a.time_limit)
-    one_process = time.perf_counter() - t
-    print(f"linear: one process: {base.valid} in {one_process:.2f} s", flush=True)
-    times = {}
+    base = None
+    one: dict[int, float] = {}
+    for threads in (1, 2):
+        t, c = time.perf_counter(), _cpu()
+        base = check(h, resolve_model(h, "cas-register"), time_limit=a.time_limit,
+                     threads=threads)  # fmt: skip
+        one[threads] = time.perf_counter() - t
+        phases = " ".join(f"{k} {v:.2f}" for k, v in base.details["phases"].items())
+        print(f"linear: one process, {threads} thread(s): {base.valid} in {one[threads]:.2f} s, "
+              f"CPU {_cpu() - c:.2f} s ({phases})", flush=True)  # fmt: skip
+    assert base is not None
+    times: dict[tuple[int, bool], float] = {}
     for workers in (1, 2):
         t = time.perf_counter()
         with dask_check_client(workers=workers) as client:
-            client.run(lambda: __import__("checkers.linear.kernel"))  # load the kernels
             print(f"linear: {workers} worker(s): cluster up in {time.perf_counter() - t:.2f} s")
-            t = time.perf_counter()
-            r = check_linear_on_dask(client, h, "cas-register", time_limit=a.time_limit,
-                                     max_bytes=2 * 2**30, max_steps=0,
-                                     counterexample_time_limit=30, started=t)  # fmt: skip
-            times[workers] = time.perf_counter() - t
-        agree = "agrees" if r.valid == base.valid else "DISAGREES"
-        print(f"linear: {workers} worker(s): {r.valid} ({agree}) in {times[workers]:.2f} s, "
-              f"{r.details['units']} units", flush=True)  # fmt: skip
-    print(f"linear: speed-up with 2 workers {one_process / times[2]:.2f}x; "
-          f"1 worker against no Dask {times[1] / one_process:.2f}x the time")  # fmt: skip
+            for share in (False, True):
+                w0 = client.run(_cpu)
+                t, c = time.perf_counter(), _cpu()
+                r = check_linear_on_dask(client, h, "cas-register", time_limit=a.time_limit,
+                                         max_bytes=2 * 2**30, max_steps=0,
+                                         counterexample_time_limit=30, started=t,
+                                         share=share)  # fmt: skip
+                wall = times[workers, share] = time.perf_counter() - t
+                ctl = _cpu() - c
+                w1 = client.run(_cpu)
+                wcpu = sum(w1[w] - w0.get(w, 0.0) for w in w1)
+                d = r.details
+                ws = d["worker_seconds"]
+                agree = "agrees" if r.valid == base.valid else "DISAGREES"
+                print(
+                    f"linear: {workers} worker(s), {d['shipped']}: {r.valid} ({agree}) in "
+                    f"{wall:.2f} s, {d['units']} units; controller: split+ship "
+                    f"{d['phases']['split']:.2f} s, waiting {d['phases']['units']:.2f} s, "
+                    f"CPU {ctl:.2f} s; workers: taking rows {ws['take']:.2f} s, checking "
+                    f"{ws['check']:.2f} s, CPU in units {ws['cpu']:.2f} s, CPU all told "
+                    f"{wcpu:.2f} s; overhead (wall not spent checking on the busiest "
+                    f"worker's share) {1 - ws['check'] / workers / wall:.0%}",
+                    flush=True,
+                )  # fmt: skip
+    for share in (False, True):
+        how = "shared memory" if share else "sub-histories"
+        print(f"linear ({how}): speed-up with 2 workers {one[2] / times[2, share]:.2f}x "
+              f"against one process of 2 threads, {one[1] / times[2, share]:.2f}x against one "
+              f"thread; 1 worker against no Dask {times[1, share] / one[1]:.2f}x the time "
+              f"(load average {os.getloadavg()[0]:.1f})")  # fmt: skip
 
-    if a.txns:
-        t = time.perf_counter()
-        th = txn.generate(a.txns)
-        print(f"txn: {a.txns} transactions generated in {time.perf_counter() - t:.2f} s")
-        t = time.perf_counter()
-        tb = txn_check(th, "list-append", "serializable", time_limit=a.time_limit)
-        one = time.perf_counter() - t
-        print(f"txn: one process: {tb.valid} in {one:.2f} s "
-              f"({tb.details['stats']['sccs']} components)", flush=True)  # fmt: skip
-        ttimes = {}
-        for workers in (1, 2):
-            with dask_check_client(workers=workers) as client:
-                t = time.perf_counter()
-                tr = txn_check(th, "list-append", "serializable", time_limit=a.time_limit,
-                               unit_map=DaskUnitMap(client))  # fmt: skip
-                ttimes[workers] = time.perf_counter() - t
-            agree = "agrees" if tr.valid == tb.valid else "DISAGREES"
-            print(f"txn: {workers} worker(s): {tr.valid} ({agree}) in {ttimes[workers]:.2f} s",
-                  flush=True)  # fmt: skip
-        print(f"txn: speed-up with 2 workers {one / ttimes[2]:.2f}x; "
-              f"1 worker against no Dask {ttimes[1] / one:.2f}x the time")  # fmt: skip
-    return 0
+
+def _txn(a: argparse.Namespace, txn: Any) -> None:
+    t = time.perf_counter()
+    th = txn.generate(a.txns)
+    print(f"txn: {a.txns} transactions generated in {time.perf_counter() - t:.2f} s")
+    t = time.perf_counter()
+    tb = txn_check(th, "list-append", "serializable", time_limit=a.time_limit)
+    one = time.perf_counter() - t
+    print(f"txn: one process: {tb.valid} in {one:.2f} s "
+          f"({tb.details['stats']['sccs']} components)", flush=True)  # fmt: skip
+    ttimes = {}
+    for workers in (1, 2):
+        with dask_check_client(workers=workers) as client:
+            t = time.perf_counter()
+            tr = txn_check(th, "list-append", "serializable", time_limit=a.time_limit,
+                           unit_map=DaskUnitMap(client))  # fmt: skip
+            ttimes[workers] = time.perf_counter() - t
+        agree = "agrees" if tr.valid == tb.valid else "DISAGREES"
+        print(f"txn: {workers} worker(s): {tr.valid} ({agree}) in {ttimes[workers]:.2f} s",
+              flush=True)  # fmt: skip
+    print(f"txn: speed-up with 2 workers {one / ttimes[2]:.2f}x; "
+          f"1 worker against no Dask {ttimes[1] / one:.2f}x the time")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from harness.history import History
 
-__all__ = ["key_groups", "split_by_key", "take"]
+__all__ = ["key_groups", "split_by_key", "take", "unit_layout"]
 
 
 def key_groups(history: History, units: int) -> list[npt.NDArray[np.int64]]:
@@ -39,48 +39,41 @@ def key_groups(history: History, units: int) -> list[npt.NDArray[np.int64]]:
     return [np.array(sorted(m), dtype=np.int64) for m in members if m]
 
 
-def _used(column: npt.NDArray[np.int32], size: int) -> npt.NDArray[np.int64]:
-    """The ids (>= 0) that ``column`` uses, sorted (a mask, not a sort: ids are dense)."""
-    mask = np.zeros(size, dtype=bool)
-    mask[column[column >= 0]] = True
-    return np.flatnonzero(mask)
+def _used(column: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
+    """The ids (>= 0) that ``column`` uses, sorted (the unit's size, not the table's)."""
+    return np.unique(column[column >= 0]).astype(np.int64)
 
 
-def _renumber(
-    column: npt.NDArray[np.int32], used: npt.NDArray[np.int64], size: int
-) -> npt.NDArray[np.int32]:
+def _renumber(column: npt.NDArray[np.int32], used: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
     """``column``'s ids as positions in ``used`` (-1 stays -1)."""
-    new_id = np.full(size + 1, -1, dtype=np.int32)  # slot ``size`` keeps -1 as -1
-    new_id[used] = np.arange(len(used), dtype=np.int32)
-    return new_id[np.where(column >= 0, column, size)]
+    at = np.searchsorted(used, column).astype(np.int32)
+    return np.where(column >= 0, at, -1).astype(np.int32)
 
 
 def take(history: History, rows: npt.NDArray[np.int64]) -> History:
     """The sub-history of the ops at positions ``rows`` (sorted, distinct), with partner
     positions renumbered (a partner not taken becomes -1) and the value and key tables
-    cut down to what the rows use."""
+    cut down to what the rows use. Costs the rows' size, not the history's (its columns
+    may be mapped files: only the rows taken are read)."""
     rows = np.asarray(rows, dtype=np.int64)
-    taken = np.zeros(len(history) + 1, dtype=bool)  # slot ``len`` stands for "no partner"
-    taken[rows] = True
-    new_pos = np.cumsum(taken, dtype=np.int64) - 1
-    pair = history.pair[rows]
-    pair = np.where(pair >= 0, pair, len(history))
-    pair = np.where(taken[pair], new_pos[pair], -1)
+    pair = np.asarray(history.pair[rows])
+    at = np.minimum(np.searchsorted(rows, pair), max(len(rows) - 1, 0))
+    found = (pair >= 0) & (rows[at] == pair) if len(rows) else pair >= 0
+    pair = np.where(found, at, -1).astype(np.int64)
 
     value, error, key = history.value[rows], history.error[rows], history.key[rows]
-    n_values = len(history.values)
-    used_values = _used(np.concatenate([value, error]), n_values)
-    used_keys = _used(key, len(history.keys))
+    used_values = _used(np.concatenate([value, error]))
+    used_keys = _used(key)
     return History(
         time=history.time[rows],
         index=history.index[rows],
         type=history.type[rows],
         process=history.process[rows],
         f=history.f[rows],
-        value=_renumber(value, used_values, n_values),
-        key=_renumber(key, used_keys, len(history.keys)),
+        value=_renumber(value, used_values),
+        key=_renumber(key, used_keys),
         node=history.node[rows],
-        error=_renumber(error, used_values, n_values),
+        error=_renumber(error, used_values),
         line=history.line[rows],
         pair=pair,
         f_names=history.f_names,
@@ -92,22 +85,33 @@ def take(history: History, rows: npt.NDArray[np.int64]) -> History:
     )
 
 
+def unit_layout(
+    history: History, groups: list[npt.NDArray[np.int64]]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The rows of every group, one group after another: ``rows[offsets[g]:offsets[g+1]]``
+    are the positions (sorted) of the client calls on group ``g``'s keys (ids; -1 for
+    calls without a key), invocations and completions. One pass over the history for all
+    groups."""
+    inv = history.client_invokes()
+    group_of_key = np.full(len(history.keys) + 1, -1, dtype=np.int64)  # key -1: last slot
+    for g, members in enumerate(groups):
+        group_of_key[np.asarray(members, dtype=np.int64)] = g
+    g_inv = group_of_key[history.key[inv]]
+    partners = history.pair[inv]
+    done = partners >= 0
+    rows = np.concatenate([inv, partners[done]]).astype(np.int64)
+    group = np.concatenate([g_inv, g_inv[done]])
+    order = np.lexsort((rows, group))
+    rows, group = rows[order], group[order]
+    keep = group >= 0
+    rows, group = rows[keep], group[keep]
+    offsets = np.searchsorted(group, np.arange(len(groups) + 1)).astype(np.int64)
+    return rows, offsets
+
+
 def split_by_key(history: History, units: int) -> list[History]:
     """``history``'s client calls cut into at most ``units`` sub-histories of whole keys
     (see the module docstring). A history of one key is one unit."""
-    inv = history.client_invokes()
-    keys = history.key[inv].astype(np.int64)
     groups = key_groups(history, units)
-    group_of_key = np.full(len(history.keys) + 1, -1, dtype=np.int64)  # key -1: last slot
-    for g, members in enumerate(groups):
-        group_of_key[members] = g
-    group_of = group_of_key[keys]
-    out = []
-    for g in range(len(groups)):
-        invokes = inv[group_of == g]
-        partners = history.pair[invokes]
-        mask = np.zeros(len(history), dtype=bool)
-        mask[invokes] = True
-        mask[partners[partners >= 0]] = True
-        out.append(take(history, np.flatnonzero(mask)))
-    return out
+    rows, offsets = unit_layout(history, groups)
+    return [take(history, rows[offsets[g] : offsets[g + 1]]) for g in range(len(groups))]

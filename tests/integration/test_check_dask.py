@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from checkers.linear import check, resolve_model
 from checkers.txn import check as txn_check
+from harness import check_dask
 from harness.check_dask import DaskUnitMap, check_linear_on_dask, dask_check_client
 from harness.cli import cli
 from harness.errors import HistoryError
@@ -49,7 +50,12 @@ def _on_dask(client: Any, h: History, model: str, time_limit: float = 120.0) -> 
     )  # fmt: skip
 
 
-def test_the_porcupine_logs_get_the_same_verdicts(client: Any) -> None:
+@pytest.mark.parametrize("share_min_ops", [check_dask.SHARE_MIN_OPS, 0])
+def test_the_porcupine_logs_get_the_same_verdicts(
+    client: Any, share_min_ops: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Most logs are small: sent as sub-histories; with 0, all go through shared memory.
+    monkeypatch.setattr(check_dask, "SHARE_MIN_OPS", share_min_ops)
     files = sorted((DATA / "kv").glob("*.txt")) + sorted((DATA / "jepsen").glob("*.log"))
     assert len(files) >= 100
     checked = 0
@@ -75,6 +81,7 @@ def test_a_large_multi_key_history_gets_the_same_verdict(client: Any, stale: boo
     assert here.valid is (not stale)
     assert there.valid == here.valid
     assert there.details["units"] > 1 and there.details["workers"] == 2
+    assert there.details["shipped"] == "shared memory"  # 40,000 ops: over SHARE_MIN_OPS
     if stale:
         assert there.details["counterexample"]["key"] == here.details["counterexample"]["key"]
     else:
@@ -109,7 +116,10 @@ def test_a_transactional_history_of_several_components(client: Any) -> None:
     assert there.details["stats"]["sccs"] == here.details["stats"]["sccs"] == 12
 
 
-def test_a_worker_killed_mid_check_does_not_change_the_verdict(client: Any) -> None:
+def test_a_worker_killed_mid_check_does_not_change_the_verdict(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(check_dask, "SHARE_MIN_OPS", 0)  # the replacement maps the files too
     # Keys hard enough to keep both workers busy for a while (many clients, many info).
     h = History.from_ops(gen.generate(gen.Shape(ops=16 * 300, clients=12, keys=16, info=0.2)))
     here = check(h, "cas-register", time_limit=300)
@@ -132,6 +142,7 @@ def test_a_worker_killed_mid_check_does_not_change_the_verdict(client: Any) -> N
     killer.join()
     assert killed and killed[0][1] >= 1, "a worker was killed while it held units"
     assert there.valid == here.valid, there.cause
+    assert there.details["shipped"] == "shared memory"
     client.wait_for_workers(2, timeout=300)  # the nanny restarted it
 
 

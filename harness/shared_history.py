@@ -1,0 +1,104 @@
+"""A history handed to the worker processes of this machine without pickling it.
+
+The controller writes the history's columns once, as ``.npy`` files in a fresh directory
+(under ``/dev/shm`` when there is one: memory, not disk), with the rows of each unit (a
+group of whole keys, :func:`harness.key_units.unit_layout`) next to each other and partner
+positions counted from the unit's first row, and its tables (values, keys, names) as one
+pickle. A worker process maps the columns (``np.load(mmap_mode="r")``): the pages are the
+machine's page cache, shared by every process, so a unit sent to a worker is only the
+directory's name and the unit's number, and each worker reads one contiguous chunk per
+unit. Workers on other machines cannot see the directory; they get
+sub-histories instead (:func:`harness.key_units.split_by_key`).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.history import History
+from harness.key_units import take, unit_layout
+
+__all__ = ["SharedHistory", "share_history"]
+
+_COLUMNS = ("time", "index", "type", "process", "f", "value", "key", "node", "error",
+            "line", "pair")  # fmt: skip
+_TABLES = "tables.pickle"
+
+#: The history last opened by this process: units of one check come one after another.
+_OPENED: dict[str, History] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class SharedHistory:
+    """Where a shared history's files are, and where each unit's rows start (unit ``u``:
+    rows ``offsets[u]`` to ``offsets[u + 1]``); small enough to send with every unit."""
+
+    directory: str
+    token: str
+    offsets: tuple[int, ...]
+
+    def unit(self, u: int) -> History:
+        """Unit ``u``'s sub-history, as :func:`harness.key_units.take` cuts it (only the
+        values and keys it uses), read from the mapped files."""
+        h = self.open()
+        a, b = self.offsets[u], self.offsets[u + 1]
+        chunk = History(**{c: getattr(h, c)[a:b] for c in _COLUMNS}, **_tables(h))
+        return take(chunk, np.arange(b - a, dtype=np.int64))
+
+    def open(self) -> History:
+        """The history, its columns mapped read-only from the shared files (mapped once
+        per process and check; a new check's history replaces the last one)."""
+        h = _OPENED.get(self.token)
+        if h is None:
+            with open(os.path.join(self.directory, _TABLES), "rb") as f:
+                tables = pickle.load(f)
+            columns = {c: np.load(os.path.join(self.directory, f"{c}.npy"), mmap_mode="r")
+                       for c in _COLUMNS}  # fmt: skip
+            h = History(**columns, **tables)
+            _OPENED.clear()
+            _OPENED[self.token] = h
+        return h
+
+    def remove(self) -> None:
+        """Delete the files (the controller, once every unit is back or cancelled)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _tables(h: History) -> dict[str, Any]:
+    return {"f_names": h.f_names, "values": h.values, "keys": h.keys, "nodes": h.nodes,
+            "process_names": h.process_names, "path": h.path}  # fmt: skip
+
+
+def share_history(history: History, groups: list[npt.NDArray[np.int64]]) -> SharedHistory:
+    """Write ``history``'s client calls, unit by unit (``groups``: the key ids of each),
+    for the worker processes of this machine (see the module docstring); the caller
+    removes the files with :meth:`SharedHistory.remove`."""
+    rows, offsets = unit_layout(history, groups)
+    pos = np.full(len(history) + 1, -1, dtype=np.int64)  # slot ``len``: "no partner"
+    pos[rows] = np.arange(len(rows), dtype=np.int64)
+    unit_start = np.repeat(offsets[:-1], np.diff(offsets))
+    partner = history.pair[rows]
+    moved = pos[np.where(partner >= 0, partner, len(history))]
+    local_pair = np.where(moved >= 0, moved - unit_start, -1)
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    directory = tempfile.mkdtemp(prefix="clew-history-", dir=base)
+    try:
+        for c in _COLUMNS:
+            column = local_pair if c == "pair" else getattr(history, c)[rows]
+            np.save(os.path.join(directory, f"{c}.npy"), column)
+        with open(os.path.join(directory, _TABLES), "wb") as f:
+            pickle.dump(_tables(history), f, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return SharedHistory(directory=directory, token=uuid.uuid4().hex,
+                         offsets=tuple(offsets.tolist()))  # fmt: skip
