@@ -1,15 +1,16 @@
 """``report.html``: one self-contained page per run, written into the run's directory.
 
 A run directory (``store/<test>/<YYYYmmddTHHMMSS>/``) may hold ``history.jsonl``,
-``results.json``, ``spec.json``, ``faults.jsonl`` and ``nodes/<name>/*.log``; the report
+``results.json``, ``spec.json``, ``faults.jsonl``, ``nodes/<name>/*.log`` and the node
+agents' ``nodes/<name>/agent.jsonl`` (:mod:`reports.agent_journal`); the report
 renders whatever is present and says what is missing. Sections: summary (verdicts, spec,
 seed, nodes, duration, op counts, how to reproduce), latency, latency quantiles (per ``f``)
 and throughput over time with fault windows coloured by kind, a canvas timeline of every
 client op (up to :data:`reports.columns.MAX_OPS`) with the faults' targets and a row per
-node, the merged per-node timeline (node logs, fault ledger, client ops), the
-linearizability failure view for each counterexample, the transactional anomalies (also
-written as Elle-style text files, ``elle/<anomaly>.txt``), and the fault ledger with links
-to the node logs.
+node, the merged per-node timeline (node logs, the node agents' records, fault ledger,
+client ops), the linearizability failure view for each counterexample, the transactional
+anomalies (also written as Elle-style text files, ``elle/<anomaly>.txt``), and the fault
+ledger with links to the node logs.
 
 The page inlines the ops as typed columns (:mod:`reports.columns`) and capped chart series
 (:mod:`reports.data`); the full history stays in ``history.jsonl`` next to it.
