@@ -75,6 +75,7 @@ from clusters.qemu_vm import (
 from clusters.static import remote_capabilities
 from clusters.vm_image import FW_CFG_NAME, VmImage, find_vm_image
 from harness.errors import ClusterError
+from nemeses.base import DEFAULT_FAULT_TIMEOUT
 
 __all__ = ["QemuProvider", "doctor_checks"]
 
@@ -88,6 +89,10 @@ STATE_FILES = (CLUSTER_FILE, CLUSTER_FILE + ".tmp", LEDGER_FILE, LEDGER_FILE + "
                KEY_FILE, KEY_FILE + ".pub", KNOWN_HOSTS, SSH_CONFIG, LOCK_FILE)  # fmt: skip
 #: Bumped when what a saved state holds changes in a way its key does not show.
 STATE_RECIPE = 1
+#: Seconds a fault command may take on a VM under software emulation (TCG), unless the
+#: cluster option ``fault_timeout`` or ``clew test --fault-timeout`` says otherwise: a
+#: command starting python3 or forking a few processes took 15-40 s there at load 11-17.
+TCG_FAULT_TIMEOUT = 120.0
 #: Seconds setting a node's clock over SSH may take.
 SSH_TIMEOUT = 30.0
 _REQUIRED_TOOLS = {
@@ -362,6 +367,8 @@ class QemuProvider:
                 "taps": {n: opts.tap(i) for i, n in enumerate(names, start=1)},
                 "pids": ledger.pids,
                 "accel": accel.name,
+                "fault_timeout": opts.fault_timeout
+                or (TCG_FAULT_TIMEOUT if accel.name == "tcg" else DEFAULT_FAULT_TIMEOUT),
                 "accel_reason": accel.reason,
                 "image": str(image.directory),
                 "start": "restored" if restore else "cold",

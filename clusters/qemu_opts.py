@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "tb_size": 128,  # MB of TCG's translation cache per VM
     "boot_timeout": 600.0,  # seconds for a cold boot to reach sshd (minutes on a busy host)
     "restore_timeout": 180.0,  # seconds for a restored VM to answer on sshd
+    "fault_timeout": None,  # seconds a fault command may take on a VM; default: 120 (TCG), 15
     "saved_states": True,  # restore from (and save) booted states in the image cache
     "memory_headroom": 256,  # MB the host must keep free beyond the VMs' RAM and overhead
 }
@@ -86,6 +87,7 @@ class QemuOptions:
     tb_size: int
     boot_timeout: float
     restore_timeout: float
+    fault_timeout: float | None
     saved_states: bool
     memory_headroom: int
 
@@ -149,6 +151,10 @@ class QemuOptions:
             tb_size=_number(opts, "tb_size", low=8, high=2048, integer=True),
             boot_timeout=_number(opts, "boot_timeout", low=1, high=3600, integer=False),
             restore_timeout=_number(opts, "restore_timeout", low=1, high=3600, integer=False),
+            fault_timeout=(
+                None if opts.get("fault_timeout") in (None, "")
+                else _number(opts, "fault_timeout", low=1, high=3600, integer=False)
+            ),
             saved_states=_flag(opts, "saved_states"),
             memory_headroom=_number(opts, "memory_headroom", low=0, high=1 << 20, integer=True),
         )

@@ -175,6 +175,10 @@ def _agent_steps(flags: tuple[str, ...]) -> list[Any] | None:
 @click.option("--fault-lease", type=float, default=None,
               help="Seconds a fault outlives a dead controller before the nodes heal it "
                    "themselves.  [default: 10]")
+@click.option("--fault-timeout", type=float, default=None,
+              help="Seconds one fault command (inject, heal, check) may take on a node, and "
+                   "the fault guard's start.  [default: the provider's: 15, 120 for VMs "
+                   "under software emulation]")
 @click.option("--agent-step", "agent_steps", multiple=True, metavar="JSON",
               help='A fault a node strikes itself (repeatable), e.g. \'{"node": "n1", "f": '
                    '"start-kill", "on": {"log": "leader-changed"}, "hold": 2}\' or "at": 5 '
@@ -219,6 +223,7 @@ def test_cmd(
     overlap: int | None,
     fault_ops: int | None,
     fault_lease: float | None,
+    fault_timeout: float | None,
     agent_steps: tuple[str, ...],
     agent_journal_bytes: int | None,
     agent_journal_rate: float | None,
@@ -265,6 +270,7 @@ def test_cmd(
         workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
         rate=rate, seed=seed, store=store, faults=faults, scheduler=scheduler, interval=interval,
         overlap=overlap, fault_ops=fault_ops, fault_lease=fault_lease, op_timeout=op_timeout,
+        fault_timeout=fault_timeout,
         agent=_agent_steps(agent_steps), agent_journal_bytes=agent_journal_bytes,
         agent_journal_rate=agent_journal_rate, provider=provider,
         cluster_state_dir=cluster_state_dir,

@@ -28,7 +28,7 @@ from harness.spec import TestSpec
 from nemeses import kinds as fault_kinds
 from nemeses.abilities import Primaries
 from nemeses.agent import agent_kinds, compile_slices
-from nemeses.base import NemesisPackage
+from nemeses.base import DEFAULT_FAULT_TIMEOUT, NemesisPackage, fault_timeout_for
 from nemeses.faultset import FaultSet
 from nemeses.kinds import PackageArgs
 from nemeses.schedule import plan_schedule, schedule_kinds
@@ -50,17 +50,25 @@ __all__ = [
     "build_generator",
     "build_nemesis",
     "fault_driver",
+    "fault_timeout",
     "make_package",
     "plan_run_schedule",
     "preflight_faults",
 ]
 
 
-def make_package(kind: str, spec: TestSpec, db: DB) -> NemesisPackage:
+def fault_timeout(spec: TestSpec, ctx: TestContext) -> float:
+    """Seconds one fault command on a node may take: ``--fault-timeout``, else the
+    provider's default for this cluster (:func:`nemeses.base.fault_timeout_for`)."""
+    return spec.fault_timeout if spec.fault_timeout is not None else fault_timeout_for(ctx.cluster)
+
+
+def make_package(kind: str, spec: TestSpec, db: DB, timeout: float | None = None) -> NemesisPackage:
     """The package of fault kind ``kind`` for this run (from the kind's registry entry,
-    :mod:`nemeses.kinds`)."""
+    :mod:`nemeses.kinds`); ``timeout`` bounds each fault command (see :func:`fault_timeout`)."""
     args = PackageArgs(db=db, interval=spec.interval, lease=spec.fault_lease,
-                       options=spec.options)  # fmt: skip
+                       options=spec.options,
+                       timeout=timeout or spec.fault_timeout or DEFAULT_FAULT_TIMEOUT)  # fmt: skip
     return fault_kinds.get(kind).package(args)
 
 
@@ -111,7 +119,7 @@ def preflight_faults(
         why = fault_kinds.problems(fault_kinds.get(kind), ctx.cluster, db)
         if not why:
             try:
-                make_package(kind, spec, db)
+                make_package(kind, spec, db, fault_timeout(spec, ctx))
             except NemesisError as e:
                 why = [str(e)]
         if why:
@@ -136,8 +144,9 @@ async def build_nemesis(
     kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule), *agent_kinds(spec.agent)]))
     if not kinds:
         return None
-    packages = [make_package(k, spec, db) for k in kinds]
-    guard = FaultGuard(remotes, lease=spec.fault_lease, ledger=ledger,
+    timeout = fault_timeout(spec, ctx)
+    packages = [make_package(k, spec, db, timeout) for k in kinds]
+    guard = FaultGuard(remotes, lease=spec.fault_lease, ledger=ledger, timeout=timeout,
                        journal_bytes=spec.agent_journal_bytes,
                        journal_rate=spec.agent_journal_rate)  # fmt: skip
     faults = FaultSet(packages, db=db, guard=guard, ledger=ledger, source=source)

@@ -19,6 +19,7 @@ Example ``test.toml``::
     overlap = 1         # faults the random scheduler may hold at once (1: one at a time)
     fault_ops = 20      # fault operations per run, for every scheduler (default: no cap)
     fault_lease = 10    # seconds a fault outlives a dead controller before nodes heal it
+    fault_timeout = 15  # seconds a fault command may take on a node (default: the provider's)
 
     [[agent]]           # a fault the node strikes itself (docs/agents.md)
     node = "n1"
@@ -82,6 +83,8 @@ class TestSpec:
     overlap: int = 1
     fault_ops: int | None = None
     fault_lease: float = 10.0
+    #: Seconds one fault command on a node may take; None: the provider's default.
+    fault_timeout: float | None = None
     op_timeout: float = 5.0
     leave_db_running: bool = False
     recovery_time: float = 2.0
@@ -140,6 +143,8 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("fault_ops", f"must be 0 or more (fault ops per run), got {spec.fault_ops}")
     if spec.fault_lease <= 0:
         raise bad("fault_lease", f"must be positive (seconds), got {spec.fault_lease}")
+    if spec.fault_timeout is not None and spec.fault_timeout <= 0:
+        raise bad("fault_timeout", f"must be positive (seconds), got {spec.fault_timeout}")
     if spec.op_timeout <= 0:
         raise bad("op_timeout", f"must be positive (seconds), got {spec.op_timeout}")
     if spec.agent_journal_bytes < 65536:

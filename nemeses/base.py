@@ -33,6 +33,7 @@ from harness.api import Op, TestContext
 from harness.errors import NemesisError
 
 if TYPE_CHECKING:
+    from clusters.base import Cluster
     from harness.control import Remote
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Renewable",
     "check_outcomes",
     "completion",
+    "fault_timeout_for",
     "flip_package",
     "residue_report",
     "resolve_op",
@@ -57,6 +59,19 @@ __all__ = [
 #: Seconds any single fault command on a node may take before it is abandoned (and the
 #: failure reported naming node and command).
 DEFAULT_FAULT_TIMEOUT: float = 15.0
+
+
+def fault_timeout_for(cluster: Cluster | None) -> float:
+    """The seconds a fault command may take on ``cluster``'s nodes when the run does not
+    say (``--fault-timeout``): the provider's own default (``extra["fault_timeout"]`` of
+    its cluster; the qemu provider raises it for emulated VMs), else
+    :data:`DEFAULT_FAULT_TIMEOUT`."""
+    extra = cluster.extra if cluster is not None else {}
+    try:
+        value = float(extra.get("fault_timeout", DEFAULT_FAULT_TIMEOUT))
+    except (TypeError, ValueError):
+        return DEFAULT_FAULT_TIMEOUT
+    return value if value > 0 else DEFAULT_FAULT_TIMEOUT
 
 #: Seconds between a package's start and stop ops (Jepsen's default).
 DEFAULT_INTERVAL: float = 10.0

@@ -94,12 +94,15 @@ class ParamSpace:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PackageArgs:
     """What a kind's package factory gets: the DB adapter, the seconds between a strike
-    and its heal (``interval``), the fault lease, and the spec's options."""
+    and its heal (``interval``), the fault lease, the seconds one fault command on a node
+    may take (``timeout``: ``--fault-timeout``, else the provider's default), and the
+    spec's options."""
 
     db: Any
     interval: float
     lease: float
     options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 15.0
 
 
 def _no_check(cluster: Cluster, db: Any) -> None:

@@ -23,7 +23,7 @@ def clock_package(args: PackageArgs) -> NemesisPackage:
     """The clock nemesis for the run's DB adapter."""
     from nemeses.clock import clock_package as make
 
-    return make(db=args.db, interval=args.interval)
+    return make(db=args.db, interval=args.interval, timeout=args.timeout)
 
 
 def check_clock(cluster: Cluster, db: Any) -> None:

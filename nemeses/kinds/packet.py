@@ -21,7 +21,7 @@ def packet_package(args: PackageArgs) -> NemesisPackage:
     """The packet nemesis."""
     from nemeses.packet import packet_package as make
 
-    return make(interval=args.interval)
+    return make(interval=args.interval, timeout=args.timeout)
 
 
 def _space() -> ParamSpace:

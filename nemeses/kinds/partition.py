@@ -60,7 +60,7 @@ def partition_package(args: PackageArgs) -> NemesisPackage:
     """The partition nemesis with the run's interval and lease."""
     from nemeses.partition import partition_package as make
 
-    return make(interval=args.interval, lease=args.lease)
+    return make(interval=args.interval, lease=args.lease, timeout=args.timeout)
 
 
 KINDS = (
