@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,10 @@ from clusters.base import Cluster
 from harness import api
 from harness.control import Remote, connect_all
 from harness.dbs.etcd import EtcdDB
-from nemeses.clock import HEALED, ClockNemesis
+from nemeses.clock import HEALED as CLOCK_HEALED
+from nemeses.clock import ClockNemesis
+from nemeses.packet import PacketNemesis
+from nemeses.power import HEALED, PowerNemesis
 
 pytestmark = [
     pytest.mark.integration,
@@ -234,7 +238,7 @@ def test_a_system_clock_bump_shifts_etcds_own_time_on_a_vm(image: str, tmp_path:
                 n2_during = await node_offset(n2)
                 residue = await nemesis.verify_healed(ctx)
                 done = await nemesis.invoke(ctx, {"f": "stop-clock"})
-                assert done["value"] == HEALED
+                assert done["value"] == CLOCK_HEALED
                 healed = await etcd_time_offset(n1)
                 clean = await nemesis.verify_healed(ctx)
             finally:
@@ -267,3 +271,134 @@ def test_a_boot_that_times_out_leaves_nothing(image: str, tmp_path: Path) -> Non
     assert "did not answer within 1 s" in res.stderr, res.stderr
     assert host_state(state) == {"links": [], "qemu": [], "routes": "", "files": []}
     down(state)  # harmless when nothing is up
+
+
+# --- faults on one shared cluster (brought up once for the tests below, which come last
+# in the file so that the tests above, which bring their own up on the same subnet, are
+# done by then) ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared(image: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One 3-VM cluster (restored from the saved state) for the fault tests below."""
+    state = tmp_path_factory.mktemp("shared") / "cluster"
+    res = up(state)
+    assert res.returncode == 0, res.stderr
+    try:
+        yield state
+    finally:
+        down(state)
+        assert host_state(state) == {"links": [], "qemu": [], "routes": "", "files": []}
+
+
+def context(state: Path, tmp_path: Path) -> tuple[Cluster, api.TestContext]:
+    cluster = Cluster.load(state)
+    ctx = api.TestContext(name="qemu-faults", cluster=cluster, options={},
+                          rng=random.Random(1), run_dir=tmp_path, concurrency=1,
+                          time_limit=60)  # fmt: skip
+    return cluster, ctx
+
+
+async def ping_stats(remote: Remote, dst: str, count: int = 30) -> dict[str, float]:
+    """Pings from ``remote`` to ``dst``: sent, received, duplicates, shortest RTT (ms)."""
+    out = (await remote.run(f"ping -q -c {count} -i 0.2 -W 2 {dst}", timeout=SLOW,
+                            check=False)).stdout  # fmt: skip
+    m = re.search(r"(\d+) packets transmitted, (\d+) received(?:, \+(\d+) duplicates)?", out)
+    assert m, out
+    rtt = re.search(r"= ([\d.]+)/[\d.]+/", out)
+    return {
+        "sent": float(m.group(1)),
+        "received": float(m.group(2)),
+        "duplicates": float(m.group(3) or 0),
+        "min_ms": float(rtt.group(1)) if rtt else -1.0,
+    }
+
+
+def test_the_packet_nemesis_uses_netem_on_vms(shared: Path, tmp_path: Path) -> None:
+    """clew's own packet nemesis picks netem on every VM (their kernels have it), and a
+    fault from n1 to n3 delays, loses and duplicates n1's packets to n3 only; the heal
+    removes it."""
+    cluster, ctx = context(shared, tmp_path)
+
+    async def go() -> None:
+        async with await connect_all(cluster.nodes) as remotes:
+            n1 = remotes["n1"]
+            nemesis = PacketNemesis(timeout=SLOW)
+            await nemesis.setup(ctx, remotes)
+            try:
+                assert nemesis.drivers == {"n1": "netem", "n2": "netem", "n3": "netem"}
+                plain = await ping_stats(n1, "n3")
+                fault = {"nodes": ["n1"], "to": ["n3"], "loss": 0.3, "delay_ms": 100,
+                         "jitter_ms": 0, "duplicate": 0.5}  # fmt: skip
+                done = await nemesis.invoke(ctx, {"f": "start-packet", "value": fault})
+                assert done["value"] == fault
+                faulted = await ping_stats(n1, "n3")
+                other = await ping_stats(n1, "n2")
+                residue = await nemesis.verify_healed(ctx)
+                await nemesis.invoke(ctx, {"f": "stop-packet"})
+                healed = await ping_stats(n1, "n3")
+                clean = await nemesis.verify_healed(ctx)
+            finally:
+                await nemesis.teardown(ctx)
+            print(f"\nping n1 -> n3: {plain}; with delay 100 ms, loss 0.3, duplicate 0.5: "
+                  f"{faulted}; n1 -> n2 meanwhile: {other}; healed: {healed}")  # fmt: skip
+            assert 0 <= plain["min_ms"] < 50 and 0 <= healed["min_ms"] < 50, (plain, healed)
+            assert 100 <= faulted["min_ms"] < 400, faulted
+            # 30 pings: P(none lost) = 0.7^30 ~ 2e-5, P(no duplicate) ~ 0.5^20.
+            assert faulted["received"] < faulted["sent"] and faulted["duplicates"] > 0, faulted
+            assert healed["received"] == healed["sent"] and healed["duplicates"] == 0, healed
+            assert 0 <= other["min_ms"] < 50 and other["duplicates"] == 0, other
+            assert residue["n1"] and not residue["n2"] and not residue["n3"], residue
+            assert clean == {n: [] for n in remotes}, clean
+
+    asyncio.run(go())
+
+
+#: On a node: no periodic or background writeback of dirty pages (so an unsynced write
+#: stays in the page cache until the power-off, whatever the host's load), then a file
+#: written and fsynced (with its directory), then another written without sync.
+WRITES = (
+    "sysctl -qw vm.dirty_writeback_centisecs=0 vm.dirty_expire_centisecs=360000 "
+    "vm.dirty_background_ratio=90 vm.dirty_ratio=90 && rm -f /root/synced /root/unsynced "
+    "&& sync /root && echo synced-{n} > /root/synced && sync /root/synced && sync /root "
+    "&& echo unsynced-{n} > /root/unsynced && cat /root/unsynced /proc/sys/kernel/random/boot_id"
+)
+
+
+def test_a_power_off_loses_the_unsynced_write_and_keeps_the_synced_one(
+    shared: Path, tmp_path: Path
+) -> None:
+    """``power-off`` of n2 (SIGKILL of its QEMU), healed by a cold start from its disk:
+    the file written with fsync is there, the one written just before the power-off
+    without sync is not (gone, or empty: ext4's journal may commit its creation, never
+    its delayed-allocation data), and every node answers again."""
+    cluster, ctx = context(shared, tmp_path)
+    marker = random.randrange(10**9)
+
+    async def go() -> None:
+        async with await connect_all(cluster.nodes) as remotes:
+            n2 = remotes["n2"]
+            nemesis = PowerNemesis(power_on_timeout=900)
+            await nemesis.setup(ctx, remotes)
+            out = (await n2.run(WRITES.format(n=marker), timeout=SLOW)).stdout.split()
+            assert out[0] == f"unsynced-{marker}", out  # in the page cache before the cut
+            boot = out[1]
+            t0 = time.monotonic()
+            done = await nemesis.invoke(ctx, {"f": "start-power-off", "value": ["n2"]})
+            assert done["value"] == {"targets": "nodes", "nodes": ["n2"]}
+            t1 = time.monotonic()
+            done = await nemesis.invoke(ctx, {"f": "stop-power-off"})
+            t2 = time.monotonic()
+            assert done["value"] == HEALED
+            after = await n2.run(
+                "cat /proc/sys/kernel/random/boot_id; cat /root/synced; "
+                "cat /root/unsynced 2>/dev/null; echo end",
+                timeout=SLOW,
+            )
+            lines = after.stdout.split()
+            print(f"\npower-off {t1 - t0:.2f} s, power-on to SSH {t2 - t1:.1f} s; after: {lines}")
+            assert lines[0] != boot, "n2 did not boot again"
+            assert lines[1:] == [f"synced-{marker}", "end"], lines
+            assert await nemesis.verify_healed(ctx) == {n: [] for n in remotes}
+
+    asyncio.run(go())
