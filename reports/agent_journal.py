@@ -61,7 +61,9 @@ MAX_PRESSURE_LINES = 300
 MAX_TEXT_CHARS = 400
 
 #: Kinds of agent lines (the page colours and filters by them).
-KIND_ACT, KIND_SEEN, KIND_PRESSURE = 0, 1, 2
+KIND_ACT, KIND_SEEN, KIND_PRESSURE, KIND_OWN = 0, 1, 2, 3
+#: Records of the agent acting on the node (the rest is what it saw, or its own running).
+_ACTS = frozenset({"strike", "heal", "lease", "healed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,10 @@ def _ms(ns: float) -> str:
     if a >= 1e6:
         return f"{ns / 1e6:.3g} ms"
     return f"{ns / 1e3:.3g} µs"
+
+
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, int | float) else str(v)
 
 
 def _mb(kb: Any) -> str:
@@ -227,7 +233,9 @@ def describe(rec: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]], db:
             said = "; ".join(
                 f"{s.get('f')} {_cause(s, None)}" for s in steps_list if isinstance(s, dict)
             )
-            return f"slice armed: {len(steps_list)} step(s)" + (f": {said}" if said else "")
+            if not steps_list:
+                return "slice armed: no steps (watching and journaling only)"
+            return f"slice armed: {len(steps_list)} step(s): {said}"
         return f"slice ended: {rec.get('why', '?')}"
     if e == "clock":
         o, r = rec.get("offset_ns"), rec.get("rtt_ns")
@@ -240,7 +248,7 @@ def describe(rec: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]], db:
         cap_text = f"{cap / 1048576:g} MiB" if isinstance(cap, int) else "?"
         return (
             f"agent started (pid {rec.get('pid')}; journal cap {cap_text}, "
-            f"{rec.get('journal_rate')} observations/s)"
+            f"{_num(rec.get('journal_rate'))} observations/s)"
         )
     if e == "stop":
         return "agent stopped"
@@ -343,7 +351,9 @@ def _run_ns(
 
 
 def _kind(e: Any) -> int:
-    return KIND_PRESSURE if e == "pressure" else KIND_SEEN if e in ("process", "log") else KIND_ACT
+    if e in _ACTS:
+        return KIND_ACT
+    return KIND_PRESSURE if e == "pressure" else KIND_SEEN if e in ("process", "log") else KIND_OWN
 
 
 def _db_name(run_dir: Path) -> str:
@@ -367,7 +377,8 @@ def agent_lines(
     """The agents' records of ``run_dir`` as columns for the page, aligned as the module
     docstring says: ``{"nodes": [names], "t": base64 Float32 (the page's axis: units of
     ``ns_per_unit`` since history time ``axis_origin``), "node": base64 Uint8, "kind":
-    base64 Uint8 (0 an act: strike, heal, lease, slice; 1 an observation; 2 pressure),
+    base64 Uint8 (0 an act: strike, heal, lease; 1 an observation: process, log; 2 pressure;
+    3 the agent's own running: start, slice, clock, caps),
     "text": [lines], "align": [per node: method, offset_ms, uncertainty_ms, samples,
     rtt_min_ms, shift_ms], "total": records read, "shown", "cut": [nodes whose journal
     was cut at ``max_bytes``], "summarised": [nodes whose pressure was grouped]}``, in

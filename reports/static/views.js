@@ -278,7 +278,7 @@
         if (ag) { // the agents' acts (full height) and observations (upper half); not pressure
           for (var qa = 0; qa < ag.t.length; qa++) {
             var kd = ag.kind[qa];
-            if (kd === 2) continue;
+            if (kd > 1) continue; // pressure and the agent's own running: in the list only
             var pa = Math.round(X(ag.t[qa])), la = nodeNames.indexOf(ag.nodes[ag.node[qa]]);
             if (pa < left || pa > W - right) continue;
             ctx.fillStyle = kd === 0 ? "#b03a2e" : "#2471a3";
@@ -373,7 +373,7 @@
           var a2 = 0, b2 = ag.t.length; // the agent's records of this node near the pointer
           while (a2 < b2) { var c2 = (a2 + b2) >> 1; if (ag.t[c2] < t - tol) a2 = c2 + 1; else b2 = c2; }
           for (var q2 = a2, got = 0; q2 < ag.t.length && ag.t[q2] <= t + tol && got < 6; q2++) {
-            if (ag.nodes[ag.node[q2]] === name && ag.kind[q2] !== 2) { pairs.push([xText(d.axis, ag.t[q2]), "agent: " + ag.text[q2]]); got++; }
+            if (ag.nodes[ag.node[q2]] === name && ag.kind[q2] < 2) { pairs.push([xText(d.axis, ag.t[q2]), "agent: " + ag.text[q2]]); got++; }
           }
         }
         return pairs.length ? { title: name + " at " + xText(d.axis, t), pairs: pairs } : null;
@@ -394,7 +394,7 @@
   }
 
   /* ---- The merged list: node logs, agents' records, fault ledger and client ops ------- */
-  var AGENT_KINDS = ["act", "seen", "pressure"];
+  var AGENT_KINDS = ["act", "seen", "pressure", "own"];
   function agentsModel(d) {
     var a = d.agents;
     if (!a) return null;

@@ -205,6 +205,12 @@ def test_each_record_reads_as_one_line(tmp_path: Path) -> None:
     n2 = [r[3] for r in _columns(d) if r[1] == "n2"]
     assert "clock offset 50 ms ± 1 ms (round trip 2 ms, controller-probe)" in n2
     assert "etcd continued (pid 43)" in n2
+    kinds = {r[3]: r[2] for r in _columns(d)}
+    assert kinds["slice armed: no steps (watching and journaling only)"] == 3  # its own running
+    assert (
+        kinds["etcd continued (pid 43)"] == 1
+        and kinds["healed its kill (s1, hold over): exit 0, 0.03 s"] == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -219,6 +225,8 @@ def test_each_record_reads_as_one_line(tmp_path: Path) -> None:
         ({"e": "journal-full", "bytes": 65536},
          "journal full at 65536 bytes: nothing more recorded"),
         ({"e": "stop"}, "agent stopped"),
+        ({"e": "start", "pid": 45, "journal_bytes": 4194304, "journal_rate": 200.0},
+         "agent started (pid 45; journal cap 4 MiB, 200 observations/s)"),
         ({"e": "mystery", "x": 1}, 'mystery: {"x": 1}'),
     ],
 )  # fmt: skip
