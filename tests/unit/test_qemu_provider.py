@@ -168,3 +168,47 @@ def test_libfaketime_is_offered_only_when_the_image_has_it(tmp_path: Path) -> No
         got = {c.name: c for c in _image_capabilities(caps, image)}
         assert got["clock-libfaketime"].available is offered
         assert got["clock-system"].available
+
+
+def test_the_provider_switches_power_and_offers_the_power_off_kind() -> None:
+    from nemeses import kinds
+    from nemeses.power import PowerSwitch
+
+    prov = get_provider("qemu")
+    assert isinstance(prov, PowerSwitch)
+    assert not isinstance(get_provider("local"), PowerSwitch)
+    assert {c.name: c for c in prov.capabilities()}["power-off"].available
+    assert kinds.get("power-off").provider_needs == (("power-off",),)
+
+
+def test_fault_timeout_option_and_the_provider_default() -> None:
+    from nemeses.base import DEFAULT_FAULT_TIMEOUT, fault_timeout_for
+
+    assert _opts().fault_timeout is None
+    assert _opts(fault_timeout="90").fault_timeout == 90.0
+    with pytest.raises(ConfigError, match="`fault_timeout`"):
+        _opts(fault_timeout="0")
+    from clusters.base import Cluster, Node
+
+    nodes = (Node(name="n1", host="10.77.253.11"),)
+    vms = Cluster(provider="qemu", name="t", state_dir="/x", nodes=nodes,
+                  extra={"fault_timeout": 120.0})  # fmt: skip
+    assert fault_timeout_for(vms) == 120.0
+    assert (
+        fault_timeout_for(Cluster(provider="local", name="t", state_dir="/x", nodes=nodes))
+        == DEFAULT_FAULT_TIMEOUT
+        == fault_timeout_for(None)
+    )
+
+
+def test_power_on_needs_the_vms_command_line(tmp_path: Path) -> None:
+    from clusters.base import Cluster, Node
+    from clusters.qemu_power import power_off, power_on
+
+    cluster = Cluster(provider="qemu", name="t", state_dir=str(tmp_path),
+                      nodes=(Node(name="n1", host="10.77.253.11"),))  # fmt: skip
+    assert power_off(cluster, "n1") is False  # no VM runs: nothing to switch off
+    with pytest.raises(ClusterError, match=r"argv\.json"):
+        power_on(cluster, "n1", within=1)
+    with pytest.raises(ClusterError, match="no node 'n9'"):
+        power_off(cluster, "n9")
