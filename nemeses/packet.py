@@ -21,8 +21,8 @@ chosen per node at setup by probing it:
     qdiscs carry handles derived from the tag (:func:`qdisc_handles`); heal deletes root
     qdiscs with clew's handle only (``tc qdisc del … root handle H:`` fails on anyone
     else's), and a device whose root qdisc belongs to someone else is refused, not
-    replaced. **The development machines have no netem, so this driver is exercised only
-    by unit tests of its script text.**
+    replaced. The development machines' kernels have no netem; VMs have
+    (``--provider qemu``), where ``tests/integration/test_qemu_cluster.py`` measures it.
 ``iptables`` (no netem on the sender)
     On ``d``, the *receiver*: a chain ``<TAG>-PACKET`` in the ``mangle`` table, jumped to
     once from ``INPUT``, matching packets *from* ``s``'s addresses: a ``statistic
