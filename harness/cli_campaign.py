@@ -141,15 +141,13 @@ def campaign_cmd(
     and the runs stay in this store (docs/campaigns.md).
 
     With --agent-step every run hands the nodes the same steps to strike themselves, at an
-    offset or on a trigger such as the database's own log line (docs/agents.md); with
-    --faults none the controller strikes nothing.
+    offset or on a trigger such as the database's own log line; with --faults none the
+    controller strikes nothing (docs/agents.md has an example).
 
     \b
     Example:
       clew campaign bugkv -o bug=early-ack -w set --faults kill --interval 1 \\
           --time-limit 6 --runs 10
-      clew campaign bugkv -o bug=stepdown-applies-tail --faults none --runs 5 \\
-          --agent-step '{"node": "n1", "f": "start-kill", "on": {"log": "became-leader"}}'
     Exit codes: 1 a run was invalid (found), 0 none was, 2 none was but some were
     unknown, 254 bad arguments.
     """
