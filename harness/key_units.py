@@ -12,13 +12,14 @@ so a counterexample found in a unit names the ops of the file.
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from harness.history import History
 
-__all__ = ["key_groups", "split_by_key", "take", "unit_layout"]
+__all__ = ["cut_tables", "key_groups", "split_by_key", "take", "unit_layout"]
 
 
 def key_groups(history: History, units: int) -> list[npt.NDArray[np.int64]]:
@@ -50,6 +51,28 @@ def _renumber(column: npt.NDArray[np.int32], used: npt.NDArray[np.int64]) -> npt
     return np.where(column >= 0, at, -1).astype(np.int32)
 
 
+def cut_tables(
+    history: History,
+    value: npt.NDArray[np.int32],
+    error: npt.NDArray[np.int32],
+    key: npt.NDArray[np.int32],
+) -> tuple[
+    npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32], list[Any], list[Any]
+]:
+    """Some rows' ``value``, ``error`` and ``key`` columns of ``history`` renumbered into
+    tables of only the values and keys they use, with those tables:
+    ``(value, error, key, values, keys)``."""
+    used_values = _used(np.concatenate([value, error]))
+    used_keys = _used(key)
+    return (
+        _renumber(value, used_values),
+        _renumber(error, used_values),
+        _renumber(key, used_keys),
+        [history.values[i] for i in used_values.tolist()],
+        [history.keys[i] for i in used_keys.tolist()],
+    )
+
+
 def take(history: History, rows: npt.NDArray[np.int64]) -> History:
     """The sub-history of the ops at positions ``rows`` (sorted, distinct), with partner
     positions renumbered (a partner not taken becomes -1) and the value and key tables
@@ -61,24 +84,24 @@ def take(history: History, rows: npt.NDArray[np.int64]) -> History:
     found = (pair >= 0) & (rows[at] == pair) if len(rows) else pair >= 0
     pair = np.where(found, at, -1).astype(np.int64)
 
-    value, error, key = history.value[rows], history.error[rows], history.key[rows]
-    used_values = _used(np.concatenate([value, error]))
-    used_keys = _used(key)
+    value, error, key, values, keys = cut_tables(
+        history, history.value[rows], history.error[rows], history.key[rows]
+    )
     return History(
         time=history.time[rows],
         index=history.index[rows],
         type=history.type[rows],
         process=history.process[rows],
         f=history.f[rows],
-        value=_renumber(value, used_values),
-        key=_renumber(key, used_keys),
+        value=value,
+        key=key,
         node=history.node[rows],
-        error=_renumber(error, used_values),
+        error=error,
         line=history.line[rows],
         pair=pair,
         f_names=history.f_names,
-        values=[history.values[i] for i in used_values.tolist()],
-        keys=[history.keys[i] for i in used_keys.tolist()],
+        values=values,
+        keys=keys,
         nodes=history.nodes,
         process_names=history.process_names,
         path=history.path,
@@ -101,7 +124,7 @@ def unit_layout(
     done = partners >= 0
     rows = np.concatenate([inv, partners[done]]).astype(np.int64)
     group = np.concatenate([g_inv, g_inv[done]])
-    order = np.lexsort((rows, group))
+    order = np.argsort(group * (len(history) + 1) + rows)  # by group, then position
     rows, group = rows[order], group[order]
     keep = group >= 0
     rows, group = rows[keep], group[keep]

@@ -2,13 +2,15 @@
 
 The controller writes the history's columns once, as ``.npy`` files in a fresh directory
 (under ``/dev/shm`` when there is one: memory, not disk), with the rows of each unit (a
-group of whole keys, :func:`harness.key_units.unit_layout`) next to each other and partner
-positions counted from the unit's first row, and its tables (values, keys, names) as one
+group of whole keys, :func:`harness.key_units.unit_layout`) next to each other, partner
+positions counted from the unit's first row, and value and key ids into the unit's own
+tables. Each unit's values and keys are a pickle of their own (a worker unpickles only
+the values of its units, not the whole history's); the other tables are one shared
 pickle. A worker process maps the columns (``np.load(mmap_mode="r")``): the pages are the
 machine's page cache, shared by every process, so a unit sent to a worker is only the
-directory's name and the unit's number, and each worker reads one contiguous chunk per
-unit. Workers on other machines cannot see the directory; they get
-sub-histories instead (:func:`harness.key_units.split_by_key`).
+directory's name and the unit's number, and a worker copies one contiguous chunk per
+unit. Workers on other machines cannot see the directory; they get sub-histories instead
+(:func:`harness.key_units.split_by_key`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.history import History
-from harness.key_units import take, unit_layout
+from harness.key_units import cut_tables, unit_layout
 
 __all__ = ["SharedHistory", "share_history"]
 
@@ -47,23 +49,26 @@ class SharedHistory:
     offsets: tuple[int, ...]
 
     def unit(self, u: int) -> History:
-        """Unit ``u``'s sub-history, as :func:`harness.key_units.take` cuts it (only the
-        values and keys it uses), read from the mapped files."""
+        """Unit ``u``'s sub-history (only the values and keys it uses, as
+        :func:`harness.key_units.take` cuts it), read from the files."""
         h = self.open()
         a, b = self.offsets[u], self.offsets[u + 1]
-        chunk = History(**{c: getattr(h, c)[a:b] for c in _COLUMNS}, **_tables(h))
-        return take(chunk, np.arange(b - a, dtype=np.int64))
+        with open(os.path.join(self.directory, f"unit-{u}.pickle"), "rb") as f:
+            tables = pickle.load(f)
+        columns: dict[str, Any] = {c: np.array(getattr(h, c)[a:b]) for c in _COLUMNS}
+        return History(**columns, **{**_tables(h), **tables})
 
     def open(self) -> History:
-        """The history, its columns mapped read-only from the shared files (mapped once
-        per process and check; a new check's history replaces the last one)."""
+        """The shared columns, mapped read-only (once per process and check; a new
+        check's history replaces the last one), with the tables common to all units; the
+        value and key ids are each unit's own."""
         h = _OPENED.get(self.token)
         if h is None:
             with open(os.path.join(self.directory, _TABLES), "rb") as f:
                 tables = pickle.load(f)
             columns = {c: np.load(os.path.join(self.directory, f"{c}.npy"), mmap_mode="r")
                        for c in _COLUMNS}  # fmt: skip
-            h = History(**columns, **tables)
+            h = History(**columns, **tables, values=[], keys=[])
             _OPENED.clear()
             _OPENED[self.token] = h
         return h
@@ -74,8 +79,9 @@ class SharedHistory:
 
 
 def _tables(h: History) -> dict[str, Any]:
-    return {"f_names": h.f_names, "values": h.values, "keys": h.keys, "nodes": h.nodes,
-            "process_names": h.process_names, "path": h.path}  # fmt: skip
+    """The tables every unit shares (values and keys are each unit's own)."""
+    return {"f_names": h.f_names, "nodes": h.nodes, "process_names": h.process_names,
+            "path": h.path}  # fmt: skip
 
 
 def share_history(history: History, groups: list[npt.NDArray[np.int64]]) -> SharedHistory:
@@ -92,8 +98,16 @@ def share_history(history: History, groups: list[npt.NDArray[np.int64]]) -> Shar
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     directory = tempfile.mkdtemp(prefix="clew-history-", dir=base)
     try:
-        for c in _COLUMNS:
-            column = local_pair if c == "pair" else getattr(history, c)[rows]
+        columns = {c: getattr(history, c)[rows] for c in _COLUMNS if c != "pair"}
+        columns["pair"] = local_pair
+        for u in range(len(offsets) - 1):
+            a, b = int(offsets[u]), int(offsets[u + 1])
+            cut = cut_tables(history, *(columns[c][a:b] for c in ("value", "error", "key")))
+            for c, column in zip(("value", "error", "key"), cut[:3], strict=True):
+                columns[c][a:b] = column
+            with open(os.path.join(directory, f"unit-{u}.pickle"), "wb") as f:
+                pickle.dump({"values": cut[3], "keys": cut[4]}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        for c, column in columns.items():
             np.save(os.path.join(directory, f"{c}.npy"), column)
         with open(os.path.join(directory, _TABLES), "wb") as f:
             pickle.dump(_tables(history), f, protocol=pickle.HIGHEST_PROTOCOL)
