@@ -49,6 +49,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ops", type=int, default=1_000_000, help="ops of the linear history")
     p.add_argument("--keys", type=int, default=100)
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--info", type=float, default=0.02,
+                   help="fraction of writes that end info (more: a costlier search)")  # fmt: skip
     p.add_argument("--txns", type=int, default=1_000_000, help="transactions (0: skip)")
     p.add_argument("--no-linear", action="store_true", help="skip the linear history")
     p.add_argument("--time-limit", type=float, default=600.0)
@@ -66,7 +69,7 @@ def main() -> int:
 
 
 def _linear(a: argparse.Namespace, gen: Any) -> None:
-    shape = gen.Shape(ops=a.ops, clients=20, keys=a.keys)
+    shape = gen.Shape(ops=a.ops, clients=a.clients, keys=a.keys, info=a.info)
     path = gen.cached_history(shape, a.cache)
     print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     t = time.perf_counter()
