@@ -31,7 +31,7 @@ from harness.check_dask import DaskUnitMap, check_linear_on_dask, dask_check_cli
 from harness.formats import read_history
 
 
-def _load(name: str, path: Path):  # type: ignore[no-untyped-def]
+def _load(name: str, path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -95,8 +95,8 @@ def _g1c_pairs(pairs: int) -> History:
     ops: list[dict[str, Any]] = []
     for i in range(pairs):
         a, b = f"a{i}", f"b{i}"
-        t1 = [["append", a, 1], ["r", b, [1]]]
-        t2 = [["append", b, 1], ["r", a, [1]]]
+        t1: list[list[Any]] = [["append", a, 1], ["r", b, [1]]]
+        t2: list[list[Any]] = [["append", b, 1], ["r", a, [1]]]
         for p, t in ((2 * i, t1), (2 * i + 1, t2)):
             ops.append({"type": "invoke", "process": p, "f": "txn",
                         "value": [[f, k, None] for f, k, _ in t]})  # fmt: skip
