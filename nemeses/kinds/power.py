@@ -3,10 +3,16 @@ started again from its disk, by the provider (:mod:`nemeses.power`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import NemesisError
 from nemeses.base import NemesisPackage
 from nemeses.kinds import FaultKind, PackageArgs, ParamSpace, aim_at_targets
 from nemeses.kinds.process import plan_process
 from nemeses.targets import TARGET_SPECS
+
+if TYPE_CHECKING:
+    from clusters.base import Cluster
 
 
 def power_package(args: PackageArgs) -> NemesisPackage:
@@ -14,6 +20,18 @@ def power_package(args: PackageArgs) -> NemesisPackage:
     from nemeses.power import power_package as make
 
     return make(args.db, interval=args.interval)
+
+
+def check_switch(cluster: Cluster, db: Any) -> None:
+    """Refuse, before the run, a provider that cannot switch its nodes off and on."""
+    from clusters import get_provider
+    from nemeses.power import PowerSwitch
+
+    if not isinstance(get_provider(cluster.provider), PowerSwitch):
+        raise NemesisError(
+            f"power-off faults need a provider that can switch nodes off and on; the "
+            f"{cluster.provider} provider cannot (use --provider qemu)"
+        )
 
 
 KINDS = (
@@ -27,6 +45,7 @@ KINDS = (
         plan=plan_process,
         package=power_package,
         provider_needs=(("power-off",),),
+        check=check_switch,
         aim=aim_at_targets,
         heal_priority=3,
         order=75,

@@ -179,6 +179,14 @@ def test_the_provider_switches_power_and_offers_the_power_off_kind() -> None:
     assert not isinstance(get_provider("local"), PowerSwitch)
     assert {c.name: c for c in prov.capabilities()}["power-off"].available
     assert kinds.get("power-off").provider_needs == (("power-off",),)
+    from clusters.base import Cluster, Node
+
+    nodes = (Node(name="n1", host="10.77.253.11"),)
+    local = Cluster(provider="local", name="t", state_dir="/x", nodes=nodes)
+    why = kinds.problems(kinds.get("power-off"), local, None)
+    assert why and "--provider qemu" in why[0], why
+    vms = Cluster(provider="qemu", name="t", state_dir="/x", nodes=nodes)
+    assert kinds.problems(kinds.get("power-off"), vms, None) == []
 
 
 def test_fault_timeout_option_and_the_provider_default() -> None:
