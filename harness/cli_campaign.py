@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 import click
 
 from harness.campaign import DEFAULT_BUDGET, DEFAULT_RUNS, CampaignRun
-from harness.errors import ConfigError
+from harness.cli_test import agent_steps_of
 
 __all__ = ["campaign_cmd"]
 
@@ -22,22 +20,6 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
             raise click.BadParameter(f"{what} {p!r} is not KEY=VALUE")
         out[key] = value
     return out
-
-
-def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
-    """The ``--agent-step`` flags' JSON (an object, or a list of them, per flag) as one list
-    of steps, checked later with the spec (``None``: none given); :class:`ConfigError`
-    naming the flag for text that is not JSON."""
-    if not flags:
-        return None
-    steps: list[Any] = []
-    for i, text in enumerate(flags):
-        try:
-            step = json.loads(text)
-        except ValueError as e:
-            raise ConfigError(f"--agent-step {i + 1}: not JSON: {e}") from None
-        steps.extend(step if isinstance(step, list) else [step])
-    return steps
 
 
 @click.command("campaign", short_help="Runs until the first invalid one: runs to detection.")

@@ -121,8 +121,11 @@ class _TestCommand(click.Command):
         super().format_epilog(ctx, formatter)
 
 
-def _agent_steps(flags: tuple[str, ...]) -> list[Any] | None:
-    """The ``--agent-step`` flags' JSON, as a list of steps (``None``: none given)."""
+def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
+    """The ``--agent-step`` flags' JSON (an object, or a list of them, per flag) as one list
+    of steps, checked later with the spec (``None``: none given); :class:`ConfigError`
+    naming the flag for text that is not JSON. ``clew test`` and ``clew campaign`` share
+    it."""
     if not flags:
         return None
     steps: list[Any] = []
@@ -271,7 +274,7 @@ def test_cmd(
         rate=rate, seed=seed, store=store, faults=faults, scheduler=scheduler, interval=interval,
         overlap=overlap, fault_ops=fault_ops, fault_lease=fault_lease, op_timeout=op_timeout,
         fault_timeout=fault_timeout,
-        agent=_agent_steps(agent_steps), agent_journal_bytes=agent_journal_bytes,
+        agent=agent_steps_of(agent_steps), agent_journal_bytes=agent_journal_bytes,
         agent_journal_rate=agent_journal_rate, provider=provider,
         cluster_state_dir=cluster_state_dir,
         leave_db_running=leave_db_running,
