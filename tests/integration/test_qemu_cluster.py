@@ -9,8 +9,11 @@ nodes reach each other, and netem (each VM has its own kernel) delays pings by 5
 ``down`` leaves nothing: no tap, bridge, QEMU process or state file. A boot that times out
 also leaves nothing. The clock nemesis's system-clock path on a VM: a bump of n1 by three
 hours shows in etcd's own log timestamps (etcd is Go: libfaketime cannot reach it) while
-n2 and this host keep their time, and the heal puts n1 back. Subnet 10.77.253.0/24,
-names ``h24q-``.
+n2 and this host keep their time, and the heal puts n1 back. Last, on one cluster shared
+by both (a module fixture): clew's packet nemesis picks netem on every VM and its delay,
+loss and duplication show in pings from n1 to n3 only; a power-off of n2 (SIGKILL of its
+QEMU, healed by a cold start from its disk) loses a write made without sync and keeps
+one made with fsync. Subnet 10.77.253.0/24, names ``h24q-``.
 """
 
 from __future__ import annotations
