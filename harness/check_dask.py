@@ -83,8 +83,6 @@ class _KernelLoader(WorkerPlugin):
 
 
 def _load_kernels() -> None:
-    # Through the package: importing checkers.linear.check by name would leave the
-    # package's ``check`` bound to that module instead of the function.
     from checkers.linear import check, resolve_model  # noqa: F401 - loads the kernels
 
 

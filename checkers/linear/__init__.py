@@ -69,7 +69,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from checkers.linear.check import ProgressFn, check, resolve_model
+    from checkers.linear.checker import ProgressFn, check, resolve_model
     from checkers.linear.models import MODELS, Model, get_model
 
 __all__ = ["MODELS", "Model", "ProgressFn", "check", "get_model", "resolve_model"]
@@ -77,9 +77,9 @@ __all__ = ["MODELS", "Model", "ProgressFn", "check", "get_model", "resolve_model
 # Loaded on first use, so that importing a light submodule (the budget defaults, for the
 # CLI) does not load Numba and compile or load the kernels.
 _LAZY = {
-    "ProgressFn": "checkers.linear.check",
-    "check": "checkers.linear.check",
-    "resolve_model": "checkers.linear.check",
+    "ProgressFn": "checkers.linear.checker",
+    "check": "checkers.linear.checker",
+    "resolve_model": "checkers.linear.checker",
     "MODELS": "checkers.linear.models",
     "Model": "checkers.linear.models",
     "get_model": "checkers.linear.models",

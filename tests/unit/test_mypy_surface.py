@@ -25,7 +25,7 @@ SURFACE = [
     "checkers/__init__.py",
     "checkers/result.py",
     "checkers/set.py",
-    "checkers/linear/check.py",
+    "checkers/linear/checker.py",
     "checkers/txn/check.py",
     "checkers/collections/__init__.py",
 ]
