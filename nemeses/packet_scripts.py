@@ -276,7 +276,8 @@ def netem_apply_script(tag: str, fault: PacketFault, devices: Mapping[str, Seque
     priomap, so ordinary traffic never reaches band 4) with clew's handle, the netem
     qdisc on band 4, one u32 filter per destination. Replaces clew's earlier qdisc;
     refuses a device whose root qdisc is someone else's; removes clew's qdisc from every
-    device not listed. (Not run on the development machines: their kernel lacks netem.)"""
+    device not listed. (Run on VMs, which have netem, in test_qemu_cluster.py; the
+    local provider's host kernel lacks it.)"""
     prio, child = qdisc_handles(tag)
     major = prio.rstrip(":")
     lines = [_netem_remove_fn(tag), "clew_pkt_netem_remove || exit $?\n"]
