@@ -73,14 +73,19 @@ _CONFIG_FIELDS = ("suite", "workload", "options", "scheduler", "faults", "interv
                   "concurrency", "rate", "provider")  # fmt: skip
 
 
-def config_hash(spec: TestSpec, *, without: tuple[str, ...] = ()) -> str:
-    """A short hash of what defines a campaign's experiment (not its seed or store), of
-    every config field but ``without``."""
+def experiment_config(spec: TestSpec, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What defines a campaign's experiment (not its seed or store): every config field
+    but ``without``, and the agent steps when the spec has any."""
     data = spec.to_json()
     config = {k: data.get(k) for k in _CONFIG_FIELDS if k not in without}
     if data.get("agent"):  # faults nodes strike themselves (left out when none: old hashes hold)
         config["agent"] = data["agent"]
-    text = json.dumps(config, sort_keys=True, default=str)
+    return config
+
+
+def config_hash(spec: TestSpec, *, without: tuple[str, ...] = ()) -> str:
+    """A short hash of :func:`experiment_config` (every config field but ``without``)."""
+    text = json.dumps(experiment_config(spec, without=without), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -166,19 +171,26 @@ class CampaignResult:
 
 
 def _schedule_of(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
-    """The fault ops a run carried out (from its ledger: planned ops that were applied or
-    healed) and their number."""
+    """The fault ops a run carried out and their number, from its ledger: the controller's
+    planned ops that were applied or healed, and what node agents struck and healed (those
+    steps carry ``"source": "agent"`` and the node)."""
     steps: list[dict[str, Any]] = []
     path = run_dir / "faults.jsonl"
     if not path.exists():
         return steps, 0
     intents: dict[int, dict[str, Any]] = {}
     for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, TypeError):
             r = json.loads(line)
-            if isinstance(r, dict) and r.get("event") == "intent" and "at" in r:
+            if not isinstance(r, dict):
+                continue
+            if r.get("source") == "agent" and r.get("event") in ("applied", "healed"):
+                steps.append({"at": round(int(r.get("time", 0)) / 1e9, 3), "f": r.get("f"),
+                              "value": r.get("value"), "source": "agent",
+                              "node": r.get("node")})  # fmt: skip
+            elif r.get("event") == "intent" and "at" in r:
                 intents[int(r["seq"])] = r
-            elif isinstance(r, dict) and r.get("event") in ("applied", "healed"):
+            elif r.get("event") in ("applied", "healed"):
                 i = intents.pop(int(r.get("seq", -1)), None)
                 if i is not None:
                     steps.append({"at": i["at"], "f": i["f"], "value": r.get("value")})
@@ -272,10 +284,9 @@ def run_campaign(
     assert spec.seed is not None
     directory = _campaign_dir(spec.store, spec.test_name)
     base = dataclasses.replace(spec, store=str(directory / "runs"))
-    data = spec.to_json()
     result = CampaignResult(
         directory=directory,
-        config={k: data.get(k) for k in _CONFIG_FIELDS},
+        config=experiment_config(spec),
         config_hash=config_hash(spec),
         experiment_hash=experiment_hash(spec),
         caps={"runs": runs, "budget_seconds": budget, "time_limit": spec.time_limit},

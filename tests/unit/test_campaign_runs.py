@@ -70,6 +70,38 @@ def test_it_stops_at_the_first_invalid_run_and_counts_what_was_spent(tmp_path: P
     assert (result.directory / "report.html").exists() and result.exit_code == 1
 
 
+class WithAgents(Scripted):
+    """Fake runs whose ledger also holds what n2's agent struck and healed."""
+
+    def run(self, spec: Spec) -> RunOutcome:
+        outcome = super().run(spec)
+        agent = [
+            {"seq": 3, "time": 2_500_000_000, "event": "applied", "f": "start-kill",
+             "value": {"targets": "nodes", "nodes": ["n2"]}, "source": "agent", "node": "n2"},
+            {"seq": 4, "time": 3_000_000_000, "event": "healed", "f": "stop-kill",
+             "value": None, "source": "agent", "node": "n2"},
+        ]  # fmt: skip
+        with open(outcome.run_dir / "faults.jsonl", "a") as out:
+            out.write("".join(json.dumps(r) + "\n" for r in agent))
+        return outcome
+
+
+def test_what_node_agents_struck_counts_as_fault_ops_and_their_steps_are_in_the_config(
+    tmp_path: Path,
+) -> None:
+    steps = [{"node": "n2", "f": "start-kill", "at": 2.5, "hold": 0.5}]
+    result = run_campaign(spec(tmp_path, agent=steps), runs=1, executor=WithAgents([False]))
+    data = json.loads((result.directory / "campaign.json").read_text())
+    assert data["fault_ops_spent"] == 4 and data["runs"][0]["fault_ops"] == 4
+    assert data["runs"][0]["schedule"][2] == {
+        "at": 2.5, "f": "start-kill", "value": {"targets": "nodes", "nodes": ["n2"]},
+        "source": "agent", "node": "n2"}  # fmt: skip
+    assert data["config"]["agent"] == json.loads(json.dumps(spec(tmp_path, agent=steps)
+                                                            .to_json()["agent"]))  # fmt: skip
+    assert "agent" not in run_campaign(spec(tmp_path), runs=1,
+                                       executor=Scripted([True])).config  # fmt: skip
+
+
 def test_nothing_found_within_the_cap_is_null_with_what_was_spent(tmp_path: Path) -> None:
     result = run_campaign(spec(tmp_path), runs=2, executor=Scripted([True, True]))
     data = result.to_json()
