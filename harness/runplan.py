@@ -209,7 +209,10 @@ def fault_driver(
         if ledger is not None:
             ledger.write({"seq": ledger.next_seq(), **rec})
 
-    return Driver(
+    driver = Driver(
         scheduler, space, rng=scheduler_rng(spec.seed), active=lambda: faults.active,
         ledger=lambda: ledger.records if ledger is not None else [], record=record,
     )  # fmt: skip
+    if faults.guard is not None:  # the node agents' journals reach the observations
+        faults.guard.on_journal = driver.observe_agent
+    return driver

@@ -20,7 +20,9 @@ brings back the journal's new whole lines (at most :data:`JOURNAL_PULL_BYTES` a 
 appended to ``<journal_to>/<node>/agent.jsonl`` (:meth:`FaultGuard.stop` brings the rest),
 and reads the node's monotonic clock (the kernel's ``now at``, /proc/timer_list): one
 offset sample per write, ``{"controller_ns", "offset_ns", "rtt_ns"}``, appended to
-``<journal_to>/<node>/clock.jsonl`` (the offset is good to the round trip).
+``<journal_to>/<node>/clock.jsonl`` (the offset is good to the round trip). Each record
+copied is also handed to :attr:`FaultGuard.on_journal` when set (the run's scheduler
+observations: :meth:`nemeses.scheduler.Driver.observe_agent`).
 
 The guard runs heal scripts as root, so its directory is trusted only when root made it:
 :meth:`FaultGuard.start` creates it mode 0700 and refuses (a :class:`NemesisError` naming
@@ -36,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import shlex
 import time
@@ -52,6 +55,8 @@ if TYPE_CHECKING:
     from nemeses.ledger import FaultLedger
 
 __all__ = ["DEFAULT_LEASE", "FaultGuard", "guard_dir"]
+
+log = logging.getLogger("clew.nemeses")
 
 #: Seconds a fault outlives a silent controller before the node heals it.
 DEFAULT_LEASE: float = 10.0
@@ -145,6 +150,9 @@ class FaultGuard:
         #: Where each node's journal is copied (``<journal_to>/<node>/agent.jsonl``).
         self.journal_to: Path | None = None
         self._pulled: dict[str, int] = {}  # node -> bytes of its journal copied
+        #: Called with (node, record) for every journal record copied (the run's
+        #: scheduler observations take them in); ``None``: nobody listens.
+        self.on_journal: Callable[[str, dict[str, Any]], None] | None = None
 
     @property
     def held(self) -> list[str]:
@@ -364,6 +372,25 @@ class FaultGuard:
         with open(out / "agent.jsonl", "a", encoding="utf-8") as f:
             f.write(whole)
         self._pulled[node] = self._pulled.get(node, 0) + len(whole.encode())
+        if self.on_journal is not None:
+            self._hand_on(node, whole)
+
+    def _hand_on(self, node: str, lines: str) -> None:
+        """Give every JSON object of ``lines`` to :attr:`on_journal` (other lines are
+        skipped; a listener's error is logged, never allowed to stop the lease writes)."""
+        assert self.on_journal is not None
+        for line in lines.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(rec, dict):
+                continue
+            try:
+                self.on_journal(node, rec)
+            except Exception:  # a listener's bug must not stop the leases
+                log.exception("the journal listener failed on a record of %s", node)
+                return
 
     async def log(self, remote: Remote) -> list[dict[str, object]]:
         """The events the guard on ``remote``'s node recorded (``guard.jsonl``); a line

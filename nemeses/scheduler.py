@@ -8,7 +8,10 @@ with a :class:`RunView` of
 * the **faults active now** (kind -> applied value) and the **ledger** so far (every
   record of ``faults.jsonl``: what struck, when, where, what failed);
 * the **observations** (:class:`Observations`): live counts of ok/fail/info per node and
-  per ``f``, and latency shifts (recent mean latency over the mean while no fault held).
+  per ``f``, and latency shifts (recent mean latency over the mean while no fault held);
+  with node agents, also a tally of what each node's agent saw (:class:`AgentTally`:
+  elections and leader changes from the database's log, process exits and starts, the
+  latest load), fed by the fault guard as it collects the journals.
 
 It answers a :class:`FaultOp` (an op due at a time: now, or later), :class:`Wait` (ask me
 again by then — sooner if the nemesis is free and something completes), or ``None`` (no
@@ -41,8 +44,11 @@ from nemeses import kinds as fault_kinds
 from nemeses.kinds import FaultKind
 
 __all__ = [
+    "AGENT_WINDOW",
     "LATENCY_WINDOW",
     "SCHEDULERS",
+    "AgentObservations",
+    "AgentTally",
     "Decision",
     "FaultOp",
     "FaultSpace",
@@ -67,7 +73,11 @@ log = logging.getLogger("clew.nemeses")
 
 #: Completions per ``f`` whose latencies make the "recent" mean of :class:`Observations`.
 LATENCY_WINDOW = 200
+#: Agent records kept in :attr:`Observations.agent_recent` (the newest, all nodes).
+AGENT_WINDOW = 200
 _NS = 1_000_000_000
+#: Log patterns after which a node no longer leads (etcd's, bugkv's names).
+_NOT_LEADING = frozenset({"stepped-down", "leader-lost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +157,8 @@ class Observations:
     Counts are per ``(node, f, type)`` (type ok/fail/info). Latencies (completion time
     minus invocation time) are kept per ``f``: a running mean of those completed while no
     fault held (the baseline), and the last :data:`LATENCY_WINDOW` (recent). Memory is
-    bounded by the number of nodes, ``f`` values and processes in flight."""
+    bounded by the number of nodes, ``f`` values and processes in flight. The node agents'
+    records, when a run has agents, are in :attr:`agents`."""
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str | None, str, str]] = Counter()
@@ -155,6 +166,12 @@ class Observations:
         self._base: dict[str, tuple[int, float]] = {}
         self._recent: dict[str, deque[float]] = {}
         self.ops = 0
+        #: What the node agents reported (empty in a run without agents).
+        self.agents = AgentObservations()
+
+    def record_agent(self, node: str, rec: Mapping[str, Any]) -> None:
+        """Take in one record of ``node``'s agent journal (see :class:`AgentObservations`)."""
+        self.agents.record(node, rec)
 
     def record(self, event: Mapping[str, Any], *, faulted: bool) -> None:
         """Take in one client event (an invocation or a completion)."""
@@ -205,6 +222,94 @@ class Observations:
         if not n or not recent or total <= 0:
             return None
         return (sum(recent) / len(recent)) / (total / n)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTally:
+    """What one node's agent reported so far: ``elections`` (``became-leader`` lines of
+    the database's log), ``leader_changes`` (``leader-changed`` lines), ``terms``
+    (``term-changed``), process ``exits`` and ``starts``, and the latest ``load1``
+    (``None`` before its first ``pressure`` record)."""
+
+    elections: int = 0
+    leader_changes: int = 0
+    terms: int = 0
+    exits: int = 0
+    starts: int = 0
+    load1: float | None = None
+
+
+class AgentObservations:
+    """The node agents' journal records, as the fault guard collects them (seconds to a
+    renewal old). Counts are per ``(node, what)``, ``what`` being ``log:<pattern>`` or
+    ``process:<change>`` (bounded by the nodes, the adapter's patterns and the process
+    changes); the last :data:`AGENT_WINDOW` of those records are kept in
+    :attr:`recent`; the latest ``load1`` per node; and the node the database last said
+    leads (:attr:`leader`)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.recent: deque[tuple[str, float | None, str]] = deque(maxlen=AGENT_WINDOW)
+        self.load: dict[str, float] = {}
+        self.records = 0
+        self._leader: str | None = None
+
+    def record(self, node: str, rec: Mapping[str, Any]) -> None:
+        """Take in one journal record of ``node``'s agent (others than ``log``,
+        ``process`` and ``pressure`` are counted in :attr:`records` only)."""
+        self.records += 1
+        e = rec.get("e")
+        run = rec.get("run")
+        at = float(run) if isinstance(run, int | float) else None
+        whats: list[str] = []
+        if e == "log":
+            pats = rec.get("patterns")
+            whats = [f"log:{p}" for p in pats if isinstance(p, str)] if isinstance(
+                pats, list) else []  # fmt: skip
+        elif e == "process" and isinstance(rec.get("change"), str):
+            whats = [f"process:{rec['change']}"]
+        elif e == "pressure" and isinstance(rec.get("load1"), int | float):
+            self.load[node] = float(rec["load1"])
+        for what in whats:
+            self.counts[(node, what)] += 1
+            self.recent.append((node, at, what))
+            if what == "log:became-leader":
+                self._leader = node
+            elif node == self._leader and (
+                what in ("process:exit", "process:stop")
+                or what.removeprefix("log:") in _NOT_LEADING
+            ):
+                self._leader = None
+
+    @property
+    def leader(self) -> str | None:
+        """The node whose ``became-leader`` line came last, unless it has since exited,
+        stopped, stepped down or lost its leadership (``None``: the agents do not say)."""
+        return self._leader
+
+    def tally(self, since: Counter[tuple[str, str]] | None = None) -> dict[str, AgentTally]:
+        """Node -> :class:`AgentTally` of the records since ``since`` (an earlier copy of
+        :attr:`counts`; ``None``: the whole run); every node that sent a record."""
+        delta = self.counts - since if since is not None else self.counts
+        nodes = {n for n, _w in self.counts} | set(self.load)
+        return {
+            n: AgentTally(
+                elections=delta[(n, "log:became-leader")],
+                leader_changes=delta[(n, "log:leader-changed")],
+                terms=delta[(n, "log:term-changed")],
+                exits=delta[(n, "process:exit")],
+                starts=delta[(n, "process:start")],
+                load1=self.load.get(n),
+            )
+            for n in sorted(nodes)
+        }
+
+    def elections(self, since: Counter[tuple[str, str]] | None = None) -> int:
+        """How many leader elections the agents saw since ``since`` (as :meth:`tally`):
+        the ``became-leader`` lines of all nodes, or, for a database that logs no such
+        line, the most ``leader-changed`` lines of one node."""
+        t = self.tally(since).values()
+        return max(sum(x.elections for x in t), max((x.leader_changes for x in t), default=0))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -582,6 +687,11 @@ class Driver:
         """Take in one event of the run (client events feed the observations)."""
         if isinstance(event.get("process"), int):
             self.observed.record(event, faulted=bool(self._active()))
+
+    def observe_agent(self, node: str, rec: Mapping[str, Any]) -> None:
+        """Take in one record of ``node``'s agent journal (the fault guard calls this as
+        it collects the journals)."""
+        self.observed.record_agent(node, rec)
 
     def summarize(self, now_ns: int) -> None:
         """Once: write the scheduler's summary (and, under a budget, the fault ops used)

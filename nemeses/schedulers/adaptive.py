@@ -6,6 +6,12 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   the same two nodes served in two windows in a row (``split``: two leaders); the share of
   ``fail``/``info`` completions (none / low / mid / high); and the faults holding now, by
   role. A string such as ``lead=moved err=mid act=clock@leader,partition@leader``.
+  In a run with node agents (once any agent record has arrived) ``lead`` says what the
+  database's own log says instead: ``split`` as before, else the elections the agents
+  saw in the window — ``moved`` (one), ``churn`` (two or more) — or, with none, ``same``
+  (``none`` if no node served): the same part with a new meaning and one more value, so
+  the learner's states do not multiply. The ``leader`` role is then the node whose
+  ``became-leader`` line came last (unless it exited or stepped down since).
 * **Actions** (moves): ``hold``; ``start:<kind>@<role>`` — roles ``leader`` (the node
   serving acknowledged ops now), ``follower`` (another node), or the kind's own planner
   (``@any``; ``@all`` for a kill of every node) — for a kind not holding (a partition may
@@ -169,12 +175,19 @@ def _bucket_err(share: float | None) -> str:
     return "low" if share < 0.2 else "mid" if share < 0.6 else "high"
 
 
+def _bucket_elections(n: int) -> str:
+    return "same" if n == 0 else "moved" if n == 1 else "churn"
+
+
 class StateTracker:
     """Turns the live :class:`Observations` into the agent's state string, by the
-    difference of the counts since the previous call; also names the node leading now."""
+    difference of the counts since the previous call; also names the node leading now.
+    With node agents' records, the ``lead`` part and the leader come from them (see the
+    module docstring)."""
 
     def __init__(self) -> None:
         self._last: Counter[tuple[str | None, str, str]] = Counter()
+        self._agents_last: Counter[tuple[str, str]] = Counter()
         self._lead: str | None = None
         self._serving: set[str] = set()
         self.leader: str | None = None
@@ -209,6 +222,14 @@ class StateTracker:
             moved = "moved"
         if lead is not None:
             self._lead = self.leader = lead
+        agents = observed.agents
+        if agents.records:
+            elections = agents.elections(self._agents_last)
+            self._agents_last = Counter(agents.counts)
+            if not self.split:
+                moved = "none" if lead is None and not elections else _bucket_elections(elections)
+            if agents.leader is not None:
+                self.leader = agents.leader
         return f"lead={moved} err={_bucket_err(share)} act={active or '-'}"
 
 
@@ -327,8 +348,9 @@ class AdaptiveScheduler:
                        why=why)  # fmt: skip
 
     def _value(self, view: RunView, kind: str, role: str) -> Any:
-        """The start value striking ``role``: the leader is the node serving now (the
-        database's primary when none has served yet: asking it takes seconds under load)."""
+        """The start value striking ``role``: the leader is the one the node agents name
+        (see :class:`StateTracker`), else the node serving now (the database's primary
+        when none has served yet: asking it takes seconds under load)."""
         space = view.space
         nodes = list(space.nodes)
         if role == "any":
