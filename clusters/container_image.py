@@ -47,6 +47,7 @@ __all__ = [
     "build_image",
     "default_cache_dir",
     "image_inputs",
+    "run_logged",
 ]
 
 IMAGE_NAME = "clew-node"
@@ -250,46 +251,11 @@ def _mmdebstrap(inputs: ImageInputs, out: Path, timeout: float, say: Callable[[s
         str(out),
         *inputs.mirrors,
     ]
-    # Debian's own tools first: mmdebstrap runs helpers with "#!/usr/bin/env python3", and
-    # a python3 shim earlier on PATH (pyenv) can slow each of ~150 extractions to seconds.
-    path = "/usr/sbin:/usr/bin:/sbin:/bin:" + os.environ.get("PATH", "")
-    proc = subprocess.Popen(
-        argv,
-        env={**os.environ, "PATH": path},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    # SIGTERM first: mmdebstrap then unmounts what it mounted in the chroot and removes
-    # its temporary directory; SIGKILL to all of it if it has not gone a minute later.
-    fired = threading.Event()
-
-    def stop() -> None:
-        fired.set()
-        proc.terminate()
-
-    timer = threading.Timer(timeout, stop)
-    killer = threading.Timer(timeout + 60, lambda: os.killpg(proc.pid, signal.SIGKILL))
-    timer.start()
-    killer.start()
-    last: list[str] = []
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
-            last = [*last[-9:], line]
-            if line.startswith("I: ") and "tempdir" not in line:
-                say("  mmdebstrap: " + line[3:])
-        code = proc.wait()
-    finally:
-        timer.cancel()
-        killer.cancel()
-    if code != 0:
+        run_logged(argv, timeout, say, "mmdebstrap")
+    except ClusterError:
         out.unlink(missing_ok=True)
-        why = f"was stopped after {timeout:g} s" if fired.is_set() else f"exited with status {code}"
-        raise ClusterError(f"mmdebstrap {why}: {' | '.join(last[-4:])}")
+        raise
 
 
 def _prune(cache: Path, keep: int) -> None:
@@ -386,3 +352,48 @@ def _build_locked(
     say(f"{inputs.tag} (also {LATEST}) ready in {seconds:.1f} s")
     return BuildResult(tag=inputs.tag, built=built, imported=imported, seconds=seconds,
                        tarball=tarball, tarball_bytes=size)  # fmt: skip
+
+
+def run_logged(argv: list[str], timeout: float, say: Callable[[str], None], what: str) -> None:
+    """Run ``argv`` (mmdebstrap, or a tool like it) in its own session; its ``I:`` lines go
+    to ``say`` prefixed with ``what``. SIGTERM at ``timeout`` (mmdebstrap then unmounts what
+    it mounted in the chroot and removes its temporary directory), SIGKILL to the whole
+    group a minute later. :class:`ClusterError` naming ``what`` with the last lines of its
+    output if it fails."""
+    # Debian's own tools first: mmdebstrap runs helpers with "#!/usr/bin/env python3", and
+    # a python3 shim earlier on PATH (pyenv) can slow each of ~150 extractions to seconds.
+    path = "/usr/sbin:/usr/bin:/sbin:/bin:" + os.environ.get("PATH", "")
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, "PATH": path},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        proc.terminate()
+
+    timer = threading.Timer(timeout, stop)
+    killer = threading.Timer(timeout + 60, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    killer.start()
+    last: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            last = [*last[-9:], line]
+            if line.startswith("I: ") and "tempdir" not in line:
+                say(f"  {what}: " + line[3:])
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        killer.cancel()
+    if code != 0:
+        why = f"was stopped after {timeout:g} s" if fired.is_set() else f"exited with status {code}"
+        raise ClusterError(f"{what} {why}: {' | '.join(last[-4:])}")

@@ -31,16 +31,13 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clusters.container_image import ImageInputs, default_cache_dir, image_inputs
+from clusters.container_image import ImageInputs, default_cache_dir, image_inputs, run_logged
 from clusters.doctor import find_binary, run_tool
 from harness.errors import ClusterError, ConfigError
 
@@ -299,47 +296,6 @@ def _lock(cache: Path, say: Callable[[str], None]) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _run_logged(argv: list[str], timeout: float, say: Callable[[str], None], what: str) -> None:
-    """Run ``argv`` in its own session; ``I:`` lines go to ``say``. SIGTERM at ``timeout``
-    (mmdebstrap then unmounts and removes its temporary directory), SIGKILL to the whole
-    group a minute later. :class:`ClusterError` with the last lines if it fails."""
-    path = "/usr/sbin:/usr/bin:/sbin:/bin:" + os.environ.get("PATH", "")
-    proc = subprocess.Popen(
-        argv,
-        env={**os.environ, "PATH": path},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    fired = threading.Event()
-
-    def stop() -> None:
-        fired.set()
-        proc.terminate()
-
-    timer = threading.Timer(timeout, stop)
-    killer = threading.Timer(timeout + 60, lambda: os.killpg(proc.pid, signal.SIGKILL))
-    timer.start()
-    killer.start()
-    last: list[str] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
-            last = [*last[-9:], line]
-            if line.startswith("I: ") and "tempdir" not in line:
-                say(f"  {what}: " + line[3:])
-        code = proc.wait()
-    finally:
-        timer.cancel()
-        killer.cancel()
-    if code != 0:
-        why = f"was stopped after {timeout:g} s" if fired.is_set() else f"exited with status {code}"
-        raise ClusterError(f"{what} {why}: {' | '.join(last[-4:])}")
-
-
 def _newest(boot: Path, pattern: str) -> Path:
     found = sorted(boot.glob(pattern))
     if not found:
@@ -410,7 +366,7 @@ def _build(
         hook.write_text(_hook_script())
         b = inputs.base
         say(f"building the root file system with mmdebstrap into {tree}")
-        _run_logged(
+        run_logged(
             [
                 str(tools["mmdebstrap"]),
                 "--variant=minbase",
