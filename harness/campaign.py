@@ -119,6 +119,14 @@ class CampaignRun:
     schedule: list[dict[str, Any]]
     #: Where the run was made (a Dask worker's address), ``None`` for this process.
     worker: str | None = None
+    #: The heal left residue (or could not be verified): the run's verdict is "unknown".
+    tainted: bool = False
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict in a word: valid, INVALID, unknown or "unknown (tainted)"."""
+        word = {True: "valid", False: "INVALID"}.get(self.valid, "unknown")
+        return f"{word} (tainted)" if self.tainted else word
 
 
 @dataclass(slots=True)
@@ -138,10 +146,11 @@ class CampaignResult:
 
     @property
     def exit_code(self) -> int:
-        """1 if a run was invalid (found), 2 if none was but some were unknown, else 0."""
+        """1 if a run was invalid (found), 2 if none was but some were unknown (or
+        tainted), else 0."""
         if self.runs_to_detection is not None:
             return 1
-        return 2 if any(r.valid is not True for r in self.runs) else 0
+        return 2 if any(r.valid is not True or r.tainted for r in self.runs) else 0
 
     def to_json(self) -> dict[str, Any]:
         """``campaign.json``'s content: the caps, and what was spent (runs, seconds of
@@ -346,6 +355,7 @@ def _campaign_run(i: int, seed: int, outcome: RunOutcome, directory: Path) -> Ca
                     else run_dir),
         valid=outcome.valid, wall_seconds=round(outcome.wall_seconds or 0.0, 3),
         fault_ops=ops, schedule=steps, worker=outcome.results.get("worker"),
+        tainted=bool(outcome.results.get("tainted")),
     )  # fmt: skip
 
 
@@ -382,10 +392,11 @@ def write_report(result: CampaignResult) -> Path:
     e = html.escape
     rows = []
     for r in result.runs:
-        verdict = {True: "valid", False: "INVALID"}.get(r.valid, "unknown")
+        verdict = r.verdict_text
         link = Path(r.run_dir) / "report.html"
         rows.append(
-            f"<tr><td>{r.index}</td><td>{r.seed}</td><td class='{verdict.lower()}'>{verdict}"
+            f"<tr><td>{r.index}</td><td>{r.seed}</td>"
+            f"<td class='{verdict.split()[0].lower()}'>{e(verdict)}"
             f"</td><td>{r.wall_seconds:.1f}</td><td>{r.fault_ops}</td>"
             f"<td><a href='{e(str(link))}'>{e(r.run_dir)}</a></td></tr>"
         )

@@ -131,7 +131,7 @@ def campaign_cmd(
       clew campaign bugkv -o bug=early-ack -w set --faults kill --interval 1 \\
           --time-limit 6 --runs 10
     Exit codes: 1 a run was invalid (found), 0 none was, 2 none was but some were
-    unknown, 254 bad arguments.
+    unknown (a tainted run, whose heal left residue, is unknown), 254 bad arguments.
     """
     from harness.campaign import run_campaign
     from harness.spec import load_spec
@@ -148,7 +148,7 @@ def campaign_cmd(
     )  # fmt: skip
 
     def show(r: CampaignRun) -> None:
-        verdict = {True: "valid", False: "INVALID"}.get(r.valid, "unknown")
+        verdict = r.verdict_text
         where = f" on {r.worker}" if r.worker else ""
         click.echo(f"run {r.index}: seed {r.seed}: {verdict} in {r.wall_seconds:.1f} s, "
                    f"{r.fault_ops} fault ops{where}")  # fmt: skip

@@ -15,7 +15,7 @@ from harness.progress import ConsoleProgress, reporting
 from nemeses.kinds import names as fault_kind_names
 from nemeses.scheduler import scheduler_names
 
-__all__ = ["analyze_cmd", "builtin_suites_help", "junit_xml", "test_cmd"]
+__all__ = ["analyze_cmd", "builtin_suites_help", "junit_xml", "taint_reason", "test_cmd"]
 
 _VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
@@ -52,6 +52,17 @@ def _seed_of(run_dir: Path) -> int | None:
     return seed if isinstance(seed, int) else None
 
 
+def taint_reason(results: dict[str, Any]) -> str | None:
+    """Why a run is tainted, for people (``None`` if it is not): the residue the
+    verify-healed barrier found on each node, and what that means for the verdict."""
+    if not results.get("tainted"):
+        return None
+    residue = results.get("heal_residue") or {}
+    left = "; ".join(f"{n}: {', '.join(map(str, r))}" for n, r in sorted(residue.items()) if r)
+    return (f"tainted: the heal left residue ({left or 'not verified'}); the faults may have "
+            "outlived their windows, so the run cannot count as valid")  # fmt: skip
+
+
 def junit_xml(outcomes: list[Any], name: str) -> str:
     """A JUnit XML document (built with xml.etree) of ``outcomes``: one ``testsuite``
     named ``name``, one ``testcase`` per run (``run i``) whose properties name the run
@@ -85,7 +96,8 @@ def junit_xml(outcomes: list[Any], name: str) -> str:
             ET.SubElement(case, "failure", message=causes or "invalid")
         elif o.valid is not True:
             errors += 1
-            ET.SubElement(case, "error", message="unknown: " + "; ".join(o.problems))
+            why = [w for w in [taint_reason(o.results)] if w] + list(o.problems)
+            ET.SubElement(case, "error", message="unknown: " + "; ".join(why))
         ET.SubElement(case, "system-out").text = str(o.run_dir)
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
@@ -260,7 +272,9 @@ def test_cmd(
       clew test postgres -w list-append --isolation read-committed
       clew test bugkv -o bug=early-ack -w set --faults kill
       clew test docs/examples/toykv.py --faults none
-    Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crash.
+    Exit codes: 0 valid, 1 invalid, 2 unknown (also a tainted run: a fault's residue
+    was left on a node after the heal, or the heal could not be verified), 254 bad
+    arguments, 255 crash.
     """
     from harness.runner import run_test
     from harness.spec import load_spec
@@ -313,8 +327,8 @@ def _print_outcome(o: Any) -> None:
         if r.get("cause"):
             line += f" — {r['cause']}"
         click.echo(line)
-    if o.results.get("tainted"):
-        click.echo(f"  tainted: faults left residue {o.results.get('heal_residue')}")
+    if (why := taint_reason(o.results)) is not None:
+        click.echo(f"  {why}")
     for p in o.problems:
         click.echo(f"  problem: {p}")
     report = o.run_dir / "report.html"

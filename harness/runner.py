@@ -358,7 +358,8 @@ async def _execute(
             if faults.guard is not None:  # each node's own journal, into nodes/<n>/
                 faults.guard.journal_to = run.path / "nodes"
                 if spec.agent:  # the nodes' part of the schedule, handed over now
-                    await hand_over(faults.guard, compile_slices(spec.agent, ctx, db),
+                    nemeses = {k: p.nemesis for k, p in faults.packages.items()}
+                    await hand_over(faults.guard, compile_slices(spec.agent, ctx, db, nemeses),
                                     record=run.path / "agents.json")  # fmt: skip
         ledger.restart_clock()  # fault times share the history's origin
         # The wall time of that origin: the report puts the node logs on the run's clock.
@@ -422,23 +423,28 @@ def _results(
     wall_seconds: float | None,
     check_seconds: float | None,
 ) -> RunResults:
-    """The run's results, from the checkers' verdicts, the history and the ledger."""
+    """The run's results, from the checkers' verdicts, the history and the ledger. A
+    tainted run (``residue`` left on a node, or the heal not verified) cannot be called
+    valid, whatever its history shows: the faults may have outlived their windows, so a
+    valid verdict becomes "unknown" (an invalid one stays invalid)."""
     problems = list(problems)
+    tainted = any(residue.values())
     records: list[dict[str, Any]] = []
     try:
         records = read_fault_records(run.path)
     except ClewError as e:
         problems.append(str(e))
     verified = [r for r in records if r.get("event") == "verified"]
+    valid = verdict(r.valid for r in checked.values())
     return RunResults(
-        valid=verdict(r.valid for r in checked.values()),
+        valid=UNKNOWN if tainted and valid is True else valid,
         checkers={name: r.to_json() for name, r in checked.items()},
         ops=client_ops(history) if history is not None else None,
         history_lines=len(history) if history is not None else None,
         duration=history_duration(history) if history is not None else None,
         wall_seconds=wall_seconds,
         check_seconds=check_seconds,
-        tainted=any(residue.values()),
+        tainted=tainted,
         heal_residue=residue,
         heal_verified=bool(verified) and bool(verified[-1].get("clean")),
         faults=[w.to_json() for w in fault_windows(records) if not w.instant],

@@ -247,3 +247,21 @@ def test_a_campaign_told_to_stop_ends_before_its_next_run(tmp_path: Path) -> Non
     result = run_campaign(spec(tmp_path), runs=3, executor=ex, should_stop=should_stop)
     assert ex.seeds == [100, 101] and result.stopped == "interrupted"
     assert result.runs_to_detection is None and asked == [0, 1, 2]
+
+
+def test_a_tainted_run_counts_as_unknown_never_as_a_clean_valid_run(tmp_path: Path) -> None:
+    class Tainted(Scripted):
+        def run(self, spec: Spec) -> RunOutcome:
+            outcome = super().run(spec)
+            outcome.results = {"tainted": len(self.seeds) == 2}
+            return outcome
+
+    # The runner gives a tainted run the verdict "unknown"; the campaign also reads the
+    # flag itself, so even a run reported valid but tainted is not a clean valid run.
+    result = run_campaign(spec(tmp_path), runs=3, executor=Tainted([True, True, True]))
+    assert [r.tainted for r in result.runs] == [False, True, False]
+    assert [r.verdict_text for r in result.runs] == ["valid", "valid (tainted)", "valid"]
+    assert result.exit_code == 2 and result.runs_to_detection is None
+    data = json.loads((result.directory / "campaign.json").read_text())
+    assert [r["tainted"] for r in data["runs"]] == [False, True, False]
+    assert "valid (tainted)" in (result.directory / "report.html").read_text()

@@ -258,3 +258,34 @@ def test_the_final_heal_and_verify_barrier_are_the_nemesis_scopes_exit(
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["tainted"] is True
     assert results["heal_residue"] == {"n1": ["pause: a process is still stopped"], "n2": []}
+    # The history checked valid, but a tainted run cannot count as valid: unknown, exit 2.
+    assert results["checkers"]["fake"]["valid"] is True
+    assert results["valid"] == "unknown" and outcome.valid == "unknown"
+    assert outcome.exit_code == 2
+
+
+def test_clew_test_exits_2_for_a_tainted_run_and_says_why(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli_test import test_cmd
+
+    async def build_nemesis(*args: Any, **kw: Any) -> FakeFaults:
+        return FakeFaults(events)
+
+    load = clients(limit(4, repeat({"f": "read"})))
+    monkeypatch.setattr(runner, "build_nemesis", build_nemesis)
+    monkeypatch.setattr(runner, "build_generator", lambda *args: load)
+    monkeypatch.setattr(runner, "load_suite", lambda name: suite(events, load))
+    junit = tmp_path / "junit.xml"
+    result = CliRunner().invoke(test_cmd, [
+        "etcd", "-w", "w", "--nodes", "2", "--concurrency", "2", "--faults", "none",
+        "--time-limit", "5", "--seed", "1", "--store", str(tmp_path / "store"),
+        "--no-progress", "--junit-xml", str(junit)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "\nUNKNOWN  4 ops" in result.output, result.output
+    assert "  fake: VALID" in result.output
+    assert ("tainted: the heal left residue (n1: pause: a process is still stopped); "
+            "the faults may have outlived their windows") in result.output  # fmt: skip
+    assert 'message="unknown: tainted: the heal left residue' in junit.read_text()
