@@ -17,9 +17,11 @@ path (the end of the load, an exception, Ctrl-C, the time limit)::
     interpreter the generator drives clients and the nemesis, every op journaled
 
 Problems met while unwinding are collected (and end up in ``results.json``), never raised
-over the error that caused the unwinding. The history is then checked and stored through
-:mod:`harness.record`, and the report written; ``clew analyze RUN_DIR`` checks a stored run
-again, even the journal of a crashed one.
+over the error that caused the unwinding. A Ctrl-C (a cancellation of the run) that
+arrives while a scope is being left does not cut that exit short: the heal, the barrier
+and the teardown run to their end, then the interrupt goes on. The history is then
+checked and stored through :mod:`harness.record`, and the report written; ``clew analyze
+RUN_DIR`` checks a stored run again, even the journal of a crashed one.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import logging.handlers
 import platform
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,26 @@ async def _download_logs(ctx: TestContext, db: DB, remotes: Any, run: RunDir) ->
     return problems
 
 
+async def _to_the_end(teardown: Coroutine[Any, Any, None], *, interrupt: bool = True) -> None:
+    """Run ``teardown`` to its end even if this task is cancelled meanwhile (a first
+    Ctrl-C, or :func:`interrupt_runs`), then raise that cancellation, unless ``interrupt``
+    is false (another exception is already ending the run): the user's interrupt still
+    stops the run, but never cuts its healing or teardown short. (A second Ctrl-C in the
+    main thread raises KeyboardInterrupt where it lands: that is the way to abandon it.)"""
+    task = asyncio.ensure_future(teardown)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as e:
+            if task.done():  # the teardown itself was cancelled (the loop is closing)
+                raise
+            cancelled = e
+    if cancelled is not None and interrupt:
+        raise cancelled
+
+
 @dataclass(slots=True)
 class _Lifecycle:
     """What the lifecycle leaves for checking: filled in as the scopes are entered."""
@@ -202,12 +224,8 @@ async def _db_scope(
     """The database set up on every node; on exit its logs are downloaded and it is torn
     down (unless ``leave_db_running``)."""
     progress.begin("database setup", f"{db.name} on {len(ctx.nodes)} nodes")
-    try:
-        await _on_all(
-            remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
-        )
-        yield
-    finally:
+
+    async def teardown() -> None:
         assert life.run is not None
         progress.begin("node logs", "downloading")
         life.problems.extend(await _download_logs(ctx, db, remotes, life.run))
@@ -221,6 +239,16 @@ async def _db_scope(
             except Exception as e:
                 life.problems.append(str(e))
 
+    failing = True
+    try:
+        await _on_all(
+            remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
+        )
+        yield
+        failing = False
+    finally:
+        await _to_the_end(teardown(), interrupt=not failing)
+
 
 @contextlib.asynccontextmanager
 async def _clients_scope(
@@ -228,19 +256,25 @@ async def _clients_scope(
 ) -> AsyncIterator[list[Client]]:
     """One open client per worker (worker ``i`` on node ``i mod n``); closed on exit."""
     opened: list[Client] = []
-    try:
-        for i in range(ctx.concurrency):
-            client = workload.client()
-            await client.open(ctx, ctx.nodes[i % len(ctx.nodes)])
-            opened.append(client)
-        yield opened
-    finally:
+
+    async def close_all() -> None:
         for client in opened:
             try:
                 async with asyncio.timeout(TEARDOWN_TIMEOUT):
                     await client.close(ctx)
             except Exception as e:
                 life.problems.append(f"closing a client: {e}")
+
+    failing = True
+    try:
+        for i in range(ctx.concurrency):
+            client = workload.client()
+            await client.open(ctx, ctx.nodes[i % len(ctx.nodes)])
+            opened.append(client)
+        yield opened
+        failing = False
+    finally:
+        await _to_the_end(close_all(), interrupt=not failing)
 
 
 @contextlib.asynccontextmanager
@@ -252,16 +286,16 @@ async def _nemesis_scope(
     tainted) and the guards stopped. When the run itself healed every fault it started
     (the generator's final ops ran, none is active, none failed), the barrier is asked
     first and the blind heal of every kind on every node is made only if it finds residue;
-    otherwise the blind heal comes first, as always."""
+    otherwise the blind heal comes first, as always.
+
+    A Ctrl-C (a cancellation of the run) that arrives during this exit does not cut it
+    short: the heal and the barrier run to their end, then the interrupt goes on."""
     keep_alive = asyncio.create_task(faults.keep_alive(ctx, spec.fault_lease / 3))
     ended = False
-    try:
-        yield faults
-        ended = True
-    finally:
+
+    async def heal_and_verify() -> None:
         keep_alive.cancel()
-        with contextlib.suppress(BaseException):
-            await keep_alive
+        await asyncio.wait({keep_alive})  # its own end (cancelled, or an error) is not ours
         healed = ended and not _fault_errors(faults) and not faults.active
         if not healed:  # heal first: whatever happened, the network must come back
             await _heal_all(faults, ctx, life)
@@ -276,6 +310,12 @@ async def _nemesis_scope(
         except Exception as e:
             life.problems.append(f"verifying the heal: {e}")
             life.residue = life.residue or {"controller": [f"cannot verify: {e}"]}
+
+    try:
+        yield faults
+        ended = True
+    finally:
+        await _to_the_end(heal_and_verify(), interrupt=ended)
 
 
 def _fault_errors(faults: FaultSet) -> bool:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,7 +54,9 @@ __all__ = [
     "AGENT_KINDS",
     "AGENT_LEASE",
     "DEFAULT_ARM_LEAD",
+    "NODE_OPS",
     "PRESSURE_EVERY",
+    "SIDED_OPS",
     "TRIGGER_PROCESS",
     "KillScript",
     "LogPatterns",
@@ -64,6 +67,7 @@ __all__ = [
     "hand_over",
     "ledger_records",
     "measure_offset",
+    "side_scripts",
     "validate_agent_steps",
 ]
 
@@ -79,7 +83,7 @@ PRESSURE_EVERY = 1.0
 #: Probes of a node's monotonic clock per offset measurement (the least round trip wins).
 OFFSET_PROBES = 3
 
-_STEP_KEYS = {"node", "f", "at", "on", "from", "until", "times", "delay", "hold"}
+_STEP_KEYS = {"node", "f", "value", "at", "on", "from", "until", "times", "delay", "hold"}
 
 
 @runtime_checkable
@@ -142,8 +146,15 @@ def _pause_scripts(db: Any, ctx: TestContext, node: Node) -> tuple[str, str]:
     return db.pause_script(ctx, node), db.resume_script(ctx, node)
 
 
-#: Fault ops a node agent can strike: op name -> ``(db, ctx, node) -> (strike, heal)``.
-AGENT_KINDS = {"start-kill": _kill_scripts, "start-pause": _pause_scripts}
+#: Fault ops a node agent strikes on its own database: op -> ``(db, ctx, node) -> (strike,
+#: heal)``.
+NODE_OPS = {"start-kill": _kill_scripts, "start-pause": _pause_scripts}
+#: Fault ops with a cluster-wide ``value`` (a grudge, a clock fault, a packet fault): each
+#: node's agent strikes its own side of it, with the kind's own node scripts
+#: (:func:`side_scripts`).
+SIDED_OPS = ("start-partition", "start-clock", "start-packet")
+#: Every fault op a node agent can strike.
+AGENT_KINDS = (*NODE_OPS, *SIDED_OPS)
 
 
 def validate_agent_steps(
@@ -163,18 +174,33 @@ def validate_agent_steps(
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: "
                               f"{', '.join(sorted(_STEP_KEYS))}")  # fmt: skip
-        node = step.get("node")
-        if not isinstance(node, str) or not node:
-            raise ConfigError(f"{where}: needs `node`, the name of the node that strikes")
-        if nodes is not None and node not in nodes:
-            raise ConfigError(f"{where}: no node {node!r} in this run ({', '.join(nodes)})")
         f = step.get("f")
         if f not in AGENT_KINDS:
             raise ConfigError(f"{where}: `f` must be one of {', '.join(AGENT_KINDS)} (what a "
                               f"node agent can strike), got {f!r}")  # fmt: skip
         if ("at" in step) == ("on" in step):
             raise ConfigError(f"{where}: give exactly one of `at` (seconds) or `on` (a trigger)")
-        norm: dict[str, Any] = {"node": node, "f": f}
+        node = step.get("node")
+        sided = f in SIDED_OPS
+        # A cluster-wide fault at an offset is struck by every node it touches; a trigger
+        # fires on one node, so a triggered step names it.
+        if (node is not None or not sided or "on" in step) and (
+            not isinstance(node, str) or not node
+        ):
+            raise ConfigError(f"{where}: needs `node`, the name of the node that strikes")
+        if nodes is not None and node is not None and node not in nodes:
+            raise ConfigError(f"{where}: no node {node!r} in this run ({', '.join(nodes)})")
+        norm: dict[str, Any] = {"f": f} if node is None else {"node": node, "f": f}
+        if sided:
+            if "value" not in step:
+                raise ConfigError(f"{where}: {f} needs `value`: {_VALUE_HELP[f]}")
+            value = step["value"]
+            if not isinstance(value, dict) and not (f == "start-partition"
+                                                    and isinstance(value, str)):  # fmt: skip
+                raise ConfigError(f"{where}: `value` of {f} is {_VALUE_HELP[f]}; got {value!r}")
+            norm["value"] = value
+        elif "value" in step:
+            raise ConfigError(f"{where}: {f} takes no `value` (it acts on its node's database)")
         for key in ("at", "from", "until", "delay", "hold"):
             if key in step:
                 v = step[key]
@@ -196,6 +222,16 @@ def validate_agent_steps(
             raise ConfigError(f"{where}: `from`, `until`, `times` and `delay` go with `on`")
         out.append(norm)
     return out
+
+
+_VALUE_HELP = {
+    "start-partition": "a grudge (node -> the nodes whose packets it drops, e.g. "
+    '{n1 = ["n2", "n3"]}) or a shape name (halves, one, ...)',
+    "start-clock": 'a clock fault: {kind = "bump", offsets = {n1 = 30.0}} or {kind = '
+    '"strobe", nodes = ["n1"], delta = 5.0, period = 0.2, duration = 3.0}',
+    "start-packet": 'a packet fault: {nodes = ["n2"], to = ["n1", "n3"], loss = 0.3, '
+    "delay_ms = 100, jitter_ms = 10}",
+}
 
 
 def _trigger(on: Any, where: str) -> dict[str, str]:
@@ -224,14 +260,23 @@ def agent_kinds(steps: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def compile_slices(
-    steps: Sequence[Mapping[str, Any]], ctx: TestContext, db: Any
+    steps: Sequence[Mapping[str, Any]],
+    ctx: TestContext,
+    db: Any,
+    nemeses: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per node (every node: each keeps its own record), the slice its agent is handed
     (without the origin, set at hand-over): each of its steps with the scripts that strike
     and heal it there, and what to watch (the DB's first log file and its named patterns,
-    its pidfile). A trigger is armed until the end of the load at the latest.
+    its pidfile). A trigger is armed until the end of the load at the latest. A
+    cluster-wide step (:data:`SIDED_OPS`) becomes one strike on every node it touches,
+    each with that node's side (:func:`side_scripts`), under the same id.
+
+    ``nemeses``: the run's fault kinds, set up (kind -> nemesis: a partition's or packet
+    fault's scripts need each node's driver and peers). Without them (before setup) the
+    steps are only checked: cluster-wide strikes get no scripts.
     :class:`ConfigError` for a trigger naming a pattern the adapter does not supply, a kind
-    it cannot strike, or a step after the load."""
+    it cannot strike, a value that does not fit the run, or a step after the load."""
     by_name = {n.name: n for n in ctx.nodes}
     steps = validate_agent_steps(list(steps), "agent steps", list(by_name))
     patterns = dict(db.log_patterns) if isinstance(db, LogPatterns) else {}
@@ -242,7 +287,6 @@ def compile_slices(
         for n in ctx.nodes
     }  # fmt: skip
     for i, step in enumerate(steps):
-        node = by_name[step["node"]]
         on = step.get("on") or {}
         if "log" in on and on["log"] not in patterns:
             known = ", ".join(sorted(patterns)) or "none"
@@ -259,10 +303,116 @@ def compile_slices(
                               f"({end:g} s)")  # fmt: skip
         if "on" in step:
             step = {**step, "until": min(step.get("until", end), end)}
-        strike, heal = AGENT_KINDS[step["f"]](db, ctx, node)
-        strikes = slices[node.name]["strikes"]
-        strikes.append({**step, "id": f"s{i + 1}", "script": strike, "heal": heal})
+        sid = f"s{i + 1}"
+        if step["f"] in NODE_OPS:
+            node = by_name[step["node"]]
+            strike, heal = NODE_OPS[step["f"]](db, ctx, node)
+            slices[node.name]["strikes"].append({**step, "id": sid, "script": strike,
+                                                 "heal": heal})  # fmt: skip
+            continue
+        try:
+            sides = side_scripts(step, ctx, db, nemeses, index=i)
+        except NemesisError as e:
+            raise ConfigError(f"agent step {i + 1}: {e}") from None
+        for name, side in sides.items():
+            slices[name]["strikes"].append({**step, "node": name, "id": sid, **side})
     return slices
+
+
+def side_scripts(
+    step: Mapping[str, Any],
+    ctx: TestContext,
+    db: Any,
+    nemeses: Mapping[str, Any] | None,
+    *,
+    index: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """For a cluster-wide step (validated; :data:`SIDED_OPS`), per node its value
+    touches: ``{"side": what that node holds, "script", "stdin", "heal"}``, the very
+    scripts its kind's nemesis runs there (:meth:`PartitionNemesis.node_scripts
+    <nemeses.partition.PartitionNemesis.node_scripts>`, the clock's libfaketime scripts,
+    :meth:`PacketNemesis.node_scripts <nemeses.packet.PacketNemesis.node_scripts>`) and
+    its heal script. Without ``nemeses`` the value is checked and the scripts are
+    ``None``. A step naming a ``node`` must touch that node alone (a trigger fires on one
+    node, and agents do not talk to each other). A partition's shape name is planned with
+    a generator seeded by the step's number (``index``), so one spec strikes one grudge.
+    :class:`NemesisError` saying what does not fit."""
+    names = [n.name for n in ctx.nodes]
+    kind = str(step["f"]).split("-", 1)[1]
+    nemesis = (nemeses or {}).get(kind)
+    if nemeses is not None and nemesis is None:
+        raise NemesisError(f"the run has no {kind} nemesis set up")
+    value = step["value"]
+    sides: dict[str, dict[str, Any]] = {}
+    if kind == "partition":
+        from nemeses.partition import grudge_from_json, plan, validate_grudge
+
+        if isinstance(value, str):
+            grudge = plan(value, names, random.Random(index + 1))
+        else:
+            grudge = validate_grudge(grudge_from_json(value), names)
+        touched = [n for n in names if grudge.get(n)]
+        for n in touched:
+            sides[n] = {"side": {"drops_from": sorted(grudge[n])}}
+        if nemesis is not None:
+            lease = nemesis.lease  # (a PartitionNemesis: its kernel expiry, or None)
+            ttl = None
+            if lease is not None:  # the kernel expires the rules a lease after their end
+                start = float(step.get("at", step.get("from", 0.0)))
+                held = step.get("hold")
+                ttl = (float(held) if held is not None else float(ctx.time_limit) - start) + lease
+            for n, (script, stdin) in nemesis.node_scripts(grudge, lease=ttl).items():
+                sides[n].update(script=script, stdin=stdin, heal=nemesis.heal_script(n))
+    elif kind == "clock":
+        from nemeses import clock_scripts
+        from nemeses.clock import clock_fault_from_json, clock_mechanism
+
+        fault = clock_fault_from_json(value, names)
+        mechanism = clock_mechanism(ctx.cluster, db)
+        if mechanism != "libfaketime":
+            raise NemesisError(
+                f"node agents strike clock faults through libfaketime only; here the "
+                f"mechanism is {mechanism} (a system-clock fault carries the controller's "
+                "time at the strike, which an agent striking on its own does not have)"
+            )
+        if fault["kind"] == "bump":
+            for n, offset in fault["offsets"].items():
+                sides[n] = {"side": {"offset": offset}}
+        else:
+            shape = {k: fault[k] for k in ("delta", "period", "duration")}
+            for n in fault["nodes"]:
+                sides[n] = {"side": {"strobe": shape}}
+        if nemesis is not None:
+            d = nemesis.directory
+            for n, side in sides.items():
+                if "offset" in side["side"]:
+                    script = clock_scripts.faketime_bump_script(d, side["side"]["offset"])
+                else:
+                    script = clock_scripts.faketime_strobe_script(d, **side["side"]["strobe"])
+                side.update(script=script, stdin=None, heal=nemesis.heal_script(n))
+    else:
+        from nemeses.packet import packet_from_json
+
+        packet = packet_from_json(value, names)
+        if nemesis is None:  # which nodes hold it depends on their drivers (at setup)
+            return {}
+        for n, (script, stdin) in nemesis.node_scripts(packet).items():
+            sides[n] = {"side": {"driver": nemesis.drivers[n]}, "script": script,
+                        "stdin": stdin, "heal": nemesis.heal_script(n)}  # fmt: skip
+    node = step.get("node")
+    if node is not None and set(sides) - {node} and (kind != "packet" or nemesis is not None):
+        raise NemesisError(
+            f"{step['f']} with `node` {node!r} must touch {node} alone (a trigger fires on "
+            "one node, and agents do not talk to each other; leave `node` out of an `at` "
+            f"step to have every node strike its side); this value touches "
+            f"{', '.join(sorted(sides))}"
+        )
+    if not sides and (kind != "packet" or nemesis is not None):
+        raise NemesisError(f"{step['f']}: this value touches no node")
+    if nemesis is None:
+        for side in sides.values():
+            side.update(script=None, stdin=None, heal=None)
+    return sides
 
 
 def _watch(db: Any, ctx: TestContext, node: Node, patterns: Mapping[str, str]) -> dict[str, Any]:
@@ -316,10 +466,15 @@ async def hand_over(
     hand-over began. Returns that origin on this controller's monotonic clock (ns).
     ``record``: where to write what was handed over (``agents.json``, scripts left out).
     :class:`NemesisError` naming the node where it fails."""
+    unbuilt = sorted({st["id"] for sl in slices.values() for st in sl["strikes"]
+                      if st.get("script") is None})  # fmt: skip
+    if unbuilt:
+        raise NemesisError(f"agent step(s) {', '.join(unbuilt)} have no scripts: compile the "
+                           "slices with the run's fault kinds set up")  # fmt: skip
     remotes = {n: guard.remotes[n] for n in slices}
     measured = await asyncio.gather(*(measure_offset(r) for r in remotes.values()))
     offsets = dict(zip(remotes, measured, strict=True))
-    heal = {n: _union(s["heal"] for s in sl["strikes"]) for n, sl in slices.items()}
+    heal = {n: _union(sl["strikes"]) for n, sl in slices.items()}
     await guard.hold(AGENT_LEASE, heal)
     origin = time.monotonic_ns() + round(lead * 1e9)
     handed = {}
@@ -334,7 +489,7 @@ async def hand_over(
             "origin_controller_ns": origin, "lead": lead, "handed_late_ms": max(0, late) / 1e6,
             "offsets": offsets,
             "slices": {n: {**s, "strikes": [{k: v for k, v in st.items()
-                                             if k not in ("script", "heal")}
+                                             if k not in ("script", "heal", "stdin")}
                                             for st in s["strikes"]]}
                        for n, s in handed.items()},
         }, indent=1) + "\n")  # fmt: skip
@@ -343,9 +498,17 @@ async def hand_over(
     return origin
 
 
-def _union(scripts: Any) -> str:
-    """One script running each distinct script of ``scripts`` in a subshell, in order."""
-    parts = list(dict.fromkeys(scripts))
+def _union(strikes: Sequence[Mapping[str, Any]]) -> str:
+    """One script running each distinct heal script of ``strikes`` in a subshell, in the
+    kinds' heal order (network and clock before processes: each kind's ``heal_priority``)."""
+    from nemeses.kinds import get
+
+    def rank(s: Mapping[str, Any]) -> tuple[int, str]:
+        kind = str(s["f"]).split("-", 1)[1]
+        return get(kind).heal_priority, kind
+
+    ordered = sorted(strikes, key=rank)
+    parts = list(dict.fromkeys(str(s["heal"]) for s in ordered if s.get("heal")))
     return "".join(f"( {p.rstrip()}\n)\n" for p in parts) + "exit 0\n"
 
 
@@ -361,12 +524,16 @@ def ledger_records(node: str, journal: Sequence[Mapping[str, Any]]) -> list[dict
         if e == "strike" and "skipped" not in r and isinstance(r.get("start_run"), int | float):
             f = str(r.get("f"))
             kind = f.split("-", 1)[-1]
-            value = {"targets": "nodes", "nodes": [node]}
-            out.append({"time": round(float(r["start_run"]) * 1e9), "event": "applied",
-                        "phase": "start", "kind": kind, "f": f, "value": value,
-                        "targets": [node], "source": "agent", "node": node,
-                        "strike": r.get("id"), "trigger": r.get("trigger"),
-                        "late_ms": r.get("late_ms"), "status": r.get("status")})  # fmt: skip
+            value = r.get("value", {"targets": "nodes", "nodes": [node]})
+            rec = {"time": round(float(r["start_run"]) * 1e9), "event": "applied",
+                   "phase": "start", "kind": kind, "f": f, "value": value,
+                   "targets": [node], "source": "agent", "node": node,
+                   "strike": r.get("id"), "trigger": r.get("trigger"),
+                   "late_ms": r.get("late_ms"), "done_ms": r.get("done_ms"),
+                   "status": r.get("status")}  # fmt: skip
+            if "side" in r:  # one node's side of a cluster-wide fault
+                rec["side"] = r["side"]
+            out.append(rec)
         elif e == "heal" and isinstance(r.get("run"), int | float):
             struck = next((o for o in out if o["strike"] == r.get("id")), None)
             kind = struck["kind"] if struck else "kill"

@@ -237,12 +237,12 @@ def _check_dirs(*dirs: str) -> str | None:
     return None
 
 
-def _run_script(script: str, timeout: float) -> tuple[int | None, str]:
-    """Run ``script`` with ``sh -c``; its status (``None``: timed out) and stderr's tail."""
+def _run_script(script: str, timeout: float, stdin: str | None = None) -> tuple[int | None, str]:
+    """Run ``script`` with ``sh -c`` (``stdin`` on its standard input); its status
+    (``None``: timed out) and stderr's tail."""
     try:
-        done = subprocess.run(
-            ["sh", "-c", script], capture_output=True, text=True, timeout=timeout, check=False
-        )
+        done = subprocess.run(["sh", "-c", script], input=stdin or "", capture_output=True,
+                              text=True, timeout=timeout, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:
         return None, f"timed out after {timeout:g} s"
     return done.returncode, done.stderr[-2000:]
@@ -392,13 +392,18 @@ class Slice:
                 return
             self.struck[s["id"]] = self.struck.get(s["id"], 0) + 1
             wall = time.time_ns()
-            status, stderr = _run_script(str(s["script"]), self.timeout)
+            stdin = s.get("stdin")
+            status, stderr = _run_script(str(s["script"]), self.timeout,
+                                         None if stdin is None else str(stdin))  # fmt: skip
             done = time.monotonic_ns()
+            # (a cluster-wide fault: the whole value, and this node's side of it)
+            sided = {k: s[k] for k in ("value", "side") if k in s}
             self.journal.write(
                 "strike", id=s["id"], f=s.get("f"), planned_run=round(self.run_time(planned_ns), 6),
                 start_mono=start, start_wall=wall, start_run=round(self.run_time(start), 6),
                 late_ms=round((start - planned_ns) / 1e6, 3),
-                done_ms=round((done - start) / 1e6, 3), status=status, stderr=stderr[-500:], **why,
+                done_ms=round((done - start) / 1e6, 3), status=status, stderr=stderr[-500:],
+                **sided, **why,
             )  # fmt: skip
             hold = s.get("hold")
             if hold is not None and s.get("heal"):
@@ -563,7 +568,8 @@ def _load_slice(log_path: str, path: str, leases: Leases, journal: Journal,
         return None
     journal.origin_ns = sl.origin_ns
     journal.write("slice", id=sl.id, state="armed", lease=sl.lease, origin_ns=sl.origin_ns,
-                  strikes=[{k: v for k, v in s.items() if k not in ("script", "heal", "_re")}
+                  strikes=[{k: v for k, v in s.items()
+                            if k not in ("script", "heal", "stdin", "_re")}
                            for s in sl.strikes])  # fmt: skip
     for c in data.get("clock") or []:
         journal.write("clock", **c)

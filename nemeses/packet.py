@@ -674,6 +674,22 @@ class PacketNemesis:
         involves get their objects replaced, the others are healed. :class:`NemesisError`
         if a node cannot do what the fault asks (nothing is changed then), or naming each
         node (and command) that failed."""
+        scripts = self.node_scripts(fault, every_node=True)
+
+        async def one(state: _NodeState) -> None:
+            script, stdin = scripts[state.remote.name]
+            await self._run(state, script, stdin=stdin)
+
+        check_outcomes("start-packet", await self._on_nodes(one))
+
+    def node_scripts(
+        self, fault: PacketFault, *, every_node: bool = False
+    ) -> dict[str, tuple[str, str | None]]:
+        """Per node that holds something for ``fault`` (every node with ``every_node``:
+        the others' scripts heal), the shell script and its stdin that put its part in
+        force there, replacing its earlier one: what :meth:`apply` runs, and what a node
+        agent strikes (:mod:`nemeses.agent`). :class:`NemesisError` if a node cannot do
+        what the fault asks. Needs :meth:`setup` (drivers, peers, devices)."""
         self._require_setup()
         problems = self._problems(fault.behaviours(), fault.pairs())
         if problems:
@@ -684,14 +700,11 @@ class PacketNemesis:
             {n: s.addresses for n, s in self._nodes.items()},
             {n: s.devices for n, s in self._nodes.items()},
         )
-
-        async def one(state: _NodeState) -> None:
-            script, stdin = node_apply_script(
-                self.tag, fault, actions[state.remote.name], self.queue, self.python
-            )
-            await self._run(state, script, stdin=stdin)
-
-        check_outcomes("start-packet", await self._on_nodes(one))
+        return {
+            name: node_apply_script(self.tag, fault, action, self.queue, self.python)
+            for name, action in actions.items()
+            if every_node or not action.empty
+        }
 
     async def heal_all(self, ctx: TestContext) -> None:
         """Remove clew's packet faults (both drivers' objects, and the delayer) from every

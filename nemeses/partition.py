@@ -276,21 +276,39 @@ class PartitionNemesis:
         naming each node (and command) that failed."""
         self._require_setup()
         full = validate_grudge(grudge, self._nodes)
+        sides = self.node_scripts(full)
 
         async def one(state: _NodeState) -> None:
-            peers = full[state.remote.name]
-            addrs = [a for p in sorted(peers) for a in state.addresses[p]]
-            if not addrs:
+            side = sides.get(state.remote.name)
+            if side is None:
                 await self._run(state, heal_script(self.tag))
-            elif state.driver == "nft":
-                await self._run(
-                    state, ["nft", "-f", "-"], stdin=nft_apply_script(self.tag, addrs, self.lease)
-                )
             else:
-                await self._run(state, iptables_apply_script(self.tag, addrs))
+                await self._run(state, side[0], stdin=side[1])
 
         check_outcomes("start-partition", await self._on_nodes(one))
         self._current = full if any(full.values()) else None
+
+    def node_scripts(
+        self, grudge: Grudge, *, lease: float | Literal["default"] | None = "default"
+    ) -> dict[str, tuple[str, str | None]]:
+        """Per node that holds a grudge in ``grudge``, the shell script (and its stdin)
+        that puts its side of the partition in force there, replacing its earlier side:
+        what :meth:`apply` runs (nodes left out are healed by it), and what a node agent
+        strikes (:mod:`nemeses.agent`). ``lease``: the nft elements' kernel expiry
+        (default this nemesis's). Needs :meth:`setup` (each node's driver and peers)."""
+        self._require_setup()
+        full = validate_grudge(grudge, self._nodes)
+        ttl = self.lease if lease == "default" else lease
+        out: dict[str, tuple[str, str | None]] = {}
+        for name, state in self._nodes.items():
+            addrs = [a for p in sorted(full[name]) for a in state.addresses[p]]
+            if not addrs:
+                continue
+            if state.driver == "nft":
+                out[name] = ("nft -f -", nft_apply_script(self.tag, addrs, ttl))
+            else:
+                out[name] = (iptables_apply_script(self.tag, addrs), None)
+        return out
 
     async def renew(self, ctx: TestContext) -> None:
         """Re-apply the partition in force, so that its kernel lease (nft set timeouts)

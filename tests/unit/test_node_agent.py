@@ -215,7 +215,11 @@ def test_compiled_slices_carry_the_adapters_own_scripts() -> None:
     ("step", "message"),
     [
         ({"f": "start-kill", "at": 1}, "needs `node`"),
-        ({"node": "n1", "f": "start-partition", "at": 1}, "`f` must be one of start-kill"),
+        ({"node": "n1", "f": "start-power-off", "at": 1}, "`f` must be one of start-kill"),
+        ({"node": "n1", "f": "start-partition", "at": 1}, "needs `value`"),
+        ({"f": "start-clock", "on": {"log": "x"}, "value": {}}, "needs `node`"),
+        ({"node": "n1", "f": "start-kill", "at": 1, "value": {}}, "takes no `value`"),
+        ({"f": "start-packet", "at": 1, "value": "x"}, "`value` of start-packet is"),
         ({"node": "n1", "f": "start-kill"}, "exactly one of `at`"),
         ({"node": "n1", "f": "start-kill", "at": -1}, "`at` must be seconds >= 0"),
         ({"node": "n1", "f": "start-kill", "at": 1, "times": 2}, "go with `on`"),
