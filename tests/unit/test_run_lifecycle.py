@@ -289,3 +289,77 @@ def test_clew_test_exits_2_for_a_tainted_run_and_says_why(
     assert ("tainted: the heal left residue (n1: pause: a process is still stopped); "
             "the faults may have outlived their windows") in result.output  # fmt: skip
     assert 'message="unknown: tainted: the heal left residue' in junit.read_text()
+
+
+class InterruptedFaults(FakeFaults):
+    """A fault set during whose exit the user presses Ctrl-C (once): while the lease
+    renewal stops, or during the final heal."""
+
+    def __init__(self, events: Events, when: str) -> None:
+        super().__init__(events)
+        self.when = when
+
+    async def _ctrl_c(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+        await asyncio.sleep(0.05)  # the interrupt lands while this exit is under way
+
+    async def keep_alive(self, ctx: TestContext, every: float) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if self.when == "keep-alive":
+                await self._ctrl_c()
+            raise
+
+    async def heal_all(self, ctx: TestContext, *, reason: str) -> None:
+        if self.when == "heal":
+            await self._ctrl_c()
+        await super().heal_all(ctx, reason=reason)
+
+
+@pytest.mark.parametrize("when", ["keep-alive", "heal"])
+def test_ctrl_c_during_the_nemesis_exit_heals_everything_then_stops_the_run(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    async def build_nemesis(*args: Any, **kw: Any) -> FakeFaults:
+        return InterruptedFaults(events, when)
+
+    load = clients(limit(4, repeat({"f": "read"})))
+    monkeypatch.setattr(runner, "build_nemesis", build_nemesis)
+    monkeypatch.setattr(runner, "build_generator", lambda *args: load)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
+    # The heal and the barrier ran to their end, every other scope unwound, the journal
+    # was checked; and the Ctrl-C was not lost: the run says it was interrupted.
+    assert events[events.index("client open n2") + 1:] == [
+        "heal all (final)", "verify healed", *UNWIND, "check 8 lines"]  # fmt: skip
+    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["heal_residue"] == {"n1": ["pause: a process is still stopped"], "n2": []}
+    assert outcome.ops == 4 and results["tainted"] is True
+
+
+def test_teardown_runs_to_its_end_through_a_cancellation_which_then_goes_on() -> None:
+    steps: list[str] = []
+
+    async def teardown() -> None:
+        for i in range(3):
+            await asyncio.sleep(0.01)
+            steps.append(f"step {i}")
+
+    async def scope(interrupt: bool) -> str:
+        try:
+            await runner._to_the_end(teardown(), interrupt=interrupt)
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "returned"
+
+    async def main(interrupt: bool) -> str:
+        task = asyncio.create_task(scope(interrupt))
+        await asyncio.sleep(0.015)  # inside the teardown's second step
+        task.cancel()
+        return await task
+
+    assert asyncio.run(main(True)) == "cancelled" and steps == ["step 0", "step 1", "step 2"]
+    steps.clear()
+    # Another exception already ends the run: the teardown finishes and does not replace it.
+    assert asyncio.run(main(False)) == "returned" and steps == ["step 0", "step 1", "step 2"]
