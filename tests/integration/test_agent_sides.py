@@ -17,22 +17,36 @@ sides of the partition land within a few ms of one another; bugkv elects a new l
 behind the partition (its term rises on some node inside the window); n2's server stamps
 its log lines 30 s ahead after the bump; the ledger shows every side; and the run ends
 healed with nothing left (``heal_verified``).
+
+Then a run whose controller is SIGKILLed while an agent-struck partition and clock bump
+hold: every node's agent heals its own sides when the lease runs out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clusters import Cluster
+from harness.control import connect_all
 from harness.runner import run_test
 from harness.spec import load_spec
 from nemeses.clock import find_libfaketime
+from nemeses.clock_scripts import clock_dir
+from nemeses.clock_scripts import verify_script as clock_verify
+from nemeses.guard import guard_dir
+from nemeses.partition_scripts import verify_script as partition_verify
 
 pytestmark = [
     pytest.mark.integration,
@@ -123,9 +137,7 @@ def test_agents_strike_their_sides_of_partition_clock_and_packet_faults(
 
     # The ledger (and so results.json's fault windows) shows each node's side.
     windows = [(w["kind"], tuple(w["targets"])) for w in outcome.results["faults"]]
-    assert sorted(w for w in windows if w[0] == "partition") == [
-        ("partition", (n,)) for n in NODES
-    ]
+    assert sorted(w for w in windows if w[0] == "partition") == [("partition", (n,)) for n in NODES]
     assert ("clock", ("n2",)) in windows and ("clock", ("n3",)) in windows
     assert sorted(w for w in windows if w[0] == "packet") == [("packet", ("n1",)),
                                                              ("packet", ("n2",))]  # fmt: skip
@@ -143,3 +155,77 @@ def test_agents_strike_their_sides_of_partition_clock_and_packet_faults(
           f"{', '.join(f'{a / 1e9:.2f}' for a in ahead) or 'none logged'} s; packet "
           f"scripts {pkt_ms} ms; "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+
+def test_a_controller_sigkill_leaves_the_agents_sides_to_their_lease(
+    cluster_state: Path, tmp_path: Path
+) -> None:
+    """The controller dies while an agent-struck partition and clock bump hold (no
+    ``hold``: the run's end was to heal them). Each node's agent heals its side when the
+    lease runs out: no partition rule and no clock offset is left on any node."""
+    steps = [{"f": "start-partition", "value": PARTITION, "at": 1.0},
+             {"f": "start-clock", "value": {"kind": "bump", "offsets": {"n2": 30.0}},
+              "at": 1.0}]  # fmt: skip
+    cmd = [
+        sys.executable, "-m", "harness.cli", "test", "bugkv", "-w", "register",
+        "--nodes", str(len(NODES)), "--time-limit", "60", "--faults", "none", "--seed", "12",
+        "--store", str(tmp_path), "--cluster-state-dir", str(cluster_state),
+        "--fault-lease", "3", "--no-progress",
+        *(f"--agent-step={json.dumps(s)}" for s in steps),
+        *(f"--cluster-option={k}={v}" for k, v in CLUSTER.items()),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            cwd=Path(__file__).parents[2])  # fmt: skip
+    try:
+        run_dir = None
+        deadline = time.monotonic() + 120
+        while run_dir is None:
+            assert time.monotonic() < deadline and proc.poll() is None, "no run directory"
+            line = proc.stderr.readline() if proc.stderr else ""
+            if line.startswith("run directory: "):
+                run_dir = Path(line.split(": ", 1)[1].strip())
+        while not (run_dir / "agents.json").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "never handed over"
+            time.sleep(0.1)
+        time.sleep(2.5)  # the sides are struck at 1 s (the origin is 1 s after hand-over)
+        holding = asyncio.run(on_nodes(cluster_state, _RESIDUE))
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+    # Before the SIGKILL the faults held: every node's nft table, n2's +30 s.
+    assert all("nft table inet clew present" in out for out in holding.values()), holding
+    assert "faketime +30.000" in holding["n2"], holding
+    deadline = time.monotonic() + 40
+    while True:
+        journals = asyncio.run(on_nodes(cluster_state, f"cat {guard_dir('clew')}/agent.jsonl"))
+        if all('"reason":"lease-expired"' in j for j in journals.values()):
+            break
+        assert time.monotonic() < deadline, {n: j[-600:] for n, j in journals.items()}
+        time.sleep(0.5)
+    healed_after = time.monotonic() - killed
+    left = asyncio.run(on_nodes(cluster_state, _RESIDUE))
+    assert not any("present" in out for out in left.values()), left
+    assert all("faketime" not in out or "faketime +0" in out for out in left.values()), left
+    print(
+        f"\nafter the controller's SIGKILL every node healed its sides by itself within "
+        f"{healed_after:.1f} s (lease 3 s); left: {left}; load {os.getloadavg()[0]:.1f}"
+    )
+
+
+#: Prints what is left of clew's partition and clock faults on a node.
+_RESIDUE = partition_verify("clew") + clock_verify(clock_dir("clew"))
+
+
+async def on_nodes(state: Path, script: str) -> dict[str, str]:
+    """``script``'s output on every node of the cluster in ``state`` (as root)."""
+    cluster = Cluster.load(state)
+    async with await connect_all(list(cluster.nodes)) as remotes:
+        outs = await asyncio.gather(*(r.run(script, timeout=60, sudo=True)
+                                      for r in remotes.values()))  # fmt: skip
+    return {n: o.stdout for n, o in zip(remotes, outs, strict=True)}
