@@ -21,6 +21,21 @@ adapter's ``start_script`` (the guard's lease script for kills); a pause is its
 :meth:`PauseScript.pause_script`, healed by its ``resume_script``. Only kinds with such
 scripts can be handed to a node (:data:`AGENT_KINDS`).
 
+A **cluster-wide** fault (:data:`SIDED_OPS`: a partition, a clock fault, a packet fault)
+carries its ``value`` as the controller's op would (a grudge or shape, a clock fault, a
+packet fault)::
+
+    {"f": "start-partition", "value": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]},
+     "at": 2.0, "hold": 1.5}
+
+Agents do not talk to each other; they share the run's clock. So such a step at an
+offset, without ``node``, becomes one strike on **every node the value touches**, each
+with that node's own side (the nft/iptables rules it holds, its libfaketime offset, its
+packet rules and delayer: the scripts its kind's nemesis runs there,
+:func:`side_scripts`), all at the same offset and under the same id; each node's record
+says when its side started and how long its script took. A step with ``node`` (a
+triggered one must have it: a trigger fires on one node) must touch that node alone.
+
 :func:`hand_over` writes each node's slice into the agent's root-only directory, with
 the run's origin on that node's own monotonic clock (the offset measured just before, the
 least round trip of a few probes), and holds one lease (``agent-slice``) whose expiry

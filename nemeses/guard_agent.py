@@ -26,7 +26,9 @@ controller before the load starts::
      "watch": {"log": "/opt/etcd/etcd.log", "patterns": {"leader-changed": "<regex>"},
                "pidfile": "/opt/etcd/etcd.pid"}}
 
-A strike runs its ``script`` (the very script the controller would run for that fault) at
+A strike runs its ``script`` (the very script the controller would run for that fault;
+``stdin``, when given, on its standard input; ``value`` and ``side``, for one node's side
+of a cluster-wide fault, are copied to its journal record) at
 ``at`` seconds on the run's clock, or when its trigger fires within ``[from, until]``: a
 new line of the watched log matching the named pattern (``{"log": NAME}``) or a regex
 (``{"log_regex": RE}``), or the watched process changing state (``{"process": "exit"}``,
