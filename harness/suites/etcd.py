@@ -7,6 +7,8 @@ the workloads that can be run against it. Options come from ``--option k=v`` or 
 
 ``pre_vote``            etcd's ``--pre-vote`` (default true)
 ``binary``              path of the etcd binary on the nodes (default ``/usr/bin/etcd``)
+``ready_timeout``       seconds each member may take to start and answer its health check
+                        (default 30; VMs under software emulation on a loaded host need more)
 ``connect_timeout``     client connect timeout, seconds (default 0.5)
 ``read_timeout``        client read timeout, seconds (default 1.0)
 ``serializable_reads``  UNSAFE: serve reads from one member without a quorum (default
@@ -39,7 +41,7 @@ from harness.clients.etcd import (
     EtcdSetClient,
     EtcdUniqueIdsClient,
 )
-from harness.dbs.etcd import DEFAULT_BINARY, EtcdDB
+from harness.dbs.etcd import DEFAULT_BINARY, DEFAULT_READY_TIMEOUT, EtcdDB
 from harness.workloads import option_bool, option_float, option_int
 from harness.workloads.bank import bank_shape, bank_workload, initial_balances
 from harness.workloads.lock import lock_workload
@@ -53,6 +55,7 @@ def db(ctx: TestContext) -> EtcdDB:
     return EtcdDB(
         binary=str(ctx.options.get("binary", DEFAULT_BINARY)),
         pre_vote=option_bool(ctx.options, "pre_vote", True),
+        ready_timeout=option_float(ctx.options, "ready_timeout", DEFAULT_READY_TIMEOUT),
     )
 
 
