@@ -16,8 +16,10 @@ reboot on real machines):
     (its process group, so its ``sleep`` too), never by a name pattern, and only after
     ``/proc/<pid>/cmdline`` shows the marker, so a recycled PID is never signalled.
 ``anchor``
-    System-clock mode only: *true wall time minus uptime*, computed on the node from the
-    controller's time when clew last set the clock. ``anchor + uptime`` is then the true
+    System-clock mode only: *true wall time minus uptime*, computed on the node when clew
+    first shifts the clock (from the node's own clock if it agrees with the controller's
+    time sent with the command, allowing for the command's late start; else from the
+    controller's time) and kept while a fault is in force. ``anchor + uptime`` is then the true
     time even while the wall clock is shifted (``/proc/uptime`` follows the boot-time clock,
     which ``date -s`` does not move), so the clock can be put right without the controller.
     A heal removes it; no anchor means the system clock was never touched.
@@ -34,6 +36,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "DEFAULT_UPTIME_FILE",
+    "START_LAG",
     "STROBE_MARK_PREFIX",
     "STROBE_STOP_WAIT",
     "clock_dir",
@@ -53,6 +56,9 @@ __all__ = [
 DEFAULT_UPTIME_FILE = "/proc/uptime"
 #: Seconds a heal waits for a signalled strobe loop to be gone before reporting failure.
 STROBE_STOP_WAIT = 5.0
+#: Seconds a command may take to start on a node: a node's clock at most this far ahead of
+#: the controller's time sent with a command counts as true (see :func:`_prelude`).
+START_LAG = 300.0
 #: The first line of every strobe loop is ``# <prefix> <dir>``.
 STROBE_MARK_PREFIX = "clew-clock-strobe"
 
@@ -104,9 +110,16 @@ def _prelude(directory: str, uptime_file: str) -> str:
         "clew_ours() { clew_alive \"$1\" && tr '\\000' '\\n' <\"/proc/$1/cmdline\" "
         '2>/dev/null | grep -qxF -- "$MARK"; }\n'
         'clew_uptime() { read -r u _ <"$UPTIME" && printf \'%s\' "$u"; }\n'
-        # Write the anchor (true time minus uptime) from the controller's time $1.
-        'clew_anchor() { u=$(clew_uptime) && a=$(awk -v t="$1" -v u="$u" '
-        '\'BEGIN { printf "%.3f", t - u }\') && clew_put "$AN" "$a"; }\n'
+        # Write the anchor (true time minus uptime) unless one is there (a fault is in
+        # force: the clock is shifted, the anchor is the truth). The truth is the node's own
+        # clock when it is between the controller's time $1 (taken when sending) and
+        # START_LAG seconds later: the command started late (a new SSH session on a starved
+        # VM takes seconds) and the controller's time would set the clock back by as much.
+        # Otherwise the node's clock is wrong and the controller's time is the truth.
+        'clew_anchor() { [ -s "$AN" ] && return 0; u=$(clew_uptime) && w=$(date +%s.%N) && '
+        'a=$(awk -v t="$1" -v w="$w" -v u="$u" '
+        f"'BEGIN {{ b = (w >= t && w <= t + {START_LAG:g}) ? w : t; printf \"%.3f\", b - u }}') "
+        '&& clew_put "$AN" "$a"; }\n'
         # Set the system clock to the true time (from the anchor) plus $1 seconds.
         'clew_set_clock() { a=$(cat "$AN") && u=$(clew_uptime) && '
         't=$(awk -v a="$a" -v u="$u" -v d="$1" '
@@ -213,9 +226,10 @@ def faketime_strobe_script(
 def system_bump_script(
     directory: str, now: float, offset: float, *, uptime_file: str = DEFAULT_UPTIME_FILE
 ) -> str:
-    """Stop any strobe, record the anchor from ``now`` (the controller's time, seconds
-    since the epoch, taken just before sending), then set the system clock to the true
-    time plus ``offset`` seconds (``0`` puts it right; the anchor is kept until a heal)."""
+    """Stop any strobe, record the anchor unless one is kept (``now`` is the controller's
+    time, seconds since the epoch, taken just before sending; see :func:`_prelude`), then
+    set the system clock to the true time plus ``offset`` seconds (``0`` puts it right;
+    the anchor is kept until a heal)."""
     return (
         _prelude(directory, uptime_file)
         + 'mkdir -p "$D" || exit 1\n'
@@ -234,7 +248,8 @@ def system_strobe_script(
     duration: float,
     uptime_file: str = DEFAULT_UPTIME_FILE,
 ) -> str:
-    """Stop any strobe, record the anchor from ``now`` (the controller's time), then start
+    """Stop any strobe, record the anchor unless one is kept (``now``: the controller's
+    time), then start
     a loop setting the system clock alternately to the true time plus ``delta`` and to the
     true time, every ``period`` seconds for about ``duration`` seconds; it ends on the true
     time and exits. Prints the loop's PID."""
@@ -323,8 +338,10 @@ def heal_script(directory: str, *, uptime_file: str = DEFAULT_UPTIME_FILE) -> st
 def system_heal_script(
     directory: str, now: float, *, uptime_file: str = DEFAULT_UPTIME_FILE
 ) -> str:
-    """:func:`heal_script` after refreshing the anchor from ``now`` (the controller's time):
-    the system clock is set to the controller's time. Only for system-clock mode."""
+    """:func:`heal_script` after recording an anchor if none is kept (``now``: the
+    controller's time): the system clock is set to the true time, the node's own if it
+    agrees with ``now`` (allowing for a late start), else ``now``. Only for system-clock
+    mode."""
     return (
         _prelude(directory, uptime_file)
         + 'mkdir -p "$D" || exit 1\n'

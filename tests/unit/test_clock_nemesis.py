@@ -472,15 +472,41 @@ def test_system_bump_sets_true_time_plus_offset_and_heal_uses_the_anchor(
 ) -> None:
     env, log, uptime = fake_date
     d = str(tmp_path / "clock")
+    # The node's clock (1700000000.5) is 0.5 s past the controller's time sent: the
+    # command started late, so the node's own clock is the truth.
     ok(s.system_bump_script(d, 1700000000.0, 30.0, uptime_file=str(uptime)), env)
-    assert Path(f"{d}/anchor").read_text() == "1699999899.750\n"  # controller time - uptime
-    assert sets(log) == ["@1700000030.000"]
+    assert Path(f"{d}/anchor").read_text() == "1699999900.250\n"  # node time - uptime
+    assert sets(log) == ["@1700000030.500"]
     uptime.write_text("160.25 0\n")  # a minute later, with no controller
     ok(s.heal_script(d, uptime_file=str(uptime)), env)
-    assert sets(log)[-1] == "@1700000060.000"  # the true time, from the anchor
+    assert sets(log)[-1] == "@1700000060.500"  # the true time, from the anchor
     assert not Path(f"{d}/anchor").exists()
     ok(s.heal_script(d, uptime_file=str(uptime)), env)
     assert len(sets(log)) == 2  # no anchor: the clock is left alone
+
+
+@pytest.mark.parametrize(
+    ("controller", "anchor"),
+    [
+        (1700000000.0, "1699999900.250"),  # the node 0.5 s later: a late start, its own time
+        (1700000001.0, "1699999900.750"),  # the node behind the controller: the controller's
+        (1699999000.0, "1699998899.750"),  # the node 1000.5 s ahead (> START_LAG): wrong
+    ],
+)
+def test_system_anchor_is_the_nodes_clock_only_when_it_agrees_with_the_controller(
+    tmp_path: Path, fake_date: tuple[dict[str, str], Path, Path], controller: float, anchor: str
+) -> None:
+    env, log, uptime = fake_date
+    d = str(tmp_path / "clock")
+    ok(s.system_bump_script(d, controller, 30.0, uptime_file=str(uptime)), env)
+    assert Path(f"{d}/anchor").read_text() == anchor + "\n"
+    # A fault in force keeps its anchor: the shifted clock is not the truth, and neither is
+    # a later command's controller time (it started late, by an unknown lag).
+    ok(s.system_bump_script(d, controller + 50, -7.0, uptime_file=str(uptime)), env)
+    ok(s.system_heal_script(d, controller + 90, uptime_file=str(uptime)), env)
+    shifted, true = f"@{float(anchor) + 93.25:.3f}", f"@{float(anchor) + 100.25:.3f}"
+    assert sets(log) == [f"@{float(anchor) + 130.25:.3f}", shifted, true]
+    assert not Path(f"{d}/anchor").exists()
 
 
 def test_system_heal_without_any_fault_never_sets_the_clock(
@@ -506,7 +532,7 @@ def test_system_strobe_flips_between_delta_and_true_time(
         assert wait_gone(pid)
     finally:
         kill_group(pid)
-    true, shifted = "@1700000000.000", "@1699999995.000"
+    true, shifted = "@1700000000.500", "@1699999995.500"  # the node's clock is true
     assert sets(log) == [true, shifted, true, shifted, true, true]
 
 
