@@ -231,9 +231,12 @@ def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[FaultWindow]:
     """The fault windows of ledger records (or of records made from a history's nemesis
     ops: ``{"time", "phase", "f", "value"}``), by one rule: in time order, a start opens a
     window of its kind; a stop closes the oldest open window of its kind (a stop with none
-    open, such as the final heal of a kind that was not acting, closes nothing).
-    Bookkeeping records (intent, error, verified, guard-refused) are not faults acting; a
-    record with neither start nor stop phase is an instant."""
+    open, such as the final heal of a kind that was not acting, closes nothing). A stop
+    that names its targets (a node agent's heal of what it struck) closes the oldest open
+    window of its kind with those targets; a heal of the whole kind (``heal-<kind>``, the
+    run's final heal) closes every open window of its kind. Bookkeeping records (intent,
+    error, verified, guard-refused) are not faults acting; a record with neither start nor
+    stop phase is an instant."""
     timed = [r for r in records if isinstance(r.get("time"), int | float)]
     timed.sort(key=lambda r: r["time"])
     windows: list[dict[str, Any]] = []
@@ -254,9 +257,16 @@ def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[FaultWindow]:
             open_.setdefault(kind, []).append(w)
             windows.append(w)
         elif phase == "stop":
-            waiting = open_.get(kind)
-            if waiting:
-                waiting.pop(0)["stop"] = t
+            waiting = open_.get(kind) or []
+            if str(r.get("f", "")).startswith("heal-"):
+                for o in waiting:
+                    o["stop"] = t
+                waiting.clear()
+                continue
+            named = w["targets"]
+            i = next((i for i, o in enumerate(waiting) if o["targets"] == named), None)
+            if waiting and (i is not None or not named):
+                waiting.pop(i or 0)["stop"] = t
         else:
             windows.append(w)
     return [FaultWindow(**w) for w in windows]

@@ -29,6 +29,7 @@ import nemeses.guard_agent as agent_module
 from clusters.base import Capability, Cluster, Node
 from harness.api import TestContext as Ctx  # (a `Test*` name would be collected)
 from harness.errors import ConfigError
+from harness.record import fault_windows
 from nemeses import clock_scripts
 from nemeses.agent import AGENT_LEASE, _union, compile_slices, ledger_records
 from nemeses.clock import ClockNemesis
@@ -246,3 +247,31 @@ def test_the_agent_gives_a_strike_its_stdin(tmp_path: Path) -> None:
     assert strike["status"] == 0 and strike["side"] == {"drops_from": ["n2"]}
     (armed,) = [r for r in recs if r["e"] == "slice" and r.get("state") == "armed"]
     assert "stdin" not in armed["strikes"][0]
+
+
+def test_each_sides_heal_closes_its_own_window_and_the_final_heal_closes_the_rest() -> None:
+    grudge = {"n1": ["n2"], "n2": ["n1"]}
+    struck = [
+        {"e": "strike", "id": "s1", "f": "start-clock", "start_run": 1.0, "status": 0,
+         "trigger": "at", "value": {"kind": "bump"}, "side": {"offset": 5.0}},
+        {"e": "strike", "id": "s2", "f": "start-partition", "start_run": 2.0, "status": 0,
+         "trigger": "at", "value": grudge, "side": {"drops_from": ["n1"]}},
+    ]  # fmt: skip
+    n2 = ledger_records("n2", struck)
+    n3 = ledger_records("n3", [
+        {"e": "strike", "id": "s3", "f": "start-clock", "start_run": 1.5, "status": 0,
+         "trigger": "log", "value": {"kind": "bump"}, "side": {"offset": -5.0}},
+        {"e": "heal", "id": "s3", "run": 2.5, "status": 0},
+    ])  # fmt: skip
+    n1 = ledger_records("n1", [{**struck[1], "side": {"drops_from": ["n2"]}}])
+    final: list[dict[str, Any]] = [
+        {"time": 9 * 10**9, "event": "healed", "phase": "stop", "kind": k, "f": f"heal-{k}",
+         "targets": []} for k in ("clock", "partition")
+    ]  # fmt: skip
+    windows = {(w.kind, w.targets): (w.start, w.stop)
+               for w in fault_windows([*n2, *n3, *n1, *final])}  # fmt: skip
+    s = 10**9
+    # n3's heal closes n3's bump, not n2's older one; the final heals close what is left.
+    assert windows == {("clock", ("n2",)): (1 * s, 9 * s), ("clock", ("n3",)): (1.5 * s, 2.5 * s),
+                       ("partition", ("n2",)): (2 * s, 9 * s),
+                       ("partition", ("n1",)): (2 * s, 9 * s)}  # fmt: skip
