@@ -13,7 +13,8 @@ reachable states are few is first turned into a transition table ``T[state, op c
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from checkers._numba import njit
 
 # Result codes of ``search``.
 INVALID = 0

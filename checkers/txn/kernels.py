@@ -9,7 +9,8 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
-from numba import njit
+
+from checkers._numba import njit
 
 __all__ = [
     "la_txn_scan",

@@ -18,7 +18,8 @@ decoded by msgspec, which checks it, once per distinct text.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+
+from checkers._numba import njit, types
 
 #: The block's bytes, as numpy sees a ``bytes`` object: read-only.
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
