@@ -141,6 +141,10 @@ def test_agents_strike_their_sides_of_partition_clock_and_packet_faults(
     assert ("clock", ("n2",)) in windows and ("clock", ("n3",)) in windows
     assert sorted(w for w in windows if w[0] == "packet") == [("packet", ("n1",)),
                                                              ("packet", ("n2",))]  # fmt: skip
+    # Each side's heal closes its own window; n2's bump, never held, the run's final heal.
+    stops = {(w["kind"], tuple(w["targets"])): w["stop"] for w in outcome.results["faults"]}
+    assert stops["clock", ("n3",)] < TIME_LIMIT < stops["clock", ("n2",)], stops
+    assert all(3.5 <= stops["partition", (n,)] < TIME_LIMIT for n in NODES), stops
     ledger = [json.loads(x) for x in (run / "faults.jsonl").read_text().splitlines()]
     agent = [r for r in ledger if r.get("source") == "agent" and r["event"] == "applied"]
     assert all("done_ms" in r for r in agent)
