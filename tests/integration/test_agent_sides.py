@@ -18,8 +18,8 @@ behind the partition (its term rises on some node inside the window); n2's serve
 its log lines 30 s ahead after the bump; the ledger shows every side; and the run ends
 healed with nothing left (``heal_verified``).
 
-Then a run whose controller is SIGKILLed while an agent-struck partition and clock bump
-hold: every node's agent heals its own sides when the lease runs out.
+Then a run whose controller is SIGKILLed while an agent-struck partition, clock bump and
+packet fault hold: every node's agent heals its own sides when the lease runs out.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from nemeses.clock import find_libfaketime
 from nemeses.clock_scripts import clock_dir
 from nemeses.clock_scripts import verify_script as clock_verify
 from nemeses.guard import guard_dir
+from nemeses.packet_scripts import default_queue, packet_verify_script
 from nemeses.partition_scripts import verify_script as partition_verify
 
 pytestmark = [
@@ -164,12 +165,14 @@ def test_agents_strike_their_sides_of_partition_clock_and_packet_faults(
 def test_a_controller_sigkill_leaves_the_agents_sides_to_their_lease(
     cluster_state: Path, tmp_path: Path
 ) -> None:
-    """The controller dies while an agent-struck partition and clock bump hold (no
-    ``hold``: the run's end was to heal them). Each node's agent heals its side when the
-    lease runs out: no partition rule and no clock offset is left on any node."""
+    """The controller dies while an agent-struck partition, clock bump and packet fault
+    hold (no ``hold``: the run's end was to heal them). Each node's agent heals its sides
+    when the lease runs out: no partition rule, clock offset, packet rule or delayer is
+    left on any node."""
     steps = [{"f": "start-partition", "value": PARTITION, "at": 1.0},
              {"f": "start-clock", "value": {"kind": "bump", "offsets": {"n2": 30.0}},
-              "at": 1.0}]  # fmt: skip
+              "at": 1.0},
+             {"f": "start-packet", "value": PACKET, "at": 1.0}]  # fmt: skip
     cmd = [
         sys.executable, "-m", "harness.cli", "test", "bugkv", "-w", "register",
         "--nodes", str(len(NODES)), "--time-limit", "60", "--faults", "none", "--seed", "12",
@@ -202,9 +205,12 @@ def test_a_controller_sigkill_leaves_the_agents_sides_to_their_lease(
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
-    # Before the SIGKILL the faults held: every node's nft table, n2's +30 s.
+    # Before the SIGKILL the faults held: every node's nft table, n2's +30 s, the packet
+    # rules and delayer on the receivers n1 and n2.
     assert all("nft table inet clew present" in out for out in holding.values()), holding
     assert "faketime +30.000" in holding["n2"], holding
+    assert all("delayer pid" in holding[n] and "CLEW-PACKET present" in holding[n]
+               for n in ("n1", "n2")), holding  # fmt: skip
     deadline = time.monotonic() + 40
     while True:
         journals = asyncio.run(on_nodes(cluster_state, f"cat {guard_dir('clew')}/agent.jsonl"))
@@ -214,7 +220,8 @@ def test_a_controller_sigkill_leaves_the_agents_sides_to_their_lease(
         time.sleep(0.5)
     healed_after = time.monotonic() - killed
     left = asyncio.run(on_nodes(cluster_state, _RESIDUE))
-    assert not any("present" in out for out in left.values()), left
+    assert not any("present" in out or "delayer" in out or "NFQUEUE" in out
+                   for out in left.values()), left  # fmt: skip
     assert all("faketime" not in out or "faketime +0" in out for out in left.values()), left
     print(
         f"\nafter the controller's SIGKILL every node healed its sides by itself within "
@@ -222,8 +229,9 @@ def test_a_controller_sigkill_leaves_the_agents_sides_to_their_lease(
     )
 
 
-#: Prints what is left of clew's partition and clock faults on a node.
-_RESIDUE = partition_verify("clew") + clock_verify(clock_dir("clew"))
+#: Prints what is left of clew's partition, clock and packet faults on a node.
+_RESIDUE = (partition_verify("clew") + clock_verify(clock_dir("clew"))
+            + packet_verify_script("clew", default_queue("clew")))  # fmt: skip
 
 
 async def on_nodes(state: Path, script: str) -> dict[str, str]:
