@@ -19,6 +19,12 @@ Where the runs are made:
 
 The campaigns, the learners' memory and the runs stay in this process's store either way.
 
+Ctrl-C (once) starts no further campaign or run and stops the runs in flight, here or on
+the workers (each heals its faults and tears its database down; a campaign cut short is
+not recorded), then takes the clusters down and prints the table of what was finished
+(exit 130); the workers of ``--workers`` ignore the terminal's Ctrl-C, the controller
+stops their runs. A second Ctrl-C abandons the runs in flight (the clusters still go down).
+
 It prints, per cell, the median runs, seconds and fault ops to detection with their
 interquartile range (campaigns that found nothing count at the cap), how many found
 nothing, and for each scheduler but ``random`` a one-sided Mann-Whitney U test against
@@ -60,6 +66,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.campaign import INTERRUPTED, LocalExecutor, RunExecutor, run_campaign
+from harness.campaign_interrupt import stop_on_ctrl_c
 from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
 from harness.campaign_table import cells, markdown, read_rows, text
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
@@ -173,6 +180,10 @@ class _SlotExecutor:
             )
         )
 
+    def interrupt(self) -> None:
+        """Stop the run in flight (made in one of this process's threads)."""
+        LocalExecutor().interrupt()
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -248,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.monotonic()
 
     stop = threading.Event()
+    abandoned = False
 
     def one(unit: tuple[str, str, int], executor: RunExecutor) -> None:
         name, sched, c = unit
@@ -257,8 +269,13 @@ def main(argv: list[str] | None = None) -> int:
             return
         spec, depth = campaign_spec(args, name, sched, c, base / name / sched / f"c{c}")
         started, load_before = time.monotonic(), os.getloadavg()[0]
-        result = run_campaign(spec, runs=args.runs, budget=CAMPAIGN_BUDGET, executor=executor,
-                              should_stop=stop.is_set)  # fmt: skip
+        try:
+            result = run_campaign(spec, runs=args.runs, budget=CAMPAIGN_BUDGET,
+                                  executor=executor, should_stop=stop.is_set)  # fmt: skip
+        except Exception:
+            if stop.is_set():
+                return  # its run was interrupted as it started: cut short
+            raise
         if result.stopped == INTERRUPTED:
             return  # cut short: it measured nothing
         data = result.to_json()
@@ -283,21 +300,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name} {sched} campaign {c}: {result.stopped} "
               f"({row['campaign_wall_seconds']:.0f} s)", flush=True)  # fmt: skip
 
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    # Ctrl-C: campaigns not started never start; those running stop their run in flight
+    # (healed, torn down) and are not recorded (cut short, they measured nothing); the
+    # clusters go down with the executor. A second Ctrl-C abandons the runs in flight.
+    made: list[RunExecutor] = []  # the executor, once there is one
+
+    def interrupt_runs() -> None:
+        for e in made:
+            e.interrupt()
+
     try:
-        with (executors(args, pool) as (executor, parallel),
-              ThreadPoolExecutor(max_workers=parallel) as threads):  # fmt: skip
-            futures = {threads.submit(one, u, executor): u for u in units}
+        with (stop_on_ctrl_c(stop, interrupt_runs, say),
+              executors(args, pool) as (executor, parallel)):  # fmt: skip
+            made.append(executor)
+            threads = ThreadPoolExecutor(max_workers=parallel)
             try:
+                futures = {threads.submit(one, u, executor): u for u in units}
                 for f, u in futures.items():
-                    if (e := f.exception()) is not None:
+                    if (e := f.exception()) is not None and not stop.is_set():
                         print(f"{u[0]} {u[1]} campaign {u[2]}: ERROR {type(e).__name__}: {e}",
                               flush=True)  # fmt: skip
             except KeyboardInterrupt:
-                # Campaigns not started never start; those running stop before their
-                # next run (not recorded: cut short, they measured nothing).
-                print("interrupted: stopping after the runs in flight", flush=True)
-                stop.set()
-                threads.shutdown(wait=True, cancel_futures=True)
+                say("abandoned: the runs in flight are cut; taking the clusters down")
+                threads.shutdown(wait=False, cancel_futures=True)
+                raise
+            threads.shutdown(wait=True)
+            if stop.is_set():
+                say("interrupted: every run in flight has stopped; taking the clusters down")
+    except KeyboardInterrupt:
+        abandoned = True
     finally:
         wall = time.monotonic() - t_all
         if rows:
@@ -306,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(markdown(table), end="")
         print(f"results: {path}; {len(rows)} campaigns in {wall:.0f} s of wall time", flush=True)
-    return 0
+    if abandoned:  # a thread may still wait for a run that was cut: do not wait for it
+        os._exit(130)
+    return 130 if stop.is_set() else 0
 
 
 if __name__ == "__main__":

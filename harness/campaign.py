@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
 from harness.errors import ClusterError, ConfigError, NemesisError
-from harness.runner import RunOutcome, run_test
+from harness.runner import RunOutcome, interrupt_runs, run_test
 from harness.spec import TestSpec
 
 __all__ = [
@@ -147,9 +147,11 @@ class CampaignResult:
     @property
     def exit_code(self) -> int:
         """1 if a run was invalid (found), 2 if none was but some were unknown (or
-        tainted), else 0."""
+        tainted) or the campaign was interrupted, else 0."""
         if self.runs_to_detection is not None:
             return 1
+        if self.stopped == INTERRUPTED:
+            return 2
         return 2 if any(r.valid is not True or r.tainted for r in self.runs) else 0
 
     def to_json(self) -> dict[str, Any]:
@@ -216,6 +218,11 @@ class RunExecutor(Protocol):
         """Hold the campaign's resources while the block lasts; yield the run function."""
         ...
 
+    def interrupt(self) -> None:
+        """Stop the runs in flight as a first Ctrl-C stops a run (healed, torn down,
+        returned as interrupted); callable from any thread, and again."""
+        ...
+
 
 #: Makes one run of a spec; what :meth:`RunExecutor.session` yields.
 RunFn = Callable[[TestSpec], RunOutcome]
@@ -227,6 +234,10 @@ class LocalExecutor:
     healthy, else one brought up for the campaign and taken down at its end."""
 
     run: RunFn = run_test
+
+    def interrupt(self) -> None:
+        """Stop the runs in flight in this process (:func:`harness.runner.interrupt_runs`)."""
+        interrupt_runs()
 
     @contextlib.contextmanager
     def session(self, spec: TestSpec) -> Iterator[RunFn]:
@@ -284,7 +295,9 @@ def run_campaign(
     :class:`ClusterError` or :class:`NemesisError` before a verdict: the database or a
     fault kind's setup timed out on a loaded machine) is tried again with the same seed,
     at most ``retries`` times; it is not a verdict. ``should_stop`` (asked before each
-    run) ends the campaign early, as ``interrupted``: it then measured nothing."""
+    run, and after it: that run was cut short unless it was invalid) ends the campaign
+    early, as ``interrupted``: it then measured nothing (also when a run raised once
+    ``should_stop`` said so)."""
     if runs < 1:
         raise ConfigError(f"a campaign needs at least one run, got --runs {runs}")
     if not budget > 0:
@@ -321,11 +334,15 @@ def run_campaign(
                     result.seconds_to_detection = result.seconds
                     result.stopped = f"run {i + 1} is invalid"
                     break
+                if should_stop is not None and should_stop():  # this run was cut short
+                    result.stopped = INTERRUPTED
+                    break
             else:
                 result.stopped = f"cap of {runs} runs reached"
     finally:
         if not result.stopped:
-            result.stopped = "stopped by an error"
+            stopping = should_stop is not None and should_stop()
+            result.stopped = INTERRUPTED if stopping else "stopped by an error"
         (directory / "campaign.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
         write_report(result)
     return result

@@ -28,11 +28,13 @@ again from its seed; the lost run's partial directory never reaches the controll
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import io
 import json
 import logging
+import signal
 import socket
 import tarfile
 import tempfile
@@ -48,14 +50,21 @@ from harness.campaign import RunFn
 from harness.campaign_pool import ClusterPool, PoolSlot
 from harness.dask_client import open_dask_client
 from harness.errors import ConfigError
-from harness.runner import RunOutcome, run_test
+from harness.runner import RunOutcome, interrupt_runs, run_test
 from harness.spec import TestSpec
 from harness.store import new_run_dir
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["DaskExecutor", "dask_client", "land_run", "release_worker_slots", "run_on_worker"]
+__all__ = [
+    "DaskExecutor",
+    "dask_client",
+    "interrupt_worker_runs",
+    "land_run",
+    "release_worker_slots",
+    "run_on_worker",
+]
 
 log = logging.getLogger("clew.campaign")
 
@@ -88,6 +97,12 @@ def release_worker_slots() -> list[str]:
             slot.release()
         names.append(slot.name)
     return names
+
+
+def interrupt_worker_runs() -> int:
+    """Stop the run in progress in this worker process (as a first Ctrl-C would); how
+    many runs were told."""
+    return interrupt_runs()
 
 
 def _worker_name() -> str:
@@ -134,7 +149,10 @@ def run_on_worker(
             spec, store=str(runs), cluster_state_dir=str(slot.state_dir),
             cluster_options=dict(slot.options), provider="local",
         )  # fmt: skip
-        outcome = run_test(local)
+        try:
+            outcome = run_test(local)
+        except asyncio.CancelledError:  # interrupted before it was recorded: no run
+            raise RuntimeError("the run was interrupted before it started") from None
         learned = {p.name: p.read_text(encoding="utf-8")
                    for p in sorted((root / "schedulers").glob("*.json"))}  # fmt: skip
         return {
@@ -193,6 +211,20 @@ class DaskExecutor:
 
     client: Client
     pool: ClusterPool
+    #: The units in flight (Dask keys), for :meth:`interrupt`.
+    _in_flight: set[str] = dataclasses.field(default_factory=set)
+
+    def interrupt(self) -> None:
+        """Stop the runs in flight of this executor's campaigns: the workers making them
+        interrupt their run (healed, torn down, returned as interrupted); other workers'
+        runs are left alone."""
+        ours = set(self._in_flight)
+        if not ours:
+            return
+        processing = self.client.processing()
+        workers = [w for w, keys in processing.items() if ours & set(map(str, keys))]
+        if workers:
+            self.client.run(interrupt_worker_runs, workers=workers)
 
     @contextlib.contextmanager
     def session(self, spec: TestSpec) -> Iterator[RunFn]:
@@ -216,7 +248,11 @@ class DaskExecutor:
         previous = (latest.resolve().name, _pack(latest.resolve())) if latest.is_dir() else None
         future = self.client.submit(run_on_worker, spec, self.pool, memory, previous,
                                     pure=False)  # fmt: skip
-        unit = future.result()
+        self._in_flight.add(str(future.key))
+        try:
+            unit = future.result()
+        finally:
+            self._in_flight.discard(str(future.key))
         for name, text in unit["memory"].items():
             if name in files:
                 from nemeses.schedulers.memory import save
@@ -237,6 +273,8 @@ def dask_client(
     try:
         with open_dask_client(address=address, workers=workers, timeout=timeout) as (c, _):
             try:
+                if address is None:  # our own worker processes, in our process group
+                    c.register_plugin(_IgnoreCtrlC(), name="clew-campaign-ctrl-c")
                 c.register_plugin(_SlotReleaser(), name="clew-campaign-slots")
                 yield c
             finally:
@@ -245,6 +283,18 @@ def dask_client(
     finally:
         if address is None and pool is not None:
             pool.sweep()
+
+
+class _IgnoreCtrlC(WorkerPlugin):
+    """A Dask worker plugin: the worker process ignores SIGINT. A Ctrl-C on the terminal
+    reaches every process of its group; a local worker killed by it would leave its run
+    unhealed and the controller waiting for an answer that never comes. The controller
+    stops the runs itself (:meth:`DaskExecutor.interrupt`)."""
+
+    def setup(self, worker: Any) -> None:
+        """Ignore SIGINT in this worker process (its event loop runs in the main thread)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _SlotReleaser(WorkerPlugin):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 import click
 
-from harness.campaign import DEFAULT_BUDGET, DEFAULT_RUNS, CampaignRun
+from harness.campaign import DEFAULT_BUDGET, DEFAULT_RUNS, CampaignRun, LocalExecutor, RunExecutor
+from harness.campaign_interrupt import stop_on_ctrl_c
 from harness.cli_test import agent_steps_of
 
 __all__ = ["campaign_cmd"]
@@ -130,8 +132,12 @@ def campaign_cmd(
     Example:
       clew campaign bugkv -o bug=early-ack -w set --faults kill --interval 1 \\
           --time-limit 6 --runs 10
+    Ctrl-C stops the run in flight (its faults healed, its database torn down) and ends
+    the campaign as interrupted; a second Ctrl-C abandons the run.
+
     Exit codes: 1 a run was invalid (found), 0 none was, 2 none was but some were
-    unknown (a tainted run, whose heal left residue, is unknown), 254 bad arguments.
+    unknown (a tainted run, whose heal left residue, is unknown) or the campaign was
+    interrupted, 254 bad arguments.
     """
     from harness.campaign import run_campaign
     from harness.spec import load_spec
@@ -153,19 +159,31 @@ def campaign_cmd(
         click.echo(f"run {r.index}: seed {r.seed}: {verdict} in {r.wall_seconds:.1f} s, "
                    f"{r.fault_ops} fault ops{where}")  # fmt: skip
 
-    if dask_address is None:
-        if dask_subnets is not None:
-            raise click.UsageError("--dask-subnets is for --dask")
-        result = run_campaign(spec, runs=runs, budget=budget, on_run=show)
-    else:
-        from harness.campaign_dask import DaskExecutor, dask_client
-        from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
+    stop = threading.Event()
+    made: list[RunExecutor] = []  # the executor, once there is one
 
-        subnets = parse_subnets(dask_subnets) if dask_subnets else DEFAULT_SUBNETS
-        pool = ClusterPool(subnets=subnets, nodes=spec.nodes)
-        with dask_client(address=dask_address, pool=pool) as client:
+    def interrupt() -> None:
+        for e in made:
+            e.interrupt()
+
+    # Ctrl-C stops the run in flight (healed, torn down) and starts no other; twice abandons it.
+    with stop_on_ctrl_c(stop, interrupt, lambda text: click.echo(text, err=True)):
+        if dask_address is None:
+            if dask_subnets is not None:
+                raise click.UsageError("--dask-subnets is for --dask")
+            made.append(LocalExecutor())
             result = run_campaign(spec, runs=runs, budget=budget, on_run=show,
-                                  executor=DaskExecutor(client, pool))  # fmt: skip
+                                  executor=made[0], should_stop=stop.is_set)  # fmt: skip
+        else:
+            from harness.campaign_dask import DaskExecutor, dask_client
+            from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
+
+            subnets = parse_subnets(dask_subnets) if dask_subnets else DEFAULT_SUBNETS
+            pool = ClusterPool(subnets=subnets, nodes=spec.nodes)
+            with dask_client(address=dask_address, pool=pool) as client:
+                made.append(DaskExecutor(client, pool))
+                result = run_campaign(spec, runs=runs, budget=budget, on_run=show,
+                                      executor=made[0], should_stop=stop.is_set)  # fmt: skip
     if result.runs_to_detection:
         click.echo(f"found in run {result.runs_to_detection} after "
                    f"{result.seconds_to_detection:.1f} s")  # fmt: skip

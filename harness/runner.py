@@ -17,11 +17,12 @@ path (the end of the load, an exception, Ctrl-C, the time limit)::
     interpreter the generator drives clients and the nemesis, every op journaled
 
 Problems met while unwinding are collected (and end up in ``results.json``), never raised
-over the error that caused the unwinding. A Ctrl-C (a cancellation of the run) that
-arrives while a scope is being left does not cut that exit short: the heal, the barrier
-and the teardown run to their end, then the interrupt goes on. The history is then
-checked and stored through :mod:`harness.record`, and the report written; ``clew analyze
-RUN_DIR`` checks a stored run again, even the journal of a crashed one.
+over the error that caused the unwinding. A Ctrl-C (a cancellation of the run; for a run
+in another thread, :func:`interrupt_runs`) that arrives while a scope is being left does
+not cut that exit short: the heal, the barrier and the teardown run to their end, then
+the interrupt goes on. The history is then checked and stored through
+:mod:`harness.record`, and the report written; ``clew analyze RUN_DIR`` checks a stored
+run again, even the journal of a crashed one.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ from nemeses.schedule import schedule_from_ledger
 from reports.index import write_index
 from reports.run_report import write_run_report
 
-__all__ = ["RunOutcome", "analyze", "replay_run", "run_test", "stored_suite"]
+__all__ = ["RunOutcome", "analyze", "interrupt_runs", "replay_run", "run_test", "stored_suite"]
 
 log = logging.getLogger("clew.runner")
 
@@ -80,6 +81,35 @@ DB_SETUP_TIMEOUT = 120.0
 TEARDOWN_TIMEOUT = 60.0
 #: Log records kept in memory before the run directory (and its clew.log) exists.
 EARLY_LOG_RECORDS = 10_000
+
+
+#: The runs in progress in this process: their event loops and main tasks, by task id.
+#: (A dict, not a set under a lock: :func:`interrupt_runs` may run in a signal handler.)
+_RUNS: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
+
+
+def interrupt_runs() -> int:
+    """Stop every run in progress in this process, from any thread, as a first Ctrl-C stops
+    a run in the main thread: its load ends, every fault is healed and the heal verified,
+    the database is torn down, and :func:`run_test` returns the history so far, checked,
+    with the problem "interrupted". Returns how many runs were told (0: none was running).
+    Campaigns use it to stop runs made in threads or on Dask workers."""
+    runs = list(_RUNS.copy().values())
+    for loop, task in runs:
+        with contextlib.suppress(RuntimeError):  # that loop has just closed: the run ended
+            loop.call_soon_threadsafe(task.cancel)
+    return len(runs)
+
+
+async def _interruptible(run: Coroutine[Any, Any, None]) -> None:
+    """Await ``run`` as a run :func:`interrupt_runs` can reach."""
+    task = asyncio.current_task()
+    assert task is not None
+    _RUNS[id(task)] = (asyncio.get_running_loop(), task)
+    try:
+        await run
+    finally:
+        _RUNS.pop(id(task), None)
 
 
 @dataclass(slots=True)
@@ -571,8 +601,8 @@ def run_test(
             run_scopes = _execute(
                 spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
             )
-            asyncio.run(run_scopes)
-        except KeyboardInterrupt:
+            asyncio.run(_interruptible(run_scopes))
+        except (KeyboardInterrupt, asyncio.CancelledError):  # a Ctrl-C, or interrupt_runs
             if life.run is None:
                 raise
             life.problems.append("interrupted (Ctrl-C); the history so far is checked")

@@ -181,7 +181,7 @@ class InlineClient:
 
     def submit(self, fn: Any, *args: Any, pure: bool = True) -> Any:
         value = fn(*args)
-        return type("Done", (), {"result": lambda self: value})()
+        return type("Done", (), {"result": lambda self: value, "key": "inline"})()
 
 
 def test_a_learner_on_a_worker_sees_the_memory_and_the_previous_run_and_its_memory_returns(
@@ -246,7 +246,21 @@ def test_a_campaign_told_to_stop_ends_before_its_next_run(tmp_path: Path) -> Non
 
     result = run_campaign(spec(tmp_path), runs=3, executor=ex, should_stop=should_stop)
     assert ex.seeds == [100, 101] and result.stopped == "interrupted"
-    assert result.runs_to_detection is None and asked == [0, 1, 2]
+    # Asked before each run and after it (a run that ends once told was cut short).
+    assert result.runs_to_detection is None and asked == [0, 1, 1, 2]
+
+
+@pytest.mark.parametrize("verdict", [True, False])
+def test_a_run_cut_short_by_the_stop_is_not_a_measurement_unless_it_found_the_bug(
+    tmp_path: Path, verdict: bool
+) -> None:
+    ex = Scripted([verdict])
+    result = run_campaign(spec(tmp_path), runs=1, executor=ex,
+                          should_stop=lambda: len(ex.seeds) == 1)  # fmt: skip
+    if verdict:  # not "cap of 1 runs reached": the one run was interrupted
+        assert result.stopped == "interrupted" and result.exit_code == 2
+    else:  # an invalid history is a detection, however short the run
+        assert result.stopped == "run 1 is invalid" and result.runs_to_detection == 1
 
 
 def test_a_tainted_run_counts_as_unknown_never_as_a_clean_valid_run(tmp_path: Path) -> None:

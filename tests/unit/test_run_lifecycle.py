@@ -363,3 +363,61 @@ def test_teardown_runs_to_its_end_through_a_cancellation_which_then_goes_on() ->
     steps.clear()
     # Another exception already ends the run: the teardown finishes and does not replace it.
     assert asyncio.run(main(False)) == "returned" and steps == ["step 0", "step 1", "step 2"]
+
+
+def test_interrupt_runs_stops_a_run_in_another_thread_as_a_first_ctrl_c_would(
+    events: Events, tmp_path: Path
+) -> None:
+    import threading
+
+    assert runner.interrupt_runs() == 0  # no run in progress: nothing to tell
+    fifth = threading.Event()
+    calls = 0
+
+    def count(op: Op) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            fifth.set()
+
+    outcomes: list[Any] = []
+    gen = clients(limit(100_000, repeat({"f": "read"})))
+    thread = threading.Thread(target=lambda: outcomes.append(runner.run_test(
+        spec(tmp_path, time_limit=600), suite=suite(events, gen, count))))  # fmt: skip
+    thread.start()
+    assert fifth.wait(120), "the run made no 5 ops"
+    assert runner.interrupt_runs() == 1
+    thread.join(120)
+    assert not thread.is_alive() and len(outcomes) == 1
+    outcome = outcomes[0]
+    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    assert events[6:13] == UNWIND and events[13].startswith("check ")
+    assert 5 <= outcome.ops < 100_000 and runner.interrupt_runs() == 0
+
+
+def test_under_a_campaigns_ctrl_c_handler_a_run_in_the_main_thread_stops_as_interrupted(
+    events: Events, tmp_path: Path
+) -> None:
+    # `clew campaign` makes its runs in the main thread with its own SIGINT handler
+    # (asyncio then installs none): the handler's interrupter stops the run.
+    import threading
+
+    from harness.campaign_interrupt import stop_on_ctrl_c
+
+    calls = 0
+
+    def interrupt_at_the_fifth(op: Op) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            signal.raise_signal(signal.SIGINT)
+
+    said: list[str] = []
+    stop = threading.Event()
+    gen = clients(limit(100_000, repeat({"f": "read"})))
+    with stop_on_ctrl_c(stop, runner.interrupt_runs, said.append, every=0.1):
+        outcome = runner.run_test(spec(tmp_path, time_limit=600),
+                                  suite=suite(events, gen, interrupt_at_the_fifth))  # fmt: skip
+    assert stop.is_set() and len(said) == 1
+    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    assert events[6:13] == UNWIND and 5 <= outcome.ops < 100_000
