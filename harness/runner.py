@@ -226,7 +226,19 @@ async def _cluster_scope(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Clus
     """The cluster, brought up unless a healthy one is; down on exit if this run made it
     (and ``leave_db_running`` is off)."""
     progress.begin("cluster", f"{spec.nodes} {spec.provider} nodes: reusing or bringing up")
-    cluster, made, state = await asyncio.to_thread(_bring_up, spec)
+    brought: list[tuple[Cluster, bool, Path]] = []
+
+    async def bring_up() -> None:
+        brought.append(await asyncio.to_thread(_bring_up, spec))
+
+    try:  # a Ctrl-C while it comes up: it comes up, then down again if this run made it
+        await _to_the_end(bring_up())
+    except asyncio.CancelledError:
+        if brought and brought[0][1] and not spec.leave_db_running:
+            down = asyncio.to_thread(get_provider(spec.provider).down, brought[0][2])
+            await _to_the_end(down, interrupt=False)
+        raise
+    cluster, made, state = brought[0]
     try:
         yield cluster
     finally:

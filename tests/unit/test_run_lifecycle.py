@@ -421,3 +421,30 @@ def test_under_a_campaigns_ctrl_c_handler_a_run_in_the_main_thread_stops_as_inte
     assert stop.is_set() and len(said) == 1
     assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
     assert events[6:13] == UNWIND and 5 <= outcome.ops < 100_000
+
+
+def test_ctrl_c_while_the_cluster_comes_up_takes_the_cluster_this_run_made_down(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    cluster = Cluster(provider="local", name="fake", state_dir="/nonexistent",
+                      nodes=tuple(Node(name=n, host="127.0.0.1") for n in NODES))  # fmt: skip
+
+    def bring_up(spec: Any) -> tuple[Cluster, bool, Path]:  # in a thread
+        events.append("cluster coming up")
+        signal.raise_signal(signal.SIGINT)  # handled in the main thread, meanwhile
+        time.sleep(0.5)
+        events.append("cluster up")
+        return cluster, True, Path("/nonexistent")
+
+    class Provider:
+        def down(self, state: Path) -> None:
+            events.append(f"cluster down {state}")
+
+    monkeypatch.setattr(runner, "_bring_up", bring_up)
+    monkeypatch.setattr(runner, "get_provider", lambda name: Provider())
+    with pytest.raises(KeyboardInterrupt):  # nothing was recorded yet: no run directory
+        runner.run_test(spec(tmp_path), suite=suite(events, []))
+    assert events == ["cluster coming up", "cluster up", "cluster down /nonexistent"]
+    assert not (tmp_path / "store").exists()
