@@ -24,6 +24,10 @@ that memory and that previous run).
 
 A worker lost during a run: Dask gives the unit to another worker, which makes the run
 again from its seed; the lost run's partial directory never reaches the controller.
+
+Ctrl-C belongs to the controller: the workers of a local Dask cluster ignore SIGINT (the
+terminal sends it to every process of the group), and :meth:`DaskExecutor.interrupt`
+stops the runs in flight on the workers making them (:mod:`harness.campaign_interrupt`).
 """
 
 from __future__ import annotations
