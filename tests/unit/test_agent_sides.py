@@ -275,3 +275,21 @@ def test_each_sides_heal_closes_its_own_window_and_the_final_heal_closes_the_res
     assert windows == {("clock", ("n2",)): (1 * s, 9 * s), ("clock", ("n3",)): (1.5 * s, 2.5 * s),
                        ("partition", ("n2",)): (2 * s, 9 * s),
                        ("partition", ("n1",)): (2 * s, 9 * s)}  # fmt: skip
+
+
+def test_a_spec_carries_cluster_wide_steps_through_its_record(tmp_path: Path) -> None:
+    from harness.spec import load_spec
+
+    spec_file = tmp_path / "test.toml"
+    spec_file.write_text(
+        'suite = "bugkv"\nfaults = []\n\n[[agent]]\nf = "start-partition"\nat = 2\nhold = 1.5\n'
+        'value = { n1 = ["n2", "n3"], n2 = ["n1"], n3 = ["n1"] }\n\n[[agent]]\nnode = "n3"\n'
+        'f = "start-clock"\non = { log = "term-changed" }\n'
+        'value = { kind = "bump", offsets = { n3 = -20.0 } }\n'
+    )
+    spec = load_spec(str(spec_file))
+    assert spec.agent[0] == {"f": "start-partition", "at": 2.0, "hold": 1.5,
+                             "value": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}}  # fmt: skip
+    assert spec.agent[1]["value"] == {"kind": "bump", "offsets": {"n3": -20.0}}
+    again = load_spec(**{**spec.to_json(), "test_name": None, "concurrency": None})
+    assert again.agent == spec.agent  # (a replay hands the nodes the same steps)
