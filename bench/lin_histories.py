@@ -156,19 +156,25 @@ def _inject_stale_read(ops: list[_Op]) -> None:
 
 
 def kv_info_ops(
-    seed: int, ops: int = 75, clients: int = 5, keys: int = 1, info: float = 0.5
+    seed: int,
+    ops: int = 75,
+    clients: int = 5,
+    keys: int = 1,
+    info: float = 0.5,
+    puts: float = 0.05,
 ) -> list[dict[str, Any]]:
     """A kv history (Porcupine's kv model: get / put / append of strings) with many
-    appends of unknown outcome: gets 40 %, appends 55 %, puts 5 %; a fraction ``info`` of
-    the appends end ``info`` (default: half, so about 27 % of all ops; more with a larger
-    fraction) and take effect with probability 1/2; appended strings are unique; client
-    intervals as in :func:`generate`. The history is linearizable."""
+    appends of unknown outcome: gets 40 %, puts ``puts`` (5 %), appends the rest (55 %); a
+    fraction ``info`` of the appends end ``info`` (default: half, so about 27 % of all
+    ops; more with a larger fraction) and take effect with probability 1/2; appended
+    strings are unique; client intervals as in :func:`generate`. The history is
+    linearizable."""
     rng = random.Random(seed)
     sched = _schedule(Shape(ops, clients, keys, 0.0, False, seed), rng)
     state = [""] * keys
     for i, op in enumerate(sorted(sched, key=lambda o: o.point)):
         r = rng.random()
-        op.f = "get" if r < 0.4 else ("append" if r < 0.95 else "put")
+        op.f = "get" if r < 0.4 else ("append" if r < 1 - puts else "put")
         if op.f == "get":
             op.out = state[op.key]
             continue

@@ -58,6 +58,9 @@ P2 = 2147483629
 MASK31 = (1 << 31) - 1
 
 _STEP_POLL = 0xFFFF  # poll the stop flag every 65,536 iterations
+# Most puts a gate keeps a list of (see ``_gate_puts``); a gate with more uses the count of
+# every put called before it.
+_GATE_MAX_PUTS = 16
 
 
 @njit("uint64(uint64)", cache=True, nogil=True)
@@ -261,6 +264,102 @@ def build_table(opc, arg_a, arg_b, init, aux, max_states, max_cells):  # pragma:
 
 
 @njit(
+    "int32[::1](int32[::1], int32[::1], int64, int64[::1], int64[::1], int64[::1],"
+    " int64[::1], int64[:, ::1], int64[::1], int32[::1])",
+    cache=True,
+    nogil=True,
+)
+def _gate_puts(
+    order, gate_op, ngate, gate_rank, opc, arg_a, arg_b, aux, rel_lo, rel_n
+):  # pragma: no cover - compiled
+    """For each gate, the puts called before its return whose string is a prefix of what
+    it returned (their hash is among the gate's prefix hashes), as ``rel[rel_lo[g]:][:
+    rel_n[g]]`` with ``rel`` returned. Only those can still reset the state to one that
+    appends extend into the gate's string: after a put of any other string no append
+    makes the state a prefix again. ``rel_n[g]`` is -1 (the gate counts every put called
+    before it instead) where the list would be longer than ``_GATE_MAX_PUTS`` or the
+    work, bounded by a few dozen passes over the entries, ran out."""
+    m = order.shape[0]
+    nput = 0
+    for k in range(m):
+        if order[k] & 1 == 0 and opc[order[k] >> 1] == OP_WRITE:
+            nput += 1
+    put_hash = np.empty(nput, np.int64)
+    put_op = np.empty(nput, np.int32)
+    put_rank = np.empty(nput, np.int64)
+    j = 0
+    for k in range(m):
+        if order[k] & 1 == 0 and opc[order[k] >> 1] == OP_WRITE:
+            put_hash[j] = arg_a[order[k] >> 1]
+            put_op[j] = order[k] >> 1
+            put_rank[j] = k
+            j += 1
+    by_hash = np.argsort(put_hash, kind="mergesort")
+    put_hash = put_hash[by_hash]
+    put_op = put_op[by_hash]
+    put_rank = put_rank[by_hash]
+    rel = np.empty(min(_GATE_MAX_PUTS * ngate, 4 * m + 64), np.int32)
+    used = 0
+    work = 0
+    budget = 64 * m + 4096
+    for gi in range(ngate):
+        rel_lo[gi] = used
+        rel_n[gi] = -1
+        if work > budget:
+            continue
+        g = gate_op[gi]
+        off = arg_b[g] >> 24
+        cnt = arg_b[g] & 0xFFFFFF
+        start = used
+        ok = True
+        if nput <= cnt:  # each put: is its hash among the gate's prefix hashes?
+            work += nput
+            for j in range(nput):
+                if put_rank[j] > gate_rank[gi]:
+                    continue
+                lo = off
+                hi = off + cnt
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if aux[0, mid] < put_hash[j]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < off + cnt and aux[0, lo] == put_hash[j]:
+                    if used - start == _GATE_MAX_PUTS or used == rel.shape[0]:
+                        ok = False
+                        break
+                    rel[used] = put_op[j]
+                    used += 1
+        else:  # each prefix hash: which puts have it?
+            work += cnt
+            for t in range(off, off + cnt):
+                lo = 0
+                hi = nput
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if put_hash[mid] < aux[0, t]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                while ok and lo < nput and put_hash[lo] == aux[0, t]:
+                    if put_rank[lo] < gate_rank[gi]:
+                        if used - start == _GATE_MAX_PUTS or used == rel.shape[0]:
+                            ok = False
+                            break
+                        rel[used] = put_op[lo]
+                        used += 1
+                    lo += 1
+                if not ok:
+                    break
+        if ok:
+            rel_n[gi] = used - start
+        else:
+            used = start
+    return rel[:used]
+
+
+@njit(
     "int64(int32[::1], uint8[::1], int64[::1], int64[::1], int64[::1], int64[::1], int32[::1],"
     " int64[:, ::1], int32[:, ::1], boolean, int64[::1], uint64[::1], uint64[::1], boolean,"
     " int64, int64, int64[::1], int64[::1], int32[::1], boolean)",
@@ -433,10 +532,13 @@ def search(  # pragma: no cover - compiled
     # and all those puts are placed, no put can come before it any more (an op called
     # after its return cannot precede it), only appends, which extend the string: so the
     # state must be a prefix of what the gate returned, or the branch is dead. (Hashes of
-    # equal strings are equal, so a prefix is never pruned.)
+    # equal strings are equal, so a prefix is never pruned.) Puts of a string that is not
+    # a prefix of the gate's cannot help it (``_gate_puts``): where the gate lists the
+    # others, it waits only for those to be placed.
     gate_op = np.empty(n, np.int32)
     gate_need = np.empty(n, np.int32)
     gate_of = np.full(n, -1, np.int32)
+    gate_rank = np.empty(n, np.int64)
     ngate = 0
     has_append = False
     for k in range(n):
@@ -455,7 +557,15 @@ def search(  # pragma: no cover - compiled
                 gate_of[op] = ngate
                 gate_op[ngate] = op
                 gate_need[ngate] = puts
+                gate_rank[ngate] = k
                 ngate += 1
+    gate_rel_lo = np.empty(ngate, np.int64)
+    gate_rel_n = np.empty(ngate, np.int32)
+    gate_rel = np.empty(0, np.int32)
+    if ngate > 0:
+        gate_rel = _gate_puts(
+            order, gate_op, ngate, gate_rank, opc, arg_a, arg_b, aux, gate_rel_lo, gate_rel_n
+        )
     gate_first = 0  # the first gate not placed
     puts_placed = 0
 
@@ -616,7 +726,17 @@ def search(  # pragma: no cover - compiled
             continue
         if not unchanged and gate_first < ngate:
             g = gate_op[gate_first]
-            if puts_placed + (opc[op] == OP_WRITE) == gate_need[gate_first]:
+            rn = gate_rel_n[gate_first]
+            if rn < 0:
+                shut = puts_placed + (opc[op] == OP_WRITE) == gate_need[gate_first]
+            else:  # shut once every put that could help the gate is placed
+                shut = True
+                for t in range(gate_rel_lo[gate_first], gate_rel_lo[gate_first] + rn):
+                    r = gate_rel[t]
+                    if r != op and (bits[r >> 6] >> np.uint64(r & 63)) & np.uint64(1) == 0:
+                        shut = False
+                        break
+            if shut:
                 lo = arg_b[g] >> 24
                 hi = lo + (arg_b[g] & 0xFFFFFF)
                 while lo < hi:  # is the new state among the gate's prefix hashes?
