@@ -44,10 +44,11 @@ How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisatio
    ``etcd_002``: 113 steps) and where many did (kv appends, generated register histories).
    For kv appends, an append of unknown outcome counts as seen only if some get's string
    splits into strings the key's ops wrote with it one of them (``"1."`` is inside
-   ``"21."``, but not one of its pieces), and gets act as gates: once no put can come
-   before a pending get any more, the state must be a prefix of its string (compared by
-   the hashes of its prefixes), so a wrong order of concurrent appends dies at once
-   rather than at the get.
+   ``"21."``, but not one of its pieces), and gets act as gates: once no put that could
+   help a pending get can come before it any more (only a put of a prefix of its string
+   could: after any other, no append makes the state a prefix again), the state must be
+   a prefix of its string (compared by the hashes of its prefixes), so a wrong order of
+   concurrent appends dies at once rather than at the get.
 5. **Budgets.** A time limit, a memory budget and an optional step budget hold in every
    phase: lowering, laying out, transition tables (capped in size), the search and its
    cache, the witness check. Running out answers "unknown" naming the phase, never an
