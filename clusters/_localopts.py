@@ -7,10 +7,10 @@ here is a :class:`~harness.errors.ConfigError` naming the option.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from clusters._bridged import bridge_options, check_addresses_fit
 from clusters.base import ClusterSpec
 from harness.errors import ConfigError
 
@@ -18,8 +18,6 @@ __all__ = ["OPTIONS", "LocalOptions"]
 
 #: The options the local provider accepts in ``ClusterSpec.options``.
 OPTIONS = ("prefix", "subnet", "bridge", "bridge_address", "first_host", "ready_timeout")
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-_IFNAMSIZ = 15  # Linux interface names hold at most 15 characters
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,77 +35,27 @@ class LocalOptions:
     @classmethod
     def from_spec(cls, spec: ClusterSpec) -> LocalOptions:
         """The options of ``spec``, validated; :class:`ConfigError` naming the bad one."""
-        opts = dict(spec.options)
-        unknown = sorted(set(opts) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {', '.join(unknown)} for the local provider; "
-                f"it accepts {', '.join(OPTIONS)}"
-            )
-        if not isinstance(spec.nodes, int) or spec.nodes < 1:
-            raise ConfigError(f"`nodes` must be a positive integer, not {spec.nodes!r}")
-        if spec.user != "root":
-            raise ConfigError(f"the local provider's nodes log in as root; `user` is {spec.user!r}")
-        prefix = opts.get("prefix", "clew-")
-        if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
-            raise ConfigError(
-                f"option `prefix` must be lowercase letters, digits and '-', starting with a "
-                f"letter (e.g. 'clew-'), not {prefix!r}"
-            )
-        longest = f"{prefix}v{spec.nodes}"
-        if len(longest) > _IFNAMSIZ:
-            raise ConfigError(
-                f"option `prefix` {prefix!r} is too long for {spec.nodes} nodes: interface "
-                f"name {longest!r} exceeds {_IFNAMSIZ} characters"
-            )
-        try:
-            subnet = ipaddress.IPv4Network(str(opts.get("subnet", "10.77.0.0/24")), strict=True)
-        except ValueError as e:
-            raise ConfigError(f"option `subnet` is not an IPv4 network: {e}") from None
-        bridge = opts.get("bridge", f"{prefix}br0")
-        if (
-            not isinstance(bridge, str)
-            or not bridge.startswith(prefix)
-            or not _PREFIX_RE.match(bridge)
-        ):
-            raise ConfigError(
-                f"option `bridge` must be an interface name starting with the prefix "
-                f"{prefix!r}, not {bridge!r}"
-            )
-        if len(bridge) > _IFNAMSIZ:
-            raise ConfigError(f"option `bridge` {bridge!r} exceeds {_IFNAMSIZ} characters")
-        try:
-            bridge_address = ipaddress.IPv4Address(
-                str(opts.get("bridge_address", subnet.network_address + 1))
-            )
-        except ValueError as e:
-            raise ConfigError(f"option `bridge_address` is not an IPv4 address: {e}") from None
-        first_host = opts.get("first_host", 11)
+        net = bridge_options(
+            spec, provider="local", accepted=OPTIONS, default_prefix="clew-",
+            default_subnet="10.77.0.0/24", link=lambda prefix, i: f"{prefix}v{i}",
+            link_what="interface name",
+        )  # fmt: skip
+        first_host = spec.options.get("first_host", 11)
         if not isinstance(first_host, int) or first_host < 1:
             raise ConfigError(f"option `first_host` must be a positive integer, not {first_host!r}")
-        ready_timeout = opts.get("ready_timeout", 10.0)
+        ready_timeout = spec.options.get("ready_timeout", 10.0)
         if not isinstance(ready_timeout, int | float) or ready_timeout <= 0:
             raise ConfigError(f"option `ready_timeout` must be positive, not {ready_timeout!r}")
         self = cls(
             nodes=spec.nodes,
-            prefix=prefix,
-            subnet=subnet,
-            bridge=bridge,
-            bridge_address=bridge_address,
+            prefix=net.prefix,
+            subnet=net.subnet,
+            bridge=net.bridge,
+            bridge_address=net.bridge_address,
             first_host=first_host,
             ready_timeout=float(ready_timeout),
         )
-        hosts = [bridge_address] + [self.node_ip(i) for i in range(1, spec.nodes + 1)]
-        usable = (subnet.network_address, subnet.broadcast_address)
-        for h in hosts:
-            if h not in subnet or h in usable:
-                raise ConfigError(
-                    f"subnet {subnet} is too small for the bridge address {bridge_address} "
-                    f"and {spec.nodes} nodes from .{first_host} (address {h} does not fit); "
-                    "choose a larger `subnet` or a smaller `first_host`"
-                )
-        if bridge_address in hosts[1:]:
-            raise ConfigError(f"option `bridge_address` {bridge_address} is also a node's address")
+        check_addresses_fit(net, [self.node_ip(i) for i in range(1, spec.nodes + 1)], first_host)
         return self
 
     def node_ip(self, i: int) -> ipaddress.IPv4Address:

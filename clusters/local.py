@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from clusters import _netns, _sshd
+from clusters._bridged import check_config, check_provider, check_subnet_free
 from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
 from clusters._localcaps import probe_capabilities
 from clusters._localopts import LocalOptions
@@ -159,7 +160,7 @@ class LocalProvider:
         state = _state_dir(state_dir)
         if not (state / LEDGER_FILE).exists() and not (state / CLUSTER_FILE).exists():
             return  # nothing of ours is there (the ledger is the first file `up` writes)
-        _check_provider(state)
+        check_provider(state, LocalProvider.name)
         _require_root("tear the local cluster down")
         with state_lock(state):
             self._teardown(state)
@@ -225,32 +226,18 @@ class LocalProvider:
     def _already_up(self, state: Path, spec: ClusterSpec, opts: LocalOptions) -> Cluster | None:
         if not (state / CLUSTER_FILE).exists():
             return None
-        _check_provider(state)
+        check_provider(state, LocalProvider.name)
         ledger = Ledger.load(state)
         st = self.status(state)
         if not st.healthy or ledger is None:
             return None  # a broken leftover: the caller cleans it and builds anew
         wanted = {"name": spec.name, **opts.to_json()}
-        if ledger.config != wanted:
-            diff = ", ".join(
-                f"{k}: {ledger.config.get(k)!r} is up, {v!r} asked"
-                for k, v in wanted.items()
-                if ledger.config.get(k) != v
-            )
-            raise ClusterError(
-                f"a different local cluster is already up in {state} ({diff}); bring it down "
-                "first with `clew cluster down`, or use another state directory"
-            )
+        check_config(state, "local", ledger.config, wanted, "use another state directory")
         assert st.cluster is not None
         return st.cluster
 
     def _preflight(self, state: Path, opts: LocalOptions) -> None:
-        used = _netns.overlaps(opts.subnet)
-        if used:
-            raise ClusterError(
-                f"subnet {opts.subnet} is already in use on this host: {'; '.join(used)}. "
-                "Choose a free one with the `subnet` option (e.g. 10.77.1.0/24)"
-            )
+        check_subnet_free(opts.subnet, "with the `subnet` option (e.g. 10.77.1.0/24)")
         links = _netns.existing_links()
         namespaces = _netns.existing_netns()
         taken = [f"bridge {opts.bridge}"] if opts.bridge in links else []
@@ -478,16 +465,6 @@ def _state_dir(path: Path | str) -> Path:
             "OpenSSH configuration files cannot hold; choose another state directory"
         )
     return state
-
-
-def _check_provider(state: Path) -> None:
-    with contextlib.suppress(ClusterError):
-        other = Cluster.load(state).provider
-        if other != LocalProvider.name:
-            raise ClusterError(
-                f"the cluster in {state} was made by the {other!r} provider, not 'local'; "
-                f"use that provider for it"
-            )
 
 
 def _check_foreign_files(state: Path) -> None:

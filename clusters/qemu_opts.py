@@ -8,10 +8,10 @@ can be set with ``--option KEY=VALUE``; anything a person can get wrong is a
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from clusters._bridged import bridge_options, check_addresses_fit
 from clusters.base import ClusterSpec
 from harness.errors import ConfigError
 
@@ -38,8 +38,6 @@ DEFAULTS: dict[str, Any] = {
 OPTIONS = tuple(DEFAULTS)
 #: MB of host memory a VM takes beyond its guest RAM (QEMU itself, TCG's cache excluded).
 QEMU_OVERHEAD_MB = 80
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-_IFNAMSIZ = 15
 _ACCELS = ("auto", "kvm", "tcg")
 
 
@@ -94,55 +92,22 @@ class QemuOptions:
     @classmethod
     def from_spec(cls, spec: ClusterSpec) -> QemuOptions:
         """The options of ``spec``, validated; :class:`ConfigError` naming the bad one."""
+        net = bridge_options(
+            spec, provider="qemu", accepted=OPTIONS, default_prefix=DEFAULTS["prefix"],
+            default_subnet=DEFAULTS["subnet"], link=lambda prefix, i: f"{prefix}t{i}",
+            link_what="tap name",
+        )  # fmt: skip
         opts = dict(spec.options)
-        unknown = sorted(set(opts) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {', '.join(unknown)} for the qemu provider; "
-                f"it accepts {', '.join(OPTIONS)}"
-            )
-        if not isinstance(spec.nodes, int) or spec.nodes < 1:
-            raise ConfigError(f"`nodes` must be a positive integer, not {spec.nodes!r}")
-        if spec.user != "root":
-            raise ConfigError(f"the qemu provider's nodes log in as root; `user` is {spec.user!r}")
-        prefix = opts.get("prefix", DEFAULTS["prefix"])
-        if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
-            raise ConfigError(
-                "option `prefix` must be lowercase letters, digits and '-', starting with a "
-                f"letter (e.g. 'clewq-'), not {prefix!r}"
-            )
-        longest = f"{prefix}t{spec.nodes}"
-        if len(longest) > _IFNAMSIZ:
-            raise ConfigError(
-                f"option `prefix` {prefix!r} is too long for {spec.nodes} nodes: tap name "
-                f"{longest!r} exceeds {_IFNAMSIZ} characters"
-            )
-        try:
-            subnet = ipaddress.IPv4Network(str(opts.get("subnet", DEFAULTS["subnet"])))
-        except ValueError as e:
-            raise ConfigError(f"option `subnet` is not an IPv4 network: {e}") from None
-        bridge = opts.get("bridge") or f"{prefix}br0"
-        if not isinstance(bridge, str) or not bridge.startswith(prefix) or len(bridge) > _IFNAMSIZ:
-            raise ConfigError(
-                f"option `bridge` must start with the prefix {prefix!r} and have at most "
-                f"{_IFNAMSIZ} characters, not {bridge!r}"
-            )
-        try:
-            bridge_address = ipaddress.IPv4Address(
-                str(opts.get("bridge_address") or subnet.network_address + 1)
-            )
-        except ValueError as e:
-            raise ConfigError(f"option `bridge_address` is not an IPv4 address: {e}") from None
         accel = str(opts.get("accel", DEFAULTS["accel"]))
         if accel not in _ACCELS:
             raise ConfigError(f"option `accel` must be one of {', '.join(_ACCELS)}, not {accel!r}")
         image = opts.get("image")
         self = cls(
             nodes=spec.nodes,
-            prefix=prefix,
-            subnet=subnet,
-            bridge=bridge,
-            bridge_address=bridge_address,
+            prefix=net.prefix,
+            subnet=net.subnet,
+            bridge=net.bridge,
+            bridge_address=net.bridge_address,
             first_host=_number(opts, "first_host", low=1, high=65000, integer=True),
             image=str(image) if image else None,
             memory=_number(opts, "memory", low=128, high=65536, integer=True),
@@ -152,21 +117,15 @@ class QemuOptions:
             boot_timeout=_number(opts, "boot_timeout", low=1, high=3600, integer=False),
             restore_timeout=_number(opts, "restore_timeout", low=1, high=3600, integer=False),
             fault_timeout=(
-                None if opts.get("fault_timeout") in (None, "")
+                None
+                if opts.get("fault_timeout") in (None, "")
                 else _number(opts, "fault_timeout", low=1, high=3600, integer=False)
             ),
             saved_states=_flag(opts, "saved_states"),
             memory_headroom=_number(opts, "memory_headroom", low=0, high=1 << 20, integer=True),
         )
-        hosts = [bridge_address] + [self.node_ip(i) for i in range(1, spec.nodes + 1)]
-        for h in hosts:
-            if h not in subnet or h in (subnet.network_address, subnet.broadcast_address):
-                raise ConfigError(
-                    f"subnet {subnet} is too small for the bridge address {bridge_address} and "
-                    f"{spec.nodes} nodes from .{self.first_host} ({h} does not fit)"
-                )
-        if bridge_address in hosts[1:]:
-            raise ConfigError(f"option `bridge_address` {bridge_address} is also a node's address")
+        nodes = [self.node_ip(i) for i in range(1, spec.nodes + 1)]
+        check_addresses_fit(net, nodes, self.first_host)
         return self
 
     def node_ip(self, i: int) -> ipaddress.IPv4Address:
