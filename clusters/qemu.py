@@ -53,11 +53,13 @@ from pathlib import Path
 from typing import Any
 
 from clusters import _netns, _sshd
+from clusters._bridged import check_config, check_provider, check_subnet_free
 from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
 from clusters._run import run, which
 from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, ClusterStatus, Node
 from clusters.doctor import check_nodes
 from clusters.qemu_opts import QemuOptions
+from clusters.qemu_power import end_power_lease
 from clusters.qemu_vm import (
     KERNEL_ARGS,
     SNAPSHOT,
@@ -172,7 +174,7 @@ class QemuProvider:
         state = Path(state_dir).absolute()
         if not (state / LEDGER_FILE).exists() and not (state / CLUSTER_FILE).exists():
             return
-        _check_provider(state)
+        check_provider(state, QemuProvider.name)
         _require_root()
         with state_lock(state):
             self._teardown(state)
@@ -222,12 +224,19 @@ class QemuProvider:
         )  # fmt: skip
         return tuple(caps.values())
 
-    def power_off(self, cluster: Cluster, node: str) -> bool:
+    def power_off(self, cluster: Cluster, node: str, *, lease: float | None = None) -> bool:
         """Kill ``node``'s VM at once (SIGKILL of its QEMU: its page cache is lost);
-        whether it ran (:func:`clusters.qemu_power.power_off`)."""
+        whether it ran. With ``lease``, a guard on this host powers it on once the lease
+        goes unrenewed that long (:func:`clusters.qemu_power.power_off`)."""
         from clusters.qemu_power import power_off
 
-        return power_off(cluster, node)
+        return power_off(cluster, node, lease=lease)
+
+    def renew_power(self, cluster: Cluster, node: str) -> None:
+        """Renew the lease of ``node``'s power-off (:func:`clusters.qemu_power.renew_power`)."""
+        from clusters.qemu_power import renew_power
+
+        renew_power(cluster, node)
 
     def power_on(self, cluster: Cluster, node: str, *, within: float) -> bool:
         """Start ``node``'s VM again from its disk unless it runs and wait for its sshd;
@@ -243,29 +252,18 @@ class QemuProvider:
     ) -> Cluster | None:
         if not (state / CLUSTER_FILE).exists():
             return None
-        _check_provider(state)
+        check_provider(state, QemuProvider.name)
         ledger = Ledger.load(state)
         st = self.status(state)
         if not st.healthy or ledger is None:
             return None
-        wanted = _config(spec, opts, image)
-        if ledger.config != wanted:
-            diff = ", ".join(f"{k}: {ledger.config.get(k)!r} is up, {v!r} asked"
-                             for k, v in wanted.items() if ledger.config.get(k) != v)  # fmt: skip
-            raise ClusterError(
-                f"a different qemu cluster is already up in {state} ({diff}); bring it down "
-                "first with `clew cluster down`, or use another --name"
-            )
+        check_config(state, "qemu", ledger.config, _config(spec, opts, image),
+                     "use another --name")  # fmt: skip
         assert st.cluster is not None
         return st.cluster
 
     def _preflight(self, state: Path, opts: QemuOptions) -> None:
-        used = _netns.overlaps(opts.subnet)
-        if used:
-            raise ClusterError(
-                f"subnet {opts.subnet} is already in use on this host: {'; '.join(used)}. "
-                "Choose a free one with --option subnet=..."
-            )
+        check_subnet_free(opts.subnet, "with --option subnet=...")
         links = _netns.existing_links()
         taken = [n for n in [opts.bridge, *(opts.tap(i) for i in range(1, opts.nodes + 1))]
                  if n in links]  # fmt: skip
@@ -471,6 +469,8 @@ class QemuProvider:
             return
         errors: list[str] = []
         pidfiles = ledger.names("vm")
+        for pidfile in pidfiles:  # first, so that no power-off's guard starts a VM again
+            end_power_lease(Path(pidfile).parent)
         with ThreadPoolExecutor(max_workers=max(1, len(pidfiles))) as pool:
             errors.extend(e for e in pool.map(_stop_quietly, pidfiles) if e)
         for obj in reversed(ledger.objects):
@@ -721,16 +721,6 @@ def _available_mb() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-
-
-def _check_provider(state: Path) -> None:
-    with contextlib.suppress(ClusterError):
-        other = Cluster.load(state).provider
-        if other != QemuProvider.name:
-            raise ClusterError(
-                f"the cluster in {state} was made by the {other!r} provider, not 'qemu'; "
-                "use that provider for it"
-            )
 
 
 def _check_foreign_files(state: Path) -> None:

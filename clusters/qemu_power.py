@@ -7,28 +7,53 @@ as a disk's own cache survives on a drive that honours flushes. :func:`power_on`
 same VM again from its disk, cold (the command line ``up`` used, without ``-loadvm``), and
 waits until its sshd answers; it does nothing to a VM that runs. Both act only on a VM of
 the cluster's ledger, by the PID whose command line names that VM's pidfile.
+
+A power-off may carry a lease (:func:`power_off` with ``lease``): a guard process on this
+host (``python -m clusters.qemu_power STATE NODE``, detached from the caller) powers the
+VM on by itself once the lease file ``nodes/<n>/power-lease`` has gone ``lease`` seconds
+without a renewal (:func:`renew_power`, which touches it), as the nodes' own fault guard
+heals other faults when the controller dies. :func:`power_on` removes the file first, and
+the guard ends without acting when the file is gone. A lock per VM (``power.lock``)
+keeps the guard and the controller from starting one VM twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from clusters.base import Cluster
 from clusters.qemu_vm import VmFiles, launch, vm_pid
 from harness.errors import ClusterError
 
-__all__ = ["DEFAULT_POWER_ON_TIMEOUT", "power_off", "power_on", "vm_files"]
+__all__ = [
+    "DEFAULT_POWER_ON_TIMEOUT",
+    "LEASE_FILE",
+    "end_power_lease",
+    "power_off",
+    "power_on",
+    "renew_power",
+    "vm_files",
+]
 
 #: Seconds a cold start after a power-off may take to reach sshd (a cold boot of one VM
 #: under TCG took 86 s here at load 11).
 DEFAULT_POWER_ON_TIMEOUT = 600.0
 #: Seconds a SIGKILLed QEMU may take to be gone.
 _KILL_WAIT = 10.0
+#: In a VM's directory: the power-off's lease (its seconds; its mtime is the last renewal),
+#: the lock of power-on and power-off, and the host-side guard's log.
+LEASE_FILE = "power-lease"
+_LOCK_FILE = "power.lock"
+_GUARD_LOG = "power-guard.log"
 
 
 def vm_files(cluster: Cluster, node: str) -> VmFiles:
@@ -39,22 +64,42 @@ def vm_files(cluster: Cluster, node: str) -> VmFiles:
     return VmFiles(dir=Path(cluster.state_dir) / "nodes" / node)
 
 
-def power_off(cluster: Cluster, node: str) -> bool:
+def power_off(cluster: Cluster, node: str, *, lease: float | None = None) -> bool:
     """Kill ``node``'s VM with SIGKILL and wait until its QEMU is gone; whether it was
-    running. :class:`ClusterError` if it survives."""
+    running. With ``lease`` (seconds), start the host-side guard that powers the VM on
+    once the lease goes that long without :func:`renew_power`. :class:`ClusterError` if
+    the VM survives."""
     files = vm_files(cluster, node)
-    pid = vm_pid(files.pidfile)
-    if pid is None:
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + _KILL_WAIT
-    # Not vm_pid: a dying process's command line reads empty before it closes the disk.
-    while not _gone(pid):
-        if time.monotonic() >= deadline:
-            raise ClusterError(f"{node}'s QEMU (PID {pid}) did not exit after SIGKILL")
-        time.sleep(0.05)
+    with _locked(files.dir):
+        pid = vm_pid(files.pidfile)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + _KILL_WAIT
+        # Not vm_pid: a dying process's command line reads empty before it closes the disk.
+        while not _gone(pid):
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"{node}'s QEMU (PID {pid}) did not exit after SIGKILL")
+            time.sleep(0.05)
+        if lease is not None:
+            _start_guard(cluster, node, lease)
     return True
+
+
+def end_power_lease(directory: Path) -> None:
+    """End the lease of the power-off of the VM whose files are in ``directory`` (if any)
+    without powering it on: its guard ends without acting (``down`` calls this before
+    stopping the VMs, so no guard starts one again)."""
+    if directory.is_dir():
+        with _locked(directory), contextlib.suppress(FileNotFoundError):
+            (directory / LEASE_FILE).unlink()
+
+
+def renew_power(cluster: Cluster, node: str) -> None:
+    """Push the lease of ``node``'s power-off forward (nothing if it has none)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(vm_files(cluster, node).dir / LEASE_FILE)
 
 
 def power_on(cluster: Cluster, node: str, *, within: float = DEFAULT_POWER_ON_TIMEOUT) -> bool:
@@ -64,20 +109,21 @@ def power_on(cluster: Cluster, node: str, *, within: float = DEFAULT_POWER_ON_TI
     from clusters.qemu import _wait_ready
 
     files = vm_files(cluster, node)
-    if vm_pid(files.pidfile) is None:
-        try:
-            argv = json.loads(files.argv.read_text())
-        except (OSError, ValueError) as e:
-            raise ClusterError(
-                f"cannot start {node}'s VM again: its command line {files.argv} is "
-                f"unreadable ({e}); a cluster brought up by an older clew lacks it"
-            ) from None
+    with _locked(files.dir):
         with contextlib.suppress(FileNotFoundError):
-            files.pidfile.unlink()
-        launch(argv, f"VM {node} (power-on)")
-        started = True
-    else:
-        started = False
+            (files.dir / LEASE_FILE).unlink()  # its guard, if any, ends without acting
+        started = vm_pid(files.pidfile) is None
+        if started:
+            try:
+                argv = json.loads(files.argv.read_text())
+            except (OSError, ValueError) as e:
+                raise ClusterError(
+                    f"cannot start {node}'s VM again: its command line {files.argv} is "
+                    f"unreadable ({e}); a cluster brought up by an older clew lacks it"
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                files.pidfile.unlink()
+            launch(argv, f"VM {node} (power-on)")
     host = next(n.host for n in cluster.nodes if n.name == node)
     _wait_ready([node], [host], [files], within, "powered-on")
     return started
@@ -89,3 +135,58 @@ def _gone(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state in ("Z", "X")
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold the VM's power lock (an flock, released when its holder dies); no lock where
+    the VM has no directory (nothing of it to start or stop)."""
+    if not directory.is_dir():
+        yield
+        return
+    with open(directory / _LOCK_FILE, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _start_guard(cluster: Cluster, node: str, lease: float) -> None:
+    """Write the lease file and start its guard, detached (its own session), logging to
+    the VM's directory."""
+    directory = vm_files(cluster, node).dir
+    (directory / LEASE_FILE).write_text(f"{lease:g}\n")
+    with open(directory / _GUARD_LOG, "ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "clusters.qemu_power", str(cluster.state_dir), node],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            cwd=str(Path(__file__).resolve().parent.parent),
+        )  # fmt: skip
+
+
+def guard(state_dir: str, node: str) -> str:
+    """The host-side guard of one power-off (run detached by :func:`power_off`): wait
+    while the lease file is renewed; when it goes its seconds without a renewal, power
+    the VM on. Ends when the file is gone (the VM was powered on, or the cluster is down).
+    Returns what it did."""
+    cluster = Cluster.load(state_dir)
+    directory = vm_files(cluster, node).dir
+    lease_file = directory / LEASE_FILE
+    while True:
+        try:
+            lease = float(lease_file.read_text())
+            idle = time.time() - lease_file.stat().st_mtime
+        except (OSError, ValueError):
+            return "the lease ended: nothing to do"
+        if idle > lease:
+            break
+        time.sleep(max(0.1, min(1.0, lease / 10)))
+    try:
+        started = power_on(cluster, node)  # removes the lease file
+    except ClusterError as e:
+        return f"the lease of {node}'s power-off lapsed, but powering it on failed: {e}"
+    return f"the lease of {node}'s power-off lapsed ({idle:.1f} s > {lease:g} s): " + (
+        "powered on" if started else "it was on already"
+    )
+
+
+if __name__ == "__main__":
+    print(time.strftime("%Y-%m-%dT%H:%M:%S"), guard(sys.argv[1], sys.argv[2]), flush=True)

@@ -14,6 +14,12 @@ up: ``stop-power-off`` powers on every node that is off (a running one is left a
 waits until each answers over SSH, then, when the DB adapter can (:class:`Killable`,
 :class:`Healthy`), starts the database on every node and waits until it serves. SSH
 connections to a powered-off node reconnect by themselves (:mod:`harness.control`).
+
+A switched-off node cannot heal itself, so the lease of a power-off (``lease``: the run's
+``--fault-lease``) is held on the controller's host: the provider powers the node on by
+itself once the lease goes that long without a renewal (:meth:`PowerSwitch.power_off`),
+and the nemesis renews it with the fault guard's other leases (:meth:`PowerNemesis.renew`)
+while the run lives. If the controller dies, the node comes back on its own.
 """
 
 from __future__ import annotations
@@ -61,9 +67,14 @@ HEALED = "powered-on"
 class PowerSwitch(Protocol):
     """A provider that can switch its nodes off hard and on again."""
 
-    def power_off(self, cluster: Cluster, node: str) -> bool:
+    def power_off(self, cluster: Cluster, node: str, *, lease: float | None = None) -> bool:
         """Cut ``node``'s power at once (no shutdown, its page cache lost); whether it was
-        on."""
+        on. With ``lease``, the provider powers it on by itself once ``lease`` seconds
+        pass without :meth:`renew_power` (or :meth:`power_on`)."""
+        ...
+
+    def renew_power(self, cluster: Cluster, node: str) -> None:
+        """Push the lease of ``node``'s power-off forward (nothing if it has none)."""
         ...
 
     def power_on(self, cluster: Cluster, node: str, *, within: float) -> bool:
@@ -83,8 +94,12 @@ class PowerNemesis:
         *,
         power_on_timeout: float = DEFAULT_POWER_ON_TIMEOUT,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        lease: float | None = None,
     ) -> None:
         self.db = db
+        #: Seconds a power-off outlives the last renewal before the provider powers the
+        #: node on itself (None: no lease, the node stays off until a heal).
+        self.lease = lease
         self.power_on_timeout = power_on_timeout
         self.ready_timeout = ready_timeout
         self._remotes: dict[str, Remote] = {}
@@ -122,7 +137,8 @@ class PowerNemesis:
             spec, nodes = self._targets(ctx, op.get("value"))
             switch, cluster = self._ready()
             outcomes = await self._gather(
-                nodes, lambda n: asyncio.to_thread(switch.power_off, cluster, n)
+                nodes,
+                lambda n: asyncio.to_thread(switch.power_off, cluster, n, lease=self.lease),
             )
             check_outcomes("power-off", outcomes)
             return completion(op, {"targets": spec, "nodes": nodes})
@@ -149,6 +165,14 @@ class PowerNemesis:
 
             outcomes = await self._gather(list(self._remotes), start)
             check_outcomes(f"restarting {db.name} after power-on", outcomes)
+
+    async def renew(self, ctx: TestContext) -> None:
+        """Renew the lease of every node's power-off (a node that is on has none)."""
+        switch, cluster = self._ready()
+        outcomes = await self._gather(
+            list(self._remotes), lambda n: asyncio.to_thread(switch.renew_power, cluster, n)
+        )
+        check_outcomes("renewing power-off leases", outcomes)
 
     async def verify_healed(self, ctx: TestContext) -> dict[str, list[str]]:
         """Per node: ``"cannot verify: …"`` when it does not answer over SSH."""
@@ -215,6 +239,11 @@ class PowerNemesis:
         return dict(zip(nodes, outcomes, strict=True))
 
 
-def power_package(db: DB | None = None, *, interval: float = DEFAULT_INTERVAL) -> NemesisPackage:
-    """Power random targets off every ``interval`` seconds; every node on at the end."""
-    return flip_package("power-off", PowerNemesis(db), interval=interval, color="#8B5A2B")
+def power_package(
+    db: DB | None = None, *, interval: float = DEFAULT_INTERVAL, lease: float | None = None
+) -> NemesisPackage:
+    """Power random targets off every ``interval`` seconds; every node on at the end. With
+    ``lease``, a node whose power-off goes ``lease`` seconds unrenewed is powered on."""
+    return flip_package(
+        "power-off", PowerNemesis(db, lease=lease), interval=interval, color="#8B5A2B"
+    )

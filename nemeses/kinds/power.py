@@ -19,7 +19,7 @@ def power_package(args: PackageArgs) -> NemesisPackage:
     """The power-off nemesis, restarting the run's database after the heal."""
     from nemeses.power import power_package as make
 
-    return make(args.db, interval=args.interval)
+    return make(args.db, interval=args.interval, lease=args.lease)
 
 
 def check_switch(cluster: Cluster, db: Any) -> None:
