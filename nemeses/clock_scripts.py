@@ -92,11 +92,34 @@ def _mark(directory: str) -> str:
     return f"# {STROBE_MARK_PREFIX} {directory}"
 
 
+#: The anchor (see :func:`_prelude`) computed by python3 from the wall clock and the
+#: boot-time clock read together, with no process started between the two readings.
+_PY_ANCHOR = (
+    "import sys, time; t = float(sys.argv[1]); "
+    "w = time.time(); b = time.clock_gettime(time.CLOCK_BOOTTIME); "
+    f"print('%.3f' % ((w if t <= w <= t + {START_LAG:g} else t) - b))"
+)
+#: The clock set by python3 to anchor + boot-time clock + offset, read and set in one
+#: process: with awk and date, two processes start between the reading and the setting
+#: (seconds each on a starved VM, all lost from the clock).
+_PY_SET = (
+    "import sys, time; a, d = float(sys.argv[1]), float(sys.argv[2]); "
+    "time.clock_settime(time.CLOCK_REALTIME, a + time.clock_gettime(time.CLOCK_BOOTTIME) + d)"
+)
+
+
 def _prelude(directory: str, uptime_file: str) -> str:
-    """Variables and shell functions every script starts with."""
+    """Variables and shell functions every script starts with. On the real boot-time clock
+    (``/proc/uptime``), the anchor and the clock setting use python3 where the node has it
+    (:data:`_PY_ANCHOR`, :data:`_PY_SET`), and awk and date where it does not."""
     rounds = max(1, math.ceil(STROBE_STOP_WAIT / _POLL))
+    precise = uptime_file == DEFAULT_UPTIME_FILE
+    py_anchor = 'a=$(python3 -c "$CLEW_PY_ANCHOR" "$1" 2>/dev/null) || ' if precise else ""
+    py_set = 'python3 -c "$CLEW_PY_SET" "$a" "$1" 2>/dev/null && return 0; ' if precise else ""
     return (
         "umask 022\n"
+        f"CLEW_PY_ANCHOR={shlex.quote(_PY_ANCHOR)}\n"
+        f"CLEW_PY_SET={shlex.quote(_PY_SET)}\n"
         f"D={shlex.quote(directory)}\n"
         'RC="$D/faketime.rc"; PF="$D/strobe.pid"; AN="$D/anchor"\n'
         f"MARK={shlex.quote(_mark(directory))}\n"
@@ -116,13 +139,15 @@ def _prelude(directory: str, uptime_file: str) -> str:
         # START_LAG seconds later: the command started late (a new SSH session on a starved
         # VM takes seconds) and the controller's time would set the clock back by as much.
         # Otherwise the node's clock is wrong and the controller's time is the truth.
-        'clew_anchor() { [ -s "$AN" ] && return 0; u=$(clew_uptime) && w=$(date +%s.%N) && '
-        'a=$(awk -v t="$1" -v w="$w" -v u="$u" '
+        'clew_anchor() { [ -s "$AN" ] && return 0; '
+        f"{py_anchor}"
+        'a=$(u=$(clew_uptime) && w=$(date +%s.%N) && awk -v t="$1" -v w="$w" -v u="$u" '
         f"'BEGIN {{ b = (w >= t && w <= t + {START_LAG:g}) ? w : t; printf \"%.3f\", b - u }}') "
         '&& clew_put "$AN" "$a"; }\n'
         # Set the system clock to the true time (from the anchor) plus $1 seconds.
-        'clew_set_clock() { a=$(cat "$AN") && u=$(clew_uptime) && '
-        't=$(awk -v a="$a" -v u="$u" -v d="$1" '
+        'clew_set_clock() { a=$(cat "$AN") || return 1; '
+        f"{py_set}"
+        'u=$(clew_uptime) && t=$(awk -v a="$a" -v u="$u" -v d="$1" '
         '\'BEGIN { printf "%.3f", a + u + d }\') && date -s "@$t" >/dev/null; }\n'
         # Stop the strobe loop named in the pidfile, if it is ours and alive.
         "clew_stop_strobe() {\n"
