@@ -45,11 +45,15 @@ class _Watchdog:
     def add(self, at: float, flag: npt.NDArray[np.int64]) -> int:
         with self._cond:
             token = next(self._seq)
+            nearest = not self._heap or at < self._heap[0][0]
             heapq.heappush(self._heap, (at, token, flag))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="clew-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif nearest:
+                # Woken only when it sleeps too long now: waking it costs the caller the GIL
+                # for a while, once per check (a hundred small files: a tenth of a second).
+                self._cond.notify()
             return token
 
     def _run(self) -> None:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from harness.errors import HistoryError
 from harness.formats._io import describe_type, iter_lines, no_ops_error
@@ -27,6 +28,10 @@ __all__ = ["ETCD_LINE", "read_porcupine_etcd", "read_porcupine_kv"]
 #: An op line of the etcd logs; group 1 is everything after ``jepsen.util -``.
 ETCD_LINE = re.compile(r"^\s*\S+\s+jepsen\.util\s+-\s+(.*?)\s*$")
 _FIELDS = re.compile(r"(\S+)\s+(\S+)\s+(\S+)(?:\s+(.*))?$")
+# The values nearly every line holds, read without the EDN parser (which reads them the
+# same): an integer, and a vector of two (a cas's [from to]).
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_PAIR = re.compile(r"\[(-?(?:0|[1-9][0-9]*)) (-?(?:0|[1-9][0-9]*))\]")
 
 
 def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> History:
@@ -70,10 +75,15 @@ def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> Histo
             )
         typ = type_text[1:]
         error = None
+        value: Any
         if value_text is None or value_text == "nil":
             value = None
         elif value_text == ":timed-out" and typ != "invoke":
             value, error = None, "timed-out"
+        elif _INT.fullmatch(value_text):
+            value = int(value_text)
+        elif pair := _PAIR.fullmatch(value_text):
+            value = [int(pair.group(1)), int(pair.group(2))]
         else:
             parsed = parse_line(value_text, path=path, lineno=n)
             if len(parsed) != 1:
