@@ -9,7 +9,7 @@ waits until its sshd answers; it does nothing to a VM that runs. Both act only o
 the cluster's ledger, by the PID whose command line names that VM's pidfile.
 
 A power-off may carry a lease (:func:`power_off` with ``lease``): a guard process on this
-host (``python -m clusters.qemu_power STATE NODE``, detached from the caller) powers the
+host (``python -m clusters.qemu_power STATE NODE``, started with ``setsid -f``) powers the
 VM on by itself once the lease file ``nodes/<n>/power-lease`` has gone ``lease`` seconds
 without a renewal (:func:`renew_power`, which touches it), as the nodes' own fault guard
 heals other faults when the controller dies. :func:`power_on` removes the file first, and
@@ -154,12 +154,18 @@ def _start_guard(cluster: Cluster, node: str, lease: float) -> None:
     the VM's directory."""
     directory = vm_files(cluster, node).dir
     (directory / LEASE_FILE).write_text(f"{lease:g}\n")
+    argv = [sys.executable, "-m", "clusters.qemu_power", str(cluster.state_dir), node]
     with open(directory / _GUARD_LOG, "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "clusters.qemu_power", str(cluster.state_dir), node],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            cwd=str(Path(__file__).resolve().parent.parent),
-        )  # fmt: skip
+        # setsid -f: the guard runs on in a session of its own, not as our child, so it
+        # outlives us and nothing here has to reap it.
+        res = subprocess.run(["setsid", "-f", *argv], stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=log, cwd=str(Path(__file__).resolve().parent.parent),
+                             timeout=30, check=False)  # fmt: skip
+    if res.returncode != 0:
+        raise ClusterError(
+            f"could not start the guard of {node}'s power-off lease (setsid exited with "
+            f"{res.returncode}; see {directory / _GUARD_LOG})"
+        )
 
 
 def guard(state_dir: str, node: str) -> str:
