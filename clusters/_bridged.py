@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clusters import _netns
+from clusters._ledger import LOCK_FILE
 from clusters.base import Cluster, ClusterSpec
 from harness.errors import ClusterError, ConfigError
 
@@ -25,6 +26,7 @@ __all__ = [
     "bridge_options",
     "check_addresses_fit",
     "check_config",
+    "check_foreign_files",
     "check_provider",
     "check_subnet_free",
 ]
@@ -161,4 +163,17 @@ def check_subnet_free(subnet: ipaddress.IPv4Network, how: str) -> None:
         raise ClusterError(
             f"subnet {subnet} is already in use on this host: {'; '.join(used)}. "
             f"Choose a free one {how}"
+        )
+
+
+def check_foreign_files(state: Path, provider: str, names: Iterable[str]) -> None:
+    """:class:`ClusterError` if ``state`` (which has no ledger) holds any of ``names``, the
+    files a ``provider`` cluster keeps there (its lock aside, which taking it made): no
+    cluster of ours made them, so clew will not overwrite them."""
+    foreign = [n for n in names if n != LOCK_FILE and (state / n).exists()]
+    if foreign:
+        raise ClusterError(
+            f"the state directory {state} already holds {', '.join(foreign)}, which no "
+            f"{provider} cluster there created (it has no ledger); clew will not overwrite "
+            "them. Choose an empty or new state directory"
         )

@@ -50,7 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from clusters import _netns, _sshd
-from clusters._bridged import check_config, check_provider, check_subnet_free
+from clusters._bridged import (
+    check_config,
+    check_foreign_files,
+    check_provider,
+    check_subnet_free,
+)
 from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
 from clusters._localcaps import probe_capabilities
 from clusters._localopts import LocalOptions
@@ -131,7 +136,7 @@ class LocalProvider:
                     log.info("cluster %r is already up in %s", spec.name, state)
                     return current
                 self._teardown(state, keep_dir=True)  # a leftover of ours, if any
-                _check_foreign_files(state)
+                check_foreign_files(state, "local", (*STATE_FILES, NODES_DIR))
                 try:
                     return self._build(state, spec, opts)
                 except BaseException as e:
@@ -465,17 +470,6 @@ def _state_dir(path: Path | str) -> Path:
             "OpenSSH configuration files cannot hold; choose another state directory"
         )
     return state
-
-
-def _check_foreign_files(state: Path) -> None:
-    """Refuse a state directory that holds files with our names that we did not make."""
-    foreign = [n for n in (*STATE_FILES, NODES_DIR) if n != LOCK_FILE and (state / n).exists()]
-    if foreign:
-        raise ClusterError(
-            f"the state directory {state} already holds {', '.join(foreign)}, which no local "
-            "cluster there created (it has no ledger); clew will not overwrite them. Choose "
-            "an empty or new state directory"
-        )
 
 
 def _require_root(doing: str) -> None:

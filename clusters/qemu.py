@@ -53,7 +53,12 @@ from pathlib import Path
 from typing import Any
 
 from clusters import _netns, _sshd
-from clusters._bridged import check_config, check_provider, check_subnet_free
+from clusters._bridged import (
+    check_config,
+    check_foreign_files,
+    check_provider,
+    check_subnet_free,
+)
 from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
 from clusters._run import run, which
 from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, ClusterStatus, Node
@@ -146,7 +151,7 @@ class QemuProvider:
                 if current is not None:
                     return current
                 self._teardown(state, keep_dir=True)
-                _check_foreign_files(state)
+                check_foreign_files(state, "qemu", (*STATE_FILES, NODES_DIR))
                 try:
                     return self._build(state, spec, opts, image)
                 except BaseException as e:
@@ -721,16 +726,6 @@ def _available_mb() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-
-
-def _check_foreign_files(state: Path) -> None:
-    foreign = [n for n in (*STATE_FILES, NODES_DIR) if n != LOCK_FILE and (state / n).exists()]
-    if foreign:
-        raise ClusterError(
-            f"the state directory {state} already holds {', '.join(foreign)}, which no qemu "
-            "cluster there created (it has no ledger); clew will not overwrite them. Choose "
-            "an empty or new state directory"
-        )
 
 
 def _require_root() -> None:
