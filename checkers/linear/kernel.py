@@ -63,14 +63,17 @@ _STEP_POLL = 0xFFFF  # poll the stop flag every 65,536 iterations
 _GATE_MAX_PUTS = 16
 
 
-@njit("uint64(uint64)", cache=True, nogil=True)
+# These four small helpers carry no signature: they are compiled into the kernels that
+# call them (and cached inside those), so a process that loads the kernels from the cache
+# does not load each of them on its own at start-up, for nothing.
+@njit(cache=True, nogil=True)
 def _mix(x):  # pragma: no cover - compiled
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
 
 
-@njit("uint64(int64[::1], int64)", cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _state_hash(st, sw):  # pragma: no cover - compiled
     h = np.uint64(0x9E3779B97F4A7C15)
     for k in range(sw):
@@ -78,11 +81,7 @@ def _state_hash(st, sw):  # pragma: no cover - compiled
     return h
 
 
-@njit(
-    "boolean(int64, int64, int64, int64, int64[:, ::1], int64[::1], int64[::1], int64)",
-    cache=True,
-    nogil=True,
-)
+@njit(cache=True, nogil=True)
 def apply_op(opc, a, b, slot, aux, cur, nxt, sw):  # pragma: no cover - compiled
     """Write the state after the op into ``nxt``; return whether the op is legal in ``cur``."""
     for k in range(sw):
@@ -155,7 +154,7 @@ def apply_op(opc, a, b, slot, aux, cur, nxt, sw):  # pragma: no cover - compiled
     return False
 
 
-@njit("boolean(int64, int64, int64)", cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _observes(opc, a, b):  # pragma: no cover - compiled
     """Whether the op never changes the state, in any state where it is legal."""
     if opc == OP_READ or opc == OP_CAS_NOT or opc == OP_SET_READ or opc == OP_DEQUEUE_EMPTY:
