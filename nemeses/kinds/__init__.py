@@ -243,7 +243,9 @@ def get(name: str) -> FaultKind:
 
 
 def heal_rank(name: str) -> tuple[int, str]:
-    """The sort key healing kinds in order (unknown names heal first, by name)."""
+    """The sort key healing kinds in order (unknown names heal first, by name); the
+    built-in kinds are loaded first, so a fresh process ranks them by their priority."""
+    _discover()
     kind = _REGISTRY.get(name)
     return (kind.heal_priority if kind else 0, name)
 

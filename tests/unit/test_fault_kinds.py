@@ -4,6 +4,8 @@ order, preflight, doctor, --help and the docs."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,19 @@ def test_heal_order_reads_the_registry() -> None:
     order = sorted(["kill", "partition", "pause", "packet", "clock"], key=kinds.heal_rank)
     assert order.index("partition") < order.index("pause") < order.index("kill")
     assert order.index("clock") < order.index("pause")
+
+
+def test_heal_order_holds_in_a_fresh_process() -> None:
+    """heal_rank loads the built-in kinds itself (before, a fresh process ranked every
+    kind 0 and healed them alphabetically: kill before partition)."""
+    code = (
+        "from nemeses import kinds; "
+        "print(','.join(sorted(['kill', 'partition', 'pause', 'clock'], key=kinds.heal_rank)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    order = out.stdout.strip().split(",")
+    assert order.index("partition") < order.index("pause") < order.index("kill"), order
 
 
 def test_spec_and_schedule_validation_read_the_registry() -> None:
