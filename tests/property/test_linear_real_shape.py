@@ -214,5 +214,7 @@ def blank_write_history(draw: Any) -> History:
 def test_blank_and_dead_writes_agree_with_the_reference(data: st.DataObject) -> None:
     h = data.draw(blank_write_history())
     ref = check_reference(h, "etcd")
-    assert ref in (True, False)
+    # Many unknown writes can outgrow the plain-Python search's budget (CI drew one):
+    # such a history is skipped, as in the tests above, not counted a failure.
+    assume(ref in (True, False))
     assert check(h, "etcd").valid == ref, "\n".join(h.describe(i) for i in range(len(h)))
