@@ -82,7 +82,7 @@ from clusters.qemu_vm import (
 from clusters.static import remote_capabilities
 from clusters.vm_image import FW_CFG_NAME, VmImage, find_vm_image
 from harness.errors import ClusterError
-from nemeses.base import DEFAULT_FAULT_TIMEOUT
+from nemeses.base import DEFAULT_FAULT_LEASE, DEFAULT_FAULT_TIMEOUT
 
 __all__ = ["QemuProvider", "doctor_checks"]
 
@@ -100,6 +100,10 @@ STATE_RECIPE = 1
 #: cluster option ``fault_timeout`` or ``clew test --fault-timeout`` says otherwise: a
 #: command starting python3 or forking a few processes took 15-40 s there at load 11-17.
 TCG_FAULT_TIMEOUT = 120.0
+#: The fault lease (seconds) on TCG VMs unless ``clew test --fault-lease`` says otherwise:
+#: a lease renewal over SSH took longer than the default 10 s at load 11-20, and the
+#: nodes' guards healed faults the run still held.
+TCG_FAULT_LEASE = 60.0
 #: Seconds setting a node's clock over SSH may take.
 SSH_TIMEOUT = 30.0
 _REQUIRED_TOOLS = {
@@ -372,6 +376,7 @@ class QemuProvider:
                 "accel": accel.name,
                 "fault_timeout": opts.fault_timeout
                 or (TCG_FAULT_TIMEOUT if accel.name == "tcg" else DEFAULT_FAULT_TIMEOUT),
+                "fault_lease": TCG_FAULT_LEASE if accel.name == "tcg" else DEFAULT_FAULT_LEASE,
                 "accel_reason": accel.reason,
                 "image": str(image.directory),
                 "start": "restored" if restore else "cold",

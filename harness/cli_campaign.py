@@ -53,7 +53,7 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
               help="Fault operations per run, for every scheduler.  [default: no cap]")  # fmt: skip
 @click.option("--fault-lease", type=float, default=None,
               help="Seconds a fault outlives a dead controller before the nodes heal it "
-                   "themselves.  [default: 10]")  # fmt: skip
+                   "themselves.  [default: the provider's: 10; 60 on emulated VMs]")  # fmt: skip
 @click.option("--agent-step", "agent_steps", multiple=True, metavar="JSON",
               help='A fault a node strikes itself in every run (repeatable), e.g. '
                    '\'{"node": "n1", "f": "start-kill", "on": {"log": "became-leader"}, '

@@ -189,7 +189,7 @@ def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
                    "scheduler; the run's end still heals.  [default: no cap]")
 @click.option("--fault-lease", type=float, default=None,
               help="Seconds a fault outlives a dead controller before the nodes heal it "
-                   "themselves.  [default: 10]")
+                   "themselves.  [default: the provider's: 10; 60 on emulated VMs]")
 @click.option("--fault-timeout", type=float, default=None,
               help="Seconds one fault command (inject, heal, check) may take on a node, and "
                    "the fault guard's start.  [default: the provider's: 15, 120 for VMs "

@@ -60,7 +60,13 @@ from harness.record import (
     read_fault_records,
     verdict,
 )
-from harness.runplan import build_generator, build_nemesis, plan_run_schedule, preflight_faults
+from harness.runplan import (
+    build_generator,
+    build_nemesis,
+    fault_lease,
+    plan_run_schedule,
+    preflight_faults,
+)
 from harness.spec import TestSpec, load_spec
 from harness.store import Journal, RunDir, new_run_dir
 from harness.suites import BUILTIN_SUITES, load_suite
@@ -332,7 +338,7 @@ async def _nemesis_scope(
 
     A Ctrl-C (a cancellation of the run) that arrives during this exit does not cut it
     short: the heal and the barrier run to their end, then the interrupt goes on."""
-    keep_alive = asyncio.create_task(faults.keep_alive(ctx, spec.fault_lease / 3))
+    keep_alive = asyncio.create_task(faults.keep_alive(ctx, fault_lease(spec, ctx) / 3))
     ended = False
 
     async def heal_and_verify() -> None:

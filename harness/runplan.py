@@ -28,7 +28,13 @@ from harness.spec import TestSpec
 from nemeses import kinds as fault_kinds
 from nemeses.abilities import Primaries
 from nemeses.agent import agent_kinds, compile_slices
-from nemeses.base import DEFAULT_FAULT_TIMEOUT, NemesisPackage, fault_timeout_for
+from nemeses.base import (
+    DEFAULT_FAULT_LEASE,
+    DEFAULT_FAULT_TIMEOUT,
+    NemesisPackage,
+    fault_lease_for,
+    fault_timeout_for,
+)
 from nemeses.faultset import FaultSet
 from nemeses.kinds import PackageArgs
 from nemeses.schedule import plan_schedule, schedule_kinds
@@ -50,11 +56,18 @@ __all__ = [
     "build_generator",
     "build_nemesis",
     "fault_driver",
+    "fault_lease",
     "fault_timeout",
     "make_package",
     "plan_run_schedule",
     "preflight_faults",
 ]
+
+
+def fault_lease(spec: TestSpec, ctx: TestContext) -> float:
+    """Seconds a fault outlives a controller that stopped renewing it: ``--fault-lease``,
+    else the provider's default for this cluster (:func:`nemeses.base.fault_lease_for`)."""
+    return spec.fault_lease if spec.fault_lease is not None else fault_lease_for(ctx.cluster)
 
 
 def fault_timeout(spec: TestSpec, ctx: TestContext) -> float:
@@ -63,10 +76,14 @@ def fault_timeout(spec: TestSpec, ctx: TestContext) -> float:
     return spec.fault_timeout if spec.fault_timeout is not None else fault_timeout_for(ctx.cluster)
 
 
-def make_package(kind: str, spec: TestSpec, db: DB, timeout: float | None = None) -> NemesisPackage:
+def make_package(
+    kind: str, spec: TestSpec, db: DB, timeout: float | None = None, lease: float | None = None
+) -> NemesisPackage:
     """The package of fault kind ``kind`` for this run (from the kind's registry entry,
-    :mod:`nemeses.kinds`); ``timeout`` bounds each fault command (see :func:`fault_timeout`)."""
-    args = PackageArgs(db=db, interval=spec.interval, lease=spec.fault_lease,
+    :mod:`nemeses.kinds`); ``timeout`` bounds each fault command (see :func:`fault_timeout`),
+    ``lease`` is the run's fault lease (see :func:`fault_lease`)."""
+    lease = lease or spec.fault_lease or DEFAULT_FAULT_LEASE
+    args = PackageArgs(db=db, interval=spec.interval, lease=lease,
                        options=spec.options,
                        timeout=timeout or spec.fault_timeout or DEFAULT_FAULT_TIMEOUT)  # fmt: skip
     return fault_kinds.get(kind).package(args)
@@ -145,8 +162,9 @@ async def build_nemesis(
     if not kinds:
         return None
     timeout = fault_timeout(spec, ctx)
-    packages = [make_package(k, spec, db, timeout) for k in kinds]
-    guard = FaultGuard(remotes, lease=spec.fault_lease, ledger=ledger, timeout=timeout,
+    lease = fault_lease(spec, ctx)
+    packages = [make_package(k, spec, db, timeout, lease) for k in kinds]
+    guard = FaultGuard(remotes, lease=lease, ledger=ledger, timeout=timeout,
                        journal_bytes=spec.agent_journal_bytes,
                        journal_rate=spec.agent_journal_rate)  # fmt: skip
     faults = FaultSet(packages, db=db, guard=guard, ledger=ledger, source=source)

@@ -18,7 +18,7 @@ Example ``test.toml``::
     interval = 10       # seconds each fault holds, and between faults
     overlap = 1         # faults the random scheduler may hold at once (1: one at a time)
     fault_ops = 20      # fault operations per run, for every scheduler (default: no cap)
-    fault_lease = 10    # seconds a fault outlives a dead controller before nodes heal it
+    fault_lease = 10    # seconds a fault outlives a dead controller (default: the provider's)
     fault_timeout = 15  # seconds a fault command may take on a node (default: the provider's)
 
     [[agent]]           # a fault the node strikes itself (docs/agents.md)
@@ -82,7 +82,9 @@ class TestSpec:
     interval: float = 10.0
     overlap: int = 1
     fault_ops: int | None = None
-    fault_lease: float = 10.0
+    #: Seconds a fault outlives a controller that stopped renewing it; None: the
+    #: provider's default (10 s; 60 s on emulated VMs).
+    fault_lease: float | None = None
     #: Seconds one fault command on a node may take; None: the provider's default.
     fault_timeout: float | None = None
     op_timeout: float = 5.0
@@ -141,7 +143,7 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("overlap", f"must be at least 1 (faults held at once), got {spec.overlap}")
     if spec.fault_ops is not None and spec.fault_ops < 0:
         raise bad("fault_ops", f"must be 0 or more (fault ops per run), got {spec.fault_ops}")
-    if spec.fault_lease <= 0:
+    if spec.fault_lease is not None and spec.fault_lease <= 0:
         raise bad("fault_lease", f"must be positive (seconds), got {spec.fault_lease}")
     if spec.fault_timeout is not None and spec.fault_timeout <= 0:
         raise bad("fault_timeout", f"must be positive (seconds), got {spec.fault_timeout}")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from harness.control import Remote
 
 __all__ = [
+    "DEFAULT_FAULT_LEASE",
     "DEFAULT_FAULT_TIMEOUT",
     "DEFAULT_INTERVAL",
     "HealScripted",
@@ -49,6 +50,7 @@ __all__ = [
     "Renewable",
     "check_outcomes",
     "completion",
+    "fault_lease_for",
     "fault_timeout_for",
     "flip_package",
     "residue_report",
@@ -59,6 +61,24 @@ __all__ = [
 #: Seconds any single fault command on a node may take before it is abandoned (and the
 #: failure reported naming node and command).
 DEFAULT_FAULT_TIMEOUT: float = 15.0
+
+
+#: Seconds a fault outlives a controller that stopped renewing its lease, before the
+#: nodes heal it themselves.
+DEFAULT_FAULT_LEASE: float = 10.0
+
+
+def fault_lease_for(cluster: Cluster | None) -> float:
+    """The fault lease (seconds) on ``cluster``'s nodes when the run does not say
+    (``--fault-lease``): the provider's own default (``extra["fault_lease"]`` of its
+    cluster; the qemu provider raises it for emulated VMs, whose renewals over SSH can
+    take longer than 10 s), else :data:`DEFAULT_FAULT_LEASE`."""
+    extra = cluster.extra if cluster is not None else {}
+    try:
+        value = float(extra.get("fault_lease", DEFAULT_FAULT_LEASE))
+    except (TypeError, ValueError):
+        return DEFAULT_FAULT_LEASE
+    return value if value > 0 else DEFAULT_FAULT_LEASE
 
 
 def fault_timeout_for(cluster: Cluster | None) -> float:

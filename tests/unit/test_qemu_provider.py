@@ -209,6 +209,35 @@ def test_fault_timeout_option_and_the_provider_default() -> None:
     )
 
 
+def test_the_fault_lease_is_the_flag_else_the_providers_default() -> None:
+    """Emulated VMs get a 60 s lease unless --fault-lease says otherwise (their renewals
+    over SSH outlast 10 s at load); other providers keep 10 s."""
+    import random
+
+    from clusters.base import Cluster, Node
+    from harness.api import TestContext
+    from harness.runplan import fault_lease
+    from harness.spec import load_spec
+    from nemeses.base import DEFAULT_FAULT_LEASE, fault_lease_for
+
+    nodes = (Node(name="n1", host="10.77.253.11"),)
+    vms = Cluster(provider="qemu", name="t", state_dir="/x", nodes=nodes,
+                  extra={"fault_lease": 60.0})  # fmt: skip
+    local = Cluster(provider="local", name="t", state_dir="/x", nodes=nodes)
+    assert fault_lease_for(vms) == 60.0
+    assert fault_lease_for(local) == DEFAULT_FAULT_LEASE == fault_lease_for(None) == 10.0
+
+    def ctx(cluster: Cluster) -> TestContext:
+        return TestContext(name="t", cluster=cluster, options={}, rng=random.Random(1),
+                           run_dir=Path("/x"), concurrency=1, time_limit=1)  # fmt: skip
+
+    assert fault_lease(load_spec(), ctx(vms)) == 60.0
+    assert fault_lease(load_spec(), ctx(local)) == 10.0
+    assert fault_lease(load_spec(fault_lease=3), ctx(vms)) == 3.0
+    with pytest.raises(ConfigError, match="fault_lease"):
+        load_spec(fault_lease=0)
+
+
 def test_power_on_needs_the_vms_command_line(tmp_path: Path) -> None:
     from clusters.base import Cluster, Node
     from clusters.qemu_power import power_off, power_on
