@@ -73,12 +73,17 @@ def fault_lease_for(cluster: Cluster | None) -> float:
     (``--fault-lease``): the provider's own default (``extra["fault_lease"]`` of its
     cluster; the qemu provider raises it for emulated VMs, whose renewals over SSH can
     take longer than 10 s), else :data:`DEFAULT_FAULT_LEASE`."""
+    return _provider_seconds(cluster, "fault_lease", DEFAULT_FAULT_LEASE)
+
+
+def _provider_seconds(cluster: Cluster | None, key: str, default: float) -> float:
+    """``cluster.extra[key]`` as positive seconds, else ``default``."""
     extra = cluster.extra if cluster is not None else {}
     try:
-        value = float(extra.get("fault_lease", DEFAULT_FAULT_LEASE))
+        value = float(extra.get(key, default))
     except (TypeError, ValueError):
-        return DEFAULT_FAULT_LEASE
-    return value if value > 0 else DEFAULT_FAULT_LEASE
+        return default
+    return value if value > 0 else default
 
 
 def fault_timeout_for(cluster: Cluster | None) -> float:
@@ -86,12 +91,7 @@ def fault_timeout_for(cluster: Cluster | None) -> float:
     say (``--fault-timeout``): the provider's own default (``extra["fault_timeout"]`` of
     its cluster; the qemu provider raises it for emulated VMs), else
     :data:`DEFAULT_FAULT_TIMEOUT`."""
-    extra = cluster.extra if cluster is not None else {}
-    try:
-        value = float(extra.get("fault_timeout", DEFAULT_FAULT_TIMEOUT))
-    except (TypeError, ValueError):
-        return DEFAULT_FAULT_TIMEOUT
-    return value if value > 0 else DEFAULT_FAULT_TIMEOUT
+    return _provider_seconds(cluster, "fault_timeout", DEFAULT_FAULT_TIMEOUT)
 
 #: Seconds between a package's start and stop ops (Jepsen's default).
 DEFAULT_INTERVAL: float = 10.0
