@@ -83,6 +83,19 @@ class FakeClient:
         self.events.append("client close")
 
 
+class CtrlCAtInvoke:
+    """An ``on_invoke`` hook for :func:`suite` that sends this process SIGINT (a Ctrl-C)
+    at the ``n``-th op invoked; ``calls`` counts the ops it saw."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self, op: Op) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            signal.raise_signal(signal.SIGINT)
+
+
 def suite(events: Events, gen: Any, on_invoke: Any = lambda op: None) -> Suite:
     def check(history: Any, ctx: TestContext) -> Result:
         events.append(f"check {len(history)} lines")
@@ -157,19 +170,13 @@ def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
     # Eager starts run the op inside the scheduler's (the main task's) step: Ctrl-C then
     # finds the main task running; otherwise it finds it waiting for a completion.
     monkeypatch.setattr(harness.calls, "EAGER_STARTS", eager and harness.calls.EAGER_STARTS)
-    calls = 0
-
-    def interrupt_at_the_fifth(op: Op) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 5:
-            signal.raise_signal(signal.SIGINT)
-
+    interrupt_at_the_fifth = CtrlCAtInvoke(5)
     gen = clients(limit(1000, repeat({"f": "read"})))
     # The time limit only bounds a run that lost the Ctrl-C: with 5 s, a process starved
     # for 5 s between the first op and the fifth (a loaded machine) ended the load first.
     outcome = runner.run_test(spec(tmp_path, time_limit=600),
                               suite=suite(events, gen, interrupt_at_the_fifth))  # fmt: skip
+    calls = interrupt_at_the_fifth.calls
     assert calls >= 5, f"the load ended after {calls} ops, before the Ctrl-C"
     assert events[6:13] == UNWIND
     assert events[13].startswith("check ")
@@ -404,14 +411,7 @@ def test_under_a_campaigns_ctrl_c_handler_a_run_in_the_main_thread_stops_as_inte
 
     from harness.campaign_interrupt import stop_on_ctrl_c
 
-    calls = 0
-
-    def interrupt_at_the_fifth(op: Op) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 5:
-            signal.raise_signal(signal.SIGINT)
-
+    interrupt_at_the_fifth = CtrlCAtInvoke(5)
     said: list[str] = []
     stop = threading.Event()
     gen = clients(limit(100_000, repeat({"f": "read"})))
