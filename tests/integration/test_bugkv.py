@@ -12,6 +12,13 @@ load has, or the bug's window holds few client ops. A buggy run is therefore tri
 :data:`ATTEMPTS` times, each try :data:`LONGER` seconds longer than the one before; the
 run against the correct server has the length of the try that found the bug, and is made
 once, since no timing may make it invalid.
+
+Three bugs' windows are narrower than a controller op's latency under load (a partition
+of ``primaries`` lands 0.4-0.6 s late at load 4: the leader is looked up, then two SSH
+rounds). Their controller replays are expected failures when they miss; the same
+schedules struck by the node agents at the catalog's offsets (``STRUCK_BY_THE_NODES``,
+strikes within a few ms) must find ``stepdown-applies-tail``; the other two still need the
+clients' ops in a narrow window and are expected failures when they miss.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK, Bug
+from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK, Bug, isolate
 from harness.runner import RunOutcome, run_test
 from harness.spec import load_spec
 from nemeses.clock import find_libfaketime
@@ -80,7 +87,36 @@ _CORRECT: dict[str, RunOutcome] = {}
 #: reported as an expected failure, not hidden. Issue 13 stays open until they hold.
 _TIMING_BOUND = {
     "commit-unchecked": "its partition must hold until n2 is elected; a late op misses it",
+    "stepdown-applies-tail": "its partition must hold until n2 is elected; a late op "
+    "misses it (the partition of `primaries` lands 0.4-0.6 s late at load 4: the leader "
+    "is looked up, then two SSH rounds)",
     "lease-ticks": "the pause op takes 1.5-9 s under load (the process nemesis scans /proc)",
+}
+
+#: The timing-bound bugs' minimal schedules struck by the node agents (docs/agents.md), at
+#: the catalog's offsets on the run's clock and healed by each node itself at the offset of
+#: the catalog's stop op (``hold``), so that no op lands late. ``primaries`` is the node
+#: bugkv's election priority makes leader: ``n1`` from the start, ``n2`` once ``n1`` is cut
+#: off (the test checks the nodes' logs say so).
+STRUCK_BY_THE_NODES: dict[str, list[dict[str, Any]]] = {
+    "commit-unchecked": [
+        {"f": "start-partition", "value": isolate("n1"), "at": 1.0, "hold": 1.0},
+        {"node": "n2", "f": "start-kill", "at": 3.0},
+    ],
+    "stepdown-applies-tail": [
+        {"f": "start-partition", "value": isolate("n1"), "at": 1.0, "hold": 1.0},
+        {"node": "n2", "f": "start-kill", "at": 3.0},
+    ],
+    "lease-ticks": [
+        {"node": "n1", "f": "start-pause", "at": 1.0, "hold": 2.0},
+        {"f": "start-partition", "value": isolate("n1"), "at": 2.0},
+    ],
+}
+#: What each of those bugs' servers logs when the bug acts (none for lease-ticks, whose
+#: stale lease shows only in the history).
+ACTS = {
+    "commit-unchecked": "bug commit-unchecked:",
+    "stepdown-applies-tail": "bug stepdown-applies-tail:",
 }
 
 
@@ -111,6 +147,77 @@ def test_a_seeded_bug_is_found_by_its_minimal_schedule(
         _CORRECT[key] = replay(cluster_state, tmp_path / "correct", bug, with_bug=False,
                                longer=longer)  # fmt: skip
     correct = _CORRECT[key]
+    assert correct.valid is True, (name, correct.run_dir, correct.results.get("checkers"))
+    assert correct.results["heal_verified"] is True
+
+
+def struck_by_the_nodes(
+    state: Path, store: Path, bug: Bug, *, with_bug: bool, seed: int = 1
+) -> RunOutcome:
+    """One run of ``bug``'s schedule from :data:`STRUCK_BY_THE_NODES` (no controller
+    fault ops), with its flag or against the correct server."""
+    spec = load_spec(
+        suite="bugkv", workload=bug.workload, nodes=len(NODES), time_limit=bug.time_limit,
+        faults="none", seed=seed, store=str(store), cluster_state_dir=str(state),
+        cluster_options=CLUSTER, options=bug.suite_options(with_bug=with_bug),
+        recovery_time=1.0, agent=STRUCK_BY_THE_NODES[bug.name], fault_lease=3.0,
+    )  # fmt: skip
+    return run_test(spec)
+
+
+def late_strikes(run: Path) -> list[tuple[str, str, float]]:
+    """(node, op, ms late) of every strike at an offset the agents made in ``run``."""
+    out = []
+    for node in NODES:
+        for line in (run / "nodes" / node / "agent.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            if r["e"] == "strike" and r.get("trigger") == "at" and "skipped" not in r:
+                assert r["status"] == 0, r
+                out.append((node, r["f"], r["late_ms"]))
+    return out
+
+
+#: Bugs that, struck on time, still need the clients' ops to fall in a window of a few
+#: hundred ms, so that at a load average of 12 (2 cores) a run can miss them: measured
+#: here, 1 miss in 3 runs for commit-unchecked, 1 in 2 for lease-ticks.
+_LOAD_BOUND = {
+    "commit-unchecked": "n2 must commit writes in the ~0.5 s it leads before the heal; "
+    "at load 12 its clients' ops can be too few",
+    "lease-ticks": "the cut-off leader's stale reads fall in ~1.7 s after n2's election; at "
+    "load 12 its clients' reads can miss it",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=_LOAD_BOUND[n]))
+     if n in _LOAD_BOUND else n for n in STRUCK_BY_THE_NODES],
+)  # fmt: skip
+def test_a_timing_bound_bug_is_found_when_the_nodes_strike_its_schedule(
+    name: str, cluster_state: Path, tmp_path: Path
+) -> None:
+    """The bugs whose window is narrower than a controller op's latency under load are
+    found (within :data:`ATTEMPTS` runs) when the nodes strike the same schedule on time;
+    the same strikes against the correct server are valid."""
+    bug = BUG_CATALOG[name]
+    verdicts = []
+    for attempt in range(ATTEMPTS):
+        outcome = struck_by_the_nodes(cluster_state, tmp_path / f"bug-{attempt}", bug,
+                                      with_bug=True, seed=attempt + 1)  # fmt: skip
+        run = outcome.run_dir
+        late = late_strikes(run)
+        assert late and max(ms for *_, ms in late) < 100, late
+        logs = {n: (run / "nodes" / n / "bugkv.log").read_text() for n in NODES}
+        if any(s["f"] == "start-kill" for s in STRUCK_BY_THE_NODES[name]):
+            assert "elected leader" in logs["n2"], "n2 never led: the kill struck a follower"
+        verdicts.append(outcome.valid)
+        if outcome.valid is False:
+            break
+    assert verdicts[-1] is False, (name, verdicts, run, late)
+    if name in ACTS:
+        assert any(ACTS[name] in text for text in logs.values()), "the bug never acted"
+    assert outcome.results["heal_verified"] is True
+    correct = struck_by_the_nodes(cluster_state, tmp_path / "correct", bug, with_bug=False)
     assert correct.valid is True, (name, correct.run_dir, correct.results.get("checkers"))
     assert correct.results["heal_verified"] is True
 
