@@ -273,7 +273,8 @@ def test_cmd(
       clew test bugkv -o bug=early-ack -w set --faults kill
       clew test docs/examples/toykv.py --faults none
     Exit codes: 0 valid, 1 invalid, 2 unknown (also a tainted run: a fault's residue
-    was left on a node after the heal, or the heal could not be verified), 254 bad
+    was left on a node after the heal, or the heal could not be verified; and a run cut
+    short by Ctrl-C or an error whose history so far shows no anomaly), 254 bad
     arguments, 255 crash.
     """
     from harness.runner import run_test
@@ -329,6 +330,9 @@ def _print_outcome(o: Any) -> None:
         click.echo(line)
     if (why := taint_reason(o.results)) is not None:
         click.echo(f"  {why}")
+    if (cut := o.results.get("incomplete")) and o.valid is not False:
+        click.echo(f"  incomplete: {cut}; the history so far shows no anomaly, but a run "
+                   "cut short cannot count as valid")  # fmt: skip
     for p in o.problems:
         click.echo(f"  problem: {p}")
     report = o.run_dir / "report.html"

@@ -296,6 +296,9 @@ class RunResults:
     heal_verified: bool = False
     faults: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Why the run stopped before its end (a Ctrl-C, an error), ``None`` if it did not: a
+    #: history cut short cannot make the run valid.
+    incomplete: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of ``results.json``."""
@@ -317,6 +320,7 @@ class RunResults:
             "heal_verified": self.heal_verified,
             "faults": self.faults,
             "problems": self.problems,
+            "incomplete": self.incomplete,
         }
 
     def write(self, run: Path) -> Path:
@@ -355,6 +359,7 @@ class RunResults:
             heal_verified=bool(data.get("heal_verified")),
             faults=[f for f in faults if isinstance(f, dict)] if isinstance(faults, list) else [],
             problems=[str(p) for p in problems] if isinstance(problems, list) else [],
+            incomplete=str(data["incomplete"]) if data.get("incomplete") is not None else None,
         )
 
     @classmethod

@@ -225,6 +225,8 @@ class _Lifecycle:
     workload: Workload | None = None
     problems: list[str] = field(default_factory=list)
     residue: dict[str, list[str]] = field(default_factory=dict)
+    #: Why the run stopped before its end, if it did (see :attr:`RunResults.incomplete`).
+    incomplete: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -510,11 +512,14 @@ def _results(
     residue: dict[str, list[str]],
     wall_seconds: float | None,
     check_seconds: float | None,
+    incomplete: str | None = None,
 ) -> RunResults:
     """The run's results, from the checkers' verdicts, the history and the ledger. A
     tainted run (``residue`` left on a node, or the heal not verified) cannot be called
-    valid, whatever its history shows: the faults may have outlived their windows, so a
-    valid verdict becomes "unknown" (an invalid one stays invalid)."""
+    valid, whatever its history shows: the faults may have outlived their windows; nor can
+    an ``incomplete`` one (stopped early by a Ctrl-C or an error: the final reads and the
+    ops it did not make may be what would have shown a bug). Either way a valid verdict
+    becomes "unknown" (an invalid one stays invalid)."""
     problems = list(problems)
     tainted = any(residue.values())
     records: list[dict[str, Any]] = []
@@ -525,7 +530,7 @@ def _results(
     verified = [r for r in records if r.get("event") == "verified"]
     valid = verdict(r.valid for r in checked.values())
     return RunResults(
-        valid=UNKNOWN if tainted and valid is True else valid,
+        valid=UNKNOWN if (tainted or incomplete) and valid is True else valid,
         checkers={name: r.to_json() for name, r in checked.items()},
         ops=client_ops(history) if history is not None else None,
         history_lines=len(history) if history is not None else None,
@@ -537,6 +542,7 @@ def _results(
         heal_verified=bool(verified) and bool(verified[-1].get("clean")),
         faults=[w.to_json() for w in fault_windows(records) if not w.instant],
         problems=problems,
+        incomplete=incomplete,
     )
 
 
@@ -624,10 +630,12 @@ def run_test(
             if life.run is None:
                 raise
             life.problems.append("interrupted (Ctrl-C); the history so far is checked")
+            life.incomplete = "interrupted (Ctrl-C)"
         except ClewError as e:
             if life.run is None or not life.run.history.exists():
                 raise  # nothing was recorded: the error is the whole story
             life.problems.append(str(e))
+            life.incomplete = f"stopped by an error: {e}"
             if life.run.history.stat().st_size == 0:
                 raise
         run = life.run
@@ -642,6 +650,7 @@ def run_test(
         results = _results(
             run, checked, history, problems=life.problems, residue=life.residue,
             wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
+            incomplete=life.incomplete,
         )  # fmt: skip
         results.write(run.path)
         progress.begin("report", "writing report.html and the store's index")
@@ -738,6 +747,7 @@ def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome
         residue=previous.heal_residue if previous else {},
         wall_seconds=previous.wall_seconds if previous else None,
         check_seconds=check_seconds,
+        incomplete=previous.incomplete if previous else None,
     )  # fmt: skip
     results.write(run.path)
     _render_report(run, history, run.path.parent.parent)

@@ -20,6 +20,7 @@ import harness.runner as runner
 from checkers.result import Result
 from clusters.base import Cluster, Node
 from harness.api import Op, Suite, TestContext, Workload
+from harness.errors import NemesisError
 from harness.generator import clients, limit, repeat
 from harness.spec import load_spec
 
@@ -184,6 +185,34 @@ def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
         f"Ctrl-C lost: {outcome.ops} ops ran"
     )
     assert 5 <= outcome.ops < 1000
+    # The history so far checked valid, but a run cut short cannot count as valid.
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["checkers"]["fake"]["valid"] is True
+    assert results["valid"] == "unknown" and outcome.valid == "unknown"
+    assert results["incomplete"] == "interrupted (Ctrl-C)"
+
+
+def test_a_run_stopped_by_an_error_after_some_ops_is_unknown_and_says_why(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli_test import test_cmd
+
+    def failing_generator(ctx: Any) -> Any:
+        raise NemesisError("start-partition on n1: nft: command not found")
+
+    load = [clients(limit(6, repeat({"f": "read"}))), failing_generator]
+    monkeypatch.setattr(runner, "load_suite", lambda name: suite(events, load))
+    result = CliRunner().invoke(test_cmd, [
+        "etcd", "-w", "w", "--nodes", "2", "--concurrency", "2", "--faults", "none",
+        "--time-limit", "5", "--seed", "1", "--store", str(tmp_path / "store"),
+        "--no-progress"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "\nUNKNOWN  6 ops" in result.output, result.output
+    assert "  fake: VALID" in result.output
+    assert ("incomplete: stopped by an error: start-partition on n1: nft: command not found; "
+            "the history so far shows no anomaly") in result.output  # fmt: skip
 
 
 class FakeFaults:
