@@ -291,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             "campaign_wall_seconds": round(time.monotonic() - started, 1),
             "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             "stopped": result.stopped,
+            "unknown_runs": sum(1 for r in result.runs if r.valid not in (True, False)),
+            "tainted_runs": sum(1 for r in result.runs if r.tainted),
             "workers": sorted({r.worker or "local" for r in result.runs}),
             "campaign": str(result.directory),
         }  # fmt: skip

@@ -78,6 +78,9 @@ class Cell:
     #: Fault ops carried out per run, over the cell's runs (a loaded machine carries out
     #: fewer than a run's budget: its figures then measure less than the yardstick).
     ops_per_run: float = 0.0
+    #: Runs whose verdict was neither valid nor invalid (unknown, tainted, cut short): they
+    #: count as runs that found nothing. ``None`` when a row predates the count.
+    unknown_runs: int | None = None
 
 
 def _runs(row: dict[str, Any]) -> int:
@@ -131,12 +134,18 @@ def cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
             config_hashes=tuple(sorted({str(r.get("config_hash")) for r in rs})),
             ops_per_run=sum(float(r.get("fault_ops") or 0) for r in rs)
             / max(1, sum(int(r.get("runs") or 0) for r in rs)),
+            unknown_runs=(sum(int(r["unknown_runs"]) for r in rs)
+                          if all("unknown_runs" in r for r in rs) else None),
         ))  # fmt: skip
     return out
 
 
 def _p(cell: Cell) -> str:
     return "-" if cell.p_vs_random is None else f"{cell.p_vs_random:.3g}"
+
+
+def _unknown(cell: Cell) -> str:
+    return "-" if cell.unknown_runs is None else str(cell.unknown_runs)
 
 
 def text(table: Sequence[Cell]) -> list[str]:
@@ -146,7 +155,7 @@ def text(table: Sequence[Cell]) -> list[str]:
         f"not found {c.not_found:3d} (cap {c.cap})  runs {c.runs.show():>14s}  "
         f"s {c.seconds.show():>16s}  fault ops {c.fault_ops.show():>14s}  "
         f"p(U<random) {_p(c):>6s}  fault ops/run {c.ops_per_run:4.1f}  "
-        f"run time {c.spent_seconds:7.0f} s"
+        f"run time {c.spent_seconds:7.0f} s  unknown runs {_unknown(c)}"
         for c in table
     ]
 
@@ -157,13 +166,13 @@ def markdown(table: Sequence[Cell]) -> str:
     lines = [
         "| bug | depth | scheduler | campaigns | not found (cap) | runs to detection | "
         "seconds to detection | fault ops to detection | one-sided U vs random, p | "
-        "fault ops per run | run time, s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "fault ops per run | run time, s | unknown runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines.extend(
         f"| `{c.bug}` | {c.depth} | {c.scheduler} | {c.campaigns} | {c.not_found} "
         f"({c.cap}) | {c.runs.show()} | {c.seconds.show()} | {c.fault_ops.show()} | "
-        f"{_p(c)} | {c.ops_per_run:.1f} | {c.spent_seconds:.0f} |"
+        f"{_p(c)} | {c.ops_per_run:.1f} | {c.spent_seconds:.0f} | {_unknown(c)} |"
         for c in table
     )
     return "\n".join(lines) + "\n"

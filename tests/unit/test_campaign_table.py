@@ -65,7 +65,7 @@ def test_markdown_and_text_show_every_cell() -> None:
     table = cells([row("b", "random", None), row("b", "ldfi", 2), row("c", "random", 1)])
     md = markdown(table).splitlines()
     assert md[0].startswith("| bug | depth | scheduler |") and len(md) == 2 + 3
-    assert "fault ops per run" in md[0] and md[3].endswith("| 3.0 | 20 |")
+    assert "fault ops per run" in md[0] and md[3].endswith("| 3.0 | 20 | - |")
     assert "| `b` | 2 | ldfi | 1 | 0 (10) | 2 [2-2] |" in md[3]
     assert len(text(table)) == 3 and "p(U<random)" in text(table)[1]
 
@@ -90,3 +90,14 @@ def test_older_rows_without_spent_totals_use_their_run_seconds() -> None:
            "fault_ops": 12, "run_seconds": [10.0, 20.0, 30.0, 40.0]}  # fmt: skip
     (cell,) = cells([old])
     assert cell.seconds.median == 100.0 and cell.runs.median == 4 and cell.fault_ops.median == 12
+
+
+def test_unknown_runs_are_summed_and_shown_only_when_every_row_counts_them() -> None:
+    counted = [{**row("b", "random", None), "unknown_runs": 2},
+               {**row("b", "random", 3), "unknown_runs": 1}]  # fmt: skip
+    (cell,) = cells(counted)
+    assert cell.unknown_runs == 3
+    assert markdown([cell]).splitlines()[2].endswith("| 3 |")
+    assert text([cell])[0].endswith("unknown runs 3")
+    (older,) = cells([*counted, row("b", "random", 2)])
+    assert older.unknown_runs is None and text([older])[0].endswith("unknown runs -")
