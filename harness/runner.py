@@ -49,9 +49,9 @@ from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
 from harness.errors import ClewError, ClusterError, ConfigError
-from harness.formats import read_history
 from harness.history import INVOKE, History
 from harness.interpreter import interpret
+from harness.journal_tail import read_run_history
 from harness.record import (
     RunResults,
     RunSpec,
@@ -488,19 +488,19 @@ def history_duration(history: History) -> float:
 
 def _check(
     run: RunDir, workload: Workload | None, ctx: TestContext | None
-) -> tuple[dict[str, Result], History, float]:
+) -> tuple[dict[str, Result], History, float, str | None]:
     """Run the workload's checker over the journal (crashes become "unknown"); also the
-    seconds checking took."""
-    history = read_history(str(run.history), "jsonl")
+    seconds checking took, and a note if the journal's torn last line was left out."""
+    history, torn = read_run_history(run.history)
     if workload is None or ctx is None:
-        return {}, history, 0.0
+        return {}, history, 0.0, torn
     t0 = time.monotonic()
     try:
         result = workload.check(history, ctx)
     except Exception as e:  # a checker that raises gives "unknown", never a crash
         log.exception("checker %s crashed", workload.name)
         result = Result(valid=UNKNOWN, checker=workload.name, cause=f"checker crashed: {e}")
-    return {workload.name: result}, history, time.monotonic() - t0
+    return {workload.name: result}, history, time.monotonic() - t0, torn
 
 
 def _results(
@@ -646,7 +646,10 @@ def run_test(
         check_seconds: float | None = None
         if run.history.exists():
             progress.begin("check", progress.checker_compile_note() or "checking the history")
-            checked, history, check_seconds = _check(run, workload, ctx)
+            checked, history, check_seconds, torn = _check(run, workload, ctx)
+            if torn is not None:
+                life.problems.append(torn)
+                life.incomplete = life.incomplete or "the journal's last line was torn"
         results = _results(
             run, checked, history, problems=life.problems, residue=life.residue,
             wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
@@ -740,14 +743,19 @@ def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome
         previous = RunResults.read(run.path)
     except ClewError as e:
         problems.append(f"the previous results could not be read: {e}")
-    checked, history, check_seconds = _check(run, workload, ctx)
+    checked, history, check_seconds, torn = _check(run, workload, ctx)
+    if torn is not None and torn not in (previous.problems if previous else []):
+        problems.append(torn)
+    incomplete = previous.incomplete if previous else None
+    if torn is not None:
+        incomplete = incomplete or "the journal's last line was torn"
     results = _results(
         run, checked, history,
         problems=(previous.problems if previous else []) + problems,
         residue=previous.heal_residue if previous else {},
         wall_seconds=previous.wall_seconds if previous else None,
         check_seconds=check_seconds,
-        incomplete=previous.incomplete if previous else None,
+        incomplete=incomplete,
     )  # fmt: skip
     results.write(run.path)
     _render_report(run, history, run.path.parent.parent)

@@ -220,3 +220,35 @@ def test_one_verdict_merge() -> None:
     assert verdict([True, "unknown"]) == "unknown"
     assert verdict(["unknown", False, True]) is False
     assert verdict([]) == "unknown"
+
+
+def test_analyze_of_a_journal_torn_by_a_crash_checks_its_whole_lines_and_says_unknown(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1,
+                              "faults": ["partition"]})  # fmt: skip
+    journal = run / "history.jsonl"
+    whole = journal.read_text()
+    journal.write_text(whole + op(6, 39.0, "invoke", 0, "write", 2)[:25])  # killed mid-write
+    code, out = invoke("analyze", str(run))
+    assert code == 2, out
+    assert out.splitlines()[0].startswith("UNKNOWN  2 ops"), out
+    assert f"problem: {journal}:7: the last line was torn" in out
+    assert "the 6 whole lines before it were checked" in out
+    results = json.loads((run / "results.json").read_text())
+    assert [c["valid"] for c in results["checkers"].values()] == [True]
+    assert results["incomplete"] == "the journal's last line was torn"
+    assert journal.read_text().endswith(op(6, 39.0, "invoke", 0, "write", 2)[:25])  # untouched
+    # Analyzed again, the note is not repeated.
+    code, out = invoke("analyze", str(run))
+    assert code == 2 and out.count("the last line was torn") == 1, out
+
+
+def test_a_bad_line_before_the_last_is_still_bad_input(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    lines = (run / "history.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:20]
+    (run / "history.jsonl").write_text("\n".join(lines))  # the last line whole, no newline
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert f"{run / 'history.jsonl'}:3: not valid JSON" in out
