@@ -15,7 +15,7 @@ from harness.progress import ConsoleProgress, reporting
 from nemeses.kinds import names as fault_kind_names
 from nemeses.scheduler import scheduler_names
 
-__all__ = ["analyze_cmd", "builtin_suites_help", "junit_xml", "taint_reason", "test_cmd"]
+__all__ = ["analyze_cmd", "builtin_suites_help", "junit_xml", "test_cmd"]
 
 _VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
@@ -52,23 +52,14 @@ def _seed_of(run_dir: Path) -> int | None:
     return seed if isinstance(seed, int) else None
 
 
-def taint_reason(results: dict[str, Any]) -> str | None:
-    """Why a run is tainted, for people (``None`` if it is not): the residue the
-    verify-healed barrier found on each node, and what that means for the verdict."""
-    if not results.get("tainted"):
-        return None
-    residue = results.get("heal_residue") or {}
-    left = "; ".join(f"{n}: {', '.join(map(str, r))}" for n, r in sorted(residue.items()) if r)
-    return (f"tainted: the heal left residue ({left or 'not verified'}); the faults may have "
-            "outlived their windows, so the run cannot count as valid")  # fmt: skip
-
-
 def junit_xml(outcomes: list[Any], name: str) -> str:
     """A JUnit XML document (built with xml.etree) of ``outcomes``: one ``testsuite``
     named ``name``, one ``testcase`` per run (``run i``) whose properties name the run
     directory, its seed and its report; an invalid run is a ``failure`` (its causes), an
     unknown one an ``error``; ``system-out`` is the run directory."""
     import xml.etree.ElementTree as ET
+
+    from harness.record import verdict_caveats
 
     suite = ET.Element("testsuite", name=name, tests=str(len(outcomes)))
     failures = errors = 0
@@ -96,7 +87,7 @@ def junit_xml(outcomes: list[Any], name: str) -> str:
             ET.SubElement(case, "failure", message=causes or "invalid")
         elif o.valid is not True:
             errors += 1
-            why = [w for w in [taint_reason(o.results)] if w] + list(o.problems)
+            why = verdict_caveats(o.results) + list(o.problems)
             ET.SubElement(case, "error", message="unknown: " + "; ".join(why))
         ET.SubElement(case, "system-out").text = str(o.run_dir)
     suite.set("failures", str(failures))
@@ -320,6 +311,8 @@ def test_cmd(
 
 
 def _print_outcome(o: Any) -> None:
+    from harness.record import verdict_caveats
+
     checkers = o.results.get("checkers", {})
     wall = f" (wall time {o.wall_seconds:.1f} s)" if o.wall_seconds is not None else ""
     click.echo(f"{_VERDICT.get(o.valid, 'UNKNOWN')}  {o.ops} ops in {o.duration:.1f} s{wall}")
@@ -328,11 +321,8 @@ def _print_outcome(o: Any) -> None:
         if r.get("cause"):
             line += f" — {r['cause']}"
         click.echo(line)
-    if (why := taint_reason(o.results)) is not None:
+    for why in verdict_caveats(o.results):
         click.echo(f"  {why}")
-    if (cut := o.results.get("incomplete")) and o.valid is not False:
-        click.echo(f"  incomplete: {cut}; the history so far shows no anomaly, but a run "
-                   "cut short cannot count as valid")  # fmt: skip
     for p in o.problems:
         click.echo(f"  problem: {p}")
     report = o.run_dir / "report.html"

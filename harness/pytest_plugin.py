@@ -65,13 +65,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def outcome_summary(outcome: RunOutcome) -> str:
     """A few lines saying what a run found: verdict, ops, each checker's verdict and
-    cause, problems, and where the report is."""
+    cause, why a run that showed no anomaly is not valid (tainted, cut short), problems,
+    and where the report is."""
+    from harness.record import verdict_caveats
+
     word = {True: "VALID", False: "INVALID"}.get(outcome.valid, "UNKNOWN")
     lines = [f"{word}: {outcome.ops} ops in {outcome.duration:.1f} s ({outcome.run_dir})"]
     for name, r in (outcome.results.get("checkers") or {}).items():
         verdict = {True: "valid", False: "invalid"}.get(r.get("valid"), "unknown")
         cause = f" — {r['cause']}" if r.get("cause") else ""
         lines.append(f"  {name}: {verdict}{cause}")
+    lines.extend(f"  {why}" for why in verdict_caveats(outcome.results))
     lines.extend(f"  problem: {p}" for p in outcome.problems)
     report = Path(outcome.run_dir) / "report.html"
     lines.append(f"  report: {report if report.exists() else '(none)'}")

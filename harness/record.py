@@ -179,6 +179,24 @@ class ScheduleRecord:
 # --- faults.jsonl ------------------------------------------------------------------------
 
 
+def verdict_caveats(results: Mapping[str, Any]) -> list[str]:
+    """Why a run whose history showed no anomaly still is not valid, for people (``[]``
+    if nothing holds it back): a tainted run (the residue the verify-healed barrier found
+    on each node) and a run cut short (``incomplete``)."""
+    out = []
+    if results.get("tainted"):
+        residue = results.get("heal_residue") or {}
+        left = "; ".join(
+            f"{n}: {', '.join(map(str, r))}" for n, r in sorted(residue.items()) if r
+        )
+        out.append(f"tainted: the heal left residue ({left or 'not verified'}); the faults "
+                   "may have outlived their windows, so the run cannot count as valid")  # fmt: skip
+    if results.get("incomplete") and results.get("valid") is not False:
+        out.append(f"incomplete: {results['incomplete']}; the history so far shows no "
+                   "anomaly, but a run cut short cannot count as valid")  # fmt: skip
+    return out
+
+
 def read_fault_records(run: Path) -> list[dict[str, Any]]:
     """The records of ``run/faults.jsonl`` (``[]`` if absent). A torn last line (a crash
     mid-write) is skipped; any other line that is not a JSON object raises
