@@ -59,9 +59,11 @@ __all__ = [
 #: Seconds ``stop-kill`` waits for a restarted database to be ready on each node.
 DEFAULT_READY_TIMEOUT = 30.0
 
-# Prints the PIDs of processes in state T (stopped) on the node, one per line.
+# Prints the PIDs of processes in state T (stopped) on the node, one per line. ``read``
+# is a shell builtin: no process per PID (with ``$(cat ...)``, a fork each, a scan of a
+# busy host's /proc took seconds under load; a local cluster's nodes share the host's).
 _STOPPED_PIDS = (
-    'for d in /proc/[0-9]*; do s=$(cat "$d/stat" 2>/dev/null) || continue; '
+    'for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
     's=${s##*) }; [ "${s%% *}" = T ] && echo "${d#/proc/}"; done; exit 0\n'
 )
 
@@ -77,7 +79,7 @@ def _cont_new_stopped_script(before: list[int]) -> str:
     keep = " ".join(str(p) for p in before)
     return (
         f"keep=' {keep} '\n"
-        'for d in /proc/[0-9]*; do s=$(cat "$d/stat" 2>/dev/null) || continue; '
+        'for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
         's=${s##*) }; p=${d#/proc/}; [ "${s%% *}" = T ] || continue; '
         'case "$keep" in *" $p "*) continue;; esac; kill -CONT "$p" 2>/dev/null; done; exit 0\n'
     )
