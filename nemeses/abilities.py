@@ -132,6 +132,21 @@ class StartScript(Protocol):
         ...
 
 
+@runtime_checkable
+class PauseScript(Protocol):
+    """The database gives the shell scripts that pause and resume it on a node (its
+    ``pause`` and ``resume`` run the same scripts), so a node agent can strike exactly as
+    the controller would, and the pause nemesis can pause in one round trip."""
+
+    def pause_script(self, ctx: TestContext, node: Node) -> str:
+        """A shell script (run as root on ``node``) that SIGSTOPs the database."""
+        ...
+
+    def resume_script(self, ctx: TestContext, node: Node) -> str:
+        """A shell script (run as root on ``node``) that SIGCONTs the database."""
+        ...
+
+
 #: Every ability, by the name messages use.
 ABILITIES: dict[str, type] = {
     "kill/start": Killable,

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.errors import ConfigError, NemesisError
-from nemeses.abilities import StartScript
+from nemeses.abilities import PauseScript, StartScript
 
 if TYPE_CHECKING:
     from clusters.base import Node
@@ -136,20 +136,6 @@ def _kill_scripts(db: Any, ctx: TestContext, node: Node) -> tuple[str, str]:
             "kill_script and start_script"
         )
     return db.kill_script(ctx, node), db.start_script(ctx, node)
-
-
-@runtime_checkable
-class PauseScript(Protocol):
-    """The database gives the shell scripts that pause and resume it on a node (its
-    ``pause`` and ``resume`` run the same scripts)."""
-
-    def pause_script(self, ctx: TestContext, node: Node) -> str:
-        """A shell script (run as root on ``node``) that SIGSTOPs the database."""
-        ...
-
-    def resume_script(self, ctx: TestContext, node: Node) -> str:
-        """A shell script (run as root on ``node``) that SIGCONTs the database."""
-        ...
 
 
 def _pause_scripts(db: Any, ctx: TestContext, node: Node) -> tuple[str, str]:

@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.api import DB, Op, TestContext
 from harness.errors import NemesisError
-from nemeses.abilities import Healthy, Killable, Pausable, Running, StartScript, lacking
+from nemeses.abilities import (
+    Healthy,
+    Killable,
+    Pausable,
+    PauseScript,
+    Running,
+    StartScript,
+    lacking,
+)
 from nemeses.base import (
     DEFAULT_INTERVAL,
     NemesisPackage,
@@ -62,10 +70,25 @@ DEFAULT_READY_TIMEOUT = 30.0
 # Prints the PIDs of processes in state T (stopped) on the node, one per line. ``read``
 # is a shell builtin: no process per PID (with ``$(cat ...)``, a fork each, a scan of a
 # busy host's /proc took seconds under load; a local cluster's nodes share the host's).
-_STOPPED_PIDS = (
+_STOPPED_SCAN = (
     'for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
-    's=${s##*) }; [ "${s%% *}" = T ] && echo "${d#/proc/}"; done; exit 0\n'
+    's=${s##*) }; [ "${s%% *}" = T ] && echo "${d#/proc/}"; done\n'
 )
+_STOPPED_PIDS = _STOPPED_SCAN + "exit 0\n"
+#: Separates the parts of :func:`_scripted_pause`'s output.
+_MARK = "--clew-pause--"
+
+
+def _scripted_pause(pause: str) -> str:
+    """One round trip for a pause: the stopped PIDs, the database's ``pause`` script (in a
+    subshell), the stopped PIDs again, the parts separated by :data:`_MARK` lines; exits
+    with the pause script's status."""
+    return (f"{_STOPPED_SCAN}echo {_MARK}\n(\n{pause}\n)\nrc=$?\necho {_MARK}\n"
+            f"{_STOPPED_SCAN}exit $rc\n")  # fmt: skip
+
+
+def _pids(text: str) -> list[int]:
+    return sorted(int(x) for x in text.split() if x.isdigit())
 
 
 def _cont_script(pids: list[int]) -> str:
@@ -165,12 +188,19 @@ class ProcessNemesis:
         return str(spec), target_nodes(value, names)
 
     async def _pause(self, ctx: TestContext, nodes: list[str]) -> dict[str, list[int]]:
+        db = self.db
+
         async def one(name: str) -> list[int]:
             remote = self._remotes[name]
-            before = await self._stopped(remote)
             self._affected.add(name)
-            await self._pausable.pause(ctx, self._node(name), remote)
-            after = await self._stopped(remote)
+            if isinstance(db, PauseScript):  # one round trip, not three
+                script = _scripted_pause(db.pause_script(ctx, self._node(name)))
+                out = (await remote.run(script, timeout=self.timeout)).stdout.split(_MARK)
+                before, after = _pids(out[0]), _pids(out[-1])
+            else:
+                before = await self._stopped(remote)
+                await self._pausable.pause(ctx, self._node(name), remote)
+                after = await self._stopped(remote)
             return sorted(set(after) - set(before))
 
         outcomes = await self._gather(nodes, one)
@@ -234,12 +264,14 @@ class ProcessNemesis:
     async def lease_scripts(self, ctx: TestContext, op: Op) -> dict[str, str]:
         """Per node, a shell script healing the fault ``op`` is about to inject, for the
         node-side guard (see the module docstring); ``{}`` when nothing can heal it there."""
+        db = self.db
         if self.kind == "pause":
+            if isinstance(db, PauseScript):  # no scan round: what pauses it resumes it
+                return {n: str(db.resume_script(ctx, self._node(n))) for n in self._remotes}
             out: dict[str, str] = {}
             for name, remote in self._remotes.items():
                 out[name] = _cont_new_stopped_script(await self._stopped(remote))
             return out
-        db = self.db
         if not isinstance(db, StartScript):
             return {}
         return {name: str(db.start_script(ctx, self._node(name))) for name in self._remotes}
@@ -271,8 +303,7 @@ class ProcessNemesis:
         return next(n for n in self._ctx.nodes if n.name == name)
 
     async def _stopped(self, remote: Remote) -> list[int]:
-        r = await remote.run(_STOPPED_PIDS, timeout=self.timeout)
-        return sorted(int(x) for x in r.stdout.split() if x.isdigit())
+        return _pids((await remote.run(_STOPPED_PIDS, timeout=self.timeout)).stdout)
 
     async def _each(self, nodes: list[str], action: Callable[..., Any], what: str) -> None:
         ctx = self._ctx
