@@ -90,7 +90,8 @@ _TIMING_BOUND = {
     "stepdown-applies-tail": "its partition must hold until n2 is elected; a late op "
     "misses it (the partition of `primaries` lands 0.4-0.6 s late at load 4: the leader "
     "is looked up, then two SSH rounds)",
-    "lease-ticks": "the pause op takes 1.5-9 s under load (the process nemesis scans /proc)",
+    "lease-ticks": "the pause of `primaries` lands 0.7-1 s late at load 11 (the leader is "
+    "looked up, then three SSH rounds) and the partition must follow it within a second",
 }
 
 #: The timing-bound bugs' minimal schedules struck by the node agents (docs/agents.md), at
