@@ -215,8 +215,17 @@ def _gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
+#: Seconds killed processes get to be gone. A SIGKILLed process still has to finish an
+#: fsync or free its memory: on a starved machine (load 20 on 2 cores) 3 s was sometimes
+#: too few; the wait ends as soon as they are gone, so a wider bound costs nothing.
+KILL_TIMEOUT = 15.0
+
+
 def kill_netns_processes(
-    names: Iterable[str], *, reap: Callable[[int], None] | None = None, timeout: float = 3.0
+    names: Iterable[str],
+    *,
+    reap: Callable[[int], None] | None = None,
+    timeout: float = KILL_TIMEOUT,
 ) -> list[int]:
     """Kill (SIGCONT, then SIGKILL) exactly the processes in the namespaces ``names`` and
     wait until they are dead; return the PIDs that were killed. ``reap`` is called for
