@@ -44,6 +44,15 @@ in size order directly, where a SAT/ILP solver (python-sat, OR-tools) returns on
 call and needs blocking clauses to enumerate, and adds a compiled dependency for no speed.
 :func:`compose` turns a hitting set into an ordered, overlapping schedule (which fault
 first, which holds across which), by rules stated there.
+
+**The nodes' own record.** In a run with node agents (``docs/agents.md``), each node's
+journal says when its database was elected, stepped down, lost its leadership or stopped.
+:func:`reigns_of` turns those records into **reigns** (:class:`Reign`: who led, from when
+to when, on the run's clock), and :func:`leader_at` answers who led at a moment: the
+lineage's leader is then the node the database itself elected while an outcome was
+acknowledged, not the node that served most (:func:`classes_of_history`'s ``reigns``).
+Before the first election line a run shows (the agents read only lines written after the
+hand-over) the reigns say nothing, and the clients' view stands.
 """
 
 from __future__ import annotations
@@ -58,12 +67,16 @@ __all__ = [
     "Action",
     "Move",
     "OutcomeClass",
+    "Reign",
+    "agent_marks",
     "candidate_actions",
     "class_supports",
     "classes_of_history",
     "compose",
     "hypothesis_cost",
+    "leader_at",
     "minimal_hitting_sets",
+    "reigns_of",
     "removed_by",
 ]
 
@@ -80,6 +93,10 @@ READS = frozenset({"read", "read-set"})
 CLASS_ORDER = ("read", "tail", "write", "behind")
 #: Followers the model names (``follower:0`` ... ): a 5-node cluster has four.
 FOLLOWERS = 4
+#: Agent log patterns after which the node that logged them no longer leads.
+NOT_LEADING = frozenset({"stepped-down", "leader-lost"})
+#: Agent process changes after which the node's database no longer leads.
+GONE = frozenset({"exit", "stop"})
 
 
 @dataclass(slots=True)
@@ -270,18 +287,96 @@ def hypothesis_cost(cls: str, h: Sequence[Action]) -> int:
     return len(compose(cls, h))
 
 
+@dataclass(frozen=True, slots=True)
+class Reign:
+    """``node`` led from ``start`` to ``end`` seconds on the run's clock (``end`` is
+    ``inf`` while the records show no end), by the node agents' records."""
+
+    node: str
+    start: float
+    end: float = float("inf")
+
+
+def ends_reign(what: str) -> bool:
+    """Whether an agent record ``what`` (``log:<pattern>``, ``process:<change>``) says the
+    node that sent it no longer leads."""
+    return what.removeprefix("log:") in NOT_LEADING or what.removeprefix("process:") in GONE
+
+
+def reigns_of(records: Iterable[tuple[str, float | None, str]]) -> list[Reign]:
+    """The reigns the agents' records show, in order. ``records`` are ``(node, run time,
+    what)``, ``what`` being ``log:<pattern>`` or ``process:<change>`` (as
+    :class:`nemeses.scheduler.AgentObservations` keeps them), in any order (sorted here by
+    time; records without a time are skipped). A ``became-leader`` line starts the node's
+    reign and ends any other (the database elected a successor); the node's
+    ``stepped-down`` or ``leader-lost`` line, or its process exiting or stopping, ends it.
+    A ``stepped-down`` line (the node *was* leader) of a node before any reign of its own
+    shows the reign it had when the records began (the agents read only lines written after
+    the hand-over): it starts at ``-inf`` and ends at that line or at the first election
+    seen, whichever came first (from then on the successor led)."""
+    timed = sorted((t, i, n, w) for i, (n, t, w) in enumerate(records) if t is not None)
+    out: list[Reign] = []
+    open_: Reign | None = None
+    for t, _i, node, what in timed:
+        if what == "log:became-leader":
+            if open_ is not None:
+                out.append(Reign(open_.node, open_.start, t))
+            open_ = Reign(node, t)
+        elif open_ is not None and node == open_.node and ends_reign(what):
+            out.append(Reign(open_.node, open_.start, t))
+            open_ = None
+        elif what == "log:stepped-down" and not any(
+            r.node == node for r in [*out, *([open_] if open_ else [])]
+        ):
+            first = min((r.start for r in [*out, *([open_] if open_ else [])]), default=t)
+            out.insert(0, Reign(node, float("-inf"), min(t, first)))
+    if open_ is not None:
+        out.append(open_)
+    return sorted(out, key=lambda r: r.start)
+
+
+def agent_marks(
+    journals: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> list[tuple[str, float | None, str]]:
+    """``(node, run time, what)`` of every ``log`` and ``process`` record of the nodes'
+    agent journals (node -> its records), as :func:`reigns_of` takes them."""
+    out: list[tuple[str, float | None, str]] = []
+    for node, recs in journals.items():
+        for rec in recs:
+            run = rec.get("run")
+            at = float(run) if isinstance(run, int | float) else None
+            if rec.get("e") == "log" and isinstance(rec.get("patterns"), list):
+                out += [(node, at, f"log:{p}") for p in rec["patterns"] if isinstance(p, str)]
+            elif rec.get("e") == "process" and isinstance(rec.get("change"), str):
+                out.append((node, at, f"process:{rec['change']}"))
+    return out
+
+
+def leader_at(reigns: Sequence[Reign], t: float) -> str | None:
+    """The node whose reign holds ``t``, the latest begun if several do (a deposed leader
+    that has not heard of its successor yet); ``None``: no reign does, the records do not
+    say. ``reigns`` in order of their starts, as :func:`reigns_of` gives them."""
+    for r in reversed(reigns):
+        if r.start <= t < r.end:
+            return r.node
+    return None
+
+
 def classes_of_history(
     events: Iterable[Mapping[str, Any]],
     *,
     until: float | None = None,
     cuts: Sequence[tuple[str, float, float]] = (),
+    reigns: Sequence[Reign] = (),
 ) -> dict[str, OutcomeClass]:
     """The outcome classes of a history: acknowledged (``ok``) writes, and reads completed
     before ``until`` seconds (the fault window's end; ``None``: all), by the node that
     served them (completions without a ``node`` are skipped); and, for each ``cuts`` window
     ``(node, from, to)`` in which the node that served most writes was cut off, the writes
     invoked on it that were not acknowledged (``tail``). The leader of a class is the node
-    that served most of it."""
+    that served most of it; with the agents' ``reigns``, an outcome acknowledged during a
+    reign counts for the node that reigned (the node the database elected), one outside
+    every reign for the node that served it."""
     served: dict[str, dict[str, int]] = {}
     started: dict[Any, tuple[float, str | None]] = {}
     unacked: list[tuple[float, str | None, str | None]] = []
@@ -304,7 +399,8 @@ def classes_of_history(
         if kind is None or (kind == "read" and until is not None and t >= until):
             continue
         by = served.setdefault(kind, {})
-        by[str(e["node"])] = by.get(str(e["node"]), 0) + 1
+        node = (leader_at(reigns, t) if reigns else None) or str(e["node"])
+        by[node] = by.get(node, 0) + 1
     out: dict[str, OutcomeClass] = {}
     for kind, by in served.items():
         leader = max(sorted(by), key=lambda n: by[n])

@@ -27,6 +27,19 @@ What a valid run teaches, per hypothesis window (its lessons, stored with the cl
 * reads after a kill of every node that saw writes acknowledged before it: the copies were
   persisted (evidence).
 
+**With node agents** (``docs/agents.md``), each node's own record of its database (who was
+elected when, who stepped down, whose process stopped) is the lineage's leader where it
+says anything: the ``leader`` role strikes the node the agents last saw elected (and not
+since stepped down, stopped or exited), the ``successor`` is the node elected after the
+hypothesis's leader, and a ``follower`` is another node; the classes of a finished run
+count each acknowledged outcome for the node that reigned when it was acknowledged
+(:func:`nemeses.lineage.reigns_of`, from ``nodes/<n>/agent.jsonl``); a lesson of a cut
+holds only if the agents say the cut node led then, the takeover time is the time to the
+successor's election line, and a cut of a node the agents say led makes a ``tail`` window
+even when the hypothesis thought it cut a follower. Where the agents' records say nothing
+(before the run's first election line, or no agents) the clients' view stands, exactly as
+without agents.
+
 A hypothesis is never struck twice in a search. An invalid run ends the search (the
 campaign stops there too; the next run, in a new campaign, starts a new search with the
 classes, lease and timings learned). When no untried hypothesis remains, the run strikes
@@ -54,10 +67,14 @@ from nemeses.lineage import (
     Action,
     Move,
     OutcomeClass,
+    Reign,
+    agent_marks,
     candidate_actions,
     classes_of_history,
     compose,
+    leader_at,
     minimal_hitting_sets,
+    reigns_of,
     removed_by,
     symmetric_key,
 )
@@ -200,6 +217,28 @@ def _read_history(run: Path) -> list[dict[str, Any]]:
     return out
 
 
+def agent_journals(run: Path) -> dict[str, list[dict[str, Any]]]:
+    """Node -> the records of its agent journal in run directory ``run``
+    (``nodes/<n>/agent.jsonl``; none without agents). Lines that are not JSON objects
+    (a torn last line) are skipped: the lineage uses what the journals show whole."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((run / "nodes").glob("*/agent.jsonl")):
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        recs = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                recs.append(rec)
+        out[path.parent.name] = recs
+    return out
+
+
 def _find_run(store: str | Path, episode: str, *, newest: int = 50) -> Path | None:
     runs = sorted(Path(store).glob("*/*/faults.jsonl"), key=lambda p: p.stat().st_mtime,
                   reverse=True)[:newest]  # fmt: skip
@@ -261,9 +300,12 @@ def _t(e: Mapping[str, Any]) -> float:
 
 
 def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
-          ledger: Sequence[Mapping[str, Any]]) -> list[str]:  # fmt: skip
+          ledger: Sequence[Mapping[str, Any]], *,
+          reigns: Sequence[Reign] = ()) -> list[str]:  # fmt: skip
     """What a valid run showed inside one struck hypothesis's window (see the module);
-    the lessons, as sentences (the lease lesson also joins the read class's supports)."""
+    the lessons, as sentences (the lease lesson also joins the read class's supports).
+    With the agents' ``reigns``, a cut teaches only if they say the cut node led when it
+    was cut off, and the takeover is the time to the successor's election line."""
     lessons: list[str] = []
     t0, t1 = float(struck.get("from", 0.0)), float(struck.get("to", float("inf")))
     leader = str(struck.get("leader") or "")
@@ -274,11 +316,15 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     first = min(starts, default=t0)
     for applied, healed, value in _windows(ledger, "partition", t0, t1):
         cut = isolated_node(value)
-        if cut is None or cut != leader:
+        led = leader_at(reigns, applied) if reigns else None
+        if cut is None or cut != (led or leader):
+            if cut is not None and cut == leader and led is not None:
+                lessons.append(f"none: the agents' records say {led} led when {cut} was cut "
+                               f"off at {applied:.1f} s (nothing learned)")  # fmt: skip
             continue  # only the leader's cut (a follower's says nothing of reads)
         served_before = [e for e in ok if e.get("node") == cut
                          and first - LEASE_LOOKBACK <= _t(e) < first]  # fmt: skip
-        if not served_before:
+        if led is None and not served_before:
             lessons.append(f"none: {cut} served nothing in the {LEASE_LOOKBACK:g} s before the "
                            f"hypothesis's "
                            f"first fault at {first:.1f} s (it was not leading; nothing "
@@ -286,7 +332,14 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
             continue
         others = [_t(e) for e in ok if e.get("node") not in (cut, None) and _t(e) > applied
                   and _t(e) < healed]  # fmt: skip
-        if others:
+        elected = [r for r in reigns if r.node != cut and applied < r.start < healed]
+        if led is not None and elected:
+            took = round(elected[0].start - applied, 3)
+            seen = state.timing.get("takeover")
+            state.timing["takeover"] = round(max(took, seen or 0.0), 3)
+            lessons.append(f"the agents saw {elected[0].node} elected {took:.2f} s after {cut} "
+                           f"was cut off")  # fmt: skip
+        elif others:
             took = round(min(others) - applied, 3)
             seen = state.timing.get("takeover")
             state.timing["takeover"] = round(max(took, seen or 0.0), 3)
@@ -352,6 +405,8 @@ class LdfiScheduler:
         self._due = 0.0
         self._served: Counter[str] = Counter()
         self._recent_leader: str | None = None
+        #: Why the last role resolved to its node, when the node agents said so.
+        self._lead_note = ""
         self._settle_until = 0.0
         self._ops = 0
         self._done = False
@@ -455,21 +510,39 @@ class LdfiScheduler:
             self._recent_leader = max(sorted(by), key=lambda n: by[n])
         return self._recent_leader
 
+    def _lead(self, view: RunView) -> str | None:
+        """The node leading now: the one the node agents last saw elected (and not since
+        stepped down, stopped or exited), else the one serving acknowledged ops (see
+        :meth:`_leader_now`). Records :attr:`_lead_note` when the agents said it."""
+        agents = view.observed.agents
+        if agents.records and agents.leader is not None:
+            node = agents.leader
+            ats = [t for n, t, w in agents.recent
+                   if n == node and w == "log:became-leader" and t is not None]  # fmt: skip
+            self._lead_note = f"{node} leads by the agents' records" + (
+                f" (elected at {ats[-1]:.1f} s)" if ats else ""
+            )
+            return node
+        self._lead_note = ""
+        return self._recent_leader
+
     def _value(self, view: RunView, f: str, role: str) -> Any:
         """The op's value, its role resolved (``leader`` pinned to the node the hypothesis's
-        first leader op struck; ``successor`` is whoever leads then)."""
+        first leader op struck; ``successor`` is whoever leads then: by the node agents'
+        records where they name a leader, else by the clients' view)."""
         space = view.space
         cur = self._current
         assert cur is not None
         kind = f.split("-", 1)[1]
         nodes = list(space.nodes)
+        self._lead_note = ""
         if f.startswith("stop-"):
             return None
         if role == "all":
             return space.value_for(kind, "all", view.rng)
         if role == "successor":
-            # Whoever serves now, if not the hypothesis's leader; else the database's word.
-            succ = self._recent_leader
+            # Whoever leads now, if not the hypothesis's leader; else the database's word.
+            succ = self._lead(view)
             if succ is None or succ == cur["leader"]:
                 return "primaries" if kind == "partition" else {"targets": "primaries"}
             cur["successor"] = succ
@@ -477,16 +550,18 @@ class LdfiScheduler:
                 "targets": "nodes", "nodes": [succ]}  # fmt: skip
         if role.startswith("follower"):
             if cur["follower"] is None:
-                lead = cur["leader"] or self._recent_leader
+                lead = cur["leader"] or self._lead(view)
                 cur["follower"] = view.rng.choice(sorted(n for n in nodes if n != lead) or nodes)
             if kind == "partition":
                 return _isolate(cur["follower"], nodes)
             return {"targets": "nodes", "nodes": [cur["follower"]]}
         leader = cur["leader"]
         if leader is None:
-            # The node serving now (asking the database for its primary takes seconds
-            # under load, and the lineage already says who serves).
-            leader = cur["leader"] = self._recent_leader
+            # The node leading now (asking the database for its primary takes seconds
+            # under load, and the lineage already says who serves or the agents who leads).
+            leader = cur["leader"] = self._lead(view)
+            if self._lead_note:
+                cur["leader_from"] = "agents"
         if leader is None:
             return "primaries" if kind == "partition" else {"targets": "primaries"}
         if kind == "partition":
@@ -574,6 +649,8 @@ class LdfiScheduler:
         why = (f"ldfi: {cur['class']} outcomes, hypothesis {cur['hypothesis']} removes every "
                f"support; op {i + 1}/{len(cur['moves'])} {f} {role or ''}".rstrip()
                + f", then holds {self._hold_next:.1f} s")  # fmt: skip
+        if self._lead_note:
+            why += f" ({self._lead_note})"
         return FaultOp(at=round(at, 3), f=f, value=value, why=why)
 
     def summary(self, view: RunView) -> dict[str, Any]:
@@ -632,11 +709,18 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
     until = max(ends) if ends else None
     cuts = [(str(s["leader"]), float(s.get("from", 0)), float(s.get("to", float("inf"))))
             for s in struck if s.get("leader")]  # fmt: skip
-    state.observe(classes_of_history(events, until=until, cuts=cuts))
+    notes = []
+    reigns = reigns_of(agent_marks(agent_journals(run)))
+    if reigns:
+        cuts += agent_cuts(reigns, ledger, cuts)
+        notes.append("the agents' records: " + ", ".join(
+            f"{r.node} led from " + (f"{r.start:.1f} s" if r.start > -1e9 else "the start")
+            + (f" to {r.end:.1f} s" if r.end < 1e9 else "") for r in reigns[:8])
+            + (f" (and {len(reigns) - 8} more)" if len(reigns) > 8 else ""))  # fmt: skip
+    state.observe(classes_of_history(events, until=until, cuts=cuts, reigns=reigns))
     took = _op_times(ledger)
     if took:
         state.timing["op"] = round(statistics.median(took), 3)
-    notes = []
     for s in struck:
         key = str(s.get("key"))
         if s.get("truncated"):
@@ -645,9 +729,28 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
                 notes.append(f"{s.get('class')} {s.get('hypothesis')}: cut short "
                              f"({s['truncated']}); struck again")  # fmt: skip
                 continue
-        lessons = learn(state, s, events, ledger)
+        lessons = learn(state, s, events, ledger, reigns=reigns)
         state.tried.append({"key": s.get("key"), "class": s.get("class"),
                             "hypothesis": s.get("hypothesis"), "run": str(run), "valid": True,
                             "lessons": lessons})  # fmt: skip
         notes.append(f"{s.get('class')} {s.get('hypothesis')}: {'; '.join(lessons)}")
     return [f"previous run {run}: valid", *notes]
+
+
+def agent_cuts(
+    reigns: Sequence[Reign],
+    ledger: Sequence[Mapping[str, Any]],
+    cuts: Sequence[tuple[str, float, float]],
+) -> list[tuple[str, float, float]]:
+    """The ``(node, applied, healed)`` windows of the ledger's partitions that cut off a
+    node the agents' ``reigns`` say led when the cut was applied (its unacknowledged writes
+    are a tail), leaving out those overlapping a window of that node in ``cuts``."""
+    out: list[tuple[str, float, float]] = []
+    for applied, healed, value in _windows(ledger, "partition", 0.0, float("inf")):
+        node = isolated_node(value)
+        if node is None or leader_at(reigns, applied) != node:
+            continue
+        if any(n == node and a < healed and applied < b for n, a, b in [*cuts, *out]):
+            continue
+        out.append((node, applied, healed))
+    return out
