@@ -214,3 +214,27 @@ def test_live_the_leader_role_strikes_the_node_the_agents_saw_elected():
     feed(gone, "n3", 0.3, "became-leader")
     gone.record_agent("n3", {"e": "process", "run": 0.4, "change": "exit"})
     assert first_ops(gone)[0].value == plain[0].value
+
+
+def test_live_the_successor_is_the_node_the_agents_saw_elected_after_the_leader():
+    space = FaultSpace.of(["kill", "partition"], ("n1", "n2", "n3"), roles=True,
+                          interval=1.0, time_limit=30.0)  # fmt: skip
+    obs = Observations()
+    for p in range(10):  # the clients: n1 served everything
+        e = {"process": p, "f": "write", "node": "n1", "time": int(p * 0.1 * S)}
+        obs.record({**e, "type": "invoke"}, faulted=False)
+        obs.record({**e, "type": "ok"}, faulted=False)
+
+    def successor(o: Observations) -> Any:
+        sched = LdfiScheduler(LdfiState())
+        sched._current = {"leader": "n1", "follower": None, "class": "tail"}
+        sched._leader_now(RunView(now=5.0, space=space, active={}, ledger=[], observed=o,
+                                  rng=random.Random(1)))  # fmt: skip
+        return sched._value(RunView(now=5.0, space=space, active={}, ledger=[], observed=o,
+                                    rng=random.Random(1)), "start-kill", "successor")  # fmt: skip
+
+    # the clients name only n1, the hypothesis's leader: the database is asked
+    assert successor(obs) == {"targets": "primaries"}
+    feed(obs, "n1", 3.0, "stepped-down")
+    feed(obs, "n2", 3.1, "became-leader")
+    assert successor(obs) == {"targets": "nodes", "nodes": ["n2"]}
