@@ -66,6 +66,8 @@ from harness.runplan import (
     fault_lease,
     plan_run_schedule,
     preflight_faults,
+    run_scheduler,
+    scheduler_agent_steps,
 )
 from harness.spec import TestSpec, load_spec
 from harness.store import Journal, RunDir, new_run_dir
@@ -431,6 +433,11 @@ async def _execute(
         source = spec.scheduler if schedule is None else "replay"
         if schedule is None:
             schedule = plan_run_schedule(spec, ctx, db)
+        scheduler, handed = None, list[dict[str, Any]]()
+        if spec.faults or spec.agent or schedule:  # a run with faults: its scheduler, now
+            scheduler = run_scheduler(spec, schedule, source)
+            # Steps it hands the node agents (strikes on their own clocks or on triggers).
+            spec, handed = scheduler_agent_steps(spec, ctx, db, schedule, scheduler)
         preflight_faults(spec, ctx, db, schedule)  # impossible faults: refused before the run
         await _check_suite_can_run(suite, ctx)
         # Validated: from here on, the run is recorded.
@@ -439,6 +446,8 @@ async def _execute(
         life.run, life.ctx, life.workload = run, ctx, workload
         journal = stack.enter_context(contextlib.closing(Journal(run.history)))
         ledger = stack.enter_context(contextlib.closing(FaultLedger(run.faults, source=source)))
+        for rec in handed:
+            ledger.write({"seq": ledger.next_seq(), **rec})
         remotes = await stack.enter_async_context(_remotes_scope(cluster))
         await stack.enter_async_context(_db_scope(spec, ctx, db, remotes, life))
         clients = await stack.enter_async_context(_clients_scope(ctx, workload, life))
@@ -454,7 +463,7 @@ async def _execute(
         ledger.restart_clock()  # fault times share the history's origin
         # The wall time of that origin: the report puts the node logs on the run's clock.
         run.write_json("clock.json", {"origin_unix_ns": time.time_ns()})
-        gen = build_generator(spec, ctx, workload, faults, schedule)
+        gen = build_generator(spec, ctx, workload, faults, schedule, scheduler)
 
         def on_op_progress(p: Any) -> None:
             if on_progress:

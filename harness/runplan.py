@@ -16,6 +16,7 @@ given (``clew replay``), and saved as ``schedule.json`` in the run directory.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from harness.generator import time_limit as limit_time
 from harness.spec import TestSpec
 from nemeses import kinds as fault_kinds
 from nemeses.abilities import Primaries
-from nemeses.agent import agent_kinds, compile_slices
+from nemeses.agent import agent_kinds, compile_slices, validate_agent_steps
 from nemeses.base import (
     DEFAULT_FAULT_LEASE,
     DEFAULT_FAULT_TIMEOUT,
@@ -41,6 +42,8 @@ from nemeses.schedule import plan_schedule, schedule_kinds
 from nemeses.scheduler import (
     Driver,
     FaultSpace,
+    PlansAgentSteps,
+    Scheduler,
     SchedulerArgs,
     coverage_shortfall,
     make_scheduler,
@@ -61,6 +64,9 @@ __all__ = [
     "make_package",
     "plan_run_schedule",
     "preflight_faults",
+    "run_scheduler",
+    "run_space",
+    "scheduler_agent_steps",
 ]
 
 
@@ -180,15 +186,17 @@ def build_generator(
     workload: Workload,
     faults: FaultSet | None,
     schedule: Sequence[dict[str, Any]],
+    scheduler: Scheduler | None = None,
 ) -> Any:
-    """The whole run as one generator (see the module docstring)."""
+    """The whole run as one generator (see the module docstring); ``scheduler``, the
+    run's, if made already (else :func:`fault_driver` makes it)."""
     load: Any = workload.generator(ctx)
     if spec.rate > 0:
         load = stagger(1.0 / spec.rate, load)
     main: Any = clients(load)
     steps: list[Any] = []
     if faults is not None:
-        driver = fault_driver(spec, ctx, faults, schedule)
+        driver = fault_driver(spec, ctx, faults, schedule, scheduler)
         main = observing(driver, any_(main, nemesis(scheduler_generator(driver))))
         steps += [limit_time(spec.time_limit, main), summary_phase(driver)]
         # Healed in the kinds' heal order: network and clocks before processes restart.
@@ -204,23 +212,67 @@ def build_generator(
     return phases(*steps)
 
 
-def fault_driver(
-    spec: TestSpec, ctx: TestContext, faults: FaultSet, schedule: Sequence[dict[str, Any]]
-) -> Driver:
-    """The run's scheduler (``replay`` when the fault set replays a stored run, else
-    ``spec.scheduler``) over the space of the fault set's kinds, seeing its active faults
-    and its ledger, and writing its summary to that ledger."""
+def run_scheduler(spec: TestSpec, schedule: Sequence[dict[str, Any]], source: str) -> Scheduler:
+    """The run's scheduler: ``replay`` (of ``schedule``) when ``source`` is, else
+    ``spec.scheduler``."""
     assert spec.seed is not None
-    name = "replay" if faults.source == "replay" else spec.scheduler
-    scheduler = make_scheduler(name, SchedulerArgs(seed=spec.seed, steps=list(schedule),
-                                                     store=spec.store, suite=spec.suite))
-    # The kinds the controller strikes (a kind only node agents strike is theirs alone).
+    name = "replay" if source == "replay" else spec.scheduler
+    return make_scheduler(name, SchedulerArgs(seed=spec.seed, steps=list(schedule),
+                                              store=spec.store, suite=spec.suite))  # fmt: skip
+
+
+def run_space(
+    spec: TestSpec, ctx: TestContext, db: Any, schedule: Sequence[dict[str, Any]]
+) -> FaultSpace:
+    """What the run's scheduler may choose from: the kinds the controller strikes (a kind
+    only node agents strike is theirs alone), the nodes, the interval and limits."""
     kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
-    space = FaultSpace.of(
-        kinds, [n.name for n in ctx.nodes], roles=isinstance(faults.db, Primaries),
+    return FaultSpace.of(
+        kinds, [n.name for n in ctx.nodes], roles=isinstance(db, Primaries),
         interval=spec.interval, time_limit=spec.time_limit, overlap=spec.overlap,
         fault_ops=spec.fault_ops,
     )  # fmt: skip
+
+
+def scheduler_agent_steps(
+    spec: TestSpec,
+    ctx: TestContext,
+    db: Any,
+    schedule: Sequence[dict[str, Any]],
+    scheduler: Scheduler,
+) -> tuple[TestSpec, list[dict[str, Any]]]:
+    """``spec`` with the agent steps ``scheduler`` hands over for this run
+    (:class:`~nemeses.scheduler.PlansAgentSteps`) after its own, checked like the user's
+    (:class:`~harness.errors.ConfigError` naming the scheduler), and the ledger's
+    ``agent-step`` record of each (the step, the scheduler, why); ``spec`` and no records
+    for a scheduler that hands over none."""
+    if not isinstance(scheduler, PlansAgentSteps):
+        return spec, []
+    planned = list(scheduler.agent_steps(run_space(spec, ctx, db, schedule)))
+    if not planned:
+        return spec, []
+    steps = validate_agent_steps([dict(p.step) for p in planned],
+                                 f"the agent steps of scheduler {scheduler.name!r}",
+                                 [n.name for n in ctx.nodes])  # fmt: skip
+    records = [{"event": "agent-step", "source": scheduler.name, "step": s, "why": p.why}
+               for s, p in zip(steps, planned, strict=True)]  # fmt: skip
+    return dataclasses.replace(spec, agent=(*spec.agent, *steps)), records
+
+
+def fault_driver(
+    spec: TestSpec,
+    ctx: TestContext,
+    faults: FaultSet,
+    schedule: Sequence[dict[str, Any]],
+    scheduler: Scheduler | None = None,
+) -> Driver:
+    """The run's scheduler (``scheduler`` if made already, else :func:`run_scheduler`'s)
+    over the space of the fault set's kinds, seeing its active faults and its ledger, and
+    writing its summary to that ledger."""
+    assert spec.seed is not None
+    if scheduler is None:
+        scheduler = run_scheduler(spec, schedule, faults.source)
+    space = run_space(spec, ctx, faults.db, schedule)
     ledger = faults.ledger
 
     def record(rec: dict[str, Any]) -> None:

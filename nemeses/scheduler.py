@@ -48,11 +48,13 @@ __all__ = [
     "LATENCY_WINDOW",
     "SCHEDULERS",
     "AgentObservations",
+    "AgentStep",
     "AgentTally",
     "Decision",
     "FaultOp",
     "FaultSpace",
     "Observations",
+    "PlansAgentSteps",
     "RandomScheduler",
     "ReplayScheduler",
     "RunView",
@@ -335,6 +337,29 @@ class Scheduler(Protocol):
     def next_op(self, view: RunView) -> Decision:
         """The next fault op (or a wait, or ``None``: done). Called whenever the nemesis
         is free; a :class:`FaultOp` it returns is carried out exactly once."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStep:
+    """One step a scheduler hands the node agents before the run: ``step`` as
+    ``--agent-step`` takes it (``docs/agents.md``: an offset ``at`` or a trigger ``on``,
+    ``hold``, ...), and ``why``, written to the ledger with it."""
+
+    step: Mapping[str, Any]
+    why: str = ""
+
+
+@runtime_checkable
+class PlansAgentSteps(Protocol):
+    """A scheduler that hands the node agents part of the run's schedule before it starts:
+    strikes at offsets on the run's clock, or on triggers (a line of the database's log,
+    a change of its process), struck by each node from its own clock, without the
+    controller. Asked once, before the run is recorded, in a run with faults."""
+
+    def agent_steps(self, space: FaultSpace) -> Sequence[AgentStep]:
+        """The steps for this run (none: nothing to hand over), given the run's fault
+        space (its nodes, the kinds the controller strikes, its time limit)."""
         ...
 
 

@@ -8,6 +8,13 @@ off (the reads' class), then cut a follower off and, while it is cut, the leader
 leader ...`` line its agent journals; the second hypothesis's leader is then the node the
 agents saw elected, and the test checks, from the run's own records, that its cut struck
 the node the agents' journals say led at that moment, and that the ledger says why.
+
+And the seam by which a scheduler hands the agents steps before the run
+(:class:`nemeses.scheduler.PlansAgentSteps`): a scheduler registered here strikes nothing
+itself and hands over "n1 kills its server at 1.5 s, restarted 1 s later" and, on every
+node, "kill your server 0.5 s after it logs that it was elected (from 2 s), restarted 1 s
+later"; the ledger records each step with the scheduler and its reason before the run,
+and the nodes' own records show the election line's kill struck.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import pytest
 from harness.runner import run_test
 from harness.spec import load_spec
 from nemeses.lineage import agent_marks, leader_at, reigns_of
+from nemeses.scheduler import AgentStep, Decision, FaultSpace, RunView, register_scheduler
 from nemeses.schedulers.ldfi import agent_journals, isolated_node
 
 pytestmark = [
@@ -81,4 +89,56 @@ def test_ldfi_strikes_the_leader_the_agents_saw_elected(
     assert hyps[0]["leader"] != by_agents[-1]["leader"], hyps
     print(f"\nhypotheses: {[(h['class'], h['leader'], h.get('leader_from')) for h in hyps]}; "
           f"reigns by the agents: {[(r.node, round(r.start, 2)) for r in reigns]}; "
+          f"valid {outcome.results['valid']}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+
+class TriggerPlan:
+    """Strikes nothing itself; hands the node agents a kill of the first leader at 1.5 s
+    and a kill of whichever node is elected next, 0.5 s after its election line."""
+
+    name = "test-trigger-plan"
+
+    def agent_steps(self, space: FaultSpace) -> list[AgentStep]:
+        first = AgentStep({"node": space.nodes[0], "f": "start-kill", "at": 1.5, "hold": 1.0},
+                          why="the first node tends to lead: kill it")  # fmt: skip
+        return [first] + [
+            AgentStep({"node": n, "f": "start-kill", "on": {"log": "became-leader"},
+                       "from": 2.0, "delay": 0.5, "hold": 1.0},
+                      why="kill the next leader 0.5 s after its election line")
+            for n in space.nodes
+        ]  # fmt: skip
+
+    def next_op(self, view: RunView) -> Decision:
+        return None
+
+
+def test_a_scheduler_hands_the_agents_trigger_strikes(cluster_state: Path, tmp_path: Path) -> None:
+    register_scheduler(TriggerPlan.name, lambda args: TriggerPlan())
+    spec = load_spec(
+        suite="bugkv", workload="register", nodes=len(NODES), time_limit=6.0,
+        faults="kill", scheduler=TriggerPlan.name, seed=4, store=str(tmp_path),
+        cluster_state_dir=str(cluster_state), cluster_options=CLUSTER, recovery_time=1.0,
+        fault_lease=3.0,
+    )  # fmt: skip
+    outcome = run_test(spec)
+    run = outcome.run_dir
+    assert outcome.results["heal_verified"] is True
+    ledger = [json.loads(line) for line in (run / "faults.jsonl").read_text().splitlines()]
+    handed = [r for r in ledger if r.get("event") == "agent-step"]
+    assert [(r["source"], r["step"]["node"], r["why"]) for r in handed] == [
+        (TriggerPlan.name, "n1", "the first node tends to lead: kill it"),
+        *((TriggerPlan.name, n, "kill the next leader 0.5 s after its election line")
+          for n in NODES),
+    ]  # fmt: skip
+    assert handed[1]["step"]["on"] == {"log": "became-leader"}
+    strikes = [r for rs in agent_journals(run).values() for r in rs
+               if r.get("e") == "strike" and "skipped" not in r]  # fmt: skip
+    (timed,) = [r for r in strikes if r["trigger"] == "at"]
+    assert timed["status"] == 0
+    triggered = [r for r in strikes if r["trigger"] == "log"]
+    assert triggered and all("elected leader" in r["line"] for r in triggered), strikes
+    kills = [r for r in ledger if r.get("event") == "applied" and r.get("kind") == "kill"]
+    assert len(kills) == len(strikes) and all(r["source"] == "agent" for r in kills), kills
+    print(f"\n{len(handed)} steps handed over; {len(triggered)} kill(s) on an election line, "
+          f"{[round(r['late_ms'], 2) for r in triggered]} ms after the line + 0.5 s; "
           f"valid {outcome.results['valid']}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
