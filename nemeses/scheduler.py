@@ -23,6 +23,10 @@ kind strikes at least once when the time allows, else it warns and the ledger re
 kinds that did not) and :class:`ReplayScheduler` (a stored run's applied faults, at their
 offsets). :func:`register_scheduler` adds more (learning, lineage-driven, a test's).
 
+A scheduler may also hand the node agents part of the schedule before the run (strikes on
+their own clocks, or on triggers such as a line of the database's log):
+:class:`PlansAgentSteps`, asked once by the runner (``harness.runplan.scheduler_agent_steps``).
+
 :func:`scheduler_generator` turns a scheduler into the run's nemesis generator, and
 :func:`observing` wraps the run's generator so that every client completion reaches the
 observations.
