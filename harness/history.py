@@ -36,6 +36,7 @@ the pairing rules and reports a bad op by file and line.
 from __future__ import annotations
 
 import json
+import math
 import operator
 from array import array
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from itertools import compress
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -146,11 +148,82 @@ def _freeze(value: Any, depth: int = 0) -> Any:
     return ("repr", repr(value))
 
 
+#: Leaf classes a JSON decoder produces besides floats (exact classes: a subclass such as
+#: an enum is not JSON's).
+_JSON_LEAVES = frozenset({int, str, _NoneType, bool})
+#: Compact JSON with map keys sorted: one text per JSON value.
+_CANONICAL = msgspec.json.Encoder(order="sorted").encode
+
+
+def _value_key(value: Any) -> Any:
+    """The key :class:`_Table` interns ``value`` under: equal keys for equal values.
+
+    A list or map made only of what a JSON decoder produces (lists, maps with string keys,
+    strings, integers, finite floats, booleans, null; tuples count as lists) is keyed by its
+    canonical JSON text, which msgspec writes in C; anything else by :func:`_freeze`. A
+    flat list of integers, strings and nulls keeps :func:`_freeze`'s key (cheaper to
+    build). Raises :class:`_TooDeep` as :func:`_freeze` does.
+    """
+    t = type(value)
+    if t is int or t is str or value is None:
+        return value
+    if (t is list or t is tuple) and set(map(_class, value)) <= _PLAIN:
+        return ("list", *value)
+    if (t is list or t is tuple or t is dict) and _json_native(value, 0):
+        try:
+            return _CANONICAL(value)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            pass
+    return _freeze(value)
+
+
+def _decoded_key(value: Any) -> Any:
+    """:func:`_value_key` of a value just decoded from JSON by msgspec (so JSON's own kinds
+    only, floats finite), without walking it: its canonical text is written at once, and
+    only a text with many brackets (a value that may nest too deep) is walked."""
+    t = type(value)
+    if t is list and set(map(_class, value)) <= _PLAIN:
+        return ("list", *value)
+    if t is list or t is dict:
+        text = _CANONICAL(value)
+        if text.count(b"[") + text.count(b"{") < MAX_VALUE_DEPTH:
+            return text
+    return _value_key(value)
+
+
+def _json_native(value: Any, depth: int) -> bool:
+    """Whether the list, tuple or map ``value`` holds only what :func:`_value_key` keys by
+    JSON text, nested fewer than :data:`MAX_VALUE_DEPTH` levels."""
+    if depth >= MAX_VALUE_DEPTH:
+        return False
+    if type(value) is dict:
+        if not set(map(_class, value)) <= {str}:
+            return False
+        items = value.values()
+    else:
+        items = value
+    if set(map(_class, items)) <= _JSON_LEAVES:
+        return True
+    for v in items:
+        t = type(v)
+        if t in _JSON_LEAVES:
+            continue
+        if t is float:
+            if not math.isfinite(v):
+                return False
+        elif t is list or t is tuple or t is dict:
+            if not _json_native(v, depth + 1):
+                return False
+        else:
+            return False
+    return True
+
+
 class _Table:
     """Interns values: equal values share one id. Ids are dense, from 0.
 
     Readers often hand in the very same list object for repeated text (``[1 4]``); those
-    are found by identity before paying for :func:`_freeze`. The table keeps a reference
+    are found by identity before paying for :func:`_value_key`. The table keeps a reference
     to each such object, so an id can never be reused by another object meanwhile. Values
     must not be mutated after they are added.
     """
@@ -167,8 +240,8 @@ class _Table:
     ) -> list[int]:
         """The id of each of ``values`` (interning the new ones); ``None`` entries get
         ``none_id`` instead when it is given. ``fresh`` says the values are objects the
-        table cannot have seen (just decoded): they are not looked up, nor remembered, by
-        identity."""
+        table cannot have seen, just decoded from JSON by msgspec: they are not looked up,
+        nor remembered, by identity, and are keyed without a walk (:func:`_decoded_key`)."""
         if none_id is not None and set(map(_class, values)) == {_NoneType}:
             return [none_id] * len(values)
         get = self.ids.get
@@ -190,7 +263,7 @@ class _Table:
                     items.append(v)
                 out[j] = i
             elif fresh:
-                k = ("list", *v) if c is list and set(map(_class, v)) <= _PLAIN else _freeze(v)
+                k = _decoded_key(v)
                 i = ids.get(k)
                 if i is None:
                     i = ids[k] = len(items)
@@ -234,7 +307,7 @@ class _Table:
         local: dict[Any, int] = {}
         for pos in np.flatnonzero(~is_int).tolist():
             v = values[pos]
-            key = v if v is None or v.__class__ is str else _freeze(v)
+            key = _value_key(v)
             i = get(key)
             if i is None:
                 i = local.get(key)
@@ -264,7 +337,7 @@ class _Table:
         seen = self.by_identity.get(id(value))
         if seen is not None and seen[0] is value:
             return seen[1]
-        k = _freeze(value)
+        k = _value_key(value)
         i = self.ids.get(k)
         if i is None:
             i = self.ids[k] = len(self.items)

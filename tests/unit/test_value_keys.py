@@ -1,0 +1,75 @@
+"""The keys values are interned under (harness.history): equal values share one id
+whichever way they come in (one by one, in a batch, or just decoded from JSON)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.history import MAX_VALUE_DEPTH, _decoded_key, _Table, _TooDeep, _value_key
+
+_leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=4)
+_json = st.recursive(
+    _leaf | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json)
+def test_a_decoded_value_gets_the_key_a_walk_gives(value: Any) -> None:
+    decoded = msgspec.json.decode(msgspec.json.encode(value))
+    assert _decoded_key(decoded) == _value_key(decoded) == _value_key(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(_json, max_size=12))
+def test_decoded_and_one_by_one_interning_agree(values: list[Any]) -> None:
+    texts = [msgspec.json.encode(v) for v in values]
+    fresh, one = _Table(), _Table()
+    decoded = [msgspec.json.decode(t) for t in texts]
+    ids = fresh.intern_many(decoded, fresh=True)
+    assert ids == [one.intern(msgspec.json.decode(t)) for t in texts]
+    for a, b in zip(texts, ids, strict=True):  # equal texts, equal ids (and only they)
+        assert all((a == c) == (b == d) for c, d in zip(texts, ids, strict=True))
+
+
+def test_equal_values_share_a_key_and_others_do_not() -> None:
+    assert _value_key([["r", 1, [1, 2]]]) == _value_key((("r", 1, (1, 2)),))
+    assert _value_key({"b": [1], "a": 2}) == _value_key({"a": 2, "b": [1]})
+    assert _value_key([[1]]) != _value_key([[True]]) != _value_key([[1.0]])
+    assert _value_key([[1, 2]]) != _value_key([[1], 2])
+
+    class Mode(enum.IntEnum):
+        ONE = 1
+
+    class Name(str):
+        pass
+
+    assert _value_key([[Mode.ONE]]) != _value_key([[1]])  # not JSON's: keyed as before
+    assert _value_key([[Name("a")]]) != _value_key([["a"]])
+    assert _value_key([{1, 2}]) != _value_key([[1, 2]])
+    assert _value_key([[float("nan")]]) != _value_key([[None]])
+
+
+def _nested(depth: int) -> Any:
+    v: Any = 1
+    for _ in range(depth):
+        v = [v, "x"]
+    return v
+
+
+def test_a_value_nested_too_deep_is_refused_on_every_path() -> None:
+    ok, deep = _nested(MAX_VALUE_DEPTH), _nested(MAX_VALUE_DEPTH + 1)
+    assert _decoded_key(ok) == _value_key(ok)
+    for key in (_value_key, _decoded_key):
+        with pytest.raises(_TooDeep):
+            key(deep)
