@@ -24,8 +24,11 @@ What a valid run teaches, per hypothesis window (its lessons, stored with the cl
   hypotheses); the takeover time is measured;
 * writes the cut-off leader took and did not acknowledge form the ``tail`` class (they
   must never show: the next hypotheses make the old leader lead again);
-* reads after a kill of every node that saw writes acknowledged before it: the copies were
-  persisted (evidence).
+* reads after a kill of every node of the keys it put at risk (written in the
+  :data:`AT_RISK` seconds before it; a register's read must come before the key is written
+  again): the copies were persisted (evidence). A kill after which no such read came
+  tested nothing, and outcomes are not deterministic: such a hypothesis is struck again, up
+  to :data:`MAX_INCONCLUSIVE` times, before it counts as tried.
 
 **With node agents** (``docs/agents.md``), each node's own record of its database (who was
 elected when, who stepped down, whose process stopped) is the lineage's leader where it
@@ -113,6 +116,15 @@ STALE_WINDOW = 3
 MAX_TRUNCATED = 2
 #: A clock step back (seconds) longer than anything a run holds.
 CLOCK_STEP = -60.0
+#: Seconds before a kill of every node in which a key's last acknowledged write counts as
+#: at risk (not yet on any disk, if the store defers its writes): the writes whose reads
+#: after the restart test the hypothesis.
+AT_RISK = 1.0
+#: Runs a hypothesis that gathered no evidence either way is struck again before it counts
+#: as tried: outcomes are not deterministic, and a test that saw nothing tested nothing.
+MAX_INCONCLUSIVE = 3
+#: How a lesson says its hypothesis gathered no evidence (see :data:`MAX_INCONCLUSIVE`).
+INCONCLUSIVE = "inconclusive: "
 
 
 def _hkey(cls: str, h: Sequence[Action]) -> str:
@@ -136,13 +148,16 @@ class LdfiState:
                                          dict(data.get("timing", {})).items()}  # fmt: skip
         self.truncated: dict[str, int] = {str(k): int(v) for k, v in
                                           dict(data.get("truncated", {})).items()}  # fmt: skip
+        self.inconclusive: dict[str, int] = {
+            str(k): int(v) for k, v in dict(data.get("inconclusive", {})).items()
+        }
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data."""
         return {"classes": {k: c.to_json() for k, c in sorted(self.classes.items())},
                 "tried": self.tried, "pending": self.pending, "runs": self.runs,
                 "found": self.found, "timing": self.timing,
-                "truncated": self.truncated}  # fmt: skip
+                "truncated": self.truncated, "inconclusive": self.inconclusive}  # fmt: skip
 
     @property
     def takeover(self) -> float:
@@ -290,13 +305,45 @@ def _nodes_of(value: Any, nodes: Sequence[str]) -> list[str]:
     return [one] if one else []
 
 
-def _values(e: Mapping[str, Any]) -> list[Any]:
-    v = e.get("value")
-    return v if isinstance(v, list) else [v]
-
-
 def _t(e: Mapping[str, Any]) -> float:
     return int(e.get("time", 0)) / 1e9
+
+
+def _tested_at_risk(
+    ok: Sequence[Mapping[str, Any]],
+    applied: float,
+    healed: float,
+    reads: Sequence[Mapping[str, Any]],
+) -> tuple[int, int]:
+    """(keys at risk, keys tested) for a kill of every node from ``applied`` to ``healed``.
+    At risk: a key whose last acknowledged write, or any add, came in the :data:`AT_RISK`
+    seconds before the kill (not yet on any disk, if the store defers its writes). Tested:
+    a key read after the restart (a set's adds, by any read; a register's last write, by a
+    read before any later write of it was acknowledged: after that, the read says nothing
+    of what the kill kept). The run being valid, what a tested key's read returned was the
+    write or later."""
+    last: dict[str, float] = {}
+    adds: set[str] = set()
+    later: dict[str, float] = {}
+    for e in ok:
+        f, t = str(e.get("f")), _t(e)
+        if f not in ("write", "add"):
+            continue
+        key = json.dumps(e.get("key"))
+        if t < applied:
+            if f == "add" and t >= applied - AT_RISK:
+                adds.add(key)
+            elif f == "write" and t >= last.get(key, -1.0):
+                last[key] = t
+        elif f == "write":
+            later[key] = min(t, later.get(key, float("inf")))
+    writes = {k for k, t in last.items() if t >= applied - AT_RISK}
+    tested = set()
+    for r in reads:
+        key, t = json.dumps(r.get("key")), _t(r)
+        if t > healed and (key in adds or (key in writes and t < later.get(key, float("inf")))):
+            tested.add(key)
+    return len(adds | writes), len(tested)
 
 
 def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
@@ -362,18 +409,13 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     hyp = [tuple(a) for a in struck.get("hypothesis", [])]
     if ("kill", "all") in hyp:
         for applied, healed, _v in _windows(ledger, "kill", t0, t1):
-            written = {(json.dumps(e.get("key")), json.dumps(e.get("value"))) for e in ok
-                       if str(e.get("f")) in ("write", "add") and _t(e) < applied}  # fmt: skip
-            after = [e for e in reads if _t(e) > healed]
-            seen_n = sum(
-                1
-                for e in after
-                if any((json.dumps(e.get("key")), json.dumps(x)) in written for x in _values(e))
-            )
-            ev = (f"{seen_n} reads after every node's restart saw writes acknowledged before "
-                  f"the kill (copies persisted)" if seen_n else
-                  "none: no read after the restart saw a write acknowledged before the kill "
-                  "(inconclusive)")  # fmt: skip
+            risk, seen_n = _tested_at_risk(ok, applied, healed, reads)
+            ev = (f"{seen_n} of {risk} keys written in the {AT_RISK:g} s before every node "
+                  f"was killed were read back after the restart (copies persisted)"
+                  if seen_n else
+                  f"{INCONCLUSIVE}none of {risk} keys written in the {AT_RISK:g} s before "
+                  "every node was killed was read back after the restart before being "
+                  "written again; the hypothesis was not tested")  # fmt: skip
             if seen_n and "write" in state.classes:
                 state.classes["write"].learned.setdefault("disk", ev)
             lessons.append(ev)
@@ -429,6 +471,7 @@ class LdfiScheduler:
             # new one, keeping what the lineage taught (classes, lease, timings).
             notes.append(f"search over: {found}; a new search starts")
             state.found, state.tried, state.truncated = None, [], {}
+            state.inconclusive = {}
         me = cls(state, path=path, notes=notes)
         me.found = found
         return me
@@ -730,6 +773,13 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
                              f"({s['truncated']}); struck again")  # fmt: skip
                 continue
         lessons = learn(state, s, events, ledger, reigns=reigns)
+        if any(lesson.startswith(INCONCLUSIVE) for lesson in lessons):
+            state.inconclusive[key] = state.inconclusive.get(key, 0) + 1
+            if state.inconclusive[key] < MAX_INCONCLUSIVE:
+                notes.append(f"{s.get('class')} {s.get('hypothesis')}: {'; '.join(lessons)}; "
+                             f"struck again ({state.inconclusive[key]} of "
+                             f"{MAX_INCONCLUSIVE})")  # fmt: skip
+                continue
         state.tried.append({"key": s.get("key"), "class": s.get("class"),
                             "hypothesis": s.get("hypothesis"), "run": str(run), "valid": True,
                             "lessons": lessons})  # fmt: skip
