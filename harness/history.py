@@ -228,12 +228,36 @@ class _Table:
     must not be mutated after they are added.
     """
 
-    __slots__ = ("by_identity", "ids", "items")
+    __slots__ = ("by_identity", "by_text", "ids", "items")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.ids: dict[Any, int] = {}
+        # Values keyed by JSON text are found by the text's hash, the text itself being
+        # checked against the value found: keeping millions of texts would double the
+        # memory a big history of transactions takes. Texts whose hashes collide go in ids.
+        self.by_text: dict[int, int] = {}
         self.by_identity: dict[int, tuple[Any, int]] = {}
+
+    def _find(self, key: Any) -> int | None:
+        """The id of the value with key ``key`` (:func:`_value_key`), if there is one."""
+        if key.__class__ is bytes:
+            i = self.by_text.get(hash(key))
+            if i is None or _CANONICAL(self.items[i]) == key:
+                return i
+        return self.ids.get(key)
+
+    def _keep(self, key: Any, value: Any) -> int:
+        """Intern ``value``, new, under ``key``; return its id."""
+        i = len(self.items)
+        self.items.append(value)
+        if key.__class__ is bytes:
+            h = hash(key)
+            if h not in self.by_text:
+                self.by_text[h] = i
+                return i
+        self.ids[key] = i
+        return i
 
     def intern_many(
         self, values: Sequence[Any], none_id: int | None = None, *, fresh: bool = False
@@ -264,11 +288,8 @@ class _Table:
                 out[j] = i
             elif fresh:
                 k = _decoded_key(v)
-                i = ids.get(k)
-                if i is None:
-                    i = ids[k] = len(items)
-                    items.append(v)
-                out[j] = i
+                i = self._find(k)
+                out[j] = self._keep(k, v) if i is None else i
             else:
                 out[j] = intern(v)
         return out  # type: ignore[return-value]  # every None replaced
@@ -308,7 +329,7 @@ class _Table:
         for pos in np.flatnonzero(~is_int).tolist():
             v = values[pos]
             key = _value_key(v)
-            i = get(key)
+            i = self._find(key)
             if i is None:
                 i = local.get(key)
                 if i is None:
@@ -320,8 +341,8 @@ class _Table:
             ids = np.empty(len(new), dtype=np.int64)
             base = len(self.items)
             ids[order] = np.arange(base, base + len(new))
-            self.items.extend(new[x][1] for x in order)
-            self.ids.update(zip((new[x][2] for x in order), ids[order].tolist(), strict=True))
+            for x in order:
+                self._keep(new[x][2], new[x][1])
             placeholder = out < 0
             out[placeholder] = ids[-out[placeholder] - 1]
         return out
@@ -338,10 +359,9 @@ class _Table:
         if seen is not None and seen[0] is value:
             return seen[1]
         k = _value_key(value)
-        i = self.ids.get(k)
+        i = self._find(k)
         if i is None:
-            i = self.ids[k] = len(self.items)
-            self.items.append(value)
+            i = self._keep(k, value)
         if len(self.by_identity) < _IDENTITY_CACHE_MAX:
             self.by_identity[id(value)] = (value, i)
         return i

@@ -137,7 +137,7 @@ def test_interning_a_batch_gives_the_ids_one_by_one_would(
         many.intern(v)
     expected = [one.intern(v) for v in batch]
     assert many.intern_batch(batch).tolist() == expected
-    assert many.items == one.items and many.ids == one.ids
+    assert many.items == one.items and many.ids == one.ids and many.by_text == one.by_text
 
 
 def test_plain_blocks_are_scanned_without_decoding_each_op(

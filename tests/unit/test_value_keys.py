@@ -73,3 +73,14 @@ def test_a_value_nested_too_deep_is_refused_on_every_path() -> None:
     for key in (_value_key, _decoded_key):
         with pytest.raises(_TooDeep):
             key(deep)
+
+
+def test_values_whose_texts_hash_alike_keep_their_own_ids() -> None:
+    table = _Table()
+    a, b = [["r", 1, [1]]], [["r", 2, [2]]]
+    first = table.intern(a)
+    table.by_text[hash(_value_key(b))] = first  # as if b's text hashed like a's
+    second = table.intern(b)
+    assert second != first and table.items[second] == b
+    assert table.intern([["r", 2, [2]]]) == second and table.intern([["r", 1, [1]]]) == first
+    assert table.intern_many([msgspec.json.decode(b'[["r",2,[2]]]')], fresh=True) == [second]
