@@ -41,7 +41,7 @@ import operator
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, count, repeat
 from typing import Any
 
 import msgspec
@@ -160,35 +160,18 @@ def _value_key(value: Any) -> Any:
 
     A list or map made only of what a JSON decoder produces (lists, maps with string keys,
     strings, integers, finite floats, booleans, null; tuples count as lists) is keyed by its
-    canonical JSON text, which msgspec writes in C; anything else by :func:`_freeze`. A
-    flat list of integers, strings and nulls keeps :func:`_freeze`'s key (cheaper to
-    build). Raises :class:`_TooDeep` as :func:`_freeze` does.
+    canonical JSON text, which msgspec writes in C; anything else by :func:`_freeze`.
+    Raises :class:`_TooDeep` as :func:`_freeze` does.
     """
     t = type(value)
     if t is int or t is str or value is None:
         return value
-    if (t is list or t is tuple) and set(map(_class, value)) <= _PLAIN:
-        return ("list", *value)
     if (t is list or t is tuple or t is dict) and _json_native(value, 0):
         try:
             return _CANONICAL(value)
         except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
             pass
     return _freeze(value)
-
-
-def _decoded_key(value: Any) -> Any:
-    """:func:`_value_key` of a value just decoded from JSON by msgspec (so JSON's own kinds
-    only, floats finite), without walking it: its canonical text is written at once, and
-    only a text with many brackets (a value that may nest too deep) is walked."""
-    t = type(value)
-    if t is list and set(map(_class, value)) <= _PLAIN:
-        return ("list", *value)
-    if t is list or t is dict:
-        text = _CANONICAL(value)
-        if text.count(b"[") + text.count(b"{") < MAX_VALUE_DEPTH:
-            return text
-    return _value_key(value)
 
 
 def _json_native(value: Any, depth: int) -> bool:
@@ -265,7 +248,7 @@ class _Table:
         """The id of each of ``values`` (interning the new ones); ``None`` entries get
         ``none_id`` instead when it is given. ``fresh`` says the values are objects the
         table cannot have seen, just decoded from JSON by msgspec: they are not looked up,
-        nor remembered, by identity, and are keyed without a walk (:func:`_decoded_key`)."""
+        nor remembered, by identity, and lists and maps are keyed without a walk."""
         if none_id is not None and set(map(_class, values)) == {_NoneType}:
             return [none_id] * len(values)
         get = self.ids.get
@@ -277,7 +260,11 @@ class _Table:
             out = [none_id if v is None else get(v) if (c := v.__class__) is int or c is str
                    else None for v in values]  # fmt: skip
         intern, ids, items = self.intern, self.ids, self.items
-        for j in [j for j, i in enumerate(out) if i is None]:
+        todo = [j for j, i in enumerate(out) if i is None]
+        if fresh and set(map(_class, map(values.__getitem__, todo))) <= {list, dict}:
+            self._intern_decoded(values, out, todo)  # the new ones are lists and maps
+            return out  # type: ignore[return-value]  # every None replaced
+        for j in todo:
             v = values[j]
             c = v.__class__
             if c is int or c is str or v is None:  # as intern() does, without the call
@@ -286,13 +273,50 @@ class _Table:
                     i = ids[v] = len(items)
                     items.append(v)
                 out[j] = i
-            elif fresh:
-                k = _decoded_key(v)
+            elif fresh and (c is list or c is dict):
+                k = _CANONICAL(v)  # _value_key(v), as v is JSON's, unless it may be deep
+                if k.count(b"[") + k.count(b"{") >= MAX_VALUE_DEPTH:
+                    k = _value_key(v)
                 i = self._find(k)
                 out[j] = self._keep(k, v) if i is None else i
             else:
                 out[j] = intern(v)
         return out  # type: ignore[return-value]  # every None replaced
+
+    def _intern_decoded(self, values: Sequence[Any], out: list[Any], todo: list[int]) -> None:
+        """Fill in the ids (in ``out``) of the lists and maps ``values[j]`` for each ``j`` in
+        ``todo``, just decoded from JSON by msgspec, so of JSON's own kinds (floats
+        finite): each is keyed by its canonical text with no walk, and the new ones go in
+        with no Python step per value. Texts with many brackets (values that may nest too
+        deep) and hashes that do not stand for one text each are interned one by one."""
+        if not todo:
+            return
+        vals = [values[j] for j in todo]
+        texts = list(map(_CANONICAL, vals))
+        hashes = list(map(hash, texts))
+        found = list(map(self.by_text.get, hashes))
+        deep = (
+            max(map(bytes.count, texts, repeat(b"["))) + max(map(bytes.count, texts, repeat(b"{")))
+            >= MAX_VALUE_DEPTH
+        )
+        if deep or len(set(hashes)) != len(set(texts)):
+            for j, v in zip(todo, vals, strict=True):
+                out[j] = self.intern(v)
+            return
+        for k, i in enumerate(found):  # seen before (or a hash alike)?
+            if i is not None:
+                out[todo[k]] = i if _CANONICAL(self.items[i]) == texts[k] else self.intern(vals[k])
+        miss = [k for k, i in enumerate(found) if i is None]
+        if len(miss) < len(todo):
+            todo, vals = [todo[k] for k in miss], [vals[k] for k in miss]
+            hashes = [hashes[k] for k in miss]
+        # New values, whose hashes stand for their texts: ids in order of first appearance.
+        new = dict(zip(dict.fromkeys(hashes), count(len(self.items))))
+        first = dict(zip(reversed(hashes), range(len(hashes) - 1, -1, -1), strict=True))
+        self.items.extend(vals[first[h]] for h in new)
+        self.by_text.update(new)
+        for j, i in zip(todo, map(new.__getitem__, hashes), strict=True):
+            out[j] = i
 
     def intern_batch(self, values: Sequence[Any]) -> npt.NDArray[np.int64]:
         """The ids of ``values`` as an array, as :meth:`intern_many` gives them (new values

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.history import MAX_VALUE_DEPTH, _decoded_key, _Table, _TooDeep, _value_key
+from harness.history import MAX_VALUE_DEPTH, _Table, _TooDeep, _value_key
 
 _leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=4)
 _json = st.recursive(
@@ -25,9 +25,11 @@ _json = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(value=_json)
-def test_a_decoded_value_gets_the_key_a_walk_gives(value: Any) -> None:
-    decoded = msgspec.json.decode(msgspec.json.encode(value))
-    assert _decoded_key(decoded) == _value_key(decoded) == _value_key(value)
+def test_a_decoded_value_gets_the_id_a_walk_gives(value: Any) -> None:
+    text = msgspec.json.encode(value)
+    table = _Table()
+    (i,) = table.intern_many([msgspec.json.decode(text)], fresh=True)
+    assert table.intern(value) == i == table.intern(msgspec.json.decode(text))
 
 
 @settings(max_examples=200, deadline=None)
@@ -69,10 +71,12 @@ def _nested(depth: int) -> Any:
 
 def test_a_value_nested_too_deep_is_refused_on_every_path() -> None:
     ok, deep = _nested(MAX_VALUE_DEPTH), _nested(MAX_VALUE_DEPTH + 1)
-    assert _decoded_key(ok) == _value_key(ok)
-    for key in (_value_key, _decoded_key):
-        with pytest.raises(_TooDeep):
-            key(deep)
+    table = _Table()
+    assert table.intern_many([ok], fresh=True) == [table.intern(_nested(MAX_VALUE_DEPTH))]
+    with pytest.raises(_TooDeep):
+        _value_key(deep)
+    with pytest.raises(_TooDeep):
+        table.intern_many([deep], fresh=True)
 
 
 def test_values_whose_texts_hash_alike_keep_their_own_ids() -> None:
