@@ -147,13 +147,14 @@ def main() -> None:
                     help="write the history here (if missing) and check it as read back")
     args = ap.parse_args()
     check(generate(200), consistency=args.consistency)  # compile / load the kernels
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     read_secs = None
     if args.jsonl and Path(args.jsonl).exists():
         h = read_history(args.jsonl)
         read_secs = time.perf_counter() - t
         print(f"read {args.jsonl} ({Path(args.jsonl).stat().st_size / 2**20:,.1f} MiB, "
-              f"{len(h):,} ops) in {read_secs:.2f} s; RSS {_rss_mib():,.0f} MiB")  # fmt: skip
+              f"{len(h):,} ops) in {read_secs:.2f} s (CPU {time.process_time() - cpu:.2f} s, "
+              f"load {os.getloadavg()[0]:.1f}); RSS {_rss_mib():,.0f} MiB")  # fmt: skip
     else:
         h = generate(args.txns, keys=args.keys, max_writes=args.max_writes, seed=args.seed,
                      waves=args.waves)  # fmt: skip
