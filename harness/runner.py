@@ -653,7 +653,12 @@ def run_test(
         checked: dict[str, Result] = {}
         history: History | None = None
         check_seconds: float | None = None
-        if run.history.exists():
+        cut_before_any_op = life.incomplete is not None and (
+            not run.history.exists() or run.history.stat().st_size == 0
+        )
+        if cut_before_any_op:
+            life.problems.append("no op was recorded before the run stopped; nothing to check")
+        elif run.history.exists():
             progress.begin("check", progress.checker_compile_note() or "checking the history")
             checked, history, check_seconds, torn = _check(run, workload, ctx)
             if torn is not None:

@@ -477,3 +477,22 @@ def test_ctrl_c_while_the_cluster_comes_up_takes_the_cluster_this_run_made_down(
         runner.run_test(spec(tmp_path), suite=suite(events, []))
     assert events == ["cluster coming up", "cluster up", "cluster down /nonexistent"]
     assert not (tmp_path / "store").exists()
+
+
+def test_ctrl_c_before_any_op_is_an_unknown_run_with_nothing_to_check(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted_setup(self: FakeDB, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"setup {node.name}")
+        signal.raise_signal(signal.SIGINT)
+        await asyncio.sleep(5)  # the Ctrl-C lands here
+
+    monkeypatch.setattr(FakeDB, "setup", interrupted_setup)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    assert outcome.valid == "unknown" and outcome.ops == 0
+    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked",
+                                "no op was recorded before the run stopped; nothing to check"]
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["incomplete"] == "interrupted (Ctrl-C)" and results["checkers"] == {}
+    assert not any(e.startswith("check ") for e in events)
