@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -109,6 +110,18 @@ def suite(events: Events, gen: Any, on_invoke: Any = lambda op: None) -> Suite:
     return Suite(name="fake", db=lambda ctx: FakeDB(events),  # type: ignore[arg-type,return-value]
                  workloads={"w": workload},
                  default_workload="w")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def default_ctrl_c() -> Iterator[None]:
+    """Each test starts with Python's own SIGINT handler, as a ``clew`` process does: the
+    Ctrl-C tests raise SIGINT, and an earlier test in the same process (seen once in a
+    full parallel run, not found) had left another handler in place, which swallowed it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture
