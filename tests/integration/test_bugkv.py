@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,13 @@ def replay(
 _CORRECT: dict[str, RunOutcome] = {}
 
 
+def expecting(names: Iterable[str], expected: dict[str, str]) -> list[Any]:
+    """``names`` as test parameters, those in ``expected`` marked as expected (non-strict)
+    failures with its reason."""
+    return [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=expected[n]))
+            if n in expected else n for n in names]  # fmt: skip
+
+
 #: Bugs whose minimal schedule does not reproduce reliably yet (their windows are a few
 #: hundred ms, and a fault op that lands late leaves them empty): they run, and a miss is
 #: reported as an expected failure, not hidden. Issue 13 stays open until they hold.
@@ -121,11 +128,7 @@ ACTS = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=_TIMING_BOUND[n]))
-     if n in _TIMING_BOUND else n for n in BUG_CATALOG],
-)  # fmt: skip
+@pytest.mark.parametrize("name", expecting(BUG_CATALOG, _TIMING_BOUND))
 def test_a_seeded_bug_is_found_by_its_minimal_schedule(
     name: str, cluster_state: Path, tmp_path: Path
 ) -> None:
@@ -189,11 +192,7 @@ _LOAD_BOUND = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=_LOAD_BOUND[n]))
-     if n in _LOAD_BOUND else n for n in STRUCK_BY_THE_NODES],
-)  # fmt: skip
+@pytest.mark.parametrize("name", expecting(STRUCK_BY_THE_NODES, _LOAD_BOUND))
 def test_a_timing_bound_bug_is_found_when_the_nodes_strike_its_schedule(
     name: str, cluster_state: Path, tmp_path: Path
 ) -> None:
