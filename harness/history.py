@@ -261,8 +261,11 @@ class _Table:
                    else None for v in values]  # fmt: skip
         intern, ids, items = self.intern, self.ids, self.items
         todo = [j for j, i in enumerate(out) if i is None]
-        if fresh and set(map(_class, map(values.__getitem__, todo))) <= {list, dict}:
-            self._intern_decoded(values, out, todo)  # the new ones are lists and maps
+        if fresh:
+            if set(map(_class, map(values.__getitem__, todo))) <= {list, dict}:
+                self._intern_decoded(values, out, todo)  # the new ones are lists and maps
+            else:
+                self._intern_fresh(values, out, todo)
             return out  # type: ignore[return-value]  # every None replaced
         for j in todo:
             v = values[j]
@@ -282,6 +285,39 @@ class _Table:
             else:
                 out[j] = intern(v)
         return out  # type: ignore[return-value]  # every None replaced
+
+    def _intern_fresh(self, values: Sequence[Any], out: list[Any], todo: list[int]) -> None:
+        """Fill in the ids (in ``out``) of ``values[j]`` for each ``j`` in ``todo``, just
+        decoded from JSON by msgspec, of mixed kinds (a register's written integers beside
+        its ``[from, to]`` pairs): in one pass, in order, scalars by the table and lists
+        and maps by the hash of their canonical text (computed in one batch), with no
+        method call per value. Floats, booleans, deep texts and hash collisions go
+        through :meth:`intern`, which keys them as it always does."""
+        vals = [values[j] for j in todo]
+        texts = [_CANONICAL(v) if (c := v.__class__) is list or c is dict else None
+                 for v in vals]  # fmt: skip
+        nested = [t for t in texts if t is not None]
+        brackets = (max(map(bytes.count, nested, repeat(b))) for b in (b"[", b"{"))
+        deep = bool(nested) and sum(brackets) >= MAX_VALUE_DEPTH
+        ids, by_text, items, intern = self.ids, self.by_text, self.items, self.intern
+        for j, v, text in zip(todo, vals, texts, strict=True):
+            c = v.__class__
+            if c is int or c is str or v is None:
+                i = ids.get(v)
+                if i is None:
+                    i = ids[v] = len(items)
+                    items.append(v)
+            elif text is None or deep:
+                i = intern(v)
+            else:
+                h = hash(text)
+                i = by_text.get(h)
+                if i is None:
+                    i = by_text[h] = len(items)
+                    items.append(v)
+                elif _CANONICAL(items[i]) != text:  # another text with this hash
+                    i = intern(v)
+            out[j] = i
 
     def _intern_decoded(self, values: Sequence[Any], out: list[Any], todo: list[int]) -> None:
         """Fill in the ids (in ``out``) of the lists and maps ``values[j]`` for each ``j`` in

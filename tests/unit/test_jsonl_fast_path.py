@@ -140,6 +140,28 @@ def test_interning_a_batch_gives_the_ids_one_by_one_would(
     assert many.items == one.items and many.ids == one.ids and many.by_text == one.by_text
 
 
+@settings(max_examples=200, deadline=None)
+@given(before=_mixed, batch=_mixed)
+def test_interning_fresh_mixed_values_gives_the_ids_one_by_one_would(
+    before: list[Any], batch: list[Any]
+) -> None:
+    """A block's values just decoded from JSON, of mixed kinds (a register's integers
+    beside its [from, to] pairs), get the ids, and leave the table, as interning them one
+    by one would."""
+    import msgspec
+
+    from harness.history import _Table
+
+    one, many = _Table(), _Table()
+    for v in before:
+        one.intern(v)
+        many.intern(v)
+    fresh = msgspec.json.decode(json.dumps(batch))
+    expected = [one.intern(v) for v in msgspec.json.decode(json.dumps(batch))]
+    assert many.intern_many(fresh, fresh=True) == expected
+    assert many.items == one.items and many.ids == one.ids and many.by_text == one.by_text
+
+
 def test_plain_blocks_are_scanned_without_decoding_each_op(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
