@@ -286,18 +286,18 @@ class _Scanner:
                     [block[starts[j] + 1 : ends[j] - 1].decode("ascii") for j in is_str],
                     dtype=object,
                 )
-            entries = out.tolist()
             other = np.flatnonzero(group_kind == lib.OTHER).tolist()
             if other:
-                texts = b",".join(block[starts[j] : ends[j]] for j in other)
+                texts = b",".join([block[starts[j] : ends[j]] for j in other])
                 try:
                     decoded = msgspec.json.decode(b"[" + texts + b"]")
                 except (msgspec.DecodeError, RecursionError):
                     return None
                 if len(decoded) != len(other):
                     return None
-                for j, v in zip(other, decoded, strict=True):
-                    entries[j] = v
+                # Object by object (a list of equal-length lists would become 2-D).
+                out[other] = np.fromiter(decoded, dtype=object, count=len(other))
+            entries = out.tolist()
             codes[present] = group
         if len(present) < n:  # absent: None, placed in order of first appearance
             absent_row = int(np.flatnonzero(kinds == lib.ABSENT)[0])
