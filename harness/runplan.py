@@ -28,7 +28,7 @@ from harness.generator import time_limit as limit_time
 from harness.spec import TestSpec
 from nemeses import kinds as fault_kinds
 from nemeses.abilities import Primaries
-from nemeses.agent import agent_kinds, compile_slices, validate_agent_steps
+from nemeses.agent import LogPatterns, agent_kinds, compile_slices, validate_agent_steps
 from nemeses.base import (
     DEFAULT_FAULT_LEASE,
     DEFAULT_FAULT_TIMEOUT,
@@ -225,12 +225,14 @@ def run_space(
     spec: TestSpec, ctx: TestContext, db: Any, schedule: Sequence[dict[str, Any]]
 ) -> FaultSpace:
     """What the run's scheduler may choose from: the kinds the controller strikes (a kind
-    only node agents strike is theirs alone), the nodes, the interval and limits."""
+    only node agents strike is theirs alone), the nodes, the interval and limits; whether
+    the run has node agents (it hands them steps) and the adapter's log trigger names."""
     kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
     return FaultSpace.of(
         kinds, [n.name for n in ctx.nodes], roles=isinstance(db, Primaries),
         interval=spec.interval, time_limit=spec.time_limit, overlap=spec.overlap,
-        fault_ops=spec.fault_ops,
+        fault_ops=spec.fault_ops, agents=bool(spec.agent),
+        agent_triggers=tuple(db.log_patterns) if isinstance(db, LogPatterns) else (),
     )  # fmt: skip
 
 

@@ -115,7 +115,11 @@ class FaultSpace:
     the run asks faults to hold and the run's ``time_limit``; ``overlap``, how many
     faults the random scheduler may hold at once (1: one at a time, each healed before
     the next), and ``fault_ops``, the run's budget of fault operations (``None``: no
-    cap; the :class:`Driver` enforces it for every scheduler)."""
+    cap; the :class:`Driver` enforces it for every scheduler). ``agents``: whether the
+    run has node agents (it hands them steps: ``docs/agents.md``), so that a
+    :class:`PlansAgentSteps` scheduler may hand them more; ``agent_triggers``, the names
+    of the log patterns the database adapter offers for ``on = {log = NAME}`` triggers
+    (``became-leader``, ...; empty when it offers none)."""
 
     kinds: Mapping[str, FaultKind]
     nodes: tuple[str, ...]
@@ -124,6 +128,8 @@ class FaultSpace:
     time_limit: float
     overlap: int = 1
     fault_ops: int | None = None
+    agents: bool = False
+    agent_triggers: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -136,11 +142,14 @@ class FaultSpace:
         time_limit: float,
         overlap: int = 1,
         fault_ops: int | None = None,
+        agents: bool = False,
+        agent_triggers: Sequence[str] = (),
     ) -> FaultSpace:
         """The space of the kinds called ``names`` (:class:`ConfigError` for unknown)."""
         kinds = {n: fault_kinds.get(n) for n in dict.fromkeys(names)}
         return cls(kinds=kinds, nodes=tuple(nodes), roles=roles, interval=interval,
-                   time_limit=time_limit, overlap=overlap, fault_ops=fault_ops)  # fmt: skip
+                   time_limit=time_limit, overlap=overlap, fault_ops=fault_ops,
+                   agents=agents, agent_triggers=tuple(agent_triggers))  # fmt: skip
 
     def plan(self, kind: str, rng: random.Random) -> Any:
         """One random point of ``kind``'s parameter space (its planner)."""

@@ -43,6 +43,20 @@ even when the hypothesis thought it cut a follower. Where the agents' records sa
 (before the run's first election line, or no agents) the clients' view stands, exactly as
 without agents.
 
+**Steps handed to the agents** (:meth:`LdfiScheduler.agent_steps`, the
+:class:`~nemeses.scheduler.PlansAgentSteps` seam). In a run with agents whose adapter names
+a node's own election (the ``became-leader`` log pattern), over kills and partitions, a
+``tail`` hypothesis ``{kill successor}`` is handed to the agents: it becomes the run's
+first hypothesis, the controller strikes its precondition (cut the leader off, heal), and
+every node is handed "kill your database :func:`tail_kill_timing`'s ``delay`` after you
+log your election, between ``from`` and ``until``, restarted ``hold`` later": the node the
+database elects while the leader is cut off kills itself once the old leader has rejoined
+under it, from its own clock, without the controller asking who leads. The agents'
+strike (on the ledger, ``source: agent``) is the hypothesis's kill: a run whose agents
+struck no successor, or struck it before the cut was healed, tested nothing
+(:data:`INCONCLUSIVE`, struck again). Without agents nothing of this happens: the
+schedule is the one it was.
+
 A hypothesis is never struck twice in a search. An invalid run ends the search (the
 campaign stops there too; the next run, in a new campaign, starts a new search with the
 classes, lease and timings learned). When no untried hypothesis remains, the run strikes
@@ -55,6 +69,7 @@ nemeses.schedulers reset ldfi --store S --suite X``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import uuid
@@ -81,18 +96,30 @@ from nemeses.lineage import (
     removed_by,
     symmetric_key,
 )
-from nemeses.scheduler import Decision, FaultOp, RunView, SchedulerArgs, Wait
+from nemeses.scheduler import (
+    AgentStep,
+    Decision,
+    FaultOp,
+    FaultSpace,
+    RunView,
+    SchedulerArgs,
+    Wait,
+)
 from nemeses.schedulers import memory
 from nemeses.schedulers.adaptive import op_budget
 
 __all__ = [
+    "AGENT_HYPOTHESIS",
     "DEFAULT_TAKEOVER",
+    "ELECTED",
     "MAX_K",
     "SETTLE",
     "LdfiScheduler",
     "LdfiState",
+    "TailKillTiming",
     "exhausted_statement",
     "learn",
+    "tail_kill_timing",
 ]
 
 #: The largest fault sets considered: with 3, a read's quorum alone has dozens of hitting
@@ -127,8 +154,50 @@ MAX_INCONCLUSIVE = 3
 INCONCLUSIVE = "inconclusive: "
 
 
+#: The hypothesis the node agents strike for ldfi: the ``tail`` class's loss of the
+#: successor, by a kill the successor strikes itself on its own election line.
+AGENT_HYPOTHESIS: tuple[str, tuple[Action, ...]] = ("tail", (("kill", "successor"),))
+#: The adapters' log pattern for "this node was elected leader" (``docs/agents.md``).
+ELECTED = "became-leader"
+
+
 def _hkey(cls: str, h: Sequence[Action]) -> str:
     return json.dumps([cls, [list(a) for a in symmetric_key(h)]])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TailKillTiming:
+    """When the node agents strike :data:`AGENT_HYPOTHESIS`'s kill, in seconds on the run's
+    clock: a node's election line arms it between ``start`` and ``until``; it strikes
+    ``delay`` after the line and heals ``hold`` later; ``end`` is when the hypothesis is
+    expected to be over (the store settled)."""
+
+    start: float
+    until: float
+    delay: float
+    hold: float
+    end: float
+
+
+def tail_kill_timing(space: FaultSpace, takeover: float, op_seconds: float) -> TailKillTiming:
+    """The timing of :data:`AGENT_HYPOTHESIS` struck by the agents as the run's first
+    hypothesis, from the lineage's ``takeover`` and the time a fault op takes
+    (``op_seconds``). The hypothesis starts once the load was watched (``interval``); the
+    controller cuts the leader off (an op), holds the cut ``takeover + interval`` (as it
+    holds any cut of the leader) and heals it (an op). The successor is elected within
+    ``takeover`` of the cut, so ``delay = takeover + 2 * interval + op_seconds`` after
+    its election line is at least an interval after the heal landed: the old leader has
+    rejoined under the successor (which is what the ``tail`` class's support says must
+    not be taken away). Armed until ``start + delay``: the successor was elected after
+    ``start`` and dies at least ``delay`` later, so every election its death causes comes
+    after the trigger is disarmed, and only the successor strikes. It holds
+    ``takeover + interval``, as the controller holds a kill of the successor."""
+    i = space.interval
+    delay = takeover + 2 * i + op_seconds
+    hold = takeover + i
+    end = i + op_seconds + takeover + delay + hold + SETTLE
+    return TailKillTiming(start=round(i, 3), until=round(i + delay, 3), delay=round(delay, 3),
+                          hold=round(hold, 3), end=round(end, 3))  # fmt: skip
 
 
 class LdfiState:
@@ -406,6 +475,9 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
                   f"lease, which {cut}'s clock holds up")  # fmt: skip
             state.classes["read"].learned.setdefault("leasetime", ev)
             lessons.append(ev)
+    agents = struck.get("agents")
+    if isinstance(agents, Mapping):
+        lessons.append(_agent_kill_lesson(agents, leader, t0, t1, ledger, reigns))
     hyp = [tuple(a) for a in struck.get("hypothesis", [])]
     if ("kill", "all") in hyp:
         for applied, healed, _v in _windows(ledger, "kill", t0, t1):
@@ -422,6 +494,44 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     if not lessons:
         lessons.append("valid: every support the hypothesis removed had another that held")
     return lessons
+
+
+def _agent_kill_lesson(
+    agents: Mapping[str, Any],
+    leader: str,
+    t0: float,
+    t1: float,
+    ledger: Sequence[Mapping[str, Any]],
+    reigns: Sequence[Reign],
+) -> str:
+    """What the node agents' kill of :data:`AGENT_HYPOTHESIS` showed in the hypothesis's
+    window ``[t0, t1)``: the kill struck on an election line (the ledger's ``source:
+    agent`` record) is the hypothesis's fault; it tested the hypothesis only if it struck
+    a node other than ``leader`` that the agents' ``reigns`` say led then, after the cut of
+    ``leader`` was healed (:data:`INCONCLUSIVE` otherwise)."""
+    kills = [r for r in ledger if r.get("event") == "applied" and r.get("kind") == "kill"
+             and r.get("source") == "agent" and r.get("trigger") == "log"
+             and t0 <= _t(r) < t1]  # fmt: skip
+    if not kills:
+        return (f"{INCONCLUSIVE}no node logged its election between {agents.get('start')} and "
+                f"{agents.get('until')} s, so the agents killed no successor; the "
+                "hypothesis was not tested")  # fmt: skip
+    kill = kills[0]
+    node, at = str(kill.get("node")), _t(kill)
+    heals = [_t(r) for r in ledger if r.get("kind") == "partition"
+             and r.get("event") == "healed" and t0 <= _t(r) <= at]  # fmt: skip
+    led = leader_at(reigns, at) if reigns else None
+    if node == leader or (reigns and led != node):
+        return (f"{INCONCLUSIVE}the agents killed {node} at {at:.2f} s, but the successor of "
+                f"{leader or 'the leader'} then was {led or 'unknown'}; the hypothesis was "
+                "not tested")  # fmt: skip
+    if not heals:
+        return (f"{INCONCLUSIVE}the agents killed the successor {node} at {at:.2f} s, before "
+                f"the cut of {leader or 'the leader'} was healed (the old leader had not "
+                "rejoined under it); the hypothesis was not tested")  # fmt: skip
+    return (f"the agents killed the successor {node} at {at:.2f} s, {agents.get('delay')} s "
+            f"after its election line and {at - max(heals):.2f} s after the cut of "
+            f"{leader or 'the leader'} was healed: valid without it")  # fmt: skip
 
 
 class LdfiScheduler:
@@ -452,6 +562,8 @@ class LdfiScheduler:
         self._settle_until = 0.0
         self._ops = 0
         self._done = False
+        #: :data:`AGENT_HYPOTHESIS`'s timing, once handed to the node agents.
+        self._agent_plan: dict[str, Any] | None = None
 
     @classmethod
     def for_run(cls, args: SchedulerArgs) -> LdfiScheduler:
@@ -475,6 +587,53 @@ class LdfiScheduler:
         me = cls(state, path=path, notes=notes)
         me.found = found
         return me
+
+    # -- the node agents' part ---------------------------------------------------------
+
+    def agent_steps(self, space: FaultSpace) -> list[AgentStep]:
+        """The steps handed to the node agents before the run (see the module docstring):
+        in a run with agents (``space.agents``) whose adapter names elections
+        (:data:`ELECTED` in ``space.agent_triggers``), over kills and partitions, when
+        :data:`AGENT_HYPOTHESIS` is untried and fits in the run's time
+        (:func:`tail_kill_timing`) and fault-op budget: on every node, a kill of its
+        database on its own election line; that hypothesis is then the run's first.
+        Otherwise none, and the run is the one it would have been."""
+        able = space.agents and ELECTED in space.agent_triggers
+        if not able or not {"kill", "partition"} <= set(space.kinds) or not self.state.classes:
+            return []
+        if AGENT_HYPOTHESIS not in self.state.hypotheses(space.kinds, self.k):
+            return []
+        op_s = self.state.timing.get("op", DEFAULT_OP_SECONDS)
+        timing = tail_kill_timing(space, self.state.takeover, op_s)
+        if timing.end > space.time_limit or op_budget(space) < 2:
+            return []
+        self._agent_plan = dataclasses.asdict(timing)
+        cls, h = AGENT_HYPOTHESIS
+        why = (f"ldfi: {cls} outcomes, hypothesis {[list(a) for a in h]} removes every "
+               f"support; struck by the node agents: the node elected while the leader is "
+               f"cut off (from {timing.start:g} s) kills its database {timing.delay:g} s "
+               f"after its election line (takeover {self.state.takeover:g} s + 2 intervals "
+               f"+ an op of {op_s:g} s: the old leader has rejoined under it), restarted "
+               f"{timing.hold:g} s later; armed until {timing.until:g} s")  # fmt: skip
+        step = {"f": "start-kill", "on": {"log": ELECTED}, "from": timing.start,
+                "until": timing.until, "delay": timing.delay, "hold": timing.hold}  # fmt: skip
+        return [AgentStep({"node": n, **step}, why=why) for n in space.nodes]
+
+    def _agents_end(self, view: RunView) -> float:
+        """When the agents' part of the current hypothesis is over (its kill healed and the
+        store settled): from the successor's election line once the agents' records show
+        it (and the successor named), else the latest it can be."""
+        cur = self._current
+        plan = self._agent_plan
+        assert cur is not None and plan is not None
+        elected = [(t, n) for n, t, w in view.observed.agents.recent
+                   if w == f"log:{ELECTED}" and t is not None and n != cur["leader"]
+                   and plan["start"] <= t <= plan["until"]]  # fmt: skip
+        if elected:
+            t, cur["successor"] = min(elected)
+        else:
+            t = plan["until"]
+        return t + plan["delay"] + plan["hold"] + SETTLE
 
     # -- planning ---------------------------------------------------------------------
 
@@ -526,6 +685,11 @@ class LdfiScheduler:
         for i, (cls, h) in enumerate(self._todo):
             moves = list(compose(cls, h))
             need = self._duration(moves, space.interval, op_s)
+            agents = self._agent_plan if (cls, h) == AGENT_HYPOTHESIS else None
+            if agents is not None:
+                # The controller cuts and heals; the kill is the agents' (handed over).
+                moves = [m for m in moves if not m[0].endswith("-kill")]
+                need = agents["end"] - view.now
             # The run's first hypothesis strikes even if the estimate says it will not
             # finish: one cut short is struck again, at most MAX_TRUNCATED times.
             first = not self.struck
@@ -537,6 +701,9 @@ class LdfiScheduler:
                     "moves": [list(m) for m in moves], "from": round(view.now, 3),
                     "leader": None, "follower": None, "estimate": round(need, 1),
                 }  # fmt: skip
+                if agents is not None:
+                    self._current["agents"] = {k: agents[k] for k in
+                                               ("start", "until", "delay", "hold")}  # fmt: skip
                 self.struck.append(self._current)
                 return True
         return False
@@ -639,6 +806,10 @@ class LdfiScheduler:
             self.notes.append(f"classes from the first {view.now:.1f} s of load: "
                               f"{sorted(self.state.classes) or 'none'}")  # fmt: skip
         self._todo = self.state.hypotheses(space.kinds, self.k)
+        if self._agent_plan is not None and AGENT_HYPOTHESIS in self._todo:
+            # Handed to the agents for the run's start: it is struck first.
+            self._todo.remove(AGENT_HYPOTHESIS)
+            self._todo.insert(0, AGENT_HYPOTHESIS)
         if not self._todo and self.state.classes:
             self.exhausted = exhausted_statement(self.state, space.kinds, self.k)
 
@@ -660,6 +831,14 @@ class LdfiScheduler:
         self._leader_now(view)
         self._pin_leader(view)
         if not self._moves:
+            if self._current is not None and self._current.get("agents"):
+                # The controller's part is done; the agents kill the successor.
+                end = self._agents_end(view)
+                if view.now < end - 1e-9:  # (asked again each interval: the line may come)
+                    return Wait(until=round(min(end, view.now + space.interval), 3))
+                self._settle_until = view.now
+                self._current["to"] = round(view.now, 3)
+                self._current = None
             if self._current is not None:
                 # Its last op is done (the nemesis is free): the store settles.
                 self._settle_until = view.now + SETTLE
@@ -694,6 +873,8 @@ class LdfiScheduler:
                + f", then holds {self._hold_next:.1f} s")  # fmt: skip
         if self._lead_note:
             why += f" ({self._lead_note})"
+        if cur.get("agents"):
+            why += "; the successor's kill is the node agents' (handed over before the run)"
         return FaultOp(at=round(at, 3), f=f, value=value, why=why)
 
     def summary(self, view: RunView) -> dict[str, Any]:
