@@ -23,11 +23,15 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
 * **Budget**: at most the random scheduler's fault operations per run (:func:`op_budget`,
   starts and stops alike); a start is allowed only while the stops of what already
   holds still fit (the run's end heals whatever is left).
-* **Reward**: novelty of the state reached, ``1 / sqrt(visits)`` (visits counted across
-  runs); :data:`SPLIT_REWARD` when two nodes served acknowledged ops in one window (two
-  leaders: an anomaly seen live); and :data:`ANOMALY_REWARD` to every (state, action) of a
-  run that came out invalid (credited when the next run starts and finds that run's
-  verdict).
+* **Reward**: novelty of the behaviour observed, ``1 / sqrt(visits)`` of the *transition*
+  from the previous window's behaviour (its ``lead`` and ``err`` parts) to this one's
+  (visits counted across runs), such as ``lead=same err=none>lead=moved err=mid``: what the
+  system did, not which faults the agent itself holds. (Counting whole states made every
+  new combination of its own faults novel: the agent was paid for stacking faults until
+  nothing was served, and chose about as random does.) :data:`SPLIT_REWARD` when two
+  nodes served acknowledged ops in one window (two leaders: an anomaly seen live); and
+  :data:`ANOMALY_REWARD` to every (state, action) of a run that came out invalid
+  (credited when the next run starts and finds that run's verdict).
 * **Generalisation**: a (state, action) never updated is valued at the mean of that
   action's values in the states where it was (:data:`INITIAL_Q` if nowhere): what a move
   did elsewhere is the first guess of what it does here.
@@ -143,9 +147,13 @@ class Learner:
         return q
 
     def credit(self, pairs: Sequence[Sequence[str]], reward: float) -> None:
-        """Add ``α · reward`` to every (state, action) of ``pairs`` (an invalid run's)."""
-        for s, a in pairs:
-            self.q.setdefault(s, {})[a] = round(self.value(s, a) + ALPHA * reward, 6)
+        """Add ``α · reward`` to every (state, action) of ``pairs`` (an invalid run's), once
+        per time it occurs, to its value before any of this credit (a pair never updated
+        is valued by its action elsewhere, which the credit itself must not raise)."""
+        times = Counter((s, a) for s, a in pairs)
+        base = {pair: self.value(*pair) for pair in times}
+        for (s, a), n in times.items():
+            self.q.setdefault(s, {})[a] = round(base[s, a] + n * ALPHA * reward, 6)
 
     def probabilities(self, state: str, actions: Sequence[str]) -> list[float]:
         """The softmax policy over ``actions`` in ``state`` (temperature
@@ -192,6 +200,10 @@ class StateTracker:
         self._serving: set[str] = set()
         self.leader: str | None = None
         self.split = False
+        #: What the system did in the last window (the state without the agent's faults),
+        #: and the transition to it from the window before (the novelty's key).
+        self.behaviour = ""
+        self.transition = ""
 
     def state(self, observed: Observations, active: str) -> str:
         """The summary of what happened since the previous call (see the module)."""
@@ -230,7 +242,10 @@ class StateTracker:
                 moved = "none" if lead is None and not elections else _bucket_elections(elections)
             if agents.leader is not None:
                 self.leader = agents.leader
-        return f"lead={moved} err={_bucket_err(share)} act={active or '-'}"
+        behaviour = f"lead={moved} err={_bucket_err(share)}"
+        self.transition = f"{self.behaviour or 'start'}>{behaviour}"
+        self.behaviour = behaviour
+        return f"{behaviour} act={active or '-'}"
 
 
 #: Roles a kind's start may take: ``leader``/``follower`` where the kind can strike one
@@ -320,7 +335,7 @@ class AdaptiveScheduler:
 
     def _decide(self, view: RunView, t: float) -> Decision:
         state = self.tracker.state(view.observed, self._active())
-        novelty = self.learner.visit(state)
+        novelty = self.learner.visit(self.tracker.transition)
         reward = novelty + (SPLIT_REWARD if self.tracker.split else 0.0)
         actions = self._available(view)
         if self._prev is not None:
@@ -331,7 +346,8 @@ class AdaptiveScheduler:
         self.pairs.append([state, action])
         ranked = sorted(actions, key=lambda a: -self.learner.value(state, a))[:3]
         est = ", ".join(f"{a}={self.learner.value(state, a):.3f}" for a in ranked)
-        why = (f"adaptive: state [{state}] (novelty {novelty:.2f}"
+        why = (f"adaptive: state [{state}] (novelty {novelty:.2f} of "
+               f"{self.tracker.transition}"
                f"{', two nodes serving' if self.tracker.split else ''}); chose {action} "
                f"p={p:.2f} of {len(actions)}; best estimates {est}")  # fmt: skip
         if action == HOLD:

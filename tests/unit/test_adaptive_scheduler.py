@@ -156,6 +156,34 @@ def test_state_summary_sees_leader_change_errors_split_and_activity():
     assert tracker.split
 
 
+def test_novelty_is_of_what_the_system_did_not_of_the_agents_own_faults():
+    """The same behaviour under a new set of the agent's faults is not new; a new
+    transition of the system's behaviour is."""
+    obs, tracker, learner = Observations(), StateTracker(), Learner()
+    p = 0
+
+    def window(node: str, typ: str = "ok") -> None:
+        nonlocal p
+        for _ in range(10):
+            obs.record({"process": p, "type": "invoke", "f": "read", "time": 0}, faulted=False)
+            obs.record({"process": p, "type": typ, "f": "read", "node": node, "time": 1000},
+                       faulted=False)  # fmt: skip
+            p += 1
+
+    novelty = []
+    for active in ("", "kill@follower", "kill@follower,pause@any", "pause@any"):
+        window("n1")
+        tracker.state(obs, active)
+        novelty.append(round(learner.visit(tracker.transition), 3))
+    assert tracker.transition == "lead=same err=none>lead=same err=none"
+    # start>same, then the same transition three times, whatever the agent held
+    assert novelty == [1.0, 1.0, 0.707, 0.577]
+    window("n2")
+    tracker.state(obs, "partition@leader")
+    assert tracker.transition == "lead=same err=none>lead=moved err=none"
+    assert learner.visit(tracker.transition) == 1.0
+
+
 def test_a_run_keeps_the_random_budget_heals_every_strike_and_explains_each(tmp_path: Path):
     sp = space()
     sched = AdaptiveScheduler(path=tmp_path / "m.json")
