@@ -572,14 +572,46 @@ def search(  # pragma: no cover - compiled
     if use_table:
         cur[0] = 0
     cand = np.empty(sw, np.int64)
-    bits = np.zeros(nw, np.uint64)
-    h = np.uint64(0)
-    hb = np.uint64(0)
+    bits = np.zeros(nw, np.uint64)  # every op placed
+    rbits = np.zeros(nw if exact else 1, np.uint64)  # the required ops placed
+    hr = np.uint64(0)  # the required ops placed, as two Zobrist fingerprints
+    hrb = np.uint64(0)
 
-    # The cache: one row per entry, [key, state words, bitset words], so that a probe
-    # touches one cache line; key 0 marks a free row.
+    # A configuration is (required ops placed, optional ops placed, state). One whose
+    # optional ops are a subset of another's (same required ops, same state) can do all
+    # it can: optional ops need never be placed, and their returns set no deadline. So a
+    # configuration is pruned when one it contains was visited: it has no witness that
+    # the other lacks (see the module's docs for why a visited one that is still on the
+    # stack is fine too). Blank writes are interchangeable (``prepare`` gives them one
+    # value), so of those only the number placed counts. The other optional ops get
+    # indices; each distinct set of them placed is stored once, in an arena of bitsets
+    # (``oset``; set 0 is the empty one), found again by its Zobrist fingerprint.
+    oidx = np.full(n, -1, np.int32)
+    nopt = 0
+    for k in range(n):
+        if optional[k] != REQUIRED and optional[k] != BLANK:
+            oidx[k] = nopt
+            nopt += 1
+    no = (nopt + 63) >> 6
+    obits = np.zeros(max(no, 1), np.uint64)
+    ho = np.uint64(0)
+    nblank = 0
+    cur_oid = 0
+    ocap = 16
+    oset = np.zeros((ocap, max(no, 1)), np.uint64)
+    nsets = 1
+    otcap = 64  # the arena's hash slots (ids, -1 free), kept at >= 2x the sets
+    otab = np.full(otcap, -1, np.int32)
+    ohash = np.zeros(ocap, np.uint64)
+    otab[0] = 0
+    stack_oid = np.zeros(n + 1, np.int32)
+
+    # The cache: one row per entry, [key, state words, required ops (bitset words or a
+    # second fingerprint), optional set id | blanks placed << 32], so that a probe
+    # touches one cache line; key 0 marks a free row. Rows of one (required ops, state)
+    # share a key and lie in one probe run.
     nb = nw if exact else 1
-    rw = 1 + sw + nb
+    rw = 2 + sw + nb
     entry_bytes = 8 * rw
     cap = 16
     while cap < 4 * n and cap < (1 << 20):
@@ -628,8 +660,17 @@ def search(  # pragma: no cover - compiled
             node = stack_node[depth]
             op = op_of[node]
             bits[op >> 6] &= ~(np.uint64(1) << np.uint64(op & 63))
-            h ^= zob[op]
-            hb ^= zob2[op]
+            if optional[op] == REQUIRED:
+                hr ^= zob[op]
+                hrb ^= zob2[op]
+                if exact:
+                    rbits[op >> 6] &= ~(np.uint64(1) << np.uint64(op & 63))
+            elif optional[op] == BLANK:
+                nblank -= 1
+            else:
+                obits[oidx[op] >> 6] &= ~(np.uint64(1) << np.uint64(oidx[op] & 63))
+                ho ^= zob[op]
+            cur_oid = stack_oid[depth]
             if names[op] >= 0:
                 pending[names[op]] += 1
             if opc[op] == OP_WRITE:
@@ -755,12 +796,25 @@ def search(  # pragma: no cover - compiled
         w = op >> 6
         bit = np.uint64(1) << np.uint64(op & 63)
         bits[w] |= bit
-        h2 = h ^ zob[op]
-        h2b = hb ^ zob2[op]
-        key = (h2 ^ _state_hash(cand, sw)) | np.uint64(1)
-        # Find (bits, cand) in the cache, or insert it.
+        kind = optional[op]
+        hr2 = hr
+        hr2b = hrb
+        nblank2 = nblank
+        if kind == REQUIRED:
+            hr2 = hr ^ zob[op]
+            hr2b = hrb ^ zob2[op]
+            if exact:
+                rbits[w] |= bit
+        elif kind == BLANK:
+            nblank2 += 1
+        else:
+            obits[oidx[op] >> 6] |= np.uint64(1) << np.uint64(oidx[op] & 63)
+        key = (hr2 ^ _state_hash(cand, sw)) | np.uint64(1)
+        # Find a visited configuration that this one contains, or insert this one (over
+        # a row it is contained in, if any: that row can no longer prune anything more).
         idx = np.int64(key & np.uint64(cap - 1))
         found = False
+        over = np.int64(-1)
         while cache[idx, 0] != 0:
             if cache[idx, 0] == key:
                 same = True
@@ -771,36 +825,117 @@ def search(  # pragma: no cover - compiled
                 if same:
                     if exact:
                         for k in range(nw):
-                            if cache[idx, 1 + sw + k] != bits[k]:
+                            if cache[idx, 1 + sw + k] != rbits[k]:
                                 same = False
                                 break
                     else:
-                        same = cache[idx, 1 + sw] == h2b
+                        same = cache[idx, 1 + sw] == hr2b
                 if same:
-                    found = True
-                    break
+                    packed = cache[idx, rw - 1]
+                    soid = np.int64(packed & np.uint64(0xFFFFFFFF))
+                    sblank = np.int64(packed >> np.uint64(32))
+                    sub = True
+                    if sblank > nblank2:
+                        sub = False
+                    if sub and not (soid == cur_oid and (kind == REQUIRED or kind == BLANK)):
+                        for k in range(no):
+                            if oset[soid, k] & ~obits[k] != 0:
+                                sub = False
+                                break
+                    if sub:
+                        found = True
+                        break
+                    if over < 0 and sblank >= nblank2:
+                        sup = True
+                        for k in range(no):
+                            if obits[k] & ~oset[soid, k] != 0:
+                                sup = False
+                                break
+                        if sup:
+                            over = idx
             idx = (idx + 1) & (cap - 1)
         if found:
             bits[w] &= ~bit
+            if kind == REQUIRED:
+                if exact:
+                    rbits[w] &= ~bit
+            elif kind != BLANK:
+                obits[oidx[op] >> 6] &= ~(np.uint64(1) << np.uint64(oidx[op] & 63))
             if forced:
                 backtrack = True
-            elif optional[op] == BLANK:
+            elif kind == BLANK:
                 node = nxt[dead_head]
             else:
                 node = nxt[node]
             continue
+        new_oid = cur_oid
+        ho2 = ho
+        if kind != REQUIRED and kind != BLANK:
+            # The set of optional ops placed changed: its id in the arena (added if new).
+            ho2 = ho ^ zob[op]
+            oj = np.int64(_mix(ho2) & np.uint64(otcap - 1))
+            new_oid = -1
+            while otab[oj] >= 0:
+                t = otab[oj]
+                if ohash[t] == ho2:
+                    eq = True
+                    for k in range(no):
+                        if oset[t, k] != obits[k]:
+                            eq = False
+                            break
+                    if eq:
+                        new_oid = t
+                        break
+                oj = (oj + 1) & (otcap - 1)
+            if new_oid < 0:
+                if nsets == ocap or 2 * (nsets + 1) > otcap:
+                    ncap = 2 * ocap if nsets == ocap else ocap
+                    ntcap = 2 * otcap if 2 * (nsets + 1) > otcap else otcap
+                    arena_bytes = ncap * (8 * no + 8) + 4 * ntcap
+                    if cap * entry_bytes + arena_bytes > max_bytes:
+                        status = OUT_OF_MEMORY
+                        break
+                    if ncap > ocap:
+                        more_sets = np.zeros((ncap, max(no, 1)), np.uint64)
+                        more_sets[:nsets] = oset[:nsets]
+                        oset = more_sets
+                        more_hash = np.zeros(ncap, np.uint64)
+                        more_hash[:nsets] = ohash[:nsets]
+                        ohash = more_hash
+                        ocap = ncap
+                    if ntcap > otcap:
+                        otcap = ntcap
+                        otab = np.full(otcap, -1, np.int32)
+                        for t in range(nsets):
+                            oj = np.int64(_mix(ohash[t]) & np.uint64(otcap - 1))
+                            while otab[oj] >= 0:
+                                oj = (oj + 1) & (otcap - 1)
+                            otab[oj] = t
+                    oj = np.int64(_mix(ho2) & np.uint64(otcap - 1))
+                    while otab[oj] >= 0:
+                        oj = (oj + 1) & (otcap - 1)
+                new_oid = nsets
+                for k in range(no):
+                    oset[new_oid, k] = obits[k]
+                ohash[new_oid] = ho2
+                otab[oj] = new_oid
+                nsets += 1
+        if over >= 0:
+            idx = over
         cache[idx, 0] = key
         for k in range(sw):
             cache[idx, 1 + k] = np.uint64(cand[k])
         if exact:
             for k in range(nw):
-                cache[idx, 1 + sw + k] = bits[k]
+                cache[idx, 1 + sw + k] = rbits[k]
         else:
-            cache[idx, 1 + sw] = h2b
-        count += 1
+            cache[idx, 1 + sw] = hr2b
+        cache[idx, rw - 1] = np.uint64(new_oid) | (np.uint64(nblank2) << np.uint64(32))
+        if over < 0:
+            count += 1
         if 2 * count > cap:
             new_cap = 2 * cap
-            if (cap + new_cap) * entry_bytes > max_bytes:
+            if (cap + new_cap) * entry_bytes + ocap * (8 * no + 8) + 4 * otcap > max_bytes:
                 status = OUT_OF_MEMORY
                 break
             grown = np.zeros((new_cap, rw), np.uint64)
@@ -832,9 +967,13 @@ def search(  # pragma: no cover - compiled
         for k in range(sw):
             stack_state[depth, k] = cur[k]
             cur[k] = cand[k]
+        stack_oid[depth] = cur_oid
         depth += 1
-        h = h2
-        hb = h2b
+        hr = hr2
+        hrb = hr2b
+        nblank = nblank2
+        cur_oid = new_oid
+        ho = ho2
         nxt[prv[node]] = nxt[node]
         if nxt[node] != -1:
             prv[nxt[node]] = prv[node]
@@ -856,7 +995,7 @@ def search(  # pragma: no cover - compiled
         best_len = depth
     stats[0] = steps
     stats[1] = count
-    stats[2] = cap * entry_bytes
+    stats[2] = cap * entry_bytes + ocap * (8 * no + 8) + 4 * otcap
     stats[3] = best_len
     return status
 

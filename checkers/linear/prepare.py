@@ -229,6 +229,21 @@ def optional_kinds(low: Lowered, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.
     return kind
 
 
+def _blank_values(
+    low: Lowered, members: npt.NDArray[np.int64], kind: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.int64]:
+    """The ops' ``a`` arguments, with every BLANK write writing one value that no op
+    reads, expects or writes otherwise: nobody can tell their values apart, so this makes
+    the states after any two of them equal, and the search counts blank writes rather
+    than telling them apart (see :func:`checkers.linear.kernel.search`)."""
+    a = low.a[members]
+    blank = kind == BLANK
+    if blank.any():
+        a = a.copy()
+        a[blank] = min(int(low.a.min()), int(low.b.min()), int(low.init)) - 1
+    return a
+
+
 def prepare(calls: Calls, model: Model, *, partition: bool = True) -> Prepared:
     """Lower ``calls`` with ``model`` and lay them out by key (all in one partition when
     ``partition`` is false), with vectorised work only: a million ops or a million keys
@@ -284,6 +299,7 @@ def layout(calls: Calls, model: Model, low: Lowered, *, partition: bool = True) 
     del idx
     return Prepared(
         calls=calls, low=low, members=members, offsets=offsets, key_ids=key_ids,
-        optional=optional, order=order, opc=opc, a=low.a[members], b=low.b[members],
+        optional=optional, order=order, opc=opc, a=_blank_values(low, members, optional),
+        b=low.b[members],
         slot=slots * width, init=init, unpartitioned=not single and not partition,
     )  # fmt: skip
