@@ -168,9 +168,11 @@ def _hkey(cls: str, h: Sequence[Action]) -> str:
 @dataclasses.dataclass(frozen=True, slots=True)
 class TailKillTiming:
     """When the node agents strike :data:`AGENT_HYPOTHESIS`'s kill, in seconds on the run's
-    clock: a node's election line arms it between ``start`` and ``until``; it strikes
-    ``delay`` after the line and heals ``hold`` later; ``end`` is when the hypothesis is
-    expected to be over (the store settled)."""
+    clock: ``delay`` after a node's election line, if that falls between ``start`` and
+    ``until`` (the step's ``from`` and ``until``: an agent checks its window when it
+    strikes), healed ``hold`` later; ``end`` is when the hypothesis is expected to be over
+    (the successor elected ``takeover`` after the cut, its kill healed, the store
+    settled)."""
 
     start: float
     until: float
@@ -188,16 +190,18 @@ def tail_kill_timing(space: FaultSpace, takeover: float, op_seconds: float) -> T
     ``takeover`` of the cut, so ``delay = takeover + 2 * interval + op_seconds`` after
     its election line is at least an interval after the heal landed: the old leader has
     rejoined under the successor (which is what the ``tail`` class's support says must
-    not be taken away). Armed until ``start + delay``: the successor was elected after
-    ``start`` and dies at least ``delay`` later, so every election its death causes comes
-    after the trigger is disarmed, and only the successor strikes. It holds
+    not be taken away). The window takes the election lines of the hypothesis's first
+    ``delay`` seconds: strikes from ``interval + delay`` to ``interval + 2 * delay``. The
+    successor dies at least ``delay`` after the hypothesis began, so an election its death
+    causes would strike after the window: only the successor strikes. It holds
     ``takeover + interval``, as the controller holds a kill of the successor."""
     i = space.interval
     delay = takeover + 2 * i + op_seconds
     hold = takeover + i
+    until = i + 2 * delay
     end = i + op_seconds + takeover + delay + hold + SETTLE
-    return TailKillTiming(start=round(i, 3), until=round(i + delay, 3), delay=round(delay, 3),
-                          hold=round(hold, 3), end=round(end, 3))  # fmt: skip
+    return TailKillTiming(start=round(i + delay, 3), until=round(until, 3),
+                          delay=round(delay, 3), hold=round(hold, 3), end=round(end, 3))  # fmt: skip
 
 
 class LdfiState:
@@ -513,8 +517,8 @@ def _agent_kill_lesson(
              and r.get("source") == "agent" and r.get("trigger") == "log"
              and t0 <= _t(r) < t1]  # fmt: skip
     if not kills:
-        return (f"{INCONCLUSIVE}no node logged its election between {agents.get('start')} and "
-                f"{agents.get('until')} s, so the agents killed no successor; the "
+        return (f"{INCONCLUSIVE}no node's election line struck between {agents.get('start')} "
+                f"and {agents.get('until')} s, so the agents killed no successor; the "
                 "hypothesis was not tested")  # fmt: skip
     kill = kills[0]
     node, at = str(kill.get("node")), _t(kill)
@@ -609,12 +613,13 @@ class LdfiScheduler:
             return []
         self._agent_plan = dataclasses.asdict(timing)
         cls, h = AGENT_HYPOTHESIS
+        t = timing
         why = (f"ldfi: {cls} outcomes, hypothesis {[list(a) for a in h]} removes every "
                f"support; struck by the node agents: the node elected while the leader is "
-               f"cut off (from {timing.start:g} s) kills its database {timing.delay:g} s "
+               f"cut off (from {t.start - t.delay:g} s) kills its database {t.delay:g} s "
                f"after its election line (takeover {self.state.takeover:g} s + 2 intervals "
                f"+ an op of {op_s:g} s: the old leader has rejoined under it), restarted "
-               f"{timing.hold:g} s later; armed until {timing.until:g} s")  # fmt: skip
+               f"{t.hold:g} s later; it strikes between {t.start:g} and {t.until:g} s")  # fmt: skip
         step = {"f": "start-kill", "on": {"log": ELECTED}, "from": timing.start,
                 "until": timing.until, "delay": timing.delay, "hold": timing.hold}  # fmt: skip
         return [AgentStep({"node": n, **step}, why=why) for n in space.nodes]
@@ -626,13 +631,14 @@ class LdfiScheduler:
         cur = self._current
         plan = self._agent_plan
         assert cur is not None and plan is not None
+        first, last = plan["start"] - plan["delay"], plan["until"] - plan["delay"]
         elected = [(t, n) for n, t, w in view.observed.agents.recent
                    if w == f"log:{ELECTED}" and t is not None and n != cur["leader"]
-                   and plan["start"] <= t <= plan["until"]]  # fmt: skip
+                   and first <= t <= last]  # fmt: skip
         if elected:
             t, cur["successor"] = min(elected)
         else:
-            t = plan["until"]
+            t = last
         return t + plan["delay"] + plan["hold"] + SETTLE
 
     # -- planning ---------------------------------------------------------------------

@@ -45,12 +45,16 @@ def state(*classes: str, takeover: float = 0.8, op: float = 0.4) -> LdfiState:
 
 def test_the_timing_puts_the_kill_after_the_heal_and_disarms_before_a_next_election():
     t = tail_kill_timing(space(), takeover=0.8, op_seconds=0.4)
-    assert (t.start, t.delay, t.hold) == (1.0, 3.2, 1.8)  # 0.8 + 2 * 1 + 0.4; 0.8 + 1
-    assert t.until == t.start + t.delay
+    assert (t.delay, t.hold) == (3.2, 1.8)  # 0.8 + 2 * 1 + 0.4; 0.8 + 1
+    # strikes of the election lines logged in the hypothesis's first delay seconds (from
+    # the interval): an agent checks its window when it strikes
+    assert (t.start, t.until) == (1.0 + 3.2, 1.0 + 2 * 3.2)
     # the cut lands one op after the start and holds takeover + interval; the heal takes an
     # op: even a successor elected the moment the cut landed strikes an interval after it
-    heal_landed = t.start + 0.4 + (0.8 + 1.0) + 0.4
-    assert t.start + 0.4 + t.delay >= heal_landed + 1.0
+    heal_landed = 1.0 + 0.4 + (0.8 + 1.0) + 0.4
+    assert 1.0 + 0.4 + t.delay >= heal_landed + 1.0
+    # expected over once the successor, elected a takeover after the cut, was killed and
+    # restarted and the store settled
     assert t.end == round(1.0 + 0.4 + 0.8 + t.delay + t.hold + SETTLE, 3)
 
 
@@ -60,7 +64,7 @@ def test_steps_handed_over_only_with_agents_that_name_elections():
     assert [s.step["node"] for s in steps] == list(NODES)
     step = steps[0].step
     assert step == {"node": "n1", "f": "start-kill", "on": {"log": "became-leader"},
-                    "from": 1.0, "until": 4.2, "delay": 3.2, "hold": 1.8}  # fmt: skip
+                    "from": 4.2, "until": 7.4, "delay": 3.2, "hold": 1.8}  # fmt: skip
     assert steps[0].why.startswith("ldfi: tail outcomes, hypothesis [['kill', 'successor']] "
                                    "removes every support; struck by the node agents")  # fmt: skip
     # the runner checks them as it checks the user's: they pass
@@ -134,7 +138,7 @@ def test_with_agents_the_tail_kill_is_the_first_hypothesis_and_the_controller_wa
     first = sched.struck[0]
     assert (first["class"], first["hypothesis"]) == ("tail", [["kill", "successor"]])
     assert first["moves"] == [["start-partition", "leader"], ["stop-partition", ""]]
-    assert first["agents"] == {"start": 1.0, "until": 4.2, "delay": 3.2, "hold": 1.8}
+    assert first["agents"] == {"start": 4.2, "until": 7.4, "delay": 3.2, "hold": 1.8}
     # the agents saw n2 elected 0.5 s after the cut landed (1.3 s): the hypothesis ends
     # once its kill (3.2 s later) has held 1.8 s and the store settled
     assert first["successor"] == "n2" and first["leader"] == "n1"
@@ -163,7 +167,7 @@ def test_with_agents_and_no_election_line_it_waits_the_longest_it_can_take():
     drive(sched, sp, elected=None)
     first = sched.struck[0]
     assert "successor" not in first
-    assert first["to"] >= round(4.2 + 3.2 + 1.8 + SETTLE, 3)  # until + delay + hold + settle
+    assert first["to"] >= round(7.4 + 1.8 + SETTLE, 3)  # the last strike, its hold, settle
 
 
 def agent_kill(node: str, at: float) -> list[dict[str, Any]]:
@@ -177,7 +181,7 @@ def agent_kill(node: str, at: float) -> list[dict[str, Any]]:
 
 CUT = {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}
 STRUCK = {"class": "tail", "hypothesis": [["kill", "successor"]], "leader": "n1",
-          "from": 1.0, "to": 9.0, "agents": {"start": 1.0, "until": 4.2, "delay": 3.2,
+          "from": 1.0, "to": 9.0, "agents": {"start": 4.2, "until": 7.4, "delay": 3.2,
                                               "hold": 1.8}}  # fmt: skip
 LEDGER = [{"event": "applied", "kind": "partition", "value": CUT, "time": int(1.3 * S)},
           {"event": "healed", "kind": "partition", "time": int(4.4 * S)}]  # fmt: skip
