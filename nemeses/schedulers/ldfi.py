@@ -200,8 +200,8 @@ def tail_kill_timing(space: FaultSpace, takeover: float, op_seconds: float) -> T
     hold = takeover + i
     until = i + 2 * delay
     end = i + op_seconds + takeover + delay + hold + SETTLE
-    return TailKillTiming(start=round(i + delay, 3), until=round(until, 3),
-                          delay=round(delay, 3), hold=round(hold, 3), end=round(end, 3))  # fmt: skip
+    return TailKillTiming(start=round(i + delay, 3), until=round(until, 3), delay=round(delay, 3),
+                          hold=round(hold, 3), end=round(end, 3))  # fmt: skip
 
 
 class LdfiState:
