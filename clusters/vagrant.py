@@ -36,6 +36,7 @@ from typing import Any
 
 import paramiko
 
+from clusters._ledger import LEDGER_FILE
 from clusters.base import (
     CLUSTER_FILE,
     Capability,
@@ -47,6 +48,7 @@ from clusters.base import (
 )
 from clusters.doctor import check_nodes, find_binary, run_tool
 from clusters.static import host_key_capability, remote_capabilities
+from clusters.vagrant_libvirt import down_bridged, up_bridged
 from harness.errors import ClusterError, ConfigError
 
 __all__ = ["VagrantProvider", "nodes_from_ssh_config", "render_vagrantfile"]
@@ -59,8 +61,26 @@ UP_TIMEOUT = 1800.0
 TOOL_TIMEOUT = 600.0
 
 _OPTIONS = frozenset(
-    {"box", "first_ip", "ips", "memory", "cpus", "vagrant_provider", "vagrant", "timeout"}
+    {
+        "box",
+        "first_ip",
+        "ips",
+        "memory",
+        "cpus",
+        "vagrant_provider",
+        "vagrant",
+        "timeout",
+        "network",
+        "prefix",
+        "subnet",
+        "first_host",
+        "image",
+        "accel",
+    }
 )
+#: Options only ``network=bridge`` takes, and options it does not take.
+_BRIDGE_ONLY = frozenset({"prefix", "subnet", "first_host", "image", "accel"})
+_PRIVATE_ONLY = frozenset({"box", "first_ip", "ips", "vagrant_provider"})
 _INSTALL_HINT = (
     "install Vagrant (https://developer.hashicorp.com/vagrant/install) and a hypervisor "
     "(VirtualBox, or libvirt with `vagrant plugin install vagrant-libvirt`), or point "
@@ -189,6 +209,15 @@ class VagrantProvider:
         check_options("vagrant", opts, _OPTIONS)
         if spec.nodes < 1:
             raise ConfigError(f"--nodes must be at least 1, not {spec.nodes}")
+        network = str(opts.get("network", "private"))
+        if network not in ("private", "bridge"):
+            raise ConfigError(f"option network={network!r}: use private or bridge")
+        wrong = sorted(set(opts) & (_PRIVATE_ONLY if network == "bridge" else _BRIDGE_ONLY))
+        if wrong:
+            raise ConfigError(f"option(s) {', '.join(wrong)} do not apply to network={network}")
+        if network == "bridge":
+            timeout = float(_int(opts, "timeout", int(UP_TIMEOUT)))
+            return up_bridged(spec, opts, self._vagrant(opts), timeout, self.name)
         names = [f"n{i}" for i in range(1, spec.nodes + 1)]
         addresses = _addresses(opts, spec.nodes)
         box = str(opts.get("box", DEFAULT_BOX))
@@ -275,6 +304,10 @@ class VagrantProvider:
         Harmless if nothing is up; :class:`ClusterError` (state kept) if Vagrant is missing
         or the destroy fails."""
         state_dir = Path(state_dir)
+        if (state_dir / LEDGER_FILE).is_file():
+            saved = find_binary(os.environ.get("CLEW_VAGRANT") or "vagrant")
+            down_bridged(state_dir.absolute(), saved)
+            return
         if not (state_dir / CLUSTER_FILE).is_file():
             return  # nothing of ours is there (the Vagrantfile is only ours with it)
         if (state_dir / "Vagrantfile").is_file():

@@ -7,6 +7,7 @@ is the command line.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -71,6 +72,12 @@ def image_cmd() -> None:
     "container image; no engine is needed.",
 )
 @click.option(
+    "--vagrant-box",
+    is_flag=True,
+    help="--vm: also make a vagrant-libvirt box of the image (IMAGE/vagrant-libvirt.box) and "
+    "add it to Vagrant as clew/vm-<hash>, for --provider vagrant --option network=bridge.",
+)
+@click.option(
     "--disk-size",
     default="3G",
     show_default=True,
@@ -99,6 +106,7 @@ def build_cmd(
     release: str | None,
     packages: tuple[str, ...],
     vm: bool,
+    vagrant_box: bool,
     disk_size: str,
     force: bool,
     timeout: float,
@@ -132,8 +140,14 @@ def build_cmd(
     if vm:
         if engine:
             raise ConfigError("--engine is for container images; --vm builds a disk image")
-        _build_vm(names, cache_dir, mirrors, release, packages, disk_size, force, timeout, keep)
+        image = _build_vm(
+            names, cache_dir, mirrors, release, packages, disk_size, force, timeout, keep
+        )
+        if vagrant_box:
+            _vagrant_box(image, force)
         return
+    if vagrant_box:
+        raise ConfigError("--vagrant-box goes with --vm (the box is made of the VM image)")
     inputs = image_inputs(names, release=release, mirrors=mirrors, extra_packages=packages)
     eng = find_engine(engine)
     res = build_image(
@@ -159,9 +173,9 @@ def _build_vm(
     force: bool,
     timeout: float,
     keep: int,
-) -> None:
+) -> Path:
     """``clew image build --vm``: the qemu provider's disk image; prints its directory,
-    its size on disk and the seconds taken."""
+    its size on disk and the seconds taken, and returns the directory."""
     from clusters.vm_image import build_vm_image, vm_image_inputs
 
     inputs = vm_image_inputs(
@@ -176,3 +190,19 @@ def _build_vm(
         say=lambda line: click.echo(line, err=True),
     )
     click.echo(f"{res.image.directory} {res.image.disk_bytes / 1e6:.0f} MB {res.seconds:.1f} s")
+    return res.image.directory
+
+
+def _vagrant_box(directory: Path, force: bool) -> None:
+    """``--vagrant-box``: the box of the image at ``directory``, added to Vagrant (when
+    it is installed); prints the box file, its size and the seconds taken."""
+    from clusters.doctor import find_binary
+    from clusters.vagrant_box import add_box, build_box
+    from clusters.vm_image import find_vm_image
+
+    image = find_vm_image(str(directory))
+    box = build_box(image, force=force, say=lambda line: click.echo(line, err=True))
+    vagrant = find_binary(os.environ.get("CLEW_VAGRANT") or "vagrant")
+    name = add_box(vagrant, image) if vagrant else None
+    added = f"added as {name}" if name else "not added (vagrant not found)"
+    click.echo(f"{box.path} {box.size / 1e6:.0f} MB {box.seconds:.1f} s; {added}")
