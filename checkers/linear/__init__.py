@@ -38,11 +38,19 @@ How clew decides it (Wing & Gong's search, with Lowe's just-in-time linearisatio
    search then finds from there. Writes of unknown outcome that nobody can tell apart
    (blank writes, below) are given one value, and only how many of them were placed
    counts.
-4. **Prune and order.** Two rules keep the search small without changing any verdict: an
+4. **Prune and order.** Three rules keep the search small without changing any verdict: an
    op with unknown outcome that would not change the state is never placed (leaving it
-   out is as good), and a required op that is legal and changes nothing is placed
+   out is as good); a required op that is legal and changes nothing is placed
    greedily, with no alternative tried on backtracking (it can go first in any
-   completion). Ops of unknown outcome are tried by what is known of who saw their effect
+   completion); and (registers) an op that would change the state away from a value
+   that some required read or cas not yet placed expects, when every op that could
+   write that value again is placed, is not tried: that read could never be placed, so
+   the branch is dead now rather than at the read's return. With unique written values
+   this refuses every premature overwrite at once: 1,000 ops of 100 clients on one key
+   went from `unknown` (memory budget, 150 million steps) to 84,607 steps, 0.13 s
+   (issue 17; Porcupine gives up at 60 s). The pass that records a counterexample's
+   longest prefix does without this rule, so that the prefix runs on to the op that
+   cannot follow. Ops of unknown outcome are tried by what is known of who saw their effect
    (:func:`checkers.linear.prepare.optional_kinds`): one whose written value (or appended
    string) a required op observed is tried in time order like any op — it must have
    happened, most likely where it was called; one nobody is known to have seen is tried

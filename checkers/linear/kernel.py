@@ -396,9 +396,12 @@ def search(  # pragma: no cover - compiled
     kinds 3 and 4 (their effect cannot be seen) only there and only when a failed cas is
     blocked by the current state (:mod:`checkers.linear.prepare` says why that is enough);
     of kind 4 (blank writes, interchangeable) only the earliest called is tried there. With
-    ``exact`` the cache stores each set of linearized ops as a bitset; otherwise as a
-    fingerprint, its Zobrist hashes under ``zob`` and ``zob2`` (127 bits, as the key's low
-    bit marks used rows), which keeps entries small on long histories. ``stats`` receives
+    ``exact`` the cache stores each set of linearized required ops as a bitset; otherwise
+    as a fingerprint, its Zobrist hashes under ``zob`` and ``zob2`` (127 bits, as the key's
+    low bit marks used rows), which keeps entries small on long histories; the optional
+    ops linearized are an exact set (an id into an arena of distinct sets), and a
+    configuration is pruned when a visited one has the same required ops and state and
+    a subset of its optional ops. ``stats`` receives
     [steps, cache entries, cache bytes, depth reached]. ``best`` receives the witness order
     when VALID, and with ``record`` the longest linearizable prefix seen, whose length is
     ``stats[3]``.
@@ -568,6 +571,62 @@ def search(  # pragma: no cover - compiled
     gate_first = 0  # the first gate not placed
     puts_placed = 0
 
+    # Values that must be seen (registers): a required read or cas that expects a value
+    # can be placed only while the state holds it. Once the state leaves a value that a
+    # required op not yet placed expects, and every op that could write that value again
+    # is placed, that op can never be placed: the branch is dead, at once rather than at
+    # its return. (With unique written values this is every premature overwrite.)
+    # ``seen_of[op]`` is the index of the value a required op expects, ``writes_of[op]``
+    # of the value an op writes (-1: none, or a value nobody must see); ``to_see`` and
+    # ``writers`` count, per value, such ops not placed; ``cur_val`` is the index of the
+    # current state's value. Not while recording the longest prefix for an explanation:
+    # there a prefix that runs on until an op cannot follow says more than one cut short.
+    track = sw == 1 and not use_table and not record
+    for k in range(n):
+        if opc[k] < OP_READ or opc[k] > OP_CAS_MAYBE:
+            track = False
+            break
+    seen_of = np.full(n, -1, np.int32)
+    writes_of = np.full(n, -1, np.int32)
+    nval = 0
+    vcap = 16
+    if track:
+        while vcap < 4 * n:
+            vcap *= 2
+    vkey = np.empty(vcap, np.int64)
+    vid = np.full(vcap, -1, np.int32)
+    if track:
+        for k in range(n):
+            if optional[k] == REQUIRED and (opc[k] == OP_READ or opc[k] == OP_CAS):
+                vj = np.int64(_mix(np.uint64(arg_a[k])) & np.uint64(vcap - 1))
+                while vid[vj] >= 0 and vkey[vj] != arg_a[k]:
+                    vj = (vj + 1) & (vcap - 1)
+                if vid[vj] < 0:
+                    vkey[vj] = arg_a[k]
+                    vid[vj] = nval
+                    nval += 1
+                seen_of[k] = vid[vj]
+    to_see = np.zeros(nval + 1, np.int32)
+    writers = np.zeros(nval + 1, np.int32)
+    cur_val = -1
+    if track:
+        for k in range(n):
+            if seen_of[k] >= 0:
+                to_see[seen_of[k]] += 1
+            if opc[k] == OP_WRITE or opc[k] == OP_CAS or opc[k] == OP_CAS_MAYBE:
+                x = arg_a[k] if opc[k] == OP_WRITE else arg_b[k]
+                vj = np.int64(_mix(np.uint64(x)) & np.uint64(vcap - 1))
+                while vid[vj] >= 0 and vkey[vj] != x:
+                    vj = (vj + 1) & (vcap - 1)
+                if vid[vj] >= 0:
+                    writes_of[k] = vid[vj]
+                    writers[vid[vj]] += 1
+        vj = np.int64(_mix(np.uint64(init[0])) & np.uint64(vcap - 1))
+        while vid[vj] >= 0 and vkey[vj] != init[0]:
+            vj = (vj + 1) & (vcap - 1)
+        cur_val = vid[vj]
+    stack_val = np.empty(n + 1, np.int32)
+
     cur = init.copy()
     if use_table:
         cur[0] = 0
@@ -671,6 +730,12 @@ def search(  # pragma: no cover - compiled
                 obits[oidx[op] >> 6] &= ~(np.uint64(1) << np.uint64(oidx[op] & 63))
                 ho ^= zob[op]
             cur_oid = stack_oid[depth]
+            if track:
+                cur_val = stack_val[depth]
+                if seen_of[op] >= 0:
+                    to_see[seen_of[op]] += 1
+                if writes_of[op] >= 0:
+                    writers[writes_of[op]] += 1
             if names[op] >= 0:
                 pending[names[op]] += 1
             if opc[op] == OP_WRITE:
@@ -763,6 +828,14 @@ def search(  # pragma: no cover - compiled
             # An op that may never have happened and would change nothing: leaving it out
             # is always at least as good as placing it here.
             node = nxt[node]
+            continue
+        if (
+            not unchanged
+            and cur_val >= 0
+            and writers[cur_val] == 0
+            and to_see[cur_val] > (1 if seen_of[op] == cur_val else 0)
+        ):
+            node = nxt[node]  # someone must still see the value this would erase
             continue
         if not unchanged and gate_first < ngate:
             g = gate_op[gate_first]
@@ -968,6 +1041,14 @@ def search(  # pragma: no cover - compiled
             stack_state[depth, k] = cur[k]
             cur[k] = cand[k]
         stack_oid[depth] = cur_oid
+        if track:
+            stack_val[depth] = cur_val
+            if seen_of[op] >= 0:
+                to_see[seen_of[op]] -= 1
+            if writes_of[op] >= 0:
+                writers[writes_of[op]] -= 1
+            if not unchanged:
+                cur_val = writes_of[op]
         depth += 1
         hr = hr2
         hrb = hr2b
