@@ -18,8 +18,8 @@ on a bridge of clew's own, with no NAT network anywhere.
    ``<state>/pool``, and Vagrant logging in as root with the cluster's key
    (``ssh.insert_key = false``, ``ssh.sudo_command = "%c"``: the image has no sudo);
 6. ``vagrant up`` runs. vagrant-libvirt finds a node's address in the host's ARP table
-   (``/proc/net/arp``) when there is no libvirt network, so clew knocks on each node's
-   port 22 meanwhile: the host's ARP request fills that table as soon as the guest's
+   (``/proc/net/arp``) when there is no libvirt network, so clew sends each node a UDP
+   datagram (port 9) meanwhile: the host's ARP request fills that table as soon as the guest's
    network is up.
 
 ``down`` runs ``vagrant destroy -f``, then removes what libvirt still holds (domains, the
@@ -207,6 +207,13 @@ def up_bridged(
     state = spec.resolved_state_dir().absolute()
     image = find_vm_image(opts.get("image"))
     state.mkdir(parents=True, exist_ok=True)
+    # What makes two clusters the same (the name aside: `clew test` names its own).
+    config = {"provider": provider, "network": "bridge", "nodes": spec.nodes,
+              "prefix": net.prefix, "subnet": str(net.subnet), "first_host": net.first_host,
+              "memory": memory, "cpus": cpus, "image": image.digest}  # fmt: skip
+    ledger = Ledger.load(state) if (state / CLUSTER_FILE).exists() else None
+    if ledger is not None and ledger.config == config:
+        return Cluster.load(state)  # the same cluster is up: `clew test` reuses it
     if (state / LEDGER_FILE).exists() or (state / "Vagrantfile").exists():
         raise ClusterError(
             f"{state} already holds a cluster (or a Vagrantfile); bring it down first "
@@ -223,15 +230,7 @@ def up_bridged(
     t_box = time.monotonic()
     accel = choose_accel(str(opts.get("accel", "auto")))
     with state_lock(state):
-        ledger = Ledger(
-            state_dir=state,
-            config={
-                "name": spec.name,
-                "provider": provider,
-                "network": "bridge",
-                "prefix": net.prefix,
-            },
-        )
+        ledger = Ledger(state_dir=state, config=config)
         ledger.save()
         try:
             cluster = _build(
@@ -313,10 +312,12 @@ def _build(
         libvirt_uri=_libvirtd.uri(root), kvm=kvm, boot_timeout=int(timeout),
     ))  # fmt: skip
     stop = threading.Event()
-    knocker = threading.Thread(target=_knock, args=(ips, stop), daemon=True)
+    knocker = threading.Thread(target=_knock, args=(net, len(names), stop), daemon=True)
     knocker.start()
     try:
         res = run_tool([vagrant, "up", "--provider=libvirt"], cwd=state, timeout=timeout)
+        t_up = time.monotonic()
+        seen = run_tool([vagrant, "ssh-config"], cwd=state, timeout=120)
     finally:
         stop.set()
         knocker.join()
@@ -325,8 +326,6 @@ def _build(
         status = "timed out" if res.timed_out else f"exited with status {res.returncode}"
         tail = " | ".join(_clean(res.stdout + res.stderr).strip().splitlines()[-6:])
         raise ClusterError(f"`vagrant up --provider=libvirt` {status} in {state}: {tail}")
-    t_up = time.monotonic()
-    seen = run_tool([vagrant, "ssh-config"], cwd=state, timeout=120)
     for name, ip in zip(names, ips, strict=True):
         if f"Host {name}\n  HostName {ip}\n" not in seen.stdout:
             raise ClusterError(f"`vagrant ssh-config` does not give {name} the address {ip}: "
@@ -373,14 +372,31 @@ def _build(
     return cluster
 
 
-def _knock(ips: list[str], stop: threading.Event) -> None:
-    """Until ``stop``, try each node's port 22 every 2 s: the host's ARP request puts the
-    node's MAC and address in ``/proc/net/arp``, where vagrant-libvirt looks for it."""
+def _knock(net: BridgeNet, count: int, stop: threading.Event) -> None:
+    """Until ``stop``, every 2 s, send a UDP datagram to port 9 of each node the host's ARP
+    table (``/proc/net/arp``, where vagrant-libvirt looks) does not hold yet: the host's ARP
+    request puts it there as soon as the node's network is up. (Not a TCP connection to
+    port 22: each one starts an sshd on the node, which under emulation takes seconds of
+    its CPU.)"""
     while not stop.is_set():
-        for ip in ips:
-            with contextlib.suppress(OSError), socket.create_connection((ip, 22), timeout=1):
-                pass
+        known = _arp_table()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(1, count + 1):
+                if known.get(net.ip(i)) != net.mac(i):
+                    with contextlib.suppress(OSError):
+                        s.sendto(b"clew", (net.ip(i), 9))
         stop.wait(2.0)
+
+
+def _arp_table() -> dict[str, str]:
+    """The host's complete ARP entries: address -> MAC."""
+    table = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/arp").read_text().splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 4 and f[2] != "0x0":
+                table[f[0]] = f[3].lower()
+    return table
 
 
 def _clean(text: str) -> str:
