@@ -9,9 +9,10 @@ kernel and the other node reachable; a short ``clew test etcd`` on that cluster;
 with them), no bridge, no process of it, no firewall rule added, no state file.
 
 Two VMs, not three: under software emulation (TCG) here a cold boot takes minutes, and
-the point is Vagrant driving libvirt, not the cluster's size. About 6-8 minutes at load
-10-18 (the box upload into the pool, two cold boots, etcd's setup): more than CI's budget
-for one test, so it runs only with ``CLEW_VAGRANT_TESTS=1``. Subnet 10.77.153.0/24, names
+the point is Vagrant driving libvirt, not the cluster's size. 271 s here at load 7-12
+(up 182 s: the box added and uploaded into the pool, two cold boots; ``clew test`` 65 s;
+down 12 s): more than CI's budget for one test, so it runs only with
+``CLEW_VAGRANT_TESTS=1``. Subnet 10.77.153.0/24, names
 ``vgt-``.
 """
 
@@ -38,7 +39,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="a bridge and libvirtd need root"),
     pytest.mark.skipif(
         os.environ.get("CLEW_VAGRANT_TESTS") != "1",
-        reason="6-8 minutes of VMs under TCG: set CLEW_VAGRANT_TESTS=1 to run",
+        reason="4-5 minutes of VMs under TCG: set CLEW_VAGRANT_TESTS=1 to run",
     ),
 ]
 
