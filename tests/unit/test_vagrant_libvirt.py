@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -142,3 +144,12 @@ def test_options_of_one_mode_are_refused_in_the_other(
 def test_vagrants_progress_lines_are_dropped_from_its_log() -> None:
     raw = "==> n1: Uploading\r\x1b[KProgress: 0%\r\x1b[KProgress: 99%\r\x1b[K==> n1: Creating\n"
     assert _clean(raw) == "==> n1: Uploading\n==> n1: Creating\n"
+
+
+def test_vagrant_box_without_vm_is_a_usage_error() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "image", "build", "--suite", "etcd", "--vagrant-box"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert res.returncode == 254
+    assert "--vagrant-box goes with --vm" in res.stderr
