@@ -35,9 +35,12 @@ def open_dask_client(
     logging.getLogger("distributed").setLevel(logging.ERROR)
     cluster = None
     if address is None:
+        # Our own worker processes log nothing: a unit's failure comes back through its
+        # future, and at close a worker's heartbeat can race the scheduler's shutdown and
+        # log a traceback at ERROR that means nothing to the user.
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               silence_logs=logging.ERROR)  # fmt: skip
+                               silence_logs=logging.CRITICAL)  # fmt: skip
         client = Client(cluster, timeout=timeout)
     else:
         try:

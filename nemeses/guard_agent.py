@@ -335,6 +335,7 @@ class Slice:
         self.struck: dict[str, int] = {}  # strike id -> times struck
         self.heals: list[tuple[float, str, str]] = []  # (monotonic due, strike id, script)
         self.heal_cv = threading.Condition()
+        self._log_start: int | None = None  # the watched log's size when the slice started
         patterns = dict(self.watch.get("patterns") or {})
         self.patterns = {k: re.compile(v) for k, v in patterns.items()}
         for s in self.strikes:
@@ -356,6 +357,13 @@ class Slice:
             threads.append(self._process)
         if self.watch.get("pressure_every"):
             threads.append(self._pressure)
+        if self.watch.get("log"):
+            # Where the watched log ends now, taken before the slice is journaled as started:
+            # a line written after that record is seen however late the tail thread runs.
+            try:
+                self._log_start = os.stat(str(self.watch["log"])).st_size
+            except OSError:
+                self._log_start = None  # not there yet: read it from its start when it is
         for fn in threads:
             threading.Thread(target=fn, daemon=True, name=f"{self.id}-{fn.__name__}").start()
 
@@ -472,15 +480,16 @@ class Slice:
     def _tail(self) -> None:
         path = str(self.watch["log"])
         f = None
-        pos = 0
+        pos = self._log_start or 0
         buf = b""
         idle = 0
         while not self.ended.is_set():
             if f is None:
                 try:
                     f = open(path, "rb")  # noqa: SIM115
-                    f.seek(0, os.SEEK_END)  # only what is written from now on
-                    pos = f.tell()
+                    if pos > os.fstat(f.fileno()).st_size:
+                        pos = 0  # truncated while it was not open
+                    f.seek(pos)  # only what was written since the slice started
                 except OSError:
                     self.ended.wait(0.05)
                     continue

@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -152,6 +153,40 @@ def test_journal_caps_count_what_they_drop(agent: Any, tmp_path: Path) -> None:
     span = (logs[-1]["mono"] - logs[0]["mono"]) / 1e9
     assert 20 <= len(logs) <= 20 * (span + 1) + 1  # a second's burst, then the rate
     assert (d / "agent.jsonl").stat().st_size <= 65536
+
+
+def test_a_watched_line_written_before_the_tail_thread_runs_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under load the tail thread may first run after the database wrote its line: the slice
+    # reads from where the log ended when it started, not from where it ends then.
+    log = tmp_path / "db.log"
+    log.write_text("before the slice\n")
+    journal = agent_module.Journal(str(tmp_path / "agent.jsonl"), 1 << 20, 1000.0)
+    held: list[Callable[[], None]] = []
+
+    class Held:
+        def __init__(self, target: Callable[[], None], **_: Any) -> None:
+            held.append(target)
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(agent_module.threading, "Thread", Held)
+    data = {"id": "s", "origin_ns": time.monotonic_ns(), "strikes": [],
+            "watch": {"log": str(log), "patterns": {"hit": "hit"}}}  # fmt: skip
+    sl = agent_module.Slice(data, agent_module.Leases(), journal, 5.0)
+    sl.start()
+    monkeypatch.undo()
+    with log.open("a") as f:
+        f.write("hit 1\nmiss\nhit 2\n")
+    tail = next(t for t in held if t.__name__ == "_tail")
+    thread = threading.Thread(target=tail, daemon=True)
+    thread.start()
+    wait_for(lambda: len([r for r in records(tmp_path) if r["e"] == "log"]) == 2, 5)
+    sl.end("test")
+    thread.join(5)
+    assert [r["line"] for r in records(tmp_path) if r["e"] == "log"] == ["hit 1", "hit 2"]
 
 
 NODES = ("n1", "n2", "n3")
