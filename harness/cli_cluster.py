@@ -190,7 +190,9 @@ def _state_options(f: Any) -> Any:
     multiple=True,
     metavar="KEY=VALUE",
     help="A provider setting (repeatable), e.g. local: subnet, bridge, prefix; vagrant: "
-    "box, first_ip, memory; docker, podman: image, engine, prefix, subnet, internal, runtime; "
+    "box, first_ip, memory, or network=bridge (vagrant-libvirt on clew's own bridge, from "
+    "`clew image build --vm --vagrant-box`; root) with subnet, prefix; "
+    "docker, podman: image, engine, prefix, subnet, internal, runtime; "
     "qemu: memory, cpus, boot_timeout, saved_states, subnet, prefix (docs/vms.md).",
 )
 def up_cmd(
@@ -218,6 +220,7 @@ def up_cmd(
       clew cluster up --provider static --nodes 10.0.0.5,10.0.0.6,10.0.0.7 --user admin
       clew cluster up --provider static --nodes-file nodes.txt --password-env CLEW_PW
       clew cluster up --provider vagrant --nodes 3 --option box=debian/bookworm64
+      clew cluster up --provider vagrant --nodes 2 --option network=bridge
       clew cluster up --provider docker --nodes 5 --name docker5
 
     \b

@@ -61,6 +61,9 @@ NOT_RUN = {
         "needs real static hosts",
     "clew cluster up --provider vagrant --nodes 3 --option box=debian/bookworm64":
         "needs vagrant",
+    "clew cluster up --provider vagrant --nodes 2 --option network=bridge": (
+        "two TCG VMs for minutes: test_vagrant_libvirt.py runs it with CLEW_VAGRANT_TESTS=1"
+    ),
     "clew cluster up --provider docker --nodes 5 --name docker5": "needs docker",
     "clew cluster status --name docker5": "the docker cluster above",
     "clew cluster down --name docker5": "the docker cluster above",
