@@ -62,6 +62,8 @@ def triggered_strikes(campaign_dir: Path) -> list[float]:
     log-triggered strike of the campaign's runs."""
     out = []
     for journal in sorted(campaign_dir.glob("runs/*/*/nodes/*/agent.jsonl")):
+        if journal.parents[2].is_symlink():
+            continue  # runs/<test>/latest: the last run again
         for line in journal.read_text().splitlines():
             r = json.loads(line)
             if r.get("e") == "strike" and r.get("trigger") == "log" and "skipped" not in r:
