@@ -334,7 +334,7 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     an.edges.append(edges(rtx_s[rix], np.repeat(a_txn, cnt), RW))
     del rv, rcode, orr, rcode_s, rtx_s, acode, lo, hi, cnt, starts, rix, a_key, a_txn
 
-    an.stats = {"reads": len(rm), "appends": len(am), "read_elements": len(tx.elems),
+    an.stats = {"reads": len(rm), "appends": len(am), "read_elements": int(r_len.sum()),
                 "keys": n_keys}  # fmt: skip
 
     # --- explanations (per mop, for the few edges on reported cycles) -----------------

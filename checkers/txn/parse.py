@@ -9,9 +9,9 @@ that never completed counts as ``info``). Columns:
   invocation that never completed), ``mop_lo[t]:mop_lo[t+1]`` its mops;
 * per mop: ``m_txn``, ``m_f`` (:data:`WRITE` for ``append``/``w``, :data:`READ`),
   ``m_key`` (interned key id), ``m_val`` (the written value; for a list-append read the
-  start of its elements in ``elems``; for a register read the value read), ``m_len``
-  (list-append read length), ``m_idx`` (position in the transaction's value, for
-  explanations).
+  start of its elements in ``elems``, which reads that agree share; for a register read
+  the value read), ``m_len`` (list-append read length), ``m_idx`` (position in the
+  transaction's value, for explanations).
 
 Values are kept as int64 when they all are integers; otherwise they are interned to ids
 (``values`` maps ids back). ``NIL`` stands for a register read of nil. Reads of ``fail``
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from checkers.txn.elements import read_elements
 from harness.history import INFO, INVOKE, OK, History
 
 __all__ = ["NIL", "READ", "WRITE", "TxnFormatError", "Txns", "parse"]
@@ -107,6 +108,11 @@ def _txn_ops(h: History) -> tuple[I64, I64, npt.NDArray[np.int8]]:
     return inv, cmp, types
 
 
+def _process(h: History, inv: I64, cmp: I64) -> I64:
+    """The process of each transaction."""
+    return h.process[np.where(cmp < len(h), cmp, inv)] if len(cmp) else np.empty(0, np.int64)
+
+
 def parse(history: History, model: str, tick: Callable[[str], None] | None = None) -> Txns:
     """Columns of the transactions of ``history`` for ``model`` (list-append, rw-register).
 
@@ -131,6 +137,17 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         c = int(cmp[t])
         return h.describe(c if c < nh else int(inv[t]))
 
+    if model == "list-append":
+        from checkers.txn.parse_fast import list_append_columns  # (it imports this module)
+
+        c = list_append_columns(txn_vals, types, lambda: tick("parse"))
+        if c is not None:
+            return Txns(
+                history=h, model=model, type=types, process=_process(h, inv, cmp),
+                inv=inv, cmp=cmp, mop_lo=c.mop_lo, m_txn=c.m_txn, m_f=c.m_f, m_key=c.m_key,
+                m_val=c.m_val, m_len=c.m_len, m_idx=c.m_idx, elems=c.elems, keys=c.keys,
+                values=None,
+            )  # fmt: skip
     if not set(map(type, txn_vals)) <= {list, tuple}:
         bad = [t for t, v in enumerate(txn_vals) if not isinstance(v, list | tuple)]
         raise TxnFormatError(
@@ -142,10 +159,13 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     vs: list[Any] = []
     try:  # a mop that is not a sequence of 3 raises here (longer ones are cut)
         for lo in range(0, len(txn_vals), CHUNK):
-            part = list(chain.from_iterable(txn_vals[lo : lo + CHUNK]))
-            fs += map(itemgetter(0), part)
-            ks += map(itemgetter(1), part)
-            vs += map(itemgetter(2), part)
+            # one pass over the mops: f, key, value of each, flat (a mop is touched once)
+            fkv = list(
+                chain.from_iterable(map(_FKV, chain.from_iterable(txn_vals[lo : lo + CHUNK])))
+            )
+            fs += fkv[0::3]
+            ks += fkv[1::3]
+            vs += fkv[2::3]
             tick("parse")
     except (TypeError, IndexError, KeyError):
         flat = list(chain.from_iterable(txn_vals))
@@ -214,17 +234,15 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
             )
         # nil reads count as empty (length_hint(None) == 0; filter drops them)
         rl = np.fromiter(map(length_hint, reads), dtype=np.int64, count=len(reads))
-        reads = list(filter(None, reads))
         tick("parse")
-        total = int(rl.sum())
         m_len[rmask] = rl
-        m_val[rmask] = np.cumsum(rl) - rl
         try:
-            elems = _elements(reads, rl[rl > 0], total, tick)
+            elems, m_val[rmask] = read_elements(reads, m_key[rmask], rl, lambda: tick("parse"))
             m_val[wmask] = np.fromiter(writes, dtype=np.int64, count=len(writes))
             _check_ints(writes)  # read elements: a stray type shows up as a garbage read
         except (TypeError, ValueError, OverflowError):
-            values, ids = _intern(chain(writes, chain.from_iterable(reads)))
+            m_val[rmask] = np.cumsum(rl) - rl
+            values, ids = _intern(chain(writes, chain.from_iterable(filter(None, reads))))
             m_val[wmask] = ids[: len(writes)]
             elems = ids[len(writes) :]
     else:
@@ -242,32 +260,21 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
             m_val[rmask] = ids[len(writes) :]
     return Txns(
         history=h, model=model, type=types,
-        process=h.process[np.where(cmp < nh, cmp, inv)] if len(cmp) else np.empty(0, np.int64),
+        process=_process(h, inv, cmp),
         inv=inv, cmp=cmp, mop_lo=mop_lo, m_txn=m_txn, m_f=f_code, m_key=m_key, m_val=m_val,
         m_len=m_len, m_idx=m_idx, elems=elems, keys=keys, values=values,
     )  # fmt: skip
 
 
 _NIL_INT = int(NIL)
-#: Transactions (or reads) converted between two budget checks.
+#: Transactions converted between two budget checks.
 CHUNK = 1 << 15
+#: A mop's f, key and value (a shorter mop raises, a longer one is cut).
+_FKV = itemgetter(0, 1, 2)
 
 
 def _no_tick(phase: str) -> None:
     """No budget to check."""
-
-
-def _elements(reads: list[Any], lens: Any, total: int, tick: Callable[[str], None]) -> I64:
-    """The elements of the (non-empty) list-append reads, flat, converted in chunks."""
-    out = np.empty(total, dtype=np.int64)
-    at = 0
-    for lo in range(0, len(reads), CHUNK):
-        size = int(lens[lo : lo + CHUNK].sum())
-        out[at : at + size] = np.fromiter(chain.from_iterable(reads[lo : lo + CHUNK]),
-                                          dtype=np.int64, count=size)  # fmt: skip
-        at += size
-        tick("parse")
-    return out
 
 
 def _hashable(x: Any) -> bool:
