@@ -136,15 +136,15 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     vo_len = np.zeros(n_keys, dtype=np.int64)
     vo_start = np.zeros(n_keys, dtype=np.int64)
     longest = np.full(n_keys, -1, dtype=np.int64)
-    if len(rm):
-        order = np.lexsort((rm, -r_len, r_key))
-        ks = r_key[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = ks[1:] != ks[:-1]
-        best = order[first]
-        longest[r_key[best]] = best
-        vo_len[r_key[best]] = r_len[best]
-        del order, ks, first, best
+    if len(rm):  # the longest read of each key, the first of equally long ones
+        top = np.full(n_keys, -1, dtype=np.int64)
+        np.maximum.at(top, r_key, r_len)
+        best = np.flatnonzero(r_len == top[r_key])
+        longest[:] = len(rm)
+        np.minimum.at(longest, r_key[best], best)
+        longest[longest == len(rm)] = -1
+        vo_len[top >= 0] = top[top >= 0]
+        del top, best
     np.cumsum(vo_len[:-1], out=vo_start[1:]) if n_keys > 1 else None
     total = int(vo_len.sum())
     has_read = longest >= 0
@@ -171,7 +171,17 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
 
     tick("analysis")
     # --- every read against its key's order -----------------------------------------
-    compat = kernels.prefix_compatible(r_key, r_start, r_len, tx.elems, vo_start, vo_len, vo_elem)
+    # A read that starts where its key's longest read starts in ``elems`` shares its
+    # elements (checkers.txn.elements), so it is a prefix of the key's order: nothing to
+    # compare, unless the order had repeated elements dropped.
+    compat = r_start == r_start[longest[r_key]]
+    if dup_keys:
+        compat &= ~np.isin(r_key, np.fromiter(dup_keys, np.int64, len(dup_keys)))
+    rest = np.flatnonzero(~compat)
+    compat[rest] = kernels.prefix_compatible(
+        r_key[rest], r_start[rest], r_len[rest], tx.elems, vo_start, vo_len, vo_elem
+    )
+    del rest
     r_pos = np.where(compat, r_len, -1).astype(np.int64)
     has = r_len > 0
     if len(tx.elems):
@@ -325,8 +335,14 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     rcode_s = rcode[orr]
     rtx_s = r_txn[rv][orr]
     acode = a_key * P + pred
-    lo = np.searchsorted(rcode_s, acode, "left")
-    hi = np.searchsorted(rcode_s, acode, "right")
+    if n_keys * P <= DENSE_FACTOR * len(rcode) + DENSE_MIN:  # codes compact: count them
+        first = np.zeros(n_keys * P + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rcode, minlength=n_keys * P), out=first[1:])
+        lo, hi = first[acode], first[acode + 1]
+        del first
+    else:
+        lo = np.searchsorted(rcode_s, acode, "left")
+        hi = np.searchsorted(rcode_s, acode, "right")
     cnt = hi - lo
     tot = int(cnt.sum())
     starts = np.repeat(lo - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
@@ -428,11 +444,15 @@ def _own_append_order(an: Analysis, tx: Txns, va: I64, a_key: I64, a_flat: I64, 
     """``out-of-order-appends``: a transaction's appends to one key must show up in the
     order it made them, and none after one that no read shows (a self ww cycle: G0)."""
     a_txn = tx.m_txn[va].astype(np.int64)
-    o = np.lexsort((va, a_key, a_txn))
+    nk = max(len(tx.keys), 1)
+    if len(a_txn) and int(a_txn[-1]) < 2**62 // nk:
+        # mops are in transaction order, so by (transaction, key), ties in mop order
+        o = np.argsort(a_txn * nk + a_key, kind="stable")
+    else:
+        o = np.lexsort((va, a_key, a_txn))
     t_s, k_s, f_s = a_txn[o], a_key[o], a_flat[o]
     same = (t_s[1:] == t_s[:-1]) & (k_s[1:] == k_s[:-1])
     bad = same & (f_s[1:] >= 0) & ((f_s[:-1] < 0) | (f_s[1:] <= f_s[:-1]))
-    nk = max(len(tx.keys), 1)
     for n, i in enumerate(np.unique(t_s[1:][bad] * nk + k_s[1:][bad]).tolist()):
         t, k = divmod(int(i), nk)
         if n >= MAX_RECORDS:
