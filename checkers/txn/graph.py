@@ -74,29 +74,38 @@ class Graph:
 
 def build_graph(n: int, parts: list[Edges]) -> Graph:
     """Merge edge lists into one graph over ``n`` vertices (duplicates OR-ed)."""
-    if parts:
-        src = np.concatenate([p[0] for p in parts])
-        dst = np.concatenate([p[1] for p in parts])
-        lab = np.concatenate([p[2] for p in parts])
-    else:
-        src = dst = np.empty(0, np.int64)
-        lab = np.empty(0, np.uint8)
-    # one sort of (edge code, label) packed together; labels of equal edges then OR-ed
-    both = np.sort((src * max(n, 1) + dst) << 8 | lab.astype(np.int64))
-    code = both >> 8
-    lab = (both & 0xFF).astype(np.uint8)
+    # One sort of (edge code, label) packed together; labels of equal edges then OR-ed.
+    # Built in place, one column at a time: with millions of edges each temporary is tens
+    # of MB, and the graph is built when the check holds the most (issue 17's peak RSS).
+    m = max(n, 1)
+    both = np.empty(sum(len(p[0]) for p in parts), dtype=np.int64)
+    at = 0
+    for src, dst, lab in parts:
+        part = both[at : at + len(src)]
+        np.multiply(src, m, out=part)
+        part += dst
+        part <<= 8
+        part |= lab
+        at += len(src)
+    both.sort()
+    labels = both.astype(np.uint8)  # the low 8 bits
+    code = both
+    code >>= 8
     if len(code):
         first = np.empty(len(code), dtype=bool)
         first[0] = True
         np.not_equal(code[1:], code[:-1], out=first[1:])
         starts = np.flatnonzero(first)
-        lab = np.bitwise_or.reduceat(lab, starts).astype(np.uint8)
+        del first
+        labels = np.bitwise_or.reduceat(labels, starts).astype(np.uint8)
         code = code[starts]
-    s = code // max(n, 1)
-    d = code % max(n, 1)
+        del both, starts
+    d = (code % m).astype(np.int32)
+    code //= m  # the sources
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(s, minlength=n), out=indptr[1:])
-    csr = sp.csr_matrix((lab, d.astype(np.int32), indptr), shape=(n, n))
+    np.cumsum(np.bincount(code, minlength=n), out=indptr[1:])
+    del code
+    csr = sp.csr_matrix((labels, d, indptr), shape=(n, n))
     return Graph(n=n, csr=csr)
 
 
