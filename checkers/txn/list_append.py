@@ -292,6 +292,8 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
                 "ops": sorted({op(r_txn[r]) for r in rs}),
             })  # fmt: skip
 
+    del first_rw, cand, r_start
+
     # dirty update: along a key's order, a committed append right after a failed one
     known = np.flatnonzero((vo_wtype >= 0) & (vo_wtype != INFO))
     if len(known) > 1:
@@ -311,6 +313,8 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     an.edges.append(edges(w_txn[wr], r_txn[wr], WR))
     del wr, w_ok, known
     va = am[ttype[tx.m_txn[am]] != FAIL]
+    n_appends = len(am)
+    del am
     a_key = tx.m_key[va].astype(np.int64)
     a_flat = vo_flat_of(pack(a_key, tx.m_val[va]))
     pred = np.where(a_flat >= 0, _take(vo_pos, a_flat) - 1, vo_len[a_key])
@@ -327,30 +331,40 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     must[seen_info] = True
     an.must_happen = must
     del seen_info, a_flat, vo_key, vo_pos, vo_flat_of, vo_wtype, writer_mop, last, longest
-    # rw: readers of (key, pred) → appender
+    # rw: readers of (key, pred) → appender (temporaries freed as soon as used: this is
+    # where the check holds the most)
     P = int(vo_len.max(initial=0)) + 2
     rv = np.flatnonzero(r_pos >= 0)
     rcode = r_key[rv] * P + r_pos[rv]
     orr = np.argsort(rcode, kind="stable")
-    rcode_s = rcode[orr]
-    rtx_s = r_txn[rv][orr]
+    rtx_s = r_txn[rv[orr]]
+    del rv
     acode = a_key * P + pred
     if n_keys * P <= DENSE_FACTOR * len(rcode) + DENSE_MIN:  # codes compact: count them
         first = np.zeros(n_keys * P + 1, dtype=np.int64)
         np.cumsum(np.bincount(rcode, minlength=n_keys * P), out=first[1:])
-        lo, hi = first[acode], first[acode + 1]
+        del rcode, orr
+        lo, cnt = first[acode], first[acode + 1]
         del first
     else:
+        rcode_s = rcode[orr]
+        del rcode, orr
         lo = np.searchsorted(rcode_s, acode, "left")
-        hi = np.searchsorted(rcode_s, acode, "right")
-    cnt = hi - lo
+        cnt = np.searchsorted(rcode_s, acode, "right")
+        del rcode_s
+    del acode
+    cnt -= lo
     tot = int(cnt.sum())
-    starts = np.repeat(lo - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
-    rix = starts + np.arange(tot, dtype=np.int64)
-    an.edges.append(edges(rtx_s[rix], np.repeat(a_txn, cnt), RW))
-    del rv, rcode, orr, rcode_s, rtx_s, acode, lo, hi, cnt, starts, rix, a_key, a_txn
+    lo -= np.cumsum(cnt) - cnt  # each appender's first reader, less its edges' offset
+    rix = np.repeat(lo, cnt)
+    del lo
+    rix += np.arange(tot, dtype=np.int64)
+    src = rtx_s[rix]
+    del rix, rtx_s
+    an.edges.append(edges(src, np.repeat(a_txn, cnt), RW))
+    del src, cnt, a_key, a_txn
 
-    an.stats = {"reads": len(rm), "appends": len(am), "read_elements": int(r_len.sum()),
+    an.stats = {"reads": len(rm), "appends": n_appends, "read_elements": int(r_len.sum()),
                 "keys": n_keys}  # fmt: skip
 
     # --- explanations (per mop, for the few edges on reported cycles) -----------------
