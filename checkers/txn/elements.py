@@ -65,12 +65,11 @@ def read_elements(
     for k, b in zip(np.flatnonzero(has_base).tolist(), bases, strict=True):
         base_obj[k] = b
     prefix = list(map(slice, range(int(longest.max()) + 1)))
-    keys, lens = r_key.tolist(), r_len.tolist()
     shared = np.zeros(n, dtype=bool)
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
-        bases_lo = map(getitem, map(base_obj.__getitem__, keys[lo:hi]),
-                       map(prefix.__getitem__, lens[lo:hi]))  # fmt: skip
+        bases_lo = map(getitem, map(base_obj.__getitem__, r_key[lo:hi].tolist()),
+                       map(prefix.__getitem__, r_len[lo:hi].tolist()))  # fmt: skip
         shared[lo:hi] = np.fromiter(map(eq, reads[lo:hi], bases_lo), dtype=bool, count=hi - lo)
         tick()
     shared &= r_len > 0

@@ -126,7 +126,9 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     nh = len(h)
     hv = h.value
     vidx = np.where(cmp < nh, hv[np.minimum(cmp, max(nh - 1, 0))], -1) if len(cmp) else cmp
-    txn_vals: list[Any] = list(map(h.values.__getitem__, vidx.tolist()))
+    txn_vals: list[Any] = []
+    for lo in range(0, len(vidx), CHUNK):  # (a million ints at once would be 40 MB more)
+        txn_vals += map(h.values.__getitem__, vidx[lo : lo + CHUNK].tolist())
     for t in np.flatnonzero(types != OK).tolist():  # reads unknown: the invocation will do
         v = txn_vals[t] if vidx[t] >= 0 else None
         if not isinstance(v, list | tuple) and inv[t] >= 0:

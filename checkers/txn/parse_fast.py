@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain, compress
+from itertools import chain, compress, count
 from operator import itemgetter, length_hint
 from typing import Any
 
@@ -81,6 +81,7 @@ def _columns(
     kid: dict[Any, int] = {}
     lens_parts, f_parts, keep_parts, key_parts, w_parts, rlen_parts = [], [], [], [], [], []
     reads: list[Any] = []
+    n_mops = 0
     for lo in range(0, n, CHUNK):
         part = txn_vals[lo : lo + CHUNK]
         if not set(map(type, part)) <= _TXN_TYPES:
@@ -94,9 +95,6 @@ def _columns(
         if not keep.all():
             kl = keep.tolist()
             ks, vs, f = list(compress(ks, kl)), list(compress(vs, kl)), f[keep]
-        for k in dict.fromkeys(ks):
-            if k not in kid:
-                kid[k] = len(kid)
         is_read = f == READ
         writes = list(compress(vs, (~is_read).tolist()))
         chunk_reads = list(compress(vs, is_read.tolist()))
@@ -105,7 +103,10 @@ def _columns(
         lens_parts.append(lens)
         f_parts.append(f)
         keep_parts.append(keep)
-        key_parts.append(np.fromiter(map(kid.__getitem__, ks), dtype=np.int32, count=len(ks)))
+        # one dict operation per mop: a new key is numbered by its mop's position (made
+        # dense below), a known one gets its number back (past 2**31 mops: OverflowError)
+        key_parts.append(np.fromiter(map(kid.setdefault, ks, count(n_mops)), np.int32, len(ks)))
+        n_mops += len(ks)
         w_parts.append(np.fromiter(writes, dtype=np.int64, count=len(writes)))
         rlen_parts.append(
             np.fromiter(map(length_hint, chunk_reads), dtype=np.int64, count=len(chunk_reads))
@@ -120,7 +121,10 @@ def _columns(
     if not keep.all():
         m_txn, m_idx = m_txn[keep], m_idx[keep]
     m_f = np.concatenate(f_parts)
-    m_key = np.concatenate(key_parts)
+    dense = np.zeros(max(n_mops, 1), dtype=np.int32)
+    dense[np.fromiter(kid.values(), dtype=np.int32, count=len(kid))] = np.arange(len(kid))
+    m_key = dense[np.concatenate(key_parts)]
+    del dense
     mop_lo = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(m_txn, minlength=n), out=mop_lo[1:])
     rmask = m_f == READ
