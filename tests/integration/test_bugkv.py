@@ -209,8 +209,12 @@ def test_a_timing_bound_bug_is_found_when_the_nodes_strike_its_schedule(
         late = late_strikes(run)
         assert late and max(ms for *_, ms in late) < 100, late
         logs = {n: (run / "nodes" / n / "bugkv.log").read_text() for n in NODES}
-        if any(s["f"] == "start-kill" for s in STRUCK_BY_THE_NODES[name]):
-            assert "elected leader" in logs["n2"], "n2 never led: the kill struck a follower"
+        if (any(s["f"] == "start-kill" for s in STRUCK_BY_THE_NODES[name])
+                and "elected leader" not in logs["n2"]):  # fmt: skip
+            # The schedule kills n2 when it is elected; under load n3 can win that
+            # election instead, and the run did not strike the bug's schedule: a miss.
+            verdicts.append("n2 never led")
+            continue
         verdicts.append(outcome.valid)
         if outcome.valid is False:
             break
