@@ -623,23 +623,43 @@ def _write_client_files(state: Path, names: list[str], ips: list[str]) -> None:
 
 
 def _wait_ready(
-    names: list[str], ips: list[str], files: list[VmFiles], timeout: float, how: str
+    names: list[str],
+    ips: list[str],
+    files: list[VmFiles],
+    timeout: float,
+    how: str,
+    *,
+    port: int = 22,
 ) -> None:
     """Wait until every VM's sshd sends its banner; :class:`ClusterError` after
-    ``timeout`` seconds (or as soon as a VM's QEMU exits) quoting its console."""
+    ``timeout`` seconds (or as soon as a VM's QEMU exits) quoting its console and what the
+    last probe of each silent VM saw.
+
+    An emulated guest on a loaded host can take seconds to fork and re-exec sshd for a new
+    connection, so a probe that connects but hears no banner waits twice as long on that
+    VM the next time (up to :data:`_BANNER_WAIT_MAX` seconds) instead of giving up at a
+    fixed second again and again."""
     pending = dict(zip(names, zip(ips, files, strict=True), strict=True))
+    wait = dict.fromkeys(names, _BANNER_WAIT_MIN)
+    seen = dict.fromkeys(names, "not probed yet")
     deadline = time.monotonic() + timeout
     while pending:
         for name, (ip, f) in list(pending.items()):
             if vm_pid(f.pidfile) is None:
                 raise ClusterError(f"VM {name} ({how}) stopped before sshd answered: "
                                    f"{_console_tail(f)}")  # fmt: skip
-            if _ssh_banner(ip, 1.0):
+            left = max(deadline - time.monotonic(), _BANNER_WAIT_MIN)
+            seen[name] = _ssh_banner(ip, min(wait[name], left), port=port)
+            if seen[name] == BANNER:
                 del pending[name]
+            elif seen[name].startswith("connected"):
+                wait[name] = min(wait[name] * 2, _BANNER_WAIT_MAX)
         if not pending:
             return
         if time.monotonic() >= deadline:
-            details = "; ".join(f"{n}: {_console_tail(f)}" for n, (_, f) in pending.items())
+            details = "; ".join(
+                f"{n}: last probe {seen[n]}; {_console_tail(f)}" for n, (_, f) in pending.items()
+            )
             raise ClusterError(
                 f"sshd did not answer within {timeout:g} s on the {how} VM(s) "
                 f"{', '.join(pending)} (raise --option boot_timeout=... or restore_timeout=... "
@@ -648,13 +668,32 @@ def _wait_ready(
         time.sleep(0.2)
 
 
-def _ssh_banner(ip: str, timeout: float) -> bool:
+#: What :func:`_ssh_banner` returns when sshd answered.
+BANNER = "banner"
+#: Seconds a first probe waits for a VM's banner, and the most a later one waits.
+_BANNER_WAIT_MIN = 1.0
+_BANNER_WAIT_MAX = 30.0
+
+
+def _ssh_banner(ip: str, timeout: float, *, port: int = 22) -> str:
+    """Connect to ``ip``:``port`` and read the first bytes within ``timeout`` seconds:
+    :data:`BANNER` if they are an SSH banner, else what happened, for a message (starting
+    with ``connected`` when the connection was made but no banner came)."""
     try:
-        with socket.create_connection((ip, 22), timeout=timeout) as s:
+        s = socket.create_connection((ip, port), timeout=timeout)
+    except OSError as e:
+        return f"could not connect ({e.strerror or e})"
+    with s:
+        try:
             s.settimeout(timeout)
-            return s.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
+            first = s.recv(4)
+        except TimeoutError:
+            return f"connected, no banner within {timeout:g} s"
+        except OSError as e:
+            return f"connected, then {e.strerror or e}"
+    if first.startswith(b"SSH-"):
+        return BANNER
+    return f"connected, then {'closed' if not first else f'not a banner: {first!r}'}"
 
 
 def _console_tail(f: VmFiles, lines: int = 4) -> str:

@@ -4,11 +4,13 @@ inputs and errors. (Booting real VMs: tests/integration/test_qemu_cluster.py.)""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from clusters import get_provider
 from clusters.base import ClusterSpec
 from clusters.qemu import _node_archive, _state_key
 from clusters.qemu_opts import DEFAULTS, QemuOptions
-from clusters.qemu_vm import SNAPSHOT, Accel, VmFiles, choose_accel, qemu_command
+from clusters.qemu_vm import SNAPSHOT, Accel, VmFiles, choose_accel, qemu_command, vm_pid
 from clusters.vm_image import VmImage, _hook_script, find_vm_image, vm_image_inputs
 from harness.errors import ClusterError, ConfigError
 
@@ -249,3 +251,93 @@ def test_power_on_needs_the_vms_command_line(tmp_path: Path) -> None:
         power_on(cluster, "n1", within=1)
     with pytest.raises(ClusterError, match="no node 'n9'"):
         power_off(cluster, "n9")
+
+
+class _SlowSshd:
+    """A TCP server on loopback that sends an SSH banner ``delay`` seconds after each
+    connection is made (as a loaded emulated guest's sshd does), counting connections."""
+
+    def __init__(self, delay: float) -> None:
+        import socket
+        import threading
+
+        self.delay, self.connections = delay, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            self.connections += 1
+
+            def answer(c: Any = conn) -> None:
+                with c:
+                    self._stop.wait(self.delay)
+                    with contextlib.suppress(OSError):
+                        c.sendall(b"SSH-2.0-slow\r\n")
+
+            threading.Thread(target=answer, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def _fake_vm(tmp_path: Path) -> tuple[VmFiles, subprocess.Popen[bytes]]:
+    """A VM directory whose pidfile names a live process that names the pidfile (as
+    QEMU's command line does), so ``vm_pid`` takes it for a running VM."""
+    files = VmFiles(dir=tmp_path / "n1")
+    files.dir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             str(files.pidfile)])  # fmt: skip
+    files.pidfile.write_text(f"{proc.pid}\n")
+    # Right after exec the kernel may not have set the new command line up yet.
+    deadline = time.monotonic() + 10
+    while vm_pid(files.pidfile) is None:
+        assert time.monotonic() < deadline, "the stand-in VM process did not start"
+        time.sleep(0.01)
+    return files, proc
+
+
+def test_a_slow_banner_is_waited_for_longer_each_time(tmp_path: Path) -> None:
+    """A guest whose sshd takes 1.5 s to send its banner (longer than the first probe
+    waits) is still found ready: the next probe of it waits longer. (A fixed one-second
+    probe never heard it, and a power-on in CI waited 900 s for three running VMs.)"""
+    from clusters.qemu import _wait_ready
+
+    server = _SlowSshd(delay=1.5)
+    files, proc = _fake_vm(tmp_path)
+    try:
+        _wait_ready(["n1"], ["127.0.0.1"], [files], 30, "restored", port=server.port)
+        assert server.connections == 2
+    finally:
+        server.close()
+        proc.kill()
+        proc.wait()
+
+
+def test_a_silent_vm_is_named_with_what_its_last_probe_saw(tmp_path: Path) -> None:
+    from clusters.qemu import _wait_ready
+
+    server = _SlowSshd(delay=30)
+    files, proc = _fake_vm(tmp_path)
+    try:
+        with pytest.raises(ClusterError) as e:
+            _wait_ready(["n1"], ["127.0.0.1"], [files], 2, "powered-on", port=server.port)
+        assert "sshd did not answer within 2 s on the powered-on VM(s) n1" in str(e.value)
+        assert "n1: last probe connected, no banner within" in str(e.value)
+        assert str(e.value).endswith("(no console output)"), e.value
+    finally:
+        server.close()
+        proc.kill()
+        proc.wait()
