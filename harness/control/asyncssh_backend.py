@@ -116,9 +116,13 @@ class AsyncsshRemote(Remote):
         try:
             async with asyncio.timeout(seconds):
                 proc = await conn.create_process(line, encoding=None)
-                if stdin:
-                    proc.stdin.write(stdin)
-                proc.stdin.write_eof()
+                # A command may exit (and the node close its channel) before taking all of
+                # its stdin: that is its own business, and its exit status says how it went.
+                # A connection that broke shows below as a missing exit status.
+                with contextlib.suppress(BrokenPipeError):
+                    if stdin:
+                        proc.stdin.write(stdin)
+                    proc.stdin.write_eof()
                 out, err = await proc.communicate()
             done = True
         except TimeoutError:

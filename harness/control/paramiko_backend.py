@@ -206,9 +206,17 @@ class ParamikoRemote(Remote):
         try:
             chan.settimeout(max(0.001, deadline - time.monotonic()))
             chan.exec_command(line)
-            if stdin:
-                chan.sendall(stdin)
-            chan.shutdown_write()
+            try:
+                if stdin:
+                    chan.sendall(stdin)
+                chan.shutdown_write()
+            except TimeoutError:
+                raise
+            except OSError:
+                # A command may exit (and the node close its channel) before taking all of
+                # its stdin: its exit status says how it went. A dead transport is lost.
+                if not transport.is_active():
+                    raise
 
             def drain() -> None:
                 while chan.recv_ready():

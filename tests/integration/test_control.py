@@ -235,6 +235,34 @@ def test_many_concurrent_commands_share_one_connection(sshd: LoopbackSshd, backe
     assert elapsed >= 0.95, elapsed
 
 
+def test_a_command_that_exits_before_reading_its_stdin_gives_its_exit_status(
+    sshd: LoopbackSshd, backend: str
+) -> None:
+    """The node may close a command's channel before its stdin is sent (the command exited
+    without reading it, as a guard refusing its directory does): that is the command's
+    exit status, not a lost connection. (Both backends said "lost the connection" for
+    about half of these, and the guard's refusal came out as an SSH error under load.)"""
+
+    async def go() -> list[object]:
+        async with await _connect(sshd, backend) as r:
+
+            async def one() -> object:
+                try:
+                    return await r.run("exit 3", stdin=b"x" * 100)
+                except CommandError as e:
+                    return e.exit_status
+                except SSHError as e:
+                    return str(e)
+
+            outcomes: list[object] = []
+            for _ in range(20):
+                outcomes += await asyncio.gather(*(one() for _ in range(10)))
+            return outcomes
+
+    outcomes = arun(go())
+    assert outcomes == [3] * 200, sorted({str(o) for o in outcomes})
+
+
 def test_connection_lost_mid_command_raises_then_reconnects(
     sshd: LoopbackSshd, backend: str
 ) -> None:
