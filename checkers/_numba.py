@@ -21,6 +21,16 @@ process is only Numba's compiled ``np.dot``/``np.vdot``/``@`` (they raise a typi
 naming SciPy) and cffi calls from compiled code. A probed module already imported is
 left alone (Numba then sees it as usual). Numba's ``np.linalg`` functions are unaffected:
 they look for SciPy when they compile, not at import.
+
+Kernels with ``cache=True`` also load from Numba's cache without refreshing the target
+context first (:class:`_LoadingCache`). Numba refreshes it before every cache lookup: that
+imports and installs every implementation registry (unicode, char sequences, typed
+containers, random, linear algebra, …), which only compiling needs, and which was about a
+third of loading clew's kernels, so of a small ``clew check``. Loading compiled code needs
+only what the target context sets up when it is made (the C helpers, the math functions,
+the NRT, initialized here): compiling still refreshes, as Numba's compiler does that
+itself. Python's string hash secret, which compiled code hashing strings reads, is a
+symbol one registry adds; it is imported here too, so such a kernel loads as well.
 """
 
 from __future__ import annotations
@@ -52,6 +62,62 @@ def _import_numba_without_probes() -> None:
 
 _import_numba_without_probes()
 
-from numba import njit, types  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numba  # noqa: E402
+from numba import types  # noqa: E402
+from numba.core import typeinfer  # noqa: E402
+from numba.core.caching import FunctionCache  # noqa: E402
 
 __all__ = ["njit", "types"]
+
+
+class _LoadingCache(FunctionCache):
+    """Numba's function cache, minus the target-context refresh before a load (see the
+    module docstring); saving and misses are Numba's own."""
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        _ready_to_load(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+
+_LOAD_READY: set[int] = set()
+
+
+def _ready_to_load(target_context: Any) -> None:
+    """What loaded code needs beyond the target context's own set-up, once per context."""
+    if id(target_context) in _LOAD_READY:
+        return
+    from numba.core.runtime import rtsys
+    from numba.cpython import hashing  # noqa: F401 - adds the string hash secret's symbols
+
+    rtsys.initialize(target_context)
+    _LOAD_READY.add(id(target_context))
+
+
+def njit(*args: Any, **options: Any) -> Any:
+    """:func:`numba.njit`, taking the same arguments as clew's kernels give it (an optional
+    signature or list of signatures, then options), whose ``cache=True`` loads through
+    :class:`_LoadingCache`. Compiled code and its signatures are exactly Numba's: with a
+    signature the kernel is compiled (or loaded) at once and compiles nothing new later."""
+    if args and callable(args[0]) and not isinstance(args[0], str | list | tuple):
+        return njit(**options)(args[0])
+    sigs = args[0] if args else options.pop("signature", None)
+    cache = options.pop("cache", False)
+    if sigs is not None and not isinstance(sigs, list):
+        sigs = [sigs]
+
+    def wrap(fn: Callable[..., Any]) -> Any:
+        disp = numba.njit(**options)(fn)  # no signature: nothing compiled yet
+        if cache:
+            disp._cache = _LoadingCache(disp.py_func)
+        if sigs is not None:
+            with typeinfer.register_dispatcher(disp):
+                for sig in sigs:
+                    disp.compile(sig)
+                disp.disable_compile()
+        return disp
+
+    return wrap

@@ -1,16 +1,21 @@
-"""checkers._numba: the kernels load without SciPy's BLAS or cffi, and both still import later."""
+"""checkers._numba: the kernels load without SciPy's BLAS or cffi (both still import later),
+and from the cache without refreshing the target context (compiling still works)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(code: str) -> str:
+def _run(code: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -44,3 +49,48 @@ def test_an_already_imported_scipy_is_left_alone() -> None:
         """
     )
     assert out.split() == ["True"]
+
+
+_KERNELS = """
+from checkers._numba import njit
+
+@njit("int64(int64[::1])", cache=True, nogil=True)
+def total(a):
+    s = 0
+    for x in a:
+        s += x
+    return s
+
+@njit(cache=True)
+def twice(x):
+    return 2 * x
+"""
+
+
+def test_cached_kernels_load_without_a_registry_refresh_and_compiling_still_works(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "clew_tmp_kernels.py").write_text(_KERNELS)
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(_ROOT)]),
+    )
+    code = """
+        import sys
+        import numpy as np
+        import clew_tmp_kernels as k
+        print(k.total(np.arange(5)), k.twice(3))
+        print(sum(k.total.stats.cache_hits.values()), sum(k.total.stats.cache_misses.values()))
+        print("refreshed" if "numba.typed.dictimpl" in sys.modules else "not-refreshed")
+        print(k.twice(2.5))  # a new specialization: compiled (the compiler refreshes)
+        print(k.total.signatures == [k.total.signatures[0]])
+        """
+    first = _run(code, env).split("\n")
+    assert first[0] == "10 6"
+    assert first[1] == "0 1"  # compiled and saved
+    second = _run(code, env).split("\n")
+    assert second[0] == "10 6"
+    assert second[1] == "1 0"  # loaded from the cache
+    assert second[2] == "not-refreshed"
+    assert second[3:5] == ["5.0", "True"]
