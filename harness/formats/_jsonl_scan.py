@@ -4,7 +4,7 @@ per field.
 Private to :mod:`harness.formats.jsonl`. :func:`scan_block` walks a block of lines once
 and records, for each line and each op field clew keeps (:data:`FIELDS`), what kind of
 JSON value it holds, where its text lies in the block and, for an integer, its value.
-:func:`group_spans` then finds equal texts (exactly, byte for byte) so that only one
+:func:`group_fields` then finds equal texts (exactly, byte for byte) so that only one
 occurrence of each distinct value is ever decoded into a Python object.
 
 The scanner is deliberately narrow: it accepts only what a plain op line looks like (one
@@ -27,7 +27,7 @@ _I64 = types.int64
 _ROWS = types.Array(types.int64, 2, "C")
 _SPANS = types.Array(types.int64, 1, "C")
 
-__all__ = ["ABSENT", "FIELDS", "INT", "NULL", "OTHER", "STR", "group_spans", "scan_block"]
+__all__ = ["ABSENT", "FIELDS", "INT", "NULL", "OTHER", "STR", "group_fields", "scan_block"]
 
 #: The op fields, in the order of the scanner's columns (``OP_FIELDS``' order).
 FIELDS = ("index", "time", "type", "process", "f", "value", "key", "node", "error")
@@ -235,44 +235,67 @@ def _text_hash(buf, s, e):  # pragma: no cover - compiled
     return h ^ (h >> np.uint64(32))
 
 
-@njit(types.Tuple((_SPANS, _SPANS))(_BYTES, _SPANS, _SPANS), cache=True, nogil=True)
-def group_spans(buf, starts, ends):  # pragma: no cover - compiled
-    """Group the texts ``buf[starts[j]:ends[j]]`` by equality (byte for byte). Returns
-    each text's group and each group's first text; groups are numbered in order of
-    first appearance."""
-    m = starts.size
+@njit(
+    types.Tuple((_ROWS, _ROWS, _SPANS))(
+        _BYTES, types.Array(types.int8, 2, "C"), _ROWS, _ROWS, _SPANS
+    ),
+    cache=True,
+    nogil=True,
+)
+def group_fields(buf, kind, start, end, cols):  # pragma: no cover - compiled
+    """For each field ``cols[c]`` of the scanned lines, group the lines by the field's
+    text (exactly, byte for byte), the lines without the field making one group of their
+    own. Returns ``(codes, first, counts)``: ``codes[c, line]`` is the line's group,
+    ``first[c, g]`` the first line of group ``g``, and ``counts[c]`` how many groups the
+    field has; groups are numbered in order of first appearance."""
+    n = kind.shape[0]
+    m = cols.size
+    codes = np.empty((m, n), np.int64)
+    first = np.empty((m, n), np.int64)
+    counts = np.zeros(m, np.int64)
     size = 16
-    while size < 2 * m:
+    while size < 2 * n:
         size <<= 1
     mask = size - 1
-    slots = np.full(size, -1, np.int64)
-    hashes = np.empty(m, np.uint64)
-    first = np.empty(m, np.int64)
-    group = np.empty(m, np.int64)
-    groups = 0
-    for j in range(m):
-        s, e = starts[j], ends[j]
-        h = _text_hash(buf, s, e)
-        slot = np.int64(h & np.uint64(mask))
-        while True:
-            g = slots[slot]
-            if g < 0:
-                slots[slot] = groups
-                hashes[groups] = h
-                first[groups] = j
-                group[j] = groups
-                groups += 1
-                break
-            if hashes[g] == h:
-                fs, fe = starts[first[g]], ends[first[g]]
-                same = fe - fs == e - s
-                if same:
-                    for x in range(e - s):
-                        if buf[fs + x] != buf[s + x]:
-                            same = False
-                            break
-                if same:
-                    group[j] = g
+    slots = np.empty(size, np.int64)
+    hashes = np.empty(max(n, 1), np.uint64)
+    for c in range(m):
+        col = cols[c]
+        slots[:] = -1
+        groups = 0
+        absent = -1
+        for j in range(n):
+            if kind[j, col] == ABSENT:
+                if absent < 0:
+                    absent = groups
+                    first[c, groups] = j
+                    groups += 1
+                codes[c, j] = absent
+                continue
+            s, e = start[j, col], end[j, col]
+            h = _text_hash(buf, s, e)
+            slot = np.int64(h & np.uint64(mask))
+            while True:
+                g = slots[slot]
+                if g < 0:
+                    slots[slot] = groups
+                    hashes[groups] = h
+                    first[c, groups] = j
+                    codes[c, j] = groups
+                    groups += 1
                     break
-            slot = (slot + 1) & mask
-    return group, first[:groups].copy()
+                if hashes[g] == h:
+                    f = first[c, g]
+                    fs, fe = start[f, col], end[f, col]
+                    same = fe - fs == e - s
+                    if same:
+                        for x in range(e - s):
+                            if buf[fs + x] != buf[s + x]:
+                                same = False
+                                break
+                    if same:
+                        codes[c, j] = g
+                        break
+                slot = (slot + 1) & mask
+        counts[c] = groups
+    return codes, first, counts

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import compress
 from typing import IO, Any
 
 import msgspec
@@ -180,8 +181,8 @@ def _size(f: IO[bytes]) -> int:
 @dataclass(slots=True)
 class _Scanned:
     """What the compiled part found in a block: per line and field (see ``_jsonl_scan``)
-    the kind, integer and text span; per coded field, the lines that have it, the group
-    of each of their texts and the first text of each group."""
+    the kind, integer and text span; per coded field (in :data:`_CODED`'s order), each
+    line's group of equal texts, the first line of each group and the number of groups."""
 
     n: int
     buf: npt.NDArray[np.uint8]
@@ -189,7 +190,9 @@ class _Scanned:
     ival: npt.NDArray[np.int64]
     start: npt.NDArray[np.int64]
     end: npt.NDArray[np.int64]
-    groups: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+    codes: npt.NDArray[np.int64]
+    first: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
 
 
 #: The fields given to the builder as coded columns.
@@ -222,15 +225,10 @@ class _Scanner:
         n = lib.scan_block(buf, kind, ival, start, end)
         if n <= 0:
             return None
-        groups = {}
-        for name in _CODED:
-            col = lib.FIELDS.index(name)
-            present = np.flatnonzero(kind[:n, col] != lib.ABSENT)
-            starts = np.ascontiguousarray(start[present, col])
-            ends = np.ascontiguousarray(end[present, col])
-            group, first = lib.group_spans(buf, starts, ends)
-            groups[col] = (present, group, first)
-        return _Scanned(n, buf, kind[:n], ival[:n], start[:n], end[:n], groups)
+        cols = np.array([lib.FIELDS.index(name) for name in _CODED], dtype=np.int64)
+        kind, ival, start, end = kind[:n], ival[:n], start[:n], end[:n]
+        codes, first, counts = lib.group_fields(buf, kind, start, end, cols)
+        return _Scanned(n, buf, kind, ival, start, end, codes, first, counts)
 
     def add(self, builder: HistoryBuilder, block: bytes, line: int, sc: _Scanned) -> int | None:
         """Add the ops of ``block`` (whole lines, the first being ``line``; ``sc`` what
@@ -238,8 +236,8 @@ class _Scanner:
         nothing, if a text does not decode or an op is not plain."""
         field = self.lib.FIELDS.index
         cols = {}
-        for name in _CODED:
-            col = self._coded(sc, block, field(name))
+        for c, name in enumerate(_CODED):
+            col = self._coded(sc, block, c, field(name))
             if col is None:
                 return None
             cols[name] = col
@@ -262,51 +260,39 @@ class _Scanner:
             return None
         return False
 
-    def _coded(self, sc: _Scanned, block: bytes, col: int) -> CodedColumn | None:
-        """Column ``col`` as distinct values and codes (an absent field counts as
-        ``None``); ``None`` if a text does not decode."""
+    def _coded(self, sc: _Scanned, block: bytes, c: int, col: int) -> CodedColumn | None:
+        """Column ``col`` (coded field number ``c``) as distinct values and codes (an
+        absent field counts as ``None``); ``None`` if a text does not decode."""
         lib = self.lib
-        n = sc.n
-        kinds = sc.kind[:, col]
-        present, group, first = sc.groups[col]
-        codes = np.empty(n, dtype=np.int64)
-        entries: list[Any] = []
-        first_rows = present[first]
-        if len(present):
-            starts = sc.start[first_rows, col].tolist()
-            ends = sc.end[first_rows, col].tolist()
-            group_kind = kinds[first_rows]
-            out = np.empty(len(first), dtype=object)  # None where null
-            is_int = group_kind == lib.INT
-            if is_int.any():
-                out[is_int] = sc.ival[first_rows[is_int], col].astype(object)
-            is_str = np.flatnonzero(group_kind == lib.STR).tolist()
-            if is_str:
-                out[is_str] = np.array(
-                    [block[starts[j] + 1 : ends[j] - 1].decode("ascii") for j in is_str],
-                    dtype=object,
-                )
-            other = np.flatnonzero(group_kind == lib.OTHER).tolist()
-            if other:
-                texts = b",".join([block[starts[j] : ends[j]] for j in other])
-                try:
-                    decoded = msgspec.json.decode(b"[" + texts + b"]")
-                except (msgspec.DecodeError, RecursionError):
-                    return None
-                if len(decoded) != len(other):
-                    return None
-                # Object by object (a list of equal-length lists would become 2-D).
-                out[other] = np.fromiter(decoded, dtype=object, count=len(other))
-            entries = out.tolist()
-            codes[present] = group
-        if len(present) < n:  # absent: None, placed in order of first appearance
-            absent_row = int(np.flatnonzero(kinds == lib.ABSENT)[0])
-            at = int(np.searchsorted(first_rows, absent_row))
-            entries.insert(at, None)
-            if len(present):
-                codes[present] += codes[present] >= at
-            codes[kinds == lib.ABSENT] = at
-        return CodedColumn(entries, codes)
+        first_rows = sc.first[c, : sc.counts[c]]
+        group_kind = sc.kind[first_rows, col]
+        out = np.empty(len(first_rows), dtype=object)  # None where null or absent
+        is_int = group_kind == lib.INT
+        if is_int.any():
+            out[is_int] = sc.ival[first_rows[is_int], col].astype(object)
+        spans = np.flatnonzero(group_kind >= lib.STR)
+        starts = sc.start[first_rows[spans], col].tolist()
+        ends = sc.end[first_rows[spans], col].tolist()
+        is_str = group_kind[spans] == lib.STR
+        if is_str.any():
+            out[spans[is_str]] = np.array(
+                [block[s + 1 : e - 1].decode("ascii")
+                 for s, e in compress(zip(starts, ends, strict=True), is_str.tolist())],
+                dtype=object,
+            )  # fmt: skip
+        if not is_str.all():
+            other = ~is_str
+            spans_other = compress(zip(starts, ends, strict=True), other.tolist())
+            texts = b",".join([block[s:e] for s, e in spans_other])
+            try:
+                decoded = msgspec.json.decode(b"[" + texts + b"]")
+            except (msgspec.DecodeError, RecursionError):
+                return None
+            if len(decoded) != int(np.count_nonzero(other)):
+                return None
+            # Object by object (a list of equal-length lists would become 2-D).
+            out[spans[other]] = np.fromiter(decoded, dtype=object, count=len(decoded))
+        return CodedColumn(out.tolist(), sc.codes[c])
 
 
 def _add_block(builder: HistoryBuilder, block: bytes, line: int, path: str) -> int:
