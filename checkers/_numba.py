@@ -12,15 +12,17 @@ implementation registries, and two of them probe optional dependencies at import
   functions), which loads ``pycparser``.
 
 No clew kernel calls BLAS or cffi, and Numba has no setting to skip these probes, so
-this module imports those two registries once with the probed modules marked absent in
-``sys.modules``: by Python's documented import protocol (the language reference, "The
-module cache") a ``None`` entry makes an import raise ``ModuleNotFoundError``, which
-both probes catch and take as "not installed". The marks are removed at once, so any
-later import of SciPy or cffi in the process works as usual; what stays off for this
-process is only Numba's compiled ``np.dot``/``np.vdot``/``@`` (they raise a typing error
-naming SciPy) and cffi calls from compiled code. A probed module already imported is
-left alone (Numba then sees it as usual). Numba's ``np.linalg`` functions are unaffected:
-they look for SciPy when they compile, not at import.
+before clew's first compile in a process this module imports those two registries with
+the probed modules marked absent in ``sys.modules``: by Python's documented import
+protocol (the language reference, "The module cache") a ``None`` entry makes an import
+raise ``ModuleNotFoundError``, which both probes catch and take as "not installed". The
+marks are removed at once, so any later import of SciPy or cffi in the process works as
+usual; what stays off for this process is only Numba's compiled ``np.dot``/``np.vdot``/
+``@`` (they raise a typing error naming SciPy) and cffi calls from compiled code. A probed
+module already imported is left alone (Numba then sees it as usual). Numba's
+``np.linalg`` functions are unaffected: they look for SciPy when they compile, not at
+import. A process that only loads kernels from the cache imports neither registry (the
+two take about as long to import as Numba itself).
 
 Kernels with ``cache=True`` also load from Numba's cache without refreshing the target
 context first (:class:`_LoadingCache`). Numba refreshes it before every cache lookup: that
@@ -31,6 +33,13 @@ only what the target context sets up when it is made (the C helpers, the math fu
 the NRT, initialized here): compiling still refreshes, as Numba's compiler does that
 itself. Python's string hash secret, which compiled code hashing strings reads, is a
 symbol one registry adds; it is imported here too, so such a kernel loads as well.
+
+A kernel with declared signatures whose compiled code is already in the cache is loaded
+when it is first needed rather than at import (:class:`_Declared`): a check of a small
+history runs one of the linear checker's four big kernels and loads only that one. One
+not in the cache yet (the first run, or its source changed) is compiled at import as
+before, so compiling never counts against a check's time limit; loading does (a few
+hundredths of a second a kernel).
 """
 
 from __future__ import annotations
@@ -60,8 +69,6 @@ def _import_numba_without_probes() -> None:
                 del sys.modules[name]
 
 
-_import_numba_without_probes()
-
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -69,6 +76,8 @@ import numba  # noqa: E402
 from numba import types  # noqa: E402
 from numba.core import typeinfer  # noqa: E402
 from numba.core.caching import FunctionCache  # noqa: E402
+from numba.core.compiler_lock import global_compiler_lock  # noqa: E402
+from numba.core.registry import CPUDispatcher  # noqa: E402
 
 __all__ = ["njit", "types"]
 
@@ -80,7 +89,11 @@ class _LoadingCache(FunctionCache):
     def load_overload(self, sig: Any, target_context: Any) -> Any:
         _ready_to_load(target_context)
         with self._guard_against_spurious_io_errors():
-            return self._load_overload(sig, target_context)
+            loaded = self._load_overload(sig, target_context)
+            if loaded is not None:
+                return loaded
+        _import_numba_without_probes()  # not cached: Numba compiles it next
+        return None
 
 
 _LOAD_READY: set[int] = set()
@@ -97,11 +110,65 @@ def _ready_to_load(target_context: Any) -> None:
     _LOAD_READY.add(id(target_context))
 
 
+class _Declared(CPUDispatcher):
+    """A kernel with declared signatures that loads them from the cache when first
+    needed: called, or called by a kernel being compiled. It then compiles nothing else,
+    as a Numba kernel given signatures does not."""
+
+    _declared: tuple[Any, ...] = ()
+    _ready: bool = True
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with global_compiler_lock:
+            if self._ready:
+                return
+            with typeinfer.register_dispatcher(self):
+                for sig in self._declared:
+                    self.compile(sig)
+            self.disable_compile()
+            self._ready = True
+
+    def _compile_for_args(self, *args: Any, **kws: Any) -> Any:
+        if not self._declared:  # rebuilt from a pickle: Numba's own way
+            return super()._compile_for_args(*args, **kws)  # type: ignore[misc]
+        self._ensure()
+        # What Numba's dispatcher calls next (its C part calls a returned Python callable
+        # as Python): the call dispatched again, now to a declared signature, or to
+        # Numba's no-match TypeError, as compiling is off.
+        return self._dispatch_again
+
+    def _dispatch_again(self, *args: Any, **kws: Any) -> Any:
+        return self(*args, **kws)
+
+    def get_call_template(self, args: Any, kws: Any) -> Any:
+        self._ensure()
+        return super().get_call_template(args, kws)
+
+
+def _all_cached(disp: Any, sigs: list[Any]) -> bool:
+    """Whether Numba's cache holds ``disp`` compiled for each of ``sigs`` for this source
+    and this CPU (its index, checked as a load would check it; False if that cannot be
+    told)."""
+    try:
+        cache = disp._cache
+        index = cache._cache_file._load_index()
+        codegen = disp.targetctx.codegen()
+        return all(cache._index_key(sig, codegen) in index for sig in sigs)
+    except Exception:
+        return False
+
+
 def njit(*args: Any, **options: Any) -> Any:
     """:func:`numba.njit`, taking the same arguments as clew's kernels give it (an optional
     signature or list of signatures, then options), whose ``cache=True`` loads through
-    :class:`_LoadingCache`. Compiled code and its signatures are exactly Numba's: with a
-    signature the kernel is compiled (or loaded) at once and compiles nothing new later."""
+    :class:`_LoadingCache`. Compiled code and its signatures are exactly Numba's: with
+    signatures the kernel compiles nothing new later. With signatures and
+    ``cache=True``, a kernel whose signatures are all in the cache is loaded when first
+    needed (:class:`_Declared`), so a check loads only the kernels it runs; one that is
+    not yet cached is compiled at once, at import, as Numba does (so compiling never
+    happens inside a check's time limit)."""
     if args and callable(args[0]) and not isinstance(args[0], str | list | tuple):
         return njit(**options)(args[0])
     sigs = args[0] if args else options.pop("signature", None)
@@ -110,14 +177,25 @@ def njit(*args: Any, **options: Any) -> Any:
         sigs = [sigs]
 
     def wrap(fn: Callable[..., Any]) -> Any:
-        disp = numba.njit(**options)(fn)  # no signature: nothing compiled yet
+        made = numba.njit(**options)(fn)  # no signature: nothing compiled yet
+        if not isinstance(made, CPUDispatcher):  # NUMBA_DISABLE_JIT: plain Python
+            return made
+        disp: Any = made
         if cache:
             disp._cache = _LoadingCache(disp.py_func)
+        else:
+            _import_numba_without_probes()  # it will be compiled
         if sigs is not None:
-            with typeinfer.register_dispatcher(disp):
-                for sig in sigs:
-                    disp.compile(sig)
-                disp.disable_compile()
+            if type(made) is CPUDispatcher:
+                disp.__class__ = _Declared
+                disp._declared = tuple(sigs)
+                disp._ready = False
+            if not (cache and isinstance(disp, _Declared) and _all_cached(disp, sigs)):
+                with typeinfer.register_dispatcher(disp):
+                    for sig in sigs:
+                        disp.compile(sig)
+                    disp.disable_compile()
+                disp._ready = True
         return disp
 
     return wrap

@@ -67,7 +67,17 @@ def twice(x):
 """
 
 
-def test_cached_kernels_load_without_a_registry_refresh_and_compiling_still_works(
+_CALLER = """
+from checkers._numba import njit
+from clew_tmp_kernels import total
+
+@njit("int64(int64[::1])", cache=True)
+def total_twice(a):
+    return 2 * total(a)
+"""
+
+
+def test_cached_kernels_load_when_first_needed_without_a_registry_refresh(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "clew_tmp_kernels.py").write_text(_KERNELS)
@@ -80,17 +90,35 @@ def test_cached_kernels_load_without_a_registry_refresh_and_compiling_still_work
         import sys
         import numpy as np
         import clew_tmp_kernels as k
+        print(k.total._ready)  # compiled at import unless cached
         print(k.total(np.arange(5)), k.twice(3))
         print(sum(k.total.stats.cache_hits.values()), sum(k.total.stats.cache_misses.values()))
         print("refreshed" if "numba.typed.dictimpl" in sys.modules else "not-refreshed")
         print(k.twice(2.5))  # a new specialization: compiled (the compiler refreshes)
         print(k.total.signatures == [k.total.signatures[0]])
+        try:
+            k.total(np.arange(3.0))  # not a declared signature: never compiled
+        except TypeError:
+            print("TypeError")
+        print("linalg" if "scipy.linalg" in sys.modules else "no-linalg")
         """
-    first = _run(code, env).split("\n")
-    assert first[0] == "10 6"
-    assert first[1] == "0 1"  # compiled and saved
-    second = _run(code, env).split("\n")
-    assert second[0] == "10 6"
-    assert second[1] == "1 0"  # loaded from the cache
-    assert second[2] == "not-refreshed"
-    assert second[3:5] == ["5.0", "True"]
+    first = _run(code, env).splitlines()
+    assert first[:3] == ["True", "10 6", "0 1"]  # compiled and saved
+    second = _run(code, env).splitlines()
+    assert second[0] == "False"  # cached: loaded when first called
+    assert second[1:3] == ["10 6", "1 0"]  # loaded from the cache
+    assert second[3:7] == ["not-refreshed", "5.0", "True", "TypeError"]
+    assert first[-1] == second[-1] == "no-linalg"  # compiling kept SciPy's BLAS probe off
+    # A kernel compiled while the kernel it calls is cached but not yet loaded.
+    (tmp_path / "clew_tmp_caller.py").write_text(_CALLER)
+    out = _run(
+        """
+        import numpy as np
+        import clew_tmp_kernels as k
+        print(k.total._ready)
+        import clew_tmp_caller as c  # compiles total_twice, which loads total
+        print(k.total._ready, c.total_twice(np.arange(5)))
+        """,
+        env,
+    )
+    assert out.split() == ["False", "True", "20"]
