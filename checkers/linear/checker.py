@@ -23,7 +23,6 @@ from checkers.linear.budget import (
     deadline,
 )
 from checkers.linear.calls import Calls, extract_calls
-from checkers.linear.counterexample import build_counterexample, summarize
 from checkers.linear.models import Model, get_model, guess_model, with_initial_value
 from checkers.linear.prepare import (
     MAX_TABLE_CELLS,
@@ -399,6 +398,8 @@ def _check(
             details["counterexample"] = cex
             details["counterexample_seconds"] = time.perf_counter() - t0 - verdict_seconds
             if cex.get("linearized") is not None:
+                from checkers.linear.counterexample import summarize
+
                 cause = summarize(cex)
         return Result(
             valid=False, checker="linearizable", cause=cause,
@@ -477,6 +478,8 @@ def _counterexample(
     time_limit: float,
     exact: bool,
 ) -> dict[str, Any]:
+    from checkers.linear.counterexample import build_counterexample  # only for a failure
+
     with deadline(time_limit) as stop:
         r = _search(p, stop, max_bytes, 0, True, exact)
     cex = build_counterexample(history, calls, m, p, r.best.tolist())

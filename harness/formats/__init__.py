@@ -14,20 +14,19 @@ Format                    What                                                  
 a :class:`~harness.history.History` and reports a bad file as a
 :class:`~harness.errors.HistoryError` naming the file and the 1-based line; an empty file
 is always an error. The formats and their normalisation are documented in
-``docs/history-format.md``.
+``docs/history-format.md``. A reader's module is imported when a file in its format is
+first read (``clew check`` of clew's own JSONL then never imports the EDN parser).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 
 from harness.errors import ConfigError, HistoryError, InputError
 from harness.formats._io import check_exists, no_ops_error, read_head
-from harness.formats.edn import format_op, parse_line, read_edn
-from harness.formats.json_array import read_json, write_json
-from harness.formats.jsonl import op_to_json_line, read_jsonl, write_jsonl
-from harness.formats.porcupine import ETCD_LINE, read_porcupine_etcd, read_porcupine_kv
+from harness.formats.jsonl import op_to_json_line, write_jsonl
 from harness.history import History
 from harness.read_budget import ReadBudget
 
@@ -45,13 +44,22 @@ FORMATS = ("auto", "jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
 #: Formats :func:`write_history` can produce.
 WRITABLE_FORMATS = ("jsonl", "json", "edn")
 
-_READERS: dict[str, Callable[..., History]] = {
-    "jsonl": read_jsonl,
-    "json": read_json,
-    "edn": read_edn,
-    "porcupine-etcd": read_porcupine_etcd,
-    "porcupine-kv": read_porcupine_kv,
+#: Each format's reader: (module, function), imported when first used.
+_READERS: dict[str, tuple[str, str]] = {
+    "jsonl": ("harness.formats.jsonl", "read_jsonl"),
+    "json": ("harness.formats.json_array", "read_json"),
+    "edn": ("harness.formats.edn", "read_edn"),
+    "porcupine-etcd": ("harness.formats.porcupine", "read_porcupine_etcd"),
+    "porcupine-kv": ("harness.formats.porcupine", "read_porcupine_kv"),
 }
+
+
+def _reader(format: str) -> Callable[..., History]:
+    module, name = _READERS[format]
+    reader: Callable[..., History] = getattr(importlib.import_module(module), name)
+    return reader
+
+
 _EXTENSIONS = {".jsonl": "jsonl", ".json": "json", ".edn": "edn"}
 _FORMAT_LIST = ", ".join(FORMATS)
 
@@ -101,6 +109,8 @@ def detect_format(path: str, head: str | None = None) -> str:
         return "edn"
     if c == "(":
         return "edn"
+    from harness.formats.porcupine import ETCD_LINE
+
     if ETCD_LINE.match(first):
         return "porcupine-etcd"
     snippet = first if len(first) <= 60 else first[:57] + "..."
@@ -116,6 +126,8 @@ def detect_format(path: str, head: str | None = None) -> str:
 
 def _edn_flavour(first_line: str) -> str:
     """``porcupine-kv`` if the first op map has ``:key`` but no ``:time``/``:index``."""
+    from harness.formats.edn import parse_line
+
     try:
         values = parse_line(first_line)
     except HistoryError:
@@ -141,7 +153,7 @@ def read_history(path: str, format: str = "auto", *, budget: ReadBudget | None =
     check_exists(path)
     if format == "auto":
         format = detect_format(path)
-    history = _READERS[format](path, budget=budget)
+    history = _reader(format)(path, budget=budget)
     if budget is not None:
         budget.check(path, None)
     return history
@@ -181,8 +193,12 @@ def write_history(history: History, path: str, format: str) -> None:
             if fmt == "jsonl":
                 write_jsonl(history, out)
             elif fmt == "json":
+                from harness.formats.json_array import write_json
+
                 write_json(history, out)
             else:
+                from harness.formats.edn import format_op
+
                 for op in history:
                     out.write(format_op(op.to_dict()) + "\n")
         os.replace(tmp, path)
