@@ -48,6 +48,7 @@ valid kv verdict is confirmed by replaying the witness with the reference model.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,8 +217,20 @@ def _register_values(values: list[Any], sid: _Scalars) -> tuple[I64, I64, I64]:
             scalar[v] = i
         elif (c is list or c is tuple) and len(value) == 2:
             x, y = value
-            frm[v] = (get(x) or sid(x)) if x.__class__ is int or x.__class__ is str else sid(x)
-            to[v] = (get(y) or sid(y)) if y.__class__ is int or y.__class__ is str else sid(y)
+            if x.__class__ is int or x.__class__ is str:  # sid(x), inlined
+                i = get(x)
+                if i is None:
+                    i = ids[x] = len(ids) + 1
+                frm[v] = i
+            else:
+                frm[v] = sid(x)
+            if y.__class__ is int or y.__class__ is str:
+                i = get(y)
+                if i is None:
+                    i = ids[y] = len(ids) + 1
+                to[v] = i
+            else:
+                to[v] = sid(y)
         else:
             scalar[v] = sid(value)
     return (np.array(scalar, dtype=np.int64), np.array(frm, dtype=np.int64),
@@ -310,6 +323,21 @@ def _register_model(*, cas: bool, etcd: bool, summary: str, initial: Any = None)
 
 def _is_scalar(v: Any) -> bool:
     return v is None or type(v) in (int, str, float, bool)
+
+
+def _distinct(ids: npt.NDArray[Any], n: int) -> list[int]:
+    """The distinct entries of ``ids``, ascending, as ``np.unique`` gives them; when they
+    all lie in ``[0, n)``, found by marking them (no sort of the whole array)."""
+    if len(ids) and int(ids.min()) >= 0 and int(ids.max()) < n:
+        seen = np.zeros(n, dtype=bool)
+        seen[ids] = True
+        return np.flatnonzero(seen).tolist()
+    return np.unique(ids).tolist()
+
+
+#: The classes of the values :func:`_is_scalar` accepts.
+_SCALAR_CLASSES = frozenset({int, str, float, bool, type(None)})
+_class = operator.attrgetter("__class__")
 
 
 def _where(calls: Calls, i: int, *, completion: bool = False) -> str:
@@ -865,7 +893,7 @@ def guess_model(history: History, choices: str | None = None) -> str:
     """
     choices = choices or ", ".join(MODELS)
     client = history.process >= 0
-    fs_codes = np.unique(history.f[client]).tolist()
+    fs_codes = _distinct(history.f[client], len(history.f_names))
     fs = {history.f_names[c] for c in fs_codes}
 
     def refuse(why: str) -> ConfigError:
@@ -878,7 +906,8 @@ def guess_model(history: History, choices: str | None = None) -> str:
         sel = client & (history.f == history.f_code(name))
         if invokes is not None:
             sel &= (history.type == INVOKE) if invokes else (history.type != INVOKE)
-        return [history.values[v] for v in np.unique(history.value[sel]).tolist()]
+        ids = _distinct(history.value[sel], len(history.values))
+        return list(map(history.values.__getitem__, ids))
 
     if not fs:
         raise refuse("it has no client operations")
@@ -906,7 +935,10 @@ def guess_model(history: History, choices: str | None = None) -> str:
         raise refuse(f"none of its operations ({', '.join(sorted(fs))}) changes any state")
     if name in ("register", "cas-register"):
         for f in ("read", "write"):
-            odd = [v for v in values_of(f) if not _is_scalar(v)]
+            values = values_of(f)
+            if set(map(_class, values)) <= _SCALAR_CLASSES:
+                continue  # the usual case, told without a Python step per value
+            odd = [v for v in values if not _is_scalar(v)]
             if odd:
                 raise refuse(
                     f"a register {f} has the value {odd[0]!r}, not a single value (reads of "
