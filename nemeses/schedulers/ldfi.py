@@ -82,6 +82,8 @@ from harness.errors import ClewError, InputError
 from harness.record import RunResults, read_fault_records
 from nemeses.lineage import (
     CLASS_ORDER,
+    READS,
+    WRITES,
     Action,
     Move,
     OutcomeClass,
@@ -801,9 +803,11 @@ class LdfiScheduler:
         if not self.state.classes:
             # The suite's first run: the classes the load showed so far.
             counts: dict[str, dict[str, int]] = {}
+            acked: set[str] = set()
             for (node, f, typ), c in view.observed.counts.items():
-                kind = "write" if f in ("write", "add", "cas", "append") else \
-                    "read" if f in ("read", "read-set") else None  # fmt: skip
+                kind = "write" if f in WRITES else "read" if f in READS else None
+                if typ == "ok":
+                    acked.add(f)
                 if typ == "ok" and node and kind:
                     counts.setdefault(kind, {})[node] = counts.get(kind, {}).get(node, 0) + c
             self.state.observe({k: OutcomeClass(kind=k, leader=max(by, key=by.__getitem__),
@@ -811,6 +815,13 @@ class LdfiScheduler:
                                 for k, by in counts.items()})  # fmt: skip
             self.notes.append(f"classes from the first {view.now:.1f} s of load: "
                               f"{sorted(self.state.classes) or 'none'}")  # fmt: skip
+            outside = sorted(acked - WRITES - READS)
+            if not self.state.classes and outside:
+                self.notes.append(
+                    f"nothing to strike: the load's acknowledged ops (f {', '.join(outside)}) "
+                    f"are outside ldfi's lineage, which models the reads and writes that a "
+                    f"node served (f {', '.join(sorted(WRITES | READS))})"
+                )
         self._todo = self.state.hypotheses(space.kinds, self.k)
         if self._agent_plan is not None and AGENT_HYPOTHESIS in self._todo:
             # Handed to the agents for the run's start: it is struck first.

@@ -394,3 +394,23 @@ def test_holds_of_composed_moves_stored_as_lists():
     assert holds == [0.0, 0.0, 3.0, 1.0]  # pause, cut at once, resumed (timed from the pause)
     moves = [list(m) for m in compose("read", [("partition", "leader"), ("clock", "leader")])]
     assert [sched._hold(moves, i, 1.0) for i in range(4)] == [0.0, 5.0, 1.0, 1.0]
+
+
+def test_a_load_outside_the_lineage_model_strikes_nothing_and_says_why(tmp_path: Path):
+    """A lock workload acknowledges acquires and releases: no read or write class, so no
+    hypothesis, and the scheduler record says which ops it could not model (on etcd's lock
+    bug it used to strike nothing in silence)."""
+    space = FaultSpace.of(["pause"], NODES, roles=True, interval=1.0, time_limit=10.0)
+    sched = make_scheduler("ldfi", SchedulerArgs(seed=1, store=str(tmp_path), suite="etcd"))
+    assert isinstance(sched, LdfiScheduler)
+    obs = Observations()
+    for p, f in enumerate(["acquire", "release", "acquire"]):
+        obs.record(inv(p, f, "n2", 0.1 * p), faulted=False)
+        obs.record(ok(p, f, "n2", 0.1 * p + 0.05), faulted=False)
+    view = RunView(now=1.0, space=space, active={}, ledger=[], observed=obs,
+                   rng=random.Random(1))  # fmt: skip
+    assert sched.next_op(view) is None
+    notes = sched.summary(view)["notes"]
+    assert notes[0] == "classes from the first 1.0 s of load: none", notes
+    assert notes[1].startswith("nothing to strike: the load's acknowledged ops (f acquire, "
+                               "release) are outside ldfi's lineage"), notes  # fmt: skip
