@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checkers._numba import njit
+from checkers._numba import load_now, njit
 
 # Result codes of ``search``.
 INVALID = 0
@@ -1134,3 +1134,9 @@ def search_many(  # pragma: no cover - compiled
         if status[j] == INVALID:
             return j + 1
     return parts.shape[0]
+
+
+def load_kernels() -> None:
+    """Load this module's search kernels now rather than at a check's first call (see
+    :func:`checkers._numba.load_now`); a check gives the same verdicts either way."""
+    load_now(build_table, _gate_puts, search, search_many)
