@@ -77,15 +77,21 @@ def total_twice(a):
 """
 
 
-def test_cached_kernels_load_when_first_needed_without_a_registry_refresh(
-    tmp_path: Path,
-) -> None:
+def _kernels_env(tmp_path: Path) -> dict[str, str]:
+    """Write the test kernels' module into ``tmp_path``; the environment that imports it
+    with a Numba cache of its own there."""
     (tmp_path / "clew_tmp_kernels.py").write_text(_KERNELS)
-    env = dict(
+    return dict(
         os.environ,
         NUMBA_CACHE_DIR=str(tmp_path / "cache"),
         PYTHONPATH=os.pathsep.join([str(tmp_path), str(_ROOT)]),
     )
+
+
+def test_cached_kernels_load_when_first_needed_without_a_registry_refresh(
+    tmp_path: Path,
+) -> None:
+    env = _kernels_env(tmp_path)
     code = """
         import sys
         import numpy as np
@@ -127,12 +133,7 @@ def test_cached_kernels_load_when_first_needed_without_a_registry_refresh(
 def test_load_now_loads_a_cached_kernel_before_its_first_call(tmp_path: Path) -> None:
     """``load_now`` moves the load of a cached kernel out of its first call (benchmarks
     time the search without it); a kernel already loaded is left alone."""
-    (tmp_path / "clew_tmp_kernels.py").write_text(_KERNELS)
-    env = dict(
-        os.environ,
-        NUMBA_CACHE_DIR=str(tmp_path / "cache"),
-        PYTHONPATH=os.pathsep.join([str(tmp_path), str(_ROOT)]),
-    )
+    env = _kernels_env(tmp_path)
     code = """
         import numpy as np
         from checkers._numba import load_now
