@@ -247,12 +247,13 @@ class QemuProvider:
 
         renew_power(cluster, node)
 
-    def power_on(self, cluster: Cluster, node: str, *, within: float) -> bool:
-        """Start ``node``'s VM again from its disk unless it runs and wait for its sshd;
-        whether it had to be started (:func:`clusters.qemu_power.power_on`)."""
+    def power_on(self, cluster: Cluster, node: str, *, within: float, wait: bool = True) -> bool:
+        """Start ``node``'s VM again from its disk unless it runs and wait for its sshd
+        (with ``wait=False``, only if it was started); whether it had to be started
+        (:func:`clusters.qemu_power.power_on`)."""
         from clusters.qemu_power import power_on
 
-        return power_on(cluster, node, within=within)
+        return power_on(cluster, node, within=within, wait=wait)
 
     # --- building ----------------------------------------------------------------------
 

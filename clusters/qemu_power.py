@@ -102,10 +102,14 @@ def renew_power(cluster: Cluster, node: str) -> None:
         os.utime(vm_files(cluster, node).dir / LEASE_FILE)
 
 
-def power_on(cluster: Cluster, node: str, *, within: float = DEFAULT_POWER_ON_TIMEOUT) -> bool:
+def power_on(
+    cluster: Cluster, node: str, *, within: float = DEFAULT_POWER_ON_TIMEOUT, wait: bool = True
+) -> bool:
     """Start ``node``'s VM again from its disk unless it runs, and wait until its sshd
-    answers (at most ``within`` seconds); whether it had to be started.
-    :class:`ClusterError` quoting the console if it does not come up."""
+    answers (at most ``within`` seconds); whether it had to be started. With
+    ``wait=False`` a VM that was running already is not waited for. Either way its
+    power-off lease ends. :class:`ClusterError` quoting the console if it does not come
+    up."""
     from clusters.qemu import _wait_ready
 
     files = vm_files(cluster, node)
@@ -124,6 +128,8 @@ def power_on(cluster: Cluster, node: str, *, within: float = DEFAULT_POWER_ON_TI
             with contextlib.suppress(FileNotFoundError):
                 files.pidfile.unlink()
             launch(argv, f"VM {node} (power-on)")
+    if not started and not wait:
+        return False
     host = next(n.host for n in cluster.nodes if n.name == node)
     _wait_ready([node], [host], [files], within, "powered-on")
     return started

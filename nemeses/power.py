@@ -77,9 +77,11 @@ class PowerSwitch(Protocol):
         """Push the lease of ``node``'s power-off forward (nothing if it has none)."""
         ...
 
-    def power_on(self, cluster: Cluster, node: str, *, within: float) -> bool:
+    def power_on(self, cluster: Cluster, node: str, *, within: float, wait: bool = True) -> bool:
         """Start ``node`` from its disk unless it is on, and return once it answers over
-        SSH (raise if not within ``within`` seconds); whether it had to be started."""
+        SSH (raise if not within ``within`` seconds); whether it had to be started. With
+        ``wait=False`` a node that was on already is not waited for (its caller reaches
+        it another way)."""
         ...
 
 
@@ -128,7 +130,8 @@ class PowerNemesis:
             raise NemesisError(f"power-off nemesis: no remote for node(s) {', '.join(missing)}")
         self._remotes = {n.name: remotes[n.name] for n in ctx.nodes}
         self._switch, self._cluster = provider, cluster
-        await self._power_on_all()
+        # The remotes are connected: a node that is on answers already, and is not probed.
+        await self._power_on_all(wait=False)
 
     async def invoke(self, ctx: TestContext, op: Op) -> Op:
         """Power the targets off (``start-power-off``) or heal (``stop-power-off``)."""
@@ -206,12 +209,12 @@ class PowerNemesis:
                 if attempt == 2:
                     raise
 
-    async def _power_on_all(self) -> None:
+    async def _power_on_all(self, *, wait: bool = True) -> None:
         switch, cluster = self._ready()
         outcomes = await self._gather(
             list(self._remotes),
             lambda n: asyncio.to_thread(
-                switch.power_on, cluster, n, within=self.power_on_timeout
+                switch.power_on, cluster, n, within=self.power_on_timeout, wait=wait
             ),
         )
         check_outcomes("power-on", outcomes)

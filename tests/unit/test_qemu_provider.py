@@ -341,3 +341,25 @@ def test_a_silent_vm_is_named_with_what_its_last_probe_saw(tmp_path: Path) -> No
         server.close()
         proc.kill()
         proc.wait()
+
+
+def test_power_on_without_wait_leaves_a_running_vm_unprobed(tmp_path: Path) -> None:
+    """``wait=False`` (the power nemesis's setup, whose remotes are connected): a VM that
+    runs is neither started nor probed (it returns at once), and its power-off lease
+    ends."""
+    from clusters.base import Cluster, Node
+    from clusters.qemu_power import LEASE_FILE, power_on
+
+    (tmp_path / "nodes").mkdir()
+    files, proc = _fake_vm(tmp_path / "nodes")
+    (files.dir / LEASE_FILE).write_text("3\n")
+    cluster = Cluster(provider="qemu", name="t", state_dir=str(tmp_path),
+                      nodes=(Node(name="n1", host="127.0.0.1"),))  # fmt: skip
+    try:
+        t0 = time.monotonic()
+        assert power_on(cluster, "n1", within=5, wait=False) is False
+        assert time.monotonic() - t0 < 1
+        assert not (files.dir / LEASE_FILE).exists()
+    finally:
+        proc.kill()
+        proc.wait()
