@@ -6,6 +6,7 @@ makes it a useful second opinion."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import select
 import socket
@@ -248,7 +249,10 @@ class ParamikoRemote(Remote):
         except (OSError, EOFError, paramiko.SSHException) as e:
             raise ConnectionLostError(str(e) or type(e).__name__) from None
         finally:
-            chan.close()
+            # On a transport that just died, closing the channel raises (EOFError): the
+            # outcome above stands, and the next command reconnects.
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                chan.close()
 
     async def _exec(
         self, line: str, stdin: bytes | None, seconds: float
