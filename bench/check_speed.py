@@ -14,8 +14,11 @@ figure to compare. With ``--tree DIR`` (repeatable) the same runs are made for o
 checkouts of clew too (their packages first on ``PYTHONPATH``), alternating between the
 trees run by run so that a change in the machine's load hits them alike.
 
-    .venv/bin/python bench/check_speed.py [--dir /tmp/clew-check-speed] [--runs 5]
-        [--tree /work/wt-base] [--only 1,2,3]
+    .venv/bin/python bench/check_speed.py [--dir DIR] [--runs 5]
+        [--tree OTHER_CHECKOUT] [--only 1,2,3]
+
+(``--dir`` defaults to ``clew-check-speed`` in the system's temporary directory; a
+``--tree`` is e.g. ``git worktree add ../clew-base <commit>``.)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,7 +94,7 @@ def load() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", type=Path, default=Path("/tmp/clew-check-speed"))
+    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "clew-check-speed")
     ap.add_argument("--runs", type=int, default=5, help="runs per figure and tree")
     ap.add_argument("--tree", type=Path, action="append", default=[], help="another checkout")
     ap.add_argument("--only", default="1,2,3")
