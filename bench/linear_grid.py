@@ -6,9 +6,10 @@ prints the verdict, the checker time (clew: parsed history to verdict, that is l
 laying out by key and search; Porcupine: its ``CheckEventsTimeout``), the parse time, the
 whole process's wall time (start-up, imports, reading the JSONL file, checking) and its
 peak RSS, with --time-limit per cell. Porcupine is run when its companion program is
-given (--porcupine PATH or $CLEW_PORCUPINE): a small Go program, built outside this
-repository from Porcupine's source, that reads the same JSONL files and checks them with
-Porcupine's etcd model partitioned by key.
+given (--porcupine PATH or $CLEW_PORCUPINE, else ``build/porcupine_companion`` if built):
+``bench/porcupine_companion/main.go``, a small Go program built from Porcupine's source
+(its README says how), that reads the same JSONL files and checks them with Porcupine's
+etcd model partitioned by key.
 
     .venv/bin/python bench/linear_grid.py [--ops 1000,10000,100000,1000000]
         [--clients 5,20,100] [--keys 1,100] [--variants valid,stale] [--time-limit 60]
@@ -30,8 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.lin_histories import Shape, cached_history  # noqa: E402
 
-#: The companion program, if built: --porcupine PATH, else $CLEW_PORCUPINE.
-DEFAULT_PORCUPINE = os.environ.get("CLEW_PORCUPINE")
+#: The companion program, if built: --porcupine PATH, else $CLEW_PORCUPINE, else the
+#: build directory's.
+DEFAULT_PORCUPINE = os.environ.get("CLEW_PORCUPINE") or str(ROOT / "build/porcupine_companion")
 
 # Run in a fresh interpreter: times every phase of one check, as `clew check` runs them.
 _DRIVER = """
@@ -127,6 +129,7 @@ def main() -> None:
     if a.no_porcupine or porcupine is None or not porcupine.exists():
         porcupine = None
     rows = []
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
     print(f"{'ops':>8} {'cl':>4} {'keys':>4} {'variant':<6} | {'checker':<9} {'verdict':<8} "
           f"{'check s':>8} {'parse s':>8} {'process s':>9} {'RSS MiB':>8}")  # fmt: skip
     for n in [int(x) for x in a.ops.split(",")]:
@@ -154,9 +157,34 @@ def main() -> None:
                               flush=True)  # fmt: skip
                         rows.append(dict(ops=n, clients=c, keys=k, variant=variant,
                                          checker=name, out=out, wall=wall, rss_mib=rss,
-                                         error=err))  # fmt: skip
+                                         error=err, load_1min=os.getloadavg()[0]))  # fmt: skip
     if a.json:
-        a.json.write_text(json.dumps(rows, indent=1))
+        meta = dict(commit=_commit(), started=started, ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    time_limit=a.time_limit, info=a.info, seed=a.seed,
+                    porcupine=porcupine.name if porcupine else None)  # fmt: skip
+        a.json.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+
+
+def _commit() -> str:
+    """The checkout's commit (with ``+dirty`` when it has changes), or ``unknown``."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "-uno"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 if __name__ == "__main__":

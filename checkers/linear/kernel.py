@@ -1138,5 +1138,10 @@ def search_many(  # pragma: no cover - compiled
 
 def load_kernels() -> None:
     """Load this module's search kernels now rather than at a check's first call (see
-    :func:`checkers._numba.load_now`); a check gives the same verdicts either way."""
+    :func:`checkers._numba.load_now`); a check gives the same verdicts either way.
+
+    Also imports ``numpy.ma``, which Numba's first look at an array argument imports
+    (about 20 ms, once per process)."""
+    import numpy.ma  # noqa: F401
+
     load_now(build_table, _gate_puts, search, search_many)
