@@ -124,7 +124,16 @@ def main() -> None:
     ap.add_argument("--no-porcupine", action="store_true")
     ap.add_argument("--no-clew", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument(
+        "--table",
+        type=Path,
+        default=None,
+        help="print a --json file's rows as a Markdown table (clew beside Porcupine) and exit",
+    )
     a = ap.parse_args()
+    if a.table:
+        print_table(json.loads(a.table.read_text()))
+        return
     porcupine = a.porcupine
     if a.no_porcupine or porcupine is None or not porcupine.exists():
         porcupine = None
@@ -163,6 +172,37 @@ def main() -> None:
                     time_limit=a.time_limit, info=a.info, seed=a.seed,
                     porcupine=porcupine.name if porcupine else None)  # fmt: skip
         a.json.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+
+
+def print_table(data: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Print the grid's rows as a Markdown table, one line per cell: each checker's
+    verdict, checker seconds, whole-process seconds and peak RSS, and Porcupine's checker
+    time over clew's where both answered (how many times faster clew is)."""
+    rows = data["rows"] if isinstance(data, dict) else data
+    cells: dict[tuple[int, int, int, str], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["ops"], r["clients"], r["keys"], r["variant"]), {})[r["checker"]] = r
+
+    def part(r: dict[str, Any] | None) -> tuple[str, float | None]:
+        if r is None:
+            return "–", None
+        out = r.get("out") or {}
+        v = _verdict(out.get("valid") if out else None)
+        took = out.get("checker", out.get("seconds"))
+        if took is None:
+            return f"{v} ({r.get('error') or 'no output'})", None
+        answered = v in ("valid", "INVALID")
+        text = f"{v} {took:.3f} s / {r['wall']:.2f} s, {r['rss_mib']:.0f} MiB"
+        return text, took if answered else None
+
+    print("| ops | clients | keys | variant | clew: verdict, checker / process, RSS "
+          "| Porcupine: the same | Porcupine ÷ clew |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for (n, c, k, variant), by in sorted(cells.items()):
+        clew, ct = part(by.get("clew"))
+        porc, pt = part(by.get("porcupine"))
+        ratio = f"{pt / ct:.1f}×" if ct and pt else "–"
+        print(f"| {n:,} | {c} | {k} | {variant} | {clew} | {porc} | {ratio} |")
 
 
 def _commit() -> str:

@@ -7,6 +7,7 @@ the explanation is computed by the obviously-right code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from checkers.linear.models import Model
 from checkers.linear.prepare import Partition
 from harness.history import History
 
-__all__ = ["build_counterexample", "call_json", "describe_call", "summarize"]
+__all__ = ["build_counterexample", "call_json", "calls_json", "describe_call", "summarize"]
 
 _STATUS = {OK: "ok", FAIL: "fail", INFO: "info"}
 #: Most ops of the failing partition copied into the counterexample for drawing.
@@ -25,22 +26,49 @@ MAX_WINDOW_OPS = 400
 
 def call_json(history: History, calls: Calls, i: int) -> dict[str, Any]:
     """One call as plain data for reports: history indices, times, values, outcome."""
-    pos, ret = int(calls.pos[i]), int(calls.ret[i])
-    return {
-        "index": int(history.index[pos]),
-        "process": history.process_label(pos),
-        "f": calls.f_name(i),
-        "value": calls.input(i),
-        "output": calls.output(i),
-        "type": _STATUS[int(calls.status[i])] if ret >= 0 else "pending",
-        "key": calls.key_value(i),
-        "invoke_line": int(history.line[pos]),
-        "invoke_time": int(history.time[pos]),
-        "complete_index": int(history.index[ret]) if ret >= 0 else None,
-        "complete_time": int(history.time[ret]) if ret >= 0 else None,
-        "call": pos,
-        "return": ret,
-    }
+    return calls_json(history, calls, [i])[0]
+
+
+def calls_json(history: History, calls: Calls, which: Sequence[int]) -> list[dict[str, Any]]:
+    """:func:`call_json` of each call in ``which``, in that order (the columns are read
+    once for all of them)."""
+    idx = np.asarray(which, dtype=np.int64)
+    pos, ret = calls.pos[idx], calls.ret[idx]
+    done = np.maximum(ret, 0)
+    columns = zip(
+        pos.tolist(), ret.tolist(), calls.status[idx].tolist(),
+        history.index[pos].tolist(), history.line[pos].tolist(), history.time[pos].tolist(),
+        history.index[done].tolist(), history.time[done].tolist(),
+        history.process[pos].tolist(), calls.f[idx].tolist(), calls.vin[idx].tolist(),
+        calls.vout[idx].tolist(), calls.key[idx].tolist(),
+        strict=True,
+    )  # fmt: skip
+    values, keys, f_names, names = (
+        history.values,
+        history.keys,
+        history.f_names,
+        history.process_names,
+    )
+    out = []
+    for p, r, status, index, line, time, r_index, r_time, proc, f, vin, vout, key in columns:
+        out.append(
+            {
+                "index": index,
+                "process": proc if proc >= 0 else names.get(proc, str(proc)),
+                "f": f_names[f],
+                "value": values[vin],
+                "output": None if vout < 0 else values[vout],
+                "type": _STATUS[status] if r >= 0 else "pending",
+                "key": None if key < 0 else keys[key],
+                "invoke_line": line,
+                "invoke_time": time,
+                "complete_index": r_index if r >= 0 else None,
+                "complete_time": r_time if r >= 0 else None,
+                "call": p,
+                "return": r,
+            }
+        )
+    return out
 
 
 def _json_state(model: Model, state: Any) -> Any:
@@ -73,14 +101,14 @@ def build_counterexample(
         return model.ref_step(state, *calls.ref_args(i))
 
     linearized = []
-    for op in prefix:
-        i = int(part.calls[op])
+    prefix_calls = [int(part.calls[op]) for op in prefix]
+    for i, op_json in zip(prefix_calls, calls_json(history, calls, prefix_calls), strict=True):
         before = state_of(i)
         legal, after = step(i, before)
         states[key_of(i)] = after
         linearized.append(
             {
-                "op": call_json(history, calls, i),
+                "op": op_json,
                 "legal": legal,
                 "state_before": _json_state(model, before),
                 "state_after": _json_state(model, after),
@@ -113,11 +141,11 @@ def build_counterexample(
                     "state_after": _json_state(model, after) if legal else None,
                 }
             )
-    ops = [call_json(history, calls, i) for i in part.calls.tolist()]
-    if len(ops) > MAX_WINDOW_OPS:
-        centre = len(prefix)
-        lo = max(0, centre - MAX_WINDOW_OPS // 2)
-        ops = sorted(ops, key=lambda o: o["call"])[lo : lo + MAX_WINDOW_OPS]
+    window = part.calls
+    if len(window) > MAX_WINDOW_OPS:  # the ops around the prefix's end, by invocation
+        lo = max(0, len(prefix) - MAX_WINDOW_OPS // 2)
+        window = window[np.argsort(calls.pos[window], kind="stable")][lo : lo + MAX_WINDOW_OPS]
+    ops = calls_json(history, calls, window.tolist())
     final = dict(states) if multi else states.get(None, model.ref_init())
     return {
         "model": model.name,

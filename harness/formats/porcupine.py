@@ -34,6 +34,11 @@ _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _PAIR = re.compile(r"\[(-?(?:0|[1-9][0-9]*)) (-?(?:0|[1-9][0-9]*))\]")
 
 
+#: Ops gathered before they are added to the history as columns (the read budget is
+#: checked at every batch).
+_BATCH = 4096
+
+
 def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> History:
     """Read one of Porcupine's ``jepsen/etcd_*.log`` files into a :class:`History`.
 
@@ -42,6 +47,7 @@ def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> Histo
     :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out.
     """
     builder = HistoryBuilder(path=path, budget=budget)
+    batch = _Batch()
     other = 0  # non-blank lines that are not op lines
     for n, text in iter_lines(path):
         m = ETCD_LINE.match(text)
@@ -56,50 +62,10 @@ def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> Histo
                 line=n,
             )
         proc_text, type_text, f_text, value_text = fields.groups()
-        process: int | str
-        if proc_text.lstrip("-").isdigit():
-            process = int(proc_text)
-        elif proc_text.startswith(":") and len(proc_text) > 1:
-            process = proc_text[1:]
-        else:
-            raise HistoryError(
-                f"process must be an integer or a keyword such as :nemesis, got {proc_text!r}",
-                path=path,
-                line=n,
-            )
-        if not type_text.startswith(":") or not f_text.startswith(":"):
-            raise HistoryError(
-                f"type and f must be keywords (':ok', ':read'), got {type_text!r} {f_text!r}",
-                path=path,
-                line=n,
-            )
-        typ = type_text[1:]
-        error = None
-        value: Any
-        if value_text is None or value_text == "nil":
-            value = None
-        elif value_text == ":timed-out" and typ != "invoke":
-            value, error = None, "timed-out"
-        elif _INT.fullmatch(value_text):
-            value = int(value_text)
-        elif pair := _PAIR.fullmatch(value_text):
-            value = [int(pair.group(1)), int(pair.group(2))]
-        else:
-            parsed = parse_line(value_text, path=path, lineno=n)
-            if len(parsed) != 1:
-                raise HistoryError(
-                    f"expected one value after the f, got {len(parsed)}: {value_text!r}",
-                    path=path,
-                    line=n,
-                )
-            value = parsed[0]
-            if isinstance(value, dict):
-                raise HistoryError(
-                    f"the value must be nil, an integer or a vector, got {describe_type(value)}",
-                    path=path,
-                    line=n,
-                )
-        builder.add_row(typ, process, f_text[1:], value, None, None, None, None, error, n)
+        batch.add(_etcd_op(path, n, proc_text, type_text, f_text, value_text), n)
+        if len(batch.lines) >= _BATCH:
+            batch.flush_to(builder)
+    batch.flush_to(builder)
     if not len(builder):
         if other:
             raise HistoryError(
@@ -109,6 +75,96 @@ def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> Histo
             )
         raise no_ops_error(path)
     return builder.build()
+
+
+def _etcd_op(
+    path: str, n: int, proc_text: str, type_text: str, f_text: str, value_text: str | None
+) -> tuple[str, int | str, str, Any, Any]:
+    """One op line's ``(type, process, f, value, error)``; a :class:`HistoryError` naming
+    ``path`` and line ``n`` if a field is malformed."""
+    process: int | str
+    if proc_text.lstrip("-").isdigit():
+        process = int(proc_text)
+    elif proc_text.startswith(":") and len(proc_text) > 1:
+        process = proc_text[1:]
+    else:
+        raise HistoryError(
+            f"process must be an integer or a keyword such as :nemesis, got {proc_text!r}",
+            path=path,
+            line=n,
+        )
+    if not type_text.startswith(":") or not f_text.startswith(":"):
+        raise HistoryError(
+            f"type and f must be keywords (':ok', ':read'), got {type_text!r} {f_text!r}",
+            path=path,
+            line=n,
+        )
+    typ = type_text[1:]
+    error = None
+    value: Any
+    if value_text is None or value_text == "nil":
+        value = None
+    elif value_text == ":timed-out" and typ != "invoke":
+        value, error = None, "timed-out"
+    elif _INT.fullmatch(value_text):
+        value = int(value_text)
+    elif pair := _PAIR.fullmatch(value_text):
+        value = [int(pair.group(1)), int(pair.group(2))]
+    else:
+        parsed = parse_line(value_text, path=path, lineno=n)
+        if len(parsed) != 1:
+            raise HistoryError(
+                f"expected one value after the f, got {len(parsed)}: {value_text!r}",
+                path=path,
+                line=n,
+            )
+        value = parsed[0]
+        if isinstance(value, dict):
+            raise HistoryError(
+                f"the value must be nil, an integer or a vector, got {describe_type(value)}",
+                path=path,
+                line=n,
+            )
+    return typ, process, f_text[1:], value, error
+
+
+class _Batch:
+    """Parsed ops waiting to be added to the history, column by column."""
+
+    def __init__(self) -> None:
+        self.types: list[str] = []
+        self.procs: list[int | str] = []
+        self.fs: list[str] = []
+        self.values: list[Any] = []
+        self.errors: list[Any] = []
+        self.lines: list[int] = []
+
+    def add(self, op: tuple[str, int | str, str, Any, Any], line: int) -> None:
+        typ, process, f, value, error = op
+        self.types.append(typ)
+        self.procs.append(process)
+        self.fs.append(f)
+        self.values.append(value)
+        self.errors.append(error)
+        self.lines.append(line)
+
+    def flush_to(self, builder: HistoryBuilder) -> None:
+        """Add the waiting ops to ``builder``: as columns, or (when some op is not the
+        plain case, e.g. an unknown type) one by one, which names the bad line."""
+        k = len(self.lines)
+        if not k:
+            return
+        nones: list[Any] = [None] * k
+        if not builder.add_columns(
+            self.types, self.procs, self.fs, self.values, nones, nones, nones, nones,
+            self.errors, self.lines,
+        ):  # fmt: skip
+            for i in range(k):
+                builder.add_row(
+                    self.types[i], self.procs[i], self.fs[i], self.values[i], None, None,
+                    None, None, self.errors[i], self.lines[i],
+                )  # fmt: skip
+        self.__init__()  # type: ignore[misc]
 
 
 def read_porcupine_kv(path: str, *, budget: ReadBudget | None = None) -> History:
