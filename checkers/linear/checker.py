@@ -197,7 +197,7 @@ class _Searches:
             tasks.append(partial(self._many, chunk, max_steps))
             start = stop_at
         tasks.extend(partial(self._one, p, max_steps) for p in big.tolist())
-        if self.threads == 1:
+        if self.threads == 1 or len(tasks) == 1:
             for task in tasks:
                 if self.stop[0] != 0:
                     break
