@@ -132,6 +132,10 @@ class _Batch:
     """Parsed ops waiting to be added to the history, column by column."""
 
     def __init__(self) -> None:
+        self._fresh()
+
+    def _fresh(self) -> None:
+        # New lists, not cleared ones: the builder may keep what it was given.
         self.types: list[str] = []
         self.procs: list[int | str] = []
         self.fs: list[str] = []
@@ -164,7 +168,7 @@ class _Batch:
                     self.types[i], self.procs[i], self.fs[i], self.values[i], None, None,
                     None, None, self.errors[i], self.lines[i],
                 )  # fmt: skip
-        self.__init__()  # type: ignore[misc]
+        self._fresh()
 
 
 def read_porcupine_kv(path: str, *, budget: ReadBudget | None = None) -> History:

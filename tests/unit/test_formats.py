@@ -264,6 +264,27 @@ def test_malformed_etcd_line(tmp_path: Path) -> None:
     assert e.value.line == 2 and e.value.path == path
 
 
+def test_etcd_log_longer_than_a_batch_reads_every_op_in_order(tmp_path: Path) -> None:
+    # The reader adds ops to the history in batches of 4,096: 10,000 ops cross two batch
+    # boundaries, and a bad line after them is still named by its own line number.
+    text = "".join(
+        f"INFO  jepsen.util - {k % 7}\t:invoke\t:cas\t[{k} {k + 1}]\n"
+        f"INFO  jepsen.util - {k % 7}\t:{'ok' if k % 3 else 'fail'}\t:cas\t[{k} {k + 1}]\n"
+        for k in range(5_000)
+    )
+    path = write(tmp_path, "e.log", text)
+    h = read_history(path, "porcupine-etcd")
+    assert len(h) == 10_000
+    assert [op.value for op in h][9_998:] == [[4_999, 5_000], [4_999, 5_000]]
+    assert [op.type for op in h][:4] == ["invoke", "fail", "invoke", "ok"]
+    assert list(h.process[:6]) == [0, 0, 1, 1, 2, 2]
+    assert list(h.line[[0, 4_095, 4_096, 9_999]]) == [1, 4_096, 4_097, 10_000]
+    bad = write(tmp_path, "bad.log", text + "INFO  jepsen.util - 0\t:ok\n")
+    with pytest.raises(HistoryError) as e:
+        read_history(bad, "porcupine-etcd")
+    assert e.value.line == 10_001
+
+
 @pytest.mark.parametrize("path", KV_FILES, ids=lambda p: p.name)
 def test_every_kv_file_loads_with_keys(path: Path) -> None:
     assert detect_format(str(path)) == "porcupine-kv"
