@@ -206,21 +206,18 @@ def print_table(data: dict[str, Any] | list[dict[str, Any]]) -> None:
 
 
 def _commit() -> str:
-    """The checkout's commit (with ``+dirty`` when it has changes), or ``unknown``."""
+    """The checkout's commit (:func:`harness.campaign.clew_commit`, with ``+dirty`` when
+    tracked files have changes), or ``unknown``."""
     import subprocess
 
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
-        if done.returncode:
-            raise OSError(done.stderr)
-        return done.stdout.strip()
+    from harness.campaign import clew_commit
 
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "-uno")
-    except OSError:
+    head = clew_commit()
+    if head is None:
         return "unknown"
-    return head + ("+dirty" if dirty else "")
+    status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "-uno"],
+                            capture_output=True, text=True)  # fmt: skip
+    return head + ("+dirty" if status.stdout.strip() else "")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ _PAIR = re.compile(r"\[(-?(?:0|[1-9][0-9]*)) (-?(?:0|[1-9][0-9]*))\]")
 #: Ops gathered before they are added to the history as columns (the read budget is
 #: checked at every batch).
 _BATCH = 4096
+#: One op line, parsed: ``(type, process, f, value, error)``.
+_EtcdOp = tuple[str, int | str, str, Any, Any]
 
 
 def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> History:
@@ -47,7 +49,8 @@ def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> Histo
     :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out.
     """
     builder = HistoryBuilder(path=path, budget=budget)
-    batch = _Batch()
+    ops: list[_EtcdOp] = []
+    lines: list[int] = []
     other = 0  # non-blank lines that are not op lines
     for n, text in iter_lines(path):
         m = ETCD_LINE.match(text)
@@ -62,10 +65,12 @@ def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> Histo
                 line=n,
             )
         proc_text, type_text, f_text, value_text = fields.groups()
-        batch.add(_etcd_op(path, n, proc_text, type_text, f_text, value_text), n)
-        if len(batch.lines) >= _BATCH:
-            batch.flush_to(builder)
-    batch.flush_to(builder)
+        ops.append(_etcd_op(path, n, proc_text, type_text, f_text, value_text))
+        lines.append(n)
+        if len(ops) >= _BATCH:
+            _add_ops(builder, ops, lines)
+            ops, lines = [], []  # new lists: the builder may keep the ones it was given
+    _add_ops(builder, ops, lines)
     if not len(builder):
         if other:
             raise HistoryError(
@@ -79,7 +84,7 @@ def read_porcupine_etcd(path: str, *, budget: ReadBudget | None = None) -> Histo
 
 def _etcd_op(
     path: str, n: int, proc_text: str, type_text: str, f_text: str, value_text: str | None
-) -> tuple[str, int | str, str, Any, Any]:
+) -> _EtcdOp:
     """One op line's ``(type, process, f, value, error)``; a :class:`HistoryError` naming
     ``path`` and line ``n`` if a field is malformed."""
     process: int | str
@@ -128,47 +133,17 @@ def _etcd_op(
     return typ, process, f_text[1:], value, error
 
 
-class _Batch:
-    """Parsed ops waiting to be added to the history, column by column."""
-
-    def __init__(self) -> None:
-        self._fresh()
-
-    def _fresh(self) -> None:
-        # New lists, not cleared ones: the builder may keep what it was given.
-        self.types: list[str] = []
-        self.procs: list[int | str] = []
-        self.fs: list[str] = []
-        self.values: list[Any] = []
-        self.errors: list[Any] = []
-        self.lines: list[int] = []
-
-    def add(self, op: tuple[str, int | str, str, Any, Any], line: int) -> None:
-        typ, process, f, value, error = op
-        self.types.append(typ)
-        self.procs.append(process)
-        self.fs.append(f)
-        self.values.append(value)
-        self.errors.append(error)
-        self.lines.append(line)
-
-    def flush_to(self, builder: HistoryBuilder) -> None:
-        """Add the waiting ops to ``builder``: as columns, or (when some op is not the
-        plain case, e.g. an unknown type) one by one, which names the bad line."""
-        k = len(self.lines)
-        if not k:
-            return
-        nones: list[Any] = [None] * k
-        if not builder.add_columns(
-            self.types, self.procs, self.fs, self.values, nones, nones, nones, nones,
-            self.errors, self.lines,
-        ):  # fmt: skip
-            for i in range(k):
-                builder.add_row(
-                    self.types[i], self.procs[i], self.fs[i], self.values[i], None, None,
-                    None, None, self.errors[i], self.lines[i],
-                )  # fmt: skip
-        self._fresh()
+def _add_ops(builder: HistoryBuilder, ops: list[_EtcdOp], lines: list[int]) -> None:
+    """Add parsed ops (on source ``lines``) to ``builder``: as columns, or (when some op is
+    not the plain case, e.g. a negative process) one by one, which names the bad line."""
+    if not ops:
+        return
+    types, procs, fs, values, errors = (list(column) for column in zip(*ops, strict=True))
+    nones: list[Any] = [None] * len(ops)
+    if builder.add_columns(types, procs, fs, values, nones, nones, nones, nones, errors, lines):
+        return
+    for (typ, process, f, value, error), n in zip(ops, lines, strict=True):
+        builder.add_row(typ, process, f, value, None, None, None, None, error, n)
 
 
 def read_porcupine_kv(path: str, *, budget: ReadBudget | None = None) -> History:
