@@ -49,7 +49,8 @@ record has ``mono`` (this node's monotonic ns), ``wall`` (its
 wall-clock ns) and, once a slice is armed, ``run`` (seconds on the run's clock).
 Observations (``log``, ``process``, ``pressure``) are capped at ``--journal-rate`` per second (a
 token bucket of one second's worth; what is dropped is counted in a ``dropped`` record at
-most once a second) and stop at ``--journal-bytes`` minus a reserve kept for the agent's
+most once a second, and at doubling intervals up to a minute once observations no longer
+fit) and stop at ``--journal-bytes`` minus a reserve kept for the agent's
 own acts (64 KiB, or a quarter of the cap when less), which stop at ``--journal-bytes``
 (then one ``journal-full`` line).
 
@@ -99,6 +100,8 @@ DEFAULT_JOURNAL_RATE = 200.0
 #: Bytes of the journal kept for the agent's own acts (strikes, heals, leases); a quarter
 #: of the journal when that is less.
 JOURNAL_RESERVE = 64 * 1024
+#: Seconds between two ``dropped`` summaries at most, once observations no longer fit.
+DROP_SUMMARY_MAX_INTERVAL = 60.0
 #: Seconds between two reads of a watched log file, and of the watched process (the
 #: latency a trigger adds, against the CPU an idle agent costs).
 WATCH_POLL = 0.005
@@ -133,6 +136,8 @@ class Journal:
         self.dropped: dict[str, int] = {}
         self.full = False
         self.origin_ns: int | None = None
+        self.summary_interval = 1.0
+        self.next_summary = 0.0
         self.lock = threading.Lock()
 
     def write(self, e: str, **fields: object) -> None:
@@ -154,24 +159,38 @@ class Journal:
                 self.tokens -= 1.0
             self._emit(rec, essential)
 
-    def flush_drops(self) -> None:
-        """Journal the count of what was dropped since the last call, if anything was
-        (called about once a second, so drops cost at most one line a second)."""
+    def flush_drops(self, *, final: bool = False) -> None:
+        """Journal the count of what was dropped since the last summary, if anything was.
+        Called about once a second; while observations no longer fit (the journal is past
+        its observation limit) summaries come at doubling intervals, up to
+        :data:`DROP_SUMMARY_MAX_INTERVAL`, so that counting drops cannot use up the reserve
+        kept for the agent's own acts. ``final`` writes what is left regardless."""
         with self.lock:
-            if self.dropped:
-                mono = time.monotonic_ns()
-                self._emit({"e": "dropped", "mono": mono, "wall": time.time_ns(),
-                            **{"n_" + k: v for k, v in self.dropped.items()}}, True)  # fmt: skip
-                self.dropped = {}
+            if not self.dropped:
+                return
+            now = time.monotonic()
+            if not final and now < self.next_summary:
+                return
+            mono = time.monotonic_ns()
+            self._emit({"e": "dropped", "mono": mono, "wall": time.time_ns(),
+                        **{"n_" + k: v for k, v in self.dropped.items()}}, True)  # fmt: skip
+            self.dropped = {}
+            if self.size >= self._limit(essential=False):
+                self.summary_interval = min(DROP_SUMMARY_MAX_INTERVAL, self.summary_interval * 2)
+            else:
+                self.summary_interval = 1.0
+            self.next_summary = now + self.summary_interval - 0.05
+
+    def _limit(self, *, essential: bool) -> int:
+        reserve = min(JOURNAL_RESERVE, self.max_bytes // 4)
+        return self.max_bytes if essential else self.max_bytes - reserve
 
     def _drop(self, why: str) -> None:
         self.dropped[why] = self.dropped.get(why, 0) + 1
 
     def _emit(self, rec: dict[str, object], essential: bool) -> None:
         line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
-        reserve = min(JOURNAL_RESERVE, self.max_bytes // 4)
-        limit = self.max_bytes if essential else self.max_bytes - reserve
-        if self.size + len(line) > limit:
+        if self.size + len(line) > self._limit(essential=essential):
             self._drop("size")
             if essential and not self.full:
                 self.full = True
@@ -725,12 +744,14 @@ def main(argv: list[str] | None = None) -> int:
             idle_since = now
         elif now - idle_since > args.idle_exit:
             _log(log_path, event="idle-exit")
+            journal.flush_drops(final=True)
             journal.write("idle-exit")
             return 0
         time.sleep(args.poll)
     for sl in slices.values():
         sl.end("the agent stops")
     _log(log_path, event="stop")
+    journal.flush_drops(final=True)
     journal.write("stop")
     return 0
 

@@ -8,6 +8,7 @@ is under test. The same on a real etcd cluster: tests/integration/test_node_agen
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -153,6 +154,38 @@ def test_journal_caps_count_what_they_drop(agent: Any, tmp_path: Path) -> None:
     span = (logs[-1]["mono"] - logs[0]["mono"]) / 1e9
     assert 20 <= len(logs) <= 20 * (span + 1) + 1  # a second's burst, then the rate
     assert (d / "agent.jsonl").stat().st_size <= 65536
+
+
+def test_drop_summaries_back_off_once_observations_no_longer_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node sampling pressure every second into a full journal must not spend the reserve
+    # kept for strikes and heals on "1 dropped" lines: summaries space out, counts are kept.
+    clock = [1000.0]
+    monkeypatch.setattr(agent_module.time, "monotonic", lambda: clock[0])
+    journal = agent_module.Journal(str(tmp_path / "agent.jsonl"), 16384, 1e9)
+    while journal.size < 16384 - 4096 - 200:  # the observations' part (a quarter is reserved)
+        journal.write("log", line="x" * 100)
+    summaries_at: list[float] = []
+    dropped = 0
+    for _ in range(600):  # ten minutes, one sample and one flush a second
+        journal.write("pressure", load1=1.0)
+        dropped += 1
+        before = journal.size
+        journal.flush_drops()
+        if journal.size > before:
+            summaries_at.append(clock[0])
+        clock[0] += 1.0
+    journal.flush_drops(final=True)
+    gaps = [b - a for a, b in itertools.pairwise(summaries_at)]
+    assert gaps[:5] == [2.0, 4.0, 8.0, 16.0, 32.0], gaps
+    assert set(gaps[5:]) == {60.0}, gaps
+    recs = records(tmp_path)
+    written = len([r for r in recs if r["e"] == "pressure"])
+    assert sum(r.get("n_size", 0) for r in recs if r["e"] == "dropped") == dropped - written
+    assert not [r for r in recs if r["e"] == "journal-full"]
+    journal.write("healed", id="x", reason="lease-expired", status=0)
+    assert records(tmp_path)[-1]["e"] == "healed"
 
 
 def test_a_watched_line_written_before_the_tail_thread_runs_is_seen(
