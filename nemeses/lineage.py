@@ -30,12 +30,23 @@ node that served it; the leader is whoever served most):
   (``{sticky}``; a cut, pause or kill of ``L`` silences it), or refuse them because ``f``'s
   log is behind (the up-to-date check, which no fault removes). Precondition: cut ``f``
   (held while writes commit; a later partition replaces that cut, so ``f`` rejoins).
+* ``lock`` — acknowledged lock acquires (``acquire``), each served by the member ``L`` its
+  client talks through (for a lock service every member serves; ``L`` is one that did).
+  The lock is the client's alone only while its **session** lives: the lease that its
+  member keeps renewing for it, while it holds and while it still waits in the queue
+  (``{session:L}``). Pausing or cutting ``L`` for longer than the lease lets the lease
+  lapse while the client waits; the lock passes to another client, and when ``L`` comes
+  back it may still answer the waiter that it holds the lock (Jepsen's etcd 3.4.3
+  finding, ``docs/etcd-locks.md``). A kill of ``L`` also ends the session, but its
+  waiters' requests fail with it: no client is told it holds a lock it lost, so kills do
+  not remove this support in the model.
 
 **Actions** (:data:`Action`, ``(kind, role)``; roles ``leader``, ``follower:<i>``,
 ``successor``, ``all``) remove resources (:func:`removed_by`): a kill loses the killed
 nodes' unsynced copies (and the successor's lead); a partition isolating ``L`` cuts every
 ``repl`` and ``hb``; a partition or pause of a follower cuts its own; a clock step or a
-pause of ``L`` removes ``leasetime``. Packet faults are outside this model.
+pause of ``L`` removes ``leasetime``; a partition or pause of ``L`` ends the lock
+sessions it keeps (``session:L``). Packet faults are outside this model.
 
 :func:`minimal_hitting_sets` finds every inclusion-minimal set of at most ``k`` actions that
 removes a resource of every support of a class: an exact search by increasing size. The
@@ -76,6 +87,7 @@ __all__ = [
     "hypothesis_cost",
     "leader_at",
     "minimal_hitting_sets",
+    "outcome_class",
     "reigns_of",
     "removed_by",
 ]
@@ -89,8 +101,9 @@ Move = tuple[str, str]
 
 WRITES = frozenset({"write", "add", "cas", "append", "enqueue"})
 READS = frozenset({"read", "read-set"})
+LOCKS = frozenset({"acquire"})
 #: Classes in the order their hypotheses are tried among equally cheap ones.
-CLASS_ORDER = ("read", "tail", "write", "behind")
+CLASS_ORDER = ("read", "tail", "write", "behind", "lock")
 #: Followers the model names (``follower:0`` ... ): a 5-node cluster has four.
 FOLLOWERS = 4
 #: Agent log patterns after which the node that logged them no longer leads.
@@ -101,11 +114,11 @@ GONE = frozenset({"exit", "stop"})
 
 @dataclass(slots=True)
 class OutcomeClass:
-    """Outcomes of one class (``write``, ``read``, ``tail``, ``behind``; see the module),
-    how many were seen, the node that served them last seen leading, and the resources
-    learned (with the evidence): ``leasetime`` (a cut-off leader stops serving reads) or
-    evidence only (``disk``, ``clock``, ...: what a valid test showed; the test is not
-    repeated)."""
+    """Outcomes of one class (``write``, ``read``, ``tail``, ``behind``, ``lock``; see the
+    module), how many were seen, the node that served them last seen leading, and the
+    resources learned (with the evidence): ``leasetime`` (a cut-off leader stops serving
+    reads) or evidence only (``disk``, ``clock``, ...: what a valid test showed; the test
+    is not repeated)."""
 
     kind: str
     leader: str = ""
@@ -151,9 +164,17 @@ def class_supports(
         out = [frozenset({"succ"})]
     elif kind == "behind":
         out = [frozenset({"sticky"})]
+    elif kind == "lock":
+        out = [frozenset({"session:leader"})]
     else:
         raise ValueError(f"unknown outcome class {kind!r}")
     return out + ([frozenset({"leasetime"})] if learned and "leasetime" in learned else [])
+
+
+def outcome_class(f: str) -> str | None:
+    """The outcome class an acknowledged op ``f`` belongs to (``write``, ``read``,
+    ``lock``), or ``None`` when the model has none for it."""
+    return "write" if f in WRITES else "read" if f in READS else "lock" if f in LOCKS else None
 
 
 def removed_by(action: Action) -> frozenset[str]:
@@ -172,14 +193,14 @@ def removed_by(action: Action) -> frozenset[str]:
             out.add(f"copy:{role}")
     elif kind == "partition":
         if role == "leader":
-            out |= {f"{r}:{f}" for f in fs for r in ("repl", "hb")} | {"sticky"}
+            out |= {f"{r}:{f}" for f in fs for r in ("repl", "hb")} | {"sticky", "session:leader"}
         elif role == "successor":
             out.add("succ")
         else:
             out |= {f"repl:{role}", f"hb:{role}"}
     elif kind == "pause":
         if role == "leader":
-            out |= {"leasetime", "sticky"}
+            out |= {"leasetime", "sticky", "session:leader"}
         elif role.startswith("follower:"):
             out |= {f"repl:{role}", f"hb:{role}"}
     elif kind == "clock" and role == "leader":
@@ -369,14 +390,14 @@ def classes_of_history(
     cuts: Sequence[tuple[str, float, float]] = (),
     reigns: Sequence[Reign] = (),
 ) -> dict[str, OutcomeClass]:
-    """The outcome classes of a history: acknowledged (``ok``) writes, and reads completed
-    before ``until`` seconds (the fault window's end; ``None``: all), by the node that
-    served them (completions without a ``node`` are skipped); and, for each ``cuts`` window
-    ``(node, from, to)`` in which the node that served most writes was cut off, the writes
-    invoked on it that were not acknowledged (``tail``). The leader of a class is the node
-    that served most of it; with the agents' ``reigns``, an outcome acknowledged during a
-    reign counts for the node that reigned (the node the database elected), one outside
-    every reign for the node that served it."""
+    """The outcome classes of a history: acknowledged (``ok``) writes and lock acquires,
+    and reads completed before ``until`` seconds (the fault window's end; ``None``: all),
+    by the node that served them (completions without a ``node`` are skipped); and, for
+    each ``cuts`` window ``(node, from, to)`` in which the node that served most writes
+    was cut off, the writes invoked on it that were not acknowledged (``tail``). The
+    leader of a class is the node that served most of it; with the agents' ``reigns``, an
+    outcome acknowledged during a reign counts for the node that reigned (the node the
+    database elected), one outside every reign for the node that served it."""
     served: dict[str, dict[str, int]] = {}
     started: dict[Any, tuple[float, str | None]] = {}
     unacked: list[tuple[float, str | None, str | None]] = []
@@ -395,7 +416,7 @@ def classes_of_history(
             unacked.append((inv[0], inv[1], e.get("node")))
         if typ != "ok" or not e.get("node"):
             continue
-        kind = "write" if f in WRITES else "read" if f in READS else None
+        kind = outcome_class(f)
         if kind is None or (kind == "read" and until is not None and t >= until):
             continue
         by = served.setdefault(kind, {})

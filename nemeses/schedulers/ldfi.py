@@ -82,6 +82,7 @@ from harness.errors import ClewError, InputError
 from harness.record import RunResults, read_fault_records
 from nemeses.lineage import (
     CLASS_ORDER,
+    LOCKS,
     READS,
     WRITES,
     Action,
@@ -94,6 +95,7 @@ from nemeses.lineage import (
     compose,
     leader_at,
     minimal_hitting_sets,
+    outcome_class,
     reigns_of,
     removed_by,
     symmetric_key,
@@ -278,9 +280,14 @@ def exhausted_statement(state: LdfiState, kinds: Iterable[str], k: int) -> str:
     """The precise statement that the search is over, within the model."""
     model = sorted(set(kinds) & {"kill", "partition", "pause", "clock"})
     classes = ", ".join(f"{c.key} ({c.outcomes} ops)" for c in state.classes.values())
+    what = (
+        "write or read"
+        if "lock" not in state.classes
+        else ("lock acquire" if set(state.classes) == {"lock"} else "write, read or lock acquire")
+    )
     return (
         f"exhausted: no combination of ≤ {k} faults of kinds {', '.join(model) or 'none'} "
-        f"removes every support of an acknowledged write or read, within this model "
+        f"removes every support of an acknowledged {what}, within this model "
         f"(classes: {classes or 'none'}; {len(state.tried)} hypotheses tried, all valid; "
         f"{state.runs} runs)"
     )
@@ -481,6 +488,8 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
                   f"lease, which {cut}'s clock holds up")  # fmt: skip
             state.classes["read"].learned.setdefault("leasetime", ev)
             lessons.append(ev)
+    if struck.get("class") == "lock":
+        lessons += _lock_lessons(events, ledger, t0, t1)
     agents = struck.get("agents")
     if isinstance(agents, Mapping):
         lessons.append(_agent_kill_lesson(agents, leader, t0, t1, ledger, reigns))
@@ -500,6 +509,66 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     if not lessons:
         lessons.append("valid: every support the hypothesis removed had another that held")
     return lessons
+
+
+def _lock_lessons(events: Sequence[Mapping[str, Any]], ledger: Sequence[Mapping[str, Any]],
+                  t0: float, t1: float) -> list[str]:  # fmt: skip
+    """What each pause or cut of a node inside a ``lock`` hypothesis's window tested. It
+    tested the sessions that node keeps if a client of it was waiting for the lock (or
+    holding it) across the fault while the lock passed to a client of another node: the
+    run being valid, the lapsed session did not make two holders. Otherwise it tested
+    nothing (:data:`INCONCLUSIVE`)."""
+    nodes = sorted({str(e["node"]) for e in events if e.get("node")})
+    acquires: list[tuple[float, float, str, str]] = []  # (invoked, completed, type, node)
+    holds: list[tuple[float, float, str]] = []  # (acquired, released, node)
+    pending: dict[Any, tuple[float, str, str]] = {}
+    held: dict[Any, tuple[float, str]] = {}
+    for e in events:
+        p, f, typ = e.get("process"), str(e.get("f")), e.get("type")
+        if not isinstance(p, int) or f not in ("acquire", "release"):
+            continue
+        if typ == "invoke":
+            pending[p] = (_t(e), f, str(e.get("node") or ""))
+            continue
+        inv_t, inv_f, node = pending.pop(p, (_t(e), f, str(e.get("node") or "")))
+        if inv_f == "acquire":
+            acquires.append((inv_t, _t(e), str(typ), node))
+            if typ == "ok":
+                held[p] = (_t(e), node)
+        elif p in held:
+            start, n = held.pop(p)
+            holds.append((start, _t(e), n))
+    acquires += [(t, float("inf"), "open", n) for t, f, n in pending.values() if f == "acquire"]
+    holds += [(start, float("inf"), n) for start, n in held.values()]
+    resolved = {int(r.get("time", 0)) / 1e9: r.get("targets") for r in ledger
+                if r.get("event") == "applied" and isinstance(r.get("targets"), list)}  # fmt: skip
+    out = []
+    for kind in ("pause", "partition"):
+        for applied, healed, value in _windows(ledger, kind, t0, t1):
+            hit = isolated_node(value, nodes) if kind == "partition" else None
+            struck_nodes = (
+                [hit]
+                if hit
+                else _nodes_of(value, nodes) or [str(n) for n in resolved.get(applied) or []]
+            )
+            if len(struck_nodes) != 1:
+                continue
+            m = struck_nodes[0]
+            waiting = [a for a in acquires if a[3] == m and a[0] < healed and a[1] > healed]
+            holding = [h for h in holds if h[2] == m and h[0] < applied and h[1] > healed]
+            passed = [a for a in acquires if a[3] != m and a[2] == "ok" and applied < a[1] < healed]
+            what = f"the {kind} of {m} ({applied:.1f}-{healed:.1f} s)"
+            if (waiting or holding) and passed:
+                out.append(f"{len(waiting)} acquires through {m} waited and {len(holding)} "
+                           f"holds of its clients lasted across {what} while the lock passed "
+                           f"{len(passed)} times to clients of other nodes: no two holds "
+                           f"overlapped (the sessions outlived it)")  # fmt: skip
+            else:
+                out.append(f"{INCONCLUSIVE}no client of {m} waited for or held the lock "
+                           f"across {what} while it passed to a client of another node "
+                           f"({len(waiting)} waiting, {len(holding)} holding, {len(passed)} "
+                           f"handed over); the hypothesis was not tested")  # fmt: skip
+    return out
 
 
 def _agent_kill_lesson(
@@ -805,7 +874,7 @@ class LdfiScheduler:
             counts: dict[str, dict[str, int]] = {}
             acked: set[str] = set()
             for (node, f, typ), c in view.observed.counts.items():
-                kind = "write" if f in WRITES else "read" if f in READS else None
+                kind = outcome_class(f)
                 if typ == "ok":
                     acked.add(f)
                 if typ == "ok" and node and kind:
@@ -815,12 +884,12 @@ class LdfiScheduler:
                                 for k, by in counts.items()})  # fmt: skip
             self.notes.append(f"classes from the first {view.now:.1f} s of load: "
                               f"{sorted(self.state.classes) or 'none'}")  # fmt: skip
-            outside = sorted(acked - WRITES - READS)
+            outside = sorted(acked - WRITES - READS - LOCKS)
             if not self.state.classes and outside:
                 self.notes.append(
                     f"nothing to strike: the load's acknowledged ops (f {', '.join(outside)}) "
-                    f"are outside ldfi's lineage, which models the reads and writes that a "
-                    f"node served (f {', '.join(sorted(WRITES | READS))})"
+                    f"are outside ldfi's lineage, which models the reads, writes and lock "
+                    f"acquires that a node served (f {', '.join(sorted(WRITES | READS | LOCKS))})"
                 )
         self._todo = self.state.hypotheses(space.kinds, self.k)
         if self._agent_plan is not None and AGENT_HYPOTHESIS in self._todo:
