@@ -50,12 +50,17 @@ def test_a_clew_test_written_as_a_pytest_test(
     # The cluster is the fixture's, still up after the run: a second run reuses it. n1 is
     # isolated while the majority writes and its workers read locally (serializable
     # reads): the stale reads are caught, and assert_valid says so with the report path.
+    # Whether n1's workers read a key the majority wrote meanwhile is timing (keys rotate,
+    # values are 0-4): in one CI run in many there was none, so up to three seeds.
     schedule = [
         {"at": 1.0, "f": "start-partition", "value": ISOLATE_N1},
         {"at": 7.0, "f": "stop-partition", "value": None},
     ]
-    outcome = clew_run(schedule=schedule, options={"serializable_reads": True}, seed=3,
-                       time_limit=9)  # fmt: skip
+    for seed in (3, 4, 5):
+        outcome = clew_run(schedule=schedule, options={"serializable_reads": True}, seed=seed,
+                           time_limit=9)  # fmt: skip
+        if outcome.valid is False:
+            break
     assert_invalid(outcome)
     with pytest.raises(AssertionError, match=r"(?s)the run is not valid.*register: invalid.*"
                        r"report: .*report\.html"):  # fmt: skip
