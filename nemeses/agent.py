@@ -69,6 +69,7 @@ __all__ = [
     "AGENT_KINDS",
     "AGENT_LEASE",
     "DEFAULT_ARM_LEAD",
+    "MAX_JOURNAL_BYTES",
     "NODE_OPS",
     "PRESSURE_EVERY",
     "SIDED_OPS",
@@ -82,6 +83,7 @@ __all__ = [
     "hand_over",
     "ledger_records",
     "measure_offset",
+    "read_journal",
     "side_scripts",
     "validate_agent_steps",
 ]
@@ -511,6 +513,37 @@ def _union(strikes: Sequence[Mapping[str, Any]]) -> str:
     ordered = sorted(strikes, key=rank)
     parts = list(dict.fromkeys(str(s["heal"]) for s in ordered if s.get("heal")))
     return "".join(f"( {p.rstrip()}\n)\n" for p in parts) + "exit 0\n"
+
+
+#: Bytes of one node's ``agent.jsonl`` read back from a run directory (from its start).
+MAX_JOURNAL_BYTES = 8 * 1024 * 1024
+
+
+def read_journal(
+    path: Path, max_bytes: int = MAX_JOURNAL_BYTES
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """The JSON objects of the first ``max_bytes`` of journal ``path`` (a node's
+    ``agent.jsonl``, or any JSON-lines file), torn or bad lines skipped; the number of
+    lines read, and whether the file was cut at ``max_bytes``. A file that cannot be read
+    reads as empty."""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError:
+        return [], 0, False
+    cut = len(raw) > max_bytes
+    if cut:
+        raw = raw[: raw.rfind(b"\n", 0, max_bytes) + 1]
+    out = []
+    lines = raw.splitlines()
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out, len(lines), cut
 
 
 def ledger_records(node: str, journal: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from nemeses.agent import MAX_JOURNAL_BYTES, read_journal
 from reports.node_logs import parse_wall_ns, read_origin
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
 
 #: What the controller handed the agents (origin, offsets, steps) in a run directory.
 AGENTS_FILE = "agents.json"
-#: Bytes of one node's ``agent.jsonl`` read (from its start).
-MAX_JOURNAL_BYTES = 8 * 1024 * 1024
 #: Agent lines embedded in a report (over all nodes).
 MAX_AGENT_LINES = 200_000
 #: Pressure samples of one node listed one a line; above this, summarised in groups.
@@ -112,29 +111,6 @@ def align_offsets(samples: Sequence[Mapping[str, Any]]) -> Alignment | None:
         return Alignment("intersection", (lo + hi) // 2, (hi - lo + 1) // 2, len(good), rtt_min)
     best = min(good, key=lambda s: s[1])
     return Alignment("least-rtt", best[0], (best[1] + 1) // 2, len(good), rtt_min)
-
-
-def _read_jsonl(path: Path, max_bytes: int) -> tuple[list[dict[str, Any]], int, bool]:
-    """The JSON objects of ``path``'s first ``max_bytes`` (torn or bad lines skipped),
-    the number of lines, and whether the file was cut."""
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except OSError:
-        return [], 0, False
-    cut = len(raw) > max_bytes
-    if cut:
-        raw = raw[: raw.rfind(b"\n", 0, max_bytes) + 1]
-    out = []
-    lines = raw.splitlines()
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out, len(lines), cut
 
 
 def _ms(ns: float) -> str:
@@ -406,11 +382,11 @@ def agent_lines(
         path = node / "agent.jsonl"
         if not path.is_file() or len(names) >= 255:
             continue
-        journal, n_lines, cut = _read_jsonl(path, max_bytes)
+        journal, n_lines, cut = read_journal(path, max_bytes)
         total += n_lines
         if cut:
             cut_nodes.append(node.name)
-        samples, _, _ = _read_jsonl(node / "clock.jsonl", max_bytes)
+        samples, _, _ = read_journal(node / "clock.jsonl", max_bytes)
         handover = _handover(agents, node.name, journal)
         origin = _origin_controller(agents, journal, handover)
         measured = [*([handover] if handover else []), *samples]

@@ -80,6 +80,7 @@ from typing import Any
 
 from harness.errors import ClewError, InputError
 from harness.record import RunResults, read_fault_records
+from nemeses.agent import read_journal
 from nemeses.lineage import (
     CLASS_ORDER,
     LOCKS,
@@ -316,24 +317,11 @@ def _read_history(run: Path) -> list[dict[str, Any]]:
 
 def agent_journals(run: Path) -> dict[str, list[dict[str, Any]]]:
     """Node -> the records of its agent journal in run directory ``run``
-    (``nodes/<n>/agent.jsonl``; none without agents). Lines that are not JSON objects
-    (a torn last line) are skipped: the lineage uses what the journals show whole."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted((run / "nodes").glob("*/agent.jsonl")):
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        recs = []
-        for line in lines:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
-                recs.append(rec)
-        out[path.parent.name] = recs
-    return out
+    (``nodes/<n>/agent.jsonl``, at most :data:`~nemeses.agent.MAX_JOURNAL_BYTES` each; none
+    without agents). Lines that are not JSON objects (a torn last line) are skipped: the
+    lineage uses what the journals show whole."""
+    return {path.parent.name: read_journal(path)[0]
+            for path in sorted((run / "nodes").glob("*/agent.jsonl"))}  # fmt: skip
 
 
 def _find_run(store: str | Path, episode: str, *, newest: int = 50) -> Path | None:
