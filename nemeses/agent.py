@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.errors import ConfigError, NemesisError
 from nemeses.abilities import PauseScript, StartScript
+from nemeses.guard import json_objects
 
 if TYPE_CHECKING:
     from clusters.base import Node
@@ -534,16 +535,8 @@ def read_journal(
     cut = len(raw) > max_bytes
     if cut:
         raw = raw[: raw.rfind(b"\n", 0, max_bytes) + 1]
-    out = []
     lines = raw.splitlines()
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out, len(lines), cut
+    return json_objects(lines), len(lines), cut
 
 
 def ledger_records(node: str, journal: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ import logging
 import re
 import shlex
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from harness.control import Remote
     from nemeses.ledger import FaultLedger
 
-__all__ = ["DEFAULT_LEASE", "FaultGuard", "guard_dir"]
+__all__ = ["DEFAULT_LEASE", "FaultGuard", "guard_dir", "json_objects"]
 
 log = logging.getLogger("clew.nemeses")
 
@@ -109,6 +109,20 @@ _ALIVE = (
     'alive() { s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; '
     '[ "${s%% *}" != Z ]; }\n'
 )
+
+
+def json_objects(lines: Iterable[str | bytes]) -> list[dict[str, Any]]:
+    """The JSON objects among ``lines`` (a journal's), in order; a line that is not one
+    (torn by a crash, or garbage) is skipped."""
+    out = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
 
 
 class FaultGuard:
@@ -400,15 +414,7 @@ class FaultGuard:
             timeout=self.timeout,
             sudo=True,
         )
-        events = []
-        for line in r.stdout.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                events.append(event)
-        return events
+        return json_objects(r.stdout.splitlines())
 
     async def _write(self, lease_id: str, nodes: set[str]) -> None:
         self._seq += 1
