@@ -11,11 +11,16 @@ per run, the bug's workload; ``docs/bugkv.md``) and a cap of ``--runs`` runs; a 
 that finds nothing counts as ``runs + 1``.
 
 It prints, per test bug and overall, the median runs and seconds to detection of each arm
-with their spread and a one-sided Mann-Whitney U (trained < fresh), and writes the rows and
-the trained memory's size to ``bench/results/adaptive-memory-<time>.json``.
+with their spread and a one-sided Mann-Whitney U (trained < fresh), and writes the rows,
+the trained memory's size and the trained memory itself to
+``bench/results/adaptive-memory-<time>.json``.
 
     sudo .venv/bin/python bench/adaptive_memory.py --train lease-wall-clock,vote-ignores-log \\
         --test commit-unchecked,stepdown-applies-tail --test-campaigns 3 --runs 6
+
+To test on two clusters at once, train once (``--test ''``), then run one process per test
+bug, each on its own subnet, from that file's memory: ``--trained FILE --subnet
+10.77.243.0/24``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,8 +44,17 @@ from harness.campaign import run_campaign
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
 from harness.spec import load_spec
 from nemeses.schedulers import memory
+from nemeses.schedulers.adaptive import settle_memory
 
-CLUSTER = {"subnet": "10.77.242.0/24", "prefix": "hdm-", "bridge": "hdm-br0"}
+
+def cluster_options(subnet: str) -> dict[str, str]:
+    """The local cluster's options on ``subnet`` (its names derived from the subnet's third
+    octet, so that two processes on two subnets do not collide)."""
+    tag = subnet.split(".")[2]
+    return {"subnet": subnet, "prefix": f"hm{tag}-", "bridge": f"hm{tag}-br0"}
+
+
+CLUSTER = cluster_options("10.77.242.0/24")
 
 
 def campaign(bug_name: str, seed: int, store: Path, state: Path, runs: int) -> dict[str, Any]:
@@ -94,8 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-campaigns", type=int, default=1, help="per train bug")
     p.add_argument("--test-campaigns", type=int, default=3, help="seeds per test bug and arm")
     p.add_argument("--runs", type=int, default=6, help="cap on runs per campaign")
+    p.add_argument("--subnet", default="10.77.242.0/24", help="the local cluster's subnet")
+    p.add_argument("--trained", type=Path, default=None,
+                   help="skip training: test from the memory in this results file")
+    p.add_argument("--first-seed", type=int, default=0, help="test seeds: N*1000 from here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    CLUSTER.clear()
+    CLUSTER.update(cluster_options(args.subnet))
     base = Path(tempfile.mkdtemp(prefix="clew-adaptive-memory-"))
     state = base / "cluster"
     store = base / "store"
@@ -105,26 +126,35 @@ def main(argv: list[str] | None = None) -> int:
                             options=CLUSTER))  # fmt: skip
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"adaptive-memory-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    tag = args.subnet.split(".")[2]
+    out = out_dir / f"adaptive-memory-{time.strftime('%Y%m%dT%H%M%S')}-{tag}.json"
     rows: list[dict[str, Any]] = []
     t0 = time.monotonic()
-    result: dict[str, Any] = {"args": vars(args), "rows": rows}
+    result: dict[str, Any] = {"args": {**vars(args), "trained": str(args.trained or "")},
+                              "rows": rows}  # fmt: skip
     try:
         memory.reset(path)
-        for name in args.train.split(","):
-            for c in range(args.train_campaigns):
-                row = campaign(name, 100_000 + c * 1000, store, state, args.runs)
-                rows.append({**row, "phase": "train", "arm": "training"})
-                print(f"train {name} campaign {c}: runs to detection "
-                      f"{row['runs_to_detection']}", flush=True)  # fmt: skip
-                out.write_text(json.dumps(result, indent=1) + "\n")
-        trained = memory.load(path)
-        trained.pop("episode", None)  # its run is in the training store only
+        if args.trained is not None:
+            trained = json.loads(args.trained.read_text())["memory"]
+        else:
+            for name in [n for n in args.train.split(",") if n]:
+                for c in range(args.train_campaigns):
+                    row = campaign(name, 100_000 + c * 1000, store, state, args.runs)
+                    rows.append({**row, "phase": "train", "arm": "training"})
+                    print(f"train {name} campaign {c}: runs to detection "
+                          f"{row['runs_to_detection']}", flush=True)  # fmt: skip
+                    out.write_text(json.dumps(result, indent=1) + "\n")
+            # the last campaign's last run (invalid, when it found its bug) is still pending
+            settle_memory(store, "bugkv")
+            trained = memory.load(path)
+        result["memory"] = trained
         result["trained_memory"] = {"states": len(trained.get("visits", {})),
                                     "runs": trained.get("runs"),
+                                    "judged": trained.get("judged"),
                                     "anomalies": trained.get("anomalies")}  # fmt: skip
-        for name in args.test.split(","):
-            for c in range(args.test_campaigns):
+        print(f"trained memory: {result['trained_memory']}", flush=True)
+        for name in [n for n in args.test.split(",") if n]:
+            for c in range(args.first_seed, args.first_seed + args.test_campaigns):
                 for arm in ("trained", "fresh"):
                     memory.reset(path)
                     if arm == "trained":
@@ -134,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"test {name} seed {c * 1000} {arm}: runs to detection "
                           f"{row['runs_to_detection']}", flush=True)  # fmt: skip
                     out.write_text(json.dumps(result, indent=1) + "\n")
-        lines = summarize(rows, args.runs)
+        lines = summarize(rows, args.runs) if any(r["phase"] == "test" for r in rows) else []
         result["table"] = lines
         result["seconds"] = round(time.monotonic() - t0)
         out.write_text(json.dumps(result, indent=1) + "\n")
@@ -142,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
     finally:
         provider.down(state)
+        shutil.rmtree(base, ignore_errors=True)
         print(f"results: {out}; {time.monotonic() - t0:.0f} s")
     return 0
 

@@ -29,9 +29,18 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   system did, not which faults the agent itself holds. (Counting whole states made every
   new combination of its own faults novel: the agent was paid for stacking faults until
   nothing was served, and chose about as random does.) :data:`SPLIT_REWARD` when two
-  nodes served acknowledged ops in one window (two leaders: an anomaly seen live); and
-  :data:`ANOMALY_REWARD` to every (state, action) of a run that came out invalid
-  (credited when the next run starts and finds that run's verdict).
+  nodes served acknowledged ops in one window (two leaders: an anomaly seen live).
+* **Anomalies found** are learned per move, as a bandit over the fault space: when a run
+  starts it reads the previous run's verdict and counts, for each fault it started, the
+  runs that made it and how many came out invalid. A start move's **lift** is the invalid
+  rate of the runs that made it over that of the runs that did not (each shrunk toward
+  the suite's by :data:`PRIOR_RUNS` pseudo-runs), clipped to :data:`LIFT_RANGE`; the policy
+  adds ``EVIDENCE_WEIGHT · ln(lift)`` to its value. (A ratio to the suite's rate would
+  shrink as the agent exploits it: the more runs find the bug, the higher the suite's
+  rate.) Only a contrast with the valid runs tells the trigger from the faults that
+  happened to strike beside it (crediting every move of an invalid run, as the agent did
+  until 2026-12-05, raised ``hold`` and the bystanders as much as the trigger). With no
+  invalid run in memory every lift is 1 and the policy is the novelty learner's alone.
 * **Generalisation**: a (state, action) never updated is valued at the mean of that
   action's values in the states where it was (:data:`INITIAL_Q` if nowhere): what a move
   did elsewhere is the first guess of what it does here.
@@ -71,9 +80,11 @@ from nemeses.schedulers import memory
 
 __all__ = [
     "ALPHA",
-    "ANOMALY_REWARD",
+    "EVIDENCE_WEIGHT",
     "GAMMA",
     "HOLD",
+    "LIFT_RANGE",
+    "PRIOR_RUNS",
     "SPLIT_REWARD",
     "TEMPERATURE",
     "AdaptiveScheduler",
@@ -81,6 +92,7 @@ __all__ = [
     "StateTracker",
     "op_budget",
     "reset_memory",
+    "settle_memory",
 ]
 
 #: Learning rate: higher than Mallory's 0.1, since a campaign is ≤ 10 runs of ~10 decisions.
@@ -88,8 +100,13 @@ ALPHA = 0.3
 GAMMA = 0.6
 #: Softmax temperature: lower is greedier.
 TEMPERATURE = 0.25
-#: Reward given to each (state, action) of a run that came out invalid.
-ANOMALY_REWARD = 5.0
+#: How far anomaly evidence tilts the policy: ``EVIDENCE_WEIGHT · ln(lift)`` is added to a
+#: start move's value (a lift of 3 makes it about 9 times as likely at the temperature).
+EVIDENCE_WEIGHT = 0.5
+#: A move's lift is clipped to this range: a few runs say little.
+LIFT_RANGE = (1 / 3, 5.0)
+#: Pseudo-runs at the suite's invalid rate added to each move's count (shrinkage).
+PRIOR_RUNS = 2.0
 #: Reward for reaching a state in which two nodes served acknowledged ops (two leaders).
 SPLIT_REWARD = 2.0
 #: A node's share of a window's acknowledged ops for it to count as serving.
@@ -105,8 +122,10 @@ def action_key(kind: str, target: str | None) -> str:
 
 
 class Learner:
-    """Tabular Q-learning over string states and actions, with softmax choice. Its whole
-    state is :meth:`to_json` (Q-values, visit counts, runs seen, anomalies credited)."""
+    """Tabular Q-learning over string states and actions, with softmax choice, tilted by
+    each start move's anomaly evidence. Its whole state is :meth:`to_json` (Q-values, visit
+    counts, runs seen, runs judged and found invalid, and each move's runs and invalid
+    runs)."""
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         data = data or {}
@@ -116,12 +135,55 @@ class Learner:
         self.visits: Counter[str] = Counter({s: int(n) for s, n in
                                              dict(data.get("visits", {})).items()})  # fmt: skip
         self.runs = int(data.get("runs", 0))
-        self.anomalies = int(data.get("anomalies", 0))
+        #: Runs whose verdict was read, and how many of them were invalid.
+        self.judged = int(data.get("judged", 0))
+        self.anomalies = min(int(data.get("anomalies", 0)), self.judged)
+        #: start move -> [runs that made it, of which invalid]
+        self.moves: dict[str, list[int]] = {
+            m: [int(c[0]), int(c[1])] for m, c in dict(data.get("moves", {})).items()
+        }
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data :meth:`__init__` reads back."""
         return {"q": self.q, "visits": dict(self.visits), "runs": self.runs,
-                "anomalies": self.anomalies}  # fmt: skip
+                "judged": self.judged, "anomalies": self.anomalies,
+                "moves": self.moves}  # fmt: skip
+
+    def judge(self, moves: Sequence[str], invalid: bool) -> None:
+        """Count a run's verdict: for each distinct start move it made, one run, invalid or
+        not (holds and stops are not evidence of anything)."""
+        self.judged += 1
+        self.anomalies += int(invalid)
+        for move in sorted({m for m in moves if m.startswith("start:")}):
+            counts = self.moves.setdefault(move, [0, 0])
+            counts[0] += 1
+            counts[1] += int(invalid)
+
+    def lift(self, action: str) -> float | None:
+        """How much likelier the runs that made ``action`` were to come out invalid than
+        the runs that did not (the relative risk): each invalid rate shrunk toward the
+        suite's by :data:`PRIOR_RUNS` pseudo-runs, clipped to :data:`LIFT_RANGE`. ``None``
+        for a move that is not a start, or while no run has come out invalid."""
+        if not action.startswith("start:") or not self.anomalies or not self.judged:
+            return None
+        base = self.anomalies / self.judged
+        runs, invalid = self.moves.get(action, (0, 0))
+        with_it = (invalid + PRIOR_RUNS * base) / (runs + PRIOR_RUNS)
+        without = (self.anomalies - invalid + PRIOR_RUNS * base) / (
+            self.judged - runs + PRIOR_RUNS)
+        low, high = LIFT_RANGE
+        return min(max(with_it / without, low), high)
+
+    def evidence(self, action: str) -> float:
+        """What the anomaly evidence adds to ``action``'s value: ``EVIDENCE_WEIGHT ·
+        ln(lift)`` (0 without evidence)."""
+        lift = self.lift(action)
+        return 0.0 if lift is None else EVIDENCE_WEIGHT * math.log(lift)
+
+    def score(self, state: str, action: str) -> float:
+        """What the policy ranks ``action`` by in ``state``: its Q-value plus its
+        anomaly evidence."""
+        return self.value(state, action) + self.evidence(action)
 
     def value(self, state: str, action: str) -> float:
         """Q(state, action); if never updated, the mean of ``action``'s values in other
@@ -146,19 +208,10 @@ class Learner:
         self.q.setdefault(state, {})[action] = round(q, 6)
         return q
 
-    def credit(self, pairs: Sequence[Sequence[str]], reward: float) -> None:
-        """Add ``α · reward`` to every (state, action) of ``pairs`` (an invalid run's), once
-        per time it occurs, to its value before any of this credit (a pair never updated
-        is valued by its action elsewhere, which the credit itself must not raise)."""
-        times = Counter((s, a) for s, a in pairs)
-        base = {pair: self.value(*pair) for pair in times}
-        for (s, a), n in times.items():
-            self.q.setdefault(s, {})[a] = round(base[s, a] + n * ALPHA * reward, 6)
-
     def probabilities(self, state: str, actions: Sequence[str]) -> list[float]:
         """The softmax policy over ``actions`` in ``state`` (temperature
-        :data:`TEMPERATURE`)."""
-        values = [self.value(state, a) / TEMPERATURE for a in actions]
+        :data:`TEMPERATURE`) on their :meth:`score`."""
+        values = [self.score(state, a) / TEMPERATURE for a in actions]
         top = max(values)
         weights = [math.exp(v - top) for v in values]
         total = sum(weights)
@@ -263,9 +316,11 @@ class AdaptiveScheduler:
     name = "adaptive"
 
     def __init__(self, learner: Learner | None = None, *, path: Path | None = None,
-                 episode: str | None = None) -> None:  # fmt: skip
+                 episode: str | None = None, store: str = "") -> None:  # fmt: skip
         self.learner = learner or Learner()
         self.path = path
+        #: The run's store: the next run finds this episode's verdict there.
+        self.store = store
         self.episode = episode or uuid.uuid4().hex[:12]
         self.tracker = StateTracker()
         self.pairs: list[list[str]] = []
@@ -274,25 +329,18 @@ class AdaptiveScheduler:
         self._holding: dict[str, str] = {}  # kind -> role
         self._ops = 0
         self._strikes = 0
-        self._credited: str | None = None
+        self._judged: dict[str, Any] | None = None
         self._ending: list[str] = []
 
     @classmethod
     def for_run(cls, args: SchedulerArgs) -> AdaptiveScheduler:
-        """The agent of one run: its memory read from the store (the previous run's
-        verdict credited first, if it was invalid)."""
+        """The agent of one run: its memory read from the store, the previous run's
+        verdict counted first (:func:`judge_pending`)."""
         path = memory.memory_path("adaptive", args.store, args.suite)
         data = memory.load(path)
         learner = Learner(data)
-        me = cls(learner, path=path)
-        last = data.get("episode")
-        run = find_episode_run(args.store, str(last.get("id"))) if isinstance(last, dict) else None
-        if isinstance(last, dict) and run is not None:
-            results = RunResults.read(run)
-            if results is not None and results.valid is False:
-                learner.credit(last.get("pairs", []), ANOMALY_REWARD)
-                learner.anomalies += 1
-                me._credited = str(last.get("id"))
+        me = cls(learner, path=path, store=args.store)
+        me._judged = judge_pending(learner, data.get("episode"), args.store)
         return me
 
     def _active(self) -> str:
@@ -344,12 +392,13 @@ class AdaptiveScheduler:
         action, p = self.learner.choose(state, actions, view.rng)
         self._prev = (state, action)
         self.pairs.append([state, action])
-        ranked = sorted(actions, key=lambda a: -self.learner.value(state, a))[:3]
-        est = ", ".join(f"{a}={self.learner.value(state, a):.3f}" for a in ranked)
+        ranked = sorted(actions, key=lambda a: -self.learner.score(state, a))[:3]
+        est = ", ".join(f"{a}={self.learner.score(state, a):.3f}" for a in ranked)
         why = (f"adaptive: state [{state}] (novelty {novelty:.2f} of "
                f"{self.tracker.transition}"
                f"{', two nodes serving' if self.tracker.split else ''}); chose {action} "
-               f"p={p:.2f} of {len(actions)}; best estimates {est}")  # fmt: skip
+               f"p={p:.2f} of {len(actions)}{self._evidence_note(action)}; "
+               f"best estimates {est}")  # fmt: skip
         if action == HOLD:
             return Wait(until=self._next_decision or t)
         verb, _, what = action.partition(":")
@@ -362,6 +411,16 @@ class AdaptiveScheduler:
         self._strikes += 1
         return FaultOp(at=round(t, 3), f=f"start-{kind}", value=self._value(view, kind, role),
                        why=why)  # fmt: skip
+
+    def _evidence_note(self, action: str) -> str:
+        """``, lift ×L (i of n runs with it invalid; I of N in all)`` when anomaly evidence
+        weighed on ``action``."""
+        lift = self.learner.lift(action)
+        if lift is None:
+            return ""
+        runs, invalid = self.learner.moves.get(action, (0, 0))
+        return (f", lift x{lift:.2f} ({invalid} of {runs} runs with it invalid; "
+                f"{self.learner.anomalies} of {self.learner.judged} in all)")  # fmt: skip
 
     def _value(self, view: RunView, kind: str, role: str) -> Any:
         """The start value striking ``role``: the leader is the one the node agents name
@@ -399,14 +458,15 @@ class AdaptiveScheduler:
         self.learner.runs += 1
         if self.path is not None:
             data = self.learner.to_json()
-            data["episode"] = {"id": self.episode, "pairs": self.pairs}
+            data["episode"] = {"id": self.episode, "pairs": self.pairs, "store": self.store}
             memory.save(self.path, data)
         return {
             "scheduler": "adaptive", "episode": self.episode, "choices": len(self.pairs),
             "strikes": self._strikes, "fault_ops": self._ops,
             "states_known": len(self.learner.visits),
-            "runs_learned": self.learner.runs, "anomalies_credited": self.learner.anomalies,
-            "credited_previous": self._credited,
+            "runs_learned": self.learner.runs, "runs_judged": self.learner.judged,
+            "anomalies_learned": self.learner.anomalies,
+            "judged_previous": self._judged,
             "memory": str(self.path) if self.path else None,
         }  # fmt: skip
 
@@ -446,6 +506,44 @@ def find_episode_run(store: str | Path, episode: str, *, newest: int = 50) -> Pa
         if any(r.get("event") == "scheduler" and r.get("episode") == episode for r in records):
             return path.parent
     return None
+
+
+def judge_pending(learner: Learner, episode: Any, store: str | Path) -> dict[str, Any] | None:
+    """Count the verdict of the memory's pending ``episode`` (the last run it chose for)
+    into ``learner``: its run is looked for in the store that episode recorded (a campaign's
+    runs live in a store of their own, so the next campaign's first run must look there),
+    then in ``store``. ``{"id", "valid", "run"}`` when counted; ``None`` when there is no
+    episode, its run is gone, or the run has no verdict."""
+    if not isinstance(episode, dict) or not episode.get("id"):
+        return None
+    eid = str(episode["id"])
+    places = [str(episode.get("store") or ""), str(store or "")]
+    run = None
+    for place in dict.fromkeys(p for p in places if p):
+        run = find_episode_run(place, eid)
+        if run is not None:
+            break
+    results = RunResults.read(run) if run is not None else None
+    if results is None or results.valid not in (True, False):
+        return None
+    pairs = episode.get("pairs", [])
+    learner.judge([str(p[1]) for p in pairs if isinstance(p, list | tuple) and len(p) == 2],
+                  invalid=results.valid is False)  # fmt: skip
+    return {"id": eid, "valid": results.valid, "run": str(run)}
+
+
+def settle_memory(store: str | Path, suite: str) -> dict[str, Any] | None:
+    """Count the pending episode's verdict into the adaptive memory of ``suite`` in
+    ``store`` now, rather than at the next run's start (so a memory copied elsewhere carries
+    it), and save it without the episode; what :func:`judge_pending` returned."""
+    path = memory.memory_path("adaptive", store, suite)
+    data = memory.load(path)
+    if not data:
+        return None
+    learner = Learner(data)
+    judged = judge_pending(learner, data.get("episode"), store)
+    memory.save(path, learner.to_json())
+    return judged
 
 
 def reset_memory(store: str | Path, suite: str) -> bool:

@@ -5,6 +5,7 @@ memory carried across runs (with an invalid run's credit)."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,18 @@ from nemeses.scheduler import (
 from nemeses.schedulers import memory
 from nemeses.schedulers.adaptive import (
     ALPHA,
-    ANOMALY_REWARD,
+    EVIDENCE_WEIGHT,
     GAMMA,
     HOLD,
     INITIAL_Q,
+    LIFT_RANGE,
+    PRIOR_RUNS,
     AdaptiveScheduler,
     Learner,
     StateTracker,
     op_budget,
     reset_memory,
+    settle_memory,
 )
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
@@ -202,34 +206,110 @@ def test_a_run_keeps_the_random_budget_heals_every_strike_and_explains_each(tmp_
     assert len(saved["episode"]["pairs"]) >= len(starts)
 
 
-def test_memory_persists_across_runs_credits_an_invalid_run_and_resets(tmp_path: Path):
+def _store_run(run: Path, script: Script, valid: bool) -> None:
+    """The run as the runner stores it: its ledger and its verdict."""
+    run.mkdir(parents=True)
+    (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in script.ledger))
+    (run / "results.json").write_text(json.dumps({"valid": valid}))
+
+
+def test_memory_persists_across_runs_counts_an_invalid_run_and_resets(tmp_path: Path):
     store = tmp_path / "store"
     args = SchedulerArgs(seed=1, store=str(store), suite="bugkv")
     first = make_scheduler("adaptive", args)
     assert isinstance(first, AdaptiveScheduler)
     script = Script(first, space())
     script.run()
-    # the run as the runner stores it: its ledger, and an invalid verdict
-    run = store / "bugkv-register" / "20260101T000000"
-    run.mkdir(parents=True)
-    (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in script.ledger))
-    (run / "results.json").write_text(json.dumps({"valid": False}))
-    pairs = first.pairs
-    before = {(s, a): first.learner.value(s, a) for s, a in pairs}
+    _store_run(store / "bugkv-register" / "20260101T000000", script, valid=False)
+    starts = {a for _s, a in first.pairs if a.startswith("start:")}
+    assert starts
+    q_before = {(s, a): first.learner.value(s, a) for s, a in first.pairs}
     second = make_scheduler("adaptive", args)
     assert isinstance(second, AdaptiveScheduler)
-    assert second.learner.runs == 1 and second.learner.anomalies == 1
-    assert second._credited == first.episode
-    for (s, a), q in before.items():
-        n = sum(1 for p in pairs if tuple(p) == (s, a))
-        assert second.learner.value(s, a) == pytest.approx(q + n * ALPHA * ANOMALY_REWARD)
+    assert second.learner.runs == 1 and second.learner.judged == 1
+    assert second.learner.anomalies == 1
+    assert second._judged is not None and second._judged["id"] == first.episode
+    assert second._judged["valid"] is False
+    # each distinct start move counted once, invalid; holds and stops are no evidence
+    assert second.learner.moves == {m: [1, 1] for m in starts}
+    # the verdict is evidence per move; the Q-values stay the novelty learner's
+    for (s, a), q in q_before.items():
+        assert second.learner.value(s, a) == pytest.approx(q)
     assert reset_memory(store, "bugkv")
     assert make_scheduler("adaptive", args).learner.runs == 0  # type: ignore[attr-defined]
 
 
+def test_the_next_campaign_finds_the_verdict_of_the_last_campaigns_run(tmp_path: Path):
+    """A campaign's runs live in a store of their own (``campaigns/<test>/<stamp>/runs``),
+    and a campaign stops at its first invalid run: the next campaign's first run must find
+    that run where it was, or the memory never learns an anomaly."""
+    root = tmp_path / "store"
+    one = root / "campaigns" / "bugkv-set" / "20260101T000000" / "runs"
+    two = root / "campaigns" / "bugkv-set" / "20260101T000500" / "runs"
+    first = make_scheduler("adaptive", SchedulerArgs(seed=1, store=str(one), suite="bugkv"))
+    assert isinstance(first, AdaptiveScheduler)
+    script = Script(first, space())
+    script.run()
+    _store_run(one / "bugkv-set" / "20260101T000001", script, valid=False)
+    second = make_scheduler("adaptive", SchedulerArgs(seed=2, store=str(two), suite="bugkv"))
+    assert isinstance(second, AdaptiveScheduler)
+    assert second._judged is not None and second._judged["id"] == first.episode
+    assert second.learner.anomalies == 1 and second.learner.judged == 1
+
+
+def test_settle_memory_counts_the_pending_verdict_before_the_memory_is_copied(tmp_path: Path):
+    store = tmp_path / "store"
+    first = make_scheduler("adaptive", SchedulerArgs(seed=1, store=str(store), suite="bugkv"))
+    assert isinstance(first, AdaptiveScheduler)
+    script = Script(first, space())
+    script.run()
+    _store_run(store / "bugkv-set" / "r1", script, valid=True)
+    judged = settle_memory(store, "bugkv")
+    assert judged is not None and judged["valid"] is True
+    data = memory.load(memory.memory_path("adaptive", store, "bugkv"))
+    assert "episode" not in data and data["judged"] == 1 and data["anomalies"] == 0
+    assert all(c == [1, 0] for c in data["moves"].values())
+    assert settle_memory(tmp_path / "empty", "bugkv") is None
+
+
+def test_lift_contrasts_invalid_runs_with_a_move_against_the_suites_rate():
+    learner = Learner()
+    assert learner.lift("start:kill@all") is None  # no verdicts yet
+    for _ in range(8):
+        learner.judge(["start:partition@leader", "hold", "stop:partition"], invalid=False)
+    assert learner.lift("start:kill@all") is None  # no invalid run: no evidence at all
+    assert learner.evidence("start:kill@all") == 0.0
+    for _ in range(2):
+        learner.judge(["start:kill@all", "hold", "start:kill@all"], invalid=True)
+    assert learner.moves["start:kill@all"] == [2, 2]  # once per run, not per strike
+    base = 2 / 10
+    kill = (2 + PRIOR_RUNS * base) / (2 + PRIOR_RUNS) / ((0 + PRIOR_RUNS * base) / (8 + PRIOR_RUNS))
+    part = (0 + PRIOR_RUNS * base) / (8 + PRIOR_RUNS) / ((2 + PRIOR_RUNS * base) / (2 + PRIOR_RUNS))
+    assert learner.lift("start:kill@all") == pytest.approx(min(kill, LIFT_RANGE[1]))
+    assert learner.lift("start:partition@leader") == pytest.approx(max(part, LIFT_RANGE[0]))
+    assert learner.lift("start:pause@any") == pytest.approx(1.0)  # never made: the suite's
+    assert learner.lift(HOLD) is None and learner.lift("stop:kill") is None
+    assert learner.evidence("start:kill@all") == pytest.approx(
+        EVIDENCE_WEIGHT * math.log(learner.lift("start:kill@all") or 1))
+    acts = [HOLD, "start:kill@all", "start:partition@leader"]
+    probs = learner.probabilities("lead=same err=none act=-", acts)
+    assert probs[1] > probs[0] > probs[2]  # equal Q-values: the evidence decides
+
+
+def test_without_an_invalid_run_the_policy_is_the_novelty_learners_alone():
+    learner = Learner({"q": {"s": {"a": 1.2, "start:kill@all": 0.8}}})
+    for _ in range(5):
+        learner.judge(["start:kill@all"], invalid=False)
+    assert learner.score("s", "start:kill@all") == learner.value("s", "start:kill@all")
+    assert learner.probabilities("s", ["a", "start:kill@all"]) == \
+        Learner({"q": {"s": {"a": 1.2, "start:kill@all": 0.8}}}).probabilities(
+            "s", ["a", "start:kill@all"])
+
+
 def test_it_learns_which_strike_an_invalid_run_followed(tmp_path: Path):
     """Scripted world: a run is invalid iff it killed the leader (n1, serving). After some runs the
-    agent's policy in its first state prefers that strike."""
+    agent's policy in its first state prefers that strike (its lift: every run that made it
+    was invalid, none of the others)."""
     store = tmp_path / "store"
     args = SchedulerArgs(seed=1, store=str(store), suite="toy")
     hits = []
@@ -242,10 +322,7 @@ def test_it_learns_which_strike_an_invalid_run_followed(tmp_path: Path):
         found = any(o.f == "start-kill" and o.value == {"targets": "nodes", "nodes": ["n1"]}
                     for o in script.ops)  # fmt: skip
         hits.append(found)
-        run = store / "toy-register" / f"run{i:03d}"
-        run.mkdir(parents=True)
-        (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in script.ledger))
-        (run / "results.json").write_text(json.dumps({"valid": not found}))
+        _store_run(store / "toy-register" / f"run{i:03d}", script, valid=not found)
     last = make_scheduler("adaptive", args)
     assert isinstance(last, AdaptiveScheduler)
     start = "lead=same err=none act=-"
@@ -253,7 +330,8 @@ def test_it_learns_which_strike_an_invalid_run_followed(tmp_path: Path):
             "start:kill@all", "start:partition@leader", "start:partition@any"]  # fmt: skip
     probs = dict(zip(acts, last.learner.probabilities(start, acts), strict=True))
     assert max(probs, key=lambda a: probs[a]) == "start:kill@leader", probs
-    assert sum(hits[-10:]) > sum(hits[:10])
+    # by chance (1 move of 8 in the run's one decision) about 1 run in 8 would strike it
+    assert sum(hits[-10:]) >= 5, hits
 
 
 def test_learned_values_compose_overlapping_faults_on_the_leader(tmp_path: Path):
