@@ -64,8 +64,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ClewError
-from harness.record import RunResults, read_fault_records
+from harness.record import RunResults
 from nemeses.scheduler import (
     Decision,
     FaultOp,
@@ -493,21 +492,6 @@ def _slots(time_limit: float, interval: float) -> list[float]:
     return out
 
 
-def find_episode_run(store: str | Path, episode: str, *, newest: int = 50) -> Path | None:
-    """The run directory (of the ``newest`` under ``store``) whose ledger's ``scheduler``
-    record names ``episode``."""
-    runs = sorted(Path(store).glob("*/*/faults.jsonl"), key=lambda p: p.stat().st_mtime,
-                  reverse=True)[:newest]  # fmt: skip
-    for path in runs:
-        try:
-            records = read_fault_records(path.parent)
-        except ClewError:
-            continue
-        if any(r.get("event") == "scheduler" and r.get("episode") == episode for r in records):
-            return path.parent
-    return None
-
-
 def judge_pending(learner: Learner, episode: Any, store: str | Path) -> dict[str, Any] | None:
     """Count the verdict of the memory's pending ``episode`` (the last run it chose for)
     into ``learner``: its run is looked for in the store that episode recorded (a campaign's
@@ -517,12 +501,7 @@ def judge_pending(learner: Learner, episode: Any, store: str | Path) -> dict[str
     if not isinstance(episode, dict) or not episode.get("id"):
         return None
     eid = str(episode["id"])
-    places = [str(episode.get("store") or ""), str(store or "")]
-    run = None
-    for place in dict.fromkeys(p for p in places if p):
-        run = find_episode_run(place, eid)
-        if run is not None:
-            break
+    run = memory.find_episode_run([str(episode.get("store") or ""), store], eid)
     results = RunResults.read(run) if run is not None else None
     if results is None or results.valid not in (True, False):
         return None

@@ -78,7 +78,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ClewError, InputError
+from harness.errors import InputError
 from harness.record import RunResults, read_fault_records
 from nemeses.agent import read_journal
 from nemeses.lineage import (
@@ -322,19 +322,6 @@ def agent_journals(run: Path) -> dict[str, list[dict[str, Any]]]:
     lineage uses what the journals show whole."""
     return {path.parent.name: read_journal(path)[0]
             for path in sorted((run / "nodes").glob("*/agent.jsonl"))}  # fmt: skip
-
-
-def _find_run(store: str | Path, episode: str, *, newest: int = 50) -> Path | None:
-    runs = sorted(Path(store).glob("*/*/faults.jsonl"), key=lambda p: p.stat().st_mtime,
-                  reverse=True)[:newest]  # fmt: skip
-    for path in runs:
-        try:
-            recs = read_fault_records(path.parent)
-        except ClewError:
-            continue
-        if any(r.get("event") == "scheduler" and r.get("episode") == episode for r in recs):
-            return path.parent
-    return None
 
 
 def _windows(ledger: Sequence[Mapping[str, Any]], kind: str, t0: float, t1: float
@@ -603,9 +590,11 @@ class LdfiScheduler:
     name = "ldfi"
 
     def __init__(self, state: LdfiState, *, path: Path | None = None,
-                 notes: Sequence[str] = ()) -> None:  # fmt: skip
+                 notes: Sequence[str] = (), store: str = "") -> None:  # fmt: skip
         self.state = state
         self.path = path
+        #: The run's store: the next run finds this episode's run there.
+        self.store = store
         self.notes = list(notes)
         self.episode = uuid.uuid4().hex[:12]
         self.k = MAX_K
@@ -636,7 +625,8 @@ class LdfiScheduler:
         state = LdfiState(memory.load(path))
         notes: list[str] = []
         pending = state.pending
-        run = _find_run(args.store, str(pending["episode"])) if pending else None
+        run = memory.find_episode_run([str(pending.get("store") or ""), args.store],
+                                      str(pending["episode"])) if pending else None  # fmt: skip
         if pending and run is not None:
             notes += absorb(state, pending, run)
             state.pending = None
@@ -647,7 +637,7 @@ class LdfiScheduler:
             notes.append(f"search over: {found}; a new search starts")
             state.found, state.tried, state.truncated = None, [], {}
             state.inconclusive = {}
-        me = cls(state, path=path, notes=notes)
+        me = cls(state, path=path, notes=notes, store=args.store)
         me.found = found
         return me
 
@@ -962,7 +952,8 @@ class LdfiScheduler:
                 # (stops left undone are done by the run's end, which heals every fault)
                 self._current["truncated"] = f"{len(starts)} starts not made: the run ended"
         self.state.runs += 1
-        self.state.pending = {"episode": self.episode, "struck": self.struck}
+        self.state.pending = {"episode": self.episode, "struck": self.struck,
+                              "store": self.store}  # fmt: skip
         if self.path is not None:
             memory.save(self.path, self.state.to_json())
         return {

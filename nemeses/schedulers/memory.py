@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.errors import ClewError, InputError
+from harness.record import read_fault_records
 
-__all__ = ["load", "memory_path", "reset", "save", "store_root"]
+__all__ = ["find_episode_run", "load", "memory_path", "reset", "save", "store_root"]
 
 
 def store_root(store: str | Path) -> Path:
@@ -67,3 +69,24 @@ def reset(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def find_episode_run(stores: Sequence[str | Path], episode: str, *,
+                     newest: int = 50) -> Path | None:  # fmt: skip
+    """The run directory whose ledger's ``scheduler`` record names ``episode``: looked for
+    among the ``newest`` runs of each store in ``stores``, in order (empty ones skipped).
+    A learning scheduler records its run's store with its pending episode and looks there
+    first: a campaign's runs live in a store of their own, so the next campaign's first run
+    would not find the last campaign's run in its own."""
+    for store in dict.fromkeys(str(s) for s in stores if s):
+        runs = sorted(Path(store).glob("*/*/faults.jsonl"), key=lambda p: p.stat().st_mtime,
+                      reverse=True)[:newest]  # fmt: skip
+        for path in runs:
+            try:
+                records = read_fault_records(path.parent)
+            except ClewError:
+                continue
+            if any(r.get("event") == "scheduler" and r.get("episode") == episode
+                   for r in records):  # fmt: skip
+                return path.parent
+    return None

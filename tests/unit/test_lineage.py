@@ -361,6 +361,18 @@ def test_an_invalid_run_ends_the_search_and_the_next_starts_anew(tmp_path: Path)
     assert "read" in second["classes"]
 
 
+def test_the_next_campaign_reads_the_invalid_run_that_ended_the_last_one(tmp_path: Path):
+    """Each campaign keeps its runs in a store of its own under the root the memory lives in:
+    the next campaign's first run must still find the run that ended the last search."""
+    root = tmp_path / "store"
+    world = World(root / "campaigns" / "kv-register" / "c1" / "runs", ("partition", "kill"))
+    first = world.run(0, invalid=True)
+    world.store = root / "campaigns" / "kv-register" / "c2" / "runs"
+    second = world.run(1)
+    assert second["found"] and second["found"].startswith("run ")
+    assert second["hypotheses"][0]["key"] == first["hypotheses"][0]["key"]
+
+
 def test_hypotheses_cheapest_first_and_behind_predicted_only_with_partitions():
     state = LdfiState()
     state.observe({"read": OutcomeClass("read", "n1", 5), "write": OutcomeClass("write", "n1", 5)})
