@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trained", type=Path, default=None,
                    help="skip training: test from the memory in this results file")
     p.add_argument("--first-seed", type=int, default=0, help="test seeds: N*1000 from here")
+    p.add_argument("--arms", default="trained,fresh",
+                   help="which test arms to run (a fresh arm is the memory-reset campaign of "
+                        "the yardstick: another file's may serve)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     CLUSTER.clear()
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trained memory: {result['trained_memory']}", flush=True)
         for name in [n for n in args.test.split(",") if n]:
             for c in range(args.first_seed, args.first_seed + args.test_campaigns):
-                for arm in ("trained", "fresh"):
+                for arm in args.arms.split(","):
                     memory.reset(path)
                     if arm == "trained":
                         memory.save(path, trained)
