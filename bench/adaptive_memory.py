@@ -102,6 +102,55 @@ def summarize(rows: list[dict[str, Any]], cap: int) -> list[str]:
     return out
 
 
+def _quartiles(xs: list[float]) -> str:
+    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
+    return f"{q[1]:g} [{q[0]:g}-{q[2]:g}]"
+
+
+def table(files: list[Path]) -> list[str]:
+    """A Markdown table of the test campaigns in results ``files``: per test bug, the fresh
+    arm (every file's, pooled: a fresh memory is the same treatment in each) and each
+    file's trained arm, labelled by the runs and anomalies its memory was trained on.
+    Median [IQR] runs to detection (a campaign that found nothing counts ``cap + 1``) and
+    seconds (one that found nothing counts the seconds it ran), with a one-sided
+    Mann-Whitney U of each trained arm against the pooled fresh one."""
+    from scipy.stats import mannwhitneyu
+
+    arms: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for f in files:
+        data = json.loads(f.read_text())
+        mem = data.get("trained_memory") or {}
+        label = f"trained ({mem.get('judged')} runs, {mem.get('anomalies')} invalid)"
+        for r in data["rows"]:
+            if r["phase"] == "test":
+                arms.setdefault((r["bug"], "fresh" if r["arm"] == "fresh" else label),
+                                []).append(r)  # fmt: skip
+
+    def runs(r: dict[str, Any]) -> int:
+        return r["runs_to_detection"] or r["cap_runs"] + 1
+
+    def secs(r: dict[str, Any]) -> float:
+        return r["seconds_to_detection"] or sum(x or 0 for x in r["run_seconds"])
+
+    out = ["| test bug | arm | campaigns | not found | runs to detection | seconds "
+           "| p (U < fresh) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for bug in sorted({b for b, _ in arms}):
+        fresh = arms.get((bug, "fresh"), [])
+        for (b, arm), rs in sorted(arms.items(), key=lambda kv: (kv[0][1] != "fresh", kv[0])):
+            if b != bug:
+                continue
+            p = "-"
+            if arm != "fresh" and fresh:
+                u = mannwhitneyu([runs(r) for r in rs], [runs(r) for r in fresh],
+                                 alternative="less")  # fmt: skip
+                p = f"{u.pvalue:.2g}"
+            out.append(f"| {bug} | {arm} | {len(rs)} | "
+                       f"{sum(1 for r in rs if not r['runs_to_detection'])} | "
+                       f"{_quartiles([runs(r) for r in rs])} | "
+                       f"{_quartiles([round(secs(r)) for r in rs])} | {p} |")  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train", default="lease-wall-clock,vote-ignores-log,buffered-log")
@@ -116,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arms", default="trained,fresh",
                    help="which test arms to run (a fresh arm is the memory-reset campaign of "
                         "the yardstick: another file's may serve)")
+    p.add_argument("--table", type=Path, nargs="+", default=None, metavar="FILE",
+                   help="print the test campaigns of these results files as a table, and exit")
     args = p.parse_args(argv)
+    if args.table:
+        print("\n".join(table(args.table)))
+        return 0
+    if os.geteuid() != 0:
+        sys.exit("bench/adaptive_memory.py needs root (a local namespace cluster)")
     logging.basicConfig(level=logging.WARNING)
     CLUSTER.clear()
     CLUSTER.update(cluster_options(args.subnet))
@@ -181,6 +237,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        sys.exit("bench/adaptive_memory.py needs root (a local namespace cluster)")
     sys.exit(main())
