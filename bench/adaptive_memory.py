@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,15 @@ def _quartiles(xs: list[float]) -> str:
     return f"{q[1]:g} [{q[0]:g}-{q[2]:g}]"
 
 
-def table(files: list[Path]) -> list[str]:
+def table(files: list[Path], against: Sequence[Path] = ()) -> list[str]:
     """A Markdown table of the test campaigns in results ``files``: per test bug, the fresh
     arm (every file's, pooled: a fresh memory is the same treatment in each) and each
-    file's trained arm, labelled by the runs and anomalies its memory was trained on.
-    Median [IQR] runs to detection (a campaign that found nothing counts ``cap + 1``) and
-    seconds (one that found nothing counts the seconds it ran), with a one-sided
-    Mann-Whitney U of each trained arm against the pooled fresh one."""
+    file's trained arm, labelled by the runs and anomalies its memory was trained on; and
+    the campaigns of ``bench/bugs.py`` results files ``against`` on the same bugs (random,
+    adaptive with its memory reset). Median [IQR] runs to detection (a campaign that found
+    nothing counts ``cap + 1``) and seconds (one that found nothing counts the seconds it
+    ran), with one-sided Mann-Whitney U tests of each trained arm against the pooled fresh
+    one and against ``random``."""
     from scipy.stats import mannwhitneyu
 
     arms: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -125,6 +128,12 @@ def table(files: list[Path]) -> list[str]:
             if r["phase"] == "test":
                 arms.setdefault((r["bug"], "fresh" if r["arm"] == "fresh" else label),
                                 []).append(r)  # fmt: skip
+    tested = {b for b, _ in arms}
+    for f in against:
+        for r in json.loads(f.read_text()):
+            if r["bug"] in tested and r["scheduler"] in ("random", "adaptive"):
+                name = "random" if r["scheduler"] == "random" else "adaptive, reset (yardstick)"
+                arms.setdefault((r["bug"], name), []).append(r)
 
     def runs(r: dict[str, Any]) -> int:
         return r["runs_to_detection"] or r["cap_runs"] + 1
@@ -132,22 +141,28 @@ def table(files: list[Path]) -> list[str]:
     def secs(r: dict[str, Any]) -> float:
         return r["seconds_to_detection"] or sum(x or 0 for x in r["run_seconds"])
 
+    def p_less(rs: list[dict[str, Any]], other: list[dict[str, Any]]) -> str:
+        if not rs or not other:
+            return "-"
+        u = mannwhitneyu([runs(r) for r in rs], [runs(r) for r in other], alternative="less")
+        return f"{u.pvalue:.2g}"
+
+    order = ["random", "adaptive, reset (yardstick)", "fresh"]
     out = ["| test bug | arm | campaigns | not found | runs to detection | seconds "
-           "| p (U < fresh) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for bug in sorted({b for b, _ in arms}):
-        fresh = arms.get((bug, "fresh"), [])
-        for (b, arm), rs in sorted(arms.items(), key=lambda kv: (kv[0][1] != "fresh", kv[0])):
-            if b != bug:
-                continue
-            p = "-"
-            if arm != "fresh" and fresh:
-                u = mannwhitneyu([runs(r) for r in rs], [runs(r) for r in fresh],
-                                 alternative="less")  # fmt: skip
-                p = f"{u.pvalue:.2g}"
+           "| p (U < fresh) | p (U < random) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for bug in sorted(tested):
+        fresh, rand = arms.get((bug, "fresh"), []), arms.get((bug, "random"), [])
+        keys = sorted((a for b, a in arms if b == bug),
+                      key=lambda a: (order.index(a) if a in order else len(order), a))  # fmt: skip
+        for arm in keys:
+            rs = arms[bug, arm]
+            trained = arm.startswith("trained")
             out.append(f"| {bug} | {arm} | {len(rs)} | "
                        f"{sum(1 for r in rs if not r['runs_to_detection'])} | "
                        f"{_quartiles([runs(r) for r in rs])} | "
-                       f"{_quartiles([round(secs(r)) for r in rs])} | {p} |")  # fmt: skip
+                       f"{_quartiles([round(secs(r)) for r in rs])} | "
+                       f"{p_less(rs, fresh) if trained else '-'} | "
+                       f"{p_less(rs, rand) if arm != 'random' else '-'} |")  # fmt: skip
     return out
 
 
@@ -167,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
                         "the yardstick: another file's may serve)")
     p.add_argument("--table", type=Path, nargs="+", default=None, metavar="FILE",
                    help="print the test campaigns of these results files as a table, and exit")
+    p.add_argument("--against", type=Path, nargs="*", default=[], metavar="FILE",
+                   help="with --table: bench/bugs.py results files whose random and adaptive "
+                        "campaigns on the same bugs join the table")
     args = p.parse_args(argv)
     if args.table:
-        print("\n".join(table(args.table)))
+        print("\n".join(table(args.table, args.against)))
         return 0
     if os.geteuid() != 0:
         sys.exit("bench/adaptive_memory.py needs root (a local namespace cluster)")
