@@ -338,7 +338,7 @@ class AdaptiveScheduler:
         path = memory.memory_path("adaptive", args.store, args.suite)
         data = memory.load(path)
         learner = Learner(data)
-        me = cls(learner, path=path, store=args.store)
+        me = cls(learner, path=path, store=memory.absolute(args.store))
         me._judged = judge_pending(learner, data.get("episode"), args.store)
         return me
 

@@ -637,7 +637,7 @@ class LdfiScheduler:
             notes.append(f"search over: {found}; a new search starts")
             state.found, state.tried, state.truncated = None, [], {}
             state.inconclusive = {}
-        me = cls(state, path=path, notes=notes, store=args.store)
+        me = cls(state, path=path, notes=notes, store=memory.absolute(args.store))
         me.found = found
         return me
 

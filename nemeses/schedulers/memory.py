@@ -17,7 +17,7 @@ from typing import Any
 from harness.errors import ClewError, InputError
 from harness.record import read_fault_records
 
-__all__ = ["find_episode_run", "load", "memory_path", "reset", "save", "store_root"]
+__all__ = ["absolute", "find_episode_run", "load", "memory_path", "reset", "save", "store_root"]
 
 
 def store_root(store: str | Path) -> Path:
@@ -28,6 +28,12 @@ def store_root(store: str | Path) -> Path:
     if len(parts) >= 4 and parts[-1] == "runs" and parts[-4] == "campaigns":
         return Path(*parts[:-4]) if len(parts) > 4 else Path(".")
     return p
+
+
+def absolute(store: str | Path) -> str:
+    """``store`` as an absolute path (``""`` stays ``""``): what a pending episode records,
+    so that a run started from another directory still finds it."""
+    return str(Path(store).resolve()) if store else ""
 
 
 def memory_path(name: str, store: str | Path, suite: str) -> Path:
