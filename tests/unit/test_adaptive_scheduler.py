@@ -355,3 +355,25 @@ def test_learned_values_compose_overlapping_faults_on_the_leader(tmp_path: Path)
     assert cut.value["n1"] == ["n2", "n3", "n4", "n5"]  # n1 served: n1 is cut off
     assert list(step.value.get("offsets", {"n1": 0})) == ["n1"] or step.value.get("nodes") == ["n1"]
     assert "chose start:clock@leader" in step.why and "act=partition@leader" in step.why
+
+
+def test_show_prints_each_moves_evidence_and_a_bad_memory_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from nemeses.schedulers.__main__ import main
+
+    learner = Learner()
+    learner.judge(["start:kill@all"], invalid=True)
+    learner.judge(["start:partition@leader", "hold"], invalid=False)
+    path = memory.memory_path("adaptive", tmp_path, "bugkv")
+    memory.save(path, learner.to_json())
+    assert main(["show", "adaptive", "--store", str(tmp_path), "--suite", "bugkv"]) == 0
+    out = capsys.readouterr().out
+    assert "judged 2, invalid 1" in out
+    lines = [ln.split() for ln in out.splitlines() if ln.strip().startswith("start:")]
+    assert [ln[0] for ln in lines] == ["start:kill@all", "start:partition@leader"]
+    assert lines[0][1:3] == ["1", "1"] and float(lines[0][3]) > 1 > float(lines[1][3])
+    assert main(["show", "ldfi", "--store", str(tmp_path), "--suite", "bugkv"]) == 0
+    assert "no memory yet" in capsys.readouterr().out
+    path.write_text("{not json")
+    assert main(["show", "adaptive", "--store", str(tmp_path), "--suite", "bugkv"]) == 254
+    assert "not JSON" in capsys.readouterr().err
