@@ -1,5 +1,6 @@
 """Does the adaptive agent's memory, carried across campaigns, make later campaigns faster
-on bugs it did not train on? (root; its own local cluster, 10.77.242.0/24)
+on bugs it did not train on? (root; its own local cluster, 10.77.242.0/24 unless
+``--subnet``)
 
 Train: a fresh memory, then ``--train-campaigns`` campaigns on each ``--train`` bug, the
 memory carried from campaign to campaign (it learns bugkv, not one trigger). Test: for each
@@ -13,14 +14,17 @@ that finds nothing counts as ``runs + 1``.
 It prints, per test bug and overall, the median runs and seconds to detection of each arm
 with their spread and a one-sided Mann-Whitney U (trained < fresh), and writes the rows,
 the trained memory's size and the trained memory itself to
-``bench/results/adaptive-memory-<time>.json``.
+``bench/results/adaptive-memory-<time>-<subnet's third octet>.json``.
 
     sudo .venv/bin/python bench/adaptive_memory.py --train lease-wall-clock,vote-ignores-log \\
         --test commit-unchecked,stepdown-applies-tail --test-campaigns 3 --runs 6
 
 To test on two clusters at once, train once (``--test ''``), then run one process per test
 bug, each on its own subnet, from that file's memory: ``--trained FILE --subnet
-10.77.243.0/24``.
+10.77.243.0/24``. ``--table FILE... [--against BUGS_FILE...]`` prints the test campaigns of
+several results files as one Markdown table (and the random and reset-adaptive campaigns
+of ``bench/bugs.py`` results on the same bugs), without a cluster; docs/schedulers.md
+has the figure of 2026-12-05 and its commands.
 """
 
 from __future__ import annotations
