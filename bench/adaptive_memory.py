@@ -11,8 +11,9 @@ one from a fresh memory. Every campaign has the yardstick's parameters (``YARDST
 per run, the bug's workload; ``docs/bugkv.md``) and a cap of ``--runs`` runs; a campaign
 that finds nothing counts as ``runs + 1``.
 
-It prints, per test bug and overall, the median runs and seconds to detection of each arm
-with their spread and a one-sided Mann-Whitney U (trained < fresh), and writes the rows,
+It prints, per test bug, the median runs and seconds to detection of each arm with their
+spread and a one-sided Mann-Whitney U (trained < fresh) as a Markdown table (:func:`table`),
+and writes the rows,
 the trained memory's size and the trained memory itself to
 ``bench/results/adaptive-memory-<time>-<subnet's third octet>.json``.
 
@@ -59,15 +60,13 @@ def cluster_options(subnet: str) -> dict[str, str]:
     return {"subnet": subnet, "prefix": f"hm{tag}-", "bridge": f"hm{tag}-br0"}
 
 
-CLUSTER = cluster_options("10.77.242.0/24")
-
-
-def campaign(bug_name: str, seed: int, store: Path, state: Path, runs: int) -> dict[str, Any]:
+def campaign(bug_name: str, seed: int, store: Path, state: Path, runs: int,
+             cluster: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     """One adaptive campaign on ``bug_name`` (the memory as it is in ``store``); its row."""
     bug = BUG_CATALOG[bug_name]
     spec = load_spec(**YARDSTICK.spec_args(bug), scheduler="adaptive", seed=seed,
                      store=str(store), cluster_state_dir=str(state),
-                     cluster_options=CLUSTER)  # fmt: skip
+                     cluster_options=cluster)  # fmt: skip
     res = run_campaign(spec, runs=runs, budget=3600)
     data = res.to_json()
     return {
@@ -80,52 +79,25 @@ def campaign(bug_name: str, seed: int, store: Path, state: Path, runs: int) -> d
     }  # fmt: skip
 
 
-def summarize(rows: list[dict[str, Any]], cap: int) -> list[str]:
-    """Median (capped) runs and seconds per (bug, arm), and overall, with U tests."""
-    from scipy.stats import mannwhitneyu
-
-    out = []
-    bugs = sorted({r["bug"] for r in rows if r["phase"] == "test"})
-    for bug in [*bugs, "all"]:
-        arms = {}
-        for arm in ("trained", "fresh"):
-            rs = [r for r in rows if r["phase"] == "test" and r["arm"] == arm
-                  and bug in (r["bug"], "all")]  # fmt: skip
-            arms[arm] = [r["runs_to_detection"] or cap + 1 for r in rs]
-            secs = [r["seconds_to_detection"] for r in rs if r["seconds_to_detection"]]
-            if not rs:
-                continue
-            out.append(
-                f"{bug:22s} {arm:8s} n={len(rs):2d} median runs {statistics.median(arms[arm]):4g} "
-                f"[{min(arms[arm])}-{max(arms[arm])}] not found "
-                f"{sum(1 for r in rs if not r['runs_to_detection'])}  median s "
-                f"{statistics.median(secs) if secs else '-'}"
-            )  # fmt: skip
-        if arms.get("trained") and arms.get("fresh"):
-            p = mannwhitneyu(arms["trained"], arms["fresh"], alternative="less").pvalue
-            out.append(f"{bug:22s} trained < fresh: one-sided U p={p:.3f}")
-    return out
-
-
 def _quartiles(xs: list[float]) -> str:
     q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
     return f"{q[1]:g} [{q[0]:g}-{q[2]:g}]"
 
 
-def table(files: list[Path], against: Sequence[Path] = ()) -> list[str]:
-    """A Markdown table of the test campaigns in results ``files``: per test bug, the fresh
-    arm (every file's, pooled: a fresh memory is the same treatment in each) and each
-    file's trained arm, labelled by the runs and anomalies its memory was trained on; and
-    the campaigns of ``bench/bugs.py`` results files ``against`` on the same bugs (random,
-    adaptive with its memory reset). Median [IQR] runs to detection (a campaign that found
-    nothing counts ``cap + 1``) and seconds (one that found nothing counts the seconds it
-    ran), with one-sided Mann-Whitney U tests of each trained arm against the pooled fresh
-    one and against ``random``."""
+def table(results: Sequence[dict[str, Any]], against: Sequence[Path] = ()) -> list[str]:
+    """A Markdown table of the test campaigns in ``results`` (this benchmark's results, as
+    its files hold them): per test bug, the fresh arm (every result's, pooled: a fresh
+    memory is the same treatment in each) and each result's trained arm, labelled by the
+    runs and anomalies its memory was trained on; and the campaigns of ``bench/bugs.py``
+    results files ``against`` on the same bugs (random, adaptive with its memory reset).
+    Median [IQR] runs to detection (a campaign that found nothing counts ``cap + 1``) and
+    seconds (one that found nothing counts the seconds it ran), with one-sided
+    Mann-Whitney U tests of each trained arm against the pooled fresh one and against
+    ``random``."""
     from scipy.stats import mannwhitneyu
 
     arms: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for f in files:
-        data = json.loads(f.read_text())
+    for data in results:
         mem = data.get("trained_memory") or {}
         label = f"trained ({mem.get('judged')} runs, {mem.get('anomalies')} invalid)"
         for r in data["rows"]:
@@ -191,20 +163,20 @@ def main(argv: list[str] | None = None) -> int:
                         "campaigns on the same bugs join the table")
     args = p.parse_args(argv)
     if args.table:
-        print("\n".join(table(args.table, args.against)))
+        print("\n".join(table([json.loads(f.read_text()) for f in args.table],
+                               args.against)))  # fmt: skip
         return 0
     if os.geteuid() != 0:
         sys.exit("bench/adaptive_memory.py needs root (a local namespace cluster)")
     logging.basicConfig(level=logging.WARNING)
-    CLUSTER.clear()
-    CLUSTER.update(cluster_options(args.subnet))
+    cluster = cluster_options(args.subnet)
     base = Path(tempfile.mkdtemp(prefix="clew-adaptive-memory-"))
     state = base / "cluster"
     store = base / "store"
     path = memory.memory_path("adaptive", store, "bugkv")
     provider = get_provider("local")
     provider.up(ClusterSpec(nodes=len(NODES), name="admem", state_dir=str(state),
-                            options=CLUSTER))  # fmt: skip
+                            options=cluster))  # fmt: skip
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
     tag = args.subnet.split(".")[2]
@@ -220,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for name in [n for n in args.train.split(",") if n]:
                 for c in range(args.train_campaigns):
-                    row = campaign(name, 100_000 + c * 1000, store, state, args.runs)
+                    row = campaign(name, 100_000 + c * 1000, store, state, args.runs, cluster)
                     rows.append({**row, "phase": "train", "arm": "training"})
                     print(f"train {name} campaign {c}: runs to detection "
                           f"{row['runs_to_detection']}", flush=True)  # fmt: skip
@@ -240,12 +212,12 @@ def main(argv: list[str] | None = None) -> int:
                     memory.reset(path)
                     if arm == "trained":
                         memory.save(path, trained)
-                    row = campaign(name, c * 1000, store, state, args.runs)
+                    row = campaign(name, c * 1000, store, state, args.runs, cluster)
                     rows.append({**row, "phase": "test", "arm": arm})
                     print(f"test {name} seed {c * 1000} {arm}: runs to detection "
                           f"{row['runs_to_detection']}", flush=True)  # fmt: skip
                     out.write_text(json.dumps(result, indent=1) + "\n")
-        lines = summarize(rows, args.runs) if any(r["phase"] == "test" for r in rows) else []
+        lines = table([result]) if any(r["phase"] == "test" for r in rows) else []
         result["table"] = lines
         result["seconds"] = round(time.monotonic() - t0)
         out.write_text(json.dumps(result, indent=1) + "\n")
