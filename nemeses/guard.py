@@ -173,7 +173,7 @@ class FaultGuard:
         """The ids of the leases held now."""
         return sorted(self._held)
 
-    def _start_script(self) -> str:
+    def _start_script(self, source: str) -> str:
         d = shlex.quote(self.dir)
         pid = f"{d}/guard.pid"
         return (
@@ -184,7 +184,8 @@ class FaultGuard:
             f"g={d}\n{_safe_dir_script('g')}"
             f"g={d}/leases\n{_safe_dir_script('g')}"
             f"g={d}/slices\n{_safe_dir_script('g')}"
-            f"cat > {d}/.agent.tmp && mv -f {d}/.agent.tmp {d}/agent.py\n"
+            f"{_whole_write(f'{d}/.agent.tmp', f'{d}/agent.py', source)} || "
+            "{ echo 'the fault guard program arrived incomplete' >&2; exit 4; }\n"
             # A guard left by an earlier run is stopped; the new one heals its leases.
             f'if [ -s {pid} ] && alive "$(cat {pid})"; then kill -TERM "$(cat {pid})"; '
             f'i=0; while alive "$(cat {pid})" && [ $i -lt 50 ]; do '
@@ -213,7 +214,7 @@ class FaultGuard:
         async def one(remote: Remote) -> None:
             # (stopping an old guard and waiting for the new one to be ready take time too)
             limit = self.timeout + _READY_POLLS * 0.05 + 5
-            await remote.run(self._start_script(), stdin=source, timeout=limit, sudo=True)
+            await remote.run(self._start_script(source), stdin=source, timeout=limit, sudo=True)
 
         outcomes = await self._on_nodes(one)
         refused: dict[str, str] = {}
@@ -333,9 +334,9 @@ class FaultGuard:
 
         async def one(remote: Remote) -> None:
             if remote.name in slices:
-                await remote.run(f"umask 077 && cat > {tmp} && mv -f {tmp} {final}",
-                                 stdin=json.dumps(slices[remote.name]), timeout=self.timeout,
-                                 sudo=True)  # fmt: skip
+                body = json.dumps(slices[remote.name])
+                await remote.run(f"umask 077 && {_whole_write(tmp, final, body)}", stdin=body,
+                                 timeout=self.timeout, sudo=True)  # fmt: skip
 
         check_outcomes("handing the nodes their slices", await self._on_nodes(one))
 
@@ -437,7 +438,7 @@ class FaultGuard:
             pull = self._pull_script(remote.name)
             sent = time.monotonic_ns()
             r = await remote.run(
-                f"umask 077 && cat > {tmp} && mv -f {tmp} {final} || exit 1\n{pull}",
+                f"umask 077 && {_whole_write(tmp, final, body)} || exit 1\n{pull}",
                 stdin=body,
                 timeout=self.timeout,
                 sudo=True,
@@ -450,6 +451,14 @@ class FaultGuard:
         remotes = list(self.remotes.values())
         outcomes = await asyncio.gather(*(fn(r) for r in remotes), return_exceptions=True)
         return {r.name: o for r, o in zip(remotes, outcomes, strict=True)}
+
+
+def _whole_write(tmp: str, final: str, body: str) -> str:
+    """Shell that writes its standard input to ``tmp`` and renames it to ``final`` only if
+    all of ``body`` arrived (paths already quoted): a controller killed mid-write leaves the
+    file before it, never a part of the new one (the agent would not know how to heal it)."""
+    size = len(body.encode())
+    return f'cat > {tmp} && [ "$(wc -c < {tmp})" -eq {size} ] && mv -f {tmp} {final}'
 
 
 def _refusal_line(stderr: str) -> str:

@@ -12,7 +12,9 @@ and rewritten (``seq`` + 1) every ``lease / 3`` seconds while the fault should h
 agent measures time with its own **monotonic** clock (a clock fault moves wall time, never
 this): a file whose content has not changed for ``lease`` seconds has expired, so the agent
 runs its heal script (``sh -c``, bounded), records that in ``DIR/guard.jsonl`` and deletes
-the file. A lease file the controller deletes is a fault it healed itself.
+the file. A lease file the controller deletes is a fault it healed itself. A lease file that
+is no longer a whole lease (a controller killed mid-write) does not count as a renewal: the
+last whole version stands, and is healed when it runs out (a ``bad-lease`` event says so).
 
 **Slices** (the node's part of the schedule). ``DIR/slices/<id>.json``, written once by the
 controller before the load starts::
@@ -313,6 +315,18 @@ def _heal(log_path: str, lease_path: str, text: str, reason: str, timeout: float
     if journal is not None:
         journal.write("healed", id=lease_id, reason=reason, status=status)
     _remove(lease_path)
+
+
+def _parse_lease(text: str, default_id: str) -> tuple[float, str] | None:
+    """A lease file's ``(lease seconds, id)`` (``default_id`` when it names none); ``None``
+    unless it is a whole lease (a JSON object with a heal script)."""
+    try:
+        parsed = json.loads(text)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("heal"), str):
+            return None
+        return float(parsed.get("lease", 0)), str(parsed.get("id", default_id))
+    except (ValueError, TypeError):
+        return None
 
 
 def _remove(path: str) -> None:
@@ -678,6 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     leases = Leases()
     slices: dict[str, Slice] = {}  # file -> slice
     seen: dict[str, tuple[str, float]] = {}  # file -> (content, monotonic time it changed)
+    cut: set[str] = set()  # files whose last write was cut short
     idle_since = time.monotonic()
     last_drops = time.monotonic()
     while not stop:
@@ -694,13 +709,20 @@ def main(argv: list[str] | None = None) -> int:
             if text is None:
                 continue
             current.add(path)
-            try:
-                parsed = json.loads(text)
-                lease = float(parsed.get("lease", 0))
-                lease_id = str(parsed.get("id", name[:-5]))
-            except (ValueError, TypeError, AttributeError):
-                lease, lease_id = 0.0, name[:-5]
             old = seen.get(path)
+            parsed = _parse_lease(text, name[:-5])
+            if parsed is None and old is not None:
+                # A write cut short (its controller died mid-renewal): the last whole lease
+                # stands, and runs out a lease after its own last renewal.
+                if path not in cut:
+                    cut.add(path)
+                    _log(log_path, event="bad-lease", id=name[:-5], file=path,
+                         kept="the last whole lease")  # fmt: skip
+                text = old[0]
+                parsed = _parse_lease(text, name[:-5])
+            else:
+                cut.discard(path)
+            lease, lease_id = parsed if parsed is not None else (0.0, name[:-5])
             if old is None or old[0] != text:
                 seen[path] = (text, now)
                 known[lease_id] = (lease, now)
@@ -724,6 +746,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in list(seen):
             if path not in current:
                 del seen[path]
+                cut.discard(path)
         try:
             slice_names = [n for n in os.listdir(slices_dir) if n.endswith(".json")]
         except FileNotFoundError:

@@ -169,3 +169,34 @@ def test_guard_exits_on_sigterm_and_when_idle(tmp_path: Path) -> None:
     events = [json.loads(x)["event"] for x in (d / "guard.jsonl").read_text().splitlines()]
     assert events == ["start", "idle-exit"]
     assert (d / "guard.pid").read_text().strip() == str(proc.pid)
+
+
+def test_a_lease_cut_short_heals_by_its_last_whole_version(guard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A controller SIGKILLed while renewing can leave an empty or truncated lease file (its
+    # shell read end-of-file early). The fault it guards must still be healed, by the last
+    # whole lease, a whole lease after its last whole renewal.
+    d, _ = guard
+    marker = tmp_path / "pause-healed"
+    write_lease(d, "pause", 2.0, f"touch {marker}", 2)
+    time.sleep(0.3)
+    last_whole = time.monotonic()
+    (d / "leases" / "pause.json").write_text('{"id": "pause", "lea')
+    wait_for(lambda: ("pause", "lease-expired") in healed(d), 20)
+    assert marker.exists()
+    heal = next(e for e in events(d) if e.get("id") == "pause" and e["event"] == "healed")
+    assert heal["monotonic"] >= last_whole - 0.3 + 2.0
+    assert any(e["event"] == "bad-lease" and e.get("id") == "pause" for e in events(d))
+
+
+@pytest.mark.parametrize("arrived", [0, 5, 20])
+def test_a_write_cut_short_never_replaces_the_file_before_it(tmp_path: Path, arrived: int) -> None:
+    from nemeses.guard import _whole_write
+
+    final, tmp = tmp_path / "pause.json", tmp_path / ".pause.tmp"
+    final.write_text("the last whole lease")
+    body = json.dumps({"id": "pause", "lease": 6.0, "seq": 9, "heal": "kill -CONT 74"})
+    script = _whole_write(str(tmp), str(final), body)
+    cut = subprocess.run(["sh", "-c", script], input=body[:arrived], text=True, check=False)
+    assert cut.returncode != 0 and final.read_text() == "the last whole lease"
+    whole = subprocess.run(["sh", "-c", script], input=body, text=True, check=False)
+    assert whole.returncode == 0 and final.read_text() == body
