@@ -11,12 +11,16 @@ filled in by what runs show (:func:`classes_of_history`, and the lessons of
 node that leads changes from run to run (the history's ``node`` of a completion is the
 node that served it; the leader is whoever served most):
 
-* ``write`` — acknowledged writes (write/add/cas/...) served by the leader ``L``.
-  Supports: ``{copy:L}``; for each follower ``f``: ``{repl:f, copy:f}`` (replicated to
-  ``f``, which kept it).
+* ``write`` — acknowledged writes (write/add/cas/transfer/...) served by the leader ``L``,
+  and committed transactions with a write (an ``append`` or ``w`` micro-op: list-append,
+  rw-register). Supports: ``{copy:L}``; for each follower ``f``: ``{repl:f, copy:f}``
+  (replicated to ``f``, which kept it). For a primary-backup store (PostgreSQL with
+  streaming replication) the model's ``L`` is the primary; for a multi-primary one
+  (Galera) it is the node that served most, and the other primaries are its followers.
 * ``read`` — acknowledged reads served by ``L`` *while faults may strike* (the fault window:
   a final read after every heal is outside it). Supports: for each majority ``Q`` with
-  ``L``: ``{hb:q : q in Q - L}`` (``L`` hears a majority). Once a run shows that ``L``,
+  ``L``: ``{hb:q : q in Q - L}`` (``L`` hears a majority). A transaction that only reads
+  is a read. Once a run shows that ``L``,
   cut off, stops serving reads (its **lease** runs out), the support ``{leasetime}`` is
   added: the lease ends because ``L``'s clock runs — a clock step back or a pause of ``L``
   removes it.
@@ -75,6 +79,8 @@ from typing import Any
 
 __all__ = [
     "CLASS_ORDER",
+    "TXNS",
+    "TXN_WRITES",
     "Action",
     "Move",
     "OutcomeClass",
@@ -90,6 +96,7 @@ __all__ = [
     "outcome_class",
     "reigns_of",
     "removed_by",
+    "txn_writes",
 ]
 
 #: A fault action: ``(kind, role)``, role ``leader``, ``follower:<i>``, ``successor``, ``all``.
@@ -99,9 +106,13 @@ Support = frozenset[str]
 #: ``("stop-pause", "")``.
 Move = tuple[str, str]
 
-WRITES = frozenset({"write", "add", "cas", "append", "enqueue"})
+WRITES = frozenset({"write", "add", "cas", "append", "enqueue", "transfer"})
 READS = frozenset({"read", "read-set"})
 LOCKS = frozenset({"acquire"})
+#: Ops whose value is a list of micro-ops ``[f, key, value]`` (list-append, rw-register).
+TXNS = frozenset({"txn"})
+#: Micro-ops of a transaction that write: it is a write outcome if any of them is there.
+TXN_WRITES = frozenset({"append", "w", "write"})
 #: Classes in the order their hypotheses are tried among equally cheap ones.
 CLASS_ORDER = ("read", "tail", "write", "behind", "lock")
 #: Followers the model names (``follower:0`` ... ): a 5-node cluster has four.
@@ -171,10 +182,21 @@ def class_supports(
     return out + ([frozenset({"leasetime"})] if learned and "leasetime" in learned else [])
 
 
-def outcome_class(f: str) -> str | None:
+def outcome_class(f: str, value: Any = None) -> str | None:
     """The outcome class an acknowledged op ``f`` belongs to (``write``, ``read``,
-    ``lock``), or ``None`` when the model has none for it."""
+    ``lock``), or ``None`` when the model has none for it. A transaction (``txn``) is a
+    write if any of its micro-ops in ``value`` writes, a read if none does; a write when
+    ``value`` is not known (the live view counts ops, not values)."""
+    if f in TXNS:
+        return "read" if isinstance(value, list) and not txn_writes(value) else "write"
     return "write" if f in WRITES else "read" if f in READS else "lock" if f in LOCKS else None
+
+
+def txn_writes(value: Any) -> bool:
+    """Whether a transaction's micro-ops ``value`` write anything (unknown: assumed to)."""
+    if not isinstance(value, list):
+        return True
+    return any(isinstance(m, list | tuple) and m and m[0] in TXN_WRITES for m in value)
 
 
 def removed_by(action: Action) -> frozenset[str]:
@@ -412,11 +434,11 @@ def classes_of_history(
             started[p] = (t, e.get("node"))
             continue
         inv = started.pop(p, (t, None))
-        if typ in ("fail", "info") and f in WRITES:
+        if typ in ("fail", "info") and outcome_class(f, e.get("value")) == "write":
             unacked.append((inv[0], inv[1], e.get("node")))
         if typ != "ok" or not e.get("node"):
             continue
-        kind = outcome_class(f)
+        kind = outcome_class(f, e.get("value"))
         if kind is None or (kind == "read" and until is not None and t >= until):
             continue
         by = served.setdefault(kind, {})

@@ -85,6 +85,7 @@ from nemeses.lineage import (
     CLASS_ORDER,
     LOCKS,
     READS,
+    TXNS,
     WRITES,
     Action,
     Move,
@@ -124,6 +125,7 @@ __all__ = [
     "TailKillTiming",
     "exhausted_statement",
     "learn",
+    "single_ops",
     "tail_kill_timing",
 ]
 
@@ -403,6 +405,30 @@ def _tested_at_risk(
     return len(adds | writes), len(tested)
 
 
+#: A transaction's micro-op, as the single op the lessons read it as.
+_MICRO_AS_OP = {"append": "add", "w": "write", "write": "write", "r": "read", "read": "read"}
+
+
+def single_ops(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``events`` with each transaction (``txn``) replaced by its micro-ops, one event each
+    (same process, node, type and time; ``f`` ``add`` for an append, since a later read
+    shows it whatever came after, ``write`` for a register's write, ``read``; ``key`` and
+    ``value`` the micro-op's): the lessons of a kill or a cut then read transactions as
+    they read single ops."""
+    out: list[Mapping[str, Any]] = []
+    for e in events:
+        value = e.get("value")
+        if str(e.get("f")) not in TXNS or not isinstance(value, list):
+            out.append(e)
+            continue
+        out.extend({**e, "f": _MICRO_AS_OP[m[0]], "key": m[1],
+                    "value": m[2] if len(m) > 2 else None}
+                   for m in value
+                   if isinstance(m, list | tuple) and len(m) >= 2
+                   and m[0] in _MICRO_AS_OP)  # fmt: skip
+    return out
+
+
 def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
           ledger: Sequence[Mapping[str, Any]], *,
           reigns: Sequence[Reign] = ()) -> list[str]:  # fmt: skip
@@ -413,7 +439,8 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     lessons: list[str] = []
     t0, t1 = float(struck.get("from", 0.0)), float(struck.get("to", float("inf")))
     leader = str(struck.get("leader") or "")
-    ok = [e for e in events if e.get("type") == "ok" and isinstance(e.get("process"), int)]
+    ok = single_ops(e for e in events
+                    if e.get("type") == "ok" and isinstance(e.get("process"), int))  # fmt: skip
     reads = [e for e in ok if str(e.get("f")) in ("read", "read-set")]
     starts = [int(r.get("time", 0)) / 1e9 for r in ledger if r.get("event") == "applied"
               and t0 <= int(r.get("time", 0)) / 1e9 < t1]  # fmt: skip
@@ -862,12 +889,13 @@ class LdfiScheduler:
                                 for k, by in counts.items()})  # fmt: skip
             self.notes.append(f"classes from the first {view.now:.1f} s of load: "
                               f"{sorted(self.state.classes) or 'none'}")  # fmt: skip
-            outside = sorted(acked - WRITES - READS - LOCKS)
+            outside = sorted(acked - WRITES - READS - LOCKS - TXNS)
             if not self.state.classes and outside:
                 self.notes.append(
                     f"nothing to strike: the load's acknowledged ops (f {', '.join(outside)}) "
                     f"are outside ldfi's lineage, which models the reads, writes and lock "
-                    f"acquires that a node served (f {', '.join(sorted(WRITES | READS | LOCKS))})"
+                    f"acquires that a node served "
+                    f"(f {', '.join(sorted(WRITES | READS | LOCKS | TXNS))})"
                 )
         self._todo = self.state.hypotheses(space.kinds, self.k)
         if self._agent_plan is not None and AGENT_HYPOTHESIS in self._todo:

@@ -16,6 +16,7 @@ from nemeses.lineage import (
     classes_of_history,
     compose,
     minimal_hitting_sets,
+    outcome_class,
     removed_by,
     symmetric_key,
 )
@@ -36,6 +37,7 @@ from nemeses.schedulers.ldfi import (
     exhausted_statement,
     isolated_node,
     learn,
+    single_ops,
 )
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
@@ -196,6 +198,45 @@ def test_a_valid_run_teaches_the_lease_and_the_takeover_time():
     led2 = [{**ledger[0], "value": cut2}, ledger[1]]
     assert learn(state3, {**struck, "leader": "n2"}, h, led2)[0].startswith("none:")
     assert state3.classes["read"].learned == {} and "takeover" not in state3.timing
+
+
+def test_transactions_are_writes_if_they_write_and_reads_if_they_only_read():
+    """List-append and rw-register transactions (Galera, PostgreSQL): a committed one with an
+    append or a register write is a write outcome, a read-only one a read; one that did not
+    commit while its node was cut off is that node's tail."""
+    h = [
+        ok(0, "txn", "n2", 0.1, [["append", 3, 1], ["r", 4, [7]]]),
+        ok(1, "txn", "n2", 0.2, [["w", 5, 2]]),
+        ok(2, "txn", "n1", 0.3, [["append", 3, 2]]),
+        ok(3, "txn", "n1", 0.4, [["r", 3, [1, 2]], ["r", 4, [7]]]),
+        inv(4, "txn", "n2", 2.0),
+        {"process": 4, "type": "info", "f": "txn", "value": [["append", 6, 1]], "time": 3 * S},
+        inv(5, "txn", "n2", 2.1),  # read-only: nothing to leave in a tail
+        {"process": 5, "type": "fail", "f": "txn", "value": [["r", 6, None]], "time": 3 * S},
+    ]  # fmt: skip
+    classes = classes_of_history(h, cuts=[("n2", 1.5, 4.0)])
+    got = {k: (c.leader, c.outcomes) for k, c in classes.items()}
+    assert got == {"write": ("n2", 3), "read": ("n1", 1), "tail": ("n2", 1)}
+    # The live view counts ops without their values: a transaction is taken for a write.
+    assert outcome_class("txn") == "write" and outcome_class("transfer") == "write"
+    assert outcome_class("txn", [["r", 1, None]]) == "read"
+    assert outcome_class("generate") is None
+
+
+def test_a_transaction_is_read_as_its_micro_ops_by_the_lessons():
+    txn = ok(0, "txn", "n1", 1.5, [["append", 7, 3], ["r", 8, [1]], ["w", 9, 4]])
+    assert [(e["f"], e["key"], e["value"], e["node"]) for e in single_ops([txn])] == [
+        ("add", 7, 3, "n1"), ("read", 8, [1], "n1"), ("write", 9, 4, "n1")]
+    # A kill of every node 0.5 s after the transaction, then one that reads the list back
+    # (not the register): evidence that the copies persisted, as for a set's add.
+    state = LdfiState()
+    state.observe({"write": OutcomeClass("write", "n1", 1)})
+    ledger = [{"kind": "kill", "event": "applied", "time": 2 * S},
+              {"kind": "kill", "event": "healed", "time": 3 * S}]  # fmt: skip
+    struck = {"hypothesis": [["kill", "all"]], "from": 1.0, "to": 6.0}
+    back = ok(1, "txn", "n2", 4.0, [["r", 7, [3]]])
+    assert learn(state, struck, [txn, back], ledger)[0].startswith("1 of 2 keys written")
+    assert "disk" in state.classes["write"].learned
 
 
 def test_a_kill_of_all_with_reads_of_earlier_writes_is_evidence_of_disk():
@@ -409,10 +450,31 @@ def test_holds_of_composed_moves_stored_as_lists():
 
 
 def test_a_load_outside_the_lineage_model_strikes_nothing_and_says_why(tmp_path: Path):
-    """A list-append load acknowledges transactions: no class of the model, so no
+    """A unique-ids load acknowledges ``generate`` ops: no class of the model, so no
     hypothesis, and the scheduler record says which ops it could not model (on etcd's lock
     bug, before locks had a class, it struck nothing in silence)."""
     space = FaultSpace.of(["pause"], NODES, roles=True, interval=1.0, time_limit=10.0)
+    sched = make_scheduler("ldfi", SchedulerArgs(seed=1, store=str(tmp_path), suite="ids"))
+    assert isinstance(sched, LdfiScheduler)
+    obs = Observations()
+    for p in range(3):
+        obs.record(inv(p, "generate", "n2", 0.1 * p), faulted=False)
+        obs.record(ok(p, "generate", "n2", 0.1 * p + 0.05), faulted=False)
+    view = RunView(now=1.0, space=space, active={}, ledger=[], observed=obs,
+                   rng=random.Random(1))  # fmt: skip
+    assert sched.next_op(view) is None
+    notes = sched.summary(view)["notes"]
+    assert notes[0] == "classes from the first 1.0 s of load: none", notes
+    assert notes[1].startswith("nothing to strike: the load's acknowledged ops (f generate) "
+                               "are outside ldfi's lineage"), notes  # fmt: skip
+
+
+def test_a_transactional_load_gets_hypotheses_against_the_node_serving_its_commits(
+    tmp_path: Path,
+):
+    """A list-append load (Galera's, PostgreSQL's) commits transactions served by one node:
+    they are write outcomes, and ldfi strikes a hypothesis against their supports."""
+    space = FaultSpace.of(["kill", "pause"], NODES, roles=True, interval=1.0, time_limit=10.0)
     sched = make_scheduler("ldfi", SchedulerArgs(seed=1, store=str(tmp_path), suite="galera"))
     assert isinstance(sched, LdfiScheduler)
     obs = Observations()
@@ -421,11 +483,10 @@ def test_a_load_outside_the_lineage_model_strikes_nothing_and_says_why(tmp_path:
         obs.record(ok(p, "txn", "n2", 0.1 * p + 0.05), faulted=False)
     view = RunView(now=1.0, space=space, active={}, ledger=[], observed=obs,
                    rng=random.Random(1))  # fmt: skip
-    assert sched.next_op(view) is None
+    op = sched.next_op(view)
+    assert isinstance(op, FaultOp) and op.f == "start-kill", op
     notes = sched.summary(view)["notes"]
-    assert notes[0] == "classes from the first 1.0 s of load: none", notes
-    assert notes[1].startswith("nothing to strike: the load's acknowledged ops (f txn) are "
-                               "outside ldfi's lineage"), notes  # fmt: skip
+    assert notes[0] == "classes from the first 1.0 s of load: ['write']", notes
 
 
 def test_a_lock_acquire_rests_on_its_session_which_a_pause_or_cut_of_its_node_ends():
