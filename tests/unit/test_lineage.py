@@ -449,19 +449,26 @@ def test_holds_of_composed_moves_stored_as_lists():
     assert [sched._hold(moves, i, 1.0) for i in range(4)] == [0.0, 5.0, 1.0, 1.0]
 
 
+def first_second_of_load(tmp_path: Path, f: str, kinds: list[str]) -> tuple[LdfiScheduler, RunView]:
+    """A fresh ldfi scheduler, and the view after a second of load: three ``f`` ops
+    acknowledged by n2."""
+    space = FaultSpace.of(kinds, NODES, roles=True, interval=1.0, time_limit=10.0)
+    sched = make_scheduler("ldfi", SchedulerArgs(seed=1, store=str(tmp_path), suite=f))
+    assert isinstance(sched, LdfiScheduler)
+    obs = Observations()
+    for p in range(3):
+        obs.record(inv(p, f, "n2", 0.1 * p), faulted=False)
+        obs.record(ok(p, f, "n2", 0.1 * p + 0.05), faulted=False)
+    view = RunView(now=1.0, space=space, active={}, ledger=[], observed=obs,
+                   rng=random.Random(1))  # fmt: skip
+    return sched, view
+
+
 def test_a_load_outside_the_lineage_model_strikes_nothing_and_says_why(tmp_path: Path):
     """A unique-ids load acknowledges ``generate`` ops: no class of the model, so no
     hypothesis, and the scheduler record says which ops it could not model (on etcd's lock
     bug, before locks had a class, it struck nothing in silence)."""
-    space = FaultSpace.of(["pause"], NODES, roles=True, interval=1.0, time_limit=10.0)
-    sched = make_scheduler("ldfi", SchedulerArgs(seed=1, store=str(tmp_path), suite="ids"))
-    assert isinstance(sched, LdfiScheduler)
-    obs = Observations()
-    for p in range(3):
-        obs.record(inv(p, "generate", "n2", 0.1 * p), faulted=False)
-        obs.record(ok(p, "generate", "n2", 0.1 * p + 0.05), faulted=False)
-    view = RunView(now=1.0, space=space, active={}, ledger=[], observed=obs,
-                   rng=random.Random(1))  # fmt: skip
+    sched, view = first_second_of_load(tmp_path, "generate", ["pause"])
     assert sched.next_op(view) is None
     notes = sched.summary(view)["notes"]
     assert notes[0] == "classes from the first 1.0 s of load: none", notes
@@ -474,15 +481,7 @@ def test_a_transactional_load_gets_hypotheses_against_the_node_serving_its_commi
 ):
     """A list-append load (Galera's, PostgreSQL's) commits transactions served by one node:
     they are write outcomes, and ldfi strikes a hypothesis against their supports."""
-    space = FaultSpace.of(["kill", "pause"], NODES, roles=True, interval=1.0, time_limit=10.0)
-    sched = make_scheduler("ldfi", SchedulerArgs(seed=1, store=str(tmp_path), suite="galera"))
-    assert isinstance(sched, LdfiScheduler)
-    obs = Observations()
-    for p in range(3):
-        obs.record(inv(p, "txn", "n2", 0.1 * p), faulted=False)
-        obs.record(ok(p, "txn", "n2", 0.1 * p + 0.05), faulted=False)
-    view = RunView(now=1.0, space=space, active={}, ledger=[], observed=obs,
-                   rng=random.Random(1))  # fmt: skip
+    sched, view = first_second_of_load(tmp_path, "txn", ["kill", "pause"])
     op = sched.next_op(view)
     assert isinstance(op, FaultOp) and op.f == "start-kill", op
     notes = sched.summary(view)["notes"]
