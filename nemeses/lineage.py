@@ -79,6 +79,7 @@ from typing import Any
 
 __all__ = [
     "CLASS_ORDER",
+    "MICRO_OPS",
     "TXNS",
     "TXN_WRITES",
     "Action",
@@ -111,8 +112,11 @@ READS = frozenset({"read", "read-set"})
 LOCKS = frozenset({"acquire"})
 #: Ops whose value is a list of micro-ops ``[f, key, value]`` (list-append, rw-register).
 TXNS = frozenset({"txn"})
+#: A transaction's micro-ops, as the single op each one is (an append adds to its list,
+#: as a set's add does: a later read shows it whatever came after).
+MICRO_OPS = {"append": "add", "w": "write", "write": "write", "r": "read", "read": "read"}
 #: Micro-ops of a transaction that write: it is a write outcome if any of them is there.
-TXN_WRITES = frozenset({"append", "w", "write"})
+TXN_WRITES = frozenset(m for m, op in MICRO_OPS.items() if op in WRITES)
 #: Classes in the order their hypotheses are tried among equally cheap ones.
 CLASS_ORDER = ("read", "tail", "write", "behind", "lock")
 #: Followers the model names (``follower:0`` ... ): a 5-node cluster has four.
@@ -188,7 +192,7 @@ def outcome_class(f: str, value: Any = None) -> str | None:
     write if any of its micro-ops in ``value`` writes, a read if none does; a write when
     ``value`` is not known (the live view counts ops, not values)."""
     if f in TXNS:
-        return "read" if isinstance(value, list) and not txn_writes(value) else "write"
+        return "write" if txn_writes(value) else "read"
     return "write" if f in WRITES else "read" if f in READS else "lock" if f in LOCKS else None
 
 

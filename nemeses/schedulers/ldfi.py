@@ -84,6 +84,7 @@ from nemeses.agent import read_journal
 from nemeses.lineage import (
     CLASS_ORDER,
     LOCKS,
+    MICRO_OPS,
     READS,
     TXNS,
     WRITES,
@@ -405,27 +406,23 @@ def _tested_at_risk(
     return len(adds | writes), len(tested)
 
 
-#: A transaction's micro-op, as the single op the lessons read it as.
-_MICRO_AS_OP = {"append": "add", "w": "write", "write": "write", "r": "read", "read": "read"}
-
-
 def single_ops(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """``events`` with each transaction (``txn``) replaced by its micro-ops, one event each
     (same process, node, type and time; ``f`` ``add`` for an append, since a later read
     shows it whatever came after, ``write`` for a register's write, ``read``; ``key`` and
-    ``value`` the micro-op's): the lessons of a kill or a cut then read transactions as
-    they read single ops."""
+    ``value`` the micro-op's; :data:`~nemeses.lineage.MICRO_OPS`): the lessons of a kill or
+    a cut then read transactions as they read single ops."""
     out: list[Mapping[str, Any]] = []
     for e in events:
         value = e.get("value")
         if str(e.get("f")) not in TXNS or not isinstance(value, list):
             out.append(e)
             continue
-        out.extend({**e, "f": _MICRO_AS_OP[m[0]], "key": m[1],
+        out.extend({**e, "f": MICRO_OPS[m[0]], "key": m[1],
                     "value": m[2] if len(m) > 2 else None}
                    for m in value
                    if isinstance(m, list | tuple) and len(m) >= 2
-                   and m[0] in _MICRO_AS_OP)  # fmt: skip
+                   and m[0] in MICRO_OPS)  # fmt: skip
     return out
 
 
@@ -889,7 +886,7 @@ class LdfiScheduler:
                                 for k, by in counts.items()})  # fmt: skip
             self.notes.append(f"classes from the first {view.now:.1f} s of load: "
                               f"{sorted(self.state.classes) or 'none'}")  # fmt: skip
-            outside = sorted(acked - WRITES - READS - LOCKS - TXNS)
+            outside = sorted(f for f in acked if outcome_class(f) is None)
             if not self.state.classes and outside:
                 self.notes.append(
                     f"nothing to strike: the load's acknowledged ops (f {', '.join(outside)}) "
