@@ -41,7 +41,9 @@ A seeded bug is measured on the yardstick (``YARDSTICK`` in ``harness/dbs/bugkv_
 10 fault ops per run for every scheduler, 12 s runs, the bug's workload and options). A
 real bug brings its own suite, fault kinds, interval, run length and recovery time
 (``docs/redis.md``). ``--faults``, ``--interval``, ``--overlap`` and ``--fault-ops``
-override either.
+override either. A scheduler named ``adaptive+agents`` is ``adaptive`` with node agents that
+watch the database's log and strike nothing (its ``lead`` state and ``leader`` role then
+come from the log; docs/agents.md).
 
     sudo nice .venv/bin/python bench/bugs.py --bugs early-ack --campaigns 20 --runs 10 --workers 2
     .venv/bin/python bench/bugs.py --table bench/results/bugs-*.json
@@ -71,7 +73,11 @@ from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
 from harness.campaign_table import cells, markdown, read_rows, text
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
 from harness.spec import TestSpec, load_spec
+from nemeses.agent import WATCH_ONLY
 
+#: A scheduler named ``<name>+agents`` runs with node agents that watch the database's log
+#: and strike nothing (:data:`nemeses.agent.WATCH_ONLY`), for a scheduler that reads them.
+AGENTS = "+agents"
 #: Seconds a campaign may take at most (a guard: a started campaign should reach its cap).
 CAMPAIGN_BUDGET = 7200.0
 
@@ -143,7 +149,9 @@ def campaign_spec(args: argparse.Namespace, name: str, scheduler: str, c: int,
     given = {"faults": args.faults, "interval": args.interval, "overlap": args.overlap,
              "fault_ops": args.fault_ops}  # fmt: skip
     fields.update({k: v for k, v in given.items() if v is not None})
-    spec = load_spec(**fields, scheduler=scheduler, seed=c * 1000, store=str(store))
+    base, with_agents = scheduler.removesuffix(AGENTS), scheduler.endswith(AGENTS)
+    spec = load_spec(**fields, scheduler=base, seed=c * 1000, store=str(store),
+                     agent=[WATCH_ONLY] if with_agents else [])  # fmt: skip
     return spec, depth
 
 

@@ -34,11 +34,9 @@ from typing import Any
 from clusters import ClusterSpec, get_provider
 from harness.campaign import run_campaign
 from harness.spec import load_spec
+from nemeses.agent import WATCH_ONLY
 
 OPTIONS = {"subnet": "10.77.53.0/24", "prefix": "lab-", "bridge": "lab-br0"}
-#: Never fires (no server writes this line): the run has agents, watching and journaling.
-QUIET = {"node": "n1", "f": "start-pause", "on": {"log_regex": "^no server logs this$"},
-         "hold": 0.5}  # fmt: skip
 
 
 def agent_kills(campaign_dir: Path) -> list[dict[str, Any]]:
@@ -95,7 +93,7 @@ def main() -> None:
                         options={"bug": "stepdown-applies-tail"},
                         cluster_state_dir=str(state), cluster_options=OPTIONS,
                         recovery_time=1.0, fault_lease=3.0,
-                        agent=[QUIET] if arm == "ldfi+agents" else [],
+                        agent=[WATCH_ONLY] if arm == "ldfi+agents" else [],
                         store=str(Path(tmp) / f"{arm}-{c}"),
                     )  # fmt: skip
                     t0 = time.monotonic()

@@ -28,6 +28,7 @@ import pytest
 
 from harness.runner import run_test
 from harness.spec import load_spec
+from nemeses.agent import WATCH_ONLY
 from nemeses.lineage import OutcomeClass
 from nemeses.scheduler import SchedulerArgs, make_scheduler
 from nemeses.schedulers import memory
@@ -44,9 +45,6 @@ pytestmark = [
 CLUSTER = {"subnet": "10.77.52.0/24", "prefix": "ahs-", "bridge": "ahs-br0"}
 NODES = ("n1", "n2", "n3")
 TIME_LIMIT = 13.0  # the hypothesis is planned to end by 10 s (a takeover of 1 s, ops of 1 s)
-#: Never fires (no server writes this line): the run has agents, watching and journaling.
-QUIET = {"node": "n1", "f": "start-pause", "on": {"log_regex": "^no server logs this$"},
-         "hold": 0.5}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +69,7 @@ def test_ldfi_hands_the_agents_the_successors_kill(cluster_state: Path, tmp_path
         suite="bugkv", workload="register", nodes=len(NODES), time_limit=TIME_LIMIT,
         faults="kill,partition", scheduler="ldfi", interval=1.0, seed=5, store=str(tmp_path),
         cluster_state_dir=str(cluster_state), cluster_options=CLUSTER, recovery_time=1.0,
-        agent=[QUIET], fault_lease=3.0,
+        agent=[WATCH_ONLY], fault_lease=3.0,
     )  # fmt: skip
     outcome = run_test(spec)
     run = outcome.run_dir

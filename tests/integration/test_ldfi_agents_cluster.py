@@ -30,6 +30,7 @@ import pytest
 
 from harness.runner import run_test
 from harness.spec import load_spec
+from nemeses.agent import WATCH_ONLY
 from nemeses.lineage import agent_marks, leader_at, reigns_of
 from nemeses.scheduler import AgentStep, Decision, FaultSpace, RunView, register_scheduler
 from nemeses.schedulers.ldfi import agent_journals, isolated_node
@@ -45,9 +46,6 @@ pytestmark = [
 CLUSTER = {"subnet": "10.77.229.0/24", "prefix": "lda-", "bridge": "lda-br0"}
 NODES = ("n1", "n2", "n3")
 TIME_LIMIT = 18.0  # room for the second hypothesis when fault ops take 1-2 s under load
-#: Never fires (no server writes this line): the run has agents, watching and journaling.
-QUIET = {"node": "n1", "f": "start-pause", "on": {"log_regex": "^no server logs this$"},
-         "hold": 0.5}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +61,7 @@ def test_ldfi_strikes_the_leader_the_agents_saw_elected(
         suite="bugkv", workload="register", nodes=len(NODES), time_limit=TIME_LIMIT,
         faults="partition", scheduler="ldfi", interval=1.0, seed=3, store=str(tmp_path),
         cluster_state_dir=str(cluster_state), cluster_options=CLUSTER, recovery_time=1.0,
-        agent=[QUIET], fault_lease=3.0,
+        agent=[WATCH_ONLY], fault_lease=3.0,
     )  # fmt: skip
     outcome = run_test(spec)
     run = outcome.run_dir
