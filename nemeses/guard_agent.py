@@ -711,15 +711,16 @@ def main(argv: list[str] | None = None) -> int:
             current.add(path)
             old = seen.get(path)
             parsed = _parse_lease(text, name[:-5])
-            if parsed is None and old is not None:
+            whole = _parse_lease(old[0], name[:-5]) if parsed is None and old else None
+            if whole is not None and old is not None:
                 # A write cut short (its controller died mid-renewal): the last whole lease
-                # stands, and runs out a lease after its own last renewal.
+                # stands, and runs out a lease after its own last renewal. (A file never
+                # whole is not a lease: it runs out at once, and its heal says so.)
                 if path not in cut:
                     cut.add(path)
                     _log(log_path, event="bad-lease", id=name[:-5], file=path,
                          kept="the last whole lease")  # fmt: skip
-                text = old[0]
-                parsed = _parse_lease(text, name[:-5])
+                text, parsed = old[0], whole
             else:
                 cut.discard(path)
             lease, lease_id = parsed if parsed is not None else (0.0, name[:-5])

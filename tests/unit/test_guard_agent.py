@@ -188,6 +188,15 @@ def test_a_lease_cut_short_heals_by_its_last_whole_version(guard, tmp_path: Path
     assert any(e["event"] == "bad-lease" and e.get("id") == "pause" for e in events(d))
 
 
+def test_a_lease_file_never_whole_is_dropped_without_claiming_a_whole_one(guard) -> None:  # type: ignore[no-untyped-def]
+    # Only a file that was once a whole lease has a last whole version to keep.
+    d, _ = guard
+    (d / "leases" / "pause.json").write_text('{"id": "pause", "lea')
+    wait_for(lambda: not (d / "leases" / "pause.json").exists(), 20)
+    bad = [e for e in events(d) if e["event"] == "bad-lease"]
+    assert bad and all("kept" not in e for e in bad)
+
+
 @pytest.mark.parametrize("arrived", [0, 5, 20])
 def test_a_write_cut_short_never_replaces_the_file_before_it(tmp_path: Path, arrived: int) -> None:
     from nemeses.guard import _whole_write
