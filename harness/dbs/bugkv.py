@@ -77,6 +77,8 @@ LOG_PATTERNS = {
     "campaign": r"term \d+: campaign \(",
     # This server's term rose (by its own campaign or a peer's higher term).
     "term-changed": r"term \d+: term changed from \d+",
+    # This server dropped entries of its log that the leader's log contradicts.
+    "log-truncated": r"term \d+: truncated log to \d+ \(conflict\)",
 }
 
 
@@ -254,7 +256,7 @@ class BugkvDB:
     def log_patterns(self) -> dict[str, str]:
         """Lines of the server's own log that node agents watch for (name -> regex):
         ``became-leader``, ``leader-changed``, ``stepped-down``, ``campaign``,
-        ``term-changed``."""
+        ``term-changed``, ``log-truncated``."""
         return dict(LOG_PATTERNS)
 
     async def running(self, ctx: TestContext, node: Node, remote: Remote) -> bool:

@@ -82,6 +82,7 @@ __all__ = [
     "EVIDENCE_WEIGHT",
     "GAMMA",
     "HOLD",
+    "INTERNAL_EVENTS",
     "LIFT_RANGE",
     "PRIOR_RUNS",
     "SPLIT_REWARD",
@@ -239,6 +240,19 @@ def _bucket_elections(n: int) -> str:
     return "same" if n == 0 else "moved" if n == 1 else "churn"
 
 
+#: With node agents, the database's own log lines of a window that make the ``log`` part
+#: of the behaviour: the moments a Raft-like system is most at risk of losing what it
+#: acknowledged (a deposed leader gives way; a node drops log entries), where they are
+#: the adapter's patterns.
+INTERNAL_EVENTS = ("stepped-down", "leader-lost", "log-truncated")
+
+
+def _internal_events(delta: Counter[tuple[str, str]]) -> str:
+    seen = sorted({w.removeprefix("log:") for (_n, w), c in delta.items()
+                   if c > 0 and w.removeprefix("log:") in INTERNAL_EVENTS})  # fmt: skip
+    return "+".join(seen) or "-"
+
+
 class StateTracker:
     """Turns the live :class:`Observations` into the agent's state string, by the
     difference of the counts since the previous call; also names the node leading now.
@@ -287,14 +301,16 @@ class StateTracker:
         if lead is not None:
             self._lead = self.leader = lead
         agents = observed.agents
+        internal = ""
         if agents.records:
             elections = agents.elections(self._agents_last)
+            internal = f" log={_internal_events(agents.counts - self._agents_last)}"
             self._agents_last = Counter(agents.counts)
             if not self.split:
                 moved = "none" if lead is None and not elections else _bucket_elections(elections)
             if agents.leader is not None:
                 self.leader = agents.leader
-        behaviour = f"lead={moved} err={_bucket_err(share)}"
+        behaviour = f"lead={moved} err={_bucket_err(share)}{internal}"
         self.transition = f"{self.behaviour or 'start'}>{behaviour}"
         self.behaviour = behaviour
         return f"{behaviour} act={active or '-'}"

@@ -51,6 +51,10 @@ def events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, s
         out.append(took("elected"))
         n.become_follower(9, "n1")
         out.append(took("stepdown"))
+        n.on_append({"type": "append", "term": 9, "leader": "n1", "prev_index": 0,
+                     "prev_term": 0, "entries": [{"term": 9, "op": "noop"}],
+                     "commit": 0})  # fmt: skip
+        out.append(took("truncate"))  # its own noop of term 4 gives way to the leader's
 
     asyncio.run(go())
     return out
@@ -68,6 +72,7 @@ def test_each_pattern_matches_the_lines_of_its_event_only(
         "stepped-down": ["stepdown"],
         "campaign": ["campaign"],
         "term-changed": ["campaign", "stepdown", "vote"],
+        "log-truncated": ["truncate"],
     }, logged
     assert "term 4: elected leader" in logged["elected"]
 
