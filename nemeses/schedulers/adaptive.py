@@ -9,9 +9,12 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   In a run with node agents (once any agent record has arrived) ``lead`` says what the
   database's own log says instead: ``split`` as before, else the elections the agents
   saw in the window — ``moved`` (one), ``churn`` (two or more) — or, with none, ``same``
-  (``none`` if no node served): the same part with a new meaning and one more value, so
-  the learner's states do not multiply. The ``leader`` role is then the node whose
-  ``became-leader`` line came last (unless it exited or stepped down since).
+  (``none`` if no node served); and a ``log`` part names the window's log lines of
+  :data:`INTERNAL_EVENTS` (a leader stepped down or was lost, a log was truncated), such
+  as ``log=log-truncated+stepped-down`` (``log=-``: none), so that reaching a moment the
+  database is most at risk is novel behaviour, as Mallory's states come from the system's
+  own events. The ``leader`` role is then the node whose ``became-leader`` line came last
+  (unless it exited or stepped down since).
 * **Actions** (moves): ``hold``; ``start:<kind>@<role>`` — roles ``leader`` (the node
   serving acknowledged ops now), ``follower`` (another node), or the kind's own planner
   (``@any``; ``@all`` for a kill of every node) — for a kind not holding (a partition may
