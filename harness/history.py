@@ -243,12 +243,19 @@ class _Table:
         return i
 
     def intern_many(
-        self, values: Sequence[Any], none_id: int | None = None, *, fresh: bool = False
+        self,
+        values: Sequence[Any],
+        none_id: int | None = None,
+        *,
+        fresh: bool = False,
+        texts: Sequence[bytes | None] | None = None,
     ) -> list[int]:
         """The id of each of ``values`` (interning the new ones); ``None`` entries get
         ``none_id`` instead when it is given. ``fresh`` says the values are objects the
-        table cannot have seen, just decoded from JSON by msgspec: they are not looked up,
-        nor remembered, by identity, and lists and maps are keyed without a walk."""
+        table cannot have seen, just decoded from JSON: they are not looked up, nor
+        remembered, by identity, and lists and maps are keyed without a walk; ``texts``,
+        with ``fresh``, may give a list's or map's canonical JSON text (as
+        :data:`_CANONICAL` writes it) where the reader already has it."""
         if none_id is not None and set(map(_class, values)) == {_NoneType}:
             return [none_id] * len(values)
         get = self.ids.get
@@ -263,9 +270,9 @@ class _Table:
         todo = [j for j, i in enumerate(out) if i is None]
         if fresh:
             if set(map(_class, map(values.__getitem__, todo))) <= {list, dict}:
-                self._intern_decoded(values, out, todo)  # the new ones are lists and maps
+                self._intern_decoded(values, out, todo, texts)  # new: lists and maps
             else:
-                self._intern_fresh(values, out, todo)
+                self._intern_fresh(values, out, todo, texts)
             return out  # type: ignore[return-value]  # every None replaced
         for j in todo:
             v = values[j]
@@ -286,16 +293,25 @@ class _Table:
                 out[j] = intern(v)
         return out  # type: ignore[return-value]  # every None replaced
 
-    def _intern_fresh(self, values: Sequence[Any], out: list[Any], todo: list[int]) -> None:
+    def _intern_fresh(
+        self,
+        values: Sequence[Any],
+        out: list[Any],
+        todo: list[int],
+        known: Sequence[bytes | None] | None = None,
+    ) -> None:
         """Fill in the ids (in ``out``) of ``values[j]`` for each ``j`` in ``todo``, just
         decoded from JSON by msgspec, of mixed kinds (a register's written integers beside
         its ``[from, to]`` pairs): in one pass, in order, scalars by the table and lists
         and maps by the hash of their canonical text (computed in one batch), with no
         method call per value. Floats, booleans, deep texts and hash collisions go
-        through :meth:`intern`, which keys them as it always does."""
+        through :meth:`intern`, which keys them as it always does. ``known`` are the
+        values' canonical texts where the reader has them."""
         vals = [values[j] for j in todo]
         texts = [_CANONICAL(v) if (c := v.__class__) is list or c is dict else None
                  for v in vals]  # fmt: skip
+        if known is not None:
+            texts = [t if (k := known[j]) is None else k for j, t in zip(todo, texts, strict=True)]
         nested = [t for t in texts if t is not None]
         brackets = (max(map(bytes.count, nested, repeat(b))) for b in (b"[", b"{"))
         deep = bool(nested) and sum(brackets) >= MAX_VALUE_DEPTH
@@ -319,22 +335,50 @@ class _Table:
                     i = intern(v)
             out[j] = i
 
-    def _intern_decoded(self, values: Sequence[Any], out: list[Any], todo: list[int]) -> None:
+    def _intern_decoded(
+        self,
+        values: Sequence[Any],
+        out: list[Any],
+        todo: list[int],
+        known: Sequence[bytes | None] | None = None,
+    ) -> None:
         """Fill in the ids (in ``out``) of the lists and maps ``values[j]`` for each ``j`` in
         ``todo``, just decoded from JSON by msgspec, so of JSON's own kinds (floats
         finite): each is keyed by its canonical text with no walk, and the new ones go in
         with no Python step per value. Texts with many brackets (values that may nest too
-        deep) and hashes that do not stand for one text each are interned one by one."""
+        deep) and hashes that do not stand for one text each are interned one by one.
+        ``known`` are the values' canonical texts where the reader has them (for values
+        it vouches nest less than :data:`MAX_VALUE_DEPTH` deep)."""
         if not todo:
             return
         vals = [values[j] for j in todo]
-        texts = list(map(_CANONICAL, vals))
+        unknown: list[bytes] = []
+        if known is None:
+            texts = unknown = list(map(_CANONICAL, vals))
+        else:
+            given = list(map(known.__getitem__, todo))
+            unknown = [_CANONICAL(v) for v, t in zip(vals, given, strict=True) if t is None]
+            missing = iter(unknown)
+            texts = [next(missing) if t is None else t for t in given]
         hashes = list(map(hash, texts))
-        found = list(map(self.by_text.get, hashes))
-        deep = (
-            max(map(bytes.count, texts, repeat(b"["))) + max(map(bytes.count, texts, repeat(b"{")))
+        by_text = self.by_text
+        deep = bool(unknown) and (
+            max(map(bytes.count, unknown, repeat(b"[")))
+            + max(map(bytes.count, unknown, repeat(b"{")))
             >= MAX_VALUE_DEPTH
         )
+        if not deep and by_text.keys().isdisjoint(hashes):
+            # The usual case: all new. Ids in order, if there is one text per hash.
+            base, before = len(self.items), len(by_text)
+            by_text.update(zip(hashes, count(base)))
+            if len(by_text) - before == len(hashes):
+                self.items.extend(vals)
+                for new_id, j in enumerate(todo, base):
+                    out[j] = new_id
+                return
+            for h in hashes:  # a hash twice: undone, and done the long way below
+                by_text.pop(h, None)
+        found = list(map(by_text.get, hashes))
         if deep or len(set(hashes)) != len(set(texts)):
             for j, v in zip(todo, vals, strict=True):
                 out[j] = self.intern(v)
@@ -436,6 +480,9 @@ class CodedColumn:
 
     entries: list[Any]
     codes: npt.NDArray[np.int64]
+    #: Each entry's canonical JSON text (:data:`_CANONICAL`), or ``None``, where the
+    #: reader has it: interning then need not write it again.
+    texts: list[bytes | None] | None = None
 
 
 def _int64s(column: Sequence[Any]) -> array[int] | None:
@@ -774,8 +821,8 @@ class HistoryBuilder:
         table: _Table, column: CodedColumn, none_id: int | None = None
     ) -> npt.NDArray[np.int32]:
         """The table ids of a coded column's ops (its entries interned in order)."""
-        ids = np.asarray(table.intern_many(column.entries, none_id, fresh=True), dtype=np.int32)
-        return ids[column.codes]
+        ids = table.intern_many(column.entries, none_id, fresh=True, texts=column.texts)
+        return np.asarray(ids, dtype=np.int32)[column.codes]
 
     def _process_name_id(self, name: str) -> int:
         pid = self._process_names.get(name)

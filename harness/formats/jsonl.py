@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import compress
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -36,6 +36,9 @@ from harness.formats._io import (
 )
 from harness.history import CodedColumn, History, HistoryBuilder
 from harness.read_budget import ReadBudget
+
+if TYPE_CHECKING:
+    from harness.formats._jsonl_txn import Parsed
 
 __all__ = ["op_to_json_line", "read_jsonl", "write_jsonl"]
 
@@ -193,6 +196,10 @@ class _Scanned:
     codes: npt.NDArray[np.int64]
     first: npt.NDArray[np.int64]
     counts: npt.NDArray[np.int64]
+    #: The value groups whose text may be a transaction (a list of lists), and what
+    #: :func:`~harness.formats._jsonl_txn.parse_txns` found in their texts.
+    txn_groups: npt.NDArray[np.int64] | None = None
+    txns: Parsed | None = None
 
 
 #: The fields given to the builder as coded columns.
@@ -206,9 +213,11 @@ class _Scanner:
     the compiled part (safe in another thread), :meth:`add` the rest."""
 
     def __init__(self) -> None:
-        from harness.formats import _jsonl_scan
+        from harness.formats import _jsonl_scan, _jsonl_txn
 
         self.lib = _jsonl_scan
+        self.txn = _jsonl_txn
+        self.value_col = _jsonl_scan.FIELDS.index("value")
 
     def scan(self, block: bytes) -> _Scanned | None:
         """The compiled part of reading ``block``; ``None`` if a line is not plain."""
@@ -228,7 +237,25 @@ class _Scanner:
         cols = np.array([lib.FIELDS.index(name) for name in _CODED], dtype=np.int64)
         kind, ival, start, end = kind[:n], ival[:n], start[:n], end[:n]
         codes, first, counts = lib.group_fields(buf, kind, start, end, cols)
-        return _Scanned(n, buf, kind, ival, start, end, codes, first, counts)
+        sc = _Scanned(n, buf, kind, ival, start, end, codes, first, counts)
+        self._parse_txns(block, sc)
+        return sc
+
+    def _parse_txns(self, block: bytes, sc: _Scanned) -> None:
+        """The compiled part of decoding the distinct values that may be transactions
+        (lists of lists: see :mod:`harness.formats._jsonl_txn`), into ``sc``."""
+        c = _CODED.index("value")
+        col = self.value_col
+        rows = sc.first[c, : sc.counts[c]]
+        s, e = sc.start[rows, col], sc.end[rows, col]
+        groups = np.flatnonzero(
+            (sc.kind[rows, col] == self.lib.OTHER)
+            & (e - s > 2)
+            & (sc.buf[np.minimum(s + 1, len(block) - 1)] == ord("["))
+        )
+        if len(groups):
+            sc.txn_groups = groups
+            sc.txns = self.txn.parse_txns(block, s[groups], e[groups])
 
     def add(self, builder: HistoryBuilder, block: bytes, line: int, sc: _Scanned) -> int | None:
         """Add the ops of ``block`` (whole lines, the first being ``line``; ``sc`` what
@@ -280,19 +307,48 @@ class _Scanner:
                  for s, e in compress(zip(starts, ends, strict=True), is_str.tolist())],
                 dtype=object,
             )  # fmt: skip
+        known: list[bytes | None] | None = None
         if not is_str.all():
             other = ~is_str
+            if col == self.value_col:
+                known = self._txns(block, sc, spans, other, out)
             spans_other = compress(zip(starts, ends, strict=True), other.tolist())
             texts = b",".join([block[s:e] for s, e in spans_other])
-            try:
-                decoded = msgspec.json.decode(b"[" + texts + b"]")
-            except (msgspec.DecodeError, RecursionError):
-                return None
-            if len(decoded) != int(np.count_nonzero(other)):
-                return None
-            # Object by object (a list of equal-length lists would become 2-D).
-            out[spans[other]] = np.fromiter(decoded, dtype=object, count=len(decoded))
-        return CodedColumn(out.tolist(), sc.codes[c])
+            if texts:
+                try:
+                    decoded = msgspec.json.decode(b"[" + texts + b"]")
+                except (msgspec.DecodeError, RecursionError):
+                    return None
+                if len(decoded) != int(np.count_nonzero(other)):
+                    return None
+                # Object by object (a list of equal-length lists would become 2-D).
+                out[spans[other]] = np.fromiter(decoded, dtype=object, count=len(decoded))
+        return CodedColumn(out.tolist(), sc.codes[c], known)
+
+    def _txns(
+        self,
+        block: bytes,
+        sc: _Scanned,
+        spans: npt.NDArray[np.int64],
+        other: npt.NDArray[np.bool_],
+        out: npt.NDArray[Any],
+    ) -> list[bytes | None] | None:
+        """Put in ``out`` the values :meth:`_parse_txns` found to be plain transactions,
+        and take them out of ``other`` (a mask of ``spans``, the groups still to decode);
+        return each group's canonical text (``None`` where not known), or ``None`` if no
+        value was one."""
+        if sc.txns is None or sc.txn_groups is None:
+            return None
+        values, texts = self.txn.build_txns(block, sc.txns)
+        if not values:
+            return None
+        groups = sc.txn_groups[sc.txns.ok]
+        out[groups] = np.fromiter(values, dtype=object, count=len(values))
+        other[np.searchsorted(spans, groups)] = False
+        known: list[bytes | None] = [None] * len(out)
+        for g, t in zip(groups.tolist(), texts, strict=True):
+            known[g] = t
+        return known
 
 
 def _add_block(builder: HistoryBuilder, block: bytes, line: int, path: str) -> int:

@@ -1,0 +1,204 @@
+"""The JSONL scanner's compiled decoding of transactions (``harness.formats._jsonl_txn``):
+the values ``json.loads`` gives, equal parts shared, texts that are canonical JSON, and
+whole files read as the checked path reads them, whatever the mix of shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.errors import HistoryError
+from harness.formats import _jsonl_txn, jsonl
+from harness.formats.jsonl import read_jsonl
+
+_CANONICAL = msgspec.json.Encoder(order="sorted").encode
+_ints = st.one_of(st.integers(-5, 40), st.integers(-(10**18) + 1, 10**18 - 1))  # 18 digits
+_mop = st.tuples(
+    st.sampled_from(["append", "r", "w", "", "x y", "~"]),
+    st.one_of(_ints, st.sampled_from(["k", "", "7"])),
+    st.one_of(st.none(), _ints, st.lists(_ints, max_size=6)),
+).map(list)
+_txn = st.lists(_mop, min_size=1, max_size=5)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _decode(texts: list[str]) -> tuple[list[bool], list[Any], list[bytes]]:
+    raw = [t.encode() for t in texts]
+    block = b"\n".join(raw)
+    ends = np.cumsum([len(t) + 1 for t in raw], dtype=np.int64) - 1
+    starts = ends - np.array([len(t) for t in raw], dtype=np.int64)
+    parsed = _jsonl_txn.parse_txns(block, starts, ends)
+    values, canonical = _jsonl_txn.build_txns(block, parsed)
+    return parsed.ok.tolist(), values, canonical
+
+
+@settings(max_examples=300, deadline=None)
+@given(txns=st.lists(_txn, min_size=1, max_size=20))
+def test_plain_transactions_decode_as_json_does(txns: list[Any]) -> None:
+    texts = [_compact(t) for t in txns]
+    ok, values, canonical = _decode(texts)
+    assert all(ok)
+    assert values == [json.loads(t) for t in texts]
+    assert canonical == [_CANONICAL(v) for v in values] == [t.encode() for t in texts]
+
+
+def test_equal_parts_are_shared() -> None:
+    ok, values, _ = _decode(
+        ['[["r",5,null],["append",5,1]]', '[["r",5,null],["r",6,[1,2]]]',
+         '[["append",7,2],["r",7,[1,2]]]']
+    )  # fmt: skip
+    assert all(ok)
+    assert values[0][0] is values[1][0]  # the same mop
+    assert values[0][1][0] is values[2][0][0]  # the same name
+    assert values[1][1][2] is values[2][1][2]  # the same read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "[[]]",
+        '[["r",1]]',
+        '[["r",1,null,2]]',
+        '[["r", 1,null]]',
+        '[ ["r",1,null]]',
+        '[["r",1,null] ]',
+        '[["r\\u0041",1,null]]',
+        '[["r\\"",1,null]]',
+        '[["r",1.0,null]]',
+        '[["r",-0,null]]',
+        '[["r",01,null]]',
+        '[["r",1234567890123456789,null]]',
+        '[["r",1,[1,[2]]]]',
+        '[["r",1,[1,]]]',
+        '[["r",1,[,1]]]',
+        '[["r",1,true]]',
+        '[["r",null,null]]',
+        "[[1,1,null]]",
+        '[["r",1,{"a":1}]]',
+        '[["r",1,nul]]',
+        '[["r",1,null],]',
+        '[["r",1,null]["r",2,null]]',
+        '[["é",1,null]]',
+        '[["r",1,null]',
+        '[["r",1,"x"]]x',
+    ],
+)
+def test_what_is_not_plain_is_left_to_msgspec(text: str) -> None:
+    """A text that is not a plain transaction is refused (its neighbours are not)."""
+    good = '[["append",3,4]]'
+    ok, values, canonical = _decode([good, text, good])
+    assert ok == [True, False, True]
+    assert values == [[["append", 3, 4]]] * 2 and canonical == [good.encode()] * 2
+
+
+def _history(txns: list[Any], extra: list[str]) -> list[str]:
+    """Lines of a history of ``txns`` (each invoked with nil reads, then completed), with
+    ``extra`` lines (nemesis ops, odd values) in between."""
+    lines = []
+    for i, t in enumerate(txns):
+        p = i % 3
+        inv = [[f, k, None if f == "r" else v] for f, k, v in t]
+        typ = ["ok", "ok", "info", "fail"][i % 4]
+        lines.append(_compact({"index": 2 * i, "type": "invoke", "process": p, "f": "txn",
+                               "value": inv}))  # fmt: skip
+        lines.append(_compact({"index": 2 * i + 1, "type": typ, "process": p, "f": "txn",
+                               "value": t}))  # fmt: skip
+        if i < len(extra):
+            lines.append(extra[i])
+    return lines
+
+
+_extra = st.sampled_from(
+    [
+        '{"type":"info","process":"nemesis","f":"start","value":null}',
+        '{"type":"info","process":"nemesis","f":"kill","value":["n1","n2"]}',
+        '{"type":"info","process":"nemesis","f":"stop","value":[["n1","n2"],["n3"]]}',
+        '{"type":"info","process":"nemesis","f":"odd","value":[[1, 2]]}',
+        '{"type":"info","process":"nemesis","f":"odd","value":[["r",1,1.5]]}',
+        '{"type":"info","process":"nemesis","f":"odd","value":[["a",1,2]]}',
+        "",
+    ]
+)
+
+
+def _read(path: Path) -> tuple[Any, ...]:
+    try:
+        h = read_jsonl(str(path))
+    except HistoryError as e:
+        return ("error", str(e))
+    ops = [op.to_dict() for op in h]
+    return ("ok", ops, h.line.tolist(), h.pair.tolist(), h.value.tolist(), len(h.values))
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    txns=st.lists(_txn, min_size=1, max_size=25),
+    extra=st.lists(_extra, max_size=8),
+    block=st.sampled_from([64, 512, 1 << 20]),
+)
+def test_files_of_transactions_read_as_the_checked_path(
+    tmp_path: Path, txns: list[Any], extra: list[str], block: int
+) -> None:
+    """Scanned in blocks of any size (transactions repeating across blocks, blocks the
+    scanner refuses between them), a file reads as the msgspec and line-by-line paths
+    read it: the same ops, lines, value ids and table of values."""
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(_history(txns + txns[:3], extra)) + "\n")
+    expected = _read(path)
+    built: list[int] = []
+    original = _jsonl_txn.build_txns
+
+    def counted(b: bytes, p: Any) -> tuple[list[Any], list[bytes]]:
+        values, texts = original(b, p)
+        built.append(len(values))
+        return values, texts
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+        mp.setattr(jsonl, "SCAN_BLOCK_BYTES", block)
+        mp.setattr(_jsonl_txn, "build_txns", counted)
+        assert _read(path) == expected
+    assert expected[0] == "ok"
+    if block > 1000 and "" not in extra:  # one plain block: transactions compiled
+        assert sum(built) > 0
+
+
+def test_a_bad_line_among_transactions_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+    lines = _history([[["append", 1, 1]], [["r", 1, [1]]]] * 20, [])
+    lines[17] = '{"type":"ok","process":2,"f":"txn","value":[["r",1,[1,]]}'
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    got = _read(path)
+    assert got[0] == "error" and "h.jsonl:18:" in got[1], got
+
+
+def test_interning_with_known_texts_gives_the_ids_without() -> None:
+    """Texts the reader hands in key the values as the table's own would."""
+    from harness.history import _Table
+
+    batch = [json.loads(t) for t in ['[["r",1,[1,2]]]', '[["w",1,2]]', '[["r",1,[1,2]]]']]
+    batch += [None, 3, [1, 2]]
+    known = [_CANONICAL(v) if isinstance(v, list) and v and isinstance(v[0], list) else None
+             for v in batch]  # fmt: skip
+    one, many = _Table(), _Table()
+    one.intern([["w", 1, 2]])
+    many.intern([["w", 1, 2]])
+    expected = [one.intern(v) for v in batch]
+    assert many.intern_many(batch, fresh=True, texts=known) == expected
+    assert many.items == one.items and many.by_text == one.by_text
