@@ -9,12 +9,9 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   In a run with node agents (once any agent record has arrived) ``lead`` says what the
   database's own log says instead: ``split`` as before, else the elections the agents
   saw in the window — ``moved`` (one), ``churn`` (two or more) — or, with none, ``same``
-  (``none`` if no node served); and a ``log`` part names the window's log lines of
-  :data:`INTERNAL_EVENTS` (a leader stepped down or was lost, a log was truncated), such
-  as ``log=log-truncated+stepped-down`` (``log=-``: none), so that reaching a moment the
-  database is most at risk is novel behaviour, as Mallory's states come from the system's
-  own events. The ``leader`` role is then the node whose ``became-leader`` line came last
-  (unless it exited or stepped down since).
+  (``none`` if no node served): the same part with a new meaning and one more value, so
+  the learner's states do not multiply. The ``leader`` role is then the node whose
+  ``became-leader`` line came last (unless it exited or stepped down since).
 * **Actions** (moves): ``hold``; ``start:<kind>@<role>`` — roles ``leader`` (the node
   serving acknowledged ops now), ``follower`` (another node), or the kind's own planner
   (``@any``; ``@all`` for a kill of every node) — for a kind not holding (a partition may
@@ -85,7 +82,6 @@ __all__ = [
     "EVIDENCE_WEIGHT",
     "GAMMA",
     "HOLD",
-    "INTERNAL_EVENTS",
     "LIFT_RANGE",
     "PRIOR_RUNS",
     "SPLIT_REWARD",
@@ -243,19 +239,6 @@ def _bucket_elections(n: int) -> str:
     return "same" if n == 0 else "moved" if n == 1 else "churn"
 
 
-#: With node agents, the database's own log lines of a window that make the ``log`` part
-#: of the behaviour: the moments a Raft-like system is most at risk of losing what it
-#: acknowledged (a deposed leader gives way; a node drops log entries), where they are
-#: the adapter's patterns.
-INTERNAL_EVENTS = ("stepped-down", "leader-lost", "log-truncated")
-
-
-def _internal_events(delta: Counter[tuple[str, str]]) -> str:
-    seen = sorted({w.removeprefix("log:") for (_n, w), c in delta.items()
-                   if c > 0 and w.removeprefix("log:") in INTERNAL_EVENTS})  # fmt: skip
-    return "+".join(seen) or "-"
-
-
 class StateTracker:
     """Turns the live :class:`Observations` into the agent's state string, by the
     difference of the counts since the previous call; also names the node leading now.
@@ -304,16 +287,14 @@ class StateTracker:
         if lead is not None:
             self._lead = self.leader = lead
         agents = observed.agents
-        internal = ""
         if agents.records:
             elections = agents.elections(self._agents_last)
-            internal = f" log={_internal_events(agents.counts - self._agents_last)}"
             self._agents_last = Counter(agents.counts)
             if not self.split:
                 moved = "none" if lead is None and not elections else _bucket_elections(elections)
             if agents.leader is not None:
                 self.leader = agents.leader
-        behaviour = f"lead={moved} err={_bucket_err(share)}{internal}"
+        behaviour = f"lead={moved} err={_bucket_err(share)}"
         self.transition = f"{self.behaviour or 'start'}>{behaviour}"
         self.behaviour = behaviour
         return f"{behaviour} act={active or '-'}"

@@ -107,8 +107,7 @@ def test_recent_records_are_bounded():
 
 def _scripted_states(obs: Observations, tracker: StateTracker, agents: bool) -> list[str]:
     """The states of a scripted run; with ``agents``, agent records arrive between windows
-    (one election in the second window, two in the fourth, none in the others; in the
-    fourth, the deposed n2 steps down and drops entries of its log)."""
+    (one election in the second window, two in the fourth, none in the others)."""
     states = []
     if agents:
         obs.record_agent("n1", log("became-leader"))
@@ -124,8 +123,6 @@ def _scripted_states(obs: Observations, tracker: StateTracker, agents: bool) -> 
     if agents:
         obs.record_agent("n3", log("became-leader"))
         obs.record_agent("n1", log("became-leader"))
-        obs.record_agent("n2", log("stepped-down"))
-        obs.record_agent("n2", log("log-truncated"))
     serve(obs, 20, 5, "n1")
     states.append(tracker.state(obs, "partition@leader"))
     serve(obs, 30, 5, "n3")  # clients moved to n3, but no election: the agents say same
@@ -148,19 +145,16 @@ def test_without_agent_records_the_states_are_as_before():
 def test_with_agent_records_lead_buckets_the_elections_and_names_their_leader():
     obs, tracker = Observations(), StateTracker()
     assert _scripted_states(obs, tracker, agents=True) == [
-        "lead=moved err=none log=- act=-",  # the first election (before the window's ops)
-        "lead=moved err=high log=- act=kill@leader",
-        "lead=none err=idle log=- act=-",
-        "lead=churn err=none log=log-truncated+stepped-down act=partition@leader",
-        "lead=same err=none log=- act=-",
+        "lead=moved err=none act=-",  # the first election (before the window's ops)
+        "lead=moved err=high act=kill@leader",
+        "lead=none err=idle act=-",
+        "lead=churn err=none act=partition@leader",
+        "lead=same err=none act=-",
     ]
     assert tracker.leader == "n1"  # the database's word, not the node serving (n3)
-    # The novelty's key: what the database did.
-    was = "lead=churn err=none log=log-truncated+stepped-down"
-    assert tracker.transition == f"{was}>lead=same err=none log=-"
     obs.record_agent("n1", proc("exit"))
     serve(obs, 40, 5, "n3")
-    assert tracker.state(obs, "") == "lead=same err=none log=- act=-"
+    assert tracker.state(obs, "") == "lead=same err=none act=-"
     assert tracker.leader == "n3"  # the agents' leader exited: the node serving again
 
 
@@ -172,7 +166,7 @@ def test_split_still_comes_from_the_clients_with_agents():
         serve(obs, p0 + 5, 5, "n2")
         obs.record_agent("n1", log("became-leader"))
         state = tracker.state(obs, "")
-    assert state == "lead=split err=none log=- act=-" and tracker.split
+    assert state == "lead=split err=none act=-" and tracker.split
 
 
 def _guard(tmp_path: Path) -> FaultGuard:
