@@ -95,7 +95,8 @@ def scan_txns(buf, starts, ends, ok, mop_lo, mops, elems, n_elems):  # pragma: n
     of ``mops`` (columns ``M_START`` …) and whose reads' elements are in ``elems``; a text
     that is not plain has ``ok`` 0 and no rows. Returns the number of rows;
     ``n_elems[0]`` is the number of elements. ``mops`` must have a row per ``[`` in the
-    texts, and ``elems`` room for as many elements as they have ``,`` and ``[``."""
+    texts or per 8 bytes of them (a whole mop takes 8 at least), plus one; ``elems`` room
+    for an element per ``,`` and ``[`` or per 2 bytes, plus one."""
     m = 0
     ne = 0
     mop_lo[0] = 0
@@ -226,10 +227,13 @@ def parse_txns(block: bytes, starts: npt.NDArray[np.int64], ends: npt.NDArray[np
     n = len(starts)
     ok = np.zeros(n, dtype=np.uint8)
     mop_lo = np.zeros(n + 1, dtype=np.int64)
-    # A mop opens with a bracket; a read's element ends with a comma or the read's bracket.
+    # A mop opens with a bracket and takes at least 8 bytes (``["",0,0]``); a read's
+    # element ends with a comma or the read's bracket and takes at least 2. Bounded by the
+    # texts' own bytes, so that a block of brackets does not ask for 13 words a byte.
+    text_bytes = int((ends - starts).sum())
     opening = block.count(b"[")
-    mops = np.empty((opening + 1, _WIDTH), dtype=np.int64)
-    elems = np.empty(block.count(b",") + opening + 1, dtype=np.int64)
+    mops = np.empty((min(opening, text_bytes // 8) + 1, _WIDTH), dtype=np.int64)
+    elems = np.empty(min(block.count(b",") + opening, text_bytes // 2) + 1, dtype=np.int64)
     n_elems = np.zeros(1, dtype=np.int64)
     m = scan_txns(buf, starts, ends, ok, mop_lo, mops, elems, n_elems)
     codes, first = _groups(buf, mops[:m, M_START], mops[:m, M_END])

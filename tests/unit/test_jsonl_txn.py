@@ -52,6 +52,17 @@ def test_plain_transactions_decode_as_json_does(txns: list[Any]) -> None:
     assert canonical == [_CANONICAL(v) for v in values] == [t.encode() for t in texts]
 
 
+def test_the_tables_are_sized_by_the_texts_and_hold_the_densest_ones() -> None:
+    # The shortest mops and the densest reads fill the tables to the last row, and a text
+    # of brackets alone (a row per byte, were they sized by brackets) is refused.
+    shortest = "[" + ",".join(['["",0,0]'] * 50) + "]"
+    densest = '[["r",1,[' + ",".join(["7"] * 60) + "]]]"
+    brackets = "[" * 5000
+    ok, values, _ = _decode([shortest, densest, brackets, shortest])
+    assert ok == [True, True, False, True]
+    assert values == [json.loads(shortest), json.loads(densest), json.loads(shortest)]
+
+
 def test_equal_parts_are_shared() -> None:
     ok, values, _ = _decode(
         ['[["r",5,null],["append",5,1]]', '[["r",5,null],["r",6,[1,2]]]',
