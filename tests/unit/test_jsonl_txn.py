@@ -113,6 +113,32 @@ def test_what_is_not_plain_is_left_to_msgspec(text: str) -> None:
     assert values == [[["append", 3, 4]]] * 2 and canonical == [good.encode()] * 2
 
 
+_NOISE = st.sampled_from([*'[],"-0123456789nulax {}.e\\', "\t", "\u00e9"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(txn=_txn, edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2), _NOISE),
+                                min_size=1, max_size=4))  # fmt: skip
+def test_a_mangled_transaction_is_taken_only_as_json_reads_it(
+    txn: list[Any], edits: list[tuple[int, int, str]]
+) -> None:
+    """Byte edits of a plain transaction (insert, replace or delete JSON's own characters
+    and others): whatever the parser takes is exactly what ``json.loads`` reads, as its
+    canonical text; what JSON cannot read it never takes."""
+    text = _compact(txn)
+    for at, how, ch in edits:
+        i = at % (len(text) + 1)
+        text = (text[:i] + ch + text[i:] if how == 0 else
+                text[:i] + ch + text[i + 1:] if how == 1 else text[:i] + text[i + 1:])  # fmt: skip
+    if not text:
+        return
+    ok, values, canonical = _decode([text])
+    if not ok[0]:
+        return
+    assert values == [json.loads(text)]
+    assert canonical == [text.encode()] == [_CANONICAL(values[0])]
+
+
 def _history(txns: list[Any], extra: list[str]) -> list[str]:
     """Lines of a history of ``txns`` (each invoked with nil reads, then completed), with
     ``extra`` lines (nemesis ops, odd values) in between."""
