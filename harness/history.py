@@ -308,10 +308,10 @@ class _Table:
         through :meth:`intern`, which keys them as it always does. ``known`` are the
         values' canonical texts where the reader has them."""
         vals = [values[j] for j in todo]
-        texts = [_CANONICAL(v) if (c := v.__class__) is list or c is dict else None
-                 for v in vals]  # fmt: skip
-        if known is not None:
-            texts = [t if (k := known[j]) is None else k for j, t in zip(todo, texts, strict=True)]
+        given = [None] * len(todo) if known is None else list(map(known.__getitem__, todo))
+        texts = [k if k is not None else
+                 _CANONICAL(v) if (c := v.__class__) is list or c is dict else None
+                 for v, k in zip(vals, given, strict=True)]  # fmt: skip
         nested = [t for t in texts if t is not None]
         brackets = (max(map(bytes.count, nested, repeat(b))) for b in (b"[", b"{"))
         deep = bool(nested) and sum(brackets) >= MAX_VALUE_DEPTH
