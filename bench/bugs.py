@@ -73,10 +73,9 @@ from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
 from harness.campaign_table import cells, markdown, read_rows, text
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
 from harness.spec import TestSpec, load_spec
-from nemeses.agent import WATCH_ONLY
 
 #: A scheduler named ``<name>+agents`` runs with node agents that watch the database's log
-#: and strike nothing (:data:`nemeses.agent.WATCH_ONLY`), for a scheduler that reads them.
+#: and strike nothing (the spec's ``agent_watch``), for a scheduler that reads them.
 AGENTS = "+agents"
 #: Seconds a campaign may take at most (a guard: a started campaign should reach its cap).
 CAMPAIGN_BUDGET = 7200.0
@@ -151,7 +150,7 @@ def campaign_spec(args: argparse.Namespace, name: str, scheduler: str, c: int,
     fields.update({k: v for k, v in given.items() if v is not None})
     base, with_agents = scheduler.removesuffix(AGENTS), scheduler.endswith(AGENTS)
     spec = load_spec(**fields, scheduler=base, seed=c * 1000, store=str(store),
-                     agent=[WATCH_ONLY] if with_agents else [])  # fmt: skip
+                     agent_watch=with_agents)  # fmt: skip
     return spec, depth
 
 

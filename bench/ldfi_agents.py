@@ -34,7 +34,6 @@ from typing import Any
 from clusters import ClusterSpec, get_provider
 from harness.campaign import run_campaign
 from harness.spec import load_spec
-from nemeses.agent import WATCH_ONLY
 
 OPTIONS = {"subnet": "10.77.53.0/24", "prefix": "lab-", "bridge": "lab-br0"}
 
@@ -93,7 +92,7 @@ def main() -> None:
                         options={"bug": "stepdown-applies-tail"},
                         cluster_state_dir=str(state), cluster_options=OPTIONS,
                         recovery_time=1.0, fault_lease=3.0,
-                        agent=[WATCH_ONLY] if arm == "ldfi+agents" else [],
+                        agent_watch=arm == "ldfi+agents",
                         store=str(Path(tmp) / f"{arm}-{c}"),
                     )  # fmt: skip
                     t0 = time.monotonic()

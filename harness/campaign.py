@@ -75,11 +75,13 @@ _CONFIG_FIELDS = ("suite", "workload", "options", "scheduler", "faults", "interv
 
 def experiment_config(spec: TestSpec, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
     """What defines a campaign's experiment (not its seed or store): every config field
-    but ``without``, and the agent steps when the spec has any."""
+    but ``without``, the agent steps when the spec has any, and ``agent_watch`` when set."""
     data = spec.to_json()
     config = {k: data.get(k) for k in _CONFIG_FIELDS if k not in without}
     if data.get("agent"):  # faults nodes strike themselves (left out when none: old hashes hold)
         config["agent"] = data["agent"]
+    if data.get("agent_watch"):
+        config["agent_watch"] = True
     return config
 
 

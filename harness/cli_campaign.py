@@ -58,6 +58,10 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
               help='A fault a node strikes itself in every run (repeatable), e.g. '
                    '\'{"node": "n1", "f": "start-kill", "on": {"log": "became-leader"}, '
                    '"hold": 1}\' (docs/agents.md).')  # fmt: skip
+@click.option("--agent-watch", is_flag=True, default=None,
+              help="Every node runs an agent in every run, watching the database's log "
+                   "and striking nothing (docs/agents.md).  Needs a fault kind "
+                   "(--faults).")  # fmt: skip
 @click.option("--agent-journal-bytes", type=int, default=None,
               help="Bytes each node's journal (nodes/<n>/agent.jsonl) may grow to.  "
                    "[default: 4194304]")  # fmt: skip
@@ -100,6 +104,7 @@ def campaign_cmd(
     fault_ops: int | None,
     fault_lease: float | None,
     agent_steps: tuple[str, ...],
+    agent_watch: bool | None,
     agent_journal_bytes: int | None,
     agent_journal_rate: float | None,
     seed: int | None,
@@ -146,7 +151,8 @@ def campaign_cmd(
         suite=suite, workload=workload, nodes=nodes, time_limit=time_limit,
         concurrency=concurrency, seed=seed, store=store, faults=faults, scheduler=scheduler,
         interval=interval, overlap=overlap, fault_ops=fault_ops, fault_lease=fault_lease,
-        agent=agent_steps_of(agent_steps), agent_journal_bytes=agent_journal_bytes,
+        agent=agent_steps_of(agent_steps), agent_watch=agent_watch,
+        agent_journal_bytes=agent_journal_bytes,
         agent_journal_rate=agent_journal_rate, provider=provider,
         cluster_state_dir=cluster_state_dir,
         options=_pairs(opts, "option") or None,

@@ -189,6 +189,12 @@ def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
               help='A fault a node strikes itself (repeatable), e.g. \'{"node": "n1", "f": '
                    '"start-kill", "on": {"log": "leader-changed"}, "hold": 2}\' or "at": 5 '
                    "(docs/agents.md).")
+@click.option("--agent-watch", is_flag=True, default=None,
+              help="Every node runs an agent, with or without --agent-step: it watches the "
+                   "database's log and process, journals what it sees "
+                   "(nodes/<n>/agent.jsonl) and strikes only what --agent-step gives it; "
+                   "the adaptive scheduler then reads elections from the log "
+                   "(docs/agents.md).  Needs a fault kind (--faults).")
 @click.option("--agent-journal-bytes", type=int, default=None,
               help="Bytes each node's journal (nodes/<n>/agent.jsonl) may grow to.  "
                    "[default: 4194304]")
@@ -231,6 +237,7 @@ def test_cmd(
     fault_lease: float | None,
     fault_timeout: float | None,
     agent_steps: tuple[str, ...],
+    agent_watch: bool | None,
     agent_journal_bytes: int | None,
     agent_journal_rate: float | None,
     op_timeout: float | None,
@@ -280,7 +287,8 @@ def test_cmd(
         rate=rate, seed=seed, store=store, faults=faults, scheduler=scheduler, interval=interval,
         overlap=overlap, fault_ops=fault_ops, fault_lease=fault_lease, op_timeout=op_timeout,
         fault_timeout=fault_timeout,
-        agent=agent_steps_of(agent_steps), agent_journal_bytes=agent_journal_bytes,
+        agent=agent_steps_of(agent_steps), agent_watch=agent_watch,
+        agent_journal_bytes=agent_journal_bytes,
         agent_journal_rate=agent_journal_rate, provider=provider,
         cluster_state_dir=cluster_state_dir,
         leave_db_running=leave_db_running,

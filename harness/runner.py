@@ -456,7 +456,7 @@ async def _execute(
             await stack.enter_async_context(_nemesis_scope(spec, ctx, faults, life))
             if faults.guard is not None:  # each node's own journal, into nodes/<n>/
                 faults.guard.journal_to = run.path / "nodes"
-                if spec.agent:  # the nodes' part of the schedule, handed over now
+                if spec.has_agents:  # the nodes' part of the schedule, handed over now
                     nemeses = {k: p.nemesis for k, p in faults.packages.items()}
                     await hand_over(faults.guard, compile_slices(spec.agent, ctx, db, nemeses),
                                     record=run.path / "agents.json")  # fmt: skip

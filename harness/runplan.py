@@ -226,12 +226,13 @@ def run_space(
 ) -> FaultSpace:
     """What the run's scheduler may choose from: the kinds the controller strikes (a kind
     only node agents strike is theirs alone), the nodes, the interval and limits; whether
-    the run has node agents (it hands them steps) and the adapter's log trigger names."""
+    the run has node agents (steps handed to them, or agents that only watch) and the
+    adapter's log trigger names."""
     kinds = list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule)]))
     return FaultSpace.of(
         kinds, [n.name for n in ctx.nodes], roles=isinstance(db, Primaries),
         interval=spec.interval, time_limit=spec.time_limit, overlap=spec.overlap,
-        fault_ops=spec.fault_ops, agents=bool(spec.agent),
+        fault_ops=spec.fault_ops, agents=spec.has_agents,
         agent_triggers=tuple(db.log_patterns) if isinstance(db, LogPatterns) else (),
     )  # fmt: skip
 

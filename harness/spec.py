@@ -21,6 +21,8 @@ Example ``test.toml``::
     fault_lease = 10    # seconds a fault outlives a dead controller (default: the provider's)
     fault_timeout = 15  # seconds a fault command may take on a node (default: the provider's)
 
+    agent_watch = false # every node's agent watches the DB's log, striking nothing unasked
+
     [[agent]]           # a fault the node strikes itself (docs/agents.md)
     node = "n1"
     f = "start-kill"
@@ -93,6 +95,9 @@ class TestSpec:
     options: dict[str, Any] = field(default_factory=dict)
     #: Agent steps: faults nodes strike themselves (:mod:`nemeses.agent`).
     agent: tuple[dict[str, Any], ...] = ()
+    #: Node agents even without steps: each watches the database's log and process and
+    #: journals what it sees (a scheduler reads elections from it), striking nothing.
+    agent_watch: bool = False
     agent_journal_bytes: int = 4 * 1024 * 1024
     agent_journal_rate: float = 200.0
 
@@ -100,6 +105,11 @@ class TestSpec:
     def test_name(self) -> str:
         """The name runs are stored under: ``name``, else ``<suite>-<workload>``."""
         return self.name or f"{Path(self.suite).stem}-{self.workload or 'default'}"
+
+    @property
+    def has_agents(self) -> bool:
+        """Whether the run's nodes run agents: steps were given, or ``agent_watch``."""
+        return bool(self.agent) or self.agent_watch
 
     @property
     def resolved_concurrency(self) -> int:
@@ -151,6 +161,10 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("op_timeout", f"must be positive (seconds), got {spec.op_timeout}")
     if spec.agent_journal_bytes < 65536:
         raise bad("agent_journal_bytes", f"must be at least 65536, got {spec.agent_journal_bytes}")
+    if spec.agent_watch and not spec.faults and not spec.agent:
+        raise bad("agent_watch", "needs a fault kind (`faults`, --faults): node agents run "
+                  "under the fault guard, which a run without faults does not start (the "
+                  "agents still strike nothing)")  # fmt: skip
     if spec.agent_journal_rate <= 0:
         raise bad("agent_journal_rate", f"must be positive, got {spec.agent_journal_rate}")
     if spec.recovery_time < 0:

@@ -75,7 +75,6 @@ __all__ = [
     "PRESSURE_EVERY",
     "SIDED_OPS",
     "TRIGGER_PROCESS",
-    "WATCH_ONLY",
     "KillScript",
     "LogPatterns",
     "PauseScript",
@@ -97,10 +96,6 @@ AGENT_LEASE = "agent-slice"
 DEFAULT_ARM_LEAD = 1.0
 #: Process changes a trigger may name.
 TRIGGER_PROCESS = ("exit", "start", "stop", "cont")
-#: A step that never fires (no server logs this line): a run given only this step has
-#: node agents that watch the database's log and journal, and strike nothing.
-WATCH_ONLY: dict[str, Any] = {"node": "n1", "f": "start-pause", "hold": 0.5,
-                              "on": {"log_regex": "^no server logs this$"}}  # fmt: skip
 #: Seconds between two ``pressure`` observations of a node (load, memory, the DB's).
 PRESSURE_EVERY = 1.0
 #: Probes of a node's monotonic clock per offset measurement (the least round trip wins).

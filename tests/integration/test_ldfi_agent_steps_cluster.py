@@ -28,7 +28,6 @@ import pytest
 
 from harness.runner import run_test
 from harness.spec import load_spec
-from nemeses.agent import WATCH_ONLY
 from nemeses.lineage import OutcomeClass
 from nemeses.scheduler import SchedulerArgs, make_scheduler
 from nemeses.schedulers import memory
@@ -69,7 +68,7 @@ def test_ldfi_hands_the_agents_the_successors_kill(cluster_state: Path, tmp_path
         suite="bugkv", workload="register", nodes=len(NODES), time_limit=TIME_LIMIT,
         faults="kill,partition", scheduler="ldfi", interval=1.0, seed=5, store=str(tmp_path),
         cluster_state_dir=str(cluster_state), cluster_options=CLUSTER, recovery_time=1.0,
-        agent=[WATCH_ONLY], fault_lease=3.0,
+        agent_watch=True, fault_lease=3.0,
     )  # fmt: skip
     outcome = run_test(spec)
     run = outcome.run_dir

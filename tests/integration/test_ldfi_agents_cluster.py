@@ -30,7 +30,6 @@ import pytest
 
 from harness.runner import run_test
 from harness.spec import load_spec
-from nemeses.agent import WATCH_ONLY
 from nemeses.lineage import agent_marks, leader_at, reigns_of
 from nemeses.scheduler import AgentStep, Decision, FaultSpace, RunView, register_scheduler
 from nemeses.schedulers.ldfi import agent_journals, isolated_node
@@ -61,7 +60,7 @@ def test_ldfi_strikes_the_leader_the_agents_saw_elected(
         suite="bugkv", workload="register", nodes=len(NODES), time_limit=TIME_LIMIT,
         faults="partition", scheduler="ldfi", interval=1.0, seed=3, store=str(tmp_path),
         cluster_state_dir=str(cluster_state), cluster_options=CLUSTER, recovery_time=1.0,
-        agent=[WATCH_ONLY], fault_lease=3.0,
+        agent_watch=True, fault_lease=3.0,
     )  # fmt: skip
     outcome = run_test(spec)
     run = outcome.run_dir
