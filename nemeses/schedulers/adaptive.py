@@ -6,8 +6,13 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   the same two nodes served in two windows in a row (``split``: two leaders); the share of
   ``fail``/``info`` completions (none / low / mid / high); and the faults holding now, by
   role. A string such as ``lead=moved err=mid act=clock@leader,partition@leader``.
-  In a run with node agents (once any agent record has arrived) ``lead`` says what the
-  database's own log says instead: ``split`` as before, else the elections the agents
+  A database whose every node serves acknowledged ops (etcd answers on any member: the
+  clients name the member they asked) shows it in the run's first window, before any
+  fault: two or more nodes serving. There ``lead`` says whether the *set* of nodes serving
+  changed (``moved``), and there is no ``split``: many nodes serving is its normal state,
+  not two leaders, and the ``leader`` role asks the database for its primaries.
+  In a run with node agents (the run hands them steps, or ``--agent-watch``) ``lead``
+  says what the database's own log says instead: ``split`` as before, else the elections the agents
   saw in the window — ``moved`` (one), ``churn`` (two or more) — or, with none, ``same``
   (``none`` if no node served): the same part with a new meaning and one more value, so
   the learner's states do not multiply. The ``leader`` role is then the node whose
@@ -252,13 +257,19 @@ class StateTracker:
         self._serving: set[str] = set()
         self.leader: str | None = None
         self.split = False
+        #: Whether every node serves (two or more did in the first window that served:
+        #: ``None`` until one has).
+        self.many_serve: bool | None = None
         #: What the system did in the last window (the state without the agent's faults),
         #: and the transition to it from the window before (the novelty's key).
         self.behaviour = ""
         self.transition = ""
 
-    def state(self, observed: Observations, active: str) -> str:
-        """The summary of what happened since the previous call (see the module)."""
+    def state(self, observed: Observations, active: str, *, agents: bool = False) -> str:
+        """The summary of what happened since the previous call (see the module);
+        ``agents``: the run has node agents watching the database's log (the fault guard
+        journals records of its own in every run with faults: their arrival says
+        nothing of agents)."""
         delta = observed.counts - self._last
         self._last = Counter(observed.counts)
         served: Counter[str] = Counter()
@@ -272,28 +283,35 @@ class StateTracker:
         ok = sum(served.values())
         serving = [n for n, c in served.most_common() if ok and c / ok >= SERVING_SHARE]
         lead = serving[0] if serving else None
+        if self.many_serve is None and serving:
+            self.many_serve = len(serving) >= 2
+        before = self._serving
         # Two leaders: the same two (or more) nodes serving in two windows in a row (a
         # correct hand-over mixes two nodes in one window at most).
-        self.split = len(set(serving) & self._serving) >= 2
+        self.split = not self.many_serve and len(set(serving) & before) >= 2
         self._serving = set(serving)
         if self.split:
             moved = "split"
         elif lead is None:
             moved = "none"
+        elif self.many_serve:
+            moved = "same" if not before or set(serving) == before else "moved"
         elif self._lead is None or lead == self._lead:
             moved = "same"
         else:
             moved = "moved"
-        if lead is not None:
+        if lead is not None and not self.many_serve:
+            # (where every node serves, the one serving most is not the leader: the
+            # leader role then asks the database for its primaries)
             self._lead = self.leader = lead
-        agents = observed.agents
-        if agents.records:
-            elections = agents.elections(self._agents_last)
-            self._agents_last = Counter(agents.counts)
+        if agents:
+            seen = observed.agents
+            elections = seen.elections(self._agents_last)
+            self._agents_last = Counter(seen.counts)
             if not self.split:
                 moved = "none" if lead is None and not elections else _bucket_elections(elections)
-            if agents.leader is not None:
-                self.leader = agents.leader
+            if seen.leader is not None:
+                self.leader = seen.leader
         behaviour = f"lead={moved} err={_bucket_err(share)}"
         self.transition = f"{self.behaviour or 'start'}>{behaviour}"
         self.behaviour = behaviour
@@ -381,7 +399,7 @@ class AdaptiveScheduler:
         return self._decide(view, t)
 
     def _decide(self, view: RunView, t: float) -> Decision:
-        state = self.tracker.state(view.observed, self._active())
+        state = self.tracker.state(view.observed, self._active(), agents=view.space.agents)
         novelty = self.learner.visit(self.tracker.transition)
         reward = novelty + (SPLIT_REWARD if self.tracker.split else 0.0)
         actions = self._available(view)
@@ -424,7 +442,8 @@ class AdaptiveScheduler:
     def _value(self, view: RunView, kind: str, role: str) -> Any:
         """The start value striking ``role``: the leader is the one the node agents name
         (see :class:`StateTracker`), else the node serving now (the database's primary
-        when none has served yet: asking it takes seconds under load)."""
+        when none has served yet, or where every node serves: asking it takes seconds
+        under load; the kind's planner for a database that cannot name one)."""
         space = view.space
         nodes = list(space.nodes)
         if role == "any":
@@ -433,7 +452,7 @@ class AdaptiveScheduler:
             return space.value_for(kind, "all", view.rng)
         lead = self.tracker.leader
         if role == "leader" and lead is None:
-            if kind == "clock":
+            if kind == "clock" or not space.roles:
                 return space.plan(kind, view.rng)
             return "primaries" if kind == "partition" else {"targets": "primaries"}
         if role == "leader":

@@ -160,6 +160,38 @@ def test_state_summary_sees_leader_change_errors_split_and_activity():
     assert tracker.split
 
 
+def test_where_every_node_serves_lead_is_the_serving_set_and_there_is_no_split():
+    # etcd answers on any member: the clients name the member they asked. Many nodes
+    # serving from the first window on is its normal state, not two leaders.
+    obs, tracker = Observations(), StateTracker()
+    p = 0
+
+    def window(*nodes: str) -> str:
+        nonlocal p
+        for node in nodes:
+            for _ in range(5):
+                obs.record({"process": p, "type": "invoke", "f": "read", "time": 0},
+                           faulted=False)  # fmt: skip
+                obs.record({"process": p, "type": "ok", "f": "read", "node": node,
+                            "time": 1000}, faulted=False)  # fmt: skip
+                p += 1
+        return tracker.state(obs, "")
+
+    assert window("n1", "n2", "n3") == "lead=same err=none act=-"
+    assert tracker.many_serve and tracker.leader is None  # the leader role asks the DB
+    assert window("n1", "n2", "n3") == "lead=same err=none act=-" and not tracker.split
+    assert window("n1", "n2") == "lead=moved err=none act=-"  # n3 stopped serving
+    assert window("n1", "n2") == "lead=same err=none act=-"
+    one = StateTracker()
+    assert one.many_serve is None
+    obs2 = Observations()
+    obs2.record({"process": 0, "type": "invoke", "f": "read", "time": 0}, faulted=False)
+    obs2.record({"process": 0, "type": "ok", "f": "read", "node": "n1", "time": 9},
+                faulted=False)  # fmt: skip
+    one.state(obs2, "")
+    assert one.many_serve is False and one.leader == "n1"
+
+
 def test_novelty_is_of_what_the_system_did_not_of_the_agents_own_faults():
     """The same behaviour under a new set of the agent's faults is not new; a new
     transition of the system's behaviour is."""

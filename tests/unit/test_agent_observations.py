@@ -112,21 +112,21 @@ def _scripted_states(obs: Observations, tracker: StateTracker, agents: bool) -> 
     if agents:
         obs.record_agent("n1", log("became-leader"))
     serve(obs, 0, 10, "n1")
-    states.append(tracker.state(obs, ""))
+    states.append(tracker.state(obs, "", agents=agents))
     if agents:
         obs.record_agent("n2", log("became-leader"))
         obs.record_agent("n1", log("leader-changed"))
     serve(obs, 10, 3, "n2")
     serve(obs, 13, 7, "n2", "info")
-    states.append(tracker.state(obs, "kill@leader"))
-    states.append(tracker.state(obs, ""))  # nothing served, no election
+    states.append(tracker.state(obs, "kill@leader", agents=agents))
+    states.append(tracker.state(obs, "", agents=agents))  # nothing served, no election
     if agents:
         obs.record_agent("n3", log("became-leader"))
         obs.record_agent("n1", log("became-leader"))
     serve(obs, 20, 5, "n1")
-    states.append(tracker.state(obs, "partition@leader"))
+    states.append(tracker.state(obs, "partition@leader", agents=agents))
     serve(obs, 30, 5, "n3")  # clients moved to n3, but no election: the agents say same
-    states.append(tracker.state(obs, ""))
+    states.append(tracker.state(obs, "", agents=agents))
     return states
 
 
@@ -154,19 +154,36 @@ def test_with_agent_records_lead_buckets_the_elections_and_names_their_leader():
     assert tracker.leader == "n1"  # the database's word, not the node serving (n3)
     obs.record_agent("n1", proc("exit"))
     serve(obs, 40, 5, "n3")
-    assert tracker.state(obs, "") == "lead=same err=none act=-"
+    assert tracker.state(obs, "", agents=True) == "lead=same err=none act=-"
     assert tracker.leader == "n3"  # the agents' leader exited: the node serving again
 
 
 def test_split_still_comes_from_the_clients_with_agents():
     obs, tracker = Observations(), StateTracker()
     obs.record_agent("n1", pressure(1.0))
+    serve(obs, 40, 5, "n1")  # the first window: one node serves (a leader-based database)
+    tracker.state(obs, "", agents=True)
     for p0 in (0, 20):
         serve(obs, p0, 5, "n1")
         serve(obs, p0 + 5, 5, "n2")
         obs.record_agent("n1", log("became-leader"))
-        state = tracker.state(obs, "")
+        state = tracker.state(obs, "", agents=True)
     assert state == "lead=split err=none act=-" and tracker.split
+
+
+def test_the_guards_own_records_are_not_agents():
+    # Every run with faults journals the guard's records ("start", leases): the clients'
+    # view must still see the leader move (until 2026-12-05 their arrival turned the
+    # agents' view on, with no election ever logged: lead was "same" forever).
+    obs, tracker = Observations(), StateTracker()
+    obs.record_agent("n1", {"e": "start", "mono": 1, "wall": 1, "pid": 44})
+    assert _scripted_states(obs, tracker, agents=False) == [
+        "lead=same err=none act=-",
+        "lead=moved err=high act=kill@leader",
+        "lead=none err=idle act=-",
+        "lead=moved err=none act=partition@leader",
+        "lead=moved err=none act=-",
+    ]
 
 
 def _guard(tmp_path: Path) -> FaultGuard:
