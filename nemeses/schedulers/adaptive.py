@@ -54,9 +54,11 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   it with ``python -m nemeses.schedulers reset adaptive --store S --suite X`` (or
   :func:`reset_memory`).
 
-Every choice is explained in ``faults.jsonl`` (the intent's ``why``: state, novelty, chosen
-move, its probability and the best value estimates), and the end-of-faults ``scheduler``
-record carries the episode and the memory's size.
+Every choice is explained in ``faults.jsonl``: a strike or heal by its intent's ``why``
+(state, novelty, chosen move, its probability and the best value estimates), a decision
+to hold by the same text in the end-of-faults ``scheduler`` record's ``holds`` (one entry
+a decision at most: bounded by the run's length over ``interval``), which also carries
+the episode and the memory's size.
 """
 
 from __future__ import annotations
@@ -341,6 +343,8 @@ class AdaptiveScheduler:
         self.episode = episode or uuid.uuid4().hex[:12]
         self.tracker = StateTracker()
         self.pairs: list[list[str]] = []
+        #: The decisions to hold (no fault op, so no intent to explain them): when, why.
+        self.holds: list[dict[str, Any]] = []
         self._prev: tuple[str, str] | None = None
         self._next_decision: float | None = None
         self._holding: dict[str, str] = {}  # kind -> role
@@ -417,6 +421,7 @@ class AdaptiveScheduler:
                f"p={p:.2f} of {len(actions)}{self._evidence_note(action)}; "
                f"best estimates {est}")  # fmt: skip
         if action == HOLD:
+            self.holds.append({"at": round(t, 3), "why": why})
             return Wait(until=self._next_decision or t)
         verb, _, what = action.partition(":")
         kind, _, role = what.partition("@")
@@ -480,6 +485,7 @@ class AdaptiveScheduler:
             memory.save(self.path, data)
         return {
             "scheduler": "adaptive", "episode": self.episode, "choices": len(self.pairs),
+            "holds": self.holds,
             "strikes": self._strikes, "fault_ops": self._ops,
             "states_known": len(self.learner.visits),
             "runs_learned": self.learner.runs, "runs_judged": self.learner.judged,

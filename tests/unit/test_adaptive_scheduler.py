@@ -236,6 +236,21 @@ def test_a_run_keeps_the_random_budget_heals_every_strike_and_explains_each(tmp_
     saved = memory.load(tmp_path / "m.json")
     assert saved["runs"] == 1 and saved["episode"]["id"] == sched.episode
     assert len(saved["episode"]["pairs"]) >= len(starts)
+    # every choice is explained: a strike or heal by its intent, a hold in the summary
+    (summary,) = [r for r in script.ledger if r.get("event") == "scheduler"]
+    held = [a for _s, a in sched.pairs if a == HOLD]
+    assert len(summary["holds"]) == len(held)
+    for h in summary["holds"]:
+        assert "chose hold" in h["why"] and "best estimates" in h["why"]
+    assert summary["choices"] == len(sched.pairs)
+    # an agent that values holding above all (held everywhere, generalised) only holds
+    idle = AdaptiveScheduler(Learner({"q": {"elsewhere": {HOLD: 50.0}}}))
+    quiet = Script(idle, space())
+    quiet.run()
+    (summary,) = [r for r in quiet.ledger if r.get("event") == "scheduler"]
+    assert not quiet.ops and len(summary["holds"]) == summary["choices"] > 0
+    assert all("chose hold" in h["why"] for h in summary["holds"])
+    assert [h["at"] for h in summary["holds"]] == sorted(h["at"] for h in summary["holds"])
 
 
 def _store_run(run: Path, script: Script, valid: bool) -> None:
