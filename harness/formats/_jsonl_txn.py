@@ -227,13 +227,14 @@ def parse_txns(block: bytes, starts: npt.NDArray[np.int64], ends: npt.NDArray[np
     n = len(starts)
     ok = np.zeros(n, dtype=np.uint8)
     mop_lo = np.zeros(n + 1, dtype=np.int64)
-    # A mop opens with a bracket and takes at least 8 bytes (``["",0,0]``); a read's
-    # element ends with a comma or the read's bracket and takes at least 2. Bounded by the
-    # texts' own bytes, so that a block of brackets does not ask for 13 words a byte.
+    # A mop takes at least 8 bytes (``["",0,0]``), a read's element at least 2 (a digit
+    # and a comma or bracket): bounds from the texts' own bytes, so that a block of
+    # brackets does not ask for 13 words a byte. Only the rows written become resident
+    # (the rest is never touched), so the bounds need not be tight; counting brackets
+    # and commas to tighten them took as long as scanning the mops.
     text_bytes = int((ends - starts).sum())
-    opening = block.count(b"[")
-    mops = np.empty((min(opening, text_bytes // 8) + 1, _WIDTH), dtype=np.int64)
-    elems = np.empty(min(block.count(b",") + opening, text_bytes // 2) + 1, dtype=np.int64)
+    mops = np.empty((text_bytes // 8 + 1, _WIDTH), dtype=np.int64)
+    elems = np.empty(text_bytes // 2 + 1, dtype=np.int64)
     n_elems = np.zeros(1, dtype=np.int64)
     m = scan_txns(buf, starts, ends, ok, mop_lo, mops, elems, n_elems)
     codes, first = _groups(buf, mops[:m, M_START], mops[:m, M_END])
