@@ -258,6 +258,8 @@ class _Table:
         :data:`_CANONICAL` writes it) where the reader already has it."""
         if none_id is not None and set(map(_class, values)) == {_NoneType}:
             return [none_id] * len(values)
+        if fresh and texts is not None and len(texts) == len(values) and None not in texts:
+            return self._intern_texts(values, texts)  # type: ignore[arg-type]  # no None
         get = self.ids.get
         out: list[int | None]
         if none_id is None:
@@ -292,6 +294,35 @@ class _Table:
             else:
                 out[j] = intern(v)
         return out  # type: ignore[return-value]  # every None replaced
+
+    def _intern_texts(self, values: Sequence[Any], texts: Sequence[bytes]) -> list[int]:
+        """The ids of the lists and maps ``values``, just decoded, whose canonical texts
+        are ``texts`` (values that nest less than :data:`MAX_VALUE_DEPTH` deep), as
+        interning them one by one gives: in a few passes, each a C loop, where texts hash
+        as they should (one value per hash); else one by one."""
+        hashes = list(map(hash, texts))
+        by_text, items = self.by_text, self.items
+        found = list(map(by_text.get, hashes))
+        new = range(len(values))
+        if found.count(None) < len(found):  # some seen before: each must be its text's
+            hits = [k for k, i in enumerate(found) if i is not None]
+            if any(_CANONICAL(items[found[k]]) != texts[k] for k in hits):  # type: ignore[index]
+                return list(map(self.intern, values))  # another text with this hash
+            new = [k for k, i in enumerate(found) if i is None]  # type: ignore[assignment]
+            hashes = list(map(hashes.__getitem__, new))
+        base, before = len(items), len(by_text)
+        by_text.update(zip(hashes, count(base)))
+        if len(by_text) - before != len(hashes):  # two new texts hash alike: undone
+            for h in hashes:
+                by_text.pop(h, None)
+            return list(map(self.intern, values))
+        if len(new) == len(values):
+            items.extend(values)
+            return list(range(base, base + len(values)))
+        items.extend(map(values.__getitem__, new))
+        for i, k in enumerate(new, base):
+            found[k] = i
+        return found  # type: ignore[return-value]  # every None replaced
 
     def _intern_fresh(
         self,
@@ -482,7 +513,7 @@ class CodedColumn:
     codes: npt.NDArray[np.int64]
     #: Each entry's canonical JSON text (:data:`_CANONICAL`), or ``None``, where the
     #: reader has it: interning then need not write it again.
-    texts: list[bytes | None] | None = None
+    texts: Sequence[bytes | None] | None = None
 
 
 def _int64s(column: Sequence[Any]) -> array[int] | None:

@@ -292,6 +292,9 @@ class _Scanner:
         absent field counts as ``None``); ``None`` if a text does not decode."""
         lib = self.lib
         first_rows = sc.first[c, : sc.counts[c]]
+        if col == self.value_col and self._only_txns(sc, len(first_rows)):
+            values, canonical = self.txn.build_txns(block, sc.txns)  # type: ignore[arg-type]
+            return CodedColumn(values, sc.codes[c], canonical)
         group_kind = sc.kind[first_rows, col]
         out = np.empty(len(first_rows), dtype=object)  # None where null or absent
         is_int = group_kind == lib.INT
@@ -324,6 +327,12 @@ class _Scanner:
                 # Object by object (a list of equal-length lists would become 2-D).
                 out[spans[other]] = np.fromiter(decoded, dtype=object, count=len(decoded))
         return CodedColumn(out.tolist(), sc.codes[c], known)
+
+    @staticmethod
+    def _only_txns(sc: _Scanned, groups: int) -> bool:
+        """Whether every one of the ``groups`` value groups is a plain transaction (then
+        they go in as they are built, with no array of objects in between)."""
+        return sc.txns is not None and len(sc.txns.ok) == groups and bool(sc.txns.ok.all())
 
     def _txns(
         self,

@@ -239,3 +239,54 @@ def test_interning_with_known_texts_gives_the_ids_without() -> None:
     expected = [one.intern(v) for v in batch]
     assert many.intern_many(batch, fresh=True, texts=known) == expected
     assert many.items == one.items and many.by_text == one.by_text
+
+
+class _SameHash(bytes):
+    """A text that hashes like every other one (as if siphash collided)."""
+
+    def __hash__(self) -> int:
+        return 7
+
+
+def _one_by_one(batch: list[Any], before: list[Any]) -> tuple[list[int], list[Any]]:
+    from harness.history import _Table
+
+    table = _Table()
+    for v in before:
+        table.intern(v)
+    return [table.intern(v) for v in batch], table.items
+
+
+@pytest.mark.parametrize("seen", [[], [[["w", 1, 2]]], [[["r", 1, None]], [["w", 1, 2]]]])
+def test_interning_texts_alone_gives_the_ids_one_by_one_would(seen: list[Any]) -> None:
+    """A batch of transactions given with all their texts (the reader's usual case): new
+    ones numbered in order, ones seen before (in this batch's place or not) found."""
+    from harness.history import _Table
+
+    texts = ['[["r",1,[1,2]]]', '[["w",1,2]]', '[["r",1,null]]', '[["w",3,4]]']
+    batch = [json.loads(t) for t in texts]
+    table = _Table()
+    for v in seen:
+        table.intern(v)
+    got = table.intern_many(batch, fresh=True, texts=[t.encode() for t in texts])
+    assert (got, table.items) == _one_by_one(batch, seen)
+
+
+@pytest.mark.parametrize("seen", [[], [[["w", 1, 2]]]])
+def test_interning_texts_that_hash_alike_gives_the_ids_one_by_one_would(
+    seen: list[Any],
+) -> None:
+    """Two new texts with one hash, or a text whose hash a value seen before has: the
+    batch is interned one by one, which keys them apart."""
+    from harness.history import _Table
+
+    texts = ['[["r",1,[1]]]', '[["w",1,2]]', '[["r",2,[2]]]']
+    batch = [json.loads(t) for t in texts]
+    table = _Table()
+    for v in seen:
+        table.intern(v)
+    table.by_text.update({7: 0} if seen else {})  # the seen value has the alike hash
+    got = table.intern_many(batch, fresh=True, texts=[_SameHash(t.encode()) for t in texts])
+    ids, items = _one_by_one(batch, seen)
+    assert got == ids and table.items == items
+    assert [table.intern(json.loads(t)) for t in texts] == ids
