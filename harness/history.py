@@ -258,8 +258,12 @@ class _Table:
         :data:`_CANONICAL` writes it) where the reader already has it."""
         if none_id is not None and set(map(_class, values)) == {_NoneType}:
             return [none_id] * len(values)
-        if fresh and texts is not None and len(texts) == len(values) and None not in texts:
-            return self._intern_texts(values, texts)  # type: ignore[arg-type]  # no None
+        if fresh and texts is not None and len(texts) == len(values):
+            if None not in texts:
+                return self._intern_texts(values, texts)  # type: ignore[arg-type]  # no None
+            runs = _runs([t is not None for t in texts])
+            if len(runs) * _RUN_MIN < len(values):  # mostly long runs of texts
+                return self._intern_runs(values, none_id, texts, runs)
         get = self.ids.get
         out: list[int | None]
         if none_id is None:
@@ -294,6 +298,22 @@ class _Table:
             else:
                 out[j] = intern(v)
         return out  # type: ignore[return-value]  # every None replaced
+
+    def _intern_runs(
+        self,
+        values: Sequence[Any],
+        none_id: int | None,
+        texts: Sequence[bytes | None],
+        runs: list[tuple[int, int]],
+    ) -> list[int]:
+        """:meth:`intern_many` of fresh ``values`` run by run (``runs``: the spans where
+        ``texts`` are all given or all ``None``), in order, so new values take their ids
+        in order of first appearance as one batch would."""
+        out: list[int] = []
+        for lo, hi in runs:
+            given = texts[lo:hi] if texts[lo] is not None else None
+            out += self.intern_many(values[lo:hi], none_id, fresh=True, texts=given)
+        return out
 
     def _intern_texts(self, values: Sequence[Any], texts: Sequence[bytes]) -> list[int]:
         """The ids of the lists and maps ``values``, just decoded, whose canonical texts
@@ -500,6 +520,16 @@ class _Table:
         if len(self.by_identity) < _IDENTITY_CACHE_MAX:
             self.by_identity[id(value)] = (value, i)
         return i
+
+
+#: A batch splits into runs with and without texts only if they average this many values.
+_RUN_MIN = 64
+
+
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """The maximal spans ``(lo, hi)`` of equal ``flags``, in order."""
+    cuts = (np.flatnonzero(np.diff(np.asarray(flags, dtype=np.int8))) + 1).tolist()
+    return list(zip([0, *cuts], [*cuts, len(flags)], strict=True)) if flags else []
 
 
 @dataclass(frozen=True, slots=True)

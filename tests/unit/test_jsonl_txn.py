@@ -290,3 +290,21 @@ def test_interning_texts_that_hash_alike_gives_the_ids_one_by_one_would(
     ids, items = _one_by_one(batch, seen)
     assert got == ids and table.items == items
     assert [table.intern(json.loads(t)) for t in texts] == ids
+
+
+def test_interning_long_runs_of_texts_among_other_values_keeps_their_order() -> None:
+    """A batch of transactions with texts broken by a few values without (a nemesis's
+    nil or node list, a repeated transaction): interned run by run, new values still
+    take their ids in order of first appearance."""
+    from harness.history import _RUN_MIN, _Table
+
+    txns = [[["append", k, k]] for k in range(8 * _RUN_MIN)]
+    batch: list[Any] = [*txns[:_RUN_MIN], None, ["n1", "n2"], *txns[_RUN_MIN:], 5, txns[0]]
+    texts = [_CANONICAL(v) if v in txns else None for v in batch]
+    seen = [["n1", "n2"], txns[_RUN_MIN + 1]]
+    table = _Table()
+    for v in seen:
+        table.intern(v)
+    got = table.intern_many(batch, fresh=True, texts=texts)
+    assert (got, table.items) == _one_by_one(batch, seen)
+    assert table.intern_many([None, 5], -1, fresh=True, texts=[None, None]) == [-1, got[-2]]
