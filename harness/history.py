@@ -50,6 +50,7 @@ import numpy.typing as npt
 
 from harness.errors import HistoryError
 from harness.read_budget import ReadBudget
+from harness.txn_mops import BlockMops, TxnMops, TxnMopsBuilder
 
 __all__ = [
     "FAIL",
@@ -544,6 +545,9 @@ class CodedColumn:
     #: Each entry's canonical JSON text (:data:`_CANONICAL`), or ``None``, where the
     #: reader has it: interning then need not write it again.
     texts: Sequence[bytes | None] | None = None
+    #: The micro-ops of the entries that are plain transactions, where the reader has
+    #: them as columns (kept for the transactional checker: :mod:`harness.txn_mops`).
+    mops: BlockMops | None = None
 
 
 def _int64s(column: Sequence[Any]) -> array[int] | None:
@@ -603,6 +607,7 @@ class HistoryBuilder:
         self._has_time = True
         self._has_index = False
         self._anonymous: list[int] = []  # positions of ops recorded without a process
+        self._mops = TxnMopsBuilder()
 
     def __len__(self) -> int:
         return len(self._type)
@@ -854,13 +859,17 @@ class HistoryBuilder:
                 return False
         start = len(self._type)
         try:
-            values = self._coded_ids(self._values, value)
+            base = len(self._values.items)
+            value_ids = self._entry_ids(self._values, value)
+            values = value_ids[value.codes]
             keys = self._coded_ids(self._keys, key, NONE)
             errors = self._coded_ids(self._values, error, NONE)
         except (_TooDeep, RecursionError):
             return False  # the caller adds them one by one, and names the line
         nodes = self._coded_ids(self._nodes, node, NONE)
         fids = self._coded_ids(self._f_table, f)
+        if value.mops is not None:
+            self._mops.add(value_ids.astype(np.int64), base, value.mops)
         self._has_time &= time is not None
         self._has_index |= index is not None
         positions = np.arange(start, start + n, dtype=np.int64)
@@ -877,13 +886,20 @@ class HistoryBuilder:
         self.check_budget(int(line[-1]))
         return True
 
-    @staticmethod
+    @classmethod
     def _coded_ids(
-        table: _Table, column: CodedColumn, none_id: int | None = None
+        cls, table: _Table, column: CodedColumn, none_id: int | None = None
     ) -> npt.NDArray[np.int32]:
         """The table ids of a coded column's ops (its entries interned in order)."""
+        return cls._entry_ids(table, column, none_id)[column.codes]
+
+    @staticmethod
+    def _entry_ids(
+        table: _Table, column: CodedColumn, none_id: int | None = None
+    ) -> npt.NDArray[np.int32]:
+        """The table ids of a coded column's entries (interned in order)."""
         ids = table.intern_many(column.entries, none_id, fresh=True, texts=column.texts)
-        return np.asarray(ids, dtype=np.int32)[column.codes]
+        return np.asarray(ids, dtype=np.int32)
 
     def _process_name_id(self, name: str) -> int:
         pid = self._process_names.get(name)
@@ -937,6 +953,7 @@ class HistoryBuilder:
             **cols,
             f_names=list(self._f_table.items),
             values=self._values.items,
+            mops=self._mops.build(len(self._values.items)),
             keys=self._keys.items,
             nodes=[str(x) for x in self._nodes.items],
             process_names={v: k for k, v in self._process_names.items()},
@@ -1062,7 +1079,9 @@ class History:
     processes such as the nemesis, see ``process_names``), ``f`` (int32 into ``f_names``),
     ``value`` (int32 into ``values``), ``key`` / ``node`` / ``error`` (int32 into ``keys`` /
     ``nodes`` / ``values``, -1 for none), ``line`` (source line, 1-based) and ``pair``
-    (position of the partner op, -1 if none).
+    (position of the partner op, -1 if none). ``mops`` optionally gives the micro-ops of
+    transaction values as columns (:class:`~harness.txn_mops.TxnMops`), as a reader that
+    parsed them kept them.
     """
 
     def __init__(
@@ -1085,6 +1104,7 @@ class History:
         nodes: list[str],
         process_names: dict[int, str],
         path: str | None = None,
+        mops: TxnMops | None = None,
     ) -> None:
         self.time = time
         self.index = index
@@ -1103,6 +1123,8 @@ class History:
         self.nodes = nodes
         self.process_names = process_names
         self.path = path
+        #: The micro-ops of transaction values, by value id, where the reader kept them.
+        self.mops = mops
 
     @classmethod
     def from_ops(cls, ops: Sequence[dict[str, Any] | Op], *, path: str | None = None) -> History:

@@ -24,13 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter, length_hint
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from checkers.txn.elements import read_elements
 from harness.history import INFO, INVOKE, OK, History
+
+if TYPE_CHECKING:
+    from checkers.txn.parse_fast import Columns
 
 __all__ = ["NIL", "READ", "WRITE", "TxnFormatError", "Txns", "parse"]
 
@@ -126,6 +129,12 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     nh = len(h)
     hv = h.value
     vidx = np.where(cmp < nh, hv[np.minimum(cmp, max(nh - 1, 0))], -1) if len(cmp) else cmp
+    if model == "list-append" and h.mops is not None:
+        from checkers.txn.parse_mops import list_append_mops  # (it imports this module)
+
+        c = list_append_mops(h, vidx, inv, types, lambda: tick("parse"))
+        if c is not None:
+            return _list_append_txns(h, model, types, inv, cmp, c)
     txn_vals: list[Any] = []
     for lo in range(0, len(vidx), CHUNK):  # (a million ints at once would be 40 MB more)
         txn_vals += map(h.values.__getitem__, vidx[lo : lo + CHUNK].tolist())
@@ -144,12 +153,7 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
 
         c = list_append_columns(txn_vals, types, lambda: tick("parse"))
         if c is not None:
-            return Txns(
-                history=h, model=model, type=types, process=_process(h, inv, cmp),
-                inv=inv, cmp=cmp, mop_lo=c.mop_lo, m_txn=c.m_txn, m_f=c.m_f, m_key=c.m_key,
-                m_val=c.m_val, m_len=c.m_len, m_idx=c.m_idx, elems=c.elems, keys=c.keys,
-                values=None,
-            )  # fmt: skip
+            return _list_append_txns(h, model, types, inv, cmp, c)
     if not set(map(type, txn_vals)) <= {list, tuple}:
         bad = [t for t, v in enumerate(txn_vals) if not isinstance(v, list | tuple)]
         raise TxnFormatError(
@@ -265,6 +269,17 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         process=_process(h, inv, cmp),
         inv=inv, cmp=cmp, mop_lo=mop_lo, m_txn=m_txn, m_f=f_code, m_key=m_key, m_val=m_val,
         m_len=m_len, m_idx=m_idx, elems=elems, keys=keys, values=values,
+    )  # fmt: skip
+
+
+def _list_append_txns(
+    h: History, model: str, types: npt.NDArray[np.int8], inv: I64, cmp: I64, c: Columns
+) -> Txns:
+    """The transactions of ``h`` with the list-append columns ``c``."""
+    return Txns(
+        history=h, model=model, type=types, process=_process(h, inv, cmp), inv=inv, cmp=cmp,
+        mop_lo=c.mop_lo, m_txn=c.m_txn, m_f=c.m_f, m_key=c.m_key, m_val=c.m_val,
+        m_len=c.m_len, m_idx=c.m_idx, elems=c.elems, keys=c.keys, values=None,
     )  # fmt: skip
 
 

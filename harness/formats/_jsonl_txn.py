@@ -28,8 +28,12 @@ import numpy.typing as npt
 
 from checkers._numba import njit, types
 from harness.formats._jsonl_scan import INT, NULL, OTHER, STR, group_fields
+from harness.txn_mops import INT as MOP_INT
+from harness.txn_mops import LIST as MOP_LIST
+from harness.txn_mops import NULL as MOP_NULL
+from harness.txn_mops import BlockMops
 
-__all__ = ["Parsed", "build_txns", "parse_txns"]
+__all__ = ["Parsed", "block_mops", "build_txns", "parse_txns"]
 
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
 _I64 = types.int64
@@ -270,6 +274,35 @@ def build_txns(block: bytes, p: Parsed) -> tuple[list[Any], list[bytes]]:
     values = list(map(flat.__getitem__, map(slice, lo, hi)))
     spans = zip(p.starts[p.ok].tolist(), p.ends[p.ok].tolist(), strict=True)
     return values, [block[s:e] for s, e in spans]
+
+
+def block_mops(block: bytes, p: Parsed, entries: npt.NDArray[np.int64]) -> BlockMops:
+    """The micro-ops of the texts :func:`parse_txns` found to be plain transactions, as
+    columns (see :class:`~harness.txn_mops.BlockMops`), the ``t``-th of them being entry
+    ``entries[t]`` of the block's value column: what :func:`build_txns` builds them from,
+    kept for consumers that want no objects."""
+    rows = p.mops
+    (f_codes, f_first), (k_codes, k_first), (v_codes, v_first) = p.parts
+    names = [block[s + 1 : e - 1].decode("ascii")
+             for s, e in rows[f_first][:, [F_START, F_END]].tolist()]  # fmt: skip
+    key_rows = rows[k_first][:, [K_KIND, K_INT, K_START, K_END]].tolist()
+    keys = [v if k == INT else block[s + 1 : e - 1].decode("ascii") for k, v, s, e in key_rows]
+    values = rows[v_first]
+    kind = np.select([values[:, V_KIND] == INT, values[:, V_KIND] == OTHER], [MOP_INT, MOP_LIST],
+                     MOP_NULL).astype(np.int8)  # fmt: skip
+    reads = np.flatnonzero(kind == MOP_LIST)
+    first, lens = values[reads, V_INT], values[reads, V_ELEMS_END] - values[reads, V_INT]
+    read_lo = np.zeros(len(reads) + 1, dtype=np.int64)
+    np.cumsum(lens, out=read_lo[1:])
+    at = np.repeat(first - read_lo[:-1], lens) + np.arange(int(read_lo[-1]), dtype=np.int64)
+    val = np.where(kind == MOP_INT, values[:, V_INT], 0)
+    val[reads] = np.arange(len(reads))
+    txn_lo = np.append(p.mop_lo[:-1][p.ok], p.mop_lo[-1])
+    return BlockMops(
+        entries=entries, txn_lo=txn_lo, mop=p.mop_codes, f=f_codes, key=k_codes,
+        kind=kind[v_codes], val=val[v_codes], names=names, keys=keys, read_lo=read_lo,
+        elems=p.elems[at],
+    )  # fmt: skip
 
 
 def _objects(

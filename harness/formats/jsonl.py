@@ -39,6 +39,7 @@ from harness.read_budget import ReadBudget
 
 if TYPE_CHECKING:
     from harness.formats._jsonl_txn import Parsed
+    from harness.txn_mops import BlockMops
 
 __all__ = ["op_to_json_line", "read_jsonl", "write_jsonl"]
 
@@ -292,9 +293,12 @@ class _Scanner:
         absent field counts as ``None``); ``None`` if a text does not decode."""
         lib = self.lib
         first_rows = sc.first[c, : sc.counts[c]]
-        if col == self.value_col and self._only_txns(sc, len(first_rows)):
-            values, canonical = self.txn.build_txns(block, sc.txns)  # type: ignore[arg-type]
-            return CodedColumn(values, sc.codes[c], canonical)
+        whole = self._only_txns(sc, len(first_rows)) if col == self.value_col else None
+        if whole is not None:
+            values, canonical = self.txn.build_txns(block, whole)
+            entries = np.arange(len(values), dtype=np.int64)
+            block_mops = self.txn.block_mops(block, whole, entries)
+            return CodedColumn(values, sc.codes[c], canonical, block_mops)
         group_kind = sc.kind[first_rows, col]
         out = np.empty(len(first_rows), dtype=object)  # None where null or absent
         is_int = group_kind == lib.INT
@@ -311,10 +315,11 @@ class _Scanner:
                 dtype=object,
             )  # fmt: skip
         known: list[bytes | None] | None = None
+        mops: BlockMops | None = None
         if not is_str.all():
             other = ~is_str
             if col == self.value_col:
-                known = self._txns(block, sc, spans, other, out)
+                known, mops = self._txns(block, sc, spans, other, out)
             spans_other = compress(zip(starts, ends, strict=True), other.tolist())
             texts = b",".join([block[s:e] for s, e in spans_other])
             if texts:
@@ -326,13 +331,15 @@ class _Scanner:
                     return None
                 # Object by object (a list of equal-length lists would become 2-D).
                 out[spans[other]] = np.fromiter(decoded, dtype=object, count=len(decoded))
-        return CodedColumn(out.tolist(), sc.codes[c], known)
+        return CodedColumn(out.tolist(), sc.codes[c], known, mops)
 
     @staticmethod
-    def _only_txns(sc: _Scanned, groups: int) -> bool:
-        """Whether every one of the ``groups`` value groups is a plain transaction (then
-        they go in as they are built, with no array of objects in between)."""
-        return sc.txns is not None and len(sc.txns.ok) == groups and bool(sc.txns.ok.all())
+    def _only_txns(sc: _Scanned, groups: int) -> Parsed | None:
+        """What was parsed of the ``groups`` value groups if every one is a plain
+        transaction (then they go in as they are built, with no array of objects in
+        between), else ``None``."""
+        p = sc.txns
+        return p if p is not None and len(p.ok) == groups and bool(p.ok.all()) else None
 
     def _txns(
         self,
@@ -341,23 +348,23 @@ class _Scanner:
         spans: npt.NDArray[np.int64],
         other: npt.NDArray[np.bool_],
         out: npt.NDArray[Any],
-    ) -> list[bytes | None] | None:
+    ) -> tuple[list[bytes | None] | None, BlockMops | None]:
         """Put in ``out`` the values :meth:`_parse_txns` found to be plain transactions,
         and take them out of ``other`` (a mask of ``spans``, the groups still to decode);
-        return each group's canonical text (``None`` where not known), or ``None`` if no
-        value was one."""
+        return each group's canonical text (``None`` where not known) and the micro-ops
+        of those values, or ``None``s if no value was one."""
         if sc.txns is None or sc.txn_groups is None:
-            return None
+            return None, None
         values, texts = self.txn.build_txns(block, sc.txns)
         if not values:
-            return None
+            return None, None
         groups = sc.txn_groups[sc.txns.ok]
         out[groups] = np.fromiter(values, dtype=object, count=len(values))
         other[np.searchsorted(spans, groups)] = False
         known: list[bytes | None] = [None] * len(out)
         for g, t in zip(groups.tolist(), texts, strict=True):
             known[g] = t
-        return known
+        return known, self.txn.block_mops(block, sc.txns, groups)
 
 
 def _add_block(builder: HistoryBuilder, block: bytes, line: int, path: str) -> int:
