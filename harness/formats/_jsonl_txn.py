@@ -20,6 +20,7 @@ table as is. Anything else is left to msgspec.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,14 +260,16 @@ def build_txns(block: bytes, p: Parsed) -> tuple[list[Any], list[bytes]]:
     their canonical JSON."""
     if not p.ok.any():
         return [], []
-    elems = p.elems.tolist()
     rows = p.mops
     (f_codes, f_first), key, value = p.parts
     names = [block[s + 1 : e - 1].decode("ascii")
              for s, e in rows[f_first][:, [F_START, F_END]].tolist()]  # fmt: skip
     fs = list(map(names.__getitem__, f_codes.tolist()))
-    ks = _objects(block, rows, K_KIND, key, elems)
-    vs = _objects(block, rows, V_KIND, value, elems)
+    read_lo, read_elems = _reads(p)
+    elems = read_elems.tolist()  # only the distinct reads' elements
+    reads = map(elems.__getitem__, map(slice, read_lo[:-1].tolist(), read_lo[1:].tolist()))
+    ks = _objects(block, rows, K_KIND, key, iter(()))
+    vs = _objects(block, rows, V_KIND, value, reads)
     mop_objs = [[f, k, v] for f, k, v in zip(fs, ks, vs, strict=True)]
     flat = list(map(mop_objs.__getitem__, p.mop_codes.tolist()))
     lo = p.mop_lo[:-1][p.ok].tolist()
@@ -291,18 +294,27 @@ def block_mops(block: bytes, p: Parsed, entries: npt.NDArray[np.int64]) -> Block
     kind = np.select([values[:, V_KIND] == INT, values[:, V_KIND] == OTHER], [MOP_INT, MOP_LIST],
                      MOP_NULL).astype(np.int8)  # fmt: skip
     reads = np.flatnonzero(kind == MOP_LIST)
-    first, lens = values[reads, V_INT], values[reads, V_ELEMS_END] - values[reads, V_INT]
-    read_lo = np.zeros(len(reads) + 1, dtype=np.int64)
-    np.cumsum(lens, out=read_lo[1:])
-    at = np.repeat(first - read_lo[:-1], lens) + np.arange(int(read_lo[-1]), dtype=np.int64)
     val = np.where(kind == MOP_INT, values[:, V_INT], 0)
     val[reads] = np.arange(len(reads))
     txn_lo = np.append(p.mop_lo[:-1][p.ok], p.mop_lo[-1])
+    read_lo, elems = _reads(p)
     return BlockMops(
         entries=entries, txn_lo=txn_lo, mop=p.mop_codes, f=f_codes, key=k_codes,
         kind=kind[v_codes], val=val[v_codes], names=names, keys=keys, read_lo=read_lo,
-        elems=p.elems[at],
+        elems=elems,
     )  # fmt: skip
+
+
+def _reads(p: Parsed) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``(read_lo, elems)``: the elements of the distinct reads (the value groups that
+    are lists, in order), read ``r``'s being ``elems[read_lo[r]:read_lo[r + 1]]``."""
+    values = p.mops[p.parts[2][1]]
+    reads = values[values[:, V_KIND] == OTHER]
+    first, lens = reads[:, V_INT], reads[:, V_ELEMS_END] - reads[:, V_INT]
+    read_lo = np.zeros(len(reads) + 1, dtype=np.int64)
+    np.cumsum(lens, out=read_lo[1:])
+    at = np.repeat(first - read_lo[:-1], lens) + np.arange(int(read_lo[-1]), dtype=np.int64)
+    return read_lo, p.elems[at]
 
 
 def _objects(
@@ -310,20 +322,21 @@ def _objects(
     rows: npt.NDArray[np.int64],
     col: int,
     groups: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
-    elems: list[int],
+    reads: Iterator[list[int]],
 ) -> list[Any]:
     """The Python objects of the part of the mop ``rows`` whose kind is column ``col``
     (then its integer, text start and end), one per group of equal texts (``groups``:
-    each row's group and each group's first row)."""
+    each row's group and each group's first row); a group that is a read's list takes
+    the next of ``reads``."""
     codes, first = groups
     objs: list[Any] = []
-    for k, v, s, e, ee in rows[first][:, [col, col + 1, col + 2, col + 3, V_ELEMS_END]].tolist():
+    for k, v, s, e in rows[first][:, [col, col + 1, col + 2, col + 3]].tolist():
         if k == INT:
             objs.append(v)
         elif k == STR:
             objs.append(block[s + 1 : e - 1].decode("ascii"))
         elif k == NULL:
             objs.append(None)
-        else:  # a read's list (the elements of one mop's read end at V_ELEMS_END)
-            objs.append(elems[v:ee])
+        else:
+            objs.append(next(reads))
     return list(map(objs.__getitem__, codes.tolist()))
