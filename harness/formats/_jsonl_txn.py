@@ -264,14 +264,13 @@ def build_txns(block: bytes, p: Parsed) -> tuple[list[Any], list[bytes]]:
     (f_codes, f_first), key, value = p.parts
     names = [block[s + 1 : e - 1].decode("ascii")
              for s, e in rows[f_first][:, [F_START, F_END]].tolist()]  # fmt: skip
-    fs = list(map(names.__getitem__, f_codes.tolist()))
+    fs = _gather(names, f_codes)
     read_lo, read_elems = _reads(p)
     elems = read_elems.tolist()  # only the distinct reads' elements
     reads = map(elems.__getitem__, map(slice, read_lo[:-1].tolist(), read_lo[1:].tolist()))
     ks = _objects(block, rows, K_KIND, key, iter(()))
     vs = _objects(block, rows, V_KIND, value, reads)
-    mop_objs = [[f, k, v] for f, k, v in zip(fs, ks, vs, strict=True)]
-    flat = list(map(mop_objs.__getitem__, p.mop_codes.tolist()))
+    flat = _gather(list(map(list, zip(fs, ks, vs, strict=True))), p.mop_codes)
     lo = p.mop_lo[:-1][p.ok].tolist()
     hi = p.mop_lo[1:][p.ok].tolist()
     values = list(map(flat.__getitem__, map(slice, lo, hi)))
@@ -339,4 +338,9 @@ def _objects(
             objs.append(None)
         else:
             objs.append(next(reads))
-    return list(map(objs.__getitem__, codes.tolist()))
+    return _gather(objs, codes)
+
+
+def _gather(objs: list[Any], codes: npt.NDArray[np.int64]) -> list[Any]:
+    """``[objs[c] for c in codes]``, gathered by numpy (the very objects, shared)."""
+    return np.fromiter(objs, dtype=object, count=len(objs))[codes].tolist()
