@@ -607,7 +607,7 @@ class HistoryBuilder:
         self._has_time = True
         self._has_index = False
         self._anonymous: list[int] = []  # positions of ops recorded without a process
-        self._mops = TxnMopsBuilder()
+        self._mops: TxnMopsBuilder | None = None  # made when a reader gives micro-ops
 
     def __len__(self) -> int:
         return len(self._type)
@@ -869,6 +869,7 @@ class HistoryBuilder:
         nodes = self._coded_ids(self._nodes, node, NONE)
         fids = self._coded_ids(self._f_table, f)
         if value.mops is not None:
+            self._mops = self._mops or TxnMopsBuilder()
             self._mops.add(value_ids.astype(np.int64), base, value.mops)
         self._has_time &= time is not None
         self._has_index |= index is not None
@@ -953,7 +954,7 @@ class HistoryBuilder:
             **cols,
             f_names=list(self._f_table.items),
             values=self._values.items,
-            mops=self._mops.build(len(self._values.items)),
+            mops=None if self._mops is None else self._mops.build(len(self._values.items)),
             keys=self._keys.items,
             nodes=[str(x) for x in self._nodes.items],
             process_names={v: k for k, v in self._process_names.items()},

@@ -83,14 +83,14 @@ class _Growing:
     objects when freed: some 250 MB of resident memory on a million transactions.)"""
 
     def __init__(self, dtype: type[np.generic]) -> None:
-        self.data: npt.NDArray[Any] = np.empty(1 << 12, dtype=dtype)
+        self.data: npt.NDArray[Any] = np.empty(0, dtype=dtype)  # no room until needed
         self.size = 0
 
     def extend(self, values: npt.NDArray[Any]) -> None:
         """Append ``values`` (converted to the array's type)."""
         end = self.size + len(values)
         if end > len(self.data):
-            grown = np.empty(max(end, 2 * len(self.data)), dtype=self.data.dtype)
+            grown = np.empty(max(end, 2 * len(self.data), 1 << 12), dtype=self.data.dtype)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
         self.data[self.size : end] = values
