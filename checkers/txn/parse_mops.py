@@ -156,22 +156,17 @@ def _read_elements(mops: TxnMops, r_read: I64, r_key: I64, r_len: I64) -> tuple[
     base_start = np.cumsum(base_len) - base_len
     n_base = int(base_len.sum())
     base_elems = mops.elems[_ranges(mops.read_lo[base_read[has_base]], base_len[has_base])]
-    # each distinct (key, read) once: is the read a prefix of its key's longest?
+    # is each read a prefix of its key's longest? (one compiled pass over the elements)
     some = np.flatnonzero(r_len > 0)
-    pair = r_key[some] * (len(mops.read_lo) + 1) + r_read[some]
-    pairs, at = np.unique(pair, return_inverse=True)
-    p_key = pairs // (len(mops.read_lo) + 1)
-    p_read = pairs % (len(mops.read_lo) + 1)
     shared = kernels.prefix_compatible(
-        p_key, mops.read_lo[p_read], mops.read_len[p_read], mops.elems,
+        r_key[some], mops.read_lo[r_read[some]], r_len[some], mops.elems,
         mops.read_lo[base_read], base_len, mops.elems,
     )  # fmt: skip
-    own = np.unique(p_read[~shared])
+    start[some[shared]] = base_start[r_key[some[shared]]]
+    others = some[~shared]
+    own = np.unique(r_read[others])
     own_len = mops.read_len[own]
-    own_start = n_base + np.cumsum(own_len) - own_len
-    p_start = np.where(shared, base_start[p_key], 0)
-    p_start[~shared] = own_start[np.searchsorted(own, p_read[~shared])]
-    start[some] = p_start[at.reshape(-1)]
+    start[others] = (n_base + np.cumsum(own_len) - own_len)[np.searchsorted(own, r_read[others])]
     own_elems = mops.elems[_ranges(mops.read_lo[own], own_len)]
     return np.concatenate([base_elems, own_elems]), start
 
