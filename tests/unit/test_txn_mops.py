@@ -53,6 +53,21 @@ def _parse(h: History) -> Txns | str:
         return f"error: {e}"
 
 
+def _parse_kept(h: History) -> tuple[Txns | str, bool]:
+    """:func:`_parse` of ``h``, and whether the columns came from its kept micro-ops."""
+    used: list[int] = []
+    original = parse_mops._columns
+
+    def counted(*args: Any) -> Any:
+        used.append(1)
+        return original(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parse_mops, "_columns", counted)
+        got = _parse(h)
+    return got, bool(used) and not isinstance(got, str)
+
+
 def _same(a: Txns | str, b: Txns | str) -> None:
     """``a`` and ``b`` are the same transactions (read elements compared read by read)."""
     assert isinstance(a, str) == isinstance(b, str), (a, b)
@@ -105,22 +120,29 @@ def test_columns_from_kept_mops_are_the_walked_ones(
         mp.setattr(jsonl, "SCAN_MIN_BYTES", 0)
         mp.setattr(jsonl, "SCAN_BLOCK_BYTES", block)
         h = read_jsonl(str(path))
-    used: list[int] = []
-    original = parse_mops._columns
-
-    def counted(*args: Any) -> Any:
-        used.append(1)
-        return original(*args)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(parse_mops, "_columns", counted)
-        got = _parse(h)
+    got, used = _parse_kept(h)
     mops, h.mops = h.mops, None
     _same(got, _parse(h))
     if block > 1000 and not extra and not odd:  # one plain block: the mops are kept
         lists = [v for v, x in enumerate(h.values) if isinstance(x, list)]
         assert mops is not None and bool(mops.known(np.asarray(lists, np.int64)).all())
         assert used  # and the checker takes them
+
+
+def test_reads_that_disagree_keep_their_own_elements(tmp_path: Path) -> None:
+    """Reads of one key that are not prefixes of its longest read (an invalid history)
+    each point at their own elements; those that are, into the longest."""
+    reads = [[1, 2, 3], [1, 2], [2], [3, 1], [4], [1, 2, 3], [5, 6]]
+    txns = [[["r", "x", r], ["r", 7, r[:1]]] for r in reads] + [[["append", "x", 9]]]
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(_lines(txns, ["ok"] * len(txns), [])) + "\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+        h = read_jsonl(str(path))
+    got, used = _parse_kept(h)
+    assert used
+    h.mops = None
+    _same(got, _parse(h))
 
 
 def test_the_checker_takes_the_kept_mops_and_gives_the_same_verdict(
