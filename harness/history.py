@@ -700,10 +700,13 @@ class HistoryBuilder:
             self.budget.check(self.path, line, self.held_bytes())
 
     def held_bytes(self) -> int:
-        """A lower estimate of the bytes this builder holds: its columns (49 bytes an op)
-        and 64 bytes per distinct value and key (an interned small object and its table
-        entries; real values are often much larger)."""
-        return 49 * len(self._type) + 64 * (len(self._values.items) + len(self._keys.items))
+        """A lower estimate of the bytes this builder holds: its columns (49 bytes an op),
+        64 bytes per distinct value and key (an interned small object and its table
+        entries; real values are often much larger), and the micro-op columns a reader
+        gave."""
+        mops = self._mops.nbytes if self._mops is not None else 0
+        return (49 * len(self._type) + 64 * (len(self._values.items) + len(self._keys.items))
+                + mops)  # fmt: skip
 
     def _out_of_range(self, field: str, value: int, line: int | None) -> HistoryError:
         return HistoryError(
@@ -1082,7 +1085,8 @@ class History:
     ``nodes`` / ``values``, -1 for none), ``line`` (source line, 1-based) and ``pair``
     (position of the partner op, -1 if none). ``mops`` optionally gives the micro-ops of
     transaction values as columns (:class:`~harness.txn_mops.TxnMops`), as a reader that
-    parsed them kept them.
+    parsed them kept them. They are by value id and the checker trusts them: whatever
+    renumbers or changes ``values`` or ``value`` must drop them (``mops=None``).
     """
 
     def __init__(

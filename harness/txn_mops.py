@@ -135,14 +135,43 @@ class TxnMopsBuilder:
         self._vid.extend(vids[new])
         self._lo.extend(self._mop.size + starts)
         self._n.extend(lens)
-        self._mop.extend(block.mop[rows] + distinct)
-        self._f.extend(names[block.f])
-        self._key.extend(keys[block.key])
-        self._kind.extend(block.kind)
-        self._val.extend(np.where(block.kind == LIST, block.val + reads, block.val))
-        self._read_lo.extend(block.read_lo[:-1] + self._elems.size)
-        self._read_len.extend(np.diff(block.read_lo))
-        self._elems.extend(block.elems)
+        if len(new) == len(vids):  # every transaction new: every micro-op and read used
+            self._mop.extend(block.mop[rows] + distinct)
+            self._f.extend(names[block.f])
+            self._key.extend(keys[block.key])
+            self._kind.extend(block.kind)
+            self._val.extend(np.where(block.kind == LIST, block.val + reads, block.val))
+            self._read_lo.extend(block.read_lo[:-1] + self._elems.size)
+            self._read_len.extend(np.diff(block.read_lo))
+            self._elems.extend(block.elems)
+            return
+        # Only what the new transactions use: kept columns grow with the distinct
+        # transactions, not with the file (a block of old ones with one new among them
+        # would otherwise keep all its micro-ops and reads again).
+        used, mop = np.unique(block.mop[rows], return_inverse=True)
+        kind, val = block.kind[used], block.val[used].copy()
+        lists = kind == LIST
+        read_ids, val[lists] = np.unique(val[lists], return_inverse=True)
+        val[lists] += reads
+        read_at = block.read_lo[read_ids]
+        read_len = block.read_lo[read_ids + 1] - read_at
+        read_start = np.cumsum(read_len) - read_len
+        at = np.repeat(read_at - read_start, read_len) + np.arange(int(read_len.sum()))
+        self._mop.extend(mop + distinct)
+        self._f.extend(names[block.f[used]])
+        self._key.extend(keys[block.key[used]])
+        self._kind.extend(kind)
+        self._val.extend(val)
+        self._read_lo.extend(read_start + self._elems.size)
+        self._read_len.extend(read_len)
+        self._elems.extend(block.elems[at])
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the columns gathered so far (their room included)."""
+        return sum(g.data.nbytes for g in (self._vid, self._lo, self._n, self._mop, self._f,
+                                           self._key, self._kind, self._val, self._read_lo,
+                                           self._read_len, self._elems))  # fmt: skip
 
     def build(self, n_values: int) -> TxnMops | None:
         """The micro-ops gathered, for a table of ``n_values`` values; ``None`` if none

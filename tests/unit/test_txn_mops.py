@@ -55,17 +55,18 @@ def _parse(h: History) -> Txns | str:
 
 def _parse_kept(h: History) -> tuple[Txns | str, bool]:
     """:func:`_parse` of ``h``, and whether the columns came from its kept micro-ops."""
-    used: list[int] = []
+    used: list[bool] = []
     original = parse_mops._columns
 
     def counted(*args: Any) -> Any:
-        used.append(1)
-        return original(*args)
+        out = original(*args)
+        used.append(out is not None)  # columns given, not just asked for
+        return out
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(parse_mops, "_columns", counted)
         got = _parse(h)
-    return got, bool(used) and not isinstance(got, str)
+    return got, any(used) and not isinstance(got, str)
 
 
 def _same(a: Txns | str, b: Txns | str) -> None:
@@ -155,19 +156,20 @@ def test_the_checker_takes_the_kept_mops_and_gives_the_same_verdict(
     path.write_text("\n".join(_lines(txns, ["ok"] * 2, [])) + "\n")
     monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
     h = read_jsonl(str(path))
-    used: list[int] = []
+    used: list[bool] = []
     original = parse_mops._columns
 
     def counted(*args: Any) -> Any:
-        used.append(1)
-        return original(*args)
+        out = original(*args)
+        used.append(out is not None)  # columns given, not just asked for
+        return out
 
     monkeypatch.setattr(parse_mops, "_columns", counted)
     kept = check(h, "list-append", "serializable")
-    assert used and kept.valid is False
+    assert used == [True] and kept.valid is False
     h.mops = None
     walked = check(h, "list-append", "serializable")
-    assert len(used) == 1
+    assert used == [True]
     assert kept.details["anomalies"] == walked.details["anomalies"] == ["G1c"]
 
 
@@ -208,3 +210,43 @@ def test_a_growing_array_keeps_what_was_appended() -> None:
         g.extend(p)
     assert g.array().dtype == np.int32
     assert g.array().tolist() == np.concatenate(parts).tolist()
+
+
+def _decoded(m: Any, v: int) -> list[list[Any]]:
+    """Value ``v``'s micro-ops as ``[f, key, value]`` from the kept columns."""
+    out = []
+    for d in m.mop[m.lo[v] : m.lo[v] + m.n[v]].tolist():
+        kind, val = int(m.kind[d]), int(m.val[d])
+        value: Any = None
+        if kind == 1:
+            value = val
+        elif kind == 2:
+            value = m.elems[m.read_lo[val] : m.read_lo[val] + m.read_len[val]].tolist()
+        out.append([m.names[m.f[d]], m.keys[m.key[d]], value])
+    return out
+
+
+def test_a_block_with_one_new_transaction_keeps_only_what_it_uses() -> None:
+    # Distinct mops: 0 append k 5; 1 r k [1,2,3]; 2 r k [7]; 3 append j 6. Reads: [1,2,3], [7].
+    block = BlockMops(
+        entries=np.array([0, 1, 2], np.int64), txn_lo=np.array([0, 2, 3, 5], np.int64),
+        mop=np.array([0, 1, 1, 3, 2], np.int64), f=np.array([0, 1, 1, 0], np.int64),
+        key=np.array([0, 0, 0, 1], np.int64), kind=np.array([1, 2, 2, 1], np.int8),
+        val=np.array([5, 0, 1, 6], np.int64), names=["append", "r"], keys=["k", "j"],
+        read_lo=np.array([0, 3, 4], np.int64), elems=np.array([1, 2, 3, 7], np.int64),
+    )  # fmt: skip
+    b = TxnMopsBuilder()
+    b.add(np.array([0, 1, 2], np.int64), 0, block)  # all three new: kept whole
+    again = TxnMopsBuilder()
+    again.add(np.array([0, 1, 2], np.int64), 0, block)
+    before = again.nbytes
+    # the same block again, only its last transaction (entry 2) new as value 3
+    again.add(np.array([0, 1, 3], np.int64), 3, block)
+    m, whole = again.build(4), b.build(3)
+    assert m is not None and whole is not None
+    assert _decoded(m, 3) == _decoded(whole, 2) == [["append", "j", 6], ["r", "k", [7]]]
+    for v in (0, 1, 2):
+        assert _decoded(m, v) == _decoded(whole, v)
+    # only the two mops and the one read (one element) it uses were added
+    assert (len(m.kind), len(m.read_len), len(m.elems)) == (4 + 2, 2 + 1, 4 + 1)
+    assert again.nbytes >= before > 0
