@@ -21,12 +21,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["read_elements"]
+__all__ = ["key_bases", "read_elements"]
 
 I64 = npt.NDArray[np.int64]
 
 #: Reads converted (or compared) between two budget checks.
 CHUNK = 1 << 15
+
+
+def key_bases(r_key: I64, r_len: I64) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
+    """Each key's *base*, its longest read (the first of equally long ones), for reads
+    ``i`` of key id ``r_key[i]`` and length ``r_len[i]`` (at least one read): per key id,
+    the longest length, the base's read index (``len(r_key)`` for a key with no read
+    longer than 0) and whether it has one."""
+    n = len(r_key)
+    longest = np.zeros(int(r_key.max()) + 1, dtype=np.int64)
+    np.maximum.at(longest, r_key, r_len)
+    cand = np.flatnonzero((r_len == longest[r_key]) & (r_len > 0))
+    base_of = np.full(len(longest), n, dtype=np.int64)
+    np.minimum.at(base_of, r_key[cand], cand)
+    return longest, base_of, base_of < n
 
 
 def read_elements(
@@ -44,14 +58,8 @@ def read_elements(
     start = np.zeros(n, dtype=np.int64)
     if n == 0 or not r_len.any():
         return np.empty(0, np.int64), start
-    # the longest read of each key (the first of equal ones) is the key's base
-    n_keys = int(r_key.max()) + 1
-    longest = np.zeros(n_keys, dtype=np.int64)
-    np.maximum.at(longest, r_key, r_len)
-    cand = np.flatnonzero((r_len == longest[r_key]) & (r_len > 0))
-    base_of = np.full(n_keys, n, dtype=np.int64)
-    np.minimum.at(base_of, r_key[cand], cand)
-    has_base = base_of < n
+    longest, base_of, has_base = key_bases(r_key, r_len)
+    n_keys = len(longest)
     base_len = longest[has_base]
     base_start = np.zeros(n_keys, dtype=np.int64)
     base_start[has_base] = np.cumsum(base_len) - base_len

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from checkers.txn import kernels
+from checkers.txn.elements import key_bases
 from checkers.txn.parse import READ, WRITE
 from checkers.txn.parse_fast import Columns
 from harness.history import OK, History
@@ -143,13 +144,8 @@ def _read_elements(mops: TxnMops, r_read: I64, r_key: I64, r_len: I64) -> tuple[
     start = np.zeros(n, dtype=np.int64)
     if n == 0 or not r_len.any():
         return np.empty(0, np.int64), start
-    n_keys = int(r_key.max()) + 1
-    longest = np.zeros(n_keys, dtype=np.int64)
-    np.maximum.at(longest, r_key, r_len)
-    cand = np.flatnonzero((r_len == longest[r_key]) & (r_len > 0))
-    base_of = np.full(n_keys, n, dtype=np.int64)
-    np.minimum.at(base_of, r_key[cand], cand)
-    has_base = base_of < n
+    longest, base_of, has_base = key_bases(r_key, r_len)
+    n_keys = len(longest)
     base_read = np.zeros(n_keys, dtype=np.int64)
     base_read[has_base] = r_read[base_of[has_base]]
     base_len = np.where(has_base, longest, 0)

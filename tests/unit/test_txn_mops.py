@@ -53,18 +53,25 @@ def _parse(h: History) -> Txns | str:
         return f"error: {e}"
 
 
-def _parse_kept(h: History) -> tuple[Txns | str, bool]:
-    """:func:`_parse` of ``h``, and whether the columns came from its kept micro-ops."""
+def _count_columns(mp: pytest.MonkeyPatch) -> list[bool]:
+    """A list that, from now on, gets for each time the checker asks for columns from
+    kept micro-ops whether it was given them (not just whether it asked)."""
     used: list[bool] = []
     original = parse_mops._columns
 
     def counted(*args: Any) -> Any:
         out = original(*args)
-        used.append(out is not None)  # columns given, not just asked for
+        used.append(out is not None)
         return out
 
+    mp.setattr(parse_mops, "_columns", counted)
+    return used
+
+
+def _parse_kept(h: History) -> tuple[Txns | str, bool]:
+    """:func:`_parse` of ``h``, and whether the columns came from its kept micro-ops."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(parse_mops, "_columns", counted)
+        used = _count_columns(mp)
         got = _parse(h)
     return got, any(used) and not isinstance(got, str)
 
@@ -156,15 +163,7 @@ def test_the_checker_takes_the_kept_mops_and_gives_the_same_verdict(
     path.write_text("\n".join(_lines(txns, ["ok"] * 2, [])) + "\n")
     monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
     h = read_jsonl(str(path))
-    used: list[bool] = []
-    original = parse_mops._columns
-
-    def counted(*args: Any) -> Any:
-        out = original(*args)
-        used.append(out is not None)  # columns given, not just asked for
-        return out
-
-    monkeypatch.setattr(parse_mops, "_columns", counted)
+    used = _count_columns(monkeypatch)
     kept = check(h, "list-append", "serializable")
     assert used == [True] and kept.valid is False
     h.mops = None
