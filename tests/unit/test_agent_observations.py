@@ -130,15 +130,19 @@ def _scripted_states(obs: Observations, tracker: StateTracker, agents: bool) -> 
     return states
 
 
+#: The scripted run's states from the clients' view alone.
+CLIENTS_VIEW = [
+    "lead=same err=none act=-",
+    "lead=moved err=high act=kill@leader",
+    "lead=none err=idle act=-",
+    "lead=moved err=none act=partition@leader",
+    "lead=moved err=none act=-",
+]
+
+
 def test_without_agent_records_the_states_are_as_before():
     obs, tracker = Observations(), StateTracker()
-    assert _scripted_states(obs, tracker, agents=False) == [
-        "lead=same err=none act=-",
-        "lead=moved err=high act=kill@leader",
-        "lead=none err=idle act=-",
-        "lead=moved err=none act=partition@leader",
-        "lead=moved err=none act=-",
-    ]
+    assert _scripted_states(obs, tracker, agents=False) == CLIENTS_VIEW
     assert tracker.leader == "n3"  # the node serving
 
 
@@ -177,13 +181,7 @@ def test_the_guards_own_records_are_not_agents():
     # agents' view on, with no election ever logged: lead was "same" forever).
     obs, tracker = Observations(), StateTracker()
     obs.record_agent("n1", {"e": "start", "mono": 1, "wall": 1, "pid": 44})
-    assert _scripted_states(obs, tracker, agents=False) == [
-        "lead=same err=none act=-",
-        "lead=moved err=high act=kill@leader",
-        "lead=none err=idle act=-",
-        "lead=moved err=none act=partition@leader",
-        "lead=moved err=none act=-",
-    ]
+    assert _scripted_states(obs, tracker, agents=False) == CLIENTS_VIEW
 
 
 def _guard(tmp_path: Path) -> FaultGuard:
