@@ -20,7 +20,11 @@ if the DB offers ``wait_healthy``.
 
 Leases for the node-side guard (:meth:`lease_scripts`): a pause is healed by SIGCONT of
 the processes that were stopped — before injection, of every process in state T that was
-not stopped before; after, of exactly the PIDs it stopped. A kill is healed by the DB's
+not stopped before; after, of exactly the PIDs it stopped, plus the database's own resume
+script where it paused through one (SIGSTOP lands when the target is next scheduled, so on
+a loaded host the scan after the pause can miss it: the scan waits up to
+:data:`STOP_SETTLE` s for it, and the resume script heals it even if that runs out). A
+kill is healed by the DB's
 ``start_script(ctx, node)`` (a shell script), if the DB provides one.
 """
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -79,11 +84,35 @@ _STOPPED_PIDS = _STOPPED_SCAN + "exit 0\n"
 _MARK = "--clew-pause--"
 
 
+#: How long (seconds) a pause waits for the signalled process to show state T: SIGSTOP
+#: is delivered when the target is next scheduled, which on a loaded host can be after
+#: ``kill`` has returned and a scan has run.
+STOP_SETTLE = 2.0
+_SETTLE_STEP = 0.05
+
+
+def _await_new_stopped_script(before: str) -> str:
+    """Poll (up to :data:`STOP_SETTLE` s) until some process not in ``before`` (a shell
+    expression of space-separated PIDs) is in state T."""
+    rounds = int(STOP_SETTLE / _SETTLE_STEP)
+    return (
+        f'keep=" $(echo {before}) "; i=0\n'
+        f"while [ $i -lt {rounds} ]; do\n"
+        '  for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
+        's=${s##*) }; p=${d#/proc/}; [ "${s%% *}" = T ] || continue; '
+        'case "$keep" in *" $p "*) ;; *) break 2;; esac; done\n'
+        f"  i=$((i+1)); sleep {_SETTLE_STEP}\n"
+        "done\n"
+    )
+
+
 def _scripted_pause(pause: str) -> str:
     """One round trip for a pause: the stopped PIDs, the database's ``pause`` script (in a
-    subshell), the stopped PIDs again, the parts separated by :data:`_MARK` lines; exits
-    with the pause script's status."""
-    return (f"{_STOPPED_SCAN}echo {_MARK}\n(\n{pause}\n)\nrc=$?\necho {_MARK}\n"
+    subshell), then, once a newly stopped process shows (or :data:`STOP_SETTLE` s have
+    passed), the stopped PIDs again; the parts separated by :data:`_MARK` lines; exits with
+    the pause script's status."""
+    return (f"before=$({_STOPPED_SCAN})\necho \"$before\"\necho {_MARK}\n(\n{pause}\n)\n"
+            f"rc=$?\necho {_MARK}\n[ $rc = 0 ] && {{\n{_await_new_stopped_script('$before')}}}\n"
             f"{_STOPPED_SCAN}exit $rc\n")  # fmt: skip
 
 
@@ -201,6 +230,10 @@ class ProcessNemesis:
                 before = await self._stopped(remote)
                 await self._pausable.pause(ctx, self._node(name), remote)
                 after = await self._stopped(remote)
+                settle = time.monotonic() + STOP_SETTLE
+                while not set(after) - set(before) and time.monotonic() < settle:
+                    await asyncio.sleep(_SETTLE_STEP * 4)
+                    after = await self._stopped(remote)
             return sorted(set(after) - set(before))
 
         outcomes = await self._gather(nodes, one)
@@ -278,11 +311,19 @@ class ProcessNemesis:
 
     def applied_lease_scripts(self, value: Any) -> dict[str, str]:
         """Per node, the exact heal script once ``value`` (a start completion) is known:
-        SIGCONT of exactly the stopped PIDs. Empty for kills (the start script stays)."""
+        SIGCONT of exactly the stopped PIDs and, on a node paused through the database's
+        own pause script, its resume script too (a stop that settled after the scan still
+        heals). Empty for kills (the start script stays)."""
         if self.kind != "pause" or not isinstance(value, dict):
             return {}
         pids = {n: list(p) for n, p in (value.get("pids") or {}).items()}
-        return {n: _cont_script(self._pids.get(n, pids.get(n, []))) for n in self._remotes}
+        out = {n: _cont_script(self._pids.get(n, pids.get(n, []))) for n in self._remotes}
+        db, ctx = self.db, self._ctx
+        if isinstance(db, PauseScript) and ctx is not None:
+            for n in sorted(self._affected & set(out)):
+                resume = db.resume_script(ctx, self._node(n))
+                out[n] = f"(\n{resume}\n)\n{out[n]}"
+        return out
 
     # ---- helpers ----------------------------------------------------------------------
 

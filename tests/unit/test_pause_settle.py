@@ -1,0 +1,135 @@
+"""A pause whose SIGSTOP lands late: the scan waits for it, and the node-side guard's lease
+heals it even when the scan missed it.
+
+SIGSTOP stops its target when the target is next scheduled; on a loaded host that can be
+after ``kill`` has returned and the scan after the pause has run. Here the database's pause
+script stops a real local ``sleep`` process a moment *after* it returns, which is that race
+made certain; every script runs for real with ``sh`` on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shlex
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from clusters.base import Cluster, Node
+from harness import api
+from harness.control.remote import CommandResult, Remote
+from nemeses import process
+from nemeses.process import ProcessNemesis
+
+
+class LocalShell:
+    """A node that is this machine: ``run`` executes the script with ``sh``."""
+
+    name = "n1"
+
+    async def run(
+        self,
+        cmd: str | Sequence[str],
+        *,
+        timeout: float = 60,  # noqa: ASYNC109 (Remote.run's signature)
+        **_: Any,
+    ) -> CommandResult:
+        script = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        proc = await asyncio.create_subprocess_exec(
+            "sh", "-c", script, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        return CommandResult(self.name, script, proc.returncode or 0, out.decode(),
+                             err.decode(), 0.0)  # fmt: skip
+
+
+class LateStopDB:
+    """A database that is one local process; its pause script SIGSTOPs it ``delay`` seconds
+    after the script has returned."""
+
+    name = "late-stop"
+
+    def __init__(self, pid: int, delay: float) -> None:
+        self.pid, self.delay = pid, delay
+
+    def pause_script(self, ctx: api.TestContext, node: Node) -> str:
+        return f"( sleep {self.delay}; kill -STOP {self.pid} ) >/dev/null 2>&1 &\n"
+
+    def resume_script(self, ctx: api.TestContext, node: Node) -> str:
+        return f"kill -CONT {self.pid}\n"
+
+    async def pause(self, ctx: api.TestContext, node: Node, remote: Remote) -> None:
+        await remote.run(self.pause_script(ctx, node))
+
+    async def resume(self, ctx: api.TestContext, node: Node, remote: Remote) -> None:
+        await remote.run(self.resume_script(ctx, node))
+
+
+def state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.fixture
+def sleeper() -> Iterator[int]:
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def context() -> api.TestContext:
+    node = Node(name="n1", host="127.0.0.1")
+    cl = Cluster(provider="local", name="pause-settle", nodes=(node,), state_dir="/nonexistent")
+    return api.TestContext(name="pause-settle", cluster=cl, options={}, rng=random.Random(1),
+                           run_dir=Path("/nonexistent"), concurrency=1, time_limit=10)  # fmt: skip
+
+
+async def pause_once(db: LateStopDB) -> tuple[ProcessNemesis, dict[str, Any]]:
+    ctx, nemesis = context(), ProcessNemesis("pause", cast("Any", db))
+    await nemesis.setup(ctx, {"n1": cast("Remote", LocalShell())})
+    done = await nemesis.invoke(ctx, {"f": "start-pause", "value": ["n1"]})
+    return nemesis, done["value"]
+
+
+async def wait_for_state(pid: int, want: str, within: float = 3.0) -> str:
+    for _ in range(int(within / 0.05)):
+        if state(pid) == want:
+            break
+        await asyncio.sleep(0.05)
+    return state(pid)
+
+
+def test_the_scan_waits_for_a_stop_that_lands_late(sleeper: int) -> None:
+    async def go() -> None:
+        nemesis, value = await pause_once(LateStopDB(sleeper, delay=0.4))
+        try:
+            assert value["pids"] == {"n1": [sleeper]}
+            assert state(sleeper) == "T"
+        finally:
+            await nemesis.heal_all(context())
+        assert state(sleeper) in ("S", "R")
+
+    asyncio.run(go())
+
+
+def test_the_lease_heals_a_stop_the_scan_missed(
+    sleeper: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(process, "STOP_SETTLE", 0.1)
+
+    async def go() -> None:
+        nemesis, value = await pause_once(LateStopDB(sleeper, delay=0.8))
+        assert value["pids"] == {"n1": []}  # the scan gave up before the stop landed
+        assert await wait_for_state(sleeper, "T") == "T"
+        lease = nemesis.applied_lease_scripts(value)["n1"]
+        # What the guard runs when the controller is gone and the lease runs out:
+        await LocalShell().run(lease)
+        assert await wait_for_state(sleeper, "S") in ("S", "R")
+
+    asyncio.run(go())
