@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import harness.campaign
 from harness.campaign import config_hash, experiment_config
 from harness.cli import cli as main
 from harness.errors import ConfigError
@@ -60,16 +59,9 @@ def test_the_config_hash_covers_it_only_when_set() -> None:
 
 @pytest.mark.parametrize("command", ["test", "campaign"])
 def test_the_flag_reaches_the_spec_and_without_faults_exits_254(
-    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    command: str, tmp_path: Path, campaign_spy: dict[str, Any]
 ) -> None:
-    seen: dict[str, Any] = {}
-
-    def fake_campaign(spec: Any, **kw: Any) -> Any:  # the unit is the flag's parsing
-        seen["spec"] = spec
-        return SimpleNamespace(runs_to_detection=None, stopped="runs", directory=tmp_path,
-                               exit_code=0)  # fmt: skip
-
-    monkeypatch.setattr(harness.campaign, "run_campaign", fake_campaign)
+    seen = campaign_spy
     if command == "campaign":
         r = CliRunner().invoke(main, ["campaign", "bugkv", "--faults", "partition", "--runs",
                                       "1", "--store", str(tmp_path), "--agent-watch"])  # fmt: skip

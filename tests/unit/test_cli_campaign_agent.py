@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-import harness.campaign
 from harness.cli import cli as main
 
 STEP = {"node": "n1", "f": "start-kill", "on": {"log": "became-leader"}, "hold": 1}
 
 
-def test_agent_steps_reach_the_campaigns_spec(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: dict[str, Any] = {}
-
-    def fake_campaign(spec: Any, **kw: Any) -> Any:  # the unit is the flag's parsing
-        seen["spec"] = spec
-        return SimpleNamespace(runs_to_detection=None, stopped="runs", directory=tmp_path,
-                               exit_code=0)  # fmt: skip
-
-    monkeypatch.setattr(harness.campaign, "run_campaign", fake_campaign)
+def test_agent_steps_reach_the_campaigns_spec(tmp_path: Path, campaign_spy: dict[str, Any]) -> None:
+    seen = campaign_spy
     two = [{"node": "n2", "f": "start-pause", "at": 2, "hold": 0.5},
            {"node": "n3", "f": "start-kill", "at": 3}]  # fmt: skip
     r = CliRunner().invoke(main, [
