@@ -92,8 +92,9 @@ def table(results: Sequence[dict[str, Any]], against: Sequence[Path] = ()) -> li
     results files ``against`` on the same bugs (random, adaptive with its memory reset).
     Median [IQR] runs to detection (a campaign that found nothing counts ``cap + 1``) and
     seconds (one that found nothing counts the seconds it ran), with one-sided
-    Mann-Whitney U tests of each trained arm against the pooled fresh one and against
-    ``random``."""
+    Mann-Whitney U tests of each trained arm against the pooled fresh one (where no
+    result has a fresh arm, against the yardstick's campaigns with the memory reset: the
+    same treatment) and against ``random``."""
     from scipy.stats import mannwhitneyu
 
     arms: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -128,6 +129,7 @@ def table(results: Sequence[dict[str, Any]], against: Sequence[Path] = ()) -> li
            "| p (U < fresh) | p (U < random) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for bug in sorted(tested):
         fresh, rand = arms.get((bug, "fresh"), []), arms.get((bug, "random"), [])
+        fresh = fresh or arms.get((bug, "adaptive, reset (yardstick)"), [])
         keys = sorted((a for b, a in arms if b == bug),
                       key=lambda a: (order.index(a) if a in order else len(order), a))  # fmt: skip
         for arm in keys:
