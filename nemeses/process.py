@@ -72,13 +72,16 @@ __all__ = [
 #: Seconds ``stop-kill`` waits for a restarted database to be ready on each node.
 DEFAULT_READY_TIMEOUT = 30.0
 
-# Prints the PIDs of processes in state T (stopped) on the node, one per line. ``read``
-# is a shell builtin: no process per PID (with ``$(cat ...)``, a fork each, a scan of a
-# busy host's /proc took seconds under load; a local cluster's nodes share the host's).
-_STOPPED_SCAN = (
+# The head of a loop over the node's processes in state T (stopped), each one's PID in
+# ``$p``; the caller adds the body and ``done``. ``read`` is a shell builtin: no process
+# per PID (with ``$(cat ...)``, a fork each, a scan of a busy host's /proc took seconds
+# under load; a local cluster's nodes share the host's).
+_FOR_EACH_STOPPED = (
     'for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
-    's=${s##*) }; [ "${s%% *}" = T ] && echo "${d#/proc/}"; done\n'
+    's=${s##*) }; [ "${s%% *}" = T ] || continue; p=${d#/proc/}; '
 )
+#: Prints the PIDs of the stopped processes, one per line.
+_STOPPED_SCAN = _FOR_EACH_STOPPED + 'echo "$p"; done\n'
 _STOPPED_PIDS = _STOPPED_SCAN + "exit 0\n"
 #: Separates the parts of :func:`_scripted_pause`'s output.
 _MARK = "--clew-pause--"
@@ -98,9 +101,7 @@ def _await_new_stopped_script(before: str) -> str:
     return (
         f'keep=" $(echo {before}) "; i=0\n'
         f"while [ $i -lt {rounds} ]; do\n"
-        '  for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
-        's=${s##*) }; p=${d#/proc/}; [ "${s%% *}" = T ] || continue; '
-        'case "$keep" in *" $p "*) ;; *) break 2;; esac; done\n'
+        f'  {_FOR_EACH_STOPPED}case "$keep" in *" $p "*) ;; *) break 2;; esac; done\n'
         f"  i=$((i+1)); sleep {_SETTLE_STEP}\n"
         "done\n"
     )
@@ -131,9 +132,8 @@ def _cont_new_stopped_script(before: list[int]) -> str:
     keep = " ".join(str(p) for p in before)
     return (
         f"keep=' {keep} '\n"
-        'for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
-        's=${s##*) }; p=${d#/proc/}; [ "${s%% *}" = T ] || continue; '
-        'case "$keep" in *" $p "*) continue;; esac; kill -CONT "$p" 2>/dev/null; done; exit 0\n'
+        f'{_FOR_EACH_STOPPED}case "$keep" in *" $p "*) continue;; esac; '
+        'kill -CONT "$p" 2>/dev/null; done; exit 0\n'
     )
 
 
@@ -320,7 +320,7 @@ class ProcessNemesis:
         out = {n: _cont_script(self._pids.get(n, pids.get(n, []))) for n in self._remotes}
         db, ctx = self.db, self._ctx
         if isinstance(db, PauseScript) and ctx is not None:
-            for n in sorted(self._affected & set(out)):
+            for n in sorted(self._affected):
                 resume = db.resume_script(ctx, self._node(n))
                 out[n] = f"(\n{resume}\n)\n{out[n]}"
         return out
