@@ -12,6 +12,14 @@ so a cell where most campaigns found nothing has its median at the cap, shown as
 ``>=cap``. Each non-random scheduler is compared with ``random`` in the same bug's cell by
 a one-sided Mann-Whitney U test on the capped runs (alternative: its runs are smaller);
 ties at the cap are ties, which makes the test conservative.
+
+Where most campaigns of both cells found nothing, both medians sit at the cap and say
+nothing of the difference. The **detections per run** say more: the campaigns that found
+the bug over the runs the cell spent (to each detection, or to the cap). It is the
+maximum-likelihood estimate of a constant per-run chance of finding the bug (each run a
+trial; a campaign stops at its first success), so a scheduler that finds it in 3 % of its
+runs against random's 1 % is three times as likely to in any one run, even where both
+medians are ``>=cap``. A median at most half of random's needs about twice its rate.
 """
 
 from __future__ import annotations
@@ -81,11 +89,19 @@ class Cell:
     #: Runs whose verdict was neither valid nor invalid (unknown, tainted, cut short): they
     #: count as runs that found nothing. ``None`` when a row predates the count.
     unknown_runs: int | None = None
+    #: Campaigns that found the bug over the runs the cell spent (see the module).
+    found_per_run: float = 0.0
 
 
 def _runs(row: dict[str, Any]) -> int:
     found = row.get("runs_to_detection")
     return int(found) if found else int(max(row.get("cap_runs") or 0, row.get("runs") or 0))
+
+
+def _runs_spent(row: dict[str, Any]) -> int:
+    """The runs a campaign made: to its detection, else all it ran (at most the cap)."""
+    found = row.get("runs_to_detection")
+    return int(found) if found else int(row.get("runs") or row.get("cap_runs") or 0)
 
 
 def _spent(row: dict[str, Any], to: str, spent: str) -> float:
@@ -136,6 +152,7 @@ def cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
             / max(1, sum(int(r.get("runs") or 0) for r in rs)),
             unknown_runs=(sum(int(r["unknown_runs"]) for r in rs)
                           if all("unknown_runs" in r for r in rs) else None),
+            found_per_run=(len(rs) - missed) / max(1, sum(_runs_spent(r) for r in rs)),
         ))  # fmt: skip
     return out
 
@@ -154,7 +171,8 @@ def text(table: Sequence[Cell]) -> list[str]:
         f"{c.bug:22s} depth {c.depth} {c.scheduler:8s} campaigns {c.campaigns:3d}  "
         f"not found {c.not_found:3d} (cap {c.cap})  runs {c.runs.show():>14s}  "
         f"s {c.seconds.show():>16s}  fault ops {c.fault_ops.show():>14s}  "
-        f"p(U<random) {_p(c):>6s}  fault ops/run {c.ops_per_run:4.1f}  "
+        f"p(U<random) {_p(c):>6s}  found/run {c.found_per_run:5.3f}  "
+        f"fault ops/run {c.ops_per_run:4.1f}  "
         f"run time {c.spent_seconds:7.0f} s  unknown runs {_unknown(c)}"
         for c in table
     ]
@@ -166,13 +184,14 @@ def markdown(table: Sequence[Cell]) -> str:
     lines = [
         "| bug | depth | scheduler | campaigns | not found (cap) | runs to detection | "
         "seconds to detection | fault ops to detection | one-sided U vs random, p | "
-        "fault ops per run | run time, s | unknown runs |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "detections per run | fault ops per run | run time, s | unknown runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines.extend(
         f"| `{c.bug}` | {c.depth} | {c.scheduler} | {c.campaigns} | {c.not_found} "
         f"({c.cap}) | {c.runs.show()} | {c.seconds.show()} | {c.fault_ops.show()} | "
-        f"{_p(c)} | {c.ops_per_run:.1f} | {c.spent_seconds:.0f} | {_unknown(c)} |"
+        f"{_p(c)} | {c.found_per_run:.3f} | {c.ops_per_run:.1f} | {c.spent_seconds:.0f} | "
+        f"{_unknown(c)} |"
         for c in table
     )
     return "\n".join(lines) + "\n"

@@ -101,3 +101,16 @@ def test_unknown_runs_are_summed_and_shown_only_when_every_row_counts_them() -> 
     assert text([cell])[0].endswith("unknown runs 3")
     (older,) = cells([*counted, row("b", "random", 2)])
     assert older.unknown_runs is None and text([older])[0].endswith("unknown runs -")
+
+
+def test_detections_per_run_tell_cells_apart_where_both_medians_sit_at_the_cap() -> None:
+    # random: 1 found (at run 4) in 10 campaigns; adaptive: 3 found (runs 2, 5, 9).
+    rows = [row("b", "random", 4), *(row("b", "random", None) for _ in range(9))]
+    rows += [row("b", "adaptive", n) for n in (2, 5, 9)]
+    rows += [row("b", "adaptive", None) for _ in range(7)]
+    by = {c.scheduler: c for c in cells(rows)}
+    assert by["random"].runs.show().startswith(">=10")
+    assert by["adaptive"].runs.show().startswith(">=10")
+    assert by["random"].found_per_run == pytest.approx(1 / (4 + 9 * 10))
+    assert by["adaptive"].found_per_run == pytest.approx(3 / (2 + 5 + 9 + 7 * 10))
+    assert "0.035" in markdown(list(by.values())) and "found/run 0.011" in text([by["random"]])[0]
