@@ -12,7 +12,8 @@ per run, the bug's workload; ``docs/bugkv.md``) and a cap of ``--runs`` runs; a 
 that finds nothing counts as ``runs + 1``.
 
 It prints, per test bug, the median runs and seconds to detection of each arm with their
-spread and a one-sided Mann-Whitney U (trained < fresh) as a Markdown table (:func:`table`),
+spread, the detections per run and a one-sided Mann-Whitney U (trained < fresh) as a
+Markdown table (:func:`table`),
 and writes the rows,
 the trained memory's size and the trained memory itself to
 ``bench/results/adaptive-memory-<time>-<subnet's third octet>.json``.
@@ -47,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clusters import ClusterSpec, get_provider
 from harness.campaign import run_campaign
+from harness.campaign_table import detections_per_run
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
 from harness.spec import load_spec
 from nemeses.schedulers import memory
@@ -126,7 +128,8 @@ def table(results: Sequence[dict[str, Any]], against: Sequence[Path] = ()) -> li
 
     order = ["random", "adaptive, reset (yardstick)", "fresh"]
     out = ["| test bug | arm | campaigns | not found | runs to detection | seconds "
-           "| p (U < fresh) | p (U < random) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+           "| detections per run | p (U < fresh) | p (U < random) |",
+           "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for bug in sorted(tested):
         fresh, rand = arms.get((bug, "fresh"), []), arms.get((bug, "random"), [])
         fresh = fresh or arms.get((bug, "adaptive, reset (yardstick)"), [])
@@ -139,6 +142,7 @@ def table(results: Sequence[dict[str, Any]], against: Sequence[Path] = ()) -> li
                        f"{sum(1 for r in rs if not r['runs_to_detection'])} | "
                        f"{_quartiles([runs(r) for r in rs])} | "
                        f"{_quartiles([round(secs(r)) for r in rs])} | "
+                       f"{detections_per_run(rs):.3f} | "
                        f"{p_less(rs, fresh) if trained else '-'} | "
                        f"{p_less(rs, rand) if arm != 'random' else '-'} |")  # fmt: skip
     return out

@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.errors import InputError
 
-__all__ = ["Cell", "Spread", "cells", "markdown", "read_rows", "text"]
+__all__ = ["Cell", "Spread", "cells", "detections_per_run", "markdown", "read_rows", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,14 @@ def _runs_spent(row: dict[str, Any]) -> int:
     return int(found) if found else int(row.get("runs") or row.get("cap_runs") or 0)
 
 
+def detections_per_run(rows: Sequence[dict[str, Any]]) -> float:
+    """The campaigns of ``rows`` that found their bug over the runs they made (to each
+    detection, else all they ran): the estimate of a constant per-run chance (see the
+    module); 0.0 for no runs."""
+    found = sum(1 for r in rows if r.get("runs_to_detection"))
+    return found / max(1, sum(_runs_spent(r) for r in rows))
+
+
 def _spent(row: dict[str, Any], to: str, spent: str) -> float:
     found = row.get(to)
     if row.get("runs_to_detection") and found is not None:
@@ -152,7 +160,7 @@ def cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
             / max(1, sum(int(r.get("runs") or 0) for r in rs)),
             unknown_runs=(sum(int(r["unknown_runs"]) for r in rs)
                           if all("unknown_runs" in r for r in rs) else None),
-            found_per_run=(len(rs) - missed) / max(1, sum(_runs_spent(r) for r in rs)),
+            found_per_run=detections_per_run(rs),
         ))  # fmt: skip
     return out
 
