@@ -71,6 +71,7 @@ _LAZY_COMMANDS = {
     "analyze": "harness.cli_test:analyze_cmd",
     "campaign": "harness.cli_campaign:campaign_cmd",
     "cluster": "harness.cli_cluster:cluster_cmd",
+    "compare": "harness.cli_report:compare_cmd",
     "doctor": "harness.cli_cluster:doctor_cmd",
     "image": "harness.image_cli:image_cmd",
     "replay": "harness.cli_test:replay_cmd",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["report_cmd", "serve_cmd"]
+__all__ = ["compare_cmd", "report_cmd", "serve_cmd"]
 
 
 @click.command("report", short_help="Re-render a run's report.html (and the store index).")
@@ -85,3 +85,29 @@ def serve_cmd(store: str, port: int, host: str) -> None:
         pass
     finally:
         server.server_close()
+
+
+@click.command("compare", short_help="Compare campaigns' schedulers side by side (HTML).")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("-o", "--out", default="compare.html", show_default=True,
+              help="The page to write.")  # fmt: skip
+def compare_cmd(paths: tuple[str, ...], out: str) -> None:
+    """Compare campaigns side by side: for each experiment (the same suite, workload,
+    options and run shape), the share of each scheduler's campaigns that had found the bug
+    by each run, one curve per scheduler, and the table (medians with quartiles, campaigns
+    that found nothing counted at the cap, a one-sided Mann-Whitney U test against
+    random, detections per run).
+
+    PATHS are campaign directories of `clew campaign` (or directories holding them;
+    default: store/campaigns) or results files of bench/bugs.py (bench/results/bugs-*.json).
+    Run a campaign per scheduler on the same experiment, then compare them.
+
+    \b
+    Examples:
+      clew compare store/campaigns
+      clew compare store/campaigns -o campaigns.html
+    """
+    from reports.campaigns import campaign_rows, write_comparison
+
+    rows = campaign_rows(paths or ["store/campaigns"])
+    click.echo(f"report: {write_comparison(rows, out)}")
