@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,7 @@ def campaign_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(p for p in path.rglob("campaign.json") if "runs" not in
-                           p.relative_to(path).parts[:-1])  # fmt: skip
+            found = _campaign_files(path)
             if not found:
                 raise InputError(f"{path}: no campaign here (no campaign.json below it)")
             rows.extend(_campaign_row(p) for p in found)
@@ -47,6 +47,17 @@ def campaign_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         else:
             raise InputError(f"{path}: no such file or directory")
     return _unique_names(rows)
+
+
+def _campaign_files(root: Path) -> list[Path]:
+    """The ``campaign.json`` files below ``root``, not descending into any ``runs/`` (a
+    campaign's runs hold no campaign, and a store's runs are most of its files)."""
+    found = []
+    for where, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "runs")
+        if "campaign.json" in files:
+            found.append(Path(where) / "campaign.json")
+    return sorted(found)
 
 
 def _campaign_row(path: Path) -> dict[str, Any]:
