@@ -227,7 +227,12 @@ def test_a_run_keeps_the_random_budget_heals_every_strike_and_explains_each(tmp_
     script.run()
     starts = [o for o in script.ops if o.f.startswith("start-")]
     stops = [o for o in script.ops if o.f.startswith("stop-")]
-    assert 1 <= len(script.ops) <= op_budget(sp) == 9
+    # the agent's own ops keep the budget; a start's stop may be left to the run's end
+    # heal (here the scheduler's, in a run the fault set's once the driver's budget is
+    # spent), so at most one more
+    chosen = [o for o in script.ops if "the run's faults are over" not in o.why]
+    assert 1 <= len(chosen) <= op_budget(sp) == 9
+    assert len(script.ops) <= op_budget(sp) + 1
     # every kind started is stopped (a partition may be replaced by another first)
     assert set(o.f[6:] for o in starts) == set(o.f[5:] for o in stops)
     for o in starts:
@@ -424,3 +429,4 @@ def test_show_prints_each_moves_evidence_and_a_bad_memory_is_a_clear_error(
     path.write_text("{not json")
     assert main(["show", "adaptive", "--store", str(tmp_path), "--suite", "bugkv"]) == 254
     assert "not JSON" in capsys.readouterr().err
+
