@@ -245,7 +245,10 @@ class ProcessNemesis:
 
     async def heal_all(self, ctx: TestContext) -> None:
         """Resume (pause) or restart (kill) the database on every node, remembering nothing
-        of what was injected; for a kill, wait until each restarted node is ready."""
+        of what was injected; for a kill, wait until each node it killed is ready (every
+        node, when it knows of none: a heal by a controller that did not strike). A node
+        it did not kill is not waited for: it may be paused by another fault, and a start
+        where the database runs is harmless."""
         if self.kind == "pause":
 
             async def resume(name: str) -> None:
@@ -260,6 +263,7 @@ class ProcessNemesis:
             )
             self._pids.clear()
         else:
+            killed = sorted(self._affected) or list(self._remotes)
             await self._each(list(self._remotes), self._killable.start, "restart")
             db = self.db
             if isinstance(db, Healthy):
@@ -269,9 +273,7 @@ class ProcessNemesis:
                         ctx, self._node(name), self._remotes[name], within=self.ready_timeout
                     )
 
-                check_outcomes(
-                    "waiting for restarted nodes", await self._gather(list(self._remotes), ready)
-                )
+                check_outcomes("waiting for restarted nodes", await self._gather(killed, ready))
         self._affected.clear()
 
     async def verify_healed(self, ctx: TestContext) -> dict[str, list[str]]:
