@@ -23,8 +23,10 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   replace the one holding); ``stop:<kind>`` for a kind holding. Faults hold until the agent
   stops them, so a run's faults overlap (a clock step inside a partition) or follow one
   another (a heal, then a kill) as the agent chooses: sequences and overlaps are what it
-  learns. A decision is taken every ``interval`` seconds, once something was acknowledged
-  (before that the state is unknown: a no-op, as Mallory does).
+  learns. A kill is the exception: a crash-restart, restarted before the next decision
+  (as random holds it one interval), so there is no ``stop:kill`` move. A decision is
+  taken every ``interval`` seconds, once something was acknowledged (before that the
+  state is unknown: a no-op, as Mallory does).
 * **Budget**: at most the random scheduler's fault operations per run (:func:`op_budget`,
   starts and stops alike); a start is allowed only while the stops of what already
   holds still fit (the run's end heals whatever is left).
@@ -370,7 +372,7 @@ class AdaptiveScheduler:
     def _available(self, view: RunView) -> list[str]:
         """The moves allowed now: within the budget, the stops of what holds still fit."""
         budget = op_budget(view.space)
-        moves = [HOLD, *(f"stop:{k}" for k in sorted(self._holding))]
+        moves = [HOLD, *(f"stop:{k}" for k in sorted(self._holding) if k != "kill")]
         if self._ops + 1 + len(self._holding) > budget:
             return moves
         for kind in view.space.kinds:
@@ -395,6 +397,17 @@ class AdaptiveScheduler:
             return None
         if view.now < self._next_decision - 1e-9:
             return Wait(until=self._next_decision)
+        if "kill" in self._holding:
+            # A kill is a crash-restart: restarted before the next decision, as random
+            # holds it one interval. Held until the agent chose to stop it, a kill of
+            # every node left nothing served for most of a run, and it struck again only
+            # after a stop: buffered-log's trigger (kill every node while writes are
+            # acknowledged) came rarely (docs/schedulers.md).
+            self._holding.pop("kill")
+            self._ops += 1
+            return FaultOp(at=round(view.now, 3), f="stop-kill",
+                           why="adaptive: a kill is a crash-restart, restarted an interval "
+                               "after it struck")  # fmt: skip
         t = self._next_decision
         self._next_decision = t + space.interval
         if not any(typ == "ok" for (_n, _f, typ) in view.observed.counts):

@@ -230,7 +230,8 @@ def test_a_run_keeps_the_random_budget_heals_every_strike_and_explains_each(tmp_
     # the agent's own ops keep the budget; a start's stop may be left to the run's end
     # heal (here the scheduler's, in a run the fault set's once the driver's budget is
     # spent), so at most one more
-    chosen = [o for o in script.ops if "the run's faults are over" not in o.why]
+    chosen = [o for o in script.ops if "the run's faults are over" not in o.why
+              and "crash-restart" not in o.why]
     assert 1 <= len(chosen) <= op_budget(sp) == 9
     assert len(script.ops) <= op_budget(sp) + 1
     # every kind started is stopped (a partition may be replaced by another first)
@@ -430,3 +431,21 @@ def test_show_prints_each_moves_evidence_and_a_bad_memory_is_a_clear_error(
     assert main(["show", "adaptive", "--store", str(tmp_path), "--suite", "bugkv"]) == 254
     assert "not JSON" in capsys.readouterr().err
 
+
+
+def test_a_kill_is_a_crash_restart_restarted_at_the_next_decision(tmp_path: Path):
+    kills = 0
+    for seed in range(8):
+        script = Script(AdaptiveScheduler(path=tmp_path / f"m{seed}.json"), space(), seed=seed)
+        script.run()
+        for i, op in enumerate(script.ops):
+            if op.f != "start-kill":
+                continue
+            kills += 1
+            restart = script.ops[i + 1]
+            # (after the run's last decision, the end's heal is the restart)
+            assert restart.f == "stop-kill"
+            assert "crash-restart" in restart.why or "faults are over" in restart.why
+            assert restart.at == pytest.approx(op.at + 1.0, abs=0.3)
+        assert "stop:kill" not in {pair[1] for pair in script.sched.pairs}
+    assert kills >= 3
