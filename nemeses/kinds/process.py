@@ -53,7 +53,9 @@ KINDS = (
     FaultKind(
         name="kill",
         summary="SIGKILL of the database on the same kinds of targets",
-        heals_by="restart through the DB adapter, waiting until it is ready",
+        heals_by="restart through the DB adapter on every node, waiting until each node it "
+        "killed is ready (every node after a controller restart; a node paused by another "
+        "fault is not waited for)",
         space=ParamSpace(targets=(*TARGET_SPECS, "nodes")),
         plan=plan_process,
         package=kill_package,
