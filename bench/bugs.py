@@ -70,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.campaign import INTERRUPTED, LocalExecutor, RunExecutor, run_campaign
 from harness.campaign_interrupt import stop_on_ctrl_c
 from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
-from harness.campaign_table import cells, markdown, read_rows, text
+from harness.campaign_table import campaign_fields, cells, markdown, read_rows, text
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
 from harness.spec import TestSpec, load_spec
 
@@ -285,19 +285,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if result.stopped == INTERRUPTED:
             return  # cut short: it measured nothing
-        data = result.to_json()
         row = {
             "bug": name, "depth": depth, "scheduler": sched, "campaign_index": c,
-            "seed": spec.seed, "config_hash": result.config_hash,
-            "experiment_hash": result.experiment_hash, "clew_commit": result.commit,
-            "runs_to_detection": result.runs_to_detection,
-            "seconds_to_detection": result.seconds_to_detection,
-            "fault_ops_to_detection": data["fault_ops_to_detection"],
-            "cap_runs": args.runs, "runs": len(result.runs), "seconds": result.seconds,
-            "fault_ops": result.fault_ops, "run_seconds": [r.wall_seconds for r in result.runs],
+            "seed": spec.seed, **campaign_fields(result.to_json()),
             "campaign_wall_seconds": round(time.monotonic() - started, 1),
             "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
-            "stopped": result.stopped,
             "unknown_runs": sum(1 for r in result.runs if r.valid not in (True, False)),
             "tainted_runs": sum(1 for r in result.runs if r.tainted),
             "workers": sorted({r.worker or "local" for r in result.runs}),

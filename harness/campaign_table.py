@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
 
-__all__ = ["Cell", "Spread", "cells", "detections_per_run", "markdown", "read_rows", "text"]
+__all__ = ["Cell", "Spread", "campaign_fields", "cells", "detections_per_run", "markdown",
+           "read_rows", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,26 @@ def _runs_spent(row: dict[str, Any]) -> int:
     """The runs a campaign made: to its detection, else all it ran (at most the cap)."""
     found = row.get("runs_to_detection")
     return int(found) if found else int(row.get("runs") or row.get("cap_runs") or 0)
+
+
+def campaign_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's fields that a campaign's own record holds (``campaign.json``, which
+    :meth:`harness.campaign.CampaignResult.to_json` writes): its hashes and commit, how it
+    stopped, what it spent to its detection and in all, and its cap of runs."""
+    caps = data.get("caps") or {}
+    return {
+        "config_hash": data.get("config_hash"), "experiment_hash": data.get("experiment_hash"),
+        "clew_commit": data.get("clew_commit"),
+        "runs_to_detection": data.get("runs_to_detection"),
+        "seconds_to_detection": data.get("seconds_to_detection"),
+        "fault_ops_to_detection": data.get("fault_ops_to_detection"),
+        "cap_runs": int(caps.get("runs") or data.get("runs_made") or 0),
+        "runs": int(data.get("runs_made") or 0),
+        "seconds": float(data.get("seconds_spent") or 0.0),
+        "fault_ops": int(data.get("fault_ops_spent") or 0),
+        "run_seconds": [float(r.get("wall_seconds") or 0.0) for r in data.get("runs", [])],
+        "stopped": data.get("stopped"),
+    }  # fmt: skip
 
 
 def detections_per_run(rows: Sequence[dict[str, Any]]) -> float:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.campaign_table import Cell, cells, read_rows
+from harness.campaign_table import Cell, campaign_fields, cells, read_rows
 from harness.errors import InputError
 
 __all__ = ["campaign_rows", "found_by_run", "write_comparison"]
@@ -63,23 +63,13 @@ def _campaign_files(root: Path) -> list[Path]:
 def _campaign_row(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        config, caps = data["config"], data.get("caps") or {}
+        config = data["config"]
         base = f"{config.get('suite')}-{config.get('workload') or 'default'}"
         options = " ".join(f"{k}={v}" for k, v in sorted((config.get("options") or {}).items()))
         return {
             "bug": f"{base} {options}".strip(), "depth": None,
             "scheduler": str(config.get("scheduler") or "random"),
-            "experiment_hash": data.get("experiment_hash"),
-            "config_hash": data.get("config_hash"),
-            "runs_to_detection": data.get("runs_to_detection"),
-            "seconds_to_detection": data.get("seconds_to_detection"),
-            "fault_ops_to_detection": data.get("fault_ops_to_detection"),
-            "cap_runs": int(caps.get("runs") or data.get("runs_made") or 0),
-            "runs": int(data.get("runs_made") or 0),
-            "seconds": float(data.get("seconds_spent") or 0.0),
-            "fault_ops": int(data.get("fault_ops_spent") or 0),
-            "run_seconds": [float(r.get("wall_seconds") or 0.0) for r in data.get("runs", [])],
-            "campaign": str(path.parent),
+            **campaign_fields(data), "campaign": str(path.parent),
         }  # fmt: skip
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
