@@ -372,7 +372,8 @@ class AdaptiveScheduler:
     def _available(self, view: RunView) -> list[str]:
         """The moves allowed now: within the budget, the stops of what holds still fit."""
         budget = op_budget(view.space)
-        moves = [HOLD, *(f"stop:{k}" for k in sorted(self._holding) if k != "kill")]
+        # (a kill never holds at a decision: it was restarted just before, see next_op)
+        moves = [HOLD, *(f"stop:{k}" for k in sorted(self._holding))]
         if self._ops + 1 + len(self._holding) > budget:
             return moves
         for kind in view.space.kinds:
@@ -389,11 +390,8 @@ class AdaptiveScheduler:
             self._next_decision = space.interval
         if self._next_decision >= space.time_limit or not space.kinds:
             if self._holding:
-                kind = sorted(self._holding)[0]
-                self._holding.pop(kind)
-                self._ops += 1
-                return FaultOp(at=round(max(view.now, space.time_limit), 3), f=f"stop-{kind}",
-                               why="adaptive: the run's faults are over")  # fmt: skip
+                return self._stop(sorted(self._holding)[0], max(view.now, space.time_limit),
+                                  "adaptive: the run's faults are over")  # fmt: skip
             return None
         if view.now < self._next_decision - 1e-9:
             return Wait(until=self._next_decision)
@@ -403,17 +401,20 @@ class AdaptiveScheduler:
             # every node left nothing served for most of a run, and it struck again only
             # after a stop: buffered-log's trigger (kill every node while writes are
             # acknowledged) came rarely (docs/schedulers.md).
-            self._holding.pop("kill")
-            self._ops += 1
-            return FaultOp(at=round(view.now, 3), f="stop-kill",
-                           why="adaptive: a kill is a crash-restart, restarted an interval "
-                               "after it struck")  # fmt: skip
+            return self._stop("kill", view.now, "adaptive: a kill is a crash-restart, "
+                              "restarted an interval after it struck")  # fmt: skip
         t = self._next_decision
         self._next_decision = t + space.interval
         if not any(typ == "ok" for (_n, _f, typ) in view.observed.counts):
             # No state yet (nothing acknowledged): a no-op, as Mallory does.
             return Wait(until=self._next_decision)
         return self._decide(view, t)
+
+    def _stop(self, kind: str, at: float, why: str) -> FaultOp:
+        """The stop of ``kind`` (holding) that the agent makes without a decision."""
+        self._holding.pop(kind)
+        self._ops += 1
+        return FaultOp(at=round(at, 3), f=f"stop-{kind}", why=why)
 
     def _decide(self, view: RunView, t: float) -> Decision:
         state = self.tracker.state(view.observed, self._active(), agents=view.space.agents)
