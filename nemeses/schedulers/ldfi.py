@@ -9,6 +9,13 @@ an outcome class (a hitting set), composed into an ordered, overlapping schedule
 are resolved when each op strikes. It packs as many hypotheses into the run as its time
 and its **fault-op budget** allow (the random scheduler's: two ops per strike slot), each
 followed by :data:`SETTLE` seconds for the store to recover and show what it kept.
+A hypothesis whose schedule is a part of another's, struck the same way from the same
+state (:func:`is_tested_within`: the ``read`` class's cut of the leader is the second and
+third ops of the ``behind`` class's cut of a follower, then of the leader; it is the first
+two of each ``tail`` hypothesis), is tested by striking the other: when the cheapest
+hypothesis that fits is tested within another that fits too, ldfi strikes that one, and
+counts both as tried (the struck one's ``covers``). One op more tests two hypotheses, and
+the time saved fits the next ones into the run.
 
 How long each fault holds comes from the lineage too: a fault that takes the leader away
 holds for the **takeover** time (how long the others took to elect a successor after the
@@ -74,7 +81,7 @@ import json
 import statistics
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +132,11 @@ __all__ = [
     "LdfiState",
     "TailKillTiming",
     "exhausted_statement",
+    "is_tested_within",
     "learn",
     "single_ops",
     "tail_kill_timing",
+    "with_covered",
 ]
 
 #: The largest fault sets considered: with 3, a read's quorum alone has dozens of hitting
@@ -171,6 +180,43 @@ ELECTED = "became-leader"
 
 def _hkey(cls: str, h: Sequence[Action]) -> str:
     return json.dumps([cls, [list(a) for a in symmetric_key(h)]])
+
+
+def is_tested_within(inner: Sequence[Sequence[str]], outer: Sequence[Sequence[str]],
+                     hold: Callable[[Sequence[Move], int], float]) -> bool:  # fmt: skip
+    """Whether striking the schedule ``outer`` also tests the schedule ``inner``: ``inner``'s
+    ops are a contiguous run of ``outer``'s, each held as ``inner`` holds it (``hold(moves,
+    i)``: the seconds after op ``i``; its last op at least as long, the store settling), and
+    struck from the state ``inner`` starts from: whatever ``outer`` holds before the run is
+    a partition that the run's first op, a partition, replaces (a follower's cut before the
+    leader's, as the ``behind`` class's precondition is), and no op before it names the
+    leader or the successor (those ops pin the node the roles name). The faults of
+    ``inner`` then strike as its own schedule would strike them, so its supports are
+    removed as they would be; what ``outer`` adds comes before or after."""
+    small: list[Move] = [(str(m[0]), str(m[1])) for m in inner]  # (stored moves are lists)
+    big: list[Move] = [(str(m[0]), str(m[1])) for m in outer]
+    n = len(small)
+    if not n or n >= len(big):
+        return False
+    want = [hold(small, j) for j in range(n)]
+    for i in range(len(big) - n + 1):
+        if big[i : i + n] != small:
+            continue
+        got = [hold(big, i + j) for j in range(n)]
+        if any(abs(a - b) > 1e-9 for a, b in zip(got[:-1], want[:-1], strict=True)):
+            continue
+        if got[-1] < want[-1] - 1e-9:
+            continue
+        before = big[:i]
+        if any(role in ("leader", "successor") for _f, role in before):
+            continue
+        holding: set[str] = set()
+        for f, _role in before:
+            kind = f.split("-", 1)[1]
+            (holding.add if f.startswith("start-") else holding.discard)(kind)
+        if holding <= {"partition"} and (not holding or small[0][0] == "start-partition"):
+            return True
+    return False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -755,14 +801,22 @@ class LdfiScheduler:
         return sum(self._hold(moves, i, interval) for i in range(len(moves))) + len(moves) * op_s
 
     def _start_next(self, view: RunView) -> bool:
-        """Pick the next untried hypothesis that fits the time and ops left; whether one."""
+        """Pick the next untried hypothesis that fits the time and ops left; whether one.
+        If a longer untried one that also fits tests it within its own schedule
+        (:func:`is_tested_within`), that one is struck instead, and every untried hypothesis
+        it tests is struck with it (recorded as its ``covers``)."""
         assert self._todo is not None
         space = view.space
         left_t = space.time_limit - view.now
         left_ops = self._budget(view) - self._ops
         op_s = self._op_seconds(view)
+
+        def hold(moves: Sequence[Move], i: int) -> float:
+            return self._hold(moves, i, space.interval)
+
+        composed = [list(compose(cls, h)) for cls, h in self._todo]
         for i, (cls, h) in enumerate(self._todo):
-            moves = list(compose(cls, h))
+            moves = composed[i]
             need = self._duration(moves, space.interval, op_s)
             agents = self._agent_plan if (cls, h) == AGENT_HYPOTHESIS else None
             if agents is not None:
@@ -772,20 +826,53 @@ class LdfiScheduler:
             # The run's first hypothesis strikes even if the estimate says it will not
             # finish: one cut short is struck again, at most MAX_TRUNCATED times.
             first = not self.struck
-            if len(moves) <= left_ops and (need <= left_t or first):
-                self._todo.pop(i)
-                self._moves = moves
-                self._current = {
-                    "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
-                    "moves": [list(m) for m in moves], "from": round(view.now, 3),
-                    "leader": None, "follower": None, "estimate": round(need, 1),
-                }  # fmt: skip
-                if agents is not None:
-                    self._current["agents"] = {k: agents[k] for k in
-                                               ("start", "until", "delay", "hold")}  # fmt: skip
-                self.struck.append(self._current)
-                return True
+            if not (len(moves) <= left_ops and (need <= left_t or first)):
+                continue
+            covers: list[int] = []
+            if agents is None:
+                best: tuple[int, int, int] | None = None
+                for j, other in enumerate(self._todo):
+                    outer = composed[j]
+                    if (j == i or self._by_agents(other) or len(outer) > left_ops
+                            or self._duration(outer, space.interval, op_s) > left_t
+                            or not is_tested_within(moves, outer, hold)):  # fmt: skip
+                        continue
+                    within = [k for k in range(len(self._todo)) if k != j
+                              and not self._by_agents(self._todo[k])
+                              and is_tested_within(composed[k], outer, hold)]  # fmt: skip
+                    rank = (-len(within), len(outer), j)
+                    if best is None or rank < best:
+                        best, covers = rank, within
+                if best is not None:
+                    i = best[2]
+                    cls, h = self._todo[i]
+                    moves = composed[i]
+                    need = self._duration(moves, space.interval, op_s)
+            self._moves = moves
+            self._current = {
+                "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
+                "moves": [list(m) for m in moves], "from": round(view.now, 3),
+                "leader": None, "follower": None, "estimate": round(need, 1),
+            }  # fmt: skip
+            if covers:
+                self._current["covers"] = [
+                    {"key": _hkey(*self._todo[k]), "class": self._todo[k][0],
+                     "hypothesis": [list(a) for a in self._todo[k][1]]}
+                    for k in covers
+                ]  # fmt: skip
+            if agents is not None:
+                self._current["agents"] = {k: agents[k] for k in
+                                           ("start", "until", "delay", "hold")}  # fmt: skip
+            for k in sorted({i, *covers}, reverse=True):
+                self._todo.pop(k)
+            self.struck.append(self._current)
+            return True
         return False
+
+    def _by_agents(self, hypothesis: tuple[str, tuple[Action, ...]]) -> bool:
+        """Whether ``hypothesis`` is handed to the node agents this run (its kill is theirs:
+        it neither tests another within its schedule nor is tested within one)."""
+        return self._agent_plan is not None and hypothesis == AGENT_HYPOTHESIS
 
     def _leader_now(self, view: RunView) -> str | None:
         """The node that served most acknowledged ops since the previous ask (the lineage's
@@ -964,6 +1051,10 @@ class LdfiScheduler:
             why += f" ({self._lead_note})"
         if cur.get("agents"):
             why += "; the successor's kill is the node agents' (handed over before the run)"
+        if cur.get("covers"):
+            why += "; it also tests " + ", ".join(
+                f"{c['class']} {c['hypothesis']}" for c in cur["covers"]
+            ) + " (their ops are a part of its schedule)"
         return FaultOp(at=round(at, 3), f=f, value=value, why=why)
 
     def summary(self, view: RunView) -> dict[str, Any]:
@@ -1002,6 +1093,21 @@ def _isolate(node: str, nodes: Sequence[str]) -> dict[str, list[str]]:
     return {node: rest, **{n: [node] for n in rest}}
 
 
+def with_covered(struck: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The struck hypotheses, each followed by those it tested within its schedule (its
+    ``covers``): the same window, leader and outcome, under their own key, class and
+    hypothesis, and ``within`` naming the one struck."""
+    out: list[dict[str, Any]] = []
+    for s in struck:
+        own = {k: v for k, v in s.items() if k != "covers"}
+        out.append(own)
+        out += [{**own, "key": c.get("key"), "class": c.get("class"),
+                 "hypothesis": c.get("hypothesis"),
+                 "within": f"{s.get('class')} {s.get('hypothesis')}"}
+                for c in s.get("covers") or []]  # fmt: skip
+    return out
+
+
 def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]:
     """Take in the previous run ``run`` (its verdict, its history's classes, a lesson per
     hypothesis it struck); notes for the ledger."""
@@ -1013,7 +1119,7 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
                        f"{[s.get('hypothesis') for s in struck]}")  # fmt: skip
         state.tried += [{"key": s.get("key"), "class": s.get("class"),
                          "hypothesis": s.get("hypothesis"), "run": str(run), "valid": False}
-                        for s in struck]  # fmt: skip
+                        for s in with_covered(struck)]  # fmt: skip
         return [f"previous run {run}: INVALID"]
     if valid is not True:
         return [f"previous run {run}: unknown verdict; its hypotheses will be struck again"]
@@ -1035,7 +1141,7 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
     took = _op_times(ledger)
     if took:
         state.timing["op"] = round(statistics.median(took), 3)
-    for s in struck:
+    for s in with_covered(struck):
         key = str(s.get("key"))
         if s.get("truncated"):
             state.truncated[key] = state.truncated.get(key, 0) + 1
@@ -1053,8 +1159,10 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
                 continue
         state.tried.append({"key": s.get("key"), "class": s.get("class"),
                             "hypothesis": s.get("hypothesis"), "run": str(run), "valid": True,
-                            "lessons": lessons})  # fmt: skip
-        notes.append(f"{s.get('class')} {s.get('hypothesis')}: {'; '.join(lessons)}")
+                            "lessons": lessons,
+                            **({"within": s["within"]} if s.get("within") else {})})  # fmt: skip
+        within = f" (tested within {s['within']})" if s.get("within") else ""
+        notes.append(f"{s.get('class')} {s.get('hypothesis')}{within}: {'; '.join(lessons)}")
     return [f"previous run {run}: valid", *notes]
 
 
