@@ -12,10 +12,11 @@ followed by :data:`SETTLE` seconds for the store to recover and show what it kep
 A hypothesis whose schedule is a part of another's, struck the same way from the same
 state (:func:`is_tested_within`: the ``read`` class's cut of the leader is the second and
 third ops of the ``behind`` class's cut of a follower, then of the leader; it is the first
-two of each ``tail`` hypothesis), is tested by striking the other: when the cheapest
-hypothesis that fits is tested within another that fits too, ldfi strikes that one, and
-counts both as tried (the struck one's ``covers``). One op more tests two hypotheses, and
-the time saved fits the next ones into the run.
+two of each ``tail`` hypothesis), is tested by striking the other: while a costlier
+untried hypothesis that tests it fits the run, it waits and is struck within that one, at
+that one's place in the order, and both count as tried (the struck one's ``covers``); once
+none fits, it is struck alone. One op more tests two hypotheses, and the time saved fits
+the next ones into the run.
 
 How long each fault holds comes from the lineage too: a fault that takes the leader away
 holds for the **takeover** time (how long the others took to elect a successor after the
@@ -802,9 +803,10 @@ class LdfiScheduler:
 
     def _start_next(self, view: RunView) -> bool:
         """Pick the next untried hypothesis that fits the time and ops left; whether one.
-        If a longer untried one that also fits tests it within its own schedule
-        (:func:`is_tested_within`), that one is struck instead, and every untried hypothesis
-        it tests is struck with it (recorded as its ``covers``)."""
+        One that a costlier untried hypothesis tests within its schedule
+        (:func:`is_tested_within`) waits for it, while that one fits too: it is struck
+        with it, at its place in the order (recorded as its ``covers``), or alone once it
+        no longer fits."""
         assert self._todo is not None
         space = view.space
         left_t = space.time_limit - view.now
@@ -815,6 +817,8 @@ class LdfiScheduler:
             return self._hold(moves, i, space.interval)
 
         composed = [list(compose(cls, h)) for cls, h in self._todo]
+        fits = [len(m) <= left_ops and self._duration(m, space.interval, op_s) <= left_t
+                for m in composed]  # fmt: skip
         for i, (cls, h) in enumerate(self._todo):
             moves = composed[i]
             need = self._duration(moves, space.interval, op_s)
@@ -828,26 +832,14 @@ class LdfiScheduler:
             first = not self.struck
             if not (len(moves) <= left_ops and (need <= left_t or first)):
                 continue
-            covers: list[int] = []
-            if agents is None:
-                best: tuple[int, int, int] | None = None
-                for j, other in enumerate(self._todo):
-                    outer = composed[j]
-                    if (j == i or self._by_agents(other) or len(outer) > left_ops
-                            or self._duration(outer, space.interval, op_s) > left_t
-                            or not is_tested_within(moves, outer, hold)):  # fmt: skip
-                        continue
-                    within = [k for k in range(len(self._todo)) if k != j
-                              and not self._by_agents(self._todo[k])
-                              and is_tested_within(composed[k], outer, hold)]  # fmt: skip
-                    rank = (-len(within), len(outer), j)
-                    if best is None or rank < best:
-                        best, covers = rank, within
-                if best is not None:
-                    i = best[2]
-                    cls, h = self._todo[i]
-                    moves = composed[i]
-                    need = self._duration(moves, space.interval, op_s)
+            mine = not self._by_agents((cls, h))
+            if mine and any(fits[j] and j != i and not self._by_agents(self._todo[j])
+                            and is_tested_within(moves, composed[j], hold)
+                            for j in range(len(self._todo))):  # fmt: skip
+                continue  # struck within a costlier one that fits, at its place
+            covers = [k for k in range(len(self._todo)) if mine and k != i
+                      and not self._by_agents(self._todo[k])
+                      and is_tested_within(composed[k], moves, hold)]  # fmt: skip
             self._moves = moves
             self._current = {
                 "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
