@@ -8,7 +8,10 @@ an outcome class (a hitting set), composed into an ordered, overlapping schedule
 (:func:`nemeses.lineage.compose`) whose roles (``leader``, ``successor``, a ``follower``)
 are resolved when each op strikes. It packs as many hypotheses into the run as its time
 and its **fault-op budget** allow (the random scheduler's: two ops per strike slot), each
-followed by :data:`SETTLE` seconds for the store to recover and show what it kept.
+followed by :data:`SETTLE` seconds for the store to recover and show what it kept, and
+then, before the next, until the store acknowledges an op again (at most
+:data:`RECOVERY_LIMIT` seconds more: a kill of every node leaves it restarting and
+electing, with no leader to strike and no load to learn from).
 A hypothesis whose schedule is a part of another's, struck the same way from the same
 state (:func:`is_tested_within`: the ``read`` class's cut of the leader is the second and
 third ops of the ``behind`` class's cut of a follower, then of the leader; it is the first
@@ -128,6 +131,7 @@ __all__ = [
     "DEFAULT_TAKEOVER",
     "ELECTED",
     "MAX_K",
+    "RECOVERY_LIMIT",
     "SETTLE",
     "LdfiScheduler",
     "LdfiState",
@@ -146,6 +150,9 @@ MAX_K = 2
 #: Seconds after a hypothesis's last op before the next one (or the run's end): the store
 #: recovers and its outcomes show.
 SETTLE = 1.0
+#: Seconds after :data:`SETTLE` that the next hypothesis waits, at most, for the store to
+#: acknowledge an op again (after a kill of every node it restarts and elects a leader).
+RECOVERY_LIMIT = 5.0
 #: Seconds a leader change is assumed to take until a run has measured it.
 DEFAULT_TAKEOVER = 2.0
 #: Seconds a fault op is assumed to take until the run has carried some out.
@@ -683,6 +690,8 @@ class LdfiScheduler:
         #: Why the last role resolved to its node, when the node agents said so.
         self._lead_note = ""
         self._settle_until = 0.0
+        #: Acknowledged ops when the last hypothesis's ops ended (-1: none ended yet).
+        self._acked_at_end = -1
         self._ops = 0
         self._done = False
         #: :data:`AGENT_HYPOTHESIS`'s timing, once handed to the node agents.
@@ -861,6 +870,11 @@ class LdfiScheduler:
             return True
         return False
 
+    @staticmethod
+    def _acked(view: RunView) -> int:
+        """Acknowledged ops so far that name the node that served them."""
+        return sum(c for (n, _f, t), c in view.observed.counts.items() if t == "ok" and n)
+
     def _by_agents(self, hypothesis: tuple[str, tuple[Action, ...]]) -> bool:
         """Whether ``hypothesis`` is handed to the node agents this run (its kill is theirs:
         it neither tests another within its schedule nor is tested within one)."""
@@ -1005,15 +1019,23 @@ class LdfiScheduler:
                 if view.now < end - 1e-9:  # (asked again each interval: the line may come)
                     return Wait(until=round(min(end, view.now + space.interval), 3))
                 self._settle_until = view.now
+                self._acked_at_end = self._acked(view)
                 self._current["to"] = round(view.now, 3)
                 self._current = None
             if self._current is not None:
                 # Its last op is done (the nemesis is free): the store settles.
                 self._settle_until = view.now + SETTLE
+                self._acked_at_end = self._acked(view)
                 self._current["to"] = round(self._settle_until, 3)
                 self._current = None
             if view.now < self._settle_until - 1e-9:
                 return Wait(until=self._settle_until)
+            deadline = self._settle_until + RECOVERY_LIMIT
+            if self._acked(view) <= self._acked_at_end and view.now < deadline - 1e-9:
+                # Nothing acknowledged since the last hypothesis's ops ended: the store is
+                # not serving yet (restarting, electing); a hypothesis struck now would
+                # find no leader serving to strike, and its lessons no load to read.
+                return Wait(until=round(min(deadline, view.now + space.interval / 2), 3))
             if not self._start_next(view):
                 self._done = True
                 return None

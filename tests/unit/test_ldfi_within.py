@@ -13,6 +13,7 @@ from typing import Any
 from nemeses.lineage import Move, OutcomeClass, compose
 from nemeses.scheduler import FaultOp, FaultSpace, Observations, RunView, Wait
 from nemeses.schedulers.ldfi import (
+    RECOVERY_LIMIT,
     LdfiScheduler,
     LdfiState,
     absorb,
@@ -76,20 +77,24 @@ def test_what_is_not_within():
     assert is_tested_within([list(m) for m in read], [list(m) for m in compose(*BEHIND_CUT)], hold)
 
 
-def strikes(st: LdfiState, *, time_limit: float = 12.0, fault_ops: int = 10) -> LdfiScheduler:
-    """Drive a fresh run's ldfi over a scripted run in which n1 serves every acknowledged
-    op and each fault op takes 0.3 s; the scheduler, with what it struck."""
+def strikes(st: LdfiState, *, time_limit: float = 12.0, fault_ops: int = 10,
+            silent: tuple[float, float] = (0.0, 0.0)) -> LdfiScheduler:  # fmt: skip
+    """Drive a fresh run's ldfi over a scripted run in which n1 serves a write and a read
+    every 0.05 s (but in the ``silent`` span of seconds) and each fault op takes 0.3 s;
+    the scheduler, with what it struck."""
     space = FaultSpace.of(list(KINDS), NODES, roles=True, interval=1.0, time_limit=time_limit,
                           fault_ops=fault_ops)  # fmt: skip
     obs = Observations()
-    for p in range(20):
-        for f in ("write", "read"):
-            e = {"process": p, "f": f, "node": "n1", "time": int(p * 0.05 * S)}
-            obs.record({**e, "type": "invoke"}, faulted=False)
-            obs.record({**e, "type": "ok"}, faulted=False)
     sched = LdfiScheduler(st)
-    now, active = 0.0, dict[str, Any]()
+    now, active, p = 0.0, dict[str, Any](), 0
     while now < time_limit:
+        while p * 0.05 <= now:
+            if not silent[0] <= p * 0.05 < silent[1]:
+                for f in ("write", "read"):
+                    e = {"process": p, "f": f, "node": "n1", "time": int(p * 0.05 * S)}
+                    obs.record({**e, "type": "invoke"}, faulted=False)
+                    obs.record({**e, "type": "ok"}, faulted=False)
+            p += 1
         d = sched.next_op(RunView(now=now, space=space, active=dict(active), ledger=[],
                                   observed=obs, rng=random.Random(1)))  # fmt: skip
         if d is None:
@@ -134,6 +139,22 @@ def test_it_waits_only_while_the_costlier_one_fits():
     assert (short.struck[0]["class"], short.struck[0]["hypothesis"]) == (
         "read", [["partition", "leader"]])
     assert "covers" not in short.struck[0]
+
+
+def test_the_next_hypothesis_waits_for_the_store_to_serve_again():
+    # served without a pause: the behind cut starts as the kill's settle ends
+    plain = strikes(LdfiState())
+    kill_end = plain.struck[0]["to"]
+    assert plain.struck[1]["from"] == kill_end
+    # nothing acknowledged from 2 s to 6 s (a restart and an election): it waits for the
+    # store's first acknowledgement after that, in steps of half an interval
+    slow = strikes(LdfiState(), silent=(2.0, 6.0))
+    assert slow.struck[0]["to"] == kill_end
+    assert 6.0 <= slow.struck[1]["from"] <= 6.5
+    # and at most RECOVERY_LIMIT seconds after the settle: a store that never serves again
+    # is struck anyway (the run's time decides what else fits)
+    dead = strikes(LdfiState(), time_limit=30.0, silent=(2.0, 30.0))
+    assert dead.struck[1]["from"] == round(kill_end + RECOVERY_LIMIT, 3)
 
 
 def test_the_next_run_counts_the_covered_hypothesis_tried(tmp_path: Path):
