@@ -365,13 +365,10 @@ def test_the_loop_packs_hypotheses_learns_and_ends_exhausted(tmp_path: Path):
             break
         struck += [h["key"] for h in summary["hypotheses"]]
         if i == 0:
-            # the first run reads its classes off the load, then strikes the cheapest; the
-            # read class's cut of the leader within the behind class's, at its place
-            first = [(h["class"], h["hypothesis"]) for h in summary["hypotheses"]]
-            assert first[:2] == [("write", [["kill", "all"]]),
-                                 ("behind", [["partition", "leader"]])]  # fmt: skip
-            assert summary["hypotheses"][1]["leader"] == "n1"
-            assert [c["class"] for c in summary["hypotheses"][1]["covers"]] == ["read"]
+            # the first run reads its classes off the load, then strikes the cheapest
+            assert summary["hypotheses"][0]["hypothesis"] == [["partition", "leader"]]
+            assert summary["hypotheses"][0]["leader"] == "n1"
+            assert len(summary["hypotheses"]) >= 2  # packed
         if i == 1:
             # the lease and the takeover (0.7 s) were learned from run 0
             assert summary["timing"]["takeover"] < 1.0
