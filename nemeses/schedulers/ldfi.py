@@ -8,7 +8,18 @@ an outcome class (a hitting set), composed into an ordered, overlapping schedule
 (:func:`nemeses.lineage.compose`) whose roles (``leader``, ``successor``, a ``follower``)
 are resolved when each op strikes. It packs as many hypotheses into the run as its time
 and its **fault-op budget** allow (the random scheduler's: two ops per strike slot), each
-followed by :data:`SETTLE` seconds for the store to recover and show what it kept.
+followed by :data:`SETTLE` seconds for the store to recover and show what it kept, and
+then, before the next, until the store acknowledges an op again (at most
+:data:`RECOVERY_LIMIT` seconds more: a kill of every node leaves it restarting and
+electing, with no leader to strike and no load to learn from).
+A hypothesis whose schedule is a part of another's, struck the same way from the same
+state (:func:`is_tested_within`: the ``read`` class's cut of the leader is the second and
+third ops of the ``behind`` class's cut of a follower, then of the leader; it is the first
+two of each ``tail`` hypothesis), is tested by striking the other: while a costlier
+untried hypothesis that tests it fits the run, it waits and is struck within that one, at
+that one's place in the order, and both count as tried (the struck one's ``covers``); once
+none fits, it is struck alone. One op more tests two hypotheses, and the time saved fits
+the next ones into the run.
 
 How long each fault holds comes from the lineage too: a fault that takes the leader away
 holds for the **takeover** time (how long the others took to elect a successor after the
@@ -74,7 +85,7 @@ import json
 import statistics
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +131,17 @@ __all__ = [
     "DEFAULT_TAKEOVER",
     "ELECTED",
     "MAX_K",
+    "RECOVERY_LIMIT",
     "SETTLE",
     "LdfiScheduler",
     "LdfiState",
     "TailKillTiming",
     "exhausted_statement",
+    "is_tested_within",
     "learn",
     "single_ops",
     "tail_kill_timing",
+    "with_covered",
 ]
 
 #: The largest fault sets considered: with 3, a read's quorum alone has dozens of hitting
@@ -136,6 +150,9 @@ MAX_K = 2
 #: Seconds after a hypothesis's last op before the next one (or the run's end): the store
 #: recovers and its outcomes show.
 SETTLE = 1.0
+#: Seconds after :data:`SETTLE` that the next hypothesis waits, at most, for the store to
+#: acknowledge an op again (after a kill of every node it restarts and elects a leader).
+RECOVERY_LIMIT = 5.0
 #: Seconds a leader change is assumed to take until a run has measured it.
 DEFAULT_TAKEOVER = 2.0
 #: Seconds a fault op is assumed to take until the run has carried some out.
@@ -171,6 +188,43 @@ ELECTED = "became-leader"
 
 def _hkey(cls: str, h: Sequence[Action]) -> str:
     return json.dumps([cls, [list(a) for a in symmetric_key(h)]])
+
+
+def is_tested_within(inner: Sequence[Sequence[str]], outer: Sequence[Sequence[str]],
+                     hold: Callable[[Sequence[Move], int], float]) -> bool:  # fmt: skip
+    """Whether striking the schedule ``outer`` also tests the schedule ``inner``: ``inner``'s
+    ops are a contiguous run of ``outer``'s, each held as ``inner`` holds it (``hold(moves,
+    i)``: the seconds after op ``i``; its last op at least as long, the store settling), and
+    struck from the state ``inner`` starts from: whatever ``outer`` holds before the run is
+    a partition that the run's first op, a partition, replaces (a follower's cut before the
+    leader's, as the ``behind`` class's precondition is), and no op before it names the
+    leader or the successor (those ops pin the node the roles name). The faults of
+    ``inner`` then strike as its own schedule would strike them, so its supports are
+    removed as they would be; what ``outer`` adds comes before or after."""
+    small: list[Move] = [(str(m[0]), str(m[1])) for m in inner]  # (stored moves are lists)
+    big: list[Move] = [(str(m[0]), str(m[1])) for m in outer]
+    n = len(small)
+    if not n or n >= len(big):
+        return False
+    want = [hold(small, j) for j in range(n)]
+    for i in range(len(big) - n + 1):
+        if big[i : i + n] != small:
+            continue
+        got = [hold(big, i + j) for j in range(n)]
+        if any(abs(a - b) > 1e-9 for a, b in zip(got[:-1], want[:-1], strict=True)):
+            continue
+        if got[-1] < want[-1] - 1e-9:
+            continue
+        before = big[:i]
+        if any(role in ("leader", "successor") for _f, role in before):
+            continue
+        holding: set[str] = set()
+        for f, _role in before:
+            kind = f.split("-", 1)[1]
+            (holding.add if f.startswith("start-") else holding.discard)(kind)
+        if holding <= {"partition"} and (not holding or small[0][0] == "start-partition"):
+            return True
+    return False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -474,16 +528,23 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
             lessons.append(f"a successor served {took:.2f} s after {cut} was cut off")
         if healed - applied < MIN_CUT or healed == float("inf"):
             continue
-        half = applied + (healed - applied) / 2
+        # From the successor's first acknowledgement on, a cut-off leader still serving
+        # reads serves stale ones: none from then on is a lease, however long the cut held
+        # after it. With no successor serving inside the cut: none in its second half.
+        succ = min(others, default=None)
+        since = succ if succ is not None else applied + (healed - applied) / 2
         before = [e for e in reads if e.get("node") == cut
                   and first - LEASE_LOOKBACK <= _t(e) < applied]  # fmt: skip
-        late = [e for e in reads if e.get("node") == cut and half <= _t(e) < healed]
-        loaded = any(half <= _t(e) < healed for e in ok)  # (the load may end before a heal)
+        late = [e for e in reads if e.get("node") == cut and since <= _t(e) < healed]
+        loaded = any(since <= _t(e) < healed for e in ok)  # (the load may end before a heal)
         if before and loaded and not late and "read" in state.classes:
-            last = max((_t(e) for e in reads if e.get("node") == cut and applied <= _t(e) < half),
+            last = max((_t(e) for e in reads
+                        if e.get("node") == cut and applied <= _t(e) < since),
                        default=applied)  # fmt: skip
+            after = (f"after a successor's first acknowledgement {succ - applied:.2f} s into it"
+                     if succ is not None else "in its second half")  # fmt: skip
             ev = (f"{cut}, cut off from {applied:.1f} s to {healed:.1f} s, served its last "
-                  f"read {last - applied:.2f} s into the cut and none in its second half: a "
+                  f"read {last - applied:.2f} s into the cut and none {after}: a "
                   f"lease, which {cut}'s clock holds up")  # fmt: skip
             state.classes["read"].learned.setdefault("leasetime", ev)
             lessons.append(ev)
@@ -636,6 +697,8 @@ class LdfiScheduler:
         #: Why the last role resolved to its node, when the node agents said so.
         self._lead_note = ""
         self._settle_until = 0.0
+        #: Acknowledged ops when the last hypothesis's ops ended (-1: none ended yet).
+        self._acked_at_end = -1
         self._ops = 0
         self._done = False
         #: :data:`AGENT_HYPOTHESIS`'s timing, once handed to the node agents.
@@ -732,6 +795,11 @@ class LdfiScheduler:
         f, role = moves[i]
         nxt = tuple(moves[i + 1])  # (a stored move is a list)
         takes_leader = role in ("leader", "successor") and f.startswith("start-")
+        if f == "start-kill" and role == "all":
+            # Only the disks speak once every node is dead: restarted at once, the store
+            # serves again while the clients still use the keys written just before
+            # (a workload moves on to fresh keys, and failing ops move it on quickly).
+            return 0.0
         if f == "start-pause" and nxt == ("start-partition", "leader"):
             return 0.0  # the cut lands while the pause holds the lease at its freshest
         if f == "start-partition" and nxt[0] == "start-clock":
@@ -755,14 +823,25 @@ class LdfiScheduler:
         return sum(self._hold(moves, i, interval) for i in range(len(moves))) + len(moves) * op_s
 
     def _start_next(self, view: RunView) -> bool:
-        """Pick the next untried hypothesis that fits the time and ops left; whether one."""
+        """Pick the next untried hypothesis that fits the time and ops left; whether one.
+        One that a costlier untried hypothesis tests within its schedule
+        (:func:`is_tested_within`) waits for it, while that one fits too: it is struck
+        with it, at its place in the order (recorded as its ``covers``), or alone once it
+        no longer fits."""
         assert self._todo is not None
         space = view.space
         left_t = space.time_limit - view.now
         left_ops = self._budget(view) - self._ops
         op_s = self._op_seconds(view)
+
+        def hold(moves: Sequence[Move], i: int) -> float:
+            return self._hold(moves, i, space.interval)
+
+        composed = [list(compose(cls, h)) for cls, h in self._todo]
+        fits = [len(m) <= left_ops and self._duration(m, space.interval, op_s) <= left_t
+                for m in composed]  # fmt: skip
         for i, (cls, h) in enumerate(self._todo):
-            moves = list(compose(cls, h))
+            moves = composed[i]
             need = self._duration(moves, space.interval, op_s)
             agents = self._agent_plan if (cls, h) == AGENT_HYPOTHESIS else None
             if agents is not None:
@@ -772,20 +851,46 @@ class LdfiScheduler:
             # The run's first hypothesis strikes even if the estimate says it will not
             # finish: one cut short is struck again, at most MAX_TRUNCATED times.
             first = not self.struck
-            if len(moves) <= left_ops and (need <= left_t or first):
-                self._todo.pop(i)
-                self._moves = moves
-                self._current = {
-                    "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
-                    "moves": [list(m) for m in moves], "from": round(view.now, 3),
-                    "leader": None, "follower": None, "estimate": round(need, 1),
-                }  # fmt: skip
-                if agents is not None:
-                    self._current["agents"] = {k: agents[k] for k in
-                                               ("start", "until", "delay", "hold")}  # fmt: skip
-                self.struck.append(self._current)
-                return True
+            if not (len(moves) <= left_ops and (need <= left_t or first)):
+                continue
+            mine = not self._by_agents((cls, h))
+            if mine and any(fits[j] and j != i and not self._by_agents(self._todo[j])
+                            and is_tested_within(moves, composed[j], hold)
+                            for j in range(len(self._todo))):  # fmt: skip
+                continue  # struck within a costlier one that fits, at its place
+            covers = [k for k in range(len(self._todo)) if mine and k != i
+                      and not self._by_agents(self._todo[k])
+                      and is_tested_within(composed[k], moves, hold)]  # fmt: skip
+            self._moves = moves
+            self._current = {
+                "key": _hkey(cls, h), "class": cls, "hypothesis": [list(a) for a in h],
+                "moves": [list(m) for m in moves], "from": round(view.now, 3),
+                "leader": None, "follower": None, "estimate": round(need, 1),
+            }  # fmt: skip
+            if covers:
+                self._current["covers"] = [
+                    {"key": _hkey(*self._todo[k]), "class": self._todo[k][0],
+                     "hypothesis": [list(a) for a in self._todo[k][1]]}
+                    for k in covers
+                ]  # fmt: skip
+            if agents is not None:
+                self._current["agents"] = {k: agents[k] for k in
+                                           ("start", "until", "delay", "hold")}  # fmt: skip
+            for k in sorted({i, *covers}, reverse=True):
+                self._todo.pop(k)
+            self.struck.append(self._current)
+            return True
         return False
+
+    @staticmethod
+    def _acked(view: RunView) -> int:
+        """Acknowledged ops so far that name the node that served them."""
+        return sum(c for (n, _f, t), c in view.observed.counts.items() if t == "ok" and n)
+
+    def _by_agents(self, hypothesis: tuple[str, tuple[Action, ...]]) -> bool:
+        """Whether ``hypothesis`` is handed to the node agents this run (its kill is theirs:
+        it neither tests another within its schedule nor is tested within one)."""
+        return self._agent_plan is not None and hypothesis == AGENT_HYPOTHESIS
 
     def _leader_now(self, view: RunView) -> str | None:
         """The node that served most acknowledged ops since the previous ask (the lineage's
@@ -926,15 +1031,23 @@ class LdfiScheduler:
                 if view.now < end - 1e-9:  # (asked again each interval: the line may come)
                     return Wait(until=round(min(end, view.now + space.interval), 3))
                 self._settle_until = view.now
+                self._acked_at_end = self._acked(view)
                 self._current["to"] = round(view.now, 3)
                 self._current = None
             if self._current is not None:
                 # Its last op is done (the nemesis is free): the store settles.
                 self._settle_until = view.now + SETTLE
+                self._acked_at_end = self._acked(view)
                 self._current["to"] = round(self._settle_until, 3)
                 self._current = None
             if view.now < self._settle_until - 1e-9:
                 return Wait(until=self._settle_until)
+            deadline = self._settle_until + RECOVERY_LIMIT
+            if self._acked(view) <= self._acked_at_end and view.now < deadline - 1e-9:
+                # Nothing acknowledged since the last hypothesis's ops ended: the store is
+                # not serving yet (restarting, electing); a hypothesis struck now would
+                # find no leader serving to strike, and its lessons no load to read.
+                return Wait(until=round(min(deadline, view.now + space.interval / 2), 3))
             if not self._start_next(view):
                 self._done = True
                 return None
@@ -964,6 +1077,10 @@ class LdfiScheduler:
             why += f" ({self._lead_note})"
         if cur.get("agents"):
             why += "; the successor's kill is the node agents' (handed over before the run)"
+        if cur.get("covers"):
+            why += "; it also tests " + ", ".join(
+                f"{c['class']} {c['hypothesis']}" for c in cur["covers"]
+            ) + " (their ops are a part of its schedule)"
         return FaultOp(at=round(at, 3), f=f, value=value, why=why)
 
     def summary(self, view: RunView) -> dict[str, Any]:
@@ -1002,6 +1119,21 @@ def _isolate(node: str, nodes: Sequence[str]) -> dict[str, list[str]]:
     return {node: rest, **{n: [node] for n in rest}}
 
 
+def with_covered(struck: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The struck hypotheses, each followed by those it tested within its schedule (its
+    ``covers``): the same window, leader and outcome, under their own key, class and
+    hypothesis, and ``within`` naming the one struck."""
+    out: list[dict[str, Any]] = []
+    for s in struck:
+        own = {k: v for k, v in s.items() if k != "covers"}
+        out.append(own)
+        out += [{**own, "key": c.get("key"), "class": c.get("class"),
+                 "hypothesis": c.get("hypothesis"),
+                 "within": f"{s.get('class')} {s.get('hypothesis')}"}
+                for c in s.get("covers") or []]  # fmt: skip
+    return out
+
+
 def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]:
     """Take in the previous run ``run`` (its verdict, its history's classes, a lesson per
     hypothesis it struck); notes for the ledger."""
@@ -1013,7 +1145,7 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
                        f"{[s.get('hypothesis') for s in struck]}")  # fmt: skip
         state.tried += [{"key": s.get("key"), "class": s.get("class"),
                          "hypothesis": s.get("hypothesis"), "run": str(run), "valid": False}
-                        for s in struck]  # fmt: skip
+                        for s in with_covered(struck)]  # fmt: skip
         return [f"previous run {run}: INVALID"]
     if valid is not True:
         return [f"previous run {run}: unknown verdict; its hypotheses will be struck again"]
@@ -1035,7 +1167,7 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
     took = _op_times(ledger)
     if took:
         state.timing["op"] = round(statistics.median(took), 3)
-    for s in struck:
+    for s in with_covered(struck):
         key = str(s.get("key"))
         if s.get("truncated"):
             state.truncated[key] = state.truncated.get(key, 0) + 1
@@ -1053,8 +1185,10 @@ def absorb(state: LdfiState, pending: Mapping[str, Any], run: Path) -> list[str]
                 continue
         state.tried.append({"key": s.get("key"), "class": s.get("class"),
                             "hypothesis": s.get("hypothesis"), "run": str(run), "valid": True,
-                            "lessons": lessons})  # fmt: skip
-        notes.append(f"{s.get('class')} {s.get('hypothesis')}: {'; '.join(lessons)}")
+                            "lessons": lessons,
+                            **({"within": s["within"]} if s.get("within") else {})})  # fmt: skip
+        within = f" (tested within {s['within']})" if s.get("within") else ""
+        notes.append(f"{s.get('class')} {s.get('hypothesis')}{within}: {'; '.join(lessons)}")
     return [f"previous run {run}: valid", *notes]
 
 

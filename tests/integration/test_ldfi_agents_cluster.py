@@ -1,13 +1,15 @@
 """ldfi with node agents on a real 3-node local cluster running bugkv (issue 21).
 
-One run of ``--scheduler ldfi`` over partitions, with node agents (a step that never
-fires hands every node a slice, so every node watches its server's log and journals).
-ldfi watches the load for 1 s, then strikes its two cheapest hypotheses: cut the leader
-off (the reads' class), then cut a follower off and, while it is cut, the leader (the
-``behind`` class). The first cut makes bugkv elect a successor, whose ``term N: elected
-leader ...`` line its agent journals; the second hypothesis's leader is then the node the
-agents saw elected, and the test checks, from the run's own records, that its cut struck
-the node the agents' journals say led at that moment, and that the ledger says why.
+One run of ``--scheduler ldfi`` over partitions and pauses, with node agents (a step that
+never fires hands every node a slice, so every node watches its server's log and
+journals). ldfi watches the load for 1 s, then strikes its two cheapest hypotheses of the
+``behind`` class: cut a follower off and, while it is cut, the leader (which tests the
+reads' class, "cut the leader off", within it); then cut a follower off and pause the
+leader. The leader's cut makes bugkv elect a successor, whose ``term N: elected leader
+...`` line its agent journals; the second hypothesis's leader is then the node the agents
+saw elected, and the test checks, from the run's own records, that the op striking each
+hypothesis's leader struck the node the agents' journals say led at that moment, and that
+the ledger says why.
 
 And the seam by which a scheduler hands the agents steps before the run
 (:class:`nemeses.scheduler.PlansAgentSteps`): a scheduler registered here strikes nothing
@@ -44,7 +46,7 @@ pytestmark = [
 
 CLUSTER = {"subnet": "10.77.229.0/24", "prefix": "lda-", "bridge": "lda-br0"}
 NODES = ("n1", "n2", "n3")
-TIME_LIMIT = 18.0  # room for the second hypothesis when fault ops take 1-2 s under load
+TIME_LIMIT = 28.0  # room for the second hypothesis when fault ops take 1-2 s under load
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_ldfi_strikes_the_leader_the_agents_saw_elected(
 ) -> None:
     spec = load_spec(
         suite="bugkv", workload="register", nodes=len(NODES), time_limit=TIME_LIMIT,
-        faults="partition", scheduler="ldfi", interval=1.0, seed=3, store=str(tmp_path),
+        faults="partition,pause", scheduler="ldfi", interval=1.0, seed=3, store=str(tmp_path),
         cluster_state_dir=str(cluster_state), cluster_options=CLUSTER, recovery_time=1.0,
         agent_watch=True, fault_lease=3.0,
     )  # fmt: skip
@@ -70,23 +72,37 @@ def test_ldfi_strikes_the_leader_the_agents_saw_elected(
     hyps = summary["hypotheses"]
     reigns = reigns_of(agent_marks(agent_journals(run)))
     why = {r["seq"]: r.get("why", "") for r in ledger if r.get("event") == "intent"}
-    cuts = [r for r in ledger if r.get("event") == "applied" and r.get("f") == "start-partition"
-            and r.get("source") != "agent"]  # fmt: skip
+    intent_time = {r["seq"]: r["time"] / 1e9 for r in ledger if r.get("event") == "intent"}
+    strikes = [r for r in ledger if r.get("event") == "applied"
+               and r.get("f") in ("start-partition", "start-pause")
+               and r.get("source") != "agent"]  # fmt: skip
     by_agents = [h for h in hyps if h.get("leader_from") == "agents"]
     assert by_agents, (hyps, reigns)
     for h in by_agents:
-        # the op that cut this hypothesis's leader off: its first cut of that node
-        cut = next(r for r in cuts if isolated_node(r["value"]) == h["leader"]
+        # the op that struck this hypothesis's leader: its first cut or pause of that node
+        hit = next(r for r in strikes if struck_node(r) == h["leader"]
                    and h["from"] <= r["time"] / 1e9)  # fmt: skip
-        t = cut["time"] / 1e9
+        # when ldfi named the node (a pause ends the reign in the agents' records as it
+        # lands, before the ledger's `applied`)
+        t = intent_time[hit["seq"]]
         # the agents' own record: that node was the one elected last, and still led
         assert leader_at(reigns, t) == h["leader"], (t, h, reigns)
-        assert f"{h['leader']} leads by the agents' records" in why[cut["seq"]], why[cut["seq"]]
-    # the leadership moved under ldfi's first cut, and its later cut followed it
+        assert f"{h['leader']} leads by the agents' records" in why[hit["seq"]], why[hit["seq"]]
+    # the leadership moved under ldfi's first cut of the leader, and its later strike
+    # followed it
     assert hyps[0]["leader"] != by_agents[-1]["leader"], hyps
     print(f"\nhypotheses: {[(h['class'], h['leader'], h.get('leader_from')) for h in hyps]}; "
           f"reigns by the agents: {[(r.node, round(r.start, 2)) for r in reigns]}; "
           f"valid {outcome.results['valid']}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+
+def struck_node(applied: dict[str, Any]) -> str | None:
+    """The one node a ledger's ``applied`` record cut off or paused, if one."""
+    value = applied.get("value")
+    if applied.get("f") == "start-pause" and isinstance(value, dict):
+        nodes = value.get("nodes")
+        return str(nodes[0]) if isinstance(nodes, list) and len(nodes) == 1 else None
+    return isolated_node(value)
 
 
 class TriggerPlan:

@@ -200,6 +200,36 @@ def test_a_valid_run_teaches_the_lease_and_the_takeover_time():
     assert state3.classes["read"].learned == {} and "takeover" not in state3.timing
 
 
+def test_the_lease_is_told_by_the_successor_not_by_the_cut_s_length():
+    """A lease as long as half the cut (lease-ticks: 1.9 s, and a 3 s cut): the cut-off
+    leader serves reads into the cut's second half, but none once a successor served; a
+    leader still serving after that has no lease, even early in the cut."""
+    cut = {"n1": ["n2", "n3", "n4", "n5"], "n2": ["n1"], "n3": ["n1"], "n4": ["n1"], "n5": ["n1"]}
+    ledger = [{"kind": "partition", "event": "applied", "time": 2 * S, "value": cut},
+              {"kind": "partition", "event": "healed", "time": 5 * S}]  # fmt: skip
+    struck = {"hypothesis": [["partition", "leader"]], "from": 1.0, "to": 6.0, "leader": "n1"}
+    base = [ok(0, "write", "n1", 1.5, 7), ok(1, "read", "n1", 1.6),
+            ok(2, "write", "n2", 4.6, 8), ok(3, "read", "n2", 4.8, 8)]  # fmt: skip
+
+    def lease(h: list[dict]) -> tuple[bool, list[str]]:
+        state = LdfiState()
+        state.observe({"read": OutcomeClass("read", "n1", 2)})
+        lessons = learn(state, struck, h, ledger)
+        return "leasetime" in state.classes["read"].learned, lessons
+
+    # n1's last read 1.9 s into the cut (its second half), the successor's first ack 2.6 s
+    got, lessons = lease([*base, ok(4, "read", "n1", 3.9)])
+    assert got and any("none after a successor's first acknowledgement 2.60 s" in x
+                       for x in lessons)  # fmt: skip
+    # n1 served a read after the successor's first acknowledgement: no lease
+    assert lease([*base, ok(4, "read", "n1", 4.7)])[0] is False
+    # no successor served inside the cut: the second half decides, as before
+    alone = [e for e in base if e["node"] == "n1"]
+    assert lease([*alone, ok(4, "read", "n1", 3.9)])[0] is False
+    # ... or nothing at all once the load is over
+    assert lease([*alone, ok(4, "read", "n1", 3.2)])[0] is False
+
+
 def test_transactions_are_writes_if_they_write_and_reads_if_they_only_read():
     """List-append and rw-register transactions (Galera, PostgreSQL): a committed one with an
     append or a register write is a write outcome, a read-only one a read; one that did not
@@ -365,10 +395,13 @@ def test_the_loop_packs_hypotheses_learns_and_ends_exhausted(tmp_path: Path):
             break
         struck += [h["key"] for h in summary["hypotheses"]]
         if i == 0:
-            # the first run reads its classes off the load, then strikes the cheapest
-            assert summary["hypotheses"][0]["hypothesis"] == [["partition", "leader"]]
-            assert summary["hypotheses"][0]["leader"] == "n1"
-            assert len(summary["hypotheses"]) >= 2  # packed
+            # the first run reads its classes off the load, then strikes the cheapest; the
+            # read class's cut of the leader within the behind class's, at its place
+            first = [(h["class"], h["hypothesis"]) for h in summary["hypotheses"]]
+            assert first[:2] == [("write", [["kill", "all"]]),
+                                 ("behind", [["partition", "leader"]])]  # fmt: skip
+            assert summary["hypotheses"][1]["leader"] == "n1"
+            assert [c["class"] for c in summary["hypotheses"][1]["covers"]] == ["read"]
         if i == 1:
             # the lease and the takeover (0.7 s) were learned from run 0
             assert summary["timing"]["takeover"] < 1.0
