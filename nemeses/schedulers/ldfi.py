@@ -25,12 +25,16 @@ How long each fault holds comes from the lineage too: a fault that takes the lea
 holds for the **takeover** time (how long the others took to elect a successor after the
 leader was cut off, as an earlier run showed; :data:`DEFAULT_TAKEOVER` until one has) plus
 an interval, so that the successor is serving when it ends; a time fault nested in a cut
-strikes right at the cut (see :func:`nemeses.lineage.compose`); the rest hold ``interval``.
+strikes right at the cut (see :func:`nemeses.lineage.compose`); a kill of every node is
+restarted at once (only the disks are left to test, and the clients must still be using the
+keys written before it when the store serves again: failing ops move a workload on to fresh
+keys quickly); the rest hold ``interval``.
 
 What a valid run teaches, per hypothesis window (its lessons, stored with the classes):
 
-* a leader serving reads in the 2 s before it was cut off that served no read in the
-  second half of the cut has a lease: ``leasetime`` joins the read's supports (its clock
+* a leader serving reads in the 2 s before it was cut off that served no read once a
+  successor had acknowledged an op (or, with no successor serving inside the cut, none in
+  its second half) has a lease: ``leasetime`` joins the read's supports (its clock
   holds it up: a clock step back or a pause of the leader, nested in a cut, are the next
   hypotheses); the takeover time is measured;
 * writes the cut-off leader took and did not acknowledge form the ``tail`` class (they
@@ -1078,9 +1082,11 @@ class LdfiScheduler:
         if cur.get("agents"):
             why += "; the successor's kill is the node agents' (handed over before the run)"
         if cur.get("covers"):
-            why += "; it also tests " + ", ".join(
-                f"{c['class']} {c['hypothesis']}" for c in cur["covers"]
-            ) + " (their ops are a part of its schedule)"
+            why += (
+                "; it also tests "
+                + ", ".join(f"{c['class']} {c['hypothesis']}" for c in cur["covers"])
+                + " (their ops are a part of its schedule)"
+            )
         return FaultOp(at=round(at, 3), f=f, value=value, why=why)
 
     def summary(self, view: RunView) -> dict[str, Any]:

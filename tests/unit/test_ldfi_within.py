@@ -137,7 +137,9 @@ def test_it_waits_only_while_the_costlier_one_fits():
     # too little time for the behind cut: the read cut alone, as before
     short = strikes(state("read", "write"), time_limit=5.5)
     assert (short.struck[0]["class"], short.struck[0]["hypothesis"]) == (
-        "read", [["partition", "leader"]])
+        "read",
+        [["partition", "leader"]],
+    )
     assert "covers" not in short.struck[0]
 
 
