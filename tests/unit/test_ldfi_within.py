@@ -159,12 +159,19 @@ def test_the_next_hypothesis_waits_for_the_store_to_serve_again():
     assert dead.struck[1]["from"] == round(kill_end + RECOVERY_LIMIT, 3)
 
 
-def test_the_next_run_counts_the_covered_hypothesis_tried(tmp_path: Path):
+def struck_run(tmp_path: Path, *, valid: bool) -> tuple[LdfiState, LdfiScheduler, Path]:
+    """A first run's state and scheduler over :func:`strikes`, and a run directory whose
+    verdict is ``valid``."""
     st = state("read", "write")
     sched = strikes(st)
     run = tmp_path / "run"
     run.mkdir()
-    (run / "results.json").write_text(json.dumps({"valid": True}))
+    (run / "results.json").write_text(json.dumps({"valid": valid}))
+    return st, sched, run
+
+
+def test_the_next_run_counts_the_covered_hypothesis_tried(tmp_path: Path):
+    st, sched, run = struck_run(tmp_path, valid=True)
     (run / "history.jsonl").write_text("")
     (run / "faults.jsonl").write_text("")
     notes = absorb(st, {"struck": sched.struck}, run)
@@ -180,11 +187,7 @@ def test_the_next_run_counts_the_covered_hypothesis_tried(tmp_path: Path):
 
 
 def test_an_invalid_run_counts_the_covered_hypothesis_among_those_that_found_it(tmp_path: Path):
-    st = state("read", "write")
-    sched = strikes(st)
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "results.json").write_text(json.dumps({"valid": False}))
+    st, sched, run = struck_run(tmp_path, valid=False)
     absorb(st, {"struck": sched.struck}, run)
     assert {t["class"] for t in st.tried if t["valid"] is False} >= {"read", "behind"}
 
