@@ -24,7 +24,8 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   stops them, so a run's faults overlap (a clock step inside a partition) or follow one
   another (a heal, then a kill) as the agent chooses: sequences and overlaps are what it
   learns. A kill is the exception: a crash-restart, restarted before the next decision
-  (as random holds it one interval), so there is no ``stop:kill`` move. A decision is
+  (as random holds it one interval; a kill of every node at once), so there is no
+  ``stop:kill`` move. A decision is
   taken every ``interval`` seconds, once something was acknowledged (before that the
   state is unknown: a no-op, as Mallory does).
 * **Budget**: at most the random scheduler's fault operations per run (:func:`op_budget`,
@@ -388,6 +389,12 @@ class AdaptiveScheduler:
         space = view.space
         if self._next_decision is None:
             self._next_decision = space.interval
+        if self._holding.get("kill") == "all":
+            # Every node dead: only the disks are left to test, and the clients must still
+            # be using the keys written just before when the store serves again (failing
+            # ops move a workload on to fresh keys quickly; ldfi restarts it so too).
+            return self._stop("kill", view.now, "adaptive: a kill of every node is a "
+                              "crash-restart, restarted at once")  # fmt: skip
         if self._next_decision >= space.time_limit or not space.kinds:
             if self._holding:
                 return self._stop(sorted(self._holding)[0], max(view.now, space.time_limit),
