@@ -842,11 +842,10 @@ class LdfiScheduler:
             return self._hold(moves, i, space.interval)
 
         composed = [list(compose(cls, h)) for cls, h in self._todo]
-        fits = [len(m) <= left_ops and self._duration(m, space.interval, op_s) <= left_t
-                for m in composed]  # fmt: skip
+        needs = [self._duration(m, space.interval, op_s) for m in composed]
+        fits = [len(m) <= left_ops and d <= left_t for m, d in zip(composed, needs, strict=True)]
         for i, (cls, h) in enumerate(self._todo):
-            moves = composed[i]
-            need = self._duration(moves, space.interval, op_s)
+            moves, need = composed[i], needs[i]
             agents = self._agent_plan if (cls, h) == AGENT_HYPOTHESIS else None
             if agents is not None:
                 # The controller cuts and heals; the kill is the agents' (handed over).
