@@ -8,12 +8,11 @@ fault)."""
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 from nemeses.agent import validate_agent_steps
 from nemeses.lineage import OutcomeClass, Reign
-from nemeses.scheduler import FaultOp, FaultSpace, Observations, RunView, Wait
+from nemeses.scheduler import FaultOp, FaultSpace, Observations
 from nemeses.schedulers.ldfi import (
     AGENT_HYPOTHESIS,
     INCONCLUSIVE,
@@ -23,6 +22,7 @@ from nemeses.schedulers.ldfi import (
     learn,
     tail_kill_timing,
 )
+from tests.unit.scripted_run import ScriptedRun, served
 
 NODES = ("n1", "n2", "n3")
 S = 1_000_000_000
@@ -93,34 +93,18 @@ def drive(sched: LdfiScheduler, sp: FaultSpace, *, elected: tuple[str, float] | 
     record of its election line, seen once that time has passed."""
     obs = Observations()
     for p in range(20):
-        e = {"process": p, "f": "write", "node": "n1", "time": int(p * 0.05 * S)}
-        obs.record({**e, "type": "invoke"}, faulted=False)
-        obs.record({**e, "type": "ok"}, faulted=False)
-    active: dict[str, Any] = {}
-    out: list[Any] = []
-    now, cut_at, fed = 0.0, None, False
-    while now < until:
+        served(obs, p, p * 0.05, fs=("write",))
+    fed = False
+
+    def election(run: ScriptedRun, now: float) -> None:
+        nonlocal fed
+        cut_at = run.first_start_landed
         if elected and cut_at is not None and not fed and now >= cut_at + elected[1]:
             obs.record_agent(elected[0], {"e": "log", "run": round(cut_at + elected[1], 3),
                                           "patterns": ["term-changed", "became-leader"]})
             fed = True
-        d = sched.next_op(RunView(now=now, space=sp, active=dict(active), ledger=[],
-                                  observed=obs, rng=random.Random(1)))  # fmt: skip
-        if d is None:
-            break
-        out.append(d)
-        if isinstance(d, Wait):
-            now = max(now, d.until)
-            continue
-        assert isinstance(d, FaultOp)
-        now = max(now, d.at) + 0.3
-        kind = d.f.split("-", 1)[1]
-        if d.f.startswith("start-"):
-            active[kind] = d.value
-            cut_at = now if cut_at is None else cut_at
-        else:
-            active.pop(kind, None)
-    return out
+
+    return list(ScriptedRun(sched, sp, obs, feed=election).step(until=until).decisions)
 
 
 def test_with_agents_the_tail_kill_is_the_first_hypothesis_and_the_controller_waits():

@@ -20,7 +20,7 @@ from nemeses.lineage import (
     leader_at,
     reigns_of,
 )
-from nemeses.scheduler import FaultOp, FaultSpace, Observations, RunView, Wait
+from nemeses.scheduler import FaultOp, FaultSpace, Observations, RunView
 from nemeses.schedulers.ldfi import (
     LdfiScheduler,
     LdfiState,
@@ -29,6 +29,7 @@ from nemeses.schedulers.ldfi import (
     agent_journals,
     learn,
 )
+from tests.unit.scripted_run import ScriptedRun, served
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "agents" / "bugkv-5-nodes"
 S = 1_000_000_000
@@ -178,24 +179,9 @@ def first_ops(obs: Observations, until: int = 4) -> list[FaultOp]:
     space = FaultSpace.of(["partition"], ("n1", "n2", "n3"), roles=True, interval=1.0,
                           time_limit=30.0)  # fmt: skip
     for p in range(20):
-        for f in ("write", "read"):
-            e = {"process": p, "f": f, "node": "n1", "time": int(p * 0.05 * S)}
-            obs.record({**e, "type": "invoke"}, faulted=False)
-            obs.record({**e, "type": "ok"}, faulted=False)
-    sched = LdfiScheduler(LdfiState())
-    now, ops = 0.0, list[FaultOp]()
-    while len(ops) < until:
-        d = sched.next_op(RunView(now=now, space=space, active={}, ledger=[], observed=obs,
-                                  rng=random.Random(1)))  # fmt: skip
-        if d is None:
-            break
-        if isinstance(d, Wait):
-            now = max(now, d.until)
-            continue
-        assert isinstance(d, FaultOp)
-        ops.append(d)
-        now = max(now, d.at) + 0.1
-    return ops
+        served(obs, p, p * 0.05)
+    run = ScriptedRun(LdfiScheduler(LdfiState()), space, obs, op_seconds=0.1)
+    return run.step(max_ops=until).ops
 
 
 def leader_cut(ops: list[FaultOp]) -> FaultOp:

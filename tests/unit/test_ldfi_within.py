@@ -6,12 +6,11 @@ counts both as tried (hand-made states and runs)."""
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any
 
 from nemeses.lineage import Move, OutcomeClass, compose
-from nemeses.scheduler import FaultOp, FaultSpace, Observations, RunView, Wait
+from nemeses.scheduler import FaultSpace
 from nemeses.schedulers.ldfi import (
     RECOVERY_LIMIT,
     LdfiScheduler,
@@ -20,9 +19,9 @@ from nemeses.schedulers.ldfi import (
     is_tested_within,
     with_covered,
 )
+from tests.unit.scripted_run import ScriptedRun, served
 
 NODES = ("n1", "n2", "n3", "n4", "n5")
-S = 1_000_000_000
 KINDS = ("partition", "pause", "kill", "clock")
 READ_CUT = ("read", (("partition", "leader"),))
 BEHIND_CUT = ("behind", (("partition", "leader"),))
@@ -84,31 +83,17 @@ def strikes(st: LdfiState, *, time_limit: float = 12.0, fault_ops: int = 10,
     the scheduler, with what it struck."""
     space = FaultSpace.of(list(KINDS), NODES, roles=True, interval=1.0, time_limit=time_limit,
                           fault_ops=fault_ops)  # fmt: skip
-    obs = Observations()
     sched = LdfiScheduler(st)
-    now, active, p = 0.0, dict[str, Any](), 0
-    while now < time_limit:
+    p = 0
+
+    def clients(run: ScriptedRun, now: float) -> None:
+        nonlocal p
         while p * 0.05 <= now:
             if not silent[0] <= p * 0.05 < silent[1]:
-                for f in ("write", "read"):
-                    e = {"process": p, "f": f, "node": "n1", "time": int(p * 0.05 * S)}
-                    obs.record({**e, "type": "invoke"}, faulted=False)
-                    obs.record({**e, "type": "ok"}, faulted=False)
+                served(run.observed, p, p * 0.05)
             p += 1
-        d = sched.next_op(RunView(now=now, space=space, active=dict(active), ledger=[],
-                                  observed=obs, rng=random.Random(1)))  # fmt: skip
-        if d is None:
-            break
-        if isinstance(d, Wait):
-            now = max(now, d.until)
-            continue
-        assert isinstance(d, FaultOp)
-        now = max(now, d.at) + 0.3
-        kind = d.f.split("-", 1)[1]
-        if d.f.startswith("start-"):
-            active[kind] = d.value
-        else:
-            active.pop(kind, None)
+
+    ScriptedRun(sched, space, feed=clients).step(until=time_limit)
     return sched
 
 
