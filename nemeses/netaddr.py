@@ -6,9 +6,22 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["HOSTNAME_RE", "TAG_RE", "is_literal", "resolve_script", "split_families"]
+from harness.errors import NemesisError
+
+if TYPE_CHECKING:
+    from harness.api import Node
+
+__all__ = [
+    "HOSTNAME_RE",
+    "TAG_RE",
+    "is_literal",
+    "peer_addresses",
+    "resolve_script",
+    "split_families",
+]
 
 #: What a tag (the name of clew's tables, chains and directories) may look like.
 TAG_RE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
@@ -46,3 +59,31 @@ def is_literal(address: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def peer_addresses(
+    node: str, peers: Iterable[Node], run: Callable[[str], Awaitable[str]]
+) -> dict[str, tuple[str, ...]]:
+    """Every peer's addresses as ``node`` sees them: a literal address as it is, a name
+    resolved on ``node`` (``run`` runs a shell script there and returns its output).
+    :class:`NemesisError`, naming the node and the peer, for a name that is not a host
+    name or does not resolve to a literal address."""
+    peers = list(peers)
+    names = sorted({p.peer_address for p in peers if not is_literal(p.peer_address)})
+    bad = [n for n in names if not HOSTNAME_RE.match(n)]
+    if bad:
+        raise NemesisError(f"peer address(es) {', '.join(bad)} are neither IPs nor hostnames")
+    resolved: dict[str, tuple[str, ...]] = {}
+    if names:
+        for line in (await run(resolve_script(names))).splitlines():
+            name, *found = line.split()
+            resolved[name] = tuple(a for a in found if is_literal(a))
+    addresses: dict[str, tuple[str, ...]] = {}
+    for p in peers:
+        addrs = (p.peer_address,) if is_literal(p.peer_address) else resolved.get(p.peer_address)
+        if not addrs:
+            raise NemesisError(
+                f"on {node}: peer {p.name}'s address {p.peer_address!r} does not resolve"
+            )
+        addresses[p.name] = addrs
+    return addresses

@@ -77,7 +77,7 @@ from nemeses.base import (
 
 # Shared with the partition nemesis (one definition): tag syntax, address families, and
 # how peer names are resolved on a node.
-from nemeses.netaddr import HOSTNAME_RE, TAG_RE, is_literal, resolve_script
+from nemeses.netaddr import TAG_RE, peer_addresses
 from nemeses.packet_scripts import (
     DEFAULT_PYTHON,
     DELAYER_START_TIMEOUT,
@@ -607,25 +607,9 @@ class PacketNemesis:
         use_netem = self.driver != "iptables" and state.caps.netem
         state.driver = "netem" if use_netem else "iptables"
         peers = [n for n in ctx.nodes if n.name != state.remote.name]
-        names = sorted({p.peer_address for p in peers if not is_literal(p.peer_address)})
-        bad = [n for n in names if not HOSTNAME_RE.match(n)]
-        if bad:
-            raise NemesisError(f"peer address(es) {', '.join(bad)} are neither IPs nor hostnames")
-        resolved: dict[str, tuple[str, ...]] = {}
-        if names:
-            for line in (await self._run(state, resolve_script(names))).splitlines():
-                name, *found = line.split()
-                resolved[name] = tuple(a for a in found if is_literal(a))
-        for p in peers:
-            addrs = (
-                (p.peer_address,) if is_literal(p.peer_address) else resolved.get(p.peer_address)
-            )
-            if not addrs:
-                raise NemesisError(
-                    f"on {state.remote.name}: peer {p.name}'s address {p.peer_address!r} "
-                    "does not resolve"
-                )
-            state.addresses[p.name] = addrs
+        state.addresses.update(
+            await peer_addresses(state.remote.name, peers, lambda s: self._run(state, s))
+        )
         if use_netem:
             wanted = sorted({a for addrs in state.addresses.values() for a in addrs})
             for line in (await self._run(state, routes_script(wanted))).splitlines():

@@ -55,7 +55,7 @@ from nemeses.base import (
     residue_report,
     unknown_f,
 )
-from nemeses.netaddr import HOSTNAME_RE, TAG_RE, is_literal, resolve_script
+from nemeses.netaddr import TAG_RE, peer_addresses
 from nemeses.partition_scripts import (
     NFT_PRIORITY,
     XTABLES_WAIT,
@@ -230,25 +230,9 @@ class PartitionNemesis:
             )
         state.driver = chosen
         peers = [n for n in ctx.nodes if n.name != state.remote.name]
-        names = sorted({p.peer_address for p in peers if not is_literal(p.peer_address)})
-        bad = [n for n in names if not HOSTNAME_RE.match(n)]
-        if bad:
-            raise NemesisError(f"peer address(es) {', '.join(bad)} are neither IPs nor hostnames")
-        resolved: dict[str, tuple[str, ...]] = {}
-        if names:
-            for line in (await self._run(state, resolve_script(names))).splitlines():
-                name, *found = line.split()
-                resolved[name] = tuple(a for a in found if is_literal(a))
-        for p in peers:
-            addrs = (
-                (p.peer_address,) if is_literal(p.peer_address) else resolved.get(p.peer_address)
-            )
-            if not addrs:
-                raise NemesisError(
-                    f"on {state.remote.name}: peer {p.name}'s address {p.peer_address!r} "
-                    "does not resolve"
-                )
-            state.addresses[p.name] = addrs
+        state.addresses.update(
+            await peer_addresses(state.remote.name, peers, lambda s: self._run(state, s))
+        )
 
     async def invoke(self, ctx: TestContext, op: Op) -> Op:
         """Start or stop a partition (see the class docstring); return the completion."""
