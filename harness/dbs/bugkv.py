@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from clusters.base import Node
-from harness.dbs.pidfile import ALIVE, launch_script, signal_script, stop_script
+from harness.dbs.pidfile import (
+    launch_script,
+    log_tail,
+    running_pid,
+    signal_script,
+    stop_script,
+)
 from harness.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -297,24 +303,11 @@ class BugkvDB:
 
     async def pid(self, remote: Remote) -> int | None:
         """The PID of the running server on the node, or None."""
-        pid = shlex.quote(self.pid_file)
-        r = await remote.run(
-            f'{ALIVE}[ -s {pid} ] && p=$(cat {pid}) && alive "$p" && echo "$p"',
-            check=False,
-            timeout=COMMAND_TIMEOUT,
-        )
-        out = r.stdout.strip()
-        return int(out) if r.ok and out.isdigit() else None
+        return await running_pid(remote, self.pid_file, COMMAND_TIMEOUT)
 
     async def log_tail(self, remote: Remote, lines: int = DEFAULT_LOG_TAIL_LINES) -> str:
         """The last lines of the server's log (or why they cannot be read)."""
-        try:
-            r = await remote.run(
-                ["tail", "-n", str(lines), self.log_file], check=False, timeout=COMMAND_TIMEOUT
-            )
-        except Exception as e:  # diagnostics only: never hide the real error
-            return f"(cannot read {self.log_file}: {e})"
-        return r.stdout if r.ok else f"(cannot read {self.log_file}: {r.stderr.strip()})"
+        return await log_tail(remote, self.log_file, lines, COMMAND_TIMEOUT)
 
     async def _wait(
         self, ctx: TestContext, node: Node, remote: Remote, *, within: float, leader: bool

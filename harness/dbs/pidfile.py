@@ -1,15 +1,20 @@
 """Shell scripts that manage a database server through its pidfile on a node.
 
 Shared by the adapters that start a server themselves (etcd, bugkv, Redis): start it
-detached unless it already runs, send it a signal, and stop it for sure. ``alive`` treats a
-zombie as gone, so a killed server is not mistaken for a running one.
+detached unless it already runs, send it a signal, stop it for sure, read its PID and the
+tail of its log. ``alive`` treats a zombie as gone, so a killed server is not mistaken for
+a running one.
 """
 
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
-__all__ = ["ALIVE", "launch_script", "signal_script", "stop_script"]
+if TYPE_CHECKING:
+    from harness.control import Remote
+
+__all__ = ["ALIVE", "launch_script", "log_tail", "running_pid", "signal_script", "stop_script"]
 
 #: ``alive PID``: true while the process exists and is not a zombie.
 ALIVE = (
@@ -56,3 +61,31 @@ def stop_script(pid_file: str, timeout: float, name: str) -> str:
         f'i=0; while alive "$p"; do i=$((i+1)); [ $i -gt {rounds} ] && '
         f'{{ echo "{name} (pid $p) still alive after SIGKILL" >&2; exit 1; }}; sleep 0.05; done\n'
     )
+
+
+async def running_pid(remote: Remote, pid_file: str, seconds: float) -> int | None:
+    """The PID in ``pid_file`` on the node if that process is alive, else ``None`` (the
+    command may take up to ``seconds``)."""
+    pid = shlex.quote(pid_file)
+    r = await remote.run(
+        f'{ALIVE}[ -s {pid} ] && p=$(cat {pid}) && alive "$p" && echo "$p"',
+        check=False,
+        timeout=seconds,
+    )
+    out = r.stdout.strip()
+    return int(out) if r.ok and out.isdigit() else None
+
+
+async def log_tail(
+    remote: Remote, log_file: str, lines: int, seconds: float, *, sudo: bool = False
+) -> str:
+    """The last ``lines`` lines of ``log_file`` on the node (read within ``seconds``), or a
+    line saying why they cannot be read: never an exception, because a log is diagnostics
+    and must not hide the error it is read to explain."""
+    try:
+        r = await remote.run(
+            ["tail", "-n", str(lines), log_file], sudo=sudo, check=False, timeout=seconds
+        )
+    except Exception as e:
+        return f"(cannot read {log_file}: {e})"
+    return r.stdout if r.ok else f"(cannot read {log_file}: {r.stderr.strip()})"

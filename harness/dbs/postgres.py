@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from clusters.base import Node
+from harness.dbs.pidfile import log_tail
 from harness.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -426,16 +427,7 @@ class PostgresDB:
 
     async def log_tail(self, remote: Remote, lines: int = DEFAULT_LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server's log (or why they cannot be read)."""
-        try:
-            r = await remote.run(
-                ["tail", "-n", str(lines), self.log_file],
-                sudo=True,
-                check=False,
-                timeout=COMMAND_TIMEOUT,
-            )
-        except Exception as e:  # the log is diagnostics only: never hide the real error
-            return f"(cannot read {self.log_file}: {e})"
-        return r.stdout if r.ok else f"(cannot read {self.log_file}: {r.stderr.strip()})"
+        return await log_tail(remote, self.log_file, lines, COMMAND_TIMEOUT, sudo=True)
 
     async def _connect(self, node: Node, seconds: float) -> Any:
         import asyncpg

@@ -27,10 +27,11 @@ from clusters.base import Capability, Cluster, Node
 from harness import api
 from harness.control.remote import CommandResult, Remote
 from harness.dbs.etcd import EtcdDB
-from harness.errors import CommandError, NemesisError
+from harness.errors import NemesisError
 from nemeses import clock as c
 from nemeses import clock_scripts as s
 from nemeses.base import NemesisPackage
+from tests.unit.local_shell import LocalShell
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 LIBFAKETIME = c.find_libfaketime()
@@ -127,40 +128,22 @@ def context(cl: Cluster, seed: int = 1) -> api.TestContext:
     )
 
 
-class ShellRemote:
-    """Runs scripts with ``sh`` on this machine (a node that is this machine); or, with
-    ``canned`` set, runs nothing: a verify script gets ``canned`` as its output, any other
-    script none (for the system clock, which must not be set here)."""
+class ShellRemote(LocalShell):
+    """A node that is this machine (:class:`LocalShell`); or, with ``canned`` set, one that
+    runs nothing: a verify script gets ``canned`` as its output, any other script none (for
+    the system clock, which must not be set here)."""
 
     def __init__(self, name: str, canned: str | None = None) -> None:
-        self.name = name
+        super().__init__(name)
         self.canned = canned
-        self.commands: list[str] = []
 
-    async def run(
-        self,
-        cmd: str | Sequence[str],
-        *,
-        timeout: float = 60,  # noqa: ASYNC109 (Remote.run's signature)
-        sudo: bool = False,
-        **_: Any,
-    ) -> CommandResult:
+    async def run(self, cmd: str | Sequence[str], **kw: Any) -> CommandResult:
+        if self.canned is None:
+            return await super().run(cmd, **kw)
         script = cmd if isinstance(cmd, str) else shlex.join(cmd)
         self.commands.append(script)
-        if self.canned is not None:
-            text = self.canned if "printf 'clock %s" in script else ""
-            return CommandResult(self.name, script, 0, text, "", 0.0)
-        proc = await asyncio.create_subprocess_exec(
-            "sh", "-c", script, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        status = proc.returncode or 0
-        if status:
-            raise CommandError(
-                node=self.name, command=script, exit_status=status,
-                stdout=out.decode(), stderr=err.decode(),
-            )  # fmt: skip
-        return CommandResult(self.name, script, status, out.decode(), err.decode(), 0.0)
+        text = self.canned if "printf 'clock %s" in script else ""
+        return CommandResult(self.name, script, 0, text, "", 0.0)
 
 
 def remotes(*fakes: ShellRemote) -> Mapping[str, Remote]:

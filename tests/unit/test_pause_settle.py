@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shlex
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,30 +20,10 @@ import pytest
 
 from clusters.base import Cluster, Node
 from harness import api
-from harness.control.remote import CommandResult, Remote
+from harness.control.remote import Remote
 from nemeses import process
 from nemeses.process import ProcessNemesis
-
-
-class LocalShell:
-    """A node that is this machine: ``run`` executes the script with ``sh``."""
-
-    name = "n1"
-
-    async def run(
-        self,
-        cmd: str | Sequence[str],
-        *,
-        timeout: float = 60,  # noqa: ASYNC109 (Remote.run's signature)
-        **_: Any,
-    ) -> CommandResult:
-        script = cmd if isinstance(cmd, str) else shlex.join(cmd)
-        proc = await asyncio.create_subprocess_exec(
-            "sh", "-c", script, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        return CommandResult(self.name, script, proc.returncode or 0, out.decode(),
-                             err.decode(), 0.0)  # fmt: skip
+from tests.unit.local_shell import LocalShell
 
 
 class LateStopDB:
