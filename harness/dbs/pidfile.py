@@ -1,4 +1,4 @@
-"""Shell scripts that manage a database server through its pidfile on a node.
+"""A database server managed through its pidfile on a node: shell scripts, and its PID and log.
 
 Shared by the adapters that start a server themselves (etcd, bugkv, Redis): start it
 detached unless it already runs, send it a signal, stop it for sure, read its PID and the
