@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from clusters.base import Node
-from harness.dbs.pidfile import ALIVE, launch_script, signal_script, stop_script
+from harness.dbs.pidfile import launch_script, running_pid, signal_script, stop_script
 from harness.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -288,11 +288,7 @@ class GaleraDB:
 
     async def running(self, ctx: TestContext, node: Node, remote: Remote) -> bool:
         """Whether ``mariadbd`` is alive on ``node``."""
-        pid = shlex.quote(self._path("mariadbd.pid"))
-        r = await remote.run(
-            f'{ALIVE}[ -s {pid} ] && alive "$(cat {pid})"', check=False, timeout=COMMAND_TIMEOUT
-        )
-        return r.ok
+        return await running_pid(remote, self._path("mariadbd.pid"), COMMAND_TIMEOUT) is not None
 
     async def primaries(self, ctx: TestContext, remotes: Mapping[str, Remote]) -> list[str]:
         """Every node (Galera is multi-primary): the nodes whose server is Synced in a

@@ -1,6 +1,6 @@
 """A database server managed through its pidfile on a node: shell scripts, and its PID and log.
 
-Shared by the adapters that start a server themselves (etcd, bugkv, Redis): start it
+Shared by the adapters that start a server themselves (etcd, bugkv, Redis, Galera): start it
 detached unless it already runs, send it a signal, stop it for sure, read its PID and the
 tail of its log. ``alive`` treats a zombie as gone, so a killed server is not mistaken for
 a running one.

@@ -42,7 +42,7 @@ from harness.clients.redis import (
     Unsent,
     parse_info,
 )
-from harness.dbs.pidfile import ALIVE, signal_script, stop_script
+from harness.dbs.pidfile import ALIVE, running_pid, signal_script, stop_script
 from harness.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -235,11 +235,7 @@ class RedisDB:
 
     async def running(self, ctx: TestContext, node: Node, remote: Remote) -> bool:
         """Whether ``redis-server`` is alive on ``node``."""
-        pid = shlex.quote(self._path("redis.pid"))
-        r = await remote.run(
-            f'{ALIVE}[ -s {pid} ] && alive "$(cat {pid})"', check=False, timeout=COMMAND_TIMEOUT
-        )
-        return r.ok
+        return await running_pid(remote, self._path("redis.pid"), COMMAND_TIMEOUT) is not None
 
     async def primaries(self, ctx: TestContext, remotes: Mapping[str, Remote]) -> list[str]:
         """The node Sentinel names as primary now: of the Sentinels that answer, the view
