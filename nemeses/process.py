@@ -76,9 +76,19 @@ DEFAULT_READY_TIMEOUT = 30.0
 # ``$p``; the caller adds the body and ``done``. ``read`` is a shell builtin: no process
 # per PID (with ``$(cat ...)``, a fork each, a scan of a busy host's /proc took seconds
 # under load; a local cluster's nodes share the host's).
+#
+# A local cluster's nodes share the host's /proc: every node (and every other cluster on
+# the host) shows there. A stopped process in another network namespace is another
+# node's, so it is skipped (one ``readlink`` per *stopped* process); without that, a pause
+# on one cluster recorded a process another cluster paused at the same moment, and its
+# heal resumed it (seen in a unit test beside a benchmark). A namespace that cannot be
+# read (another user's process) counts as this node's, as before.
 _FOR_EACH_STOPPED = (
+    "ns=${ns-$(readlink /proc/self/ns/net 2>/dev/null)}; "
     'for d in /proc/[0-9]*; do read -r s 2>/dev/null <"$d/stat" || continue; '
-    's=${s##*) }; [ "${s%% *}" = T ] || continue; p=${d#/proc/}; '
+    's=${s##*) }; [ "${s%% *}" = T ] || continue; '
+    'n=$(readlink "$d/ns/net" 2>/dev/null); [ -z "$n" ] || [ "$n" = "$ns" ] || continue; '
+    "p=${d#/proc/}; "
 )
 #: Prints the PIDs of the stopped processes, one per line.
 _STOPPED_SCAN = _FOR_EACH_STOPPED + 'echo "$p"; done\n'

@@ -112,3 +112,58 @@ def test_the_lease_heals_a_stop_the_scan_missed(
         assert await wait_for_state(sleeper, "S") in ("S", "R")
 
     asyncio.run(go())
+
+
+@pytest.fixture
+def sleeper_elsewhere() -> Iterator[int]:
+    """A ``sleep`` in a network namespace of its own: another local node's process, as
+    this host's /proc shows it."""
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare --net` (root): a process in another network namespace")
+    proc = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    try:
+        yield proc.pid  # unshare execs sleep: the same PID
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_scan_skips_stopped_processes_of_other_network_namespaces(
+    sleeper: int, sleeper_elsewhere: int
+) -> None:
+    async def go() -> list[int]:
+        out = await LocalShell().run(process._STOPPED_PIDS)
+        return [int(p) for p in out.stdout.split()]
+
+    for pid in (sleeper, sleeper_elsewhere):
+        subprocess.run(["kill", "-STOP", str(pid)], check=True)
+    try:
+        assert asyncio.run(wait_for_state(sleeper_elsewhere, "T")) == "T"
+        assert asyncio.run(wait_for_state(sleeper, "T")) == "T"
+        stopped = asyncio.run(go())
+        assert sleeper in stopped and sleeper_elsewhere not in stopped
+    finally:
+        for pid in (sleeper, sleeper_elsewhere):
+            subprocess.run(["kill", "-CONT", str(pid)], check=True)
+
+
+def test_a_pause_neither_records_nor_resumes_another_nodes_stop(
+    sleeper: int, sleeper_elsewhere: int
+) -> None:
+    # Another node (another cluster) is paused while this pause waits for its own stop.
+    async def go() -> None:
+        other = await asyncio.create_subprocess_exec(
+            "sh", "-c", f"sleep 0.15; kill -STOP {sleeper_elsewhere}")  # fmt: skip
+        nemesis, value = await pause_once(LateStopDB(sleeper, delay=0.6))
+        await other.wait()
+        try:
+            assert value["pids"] == {"n1": [sleeper]}
+        finally:
+            await nemesis.heal_all(context())
+        assert state(sleeper) in ("S", "R")
+        assert state(sleeper_elsewhere) == "T"  # not this nemesis's to resume
+
+    try:
+        asyncio.run(go())
+    finally:
+        subprocess.run(["kill", "-CONT", str(sleeper_elsewhere)], check=True)
