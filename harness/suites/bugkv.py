@@ -36,8 +36,9 @@ from harness.workloads.register import RegisterGenerator, register_workload, set
 
 __all__ = ["DEFAULT_OPS_PER_KEY", "DEFAULT_VALUES", "SUITE", "WideRegisterGenerator", "db"]
 
-#: Ops per key before the register workload retires it: keys live long, so a node that
-#: lost or resurrected writes is read while the key is still in use.
+#: Ops per key before the register workload retires it (failed ops not counted): keys
+#: live long, so a node that lost or resurrected writes is read while the key is still in
+#: use.
 DEFAULT_OPS_PER_KEY = 1000
 #: Register values are 0 .. DEFAULT_VALUES - 1.
 DEFAULT_VALUES = 50

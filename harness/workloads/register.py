@@ -17,11 +17,22 @@ every worker (value: the list of elements), checked by :mod:`checkers.set`.
 
 Generator shape
 ---------------
-The generators are plain values of :mod:`harness.generator`, so this module does not
-depend on the combinators: a **callable object** that returns the next invocation each
-time it is called (any arguments are ignored), and for the final phase a **list of op
-dicts**. All randomness comes from ``ctx.rng`` so a seed reproduces the run. With the
-combinators the final phase would be written ``each_thread(once({"f": "read"}))``.
+The register's generator is a :class:`harness.generator.Gen` that also answers calls (the
+next invocation, any arguments ignored); it listens to completions, so that a key's
+budget counts only the ops that could have changed or observed it (below). The set's is
+a **callable object**, and its final phase a **list of op dicts**. All randomness comes
+from ``ctx.rng`` so a seed reproduces the run. With the combinators the final phase would
+be written ``each_thread(once({"f": "read"}))``.
+
+A key's budget
+--------------
+A key is retired after ``ops_per_key`` ops, and a lost or resurrected write shows only if
+the key is read again after the fault. An op that *failed* (connection refused, not the
+leader, ...) neither changed the register nor observed it, so it is not counted: while
+every node is down, workers fail hundreds of ops a second, and counting those retired
+every key in use before the nodes came back (on bugkv with a kill of every node held 2 s,
+the keys written before the kill were never read again). A cas whose comparison did not
+hold (:data:`CAS_MISMATCH`) observed the value and counts.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ import numpy as np
 from checkers import set as set_checker
 from checkers.result import Result
 from harness.api import Client, Op, TestContext, Workload
+from harness.generator.core import PENDING, Gen, OpResult
+from harness.generator.core import op as next_op
 from harness.history import FAIL, History, HistoryBuilder
 from harness.workloads import option_int
 
@@ -63,11 +76,16 @@ DEFAULT_OPS_PER_KEY = 200
 DEFAULT_THREADS_PER_KEY = 3
 
 
-class RegisterGenerator:
+class RegisterGenerator(Gen):
     """Random read/write/cas invocations over a sliding window of ``keys_at_once`` keys.
 
-    Each call picks one of the active keys at random; a key that has been given
-    ``ops_per_key`` ops is retired and replaced by the next unused key (0, 1, 2, ...).
+    Each invocation picks one of the active keys at random; a key that has been given
+    ``ops_per_key`` ops is retired and replaced by the next unused key (0, 1, 2, ...). A
+    failed op on an active key (other than a cas that observed a mismatch) is given back
+    to the key's budget when its completion is heard (the module's *A key's budget*).
+
+    Mutable, like a callable generator: each call (or :meth:`op` that hands an op out)
+    draws the next invocation.
     """
 
     def __init__(self, rng: random.Random, *, keys_at_once: int, ops_per_key: int) -> None:
@@ -76,6 +94,7 @@ class RegisterGenerator:
         self.active = list(range(keys_at_once))
         self.used = dict.fromkeys(self.active, 0)
         self.next_key = keys_at_once
+        self._drawn: Op | None = None  # drawn, not yet handed out (no thread was free)
 
     def __call__(self, *_args: Any) -> Op:
         """The next invocation."""
@@ -94,6 +113,27 @@ class RegisterGenerator:
             return {"f": "write", "key": key, "value": self.rng.randrange(REGISTER_VALUES)}
         frm, to = self.rng.randrange(REGISTER_VALUES), self.rng.randrange(REGISTER_VALUES)
         return {"f": "cas", "key": key, "value": [frm, to]}
+
+    def op(self, ctx: Any) -> OpResult:
+        """The next invocation on a free client thread, or ``PENDING`` while none is free
+        (the drawn op waits for one: no key is charged twice)."""
+        if self._drawn is None:
+            self._drawn = self()
+        r = next_op(self._drawn, ctx)
+        if r is None:
+            return None
+        if r[0] is PENDING:
+            return (PENDING, self)
+        self._drawn = None
+        return (r[0], self)
+
+    def update(self, ctx: Any, event: Op) -> RegisterGenerator:
+        """Give a failed op back to its key's budget (see the class)."""
+        if event.get("type") == "fail" and event.get("error") != CAS_MISMATCH:
+            key = event.get("key")
+            if isinstance(key, int) and self.used.get(key, 0) > 0:
+                self.used[key] -= 1
+        return self
 
 
 class AddGenerator:

@@ -41,6 +41,49 @@ def test_register_generator_is_reproducible_from_the_seed() -> None:
     assert [a() for _ in range(50)] == [b() for _ in range(50)]
 
 
+def _failed(op: dict[str, object], error: str = "connect-refused") -> dict[str, object]:
+    return {**op, "type": "fail", "error": error}
+
+
+def test_a_failed_op_is_given_back_to_its_keys_budget() -> None:
+    g = RegisterGenerator(random.Random(3), keys_at_once=1, ops_per_key=4)
+    for op in [g() for _ in range(3)]:
+        g.update(None, _failed(op))
+    # All three given back: four more ops on key 0 (the fourth retires it), then key 1.
+    assert [g()["key"] for _ in range(5)] == [0, 0, 0, 0, 1]
+
+
+def test_ops_that_changed_or_observed_the_key_stay_counted() -> None:
+    g = RegisterGenerator(random.Random(3), keys_at_once=1, ops_per_key=4)
+    ops = [g() for _ in range(3)]
+    g.update(None, {**ops[0], "type": "ok"})
+    g.update(None, {**ops[1], "type": "info", "error": "timeout"})
+    g.update(None, _failed(ops[2], error=CAS_MISMATCH))  # the comparison observed the value
+    assert [g()["key"] for _ in range(2)] == [0, 1]
+
+
+def test_a_late_failure_of_a_retired_key_changes_nothing() -> None:
+    g = RegisterGenerator(random.Random(3), keys_at_once=1, ops_per_key=2)
+    first = [g() for _ in range(2)]  # key 0 retired
+    g.update(None, _failed(first[0]))
+    assert g.used == {1: 0} and g.active == [1]
+
+
+def test_while_every_op_fails_no_key_is_retired_under_the_interpreter() -> None:
+    # The interpreter tells the generator of each completion through the combinators.
+    from harness.generator import clients, limit
+    from tests.unit.test_interpreter import run
+
+    def keys(answer: dict[str, object]) -> set[object]:
+        g = RegisterGenerator(random.Random(5), keys_at_once=2, ops_per_key=10)
+        journal, _, _ = run(clients(limit(200, g)), n=4, answer=lambda _o: dict(answer),
+                            latency=0.001)  # fmt: skip
+        return {o["key"] for o in journal}
+
+    assert keys({"type": "fail", "error": "connect-refused"}) == {0, 1}
+    assert len(keys({"type": "ok"})) >= 15
+
+
 def test_add_generator_adds_each_element_once() -> None:
     g = AddGenerator()
     assert [g()["value"] for _ in range(5)] == [0, 1, 2, 3, 4]
