@@ -24,19 +24,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nemeses.guard import json_objects
+
 NS = 1_000_000_000
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
+    return json_objects(path.read_text(encoding="utf-8").splitlines())
 
 
 def kill_all_window(faults: list[dict[str, Any]]) -> tuple[int, int] | None:
