@@ -32,7 +32,12 @@ from harness.clients.bugkv import (
 )
 from harness.dbs.bugkv import BugkvDB, Timescale
 from harness.workloads import option_float, option_int
-from harness.workloads.register import RegisterGenerator, register_workload, set_workload
+from harness.workloads.register import (
+    RegisterGenerator,
+    register_phases,
+    register_workload,
+    set_workload,
+)
 
 __all__ = ["DEFAULT_OPS_PER_KEY", "DEFAULT_VALUES", "SUITE", "WideRegisterGenerator", "db"]
 
@@ -114,14 +119,19 @@ def register(ctx: TestContext) -> Workload:
         dataclasses.replace(ctx, options=options),
         client=lambda: BugkvClient(connect_timeout=connect, read_timeout=read),
     )
+    generator, final = register_phases(
+        lambda c: WideRegisterGenerator(
+            c.rng, keys_at_once=keys, ops_per_key=ops_per_key, values=values
+        )
+    )
     return dataclasses.replace(
         workload,
-        generator=lambda c: WideRegisterGenerator(
-            c.rng, keys_at_once=keys, ops_per_key=ops_per_key, values=values
-        ),
+        generator=generator,
+        final_generator=final,
         description=(
             f"read/write/cas of values 0-{values - 1} on {keys} key(s) at a time, "
-            f"{ops_per_key} ops per key; linearizability per key (etcd model)"
+            f"{ops_per_key} ops per key, then a final read of each key in use; "
+            "linearizability per key (etcd model)"
         ),
     )
 

@@ -33,6 +33,11 @@ every node is down, workers fail hundreds of ops a second, and counting those re
 every key in use before the nodes came back (on bugkv with a kill of every node held 2 s,
 the keys written before the kill were never read again). A cas whose comparison did not
 hold (:data:`CAS_MISMATCH`) observed the value and counts.
+
+Once the faults are healed and the recovery time has passed, the register reads each key
+in use once more (:func:`register_phases`): a fault that holds until the run's end (a kill
+of every node healed only by the final heal) is followed by no other op, so a write it
+lost shows only there.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ __all__ = [
     "RegisterGenerator",
     "check_register",
     "drop_unobserved_cas_failures",
+    "register_phases",
     "register_workload",
     "set_workload",
 ]
@@ -193,16 +199,41 @@ def register_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Work
     ops_per_key = option_int(ctx.options, "ops_per_key", DEFAULT_OPS_PER_KEY)
     per_key = option_int(ctx.options, "threads_per_key", DEFAULT_THREADS_PER_KEY)
     keys = max(1, ctx.concurrency // per_key)
+    generator, final = register_phases(
+        lambda c: RegisterGenerator(c.rng, keys_at_once=keys, ops_per_key=ops_per_key)
+    )
     return Workload(
         name="register",
         client=client,
-        generator=lambda c: RegisterGenerator(c.rng, keys_at_once=keys, ops_per_key=ops_per_key),
+        generator=generator,
+        final_generator=final,
         check=check_register,
         description=(
             f"read/write/cas of values 0-{REGISTER_VALUES - 1} on {keys} key(s) at a time, "
-            f"{ops_per_key} ops per key; linearizability per key (etcd model)"
+            f"{ops_per_key} ops per key, then a final read of each key in use; "
+            "linearizability per key (etcd model)"
         ),
     )
+
+
+def register_phases(
+    make: Callable[[TestContext], RegisterGenerator],
+) -> tuple[Callable[[TestContext], RegisterGenerator], Callable[[TestContext], list[Op]]]:
+    """The register's two phases for a :class:`~harness.api.Workload`: its generator
+    (``make(ctx)``), and the final phase, once the faults are healed and the cluster has
+    had its recovery time: one read of each key the generator had in use when the load
+    ended. A write lost by a fault that held until the run's end (a kill of every node
+    healed only by the final heal) shows only there: no other op follows that heal."""
+    made: list[RegisterGenerator] = []
+
+    def generator(ctx: TestContext) -> RegisterGenerator:
+        made[:] = [make(ctx)]
+        return made[0]
+
+    def final(ctx: TestContext) -> list[Op]:
+        return [{"f": "read", "key": k} for k in sorted(made[0].active)] if made else []
+
+    return generator, final
 
 
 def set_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any, cast
 
 import pytest
 
@@ -16,6 +17,7 @@ from harness.workloads.register import (
     RegisterGenerator,
     check_register,
     drop_unobserved_cas_failures,
+    register_phases,
 )
 
 
@@ -82,6 +84,21 @@ def test_while_every_op_fails_no_key_is_retired_under_the_interpreter() -> None:
 
     assert keys({"type": "fail", "error": "connect-refused"}) == {0, 1}
     assert len(keys({"type": "ok"})) >= 15
+
+
+def test_the_final_phase_reads_each_key_the_run_had_in_use() -> None:
+    generator, final = register_phases(
+        lambda c: RegisterGenerator(random.Random(2), keys_at_once=3, ops_per_key=4)
+    )
+    ctx = cast("Any", None)
+    assert final(ctx) == []  # no run yet: nothing to read
+    g = generator(ctx)
+    for _ in range(40):
+        g()  # keys retired at 4 ops each, as they come
+    assert final(ctx) == [{"f": "read", "key": k} for k in sorted(g.active)]
+    assert min(g.active) > 2  # a retired key is not read again
+    g2 = generator(ctx)  # the next run's generator: its keys, not the last run's
+    assert final(ctx) == [{"f": "read", "key": k} for k in (0, 1, 2)] and g2 is not g
 
 
 def test_add_generator_adds_each_element_once() -> None:
