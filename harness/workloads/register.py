@@ -218,7 +218,7 @@ def register_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Work
 
 def register_phases(
     make: Callable[[TestContext], RegisterGenerator],
-) -> tuple[Callable[[TestContext], RegisterGenerator], Callable[[TestContext], list[Op]]]:
+) -> tuple[Callable[[TestContext], RegisterGenerator], Callable[[TestContext], Gen | None]]:
     """The register's two phases for a :class:`~harness.api.Workload`: its generator
     (``make(ctx)``), and the final phase, once the faults are healed and the cluster has
     had its recovery time: one read of each key the generator had in use when the load
@@ -230,10 +230,24 @@ def register_phases(
         made[:] = [make(ctx)]
         return made[0]
 
-    def final(ctx: TestContext) -> list[Op]:
-        return [{"f": "read", "key": k} for k in sorted(made[0].active)] if made else []
+    def final(ctx: TestContext) -> Gen | None:
+        return _FinalReads(made[0]) if made else None
 
     return generator, final
+
+
+class _FinalReads(Gen):
+    """One read of each key ``source`` has in use *when first asked* (the final phase is
+    built with the run's plan, before the load has moved past the first keys)."""
+
+    __slots__ = ("source",)
+    listens = False
+
+    def __init__(self, source: RegisterGenerator) -> None:
+        self.source = source
+
+    def op(self, ctx: Any) -> OpResult:
+        return next_op([{"f": "read", "key": k} for k in sorted(self.source.active)], ctx)
 
 
 def set_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:

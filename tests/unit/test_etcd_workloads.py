@@ -86,19 +86,24 @@ def test_while_every_op_fails_no_key_is_retired_under_the_interpreter() -> None:
     assert len(keys({"type": "ok"})) >= 15
 
 
-def test_the_final_phase_reads_each_key_the_run_had_in_use() -> None:
+def test_the_final_phase_reads_each_key_in_use_when_the_load_ended() -> None:
+    # As a run's plan does: both phases are built before the load runs.
+    from harness.generator import clients, limit, phases
+    from tests.unit.test_interpreter import run
+
     generator, final = register_phases(
         lambda c: RegisterGenerator(random.Random(2), keys_at_once=3, ops_per_key=4)
     )
     ctx = cast("Any", None)
-    assert final(ctx) == []  # no run yet: nothing to read
+    assert final(ctx) is None  # no run yet: nothing to read
     g = generator(ctx)
-    for _ in range(40):
-        g()  # keys retired at 4 ops each, as they come
-    assert final(ctx) == [{"f": "read", "key": k} for k in sorted(g.active)]
-    assert min(g.active) > 2  # a retired key is not read again
-    g2 = generator(ctx)  # the next run's generator: its keys, not the last run's
-    assert final(ctx) == [{"f": "read", "key": k} for k in (0, 1, 2)] and g2 is not g
+    plan = phases(clients(limit(40, g)), clients(final(ctx)))
+    journal, _, _ = run(plan, n=3, latency=0.001)
+    invoked = [o for o in journal if o["type"] == "invoke"]
+    assert len(invoked) == 43
+    assert [o["f"] for o in invoked[40:]] == ["read"] * 3
+    assert sorted(o["key"] for o in invoked[40:]) == sorted(g.active)
+    assert min(g.active) > 2  # the keys of the load's end, not of its start
 
 
 def test_add_generator_adds_each_element_once() -> None:
