@@ -24,13 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.errors import InputError
 from nemeses.guard import json_objects
+from nemeses.ledger import read_ledger
 
 NS = 1_000_000_000
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    return json_objects(path.read_text(encoding="utf-8").splitlines())
 
 
 def kill_all_window(faults: list[dict[str, Any]]) -> tuple[int, int] | None:
@@ -52,9 +50,9 @@ def run_row(run: Path) -> dict[str, Any] | None:
     try:
         valid = json.loads((run / "results.json").read_text(encoding="utf-8")).get("valid")
         seed = json.loads((run / "spec.json").read_text(encoding="utf-8")).get("seed")
-        faults = _records(run / "faults.jsonl")
-        history = _records(run / "history.jsonl")
-    except (OSError, ValueError):
+        faults = read_ledger(run / "faults.jsonl")
+        history = json_objects((run / "history.jsonl").read_text(encoding="utf-8").splitlines())
+    except (OSError, ValueError, InputError):
         return None
     row: dict[str, Any] = {"run": run.name, "seed": seed, "valid": valid}
     window = kill_all_window(faults)
