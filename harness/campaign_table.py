@@ -40,7 +40,8 @@ __all__ = ["Cell", "Spread", "campaign_fields", "cells", "detections_per_run", "
 @dataclass(frozen=True, slots=True)
 class Spread:
     """A median with its quartiles and range; ``censored`` when the median itself is a
-    lower bound (more than half the campaigns found nothing)."""
+    lower bound (more than half the campaigns found nothing); ``counts`` when every value
+    was a whole number (runs, fault ops), whose median may still fall halfway."""
 
     median: float
     q1: float
@@ -48,23 +49,34 @@ class Spread:
     low: float
     high: float
     censored: bool = False
+    counts: bool = False
 
     @classmethod
     def of(cls, values: Sequence[float], *, censored: bool = False) -> Spread | None:
         """The spread of ``values`` (``None`` for none)."""
         if not values:
             return None
+        counts = all(float(v).is_integer() for v in values)
         if len(values) == 1:
             v = float(values[0])
-            return cls(v, v, v, v, v, censored)
+            return cls(v, v, v, v, v, censored, counts)
         q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-        return cls(float(statistics.median(values)), q1, q3, min(values), max(values), censored)
+        median = float(statistics.median(values))
+        return cls(median, q1, q3, min(values), max(values), censored, counts)
 
     def show(self, digits: int = 0) -> str:
-        """``median [q1-q3]``, the median prefixed ``>=`` when censored."""
-        f = f"{{:.{digits}f}}"
+        """``median [q1-q3]``, the median prefixed ``>=`` when censored. Counts are shown
+        exactly (a median of 1.5 runs is ``1.5``, not rounded to ``2``: whether one median
+        is at most half of another turns on it); other values to ``digits`` places."""
         mark = ">=" if self.censored else ""
-        return f"{mark}{f.format(self.median)} [{f.format(self.q1)}-{f.format(self.q3)}]"
+        f = _exact if self.counts else f"{{:.{digits}f}}".format
+        return f"{mark}{f(self.median)} [{f(self.q1)}-{f(self.q3)}]"
+
+
+def _exact(value: float) -> str:
+    """A median or quartile of whole numbers, which is a multiple of 0.25, without
+    rounding or trailing zeros."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,3 +114,13 @@ def test_detections_per_run_tell_cells_apart_where_both_medians_sit_at_the_cap()
     assert by["random"].found_per_run == pytest.approx(1 / (4 + 9 * 10))
     assert by["adaptive"].found_per_run == pytest.approx(3 / (2 + 5 + 9 + 7 * 10))
     assert "0.035" in markdown(list(by.values())) and "found/run 0.011" in text([by["random"]])[0]
+
+
+def test_a_median_of_counts_halfway_is_shown_exactly_not_rounded() -> None:
+    # Ten campaigns found the bug in run 1 and ten later: the median is 1.5 runs. Rounded
+    # (to even) it read "2", and a scheduler with a median of 1 then seemed to need half.
+    rows = [row("b", "random", n) for n in [1] * 10 + [2] * 5 + [3, 3, 4, 4, 5]]
+    (cell,) = cells(rows)
+    assert cell.runs.median == 1.5 and cell.runs.show() == "1.5 [1-2.25]"
+    assert Spread.of([2.0, 3.0]).show() == "2.5 [2.25-2.75]"  # type: ignore[union-attr]
+    assert Spread.of([10.4, 20.6]).show() == "16 [13-18]"  # type: ignore[union-attr]
