@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
-from nemeses.guard import json_objects
+from harness.errors import ClewError
+from harness.formats import read_history
 from nemeses.ledger import read_ledger
 
 NS = 1_000_000_000
@@ -51,19 +51,18 @@ def run_row(run: Path) -> dict[str, Any] | None:
         valid = json.loads((run / "results.json").read_text(encoding="utf-8")).get("valid")
         seed = json.loads((run / "spec.json").read_text(encoding="utf-8")).get("seed")
         faults = read_ledger(run / "faults.jsonl")
-        history = json_objects((run / "history.jsonl").read_text(encoding="utf-8").splitlines())
-    except (OSError, ValueError, InputError):
+        history = read_history(str(run / "history.jsonl"), "jsonl")
+    except (OSError, ValueError, ClewError):
         return None
     row: dict[str, Any] = {"run": run.name, "seed": seed, "valid": valid}
     window = kill_all_window(faults)
     if window is None:
         return row
     start, heal = window
-    ok = [o for o in history if o.get("type") == "ok"]
-    before = [o for o in ok if start - NS < o["time"] < start]
-    written = sorted({o["key"] for o in before if o.get("f") == "write"
-                      and isinstance(o.get("key"), int)})  # fmt: skip
-    read = {o.get("key") for o in ok if o.get("f") == "read" and o["time"] > heal}
+    ok = [o for o in history if o.type == "ok"]
+    before = [o for o in ok if start - NS < o.time < start]
+    written = sorted({o.key for o in before if o.f == "write" and isinstance(o.key, int)})
+    read = {o.key for o in ok if o.f == "read" and o.time > heal}
     row.update(kill_seconds=round((heal - start) / NS, 2), written_before=written,
                read_after=[k for k in written if k in read])  # fmt: skip
     return row
