@@ -41,9 +41,10 @@ What a valid run teaches, per hypothesis window (its lessons, stored with the cl
   must never show: the next hypotheses make the old leader lead again);
 * reads after a kill of every node of the keys it put at risk (written in the
   :data:`AT_RISK` seconds before it; a register's read must come before the key is written
-  again): the copies were persisted (evidence). A kill after which no such read came
-  tested nothing, and outcomes are not deterministic: such a hypothesis is struck again, up
-  to :data:`MAX_INCONCLUSIVE` times, before it counts as tried.
+  again): the copies were persisted (evidence), if the key written last before the kill
+  is among them (a store that defers its writes loses the newest first). A kill after which
+  no such read came tested nothing, and outcomes are not deterministic: such a hypothesis
+  is struck again, up to :data:`MAX_INCONCLUSIVE` times, before it counts as tried.
 
 **With node agents** (``docs/agents.md``), each node's own record of its database (who was
 elected when, who stepped down, whose process stopped) is the lineage's leader where it
@@ -137,6 +138,7 @@ __all__ = [
     "MAX_K",
     "RECOVERY_LIMIT",
     "SETTLE",
+    "KillTest",
     "LdfiScheduler",
     "LdfiState",
     "TailKillTiming",
@@ -145,6 +147,7 @@ __all__ = [
     "learn",
     "single_ops",
     "tail_kill_timing",
+    "tested_at_risk",
     "with_covered",
 ]
 
@@ -427,41 +430,68 @@ def _t(e: Mapping[str, Any]) -> float:
     return int(e.get("time", 0)) / 1e9
 
 
-def _tested_at_risk(
+@dataclasses.dataclass(frozen=True)
+class KillTest:
+    """What the reads after a kill of every node tested (:func:`tested_at_risk`)."""
+
+    #: keys whose last acknowledged write, or any add, came in the :data:`AT_RISK` seconds
+    #: before the kill
+    at_risk: int
+    #: of them, keys read back after the restart (before being written again)
+    tested: int
+    #: seconds from the newest at-risk key's last write (or add) to the kill
+    newest_age: float | None
+    #: the same for the newest key that was read back (``None``: none was)
+    newest_tested_age: float | None
+
+    @property
+    def newest_tested(self) -> bool:
+        """Whether the key written last before the kill was among those read back: the
+        outcome a store that defers its writes loses first."""
+        return self.newest_tested_age is not None and self.newest_tested_age == self.newest_age
+
+
+def tested_at_risk(
     ok: Sequence[Mapping[str, Any]],
     applied: float,
     healed: float,
     reads: Sequence[Mapping[str, Any]],
-) -> tuple[int, int]:
-    """(keys at risk, keys tested) for a kill of every node from ``applied`` to ``healed``.
-    At risk: a key whose last acknowledged write, or any add, came in the :data:`AT_RISK`
-    seconds before the kill (not yet on any disk, if the store defers its writes). Tested:
-    a key read after the restart (a set's adds, by any read; a register's last write, by a
-    read before any later write of it was acknowledged: after that, the read says nothing
-    of what the kill kept). The run being valid, what a tested key's read returned was the
-    write or later."""
+) -> KillTest:
+    """What the acknowledged ops ``ok`` (and among them ``reads``) tested of a kill of every
+    node from ``applied`` to ``healed``. At risk: a key whose last acknowledged write, or any
+    add, came in the :data:`AT_RISK` seconds before the kill (not yet on any disk, if the
+    store defers its writes). Tested: a key read after the restart (a set's adds, by any
+    read; a register's last write, by a read before any later write of it was acknowledged:
+    after that, the read says nothing of what the kill kept). The run being valid, what a
+    tested key's read returned was the write or later."""
     last: dict[str, float] = {}
-    adds: set[str] = set()
     later: dict[str, float] = {}
+    adds: set[str] = set()
     for e in ok:
         f, t = str(e.get("f")), _t(e)
         if f not in ("write", "add"):
             continue
         key = json.dumps(e.get("key"))
         if t < applied:
-            if f == "add" and t >= applied - AT_RISK:
+            last[key] = max(t, last.get(key, t))
+            if f == "add":
                 adds.add(key)
-            elif f == "write" and t >= last.get(key, -1.0):
-                last[key] = t
         elif f == "write":
             later[key] = min(t, later.get(key, float("inf")))
-    writes = {k for k, t in last.items() if t >= applied - AT_RISK}
+    at_risk = {k for k, t in last.items() if t >= applied - AT_RISK}
     tested = set()
     for r in reads:
         key, t = json.dumps(r.get("key")), _t(r)
-        if t > healed and (key in adds or (key in writes and t < later.get(key, float("inf")))):
+        if key in at_risk and t > healed and (key in adds or t < later.get(key, float("inf"))):
             tested.add(key)
-    return len(adds | writes), len(tested)
+    newest = max((last[k] for k in at_risk), default=None)
+    newest_tested = max((last[k] for k in tested), default=None)
+    return KillTest(
+        at_risk=len(at_risk),
+        tested=len(tested),
+        newest_age=None if newest is None else round(applied - newest, 6),
+        newest_tested_age=None if newest_tested is None else round(applied - newest_tested, 6),
+    )
 
 
 def single_ops(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -560,14 +590,23 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     hyp = [tuple(a) for a in struck.get("hypothesis", [])]
     if ("kill", "all") in hyp:
         for applied, healed, _v in _windows(ledger, "kill", t0, t1):
-            risk, seen_n = _tested_at_risk(ok, applied, healed, reads)
-            ev = (f"{seen_n} of {risk} keys written in the {AT_RISK:g} s before every node "
-                  f"was killed were read back after the restart (copies persisted)"
-                  if seen_n else
-                  f"{INCONCLUSIVE}none of {risk} keys written in the {AT_RISK:g} s before "
-                  "every node was killed was read back after the restart before being "
-                  "written again; the hypothesis was not tested")  # fmt: skip
-            if seen_n and "write" in state.classes:
+            test = tested_at_risk(ok, applied, healed, reads)
+            written = f"keys written in the {AT_RISK:g} s before every node was killed"
+            if not test.tested:
+                ev = (f"{INCONCLUSIVE}none of {test.at_risk} {written} was read back after "
+                      "the restart before being written again; the hypothesis was not "
+                      "tested")  # fmt: skip
+            elif not test.newest_tested:
+                ev = (f"{INCONCLUSIVE}{test.tested} of {test.at_risk} {written} were read "
+                      f"back after the restart, but not the one written last "
+                      f"({test.newest_age:.2f} s before the kill; the newest read back "
+                      f"{test.newest_tested_age:.2f} s before), which a store that defers "
+                      "its writes loses first; the hypothesis was not tested")  # fmt: skip
+            else:
+                ev = (f"{test.tested} of {test.at_risk} {written} were read back after the "
+                      f"restart, the one written last ({test.newest_age:.2f} s before the "
+                      "kill) among them (copies persisted)")  # fmt: skip
+            if not ev.startswith(INCONCLUSIVE) and "write" in state.classes:
                 state.classes["write"].learned.setdefault("disk", ev)
             lessons.append(ev)
     if not lessons:

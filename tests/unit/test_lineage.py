@@ -307,6 +307,33 @@ def test_only_reads_of_the_keys_a_kill_of_all_put_at_risk_are_evidence():
     assert lesson.startswith("1 of 1 keys"), lesson
 
 
+def test_a_kill_of_all_tests_the_disk_only_if_the_key_written_last_was_read_back():
+    # A store that defers its writes (bugkv's buffered log) loses the newest first: key 0
+    # written 0.9 s before the kill was flushed, key 1 written 0.05 s before was not.
+    # Reading key 0 back alone says nothing of key 1, so the hypothesis is struck again.
+    ledger = [{"kind": "kill", "event": "applied", "time": 5 * S},
+              {"kind": "kill", "event": "healed", "time": 6 * S}]  # fmt: skip
+    struck = {"hypothesis": [["kill", "all"]], "from": 1.0, "to": 9.0}
+    state = LdfiState()
+    state.observe({"write": OutcomeClass("write", "n1", 1)})
+    h = [ok(0, "write", "n1", 4.1, 8), ok(1, "write", "n1", 4.95, 9, key=1),
+         ok(2, "read", "n2", 7.0, 8)]  # fmt: skip
+    (lesson,) = learn(state, struck, h, ledger)
+    assert lesson.startswith(INCONCLUSIVE + "1 of 2 keys written in the 1 s"), lesson
+    assert "not the one written last (0.05 s before the kill" in lesson, lesson
+    assert "newest read back 0.90 s before" in lesson, lesson
+    assert state.classes["write"].learned == {}
+    (lesson,) = learn(state, struck, [*h, ok(3, "read", "n3", 7.2, 9, key=1)], ledger)
+    assert lesson.startswith("2 of 2 keys written"), lesson
+    assert "the one written last (0.05 s before the kill) among them" in lesson, lesson
+    assert "disk" in state.classes["write"].learned
+    # The key written last, read back alone, is evidence for every older one.
+    fresh = LdfiState()
+    fresh.observe({"write": OutcomeClass("write", "n1", 1)})
+    (lesson,) = learn(fresh, struck, [*h[:2], ok(3, "read", "n3", 7.2, 9, key=1)], ledger)
+    assert lesson.startswith("1 of 2 keys written"), lesson
+
+
 def test_isolated_node_of_a_grudge():
     assert isolated_node({"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}) == "n1"
     assert isolated_node({"n1": ["n2"], "n2": ["n1"]}, NODES) is None  # halves of two
