@@ -284,12 +284,23 @@ def test_a_kill_of_all_with_reads_of_earlier_writes_is_evidence_of_disk():
     assert blind.classes["write"].learned == {}
 
 
-def test_only_reads_of_the_keys_a_kill_of_all_put_at_risk_are_evidence():
+def kill_of_all_at_5s() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The ledger of a kill of every node from 5 s to 6 s, and the hypothesis it struck."""
     ledger = [{"kind": "kill", "event": "applied", "time": 5 * S},
               {"kind": "kill", "event": "healed", "time": 6 * S}]  # fmt: skip
-    struck = {"hypothesis": [["kill", "all"]], "from": 1.0, "to": 9.0}
+    return ledger, {"hypothesis": [["kill", "all"]], "from": 1.0, "to": 9.0}
+
+
+def writes_seen() -> LdfiState:
+    """A fresh ldfi state that has seen acknowledged writes on n1."""
     state = LdfiState()
     state.observe({"write": OutcomeClass("write", "n1", 1)})
+    return state
+
+
+def test_only_reads_of_the_keys_a_kill_of_all_put_at_risk_are_evidence():
+    ledger, struck = kill_of_all_at_5s()
+    state = writes_seen()
     # Key 0 was written 0.5 s before the kill; key 1 long before (on disk by then): reading
     # key 1 back tests nothing, nor does reading key 0 once it was written again.
     h = [ok(0, "write", "n1", 4.5, 8), ok(1, "write", "n1", 1.0, 9, key=1),
@@ -311,11 +322,8 @@ def test_a_kill_of_all_tests_the_disk_only_if_the_key_written_last_was_read_back
     # A store that defers its writes (bugkv's buffered log) loses the newest first: key 0
     # written 0.9 s before the kill was flushed, key 1 written 0.05 s before was not.
     # Reading key 0 back alone says nothing of key 1, so the hypothesis is struck again.
-    ledger = [{"kind": "kill", "event": "applied", "time": 5 * S},
-              {"kind": "kill", "event": "healed", "time": 6 * S}]  # fmt: skip
-    struck = {"hypothesis": [["kill", "all"]], "from": 1.0, "to": 9.0}
-    state = LdfiState()
-    state.observe({"write": OutcomeClass("write", "n1", 1)})
+    ledger, struck = kill_of_all_at_5s()
+    state = writes_seen()
     h = [ok(0, "write", "n1", 4.1, 8), ok(1, "write", "n1", 4.95, 9, key=1),
          ok(2, "read", "n2", 7.0, 8)]  # fmt: skip
     (lesson,) = learn(state, struck, h, ledger)
@@ -328,9 +336,7 @@ def test_a_kill_of_all_tests_the_disk_only_if_the_key_written_last_was_read_back
     assert "the one written last (0.05 s before the kill) among them" in lesson, lesson
     assert "disk" in state.classes["write"].learned
     # The key written last, read back alone, is evidence for every older one.
-    fresh = LdfiState()
-    fresh.observe({"write": OutcomeClass("write", "n1", 1)})
-    (lesson,) = learn(fresh, struck, [*h[:2], ok(3, "read", "n3", 7.2, 9, key=1)], ledger)
+    (lesson,) = learn(writes_seen(), struck, [*h[:2], ok(3, "read", "n3", 7.2, 9, key=1)], ledger)
     assert lesson.startswith("1 of 2 keys written"), lesson
 
 
