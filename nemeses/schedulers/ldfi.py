@@ -138,7 +138,6 @@ __all__ = [
     "MAX_K",
     "RECOVERY_LIMIT",
     "SETTLE",
-    "KillTest",
     "LdfiScheduler",
     "LdfiState",
     "TailKillTiming",
@@ -147,7 +146,6 @@ __all__ = [
     "learn",
     "single_ops",
     "tail_kill_timing",
-    "tested_at_risk",
     "with_covered",
 ]
 
@@ -431,8 +429,8 @@ def _t(e: Mapping[str, Any]) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class KillTest:
-    """What the reads after a kill of every node tested (:func:`tested_at_risk`)."""
+class _KillTest:
+    """What the reads after a kill of every node tested (:func:`_tested_at_risk`)."""
 
     #: keys whose last acknowledged write, or any add, came in the :data:`AT_RISK` seconds
     #: before the kill
@@ -451,12 +449,12 @@ class KillTest:
         return self.newest_tested_age is not None and self.newest_tested_age == self.newest_age
 
 
-def tested_at_risk(
+def _tested_at_risk(
     ok: Sequence[Mapping[str, Any]],
     applied: float,
     healed: float,
     reads: Sequence[Mapping[str, Any]],
-) -> KillTest:
+) -> _KillTest:
     """What the acknowledged ops ``ok`` (and among them ``reads``) tested of a kill of every
     node from ``applied`` to ``healed``. At risk: a key whose last acknowledged write, or any
     add, came in the :data:`AT_RISK` seconds before the kill (not yet on any disk, if the
@@ -486,7 +484,7 @@ def tested_at_risk(
             tested.add(key)
     newest = max((last[k] for k in at_risk), default=None)
     newest_tested = max((last[k] for k in tested), default=None)
-    return KillTest(
+    return _KillTest(
         at_risk=len(at_risk),
         tested=len(tested),
         newest_age=None if newest is None else round(applied - newest, 6),
@@ -590,7 +588,7 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
     hyp = [tuple(a) for a in struck.get("hypothesis", [])]
     if ("kill", "all") in hyp:
         for applied, healed, _v in _windows(ledger, "kill", t0, t1):
-            test = tested_at_risk(ok, applied, healed, reads)
+            test = _tested_at_risk(ok, applied, healed, reads)
             written = f"keys written in the {AT_RISK:g} s before every node was killed"
             if not test.tested:
                 ev = (f"{INCONCLUSIVE}none of {test.at_risk} {written} was read back after "
@@ -606,7 +604,7 @@ def learn(state: LdfiState, struck: Mapping[str, Any], events: Sequence[Mapping[
                 ev = (f"{test.tested} of {test.at_risk} {written} were read back after the "
                       f"restart, the one written last ({test.newest_age:.2f} s before the "
                       "kill) among them (copies persisted)")  # fmt: skip
-            if not ev.startswith(INCONCLUSIVE) and "write" in state.classes:
+            if test.newest_tested and "write" in state.classes:
                 state.classes["write"].learned.setdefault("disk", ev)
             lessons.append(ev)
     if not lessons:
