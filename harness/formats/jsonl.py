@@ -249,11 +249,10 @@ class _Scanner:
         col = self.value_col
         rows = sc.first[c, : sc.counts[c]]
         s, e = sc.start[rows, col], sc.end[rows, col]
-        groups = np.flatnonzero(
-            (sc.kind[rows, col] == self.lib.OTHER)
-            & (e - s > 2)
-            & (sc.buf[np.minimum(s + 1, len(block) - 1)] == ord("["))
-        )
+        # Only a present value has a span (an absent one's start and end are whatever the
+        # arrays held), so its text is looked at only once it is known to be there.
+        spanned = np.flatnonzero((sc.kind[rows, col] == self.lib.OTHER) & (e - s > 2))
+        groups = spanned[sc.buf[s[spanned] + 1] == ord("[")]
         if len(groups):
             sc.txn_groups = groups
             sc.txns = self.txn.parse_txns(block, s[groups], e[groups])

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -88,6 +89,32 @@ def test_fast_path_reads_as_the_checked_path(
         _checked_only(mp)
         checked = _read(path)
     assert fast == checked
+
+
+def test_a_value_absent_from_a_scanned_block_is_never_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scanner leaves an absent field's span unset; the arrays it fills come from
+    # np.empty, so they hold whatever memory held (a CI run saw -6469693229). Filled here
+    # with the most negative integer, the read must still not index the block by them.
+    path = tmp_path / "h.jsonl"
+    absent = '{"process": 0, "f": "w", "type": "ok"}'
+    txn = '{"process": 1, "f": "w", "type": "ok", "value": [["r", 1, null]]}'
+    path.write_text(f"{absent}\n{txn}\n")
+    real_empty = np.empty
+
+    def garbage(shape: Any, dtype: Any = float) -> Any:
+        out = real_empty(shape, dtype=dtype)
+        out.fill(np.iinfo(out.dtype).min if out.dtype.kind == "i" else 0)
+        return out
+
+    monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+    monkeypatch.setattr(jsonl.np, "empty", garbage)
+    scanned = _read(path)
+    _checked_only(monkeypatch)
+    assert scanned == _read(path)
+    oks = [op["value"] for op in scanned[1] if op["type"] == "ok"]
+    assert oks == [None, [["r", 1, None]]]
 
 
 def test_plain_blocks_take_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
