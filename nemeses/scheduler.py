@@ -46,8 +46,6 @@ from harness.generator import NEMESIS, PENDING, Gen, GenContext, OpResult
 from harness.generator import op as gen_op
 from nemeses import kinds as fault_kinds
 from nemeses.kinds import FaultKind
-from nemeses.ledger import targets_of
-from nemeses.topology import cut_off, grudge_from_json
 
 __all__ = [
     "AGENT_WINDOW",
@@ -183,9 +181,6 @@ class Observations:
         self._base: dict[str, tuple[int, float]] = {}
         self._recent: dict[str, deque[float]] = {}
         self.ops = 0
-        #: Node -> ``ok`` completions it served while cut off from a majority (see
-        #: :func:`cut_off_nodes`): acknowledged without a quorum behind them.
-        self.cut_off_ok: Counter[str] = Counter()
         #: What the node agents reported (empty in a run without agents).
         self.agents = AgentObservations()
 
@@ -193,10 +188,8 @@ class Observations:
         """Take in one record of ``node``'s agent journal (see :class:`AgentObservations`)."""
         self.agents.record(node, rec)
 
-    def record(self, event: Mapping[str, Any], *, faulted: bool,
-               cut_off: frozenset[str] = frozenset()) -> None:  # fmt: skip
-        """Take in one client event (an invocation or a completion); ``cut_off``: the
-        nodes cut off from a majority as it arrived (:func:`cut_off_nodes`)."""
+    def record(self, event: Mapping[str, Any], *, faulted: bool) -> None:
+        """Take in one client event (an invocation or a completion)."""
         p = event.get("process")
         kind = event.get("type")
         if kind == "invoke":
@@ -209,8 +202,6 @@ class Observations:
         started = self._started.pop(p, None)
         node = event.get("node") or (started[1] if started else None)
         self.counts[(node, f, str(kind))] += 1
-        if kind == "ok" and node in cut_off:
-            self.cut_off_ok[node] += 1
         if started is None:
             return
         t0 = started[0]
@@ -246,24 +237,6 @@ class Observations:
         if not n or not recent or total <= 0:
             return None
         return (sum(recent) / len(recent)) / (total / n)
-
-
-#: Fault kinds whose targets stop serving and stop answering their peers while they hold.
-DOWN_KINDS = ("pause", "kill", "power-off")
-
-
-def cut_off_nodes(active: Mapping[str, Any], nodes: Sequence[str]) -> frozenset[str]:
-    """The nodes that, under the ``active`` faults (kind -> applied value), run but cannot
-    exchange packets with a majority of ``nodes`` (a partition's grudge; the targets of
-    :data:`DOWN_KINDS` count for no one): :func:`nemeses.topology.cut_off`. A partition
-    value that is not a grudge cuts nothing."""
-    value = active.get("partition")
-    grudge = value if isinstance(value, Mapping) and all(
-        isinstance(v, list) for v in value.values()) else {}  # fmt: skip
-    down = {n for k in DOWN_KINDS if k in active for n in targets_of(active[k])}
-    if not grudge and not down:
-        return frozenset()
-    return cut_off(grudge_from_json(grudge), list(nodes), down)
 
 
 @dataclass(frozen=True, slots=True)
@@ -720,8 +693,6 @@ class Driver:
         self.summarized = False
         #: Fault ops the scheduler has given (counted against ``space.fault_ops``).
         self.fault_ops = 0
-        self._cut_off_key = ""
-        self._cut_off_now: frozenset[str] = frozenset()
 
     def view(self, now_ns: int) -> RunView:
         """What the scheduler sees at ``now_ns`` (ns since the origin)."""
@@ -753,18 +724,7 @@ class Driver:
     def observe(self, event: Mapping[str, Any]) -> None:
         """Take in one event of the run (client events feed the observations)."""
         if isinstance(event.get("process"), int):
-            active = self._active()
-            self.observed.record(event, faulted=bool(active),
-                                 cut_off=self._cut_off(active))  # fmt: skip
-
-    def _cut_off(self, active: Mapping[str, Any]) -> frozenset[str]:
-        # Worked out again only when the active faults change (they change a few times a
-        # run; events come by the thousand).
-        key = repr(sorted(active.items()))
-        if key != self._cut_off_key:
-            self._cut_off_key = key
-            self._cut_off_now = cut_off_nodes(active, self.space.nodes)
-        return self._cut_off_now
+            self.observed.record(event, faulted=bool(self._active()))
 
     def observe_agent(self, node: str, rec: Mapping[str, Any]) -> None:
         """Take in one record of ``node``'s agent journal (the fault guard calls this as

@@ -83,20 +83,6 @@ def connected(grudge: Grudge, a: str, b: str) -> bool:
     return a == b or (b not in grudge.get(a, frozenset()) and a not in grudge.get(b, frozenset()))
 
 
-def cut_off(grudge: Grudge, nodes: Sequence[str], down: Iterable[str] = ()) -> frozenset[str]:
-    """The running nodes of ``nodes`` (those not in ``down``) that cannot exchange packets
-    directly with a majority of ``nodes``, themselves included: under ``grudge``, with the
-    ``down`` nodes (paused, killed) counting for no one. Such a node cannot commit a write
-    or confirm a read with a quorum, so whatever it acknowledges rests on something other
-    than a majority (a lease, a clock, a bug)."""
-    dead = frozenset(down)
-    up = [n for n in nodes if n not in dead]
-    majority = len(nodes) // 2 + 1
-    return frozenset(
-        n for n in up if sum(1 for m in up if connected(grudge, n, m)) < majority
-    )
-
-
 def validate_grudge(grudge: Grudge, nodes: Iterable[str]) -> dict[str, frozenset[str]]:
     """``grudge`` checked against ``nodes`` and completed with an empty set for every node
     it does not mention; :class:`NemesisError` naming any unknown node or self-grudge."""

@@ -37,11 +37,7 @@ with a softmax policy, as Mallory does; α = 0.3, γ = 0.6).
   system did, not which faults the agent itself holds. (Counting whole states made every
   new combination of its own faults novel: the agent was paid for stacking faults until
   nothing was served, and chose about as random does.) :data:`SPLIT_REWARD` when two
-  nodes served acknowledged ops in one window (two leaders: an anomaly seen live); and
-  :data:`CUT_OFF_REWARD` times the share of the window's acknowledged ops served by nodes
-  cut off from a majority by the faults holding (``Observations.cut_off_ok``): what such
-  a node acknowledges has no quorum behind it, the redundancy lineage-driven injection
-  looks for taken away (a lease, a clock or a bug stands in for the quorum).
+  nodes served acknowledged ops in one window (two leaders: an anomaly seen live).
 * **Anomalies found** are learned per move, as a bandit over the fault space: when a run
   starts it reads the previous run's verdict and counts, for each fault it started, the
   runs that made it and how many came out invalid. A start move's **lift** is the invalid
@@ -93,7 +89,6 @@ from nemeses.schedulers import memory
 
 __all__ = [
     "ALPHA",
-    "CUT_OFF_REWARD",
     "EVIDENCE_WEIGHT",
     "GAMMA",
     "HOLD",
@@ -123,10 +118,6 @@ LIFT_RANGE = (1 / 3, 5.0)
 PRIOR_RUNS = 2.0
 #: Reward for reaching a state in which two nodes served acknowledged ops (two leaders).
 SPLIT_REWARD = 2.0
-#: Reward for a window's acknowledged ops served by nodes cut off from a majority, times
-#: their share of the window's: what such a node acknowledges has no quorum behind it (a
-#: lease, a clock or a bug stands in for one), the redundancy the faults took away.
-CUT_OFF_REWARD = 2.0
 #: A node's share of a window's acknowledged ops for it to count as serving.
 SERVING_SHARE = 0.2
 #: The value of a (state, action) never tried: optimistic, so that untried ones get tried.
@@ -266,11 +257,6 @@ class StateTracker:
 
     def __init__(self) -> None:
         self._last: Counter[tuple[str | None, str, str]] = Counter()
-        self._cut_off_last: Counter[str] = Counter()
-        #: The share of the last window's acknowledged ops served by nodes cut off from a
-        #: majority (``Observations.cut_off_ok``), and their count.
-        self.cut_off_share = 0.0
-        self.cut_off_acks = 0
         self._agents_last: Counter[tuple[str, str]] = Counter()
         self._lead: str | None = None
         self._serving: set[str] = set()
@@ -300,10 +286,6 @@ class StateTracker:
         total = sum(types.values())
         share = (types["fail"] + types["info"]) / total if total else None
         ok = sum(served.values())
-        cut = observed.cut_off_ok - self._cut_off_last
-        self._cut_off_last = Counter(observed.cut_off_ok)
-        self.cut_off_acks = sum(cut.values())
-        self.cut_off_share = self.cut_off_acks / ok if ok else 0.0
         serving = [n for n, c in served.most_common() if ok and c / ok >= SERVING_SHARE]
         lead = serving[0] if serving else None
         if self.many_serve is None and serving:
@@ -444,8 +426,7 @@ class AdaptiveScheduler:
     def _decide(self, view: RunView, t: float) -> Decision:
         state = self.tracker.state(view.observed, self._active(), agents=view.space.agents)
         novelty = self.learner.visit(self.tracker.transition)
-        cut_off = CUT_OFF_REWARD * self.tracker.cut_off_share
-        reward = novelty + (SPLIT_REWARD if self.tracker.split else 0.0) + cut_off
+        reward = novelty + (SPLIT_REWARD if self.tracker.split else 0.0)
         actions = self._available(view)
         if self._prev is not None:
             s, a = self._prev
@@ -457,8 +438,7 @@ class AdaptiveScheduler:
         est = ", ".join(f"{a}={self.learner.score(state, a):.3f}" for a in ranked)
         why = (f"adaptive: state [{state}] (novelty {novelty:.2f} of "
                f"{self.tracker.transition}"
-               f"{', two nodes serving' if self.tracker.split else ''}"
-               f"{self._cut_off_note()}); chose {action} "
+               f"{', two nodes serving' if self.tracker.split else ''}); chose {action} "
                f"p={p:.2f} of {len(actions)}{self._evidence_note(action)}; "
                f"best estimates {est}")  # fmt: skip
         if action == HOLD:
@@ -474,15 +454,6 @@ class AdaptiveScheduler:
         self._strikes += 1
         return FaultOp(at=round(t, 3), f=f"start-{kind}", value=self._value(view, kind, role),
                        why=why)  # fmt: skip
-
-    def _cut_off_note(self) -> str:
-        """``, 12 acks (40 %) from nodes cut off from a majority (+0.80)`` when the last
-        window had any."""
-        t = self.tracker
-        if not t.cut_off_acks:
-            return ""
-        return (f", {t.cut_off_acks} acks ({t.cut_off_share:.0%}) from nodes cut off from "
-                f"a majority (+{CUT_OFF_REWARD * t.cut_off_share:.2f})")  # fmt: skip
 
     def _evidence_note(self, action: str) -> str:
         """``, lift ×L (i of n runs with it invalid; I of N in all)`` when anomaly evidence
