@@ -34,7 +34,8 @@ depth, scheduler, config and experiment hashes, clew commit, runs, seconds and f
 to detection or ``null`` with the cap and what was spent, each run's wall time, the
 machine's load average at the campaign's start and end).
 ``--table FILE...`` prints the table of stored rows (figures from different sittings add
-up when their config hashes agree).
+up when their config hashes agree; a file given as ``LABEL=FILE`` keeps its cells apart,
+named ``adaptive (LABEL)``: a trial against the version before it).
 
 A seeded bug is measured on the yardstick (``YARDSTICK`` in ``harness/dbs/bugkv_bugs.py``,
 ``docs/bugkv.md``: every local fault kind, an op every second, at most 2 faults at once,
@@ -223,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the cluster pool's /24 subnets (default 10.77.232-237.0/24)")  # fmt: skip
     p.add_argument("--out", default=None,
                    help="results file (default bench/results/bugs-<time>.json)")  # fmt: skip
-    p.add_argument("--table", nargs="+", metavar="FILE", help="print the table of stored rows")
+    p.add_argument("--table", nargs="+", metavar="FILE",
+                   help="print the table of stored rows; LABEL=FILE keeps a file's cells "
+                        "apart from the others' (named 'adaptive (LABEL)')")  # fmt: skip
     p.add_argument("--resume", default=None, metavar="FILE",
                    help="a results file to continue: its campaigns are not run again, new "
                         "rows are added to it")  # fmt: skip

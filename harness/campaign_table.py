@@ -13,6 +13,12 @@ so a cell where most campaigns found nothing has its median at the cap, shown as
 a one-sided Mann-Whitney U test on the capped runs (alternative: its runs are smaller);
 ties at the cap are ties, which makes the test conservative.
 
+Rows of one (bug, scheduler) pool into one cell whatever file they come from (campaigns
+of different sittings add up). A file given as ``LABEL=FILE`` keeps its rows apart: its
+schedulers are named ``adaptive (LABEL)``, so a trial and the version before it are two
+cells, each tested against ``random`` (or, with no unlabelled ``random``, against the one
+labelled ``random`` cell).
+
 Where most campaigns of both cells found nothing, both medians sit at the cap and say
 nothing of the difference. The **detections per run** say more: the campaigns that found
 the bug over the runs the cell spent (to each detection, or to the cap). It is the
@@ -33,8 +39,8 @@ from typing import Any
 
 from harness.errors import InputError
 
-__all__ = ["Cell", "Spread", "campaign_fields", "cells", "detections_per_run", "markdown",
-           "read_rows", "text"]
+__all__ = ["Cell", "Spread", "campaign_fields", "cells", "detections_per_run", "label_rows",
+           "labelled_path", "markdown", "read_rows", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +178,9 @@ def cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
         missed = sum(1 for r in rs if not r.get("runs_to_detection"))
         censored = missed * 2 > len(rs)
         p = None
-        base = capped.get((bug, "random"))
-        if sched != "random" and base:
+        baseline = _baseline(bug, groups)
+        base = capped.get((bug, baseline))
+        if sched != baseline and base:
             from scipy.stats import mannwhitneyu
 
             p = float(mannwhitneyu(capped[bug, sched], base, alternative="less").pvalue)
@@ -196,6 +203,15 @@ def cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
             found_per_run=detections_per_run(rs),
         ))  # fmt: skip
     return out
+
+
+def _baseline(bug: str, groups: Mapping[tuple[str, str], Any]) -> str:
+    """The scheduler whose cell the others of ``bug`` are tested against: ``random``, else
+    the one labelled ``random`` there is (``random (before)``), else none."""
+    if (bug, "random") in groups:
+        return "random"
+    labelled = [s for b, s in groups if b == bug and s.startswith("random (")]
+    return labelled[0] if len(labelled) == 1 else "random"
 
 
 def _p(cell: Cell) -> str:
@@ -238,11 +254,33 @@ def markdown(table: Sequence[Cell]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def labelled_path(arg: str | Path) -> tuple[str | None, Path]:
+    """``LABEL=PATH`` split into its label and path; a path that exists as written (even
+    with a ``=`` in it), or that has no label before a ``=``, has no label."""
+    text = str(arg)
+    label, sep, rest = text.partition("=")
+    if not sep or Path(text).exists() or not label or "/" in label:
+        return None, Path(text)
+    return label, Path(rest)
+
+
+def label_rows(rows: Iterable[dict[str, Any]], label: str | None) -> list[dict[str, Any]]:
+    """``rows`` with their scheduler named ``scheduler (label)``: rows of one scheduler
+    under different labels are different cells, not pooled (e.g. a trial against the
+    version before it); unchanged for no label."""
+    if label is None:
+        return list(rows)
+    return [{**r, "scheduler": f"{r['scheduler']} ({label})"} for r in rows]
+
+
 def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """The campaign rows of result files (each a JSON list of rows); :class:`InputError`
-    naming a file that is not one."""
+    """The campaign rows of result files (each a JSON list of rows). Rows of the same
+    (bug, scheduler) from several files are pooled into one cell, unless a file is given as
+    ``LABEL=FILE`` (see :func:`label_rows`). :class:`InputError` naming a file that is not
+    one."""
     rows: list[dict[str, Any]] = []
-    for path in paths:
+    for arg in paths:
+        label, path = labelled_path(arg)
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as e:
@@ -253,5 +291,5 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             isinstance(r, dict) and "bug" in r and "scheduler" in r for r in data
         ):
             raise InputError(f"{path}: not a list of campaign rows (bug, scheduler, ...)")
-        rows.extend(data)
+        rows.extend(label_rows(data, label))
     return rows

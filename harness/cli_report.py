@@ -88,7 +88,7 @@ def serve_cmd(store: str, port: int, host: str) -> None:
 
 
 @click.command("compare", short_help="Compare campaigns' schedulers side by side (HTML).")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1)
 @click.option("-o", "--out", default="compare.html", show_default=True,
               help="The page to write.")  # fmt: skip
 def compare_cmd(paths: tuple[str, ...], out: str) -> None:
@@ -100,12 +100,16 @@ def compare_cmd(paths: tuple[str, ...], out: str) -> None:
 
     PATHS are campaign directories of `clew campaign` (or directories holding them;
     default: store/campaigns) or results files of bench/bugs.py (bench/results/bugs-*.json).
-    Run a campaign per scheduler on the same experiment, then compare them.
+    Run a campaign per scheduler on the same experiment, then compare them. Campaigns of
+    one scheduler pool into one curve whatever path they come from; a path given as
+    LABEL=PATH keeps its own, its schedulers named "adaptive (LABEL)" (a trial against
+    the version before it).
 
     \b
     Examples:
       clew compare store/campaigns
       clew compare store/campaigns -o campaigns.html
+      clew compare base.json before=adaptive-old.json trial=adaptive-new.json
     """
     from reports.campaigns import campaign_rows, write_comparison
 

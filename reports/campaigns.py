@@ -18,7 +18,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.campaign_table import Cell, campaign_fields, cells, read_rows
+from harness.campaign_table import (
+    Cell,
+    campaign_fields,
+    cells,
+    label_rows,
+    labelled_path,
+    read_rows,
+)
 from harness.errors import InputError
 
 __all__ = ["campaign_rows", "found_by_run", "write_comparison"]
@@ -31,19 +38,22 @@ def campaign_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """The campaign rows of ``paths``: each a results file of ``bench/bugs.py`` (a JSON list
     of rows), a ``campaign.json``, or a directory searched for ``campaign.json`` files. A
     campaign of ``clew campaign`` is named by its suite, workload and options (its
-    experiment hash added where two experiments would share a name).
+    experiment hash added where two experiments would share a name). A path given as
+    ``LABEL=PATH`` has its schedulers named ``scheduler (LABEL)``: its campaigns are cells
+    of their own, not pooled with another path's of the same scheduler.
     :class:`InputError` naming a path that holds none, or a file that is neither."""
     rows: list[dict[str, Any]] = []
-    for path in map(Path, paths):
+    for arg in paths:
+        label, path = labelled_path(arg)
         if path.is_dir():
             found = _campaign_files(path)
             if not found:
                 raise InputError(f"{path}: no campaign here (no campaign.json below it)")
-            rows.extend(_campaign_row(p) for p in found)
+            rows.extend(label_rows((_campaign_row(p) for p in found), label))
         elif path.name == "campaign.json":
-            rows.append(_campaign_row(path))
+            rows.extend(label_rows([_campaign_row(path)], label))
         elif path.is_file():
-            rows.extend(read_rows([path]))
+            rows.extend(label_rows(read_rows([path]), label))
         else:
             raise InputError(f"{path}: no such file or directory")
     return _unique_names(rows)

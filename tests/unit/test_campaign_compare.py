@@ -103,3 +103,18 @@ def test_bad_input_is_named_and_the_command_says_where_the_page_is(tmp_path: Pat
     out = tmp_path / "page.html"
     r = runner.invoke(cli, ["compare", str(tmp_path / "campaigns"), "-o", str(out)])
     assert r.exit_code == 0 and f"report: {out}" in r.output and out.is_file(), r.output
+
+
+def test_labelled_paths_are_curves_of_their_own(tmp_path: Path) -> None:
+    campaign(tmp_path / "one", "a", "random", 3)
+    campaign(tmp_path / "one", "b", "adaptive", 2)
+    campaign(tmp_path / "two", "c", "adaptive", 1)
+    rows = campaign_rows([tmp_path / "one", f"trial={tmp_path / 'two'}"])
+    assert sorted(c.scheduler for c in cells(rows)) == ["adaptive", "adaptive (trial)", "random"]
+    out = tmp_path / "page.html"
+    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "one"), f"trial={tmp_path / 'two'}",
+                                 "-o", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "adaptive (trial) (1 campaign, 1 found)" in out.read_text()
+    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "nowhere")])
+    assert r.exit_code == 254 and "nowhere: no such file or directory" in r.output, r.output

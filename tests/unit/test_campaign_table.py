@@ -124,3 +124,39 @@ def test_a_median_of_counts_halfway_is_shown_exactly_not_rounded() -> None:
     assert cell.runs.median == 1.5 and cell.runs.show() == "1.5 [1-2.25]"
     assert Spread.of([2.0, 3.0]).show() == "2.5 [2.25-2.75]"  # type: ignore[union-attr]
     assert Spread.of([10.4, 20.6]).show() == "16 [13-18]"  # type: ignore[union-attr]
+
+
+def test_a_labelled_file_keeps_its_cells_apart_and_both_are_tested_against_random(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "random.json"
+    base.write_text(json.dumps([row("b", "random", None) for _ in range(8)]))
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps([row("b", "adaptive", None) for _ in range(8)]))
+    trial = tmp_path / "trial.json"
+    trial.write_text(json.dumps([row("b", "adaptive", n) for n in (1, 2, 1, 3, 2, 1, 2, 1)]))
+    pooled = {c.scheduler: c for c in cells(read_rows([base, before, trial]))}
+    assert set(pooled) == {"random", "adaptive"} and pooled["adaptive"].campaigns == 16
+    by = {c.scheduler: c for c in cells(read_rows([base, f"before={before}", f"trial={trial}"]))}
+    assert set(by) == {"random", "adaptive (before)", "adaptive (trial)"}
+    assert by["adaptive (before)"].campaigns == 8 and by["adaptive (trial)"].runs.median == 1.5
+    assert by["adaptive (trial)"].p_vs_random is not None
+    assert by["adaptive (trial)"].p_vs_random < 0.001 < 0.5 < by["adaptive (before)"].p_vs_random
+
+
+def test_a_labelled_random_is_the_baseline_where_no_other_random_is(tmp_path: Path) -> None:
+    base = tmp_path / "random.json"
+    base.write_text(json.dumps([row("b", "random", None) for _ in range(6)]))
+    fast = tmp_path / "ldfi.json"
+    fast.write_text(json.dumps([row("b", "ldfi", 1) for _ in range(6)]))
+    by = {c.scheduler: c for c in cells(read_rows([f"old={base}", fast]))}
+    assert by["random (old)"].p_vs_random is None
+    assert by["ldfi"].p_vs_random is not None and by["ldfi"].p_vs_random < 0.01
+
+
+def test_a_path_with_an_equals_sign_that_exists_is_a_path(tmp_path: Path) -> None:
+    odd = tmp_path / "a=b.json"
+    odd.write_text(json.dumps([row("b", "random", 2)]))
+    assert read_rows([odd])[0]["scheduler"] == "random"
+    with pytest.raises(InputError, match=r"nothing\.json: cannot read"):
+        read_rows([f"x={tmp_path / 'nothing.json'}"])
