@@ -552,8 +552,11 @@ class ReplayScheduler:
         return FaultOp(at=float(s["at"]), f=str(s["f"]), value=s.get("value"), why="replayed")
 
     def summary(self, view: RunView) -> dict[str, Any]:
-        """Which kinds of the replayed schedule struck."""
-        return _coverage(view, "replay")
+        """Which kinds the replayed schedule starts struck (a kind of the spec that the
+        schedule never starts, as in a shrunk one, was not asked for)."""
+        starts = [str(s["f"]).removeprefix("start-") for s in self.steps
+                  if str(s["f"]).startswith("start-")]  # fmt: skip
+        return _coverage(view, "replay", list(dict.fromkeys(starts)), planned=False)
 
 
 def _applied_kinds(ledger: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -577,8 +580,12 @@ def _last_start_failed(ledger: Sequence[Mapping[str, Any]], kind: str) -> bool:
     return False
 
 
-def _coverage(view: RunView, name: str) -> dict[str, Any]:
-    requested = list(view.space.kinds)
+def _coverage(view: RunView, name: str, requested: Sequence[str] | None = None, *,
+              planned: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Which of the ``requested`` kinds (default: the fault space's) struck, and why the
+    others did not; ``planned`` when the random planner's timing decided the strikes (a
+    replay's come from its steps: no shortfall of the run's length is computed)."""
+    requested = list(view.space.kinds if requested is None else requested)
     struck = [k for k in requested if k in _applied_kinds(view.ledger)]
     missed = [k for k in requested if k not in struck]
     rec: dict[str, Any] = {"scheduler": name, "requested": requested, "struck": struck,
@@ -586,7 +593,8 @@ def _coverage(view: RunView, name: str) -> dict[str, Any]:
     if missed:
         space = view.space
         short = coverage_shortfall(requested, space.time_limit, space.interval,
-                                   overlap=space.overlap, fault_ops=space.fault_ops)  # fmt: skip
+                                   overlap=space.overlap, fault_ops=space.fault_ops,
+                                   ) if planned else []  # fmt: skip
         failed = _failed_kinds(view.ledger)
         if short:
             rec["why"] = (

@@ -205,3 +205,27 @@ def test_the_final_heals_follow_the_kinds_heal_order() -> None:
     history = simulate(gen, concurrency=2, nemesis=True, latency=0.05)
     finals = [o["f"] for o in history if o.get("reason") == "final" and o["type"] == "invoke"]
     assert finals == ["stop-partition", "stop-kill"]
+
+
+def test_a_replay_reports_only_the_kinds_its_schedule_starts(caplog: Any) -> None:
+    """A shrunk schedule replayed under the original spec (every kind requested) starts
+    one kind: the others were not asked for, and no warning says they ran late."""
+    from nemeses.scheduler import ReplayScheduler
+
+    fake = FakeFaults()
+    steps = [{"at": 1.0, "f": "start-partition", "value": "majority"},
+             {"at": 2.0, "f": "stop-partition", "value": None}]  # fmt: skip
+    d = driver_for(ReplayScheduler(steps), fake, KINDS, 5.0)
+    with caplog.at_level(logging.WARNING, logger="clew.nemeses"):
+        run(d, repeat({"f": "read"}), 5.0, fake.complete)
+    (summary,) = [r for r in fake.ledger if r.get("event") == "scheduler"]
+    assert summary["requested"] == ["partition"] and summary["missed"] == []
+    assert "never struck" not in caplog.text
+    fake2 = FakeFaults()
+    late = [*steps, {"at": 9.0, "f": "start-kill", "value": None}]
+    d2 = driver_for(ReplayScheduler(late), fake2, KINDS, 5.0)
+    with caplog.at_level(logging.WARNING, logger="clew.nemeses"):
+        run(d2, repeat({"f": "read"}), 5.0, fake2.complete)
+    (summary2,) = [r for r in fake2.ledger if r.get("event") == "scheduler"]
+    assert summary2["missed"] == ["kill"] and "time ran out" in summary2["why"]
+    assert "never struck: kill" in caplog.text
