@@ -49,15 +49,16 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
                suite_file: str | None) -> None:  # fmt: skip
     """Delta-debug (ddmin) the fault schedule of the invalid run in RUN_DIR: replay subsets
     of the fault ops it applied (same spec and seed) and keep the smallest that is still
-    invalid in at least FRACTION of RERUNS reruns; then rerun that schedule RERUNS times
-    for its reproduction rate. Writes RUN_DIR/shrink.json and prints the schedule.
+    invalid in at least FRACTION of RERUNS reruns (the whole schedule is rerun only if no
+    half of it is); then rerun that schedule RERUNS times for its reproduction rate.
+    Writes RUN_DIR/shrink.json and prints the schedule.
 
     Exit codes: 0 a smaller (or equal) schedule reproduces, 2 the original schedule does
     not reproduce, 254 bad arguments or input.
     """
     from harness.record import RunSpec
     from harness.runner import run_test, stored_suite
-    from harness.shrink import shrink_run
+    from harness.shrink import NOT_REPRODUCED, shrink_run
     from harness.spec import load_spec
 
     run = Path(run_dir)
@@ -84,4 +85,4 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
                f"{result.seconds:.0f} s")  # fmt: skip
     for s in result.minimal:
         click.echo(f"  {s['at']:>7} {s['f']} {s.get('value')}")
-    sys.exit(2 if result.reproduced == 0 else 0)
+    sys.exit(2 if result.reproduced == 0 or result.stopped == NOT_REPRODUCED else 0)

@@ -10,8 +10,11 @@ the run's end heals).
 
 A candidate is tested by rerunning it until it has ``ceil(fraction * reruns)`` invalid
 runs (accepted) or can no longer get them (rejected), so a candidate that does not
-reproduce usually costs one or two runs. ``max_runs`` caps the whole search (then the
-smallest schedule found so far is reported, with the reason). The result is written to
+reproduce usually costs one or two runs. The original schedule is tested only when the
+search needs it: when no half of it reproduces (a half that does shows the anomaly is
+there to shrink, and the original's reruns would cost as much as an accepted
+candidate's). ``max_runs`` caps the whole search (then the smallest schedule found so far
+is reported, with the reason). The result is written to
 the run's ``shrink.json``.
 """
 
@@ -30,7 +33,8 @@ from harness.errors import ConfigError
 from harness.record import read_fault_records
 from nemeses.schedule import schedule_from_ledger
 
-__all__ = ["Budget", "ShrinkResult", "ddmin", "fault_units", "reproduction", "shrink_run"]
+__all__ = ["NOT_REPRODUCED", "Budget", "ShrinkResult", "ddmin", "fault_units", "reproduction",
+           "shrink_run"]
 
 T = TypeVar("T")
 
@@ -38,17 +42,25 @@ T = TypeVar("T")
 DEFAULT_RERUNS = 5
 DEFAULT_FRACTION = 0.8
 DEFAULT_MAX_RUNS = 150
+#: ``ShrinkResult.stopped`` when the original schedule does not reproduce the anomaly.
+NOT_REPRODUCED = "the original schedule does not reproduce the anomaly"
 
 
 class Budget(Exception):
     """The search ran out of runs."""
 
 
-def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
+def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool],
+          confirm: Callable[[], bool] | None = None) -> list[T]:  # fmt: skip
     """A 1-minimal sublist of ``items`` (in order) for which ``fails`` holds, assuming it
-    holds for ``items`` (removing any single element of the result makes it not fail)."""
+    holds for ``items`` (removing any single element of the result makes it not fail).
+
+    ``confirm``, if given, is asked once whether ``items`` fail, the first time the search
+    would rest on it (no part tested so far failed); if it says no, ``items`` come back
+    unchanged and the search stops there."""
     current = list(items)
     n = 2
+    shrunk = False
     while len(current) >= 2:
         size = math.ceil(len(current) / n)
         chunks = [current[i : i + size] for i in range(0, len(current), size)]
@@ -61,6 +73,11 @@ def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
             if fails(complement):
                 current, n, reduced = complement, max(n - 1, 2), True
                 break
+        shrunk = shrunk or reduced
+        if not shrunk and confirm is not None:
+            if not confirm():
+                return list(items)
+            confirm = None
         if not reduced:
             if n >= len(current):
                 break
@@ -158,31 +175,40 @@ def shrink_run(
             result.tests.append({"ops": idx, "invalid": hits, "runs": made, "kept": ok})
         return cache[key]
 
-    best = list(range(len(steps)))
+    everything = list(range(len(steps)))
+    best = everything
+
+    def tracked(idx: list[int]) -> bool:
+        nonlocal best
+        r = fails(idx)
+        if r and len(idx) < len(best):
+            best = idx
+        return r
+
+    def original() -> bool:
+        return fails(everything)
+
+    def refuted() -> bool:
+        return cache.get(json.dumps(everything)) is False
+
     try:
-        if not fails(best):
-            result.stopped = "the original schedule does not reproduce the anomaly"
-        else:
-
-            def tracked(idx: list[int]) -> bool:
-                nonlocal best
-                r = fails(idx)
-                if r and len(idx) < len(best):
-                    best = idx
-                return r
-
-            units = fault_units(steps)
-            kept = ddmin(units, lambda us: tracked(sorted(i for u in us for i in u)))
+        units = fault_units(steps)
+        kept = ddmin(units, lambda us: tracked(sorted(i for u in us for i in u)), original)
+        if not refuted():
             best = sorted(i for u in kept for i in u)
-            best = ddmin(best, tracked)
-            result.stopped = "1-minimal"
+            best = ddmin(best, tracked, original if best == everything else None)
+        result.stopped = NOT_REPRODUCED if refuted() else "1-minimal"
     except Budget:
         result.stopped = f"out of runs (--max-runs {max_runs}): the smallest found so far"
     result.minimal = [steps[i] for i in best]
-    if result.stopped != "the original schedule does not reproduce the anomaly":
+    if result.stopped != NOT_REPRODUCED:
         rate = [bool(run_schedule(result.minimal)) for _ in range(reruns)]
         result.runs_made += reruns
         result.reproduced = sum(rate)
+        if best == everything and json.dumps(everything) not in cache and (
+            result.reproduced < math.ceil(fraction * reruns)
+        ):  # a schedule too small to halve was never tested before these reruns
+            result.stopped = NOT_REPRODUCED
     result.seconds = round(time.monotonic() - t0, 1)
     (run / "shrink.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     return result

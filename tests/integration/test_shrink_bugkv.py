@@ -4,8 +4,9 @@ three harmless faults (0.5 s pauses of single followers) —
 shrinks to at most 3 ops that reproduce in at least 4 of 5 reruns.
 
 Slow (``-m slow``, up to 90 min): the shrink reruns the test some 15-25 times (a fault
-pass over 5 faults, then an op pass, then 5 reruns of the result), 30 s a run on a quiet
-machine and up to 4 minutes at load 30 (2 cores shared by eight sessions).
+pass over 5 faults, then an op pass, then 5 reruns of the result; 17 on 2026-12-07, the
+whole schedule not rerun since a half of it reproduces), 20-30 s a run on a quiet machine
+and up to 4 minutes at load 30 (2 cores shared by eight sessions).
 lease-wall-clock is the depth-2 bug chosen because its anomaly lasts as long as the clock
 stays stepped back (30 s, longer than the run), so it reproduces however late a fault op
 lands; buffered-log, whose window is the last unflushed writes, reproduced 3 of 5 under

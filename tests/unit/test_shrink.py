@@ -120,3 +120,55 @@ def test_the_fault_pass_drops_whole_faults_and_the_op_pass_the_stops_not_needed(
     assert [s["f"] for s in result.minimal] == ["start-partition", "start-clock"]
     assert result.reproduced == 5 and result.stopped == "1-minimal"
     assert result.runs_made <= 45, result.runs_made
+
+
+def test_ddmin_asks_to_confirm_the_whole_only_when_no_part_fails():
+    asked: list[int] = []
+
+    def confirm(answer: bool) -> bool:
+        asked.append(1)
+        return answer
+
+    assert ddmin(list(range(8)), lambda xs: 2 in xs, lambda: confirm(True)) == [2]
+    assert asked == []  # a half failed: the whole was never in question
+    assert ddmin(list(range(8)), lambda xs: {1, 6} <= set(xs), lambda: confirm(True)) == [1, 6]
+    assert asked == [1]  # neither half fails alone: the search rests on the whole, asked once
+    tested: list[list[int]] = []
+
+    def never(xs: list[int]) -> bool:
+        tested.append(xs)
+        return False
+
+    assert ddmin(list(range(8)), never, lambda: confirm(False)) == list(range(8))
+    assert {tuple(xs) for xs in tested} == {(0, 1, 2, 3), (4, 5, 6, 7)} and asked == [1, 1]
+
+
+def test_the_original_schedule_is_rerun_only_when_no_half_reproduces(tmp_path: Path):
+    run = _invalid_run(tmp_path, 8)
+
+    def replay(steps: list[dict[str, Any]]) -> bool:
+        return "start-partition" in [s["f"] for s in steps]
+
+    result = shrink_run(run, replay, reruns=5, fraction=0.8)
+    assert [s["f"] for s in result.minimal] == ["start-partition"]
+    assert all(len(t["ops"]) < 8 for t in result.tests), result.tests
+    (run / "shrink.json").unlink()
+    made: list[int] = []
+
+    def nothing(steps: list[dict[str, Any]]) -> bool:
+        made.append(len(steps))
+        return False
+
+    r = shrink_run(run, nothing, reruns=5, fraction=0.8)
+    assert r.stopped == "the original schedule does not reproduce the anomaly"
+    assert made == [4, 4, 4, 4, 8, 8] and r.runs_made == 6 and r.reproduced == 0
+
+
+def test_a_schedule_too_small_to_halve_is_judged_by_its_final_reruns(tmp_path: Path):
+    run = _invalid_run(tmp_path, 1)
+    r = shrink_run(run, lambda steps: False, reruns=3, fraction=0.6)
+    assert r.stopped == "the original schedule does not reproduce the anomaly"
+    assert r.reproduced == 0 and r.runs_made == 2 + 3  # the empty schedule, then the reruns
+    (run / "shrink.json").unlink()
+    r2 = shrink_run(run, lambda steps: bool(steps), reruns=3, fraction=0.6)
+    assert r2.stopped == "1-minimal" and r2.reproduced == 3 and len(r2.minimal) == 1
