@@ -75,8 +75,9 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
 
     def replay(steps: list[dict[str, Any]]) -> bool | None:
         outcome = run_test(spec, schedule=steps, replay_of=str(run), suite=suite)
-        click.echo(f"  {len(steps)} ops: {'INVALID' if outcome.valid is False else outcome.valid}"
-                   f"  {outcome.run_dir}", err=True)  # fmt: skip
+        valid = outcome.valid
+        verdict = "INVALID" if valid is False else "valid" if valid is True else "unknown"
+        click.echo(f"  {len(steps)} ops: {verdict}  {outcome.run_dir}", err=True)
         return outcome.valid is False
 
     result = shrink_run(run, replay, reruns=reruns, fraction=fraction, max_runs=max_runs)
