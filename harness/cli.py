@@ -286,7 +286,8 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     type=click.Path(dir_okay=False),
     default=None,
     help="Write a self-contained HTML report of all files here (and, for transactional "
-    "anomalies, Elle's files beside it: elle/<anomaly>.txt and the cycle drawings).",
+    "anomalies, Elle's files beside it: elle/<anomaly>.txt and the cycle drawings). "
+    "Never over one of the files checked, or a file that is not an HTML page.",
 )
 @click.option(
     "--workers",
@@ -361,7 +362,10 @@ def check_cmd(
     if counterexample_dir:
         _make_dir(counterexample_dir, "--counterexample-dir")
     if report_path:
+        from harness.output_paths import check_page_path
+
         _check_writable(report_path, "--report")
+        check_page_path(report_path, files, "--report")
     if workers is not None and dask_address is not None:
         raise click.UsageError("give --workers or --dask, not both")
 

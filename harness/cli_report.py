@@ -90,7 +90,8 @@ def serve_cmd(store: str, port: int, host: str) -> None:
 @click.command("compare", short_help="Compare campaigns' schedulers side by side (HTML).")
 @click.argument("paths", nargs=-1)
 @click.option("-o", "--out", default="compare.html", show_default=True,
-              help="The page to write.")  # fmt: skip
+              help="The page to write (never over an input, or a file that is not an "
+                   "HTML page).")  # fmt: skip
 def compare_cmd(paths: tuple[str, ...], out: str) -> None:
     """Compare campaigns side by side: for each experiment (the same suite, workload,
     options and run shape), the share of each scheduler's campaigns that had found the bug
@@ -111,7 +112,10 @@ def compare_cmd(paths: tuple[str, ...], out: str) -> None:
       clew compare store/campaigns -o campaigns.html
       clew compare base.json before=adaptive-old.json trial=adaptive-new.json
     """
+    from harness.campaign_table import labelled_path
+    from harness.output_paths import check_page_path
     from reports.campaigns import campaign_rows, write_comparison
 
+    check_page_path(out, (labelled_path(p)[1] for p in paths), "-o")
     rows = campaign_rows(paths or ["store/campaigns"])
     click.echo(f"report: {write_comparison(rows, out)}")

@@ -189,7 +189,10 @@ def build_page(
     failures = find_failures(checkers_in)
     if not failures and isinstance(results.get("counterexample"), dict):
         failures = find_failures({"linearizable": results})
-    valid = results.get("valid", None if not checkers else verdict(c["valid"] for c in checkers))
+    if "valid" in results or not checkers:
+        valid = results.get("valid")
+    else:  # a checker that gave no verdict (an error, a damaged file) leaves it unknown
+        valid = verdict(c["valid"] if c["valid"] in (True, False) else "unknown" for c in checkers)
 
     facts: list[tuple[str, str]] = []
     payload: dict[str, Any] = {"failures": failures}

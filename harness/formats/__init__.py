@@ -179,15 +179,18 @@ def _format_for(path: str, format: str) -> str:
 def write_history(history: History, path: str, format: str) -> None:
     """Write ``history`` to ``path`` as ``jsonl``, ``json`` or ``edn``.
 
-    ``format="auto"`` chooses by extension (``.jsonl``, ``.json``, ``.edn``). The file is
-    written to a temporary name and renamed, so ``path`` is never left half-written.
-    Reading the file back gives the same ops. Raises :class:`ConfigError` for a format
-    that cannot be written or an unknown extension, :class:`InputError` if the file
-    cannot be written.
+    ``format="auto"`` chooses by extension (``.jsonl``, ``.json``, ``.edn``). A file is
+    written to a temporary name beside it and renamed, so ``path`` is never left
+    half-written; a symbolic link stays a link (its target is replaced), and a path that is
+    not a regular file (``/dev/stdout``, a pipe) is written to as it is. Reading the file
+    back gives the same ops. Raises :class:`ConfigError` for a format that cannot be
+    written or an unknown extension, :class:`InputError` if the file cannot be written.
     """
     _check_format(format, (*FORMATS,), "output")
     fmt = _format_for(path, format)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    target = os.path.realpath(path)
+    stream = os.path.exists(target) and not os.path.isfile(target)
+    tmp = target if stream else f"{target}.tmp-{os.getpid()}"
     try:
         with open(tmp, "w", encoding="utf-8") as out:
             if fmt == "jsonl":
@@ -201,11 +204,12 @@ def write_history(history: History, path: str, format: str) -> None:
 
                 for op in history:
                     out.write(format_op(op.to_dict()) + "\n")
-        os.replace(tmp, path)
+        if not stream:
+            os.replace(tmp, target)
     except OSError as e:
         raise InputError(f"{path}: cannot write the history: {e.strerror or e}") from None
     finally:
-        if os.path.exists(tmp):
+        if not stream and os.path.exists(tmp):
             os.unlink(tmp)
 
 

@@ -1,0 +1,47 @@
+"""Where a command writes a page: never over one of its own inputs, nor over a file that is
+not a page (a history, a results file), which a glob or a slip of the keyboard could name
+(``clew check --report x.jsonl *.jsonl``, ``clew compare a.json -o a.json``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness.errors import InputError
+
+__all__ = ["check_page_path"]
+
+#: Bytes read from an existing file to tell whether it is an HTML page.
+_SNIFF = 512
+
+
+def _is_page(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(_SNIFF)
+    except OSError:
+        return False
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return not text or text.startswith((b"<!doctype html", b"<html"))
+
+
+def check_page_path(out: str | Path, inputs: Iterable[str | Path], option: str) -> None:
+    """Raise :class:`InputError`, naming ``option``, if writing an HTML page at ``out`` would
+    replace one of ``inputs``, or an existing file that is neither empty nor an HTML page;
+    a new path, an empty file or an earlier page may be written."""
+    target = Path(out)
+    if not target.exists() or target.is_dir():
+        return  # a directory is the caller's own error to name
+    for given in inputs:
+        path = Path(given)
+        try:
+            same = path.exists() and os.path.samefile(path, target)
+        except OSError:
+            same = False
+        if same:
+            raise InputError(f"{out}: is one of the inputs; {option} names the page to write "
+                             f"(choose another path)")  # fmt: skip
+    if not _is_page(target):
+        raise InputError(f"{out}: exists and is not an HTML page; {option} would replace it "
+                         f"(remove it or choose another path)")  # fmt: skip
