@@ -73,6 +73,7 @@ from harness.campaign_interrupt import stop_on_ctrl_c
 from harness.campaign_pool import DEFAULT_SUBNETS, ClusterPool, parse_subnets
 from harness.campaign_table import campaign_fields, cells, markdown, read_rows, text
 from harness.dbs.bugkv_bugs import BUG_CATALOG, NODES, YARDSTICK
+from harness.errors import InputError
 from harness.spec import TestSpec, load_spec
 
 #: A scheduler named ``<name>+agents`` runs with node agents that watch the database's log
@@ -232,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
                         "rows are added to it")  # fmt: skip
     args = p.parse_args(argv)
     if args.table:
-        table = cells(read_rows(args.table))
+        try:
+            table = cells(read_rows(args.table))
+        except InputError as e:
+            print(f"bugs.py: {e}", file=sys.stderr)
+            return 254
         print("\n".join(text(table)))
         print()
         print(markdown(table), end="")

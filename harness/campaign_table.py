@@ -31,6 +31,7 @@ medians are ``>=cap``. A median at most half of random's needs about twice its r
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,8 +40,8 @@ from typing import Any
 
 from harness.errors import InputError
 
-__all__ = ["Cell", "Spread", "campaign_fields", "cells", "detections_per_run", "label_rows",
-           "labelled_path", "markdown", "read_rows", "text"]
+__all__ = ["MAX_CAP", "Cell", "Spread", "campaign_fields", "cells", "check_row",
+           "detections_per_run", "label_rows", "labelled_path", "markdown", "read_rows", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,12 +257,55 @@ def markdown(table: Sequence[Cell]) -> str:
 
 def labelled_path(arg: str | Path) -> tuple[str | None, Path]:
     """``LABEL=PATH`` split into its label and path; a path that exists as written (even
-    with a ``=`` in it), or that has no label before a ``=``, has no label."""
+    with a ``=`` in it), or that has no label before a ``=``, has no label.
+    :class:`InputError` for a label with no path after it."""
     text = str(arg)
     label, sep, rest = text.partition("=")
     if not sep or Path(text).exists() or not label or "/" in label:
         return None, Path(text)
+    if not rest:
+        raise InputError(f"{text}: no path after the label (LABEL=PATH)")
     return label, Path(rest)
+
+
+#: The most runs a campaign's cap may name: more is a damaged row, not a campaign.
+MAX_CAP = 100_000
+
+#: A row's fields and what each must be: (types allowed, must be ≥ 0 and finite, may be null).
+_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "depth": ((int,), True), "cap_runs": ((int,), False), "runs": ((int,), True),
+    "runs_to_detection": ((int,), True), "seconds_to_detection": ((int, float), True),
+    "fault_ops_to_detection": ((int, float), True), "seconds": ((int, float), True),
+    "fault_ops": ((int, float), True), "unknown_runs": ((int,), True),
+}  # fmt: skip
+
+
+def _amount(v: Any) -> bool:
+    """Whether ``v`` is a finite number ≥ 0 (not a bool)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def check_row(row: Any, where: str) -> dict[str, Any]:
+    """``row`` if it is a campaign row whose fields have the types and ranges the table
+    computes with (``bug`` and ``scheduler`` strings; counts whole and ≥ 0, the cap at most
+    :data:`MAX_CAP`; seconds and fault ops finite and ≥ 0; ``run_seconds`` a list of
+    them); else :class:`InputError` naming ``where`` and the field."""
+    if not isinstance(row, dict) or not isinstance(row.get("bug"), str) or not isinstance(
+        row.get("scheduler"), str
+    ):
+        raise InputError(f"{where}: not a campaign row (bug and scheduler, as strings, ...)")
+    for name, (types, nullable) in _FIELDS.items():
+        v = row.get(name)
+        if v is None and (nullable or name not in row):
+            continue
+        if not (isinstance(v, types) and _amount(v)):
+            raise InputError(f"{where}: {name} must be a number ≥ 0, not {v!r}")
+    if int(row.get("cap_runs") or 0) > MAX_CAP:
+        raise InputError(f"{where}: cap_runs {row['cap_runs']} is over {MAX_CAP:,}")
+    seconds = row.get("run_seconds", [])
+    if not isinstance(seconds, list) or not all(_amount(x) for x in seconds):
+        raise InputError(f"{where}: run_seconds must be a list of seconds")
+    return row
 
 
 def label_rows(rows: Iterable[dict[str, Any]], label: str | None) -> list[dict[str, Any]]:
@@ -279,17 +323,20 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     ``LABEL=FILE`` (see :func:`label_rows`). :class:`InputError` naming a file that is not
     one."""
     rows: list[dict[str, Any]] = []
+    seen: set[Path] = set()
     for arg in paths:
         label, path = labelled_path(arg)
+        if path.resolve() in seen:
+            raise InputError(f"{path}: given twice (its campaigns would count twice)")
+        seen.add(path.resolve())
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as e:
             raise InputError(f"{path}: cannot read: {e.strerror}") from None
         except ValueError as e:
             raise InputError(f"{path}: not JSON: {e}") from None
-        if not isinstance(data, list) or not all(
-            isinstance(r, dict) and "bug" in r and "scheduler" in r for r in data
-        ):
+        if not isinstance(data, list):
             raise InputError(f"{path}: not a list of campaign rows (bug, scheduler, ...)")
+        data = [check_row(r, f"{path}: row {i + 1}") for i, r in enumerate(data)]
         rows.extend(label_rows(data, label))
     return rows

@@ -22,6 +22,7 @@ from harness.campaign_table import (
     Cell,
     campaign_fields,
     cells,
+    check_row,
     label_rows,
     labelled_path,
     read_rows,
@@ -43,17 +44,26 @@ def campaign_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     of their own, not pooled with another path's of the same scheduler.
     :class:`InputError` naming a path that holds none, or a file that is neither."""
     rows: list[dict[str, Any]] = []
+    seen: set[Path] = set()
+
+    def once(files: list[Path]) -> list[Path]:
+        for f in files:
+            if f.resolve() in seen:
+                raise InputError(f"{f}: given twice (its campaigns would count twice)")
+            seen.add(f.resolve())
+        return files
+
     for arg in paths:
         label, path = labelled_path(arg)
         if path.is_dir():
             found = _campaign_files(path)
             if not found:
                 raise InputError(f"{path}: no campaign here (no campaign.json below it)")
-            rows.extend(label_rows((_campaign_row(p) for p in found), label))
+            rows.extend(label_rows((_campaign_row(p) for p in once(found)), label))
         elif path.name == "campaign.json":
-            rows.extend(label_rows([_campaign_row(path)], label))
+            rows.extend(label_rows([_campaign_row(p) for p in once([path])], label))
         elif path.is_file():
-            rows.extend(label_rows(read_rows([path]), label))
+            rows.extend(label_rows(read_rows(once([path])), label))
         else:
             raise InputError(f"{path}: no such file or directory")
     return _unique_names(rows)
@@ -76,15 +86,16 @@ def _campaign_row(path: Path) -> dict[str, Any]:
         config = data["config"]
         base = f"{config.get('suite')}-{config.get('workload') or 'default'}"
         options = " ".join(f"{k}={v}" for k, v in sorted((config.get("options") or {}).items()))
-        return {
+        row = {
             "bug": f"{base} {options}".strip(), "depth": None,
             "scheduler": str(config.get("scheduler") or "random"),
             **campaign_fields(data), "campaign": str(path.parent),
         }  # fmt: skip
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
         raise InputError(f"{path}: not a campaign.json of clew campaign ({e})") from None
+    return check_row(row, str(path))
 
 
 def _unique_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

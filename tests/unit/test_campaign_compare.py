@@ -118,3 +118,17 @@ def test_labelled_paths_are_curves_of_their_own(tmp_path: Path) -> None:
     assert "adaptive (trial) (1 campaign, 1 found)" in out.read_text()
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "nowhere")])
     assert r.exit_code == 254 and "nowhere: no such file or directory" in r.output, r.output
+
+
+def test_a_damaged_campaign_json_is_named_not_crashed_on_or_hung_on(tmp_path: Path) -> None:
+    d = campaign(tmp_path, "a", "random", 2)
+    data = json.loads((d / "campaign.json").read_text())
+    for damage, says in (({"caps": {"runs": 10**11}}, "cap_runs 100000000000 is over"),
+                         ({"runs_to_detection": "three"}, "runs_to_detection must be"),
+                         ({"runs_made": 1e400}, "not a campaign.json")):  # fmt: skip
+        (d / "campaign.json").write_text(json.dumps({**data, **damage}))
+        with pytest.raises(InputError, match=says):
+            campaign_rows([tmp_path])
+    (d / "campaign.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="given twice"):
+        campaign_rows([tmp_path, d / "campaign.json"])

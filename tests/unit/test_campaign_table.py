@@ -160,3 +160,45 @@ def test_a_path_with_an_equals_sign_that_exists_is_a_path(tmp_path: Path) -> Non
     assert read_rows([odd])[0]["scheduler"] == "random"
     with pytest.raises(InputError, match=r"nothing\.json: cannot read"):
         read_rows([f"x={tmp_path / 'nothing.json'}"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [("runs_to_detection", "three", "runs_to_detection must be a number"),
+     ("runs_to_detection", -1, "runs_to_detection must be a number"),
+     ("seconds", float("nan"), "seconds must be a number"),
+     ("fault_ops", "x", "fault_ops must be a number"),
+     ("run_seconds", "abc", "run_seconds must be a list"),
+     ("cap_runs", 10**11, "cap_runs 100000000000 is over 100,000"),
+     ("scheduler", 5, "not a campaign row")],
+)  # fmt: skip
+def test_a_row_with_a_bad_field_is_named_by_file_and_row(
+    tmp_path: Path, field: str, value: Any, says: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([row("b", "random", 2), {**row("b", "random", 3), field: value}]))
+    with pytest.raises(InputError, match=rf"bad\.json: row 2: {says}"):
+        read_rows([bad])
+
+
+def test_a_file_given_twice_or_a_label_without_a_path_is_an_error(tmp_path: Path) -> None:
+    f = tmp_path / "a.json"
+    f.write_text(json.dumps([row("b", "random", 2)]))
+    for twice in ([f, f], [f, f"x={f}"]):
+        with pytest.raises(InputError, match="given twice"):
+            read_rows(twice)
+    with pytest.raises(InputError, match="x=: no path after the label"):
+        read_rows(["x="])
+
+
+def test_bench_table_names_a_bad_file_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("[")
+    bench = Path(__file__).parent.parent.parent / "bench" / "bugs.py"
+    out = subprocess.run([sys.executable, str(bench), "--table", str(bad)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 254 and "bad.json: not JSON" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
