@@ -110,7 +110,6 @@ def compare_cmd(paths: tuple[str, ...], out: str) -> None:
     Examples:
       clew compare store/campaigns
       clew compare store/campaigns -o campaigns.html
-      clew compare base.json before=adaptive-old.json trial=adaptive-new.json
     """
     from harness.campaign_table import labelled_path
     from harness.output_paths import check_page_path
