@@ -225,7 +225,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if kind.startswith("str") and value is not None and not isinstance(value, str):
             raise TypeError
         return value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), from 1e400
         raise ConfigError(
             f"{source}: `{name}` must be {kind.replace(' | None', '')}, got {value!r}"
         ) from None

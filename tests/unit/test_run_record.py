@@ -106,6 +106,14 @@ def test_analyze_refuses_a_suite_file_the_run_names_unless_named_again(tmp_path:
     assert results["checkers"]["mine"]["lines"] == 6
 
 
+def test_an_infinite_seed_in_spec_json_is_bad_input_not_a_crash(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "nodes": 1})
+    (run / "spec.json").write_text('{"suite": "etcd", "seed": 1e400}')  # JSON reads inf
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert "`seed` must be int, got inf" in out
+
+
 def test_replay_refuses_a_suite_file_the_run_names(tmp_path: Path) -> None:
     suite = tmp_path / "mine.py"
     suite.write_text(SUITE_FILE)
