@@ -193,6 +193,21 @@ def test_records_round_trip_and_bad_files_name_file_and_line(tmp_path: Path) -> 
     assert read_fault_records(tmp_path) == [{"seq": 1}]  # a torn last line is skipped
 
 
+def test_a_ledger_time_out_of_range_is_a_damaged_line_not_a_crash(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    ledger = run / "faults.jsonl"
+    ledger.write_text('{"seq": 1, "time": 5}\n{"seq": 1, "time": 1e400, "event": "applied", '
+                      '"phase": "start", "kind": "partition"}\n')  # fmt: skip
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: `time` must be nanoseconds"):
+        read_fault_records(run)
+    code, out = invoke("analyze", str(run))
+    assert code == 0, out
+    assert f"problem: {ledger}:2: `time` must be nanoseconds since the run's origin, got inf" in out
+    code, out = invoke("report", str(run))
+    assert code == 0, out
+    assert f"{ledger}:2: `time` must be nanoseconds" in (run / "report.html").read_text()
+
+
 def test_fault_windows_follow_one_rule() -> None:
     s = 1_000_000_000
     records = [
