@@ -275,3 +275,12 @@ def test_a_bad_line_before_the_last_is_still_bad_input(tmp_path: Path) -> None:
     code, out = invoke("analyze", str(run))
     assert code == 254
     assert f"{run / 'history.jsonl'}:3: not valid JSON" in out
+
+
+def test_analyze_of_a_history_that_is_a_directory_is_bad_input(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    (run / "history.jsonl").unlink()
+    (run / "history.jsonl").mkdir()
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert f"{run / 'history.jsonl'}: is a directory, not a history file" in out
