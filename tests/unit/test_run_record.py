@@ -284,3 +284,15 @@ def test_analyze_of_a_history_that_is_a_directory_is_bad_input(tmp_path: Path) -
     code, out = invoke("analyze", str(run))
     assert code == 254
     assert f"{run / 'history.jsonl'}: is a directory, not a history file" in out
+
+
+def test_analyze_does_not_trust_a_malformed_results_json(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    (run / "results.json").write_text('{"valid": "maybe", "checkers": 5, "wall_seconds": 9}')
+    with pytest.raises(InputError, match=r"results\.json: malformed: `valid` must be"):
+        RunResults.read(run)
+    code, out = invoke("analyze", str(run))
+    assert code == 0, out
+    assert "problem: the previous results could not be read: " in out
+    assert "malformed: `valid` must be true, false or \"unknown\", got 'maybe'" in out
+    assert json.loads((run / "results.json").read_text())["wall_seconds"] is None
