@@ -299,6 +299,19 @@ def test_clew_report_rejects_a_missing_dir(tmp_path: Path) -> None:
     assert result.exit_code != 0
 
 
+def test_clew_report_refuses_a_dir_holding_no_run_file(tmp_path: Path) -> None:
+    empty = tmp_path / "t" / "20250101T000000"
+    (empty / "nodes").mkdir(parents=True)
+    result = CliRunner().invoke(cli, ["report", str(empty)], catch_exceptions=False)
+    assert result.exit_code == 254
+    assert f"{empty}: not a run directory: it holds none of history.jsonl" in result.output
+    assert not (empty / "report.html").exists() and not (tmp_path / "index.html").exists()
+    (empty / "spec.json").write_text("{}")  # a partial run is reported, saying what it lacks
+    result = CliRunner().invoke(cli, ["report", str(empty)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "no history.jsonl" in (empty / "report.html").read_text()
+
+
 def test_clew_check_report_writes_a_full_report(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     result = CliRunner().invoke(cli, ["check", "--report", str(out), str(INVALID)])
