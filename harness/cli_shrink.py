@@ -59,7 +59,7 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     from harness.record import RunSpec
     from harness.runner import run_test, stored_suite
     from harness.shrink import NOT_REPRODUCED, shrink_run
-    from harness.spec import load_spec
+    from harness.spec import stored_spec
 
     run = Path(run_dir)
     stored = RunSpec.read(run)
@@ -71,7 +71,7 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
         fields["suite"] = suite_file
     if store is not None:
         fields["store"] = store
-    spec = load_spec(**fields)
+    spec = stored_spec(fields, str(run / "spec.json"))
 
     def replay(steps: list[dict[str, Any]]) -> bool | None:
         outcome = run_test(spec, schedule=steps, replay_of=str(run), suite=suite)

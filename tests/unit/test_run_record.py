@@ -114,6 +114,21 @@ def test_an_infinite_seed_in_spec_json_is_bad_input_not_a_crash(tmp_path: Path) 
     assert "`seed` must be int, got inf" in out
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("nodes", "three", "`nodes` must be int, got 'three'"),
+     ("options", "x", "`options` must be dict")],
+)  # fmt: skip
+def test_a_bad_field_of_spec_json_is_blamed_on_spec_json_not_flags(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, field: value})
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert f"{run / 'spec.json'}: {message}" in out
+    assert "flags" not in out
+
+
 def test_replay_refuses_a_suite_file_the_run_names(tmp_path: Path) -> None:
     suite = tmp_path / "mine.py"
     suite.write_text(SUITE_FILE)
