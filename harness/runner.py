@@ -535,7 +535,8 @@ def _results(
     try:
         records = read_fault_records(run.path)
     except ClewError as e:
-        problems.append(str(e))
+        if str(e) not in problems:  # analyzed again: the previous results hold it already
+            problems.append(str(e))
     verified = [r for r in records if r.get("event") == "verified"]
     valid = verdict(r.valid for r in checked.values())
     return RunResults(

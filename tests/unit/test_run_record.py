@@ -218,6 +218,8 @@ def test_a_ledger_time_out_of_range_is_a_damaged_line_not_a_crash(tmp_path: Path
     code, out = invoke("analyze", str(run))
     assert code == 0, out
     assert f"problem: {ledger}:2: `time` must be nanoseconds since the run's origin, got inf" in out
+    code, out = invoke("analyze", str(run))  # analyzed again, the problem is not repeated
+    assert code == 0 and out.count(f"{ledger}:2:") == 1, out
     code, out = invoke("report", str(run))
     assert code == 0, out
     assert f"{ledger}:2: `time` must be nanoseconds" in (run / "report.html").read_text()
