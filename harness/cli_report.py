@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
+from harness.errors import InputError
+
 __all__ = ["compare_cmd", "report_cmd", "serve_cmd"]
+
+#: Files of which a run directory holds at least one, whatever else it lacks.
+_RUN_FILES = ("history.jsonl", "results.json", "spec.json", "faults.jsonl")
 
 
 @click.command("report", short_help="Re-render a run's report.html (and the store index).")
@@ -15,7 +20,9 @@ __all__ = ["compare_cmd", "report_cmd", "serve_cmd"]
 def report_cmd(run_dir: str, no_index: bool) -> None:
     """Render RUN_DIR/report.html from the files of the run (history.jsonl, results.json,
     spec.json, faults.jsonl, nodes/*/…), then the index.html of the store that holds it
-    (RUN_DIR/../../index.html) unless --no-index.
+    (RUN_DIR/../../index.html) unless --no-index. The page shows what the run holds and
+    says what it lacks; a directory holding none of history.jsonl, results.json,
+    spec.json and faults.jsonl is not a run (exit 254).
 
     RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
     the report goes to RUN_DIR/clew/report.html, checking the history first if
@@ -40,6 +47,9 @@ def report_cmd(run_dir: str, no_index: bool) -> None:
         click.echo(f"report: {out}")
         return
 
+    if not any((Path(run_dir) / name).exists() for name in _RUN_FILES):
+        raise InputError(f"{run_dir}: not a run directory: it holds none of "
+                         f"{', '.join(_RUN_FILES)}")  # fmt: skip
     out = write_run_report(run_dir)
     click.echo(f"report: {out}")
     run = Path(run_dir).resolve()

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from harness.errors import InputError
 from harness.shrink import DEFAULT_FRACTION, DEFAULT_MAX_RUNS, DEFAULT_RERUNS
 
+if TYPE_CHECKING:
+    from harness.record import RunResults
+
 __all__ = ["shrink_cmd"]
+
+_VERDICT = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
 
 @click.command("shrink", short_help="Shrink an invalid run's fault schedule (ddmin).")
@@ -54,24 +60,26 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     Writes RUN_DIR/shrink.json and prints the schedule.
 
     Exit codes: 0 a smaller (or equal) schedule reproduces, 2 the original schedule does
-    not reproduce, 254 bad arguments or input.
+    not reproduce, 254 bad arguments or input (also a run whose results.json does not say
+    it is invalid: refused before any rerun).
     """
-    from harness.record import RunSpec
+    from harness.record import RunResults, RunSpec
     from harness.runner import run_test, stored_suite
     from harness.shrink import NOT_REPRODUCED, shrink_run
-    from harness.spec import load_spec
+    from harness.spec import stored_spec
 
     run = Path(run_dir)
     stored = RunSpec.read(run)
     if stored is None:
         raise click.UsageError(f"{run_dir}: not a clew run directory (no spec.json)")
+    _check_invalid(run, RunResults.read(run))
     suite = stored_suite(stored, run, suite_file, "shrink")
     fields = stored.spec_fields()
     if suite_file is not None:
         fields["suite"] = suite_file
     if store is not None:
         fields["store"] = store
-    spec = load_spec(**fields)
+    spec = stored_spec(fields, str(run / "spec.json"))
 
     def replay(steps: list[dict[str, Any]]) -> bool | None:
         outcome = run_test(spec, schedule=steps, replay_of=str(run), suite=suite)
@@ -87,3 +95,17 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     for s in result.minimal:
         click.echo(f"  {s['at']:>7} {s['f']} {s.get('value')}")
     sys.exit(2 if result.reproduced == 0 or result.stopped == NOT_REPRODUCED else 0)
+
+
+def _check_invalid(run: Path, results: RunResults | None) -> None:
+    """Refuse at once (:class:`InputError`, exit 254) a run whose ``results`` (its
+    :class:`~harness.record.RunResults`, ``None`` if it has none) are not invalid: there is
+    no anomaly to shrink, and every rerun would be spent before saying so."""
+    if results is not None and results.valid is False:
+        return
+    path = run / "results.json"
+    if results is None:
+        why = f"{path}: missing, so the run has no verdict"
+    else:
+        why = f"{path}: the run's verdict is {_VERDICT.get(results.valid, 'unknown')}"
+    raise InputError(f"{why}; clew shrink needs an invalid run (an anomaly to reproduce)")

@@ -161,7 +161,8 @@ def check_jepsen_store(
     (history.jsonl, results.json with Jepsen's verdict beside clew's, node logs,
     report.html) and return the verdict. ``model``: as ``clew check --model`` (default:
     the one that fits). :class:`InputError` (naming file and line) for a bad history or
-    results file, :class:`ConfigError` when no model clearly fits."""
+    results file, or naming ``path/clew`` if it is not a directory clew can write;
+    :class:`ConfigError` when no model clearly fits."""
     from checkers.linear.models import guess_model
     from harness.formats import read_history, write_history
     from harness.record import RunResults, verdict
@@ -171,14 +172,21 @@ def check_jepsen_store(
     store = Path(path)
     if not is_jepsen_store(store):
         raise ConfigError(f"{store}: not a Jepsen store directory (no history.edn)")
+    view = store / VIEW_DIR
+    if view.exists() and not view.is_dir():
+        raise InputError(f"{view}: exists and is not a directory; clew keeps its view of the "
+                         "Jepsen run there: move it away")  # fmt: skip
     history = read_history(str(store / "history.edn"), "edn")
     jepsen = read_jepsen_results(store)
     chosen = model or guess_model(history, _model_choices())
     t0 = time.perf_counter()
     result = _check(history, chosen, time_limit)
     check_seconds = time.perf_counter() - t0
-    view = store / VIEW_DIR
-    view.mkdir(exist_ok=True)
+    try:
+        view.mkdir(exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{view}: cannot create clew's view of the Jepsen run: "
+                         f"{e.strerror or e}") from None  # fmt: skip
     write_history(history, str(view / "history.jsonl"), "jsonl")
     _link_node_logs(store, view)
     problems = []

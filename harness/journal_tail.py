@@ -10,11 +10,13 @@ input (:class:`~harness.errors.HistoryError`, file and line).
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 from harness.formats import read_history
+from harness.formats._io import open_bytes
 from harness.history import History
 
 #: Bytes read at a time when looking back from the end for the last newline.
@@ -23,11 +25,13 @@ _CHUNK = 1 << 16
 
 def torn_tail_offset(path: Path) -> int | None:
     """The byte offset where ``path``'s torn last line starts, ``None`` if it has none (it
-    ends with a newline, or its last line is whole JSON without one)."""
-    size = path.stat().st_size
-    if size == 0:
-        return None
-    with path.open("rb") as f:
+    ends with a newline, or its last line is whole JSON without one).
+    :class:`~harness.errors.InputError` naming ``path`` if it is missing, a directory or
+    unreadable."""
+    with open_bytes(str(path)) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return None
         f.seek(size - 1)
         if f.read(1) == b"\n":
             return None
@@ -54,7 +58,8 @@ def torn_tail_offset(path: Path) -> int | None:
 
 def read_run_history(path: Path) -> tuple[History, str | None]:
     """The history of a run's ``history.jsonl``, and (second) a note for people when its
-    torn last line was left out, else ``None``. :class:`~harness.errors.HistoryError` for
+    torn last line was left out, else ``None``. :class:`~harness.errors.InputError` if the
+    file cannot be read (missing, a directory); :class:`~harness.errors.HistoryError` for
     any other bad line, or when no whole line is left."""
     cut = torn_tail_offset(path)
     if cut is None:

@@ -45,6 +45,8 @@ __all__ = [
     "fault_windows",
     "read_fault_records",
     "read_json_file",
+    "read_results_object",
+    "results_damage",
     "verdict",
     "write_json_file",
 ]
@@ -382,6 +384,35 @@ class RunResults:
 
     @classmethod
     def read(cls, run: Path) -> RunResults | None:
-        """``run/results.json``, or ``None`` if the run has none (yet)."""
-        data = _object(run / "results.json")
+        """``run/results.json``, or ``None`` if the run has none (yet); :class:`InputError`
+        naming the file if it is malformed (see :func:`read_results_object`)."""
+        data = read_results_object(run)
         return None if data is None else cls.from_json(data)
+
+
+def results_damage(data: Mapping[str, Any]) -> str | None:
+    """Why a ``results.json`` object cannot be trusted, for people: its first known field
+    of the wrong type (``valid`` not true, false or "unknown"; ``checkers`` or
+    ``heal_residue`` not an object; ``faults`` or ``problems`` not a list), else ``None``.
+    Absent (or null) fields are not damage: older runs lack some."""
+    valid = data.get("valid")
+    if valid is not None and not isinstance(valid, bool) and valid != UNKNOWN:
+        return f'`valid` must be true, false or "unknown", got {valid!r}'
+    for name, kind, what in (("checkers", dict, "an object"), ("heal_residue", dict, "an object"),
+                             ("faults", list, "a list"), ("problems", list, "a list")):  # fmt: skip
+        v = data.get(name)
+        if v is not None and not isinstance(v, kind):
+            return f"`{name}` must be {what}, found {type(v).__name__}"
+    return None
+
+
+def read_results_object(run: Path) -> dict[str, Any] | None:
+    """``run/results.json`` as its JSON object (every field, also ones this module does
+    not know), or ``None`` if absent; :class:`InputError` naming the file if it is not
+    JSON, not an object, or malformed (:func:`results_damage`)."""
+    path = run / "results.json"
+    data = _object(path)
+    why = None if data is None else results_damage(data)
+    if why:
+        raise InputError(f"{path}: malformed: {why}")
+    return data

@@ -69,7 +69,7 @@ from harness.runplan import (
     run_scheduler,
     scheduler_agent_steps,
 )
-from harness.spec import TestSpec, load_spec
+from harness.spec import TestSpec, stored_spec
 from harness.store import Journal, RunDir, new_run_dir
 from harness.suites import BUILTIN_SUITES, load_suite
 from nemeses.agent import compile_slices, hand_over
@@ -535,7 +535,8 @@ def _results(
     try:
         records = read_fault_records(run.path)
     except ClewError as e:
-        problems.append(str(e))
+        if str(e) not in problems:  # analyzed again: the previous results hold it already
+            problems.append(str(e))
     verified = [r for r in records if r.get("event") == "verified"]
     valid = verdict(r.valid for r in checked.values())
     return RunResults(
@@ -717,7 +718,7 @@ def stored_suite(stored: RunSpec, run_dir: Path, suite_file: str | None, command
 
 
 def _trusted_fields(stored: RunSpec, suite_file: str | None) -> dict[str, Any]:
-    """The stored spec's fields for :func:`load_spec`, with the suite the user named
+    """The stored spec's fields for :func:`stored_spec`, with the suite the user named
     (``suite_file``) in place of the stored one: validating a spec may load its suite."""
     fields = stored.spec_fields()
     if suite_file is not None:
@@ -742,7 +743,7 @@ def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
     suite = stored_suite(stored, run.path, suite_file, "analyze")
-    spec = load_spec(**_trusted_fields(stored, suite_file))
+    spec = stored_spec(_trusted_fields(stored, suite_file), str(run.spec))
     ctx = _offline_context(spec, run)
     workload_name = stored.workload or suite.default_workload
     if workload_name not in suite.workloads:
@@ -801,7 +802,7 @@ def replay_run(
     if store is not None:
         fields["store"] = store
     return run_test(
-        load_spec(**fields),
+        stored_spec(fields, str(run.spec)),
         on_progress=on_progress,
         on_run_dir=on_run_dir,
         schedule=steps,

@@ -39,6 +39,7 @@ import contextlib
 import dataclasses
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from harness.errors import ConfigError
 from nemeses import kinds as fault_kinds
 from nemeses.scheduler import scheduler_names
 
-__all__ = ["DEFAULT_STORE", "FAULT_KINDS", "TestSpec", "load_spec"]
+__all__ = ["DEFAULT_STORE", "FAULT_KINDS", "TestSpec", "load_spec", "stored_spec"]
 
 #: Where runs are stored unless ``--store`` says otherwise.
 DEFAULT_STORE = "store"
@@ -225,7 +226,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if kind.startswith("str") and value is not None and not isinstance(value, str):
             raise TypeError
         return value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), from 1e400
         raise ConfigError(
             f"{source}: `{name}` must be {kind.replace(' | None', '')}, got {value!r}"
         ) from None
@@ -269,6 +270,20 @@ def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
             values[k] = {**values.get(k, {}), **v}
         else:
             values[k] = _coerce(k, v, "flags")
+    return _resolved(values, source)
+
+
+def stored_spec(fields: Mapping[str, Any], source: str) -> TestSpec:
+    """The spec of a stored run from ``fields`` (its ``spec.json``'s, as
+    :meth:`harness.record.RunSpec.spec_fields` gives them; ``None`` values are ignored),
+    validated as :func:`load_spec` validates a file: :class:`ConfigError` naming ``source``
+    (the ``spec.json`` path) and the field for anything wrong."""
+    return _resolved({k: _coerce(k, v, source) for k, v in fields.items() if v is not None},
+                     source)  # fmt: skip
+
+
+def _resolved(values: dict[str, Any], source: str) -> TestSpec:
+    """``values`` (coerced fields) over the suite's defaults, validated."""
     for k, v in SUITE_DEFAULTS.get(values.get("suite", _FIELDS["suite"].default), {}).items():
         values.setdefault(k, v)
     return _check(TestSpec(**values), source)

@@ -93,7 +93,8 @@ class FaultLedger:
 
 def read_ledger(path: str | Path) -> list[dict[str, Any]]:
     """The records of a ``faults.jsonl`` (``[]`` if absent); a torn last line (a crash
-    mid-write) is skipped, any other malformed line raises
+    mid-write) is skipped, any other malformed line (not a JSON object, or a numeric
+    ``time`` that is not a finite 64-bit count of nanoseconds) raises
     :class:`~harness.errors.InputError` naming the line."""
     from harness.errors import InputError
 
@@ -116,5 +117,11 @@ def read_ledger(path: str | Path) -> list[dict[str, Any]]:
             raise InputError(f"{p}:{i}: not a JSON object: {e}") from None
         if not isinstance(rec, dict):
             raise InputError(f"{p}:{i}: not a JSON object")
+        t = rec.get("time")
+        # JSON reads 1e400 as inf; fault windows take int(time), the report an int64. The
+        # comparison is also false for inf and nan.
+        if isinstance(t, int | float) and not abs(t) < 2**63:
+            raise InputError(f"{p}:{i}: `time` must be nanoseconds since the run's origin, "
+                             f"got {t!r}")  # fmt: skip
         out.append(rec)
     return out

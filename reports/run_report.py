@@ -28,7 +28,7 @@ from typing import Any
 
 from harness.errors import ClewError
 from harness.history import History
-from harness.record import read_fault_records, read_json_file, verdict
+from harness.record import read_fault_records, read_json_file, read_results_object, verdict
 from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
 from reports.columns import op_columns
@@ -338,6 +338,14 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
         return None, str(e)
 
 
+def _read_results(run: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The run's ``results.json`` object, or ``None`` and why not (absent: no reason)."""
+    try:
+        return read_results_object(run), None
+    except ClewError as e:
+        return None, str(e)
+
+
 def run_start(run_dir: Path) -> dt.datetime | None:
     """The start of a run, from its directory name (``YYYYmmddTHHMMSS``), else None."""
     try:
@@ -353,7 +361,7 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
     used instead of reading ``history.jsonl`` again (reading dominates for big runs)."""
     run = Path(run_dir)
     problems: list[str] = []
-    results, err = _read_json(run / "results.json")
+    results, err = _read_results(run)
     if err:
         problems.append(err)
     spec, err = _read_json(run / "spec.json")
@@ -453,7 +461,7 @@ def write_run_report(run_dir: str | Path, history: History | None = None) -> Pat
     ``history``: the run's history if already in memory (skips re-reading it)."""
     run = Path(run_dir)
     t0 = time.perf_counter()
-    results, _ = _read_json(run / "results.json")
+    results, _ = _read_results(run)
     write_elle_files(run, results if isinstance(results, dict) else None)
     html = render_run_report(run, history)
     out = run / REPORT_NAME

@@ -95,6 +95,16 @@ def test_a_bad_line_of_history_edn_names_the_file_and_line(tmp_path: Path) -> No
     assert "Traceback" not in out
 
 
+def test_a_store_whose_clew_entry_is_a_file_is_bad_input(tmp_path: Path) -> None:
+    store = _copy(tmp_path)
+    (store / "clew").write_text("mine")
+    for command in ("analyze", "report"):
+        code, out = _clew(command, str(store))
+        assert code == 254, out
+        assert f"{store / 'clew'}: exists and is not a directory" in out
+    assert (store / "clew").read_text() == "mine"
+
+
 def test_model_is_only_for_a_jepsen_store(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -123,6 +123,25 @@ def test_report_tolerates_an_almost_empty_run_dir(tmp_path: Path) -> None:
     assert "No checker results" in html
 
 
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ('{"valid": "maybe", "checkers": 5}', '`valid` must be true, false or "unknown"'),
+        ('{"valid": false, "checkers": 5}', "`checkers` must be an object, found int"),
+        ("[1, 2]", "expected a JSON object, found list"),
+    ],
+)
+def test_report_of_a_malformed_results_json_says_so_in_the_page(
+    tmp_path: Path, content: str, why: str
+) -> None:
+    run = make_run(tmp_path, VALID)
+    (run / "results.json").write_text(content)
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    page = html_lib.unescape((run / "report.html").read_text())
+    assert f"{run / 'results.json'}: " in page and why in page
+
+
 def test_nothing_is_fetched_and_scripts_are_allowed_by_hash_only(tmp_path: Path) -> None:
     html = render_run_report(make_run(tmp_path, INVALID))
     assert "<script src" not in html and "<link" not in html and "@import" not in html
@@ -278,6 +297,19 @@ def test_clew_report_rerenders_the_run_and_the_index(tmp_path: Path) -> None:
 def test_clew_report_rejects_a_missing_dir(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "nope")])
     assert result.exit_code != 0
+
+
+def test_clew_report_refuses_a_dir_holding_no_run_file(tmp_path: Path) -> None:
+    empty = tmp_path / "t" / "20250101T000000"
+    (empty / "nodes").mkdir(parents=True)
+    result = CliRunner().invoke(cli, ["report", str(empty)], catch_exceptions=False)
+    assert result.exit_code == 254
+    assert f"{empty}: not a run directory: it holds none of history.jsonl" in result.output
+    assert not (empty / "report.html").exists() and not (tmp_path / "index.html").exists()
+    (empty / "spec.json").write_text("{}")  # a partial run is reported, saying what it lacks
+    result = CliRunner().invoke(cli, ["report", str(empty)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "no history.jsonl" in (empty / "report.html").read_text()
 
 
 def test_clew_check_report_writes_a_full_report(tmp_path: Path) -> None:

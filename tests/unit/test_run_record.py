@@ -106,6 +106,29 @@ def test_analyze_refuses_a_suite_file_the_run_names_unless_named_again(tmp_path:
     assert results["checkers"]["mine"]["lines"] == 6
 
 
+def test_an_infinite_seed_in_spec_json_is_bad_input_not_a_crash(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "nodes": 1})
+    (run / "spec.json").write_text('{"suite": "etcd", "seed": 1e400}')  # JSON reads inf
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert "`seed` must be int, got inf" in out
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("nodes", "three", "`nodes` must be int, got 'three'"),
+     ("options", "x", "`options` must be dict")],
+)  # fmt: skip
+def test_a_bad_field_of_spec_json_is_blamed_on_spec_json_not_flags(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, field: value})
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert f"{run / 'spec.json'}: {message}" in out
+    assert "flags" not in out
+
+
 def test_replay_refuses_a_suite_file_the_run_names(tmp_path: Path) -> None:
     suite = tmp_path / "mine.py"
     suite.write_text(SUITE_FILE)
@@ -185,6 +208,23 @@ def test_records_round_trip_and_bad_files_name_file_and_line(tmp_path: Path) -> 
     assert read_fault_records(tmp_path) == [{"seq": 1}]  # a torn last line is skipped
 
 
+def test_a_ledger_time_out_of_range_is_a_damaged_line_not_a_crash(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    ledger = run / "faults.jsonl"
+    ledger.write_text('{"seq": 1, "time": 5}\n{"seq": 1, "time": 1e400, "event": "applied", '
+                      '"phase": "start", "kind": "partition"}\n')  # fmt: skip
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: `time` must be nanoseconds"):
+        read_fault_records(run)
+    code, out = invoke("analyze", str(run))
+    assert code == 0, out
+    assert f"problem: {ledger}:2: `time` must be nanoseconds since the run's origin, got inf" in out
+    code, out = invoke("analyze", str(run))  # analyzed again, the problem is not repeated
+    assert code == 0 and out.count(f"{ledger}:2:") == 1, out
+    code, out = invoke("report", str(run))
+    assert code == 0, out
+    assert f"{ledger}:2: `time` must be nanoseconds" in (run / "report.html").read_text()
+
+
 def test_fault_windows_follow_one_rule() -> None:
     s = 1_000_000_000
     records = [
@@ -252,3 +292,24 @@ def test_a_bad_line_before_the_last_is_still_bad_input(tmp_path: Path) -> None:
     code, out = invoke("analyze", str(run))
     assert code == 254
     assert f"{run / 'history.jsonl'}:3: not valid JSON" in out
+
+
+def test_analyze_of_a_history_that_is_a_directory_is_bad_input(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    (run / "history.jsonl").unlink()
+    (run / "history.jsonl").mkdir()
+    code, out = invoke("analyze", str(run))
+    assert code == 254
+    assert f"{run / 'history.jsonl'}: is a directory, not a history file" in out
+
+
+def test_analyze_does_not_trust_a_malformed_results_json(tmp_path: Path) -> None:
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    (run / "results.json").write_text('{"valid": "maybe", "checkers": 5, "wall_seconds": 9}')
+    with pytest.raises(InputError, match=r"results\.json: malformed: `valid` must be"):
+        RunResults.read(run)
+    code, out = invoke("analyze", str(run))
+    assert code == 0, out
+    assert "problem: the previous results could not be read: " in out
+    assert "malformed: `valid` must be true, false or \"unknown\", got 'maybe'" in out
+    assert json.loads((run / "results.json").read_text())["wall_seconds"] is None

@@ -172,3 +172,48 @@ def test_a_schedule_too_small_to_halve_is_judged_by_its_final_reruns(tmp_path: P
     (run / "shrink.json").unlink()
     r2 = shrink_run(run, lambda steps: bool(steps), reruns=3, fraction=0.6)
     assert r2.stopped == "1-minimal" and r2.reproduced == 3 and len(r2.minimal) == 1
+
+
+@pytest.mark.parametrize(
+    ("results", "why"),
+    [
+        ({"valid": True}, "the run's verdict is valid"),
+        ({"valid": "unknown"}, "the run's verdict is unknown"),
+        ({}, "the run's verdict is unknown"),
+        (None, "missing, so the run has no verdict"),
+        ({"valid": False}, None),
+    ],
+)
+def test_clew_shrink_refuses_a_run_that_is_not_invalid_before_any_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: dict[str, Any] | None,
+    why: str | None,
+) -> None:
+    from click.testing import CliRunner
+
+    import harness.runner
+    import harness.shrink
+    from harness.cli import cli
+    from harness.shrink import ShrinkResult
+
+    run = _invalid_run(tmp_path, 2)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "seed": 1, "nodes": 1}))
+    if results is not None:
+        (run / "results.json").write_text(json.dumps(results))
+    searched = []
+
+    def no_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a rerun was started")
+
+    def search(run_dir: Any, replay: Any, **kwargs: Any) -> ShrinkResult:
+        searched.append(run_dir)
+        return ShrinkResult(run_dir=str(run_dir), original=[], minimal=[], reproduced=1)
+
+    monkeypatch.setattr(harness.runner, "run_test", no_run)
+    monkeypatch.setattr(harness.shrink, "shrink_run", search)
+    out = CliRunner().invoke(cli, ["shrink", str(run)], catch_exceptions=False)
+    if why is None:  # an invalid run goes on to the search
+        assert out.exit_code == 0 and searched == [run], out.output
+        return
+    assert out.exit_code == 254, out.output
+    assert f"{run / 'results.json'}: {why}; clew shrink needs an invalid run" in out.output
+    assert searched == []

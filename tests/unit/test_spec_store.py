@@ -35,6 +35,7 @@ def test_toml_then_flags(tmp_path: Path) -> None:
     [
         ("nodes = 0\n", "`nodes` must be at least 1"),
         ('nodes = "five"\n', "`nodes` must be int"),
+        ("seed = inf\n", "`seed` must be int, got inf"),
         ("colour = 1\n", "unknown field `colour`"),
         ('faults = ["meteor"]\n', "unknown kinds ['meteor']"),
         ("time_limit = -1\n", "`time_limit` must be positive"),
