@@ -199,7 +199,7 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         raise bad(t, f"unknown micro-op {_brief(fs[i])} for {model} (expected {kinds})") from None
     m_txn = np.repeat(np.arange(len(txn_vals), dtype=np.int32), lens)
     tick("parse")
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    starts = np.cumsum(lens) - lens
     m_idx = (np.arange(len(fs), dtype=np.int64) - np.repeat(starts, lens)).astype(np.int32)
     # reads of transactions that did not commit are unknown: drop them
     keep = (f_code == WRITE) | (types[m_txn] == OK)

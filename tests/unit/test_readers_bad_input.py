@@ -320,3 +320,12 @@ def test_a_malformed_transaction_in_a_scanned_file_names_its_line(
     f.write_text("".join(json.dumps(op, separators=(",", ":")) + "\n" for op in ops))
     why = "unknown micro-op 'frob' for list-append (expected append and r)"
     assert clew("check", "-m", LA, path) == (254, f"ERROR    {path}:702: {why}\n")
+
+
+@pytest.mark.parametrize("model", [LA, RW])
+def test_a_history_without_transactions_is_valid_not_a_crash(tmp_path: Path, model: str) -> None:
+    path = write_jsonl(
+        tmp_path / "h.jsonl", [{"type": "info", "process": "nemesis", "f": "kill", "value": None}]
+    )
+    code, out = clew("check", "-m", model, path)
+    assert code == 0 and out.startswith(f"VALID    {path}  ({model}, serializable, 0 txns"), out
