@@ -16,10 +16,15 @@ that never completed counts as ``info``). Columns:
 Values are kept as int64 when they all are integers; otherwise they are interned to ids
 (``values`` maps ids back). ``NIL`` stands for a register read of nil. Reads of ``fail``
 and ``info`` transactions are dropped (their results are unknown); their writes are kept.
+
+A value that is not a list of ``[f, key, value]`` micro-ops of the model's kinds is input
+that cannot be checked, not a finding: :class:`~harness.errors.HistoryError` names its
+file and line.
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, compress
@@ -30,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from checkers.txn.elements import read_elements
+from harness.errors import HistoryError
 from harness.history import INFO, INVOKE, OK, History
 
 if TYPE_CHECKING:
@@ -45,7 +51,8 @@ I64 = npt.NDArray[np.int64]
 
 
 class TxnFormatError(ValueError):
-    """The history does not fit the transactional model (the check answers unknown)."""
+    """Well-formed transactions that break an assumption of the model, such as one value
+    written twice (the check answers unknown)."""
 
 
 @dataclass(slots=True)
@@ -120,8 +127,9 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     """Columns of the transactions of ``history`` for ``model`` (list-append, rw-register).
 
     ``tick("parse")`` is called between chunks of the long passes (a budget check that
-    may raise). Raises :class:`TxnFormatError` for a value that is not a list of
-    ``[f, key, value]`` mops of the model's kinds.
+    may raise). Raises :class:`~harness.errors.HistoryError`, naming the file and line of
+    the op, for a value that is not a list of ``[f, key, value]`` mops of the model's kinds
+    (a nil write, and for list-append a read that is not a list, included).
     """
     tick = tick or _no_tick
     h = history
@@ -138,15 +146,16 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     txn_vals: list[Any] = []
     for lo in range(0, len(vidx), CHUNK):  # (a million ints at once would be 40 MB more)
         txn_vals += map(h.values.__getitem__, vidx[lo : lo + CHUNK].tolist())
+    src = np.where(cmp < nh, cmp, inv)  # the op each transaction's value is taken from
     for t in np.flatnonzero(types != OK).tolist():  # reads unknown: the invocation will do
         v = txn_vals[t] if vidx[t] >= 0 else None
         if not isinstance(v, list | tuple) and inv[t] >= 0:
             v = h.values[hv[inv[t]]]
+            src[t] = inv[t]
         txn_vals[t] = () if v is None else v
 
-    def where(t: int) -> str:
-        c = int(cmp[t])
-        return h.describe(c if c < nh else int(inv[t]))
+    def bad(t: int, why: str) -> HistoryError:
+        return HistoryError(why, path=h.path, line=int(h.line[int(src[t])]))
 
     if model == "list-append":
         from checkers.txn.parse_fast import list_append_columns  # (it imports this module)
@@ -155,10 +164,10 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         if c is not None:
             return _list_append_txns(h, model, types, inv, cmp, c)
     if not set(map(type, txn_vals)) <= {list, tuple}:
-        bad = [t for t, v in enumerate(txn_vals) if not isinstance(v, list | tuple)]
-        raise TxnFormatError(
-            f"{where(bad[0])}: a transaction's value must be a list of micro-ops [f key value]"
-        )
+        t = next(t for t, v in enumerate(txn_vals) if not isinstance(v, list | tuple))
+        f = h.f_names[h.f[src[t]]]
+        raise bad(t, f"a {model} transaction's value must be a list of micro-ops [f key value], "
+                     f"got f {f!r} with value {_brief(txn_vals[t])}")  # fmt: skip
     lens = np.fromiter(map(len, txn_vals), dtype=np.int64, count=len(txn_vals))
     fs: list[Any] = []
     ks: list[Any] = []
@@ -175,9 +184,9 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
             tick("parse")
     except (TypeError, IndexError, KeyError):
         flat = list(chain.from_iterable(txn_vals))
-        i = next(i for i, x in enumerate(flat) if not isinstance(x, list | tuple) or len(x) != 3)
+        i = next(i for i, x in enumerate(flat) if not isinstance(x, list | tuple) or len(x) < 3)
         t = int(np.searchsorted(np.cumsum(lens), i, "right"))
-        raise TxnFormatError(f"{where(t)}: micro-op {flat[i]!r} is not [f key value]") from None
+        raise bad(t, f"micro-op {_brief(flat[i])} is not [f key value]") from None
     is_list = model == "list-append"
     wname = "append" if is_list else "w"
     fmap = {wname: WRITE, "r": READ}
@@ -187,12 +196,10 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         i = next(i for i, f in enumerate(fs) if not _hashable(f) or f not in fmap)
         t = int(np.searchsorted(np.cumsum(lens), i, "right"))
         kinds = "append and r" if is_list else "w and r"
-        raise TxnFormatError(
-            f"{where(t)}: unknown micro-op {fs[i]!r} for {model} (expected {kinds})"
-        ) from None
+        raise bad(t, f"unknown micro-op {_brief(fs[i])} for {model} (expected {kinds})") from None
     m_txn = np.repeat(np.arange(len(txn_vals), dtype=np.int32), lens)
     tick("parse")
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    starts = np.cumsum(lens) - lens
     m_idx = (np.arange(len(fs), dtype=np.int64) - np.repeat(starts, lens)).astype(np.int32)
     # reads of transactions that did not commit are unknown: drop them
     keep = (f_code == WRITE) | (types[m_txn] == OK)
@@ -221,7 +228,7 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     tick("parse")
     if None in writes:
         i = [j for j, w in enumerate(is_write) if w][writes.index(None)]
-        raise TxnFormatError(f"{where(int(m_txn[i]))}: cannot write nil")
+        raise bad(int(m_txn[i]), f"micro-op {_brief([fs[i], ks[i], None])}: cannot write nil")
     reads = list(compress(vs, is_read))
     tick("parse")
     m_len = np.zeros(len(fs), dtype=np.int32)
@@ -235,8 +242,8 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
         if not read_types <= {list, tuple, type(None)}:
             j = next(j for j, r in enumerate(reads) if not isinstance(r, list | tuple | None))
             i = int(np.flatnonzero(rmask)[j])
-            raise TxnFormatError(
-                f"{where(int(m_txn[i]))}: a list-append read must return a list, got {reads[j]!r}"
+            raise bad(
+                int(m_txn[i]), f"a list-append read must return a list, got {_brief(reads[j])}"
             )
         # nil reads count as empty (length_hint(None) == 0; filter drops them)
         rl = np.fromiter(map(length_hint, reads), dtype=np.int64, count=len(reads))
@@ -288,6 +295,8 @@ _NIL_INT = int(NIL)
 CHUNK = 1 << 15
 #: A mop's f, key and value (a shorter mop raises, a longer one is cut).
 _FKV = itemgetter(0, 1, 2)
+#: A value of the history, cut short for an error message.
+_brief = reprlib.repr
 
 
 def _no_tick(phase: str) -> None:

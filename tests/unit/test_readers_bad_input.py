@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from checkers.txn import check as txn_check
+from harness.errors import HistoryError
 from harness.history import History
 
 
@@ -38,12 +39,13 @@ def test_a_list_where_a_micro_op_name_belongs_is_named(model: str) -> None:
         [
             {"type": "invoke", "process": 0, "f": "txn", "value": [[["r"], 1, None]]},
             {"type": "ok", "process": 0, "f": "txn", "value": [[["r"], 1, [1]]]},
-        ]
+        ],
+        path="h.jsonl",
     )
-    r = txn_check(h, model)
-    assert r.valid == "unknown"
-    assert "unknown micro-op ['r']" in (r.cause or "")
-    assert r.cause is not None and r.cause.startswith("#1 p0 ok txn")
+    with pytest.raises(HistoryError) as e:
+        txn_check(h, model)
+    assert (e.value.path, e.value.line) == ("h.jsonl", 2)
+    assert str(e.value).startswith("h.jsonl:2: unknown micro-op ['r']")
 
 
 # --- through the CLI: every case is exit 254 and one line naming the file and line --------
@@ -214,3 +216,116 @@ def test_unwritable_outputs_are_exit_254_before_checking(tmp_path: Path, option:
     assert "not a directory" in out.lower() and out.count("\n") == 1
     code, out = clew("check", "--report", str(tmp_path), src)
     assert code == 254 and "is a directory" in out
+
+
+# --- transactions that are not lists of [f key value] micro-ops: the user's mistake -------
+
+LA, RW = "list-append", "rw-register"
+GOOD_TXN = {LA: [["append", "x", 1], ["r", "y", None]], RW: [["w", "x", 1]]}
+BAD_TXNS = [
+    (LA, [["append", "x"]], "micro-op ['append', 'x'] is not [f key value]"),
+    (RW, [["w", "x"]], "micro-op ['w', 'x'] is not [f key value]"),
+    (LA, [5], "micro-op 5 is not [f key value]"),
+    (LA, [["r", "x", None, 0], ["append", "y"]], "micro-op ['append', 'y'] is not [f key value]"),
+    (RW, [5], "micro-op 5 is not [f key value]"),
+    (LA, "abc", "a list-append transaction's value must be a list of micro-ops [f key value], "
+                "got f 'txn' with value 'abc'"),
+    (RW, "abc", "a rw-register transaction's value must be a list of micro-ops [f key value], "
+                "got f 'txn' with value 'abc'"),
+    (LA, [["frob", "x", 1]], "unknown micro-op 'frob' for list-append (expected append and r)"),
+    (RW, [["frob", "x", 1]], "unknown micro-op 'frob' for rw-register (expected w and r)"),
+    (RW, [["append", "x", 1]], "unknown micro-op 'append' for rw-register (expected w and r)"),
+    (LA, [["append", "x", None]], "micro-op ['append', 'x', None]: cannot write nil"),
+    (RW, [["w", "x", None]], "micro-op ['w', 'x', None]: cannot write nil"),
+    (LA, [["r", "x", 5]], "a list-append read must return a list, got 5"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "value", "why"), BAD_TXNS)
+def test_a_malformed_transaction_names_file_and_line(
+    tmp_path: Path, model: str, value: Any, why: str
+) -> None:
+    path = write_jsonl(
+        tmp_path / "h.jsonl",
+        [
+            {"type": "invoke", "process": 0, "f": "txn", "value": GOOD_TXN[model]},
+            {"type": "ok", "process": 0, "f": "txn", "value": GOOD_TXN[model]},
+            {"type": "invoke", "process": 1, "f": "txn", "value": value},
+            {"type": "ok", "process": 1, "f": "txn", "value": value},
+        ],
+    )
+    assert clew("check", "-m", model, path) == (254, f"ERROR    {path}:4: {why}\n")
+
+
+@pytest.mark.parametrize("model", [LA, RW])
+def test_register_ops_checked_as_transactions_name_file_and_line(
+    tmp_path: Path, model: str
+) -> None:
+    path = write_jsonl(
+        tmp_path / "h.jsonl",
+        [
+            {"type": "invoke", "process": 0, "f": "write", "value": 1},
+            {"type": "ok", "process": 0, "f": "write", "value": 1},
+        ],
+    )
+    why = f"a {model} transaction's value must be a list of micro-ops [f key value], got f 'write'"
+    assert clew("check", "-m", model, path) == (254, f"ERROR    {path}:2: {why} with value 1\n")
+
+
+def test_an_info_transaction_is_named_by_the_invocation_it_was_read_from(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "h.jsonl",
+        [
+            {"type": "invoke", "process": 0, "f": "txn", "value": [["append", "x"]]},
+            {"type": "invoke", "process": 1, "f": "txn", "value": [["append", "y", 1]]},
+            {"type": "info", "process": 0, "f": "txn", "value": None},
+            {"type": "ok", "process": 1, "f": "txn", "value": [["append", "y", 1]]},
+        ],
+    )
+    why = "micro-op ['append', 'x'] is not [f key value]"
+    assert clew("check", "-m", LA, path) == (254, f"ERROR    {path}:1: {why}\n")
+
+
+def test_a_malformed_edn_transaction_names_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "h.edn"
+    f.write_text(
+        "{:type :invoke, :f :txn, :value [[:append :x 1]], :process 0}\n"
+        "{:type :ok, :f :txn, :value [[:append :x 1]], :process 0}\n"
+        "{:type :invoke, :f :txn, :value [[:append :y]], :process 0}\n"
+        "{:type :ok, :f :txn, :value [[:append :y]], :process 0}\n"
+    )
+    why = "micro-op ['append', 'y'] is not [f key value]"
+    assert clew("check", "-m", LA, str(f)) == (254, f"ERROR    {f}:4: {why}\n")
+
+
+def test_a_malformed_transaction_in_a_scanned_file_names_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the compiled scanner reads (micro-ops kept as columns, checked from those)
+    names a malformed transaction among them as a small file does."""
+    from harness.formats import jsonl
+
+    monkeypatch.setattr(jsonl, "SCAN_MIN_BYTES", 0)
+    ops = []
+    for i in range(500):
+        txn = [["append", i % 7, i]]
+        ops.append({"type": "invoke", "process": i % 5, "f": "txn", "value": txn})
+        ops.append({"type": "ok", "process": i % 5, "f": "txn", "value": txn})
+    f = tmp_path / "h.jsonl"
+    path = str(f)
+    f.write_text("".join(json.dumps(op, separators=(",", ":")) + "\n" for op in ops))
+    assert jsonl.read_jsonl(path).mops is not None  # (the scanner takes compact lines)
+    assert clew("check", "-m", LA, path)[0] == 0
+    ops[701]["value"] = [["append", 3, 350], ["frob", 4, None]]
+    f.write_text("".join(json.dumps(op, separators=(",", ":")) + "\n" for op in ops))
+    why = "unknown micro-op 'frob' for list-append (expected append and r)"
+    assert clew("check", "-m", LA, path) == (254, f"ERROR    {path}:702: {why}\n")
+
+
+@pytest.mark.parametrize("model", [LA, RW])
+def test_a_history_without_transactions_is_valid_not_a_crash(tmp_path: Path, model: str) -> None:
+    path = write_jsonl(
+        tmp_path / "h.jsonl", [{"type": "info", "process": "nemesis", "f": "kill", "value": None}]
+    )
+    code, out = clew("check", "-m", model, path)
+    assert code == 0 and out.startswith(f"VALID    {path}  ({model}, serializable, 0 txns"), out

@@ -9,6 +9,7 @@ import pytest
 
 from checkers.txn import check
 from checkers.txn.lattice import rules_out
+from harness.errors import HistoryError
 from harness.history import History
 
 Mop = list[Any]
@@ -221,9 +222,9 @@ def test_no_dependencies_is_valid_when_a_serial_order_replays() -> None:
     assert r.valid is False and r.details["anomalies"] == ["garbage-read"]
 
 
-def test_bad_micro_op_is_unknown() -> None:
-    r = check(txns((0, "ok", [["cas", "x", 1]])), "list-append")
-    assert r.valid == "unknown" and "unknown micro-op 'cas'" in (r.cause or "")
+def test_bad_micro_op_is_an_error_and_a_repeated_append_unknown() -> None:
+    with pytest.raises(HistoryError, match=r"^<history>:2: unknown micro-op 'cas'"):
+        check(txns((0, "ok", [["cas", "x", 1]])), "list-append")
     h = txns((0, "ok", [A("x", 1)]), (1, "ok", [A("x", 1)]))
     r = check(h, "list-append")
     assert r.valid == "unknown" and "twice" in (r.cause or "")

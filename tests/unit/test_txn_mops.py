@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from checkers.txn import check, parse_mops
 from checkers.txn.parse import TxnFormatError, Txns, parse
+from harness.errors import HistoryError
 from harness.formats import jsonl
 from harness.formats.jsonl import read_jsonl
 from harness.history import History
@@ -49,7 +50,7 @@ def _lines(txns: list[list[Any]], types: list[str], extra: list[str]) -> list[st
 def _parse(h: History) -> Txns | str:
     try:
         return parse(h, "list-append")
-    except TxnFormatError as e:
+    except (TxnFormatError, HistoryError) as e:
         return f"error: {e}"
 
 
