@@ -95,6 +95,23 @@ def test_missing_file_and_bad_options_exit_254(tmp_path: Path) -> None:
     assert code == 254
 
 
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ("99999999999999999999T", "above the maximum of 1024T"),
+        ("1e30", "above the maximum of 1024T"),
+        ("inf", "not a size"),
+        ("nan", "not a size"),
+        ("1", "below the minimum of 1M"),
+        ("1023K", "below the minimum of 1M"),
+    ],
+)
+def test_max_memory_out_of_range_is_a_usage_error(size: str, message: str) -> None:
+    code, out = run("check", "--max-memory", size, VALID)
+    assert code == 254, out
+    assert "--max-memory" in out and message in out and "Traceback" not in out
+
+
 def test_counterexample_dir_gets_json(tmp_path: Path) -> None:
     code, _ = run("check", "--counterexample-dir", str(tmp_path), INVALID)
     assert code == 1
@@ -287,9 +304,13 @@ def test_max_memory_reaches_the_transactional_checker(monkeypatch: pytest.Monkey
     assert code == 1
     # Reading obeys the budget too, by the growth of the resident set: whether reading
     # this small file touches a new page depends on the test process's heap, so reading
-    # is held to the history it builds here, and the checker alone meets the 1 byte.
+    # is held to the history it builds here, and the checker alone meets the 1 MiB, its
+    # resident set growing 2 MiB at every look.
     monkeypatch.setattr("harness.read_budget.resident_bytes", lambda: 0)
-    code, out = run("check", "--json", "-m", "list-append", "--max-memory", "1", g1c)
+    looks = iter(range(0, 2**40, 2**21))
+    monkeypatch.setattr("checkers.txn.budget.rss_bytes", lambda: next(looks))
+    monkeypatch.setattr("checkers.txn.budget.RSS_EVERY", -1.0)
+    code, out = run("check", "--json", "-m", "list-append", "--max-memory", "1M", g1c)
     rec = json.loads(out)
     assert code == 2 and "ran out of memory" in rec["cause"]
 
