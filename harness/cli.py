@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -80,6 +81,19 @@ class ByteSize(click.ParamType):
         if self.max is not None and size > self.max:
             self.fail(f"{value!r} is above the maximum of {_show_size(self.max)}", param, ctx)
         return size
+
+
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that also refuses ``nan`` (which every range check lets
+    through) and ``inf``/``-inf`` (``1e400`` too): a usage error naming the value."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 #: Subcommands defined in modules of their own, imported only when used (or listed by
@@ -247,7 +261,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
 )
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=DEFAULT_TIME_LIMIT,
     show_default=True,
     help="Seconds per file before answering unknown.",
@@ -293,7 +307,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
 )
 @click.option(
     "--counterexample-time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=DEFAULT_COUNTEREXAMPLE_TIME_LIMIT,
     show_default=True,
     help="Seconds for the second pass that explains an invalid history.",

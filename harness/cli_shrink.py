@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from harness.cli import FiniteFloatRange
 from harness.shrink import DEFAULT_FRACTION, DEFAULT_MAX_RUNS, DEFAULT_RERUNS
 
 __all__ = ["shrink_cmd"]
@@ -25,7 +26,7 @@ __all__ = ["shrink_cmd"]
 )
 @click.option(
     "--fraction",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=DEFAULT_FRACTION,
     show_default=True,
     help="Share of the reruns that must be invalid.",

@@ -112,6 +112,24 @@ def test_max_memory_out_of_range_is_a_usage_error(size: str, message: str) -> No
     assert "--max-memory" in out and message in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-inf"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--time-limit"],
+        ["check", "--counterexample-time-limit"],
+        ["shrink", ".", "--fraction"],
+        ["image", "build", "--timeout"],
+    ],
+    ids=["time-limit", "counterexample-time-limit", "shrink-fraction", "image-timeout"],
+)
+def test_a_float_option_that_is_not_finite_is_a_usage_error(args: list[str], value: str) -> None:
+    code, out = run(*args, value, VALID)
+    assert code == 254, out
+    assert f"Invalid value for '{args[-1]}'" in out and "Traceback" not in out
+    assert "not a finite number" in out or "not in the range" in out
+
+
 def test_counterexample_dir_gets_json(tmp_path: Path) -> None:
     code, _ = run("check", "--counterexample-dir", str(tmp_path), INVALID)
     assert code == 1
