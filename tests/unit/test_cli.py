@@ -130,6 +130,42 @@ def test_a_float_option_that_is_not_finite_is_a_usage_error(args: list[str], val
     assert "not a finite number" in out or "not in the range" in out
 
 
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("garbage", "missing port number"),
+        ("foo://10.0.0.5:8786", "unknown address scheme 'foo'"),
+        ("tcp://nosuch.invalid:8786", "is not a Dask scheduler address"),
+        ("tcp://127.0.0.1:99999", "port 99999 is not 1 to 65535"),
+    ],
+)
+def test_a_bad_dask_address_is_named_and_exits_254(address: str, message: str) -> None:
+    code, out = run("check", "--dask", address, VALID)
+    assert code == 254, out
+    assert f"--dask {address!r}" in out and message in out and "Traceback" not in out
+
+
+def test_an_unreachable_dask_scheduler_is_awaited_aloud_then_named(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from harness import dask_client
+    from harness.errors import ConfigError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(dask_client, "_NOTICE_AFTER", 0.0)
+    with (
+        pytest.raises(ConfigError, match="cannot connect to a Dask scheduler there") as e,
+        dask_client.open_dask_client(address=address, workers=0, timeout=1.0),
+    ):
+        pass
+    assert address in str(e.value)
+    assert f"waiting up to 1 s for the Dask scheduler at {address}" in caplog.text
+
+
 def test_counterexample_dir_gets_json(tmp_path: Path) -> None:
     code, _ = run("check", "--counterexample-dir", str(tmp_path), INVALID)
     assert code == 1
