@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -45,10 +46,23 @@ def _worst(codes: list[int]) -> int:
     return max(codes, key=lambda c: _SEVERITY[c], default=EXIT_VALID)
 
 
+def _show_size(n: int) -> str:
+    """``n`` bytes in the largest unit that holds it exactly, e.g. ``1M`` or ``1024T``."""
+    for unit, size in reversed(_SIZE_UNITS.items()):
+        if n % size == 0:
+            return f"{n // size}{unit.upper()}"
+    return str(n)  # pragma: no cover - the unit "" divides every n
+
+
 class ByteSize(click.ParamType):
-    """A size such as ``2G``, ``512M``, ``1.5g`` or a plain number of bytes."""
+    """A size such as ``2G``, ``512M``, ``1.5g`` or a plain number of bytes, from ``min``
+    to ``max`` bytes (a usage error outside them, naming the bound)."""
 
     name = "SIZE"
+
+    def __init__(self, min: int = 1, max: int | None = None) -> None:
+        self.min = min
+        self.max = max
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
@@ -58,11 +72,28 @@ class ByteSize(click.ParamType):
         number = text[: -len(unit)] if unit else text
         try:
             size = int(float(number) * _SIZE_UNITS[unit])
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: inf
             self.fail(f"{value!r} is not a size; use e.g. 2G, 512M or 1000000", param, ctx)
         if size <= 0:
             self.fail(f"{value!r} must be positive", param, ctx)
+        if size < self.min:
+            self.fail(f"{value!r} is below the minimum of {_show_size(self.min)}", param, ctx)
+        if self.max is not None and size > self.max:
+            self.fail(f"{value!r} is above the maximum of {_show_size(self.max)}", param, ctx)
         return size
+
+
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that also refuses ``nan`` (which every range check lets
+    through) and ``inf``/``-inf`` (``1e400`` too): a usage error naming the value."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 #: Subcommands defined in modules of their own, imported only when used (or listed by
@@ -230,18 +261,19 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
 )
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=DEFAULT_TIME_LIMIT,
     show_default=True,
     help="Seconds per file before answering unknown.",
 )
 @click.option(
     "--max-memory",
-    type=ByteSize(),
+    # Below 1M no check fits; beyond 1024T (1 PiB) no machine has the memory.
+    type=ByteSize(min=1024**2, max=1024**5),
     default=DEFAULT_MAX_BYTES,
     show_default=f"{DEFAULT_MAX_BYTES // 1024**3}G",
-    help="Memory budget per file (e.g. 512M, 4G): the search cache of a linearizability "
-    "check, the memory a transactional check adds; beyond it: unknown.",
+    help="Memory budget per file (e.g. 512M, 4G; 1M to 1024T): the search cache of a "
+    "linearizability check, the memory a transactional check adds; beyond it: unknown.",
 )
 @click.option(
     "--max-steps",
@@ -275,7 +307,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
 )
 @click.option(
     "--counterexample-time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=DEFAULT_COUNTEREXAMPLE_TIME_LIMIT,
     show_default=True,
     help="Seconds for the second pass that explains an invalid history.",

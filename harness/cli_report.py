@@ -86,7 +86,12 @@ def serve_cmd(store: str, port: int, host: str) -> None:
     if not root.is_dir():
         raise click.BadParameter(f"{store!r} is not a directory", param_hint="--store")
     write_index(root)
-    server = make_server(root, host, port)
+    try:
+        server = make_server(root, host, port)
+    except OSError as e:  # a host that does not resolve or is not this machine's, a port in use
+        raise click.BadParameter(
+            f"cannot listen on {host}:{port}: {e.strerror or e}", param_hint="'--host' / '--port'"
+        ) from None
     h, p = server.server_address[:2]
     click.echo(f"serving {root.resolve()} at http://{h!s}:{p}/ (Ctrl-C to stop)")
     try:

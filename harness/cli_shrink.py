@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harness.cli import FiniteFloatRange
 from harness.errors import InputError
 from harness.shrink import DEFAULT_FRACTION, DEFAULT_MAX_RUNS, DEFAULT_RERUNS
 
@@ -31,7 +32,7 @@ _VERDICT = {True: "valid", False: "INVALID", "unknown": "unknown"}
 )
 @click.option(
     "--fraction",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=DEFAULT_FRACTION,
     show_default=True,
     help="Share of the reruns that must be invalid.",

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
 __all__ = ["open_dask_client"]
+
+log = logging.getLogger("clew")
 
 
 @contextlib.contextmanager
@@ -24,8 +27,8 @@ def open_dask_client(
     """A client of the scheduler at ``address``, or of a new local cluster of ``workers``
     processes (one thread each; scheduler, workers and dashboard on 127.0.0.1), with the
     local cluster (None for an address); both closed at the end. :class:`ConfigError`
-    unless exactly one of the two is given, :class:`ClusterError` if the address does not
-    answer within ``timeout`` seconds."""
+    unless exactly one of the two is given, if ``address`` is not a scheduler's address,
+    or if no scheduler answers there within ``timeout`` seconds."""
     from distributed import Client, LocalCluster
 
     if (address is None) == (workers < 1):
@@ -43,13 +46,52 @@ def open_dask_client(
                                silence_logs=logging.CRITICAL)  # fmt: skip
         client = Client(cluster, timeout=timeout)
     else:
-        try:
-            client = Client(address, timeout=timeout)
-        except OSError as e:
-            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        client = _connect(address, timeout)
     try:
         yield client, cluster
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+#: Seconds of waiting for a scheduler before saying so (one that answers says nothing).
+_NOTICE_AFTER = 3.0
+
+
+def _connect(address: str, timeout: float) -> Client:
+    """A client of the scheduler at ``address``; :class:`ConfigError` naming the address if
+    it is not one (bad form, unknown scheme, a host that does not resolve, a bad port) or
+    no scheduler answers there within ``timeout`` seconds, said after :data:`_NOTICE_AFTER`."""
+    from distributed import Client
+    from distributed.comm import get_address_host_port, resolve_address
+
+    hint = "give e.g. tcp://10.0.0.5:8786"
+    try:
+        resolve_address(address)
+    except (ValueError, OSError) as e:  # OSError: a host name that does not resolve
+        raise ConfigError(
+            f"--dask {address!r} is not a Dask scheduler address: {e}; {hint}"
+        ) from None
+    try:
+        _, port = get_address_host_port(address)
+    except ValueError:  # a scheme without ports (inproc://)
+        port = 1
+    if not 0 < port < 65536:
+        raise ConfigError(f"--dask {address!r}: port {port} is not 1 to 65535; {hint}")
+    notice = threading.Timer(
+        _NOTICE_AFTER,
+        log.warning,
+        (f"waiting up to {timeout:.0f} s for the Dask scheduler at {address} to answer",),
+    )
+    notice.daemon = True
+    notice.start()
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, ValueError, TypeError) as e:  # TypeError: tls:// without TLS settings
+        raise ConfigError(
+            f"--dask {address!r}: cannot connect to a Dask scheduler there ({e}); is it "
+            "running, and is the address right?"
+        ) from None
+    finally:
+        notice.cancel()

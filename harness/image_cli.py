@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from harness.cli import FiniteFloatRange
 from harness.errors import ConfigError
 
 __all__ = ["image_cmd"]
@@ -86,7 +87,7 @@ def image_cmd() -> None:
 @click.option("--force", is_flag=True, help="Build again even if the image exists.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1),
     default=1800.0,
     show_default=True,
     help="Seconds mmdebstrap may take.",

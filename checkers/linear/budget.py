@@ -35,6 +35,10 @@ TIMED_OUT = 1
 CANCELLED = 2
 
 
+#: Seconds the watchdog sleeps at most before it looks at its nearest deadline again.
+_LONGEST_WAIT = 3600.0
+
+
 class _Watchdog:
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -65,7 +69,9 @@ class _Watchdog:
                 at, _, flag = self._heap[0]
                 now = time.monotonic()
                 if at > now:
-                    self._cond.wait(at - now)
+                    # Capped: a wait of years (--time-limit 1e300) overflows the lock's timeout
+                    # and would kill this thread, and every later deadline with it.
+                    self._cond.wait(min(at - now, _LONGEST_WAIT))
                     continue
                 heapq.heappop(self._heap)
                 if flag[0] == 0:

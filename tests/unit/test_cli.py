@@ -95,6 +95,77 @@ def test_missing_file_and_bad_options_exit_254(tmp_path: Path) -> None:
     assert code == 254
 
 
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ("99999999999999999999T", "above the maximum of 1024T"),
+        ("1e30", "above the maximum of 1024T"),
+        ("inf", "not a size"),
+        ("nan", "not a size"),
+        ("1", "below the minimum of 1M"),
+        ("1023K", "below the minimum of 1M"),
+    ],
+)
+def test_max_memory_out_of_range_is_a_usage_error(size: str, message: str) -> None:
+    code, out = run("check", "--max-memory", size, VALID)
+    assert code == 254, out
+    assert "--max-memory" in out and message in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-inf"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--time-limit"],
+        ["check", "--counterexample-time-limit"],
+        ["shrink", ".", "--fraction"],
+        ["image", "build", "--timeout"],
+    ],
+    ids=["time-limit", "counterexample-time-limit", "shrink-fraction", "image-timeout"],
+)
+def test_a_float_option_that_is_not_finite_is_a_usage_error(args: list[str], value: str) -> None:
+    code, out = run(*args, value, VALID)
+    assert code == 254, out
+    assert f"Invalid value for '{args[-1]}'" in out and "Traceback" not in out
+    assert "not a finite number" in out or "not in the range" in out
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("garbage", "missing port number"),
+        ("foo://10.0.0.5:8786", "unknown address scheme 'foo'"),
+        ("tcp://nosuch.invalid:8786", "is not a Dask scheduler address"),
+        ("tcp://127.0.0.1:99999", "port 99999 is not 1 to 65535"),
+    ],
+)
+def test_a_bad_dask_address_is_named_and_exits_254(address: str, message: str) -> None:
+    code, out = run("check", "--dask", address, VALID)
+    assert code == 254, out
+    assert f"--dask {address!r}" in out and message in out and "Traceback" not in out
+
+
+def test_an_unreachable_dask_scheduler_is_awaited_aloud_then_named(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from harness import dask_client
+    from harness.errors import ConfigError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(dask_client, "_NOTICE_AFTER", 0.0)
+    with (
+        pytest.raises(ConfigError, match="cannot connect to a Dask scheduler there") as e,
+        dask_client.open_dask_client(address=address, workers=0, timeout=1.0),
+    ):
+        pass
+    assert address in str(e.value)
+    assert f"waiting up to 1 s for the Dask scheduler at {address}" in caplog.text
+
+
 def test_counterexample_dir_gets_json(tmp_path: Path) -> None:
     code, _ = run("check", "--counterexample-dir", str(tmp_path), INVALID)
     assert code == 1
@@ -287,9 +358,13 @@ def test_max_memory_reaches_the_transactional_checker(monkeypatch: pytest.Monkey
     assert code == 1
     # Reading obeys the budget too, by the growth of the resident set: whether reading
     # this small file touches a new page depends on the test process's heap, so reading
-    # is held to the history it builds here, and the checker alone meets the 1 byte.
+    # is held to the history it builds here, and the checker alone meets the 1 MiB, its
+    # resident set growing 2 MiB at every look.
     monkeypatch.setattr("harness.read_budget.resident_bytes", lambda: 0)
-    code, out = run("check", "--json", "-m", "list-append", "--max-memory", "1", g1c)
+    looks = iter(range(0, 2**40, 2**21))
+    monkeypatch.setattr("checkers.txn.budget.rss_bytes", lambda: next(looks))
+    monkeypatch.setattr("checkers.txn.budget.RSS_EVERY", -1.0)
+    code, out = run("check", "--json", "-m", "list-append", "--max-memory", "1M", g1c)
     rec = json.loads(out)
     assert code == 2 and "ran out of memory" in rec["cause"]
 

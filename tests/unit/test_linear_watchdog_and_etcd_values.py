@@ -34,6 +34,21 @@ def test_a_later_deadline_added_after_a_near_one_fires_after_it() -> None:
         assert first[0] == TIMED_OUT and second[0] == TIMED_OUT
 
 
+def test_a_deadline_of_years_leaves_the_watchdog_alive() -> None:
+    import numpy as np
+
+    from checkers.linear.budget import _Watchdog
+
+    # A watchdog of its own: the shared one may already sleep on a nearer deadline.
+    watchdog = _Watchdog()
+    far, near = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    watchdog.add(time.monotonic() + 1e300, far)
+    time.sleep(0.05)  # the thread now sleeps towards the far deadline
+    watchdog.add(time.monotonic() + 0.05, near)
+    _wait_for(near, 30.0)
+    assert near[0] == TIMED_OUT and far[0] == 0
+
+
 _VALUE = st.one_of(
     st.integers(-(2**70), 2**70).map(str),
     st.tuples(st.integers(-50, 10**20), st.integers(-50, 10**20)).map(lambda p: f"[{p[0]} {p[1]}]"),

@@ -96,3 +96,25 @@ def test_binds_to_localhost_by_default() -> None:
 
     host = next(p for p in serve_cmd.params if p.name == "host")
     assert host.default == "127.0.0.1"
+
+
+def test_an_address_it_cannot_listen_on_is_named_with_the_reason(store: Path) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    def serve(*args: str) -> tuple[int, str]:
+        r = CliRunner().invoke(cli, ["serve", "--store", str(store), *args],
+                               catch_exceptions=False)  # fmt: skip
+        return r.exit_code, r.output
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, out = serve("--port", port)
+    assert code == 254 and f"cannot listen on 127.0.0.1:{port}: Address already in use" in out
+    code, out = serve("--host", "nosuch.invalid")  # a name that never resolves (RFC 6761)
+    assert code == 254 and "cannot listen on nosuch.invalid:8080" in out
+    code, out = serve("--host", "192.0.2.1")  # TEST-NET-1: no machine's own address
+    assert code == 254 and "cannot listen on 192.0.2.1:8080: Cannot assign requested" in out
