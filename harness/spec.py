@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -140,6 +141,10 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
     def bad(name: str, why: str) -> ConfigError:
         return ConfigError(f"{source}: `{name}` {why}")
 
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if isinstance(value, float) and not math.isfinite(value):  # nan passes every bound
+            raise bad(f.name, f"must be a finite number, got {value}")
     if spec.nodes < 1:
         raise bad("nodes", f"must be at least 1, got {spec.nodes}")
     if spec.time_limit <= 0:

@@ -39,6 +39,8 @@ def test_toml_then_flags(tmp_path: Path) -> None:
         ("colour = 1\n", "unknown field `colour`"),
         ('faults = ["meteor"]\n', "unknown kinds ['meteor']"),
         ("time_limit = -1\n", "`time_limit` must be positive"),
+        ("time_limit = nan\n", "`time_limit` must be a finite number, got nan"),
+        ("interval = inf\n", "`interval` must be a finite number, got inf"),
         ("nodes = \n", "not valid TOML"),
     ],
 )
@@ -53,6 +55,8 @@ def test_bad_specs_name_the_file_and_field(tmp_path: Path, content: str, message
 def test_flags_are_validated_too() -> None:
     with pytest.raises(ConfigError, match="flags: `rate` must be 0"):
         load_spec(rate=-5)
+    with pytest.raises(ConfigError, match="flags: `time_limit` must be a finite number"):
+        load_spec(time_limit=float("nan"))
 
 
 def test_run_dirs_and_latest_links(tmp_path: Path) -> None:
