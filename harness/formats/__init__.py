@@ -77,11 +77,19 @@ def detect_format(path: str, head: str | None = None) -> str:
     ``head`` is the start of the file if the caller already has it (a few lines are
     enough); otherwise the first 64 KiB are read. Returns one of the names in
     :data:`FORMATS` other than ``"auto"``. Raises :class:`HistoryError` (line 1) for an
-    empty or blank file, and naming the first non-blank line when the content matches no
-    format; :class:`InputError` if the file cannot be read.
+    empty or blank file or one that starts with a byte-order mark, and naming the first
+    non-blank line when the content matches no format; :class:`InputError` if the file
+    cannot be read.
     """
     if head is None:
         head = read_head(path)
+    if head.startswith("\ufeff"):
+        raise HistoryError(
+            "the file starts with a byte-order mark (U+FEFF, as some Windows editors save "
+            "UTF-8), which no history format has; save it without one",
+            path=path,
+            line=1,
+        )
     stripped = head.lstrip()
     while stripped.startswith(";"):  # EDN comment lines (Knossos's files start with one)
         stripped = stripped.split("\n", 1)[1].lstrip() if "\n" in stripped else ""

@@ -329,3 +329,12 @@ def test_a_history_without_transactions_is_valid_not_a_crash(tmp_path: Path, mod
     )
     code, out = clew("check", "-m", model, path)
     assert code == 0 and out.startswith(f"VALID    {path}  ({model}, serializable, 0 txns"), out
+
+
+def test_a_byte_order_mark_is_named_not_called_an_unknown_format(tmp_path: Path) -> None:
+    from harness.formats import read_history
+
+    f = tmp_path / "bom.jsonl"
+    f.write_bytes(b'\xef\xbb\xbf{"type": "invoke", "f": "read", "process": 0}\n')
+    with pytest.raises(HistoryError, match=r"bom\.jsonl:1: the file starts with a byte-order"):
+        read_history(str(f))
