@@ -146,6 +146,13 @@ class _Group(click.Group):
         except ClewError as e:
             click.echo(f"clew: {e}", err=True)
             sys.exit(EXIT_CRASH)
+        except Exception as e:  # a bug: its traceback, and the crash code (1 means invalid)
+            import traceback
+
+            traceback.print_exc()
+            click.echo(f"clew: crashed ({type(e).__name__}: {e}); this is a bug in clew, "
+                       f"please report it with the traceback above", err=True)  # fmt: skip
+            sys.exit(EXIT_CRASH)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
