@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -49,7 +50,8 @@ from harness.errors import ConfigError
 from nemeses import kinds as fault_kinds
 from nemeses.scheduler import scheduler_names
 
-__all__ = ["DEFAULT_STORE", "FAULT_KINDS", "TestSpec", "load_spec", "stored_spec"]
+__all__ = ["DEFAULT_STORE", "FAULT_KINDS", "MAX_FAULT_STEPS", "MIN_INTERVAL", "TestSpec",
+           "load_spec", "stored_spec"]
 
 #: Where runs are stored unless ``--store`` says otherwise.
 DEFAULT_STORE = "store"
@@ -135,6 +137,12 @@ class TestSpec:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TestSpec)}
+#: What a test's ``name`` may be: it names the store's directory of its runs.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+#: The shortest ``interval`` between fault decisions, in seconds.
+MIN_INTERVAL = 0.01
+#: The most fault steps a run's ``time_limit / interval`` may plan (a day at 1 s is 86,400).
+MAX_FAULT_STEPS = 1_000_000
 
 
 def _check(spec: TestSpec, source: str) -> TestSpec:
@@ -145,6 +153,10 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         value = getattr(spec, f.name)
         if isinstance(value, float) and not math.isfinite(value):  # nan passes every bound
             raise bad(f.name, f"must be a finite number, got {value}")
+    name = spec.name
+    if name is not None and (not _PLAIN_NAME.fullmatch(name) or name in (".", "..")):
+        raise bad("name", f"must be a plain name (letters, digits, '.', '-', '_'; no '/'), "
+                          f"since runs are stored under it, got {name!r}")  # fmt: skip
     if spec.nodes < 1:
         raise bad("nodes", f"must be at least 1, got {spec.nodes}")
     if spec.time_limit <= 0:
@@ -153,8 +165,13 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("concurrency", f"must be at least 1, got {spec.concurrency}")
     if spec.rate < 0:
         raise bad("rate", f"must be 0 (unlimited) or positive ops/s, got {spec.rate}")
-    if spec.interval <= 0:
-        raise bad("interval", f"must be positive (seconds), got {spec.interval}")
+    if spec.interval < MIN_INTERVAL:
+        raise bad("interval", f"must be at least {MIN_INTERVAL} s (a fault op takes longer "
+                              f"than that), got {spec.interval}")  # fmt: skip
+    if spec.time_limit / spec.interval > MAX_FAULT_STEPS:
+        raise bad("interval", f"plans {spec.time_limit / spec.interval:,.0f} fault steps over "
+                              f"the time limit of {spec.time_limit} s; at most "
+                              f"{MAX_FAULT_STEPS:,} (raise --interval)")  # fmt: skip
     if spec.overlap < 1:
         raise bad("overlap", f"must be at least 1 (faults held at once), got {spec.overlap}")
     if spec.fault_ops is not None and spec.fault_ops < 0:
@@ -213,8 +230,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             items = tuple(str(v) for v in value)
             return () if items in ((), ("none",)) else items
         if kind.startswith("int"):
-            if isinstance(value, bool):
-                raise TypeError
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError  # 2.7 nodes is a mistake, not 2
             return int(value)
         if kind.startswith("float"):
             if isinstance(value, bool):
@@ -261,9 +278,14 @@ def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
     if path:
         source = path
         try:
-            raw = tomllib.loads(Path(path).read_text())
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such spec file") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): not a spec file"
+                              ) from None  # fmt: skip
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the spec file: {e.strerror or e}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
         values.update({k.replace("-", "_"): _coerce(k.replace("-", "_"), v, path)

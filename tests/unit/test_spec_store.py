@@ -41,6 +41,12 @@ def test_toml_then_flags(tmp_path: Path) -> None:
         ("time_limit = -1\n", "`time_limit` must be positive"),
         ("time_limit = nan\n", "`time_limit` must be a finite number, got nan"),
         ("interval = inf\n", "`interval` must be a finite number, got inf"),
+        ("nodes = 2.7\n", "`nodes` must be int, got 2.7"),
+        ('name = "../../escape"\n', "`name` must be a plain name"),
+        ('name = ""\n', "`name` must be a plain name"),
+        ("interval = 1e-9\n", "`interval` must be at least 0.01 s"),
+        ("time_limit = 1e7\ninterval = 1\n", "plans 10,000,000 fault steps"),
+        ("nodes = 3.0\nname = \"x\"\ncolour = 1\n", "unknown field `colour`"),
         ("nodes = \n", "not valid TOML"),
     ],
 )
@@ -50,6 +56,13 @@ def test_bad_specs_name_the_file_and_field(tmp_path: Path, content: str, message
     with pytest.raises(ConfigError, match=r"bad\.toml") as e:
         load_spec(str(f))
     assert message in str(e.value)
+
+
+def test_a_spec_file_that_is_not_text_is_named(tmp_path: Path) -> None:
+    f = tmp_path / "bin.toml"
+    f.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"bin\.toml: not UTF-8 text"):
+        load_spec(str(f))
 
 
 def test_flags_are_validated_too() -> None:
