@@ -30,6 +30,7 @@ from checkers.linear.budget import (
     DEFAULT_TIME_LIMIT,
 )
 from harness.errors import ClewError, ConfigError, InputError
+from harness.output_paths import check_page_path, check_writable, make_dir
 
 __all__ = ["main"]
 
@@ -147,8 +148,6 @@ class _Group(click.Group):
             click.echo(f"clew: {e}", err=True)
             sys.exit(EXIT_CRASH)
         except Exception as e:  # a bug: its traceback, and the crash code (1 means invalid)
-            import traceback
-
             traceback.print_exc()
             click.echo(f"clew: crashed ({type(e).__name__}: {e}); this is a bug in clew, "
                        f"please report it with the traceback above", err=True)  # fmt: skip
@@ -399,11 +398,9 @@ def check_cmd(
     )  # fmt: skip
     _check_model_options(options)  # bad names and options are bad input before any file is read
     if counterexample_dir:
-        _make_dir(counterexample_dir, "--counterexample-dir")
+        make_dir(counterexample_dir, "--counterexample-dir")
     if report_path:
-        from harness.output_paths import check_page_path
-
-        _check_writable(report_path, "--report")
+        check_writable(report_path, "--report")
         check_page_path(report_path, files, "--report")
     if workers is not None and dask_address is not None:
         raise click.UsageError("give --workers or --dask, not both")
@@ -568,27 +565,6 @@ def _txn_initial_state(model: str, initial: Any) -> dict[Any, Any]:
             f"'{{\"x\": 0}}' or '{{:x 0}}'; got {initial!r}"
         )
     return initial
-
-
-def _make_dir(path: str, option: str) -> None:
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise InputError(f"{path}: exists and is not a directory ({option})")
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(
-            f"{path}: cannot create the directory: {e.strerror or e} ({option})"
-        ) from None
-    if not os.access(path, os.W_OK):
-        raise InputError(f"{path}: the directory is not writable ({option})")
-
-
-def _check_writable(path: str, option: str) -> None:
-    """Raise :class:`InputError` unless a file can be written at ``path``."""
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory ({option} names a file to write)")
-    parent = os.path.dirname(os.path.abspath(path))
-    _make_dir(parent, option)
 
 
 @contextmanager

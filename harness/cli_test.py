@@ -295,6 +295,10 @@ def test_cmd(
         options=_options(opts) | ({"isolation": isolation} if isolation else {}) or None,
         cluster_options=_options(cluster_opts) or None,
     )  # fmt: skip
+    if junit_xml:
+        from harness.output_paths import check_writable
+
+        check_writable(junit_xml, "--junit-xml")  # before the runs, not after them
     outcomes = []
     for i in range(test_count):
         live = ConsoleProgress(not no_progress)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.errors import InputError
 
-__all__ = ["check_page_path"]
+__all__ = ["check_page_path", "check_writable", "make_dir"]
 
 #: Bytes read from an existing file to tell whether it is an HTML page.
 _SNIFF = 512
@@ -45,3 +45,26 @@ def check_page_path(out: str | Path, inputs: Iterable[str | Path], option: str) 
     if not _is_page(target):
         raise InputError(f"{out}: exists and is not an HTML page; {option} would replace it "
                          f"(remove it or choose another path)")  # fmt: skip
+
+
+def make_dir(path: str, option: str) -> None:
+    """Make directory ``path`` (and its parents) if missing; :class:`InputError` naming
+    ``option`` if it is a file, cannot be made, or is not writable."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"{path}: exists and is not a directory ({option})")
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(
+            f"{path}: cannot create the directory: {e.strerror or e} ({option})"
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{path}: the directory is not writable ({option})")
+
+
+def check_writable(path: str, option: str) -> None:
+    """Raise :class:`InputError` naming ``option`` unless a file can be written at
+    ``path`` (not a directory; its directory made if missing, and writable)."""
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory ({option} names a file to write)")
+    make_dir(os.path.dirname(os.path.abspath(path)), option)

@@ -157,6 +157,9 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
     if name is not None and (not _PLAIN_NAME.fullmatch(name) or name in (".", "..")):
         raise bad("name", f"must be a plain name (letters, digits, '.', '-', '_'; no '/'), "
                           f"since runs are stored under it, got {name!r}")  # fmt: skip
+    if Path(spec.store).exists() and not Path(spec.store).is_dir():
+        raise bad("store", f"must name a directory (the runs are stored in it), and "
+                           f"{spec.store!r} is a file")  # fmt: skip
     if spec.nodes < 1:
         raise bad("nodes", f"must be at least 1, got {spec.nodes}")
     if spec.time_limit <= 0:

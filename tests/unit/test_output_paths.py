@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
@@ -78,3 +79,26 @@ def test_convert_keeps_a_link_a_link_and_writes_to_a_device_as_it_is(tmp_path: P
     code, out = run("convert", "--to", "jsonl", str(VALID), "/dev/null")
     assert code == 0 and Path("/dev/null").is_char_device(), out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "real.jsonl"]
+
+
+def test_test_refuses_a_junit_path_it_cannot_write_before_any_run(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    junit = str(afile / "x.xml")
+    code, out = run("test", "etcd", "--junit-xml", junit, "--store", str(tmp_path / "store"))
+    assert code == 254 and "exists and is not a directory (--junit-xml)" in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no run was made
+
+
+def test_an_unexpected_exception_is_a_crash_not_an_invalid_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harness.formats
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(harness.formats, "convert", boom)
+    result = CliRunner().invoke(cli, ["convert", str(VALID), "x.jsonl"])
+    assert result.exit_code == 255, result.output
+    assert "this is a bug in clew" in result.output

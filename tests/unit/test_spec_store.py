@@ -94,3 +94,11 @@ def test_journal_lines_are_complete_and_readable_at_any_moment(tmp_path: Path) -
     j.close()
     h = read_history(str(run.history))
     assert len(h) == 2 and h[1].node == "n1"
+
+
+def test_a_store_that_is_a_file_is_refused_before_any_run(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(ConfigError, match="flags: `store` must name a directory"):
+        load_spec(store=str(afile))
+    assert load_spec(store=str(tmp_path / "new")).store == str(tmp_path / "new")
