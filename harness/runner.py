@@ -702,12 +702,20 @@ def stored_suite(stored: RunSpec, run_dir: Path, suite_file: str | None, command
     """The suite to check or replay a stored run with. A stored run never chooses code to
     run: only a built-in or installed suite is taken from its ``spec.json``; a suite file
     is loaded only when the user names it again (``suite_file``, from ``--suite FILE``).
-    :class:`ConfigError` (exit 254) saying so otherwise."""
-    if suite_file is not None:
-        return load_suite(suite_file)
+    :class:`ConfigError` (exit 254) saying so otherwise, and for a ``suite_file`` given
+    for a run of a built-in or installed suite (it would run another database's code)."""
     name = stored.suite
     installed = {ep.name for ep in importlib.metadata.entry_points(group="clew.suites")}
-    if name in BUILTIN_SUITES or name in installed:
+    known = name in BUILTIN_SUITES or name in installed
+    if suite_file is not None and known:
+        where = "built-in" if name in BUILTIN_SUITES else "installed"
+        raise ConfigError(
+            f"{run_dir / 'spec.json'}: the run is of the {where} suite {name!r}; "
+            f"--suite FILE is for a run of a suite file (leave it out)"
+        )
+    if suite_file is not None:
+        return load_suite(suite_file)
+    if known:
         return load_suite(name, files=False)
     raise ConfigError(
         f"{run_dir / 'spec.json'}: the run names the suite {name!r}, which is neither built "

@@ -313,3 +313,15 @@ def test_analyze_does_not_trust_a_malformed_results_json(tmp_path: Path) -> None
     assert "problem: the previous results could not be read: " in out
     assert "malformed: `valid` must be true, false or \"unknown\", got 'maybe'" in out
     assert json.loads((run / "results.json").read_text())["wall_seconds"] is None
+
+
+def test_a_suite_file_for_a_run_of_a_built_in_suite_is_refused(tmp_path: Path) -> None:
+    suite = tmp_path / "mine.py"
+    suite.write_text(SUITE_FILE)
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1,
+                              "faults": []})  # fmt: skip
+    for verb in ("analyze", "replay"):
+        code, out = invoke(verb, str(run), "--suite", str(suite))
+        assert code == 254, out
+        assert "the run is of the built-in suite 'etcd'; --suite FILE is for a run" in out
+    assert not (tmp_path / "suite-ran").exists()
