@@ -36,6 +36,7 @@ import logging.handlers
 import platform
 import random
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,8 +429,9 @@ async def _execute(
     async with contextlib.AsyncExitStack() as stack:
         cluster = await stack.enter_async_context(_cluster_scope(spec, life))
         ctx = _context(spec, cluster, Path(spec.store) / spec.test_name)
-        workload = suite.workloads[spec.workload](ctx)
-        db = suite.db(ctx)
+        workload = suite_part(suite, f"workload {spec.workload!r}",
+                              suite.workloads[spec.workload], ctx, Workload)  # fmt: skip
+        db = suite_part(suite, "db", suite.db, ctx, DB)
         source = spec.scheduler if schedule is None else "replay"
         if schedule is None:
             schedule = plan_run_schedule(spec, ctx, db)
@@ -698,6 +700,34 @@ def _offline_context(spec: TestSpec, run: RunDir) -> TestContext:
     )
 
 
+def suite_part(suite: Suite, what: str, factory: Callable[[TestContext], Any],
+               ctx: TestContext, kind: type) -> Any:  # fmt: skip
+    """``factory(ctx)``, one of ``suite``'s (its ``db`` or a workload), checked to be a
+    ``kind``. A suite file's factory that raises, or returns something else, is the
+    file's mistake: :class:`ConfigError` naming the suite, the part, and the line that
+    raised. A built-in suite's is a bug in clew, and raises as it is."""
+    builtin = suite.name in BUILTIN_SUITES
+    try:
+        part = factory(ctx)
+    except ClewError:
+        raise
+    except Exception as e:
+        if builtin:
+            raise
+        frames = traceback.extract_tb(e.__traceback__)
+        at = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        raise ConfigError(
+            f"suite {suite.name!r}: its {what} raised {type(e).__name__}: {e}{at}"
+        ) from e
+    if not isinstance(part, kind) and not builtin:
+        members = {*getattr(kind, "__annotations__", {}), *dir(kind)}
+        lacks = sorted(m for m in members if not m.startswith("_") and not hasattr(part, m))
+        why = f": it lacks {', '.join(lacks)}" if lacks and part is not None else ""
+        raise ConfigError(f"suite {suite.name!r}: its {what} returned {type(part).__name__}, "
+                          f"not a {kind.__name__} (harness/api.py){why}")  # fmt: skip
+    return part
+
+
 def stored_suite(stored: RunSpec, run_dir: Path, suite_file: str | None, command: str) -> Suite:
     """The suite to check or replay a stored run with. A stored run never chooses code to
     run: only a built-in or installed suite is taken from its ``spec.json``; a suite file
@@ -759,7 +789,8 @@ def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome
             f"{run.spec}: workload {workload_name!r} is not in suite {suite.name!r} "
             f"(it has {', '.join(suite.workloads)})"
         )
-    workload = suite.workloads[workload_name](ctx)
+    workload = suite_part(suite, f"workload {workload_name!r}", suite.workloads[workload_name],
+                          ctx, Workload)  # fmt: skip
     previous: RunResults | None = None
     problems: list[str] = []
     try:

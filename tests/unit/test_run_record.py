@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 from click.testing import CliRunner
@@ -325,3 +326,31 @@ def test_a_suite_file_for_a_run_of_a_built_in_suite_is_refused(tmp_path: Path) -
         assert code == 254, out
         assert "the run is of the built-in suite 'etcd'; --suite FILE is for a run" in out
     assert not (tmp_path / "suite-ran").exists()
+
+
+def test_a_suite_files_factory_that_raises_or_returns_junk_is_named() -> None:
+    from harness.api import DB, Suite, TestContext
+    from harness.errors import ConfigError
+    from harness.runner import suite_part
+
+    def zero(ctx: object) -> object:
+        return 1 / 0
+
+    class Half:
+        name = "half"
+
+        async def setup(self, *a: object) -> None: ...
+
+    mine = Suite(name="mine", db=zero, workloads={}, default_workload="w")
+    ctx = cast(TestContext, None)
+    with pytest.raises(ConfigError, match=r"suite 'mine': its db raised ZeroDivisionError: "
+                                          r"division by zero at .*test_run_record\.py:\d+"):
+        suite_part(mine, "db", zero, ctx, DB)
+    with pytest.raises(ConfigError, match="its db returned NoneType, not a DB"):
+        suite_part(mine, "db", lambda c: None, ctx, DB)
+    with pytest.raises(ConfigError, match=r"returned Half, not a DB .*: it lacks log_files, "
+                                          r"teardown"):
+        suite_part(mine, "db", lambda c: Half(), ctx, DB)
+    etcd = Suite(name="etcd", db=zero, workloads={}, default_workload="w")
+    with pytest.raises(ZeroDivisionError):  # a built-in suite's: a bug in clew, as it is
+        suite_part(etcd, "db", zero, ctx, DB)
