@@ -226,12 +226,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     kind = str(f.type)
     if name == "agent":
         return _agent_steps(value, source)
+    if name == "faults":
+        return _fault_kinds(value, source)
     try:
-        if name == "faults":
-            if isinstance(value, str):
-                value = [v for v in value.replace(" ", "").split(",") if v]
-            items = tuple(str(v) for v in value)
-            return () if items in ((), ("none",)) else items
         if kind.startswith("int"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise TypeError  # 2.7 nodes is a mistake, not 2
@@ -255,6 +252,23 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         raise ConfigError(
             f"{source}: `{name}` must be {kind.replace(' | None', '')}, got {value!r}"
         ) from None
+
+
+def _fault_kinds(value: Any, source: str) -> tuple[str, ...]:
+    """``faults`` as a tuple of kind names (``none`` alone, or nothing, is no faults)."""
+    given = value
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{source}: `faults` must be a list of kinds, got {given!r}")
+    items = tuple(str(v) for v in value)
+    if isinstance(given, str) and given.strip() and not items:
+        raise ConfigError(f"{source}: `faults` names no kind: {given!r} (`none` for no "
+                          f"faults)")  # fmt: skip
+    if "none" in items and len(items) > 1:
+        raise ConfigError(f"{source}: `faults` mixes `none` with kinds: {given!r} (`none` "
+                          f"alone means no faults)")  # fmt: skip
+    return () if items in ((), ("none",)) else items
 
 
 def _agent_steps(value: Any, source: str) -> tuple[dict[str, Any], ...]:

@@ -70,6 +70,11 @@ def test_flags_are_validated_too() -> None:
         load_spec(rate=-5)
     with pytest.raises(ConfigError, match="flags: `time_limit` must be a finite number"):
         load_spec(time_limit=float("nan"))
+    with pytest.raises(ConfigError, match="`faults` names no kind: ',,,'"):
+        load_spec(faults=",,,")
+    with pytest.raises(ConfigError, match="`faults` mixes `none` with kinds"):
+        load_spec(faults="none,kill")
+    assert load_spec(faults="none").faults == () and load_spec(faults="").faults == ()
 
 
 def test_run_dirs_and_latest_links(tmp_path: Path) -> None:
