@@ -9,6 +9,7 @@ import click
 
 from harness.campaign import DEFAULT_BUDGET, DEFAULT_RUNS, CampaignRun, LocalExecutor, RunExecutor
 from harness.campaign_interrupt import stop_on_ctrl_c
+from harness.cli import FiniteFloatRange
 from harness.cli_test import agent_steps_of
 
 __all__ = ["campaign_cmd"]
@@ -39,7 +40,7 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
 )
 @click.option(
     "--budget",
-    type=float,
+    type=FiniteFloatRange(min=0, min_open=True),
     default=DEFAULT_BUDGET,
     show_default=True,
     help="Seconds of wall time for the whole campaign; no run starts after it.",

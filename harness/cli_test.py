@@ -20,12 +20,12 @@ __all__ = ["analyze_cmd", "builtin_suites_help", "junit_xml", "test_cmd"]
 _VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
 
-def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
+def _options(pairs: tuple[str, ...], option: str = "--option") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=option)
         low = value.lower()
         parsed: Any = value
         if low in ("true", "false"):
@@ -293,7 +293,7 @@ def test_cmd(
         cluster_state_dir=cluster_state_dir,
         leave_db_running=leave_db_running,
         options=_options(opts) | ({"isolation": isolation} if isolation else {}) or None,
-        cluster_options=_options(cluster_opts) or None,
+        cluster_options=_options(cluster_opts, "--cluster-option") or None,
     )  # fmt: skip
     if junit_xml:
         from harness.output_paths import check_writable
