@@ -1,6 +1,7 @@
 """The run lifecycle of ``clew test``, as nested scopes.
 
-Before anything is created, the run is validated: the suite and workload exist, the cluster
+Before anything is created, the run is validated: the suite and workload exist, the fault
+kinds fit the node count (from ``--nodes``, before any cluster), the cluster
 is up (brought up if none is), the fault schedule is planned and every fault kind is checked
 against this cluster and database. A refused run leaves no run directory and moves no
 ``latest`` link. Then, each step an async context manager on one
@@ -63,6 +64,7 @@ from harness.record import (
 from harness.runplan import (
     build_generator,
     build_nemesis,
+    check_node_count,
     fault_lease,
     plan_run_schedule,
     preflight_faults,
@@ -601,6 +603,7 @@ def run_test(
     """
     t0 = time.monotonic()
     spec, suite = _validated(spec, suite)
+    check_node_count(spec, schedule or ())  # before any cluster: a partition on 1 node
     # Until the run directory exists, log records wait in memory for its clew.log.
     early = logging.handlers.MemoryHandler(EARLY_LOG_RECORDS, flushLevel=logging.CRITICAL + 1)
     early.setLevel(logging.DEBUG)
