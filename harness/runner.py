@@ -1,6 +1,7 @@
 """The run lifecycle of ``clew test``, as nested scopes.
 
-Before anything is created, the run is validated: the suite and workload exist, the cluster
+Before anything is created, the run is validated: the suite and workload exist, the fault
+kinds fit the node count (from ``--nodes``, before any cluster), the cluster
 is up (brought up if none is), the fault schedule is planned and every fault kind is checked
 against this cluster and database. A refused run leaves no run directory and moves no
 ``latest`` link. Then, each step an async context manager on one
@@ -64,6 +65,7 @@ from harness.record import (
 from harness.runplan import (
     build_generator,
     build_nemesis,
+    check_node_count,
     fault_lease,
     plan_run_schedule,
     preflight_faults,
@@ -76,7 +78,7 @@ from harness.suites import BUILTIN_SUITES, load_suite
 from nemeses.agent import compile_slices, hand_over
 from nemeses.faultset import FaultSet
 from nemeses.ledger import FaultLedger
-from nemeses.schedule import schedule_from_ledger
+from nemeses.schedule import ledger_schedule
 from reports.index import write_index
 from reports.run_report import write_run_report
 
@@ -603,6 +605,7 @@ def run_test(
     """
     t0 = time.monotonic()
     spec, suite = _validated(spec, suite)
+    check_node_count(spec, schedule or ())  # before any cluster: a partition on 1 node
     # Until the run directory exists, log records wait in memory for its clew.log.
     early = logging.handlers.MemoryHandler(EARLY_LOG_RECORDS, flushLevel=logging.CRITICAL + 1)
     early.setLevel(logging.DEBUG)
@@ -829,14 +832,18 @@ def replay_run(
     on_run_dir: Callable[[Path], None] | None = None,
 ) -> RunOutcome:
     """Run the test stored in ``run_dir`` again (same spec and seed) with the fault
-    schedule its ledger records as applied (:func:`nemeses.schedule.schedule_from_ledger`).
+    schedule its ledger records as applied (:func:`nemeses.schedule.ledger_schedule`).
     The suite comes from :func:`stored_suite`. :class:`ConfigError` if ``run_dir`` is not
     a run or recorded no planned faults."""
     run, stored = _stored_run(run_dir)
     suite = stored_suite(stored, run.path, suite_file, "replay")
-    steps = schedule_from_ledger(read_fault_records(run.path))
+    read = ledger_schedule(run.faults)
+    steps = read.steps
     if not steps and stored.faults:
-        raise ConfigError(f"{run_dir}: faults.jsonl records no planned fault to replay")
+        raise ConfigError(f"{run.faults}: records no planned fault to replay{read.damage_note()}")
+    if read.damaged:
+        log.warning("%s: replaying %d planned fault op(s)%s", run.faults, len(steps),
+                    read.damage_note())  # fmt: skip
     fields = _trusted_fields(stored, suite_file)
     if store is not None:
         fields["store"] = store

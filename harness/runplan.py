@@ -58,6 +58,7 @@ logger = logging.getLogger("clew.runplan")
 __all__ = [
     "build_generator",
     "build_nemesis",
+    "check_node_count",
     "fault_driver",
     "fault_lease",
     "fault_timeout",
@@ -126,6 +127,16 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
         overlap=spec.overlap,
         fault_ops=spec.fault_ops,
     )
+
+
+def check_node_count(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) -> None:
+    """Refuse (:class:`ConfigError`), from ``spec.nodes`` alone and so before any cluster
+    comes up, fault kinds that need more nodes than the run has (a partition on one
+    node), naming the kinds, the node count and what would work."""
+    kinds = [*spec.faults, *schedule_kinds(schedule), *agent_kinds(spec.agent)]
+    why = fault_kinds.too_few_nodes(dict.fromkeys(kinds), spec.nodes)
+    if why:
+        raise ConfigError(f"cannot run --faults {','.join(dict.fromkeys(kinds))}: {why}")
 
 
 def preflight_faults(

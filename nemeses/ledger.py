@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.progress import note_fault
 
-__all__ = ["FaultLedger", "read_ledger", "targets_of"]
+__all__ = ["FaultLedger", "read_ledger", "read_ledger_lines", "targets_of"]
 
 
 def targets_of(value: Any) -> list[str]:
@@ -96,16 +96,22 @@ def read_ledger(path: str | Path) -> list[dict[str, Any]]:
     mid-write) is skipped, any other malformed line (not a JSON object, or a numeric
     ``time`` that is not a finite 64-bit count of nanoseconds) raises
     :class:`~harness.errors.InputError` naming the line."""
+    return [rec for _, rec in read_ledger_lines(path)[0]]
+
+
+def read_ledger_lines(path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
+    """As :func:`read_ledger`, each record with its line number (1-based), and the number
+    of the torn last line that was skipped (``None``: none was)."""
     from harness.errors import InputError
 
     p = Path(path)
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        return []
+        return [], None
     except OSError as e:
         raise InputError(f"{p}: cannot read it: {e.strerror}") from None
-    out: list[dict[str, Any]] = []
+    out: list[tuple[int, dict[str, Any]]] = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -113,7 +119,7 @@ def read_ledger(path: str | Path) -> list[dict[str, Any]]:
             rec = json.loads(line)
         except ValueError as e:
             if i == len(lines):
-                break
+                return out, i
             raise InputError(f"{p}:{i}: not a JSON object: {e}") from None
         if not isinstance(rec, dict):
             raise InputError(f"{p}:{i}: not a JSON object")
@@ -123,5 +129,5 @@ def read_ledger(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(t, int | float) and not abs(t) < 2**63:
             raise InputError(f"{p}:{i}: `time` must be nanoseconds since the run's origin, "
                              f"got {t!r}")  # fmt: skip
-        out.append(rec)
-    return out
+        out.append((i, rec))
+    return out, None

@@ -11,22 +11,28 @@ chosen at random among those asked for, strikes for ``interval`` seconds, with t
 parameters drawn by that kind's planner. Values are concrete (nodes, grudges, offsets)
 except the role ``primaries``, resolved during the run (the ledger records the nodes).
 
-:func:`schedule_from_ledger` reads a stored run's ``faults.jsonl`` back into a schedule of
-what was *applied* (roles resolved), which ``clew replay`` runs against a new run.
+:func:`schedule_from_ledger` reads a stored run's ledger records back into a schedule of
+what was *applied* (roles resolved), which ``clew replay`` runs against a new run;
+:func:`ledger_schedule` does so from the ``faults.jsonl`` file, naming its damaged lines.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InputError
 from harness.generator import nemesis as on_nemesis
 from nemeses import kinds as registry
 
 __all__ = [
     "FAULT_KINDS",
+    "LedgerSchedule",
+    "ledger_schedule",
     "plan_schedule",
     "planner_for",
     "schedule_from_ledger",
@@ -157,3 +163,57 @@ def schedule_from_ledger(records: Iterable[dict[str, Any]]) -> list[dict[str, An
             value = None
         steps.append({"at": float(intent["at"]), "f": f, "value": value})
     return steps
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSchedule:
+    """What :func:`ledger_schedule` read: the steps, and the lines (1-based) skipped as
+    damaged (a torn last line, a record with no integer ``seq`` or no ``event``)."""
+
+    steps: list[dict[str, Any]]
+    damaged: list[int]
+
+    def damage_note(self) -> str:
+        """``"; 2 lines were skipped as damaged, the first line 3"`` (``""``: none)."""
+        if not self.damaged:
+            return ""
+        n = len(self.damaged)
+        return (f"; {n} line{'s' if n != 1 else ''} {'were' if n != 1 else 'was'} skipped as "
+                f"damaged, the first line {self.damaged[0]}")  # fmt: skip
+
+
+def ledger_schedule(path: str | Path) -> LedgerSchedule:
+    """The schedule the ledger file ``path`` (a run's ``faults.jsonl``) records as carried
+    out (:func:`schedule_from_ledger`). Records no ledger writes (no integer ``seq`` or no
+    ``event``) and a torn last line are skipped and counted as damaged; a planned op
+    (``intent`` with ``at``) whose ``at`` is not seconds, whose ``f`` is not a start/stop
+    op, or whose kind is unknown raises :class:`InputError` naming the file and line."""
+    from nemeses.ledger import read_ledger_lines
+
+    p = Path(path)
+    rows, torn = read_ledger_lines(p)
+    damaged = [] if torn is None else [torn]
+    records = []
+    for line, r in rows:
+        seq, event = r.get("seq"), r.get("event")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(event, str):
+            damaged.append(line)
+            continue
+        if event == "intent" and "at" in r:
+            where = f"{p}:{line}"
+            at, f = r["at"], r.get("f")
+            if (
+                isinstance(at, bool)
+                or not isinstance(at, int | float)
+                or not (math.isfinite(at) and at >= 0)
+            ):
+                raise InputError(f"{where}: `at` must be seconds since the run's origin "
+                                 f"(a number, 0 or more), got {at!r}")  # fmt: skip
+            if not isinstance(f, str) or not f.startswith(("start-", "stop-")):
+                raise InputError(f"{where}: `f` must be a start-KIND or stop-KIND op, got {f!r}")
+            kind = f.split("-", 1)[1]
+            if kind not in registry.names():
+                raise InputError(f"{where}: unknown fault kind {kind!r}; known: "
+                                 f"{', '.join(registry.names())}")  # fmt: skip
+        records.append(r)
+    return LedgerSchedule(steps=schedule_from_ledger(records), damaged=sorted(damaged))

@@ -56,6 +56,7 @@ __all__ = [
     "register",
     "register_all",
     "resolve_primaries",
+    "too_few_nodes",
     "unregister",
 ]
 
@@ -125,6 +126,9 @@ class FaultKind:
     db_needs: tuple[type, ...] = ()
     #: An extra check before the run, raising :class:`NemesisError` saying why not.
     check: Callable[[Cluster, Any], None] = _no_check
+    #: The fewest nodes a run with this kind needs (a partition cuts nodes apart: 2),
+    #: checked from ``--nodes`` before any cluster comes up (:func:`too_few_nodes`).
+    min_nodes: int = 1
     #: Lower heals first at the end of a run (network and clocks before processes).
     heal_priority: int = 0
     #: Where ``--faults`` and the docs list it (then by name).
@@ -279,6 +283,21 @@ def problems(kind: FaultKind, cluster: Cluster | None, db: Any) -> list[str]:
         except NemesisError as e:
             out.insert(0, str(e))  # the kind's own reason is the most specific
     return out
+
+
+def too_few_nodes(kinds: Iterable[str], nodes: int) -> str | None:
+    """Why a run of ``nodes`` nodes cannot have fault kinds ``kinds`` (``None``: it can),
+    saying which kinds need more nodes and what would work: more ``--nodes``, or kinds
+    that fit. Unknown kinds are left to the callers that name them."""
+    _discover()
+    short = [k for k in map(_REGISTRY.get, kinds) if k is not None and k.min_nodes > nodes]
+    if not short:
+        return None
+    need = max(k.min_nodes for k in short)
+    fit = [k.name for k in all_kinds() if k.min_nodes <= nodes]
+    what = "; ".join(f"{k.name} faults need at least {k.min_nodes} nodes" for k in short)
+    other = f", or other --faults ({', '.join(fit)}, or none)" if fit else ", or --faults none"
+    return f"{what}, and this run has {nodes} (--nodes {nodes}): use --nodes {need} or more{other}"
 
 
 def help_text() -> str:

@@ -55,6 +55,7 @@ KINDS = (
         package=packet_package,
         provider_needs=(("packet-netem", "packet-loss-iptables", "packet-delay-nfqueue"),),
         heal_priority=0,
+        min_nodes=2,
         order=50,
     ),
 )

@@ -74,6 +74,7 @@ KINDS = (
         package=partition_package,
         provider_needs=(("partition",),),
         heal_priority=0,
+        min_nodes=2,
         order=10,
         resolve=resolve_partition,
         aim=aim_partition,

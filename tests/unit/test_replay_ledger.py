@@ -1,0 +1,87 @@
+"""``clew replay`` of a run whose ``faults.jsonl`` is damaged: a planned op it cannot
+replay is named by file and line (exit 254, no cluster), and lines skipped as damaged are
+counted when nothing is left to replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.errors import InputError
+from nemeses.schedule import ledger_schedule
+
+INTENT = {"seq": 1, "kind": "pause", "f": "start-pause", "event": "intent", "at": 5.0,
+          "value": {"targets": "one", "nodes": ["n1"]}}  # fmt: skip
+APPLIED = {"seq": 1, "kind": "pause", "f": "start-pause", "event": "applied",
+           "value": {"targets": "one", "nodes": ["n2"]}}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if anything tries to bring a cluster up."""
+    import harness.runner
+
+    def up(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a cluster was brought up")
+
+    monkeypatch.setattr(harness.runner, "_bring_up", up)
+
+
+def make_run(tmp_path: Path, lines: list[str]) -> Path:
+    run = tmp_path / "store" / "t" / "20250101T000000"
+    run.mkdir(parents=True)
+    spec = {"suite": "etcd", "workload": "register", "seed": 1, "faults": ["pause"]}
+    (run / "spec.json").write_text(json.dumps(spec))
+    (run / "faults.jsonl").write_text("".join(line + "\n" for line in lines))
+    return run
+
+
+def replay(run: Path, tmp_path: Path) -> tuple[int, str]:
+    args = ["replay", str(run), "--no-progress", "--store", str(tmp_path / "again")]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_a_step_at_a_time_that_is_not_seconds_is_named_by_line(tmp_path: Path) -> None:
+    run = make_run(tmp_path, [json.dumps(APPLIED), json.dumps({**INTENT, "at": "soon"})])
+    code, out = replay(run, tmp_path)
+    assert code == 254, out
+    assert f"{run / 'faults.jsonl'}:2: `at` must be seconds" in out and "'soon'" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "again").exists()
+
+
+def test_an_unknown_kind_is_named_by_file_and_line(tmp_path: Path) -> None:
+    step = {**INTENT, "f": "start-meteor", "kind": "meteor"}
+    run = make_run(tmp_path, [json.dumps(step)])
+    code, out = replay(run, tmp_path)
+    assert code == 254, out
+    assert f"{run / 'faults.jsonl'}:1: unknown fault kind 'meteor'" in out
+
+
+def test_only_damaged_lines_are_counted_with_the_first(tmp_path: Path) -> None:
+    run = make_run(tmp_path, ['{"junk": 1}', "", '{"seq": "x", "event": "intent"}', "garbage"])
+    code, out = replay(run, tmp_path)
+    assert code == 254, out
+    assert "records no planned fault to replay" in out
+    assert "3 lines were skipped as damaged, the first line 1" in out
+
+
+def test_good_lines_replay_around_damaged_ones(tmp_path: Path) -> None:
+    path = make_run(tmp_path, ['{"junk": 1}', json.dumps(INTENT), json.dumps(APPLIED)])
+    read = ledger_schedule(path / "faults.jsonl")
+    assert read.steps == [{"at": 5.0, "f": "start-pause", "value": APPLIED["value"]}]
+    assert read.damaged == [1]
+    assert ledger_schedule(path / "absent.jsonl").steps == []
+
+
+@pytest.mark.parametrize("at", [-1, float("inf"), True, None])
+def test_at_must_be_finite_seconds(tmp_path: Path, at: object) -> None:
+    path = make_run(tmp_path, [json.dumps({**INTENT, "at": at})])
+    with pytest.raises(InputError, match=r"faults.jsonl:1: `at` must be seconds"):
+        ledger_schedule(path / "faults.jsonl")
