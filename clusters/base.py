@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -28,6 +29,7 @@ __all__ = [
     "ClusterStatus",
     "Node",
     "Provider",
+    "check_cluster_name",
     "check_options",
     "default_state_dir",
     "unavailable",
@@ -36,10 +38,33 @@ __all__ = [
 #: Name of the file, in a cluster's state directory, that describes the cluster.
 CLUSTER_FILE = "cluster.json"
 
+#: The longest cluster name (it becomes a directory name, container names and key comments).
+MAX_NAME = 64
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9._-]+")
+CLUSTER_NAME_RULE = (
+    f"a cluster name is 1 to {MAX_NAME} letters, digits, '-', '_' or '.' (not '.' or '..', "
+    "no '/'); it names a directory under the clusters' state directory"
+)
+
+
+def check_cluster_name(name: Any) -> str:
+    """``name`` if it is a plain cluster name (see :data:`CLUSTER_NAME_RULE`), which can
+    become one path component and nothing else; :class:`ConfigError` otherwise."""
+    if (
+        not isinstance(name, str)
+        or not _CLUSTER_NAME.fullmatch(name)
+        or name in (".", "..")
+        or len(name) > MAX_NAME
+    ):
+        raise ConfigError(f"cluster name {name!r}: {CLUSTER_NAME_RULE}")
+    return name
+
 
 def default_state_dir(name: str = "default") -> Path:
     """Where cluster ``name`` keeps its state: ``$CLEW_STATE_DIR/clusters/<name>``, with
-    ``CLEW_STATE_DIR`` defaulting to ``$XDG_STATE_HOME/clew`` (``~/.local/state/clew``)."""
+    ``CLEW_STATE_DIR`` defaulting to ``$XDG_STATE_HOME/clew`` (``~/.local/state/clew``).
+    :class:`ConfigError` if ``name`` is not a plain name (:func:`check_cluster_name`)."""
+    check_cluster_name(name)
     base = os.environ.get("CLEW_STATE_DIR")
     if not base:
         xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(
@@ -117,6 +142,9 @@ class ClusterSpec:
     state_dir: str | None = None
     user: str = "root"
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_cluster_name(self.name)
 
     def resolved_state_dir(self) -> Path:
         """The state directory: the given one, or the default for this cluster name."""
