@@ -3,12 +3,19 @@ error (exit 254) naming what is wrong, never a traceback or a path outside the s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from clusters.base import ClusterSpec, check_cluster_name, default_state_dir
+from clusters.base import (
+    Cluster,
+    ClusterSpec,
+    ClusterStateError,
+    check_cluster_name,
+    default_state_dir,
+)
 from harness.cli import cli
 from harness.errors import ConfigError
 
@@ -53,3 +60,53 @@ def test_the_library_refuses_them_too(name: str) -> None:
         default_state_dir(name)
     with pytest.raises(ConfigError, match="cluster name"):
         ClusterSpec(name=name)
+
+
+GOOD = {"provider": "static", "name": "x", "state_dir": "D",
+        "nodes": [{"name": "n1", "host": "a", "port": 22}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("[1,2]", "not a JSON object"),
+        ('{"provider":"local"}', "name is missing"),
+        ("{not json", "not valid JSON"),
+        ("", "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        ({**GOOD, "nodes": {}}, "nodes is {}, not list"),
+        ({**GOOD, "nodes": [3]}, "nodes[0] is 3"),
+        ({**GOOD, "nodes": [{"name": "n1"}]}, "nodes[0].host is missing"),
+        ({**GOOD, "nodes": [{"name": "n1", "host": "a", "port": "22"}]}, "nodes[0].port"),
+        ({**GOOD, "nodes": [{"name": "n1", "host": "a", "port": 0}]}, "nodes[0].port 0"),
+        ({**GOOD, "capabilities": [{"name": "x"}]}, "capabilities[0].available"),
+        ({**GOOD, "extra": []}, "extra is [], not dict"),
+        ({**GOOD, "provider": 7}, "provider is 7"),
+    ],
+)
+@pytest.mark.parametrize("cmd", [["cluster", "status"], ["cluster", "down"], ["doctor"]])
+def test_a_damaged_cluster_json_is_bad_input_saying_how_to_recover(
+    tmp_path: Path, content: object, problem: str, cmd: list[str]
+) -> None:
+    state = tmp_path / "D"
+    state.mkdir()
+    path = state / "cluster.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    code, text = run(*cmd, "--state-dir", str(state))
+    assert code == 254, text
+    assert f"{path}: the saved cluster is damaged" in text and problem in text
+    assert "To recover" in text and f"remove the state directory {state}" in text
+    assert "Traceback" not in text
+    assert path.exists()  # left for the user to look at
+
+
+def test_load_raises_cluster_state_error_naming_the_field(tmp_path: Path) -> None:
+    (tmp_path / "cluster.json").write_text('{"provider": "local"}')
+    with pytest.raises(ClusterStateError, match=r"cluster.json: .*\(name is missing\)") as e:
+        Cluster.load(tmp_path)
+    assert e.value.path == str(tmp_path / "cluster.json")
+    (tmp_path / "cluster.json").write_text(json.dumps(GOOD))
+    assert Cluster.load(tmp_path).nodes[0].host == "a"
