@@ -32,6 +32,7 @@ __all__ = [
     "Provider",
     "check_cluster_name",
     "check_options",
+    "check_state_dir",
     "default_state_dir",
     "unavailable",
 ]
@@ -73,6 +74,22 @@ def default_state_dir(name: str = "default") -> Path:
         )
         base = os.path.join(xdg, "clew")
     return Path(base) / "clusters" / name
+
+
+def check_state_dir(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if it is, or could be made, a directory;
+    :class:`ConfigError` naming it if it (or the nearest part of it that exists) is a file."""
+    state = Path(path)
+    for p in (state, *state.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "is a file" if p == state else f"cannot be made: {p} is a file"
+                raise ConfigError(
+                    f"{state}: {what}; a cluster's state directory (--cluster-state-dir, "
+                    "--state-dir) names a directory"
+                )
+            break
+    return state
 
 
 class ClusterStateError(InputError):
@@ -209,8 +226,9 @@ class ClusterSpec:
         check_cluster_name(self.name)
 
     def resolved_state_dir(self) -> Path:
-        """The state directory: the given one, or the default for this cluster name."""
-        return Path(self.state_dir) if self.state_dir else default_state_dir(self.name)
+        """The state directory: the given one, or the default for this cluster name;
+        :class:`ConfigError` if it is a file (:func:`check_state_dir`)."""
+        return check_state_dir(self.state_dir if self.state_dir else default_state_dir(self.name))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,7 +321,7 @@ class Cluster:
         """The cluster saved in ``state_dir``; :class:`ClusterError` saying what to do if
         there is none or the file is unreadable, :class:`ClusterStateError` (bad input)
         naming the file and field, and how to recover, if it is damaged."""
-        path = Path(state_dir) / CLUSTER_FILE
+        path = check_state_dir(state_dir) / CLUSTER_FILE
         try:
             data = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:

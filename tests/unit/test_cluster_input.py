@@ -110,3 +110,28 @@ def test_load_raises_cluster_state_error_naming_the_field(tmp_path: Path) -> Non
     assert e.value.path == str(tmp_path / "cluster.json")
     (tmp_path / "cluster.json").write_text(json.dumps(GOOD))
     assert Cluster.load(tmp_path).nodes[0].host == "a"
+
+
+@pytest.mark.parametrize("sub", ["", "sub"])
+def test_a_state_dir_that_is_a_file_is_bad_input_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sub: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    state = str(Path("afile", sub)) if sub else "./afile"
+    code, text = run("test", "etcd", "--cluster-state-dir", state, "--store", "store")
+    assert code == 254, text
+    assert "afile" in text and "names a directory" in text and "Traceback" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_the_library_refuses_a_state_dir_that_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "afile"
+    f.write_text("")
+    for bad in (f, f / "sub"):
+        with pytest.raises(ConfigError, match="names a directory"):
+            ClusterSpec(state_dir=str(bad)).resolved_state_dir()
+        with pytest.raises(ConfigError, match="names a directory"):
+            Cluster.load(bad)
+    assert ClusterSpec(state_dir=str(tmp_path / "new")).resolved_state_dir() == tmp_path / "new"
