@@ -108,9 +108,17 @@ def read_nodes_file(path: str | Path) -> list[dict[str, Any]]:
     file and line for anything it cannot read."""
     p = Path(path).expanduser()
     try:
-        lines = p.read_text().splitlines()
+        raw = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read the nodes file {path}: {e.strerror or e}") from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        lineno = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{lineno}: the nodes file is not UTF-8 text (byte {raw[e.start]:#04x}); "
+            "it holds one [user@]host[:port] a line"
+        ) from None
     entries: list[dict[str, Any]] = []
     for i, line in enumerate(lines, 1):
         words = line.split("#", 1)[0].split()

@@ -135,3 +135,13 @@ def test_the_library_refuses_a_state_dir_that_is_a_file(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="names a directory"):
             Cluster.load(bad)
     assert ClusterSpec(state_dir=str(tmp_path / "new")).resolved_state_dir() == tmp_path / "new"
+
+
+def test_a_nodes_file_that_is_not_utf8_is_bad_input_naming_file_and_line(tmp_path: Path) -> None:
+    nf = tmp_path / "nf"
+    nf.write_bytes(b"# hosts\na\nb\xff\n")
+    code, text = run("cluster", "up", "--provider", "static", "--nodes-file", str(nf),
+                     "--state-dir", str(tmp_path / "s"))  # fmt: skip
+    assert code == 254, text
+    assert f"{nf}:3: the nodes file is not UTF-8 text (byte 0xff)" in text
+    assert not (tmp_path / "s").exists()
