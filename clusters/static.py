@@ -27,6 +27,7 @@ again), ``known_hosts`` (default: the user's ``~/.ssh/known_hosts``) and
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 from dataclasses import replace
@@ -202,7 +203,32 @@ def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"node names must be unique; repeated: {', '.join(dupes)}")
+    seen: dict[tuple[str, int], list[str]] = {}
+    for n in nodes:
+        seen.setdefault((_host_key(n.host), n.port), []).append(n.name)
+    same = [
+        f"{_show(n.host)}:{n.port} ({', '.join(names)})"
+        for n in nodes
+        if len(names := seen.pop((_host_key(n.host), n.port), [])) > 1
+    ]
+    if same:
+        raise ConfigError(
+            f"each node must be a different host (or port); given more than once: {'; '.join(same)}"
+        )
     return nodes
+
+
+def _host_key(host: str) -> str:
+    """``host`` as written, but one spelling per IP address and case-blind for names (no
+    name is resolved)."""
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host.lower().rstrip(".")
+
+
+def _show(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _existing_file(path: str, what: str) -> str:

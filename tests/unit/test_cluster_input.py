@@ -145,3 +145,28 @@ def test_a_nodes_file_that_is_not_utf8_is_bad_input_naming_file_and_line(tmp_pat
     assert code == 254, text
     assert f"{nf}:3: the nodes file is not UTF-8 text (byte 0xff)" in text
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("nodes", "named"),
+    [
+        ("a,a", "a:22 (n1, n2)"),
+        ("a,b,admin@A:22", "a:22 (n1, n3)"),
+        ("10.0.0.1:2222,b,10.0.0.1:2222", "10.0.0.1:2222 (n1, n3)"),
+        ("2001:db8::1,[2001:db8:0::1]:22", "[2001:db8::1]:22 (n1, n2)"),
+        ("n1=x,y,n9=x", "x:22 (n1, n9)"),
+    ],
+)
+def test_the_same_host_twice_is_refused_naming_it(tmp_path: Path, nodes: str, named: str) -> None:
+    code, text = run("cluster", "up", "--provider", "static", "--nodes", nodes,
+                     "--state-dir", str(tmp_path / "s"))  # fmt: skip
+    assert code == 254, text
+    assert "different host" in text and named in text
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_same_host_on_other_ports_is_fine(tmp_path: Path) -> None:
+    code, text = run("cluster", "up", "--provider", "static", "--nodes", "a,a:2222,b",
+                     "--state-dir", str(tmp_path / "s"))  # fmt: skip
+    assert code == 0 and "is up with 3 nodes" in text
+    assert run("cluster", "down", "--state-dir", str(tmp_path / "s"))[0] == 0
