@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterError, ConfigError, InputError
 
 __all__ = [
     "CLUSTER_FILE",
     "Capability",
     "Cluster",
     "ClusterSpec",
+    "ClusterStateError",
     "ClusterStatus",
     "Node",
     "Provider",
+    "check_cluster_name",
     "check_options",
+    "check_state_dir",
     "default_state_dir",
     "unavailable",
 ]
@@ -36,10 +40,33 @@ __all__ = [
 #: Name of the file, in a cluster's state directory, that describes the cluster.
 CLUSTER_FILE = "cluster.json"
 
+#: The longest cluster name (it becomes a directory name, container names and key comments).
+MAX_NAME = 64
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9._-]+")
+CLUSTER_NAME_RULE = (
+    f"a cluster name is 1 to {MAX_NAME} letters, digits, '-', '_' or '.' (not '.' or '..', "
+    "no '/'); it names a directory under the clusters' state directory"
+)
+
+
+def check_cluster_name(name: Any) -> str:
+    """``name`` if it is a plain cluster name (see :data:`CLUSTER_NAME_RULE`), which can
+    become one path component and nothing else; :class:`ConfigError` otherwise."""
+    if (
+        not isinstance(name, str)
+        or not _CLUSTER_NAME.fullmatch(name)
+        or name in (".", "..")
+        or len(name) > MAX_NAME
+    ):
+        raise ConfigError(f"cluster name {name!r}: {CLUSTER_NAME_RULE}")
+    return name
+
 
 def default_state_dir(name: str = "default") -> Path:
     """Where cluster ``name`` keeps its state: ``$CLEW_STATE_DIR/clusters/<name>``, with
-    ``CLEW_STATE_DIR`` defaulting to ``$XDG_STATE_HOME/clew`` (``~/.local/state/clew``)."""
+    ``CLEW_STATE_DIR`` defaulting to ``$XDG_STATE_HOME/clew`` (``~/.local/state/clew``).
+    :class:`ConfigError` if ``name`` is not a plain name (:func:`check_cluster_name`)."""
+    check_cluster_name(name)
     base = os.environ.get("CLEW_STATE_DIR")
     if not base:
         xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(
@@ -47,6 +74,66 @@ def default_state_dir(name: str = "default") -> Path:
         )
         base = os.path.join(xdg, "clew")
     return Path(base) / "clusters" / name
+
+
+def check_state_dir(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if it is, or could be made, a directory;
+    :class:`ConfigError` naming it if it (or the nearest part of it that exists) is a file."""
+    state = Path(path)
+    for p in (state, *state.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "is a file" if p == state else f"cannot be made: {p} is a file"
+                raise ConfigError(
+                    f"{state}: {what}; a cluster's state directory (--cluster-state-dir, "
+                    "--state-dir) names a directory"
+                )
+            break
+    return state
+
+
+class ClusterStateError(InputError):
+    """A cluster's saved state (``cluster.json``) is damaged: the message names the file
+    and the field, and says how to recover. The CLI exits 254 on it."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        d = Path(path).parent
+        super().__init__(
+            f"{path}: the saved cluster is damaged ({problem}), so clew cannot tell what "
+            f"it is or take it down. To recover: if {d} holds {_LEDGER} (a local, qemu or "
+            f"bridged vagrant cluster keeps there what it made), delete {path} and run `clew "
+            f"cluster down --state-dir {d} --provider PROVIDER`; otherwise take down by hand "
+            f"whatever of the cluster is still up (containers, VMs, network namespaces), "
+            f"then remove the state directory {d}"
+        )
+
+
+#: The ledger file that providers which build networks keep (see ``clusters._ledger``).
+_LEDGER = "local.json"
+
+
+def _field(
+    data: dict[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    where: str,
+    *,
+    required: bool = True,
+    default: Any = None,
+) -> Any:
+    """``data[key]`` if it is of ``kind``; ``ValueError`` naming ``where.key`` otherwise."""
+    if key not in data:
+        if required:
+            raise ValueError(f"{where}{key} is missing")
+        return default
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise ValueError(f"{where}{key} is {value!r}, not {names}")
+    return value
 
 
 def check_options(provider: str, options: dict[str, Any], known: frozenset[str] | set[str]) -> None:
@@ -93,9 +180,26 @@ class Node:
         return d
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Node:
-        """The node described by ``data`` (as written by :meth:`to_json`)."""
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+    def from_json(cls, data: Any, where: str = "") -> Node:
+        """The node described by ``data`` (as written by :meth:`to_json`); ``ValueError``
+        naming the field (after ``where``, e.g. ``nodes[0].``) if it is malformed."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where.rstrip('.')} is {data!r}, not a JSON object")
+        opt = (str, type(None))
+        port = _field(data, "port", int, where, required=False, default=22)
+        if not 0 < port < 65536:
+            raise ValueError(f"{where}port {port} is out of range (1-65535)")
+        return cls(
+            name=_field(data, "name", str, where),
+            host=_field(data, "host", str, where),
+            port=port,
+            user=_field(data, "user", str, where, required=False, default="root"),
+            key_file=_field(data, "key_file", opt, where, required=False),
+            known_hosts=_field(data, "known_hosts", opt, where, required=False),
+            check_host_key=_field(data, "check_host_key", bool, where, required=False,
+                                  default=True),
+            address=_field(data, "address", opt, where, required=False),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,9 +222,13 @@ class ClusterSpec:
     user: str = "root"
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_cluster_name(self.name)
+
     def resolved_state_dir(self) -> Path:
-        """The state directory: the given one, or the default for this cluster name."""
-        return Path(self.state_dir) if self.state_dir else default_state_dir(self.name)
+        """The state directory: the given one, or the default for this cluster name;
+        :class:`ConfigError` if it is a file (:func:`check_state_dir`)."""
+        return check_state_dir(self.state_dir if self.state_dir else default_state_dir(self.name))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,16 +272,39 @@ class Cluster:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Cluster:
-        """The cluster described by ``data`` (as written by :meth:`to_json`)."""
-        return cls(
-            provider=data["provider"],
-            name=data["name"],
-            state_dir=data["state_dir"],
-            nodes=tuple(Node.from_json(n) for n in data["nodes"]),
-            capabilities=tuple(Capability(**c) for c in data.get("capabilities", [])),
-            extra=dict(data.get("extra", {})),
-        )
+    def from_json(cls, data: Any, source: str | Path = CLUSTER_FILE) -> Cluster:
+        """The cluster described by ``data`` (as written by :meth:`to_json`);
+        :class:`ClusterStateError` naming ``source`` and the field if it is malformed."""
+        try:
+            if not isinstance(data, dict):
+                raise ValueError(f"it holds {type(data).__name__} {data!r:.60}, not a JSON object")
+            provider = _field(data, "provider", str, "")
+            if not provider:
+                raise ValueError("provider is empty")
+            name = _field(data, "name", str, "")
+            state_dir = _field(data, "state_dir", str, "")
+            nodes = _field(data, "nodes", list, "")
+            caps: list[Capability] = []
+            for i, c in enumerate(_field(data, "capabilities", list, "", required=False,
+                                         default=[])):  # fmt: skip
+                if not isinstance(c, dict):
+                    raise ValueError(f"capabilities[{i}] is {c!r}, not a JSON object")
+                where = f"capabilities[{i}]."
+                caps.append(Capability(
+                    name=_field(c, "name", str, where),
+                    available=_field(c, "available", bool, where),
+                    detail=_field(c, "detail", str, where, required=False, default=""),
+                ))  # fmt: skip
+            return cls(
+                provider=provider,
+                name=name,
+                state_dir=state_dir,
+                nodes=tuple(Node.from_json(n, f"nodes[{i}].") for i, n in enumerate(nodes)),
+                capabilities=tuple(caps),
+                extra=dict(_field(data, "extra", dict, "", required=False, default={})),
+            )
+        except ValueError as e:
+            raise ClusterStateError(source, str(e)) from None
 
     def save(self) -> Path:
         """Write ``cluster.json`` into the state directory (atomically); return its path."""
@@ -188,18 +319,27 @@ class Cluster:
     @classmethod
     def load(cls, state_dir: str | Path) -> Cluster:
         """The cluster saved in ``state_dir``; :class:`ClusterError` saying what to do if
-        there is none or the file is unreadable."""
-        path = Path(state_dir) / CLUSTER_FILE
+        there is none or the file is unreadable, :class:`ClusterStateError` (bad input)
+        naming the file and field, and how to recover, if it is damaged."""
+        path = check_state_dir(state_dir) / CLUSTER_FILE
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             raise ClusterError(
                 f"no cluster is up in {state_dir} (no {CLUSTER_FILE}); "
                 "start one with `clew cluster up`"
             ) from None
-        except (OSError, ValueError) as e:
-            raise ClusterError(f"cannot read {path}: {e}") from None
-        return cls.from_json(data)
+        except IsADirectoryError:
+            raise ClusterStateError(path, "it is a directory, not a file") from None
+        except UnicodeDecodeError as e:
+            raise ClusterStateError(path, f"it is not UTF-8 text (byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise ClusterStateError(
+                path, f"it is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+            ) from None
+        except OSError as e:
+            raise ClusterError(f"cannot read {path}: {e.strerror or e}") from None
+        return cls.from_json(data, path)
 
 
 def unavailable(cluster: Cluster, names: tuple[str, ...] | list[str]) -> list[Capability]:

@@ -27,6 +27,7 @@ again), ``known_hosts`` (default: the user's ``~/.ssh/known_hosts``) and
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 from dataclasses import replace
@@ -108,9 +109,17 @@ def read_nodes_file(path: str | Path) -> list[dict[str, Any]]:
     file and line for anything it cannot read."""
     p = Path(path).expanduser()
     try:
-        lines = p.read_text().splitlines()
+        raw = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read the nodes file {path}: {e.strerror or e}") from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        lineno = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{lineno}: the nodes file is not UTF-8 text (byte {raw[e.start]:#04x}); "
+            "it holds one [user@]host[:port] a line"
+        ) from None
     entries: list[dict[str, Any]] = []
     for i, line in enumerate(lines, 1):
         words = line.split("#", 1)[0].split()
@@ -194,7 +203,32 @@ def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"node names must be unique; repeated: {', '.join(dupes)}")
+    seen: dict[tuple[str, int], list[str]] = {}
+    for n in nodes:
+        seen.setdefault((_host_key(n.host), n.port), []).append(n.name)
+    same = [
+        f"{_show(n.host)}:{n.port} ({', '.join(names)})"
+        for n in nodes
+        if len(names := seen.pop((_host_key(n.host), n.port), [])) > 1
+    ]
+    if same:
+        raise ConfigError(
+            f"each node must be a different host (or port); given more than once: {'; '.join(same)}"
+        )
     return nodes
+
+
+def _host_key(host: str) -> str:
+    """``host`` as written, but one spelling per IP address and case-blind for names (no
+    name is resolved)."""
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host.lower().rstrip(".")
+
+
+def _show(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _existing_file(path: str, what: str) -> str:

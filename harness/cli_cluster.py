@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, Node, default_state_dir
+from clusters.base import (
+    CLUSTER_FILE,
+    Capability,
+    Cluster,
+    ClusterSpec,
+    Node,
+    check_cluster_name,
+    default_state_dir,
+)
 from harness.errors import ClusterError, ConfigError
 
 __all__ = ["cluster_cmd", "doctor_cmd"]
@@ -130,9 +138,21 @@ def _state_options(f: Any) -> Any:
         default=None,
         help="Where the cluster's state lives.  [default: ~/.local/state/clew/clusters/NAME]",
     )(f)
-    return click.option("--name", default="default", show_default=True, help="The cluster's name.")(
-        f
-    )
+    return click.option(
+        "--name",
+        default="default",
+        show_default=True,
+        callback=_check_name,
+        help="The cluster's name: letters, digits, '-', '_' and '.'.",
+    )(f)
+
+
+def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--name`` is one plain name, never a path: a usage error (exit 254) otherwise."""
+    try:
+        return check_cluster_name(value)
+    except ConfigError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @cluster_cmd.command("up", short_help="Bring a cluster up and save it.")
