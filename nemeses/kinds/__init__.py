@@ -314,6 +314,8 @@ def markdown_table() -> str:
     for k in all_kinds():
         needs = [" or ".join(f"`{c}`" for c in g) for g in k.provider_needs]
         needs += [f"DB `{ability_name(a)}`" for a in k.db_needs]
+        if k.min_nodes > 1:
+            needs.append(f"at least {k.min_nodes} nodes")
         rows.append(
             f"| `{k.name}` | {k.summary} | {k.space.describe()} | "
             f"{', '.join(needs) or '—'} | {k.heals_by} |"
