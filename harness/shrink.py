@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.errors import ConfigError
-from harness.record import read_fault_records
-from nemeses.schedule import schedule_from_ledger
+from nemeses.schedule import ledger_schedule
 
 __all__ = ["NOT_REPRODUCED", "Budget", "ShrinkResult", "ddmin", "fault_units", "reproduction",
            "shrink_run"]
@@ -153,7 +152,7 @@ def shrink_run(
     if reruns < 1 or not 0 < fraction <= 1 or max_runs < 1:
         raise ConfigError("shrink needs --reruns ≥ 1, 0 < --fraction ≤ 1, --max-runs ≥ 1")
     run = Path(run_dir)
-    steps = schedule_from_ledger(read_fault_records(run))
+    steps = ledger_schedule(run / "faults.jsonl").steps  # as clew replay reads it
     if not steps:
         raise ConfigError(f"{run}: faults.jsonl records no applied fault op to shrink")
     result = ShrinkResult(run_dir=str(run), original=steps, minimal=steps, reruns=reruns)
