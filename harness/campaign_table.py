@@ -40,7 +40,7 @@ from typing import Any
 
 from harness.errors import InputError
 
-__all__ = ["MAX_CAP", "Cell", "Spread", "campaign_fields", "cells", "check_row",
+__all__ = ["MAX_CAP", "Cell", "Spread", "campaign_fields", "cells", "check_row", "claim",
            "detections_per_run", "label_rows", "labelled_path", "markdown", "read_rows", "text"]
 
 
@@ -308,6 +308,16 @@ def check_row(row: Any, where: str) -> dict[str, Any]:
     return row
 
 
+def claim(path: Path, seen: set[Path]) -> Path:
+    """``path``, now in ``seen`` (resolved); :class:`InputError` if it already was: its
+    campaigns would count twice."""
+    key = path.resolve()
+    if key in seen:
+        raise InputError(f"{path}: given twice (its campaigns would count twice)")
+    seen.add(key)
+    return path
+
+
 def label_rows(rows: Iterable[dict[str, Any]], label: str | None) -> list[dict[str, Any]]:
     """``rows`` with their scheduler named ``scheduler (label)``: rows of one scheduler
     under different labels are different cells, not pooled (e.g. a trial against the
@@ -326,9 +336,7 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     seen: set[Path] = set()
     for arg in paths:
         label, path = labelled_path(arg)
-        if path.resolve() in seen:
-            raise InputError(f"{path}: given twice (its campaigns would count twice)")
-        seen.add(path.resolve())
+        claim(path, seen)
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as e:

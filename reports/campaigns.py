@@ -23,6 +23,7 @@ from harness.campaign_table import (
     campaign_fields,
     cells,
     check_row,
+    claim,
     label_rows,
     labelled_path,
     read_rows,
@@ -47,11 +48,7 @@ def campaign_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     seen: set[Path] = set()
 
     def once(files: list[Path]) -> list[Path]:
-        for f in files:
-            if f.resolve() in seen:
-                raise InputError(f"{f}: given twice (its campaigns would count twice)")
-            seen.add(f.resolve())
-        return files
+        return [claim(f, seen) for f in files]
 
     for arg in paths:
         label, path = labelled_path(arg)
