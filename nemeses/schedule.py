@@ -182,12 +182,18 @@ class LedgerSchedule:
                 f"damaged, the first line {self.damaged[0]}")  # fmt: skip
 
 
+#: The events of a fault op's records, which carry its ``seq``.
+_OP_EVENTS = ("intent", "applied", "healed", "error")
+
+
 def ledger_schedule(path: str | Path) -> LedgerSchedule:
     """The schedule the ledger file ``path`` (a run's ``faults.jsonl``) records as carried
-    out (:func:`schedule_from_ledger`). Records no ledger writes (no integer ``seq`` or no
-    ``event``) and a torn last line are skipped and counted as damaged; a planned op
-    (``intent`` with ``at``) whose ``at`` is not seconds, whose ``f`` is not a start/stop
-    op, or whose kind is unknown raises :class:`InputError` naming the file and line."""
+    out (:func:`schedule_from_ledger`). Records no ledger writes (no ``event``, or an op's
+    event without an integer ``seq``) and a torn last line are skipped and counted as
+    damaged; records of the run rather than of an op (the scheduler's summary: an event, no
+    ``seq``) are skipped; a planned op (``intent`` with ``at``) whose ``at`` is not
+    seconds, whose ``f`` is not a start/stop op, or whose kind is unknown raises
+    :class:`InputError` naming the file and line."""
     from nemeses.ledger import read_ledger_lines
 
     p = Path(path)
@@ -196,8 +202,11 @@ def ledger_schedule(path: str | Path) -> LedgerSchedule:
     records = []
     for line, r in rows:
         seq, event = r.get("seq"), r.get("event")
-        if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(event, str):
+        numbered = isinstance(seq, int) and not isinstance(seq, bool)
+        if not isinstance(event, str) or (event in _OP_EVENTS and not numbered):
             damaged.append(line)
+            continue
+        if not numbered:  # a record of the run, not of an op (the scheduler's summary)
             continue
         if event == "intent" and "at" in r:
             where = f"{p}:{line}"

@@ -85,3 +85,10 @@ def test_at_must_be_finite_seconds(tmp_path: Path, at: object) -> None:
     path = make_run(tmp_path, [json.dumps({**INTENT, "at": at})])
     with pytest.raises(InputError, match=r"faults.jsonl:1: `at` must be seconds"):
         ledger_schedule(path / "faults.jsonl")
+
+
+def test_the_schedulers_summary_record_is_not_damage(tmp_path: Path) -> None:
+    summary = {"time": 9, "event": "scheduler", "scheduler": "random", "missed": []}
+    run = make_run(tmp_path, [json.dumps(INTENT), json.dumps(APPLIED), json.dumps(summary)])
+    read = ledger_schedule(run / "faults.jsonl")
+    assert len(read.steps) == 1 and read.damaged == []
