@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -186,20 +186,15 @@ class Node:
         if not isinstance(data, dict):
             raise ValueError(f"{where.rstrip('.')} is {data!r}, not a JSON object")
         opt = (str, type(None))
-        port = _field(data, "port", int, where, required=False, default=22)
-        if not 0 < port < 65536:
-            raise ValueError(f"{where}port {port} is out of range (1-65535)")
-        return cls(
-            name=_field(data, "name", str, where),
-            host=_field(data, "host", str, where),
-            port=port,
-            user=_field(data, "user", str, where, required=False, default="root"),
-            key_file=_field(data, "key_file", opt, where, required=False),
-            known_hosts=_field(data, "known_hosts", opt, where, required=False),
-            check_host_key=_field(data, "check_host_key", bool, where, required=False,
-                                  default=True),
-            address=_field(data, "address", opt, where, required=False),
-        )  # fmt: skip
+        kinds: dict[str, Any] = {"name": str, "host": str, "port": int, "user": str,
+                                 "key_file": opt, "known_hosts": opt, "check_host_key": bool,
+                                 "address": opt}  # fmt: skip (the password is never stored)
+        defaults = {f.name: f.default for f in fields(cls)}
+        values = {k: _field(data, k, kind, where, required=defaults[k] is MISSING,
+                            default=defaults[k]) for k, kind in kinds.items()}  # fmt: skip
+        if not 0 < values["port"] < 65536:
+            raise ValueError(f"{where}port {values['port']} is out of range (1-65535)")
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
