@@ -32,7 +32,7 @@ Lifecycle invariants:
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -174,3 +174,12 @@ class Suite:
     requires: tuple[str, ...] = ()
     #: Extra checks run before the run (return problems to refuse the run with).
     preflight: Callable[[TestContext], Awaitable[Iterable[str]]] | None = field(default=None)
+    #: The options (``-o NAME=VALUE``) the DB and every workload read: name -> what it
+    #: sets. A name ending in ``.`` stands for every name it begins (``pg.`` for
+    #: ``pg.work_mem``). ``None`` (the default) declares nothing and checks nothing; once
+    #: declared, a run given an option that neither these, :attr:`workload_options` nor
+    #: its fault kinds declare is refused before the cluster comes up (a typo such as
+    #: ``pre_vot`` would otherwise be silently ignored).
+    options: Mapping[str, str] | None = None
+    #: Options only some workloads read: workload name -> {name: what it sets}.
+    workload_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

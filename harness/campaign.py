@@ -38,8 +38,7 @@ from typing import Any, Protocol
 
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
 from harness.errors import ClusterError, ConfigError, NemesisError
-from harness.runner import RunOutcome, interrupt_runs, run_test
-from harness.runplan import check_node_count
+from harness.runner import RunOutcome, check_before_cluster, interrupt_runs, run_test
 from harness.spec import TestSpec
 
 __all__ = [
@@ -305,7 +304,7 @@ def run_campaign(
         raise ConfigError(f"a campaign needs at least one run, got --runs {runs}")
     if not budget > 0:
         raise ConfigError(f"the campaign budget must be positive seconds, got {budget}")
-    check_node_count(spec)  # a partition on 1 node: refused before any directory or cluster
+    check_before_cluster(spec)  # a partition on 1 node, a typo in -o: before any directory
     spec = spec.with_seed()
     assert spec.seed is not None
     directory = _campaign_dir(spec.store, spec.test_name)

@@ -146,7 +146,7 @@ def campaign_cmd(
     interrupted, 254 bad arguments.
     """
     from harness.campaign import run_campaign
-    from harness.runplan import check_node_count
+    from harness.runner import check_before_cluster
     from harness.spec import load_spec
 
     spec = load_spec(
@@ -160,7 +160,7 @@ def campaign_cmd(
         options=_pairs(opts, "option") or None,
         cluster_options=_pairs(cluster_opts, "cluster option") or None,
     )  # fmt: skip
-    check_node_count(spec)  # before a dask client or a cluster pool is made
+    check_before_cluster(spec)  # before a dask client or a cluster pool is made
 
     def show(r: CampaignRun) -> None:
         verdict = r.verdict_text

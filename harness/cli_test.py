@@ -113,14 +113,43 @@ def builtin_suites_help() -> str:
     return "\n".join(lines)
 
 
+def builtin_options_help() -> str:
+    """Per built-in suite, the names of the options (-o) it declares and the workloads
+    that read each (from :func:`harness.suite_options.option_rows`)."""
+    from harness.suite_options import option_rows
+    from harness.suites import BUILTIN_SUITES, load_suite
+
+    paragraphs = []
+    for name in BUILTIN_SUITES:
+        suite = load_suite(name)
+        by: dict[str, list[str]] = {w: [] for w in ("every workload", *suite.workloads)}
+        for option, workloads, _doc in option_rows(suite):
+            for w in workloads.split(", "):
+                if option not in by[w]:
+                    by[w].append(option)
+        every = by.pop("every workload")
+        parts = [", ".join(every)] + [f"{w}: {', '.join(o)}" for w, o in by.items() if o]
+        paragraphs.append(f"{name}: " + "; ".join(p for p in parts if p))
+    return "\n".join(paragraphs)
+
+
 class _TestCommand(click.Command):
-    """``clew test``: its help ends with the built-in suites and their workloads."""
+    """``clew test``: its help ends with the built-in suites, their workloads and their
+    options."""
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_paragraph()
         formatter.write_text("Built-in suites and their workloads (-w):")
         for line in builtin_suites_help().splitlines():
             formatter.write(line + "\n")
+        formatter.write_paragraph()
+        formatter.write_text(
+            "Their options (-o NAME=VALUE), every workload's first; docs/options.md says "
+            "what each sets, and a run refuses one its parts do not read:"
+        )
+        with formatter.indentation():
+            for paragraph in builtin_options_help().splitlines():
+                formatter.write_text(paragraph)
         super().format_epilog(ctx, formatter)
 
 

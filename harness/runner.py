@@ -38,7 +38,7 @@ import platform
 import random
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,11 +69,13 @@ from harness.runplan import (
     fault_lease,
     plan_run_schedule,
     preflight_faults,
+    run_kinds,
     run_scheduler,
     scheduler_agent_steps,
 )
 from harness.spec import TestSpec, stored_spec
 from harness.store import Journal, RunDir, new_run_dir
+from harness.suite_options import check_suite_options
 from harness.suites import BUILTIN_SUITES, load_suite
 from nemeses.agent import compile_slices, hand_over
 from nemeses.faultset import FaultSet
@@ -82,7 +84,15 @@ from nemeses.schedule import ledger_schedule
 from reports.index import write_index
 from reports.run_report import write_run_report
 
-__all__ = ["RunOutcome", "analyze", "interrupt_runs", "replay_run", "run_test", "stored_suite"]
+__all__ = [
+    "RunOutcome",
+    "analyze",
+    "check_before_cluster",
+    "interrupt_runs",
+    "replay_run",
+    "run_test",
+    "stored_suite",
+]
 
 log = logging.getLogger("clew.runner")
 
@@ -583,6 +593,20 @@ def _validated(spec: TestSpec, suite: Suite | None) -> tuple[TestSpec, Suite]:
     return dataclasses.replace(spec, workload=workload), suite
 
 
+def check_before_cluster(
+    spec: TestSpec, schedule: Sequence[dict[str, Any]] = (), suite: Suite | None = None
+) -> tuple[TestSpec, Suite]:
+    """What can be refused before any cluster or run directory exists: an unknown suite
+    or workload, fault kinds that need more nodes than ``spec`` has, and options that no
+    part of the run reads (:func:`harness.suite_options.check_suite_options`). Returns
+    the spec with its seed and workload resolved, and its suite."""
+    spec, suite = _validated(spec, suite)
+    check_node_count(spec, schedule)  # a partition on 1 node
+    check_suite_options(spec.options, suite, spec.workload or suite.default_workload,
+                        run_kinds(spec, schedule))  # fmt: skip
+    return spec, suite
+
+
 def run_test(
     spec: TestSpec,
     *,
@@ -604,8 +628,7 @@ def run_test(
     After that, problems are recorded in results.json.
     """
     t0 = time.monotonic()
-    spec, suite = _validated(spec, suite)
-    check_node_count(spec, schedule or ())  # before any cluster: a partition on 1 node
+    spec, suite = check_before_cluster(spec, schedule or (), suite)
     # Until the run directory exists, log records wait in memory for its clew.log.
     early = logging.handlers.MemoryHandler(EARLY_LOG_RECORDS, flushLevel=logging.CRITICAL + 1)
     early.setLevel(logging.DEBUG)
@@ -623,9 +646,7 @@ def run_test(
         run.write_json("versions.json", _versions(db))
         sched.write(run.path)
         handler = logging.FileHandler(run.log)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(logging.DEBUG)
         early.setTarget(handler)
         early.flush()

@@ -65,6 +65,7 @@ __all__ = [
     "make_package",
     "plan_run_schedule",
     "preflight_faults",
+    "run_kinds",
     "run_scheduler",
     "run_space",
     "scheduler_agent_steps",
@@ -129,12 +130,18 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
     )
 
 
+def run_kinds(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """The fault kinds a run may strike, each once: ``--faults``, the kinds of a given
+    ``schedule`` (a replay's) and those of the node agents' steps."""
+    return list(dict.fromkeys([*spec.faults, *schedule_kinds(schedule), *agent_kinds(spec.agent)]))
+
+
 def check_node_count(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) -> None:
     """Refuse (:class:`ConfigError`), from ``spec.nodes`` alone and so before any cluster
     comes up, fault kinds that need more nodes than the run has (a partition on one
     node), naming the kinds, the node count and what would work."""
-    kinds = [*spec.faults, *schedule_kinds(schedule), *agent_kinds(spec.agent)]
-    why = fault_kinds.too_few_nodes(dict.fromkeys(kinds), spec.nodes)
+    kinds = run_kinds(spec, schedule)
+    why = fault_kinds.too_few_nodes(kinds, spec.nodes)
     if why:
         raise ConfigError(f"cannot run --faults {','.join(dict.fromkeys(kinds))}: {why}")
 

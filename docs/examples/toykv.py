@@ -143,4 +143,6 @@ SUITE = Suite(
     workloads={"register": register_workload},
     default_workload="register",
     description="A toy, unreplicated register server: clew's worked example.",
+    # The options it reads: a run given any other (a typo) is refused before it starts.
+    options={"primary": "every client talks to n1 (false)"},
 )

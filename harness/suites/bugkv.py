@@ -33,6 +33,7 @@ from harness.clients.bugkv import (
 from harness.dbs.bugkv import BugkvDB, Timescale
 from harness.workloads import option_float, option_int
 from harness.workloads.register import (
+    REGISTER_OPTIONS,
     RegisterGenerator,
     register_phases,
     register_workload,
@@ -144,10 +145,32 @@ def set_(ctx: TestContext) -> Workload:
     )
 
 
+#: What the options of the module docstring set (``-o NAME=VALUE``).
+DB_OPTIONS = {
+    "bug": "a seeded bug (docs/bugkv.md; none)",
+    "reads": "lease or log (lease)",
+    **{
+        f.name: f"the server's {f.name.removesuffix('_ms').replace('_', ' ')}, ms ({f.default:g})"
+        for f in dataclasses.fields(Timescale)
+    },
+    "python": "the interpreter on the nodes (python3)",
+    "faketime": "libfaketime's path, or true/false (on for local clusters that have it)",
+    "connect_timeout": f"client connect timeout, seconds ({DEFAULT_CONNECT_TIMEOUT:g})",
+    "read_timeout": f"client read timeout, seconds ({DEFAULT_READ_TIMEOUT:g})",
+}
+
 SUITE = Suite(
     name="bugkv",
     description="bugkv, a Raft-style store with seeded bugs of known depth: registers and sets",
     db=db,
     workloads={"register": register, "set": set_},
     default_workload="register",
+    options=DB_OPTIONS,
+    workload_options={
+        "register": {
+            **REGISTER_OPTIONS,
+            "ops_per_key": f"ops on a key before it is retired ({DEFAULT_OPS_PER_KEY})",
+            "values": f"register values are 0 .. values - 1 ({DEFAULT_VALUES})",
+        },
+    },
 )

@@ -42,10 +42,13 @@ from harness.clients.etcd import (
     EtcdUniqueIdsClient,
 )
 from harness.dbs.etcd import DEFAULT_BINARY, DEFAULT_READY_TIMEOUT, EtcdDB
+from harness.workloads import bank as bank_options
+from harness.workloads import lock as lock_options
 from harness.workloads import option_bool, option_float, option_int
+from harness.workloads import set_full as set_full_options
 from harness.workloads.bank import bank_shape, bank_workload, initial_balances
 from harness.workloads.lock import lock_workload
-from harness.workloads.register import register_workload, set_workload
+from harness.workloads.register import REGISTER_OPTIONS, register_workload, set_workload
 from harness.workloads.set_full import set_full_workload
 from harness.workloads.unique_ids import unique_ids_workload
 
@@ -147,6 +150,23 @@ def lock(ctx: TestContext) -> Workload:
     )
 
 
+#: What the options of the module docstring set (``-o NAME=VALUE``).
+DB_OPTIONS = {
+    "binary": f"path of the etcd binary on the nodes ({DEFAULT_BINARY})",
+    "pre_vote": "etcd's --pre-vote (true)",
+    "ready_timeout": f"seconds each member may take to start ({DEFAULT_READY_TIMEOUT:g})",
+    "connect_timeout": f"client connect timeout, seconds ({DEFAULT_CONNECT_TIMEOUT:g})",
+    "read_timeout": f"client read timeout, seconds ({DEFAULT_READ_TIMEOUT:g})",
+}
+_SERIALIZABLE = {
+    "serializable_reads": "UNSAFE: reads from one member without a quorum (false)",
+}
+_LOCK = {
+    "lease_ttl": f"the lock's lease, seconds ({DEFAULT_LEASE_TTL})",
+    "lease_keepalive": "renew the lease while waiting and holding (true)",
+    "acquire_timeout": f"seconds an acquire waits ({DEFAULT_ACQUIRE_TIMEOUT:g})",
+}
+
 SUITE = Suite(
     name="etcd",
     description="etcd 3.4+ through its v3 JSON gateway: registers, sets, bank, ids, locks",
@@ -161,4 +181,12 @@ SUITE = Suite(
         "lock": lock,
     },
     default_workload="register",
+    options=DB_OPTIONS,
+    workload_options={
+        "register": {**REGISTER_OPTIONS, **_SERIALIZABLE},
+        "single-register": _SERIALIZABLE,
+        "set-full": set_full_options.OPTIONS,
+        "bank": bank_options.OPTIONS,
+        "lock": {**lock_options.OPTIONS, **_LOCK},
+    },
 )

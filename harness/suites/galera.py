@@ -43,7 +43,10 @@ from harness.clients.galera import (
 )
 from harness.dbs.galera import GaleraDB
 from harness.history import History
+from harness.workloads import bank as bank_options
+from harness.workloads import list_append as list_append_options
 from harness.workloads import option_float
+from harness.workloads import rw_register as rw_register_options
 from harness.workloads.bank import bank_shape, bank_workload, initial_balances
 from harness.workloads.list_append import list_append_workload, normalize_isolation
 from harness.workloads.rw_register import rw_register_workload
@@ -163,6 +166,17 @@ def bank(ctx: TestContext) -> Workload:
                          note=f" at {kw['isolation']}")  # fmt: skip
 
 
+#: What the options of the module docstring set (``-o NAME=VALUE``).
+DB_OPTIONS = {
+    "isolation": f"the isolation level ({DEFAULT_ISOLATION}: MariaDB's; also --isolation)",
+    "mysqld.": "a server setting in clew's my.cnf, e.g. mysqld.wsrep_sync_wait=1",
+    "mysqld": "a table of server settings (a TOML spec's options)",
+    "sst_method": "state transfer of a joining node (rsync)",
+    "connect_timeout": f"client connect timeout, seconds ({DEFAULT_CONNECT_TIMEOUT:g})",
+    "txn_timeout": f"seconds a transaction may take ({DEFAULT_TXN_TIMEOUT:g})",
+    "commit_timeout": f"seconds a commit may take ({DEFAULT_COMMIT_TIMEOUT:g})",
+}
+
 SUITE = Suite(
     name="galera",
     description="MariaDB with Galera 4 (multi-primary, certification): list-append, "
@@ -170,4 +184,10 @@ SUITE = Suite(
     db=db,
     workloads={"list-append": list_append, "rw-register": rw_register, "bank": bank},
     default_workload="list-append",
+    options=DB_OPTIONS,
+    workload_options={
+        "list-append": list_append_options.OPTIONS,
+        "rw-register": rw_register_options.OPTIONS,
+        "bank": bank_options.OPTIONS,
+    },
 )

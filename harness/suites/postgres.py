@@ -53,7 +53,14 @@ from harness.clients.postgres_workloads import (
     PostgresUniqueIdsClient,
 )
 from harness.dbs.postgres import DEFAULT_PORT, PostgresDB
+from harness.workloads import bank as bank_options
+from harness.workloads import counter as counter_options
+from harness.workloads import list_append as list_append_options
+from harness.workloads import lock as lock_options
+from harness.workloads import long_fork as long_fork_options
 from harness.workloads import option_float, option_int
+from harness.workloads import queue as queue_options
+from harness.workloads import set_full as set_full_options
 from harness.workloads.bank import bank_shape, bank_workload, initial_balances
 from harness.workloads.counter import counter_workload
 from harness.workloads.list_append import isolation_option, list_append_workload
@@ -202,6 +209,20 @@ def lock(ctx: TestContext) -> Workload:
     return lock_workload(ctx, client=lambda: PostgresLockClient(**kw), note=" (pg_advisory_lock)")
 
 
+#: What the options of the module docstring set (``-o NAME=VALUE``).
+DB_OPTIONS = {
+    "bin_dir": "PostgreSQL's binaries on the node (the newest /usr/lib/postgresql/*/bin)",
+    "port": f"the server's port ({DEFAULT_PORT})",
+    "hba_address": "who may connect (the cluster's subnet, else samenet)",
+    "pg.": "a server setting, e.g. pg.deadlock_timeout=1s",
+    "pg": "a table of server settings (a TOML spec's options)",
+    "faketime": "libfaketime's path, or true/false (on for local clusters that have it)",
+    "connect_timeout": f"client connect timeout, seconds ({DEFAULT_CONNECT_TIMEOUT:g})",
+    "txn_timeout": f"seconds a transaction may take ({DEFAULT_TXN_TIMEOUT:g})",
+    "commit_timeout": f"seconds a commit may take ({DEFAULT_COMMIT_TIMEOUT:g})",
+}
+_ISOLATION = {"isolation": "the isolation level (read-committed here; also --isolation)"}
+
 SUITE = Suite(
     name="postgres",
     description=(
@@ -220,4 +241,15 @@ SUITE = Suite(
         "lock": lock,
     },
     default_workload="list-append",
+    options=DB_OPTIONS,
+    workload_options={
+        "list-append": list_append_options.OPTIONS,
+        "bank": {**bank_options.OPTIONS, **list_append_options.ISOLATION_OPTION},
+        "counter": {**counter_options.OPTIONS, **_ISOLATION},
+        "set-full": {**set_full_options.OPTIONS, **_ISOLATION},
+        "unique-ids": _ISOLATION,
+        "long-fork": {**long_fork_options.OPTIONS, **list_append_options.ISOLATION_OPTION},
+        "queue": {**queue_options.OPTIONS, **_ISOLATION},
+        "lock": lock_options.OPTIONS,
+    },
 )

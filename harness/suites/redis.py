@@ -34,7 +34,8 @@ from harness.clients.redis import (
 from harness.dbs.redis import DEFAULT_DOWN_AFTER_MS, DEFAULT_FAILOVER_TIMEOUT_MS, RedisDB
 from harness.history import History
 from harness.workloads import option_float, option_int
-from harness.workloads.register import register_workload
+from harness.workloads import set_full as set_full_options
+from harness.workloads.register import REGISTER_OPTIONS, register_workload
 from harness.workloads.set_full import set_full_workload
 
 #: Nodes the recorded schedule is written for (the first is the primary at the start).
@@ -126,10 +127,20 @@ def register(ctx: TestContext) -> Workload:
     )
 
 
+#: What the options of the module docstring set (``-o NAME=VALUE``).
+DB_OPTIONS = {
+    "down_after_ms": f"Sentinel's down-after-milliseconds ({DEFAULT_DOWN_AFTER_MS})",
+    "failover_timeout_ms": f"Sentinel's failover-timeout ({DEFAULT_FAILOVER_TIMEOUT_MS})",
+    "connect_timeout": f"client connect timeout, seconds ({DEFAULT_CONNECT_TIMEOUT:g})",
+    "read_timeout": f"client read timeout, seconds ({DEFAULT_READ_TIMEOUT:g})",
+}
+
 SUITE = Suite(
     name="redis",
     description="Redis 7 with Sentinel (asynchronous replication, failover): set-full, register",
     db=db,
     workloads={"set-full": set_full, "register": register},
     default_workload="set-full",
+    options=DB_OPTIONS,
+    workload_options={"set-full": set_full_options.OPTIONS, "register": REGISTER_OPTIONS},
 )

@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_READ_FRACTION",
     "DEFAULT_TOTAL",
     "INSUFFICIENT",
+    "OPTIONS",
     "BankGenerator",
     "BankShape",
     "bank_shape",
@@ -47,6 +48,14 @@ DEFAULT_ACCOUNTS = 8
 DEFAULT_TOTAL = 100
 DEFAULT_MAX_TRANSFER = 5
 DEFAULT_READ_FRACTION = 0.5
+
+#: The options (``-o NAME=VALUE``) the bank workload reads.
+OPTIONS = {
+    "accounts": f"how many accounts ({DEFAULT_ACCOUNTS})",
+    "total": f"the money in all accounts together ({DEFAULT_TOTAL})",
+    "max_transfer": f"the largest transfer ({DEFAULT_MAX_TRANSFER})",
+    "read_fraction": f"the share of ops that read every balance ({DEFAULT_READ_FRACTION})",
+}
 #: The error of a transfer refused because the source account has too little.
 INSUFFICIENT = "insufficient"
 

@@ -17,10 +17,23 @@ from checkers.collections import counter as counter_checker
 from harness.api import Client, Op, TestContext, Workload
 from harness.workloads import option_bool, option_float, option_int
 
-__all__ = ["DEFAULT_MAX_ADD", "DEFAULT_READ_FRACTION", "CounterGenerator", "counter_workload"]
+__all__ = [
+    "DEFAULT_MAX_ADD",
+    "DEFAULT_READ_FRACTION",
+    "OPTIONS",
+    "CounterGenerator",
+    "counter_workload",
+]
 
 DEFAULT_MAX_ADD = 5
 DEFAULT_READ_FRACTION = 0.5
+
+#: The options (``-o NAME=VALUE``) the counter workload reads.
+OPTIONS = {
+    "max_add": f"the largest increment ({DEFAULT_MAX_ADD})",
+    "decrements": "whether adds may be negative (false)",
+    "read_fraction": f"the share of ops that read the counter ({DEFAULT_READ_FRACTION})",
+}
 
 
 class CounterGenerator:

@@ -44,6 +44,8 @@ __all__ = [
     "DEFAULT_MAX_WRITES_PER_KEY",
     "DEFAULT_MIN_TXN_LENGTH",
     "ISOLATION_LEVELS",
+    "ISOLATION_OPTION",
+    "OPTIONS",
     "ListAppendGenerator",
     "check_list_append",
     "consistency_model",
@@ -68,6 +70,20 @@ DEFAULT_MIN_TXN_LENGTH = 1
 DEFAULT_MAX_TXN_LENGTH = 4
 #: Appends a key receives before it is retired.
 DEFAULT_MAX_WRITES_PER_KEY = 32
+
+#: The options (``-o NAME=VALUE``) the list-append workload (and rw-register) reads.
+ISOLATION_OPTION = {
+    "isolation": f"the isolation level asked for ({DEFAULT_ISOLATION}; also --isolation)",
+}
+OPTIONS = {
+    **ISOLATION_OPTION,
+    "consistency": "the model checked (default: the one the isolation level promises)",
+    "key_count": f"keys in use at a time ({DEFAULT_KEY_COUNT})",
+    "min_txn_length": f"the fewest micro-ops in a txn ({DEFAULT_MIN_TXN_LENGTH})",
+    "max_txn_length": f"the most micro-ops in a txn ({DEFAULT_MAX_TXN_LENGTH})",
+    "max_writes_per_key": f"writes to a key before it is retired ({DEFAULT_MAX_WRITES_PER_KEY})",
+    "check_time_limit": "seconds the transactional check may take",
+}
 
 
 def normalize_isolation(name: str) -> str:

@@ -18,9 +18,12 @@ from harness.api import Client, TestContext, Workload
 from harness.generator import cycle, each_thread, sleep
 from harness.workloads import option_float
 
-__all__ = ["DEFAULT_HOLD", "NOT_HELD", "lock_workload"]
+__all__ = ["DEFAULT_HOLD", "NOT_HELD", "OPTIONS", "lock_workload"]
 
 DEFAULT_HOLD = 0.2
+
+#: The options (``-o NAME=VALUE``) the lock workload reads.
+OPTIONS = {"hold": f"seconds each worker holds the lock ({DEFAULT_HOLD})"}
 #: The error of a release by a client that does not hold the lock.
 NOT_HELD = "not-held"
 

@@ -24,10 +24,22 @@ from checkers.collections import long_fork as long_fork_checker
 from harness.api import Client, Op, TestContext, Workload
 from harness.workloads import option_float, option_int
 
-__all__ = ["DEFAULT_GROUP_SIZE", "DEFAULT_READ_FRACTION", "LongForkGenerator", "long_fork_workload"]
+__all__ = [
+    "DEFAULT_GROUP_SIZE",
+    "DEFAULT_READ_FRACTION",
+    "OPTIONS",
+    "LongForkGenerator",
+    "long_fork_workload",
+]
 
 DEFAULT_GROUP_SIZE = 3
 DEFAULT_READ_FRACTION = 0.6
+
+#: The options (``-o NAME=VALUE``) the long-fork workload reads.
+OPTIONS = {
+    "group_size": f"keys read together in one txn ({DEFAULT_GROUP_SIZE})",
+    "read_fraction": f"the share of txns that read a group ({DEFAULT_READ_FRACTION})",
+}
 #: Reads pick the group of one of the last this-many written keys.
 RECENT_KEYS = 4
 

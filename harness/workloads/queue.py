@@ -21,9 +21,16 @@ from checkers.collections import queue as queue_checker
 from harness.api import Client, Op, TestContext, Workload
 from harness.workloads import option_float
 
-__all__ = ["DEFAULT_DEQUEUE_FRACTION", "QueueGenerator", "queue_workload"]
+__all__ = ["DEFAULT_DEQUEUE_FRACTION", "OPTIONS", "QueueGenerator", "queue_workload"]
 
 DEFAULT_DEQUEUE_FRACTION = 0.4
+
+#: The options (``-o NAME=VALUE``) the queue workload reads.
+OPTIONS = {
+    "dequeue_fraction": f"the share of ops that dequeue ({DEFAULT_DEQUEUE_FRACTION})",
+    "linear_max_ops": "histories of at most this many ops are also checked against a "
+    "linearizable queue (0: never)",
+}
 
 
 class QueueGenerator:

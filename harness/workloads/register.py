@@ -60,6 +60,7 @@ __all__ = [
     "CAS_MISMATCH",
     "DEFAULT_OPS_PER_KEY",
     "DEFAULT_THREADS_PER_KEY",
+    "REGISTER_OPTIONS",
     "REGISTER_VALUES",
     "AddGenerator",
     "RegisterGenerator",
@@ -80,6 +81,12 @@ REGISTER_VALUES = 5
 DEFAULT_OPS_PER_KEY = 200
 #: Workers per key on average: keys in use at once = max(1, concurrency // this).
 DEFAULT_THREADS_PER_KEY = 3
+
+#: The options (``-o NAME=VALUE``) the register workload reads.
+REGISTER_OPTIONS = {
+    "ops_per_key": f"ops on a key before it is retired ({DEFAULT_OPS_PER_KEY})",
+    "threads_per_key": f"workers sharing each key ({DEFAULT_THREADS_PER_KEY})",
+}
 
 
 class RegisterGenerator(Gen):

@@ -26,12 +26,15 @@ from harness.workloads.list_append import (
     DEFAULT_MAX_TXN_LENGTH,
     DEFAULT_MAX_WRITES_PER_KEY,
     DEFAULT_MIN_TXN_LENGTH,
+    OPTIONS,
     ListAppendGenerator,
     consistency_model,
     isolation_option,
 )
 
-__all__ = ["RwRegisterGenerator", "check_rw_register", "rw_register_workload"]
+__all__ = ["OPTIONS", "RwRegisterGenerator", "check_rw_register", "rw_register_workload"]
+
+# OPTIONS (imported): list-append's, which this workload reads the same way.
 
 
 class RwRegisterGenerator:

@@ -18,9 +18,15 @@ from checkers.collections import set_full as set_full_checker
 from harness.api import Client, Op, TestContext, Workload
 from harness.workloads import option_bool, option_float
 
-__all__ = ["DEFAULT_READ_FRACTION", "SetFullGenerator", "set_full_workload"]
+__all__ = ["DEFAULT_READ_FRACTION", "OPTIONS", "SetFullGenerator", "set_full_workload"]
 
 DEFAULT_READ_FRACTION = 0.3
+
+#: The options (``-o NAME=VALUE``) the set-full workload reads.
+OPTIONS = {
+    "read_fraction": f"the share of ops that read the whole set ({DEFAULT_READ_FRACTION})",
+    "linearizable": "also check that no read misses an add acknowledged before it began (false)",
+}
 
 
 class SetFullGenerator:

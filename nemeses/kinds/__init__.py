@@ -138,6 +138,8 @@ class FaultKind:
     #: ``aim(target, nodes, rng)``: a value striking ``target`` (one of ``space.targets``),
     #: for schedulers that choose the target themselves; ``None``: only ``plan`` draws.
     aim: Callable[[str, Sequence[str], random.Random], Any] | None = None
+    #: The suite options (``-o NAME=VALUE``) its package reads: name -> what it sets.
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def actions(self, roles: bool) -> list[str | None]:
         """The targets a scheduler may choose for this kind (``[None]``: it cannot choose,

@@ -377,5 +377,9 @@ KINDS = (
         aim=aim_at_targets,
         heal_priority=3,
         order=60,
+        options={
+            "disk_full_headroom_mb": "MiB the database has left before the fault (64)",
+            "disk_full_max_data_mb": "the largest data directory, MiB, moved onto the tmpfs (1024)",
+        },
     ),
 )
