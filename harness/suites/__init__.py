@@ -22,6 +22,7 @@ import importlib.metadata
 import importlib.util
 import re
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -45,7 +46,10 @@ def _from_file(path: Path) -> Suite:
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        raise ConfigError(f"{path}: loading the suite failed: {type(e).__name__}: {e}") from e
+        where = _line_in(path, e)
+        raise ConfigError(
+            f"{path}{where}: loading the suite failed: {type(e).__name__}: {e}"
+        ) from e
     suite = getattr(module, "SUITE", None)
     if not isinstance(suite, Suite):
         raise ConfigError(
@@ -53,6 +57,21 @@ def _from_file(path: Path) -> Suite:
         )
     _register_kinds(module, str(path))
     return suite
+
+
+def _line_in(path: Path, error: BaseException) -> str:
+    """``:LINE`` of the last line of ``path`` that ``error``'s traceback passed through
+    (where the suite file raised, or called what raised); empty when it passed through
+    none (a syntax error names its own line)."""
+    if isinstance(error, SyntaxError):
+        return ""
+    try:
+        target = path.resolve()
+        lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+                 if f.filename and Path(f.filename).resolve() == target]  # fmt: skip
+    except OSError:
+        return ""
+    return f":{lines[-1]}" if lines and lines[-1] else ""
 
 
 def _register_kinds(module: ModuleType, where: str) -> None:

@@ -1,0 +1,43 @@
+"""A suite file that cannot be loaded is a ConfigError naming the file, and the line
+where it raised (harness/suites/__init__.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.suites import load_suite
+
+CASES = {
+    "raises": (
+        'x = 1\nraise RuntimeError("boom")\n',
+        ":2: loading the suite failed: RuntimeError: boom",
+    ),
+    "name": (
+        "def f():\n    return undefined_name\n\n\nf()\n",
+        ":2: loading the suite failed: NameError",
+    ),
+    "import": (
+        "import clew_no_such_module_zz\n",
+        ":1: loading the suite failed: ModuleNotFoundError",
+    ),
+    "syntax": ("x = (\n", ": loading the suite failed: SyntaxError: '(' was never closed"),
+    "no suite": ("x = 1\n", ": defines no `SUITE = Suite(...)`"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_suite_file_that_cannot_load_is_named_with_its_line(case: str, tmp_path: Path) -> None:
+    text, expected = CASES[case]
+    path = tmp_path / "mysuite.py"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_suite(str(path))
+    assert str(e.value).startswith(f"{path}{expected}"), str(e.value)
+
+
+def test_a_missing_suite_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such suite file"):
+        load_suite(str(tmp_path / "nope.py"))
