@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from checkers.result import UNKNOWN, Result
-from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
+from clusters import Cluster, ClusterSpec, Node, default_state_dir, get_provider
 from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
@@ -604,7 +604,30 @@ def check_before_cluster(
     check_node_count(spec, schedule)  # a partition on 1 node
     check_suite_options(spec.options, suite, spec.workload or suite.default_workload,
                         run_kinds(spec, schedule))  # fmt: skip
+    if suite.name in BUILTIN_SUITES:
+        _dry_build(spec, suite)
     return spec, suite
+
+
+def _dry_build(spec: TestSpec, suite: Suite) -> None:
+    """Build a built-in suite's DB and the run's workload from ``spec``'s options, and
+    check an empty history with them, on a stand-in cluster of ``spec.nodes`` nodes that
+    nothing contacts: a bad option value (``pre_vote=maybe``, ``accounts=1``, or
+    ``check_time_limit=-1``, which only the check reads) is then a :class:`ConfigError`
+    before any cluster comes up, not after it (or after the whole run). Built-in suites'
+    factories and checkers only read options and make objects; a suite file's might do
+    more, so its are not called here."""
+    assert spec.seed is not None and spec.workload is not None
+    nodes = tuple(Node(name=f"n{i}", host="192.0.2.1") for i in range(1, spec.nodes + 1))
+    stand_in = Cluster(provider=spec.provider, name="not-up-yet", nodes=nodes, state_dir="")
+    ctx = TestContext(
+        name=spec.test_name, cluster=stand_in, options=dict(spec.options),
+        rng=random.Random(spec.seed), run_dir=Path(spec.store) / "not-made",
+        concurrency=spec.resolved_concurrency, time_limit=spec.time_limit,
+    )  # fmt: skip
+    suite.db(ctx)
+    workload = suite.workloads[spec.workload](ctx)
+    workload.check(History.from_ops([]), ctx)
 
 
 def run_test(

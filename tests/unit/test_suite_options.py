@@ -167,3 +167,35 @@ def test_clew_refuses_an_unknown_option_before_any_cluster(command: str, tmp_pat
     assert result.exit_code == 254, result.output
     assert "'pre_vot' (did you mean 'pre_vote'?)" in result.output
     assert not state.exists() and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("suite", "workload", "option", "message"),
+    [
+        ("etcd", "register", "pre_vote=maybe", "option 'pre_vote' must be true or false"),
+        ("etcd", "bank", "accounts=1", "option 'accounts' must be at least 2"),
+        ("bugkv", "register", "lease_ms=900", "bugkv lease_ms (900) must be below election_ms"),
+        ("postgres", "list-append", "consistency=bogus", "unknown consistency model 'bogus'"),
+        ("galera", "rw-register", "check_time_limit=-1", "'check_time_limit' must be positive"),
+        ("galera", "list-append", "isolation=nope", "unknown isolation level 'nope'"),
+    ],
+)
+def test_a_bad_option_value_is_refused_before_any_cluster(
+    suite: str, workload: str, option: str, message: str, tmp_path: Path
+) -> None:
+    # values only the DB, the workload or (check_time_limit) the check reads: refused after
+    # the cluster came up, or after the whole run, until built-in suites were built first
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    state = tmp_path / "cluster"
+    result = CliRunner().invoke(
+        cli,
+        ["test", suite, "-w", workload, "-o", option, "--nodes", "3", "--faults", "none",
+         "--store", str(tmp_path / "s"), "--cluster-state-dir", str(state)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 254, result.output
+    assert message in result.output
+    assert not state.exists() and not (tmp_path / "s").exists()
