@@ -279,3 +279,15 @@ def test_a_tainted_run_counts_as_unknown_never_as_a_clean_valid_run(tmp_path: Pa
     data = json.loads((result.directory / "campaign.json").read_text())
     assert [r["tainted"] for r in data["runs"]] == [False, True, False]
     assert "valid (tainted)" in (result.directory / "report.html").read_text()
+
+
+def test_a_damaged_ledger_line_does_not_stop_the_count_of_a_runs_fault_ops(tmp_path: Path) -> None:
+    from harness.campaign import _schedule_of
+
+    (tmp_path / "faults.jsonl").write_text(
+        '{"source": "agent", "event": "applied", "time": 1e400}\n'  # overflows int()
+        '{"event": "intent", "at": 1.0, "seq": 1, "f": "start-kill"}\n'
+        "not json\n"
+        '{"event": "applied", "seq": 1, "value": null}\n'
+    )
+    assert _schedule_of(tmp_path) == ([{"at": 1.0, "f": "start-kill", "value": None}], 1)
