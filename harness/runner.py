@@ -77,7 +77,7 @@ from harness.spec import TestSpec, stored_spec
 from harness.store import Journal, RunDir, new_run_dir
 from harness.suite_options import check_suite_options
 from harness.suites import BUILTIN_SUITES, load_suite
-from nemeses.agent import compile_slices, hand_over
+from nemeses.agent import compile_slices, hand_over, validate_agent_steps
 from nemeses.faultset import FaultSet
 from nemeses.ledger import FaultLedger
 from nemeses.schedule import ledger_schedule
@@ -604,9 +604,16 @@ def check_before_cluster(
     check_node_count(spec, schedule)  # a partition on 1 node
     check_suite_options(spec.options, suite, spec.workload or suite.default_workload,
                         run_kinds(spec, schedule))  # fmt: skip
+    if spec.agent and spec.provider != "static":  # (static hosts name their own nodes)
+        validate_agent_steps(list(spec.agent), "agent steps", standin_node_names(spec.nodes))
     if suite.name in BUILTIN_SUITES:
         _dry_build(spec, suite)
     return spec, suite
+
+
+def standin_node_names(count: int) -> list[str]:
+    """The names every provider but ``static`` gives a cluster's ``count`` nodes."""
+    return [f"n{i}" for i in range(1, count + 1)]
 
 
 def _dry_build(spec: TestSpec, suite: Suite) -> None:
@@ -618,7 +625,7 @@ def _dry_build(spec: TestSpec, suite: Suite) -> None:
     factories and checkers only read options and make objects; a suite file's might do
     more, so its are not called here."""
     assert spec.seed is not None and spec.workload is not None
-    nodes = tuple(Node(name=f"n{i}", host="192.0.2.1") for i in range(1, spec.nodes + 1))
+    nodes = tuple(Node(name=n, host="192.0.2.1") for n in standin_node_names(spec.nodes))
     stand_in = Cluster(provider=spec.provider, name="not-up-yet", nodes=nodes, state_dir="")
     ctx = TestContext(
         name=spec.test_name, cluster=stand_in, options=dict(spec.options),

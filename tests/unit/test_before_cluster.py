@@ -1,0 +1,26 @@
+"""What clew test refuses before any cluster comes up, beyond options
+(harness.runner.check_before_cluster; options: test_suite_options.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_an_agent_step_on_a_node_the_run_will_not_have_is_refused_before_any_cluster(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    state = tmp_path / "cluster"
+    step = '{"node": "n9", "f": "start-kill", "on": {"log": "elected"}}'
+    result = CliRunner().invoke(
+        cli,
+        ["test", "bugkv", "--nodes", "3", "--faults", "kill", "--agent-step", step,
+         "--store", str(tmp_path / "s"), "--cluster-state-dir", str(state)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 254, result.output
+    assert "agent step 1: no node 'n9' in this run (n1, n2, n3)" in result.output
+    assert not state.exists() and not (tmp_path / "s").exists()
