@@ -85,7 +85,8 @@ class deadline:  # used like a function: ``with deadline(s) as stop:``
     """A stop flag that the watchdog raises after ``seconds`` (never, if ``None``).
 
     Use as a context manager; leaving it disarms the flag (by marking it as handled), so a
-    late watchdog tick never touches a flag that has been reused.
+    late watchdog tick never touches a flag that has been reused. Leaving it by an
+    exception raises the flag (``CANCELLED``): searches in other threads stop.
     """
 
     def __init__(self, seconds: float | None) -> None:
@@ -97,6 +98,11 @@ class deadline:  # used like a function: ``with deadline(s) as stop:``
             _WATCHDOG.add(time.monotonic() + self._seconds, self.flag)
         return self.flag
 
-    def __exit__(self, *exc: object) -> None:
-        # Flags are not reused after exit; a later tick sets a value nobody reads.
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        # Left by an exception (a Ctrl-C's KeyboardInterrupt while the main thread waited
+        # on the searches): the searches still running in worker threads stop at their
+        # next poll, instead of running on to the deadline. Flags are not reused after
+        # exit; a later tick sets a value nobody reads.
+        if exc_type is not None and self.flag[0] == 0:
+            self.flag[0] = CANCELLED
         return None

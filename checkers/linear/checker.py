@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -45,6 +46,9 @@ ProgressFn = Callable[[int, int], None]
 _CPUS = os.cpu_count() or 1
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
+_SERIAL: ThreadPoolExecutor | None = None
+#: Seconds the main thread waits on the searches before it looks for a Ctrl-C again.
+_WAKE_SECONDS = 0.2
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
@@ -53,6 +57,27 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clew-check")
         _POOL_SIZE = threads
     return _POOL
+
+
+def _serial_pool() -> ThreadPoolExecutor:
+    """One worker thread, for searches run one after another for the main thread."""
+    global _SERIAL
+    if _SERIAL is None:
+        _SERIAL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clew-check-serial")
+    return _SERIAL
+
+
+def _wait_interruptibly(futures: list[Future[None]]) -> None:
+    """Wait for ``futures`` (raising the first error), coming back to the interpreter
+    every :data:`_WAKE_SECONDS` so that a Ctrl-C is handled at once: its
+    KeyboardInterrupt leaves the check's :class:`deadline`, which stops the searches still
+    running. (The searches run in worker threads for this: a kernel in the main thread
+    holds off Python's signal handlers until it returns, up to the time limit.)"""
+    pending = set(futures)
+    while pending:
+        _done, pending = wait(pending, timeout=_WAKE_SECONDS)
+    for f in futures:
+        f.result()
 
 
 @dataclass(slots=True)
@@ -198,14 +223,19 @@ class _Searches:
             start = stop_at
         tasks.extend(partial(self._one, p, max_steps) for p in big.tolist())
         if self.threads == 1 or len(tasks) == 1:
-            for task in tasks:
-                if self.stop[0] != 0:
-                    break
-                task()
+            if threading.current_thread() is threading.main_thread():
+                _wait_interruptibly([_serial_pool().submit(self._in_order, tasks)])
+            else:  # (no signal reaches this thread; other threads may check at once)
+                self._in_order(tasks)
         else:
             pool = _pool(self.threads)
-            for fut in [pool.submit(task) for task in tasks]:
-                fut.result()
+            _wait_interruptibly([pool.submit(task) for task in tasks])
+
+    def _in_order(self, tasks: list[Callable[[], None]]) -> None:
+        for task in tasks:
+            if self.stop[0] != 0:
+                break
+            task()
 
     def _finished(self, count: int, invalid: bool) -> None:
         if invalid:
