@@ -86,6 +86,8 @@ def read_json_file(path: Path) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise InputError(f"{path}: not JSON: {e}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not JSON clew reads: nested too deeply") from None
 
 
 def _object(path: Path) -> dict[str, Any] | None:

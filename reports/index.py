@@ -50,15 +50,15 @@ def _edge_times(path: Path) -> tuple[int, int] | None:
                 last = json.loads(line)
                 b = last["time"]
                 break
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line
+            except (ValueError, KeyError, TypeError, RecursionError):
+                continue  # a torn last line (RecursionError: nested too deeply)
         else:
             return None
         if head.get("index") == a and last.get("index") == b and b > a:
             return None  # positions, not times
         if isinstance(a, int) and isinstance(b, int):
             return a, b
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
     return None
 
@@ -67,7 +67,7 @@ def _spec(run: Path) -> dict[str, Any]:
     """The run's spec.json as a dict ({} when absent or unreadable)."""
     try:
         data = json.loads((run / "spec.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -92,7 +92,7 @@ def read_origin(run_dir: Path) -> tuple[int | None, bool]:
         origin = data.get("origin_unix_ns") if isinstance(data, dict) else None
         if isinstance(origin, int):
             return origin, True
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass
     try:
         start = dt.datetime.strptime(run_dir.name, "%Y%m%dT%H%M%S")

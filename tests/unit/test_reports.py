@@ -367,3 +367,35 @@ def test_the_stuck_op_is_named_with_its_value_nil_included(tmp_path: Path) -> No
     assert res.exit_code == 1, res.output
     text = html_lib.unescape(out.read_text())
     assert "Op #2 (process 1: read → nil) had to be linearized" in re.sub(r"<[^>]+>", "", text)
+
+
+def timed_run(store: Path) -> Path:
+    """A run (:func:`make_run`) whose history carries real times, a clock anchor and a node
+    agent's journal: the report reads its node logs and agent journals too."""
+    run = make_run(store, INVALID)
+    ops = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    for op in ops:
+        op["time"] = 1_000_000 * op["index"] + 1
+    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    (run / "clock.json").write_text(json.dumps({"origin_unix_ns": 1_796_300_000 * 10**9}))
+    (run / "nodes" / "n1" / "etcd.log").write_text("2026-12-03T12:12:15.201Z n1 says hi\n")
+    (run / "nodes" / "n1" / "agent.jsonl").write_text('{"e": "start", "mono": 1, "run": 0}\n')
+    return run
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # more nesting than Python's JSON reader recurses into
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["results.json", "spec.json", "faults.jsonl", "clock.json", "agents.json", "history.jsonl",
+     "nodes/n1/agent.jsonl", "nodes/n1/clock.jsonl"],
+)  # fmt: skip
+def test_deeply_nested_json_in_a_run_file_is_not_a_crash(tmp_path: Path, name: str) -> None:
+    run = timed_run(tmp_path)
+    (run / name).write_text('{"time": 1, "x": ' + DEEP + "}\n")
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "crashed" not in result.output and (tmp_path / "index.html").exists()
+    if name in ("results.json", "spec.json", "faults.jsonl"):  # the page says what is wrong
+        assert f"{run / name}" in (run / "report.html").read_text()
