@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ClewError
-from harness.record import RunResults
+from harness.record import RunResults, write_text_file
 from reports.data import duration_text
 from reports.render import render
 from reports.run_report import REPORT_NAME, run_start
@@ -174,7 +174,4 @@ def write_index(store: str | Path) -> Path:
     root = Path(store)
     root.mkdir(parents=True, exist_ok=True)
     out = root / INDEX_NAME
-    tmp = root / f".{INDEX_NAME}.tmp"
-    tmp.write_text(render_index(root), encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_text_file(out, render_index(root), root / f".{INDEX_NAME}.tmp")

@@ -28,7 +28,13 @@ from typing import Any
 
 from harness.errors import ClewError
 from harness.history import History
-from harness.record import read_fault_records, read_json_file, read_results_object, verdict
+from harness.record import (
+    read_fault_records,
+    read_json_file,
+    read_results_object,
+    verdict,
+    write_text_file,
+)
 from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
 from reports.columns import op_columns
@@ -465,9 +471,7 @@ def write_run_report(run_dir: str | Path, history: History | None = None) -> Pat
     write_elle_files(run, results if isinstance(results, dict) else None)
     html = render_run_report(run, history)
     out = run / REPORT_NAME
-    tmp = out.with_name(f".{REPORT_NAME}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)
     return out
 

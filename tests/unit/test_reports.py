@@ -399,3 +399,26 @@ def test_deeply_nested_json_in_a_run_file_is_not_a_crash(tmp_path: Path, name: s
     assert "crashed" not in result.output and (tmp_path / "index.html").exists()
     if name in ("results.json", "spec.json", "faults.jsonl"):  # the page says what is wrong
         assert f"{run / name}" in (run / "report.html").read_text()
+
+
+def test_a_symlink_planted_at_a_temporary_name_is_not_written_through(tmp_path: Path) -> None:
+    """A foreign run (or store) with ``.report.html.tmp`` (``.index.html.tmp``,
+    ``results.json.tmp``) linked to a file elsewhere: writing the report replaces the link,
+    and the file it pointed at is left as it was."""
+    from harness.record import write_json_file
+
+    run = make_run(tmp_path / "store", INVALID)
+    victims = {}
+    for planted in (run / ".report.html.tmp", tmp_path / "store" / ".index.html.tmp",
+                    run / "results.json.tmp"):  # fmt: skip
+        victim = tmp_path / f"victim-{planted.name}"
+        victim.write_text("precious")
+        planted.symlink_to(victim)
+        victims[planted] = victim
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    write_json_file(run / "results.json", {"valid": True})
+    assert all(v.read_text() == "precious" for v in victims.values())
+    assert not any(p.is_symlink() for p in (run / "report.html", tmp_path / "store" / "index.html",
+                                            run / "results.json"))  # fmt: skip
+    assert not any(p.exists() or p.is_symlink() for p in victims)
