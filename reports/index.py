@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,8 @@ def _run_info(store: Path, run: Path) -> dict[str, Any]:
         "files": [n for n in ("history.jsonl", "clew.log") if (run / n).exists()],
         "name": rel,
         "test": run.parent.name,
-        "href": f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/",
+        "dir_href": urllib.parse.quote(rel),  # a name such as javascript:x is a path
+        "href": urllib.parse.quote(f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/"),
         "start": started.strftime("%Y-%m-%d %H:%M:%S"),
         "sort": started.timestamp(),
         "duration": duration_text(seconds),

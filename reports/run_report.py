@@ -23,6 +23,7 @@ import json
 import logging
 import shlex
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +338,12 @@ def build_page(
     return ctx
 
 
+def _href(rel: str) -> str:
+    """A link to the file at ``rel`` (a relative path): percent-encoded, so a name such as
+    ``javascript:x`` or ``a#b`` is a path, not a scheme or a fragment."""
+    return urllib.parse.quote(rel)
+
+
 def _read_json(path: Path) -> tuple[Any, str | None]:
     try:
         return read_json_file(path), None
@@ -401,7 +408,7 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
                     "files": [
                         {
                             "name": str(p.relative_to(node)),
-                            "href": p.relative_to(run).as_posix(),
+                            "href": _href(p.relative_to(run).as_posix()),
                             "size": _size(p.stat().st_size),
                         }
                         for p in node_files[:50]
@@ -409,7 +416,7 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
                 }
             )
     files = [
-        {"name": p.name, "href": p.name}
+        {"name": p.name, "href": _href(p.name)}
         for p in sorted(run.iterdir())
         if p.is_file() and p.name != REPORT_NAME
     ]

@@ -422,3 +422,18 @@ def test_a_symlink_planted_at_a_temporary_name_is_not_written_through(tmp_path: 
     assert not any(p.is_symlink() for p in (run / "report.html", tmp_path / "store" / "index.html",
                                             run / "results.json"))  # fmt: skip
     assert not any(p.exists() or p.is_symlink() for p in victims)
+
+
+def test_links_to_files_named_like_urls_stay_paths(tmp_path: Path) -> None:
+    """A foreign store's test directory or run file named ``javascript:alert(1)`` (or with a
+    ``#``) is linked percent-encoded: a path, not a scheme or a fragment."""
+    run = make_run(tmp_path, INVALID, test="javascript:alert(1)")
+    (run / "javascript:alert(2)").write_text("x")
+    (run / "nodes" / "n1" / "a#b.log").write_text("x")
+    write_run_report(run)
+    hrefs = re.findall(r'href="([^"]*)"', (run / "report.html").read_text())
+    hrefs += re.findall(r'href="([^"]*)"', write_index(tmp_path).read_text())
+    assert not [h for h in hrefs if ":" in h.split("/")[0]], hrefs  # no scheme
+    assert "javascript%3Aalert%282%29" in hrefs and "nodes/n1/a%23b.log" in hrefs
+    assert "javascript%3Aalert%281%29/20250102T030405/report.html" in hrefs
+    assert "javascript%3Aalert%281%29/20250102T030405/history.jsonl" in hrefs
