@@ -437,3 +437,13 @@ def test_links_to_files_named_like_urls_stay_paths(tmp_path: Path) -> None:
     assert "javascript%3Aalert%282%29" in hrefs and "nodes/n1/a%23b.log" in hrefs
     assert "javascript%3Aalert%281%29/20250102T030405/report.html" in hrefs
     assert "javascript%3Aalert%281%29/20250102T030405/history.jsonl" in hrefs
+
+
+def test_a_node_log_linked_out_of_the_run_is_not_put_in_the_page(tmp_path: Path) -> None:
+    run = timed_run(tmp_path / "store")
+    secret = tmp_path / "auth.log"
+    secret.write_text("2026-12-03T12:12:15.201Z SECRET of this machine\n")
+    (run / "nodes" / "n1" / "planted.log").symlink_to(secret)
+    (run / "nodes" / "n3").symlink_to(tmp_path)  # a whole node directory linked out
+    html = render_run_report(run)
+    assert "n1 says hi" in html and "SECRET" not in html
