@@ -343,6 +343,8 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             raise InputError(f"{path}: cannot read: {e.strerror}") from None
         except ValueError as e:
             raise InputError(f"{path}: not JSON: {e}") from None
+        except RecursionError:
+            raise InputError(f"{path}: not JSON clew reads: nested too deeply") from None
         if not isinstance(data, list):
             raise InputError(f"{path}: not a list of campaign rows (bug, scheduler, ...)")
         data = [check_row(r, f"{path}: row {i + 1}") for i, r in enumerate(data)]

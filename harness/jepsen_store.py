@@ -138,7 +138,9 @@ def _check(history: History, model: str, time_limit: float) -> Result:
 def _link_node_logs(store: Path, view: Path) -> None:
     """Hard-link (else copy) every node's files under ``view/nodes/<node>/``."""
     nodes = view / "nodes"
-    if nodes.exists():
+    if nodes.is_symlink():  # planted: remove the link, not what it points at
+        nodes.unlink()
+    elif nodes.exists():
         shutil.rmtree(nodes)
     count = 0
     for node in sorted(p for p in store.iterdir() if p.is_dir() and p.name not in _NOT_NODES):
@@ -173,6 +175,9 @@ def check_jepsen_store(
     if not is_jepsen_store(store):
         raise ConfigError(f"{store}: not a Jepsen store directory (no history.edn)")
     view = store / VIEW_DIR
+    if view.is_symlink():  # clew would write (and delete) wherever it points
+        raise InputError(f"{view}: is a symbolic link; clew keeps its view of the Jepsen run "
+                         "there and writes only inside the store: move it away")  # fmt: skip
     if view.exists() and not view.is_dir():
         raise InputError(f"{view}: exists and is not a directory; clew keeps its view of the "
                          "Jepsen run there: move it away")  # fmt: skip
@@ -187,6 +192,8 @@ def check_jepsen_store(
     except OSError as e:
         raise InputError(f"{view}: cannot create clew's view of the Jepsen run: "
                          f"{e.strerror or e}") from None  # fmt: skip
+    if (view / "history.jsonl").is_symlink():  # write_history would replace its target
+        (view / "history.jsonl").unlink()
     write_history(history, str(view / "history.jsonl"), "jsonl")
     _link_node_logs(store, view)
     problems = []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "results_damage",
     "verdict",
     "write_json_file",
+    "write_text_file",
 ]
 
 #: The ``format`` of the results.json this module writes.
@@ -67,8 +69,18 @@ def verdict(values: Iterable[Validity]) -> Validity:
 
 def write_json_file(path: Path, data: Any) -> Path:
     """Write ``data`` as pretty JSON to ``path`` atomically (a reader never sees half)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return write_text_file(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
+    """Write ``text`` to ``path`` atomically, through ``tmp`` beside it (default: ``path``
+    with ``.tmp`` added). Whatever is at ``tmp`` already (left by a crash, or a symlink
+    planted in a run directory someone else made) is removed first, never written through."""
+    tmp = tmp or path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
     tmp.replace(path)
     return path
 
@@ -86,6 +98,8 @@ def read_json_file(path: Path) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise InputError(f"{path}: not JSON: {e}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not JSON clew reads: nested too deeply") from None
 
 
 def _object(path: Path) -> dict[str, Any] | None:

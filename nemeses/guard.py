@@ -118,7 +118,7 @@ def json_objects(lines: Iterable[str | bytes]) -> list[dict[str, Any]]:
     for line in lines:
         try:
             rec = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             continue
         if isinstance(rec, dict):
             out.append(rec)

@@ -121,6 +121,8 @@ def read_ledger_lines(path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]
             if i == len(lines):
                 return out, i
             raise InputError(f"{p}:{i}: not a JSON object: {e}") from None
+        except RecursionError:
+            raise InputError(f"{p}:{i}: not a JSON object clew reads: nested too deeply") from None
         if not isinstance(rec, dict):
             raise InputError(f"{p}:{i}: not a JSON object")
         t = rec.get("time")

@@ -335,7 +335,7 @@ def _kind(e: Any) -> int:
 def _db_name(run_dir: Path) -> str:
     try:
         spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return "the database"
     name = spec.get("suite") or spec.get("db") if isinstance(spec, dict) else None
     return str(name) if name else "the database"
@@ -364,7 +364,7 @@ def agent_lines(
         return None
     try:
         agents = json.loads((run_dir / AGENTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         agents = {}
     agents = agents if isinstance(agents, dict) else {}
     wall_origin, _ = read_origin(run_dir)

@@ -90,7 +90,7 @@ def _campaign_row(path: Path) -> dict[str, Any]:
         }  # fmt: skip
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as e:
         raise InputError(f"{path}: not a campaign.json of clew campaign ({e})") from None
     return check_row(row, str(path))
 

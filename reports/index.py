@@ -16,11 +16,12 @@ import contextlib
 import datetime as dt
 import json
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ClewError
-from harness.record import RunResults
+from harness.record import RunResults, write_text_file
 from reports.data import duration_text
 from reports.render import render
 from reports.run_report import REPORT_NAME, run_start
@@ -50,15 +51,15 @@ def _edge_times(path: Path) -> tuple[int, int] | None:
                 last = json.loads(line)
                 b = last["time"]
                 break
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line
+            except (ValueError, KeyError, TypeError, RecursionError):
+                continue  # a torn last line (RecursionError: nested too deeply)
         else:
             return None
         if head.get("index") == a and last.get("index") == b and b > a:
             return None  # positions, not times
         if isinstance(a, int) and isinstance(b, int):
             return a, b
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
     return None
 
@@ -67,7 +68,7 @@ def _spec(run: Path) -> dict[str, Any]:
     """The run's spec.json as a dict ({} when absent or unreadable)."""
     try:
         data = json.loads((run / "spec.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -136,7 +137,8 @@ def _run_info(store: Path, run: Path) -> dict[str, Any]:
         "files": [n for n in ("history.jsonl", "clew.log") if (run / n).exists()],
         "name": rel,
         "test": run.parent.name,
-        "href": f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/",
+        "dir_href": urllib.parse.quote(rel),  # a name such as javascript:x is a path
+        "href": urllib.parse.quote(f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/"),
         "start": started.strftime("%Y-%m-%d %H:%M:%S"),
         "sort": started.timestamp(),
         "duration": duration_text(seconds),
@@ -174,7 +176,4 @@ def write_index(store: str | Path) -> Path:
     root = Path(store)
     root.mkdir(parents=True, exist_ok=True)
     out = root / INDEX_NAME
-    tmp = root / f".{INDEX_NAME}.tmp"
-    tmp.write_text(render_index(root), encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_text_file(out, render_index(root), root / f".{INDEX_NAME}.tmp")

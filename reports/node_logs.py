@@ -92,7 +92,7 @@ def read_origin(run_dir: Path) -> tuple[int | None, bool]:
         origin = data.get("origin_unix_ns") if isinstance(data, dict) else None
         if isinstance(origin, int):
             return origin, True
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass
     try:
         start = dt.datetime.strptime(run_dir.name, "%Y%m%dT%H%M%S")
@@ -121,11 +121,14 @@ def node_log_lines(
     node_ix: list[int] = []
     texts: list[str] = []
     total = 0
+    run_real = run_dir.resolve()
     for node in sorted(p for p in nodes_dir.iterdir() if p.is_dir()):
         names.append(node.name)
         k = len(names) - 1
         for path in sorted(node.rglob("*.log")):
-            if not path.is_file():
+            # A link out of the run (planted in a run someone else made) is not read: the
+            # page would carry that file's lines.
+            if not path.is_file() or run_real not in path.resolve().parents:
                 continue
             with path.open("rb") as fh:
                 raw = fh.read(MAX_FILE_BYTES)

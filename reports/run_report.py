@@ -23,12 +23,19 @@ import json
 import logging
 import shlex
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ClewError
 from harness.history import History
-from harness.record import read_fault_records, read_json_file, read_results_object, verdict
+from harness.record import (
+    read_fault_records,
+    read_json_file,
+    read_results_object,
+    verdict,
+    write_text_file,
+)
 from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
 from reports.columns import op_columns
@@ -331,6 +338,12 @@ def build_page(
     return ctx
 
 
+def _href(rel: str) -> str:
+    """A link to the file at ``rel`` (a relative path): percent-encoded, so a name such as
+    ``javascript:x`` or ``a#b`` is a path, not a scheme or a fragment."""
+    return urllib.parse.quote(rel)
+
+
 def _read_json(path: Path) -> tuple[Any, str | None]:
     try:
         return read_json_file(path), None
@@ -395,7 +408,7 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
                     "files": [
                         {
                             "name": str(p.relative_to(node)),
-                            "href": p.relative_to(run).as_posix(),
+                            "href": _href(p.relative_to(run).as_posix()),
                             "size": _size(p.stat().st_size),
                         }
                         for p in node_files[:50]
@@ -403,7 +416,7 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
                 }
             )
     files = [
-        {"name": p.name, "href": p.name}
+        {"name": p.name, "href": _href(p.name)}
         for p in sorted(run.iterdir())
         if p.is_file() and p.name != REPORT_NAME
     ]
@@ -465,9 +478,7 @@ def write_run_report(run_dir: str | Path, history: History | None = None) -> Pat
     write_elle_files(run, results if isinstance(results, dict) else None)
     html = render_run_report(run, history)
     out = run / REPORT_NAME
-    tmp = out.with_name(f".{REPORT_NAME}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)
     return out
 

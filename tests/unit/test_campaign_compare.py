@@ -132,3 +132,16 @@ def test_a_damaged_campaign_json_is_named_not_crashed_on_or_hung_on(tmp_path: Pa
     (d / "campaign.json").write_text(json.dumps(data))
     with pytest.raises(InputError, match="given twice"):
         campaign_rows([tmp_path, d / "campaign.json"])
+
+
+def test_deeply_nested_json_is_named_not_crashed_on(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000  # more than Python's JSON reader recurses into
+    rows = tmp_path / "rows.json"
+    rows.write_text(deep)
+    d = tmp_path / "c" / "campaign.json"
+    d.parent.mkdir()
+    d.write_text('{"config": ' + deep + "}")
+    for path in (rows, d.parent):
+        r = CliRunner().invoke(cli, ["compare", str(path)], catch_exceptions=False)
+        assert r.exit_code == 254 and "crashed" not in r.output, r.output
+        assert "nested too deeply" in r.output or "not a campaign.json" in r.output

@@ -105,6 +105,30 @@ def test_a_store_whose_clew_entry_is_a_file_is_bad_input(tmp_path: Path) -> None
     assert (store / "clew").read_text() == "mine"
 
 
+def test_links_planted_in_a_store_do_not_make_clew_write_outside_it(tmp_path: Path) -> None:
+    """A downloaded store whose ``clew`` (or ``clew/nodes``, ``clew/history.jsonl``) links
+    elsewhere: clew neither writes there nor deletes anything there."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "nodes" / "keep").mkdir(parents=True)
+    (elsewhere / "nodes" / "keep" / "notes.txt").write_text("mine")
+    (elsewhere / "bashrc").write_text("mine")
+    store = _copy(tmp_path)
+    (store / "clew").symlink_to(elsewhere)
+    code, out = _clew("analyze", str(store))
+    assert code == 254 and f"{store / 'clew'}: is a symbolic link" in out, out
+    (store / "clew").unlink()
+    (store / "clew").mkdir()
+    (store / "clew" / "nodes").symlink_to(elsewhere / "nodes")
+    (store / "clew" / "history.jsonl").symlink_to(elsewhere / "bashrc")
+    code, out = _clew("analyze", str(store))
+    assert code == 0, out
+    assert sorted(p.name for p in elsewhere.rglob("*")) == ["bashrc", "keep", "nodes", "notes.txt"]
+    assert (elsewhere / "bashrc").read_text() == "mine"
+    assert (elsewhere / "nodes" / "keep" / "notes.txt").read_text() == "mine"
+    assert not (store / "clew" / "history.jsonl").is_symlink()
+    assert (store / "clew" / "nodes").is_dir() and not (store / "clew" / "nodes").is_symlink()
+
+
 def test_model_is_only_for_a_jepsen_store(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -367,3 +367,83 @@ def test_the_stuck_op_is_named_with_its_value_nil_included(tmp_path: Path) -> No
     assert res.exit_code == 1, res.output
     text = html_lib.unescape(out.read_text())
     assert "Op #2 (process 1: read → nil) had to be linearized" in re.sub(r"<[^>]+>", "", text)
+
+
+def timed_run(store: Path) -> Path:
+    """A run (:func:`make_run`) whose history carries real times, a clock anchor and a node
+    agent's journal: the report reads its node logs and agent journals too."""
+    run = make_run(store, INVALID)
+    ops = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    for op in ops:
+        op["time"] = 1_000_000 * op["index"] + 1
+    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    (run / "clock.json").write_text(json.dumps({"origin_unix_ns": 1_796_300_000 * 10**9}))
+    (run / "nodes" / "n1" / "etcd.log").write_text("2026-12-03T12:12:15.201Z n1 says hi\n")
+    (run / "nodes" / "n1" / "agent.jsonl").write_text('{"e": "start", "mono": 1, "run": 0}\n')
+    return run
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # more nesting than Python's JSON reader recurses into
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["results.json", "spec.json", "faults.jsonl", "clock.json", "agents.json", "history.jsonl",
+     "nodes/n1/agent.jsonl", "nodes/n1/clock.jsonl"],
+)  # fmt: skip
+def test_deeply_nested_json_in_a_run_file_is_not_a_crash(tmp_path: Path, name: str) -> None:
+    run = timed_run(tmp_path)
+    (run / name).write_text('{"time": 1, "x": ' + DEEP + "}\n")
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "crashed" not in result.output and (tmp_path / "index.html").exists()
+    if name in ("results.json", "spec.json", "faults.jsonl"):  # the page says what is wrong
+        assert f"{run / name}" in (run / "report.html").read_text()
+
+
+def test_a_symlink_planted_at_a_temporary_name_is_not_written_through(tmp_path: Path) -> None:
+    """A foreign run (or store) with ``.report.html.tmp`` (``.index.html.tmp``,
+    ``results.json.tmp``) linked to a file elsewhere: writing the report replaces the link,
+    and the file it pointed at is left as it was."""
+    from harness.record import write_json_file
+
+    run = make_run(tmp_path / "store", INVALID)
+    victims = {}
+    for planted in (run / ".report.html.tmp", tmp_path / "store" / ".index.html.tmp",
+                    run / "results.json.tmp"):  # fmt: skip
+        victim = tmp_path / f"victim-{planted.name}"
+        victim.write_text("precious")
+        planted.symlink_to(victim)
+        victims[planted] = victim
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    write_json_file(run / "results.json", {"valid": True})
+    assert all(v.read_text() == "precious" for v in victims.values())
+    assert not any(p.is_symlink() for p in (run / "report.html", tmp_path / "store" / "index.html",
+                                            run / "results.json"))  # fmt: skip
+    assert not any(p.exists() or p.is_symlink() for p in victims)
+
+
+def test_links_to_files_named_like_urls_stay_paths(tmp_path: Path) -> None:
+    """A foreign store's test directory or run file named ``javascript:alert(1)`` (or with a
+    ``#``) is linked percent-encoded: a path, not a scheme or a fragment."""
+    run = make_run(tmp_path, INVALID, test="javascript:alert(1)")
+    (run / "javascript:alert(2)").write_text("x")
+    (run / "nodes" / "n1" / "a#b.log").write_text("x")
+    write_run_report(run)
+    hrefs = re.findall(r'href="([^"]*)"', (run / "report.html").read_text())
+    hrefs += re.findall(r'href="([^"]*)"', write_index(tmp_path).read_text())
+    assert not [h for h in hrefs if ":" in h.split("/")[0]], hrefs  # no scheme
+    assert "javascript%3Aalert%282%29" in hrefs and "nodes/n1/a%23b.log" in hrefs
+    assert "javascript%3Aalert%281%29/20250102T030405/report.html" in hrefs
+    assert "javascript%3Aalert%281%29/20250102T030405/history.jsonl" in hrefs
+
+
+def test_a_node_log_linked_out_of_the_run_is_not_put_in_the_page(tmp_path: Path) -> None:
+    run = timed_run(tmp_path / "store")
+    secret = tmp_path / "auth.log"
+    secret.write_text("2026-12-03T12:12:15.201Z SECRET of this machine\n")
+    (run / "nodes" / "n1" / "planted.log").symlink_to(secret)
+    (run / "nodes" / "n3").symlink_to(tmp_path)  # a whole node directory linked out
+    html = render_run_report(run)
+    assert "n1 says hi" in html and "SECRET" not in html
