@@ -2,7 +2,9 @@
 
 Only files inside the store are served: a request whose path has a ``..`` segment (also
 percent-encoded), a backslash, a NUL, or that resolves (after following symlinks) outside
-the store gets 404. ``/`` serves ``index.html``.
+the store gets 404, and so does anything that is neither a file nor a directory (a FIFO).
+``/`` serves ``index.html``. Every response carries a CSP ``sandbox``, so a page of a
+foreign store cannot read the store's other files through the server.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["TEXT_TYPES", "StoreHandler", "make_server", "resolve"]
+__all__ = ["SANDBOX", "TEXT_TYPES", "StoreHandler", "make_server", "resolve"]
 
 
 def resolve(store: Path, url_path: str) -> Path | None:
@@ -49,6 +51,10 @@ TEXT_TYPES = {
 }
 
 
+#: The sandbox every response is served in (see :meth:`StoreHandler.end_headers`).
+SANDBOX = "sandbox allow-scripts allow-popups allow-downloads"
+
+
 class StoreHandler(http.server.SimpleHTTPRequestHandler):
     """Serves files of one store; 404 for anything outside it. ``history.jsonl``, the
     fault ledger, node logs and EDN files are served as ``text/plain``."""
@@ -65,10 +71,19 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
 
     def send_head(self) -> Any:
         target = resolve(self.store, self.path)
-        if target is None:
+        if target is None or not (target.is_file() or target.is_dir()):
+            # (a FIFO or a device in a foreign store would hang this request's thread)
             self.send_error(404, "Not found")
             return None
         return super().send_head()
+
+    def end_headers(self) -> None:
+        # A page of a foreign store runs in an origin of its own (sandbox without
+        # allow-same-origin): its scripts cannot read the store's other files through
+        # this server. clew's pages need only their own inline scripts and links.
+        self.send_header("Content-Security-Policy", SANDBOX)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        super().end_headers()
 
     def translate_path(self, path: str) -> str:
         target = resolve(self.store, path)

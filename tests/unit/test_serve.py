@@ -118,3 +118,33 @@ def test_an_address_it_cannot_listen_on_is_named_with_the_reason(store: Path) ->
     assert code == 254 and "cannot listen on nosuch.invalid:8080" in out
     code, out = serve("--host", "192.0.2.1")  # TEST-NET-1: no machine's own address
     assert code == 254 and "cannot listen on 192.0.2.1:8080: Cannot assign requested" in out
+
+
+def raw_headers(addr: tuple[str, int], target: str) -> dict[str, str]:
+    with socket.create_connection(addr, timeout=5) as s:
+        s.sendall(f"GET {target} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head = data.partition(b"\r\n\r\n")[0].decode()
+    return {k.strip().lower(): v.strip() for k, _, v in
+            (line.partition(":") for line in head.splitlines()[1:])}  # fmt: skip
+
+
+def test_every_page_is_sandboxed_from_the_rest_of_the_store(server: tuple[str, int]) -> None:
+    # a foreign store's page runs in an origin of its own: it cannot read other files of
+    # the store through the server (no allow-same-origin)
+    for target in ("/", "/etcd/20250101T000000/report.html", "/etcd/", "/nonexistent"):
+        headers = raw_headers(server, target)
+        csp = headers["content-security-policy"]
+        assert csp.startswith("sandbox ") and "allow-same-origin" not in csp, target
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_fifo_in_the_store_is_404_not_a_hung_request(
+    server: tuple[str, int], store: Path
+) -> None:
+    import os
+
+    os.mkfifo(store / "etcd" / "pipe.txt")
+    assert raw_get(server, "/etcd/pipe.txt")[0] == 404  # (raw_get times out after 5 s)
