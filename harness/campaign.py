@@ -193,7 +193,7 @@ def _schedule_of(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
         return steps, 0
     intents: dict[int, dict[str, Any]] = {}
     for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError, TypeError, OverflowError):  # a damaged line
+        with contextlib.suppress(ValueError, TypeError, OverflowError, RecursionError):
             r = json.loads(line)
             if not isinstance(r, dict):
                 continue

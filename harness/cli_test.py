@@ -47,7 +47,7 @@ def _seed_of(run_dir: Path) -> int | None:
 
     try:
         seed = json.loads((run_dir / "spec.json").read_text(encoding="utf-8")).get("seed")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return seed if isinstance(seed, int) else None
 

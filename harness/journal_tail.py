@@ -51,7 +51,7 @@ def torn_tail_offset(path: Path) -> int | None:
         tail = f.read()
     try:
         json.loads(tail)
-    except ValueError:
+    except (ValueError, RecursionError):
         return line_start
     return None
 

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.errors import InputError
 from harness.journal_lines import Record, op_line, records_text
 
 __all__ = ["Journal", "RunDir", "new_run_dir"]
@@ -159,10 +160,13 @@ class RunDir:
 
     def read_json(self, name: str) -> Any:
         """The JSON data in ``name``; ``None`` if the file is absent."""
+        path = self.path / name
         try:
-            return json.loads((self.path / name).read_text())
+            return json.loads(path.read_text())
         except FileNotFoundError:
             return None
+        except RecursionError:
+            raise InputError(f"{path}: not JSON clew reads: nested too deeply") from None
 
 
 def _point_link(link: Path, target: Path) -> None:

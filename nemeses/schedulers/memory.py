@@ -55,6 +55,9 @@ def load(path: Path) -> dict[str, Any]:
     except ValueError as e:
         raise InputError(f"{path}:{e.lineno if hasattr(e, 'lineno') else 1}: not JSON: {e} "
                          f"(delete it to reset the scheduler's memory)") from None  # fmt: skip
+    except RecursionError:
+        raise InputError(f"{path}:1: not JSON clew reads: nested too deeply (delete it to "
+                         f"reset the scheduler's memory)") from None  # fmt: skip
     if not isinstance(data, dict):
         raise InputError(f"{path}:1: not a JSON object (delete it to reset the memory)")
     return data
