@@ -74,7 +74,7 @@ from harness.runplan import (
     scheduler_agent_steps,
 )
 from harness.spec import TestSpec, stored_spec
-from harness.store import Journal, RunDir, new_run_dir
+from harness.store import Journal, RunDir, new_run_dir, refuse_special_files
 from harness.suite_options import check_suite_options
 from harness.suites import BUILTIN_SUITES, load_suite
 from nemeses.agent import compile_slices, hand_over, validate_agent_steps
@@ -819,6 +819,7 @@ def _trusted_fields(stored: RunSpec, suite_file: str | None) -> dict[str, Any]:
 
 
 def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
+    refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
     run = RunDir(Path(run_dir))
     stored = RunSpec.read(run.path)
     if stored is None:

@@ -32,7 +32,7 @@ from typing import Any
 from harness.errors import InputError
 from harness.journal_lines import Record, op_line, records_text
 
-__all__ = ["Journal", "RunDir", "new_run_dir"]
+__all__ = ["Journal", "RunDir", "new_run_dir", "refuse_special_files", "special_files"]
 
 
 class Journal:
@@ -190,3 +190,46 @@ def new_run_dir(store: str | Path, test: str, *, now: dt.datetime | None = None)
     _point_link(base / "latest", path)
     _point_link(Path(store) / "latest", path)
     return RunDir(path)
+
+
+#: How deep below a run directory :func:`special_files` looks (``nodes/n1/db.log``: 2).
+_SPECIAL_DEPTH = 3
+#: Entries :func:`special_files` looks at, at most (a run holds a few dozen).
+_SPECIAL_LIMIT = 10_000
+
+
+def special_files(run_dir: str | Path) -> list[Path]:
+    """The entries of ``run_dir`` (and of its directories, a few levels down) that are
+    neither regular files nor directories once links are followed: FIFOs, sockets and
+    devices, which a run recorded by clew never holds. Opening a FIFO waits for a writer
+    forever, so the readers of a foreign run refuse one that has any."""
+    found: list[Path] = []
+    seen = 0
+    todo = [(Path(run_dir), 0)]
+    while todo and seen < _SPECIAL_LIMIT:
+        here, depth = todo.pop()
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            try:
+                if entry.is_dir():
+                    if depth + 1 < _SPECIAL_DEPTH and not entry.is_symlink():
+                        todo.append((Path(entry.path), depth + 1))
+                elif not entry.is_file():
+                    found.append(Path(entry.path))  # (a dangling link is neither: absent)
+            except OSError:
+                continue
+    return [p for p in found if p.exists()]
+
+
+def refuse_special_files(run_dir: str | Path) -> None:
+    """:class:`InputError` naming the FIFOs, sockets or devices in ``run_dir`` (see
+    :func:`special_files`), if it has any."""
+    found = special_files(run_dir)
+    if found:
+        names = ", ".join(str(p) for p in found[:5]) + (" …" if len(found) > 5 else "")
+        raise InputError(f"{run_dir}: not a run clew reads: it holds {names}, which is not "
+                         f"a regular file (a FIFO, socket or device)")  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.errors import ClewError
 from harness.record import RunResults, write_text_file
+from harness.store import special_files
 from reports.data import duration_text
 from reports.render import render
 from reports.run_report import REPORT_NAME, run_start
@@ -160,8 +161,8 @@ def list_runs(store: str | Path) -> list[dict[str, Any]]:
         for run in sorted(test.iterdir()):
             if run.is_symlink() or not run.is_dir():
                 continue
-            if any((run / n).exists() for n in _RUN_FILES):
-                runs.append(_run_info(root, run))
+            if any((run / n).exists() for n in _RUN_FILES) and not special_files(run):
+                runs.append(_run_info(root, run))  # (a FIFO in a run would hang reading it)
     runs.sort(key=lambda r: (r["sort"], r["name"]), reverse=True)
     return runs
 

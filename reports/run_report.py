@@ -36,6 +36,7 @@ from harness.record import (
     verdict,
     write_text_file,
 )
+from harness.store import refuse_special_files
 from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
 from reports.columns import op_columns
@@ -371,8 +372,11 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
     """Read a run directory and build the report's context (tolerates missing files).
 
     ``history``, when the caller already holds it (the runner, right after a test), is
-    used instead of reading ``history.jsonl`` again (reading dominates for big runs)."""
+    used instead of reading ``history.jsonl`` again (reading dominates for big runs).
+    :class:`~harness.errors.InputError` for a run holding a FIFO, socket or device, which
+    reading would hang on (:func:`harness.store.refuse_special_files`)."""
     run = Path(run_dir)
+    refuse_special_files(run)
     problems: list[str] = []
     results, err = _read_results(run)
     if err:

@@ -1,0 +1,61 @@
+"""A foreign run holding a FIFO (or a socket, or a device) is refused, not read: opening a
+FIFO waits for a writer forever, so clew report / analyze hung, and so did the store's
+index (harness.store.special_files)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.errors import InputError
+from harness.store import refuse_special_files, special_files
+
+OPS = [
+    {"type": "invoke", "f": "write", "value": 1, "process": 0, "time": 1, "index": 0},
+    {"type": "ok", "f": "write", "value": 1, "process": 0, "time": 2, "index": 1},
+]
+
+
+def run_dir(root: Path, name: str) -> Path:
+    run = root / "etcd-register" / name
+    run.mkdir(parents=True)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "register"}))
+    (run / "history.jsonl").write_text("".join(json.dumps(o) + "\n" for o in OPS))
+    return run
+
+
+def test_special_files_are_found_a_few_levels_down(tmp_path: Path) -> None:
+    run = run_dir(tmp_path, "20260101T000000")
+    assert special_files(run) == []
+    (run / "nodes" / "n1").mkdir(parents=True)
+    os.mkfifo(run / "nodes" / "n1" / "db.log")
+    (run / "dangling").symlink_to(tmp_path / "nowhere")  # absent: not special
+    assert special_files(run) == [run / "nodes" / "n1" / "db.log"]
+    with pytest.raises(InputError, match="which is not a regular file"):
+        refuse_special_files(run)
+
+
+@pytest.mark.parametrize("command", ["report", "analyze"])
+def test_a_run_with_a_fifo_is_refused_not_hung_on(tmp_path: Path, command: str) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    run = run_dir(tmp_path, "20260101T000000")
+    (run / "history.jsonl").unlink()
+    os.mkfifo(run / "history.jsonl")
+    result = CliRunner().invoke(cli, [command, str(run)], catch_exceptions=False)
+    assert result.exit_code == 254, result.output
+    assert "history.jsonl, which is not a regular file" in result.output
+
+
+def test_the_index_leaves_out_a_run_with_a_fifo(tmp_path: Path) -> None:
+    from reports.index import list_runs
+
+    run_dir(tmp_path, "20260101T000000")
+    bad = run_dir(tmp_path, "20260101T000001")
+    os.mkfifo(bad / "results.json")
+    assert [r["name"] for r in list_runs(tmp_path)] == ["etcd-register/20260101T000000"]
