@@ -68,8 +68,10 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     from harness.runner import run_test, stored_suite
     from harness.shrink import NOT_REPRODUCED, shrink_run
     from harness.spec import stored_spec
+    from harness.store import refuse_special_files
 
     run = Path(run_dir)
+    refuse_special_files(run)  # a FIFO in a foreign run would hang its reading
     stored = RunSpec.read(run)
     if stored is None:
         raise click.UsageError(f"{run_dir}: not a clew run directory (no spec.json)")

@@ -231,5 +231,5 @@ def refuse_special_files(run_dir: str | Path) -> None:
     found = special_files(run_dir)
     if found:
         names = ", ".join(str(p) for p in found[:5]) + (" …" if len(found) > 5 else "")
-        raise InputError(f"{run_dir}: not a run clew reads: it holds {names}, which is not "
-                         f"a regular file (a FIFO, socket or device)")  # fmt: skip
+        raise InputError(f"{run_dir}: not a run clew reads: it holds what is not a regular "
+                         f"file (a FIFO, socket or device): {names}")  # fmt: skip
