@@ -74,6 +74,8 @@ def write_elle_dir(out_dir: str | Path, results: dict[str, Any] | None) -> list[
     :class:`~harness.errors.InputError` if ``out_dir`` holds anything but Elle's files
     (``.txt`` and ``.svg``): clew does not delete what it did not write."""
     out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        out_dir.unlink()  # (a link planted in a foreign run: clew writes its own directory)
     if out_dir.is_dir():
         foreign = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix not in _OURS]
         if foreign:

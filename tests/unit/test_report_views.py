@@ -250,3 +250,15 @@ def test_anomalies_get_elle_files_linked_from_the_report(tmp_path: Path) -> None
     assert write_elle_files(run, {"valid": True, "checkers": {}}) == []
     assert not (run / "elle").exists()
     assert 'href="elle/' not in render_run_report(run)
+
+
+def test_an_elle_link_planted_in_a_run_is_replaced_not_followed(tmp_path: Path) -> None:
+    run = skew_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not clew's")
+    (run / "elle").symlink_to(elsewhere)
+    write_run_report(run)  # rmtree refused the link: clew crashed
+    assert (run / "elle").is_dir() and not (run / "elle").is_symlink()
+    assert (run / "elle" / "G2-item.txt").exists()
+    assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
