@@ -40,15 +40,24 @@ def server(store: Path) -> Iterator[tuple[str, int]]:
         t.join(5)
 
 
-def raw_get(addr: tuple[str, int], target: str) -> tuple[int, bytes]:
-    """Send ``GET target`` byte for byte (no client-side normalisation of ``..``)."""
+def raw_response(addr: tuple[str, int], target: str) -> tuple[int, dict[str, str], bytes]:
+    """Send ``GET target`` byte for byte (no client-side normalisation of ``..``): the
+    status, the headers (names in lower case) and the body."""
     with socket.create_connection(addr, timeout=5) as s:
         s.sendall(f"GET {target} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    lines = head.decode().splitlines()
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def raw_get(addr: tuple[str, int], target: str) -> tuple[int, bytes]:
+    """The status and body of ``GET target`` (see :func:`raw_response`)."""
+    code, _headers, body = raw_response(addr, target)
+    return code, body
 
 
 def test_serves_the_index_reports_and_latest(server: tuple[str, int]) -> None:
@@ -120,22 +129,11 @@ def test_an_address_it_cannot_listen_on_is_named_with_the_reason(store: Path) ->
     assert code == 254 and "cannot listen on 192.0.2.1:8080: Cannot assign requested" in out
 
 
-def raw_headers(addr: tuple[str, int], target: str) -> dict[str, str]:
-    with socket.create_connection(addr, timeout=5) as s:
-        s.sendall(f"GET {target} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head = data.partition(b"\r\n\r\n")[0].decode()
-    return {k.strip().lower(): v.strip() for k, _, v in
-            (line.partition(":") for line in head.splitlines()[1:])}  # fmt: skip
-
-
 def test_every_page_is_sandboxed_from_the_rest_of_the_store(server: tuple[str, int]) -> None:
     # a foreign store's page runs in an origin of its own: it cannot read other files of
     # the store through the server (no allow-same-origin)
     for target in ("/", "/etcd/20250101T000000/report.html", "/etcd/", "/nonexistent"):
-        headers = raw_headers(server, target)
+        headers = raw_response(server, target)[1]
         csp = headers["content-security-policy"]
         assert csp.startswith("sandbox ") and "allow-same-origin" not in csp, target
         assert headers["x-content-type-options"] == "nosniff"
