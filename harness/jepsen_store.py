@@ -143,7 +143,9 @@ def _link_node_logs(store: Path, view: Path) -> None:
     elif nodes.exists():
         shutil.rmtree(nodes)
     count = 0
-    for node in sorted(p for p in store.iterdir() if p.is_dir() and p.name not in _NOT_NODES):
+    nodes_in = (p for p in store.iterdir() if p.is_dir() and p.name not in _NOT_NODES)
+    # (a node directory that is a link, n1 -> /var/log, would copy files from elsewhere)
+    for node in sorted(p for p in nodes_in if not p.is_symlink()):
         for f in sorted(p for p in node.rglob("*") if p.is_file() and not p.is_symlink()):
             if count >= _MAX_LOG_FILES:
                 return

@@ -76,7 +76,7 @@ from harness.runplan import (
 from harness.spec import TestSpec, stored_spec
 from harness.store import Journal, RunDir, new_run_dir, refuse_special_files
 from harness.suite_options import check_suite_options
-from harness.suites import BUILTIN_SUITES, load_suite
+from harness.suites import BUILTIN_SUITES, is_builtin, load_suite
 from nemeses.agent import compile_slices, hand_over, validate_agent_steps
 from nemeses.faultset import FaultSet
 from nemeses.ledger import FaultLedger
@@ -594,19 +594,30 @@ def _validated(spec: TestSpec, suite: Suite | None) -> tuple[TestSpec, Suite]:
 
 
 def check_before_cluster(
-    spec: TestSpec, schedule: Sequence[dict[str, Any]] = (), suite: Suite | None = None
+    spec: TestSpec,
+    schedule: Sequence[dict[str, Any]] = (),
+    suite: Suite | None = None,
+    *,
+    stored: bool = False,
 ) -> tuple[TestSpec, Suite]:
     """What can be refused before any cluster or run directory exists: an unknown suite
     or workload, fault kinds that need more nodes than ``spec`` has, and options that no
     part of the run reads (:func:`harness.suite_options.check_suite_options`). Returns
-    the spec with its seed and workload resolved, and its suite."""
+    the spec with its seed and workload resolved, and its suite. With ``stored`` (the
+    spec of a recorded run, replayed: nothing on the command line can drop its options)
+    options no part reads are a warning, not a refusal."""
     spec, suite = _validated(spec, suite)
     check_node_count(spec, schedule)  # a partition on 1 node
-    check_suite_options(spec.options, suite, spec.workload or suite.default_workload,
-                        run_kinds(spec, schedule))  # fmt: skip
+    try:
+        check_suite_options(spec.options, suite, spec.workload or suite.default_workload,
+                            run_kinds(spec, schedule))  # fmt: skip
+    except ConfigError as e:
+        if not stored:
+            raise
+        log.warning("the stored run's options are replayed as recorded, but: %s", e)
     if spec.agent and spec.provider != "static":  # (static hosts name their own nodes)
         validate_agent_steps(list(spec.agent), "agent steps", standin_node_names(spec.nodes))
-    if suite.name in BUILTIN_SUITES:
+    if is_builtin(suite):
         _dry_build(spec, suite)
     return spec, suite
 
@@ -658,7 +669,7 @@ def run_test(
     After that, problems are recorded in results.json.
     """
     t0 = time.monotonic()
-    spec, suite = check_before_cluster(spec, schedule or (), suite)
+    spec, suite = check_before_cluster(spec, schedule or (), suite, stored=replay_of is not None)
     # Until the run directory exists, log records wait in memory for its clew.log.
     early = logging.handlers.MemoryHandler(EARLY_LOG_RECORDS, flushLevel=logging.CRITICAL + 1)
     early.setLevel(logging.DEBUG)
@@ -760,7 +771,7 @@ def suite_part(suite: Suite, what: str, factory: Callable[[TestContext], Any],
     ``kind``. A suite file's factory that raises, or returns something else, is the
     file's mistake: :class:`ConfigError` naming the suite, the part, and the line that
     raised. A built-in suite's is a bug in clew, and raises as it is."""
-    builtin = suite.name in BUILTIN_SUITES
+    builtin = is_builtin(suite)
     try:
         part = factory(ctx)
     except ClewError:

@@ -194,26 +194,32 @@ def new_run_dir(store: str | Path, test: str, *, now: dt.datetime | None = None)
 
 #: How deep below a run directory :func:`special_files` looks (``nodes/n1/db.log``: 2).
 _SPECIAL_DEPTH = 3
-#: Entries :func:`special_files` looks at, at most (a run holds a few dozen).
-_SPECIAL_LIMIT = 10_000
+#: Entries :func:`special_files` looks at, at most: a run clew records holds a few dozen
+#: (and at most a few thousand of Elle's drawings).
+_SPECIAL_LIMIT = 50_000
 
 
 def special_files(run_dir: str | Path) -> list[Path]:
     """The entries of ``run_dir`` (and of its directories, a few levels down) that are
     neither regular files nor directories once links are followed: FIFOs, sockets and
     devices, which a run recorded by clew never holds. Opening a FIFO waits for a writer
-    forever, so the readers of a foreign run refuse one that has any."""
+    forever, so the readers of a foreign run refuse one that has any.
+    :class:`InputError` for a directory with more than :data:`_SPECIAL_LIMIT` entries
+    (one padded so that the search stops before its FIFO is reached is not a run)."""
     found: list[Path] = []
     seen = 0
     todo = [(Path(run_dir), 0)]
-    while todo and seen < _SPECIAL_LIMIT:
+    while todo:
         here, depth = todo.pop()
         try:
             entries = list(os.scandir(here))
         except OSError:
             continue
+        seen += len(entries)
+        if seen > _SPECIAL_LIMIT:
+            raise InputError(f"{run_dir}: not a run clew reads: it holds more than "
+                             f"{_SPECIAL_LIMIT:,} entries")  # fmt: skip
         for entry in entries:
-            seen += 1
             try:
                 if entry.is_dir():
                     if depth + 1 < _SPECIAL_DEPTH and not entry.is_symlink():

@@ -82,7 +82,8 @@ def check_suite_options(
     for name in unknown:
         where = _elsewhere(suite, workload, name)
         if where is None:
-            near = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.75)
+            names = [n for n in allowed if not n.endswith(".")]  # (not a prefix: "pg.")
+            near = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
             where = f"did you mean {near[0]!r}?" if near else "no part of this run reads it"
             if name in SET_BY_FLAG:
                 where += f"; {SET_BY_FLAG[name]} sets it"

@@ -149,6 +149,15 @@ def _run_info(store: Path, run: Path) -> dict[str, Any]:
     }
 
 
+def _plain(run: Path) -> bool:
+    """Whether ``run`` holds only files and directories (a FIFO would hang its reading:
+    :func:`harness.store.special_files`)."""
+    try:
+        return not special_files(run)
+    except ClewError:
+        return False
+
+
 def list_runs(store: str | Path) -> list[dict[str, Any]]:
     """Every run in ``store``, newest first."""
     root = Path(store)
@@ -161,8 +170,8 @@ def list_runs(store: str | Path) -> list[dict[str, Any]]:
         for run in sorted(test.iterdir()):
             if run.is_symlink() or not run.is_dir():
                 continue
-            if any((run / n).exists() for n in _RUN_FILES) and not special_files(run):
-                runs.append(_run_info(root, run))  # (a FIFO in a run would hang reading it)
+            if any((run / n).exists() for n in _RUN_FILES) and _plain(run):
+                runs.append(_run_info(root, run))
     runs.sort(key=lambda r: (r["sort"], r["name"]), reverse=True)
     return runs
 

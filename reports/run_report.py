@@ -477,6 +477,7 @@ def write_run_report(run_dir: str | Path, history: History | None = None) -> Pat
     """Render ``report.html`` into ``run_dir`` (atomically) and return its path.
     ``history``: the run's history if already in memory (skips re-reading it)."""
     run = Path(run_dir)
+    refuse_special_files(run)  # (results.json is read here, before load_run)
     t0 = time.perf_counter()
     results, _ = _read_results(run)
     write_elle_files(run, results if isinstance(results, dict) else None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -67,7 +67,7 @@ def _serial_pool() -> ThreadPoolExecutor:
     return _SERIAL
 
 
-def _wait_interruptibly(futures: list[Future[None]]) -> None:
+def _wait_interruptibly(futures: Sequence[Future[Any]]) -> None:
     """Wait for ``futures`` (raising the first error), coming back to the interpreter
     every :data:`_WAKE_SECONDS` so that a Ctrl-C is handled at once: its
     KeyboardInterrupt leaves the check's :class:`deadline`, which stops the searches still
@@ -75,9 +75,9 @@ def _wait_interruptibly(futures: list[Future[None]]) -> None:
     holds off Python's signal handlers until it returns, up to the time limit.)"""
     pending = set(futures)
     while pending:
-        _done, pending = wait(pending, timeout=_WAKE_SECONDS)
-    for f in futures:
-        f.result()
+        done, pending = wait(pending, timeout=_WAKE_SECONDS, return_when=FIRST_EXCEPTION)
+        for f in done:
+            f.result()  # the first error at once (leaving the deadline stops the rest)
 
 
 @dataclass(slots=True)
@@ -511,7 +511,12 @@ def _counterexample(
     from checkers.linear.counterexample import build_counterexample  # only for a failure
 
     with deadline(time_limit) as stop:
-        r = _search(p, stop, max_bytes, 0, True, exact)
+        if threading.current_thread() is threading.main_thread():  # (so a Ctrl-C stops it)
+            fut = _serial_pool().submit(_search, p, stop, max_bytes, 0, True, exact)
+            _wait_interruptibly([fut])
+            r = fut.result()
+        else:
+            r = _search(p, stop, max_bytes, 0, True, exact)
     cex = build_counterexample(history, calls, m, p, r.best.tolist())
     if r.status != K.INVALID:
         cex["note"] = (

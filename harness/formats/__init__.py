@@ -20,6 +20,7 @@ first read (``clew check`` of clew's own JSONL then never imports the EDN parser
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable
@@ -200,7 +201,11 @@ def write_history(history: History, path: str, format: str) -> None:
     stream = os.path.exists(target) and not os.path.isfile(target)
     tmp = target if stream else f"{target}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
+        if not stream:  # (whatever is at the temporary name, a planted link, goes first)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        flags = os.O_WRONLY | (os.O_TRUNC if stream else os.O_CREAT | os.O_EXCL)
+        with open(os.open(tmp, flags, 0o666), "w", encoding="utf-8") as out:
             if fmt == "jsonl":
                 write_jsonl(history, out)
             elif fmt == "json":

@@ -30,7 +30,7 @@ from harness.api import Suite
 from harness.errors import ConfigError
 from nemeses import kinds as fault_kinds
 
-__all__ = ["BUILTIN_SUITES", "load_suite"]
+__all__ = ["BUILTIN_SUITES", "is_builtin", "load_suite"]
 
 #: Suites shipped with clew.
 BUILTIN_SUITES = ("etcd", "postgres", "bugkv", "redis", "galera")
@@ -81,6 +81,14 @@ def _register_kinds(module: ModuleType, where: str) -> None:
         fault_kinds.register_all(contributed)
     except (ConfigError, TypeError) as e:
         raise ConfigError(f"{where}: FAULT_KINDS: {e}") from None
+
+
+def is_builtin(suite: Suite) -> bool:
+    """Whether ``suite`` is one shipped with clew, not a suite file that took a built-in
+    suite's name (a copy of ``harness/suites/etcd.py`` keeps ``name="etcd"``)."""
+    if suite.name not in BUILTIN_SUITES:
+        return False
+    return importlib.import_module(f"harness.suites.{suite.name}").SUITE is suite
 
 
 def load_suite(name: str, *, files: bool = True) -> Suite:

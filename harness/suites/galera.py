@@ -166,8 +166,10 @@ def bank(ctx: TestContext) -> Workload:
                          note=f" at {kw['isolation']}")  # fmt: skip
 
 
-#: What the options of the module docstring set (``-o NAME=VALUE``).
+#: What the options of the module docstring set (``-o NAME=VALUE``). The DB reads bank's
+#: for every workload: it seeds the bank table at setup.
 DB_OPTIONS = {
+    **bank_options.OPTIONS,
     "isolation": f"the isolation level ({DEFAULT_ISOLATION}: MariaDB's; also --isolation)",
     "mysqld.": "a server setting in clew's my.cnf, e.g. mysqld.wsrep_sync_wait=1",
     "mysqld": "a table of server settings (a TOML spec's options)",
@@ -188,6 +190,5 @@ SUITE = Suite(
     workload_options={
         "list-append": list_append_options.OPTIONS,
         "rw-register": rw_register_options.OPTIONS,
-        "bank": bank_options.OPTIONS,
     },
 )

@@ -900,3 +900,19 @@ def test_write_history_format_errors(tmp_path: Path) -> None:
 )
 def test_detect_format(head: str, fmt: str) -> None:
     assert detect_format("given.txt", head) == fmt
+
+
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: Path) -> None:
+    import os
+
+    from harness.formats import write_history as write
+    from harness.history import History
+
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    out = tmp_path / "history.jsonl"
+    (tmp_path / f"history.jsonl.tmp-{os.getpid()}").symlink_to(victim)
+    ops = [{"type": "invoke", "f": "read", "value": None, "process": 0, "time": 1, "index": 0}]
+    write(History.from_ops(ops), str(out), "jsonl")
+    assert victim.read_text() == "mine"
+    assert '"f": "read"' in out.read_text() or '"f":"read"' in out.read_text()

@@ -195,3 +195,15 @@ def test_junit_xml_names_run_seed_and_report(tmp_path: Path) -> None:
     assert cases[0].get("time") == "12.500" and cases[0].find("failure") is None
     failure = cases[1].find("failure")
     assert failure is not None and failure.get("message") == 'op 7 <could> & "not"'
+
+
+def test_a_node_directory_linked_out_of_a_jepsen_store_is_not_copied(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "auth.log").write_text("2026-01-01T00:00:00 SECRET\n")
+    store = _copy(tmp_path)
+    (store / "n9").symlink_to(secret)  # n9 -> /var/log, say
+    code, out = _clew("analyze", str(store))
+    assert code == 0, out
+    assert not (store / "clew" / "nodes" / "n9").exists()
+    assert "SECRET" not in (store / "clew" / "report.html").read_text()

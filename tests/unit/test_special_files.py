@@ -38,19 +38,21 @@ def test_special_files_are_found_a_few_levels_down(tmp_path: Path) -> None:
         refuse_special_files(run)
 
 
+@pytest.mark.parametrize("fifo", ["history.jsonl", "results.json", "nodes/n1/clock.jsonl"])
 @pytest.mark.parametrize("command", ["report", "analyze", "replay", "shrink"])
-def test_a_run_with_a_fifo_is_refused_not_hung_on(tmp_path: Path, command: str) -> None:
+def test_a_run_with_a_fifo_is_refused_not_hung_on(tmp_path: Path, command: str, fifo: str) -> None:
     from click.testing import CliRunner
 
     from harness.cli import cli
 
     run = run_dir(tmp_path, "20260101T000000")
-    (run / "history.jsonl").unlink()
-    os.mkfifo(run / "history.jsonl")
+    (run / fifo).parent.mkdir(parents=True, exist_ok=True)
+    (run / fifo).unlink(missing_ok=True)
+    os.mkfifo(run / fifo)
     result = CliRunner().invoke(cli, [command, str(run)], catch_exceptions=False)
     assert result.exit_code == 254, result.output
     assert "not a regular file (a FIFO, socket or device): " in result.output
-    assert "history.jsonl" in result.output
+    assert fifo in result.output
 
 
 def test_the_index_leaves_out_a_run_with_a_fifo(tmp_path: Path) -> None:
@@ -60,3 +62,18 @@ def test_the_index_leaves_out_a_run_with_a_fifo(tmp_path: Path) -> None:
     bad = run_dir(tmp_path, "20260101T000001")
     os.mkfifo(bad / "results.json")
     assert [r["name"] for r in list_runs(tmp_path)] == ["etcd-register/20260101T000000"]
+
+
+def test_a_run_padded_past_the_search_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.store
+
+    monkeypatch.setattr(harness.store, "_SPECIAL_LIMIT", 50)
+    run = run_dir(tmp_path, "20260101T000000")
+    pad = run / "pad"
+    pad.mkdir()
+    for i in range(60):  # the FIFO lies beyond the entries the search would look at
+        (pad / f"{i}.txt").write_text("")
+    with pytest.raises(InputError, match="holds more than 50 entries"):
+        special_files(run)

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: options.get("name"), "name" in ctx.options.
 READS = (
     re.compile(r"option_(?:bool|int|float)\(\s*[\w.]+,\s*\"([\w.]+)\""),
-    re.compile(r"options\.get\(\s*\"([\w.]+)\""),
+    re.compile(r"\b(?:o|opts|options)\.get\(\s*\"([\w.]+)\""),
+    re.compile(r"\b(?:o|opts|options)\[\s*\"([\w.]+)\"\s*\]"),
     re.compile(r"\"([\w.]+)\" in (?:ctx\.)?options"),
 )
 
@@ -54,6 +55,8 @@ def test_the_reader_finds_option_reads() -> None:
     # the pattern this test relies on finds what the suites are known to read
     etcd = read_names(ROOT / "harness" / "suites" / "etcd.py")
     assert {"pre_vote", "binary", "serializable_reads", "lease_ttl"} <= etcd
+    bugkv = read_names(ROOT / "harness" / "suites" / "bugkv.py")
+    assert {"bug", "reads", "python", "faketime", "values"} <= bugkv  # o.get("bug"), …
 
 
 @pytest.mark.parametrize("name", BUILTIN_SUITES)
@@ -199,3 +202,34 @@ def test_a_bad_option_value_is_refused_before_any_cluster(
     assert result.exit_code == 254, result.output
     assert message in result.output
     assert not state.exists() and not (tmp_path / "s").exists()
+
+
+def test_no_prefix_is_offered_as_the_name_meant() -> None:
+    msg = refusal({"pg_work_mem": "8MB"}, suite="postgres", workload="list-append")
+    assert "did you mean 'pg.'" not in msg
+
+
+def test_galeras_db_reads_the_bank_shape_for_every_workload() -> None:
+    # the DB seeds the bank table at setup, whatever the workload
+    check_suite_options({"accounts": 4}, load_suite("galera"), "list-append", ())
+
+
+def test_a_suite_file_named_like_a_built_in_suite_is_not_built_in(tmp_path: Path) -> None:
+    from harness.suites import is_builtin
+
+    copy = tmp_path / "mysuite.py"
+    copy.write_text((ROOT / "harness" / "suites" / "etcd.py").read_text())
+    mine = load_suite(str(copy))
+    assert mine.name == "etcd" and not is_builtin(mine)
+    assert is_builtin(load_suite("etcd"))
+
+
+def test_a_replayed_runs_unknown_options_are_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from harness.runner import check_before_cluster
+    from harness.spec import load_spec
+
+    spec = load_spec(suite="etcd", nodes=3, faults="none", options={"pre_vot": "false"})
+    with pytest.raises(ConfigError, match="pre_vot"):
+        check_before_cluster(spec)
+    check_before_cluster(spec, stored=True)  # replay and shrink: nothing can drop it
+    assert "the stored run's options are replayed as recorded" in caplog.text
