@@ -81,7 +81,8 @@ def _pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
     "opts",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A suite option (repeatable), e.g. -o bug=early-ack.",
+    help="A suite option (repeatable), e.g. -o bug=early-ack; each suite's are listed "
+    "at the end of `clew test --help` (docs/options.md).",
 )
 @click.option("--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
               help="A cluster provider option (repeatable).")  # fmt: skip

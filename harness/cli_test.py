@@ -236,7 +236,8 @@ def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
 @click.option("--cluster-state-dir", default=None,
               help="Use/keep the cluster in this state dir (default: clew's default cluster).")
 @click.option("-o", "--option", "opts", multiple=True, metavar="KEY=VALUE",
-              help="A suite option (repeatable), e.g. -o pre_vote=false.")
+              help="A suite option (repeatable), e.g. -o pre_vote=false; each suite's "
+                   "are listed below (docs/options.md).")
 @click.option("--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
               help="A cluster provider option (repeatable), e.g. subnet=10.77.5.0/24.")
 @click.option("--leave-db-running", is_flag=True, default=None,
