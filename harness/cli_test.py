@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -114,21 +115,22 @@ def builtin_suites_help() -> str:
 
 
 def builtin_options_help() -> str:
-    """Per built-in suite, the names of the options (-o) it declares and the workloads
-    that read each (from :func:`harness.suite_options.option_rows`)."""
-    from harness.suite_options import option_rows
+    """Per built-in suite, the names of the options (-o) it declares: those every workload
+    reads, then each workload's own."""
     from harness.suites import BUILTIN_SUITES, load_suite
+
+    def names(declared: Iterable[str]) -> str:
+        return ", ".join(n + ("<name>" if n.endswith(".") else "") for n in sorted(declared))
 
     paragraphs = []
     for name in BUILTIN_SUITES:
         suite = load_suite(name)
-        by: dict[str, list[str]] = {w: [] for w in ("every workload", *suite.workloads)}
-        for option, workloads, _doc in option_rows(suite):
-            for w in workloads.split(", "):
-                if option not in by[w]:
-                    by[w].append(option)
-        every = by.pop("every workload")
-        parts = [", ".join(every)] + [f"{w}: {', '.join(o)}" for w, o in by.items() if o]
+        every = suite.options or {}
+        parts = [names(every)] + [
+            f"{w}: {names(own)}"
+            for w in suite.workloads
+            if (own := [n for n in suite.workload_options.get(w, {}) if n not in every])
+        ]
         paragraphs.append(f"{name}: " + "; ".join(p for p in parts if p))
     return "\n".join(paragraphs)
 

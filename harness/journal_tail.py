@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.errors import InputError
 from harness.formats import read_history
 from harness.formats._io import open_bytes
 from harness.history import History
@@ -28,11 +27,8 @@ def torn_tail_offset(path: Path) -> int | None:
     """The byte offset where ``path``'s torn last line starts, ``None`` if it has none (it
     ends with a newline, or its last line is whole JSON without one).
     :class:`~harness.errors.InputError` naming ``path`` if it is missing, a directory or
-    unreadable, or neither a file nor a directory (opening a FIFO would wait for a writer
-    forever)."""
-    if path.exists() and not (path.is_file() or path.is_dir()):
-        raise InputError(f"{path}: not a regular file (a FIFO or a device); a run's journal "
-                         f"is a file")  # fmt: skip
+    unreadable. (A foreign run holding a FIFO is refused before this:
+    :func:`harness.store.refuse_special_files`.)"""
     with open_bytes(str(path)) as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:

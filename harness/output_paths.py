@@ -4,13 +4,15 @@ not a page (a history, a results file), which a glob or a slip of the keyboard c
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from harness.errors import InputError
 
-__all__ = ["check_page_path", "check_writable", "make_dir"]
+__all__ = ["check_page_path", "check_writable", "make_dir", "open_new_text"]
 
 #: Bytes read from an existing file to tell whether it is an HTML page.
 _SNIFF = 512
@@ -68,3 +70,13 @@ def check_writable(path: str, option: str) -> None:
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory ({option} names a file to write)")
     make_dir(os.path.dirname(os.path.abspath(path)), option)
+
+
+def open_new_text(path: str | Path) -> TextIO:
+    """``path`` opened for writing text as a file created anew: whatever is there already
+    (a temporary file left by a crash, or a symlink planted in a directory someone else
+    made) is removed first, never written through (``O_EXCL``)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    return os.fdopen(fd, "w", encoding="utf-8")

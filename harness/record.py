@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from checkers.result import UNKNOWN, Validity, merge_validity
 from harness.errors import InputError
+from harness.output_paths import open_new_text
 from nemeses.ledger import read_ledger
 
 __all__ = [
@@ -77,9 +77,7 @@ def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
     with ``.tmp`` added). Whatever is at ``tmp`` already (left by a crash, or a symlink
     planted in a run directory someone else made) is removed first, never written through."""
     tmp = tmp or path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with open_new_text(tmp) as f:
         f.write(text)
     tmp.replace(path)
     return path

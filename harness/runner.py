@@ -638,11 +638,7 @@ def _dry_build(spec: TestSpec, suite: Suite) -> None:
     assert spec.seed is not None and spec.workload is not None
     nodes = tuple(Node(name=n, host="192.0.2.1") for n in standin_node_names(spec.nodes))
     stand_in = Cluster(provider=spec.provider, name="not-up-yet", nodes=nodes, state_dir="")
-    ctx = TestContext(
-        name=spec.test_name, cluster=stand_in, options=dict(spec.options),
-        rng=random.Random(spec.seed), run_dir=Path(spec.store) / "not-made",
-        concurrency=spec.resolved_concurrency, time_limit=spec.time_limit,
-    )  # fmt: skip
+    ctx = _context(spec, stand_in, Path(spec.store) / "not-made")
     suite.db(ctx)
     workload = suite.workloads[spec.workload](ctx)
     workload.check(History.from_ops([]), ctx)

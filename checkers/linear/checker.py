@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,7 @@ _CPUS = os.cpu_count() or 1
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
 _SERIAL: ThreadPoolExecutor | None = None
+_T = TypeVar("_T")
 #: Seconds the main thread waits on the searches before it looks for a Ctrl-C again.
 _WAKE_SECONDS = 0.2
 
@@ -65,6 +66,17 @@ def _serial_pool() -> ThreadPoolExecutor:
     if _SERIAL is None:
         _SERIAL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clew-check-serial")
     return _SERIAL
+
+
+def _off_the_main_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)``; called from the main thread, it runs in :func:`_serial_pool`'s
+    worker while the main thread waits interruptibly (a Ctrl-C stops it). From another
+    thread (no signal reaches it; other threads may check at once) it runs there."""
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args)
+    fut = _serial_pool().submit(fn, *args)
+    _wait_interruptibly([fut])
+    return fut.result()
 
 
 def _wait_interruptibly(futures: Sequence[Future[Any]]) -> None:
@@ -223,10 +235,7 @@ class _Searches:
             start = stop_at
         tasks.extend(partial(self._one, p, max_steps) for p in big.tolist())
         if self.threads == 1 or len(tasks) == 1:
-            if threading.current_thread() is threading.main_thread():
-                _wait_interruptibly([_serial_pool().submit(self._in_order, tasks)])
-            else:  # (no signal reaches this thread; other threads may check at once)
-                self._in_order(tasks)
+            _off_the_main_thread(self._in_order, tasks)
         else:
             pool = _pool(self.threads)
             _wait_interruptibly([pool.submit(task) for task in tasks])
@@ -511,12 +520,7 @@ def _counterexample(
     from checkers.linear.counterexample import build_counterexample  # only for a failure
 
     with deadline(time_limit) as stop:
-        if threading.current_thread() is threading.main_thread():  # (so a Ctrl-C stops it)
-            fut = _serial_pool().submit(_search, p, stop, max_bytes, 0, True, exact)
-            _wait_interruptibly([fut])
-            r = fut.result()
-        else:
-            r = _search(p, stop, max_bytes, 0, True, exact)
+        r = _off_the_main_thread(_search, p, stop, max_bytes, 0, True, exact)
     cex = build_counterexample(history, calls, m, p, r.best.tolist())
     if r.status != K.INVALID:
         cex["note"] = (

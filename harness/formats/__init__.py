@@ -20,7 +20,6 @@ first read (``clew check`` of clew's own JSONL then never imports the EDN parser
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from harness.errors import ConfigError, HistoryError, InputError
 from harness.formats._io import check_exists, no_ops_error, read_head
 from harness.formats.jsonl import op_to_json_line, write_jsonl
 from harness.history import History
+from harness.output_paths import open_new_text
 from harness.read_budget import ReadBudget
 
 __all__ = [
@@ -201,11 +201,8 @@ def write_history(history: History, path: str, format: str) -> None:
     stream = os.path.exists(target) and not os.path.isfile(target)
     tmp = target if stream else f"{target}.tmp-{os.getpid()}"
     try:
-        if not stream:  # (whatever is at the temporary name, a planted link, goes first)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        flags = os.O_WRONLY | (os.O_TRUNC if stream else os.O_CREAT | os.O_EXCL)
-        with open(os.open(tmp, flags, 0o666), "w", encoding="utf-8") as out:
+        # (a planted link at the temporary name is removed, never written through)
+        with open(tmp, "w", encoding="utf-8") if stream else open_new_text(tmp) as out:
             if fmt == "jsonl":
                 write_jsonl(history, out)
             elif fmt == "json":
