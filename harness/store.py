@@ -202,13 +202,17 @@ _SPECIAL_LIMIT = 50_000
 def special_files(run_dir: str | Path) -> list[Path]:
     """The entries of ``run_dir`` (and of its directories, a few levels down) that are
     neither regular files nor directories once links are followed: FIFOs, sockets and
-    devices, which a run recorded by clew never holds. Opening a FIFO waits for a writer
-    forever, so the readers of a foreign run refuse one that has any.
+    devices, which a run recorded by clew never holds; and the links at its top level
+    that lead out of it (``results.json -> /proc/kmsg``: a file of the kernel's that
+    blocks on reading). Opening a FIFO waits for a writer forever, so the readers of a
+    foreign run refuse one that has any. (Links out of the run further down, such as a
+    node's log, are skipped by their readers.)
     :class:`InputError` for a directory with more than :data:`_SPECIAL_LIMIT` entries
     (one padded so that the search stops before its FIFO is reached is not a run)."""
+    root = Path(run_dir)
     found: list[Path] = []
     seen = 0
-    todo = [(Path(run_dir), 0)]
+    todo = [(root, 0)]
     while todo:
         here, depth = todo.pop()
         try:
@@ -221,7 +225,9 @@ def special_files(run_dir: str | Path) -> list[Path]:
                              f"{_SPECIAL_LIMIT:,} entries")  # fmt: skip
         for entry in entries:
             try:
-                if entry.is_dir():
+                if depth == 0 and entry.is_symlink() and _leads_out(Path(entry.path), root):
+                    found.append(Path(entry.path))
+                elif entry.is_dir():
                     if depth + 1 < _SPECIAL_DEPTH and not entry.is_symlink():
                         todo.append((Path(entry.path), depth + 1))
                 elif not entry.is_file():
@@ -231,11 +237,30 @@ def special_files(run_dir: str | Path) -> list[Path]:
     return [p for p in found if p.exists()]
 
 
+def _leads_out(link: Path, root: Path) -> bool:
+    """Whether the link ``link`` in ``root`` resolves to a place outside ``root``."""
+    try:
+        return not link.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a loop of links
+        return True
+
+
+def _named(entry: Path) -> str:
+    """``entry``, and where it leads if it is a link."""
+    if entry.is_symlink():
+        try:
+            return f"{entry} -> {os.readlink(entry)}"
+        except OSError:
+            pass
+    return str(entry)
+
+
 def refuse_special_files(run_dir: str | Path) -> None:
-    """:class:`InputError` naming the FIFOs, sockets or devices in ``run_dir`` (see
-    :func:`special_files`), if it has any."""
+    """:class:`InputError` naming the FIFOs, sockets or devices in ``run_dir``, and the
+    links out of it (see :func:`special_files`), if it has any."""
     found = special_files(run_dir)
     if found:
-        names = ", ".join(str(p) for p in found[:5]) + (" …" if len(found) > 5 else "")
+        names = ", ".join(_named(p) for p in found[:5]) + (" …" if len(found) > 5 else "")
         raise InputError(f"{run_dir}: not a run clew reads: it holds what is not a regular "
-                         f"file (a FIFO, socket or device): {names}")  # fmt: skip
+                         f"file of its own (a FIFO, socket or device, or a link out of "
+                         f"the run): {names}")  # fmt: skip

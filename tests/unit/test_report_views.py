@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from checkers.txn import check
+from harness.errors import InputError
 from harness.formats import write_history
 from harness.history import History
 from reports import columns, data
@@ -258,7 +259,14 @@ def test_an_elle_link_planted_in_a_run_is_replaced_not_followed(tmp_path: Path) 
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("not clew's")
     (run / "elle").symlink_to(elsewhere)
+    with pytest.raises(InputError, match="a link out of the run"):
+        write_run_report(run)  # a link out of the run is refused before anything is written
+    assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
+    (run / "elle").unlink()
+    (run / "mine").mkdir()
+    (run / "mine" / "keep.txt").write_text("the run's own")
+    (run / "elle").symlink_to("mine")  # within the run: read, but not written through
     write_run_report(run)  # rmtree refused the link: clew crashed
     assert (run / "elle").is_dir() and not (run / "elle").is_symlink()
     assert (run / "elle" / "G2-item.txt").exists()
-    assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
+    assert [p.name for p in (run / "mine").iterdir()] == ["keep.txt"]

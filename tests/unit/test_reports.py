@@ -402,9 +402,10 @@ def test_deeply_nested_json_in_a_run_file_is_not_a_crash(tmp_path: Path, name: s
 
 
 def test_a_symlink_planted_at_a_temporary_name_is_not_written_through(tmp_path: Path) -> None:
-    """A foreign run (or store) with ``.report.html.tmp`` (``.index.html.tmp``,
-    ``results.json.tmp``) linked to a file elsewhere: writing the report replaces the link,
-    and the file it pointed at is left as it was."""
+    """A foreign store with ``.index.html.tmp`` linked to a file elsewhere: writing the index
+    replaces the link, and the file it pointed at is left as it was. So does writing
+    ``results.json`` over a planted ``results.json.tmp``. A run holding such a link (a link
+    out of the run) is refused before anything is written."""
     from harness.record import write_json_file
 
     run = make_run(tmp_path / "store", INVALID)
@@ -415,9 +416,12 @@ def test_a_symlink_planted_at_a_temporary_name_is_not_written_through(tmp_path: 
         victim.write_text("precious")
         planted.symlink_to(victim)
         victims[planted] = victim
+    refused = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert refused.exit_code == 254 and "a link out of the run" in refused.output
+    write_json_file(run / "results.json", {"valid": True})
+    (run / ".report.html.tmp").unlink()
     result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    write_json_file(run / "results.json", {"valid": True})
     assert all(v.read_text() == "precious" for v in victims.values())
     assert not any(p.is_symlink() for p in (run / "report.html", tmp_path / "store" / "index.html",
                                             run / "results.json"))  # fmt: skip

@@ -51,8 +51,37 @@ def test_a_run_with_a_fifo_is_refused_not_hung_on(tmp_path: Path, command: str, 
     os.mkfifo(run / fifo)
     result = CliRunner().invoke(cli, [command, str(run)], catch_exceptions=False)
     assert result.exit_code == 254, result.output
-    assert "not a regular file (a FIFO, socket or device): " in result.output
+    assert "not a regular file of its own (a FIFO, socket or device, or a link out" in result.output
     assert fifo in result.output
+
+
+@pytest.mark.parametrize("name", ["history.jsonl", "results.json", "spec.json"])
+@pytest.mark.parametrize("command", ["report", "analyze", "replay", "shrink"])
+def test_a_run_file_linked_out_of_the_run_is_refused(
+    tmp_path: Path, command: str, name: str
+) -> None:
+    """``results.json -> /proc/kmsg`` hung every reader (a kernel file that blocks on
+    reading); a link out of the run is refused, whatever it leads to."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    run = run_dir(tmp_path, "20260101T000000")
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text((run / name).read_text() if (run / name).exists() else "{}")
+    (run / name).unlink(missing_ok=True)
+    (run / name).symlink_to(outside)
+    result = CliRunner().invoke(cli, [command, str(run)], catch_exceptions=False)
+    assert result.exit_code == 254, result.output
+    assert f"{name} -> {outside}" in result.output
+
+
+def test_links_within_the_run_are_read(tmp_path: Path) -> None:
+    run = run_dir(tmp_path, "20260101T000000")
+    (run / "copy.jsonl").symlink_to("history.jsonl")
+    (run / "loop").symlink_to("loop")
+    assert special_files(run) == []
+    refuse_special_files(run / ".." / run.name)  # reached by another path: still its own
 
 
 def test_the_index_leaves_out_a_run_with_a_fifo(tmp_path: Path) -> None:
@@ -61,6 +90,9 @@ def test_the_index_leaves_out_a_run_with_a_fifo(tmp_path: Path) -> None:
     run_dir(tmp_path, "20260101T000000")
     bad = run_dir(tmp_path, "20260101T000001")
     os.mkfifo(bad / "results.json")
+    linked = run_dir(tmp_path, "20260101T000002")
+    good = tmp_path / "etcd-register" / "20260101T000000"
+    (linked / "results.json").symlink_to(good / "spec.json")  # out of its own run
     assert [r["name"] for r in list_runs(tmp_path)] == ["etcd-register/20260101T000000"]
 
 
