@@ -97,21 +97,30 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-#: Subcommands defined in modules of their own, imported only when used (or listed by
-#: ``--help``): ``clew check`` need not load the runner, the nemeses and their libraries.
+#: Subcommands defined in modules of their own, imported only when used: ``clew check``
+#: need not load the runner, the nemeses and their libraries. Each with its one-line help,
+#: which ``clew --help`` lists without importing them (a unit test keeps it equal to the
+#: command's own).
 _LAZY_COMMANDS = {
-    "analyze": "harness.cli_test:analyze_cmd",
-    "campaign": "harness.cli_campaign:campaign_cmd",
-    "cluster": "harness.cli_cluster:cluster_cmd",
-    "compare": "harness.cli_report:compare_cmd",
-    "doctor": "harness.cli_cluster:doctor_cmd",
-    "image": "harness.image_cli:image_cmd",
-    "replay": "harness.cli_test:replay_cmd",
-    "report": "harness.cli_report:report_cmd",
-    "serve": "harness.cli_report:serve_cmd",
-    "shrink": "harness.cli_shrink:shrink_cmd",
-    "test": "harness.cli_test:test_cmd",
-}
+    "analyze": ("harness.cli_test:analyze_cmd", "Check a stored run again, offline."),
+    "campaign": ("harness.cli_campaign:campaign_cmd",
+                 "Runs until the first invalid one: runs to detection."),
+    "cluster": ("harness.cli_cluster:cluster_cmd",
+                "Bring a test cluster up, check it, take it down."),
+    "compare": ("harness.cli_report:compare_cmd",
+                "Compare campaigns' schedulers side by side (HTML)."),
+    "doctor": ("harness.cli_cluster:doctor_cmd",
+               "Check this machine (and a cluster) for what tests need."),
+    "image": ("harness.image_cli:image_cmd",
+              "Build node images for the container and qemu providers."),
+    "replay": ("harness.cli_test:replay_cmd", "Run a stored run's fault schedule again."),
+    "report": ("harness.cli_report:report_cmd",
+               "Re-render a run's report.html (and the store index)."),
+    "serve": ("harness.cli_report:serve_cmd", "Serve the store's reports over HTTP."),
+    "shrink": ("harness.cli_shrink:shrink_cmd",
+               "Shrink an invalid run's fault schedule (ddmin)."),
+    "test": ("harness.cli_test:test_cmd", "Run a test against a real cluster."),
+}  # fmt: skip
 
 
 class _Group(click.Group):
@@ -125,9 +134,25 @@ class _Group(click.Group):
         if cmd_name not in self.commands and cmd_name in _LAZY_COMMANDS:
             import importlib
 
-            module, _, attr = _LAZY_COMMANDS[cmd_name].partition(":")
+            module, _, attr = _LAZY_COMMANDS[cmd_name][0].partition(":")
             self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``clew --help``; the lazy commands' lines come from
+        :data:`_LAZY_COMMANDS`, so listing them imports nothing (about a second)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                cmd = self.commands[name]
+                if cmd.hidden:
+                    continue
+                rows.append((name, cmd.get_short_help_str(limit=formatter.width)))
+            else:
+                rows.append((name, _LAZY_COMMANDS[name][1]))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("standalone_mode", True)

@@ -398,3 +398,33 @@ def test_seconds_cover_reading_the_file_for_every_family(
         rec = json.loads(out)
         assert code in (0, 1) and rec["seconds"] >= 0.3, (args, rec)
         assert "partitions" not in rec
+
+
+def test_the_lazy_commands_one_line_help_is_their_own() -> None:
+    """``clew --help`` lists the lazy commands' lines from ``_LAZY_COMMANDS`` without
+    importing them: each line must be what the command itself says."""
+    import click
+
+    from harness.cli import _LAZY_COMMANDS
+
+    ctx = click.Context(cli)
+    for name, (_, line) in _LAZY_COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert command.get_short_help_str(limit=80) == line, name
+
+
+def test_the_command_list_imports_no_command_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from click.testing import CliRunner; from harness.cli import cli; "
+        "out = CliRunner().invoke(cli, ['--help']).output; "
+        "assert 'shrink    Shrink an invalid run' in out, out; "
+        "print(sorted(m for m in sys.modules if m.startswith(('harness.cli_', 'harness.runner', "
+        "'nemeses.kinds', 'networkx'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout  # fmt: skip
+    assert out.strip() == "[]"
