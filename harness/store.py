@@ -261,6 +261,8 @@ def refuse_special_files(run_dir: str | Path) -> None:
     found = special_files(run_dir)
     if found:
         names = ", ".join(_named(p) for p in found[:5]) + (" …" if len(found) > 5 else "")
+        hint = ("; clew reads only a run's own files: copy a file into the run rather than "
+                "link it" if any(p.is_symlink() for p in found) else "")
         raise InputError(f"{run_dir}: not a run clew reads: it holds what is not a regular "
                          f"file of its own (a FIFO, socket or device, or a link out of "
-                         f"the run): {names}")  # fmt: skip
+                         f"the run): {names}{hint}")  # fmt: skip
