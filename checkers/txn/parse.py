@@ -174,10 +174,11 @@ def parse(history: History, model: str, tick: Callable[[str], None] | None = Non
     vs: list[Any] = []
     try:  # a mop that is not a sequence of 3 raises here (longer ones are cut)
         for lo in range(0, len(txn_vals), CHUNK):
+            mops = list(chain.from_iterable(txn_vals[lo : lo + CHUNK]))
+            if not set(map(type, mops)) <= {list, tuple}:  # "wxy" would read as [w x y]
+                raise TypeError
             # one pass over the mops: f, key, value of each, flat (a mop is touched once)
-            fkv = list(
-                chain.from_iterable(map(_FKV, chain.from_iterable(txn_vals[lo : lo + CHUNK])))
-            )
+            fkv = list(chain.from_iterable(map(_FKV, mops)))
             fs += fkv[0::3]
             ks += fkv[1::3]
             vs += fkv[2::3]

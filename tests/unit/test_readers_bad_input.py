@@ -228,6 +228,8 @@ BAD_TXNS = [
     (LA, [5], "micro-op 5 is not [f key value]"),
     (LA, [["r", "x", None, 0], ["append", "y"]], "micro-op ['append', 'y'] is not [f key value]"),
     (RW, [5], "micro-op 5 is not [f key value]"),
+    (RW, ["wxy"], "micro-op 'wxy' is not [f key value]"),  # (was read as [w x y])
+    (LA, ["axy", ["append", "x", 1]], "micro-op 'axy' is not [f key value]"),
     (LA, "abc", "a list-append transaction's value must be a list of micro-ops [f key value], "
                 "got f 'txn' with value 'abc'"),
     (RW, "abc", "a rw-register transaction's value must be a list of micro-ops [f key value], "
