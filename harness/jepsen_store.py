@@ -129,7 +129,9 @@ def _check(history: History, model: str, time_limit: float) -> Result:
 
         return txn_check(history, model, time_limit=time_limit)
     if model in CHECKERS:
-        return CHECKERS[model](history)
+        from checkers.collections import check_within
+
+        return check_within(model, history, time_limit=time_limit, max_memory=None)
     from checkers.linear import check, resolve_model
 
     return check(history, resolve_model(history, model), time_limit=time_limit)
