@@ -304,7 +304,8 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     default=DEFAULT_MAX_BYTES,
     show_default=f"{DEFAULT_MAX_BYTES // 1024**3}G",
     help="Memory budget per file (e.g. 512M, 4G; 1M to 1024T): the search cache of a "
-    "linearizability check, the memory a transactional check adds; beyond it: unknown.",
+    "linearizability check, the memory a transactional or collection check adds; "
+    "beyond it: unknown.",
 )
 @click.option(
     "--max-steps",
@@ -748,11 +749,17 @@ def _check_collection(
     record: dict[str, Any],
     started: float,
 ) -> tuple[int, str, float, dict[str, Any]]:
-    """Check one history with the collection checker registered as ``model``; its
-    ``seconds`` run from ``started`` (before the file was read)."""
-    from checkers.collections import CHECKERS
+    """Check one history with the collection checker registered as ``model``, within the
+    file's ``--time-limit`` (from ``started``, before the file was read) and
+    ``--max-memory``; its ``seconds`` run from ``started`` too."""
+    from checkers.collections import check_within
 
-    result = CHECKERS[model](history)
+    result = check_within(model, history, time_limit=o.time_limit, max_memory=o.max_memory,
+                          started=started)  # fmt: skip
+    if result.valid == "unknown" and result.details.get("unknown"):
+        resource = result.details["unknown"][0]["resource"]
+        flag = "--time-limit" if resource == "time" else "--max-memory"
+        result = dataclasses.replace(result, cause=f"{result.cause}; raise {flag}")
     result = dataclasses.replace(result, seconds=time.perf_counter() - started)
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(ops=len(history), checker=result.checker)

@@ -25,6 +25,7 @@ from typing import Any
 from checkers.result import Result
 from harness.errors import ConfigError, InputError
 from harness.history import History
+from harness.read_budget import ReadBudgetExceeded
 
 __all__ = [
     "VIEW_DIR",
@@ -41,6 +42,9 @@ _TXN_MODELS = ("list-append", "rw-register")
 #: Files of a Jepsen run that are not node logs (everything else in a subdirectory is).
 _NOT_NODES = {VIEW_DIR}
 _MAX_LOG_FILES = 200
+#: Largest results.edn parsed whole (``edn_format`` reads about 100 KB/s); of a larger one
+#: only the top-level ``:valid?`` is read, by a scan (:mod:`harness.edn_verdict`).
+RESULTS_PARSE_MAX = 256 * 1024
 
 
 def is_jepsen_store(path: str | Path) -> bool:
@@ -68,16 +72,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def read_jepsen_results(path: str | Path) -> dict[str, Any] | None:
+def read_jepsen_results(
+    path: str | Path, *, deadline: float | None = None
+) -> dict[str, Any] | None:
     """Jepsen's ``results.edn`` of the run in ``path`` as plain data (keywords as their
     names, so ``:valid?`` is ``"valid?"``), or ``None`` when the run has none (Jepsen
-    writes it only after its checkers finish). :class:`InputError` naming the file if it
-    is not one EDN map."""
+    writes it only after its checkers finish). Of a file larger than
+    :data:`RESULTS_PARSE_MAX` only the verdict is read: ``{"valid?": ...}``.
+    :class:`InputError` naming the file if it is not one EDN map;
+    :class:`~harness.read_budget.ReadBudgetExceeded` if scanning a large one passes
+    ``deadline`` (a :func:`time.monotonic` instant)."""
     import edn_format
 
     f = Path(path) / "results.edn"
     if not f.is_file():
         return None
+    if f.stat().st_size > RESULTS_PARSE_MAX:
+        from harness.edn_verdict import top_level_verdict
+
+        return {"valid?": top_level_verdict(f, deadline=deadline)}
     try:
         data = edn_format.loads(f.read_text(encoding="utf-8"))
     except Exception as e:  # edn_format raises its own and Python's errors
@@ -129,7 +142,9 @@ def _check(history: History, model: str, time_limit: float) -> Result:
 
         return txn_check(history, model, time_limit=time_limit)
     if model in CHECKERS:
-        return CHECKERS[model](history)
+        from checkers.collections import check_within
+
+        return check_within(model, history, time_limit=time_limit, max_memory=None)
     from checkers.linear import check, resolve_model
 
     return check(history, resolve_model(history, model), time_limit=time_limit)
@@ -183,8 +198,16 @@ def check_jepsen_store(
     if view.exists() and not view.is_dir():
         raise InputError(f"{view}: exists and is not a directory; clew keeps its view of the "
                          "Jepsen run there: move it away")  # fmt: skip
+    started = time.monotonic()
     history = read_history(str(store / "history.edn"), "edn")
-    jepsen = read_jepsen_results(store)
+    unread = None
+    try:
+        jepsen = read_jepsen_results(store, deadline=started + time_limit)
+    except ReadBudgetExceeded as e:
+        jepsen, unread = (
+            None,
+            f"Jepsen's results.edn was not read: {e} (time limit {time_limit:g} s)",
+        )
     chosen = model or guess_model(history, _model_choices())
     t0 = time.perf_counter()
     result = _check(history, chosen, time_limit)
@@ -200,7 +223,9 @@ def check_jepsen_store(
     _link_node_logs(store, view)
     problems = []
     jepsen_valid = jepsen_verdict(jepsen)
-    if jepsen is None:
+    if unread is not None:
+        problems.append(unread)
+    elif jepsen is None:
         problems.append("the Jepsen run has no results.edn (its checkers did not finish)")
     elif jepsen_valid is not None and jepsen_valid != result.valid:
         problems.append(f"Jepsen's verdict was {jepsen_valid}, clew's is {result.valid}")

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from numbers import Number
 from typing import Any
 
+from checkers.collections._budget import Budget, Meter
 from checkers.collections._ops import MAX_LISTED, client_ops
 from checkers.result import UNKNOWN, Result
 from harness.errors import HistoryError
@@ -79,8 +80,12 @@ def check(
     accounts: Iterable[Any] | None = None,
     total: float | None = None,
     negative_balances: bool = False,
+    budget: Budget | None = None,
 ) -> Result:
     """Check a bank history (see the module docstring); a pure function of ``history``.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
 
     Raises :class:`HistoryError` naming the line when a read's value is not a map of
     numbers.
@@ -101,8 +106,10 @@ def check(
 
     errors: dict[str, list[dict[str, Any]]] = {t: [] for t in ERROR_TYPES}
     series: list[list[Any]] = []
+    meter = Meter(budget, "bank")
     for pos in reads:
         balances = _balances(history, pos)
+        meter.add(1 + len(balances))
         idx = int(history.index[pos])
         present = [v for v in balances.values() if v is not None]
         read_total = sum(present)

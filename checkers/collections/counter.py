@@ -27,6 +27,7 @@ import time
 from numbers import Number
 from typing import Any
 
+from checkers.collections._budget import Budget, Meter
 from checkers.collections._ops import client_ops
 from checkers.result import Result
 from harness.errors import HistoryError
@@ -49,8 +50,11 @@ def _number(history: History, pos: int, what: str) -> Any:
     return v
 
 
-def check(history: History) -> Result:
+def check(history: History, *, budget: Budget | None = None) -> Result:
     """Check a counter history (see the module docstring); a pure function of ``history``.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
 
     Raises :class:`HistoryError` naming the line for an add or ok read without a number.
     """
@@ -62,7 +66,9 @@ def check(history: History) -> Result:
     errors: list[list[Any]] = []
     read_count = error_count = 0
     add_f = history.f_code("add")
+    meter = Meter(budget, "counter")
     for pos in client_ops(history, "add", "read"):
+        meter.add()
         t = int(history.type[pos])
         if history.f[pos] == add_f:
             if t == INVOKE:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from checkers.collections._budget import Budget, Meter, linear_limits
 from checkers.collections._ops import client_ops
 from checkers.result import UNKNOWN, Result, merge_validity
 from harness.history import INVOKE, OK, History
@@ -41,14 +42,16 @@ MAX_HOLDS_LISTED = 5000
 _MAX_OVERLAPS_LISTED = 50
 
 
-def holds(history: History) -> list[tuple[int, int, Any, Any]]:
+def holds(history: History, meter: Meter | None = None) -> list[tuple[int, int, Any, Any]]:
     """Every hold as ``(start, end, process, key)``: positions of the ok acquire's
     completion and of the next release's invocation by the same process (``len(history)``
-    when there is none), sorted by start."""
+    when there is none), sorted by start. ``meter`` counts the work against a budget."""
     acquire = history.f_code("acquire")
     open_holds: dict[Any, tuple[int, Any]] = {}  # process -> (start, key)
     out: list[tuple[int, int, Any, Any]] = []
     for pos in client_ops(history, "acquire", "release"):
+        if meter is not None:
+            meter.add()
         p = int(history.process[pos])
         t = history.type[pos]
         if history.f[pos] == acquire:
@@ -67,10 +70,16 @@ def check(
     *,
     linear_max_ops: int = DEFAULT_LINEAR_MAX_OPS,
     linear_time_limit: float = 10.0,
+    budget: Budget | None = None,
 ) -> Result:
-    """Check a lock history (see the module docstring); a pure function of ``history``."""
+    """Check a lock history (see the module docstring); a pure function of ``history``.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
+    """
     t0 = time.perf_counter()
-    hs = holds(history)
+    meter = Meter(budget, "lock")
+    hs = holds(history, meter)
     n = len(history)
 
     def describe(h: tuple[int, int, Any, Any]) -> list[Any]:
@@ -92,6 +101,7 @@ def check(
     for group in by_key.values():
         latest: tuple[int, int, Any, Any] | None = None  # the hold that ends last so far
         for h in group:
+            meter.add()
             if latest is not None and h[0] < latest[1] and h[2] != latest[2]:
                 overlap_count += 1
                 if len(overlaps) < _MAX_OVERLAPS_LISTED:
@@ -114,7 +124,8 @@ def check(
     else:
         from checkers.linear import check as linear_check
 
-        lin = linear_check(history, "mutex", time_limit=linear_time_limit)
+        seconds, max_bytes = linear_limits(budget, linear_time_limit)
+        lin = linear_check(history, "mutex", time_limit=seconds, max_bytes=max_bytes)
         linear = lin.to_json()
         valid = merge_validity([valid, lin.valid])
         if lin.valid is not True:

@@ -27,6 +27,7 @@ import itertools
 import time
 from typing import Any
 
+from checkers.collections._budget import Budget, Meter
 from checkers.collections._ops import client_ops, op_summary
 from checkers.result import UNKNOWN, Result
 from harness.history import INVOKE, OK, History
@@ -63,21 +64,30 @@ def _unknown(cause: str, t0: float, details: dict[str, Any]) -> Result:
     )
 
 
-def check(history: History, *, group_size: int | None = None) -> Result:
-    """Check a long-fork history (see the module docstring); a pure function."""
+def check(
+    history: History, *, group_size: int | None = None, budget: Budget | None = None
+) -> Result:
+    """Check a long-fork history (see the module docstring); a pure function.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
+    """
     t0 = time.perf_counter()
     written: set[Any] = set()
     groups: dict[frozenset[Any], list[tuple[int, dict[Any, Any]]]] = {}
     key_group: dict[Any, frozenset[Any]] = {}
     read_count = early = late = 0
     details: dict[str, Any] = {}
+    meter = Meter(budget, "long-fork")
     for pos in client_ops(history, "read", "write", "txn"):
+        meter.add()
         t = history.type[pos]
         if t not in (INVOKE, OK):
             continue
         mops = _mops(history.value_of(pos))
         if not mops:
             continue
+        meter.add(len(mops))
         kinds = {m[0] for m in mops}
         if t == INVOKE and kinds <= _WRITE:
             if len(mops) != 1:
@@ -126,8 +136,10 @@ def check(history: History, *, group_size: int | None = None) -> Result:
     forks: list[list[dict[str, Any]]] = []
     fork_count = 0
     for reads in groups.values():
+        meter.add(len(reads))
         reads.sort(key=lambda r: sum(v is not None for v in r[1].values()))
         for (pa, a), (pb, b) in itertools.pairwise(reads):
+            meter.add(len(a))
             for k, va in a.items():
                 if va is not None and b[k] is not None and va != b[k]:
                     return _unknown(

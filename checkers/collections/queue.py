@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from checkers.collections._budget import Budget, Meter, linear_limits
 from checkers.collections._ops import client_ops, hashable, listed
 from checkers.result import UNKNOWN, Result, merge_validity
 from harness.errors import HistoryError
@@ -50,8 +51,13 @@ def _multiset(c: Counter[Any]) -> list[Any]:
     return listed(c.elements())
 
 
-def check_total(history: History, *, duplicates_allowed: bool = False) -> Result:
+def check_total(
+    history: History, *, duplicates_allowed: bool = False, budget: Budget | None = None
+) -> Result:
     """Jepsen's total-queue check with the refinements above; a pure function.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
 
     Raises :class:`HistoryError` naming the line for an ok drain whose value is no list.
     """
@@ -62,7 +68,9 @@ def check_total(history: History, *, duplicates_allowed: bool = False) -> Result
     unknown_dequeues = 0
     unknown_drains = 0
     enq, drain = history.f_code("enqueue"), history.f_code("drain")
+    meter = Meter(budget, "total-queue")
     for pos in client_ops(history, "enqueue", "dequeue", "drain"):
+        meter.add()
         t, f = int(history.type[pos]), int(history.f[pos])
         if f == enq:
             if t == INVOKE:
@@ -89,9 +97,11 @@ def check_total(history: History, *, duplicates_allowed: bool = False) -> Result
                     path=history.path,
                     line=int(history.line[pos]),
                 )
+            meter.add(len(value))
             dequeues.update(hashable(v) for v in value)
         elif value is not None:
             dequeues[hashable(value)] += 1
+    meter.check()
     ok = dequeues & attempts
     unexpected = Counter({x: n for x, n in dequeues.items() if x not in attempts})
     duplicated = dequeues - attempts - unexpected
@@ -199,11 +209,16 @@ def check(
     duplicates_allowed: bool = False,
     linear_max_ops: int = DEFAULT_LINEAR_MAX_OPS,
     linear_time_limit: float = 10.0,
+    budget: Budget | None = None,
 ) -> Result:
     """total-queue, plus the linearizable FIFO queue model when the history is small (see
-    the module docstring); a pure function of ``history``."""
+    the module docstring); a pure function of ``history``.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
+    """
     t0 = time.perf_counter()
-    total = check_total(history, duplicates_allowed=duplicates_allowed)
+    total = check_total(history, duplicates_allowed=duplicates_allowed, budget=budget)
     n_ops = int((history.process >= 0).sum())
     linear: dict[str, Any]
     valid = total.valid
@@ -213,8 +228,9 @@ def check(
     else:
         from checkers.linear import check as linear_check
 
+        seconds, max_bytes = linear_limits(budget, linear_time_limit)
         lin = linear_check(
-            expand_drains(history), "linearizable-queue", time_limit=linear_time_limit
+            expand_drains(history), "linearizable-queue", time_limit=seconds, max_bytes=max_bytes
         )
         linear = lin.to_json()
         valid = merge_validity([total.valid, lin.valid])

@@ -27,7 +27,8 @@ stale); ``"unknown"`` when no element is stable (nothing was ever confirmed).
 ``elements`` in the result is the per-element table for the report (lost, duplicated,
 stale and never-read elements first; at most :data:`MAX_ELEMENT_ROWS`).
 
-Cost: each ``ok`` read costs its own size plus the number of tracked elements it lacks.
+Cost: each ``ok`` read costs its own size plus the number of tracked elements it lacks,
+counted against the ``budget`` (:mod:`checkers.collections._budget`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from checkers.collections._budget import Budget, Meter
 from checkers.collections._ops import client_ops, hashable, listed, sort_key
 from checkers.result import UNKNOWN, Result
 from harness.errors import HistoryError
@@ -99,8 +101,11 @@ class _Ids:
         return np.array([get(hashable(x), -1) for x in raw], dtype=np.int64)
 
 
-def check(history: History, *, linearizable: bool = False) -> Result:
+def check(history: History, *, linearizable: bool = False, budget: Budget | None = None) -> Result:
     """Check a set-full history (see the module docstring); a pure function of ``history``.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
 
     Raises :class:`HistoryError` naming the line for an ok read whose value is not a list.
     """
@@ -108,8 +113,10 @@ def check(history: History, *, linearizable: bool = False) -> Result:
     add_f = history.f_code("add")
     ops = list(client_ops(history, "add", "read"))
     # Pass 1: every element, numbered in order of its first add invocation.
+    meter = Meter(budget, "set-full")
     first_add: dict[Any, int] = {}
     for pos in ops:
+        meter.add()
         if history.f[pos] == add_f and history.type[pos] == INVOKE:
             first_add.setdefault(hashable(history.value_of(pos)), pos)
     ids = _Ids(list(first_add))
@@ -124,6 +131,7 @@ def check(history: History, *, linearizable: bool = False) -> Result:
     tracked = 0  # elements [0, tracked) have had their add invoked by now
     read_count = 0
     for pos in ops:
+        meter.add()
         t = int(history.type[pos])
         if history.f[pos] == add_f:
             if t == INVOKE:
@@ -148,6 +156,7 @@ def check(history: History, *, linearizable: bool = False) -> Result:
                 path=history.path,
                 line=int(history.line[pos]),
             )
+        meter.add(len(raw) + tracked)
         got = ids.of(raw)
         if (got < 0).any():
             unexpected.update(hashable(x) for x, i in zip(raw, got.tolist(), strict=True) if i < 0)
@@ -163,17 +172,17 @@ def check(history: History, *, linearizable: bool = False) -> Result:
         absent = np.ones(tracked, dtype=bool)
         absent[uniq] = False
         last_absent[:tracked][absent] = np.maximum(last_absent[:tracked][absent], inv)
-    elements = {
-        x: _Element(
+    elements: dict[Any, _Element] = {}
+    for i, x in enumerate(ids.elements):
+        meter.add(4)
+        elements[x] = _Element(
             add_invoke=int(add_invoke[i]),
             add_type=add_type[i],
             known=int(known[i]),
             last_present=int(last_present[i]),
             last_absent=int(last_absent[i]),
         )
-        for i, x in enumerate(ids.elements)
-    }
-    return _results(history, elements, dups, unexpected, read_count, linearizable, t0)
+    return _results(history, elements, dups, unexpected, read_count, linearizable, t0, meter)
 
 
 def _results(
@@ -184,6 +193,7 @@ def _results(
     read_count: int,
     linearizable: bool,
     t0: float,
+    meter: Meter,
 ) -> Result:
     tm = history.time
     rows: list[dict[str, Any]] = []
@@ -192,6 +202,7 @@ def _results(
     stable_lat: list[int] = []
     lost_lat: list[int] = []
     for x, e in elements.items():
+        meter.add(16)  # a row of the table
         stable = e.last_present >= 0 and e.last_absent < e.last_present
         lost = (
             e.known >= 0

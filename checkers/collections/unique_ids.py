@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from checkers.collections._budget import Budget, Meter
 from checkers.collections._ops import client_ops, hashable, sort_key
 from checkers.result import Result
 from harness.history import INVOKE, OK, History
@@ -24,17 +25,24 @@ __all__ = ["MAX_DUPLICATES_LISTED", "check"]
 MAX_DUPLICATES_LISTED = 48
 
 
-def check(history: History) -> Result:
-    """Check a unique-ids history (see the module docstring); a pure function."""
+def check(history: History, *, budget: Budget | None = None) -> Result:
+    """Check a unique-ids history (see the module docstring); a pure function.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent; see
+    :func:`checkers.collections.check_within`).
+    """
     t0 = time.perf_counter()
     attempted = 0
     acks: Counter[Any] = Counter()
+    meter = Meter(budget, "unique-ids")
     for pos in client_ops(history, "generate"):
+        meter.add()
         t = history.type[pos]
         if t == INVOKE:
             attempted += 1
         elif t == OK:
             acks[hashable(history.value_of(pos))] += 1
+    meter.check()
     dups = sorted(((x, n) for x, n in acks.items() if n > 1), key=lambda p: (-p[1], sort_key(p[0])))
     ids = sorted(acks, key=sort_key)
     details: dict[str, Any] = {

@@ -1,0 +1,96 @@
+"""The collection checkers hold ``clew check``'s --time-limit and --max-memory: out of
+budget they answer unknown naming the checker and the budget, never run on past it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from checkers.collections import CHECKERS, _budget, check_within
+from harness.cli import cli
+from harness.formats import write_history
+from harness.history import History
+
+
+def _ops(*rows: tuple[Any, ...]) -> History:
+    """``(process, type, f, value)`` rows, op i at time i."""
+    return History.from_ops(
+        [
+            {"process": p, "type": t, "f": f, "value": v, "time": i}
+            for i, (p, t, f, v) in enumerate(rows)
+        ]
+    )
+
+
+def _pair(p: int, f: str, v: Any, out: Any) -> list[tuple[Any, ...]]:
+    return [(p, "invoke", f, v), (p, "ok", f, out)]
+
+
+SMALL: dict[str, History] = {
+    "bank": _ops(*_pair(0, "read", None, {"a": 50, "b": 50})),
+    "counter": _ops(*_pair(0, "add", 1, 1), *_pair(1, "read", None, 1)),
+    "set-full": _ops(*_pair(0, "add", 1, 1), *_pair(1, "read", None, [1])),
+    "unique-ids": _ops(*_pair(0, "generate", None, 7)),
+    "long-fork": _ops(
+        *_pair(0, "txn", [["w", 0, 1]], [["w", 0, 1]]),
+        *_pair(1, "txn", [["r", 0, None]], [["r", 0, 1]]),
+    ),
+    "queue": _ops(*_pair(0, "enqueue", 1, 1), *_pair(1, "dequeue", None, 1)),
+    "total-queue": _ops(*_pair(0, "enqueue", 1, 1), *_pair(1, "dequeue", None, 1)),
+    "lock": _ops(*_pair(0, "acquire", None, None), *_pair(0, "release", None, None)),
+}
+
+
+def test_every_checker_has_a_small_history_here() -> None:
+    assert set(SMALL) == set(CHECKERS)
+
+
+@pytest.mark.parametrize("model", sorted(SMALL))
+def test_each_checker_answers_unknown_when_its_time_is_spent(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert check_within(model, SMALL[model], time_limit=60, max_memory=None).valid is True
+    monkeypatch.setattr(_budget, "CHECK_EVERY", 1)  # look at the clock at every step
+    r = check_within(model, SMALL[model], time_limit=0.5, max_memory=None,
+                     started=time.perf_counter() - 5)  # fmt: skip
+    phase = "total-queue" if model == "queue" else model  # queue's first part
+    assert r.valid == "unknown", r
+    assert r.cause == f"ran out of time in the {phase} phase (time limit 0.5 s)"
+    assert r.details["unknown"] == [{"type": "budget", "phase": phase, "resource": "time"}]
+
+
+def _quadratic_set_full(n: int) -> History:
+    """n adds, then n reads that each lack all n elements: n * n units of work."""
+    rows = [r for i in range(n) for r in _pair(0, "add", i, i)]
+    rows += [r for _ in range(n) for r in _pair(1, "read", None, [])]
+    return _ops(*rows)
+
+
+def test_set_full_counts_the_elements_a_read_lacks() -> None:
+    # 1,500 reads each lacking 1,500 elements: well past one look at the clock
+    h = _quadratic_set_full(1500)
+    r = check_within("set-full", h, time_limit=0.5, max_memory=None,
+                     started=time.perf_counter() - 5)  # fmt: skip
+    assert r.valid == "unknown" and "set-full phase" in r.cause
+
+
+def test_clew_check_gives_the_collection_checker_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.jsonl"
+    write_history(SMALL["set-full"], str(path), "jsonl")
+    monkeypatch.setattr(_budget, "CHECK_EVERY", 1)
+    res = CliRunner().invoke(cli, ["check", "--model", "set-full", str(path)])
+    assert res.exit_code == 0, res.output
+    # as if 100 s had gone by since the file was opened (the checker's clock only)
+    monkeypatch.setattr(_budget.Budget, "elapsed", lambda self: 100.0)
+    res = CliRunner().invoke(cli, ["check", "--model", "set-full", "--time-limit", "50",
+                                   str(path)])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "ran out of time in the set-full phase (time limit 50 s); raise --time-limit" in (
+        res.output
+    )
