@@ -13,15 +13,26 @@ and answers ``unknown`` naming the budget when it runs out (``checkers/collectio
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from checkers.result import UNKNOWN, Result
 
 __all__ = ["CHECKERS", "CollectionChecker", "check_within"]
 
-#: ``check(history, **options) -> Result`` — a pure function of the history.
-CollectionChecker = Callable[..., Result]
+if TYPE_CHECKING:
+    from checkers.txn.budget import Budget
+    from harness.history import History
+
+
+class CollectionChecker(Protocol):
+    """``check(history, *, budget=None) -> Result`` (a checker may take options of its own,
+    with defaults): a pure function of the history, which counts its work against
+    ``budget`` (raising :class:`~checkers.txn.budget.OutOfBudget` when it is spent)."""
+
+    def __call__(self, history: History, *, budget: Budget | None = ...) -> Result:
+        """Check ``history``."""
+        ...
+
 
 #: Model name → checker. Each module of this package adds its entry as it lands.
 CHECKERS: dict[str, CollectionChecker] = {}
@@ -45,28 +56,24 @@ CHECKERS.update(
 
 def check_within(
     model: str,
-    history: Any,
+    history: History,
     *,
     time_limit: float | None,
     max_memory: int | None,
     started: float | None = None,
-    **options: Any,
 ) -> Result:
     """Run the checker registered as ``model`` on ``history`` within ``time_limit``
     seconds since ``started`` (a :func:`time.perf_counter` instant; default: now) and
     ``max_memory`` bytes of resident memory added since the check began (``None``: no
     limit). Running out answers ``unknown`` with the cause (``ran out of time in the
     set-full phase (time limit 5 s)``) and ``details.unknown`` as the transactional
-    checker's; never a hang. ``options`` go to the checker. (A checker registered from
-    outside that takes no ``budget`` keyword runs without one.)"""
+    checker's; never a hang."""
     from checkers.collections._budget import Budget, OutOfBudget
 
     t0 = time.perf_counter() if started is None else started
-    checker = CHECKERS[model]
-    if _takes_budget(checker):
-        options["budget"] = Budget(t0, time_limit, max_memory)
+    budget = Budget(t0, time_limit, max_memory)
     try:
-        return checker(history, **options)
+        return CHECKERS[model](history, budget=budget)
     except (OutOfBudget, MemoryError) as e:
         if isinstance(e, MemoryError):
             e = OutOfBudget(model, "memory", "an allocation failed")
@@ -77,14 +84,3 @@ def check_within(
             seconds=time.perf_counter() - t0,
             details={"unknown": [{"type": "budget", "phase": e.phase, "resource": e.resource}]},
         )
-
-
-def _takes_budget(checker: CollectionChecker) -> bool:
-    """Whether ``checker`` takes the ``budget`` keyword (every checker of this package)."""
-    import inspect
-
-    try:
-        params = inspect.signature(checker).parameters
-    except (TypeError, ValueError):
-        return False
-    return "budget" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

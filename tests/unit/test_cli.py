@@ -300,7 +300,7 @@ def test_model_names_in_the_collection_registry_go_to_their_checker(
 
     calls = []
 
-    def evens(history: object) -> Result:
+    def evens(history: object, *, budget: object = None) -> Result:
         calls.append(history)
         odd = [op.value for op in history if op.type == "ok" and op.value % 2]  # type: ignore[attr-defined]
         if odd:
