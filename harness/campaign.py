@@ -192,22 +192,30 @@ def _schedule_of(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
     if not path.exists():
         return steps, 0
     intents: dict[int, dict[str, Any]] = {}
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError, TypeError, OverflowError, RecursionError):
-            r = json.loads(line)
-            if not isinstance(r, dict):
-                continue
-            if r.get("source") == "agent" and r.get("event") in ("applied", "healed"):
-                steps.append({"at": round(int(r.get("time", 0)) / 1e9, 3), "f": r.get("f"),
-                              "value": r.get("value"), "source": "agent",
-                              "node": r.get("node")})  # fmt: skip
-            elif r.get("event") == "intent" and "at" in r:
-                intents[int(r["seq"])] = r
-            elif r.get("event") in ("applied", "healed"):
-                i = intents.pop(int(r.get("seq", -1)), None)
-                if i is not None:
-                    steps.append({"at": i["at"], "f": i["f"], "value": r.get("value")})
+    with open(path, encoding="utf-8", errors="replace") as lines:  # line by line: no cap
+        for line in lines:
+            _schedule_step(line, intents, steps)
     return steps, len(steps)
+
+
+def _schedule_step(line: str, intents: dict[int, dict[str, Any]],
+                   steps: list[dict[str, Any]]) -> None:  # fmt: skip
+    """Add to ``steps`` what the ledger line ``line`` says was carried out (see
+    :func:`_schedule_of`); a line that is not a ledger record is skipped."""
+    with contextlib.suppress(ValueError, TypeError, OverflowError, RecursionError):
+        r = json.loads(line)
+        if not isinstance(r, dict):
+            return
+        if r.get("source") == "agent" and r.get("event") in ("applied", "healed"):
+            steps.append({"at": round(int(r.get("time", 0)) / 1e9, 3), "f": r.get("f"),
+                          "value": r.get("value"), "source": "agent",
+                          "node": r.get("node")})  # fmt: skip
+        elif r.get("event") == "intent" and "at" in r:
+            intents[int(r["seq"])] = r
+        elif r.get("event") in ("applied", "healed"):
+            i = intents.pop(int(r.get("seq", -1)), None)
+            if i is not None:
+                steps.append({"at": i["at"], "f": i["f"], "value": r.get("value")})
 
 
 class RunExecutor(Protocol):

@@ -54,6 +54,7 @@ from harness.campaign import RunFn
 from harness.campaign_pool import ClusterPool, PoolSlot
 from harness.dask_client import open_dask_client
 from harness.errors import ConfigError
+from harness.record import read_record_text
 from harness.runner import RunOutcome, interrupt_runs, run_test
 from harness.spec import TestSpec
 from harness.store import new_run_dir
@@ -187,7 +188,7 @@ def land_run(spec: TestSpec, unit: dict[str, Any]) -> RunOutcome:
         RunSpec(data).write(run.path)
     results = {**unit["results"], "worker": unit["worker"]}
     with contextlib.suppress(OSError, ValueError):
-        on_disk = json.loads(run.results.read_text())
+        on_disk = json.loads(read_record_text(run.results))
         run.results.write_text(json.dumps({**on_disk, "worker": unit["worker"]}, indent=1) + "\n")
     with contextlib.suppress(Exception):  # an index failure must not lose the run
         from reports.index import write_index

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.record import read_record_text
 
 __all__ = ["MAX_CAP", "Cell", "Spread", "campaign_fields", "cells", "check_row", "claim",
            "detections_per_run", "label_rows", "labelled_path", "markdown", "read_rows", "text"]
@@ -338,7 +339,7 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         label, path = labelled_path(arg)
         claim(path, seen)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(read_record_text(Path(path)))
         except OSError as e:
             raise InputError(f"{path}: cannot read: {e.strerror}") from None
         except ValueError as e:

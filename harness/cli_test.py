@@ -13,6 +13,7 @@ import click
 
 from harness.errors import ConfigError
 from harness.progress import ConsoleProgress, reporting
+from harness.record import read_record_text
 from nemeses.kinds import names as fault_kind_names
 from nemeses.scheduler import scheduler_names
 
@@ -47,7 +48,7 @@ def _seed_of(run_dir: Path) -> int | None:
     import json
 
     try:
-        seed = json.loads((run_dir / "spec.json").read_text(encoding="utf-8")).get("seed")
+        seed = json.loads(read_record_text(run_dir / "spec.json")).get("seed")
     except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return seed if isinstance(seed, int) else None

@@ -46,6 +46,7 @@ __all__ = [
     "fault_windows",
     "read_fault_records",
     "read_json_file",
+    "read_record_text",
     "read_results_object",
     "results_damage",
     "verdict",
@@ -83,11 +84,33 @@ def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
     return path
 
 
+#: The largest run or campaign file read whole (``spec.json``, ``results.json``,
+#: ``campaign.json``, ``clock.json``): clew writes them at a few MB at most, so a larger
+#: one was planted and is refused rather than read into memory.
+MAX_RECORD_BYTES = 64 * 1024**2
+
+
+def read_record_text(path: Path, *, limit: int | None = None) -> str:
+    """The UTF-8 text of ``path``, a small file of a run or campaign read whole, holding
+    at most ``limit`` bytes (:data:`MAX_RECORD_BYTES`) in memory. :class:`InputError` (a ``ValueError``) naming the
+    file if it is larger, or not UTF-8; ``OSError`` as ``open``."""
+    limit = MAX_RECORD_BYTES if limit is None else limit
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than {limit / 1024**2:g} MiB, which no file of this "
+                         "kind clew writes is: not read")  # fmt: skip
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
 def read_json_file(path: Path) -> Any:
     """The JSON data in ``path``; ``None`` if the file is absent; :class:`InputError`
-    naming the file if it is not JSON."""
+    naming the file if it is not JSON, or larger than :data:`MAX_RECORD_BYTES`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_record_text(path)
     except FileNotFoundError:
         return None
     except OSError as e:

@@ -31,6 +31,7 @@ from typing import Any
 
 from harness.errors import InputError
 from harness.journal_lines import Record, op_line, records_text
+from harness.record import read_record_text
 
 __all__ = ["Journal", "RunDir", "new_run_dir", "refuse_special_files", "special_files"]
 
@@ -162,7 +163,7 @@ class RunDir:
         """The JSON data in ``name``; ``None`` if the file is absent."""
         path = self.path / name
         try:
-            return json.loads(path.read_text())
+            return json.loads(read_record_text(path))
         except FileNotFoundError:
             return None
         except RecursionError:

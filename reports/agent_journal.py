@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.record import read_record_text
 from nemeses.agent import MAX_JOURNAL_BYTES, read_journal
 from reports.node_logs import parse_wall_ns, read_origin
 
@@ -334,7 +335,7 @@ def _kind(e: Any) -> int:
 
 def _db_name(run_dir: Path) -> str:
     try:
-        spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
+        spec = json.loads(read_record_text(run_dir / "spec.json"))
     except (OSError, ValueError, RecursionError):
         return "the database"
     name = spec.get("suite") or spec.get("db") if isinstance(spec, dict) else None
@@ -363,7 +364,7 @@ def agent_lines(
     if not nodes_dir.is_dir():
         return None
     try:
-        agents = json.loads((run_dir / AGENTS_FILE).read_text(encoding="utf-8"))
+        agents = json.loads(read_record_text(run_dir / AGENTS_FILE))
     except (OSError, ValueError, RecursionError):
         agents = {}
     agents = agents if isinstance(agents, dict) else {}

@@ -29,6 +29,7 @@ from harness.campaign_table import (
     read_rows,
 )
 from harness.errors import InputError
+from harness.record import read_record_text
 
 __all__ = ["campaign_rows", "found_by_run", "write_comparison"]
 
@@ -79,7 +80,7 @@ def _campaign_files(root: Path) -> list[Path]:
 
 def _campaign_row(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_record_text(path))
         config = data["config"]
         base = f"{config.get('suite')}-{config.get('workload') or 'default'}"
         options = " ".join(f"{k}={v}" for k, v in sorted((config.get("options") or {}).items()))

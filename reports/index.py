@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ClewError
-from harness.record import RunResults, write_text_file
+from harness.record import RunResults, read_record_text, write_text_file
 from harness.store import special_files
 from reports.data import duration_text
 from reports.render import render
@@ -68,7 +68,7 @@ def _edge_times(path: Path) -> tuple[int, int] | None:
 def _spec(run: Path) -> dict[str, Any]:
     """The run's spec.json as a dict ({} when absent or unreadable)."""
     try:
-        data = json.loads((run / "spec.json").read_text(encoding="utf-8"))
+        data = json.loads(read_record_text(run / "spec.json"))
     except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.record import read_record_text
+
 __all__ = [
     "CLOCK_FILE",
     "MAX_LINE_CHARS",
@@ -88,7 +90,7 @@ def read_origin(run_dir: Path) -> tuple[int | None, bool]:
     (from ``clock.json``) rather than guessed from the directory's name; (None, False) when
     neither is there."""
     try:
-        data = json.loads((run_dir / CLOCK_FILE).read_text(encoding="utf-8"))
+        data = json.loads(read_record_text(run_dir / CLOCK_FILE))
         origin = data.get("origin_unix_ns") if isinstance(data, dict) else None
         if isinstance(origin, int):
             return origin, True

@@ -109,3 +109,25 @@ def test_a_run_padded_past_the_search_is_refused(
         (pad / f"{i}.txt").write_text("")
     with pytest.raises(InputError, match="holds more than 50 entries"):
         special_files(run)
+
+
+@pytest.mark.parametrize("name", ["results.json", "spec.json"])
+def test_a_run_file_larger_than_clew_writes_is_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A planted 1 GB spec.json or results.json was read into memory whole by the report
+    and the index; beyond MAX_RECORD_BYTES it is refused, naming the file."""
+    from click.testing import CliRunner
+
+    import harness.record
+    from harness.cli import cli
+    from reports.index import list_runs
+
+    monkeypatch.setattr(harness.record, "MAX_RECORD_BYTES", 1000)
+    run = run_dir(tmp_path, "20260101T000000")
+    (run / name).write_text(json.dumps({"suite": "etcd", "workload": "register",
+                                        "pad": "x" * 2000}))  # fmt: skip
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output  # the report names what it could not read
+    assert f"{run / name}: larger than 0.000953674 MiB" in (run / "report.html").read_text()
+    assert [r["name"] for r in list_runs(tmp_path)] == ["etcd-register/20260101T000000"]
