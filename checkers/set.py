@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from checkers.collections._budget import Budget, Meter
 from checkers.result import UNKNOWN, Result
 from harness.history import FAIL, INFO, INVOKE, OK, History
 
@@ -36,9 +37,12 @@ def _listed(xs: set[Any]) -> list[Any]:
     return sorted(xs, key=lambda x: (type(x).__name__, x))[:MAX_LISTED]
 
 
-def check(history: History) -> Result:
-    """Check a set history (see the module docstring); a pure function of ``history``."""
+def check(history: History, *, budget: Budget | None = None) -> Result:
+    """Check a set history (see the module docstring); a pure function of ``history``.
+    ``budget``: the time and memory it may take (raises
+    :class:`~checkers.txn.budget.OutOfBudget` when spent)."""
     t0 = time.perf_counter()
+    meter = Meter(budget, "set")
     add_f, read_f = history.f_code("add"), history.f_code("read")
     clients = history.process >= 0
     final: int | None = None  # position of the final ok read's completion
@@ -56,6 +60,7 @@ def check(history: History) -> Result:
     final_invoke = int(history.pair[final]) if final is not None else len(history)
     if add_f >= 0:
         for i in range(len(history)):
+            meter.add()
             if not clients[i] or history.f[i] != add_f:
                 continue
             t = history.type[i]

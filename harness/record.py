@@ -92,8 +92,8 @@ MAX_RECORD_BYTES = 64 * 1024**2
 
 def read_record_text(path: Path, *, limit: int | None = None) -> str:
     """The UTF-8 text of ``path``, a small file of a run or campaign read whole, holding
-    at most ``limit`` bytes (:data:`MAX_RECORD_BYTES`) in memory. :class:`InputError` (a ``ValueError``) naming the
-    file if it is larger, or not UTF-8; ``OSError`` as ``open``."""
+    at most ``limit`` bytes (:data:`MAX_RECORD_BYTES`) in memory. :class:`InputError` (a
+    ``ValueError``) naming the file if it is larger, or not UTF-8; ``OSError`` as ``open``."""
     limit = MAX_RECORD_BYTES if limit is None else limit
     with open(path, "rb") as f:
         data = f.read(limit + 1)

@@ -13,11 +13,12 @@ and answers ``unknown`` naming the budget when it runs out (``checkers/collectio
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from checkers.result import UNKNOWN, Result
 
-__all__ = ["CHECKERS", "CollectionChecker", "check_within"]
+__all__ = ["CHECKERS", "CollectionChecker", "check_within", "within_budget"]
 
 if TYPE_CHECKING:
     from checkers.txn.budget import Budget
@@ -65,21 +66,41 @@ def check_within(
     """Run the checker registered as ``model`` on ``history`` within ``time_limit``
     seconds since ``started`` (a :func:`time.perf_counter` instant; default: now) and
     ``max_memory`` bytes of resident memory added since the check began (``None``: no
-    limit). Running out answers ``unknown`` with the cause (``ran out of time in the
-    set-full phase (time limit 5 s)``) and ``details.unknown`` as the transactional
-    checker's; never a hang."""
+    limit), as :func:`within_budget` does."""
+    return within_budget(
+        model,
+        lambda budget: CHECKERS[model](history, budget=budget),
+        time_limit=time_limit,
+        max_memory=max_memory,
+        started=started,
+    )
+
+
+def within_budget(
+    name: str,
+    check: Callable[[Budget], Result],
+    *,
+    time_limit: float | None,
+    max_memory: int | None,
+    started: float | None = None,
+) -> Result:
+    """``check(budget)``, with a budget of ``time_limit`` seconds since ``started`` (a
+    :func:`time.perf_counter` instant; default: now) and ``max_memory`` bytes of resident
+    memory added since then (``None``: no limit). Running out answers ``unknown`` with the
+    cause (``ran out of time in the set-full phase (time limit 5 s)``) and
+    ``details.unknown`` as the transactional checker's; never a hang. ``name`` names the
+    checker in the result when an allocation fails."""
     from checkers.collections._budget import Budget, OutOfBudget
 
     t0 = time.perf_counter() if started is None else started
-    budget = Budget(t0, time_limit, max_memory)
     try:
-        return CHECKERS[model](history, budget=budget)
+        return check(Budget(t0, time_limit, max_memory))
     except (OutOfBudget, MemoryError) as e:
         if isinstance(e, MemoryError):
-            e = OutOfBudget(model, "memory", "an allocation failed")
+            e = OutOfBudget(name, "memory", "an allocation failed")
         return Result(
             valid=UNKNOWN,
-            checker=model,
+            checker=name,
             cause=str(e),
             seconds=time.perf_counter() - t0,
             details={"unknown": [{"type": "budget", "phase": e.phase, "resource": e.resource}]},

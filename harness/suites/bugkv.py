@@ -31,7 +31,7 @@ from harness.clients.bugkv import (
     BugkvSetClient,
 )
 from harness.dbs.bugkv import BugkvDB, Timescale
-from harness.workloads import option_float, option_int
+from harness.workloads import CHECK_OPTIONS, option_float, option_int
 from harness.workloads.register import (
     REGISTER_OPTIONS,
     RegisterGenerator,
@@ -165,7 +165,7 @@ SUITE = Suite(
     db=db,
     workloads={"register": register, "set": set_},
     default_workload="register",
-    options=DB_OPTIONS,
+    options={**DB_OPTIONS, **CHECK_OPTIONS},
     workload_options={
         "register": {
             **REGISTER_OPTIONS,

@@ -42,9 +42,9 @@ from harness.clients.etcd import (
     EtcdUniqueIdsClient,
 )
 from harness.dbs.etcd import DEFAULT_BINARY, DEFAULT_READY_TIMEOUT, EtcdDB
+from harness.workloads import CHECK_OPTIONS, option_bool, option_float, option_int
 from harness.workloads import bank as bank_options
 from harness.workloads import lock as lock_options
-from harness.workloads import option_bool, option_float, option_int
 from harness.workloads import set_full as set_full_options
 from harness.workloads.bank import bank_shape, bank_workload, initial_balances
 from harness.workloads.lock import lock_workload
@@ -181,7 +181,7 @@ SUITE = Suite(
         "lock": lock,
     },
     default_workload="register",
-    options=DB_OPTIONS,
+    options={**DB_OPTIONS, **CHECK_OPTIONS},
     workload_options={
         "register": {**REGISTER_OPTIONS, **_SERIALIZABLE},
         "single-register": _SERIALIZABLE,

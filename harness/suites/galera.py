@@ -43,9 +43,9 @@ from harness.clients.galera import (
 )
 from harness.dbs.galera import GaleraDB
 from harness.history import History
+from harness.workloads import CHECK_OPTIONS, option_float
 from harness.workloads import bank as bank_options
 from harness.workloads import list_append as list_append_options
-from harness.workloads import option_float
 from harness.workloads import rw_register as rw_register_options
 from harness.workloads.bank import bank_shape, bank_workload, initial_balances
 from harness.workloads.list_append import list_append_workload, normalize_isolation
@@ -186,7 +186,7 @@ SUITE = Suite(
     db=db,
     workloads={"list-append": list_append, "rw-register": rw_register, "bank": bank},
     default_workload="list-append",
-    options=DB_OPTIONS,
+    options={**DB_OPTIONS, **CHECK_OPTIONS},
     workload_options={
         "list-append": list_append_options.OPTIONS,
         "rw-register": rw_register_options.OPTIONS,

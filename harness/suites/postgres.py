@@ -53,12 +53,12 @@ from harness.clients.postgres_workloads import (
     PostgresUniqueIdsClient,
 )
 from harness.dbs.postgres import DEFAULT_PORT, PostgresDB
+from harness.workloads import CHECK_OPTIONS, option_float, option_int
 from harness.workloads import bank as bank_options
 from harness.workloads import counter as counter_options
 from harness.workloads import list_append as list_append_options
 from harness.workloads import lock as lock_options
 from harness.workloads import long_fork as long_fork_options
-from harness.workloads import option_float, option_int
 from harness.workloads import queue as queue_options
 from harness.workloads import set_full as set_full_options
 from harness.workloads.bank import bank_shape, bank_workload, initial_balances
@@ -241,7 +241,7 @@ SUITE = Suite(
         "lock": lock,
     },
     default_workload="list-append",
-    options=DB_OPTIONS,
+    options={**DB_OPTIONS, **CHECK_OPTIONS},
     workload_options={
         "list-append": list_append_options.OPTIONS,
         "bank": {**bank_options.OPTIONS, **list_append_options.ISOLATION_OPTION},

@@ -33,7 +33,7 @@ from harness.clients.redis import (
 )
 from harness.dbs.redis import DEFAULT_DOWN_AFTER_MS, DEFAULT_FAILOVER_TIMEOUT_MS, RedisDB
 from harness.history import History
-from harness.workloads import option_float, option_int
+from harness.workloads import CHECK_OPTIONS, option_float, option_int
 from harness.workloads import set_full as set_full_options
 from harness.workloads.register import REGISTER_OPTIONS, register_workload
 from harness.workloads.set_full import set_full_workload
@@ -141,6 +141,6 @@ SUITE = Suite(
     db=db,
     workloads={"set-full": set_full, "register": register},
     default_workload="set-full",
-    options=DB_OPTIONS,
+    options={**DB_OPTIONS, **CHECK_OPTIONS},
     workload_options={"set-full": set_full_options.OPTIONS, "register": REGISTER_OPTIONS},
 )

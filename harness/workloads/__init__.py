@@ -7,12 +7,36 @@ option when a value is wrong.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 
-__all__ = ["option_bool", "option_float", "option_int"]
+if TYPE_CHECKING:
+    from checkers.result import Result
+    from checkers.txn.budget import Budget
+    from harness.history import History
+
+__all__ = [
+    "CHECK_OPTIONS",
+    "DEFAULT_CHECK_TIME_LIMIT",
+    "check_in_budget",
+    "check_time_limit",
+    "option_bool",
+    "option_float",
+    "option_int",
+]
+
+#: Seconds the check of a run's history may take unless the option says otherwise (the
+#: transactional checker's own default, 60 s, holds for list-append and rw-register).
+DEFAULT_CHECK_TIME_LIMIT = 300.0
+
+#: The option the check of every built-in workload reads; each built-in suite declares it
+#: for every workload.
+CHECK_OPTIONS = {
+    "check_time_limit": "seconds the check of the history may take, beyond which the verdict "
+    "is unknown (300; list-append and rw-register: 60)",
+}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -55,3 +79,25 @@ def option_int(options: Mapping[str, Any], name: str, default: int) -> int:
     if number < 1:
         raise ConfigError(f"option {name!r} must be at least 1, got {value!r}")
     return number
+
+
+def check_time_limit(
+    options: Mapping[str, Any], default: float = DEFAULT_CHECK_TIME_LIMIT
+) -> float:
+    """The ``check_time_limit`` option (seconds, positive), or ``default``."""
+    return option_float(options, "check_time_limit", default)
+
+
+def check_in_budget(
+    name: str, history: History, options: Mapping[str, Any],
+    check: Callable[[History, Budget], Result],
+) -> Result:  # fmt: skip
+    """``check(history, budget)`` within the run's ``check_time_limit`` (from now) and the
+    checkers' default memory budget: ``unknown``, naming the budget, when either runs out
+    (:func:`checkers.collections.within_budget`). ``name`` names the checker."""
+    from checkers.collections import within_budget
+    from checkers.linear.budget import DEFAULT_MAX_BYTES
+
+    limit = check_time_limit(options)
+    return within_budget(name, lambda budget: check(history, budget),
+                         time_limit=limit, max_memory=DEFAULT_MAX_BYTES)  # fmt: skip

@@ -28,7 +28,7 @@ from checkers.result import Result
 from harness.api import Client, Op, TestContext, Workload
 from harness.errors import ConfigError
 from harness.history import History
-from harness.workloads import option_float, option_int
+from harness.workloads import check_in_budget, option_float, option_int
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -114,7 +114,14 @@ def bank_workload(ctx: TestContext, *, client: Callable[[], Client], note: str =
     shape = bank_shape(ctx.options)
 
     def check(history: History, _ctx: TestContext | None = None) -> Result:
-        return bank_checker.check(history, accounts=range(shape.accounts), total=shape.total)
+        return check_in_budget(
+            "bank",
+            history,
+            ctx.options,
+            lambda h, b: bank_checker.check(
+                h, accounts=range(shape.accounts), total=shape.total, budget=b
+            ),
+        )
 
     return Workload(
         name="bank",

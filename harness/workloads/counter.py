@@ -15,7 +15,7 @@ from typing import Any
 
 from checkers.collections import counter as counter_checker
 from harness.api import Client, Op, TestContext, Workload
-from harness.workloads import option_bool, option_float, option_int
+from harness.workloads import check_in_budget, option_bool, option_float, option_int
 
 __all__ = [
     "DEFAULT_MAX_ADD",
@@ -65,7 +65,9 @@ def counter_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workl
             c.rng, max_add=max_add, decrements=decrements, reads=reads
         ),
         final_generator=lambda c: [{"f": "read"} for _ in range(c.concurrency)],
-        check=lambda h, c: counter_checker.check(h),
+        check=lambda h, c: check_in_budget(
+            "counter", h, ctx.options, lambda h, b: counter_checker.check(h, budget=b)
+        ),
         description=(
             f"adds of {'±' if decrements else ''}1-{max_add} to one counter and reads of it; "
             "every read between the sure and the possible sum"

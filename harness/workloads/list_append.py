@@ -34,7 +34,7 @@ from checkers.result import Result
 from harness.api import Client, Op, TestContext, Workload
 from harness.errors import ConfigError
 from harness.history import History
-from harness.workloads import option_float, option_int
+from harness.workloads import check_time_limit, option_int
 
 __all__ = [
     "CONSISTENCY_FOR_ISOLATION",
@@ -82,7 +82,6 @@ OPTIONS = {
     "min_txn_length": f"the fewest micro-ops in a txn ({DEFAULT_MIN_TXN_LENGTH})",
     "max_txn_length": f"the most micro-ops in a txn ({DEFAULT_MAX_TXN_LENGTH})",
     "max_writes_per_key": f"writes to a key before it is retired ({DEFAULT_MAX_WRITES_PER_KEY})",
-    "check_time_limit": "seconds the transactional check may take",
 }
 
 
@@ -171,7 +170,7 @@ def check_list_append(history: History, ctx: TestContext | None = None) -> Resul
     from checkers.txn import DEFAULT_TIME_LIMIT, check
 
     options: Mapping[str, Any] = ctx.options if ctx is not None else {}
-    limit = option_float(options, "check_time_limit", DEFAULT_TIME_LIMIT)
+    limit = check_time_limit(options, DEFAULT_TIME_LIMIT)
     return check(history, "list-append", consistency_model(options), time_limit=limit)
 
 

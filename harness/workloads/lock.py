@@ -16,7 +16,7 @@ from collections.abc import Callable
 from checkers.collections import lock as lock_checker
 from harness.api import Client, TestContext, Workload
 from harness.generator import cycle, each_thread, sleep
-from harness.workloads import option_float
+from harness.workloads import check_in_budget, option_float
 
 __all__ = ["DEFAULT_HOLD", "NOT_HELD", "OPTIONS", "lock_workload"]
 
@@ -36,7 +36,9 @@ def lock_workload(ctx: TestContext, *, client: Callable[[], Client], note: str =
         client=client,
         generator=lambda c: each_thread(cycle([{"f": "acquire"}, sleep(hold), {"f": "release"}])),
         final_generator=lambda c: each_thread({"f": "release"}),
-        check=lambda h, c: lock_checker.check(h),
+        check=lambda h, c: check_in_budget(
+            "lock", h, ctx.options, lambda h, b: lock_checker.check(h, budget=b)
+        ),
         description=(
             f"acquire, hold {hold:g} s, release{note}; no two holds may overlap (and, when "
             "small, the history must be linearizable for a mutex)"

@@ -22,7 +22,7 @@ from typing import Any
 
 from checkers.collections import long_fork as long_fork_checker
 from harness.api import Client, Op, TestContext, Workload
-from harness.workloads import option_float, option_int
+from harness.workloads import check_in_budget, option_float, option_int
 
 __all__ = [
     "DEFAULT_GROUP_SIZE",
@@ -75,7 +75,12 @@ def long_fork_workload(
         name="long-fork",
         client=client,
         generator=lambda c: LongForkGenerator(c.rng, group_size=n, reads=reads),
-        check=lambda h, c: long_fork_checker.check(h, group_size=n),
+        check=lambda h, c: check_in_budget(
+            "long-fork",
+            h,
+            ctx.options,
+            lambda h, b: long_fork_checker.check(h, group_size=n, budget=b),
+        ),
         description=(
             f"inserts of single keys and reads of groups of {n}{note}; no two reads of a group "
             "may see the inserts in different orders (long fork)"

@@ -19,7 +19,7 @@ from typing import Any
 
 from checkers.collections import queue as queue_checker
 from harness.api import Client, Op, TestContext, Workload
-from harness.workloads import option_float
+from harness.workloads import check_in_budget, option_float
 
 __all__ = ["DEFAULT_DEQUEUE_FRACTION", "OPTIONS", "QueueGenerator", "queue_workload"]
 
@@ -66,7 +66,12 @@ def queue_workload(
         client=client,
         generator=lambda c: QueueGenerator(c.rng, dequeues=dequeues),
         final_generator=lambda c: [{"f": "drain"} for _ in range(c.concurrency)],
-        check=lambda h, c: queue_checker.check(h, linear_max_ops=linear),
+        check=lambda h, c: check_in_budget(
+            "queue",
+            h,
+            ctx.options,
+            lambda h, b: queue_checker.check(h, linear_max_ops=linear, budget=b),
+        ),
         description=(
             f"enqueues and dequeues{note}, then a drain; nothing lost, duplicated or "
             "unexpected" + (f"; FIFO-linearizable when at most {linear} ops" if linear else "")

@@ -54,7 +54,7 @@ from harness.api import Client, Op, TestContext, Workload
 from harness.generator.core import PENDING, Gen, OpResult
 from harness.generator.core import op as next_op
 from harness.history import FAIL, History, HistoryBuilder
-from harness.workloads import option_int
+from harness.workloads import check_in_budget, check_time_limit, option_int
 
 __all__ = [
     "CAS_MISMATCH",
@@ -191,10 +191,12 @@ def drop_unobserved_cas_failures(history: History) -> History:
 
 
 def check_register(history: History, ctx: TestContext | None = None) -> Result:
-    """Linearizability of a register history with the ``etcd`` model, key by key."""
+    """Linearizability of a register history with the ``etcd`` model, key by key, within
+    the context's ``check_time_limit``."""
     from checkers.linear import check
 
-    return check(drop_unobserved_cas_failures(history), "etcd")
+    limit = check_time_limit(ctx.options if ctx is not None else {})
+    return check(drop_unobserved_cas_failures(history), "etcd", time_limit=limit)
 
 
 def register_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:
@@ -264,6 +266,8 @@ def set_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:
         client=client,
         generator=lambda c: AddGenerator(),
         final_generator=lambda c: [{"f": "read"} for _ in range(c.concurrency)],
-        check=lambda h, c: set_checker.check(h),
+        check=lambda h, c: check_in_budget(
+            "set", h, ctx.options, lambda h, b: set_checker.check(h, budget=b)
+        ),
         description="unique adds, then a final read by every worker; no acknowledged add lost",
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from checkers.collections import set_full as set_full_checker
 from harness.api import Client, Op, TestContext, Workload
-from harness.workloads import option_bool, option_float
+from harness.workloads import check_in_budget, option_bool, option_float
 
 __all__ = ["DEFAULT_READ_FRACTION", "OPTIONS", "SetFullGenerator", "set_full_workload"]
 
@@ -52,7 +52,12 @@ def set_full_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Work
         client=client,
         generator=lambda c: SetFullGenerator(c.rng, reads=reads),
         final_generator=lambda c: [{"f": "read"} for _ in range(c.concurrency)],
-        check=lambda h, c: set_full_checker.check(h, linearizable=linearizable),
+        check=lambda h, c: check_in_budget(
+            "set-full",
+            h,
+            ctx.options,
+            lambda h, b: set_full_checker.check(h, linearizable=linearizable, budget=b),
+        ),
         description=(
             "unique adds and concurrent reads of the whole set; per element: stable, lost, "
             "never read, stale" + (" (stale is invalid)" if linearizable else "")

@@ -11,6 +11,7 @@ from typing import Any
 
 from checkers.collections import unique_ids as unique_ids_checker
 from harness.api import Client, Op, TestContext, Workload
+from harness.workloads import check_in_budget
 
 __all__ = ["unique_ids_workload"]
 
@@ -28,6 +29,8 @@ def unique_ids_workload(
         name="unique-ids",
         client=client,
         generator=lambda c: _generate,
-        check=lambda h, c: unique_ids_checker.check(h),
+        check=lambda h, c: check_in_budget(
+            "unique-ids", h, ctx.options, lambda h, b: unique_ids_checker.check(h, budget=b)
+        ),
         description=f"generate ids{' from ' + source if source else ''}; no duplicates",
     )

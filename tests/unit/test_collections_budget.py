@@ -94,3 +94,60 @@ def test_clew_check_gives_the_collection_checker_its_budget(
     assert "ran out of time in the set-full phase (time limit 50 s); raise --time-limit" in (
         res.output
     )
+
+
+#: Each built-in collection workload (the factory's module and name), with a history.
+WORKLOADS = {
+    "bank": ("bank", "bank_workload"),
+    "counter": ("counter", "counter_workload"),
+    "set-full": ("set_full", "set_full_workload"),
+    "unique-ids": ("unique_ids", "unique_ids_workload"),
+    "long-fork": ("long_fork", "long_fork_workload"),
+    "queue": ("queue", "queue_workload"),
+    "lock": ("lock", "lock_workload"),
+}
+
+
+def _ctx(**options: Any) -> Any:
+    import random
+
+    from clusters.base import Cluster, Node
+    from harness.api import TestContext
+
+    cluster = Cluster(provider="local", name="t", nodes=(Node(name="n1", host="10.0.0.1"),),
+                      state_dir="/nonexistent")  # fmt: skip
+    return TestContext(name="t", cluster=cluster, options=options, rng=random.Random(1),
+                       run_dir=Path("/nonexistent"), concurrency=4, time_limit=1.0)  # fmt: skip
+
+
+@pytest.mark.parametrize("model", sorted(WORKLOADS))
+def test_a_runs_check_holds_its_check_time_limit(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collection workloads' checks in a run (clew test, clew analyze) had no budget;
+    they hold ``-o check_time_limit``, and answer unknown naming it when it is spent."""
+    import importlib
+
+    module, factory = WORKLOADS[model]
+    make = getattr(importlib.import_module(f"harness.workloads.{module}"), factory)
+    history = SMALL["total-queue" if model == "queue" else model]
+    extra = {"linear_max_ops": 100} if model == "queue" else {}
+    workload = make(_ctx(check_time_limit=60), client=lambda: None, **extra)
+    assert "ran out" not in str(workload.check(history, None).cause)
+    monkeypatch.setattr(_budget, "CHECK_EVERY", 1)  # look at the clock at every step
+    workload = make(_ctx(check_time_limit=1e-9), client=lambda: None, **extra)
+    result = workload.check(history, None)
+    assert result.valid == "unknown", result
+    assert "ran out of time" in str(result.cause) and "time limit 1e-09 s" in str(result.cause)
+
+
+def test_the_set_workloads_check_holds_its_check_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.workloads.register import set_workload
+
+    history = _ops(*_pair(0, "add", 1, 1), *_pair(1, "read", None, [1]))
+    assert set_workload(_ctx(), client=lambda: None).check(history, None).valid is True
+    monkeypatch.setattr(_budget, "CHECK_EVERY", 1)
+    result = set_workload(_ctx(check_time_limit=1e-9), client=lambda: None).check(history, None)
+    assert result.valid == "unknown" and "in the set phase" in str(result.cause)
