@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from harness.cli import ByteSize, FiniteFloatRange
 from harness.errors import ConfigError
 from harness.progress import ConsoleProgress, reporting
 from harness.record import read_record_text
@@ -387,7 +388,22 @@ _STORED_SUITE_HELP = (
 @click.option("-m", "--model", default=None,
               help="A Jepsen store's model, as `clew check --model`.  [default: the one "
                    "that fits its operations]")  # fmt: skip
-def analyze_cmd(run_dir: str, suite_file: str | None, model: str | None) -> None:
+@click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=None,
+              help="Seconds the check may take before answering unknown: for a clew run, "
+                   "its check_time_limit option (else the run's own, 300 s for most "
+                   "workloads); for a Jepsen store, reading it and checking it.  "
+                   "[default: 300 for a Jepsen store]")  # fmt: skip
+@click.option("--max-memory", type=ByteSize(), default=None, metavar="SIZE",
+              help="A Jepsen store: the memory reading and checking it may add (e.g. "
+                   "512M, 4G), beyond which: unknown. (A clew run's check has 2G.)  "
+                   "[default: 2G]")  # fmt: skip
+def analyze_cmd(
+    run_dir: str,
+    suite_file: str | None,
+    model: str | None,
+    time_limit: float | None,
+    max_memory: int | None,
+) -> None:
     """Check the stored run RUN_DIR again from its history.jsonl, without a cluster.
 
     RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
@@ -414,20 +430,35 @@ def analyze_cmd(run_dir: str, suite_file: str | None, model: str | None) -> None
     from harness.runner import analyze
 
     if is_jepsen_store(run_dir):
-        _analyze_jepsen(run_dir, model)
+        _analyze_jepsen(run_dir, model, time_limit, max_memory)
         return
     if model is not None:
         raise click.BadParameter("only for a Jepsen store directory", param_hint="--model")
+    if max_memory is not None:
+        raise click.BadParameter("only for a Jepsen store directory (a clew run's check has "
+                                 "2G)", param_hint="--max-memory")  # fmt: skip
 
-    outcome = analyze(run_dir, suite_file=suite_file)
+    outcome = analyze(run_dir, suite_file=suite_file, check_time_limit=time_limit)
     _print_outcome(outcome)
     sys.exit(outcome.exit_code)
 
 
-def _analyze_jepsen(store: str, model: str | None) -> None:
-    from harness.jepsen_store import check_jepsen_store
+def _analyze_jepsen(
+    store: str, model: str | None, time_limit: float | None, max_memory: int | None
+) -> None:
+    from harness.jepsen_store import DEFAULT_TIME_LIMIT, check_jepsen_store
+    from harness.read_budget import ReadBudgetExceeded
 
-    c = check_jepsen_store(store, model=model)
+    try:
+        c = check_jepsen_store(
+            store,
+            model=model,
+            time_limit=DEFAULT_TIME_LIMIT if time_limit is None else time_limit,
+            max_memory=max_memory,
+        )
+    except ReadBudgetExceeded as e:  # (its message names the flag to raise)
+        click.echo(f"UNKNOWN  {store}: {e}")
+        sys.exit(2)
     click.echo(
         f"{_VERDICT.get(c.result.valid, 'UNKNOWN')}  {c.ops} ops in {c.duration:.1f} s "
         f"(Jepsen store, model {c.model})"

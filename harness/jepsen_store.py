@@ -134,20 +134,21 @@ def _model_choices() -> str:
     return ", ".join([*MODELS, *_TXN_MODELS, *sorted(CHECKERS)])
 
 
-def _check(history: History, model: str, time_limit: float) -> Result:
+def _check(history: History, model: str, time_limit: float, max_memory: int) -> Result:
     from checkers.collections import CHECKERS
 
     if model in _TXN_MODELS:
         from checkers.txn.check import check as txn_check
 
-        return txn_check(history, model, time_limit=time_limit)
+        return txn_check(history, model, time_limit=time_limit, max_memory=max_memory)
     if model in CHECKERS:
         from checkers.collections import check_within
 
-        return check_within(model, history, time_limit=time_limit, max_memory=None)
+        return check_within(model, history, time_limit=time_limit, max_memory=max_memory)
     from checkers.linear import check, resolve_model
 
-    return check(history, resolve_model(history, model), time_limit=time_limit)
+    return check(history, resolve_model(history, model), time_limit=time_limit,
+                 max_bytes=max_memory)  # fmt: skip
 
 
 def _link_node_logs(store: Path, view: Path) -> None:
@@ -173,17 +174,30 @@ def _link_node_logs(store: Path, view: Path) -> None:
             count += 1
 
 
+#: Seconds ``clew analyze`` of a Jepsen store may take to read and check it, by default.
+DEFAULT_TIME_LIMIT = 300.0
+
+
 def check_jepsen_store(
-    path: str | Path, *, model: str | None = None, time_limit: float = 300.0
+    path: str | Path,
+    *,
+    model: str | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    max_memory: int | None = None,
 ) -> JepsenCheck:
     """Check the Jepsen run in ``path`` and write clew's view of it into ``path/clew/``
     (history.jsonl, results.json with Jepsen's verdict beside clew's, node logs,
     report.html) and return the verdict. ``model``: as ``clew check --model`` (default:
-    the one that fits). :class:`InputError` (naming file and line) for a bad history or
-    results file, or naming ``path/clew`` if it is not a directory clew can write;
-    :class:`ConfigError` when no model clearly fits."""
+    the one that fits). Reading ``history.edn`` and checking it may take ``time_limit``
+    seconds and add ``max_memory`` bytes (default: the checkers' 2 GiB): out of either
+    while reading raises :class:`~harness.read_budget.ReadBudgetExceeded` (nothing is
+    written), while checking gives an ``unknown`` verdict. :class:`InputError` (naming file
+    and line) for a bad history or results file, or naming ``path/clew`` if it is not a
+    directory clew can write; :class:`ConfigError` when no model clearly fits."""
+    from checkers.linear.budget import DEFAULT_MAX_BYTES
     from checkers.linear.models import guess_model
     from harness.formats import read_history, write_history
+    from harness.read_budget import ReadBudget
     from harness.record import RunResults, verdict
     from harness.runner import client_ops, history_duration
     from reports.run_report import write_run_report
@@ -199,7 +213,9 @@ def check_jepsen_store(
         raise InputError(f"{view}: exists and is not a directory; clew keeps its view of the "
                          "Jepsen run there: move it away")  # fmt: skip
     started = time.monotonic()
-    history = read_history(str(store / "history.edn"), "edn")
+    memory = DEFAULT_MAX_BYTES if max_memory is None else max_memory
+    budget = ReadBudget(time.perf_counter(), time_limit, memory)
+    history = read_history(str(store / "history.edn"), "edn", budget=budget)
     unread = None
     try:
         jepsen = read_jepsen_results(store, deadline=started + time_limit)
@@ -210,7 +226,8 @@ def check_jepsen_store(
         )
     chosen = model or guess_model(history, _model_choices())
     t0 = time.perf_counter()
-    result = _check(history, chosen, time_limit)
+    left = max(time_limit - (time.monotonic() - started), 1e-3)
+    result = _check(history, chosen, left, memory)
     check_seconds = time.perf_counter() - t0
     try:
         view.mkdir(exist_ok=True)

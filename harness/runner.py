@@ -834,16 +834,23 @@ def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
     return run, stored
 
 
-def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome:
+def analyze(
+    run_dir: str | Path, *, suite_file: str | None = None, check_time_limit: float | None = None
+) -> RunOutcome:
     """Check a stored run again, offline, from its ``spec.json`` and ``history.jsonl``;
     rewrite ``results.json`` (keeping what the run itself recorded: its wall time, heal
     residue and problems) and the report. Works on the journal of a crashed run. The suite
-    comes from :func:`stored_suite` (``suite_file``: a file the user names again)."""
+    comes from :func:`stored_suite` (``suite_file``: a file the user names again).
+    ``check_time_limit`` (seconds), if given, replaces the run's own option of that name."""
     run, stored = _stored_run(run_dir)
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
     suite = stored_suite(stored, run.path, suite_file, "analyze")
     spec = stored_spec(_trusted_fields(stored, suite_file), str(run.spec))
+    if check_time_limit is not None:
+        spec = dataclasses.replace(
+            spec, options={**spec.options, "check_time_limit": check_time_limit}
+        )
     ctx = _offline_context(spec, run)
     workload_name = stored.workload or suite.default_workload
     if workload_name not in suite.workloads:

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import edn_format
+import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
@@ -207,3 +208,55 @@ def test_a_node_directory_linked_out_of_a_jepsen_store_is_not_copied(tmp_path: P
     assert code == 0, out
     assert not (store / "clew" / "nodes" / "n9").exists()
     assert "SECRET" not in (store / "clew" / "report.html").read_text()
+
+
+def test_analyze_of_a_jepsen_store_holds_its_time_limit_and_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew analyze` of a Jepsen store read history.edn with no budget and checked it
+    within a fixed 300 s and no memory budget; --time-limit and --max-memory hold for
+    both, and running out while reading writes nothing."""
+    import harness.jepsen_store
+
+    store = _copy(tmp_path)
+    code, out = _clew("analyze", "--time-limit", "1e-9", str(store))
+    assert code == 2, out
+    assert out.startswith(f"UNKNOWN  {store}: time limit of 1e-09 s reached while reading")
+    assert "raise --time-limit" in out and not (store / "clew").exists()
+    seen = {}
+    real = harness.jepsen_store._check
+
+    def spy(history: object, model: str, time_limit: float, max_memory: int) -> object:
+        seen.update(time_limit=time_limit, max_memory=max_memory)
+        return real(history, model, time_limit, max_memory)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(harness.jepsen_store, "_check", spy)
+    code, out = _clew("analyze", "--time-limit", "30", "--max-memory", "1G", str(store))
+    assert code == 0, out
+    assert 25 < seen["time_limit"] <= 30 and seen["max_memory"] == 1024**3
+
+
+def test_analyze_time_limit_is_a_clew_runs_check_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from checkers.collections import _budget
+    from harness.formats import write_history
+    from harness.history import History
+
+    run = tmp_path / "store" / "etcd-set" / "20260101T000000"
+    run.mkdir(parents=True)
+    rows = [(0, "invoke", "add", 1), (0, "ok", "add", 1),
+            (1, "invoke", "read", None), (1, "ok", "read", [1])]  # fmt: skip
+    ops = [{"process": p, "type": t, "f": f, "value": v, "time": i}
+           for i, (p, t, f, v) in enumerate(rows)]  # fmt: skip
+    write_history(History.from_ops(ops), str(run / "history.jsonl"), "jsonl")
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "set", "seed": 1}))
+    code, out = _clew("analyze", str(run))
+    assert code == 0, out
+    monkeypatch.setattr(_budget, "CHECK_EVERY", 1)  # look at the clock at every step
+    code, out = _clew("analyze", "--time-limit", "1e-9", str(run))
+    assert code == 2, out
+    results = json.loads((run / "results.json").read_text())
+    assert "time limit 1e-09 s" in json.dumps(results["checkers"])
+    code, out = _clew("analyze", "--max-memory", "1G", str(run))
+    assert code == 254 and "--max-memory" in out
