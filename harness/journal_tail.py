@@ -21,13 +21,17 @@ from harness.history import History
 
 #: Bytes read at a time when looking back from the end for the last newline.
 _CHUNK = 1 << 16
+#: The longest last line without a newline read whole to see whether it is JSON; a longer
+#: one is torn (one op's line is far shorter).
+_WHOLE_TAIL_LIMIT = 64 * 1024**2
 
 
 def torn_tail_offset(path: Path) -> int | None:
     """The byte offset where ``path``'s torn last line starts, ``None`` if it has none (it
     ends with a newline, or its last line is whole JSON without one).
     :class:`~harness.errors.InputError` naming ``path`` if it is missing, a directory or
-    unreadable. (A foreign run holding a FIFO is refused before this:
+    unreadable. A last line without a newline longer than :data:`_WHOLE_TAIL_LIMIT` is
+    torn, unread. (A foreign run holding a FIFO is refused before this:
     :func:`harness.store.refuse_special_files`.)"""
     with open_bytes(str(path)) as f:
         size = os.fstat(f.fileno()).st_size
@@ -48,6 +52,8 @@ def torn_tail_offset(path: Path) -> int | None:
             end = start
         else:
             line_start = 0
+        if size - line_start > _WHOLE_TAIL_LIMIT:
+            return line_start  # not an op clew journals: held whole, it could fill memory
         f.seek(line_start)
         tail = f.read()
     try:

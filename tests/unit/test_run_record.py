@@ -358,3 +358,18 @@ def test_a_suite_files_factory_that_raises_or_returns_junk_is_named() -> None:
     named_etcd = Suite(name="etcd", db=zero, workloads={}, default_workload="w")
     with pytest.raises(ConfigError, match="suite 'etcd': its db raised"):  # a file's copy
         suite_part(named_etcd, "db", zero, ctx, DB)
+
+
+def test_a_torn_last_line_longer_than_an_op_is_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The torn tail was read whole to see whether it is JSON: an unterminated 1 GB last
+    line was held in memory (twice). Beyond _WHOLE_TAIL_LIMIT it is torn, unread."""
+    import harness.journal_tail as tail
+
+    journal = tmp_path / "history.jsonl"
+    whole = '{"type": "invoke", "f": "read", "process": 0, "time": 1, "index": 0}'
+    journal.write_text(whole + "\n" + whole.replace("0}", "1}"))  # whole JSON, no newline
+    assert tail.torn_tail_offset(journal) is None
+    monkeypatch.setattr(tail, "_WHOLE_TAIL_LIMIT", 20)
+    assert tail.torn_tail_offset(journal) == len(whole) + 1  # (whole JSON, but not read)
