@@ -389,13 +389,14 @@ _STORED_SUITE_HELP = (
               help="A Jepsen store's model, as `clew check --model`.  [default: the one "
                    "that fits its operations]")  # fmt: skip
 @click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=None,
-              help="Seconds the check may take before answering unknown: for a clew run, "
-                   "its check_time_limit option (else the run's own, 300 s for most "
+              metavar="SECONDS",
+              help="Seconds the check may take before answering unknown: for a stored "
+                   "run, its check_time_limit option instead of its own (300 s for most "
                    "workloads); for a Jepsen store, reading it and checking it.  "
                    "[default: 300 for a Jepsen store]")  # fmt: skip
 @click.option("--max-memory", type=ByteSize(), default=None, metavar="SIZE",
               help="A Jepsen store: the memory reading and checking it may add (e.g. "
-                   "512M, 4G), beyond which: unknown. (A clew run's check has 2G.)  "
+                   "512M, 4G), beyond which: unknown (other stored runs' checks have 2G).  "
                    "[default: 2G]")  # fmt: skip
 def analyze_cmd(
     run_dir: str,
@@ -435,8 +436,8 @@ def analyze_cmd(
     if model is not None:
         raise click.BadParameter("only for a Jepsen store directory", param_hint="--model")
     if max_memory is not None:
-        raise click.BadParameter("only for a Jepsen store directory (a clew run's check has "
-                                 "2G)", param_hint="--max-memory")  # fmt: skip
+        raise click.BadParameter("only for a Jepsen store directory (other stored runs' "
+                                 "checks have 2G)", param_hint="--max-memory")  # fmt: skip
 
     outcome = analyze(run_dir, suite_file=suite_file, check_time_limit=time_limit)
     _print_outcome(outcome)

@@ -93,7 +93,8 @@ def _help_commands() -> list[str]:
     out: list[str] = []
 
     def walk(cmd: click.Command, path: list[str]) -> None:
-        text = cmd.get_help(click.Context(cmd, info_name=" ".join(path)))
+        ctx = click.Context(cmd, info_name=" ".join(path))
+        text = cmd.get_help(ctx)
         lines = [x.strip() for x in text.splitlines()]
         i = 0
         while i < len(lines):
@@ -107,8 +108,10 @@ def _help_commands() -> list[str]:
                     out.append(line)
             i += 1
         if isinstance(cmd, click.Group):
-            for name, sub in cmd.commands.items():
-                walk(sub, [*path, name])
+            for name in cmd.list_commands(ctx):  # (loads clew's lazy commands)
+                sub = cmd.get_command(ctx, name)
+                if sub is not None:
+                    walk(sub, [*path, name])
 
     walk(cli, ["clew"])
     return out
