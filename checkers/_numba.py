@@ -79,6 +79,8 @@ from numba.core.caching import FunctionCache  # noqa: E402
 from numba.core.compiler_lock import global_compiler_lock  # noqa: E402
 from numba.core.registry import CPUDispatcher  # noqa: E402
 
+from checkers.compile_watch import compiling  # noqa: E402
+
 __all__ = ["load_now", "njit", "types"]
 
 
@@ -201,6 +203,7 @@ def njit(*args: Any, **options: Any) -> Any:
                 disp._declared = tuple(sigs)
                 disp._ready = False
             if not (cache and isinstance(disp, _Declared) and _all_cached(disp, sigs)):
+                compiling(fn.__module__)  # tens of seconds: a watcher tells the person
                 with typeinfer.register_dispatcher(disp):
                     for sig in sigs:
                         disp.compile(sig)

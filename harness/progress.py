@@ -6,6 +6,8 @@ heal and teardown, node logs, check, report); a phase ends when the next begins 
 ``clew.phase``), so a run's ``clew.log`` and ``clew -v`` show the steps with timestamps.
 The fault ledger calls :func:`note_fault` as each fault is applied or healed, so the live
 line shows a fault the moment it strikes and heals, not at the next sample.
+A kernel about to compile (:mod:`checkers.compile_watch`) is told as it happens
+(:func:`note_compiling`).
 
 Where the lines go is the sink set with :func:`reporting` (the CLI's
 :class:`ConsoleProgress`); without one, phases are only logged.
@@ -18,15 +20,14 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 __all__ = [
     "ConsoleProgress",
     "ProgressSink",
     "begin",
-    "checker_compile_note",
     "end",
+    "note_compiling",
     "note_fault",
     "reporting",
 ]
@@ -49,6 +50,9 @@ class ProgressSink(Protocol):
     def fault(self, record: Mapping[str, Any]) -> None:
         """A fault was applied or healed (a fault ledger record)."""
 
+    def note(self, text: str) -> None:
+        """A line about the current phase (e.g. a checker compiling during the check)."""
+
 
 _sink: ProgressSink | None = None
 _current: tuple[str, float] | None = None
@@ -58,10 +62,13 @@ _current: tuple[str, float] | None = None
 def reporting(sink: ProgressSink | None) -> Iterator[None]:
     """Send phases and fault events to ``sink`` while the block runs (then end the last
     phase)."""
+    from checkers.compile_watch import watching
+
     global _sink, _current
     before, _sink, _current = _sink, sink, None
     try:
-        yield
+        with watching(note_compiling):
+            yield
     finally:
         end()
         _sink = before
@@ -102,34 +109,18 @@ def note_fault(record: Mapping[str, Any]) -> None:
         _sink.fault(record)
 
 
-def _cached(module_file: str) -> bool:
-    """Whether numba's on-disk cache holds compiled code for the module at ``module_file``
-    (an index at least as new as the source: numba recompiles a changed source)."""
-    path = Path(module_file)
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
-    try:
-        source = path.stat().st_mtime
-    except OSError:
-        return True
-    indexes = (path.parent / "__pycache__").glob(f"{path.stem}.*.{tag}.nbi")
-    return any(p.stat().st_mtime >= source for p in indexes)
-
-
-def checker_compile_note() -> str:
-    """A few words for the check phase when the checkers' compiled code is not cached
-    yet (the first check compiles it, which takes tens of seconds), else ''."""
-    import importlib.util
-
-    top = importlib.util.find_spec("checkers")  # its package only: importing a kernel compiles
-    if top is None or not top.origin:
-        return ""
-    root = Path(top.origin).parent
-    missing = [name for name, rel in (("linearizability", "linear/kernel.py"),
-                                      ("transactional", "txn/kernels.py"))
-               if (root / rel).exists() and not _cached(str(root / rel))]  # fmt: skip
-    if not missing:
-        return ""
-    return f"compiling the {' and '.join(missing)} checker (first use; cached afterwards)"
+def note_compiling(what: str) -> None:
+    """``what`` (e.g. "the linearizability checker") is about to be compiled, which takes
+    tens of seconds the first time: before any phase (the options' check before the
+    cluster) that is a phase of its own, "checker", ended by the next; within a phase, a
+    line saying so."""
+    detail = f"compiling {what} (first use; cached afterwards)"
+    if _current is None:
+        begin("checker", detail)
+        return
+    log.info("%s: %s", _current[0], detail)
+    if _sink is not None:
+        _sink.note(f"{_current[0]}: {detail} …")
 
 
 def _fault_words(record: Mapping[str, Any]) -> str:
@@ -207,6 +198,15 @@ class ConsoleProgress:
     def _done(self, finished: tuple[str, float]) -> None:
         name, seconds = finished
         self._line(f"{'✓ ' if self.tty else ''}{name}: done in {seconds:.1f} s")
+
+    def note(self, text: str) -> None:
+        """Print a line about the current phase (on a terminal, also the spinner's text)."""
+        if not self.enabled:
+            return
+        if self.tty:
+            self._show(text)
+        else:
+            self._line(text)
 
     def fault(self, record: Mapping[str, Any]) -> None:
         """Print a fault striking or healing the moment the ledger records it."""

@@ -723,7 +723,7 @@ def run_test(
         if cut_before_any_op:
             life.problems.append("no op was recorded before the run stopped; nothing to check")
         elif run.history.exists():
-            progress.begin("check", progress.checker_compile_note() or "checking the history")
+            progress.begin("check", "checking the history")
             checked, history, check_seconds, torn = _check(run, workload, ctx)
             if torn is not None:
                 life.problems.append(torn)

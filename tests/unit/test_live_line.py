@@ -91,15 +91,41 @@ def test_the_ledger_reports_a_fault_the_moment_it_is_recorded(tmp_path: Path) ->
     assert len((tmp_path / "faults.jsonl").read_text().splitlines()) == 3
 
 
-def test_the_compile_note_names_checkers_without_cached_code(
+def test_a_kernel_compiling_is_told_as_it_happens_and_only_then(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(progress, "_cached", lambda f: "linear" not in f)
-    assert progress.checker_compile_note() == (
-        "compiling the linearizability checker (first use; cached afterwards)"
-    )
-    monkeypatch.setattr(progress, "_cached", lambda f: True)
-    assert progress.checker_compile_note() == ""
+    """A kernel compiles when its module is first imported: before the cluster (the
+    options' check runs the workload's checker on an empty history) that is a phase of its
+    own, not a silent minute; during the check a line. Nothing is said about a checker
+    that does not compile (a register run once said "compiling the transactional checker"
+    every time, as that checker was never used, so never cached)."""
+    from checkers import compile_watch
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(compile_watch, "_told", set())
+    live, out = plain()
+    with progress.reporting(live):
+        compile_watch.compiling("checkers.linear.kernel")
+        compile_watch.compiling("checkers.linear.kernel")  # its next kernel: told once
+        clock[0] = 48.0
+        progress.begin("cluster", "3 local nodes")
+        clock[0] = 50.0
+        progress.begin("check", "checking the history")
+        compile_watch.compiling("checkers.txn.kernels")
+        clock[0] = 90.0
+    compile_watch.compiling("harness.formats._jsonl_scan")  # nobody watching: nothing shown
+    lines = [line[9:] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "checker: compiling the linearizability checker (first use; cached afterwards) …",
+        "checker: done in 48.0 s",
+        "cluster: 3 local nodes …",
+        "cluster: done in 2.0 s",
+        "check: checking the history …",
+        "check: compiling the transactional checker (first use; cached afterwards) …",
+        "check: done in 40.0 s",
+    ]
+    assert compile_watch._watchers == []
 
 
 def test_verbose_logs_clews_steps_with_timestamps_and_not_library_debug(tmp_path: Path) -> None:
