@@ -44,8 +44,8 @@ class ProgressSink(Protocol):
     def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
         """Phase ``name`` starts (``finished``: the phase that just ended, and its seconds)."""
 
-    def phase_end(self, finished: tuple[str, float]) -> None:
-        """The last phase ended."""
+    def phase_end(self, finished: tuple[str, float], *, stopped: bool = False) -> None:
+        """The last phase ended (``stopped``: cut short by an error)."""
 
     def fault(self, record: Mapping[str, Any]) -> None:
         """A fault was applied or healed (a fault ledger record)."""
@@ -61,27 +61,29 @@ _current: tuple[str, float] | None = None
 @contextlib.contextmanager
 def reporting(sink: ProgressSink | None) -> Iterator[None]:
     """Send phases and fault events to ``sink`` while the block runs (then end the last
-    phase)."""
+    phase: as stopped if the block raised, e.g. the cluster could not come up)."""
     from checkers.compile_watch import watching
 
     global _sink, _current
     before, _sink, _current = _sink, sink, None
+    stopped = True
     try:
         with watching(note_compiling):
             yield
+        stopped = False
     finally:
-        end()
+        end(stopped=stopped)
         _sink = before
 
 
-def _finish() -> tuple[str, float] | None:
+def _finish(stopped: bool = False) -> tuple[str, float] | None:
     global _current
     if _current is None:
         return None
     name, t0 = _current
     _current = None
     seconds = time.monotonic() - t0
-    log.info("%s: done in %.1f s", name, seconds)
+    log.info("%s: %s %.1f s", name, "stopped after" if stopped else "done in", seconds)
     return name, seconds
 
 
@@ -96,11 +98,11 @@ def begin(name: str, detail: str = "") -> None:
         _sink.phase(name, detail, finished)
 
 
-def end() -> None:
-    """The current phase (if any) ends."""
-    finished = _finish()
+def end(*, stopped: bool = False) -> None:
+    """The current phase (if any) ends; ``stopped``: cut short by an error, not done."""
+    finished = _finish(stopped)
     if finished is not None and _sink is not None:
-        _sink.phase_end(finished)
+        _sink.phase_end(finished, stopped=stopped)
 
 
 def note_fault(record: Mapping[str, Any]) -> None:
@@ -189,15 +191,19 @@ class ConsoleProgress:
         else:
             self._line(text + " …")
 
-    def phase_end(self, finished: tuple[str, float]) -> None:
-        """Report the last phase's end and stop the spinner."""
+    def phase_end(self, finished: tuple[str, float], *, stopped: bool = False) -> None:
+        """Report the last phase's end (``stopped``: cut short by an error, which the caller
+        prints) and stop the spinner."""
         if self.enabled:
-            self._done(finished)
+            self._done(finished, stopped=stopped)
         self.done()
 
-    def _done(self, finished: tuple[str, float]) -> None:
+    def _done(self, finished: tuple[str, float], *, stopped: bool = False) -> None:
         name, seconds = finished
-        self._line(f"{'✓ ' if self.tty else ''}{name}: done in {seconds:.1f} s")
+        if stopped:
+            self._line(f"{'✗ ' if self.tty else ''}{name}: stopped after {seconds:.1f} s")
+        else:
+            self._line(f"{'✓ ' if self.tty else ''}{name}: done in {seconds:.1f} s")
 
     def note(self, text: str) -> None:
         """Print a line about the current phase (on a terminal, also the spinner's text)."""

@@ -128,6 +128,23 @@ def test_a_kernel_compiling_is_told_as_it_happens_and_only_then(
     assert compile_watch._watchers == []
 
 
+def test_a_phase_an_error_cut_short_is_not_called_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`clew test --provider lcal` printed "cluster: done in 0.0 s" above the error saying
+    the cluster could not come up."""
+    from harness.errors import ConfigError
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    live, out = plain()
+    with pytest.raises(ConfigError), progress.reporting(live):
+        progress.begin("cluster", "5 lcal nodes: reusing or bringing up")
+        clock[0] = 0.25
+        raise ConfigError("unknown cluster provider 'lcal'")
+    lines = [line[9:] for line in out.getvalue().splitlines()]
+    assert lines == ["cluster: 5 lcal nodes: reusing or bringing up …",
+                     "cluster: stopped after 0.2 s"]  # fmt: skip
+
+
 def test_verbose_logs_clews_steps_with_timestamps_and_not_library_debug(tmp_path: Path) -> None:
     from harness.cli import cli
 
