@@ -156,11 +156,23 @@ class ConsoleProgress:
 
     # --- output ---------------------------------------------------------------------------
     def _line(self, text: str) -> None:
-        if self.tty:
-            self._rich().print(text, highlight=False, markup=False)
-        else:
-            self.stream.write(time.strftime("%H:%M:%S ") + text + "\n")
-            self.stream.flush()
+        try:
+            if self.tty:
+                self._rich().print(text, highlight=False, markup=False)
+            else:
+                self.stream.write(time.strftime("%H:%M:%S ") + text + "\n")
+                self.stream.flush()
+        except OSError as e:
+            self._gone(e)
+
+    def _gone(self, e: OSError) -> None:
+        """The stream broke (a closed pipe: ``clew test … | head``; a terminal gone): the
+        progress lines stop, the run does not. Raising here, inside the run's scopes,
+        once skipped the database's teardown and the cluster's down, and lost the check."""
+        if self.enabled:
+            log.warning("progress lines stopped: cannot write to %s: %s", self.stream, e)
+        self.enabled = False
+        self._status = None
 
     def _rich(self) -> Any:
         if self._console is None:
@@ -171,11 +183,14 @@ class ConsoleProgress:
 
     def _show(self, text: str) -> None:
         """The spinner's text (terminal only)."""
-        if self._status is None:
-            self._status = self._rich().status(text)
-            self._status.start()
-        else:
-            self._status.update(text)
+        try:
+            if self._status is None:
+                self._status = self._rich().status(text)
+                self._status.start()
+            else:
+                self._status.update(text)
+        except OSError as e:
+            self._gone(e)
 
     # --- ProgressSink ---------------------------------------------------------------------
     def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
@@ -259,5 +274,8 @@ class ConsoleProgress:
     def done(self) -> None:
         """Stop the spinner (terminal)."""
         if self._status is not None:
-            self._status.stop()
+            try:
+                self._status.stop()
+            except OSError as e:
+                self._gone(e)
             self._status = None

@@ -145,6 +145,26 @@ def test_a_phase_an_error_cut_short_is_not_called_done(monkeypatch: pytest.Monke
                      "cluster: stopped after 0.2 s"]  # fmt: skip
 
 
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_output_stops_the_lines_not_the_run() -> None:
+    """`clew test … | head -8`: the pipe closed mid-run, the next phase line raised
+    BrokenPipeError inside the run's scopes, which skipped the database's teardown and
+    the cluster's down (it stayed up) and lost the check and results.json."""
+    live = ConsoleProgress(True, stream=_ClosedPipe())
+    with progress.reporting(live):
+        progress.begin("node logs", "downloading")
+        progress.begin("database teardown")  # raised BrokenPipeError here
+        live(SimpleNamespace(elapsed=1.0, ops_per_s=1.0, ok=1, fail=0, info=0), None)
+        live.fault({"event": "healed", "kind": "partition", "time": 1})
+        live.note("check: compiling …")
+    live.done()
+    assert not live.enabled
+
+
 def test_verbose_logs_clews_steps_with_timestamps_and_not_library_debug(tmp_path: Path) -> None:
     from harness.cli import cli
 
