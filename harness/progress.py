@@ -41,8 +41,11 @@ PLAIN_INTERVAL = 10.0
 class ProgressSink(Protocol):
     """Receives the phases and the fault events of a run."""
 
-    def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
-        """Phase ``name`` starts (``finished``: the phase that just ended, and its seconds)."""
+    def phase(
+        self, name: str, detail: str, finished: tuple[str, float] | None, *, stopped: bool = False
+    ) -> None:
+        """Phase ``name`` starts (``finished``: the phase that just ended, and its seconds;
+        ``stopped``: it was cut short)."""
 
     def phase_end(self, finished: tuple[str, float], *, stopped: bool = False) -> None:
         """The last phase ended (``stopped``: cut short by an error)."""
@@ -87,15 +90,15 @@ def _finish(stopped: bool = False) -> tuple[str, float] | None:
     return name, seconds
 
 
-def begin(name: str, detail: str = "") -> None:
+def begin(name: str, detail: str = "", *, cut_short: bool = False) -> None:
     """Phase ``name`` starts now (``detail``: what it does, for a person); the phase before
-    it ends."""
+    it ends (``cut_short``: stopped by a Ctrl-C or an error, not done)."""
     global _current
-    finished = _finish()
+    finished = _finish(cut_short)
     _current = (name, time.monotonic())
     log.info("%s%s", name, f": {detail}" if detail else "")
     if _sink is not None:
-        _sink.phase(name, detail, finished)
+        _sink.phase(name, detail, finished, stopped=cut_short)
 
 
 def end(*, stopped: bool = False) -> None:
@@ -193,12 +196,14 @@ class ConsoleProgress:
             self._gone(e)
 
     # --- ProgressSink ---------------------------------------------------------------------
-    def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
-        """Report the phase that ended and the one starting."""
+    def phase(
+        self, name: str, detail: str, finished: tuple[str, float] | None, *, stopped: bool = False
+    ) -> None:
+        """Report the phase that ended (``stopped``: cut short) and the one starting."""
         if not self.enabled:
             return
         if finished is not None:
-            self._done(finished)
+            self._done(finished, stopped=stopped)
         self._phase, self._phase_t0 = name, time.monotonic()
         text = f"{name}: {detail}" if detail else name
         if self.tty:

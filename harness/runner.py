@@ -483,7 +483,23 @@ async def _execute(
             if on_progress:
                 on_progress(p, faults.active_names if faults else None)
 
-        progress.begin("load", f"{spec.time_limit:g} s of ops, then the final heal and reads")
+        await _load(spec, ctx, gen, clients, faults, journal, on_op_progress)
+
+
+async def _load(
+    spec: TestSpec,
+    ctx: TestContext,
+    gen: Any,
+    clients: Any,
+    faults: FaultSet | None,
+    journal: Journal,
+    on_op_progress: Callable[[Any], None],
+) -> None:
+    """The load phase: the interpreter drives the workers and the nemesis; then the
+    "heal and verify" phase begins (the scopes' exits heal and verify), also when a Ctrl-C
+    or an error cuts the load short, which then is not called done."""
+    progress.begin("load", f"{spec.time_limit:g} s of ops, then the final heal and reads")
+    try:
         await interpret(
             gen,
             ctx=ctx,
@@ -494,7 +510,11 @@ async def _execute(
             seed=spec.seed or 0,
             on_progress=on_op_progress,
         )
-        progress.begin("heal and verify", "healing every fault and checking nothing is left")
+    except BaseException:
+        progress.begin("heal and verify", "the load was cut short; healing every fault and "
+                       "checking nothing is left", cut_short=True)  # fmt: skip
+        raise
+    progress.begin("heal and verify", "healing every fault and checking nothing is left")
 
 
 def client_ops(history: History) -> int:

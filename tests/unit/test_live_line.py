@@ -145,6 +145,34 @@ def test_a_phase_an_error_cut_short_is_not_called_done(monkeypatch: pytest.Monke
                      "cluster: stopped after 0.2 s"]  # fmt: skip
 
 
+def test_a_load_cut_short_is_not_called_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C during the load printed "load: done in 8.4 s", and no line for the heal
+    and the verify that then ran (the scopes' exits)."""
+    import asyncio
+
+    from harness import runner
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+
+    async def interrupted(*args: object, **kwargs: object) -> None:
+        clock[0] = 8.4
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(runner, "interpret", interrupted)
+    live, out = plain()
+    spec = SimpleNamespace(time_limit=20, op_timeout=5, seed=1)
+    with pytest.raises(asyncio.CancelledError), progress.reporting(live):
+        asyncio.run(runner._load(spec, *[None] * 5, lambda p: None))  # type: ignore[arg-type]
+    lines = [line[9:] for line in out.getvalue().splitlines()]
+    assert lines[-2:] == [
+        "heal and verify: the load was cut short; healing every fault and checking nothing is "
+        "left …",
+        "heal and verify: stopped after 0.0 s",
+    ]
+    assert "load: stopped after 8.4 s" in lines
+
+
 class _ClosedPipe(io.StringIO):
     def write(self, text: str) -> int:
         raise BrokenPipeError(32, "Broken pipe")
