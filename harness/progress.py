@@ -132,6 +132,8 @@ def _fault_words(record: Mapping[str, Any]) -> str:
     kind = record.get("kind") or record.get("f") or "fault"
     targets = record.get("targets")
     if record.get("event") == "healed":
+        if record.get("reason") == "final":  # the end's heal of every node, struck or not
+            return f"{kind}: final heal of every node"
         return f"{kind} healed"
     where = f" → {' '.join(map(str, targets))}" if isinstance(targets, list) and targets else ""
     return f"{kind} struck{where}"

@@ -87,8 +87,13 @@ def test_the_ledger_reports_a_fault_the_moment_it_is_recorded(tmp_path: Path) ->
         assert out.getvalue().splitlines()[-1].endswith("fault: partition → n1 n2 n3 (struck)")
         ledger.write({"time": 20_500_000_000, "event": "healed", "kind": "partition"})
         assert out.getvalue().splitlines()[-1].endswith("20.5 s  fault: partition healed")
+        # the end's heal of every kind, whether it struck or not, is not a second heal
+        ledger.write({"time": 21_000_000_000, "event": "healed", "kind": "partition",
+                      "f": "heal-partition", "reason": "final"})  # fmt: skip
+        last = out.getvalue().splitlines()[-1]
+        assert last.endswith("21.0 s  fault: partition: final heal of every node")
     ledger.close()
-    assert len((tmp_path / "faults.jsonl").read_text().splitlines()) == 3
+    assert len((tmp_path / "faults.jsonl").read_text().splitlines()) == 4
 
 
 def test_a_kernel_compiling_is_told_as_it_happens_and_only_then(
