@@ -229,3 +229,37 @@ def test_verbose_logs_clews_steps_with_timestamps_and_not_library_debug(tmp_path
                 root.removeHandler(h)
         root.setLevel(before[1])
         logging.getLogger("clew").setLevel(before[2])
+
+
+def test_the_end_of_runs_heal_of_a_kind_that_never_struck_says_so(tmp_path: Path) -> None:
+    """`--faults partition,pause,kill` on a run too short for partition ended with
+    "partition healed" although no partition ever struck: the final heal's ledger record
+    now carries its reason, and the line says what it was."""
+    import asyncio
+
+    from nemeses.base import NemesisPackage
+    from nemeses.faultset import FaultSet
+
+    class Partitioner:
+        fs = frozenset({"start-partition", "stop-partition"})
+
+        async def invoke(self, ctx: object, op: dict[str, object]) -> dict[str, object]:
+            return {**op, "value": "network-healed"}
+
+    live, out = plain()
+    ledger = FaultLedger(tmp_path / "faults.jsonl")
+    package = NemesisPackage(
+        name="partition",
+        nemesis=Partitioner(),  # type: ignore[arg-type]
+        start_op={"f": "start-partition"},
+        stop_op={"f": "stop-partition"},
+        perf={},
+    )
+    faults = FaultSet([package], ledger=ledger)
+    with progress.reporting(live):
+        asyncio.run(faults.invoke(None, {"f": "stop-partition", "reason": "final"}))  # type: ignore[arg-type]
+    ledger.close()
+    healed = [json.loads(line) for line in (tmp_path / "faults.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in healed] == ["intent", "healed"]
+    assert healed[1]["reason"] == "final"
+    assert out.getvalue().splitlines()[-1].endswith("fault: partition: final heal of every node")
