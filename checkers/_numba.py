@@ -95,6 +95,7 @@ class _LoadingCache(FunctionCache):
             if loaded is not None:
                 return loaded
         _import_numba_without_probes()  # not cached: Numba compiles it next
+        compiling(self._py_func.__module__)  # seconds to a minute: a watcher tells the person
         return None
 
 
@@ -203,7 +204,6 @@ def njit(*args: Any, **options: Any) -> Any:
                 disp._declared = tuple(sigs)
                 disp._ready = False
             if not (cache and isinstance(disp, _Declared) and _all_cached(disp, sigs)):
-                compiling(fn.__module__)  # tens of seconds: a watcher tells the person
                 with typeinfer.register_dispatcher(disp):
                     for sig in sigs:
                         disp.compile(sig)

@@ -1,6 +1,7 @@
 """Who wants to know when a kernel compiles: Numba compiles a kernel not yet in its cache
-(the first use, or a changed source) when its module is imported, which takes from
-seconds to a minute. :func:`checkers._numba.njit` calls :func:`compiling` just before,
+(the first use, or a changed source) when its module is imported (declared signatures) or
+first called, which takes from seconds to a minute. The cache of
+:func:`checkers._numba.njit` calls :func:`compiling` when a lookup misses, just before,
 and a watcher (``clew test``'s progress lines) says so to the person waiting. This
 module imports nothing heavy, so a watcher costs no Numba import."""
 
