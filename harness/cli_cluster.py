@@ -389,7 +389,7 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     Checks: root or user namespaces; ip, unshare, nft, iptables, tc, sshd, ssh, etcd;
     libfaketime; whether the kernel has netem, the iptables statistic match (packet loss)
     and a bindable NFQUEUE (packet delay), probed in a throwaway network namespace that
-    vanishes with the probe; which packet faults that allows; for --provider qemu, QEMU,
+    vanishes with the probe; which packet faults that allows; for the qemu provider, QEMU,
     whether its VMs would use KVM or TCG (and why not KVM), and the VM image. If a cluster is up
     (see --name), also whether each node's SSH port answers.
 

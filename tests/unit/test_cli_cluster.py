@@ -150,3 +150,17 @@ def test_importing_the_cli_imports_no_provider() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout  # fmt: skip
     assert set(ast.literal_eval(out.strip())) <= {"clusters.base"}
+
+
+def test_doctor_help_names_only_its_own_options() -> None:
+    """`clew doctor --help` said "for --provider qemu", an option doctor does not have
+    (it checks QEMU every time)."""
+    import re
+
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    out = CliRunner().invoke(cli, ["doctor", "--help"]).output
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", out))
+    assert named <= {"--name", "--state-dir", "--json", "--help"}, named
