@@ -109,8 +109,10 @@ def cluster_cmd() -> None:
     """Bring a cluster of nodes up, check that they answer, and take it down again.
 
     A cluster is saved as cluster.json in its state directory
-    (~/.local/state/clew/clusters/NAME unless --state-dir is given), so later commands
-    and `clew test` find it by --name alone.
+    (~/.local/state/clew/clusters/NAME unless --state-dir is given), so `clew cluster
+    status`, `clew cluster down` and `clew doctor` find it by --name alone; `clew test`
+    and `clew campaign` use the cluster named default, or the one in
+    --cluster-state-dir DIR.
 
     \b
     Providers:

@@ -164,3 +164,18 @@ def test_doctor_help_names_only_its_own_options() -> None:
     out = CliRunner().invoke(cli, ["doctor", "--help"]).output
     named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", out))
     assert named <= {"--name", "--state-dir", "--json", "--help"}, named
+
+
+def test_cluster_help_says_how_clew_test_finds_a_named_cluster() -> None:
+    """`clew cluster --help` said `clew test` finds a cluster "by --name alone": clew test
+    has no --name; it takes --cluster-state-dir."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    runner = CliRunner()
+    out = " ".join(runner.invoke(cli, ["cluster", "--help"]).output.split())
+    assert "`clew test` find it by --name" not in out
+    assert "--cluster-state-dir" in out
+    test_help = runner.invoke(cli, ["test", "--help"]).output
+    assert "--cluster-state-dir" in test_help and "\n  --name" not in test_help
