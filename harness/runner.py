@@ -47,6 +47,7 @@ import numpy as np
 
 from checkers.result import UNKNOWN, Result
 from clusters import Cluster, ClusterSpec, Node, default_state_dir, get_provider
+from clusters.in_use import cluster_in_use
 from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
@@ -164,7 +165,7 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     """The cluster to use: a healthy one already up in the state dir, else a new one.
     Returns (cluster, whether this run made it, state dir)."""
     provider = get_provider(spec.provider)
-    state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+    state = cluster_state_dir(spec)
     with contextlib.suppress(ClusterError):
         existing = Cluster.load(state)
         same = existing.provider == spec.provider and len(existing.nodes) == spec.nodes
@@ -249,6 +250,20 @@ async def _cluster_scope(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Clus
     """The cluster, brought up unless a healthy one is; down on exit if this run made it
     (and ``leave_db_running`` is off)."""
     progress.begin("cluster", f"{spec.nodes} {spec.provider} nodes: reusing or bringing up")
+    with cluster_in_use(cluster_state_dir(spec)):  # one run at a time on these nodes
+        async with _cluster_up(spec, life) as cluster:
+            yield cluster
+
+
+def cluster_state_dir(spec: TestSpec) -> Path:
+    """The state directory of the cluster a run of ``spec`` uses."""
+    return Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+
+
+@contextlib.asynccontextmanager
+async def _cluster_up(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Cluster]:
+    """The cluster up for the run (:func:`_bring_up`), down again at the end if the run
+    made it; a Ctrl-C while it comes up lets it come up, then takes it down."""
     brought: list[tuple[Cluster, bool, Path]] = []
 
     async def bring_up() -> None:

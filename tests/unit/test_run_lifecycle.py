@@ -284,7 +284,7 @@ def test_a_run_that_healed_itself_is_verified_first_and_healed_blind_only_on_res
     monkeypatch.setattr(runner, "build_generator", lambda *args: load)
     outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
     barrier = ["verify healed", "heal all (final)", "verify healed"] if found else ["verify healed"]
-    assert events[events.index("client open n2") + 1:] == [*barrier, *UNWIND, "check 8 lines"]
+    assert events[events.index("client open n2") + 1 :] == [*barrier, *UNWIND, "check 8 lines"]
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["tainted"] is False and results["heal_residue"] == clean
 
@@ -504,8 +504,34 @@ def test_ctrl_c_before_any_op_is_an_unknown_run_with_nothing_to_check(
     outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
         {"f": "read"})))))  # fmt: skip
     assert outcome.valid == "unknown" and outcome.ops == 0
-    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked",
-                                "no op was recorded before the run stopped; nothing to check"]
+    assert outcome.problems == [
+        "interrupted (Ctrl-C); the history so far is checked",
+        "no op was recorded before the run stopped; nothing to check",
+    ]
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["incomplete"] == "interrupted (Ctrl-C)" and results["checkers"] == {}
     assert not any(e.startswith("check ") for e in events)
+
+
+def test_a_second_run_on_a_cluster_in_use_is_refused_before_it_touches_it(
+    events: Events, tmp_path: Path
+) -> None:
+    """Two `clew test` at once on one cluster both installed bugkv on the same nodes,
+    killed each other's servers and both reported INVALID: a database bug that was not
+    there. A run holds its cluster; a second is refused before the cluster is touched,
+    with no run directory, and the state directory it made is gone again."""
+    from clusters.in_use import cluster_in_use
+    from harness.errors import ConfigError
+
+    state = tmp_path / "cluster"
+    busy = load_spec(suite="etcd", workload="w", nodes=2, concurrency=2, faults="none",
+                     time_limit=5, seed=1, store=str(tmp_path / "store"), recovery_time=0,
+                     cluster_state_dir=str(state))  # fmt: skip
+    gen = clients(limit(4, repeat({"f": "read"})))
+    with cluster_in_use(state), pytest.raises(ConfigError, match="another clew run is using"):
+        runner.run_test(busy, suite=suite(events, gen))
+    assert events == []  # neither up nor reused
+    assert not (tmp_path / "store").exists()
+    assert not state.exists()
+    outcome = runner.run_test(busy, suite=suite(events, gen))  # free again: it runs
+    assert outcome.valid is True and events[0] == "cluster up"
