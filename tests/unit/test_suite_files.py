@@ -34,8 +34,11 @@ def test_a_toml_spec_given_as_the_suite_points_at_spec(tmp_path: Path) -> None:
     file as Python"."""
     path = tmp_path / "test.toml"
     path.write_text('suite = "etcd"\n')
-    with pytest.raises(ConfigError, match=r"test.toml: cannot load this file as Python; a "
-                                          r"TOML test spec is given with --spec FILE"):
+    with pytest.raises(
+        ConfigError,
+        match=r"test.toml: cannot load this file as Python; a "
+        r"TOML test spec is given with --spec FILE",
+    ):
         load_suite(str(path))
 
 
