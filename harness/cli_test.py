@@ -394,9 +394,10 @@ def analyze_cmd(run_dir: str, suite_file: str | None, model: str | None) -> None
     (history.jsonl, results.json, node logs, report.html) into RUN_DIR/clew/, leaving
     Jepsen's files as they are.
 
-    Works on the journal of a run whose controller crashed. Rewrites results.json (keeping
-    the run's own record: its duration, wall time, heal residue and problems) and the
-    report.
+    Works on the journal of a run whose controller crashed (such a run, which never
+    wrote results.json, is unknown at best: exit 2 unless its history is invalid).
+    Rewrites results.json (keeping the run's own record: its duration, wall time, heal
+    residue and problems) and the report.
 
     A run directory may come from someone else: clew never executes a suite file that its
     spec.json names. Runs of a built-in suite (etcd, postgres, ...) or an installed one are

@@ -869,11 +869,20 @@ def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
     return run, stored
 
 
+#: Why a run without results.json cannot count as valid (:func:`analyze`).
+NEVER_FINISHED = (
+    "the run never finished: its controller stopped (crashed or was killed) before writing "
+    "results.json, so its load, final reads, heal or verify may not have run"
+)
+
+
 def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome:
     """Check a stored run again, offline, from its ``spec.json`` and ``history.jsonl``;
     rewrite ``results.json`` (keeping what the run itself recorded: its wall time, heal
-    residue and problems) and the report. Works on the journal of a crashed run. The suite
-    comes from :func:`stored_suite` (``suite_file``: a file the user names again)."""
+    residue and problems) and the report. Works on the journal of a crashed run, which
+    has no results.json: its history is checked, but it cannot count as valid (it is
+    incomplete, :data:`NEVER_FINISHED`). The suite comes from :func:`stored_suite`
+    (``suite_file``: a file the user names again)."""
     run, stored = _stored_run(run_dir)
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
@@ -900,6 +909,8 @@ def analyze(run_dir: str | Path, *, suite_file: str | None = None) -> RunOutcome
     incomplete = previous.incomplete if previous else None
     if torn is not None:
         incomplete = incomplete or "the journal's last line was torn"
+    if previous is None and not problems:  # no results.json: the run never reached its end
+        incomplete = incomplete or NEVER_FINISHED
     results = _results(
         run, checked, history,
         problems=(previous.problems if previous else []) + problems,
