@@ -7,7 +7,8 @@ the database's anomalies. A run holds an exclusive ``flock`` on the state direct
 itself (not on a file in it, so ``down`` can still remove the directory once empty) from
 before the cluster comes up until after it goes down; a second run is refused at once,
 naming the directory and what to do. The kernel drops the lock when its holder dies, so a
-killed run never leaves the cluster locked.
+killed run never leaves the cluster locked. Within one process the hold nests: a campaign
+holds its cluster for all its runs, and each run inside it holds it again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from harness.errors import ConfigError
 
 __all__ = ["cluster_in_use"]
 
+#: The state directories this process holds (resolved), and how deep the holds nest.
+_held: dict[str, int] = {}
+
 
 @contextlib.contextmanager
 def cluster_in_use(state_dir: Path) -> Iterator[None]:
@@ -31,6 +35,14 @@ def cluster_in_use(state_dir: Path) -> Iterator[None]:
     :class:`ConfigError` at once if another run holds it, or if ``state_dir`` is a file
     (:func:`clusters.base.check_state_dir`)."""
     check_state_dir(state_dir)
+    key = str(state_dir.resolve())
+    if _held.get(key):  # this process holds it already (a campaign, for its runs)
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
     made = [p for p in (state_dir, *state_dir.parents) if not p.exists()]
     state_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -44,7 +56,11 @@ def cluster_in_use(state_dir: Path) -> Iterator[None]:
                 "for it, or give this run a cluster of its own: --cluster-state-dir DIR with "
                 "--cluster-option subnet=10.77.N.0/24 --cluster-option prefix=NAME-"
             ) from None
-        yield
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
     finally:
         os.close(fd)
         for p in made:  # the directory first, then the parents this made

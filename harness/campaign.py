@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
+from clusters.in_use import cluster_in_use
 from harness.errors import ClusterError, ConfigError, NemesisError
 from harness.runner import RunOutcome, check_before_cluster, interrupt_runs, run_test
 from harness.spec import TestSpec
@@ -243,9 +244,15 @@ class LocalExecutor:
 
     @contextlib.contextmanager
     def session(self, spec: TestSpec) -> Iterator[RunFn]:
-        """The cluster for the campaign (see the class docstring) while the block lasts."""
-        provider = get_provider(spec.provider)
+        """The cluster for the campaign (see the class docstring) while the block lasts,
+        held for all its runs (:func:`clusters.in_use.cluster_in_use`): no other run
+        starts on it between two of them."""
         state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+        with cluster_in_use(state):
+            yield from self._session(spec, state)
+
+    def _session(self, spec: TestSpec, state: Path) -> Iterator[RunFn]:
+        provider = get_provider(spec.provider)
         made = True
         with contextlib.suppress(ClusterError):
             existing = Cluster.load(state)

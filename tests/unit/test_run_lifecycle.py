@@ -519,19 +519,54 @@ def test_a_second_run_on_a_cluster_in_use_is_refused_before_it_touches_it(
     """Two `clew test` at once on one cluster both installed bugkv on the same nodes,
     killed each other's servers and both reported INVALID: a database bug that was not
     there. A run holds its cluster; a second is refused before the cluster is touched,
-    with no run directory, and the state directory it made is gone again."""
-    from clusters.in_use import cluster_in_use
+    with no run directory."""
+    import fcntl
+    import os
+
     from harness.errors import ConfigError
 
     state = tmp_path / "cluster"
+    state.mkdir()
     busy = load_spec(suite="etcd", workload="w", nodes=2, concurrency=2, faults="none",
                      time_limit=5, seed=1, store=str(tmp_path / "store"), recovery_time=0,
                      cluster_state_dir=str(state))  # fmt: skip
     gen = clients(limit(4, repeat({"f": "read"})))
-    with cluster_in_use(state), pytest.raises(ConfigError, match="another clew run is using"):
-        runner.run_test(busy, suite=suite(events, gen))
+    other = os.open(state, os.O_RDONLY | os.O_DIRECTORY)  # another process's run holds it
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(ConfigError, match="another clew run is using"):
+            runner.run_test(busy, suite=suite(events, gen))
+    finally:
+        os.close(other)
     assert events == []  # neither up nor reused
     assert not (tmp_path / "store").exists()
-    assert not state.exists()
     outcome = runner.run_test(busy, suite=suite(events, gen))  # free again: it runs
     assert outcome.valid is True and events[0] == "cluster up"
+
+
+def test_a_campaign_holds_its_cluster_between_runs_and_its_runs_hold_it_again(
+    tmp_path: Path,
+) -> None:
+    """Holds nest within a process (a campaign's runs), and exclude other holders."""
+    import fcntl
+    import os
+
+    from clusters.in_use import cluster_in_use
+
+    state = tmp_path / "cluster"
+
+    def held_elsewhere() -> bool:
+        fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    with cluster_in_use(state):
+        with cluster_in_use(state):  # a run of the campaign
+            assert held_elsewhere()
+        assert held_elsewhere()  # between two runs
+    assert not state.exists()
