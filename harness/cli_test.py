@@ -347,11 +347,23 @@ def test_cmd(
         live.done()
         outcomes.append(outcome)
         _print_outcome(outcome)
+        if run_spec.leave_db_running:
+            click.echo(_left_running(run_spec))
     if junit_xml:
         # The run directories are named for the test with its workload resolved.
         _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
     worst = max((o.exit_code for o in outcomes), key=lambda c: {0: 0, 2: 1, 1: 2}[c])
     sys.exit(worst)
+
+
+def _left_running(spec: Any) -> str:
+    """What --leave-db-running left up, and how to reach it and take it down."""
+    from harness.runner import cluster_state_dir
+
+    state = cluster_state_dir(spec)
+    return (f"left running: the database and the cluster in {state} (ssh -F "
+            f"{state / 'ssh_config'} n1 on a local cluster; `clew cluster down --state-dir "
+            f"{state}` takes them down)")  # fmt: skip
 
 
 def _print_outcome(o: Any) -> None:
