@@ -99,13 +99,20 @@ def experiment_hash(spec: TestSpec) -> str:
 
 
 def clew_commit() -> str | None:
-    """The git commit clew runs from, if it is a git checkout."""
+    """The git commit clew runs from, if it is a git checkout, with ``-dirty`` appended
+    when its tracked files differ from that commit (a campaign of modified code is not
+    that commit's)."""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
                              capture_output=True, text=True, timeout=10)  # fmt: skip
-        if out.returncode == 0:
-            return out.stdout.strip() or None
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        commit = out.stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                 "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)  # fmt: skip
+        return commit + ("-dirty" if status.returncode != 0 or status.stdout.strip() else "")
     return None
 
 
