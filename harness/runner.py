@@ -756,6 +756,9 @@ def run_test(
             not run.history.exists() or run.history.stat().st_size == 0
         )
         if cut_before_any_op:
+            checked_note = "interrupted (Ctrl-C); the history so far is checked"
+            if checked_note in life.problems:  # there is no history to check
+                life.problems.remove(checked_note)
             life.problems.append("no op was recorded before the run stopped; nothing to check")
         elif run.history.exists():
             progress.begin("check", "checking the history")
