@@ -122,13 +122,13 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
     struck = schedule_kinds(s for s in schedule if str(s.get("f", "")).startswith("start-"))
     missed = [k for k in dict.fromkeys(spec.faults) if k not in struck]
     if missed:
+        which = (f"the seed's draw: {len(struck)} of {len(struck) + len(missed)} kinds strike"
+                 if struck else "no fault strikes at all")  # fmt: skip
         logger.warning(
             "a %g s run with a fault op every %g s (overlap %d, fault ops %s) has no time "
-            "for fault kind(s) %s (the seed's draw: %d of %d kinds strike); raise "
-            "--time-limit or --fault-ops, or lower --interval",
+            "for fault kind(s) %s (%s); raise --time-limit or --fault-ops, or lower --interval",
             spec.time_limit, spec.interval, spec.overlap,
-            "uncapped" if spec.fault_ops is None else spec.fault_ops, ", ".join(missed),
-            len(struck), len(struck) + len(missed),
+            "uncapped" if spec.fault_ops is None else spec.fault_ops, ", ".join(missed), which,
         )  # fmt: skip
     return schedule
 

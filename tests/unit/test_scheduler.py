@@ -258,3 +258,8 @@ def test_the_warning_before_a_short_run_names_the_kinds_its_plan_leaves_out(
         missed = sorted({"partition", "pause", "kill"} - struck)
         [warning] = [r.getMessage() for r in caplog.records]
         assert f"no time for fault kind(s) {', '.join(missed)} (" in warning, (seed, warning)
+    spec = load_spec(faults="partition", time_limit=2, interval=10, seed=1)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="clew.runplan"):
+        assert plan_run_schedule(spec, ctx, object()) == []  # type: ignore[arg-type]
+    assert "partition (no fault strikes at all);" in caplog.records[0].getMessage()
