@@ -29,11 +29,12 @@ _held: dict[str, int] = {}
 
 
 @contextlib.contextmanager
-def cluster_in_use(state_dir: Path) -> Iterator[None]:
+def cluster_in_use(state_dir: Path, *, busy: str = "") -> Iterator[None]:
     """Hold the cluster in ``state_dir`` for one run (creating the directory if need be,
     and removing what this made again if it is still empty at the end); a
-    :class:`ConfigError` at once if another run holds it, or if ``state_dir`` is a file
-    (:func:`clusters.base.check_state_dir`)."""
+    :class:`ConfigError` at once if another run holds it (``busy``: what to tell the
+    person instead of the default, which is for a second run), or if ``state_dir`` is a
+    file (:func:`clusters.base.check_state_dir`)."""
     check_state_dir(state_dir)
     key = str(state_dir.resolve())
     if _held.get(key):  # this process holds it already (a campaign, for its runs)
@@ -51,11 +52,12 @@ def cluster_in_use(state_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ConfigError(
-                f"another clew run is using the cluster in {state_dir}: two runs on the same "
-                "nodes would disturb each other's databases and report it as anomalies. Wait "
-                "for it, or give this run a cluster of its own: --cluster-state-dir DIR with "
-                "--cluster-option subnet=10.77.N.0/24 --cluster-option prefix=NAME-"
-            ) from None
+                f"another clew run is using the cluster in {state_dir}: "
+                + (busy or "two runs on the same nodes would disturb each other's databases "
+                   "and report it as anomalies. Wait for it, or give this run a cluster of its "
+                   "own: --cluster-state-dir DIR with --cluster-option subnet=10.77.N.0/24 "
+                   "--cluster-option prefix=NAME-")
+            ) from None  # fmt: skip
         _held[key] = 1
         try:
             yield

@@ -365,6 +365,7 @@ def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
     """Take the cluster down and remove its state, leaving nothing behind.
 
     Quiet, and harmless when nothing is up. The provider is read from the saved state.
+    Refused (exit 254) while a clew run is using the cluster.
 
     \b
     Examples:
@@ -376,7 +377,12 @@ def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
         provider = Cluster.load(sdir).provider
     if provider is None:
         return
-    _provider(provider).down(sdir)
+    from clusters.in_use import cluster_in_use
+
+    busy = ("taking it down now would break that run. Wait for it to end, or stop it "
+            "(Ctrl-C) first")  # fmt: skip
+    with cluster_in_use(sdir, busy=busy):
+        _provider(provider).down(sdir)
 
 
 # -- clew doctor ----------------------------------------------------------------------------
