@@ -79,6 +79,8 @@ from numba.core.caching import FunctionCache  # noqa: E402
 from numba.core.compiler_lock import global_compiler_lock  # noqa: E402
 from numba.core.registry import CPUDispatcher  # noqa: E402
 
+from checkers.compile_watch import compiling  # noqa: E402
+
 __all__ = ["load_now", "njit", "types"]
 
 
@@ -93,6 +95,7 @@ class _LoadingCache(FunctionCache):
             if loaded is not None:
                 return loaded
         _import_numba_without_probes()  # not cached: Numba compiles it next
+        compiling(self._py_func.__module__)  # seconds to a minute: a watcher tells the person
         return None
 
 

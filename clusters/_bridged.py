@@ -17,7 +17,7 @@ from typing import Any
 
 from clusters import _netns
 from clusters._ledger import LOCK_FILE
-from clusters.base import Cluster, ClusterSpec
+from clusters.base import Cluster, ClusterSpec, down_command
 from harness.errors import ClusterError, ConfigError
 
 __all__ = [
@@ -151,7 +151,7 @@ def check_config(
         )
         raise ClusterError(
             f"a different {provider} cluster is already up in {state} ({diff}); bring it "
-            f"down first with `clew cluster down`, or {how}"
+            f"down first with `{down_command(state)}`, or {how}"
         )
 
 

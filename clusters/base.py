@@ -34,6 +34,7 @@ __all__ = [
     "check_options",
     "check_state_dir",
     "default_state_dir",
+    "down_command",
     "unavailable",
 ]
 
@@ -74,6 +75,24 @@ def default_state_dir(name: str = "default") -> Path:
         )
         base = os.path.join(xdg, "clew")
     return Path(base) / "clusters" / name
+
+
+def down_command(state: str | Path) -> str:
+    """The ``clew cluster down`` command that takes down the cluster in ``state``, to quote
+    in a message: plain for the default cluster, with ``--name`` for another one in the
+    clusters' state directory, else with ``--state-dir`` (a bare ``clew cluster down``
+    would take down the default cluster, which may be another one)."""
+    import shlex
+
+    path = Path(state)
+    try:
+        if path.resolve() == default_state_dir().resolve():
+            return "clew cluster down"
+        if path.resolve().parent == default_state_dir().resolve().parent:
+            return f"clew cluster down --name {check_cluster_name(path.name)}"
+    except (OSError, ConfigError):
+        pass
+    return f"clew cluster down --state-dir {shlex.quote(str(path))}"
 
 
 def check_state_dir(path: str | Path) -> Path:

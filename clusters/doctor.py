@@ -464,11 +464,15 @@ def _local_provider_capabilities() -> tuple[Capability, ...]:
     return probe_capabilities()
 
 
-def fault_kind_checks(provider_caps: Iterable[Capability]) -> list[Capability]:
+def fault_kind_checks(
+    provider_caps: Iterable[Capability], provider: str = "local"
+) -> list[Capability]:
     """One ``fault:<kind>`` capability per registered fault kind, read from the kind's
-    declared needs: available when ``provider_caps`` (a provider's capabilities) offer one
-    of each group of capabilities it needs; the detail names what is missing, and the DB
-    abilities the kind also needs (which only a run can check, against its adapter)."""
+    declared needs: available when ``provider_caps`` (the capabilities of the provider
+    named ``provider``) offer one of each group of capabilities it needs; the detail names
+    what is missing (one the provider does not offer at all, such as the local provider's
+    power-off, as such), and the DB abilities the kind also needs (which only a run can
+    check, against its adapter)."""
     from nemeses import kinds
     from nemeses.abilities import ability_name
 
@@ -478,7 +482,8 @@ def fault_kind_checks(provider_caps: Iterable[Capability]) -> list[Capability]:
         missing = []
         for group in kind.provider_needs:
             if not any(have.get(n) is not None and have[n].available for n in group):
-                why = [f"{n}: {have[n].detail}" if n in have else f"{n}: not reported"
+                why = [f"{n}: {have[n].detail}" if n in have
+                       else f"{n}: not offered by the {provider} provider"
                        for n in group]  # fmt: skip
                 missing.append(" / ".join(why))
         db = [ability_name(a) for a in kind.db_needs]

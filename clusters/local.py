@@ -60,7 +60,15 @@ from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
 from clusters._localcaps import probe_capabilities
 from clusters._localopts import LocalOptions
 from clusters._run import CommandFailed, run, which
-from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, ClusterStatus, Node
+from clusters.base import (
+    CLUSTER_FILE,
+    Capability,
+    Cluster,
+    ClusterSpec,
+    ClusterStatus,
+    Node,
+    down_command,
+)
 from harness.errors import ClusterError, ConfigError
 
 __all__ = ["LocalOptions", "LocalProvider"]
@@ -178,7 +186,7 @@ class LocalProvider:
             if (state / LEDGER_FILE).exists():
                 why = (
                     f"a half-built cluster is left in {state} (no {CLUSTER_FILE}); "
-                    "`clew cluster down` removes it"
+                    f"`{down_command(state)}` removes it"
                 )
             else:
                 why = f"no cluster is up in {state}"
@@ -436,7 +444,8 @@ class LocalProvider:
             raise ClusterError(
                 f"could not remove everything of the cluster in {state}: "
                 + "; ".join(errors)
-                + f". Its ledger {state / LEDGER_FILE} is kept so `clew cluster down` can retry"
+                + f". Its ledger {state / LEDGER_FILE} is kept so `{down_command(state)}` "
+                "can retry"
             )
         self._remove_files(state, keep_dir=keep_dir)
 

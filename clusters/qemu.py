@@ -61,7 +61,15 @@ from clusters._bridged import (
 )
 from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
 from clusters._run import run, which
-from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, ClusterStatus, Node
+from clusters.base import (
+    CLUSTER_FILE,
+    Capability,
+    Cluster,
+    ClusterSpec,
+    ClusterStatus,
+    Node,
+    down_command,
+)
 from clusters.doctor import check_nodes
 from clusters.qemu_opts import QemuOptions
 from clusters.qemu_power import end_power_lease
@@ -493,7 +501,7 @@ class QemuProvider:
         if errors:
             raise ClusterError(
                 f"could not remove everything of the cluster in {state}: {'; '.join(errors)}. "
-                f"Its ledger {state / LEDGER_FILE} is kept so `clew cluster down` can retry"
+                f"Its ledger {state / LEDGER_FILE} is kept so `{down_command(state)}` can retry"
             )
         nodes = state / NODES_DIR
         if nodes.is_dir() and not nodes.is_symlink():

@@ -45,7 +45,7 @@ from typing import Any
 from clusters import _libvirtd, _netns, _sshd
 from clusters._bridged import check_subnet_free
 from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
-from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, Node
+from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, Node, down_command
 from clusters.doctor import run_tool
 from clusters.qemu import TCG_FAULT_LEASE, TCG_FAULT_TIMEOUT, _node_archive
 from clusters.qemu_vm import choose_accel
@@ -419,7 +419,7 @@ def down_bridged(state: Path, vagrant: str | None) -> None:
     if problems:
         raise ClusterError(
             f"could not remove everything of the cluster in {state}: {'; '.join(problems)}. "
-            f"Its ledger {state / LEDGER_FILE} is kept so `clew cluster down` can retry"
+            f"Its ledger {state / LEDGER_FILE} is kept so `{down_command(state)}` can retry"
         )
     _remove_dir(state)
 

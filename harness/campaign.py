@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
+from clusters.in_use import cluster_in_use
 from harness.errors import ClusterError, ConfigError, NemesisError
 from harness.runner import RunOutcome, check_before_cluster, interrupt_runs, run_test
 from harness.spec import TestSpec
@@ -98,13 +99,20 @@ def experiment_hash(spec: TestSpec) -> str:
 
 
 def clew_commit() -> str | None:
-    """The git commit clew runs from, if it is a git checkout."""
+    """The git commit clew runs from, if it is a git checkout, with ``-dirty`` appended
+    when its tracked files differ from that commit (a campaign of modified code is not
+    that commit's)."""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
                              capture_output=True, text=True, timeout=10)  # fmt: skip
-        if out.returncode == 0:
-            return out.stdout.strip() or None
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        commit = out.stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                 "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)  # fmt: skip
+        return commit + ("-dirty" if status.returncode != 0 or status.stdout.strip() else "")
     return None
 
 
@@ -251,9 +259,15 @@ class LocalExecutor:
 
     @contextlib.contextmanager
     def session(self, spec: TestSpec) -> Iterator[RunFn]:
-        """The cluster for the campaign (see the class docstring) while the block lasts."""
-        provider = get_provider(spec.provider)
+        """The cluster for the campaign (see the class docstring) while the block lasts,
+        held for all its runs (:func:`clusters.in_use.cluster_in_use`): no other run
+        starts on it between two of them."""
         state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+        with cluster_in_use(state):
+            yield from self._session(spec, state)
+
+    def _session(self, spec: TestSpec, state: Path) -> Iterator[RunFn]:
+        provider = get_provider(spec.provider)
         made = True
         with contextlib.suppress(ClusterError):
             existing = Cluster.load(state)

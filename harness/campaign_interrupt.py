@@ -24,7 +24,8 @@ __all__ = ["INTERRUPT_EVERY", "stop_on_ctrl_c"]
 INTERRUPT_EVERY = 2.0
 
 _FIRST = ("interrupted (Ctrl-C): no new campaign or run starts; the runs in flight are "
-          "being stopped (faults healed, databases torn down) and will not be counted. "
+          "being stopped (faults healed, databases torn down), recorded, and counted as a "
+          "detection only if invalid; the campaign ends as interrupted. "
           "Ctrl-C again to abandon them at once.")  # fmt: skip
 
 

@@ -855,7 +855,9 @@ def convert_cmd(src: str, dst: str, src_format: str, dst_format: str) -> None:
     from harness.formats import convert
 
     n = convert(src, dst, src_format=src_format, dst_format=dst_format)
-    click.echo(f"wrote {n} ops to {dst}")
+    # n counts history entries (invocations and completions), as `clew check` counts
+    # "history lines"; "ops" means client operations elsewhere (clew test: 1573 ops).
+    click.echo(f"wrote {n} history lines to {dst}")
 
 
 #: Set by ``check``: the process's objects (Numba's registries are tens of thousands) need

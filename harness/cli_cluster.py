@@ -109,8 +109,10 @@ def cluster_cmd() -> None:
     """Bring a cluster of nodes up, check that they answer, and take it down again.
 
     A cluster is saved as cluster.json in its state directory
-    (~/.local/state/clew/clusters/NAME unless --state-dir is given), so later commands
-    and `clew test` find it by --name alone.
+    (~/.local/state/clew/clusters/NAME unless --state-dir is given), so `clew cluster
+    status`, `clew cluster down` and `clew doctor` find it by --name alone; `clew test`
+    and `clew campaign` use the cluster named default, or the one in
+    --cluster-state-dir DIR.
 
     \b
     Providers:
@@ -363,6 +365,7 @@ def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
     """Take the cluster down and remove its state, leaving nothing behind.
 
     Quiet, and harmless when nothing is up. The provider is read from the saved state.
+    Refused (exit 254) while a clew run is using the cluster.
 
     \b
     Examples:
@@ -374,7 +377,12 @@ def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
         provider = Cluster.load(sdir).provider
     if provider is None:
         return
-    _provider(provider).down(sdir)
+    from clusters.in_use import cluster_in_use
+
+    busy = ("taking it down now would break that run. Wait for it to end, or stop it "
+            "(Ctrl-C) first")  # fmt: skip
+    with cluster_in_use(sdir, busy=busy):
+        _provider(provider).down(sdir)
 
 
 # -- clew doctor ----------------------------------------------------------------------------
@@ -389,7 +397,7 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     Checks: root or user namespaces; ip, unshare, nft, iptables, tc, sshd, ssh, etcd;
     libfaketime; whether the kernel has netem, the iptables statistic match (packet loss)
     and a bindable NFQUEUE (packet delay), probed in a throwaway network namespace that
-    vanishes with the probe; which packet faults that allows; for --provider qemu, QEMU,
+    vanishes with the probe; which packet faults that allows; for the qemu provider, QEMU,
     whether its VMs would use KVM or TCG (and why not KVM), and the VM image. If a cluster is up
     (see --name), also whether each node's SSH port answers.
 

@@ -349,11 +349,23 @@ def test_cmd(
         live.done()
         outcomes.append(outcome)
         _print_outcome(outcome)
+        if run_spec.leave_db_running:
+            click.echo(_left_running(run_spec))
     if junit_xml:
         # The run directories are named for the test with its workload resolved.
         _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
     worst = max((o.exit_code for o in outcomes), key=lambda c: {0: 0, 2: 1, 1: 2}[c])
     sys.exit(worst)
+
+
+def _left_running(spec: Any) -> str:
+    """What --leave-db-running left up, and how to reach it and take it down."""
+    from harness.runner import cluster_state_dir
+
+    state = cluster_state_dir(spec)
+    return (f"left running: the database and the cluster in {state} (ssh -F "
+            f"{state / 'ssh_config'} n1 on a local cluster; `clew cluster down --state-dir "
+            f"{state}` takes them down)")  # fmt: skip
 
 
 def _print_outcome(o: Any) -> None:
@@ -412,9 +424,10 @@ def analyze_cmd(
     (history.jsonl, results.json, node logs, report.html) into RUN_DIR/clew/, leaving
     Jepsen's files as they are.
 
-    Works on the journal of a run whose controller crashed. Rewrites results.json (keeping
-    the run's own record: its duration, wall time, heal residue and problems) and the
-    report.
+    Works on the journal of a run whose controller crashed (such a run, which never
+    wrote results.json, is unknown at best: exit 2 unless its history is invalid).
+    Rewrites results.json (keeping the run's own record: its duration, wall time, heal
+    residue and problems) and the report.
 
     A run directory may come from someone else: clew never executes a suite file that its
     spec.json names. Runs of a built-in suite (etcd, postgres, ...) or an installed one are

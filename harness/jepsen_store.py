@@ -127,11 +127,16 @@ class JepsenCheck:
         return self.result.exit_code
 
 
-def _model_choices() -> str:
+def _model_names() -> list[str]:
+    """Every model a Jepsen store can be checked with, as ``clew check --model`` takes."""
     from checkers.collections import CHECKERS
     from checkers.linear.models import MODELS
 
-    return ", ".join([*MODELS, *_TXN_MODELS, *sorted(CHECKERS)])
+    return list(dict.fromkeys([*MODELS, *_TXN_MODELS, *sorted(CHECKERS)]))
+
+
+def _model_choices() -> str:
+    return ", ".join(_model_names())
 
 
 def _check(history: History, model: str, time_limit: float, max_memory: int) -> Result:
@@ -205,6 +210,8 @@ def check_jepsen_store(
     store = Path(path)
     if not is_jepsen_store(store):
         raise ConfigError(f"{store}: not a Jepsen store directory (no history.edn)")
+    if model is not None and model not in _model_names():  # before reading the history
+        raise ConfigError(f"unknown model {model!r}; choose one of {_model_choices()}")
     view = store / VIEW_DIR
     if view.is_symlink():  # clew would write (and delete) wherever it points
         raise InputError(f"{view}: is a symbolic link; clew keeps its view of the Jepsen run "

@@ -6,6 +6,8 @@ heal and teardown, node logs, check, report); a phase ends when the next begins 
 ``clew.phase``), so a run's ``clew.log`` and ``clew -v`` show the steps with timestamps.
 The fault ledger calls :func:`note_fault` as each fault is applied or healed, so the live
 line shows a fault the moment it strikes and heals, not at the next sample.
+A kernel about to compile (:mod:`checkers.compile_watch`) is told as it happens
+(:func:`note_compiling`).
 
 Where the lines go is the sink set with :func:`reporting` (the CLI's
 :class:`ConsoleProgress`); without one, phases are only logged.
@@ -18,15 +20,14 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 __all__ = [
     "ConsoleProgress",
     "ProgressSink",
     "begin",
-    "checker_compile_note",
     "end",
+    "note_compiling",
     "note_fault",
     "reporting",
 ]
@@ -40,14 +41,20 @@ PLAIN_INTERVAL = 10.0
 class ProgressSink(Protocol):
     """Receives the phases and the fault events of a run."""
 
-    def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
-        """Phase ``name`` starts (``finished``: the phase that just ended, and its seconds)."""
+    def phase(
+        self, name: str, detail: str, finished: tuple[str, float] | None, *, stopped: bool = False
+    ) -> None:
+        """Phase ``name`` starts (``finished``: the phase that just ended, and its seconds;
+        ``stopped``: it was cut short)."""
 
-    def phase_end(self, finished: tuple[str, float]) -> None:
-        """The last phase ended."""
+    def phase_end(self, finished: tuple[str, float], *, stopped: bool = False) -> None:
+        """The last phase ended (``stopped``: cut short by an error)."""
 
     def fault(self, record: Mapping[str, Any]) -> None:
         """A fault was applied or healed (a fault ledger record)."""
+
+    def note(self, text: str) -> None:
+        """A line about the current phase (e.g. a checker compiling during the check)."""
 
 
 _sink: ProgressSink | None = None
@@ -57,43 +64,48 @@ _current: tuple[str, float] | None = None
 @contextlib.contextmanager
 def reporting(sink: ProgressSink | None) -> Iterator[None]:
     """Send phases and fault events to ``sink`` while the block runs (then end the last
-    phase)."""
+    phase: as stopped if the block raised, e.g. the cluster could not come up)."""
+    from checkers.compile_watch import watching
+
     global _sink, _current
     before, _sink, _current = _sink, sink, None
+    stopped = True
     try:
-        yield
+        with watching(note_compiling):
+            yield
+        stopped = False
     finally:
-        end()
+        end(stopped=stopped)
         _sink = before
 
 
-def _finish() -> tuple[str, float] | None:
+def _finish(stopped: bool = False) -> tuple[str, float] | None:
     global _current
     if _current is None:
         return None
     name, t0 = _current
     _current = None
     seconds = time.monotonic() - t0
-    log.info("%s: done in %.1f s", name, seconds)
+    log.info("%s: %s %.1f s", name, "stopped after" if stopped else "done in", seconds)
     return name, seconds
 
 
-def begin(name: str, detail: str = "") -> None:
+def begin(name: str, detail: str = "", *, cut_short: bool = False) -> None:
     """Phase ``name`` starts now (``detail``: what it does, for a person); the phase before
-    it ends."""
+    it ends (``cut_short``: stopped by a Ctrl-C or an error, not done)."""
     global _current
-    finished = _finish()
+    finished = _finish(cut_short)
     _current = (name, time.monotonic())
     log.info("%s%s", name, f": {detail}" if detail else "")
     if _sink is not None:
-        _sink.phase(name, detail, finished)
+        _sink.phase(name, detail, finished, stopped=cut_short)
 
 
-def end() -> None:
-    """The current phase (if any) ends."""
-    finished = _finish()
+def end(*, stopped: bool = False) -> None:
+    """The current phase (if any) ends; ``stopped``: cut short by an error, not done."""
+    finished = _finish(stopped)
     if finished is not None and _sink is not None:
-        _sink.phase_end(finished)
+        _sink.phase_end(finished, stopped=stopped)
 
 
 def note_fault(record: Mapping[str, Any]) -> None:
@@ -102,40 +114,26 @@ def note_fault(record: Mapping[str, Any]) -> None:
         _sink.fault(record)
 
 
-def _cached(module_file: str) -> bool:
-    """Whether numba's on-disk cache holds compiled code for the module at ``module_file``
-    (an index at least as new as the source: numba recompiles a changed source)."""
-    path = Path(module_file)
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
-    try:
-        source = path.stat().st_mtime
-    except OSError:
-        return True
-    indexes = (path.parent / "__pycache__").glob(f"{path.stem}.*.{tag}.nbi")
-    return any(p.stat().st_mtime >= source for p in indexes)
-
-
-def checker_compile_note() -> str:
-    """A few words for the check phase when the checkers' compiled code is not cached
-    yet (the first check compiles it, which takes tens of seconds), else ''."""
-    import importlib.util
-
-    top = importlib.util.find_spec("checkers")  # its package only: importing a kernel compiles
-    if top is None or not top.origin:
-        return ""
-    root = Path(top.origin).parent
-    missing = [name for name, rel in (("linearizability", "linear/kernel.py"),
-                                      ("transactional", "txn/kernels.py"))
-               if (root / rel).exists() and not _cached(str(root / rel))]  # fmt: skip
-    if not missing:
-        return ""
-    return f"compiling the {' and '.join(missing)} checker (first use; cached afterwards)"
+def note_compiling(what: str) -> None:
+    """``what`` (e.g. "the linearizability checker") is about to be compiled, which takes
+    tens of seconds the first time: before any phase (the options' check before the
+    cluster) that is a phase of its own, "checker", ended by the next; within a phase, a
+    line saying so."""
+    detail = f"compiling {what} (first use; cached afterwards)"
+    if _current is None:
+        begin("checker", detail)
+        return
+    log.info("%s: %s", _current[0], detail)
+    if _sink is not None:
+        _sink.note(f"{_current[0]}: {detail} …")
 
 
 def _fault_words(record: Mapping[str, Any]) -> str:
     kind = record.get("kind") or record.get("f") or "fault"
     targets = record.get("targets")
     if record.get("event") == "healed":
+        if record.get("reason") == "final":  # the end's heal of every node, struck or not
+            return f"{kind}: final heal of every node"
         return f"{kind} healed"
     where = f" → {' '.join(map(str, targets))}" if isinstance(targets, list) and targets else ""
     return f"{kind} struck{where}"
@@ -163,11 +161,23 @@ class ConsoleProgress:
 
     # --- output ---------------------------------------------------------------------------
     def _line(self, text: str) -> None:
-        if self.tty:
-            self._rich().print(text, highlight=False, markup=False)
-        else:
-            self.stream.write(time.strftime("%H:%M:%S ") + text + "\n")
-            self.stream.flush()
+        try:
+            if self.tty:
+                self._rich().print(text, highlight=False, markup=False)
+            else:
+                self.stream.write(time.strftime("%H:%M:%S ") + text + "\n")
+                self.stream.flush()
+        except OSError as e:
+            self._gone(e)
+
+    def _gone(self, e: OSError) -> None:
+        """The stream broke (a closed pipe: ``clew test … | head``; a terminal gone): the
+        progress lines stop, the run does not. Raising here, inside the run's scopes,
+        once skipped the database's teardown and the cluster's down, and lost the check."""
+        if self.enabled:
+            log.warning("progress lines stopped: cannot write to %s: %s", self.stream, e)
+        self.enabled = False
+        self._status = None
 
     def _rich(self) -> Any:
         if self._console is None:
@@ -178,19 +188,24 @@ class ConsoleProgress:
 
     def _show(self, text: str) -> None:
         """The spinner's text (terminal only)."""
-        if self._status is None:
-            self._status = self._rich().status(text)
-            self._status.start()
-        else:
-            self._status.update(text)
+        try:
+            if self._status is None:
+                self._status = self._rich().status(text)
+                self._status.start()
+            else:
+                self._status.update(text)
+        except OSError as e:
+            self._gone(e)
 
     # --- ProgressSink ---------------------------------------------------------------------
-    def phase(self, name: str, detail: str, finished: tuple[str, float] | None) -> None:
-        """Report the phase that ended and the one starting."""
+    def phase(
+        self, name: str, detail: str, finished: tuple[str, float] | None, *, stopped: bool = False
+    ) -> None:
+        """Report the phase that ended (``stopped``: cut short) and the one starting."""
         if not self.enabled:
             return
         if finished is not None:
-            self._done(finished)
+            self._done(finished, stopped=stopped)
         self._phase, self._phase_t0 = name, time.monotonic()
         text = f"{name}: {detail}" if detail else name
         if self.tty:
@@ -198,15 +213,28 @@ class ConsoleProgress:
         else:
             self._line(text + " …")
 
-    def phase_end(self, finished: tuple[str, float]) -> None:
-        """Report the last phase's end and stop the spinner."""
+    def phase_end(self, finished: tuple[str, float], *, stopped: bool = False) -> None:
+        """Report the last phase's end (``stopped``: cut short by an error, which the caller
+        prints) and stop the spinner."""
         if self.enabled:
-            self._done(finished)
+            self._done(finished, stopped=stopped)
         self.done()
 
-    def _done(self, finished: tuple[str, float]) -> None:
+    def _done(self, finished: tuple[str, float], *, stopped: bool = False) -> None:
         name, seconds = finished
-        self._line(f"{'✓ ' if self.tty else ''}{name}: done in {seconds:.1f} s")
+        if stopped:
+            self._line(f"{'✗ ' if self.tty else ''}{name}: stopped after {seconds:.1f} s")
+        else:
+            self._line(f"{'✓ ' if self.tty else ''}{name}: done in {seconds:.1f} s")
+
+    def note(self, text: str) -> None:
+        """Print a line about the current phase (on a terminal, also the spinner's text)."""
+        if not self.enabled:
+            return
+        if self.tty:
+            self._show(text)
+        else:
+            self._line(text)
 
     def fault(self, record: Mapping[str, Any]) -> None:
         """Print a fault striking or healing the moment the ledger records it."""
@@ -253,5 +281,8 @@ class ConsoleProgress:
     def done(self) -> None:
         """Stop the spinner (terminal)."""
         if self._status is not None:
-            self._status.stop()
+            try:
+                self._status.stop()
+            except OSError as e:
+                self._gone(e)
             self._status = None

@@ -229,8 +229,12 @@ def verdict_caveats(results: Mapping[str, Any]) -> list[str]:
         out.append(f"tainted: the heal left residue ({left or 'not verified'}); the faults "
                    "may have outlived their windows, so the run cannot count as valid")  # fmt: skip
     if results.get("incomplete") and results.get("valid") is not False:
-        out.append(f"incomplete: {results['incomplete']}; the history so far shows no "
-                   "anomaly, but a run cut short cannot count as valid")  # fmt: skip
+        if not results.get("checkers"):  # nothing was checked: no op, or no checker ran
+            out.append(f"incomplete: {results['incomplete']}; nothing was checked, so the "
+                       "run cannot count as valid")  # fmt: skip
+        else:
+            out.append(f"incomplete: {results['incomplete']}; the history so far shows no "
+                       "anomaly, but a run cut short cannot count as valid")  # fmt: skip
     return out
 
 

@@ -47,6 +47,7 @@ import numpy as np
 
 from checkers.result import UNKNOWN, Result
 from clusters import Cluster, ClusterSpec, Node, default_state_dir, get_provider
+from clusters.in_use import cluster_in_use
 from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
@@ -164,7 +165,7 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     """The cluster to use: a healthy one already up in the state dir, else a new one.
     Returns (cluster, whether this run made it, state dir)."""
     provider = get_provider(spec.provider)
-    state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+    state = cluster_state_dir(spec)
     with contextlib.suppress(ClusterError):
         existing = Cluster.load(state)
         same = existing.provider == spec.provider and len(existing.nodes) == spec.nodes
@@ -249,6 +250,20 @@ async def _cluster_scope(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Clus
     """The cluster, brought up unless a healthy one is; down on exit if this run made it
     (and ``leave_db_running`` is off)."""
     progress.begin("cluster", f"{spec.nodes} {spec.provider} nodes: reusing or bringing up")
+    with cluster_in_use(cluster_state_dir(spec)):  # one run at a time on these nodes
+        async with _cluster_up(spec, life) as cluster:
+            yield cluster
+
+
+def cluster_state_dir(spec: TestSpec) -> Path:
+    """The state directory of the cluster a run of ``spec`` uses."""
+    return Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+
+
+@contextlib.asynccontextmanager
+async def _cluster_up(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Cluster]:
+    """The cluster up for the run (:func:`_bring_up`), down again at the end if the run
+    made it; a Ctrl-C while it comes up lets it come up, then takes it down."""
     brought: list[tuple[Cluster, bool, Path]] = []
 
     async def bring_up() -> None:
@@ -483,7 +498,23 @@ async def _execute(
             if on_progress:
                 on_progress(p, faults.active_names if faults else None)
 
-        progress.begin("load", f"{spec.time_limit:g} s of ops, then the final heal and reads")
+        await _load(spec, ctx, gen, clients, faults, journal, on_op_progress)
+
+
+async def _load(
+    spec: TestSpec,
+    ctx: TestContext,
+    gen: Any,
+    clients: Any,
+    faults: FaultSet | None,
+    journal: Journal,
+    on_op_progress: Callable[[Any], None],
+) -> None:
+    """The load phase: the interpreter drives the workers and the nemesis; then the
+    "heal and verify" phase begins (the scopes' exits heal and verify), also when a Ctrl-C
+    or an error cuts the load short, which then is not called done."""
+    progress.begin("load", f"{spec.time_limit:g} s of ops, then the final heal and reads")
+    try:
         await interpret(
             gen,
             ctx=ctx,
@@ -494,7 +525,11 @@ async def _execute(
             seed=spec.seed or 0,
             on_progress=on_op_progress,
         )
-        progress.begin("heal and verify", "healing every fault and checking nothing is left")
+    except BaseException:
+        progress.begin("heal and verify", "the load was cut short; healing every fault and "
+                       "checking nothing is left", cut_short=True)  # fmt: skip
+        raise
+    progress.begin("heal and verify", "healing every fault and checking nothing is left")
 
 
 def client_ops(history: History) -> int:
@@ -721,9 +756,12 @@ def run_test(
             not run.history.exists() or run.history.stat().st_size == 0
         )
         if cut_before_any_op:
+            checked_note = "interrupted (Ctrl-C); the history so far is checked"
+            if checked_note in life.problems:  # there is no history to check
+                life.problems.remove(checked_note)
             life.problems.append("no op was recorded before the run stopped; nothing to check")
         elif run.history.exists():
-            progress.begin("check", progress.checker_compile_note() or "checking the history")
+            progress.begin("check", "checking the history")
             checked, history, check_seconds, torn = _check(run, workload, ctx)
             if torn is not None:
                 life.problems.append(torn)
@@ -834,14 +872,23 @@ def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
     return run, stored
 
 
+#: Why a run without results.json cannot count as valid (:func:`analyze`).
+NEVER_FINISHED = (
+    "the run never finished: its controller stopped (crashed or was killed) before writing "
+    "results.json, so its load, final reads, heal or verify may not have run"
+)
+
+
 def analyze(
     run_dir: str | Path, *, suite_file: str | None = None, check_time_limit: float | None = None
 ) -> RunOutcome:
     """Check a stored run again, offline, from its ``spec.json`` and ``history.jsonl``;
     rewrite ``results.json`` (keeping what the run itself recorded: its wall time, heal
-    residue and problems) and the report. Works on the journal of a crashed run. The suite
-    comes from :func:`stored_suite` (``suite_file``: a file the user names again).
-    ``check_time_limit`` (seconds), if given, replaces the run's own option of that name."""
+    residue and problems) and the report. Works on the journal of a crashed run, which
+    has no results.json: its history is checked, but it cannot count as valid (it is
+    incomplete, :data:`NEVER_FINISHED`). The suite comes from :func:`stored_suite`
+    (``suite_file``: a file the user names again). ``check_time_limit`` (seconds), if
+    given, replaces the run's own option of that name."""
     run, stored = _stored_run(run_dir)
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
@@ -872,6 +919,8 @@ def analyze(
     incomplete = previous.incomplete if previous else None
     if torn is not None:
         incomplete = incomplete or "the journal's last line was torn"
+    if previous is None and not problems:  # no results.json: the run never reached its end
+        incomplete = incomplete or NEVER_FINISHED
     results = _results(
         run, checked, history,
         problems=(previous.problems if previous else []) + problems,

@@ -45,7 +45,6 @@ from nemeses.scheduler import (
     PlansAgentSteps,
     Scheduler,
     SchedulerArgs,
-    coverage_shortfall,
     make_scheduler,
     observing,
     scheduler_generator,
@@ -107,18 +106,9 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
         raise ConfigError(
             "--scheduler replay plays a stored run's faults: use `clew replay RUN_DIR`"
         )
-    missed = coverage_shortfall(spec.faults, spec.time_limit, spec.interval,
-                                overlap=spec.overlap, fault_ops=spec.fault_ops)  # fmt: skip
-    if missed and spec.scheduler == "random":
-        logger.warning(
-            "a %g s run with a fault op every %g s (overlap %d, fault ops %s) has no time "
-            "for fault kind(s) %s; raise --time-limit or --fault-ops, or lower --interval",
-            spec.time_limit, spec.interval, spec.overlap,
-            "uncapped" if spec.fault_ops is None else spec.fault_ops, ", ".join(missed),
-        )  # fmt: skip
     if spec.scheduler != "random":
         return []
-    return plan_schedule(
+    schedule = plan_schedule(
         spec.faults,
         [n.name for n in ctx.nodes],
         seed=spec.seed,
@@ -128,6 +118,19 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
         overlap=spec.overlap,
         fault_ops=spec.fault_ops,
     )
+    # The kinds the plan leaves out: the seed's draw, not the last ones listed.
+    struck = schedule_kinds(s for s in schedule if str(s.get("f", "")).startswith("start-"))
+    missed = [k for k in dict.fromkeys(spec.faults) if k not in struck]
+    if missed:
+        which = (f"the seed's draw: {len(struck)} of {len(struck) + len(missed)} kinds strike"
+                 if struck else "no fault strikes at all")  # fmt: skip
+        logger.warning(
+            "a %g s run with a fault op every %g s (overlap %d, fault ops %s) has no time "
+            "for fault kind(s) %s (%s); raise --time-limit or --fault-ops, or lower --interval",
+            spec.time_limit, spec.interval, spec.overlap,
+            "uncapped" if spec.fault_ops is None else spec.fault_ops, ", ".join(missed), which,
+        )  # fmt: skip
+    return schedule
 
 
 def run_kinds(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) -> list[str]:

@@ -145,7 +145,8 @@ class FaultSet:
                        "phase": "start" if starting else "stop", "value": value,
                        "targets": targets_of(value) if starting else [],
                        "commands": list(commands),
-                       "seconds": round(time.monotonic() - t0, 3)})  # fmt: skip
+                       "seconds": round(time.monotonic() - t0, 3),
+                       **({"reason": op["reason"]} if "reason" in op else {})})  # fmt: skip
         return done
 
     async def _resolve_roles(self, ctx: TestContext, kind: str, op: Op) -> Op:

@@ -40,7 +40,9 @@ def _from_file(path: Path) -> Suite:
     name = "clew_suite_" + re.sub(r"\W", "_", path.stem)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"{path}: cannot load this file as Python")
+        hint = ("; a TOML test spec is given with --spec FILE" if path.suffix == ".toml"
+                else "; a suite file is a Python file, named *.py")  # fmt: skip
+        raise ConfigError(f"{path}: cannot load this file as Python{hint}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -52,8 +54,11 @@ def _from_file(path: Path) -> Suite:
         ) from e
     suite = getattr(module, "SUITE", None)
     if not isinstance(suite, Suite):
+        what = ("defines no `SUITE`" if not hasattr(module, "SUITE")
+                else f"defines `SUITE` of type {type(suite).__name__}, not a Suite")  # fmt: skip
         raise ConfigError(
-            f"{path}: defines no `SUITE = Suite(...)` (see harness/api.py and the etcd suite)"
+            f"{path}: {what}; a suite file defines `SUITE = Suite(...)` (see harness/api.py "
+            "and the etcd suite)"
         )
     _register_kinds(module, str(path))
     return suite

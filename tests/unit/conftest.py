@@ -11,6 +11,17 @@ import pytest
 import harness.campaign
 
 
+@pytest.fixture(autouse=True)
+def own_clew_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each unit test has a clew state directory of its own (``CLEW_STATE_DIR``): a run
+    whose cluster is stubbed still locks its cluster's state directory (one run at a time
+    on a cluster, :mod:`clusters.in_use`), which must be neither this machine's default
+    cluster nor another test's."""
+    monkeypatch.setenv("CLEW_STATE_DIR", str(tmp_path_factory.mktemp("clew-state")))
+
+
 @pytest.fixture
 def campaign_spy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """``harness.campaign.run_campaign`` replaced by a spy that runs nothing, records the

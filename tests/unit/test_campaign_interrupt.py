@@ -39,6 +39,8 @@ def test_the_first_ctrl_c_stops_and_interrupts_until_the_end_the_second_abandons
         assert stop.is_set() and len(calls) >= 3, calls  # told again and again
         assert len(said) == 1 and said[0].startswith("interrupted (Ctrl-C)")
         assert "Ctrl-C again to abandon" in said[0]
+        # the runs cut short are recorded in campaign.json: it once said "will not be counted"
+        assert "recorded, and counted as a detection only if invalid" in said[0]
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
             time.sleep(1)  # (the handler runs at the next bytecode)

@@ -291,3 +291,24 @@ def test_a_damaged_ledger_line_does_not_stop_the_count_of_a_runs_fault_ops(tmp_p
         '{"event": "applied", "seq": 1, "value": null}\n'
     )
     assert _schedule_of(tmp_path) == ([{"at": 1.0, "f": "start-kill", "value": None}], 1)
+
+
+def test_the_campaigns_commit_says_when_the_code_differs_from_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """campaign.json's clew_commit named HEAD even for a campaign made from modified code."""
+    import subprocess
+    from types import SimpleNamespace
+
+    import harness.campaign
+
+    changed = [""]
+
+    def fake_run(argv: list[str], **kw: object) -> SimpleNamespace:
+        out = "0123456789ab\n" if "rev-parse" in argv else changed[0]
+        return SimpleNamespace(returncode=0, stdout=out)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert harness.campaign.clew_commit() == "0123456789ab"
+    changed[0] = " M harness/runner.py\n"
+    assert harness.campaign.clew_commit() == "0123456789ab-dirty"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -176,7 +177,8 @@ def test_counterexample_dir_gets_json(tmp_path: Path) -> None:
 def test_convert_round_trips_through_jsonl(tmp_path: Path) -> None:
     out = tmp_path / "etcd_000.jsonl"
     code, text = run("convert", INVALID, str(out))
-    assert code == 0 and "wrote" in text
+    # 85 client ops, each an invocation and a completion: "wrote 170 ops" said twice too many
+    assert code == 0 and f"wrote 170 history lines to {out}" in text, text
     code, text = run("check", "--model", "etcd", str(out))
     assert code == 1
 
@@ -428,3 +430,29 @@ def test_the_command_list_imports_no_command_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout  # fmt: skip
     assert out.strip() == "[]"
+
+
+def test_leave_db_running_says_what_it_left_up_and_how_to_take_it_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew test --leave-db-running` ended like any run, naming neither the cluster it
+    left up nor how to reach it or take it down."""
+    import harness.runner
+    from harness.runner import RunOutcome
+
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def fake_run_test(spec: Any, **_kw: Any) -> RunOutcome:
+        return RunOutcome(run_dir=run, valid=True, results={}, ops=1, duration=1.0,
+                          wall_seconds=2.0, problems=[])  # fmt: skip
+
+    monkeypatch.setattr(harness.runner, "run_test", fake_run_test)
+    state = tmp_path / "mine"
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--leave-db-running", "--cluster-state-dir",
+                                   str(state), "--store", str(tmp_path / "s")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert f"left running: the database and the cluster in {state}" in res.output
+    assert f"clew cluster down --state-dir {state}" in res.output
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--store", str(tmp_path / "s")])
+    assert "left running" not in res.output

@@ -150,3 +150,59 @@ def test_importing_the_cli_imports_no_provider() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout  # fmt: skip
     assert set(ast.literal_eval(out.strip())) <= {"clusters.base"}
+
+
+def test_doctor_help_names_only_its_own_options() -> None:
+    """`clew doctor --help` said "for --provider qemu", an option doctor does not have
+    (it checks QEMU every time)."""
+    import re
+
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    out = CliRunner().invoke(cli, ["doctor", "--help"]).output
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", out))
+    assert named <= {"--name", "--state-dir", "--json", "--help"}, named
+
+
+def test_cluster_help_says_how_clew_test_finds_a_named_cluster() -> None:
+    """`clew cluster --help` said `clew test` finds a cluster "by --name alone": clew test
+    has no --name; it takes --cluster-state-dir."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    runner = CliRunner()
+    out = " ".join(runner.invoke(cli, ["cluster", "--help"]).output.split())
+    assert "`clew test` find it by --name" not in out
+    assert "--cluster-state-dir" in out
+    test_help = runner.invoke(cli, ["test", "--help"]).output
+    assert "--cluster-state-dir" in test_help and "\n  --name" not in test_help
+
+
+def test_down_is_refused_while_a_run_uses_the_cluster(tmp_path: Path) -> None:
+    """`clew cluster down` in another terminal took the nodes from under a running test."""
+    import fcntl
+    import os
+
+    from click.testing import CliRunner
+
+    from clusters.base import Cluster, Node
+    from harness.cli import cli
+
+    state = tmp_path / "c"
+    Cluster(provider="static", name="c", nodes=(Node(name="n1", host="192.0.2.1"),),
+            state_dir=str(state)).save()  # fmt: skip
+    run = os.open(state, os.O_RDONLY | os.O_DIRECTORY)  # a run in another process holds it
+    fcntl.flock(run, fcntl.LOCK_EX)
+    try:
+        res = CliRunner().invoke(cli, ["cluster", "down", "--state-dir", str(state)])
+    finally:
+        os.close(run)
+    assert res.exit_code == 254, res.output
+    assert "another clew run is using the cluster" in res.output
+    assert "Wait for it to end, or stop it (Ctrl-C) first" in res.output
+    assert (state / "cluster.json").exists()
+    res = CliRunner().invoke(cli, ["cluster", "down", "--state-dir", str(state)])
+    assert res.exit_code == 0, res.output

@@ -170,3 +170,22 @@ def test_the_same_host_on_other_ports_is_fine(tmp_path: Path) -> None:
                      "--state-dir", str(tmp_path / "s"))  # fmt: skip
     assert code == 0 and "is up with 3 nodes" in text
     assert run("cluster", "down", "--state-dir", str(tmp_path / "s"))[0] == 0
+
+
+def test_a_message_says_how_to_take_down_the_cluster_it_is_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew test --cluster-state-dir /tmp/c --nodes 4` on a 3-node cluster there said "bring
+    it down first with `clew cluster down`", which takes down the *default* cluster."""
+    from clusters._bridged import check_config
+    from clusters.base import down_command
+    from harness.errors import ClusterError
+
+    monkeypatch.setenv("CLEW_STATE_DIR", str(tmp_path / "state"))
+    assert down_command(default_state_dir()) == "clew cluster down"
+    assert down_command(default_state_dir("lab")) == "clew cluster down --name lab"
+    mine = tmp_path / "my cluster"
+    assert down_command(mine) == f"clew cluster down --state-dir '{mine}'"
+    with pytest.raises(ClusterError) as e:
+        check_config(mine, "local", {"nodes": 3}, {"nodes": 4}, "use another state directory")
+    assert f"bring it down first with `clew cluster down --state-dir '{mine}'`" in str(e.value)

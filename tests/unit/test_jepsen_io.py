@@ -139,6 +139,18 @@ def test_model_is_only_for_a_jepsen_store(tmp_path: Path) -> None:
     assert "--model" in out
 
 
+def test_an_unknown_model_for_a_jepsen_store_lists_every_model_it_takes(tmp_path: Path) -> None:
+    """`clew analyze STORE -m regster` listed only the linearizability models, though the
+    store takes `-m bank`, `-m list-append`, …; and nothing is written."""
+    store = _copy(tmp_path)
+    before = _files(store)
+    code, out = _clew("analyze", str(store), "-m", "regster")
+    assert code == 254, out
+    assert "unknown model 'regster'; choose one of register," in out
+    assert "list-append" in out and "bank" in out and "set-full" in out
+    assert _files(store) == before and not (store / "clew").exists()
+
+
 def test_convert_writes_edn_jepsen_reads_back(tmp_path: Path) -> None:
     """One op map per line, keyword keys and :type/:f keywords, as jepsen.store writes and
     reads history.edn; clew's own reader gives back the same history."""

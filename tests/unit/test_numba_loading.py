@@ -144,3 +144,37 @@ def test_load_now_loads_a_cached_kernel_before_its_first_call(tmp_path: Path) ->
         """
     assert _run(code, env).split()[0] == "True"  # the first run compiles at import
     assert _run(code, env).split() == ["False", "True", "1", "6"]
+
+
+def test_a_kernel_compiling_is_told_once_and_a_cached_one_is_not(tmp_path: Path) -> None:
+    """The watchers of checkers.compile_watch hear of a kernel compiling (with declared
+    signatures, at import; without, at its first call), once per module, and not when it
+    loads from the cache (a later process)."""
+    (tmp_path / "nc_kernels.py").write_text(
+        textwrap.dedent(
+            """
+            from checkers._numba import njit, types
+
+            @njit(types.int64(types.int64), cache=True)
+            def declared(x):
+                return x + 1
+
+            @njit(cache=True)
+            def lazy(x):
+                return x * 2
+            """
+        )
+    )
+    code = """
+        import sys
+        sys.path.insert(0, PATH)
+        from checkers.compile_watch import watching
+        heard = []
+        with watching(heard.append):
+            import nc_kernels
+            print(nc_kernels.declared(1), nc_kernels.lazy(2))
+        print(heard)
+        """.replace("PATH", repr(str(tmp_path)))
+    env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+    assert _run(code, env).split("\n")[:2] == ["2 4", "['the kernels of nc_kernels']"]
+    assert _run(code, env).split("\n")[:2] == ["2 4", "[]"]

@@ -284,7 +284,7 @@ def test_a_run_that_healed_itself_is_verified_first_and_healed_blind_only_on_res
     monkeypatch.setattr(runner, "build_generator", lambda *args: load)
     outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
     barrier = ["verify healed", "heal all (final)", "verify healed"] if found else ["verify healed"]
-    assert events[events.index("client open n2") + 1:] == [*barrier, *UNWIND, "check 8 lines"]
+    assert events[events.index("client open n2") + 1 :] == [*barrier, *UNWIND, "check 8 lines"]
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["tainted"] is False and results["heal_residue"] == clean
 
@@ -504,8 +504,73 @@ def test_ctrl_c_before_any_op_is_an_unknown_run_with_nothing_to_check(
     outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
         {"f": "read"})))))  # fmt: skip
     assert outcome.valid == "unknown" and outcome.ops == 0
-    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked",
-                                "no op was recorded before the run stopped; nothing to check"]
+    # It said both "the history so far is checked" and "nothing to check", and "the
+    # history so far shows no anomaly" of a run with no history.
+    assert outcome.problems == ["no op was recorded before the run stopped; nothing to check"]
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["incomplete"] == "interrupted (Ctrl-C)" and results["checkers"] == {}
+    from harness.record import verdict_caveats
+
+    assert verdict_caveats(results) == [
+        "incomplete: interrupted (Ctrl-C); nothing was checked, so the run cannot count as valid"
+    ]
     assert not any(e.startswith("check ") for e in events)
+
+
+def test_a_second_run_on_a_cluster_in_use_is_refused_before_it_touches_it(
+    events: Events, tmp_path: Path
+) -> None:
+    """Two `clew test` at once on one cluster both installed bugkv on the same nodes,
+    killed each other's servers and both reported INVALID: a database bug that was not
+    there. A run holds its cluster; a second is refused before the cluster is touched,
+    with no run directory."""
+    import fcntl
+    import os
+
+    from harness.errors import ConfigError
+
+    state = tmp_path / "cluster"
+    state.mkdir()
+    busy = load_spec(suite="etcd", workload="w", nodes=2, concurrency=2, faults="none",
+                     time_limit=5, seed=1, store=str(tmp_path / "store"), recovery_time=0,
+                     cluster_state_dir=str(state))  # fmt: skip
+    gen = clients(limit(4, repeat({"f": "read"})))
+    other = os.open(state, os.O_RDONLY | os.O_DIRECTORY)  # another process's run holds it
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(ConfigError, match="another clew run is using"):
+            runner.run_test(busy, suite=suite(events, gen))
+    finally:
+        os.close(other)
+    assert events == []  # neither up nor reused
+    assert not (tmp_path / "store").exists()
+    outcome = runner.run_test(busy, suite=suite(events, gen))  # free again: it runs
+    assert outcome.valid is True and events[0] == "cluster up"
+
+
+def test_a_campaign_holds_its_cluster_between_runs_and_its_runs_hold_it_again(
+    tmp_path: Path,
+) -> None:
+    """Holds nest within a process (a campaign's runs), and exclude other holders."""
+    import fcntl
+    import os
+
+    from clusters.in_use import cluster_in_use
+
+    state = tmp_path / "cluster"
+
+    def held_elsewhere() -> bool:
+        fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    with cluster_in_use(state):
+        with cluster_in_use(state):  # a run of the campaign
+            assert held_elsewhere()
+        assert held_elsewhere()  # between two runs
+    assert not state.exists()

@@ -99,6 +99,7 @@ def test_analyze_refuses_a_suite_file_the_run_names_unless_named_again(tmp_path:
     assert not (suite.parent / "suite-ran").exists(), "the named file was executed"
     assert not (run / "results.json").exists()
 
+    finished(run)
     code, out = invoke("analyze", str(run), "--suite", str(suite))
     assert code == 0, out
     assert (suite.parent / "suite-ran").exists()
@@ -210,7 +211,8 @@ def test_records_round_trip_and_bad_files_name_file_and_line(tmp_path: Path) -> 
 
 
 def test_a_ledger_time_out_of_range_is_a_damaged_line_not_a_crash(tmp_path: Path) -> None:
-    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1})
+    run = finished(make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1,
+                                       "nodes": 1}))  # fmt: skip
     ledger = run / "faults.jsonl"
     ledger.write_text('{"seq": 1, "time": 5}\n{"seq": 1, "time": 1e400, "event": "applied", '
                       '"phase": "start", "kind": "partition"}\n')  # fmt: skip
@@ -373,3 +375,27 @@ def test_a_torn_last_line_longer_than_an_op_is_not_read_whole(
     assert tail.torn_tail_offset(journal) is None
     monkeypatch.setattr(tail, "_WHOLE_TAIL_LIMIT", 20)
     assert tail.torn_tail_offset(journal) == len(whole) + 1  # (whole JSON, but not read)
+
+
+def test_analyze_of_a_run_whose_controller_was_killed_is_not_valid(tmp_path: Path) -> None:
+    """`clew test` SIGKILLed 3 s into a 20 s load left a journal and no results.json;
+    `clew analyze` called it VALID (exit 0): a history cut short, its final reads never
+    made and its heal never verified. It is checked, and unknown, saying why."""
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1,
+                              "faults": ["partition"]})  # fmt: skip
+    code, out = invoke("analyze", str(run))
+    assert code == 2, out
+    assert out.splitlines()[0].startswith("UNKNOWN  2 ops"), out
+    assert "the run never finished: its controller stopped" in out
+    results = json.loads((run / "results.json").read_text())
+    assert [c["valid"] for c in results["checkers"].values()] == [True]
+    assert results["valid"] == "unknown"
+    assert results["incomplete"].startswith("the run never finished")
+    code, out = invoke("analyze", str(run))  # analyzed again: still unknown, said once
+    assert code == 2 and out.count("the run never finished") == 1, out
+
+
+def finished(run: Path) -> Path:
+    """``run`` with the results.json its controller writes at the end of every run."""
+    (run / "results.json").write_text(json.dumps(RunResults(valid=True).to_json()))
+    return run

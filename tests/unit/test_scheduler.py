@@ -229,3 +229,37 @@ def test_a_replay_reports_only_the_kinds_its_schedule_starts(caplog: Any) -> Non
     (summary2,) = [r for r in fake2.ledger if r.get("event") == "scheduler"]
     assert summary2["missed"] == ["kill"] and "time ran out" in summary2["why"]
     assert "never struck: kill" in caplog.text
+
+
+def test_the_warning_before_a_short_run_names_the_kinds_its_plan_leaves_out(
+    caplog: Any,
+) -> None:
+    """`--faults partition,pause,kill --time-limit 10 --interval 2` warned "no time for
+    fault kind(s) kill", the last listed, while the seed's plan struck pause and kill and
+    left out partition, as the end-of-load summary then said."""
+    import random as rnd
+    from pathlib import Path
+
+    from harness.api import Cluster, Node, TestContext
+    from harness.runplan import plan_run_schedule
+    from harness.spec import load_spec
+
+    nodes = tuple(Node(name=n, host=n) for n in NODES)
+    ctx = TestContext(name="t", cluster=Cluster(provider="local", name="t", state_dir="",
+                                                nodes=nodes),
+                      options={}, rng=rnd.Random(1), run_dir=Path("."), concurrency=2,
+                      time_limit=10)  # fmt: skip
+    for seed in range(30):
+        spec = load_spec(faults="partition,pause,kill", time_limit=10, interval=2, seed=seed)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="clew.runplan"):
+            steps = plan_run_schedule(spec, ctx, object())  # type: ignore[arg-type]
+        struck = {str(s["f"]).removeprefix("start-") for s in steps if "start-" in str(s["f"])}
+        missed = sorted({"partition", "pause", "kill"} - struck)
+        [warning] = [r.getMessage() for r in caplog.records]
+        assert f"no time for fault kind(s) {', '.join(missed)} (" in warning, (seed, warning)
+    spec = load_spec(faults="partition", time_limit=2, interval=10, seed=1)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="clew.runplan"):
+        assert plan_run_schedule(spec, ctx, object()) == []  # type: ignore[arg-type]
+    assert "partition (no fault strikes at all);" in caplog.records[0].getMessage()

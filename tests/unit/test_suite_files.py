@@ -24,8 +24,22 @@ CASES = {
         ":1: loading the suite failed: ModuleNotFoundError",
     ),
     "syntax": ("x = (\n", ": loading the suite failed: SyntaxError: '(' was never closed"),
-    "no suite": ("x = 1\n", ": defines no `SUITE = Suite(...)`"),
+    "no suite": ("x = 1\n", ": defines no `SUITE`; a suite file defines `SUITE = Suite(...)`"),
+    "not a suite": ("SUITE = 5\n", ": defines `SUITE` of type int, not a Suite; a suite file"),
 }
+
+
+def test_a_toml_spec_given_as_the_suite_points_at_spec(tmp_path: Path) -> None:
+    """`clew test test.toml` (the spec where the suite goes) said only "cannot load this
+    file as Python"."""
+    path = tmp_path / "test.toml"
+    path.write_text('suite = "etcd"\n')
+    with pytest.raises(
+        ConfigError,
+        match=r"test.toml: cannot load this file as Python; a "
+        r"TOML test spec is given with --spec FILE",
+    ):
+        load_suite(str(path))
 
 
 @pytest.mark.parametrize("case", CASES)
