@@ -263,6 +263,7 @@ def test_analyze_time_limit_is_a_clew_runs_check_time_limit(
            for i, (p, t, f, v) in enumerate(rows)]  # fmt: skip
     write_history(History.from_ops(ops), str(run / "history.jsonl"), "jsonl")
     (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "set", "seed": 1}))
+    (run / "results.json").write_text(json.dumps({"valid": True}))  # (the run finished)
     code, out = _clew("analyze", str(run))
     assert code == 0, out
     monkeypatch.setattr(_budget, "CHECK_EVERY", 1)  # look at the clock at every step
