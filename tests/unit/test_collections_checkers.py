@@ -110,9 +110,75 @@ def test_bank_negative_allowed_and_explicit_total() -> None:
 
 
 def test_bank_no_read_is_unknown_and_bad_value_names_line() -> None:
-    assert bank.check(hist(inv(0, "read"), fail(0, "read"))).valid == "unknown"
+    r = bank.check(hist(inv(0, "read"), fail(0, "read")))
+    assert r.valid == "unknown" and r.details["read_count"] == 0
     with pytest.raises(HistoryError, match=r":2:.*map of account"):
         bank.check(hist(inv(0, "read"), ok(0, "read", [1, 2])))
+    for balance in ("7", True):
+        with pytest.raises(HistoryError, match=r":2:.*balance of account 'a' .* not a number"):
+            bank.check(hist(inv(0, "read"), ok(0, "read", {"a": balance})))
+
+
+def test_bank_error_summary_first_worst_last_lowest_highest() -> None:
+    h = hist(
+        *_read(0, {"a": 10, "b": 0}),
+        *_read(0, {"a": 10, "b": 3}),  # total 13, index 3: 30% off
+        *_read(0, {"a": 5, "b": 0}),  # total 5, index 5: 50% off, the worst
+        *_read(0, {"a": 10, "b": 1}),  # total 11, index 7: 10% off
+    )
+    r = bank.check(h)
+    assert r.cause == "3 read(s) with wrong-total"
+    wrong = r.details["errors"]["wrong-total"]
+    assert wrong["count"] == 3
+    assert [wrong[k]["index"] for k in ("first", "worst", "last", "lowest", "highest")] == [
+        3,
+        5,
+        7,
+        5,
+        3,
+    ]
+
+
+def test_bank_worst_of_each_other_error_type() -> None:
+    h = hist(
+        *_read(0, {"a": 10, "b": 0}),
+        *_read(0, {"a": 10, "b": 0, "z": 0}),  # index 3: one unexpected key
+        *_read(0, {"a": 10, "b": 0, "y": 0, "z": 0}),  # index 5: two, the worst
+        *_read(0, {"a": None, "b": 10}),  # index 7: one nil
+        *_read(0, {"a": None, "b": None}),  # index 9: two nils, the worst
+        *_read(0, {"a": 12, "b": -2}),  # index 11
+        *_read(0, {"a": 15, "b": -5}),  # index 13: the most negative
+        *_read(0, {"a": 11, "b": -1}),  # index 15
+    )
+    errors = bank.check(h).details["errors"]
+    assert errors["unexpected-key"]["worst"]["index"] == 5
+    assert errors["nil-balance"]["worst"]["index"] == 9
+    assert errors["negative-value"]["worst"]["index"] == 13
+
+
+def test_bank_totals_series_is_thinned_keeping_wrong_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bank, "MAX_SERIES_POINTS", 2)
+    # Five reads (completions at indices 1, 3, 5, 7, 9): every 2.5th is kept (the 1st and
+    # 3rd), plus the wrong one.
+    h = hist(*(op for t in (10, 10, 10, 10, 13) for op in _read(0, {"a": t})))
+    assert [p[2] for p in bank.check(h).details["totals"]] == [1, 5, 9]
+    # Wrong reads are kept up to the same bound again: two of the three.
+    h = hist(*(op for t in (10, 13, 13, 13, 10) for op in _read(0, {"a": t})))
+    assert [p[2] for p in bank.check(h).details["totals"]] == [1, 3, 5]
+    h = hist(*(op for t in (10, 10) for op in _read(0, {"a": t})))
+    assert [p[1:] for p in bank.check(h).details["totals"]] == [[10, 1], [10, 3]]
+
+
+def test_bank_worst_wrong_total_when_total_is_zero_or_negative() -> None:
+    # Relative error is undefined for a total of 0: the absolute difference ranks instead.
+    h = hist(*_read(0, {"a": 0, "b": 0}), *_read(0, {"a": 3, "b": 0}), *_read(0, {"a": 0, "b": 1}))
+    assert bank.check(h).details["errors"]["wrong-total"]["worst"]["index"] == 3
+    # Total -10: a read of 5 is 15 off, one of -17 only 7.
+    h = hist(*_read(0, {"a": 5, "b": 0}), *_read(0, {"a": -17, "b": 0}))
+    r = bank.check(h, total=-10, negative_balances=True)
+    assert r.details["errors"]["wrong-total"]["worst"]["index"] == 1
 
 
 # ---------------------------------------------------------------- counter
@@ -164,6 +230,64 @@ def test_counter_decrements() -> None:
     r = counter.check(h)
     assert [x[:3] for x in r.details["reads"]] == [[2, 2, 5], [2, 5, 2]]
     assert r.valid is False  # the decrement was done before the second read began
+
+
+def test_counter_ok_add_counts_its_own_invocations_value() -> None:
+    # Two adds in flight; the first to complete is the add of 1, so a read between the
+    # completions surely sees 1 (not the 2 invoked last) and may see 3.
+    h = hist(
+        inv(0, "add", 1),
+        inv(1, "add", 2),
+        ok(0, "add", 1),
+        inv(2, "read"),
+        ok(2, "read", 1),
+        ok(1, "add", 2),
+        inv(2, "read"),
+        ok(2, "read", 3),
+    )
+    r = counter.check(h)
+    assert r.valid is True
+    assert [x[:3] for x in r.details["reads"]] == [[1, 1, 3], [3, 3, 3]]
+
+
+def test_counter_fractional_adds_count_as_positive() -> None:
+    # An add of 0.5 can only raise the counter: concurrent with a read it widens the upper
+    # bound, completed before one it raises both.
+    h = hist(
+        inv(0, "add", 0.5),
+        inv(1, "read"),
+        ok(1, "read", 0),
+        ok(0, "add", 0.5),
+        inv(1, "read"),
+        ok(1, "read", 0.5),
+    )
+    r = counter.check(h)
+    assert r.valid is True
+    assert [x[:3] for x in r.details["reads"]] == [[0, 0, 0.5], [0.5, 0.5, 0.5]]
+
+
+def test_counter_non_numbers_are_input_errors() -> None:
+    with pytest.raises(HistoryError, match=r":2:.*counter read needs a number"):
+        counter.check(hist(inv(0, "read"), ok(0, "read", None)))
+    with pytest.raises(HistoryError, match=r":1:.*counter add needs a number"):
+        counter.check(hist(inv(0, "add", True), ok(0, "add", True)))
+
+
+def test_counter_counts_are_exact_and_lists_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(counter, "MAX_LISTED_READS", 1)
+    h = hist(
+        inv(0, "read"),
+        ok(0, "read", 0),
+        inv(0, "read"),
+        ok(0, "read", 5),
+        inv(0, "read"),
+        ok(0, "read", -1),
+    )
+    r = counter.check(h)
+    assert r.valid is False
+    assert (r.details["read_count"], r.details["error_count"]) == (3, 2)
+    assert r.details["reads"] == [[0, 0, 0, 1]] and r.details["errors"] == [[0, 5, 0, 3]]
+    assert r.cause == "2 read(s) outside the possible range; first: op 3 read 5, possible 0..0"
 
 
 # Transcribed from jepsen checker_test.clj counter-test.
