@@ -542,6 +542,80 @@ def test_long_fork_illegal_histories_are_unknown() -> None:
     assert r.valid == "unknown" and "group of 3" in (r.cause or "")
     overlap = [*_lf_read(0, {0: 1, 1: None}), *_lf_read(0, {1: 1, 2: None})]
     assert "overlap" in (long_fork.check(hist(*overlap)).cause or "")
+    wide = [inv(0, "write", [["w", 0, 1], ["w", 1, 1]]), ok(0, "write", [["w", 0, 1], ["w", 1, 1]])]
+    r = long_fork.check(hist(*wide, *_lf_read(1, {0: 1, 1: 1})))
+    assert r.valid == "unknown" and "writes 2 keys" in (r.cause or "")
+    # Key 0 read as 1 and as 2: it was written twice, though no write is in the history.
+    differ = [*_lf_read(0, {0: 1, 1: None}), *_lf_read(0, {0: 2, 1: 1})]
+    r = long_fork.check(hist(*differ))
+    assert r.valid == "unknown" and "different values of key 0" in (r.cause or "")
+
+
+def test_long_fork_write_attempts_count_whatever_their_outcome() -> None:
+    # As in Jepsen (it looks at invocations): a write that may have happened (info) and a
+    # second write of the same key make the history illegal.
+    ops = [
+        inv(0, "write", [["w", 0, 1]]),
+        info(0, "write", [["w", 0, 1]]),
+        inv(1, "write", [["w", 0, 2]]),
+        ok(1, "write", [["w", 0, 2]]),
+        *_lf_read(2, {0: 2}),
+    ]
+    r = long_fork.check(hist(*ops))
+    assert r.valid == "unknown" and "more than once" in (r.cause or "")
+
+
+def test_long_fork_counts_reads_by_what_they_see() -> None:
+    ops = [
+        *_lf_read(0, {0: None, 1: None}),
+        *_lf_read(0, {0: None, 1: None}),
+        *_lf_read(0, {0: 1, 1: None}),
+        *_lf_read(0, {0: 1, 1: 1}),
+    ]
+    r = long_fork.check(hist(*ops), group_size=2)
+    assert r.valid is True
+    d = r.details
+    assert (d["read_count"], d["early_read_count"], d["late_read_count"]) == (4, 2, 1)
+    assert (d["group_count"], d["fork_count"]) == (1, 0)
+
+
+def test_long_fork_without_reads_is_unknown() -> None:
+    r = long_fork.check(hist(inv(0, "write", [["w", 0, 1]]), ok(0, "write", [["w", 0, 1]])))
+    assert r.valid == "unknown" and r.cause == "no read transaction completed"
+
+
+def test_long_fork_skips_ops_that_are_not_transactions_and_takes_list_keys() -> None:
+    x, y = [1, "a"], [2, "b"]
+    ops = [
+        inv(5, "read"),  # no value at all
+        info(5, "read"),
+        inv(6, "write", [["w", 9, 1]]),
+        fail(6, "write", [["w", 9, 1]]),
+        inv(7, "read", [["r", 0]]),  # a micro-op of two elements
+        ok(7, "read", [["r", 0]]),
+        inv(8, "read", 7),  # not a list
+        ok(8, "read", 7),
+        inv(0, "read", [["r", x, None], ["r", y, None]]),
+        inv(1, "read", [["r", x, None], ["r", y, None]]),
+        ok(0, "read", [["r", x, 1], ["r", y, None]]),
+        ok(1, "read", [["r", x, None], ["r", y, 1]]),
+    ]
+    r = long_fork.check(hist(*ops))
+    assert r.valid is False
+    assert (r.details["read_count"], r.details["fork_count"]) == (2, 1)
+    assert {op["index"] for op in r.details["forks"][0]} == {10, 11}
+
+
+def test_long_fork_lists_a_bounded_number_of_forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(long_fork, "MAX_FORKS_LISTED", 1)
+    ops = [
+        *_lf_read(0, {0: 1, 1: None}),
+        *_lf_read(0, {0: None, 1: 1}),
+        *_lf_read(0, {2: 1, 3: None}),
+        *_lf_read(0, {2: None, 3: 1}),
+    ]
+    r = long_fork.check(hist(*ops), group_size=2)
+    assert r.valid is False and r.details["fork_count"] == 2 and len(r.details["forks"]) == 1
 
 
 # ---------------------------------------------------------------- queue / total-queue
