@@ -566,11 +566,12 @@ def test_long_fork_write_attempts_count_whatever_their_outcome() -> None:
 
 
 def test_long_fork_counts_reads_by_what_they_see() -> None:
+    # Reads are ordered by what they see, not by when they ran: these four are ordered.
     ops = [
-        *_lf_read(0, {0: None, 1: None}),
-        *_lf_read(0, {0: None, 1: None}),
-        *_lf_read(0, {0: 1, 1: None}),
         *_lf_read(0, {0: 1, 1: 1}),
+        *_lf_read(1, {0: None, 1: None}),
+        *_lf_read(0, {0: 1, 1: None}),
+        *_lf_read(1, {0: None, 1: None}),
     ]
     r = long_fork.check(hist(*ops), group_size=2)
     assert r.valid is True
