@@ -690,6 +690,68 @@ def test_total_queue_lost_is_unknown_when_unknown_dequeues_could_explain_it() ->
     assert r.valid == "unknown" and "may have taken them" in (r.cause or "")
 
 
+def test_total_queue_counts_dequeues_and_drains_of_unknown_outcome() -> None:
+    h = hist(
+        *(op for v in (1, 2, 3) for op in (inv(0, "enqueue", v), ok(0, "enqueue", v))),
+        inv(1, "dequeue"),
+        info(1, "dequeue"),
+        inv(2, "drain"),
+        info(2, "drain"),
+        inv(5, "dequeue"),
+        ok(5, "dequeue", 1),
+        inv(6, "dequeue"),
+        fail(6, "dequeue"),
+        inv(3, "dequeue"),  # never completes
+        inv(4, "drain"),  # never completes
+    )
+    r = queue.check_total(h)
+    d = r.details
+    assert (d["unknown_dequeue_count"], d["unknown_drain_count"]) == (2, 2)
+    assert d["lost"] == [2, 3] and r.valid == "unknown"
+
+
+def test_total_queue_lost_is_definite_with_fewer_unknown_dequeues_than_lost() -> None:
+    base = [op for v in (1, 2, 3) for op in (inv(0, "enqueue", v), ok(0, "enqueue", v))]
+    drain = [inv(1, "drain"), ok(1, "drain", [1])]  # 2 and 3 are lost
+    one = hist(*base, inv(2, "dequeue"), info(2, "dequeue"), *drain)
+    assert queue.check_total(one).valid is False
+    two = [inv(2, "dequeue"), info(2, "dequeue"), inv(3, "dequeue"), info(3, "dequeue")]
+    assert queue.check_total(hist(*base, *two, *drain)).valid == "unknown"
+    # Unexpected values are a definite anomaly whatever the unknown dequeues.
+    odd = hist(*base, *two, inv(1, "drain"), ok(1, "drain", [1, 9]))
+    assert queue.check_total(odd).valid is False
+    # So are duplicates, unless they are allowed.
+    dup = hist(*base, *two, inv(1, "drain"), ok(1, "drain", [1, 1]))
+    assert queue.check_total(dup).valid is False
+    assert queue.check_total(dup, duplicates_allowed=True).valid == "unknown"
+
+
+def test_expand_drains_makes_concurrent_dequeues_by_fresh_processes() -> None:
+    h = hist(
+        inv(0, "drain"),  # drain is the first f (code 0)
+        ok(0, "drain", []),
+        inv(1, "enqueue", 1),
+        ok(1, "enqueue", 1),
+        inv(1, "enqueue", 2),
+        ok(1, "enqueue", 2),
+        inv(0, "drain"),
+        inv(3, "drain"),
+        info(3, "drain"),
+        ok(0, "drain", [2, 1]),
+    )
+    e = queue.expand_drains(h)
+    assert [(e[i].process, e[i].type, e[i].f, e[i].value) for i in range(len(e))] == [
+        (1, "invoke", "enqueue", 1),
+        (1, "ok", "enqueue", 1),
+        (1, "invoke", "enqueue", 2),
+        (1, "ok", "enqueue", 2),
+        (4, "invoke", "dequeue", None),
+        (5, "invoke", "dequeue", None),
+        (4, "ok", "dequeue", 2),
+        (5, "ok", "dequeue", 1),
+    ]
+
+
 def test_queue_jepsen_model_cases_and_linearizability() -> None:
     assert queue.check(hist(inv(1, "enqueue", 1))).valid is True
     assert (
