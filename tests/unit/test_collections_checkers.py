@@ -726,6 +726,29 @@ def test_total_queue_lost_is_definite_with_fewer_unknown_dequeues_than_lost() ->
     assert queue.check_total(dup, duplicates_allowed=True).valid == "unknown"
 
 
+def test_queue_runs_the_linear_model_up_to_linear_max_ops() -> None:
+    h = hist(inv(0, "enqueue", 1), ok(0, "enqueue", 1), inv(1, "dequeue"), ok(1, "dequeue", 1))
+    r = queue.check(h, linear_max_ops=4)
+    assert r.valid is True and r.cause is None
+    assert r.details["linearizable"]["valid"] is True
+    skipped = queue.check(h, linear_max_ops=3).details["linearizable"]
+    assert skipped == {"skipped": "4 client ops > linear_max_ops=3"}
+    one = queue.check(hist(inv(0, "enqueue", 1)), linear_max_ops=1)
+    assert one.details["linearizable"]["valid"] is True
+    empty = queue.check(History.from_ops([]), linear_max_ops=0).details["linearizable"]
+    assert empty == {"skipped": "0 client ops > linear_max_ops=0"}
+    # Duplicates are invalid by default, here as in total-queue.
+    dup = hist(
+        inv(0, "enqueue", 1),
+        ok(0, "enqueue", 1),
+        inv(1, "dequeue"),
+        ok(1, "dequeue", 1),
+        inv(1, "dequeue"),
+        ok(1, "dequeue", 1),
+    )
+    assert queue.check(dup, linear_max_ops=0).valid is False
+
+
 def test_expand_drains_makes_concurrent_dequeues_by_fresh_processes() -> None:
     h = hist(
         inv(0, "drain"),  # drain is the first f (code 0)
@@ -774,6 +797,7 @@ def test_queue_jepsen_model_cases_and_linearizability() -> None:
     assert queue.check_total(h).valid is True
     r = queue.check(h)
     assert r.valid is False and r.details["linearizable"]["valid"] is False
+    assert (r.cause or "").startswith("linearizable queue: ")
     assert queue.check(h, linear_max_ops=0).details["linearizable"]["skipped"]
 
 
