@@ -749,6 +749,11 @@ def test_queue_runs_the_linear_model_up_to_linear_max_ops() -> None:
     assert queue.check(dup, linear_max_ops=0).valid is False
 
 
+def test_total_queue_ok_drain_without_a_list_names_its_line() -> None:
+    with pytest.raises(HistoryError, match=r":2:.*ok drain must complete with a list"):
+        queue.check_total(hist(inv(0, "drain"), ok(0, "drain", 5)))
+
+
 def test_expand_drains_makes_concurrent_dequeues_by_fresh_processes() -> None:
     h = hist(
         inv(0, "drain"),  # drain is the first f (code 0)
