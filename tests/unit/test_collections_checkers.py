@@ -869,3 +869,77 @@ def test_lock_keys_are_independent_and_no_acquire_is_unknown() -> None:
     assert lock.check(h, linear_max_ops=0).valid is True
     r = lock.check(hist(inv(0, "acquire"), fail(0, "acquire")), linear_max_ops=0)
     assert r.valid == "unknown"
+
+
+def test_lock_overlaps_are_found_in_order_of_acquisition() -> None:
+    h = hist(
+        inv(0, "acquire"),
+        ok(0, "acquire"),  # 1: process 0 holds until its release at 4
+        inv(2, "acquire"),
+        ok(2, "acquire"),  # 3: process 2 holds until 10
+        inv(0, "release"),
+        ok(0, "release"),
+        inv(1, "acquire"),
+        ok(1, "acquire"),  # 7: process 1 holds until 8, inside process 2's hold
+        inv(1, "release"),
+        ok(1, "release"),
+        inv(2, "release"),
+        ok(2, "release"),
+    )
+    r = lock.check(h, linear_max_ops=0)
+    assert r.valid is False and r.details["overlap_count"] == 2
+    assert [[a[1], b[1]] for a, b in r.details["overlaps"]] == [[1, 3], [3, 7]]
+    assert r.details["holds"] == [
+        [0, 1, 4, 1 * MS, 4 * MS, None],
+        [2, 3, 10, 3 * MS, 10 * MS, None],
+        [1, 7, 8, 7 * MS, 8 * MS, None],
+    ]
+    assert r.cause == (
+        "2 overlapping hold(s): e.g. process 0 (acquired at op 1) and process 2 (acquired "
+        "at op 3) held the lock at once"
+    )
+    r = lock.check(h)
+    assert (r.cause or "").endswith(f"linearizable mutex: {r.details['linearizable']['cause']}")
+
+
+def test_lock_holds_never_released_end_with_the_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = hist(
+        inv(0, "acquire"),
+        ok(0, "acquire"),
+        inv(1, "acquire"),
+        ok(1, "acquire"),
+        inv(2, "acquire"),
+        ok(2, "acquire"),
+    )
+    r = lock.check(h, linear_max_ops=0)
+    assert r.details["holds"] == [
+        [0, 1, None, 1 * MS, 5 * MS, None],
+        [1, 3, None, 3 * MS, 5 * MS, None],
+        [2, 5, None, 5 * MS, 5 * MS, None],
+    ]
+    # Each later hold overlaps the first (which ends no earlier than they do).
+    assert [[a[1], b[1]] for a, b in r.details["overlaps"]] == [[1, 3], [1, 5]]
+    monkeypatch.setattr(lock, "_MAX_OVERLAPS_LISTED", 1)
+    r = lock.check(h, linear_max_ops=0)
+    assert r.details["overlap_count"] == 2 and len(r.details["overlaps"]) == 1
+
+
+def test_lock_runs_the_mutex_model_up_to_linear_max_ops() -> None:
+    h = hist(
+        inv(0, "acquire"),
+        ok(0, "acquire"),
+        inv(0, "release"),
+        ok(0, "release"),
+        inv(1, "acquire"),
+        ok(1, "acquire"),
+        inv(1, "release"),
+        ok(1, "release"),
+    )
+    r = lock.check(h, linear_max_ops=8)
+    assert r.valid is True and r.cause is None and r.details["linearizable"]["valid"] is True
+    skipped = lock.check(h, linear_max_ops=7).details["linearizable"]
+    assert skipped == {"skipped": "8 client ops > linear_max_ops=7"}
+    one = lock.check(hist(inv(0, "acquire")), linear_max_ops=1)
+    assert one.details["linearizable"]["valid"] is True
+    empty = lock.check(History.from_ops([]), linear_max_ops=0).details["linearizable"]
+    assert empty == {"skipped": "0 client ops > linear_max_ops=0"}
