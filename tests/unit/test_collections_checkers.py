@@ -467,6 +467,45 @@ def test_set_full_element_table_puts_problems_first() -> None:
     assert [(row["element"], row["outcome"]) for row in rows] == [(0, "lost"), (1, "stable")]
 
 
+def test_set_full_reads_before_an_add_is_invoked_do_not_count_for_it() -> None:
+    h = hist(
+        inv(1, "read"),
+        ok(1, "read", [0]),  # before 0's add: neither present nor unexpected
+        A,
+        A_,
+        inv(1, "read"),
+        ok(1, "read", [0, 1]),  # before 1's add: 1 does not count
+        inv(0, "add", 1),
+        ok(0, "add", 1),
+    )
+    r = set_full.check(h)
+    assert r.valid is True and r.details["read_count"] == 2
+    assert (r.details["stable_count"], r.details["never_read"]) == (1, [1])
+    assert r.details["unexpected"] == []
+    row = next(row for row in r.details["elements"] if row["element"] == 0)
+    assert (row["outcome"], row["known_index"], row["last_present_index"]) == ("stable", 3, 4)
+
+
+def test_set_full_a_repeated_add_does_not_overwrite_the_first() -> None:
+    h = hist(A, A_, inv(0, "add", 0), fail(0, "add", 0), R, R_PLUS)
+    (row,) = set_full.check(h).details["elements"]
+    assert (row["add"], row["add_index"], row["known_index"]) == ("ok", 0, 1)
+
+
+def test_set_full_duplicates_name_only_the_repeated_elements() -> None:
+    h = hist(A, A_, inv(0, "add", 1), ok(0, "add", 1), R, ok(1, "read", [0, 1, 0]))
+    r = set_full.check(h)
+    assert r.valid is False and r.details["duplicated"] == [[0, 2]]
+    assert r.details["duplicated_count"] == 1
+
+
+def test_set_full_integer_elements_and_other_values_in_one_read() -> None:
+    h = hist(A, A_, R, ok(1, "read", [0, "x", 2**70]))
+    r = set_full.check(h)
+    assert r.valid is False and r.details["unexpected"] == [2**70, "x"]
+    assert r.details["stable_count"] == 1
+
+
 # ---------------------------------------------------------------- unique-ids
 
 
