@@ -506,6 +506,66 @@ def test_set_full_integer_elements_and_other_values_in_one_read() -> None:
     assert r.details["stable_count"] == 1
 
 
+def test_set_full_an_element_visible_at_once_is_not_stale() -> None:
+    h = hist(A, A_, R, R_PLUS, inv(0, "add", 1), ok(0, "add", 1))
+    r = set_full.check(h, linearizable=True)
+    assert r.valid is True and r.details["stale"] == [] and r.details["never_read"] == [1]
+    assert r.details["lost_latencies"] is None
+    rows = {row["element"]: row for row in r.details["elements"]}
+    assert (rows[0]["stale"], rows[0]["latency_ms"], rows[0]["duplicated"]) == (False, 0, 0)
+    assert (rows[1]["outcome"], rows[1]["latency_ms"]) == ("never-read", None)
+
+
+def test_set_full_element_table_order_lost_stale_never_read_stable() -> None:
+    h = hist(
+        A,
+        A_,
+        inv(0, "add", 2),
+        ok(0, "add", 2),
+        inv(0, "add", 3),
+        ok(0, "add", 3),
+        inv(1, "read"),
+        ok(1, "read", [0, 3]),  # 2 missing 3 ms after it was known
+        inv(1, "read"),
+        ok(1, "read", [0, 2]),  # 3 missing after it was seen: lost
+        inv(0, "add", 1),
+        ok(0, "add", 1),  # never read
+    )
+    r = set_full.check(h)
+    assert r.valid is False and r.details["lost"] == [3] and r.details["stale"] == [2]
+    rows = r.details["elements"]
+    assert [(row["element"], row["outcome"]) for row in rows] == [
+        (3, "lost"),
+        (2, "stable"),
+        (1, "never-read"),
+        (0, "stable"),
+    ]
+    assert [row["latency_ms"] for row in rows] == [1, 3, None, 0]
+
+
+def test_set_full_reads_invoked_first_are_named_by_index_zero() -> None:
+    (row,) = set_full.check(hist(R, A, R_MINUS, A_)).details["elements"]
+    assert (row["last_absent_index"], row["last_present_index"]) == (0, None)
+    (row,) = set_full.check(hist(R, A, R_PLUS, A_)).details["elements"]
+    assert (row["last_absent_index"], row["last_present_index"]) == (None, 0)
+
+
+def test_set_full_worst_stale_are_the_eight_slowest() -> None:
+    adds = [op for k in range(9) for op in (inv(0, "add", k), ok(0, "add", k))]
+    h = hist(*adds, R, ok(1, "read", []), R, ok(1, "read", list(range(9))))
+    r = set_full.check(h)
+    assert r.details["stale_count"] == 9
+    # Element k was known at 2k+1 ms and last missing from a read invoked at 18 ms.
+    assert [(w["element"], w["latency_ms"]) for w in r.details["worst_stale"]] == [
+        (k, 17 - 2 * k) for k in range(8)
+    ]
+
+
+def test_set_full_read_without_a_list_names_its_line() -> None:
+    with pytest.raises(HistoryError, match=r":4:.*set-full read must complete with a list"):
+        set_full.check(hist(A, A_, R, ok(1, "read", 5)))
+
+
 # ---------------------------------------------------------------- unique-ids
 
 
