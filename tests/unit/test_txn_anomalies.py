@@ -388,8 +388,10 @@ def test_each_class_finds_only_cycles_of_its_shape() -> None:
     assert sorted(search("G2-item", 3, *wrap) or []) == [WW, RW, RW]
     assert search("G-nonadjacent-item", 3, *wrap) is None
     assert search("G-single-item", 3, *wrap) is None
-    # two rw side by side
-    assert search("G2-item", 3, (0, 1, WW), (1, 2, RW), (2, 0, RW)) is not None
+    # two rw side by side: found from the first vertex with an rw edge out, vertex 1
+    assert search("G2-item", 3, (0, 1, WW), (1, 2, RW), (2, 0, RW)) == [RW, RW, WW]
+    # the rw edge's source has other edges out too
+    assert search("G-single-item", 3, *single, (1, 0, WR)) is not None
 
 
 def test_process_and_realtime_classes_need_their_edge() -> None:
