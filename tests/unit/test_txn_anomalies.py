@@ -420,3 +420,14 @@ def test_the_shortest_cycle_through_the_first_start_is_found() -> None:
     assert search("G0", 4, *es) == [WW, WW]
     # a cycle that does not pass vertex 0 is found from a later start
     assert search("G0", 4, (0, 1, WW), (1, 2, WW), (2, 3, WW), (3, 1, WW)) == [WW] * 3
+
+
+def test_the_search_goes_on_past_dead_ends_and_early_returns() -> None:
+    # every vertex of the ww cycle 1 → 2 → 3 → 1 also has an edge to the dead end 0
+    sink = [(1, 0, WW), (2, 0, WW), (3, 0, WW), (1, 2, WW), (2, 3, WW), (3, 1, WW)]
+    assert search("G0", 4, *sink) == [WW, WW, WW]
+    # the start's first edge out is not the wr edge a G1c cycle begins with
+    assert search("G1c", 3, (0, 1, WW), (1, 0, WW), (1, 2, WR), (2, 1, WW)) == [WR, WW]
+    # back at the start after one rw: too early for G-nonadjacent, the search goes on
+    es = [(0, 1, RW), (1, 0, WW), (1, 2, WW), (2, 3, RW), (3, 0, WR)]
+    assert search("G-nonadjacent-item", 4, *es) == [RW, WW, RW, WR]
