@@ -431,3 +431,12 @@ def test_the_search_goes_on_past_dead_ends_and_early_returns() -> None:
     # back at the start after one rw: too early for G-nonadjacent, the search goes on
     es = [(0, 1, RW), (1, 0, WW), (1, 2, WW), (2, 3, RW), (3, 0, WR)]
     assert search("G-nonadjacent-item", 4, *es) == [RW, WW, RW, WR]
+
+
+def test_a_g2_item_cycle_needs_two_adjacent_rw_whichever_edge_the_search_starts_with() -> None:
+    # 0 → 1 → 2 → 3 → 0 has two rw edges apart (G-nonadjacent); 0 also has an rw edge out
+    # (to 4, back by ww: G-single). No cycle has two rw side by side.
+    es = [(0, 1, WW), (1, 2, RW), (2, 3, WR), (3, 0, RW), (0, 4, RW), (4, 0, WW)]
+    assert search("G2-item", 5, *es) is None
+    assert search("G-nonadjacent-item", 5, *es) is not None
+    assert search("G-single-item", 5, *es) == [RW, WW]
