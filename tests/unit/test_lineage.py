@@ -9,6 +9,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nemeses.lineage import (
     OutcomeClass,
     candidate_actions,
@@ -108,6 +110,15 @@ def test_only_a_clock_step_of_the_leader_removes_anything_of_a_clock_or_other_fa
     assert removed_by(("clock", "leader")) == frozenset({"leasetime"})
     assert removed_by(("clock", "follower:0")) == frozenset()
     assert removed_by(("packet", "leader")) == frozenset()  # outside the model
+
+
+def test_a_fault_of_one_follower_removes_that_follower_s_resources():
+    # a kill loses its copy; a cut or a pause stops its replication and heartbeats
+    assert removed_by(("kill", "follower:2")) == frozenset({"copy:follower:2"})
+    cut = frozenset({"repl:follower:1", "hb:follower:1"})
+    assert removed_by(("partition", "follower:1")) == removed_by(("pause", "follower:1")) == cut
+    with pytest.raises(ValueError, match="unknown outcome class 'bogus'"):
+        class_supports("bogus", 4)
 
 
 def test_minimal_hitting_sets_of_each_class():
