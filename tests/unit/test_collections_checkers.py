@@ -588,6 +588,16 @@ def test_unique_ids_jepsen_dups() -> None:
     assert r.details["duplicated"] == [[0, 3]] and r.details["range"] == [0, 1]
 
 
+def test_unique_ids_duplicates_most_frequent_first_then_by_value() -> None:
+    ids = (3, 7, 5, 3, 7, 5, 3, 9)
+    h = hist(*(op for i in ids for op in (inv(0, "generate"), ok(0, "generate", i))))
+    r = unique_ids.check(h)
+    assert r.valid is False
+    assert r.details["duplicated"] == [[3, 3], [5, 2], [7, 2]]
+    assert r.details["range"] == [3, 9]
+    assert r.cause == "3 id(s) handed out more than once; e.g. 3 3 times"
+
+
 def test_unique_ids_valid_and_empty() -> None:
     h = hist(inv(0, "generate"), ok(0, "generate", 7), inv(0, "generate"), ok(0, "generate", 8))
     assert unique_ids.check(h).valid is True
