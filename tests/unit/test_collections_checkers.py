@@ -811,11 +811,12 @@ def test_total_queue_counts_dequeues_and_drains_of_unknown_outcome() -> None:
         inv(6, "dequeue"),
         fail(6, "dequeue"),
         inv(3, "dequeue"),  # never completes
+        inv(7, "dequeue"),  # never completes
         inv(4, "drain"),  # never completes
     )
     r = queue.check_total(h)
     d = r.details
-    assert (d["unknown_dequeue_count"], d["unknown_drain_count"]) == (2, 2)
+    assert (d["unknown_dequeue_count"], d["unknown_drain_count"]) == (3, 2)
     assert d["lost"] == [2, 3] and r.valid == "unknown"
 
 
@@ -875,6 +876,10 @@ def test_expand_drains_makes_concurrent_dequeues_by_fresh_processes() -> None:
         inv(3, "drain"),
         info(3, "drain"),
         ok(0, "drain", [2, 1]),
+        inv(1, "enqueue", 3),
+        ok(1, "enqueue", 3),
+        inv(2, "drain"),
+        ok(2, "drain", [3]),  # the next fresh process
     )
     e = queue.expand_drains(h)
     assert [(e[i].process, e[i].type, e[i].f, e[i].value) for i in range(len(e))] == [
@@ -886,6 +891,10 @@ def test_expand_drains_makes_concurrent_dequeues_by_fresh_processes() -> None:
         (5, "invoke", "dequeue", None),
         (4, "ok", "dequeue", 2),
         (5, "ok", "dequeue", 1),
+        (1, "invoke", "enqueue", 3),
+        (1, "ok", "enqueue", 3),
+        (6, "invoke", "dequeue", None),
+        (6, "ok", "dequeue", 3),
     ]
 
 
