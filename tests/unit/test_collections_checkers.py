@@ -986,7 +986,7 @@ def test_lock_keys_are_independent_and_no_acquire_is_unknown() -> None:
     )
     assert lock.check(h, linear_max_ops=0).valid is True
     r = lock.check(hist(inv(0, "acquire"), fail(0, "acquire")), linear_max_ops=0)
-    assert r.valid == "unknown"
+    assert r.valid == "unknown" and r.cause == "no acquire succeeded"
 
 
 def test_lock_overlaps_are_found_in_order_of_acquisition() -> None:
