@@ -393,6 +393,7 @@ def test_set_full_jepsen_read_concurrently_or_after_is_stable(ops: list[Any]) ->
 def test_set_full_jepsen_absent_concurrently_or_never_read(ops: list[Any]) -> None:
     r = set_full.check(hist(*ops))
     assert r.valid == "unknown" and r.details["never_read"] == [0]
+    assert r.cause == "no element is stable: no add was ever confirmed by a later read"
 
 
 def test_set_full_jepsen_absent_read_after_is_lost() -> None:
