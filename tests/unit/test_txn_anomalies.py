@@ -440,3 +440,10 @@ def test_a_g2_item_cycle_needs_two_adjacent_rw_whichever_edge_the_search_starts_
     assert search("G2-item", 5, *es) is None
     assert search("G-nonadjacent-item", 5, *es) is not None
     assert search("G-single-item", 5, *es) == [RW, WW]
+
+
+def test_a_closing_edge_with_several_labels_is_tried_as_each() -> None:
+    # Back at the start by ww|rw: as ww it closes nothing (one rw), as rw it closes a G2-item
+    # cycle whose rw edges meet across the start.
+    es = [(0, 1, RW), (1, 2, WW), (2, 0, WW | RW)]
+    assert search("G2-item", 3, *es) == [RW, WW, RW]
