@@ -9,6 +9,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nemeses.lineage import (
     OutcomeClass,
     candidate_actions,
@@ -94,6 +96,31 @@ def test_supports_of_each_class():
     assert class_supports("behind", 4) == [frozenset({"sticky"})]
 
 
+def test_read_supports_are_the_majorities_of_any_cluster_size():
+    # 4 nodes (3 followers): a majority is 3, the leader and 2 followers; 3 nodes: 2.
+    assert sorted(map(sorted, class_supports("read", 3))) == [
+        ["hb:follower:0", "hb:follower:1"],
+        ["hb:follower:0", "hb:follower:2"],
+        ["hb:follower:1", "hb:follower:2"],
+    ]
+    assert sorted(map(sorted, class_supports("read", 2))) == [["hb:follower:0"], ["hb:follower:1"]]
+
+
+def test_only_a_clock_step_of_the_leader_removes_anything_of_a_clock_or_other_fault():
+    assert removed_by(("clock", "leader")) == frozenset({"leasetime"})
+    assert removed_by(("clock", "follower:0")) == frozenset()
+    assert removed_by(("packet", "leader")) == frozenset()  # outside the model
+
+
+def test_a_fault_of_one_follower_removes_that_follower_s_resources():
+    # a kill loses its copy; a cut or a pause stops its replication and heartbeats
+    assert removed_by(("kill", "follower:2")) == frozenset({"copy:follower:2"})
+    cut = frozenset({"repl:follower:1", "hb:follower:1"})
+    assert removed_by(("partition", "follower:1")) == removed_by(("pause", "follower:1")) == cut
+    with pytest.raises(ValueError, match="unknown outcome class 'bogus'"):
+        class_supports("bogus", 4)
+
+
 def test_minimal_hitting_sets_of_each_class():
     # A write survives while any holder keeps it: kill all, or cut replication and kill
     # the leader.
@@ -167,6 +194,17 @@ def test_compose_orders_and_overlaps_as_the_lineage_says():
         ("stop-partition", ""),
     )
     assert compose("behind", [("pause", "leader")])[-1] == ("stop-partition", "")
+    # the leader's cut replaces the follower's, and is healed last (after the kill)
+    assert compose("behind", [("partition", "leader"), ("kill", "follower:1")]) == (
+        ("start-partition", "follower:0"), ("start-partition", "leader"),
+        ("start-kill", "follower:1"), ("stop-kill", ""), ("stop-partition", ""))  # fmt: skip
+    # partitions, then pauses, then clock steps, then kills, whatever the order given
+    acts = [("kill", "follower:1"), ("clock", "leader"), ("pause", "follower:0"),
+            ("partition", "follower:2")]  # fmt: skip
+    assert compose("write", acts) == (
+        ("start-partition", "follower:2"), ("start-pause", "follower:0"),
+        ("start-clock", "leader"), ("start-kill", "follower:1"), ("stop-kill", ""),
+        ("stop-clock", ""), ("stop-pause", ""), ("stop-partition", ""))  # fmt: skip
     assert symmetric_key([("pause", "follower:2"), ("kill", "follower:0")]) == (
         ("pause", "follower:0"),
         ("kill", "follower:1"),
@@ -256,7 +294,10 @@ def test_transactions_are_writes_if_they_write_and_reads_if_they_only_read():
 def test_a_transaction_is_read_as_its_micro_ops_by_the_lessons():
     txn = ok(0, "txn", "n1", 1.5, [["append", 7, 3], ["r", 8, [1]], ["w", 9, 4]])
     assert [(e["f"], e["key"], e["value"], e["node"]) for e in single_ops([txn])] == [
-        ("add", 7, 3, "n1"), ("read", 8, [1], "n1"), ("write", 9, 4, "n1")]
+        ("add", 7, 3, "n1"),
+        ("read", 8, [1], "n1"),
+        ("write", 9, 4, "n1"),
+    ]
     # A kill of every node 0.5 s after the transaction, then one that reads the list back
     # (not the register): evidence that the copies persisted, as for a set's add.
     state = LdfiState()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from checkers.txn import check
+from checkers.txn.cycles import SPEC_BY_NAME, Subgraph, classify, find_cycle, specs_for
+from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, build_graph, edges
 from checkers.txn.lattice import rules_out
 from harness.errors import HistoryError
 from harness.history import History
@@ -319,3 +324,126 @@ def test_rw_register_options(opt: str | None, consistency: str, valid: bool) -> 
              (0, "ok", [R("x", 2)]), (1, "ok", [R("x", 1)]))  # fmt: skip
     r = rw(h, consistency, **({opt: True} if opt else {}))
     assert r.valid is valid, r.details
+
+
+# --- the cycle search on hand-made graphs -------------------------------------------------
+
+
+def search(name: str, n: int, *es: tuple[int, int, int]) -> list[int] | None:
+    """The relations of the cycle that the search for anomaly ``name`` finds in the graph of
+    ``n`` vertices and edges ``(src, dst, labels)``, or None."""
+    parts = [edges([s], [d], lab) for s, d, lab in es]
+    sub = Subgraph(build_graph(n, parts).csr, np.arange(n))
+    spec = SPEC_BY_NAME[name]
+    c = find_cycle(sub, spec, time.monotonic() + 30)
+    if c is None:
+        return None
+    assert sub.may_hold(spec)  # the cheap test never rules out a cycle that is there
+    assert len(c.vertices) == len(c.rels) == len(set(c.vertices))
+    for (a, b), rel in zip(itertools.pairwise([*c.vertices, c.vertices[0]]), c.rels, strict=True):
+        assert any(s == a and d == b and lab & rel for s, d, lab in es), (a, b, rel)
+    assert c.name == name
+    return c.rels
+
+
+def test_classify_by_the_relations_of_a_cycle() -> None:
+    assert classify([WW, WW]) == "G0"
+    assert classify([WW, WR]) == "G1c"
+    assert classify([RW, WW, WR]) == "G-single-item"
+    assert classify([RW, RW]) == "G2-item"
+    assert classify([RW, WW, RW, WR]) == "G-nonadjacent-item"
+    assert classify([RW, WW, RW]) == "G2-item"  # the last and first steps are adjacent
+    assert classify([WW, RW, RW]) == "G2-item"
+    assert classify([WR, PROCESS]) == "G1c-process"
+    assert classify([WR, REALTIME, PROCESS]) == "G1c-realtime"
+    assert classify([RW, REALTIME]) == "G-single-item-realtime"
+
+
+def test_specs_for_keeps_the_named_classes_whose_relations_exist() -> None:
+    names = {"G0", "G1c-realtime", "G2-item-process"}
+    assert [s.name for s in specs_for(names, WW | WR | RW)] == ["G0"]
+    assert [s.name for s in specs_for(names, WW | WR | RW | REALTIME)] == ["G0", "G1c-realtime"]
+    everything = WW | WR | RW | PROCESS | REALTIME
+    assert [s.name for s in specs_for({"G-single-item"}, everything)] == ["G-single-item"]
+
+
+def test_each_class_finds_only_cycles_of_its_shape() -> None:
+    # ww then wr: G1c, not G0; all ww: G0 and not G1c
+    assert sorted(search("G1c", 2, (0, 1, WW), (1, 0, WR)) or []) == [WW, WR]
+    assert search("G0", 2, (0, 1, WW), (1, 0, WR)) is None
+    assert search("G0", 2, (0, 1, WW), (1, 0, WW)) == [WW, WW]
+    assert search("G1c", 2, (0, 1, WW), (1, 0, WW)) is None
+    # one rw: G-single only
+    single = [(0, 1, WW), (1, 2, RW), (2, 0, WR)]
+    assert sorted(search("G-single-item", 3, *single) or []) == [WW, WR, RW]
+    for name in ("G0", "G1c", "G-nonadjacent-item", "G2-item"):
+        assert search(name, 3, *single) is None, name
+    # two rw, apart: G-nonadjacent only
+    apart = [(0, 1, RW), (1, 2, WW), (2, 3, RW), (3, 0, WR)]
+    assert sorted(search("G-nonadjacent-item", 4, *apart) or []) == [WW, WR, RW, RW]
+    for name in ("G-single-item", "G2-item", "G1c"):
+        assert search(name, 4, *apart) is None, name
+    # two rw, adjacent only across the end of the cycle: G2-item, not G-nonadjacent
+    wrap = [(0, 1, RW), (1, 2, WW), (2, 0, RW)]
+    assert sorted(search("G2-item", 3, *wrap) or []) == [WW, RW, RW]
+    assert search("G-nonadjacent-item", 3, *wrap) is None
+    assert search("G-single-item", 3, *wrap) is None
+    # two rw side by side: found from the first vertex with an rw edge out, vertex 1
+    assert search("G2-item", 3, (0, 1, WW), (1, 2, RW), (2, 0, RW)) == [RW, RW, WW]
+    # the rw edge's source has other edges out too
+    assert search("G-single-item", 3, *single, (1, 0, WR)) is not None
+
+
+def test_process_and_realtime_classes_need_their_edge() -> None:
+    es = [(0, 1, WR), (1, 0, PROCESS)]
+    assert search("G1c-process", 2, *es) == [WR, PROCESS]
+    assert search("G1c", 2, *es) is None
+    assert search("G1c-realtime", 2, *es) is None
+    es = [(0, 1, RW), (1, 2, PROCESS), (2, 0, REALTIME)]
+    assert sorted(search("G-single-item-realtime", 3, *es) or []) == [RW, PROCESS, REALTIME]
+    assert search("G-single-item-process", 3, *es) is None
+
+
+def test_an_edge_with_several_labels_serves_as_any_of_them() -> None:
+    es = [(0, 1, WW | RW), (1, 0, WR)]
+    assert sorted(search("G1c", 2, *es) or []) == [WW, WR]
+    assert sorted(search("G-single-item", 2, *es) or []) == [WR, RW]
+    assert search("G2-item", 2, *es) is None
+    # realtime edges: a cycle needs one to be a realtime cycle
+    assert search("G0-realtime", 2, (0, 1, REALTIME), (1, 0, WW)) == [REALTIME, WW]
+    assert search("G0", 2, (0, 1, REALTIME), (1, 0, WW)) is None
+
+
+def test_the_shortest_cycle_through_the_first_start_is_found() -> None:
+    # 0 → 1 → 0 and 0 → 2 → 3 → 0, all ww: the 2-cycle
+    es = [(0, 2, WW), (2, 3, WW), (3, 0, WW), (0, 1, WW), (1, 0, WW)]
+    assert search("G0", 4, *es) == [WW, WW]
+    # a cycle that does not pass vertex 0 is found from a later start
+    assert search("G0", 4, (0, 1, WW), (1, 2, WW), (2, 3, WW), (3, 1, WW)) == [WW] * 3
+
+
+def test_the_search_goes_on_past_dead_ends_and_early_returns() -> None:
+    # every vertex of the ww cycle 1 → 2 → 3 → 1 also has an edge to the dead end 0
+    sink = [(1, 0, WW), (2, 0, WW), (3, 0, WW), (1, 2, WW), (2, 3, WW), (3, 1, WW)]
+    assert search("G0", 4, *sink) == [WW, WW, WW]
+    # the start's first edge out is not the wr edge a G1c cycle begins with
+    assert search("G1c", 3, (0, 1, WW), (1, 0, WW), (1, 2, WR), (2, 1, WW)) == [WR, WW]
+    # back at the start after one rw: too early for G-nonadjacent, the search goes on
+    es = [(0, 1, RW), (1, 0, WW), (1, 2, WW), (2, 3, RW), (3, 0, WR)]
+    assert search("G-nonadjacent-item", 4, *es) == [RW, WW, RW, WR]
+
+
+def test_a_g2_item_cycle_needs_two_adjacent_rw_whichever_edge_the_search_starts_with() -> None:
+    # 0 → 1 → 2 → 3 → 0 has two rw edges apart (G-nonadjacent); 0 also has an rw edge out
+    # (to 4, back by ww: G-single). No cycle has two rw side by side.
+    es = [(0, 1, WW), (1, 2, RW), (2, 3, WR), (3, 0, RW), (0, 4, RW), (4, 0, WW)]
+    assert search("G2-item", 5, *es) is None
+    assert search("G-nonadjacent-item", 5, *es) is not None
+    assert search("G-single-item", 5, *es) == [RW, WW]
+
+
+def test_a_closing_edge_with_several_labels_is_tried_as_each() -> None:
+    # Back at the start by ww|rw: as ww it closes nothing (one rw), as rw it closes a G2-item
+    # cycle whose rw edges meet across the start.
+    es = [(0, 1, RW), (1, 2, WW), (2, 0, WW | RW)]
+    assert search("G2-item", 3, *es) == [RW, WW, RW]
