@@ -44,23 +44,31 @@ _MAX_OVERLAPS_LISTED = 50
 
 def holds(history: History, meter: Meter | None = None) -> list[tuple[int, int, Any, Any]]:
     """Every hold as ``(start, end, process, key)``: positions of the ok acquire's
-    completion and of the next release's invocation by the same process (``len(history)``
-    when there is none), sorted by start. ``meter`` counts the work against a budget."""
+    completion and of the invocation of the same process's next release of that key (a
+    release without a key ends every hold of its process; ``len(history)`` when there is
+    none), sorted by start. A second ok acquire of a lock the process holds does not
+    restart its hold. ``meter`` counts the work against a budget."""
     acquire = history.f_code("acquire")
-    open_holds: dict[Any, tuple[int, Any]] = {}  # process -> (start, key)
+    open_holds: dict[int, dict[Any, int]] = {}  # process -> key -> start
     out: list[tuple[int, int, Any, Any]] = []
     for pos in client_ops(history, "acquire", "release"):
         if meter is not None:
             meter.add()
         p = int(history.process[pos])
         t = history.type[pos]
+        key = history.key_of(pos)
         if history.f[pos] == acquire:
             if t == OK:
-                open_holds[p] = (pos, history.key_of(pos))
+                open_holds.setdefault(p, {}).setdefault(key, pos)
         elif t == INVOKE and p in open_holds:
-            start, key = open_holds.pop(p)
-            out.append((start, pos, p, key))
-    out.extend((start, len(history), p, key) for p, (start, key) in open_holds.items())
+            held = open_holds[p]
+            # a release of a key ends that hold (and one of no key); one of no key, all
+            ended = list(held) if key is None else [k for k in (key, None) if k in held]
+            out.extend((held.pop(k), pos, p, k) for k in ended)
+            if not held:
+                del open_holds[p]
+    out.extend((start, len(history), p, key) for p, held in open_holds.items()
+               for key, start in held.items())  # fmt: skip
     out.sort(key=lambda h: h[0])
     return out
 

@@ -1062,3 +1062,24 @@ def test_lock_runs_the_mutex_model_up_to_linear_max_ops() -> None:
     assert one.details["linearizable"]["valid"] is True
     empty = lock.check(History.from_ops([]), linear_max_ops=0).details["linearizable"]
     assert empty == {"skipped": "0 client ops > linear_max_ops=0"}
+
+
+def test_lock_a_second_acquire_does_not_restart_or_drop_a_hold() -> None:
+    """Holds were keyed by process alone: a process holding "a" that acquired "b" lost
+    its hold of "a", so another process's hold of "a" overlapping it went unseen; and a
+    second acquire of a held lock restarted the hold."""
+    h = hist(
+        (0, "invoke", "acquire", None, "a"),
+        (0, "ok", "acquire", None, "a"),  # 1: process 0 holds a until the end
+        (0, "invoke", "acquire", None, "b"),
+        (0, "ok", "acquire", None, "b"),  # 3: and b until its release at 4
+        (0, "invoke", "release", None, "b"),
+        (0, "ok", "release", None, "b"),
+        (1, "invoke", "acquire", None, "a"),
+        (1, "ok", "acquire", None, "a"),  # 7: process 1 holds a too
+    )
+    assert lock.holds(h) == [(1, 8, 0, "a"), (3, 4, 0, "b"), (7, 8, 1, "a")]
+    assert lock.check(h, linear_max_ops=0).valid is False
+    again = hist(inv(0, "acquire"), ok(0, "acquire"), inv(0, "acquire"), ok(0, "acquire"),
+                 inv(0, "release"), ok(0, "release"))  # fmt: skip
+    assert lock.holds(again) == [(1, 4, 0, None)]
