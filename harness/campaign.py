@@ -36,10 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from clusters import Cluster, ClusterSpec, default_state_dir, get_provider
+from clusters import Cluster, ClusterSpec, get_provider
 from clusters.in_use import cluster_in_use
 from harness.errors import ClusterError, ConfigError, NemesisError
-from harness.runner import RunOutcome, check_before_cluster, interrupt_runs, run_test
+from harness.runner import (
+    RunOutcome,
+    check_before_cluster,
+    cluster_state_dir,
+    interrupt_runs,
+    run_test,
+)
 from harness.spec import TestSpec
 
 __all__ = [
@@ -262,7 +268,7 @@ class LocalExecutor:
         """The cluster for the campaign (see the class docstring) while the block lasts,
         held for all its runs (:func:`clusters.in_use.cluster_in_use`): no other run
         starts on it between two of them."""
-        state = Path(spec.cluster_state_dir) if spec.cluster_state_dir else default_state_dir()
+        state = cluster_state_dir(spec)
         with cluster_in_use(state):
             yield from self._session(spec, state)
 

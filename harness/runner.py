@@ -532,6 +532,11 @@ async def _load(
     progress.begin("heal and verify", "healing every fault and checking nothing is left")
 
 
+def _recorded(run: RunDir) -> bool:
+    """Whether ``run``'s journal holds anything (an op was recorded)."""
+    return run.history.exists() and run.history.stat().st_size > 0
+
+
 def client_ops(history: History) -> int:
     """The client operations of ``history`` (invocations by client processes)."""
     return int(np.count_nonzero((history.type == INVOKE) & (history.process >= 0)))
@@ -737,7 +742,8 @@ def run_test(
         except (KeyboardInterrupt, asyncio.CancelledError):  # a Ctrl-C, or interrupt_runs
             if life.run is None:
                 raise
-            life.problems.append("interrupted (Ctrl-C); the history so far is checked")
+            if _recorded(life.run):  # (else the run says there is nothing to check, below)
+                life.problems.append("interrupted (Ctrl-C); the history so far is checked")
             life.incomplete = "interrupted (Ctrl-C)"
         except ClewError as e:
             if life.run is None or not life.run.history.exists():
@@ -752,13 +758,8 @@ def run_test(
         checked: dict[str, Result] = {}
         history: History | None = None
         check_seconds: float | None = None
-        cut_before_any_op = life.incomplete is not None and (
-            not run.history.exists() or run.history.stat().st_size == 0
-        )
+        cut_before_any_op = life.incomplete is not None and not _recorded(run)
         if cut_before_any_op:
-            checked_note = "interrupted (Ctrl-C); the history so far is checked"
-            if checked_note in life.problems:  # there is no history to check
-                life.problems.remove(checked_note)
             life.problems.append("no op was recorded before the run stopped; nothing to check")
         elif run.history.exists():
             progress.begin("check", "checking the history")
