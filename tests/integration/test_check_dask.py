@@ -130,10 +130,12 @@ def test_a_worker_killed_mid_check_does_not_change_the_verdict(
     def kill_a_busy_worker() -> None:
         end = time.monotonic() + 60
         while time.monotonic() < end and not killed:
-            busy = [w for w, tasks in client.processing().items() if tasks and w in pids]
+            # One snapshot: asking again may find the worker has just finished its units.
+            busy = [(w, len(tasks)) for w, tasks in client.processing().items()
+                    if tasks and w in pids]  # fmt: skip
             if busy:
-                killed.append((busy[0], len(client.processing()[busy[0]])))
-                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+                os.kill(pids[busy[0][0]], signal.SIGKILL)
             time.sleep(0.005)
 
     killer = threading.Thread(target=kill_a_busy_worker)
