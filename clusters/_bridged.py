@@ -7,7 +7,6 @@ up there is the one asked for, whether the subnet is free on this host).
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +17,7 @@ from typing import Any
 from clusters import _netns
 from clusters._ledger import LOCK_FILE
 from clusters.base import Cluster, ClusterSpec, down_command
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterConflictError, ClusterError, ConfigError
 
 __all__ = [
     "IFNAMSIZ",
@@ -129,50 +128,53 @@ def check_addresses_fit(
 
 
 def check_provider(state: Path, provider: str) -> None:
-    """:class:`ClusterError` if the cluster recorded in ``state`` is another provider's."""
-    with contextlib.suppress(ClusterError):
+    """:class:`ClusterConflictError` if the cluster recorded in ``state`` is another
+    provider's (nothing if none is recorded there, or it cannot be read)."""
+    try:
         other = Cluster.load(state).provider
-        if other != provider:
-            raise ClusterError(
-                f"the cluster in {state} was made by the {other!r} provider, not "
-                f"{provider!r}; use that provider for it"
-            )
+    except ClusterError:
+        return  # nothing readable is up there: nothing to clash with
+    if other != provider:
+        raise ClusterConflictError(
+            f"the cluster in {state} was made by the {other!r} provider, not "
+            f"{provider!r}; use that provider for it"
+        )
 
 
 def check_config(
     state: Path, provider: str, up: Mapping[str, Any], wanted: Mapping[str, Any], how: str
 ) -> None:
-    """:class:`ClusterError` naming each difference if the cluster up in ``state`` (its
+    """:class:`ClusterConflictError` naming each difference if the cluster up in ``state`` (its
     ledger's config ``up``) is not the one ``wanted``; ``how`` says how else to get one
     (e.g. "use another state directory")."""
     if dict(up) != dict(wanted):
         diff = ", ".join(
             f"{k}: {up.get(k)!r} is up, {v!r} asked" for k, v in wanted.items() if up.get(k) != v
         )
-        raise ClusterError(
+        raise ClusterConflictError(
             f"a different {provider} cluster is already up in {state} ({diff}); bring it "
             f"down first with `{down_command(state)}`, or {how}"
         )
 
 
 def check_subnet_free(subnet: ipaddress.IPv4Network, how: str) -> None:
-    """:class:`ClusterError` if ``subnet`` overlaps an address or route of this host;
+    """:class:`ClusterConflictError` if ``subnet`` overlaps an address or route of this host;
     ``how`` says how to choose another (e.g. "with --option subnet=...")."""
     used = _netns.overlaps(subnet)
     if used:
-        raise ClusterError(
+        raise ClusterConflictError(
             f"subnet {subnet} is already in use on this host: {'; '.join(used)}. "
             f"Choose a free one {how}"
         )
 
 
 def check_foreign_files(state: Path, provider: str, names: Iterable[str]) -> None:
-    """:class:`ClusterError` if ``state`` (which has no ledger) holds any of ``names``, the
+    """:class:`ClusterConflictError` if ``state`` (which has no ledger) holds any of ``names``, the
     files a ``provider`` cluster keeps there (its lock aside, which taking it made): no
     cluster of ours made them, so clew will not overwrite them."""
     foreign = [n for n in names if n != LOCK_FILE and (state / n).exists()]
     if foreign:
-        raise ClusterError(
+        raise ClusterConflictError(
             f"the state directory {state} already holds {', '.join(foreign)}, which no "
             f"{provider} cluster there created (it has no ledger); clew will not overwrite "
             "them. Choose an empty or new state directory"

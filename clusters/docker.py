@@ -63,6 +63,7 @@ from clusters.base import (
     ClusterStatus,
     Node,
     check_options,
+    down_command,
 )
 from clusters.container_engine import (
     Engine,
@@ -75,7 +76,7 @@ from clusters.container_engine import (
 from clusters.container_image import LATEST
 from clusters.doctor import ToolResult, check_nodes, find_binary, run_tool
 from clusters.static import host_key_capability, remote_capabilities
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterConflictError, ClusterError, ConfigError
 
 __all__ = ["DockerProvider", "PodmanProvider", "find_engine", "node_capabilities"]
 
@@ -293,13 +294,13 @@ class DockerProvider:
                 return old
             if old.provider == self.name and not old.nodes:
                 raise ClusterError(_UNFINISHED.format(state_dir))
-            raise ClusterError(
+            raise ClusterConflictError(
                 f"a different {old.provider} cluster is up in {state_dir}; take it down "
-                f"first (`clew cluster down --state-dir {state_dir}`) or use another --name"
+                f"first (`{down_command(state_dir)}`) or use another --name"
             )
         clash = [f for f in (*_OUR_FILES, HOST_KEYS) if (state_dir / f).exists()]
         if clash:
-            raise ClusterError(
+            raise ClusterConflictError(
                 f"{state_dir} already holds {', '.join(clash)}, which clew did not write for "
                 f"a {self.name} cluster; use another --state-dir or --name"
             )

@@ -45,11 +45,12 @@ from clusters.base import (
     ClusterStatus,
     Node,
     check_options,
+    down_command,
 )
 from clusters.doctor import check_nodes, find_binary, run_tool
 from clusters.static import host_key_capability, remote_capabilities
 from clusters.vagrant_libvirt import down_bridged, up_bridged
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterConflictError, ClusterError, ConfigError
 
 __all__ = ["VagrantProvider", "nodes_from_ssh_config", "render_vagrantfile"]
 
@@ -238,12 +239,12 @@ class VagrantProvider:
                 return old
             if old.provider == self.name and not old.nodes:
                 raise ClusterError(_UNFINISHED.format(state_dir))
-            raise ClusterError(
+            raise ClusterConflictError(
                 f"a different {old.provider} cluster is up in {state_dir}; take it down "
-                f"first (`clew cluster down --state-dir {state_dir}`) or use another --name"
+                f"first (`{down_command(state_dir)}`) or use another --name"
             )
         if (state_dir / "Vagrantfile").exists():
-            raise ClusterError(
+            raise ClusterConflictError(
                 f"{state_dir} already has a Vagrantfile that is not part of a clew cluster; "
                 "use another --state-dir or --name"
             )

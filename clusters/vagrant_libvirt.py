@@ -52,7 +52,7 @@ from clusters.qemu_vm import choose_accel
 from clusters.static import remote_capabilities
 from clusters.vagrant_box import add_box
 from clusters.vm_image import find_vm_image
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterConflictError, ClusterError, ConfigError
 from nemeses.base import DEFAULT_FAULT_LEASE, DEFAULT_FAULT_TIMEOUT
 
 __all__ = ["BridgeNet", "bridge_net", "down_bridged", "render_libvirt_vagrantfile", "up_bridged"]
@@ -215,7 +215,7 @@ def up_bridged(
     if ledger is not None and ledger.config == config:
         return Cluster.load(state)  # the same cluster is up: `clew test` reuses it
     if (state / LEDGER_FILE).exists() or (state / "Vagrantfile").exists():
-        raise ClusterError(
+        raise ClusterConflictError(
             f"{state} already holds a cluster (or a Vagrantfile); bring it down first "
             f"(`clew cluster down --provider vagrant --state-dir {state}`) or use another --name"
         )

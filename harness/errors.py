@@ -8,6 +8,8 @@
      │    └── ConfigError     a bad option, spec field or model name
      ├── CheckerError         a checker could not run (a bug or a missing piece)
      ├── ClusterError         nodes could not be brought up or reached
+     │    ├── ClusterConflictError  the cluster asked for clashes with what is there
+     │    │                         (also an InputError: exit code 254)
      │    ├── SSHError        a node could not be reached or authenticated over SSH
      │    └── CommandError    a command on a node failed (names node, command, output)
      └── NemesisError         a fault could not be injected or healed
@@ -21,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "CheckerError",
     "ClewError",
+    "ClusterConflictError",
     "ClusterError",
     "CommandError",
     "ConfigError",
@@ -66,6 +69,14 @@ class CheckerError(ClewError):
 
 class ClusterError(ClewError):
     """Nodes could not be brought up, reached or torn down."""
+
+
+class ClusterConflictError(ClusterError, InputError):
+    """The cluster asked for clashes with what is already there: another provider's or a
+    differently configured cluster in its state directory, files no cluster of clew's
+    made, a subnet this host already uses. The person's choice, not a failure of the
+    nodes, so the CLI exits 254; still a :class:`ClusterError` for code that tries
+    another slot on any cluster failure."""
 
 
 class SSHError(ClusterError):

@@ -206,3 +206,20 @@ def test_down_is_refused_while_a_run_uses_the_cluster(tmp_path: Path) -> None:
     assert (state / "cluster.json").exists()
     res = CliRunner().invoke(cli, ["cluster", "down", "--state-dir", str(state)])
     assert res.exit_code == 0, res.output
+
+
+def test_up_on_another_providers_cluster_is_refused_naming_it(tmp_path: Path) -> None:
+    """The check that the state directory's cluster is the provider's own never raised
+    (it raised inside its own `suppress`), so the local provider went on to treat a
+    static cluster's files as a leftover; now a clash the person chose exits 254."""
+    from clusters.base import Node
+
+    state = tmp_path / "c"
+    Cluster(provider="static", name="c", nodes=(Node(name="n1", host="192.0.2.1"),),
+            state_dir=str(state)).save()  # fmt: skip
+    before = (state / CLUSTER_FILE).read_bytes()
+    res = CliRunner().invoke(cli, ["cluster", "up", "--provider", "local", "--nodes", "3",
+                                   "--state-dir", str(state)])  # fmt: skip
+    assert res.exit_code == 254, res.output
+    assert "was made by the 'static' provider, not 'local'" in res.output
+    assert (state / CLUSTER_FILE).read_bytes() == before
