@@ -2,13 +2,17 @@
 
 Exit codes follow Jepsen: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input,
 255 crash. With several files, the exit code is the worst over them (crash, then bad input,
-then invalid, then unknown, then valid).
+then invalid, then unknown, then valid). 141 when the reader of the output went away
+(``clew check … | head -1``), as for a program killed by SIGPIPE: the checks not printed
+were not all done, so no verdict is claimed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
+import io
 import json
 import logging
 import math
@@ -37,6 +41,8 @@ __all__ = ["main"]
 log = logging.getLogger("clew")
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 254, 255
+#: 128 + SIGPIPE: the shell's status for a program its closed output pipe stopped.
+EXIT_OUTPUT_CLOSED = 141
 _SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_BAD_INPUT: 3, EXIT_CRASH: 4}
 _MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "kv"}
 
@@ -154,6 +160,15 @@ class _Group(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Click turns it into exit 1, which here means "invalid". Nothing more can
+            # be printed, and the interpreter's last flush must not complain either.
+            _silence_stdout()
+            sys.exit(EXIT_OUTPUT_CLOSED)
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("standalone_mode", True)
         try:
@@ -177,6 +192,14 @@ class _Group(click.Group):
             click.echo(f"clew: crashed ({type(e).__name__}: {e}); this is a bug in clew, "
                        f"please report it with the traceback above", err=True)  # fmt: skip
             sys.exit(EXIT_CRASH)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null (its reader is gone), where it has a file."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

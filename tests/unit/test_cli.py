@@ -456,3 +456,22 @@ def test_leave_db_running_says_what_it_left_up_and_how_to_take_it_down(
     assert f"clew cluster down --state-dir {state}" in res.output
     res = CliRunner().invoke(cli, ["test", "bugkv", "--store", str(tmp_path / "s")])
     assert "left running" not in res.output
+
+
+def test_a_closed_output_pipe_exits_141_not_a_verdict() -> None:
+    """`clew check a b c | head -1` exited 1 ("invalid") with every file valid: Click
+    turns a broken pipe into exit 1. Now it is 141, as for a program SIGPIPE stopped, and
+    nothing is printed about it."""
+    import subprocess
+    import sys
+
+    files = [str(DATA / "kv" / "c10-ok.txt")] * 6
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "check", "--model", "kv",
+                             *files], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"VALID")
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
