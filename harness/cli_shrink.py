@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from harness.cli import FiniteFloatRange
+from harness.cli_test import cluster_options, rerun_cluster_flags
 from harness.errors import InputError
 from harness.shrink import DEFAULT_FRACTION, DEFAULT_MAX_RUNS, DEFAULT_RERUNS
 
@@ -52,8 +53,10 @@ _VERDICT = {True: "valid", False: "INVALID", "unknown": "unknown"}
     metavar="FILE",
     help="The suite file of a run of a suite file (never taken from the run).",
 )
+@rerun_cluster_flags
 def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store: str | None,
-               suite_file: str | None) -> None:  # fmt: skip
+               suite_file: str | None, cluster_state_dir: str | None,
+               cluster_opts: tuple[str, ...]) -> None:  # fmt: skip
     """Delta-debug (ddmin) the fault schedule of the invalid run in RUN_DIR: replay subsets
     of the fault ops it applied (same spec and seed) and keep the smallest that is still
     invalid in at least FRACTION of RERUNS reruns (the whole schedule is rerun only if no
@@ -65,9 +68,8 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     it is invalid: refused before any rerun).
     """
     from harness.record import RunResults, RunSpec
-    from harness.runner import run_test, stored_suite
+    from harness.runner import rerun_spec, run_test, stored_suite
     from harness.shrink import NOT_REPRODUCED, shrink_run
-    from harness.spec import stored_spec
     from harness.store import refuse_special_files
 
     run = Path(run_dir)
@@ -77,12 +79,9 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
         raise click.UsageError(f"{run_dir}: not a clew run directory (no spec.json)")
     _check_invalid(run, RunResults.read(run))
     suite = stored_suite(stored, run, suite_file, "shrink")
-    fields = stored.spec_fields()
-    if suite_file is not None:
-        fields["suite"] = suite_file
-    if store is not None:
-        fields["store"] = store
-    spec = stored_spec(fields, str(run / "spec.json"))
+    spec = rerun_spec(stored, run / "spec.json", suite_file=suite_file, store=store,
+                      cluster_state_dir=cluster_state_dir,
+                      cluster_options=cluster_options(cluster_opts))  # fmt: skip
 
     def replay(steps: list[dict[str, Any]]) -> bool | None:
         outcome = run_test(spec, schedule=steps, replay_of=str(run), suite=suite)

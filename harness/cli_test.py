@@ -18,7 +18,14 @@ from harness.record import read_record_text
 from nemeses.kinds import names as fault_kind_names
 from nemeses.scheduler import scheduler_names
 
-__all__ = ["analyze_cmd", "builtin_suites_help", "junit_xml", "test_cmd"]
+__all__ = [
+    "analyze_cmd",
+    "builtin_suites_help",
+    "cluster_options",
+    "junit_xml",
+    "rerun_cluster_flags",
+    "test_cmd",
+]
 
 _VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
@@ -42,6 +49,26 @@ def _options(pairs: tuple[str, ...], option: str = "--option") -> dict[str, Any]
                     pass
         out[key.replace("-", "_")] = parsed
     return out
+
+
+def cluster_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """The ``--cluster-option KEY=VALUE`` flags as a dict (values typed as for ``-o``);
+    a usage error naming the flag for a pair that is not KEY=VALUE."""
+    return _options(pairs, "--cluster-option")
+
+
+def rerun_cluster_flags(command: Any) -> Any:
+    """Add ``--cluster-state-dir`` and ``--cluster-option`` to a command that runs a stored
+    run again (``clew replay``, ``clew shrink``): the run's own cluster may be busy, gone,
+    or someone else's."""
+    option = click.option(
+        "--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
+        help="A cluster provider option (repeatable) over the run's own, e.g. "
+             "subnet=10.77.5.0/24 with a --cluster-state-dir of its own.")  # fmt: skip
+    state_dir = click.option(
+        "--cluster-state-dir", default=None,
+        help="Run on the cluster in this state dir.  [default: the run's own]")  # fmt: skip
+    return state_dir(option(command))
 
 
 def _seed_of(run_dir: Path) -> int | None:
@@ -489,8 +516,11 @@ def _analyze_jepsen(
 @click.option("--store", default=None,
               help="Where the new run is stored.  [default: as the old run]")
 @click.option("--suite", "suite_file", default=None, metavar="FILE", help=_STORED_SUITE_HELP)
+@rerun_cluster_flags
 @click.option("--no-progress", is_flag=True, help="No live progress line.")
-def replay_cmd(run_dir: str, store: str | None, suite_file: str | None, no_progress: bool) -> None:
+def replay_cmd(run_dir: str, store: str | None, suite_file: str | None,
+               cluster_state_dir: str | None, cluster_opts: tuple[str, ...],
+               no_progress: bool) -> None:  # fmt: skip
     """Run the test stored in RUN_DIR again, with the same spec and seed, striking the
     faults its faults.jsonl records as applied, at the same offsets and on the same nodes
     (roles such as the leader as they were resolved then).
@@ -499,7 +529,13 @@ def replay_cmd(run_dir: str, store: str | None, suite_file: str | None, no_progr
     marks every fault `"source": "replay"`. A real cluster replays the schedule, not the
     interleaving: compare the verdicts over a few replays. As with `clew analyze`, a run of
     a suite file needs --suite FILE: clew never executes a file a stored run names.
-    Exit codes as `clew test`.
+    It runs on the run's own cluster unless --cluster-state-dir names another (with
+    --cluster-option, e.g. a subnet of its own). Exit codes as `clew test`.
+
+    \b
+    Examples:
+      clew replay store/etcd-register/latest
+      clew replay store/latest --cluster-state-dir /tmp/c2 --cluster-option subnet=10.77.9.0/24
     """
     from harness.runner import replay_run
 
@@ -509,6 +545,8 @@ def replay_cmd(run_dir: str, store: str | None, suite_file: str | None, no_progr
             run_dir,
             store=store,
             suite_file=suite_file,
+            cluster_state_dir=cluster_state_dir,
+            cluster_options=cluster_options(cluster_opts),
             on_progress=live,
             on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
         )

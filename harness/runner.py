@@ -38,7 +38,7 @@ import platform
 import random
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -855,13 +855,30 @@ def stored_suite(stored: RunSpec, run_dir: Path, suite_file: str | None, command
     )
 
 
-def _trusted_fields(stored: RunSpec, suite_file: str | None) -> dict[str, Any]:
-    """The stored spec's fields for :func:`stored_spec`, with the suite the user named
-    (``suite_file``) in place of the stored one: validating a spec may load its suite."""
+def rerun_spec(
+    stored: RunSpec,
+    spec_path: str | Path,
+    *,
+    suite_file: str | None = None,
+    store: str | None = None,
+    cluster_state_dir: str | None = None,
+    cluster_options: Mapping[str, Any] | None = None,
+) -> TestSpec:
+    """The spec to run a stored run (``stored``, read from ``spec_path``) again with, as
+    ``clew replay`` and ``clew shrink`` do: its own, validated, with the suite the user
+    named (``suite_file``) in place of the stored one (validating a spec may load its
+    suite), and on the cluster and in the store the user named, if any
+    (``cluster_options`` over the stored ones)."""
     fields = stored.spec_fields()
     if suite_file is not None:
         fields["suite"] = suite_file
-    return fields
+    if store is not None:
+        fields["store"] = store
+    if cluster_state_dir is not None:
+        fields["cluster_state_dir"] = cluster_state_dir
+    if cluster_options:
+        fields["cluster_options"] = {**(fields.get("cluster_options") or {}), **cluster_options}
+    return stored_spec(fields, str(spec_path))
 
 
 def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
@@ -894,7 +911,7 @@ def analyze(
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
     suite = stored_suite(stored, run.path, suite_file, "analyze")
-    spec = stored_spec(_trusted_fields(stored, suite_file), str(run.spec))
+    spec = rerun_spec(stored, run.spec, suite_file=suite_file)
     if check_time_limit is not None:
         spec = dataclasses.replace(
             spec, options={**spec.options, "check_time_limit": check_time_limit}
@@ -944,13 +961,15 @@ def replay_run(
     *,
     store: str | None = None,
     suite_file: str | None = None,
+    cluster_state_dir: str | None = None,
+    cluster_options: Mapping[str, Any] | None = None,
     on_progress: Callable[[Any, str | None], None] | None = None,
     on_run_dir: Callable[[Path], None] | None = None,
 ) -> RunOutcome:
     """Run the test stored in ``run_dir`` again (same spec and seed) with the fault
-    schedule its ledger records as applied (:func:`nemeses.schedule.ledger_schedule`).
-    The suite comes from :func:`stored_suite`. :class:`ConfigError` if ``run_dir`` is not
-    a run or recorded no planned faults."""
+    schedule its ledger records as applied (:func:`nemeses.schedule.ledger_schedule`),
+    on the cluster named (:func:`rerun_spec`). The suite comes from :func:`stored_suite`.
+    :class:`ConfigError` if ``run_dir`` is not a run or recorded no planned faults."""
     run, stored = _stored_run(run_dir)
     suite = stored_suite(stored, run.path, suite_file, "replay")
     read = ledger_schedule(run.faults)
@@ -960,11 +979,11 @@ def replay_run(
     if read.damaged:
         log.warning("%s: replaying %d planned fault op(s)%s", run.faults, len(steps),
                     read.damage_note())  # fmt: skip
-    fields = _trusted_fields(stored, suite_file)
-    if store is not None:
-        fields["store"] = store
+    spec = rerun_spec(stored, run.spec, suite_file=suite_file, store=store,
+                      cluster_state_dir=cluster_state_dir,
+                      cluster_options=cluster_options)  # fmt: skip
     return run_test(
-        stored_spec(fields, str(run.spec)),
+        spec,
         on_progress=on_progress,
         on_run_dir=on_run_dir,
         schedule=steps,

@@ -163,3 +163,31 @@ def test_replay_strikes_the_same_faults(two_runs: Runs, tmp_path: Path) -> None:
     assert applied(replayed) == applied(original)
     starts = [r for r in ledger(replayed) if r.get("event") == "intent" and "at" in r]
     assert starts and all(r.get("source") == "replay" for r in starts), starts
+
+
+def test_replay_on_another_cluster(two_runs: Runs, tmp_path: Path) -> None:
+    """`clew replay --cluster-state-dir --cluster-option`: the run's own cluster may be
+    busy or gone; the replay brings up (and takes down) the one named, on its subnet."""
+    _, _, runs = two_runs
+    original = runs[1]
+    other = tmp_path / "other-cluster"
+    prefix = "ccq-"
+    try:
+        proc = clew(
+            "replay", str(original), "--store", str(tmp_path / "store"), "--no-progress",
+            "--cluster-state-dir", str(other), "--cluster-option", "subnet=10.77.186.0/24",
+            "--cluster-option", f"prefix={prefix}", "--cluster-option", f"bridge={prefix}br0",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        (replayed,) = sorted((tmp_path / "store" / "etcd-register").glob("2*"))
+        spec = json.loads((replayed / "spec.json").read_text())
+        assert spec["cluster_state_dir"] == str(other)
+        assert spec["cluster_options"]["subnet"] == "10.77.186.0/24"
+        assert spec["replay_of"] == str(original)
+        assert applied(replayed) == applied(original)
+        logs = [p for p in (replayed / "nodes").rglob("*") if p.is_file()]
+        assert any("10.77.186." in p.read_text(errors="replace") for p in logs), logs
+    finally:
+        get_provider("local").down(other)
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert prefix not in netns, netns

@@ -71,6 +71,9 @@ NOT_RUN = {
     "clew image build --vm --suite etcd": (
         "test_qemu_cluster.py builds it (minutes on a fresh machine) and boots VMs from it"
     ),
+    "clew replay store/latest --cluster-state-dir /tmp/c2 --cluster-option subnet=10.77.9.0/24": (
+        "a second cluster on a subnet of its own: test_cli_runs.py replays on one"
+    ),
     "clew doctor --json | jq '.[] | select(.available | not)'": (
         "needs jq; `clew doctor --json` is what it reads"
     ),
