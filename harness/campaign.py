@@ -370,13 +370,21 @@ def run_campaign(
                     break
             else:
                 result.stopped = f"cap of {runs} runs reached"
-    finally:
+    except BaseException as e:
         if not result.stopped:
             stopping = should_stop is not None and should_stop()
-            result.stopped = INTERRUPTED if stopping else "stopped by an error"
+            result.stopped = INTERRUPTED if stopping else f"stopped by an error: {_why(e)}"
+        raise
+    finally:
         (directory / "campaign.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
         write_report(result)
     return result
+
+
+def _why(e: BaseException) -> str:
+    """What stopped a campaign, for campaign.json: the error's message (its type when it
+    has none, as a bare Ctrl-C)."""
+    return str(e) or type(e).__name__
 
 
 def _made(run: RunFn, spec: TestSpec, retries: int) -> RunOutcome:

@@ -234,6 +234,11 @@ def test_a_run_that_could_not_be_made_is_tried_again_with_its_seed(tmp_path: Pat
     assert ex.seeds == [100, 101] and result.runs_to_detection == 2
     with pytest.raises(ClusterError):
         run_campaign(spec(tmp_path), runs=3, retries=0, executor=Flaky([True, False]))
+    # campaign.json says what stopped it, not only that something did
+    stops = sorted(json.loads(p.read_text())["stopped"]
+                   for p in (tmp_path / "store").rglob("campaign.json"))  # fmt: skip
+    assert stops == ["run 2 is invalid",
+                     "stopped by an error: bugkv on n4 was not ready within 20 s"]  # fmt: skip
 
 
 def test_a_campaign_told_to_stop_ends_before_its_next_run(tmp_path: Path) -> None:
