@@ -35,6 +35,7 @@ from checkers.linear.budget import (
 )
 from harness.errors import ClewError, ConfigError, InputError
 from harness.output_paths import check_page_path, check_writable, make_dir
+from harness.sizes import parse_size, show_size
 
 __all__ = ["main"]
 
@@ -46,19 +47,8 @@ EXIT_OUTPUT_CLOSED = 141
 _SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_BAD_INPUT: 3, EXIT_CRASH: 4}
 _MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "kv"}
 
-_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
 def _worst(codes: list[int]) -> int:
     return max(codes, key=lambda c: _SEVERITY[c], default=EXIT_VALID)
-
-
-def _show_size(n: int) -> str:
-    """``n`` bytes in the largest unit that holds it exactly, e.g. ``1M`` or ``1024T``."""
-    for unit, size in reversed(_SIZE_UNITS.items()):
-        if n % size == 0:
-            return f"{n // size}{unit.upper()}"
-    return str(n)  # pragma: no cover - the unit "" divides every n
 
 
 class ByteSize(click.ParamType):
@@ -74,19 +64,14 @@ class ByteSize(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        text = str(value).strip().lower().removesuffix("b").removesuffix("i")
-        unit = text[-1:] if text[-1:] in _SIZE_UNITS and text[-1:] != "" else ""
-        number = text[: -len(unit)] if unit else text
         try:
-            size = int(float(number) * _SIZE_UNITS[unit])
-        except (ValueError, OverflowError):  # OverflowError: inf
-            self.fail(f"{value!r} is not a size; use e.g. 2G, 512M or 1000000", param, ctx)
-        if size <= 0:
-            self.fail(f"{value!r} must be positive", param, ctx)
+            size = parse_size(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
         if size < self.min:
-            self.fail(f"{value!r} is below the minimum of {_show_size(self.min)}", param, ctx)
+            self.fail(f"{value!r} is below the minimum of {show_size(self.min)}", param, ctx)
         if self.max is not None and size > self.max:
-            self.fail(f"{value!r} is above the maximum of {_show_size(self.max)}", param, ctx)
+            self.fail(f"{value!r} is above the maximum of {show_size(self.max)}", param, ctx)
         return size
 
 

@@ -434,9 +434,9 @@ _STORED_SUITE_HELP = (
                    "workloads); for a Jepsen store, reading it and checking it.  "
                    "[default: 300 for a Jepsen store]")  # fmt: skip
 @click.option("--max-memory", type=ByteSize(), default=None, metavar="SIZE",
-              help="A Jepsen store: the memory reading and checking it may add (e.g. "
-                   "512M, 4G), beyond which: unknown (other stored runs' checks have 2G).  "
-                   "[default: 2G]")  # fmt: skip
+              help="Memory the check may add (e.g. 512M, 4G) before answering unknown: "
+                   "for a stored run, its check_max_memory option instead of its own; for "
+                   "a Jepsen store, reading it and checking it.  [default: 2G]")  # fmt: skip
 def analyze_cmd(
     run_dir: str,
     suite_file: str | None,
@@ -475,11 +475,8 @@ def analyze_cmd(
         return
     if model is not None:
         raise click.BadParameter("only for a Jepsen store directory", param_hint="--model")
-    if max_memory is not None:
-        raise click.BadParameter("only for a Jepsen store directory (other stored runs' "
-                                 "checks have 2G)", param_hint="--max-memory")  # fmt: skip
-
-    outcome = analyze(run_dir, suite_file=suite_file, check_time_limit=time_limit)
+    outcome = analyze(run_dir, suite_file=suite_file, check_time_limit=time_limit,
+                      check_max_memory=max_memory)  # fmt: skip
     _print_outcome(outcome)
     sys.exit(outcome.exit_code)
 

@@ -898,24 +898,28 @@ NEVER_FINISHED = (
 
 
 def analyze(
-    run_dir: str | Path, *, suite_file: str | None = None, check_time_limit: float | None = None
+    run_dir: str | Path,
+    *,
+    suite_file: str | None = None,
+    check_time_limit: float | None = None,
+    check_max_memory: int | None = None,
 ) -> RunOutcome:
     """Check a stored run again, offline, from its ``spec.json`` and ``history.jsonl``;
     rewrite ``results.json`` (keeping what the run itself recorded: its wall time, heal
     residue and problems) and the report. Works on the journal of a crashed run, which
     has no results.json: its history is checked, but it cannot count as valid (it is
     incomplete, :data:`NEVER_FINISHED`). The suite comes from :func:`stored_suite`
-    (``suite_file``: a file the user names again). ``check_time_limit`` (seconds), if
-    given, replaces the run's own option of that name."""
+    (``suite_file``: a file the user names again). ``check_time_limit`` (seconds) and
+    ``check_max_memory`` (bytes), if given, replace the run's own options of those names."""
     run, stored = _stored_run(run_dir)
     if not run.history.exists():
         raise ConfigError(f"{run_dir}: the run recorded no history.jsonl")
     suite = stored_suite(stored, run.path, suite_file, "analyze")
     spec = rerun_spec(stored, run.spec, suite_file=suite_file)
-    if check_time_limit is not None:
-        spec = dataclasses.replace(
-            spec, options={**spec.options, "check_time_limit": check_time_limit}
-        )
+    given = {"check_time_limit": check_time_limit, "check_max_memory": check_max_memory}
+    spec = dataclasses.replace(
+        spec, options={**spec.options, **{k: v for k, v in given.items() if v is not None}}
+    )
     ctx = _offline_context(spec, run)
     workload_name = stored.workload or suite.default_workload
     if workload_name not in suite.workloads:

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECK_OPTIONS",
+    "DEFAULT_CHECK_MAX_MEMORY",
     "DEFAULT_CHECK_TIME_LIMIT",
     "check_in_budget",
+    "check_max_memory",
     "check_time_limit",
     "option_bool",
     "option_float",
@@ -31,11 +33,16 @@ __all__ = [
 #: transactional checker's own default, 60 s, holds for list-append and rw-register).
 DEFAULT_CHECK_TIME_LIMIT = 300.0
 
-#: The option the check of every built-in workload reads; each built-in suite declares it
-#: for every workload.
+#: Memory the check of a run's history may use unless the option says otherwise.
+DEFAULT_CHECK_MAX_MEMORY = 2 * 1024**3
+
+#: The options the check of every built-in workload reads; each built-in suite declares
+#: them for every workload.
 CHECK_OPTIONS = {
     "check_time_limit": "seconds the check of the history may take, beyond which the verdict "
     "is unknown (300; list-append and rw-register: 60)",
+    "check_max_memory": "memory the check of the history may use (a size: 512M, 8G), beyond "
+    "which the verdict is unknown (2G)",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -88,16 +95,27 @@ def check_time_limit(
     return option_float(options, "check_time_limit", default)
 
 
+def check_max_memory(options: Mapping[str, Any]) -> int:
+    """The ``check_max_memory`` option in bytes (a size such as ``4G``, positive), or
+    :data:`DEFAULT_CHECK_MAX_MEMORY`."""
+    from harness.sizes import parse_size
+
+    value = options.get("check_max_memory", DEFAULT_CHECK_MAX_MEMORY)
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise ConfigError(f"option 'check_max_memory': {e}") from None
+
+
 def check_in_budget(
     name: str, history: History, options: Mapping[str, Any],
     check: Callable[[History, Budget], Result],
 ) -> Result:  # fmt: skip
-    """``check(history, budget)`` within the run's ``check_time_limit`` (from now) and the
-    checkers' default memory budget: ``unknown``, naming the budget, when either runs out
+    """``check(history, budget)`` within the run's ``check_time_limit`` (from now) and
+    ``check_max_memory``: ``unknown``, naming the budget, when either runs out
     (:func:`checkers.collections.within_budget`). ``name`` names the checker."""
     from checkers.collections import within_budget
-    from checkers.linear.budget import DEFAULT_MAX_BYTES
 
     limit = check_time_limit(options)
     return within_budget(name, lambda budget: check(history, budget),
-                         time_limit=limit, max_memory=DEFAULT_MAX_BYTES)  # fmt: skip
+                         time_limit=limit, max_memory=check_max_memory(options))  # fmt: skip

@@ -34,7 +34,7 @@ from checkers.result import Result
 from harness.api import Client, Op, TestContext, Workload
 from harness.errors import ConfigError
 from harness.history import History
-from harness.workloads import check_time_limit, option_int
+from harness.workloads import check_max_memory, check_time_limit, option_int
 
 __all__ = [
     "CONSISTENCY_FOR_ISOLATION",
@@ -171,7 +171,8 @@ def check_list_append(history: History, ctx: TestContext | None = None) -> Resul
 
     options: Mapping[str, Any] = ctx.options if ctx is not None else {}
     limit = check_time_limit(options, DEFAULT_TIME_LIMIT)
-    return check(history, "list-append", consistency_model(options), time_limit=limit)
+    return check(history, "list-append", consistency_model(options), time_limit=limit,
+                 max_memory=check_max_memory(options))
 
 
 def list_append_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:

@@ -54,7 +54,7 @@ from harness.api import Client, Op, TestContext, Workload
 from harness.generator.core import PENDING, Gen, OpResult
 from harness.generator.core import op as next_op
 from harness.history import FAIL, History, HistoryBuilder
-from harness.workloads import check_in_budget, check_time_limit, option_int
+from harness.workloads import check_in_budget, check_max_memory, check_time_limit, option_int
 
 __all__ = [
     "CAS_MISMATCH",
@@ -192,11 +192,13 @@ def drop_unobserved_cas_failures(history: History) -> History:
 
 def check_register(history: History, ctx: TestContext | None = None) -> Result:
     """Linearizability of a register history with the ``etcd`` model, key by key, within
-    the context's ``check_time_limit``."""
+    the context's ``check_time_limit`` and ``check_max_memory``."""
     from checkers.linear import check
 
-    limit = check_time_limit(ctx.options if ctx is not None else {})
-    return check(drop_unobserved_cas_failures(history), "etcd", time_limit=limit)
+    options = ctx.options if ctx is not None else {}
+    return check(drop_unobserved_cas_failures(history), "etcd",
+                 time_limit=check_time_limit(options),
+                 max_bytes=check_max_memory(options))  # fmt: skip
 
 
 def register_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:

@@ -20,7 +20,7 @@ from typing import Any
 from checkers.result import Result
 from harness.api import Client, Op, TestContext, Workload
 from harness.history import History
-from harness.workloads import check_time_limit, option_int
+from harness.workloads import check_max_memory, check_time_limit, option_int
 from harness.workloads.list_append import (
     DEFAULT_KEY_COUNT,
     DEFAULT_MAX_TXN_LENGTH,
@@ -58,7 +58,8 @@ def check_rw_register(history: History, ctx: TestContext | None = None) -> Resul
 
     options = ctx.options if ctx is not None else {}
     limit = check_time_limit(options, DEFAULT_TIME_LIMIT)
-    return check(history, "rw-register", consistency_model(options), time_limit=limit)
+    return check(history, "rw-register", consistency_model(options), time_limit=limit,
+                 max_memory=check_max_memory(options))
 
 
 def rw_register_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:

@@ -151,3 +151,55 @@ def test_the_set_workloads_check_holds_its_check_time_limit(
     monkeypatch.setattr(_budget, "CHECK_EVERY", 1)
     result = set_workload(_ctx(check_time_limit=1e-9), client=lambda: None).check(history, None)
     assert result.valid == "unknown" and "in the set phase" in str(result.cause)
+
+
+def test_check_max_memory_is_a_size_and_a_bad_one_names_the_option() -> None:
+    from harness.errors import ConfigError
+    from harness.workloads import DEFAULT_CHECK_MAX_MEMORY, check_max_memory
+
+    assert check_max_memory({}) == DEFAULT_CHECK_MAX_MEMORY == 2 * 1024**3
+    assert check_max_memory({"check_max_memory": "512M"}) == 512 * 1024**2
+    assert check_max_memory({"check_max_memory": 1000}) == 1000
+    for bad in ("lots", "0", -5, True):
+        with pytest.raises(ConfigError, match="option 'check_max_memory'"):
+            check_max_memory({"check_max_memory": bad})
+
+
+@pytest.mark.parametrize("model", [*sorted(WORKLOADS), "register", "list-append", "rw-register"])
+def test_every_workloads_check_holds_check_max_memory(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every built-in workload's check in a run took a fixed 2 GiB memory budget, which no
+    flag or option could change; it now takes ``-o check_max_memory``."""
+    import importlib
+
+    import checkers.collections
+    import checkers.linear
+    import checkers.txn
+
+    seen: list[int] = []
+
+    def spy(module: Any, name: str, keyword: str) -> None:
+        real = getattr(module, name)
+
+        def wrapped(*args: Any, **kw: Any) -> Any:
+            seen.append(kw[keyword])
+            return real(*args, **kw)
+
+        monkeypatch.setattr(module, name, wrapped)
+
+    spy(checkers.collections, "within_budget", "max_memory")
+    spy(checkers.linear, "check", "max_bytes")
+    spy(checkers.txn, "check", "max_memory")
+    if model in WORKLOADS:
+        module, factory = WORKLOADS[model]
+        history = SMALL["total-queue" if model == "queue" else model]
+    else:
+        module = factory = model.replace("-", "_")
+        factory += "_workload"
+        history = _ops()
+    make = getattr(importlib.import_module(f"harness.workloads.{module}"), factory)
+    extra = {"linear_max_ops": 100} if model == "queue" else {}
+    ctx = _ctx(check_max_memory="3G")
+    make(ctx, client=lambda: None, **extra).check(history, ctx)
+    assert seen and set(seen) == {3 * 1024**3}  # (queue: two checkers)

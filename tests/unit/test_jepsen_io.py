@@ -8,6 +8,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import edn_format
 import pytest
@@ -271,5 +272,15 @@ def test_analyze_time_limit_is_a_clew_runs_check_time_limit(
     assert code == 2, out
     results = json.loads((run / "results.json").read_text())
     assert "time limit 1e-09 s" in json.dumps(results["checkers"])
+    import checkers.collections
+
+    seen: list[int] = []
+    real = checkers.collections.within_budget
+
+    def within_budget(*args: Any, max_memory: int, **kw: Any) -> Any:
+        seen.append(max_memory)
+        return real(*args, max_memory=max_memory, **kw)
+
+    monkeypatch.setattr(checkers.collections, "within_budget", within_budget)
     code, out = _clew("analyze", "--max-memory", "1G", str(run))
-    assert code == 254 and "--max-memory" in out
+    assert code == 0 and seen == [1024**3], out

@@ -33,14 +33,16 @@ READS = (
 )
 
 
-#: The helpers that read ``check_time_limit`` (harness.workloads.CHECK_OPTIONS).
-CHECK_READS = re.compile(r"\bcheck_(?:in_budget|time_limit)\(")
+#: The helpers that read ``check_time_limit`` and ``check_max_memory``
+#: (harness.workloads.CHECK_OPTIONS).
+CHECK_READS = re.compile(r"\bcheck_(?:in_budget|time_limit|max_memory)\(")
 
 
 def read_names(path: Path) -> set[str]:
     text = path.read_text()
     names = {m.group(1) for r in READS for m in r.finditer(text)}
-    return names | ({"check_time_limit"} if CHECK_READS.search(text) else set())
+    checks = {"check_time_limit", "check_max_memory"}
+    return names | (checks if CHECK_READS.search(text) else set())
 
 
 def declared_by(suite: Suite) -> set[str]:
