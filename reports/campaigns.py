@@ -30,6 +30,7 @@ from harness.campaign_table import (
 )
 from harness.errors import InputError
 from harness.record import read_record_text
+from reports.data import options_text
 
 __all__ = ["campaign_rows", "found_by_run", "write_comparison"]
 
@@ -83,7 +84,7 @@ def _campaign_row(path: Path) -> dict[str, Any]:
         data = json.loads(read_record_text(path))
         config = data["config"]
         base = f"{config.get('suite')}-{config.get('workload') or 'default'}"
-        options = " ".join(f"{k}={v}" for k, v in sorted((config.get("options") or {}).items()))
+        options = options_text(config.get("options") or {}, sep=" ")
         row = {
             "bug": f"{base} {options}".strip(), "depth": None,
             "scheduler": str(config.get("scheduler") or "random"),

@@ -33,6 +33,7 @@ __all__ = [
     "latency_series",
     "nemesis_records",
     "op_counts",
+    "options_text",
     "short_json",
     "throughput_series",
     "time_axis",
@@ -71,6 +72,17 @@ def time_unit(span_ns: float) -> tuple[str, float]:
         if span_ns >= ns:
             return name, ns
     return TIME_UNITS[-1]
+
+
+def options_text(options: dict[str, Any], sep: str = ", ") -> str:
+    """Suite options as a person gives them with ``-o``, sorted by name:
+    ``serializable_reads=true, threads=4`` (not Python's ``True``); a list or a table as
+    compact JSON."""
+
+    def value(v: Any) -> str:
+        return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+
+    return sep.join(f"{k}={value(v)}" for k, v in sorted(options.items()))
 
 
 def duration_text(seconds: float | None) -> str:

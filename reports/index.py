@@ -23,7 +23,7 @@ from typing import Any
 from harness.errors import ClewError
 from harness.record import RunResults, read_record_text, write_text_file
 from harness.store import special_files
-from reports.data import duration_text
+from reports.data import duration_text, options_text
 from reports.render import render
 from reports.run_report import REPORT_NAME, run_start
 
@@ -90,12 +90,12 @@ def _faults_text(spec: dict[str, Any], results: RunResults | None) -> str:
 
 
 def _options_text(spec: dict[str, Any]) -> str:
-    """The suite options the run was given (``serializable_reads=True``, ``isolation=...``):
-    they can change what is safe, so the index shows them."""
+    """The suite options the run was given (``serializable_reads=true``, ``isolation=...``),
+    as ``-o`` takes them: they can change what is safe, so the index shows them."""
     opts = spec.get("options")
     if not isinstance(opts, dict) or not opts:
         return ""
-    return ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))
+    return options_text(opts)
 
 
 def _anomaly_classes(results: RunResults | None) -> list[str]:

@@ -58,7 +58,7 @@ def test_index_columns_come_from_spec_and_results(tmp_path: Path) -> None:
     assert pg["files"] == ["history.jsonl", "clew.log"]
     etcd = runs["etcd-register"]
     assert etcd["faults"] == "partition (none struck)"
-    assert etcd["options"] == "serializable_reads=True"
+    assert etcd["options"] == "serializable_reads=true"  # as -o takes it, not Python's True
     assert etcd["anomalies"] == ["register: invalid"]
 
 
@@ -66,7 +66,7 @@ def test_index_page_shows_the_columns_and_links(tmp_path: Path) -> None:
     html = render_index(_store(tmp_path))
     for text in ("<th>workload</th>", "seed</th>", ">faults</th>", ">options</th>",
                  ">anomalies</th>", "G2-item, G-single", "kill ×2",
-                 "serializable_reads=True", 'href="etcd-register/20261203T110000/history.jsonl"',
+                 "serializable_reads=true", 'href="etcd-register/20261203T110000/history.jsonl"',
                  'href="postgres-list-append/20261203T100000/clew.log"'):  # fmt: skip
         assert text in html, text
     assert 'data-filter="runs"' in html  # the search box filters every column
