@@ -72,8 +72,8 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     from harness.shrink import NOT_REPRODUCED, shrink_run
     from harness.store import refuse_special_files
 
-    run = Path(run_dir)
-    refuse_special_files(run)  # a FIFO in a foreign run would hang its reading
+    refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
+    run = Path(run_dir).resolve()  # not store/x/latest, which moves to each rerun
     stored = RunSpec.read(run)
     if stored is None:
         raise click.UsageError(f"{run_dir}: not a clew run directory (no spec.json)")

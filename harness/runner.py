@@ -883,7 +883,7 @@ def rerun_spec(
 
 def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
     refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
-    run = RunDir(Path(run_dir))
+    run = RunDir(Path(run_dir).resolve())  # not store/x/latest, which moves to the next run
     stored = RunSpec.read(run.path)
     if stored is None:
         raise ConfigError(f"{run_dir}: not a clew run directory (no spec.json)")

@@ -148,10 +148,11 @@ def shrink_run(
 ) -> ShrinkResult:
     """Shrink the applied fault schedule of the invalid run in ``run_dir``;
     ``run_schedule(steps)`` replays the run's test with ``steps`` and says whether it came
-    out invalid. Writes ``run_dir/shrink.json``."""
+    out invalid. Writes ``run_dir/shrink.json``: in the run ``run_dir`` names when the
+    shrink starts (``store/x/latest`` moves to each rerun as it is made)."""
     if reruns < 1 or not 0 < fraction <= 1 or max_runs < 1:
         raise ConfigError("shrink needs --reruns ≥ 1, 0 < --fraction ≤ 1, --max-runs ≥ 1")
-    run = Path(run_dir)
+    run = Path(run_dir).resolve()
     steps = ledger_schedule(run / "faults.jsonl").steps  # as clew replay reads it
     if not steps:
         raise ConfigError(f"{run}: faults.jsonl records no applied fault op to shrink")

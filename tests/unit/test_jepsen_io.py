@@ -284,3 +284,22 @@ def test_analyze_time_limit_is_a_clew_runs_check_time_limit(
     monkeypatch.setattr(checkers.collections, "within_budget", within_budget)
     code, out = _clew("analyze", "--max-memory", "1G", str(run))
     assert code == 0 and seen == [1024**3], out
+
+
+def test_a_stored_run_named_by_its_latest_link_is_the_run_it_names_now(tmp_path: Path) -> None:
+    """`clew replay store/x/latest` recorded `replay_of: store/x/latest`, which the replay
+    itself then became; a stored run is taken by the directory the link names."""
+    from harness.formats import write_history
+    from harness.history import History
+    from harness.runner import analyze
+
+    run = tmp_path / "store" / "etcd-set" / "20260101T000000"
+    run.mkdir(parents=True)
+    ops = [{"process": 0, "type": t, "f": "add", "value": 1, "time": i}
+           for i, t in enumerate(("invoke", "ok"))]  # fmt: skip
+    write_history(History.from_ops(ops), str(run / "history.jsonl"), "jsonl")
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "set", "seed": 1}))
+    (run / "results.json").write_text(json.dumps({"valid": True}))
+    latest = tmp_path / "store" / "etcd-set" / "latest"
+    latest.symlink_to(run.name)
+    assert analyze(latest).run_dir == run.resolve()

@@ -217,3 +217,26 @@ def test_clew_shrink_refuses_a_run_that_is_not_invalid_before_any_rerun(
     assert out.exit_code == 254, out.output
     assert f"{run / 'results.json'}: {why}; clew shrink needs an invalid run" in out.output
     assert searched == []
+
+
+def test_shrink_of_latest_writes_to_the_run_latest_named_at_the_start(tmp_path: Path):
+    """`clew shrink store/x/latest`: each rerun moves `latest` to itself, and shrink.json
+    went to the last rerun, not to the run shrunk."""
+    run = _invalid_run(tmp_path, 4)
+    latest = tmp_path / "latest"
+    latest.symlink_to(run)
+    made = 0
+
+    def replay(steps: list[dict[str, Any]]) -> bool:
+        nonlocal made
+        made += 1
+        rerun = tmp_path / f"rerun{made}"
+        rerun.mkdir()
+        latest.unlink()
+        latest.symlink_to(rerun)  # as the store does after every run
+        return len(steps) >= 1
+
+    result = shrink_run(latest, replay, reruns=2, fraction=1.0)
+    assert result.run_dir == str(run.resolve())
+    assert (run / "shrink.json").exists()
+    assert not list(tmp_path.glob("rerun*/shrink.json"))
