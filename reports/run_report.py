@@ -58,6 +58,7 @@ from reports.render import render
 from reports.txn_view import edge_legend, find_anomalies
 
 __all__ = [
+    "DEFAULT_MAX_MEMORY",
     "MAX_FAULT_ROWS",
     "MAX_LINEARIZED",
     "REPORT_NAME",
@@ -84,6 +85,9 @@ MAX_FAULT_ROWS = 1_000
 MAX_STATE_CHARS = 2_000
 #: Longest JSON text of a checker's details shown.
 MAX_DETAILS_CHARS = 20_000
+#: Memory that reading ``history.jsonl`` for a report may add (``clew report
+#: --max-memory``); beyond it the page is made without the history and says why.
+DEFAULT_MAX_MEMORY = 2 * 1024**3
 #: Timestamp format of run directory names.
 RUN_NAME_FORMAT = "%Y%m%dT%H%M%S"
 
@@ -368,11 +372,19 @@ def run_start(run_dir: Path) -> dt.datetime | None:
         return None
 
 
-def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, Any]:
+def load_run(
+    run_dir: str | Path,
+    history: History | None = None,
+    *,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+) -> dict[str, Any]:
     """Read a run directory and build the report's context (tolerates missing files).
 
     ``history``, when the caller already holds it (the runner, right after a test), is
     used instead of reading ``history.jsonl`` again (reading dominates for big runs).
+    Reading it may add at most ``max_memory`` bytes (``None``: no limit); a history
+    larger than that is left out, and the page says so and names the line reading
+    reached (:class:`~harness.read_budget.ReadBudget`).
     :class:`~harness.errors.InputError` for a run holding a FIFO, socket or device, which
     reading would hang on (:func:`harness.store.refuse_special_files`)."""
     run = Path(run_dir)
@@ -394,11 +406,15 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
         pass
     elif hist_path.exists():
         from harness.formats import read_history
+        from harness.read_budget import ReadBudget, ReadBudgetExceeded
 
+        budget = None if max_memory is None else ReadBudget(max_memory=max_memory)
         try:
-            history = read_history(str(hist_path), "jsonl")
+            history = read_history(str(hist_path), "jsonl", budget=budget)
         except ClewError as e:
             problems.append(str(e))
+        except ReadBudgetExceeded as e:
+            problems.append(f"{e}; the sections drawn from the history are left out")
     else:
         problems.append("no history.jsonl in the run directory")
     logs = []
@@ -468,20 +484,31 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
     return ctx
 
 
-def render_run_report(run_dir: str | Path, history: History | None = None) -> str:
+def render_run_report(
+    run_dir: str | Path,
+    history: History | None = None,
+    *,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+) -> str:
     """The HTML of the report of the run in ``run_dir`` (see :func:`load_run`)."""
-    return render("run.html.j2", **load_run(run_dir, history))
+    return render("run.html.j2", **load_run(run_dir, history, max_memory=max_memory))
 
 
-def write_run_report(run_dir: str | Path, history: History | None = None) -> Path:
+def write_run_report(
+    run_dir: str | Path,
+    history: History | None = None,
+    *,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+) -> Path:
     """Render ``report.html`` into ``run_dir`` (atomically) and return its path.
-    ``history``: the run's history if already in memory (skips re-reading it)."""
+    ``history``: the run's history if already in memory (skips re-reading it);
+    ``max_memory``: what reading it may add (see :func:`load_run`)."""
     run = Path(run_dir)
     refuse_special_files(run)  # (results.json is read here, before load_run)
     t0 = time.perf_counter()
     results, _ = _read_results(run)
     write_elle_files(run, results if isinstance(results, dict) else None)
-    html = render_run_report(run, history)
+    html = render_run_report(run, history, max_memory=max_memory)
     out = run / REPORT_NAME
     write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from harness.cli import cli
 from harness.formats import read_history
+from harness.history import History
 from harness.read_budget import ReadBudget, ReadBudgetExceeded
 
 
@@ -93,3 +94,32 @@ def test_the_memory_budget_holds_when_the_resident_set_does_not_grow(
         read_history(str(path), budget=ReadBudget(max_memory=2**20))
     assert e.value.resource == "memory"
     assert "the history read so far holds at least" in str(e.value)
+
+
+def test_the_memory_budget_holds_while_the_history_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the history from what was read (freezing the columns, pairing the ops)
+    needs more than the reader holds: a budget that the reading fits but the building
+    would not is spent before building, not found spent after it (or never, the process
+    out of memory first)."""
+    import harness.read_budget as rb
+    from harness.history import HistoryBuilder
+
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)  # the resident set is flat
+    held: list[int] = []
+    build = HistoryBuilder.build
+
+    def watched(self: HistoryBuilder) -> History:
+        held.append(self.held_bytes())  # what reading holds when it is done
+        return build(self)
+
+    path = _big_jsonl(tmp_path / "big.jsonl", keys=5_000)
+    monkeypatch.setattr(HistoryBuilder, "build", watched)
+    assert len(read_history(str(path))) == 20_000
+    monkeypatch.setattr(HistoryBuilder, "build", build)
+    with pytest.raises(ReadBudgetExceeded) as e:  # what reading held fits; building does not
+        read_history(str(path), budget=ReadBudget(max_memory=held[-1] + 1))
+    assert e.value.resource == "memory" and e.value.line == 20_000
+    assert f"while reading {path} at line 20,000" in str(e.value)
+    assert "(building the history needs at least" in str(e.value)

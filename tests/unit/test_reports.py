@@ -312,6 +312,35 @@ def test_clew_report_refuses_a_dir_holding_no_run_file(tmp_path: Path) -> None:
     assert "no history.jsonl" in (empty / "report.html").read_text()
 
 
+def test_clew_report_leaves_out_a_history_over_its_memory_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading history.jsonl for the page holds --max-memory: over it, the page is made
+    from the run's other files and says why the history is not in it, naming the line."""
+    import harness.read_budget as rb
+
+    run = make_run(tmp_path, INVALID)
+    grown = iter(range(0, 2**62, 2**30))  # every look at the resident set finds 1 GiB more
+    monkeypatch.setattr(rb, "resident_bytes", lambda: next(grown))
+    args = ["report", "--no-index", "--max-memory", "1M", str(run)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    page = (run / "report.html").read_text()
+    text = html_lib.unescape(page)
+    assert f"memory budget of 1 MiB reached while reading {run / 'history.jsonl'}" in text
+    assert "raise --max-memory; the sections drawn from the history are left out" in text
+    assert "ops" not in payload(page) and "linearizable" in page  # results still shown
+    monkeypatch.undo()
+    result = CliRunner().invoke(cli, [*args[:3], "2G", str(run)], catch_exceptions=False)
+    assert "ops" in payload((run / "report.html").read_text())
+
+
+def test_clew_report_max_memory_is_a_size(tmp_path: Path) -> None:
+    run = make_run(tmp_path, INVALID)
+    result = CliRunner().invoke(cli, ["report", "--max-memory", "lots", str(run)])
+    assert result.exit_code == 254 and "'lots' is not a size" in result.output
+
+
 def test_clew_check_report_writes_a_full_report(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     result = CliRunner().invoke(cli, ["check", "--report", str(out), str(INVALID)])
