@@ -34,7 +34,7 @@ from typing import Any
 from checkers.result import UNKNOWN, Validity, merge_validity
 from harness.errors import InputError
 from harness.output_paths import open_new_text
-from nemeses.ledger import read_ledger
+from nemeses.ledger import count_records, read_ledger
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -42,6 +42,7 @@ __all__ = [
     "RunResults",
     "RunSpec",
     "ScheduleRecord",
+    "count_fault_records",
     "fault_kind",
     "fault_windows",
     "read_fault_records",
@@ -238,11 +239,18 @@ def verdict_caveats(results: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def read_fault_records(run: Path) -> list[dict[str, Any]]:
-    """The records of ``run/faults.jsonl`` (``[]`` if absent). A torn last line (a crash
+def read_fault_records(run: Path, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The records of ``run/faults.jsonl`` (``[]`` if absent), the first ``limit`` of them
+    if given (:func:`count_fault_records` counts them all). A torn last line (a crash
     mid-write) is skipped; any other line that is not a JSON object raises
     :class:`InputError` naming the file and line."""
-    return read_ledger(run / "faults.jsonl")
+    return read_ledger(run / "faults.jsonl", limit=limit)
+
+
+def count_fault_records(run: Path) -> int:
+    """The records of ``run/faults.jsonl`` (its non-blank lines), counted without reading
+    them into memory."""
+    return count_records(run / "faults.jsonl")
 
 
 def fault_kind(f: str) -> str:

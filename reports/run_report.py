@@ -30,6 +30,7 @@ from typing import Any
 from harness.errors import ClewError
 from harness.history import History
 from harness.record import (
+    count_fault_records,
     read_fault_records,
     read_json_file,
     read_results_object,
@@ -45,6 +46,7 @@ from reports.data import (
     fault_windows,
     latency_quantiles,
     latency_series,
+    nemesis_record_count,
     nemesis_records,
     op_counts,
     short_json,
@@ -59,6 +61,7 @@ from reports.txn_view import edge_legend, find_anomalies
 
 __all__ = [
     "DEFAULT_MAX_MEMORY",
+    "MAX_FAULT_RECORDS",
     "MAX_FAULT_ROWS",
     "MAX_LINEARIZED",
     "REPORT_NAME",
@@ -81,6 +84,9 @@ MAX_LINEARIZED = 200
 PREFIX_TAIL = 25
 #: Fault ledger rows shown.
 MAX_FAULT_ROWS = 1_000
+#: Fault ledger records read (``faults.jsonl``, or the history's nemesis ops): the fault
+#: windows drawn are those of the first ones, and the page says how many there were.
+MAX_FAULT_RECORDS = 20_000
 #: Longest state text kept per step; larger states are abbreviated.
 MAX_STATE_CHARS = 2_000
 #: Longest JSON text of a checker's details shown.
@@ -176,6 +182,7 @@ def build_page(
     results: dict[str, Any] | None = None,
     spec: dict[str, Any] | None = None,
     faults: list[dict[str, Any]] | None = None,
+    faults_total: int | None = None,
     run_dir: Path | None = None,
     history_error: str | None = None,
     logs: list[dict[str, Any]] | None = None,
@@ -183,7 +190,9 @@ def build_page(
     reproduce: list[tuple[str, str]] | None = None,
     index_href: str | None = None,
 ) -> dict[str, Any]:
-    """The template context (and inlined payload) of a report, from whatever is known."""
+    """The template context (and inlined payload) of a report, from whatever is known.
+    ``faults``: the fault ledger's first records (at most :data:`MAX_FAULT_RECORDS`), of
+    ``faults_total`` (default: as many as given)."""
     results = results or {}
     checkers_in = results.get("checkers")
     checkers_in = checkers_in if isinstance(checkers_in, dict) else {}
@@ -222,12 +231,14 @@ def build_page(
     if results.get("heal_verified") is not None or results.get("tainted"):
         facts.append(("heal", _heal_fact(results)))
     records = list(faults or [])
+    records_total = len(records) if faults_total is None else max(faults_total, len(records))
     if history is not None:
         axis = time_axis(history)
         counts = op_counts(history)
         end = int(axis.times.max()) if len(history) else None
         if not records:
-            records = nemesis_records(history, axis)
+            records = nemesis_records(history, axis, MAX_FAULT_RECORDS)
+            records_total = nemesis_record_count(history)
         windows = fault_windows(records, axis, end)
         lat = latency_series(history, axis)
         cols = op_columns(history, axis)
@@ -332,7 +343,12 @@ def build_page(
         elle_name=elle_file_name,
         prefix_tail=PREFIX_TAIL,
         fault_rows=fault_rows,
-        fault_rows_total=len(records),
+        fault_rows_total=records_total,
+        fault_records_cap=(
+            {"shown": len(records), "total": records_total}
+            if records_total > len(records)
+            else None
+        ),
         has_faults_file=bool(faults),
         logs=logs or [],
         files=files or [],
@@ -397,10 +413,11 @@ def load_run(
     if err:
         problems.append(err)
     try:
-        faults = read_fault_records(run)
+        faults = read_fault_records(run, limit=MAX_FAULT_RECORDS)
     except ClewError as e:
         problems.append(str(e))
         faults = []
+    faults_total = count_fault_records(run) if len(faults) >= MAX_FAULT_RECORDS else None
     hist_path = run / "history.jsonl"
     if history is not None:
         pass
@@ -470,6 +487,7 @@ def load_run(
         results=results if isinstance(results, dict) else None,
         spec=spec if isinstance(spec, dict) else None,
         faults=faults,
+        faults_total=faults_total,
         run_dir=run,
         history_error="; ".join(problems) or None,
         logs=logs,

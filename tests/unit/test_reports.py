@@ -374,6 +374,42 @@ def test_report_shows_the_ledger_and_the_heal_barrier(tmp_path: Path) -> None:
     assert payload(html)["faults"][0]["stop"] == 60
 
 
+def test_the_fault_ledger_read_for_the_page_is_capped_and_the_page_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A faults.jsonl of a million lines made a 65 MB page from 2.3 GB of memory: the page
+    reads the ledger's first MAX_FAULT_RECORDS records, draws their windows and says how
+    many the ledger holds."""
+    import reports.run_report as rr
+
+    faults = [{"time": 10 * i, "event": "applied" if i % 2 == 0 else "healed",
+               "phase": "start" if i % 2 == 0 else "stop", "kind": "pause",
+               "f": "start-pause" if i % 2 == 0 else "stop-pause"} for i in range(120)]  # fmt: skip
+    run = make_run(tmp_path, VALID, faults=faults)
+    monkeypatch.setattr(rr, "MAX_FAULT_RECORDS", 50)
+    html = render_run_report(run)
+    assert len(payload(html)["faults"]) == 25  # the windows of the first 50 records
+    assert ("The fault ledger holds 120 records: the charts, the timeline and the table "
+            "below show the faults of its first 50") in html  # fmt: skip
+    assert "Showing 50 of 120 fault records." in html
+    monkeypatch.setattr(rr, "MAX_FAULT_RECORDS", 120)
+    html = render_run_report(run)
+    assert len(payload(html)["faults"]) == 60 and "The fault ledger holds" not in html
+
+
+def test_the_nemesis_ops_read_as_fault_records_are_capped() -> None:
+    ops: list[dict[str, Any]] = []
+    for i in range(30):
+        f = "start-pause" if i % 2 == 0 else "stop-pause"
+        ops += [{"type": "invoke", "process": "nemesis", "f": f, "time": 4 * i},
+                {"type": "info", "process": "nemesis", "f": f, "time": 4 * i + 1}]  # fmt: skip
+    h = History.from_ops(ops)
+    assert data.nemesis_record_count(h) == 30
+    assert len(data.nemesis_records(h)) == 30
+    records = data.nemesis_records(h, limit=7)
+    assert [r["time"] for r in records] == [4 * i + 1 for i in range(7)]
+
+
 def nil_read(tmp_path: Path) -> Path:
     """A read of nil after a completed write of 1: invalid for etcd's model (a nil read is a
     read of an absent key; the register models take it as a read that saw nothing)."""

@@ -24,6 +24,7 @@ from harness.record import (
     RunResults,
     RunSpec,
     ScheduleRecord,
+    count_fault_records,
     fault_windows,
     read_fault_records,
     verdict,
@@ -208,6 +209,17 @@ def test_records_round_trip_and_bad_files_name_file_and_line(tmp_path: Path) -> 
         read_fault_records(tmp_path)
     (tmp_path / "faults.jsonl").write_text('{"seq": 1}\n{"seq": 2, "ti')
     assert read_fault_records(tmp_path) == [{"seq": 1}]  # a torn last line is skipped
+    (tmp_path / "faults.jsonl").write_text('{"seq": 1}\n{"seq": 2, "ti\n\n')
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: not a JSON object"):
+        read_fault_records(tmp_path)  # (lines after it, blank or not: not torn)
+    (tmp_path / "faults.jsonl").write_bytes(b'{"seq": 1}\n{"seq": "\xff"}\n{"seq": 3}\n')
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: not UTF-8 text \(byte 9\)"):
+        read_fault_records(tmp_path)  # (was a UnicodeDecodeError: a traceback in the report)
+    (tmp_path / "faults.jsonl").write_text("".join(f'{{"seq": {i}}}\n\n' for i in range(9)))
+    assert read_fault_records(tmp_path, limit=3) == [{"seq": 0}, {"seq": 1}, {"seq": 2}]
+    assert count_fault_records(tmp_path) == 9
+    (tmp_path / "faults.jsonl").write_text('{"seq": 1}\nnot json\n')
+    assert read_fault_records(tmp_path, limit=1) == [{"seq": 1}]  # read no further
 
 
 def test_a_ledger_time_out_of_range_is_a_damaged_line_not_a_crash(tmp_path: Path) -> None:
