@@ -94,6 +94,8 @@ MAX_DETAILS_CHARS = 20_000
 #: Memory that reading ``history.jsonl`` for a report may add (``clew report
 #: --max-memory``); beyond it the page is made without the history and says why.
 DEFAULT_MAX_MEMORY = 2 * 1024**3
+#: ``load_run``'s ``results`` when the caller has not read them.
+_UNREAD: Any = object()
 #: Timestamp format of run directory names.
 RUN_NAME_FORMAT = "%Y%m%dT%H%M%S"
 
@@ -161,10 +163,21 @@ def _details(res: dict[str, Any]) -> str:
         rest["details"] = {k: v for k, v in rest["details"].items() if k != "counterexample"}
     if not rest:
         return ""
-    text = json.dumps(rest, indent=1, default=repr)
-    if len(text) > MAX_DETAILS_CHARS:
-        text = text[:MAX_DETAILS_CHARS] + f"\n… ({len(text)} chars; see results.json)"
-    return text
+    return capped_json(rest, MAX_DETAILS_CHARS, "see results.json")
+
+
+def capped_json(value: Any, limit: int, where: str) -> str:
+    """``value`` as indented JSON text, cut after ``limit`` characters (``where`` says
+    where the rest is). The text is made only up to the cut: a checker's details of a
+    million anomalies took a gigabyte and seconds to write out, to show 20,000 chars."""
+    parts: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=1, default=repr).iterencode(value):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return "".join(parts)[:limit] + f"\n… (cut at {limit:,} chars; {where})"
+    return "".join(parts)
 
 
 def _size(n: int) -> str:
@@ -328,7 +341,7 @@ def build_page(
         valid=valid,
         checkers=checkers,
         facts=facts,
-        spec=json.dumps(spec, indent=2, default=repr)[:MAX_DETAILS_CHARS] if spec else None,
+        spec=capped_json(spec, MAX_DETAILS_CHARS, "see spec.json") if spec else None,
         reproduce=reproduce or [],
         failures=failures,
         anomalies=find_anomalies(checkers_in),
@@ -393,6 +406,7 @@ def load_run(
     history: History | None = None,
     *,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    results: Any = _UNREAD,
 ) -> dict[str, Any]:
     """Read a run directory and build the report's context (tolerates missing files).
 
@@ -400,15 +414,18 @@ def load_run(
     used instead of reading ``history.jsonl`` again (reading dominates for big runs).
     Reading it may add at most ``max_memory`` bytes (``None``: no limit); a history
     larger than that is left out, and the page says so and names the line reading
-    reached (:class:`~harness.read_budget.ReadBudget`).
+    reached (:class:`~harness.read_budget.ReadBudget`). ``results``: the run's
+    ``results.json`` object (``None``: it has none) if the caller has read it already
+    (it can be tens of MB, so it is read once).
     :class:`~harness.errors.InputError` for a run holding a FIFO, socket or device, which
     reading would hang on (:func:`harness.store.refuse_special_files`)."""
     run = Path(run_dir)
     refuse_special_files(run)
     problems: list[str] = []
-    results, err = _read_results(run)
-    if err:
-        problems.append(err)
+    if results is _UNREAD:
+        results, err = _read_results(run)
+        if err:
+            problems.append(err)
     spec, err = _read_json(run / "spec.json")
     if err:
         problems.append(err)
@@ -524,9 +541,10 @@ def write_run_report(
     run = Path(run_dir)
     refuse_special_files(run)  # (results.json is read here, before load_run)
     t0 = time.perf_counter()
-    results, _ = _read_results(run)
+    results, err = _read_results(run)
     write_elle_files(run, results if isinstance(results, dict) else None)
-    html = render_run_report(run, history, max_memory=max_memory)
+    html = render("run.html.j2", **load_run(run, history, max_memory=max_memory,
+                                            results=_UNREAD if err else results))  # fmt: skip
     out = run / REPORT_NAME
     write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)

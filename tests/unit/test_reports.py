@@ -410,6 +410,41 @@ def test_the_nemesis_ops_read_as_fault_records_are_capped() -> None:
     assert [r["time"] for r in records] == [4 * i + 1 for i in range(7)]
 
 
+def test_a_checkers_details_are_written_out_only_up_to_the_cut(tmp_path: Path) -> None:
+    """The page shows the first MAX_DETAILS_CHARS of a checker's details: only that much
+    is made (results.json may hold a million anomalies: a gigabyte of text, to show 20 KB),
+    and results.json is read once for the page and Elle's files."""
+    import reports.run_report as rr
+
+    made = []
+
+    class Entry:
+        def __repr__(self) -> str:
+            made.append(1)
+            return "an entry"
+
+    text = rr._details({"valid": False, "details": {"anomalies": [Entry()] * 100_000}})
+    assert text.endswith("… (cut at 20,000 chars; see results.json)")
+    assert len(text) < rr.MAX_DETAILS_CHARS + 100 and 1_000 < len(made) < 3_000
+    assert rr.capped_json({"a": [1, 2]}, 100, "x") == json.dumps({"a": [1, 2]}, indent=1)
+
+
+def test_results_json_is_read_once_for_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reports.run_report as rr
+
+    run = make_run(tmp_path, INVALID)
+    read = []
+    real = rr.read_results_object
+    monkeypatch.setattr(rr, "read_results_object", lambda run: read.append(run) or real(run))
+    write_run_report(run)
+    assert len(read) == 1 and "linearizable" in (run / "report.html").read_text()
+    (run / "results.json").write_text("{not json")  # a damaged one: the page says so
+    write_run_report(run)
+    assert f"{run / 'results.json'}: not JSON" in (run / "report.html").read_text()
+
+
 def nil_read(tmp_path: Path) -> Path:
     """A read of nil after a completed write of 1: invalid for etcd's model (a nil read is a
     read of an absent key; the register models take it as a read that saw nothing)."""
