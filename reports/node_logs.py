@@ -38,7 +38,8 @@ __all__ = [
 
 #: The run's clock anchor in a run directory.
 CLOCK_FILE = "clock.json"
-#: Most log lines embedded in a report (over all nodes); the rest are counted, not shown.
+#: Most log lines embedded in a report (over all nodes, each node the first lines of its
+#: even share); the rest are counted, not shown.
 MAX_LOG_LINES = 200_000
 #: Longest text kept of one log line.
 MAX_LINE_CHARS = 400
@@ -124,9 +125,13 @@ def node_log_lines(
     texts: list[str] = []
     total = 0
     run_real = run_dir.resolve()
-    for node in sorted(p for p in nodes_dir.iterdir() if p.is_dir()):
+    node_dirs = sorted(p for p in nodes_dir.iterdir() if p.is_dir())
+    # Each node has its share of the cap: one chatty node does not crowd the others out.
+    share = max(1, MAX_LOG_LINES // max(1, len(node_dirs)))
+    for node in node_dirs:
         names.append(node.name)
         k = len(names) - 1
+        room = share
         for path in sorted(node.rglob("*.log")):
             # A link out of the run (planted in a run someone else made) is not read: the
             # page would carry that file's lines.
@@ -134,15 +139,23 @@ def node_log_lines(
                 continue
             with path.open("rb") as fh:
                 raw = fh.read(MAX_FILE_BYTES)
+            if room <= 0:  # the node's share is taken: its other lines are only counted
+                total += sum(1 for b in raw.splitlines() if b.strip())
+                continue
             last: int | None = None
-            for line in raw.decode("utf-8", errors="replace").splitlines():
+            lines = raw.decode("utf-8", errors="replace").splitlines()
+            for j, line in enumerate(lines):
+                if room <= 0:
+                    total += sum(1 for x in lines[j:] if x.strip())
+                    break
                 if not line.strip():
                     continue
                 total += 1
                 wall = parse_wall_ns(line)
                 last = wall if wall is not None else last
-                if last is None or len(texts) >= MAX_LOG_LINES:
+                if last is None:
                     continue
+                room -= 1
                 times.append(last - origin)
                 node_ix.append(k)
                 text = line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
