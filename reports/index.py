@@ -7,7 +7,9 @@ duration from ``results.json`` (``duration``/``seconds``), else from the times o
 and last ops of ``history.jsonl`` (read from the ends of the file, not parsed whole).
 From ``spec.json``: the seed, workload and suite options (they can change what is safe,
 e.g. ``serializable_reads``); from ``results.json``: the faults that struck, the ops and
-the anomaly classes. The page's filter searches every column of every run.
+the anomaly classes (:meth:`~harness.record.RunResults.read_summary`: the rest of each
+checker's result is skipped over, not built). The page's filter searches every column of
+every run.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def _anomaly_classes(results: RunResults | None) -> list[str]:
 def _run_info(store: Path, run: Path) -> dict[str, Any]:
     results: RunResults | None = None
     with contextlib.suppress(ClewError):
-        results = RunResults.read(run)
+        results = RunResults.read_summary(run)
     start = run_start(run)
     started = start or dt.datetime.fromtimestamp(run.stat().st_mtime)
     seconds = results.duration if results is not None else None
