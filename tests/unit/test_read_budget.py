@@ -123,3 +123,23 @@ def test_the_memory_budget_holds_while_the_history_is_built(
     assert e.value.resource == "memory" and e.value.line == 20_000
     assert f"while reading {path} at line 20,000" in str(e.value)
     assert "(building the history needs at least" in str(e.value)
+
+
+def test_a_line_longer_than_the_budget_allows_is_refused_before_it_is_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history whose op is one line of gigabytes was gathered whole, then decoded: out of
+    memory (a crash) before the budget was looked at again. Decoding a line takes at least
+    twice its length; a line that long is refused while it is gathered, naming it."""
+    import harness.read_budget as rb
+
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)  # the resident set is flat
+    path = tmp_path / "long.jsonl"
+    op = '{"type": "%s", "process": 0, "f": "write", "value": "%s"}\n'
+    path.write_text(op % ("invoke", "x") + op % ("ok", "x") + op % ("invoke", "y" * 3 * 2**20)
+                    + op % ("ok", "y"))  # fmt: skip
+    with pytest.raises(ReadBudgetExceeded) as e:
+        read_history(str(path), budget=ReadBudget(max_memory=2**20))
+    assert e.value.resource == "memory" and e.value.line == 3
+    assert f"while reading {path} at line 3 (a line this long needs at least" in str(e.value)
+    assert len(read_history(str(path), budget=ReadBudget(max_memory=2**30))) == 4
