@@ -23,7 +23,11 @@ _RUN_FILES = ("history.jsonl", "results.json", "spec.json", "faults.jsonl")
               help="Memory that reading the run's history.jsonl may add (e.g. 512M, 8G); "
                    "a larger history is left out of the page, which says so and names the "
                    "line reading reached.")  # fmt: skip
-def report_cmd(run_dir: str, no_index: bool, max_memory: int) -> None:
+@click.option("--max-ops", type=click.IntRange(min=0), default=1_000_000, show_default=True,
+              metavar="N",
+              help="Client ops the page's timeline embeds (the first ones; the page says "
+                   "how many the run has): 1M ops make a page of about 26 MB.")  # fmt: skip
+def report_cmd(run_dir: str, no_index: bool, max_memory: int, max_ops: int) -> None:
     """Render RUN_DIR/report.html from the files of the run (history.jsonl, results.json,
     spec.json, faults.jsonl, nodes/*/…), then the index.html of the store that holds it
     (RUN_DIR/../../index.html) unless --no-index. The page shows what the run holds and
@@ -48,7 +52,7 @@ def report_cmd(run_dir: str, no_index: bool, max_memory: int) -> None:
     if is_jepsen_store(run_dir):
         view = Path(run_dir) / VIEW_DIR
         if (view / "results.json").is_file():
-            out = write_run_report(view, max_memory=max_memory)
+            out = write_run_report(view, max_memory=max_memory, max_ops=max_ops)
         else:
             out = check_jepsen_store(run_dir).view / "report.html"
         click.echo(f"report: {out}")
@@ -57,7 +61,7 @@ def report_cmd(run_dir: str, no_index: bool, max_memory: int) -> None:
     if not any((Path(run_dir) / name).exists() for name in _RUN_FILES):
         raise InputError(f"{run_dir}: not a run directory: it holds none of "
                          f"{', '.join(_RUN_FILES)}")  # fmt: skip
-    out = write_run_report(run_dir, max_memory=max_memory)
+    out = write_run_report(run_dir, max_memory=max_memory, max_ops=max_ops)
     click.echo(f"report: {out}")
     run = Path(run_dir).resolve()
     store = run.parent.parent

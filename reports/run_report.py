@@ -40,7 +40,7 @@ from harness.record import (
 from harness.store import refuse_special_files
 from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
-from reports.columns import op_columns
+from reports.columns import MAX_OPS, op_columns
 from reports.data import (
     duration_text,
     fault_windows,
@@ -202,8 +202,10 @@ def build_page(
     files: list[dict[str, str]] | None = None,
     reproduce: list[tuple[str, str]] | None = None,
     index_href: str | None = None,
+    max_ops: int = MAX_OPS,
 ) -> dict[str, Any]:
-    """The template context (and inlined payload) of a report, from whatever is known.
+    """The template context (and inlined payload) of a report, from whatever is known:
+    the timeline embeds the first ``max_ops`` client ops.
     ``faults``: the fault ledger's first records (at most :data:`MAX_FAULT_RECORDS`), of
     ``faults_total`` (default: as many as given)."""
     results = results or {}
@@ -254,7 +256,7 @@ def build_page(
             records_total = nemesis_record_count(history)
         windows = fault_windows(records, axis, end)
         lat = latency_series(history, axis)
-        cols = op_columns(history, axis)
+        cols = op_columns(history, axis, max_ops)
         logs_data = (
             node_log_lines(run_dir, axis.origin, axis.ns_per_unit)
             if run_dir is not None and not axis.positions
@@ -407,6 +409,7 @@ def load_run(
     *,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
     results: Any = _UNREAD,
+    max_ops: int = MAX_OPS,
 ) -> dict[str, Any]:
     """Read a run directory and build the report's context (tolerates missing files).
 
@@ -416,7 +419,8 @@ def load_run(
     larger than that is left out, and the page says so and names the line reading
     reached (:class:`~harness.read_budget.ReadBudget`). ``results``: the run's
     ``results.json`` object (``None``: it has none) if the caller has read it already
-    (it can be tens of MB, so it is read once).
+    (it can be tens of MB, so it is read once). ``max_ops``: the client ops the
+    timeline embeds (the first ones; the page says how many there are).
     :class:`~harness.errors.InputError` for a run holding a FIFO, socket or device, which
     reading would hang on (:func:`harness.store.refuse_special_files`)."""
     run = Path(run_dir)
@@ -511,6 +515,7 @@ def load_run(
         files=files,
         reproduce=reproduce,
         index_href="../../index.html" if start is not None else None,
+        max_ops=max_ops,
     )
     if start is not None:
         ctx["facts"].insert(0, ("started", start.strftime("%Y-%m-%d %H:%M:%S")))
@@ -524,9 +529,11 @@ def render_run_report(
     history: History | None = None,
     *,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    max_ops: int = MAX_OPS,
 ) -> str:
     """The HTML of the report of the run in ``run_dir`` (see :func:`load_run`)."""
-    return render("run.html.j2", **load_run(run_dir, history, max_memory=max_memory))
+    ctx = load_run(run_dir, history, max_memory=max_memory, max_ops=max_ops)
+    return render("run.html.j2", **ctx)
 
 
 def write_run_report(
@@ -534,17 +541,20 @@ def write_run_report(
     history: History | None = None,
     *,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    max_ops: int = MAX_OPS,
 ) -> Path:
     """Render ``report.html`` into ``run_dir`` (atomically) and return its path.
     ``history``: the run's history if already in memory (skips re-reading it);
-    ``max_memory``: what reading it may add (see :func:`load_run`)."""
+    ``max_memory``: what reading it may add; ``max_ops``: the client ops the page embeds
+    (see :func:`load_run`)."""
     run = Path(run_dir)
     refuse_special_files(run)  # (results.json is read here, before load_run)
     t0 = time.perf_counter()
     results, err = _read_results(run)
     write_elle_files(run, results if isinstance(results, dict) else None)
-    html = render("run.html.j2", **load_run(run, history, max_memory=max_memory,
-                                            results=_UNREAD if err else results))  # fmt: skip
+    ctx = load_run(run, history, max_memory=max_memory, max_ops=max_ops,
+                   results=_UNREAD if err else results)  # fmt: skip
+    html = render("run.html.j2", **ctx)
     out = run / REPORT_NAME
     write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harness.cli import cli
 from harness.formats import read_history, write_history
 from harness.history import History
-from reports import columns, data
+from reports import data
 from reports.check_report import render_check_report
 from reports.index import list_runs, write_index
 from reports.run_report import MAX_LINEARIZED, render_run_report, write_run_report
@@ -204,9 +204,7 @@ def big_history(n_pairs: int, processes: int = 8) -> History:
     return History.from_ops(ops)
 
 
-def test_series_are_capped_and_the_page_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_series_are_capped_and_the_page_says_so(tmp_path: Path) -> None:
     h = big_history(3000)
     axis = data.time_axis(h)
     lat = data.latency_series(h, axis, cap=500)
@@ -222,12 +220,13 @@ def test_series_are_capped_and_the_page_says_so(
     run.mkdir(parents=True)
     write_history(h, str(run / "history.jsonl"), "jsonl")
     assert payload(render_run_report(run))["ops"]["shown"] == 3000
-    import reports.run_report as rr
-
-    monkeypatch.setattr(rr, "op_columns", lambda h, a: columns.op_columns(h, a, cap=100))
-    html = render_run_report(run)
+    html = render_run_report(run, max_ops=100)
     assert "Showing the first 100 of 3000 ops" in html
     assert payload(html)["ops"]["shown"] == 100 and payload(html)["ops"]["total"] == 3000
+    args = ["report", "--no-index", "--max-ops", "10", str(run)]  # the flag
+    assert CliRunner().invoke(cli, args, catch_exceptions=False).exit_code == 0
+    html = (run / "report.html").read_text()
+    assert "Showing the first 10 of 3000 ops" in html and payload(html)["ops"]["shown"] == 10
 
 
 def test_counterexample_prefix_is_capped() -> None:
