@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import ByteSize
+from harness.cli import ByteSize, FiniteFloatRange
 from harness.errors import InputError
 
 __all__ = ["compare_cmd", "report_cmd", "serve_cmd"]
@@ -81,7 +81,11 @@ def _looks_like_run(run: Path) -> bool:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 exposes the store to the network).")  # fmt: skip
-def serve_cmd(store: str, port: int, host: str) -> None:
+@click.option("--idle-timeout", type=FiniteFloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, metavar="SECONDS",
+              help="Close a connection silent this long (a request not sent, a response "
+                   "not read): each one holds a thread.")  # fmt: skip
+def serve_cmd(store: str, port: int, host: str, idle_timeout: float) -> None:
     """Serve the store (its index.html, every run's report.html and files) until Ctrl-C.
     Only files inside the store are served.
 
@@ -98,7 +102,7 @@ def serve_cmd(store: str, port: int, host: str) -> None:
         raise click.BadParameter(f"{store!r} is not a directory", param_hint="--store")
     write_index(root)
     try:
-        server = make_server(root, host, port)
+        server = make_server(root, host, port, idle_timeout)
     except OSError as e:  # a host that does not resolve or is not this machine's, a port in use
         raise click.BadParameter(
             f"cannot listen on {host}:{port}: {e.strerror or e}", param_hint="'--host' / '--port'"
