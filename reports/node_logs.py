@@ -31,6 +31,7 @@ __all__ = [
     "CLOCK_FILE",
     "MAX_LINE_CHARS",
     "MAX_LOG_LINES",
+    "MAX_NODES",
     "node_log_lines",
     "parse_wall_ns",
     "read_origin",
@@ -43,6 +44,8 @@ CLOCK_FILE = "clock.json"
 MAX_LOG_LINES = 200_000
 #: Longest text kept of one log line.
 MAX_LINE_CHARS = 400
+#: Most nodes whose logs are read (the page numbers nodes in a byte); the rest are counted.
+MAX_NODES = 255
 #: Largest log file read (bytes, from its start).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -112,7 +115,8 @@ def node_log_lines(
     by default, since history time ``axis_origin``),
     "node": base64 Uint8,
     "text": [lines], "files": [file per line group], "exact": bool, "total": lines read,
-    "shown"}``, in time order; None when there are no node logs or no anchor."""
+    "shown", "nodes_total": node directories, of which the first :data:`MAX_NODES` are
+    read}``, in time order; None when there are no node logs or no anchor."""
     nodes_dir = run_dir / "nodes"
     if not nodes_dir.is_dir():
         return None
@@ -125,7 +129,8 @@ def node_log_lines(
     texts: list[str] = []
     total = 0
     run_real = run_dir.resolve()
-    node_dirs = sorted(p for p in nodes_dir.iterdir() if p.is_dir())
+    all_nodes = sorted(p for p in nodes_dir.iterdir() if p.is_dir())
+    node_dirs = all_nodes[:MAX_NODES]
     # Each node has its share of the cap: one chatty node does not crowd the others out.
     share = max(1, MAX_LOG_LINES // max(1, len(node_dirs)))
     for node in node_dirs:
@@ -167,11 +172,12 @@ def node_log_lines(
     t_s = ((t[order] - axis_origin) / ns_per_unit).astype(np.float32)
     nodes_col = np.asarray(node_ix, dtype=np.uint8)[order]
     return {
-        "nodes": names[:255],
+        "nodes": names,
         "t": base64.b64encode(t_s.astype("<f4").tobytes()).decode(),
         "node": base64.b64encode(nodes_col.tobytes()).decode(),
         "text": [texts[i] for i in order.tolist()],
         "exact": exact,
         "total": total,
+        "nodes_total": len(all_nodes),
         "shown": len(texts),
     }
