@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from harness.cli import ByteSize, FiniteFloatRange
 from harness.errors import InputError
 
 __all__ = ["compare_cmd", "report_cmd", "serve_cmd"]
@@ -17,12 +18,22 @@ _RUN_FILES = ("history.jsonl", "results.json", "spec.json", "faults.jsonl")
 @click.command("report", short_help="Re-render a run's report.html (and the store index).")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--no-index", is_flag=True, help="Do not regenerate the store's index.html.")
-def report_cmd(run_dir: str, no_index: bool) -> None:
+@click.option("--max-memory", type=ByteSize(min=1024**2, max=1024**5), default="2G",
+              show_default=True, metavar="SIZE",
+              help="Memory that reading the run's history.jsonl may add (e.g. 512M, 8G); "
+                   "a larger history is left out of the page, which says so and names the "
+                   "line reading reached.")  # fmt: skip
+@click.option("--max-ops", type=click.IntRange(min=0), default=1_000_000, show_default=True,
+              metavar="N",
+              help="Client ops the page's timeline embeds (the first ones; the page says "
+                   "how many the run has): 1M ops make a page of about 26 MB.")  # fmt: skip
+def report_cmd(run_dir: str, no_index: bool, max_memory: int, max_ops: int) -> None:
     """Render RUN_DIR/report.html from the files of the run (history.jsonl, results.json,
     spec.json, faults.jsonl, nodes/*/…), then the index.html of the store that holds it
     (RUN_DIR/../../index.html) unless --no-index. The page shows what the run holds and
-    says what it lacks; a directory holding none of history.jsonl, results.json,
-    spec.json and faults.jsonl is not a run (exit 254).
+    says what it lacks, and what it left out: a history over --max-memory, ops, fault
+    windows and log lines beyond the page's caps. A directory holding none of
+    history.jsonl, results.json, spec.json and faults.jsonl is not a run (exit 254).
 
     RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
     the report goes to RUN_DIR/clew/report.html, checking the history first if
@@ -41,7 +52,7 @@ def report_cmd(run_dir: str, no_index: bool) -> None:
     if is_jepsen_store(run_dir):
         view = Path(run_dir) / VIEW_DIR
         if (view / "results.json").is_file():
-            out = write_run_report(view)
+            out = write_run_report(view, max_memory=max_memory, max_ops=max_ops)
         else:
             out = check_jepsen_store(run_dir).view / "report.html"
         click.echo(f"report: {out}")
@@ -50,7 +61,7 @@ def report_cmd(run_dir: str, no_index: bool) -> None:
     if not any((Path(run_dir) / name).exists() for name in _RUN_FILES):
         raise InputError(f"{run_dir}: not a run directory: it holds none of "
                          f"{', '.join(_RUN_FILES)}")  # fmt: skip
-    out = write_run_report(run_dir)
+    out = write_run_report(run_dir, max_memory=max_memory, max_ops=max_ops)
     click.echo(f"report: {out}")
     run = Path(run_dir).resolve()
     store = run.parent.parent
@@ -70,7 +81,11 @@ def _looks_like_run(run: Path) -> bool:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 exposes the store to the network).")  # fmt: skip
-def serve_cmd(store: str, port: int, host: str) -> None:
+@click.option("--idle-timeout", type=FiniteFloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, metavar="SECONDS",
+              help="Close a connection silent this long (a request not sent, a response "
+                   "not read): each one holds a thread.")  # fmt: skip
+def serve_cmd(store: str, port: int, host: str, idle_timeout: float) -> None:
     """Serve the store (its index.html, every run's report.html and files) until Ctrl-C.
     Only files inside the store are served.
 
@@ -87,7 +102,7 @@ def serve_cmd(store: str, port: int, host: str) -> None:
         raise click.BadParameter(f"{store!r} is not a directory", param_hint="--store")
     write_index(root)
     try:
-        server = make_server(root, host, port)
+        server = make_server(root, host, port, idle_timeout)
     except OSError as e:  # a host that does not resolve or is not this machine's, a port in use
         raise click.BadParameter(
             f"cannot listen on {host}:{port}: {e.strerror or e}", param_hint="'--host' / '--port'"

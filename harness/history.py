@@ -933,8 +933,16 @@ class HistoryBuilder:
 
         Raises :class:`HistoryError` for a completion with no invocation, a client that
         invokes twice without completing, or a completion whose ``f`` differs from its
-        invocation's.
+        invocation's. With a budget, :class:`~harness.read_budget.ReadBudgetExceeded`
+        first if building would pass it: freezing copies every column, and pairing adds
+        about :data:`_PAIR_BYTES` an op, so the history's peak is at least twice what the
+        builder holds plus that.
         """
+        if self.budget is not None:
+            n_ops = len(self._type)
+            last = int(self._line[-1]) if len(self._line) else None
+            need = 2 * self.held_bytes() + _PAIR_BYTES * n_ops
+            self.budget.check(self.path, last, need, holding="building the history needs")
         cols = {
             "time": _column(self._time, np.int64),
             "index": _column(self._index, np.int64),
@@ -1004,6 +1012,11 @@ class HistoryBuilder:
         if not self._has_index:
             out["index"] = np.arange(len(out["type"]), dtype=np.int64)
         return out
+
+
+#: Bytes an op that pairing invocations with completions holds at its peak (the pairs,
+#: the processes' order, the sorted processes and types, and their masks).
+_PAIR_BYTES = 40
 
 
 def _column(values: array[int], dtype: type[np.generic]) -> npt.NDArray[Any]:

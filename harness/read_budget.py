@@ -63,11 +63,19 @@ class ReadBudget:
         """Seconds left (may be negative), or ``None`` without a time limit."""
         return None if self._deadline is None else self._deadline - time.perf_counter()
 
-    def check(self, path: str | None, line: int | None, held: int = 0) -> None:
+    def check(
+        self,
+        path: str | None,
+        line: int | None,
+        held: int = 0,
+        *,
+        holding: str = "the history read so far holds",
+    ) -> None:
         """Raise :class:`ReadBudgetExceeded` if the time or the memory is spent; ``path``
         and ``line`` say how far reading got (for the message). ``held`` is the caller's
-        lower estimate, in bytes, of what it holds so far; memory used is the larger of
-        it and the resident growth."""
+        lower estimate, in bytes, of what it holds so far (or is about to: ``holding``
+        says which, for the message); memory used is the larger of it and the resident
+        growth."""
         if self._deadline is not None and time.perf_counter() > self._deadline:
             raise ReadBudgetExceeded(
                 f"time limit of {self.time_limit:g} s reached while reading "
@@ -86,7 +94,7 @@ class ReadBudget:
                         f"{self.base / 2**20:,.0f} MiB at the start"
                     )
                     if grown >= held
-                    else (f"the history read so far holds at least {held / 2**20:,.1f} MiB")
+                    else (f"{holding} at least {held / 2**20:,.1f} MiB")
                 )
                 raise ReadBudgetExceeded(
                     f"memory budget of {self.max_memory / 2**20:,.0f} MiB reached while "

@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from checkers.result import UNKNOWN, Validity, merge_validity
 from harness.errors import InputError
 from harness.output_paths import open_new_text
-from nemeses.ledger import read_ledger
+from nemeses.ledger import count_records, read_ledger
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -42,6 +44,7 @@ __all__ = [
     "RunResults",
     "RunSpec",
     "ScheduleRecord",
+    "count_fault_records",
     "fault_kind",
     "fault_windows",
     "read_fault_records",
@@ -238,11 +241,18 @@ def verdict_caveats(results: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def read_fault_records(run: Path) -> list[dict[str, Any]]:
-    """The records of ``run/faults.jsonl`` (``[]`` if absent). A torn last line (a crash
+def read_fault_records(run: Path, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The records of ``run/faults.jsonl`` (``[]`` if absent), the first ``limit`` of them
+    if given (:func:`count_fault_records` counts them all). A torn last line (a crash
     mid-write) is skipped; any other line that is not a JSON object raises
     :class:`InputError` naming the file and line."""
-    return read_ledger(run / "faults.jsonl")
+    return read_ledger(run / "faults.jsonl", limit=limit)
+
+
+def count_fault_records(run: Path) -> int:
+    """The records of ``run/faults.jsonl`` (its non-blank lines), counted without reading
+    them into memory."""
+    return count_records(run / "faults.jsonl")
 
 
 def fault_kind(f: str) -> str:
@@ -427,6 +437,55 @@ class RunResults:
         naming the file if it is malformed (see :func:`read_results_object`)."""
         data = read_results_object(run)
         return None if data is None else cls.from_json(data)
+
+    @classmethod
+    def read_summary(cls, run: Path) -> RunResults | None:
+        """As :meth:`read`, with each checker's result cut to its ``valid`` and the names
+        of its ``anomalies`` (for the store's index): the rest of a checker's result, which
+        can be most of a file of tens of MB, is skipped over, not built."""
+        path = run / "results.json"
+        try:
+            text = read_record_text(path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise InputError(f"{path}: cannot read it: {e.strerror}") from None
+        try:
+            fields = msgspec.json.decode(text, type=dict[str, msgspec.Raw])
+            data = {k: _checker_summaries(v) if k == "checkers" else msgspec.json.decode(v)
+                    for k, v in fields.items()}  # fmt: skip
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as e:
+            raise InputError(f"{path}: not a JSON object clew reads: {e}") from None
+        why = results_damage(data)
+        if why:
+            raise InputError(f"{path}: malformed: {why}")
+        return cls.from_json(data)
+
+
+def _checker_summaries(raw: msgspec.Raw) -> Any:
+    """The ``checkers`` object of a results.json, each result cut to ``valid`` and the
+    names of its ``anomalies`` (a list of names, or an object by name); anything but an
+    object is decoded as it is (:func:`results_damage` judges it)."""
+    if not bytes(raw).lstrip().startswith(b"{"):
+        return msgspec.json.decode(raw)
+    out: dict[str, Any] = {}
+    for name, res in msgspec.json.decode(raw, type=dict[str, msgspec.Raw]).items():
+        if not bytes(res).lstrip().startswith(b"{"):
+            out[name] = msgspec.json.decode(res)
+            continue
+        fields = msgspec.json.decode(res, type=dict[str, msgspec.Raw])
+        cut: dict[str, Any] = {}
+        if "valid" in fields:
+            cut["valid"] = msgspec.json.decode(fields["valid"])
+        a = fields.get("anomalies")
+        if a is not None:
+            cut["anomalies"] = (
+                list(msgspec.json.decode(a, type=dict[str, msgspec.Raw]))
+                if bytes(a).lstrip().startswith(b"{")
+                else msgspec.json.decode(a)
+            )
+        out[name] = cut
+    return out
 
 
 def results_damage(data: Mapping[str, Any]) -> str | None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.progress import note_fault
 
-__all__ = ["FaultLedger", "read_ledger", "read_ledger_lines", "targets_of"]
+__all__ = ["FaultLedger", "count_records", "read_ledger", "read_ledger_lines", "targets_of"]
 
 
 def targets_of(value: Any) -> list[str]:
@@ -91,45 +91,63 @@ class FaultLedger:
         self._f.close()
 
 
-def read_ledger(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``faults.jsonl`` (``[]`` if absent); a torn last line (a crash
-    mid-write) is skipped, any other malformed line (not a JSON object, or a numeric
-    ``time`` that is not a finite 64-bit count of nanoseconds) raises
-    :class:`~harness.errors.InputError` naming the line."""
-    return [rec for _, rec in read_ledger_lines(path)[0]]
+def read_ledger(path: str | Path, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The records of a ``faults.jsonl`` (``[]`` if absent), the first ``limit`` of them
+    if given; a torn last line (a crash mid-write) is skipped, any other malformed line
+    (not UTF-8, not a JSON object, or a numeric ``time`` that is not a finite 64-bit
+    count of nanoseconds) raises :class:`~harness.errors.InputError` naming the line."""
+    return [rec for _, rec in read_ledger_lines(path, limit=limit)[0]]
 
 
-def read_ledger_lines(path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
+def read_ledger_lines(
+    path: str | Path, *, limit: int | None = None
+) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
     """As :func:`read_ledger`, each record with its line number (1-based), and the number
-    of the torn last line that was skipped (``None``: none was)."""
+    of the torn last line that was skipped (``None``: none was). The file is read a line
+    at a time, and no further than its ``limit``-th record."""
     from harness.errors import InputError
 
     p = Path(path)
+    out: list[tuple[int, dict[str, Any]]] = []
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        with p.open("rb") as f:
+            for i, raw in enumerate(f, 1):
+                if limit is not None and len(out) >= limit:
+                    break
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as e:
+                    raise InputError(f"{p}:{i}: not UTF-8 text (byte {e.start})") from None
+                except ValueError as e:
+                    if not any(f):  # nothing after it, blank lines included: torn
+                        return out, i
+                    raise InputError(f"{p}:{i}: not a JSON object: {e}") from None
+                except RecursionError:
+                    raise InputError(f"{p}:{i}: not a JSON object clew reads: nested too "
+                                     "deeply") from None  # fmt: skip
+                if not isinstance(rec, dict):
+                    raise InputError(f"{p}:{i}: not a JSON object")
+                t = rec.get("time")
+                # JSON reads 1e400 as inf; fault windows take int(time), the report an
+                # int64. The comparison is also false for inf and nan.
+                if isinstance(t, int | float) and not abs(t) < 2**63:
+                    raise InputError(f"{p}:{i}: `time` must be nanoseconds since the run's "
+                                     f"origin, got {t!r}")  # fmt: skip
+                out.append((i, rec))
     except FileNotFoundError:
         return [], None
     except OSError as e:
         raise InputError(f"{p}: cannot read it: {e.strerror}") from None
-    out: list[tuple[int, dict[str, Any]]] = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as e:
-            if i == len(lines):
-                return out, i
-            raise InputError(f"{p}:{i}: not a JSON object: {e}") from None
-        except RecursionError:
-            raise InputError(f"{p}:{i}: not a JSON object clew reads: nested too deeply") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{p}:{i}: not a JSON object")
-        t = rec.get("time")
-        # JSON reads 1e400 as inf; fault windows take int(time), the report an int64. The
-        # comparison is also false for inf and nan.
-        if isinstance(t, int | float) and not abs(t) < 2**63:
-            raise InputError(f"{p}:{i}: `time` must be nanoseconds since the run's origin, "
-                             f"got {t!r}")  # fmt: skip
-        out.append((i, rec))
     return out, None
+
+
+def count_records(path: str | Path) -> int:
+    """The records (non-blank lines) of a ``faults.jsonl``, counted without parsing them
+    (0 if absent)."""
+    try:
+        with Path(path).open("rb") as f:
+            return sum(1 for raw in f if raw.strip())
+    except OSError:
+        return 0

@@ -31,6 +31,7 @@ __all__ = [
     "fault_windows",
     "latency_quantiles",
     "latency_series",
+    "nemesis_record_count",
     "nemesis_records",
     "op_counts",
     "options_text",
@@ -349,12 +350,24 @@ def fault_windows(
     return out
 
 
-def nemesis_records(history: History, axis: TimeAxis | None = None) -> list[dict[str, Any]]:
+def _nemesis_positions(history: History) -> npt.NDArray[np.int64]:
+    return np.flatnonzero((history.process < 0) & (history.type != INVOKE))
+
+
+def nemesis_record_count(history: History) -> int:
+    """How many records :func:`nemesis_records` makes of ``history`` without a limit."""
+    return len(_nemesis_positions(history))
+
+
+def nemesis_records(
+    history: History, axis: TimeAxis | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Fault ledger records derived from the nemesis's ops in the history (for runs with no
     ``faults.jsonl``): completions of ``start…`` / ``stop…`` ops, timed as ``axis`` places
-    them (:attr:`TimeAxis.times`; the history's times without an axis)."""
+    them (:attr:`TimeAxis.times`; the history's times without an axis); the first
+    ``limit`` of them if given."""
     times = history.time if axis is None else axis.times
-    pos = np.flatnonzero((history.process < 0) & (history.type != INVOKE))
+    pos = _nemesis_positions(history)[:limit]
     out = []
     for i in pos.tolist():
         f = history.f_names[history.f[i]]

@@ -100,10 +100,12 @@ def write_elle_dir(out_dir: str | Path, results: dict[str, Any] | None) -> list[
             continue
         out_dir.mkdir(parents=True, exist_ok=True)
         name = file_name(kind)
-        head = f"{kind}: {meaning(kind)}\n{len(recs)} instance(s)\n\n"
-        text = head + "\n\n".join(_instance_text(kind, i, r) for i, r in enumerate(recs)) + "\n"
         txt = out_dir / f"{name}.txt"
-        txt.write_text(text, encoding="utf-8")
+        with txt.open("w", encoding="utf-8") as fh:  # an instance at a time: they add up
+            fh.write(f"{kind}: {meaning(kind)}\n{len(recs)} instance(s)\n\n")
+            for i, r in enumerate(recs):
+                fh.write(("\n\n" if i else "") + _instance_text(kind, i, r))
+            fh.write("\n")
         written.append(txt)
         drawn = 0
         for i, rec in enumerate(recs):

@@ -7,7 +7,9 @@ duration from ``results.json`` (``duration``/``seconds``), else from the times o
 and last ops of ``history.jsonl`` (read from the ends of the file, not parsed whole).
 From ``spec.json``: the seed, workload and suite options (they can change what is safe,
 e.g. ``serializable_reads``); from ``results.json``: the faults that struck, the ops and
-the anomaly classes. The page's filter searches every column of every run.
+the anomaly classes (:meth:`~harness.record.RunResults.read_summary`: the rest of each
+checker's result is skipped over, not built). The page's filter searches every column of
+every run.
 """
 
 from __future__ import annotations
@@ -34,16 +36,21 @@ INDEX_NAME = "index.html"
 _RUN_FILES = ("history.jsonl", "results.json", REPORT_NAME)
 
 
+#: Bytes read from each end of a history for its first and last ops' times: a line longer
+#: than that (an op with a huge value, or a file of one line) gives no duration.
+EDGE_BYTES = 65536
+
+
 def _edge_times(path: Path) -> tuple[int, int] | None:
-    """Times of the first and last ops of a JSONL history, from its first and last lines;
-    None when unreadable, or when both times are just the ops' indexes (a history without
-    real times, as clew writes one)."""
+    """Times of the first and last ops of a JSONL history, from its first and last lines
+    (at most :data:`EDGE_BYTES` of each end); None when unreadable, or when both times are
+    just the ops' indexes (a history without real times, as clew writes one)."""
     try:
         with path.open("rb") as f:
-            first = f.readline()
+            first = f.readline(EDGE_BYTES)
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - 65536))
+            f.seek(max(0, size - EDGE_BYTES))
             tail = [x for x in f.read().splitlines() if x.strip()]
         head = json.loads(first)
         a = head["time"]
@@ -117,7 +124,7 @@ def _anomaly_classes(results: RunResults | None) -> list[str]:
 def _run_info(store: Path, run: Path) -> dict[str, Any]:
     results: RunResults | None = None
     with contextlib.suppress(ClewError):
-        results = RunResults.read(run)
+        results = RunResults.read_summary(run)
     start = run_start(run)
     started = start or dt.datetime.fromtimestamp(run.stat().st_mtime)
     seconds = results.duration if results is not None else None

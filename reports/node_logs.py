@@ -31,6 +31,7 @@ __all__ = [
     "CLOCK_FILE",
     "MAX_LINE_CHARS",
     "MAX_LOG_LINES",
+    "MAX_NODES",
     "node_log_lines",
     "parse_wall_ns",
     "read_origin",
@@ -38,10 +39,13 @@ __all__ = [
 
 #: The run's clock anchor in a run directory.
 CLOCK_FILE = "clock.json"
-#: Most log lines embedded in a report (over all nodes); the rest are counted, not shown.
+#: Most log lines embedded in a report (over all nodes, each node the first lines of its
+#: even share); the rest are counted, not shown.
 MAX_LOG_LINES = 200_000
 #: Longest text kept of one log line.
 MAX_LINE_CHARS = 400
+#: Most nodes whose logs are read (the page numbers nodes in a byte); the rest are counted.
+MAX_NODES = 255
 #: Largest log file read (bytes, from its start).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -111,7 +115,8 @@ def node_log_lines(
     by default, since history time ``axis_origin``),
     "node": base64 Uint8,
     "text": [lines], "files": [file per line group], "exact": bool, "total": lines read,
-    "shown"}``, in time order; None when there are no node logs or no anchor."""
+    "shown", "nodes_total": node directories, of which the first :data:`MAX_NODES` are
+    read}``, in time order; None when there are no node logs or no anchor."""
     nodes_dir = run_dir / "nodes"
     if not nodes_dir.is_dir():
         return None
@@ -124,9 +129,14 @@ def node_log_lines(
     texts: list[str] = []
     total = 0
     run_real = run_dir.resolve()
-    for node in sorted(p for p in nodes_dir.iterdir() if p.is_dir()):
+    all_nodes = sorted(p for p in nodes_dir.iterdir() if p.is_dir())
+    node_dirs = all_nodes[:MAX_NODES]
+    # Each node has its share of the cap: one chatty node does not crowd the others out.
+    share = max(1, MAX_LOG_LINES // max(1, len(node_dirs)))
+    for node in node_dirs:
         names.append(node.name)
         k = len(names) - 1
+        room = share
         for path in sorted(node.rglob("*.log")):
             # A link out of the run (planted in a run someone else made) is not read: the
             # page would carry that file's lines.
@@ -134,15 +144,23 @@ def node_log_lines(
                 continue
             with path.open("rb") as fh:
                 raw = fh.read(MAX_FILE_BYTES)
+            if room <= 0:  # the node's share is taken: its other lines are only counted
+                total += sum(1 for b in raw.splitlines() if b.strip())
+                continue
             last: int | None = None
-            for line in raw.decode("utf-8", errors="replace").splitlines():
+            lines = raw.decode("utf-8", errors="replace").splitlines()
+            for j, line in enumerate(lines):
+                if room <= 0:
+                    total += sum(1 for x in lines[j:] if x.strip())
+                    break
                 if not line.strip():
                     continue
                 total += 1
                 wall = parse_wall_ns(line)
                 last = wall if wall is not None else last
-                if last is None or len(texts) >= MAX_LOG_LINES:
+                if last is None:
                     continue
+                room -= 1
                 times.append(last - origin)
                 node_ix.append(k)
                 text = line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
@@ -154,11 +172,12 @@ def node_log_lines(
     t_s = ((t[order] - axis_origin) / ns_per_unit).astype(np.float32)
     nodes_col = np.asarray(node_ix, dtype=np.uint8)[order]
     return {
-        "nodes": names[:255],
+        "nodes": names,
         "t": base64.b64encode(t_s.astype("<f4").tobytes()).decode(),
         "node": base64.b64encode(nodes_col.tobytes()).decode(),
         "text": [texts[i] for i in order.tolist()],
         "exact": exact,
         "total": total,
+        "nodes_total": len(all_nodes),
         "shown": len(texts),
     }

@@ -30,6 +30,7 @@ from typing import Any
 from harness.errors import ClewError
 from harness.history import History
 from harness.record import (
+    count_fault_records,
     read_fault_records,
     read_json_file,
     read_results_object,
@@ -39,12 +40,13 @@ from harness.record import (
 from harness.store import refuse_special_files
 from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
-from reports.columns import op_columns
+from reports.columns import MAX_OPS, op_columns
 from reports.data import (
     duration_text,
     fault_windows,
     latency_quantiles,
     latency_series,
+    nemesis_record_count,
     nemesis_records,
     op_counts,
     short_json,
@@ -58,6 +60,8 @@ from reports.render import render
 from reports.txn_view import edge_legend, find_anomalies
 
 __all__ = [
+    "DEFAULT_MAX_MEMORY",
+    "MAX_FAULT_RECORDS",
     "MAX_FAULT_ROWS",
     "MAX_LINEARIZED",
     "REPORT_NAME",
@@ -80,10 +84,18 @@ MAX_LINEARIZED = 200
 PREFIX_TAIL = 25
 #: Fault ledger rows shown.
 MAX_FAULT_ROWS = 1_000
+#: Fault ledger records read (``faults.jsonl``, or the history's nemesis ops): the fault
+#: windows drawn are those of the first ones, and the page says how many there were.
+MAX_FAULT_RECORDS = 20_000
 #: Longest state text kept per step; larger states are abbreviated.
 MAX_STATE_CHARS = 2_000
 #: Longest JSON text of a checker's details shown.
 MAX_DETAILS_CHARS = 20_000
+#: Memory that reading ``history.jsonl`` for a report may add (``clew report
+#: --max-memory``); beyond it the page is made without the history and says why.
+DEFAULT_MAX_MEMORY = 2 * 1024**3
+#: ``load_run``'s ``results`` when the caller has not read them.
+_UNREAD: Any = object()
 #: Timestamp format of run directory names.
 RUN_NAME_FORMAT = "%Y%m%dT%H%M%S"
 
@@ -151,10 +163,21 @@ def _details(res: dict[str, Any]) -> str:
         rest["details"] = {k: v for k, v in rest["details"].items() if k != "counterexample"}
     if not rest:
         return ""
-    text = json.dumps(rest, indent=1, default=repr)
-    if len(text) > MAX_DETAILS_CHARS:
-        text = text[:MAX_DETAILS_CHARS] + f"\n… ({len(text)} chars; see results.json)"
-    return text
+    return capped_json(rest, MAX_DETAILS_CHARS, "see results.json")
+
+
+def capped_json(value: Any, limit: int, where: str) -> str:
+    """``value`` as indented JSON text, cut after ``limit`` characters (``where`` says
+    where the rest is). The text is made only up to the cut: a checker's details of a
+    million anomalies took a gigabyte and seconds to write out, to show 20,000 chars."""
+    parts: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=1, default=repr).iterencode(value):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return "".join(parts)[:limit] + f"\n… (cut at {limit:,} chars; {where})"
+    return "".join(parts)
 
 
 def _size(n: int) -> str:
@@ -172,14 +195,19 @@ def build_page(
     results: dict[str, Any] | None = None,
     spec: dict[str, Any] | None = None,
     faults: list[dict[str, Any]] | None = None,
+    faults_total: int | None = None,
     run_dir: Path | None = None,
     history_error: str | None = None,
     logs: list[dict[str, Any]] | None = None,
     files: list[dict[str, str]] | None = None,
     reproduce: list[tuple[str, str]] | None = None,
     index_href: str | None = None,
+    max_ops: int = MAX_OPS,
 ) -> dict[str, Any]:
-    """The template context (and inlined payload) of a report, from whatever is known."""
+    """The template context (and inlined payload) of a report, from whatever is known:
+    the timeline embeds the first ``max_ops`` client ops.
+    ``faults``: the fault ledger's first records (at most :data:`MAX_FAULT_RECORDS`), of
+    ``faults_total`` (default: as many as given)."""
     results = results or {}
     checkers_in = results.get("checkers")
     checkers_in = checkers_in if isinstance(checkers_in, dict) else {}
@@ -218,15 +246,17 @@ def build_page(
     if results.get("heal_verified") is not None or results.get("tainted"):
         facts.append(("heal", _heal_fact(results)))
     records = list(faults or [])
+    records_total = len(records) if faults_total is None else max(faults_total, len(records))
     if history is not None:
         axis = time_axis(history)
         counts = op_counts(history)
         end = int(axis.times.max()) if len(history) else None
         if not records:
-            records = nemesis_records(history, axis)
+            records = nemesis_records(history, axis, MAX_FAULT_RECORDS)
+            records_total = nemesis_record_count(history)
         windows = fault_windows(records, axis, end)
         lat = latency_series(history, axis)
-        cols = op_columns(history, axis)
+        cols = op_columns(history, axis, max_ops)
         logs_data = (
             node_log_lines(run_dir, axis.origin, axis.ns_per_unit)
             if run_dir is not None and not axis.positions
@@ -313,7 +343,7 @@ def build_page(
         valid=valid,
         checkers=checkers,
         facts=facts,
-        spec=json.dumps(spec, indent=2, default=repr)[:MAX_DETAILS_CHARS] if spec else None,
+        spec=capped_json(spec, MAX_DETAILS_CHARS, "see spec.json") if spec else None,
         reproduce=reproduce or [],
         failures=failures,
         anomalies=find_anomalies(checkers_in),
@@ -328,7 +358,12 @@ def build_page(
         elle_name=elle_file_name,
         prefix_tail=PREFIX_TAIL,
         fault_rows=fault_rows,
-        fault_rows_total=len(records),
+        fault_rows_total=records_total,
+        fault_records_cap=(
+            {"shown": len(records), "total": records_total}
+            if records_total > len(records)
+            else None
+        ),
         has_faults_file=bool(faults),
         logs=logs or [],
         files=files or [],
@@ -368,37 +403,56 @@ def run_start(run_dir: Path) -> dt.datetime | None:
         return None
 
 
-def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, Any]:
+def load_run(
+    run_dir: str | Path,
+    history: History | None = None,
+    *,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    results: Any = _UNREAD,
+    max_ops: int = MAX_OPS,
+) -> dict[str, Any]:
     """Read a run directory and build the report's context (tolerates missing files).
 
     ``history``, when the caller already holds it (the runner, right after a test), is
     used instead of reading ``history.jsonl`` again (reading dominates for big runs).
+    Reading it may add at most ``max_memory`` bytes (``None``: no limit); a history
+    larger than that is left out, and the page says so and names the line reading
+    reached (:class:`~harness.read_budget.ReadBudget`). ``results``: the run's
+    ``results.json`` object (``None``: it has none) if the caller has read it already
+    (it can be tens of MB, so it is read once). ``max_ops``: the client ops the
+    timeline embeds (the first ones; the page says how many there are).
     :class:`~harness.errors.InputError` for a run holding a FIFO, socket or device, which
     reading would hang on (:func:`harness.store.refuse_special_files`)."""
     run = Path(run_dir)
     refuse_special_files(run)
     problems: list[str] = []
-    results, err = _read_results(run)
-    if err:
-        problems.append(err)
+    if results is _UNREAD:
+        results, err = _read_results(run)
+        if err:
+            problems.append(err)
     spec, err = _read_json(run / "spec.json")
     if err:
         problems.append(err)
     try:
-        faults = read_fault_records(run)
+        faults = read_fault_records(run, limit=MAX_FAULT_RECORDS)
     except ClewError as e:
         problems.append(str(e))
         faults = []
+    faults_total = count_fault_records(run) if len(faults) >= MAX_FAULT_RECORDS else None
     hist_path = run / "history.jsonl"
     if history is not None:
         pass
     elif hist_path.exists():
         from harness.formats import read_history
+        from harness.read_budget import ReadBudget, ReadBudgetExceeded
 
+        budget = None if max_memory is None else ReadBudget(max_memory=max_memory)
         try:
-            history = read_history(str(hist_path), "jsonl")
+            history = read_history(str(hist_path), "jsonl", budget=budget)
         except ClewError as e:
             problems.append(str(e))
+        except ReadBudgetExceeded as e:
+            problems.append(f"{e}; the sections drawn from the history are left out")
     else:
         problems.append("no history.jsonl in the run directory")
     logs = []
@@ -454,12 +508,14 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
         results=results if isinstance(results, dict) else None,
         spec=spec if isinstance(spec, dict) else None,
         faults=faults,
+        faults_total=faults_total,
         run_dir=run,
         history_error="; ".join(problems) or None,
         logs=logs,
         files=files,
         reproduce=reproduce,
         index_href="../../index.html" if start is not None else None,
+        max_ops=max_ops,
     )
     if start is not None:
         ctx["facts"].insert(0, ("started", start.strftime("%Y-%m-%d %H:%M:%S")))
@@ -468,20 +524,37 @@ def load_run(run_dir: str | Path, history: History | None = None) -> dict[str, A
     return ctx
 
 
-def render_run_report(run_dir: str | Path, history: History | None = None) -> str:
+def render_run_report(
+    run_dir: str | Path,
+    history: History | None = None,
+    *,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    max_ops: int = MAX_OPS,
+) -> str:
     """The HTML of the report of the run in ``run_dir`` (see :func:`load_run`)."""
-    return render("run.html.j2", **load_run(run_dir, history))
+    ctx = load_run(run_dir, history, max_memory=max_memory, max_ops=max_ops)
+    return render("run.html.j2", **ctx)
 
 
-def write_run_report(run_dir: str | Path, history: History | None = None) -> Path:
+def write_run_report(
+    run_dir: str | Path,
+    history: History | None = None,
+    *,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    max_ops: int = MAX_OPS,
+) -> Path:
     """Render ``report.html`` into ``run_dir`` (atomically) and return its path.
-    ``history``: the run's history if already in memory (skips re-reading it)."""
+    ``history``: the run's history if already in memory (skips re-reading it);
+    ``max_memory``: what reading it may add; ``max_ops``: the client ops the page embeds
+    (see :func:`load_run`)."""
     run = Path(run_dir)
     refuse_special_files(run)  # (results.json is read here, before load_run)
     t0 = time.perf_counter()
-    results, _ = _read_results(run)
+    results, err = _read_results(run)
     write_elle_files(run, results if isinstance(results, dict) else None)
-    html = render_run_report(run, history)
+    ctx = load_run(run, history, max_memory=max_memory, max_ops=max_ops,
+                   results=_UNREAD if err else results)  # fmt: skip
+    html = render("run.html.j2", **ctx)
     out = run / REPORT_NAME
     write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)

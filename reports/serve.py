@@ -5,18 +5,27 @@ percent-encoded), a backslash, a NUL, or that resolves (after following symlinks
 the store gets 404, and so does anything that is neither a file nor a directory (a FIFO).
 ``/`` serves ``index.html``. Every response carries a CSP ``sandbox``, so a page of a
 foreign store cannot read the store's other files through the server.
+
+A connection silent for :data:`IDLE_TIMEOUT` seconds (a request not sent, a response not
+read) is closed: each holds a thread. A client that goes away mid-download (a browser
+tab closed on a history of gigabytes) is no error of the server's, and prints nothing.
 """
 
 from __future__ import annotations
 
 import http.server
 import os
+import sys
 import urllib.parse
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["SANDBOX", "TEXT_TYPES", "StoreHandler", "make_server", "resolve"]
+__all__ = ["IDLE_TIMEOUT", "SANDBOX", "TEXT_TYPES", "StoreHandler", "StoreServer", "make_server",
+           "resolve"]  # fmt: skip
+
+#: Seconds a connection may stay silent before it is closed (``clew serve --idle-timeout``).
+IDLE_TIMEOUT = 60.0
 
 
 def resolve(store: Path, url_path: str) -> Path | None:
@@ -65,9 +74,16 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
         **TEXT_TYPES,
     }
 
-    def __init__(self, *args: Any, store: Path, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, store: Path, idle_timeout: float | None = IDLE_TIMEOUT, **kwargs: Any
+    ) -> None:
         self.store = store
+        self.idle_timeout = idle_timeout
         super().__init__(*args, directory=str(store), **kwargs)
+
+    def setup(self) -> None:
+        self.request.settimeout(self.idle_timeout)  # before the request is read
+        super().setup()
 
     def send_head(self) -> Any:
         target = resolve(self.store, self.path)
@@ -99,10 +115,25 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
         super().log_message(format, *args)
 
 
+class StoreServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server that takes a client going away, or falling silent, as the
+    end of its request rather than an error to print with a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(
-    store: str | Path, host: str = "127.0.0.1", port: int = 8080
-) -> http.server.ThreadingHTTPServer:
+    store: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    idle_timeout: float | None = IDLE_TIMEOUT,
+) -> StoreServer:
     """An HTTP server of ``store`` (not yet serving; call ``serve_forever``). Port 0 picks a
-    free port (see ``server.server_address``)."""
+    free port (see ``server.server_address``); a connection silent for ``idle_timeout``
+    seconds is closed (``None``: never)."""
     root = Path(store).resolve(strict=True)
-    return http.server.ThreadingHTTPServer((host, port), partial(StoreHandler, store=root))
+    handler = partial(StoreHandler, store=root, idle_timeout=idle_timeout)
+    return StoreServer((host, port), handler)

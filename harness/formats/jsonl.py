@@ -126,7 +126,7 @@ def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
         if _size(f) >= SCAN_MIN_BYTES and not small_budget:
             line = _read_scanned(builder, f, path)
         else:
-            for block in _blocks(f, BLOCK_BYTES):
+            for block in _blocks(f, BLOCK_BYTES, budget, path):
                 line = _add_block(builder, block, line, path)
                 builder.check_budget(line - 1)
     if not len(builder):
@@ -135,11 +135,17 @@ def read_jsonl(path: str, *, budget: ReadBudget | None = None) -> History:
         return builder.build()
 
 
-def _blocks(f: IO[bytes], size: int) -> Iterator[bytes]:
+def _blocks(
+    f: IO[bytes], size: int, budget: ReadBudget | None = None, path: str | None = None
+) -> Iterator[bytes]:
     """Blocks of whole lines of ``f``, about ``size`` bytes each (the last line's newline
     may be missing). A line longer than ``size`` is gathered in pieces and joined once:
-    linear in its length (joining as it grew made a 50 MB line cost 25 s)."""
+    linear in its length (joining as it grew made a 50 MB line cost 25 s). While a line is
+    gathered, ``budget`` is looked at: decoding it takes at least twice its length, so a
+    line longer than half the memory budget is refused (naming it) before it is whole."""
     pieces: list[bytes] = []  # the start of a line whose end is not read yet
+    gathered = 0  # bytes in pieces
+    lines = 0  # line ends in the blocks given so far
     while True:
         data = f.read(size)
         if not data:
@@ -149,10 +155,17 @@ def _blocks(f: IO[bytes], size: int) -> Iterator[bytes]:
         cut = data.rfind(b"\n") + 1
         if not cut:  # no line end yet: read on
             pieces.append(data)
+            gathered += len(data)
+            if budget is not None and gathered > size:
+                budget.check(path, lines + 1, 2 * gathered, holding="a line this long needs")
             continue
         pieces.append(data[:cut])
-        yield b"".join(pieces)
+        block = b"".join(pieces)
+        if budget is not None:
+            lines += block.count(b"\n")
+        yield block
         pieces = [data[cut:]] if cut < len(data) else []
+        gathered = len(pieces[0]) if pieces else 0
 
 
 def _read_scanned(builder: HistoryBuilder, f: IO[bytes], path: str) -> int:
@@ -162,7 +175,7 @@ def _read_scanned(builder: HistoryBuilder, f: IO[bytes], path: str) -> int:
     scanner = _Scanner()
     line = 1
     with ThreadPoolExecutor(1, thread_name_prefix="clew-jsonl-scan") as pool:
-        blocks = _blocks(f, SCAN_BLOCK_BYTES)
+        blocks = _blocks(f, SCAN_BLOCK_BYTES, builder.budget, path)
         block = next(blocks, None)
         pending = None if block is None else pool.submit(scanner.scan, block)
         while block is not None and pending is not None:

@@ -67,6 +67,20 @@ def test_the_curve_is_the_share_found_by_each_run_misses_staying_at_the_cap() ->
     assert found_by_run(cell) == [0, 0.25, 0.25, 0.5, 0.75]
 
 
+def test_a_curve_has_a_point_per_step_not_per_run(tmp_path: Path) -> None:
+    """A cap of 100,000 runs drew 200,002 points a curve (and took a pass over the
+    campaigns per run): the step curve needs its steps only, and looks the same."""
+    campaign(tmp_path, "a", "random", 40_000, runs=100_000)
+    campaign(tmp_path, "b", "random", 70_000, runs=100_000)
+    campaign(tmp_path, "c", "random", None, runs=100_000)
+    page = write_comparison(campaign_rows([tmp_path]), tmp_path / "compare.html").read_text()
+    (d,) = re.findall(r'<path d="([^"]*)"', page)
+    points = re.findall(r"[ML]([\d.]+),([\d.]+)", d)
+    assert len(points) == 6  # the start, two points at each of 2 steps, the end at the cap
+    assert [float(y) for _, y in points] == sorted((float(y) for _, y in points), reverse=True)
+    assert float(points[0][0]) == 44 and float(points[-1][0]) == 480  # run 0 to the cap
+
+
 def test_the_page_has_a_curve_per_scheduler_and_the_table(tmp_path: Path) -> None:
     campaign(tmp_path, "a", "random", 3)
     campaign(tmp_path, "b", "adaptive", 1)

@@ -89,3 +89,23 @@ def test_serve_shows_histories_and_logs_as_text(tmp_path: Path) -> None:
         srv.shutdown()
         srv.server_close()
         t.join(5)
+
+
+def test_a_runs_duration_is_read_from_the_ends_of_its_history_not_the_whole_of_it(
+    tmp_path: Path,
+) -> None:
+    """A run without results.json takes its duration from its history's first and last
+    lines, each read no further than EDGE_BYTES: a one-line history of gigabytes was read
+    whole to find its first line."""
+    from reports import index
+
+    run = tmp_path / "store" / "t" / "20261203T100000"
+    run.mkdir(parents=True)
+    op = '{"type": "%s", "f": "write", "process": 0, "time": %d, "value": "%s"}\n'
+    (run / "history.jsonl").write_text(op % ("invoke", 10**9, "x") + op % ("ok", 4 * 10**9, "x"))
+    (row,) = list_runs(tmp_path / "store")
+    assert row["duration"] == "3.0 s"
+    big = "x" * (2 * index.EDGE_BYTES)  # the first line is longer than what is read of it
+    (run / "history.jsonl").write_text(op % ("invoke", 10**9, big) + op % ("ok", 4 * 10**9, "x"))
+    (row,) = list_runs(tmp_path / "store")
+    assert row["duration"] == "—"  # not known, and the line was not read to its end

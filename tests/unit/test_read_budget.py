@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from harness.cli import cli
 from harness.formats import read_history
+from harness.history import History
 from harness.read_budget import ReadBudget, ReadBudgetExceeded
 
 
@@ -93,3 +94,52 @@ def test_the_memory_budget_holds_when_the_resident_set_does_not_grow(
         read_history(str(path), budget=ReadBudget(max_memory=2**20))
     assert e.value.resource == "memory"
     assert "the history read so far holds at least" in str(e.value)
+
+
+def test_the_memory_budget_holds_while_the_history_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the history from what was read (freezing the columns, pairing the ops)
+    needs more than the reader holds: a budget that the reading fits but the building
+    would not is spent before building, not found spent after it (or never, the process
+    out of memory first)."""
+    import harness.read_budget as rb
+    from harness.history import HistoryBuilder
+
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)  # the resident set is flat
+    held: list[int] = []
+    build = HistoryBuilder.build
+
+    def watched(self: HistoryBuilder) -> History:
+        held.append(self.held_bytes())  # what reading holds when it is done
+        return build(self)
+
+    path = _big_jsonl(tmp_path / "big.jsonl", keys=5_000)
+    monkeypatch.setattr(HistoryBuilder, "build", watched)
+    assert len(read_history(str(path))) == 20_000
+    monkeypatch.setattr(HistoryBuilder, "build", build)
+    with pytest.raises(ReadBudgetExceeded) as e:  # what reading held fits; building does not
+        read_history(str(path), budget=ReadBudget(max_memory=held[-1] + 1))
+    assert e.value.resource == "memory" and e.value.line == 20_000
+    assert f"while reading {path} at line 20,000" in str(e.value)
+    assert "(building the history needs at least" in str(e.value)
+
+
+def test_a_line_longer_than_the_budget_allows_is_refused_before_it_is_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history whose op is one line of gigabytes was gathered whole, then decoded: out of
+    memory (a crash) before the budget was looked at again. Decoding a line takes at least
+    twice its length; a line that long is refused while it is gathered, naming it."""
+    import harness.read_budget as rb
+
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)  # the resident set is flat
+    path = tmp_path / "long.jsonl"
+    op = '{"type": "%s", "process": 0, "f": "write", "value": "%s"}\n'
+    path.write_text(op % ("invoke", "x") + op % ("ok", "x") + op % ("invoke", "y" * 3 * 2**20)
+                    + op % ("ok", "y"))  # fmt: skip
+    with pytest.raises(ReadBudgetExceeded) as e:
+        read_history(str(path), budget=ReadBudget(max_memory=2**20))
+    assert e.value.resource == "memory" and e.value.line == 3
+    assert f"while reading {path} at line 3 (a line this long needs at least" in str(e.value)
+    assert len(read_history(str(path), budget=ReadBudget(max_memory=2**30))) == 4

@@ -207,6 +207,49 @@ def test_node_logs_are_put_on_the_runs_clock(tmp_path: Path) -> None:
     assert node_log_lines(run)["exact"] is False  # type: ignore[index]
 
 
+def test_each_node_has_its_share_of_the_log_lines_and_the_rest_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap on log lines was filled by the first node's first file: a chatty node left
+    the others out of the page, and every line of every file was parsed after the cap."""
+    import reports.node_logs as nl
+
+    run = tmp_path / "t" / "20261203T121214"
+    (run / "clock.json").parent.mkdir(parents=True)
+    (run / "clock.json").write_text(json.dumps({"origin_unix_ns": 1796300000 * 10**9}))
+    for node, files in (("n1", 3), ("n2", 1)):
+        (run / "nodes" / node).mkdir(parents=True)
+        for f in range(files):
+            lines = "".join(f"17963000{i:02d}.5 {node} line {i}\n\n" for i in range(30))
+            (run / "nodes" / node / f"db{f}.log").write_text(lines)
+    monkeypatch.setattr(nl, "MAX_LOG_LINES", 20)
+    parsed = []
+    monkeypatch.setattr(nl, "parse_wall_ns", lambda line: parsed.append(line) or 1)
+    logs = node_log_lines(run)
+    assert logs is not None and logs["shown"] == 20 and logs["total"] == 4 * 30
+    shown = [logs["nodes"][i] for i in col(logs["node"], np.uint8)]
+    assert shown.count("n1") == shown.count("n2") == 10
+    assert len(parsed) == 20  # the lines beyond each node's share are counted, not parsed
+
+
+def test_the_logs_of_more_nodes_than_the_page_numbers_are_read_to_its_limit(
+    tmp_path: Path,
+) -> None:
+    """The page numbers nodes in a byte: a run with 256 node directories or more crashed
+    the report (OverflowError); the first MAX_NODES are read, and the rest counted."""
+    from reports.node_logs import MAX_NODES
+
+    run = tmp_path / "t" / "20261203T121214"
+    for i in range(MAX_NODES + 5):
+        (run / "nodes" / f"n{i:03d}").mkdir(parents=True)
+        (run / "nodes" / f"n{i:03d}" / "db.log").write_text(f"1796300001.0 n{i:03d} up\n")
+    (run / "clock.json").write_text(json.dumps({"origin_unix_ns": 1796300000 * 10**9}))
+    logs = node_log_lines(run)
+    assert logs is not None and len(logs["nodes"]) == MAX_NODES == 255
+    assert logs["nodes_total"] == 260 and logs["shown"] == logs["total"] == 255
+    assert max(col(logs["node"], np.uint8)) == 254
+
+
 def skew_run(tmp_path: Path) -> Path:
     """A checked list-append run with write skew (G2-item) and a lost update."""
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harness.cli import cli
 from harness.formats import read_history, write_history
 from harness.history import History
-from reports import columns, data
+from reports import data
 from reports.check_report import render_check_report
 from reports.index import list_runs, write_index
 from reports.run_report import MAX_LINEARIZED, render_run_report, write_run_report
@@ -204,9 +204,7 @@ def big_history(n_pairs: int, processes: int = 8) -> History:
     return History.from_ops(ops)
 
 
-def test_series_are_capped_and_the_page_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_series_are_capped_and_the_page_says_so(tmp_path: Path) -> None:
     h = big_history(3000)
     axis = data.time_axis(h)
     lat = data.latency_series(h, axis, cap=500)
@@ -222,12 +220,13 @@ def test_series_are_capped_and_the_page_says_so(
     run.mkdir(parents=True)
     write_history(h, str(run / "history.jsonl"), "jsonl")
     assert payload(render_run_report(run))["ops"]["shown"] == 3000
-    import reports.run_report as rr
-
-    monkeypatch.setattr(rr, "op_columns", lambda h, a: columns.op_columns(h, a, cap=100))
-    html = render_run_report(run)
+    html = render_run_report(run, max_ops=100)
     assert "Showing the first 100 of 3000 ops" in html
     assert payload(html)["ops"]["shown"] == 100 and payload(html)["ops"]["total"] == 3000
+    args = ["report", "--no-index", "--max-ops", "10", str(run)]  # the flag
+    assert CliRunner().invoke(cli, args, catch_exceptions=False).exit_code == 0
+    html = (run / "report.html").read_text()
+    assert "Showing the first 10 of 3000 ops" in html and payload(html)["ops"]["shown"] == 10
 
 
 def test_counterexample_prefix_is_capped() -> None:
@@ -312,6 +311,35 @@ def test_clew_report_refuses_a_dir_holding_no_run_file(tmp_path: Path) -> None:
     assert "no history.jsonl" in (empty / "report.html").read_text()
 
 
+def test_clew_report_leaves_out_a_history_over_its_memory_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading history.jsonl for the page holds --max-memory: over it, the page is made
+    from the run's other files and says why the history is not in it, naming the line."""
+    import harness.read_budget as rb
+
+    run = make_run(tmp_path, INVALID)
+    grown = iter(range(0, 2**62, 2**30))  # every look at the resident set finds 1 GiB more
+    monkeypatch.setattr(rb, "resident_bytes", lambda: next(grown))
+    args = ["report", "--no-index", "--max-memory", "1M", str(run)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    page = (run / "report.html").read_text()
+    text = html_lib.unescape(page)
+    assert f"memory budget of 1 MiB reached while reading {run / 'history.jsonl'}" in text
+    assert "raise --max-memory; the sections drawn from the history are left out" in text
+    assert "ops" not in payload(page) and "linearizable" in page  # results still shown
+    monkeypatch.undo()
+    result = CliRunner().invoke(cli, [*args[:3], "2G", str(run)], catch_exceptions=False)
+    assert "ops" in payload((run / "report.html").read_text())
+
+
+def test_clew_report_max_memory_is_a_size(tmp_path: Path) -> None:
+    run = make_run(tmp_path, INVALID)
+    result = CliRunner().invoke(cli, ["report", "--max-memory", "lots", str(run)])
+    assert result.exit_code == 254 and "'lots' is not a size" in result.output
+
+
 def test_clew_check_report_writes_a_full_report(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     result = CliRunner().invoke(cli, ["check", "--report", str(out), str(INVALID)])
@@ -343,6 +371,77 @@ def test_report_shows_the_ledger_and_the_heal_barrier(tmp_path: Path) -> None:
     assert "<td>intent</td>" in html and "<td>applied</td>" in html and " → n3" in html
     assert [w["f"] for w in payload(html)["faults"]] == ["pause"]  # one window, not instants
     assert payload(html)["faults"][0]["stop"] == 60
+
+
+def test_the_fault_ledger_read_for_the_page_is_capped_and_the_page_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A faults.jsonl of a million lines made a 65 MB page from 2.3 GB of memory: the page
+    reads the ledger's first MAX_FAULT_RECORDS records, draws their windows and says how
+    many the ledger holds."""
+    import reports.run_report as rr
+
+    faults = [{"time": 10 * i, "event": "applied" if i % 2 == 0 else "healed",
+               "phase": "start" if i % 2 == 0 else "stop", "kind": "pause",
+               "f": "start-pause" if i % 2 == 0 else "stop-pause"} for i in range(120)]  # fmt: skip
+    run = make_run(tmp_path, VALID, faults=faults)
+    monkeypatch.setattr(rr, "MAX_FAULT_RECORDS", 50)
+    html = render_run_report(run)
+    assert len(payload(html)["faults"]) == 25  # the windows of the first 50 records
+    assert ("The fault ledger holds 120 records: the charts, the timeline and the table "
+            "below show the faults of its first 50") in html  # fmt: skip
+    assert "Showing 50 of 120 fault records." in html
+    monkeypatch.setattr(rr, "MAX_FAULT_RECORDS", 120)
+    html = render_run_report(run)
+    assert len(payload(html)["faults"]) == 60 and "The fault ledger holds" not in html
+
+
+def test_the_nemesis_ops_read_as_fault_records_are_capped() -> None:
+    ops: list[dict[str, Any]] = []
+    for i in range(30):
+        f = "start-pause" if i % 2 == 0 else "stop-pause"
+        ops += [{"type": "invoke", "process": "nemesis", "f": f, "time": 4 * i},
+                {"type": "info", "process": "nemesis", "f": f, "time": 4 * i + 1}]  # fmt: skip
+    h = History.from_ops(ops)
+    assert data.nemesis_record_count(h) == 30
+    assert len(data.nemesis_records(h)) == 30
+    records = data.nemesis_records(h, limit=7)
+    assert [r["time"] for r in records] == [4 * i + 1 for i in range(7)]
+
+
+def test_a_checkers_details_are_written_out_only_up_to_the_cut(tmp_path: Path) -> None:
+    """The page shows the first MAX_DETAILS_CHARS of a checker's details: only that much
+    is made (results.json may hold a million anomalies: a gigabyte of text, to show 20 KB),
+    and results.json is read once for the page and Elle's files."""
+    import reports.run_report as rr
+
+    made = []
+
+    class Entry:
+        def __repr__(self) -> str:
+            made.append(1)
+            return "an entry"
+
+    text = rr._details({"valid": False, "details": {"anomalies": [Entry()] * 100_000}})
+    assert text.endswith("… (cut at 20,000 chars; see results.json)")
+    assert len(text) < rr.MAX_DETAILS_CHARS + 100 and 1_000 < len(made) < 3_000
+    assert rr.capped_json({"a": [1, 2]}, 100, "x") == json.dumps({"a": [1, 2]}, indent=1)
+
+
+def test_results_json_is_read_once_for_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reports.run_report as rr
+
+    run = make_run(tmp_path, INVALID)
+    read = []
+    real = rr.read_results_object
+    monkeypatch.setattr(rr, "read_results_object", lambda run: read.append(run) or real(run))
+    write_run_report(run)
+    assert len(read) == 1 and "linearizable" in (run / "report.html").read_text()
+    (run / "results.json").write_text("{not json")  # a damaged one: the page says so
+    write_run_report(run)
+    assert f"{run / 'results.json'}: not JSON" in (run / "report.html").read_text()
 
 
 def nil_read(tmp_path: Path) -> Path:

@@ -24,6 +24,7 @@ from harness.record import (
     RunResults,
     RunSpec,
     ScheduleRecord,
+    count_fault_records,
     fault_windows,
     read_fault_records,
     verdict,
@@ -208,6 +209,53 @@ def test_records_round_trip_and_bad_files_name_file_and_line(tmp_path: Path) -> 
         read_fault_records(tmp_path)
     (tmp_path / "faults.jsonl").write_text('{"seq": 1}\n{"seq": 2, "ti')
     assert read_fault_records(tmp_path) == [{"seq": 1}]  # a torn last line is skipped
+    (tmp_path / "faults.jsonl").write_text('{"seq": 1}\n{"seq": 2, "ti\n\n')
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: not a JSON object"):
+        read_fault_records(tmp_path)  # (lines after it, blank or not: not torn)
+    (tmp_path / "faults.jsonl").write_bytes(b'{"seq": 1}\n{"seq": "\xff"}\n{"seq": 3}\n')
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: not UTF-8 text \(byte 9\)"):
+        read_fault_records(tmp_path)  # (was a UnicodeDecodeError: a traceback in the report)
+    (tmp_path / "faults.jsonl").write_text("".join(f'{{"seq": {i}}}\n\n' for i in range(9)))
+    assert read_fault_records(tmp_path, limit=3) == [{"seq": 0}, {"seq": 1}, {"seq": 2}]
+    assert count_fault_records(tmp_path) == 9
+    (tmp_path / "faults.jsonl").write_text('{"seq": 1}\nnot json\n')
+    assert read_fault_records(tmp_path, limit=1) == [{"seq": 1}]  # read no further
+
+
+def test_the_indexs_summary_of_results_cuts_each_checker_to_its_verdict_and_anomalies(
+    tmp_path: Path,
+) -> None:
+    """The store's index read every results.json whole (a 57 MB one took 5 s, on every
+    `clew report`, `clew test` and `clew serve`): its summary builds each checker's
+    ``valid`` and anomaly names only, and means what the whole read means."""
+    details = {"G2-item": [{"cycle": [i, i + 1], "steps": ["rw"] * 20} for i in range(5000)]}
+    full = {"format": 2, "valid": False, "ops": 7, "history_lines": 14, "duration": 1.5,
+            "wall_seconds": 9.25, "faults": [{"kind": "pause", "start": 0.1, "stop": 0.2}],
+            "checkers": {"txn": {"valid": False, "anomalies": ["G2-item"],
+                                 "anomaly_details": details, "cause": "G2-item"},
+                         "set": {"valid": "unknown", "anomalies": {"lost": [1, 2, 3]}},
+                         "odd": "a checker result that is not an object"},
+            "incomplete": None, "unknown-field": {"kept": [1] * 100}}  # fmt: skip
+    for data in (full, {"valid": True}, {"ops": 5, "seconds": 3.0}):  # (the last: format 1)
+        (tmp_path / "results.json").write_text(json.dumps(data))
+        whole, summary = RunResults.read(tmp_path), RunResults.read_summary(tmp_path)
+        assert whole is not None and summary is not None
+        for name in ("valid", "ops", "history_lines", "duration", "wall_seconds", "faults",
+                     "tainted", "incomplete", "problems"):  # fmt: skip
+            assert getattr(summary, name) == getattr(whole, name), name
+    assert summary is not None and RunResults.read_summary(tmp_path / "none") is None
+    (tmp_path / "results.json").write_text(json.dumps(full))
+    assert RunResults.read_summary(tmp_path).checkers == {  # type: ignore[union-attr]
+        "txn": {"valid": False, "anomalies": ["G2-item"]},
+        "set": {"valid": "unknown", "anomalies": ["lost"]},
+        "odd": "a checker result that is not an object",
+    }
+    for text, why in (("[1]", "not a JSON object clew reads"), ("{not", "not a JSON object"),
+                      ('{"checkers": [1]}', "malformed: `checkers` must be an object"),
+                      ("[" * 100_000, "not a JSON object clew reads")):  # fmt: skip
+        (tmp_path / "results.json").write_text(text)
+        with pytest.raises(InputError, match=why):
+            RunResults.read_summary(tmp_path)
 
 
 def test_a_ledger_time_out_of_range_is_a_damaged_line_not_a_crash(tmp_path: Path) -> None:

@@ -146,3 +146,43 @@ def test_a_fifo_in_the_store_is_404_not_a_hung_request(
 
     os.mkfifo(store / "etcd" / "pipe.txt")
     assert raw_get(server, "/etcd/pipe.txt")[0] == 404  # (raw_get times out after 5 s)
+
+
+def test_a_silent_connection_is_closed_and_holds_no_thread(store: Path) -> None:
+    """A client that connects and sends nothing held its thread for ever."""
+    srv = make_server(store, "127.0.0.1", 0, idle_timeout=0.3)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+            assert s.recv(1) == b""  # closed by the server, well before the client's 10 s
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)
+
+
+def test_a_client_going_away_mid_download_prints_no_traceback(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A browser tab closed on a history of gigabytes printed a traceback in `clew serve`."""
+    import struct
+    import time
+
+    (store / "etcd" / "20250101T000000" / "history.jsonl").write_bytes(b"x" * 2**25)
+    srv = make_server(store, "127.0.0.1", 0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        s = socket.create_connection(srv.server_address[:2], timeout=5)
+        s.sendall(b"GET /etcd/20250101T000000/history.jsonl HTTP/1.0\r\n\r\n")
+        assert s.recv(4096)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # a reset, mid-response
+        time.sleep(1)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "ConnectionResetError" not in err
