@@ -447,3 +447,25 @@ def finished(run: Path) -> Path:
     """``run`` with the results.json its controller writes at the end of every run."""
     (run / "results.json").write_text(json.dumps(RunResults(valid=True).to_json()))
     return run
+
+
+def test_a_small_record_file_is_read_without_allocating_the_limit(tmp_path: Path) -> None:
+    """read_record_text asked for MAX_RECORD_BYTES + 1 bytes of every file: 64 MiB allocated
+    (and given back) to read a spec.json of 1 KB, a third of the store index's time. A file
+    that reports no size (a file of /proc) is still read whole, and a larger one refused."""
+    import tracemalloc
+
+    from harness.record import read_record_text
+
+    path = tmp_path / "spec.json"
+    path.write_text('{"seed": 1}')
+    tracemalloc.start()
+    try:
+        assert read_record_text(path) == '{"seed": 1}'
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024**2, peak
+    assert "Name:" in read_record_text(Path("/proc/self/status"))  # st_size 0, yet text
+    with pytest.raises(InputError, match="larger than"):
+        read_record_text(path, limit=5)
