@@ -15,6 +15,18 @@ __all__ = ["compare_cmd", "report_cmd", "serve_cmd"]
 _RUN_FILES = ("history.jsonl", "results.json", "spec.json", "faults.jsonl")
 
 
+#: reports.index.DEFAULT_INDEX_RUNS (not imported: the page's modules load only when used).
+_INDEX_RUNS = 1000
+
+#: ``--index-runs`` of the commands that write the store's index.
+_index_runs_option = click.option(
+    "--index-runs", type=click.IntRange(min=0), default=_INDEX_RUNS, show_default=True,
+    metavar="N",
+    help="Runs the store's index.html lists, the newest (0: every run): the page says how "
+         "many it left out and counts every run of each test. A run takes about 550 bytes "
+         "of the page; `clew test` writes the default.")  # fmt: skip
+
+
 @click.command("report", short_help="Re-render a run's report.html (and the store index).")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--no-index", is_flag=True, help="Do not regenerate the store's index.html.")
@@ -27,13 +39,17 @@ _RUN_FILES = ("history.jsonl", "results.json", "spec.json", "faults.jsonl")
               metavar="N",
               help="Client ops the page's timeline embeds (the first ones; the page says "
                    "how many the run has): 1M ops make a page of about 26 MB.")  # fmt: skip
-def report_cmd(run_dir: str, no_index: bool, max_memory: int, max_ops: int) -> None:
+@_index_runs_option
+def report_cmd(
+    run_dir: str, no_index: bool, max_memory: int, max_ops: int, index_runs: int
+) -> None:
     """Render RUN_DIR/report.html from the files of the run (history.jsonl, results.json,
     spec.json, faults.jsonl, nodes/*/…), then the index.html of the store that holds it
-    (RUN_DIR/../../index.html) unless --no-index. The page shows what the run holds and
-    says what it lacks, and what it left out: a history over --max-memory, ops, fault
-    windows and log lines beyond the page's caps. A directory holding none of
-    history.jsonl, results.json, spec.json and faults.jsonl is not a run (exit 254).
+    (RUN_DIR/../../index.html, listing the newest --index-runs runs) unless --no-index.
+    The page shows what the run holds and says what it lacks, and what it left out: a
+    history over --max-memory, ops, fault windows and log lines beyond the page's caps. A
+    directory holding none of history.jsonl, results.json, spec.json and faults.jsonl is
+    not a run (exit 254).
 
     RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
     the report goes to RUN_DIR/clew/report.html, checking the history first if
@@ -66,7 +82,7 @@ def report_cmd(run_dir: str, no_index: bool, max_memory: int, max_ops: int) -> N
     run = Path(run_dir).resolve()
     store = run.parent.parent
     if not no_index and ((store / "index.html").exists() or _looks_like_run(run)):
-        click.echo(f"index: {write_index(store)}")
+        click.echo(f"index: {write_index(store, index_runs)}")
 
 
 def _looks_like_run(run: Path) -> bool:
@@ -85,14 +101,18 @@ def _looks_like_run(run: Path) -> bool:
               show_default=True, metavar="SECONDS",
               help="Close a connection silent this long (a request not sent, a response "
                    "not read): each one holds a thread.")  # fmt: skip
-def serve_cmd(store: str, port: int, host: str, idle_timeout: float) -> None:
+@_index_runs_option
+def serve_cmd(store: str, port: int, host: str, idle_timeout: float, index_runs: int) -> None:
     """Serve the store (its index.html, every run's report.html and files) until Ctrl-C.
-    Only files inside the store are served.
+    Only files inside the store are served. The index is written first: it lists the
+    newest --index-runs runs, and reads only the runs that changed since it was last
+    written (the others' rows are kept in the store's .clew-index-cache.json).
 
     \b
     Examples:
       clew serve
       clew serve --store /data/clew-store --port 9000
+      clew serve --index-runs 0    # the index lists every run, not the newest 1,000
     """
     from reports.index import write_index
     from reports.serve import make_server
@@ -100,7 +120,7 @@ def serve_cmd(store: str, port: int, host: str, idle_timeout: float) -> None:
     root = Path(store)
     if not root.is_dir():
         raise click.BadParameter(f"{store!r} is not a directory", param_hint="--store")
-    write_index(root)
+    write_index(root, index_runs)
     try:
         server = make_server(root, host, port, idle_timeout)
     except OSError as e:  # a host that does not resolve or is not this machine's, a port in use

@@ -24,9 +24,11 @@ this module) had ``ops`` = history lines and ``seconds`` = wall time, and is rea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ __all__ = [
     "read_json_file",
     "read_record_text",
     "read_results_object",
+    "replace_file",
     "results_damage",
     "verdict",
     "write_json_file",
@@ -85,6 +88,24 @@ def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
     with open_new_text(tmp) as f:
         f.write(text)
     tmp.replace(path)
+    return path
+
+
+def replace_file(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, through a temporary file beside it whose name
+    is this writer's own (``.<name>.<random>.tmp``, created anew): two processes writing
+    ``path`` at once (two runs ending together, each writing the store's index) each
+    replace it whole, and a reader sees one or the other, never a mix."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return path
 
 

@@ -1,159 +1,41 @@
-"""``store/index.html``: every run in the store, newest first, with its verdict.
+"""``store/index.html``: the newest runs of the store, with their verdicts.
 
 A run is a directory ``<store>/<test>/<run>/`` (``latest`` symlinks are skipped) holding at
-least one of ``history.jsonl``, ``results.json`` or ``report.html``. The start time comes
-from the run's name (``YYYYmmddTHHMMSS``), else from the directory's modification time; the
-duration from ``results.json`` (``duration``/``seconds``), else from the times of the first
-and last ops of ``history.jsonl`` (read from the ends of the file, not parsed whole).
-From ``spec.json``: the seed, workload and suite options (they can change what is safe,
-e.g. ``serializable_reads``); from ``results.json``: the faults that struck, the ops and
-the anomaly classes (:meth:`~harness.record.RunResults.read_summary`: the rest of each
-checker's result is skipped over, not built). The page's filter searches every column of
-every run.
+least one of ``history.jsonl``, ``results.json`` or ``report.html``; what its row shows is
+read from its files (:mod:`reports.index_rows`). The page lists the newest
+:data:`DEFAULT_INDEX_RUNS` runs (``--index-runs``), newest first; when that leaves runs
+out, it says how many, and a table by test counts every run of each test by verdict and
+links the test's directory, which lists them all. The page's filter searches every column
+of the runs listed.
+
+Writing the index reads only the runs whose files changed since it was last written: the
+other rows come from the store's row cache (:mod:`reports.index_cache`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import os
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ClewError
-from harness.record import RunResults, read_record_text, write_text_file
+from harness.record import replace_file
 from harness.store import special_files
-from reports.data import duration_text, options_text
+from reports.index_cache import RowCache, run_key
+from reports.index_rows import EDGE_BYTES, IndexRow, name_start, read_row, row_dict
 from reports.render import render
-from reports.run_report import REPORT_NAME, run_start
+from reports.run_report import REPORT_NAME
 
-__all__ = ["INDEX_NAME", "list_runs", "render_index", "write_index"]
+__all__ = ["DEFAULT_INDEX_RUNS", "EDGE_BYTES", "INDEX_NAME", "list_runs", "render_index",
+           "write_index"]  # fmt: skip
 
 #: The index's file name at the top of the store.
 INDEX_NAME = "index.html"
+#: Runs the page lists by default (the newest): about 550 bytes of page each.
+DEFAULT_INDEX_RUNS = 1000
 _RUN_FILES = ("history.jsonl", "results.json", REPORT_NAME)
-
-
-#: Bytes read from each end of a history for its first and last ops' times: a line longer
-#: than that (an op with a huge value, or a file of one line) gives no duration.
-EDGE_BYTES = 65536
-
-
-def _edge_times(path: Path) -> tuple[int, int] | None:
-    """Times of the first and last ops of a JSONL history, from its first and last lines
-    (at most :data:`EDGE_BYTES` of each end); None when unreadable, or when both times are
-    just the ops' indexes (a history without real times, as clew writes one)."""
-    try:
-        with path.open("rb") as f:
-            first = f.readline(EDGE_BYTES)
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - EDGE_BYTES))
-            tail = [x for x in f.read().splitlines() if x.strip()]
-        head = json.loads(first)
-        a = head["time"]
-        for line in reversed(tail):
-            try:
-                last = json.loads(line)
-                b = last["time"]
-                break
-            except (ValueError, KeyError, TypeError, RecursionError):
-                continue  # a torn last line (RecursionError: nested too deeply)
-        else:
-            return None
-        if head.get("index") == a and last.get("index") == b and b > a:
-            return None  # positions, not times
-        if isinstance(a, int) and isinstance(b, int):
-            return a, b
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        pass
-    return None
-
-
-def _spec(run: Path) -> dict[str, Any]:
-    """The run's spec.json as a dict ({} when absent or unreadable)."""
-    try:
-        data = json.loads(read_record_text(run / "spec.json"))
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _faults_text(spec: dict[str, Any], results: RunResults | None) -> str:
-    """The faults that struck (kind ×count, from the results' windows), else those asked
-    for, else ``none``."""
-    counts: dict[str, int] = {}
-    for w in results.faults if results is not None else []:
-        kind = str(w.get("kind", "?"))
-        counts[kind] = counts.get(kind, 0) + 1
-    if counts:
-        return ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items()))
-    asked = spec.get("faults")
-    if isinstance(asked, list) and asked:
-        return ", ".join(str(x) for x in asked) + " (none struck)"
-    return "none"
-
-
-def _options_text(spec: dict[str, Any]) -> str:
-    """The suite options the run was given (``serializable_reads=true``, ``isolation=...``),
-    as ``-o`` takes them: they can change what is safe, so the index shows them."""
-    opts = spec.get("options")
-    if not isinstance(opts, dict) or not opts:
-        return ""
-    return options_text(opts)
-
-
-def _anomaly_classes(results: RunResults | None) -> list[str]:
-    """The anomaly classes the run's checkers reported (G0, G2-item, ...), and for an
-    invalid checker that names none, ``<checker>: invalid``."""
-    found: list[str] = []
-    for name, r in (results.checkers if results is not None else {}).items():
-        if not isinstance(r, dict):
-            continue
-        a = r.get("anomalies")
-        names = [str(x) for x in a] if isinstance(a, (list, dict)) else []
-        if names:
-            found.extend(x for x in names if x not in found)
-        elif r.get("valid") is False:
-            found.append(f"{name}: invalid")
-    return found
-
-
-def _run_info(store: Path, run: Path) -> dict[str, Any]:
-    results: RunResults | None = None
-    with contextlib.suppress(ClewError):
-        results = RunResults.read_summary(run)
-    start = run_start(run)
-    started = start or dt.datetime.fromtimestamp(run.stat().st_mtime)
-    seconds = results.duration if results is not None else None
-    if seconds is None:
-        edges = _edge_times(run / "history.jsonl")
-        if edges is not None:
-            seconds = (edges[1] - edges[0]) / 1e9
-    rel = run.relative_to(store).as_posix()
-    has_report = (run / REPORT_NAME).exists()
-    spec = _spec(run)
-    seed = spec.get("seed")
-    return {
-        "seed": seed if isinstance(seed, int) else None,
-        "workload": str(spec.get("workload") or ""),
-        "faults": _faults_text(spec, results),
-        "options": _options_text(spec),
-        "anomalies": _anomaly_classes(results),
-        "files": [n for n in ("history.jsonl", "clew.log") if (run / n).exists()],
-        "name": rel,
-        "test": run.parent.name,
-        "dir_href": urllib.parse.quote(rel),  # a name such as javascript:x is a path
-        "href": urllib.parse.quote(f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/"),
-        "start": started.strftime("%Y-%m-%d %H:%M:%S"),
-        "sort": started.timestamp(),
-        "duration": duration_text(seconds),
-        "wall": duration_text(results.wall_seconds if results is not None else None),
-        "ops": results.ops if results is not None and results.ops is not None else None,
-        "valid": results.valid if results is not None else None,
-    }
 
 
 def _plain(run: Path) -> bool:
@@ -165,32 +47,86 @@ def _plain(run: Path) -> bool:
         return False
 
 
-def list_runs(store: str | Path) -> list[dict[str, Any]]:
-    """Every run in ``store``, newest first."""
-    root = Path(store)
-    runs: list[dict[str, Any]] = []
-    if not root.is_dir():
-        return runs
-    for test in sorted(root.iterdir()):
-        if not test.is_dir() or test.is_symlink():
-            continue
-        for run in sorted(test.iterdir()):
-            if run.is_symlink() or not run.is_dir():
+def _run_dirs(root: Path) -> list[tuple[str, str]]:
+    """``(test/run, path)`` of every directory two levels below ``root`` (links skipped: a
+    ``latest`` link names a run listed under its own name); unreadable ones are left out."""
+    found: list[tuple[str, str]] = []
+    with contextlib.suppress(OSError), os.scandir(root) as tests:
+        for test in tests:
+            if not test.is_dir(follow_symlinks=False):
                 continue
-            if any((run / n).exists() for n in _RUN_FILES) and _plain(run):
-                runs.append(_run_info(root, run))
-    runs.sort(key=lambda r: (r["sort"], r["name"]), reverse=True)
-    return runs
+            with contextlib.suppress(OSError), os.scandir(test.path) as runs:
+                found.extend((f"{test.name}/{r.name}", r.path) for r in runs
+                             if r.is_dir(follow_symlinks=False))  # fmt: skip
+    return found
 
 
-def render_index(store: str | Path) -> str:
-    """The HTML of the store's index."""
-    return render("index.html.j2", title="clew runs", runs=list_runs(store), payload={})
+def _rows(root: Path, cache: RowCache | None) -> list[tuple[str, IndexRow]]:
+    """Every run of ``root`` with its row, newest first: a row from ``cache`` while the
+    run's files are as they were (:func:`reports.index_cache.run_key`), else read."""
+    rows: list[tuple[str, IndexRow]] = []
+    for rel, path in _run_dirs(root):
+        key = run_key(path, with_dir=name_start(os.path.basename(path)) is None)
+        if cache is not None and key is not None:
+            row = cache.get(rel, key)
+            if row is not None:
+                rows.append((rel, row))
+                continue
+        run = Path(path)
+        if not any((run / n).exists() for n in _RUN_FILES) or not _plain(run):
+            continue
+        row = read_row(run)
+        if cache is not None:
+            cache.put(rel, key, row)
+        rows.append((rel, row))
+    rows.sort(key=lambda r: (r[1].sort, r[0]), reverse=True)
+    return rows
 
 
-def write_index(store: str | Path) -> Path:
-    """Write ``index.html`` at the top of ``store`` (atomically) and return its path."""
+def list_runs(store: str | Path) -> list[dict[str, Any]]:
+    """Every run in ``store``, newest first, each read from its files (no cache)."""
+    root = Path(store)
+    return [row_dict(rel, row) for rel, row in _rows(root, None)] if root.is_dir() else []
+
+
+def _by_test(rows: list[tuple[str, IndexRow]], listed: int) -> list[dict[str, Any]]:
+    """Per test: its runs, how many the page lists, and how many have each verdict."""
+    tests: dict[str, dict[str, Any]] = {}
+    for i, (rel, row) in enumerate(rows):
+        name = rel.split("/", 1)[0]
+        t = tests.setdefault(name, {"test": name, "href": urllib.parse.quote(name) + "/",
+                                    "runs": 0, "listed": 0, "valid": 0, "invalid": 0,
+                                    "unknown": 0, "none": 0})  # fmt: skip
+        t["runs"] += 1
+        t["listed"] += i < listed
+        t[{True: "valid", False: "invalid", "unknown": "unknown"}.get(row.valid, "none")] += 1
+    return sorted(tests.values(), key=lambda t: t["test"])
+
+
+def _render(rows: list[tuple[str, IndexRow]], max_runs: int) -> str:
+    listed = len(rows) if max_runs <= 0 else min(max_runs, len(rows))
+    return render(
+        "index.html.j2", title="clew runs", payload={},
+        runs=[row_dict(rel, row) for rel, row in rows[:listed]], total=len(rows),
+        tests=_by_test(rows, listed) if listed < len(rows) else [],
+    )  # fmt: skip
+
+
+def render_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> str:
+    """The HTML of the store's index: its newest ``max_runs`` runs (0: every run), each
+    read from its files (no cache)."""
+    root = Path(store)
+    return _render(_rows(root, None) if root.is_dir() else [], max_runs)
+
+
+def write_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> Path:
+    """Write ``index.html`` at the top of ``store`` (atomically) listing its newest
+    ``max_runs`` runs (0: every run), and return its path. Only the runs whose files
+    changed since the last write are read; the others' rows come from the store's row
+    cache, which is then updated (:mod:`reports.index_cache`)."""
     root = Path(store)
     root.mkdir(parents=True, exist_ok=True)
-    out = root / INDEX_NAME
-    return write_text_file(out, render_index(root), root / f".{INDEX_NAME}.tmp")
+    cache = RowCache.load(root)
+    rows = _rows(root, cache)
+    cache.save(root)
+    return replace_file(root / INDEX_NAME, _render(rows, max_runs).encode("utf-8"))

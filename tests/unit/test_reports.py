@@ -501,10 +501,11 @@ def test_deeply_nested_json_in_a_run_file_is_not_a_crash(tmp_path: Path, name: s
 
 
 def test_a_symlink_planted_at_a_temporary_name_is_not_written_through(tmp_path: Path) -> None:
-    """A foreign store with ``.index.html.tmp`` linked to a file elsewhere: writing the index
-    replaces the link, and the file it pointed at is left as it was. So does writing
-    ``results.json`` over a planted ``results.json.tmp``. A run holding such a link (a link
-    out of the run) is refused before anything is written."""
+    """A foreign store with ``.index.html.tmp`` linked to a file elsewhere: the file it
+    points at is left as it was (the index is written through a temporary name of its
+    own, :func:`harness.record.replace_file`, so the planted link is not even used).
+    Writing ``results.json`` over a planted ``results.json.tmp`` replaces the link. A run
+    holding such a link (a link out of the run) is refused before anything is written."""
     from harness.record import write_json_file
 
     run = make_run(tmp_path / "store", INVALID)
@@ -524,7 +525,8 @@ def test_a_symlink_planted_at_a_temporary_name_is_not_written_through(tmp_path: 
     assert all(v.read_text() == "precious" for v in victims.values())
     assert not any(p.is_symlink() for p in (run / "report.html", tmp_path / "store" / "index.html",
                                             run / "results.json"))  # fmt: skip
-    assert not any(p.exists() or p.is_symlink() for p in victims)
+    assert not any(p.exists() or p.is_symlink() for p in victims
+                   if p.name != ".index.html.tmp")  # fmt: skip
 
 
 def test_links_to_files_named_like_urls_stay_paths(tmp_path: Path) -> None:

@@ -1,0 +1,151 @@
+"""The index's row cache, ``store/.clew-index-cache.json``: each run's row kept from the
+last time the index was written, so that writing it again reads only the runs that changed.
+
+A row is kept under the run's place in the store (``test/run``) with a key made of the
+size, modification and change times and inode of each file it is read from
+(:data:`reports.index_rows.SOURCES`; and of the run directory when the start time comes
+from it). A row is reused only while every one of those files is as it was when the row
+was read; any change, a file added or removed, and the run is read again. Rows of runs
+that are gone are dropped. A directory the index leaves out (one holding a FIFO:
+:func:`harness.store.special_files`, looked for when a row is read) has no row kept, and is
+looked at again every time.
+
+Trust: a row is only a copy of what clew read from files on this machine. The change
+time and inode of a file cannot be carried along when a store is copied or unpacked, nor
+set by anyone, so a cache that came with a store from elsewhere matches none of its files
+and every run is read again; a row holds no name or link (those come from where the run
+lies), and a cache that does not parse, or whose rows are not of the types a row has, is
+ignored whole and rebuilt, never an error. A row read less than :data:`RACY_SECONDS` after
+one of its files changed is not kept (a file rewritten twice within one tick of the
+file system's clock, with the same size, would keep its key), so the run is read again
+next time.
+
+Writers: the cache is written whole through a temporary file of the writer's own and
+renamed into place (:func:`harness.record.replace_file`): of two runs ending at once, the
+last writer's cache stands, and a row the other read is read again next time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import time
+from pathlib import Path
+
+import msgspec
+
+from harness.record import replace_file
+from reports.index_rows import SOURCES, IndexRow
+
+__all__ = ["CACHE_NAME", "RACY_SECONDS", "RowCache", "run_key"]
+
+#: The cache's file name at the top of the store (a dot file: not a test directory).
+CACHE_NAME = ".clew-index-cache.json"
+#: The cache's format: a cache of another format is ignored (and rebuilt).
+CACHE_FORMAT = 1
+#: A row read within this many seconds of a change of one of its files is not kept.
+RACY_SECONDS = 2.0
+#: A cache larger than this (about 2 million runs' rows) is not read: it was not clew's.
+MAX_CACHE_BYTES = 1024**3
+
+
+class _Entry(msgspec.Struct, array_like=True, frozen=True):
+    key: str
+    row: IndexRow
+
+
+class _CacheFile(msgspec.Struct, frozen=True):
+    format: int
+    runs: dict[str, _Entry]
+
+
+def run_key(run: str, *, with_dir: bool) -> tuple[str, int] | None:
+    """The key of the run directory ``run``'s row (a digest of the stats of its source
+    files, and of the directory itself if ``with_dir``) and the newest change time among
+    them (ns); None when one of the files is not a regular file or cannot be looked at
+    (the run is then read every time: its reading decides)."""
+    parts: list[object] = []
+    newest = 0
+    for path in [f"{run}/{name}" for name in SOURCES] + ([run] if with_dir else []):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            parts.append(None)
+            continue
+        except OSError:
+            return None
+        if path is not run and not stat.S_ISREG(st.st_mode):
+            return None
+        parts.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        newest = max(newest, st.st_ctime_ns)
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+    return digest, newest
+
+
+class RowCache:
+    """The rows of one store's cache, as loaded; :meth:`get` what is still valid, :meth:`put`
+    what was read, then :meth:`save` the rows of the runs seen (every other row dropped)."""
+
+    def __init__(self, entries: dict[str, _Entry] | None = None) -> None:
+        self._old = entries or {}
+        self._new: dict[str, _Entry] = {}
+        self._racy: set[str] = set()
+        self._started = time.time_ns()
+        self.reused = 0  #: rows taken from the cache since it was loaded
+        self.read = 0  #: rows read again (put)
+
+    @classmethod
+    def load(cls, store: Path) -> RowCache:
+        """The cache of ``store``; an empty one when it is absent, not a regular file, too
+        large, damaged or of another format (never an error)."""
+        try:
+            fd = os.open(store / CACHE_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return cls()
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHE_BYTES:
+                return cls()
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read(MAX_CACHE_BYTES + 1)
+        except OSError:
+            return cls()
+        finally:
+            os.close(fd)
+        try:
+            cache = msgspec.json.decode(data, type=_CacheFile)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return cls()
+        return cls(cache.runs) if cache.format == CACHE_FORMAT else cls()
+
+    def get(self, rel: str, key: tuple[str, int]) -> IndexRow | None:
+        """The row of the run at ``rel`` if the cache holds it under ``key``, else None."""
+        entry = self._old.get(rel)
+        if entry is None or entry.key != key[0]:
+            return None
+        self._new[rel] = entry
+        self.reused += 1
+        return entry.row
+
+    def put(self, rel: str, key: tuple[str, int] | None, row: IndexRow) -> None:
+        """Keep ``row``, just read, for the run at ``rel`` whose files had ``key`` before
+        the reading (``None``: not kept)."""
+        self.read += 1
+        if key is None:
+            return
+        self._new[rel] = _Entry(key[0], row)
+        if key[1] > self._started - int(RACY_SECONDS * 1e9):
+            self._racy.add(rel)
+
+    def save(self, store: Path) -> None:
+        """Write the rows got or put since loading (not the racy ones) as ``store``'s cache,
+        if they differ from what was loaded; a failure to write (a read-only store, a full
+        disk) leaves the cache as it was: it is only a cache."""
+        keep = {k: v for k, v in self._new.items() if k not in self._racy}
+        if keep == self._old:
+            return
+        data = msgspec.json.encode(_CacheFile(CACHE_FORMAT, keep))
+        with contextlib.suppress(OSError):
+            replace_file(store / CACHE_NAME, data)
