@@ -28,7 +28,6 @@ last writer's cache stands, and a row the other read is read again next time.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 import time
@@ -44,7 +43,7 @@ __all__ = ["CACHE_NAME", "RACY_SECONDS", "RowCache", "run_key"]
 #: The cache's file name at the top of the store (a dot file: not a test directory).
 CACHE_NAME = ".clew-index-cache.json"
 #: The cache's format: a cache of another format is ignored (and rebuilt).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: A row read within this many seconds of a change of one of its files is not kept.
 RACY_SECONDS = 2.0
 #: A cache larger than this (about 2 million runs' rows) is not read: it was not clew's.
@@ -52,7 +51,7 @@ MAX_CACHE_BYTES = 1024**3
 
 
 class _Entry(msgspec.Struct, array_like=True, frozen=True):
-    key: str
+    key: int
     row: IndexRow
 
 
@@ -61,27 +60,28 @@ class _CacheFile(msgspec.Struct, frozen=True):
     runs: dict[str, _Entry]
 
 
-def run_key(run: str, *, with_dir: bool) -> tuple[str, int] | None:
-    """The key of the run directory ``run``'s row (a digest of the stats of its source
+def run_key(run: str, *, with_dir: bool) -> tuple[int, int] | None:
+    """The key of the run directory ``run``'s row (a hash of the stats of its source
     files, and of the directory itself if ``with_dir``) and the newest change time among
     them (ns); None when one of the files is not a regular file or cannot be looked at
     (the run is then read every time: its reading decides)."""
-    parts: list[object] = []
+    stats: list[int] = []
     newest = 0
     for path in [f"{run}/{name}" for name in SOURCES] + ([run] if with_dir else []):
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            parts.append(None)
+            stats.append(-1)
             continue
         except OSError:
             return None
         if path is not run and not stat.S_ISREG(st.st_mode):
             return None
-        parts.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        stats += (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         newest = max(newest, st.st_ctime_ns)
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
-    return digest, newest
+    # The hash of a tuple of ints is the same in every process (only str and bytes
+    # hashes are salted): 64 bits, compared, never trusted for anything but equality.
+    return hash(tuple(stats)), newest
 
 
 class RowCache:
@@ -120,7 +120,7 @@ class RowCache:
             return cls()
         return cls(cache.runs) if cache.format == CACHE_FORMAT else cls()
 
-    def get(self, rel: str, key: tuple[str, int]) -> IndexRow | None:
+    def get(self, rel: str, key: tuple[int, int]) -> IndexRow | None:
         """The row of the run at ``rel`` if the cache holds it under ``key``, else None."""
         entry = self._old.get(rel)
         if entry is None or entry.key != key[0]:
@@ -129,7 +129,7 @@ class RowCache:
         self.reused += 1
         return entry.row
 
-    def put(self, rel: str, key: tuple[str, int] | None, row: IndexRow) -> None:
+    def put(self, rel: str, key: tuple[int, int] | None, row: IndexRow) -> None:
         """Keep ``row``, just read, for the run at ``rel`` whose files had ``key`` before
         the reading (``None``: not kept)."""
         self.read += 1

@@ -25,7 +25,7 @@ import reports.index
 import reports.index_cache
 from harness.cli import cli
 from reports.index import INDEX_NAME, write_index
-from reports.index_cache import CACHE_NAME
+from reports.index_cache import CACHE_FORMAT, CACHE_NAME
 
 
 def _run(store: Path, test: str, name: str, valid: bool = True) -> Path:
@@ -124,7 +124,7 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(
     elif damage == "wrong types":
         cache.write_text(good.replace('"register"', "12"))
     elif damage == "other format":
-        cache.write_text(good.replace('"format":1', '"format":99'))
+        cache.write_text(good.replace(f'"format":{CACHE_FORMAT}', '"format":99'))
     elif damage == "a directory":
         cache.mkdir()
     elif damage == "a fifo":
