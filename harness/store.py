@@ -13,6 +13,8 @@ Layout (under ``--store``, default ``./store``)::
         report.html      the report
     store/<test>/latest -> the newest run of that test
     store/latest        -> the newest run of any test
+    store/index.html    the newest runs (reports/index.py), and its row cache
+    store/.clew-index-cache.json
 
 A crash of the controller leaves ``history.jsonl`` readable: every line is complete and
 flushed, so ``clew analyze RUN_DIR`` can check it.

@@ -36,13 +36,14 @@ from pathlib import Path
 import msgspec
 
 from harness.record import replace_file
-from reports.index_rows import SOURCES, IndexRow
+from reports.index_rows import ROW_FORMAT, SOURCES, IndexRow
 
 __all__ = ["CACHE_NAME", "RACY_SECONDS", "RowCache", "run_key"]
 
 #: The cache's file name at the top of the store (a dot file: not a test directory).
 CACHE_NAME = ".clew-index-cache.json"
-#: The cache's format: a cache of another format is ignored (and rebuilt).
+#: The cache's format: a cache of another format, or holding rows of another
+#: :data:`~reports.index_rows.ROW_FORMAT`, is ignored (and rebuilt).
 CACHE_FORMAT = 2
 #: A row read within this many seconds of a change of one of its files is not kept.
 RACY_SECONDS = 2.0
@@ -57,6 +58,7 @@ class _Entry(msgspec.Struct, array_like=True, frozen=True):
 
 class _CacheFile(msgspec.Struct, frozen=True):
     format: int
+    row_format: int
     runs: dict[str, _Entry]
 
 
@@ -118,7 +120,9 @@ class RowCache:
             cache = msgspec.json.decode(data, type=_CacheFile)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return cls()
-        return cls(cache.runs) if cache.format == CACHE_FORMAT else cls()
+        if (cache.format, cache.row_format) != (CACHE_FORMAT, ROW_FORMAT):
+            return cls()
+        return cls(cache.runs)
 
     def get(self, rel: str, key: tuple[int, int]) -> IndexRow | None:
         """The row of the run at ``rel`` if the cache holds it under ``key``, else None."""
@@ -146,6 +150,6 @@ class RowCache:
         keep = {k: v for k, v in self._new.items() if k not in self._racy}
         if keep == self._old:
             return
-        data = msgspec.json.encode(_CacheFile(CACHE_FORMAT, keep))
+        data = msgspec.json.encode(_CacheFile(CACHE_FORMAT, ROW_FORMAT, keep))
         with contextlib.suppress(OSError):
             replace_file(store / CACHE_NAME, data)

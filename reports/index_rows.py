@@ -31,7 +31,7 @@ from harness.record import RunResults, read_record_text
 from reports.data import duration_text, options_text
 from reports.run_report import REPORT_NAME
 
-__all__ = ["EDGE_BYTES", "SOURCES", "IndexRow", "name_start", "read_row", "row_dict"]
+__all__ = ["EDGE_BYTES", "ROW_FORMAT", "SOURCES", "IndexRow", "name_start", "read_row", "row_dict"]
 
 #: The files of a run its row is read from (or whose presence it shows).
 SOURCES = ("spec.json", "results.json", "history.jsonl", REPORT_NAME, "clew.log")
@@ -39,6 +39,11 @@ SOURCES = ("spec.json", "results.json", "history.jsonl", REPORT_NAME, "clew.log"
 #: Bytes read from each end of a history for its first and last ops' times: a line longer
 #: than that (an op with a huge value, or a file of one line) gives no duration.
 EDGE_BYTES = 65536
+
+#: What :func:`read_row` makes of a run's files: change it with the row or its reading (a
+#: column added, a text written otherwise), and every row kept in the index's cache is
+#: read again (:mod:`reports.index_cache`).
+ROW_FORMAT = 1
 
 _RUN_NAME = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)")
 

@@ -26,6 +26,7 @@ import reports.index_cache
 from harness.cli import cli
 from reports.index import INDEX_NAME, write_index
 from reports.index_cache import CACHE_FORMAT, CACHE_NAME
+from reports.index_rows import ROW_FORMAT
 
 
 def _run(store: Path, test: str, name: str, valid: bool = True) -> Path:
@@ -107,7 +108,8 @@ def test_a_removed_run_disappears_and_a_new_one_is_read(tmp_path: Path, reads: l
 
 @pytest.mark.parametrize(
     "damage",
-    ["garbage", "truncated", "wrong types", "other format", "a directory", "a fifo", "a link"],
+    ["garbage", "truncated", "wrong types", "other format", "other rows", "a directory",
+     "a fifo", "a link"],
 )
 def test_a_damaged_cache_is_ignored_and_rebuilt(
     tmp_path: Path, reads: list[str], damage: str
@@ -125,6 +127,8 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(
         cache.write_text(good.replace('"register"', "12"))
     elif damage == "other format":
         cache.write_text(good.replace(f'"format":{CACHE_FORMAT}', '"format":99'))
+    elif damage == "other rows":  # rows made by another version of read_row
+        cache.write_text(good.replace(f'"row_format":{ROW_FORMAT}', '"row_format":99'))
     elif damage == "a directory":
         cache.mkdir()
     elif damage == "a fifo":
