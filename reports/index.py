@@ -23,7 +23,7 @@ from typing import Any
 from harness.errors import ClewError
 from harness.record import replace_file
 from harness.store import special_files
-from reports.index_cache import RowCache, run_key
+from reports.index_cache import CachedRow, RowCache, run_key
 from reports.index_rows import EDGE_BYTES, IndexRow, name_start, read_row, row_dict
 from reports.render import render
 from reports.run_report import REPORT_NAME
@@ -61,35 +61,67 @@ def _run_dirs(root: Path) -> list[tuple[str, str]]:
     return found
 
 
-def _rows(root: Path, cache: RowCache | None) -> list[tuple[str, IndexRow]]:
-    """Every run of ``root`` with its row, newest first: a row from ``cache`` while the
-    run's files are as they were (:func:`reports.index_cache.run_key`), else read."""
-    rows: list[tuple[str, IndexRow]] = []
+#: A run as the store's walk finds it: its place (``test/run``) and its row, read from its
+#: files or still as the cache keeps it.
+_Found = tuple[str, IndexRow | CachedRow]
+
+
+def _read(
+    root: Path, rel: str, cache: RowCache | None, key: tuple[int, int] | None = None
+) -> IndexRow | None:
+    """The row of the run at ``rel``, read from its files and kept in ``cache`` under
+    ``key`` (that of the files before the reading; default: taken now); None when it is
+    not a run, or holds a FIFO."""
+    run = root / rel
+    if cache is not None and key is None:
+        key = run_key(str(run), with_dir=name_start(run.name) is None)
+    if not any((run / n).exists() for n in _RUN_FILES) or not _plain(run):
+        return None
+    row = read_row(run)
+    if cache is not None:
+        cache.put(rel, key, row)
+    return row
+
+
+def _rows(root: Path, cache: RowCache | None) -> list[_Found]:
+    """Every run of ``root`` with its row, newest first: from ``cache`` while the run's
+    files are as they were (:func:`reports.index_cache.run_key`), else read."""
+    rows: list[_Found] = []
     for rel, path in _run_dirs(root):
-        key = run_key(path, with_dir=name_start(os.path.basename(path)) is None)
-        if cache is not None and key is not None:
-            row = cache.get(rel, key)
-            if row is not None:
-                rows.append((rel, row))
-                continue
-        run = Path(path)
-        if not any((run / n).exists() for n in _RUN_FILES) or not _plain(run):
-            continue
-        row = read_row(run)
+        key = None
         if cache is not None:
-            cache.put(rel, key, row)
-        rows.append((rel, row))
+            key = run_key(path, with_dir=name_start(os.path.basename(path)) is None)
+            hit = cache.get(rel, key) if key is not None else None
+            if hit is not None:
+                rows.append((rel, hit))
+                continue
+        row = _read(root, rel, cache, key)
+        if row is not None:
+            rows.append((rel, row))
     rows.sort(key=lambda r: (r[1].sort, r[0]), reverse=True)
     return rows
+
+
+def _listed(root: Path, rows: list[_Found], cache: RowCache | None) -> list[dict[str, Any]]:
+    """The page's rows of ``rows``: those the cache kept decoded, and read again from their
+    files if the cache's copy is damaged."""
+    out = []
+    for rel, found in rows:
+        row = found if isinstance(found, IndexRow) else None
+        if isinstance(found, CachedRow) and cache is not None:
+            row = cache.decode(rel, found) or _read(root, rel, cache)
+        if row is not None:
+            out.append(row_dict(rel, row))
+    return out
 
 
 def list_runs(store: str | Path) -> list[dict[str, Any]]:
     """Every run in ``store``, newest first, each read from its files (no cache)."""
     root = Path(store)
-    return [row_dict(rel, row) for rel, row in _rows(root, None)] if root.is_dir() else []
+    return _listed(root, _rows(root, None), None) if root.is_dir() else []
 
 
-def _by_test(rows: list[tuple[str, IndexRow]], listed: int) -> list[dict[str, Any]]:
+def _by_test(rows: list[_Found], listed: int) -> list[dict[str, Any]]:
     """Per test: its runs, how many the page lists, and how many have each verdict."""
     tests: dict[str, dict[str, Any]] = {}
     for i, (rel, row) in enumerate(rows):
@@ -103,11 +135,11 @@ def _by_test(rows: list[tuple[str, IndexRow]], listed: int) -> list[dict[str, An
     return sorted(tests.values(), key=lambda t: t["test"])
 
 
-def _render(rows: list[tuple[str, IndexRow]], max_runs: int) -> str:
+def _render(root: Path, rows: list[_Found], max_runs: int, cache: RowCache | None) -> str:
     listed = len(rows) if max_runs <= 0 else min(max_runs, len(rows))
     return render(
         "index.html.j2", title="clew runs", payload={},
-        runs=[row_dict(rel, row) for rel, row in rows[:listed]], total=len(rows),
+        runs=_listed(root, rows[:listed], cache), total=len(rows),
         tests=_by_test(rows, listed) if listed < len(rows) else [],
     )  # fmt: skip
 
@@ -116,7 +148,7 @@ def render_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> str:
     """The HTML of the store's index: its newest ``max_runs`` runs (0: every run), each
     read from its files (no cache)."""
     root = Path(store)
-    return _render(_rows(root, None) if root.is_dir() else [], max_runs)
+    return _render(root, _rows(root, None) if root.is_dir() else [], max_runs, None)
 
 
 def write_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> Path:
@@ -128,5 +160,6 @@ def write_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     cache = RowCache.load(root)
     rows = _rows(root, cache)
+    page = _render(root, rows, max_runs, cache)
     cache.save(root)
-    return replace_file(root / INDEX_NAME, _render(rows, max_runs).encode("utf-8"))
+    return replace_file(root / INDEX_NAME, page.encode("utf-8"))

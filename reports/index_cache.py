@@ -14,8 +14,10 @@ Trust: a row is only a copy of what clew read from files on this machine. The ch
 time and inode of a file cannot be carried along when a store is copied or unpacked, nor
 set by anyone, so a cache that came with a store from elsewhere matches none of its files
 and every run is read again; a row holds no name or link (those come from where the run
-lies), and a cache that does not parse, or whose rows are not of the types a row has, is
-ignored whole and rebuilt, never an error. A row read less than :data:`RACY_SECONDS` after
+lies); a cache that does not parse, is not a regular file or is of another format is
+ignored whole and rebuilt, and a row in it that is not of the types a row has is read
+again from the run's files (rows are decoded only for the runs the page lists): never
+an error. A row read less than :data:`RACY_SECONDS` after
 one of its files changed is not kept (a file rewritten twice within one tick of the
 file system's clock, with the same size, would keep its key), so the run is read again
 next time.
@@ -32,34 +34,43 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
 from harness.record import replace_file
 from reports.index_rows import ROW_FORMAT, SOURCES, IndexRow
 
-__all__ = ["CACHE_NAME", "RACY_SECONDS", "RowCache", "run_key"]
+__all__ = ["CACHE_NAME", "RACY_SECONDS", "CachedRow", "RowCache", "run_key"]
+
+_encode = msgspec.json.Encoder().encode
 
 #: The cache's file name at the top of the store (a dot file: not a test directory).
 CACHE_NAME = ".clew-index-cache.json"
 #: The cache's format: a cache of another format, or holding rows of another
 #: :data:`~reports.index_rows.ROW_FORMAT`, is ignored (and rebuilt).
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 #: A row read within this many seconds of a change of one of its files is not kept.
 RACY_SECONDS = 2.0
 #: A cache larger than this (about 2 million runs' rows) is not read: it was not clew's.
 MAX_CACHE_BYTES = 1024**3
 
 
-class _Entry(msgspec.Struct, array_like=True, frozen=True):
+class CachedRow(msgspec.Struct, array_like=True, frozen=True):
+    """A run's row as the cache keeps it: its key, the two columns every run's are needed
+    of (to sort the runs and count their verdicts) and the rest still as JSON, decoded
+    only for the runs the page lists (:meth:`RowCache.decode`)."""
+
     key: int
-    row: IndexRow
+    sort: float
+    valid: bool | Literal["unknown"] | None
+    row: msgspec.Raw
 
 
 class _CacheFile(msgspec.Struct, frozen=True):
     format: int
     row_format: int
-    runs: dict[str, _Entry]
+    runs: dict[str, CachedRow]
 
 
 def run_key(run: str, *, with_dir: bool) -> tuple[int, int] | None:
@@ -90,9 +101,9 @@ class RowCache:
     """The rows of one store's cache, as loaded; :meth:`get` what is still valid, :meth:`put`
     what was read, then :meth:`save` the rows of the runs seen (every other row dropped)."""
 
-    def __init__(self, entries: dict[str, _Entry] | None = None) -> None:
+    def __init__(self, entries: dict[str, CachedRow] | None = None) -> None:
         self._old = entries or {}
-        self._new: dict[str, _Entry] = {}
+        self._new: dict[str, CachedRow] = {}
         self._racy: set[str] = set()
         self._started = time.time_ns()
         self.reused = 0  #: rows taken from the cache since it was loaded
@@ -124,14 +135,23 @@ class RowCache:
             return cls()
         return cls(cache.runs)
 
-    def get(self, rel: str, key: tuple[int, int]) -> IndexRow | None:
+    def get(self, rel: str, key: tuple[int, int]) -> CachedRow | None:
         """The row of the run at ``rel`` if the cache holds it under ``key``, else None."""
         entry = self._old.get(rel)
         if entry is None or entry.key != key[0]:
             return None
         self._new[rel] = entry
         self.reused += 1
-        return entry.row
+        return entry
+
+    def decode(self, rel: str, entry: CachedRow) -> IndexRow | None:
+        """The row ``entry`` holds; None if it is not a row (a damaged cache: the entry is
+        dropped, and the caller reads the run again)."""
+        try:
+            return msgspec.json.decode(entry.row, type=IndexRow)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            self._new.pop(rel, None)
+            return None
 
     def put(self, rel: str, key: tuple[int, int] | None, row: IndexRow) -> None:
         """Keep ``row``, just read, for the run at ``rel`` whose files had ``key`` before
@@ -139,7 +159,7 @@ class RowCache:
         self.read += 1
         if key is None:
             return
-        self._new[rel] = _Entry(key[0], row)
+        self._new[rel] = CachedRow(key[0], row.sort, row.valid, msgspec.Raw(_encode(row)))
         if key[1] > self._started - int(RACY_SECONDS * 1e9):
             self._racy.add(rel)
 
