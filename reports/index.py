@@ -109,7 +109,9 @@ def _listed(root: Path, rows: list[_Found], cache: RowCache | None) -> list[dict
     for rel, found in rows:
         row = found if isinstance(found, IndexRow) else None
         if isinstance(found, CachedRow) and cache is not None:
-            row = cache.decode(rel, found) or _read(root, rel, cache)
+            row = cache.decode(rel, found)
+            if row is None:
+                row = _read(root, rel, cache)
         if row is not None:
             out.append(row_dict(rel, row))
     return out

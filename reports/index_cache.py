@@ -106,8 +106,6 @@ class RowCache:
         self._new: dict[str, CachedRow] = {}
         self._racy: set[str] = set()
         self._started = time.time_ns()
-        self.reused = 0  #: rows taken from the cache since it was loaded
-        self.read = 0  #: rows read again (put)
 
     @classmethod
     def load(cls, store: Path) -> RowCache:
@@ -122,7 +120,7 @@ class RowCache:
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHE_BYTES:
                 return cls()
             with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read(MAX_CACHE_BYTES + 1)
+                data = f.read(st.st_size)  # (grown since: cut short, so not JSON)
         except OSError:
             return cls()
         finally:
@@ -141,7 +139,6 @@ class RowCache:
         if entry is None or entry.key != key[0]:
             return None
         self._new[rel] = entry
-        self.reused += 1
         return entry
 
     def decode(self, rel: str, entry: CachedRow) -> IndexRow | None:
@@ -156,7 +153,6 @@ class RowCache:
     def put(self, rel: str, key: tuple[int, int] | None, row: IndexRow) -> None:
         """Keep ``row``, just read, for the run at ``rel`` whose files had ``key`` before
         the reading (``None``: not kept)."""
-        self.read += 1
         if key is None:
             return
         self._new[rel] = CachedRow(key[0], row.sort, row.valid, msgspec.Raw(_encode(row)))
