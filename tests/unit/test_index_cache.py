@@ -225,3 +225,18 @@ def test_clew_report_and_serve_take_index_runs(tmp_path: Path) -> None:
     for cmd in ("report", "serve"):
         text = " ".join(CliRunner().invoke(cli, [cmd, "--help"]).output.split())
         assert "--index-runs N" in text and "(0: every run)" in text
+
+
+def test_a_run_holding_a_fifo_is_left_out_every_time_never_opened(
+    tmp_path: Path, reads: list[str]
+) -> None:
+    """A FIFO among a run's files (opening it would wait for a writer for ever) makes its
+    key unknown: the run is looked at again each time, and left out, as without a cache."""
+    store = _store(tmp_path)
+    bad = store / "kv" / "20260101T000009"
+    bad.mkdir()
+    os.mkfifo(bad / "results.json")
+    for _ in range(2):
+        html = write_index(store).read_text()
+        assert "20260101T000009" not in html and html.count("<tr><td><a href=") == 3
+    assert "kv/20260101T000009" not in json.loads((store / CACHE_NAME).read_text())["runs"]
