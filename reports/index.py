@@ -113,7 +113,7 @@ def _listed(root: Path, rows: list[_Found], cache: RowCache | None) -> list[dict
             if row is None:
                 row = _read(root, rel, cache)
         if row is not None:
-            out.append(row_dict(rel, row))
+            out.append(row_dict(root, rel, row))
     return out
 
 

@@ -76,8 +76,8 @@ class _CacheFile(msgspec.Struct, frozen=True):
 def run_key(run: str, *, with_dir: bool) -> tuple[int, int] | None:
     """The key of the run directory ``run``'s row (a hash of the stats of its source
     files, and of the directory itself if ``with_dir``) and the newest change time among
-    them (ns); None when one of the files is not a regular file or cannot be looked at
-    (the run is then read every time: its reading decides)."""
+    them (ns); None when one of the files is not a regular file or cannot be looked at,
+    or none is there (the run is then read every time: its reading decides)."""
     stats: list[int] = []
     newest = 0
     for path in [f"{run}/{name}" for name in SOURCES] + ([run] if with_dir else []):
@@ -92,6 +92,8 @@ def run_key(run: str, *, with_dir: bool) -> tuple[int, int] | None:
             return None
         stats += (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         newest = max(newest, st.st_ctime_ns)
+    if stats[: len(SOURCES)] == [-1] * len(SOURCES):
+        return None  # none of them: not a run, or one of a report.html only (read each time)
     # The hash of a tuple of ints is the same in every process (only str and bytes
     # hashes are salted): 64 bits, compared, never trusted for anything but equality.
     return hash(tuple(stats)), newest

@@ -8,9 +8,12 @@ change what is safe, e.g. ``serializable_reads``); from ``results.json``: the fa
 struck, the ops and the anomaly classes (:meth:`~harness.record.RunResults.read_summary`:
 the rest of each checker's result is skipped over, not built).
 
-A row holds only what was read from those files: the run's name, test and links are added
-from where the run lies (:func:`row_dict`), so a row kept in the index's cache
-(:mod:`reports.index_cache`) cannot name another place.
+A row holds only what was read from those files (:data:`SOURCES`): the run's name, test
+and links are added from where the run lies, and which of its report, history and log
+are there to link is looked at when the page is made, for the runs it lists
+(:func:`row_dict`). So a row kept in the index's cache (:mod:`reports.index_cache`)
+cannot name another place, and checking that a kept row still holds costs three
+``stat`` calls per run.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from reports.run_report import REPORT_NAME
 
 __all__ = ["EDGE_BYTES", "ROW_FORMAT", "SOURCES", "IndexRow", "name_start", "read_row", "row_dict"]
 
-#: The files of a run its row is read from (or whose presence it shows).
-SOURCES = ("spec.json", "results.json", "history.jsonl", REPORT_NAME, "clew.log")
+#: The files of a run its row is read from.
+SOURCES = ("spec.json", "results.json", "history.jsonl")
+#: The files of a run the page links when they are there.
+_LINKED = ("history.jsonl", "clew.log")
 
 #: Bytes read from each end of a history for its first and last ops' times: a line longer
 #: than that (an op with a huge value, or a file of one line) gives no duration.
@@ -43,7 +48,7 @@ EDGE_BYTES = 65536
 #: What :func:`read_row` makes of a run's files: change it with the row or its reading (a
 #: column added, a text written otherwise), and every row kept in the index's cache is
 #: read again (:mod:`reports.index_cache`).
-ROW_FORMAT = 1
+ROW_FORMAT = 2
 
 _RUN_NAME = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)")
 
@@ -56,8 +61,6 @@ class IndexRow(msgspec.Struct, array_like=True, frozen=True):
     faults: str
     options: str
     anomalies: list[str]
-    files: list[str]
-    has_report: bool
     start: str
     sort: float
     duration: str
@@ -180,8 +183,6 @@ def read_row(run: Path) -> IndexRow:
         faults=_faults_text(spec, results),
         options=_options_text(spec),
         anomalies=_anomaly_classes(results),
-        files=[n for n in ("history.jsonl", "clew.log") if (run / n).exists()],
-        has_report=(run / REPORT_NAME).exists(),
         start=started.strftime("%Y-%m-%d %H:%M:%S"),
         sort=started.timestamp(),
         duration=duration_text(seconds),
@@ -191,15 +192,18 @@ def read_row(run: Path) -> IndexRow:
     )
 
 
-def row_dict(rel: str, row: IndexRow) -> dict[str, Any]:
+def row_dict(store: Path, rel: str, row: IndexRow) -> dict[str, Any]:
     """The row as the page's template takes it, for the run at ``rel`` (``test/run``,
-    relative to the store): with its name, test and links (percent-encoded, so that a
-    name such as ``javascript:x`` stays a path)."""
-    test = rel.split("/", 1)[0]
+    relative to ``store``): with its name, test, the files there are to link (its history
+    and log) and its link (its report if it has one, else its directory), percent-encoded
+    so that a name such as ``javascript:x`` stays a path."""
+    run = store / rel
+    has_report = (run / REPORT_NAME).exists()
     return {
         **msgspec.structs.asdict(row),
         "name": rel,
-        "test": test,
+        "test": rel.split("/", 1)[0],
+        "files": [n for n in _LINKED if (run / n).exists()],
         "dir_href": urllib.parse.quote(rel),
-        "href": urllib.parse.quote(f"{rel}/{REPORT_NAME}" if row.has_report else f"{rel}/"),
+        "href": urllib.parse.quote(f"{rel}/{REPORT_NAME}" if has_report else f"{rel}/"),
     }

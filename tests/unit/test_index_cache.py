@@ -85,10 +85,13 @@ def test_a_row_is_reused_while_its_files_are_unchanged_and_read_again_when_one_c
     html = (store / INDEX_NAME).read_text()
     assert html.count('class="badge invalid"') == 2
     reads.clear()
-    (run / "report.html").write_text("<p>report</p>")  # a file added: the link changes
+    (run / "report.html").write_text("<p>report</p>")  # the row's files are as they were,
+    (run / "clew.log").write_text("log\n")  # but the page links what is there now
     write_index(store)
-    assert reads == ["kv/20260101T000002"]
-    assert 'href="kv/20260101T000002/report.html"' in (store / INDEX_NAME).read_text()
+    assert reads == []
+    html = (store / INDEX_NAME).read_text()
+    assert 'href="kv/20260101T000002/report.html"' in html
+    assert 'href="kv/20260101T000002/clew.log"' in html
 
 
 def test_a_removed_run_disappears_and_a_new_one_is_read(tmp_path: Path, reads: list[str]) -> None:
