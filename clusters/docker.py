@@ -228,6 +228,21 @@ def node_capabilities(engine: Engine, container: str) -> tuple[Capability, ...]:
     return tuple(found.get(c.name, c) for c in expected)
 
 
+def _different(old: Cluster, provider: str, wanted: dict[str, Any], state_dir: Path) -> str:
+    """Why the cluster ``old`` up in ``state_dir`` is not the one ``wanted``: each setting
+    that differs (``nodes: 3 is up, 5 asked``), and how to get the one asked for."""
+    if old.provider != provider:
+        what = f"a {old.provider} cluster is up in {state_dir}, not a {provider} one"
+    else:
+        up = old.extra.get("settings") or {}
+        diff = ", ".join(
+            f"{k}: {up.get(k)!r} is up, {v!r} asked" for k, v in wanted.items() if up.get(k) != v
+        )
+        what = f"a different {provider} cluster is up in {state_dir} ({diff})"
+    return (f"{what}; take it down first (`{down_command(state_dir)}`), or ask for the same "
+            "settings, or use another state directory")  # fmt: skip
+
+
 class DockerProvider:
     """Containers with sshd on their own network. See the module docstring."""
 
@@ -294,10 +309,7 @@ class DockerProvider:
                 return old
             if old.provider == self.name and not old.nodes:
                 raise ClusterError(_UNFINISHED.format(state_dir))
-            raise ClusterConflictError(
-                f"a different {old.provider} cluster is up in {state_dir}; take it down "
-                f"first (`{down_command(state_dir)}`) or use another --name"
-            )
+            raise ClusterConflictError(_different(old, self.name, settings, state_dir))
         clash = [f for f in (*_OUR_FILES, HOST_KEYS) if (state_dir / f).exists()]
         if clash:
             raise ClusterConflictError(

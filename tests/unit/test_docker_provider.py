@@ -221,8 +221,12 @@ def test_up_again_is_idempotent_and_prefix_follows_the_name(tmp_path: Path, fake
     first = DockerProvider().up(spec(tmp_path))
     n = len(calls(fake))
     assert DockerProvider().up(spec(tmp_path)) == first and len(calls(fake)) == n
-    with pytest.raises(ClusterError, match="take it down first"):
-        DockerProvider().up(spec(tmp_path, nodes=2))
+    with pytest.raises(ClusterError, match="take it down first") as e:
+        DockerProvider().up(spec(tmp_path, nodes=2, image="my/sshd:2"))
+    # Which settings differ, and no --name (clew test has none; --state-dir wins over it).
+    assert "nodes: 3 is up, 2 asked" in str(e.value)
+    assert "image: 'clew-node:latest' is up, 'my/sshd:2' asked" in str(e.value)
+    assert "prefix" not in str(e.value) and "--name" not in str(e.value)
     other = ClusterSpec(provider="docker", nodes=1, name="db", state_dir=str(tmp_path / "o"),
                         options={"ready_timeout": 0, "insecure_host_keys": True})  # fmt: skip
     with pytest.raises(ClusterError, match="no address on network clew-db-net"):
