@@ -9,8 +9,8 @@ against this cluster and database. A refused run leaves no run directory and mov
 path (the end of the load, an exception, Ctrl-C, the time limit)::
 
     cluster     up (or reused)                      … down, if this run brought it up
+    remotes     SSH to every node (a node not reached: no run directory) … closed
     run record  run directory, spec/schedule/versions, journal and ledger … closed
-    remotes     SSH to every node                   … closed
     database    setup on every node (parallel)      … node logs downloaded, teardown
     clients     opened, one per worker              … closed
     nemesis     guard started, leftovers healed,    … final heal, verify-healed barrier,
@@ -469,6 +469,9 @@ async def _execute(
             spec, handed = scheduler_agent_steps(spec, ctx, db, schedule, scheduler)
         preflight_faults(spec, ctx, db, schedule)  # impossible faults: refused before the run
         await _check_suite_can_run(suite, ctx)
+        # Nodes that cannot be reached (a host key not in known_hosts, no login key) are
+        # the cluster's problem, not the run's: nothing recorded, no `latest` moved.
+        remotes = await stack.enter_async_context(_remotes_scope(cluster))
         # Validated: from here on, the run is recorded.
         run = open_run(ctx, db, ScheduleRecord(source=source, seed=spec.seed, steps=schedule))
         ctx = dataclasses.replace(ctx, run_dir=run.path)
@@ -477,7 +480,6 @@ async def _execute(
         ledger = stack.enter_context(contextlib.closing(FaultLedger(run.faults, source=source)))
         for rec in handed:
             ledger.write({"seq": ledger.next_seq(), **rec})
-        remotes = await stack.enter_async_context(_remotes_scope(cluster))
         await stack.enter_async_context(_db_scope(spec, ctx, db, remotes, life))
         clients = await stack.enter_async_context(_clients_scope(ctx, workload, life))
         faults = await build_nemesis(spec, ctx, remotes, db, schedule, ledger=ledger, source=source)

@@ -517,6 +517,23 @@ def test_ctrl_c_before_any_op_is_an_unknown_run_with_nothing_to_check(
     assert not any(e.startswith("check ") for e in events)
 
 
+def test_nodes_that_cannot_be_reached_record_no_run(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A static cluster whose host keys are not in known_hosts left an empty run directory
+    (no results.json) behind, and `latest` pointing at it: nothing was run."""
+    from harness.errors import ClusterError
+
+    async def unreachable(nodes: Any) -> Any:
+        raise ClusterError("cannot connect to 2 of 2 nodes: host key of node n1 ...")
+
+    monkeypatch.setattr(runner, "connect_all", unreachable)
+    gen = clients(limit(4, repeat({"f": "read"})))
+    with pytest.raises(ClusterError, match="cannot connect"):
+        runner.run_test(spec(tmp_path), suite=suite(events, gen))
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_second_run_on_a_cluster_in_use_is_refused_before_it_touches_it(
     events: Events, tmp_path: Path
 ) -> None:
