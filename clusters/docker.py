@@ -64,6 +64,7 @@ from clusters.base import (
     Node,
     check_options,
     down_command,
+    option_flag,
 )
 from clusters.container_engine import (
     Engine,
@@ -105,12 +106,6 @@ _UNFINISHED = (
     "an earlier `clew cluster up` did not finish in {0}; remove what it made with "
     "`clew cluster down --state-dir {0}`"
 )
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -282,6 +277,7 @@ class DockerProvider:
         fails."""
         opts = dict(spec.options)
         check_options(self.name, opts, _OPTIONS)
+        option_flag(opts, "insecure_host_keys", False)  # refused now, not once containers run
         if spec.nodes < 1:
             raise ConfigError(f"--nodes must be at least 1, not {spec.nodes}")
         prefix = str(
@@ -299,7 +295,7 @@ class DockerProvider:
             "nodes": spec.nodes,
             "user": spec.user,
             "subnet": opts.get("subnet"),
-            "internal": _truthy(opts.get("internal", True)),
+            "internal": option_flag(opts, "internal", True),
             "runtime": opts.get("runtime"),
         }
         state_dir = spec.resolved_state_dir()
@@ -399,7 +395,7 @@ class DockerProvider:
         ids = [c["id"] for c in extra["containers"]]
         res = self._engine_cmd(engine, ["inspect", *ids], "read the containers' addresses")
         addresses = self._addresses(res.stdout, net)
-        insecure = _truthy(opts.get("insecure_host_keys", False))
+        insecure = option_flag(opts, "insecure_host_keys", False)
         known_lines: list[str] = []
         nodes = []
         for n, c in zip(names, extra["containers"], strict=True):

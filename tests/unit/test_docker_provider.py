@@ -256,7 +256,11 @@ def test_wait_ready_names_the_silent_nodes() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [({"prefix": "bad prefix"}, "option prefix"), ({"colour": "x"}, "unknown option"),
-     ({"ready_timeout": "soon"}, "ready_timeout")],
+     ({"ready_timeout": "soon"}, "ready_timeout"),
+     # Read as false, these made a network that is not internal (NAT and forwarding on
+     # the host), and checked host keys the user meant to skip.
+     ({"internal": "maybe"}, r"option internal='maybe': use true or false"),
+     ({"insecure_host_keys": "yes please"}, "option insecure_host_keys")],
 )  # fmt: skip
 def test_bad_options(tmp_path: Path, fake: Path, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
