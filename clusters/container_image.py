@@ -354,12 +354,18 @@ def _build_locked(
                        tarball=tarball, tarball_bytes=size)  # fmt: skip
 
 
+#: mmdebstrap's error lines that only say a step failed (the step's command line, or that
+#: mmdebstrap did), printed after the error that says why.
+_WRAPPER_ERRORS = ("E: setup failed", "E: mmdebstrap failed", "E: run_chroot failed", "E: apt-get ")
+
+
 def run_logged(argv: list[str], timeout: float, say: Callable[[str], None], what: str) -> None:
     """Run ``argv`` (mmdebstrap, or a tool like it) in its own session; its ``I:`` lines go
     to ``say`` prefixed with ``what``. SIGTERM at ``timeout`` (mmdebstrap then unmounts what
     it mounted in the chroot and removes its temporary directory), SIGKILL to the whole
-    group a minute later. :class:`ClusterError` naming ``what`` with the last lines of its
-    output if it fails."""
+    group a minute later. :class:`ClusterError` naming ``what`` with its first errors
+    (``E:`` lines: apt's own, such as an unknown package) if it fails, else the last lines
+    of its output."""
     # Debian's own tools first: mmdebstrap runs helpers with "#!/usr/bin/env python3", and
     # a python3 shim earlier on PATH (pyenv) can slow each of ~150 extractions to seconds.
     path = "/usr/sbin:/usr/bin:/sbin:/bin:" + os.environ.get("PATH", "")
@@ -383,17 +389,22 @@ def run_logged(argv: list[str], timeout: float, say: Callable[[str], None], what
     timer.start()
     killer.start()
     last: list[str] = []
+    errors: list[str] = []  # apt's own (E: Unable to locate package x), not the wrappers
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
             last = [*last[-9:], line]
+            if line.startswith("E: ") and not line.startswith(_WRAPPER_ERRORS):
+                errors = [*errors, line][:3]
             if line.startswith("I: ") and "tempdir" not in line:
                 say(f"  {what}: " + line[3:])
         code = proc.wait()
     finally:
         timer.cancel()
         killer.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
     if code != 0:
         why = f"was stopped after {timeout:g} s" if fired.is_set() else f"exited with status {code}"
-        raise ClusterError(f"{what} {why}: {' | '.join(last[-4:])}")
+        raise ClusterError(f"{what} {why}: {' | '.join(errors or last[-4:])}")

@@ -1,0 +1,53 @@
+"""`clew image build`: what a failed mmdebstrap is reported with (a fake mmdebstrap
+that prints what the real one printed here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clusters.container_image import run_logged
+from harness.errors import ClusterError
+
+# mmdebstrap bookworm ... --include=python3,nosuchpkgx (lines as printed, I: lines cut)
+UNKNOWN_PACKAGE = """\
+I: running apt-get update...
+Reading package lists...
+Building dependency tree...
+E: Unable to locate package nosuchpkgx
+E: setup failed: E: apt-get -o Dir::Bin::dpkg=env --yes install python3 nosuchpkgx failed
+I: main() received signal PIPE: waiting for setup...
+I: removing tempdir /tmp/mmdebstrap.9RuwtaRqkM...
+E: mmdebstrap failed to run
+"""
+
+# mmdebstrap bookworm OUT "deb notaurl bookworm main"
+BAD_SOURCE = """\
+E: Malformed entry 1 in list file /tmp/mmdebstrap.Fs5U/etc/apt/sources.list (URI parse)
+E: The list of sources could not be read.
+E: apt-get update --error-on=any -oAPT::Status-Fd=<$fd> -oDpkg::Use-Pty=false failed
+E: mmdebstrap failed to run
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "said", "not_said"),
+    [(UNKNOWN_PACKAGE, "mmdebstrap exited with status 25: E: Unable to locate package "
+      "nosuchpkgx", "received signal PIPE"),
+     (BAD_SOURCE, "E: Malformed entry 1 in list file /tmp/mmdebstrap.Fs5U/etc/apt/"
+      "sources.list (URI parse) | E: The list of sources could not be read.", "apt-get update")],
+)  # fmt: skip
+def test_a_failed_build_names_apts_own_error(
+    tmp_path: Path, output: str, said: str, not_said: str
+) -> None:
+    """The error of an unknown --package was mmdebstrap's last four lines, which hold apt's
+    install command line but not "Unable to locate package"."""
+    (tmp_path / "out.txt").write_text(output)
+    tool = tmp_path / "mmdebstrap"
+    tool.write_text(f"#!/bin/sh\ncat {tmp_path / 'out.txt'}\nexit 25\n")
+    tool.chmod(0o755)
+    lines: list[str] = []
+    with pytest.raises(ClusterError) as e:
+        run_logged([str(tool)], 60, lines.append, "mmdebstrap")
+    assert said in str(e.value) and not_said not in str(e.value)
