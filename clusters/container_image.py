@@ -210,6 +210,12 @@ def image_inputs(
             "cannot tell this machine's Debian release; pass --release (e.g. bookworm)"
         )
     if mirrors:
+        bad = [m for m in mirrors if not m.startswith("deb ") and "://" not in m]
+        if bad:
+            raise ConfigError(
+                f"--mirror {bad[0]!r} is not a URL; give one such as "
+                "http://deb.debian.org/debian, or a whole apt line 'deb URL SUITE COMPONENT'"
+            )
         lines = tuple(m if m.startswith("deb ") else f"deb {m} {release} main" for m in mirrors)
     else:
         lines = apt_mirrors(release)

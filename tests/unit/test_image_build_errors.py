@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from clusters.container_image import run_logged
-from harness.errors import ClusterError
+from clusters.container_image import image_inputs, run_logged
+from harness.errors import ClusterError, ConfigError
 
 # mmdebstrap bookworm ... --include=python3,nosuchpkgx (lines as printed, I: lines cut)
 UNKNOWN_PACKAGE = """\
@@ -51,3 +51,13 @@ def test_a_failed_build_names_apts_own_error(
     with pytest.raises(ClusterError) as e:
         run_logged([str(tool)], 60, lines.append, "mmdebstrap")
     assert said in str(e.value) and not_said not in str(e.value)
+
+
+def test_a_mirror_that_is_not_a_url_is_refused_before_mmdebstrap_runs() -> None:
+    """--mirror notaurl became `deb notaurl bookworm main` and failed in apt-get update."""
+    with pytest.raises(ConfigError, match="--mirror 'notaurl' is not a URL"):
+        image_inputs(["etcd"], release="bookworm", mirrors=["notaurl"])
+    inputs = image_inputs(["etcd"], release="bookworm",
+                          mirrors=["http://deb.example/debian", "deb file:///m bookworm main"])
+    assert inputs.mirrors == ("deb http://deb.example/debian bookworm main",
+                              "deb file:///m bookworm main")
