@@ -364,8 +364,9 @@ def status_cmd(name: str, state_dir: str | None) -> None:
 def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
     """Take the cluster down and remove its state, leaving nothing behind.
 
-    Quiet, and harmless when nothing is up. The provider is read from the saved state.
-    Refused (exit 254) while a clew run is using the cluster.
+    Quiet, and harmless when nothing is up (it says so on stderr: a misspelt --name takes
+    nothing down). The provider is read from the saved state. Refused (exit 254) while a
+    clew run is using the cluster.
 
     \b
     Examples:
@@ -376,6 +377,14 @@ def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
     if (sdir / CLUSTER_FILE).exists():
         provider = Cluster.load(sdir).provider
     if provider is None:
+        left = sorted(p.name for p in sdir.iterdir()) if sdir.is_dir() else []
+        if left:
+            click.echo(f"no cluster is recorded in {sdir}, which holds {', '.join(left[:5])}; "
+                       "if an `up` was killed before it saved the cluster, take down what "
+                       f"it made with --provider NAME (`--state-dir {sdir} --provider "
+                       "local`)", err=True)  # fmt: skip
+        else:
+            click.echo(f"no cluster is up in {sdir}; nothing to take down", err=True)
         return
     from clusters.in_use import cluster_in_use
 

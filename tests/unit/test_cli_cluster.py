@@ -59,7 +59,13 @@ def test_static_up_status_down(tmp_path: Path, ports: tuple[int, int]) -> None:
     code, out, err = run("cluster", "down", "--state-dir", state)
     assert (code, out, err) == (0, "", "")
     assert not (tmp_path / "st" / CLUSTER_FILE).exists()
-    assert run("cluster", "down", "--state-dir", state) == (0, "", "")
+    # Nothing up (a misspelt --name or --state-dir): it says so, and it is not an error.
+    assert run("cluster", "down", "--state-dir", state) == (
+        0, "", f"no cluster is up in {state}; nothing to take down\n")
+    (tmp_path / "st").mkdir()
+    (tmp_path / "st" / "ledger.json").write_text("{}")  # an `up` killed before it saved
+    code, out, err = run("cluster", "down", "--state-dir", state)
+    assert code == 0 and "holds ledger.json" in err and "--provider local" in err
 
     code, _, err = run("cluster", "status", "--state-dir", state)
     assert code == 1 and "no cluster is up" in err
