@@ -48,6 +48,7 @@ import numpy as np
 from checkers.result import UNKNOWN, Result
 from clusters import Cluster, ClusterSpec, Node, default_state_dir, get_provider
 from clusters.in_use import cluster_in_use
+from clusters.static import with_passwords
 from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
@@ -171,7 +172,9 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
         same = existing.provider == spec.provider and len(existing.nodes) == spec.nodes
         if same and provider.status(state).healthy:
             log.info("using the cluster already up in %s", state)
-            return existing, False, state
+            # A static cluster's password is never saved: read again from the variable
+            # `clew cluster up --password-env VAR` named (ConfigError if it is unset).
+            return with_passwords(existing), False, state
     cluster = provider.up(
         ClusterSpec(
             provider=spec.provider,

@@ -591,3 +591,33 @@ def test_a_campaign_holds_its_cluster_between_runs_and_its_runs_hold_it_again(
             assert held_elsewhere()
         assert held_elsewhere()  # between two runs
     assert not state.exists()
+
+
+def test_a_static_cluster_reused_logs_in_with_the_password_of_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew cluster up --provider static --password-env VAR`, then `clew test`: the saved
+    cluster has no password (never saved), and the run logged in with the SSH agent,
+    "Permission denied" on every node."""
+    from clusters.base import ClusterStatus
+    from harness.errors import ConfigError
+
+    state = tmp_path / "cluster"
+    saved = Cluster(provider="static", name="default", state_dir=str(state),
+                    nodes=tuple(Node(name=n, host="192.0.2.1") for n in NODES),
+                    extra={"password_env": "CLEW_TEST_NODE_PW"})  # fmt: skip
+    saved.save()
+
+    class Static:
+        def status(self, state_dir: Path) -> ClusterStatus:
+            return ClusterStatus(cluster=saved, nodes={n: "up" for n in NODES})
+
+    monkeypatch.setattr(runner, "get_provider", lambda name: Static())
+    reuse = load_spec(suite="etcd", nodes=2, provider="static", cluster_state_dir=str(state),
+                      store=str(tmp_path / "store"))  # fmt: skip
+    monkeypatch.setenv("CLEW_TEST_NODE_PW", "s3cret")
+    cluster, made, _ = runner._bring_up(reuse)
+    assert not made and {n.password for n in cluster.nodes} == {"s3cret"}
+    monkeypatch.delenv("CLEW_TEST_NODE_PW")
+    with pytest.raises(ConfigError, match="CLEW_TEST_NODE_PW is not set"):
+        runner._bring_up(reuse)
