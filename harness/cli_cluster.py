@@ -317,10 +317,45 @@ def up_cmd(
     _warn_capabilities(cluster.capabilities)
 
 
+#: Seconds an SSH login to one node may take in `clew cluster status`.
+LOGIN_TIMEOUT = 10.0
+
+
+def _login_problems(cluster: Cluster, names: Sequence[str]) -> dict[str, str]:
+    """Per node of ``names``, why an SSH login to it fails (with the key, password or
+    agent and the host-key check `clew test` uses); nodes that log in are left out."""
+    import asyncio
+
+    from clusters.static import with_passwords
+    from harness.control.connect import connect
+    from harness.errors import ClewError
+
+    try:
+        cluster = with_passwords(cluster)
+    except ConfigError as e:  # --password-env's variable is not set in this shell
+        return {n: f"login not tried: {e}" for n in names}
+
+    async def login(node: Node) -> str:
+        try:
+            remote = await connect(node, retries=1, connect_timeout=LOGIN_TIMEOUT)
+        except ClewError as e:
+            return f"no login: {e}"
+        await remote.close()
+        return ""
+
+    async def each() -> list[str]:
+        nodes = [n for n in cluster.nodes if n.name in names]
+        return list(await asyncio.gather(*(login(n) for n in nodes)))
+
+    nodes = [n.name for n in cluster.nodes if n.name in names]
+    return {n: why for n, why in zip(nodes, asyncio.run(each()), strict=True) if why}
+
+
 @cluster_cmd.command("status", short_help="Check that every node answers.")
 @_state_options
 def status_cmd(name: str, state_dir: str | None) -> None:
-    """Print each node of the cluster and whether its SSH port answers.
+    """Print each node of the cluster and whether it answers: its SSH port, then a login
+    as `clew test` would make it (key or password, host key checked).
 
     Exits 0 when every node is up, 1 otherwise (or when no cluster is up).
 
@@ -337,20 +372,25 @@ def status_cmd(name: str, state_dir: str | None) -> None:
     status = _provider(saved.provider).status(sdir)
     cluster = status.cluster or saved
     click.echo(f"cluster {cluster.name!r} ({cluster.provider}), state {sdir}")
-    rows = [(n.name, _address(n), status.nodes.get(n.name, "unknown")) for n in cluster.nodes]
+    answering = [n for n, v in status.nodes.items() if v == "up"]
+    states = dict(status.nodes)
+    for n, why in _login_problems(cluster, answering).items():
+        states[n] = f"port answers; {why}"
+    rows = [(n.name, _address(n), states.get(n.name, "unknown")) for n in cluster.nodes]
     if rows:
         _print_table(rows, ("NODE", "ADDRESS", "STATE"))
     for p in status.problems:
         click.echo(f"problem: {p}", err=True)
     _warn_capabilities(cluster.capabilities)
-    if status.healthy and cluster.nodes:
+    if status.healthy and cluster.nodes and all(v == "up" for v in states.values()):
         click.echo(f"healthy: all {len(cluster.nodes)} nodes answer")
         return
     if not cluster.nodes:
         click.echo("not healthy: the cluster has no nodes", err=True)
         sys.exit(1)
-    down = sum(1 for v in status.nodes.values() if v != "up")
-    click.echo(f"not healthy: {down} of {len(cluster.nodes)} nodes do not answer", err=True)
+    down = sum(1 for v in states.values() if v != "up")
+    click.echo(f"not healthy: {down} of {len(cluster.nodes)} nodes do not answer or take no "
+               "login", err=True)  # fmt: skip
     sys.exit(1)
 
 
