@@ -465,6 +465,8 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     nodes: tuple[Node, ...] = ()
     if (sdir / CLUSTER_FILE).exists():
         nodes = Cluster.load(sdir).nodes
+    elif state_dir is not None or name != "default":  # asked for one: a misspelt --name?
+        click.echo(f"no cluster is up in {sdir}; checking this machine only", err=True)
     caps = run_checks(nodes)
     missing = missing_for_local(caps)
     down = [c.name for c in caps if c.name.startswith("node:") and not c.available]
