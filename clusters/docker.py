@@ -238,6 +238,20 @@ def _different(old: Cluster, provider: str, wanted: dict[str, Any], state_dir: P
             "settings, or use another state directory")  # fmt: skip
 
 
+def _check_image(engine: Engine, image: str) -> None:
+    """:class:`ConfigError` if ``engine`` does not have ``image``, saying how to get it
+    (podman answered "short-name did not resolve to an alias", docker went to Docker
+    Hub), before anything is created."""
+    if run_tool([engine.path, "image", "inspect", image], timeout=QUICK_TIMEOUT).ok:
+        return
+    if image == DEFAULT_IMAGE:
+        how = f"build it: `clew image build --engine {engine.path}` (docs/containers.md)"
+    else:
+        how = (f"pull or load it into {engine.name} first, or leave the `image` option out "
+               f"for {DEFAULT_IMAGE}, which `clew image build` makes")  # fmt: skip
+    raise ConfigError(f"{engine.name} ({engine.path}) has no image {image}; {how}")
+
+
 class DockerProvider:
     """Containers with sshd on their own network. See the module docstring."""
 
@@ -313,6 +327,7 @@ class DockerProvider:
                 f"a {self.name} cluster; use another --state-dir or --name"
             )
         engine = self._engine(opts.get("engine"))
+        _check_image(engine, str(settings["image"]))
         state_dir.mkdir(parents=True, exist_ok=True)
         extra: dict[str, Any] = {
             "engine": engine.path,

@@ -127,7 +127,7 @@ def cluster_cmd() -> None:
     Examples:
       clew cluster up --nodes 5                     # local namespaces n1..n5
       clew cluster up --provider static --nodes db1,admin@db2:2222,db3 --key ~/.ssh/id_ed25519
-      clew cluster up --provider docker --nodes 3 --option image=clew/node:debian12
+      clew cluster up --provider podman --nodes 3 --option subnet=10.77.5.0/24
       clew cluster status
       clew cluster down
     """

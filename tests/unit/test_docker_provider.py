@@ -39,6 +39,7 @@ case "$1" in
     fi ;;
   ps) if [ -n "$FAKE_LEFTOVER" ]; then echo "0fc1e2"; fi ;;
   cp) ;;
+  image) if [ -n "$FAKE_NO_IMAGE" ]; then echo "Error: $4: image not known" >&2; exit 125; fi ;;
   inspect) cat {inspect} ;;
   exec)
     if [ "$2" = -i ]; then cat >> {authorized}
@@ -108,14 +109,15 @@ def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path
             f"--cap-add NET_ADMIN {label} my/sshd:1",
             f"cp {state}/host_keys/n{i}/. clew-n{i}:/etc/ssh/",
         ]
-    assert calls(fake)[:11] == [
+    assert calls(fake)[:12] == [
         "info",
+        "image inspect my/sshd:1",
         f"network create {label} --internal clew-net",
         *creates,
         *(f"start clew-n{i}" for i in (1, 2, 3)),
     ]
-    assert calls(fake)[11] == "inspect cid-clew-n1 cid-clew-n2 cid-clew-n3"
-    execs = calls(fake)[12:]
+    assert calls(fake)[12] == "inspect cid-clew-n1 cid-clew-n2 cid-clew-n3"
+    execs = calls(fake)[13:]
     assert len(execs) == 4 and execs[0].startswith("exec -i -u root clew-n1 sh -c ")
     assert "authorized_keys" in execs[0]
     assert execs[3].startswith("exec clew-n1 sh -c ")  # the capability probe
@@ -290,3 +292,22 @@ def test_an_unfinished_up_is_reported_and_cleaned_by_down(tmp_path: Path, fake: 
     DockerProvider().down(state)
     assert calls(fake) == ["rm -f -v c1", "network rm n0"]
     assert not state.exists()
+
+
+@pytest.mark.parametrize(
+    ("image", "how"),
+    [(None, "build it: `clew image build --engine "),
+     ("clew/node:debian12", "pull or load it into docker first")],
+)  # fmt: skip
+def test_an_image_the_engine_lacks_is_refused_before_anything_is_made(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch, image: str | None, how: str
+) -> None:
+    """`--option image=clew/node:debian12` (the help's example then) failed in `podman create`
+    with "short-name did not resolve to an alias", after the network was made."""
+    monkeypatch.setenv("FAKE_NO_IMAGE", "1")
+    options = {"image": image} if image else {}
+    with pytest.raises(ConfigError, match=f"has no image {image or 'clew-node:latest'}") as e:
+        DockerProvider().up(spec(tmp_path, **options))
+    assert how in str(e.value)
+    assert not [c for c in calls(fake) if c.split()[0] in ("network", "create")]
+    assert not (tmp_path / "state" / CLUSTER_FILE).exists()
