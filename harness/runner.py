@@ -186,15 +186,36 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     return cluster, True, state
 
 
-async def _on_all(remotes: Any, what: str, fn: Callable[[Any], Any], limit: float) -> None:
+async def _on_all(
+    remotes: Any, what: str, fn: Callable[[Any], Any], limit: float, *, fail_fast: bool = False
+) -> None:
     """Run ``fn(remote)`` on every node at once, for at most ``limit`` seconds; raise one
-    error naming every failure."""
-    async with asyncio.timeout(limit):
-        results = await remotes.on_nodes(fn)
-    failed = {n: r for n, r in results.items() if isinstance(r, BaseException)}
+    :class:`ClusterError` naming every failure, and the nodes still at it when time ran out
+    (a bare TimeoutError was reported as a crash of clew). With ``fail_fast`` (a setup,
+    which cannot succeed once one node failed), the first failure stops the other nodes'
+    work at once rather than leaving them to wait out ``limit`` for it."""
+    tasks = {name: asyncio.ensure_future(fn(remote)) for name, remote in remotes.items()}
+    when = asyncio.FIRST_EXCEPTION if fail_fast else asyncio.ALL_COMPLETED
+    t0 = time.monotonic()
+    try:
+        _, pending = await asyncio.wait(tasks.values(), timeout=limit, return_when=when)
+    finally:  # the time limit, the first failure, or this task cancelled (Ctrl-C)
+        for t in tasks.values():
+            t.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    failed = {n: t.exception() for n, t in tasks.items()
+              if t not in pending and not t.cancelled() and t.exception() is not None}  # fmt: skip
+    left = [n for n, t in tasks.items() if t in pending]
+    detail = "; ".join(f"{n}: {e}" for n, e in sorted(failed.items()))
     if failed:
-        detail = "; ".join(f"{n}: {e}" for n, e in sorted(failed.items()))
-        raise ClusterError(f"{what} failed on {len(failed)} node(s): {detail}")
+        why = f"at the {limit:g} s limit" if time.monotonic() - t0 >= limit else "then"
+        stopped = f" (stopped on {', '.join(left)} {why})" if left else ""
+        raise ClusterError(f"{what} failed on {len(failed)} node(s){stopped}: {detail}")
+    if left:
+        raise ClusterError(
+            f"{what} did not finish within {limit:g} s on {len(left)} node(s): "
+            f"{', '.join(left)}; the nodes' logs are in the run's nodes/ directory"
+        )
 
 
 async def _download_logs(ctx: TestContext, db: DB, remotes: Any, run: RunDir) -> list[str]:
@@ -324,9 +345,8 @@ async def _db_scope(
 
     failing = True
     try:
-        await _on_all(
-            remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
-        )
+        await _on_all(remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r),
+                      DB_SETUP_TIMEOUT, fail_fast=True)  # fmt: skip
         yield
         failing = False
     finally:

@@ -621,3 +621,50 @@ def test_a_static_cluster_reused_logs_in_with_the_password_of_its_variable(
     monkeypatch.delenv("CLEW_TEST_NODE_PW")
     with pytest.raises(ConfigError, match="CLEW_TEST_NODE_PW is not set"):
         runner._bring_up(reuse)
+
+
+def test_a_setup_that_overruns_names_the_nodes_still_at_it(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew test galera -o mysqld.no_such_setting=1`: mariadbd never started, setup hit
+    the runner's limit, and the bare TimeoutError was reported as a crash of clew with a
+    traceback."""
+    from harness.errors import ClusterError
+
+    async def slow_on_n2(self: FakeDB, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"setup {node.name}")
+        if node.name == "n2":
+            await asyncio.sleep(30)
+
+    monkeypatch.setattr(FakeDB, "setup", slow_on_n2)
+    monkeypatch.setattr(runner, "DB_SETUP_TIMEOUT", 0.3)
+    with pytest.raises(ClusterError, match=r"fake setup did not finish within 0.3 s on 1 "
+                                           r"node\(s\): n2; the nodes. logs"):  # fmt: skip
+        runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(4, repeat(
+            {"f": "read"})))))  # fmt: skip
+    assert "teardown n1" in events and "teardown n2" in events  # the logs were fetched
+
+
+def test_a_setup_that_fails_on_one_node_stops_the_others_at_once(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Galera's first node failed in seconds (a bad -o mysqld.<name>) while the others
+    waited for it for the whole 120 s setup limit."""
+    import time
+
+    from harness.errors import ClusterError
+
+    async def n1_fails(self: FakeDB, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"setup {node.name}")
+        if node.name == "n1":
+            raise ClusterError("mariadbd exited while starting")
+        await asyncio.sleep(30)  # waiting for n1
+
+    monkeypatch.setattr(FakeDB, "setup", n1_fails)
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=r"fake setup failed on 1 node\(s\) \(stopped on n2 "
+                                           r"then\): n1: mariadbd exited"):  # fmt: skip
+        runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(4, repeat(
+            {"f": "read"})))))  # fmt: skip
+    assert time.monotonic() - t0 < 20
+    assert "teardown n1" in events and "teardown n2" in events
