@@ -238,6 +238,17 @@ def _different(old: Cluster, provider: str, wanted: dict[str, Any], state_dir: P
             "settings, or use another state directory")  # fmt: skip
 
 
+#: The environment variables that choose which daemon an engine's client talks to.
+_ENGINE_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "CONTAINER_HOST", "CONTAINER_CONNECTION")
+
+
+def _engine_env(extra: dict[str, Any]) -> dict[str, str] | None:
+    """The environment for engine commands on a cluster that is up: this process's, with
+    the daemon ``up`` used (``extra["engine_env"]``) in place of any other."""
+    saved = extra.get("engine_env") or {}
+    return {**os.environ, **saved} if saved else None
+
+
 def _check_image(engine: Engine, image: str) -> None:
     """:class:`ConfigError` if ``engine`` does not have ``image``, saying how to get it
     (podman answered "short-name did not resolve to an alias", docker went to Docker
@@ -331,6 +342,9 @@ class DockerProvider:
         state_dir.mkdir(parents=True, exist_ok=True)
         extra: dict[str, Any] = {
             "engine": engine.path,
+            # Where its daemon is (DOCKER_HOST=unix:///...): `status` and `down`, maybe
+            # from another shell, must reach the same one.
+            "engine_env": {k: os.environ[k] for k in _ENGINE_ENV if os.environ.get(k)},
             "settings": settings,
             "token": secrets.token_hex(8),
             "ip_forward": _read_ip_forward(),
@@ -514,20 +528,21 @@ class DockerProvider:
         token = extra.get("token")
         if names or network or token:
             engine = self._saved_engine(extra)
+            env = _engine_env(extra)
             label = f"label=clew.up={token}"
             if token:
                 res = run_tool([engine.path, "ps", "-a", "-q", "--filter", label],
-                               timeout=QUICK_TIMEOUT)  # fmt: skip
+                               timeout=QUICK_TIMEOUT, env=env)  # fmt: skip
                 names += [i for i in res.stdout.split() if not _known(i, names)]
             if names:
-                self._remove(engine, ["rm", "-f", "-v", *names], "remove the containers")
+                self._remove(engine, ["rm", "-f", "-v", *names], "remove the containers", env)
             nets = [network["id"]] if network else []
             if token:
                 res = run_tool([engine.path, "network", "ls", "-q", "--filter", label],
-                               timeout=QUICK_TIMEOUT)  # fmt: skip
+                               timeout=QUICK_TIMEOUT, env=env)  # fmt: skip
                 nets += [i for i in res.stdout.split() if not _known(i, nets)]
             for net in nets:
-                self._remove(engine, ["network", "rm", net], "remove the network")
+                self._remove(engine, ["network", "rm", net], "remove the network", env)
         if extra.get("settings", {}).get("internal"):
             _restore_ip_forward(extra.get("ip_forward"))
         for f in _OUR_FILES:
@@ -536,9 +551,11 @@ class DockerProvider:
         with contextlib.suppress(OSError):  # absent, or holds files that are not ours
             state_dir.rmdir()
 
-    def _remove(self, engine: Engine, args: list[str], what: str) -> None:
+    def _remove(
+        self, engine: Engine, args: list[str], what: str, env: dict[str, str] | None = None
+    ) -> None:
         """Run a removal; objects that no longer exist are not an error."""
-        res = run_tool([engine.path, *args], timeout=QUICK_TIMEOUT)
+        res = run_tool([engine.path, *args], timeout=QUICK_TIMEOUT, env=env)
         if res.ok:
             return
         lines = [ln for ln in clean_stderr(res.stderr).strip().splitlines() if ln.strip()]
@@ -565,7 +582,8 @@ class DockerProvider:
         except ClusterError as e:
             return ClusterStatus(cluster=cluster, problems=(str(e),))
         ids = [c["id"] for c in extra.get("containers", [])]
-        res = run_tool([engine.path, "inspect", *ids], timeout=QUICK_TIMEOUT) if ids else None
+        res = (run_tool([engine.path, "inspect", *ids], timeout=QUICK_TIMEOUT,
+                        env=_engine_env(extra)) if ids else None)  # fmt: skip
         running: dict[str, str] = {}
         if res is not None and res.stdout.strip():
             with contextlib.suppress(ValueError):
@@ -575,7 +593,8 @@ class DockerProvider:
                         "running" if state.get("Running") else str(state.get("Status", "?"))
                     )
         problems: list[str] = []
-        if res is not None and not res.ok and not running:
+        silent = res is not None and not res.ok and not running  # the engine, not the nodes
+        if silent and res is not None:
             problems.append(f"`{engine.name} inspect` failed: {tail(res, 2)}")
         nodes: dict[str, str] = {}
         reachable = [n for n, c in zip(cluster.nodes, extra.get("containers", []), strict=False)
@@ -583,7 +602,9 @@ class DockerProvider:
         tcp = check_nodes(reachable)
         for n, c in zip(cluster.nodes, extra.get("containers", []), strict=False):
             st = running.get(c["name"])
-            if st is None:
+            if st is None and silent:
+                nodes[n.name] = f"unknown: {engine.name} did not answer"
+            elif st is None:
                 nodes[n.name] = f"container {c['name']} is gone"
             elif st != "running":
                 nodes[n.name] = f"container {c['name']} is not running ({st})"

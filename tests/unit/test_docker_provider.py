@@ -16,6 +16,9 @@ from harness.errors import ClusterError, ConfigError
 
 FAKE = """#!/bin/sh
 printf '%s\\n' "$*" | head -n 1 >> {log}
+if [ -n "$FAKE_DAEMON" ] && [ "$DOCKER_HOST" != "$FAKE_DAEMON" ]; then
+  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." >&2; exit 1
+fi
 case "$1" in
   info)
     if [ -n "$FAKE_NO_ENGINE" ]; then
@@ -311,3 +314,32 @@ def test_an_image_the_engine_lacks_is_refused_before_anything_is_made(
     assert how in str(e.value)
     assert not [c for c in calls(fake) if c.split()[0] in ("network", "create")]
     assert not (tmp_path / "state" / CLUSTER_FILE).exists()
+
+
+def test_status_and_down_reach_the_daemon_up_used_from_another_shell(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster made with DOCKER_HOST=unix:///... set: in a shell without it, `status`
+    said every container "is gone" (they ran) and `down` failed, leaving them up."""
+    monkeypatch.setenv("FAKE_DAEMON", "unix:///tmp/own/docker.sock")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/own/docker.sock")
+    (tmp_path / "inspect.json").write_text(
+        inspect_json({"clew-n1": True, "clew-n2": True, "clew-n3": True}, ip="127.0.0.1")
+    )
+    DockerProvider().up(spec(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST")
+    status = DockerProvider().status(tmp_path / "state")
+    assert not status.problems and not any("container" in v for v in status.nodes.values())
+    DockerProvider().down(tmp_path / "state")
+    assert not (tmp_path / "state" / CLUSTER_FILE).exists()
+    assert any(c.startswith("rm -f -v") for c in calls(fake))
+
+
+def test_an_engine_that_does_not_answer_is_not_containers_gone(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    DockerProvider().up(spec(tmp_path))
+    monkeypatch.setenv("FAKE_DAEMON", "unix:///elsewhere.sock")  # the daemon is not reached
+    status = DockerProvider().status(tmp_path / "state")
+    assert set(status.nodes.values()) == {"unknown: docker did not answer"}
+    assert "Cannot connect to the Docker daemon" in status.problems[0]
