@@ -61,3 +61,43 @@ def test_a_mirror_that_is_not_a_url_is_refused_before_mmdebstrap_runs() -> None:
                           mirrors=["http://deb.example/debian", "deb file:///m bookworm main"])
     assert inputs.mirrors == ("deb http://deb.example/debian bookworm main",
                               "deb file:///m bookworm main")
+
+
+def test_a_ctrl_c_stops_the_build_and_lets_it_clean_up(tmp_path: Path) -> None:
+    """mmdebstrap runs in its own session, so a Ctrl-C never reached it: clew exited and
+    the build went on, with /proc, /sys and /dev mounted in its chroot, and stopped
+    later left them there. Now its process group gets SIGTERM and clew waits for it."""
+    import os
+    import time
+
+    tool = tmp_path / "mmdebstrap"
+    tool.write_text(f"""#!/bin/sh
+sleep 60 & echo $! > {tmp_path / 'child.pid'}
+trap 'kill $! 2>/dev/null; echo cleaned > {tmp_path / 'cleaned'}; exit 1' TERM
+echo "I: installing essential packages..."
+wait
+""")
+    tool.chmod(0o755)
+
+    said: list[str] = []
+
+    def ctrl_c(line: str) -> None:
+        said.append(line)
+        if len(said) == 1:
+            raise KeyboardInterrupt  # while it builds
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_logged([str(tool)], 60, ctrl_c, "mmdebstrap")
+    assert time.monotonic() - t0 < 30
+    assert (tmp_path / "cleaned").read_text() == "cleaned\n"
+    assert said[1].startswith("stopping mmdebstrap: it unmounts")
+    child = int((tmp_path / "child.pid").read_text())
+    for _ in range(50):  # (the group's SIGTERM reached it; reaped by init)
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the build's child {child} still runs")
