@@ -236,6 +236,7 @@ def test_up_on_another_providers_cluster_is_refused_naming_it(tmp_path: Path) ->
                                    "--state-dir", str(state)])  # fmt: skip
     assert res.exit_code == 254, res.output
     assert "was made by the 'static' provider, not 'local'" in res.output
+    assert "use it with --provider static" in res.output  # (it said "use that provider")
     assert (state / CLUSTER_FILE).read_bytes() == before
 
 
