@@ -47,6 +47,7 @@ import numpy as np
 
 from checkers.result import UNKNOWN, Result
 from clusters import Cluster, ClusterSpec, Node, default_state_dir, get_provider
+from clusters.base import down_command
 from clusters.in_use import cluster_in_use
 from clusters.static import with_passwords
 from harness import progress
@@ -169,7 +170,15 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     state = cluster_state_dir(spec)
     with contextlib.suppress(ClusterError):
         existing = Cluster.load(state)
-        same = existing.provider == spec.provider and len(existing.nodes) == spec.nodes
+        n = len(existing.nodes)
+        if existing.provider == spec.provider and n and n != spec.nodes:
+            # (A static cluster's provider asked for "--nodes host1,host2,host3" here.)
+            raise ConfigError(
+                f"the {existing.provider} cluster up in {state} has {n} nodes, and this run "
+                f"asks for {spec.nodes}; give --nodes {n}, or take it down first "
+                f"(`{down_command(state)}`)"
+            )
+        same = existing.provider == spec.provider and n == spec.nodes
         if same and provider.status(state).healthy:
             log.info("using the cluster already up in %s", state)
             # A static cluster's password is never saved: read again from the variable

@@ -668,3 +668,22 @@ def test_a_setup_that_fails_on_one_node_stops_the_others_at_once(
             {"f": "read"})))))  # fmt: skip
     assert time.monotonic() - t0 < 20
     assert "teardown n1" in events and "teardown n2" in events
+
+
+def test_a_cluster_up_with_another_node_count_is_named_with_the_flag_to_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew cluster up --provider static --nodes a,b,c`, then `clew test --provider
+    static` (--nodes 5 by default): the static provider said "needs hosts: --nodes
+    host1,host2,host3", a flag clew test takes as a number."""
+    from harness.errors import ConfigError
+
+    state = tmp_path / "cluster"
+    nodes = tuple(Node(name=f"n{i}", host=f"192.0.2.{i}") for i in (1, 2, 3))
+    Cluster(provider="static", name="default", state_dir=str(state), nodes=nodes).save()
+    monkeypatch.setattr(runner, "get_provider", lambda name: None)  # (never asked)
+    five = load_spec(suite="etcd", nodes=5, provider="static", cluster_state_dir=str(state),
+                     store=str(tmp_path / "store"))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"the static cluster up in .* has 3 nodes, and "
+                                          r"this run asks for 5; give --nodes 3"):  # fmt: skip
+        runner._bring_up(five)
