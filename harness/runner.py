@@ -171,7 +171,9 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     with contextlib.suppress(ClusterError):
         existing = Cluster.load(state)
         n = len(existing.nodes)
-        if existing.provider == spec.provider and n and n != spec.nodes:
+        if existing.provider == spec.provider and n and n != spec.nodes and not (
+            spec.cluster_options  # (they describe a cluster: its provider decides)
+        ):
             # (A static cluster's provider asked for "--nodes host1,host2,host3" here.)
             raise ConfigError(
                 f"the {existing.provider} cluster up in {state} has {n} nodes, and this run "
