@@ -149,6 +149,13 @@ def _host_key(state_dir: Path, node: str) -> tuple[Path, str]:
     return d, public
 
 
+def _made(entry: dict[str, Any]) -> bool:
+    """Whether ``up`` made the recorded container or network ``entry`` (a failed create of
+    a name already in use left someone else's object under it: `down` removed it). An
+    entry saved before "made" was recorded counts if its ID is not its name."""
+    return bool(entry.get("made", entry.get("id") != entry.get("name")))
+
+
 def _known(ident: str, known: list[str]) -> bool:
     """Whether ``ident`` (an ID, perhaps shortened) is one of ``known``."""
     return any(k.startswith(ident) or ident.startswith(k) for k in known)
@@ -386,10 +393,12 @@ class DockerProvider:
             args.append("--internal")
         if s["subnet"]:
             args += ["--subnet", str(s["subnet"])]
-        extra["network"] = {"name": net, "id": net}
+        # Recorded before it is made (a killed `up` is cleaned by its label), but removed by
+        # name only once made: a network of that name may be someone else's.
+        extra["network"] = {"name": net, "id": net, "made": False}
         self._record(spec, state_dir, extra)
         res = self._engine_cmd(engine, [*args, net], f"create network {net}")
-        extra["network"]["id"] = res.stdout.strip() or net
+        extra["network"].update(id=res.stdout.strip() or net, made=True)
         self._record(spec, state_dir, extra)
 
         extra_args = run_settings(engine, s["runtime"])
@@ -398,7 +407,7 @@ class DockerProvider:
         for n in names:
             cname = f"{prefix}{n}"
             key_dir, host_keys[n] = _host_key(state_dir, n)
-            entry = {"name": cname, "id": cname}
+            entry = {"name": cname, "id": cname, "made": False}  # (as the network)
             extra["containers"].append(entry)
             self._record(spec, state_dir, extra)
             res = self._engine_cmd(
@@ -410,6 +419,7 @@ class DockerProvider:
                 timeout=RUN_TIMEOUT,
             )  # fmt: skip
             entry["id"] = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else cname
+            entry["made"] = True
             self._record(spec, state_dir, extra)
             self._engine_cmd(
                 engine,
@@ -523,7 +533,7 @@ class DockerProvider:
         if not (state_dir / CLUSTER_FILE).is_file():
             return  # nothing of ours is there (the key files are only ours with it)
         extra = Cluster.load(state_dir).extra
-        names = [c["id"] for c in extra.get("containers", [])]
+        names = [c["id"] for c in extra.get("containers", []) if _made(c)]
         network = extra.get("network")
         token = extra.get("token")
         if names or network or token:
@@ -536,7 +546,7 @@ class DockerProvider:
                 names += [i for i in res.stdout.split() if not _known(i, names)]
             if names:
                 self._remove(engine, ["rm", "-f", "-v", *names], "remove the containers", env)
-            nets = [network["id"]] if network else []
+            nets = [network["id"]] if network and _made(network) else []
             if token:
                 res = run_tool([engine.path, "network", "ls", "-q", "--filter", label],
                                timeout=QUICK_TIMEOUT, env=env)  # fmt: skip

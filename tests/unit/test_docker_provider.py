@@ -143,7 +143,7 @@ def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path
     assert known == [f"172.18.0.{i + 2} {' '.join(k)}" for i, k in enumerate(host_keys)]
     assert len({k[1] for k in host_keys}) == 3  # each node its own
     assert (state / "host_keys/n1/ssh_host_ed25519_key").stat().st_mode & 0o777 == 0o600
-    assert cluster.extra["network"] == {"name": "clew-net", "id": "netid0123"}
+    assert cluster.extra["network"] == {"name": "clew-net", "id": "netid0123", "made": True}
     assert [c["id"] for c in cluster.extra["containers"]] == [
         "cid-clew-n1", "cid-clew-n2", "cid-clew-n3"
     ]  # fmt: skip
@@ -343,3 +343,27 @@ def test_an_engine_that_does_not_answer_is_not_containers_gone(
     status = DockerProvider().status(tmp_path / "state")
     assert set(status.nodes.values()) == {"unknown: docker did not answer"}
     assert "Cannot connect to the Docker daemon" in status.problems[0]
+
+
+@pytest.mark.parametrize("taken", ["network", "create"])
+def test_a_name_already_in_use_is_left_to_its_owner(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch, taken: str
+) -> None:
+    """A network or container of the same name made by someone else: its create failed,
+    and the failed up's cleanup removed that other network or container, by the name it
+    had recorded before the create."""
+    script = Path(str(fake).replace("calls.log", "docker"))
+    text = script.read_text()
+    script.write_text(text.replace(
+        'printf \'%s\\n\' "$*" | head -n 1 >> ' + str(fake) + "\n",
+        'printf \'%s\\n\' "$*" | head -n 1 >> ' + str(fake) + "\n"
+        f'case "$1 $2" in "{taken} "*) echo "Error: the name clew-net is already in use" >&2;'
+        ' exit 125;; esac\n' if taken == "network" else
+        'printf \'%s\\n\' "$*" | head -n 1 >> ' + str(fake) + "\n"
+        'if [ "$1" = create ]; then echo "Error: the container name clew-n1 is already in'
+        ' use" >&2; exit 125; fi\n'))  # fmt: skip
+    with pytest.raises(ClusterError, match="already in use"):
+        DockerProvider().up(spec(tmp_path))
+    removed = [c for c in calls(fake) if c.startswith(("rm ", "network rm"))]
+    assert removed == ([] if taken == "network" else ["network rm netid0123"])
+    assert not (tmp_path / "state" / CLUSTER_FILE).exists()
