@@ -149,6 +149,10 @@ def _host_key(state_dir: Path, node: str) -> tuple[Path, str]:
     return d, public
 
 
+#: An engine's answer to a create whose name is taken (podman's, then docker's words).
+_NAME_TAKEN = re.compile(r"already (in use|exists|used)|is already in use by container")
+
+
 def _made(entry: dict[str, Any]) -> bool:
     """Whether ``up`` made the recorded container or network ``entry`` (a failed create of
     a name already in use left someone else's object under it: `down` removed it). An
@@ -293,7 +297,13 @@ class DockerProvider:
         if not res.ok:
             status = "timed out" if res.timed_out else f"exited with status {res.returncode}"
             shown = " ".join([engine.name, *args[:3]])
-            raise ClusterError(f"`{shown} ...` (to {what}) {status}: {tail(res)}")
+            message = f"`{shown} ...` (to {what}) {status}: {tail(res)}"
+            if args[0] in ("create", "network") and _NAME_TAKEN.search(res.stderr):
+                raise ClusterConflictError(
+                    f"{message}; that name belongs to something clew did not make here, and "
+                    "clew leaves it alone: choose another `prefix` (--option prefix=NAME-)"
+                )
+            raise ClusterError(message)
         return res
 
     def _engine(self, wanted: Any) -> Engine:

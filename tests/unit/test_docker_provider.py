@@ -12,7 +12,7 @@ import pytest
 from clusters.base import CLUSTER_FILE, Cluster, ClusterSpec, Node
 from clusters.container_engine import find_engine
 from clusters.docker import DockerProvider
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterConflictError, ClusterError, ConfigError
 
 FAKE = """#!/bin/sh
 printf '%s\\n' "$*" | head -n 1 >> {log}
@@ -362,7 +362,7 @@ def test_a_name_already_in_use_is_left_to_its_owner(
         'printf \'%s\\n\' "$*" | head -n 1 >> ' + str(fake) + "\n"
         'if [ "$1" = create ]; then echo "Error: the container name clew-n1 is already in'
         ' use" >&2; exit 125; fi\n'))  # fmt: skip
-    with pytest.raises(ClusterError, match="already in use"):
+    with pytest.raises(ClusterConflictError, match=r"already in use.*choose another `prefix`"):
         DockerProvider().up(spec(tmp_path))
     removed = [c for c in calls(fake) if c.startswith(("rm ", "network rm"))]
     assert removed == ([] if taken == "network" else ["network rm netid0123"])
