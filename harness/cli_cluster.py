@@ -309,9 +309,11 @@ def up_cmd(
         options=opts,
     )
     cluster: Cluster = prov.up(spec)
-    click.echo(
-        f"cluster {cluster.name!r} ({cluster.provider}) is up with {len(cluster.nodes)} nodes:"
-    )
+    # Containers: which engine made them (--provider docker takes podman when no docker
+    # daemon answers, and said only "(docker)").
+    engine = cluster.extra.get("engine")
+    how = f"{cluster.provider}, engine {engine}" if engine else cluster.provider
+    click.echo(f"cluster {cluster.name!r} ({how}) is up with {len(cluster.nodes)} nodes:")
     _print_table([(n.name, _address(n)) for n in cluster.nodes], ("NODE", "ADDRESS"))
     click.echo(f"state: {cluster.state_dir}")
     _warn_capabilities(cluster.capabilities)

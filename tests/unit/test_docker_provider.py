@@ -367,3 +367,18 @@ def test_a_name_already_in_use_is_left_to_its_owner(
     removed = [c for c in calls(fake) if c.startswith(("rm ", "network rm"))]
     assert removed == ([] if taken == "network" else ["network rm netid0123"])
     assert not (tmp_path / "state" / CLUSTER_FILE).exists()
+
+
+def test_cluster_up_says_which_engine_made_the_containers(tmp_path: Path, fake: Path) -> None:
+    """`clew cluster up --provider docker` takes podman when no docker daemon answers, and
+    said only "(docker)"."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    res = CliRunner().invoke(cli, ["cluster", "up", "--provider", "docker", "--nodes", "3",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--option", "ready_timeout=0"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    engine = tmp_path / "docker"
+    assert f"cluster 'default' (docker, engine {engine}) is up with 3 nodes:" in res.output
