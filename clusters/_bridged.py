@@ -137,7 +137,7 @@ def check_provider(state: Path, provider: str) -> None:
     if other != provider:
         raise ClusterConflictError(
             f"the cluster in {state} was made by the {other!r} provider, not "
-            f"{provider!r}; use that provider for it"
+            f"{provider!r}; use it with --provider {other}, or use another state directory"
         )
 
 

@@ -165,6 +165,23 @@ def check_options(provider: str, options: dict[str, Any], known: frozenset[str] 
         )
 
 
+def option_flag(options: dict[str, Any], key: str, default: bool) -> bool:
+    """Option ``key`` as a boolean (``true``/``false``, ``yes``/``no``, ``on``/``off``,
+    ``1``/``0``); :class:`ConfigError` for anything else, which must not silently mean
+    false (``internal=maybe`` made a container network that is not internal)."""
+    value = options.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        if value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+    raise ConfigError(f"option {key}={value!r}: use true or false")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
     """How to reach one node over SSH.

@@ -210,6 +210,12 @@ def image_inputs(
             "cannot tell this machine's Debian release; pass --release (e.g. bookworm)"
         )
     if mirrors:
+        bad = [m for m in mirrors if not m.startswith("deb ") and "://" not in m]
+        if bad:
+            raise ConfigError(
+                f"--mirror {bad[0]!r} is not a URL; give one such as "
+                "http://deb.debian.org/debian, or a whole apt line 'deb URL SUITE COMPONENT'"
+            )
         lines = tuple(m if m.startswith("deb ") else f"deb {m} {release} main" for m in mirrors)
     else:
         lines = apt_mirrors(release)
@@ -253,7 +259,7 @@ def _mmdebstrap(inputs: ImageInputs, out: Path, timeout: float, say: Callable[[s
     ]
     try:
         run_logged(argv, timeout, say, "mmdebstrap")
-    except ClusterError:
+    except BaseException:  # (a Ctrl-C too)
         out.unlink(missing_ok=True)
         raise
 
@@ -354,12 +360,39 @@ def _build_locked(
                        tarball=tarball, tarball_bytes=size)  # fmt: skip
 
 
+#: Seconds a stopped build may take to unmount and remove what it made.
+STOP_GRACE = 60.0
+
+
+def _stop_group(proc: subprocess.Popen[str], what: str, say: Callable[[str], None]) -> None:
+    """SIGTERM ``proc``'s process group, read its output to the end while it cleans up (a
+    full pipe would block it), and SIGKILL the group after :data:`STOP_GRACE` seconds or
+    at a second Ctrl-C."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        say(f"stopping {what}: it unmounts and removes what it made (Ctrl-C again: kill it)")
+        proc.communicate(timeout=STOP_GRACE)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+#: mmdebstrap's error lines that only say a step failed (the step's command line, or that
+#: mmdebstrap did), printed after the error that says why.
+_WRAPPER_ERRORS = ("E: setup failed", "E: mmdebstrap failed", "E: run_chroot failed", "E: apt-get ")
+
+
 def run_logged(argv: list[str], timeout: float, say: Callable[[str], None], what: str) -> None:
     """Run ``argv`` (mmdebstrap, or a tool like it) in its own session; its ``I:`` lines go
-    to ``say`` prefixed with ``what``. SIGTERM at ``timeout`` (mmdebstrap then unmounts what
-    it mounted in the chroot and removes its temporary directory), SIGKILL to the whole
-    group a minute later. :class:`ClusterError` naming ``what`` with the last lines of its
-    output if it fails."""
+    to ``say`` prefixed with ``what``. SIGTERM to its whole process group at ``timeout`` or
+    on a Ctrl-C (apt and dpkg stop, and mmdebstrap unmounts what it mounted in the chroot
+    and removes its temporary directory), SIGKILL to the group a minute later (or at a
+    second Ctrl-C). Its session kept a Ctrl-C from reaching it: it went on building, with
+    its mounts, after clew had exited. :class:`ClusterError` naming ``what`` with its first errors
+    (``E:`` lines: apt's own, such as an unknown package) if it fails, else the last lines
+    of its output."""
     # Debian's own tools first: mmdebstrap runs helpers with "#!/usr/bin/env python3", and
     # a python3 shim earlier on PATH (pyenv) can slow each of ~150 extractions to seconds.
     path = "/usr/sbin:/usr/bin:/sbin:/bin:" + os.environ.get("PATH", "")
@@ -376,24 +409,33 @@ def run_logged(argv: list[str], timeout: float, say: Callable[[str], None], what
 
     def stop() -> None:
         fired.set()
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
 
     timer = threading.Timer(timeout, stop)
     killer = threading.Timer(timeout + 60, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
     killer.start()
     last: list[str] = []
+    errors: list[str] = []  # apt's own (E: Unable to locate package x), not the wrappers
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
             last = [*last[-9:], line]
+            if line.startswith("E: ") and not line.startswith(_WRAPPER_ERRORS):
+                errors = [*errors, line][:3]
             if line.startswith("I: ") and "tempdir" not in line:
                 say(f"  {what}: " + line[3:])
         code = proc.wait()
+    except BaseException:  # a Ctrl-C: it must not go on without us
+        _stop_group(proc, what, say)
+        raise
     finally:
         timer.cancel()
         killer.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
     if code != 0:
         why = f"was stopped after {timeout:g} s" if fired.is_set() else f"exited with status {code}"
-        raise ClusterError(f"{what} {why}: {' | '.join(last[-4:])}")
+        raise ClusterError(f"{what} {why}: {' | '.join(errors or last[-4:])}")

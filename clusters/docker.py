@@ -64,6 +64,7 @@ from clusters.base import (
     Node,
     check_options,
     down_command,
+    option_flag,
 )
 from clusters.container_engine import (
     Engine,
@@ -107,12 +108,6 @@ _UNFINISHED = (
 )
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -152,6 +147,17 @@ def _host_key(state_dir: Path, node: str) -> tuple[Path, str]:
     _write_private(d / "ssh_host_ed25519_key", private)
     (d / "ssh_host_ed25519_key.pub").write_text(f"{public} root@{node}\n")
     return d, public
+
+
+#: An engine's answer to a create whose name is taken (podman's, then docker's words).
+_NAME_TAKEN = re.compile(r"already (in use|exists|used)|is already in use by container")
+
+
+def _made(entry: dict[str, Any]) -> bool:
+    """Whether ``up`` made the recorded container or network ``entry`` (a failed create of
+    a name already in use left someone else's object under it: `down` removed it). An
+    entry saved before "made" was recorded counts if its ID is not its name."""
+    return bool(entry.get("made", entry.get("id") != entry.get("name")))
 
 
 def _known(ident: str, known: list[str]) -> bool:
@@ -228,6 +234,46 @@ def node_capabilities(engine: Engine, container: str) -> tuple[Capability, ...]:
     return tuple(found.get(c.name, c) for c in expected)
 
 
+def _different(old: Cluster, provider: str, wanted: dict[str, Any], state_dir: Path) -> str:
+    """Why the cluster ``old`` up in ``state_dir`` is not the one ``wanted``: each setting
+    that differs (``nodes: 3 is up, 5 asked``), and how to get the one asked for."""
+    if old.provider != provider:
+        what = f"a {old.provider} cluster is up in {state_dir}, not a {provider} one"
+    else:
+        up = old.extra.get("settings") or {}
+        diff = ", ".join(
+            f"{k}: {up.get(k)!r} is up, {v!r} asked" for k, v in wanted.items() if up.get(k) != v
+        )
+        what = f"a different {provider} cluster is up in {state_dir} ({diff})"
+    return (f"{what}; take it down first (`{down_command(state_dir)}`), or ask for the same "
+            "settings, or use another state directory")  # fmt: skip
+
+
+#: The environment variables that choose which daemon an engine's client talks to.
+_ENGINE_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "CONTAINER_HOST", "CONTAINER_CONNECTION")
+
+
+def _engine_env(extra: dict[str, Any]) -> dict[str, str] | None:
+    """The environment for engine commands on a cluster that is up: this process's, with
+    the daemon ``up`` used (``extra["engine_env"]``) in place of any other."""
+    saved = extra.get("engine_env") or {}
+    return {**os.environ, **saved} if saved else None
+
+
+def _check_image(engine: Engine, image: str) -> None:
+    """:class:`ConfigError` if ``engine`` does not have ``image``, saying how to get it
+    (podman answered "short-name did not resolve to an alias", docker went to Docker
+    Hub), before anything is created."""
+    if run_tool([engine.path, "image", "inspect", image], timeout=QUICK_TIMEOUT).ok:
+        return
+    if image == DEFAULT_IMAGE:
+        how = f"build it: `clew image build --engine {engine.path}` (docs/containers.md)"
+    else:
+        how = (f"pull or load it into {engine.name} first, or leave the `image` option out "
+               f"for {DEFAULT_IMAGE}, which `clew image build` makes")  # fmt: skip
+    raise ConfigError(f"{engine.name} ({engine.path}) has no image {image}; {how}")
+
+
 class DockerProvider:
     """Containers with sshd on their own network. See the module docstring."""
 
@@ -251,7 +297,13 @@ class DockerProvider:
         if not res.ok:
             status = "timed out" if res.timed_out else f"exited with status {res.returncode}"
             shown = " ".join([engine.name, *args[:3]])
-            raise ClusterError(f"`{shown} ...` (to {what}) {status}: {tail(res)}")
+            message = f"`{shown} ...` (to {what}) {status}: {tail(res)}"
+            if args[0] in ("create", "network") and _NAME_TAKEN.search(res.stderr):
+                raise ClusterConflictError(
+                    f"{message}; that name belongs to something clew did not make here, and "
+                    "clew leaves it alone: choose another `prefix` (--option prefix=NAME-)"
+                )
+            raise ClusterError(message)
         return res
 
     def _engine(self, wanted: Any) -> Engine:
@@ -267,6 +319,7 @@ class DockerProvider:
         fails."""
         opts = dict(spec.options)
         check_options(self.name, opts, _OPTIONS)
+        option_flag(opts, "insecure_host_keys", False)  # refused now, not once containers run
         if spec.nodes < 1:
             raise ConfigError(f"--nodes must be at least 1, not {spec.nodes}")
         prefix = str(
@@ -284,7 +337,7 @@ class DockerProvider:
             "nodes": spec.nodes,
             "user": spec.user,
             "subnet": opts.get("subnet"),
-            "internal": _truthy(opts.get("internal", True)),
+            "internal": option_flag(opts, "internal", True),
             "runtime": opts.get("runtime"),
         }
         state_dir = spec.resolved_state_dir()
@@ -294,10 +347,7 @@ class DockerProvider:
                 return old
             if old.provider == self.name and not old.nodes:
                 raise ClusterError(_UNFINISHED.format(state_dir))
-            raise ClusterConflictError(
-                f"a different {old.provider} cluster is up in {state_dir}; take it down "
-                f"first (`{down_command(state_dir)}`) or use another --name"
-            )
+            raise ClusterConflictError(_different(old, self.name, settings, state_dir))
         clash = [f for f in (*_OUR_FILES, HOST_KEYS) if (state_dir / f).exists()]
         if clash:
             raise ClusterConflictError(
@@ -305,9 +355,13 @@ class DockerProvider:
                 f"a {self.name} cluster; use another --state-dir or --name"
             )
         engine = self._engine(opts.get("engine"))
+        _check_image(engine, str(settings["image"]))
         state_dir.mkdir(parents=True, exist_ok=True)
         extra: dict[str, Any] = {
             "engine": engine.path,
+            # Where its daemon is (DOCKER_HOST=unix:///...): `status` and `down`, maybe
+            # from another shell, must reach the same one.
+            "engine_env": {k: os.environ[k] for k in _ENGINE_ENV if os.environ.get(k)},
             "settings": settings,
             "token": secrets.token_hex(8),
             "ip_forward": _read_ip_forward(),
@@ -349,10 +403,12 @@ class DockerProvider:
             args.append("--internal")
         if s["subnet"]:
             args += ["--subnet", str(s["subnet"])]
-        extra["network"] = {"name": net, "id": net}
+        # Recorded before it is made (a killed `up` is cleaned by its label), but removed by
+        # name only once made: a network of that name may be someone else's.
+        extra["network"] = {"name": net, "id": net, "made": False}
         self._record(spec, state_dir, extra)
         res = self._engine_cmd(engine, [*args, net], f"create network {net}")
-        extra["network"]["id"] = res.stdout.strip() or net
+        extra["network"].update(id=res.stdout.strip() or net, made=True)
         self._record(spec, state_dir, extra)
 
         extra_args = run_settings(engine, s["runtime"])
@@ -361,7 +417,7 @@ class DockerProvider:
         for n in names:
             cname = f"{prefix}{n}"
             key_dir, host_keys[n] = _host_key(state_dir, n)
-            entry = {"name": cname, "id": cname}
+            entry = {"name": cname, "id": cname, "made": False}  # (as the network)
             extra["containers"].append(entry)
             self._record(spec, state_dir, extra)
             res = self._engine_cmd(
@@ -373,6 +429,7 @@ class DockerProvider:
                 timeout=RUN_TIMEOUT,
             )  # fmt: skip
             entry["id"] = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else cname
+            entry["made"] = True
             self._record(spec, state_dir, extra)
             self._engine_cmd(
                 engine,
@@ -387,7 +444,7 @@ class DockerProvider:
         ids = [c["id"] for c in extra["containers"]]
         res = self._engine_cmd(engine, ["inspect", *ids], "read the containers' addresses")
         addresses = self._addresses(res.stdout, net)
-        insecure = _truthy(opts.get("insecure_host_keys", False))
+        insecure = option_flag(opts, "insecure_host_keys", False)
         known_lines: list[str] = []
         nodes = []
         for n, c in zip(names, extra["containers"], strict=True):
@@ -486,25 +543,26 @@ class DockerProvider:
         if not (state_dir / CLUSTER_FILE).is_file():
             return  # nothing of ours is there (the key files are only ours with it)
         extra = Cluster.load(state_dir).extra
-        names = [c["id"] for c in extra.get("containers", [])]
+        names = [c["id"] for c in extra.get("containers", []) if _made(c)]
         network = extra.get("network")
         token = extra.get("token")
         if names or network or token:
             engine = self._saved_engine(extra)
+            env = _engine_env(extra)
             label = f"label=clew.up={token}"
             if token:
                 res = run_tool([engine.path, "ps", "-a", "-q", "--filter", label],
-                               timeout=QUICK_TIMEOUT)  # fmt: skip
+                               timeout=QUICK_TIMEOUT, env=env)  # fmt: skip
                 names += [i for i in res.stdout.split() if not _known(i, names)]
             if names:
-                self._remove(engine, ["rm", "-f", "-v", *names], "remove the containers")
-            nets = [network["id"]] if network else []
+                self._remove(engine, ["rm", "-f", "-v", *names], "remove the containers", env)
+            nets = [network["id"]] if network and _made(network) else []
             if token:
                 res = run_tool([engine.path, "network", "ls", "-q", "--filter", label],
-                               timeout=QUICK_TIMEOUT)  # fmt: skip
+                               timeout=QUICK_TIMEOUT, env=env)  # fmt: skip
                 nets += [i for i in res.stdout.split() if not _known(i, nets)]
             for net in nets:
-                self._remove(engine, ["network", "rm", net], "remove the network")
+                self._remove(engine, ["network", "rm", net], "remove the network", env)
         if extra.get("settings", {}).get("internal"):
             _restore_ip_forward(extra.get("ip_forward"))
         for f in _OUR_FILES:
@@ -513,9 +571,11 @@ class DockerProvider:
         with contextlib.suppress(OSError):  # absent, or holds files that are not ours
             state_dir.rmdir()
 
-    def _remove(self, engine: Engine, args: list[str], what: str) -> None:
+    def _remove(
+        self, engine: Engine, args: list[str], what: str, env: dict[str, str] | None = None
+    ) -> None:
         """Run a removal; objects that no longer exist are not an error."""
-        res = run_tool([engine.path, *args], timeout=QUICK_TIMEOUT)
+        res = run_tool([engine.path, *args], timeout=QUICK_TIMEOUT, env=env)
         if res.ok:
             return
         lines = [ln for ln in clean_stderr(res.stderr).strip().splitlines() if ln.strip()]
@@ -542,7 +602,8 @@ class DockerProvider:
         except ClusterError as e:
             return ClusterStatus(cluster=cluster, problems=(str(e),))
         ids = [c["id"] for c in extra.get("containers", [])]
-        res = run_tool([engine.path, "inspect", *ids], timeout=QUICK_TIMEOUT) if ids else None
+        res = (run_tool([engine.path, "inspect", *ids], timeout=QUICK_TIMEOUT,
+                        env=_engine_env(extra)) if ids else None)  # fmt: skip
         running: dict[str, str] = {}
         if res is not None and res.stdout.strip():
             with contextlib.suppress(ValueError):
@@ -552,7 +613,8 @@ class DockerProvider:
                         "running" if state.get("Running") else str(state.get("Status", "?"))
                     )
         problems: list[str] = []
-        if res is not None and not res.ok and not running:
+        silent = res is not None and not res.ok and not running  # the engine, not the nodes
+        if silent and res is not None:
             problems.append(f"`{engine.name} inspect` failed: {tail(res, 2)}")
         nodes: dict[str, str] = {}
         reachable = [n for n, c in zip(cluster.nodes, extra.get("containers", []), strict=False)
@@ -560,7 +622,9 @@ class DockerProvider:
         tcp = check_nodes(reachable)
         for n, c in zip(cluster.nodes, extra.get("containers", []), strict=False):
             st = running.get(c["name"])
-            if st is None:
+            if st is None and silent:
+                nodes[n.name] = f"unknown: {engine.name} did not answer"
+            elif st is None:
                 nodes[n.name] = f"container {c['name']} is gone"
             elif st != "running":
                 nodes[n.name] = f"container {c['name']} is not running ({st})"

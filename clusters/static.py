@@ -42,6 +42,7 @@ from clusters.base import (
     ClusterStatus,
     Node,
     check_options,
+    option_flag,
 )
 from clusters.doctor import check_nodes
 from harness.errors import ClusterError, ConfigError
@@ -141,12 +142,6 @@ def read_nodes_file(path: str | Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
     """The nodes ``spec`` describes; :class:`ConfigError` for anything wrong."""
     opts = spec.options
@@ -174,7 +169,7 @@ def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
     known_hosts = opts.get("known_hosts")
     if known_hosts:
         known_hosts = _existing_file(str(known_hosts), "known_hosts file (--known-hosts)")
-    insecure = _truthy(opts.get("insecure_host_keys", False))
+    insecure = option_flag(opts, "insecure_host_keys", False)
     password = None
     if opts.get("password_env"):
         password = _password(str(opts["password_env"]))

@@ -127,7 +127,7 @@ def cluster_cmd() -> None:
     Examples:
       clew cluster up --nodes 5                     # local namespaces n1..n5
       clew cluster up --provider static --nodes db1,admin@db2:2222,db3 --key ~/.ssh/id_ed25519
-      clew cluster up --provider docker --nodes 3 --option image=clew/node:debian12
+      clew cluster up --provider podman --nodes 3 --option subnet=10.77.5.0/24
       clew cluster status
       clew cluster down
     """
@@ -309,18 +309,55 @@ def up_cmd(
         options=opts,
     )
     cluster: Cluster = prov.up(spec)
-    click.echo(
-        f"cluster {cluster.name!r} ({cluster.provider}) is up with {len(cluster.nodes)} nodes:"
-    )
+    # Containers: which engine made them (--provider docker takes podman when no docker
+    # daemon answers, and said only "(docker)").
+    engine = cluster.extra.get("engine")
+    how = f"{cluster.provider}, engine {engine}" if engine else cluster.provider
+    click.echo(f"cluster {cluster.name!r} ({how}) is up with {len(cluster.nodes)} nodes:")
     _print_table([(n.name, _address(n)) for n in cluster.nodes], ("NODE", "ADDRESS"))
     click.echo(f"state: {cluster.state_dir}")
     _warn_capabilities(cluster.capabilities)
 
 
+#: Seconds an SSH login to one node may take in `clew cluster status`.
+LOGIN_TIMEOUT = 10.0
+
+
+def _login_problems(cluster: Cluster, names: Sequence[str]) -> dict[str, str]:
+    """Per node of ``names``, why an SSH login to it fails (with the key, password or
+    agent and the host-key check `clew test` uses); nodes that log in are left out."""
+    import asyncio
+
+    from clusters.static import with_passwords
+    from harness.control.connect import connect
+    from harness.errors import ClewError
+
+    try:
+        cluster = with_passwords(cluster)
+    except ConfigError as e:  # --password-env's variable is not set in this shell
+        return {n: f"login not tried: {e}" for n in names}
+
+    async def login(node: Node) -> str:
+        try:
+            remote = await connect(node, retries=1, connect_timeout=LOGIN_TIMEOUT)
+        except ClewError as e:
+            return f"no login: {e}"
+        await remote.close()
+        return ""
+
+    async def each() -> list[str]:
+        nodes = [n for n in cluster.nodes if n.name in names]
+        return list(await asyncio.gather(*(login(n) for n in nodes)))
+
+    nodes = [n.name for n in cluster.nodes if n.name in names]
+    return {n: why for n, why in zip(nodes, asyncio.run(each()), strict=True) if why}
+
+
 @cluster_cmd.command("status", short_help="Check that every node answers.")
 @_state_options
 def status_cmd(name: str, state_dir: str | None) -> None:
-    """Print each node of the cluster and whether its SSH port answers.
+    """Print each node of the cluster and whether it answers: its SSH port, then a login
+    as `clew test` would make it (key or password, host key checked).
 
     Exits 0 when every node is up, 1 otherwise (or when no cluster is up).
 
@@ -337,20 +374,25 @@ def status_cmd(name: str, state_dir: str | None) -> None:
     status = _provider(saved.provider).status(sdir)
     cluster = status.cluster or saved
     click.echo(f"cluster {cluster.name!r} ({cluster.provider}), state {sdir}")
-    rows = [(n.name, _address(n), status.nodes.get(n.name, "unknown")) for n in cluster.nodes]
+    answering = [n for n, v in status.nodes.items() if v == "up"]
+    states = dict(status.nodes)
+    for n, why in _login_problems(cluster, answering).items():
+        states[n] = f"port answers; {why}"
+    rows = [(n.name, _address(n), states.get(n.name, "unknown")) for n in cluster.nodes]
     if rows:
         _print_table(rows, ("NODE", "ADDRESS", "STATE"))
     for p in status.problems:
         click.echo(f"problem: {p}", err=True)
     _warn_capabilities(cluster.capabilities)
-    if status.healthy and cluster.nodes:
+    if status.healthy and cluster.nodes and all(v == "up" for v in states.values()):
         click.echo(f"healthy: all {len(cluster.nodes)} nodes answer")
         return
     if not cluster.nodes:
         click.echo("not healthy: the cluster has no nodes", err=True)
         sys.exit(1)
-    down = sum(1 for v in status.nodes.values() if v != "up")
-    click.echo(f"not healthy: {down} of {len(cluster.nodes)} nodes do not answer", err=True)
+    down = sum(1 for v in states.values() if v != "up")
+    click.echo(f"not healthy: {down} of {len(cluster.nodes)} nodes do not answer or take no "
+               "login", err=True)  # fmt: skip
     sys.exit(1)
 
 
@@ -364,8 +406,9 @@ def status_cmd(name: str, state_dir: str | None) -> None:
 def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
     """Take the cluster down and remove its state, leaving nothing behind.
 
-    Quiet, and harmless when nothing is up. The provider is read from the saved state.
-    Refused (exit 254) while a clew run is using the cluster.
+    Quiet, and harmless when nothing is up (it says so on stderr: a misspelt --name takes
+    nothing down). The provider is read from the saved state. Refused (exit 254) while a
+    clew run is using the cluster.
 
     \b
     Examples:
@@ -376,6 +419,14 @@ def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
     if (sdir / CLUSTER_FILE).exists():
         provider = Cluster.load(sdir).provider
     if provider is None:
+        left = sorted(p.name for p in sdir.iterdir()) if sdir.is_dir() else []
+        if left:
+            click.echo(f"no cluster is recorded in {sdir}, which holds {', '.join(left[:5])}; "
+                       "if an `up` was killed before it saved the cluster, take down what "
+                       f"it made with --provider NAME (`--state-dir {sdir} --provider "
+                       "local`)", err=True)  # fmt: skip
+        else:
+            click.echo(f"no cluster is up in {sdir}; nothing to take down", err=True)
         return
     from clusters.in_use import cluster_in_use
 
@@ -416,6 +467,8 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     nodes: tuple[Node, ...] = ()
     if (sdir / CLUSTER_FILE).exists():
         nodes = Cluster.load(sdir).nodes
+    elif state_dir is not None or name != "default":  # asked for one: a misspelt --name?
+        click.echo(f"no cluster is up in {sdir}; checking this machine only", err=True)
     caps = run_checks(nodes)
     missing = missing_for_local(caps)
     down = [c.name for c in caps if c.name.startswith("node:") and not c.available]

@@ -116,6 +116,20 @@ def assert_anomalies(outcome: RunOutcome, *expected: str) -> None:
         )
 
 
+def _spec(fields: dict[str, Any], where: str) -> Any:
+    """The validated spec of ``fields``; a mistake in them (a misspelt field, an unknown
+    fault kind) fails the test with clew's message, naming ``where`` it was made, and no
+    traceback of clew's insides."""
+    from harness.errors import ConfigError
+    from harness.spec import load_spec
+
+    try:
+        return load_spec(**fields)
+    except ConfigError as e:
+        why = str(e).removeprefix("flags: ")
+    pytest.fail(f"{where}: {why}", pytrace=False)
+
+
 @pytest.fixture
 def clew_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     """The spec fields of this test: its ``@pytest.mark.clew(...)`` fields (the nearest
@@ -134,9 +148,14 @@ def clew_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any
 def clew_db(clew_config: dict[str, Any]) -> Suite:
     """The database under test: the suite ``clew_config`` names, loaded as ``clew test``
     loads it (built-in name, Python file or installed suite)."""
+    from harness.errors import ConfigError
     from harness.suites import load_suite
 
-    return load_suite(str(clew_config["suite"]))
+    try:
+        return load_suite(str(clew_config["suite"]))
+    except ConfigError as e:
+        why = str(e)
+    pytest.fail(f"@pytest.mark.clew(suite=...): {why}", pytrace=False)
 
 
 @pytest.fixture
@@ -144,17 +163,24 @@ def clew_cluster(clew_config: dict[str, Any]) -> Iterator[Cluster]:
     """A cluster of ``nodes`` nodes (provider and its options from ``clew_config``), up for
     this test and torn down after it whatever happened."""
     from clusters import ClusterSpec, get_provider
-    from harness.spec import load_spec
+    from harness.errors import ClewError
 
-    spec = load_spec(**clew_config)  # the suite's defaults (nodes, provider) resolved
-    provider = get_provider(spec.provider)
+    spec = _spec(clew_config, "@pytest.mark.clew(...)")  # suite defaults (nodes, provider)
     state = Path(str(spec.cluster_state_dir))
-    cluster = provider.up(
-        ClusterSpec(
-            provider=spec.provider, nodes=spec.nodes, state_dir=str(state),
-            options=dict(spec.cluster_options),
-        )
-    )  # fmt: skip
+    try:
+        provider = get_provider(spec.provider)
+        cluster = provider.up(
+            ClusterSpec(
+                provider=spec.provider, nodes=spec.nodes, state_dir=str(state),
+                options=dict(spec.cluster_options),
+            )
+        )  # fmt: skip
+    except ClewError as e:  # a failed up removes what it made
+        why = str(e)
+    else:
+        why = ""
+    if why:
+        pytest.fail(f"clew_cluster: {spec.provider} cluster not up: {why}", pytrace=False)
     try:
         yield cluster
     finally:
@@ -169,16 +195,22 @@ def clew_run(
     ``schedule``: fault steps to strike, as ``clew replay`` does) on ``clew_cluster`` with
     ``clew_db``, returning the run's outcome; each call is one stored run with its
     report."""
+    from harness.errors import ConfigError
     from harness.runner import run_test
-    from harness.spec import load_spec
 
     def run(schedule: list[dict[str, Any]] | None = None, **overrides: Any) -> RunOutcome:
         fields = {**clew_config, **overrides}
-        spec = load_spec(**fields)
+        spec = _spec(fields, "@pytest.mark.clew(...) with clew_run(...)'s overrides")
         if spec.nodes != len(clew_cluster.nodes):
-            raise pytest.UsageError(
-                f"nodes={spec.nodes} but clew_cluster has {len(clew_cluster.nodes)} nodes"
+            pytest.fail(
+                f"clew_run(nodes={spec.nodes}): clew_cluster has {len(clew_cluster.nodes)} "
+                "nodes (the marker's `nodes`); give the marker the node count instead",
+                pytrace=False,
             )
-        return run_test(spec, suite=clew_db, schedule=schedule)
+        try:
+            return run_test(spec, suite=clew_db, schedule=schedule)
+        except ConfigError as e:  # refused before it started (nothing recorded)
+            why = str(e)
+        pytest.fail(f"clew_run: the run was refused: {why}", pytrace=False)
 
     return run

@@ -9,8 +9,8 @@ against this cluster and database. A refused run leaves no run directory and mov
 path (the end of the load, an exception, Ctrl-C, the time limit)::
 
     cluster     up (or reused)                      … down, if this run brought it up
+    remotes     SSH to every node (a node not reached: no run directory) … closed
     run record  run directory, spec/schedule/versions, journal and ledger … closed
-    remotes     SSH to every node                   … closed
     database    setup on every node (parallel)      … node logs downloaded, teardown
     clients     opened, one per worker              … closed
     nemesis     guard started, leftovers healed,    … final heal, verify-healed barrier,
@@ -47,7 +47,9 @@ import numpy as np
 
 from checkers.result import UNKNOWN, Result
 from clusters import Cluster, ClusterSpec, Node, default_state_dir, get_provider
+from clusters.base import down_command
 from clusters.in_use import cluster_in_use
+from clusters.static import with_passwords
 from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
@@ -168,10 +170,22 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     state = cluster_state_dir(spec)
     with contextlib.suppress(ClusterError):
         existing = Cluster.load(state)
-        same = existing.provider == spec.provider and len(existing.nodes) == spec.nodes
+        n = len(existing.nodes)
+        if existing.provider == spec.provider and n and n != spec.nodes and not (
+            spec.cluster_options  # (they describe a cluster: its provider decides)
+        ):
+            # (A static cluster's provider asked for "--nodes host1,host2,host3" here.)
+            raise ConfigError(
+                f"the {existing.provider} cluster up in {state} has {n} nodes, and this run "
+                f"asks for {spec.nodes}; give --nodes {n}, or take it down first "
+                f"(`{down_command(state)}`)"
+            )
+        same = existing.provider == spec.provider and n == spec.nodes
         if same and provider.status(state).healthy:
             log.info("using the cluster already up in %s", state)
-            return existing, False, state
+            # A static cluster's password is never saved: read again from the variable
+            # `clew cluster up --password-env VAR` named (ConfigError if it is unset).
+            return with_passwords(existing), False, state
     cluster = provider.up(
         ClusterSpec(
             provider=spec.provider,
@@ -183,15 +197,36 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     return cluster, True, state
 
 
-async def _on_all(remotes: Any, what: str, fn: Callable[[Any], Any], limit: float) -> None:
+async def _on_all(
+    remotes: Any, what: str, fn: Callable[[Any], Any], limit: float, *, fail_fast: bool = False
+) -> None:
     """Run ``fn(remote)`` on every node at once, for at most ``limit`` seconds; raise one
-    error naming every failure."""
-    async with asyncio.timeout(limit):
-        results = await remotes.on_nodes(fn)
-    failed = {n: r for n, r in results.items() if isinstance(r, BaseException)}
+    :class:`ClusterError` naming every failure, and the nodes still at it when time ran out
+    (a bare TimeoutError was reported as a crash of clew). With ``fail_fast`` (a setup,
+    which cannot succeed once one node failed), the first failure stops the other nodes'
+    work at once rather than leaving them to wait out ``limit`` for it."""
+    tasks = {name: asyncio.ensure_future(fn(remote)) for name, remote in remotes.items()}
+    when = asyncio.FIRST_EXCEPTION if fail_fast else asyncio.ALL_COMPLETED
+    t0 = time.monotonic()
+    try:
+        _, pending = await asyncio.wait(tasks.values(), timeout=limit, return_when=when)
+    finally:  # the time limit, the first failure, or this task cancelled (Ctrl-C)
+        for t in tasks.values():
+            t.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    failed = {n: t.exception() for n, t in tasks.items()
+              if t not in pending and not t.cancelled() and t.exception() is not None}  # fmt: skip
+    left = [n for n, t in tasks.items() if t in pending]
+    detail = "; ".join(f"{n}: {e}" for n, e in sorted(failed.items()))
     if failed:
-        detail = "; ".join(f"{n}: {e}" for n, e in sorted(failed.items()))
-        raise ClusterError(f"{what} failed on {len(failed)} node(s): {detail}")
+        why = f"at the {limit:g} s limit" if time.monotonic() - t0 >= limit else "then"
+        stopped = f" (stopped on {', '.join(left)} {why})" if left else ""
+        raise ClusterError(f"{what} failed on {len(failed)} node(s){stopped}: {detail}")
+    if left:
+        raise ClusterError(
+            f"{what} did not finish within {limit:g} s on {len(left)} node(s): "
+            f"{', '.join(left)}; the nodes' logs are in the run's nodes/ directory"
+        )
 
 
 async def _download_logs(ctx: TestContext, db: DB, remotes: Any, run: RunDir) -> list[str]:
@@ -321,9 +356,8 @@ async def _db_scope(
 
     failing = True
     try:
-        await _on_all(
-            remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r), DB_SETUP_TIMEOUT
-        )
+        await _on_all(remotes, f"{db.name} setup", lambda r: db.setup(ctx, r.node, r),
+                      DB_SETUP_TIMEOUT, fail_fast=True)  # fmt: skip
         yield
         failing = False
     finally:
@@ -469,6 +503,9 @@ async def _execute(
             spec, handed = scheduler_agent_steps(spec, ctx, db, schedule, scheduler)
         preflight_faults(spec, ctx, db, schedule)  # impossible faults: refused before the run
         await _check_suite_can_run(suite, ctx)
+        # Nodes that cannot be reached (a host key not in known_hosts, no login key) are
+        # the cluster's problem, not the run's: nothing recorded, no `latest` moved.
+        remotes = await stack.enter_async_context(_remotes_scope(cluster))
         # Validated: from here on, the run is recorded.
         run = open_run(ctx, db, ScheduleRecord(source=source, seed=spec.seed, steps=schedule))
         ctx = dataclasses.replace(ctx, run_dir=run.path)
@@ -477,7 +514,6 @@ async def _execute(
         ledger = stack.enter_context(contextlib.closing(FaultLedger(run.faults, source=source)))
         for rec in handed:
             ledger.write({"seq": ledger.next_seq(), **rec})
-        remotes = await stack.enter_async_context(_remotes_scope(cluster))
         await stack.enter_async_context(_db_scope(spec, ctx, db, remotes, life))
         clients = await stack.enter_async_context(_clients_scope(ctx, workload, life))
         faults = await build_nemesis(spec, ctx, remotes, db, schedule, ledger=ledger, source=source)

@@ -78,6 +78,12 @@ DATABASE = "clew"
 DEFAULT_READY_TIMEOUT = 120.0
 #: Seconds each control command may take on the node.
 COMMAND_TIMEOUT = 60.0
+#: The program each state-transfer method (``sst_method``) runs, and its Debian package.
+SST_TOOLS = {
+    "rsync": ("rsync", "rsync"),
+    "mariabackup": ("mariadb-backup", "mariadb-backup"),
+    "mysqldump": ("mariadb-dump", "mariadb-client"),
+}
 #: Seconds a killed process may take to be gone.
 STOP_TIMEOUT = 10.0
 #: Lines of the error log quoted when a node does not come up.
@@ -183,6 +189,15 @@ class GaleraDB:
         """A fresh data directory; the first node bootstraps a new cluster and gets clew's
         user, database and tables; every other node waits for it, then joins by SST.
         Returns when ``node`` is Synced in a primary component of every node."""
+        tool, package = SST_TOOLS.get(self.sst_method, (None, None))
+        if tool is not None:  # (else Galera's own error names the unknown method)
+            r = await remote.run(f"command -v {tool}", check=False, timeout=COMMAND_TIMEOUT)
+            if not r.ok:  # the joiners would wait out the setup limit for a transfer
+                raise ClusterError(
+                    f"galera on {node.name}: sst_method={self.sst_method} needs {tool} on "
+                    f"every node, and {node.name} has none; install it there (apt-get "
+                    f"install {package}) or leave sst_method out (rsync)"
+                )
         await remote.run(self._stop(), timeout=COMMAND_TIMEOUT)
         d = shlex.quote(self.directory)
         await remote.run(
@@ -198,7 +213,10 @@ class GaleraDB:
             await remote.run(
                 f"{INSTALL_DB} --defaults-file={d}/my.cnf --user={SERVER_USER} "
                 f"--skip-test-db --auth-root-authentication-method=socket "
-                f">{d}/install-db.log 2>&1 || {{ tail -n 20 {d}/install-db.log; exit 1; }}",
+                f">{d}/install-db.log 2>&1 || {{ tail -n 20 {d}/install-db.log; "
+                # The server's own reason (an unknown -o mysqld.<name>) is in its error
+                # log, not in install-db's, which ends in its help text: shown last.
+                f"grep -h '\\[ERROR\\]' {d}/mariadbd.log 2>/dev/null | tail -n 3; exit 1; }}",
                 timeout=COMMAND_TIMEOUT,
             )
             await remote.run(self._launch(new_cluster=True), timeout=COMMAND_TIMEOUT)
@@ -325,6 +343,15 @@ class GaleraDB:
             state = await self._state(remote)
             if _serving(state) and int(state.get("wsrep_cluster_size", "0") or 0) >= size:
                 return
+            pid = self._path("mariadbd.pid")
+            if not state and await running_pid(remote, pid, COMMAND_TIMEOUT) is None:
+                # Exited (an unknown -o mysqld.<name>, a missing SST tool): say so now, not
+                # at the time limit.
+                raise ClusterError(
+                    f"galera on {node.name} ({node.peer_address}): mariadbd exited while "
+                    f"starting. Last lines of {self._path('mariadbd.log')}:\n"
+                    f"{await self._tail(remote)}"
+                )
             if time.monotonic() >= deadline:
                 raise ClusterError(
                     f"galera on {node.name} ({node.peer_address}) not Synced within "

@@ -53,8 +53,9 @@ NOT_RUN = {
     ".venv/bin/ruff check . && .venv/bin/mypy": "run by scripts/test before pytest (CI runs it)",
     "clew cluster up --provider static --nodes db1,admin@db2:2222,db3 --key ~/.ssh/id_ed25519":
         "needs real static hosts",
-    "clew cluster up --provider docker --nodes 3 --option image=clew/node:debian12":
-        "needs docker",
+    "clew cluster up --provider podman --nodes 3 --option subnet=10.77.5.0/24": (
+        "needs podman and the node image: test_containers.py brings podman clusters up"
+    ),
     "clew cluster up --provider static --nodes 10.0.0.5,10.0.0.6,10.0.0.7 --user admin":
         "needs real static hosts",
     "clew cluster up --provider static --nodes-file nodes.txt --password-env CLEW_PW":

@@ -33,7 +33,12 @@ def ports() -> Iterator[tuple[int, int]]:
         yield listening.getsockname()[1], closed.getsockname()[1]
 
 
-def test_static_up_status_down(tmp_path: Path, ports: tuple[int, int]) -> None:
+def test_static_up_status_down(
+    tmp_path: Path, ports: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.cli_cluster
+
+    monkeypatch.setattr(harness.cli_cluster, "LOGIN_TIMEOUT", 0.5)
     state = str(tmp_path / "st")
     code, out, _ = run("cluster", "up", "--provider", "static", "--nodes", "a,b,c",
                        "--state-dir", state)  # fmt: skip
@@ -47,19 +52,26 @@ def test_static_up_status_down(tmp_path: Path, ports: tuple[int, int]) -> None:
     code, out, _ = run("cluster", "up", "--provider", "static", "--state-dir", state,
                        "--nodes", f"127.0.0.1:{up}", "--option", "user=ops")  # fmt: skip
     assert code == 0 and f"n1    ops@127.0.0.1:{up}" in out
-    code, out, _ = run("cluster", "status", "--state-dir", state)
-    assert code == 0 and "healthy: all 1 nodes answer" in out
-    assert "STATE" in out and "up" in out
+    # The port answers, but it is no SSH server: the login `clew test` makes fails.
+    code, out, err = run("cluster", "status", "--state-dir", state)
+    assert code == 1 and "port answers; no login: " in out
+    assert "1 of 1 nodes do not answer or take no login" in err
 
     run("cluster", "up", "--provider", "static", "--state-dir", state,
         "--nodes", f"127.0.0.1:{up},127.0.0.1:{refused}")  # fmt: skip
     code, out, err = run("cluster", "status", "--state-dir", state)
-    assert code == 1 and "refused" in out and "1 of 2 nodes do not answer" in err
+    assert code == 1 and "refused" in out and "2 of 2 nodes do not answer" in err
 
     code, out, err = run("cluster", "down", "--state-dir", state)
     assert (code, out, err) == (0, "", "")
     assert not (tmp_path / "st" / CLUSTER_FILE).exists()
-    assert run("cluster", "down", "--state-dir", state) == (0, "", "")
+    # Nothing up (a misspelt --name or --state-dir): it says so, and it is not an error.
+    assert run("cluster", "down", "--state-dir", state) == (
+        0, "", f"no cluster is up in {state}; nothing to take down\n")
+    (tmp_path / "st").mkdir()
+    (tmp_path / "st" / "ledger.json").write_text("{}")  # an `up` killed before it saved
+    code, out, err = run("cluster", "down", "--state-dir", state)
+    assert code == 0 and "holds ledger.json" in err and "--provider local" in err
 
     code, _, err = run("cluster", "status", "--state-dir", state)
     assert code == 1 and "no cluster is up" in err
@@ -121,7 +133,9 @@ def test_help_teaches_with_examples() -> None:
 
 
 def test_doctor_prints_a_table_and_exits_by_the_local_requirements(tmp_path: Path) -> None:
-    code, out, _ = run("doctor", "--state-dir", str(tmp_path))
+    code, out, err = run("doctor", "--state-dir", str(tmp_path))
+    # A cluster asked for that is not up (a misspelt --name) is said, not skipped silently.
+    assert err == f"no cluster is up in {tmp_path}; checking this machine only\n"
     lines = out.splitlines()
     assert lines[0].split() == ["CHECK", "OK", "DETAIL"]
     assert any(line.startswith("packet-netem ") for line in lines)
@@ -222,4 +236,33 @@ def test_up_on_another_providers_cluster_is_refused_naming_it(tmp_path: Path) ->
                                    "--state-dir", str(state)])  # fmt: skip
     assert res.exit_code == 254, res.output
     assert "was made by the 'static' provider, not 'local'" in res.output
+    assert "use it with --provider static" in res.output  # (it said "use that provider")
     assert (state / CLUSTER_FILE).read_bytes() == before
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="needs OpenSSH's sshd")
+def test_status_logs_in_as_a_test_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A static cluster whose host keys were not in known_hosts, or whose password
+    variable was unset, was "healthy: all 3 nodes answer" (its SSH ports did), and every
+    `clew test` on it failed to log in."""
+    from harness.control.loopback import LoopbackSshd
+
+    state = str(tmp_path / "st")
+    with LoopbackSshd(tmp_path / "sshd") as sshd:
+        node = sshd.node()
+        code, _, err = run("cluster", "up", "--provider", "static", "--state-dir", state,
+                           "--nodes", f"127.0.0.1:{node.port}", "--user", node.user,
+                           "--key", str(node.key_file), "--known-hosts",
+                           str(node.known_hosts))  # fmt: skip
+        assert code == 0, err
+        code, out, err = run("cluster", "status", "--state-dir", state)
+        assert code == 0 and "healthy: all 1 nodes answer" in out, out + err
+        empty = tmp_path / "known_hosts"
+        empty.write_text("")
+        run("cluster", "down", "--state-dir", state)
+        run("cluster", "up", "--provider", "static", "--state-dir", state, "--nodes",
+            f"127.0.0.1:{node.port}", "--user", node.user, "--key", str(node.key_file),
+            "--known-hosts", str(empty))  # fmt: skip
+        code, out, err = run("cluster", "status", "--state-dir", state)
+        assert code == 1 and "port answers; no login: host key of node n1" in out
+        run("cluster", "down", "--state-dir", state)

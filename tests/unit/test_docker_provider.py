@@ -12,10 +12,13 @@ import pytest
 from clusters.base import CLUSTER_FILE, Cluster, ClusterSpec, Node
 from clusters.container_engine import find_engine
 from clusters.docker import DockerProvider
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterConflictError, ClusterError, ConfigError
 
 FAKE = """#!/bin/sh
 printf '%s\\n' "$*" | head -n 1 >> {log}
+if [ -n "$FAKE_DAEMON" ] && [ "$DOCKER_HOST" != "$FAKE_DAEMON" ]; then
+  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." >&2; exit 1
+fi
 case "$1" in
   info)
     if [ -n "$FAKE_NO_ENGINE" ]; then
@@ -39,6 +42,7 @@ case "$1" in
     fi ;;
   ps) if [ -n "$FAKE_LEFTOVER" ]; then echo "0fc1e2"; fi ;;
   cp) ;;
+  image) if [ -n "$FAKE_NO_IMAGE" ]; then echo "Error: $4: image not known" >&2; exit 125; fi ;;
   inspect) cat {inspect} ;;
   exec)
     if [ "$2" = -i ]; then cat >> {authorized}
@@ -108,14 +112,15 @@ def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path
             f"--cap-add NET_ADMIN {label} my/sshd:1",
             f"cp {state}/host_keys/n{i}/. clew-n{i}:/etc/ssh/",
         ]
-    assert calls(fake)[:11] == [
+    assert calls(fake)[:12] == [
         "info",
+        "image inspect my/sshd:1",
         f"network create {label} --internal clew-net",
         *creates,
         *(f"start clew-n{i}" for i in (1, 2, 3)),
     ]
-    assert calls(fake)[11] == "inspect cid-clew-n1 cid-clew-n2 cid-clew-n3"
-    execs = calls(fake)[12:]
+    assert calls(fake)[12] == "inspect cid-clew-n1 cid-clew-n2 cid-clew-n3"
+    execs = calls(fake)[13:]
     assert len(execs) == 4 and execs[0].startswith("exec -i -u root clew-n1 sh -c ")
     assert "authorized_keys" in execs[0]
     assert execs[3].startswith("exec clew-n1 sh -c ")  # the capability probe
@@ -138,7 +143,7 @@ def test_up_issues_the_commands_and_returns_the_nodes(tmp_path: Path, fake: Path
     assert known == [f"172.18.0.{i + 2} {' '.join(k)}" for i, k in enumerate(host_keys)]
     assert len({k[1] for k in host_keys}) == 3  # each node its own
     assert (state / "host_keys/n1/ssh_host_ed25519_key").stat().st_mode & 0o777 == 0o600
-    assert cluster.extra["network"] == {"name": "clew-net", "id": "netid0123"}
+    assert cluster.extra["network"] == {"name": "clew-net", "id": "netid0123", "made": True}
     assert [c["id"] for c in cluster.extra["containers"]] == [
         "cid-clew-n1", "cid-clew-n2", "cid-clew-n3"
     ]  # fmt: skip
@@ -221,8 +226,12 @@ def test_up_again_is_idempotent_and_prefix_follows_the_name(tmp_path: Path, fake
     first = DockerProvider().up(spec(tmp_path))
     n = len(calls(fake))
     assert DockerProvider().up(spec(tmp_path)) == first and len(calls(fake)) == n
-    with pytest.raises(ClusterError, match="take it down first"):
-        DockerProvider().up(spec(tmp_path, nodes=2))
+    with pytest.raises(ClusterError, match="take it down first") as e:
+        DockerProvider().up(spec(tmp_path, nodes=2, image="my/sshd:2"))
+    # Which settings differ, and no --name (clew test has none; --state-dir wins over it).
+    assert "nodes: 3 is up, 2 asked" in str(e.value)
+    assert "image: 'clew-node:latest' is up, 'my/sshd:2' asked" in str(e.value)
+    assert "prefix" not in str(e.value) and "--name" not in str(e.value)
     other = ClusterSpec(provider="docker", nodes=1, name="db", state_dir=str(tmp_path / "o"),
                         options={"ready_timeout": 0, "insecure_host_keys": True})  # fmt: skip
     with pytest.raises(ClusterError, match="no address on network clew-db-net"):
@@ -252,7 +261,11 @@ def test_wait_ready_names_the_silent_nodes() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [({"prefix": "bad prefix"}, "option prefix"), ({"colour": "x"}, "unknown option"),
-     ({"ready_timeout": "soon"}, "ready_timeout")],
+     ({"ready_timeout": "soon"}, "ready_timeout"),
+     # Read as false, these made a network that is not internal (NAT and forwarding on
+     # the host), and checked host keys the user meant to skip.
+     ({"internal": "maybe"}, r"option internal='maybe': use true or false"),
+     ({"insecure_host_keys": "yes please"}, "option insecure_host_keys")],
 )  # fmt: skip
 def test_bad_options(tmp_path: Path, fake: Path, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -282,3 +295,90 @@ def test_an_unfinished_up_is_reported_and_cleaned_by_down(tmp_path: Path, fake: 
     DockerProvider().down(state)
     assert calls(fake) == ["rm -f -v c1", "network rm n0"]
     assert not state.exists()
+
+
+@pytest.mark.parametrize(
+    ("image", "how"),
+    [(None, "build it: `clew image build --engine "),
+     ("clew/node:debian12", "pull or load it into docker first")],
+)  # fmt: skip
+def test_an_image_the_engine_lacks_is_refused_before_anything_is_made(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch, image: str | None, how: str
+) -> None:
+    """`--option image=clew/node:debian12` (the help's example then) failed in `podman create`
+    with "short-name did not resolve to an alias", after the network was made."""
+    monkeypatch.setenv("FAKE_NO_IMAGE", "1")
+    options = {"image": image} if image else {}
+    with pytest.raises(ConfigError, match=f"has no image {image or 'clew-node:latest'}") as e:
+        DockerProvider().up(spec(tmp_path, **options))
+    assert how in str(e.value)
+    assert not [c for c in calls(fake) if c.split()[0] in ("network", "create")]
+    assert not (tmp_path / "state" / CLUSTER_FILE).exists()
+
+
+def test_status_and_down_reach_the_daemon_up_used_from_another_shell(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster made with DOCKER_HOST=unix:///... set: in a shell without it, `status`
+    said every container "is gone" (they ran) and `down` failed, leaving them up."""
+    monkeypatch.setenv("FAKE_DAEMON", "unix:///tmp/own/docker.sock")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/own/docker.sock")
+    (tmp_path / "inspect.json").write_text(
+        inspect_json({"clew-n1": True, "clew-n2": True, "clew-n3": True}, ip="127.0.0.1")
+    )
+    DockerProvider().up(spec(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST")
+    status = DockerProvider().status(tmp_path / "state")
+    assert not status.problems and not any("container" in v for v in status.nodes.values())
+    DockerProvider().down(tmp_path / "state")
+    assert not (tmp_path / "state" / CLUSTER_FILE).exists()
+    assert any(c.startswith("rm -f -v") for c in calls(fake))
+
+
+def test_an_engine_that_does_not_answer_is_not_containers_gone(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    DockerProvider().up(spec(tmp_path))
+    monkeypatch.setenv("FAKE_DAEMON", "unix:///elsewhere.sock")  # the daemon is not reached
+    status = DockerProvider().status(tmp_path / "state")
+    assert set(status.nodes.values()) == {"unknown: docker did not answer"}
+    assert "Cannot connect to the Docker daemon" in status.problems[0]
+
+
+@pytest.mark.parametrize("taken", ["network", "create"])
+def test_a_name_already_in_use_is_left_to_its_owner(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch, taken: str
+) -> None:
+    """A network or container of the same name made by someone else: its create failed,
+    and the failed up's cleanup removed that other network or container, by the name it
+    had recorded before the create."""
+    script = Path(str(fake).replace("calls.log", "docker"))
+    text = script.read_text()
+    script.write_text(text.replace(
+        'printf \'%s\\n\' "$*" | head -n 1 >> ' + str(fake) + "\n",
+        'printf \'%s\\n\' "$*" | head -n 1 >> ' + str(fake) + "\n"
+        f'case "$1 $2" in "{taken} "*) echo "Error: the name clew-net is already in use" >&2;'
+        ' exit 125;; esac\n' if taken == "network" else
+        'printf \'%s\\n\' "$*" | head -n 1 >> ' + str(fake) + "\n"
+        'if [ "$1" = create ]; then echo "Error: the container name clew-n1 is already in'
+        ' use" >&2; exit 125; fi\n'))  # fmt: skip
+    with pytest.raises(ClusterConflictError, match=r"already in use.*choose another `prefix`"):
+        DockerProvider().up(spec(tmp_path))
+    removed = [c for c in calls(fake) if c.startswith(("rm ", "network rm"))]
+    assert removed == ([] if taken == "network" else ["network rm netid0123"])
+    assert not (tmp_path / "state" / CLUSTER_FILE).exists()
+
+
+def test_cluster_up_says_which_engine_made_the_containers(tmp_path: Path, fake: Path) -> None:
+    """`clew cluster up --provider docker` takes podman when no docker daemon answers, and
+    said only "(docker)"."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    res = CliRunner().invoke(cli, ["cluster", "up", "--provider", "docker", "--nodes", "3",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--option", "ready_timeout=0"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    engine = tmp_path / "docker"
+    assert f"cluster 'default' (docker, engine {engine}) is up with 3 nodes:" in res.output

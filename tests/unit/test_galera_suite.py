@@ -182,3 +182,28 @@ def test_rw_register_transactions_write_each_value_once() -> None:
     writes = [(k, v) for _ in range(50) for f, k, v in gen()["value"] if f == "w"]
     assert writes and len(writes) == len(set(writes))
     assert {f for _ in range(20) for f, _k, _v in gen()["value"]} <= {"w", "r"}
+
+
+def test_a_state_transfer_tool_missing_on_a_node_is_named_before_anything_starts() -> None:
+    """`-o sst_method=mariabackup` without mariadb-backup: the joiners' transfers failed
+    ("Unrecoverable" in their logs) while setup waited out its 120 s limit."""
+    from harness.control.remote import CommandResult
+    from harness.errors import ClusterError
+
+    class NoBackupTool:
+        def __init__(self) -> None:
+            self.commands: list[str] = []
+
+        async def run(self, command: Any, **kw: Any) -> CommandResult:
+            self.commands.append(str(command))
+            missing = command == "command -v mariadb-backup"
+            return CommandResult(node="n2", command=str(command), exit_status=int(missing),
+                                 stdout="", stderr="", seconds=0.0)  # fmt: skip
+
+    ctx = _ctx()
+    db = GaleraDB(sst_method="mariabackup")
+    remote = NoBackupTool()
+    with pytest.raises(ClusterError, match="sst_method=mariabackup needs mariadb-backup on "
+                                           "every node, and n2 has none"):  # fmt: skip
+        asyncio.run(db.setup(ctx, ctx.nodes[1], remote))  # type: ignore[arg-type]
+    assert remote.commands == ["command -v mariadb-backup"]  # nothing stopped or started

@@ -39,3 +39,31 @@ def test_a_team_test_file_gets_the_fixtures(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
     result.assert_outcomes(passed=3)
+
+
+def test_a_mistake_in_the_marker_fails_with_clews_message_and_no_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    """A misspelt field or an unknown suite (or fault kind, or a node count the cluster
+    does not have): pytest printed clew's spec.py traceback, and the message began
+    "flags:" (no flag was given). (A fault kind's check loads the suite, and numpy cannot
+    be loaded twice in one process: pytester's in-process run leaves it out.)"""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.clew(suite="bugkv", time_limt=10)
+        def test_typo(clew_cluster):
+            pass
+
+        @pytest.mark.clew(suite="bugkvv")
+        def test_suite(clew_db):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    out = result.stdout.str()
+    assert "@pytest.mark.clew(...): unknown field `time_limt`" in out
+    assert "@pytest.mark.clew(suite=...): unknown suite 'bugkvv'" in out
+    assert "flags:" not in out and "Traceback" not in out and "spec.py" not in out

@@ -517,6 +517,23 @@ def test_ctrl_c_before_any_op_is_an_unknown_run_with_nothing_to_check(
     assert not any(e.startswith("check ") for e in events)
 
 
+def test_nodes_that_cannot_be_reached_record_no_run(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A static cluster whose host keys are not in known_hosts left an empty run directory
+    (no results.json) behind, and `latest` pointing at it: nothing was run."""
+    from harness.errors import ClusterError
+
+    async def unreachable(nodes: Any) -> Any:
+        raise ClusterError("cannot connect to 2 of 2 nodes: host key of node n1 ...")
+
+    monkeypatch.setattr(runner, "connect_all", unreachable)
+    gen = clients(limit(4, repeat({"f": "read"})))
+    with pytest.raises(ClusterError, match="cannot connect"):
+        runner.run_test(spec(tmp_path), suite=suite(events, gen))
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_second_run_on_a_cluster_in_use_is_refused_before_it_touches_it(
     events: Events, tmp_path: Path
 ) -> None:
@@ -574,3 +591,99 @@ def test_a_campaign_holds_its_cluster_between_runs_and_its_runs_hold_it_again(
             assert held_elsewhere()
         assert held_elsewhere()  # between two runs
     assert not state.exists()
+
+
+def test_a_static_cluster_reused_logs_in_with_the_password_of_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew cluster up --provider static --password-env VAR`, then `clew test`: the saved
+    cluster has no password (never saved), and the run logged in with the SSH agent,
+    "Permission denied" on every node."""
+    from clusters.base import ClusterStatus
+    from harness.errors import ConfigError
+
+    state = tmp_path / "cluster"
+    saved = Cluster(provider="static", name="default", state_dir=str(state),
+                    nodes=tuple(Node(name=n, host="192.0.2.1") for n in NODES),
+                    extra={"password_env": "CLEW_TEST_NODE_PW"})  # fmt: skip
+    saved.save()
+
+    class Static:
+        def status(self, state_dir: Path) -> ClusterStatus:
+            return ClusterStatus(cluster=saved, nodes={n: "up" for n in NODES})
+
+    monkeypatch.setattr(runner, "get_provider", lambda name: Static())
+    reuse = load_spec(suite="etcd", nodes=2, provider="static", cluster_state_dir=str(state),
+                      store=str(tmp_path / "store"))  # fmt: skip
+    monkeypatch.setenv("CLEW_TEST_NODE_PW", "s3cret")
+    cluster, made, _ = runner._bring_up(reuse)
+    assert not made and {n.password for n in cluster.nodes} == {"s3cret"}
+    monkeypatch.delenv("CLEW_TEST_NODE_PW")
+    with pytest.raises(ConfigError, match="CLEW_TEST_NODE_PW is not set"):
+        runner._bring_up(reuse)
+
+
+def test_a_setup_that_overruns_names_the_nodes_still_at_it(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew test galera -o mysqld.no_such_setting=1`: mariadbd never started, setup hit
+    the runner's limit, and the bare TimeoutError was reported as a crash of clew with a
+    traceback."""
+    from harness.errors import ClusterError
+
+    async def slow_on_n2(self: FakeDB, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"setup {node.name}")
+        if node.name == "n2":
+            await asyncio.sleep(30)
+
+    monkeypatch.setattr(FakeDB, "setup", slow_on_n2)
+    monkeypatch.setattr(runner, "DB_SETUP_TIMEOUT", 0.3)
+    with pytest.raises(ClusterError, match=r"fake setup did not finish within 0.3 s on 1 "
+                                           r"node\(s\): n2; the nodes. logs"):  # fmt: skip
+        runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(4, repeat(
+            {"f": "read"})))))  # fmt: skip
+    assert "teardown n1" in events and "teardown n2" in events  # the logs were fetched
+
+
+def test_a_setup_that_fails_on_one_node_stops_the_others_at_once(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Galera's first node failed in seconds (a bad -o mysqld.<name>) while the others
+    waited for it for the whole 120 s setup limit."""
+    import time
+
+    from harness.errors import ClusterError
+
+    async def n1_fails(self: FakeDB, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"setup {node.name}")
+        if node.name == "n1":
+            raise ClusterError("mariadbd exited while starting")
+        await asyncio.sleep(30)  # waiting for n1
+
+    monkeypatch.setattr(FakeDB, "setup", n1_fails)
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=r"fake setup failed on 1 node\(s\) \(stopped on n2 "
+                                           r"then\): n1: mariadbd exited"):  # fmt: skip
+        runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(4, repeat(
+            {"f": "read"})))))  # fmt: skip
+    assert time.monotonic() - t0 < 20
+    assert "teardown n1" in events and "teardown n2" in events
+
+
+def test_a_cluster_up_with_another_node_count_is_named_with_the_flag_to_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clew cluster up --provider static --nodes a,b,c`, then `clew test --provider
+    static` (--nodes 5 by default): the static provider said "needs hosts: --nodes
+    host1,host2,host3", a flag clew test takes as a number."""
+    from harness.errors import ConfigError
+
+    state = tmp_path / "cluster"
+    nodes = tuple(Node(name=f"n{i}", host=f"192.0.2.{i}") for i in (1, 2, 3))
+    Cluster(provider="static", name="default", state_dir=str(state), nodes=nodes).save()
+    monkeypatch.setattr(runner, "get_provider", lambda name: None)  # (never asked)
+    five = load_spec(suite="etcd", nodes=5, provider="static", cluster_state_dir=str(state),
+                     store=str(tmp_path / "store"))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"the static cluster up in .* has 3 nodes, and "
+                                          r"this run asks for 5; give --nodes 3"):  # fmt: skip
+        runner._bring_up(five)

@@ -90,6 +90,7 @@ def test_nodes_file_errors_name_file_and_line(tmp_path: Path) -> None:
         ({"hosts": ["a"], "key_file": "/nonexistent/key"}, "does not exist"),
         ({"hosts": ["a"], "colour": "blue"}, "unknown option"),
         ({"hosts": ["a"], "password_env": "CLEW_TEST_UNSET_PW"}, "CLEW_TEST_UNSET_PW"),
+        ({"hosts": ["a"], "insecure_host_keys": "maybe"}, "insecure_host_keys='maybe'"),
     ],
 )
 def test_bad_specs_are_config_errors(
