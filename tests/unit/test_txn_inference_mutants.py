@@ -16,7 +16,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from checkers.txn import list_append, rw_register
+from checkers.txn import check, list_append, rw_register
 from checkers.txn.analysis import Analysis
 from checkers.txn.graph import REL_NAMES
 from checkers.txn.oracle import random_history
@@ -560,3 +560,12 @@ def test_la_an_element_appended_twice_is_a_format_error_naming_both_ops() -> Non
     h = concurrent((0, "ok", [A("x", 1)]), (1, "ok", [A("x", 2)]), (2, "ok", [A("x", 2)]))
     with pytest.raises(TxnFormatError, match=r"appended to key 'x' twice \(ops 4 and 5\)"):
         la_analysis(h)
+
+
+def test_la_a_read_with_repeated_elements_is_one_duplicate_elements_anomaly() -> None:
+    # the longest read of x repeats 2 (not its smallest element): one read, one record
+    h = concurrent((0, "ok", [A("x", 1)]), (1, "ok", [A("x", 2)]), (2, "ok", [R("x", [1, 2, 2])]))
+    assert la_analysis(h).anomalies["duplicate-elements"] == [
+        {"op": 5, "key": "x", "value": [1, 2, 2], "duplicates": [2]}
+    ]
+    assert check(h, "list-append").details["anomaly_counts"]["duplicate-elements"] == 1
