@@ -189,6 +189,8 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
     else:
         last = np.zeros(len(r_len), dtype=np.int64)
     r_wmop = np.where(has, writer_mop(pack(r_key, last)), -1)
+    # (the longest read of a key with repeated elements is one of these: it is longer than
+    # its deduplicated order, so its duplicate-elements record is made here, once)
     bad_reads = np.flatnonzero(~compat)
     incompatible: dict[int, list[int]] = {}
     for r in bad_reads.tolist():
@@ -214,10 +216,6 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
             if ttype[tx.m_txn[w]] == FAIL:
                 _g1a(an, tx, rm[r], k, e, int(tx.m_txn[w]), op)
                 break
-    for k in dup_keys:
-        r = int(longest[k])
-        lo_ = int(r_start[r])
-        _dup_record(an, tx, rm[r], k, tx.elems[lo_ : lo_ + int(r_len[r])], op)
     for k, rs in sorted(incompatible.items()):
         lo_ = int(vo_start[k])
         longest_v = [val_name(x) for x in vo_elem[lo_ : lo_ + vo_len[k]].tolist()]
