@@ -136,15 +136,23 @@ def read_record_text(path: Path, *, limit: int | None = None) -> str:
         raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
 
 
-def read_json_file(path: Path) -> Any:
-    """The JSON data in ``path``; ``None`` if the file is absent; :class:`InputError`
-    naming the file if it is not JSON, or larger than :data:`MAX_RECORD_BYTES`."""
+def _record_text_if_any(path: Path) -> str | None:
+    """:func:`read_record_text` of ``path``; ``None`` if the file is absent, and
+    :class:`InputError` naming it if it cannot be read."""
     try:
-        text = read_record_text(path)
+        return read_record_text(path)
     except FileNotFoundError:
         return None
     except OSError as e:
         raise InputError(f"{path}: cannot read it: {e.strerror}") from None
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON data in ``path``; ``None`` if the file is absent; :class:`InputError`
+    naming the file if it is not JSON, or larger than :data:`MAX_RECORD_BYTES`."""
+    text = _record_text_if_any(path)
+    if text is None:
+        return None
     try:
         return json.loads(text)
     except ValueError as e:
@@ -471,12 +479,9 @@ class RunResults:
         of its ``anomalies`` (for the store's index): the rest of a checker's result, which
         can be most of a file of tens of MB, is skipped over, not built."""
         path = run / "results.json"
-        try:
-            text = read_record_text(path)
-        except FileNotFoundError:
+        text = _record_text_if_any(path)
+        if text is None:
             return None
-        except OSError as e:
-            raise InputError(f"{path}: cannot read it: {e.strerror}") from None
         try:
             fields = msgspec.json.decode(text, type=dict[str, msgspec.Raw])
             data = {k: _checker_summaries(v) if k == "checkers" else msgspec.json.decode(v)
