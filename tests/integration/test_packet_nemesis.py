@@ -90,7 +90,7 @@ print(json.dumps({"sent": count, "received": len(rtt), "rtt_ms": sorted(rtt.valu
 def host_firewall() -> dict[str, str]:
     """The host's iptables/ip6tables rules (every table) and nft ruleset, as text."""
     out = {}
-    for argv in (["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"]):
+    for argv in (["iptables-save"], ["ip6tables-save"], ["nft", "--stateless", "list", "ruleset"]):
         if shutil.which(argv[0]):
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=20)
             lines = [ln for ln in proc.stdout.splitlines() if not ln.startswith("#")]

@@ -47,7 +47,7 @@ TIMED_OUT = 124  # timeout(1)'s status when the command ran out of time
 def host_firewall() -> dict[str, str]:
     """The host's nft ruleset and iptables/ip6tables rules, as text."""
     out = {}
-    for argv in (["nft", "list", "ruleset"], ["iptables", "-w", "5", "-S"],
+    for argv in (["nft", "--stateless", "list", "ruleset"], ["iptables", "-w", "5", "-S"],
                  ["ip6tables", "-w", "5", "-S"]):  # fmt: skip
         if shutil.which(argv[0]):
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=20)

@@ -64,7 +64,7 @@ def ssh(state: Path, node: str, command: str) -> subprocess.CompletedProcess[str
 def firewall() -> str:
     """The host's firewall rules (nft and both iptables), to compare before and after."""
     out = []
-    for argv in (["nft", "list", "ruleset"], ["iptables-save"], ["iptables-legacy-save"]):
+    for argv in (["nft", "--stateless", "list", "ruleset"], ["iptables-save"], ["iptables-legacy-save"]):
         if shutil.which(argv[0]):
             res = subprocess.run(argv, capture_output=True, text=True, check=False)
             out.append(re.sub(r"\[\d+:\d+\]", "", re.sub(r"(?m)^#.*$", "", res.stdout)))

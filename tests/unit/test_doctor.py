@@ -34,7 +34,7 @@ def _host_state() -> dict[str, str]:
     }
     if os.geteuid() == 0:
         state["iptables"] = out("iptables", "-w", "5", "-S")
-        state["nft"] = out("nft", "list", "ruleset")
+        state["nft"] = out("nft", "--stateless", "list", "ruleset")  # rules, not counters
     return state
 
 
