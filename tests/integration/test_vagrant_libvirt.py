@@ -64,7 +64,8 @@ def ssh(state: Path, node: str, command: str) -> subprocess.CompletedProcess[str
 def firewall() -> str:
     """The host's firewall rules (nft and both iptables), to compare before and after."""
     out = []
-    for argv in (["nft", "--stateless", "list", "ruleset"], ["iptables-save"], ["iptables-legacy-save"]):
+    for argv in (["nft", "--stateless", "list", "ruleset"], ["iptables-save"],
+                 ["iptables-legacy-save"]):  # fmt: skip
         if shutil.which(argv[0]):
             res = subprocess.run(argv, capture_output=True, text=True, check=False)
             out.append(re.sub(r"\[\d+:\d+\]", "", re.sub(r"(?m)^#.*$", "", res.stdout)))
