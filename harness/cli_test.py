@@ -356,6 +356,8 @@ def test_cmd(
         options=_options(opts) | ({"isolation": isolation} if isolation else {}) or None,
         cluster_options=_options(cluster_opts, "--cluster-option") or None,
     )  # fmt: skip
+    if spec_file and spec.options:
+        check_spec_file_options(spec, spec_file, _options(opts))
     if junit_xml:
         from harness.output_paths import check_writable
 
@@ -383,6 +385,25 @@ def test_cmd(
         _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
     worst = max((o.exit_code for o in outcomes), key=lambda c: {0: 0, 2: 1, 1: 2}[c])
     sys.exit(worst)
+
+
+def check_spec_file_options(spec: Any, spec_file: str, flag_options: dict[str, Any]) -> None:
+    """Refuse, before any cluster comes up, options that no part of the run reads or a
+    bad option value, as the run would; when the options from ``spec_file``'s
+    ``[options]`` table are to blame (without them the run's checks pass), the
+    :class:`ConfigError` names that file."""
+    from harness.runner import check_before_cluster
+
+    try:
+        check_before_cluster(spec)
+    except ConfigError as e:
+        if all(k in flag_options for k in spec.options):
+            raise  # every option came from -o
+        try:
+            check_before_cluster(dataclasses.replace(spec, options=flag_options))
+        except ConfigError:
+            raise e from None  # something else is wrong: as the run says it
+        raise ConfigError(f"{spec_file}: [options]: {e}") from None
 
 
 def _left_running(spec: Any) -> str:

@@ -212,6 +212,38 @@ def test_a_bad_option_value_is_refused_before_any_cluster(
     assert not state.exists() and not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize(
+    ("file_options", "flags", "named", "message"),
+    [
+        ('bug = "nope"', [], True, "unknown bugkv bug 'nope'"),
+        ('check_max_memory = "abc"', ["-o", "bug=early-ack"], True, "'abc' is not a size"),
+        ("typo = 1", [], True, "'typo'"),
+        ('bug = "early-ack"', ["-o", "lease_ms=900"], False, "lease_ms (900) must be below"),
+        ('bug = "nope"', ["-o", "bug=early-ack", "-o", "typo=1"], False, "'typo'"),
+    ],
+)
+def test_a_spec_files_bad_option_is_refused_naming_the_file(
+    file_options: str, flags: list[str], named: bool, message: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    spec = tmp_path / "mine.toml"
+    spec.write_text(f'suite = "bugkv"\nfaults = ["none"]\n\n[options]\n{file_options}\n')
+    state = tmp_path / "cluster"
+    result = CliRunner().invoke(
+        cli,
+        ["test", "--spec", str(spec), *flags, "--store", str(tmp_path / "s"),
+         "--cluster-state-dir", str(state)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 254, result.output
+    assert message in result.output
+    assert (f"{spec}: [options]: " in result.output) is named, result.output
+    assert not state.exists() and not (tmp_path / "s").exists()
+
+
 def test_no_prefix_is_offered_as_the_name_meant() -> None:
     msg = refusal({"pg_work_mem": "8MB"}, suite="postgres", workload="list-append")
     assert "did you mean 'pg.'" not in msg
