@@ -25,10 +25,12 @@ this module) had ``ops`` = history lines and ``seconds`` = wall time, and is rea
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +109,26 @@ def replace_file(path: Path, data: bytes) -> Path:
             tmp.unlink()
         raise
     return path
+
+
+#: Seconds after which a temporary file of :func:`replace_file` is a crashed writer's
+#: (a writer holds one for the time it takes to write a page: seconds at most).
+STALE_TEMPORARY_SECONDS = 3600.0
+
+
+def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+    """Remove the temporary files :func:`replace_file` left beside ``path`` (a writer that
+    was killed mid-write leaves its ``.<name>.<random>.tmp``) whose last change is more
+    than ``older_than`` seconds ago; a writer still at work is younger. Returns how many
+    were removed; a file that cannot be removed is left, silently."""
+    removed = 0
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.lstat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+    return removed
 
 
 #: The largest run or campaign file read whole (``spec.json``, ``results.json``,

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ClewError
-from harness.record import replace_file
+from harness.record import remove_stale_temporaries, replace_file
 from harness.store import special_files
-from reports.index_cache import CachedRow, RowCache, run_key
+from reports.index_cache import CACHE_NAME, CachedRow, RowCache, run_key
 from reports.index_rows import EDGE_BYTES, IndexRow, name_start, read_row, row_dict
 from reports.render import render
 from reports.run_report import REPORT_NAME
@@ -157,11 +157,14 @@ def write_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> Path:
     """Write ``index.html`` at the top of ``store`` (atomically) listing its newest
     ``max_runs`` runs (0: every run), and return its path. Only the runs whose files
     changed since the last write are read; the others' rows come from the store's row
-    cache, which is then updated (:mod:`reports.index_cache`)."""
+    cache, which is then updated (:mod:`reports.index_cache`). Temporary files that a
+    writer killed mid-write left beside the page or the cache are removed once stale."""
     root = Path(store)
     root.mkdir(parents=True, exist_ok=True)
     cache = RowCache.load(root)
     rows = _rows(root, cache)
     page = _render(root, rows, max_runs, cache)
     cache.save(root)
+    for name in (INDEX_NAME, CACHE_NAME):  # what a writer killed mid-write left
+        remove_stale_temporaries(root / name)
     return replace_file(root / INDEX_NAME, page.encode("utf-8"))

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -204,6 +205,21 @@ def test_two_writers_at_once_each_leave_a_whole_index_and_cache(
     assert (store / INDEX_NAME).read_text().rstrip().endswith("</html>")
     json.loads((store / CACHE_NAME).read_text())
     assert not list(store.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_a_killed_writers_stale_temporary_files_are_removed(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    stale = [store / f".{INDEX_NAME}.0123456789ab.tmp", store / f".{CACHE_NAME}.ba9876543210.tmp"]
+    fresh = store / f".{INDEX_NAME}.feedfacecafe.tmp"  # a writer still at work
+    mine = store / ".notes.txt.0123456789ab.tmp"  # not the index's
+    for f in (*stale, fresh, mine):
+        f.write_text("half a page")
+    two_hours_ago = time.time() - 7200
+    for f in (*stale, mine):
+        os.utime(f, (two_hours_ago, two_hours_ago))
+    write_index(store)
+    assert [f.exists() for f in stale] == [False, False]
+    assert fresh.exists() and mine.exists()
 
 
 def test_the_page_lists_the_newest_runs_and_says_what_it_left_out(tmp_path: Path) -> None:
