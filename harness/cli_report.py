@@ -101,8 +101,13 @@ def _looks_like_run(run: Path) -> bool:
               show_default=True, metavar="SECONDS",
               help="Close a connection silent this long (a request not sent, a response "
                    "not read): each one holds a thread.")  # fmt: skip
+@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Connections served at once, each by a thread; one more is answered "
+                   "503 (try again) and closed.")  # fmt: skip
 @_index_runs_option
-def serve_cmd(store: str, port: int, host: str, idle_timeout: float, index_runs: int) -> None:
+def serve_cmd(
+    store: str, port: int, host: str, idle_timeout: float, max_connections: int, index_runs: int
+) -> None:
     """Serve the store (its index.html, every run's report.html and files) until Ctrl-C.
     Only files inside the store are served. The index is written first: it lists the
     newest --index-runs runs, and reads only the runs that changed since it was last
@@ -122,7 +127,7 @@ def serve_cmd(store: str, port: int, host: str, idle_timeout: float, index_runs:
         raise click.BadParameter(f"{store!r} is not a directory", param_hint="--store")
     write_index(root, index_runs)
     try:
-        server = make_server(root, host, port, idle_timeout)
+        server = make_server(root, host, port, idle_timeout, max_connections)
     except OSError as e:  # a host that does not resolve or is not this machine's, a port in use
         raise click.BadParameter(
             f"cannot listen on {host}:{port}: {e.strerror or e}", param_hint="'--host' / '--port'"

@@ -7,7 +7,10 @@ the store gets 404, and so does anything that is neither a file nor a directory 
 foreign store cannot read the store's other files through the server.
 
 A connection silent for :data:`IDLE_TIMEOUT` seconds (a request not sent, a response not
-read) is closed: each holds a thread. A client that goes away mid-download (a browser
+read) is closed: each holds a thread. At most :data:`MAX_CONNECTIONS` connections are
+served at once; one more is answered ``503 Service Unavailable`` (with ``Retry-After``)
+and closed, so that many clients cannot make the server start a thread each without end.
+A client that goes away mid-download (a browser
 tab closed on a history of gigabytes) is no error of the server's, and prints nothing.
 """
 
@@ -16,16 +19,24 @@ from __future__ import annotations
 import http.server
 import os
 import sys
+import threading
 import urllib.parse
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["IDLE_TIMEOUT", "SANDBOX", "TEXT_TYPES", "StoreHandler", "StoreServer", "make_server",
-           "resolve"]  # fmt: skip
+__all__ = ["IDLE_TIMEOUT", "MAX_CONNECTIONS", "SANDBOX", "TEXT_TYPES", "StoreHandler",
+           "StoreServer", "make_server", "resolve"]  # fmt: skip
 
 #: Seconds a connection may stay silent before it is closed (``clew serve --idle-timeout``).
 IDLE_TIMEOUT = 60.0
+#: Connections served at once (``clew serve --max-connections``), each by its own thread.
+MAX_CONNECTIONS = 64
+
+#: What a connection beyond the cap is told before it is closed.
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Retry-After: 1\r\nContent-Length: 40\r\nConnection: close\r\n\r\n"
+         b"too many connections at once; try again\n")  # fmt: skip
 
 
 def resolve(store: Path, url_path: str) -> Path | None:
@@ -117,7 +128,33 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
 
 class StoreServer(http.server.ThreadingHTTPServer):
     """A threading HTTP server that takes a client going away, or falling silent, as the
-    end of its request rather than an error to print with a traceback."""
+    end of its request rather than an error to print with a traceback, and serves at most
+    ``max_connections`` connections at once (one more is answered 503 and closed)."""
+
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
+        self.slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)  # a client that does not read is not waited for
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()  # no thread was started to release it
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
@@ -130,10 +167,11 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 8080,
     idle_timeout: float | None = IDLE_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> StoreServer:
     """An HTTP server of ``store`` (not yet serving; call ``serve_forever``). Port 0 picks a
     free port (see ``server.server_address``); a connection silent for ``idle_timeout``
-    seconds is closed (``None``: never)."""
+    seconds is closed (``None``: never); at most ``max_connections`` are served at once."""
     root = Path(store).resolve(strict=True)
     handler = partial(StoreHandler, store=root, idle_timeout=idle_timeout)
-    return StoreServer((host, port), handler)
+    return StoreServer((host, port), handler, max_connections)

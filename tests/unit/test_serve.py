@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,3 +187,34 @@ def test_a_client_going_away_mid_download_prints_no_traceback(
         t.join(5)
     err = capsys.readouterr().err
     assert "Traceback" not in err and "ConnectionResetError" not in err
+
+
+def test_connections_beyond_the_cap_are_told_to_retry_and_closed(store: Path) -> None:
+    """Each connection held a thread, with no cap: many silent clients made as many."""
+    srv = make_server(store, "127.0.0.1", 0, idle_timeout=30, max_connections=2)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    address = srv.server_address[:2]
+    try:
+        held = [socket.create_connection(address, timeout=10) for _ in range(2)]
+        busy = b""
+        for _ in range(50):  # until the server has taken both held connections
+            with socket.create_connection(address, timeout=10) as s:
+                busy = s.makefile("rb").read()
+            if busy:
+                break
+        assert busy.startswith(b"HTTP/1.0 503 ") and b"Retry-After: 1" in busy, busy
+        assert busy.endswith(b"\r\n\r\ntoo many connections at once; try again\n")
+        for s in held:  # a held connection is still served, and frees its slot
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert s.makefile("rb").read().startswith(b"HTTP/1.0 200 ")
+            s.close()
+        codes = [raw_get(address, "/")[0]]
+        while codes[-1] == 503 and len(codes) < 40:  # a slot is freed just after its close
+            time.sleep(0.05)
+            codes.append(raw_get(address, "/")[0])
+        assert codes[-1] == 200, codes
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)
