@@ -326,6 +326,14 @@ LOGIN_TIMEOUT = 10.0
 def _login_problems(cluster: Cluster, names: Sequence[str]) -> dict[str, str]:
     """Per node of ``names``, why an SSH login to it fails (with the key, password or
     agent and the host-key check `clew test` uses); nodes that log in are left out."""
+    return {n: why for n, (why, _out) in _log_in(cluster, names).items() if why}
+
+
+def _log_in(
+    cluster: Cluster, names: Sequence[str], script: str | None = None
+) -> dict[str, tuple[str, str]]:
+    """Per node of ``names``: why an SSH login to it fails, as `clew test` makes it (``""``
+    when it logs in), and what ``script`` (a shell script, if given) printed there."""
     import asyncio
 
     from clusters.static import with_passwords
@@ -335,22 +343,32 @@ def _login_problems(cluster: Cluster, names: Sequence[str]) -> dict[str, str]:
     try:
         cluster = with_passwords(cluster)
     except ConfigError as e:  # --password-env's variable is not set in this shell
-        return {n: f"login not tried: {e}" for n in names}
+        return {n: (f"login not tried: {e}", "") for n in names}
 
-    async def login(node: Node) -> str:
+    async def login(node: Node) -> tuple[str, str]:
         try:
             remote = await connect(node, retries=1, connect_timeout=LOGIN_TIMEOUT)
         except ClewError as e:
-            return f"no login: {e}"
-        await remote.close()
-        return ""
+            return f"no login: {e}", ""
+        try:
+            if script is None:
+                return "", ""
+            result = await remote.run(script, sudo=True, timeout=LOGIN_TIMEOUT, check=False)
+            if result.exit_status != 0:  # the script ends in `true`: sudo said no
+                err = result.stderr.strip().splitlines()[-1:] or ["nothing on stderr"]
+                return "", f"probe failed: as root (sudo), exit {result.exit_status}: {err[0]}"
+            return "", result.stdout
+        except ClewError as e:
+            return "", f"probe failed: {e}"
+        finally:
+            await remote.close()
 
-    async def each() -> list[str]:
+    async def each() -> list[tuple[str, str]]:
         nodes = [n for n in cluster.nodes if n.name in names]
         return list(await asyncio.gather(*(login(n) for n in nodes)))
 
     nodes = [n.name for n in cluster.nodes if n.name in names]
-    return {n: why for n, why in zip(nodes, asyncio.run(each()), strict=True) if why}
+    return dict(zip(nodes, asyncio.run(each()), strict=True))
 
 
 @cluster_cmd.command("status", short_help="Check that every node answers.")
@@ -439,6 +457,61 @@ def down_cmd(name: str, state_dir: str | None, provider: str | None) -> None:
 # -- clew doctor ----------------------------------------------------------------------------
 
 
+def _node_probe_script() -> str:
+    """A read-only shell script printing one word per ingredient of faults that works on
+    a node: ``nft`` and ``iptables`` (as partitions probe them), ``python3``, ``tc``."""
+    from nemeses.partition_scripts import probe_script
+
+    return (probe_script().removesuffix("true\n")
+            + "command -v python3 >/dev/null 2>&1 && echo python3\n"
+            + "command -v tc >/dev/null 2>&1 && echo tc\n"
+            + "true\n")  # fmt: skip
+
+
+def _is_node_row(name: str) -> bool:
+    return name.startswith("node:")
+
+
+def _node_faults_row(node: str, words: set[str]) -> Capability:
+    """The ``node:<node>:faults`` row from what :func:`_node_probe_script` printed."""
+    lacks = []
+    if "python3" not in words:
+        lacks.append("python3 (the fault guard of every run with faults needs it)")
+    drivers = [d for d in ("nft", "iptables") if d in words]
+    if not drivers:
+        lacks.append("a working nft or iptables (partition faults)")
+    found = [f"partitions via {drivers[0]}" if drivers else "",
+             "python3" if "python3" in words else "",
+             "tc" if "tc" in words else "no tc"]
+    detail = ", ".join(x for x in found if x)
+    if lacks:
+        detail = f"missing: {'; '.join(lacks)}; found: {detail}"
+    return Capability(name=f"node:{node}:faults", available=not lacks, detail=detail)
+
+
+def _with_node_probes(cluster: Cluster, caps: list[Capability]) -> list[Capability]:
+    """``caps`` with each node whose SSH port answers logged in to (its ``node:<name>``
+    row says why not, if it takes no login) and probed (a ``node:<name>:faults`` row)."""
+    answering = [c.name.removeprefix("node:") for c in caps if _is_node_row(c.name) and c.available]
+    logins = _log_in(cluster, answering, _node_probe_script()) if answering else {}
+    out: list[Capability] = []
+    for c in caps:
+        name = c.name.removeprefix("node:")
+        if not _is_node_row(c.name) or name not in logins:
+            out.append(c)
+            continue
+        why, printed = logins[name]
+        if why:
+            out.append(Capability(name=c.name, available=False, detail=f"port answers; {why}"))
+            continue
+        out.append(Capability(name=c.name, available=True, detail=f"{c.detail}; logs in"))
+        if printed.startswith("probe failed: "):
+            out.append(Capability(name=f"{c.name}:faults", available=False, detail=printed))
+        else:
+            out.append(_node_faults_row(name, set(printed.split())))
+    return out
+
+
 @click.command("doctor", short_help="Check this machine (and a cluster) for what tests need.")
 @_state_options
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as one JSON list.")
@@ -450,10 +523,14 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     and a bindable NFQUEUE (packet delay), probed in a throwaway network namespace that
     vanishes with the probe; which packet faults that allows; for the qemu provider, QEMU,
     whether its VMs would use KVM or TCG (and why not KVM), and the VM image. If a cluster is up
-    (see --name), also whether each node's SSH port answers.
+    (see --name), also, for each node: whether its SSH port answers; whether it takes a
+    login as `clew test` makes it; and, as root there (sudo), what faults need of it and
+    changes nothing: python3 (the fault guard of every run with faults), nft or iptables
+    working (partitions) and tc (netem's packet faults; `clew test` probes the rest).
 
     Exits 0 if everything the local provider needs is there (and every node of a
-    cluster that is up answers), 1 otherwise; the last line says what is missing.
+    cluster that is up answers, takes a login and has python3 and nft or iptables), 1
+    otherwise; the last line says what is missing.
 
     \b
     Examples:
@@ -470,8 +547,13 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
     elif state_dir is not None or name != "default":  # asked for one: a misspelt --name?
         click.echo(f"no cluster is up in {sdir}; checking this machine only", err=True)
     caps = run_checks(nodes)
+    if nodes:
+        caps = _with_node_probes(Cluster.load(sdir), caps)
     missing = missing_for_local(caps)
-    down = [c.name for c in caps if c.name.startswith("node:") and not c.available]
+    down = [c.name for c in caps if _is_node_row(c.name) and not c.available
+            and not c.name.endswith(":faults")]  # fmt: skip
+    lacking = [c.name.split(":")[1] for c in caps if _is_node_row(c.name) and not c.available
+               and c.name.endswith(":faults")]  # fmt: skip
     if as_json:
         click.echo(json.dumps([{"name": c.name, "available": c.available,
                                 "detail": c.detail} for c in caps]))  # fmt: skip
@@ -485,6 +567,8 @@ def doctor_cmd(name: str, state_dir: str | None, as_json: bool) -> None:
         else:
             click.echo("this machine has everything the local provider needs")
         if down:
-            click.echo(f"nodes that do not answer: {', '.join(down)}")
-    if missing or down:
+            click.echo(f"nodes that do not answer or take no login: {', '.join(down)}")
+        if lacking:
+            click.echo(f"nodes that lack what faults need: {', '.join(lacking)}")
+    if missing or down or lacking:
         sys.exit(1)

@@ -89,6 +89,19 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, cluster_state: Path) -> R
     return proc, junit, runs
 
 
+def test_doctor_logs_in_to_each_node_and_probes_what_faults_need(cluster_state: Path) -> None:
+    """`clew doctor` with a cluster up checked only that each node's SSH port answered."""
+    proc = clew("doctor", "--json", "--state-dir", str(cluster_state))
+    caps = {c["name"]: c for c in json.loads(proc.stdout)}
+    for n in ("n1", "n2", "n3"):
+        assert caps[f"node:{n}"]["available"], caps[f"node:{n}"]
+        assert caps[f"node:{n}"]["detail"].endswith("answers (TCP); logs in")
+        faults = caps[f"node:{n}:faults"]
+        assert faults["available"], faults
+        assert faults["detail"].startswith("partitions via nft, python3, tc"), faults
+    assert "n4" not in str(caps)
+
+
 def test_test_count_makes_that_many_runs_with_successive_seeds(two_runs: Runs) -> None:
     proc, _, runs = two_runs
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -145,14 +145,20 @@ def test_doctor_prints_a_table_and_exits_by_the_local_requirements(tmp_path: Pat
 
 
 def test_doctor_checks_the_nodes_of_a_cluster_that_is_up(
-    tmp_path: Path, ports: tuple[int, int]
+    tmp_path: Path, ports: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import harness.cli_cluster
+
+    monkeypatch.setattr(harness.cli_cluster, "LOGIN_TIMEOUT", 0.5)
     up, refused = ports
     run("cluster", "up", "--provider", "static", "--state-dir", str(tmp_path),
         "--nodes", f"127.0.0.1:{up},127.0.0.1:{refused}")  # fmt: skip
     code, out, _ = run("doctor", "--json", "--state-dir", str(tmp_path))
     caps = {c["name"]: c for c in json.loads(out)}
-    assert caps["node:n1"]["available"] and not caps["node:n2"]["available"]
+    # n1's port answers, but it is no SSH server: doctor said "answers" and stopped there
+    assert not caps["node:n1"]["available"]
+    assert caps["node:n1"]["detail"].startswith("port answers; no login: ")
+    assert not caps["node:n2"]["available"] and "node:n1:faults" not in caps
     assert code == 1
 
 
@@ -266,3 +272,21 @@ def test_status_logs_in_as_a_test_would(tmp_path: Path, monkeypatch: pytest.Monk
         code, out, err = run("cluster", "status", "--state-dir", state)
         assert code == 1 and "port answers; no login: host key of node n1" in out
         run("cluster", "down", "--state-dir", state)
+
+
+@pytest.mark.parametrize(
+    ("words", "available", "detail"),
+    [
+        ("nft iptables python3 tc", True, "partitions via nft, python3, tc"),
+        ("iptables python3", True, "partitions via iptables, python3, no tc"),
+        ("nft tc", False, "missing: python3 (the fault guard"),
+        ("python3", False, "missing: a working nft or iptables (partition faults); found: "),
+        ("", False, "missing: python3 (the fault guard of every run with faults needs it); a "),
+    ],
+)
+def test_a_nodes_probe_says_what_faults_lack(words: str, available: bool, detail: str) -> None:
+    from harness.cli_cluster import _node_faults_row
+
+    row = _node_faults_row("n2", set(words.split()))
+    assert row.name == "node:n2:faults" and row.available is available
+    assert row.detail.startswith(detail), row.detail
