@@ -148,7 +148,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except BrokenPipeError:
+        except BrokenPipeError as e:
+            if not _output_closed():
+                # Another pipe or socket (a VM's monitor, an ssh child): a crash, not a
+                # closed output, which Click's own handler of EPIPE would make it (exit 1).
+                raise RuntimeError(f"a pipe or socket closed under clew: {e}") from e
             # Click turns it into exit 1, which here means "invalid". Nothing more can
             # be printed, and the interpreter's last flush must not complain either.
             _silence_stdout()
@@ -177,6 +181,24 @@ class _Group(click.Group):
             click.echo(f"clew: crashed ({type(e).__name__}: {e}); this is a bug in clew, "
                        f"please report it with the traceback above", err=True)  # fmt: skip
             sys.exit(EXIT_CRASH)
+
+
+def _output_closed() -> bool:
+    """Whether standard output or standard error is a pipe whose reader is gone (the
+    kernel reports an error condition on its write end)."""
+    import select
+
+    poll = select.poll()
+    fds = []
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            fds.append(stream.fileno())
+    for fd in fds:
+        poll.register(fd, 0)  # no events asked: only the error and hang-up conditions
+    try:
+        return any(ev & select.POLLERR for _fd, ev in poll.poll(0))
+    except OSError:
+        return False
 
 
 def _silence_stdout() -> None:

@@ -458,6 +458,26 @@ def test_leave_db_running_says_what_it_left_up_and_how_to_take_it_down(
     assert "left running" not in res.output
 
 
+def test_a_broken_pipe_that_is_not_the_output_is_a_crash() -> None:
+    """Every BrokenPipeError exited 141, silently, as a closed output does: a VM monitor's
+    socket or an ssh child's stdin going away ended a run with no word of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harness.cli as c\n"
+        "@c.cli.command('boom')\n"
+        "def boom():\n"
+        "    raise BrokenPipeError(32, 'Broken pipe (a QMP socket)')\n"
+        "sys.argv = ['clew', 'boom']\n"
+        "c.main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 255, (proc.returncode, proc.stderr)
+    assert "BrokenPipeError" in proc.stderr and "a QMP socket" in proc.stderr
+
+
 def test_a_closed_output_pipe_exits_141_not_a_verdict() -> None:
     """`clew check a b c | head -1` exited 1 ("invalid") with every file valid: Click
     turns a broken pipe into exit 1. Now it is 141, as for a program SIGPIPE stopped, and
