@@ -357,7 +357,8 @@ def test_cmd(
         cluster_options=_options(cluster_opts, "--cluster-option") or None,
     )  # fmt: skip
     if spec_file and spec.options:
-        check_spec_file_options(spec, spec_file, _options(opts))
+        flag_options = _options(opts) | ({"isolation": isolation} if isolation else {})
+        check_spec_file_options(spec, spec_file, flag_options)
     if junit_xml:
         from harness.output_paths import check_writable
 

@@ -220,6 +220,7 @@ def test_a_bad_option_value_is_refused_before_any_cluster(
         ("typo = 1", [], True, "'typo'"),
         ('bug = "early-ack"', ["-o", "lease_ms=900"], False, "lease_ms (900) must be below"),
         ('bug = "nope"', ["-o", "bug=early-ack", "-o", "typo=1"], False, "'typo'"),
+        ('bug = "early-ack"', ["--isolation", "read-committed"], False, "'isolation'"),
     ],
 )
 def test_a_spec_files_bad_option_is_refused_naming_the_file(
