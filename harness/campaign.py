@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from clusters import Cluster, ClusterSpec, get_provider
 from clusters.in_use import cluster_in_use
-from harness.errors import ClusterError, ConfigError, NemesisError
+from harness.errors import ClusterError, ConfigError, InputError, NemesisError
 from harness.runner import (
     RunOutcome,
     check_before_cluster,
@@ -390,12 +390,13 @@ def _why(e: BaseException) -> str:
 def _made(run: RunFn, spec: TestSpec, retries: int) -> RunOutcome:
     """``run(spec)``, tried again (same seed) when it raises a :class:`ClusterError` or
     :class:`NemesisError` (the run could not be made: no verdict); bad input is not
-    retried."""
+    retried (a :class:`ClusterError` that is also an :class:`InputError`, as a state
+    directory holding another cluster, is the person's to fix)."""
     for attempt in range(retries + 1):
         try:
             return run(spec)
         except (ClusterError, NemesisError) as e:
-            if attempt == retries:
+            if attempt == retries or isinstance(e, InputError):
                 raise
             log.warning("run with seed %s could not be made (%s); trying again", spec.seed, e)
     raise AssertionError("unreachable")

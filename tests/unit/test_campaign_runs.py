@@ -241,6 +241,22 @@ def test_a_run_that_could_not_be_made_is_tried_again_with_its_seed(tmp_path: Pat
                      "stopped by an error: bugkv on n4 was not ready within 20 s"]  # fmt: skip
 
 
+def test_a_cluster_conflict_is_not_tried_again(tmp_path: Path) -> None:
+    """A state directory holding another provider's cluster is bad input: trying the same
+    run again cannot change it."""
+    from harness.errors import ClusterConflictError
+
+    class Conflicting(Scripted):
+        def run(self, spec: Spec) -> RunOutcome:
+            self.seeds.append(spec.seed)
+            raise ClusterConflictError("/tmp/x holds a static cluster, not a local one")
+
+    ex = Conflicting([True])
+    with pytest.raises(ClusterConflictError):
+        run_campaign(spec(tmp_path), runs=3, retries=2, executor=ex)
+    assert ex.seeds == [100]
+
+
 def test_a_campaign_told_to_stop_ends_before_its_next_run(tmp_path: Path) -> None:
     ex = Scripted([True, True, True])
     asked: list[int] = []
