@@ -93,12 +93,17 @@ def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
     return path
 
 
+#: Random bytes in the name of :func:`replace_file`'s temporary file (hex: twice as many
+#: characters).
+_TMP_BYTES = 6
+
+
 def replace_file(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, through a temporary file beside it whose name
     is this writer's own (``.<name>.<random>.tmp``, created anew): two processes writing
     ``path`` at once (two runs ending together, each writing the store's index) each
     replace it whole, and a reader sees one or the other, never a mix."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TMP_BYTES)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -123,7 +128,7 @@ def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SEC
     were removed; a file that cannot be removed is left, silently."""
     removed = 0
     now = time.time()
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.{'[0-9a-f]' * 2 * _TMP_BYTES}.tmp"):
         with contextlib.suppress(OSError):
             if now - tmp.lstat().st_mtime > older_than:
                 tmp.unlink()

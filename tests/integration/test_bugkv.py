@@ -116,8 +116,11 @@ SUCCESSOR_DELAY = 1.3
 
 def kill_the_successor(at: float) -> list[dict[str, Any]]:
     """Steps by which the leader elected while ``n1`` is cut off kills its own server
-    about ``at`` s into the run, whichever node it is; elections that strike outside
-    ``[at - 0.2, at + 0.8]`` (the initial one, or one after the successor died) do not."""
+    about ``at`` s into the run, whichever node it is: each other node kills itself
+    :data:`SUCCESSOR_DELAY` s after it logs its election, if that kill falls in
+    ``[at - 0.2, at + 0.8]`` (``from`` less the agents' 0.5 s of slack, ``until``), so
+    elections from about ``at - 1.5`` to ``at - 0.5`` strike; earlier or later ones (the
+    initial one, or one after the successor died) do not."""
     return [{"node": n, "f": "start-kill", "on": {"log": "became-leader"},
              "delay": SUCCESSOR_DELAY, "from": at + 0.3, "until": at + 0.8}
             for n in NODES if n != "n1"]  # fmt: skip

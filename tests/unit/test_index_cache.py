@@ -212,14 +212,15 @@ def test_a_killed_writers_stale_temporary_files_are_removed(tmp_path: Path) -> N
     stale = [store / f".{INDEX_NAME}.0123456789ab.tmp", store / f".{CACHE_NAME}.ba9876543210.tmp"]
     fresh = store / f".{INDEX_NAME}.feedfacecafe.tmp"  # a writer still at work
     mine = store / ".notes.txt.0123456789ab.tmp"  # not the index's
-    for f in (*stale, fresh, mine):
+    theirs = store / f".{INDEX_NAME}.bak.tmp"  # not replace_file's name
+    for f in (*stale, fresh, mine, theirs):
         f.write_text("half a page")
     two_hours_ago = time.time() - 7200
-    for f in (*stale, mine):
+    for f in (*stale, mine, theirs):
         os.utime(f, (two_hours_ago, two_hours_ago))
     write_index(store)
     assert [f.exists() for f in stale] == [False, False]
-    assert fresh.exists() and mine.exists()
+    assert fresh.exists() and mine.exists() and theirs.exists()
 
 
 def test_the_page_lists_the_newest_runs_and_says_what_it_left_out(tmp_path: Path) -> None:
