@@ -326,7 +326,8 @@ class GaleraDB:
     # ---- helpers ---------------------------------------------------------------------------
 
     async def _state(self, remote: Remote) -> dict[str, str]:
-        """The node's wsrep status variables (empty when the server does not answer)."""
+        """The node's wsrep status variables; ``{"error": why}`` when the client cannot
+        ask the server (not running, not yet listening)."""
         r = await remote.run(
             self._sql("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment',"
                       "'wsrep_cluster_status','wsrep_cluster_size','wsrep_ready')"),
@@ -344,7 +345,7 @@ class GaleraDB:
             if _serving(state) and int(state.get("wsrep_cluster_size", "0") or 0) >= size:
                 return
             pid = self._path("mariadbd.pid")
-            if not state and await running_pid(remote, pid, COMMAND_TIMEOUT) is None:
+            if "error" in state and await running_pid(remote, pid, COMMAND_TIMEOUT) is None:
                 # Exited (an unknown -o mysqld.<name>, a missing SST tool): say so now, not
                 # at the time limit.
                 raise ClusterError(

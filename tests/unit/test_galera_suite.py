@@ -207,3 +207,34 @@ def test_a_state_transfer_tool_missing_on_a_node_is_named_before_anything_starts
                                            "every node, and n2 has none"):  # fmt: skip
         asyncio.run(db.setup(ctx, ctx.nodes[1], remote))  # type: ignore[arg-type]
     assert remote.commands == ["command -v mariadb-backup"]  # nothing stopped or started
+
+
+def test_a_mariadbd_that_exited_while_starting_fails_at_once() -> None:
+    """The check for a server that exited never ran (the client's failure is a state
+    ``{"error": ...}``, never an empty one): setup waited its whole time limit."""
+    import time
+
+    from harness.control.remote import CommandResult
+    from harness.errors import ClusterError
+
+    class DeadServer:
+        name = "n2"
+
+        async def run(self, cmd: Any, **_kw: Any) -> CommandResult:
+            text = cmd if isinstance(cmd, str) else " ".join(cmd)
+            if text.startswith("tail"):
+                out, code, err = "[ERROR] unknown variable 'bogus=1'\n", 0, ""
+            elif "mariadb" in text and "SHOW GLOBAL STATUS" in text:
+                out, code, err = "", 1, "ERROR 2002 (HY000): Can't connect to local server"
+            else:  # the pid file's process is not alive
+                out, code, err = "", 1, ""
+            return CommandResult(node="n2", command=text, exit_status=code, stdout=out,
+                                 stderr=err, seconds=0.0)  # fmt: skip
+
+    ctx = _ctx()
+    db = GaleraDB()
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match="mariadbd exited while starting") as e:
+        asyncio.run(db._wait(ctx.nodes[1], DeadServer(), within=5.0, size=3))  # type: ignore[arg-type]
+    assert "unknown variable 'bogus=1'" in str(e.value)
+    assert time.monotonic() - t0 < 2.0
