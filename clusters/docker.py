@@ -149,8 +149,9 @@ def _host_key(state_dir: Path, node: str) -> tuple[Path, str]:
     return d, public
 
 
-#: An engine's answer to a create whose name is taken (podman's, then docker's words).
-_NAME_TAKEN = re.compile(r"already (in use|exists|used)|is already in use by container")
+#: An engine's answer to a create whose name is taken (podman's, then docker's words);
+#: not podman's "subnet ... is already used on the host", which a prefix does not cure.
+_NAME_TAKEN = re.compile(r"already (in use|exists)|name \S+ already used")
 
 
 def _made(entry: dict[str, Any]) -> bool:

@@ -382,3 +382,24 @@ def test_cluster_up_says_which_engine_made_the_containers(tmp_path: Path, fake: 
     assert res.exit_code == 0, res.output
     engine = tmp_path / "docker"
     assert f"cluster 'default' (docker, engine {engine}) is up with 3 nodes:" in res.output
+
+
+@pytest.mark.parametrize(
+    ("stderr", "taken"),
+    [
+        ('Error: creating container storage: the container name "clew-n1" is already in use '
+         'by 4f2a. You have to remove that container to be able to reuse that name', True),
+        ('Error response from daemon: Conflict. The container name "/clew-n1" is already in '
+         'use by container "4f2a"', True),
+        ("Error: network name clew-net already used: network already exists", True),
+        ("Error response from daemon: network with name clew-net already exists", True),
+        ("Error: subnet 10.77.5.0/24 is already used on the host or by another config", False),
+        ("Error response from daemon: Pool overlaps with other one on this address space", False),
+    ],
+)
+def test_a_taken_name_is_told_from_a_taken_subnet(stderr: str, taken: bool) -> None:
+    """podman's "subnet ... is already used" was read as a taken name: the person was told
+    to choose another prefix, which does not cure it."""
+    from clusters.docker import _NAME_TAKEN
+
+    assert bool(_NAME_TAKEN.search(stderr)) is taken
