@@ -614,7 +614,11 @@ class DockerProvider:
                         "running" if state.get("Running") else str(state.get("Status", "?"))
                     )
         problems: list[str] = []
-        silent = res is not None and not res.ok and not running  # the engine, not the nodes
+        # The engine did not answer (not the nodes): a failed inspect that found nothing,
+        # unless it said why (every container gone: "no such object", exit 1 or 125).
+        errors = res.stderr.strip().splitlines() if res is not None else []
+        gone = bool(errors) and all(_GONE.search(line) for line in errors)
+        silent = res is not None and not res.ok and not running and not gone
         if silent and res is not None:
             problems.append(f"`{engine.name} inspect` failed: {tail(res, 2)}")
         nodes: dict[str, str] = {}

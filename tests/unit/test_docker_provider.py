@@ -43,7 +43,12 @@ case "$1" in
   ps) if [ -n "$FAKE_LEFTOVER" ]; then echo "0fc1e2"; fi ;;
   cp) ;;
   image) if [ -n "$FAKE_NO_IMAGE" ]; then echo "Error: $4: image not known" >&2; exit 125; fi ;;
-  inspect) cat {inspect} ;;
+  inspect)
+    if [ -n "$FAKE_ALL_GONE" ]; then
+      echo "[]"; for id in "$@"; do [ "$id" = inspect ] || echo "Error: No such object: $id" >&2
+      done; exit 1
+    fi
+    cat {inspect} ;;
   exec)
     if [ "$2" = -i ]; then cat >> {authorized}
     else echo "partition=yes nft works (NET_ADMIN)"; echo "packet-netem=no the kernel has no netem"
@@ -248,6 +253,18 @@ def test_status_per_container(tmp_path: Path, fake: Path) -> None:
     assert status.nodes["n3"] == "container clew-n3 is gone"
     assert status.nodes["n1"] == "up" or "172.18.0.2" in status.nodes["n1"]
     assert not status.healthy
+
+
+def test_status_of_a_cluster_whose_containers_are_all_gone(
+    tmp_path: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every container removed, inspect prints [] and fails (no such object): the
+    nodes are gone, not "unknown: docker did not answer"."""
+    DockerProvider().up(spec(tmp_path))
+    monkeypatch.setenv("FAKE_ALL_GONE", "1")
+    status = DockerProvider().status(tmp_path / "state")
+    assert status.nodes == {f"n{i}": f"container clew-n{i} is gone" for i in (1, 2, 3)}
+    assert not status.problems and not status.healthy
 
 
 def test_wait_ready_names_the_silent_nodes() -> None:
