@@ -256,9 +256,14 @@ _ENGINE_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "CONTAINER_HOST", "CONTAINER_CON
 
 def _engine_env(extra: dict[str, Any]) -> dict[str, str] | None:
     """The environment for engine commands on a cluster that is up: this process's, with
-    the daemon ``up`` used (``extra["engine_env"]``) in place of any other."""
-    saved = extra.get("engine_env") or {}
-    return {**os.environ, **saved} if saved else None
+    the daemon ``up`` used (``extra["engine_env"]``) in place of any other: a variable of
+    :data:`_ENGINE_ENV` that ``up`` did not have is removed, so a shell pointing at
+    another daemon still reaches the default one ``up`` used. ``None`` (this process's
+    as it is) for a cluster saved before the daemon was."""
+    if "engine_env" not in extra:
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in _ENGINE_ENV}
+    return {**env, **(extra["engine_env"] or {})}
 
 
 def _check_image(engine: Engine, image: str) -> None:

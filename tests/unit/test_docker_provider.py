@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -420,3 +421,21 @@ def test_a_taken_name_is_told_from_a_taken_subnet(stderr: str, taken: bool) -> N
     from clusters.docker import _NAME_TAKEN
 
     assert bool(_NAME_TAKEN.search(stderr)) is taken
+
+
+def test_engine_commands_reach_the_daemon_up_used_and_no_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster made with no DOCKER_HOST saved {}: from a shell pointing at another
+    daemon, `down` asked that one, heard "no such container", and left the real ones."""
+    from clusters.docker import _engine_env
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/other.sock")
+    monkeypatch.setenv("CONTAINER_HOST", "unix:///run/podman-other.sock")
+    env = _engine_env({"engine_env": {}})
+    assert env is not None and "DOCKER_HOST" not in env and "CONTAINER_HOST" not in env
+    assert env["PATH"] == os.environ["PATH"]
+    env = _engine_env({"engine_env": {"DOCKER_HOST": "unix:///run/mine.sock"}})
+    assert env is not None and env["DOCKER_HOST"] == "unix:///run/mine.sock"
+    assert "CONTAINER_HOST" not in env
+    assert _engine_env({}) is None  # saved before the daemon was: this shell's
