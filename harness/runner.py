@@ -168,8 +168,11 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
     Returns (cluster, whether this run made it, state dir)."""
     provider = get_provider(spec.provider)
     state = cluster_state_dir(spec)
-    with contextlib.suppress(ClusterError):
-        existing = Cluster.load(state)
+    try:
+        existing: Cluster | None = Cluster.load(state)
+    except ClusterError:  # none there yet (or not one clew can read: its `up` says why)
+        existing = None
+    if existing is not None:
         n = len(existing.nodes)
         if existing.provider == spec.provider and n and n != spec.nodes and not (
             spec.cluster_options  # (they describe a cluster: its provider decides)
@@ -181,11 +184,24 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
                 f"(`{down_command(state)}`)"
             )
         same = existing.provider == spec.provider and n == spec.nodes
-        if same and provider.status(state).healthy:
+        status = None
+        if same:
+            with contextlib.suppress(ClusterError):  # (its `up` then says what is wrong)
+                status = provider.status(state)
+        if status is not None and status.healthy:
             log.info("using the cluster already up in %s", state)
             # A static cluster's password is never saved: read again from the variable
             # `clew cluster up --password-env VAR` named (ConfigError if it is unset).
             return with_passwords(existing), False, state
+        if status is not None and existing.provider == "static" and not spec.cluster_options:
+            # Static hosts are not made by clew, so bringing them up again cannot help
+            # (and its `up` asked for "--nodes host1,host2,host3").
+            down = [f"{k} ({v})" for k, v in status.nodes.items() if v != "up"]
+            raise ClusterError(
+                f"the static cluster in {state} is not healthy: "
+                f"{'; '.join(down + list(status.problems)) or 'no node answers'}; "
+                f"`clew cluster status --state-dir {state}` says more"
+            )
     cluster = provider.up(
         ClusterSpec(
             provider=spec.provider,

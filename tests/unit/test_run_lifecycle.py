@@ -687,3 +687,31 @@ def test_a_cluster_up_with_another_node_count_is_named_with_the_flag_to_give(
     with pytest.raises(ConfigError, match=r"the static cluster up in .* has 3 nodes, and "
                                           r"this run asks for 5; give --nodes 3"):  # fmt: skip
         runner._bring_up(five)
+
+
+def test_a_static_cluster_with_a_node_down_is_named_not_brought_up_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A static cluster of the right size with one host down: the run asked the static
+    provider to bring it up again, which said "needs hosts: --nodes host1,host2,host3"."""
+    from clusters.base import ClusterStatus
+    from harness.errors import ClusterError
+
+    state = tmp_path / "cluster"
+    saved = Cluster(provider="static", name="default", state_dir=str(state),
+                    nodes=tuple(Node(name=n, host="192.0.2.1") for n in NODES))  # fmt: skip
+    saved.save()
+
+    class Static:
+        def status(self, state_dir: Path) -> ClusterStatus:
+            return ClusterStatus(cluster=saved, nodes={"n1": "up", "n2": "connection refused"})
+
+        def up(self, spec: Any) -> Cluster:
+            raise AssertionError("static hosts cannot be brought up again")
+
+    monkeypatch.setattr(runner, "get_provider", lambda name: Static())
+    reuse = load_spec(suite="etcd", nodes=2, provider="static", cluster_state_dir=str(state),
+                      store=str(tmp_path / "store"))  # fmt: skip
+    with pytest.raises(ClusterError, match=r"the static cluster in .* is not healthy: "
+                                           r"n2 \(connection refused\); `clew cluster status"):
+        runner._bring_up(reuse)
