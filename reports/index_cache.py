@@ -8,7 +8,10 @@ from it). A row is reused only while every one of those files is as it was when 
 was read; any change, a file added or removed, and the run is read again. Rows of runs
 that are gone are dropped. A directory the index leaves out (one holding a FIFO:
 :func:`harness.store.special_files`, looked for when a row is read) has no row kept, and is
-looked at again every time.
+looked at again every time. A FIFO that appears after a run's row was kept, where the key
+does not look (``nodes/``, ``clew.log``), leaves the run listed until one of its key's
+files changes: nothing is opened meanwhile, since a kept row is not read again (the page
+rendered without the cache, :func:`reports.index.render_index`, leaves it out at once).
 
 Trust: a row is only a copy of what clew read from files on this machine. The change
 time and inode of a file cannot be carried along when a store is copied or unpacked, nor
