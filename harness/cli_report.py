@@ -100,7 +100,8 @@ def _looks_like_run(run: Path) -> bool:
 @click.option("--idle-timeout", type=FiniteFloatRange(min=0, min_open=True), default=60.0,
               show_default=True, metavar="SECONDS",
               help="Close a connection silent this long (a request not sent, a response "
-                   "not read): each one holds a thread.")  # fmt: skip
+                   "not read), or whose request is not in whole by then: each one holds a "
+                   "thread.")  # fmt: skip
 @click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
               help="Connections served at once, each by a thread; one more is answered "
                    "503 (try again) and closed.")  # fmt: skip

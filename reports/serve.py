@@ -7,17 +7,20 @@ the store gets 404, and so does anything that is neither a file nor a directory 
 foreign store cannot read the store's other files through the server.
 
 A connection silent for :data:`IDLE_TIMEOUT` seconds (a request not sent, a response not
-read) is closed: each holds a thread. At most :data:`MAX_CONNECTIONS` connections are
-served at once; one more is answered ``503 Service Unavailable`` (with ``Retry-After``)
-and closed, so that many clients cannot make the server start a thread each without end.
-A client that goes away mid-download (a browser
-tab closed on a history of gigabytes) is no error of the server's, and prints nothing.
+read), or whose request is not in whole within that time, is closed: each holds a
+thread. At most :data:`MAX_CONNECTIONS` connections are served at once; one more is
+answered ``503 Service Unavailable`` (with ``Retry-After``) and closed, so that many
+clients cannot make the server start a thread each without end. A client that goes away
+mid-download (a browser tab closed on a history of gigabytes) is no error of the
+server's, and prints nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
+import socket
 import sys
 import threading
 import urllib.parse
@@ -94,7 +97,35 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(self.idle_timeout)  # before the request is read
+        self._request_timer: threading.Timer | None = None
         super().setup()
+
+    def handle_one_request(self) -> None:
+        # The idle timeout bounds each read; a client trickling its request a byte at a
+        # time would still hold the connection for ever, so the request line and headers
+        # must arrive whole within it too.
+        if self.idle_timeout is not None:
+            self._request_timer = threading.Timer(self.idle_timeout, self._cut_off)
+            self._request_timer.daemon = True
+            self._request_timer.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._stop_request_timer()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self._stop_request_timer()  # the request is in: the response may take its time
+        return ok
+
+    def _stop_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+
+    def _cut_off(self) -> None:
+        with contextlib.suppress(OSError):
+            self.request.shutdown(socket.SHUT_RDWR)
 
     def send_head(self) -> Any:
         target = resolve(self.store, self.path)

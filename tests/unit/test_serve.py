@@ -218,3 +218,30 @@ def test_connections_beyond_the_cap_are_told_to_retry_and_closed(store: Path) ->
         srv.shutdown()
         srv.server_close()
         t.join(5)
+
+
+def test_a_request_trickled_in_is_cut_off_at_the_idle_timeout(store: Path) -> None:
+    """The idle timeout bounded each read: a header byte every few seconds held the
+    connection (and its slot) for ever."""
+    srv = make_server(store, "127.0.0.1", 0, idle_timeout=0.6)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n")
+            t0 = time.monotonic()
+            closed = False
+            while time.monotonic() - t0 < 6 and not closed:
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")  # well within the idle timeout each time
+                    s.settimeout(0.2)
+                    closed = s.recv(1) == b""
+                except TimeoutError:
+                    pass
+                except OSError:  # reset: closed as well
+                    closed = True
+            assert closed and time.monotonic() - t0 < 3
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)
