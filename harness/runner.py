@@ -36,8 +36,11 @@ import logging
 import logging.handlers
 import platform
 import random
+import signal
+import threading
 import time
 import traceback
+import types
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +137,45 @@ async def _interruptible(run: Coroutine[Any, Any, None]) -> None:
         await run
     finally:
         _RUNS.pop(id(task), None)
+
+
+def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(run)`` as a run :func:`interrupt_runs` can reach, where a first Ctrl-C
+    cancels it at the event loop's next turn, between two steps of its tasks; a second
+    one raises KeyboardInterrupt where it lands (abandon the run), as asyncio's own.
+
+    asyncio's own handler (``asyncio.Runner``) cancels the main task inside the signal
+    handler, that is between any two bytecodes of whatever runs: a worker that had just
+    seen the scheduler's waiter pending (``not s.done()``) then set the result of a
+    future the cancellation had cancelled meanwhile, and died of
+    ``InvalidStateError('invalid state')`` (seen as "worker failed: ..." after a Ctrl-C;
+    a timer's ``_set`` could meet the same). Cancelling from the loop, as
+    :func:`interrupt_runs` does for runs in other threads, leaves every check-then-set on
+    the loop's one thread true. A first Ctrl-C before the run is reachable raises
+    KeyboardInterrupt; so does a run that ends cancelled by one (as asyncio's)."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        asyncio.run(_interruptible(run))  # someone else owns Ctrl-C (a campaign)
+        return
+    pressed: list[bool] = []
+
+    def on_sigint(signum: int, frame: types.FrameType | None) -> None:
+        if not pressed:
+            pressed.append(True)
+            if interrupt_runs():  # a cancel at the loop's next turn, not here
+                return
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        asyncio.run(_interruptible(run))
+    except asyncio.CancelledError:
+        if pressed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if signal.getsignal(signal.SIGINT) is on_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(slots=True)
@@ -774,7 +816,7 @@ def run_test(
             run_scopes = _execute(
                 spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
             )
-            asyncio.run(_interruptible(run_scopes))
+            _run_interruptible(run_scopes)
         except (KeyboardInterrupt, asyncio.CancelledError):  # a Ctrl-C, or interrupt_runs
             if life.run is None:
                 raise

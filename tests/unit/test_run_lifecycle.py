@@ -205,6 +205,56 @@ def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
     assert results["incomplete"] == "interrupted (Ctrl-C)"
 
 
+def test_a_ctrl_c_between_a_workers_look_at_the_schedulers_waiter_and_its_set_is_harmless(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker that completes an op wakes the scheduler (the run's main task, waiting on
+    # its waiter): `if not s.done(): s.set_result(None)`. A signal handler runs between
+    # any two bytecodes; asyncio's own, there, cancelled the main task and with it that
+    # waiter, and the worker died: "worker failed: InvalidStateError('invalid state')".
+    # Here the Ctrl-C lands just there, in the worker's look at the waiter.
+    import harness.interpreter as interpreter
+
+    looks: list[bool] = []
+    raised: list[int] = []
+
+    class LandsInDone:
+        def __init__(self, fut: asyncio.Future[Any]) -> None:
+            self.fut = fut
+
+        def done(self) -> bool:
+            pending = not self.fut.done()
+            looks.append(pending)
+            if pending and len(looks) >= 20 and not raised:
+                raised.append(len(looks))
+                signal.raise_signal(signal.SIGINT)  # its handler runs before this returns
+            return not pending
+
+        def set_result(self, value: Any) -> None:
+            self.fut.set_result(value)
+
+    def get(run: Any) -> Any:
+        fut = run.__dict__["_waiter"]
+        return None if fut is None else LandsInDone(fut)
+
+    def put(run: Any, fut: Any) -> None:
+        run.__dict__["_waiter"] = fut
+
+    async def waits(self: FakeClient, ctx: TestContext, op: Op) -> Op:
+        await asyncio.sleep(0)  # handed to its worker, which then wakes the scheduler
+        return {"type": "ok", "value": 1}
+
+    monkeypatch.setattr(interpreter._Run, "sched_waiter", property(get, put), raising=False)
+    monkeypatch.setattr(FakeClient, "invoke", waits)
+    gen = clients(limit(100_000, repeat({"f": "read"})))
+    outcome = runner.run_test(spec(tmp_path, time_limit=600), suite=suite(events, gen))
+    assert raised and outcome.problems == [
+        "interrupted (Ctrl-C); the history so far is checked"]  # fmt: skip
+    log = (outcome.run_dir / "clew.log").read_text()
+    assert "worker failed" not in log and "InvalidStateError" not in log
+    assert events[6:13] == UNWIND and 10 <= outcome.ops < 100_000
+
+
 def test_a_run_stopped_by_an_error_after_some_ops_is_unknown_and_says_why(
     events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
