@@ -191,6 +191,8 @@ class RunOutcome:
     duration: float = 0.0
     wall_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
+    #: Whether a Ctrl-C stopped the run, its check or its report (the run is recorded).
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -633,15 +635,30 @@ def _check(
     """Run the workload's checker over the journal (crashes become "unknown"); also the
     seconds checking took, and a note if the journal's torn last line was left out."""
     history, torn = read_run_history(run.history)
+    checked, seconds = _verdicts(history, workload, ctx)
+    return checked, history, seconds, torn
+
+
+def _verdicts(
+    history: History, workload: Workload | None, ctx: TestContext | None
+) -> tuple[dict[str, Result], float]:
+    """The workload's checker's verdict on ``history`` (a crash is "unknown"), and the
+    seconds it took."""
     if workload is None or ctx is None:
-        return {}, history, 0.0, torn
+        return {}, 0.0
     t0 = time.monotonic()
     try:
         result = workload.check(history, ctx)
     except Exception as e:  # a checker that raises gives "unknown", never a crash
         log.exception("checker %s crashed", workload.name)
         result = Result(valid=UNKNOWN, checker=workload.name, cause=f"checker crashed: {e}")
-    return {workload.name: result}, history, time.monotonic() - t0, torn
+    return {workload.name: result}, time.monotonic() - t0
+
+
+#: The cause of a check a Ctrl-C stopped (:func:`run_test`).
+CHECK_INTERRUPTED = "the check was interrupted (Ctrl-C); `clew analyze RUN_DIR` checks it again"
+#: The problem of a run whose report a Ctrl-C stopped (:func:`run_test`).
+REPORT_INTERRUPTED = "the report was interrupted (Ctrl-C); `clew report RUN_DIR` writes it"
 
 
 def _results(
@@ -780,7 +797,10 @@ def run_test(
     Raises :class:`~harness.errors.ClewError` for problems before the run is recorded (an
     unknown suite or workload, a cluster that cannot come up, a fault kind this cluster
     and database cannot have): then no run directory exists and no ``latest`` link moved.
-    After that, problems are recorded in results.json.
+    After that, problems are recorded in results.json. A Ctrl-C during the run stops it
+    (the scopes unwind, healing); one during its check or its report stops that, and the
+    run is recorded all the same (an interrupted check is "unknown"); either way the
+    outcome says ``interrupted``.
     """
     t0 = time.monotonic()
     spec, suite = check_before_cluster(spec, schedule or (), suite, stored=replay_of is not None)
@@ -811,6 +831,7 @@ def run_test(
         return run
 
     life = _Lifecycle()
+    interrupted = False  # by a Ctrl-C: the run, its check or its report
     try:
         try:
             run_scopes = _execute(
@@ -823,6 +844,7 @@ def run_test(
             if _recorded(life.run):  # (else the run says there is nothing to check, below)
                 life.problems.append("interrupted (Ctrl-C); the history so far is checked")
             life.incomplete = "interrupted (Ctrl-C)"
+            interrupted = True
         except ClewError as e:
             if life.run is None or not life.run.history.exists():
                 raise  # nothing was recorded: the error is the whole story
@@ -841,10 +863,19 @@ def run_test(
             life.problems.append("no op was recorded before the run stopped; nothing to check")
         elif run.history.exists():
             progress.begin("check", "checking the history")
-            checked, history, check_seconds, torn = _check(run, workload, ctx)
+            history, torn = read_run_history(run.history)
             if torn is not None:
                 life.problems.append(torn)
                 life.incomplete = life.incomplete or "the journal's last line was torn"
+            t_check = time.monotonic()
+            try:
+                checked, check_seconds = _verdicts(history, workload, ctx)
+            except KeyboardInterrupt:  # the run is recorded all the same, its check unknown
+                progress.end(stopped=True)
+                interrupted = True
+                check_seconds = time.monotonic() - t_check
+                name = workload.name if workload is not None else "check"
+                checked = {name: Result(valid=UNKNOWN, checker=name, cause=CHECK_INTERRUPTED)}
         results = _results(
             run, checked, history, problems=life.problems, residue=life.residue,
             wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
@@ -852,8 +883,14 @@ def run_test(
         )  # fmt: skip
         results.write(run.path)
         progress.begin("report", "writing report.html and the store's index")
-        _render_report(run, history, Path(spec.store))
-        progress.end()
+        try:
+            _render_report(run, history, Path(spec.store))
+            progress.end()
+        except KeyboardInterrupt:  # results.json is written: the verdict is kept
+            progress.end(stopped=True)
+            interrupted = True
+            results.problems.append(REPORT_INTERRUPTED)
+            results.write(run.path)
     finally:
         for h in handlers:
             clew_log.removeHandler(h)
@@ -862,6 +899,7 @@ def run_test(
         run_dir=run.path, valid=results.valid, results=results.to_json(),
         ops=results.ops or 0, duration=results.duration or 0.0,
         wall_seconds=results.wall_seconds, problems=results.problems,
+        interrupted=interrupted,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ code, the interpreter, the journal and the store are real.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 from collections.abc import Iterator
@@ -253,6 +254,45 @@ def test_a_ctrl_c_between_a_workers_look_at_the_schedulers_waiter_and_its_set_is
     log = (outcome.run_dir / "clew.log").read_text()
     assert "worker failed" not in log and "InvalidStateError" not in log
     assert events[6:13] == UNWIND and 10 <= outcome.ops < 100_000
+
+
+def test_a_ctrl_c_during_the_check_records_the_run_with_its_check_unknown(
+    events: Events, tmp_path: Path
+) -> None:
+    # It ended `clew test` with "Aborted." (exit 130): no results.json, so the heal's
+    # residue and the run's problems were lost, and `clew analyze` said the controller
+    # had stopped before the heal and verify, which had run.
+    def check(history: Any, ctx: TestContext) -> Result:
+        events.append("check")
+        signal.raise_signal(signal.SIGINT)
+        raise AssertionError("the Ctrl-C should have stopped the check")
+
+    the_suite = suite(events, clients(limit(10, repeat({"f": "read"}))))
+    workload = the_suite.workloads["w"]
+
+    def checked_workload(ctx: TestContext) -> Workload:
+        return dataclasses.replace(workload(ctx), check=check)
+
+    the_suite = dataclasses.replace(the_suite, workloads={"w": checked_workload})
+    outcome = runner.run_test(spec(tmp_path), suite=the_suite)
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert outcome.interrupted and outcome.valid == "unknown" and outcome.ops == 10
+    assert results["checkers"]["fake"]["cause"] == runner.CHECK_INTERRUPTED
+    assert results["heal_residue"] == {} and (outcome.run_dir / "report.html").exists()
+
+
+def test_a_ctrl_c_during_the_report_keeps_the_verdict(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def report(*args: Any, **kwargs: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(runner, "write_run_report", report)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert outcome.interrupted and outcome.valid is True
+    assert results["valid"] is True and results["problems"] == [runner.REPORT_INTERRUPTED]
 
 
 def test_a_run_stopped_by_an_error_after_some_ops_is_unknown_and_says_why(
