@@ -458,6 +458,28 @@ def test_leave_db_running_says_what_it_left_up_and_how_to_take_it_down(
     assert "left running" not in res.output
 
 
+def test_a_ctrl_c_stops_the_repeats_of_test_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run a Ctrl-C stopped (recorded, unknown) was followed by the next of
+    `--test-count N`: one Ctrl-C per run was needed to stop the command."""
+    import harness.runner
+    from harness.runner import RunOutcome
+
+    made: list[int] = []
+
+    def fake_run_test(spec: Any, **_kw: Any) -> RunOutcome:
+        made.append(spec.seed)
+        return RunOutcome(run_dir=tmp_path, valid="unknown", results={}, ops=1, duration=1.0,
+                          wall_seconds=2.0, problems=[], interrupted=len(made) == 2)  # fmt: skip
+
+    monkeypatch.setattr(harness.runner, "run_test", fake_run_test)
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "5", "--seed", "7",
+                                   "--store", str(tmp_path / "s")])  # fmt: skip
+    assert res.exit_code == 2 and made == [7, 8], res.output
+    assert "interrupted (Ctrl-C): runs 3 to 5 not made" in res.output
+
+
 def test_a_closed_output_pipe_exits_141_not_a_verdict() -> None:
     """`clew check a b c | head -1` exited 1 ("invalid") with every file valid: Click
     turns a broken pipe into exit 1. Now it is 141, as for a program SIGPIPE stopped, and
