@@ -41,7 +41,7 @@ import threading
 import time
 import traceback
 import types
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,8 +141,9 @@ async def _interruptible(run: Coroutine[Any, Any, None]) -> None:
 
 def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
     """``asyncio.run(run)`` as a run :func:`interrupt_runs` can reach, where a first Ctrl-C
-    cancels it at the event loop's next turn, between two steps of its tasks; a second
-    one raises KeyboardInterrupt where it lands (abandon the run), as asyncio's own.
+    (or SIGTERM) cancels it at the event loop's next turn, between two steps of its
+    tasks; a second one raises KeyboardInterrupt where it lands (abandon the run), as
+    asyncio's own.
 
     asyncio's own handler (``asyncio.Runner``) cancels the main task inside the signal
     handler, that is between any two bytecodes of whatever runs: a worker that had just
@@ -151,31 +152,72 @@ def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
     ``InvalidStateError('invalid state')`` (seen as "worker failed: ..." after a Ctrl-C;
     a timer's ``_set`` could meet the same). Cancelling from the loop, as
     :func:`interrupt_runs` does for runs in other threads, leaves every check-then-set on
-    the loop's one thread true. A first Ctrl-C before the run is reachable raises
-    KeyboardInterrupt; so does a run that ends cancelled by one (as asyncio's)."""
+    the loop's one thread true. An interrupt before the run is reachable raises
+    KeyboardInterrupt; so does a run that ends cancelled by one (as asyncio's), with the
+    argument ``"SIGTERM"`` for a SIGTERM (:func:`interrupt_name`)."""
     main = threading.current_thread() is threading.main_thread()
     if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         asyncio.run(_interruptible(run))  # someone else owns Ctrl-C (a campaign)
         return
-    pressed: list[bool] = []
+    own = [signal.SIGINT]
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
+        own.append(signal.SIGTERM)
+    pressed: list[int] = []
 
-    def on_sigint(signum: int, frame: types.FrameType | None) -> None:
+    def on_signal(signum: int, frame: types.FrameType | None) -> None:
         if not pressed:
-            pressed.append(True)
+            pressed.append(signum)
             if interrupt_runs():  # a cancel at the loop's next turn, not here
                 return
-        raise KeyboardInterrupt
+        raise _interrupt(signum)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    previous = {s: signal.signal(s, on_signal) for s in own}
     try:
         asyncio.run(_interruptible(run))
     except asyncio.CancelledError:
         if pressed:
-            raise KeyboardInterrupt from None
+            raise _interrupt(pressed[0]) from None
         raise
     finally:
-        if signal.getsignal(signal.SIGINT) is on_sigint:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s, handler in previous.items():
+            if signal.getsignal(s) is on_signal:
+                signal.signal(s, handler)
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    """The KeyboardInterrupt that stands for signal ``signum`` (SIGINT, SIGTERM)."""
+    return KeyboardInterrupt("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def interrupt_name(e: BaseException) -> str:
+    """How the interrupt ``e`` (a KeyboardInterrupt, or the cancellation of a run) came,
+    for people: ``"SIGTERM"``, else ``"Ctrl-C"``."""
+    return "SIGTERM" if isinstance(e, KeyboardInterrupt) and e.args == ("SIGTERM",) else "Ctrl-C"
+
+
+def _on_sigterm(signum: int, frame: types.FrameType | None) -> None:
+    raise _interrupt(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """While the block lasts, in the main thread of a process whose SIGINT and SIGTERM
+    nobody else handles: SIGTERM (``kill``, ``timeout``, a CI job cancelled) stops a run
+    as a Ctrl-C does (:func:`_run_interruptible`), and raises KeyboardInterrupt elsewhere
+    (its check, its report). By default it ended clew at once: no heal (the nodes' leases
+    healed the faults later), no teardown, the cluster the run made left up (half made
+    if it was coming up), nothing checked."""
+    main = threading.current_thread() is threading.main_thread()
+    if (not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):  # fmt: skip
+        yield
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass(slots=True)
@@ -655,10 +697,10 @@ def _verdicts(
     return {workload.name: result}, time.monotonic() - t0
 
 
-#: The cause of a check a Ctrl-C stopped (:func:`run_test`).
-CHECK_INTERRUPTED = "the check was interrupted (Ctrl-C); `clew analyze RUN_DIR` checks it again"
-#: The problem of a run whose report a Ctrl-C stopped (:func:`run_test`).
-REPORT_INTERRUPTED = "the report was interrupted (Ctrl-C); `clew report RUN_DIR` writes it"
+#: The cause of a check a Ctrl-C (or SIGTERM) stopped (:func:`run_test`).
+CHECK_INTERRUPTED = "the check was interrupted ({}); `clew analyze RUN_DIR` checks it again"
+#: The problem of a run whose report a Ctrl-C (or SIGTERM) stopped (:func:`run_test`).
+REPORT_INTERRUPTED = "the report was interrupted ({}); `clew report RUN_DIR` writes it"
 
 
 def _results(
@@ -831,70 +873,73 @@ def run_test(
         return run
 
     life = _Lifecycle()
-    interrupted = False  # by a Ctrl-C: the run, its check or its report
-    try:
+    interrupted = False  # by a Ctrl-C or SIGTERM: the run, its check or its report
+    with _sigterm_as_ctrl_c():  # SIGTERM: as a Ctrl-C
         try:
-            run_scopes = _execute(
-                spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
-            )
-            _run_interruptible(run_scopes)
-        except (KeyboardInterrupt, asyncio.CancelledError):  # a Ctrl-C, or interrupt_runs
-            if life.run is None:
-                raise
-            if _recorded(life.run):  # (else the run says there is nothing to check, below)
-                life.problems.append("interrupted (Ctrl-C); the history so far is checked")
-            life.incomplete = "interrupted (Ctrl-C)"
-            interrupted = True
-        except ClewError as e:
-            if life.run is None or not life.run.history.exists():
-                raise  # nothing was recorded: the error is the whole story
-            life.problems.append(str(e))
-            life.incomplete = f"stopped by an error: {e}"
-            if life.run.history.stat().st_size == 0:
-                raise
-        run = life.run
-        assert run is not None
-        ctx, workload = life.ctx, life.workload
-        checked: dict[str, Result] = {}
-        history: History | None = None
-        check_seconds: float | None = None
-        cut_before_any_op = life.incomplete is not None and not _recorded(run)
-        if cut_before_any_op:
-            life.problems.append("no op was recorded before the run stopped; nothing to check")
-        elif run.history.exists():
-            progress.begin("check", "checking the history")
-            history, torn = read_run_history(run.history)
-            if torn is not None:
-                life.problems.append(torn)
-                life.incomplete = life.incomplete or "the journal's last line was torn"
-            t_check = time.monotonic()
             try:
-                checked, check_seconds = _verdicts(history, workload, ctx)
-            except KeyboardInterrupt:  # the run is recorded all the same, its check unknown
+                run_scopes = _execute(
+                    spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
+                )
+                _run_interruptible(run_scopes)
+            except (KeyboardInterrupt, asyncio.CancelledError) as e:  # or interrupt_runs
+                if life.run is None:
+                    raise
+                how = interrupt_name(e)
+                if _recorded(life.run):  # (else the run says there is nothing to check, below)
+                    life.problems.append(f"interrupted ({how}); the history so far is checked")
+                life.incomplete = f"interrupted ({how})"
+                interrupted = True
+            except ClewError as e:
+                if life.run is None or not life.run.history.exists():
+                    raise  # nothing was recorded: the error is the whole story
+                life.problems.append(str(e))
+                life.incomplete = f"stopped by an error: {e}"
+                if life.run.history.stat().st_size == 0:
+                    raise
+            run = life.run
+            assert run is not None
+            ctx, workload = life.ctx, life.workload
+            checked: dict[str, Result] = {}
+            history: History | None = None
+            check_seconds: float | None = None
+            cut_before_any_op = life.incomplete is not None and not _recorded(run)
+            if cut_before_any_op:
+                life.problems.append("no op was recorded before the run stopped; nothing to check")
+            elif run.history.exists():
+                progress.begin("check", "checking the history")
+                history, torn = read_run_history(run.history)
+                if torn is not None:
+                    life.problems.append(torn)
+                    life.incomplete = life.incomplete or "the journal's last line was torn"
+                t_check = time.monotonic()
+                try:
+                    checked, check_seconds = _verdicts(history, workload, ctx)
+                except KeyboardInterrupt as e:  # the run is recorded all the same, unchecked
+                    progress.end(stopped=True)
+                    interrupted = True
+                    check_seconds = time.monotonic() - t_check
+                    name = workload.name if workload is not None else "check"
+                    why = CHECK_INTERRUPTED.format(interrupt_name(e))
+                    checked = {name: Result(valid=UNKNOWN, checker=name, cause=why)}
+            results = _results(
+                run, checked, history, problems=life.problems, residue=life.residue,
+                wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
+                incomplete=life.incomplete,
+            )  # fmt: skip
+            results.write(run.path)
+            progress.begin("report", "writing report.html and the store's index")
+            try:
+                _render_report(run, history, Path(spec.store))
+                progress.end()
+            except KeyboardInterrupt as e:  # results.json is written: the verdict is kept
                 progress.end(stopped=True)
                 interrupted = True
-                check_seconds = time.monotonic() - t_check
-                name = workload.name if workload is not None else "check"
-                checked = {name: Result(valid=UNKNOWN, checker=name, cause=CHECK_INTERRUPTED)}
-        results = _results(
-            run, checked, history, problems=life.problems, residue=life.residue,
-            wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
-            incomplete=life.incomplete,
-        )  # fmt: skip
-        results.write(run.path)
-        progress.begin("report", "writing report.html and the store's index")
-        try:
-            _render_report(run, history, Path(spec.store))
-            progress.end()
-        except KeyboardInterrupt:  # results.json is written: the verdict is kept
-            progress.end(stopped=True)
-            interrupted = True
-            results.problems.append(REPORT_INTERRUPTED)
-            results.write(run.path)
-    finally:
-        for h in handlers:
-            clew_log.removeHandler(h)
-            h.close()
+                results.problems.append(REPORT_INTERRUPTED.format(interrupt_name(e)))
+                results.write(run.path)
+        finally:
+            for h in handlers:
+                clew_log.removeHandler(h)
+                h.close()
     return RunOutcome(
         run_dir=run.path, valid=results.valid, results=results.to_json(),
         ops=results.ops or 0, duration=results.duration or 0.0,

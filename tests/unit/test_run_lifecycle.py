@@ -119,10 +119,12 @@ def default_ctrl_c() -> Iterator[None]:
     Ctrl-C tests raise SIGINT, and an earlier test in the same process (seen once in a
     full parallel run, not found) had left another handler in place, which swallowed it."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, term)
 
 
 @pytest.fixture
@@ -206,6 +208,24 @@ def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
     assert results["incomplete"] == "interrupted (Ctrl-C)"
 
 
+def test_sigterm_stops_a_run_as_a_ctrl_c_does(events: Events, tmp_path: Path) -> None:
+    # By default SIGTERM (kill, timeout, a CI job cancelled) ended clew at once: no heal
+    # (the leases healed later), no teardown, the run's own cluster left up, no check.
+    class TermAtInvoke(CtrlCAtInvoke):
+        def __call__(self, op: Op) -> None:
+            self.calls += 1
+            if self.calls == self.n:
+                signal.raise_signal(signal.SIGTERM)
+
+    gen = clients(limit(1000, repeat({"f": "read"})))
+    outcome = runner.run_test(spec(tmp_path, time_limit=600),
+                              suite=suite(events, gen, TermAtInvoke(5)))  # fmt: skip
+    assert events[6:13] == UNWIND and events[13].startswith("check ")
+    assert outcome.problems == ["interrupted (SIGTERM); the history so far is checked"]
+    assert outcome.interrupted and outcome.valid == "unknown" and 5 <= outcome.ops < 1000
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_a_ctrl_c_between_a_workers_look_at_the_schedulers_waiter_and_its_set_is_harmless(
     events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,7 +297,7 @@ def test_a_ctrl_c_during_the_check_records_the_run_with_its_check_unknown(
     outcome = runner.run_test(spec(tmp_path), suite=the_suite)
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert outcome.interrupted and outcome.valid == "unknown" and outcome.ops == 10
-    assert results["checkers"]["fake"]["cause"] == runner.CHECK_INTERRUPTED
+    assert results["checkers"]["fake"]["cause"] == runner.CHECK_INTERRUPTED.format("Ctrl-C")
     assert results["heal_residue"] == {} and (outcome.run_dir / "report.html").exists()
 
 
@@ -292,7 +312,8 @@ def test_a_ctrl_c_during_the_report_keeps_the_verdict(
         {"f": "read"})))))  # fmt: skip
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert outcome.interrupted and outcome.valid is True
-    assert results["valid"] is True and results["problems"] == [runner.REPORT_INTERRUPTED]
+    assert results["valid"] is True
+    assert results["problems"] == [runner.REPORT_INTERRUPTED.format("Ctrl-C")]
 
 
 def test_a_run_stopped_by_an_error_after_some_ops_is_unknown_and_says_why(
