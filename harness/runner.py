@@ -904,7 +904,7 @@ def run_test(
             check_seconds: float | None = None
             cut_before_any_op = life.incomplete is not None and not _recorded(run)
             if cut_before_any_op:
-                life.problems.append("no op was recorded before the run stopped; nothing to check")
+                life.problems.append(NOTHING_RECORDED)
             elif run.history.exists():
                 progress.begin("check", "checking the history")
                 history, torn = read_run_history(run.history)
@@ -1051,6 +1051,9 @@ def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
     return run, stored
 
 
+#: The problem of a run stopped before its first op (nothing to check).
+NOTHING_RECORDED = "no op was recorded before the run stopped; nothing to check"
+
 #: Why a run without results.json cannot count as valid (:func:`analyze`).
 NEVER_FINISHED = (
     "the run never finished: its controller stopped (crashed or was killed) before writing "
@@ -1069,7 +1072,8 @@ def analyze(
     rewrite ``results.json`` (keeping what the run itself recorded: its wall time, heal
     residue and problems) and the report. Works on the journal of a crashed run, which
     has no results.json: its history is checked, but it cannot count as valid (it is
-    incomplete, :data:`NEVER_FINISHED`). The suite comes from :func:`stored_suite`
+    incomplete, :data:`NEVER_FINISHED`); an empty journal (a run stopped before its first
+    op) has nothing to check and is unknown. The suite comes from :func:`stored_suite`
     (``suite_file``: a file the user names again). ``check_time_limit`` (seconds) and
     ``check_max_memory`` (bytes), if given, replace the run's own options of those names."""
     run, stored = _stored_run(run_dir)
@@ -1096,14 +1100,24 @@ def analyze(
         previous = RunResults.read(run.path)
     except ClewError as e:
         problems.append(f"the previous results could not be read: {e}")
-    checked, history, check_seconds, torn = _check(run, workload, ctx)
-    if torn is not None and torn not in (previous.problems if previous else []):
+    before = previous.problems if previous else []
+    checked: dict[str, Result] = {}
+    history: History | None = None
+    check_seconds: float | None = None
+    torn: str | None = None
+    empty = run.history.stat().st_size == 0  # stopped (or killed) before its first op
+    if empty:
+        if NOTHING_RECORDED not in before:
+            problems.append(NOTHING_RECORDED)
+    else:
+        checked, history, check_seconds, torn = _check(run, workload, ctx)
+    if torn is not None and torn not in before:
         problems.append(torn)
     incomplete = previous.incomplete if previous else None
     if torn is not None:
         incomplete = incomplete or "the journal's last line was torn"
-    if previous is None and not problems:  # no results.json: the run never reached its end
-        incomplete = incomplete or NEVER_FINISHED
+    if previous is None and (not problems or problems == [NOTHING_RECORDED]):
+        incomplete = incomplete or NEVER_FINISHED  # no results.json: it never reached its end
     results = _results(
         run, checked, history,
         problems=(previous.problems if previous else []) + problems,
