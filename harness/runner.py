@@ -155,13 +155,10 @@ def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
     the loop's one thread true. An interrupt before the run is reachable raises
     KeyboardInterrupt; so does a run that ends cancelled by one (as asyncio's), with the
     argument ``"SIGTERM"`` for a SIGTERM (:func:`interrupt_name`)."""
-    main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        asyncio.run(_interruptible(run))  # someone else owns Ctrl-C (a campaign)
+    own = _own_interrupts()
+    if not own:
+        asyncio.run(_interruptible(run))
         return
-    own = [signal.SIGINT]
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
-        own.append(signal.SIGTERM)
     pressed: list[int] = []
 
     def on_signal(signum: int, frame: types.FrameType | None) -> None:
@@ -199,6 +196,21 @@ def _on_sigterm(signum: int, frame: types.FrameType | None) -> None:
     raise _interrupt(signum)
 
 
+def _own_interrupts() -> list[signal.Signals]:
+    """The interrupts a run in this thread handles itself: none outside the main thread
+    or under another's Ctrl-C handler (a campaign's); else SIGINT unless it is ignored
+    (``clew test &`` in a script), and SIGTERM unless someone else handles it."""
+    sigint = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or (
+        sigint not in (signal.default_int_handler, signal.SIG_IGN)
+    ):
+        return []
+    own = [signal.SIGINT] if sigint is signal.default_int_handler else []
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
+        own.append(signal.SIGTERM)
+    return own
+
+
 @contextlib.contextmanager
 def _sigterm_as_ctrl_c() -> Iterator[None]:
     """While the block lasts, in the main thread of a process whose SIGINT and SIGTERM
@@ -207,9 +219,9 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
     (its check, its report). By default it ended clew at once: no heal (the nodes' leases
     healed the faults later), no teardown, the cluster the run made left up (half made
     if it was coming up), nothing checked."""
-    main = threading.current_thread() is threading.main_thread()
-    if (not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):  # fmt: skip
+    if signal.SIGTERM not in _own_interrupts() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
     signal.signal(signal.SIGTERM, _on_sigterm)

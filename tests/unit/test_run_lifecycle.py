@@ -208,9 +208,13 @@ def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
     assert results["incomplete"] == "interrupted (Ctrl-C)"
 
 
-def test_sigterm_stops_a_run_as_a_ctrl_c_does(events: Events, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_stops_a_run_as_a_ctrl_c_does(events: Events, tmp_path: Path, sigint: str) -> None:
     # By default SIGTERM (kill, timeout, a CI job cancelled) ended clew at once: no heal
     # (the leases healed later), no teardown, the run's own cluster left up, no check.
+    # Also where SIGINT is ignored: `clew test … &` in a script, whose only stop is kill.
+    if sigint == "ignored":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the fixture puts it back)
     class TermAtInvoke(CtrlCAtInvoke):
         def __call__(self, op: Op) -> None:
             self.calls += 1
