@@ -919,12 +919,12 @@ def run_test(
                 life.problems.append(NOTHING_RECORDED)
             elif run.history.exists():
                 progress.begin("check", "checking the history")
-                history, torn = read_run_history(run.history)
-                if torn is not None:
-                    life.problems.append(torn)
-                    life.incomplete = life.incomplete or "the journal's last line was torn"
                 t_check = time.monotonic()
                 try:
+                    history, torn = read_run_history(run.history)
+                    if torn is not None:
+                        life.problems.append(torn)
+                        life.incomplete = life.incomplete or "the journal's last line was torn"
                     checked, check_seconds = _verdicts(history, workload, ctx)
                 except KeyboardInterrupt as e:  # the run is recorded all the same, unchecked
                     progress.end(stopped=True)

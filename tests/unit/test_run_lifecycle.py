@@ -280,8 +280,9 @@ def test_a_ctrl_c_between_a_workers_look_at_the_schedulers_waiter_and_its_set_is
     assert events[6:13] == UNWIND and 10 <= outcome.ops < 100_000
 
 
+@pytest.mark.parametrize("where", ["reading the journal", "checking"])
 def test_a_ctrl_c_during_the_check_records_the_run_with_its_check_unknown(
-    events: Events, tmp_path: Path
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     # It ended `clew test` with "Aborted." (exit 130): no results.json, so the heal's
     # residue and the run's problems were lost, and `clew analyze` said the controller
@@ -290,6 +291,15 @@ def test_a_ctrl_c_during_the_check_records_the_run_with_its_check_unknown(
         events.append("check")
         signal.raise_signal(signal.SIGINT)
         raise AssertionError("the Ctrl-C should have stopped the check")
+
+    read = runner.read_run_history
+
+    def interrupted_read(path: Path) -> Any:
+        signal.raise_signal(signal.SIGINT)
+        return read(path)
+
+    if where == "reading the journal":
+        monkeypatch.setattr(runner, "read_run_history", interrupted_read)
 
     the_suite = suite(events, clients(limit(10, repeat({"f": "read"}))))
     workload = the_suite.workloads["w"]
@@ -300,7 +310,8 @@ def test_a_ctrl_c_during_the_check_records_the_run_with_its_check_unknown(
     the_suite = dataclasses.replace(the_suite, workloads={"w": checked_workload})
     outcome = runner.run_test(spec(tmp_path), suite=the_suite)
     results = json.loads((outcome.run_dir / "results.json").read_text())
-    assert outcome.interrupted and outcome.valid == "unknown" and outcome.ops == 10
+    ops = 10 if where == "checking" else 0  # (the journal was not read: not counted)
+    assert outcome.interrupted and outcome.valid == "unknown" and outcome.ops == ops
     assert results["checkers"]["fake"]["cause"] == runner.CHECK_INTERRUPTED.format("Ctrl-C")
     assert results["heal_residue"] == {} and (outcome.run_dir / "report.html").exists()
 
