@@ -376,6 +376,8 @@ class _Lifecycle:
     residue: dict[str, list[str]] = field(default_factory=dict)
     #: Why the run stopped before its end, if it did (see :attr:`RunResults.incomplete`).
     incomplete: str | None = None
+    #: Whether the load ran to its end (its final ops included).
+    loaded: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -633,6 +635,7 @@ async def _execute(
                 on_progress(p, faults.active_names if faults else None)
 
         await _load(spec, ctx, gen, clients, faults, journal, on_op_progress)
+        life.loaded = True
 
 
 async def _load(
@@ -897,10 +900,15 @@ def run_test(
                 if life.run is None:
                     raise
                 how = interrupt_name(e)
-                if _recorded(life.run):  # (else the run says there is nothing to check, below)
-                    life.problems.append(f"interrupted ({how}); the history so far is checked")
-                life.incomplete = f"interrupted ({how})"
                 interrupted = True
+                if life.loaded:  # the heal, verify and teardown are not cut short either
+                    life.problems.append(f"interrupted ({how}) after the load, which ran to "
+                                         "its end; the run is checked as usual")  # fmt: skip
+                else:
+                    if _recorded(life.run):  # (else: nothing to check, below)
+                        life.problems.append(
+                            f"interrupted ({how}); the history so far is checked")
+                    life.incomplete = f"interrupted ({how})"
             except ClewError as e:
                 if life.run is None or not life.run.history.exists():
                     raise  # nothing was recorded: the error is the whole story

@@ -507,10 +507,30 @@ def test_ctrl_c_during_the_nemesis_exit_heals_everything_then_stops_the_run(
     # was checked; and the Ctrl-C was not lost: the run says it was interrupted.
     assert events[events.index("client open n2") + 1:] == [
         "heal all (final)", "verify healed", *UNWIND, "check 8 lines"]  # fmt: skip
-    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    # The load had run to its end: nothing was cut short (it was called incomplete, so
+    # unknown at best, when only the run's exit had been left).
+    assert outcome.problems == ["interrupted (Ctrl-C) after the load, which ran to its end; "
+                                "the run is checked as usual"]  # fmt: skip
+    assert outcome.interrupted and outcome.results["incomplete"] is None
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["heal_residue"] == {"n1": ["pause: a process is still stopped"], "n2": []}
     assert outcome.ops == 4 and results["tainted"] is True
+
+
+def test_a_ctrl_c_after_the_load_leaves_a_valid_run_valid(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def teardown(self: FakeDB, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"teardown {node.name}")
+        if node.name == "n1":
+            signal.raise_signal(signal.SIGINT)
+            await asyncio.sleep(0.05)  # the interrupt lands here
+
+    monkeypatch.setattr(FakeDB, "teardown", teardown)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    assert events[6:13] == UNWIND and outcome.interrupted
+    assert outcome.valid is True and outcome.ops == 10
 
 
 def test_teardown_runs_to_its_end_through_a_cancellation_which_then_goes_on() -> None:
