@@ -97,6 +97,7 @@ def _packet_delay_nfqueue() -> Capability:
     # An NFQUEUE rule, then the delayer binding that queue and letting it go.
     err = _in_throwaway_netns(
         "sh", "-c",
+        "trap '' INT; "  # (see clusters._run.popen_shielded)
         'iptables -w 5 -t mangle -A INPUT -j NFQUEUE --queue-num 1 --queue-bypass && '
         '"$0" "$1" --probe --queue 1',
         python, str(_DELAYER),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
+from typing import Any
 
 from harness.errors import ClusterError
 
-__all__ = ["CommandFailed", "run", "which"]
+__all__ = ["CommandFailed", "popen_shielded", "run", "which"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,25 @@ def which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=_EXTRA_PATH)
 
 
+def popen_shielded(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen(argv, **kwargs)`` out of reach of a Ctrl-C on clew's terminal,
+    which sends SIGINT to clew's whole process group: the command runs in a session of
+    its own, and with SIGINT blocked from the fork on (the child inherits the calling
+    thread's signal mask; a SIGINT sent to the group between the fork and ``setsid()``
+    reached it otherwise). A Ctrl-C is clew's to act on: a run lets its cluster's
+    bring-up and teardown finish. It killed the command under way ("failed with status
+    -2"), the bring-up failed, its cleanup too, and `clew test` exited as if crashed.
+
+    A SIGINT that reached the child before ``setsid()`` stays pending, blocked; a shell
+    unblocks signals while it waits for a command, and would die of it then: a shell
+    script run this way starts with ``trap '' INT``, which discards it."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return subprocess.Popen(argv, start_new_session=True, **kwargs)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def run(
     args: Sequence[str],
     *,
@@ -51,27 +72,35 @@ def run(
     raises :class:`CommandFailed` (the process is killed first).
     """
     argv = list(args)
+    out: str | None = None
+    err: str | None = None
     if argv and "/" not in argv[0]:
         argv[0] = which(argv[0]) or argv[0]
     shown = " ".join(argv)
     purpose = f" ({what})" if what else ""
     log.debug("run: %s", shown)
     try:
-        proc = subprocess.run(
+        child = popen_shielded(
             argv,
-            input=input,
-            capture_output=True,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            check=False,
         )
-    except subprocess.TimeoutExpired as e:
+        with child:
+            try:
+                out, err = child.communicate(input, timeout=timeout)
+            except BaseException:  # the timeout, or a KeyboardInterrupt in the main thread
+                child.kill()
+                out, err = child.communicate()
+                raise
+        proc = subprocess.CompletedProcess(argv, child.returncode, out, err)
+    except subprocess.TimeoutExpired:
         raise CommandFailed(
             f"`{shown}`{purpose} did not finish within {timeout:g} s",
             returncode=None,
-            stdout=_text(e.stdout),
-            stderr=_text(e.stderr),
+            stdout=_text(out),
+            stderr=_text(err),
         ) from None
     except OSError as e:
         raise CommandFailed(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusters._run import CommandFailed, run, which
+from clusters._run import CommandFailed, popen_shielded, run, which
 from harness.errors import ClusterError
 
 __all__ = [
@@ -64,6 +64,7 @@ exec "$4" -D -f {NODE_MOUNT}/sshd_config -E {NODE_MOUNT}/sshd.log
 # `sshd -t` as the node will see it, in a private mount namespace with its own /run/sshd
 # (sshd -t insists on one; the host need not have it).
 _VALIDATE_SCRIPT = f"""set -e
+trap '' INT
 sshd=$1; nodes=$2; shift 2
 mount --bind "$nodes" /opt
 mount -t tmpfs -o mode=755 tmpfs /run
@@ -132,7 +133,7 @@ def generate_keys(keys: Sequence[tuple[Path, str]], *, timeout: float = 10.0) ->
         procs.append(
             (
                 path,
-                subprocess.Popen(
+                popen_shielded(  # a Ctrl-C on clew's terminal is not for it
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,

@@ -23,7 +23,7 @@ __all__ = ["INTERRUPT_EVERY", "stop_on_ctrl_c"]
 #: Seconds between two interrupts of the runs in flight after the first Ctrl-C.
 INTERRUPT_EVERY = 2.0
 
-_FIRST = ("interrupted (Ctrl-C): no new campaign or run starts; the runs in flight are "
+_FIRST = ("interrupted ({}): no new campaign or run starts; the runs in flight are "
           "being stopped (faults healed, databases torn down), recorded, and counted as a "
           "detection only if invalid; the campaign ends as interrupted. "
           "Ctrl-C again to abandon them at once.")  # fmt: skip
@@ -40,17 +40,20 @@ def stop_on_ctrl_c(
     """While the block lasts (in the main thread; elsewhere it changes nothing): the first
     Ctrl-C sets ``stop``, says so with ``say`` and calls ``interrupt`` at once and every
     ``every`` seconds until the block ends (an error of ``interrupt`` is ignored); a
-    second Ctrl-C raises KeyboardInterrupt. Yields ``stop``. The previous handler of
-    SIGINT is restored at the end."""
+    second Ctrl-C raises KeyboardInterrupt. SIGTERM, unless handled already, does as a
+    Ctrl-C. Yields ``stop``. The previous handlers are restored at the end."""
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
     done = threading.Event()
     pressed = threading.Event()
 
+    how: list[str] = []
+
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if pressed.is_set():
             raise KeyboardInterrupt
+        how.append("SIGTERM" if signum == signal.SIGTERM else "Ctrl-C")
         pressed.set()
         stop.set()
 
@@ -58,18 +61,25 @@ def stop_on_ctrl_c(
         pressed.wait()
         if done.is_set():
             return
-        say(_FIRST)
+        say(_FIRST.format(how[0] if how else "Ctrl-C"))
         while not done.is_set():
             with contextlib.suppress(Exception):
                 interrupt()
             done.wait(every)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    # SIGTERM (kill, timeout, a cancelled CI job) as a Ctrl-C, unless someone handles it:
+    # by default it ended the campaign at once, its run unhealed until the leases ran out.
+    term = signal.getsignal(signal.SIGTERM)
+    if term is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, on_sigint)
     thread = threading.Thread(target=interrupter, name="clew-ctrl-c", daemon=True)
     thread.start()
     try:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+        if term is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, term)
         done.set()
         pressed.set()  # wakes the interrupter, which sees done and ends

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
 import traceback
@@ -903,6 +904,17 @@ def main() -> None:
     finally:
         if _FREEZE_AT_EXIT:
             gc.freeze()
+        _quiet_ctrl_c_at_exit()
+
+
+def _quiet_ctrl_c_at_exit() -> None:
+    """The command is done: a Ctrl-C while the interpreter exits (it joins the checker's
+    worker threads, which can take a second or two) ends the process at once and quietly,
+    as the signal's default does. Python's handler printed "Exception ignored in: <module
+    'threading'>" and a KeyboardInterrupt traceback there, after the run's verdict."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        with contextlib.suppress(ValueError):  # (not the main thread: nothing to do)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -274,7 +274,7 @@ def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
 @click.option("--leave-db-running", is_flag=True, default=None,
               help="Keep the database (and the cluster) up after the run.")
 @click.option("--test-count", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Run the test this many times.")
+              help="Run the test this many times (a Ctrl-C stops them).")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
               help="Write a JUnit XML report of the runs here (for CI systems).")
 @click.option("--no-progress", is_flag=True, help="No live status line.")
@@ -381,6 +381,9 @@ def test_cmd(
         _print_outcome(outcome)
         if run_spec.leave_db_running:
             click.echo(_left_running(run_spec))
+        if outcome.interrupted and i + 1 < test_count:  # a Ctrl-C stops the command
+            click.echo(f"interrupted (Ctrl-C): runs {i + 2} to {test_count} not made")
+            break
     if junit_xml:
         # The run directories are named for the test with its workload resolved.
         _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)

@@ -36,9 +36,12 @@ import logging
 import logging.handlers
 import platform
 import random
+import signal
+import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+import types
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +139,99 @@ async def _interruptible(run: Coroutine[Any, Any, None]) -> None:
         _RUNS.pop(id(task), None)
 
 
+def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(run)`` as a run :func:`interrupt_runs` can reach, where a first Ctrl-C
+    (or SIGTERM) cancels it at the event loop's next turn, between two steps of its
+    tasks; a second one raises KeyboardInterrupt where it lands (abandon the run), as
+    asyncio's own.
+
+    asyncio's own handler (``asyncio.Runner``) cancels the main task inside the signal
+    handler, that is between any two bytecodes of whatever runs: a worker that had just
+    seen the scheduler's waiter pending (``not s.done()``) then set the result of a
+    future the cancellation had cancelled meanwhile, and died of
+    ``InvalidStateError('invalid state')`` (seen as "worker failed: ..." after a Ctrl-C;
+    a timer's ``_set`` could meet the same). Cancelling from the loop, as
+    :func:`interrupt_runs` does for runs in other threads, leaves every check-then-set on
+    the loop's one thread true. An interrupt before the run is reachable raises
+    KeyboardInterrupt; so does a run that ends cancelled by one (as asyncio's), with the
+    argument ``"SIGTERM"`` for a SIGTERM (:func:`interrupt_name`)."""
+    own = _own_interrupts()
+    if not own:
+        asyncio.run(_interruptible(run))
+        return
+    pressed: list[int] = []
+
+    def on_signal(signum: int, frame: types.FrameType | None) -> None:
+        if not pressed:
+            pressed.append(signum)
+            if interrupt_runs():  # a cancel at the loop's next turn, not here
+                return
+        raise _interrupt(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in own}
+    try:
+        asyncio.run(_interruptible(run))
+    except asyncio.CancelledError:
+        if pressed:
+            raise _interrupt(pressed[0]) from None
+        raise
+    finally:
+        for s, handler in previous.items():
+            if signal.getsignal(s) is on_signal:
+                signal.signal(s, handler)
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    """The KeyboardInterrupt that stands for signal ``signum`` (SIGINT, SIGTERM)."""
+    return KeyboardInterrupt("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def interrupt_name(e: BaseException) -> str:
+    """How the interrupt ``e`` (a KeyboardInterrupt, or the cancellation of a run) came,
+    for people: ``"SIGTERM"``, else ``"Ctrl-C"``."""
+    return "SIGTERM" if isinstance(e, KeyboardInterrupt) and e.args == ("SIGTERM",) else "Ctrl-C"
+
+
+def _on_sigterm(signum: int, frame: types.FrameType | None) -> None:
+    raise _interrupt(signum)
+
+
+def _own_interrupts() -> list[signal.Signals]:
+    """The interrupts a run in this thread handles itself: none outside the main thread
+    or under another's Ctrl-C handler (a campaign's); else SIGINT unless it is ignored
+    (``clew test &`` in a script), and SIGTERM unless someone else handles it."""
+    sigint = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or (
+        sigint not in (signal.default_int_handler, signal.SIG_IGN)
+    ):
+        return []
+    own = [signal.SIGINT] if sigint is signal.default_int_handler else []
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
+        own.append(signal.SIGTERM)
+    return own
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """While the block lasts, in the main thread of a process whose SIGINT and SIGTERM
+    nobody else handles: SIGTERM (``kill``, ``timeout``, a CI job cancelled) stops a run
+    as a Ctrl-C does (:func:`_run_interruptible`), and raises KeyboardInterrupt elsewhere
+    (its check, its report). By default it ended clew at once: no heal (the nodes' leases
+    healed the faults later), no teardown, the cluster the run made left up (half made
+    if it was coming up), nothing checked."""
+    if signal.SIGTERM not in _own_interrupts() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass(slots=True)
 class RunOutcome:
     """What one run produced: its directory, verdict and results (``results.json``);
@@ -149,6 +245,8 @@ class RunOutcome:
     duration: float = 0.0
     wall_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
+    #: Whether a Ctrl-C stopped the run, its check or its report (the run is recorded).
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -294,6 +392,8 @@ class _Lifecycle:
     residue: dict[str, list[str]] = field(default_factory=dict)
     #: Why the run stopped before its end, if it did (see :attr:`RunResults.incomplete`).
     incomplete: str | None = None
+    #: Whether the load ran to its end (its final ops included).
+    loaded: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -551,6 +651,7 @@ async def _execute(
                 on_progress(p, faults.active_names if faults else None)
 
         await _load(spec, ctx, gen, clients, faults, journal, on_op_progress)
+        life.loaded = True
 
 
 async def _load(
@@ -607,15 +708,30 @@ def _check(
     """Run the workload's checker over the journal (crashes become "unknown"); also the
     seconds checking took, and a note if the journal's torn last line was left out."""
     history, torn = read_run_history(run.history)
+    checked, seconds = _verdicts(history, workload, ctx)
+    return checked, history, seconds, torn
+
+
+def _verdicts(
+    history: History, workload: Workload | None, ctx: TestContext | None
+) -> tuple[dict[str, Result], float]:
+    """The workload's checker's verdict on ``history`` (a crash is "unknown"), and the
+    seconds it took."""
     if workload is None or ctx is None:
-        return {}, history, 0.0, torn
+        return {}, 0.0
     t0 = time.monotonic()
     try:
         result = workload.check(history, ctx)
     except Exception as e:  # a checker that raises gives "unknown", never a crash
         log.exception("checker %s crashed", workload.name)
         result = Result(valid=UNKNOWN, checker=workload.name, cause=f"checker crashed: {e}")
-    return {workload.name: result}, history, time.monotonic() - t0, torn
+    return {workload.name: result}, time.monotonic() - t0
+
+
+#: The cause of a check a Ctrl-C (or SIGTERM) stopped (:func:`run_test`).
+CHECK_INTERRUPTED = "the check was interrupted ({}); `clew analyze RUN_DIR` checks it again"
+#: The problem of a run whose report a Ctrl-C (or SIGTERM) stopped (:func:`run_test`).
+REPORT_INTERRUPTED = "the report was interrupted ({}); `clew report RUN_DIR` writes it"
 
 
 def _results(
@@ -754,7 +870,10 @@ def run_test(
     Raises :class:`~harness.errors.ClewError` for problems before the run is recorded (an
     unknown suite or workload, a cluster that cannot come up, a fault kind this cluster
     and database cannot have): then no run directory exists and no ``latest`` link moved.
-    After that, problems are recorded in results.json.
+    After that, problems are recorded in results.json. A Ctrl-C during the run stops it
+    (the scopes unwind, healing); one during its check or its report stops that, and the
+    run is recorded all the same (an interrupted check is "unknown"); either way the
+    outcome says ``interrupted``.
     """
     t0 = time.monotonic()
     spec, suite = check_before_cluster(spec, schedule or (), suite, stored=replay_of is not None)
@@ -785,57 +904,83 @@ def run_test(
         return run
 
     life = _Lifecycle()
-    try:
+    interrupted = False  # by a Ctrl-C or SIGTERM: the run, its check or its report
+    with _sigterm_as_ctrl_c():  # SIGTERM: as a Ctrl-C
         try:
-            run_scopes = _execute(
-                spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
-            )
-            asyncio.run(_interruptible(run_scopes))
-        except (KeyboardInterrupt, asyncio.CancelledError):  # a Ctrl-C, or interrupt_runs
-            if life.run is None:
-                raise
-            if _recorded(life.run):  # (else the run says there is nothing to check, below)
-                life.problems.append("interrupted (Ctrl-C); the history so far is checked")
-            life.incomplete = "interrupted (Ctrl-C)"
-        except ClewError as e:
-            if life.run is None or not life.run.history.exists():
-                raise  # nothing was recorded: the error is the whole story
-            life.problems.append(str(e))
-            life.incomplete = f"stopped by an error: {e}"
-            if life.run.history.stat().st_size == 0:
-                raise
-        run = life.run
-        assert run is not None
-        ctx, workload = life.ctx, life.workload
-        checked: dict[str, Result] = {}
-        history: History | None = None
-        check_seconds: float | None = None
-        cut_before_any_op = life.incomplete is not None and not _recorded(run)
-        if cut_before_any_op:
-            life.problems.append("no op was recorded before the run stopped; nothing to check")
-        elif run.history.exists():
-            progress.begin("check", "checking the history")
-            checked, history, check_seconds, torn = _check(run, workload, ctx)
-            if torn is not None:
-                life.problems.append(torn)
-                life.incomplete = life.incomplete or "the journal's last line was torn"
-        results = _results(
-            run, checked, history, problems=life.problems, residue=life.residue,
-            wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
-            incomplete=life.incomplete,
-        )  # fmt: skip
-        results.write(run.path)
-        progress.begin("report", "writing report.html and the store's index")
-        _render_report(run, history, Path(spec.store))
-        progress.end()
-    finally:
-        for h in handlers:
-            clew_log.removeHandler(h)
-            h.close()
+            try:
+                run_scopes = _execute(
+                    spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
+                )
+                _run_interruptible(run_scopes)
+            except (KeyboardInterrupt, asyncio.CancelledError) as e:  # or interrupt_runs
+                if life.run is None:
+                    raise
+                how = interrupt_name(e)
+                interrupted = True
+                if life.loaded:  # the heal, verify and teardown are not cut short either
+                    life.problems.append(f"interrupted ({how}) after the load, which ran to "
+                                         "its end; the run is checked as usual")  # fmt: skip
+                else:
+                    if _recorded(life.run):  # (else: nothing to check, below)
+                        life.problems.append(
+                            f"interrupted ({how}); the history so far is checked")
+                    life.incomplete = f"interrupted ({how})"
+            except ClewError as e:
+                if life.run is None or not life.run.history.exists():
+                    raise  # nothing was recorded: the error is the whole story
+                life.problems.append(str(e))
+                life.incomplete = f"stopped by an error: {e}"
+                if life.run.history.stat().st_size == 0:
+                    raise
+            run = life.run
+            assert run is not None
+            ctx, workload = life.ctx, life.workload
+            checked: dict[str, Result] = {}
+            history: History | None = None
+            check_seconds: float | None = None
+            cut_before_any_op = life.incomplete is not None and not _recorded(run)
+            if cut_before_any_op:
+                life.problems.append(NOTHING_RECORDED)
+            elif run.history.exists():
+                progress.begin("check", "checking the history")
+                t_check = time.monotonic()
+                try:
+                    history, torn = read_run_history(run.history)
+                    if torn is not None:
+                        life.problems.append(torn)
+                        life.incomplete = life.incomplete or "the journal's last line was torn"
+                    checked, check_seconds = _verdicts(history, workload, ctx)
+                except KeyboardInterrupt as e:  # the run is recorded all the same, unchecked
+                    progress.end(stopped=True)
+                    interrupted = True
+                    check_seconds = time.monotonic() - t_check
+                    name = workload.name if workload is not None else "check"
+                    why = CHECK_INTERRUPTED.format(interrupt_name(e))
+                    checked = {name: Result(valid=UNKNOWN, checker=name, cause=why)}
+            results = _results(
+                run, checked, history, problems=life.problems, residue=life.residue,
+                wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
+                incomplete=life.incomplete,
+            )  # fmt: skip
+            results.write(run.path)
+            progress.begin("report", "writing report.html and the store's index")
+            try:
+                _render_report(run, history, Path(spec.store))
+                progress.end()
+            except KeyboardInterrupt as e:  # results.json is written: the verdict is kept
+                progress.end(stopped=True)
+                interrupted = True
+                results.problems.append(REPORT_INTERRUPTED.format(interrupt_name(e)))
+                results.write(run.path)
+        finally:
+            for h in handlers:
+                clew_log.removeHandler(h)
+                h.close()
     return RunOutcome(
         run_dir=run.path, valid=results.valid, results=results.to_json(),
         ops=results.ops or 0, duration=results.duration or 0.0,
         wall_seconds=results.wall_seconds, problems=results.problems,
+        interrupted=interrupted,
     )  # fmt: skip
 
 
@@ -942,6 +1087,9 @@ def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
     return run, stored
 
 
+#: The problem of a run stopped before its first op (nothing to check).
+NOTHING_RECORDED = "no op was recorded before the run stopped; nothing to check"
+
 #: Why a run without results.json cannot count as valid (:func:`analyze`).
 NEVER_FINISHED = (
     "the run never finished: its controller stopped (crashed or was killed) before writing "
@@ -960,7 +1108,8 @@ def analyze(
     rewrite ``results.json`` (keeping what the run itself recorded: its wall time, heal
     residue and problems) and the report. Works on the journal of a crashed run, which
     has no results.json: its history is checked, but it cannot count as valid (it is
-    incomplete, :data:`NEVER_FINISHED`). The suite comes from :func:`stored_suite`
+    incomplete, :data:`NEVER_FINISHED`); an empty journal (a run stopped before its first
+    op) has nothing to check and is unknown. The suite comes from :func:`stored_suite`
     (``suite_file``: a file the user names again). ``check_time_limit`` (seconds) and
     ``check_max_memory`` (bytes), if given, replace the run's own options of those names."""
     run, stored = _stored_run(run_dir)
@@ -987,14 +1136,24 @@ def analyze(
         previous = RunResults.read(run.path)
     except ClewError as e:
         problems.append(f"the previous results could not be read: {e}")
-    checked, history, check_seconds, torn = _check(run, workload, ctx)
-    if torn is not None and torn not in (previous.problems if previous else []):
+    before = previous.problems if previous else []
+    checked: dict[str, Result] = {}
+    history: History | None = None
+    check_seconds: float | None = None
+    torn: str | None = None
+    empty = run.history.stat().st_size == 0  # stopped (or killed) before its first op
+    if empty:
+        if NOTHING_RECORDED not in before:
+            problems.append(NOTHING_RECORDED)
+    else:
+        checked, history, check_seconds, torn = _check(run, workload, ctx)
+    if torn is not None and torn not in before:
         problems.append(torn)
     incomplete = previous.incomplete if previous else None
     if torn is not None:
         incomplete = incomplete or "the journal's last line was torn"
-    if previous is None and not problems:  # no results.json: the run never reached its end
-        incomplete = incomplete or NEVER_FINISHED
+    if previous is None and (not problems or problems == [NOTHING_RECORDED]):
+        incomplete = incomplete or NEVER_FINISHED  # no results.json: it never reached its end
     results = _results(
         run, checked, history,
         problems=(previous.problems if previous else []) + problems,

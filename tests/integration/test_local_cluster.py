@@ -232,6 +232,51 @@ def test_a_failed_up_removes_what_it_made(
     assert_gone(state, "cly-", "10.77.206.0/24", [], before)
 
 
+def test_a_ctrl_c_on_the_terminal_while_up_runs_kills_none_of_its_commands(
+    provider: LocalProvider, tmp_path: Path
+) -> None:
+    # `clew test` brings the cluster up in a thread and lets it finish on a Ctrl-C, but a
+    # terminal sends SIGINT to its whole process group: the bring-up's `ip` and
+    # `ssh-keygen` died of it ("failed with status -2") and the run exited 255. Here the
+    # group gets a SIGINT as each command of `up` (run in a thread) has started; the main
+    # thread's handler ignores them (a Python handler is not inherited, SIG_IGN would be).
+    state = tmp_path / "state"
+    options = {"prefix": "iq5-", "subnet": "10.77.210.0/24", "bridge": "iq5-br0"}
+    code = f"""
+import os, signal, subprocess, threading
+from clusters.base import ClusterSpec
+from clusters.local import LocalProvider
+signal.signal(signal.SIGINT, lambda *a: None)
+sent = []
+class CtrlCOnceStarted(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        os.killpg(0, signal.SIGINT)
+        sent.append(1)
+subprocess.Popen = CtrlCOnceStarted
+said = []
+def up():
+    try:
+        LocalProvider().up(ClusterSpec(nodes=3, state_dir={str(state)!r}, options={options!r}))
+        said.append("up")
+    except BaseException as e:
+        said.append(f"failed: {{e}}")
+t = threading.Thread(target=up)
+t.start()
+t.join()
+print(said[0], len(sent))
+"""
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                              text=True, timeout=60, start_new_session=True)  # fmt: skip
+        said, _, sent = proc.stdout.strip().rpartition(" ")
+        assert said == "up", proc.stdout + proc.stderr
+        assert int(sent) >= 10 and provider.status(state).healthy
+    finally:
+        provider.down(state)
+    assert netns_with("iq5-") == [] and links_with("iq5-") == []
+
+
 def test_a_dead_or_paused_node_is_reported_and_up_repairs_it(
     provider: LocalProvider, tmp_path: Path
 ) -> None:

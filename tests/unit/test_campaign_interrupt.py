@@ -50,6 +50,25 @@ def test_the_first_ctrl_c_stops_and_interrupts_until_the_end_the_second_abandons
     assert len(calls) <= n + 1  # the interrupter ended with the block
 
 
+def test_sigterm_stops_campaigns_as_a_first_ctrl_c_does() -> None:
+    # By default SIGTERM ended the campaign at once: its run unhealed until the nodes'
+    # leases ran out, the database left running, nothing recorded.
+    stop = threading.Event()
+    calls: list[float] = []
+    said: list[str] = []
+    term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with stop_on_ctrl_c(stop, lambda: calls.append(1), said.append, every=0.05):
+            signal.raise_signal(signal.SIGTERM)  # no exception here: the first stops
+            deadline = time.monotonic() + 30
+            while not calls and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert stop.is_set() and calls and said[0].startswith("interrupted (SIGTERM)")
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, term)
+
+
 def test_without_a_ctrl_c_nothing_is_interrupted() -> None:
     calls: list[int] = []
     with stop_on_ctrl_c(threading.Event(), lambda: calls.append(1), print, every=0.01):

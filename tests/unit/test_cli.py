@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -476,6 +477,53 @@ def test_a_broken_pipe_that_is_not_the_output_is_a_crash() -> None:
                           timeout=120)  # fmt: skip
     assert proc.returncode == 255, (proc.returncode, proc.stderr)
     assert "BrokenPipeError" in proc.stderr and "a QMP socket" in proc.stderr
+
+
+def test_a_ctrl_c_stops_the_repeats_of_test_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run a Ctrl-C stopped (recorded, unknown) was followed by the next of
+    `--test-count N`: one Ctrl-C per run was needed to stop the command."""
+    import harness.runner
+    from harness.runner import RunOutcome
+
+    made: list[int] = []
+
+    def fake_run_test(spec: Any, **_kw: Any) -> RunOutcome:
+        made.append(spec.seed)
+        return RunOutcome(run_dir=tmp_path, valid="unknown", results={}, ops=1, duration=1.0,
+                          wall_seconds=2.0, problems=[], interrupted=len(made) == 2)  # fmt: skip
+
+    monkeypatch.setattr(harness.runner, "run_test", fake_run_test)
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "5", "--seed", "7",
+                                   "--store", str(tmp_path / "s")])  # fmt: skip
+    assert res.exit_code == 2 and made == [7, 8], res.output
+    assert "interrupted (Ctrl-C): runs 3 to 5 not made" in res.output
+
+
+def test_a_ctrl_c_while_clew_exits_ends_it_quietly() -> None:
+    """A Ctrl-C after a run's verdict, while the interpreter exits and joins the checker's
+    worker threads, printed "Exception ignored in: <module 'threading'>" and a
+    KeyboardInterrupt traceback. Here a worker thread is still at work when clew's
+    command is done, and SIGINT comes then."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, sys, threading, time\n"
+        "from harness.cli import main\n"
+        "def late():\n"
+        "    time.sleep(0.5)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(5)\n"
+        "threading.Thread(target=late).start()\n"
+        "sys.argv = ['clew', '--version']\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == -signal.SIGINT, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
 
 
 def test_a_closed_output_pipe_exits_141_not_a_verdict() -> None:

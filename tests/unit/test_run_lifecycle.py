@@ -8,6 +8,7 @@ code, the interpreter, the journal and the store are real.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 from collections.abc import Iterator
@@ -118,10 +119,12 @@ def default_ctrl_c() -> Iterator[None]:
     Ctrl-C tests raise SIGINT, and an earlier test in the same process (seen once in a
     full parallel run, not found) had left another handler in place, which swallowed it."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, term)
 
 
 @pytest.fixture
@@ -203,6 +206,129 @@ def test_ctrl_c_unwinds_every_scope_and_checks_what_was_recorded(
     assert results["checkers"]["fake"]["valid"] is True
     assert results["valid"] == "unknown" and outcome.valid == "unknown"
     assert results["incomplete"] == "interrupted (Ctrl-C)"
+
+
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_stops_a_run_as_a_ctrl_c_does(events: Events, tmp_path: Path, sigint: str) -> None:
+    # By default SIGTERM (kill, timeout, a CI job cancelled) ended clew at once: no heal
+    # (the leases healed later), no teardown, the run's own cluster left up, no check.
+    # Also where SIGINT is ignored: `clew test … &` in a script, whose only stop is kill.
+    if sigint == "ignored":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the fixture puts it back)
+    class TermAtInvoke(CtrlCAtInvoke):
+        def __call__(self, op: Op) -> None:
+            self.calls += 1
+            if self.calls == self.n:
+                signal.raise_signal(signal.SIGTERM)
+
+    gen = clients(limit(1000, repeat({"f": "read"})))
+    outcome = runner.run_test(spec(tmp_path, time_limit=600),
+                              suite=suite(events, gen, TermAtInvoke(5)))  # fmt: skip
+    assert events[6:13] == UNWIND and events[13].startswith("check ")
+    assert outcome.problems == ["interrupted (SIGTERM); the history so far is checked"]
+    assert outcome.interrupted and outcome.valid == "unknown" and 5 <= outcome.ops < 1000
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_ctrl_c_between_a_workers_look_at_the_schedulers_waiter_and_its_set_is_harmless(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker that completes an op wakes the scheduler (the run's main task, waiting on
+    # its waiter): `if not s.done(): s.set_result(None)`. A signal handler runs between
+    # any two bytecodes; asyncio's own, there, cancelled the main task and with it that
+    # waiter, and the worker died: "worker failed: InvalidStateError('invalid state')".
+    # Here the Ctrl-C lands just there, in the worker's look at the waiter.
+    import harness.interpreter as interpreter
+
+    looks: list[bool] = []
+    raised: list[int] = []
+
+    class LandsInDone:
+        def __init__(self, fut: asyncio.Future[Any]) -> None:
+            self.fut = fut
+
+        def done(self) -> bool:
+            pending = not self.fut.done()
+            looks.append(pending)
+            if pending and len(looks) >= 20 and not raised:
+                raised.append(len(looks))
+                signal.raise_signal(signal.SIGINT)  # its handler runs before this returns
+            return not pending
+
+        def set_result(self, value: Any) -> None:
+            self.fut.set_result(value)
+
+    def get(run: Any) -> Any:
+        fut = run.__dict__["_waiter"]
+        return None if fut is None else LandsInDone(fut)
+
+    def put(run: Any, fut: Any) -> None:
+        run.__dict__["_waiter"] = fut
+
+    async def waits(self: FakeClient, ctx: TestContext, op: Op) -> Op:
+        await asyncio.sleep(0)  # handed to its worker, which then wakes the scheduler
+        return {"type": "ok", "value": 1}
+
+    monkeypatch.setattr(interpreter._Run, "sched_waiter", property(get, put), raising=False)
+    monkeypatch.setattr(FakeClient, "invoke", waits)
+    gen = clients(limit(100_000, repeat({"f": "read"})))
+    outcome = runner.run_test(spec(tmp_path, time_limit=600), suite=suite(events, gen))
+    assert raised and outcome.problems == [
+        "interrupted (Ctrl-C); the history so far is checked"]  # fmt: skip
+    log = (outcome.run_dir / "clew.log").read_text()
+    assert "worker failed" not in log and "InvalidStateError" not in log
+    assert events[6:13] == UNWIND and 10 <= outcome.ops < 100_000
+
+
+@pytest.mark.parametrize("where", ["reading the journal", "checking"])
+def test_a_ctrl_c_during_the_check_records_the_run_with_its_check_unknown(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # It ended `clew test` with "Aborted." (exit 130): no results.json, so the heal's
+    # residue and the run's problems were lost, and `clew analyze` said the controller
+    # had stopped before the heal and verify, which had run.
+    def check(history: Any, ctx: TestContext) -> Result:
+        events.append("check")
+        signal.raise_signal(signal.SIGINT)
+        raise AssertionError("the Ctrl-C should have stopped the check")
+
+    read = runner.read_run_history
+
+    def interrupted_read(path: Path) -> Any:
+        signal.raise_signal(signal.SIGINT)
+        return read(path)
+
+    if where == "reading the journal":
+        monkeypatch.setattr(runner, "read_run_history", interrupted_read)
+
+    the_suite = suite(events, clients(limit(10, repeat({"f": "read"}))))
+    workload = the_suite.workloads["w"]
+
+    def checked_workload(ctx: TestContext) -> Workload:
+        return dataclasses.replace(workload(ctx), check=check)
+
+    the_suite = dataclasses.replace(the_suite, workloads={"w": checked_workload})
+    outcome = runner.run_test(spec(tmp_path), suite=the_suite)
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    ops = 10 if where == "checking" else 0  # (the journal was not read: not counted)
+    assert outcome.interrupted and outcome.valid == "unknown" and outcome.ops == ops
+    assert results["checkers"]["fake"]["cause"] == runner.CHECK_INTERRUPTED.format("Ctrl-C")
+    assert results["heal_residue"] == {} and (outcome.run_dir / "report.html").exists()
+
+
+def test_a_ctrl_c_during_the_report_keeps_the_verdict(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def report(*args: Any, **kwargs: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(runner, "write_run_report", report)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert outcome.interrupted and outcome.valid is True
+    assert results["valid"] is True
+    assert results["problems"] == [runner.REPORT_INTERRUPTED.format("Ctrl-C")]
 
 
 def test_a_run_stopped_by_an_error_after_some_ops_is_unknown_and_says_why(
@@ -381,10 +507,30 @@ def test_ctrl_c_during_the_nemesis_exit_heals_everything_then_stops_the_run(
     # was checked; and the Ctrl-C was not lost: the run says it was interrupted.
     assert events[events.index("client open n2") + 1:] == [
         "heal all (final)", "verify healed", *UNWIND, "check 8 lines"]  # fmt: skip
-    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    # The load had run to its end: nothing was cut short (it was called incomplete, so
+    # unknown at best, when only the run's exit had been left).
+    assert outcome.problems == ["interrupted (Ctrl-C) after the load, which ran to its end; "
+                                "the run is checked as usual"]  # fmt: skip
+    assert outcome.interrupted and outcome.results["incomplete"] is None
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["heal_residue"] == {"n1": ["pause: a process is still stopped"], "n2": []}
     assert outcome.ops == 4 and results["tainted"] is True
+
+
+def test_a_ctrl_c_after_the_load_leaves_a_valid_run_valid(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def teardown(self: FakeDB, ctx: TestContext, node: Node, remote: Any) -> None:
+        self.events.append(f"teardown {node.name}")
+        if node.name == "n1":
+            signal.raise_signal(signal.SIGINT)
+            await asyncio.sleep(0.05)  # the interrupt lands here
+
+    monkeypatch.setattr(FakeDB, "teardown", teardown)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    assert events[6:13] == UNWIND and outcome.interrupted
+    assert outcome.valid is True and outcome.ops == 10
 
 
 def test_teardown_runs_to_its_end_through_a_cancellation_which_then_goes_on() -> None:

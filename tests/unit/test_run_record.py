@@ -29,7 +29,7 @@ from harness.record import (
     read_fault_records,
     verdict,
 )
-from harness.runner import run_test
+from harness.runner import NOTHING_RECORDED, run_test
 from harness.spec import load_spec
 
 #: A suite file that leaves a mark when Python runs it.
@@ -441,6 +441,24 @@ def test_analyze_of_a_run_whose_controller_was_killed_is_not_valid(tmp_path: Pat
     assert results["incomplete"].startswith("the run never finished")
     code, out = invoke("analyze", str(run))  # analyzed again: still unknown, said once
     assert code == 2 and out.count("the run never finished") == 1, out
+
+
+def test_analyze_of_a_run_stopped_before_its_first_op_is_unknown_with_nothing_to_check(
+    tmp_path: Path,
+) -> None:
+    """`clew test` killed during its database setup left an empty journal; `clew analyze`
+    said 'history.jsonl:1: the file is empty (no ops)' and exited 254 (bad input), as it
+    did for a run a Ctrl-C stopped there (whose results.json said: nothing to check)."""
+    run = make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1, "nodes": 1,
+                              "faults": ["partition"]})  # fmt: skip
+    (run / "history.jsonl").write_text("")
+    code, out = invoke("analyze", str(run))
+    assert code == 2 and out.startswith("UNKNOWN  0 ops"), out
+    results = json.loads((run / "results.json").read_text())
+    assert results["problems"] == [NOTHING_RECORDED] and results["checkers"] == {}
+    assert results["incomplete"].startswith("the run never finished")
+    code, out = invoke("analyze", str(run))  # again: said once
+    assert code == 2 and out.count("no op was recorded") == 1, out
 
 
 def finished(run: Path) -> Path:
