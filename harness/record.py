@@ -368,7 +368,8 @@ def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[FaultWindow]:
     windows: list[dict[str, Any]] = []
     open_: dict[str, list[dict[str, Any]]] = {}
     for r in timed:
-        if r.get("event") in _BOOKKEEPING:
+        event = r.get("event")
+        if isinstance(event, str) and event in _BOOKKEEPING:  # (a list is not hashable)
             continue
         kind = r.get("kind")
         kind = kind if isinstance(kind, str) else fault_kind(str(r.get("f", "fault")))

@@ -1,0 +1,37 @@
+"""What clew reads from directories, damaged: each case found by ``bench/fuzz_dirs.py``
+(a crash, a hang, or an error that named no file) is kept here as it was found."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.record import fault_windows
+
+
+def clew(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_a_ledger_record_whose_event_is_a_list_is_not_a_fault_acting() -> None:
+    records = [
+        {"time": 1, "event": ["intent"], "kind": "kill", "phase": "start", "f": "start-kill"},
+        {"time": 2, "event": {"x": 1}, "kind": "kill", "phase": "stop", "f": "stop-kill"},
+    ]
+    (w,) = fault_windows(records)
+    assert (w.kind, w.start, w.stop) == ("kill", 1, 2)
+
+
+def test_the_report_of_a_run_whose_ledger_has_such_a_record(tmp_path: Path) -> None:
+    run = tmp_path / "t" / "20250101T000000"
+    run.mkdir(parents=True)
+    ops = [{"type": "invoke", "process": 0, "f": "read", "value": None, "time": 1},
+           {"type": "ok", "process": 0, "f": "read", "value": 1, "time": 2}]  # fmt: skip
+    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    (run / "faults.jsonl").write_text(json.dumps({"time": 1, "event": [], "f": "start-kill"}))
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
