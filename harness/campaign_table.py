@@ -342,6 +342,8 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             data = json.loads(read_record_text(Path(path)))
         except OSError as e:
             raise InputError(f"{path}: cannot read: {e.strerror}") from None
+        except InputError:
+            raise  # (it names the file and says why)
         except ValueError as e:
             raise InputError(f"{path}: not JSON: {e}") from None
         except RecursionError:

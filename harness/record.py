@@ -25,11 +25,13 @@ this module) had ``ops`` = history lines and ``seconds`` = wall time, and is rea
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,12 +142,23 @@ MAX_RECORD_BYTES = 64 * 1024**2
 def read_record_text(path: Path, *, limit: int | None = None) -> str:
     """The UTF-8 text of ``path``, a small file of a run or campaign read whole, holding
     at most ``limit`` bytes (:data:`MAX_RECORD_BYTES`) in memory. :class:`InputError` (a
-    ``ValueError``) naming the file if it is larger, or not UTF-8; ``OSError`` as ``open``."""
+    ``ValueError``) naming the file if it is larger, not UTF-8, or not a regular file (a
+    FIFO would block the reading forever); ``OSError`` as ``open`` (``IsADirectoryError``
+    for a directory)."""
     limit = MAX_RECORD_BYTES if limit is None else limit
-    with open(path, "rb") as f:
+    # Opened without waiting for a writer: a FIFO (planted, or a link to one) is refused,
+    # not waited on forever; so is a device.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: not a regular file (a FIFO, socket or device): not "
+                             "read; clew reads only files it could have written")  # fmt: skip
         # Ask for the file's size, not the limit: a read of ``limit + 1`` bytes allocates
         # that much (64 MiB) even for a file of 1 KB, which tripled the cost of reading one.
-        size = os.fstat(f.fileno()).st_size
+        size = st.st_size
         data = f.read(min(size, limit) + 1)
         if size < len(data) <= limit:  # it grew since (or reports no size): read on
             data += f.read(limit + 1 - len(data))

@@ -35,3 +35,29 @@ def test_the_report_of_a_run_whose_ledger_has_such_a_record(tmp_path: Path) -> N
     (run / "faults.jsonl").write_text(json.dumps({"time": 1, "event": [], "f": "start-kill"}))
     code, out = clew("report", str(run), "--no-index")
     assert code == 0, out
+
+
+def _campaigns(root: Path, n: int = 2) -> list[Path]:
+    out = []
+    for i in range(n):
+        d = root / "campaigns" / "bugkv-set" / f"c{i}"
+        d.mkdir(parents=True)
+        data = {"config": {"suite": "bugkv", "workload": "set", "scheduler": "random"},
+                "config_hash": "c", "experiment_hash": "e", "caps": {"runs": 3},
+                "runs_to_detection": 2, "runs_made": 2, "seconds_spent": 2.0,
+                "fault_ops_spent": 2, "runs": [{"wall_seconds": 1.0}] * 2}  # fmt: skip
+        (d / "campaign.json").write_text(json.dumps(data))
+        out.append(d / "campaign.json")
+    return out
+
+
+def test_compare_of_a_campaign_json_that_is_a_fifo_refuses_it(tmp_path: Path) -> None:
+    """It was opened for reading, which waits for a writer: clew compare hung."""
+    import os
+
+    files = _campaigns(tmp_path)
+    files[1].unlink()
+    os.mkfifo(files[1])
+    code, out = clew("compare", str(tmp_path / "campaigns"), "-o", str(tmp_path / "c.html"))
+    assert code == 254, out
+    assert f"{files[1]}: not a regular file" in out
