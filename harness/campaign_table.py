@@ -312,7 +312,10 @@ def check_row(row: Any, where: str) -> dict[str, Any]:
 def claim(path: Path, seen: set[Path]) -> Path:
     """``path``, now in ``seen`` (resolved); :class:`InputError` if it already was: its
     campaigns would count twice."""
-    key = path.resolve()
+    try:
+        key = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop of symbolic links
+        raise InputError(f"{path}: a loop of symbolic links, not a campaign file") from None
     if key in seen:
         raise InputError(f"{path}: given twice (its campaigns would count twice)")
     seen.add(key)

@@ -61,3 +61,13 @@ def test_compare_of_a_campaign_json_that_is_a_fifo_refuses_it(tmp_path: Path) ->
     code, out = clew("compare", str(tmp_path / "campaigns"), "-o", str(tmp_path / "c.html"))
     assert code == 254, out
     assert f"{files[1]}: not a regular file" in out
+
+
+def test_compare_of_a_campaign_json_that_is_a_loop_of_links(tmp_path: Path) -> None:
+    """Path.resolve raised RuntimeError: clew compare crashed."""
+    files = _campaigns(tmp_path)
+    files[0].unlink()
+    files[0].symlink_to("campaign.json")
+    code, out = clew("compare", str(tmp_path / "campaigns"), "-o", str(tmp_path / "c.html"))
+    assert code == 254, out
+    assert f"{files[0]}: a loop of symbolic links" in out
