@@ -301,6 +301,9 @@ def check_row(row: Any, where: str) -> dict[str, Any]:
             continue
         if not (isinstance(v, types) and _amount(v)):
             raise InputError(f"{where}: {name} must be a number ≥ 0, not {v!r}")
+    for name in ("config_hash", "experiment_hash", "clew_commit"):
+        if row.get(name) is not None and not isinstance(row[name], str):
+            raise InputError(f"{where}: {name} must be a string, not {row[name]!r}")
     if int(row.get("cap_runs") or 0) > MAX_CAP:
         raise InputError(f"{where}: cap_runs {row['cap_runs']} is over {MAX_CAP:,}")
     seconds = row.get("run_seconds", [])

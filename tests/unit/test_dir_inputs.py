@@ -71,3 +71,14 @@ def test_compare_of_a_campaign_json_that_is_a_loop_of_links(tmp_path: Path) -> N
     code, out = clew("compare", str(tmp_path / "campaigns"), "-o", str(tmp_path / "c.html"))
     assert code == 254, out
     assert f"{files[0]}: a loop of symbolic links" in out
+
+
+def test_compare_of_a_campaign_whose_experiment_hash_is_a_list(tmp_path: Path) -> None:
+    """The hash was put in a set to tell experiments apart: TypeError, a crash."""
+    files = _campaigns(tmp_path)
+    data = json.loads(files[1].read_text())
+    data["experiment_hash"] = ["e"]
+    files[1].write_text(json.dumps(data))
+    code, out = clew("compare", str(tmp_path / "campaigns"), "-o", str(tmp_path / "c.html"))
+    assert code == 254, out
+    assert f"{files[1]}: experiment_hash must be a string, not ['e']" in out
