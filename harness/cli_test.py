@@ -432,7 +432,7 @@ def _print_outcome(o: Any) -> None:
     for p in o.problems:
         click.echo(f"  problem: {p}")
     report = o.run_dir / "report.html"
-    click.echo(f"report: {report if report.exists() else o.run_dir}")
+    click.echo(f"report: {report if report.is_file() else o.run_dir}")
 
 
 _STORED_SUITE_HELP = (

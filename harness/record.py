@@ -87,28 +87,48 @@ def write_json_file(path: Path, data: Any) -> Path:
 def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
     """Write ``text`` to ``path`` atomically, through ``tmp`` beside it (default: ``path``
     with ``.tmp`` added). Whatever is at ``tmp`` already (left by a crash, or a symlink
-    planted in a run directory someone else made) is removed first, never written through."""
+    planted in a run directory someone else made) is removed first, never written through.
+    :class:`InputError` naming ``path`` if it cannot be written (a directory in its place)."""
     tmp = tmp or path.with_name(path.name + ".tmp")
-    with open_new_text(tmp) as f:
-        f.write(text)
-    tmp.replace(path)
+    try:
+        with open_new_text(tmp) as f:
+            f.write(text)
+        tmp.replace(path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _unwritable(path, e) from None
     return path
+
+
+def _unwritable(path: Path, e: OSError) -> InputError:
+    """Why ``path`` could not be written, for people (a directory in its place, planted in
+    a run someone else made, or a read-only store)."""
+    if path.is_dir() and not path.is_symlink():
+        return InputError(f"{path}: is a directory, where clew writes a file: move it away")
+    return InputError(f"{path}: cannot write it: {e.strerror or e}")
 
 
 def replace_file(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, through a temporary file beside it whose name
     is this writer's own (``.<name>.<random>.tmp``, created anew): two processes writing
     ``path`` at once (two runs ending together, each writing the store's index) each
-    replace it whole, and a reader sees one or the other, never a mix."""
+    replace it whole, and a reader sees one or the other, never a mix. :class:`InputError`
+    naming ``path`` if it cannot be written (a directory in its place, a read-only store)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:
+        raise _unwritable(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError):
+            raise _unwritable(path, e) from None
         raise
     return path
 

@@ -651,6 +651,8 @@ def _render_report(run: RunDir, history: History | None, store: Path) -> None:
     try:
         write_run_report(run.path, history=history)
         write_index(store)
+    except ClewError as e:  # a file in the way (a directory where report.html goes)
+        log.warning("the report of %s was not written: %s", run.path, e)
     except Exception:  # a report failure must not lose the verdict
         log.exception("rendering the report of %s failed", run.path)
 

@@ -82,3 +82,45 @@ def test_compare_of_a_campaign_whose_experiment_hash_is_a_list(tmp_path: Path) -
     code, out = clew("compare", str(tmp_path / "campaigns"), "-o", str(tmp_path / "c.html"))
     assert code == 254, out
     assert f"{files[1]}: experiment_hash must be a string, not ['e']" in out
+
+
+def _run(tmp_path: Path) -> Path:
+    """A stored run of the etcd suite's register workload (no cluster needed to analyze)."""
+    run = tmp_path / "store" / "etcd-register" / "20250101T000000"
+    run.mkdir(parents=True)
+    spec = {"suite": "etcd", "workload": "register", "seed": 1, "faults": ["pause"]}
+    (run / "spec.json").write_text(json.dumps(spec))
+    ops = [{"type": "invoke", "process": 0, "f": "write", "value": 1, "time": 1},
+           {"type": "ok", "process": 0, "f": "write", "value": 1, "time": 2}]  # fmt: skip
+    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    return run
+
+
+def test_analyze_of_a_run_whose_results_json_is_a_directory(tmp_path: Path) -> None:
+    """Replacing it raised IsADirectoryError: a crash, after the check."""
+    run = _run(tmp_path)
+    (run / "results.json").mkdir()
+    code, out = clew("analyze", str(run))
+    assert code == 254, out
+    assert f"{run / 'results.json'}: is a directory, where clew writes a file" in out
+
+
+def test_analyze_of_a_run_whose_report_is_a_directory_keeps_the_verdict(tmp_path: Path) -> None:
+    """The report's failure was logged with its traceback, as a bug."""
+    run = _run(tmp_path)
+    (run / "report.html").mkdir()
+    result = CliRunner().invoke(cli, ["analyze", str(run)], catch_exceptions=False)
+    assert result.exit_code == 2, result.output  # (unknown: the run has no results.json)
+    assert "Traceback" not in result.output
+    assert f"{run / 'report.html'}: is a directory" in result.output
+    assert f"report: {run}\n" in result.output  # (not the directory in the way)
+    assert json.loads((run / "results.json").read_text())["checkers"]["register"]["valid"]
+
+
+def test_serve_of_a_store_whose_index_is_a_directory(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    index = run.parent.parent / "index.html"
+    index.mkdir()
+    code, out = clew("serve", "--store", str(index.parent), "--port", "0")
+    assert code == 254, out
+    assert f"{index}: is a directory, where clew writes a file" in out
