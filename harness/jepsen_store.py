@@ -95,7 +95,10 @@ def read_jepsen_results(
         data = edn_format.loads(f.read_text(encoding="utf-8"))
     except Exception as e:  # edn_format raises its own and Python's errors
         raise InputError(f"{f}: not EDN: {e}") from e
-    plain = _plain(data)
+    try:
+        plain = _plain(data)
+    except RecursionError:
+        raise InputError(f"{f}: not EDN clew reads: nested too deeply") from None
     if not isinstance(plain, dict):
         raise InputError(f"{f}: not an EDN map (Jepsen's results are one map)")
     return plain

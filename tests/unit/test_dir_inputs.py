@@ -124,3 +124,20 @@ def test_serve_of_a_store_whose_index_is_a_directory(tmp_path: Path) -> None:
     code, out = clew("serve", "--store", str(index.parent), "--port", "0")
     assert code == 254, out
     assert f"{index}: is a directory, where clew writes a file" in out
+
+
+def _jepsen_store(tmp_path: Path) -> Path:
+    import shutil
+
+    store = tmp_path / "jepsen" / "etcd" / "20250101T000000.000Z"
+    shutil.copytree(Path(__file__).parents[1] / "data" / "jepsen-store", store)
+    return store
+
+
+def test_a_jepsen_results_edn_nested_deeply_is_named(tmp_path: Path) -> None:
+    """edn_format read it, but making it plain data recursed: RecursionError, a crash."""
+    store = _jepsen_store(tmp_path)
+    (store / "results.edn").write_text("{:valid? true :x " + "[" * 1500 + "]" * 1500 + "}")
+    code, out = clew("analyze", str(store))
+    assert code == 254, out
+    assert f"{store / 'results.edn'}: not EDN clew reads: nested too deeply" in out
