@@ -141,3 +141,15 @@ def test_a_jepsen_results_edn_nested_deeply_is_named(tmp_path: Path) -> None:
     code, out = clew("analyze", str(store))
     assert code == 254, out
     assert f"{store / 'results.edn'}: not EDN clew reads: nested too deeply" in out
+
+
+def test_a_bad_line_of_a_torn_journal_names_the_runs_file_not_a_copy(tmp_path: Path) -> None:
+    """The whole lines were read from a temporary copy, which the message named."""
+    run = _run(tmp_path)
+    bad = {"type": "invoke", "process": 2**63, "f": "read", "value": None, "time": 3}
+    with (run / "history.jsonl").open("a") as f:
+        f.write(json.dumps(bad) + '\n{"type": "ok", "proc')  # and a torn last line
+    code, out = clew("analyze", str(run))
+    assert code == 254, out
+    assert f"{run / 'history.jsonl'}:3: process must be" in out
+    assert "clew-journal-" not in out
