@@ -153,3 +153,18 @@ def test_a_bad_line_of_a_torn_journal_names_the_runs_file_not_a_copy(tmp_path: P
     assert code == 254, out
     assert f"{run / 'history.jsonl'}:3: process must be" in out
     assert "clew-journal-" not in out
+
+
+def test_shrink_of_a_run_with_no_planned_fault_names_the_ledger(tmp_path: Path) -> None:
+    """The message named the run's directory and a bare ``faults.jsonl``."""
+    from harness.errors import ConfigError
+    from harness.shrink import shrink_run
+
+    run = _run(tmp_path)
+    (run / "faults.jsonl").write_text('{"seq": 1, "event": "applied"}\n{"junk": 1}\n')
+    try:
+        shrink_run(run, lambda steps: True)
+    except ConfigError as e:
+        message = str(e)
+    assert message.startswith(f"{run / 'faults.jsonl'}: records no applied fault op to shrink")
+    assert "1 line was skipped as damaged, the first line 2" in message
