@@ -234,7 +234,10 @@ def check_jepsen_store(
             None,
             f"Jepsen's results.edn was not read: {e} (time limit {time_limit:g} s)",
         )
-    chosen = model or guess_model(history, _model_choices())
+    try:
+        chosen = model or guess_model(history, _model_choices())
+    except ConfigError as e:
+        raise ConfigError(f"{store / 'history.edn'}: {e}") from None
     t0 = time.perf_counter()
     left = max(time_limit - (time.monotonic() - started), 1e-3)
     result = _check(history, chosen, left, memory)

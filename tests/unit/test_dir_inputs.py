@@ -168,3 +168,29 @@ def test_shrink_of_a_run_with_no_planned_fault_names_the_ledger(tmp_path: Path) 
         message = str(e)
     assert message.startswith(f"{run / 'faults.jsonl'}: records no applied fault op to shrink")
     assert "1 line was skipped as damaged, the first line 2" in message
+
+
+def _bank_store(tmp_path: Path) -> Path:
+    store = tmp_path / "jepsen" / "bank" / "20250101T000000.000Z"
+    store.mkdir(parents=True)
+    move = "{:from 0, :to 1, :amount 5}"
+    ops = ["{:type :invoke, :f :read, :value nil, :process 0, :time 1}",
+           "{:type :ok, :f :read, :value {0 10, 1 10}, :process 0, :time 2}",
+           f"{{:type :invoke, :f :transfer, :value {move}, :process 1, :time 3}}",
+           f"{{:type :ok, :f :transfer, :value {move}, :process 1, :time 4}}"]  # fmt: skip
+    (store / "history.edn").write_text("\n".join(ops) + "\n")
+    return store
+
+
+def test_a_jepsen_store_no_model_fits_is_named_and_report_says_how(tmp_path: Path) -> None:
+    """The refusal named neither the store nor its history, and clew report, which has no
+    --model, said to pass --model."""
+    store = _bank_store(tmp_path)
+    code, out = clew("analyze", str(store))
+    assert code == 254, out
+    assert f"{store / 'history.edn'}: cannot tell which model" in out
+    code, out = clew("report", str(store))
+    assert code == 254, out
+    assert f"{store / 'history.edn'}: cannot tell which model" in out
+    assert f"clew analyze {store} --model MODEL" in out
+    assert clew("analyze", str(store), "--model", "bank")[0] in (0, 1, 2)
