@@ -194,3 +194,13 @@ def test_a_jepsen_store_no_model_fits_is_named_and_report_says_how(tmp_path: Pat
     assert f"{store / 'history.edn'}: cannot tell which model" in out
     assert f"clew analyze {store} --model MODEL" in out
     assert clew("analyze", str(store), "--model", "bank")[0] in (0, 1, 2)
+
+
+def test_analyze_model_of_a_directory_that_is_not_a_jepsen_store_says_why(tmp_path: Path) -> None:
+    """A Jepsen store whose history.edn is gone was refused with "--model: only for a
+    Jepsen store directory", naming neither the directory nor what it lacks."""
+    store = _jepsen_store(tmp_path)
+    (store / "history.edn").unlink()
+    code, out = clew("analyze", str(store), "--model", "register")
+    assert code == 254, out
+    assert f"{store} is not one: it holds no history.edn file" in out
