@@ -95,6 +95,7 @@ __all__ = [
     "replay_run",
     "run_test",
     "stored_suite",
+    "stored_workload",
 ]
 
 log = logging.getLogger("clew.runner")
@@ -893,6 +894,19 @@ def stored_suite(stored: RunSpec, run_dir: Path, suite_file: str | None, command
     )
 
 
+def stored_workload(stored: RunSpec, suite: Suite, spec_path: Path) -> str:
+    """The workload of the stored run (its ``spec.json`` at ``spec_path``), else the
+    suite's default; :class:`ConfigError` naming ``spec_path`` if ``suite`` has none of
+    that name."""
+    name = stored.workload or suite.default_workload
+    if name not in suite.workloads:
+        raise ConfigError(
+            f"{spec_path}: workload {name!r} is not in suite {suite.name!r} "
+            f"(it has {', '.join(suite.workloads)})"
+        )
+    return name
+
+
 def rerun_spec(
     stored: RunSpec,
     spec_path: str | Path,
@@ -959,12 +973,7 @@ def analyze(
         spec, options={**spec.options, **{k: v for k, v in given.items() if v is not None}}
     )
     ctx = _offline_context(spec, run)
-    workload_name = stored.workload or suite.default_workload
-    if workload_name not in suite.workloads:
-        raise ConfigError(
-            f"{run.spec}: workload {workload_name!r} is not in suite {suite.name!r} "
-            f"(it has {', '.join(suite.workloads)})"
-        )
+    workload_name = stored_workload(stored, suite, run.spec)
     workload = suite_part(suite, f"workload {workload_name!r}", suite.workloads[workload_name],
                           ctx, Workload)  # fmt: skip
     previous: RunResults | None = None
@@ -1014,6 +1023,7 @@ def replay_run(
     :class:`ConfigError` if ``run_dir`` is not a run or recorded no planned faults."""
     run, stored = _stored_run(run_dir)
     suite = stored_suite(stored, run.path, suite_file, "replay")
+    stored_workload(stored, suite, run.spec)
     read = ledger_schedule(run.faults)
     steps = read.steps
     if not steps and stored.faults:

@@ -6,10 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
 from harness.record import fault_windows
+
+
+@pytest.fixture(autouse=True)
+def no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if anything tries to bring a cluster up."""
+    import harness.runner
+
+    def up(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cluster was brought up")
+
+    monkeypatch.setattr(harness.runner, "_bring_up", up)
 
 
 def clew(*args: str) -> tuple[int, str]:
@@ -204,3 +216,21 @@ def test_analyze_model_of_a_directory_that_is_not_a_jepsen_store_says_why(tmp_pa
     code, out = clew("analyze", str(store), "--model", "register")
     assert code == 254, out
     assert f"{store} is not one: it holds no history.edn file" in out
+
+
+def test_replay_and_shrink_of_a_run_whose_workload_the_suite_lacks_name_spec_json(
+    tmp_path: Path,
+) -> None:
+    """The refusal (before any cluster) named the suite and workload, not the file."""
+    run = _run(tmp_path)
+    spec = json.loads((run / "spec.json").read_text())
+    (run / "spec.json").write_text(json.dumps({**spec, "workload": "NaN"}))
+    intent = {"seq": 1, "kind": "pause", "f": "start-pause", "event": "intent", "at": 1.0,
+              "value": {"targets": "one", "nodes": ["n1"]}}  # fmt: skip
+    (run / "faults.jsonl").write_text(json.dumps(intent) + "\n")
+    (run / "results.json").write_text('{"valid": false}')
+    again = ["--store", str(tmp_path / "again"), "--cluster-state-dir", str(tmp_path / "c")]
+    for command in (["replay", str(run), "--no-progress"], ["shrink", str(run)]):
+        code, out = clew(*command, *again)
+        assert code == 254, out
+        assert f"{run / 'spec.json'}: workload 'NaN' is not in suite 'etcd'" in out
