@@ -206,8 +206,10 @@ def read_json_file(path: Path) -> Any:
     """The JSON data in ``path``; ``None`` if the file is absent; :class:`InputError`
     naming the file if it is not JSON, or larger than :data:`MAX_RECORD_BYTES`."""
     text = _record_text_if_any(path)
-    if text is None:
-        return None
+    return None if text is None else _parse_json(path, text)
+
+
+def _parse_json(path: Path, text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
@@ -217,9 +219,15 @@ def read_json_file(path: Path) -> Any:
 
 
 def _object(path: Path) -> dict[str, Any] | None:
-    data = read_json_file(path)
-    if data is not None and not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    """The JSON object in ``path``; ``None`` if the file is absent (a file holding
+    ``null`` is not absent: :class:`InputError`, as for any other value not an object)."""
+    text = _record_text_if_any(path)
+    if text is None:
+        return None
+    data = _parse_json(path, text)
+    if not isinstance(data, dict):
+        found = "null" if data is None else type(data).__name__
+        raise InputError(f"{path}: expected a JSON object, found {found}")
     return data
 
 

@@ -234,3 +234,17 @@ def test_replay_and_shrink_of_a_run_whose_workload_the_suite_lacks_name_spec_jso
         code, out = clew(*command, *again)
         assert code == 254, out
         assert f"{run / 'spec.json'}: workload 'NaN' is not in suite 'etcd'" in out
+
+
+def test_a_spec_json_holding_null_is_not_taken_for_a_missing_one(tmp_path: Path) -> None:
+    """``null`` read as no file: "not a clew run directory (no spec.json)", and a
+    results.json of ``null`` as a run that never finished."""
+    run = _run(tmp_path)
+    (run / "spec.json").write_text("null\n")
+    code, out = clew("analyze", str(run))
+    assert code == 254, out
+    assert f"{run / 'spec.json'}: expected a JSON object, found null" in out
+    run = _run(tmp_path / "b")
+    (run / "results.json").write_text("null")
+    code, out = clew("analyze", str(run))
+    assert f"{run / 'results.json'}: expected a JSON object, found null" in out
