@@ -240,7 +240,9 @@ def build_page(
                 v = spec[key]
                 facts.append((key.replace("_", " "), v if isinstance(v, str) else short_json(v)))
     if spec and spec.get("faults") is not None:
-        facts.append(("faults", ", ".join(spec["faults"]) or "none"))
+        kinds = spec["faults"]  # (a list of names, unless the file was damaged)
+        text = ", ".join(map(str, kinds)) if isinstance(kinds, list) else short_json(kinds)
+        facts.append(("faults", text or "none"))
     if spec and spec.get("replay_of"):
         facts.append(("replay of", str(spec["replay_of"])))
     if results.get("heal_verified") is not None or results.get("tainted"):

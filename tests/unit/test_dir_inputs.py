@@ -248,3 +248,12 @@ def test_a_spec_json_holding_null_is_not_taken_for_a_missing_one(tmp_path: Path)
     (run / "results.json").write_text("null")
     code, out = clew("analyze", str(run))
     assert f"{run / 'results.json'}: expected a JSON object, found null" in out
+
+
+def test_the_report_of_a_run_whose_spec_names_faults_not_as_names(tmp_path: Path) -> None:
+    """The page joined them as strings: TypeError, a crash."""
+    run = _run(tmp_path)
+    for faults in ([["pause"], {"kind": "kill"}], 7):
+        (run / "spec.json").write_text(json.dumps({"suite": "etcd", "faults": faults}))
+        code, out = clew("report", str(run), "--no-index")
+        assert code == 0, out
