@@ -53,7 +53,7 @@ from clusters.static import with_passwords
 from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
-from harness.errors import ClewError, ClusterError, ConfigError
+from harness.errors import ClewError, ClusterError, ConfigError, InputError
 from harness.history import INVOKE, History
 from harness.interpreter import interpret
 from harness.journal_tail import read_run_history
@@ -597,6 +597,10 @@ def _check(
     t0 = time.monotonic()
     try:
         result = workload.check(history, ctx)
+    except InputError as e:  # the history holds what the checker cannot take (file, line)
+        log.warning("checker %s: %s", workload.name, e)
+        result = Result(valid=UNKNOWN, checker=workload.name,
+                        cause=f"the history cannot be checked: {e}")  # fmt: skip
     except Exception as e:  # a checker that raises gives "unknown", never a crash
         log.exception("checker %s crashed", workload.name)
         result = Result(valid=UNKNOWN, checker=workload.name, cause=f"checker crashed: {e}")

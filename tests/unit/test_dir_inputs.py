@@ -257,3 +257,20 @@ def test_the_report_of_a_run_whose_spec_names_faults_not_as_names(tmp_path: Path
         (run / "spec.json").write_text(json.dumps({"suite": "etcd", "faults": faults}))
         code, out = clew("report", str(run), "--no-index")
         assert code == 0, out
+
+
+def test_analyze_of_a_history_its_checker_refuses_names_the_line(tmp_path: Path) -> None:
+    """The set-full checker's refusal of a read (file and line) was logged as a crash of
+    the checker, with its traceback."""
+    run = tmp_path / "store" / "etcd-set-full" / "20250101T000000"
+    run.mkdir(parents=True)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "set-full"}))
+    ops = [{"type": "invoke", "process": 0, "f": "read", "value": None, "time": 1},
+           {"type": "ok", "process": 0, "f": "read", "value": 10**30, "time": 2}]  # fmt: skip
+    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    result = CliRunner().invoke(cli, ["analyze", str(run)], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"{run / 'history.jsonl'}:2: a set-full read must complete with a list" in (
+        result.output
+    )
