@@ -558,7 +558,8 @@ def mutate_entry(path: Path, case: Path, rng: random.Random, sample: Sample) -> 
         if rng.random() < 0.5:
             os.symlink(path.name, path)  # a link to itself: a loop
         else:
-            os.symlink("../" * rng.randint(1, 6), path)  # up the tree, outside perhaps
+            # up the tree, out of the target perhaps, never out of the case
+            os.symlink("../" * rng.randint(1, len(rel.parts)), path)
         return Mutation(f"{rel}: a looping or upward link", structural)
     if kind == 18 and is_file:
         with open(path, "r+b") as f:  # larger than any record clew writes (sparse)
