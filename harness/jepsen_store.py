@@ -200,19 +200,25 @@ def check_jepsen_store(
     seconds and add ``max_memory`` bytes (default: the checkers' 2 GiB): out of either
     while reading raises :class:`~harness.read_budget.ReadBudgetExceeded` (nothing is
     written), while checking gives an ``unknown`` verdict. :class:`InputError` (naming file
-    and line) for a bad history or results file, or naming ``path/clew`` if it is not a
-    directory clew can write; :class:`ConfigError` when no model clearly fits."""
+    and line) for a bad history or results file, naming ``path/clew`` if it is not a
+    directory clew can write, or naming a history.edn or results.edn linked out of the
+    store; :class:`ConfigError` when no model clearly fits."""
     from checkers.linear.budget import DEFAULT_MAX_BYTES
     from checkers.linear.models import guess_model
     from harness.formats import read_history, write_history
     from harness.read_budget import ReadBudget
     from harness.record import RunResults, verdict
     from harness.runner import client_ops, history_duration
+    from harness.store import leads_out
     from reports.run_report import write_run_report
 
     store = Path(path)
     if not is_jepsen_store(store):
         raise ConfigError(f"{store}: not a Jepsen store directory (no history.edn)")
+    for f in (store / "history.edn", store / "results.edn"):
+        if f.is_symlink() and leads_out(f, store):  # -> /proc/kmsg would block the reading
+            raise InputError(f"{f} -> {os.readlink(f)}: a link out of the Jepsen store; clew "
+                             "reads only the store's own files: copy it in instead")  # fmt: skip
     if model is not None and model not in _model_names():  # before reading the history
         raise ConfigError(f"unknown model {model!r}; choose one of {_model_choices()}")
     view = store / VIEW_DIR

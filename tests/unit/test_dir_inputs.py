@@ -274,3 +274,18 @@ def test_analyze_of_a_history_its_checker_refuses_names_the_line(tmp_path: Path)
     assert f"{run / 'history.jsonl'}:2: a set-full read must complete with a list" in (
         result.output
     )
+
+
+def test_a_jepsen_store_with_a_file_linked_out_of_it_is_refused(tmp_path: Path) -> None:
+    """As a run of clew's is: results.edn -> /proc/kmsg would block the reading forever
+    (here a harmless file outside the store stands for it)."""
+    store = _jepsen_store(tmp_path)
+    outside = tmp_path / "outside.edn"
+    outside.write_text("{:valid? true}")
+    (store / "results.edn").unlink()
+    (store / "results.edn").symlink_to(outside)
+    for command in ("analyze", "report"):
+        code, out = clew(command, str(store))
+        assert code == 254, out
+        assert f"{store / 'results.edn'} -> {outside}: a link out of the Jepsen store" in out
+    assert not (store / "clew").exists()
