@@ -162,10 +162,10 @@ def _check(history: History, model: str, time_limit: float, max_memory: int) -> 
 def _link_node_logs(store: Path, view: Path) -> None:
     """Hard-link (else copy) every node's files under ``view/nodes/<node>/``."""
     nodes = view / "nodes"
-    if nodes.is_symlink():  # planted: remove the link, not what it points at
-        nodes.unlink()
-    elif nodes.exists():
+    if nodes.is_dir() and not nodes.is_symlink():
         shutil.rmtree(nodes)
+    elif nodes.is_symlink() or nodes.exists():  # a link (remove it, not what it points
+        nodes.unlink()  # at), a file or a FIFO (which rmtree would open, and wait on)
     count = 0
     nodes_in = (p for p in store.iterdir() if p.is_dir() and p.name not in _NOT_NODES)
     # (a node directory that is a link, n1 -> /var/log, would copy files from elsewhere)

@@ -289,3 +289,15 @@ def test_a_jepsen_store_with_a_file_linked_out_of_it_is_refused(tmp_path: Path) 
         assert code == 254, out
         assert f"{store / 'results.edn'} -> {outside}: a link out of the Jepsen store" in out
     assert not (store / "clew").exists()
+
+
+def test_analyze_of_a_jepsen_store_whose_view_holds_a_fifo_for_nodes(tmp_path: Path) -> None:
+    """shutil.rmtree opened the FIFO clew/nodes to remove it, and waited for a writer."""
+    import os
+
+    store = _jepsen_store(tmp_path)
+    (store / "clew").mkdir()
+    os.mkfifo(store / "clew" / "nodes")
+    code, out = clew("analyze", str(store))
+    assert code == 0, out
+    assert (store / "clew" / "nodes" / "n1" / "etcd.log").is_file()
