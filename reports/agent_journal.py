@@ -286,8 +286,9 @@ def _handover(
     """The hand-over's offset measurement of ``node``: from ``agents.json``, else from
     the agent's own ``clock`` record."""
     offsets = agents.get("offsets")
-    if isinstance(offsets, dict) and isinstance(offsets.get(node), dict):
-        return dict(offsets[node])
+    mine = offsets.get(node) if isinstance(offsets, dict) else None
+    if isinstance(mine, dict) and isinstance(mine.get("offset_ns"), int):
+        return dict(mine)  # (a measurement without its offset is none: the journal's, then)
     for r in journal:
         if r.get("e") == "clock" and isinstance(r.get("offset_ns"), int):
             return {"offset_ns": r["offset_ns"], "rtt_ns": int(r.get("rtt_ns") or 0)}

@@ -301,3 +301,16 @@ def test_analyze_of_a_jepsen_store_whose_view_holds_a_fifo_for_nodes(tmp_path: P
     code, out = clew("analyze", str(store))
     assert code == 0, out
     assert (store / "clew" / "nodes" / "n1" / "etcd.log").is_file()
+
+
+def test_the_report_of_a_run_whose_agents_json_lacks_a_nodes_offset(tmp_path: Path) -> None:
+    """agents.json's measurement of n1 without ``offset_ns``: KeyError, a crash."""
+    import shutil
+
+    run = tmp_path / "store" / "bugkv-set" / "20250101T000000"
+    shutil.copytree(Path(__file__).parents[1] / "data" / "agents" / "bugkv-5-nodes", run)
+    agents = {"origin_controller_ns": 53393761045341, "offsets": {"n1": {"rtt_ns": 5}}}
+    (run / "agents.json").write_text(json.dumps(agents))
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
+    assert "agent.jsonl" in (run / "report.html").read_text()
