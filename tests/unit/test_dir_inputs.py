@@ -314,3 +314,17 @@ def test_the_report_of_a_run_whose_agents_json_lacks_a_nodes_offset(tmp_path: Pa
     code, out = clew("report", str(run), "--no-index")
     assert code == 0, out
     assert "agent.jsonl" in (run / "report.html").read_text()
+
+
+def test_the_report_of_a_bank_run_whose_checker_gave_no_totals(tmp_path: Path) -> None:
+    """A bank result without reads (unknown: the checker could not run) drew a view whose
+    template needed ``wrong``: UndefinedError, the report not written."""
+    run = _run(tmp_path)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "bank"}))
+    unknown = {"valid": "unknown", "checker": "bank", "cause": "checker crashed: x"}
+    damaged = {"valid": True, "checker": "bank", "totals": [[1, 2]], "errors": [1]}
+    for bank in (unknown, damaged):
+        results = {"valid": "unknown", "checkers": {"bank": bank}}
+        (run / "results.json").write_text(json.dumps(results))
+        code, out = clew("report", str(run), "--no-index")
+        assert code == 0, out
