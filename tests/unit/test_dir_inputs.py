@@ -328,3 +328,22 @@ def test_the_report_of_a_bank_run_whose_checker_gave_no_totals(tmp_path: Path) -
         (run / "results.json").write_text(json.dumps(results))
         code, out = clew("report", str(run), "--no-index")
         assert code == 0, out
+
+
+def test_analyze_of_a_set_run_whose_history_adds_a_list(tmp_path: Path) -> None:
+    """The set checker put the list in a set: TypeError, logged as a crash of the
+    checker with its traceback."""
+    run = tmp_path / "store" / "etcd-set" / "20250101T000000"
+    run.mkdir(parents=True)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "set"}))
+    ops = [{"type": "invoke", "process": 0, "f": "add", "value": [1], "time": 1},
+           {"type": "ok", "process": 0, "f": "add", "value": [1], "time": 2},
+           {"type": "invoke", "process": 1, "f": "read", "value": None, "time": 3},
+           {"type": "ok", "process": 1, "f": "read", "value": [[1]], "time": 4}]  # fmt: skip
+    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    result = CliRunner().invoke(cli, ["analyze", str(run)], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"{run / 'history.jsonl'}:1: a set element must be a number or a string" in (
+        result.output
+    )
