@@ -72,6 +72,8 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     from harness.shrink import NOT_REPRODUCED, shrink_run
     from harness.store import refuse_special_files
 
+    if not Path(run_dir).is_dir():  # (a link to a device passes click's "not a file")
+        raise InputError(f"{run_dir}: not a run directory: not a directory at all")
     refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
     run = Path(run_dir).resolve()  # not store/x/latest, which moves to each rerun
     stored = RunSpec.read(run)

@@ -938,6 +938,8 @@ def rerun_spec(
 
 
 def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
+    if not Path(run_dir).is_dir():  # (a link to a device passes click's "not a file")
+        raise InputError(f"{run_dir}: not a run directory: not a directory at all")
     refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
     run = RunDir(Path(run_dir).resolve())  # not store/x/latest, which moves to the next run
     stored = RunSpec.read(run.path)

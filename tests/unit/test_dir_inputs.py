@@ -347,3 +347,15 @@ def test_analyze_of_a_set_run_whose_history_adds_a_list(tmp_path: Path) -> None:
     assert f"{run / 'history.jsonl'}:1: a set element must be a number or a string" in (
         result.output
     )
+
+
+def test_a_run_directory_that_is_a_link_to_a_device_is_named(tmp_path: Path) -> None:
+    """It passed click's check (not a regular file), then was resolved: the message named
+    /dev/null/spec.json, not the path given."""
+    link = tmp_path / "run"
+    link.symlink_to("/dev/null")
+    again = ["--store", str(tmp_path / "again"), "--cluster-state-dir", str(tmp_path / "c")]
+    for command in (["analyze"], ["replay", "--no-progress", *again], ["shrink", *again]):
+        code, out = clew(command[0], str(link), *command[1:])
+        assert code == 254, out
+        assert f"{link}: not a run directory: not a directory at all" in out
