@@ -253,8 +253,12 @@ def check_jepsen_store(
     except OSError as e:
         raise InputError(f"{view}: cannot create clew's view of the Jepsen run: "
                          f"{e.strerror or e}") from None  # fmt: skip
-    if (view / "history.jsonl").is_symlink():  # write_history would replace its target
-        (view / "history.jsonl").unlink()
+    converted = view / "history.jsonl"
+    if converted.is_symlink() or (converted.exists() and not converted.is_file()
+                                  and not converted.is_dir()):  # fmt: skip
+        # write_history would replace a link's target, and write into a FIFO (waiting for
+        # a reader forever) rather than replace it
+        converted.unlink()
     write_history(history, str(view / "history.jsonl"), "jsonl")
     _link_node_logs(store, view)
     problems = []

@@ -359,3 +359,16 @@ def test_a_run_directory_that_is_a_link_to_a_device_is_named(tmp_path: Path) -> 
         code, out = clew(command[0], str(link), *command[1:])
         assert code == 254, out
         assert f"{link}: not a run directory: not a directory at all" in out
+
+
+def test_a_jepsen_store_whose_converted_history_is_a_fifo(tmp_path: Path) -> None:
+    """write_history wrote into the FIFO clew/history.jsonl (as into a pipe it was given),
+    waiting for a reader forever: clew report and clew analyze hung."""
+    import os
+
+    store = _jepsen_store(tmp_path)
+    (store / "clew").mkdir()
+    os.mkfifo(store / "clew" / "history.jsonl")
+    code, out = clew("report", str(store))
+    assert code == 0, out
+    assert (store / "clew" / "history.jsonl").is_file()
