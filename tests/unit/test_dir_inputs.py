@@ -372,3 +372,17 @@ def test_a_jepsen_store_whose_converted_history_is_a_fifo(tmp_path: Path) -> Non
     code, out = clew("report", str(store))
     assert code == 0, out
     assert (store / "clew" / "history.jsonl").is_file()
+
+
+def test_replay_of_a_spec_json_asking_for_10_to_the_30_nodes(tmp_path: Path) -> None:
+    """Checked before the cluster, it made a list of that many stand-in nodes: a hang."""
+    run = _run(tmp_path)
+    spec = json.loads((run / "spec.json").read_text())
+    (run / "spec.json").write_text(json.dumps({**spec, "nodes": 10**30}))
+    intent = {"seq": 1, "kind": "pause", "f": "start-pause", "event": "intent", "at": 1.0,
+              "value": {"targets": "one", "nodes": ["n1"]}}  # fmt: skip
+    (run / "faults.jsonl").write_text(json.dumps(intent) + "\n")
+    code, out = clew("replay", str(run), "--no-progress", "--store", str(tmp_path / "again"),
+                     "--cluster-state-dir", str(tmp_path / "c"))  # fmt: skip
+    assert code == 254, out
+    assert f"{run / 'spec.json'}: `nodes` must be at most 10,000" in out
