@@ -334,7 +334,7 @@ def build_page(
             "value": short_json(
                 r.get("residue") if r.get("event") == "verified" else r.get("value")
             )
-            + (f" → {', '.join(map(str, r['targets']))}" if r.get("targets") else "")
+            + (f" → {_targets_text(r['targets'])}" if r.get("targets") else "")
             + (f" ({r['error']})" if r.get("error") else ""),
         }
         for r in records[:MAX_FAULT_ROWS]
@@ -561,6 +561,11 @@ def write_run_report(
     write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)
     return out
+
+
+def _targets_text(targets: Any) -> str:
+    """A ledger record's targets: the nodes' names, or as JSON if not a list (damaged)."""
+    return ", ".join(map(str, targets)) if isinstance(targets, list) else short_json(targets)
 
 
 def _heal_fact(results: dict[str, Any]) -> str:

@@ -386,3 +386,12 @@ def test_replay_of_a_spec_json_asking_for_10_to_the_30_nodes(tmp_path: Path) -> 
                      "--cluster-state-dir", str(tmp_path / "c"))  # fmt: skip
     assert code == 254, out
     assert f"{run / 'spec.json'}: `nodes` must be at most 10,000" in out
+
+
+def test_the_report_of_a_ledger_record_whose_targets_are_a_number(tmp_path: Path) -> None:
+    """The fault table joined them as a list: TypeError, a crash of clew report."""
+    run = _run(tmp_path)
+    rec = {"time": 1, "seq": 1, "event": "applied", "f": "start-kill", "targets": 5}
+    (run / "faults.jsonl").write_text(json.dumps(rec) + "\n")
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
