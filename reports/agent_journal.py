@@ -163,6 +163,15 @@ def _cause_delay(step: Mapping[str, Any] | None, trigger: Any) -> str:
     return _cause(step, trigger) + more
 
 
+def _described(rec: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]], db: str) -> str:
+    """:func:`describe`, or the record as JSON when a field of it is not of its kind (a
+    damaged journal: ``"patterns": 5``)."""
+    try:
+        return describe(rec, steps, db)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError):
+        return f"{rec.get('e')} (damaged): {json.dumps(rec, default=repr)[:300]}"
+
+
 def describe(rec: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]], db: str) -> str:
     """One agent journal record in words (without the node's name)."""
     e = rec.get("e")
@@ -410,7 +419,7 @@ def agent_lines(
             at = _run_ns(r, al, origin, wall_origin)
             if at is None or len(texts) >= max_lines:
                 continue
-            text = describe(r, steps, db)
+            text = _described(r, steps, db)
             times.append(at)
             node_ix.append(k)
             kinds.append(_kind(r.get("e")))

@@ -395,3 +395,18 @@ def test_the_report_of_a_ledger_record_whose_targets_are_a_number(tmp_path: Path
     (run / "faults.jsonl").write_text(json.dumps(rec) + "\n")
     code, out = clew("report", str(run), "--no-index")
     assert code == 0, out
+
+
+def test_the_report_of_an_agent_journal_with_a_field_of_another_kind(tmp_path: Path) -> None:
+    """A log record whose ``patterns`` is a number: TypeError, a crash of clew report."""
+    import shutil
+
+    run = tmp_path / "store" / "bugkv-set" / "20250101T000000"
+    shutil.copytree(Path(__file__).parents[1] / "data" / "agents" / "bugkv-5-nodes", run)
+    journal = run / "nodes" / "n1" / "agent.jsonl"
+    rec = {"e": "log", "mono": 53393000000000, "wall": 1796344051000000000, "run": 0.1,
+           "patterns": 5, "line": "elected"}  # fmt: skip
+    journal.write_text(journal.read_text() + json.dumps(rec) + "\n")
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
+    assert "log (damaged)" in (run / "report.html").read_text()
