@@ -410,3 +410,15 @@ def test_the_report_of_an_agent_journal_with_a_field_of_another_kind(tmp_path: P
     code, out = clew("report", str(run), "--no-index")
     assert code == 0, out
     assert "log (damaged)" in (run / "report.html").read_text()
+
+
+def test_the_report_of_a_run_whose_clock_json_origin_is_out_of_range(tmp_path: Path) -> None:
+    """An origin of 10^30 ns overflowed the int64 column of the node logs' times: a crash.
+    Out of range, it is no anchor: the run's name is, as for a run without clock.json."""
+    run = _run(tmp_path)
+    (run / "clock.json").write_text(json.dumps({"origin_unix_ns": 10**30}))
+    (run / "nodes" / "n1").mkdir(parents=True)
+    (run / "nodes" / "n1" / "db.log").write_text("2025-01-01T00:00:00Z n1 started\n")
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
+    assert "n1 started" in (run / "report.html").read_text()
