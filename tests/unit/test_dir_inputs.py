@@ -422,3 +422,13 @@ def test_the_report_of_a_run_whose_clock_json_origin_is_out_of_range(tmp_path: P
     code, out = clew("report", str(run), "--no-index")
     assert code == 0, out
     assert "n1 started" in (run / "report.html").read_text()
+
+
+def test_the_report_of_a_run_whose_wall_time_is_infinite(tmp_path: Path) -> None:
+    """results.json's "wall_seconds": Infinity (JSON as Python reads it) was made an int to
+    be shown: OverflowError, a crash of clew report."""
+    run = _run(tmp_path)
+    (run / "results.json").write_text('{"valid": true, "wall_seconds": Infinity}')
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
+    assert "inf s" in (run / "report.html").read_text()
