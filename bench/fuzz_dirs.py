@@ -175,7 +175,10 @@ def _write_run(run: Path, suite: str, workload: str, ops: list[dict[str, Any]],
     for n in range(1, min(nodes, 3) + 1):
         d = run / "nodes" / f"n{n}"
         d.mkdir(parents=True, exist_ok=True)
-        (d / f"{suite}.log").write_text(f"n{n} started\nn{n} elected leader\nn{n} stopping\n")
+        (d / f"{suite}.log").write_text(  # stamped as clock.json's origin is, give or take
+            f"2025-01-02T03:04:05.01{n}Z n{n} started\n2025-01-02 03:04:05,2{n}0 n{n} "
+            f"elected leader\n  a continuation line\n1735787045.5{n} n{n} stopping\n"
+        )
 
 
 def _campaigns(root: Path) -> None:
