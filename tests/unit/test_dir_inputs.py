@@ -432,3 +432,16 @@ def test_the_report_of_a_run_whose_wall_time_is_infinite(tmp_path: Path) -> None
     code, out = clew("report", str(run), "--no-index")
     assert code == 0, out
     assert "inf s" in (run / "report.html").read_text()
+
+
+def test_the_report_of_a_counterexample_whose_steps_are_not_objects(tmp_path: Path) -> None:
+    """A damaged results.json's counterexample steps were spread as objects: TypeError."""
+    run = _run(tmp_path)
+    cex = {"linearized": [5, {"op": {}}], "could_not_follow": 7}
+    results = {"valid": False, "checkers": {"linear": {"valid": False, "counterexample": cex}}}
+    (run / "results.json").write_text(json.dumps(results))
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
+    assert "results.json: not shown, it is not what clew writes" in (
+        (run / "report.html").read_text()
+    )
