@@ -338,6 +338,8 @@ def _run_ns(
 
 
 def _kind(e: Any) -> int:
+    if not isinstance(e, str):  # (a damaged journal's list is not hashable)
+        return KIND_OWN
     if e in _ACTS:
         return KIND_ACT
     return KIND_PRESSURE if e == "pressure" else KIND_SEEN if e in ("process", "log") else KIND_OWN

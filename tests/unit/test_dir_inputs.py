@@ -445,3 +445,16 @@ def test_the_report_of_a_counterexample_whose_steps_are_not_objects(tmp_path: Pa
     assert "results.json: not shown, it is not what clew writes" in (
         (run / "report.html").read_text()
     )
+
+
+def test_the_report_of_an_agent_journal_record_whose_kind_is_a_list(tmp_path: Path) -> None:
+    """``"e": ["strike"]`` was looked up in a set of kinds: TypeError, a crash."""
+    import shutil
+
+    run = tmp_path / "store" / "bugkv-set" / "20250101T000000"
+    shutil.copytree(Path(__file__).parents[1] / "data" / "agents" / "bugkv-5-nodes", run)
+    journal = run / "nodes" / "n1" / "agent.jsonl"
+    rec = {"e": ["strike"], "mono": 53393000000000, "wall": 1796344051000000000, "run": 0.1}
+    journal.write_text(journal.read_text() + json.dumps(rec) + "\n")
+    code, out = clew("report", str(run), "--no-index")
+    assert code == 0, out
