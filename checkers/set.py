@@ -25,12 +25,22 @@ from typing import Any
 
 from checkers.collections._budget import Budget, Meter
 from checkers.result import UNKNOWN, Result
+from harness.errors import HistoryError
 from harness.history import FAIL, INFO, INVOKE, OK, History
 
 __all__ = ["MAX_LISTED", "check"]
 
 #: At most this many elements are listed per category in the result (counts are exact).
 MAX_LISTED = 1000
+
+
+def _element(history: History, i: int, value: Any) -> Any:
+    """``value``, an element of the set added or read by op ``i``; :class:`HistoryError`
+    naming the op's file and line if it is a list or a map (no element clew adds is)."""
+    if isinstance(value, list | dict):
+        raise HistoryError(f"a set element must be a number or a string, got {value!r}",
+                           path=history.path, line=int(history.line[i]))  # fmt: skip
+    return value
 
 
 def _listed(xs: set[Any]) -> list[Any]:
@@ -64,7 +74,7 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
             if not clients[i] or history.f[i] != add_f:
                 continue
             t = history.type[i]
-            value = history.value_of(i)
+            value = _element(history, i, history.value_of(i))
             if t == INVOKE:
                 attempted.add(value)
                 if history.pair[i] < 0:  # never completed: unknown outcome
@@ -92,7 +102,8 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
         )
 
     read = history.value_of(final)
-    present = set(read) if isinstance(read, list | tuple) else set()
+    items = read if isinstance(read, list | tuple) else ()
+    present = {_element(history, final, x) for x in items}
     lost = acknowledged - present
     unexpected = present - attempted
     recovered = unknown & present

@@ -301,6 +301,9 @@ def check_row(row: Any, where: str) -> dict[str, Any]:
             continue
         if not (isinstance(v, types) and _amount(v)):
             raise InputError(f"{where}: {name} must be a number ≥ 0, not {v!r}")
+    for name in ("config_hash", "experiment_hash", "clew_commit"):
+        if row.get(name) is not None and not isinstance(row[name], str):
+            raise InputError(f"{where}: {name} must be a string, not {row[name]!r}")
     if int(row.get("cap_runs") or 0) > MAX_CAP:
         raise InputError(f"{where}: cap_runs {row['cap_runs']} is over {MAX_CAP:,}")
     seconds = row.get("run_seconds", [])
@@ -312,7 +315,10 @@ def check_row(row: Any, where: str) -> dict[str, Any]:
 def claim(path: Path, seen: set[Path]) -> Path:
     """``path``, now in ``seen`` (resolved); :class:`InputError` if it already was: its
     campaigns would count twice."""
-    key = path.resolve()
+    try:
+        key = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop of symbolic links
+        raise InputError(f"{path}: a loop of symbolic links, not a campaign file") from None
     if key in seen:
         raise InputError(f"{path}: given twice (its campaigns would count twice)")
     seen.add(key)
@@ -342,6 +348,8 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             data = json.loads(read_record_text(Path(path)))
         except OSError as e:
             raise InputError(f"{path}: cannot read: {e.strerror}") from None
+        except InputError:
+            raise  # (it names the file and says why)
         except ValueError as e:
             raise InputError(f"{path}: not JSON: {e}") from None
         except RecursionError:

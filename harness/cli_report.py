@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from harness.cli import ByteSize, FiniteFloatRange
-from harness.errors import InputError
+from harness.errors import ConfigError, InputError
 
 __all__ = ["compare_cmd", "report_cmd", "serve_cmd"]
 
@@ -70,7 +70,11 @@ def report_cmd(
         if (view / "results.json").is_file():
             out = write_run_report(view, max_memory=max_memory, max_ops=max_ops)
         else:
-            out = check_jepsen_store(run_dir).view / "report.html"
+            try:
+                out = check_jepsen_store(run_dir).view / "report.html"
+            except ConfigError as e:  # no model fits: this command has no --model to give
+                raise ConfigError(f"{e} (to `clew analyze {run_dir} --model MODEL`, which "
+                                  "writes the report too)") from None  # fmt: skip
         click.echo(f"report: {out}")
         return
 

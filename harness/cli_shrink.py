@@ -68,10 +68,12 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     it is invalid: refused before any rerun).
     """
     from harness.record import RunResults, RunSpec
-    from harness.runner import rerun_spec, run_test, stored_suite
+    from harness.runner import rerun_spec, run_test, stored_suite, stored_workload
     from harness.shrink import NOT_REPRODUCED, shrink_run
     from harness.store import refuse_special_files
 
+    if not Path(run_dir).is_dir():  # (a link to a device passes click's "not a file")
+        raise InputError(f"{run_dir}: not a run directory: not a directory at all")
     refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
     run = Path(run_dir).resolve()  # not store/x/latest, which moves to each rerun
     stored = RunSpec.read(run)
@@ -79,6 +81,7 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
         raise click.UsageError(f"{run_dir}: not a clew run directory (no spec.json)")
     _check_invalid(run, RunResults.read(run))
     suite = stored_suite(stored, run, suite_file, "shrink")
+    stored_workload(stored, suite, run / "spec.json")
     spec = rerun_spec(stored, run / "spec.json", suite_file=suite_file, store=store,
                       cluster_state_dir=cluster_state_dir,
                       cluster_options=cluster_options(cluster_opts))  # fmt: skip

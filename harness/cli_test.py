@@ -436,7 +436,7 @@ def _print_outcome(o: Any) -> None:
     for p in o.problems:
         click.echo(f"  problem: {p}")
     report = o.run_dir / "report.html"
-    click.echo(f"report: {report if report.exists() else o.run_dir}")
+    click.echo(f"report: {report if report.is_file() else o.run_dir}")
 
 
 _STORED_SUITE_HELP = (
@@ -499,7 +499,11 @@ def analyze_cmd(
         _analyze_jepsen(run_dir, model, time_limit, max_memory)
         return
     if model is not None:
-        raise click.BadParameter("only for a Jepsen store directory", param_hint="--model")
+        why = ("it holds history.jsonl, so it is a run of clew's"
+               if (Path(run_dir) / "history.jsonl").exists()
+               else "it holds no history.edn file")  # fmt: skip
+        raise click.BadParameter(f"only for a Jepsen store directory, and {run_dir} is not "
+                                 f"one: {why}", param_hint="--model")  # fmt: skip
     outcome = analyze(run_dir, suite_file=suite_file, check_time_limit=time_limit,
                       check_max_memory=max_memory)  # fmt: skip
     _print_outcome(outcome)

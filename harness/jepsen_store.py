@@ -95,7 +95,10 @@ def read_jepsen_results(
         data = edn_format.loads(f.read_text(encoding="utf-8"))
     except Exception as e:  # edn_format raises its own and Python's errors
         raise InputError(f"{f}: not EDN: {e}") from e
-    plain = _plain(data)
+    try:
+        plain = _plain(data)
+    except RecursionError:
+        raise InputError(f"{f}: not EDN clew reads: nested too deeply") from None
     if not isinstance(plain, dict):
         raise InputError(f"{f}: not an EDN map (Jepsen's results are one map)")
     return plain
@@ -159,10 +162,10 @@ def _check(history: History, model: str, time_limit: float, max_memory: int) -> 
 def _link_node_logs(store: Path, view: Path) -> None:
     """Hard-link (else copy) every node's files under ``view/nodes/<node>/``."""
     nodes = view / "nodes"
-    if nodes.is_symlink():  # planted: remove the link, not what it points at
-        nodes.unlink()
-    elif nodes.exists():
+    if nodes.is_dir() and not nodes.is_symlink():
         shutil.rmtree(nodes)
+    elif nodes.is_symlink() or nodes.exists():  # a link (remove it, not what it points
+        nodes.unlink()  # at), a file or a FIFO (which rmtree would open, and wait on)
     count = 0
     nodes_in = (p for p in store.iterdir() if p.is_dir() and p.name not in _NOT_NODES)
     # (a node directory that is a link, n1 -> /var/log, would copy files from elsewhere)
@@ -197,19 +200,25 @@ def check_jepsen_store(
     seconds and add ``max_memory`` bytes (default: the checkers' 2 GiB): out of either
     while reading raises :class:`~harness.read_budget.ReadBudgetExceeded` (nothing is
     written), while checking gives an ``unknown`` verdict. :class:`InputError` (naming file
-    and line) for a bad history or results file, or naming ``path/clew`` if it is not a
-    directory clew can write; :class:`ConfigError` when no model clearly fits."""
+    and line) for a bad history or results file, naming ``path/clew`` if it is not a
+    directory clew can write, or naming a history.edn or results.edn linked out of the
+    store; :class:`ConfigError` when no model clearly fits."""
     from checkers.linear.budget import DEFAULT_MAX_BYTES
     from checkers.linear.models import guess_model
     from harness.formats import read_history, write_history
     from harness.read_budget import ReadBudget
     from harness.record import RunResults, verdict
     from harness.runner import client_ops, history_duration
+    from harness.store import leads_out
     from reports.run_report import write_run_report
 
     store = Path(path)
     if not is_jepsen_store(store):
         raise ConfigError(f"{store}: not a Jepsen store directory (no history.edn)")
+    for f in (store / "history.edn", store / "results.edn"):
+        if f.is_symlink() and leads_out(f, store):  # -> /proc/kmsg would block the reading
+            raise InputError(f"{f} -> {os.readlink(f)}: a link out of the Jepsen store; clew "
+                             "reads only the store's own files: copy it in instead")  # fmt: skip
     if model is not None and model not in _model_names():  # before reading the history
         raise ConfigError(f"unknown model {model!r}; choose one of {_model_choices()}")
     view = store / VIEW_DIR
@@ -231,7 +240,10 @@ def check_jepsen_store(
             None,
             f"Jepsen's results.edn was not read: {e} (time limit {time_limit:g} s)",
         )
-    chosen = model or guess_model(history, _model_choices())
+    try:
+        chosen = model or guess_model(history, _model_choices())
+    except ConfigError as e:
+        raise ConfigError(f"{store / 'history.edn'}: {e}") from None
     t0 = time.perf_counter()
     left = max(time_limit - (time.monotonic() - started), 1e-3)
     result = _check(history, chosen, left, memory)
@@ -241,8 +253,12 @@ def check_jepsen_store(
     except OSError as e:
         raise InputError(f"{view}: cannot create clew's view of the Jepsen run: "
                          f"{e.strerror or e}") from None  # fmt: skip
-    if (view / "history.jsonl").is_symlink():  # write_history would replace its target
-        (view / "history.jsonl").unlink()
+    converted = view / "history.jsonl"
+    if converted.is_symlink() or (converted.exists() and not converted.is_file()
+                                  and not converted.is_dir()):  # fmt: skip
+        # write_history would replace a link's target, and write into a FIFO (waiting for
+        # a reader forever) rather than replace it
+        converted.unlink()
     write_history(history, str(view / "history.jsonl"), "jsonl")
     _link_node_logs(store, view)
     problems = []

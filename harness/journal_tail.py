@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from harness.errors import HistoryError, InputError
 from harness.formats import read_history
 from harness.formats._io import open_bytes
 from harness.history import History
@@ -77,7 +78,13 @@ def read_run_history(path: Path) -> tuple[History, str | None]:
         whole = Path(tmp) / path.name
         with path.open("rb") as src, whole.open("wb") as dst:
             _copy_prefix(src, dst, cut)
-        history = read_history(str(whole), "jsonl")
+        try:
+            history = read_history(str(whole), "jsonl")
+        except HistoryError as e:  # about the run's own file, not this copy of its lines
+            raise HistoryError(e.reason.replace(str(whole), str(path)), path=str(path),
+                               line=e.line) from None  # fmt: skip
+        except InputError as e:
+            raise InputError(str(e).replace(str(whole), str(path))) from None
     note = (f"{path}:{line}: the last line was torn (the controller stopped mid-write); "
             f"the {line - 1} whole lines before it were checked")  # fmt: skip
     return history, note

@@ -25,11 +25,13 @@ this module) had ``ops`` = history lines and ``seconds`` = wall time, and is rea
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,11 +87,17 @@ def write_json_file(path: Path, data: Any) -> Path:
 def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
     """Write ``text`` to ``path`` atomically, through ``tmp`` beside it (default: ``path``
     with ``.tmp`` added). Whatever is at ``tmp`` already (left by a crash, or a symlink
-    planted in a run directory someone else made) is removed first, never written through."""
+    planted in a run directory someone else made) is removed first, never written through.
+    :class:`InputError` naming ``path`` if it cannot be written (a directory in its place)."""
     tmp = tmp or path.with_name(path.name + ".tmp")
-    with open_new_text(tmp) as f:
-        f.write(text)
-    tmp.replace(path)
+    try:
+        with open_new_text(tmp) as f:
+            f.write(text)
+        tmp.replace(path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _unwritable(path, e) from None
     return path
 
 
@@ -98,20 +106,34 @@ def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
 _TMP_BYTES = 6
 
 
+def _unwritable(path: Path, e: OSError) -> InputError:
+    """Why ``path`` could not be written, for people (a directory in its place, planted in
+    a run someone else made, or a read-only store)."""
+    if path.is_dir() and not path.is_symlink():
+        return InputError(f"{path}: is a directory, where clew writes a file: move it away")
+    return InputError(f"{path}: cannot write it: {e.strerror or e}")
+
+
 def replace_file(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, through a temporary file beside it whose name
     is this writer's own (``.<name>.<random>.tmp``, created anew): two processes writing
     ``path`` at once (two runs ending together, each writing the store's index) each
-    replace it whole, and a reader sees one or the other, never a mix."""
+    replace it whole, and a reader sees one or the other, never a mix. :class:`InputError`
+    naming ``path`` if it cannot be written (a directory in its place, a read-only store)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TMP_BYTES)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:
+        raise _unwritable(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError):
+            raise _unwritable(path, e) from None
         raise
     return path
 
@@ -145,12 +167,23 @@ MAX_RECORD_BYTES = 64 * 1024**2
 def read_record_text(path: Path, *, limit: int | None = None) -> str:
     """The UTF-8 text of ``path``, a small file of a run or campaign read whole, holding
     at most ``limit`` bytes (:data:`MAX_RECORD_BYTES`) in memory. :class:`InputError` (a
-    ``ValueError``) naming the file if it is larger, or not UTF-8; ``OSError`` as ``open``."""
+    ``ValueError``) naming the file if it is larger, not UTF-8, or not a regular file (a
+    FIFO would block the reading forever); ``OSError`` as ``open`` (``IsADirectoryError``
+    for a directory)."""
     limit = MAX_RECORD_BYTES if limit is None else limit
-    with open(path, "rb") as f:
+    # Opened without waiting for a writer: a FIFO (planted, or a link to one) is refused,
+    # not waited on forever; so is a device.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: not a regular file (a FIFO, socket or device): not "
+                             "read; clew reads only files it could have written")  # fmt: skip
         # Ask for the file's size, not the limit: a read of ``limit + 1`` bytes allocates
         # that much (64 MiB) even for a file of 1 KB, which tripled the cost of reading one.
-        size = os.fstat(f.fileno()).st_size
+        size = st.st_size
         data = f.read(min(size, limit) + 1)
         if size < len(data) <= limit:  # it grew since (or reports no size): read on
             data += f.read(limit + 1 - len(data))
@@ -178,8 +211,10 @@ def read_json_file(path: Path) -> Any:
     """The JSON data in ``path``; ``None`` if the file is absent; :class:`InputError`
     naming the file if it is not JSON, or larger than :data:`MAX_RECORD_BYTES`."""
     text = _record_text_if_any(path)
-    if text is None:
-        return None
+    return None if text is None else _parse_json(path, text)
+
+
+def _parse_json(path: Path, text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
@@ -189,9 +224,15 @@ def read_json_file(path: Path) -> Any:
 
 
 def _object(path: Path) -> dict[str, Any] | None:
-    data = read_json_file(path)
-    if data is not None and not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    """The JSON object in ``path``; ``None`` if the file is absent (a file holding
+    ``null`` is not absent: :class:`InputError`, as for any other value not an object)."""
+    text = _record_text_if_any(path)
+    if text is None:
+        return None
+    data = _parse_json(path, text)
+    if not isinstance(data, dict):
+        found = "null" if data is None else type(data).__name__
+        raise InputError(f"{path}: expected a JSON object, found {found}")
     return data
 
 
@@ -373,7 +414,8 @@ def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[FaultWindow]:
     windows: list[dict[str, Any]] = []
     open_: dict[str, list[dict[str, Any]]] = {}
     for r in timed:
-        if r.get("event") in _BOOKKEEPING:
+        event = r.get("event")
+        if isinstance(event, str) and event in _BOOKKEEPING:  # (a list is not hashable)
             continue
         kind = r.get("kind")
         kind = kind if isinstance(kind, str) else fault_kind(str(r.get("f", "fault")))

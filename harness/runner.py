@@ -56,7 +56,7 @@ from clusters.static import with_passwords
 from harness import progress
 from harness.api import DB, Client, Suite, TestContext, Workload
 from harness.control import Remotes, connect_all
-from harness.errors import ClewError, ClusterError, ConfigError
+from harness.errors import ClewError, ClusterError, ConfigError, InputError
 from harness.history import INVOKE, History
 from harness.interpreter import interpret
 from harness.journal_tail import read_run_history
@@ -98,6 +98,7 @@ __all__ = [
     "replay_run",
     "run_test",
     "stored_suite",
+    "stored_workload",
 ]
 
 log = logging.getLogger("clew.runner")
@@ -722,6 +723,10 @@ def _verdicts(
     t0 = time.monotonic()
     try:
         result = workload.check(history, ctx)
+    except InputError as e:  # the history holds what the checker cannot take (file, line)
+        log.warning("checker %s: %s", workload.name, e)
+        result = Result(valid=UNKNOWN, checker=workload.name,
+                        cause=f"the history cannot be checked: {e}")  # fmt: skip
     except Exception as e:  # a checker that raises gives "unknown", never a crash
         log.exception("checker %s crashed", workload.name)
         result = Result(valid=UNKNOWN, checker=workload.name, cause=f"checker crashed: {e}")
@@ -783,6 +788,8 @@ def _render_report(run: RunDir, history: History | None, store: Path) -> None:
     try:
         write_run_report(run.path, history=history)
         write_index(store)
+    except ClewError as e:  # a file in the way (a directory where report.html goes)
+        log.warning("the report of %s was not written: %s", run.path, e)
     except Exception:  # a report failure must not lose the verdict
         log.exception("rendering the report of %s failed", run.path)
 
@@ -1052,6 +1059,19 @@ def stored_suite(stored: RunSpec, run_dir: Path, suite_file: str | None, command
     )
 
 
+def stored_workload(stored: RunSpec, suite: Suite, spec_path: Path) -> str:
+    """The workload of the stored run (its ``spec.json`` at ``spec_path``), else the
+    suite's default; :class:`ConfigError` naming ``spec_path`` if ``suite`` has none of
+    that name."""
+    name = stored.workload or suite.default_workload
+    if name not in suite.workloads:
+        raise ConfigError(
+            f"{spec_path}: workload {name!r} is not in suite {suite.name!r} "
+            f"(it has {', '.join(suite.workloads)})"
+        )
+    return name
+
+
 def rerun_spec(
     stored: RunSpec,
     spec_path: str | Path,
@@ -1079,6 +1099,8 @@ def rerun_spec(
 
 
 def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
+    if not Path(run_dir).is_dir():  # (a link to a device passes click's "not a file")
+        raise InputError(f"{run_dir}: not a run directory: not a directory at all")
     refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
     run = RunDir(Path(run_dir).resolve())  # not store/x/latest, which moves to the next run
     stored = RunSpec.read(run.path)
@@ -1122,12 +1144,7 @@ def analyze(
         spec, options={**spec.options, **{k: v for k, v in given.items() if v is not None}}
     )
     ctx = _offline_context(spec, run)
-    workload_name = stored.workload or suite.default_workload
-    if workload_name not in suite.workloads:
-        raise ConfigError(
-            f"{run.spec}: workload {workload_name!r} is not in suite {suite.name!r} "
-            f"(it has {', '.join(suite.workloads)})"
-        )
+    workload_name = stored_workload(stored, suite, run.spec)
     workload = suite_part(suite, f"workload {workload_name!r}", suite.workloads[workload_name],
                           ctx, Workload)  # fmt: skip
     previous: RunResults | None = None
@@ -1187,6 +1204,7 @@ def replay_run(
     :class:`ConfigError` if ``run_dir`` is not a run or recorded no planned faults."""
     run, stored = _stored_run(run_dir)
     suite = stored_suite(stored, run.path, suite_file, "replay")
+    stored_workload(stored, suite, run.spec)
     read = ledger_schedule(run.faults)
     steps = read.steps
     if not steps and stored.faults:

@@ -153,9 +153,12 @@ def shrink_run(
     if reruns < 1 or not 0 < fraction <= 1 or max_runs < 1:
         raise ConfigError("shrink needs --reruns ≥ 1, 0 < --fraction ≤ 1, --max-runs ≥ 1")
     run = Path(run_dir).resolve()
-    steps = ledger_schedule(run / "faults.jsonl").steps  # as clew replay reads it
+    read = ledger_schedule(run / "faults.jsonl")  # as clew replay reads it
+    steps = read.steps
     if not steps:
-        raise ConfigError(f"{run}: faults.jsonl records no applied fault op to shrink")
+        raise ConfigError(f"{run / 'faults.jsonl'}: records no applied fault op to shrink "
+                          f"(only the ops clew's scheduler planned are replayed)"
+                          f"{read.damage_note()}")  # fmt: skip
     result = ShrinkResult(run_dir=str(run), original=steps, minimal=steps, reruns=reruns)
     t0 = time.monotonic()
     cache: dict[str, bool] = {}

@@ -139,6 +139,10 @@ class TestSpec:
 _FIELDS = {f.name: f for f in dataclasses.fields(TestSpec)}
 #: What a test's ``name`` may be: it names the store's directory of its runs.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+#: The most nodes a spec may ask for: far more than any provider brings up (the local
+#: one's subnet holds 253), and few enough to plan for (a spec.json asking for 10^30 had
+#: clew replay make a list of that many stand-in nodes, forever).
+MAX_NODES = 10_000
 #: The shortest ``interval`` between fault decisions, in seconds.
 MIN_INTERVAL = 0.01
 #: The most fault steps a run's ``time_limit / interval`` may plan (a day at 1 s is 86,400).
@@ -162,6 +166,9 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
                            f"{spec.store!r} is a file")  # fmt: skip
     if spec.nodes < 1:
         raise bad("nodes", f"must be at least 1, got {spec.nodes}")
+    if spec.nodes > MAX_NODES:
+        raise bad("nodes", f"must be at most {MAX_NODES:,} (a cluster's nodes), got "
+                           f"{spec.nodes}")  # fmt: skip
     if spec.time_limit <= 0:
         raise bad("time_limit", f"must be positive (seconds), got {spec.time_limit}")
     if spec.concurrency is not None and spec.concurrency < 1:

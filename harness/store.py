@@ -35,7 +35,8 @@ from harness.errors import InputError
 from harness.journal_lines import Record, op_line, records_text
 from harness.record import read_record_text
 
-__all__ = ["Journal", "RunDir", "new_run_dir", "refuse_special_files", "special_files"]
+__all__ = ["Journal", "RunDir", "leads_out", "new_run_dir", "refuse_special_files",
+           "special_files"]  # fmt: skip
 
 
 class Journal:
@@ -228,7 +229,7 @@ def special_files(run_dir: str | Path) -> list[Path]:
                              f"{_SPECIAL_LIMIT:,} entries")  # fmt: skip
         for entry in entries:
             try:
-                if depth == 0 and entry.is_symlink() and _leads_out(Path(entry.path), root):
+                if depth == 0 and entry.is_symlink() and leads_out(Path(entry.path), root):
                     found.append(Path(entry.path))
                 elif entry.is_dir():
                     if depth + 1 < _SPECIAL_DEPTH and not entry.is_symlink():
@@ -240,7 +241,7 @@ def special_files(run_dir: str | Path) -> list[Path]:
     return [p for p in found if p.exists()]
 
 
-def _leads_out(link: Path, root: Path) -> bool:
+def leads_out(link: Path, root: Path) -> bool:
     """Whether the link ``link`` in ``root`` resolves to a place outside ``root``."""
     try:
         return not link.resolve().is_relative_to(root.resolve())

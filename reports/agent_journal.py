@@ -163,6 +163,15 @@ def _cause_delay(step: Mapping[str, Any] | None, trigger: Any) -> str:
     return _cause(step, trigger) + more
 
 
+def _described(rec: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]], db: str) -> str:
+    """:func:`describe`, or the record as JSON when a field of it is not of its kind (a
+    damaged journal: ``"patterns": 5``)."""
+    try:
+        return describe(rec, steps, db)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError):
+        return f"{rec.get('e')} (damaged): {json.dumps(rec, default=repr)[:300]}"
+
+
 def describe(rec: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]], db: str) -> str:
     """One agent journal record in words (without the node's name)."""
     e = rec.get("e")
@@ -286,8 +295,9 @@ def _handover(
     """The hand-over's offset measurement of ``node``: from ``agents.json``, else from
     the agent's own ``clock`` record."""
     offsets = agents.get("offsets")
-    if isinstance(offsets, dict) and isinstance(offsets.get(node), dict):
-        return dict(offsets[node])
+    mine = offsets.get(node) if isinstance(offsets, dict) else None
+    if isinstance(mine, dict) and isinstance(mine.get("offset_ns"), int):
+        return dict(mine)  # (a measurement without its offset is none: the journal's, then)
     for r in journal:
         if r.get("e") == "clock" and isinstance(r.get("offset_ns"), int):
             return {"offset_ns": r["offset_ns"], "rtt_ns": int(r.get("rtt_ns") or 0)}
@@ -328,6 +338,8 @@ def _run_ns(
 
 
 def _kind(e: Any) -> int:
+    if not isinstance(e, str):  # (a damaged journal's list is not hashable)
+        return KIND_OWN
     if e in _ACTS:
         return KIND_ACT
     return KIND_PRESSURE if e == "pressure" else KIND_SEEN if e in ("process", "log") else KIND_OWN
@@ -409,7 +421,7 @@ def agent_lines(
             at = _run_ns(r, al, origin, wall_origin)
             if at is None or len(texts) >= max_lines:
                 continue
-            text = describe(r, steps, db)
+            text = _described(r, steps, db)
             times.append(at)
             node_ix.append(k)
             kinds.append(_kind(r.get("e")))

@@ -93,6 +93,8 @@ def _campaign_row(path: Path) -> dict[str, Any]:
         }  # fmt: skip
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except InputError:
+        raise  # (it names the file and says why)
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as e:
         raise InputError(f"{path}: not a campaign.json of clew campaign ({e})") from None
     return check_row(row, str(path))

@@ -94,6 +94,7 @@ def _bank_view(
             "summary": summary,
             "expected": expected,
             "reads": 0,
+            "wrong": 0,
         }
     xs = [p[0] for p in points]
     ys = [p[1] for p in points] + ([expected] if isinstance(expected, int | float) else [])
@@ -239,10 +240,13 @@ def collection_views(
         if not isinstance(res, dict):
             continue
         kind = res.get("checker")
-        if kind == "bank":
-            out.append(_bank_view(res, to_x, windows, unit))
-        elif kind == "set-full":
-            out.append(_set_full_view(res))
-        elif kind == "lock":
-            out.append(_lock_view(res, to_x, windows, unit))
+        try:
+            if kind == "bank":
+                out.append(_bank_view(res, to_x, windows, unit))
+            elif kind == "set-full":
+                out.append(_set_full_view(res))
+            elif kind == "lock":
+                out.append(_lock_view(res, to_x, windows, unit))
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError):
+            continue  # a damaged results.json: the page shows the result's JSON, not a view
     return out

@@ -11,6 +11,7 @@ When a cap applies, the payload says how many were shown of how many, and the pa
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -88,9 +89,12 @@ def options_text(options: dict[str, Any], sep: str = ", ") -> str:
 
 def duration_text(seconds: float | None) -> str:
     """A duration for people: "23 ns", "4.5 ms" below a second (:func:`time_unit`),
-    "12.3 s" below two minutes, then "4m 05s" and "1h 02m 03s"; "—" for None."""
+    "12.3 s" below two minutes, then "4m 05s" and "1h 02m 03s"; "—" for None, and the
+    number as it is when it is not finite (a damaged results.json's Infinity)."""
     if seconds is None:
         return "—"
+    if not math.isfinite(seconds):
+        return f"{seconds} s"
     if seconds < 1:
         name, ns = time_unit(seconds * 1e9)
         return f"{seconds * 1e9 / ns:.3g} {name}"

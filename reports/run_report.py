@@ -27,6 +27,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from harness.errors import ClewError
 from harness.history import History
 from harness.record import (
@@ -109,7 +111,8 @@ def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
     """A counterexample capped for the page: the last :data:`MAX_LINEARIZED` linearized steps
     (``linearized_total`` and ``linearized_offset`` say how many there were and where the
     kept ones start), large states abbreviated, and missing fields filled in."""
-    lin = list(cex.get("linearized") or [])
+    lin = cex.get("linearized")
+    lin = [s for s in lin if isinstance(s, dict)] if isinstance(lin, list) else []  # (damaged)
     total = len(lin)
     kept = lin[-MAX_LINEARIZED:]
     out = dict(cex)
@@ -123,7 +126,7 @@ def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
     ]
     out["could_not_follow"] = [
         {**s, "state_after": _state(s.get("state_after"))}
-        for s in cex.get("could_not_follow") or []
+        for s in _dicts(cex.get("could_not_follow"))
     ]
     out["state"] = _state(cex.get("state"))
     out["linearized_total"] = total
@@ -134,6 +137,11 @@ def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("ops", [])
     out.setdefault("ops_total", len(out["ops"]))
     return out
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects in ``value`` if it is a list (a damaged results.json: anything)."""
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
 
 
 def find_failures(checkers: dict[str, Any]) -> list[dict[str, Any]]:
@@ -240,7 +248,9 @@ def build_page(
                 v = spec[key]
                 facts.append((key.replace("_", " "), v if isinstance(v, str) else short_json(v)))
     if spec and spec.get("faults") is not None:
-        facts.append(("faults", ", ".join(spec["faults"]) or "none"))
+        kinds = spec["faults"]  # (a list of names, unless the file was damaged)
+        text = ", ".join(map(str, kinds)) if isinstance(kinds, list) else short_json(kinds)
+        facts.append(("faults", text or "none"))
     if spec and spec.get("replay_of"):
         facts.append(("replay of", str(spec["replay_of"])))
     if results.get("heal_verified") is not None or results.get("tainted"):
@@ -332,7 +342,7 @@ def build_page(
             "value": short_json(
                 r.get("residue") if r.get("event") == "verified" else r.get("value")
             )
-            + (f" → {', '.join(map(str, r['targets']))}" if r.get("targets") else "")
+            + (f" → {_targets_text(r['targets'])}" if r.get("targets") else "")
             + (f" ({r['error']})" if r.get("error") else ""),
         }
         for r in records[:MAX_FAULT_ROWS]
@@ -378,6 +388,11 @@ def _href(rel: str) -> str:
     """A link to the file at ``rel`` (a relative path): percent-encoded, so a name such as
     ``javascript:x`` or ``a#b`` is a path, not a scheme or a fragment."""
     return urllib.parse.quote(rel)
+
+
+#: What building or rendering the page raises on a results.json of another shape.
+_DAMAGE = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
+           jinja2.UndefinedError)  # fmt: skip
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
@@ -552,13 +567,30 @@ def write_run_report(
     t0 = time.perf_counter()
     results, err = _read_results(run)
     write_elle_files(run, results if isinstance(results, dict) else None)
-    ctx = load_run(run, history, max_memory=max_memory, max_ops=max_ops,
-                   results=_UNREAD if err else results)  # fmt: skip
-    html = render("run.html.j2", **ctx)
+    try:
+        ctx = load_run(run, history, max_memory=max_memory, max_ops=max_ops,
+                       results=_UNREAD if err else results)  # fmt: skip
+        html = render("run.html.j2", **ctx)
+    except _DAMAGE as e:
+        if not isinstance(results, dict):  # nothing from results.json to leave out: a bug
+            raise
+        # A results.json of another shape than clew writes (a field of another kind deep
+        # in a checker's result): the page is made without it, and says so.
+        why = (f"{run / 'results.json'}: not shown, it is not what clew writes "
+               f"({type(e).__name__}: {e})")  # fmt: skip
+        log.warning("%s", why)
+        ctx = load_run(run, history, max_memory=max_memory, max_ops=max_ops, results=None)
+        ctx["history_error"] = "; ".join(x for x in (why, ctx["history_error"]) if x)
+        html = render("run.html.j2", **ctx)
     out = run / REPORT_NAME
     write_text_file(out, html, out.with_name(f".{REPORT_NAME}.tmp"))
     log.debug("wrote %s (%d bytes) in %.2f s", out, len(html), time.perf_counter() - t0)
     return out
+
+
+def _targets_text(targets: Any) -> str:
+    """A ledger record's targets: the nodes' names, or as JSON if not a list (damaged)."""
+    return ", ".join(map(str, targets)) if isinstance(targets, list) else short_json(targets)
 
 
 def _heal_fact(results: dict[str, Any]) -> str:
