@@ -310,8 +310,8 @@ def _check(
         "explanations": explanations,
         "not": not_,
         "also_not": also_not,
-        "unknown": unknowns + [{"type": u} for u in an.unknown]
-        + [{"type": u} for u in unknown_names if u in _WHY],
+        # the search's own records, then each other reason once (by name)
+        "unknown": unknowns + [{"type": u} for u in unknown_names[len(unknowns) :]],
         "proof": {k: v for k, v in proof.items() if k != "needs_orders"},
         "stats": {
             "txns": tx.n, "mops": len(tx.m_f), "edges": g.n_edges, "sccs": n_sccs,
