@@ -358,7 +358,7 @@ def test_a_unit_map_gives_the_verdict_and_details_of_the_search_in_order(
     unit_map: Any,
 ) -> None:
     h = skews(5)
-    for kw in ({}, {"max_cycles": 2}, {"time_limit": None}):
+    for kw in ({}, {"max_cycles": 2}, {"time_limit": None}, {"scc_time_limit": 1e-9}):
         here = check(h, **kw)
         there = check(h, unit_map=unit_map, **kw)
         for key in ("anomalies", "anomaly_counts", "anomaly_details", "explanations", "unknown"):
@@ -452,7 +452,7 @@ def test_the_graph_s_memory_is_reserved_before_it_is_built(
     r = check(h, max_memory=100 * len(h))
     assert r.valid == "unknown"
     assert r.details["unknown"] == [{"type": "budget", "phase": "graph", "resource": "memory"}]
-    r = check(h, max_memory=len(h))  # not even for the parse
+    r = check(h, max_memory=10 * len(h))  # not even for the parse (10 bytes an op)
     assert r.details["unknown"] == [{"type": "budget", "phase": "parse", "resource": "memory"}]
 
 
@@ -559,11 +559,13 @@ def test_a_version_order_whose_cycle_search_timed_out_leaves_the_proof_open() ->
 
 
 def test_with_a_quota_of_one_the_cycle_kept_is_through_the_earliest_transaction() -> None:
+    """Guards the sort of components by first transaction (their labels need not be)."""
     # two write skews whose transactions interleave: T0 and T3 (keys a, b), T1 and T2
-    # (keys c, d). Components are searched in the order of their first transaction.
+    # (keys c, d); T1 read T0's append to e, so the second component is reached from the
+    # first (and labelled first by a depth-first search from T0)
     h = concurrent(
-        (0, "ok", [R("a", None), A("b", 1)]),
-        (1, "ok", [R("c", None), A("d", 1)]),
+        (0, "ok", [R("a", None), A("b", 1), A("e", 1)]),
+        (1, "ok", [R("c", None), A("d", 1), R("e", [1])]),
         (2, "ok", [R("d", None), A("c", 1)]),
         (3, "ok", [R("b", None), A("a", 1)]),
     )
@@ -587,3 +589,131 @@ def test_unknown_verdicts_take_the_seconds_they_took(monkeypatch: pytest.MonkeyP
 
 def _no_memory(*_: Any) -> Any:
     raise MemoryError
+
+
+def test_time_running_out_in_a_phase_is_noticed_at_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = CHECK.build_graph
+
+    def slow(*a: Any) -> Any:
+        time.sleep(0.3)
+        return real(*a)
+
+    monkeypatch.setattr(CHECK, "build_graph", slow)
+    r = check(skews(1), time_limit=0.2)
+    assert r.valid == "unknown"
+    assert r.details["unknown"] == [{"type": "budget", "phase": "graph", "resource": "time"}]
+
+
+def test_after_a_timed_out_search_the_fallback_uses_every_relation_of_the_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every search by class times out; the fallback (spec "any") finds the G1c cycle,
+    # made of wr edges only: reported, so the verdict is invalid, and the timeout listed
+    # (of G1c, the first class whose edges are there: no ww edge, so G0 is not searched)
+    real = CHECK.find_cycle
+
+    def named_time_out(sub: Subgraph, spec: Any, deadline: float) -> Any:
+        if spec.name != "any":
+            raise CHECK.Timeout
+        return real(sub, spec, deadline)
+
+    monkeypatch.setattr(CHECK, "find_cycle", named_time_out)
+    h = concurrent((0, "ok", [A("x", 1), R("y", [1])]), (1, "ok", [A("y", 1), R("x", [1])]))
+    r = check(h)
+    assert r.valid is False and r.details["anomalies"] == ["G1c"]
+    assert r.details["unknown"] == [{"type": "cycle-search-timeout", "anomaly": "G1c",
+                                     "scc_size": 2}]  # fmt: skip
+
+
+def test_by_default_no_version_order_is_assumed_from_a_read_then_write() -> None:
+    # T1 read x = 1 then wrote x = 2: only with wfr_keys is 1 < 2 assumed, making T2's
+    # read of x = 1 (and of T1's y = 5) a G-single cycle at once. Without it, both total
+    # orders of x must be tried (each has a cycle).
+    h = concurrent((0, "ok", [W("x", 1)]), (1, "ok", [R("x", 1), W("x", 2), W("y", 5)]),
+                   (2, "ok", [R("x", 1), R("y", 5)]))  # fmt: skip
+    r = check(h, "rw-register")
+    assert r.valid is False and r.details["proof"]["version_orders"] == 2
+    r = check(h, "rw-register", wfr_keys=True)
+    assert r.valid is False and r.details["proof"] == {}
+
+
+def test_by_default_a_process_s_writes_are_not_assumed_sequential() -> None:
+    # p0 wrote 2 then 1; p1 read 1 then 2. Serializable (w1, r1, w2, r2) unless p0's order
+    # is taken as the version order (sequential_keys): then the reads contradict it
+    h = serial((0, "ok", [W("x", 2)]), (0, "ok", [W("x", 1)]), (1, "ok", [R("x", 1)]),
+               (1, "ok", [R("x", 2)]))  # fmt: skip
+    assert check(h, "rw-register").valid is True
+    assert check(h, "rw-register", sequential_keys=True).valid is False
+
+
+def test_only_models_ruled_out_under_every_version_order_are_named() -> None:
+    # T1 and T2 each blindly wrote x and y; T3 read T2's x and T1's y. Both writes to one
+    # key in the same order: a G-single cycle through T3; in opposite orders: a G0 cycle
+    # (ww both ways). Under the G-single orders the history is read uncommitted, so only
+    # what G-single rules out is ruled out.
+    h = concurrent((0, "ok", [W("x", 1), W("y", 1)]), (1, "ok", [W("x", 2), W("y", 2)]),
+                   (2, "ok", [R("x", 2), R("y", 1)]))  # fmt: skip
+    r = check(h, "rw-register")
+    assert r.valid is False and r.details["proof"]["every_order_cyclic"] is True
+    assert r.details["anomalies"] == ["G-single-item", "G0"]
+    assert r.details["not"] == ["consistent-view", "repeatable-read"]
+
+
+def test_with_every_quota_full_no_component_is_searched_or_counted_as_skipped() -> None:
+    from checkers.txn.list_append import analyze
+    from checkers.txn.parse import parse
+
+    tx = parse(skews(2), "list-append")
+    g = build_graph(tx.n, analyze(tx).edges)
+    _, comp = g.sccs()
+    spent = Budget(time.perf_counter() - 10, 1.0, None)
+    specs = specs_for({"G2-item"}, WW | WR | RW)
+    assert _search(g.csr, comp, specs, WW | WR | RW, spent, 1.0, 0) == ({}, [], 2, 2)
+    # quotas not full: each component left unsearched is counted
+    skipped = [{"type": "cycle-search-timeout", "anomaly": "all", "sccs_not_searched": 2}]
+    assert _search(g.csr, comp, specs, WW | WR | RW, spent, 1.0, 8) == ({}, skipped, 2, 2)
+
+
+def test_a_version_order_with_a_cycle_found_despite_a_timeout_is_ruled_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A defect found by ``unknowns or not rel`` → ``and``: a cycle found by the fallback
+    after a timed-out search is real, yet the order was left open (verdict unknown)."""
+    real = CHECK.find_cycle
+
+    def named_time_out(sub: Subgraph, spec: Any, deadline: float) -> Any:
+        if spec.name != "any":
+            raise CHECK.Timeout
+        return real(sub, spec, deadline)
+
+    monkeypatch.setattr(CHECK, "find_cycle", named_time_out)
+    r = check(_every_order_cyclic(), "rw-register")
+    assert r.valid is False, r.cause
+    assert r.details["proof"]["every_order_cyclic"] is True
+    assert r.details["anomalies"] == ["G-single-item"]  # each order's one cycle
+
+
+def test_an_info_transaction_whose_write_was_read_is_in_every_trial_order() -> None:
+    # w1 (info, but read), w2, then a read of 1 completing last: only 1 < 2 replays
+    h = concurrent((0, "info", [W("x", 1)]), (1, "ok", [W("x", 2)]), (2, "ok", [R("x", 1)]))
+    r = check(h, "rw-register")
+    assert r.valid is True
+    assert r.details["proof"]["version_orders"] == 2 and r.details["proof"]["valid"] is True
+
+
+def test_records_of_cyclic_version_orders_are_capped_at_32_per_anomaly() -> None:
+    # every order of x and y has a G-single cycle (see _every_order_cyclic), times the 24
+    # orders of four blind writes to z: 48 orders, each explained until 32 are kept
+    rows: list[Row] = [
+        (0, "ok", [R("x", None), W("y", 1)]),
+        (1, "ok", [W("x", 2), W("y", 3)]),
+        (2, "ok", [R("x", 2), R("y", 1)]),
+    ]
+    rows += [(3 + i, "ok", [W("z", i)]) for i in range(1, 5)]
+    r = check(concurrent(*rows), "rw-register")
+    assert r.valid is False and r.details["proof"]["version_orders"] == 48
+    assert r.details["anomaly_counts"] == {"G-single-item": 32}
+    assert len(r.details["anomaly_details"]["G-single-item"]) == 32
+    assert len(r.details["explanations"]) == 32
