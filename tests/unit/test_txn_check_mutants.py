@@ -717,3 +717,28 @@ def test_records_of_cyclic_version_orders_are_capped_at_32_per_anomaly() -> None
     assert r.details["anomaly_counts"] == {"G-single-item": 32}
     assert len(r.details["anomaly_details"]["G-single-item"]) == 32
     assert len(r.details["explanations"]) == 32
+
+
+DETAILS = {"model", "consistency", "anomalies", "also_found", "anomaly_counts", "anomaly_details",
+           "explanations", "not", "also_not", "unknown", "proof", "stats"}  # fmt: skip
+STATS = {"txns", "mops", "edges", "sccs", "largest_scc", "barriers", "timings"}
+
+
+def test_the_details_of_every_verdict_have_their_documented_keys() -> None:
+    """Guards the names of the result's fields (what reports and the CLI read)."""
+    valid = check(serial((0, "ok", [A("x", 1)]), (1, "ok", [R("x", [1])])))
+    invalid = check(skews(1))
+    timed_out = check(skews(1), scc_time_limit=1e-9)
+    for r in (valid, invalid, timed_out):
+        assert set(r.details) == DETAILS
+        assert set(r.details["stats"]) >= STATS
+        assert (r.details["model"], r.details["consistency"]) == ("list-append", "serializable")
+    assert valid.details["proof"] == {"required": True, "witness": "serializable",
+                                      "valid": True, "serial_order_of": 2}  # fmt: skip
+    (rec,) = invalid.details["anomaly_details"]["G2-item"]
+    assert set(rec) == {"type", "cycle", "steps", "explanation"}
+    # Adya: repeatable read (PL-2.99) proscribes G2-item, and serializability implies it
+    assert "repeatable-read" in invalid.details["not"]
+    assert "serializable" in invalid.details["also_not"]
+    assert timed_out.cause == ("the cycle search ran out of time in a large strongly "
+                               "connected component; raise the time limits")  # fmt: skip
