@@ -742,3 +742,80 @@ def test_the_details_of_every_verdict_have_their_documented_keys() -> None:
     assert "serializable" in invalid.details["also_not"]
     assert timed_out.cause == ("the cycle search ran out of time in a large strongly "
                                "connected component; raise the time limits")  # fmt: skip
+
+
+def test_an_empty_history_is_valid_with_nothing_in_it() -> None:
+    r = check(History.from_ops([]))
+    assert r.valid is True
+    st = r.details["stats"]
+    assert (st["txns"], st["edges"], st["sccs"], st["largest_scc"]) == (0, 0, 0, 0)
+
+
+def test_the_cause_spells_out_the_first_record_of_the_first_anomaly() -> None:
+    # two G1c pairs (keys a/b, then c/d) and a write skew: G1c and G2-item, and the cause
+    # gives the steps of the first G1c cycle (transactions 0 and 1)
+    h = concurrent(
+        (0, "ok", [A("a", 1), R("b", [1])]),
+        (1, "ok", [A("b", 1), R("a", [1])]),
+        (2, "ok", [A("c", 1), R("d", [1])]),
+        (3, "ok", [A("d", 1), R("c", [1])]),
+        (4, "ok", [R("x", None), A("y", 1)]),
+        (5, "ok", [R("y", None), A("x", 1)]),
+    )
+    r = check(h)
+    assert r.details["anomalies"] == ["G1c", "G2-item"]
+    first = r.details["anomaly_details"]["G1c"][0]
+    assert sorted(first["cycle"][:2]) == [6, 7]  # completions of T0 and T1
+    steps = "; ".join(s["text"] for s in first["steps"])
+    assert r.cause == f"G1c, G2-item: not serializable ({steps})"
+
+
+def test_a_unit_map_gets_no_time_when_the_whole_check_has_none_left() -> None:
+    from checkers.txn.list_append import analyze
+    from checkers.txn.parse import parse
+
+    tx = parse(skews(2), "list-append")
+    g = build_graph(tx.n, analyze(tx).edges)
+    _, comp = g.sccs()
+    seen: dict[str, Any] = {}
+
+    def spy(
+        fn: Callable[[Any], Any], units: Sequence[Any], *, seconds: float | None
+    ) -> Iterator[tuple[int, Any]]:
+        seen.update(seconds=seconds, unit_seconds=[u.seconds for u in units])
+        yield from serial_map(fn, units, seconds=seconds)
+
+    spent = Budget(time.perf_counter() - 10, 1.0, None)
+    specs = specs_for({"G2-item"}, WW | WR | RW)
+    _search(g.csr, comp, specs, WW | WR | RW, spent, 1.0, 8, spy)
+    assert seen == {"seconds": 0.0, "unit_seconds": [0.0, 0.0]}
+
+
+def test_an_aborted_read_alone_does_not_make_read_uncommitted_unknown() -> None:
+    # G1a is allowed by read uncommitted; the committed read of [1] cannot replay (the
+    # append aborted), but nothing else is wrong and no proof is required below PL-3
+    r = check(serial((0, "fail", [A("x", 1)]), (1, "ok", [R("x", [1])])), "list-append",
+              "read-uncommitted")  # fmt: skip
+    assert r.valid is True and r.details["also_found"] == ["G1a"] and r.details["unknown"] == []
+
+
+def test_a_cycle_through_an_order_strictness_implies_says_what_it_assumes() -> None:
+    # w1, then w2, then a read of 1 (one after another): only strict serializability puts
+    # 2 after 1 (real time), and the G0-realtime record says so
+    h = serial((0, "ok", [W("x", 1)]), (1, "ok", [W("x", 2)]), (2, "ok", [R("x", 1)]))
+    r = check(h, "rw-register", "strict-serializable")
+    (rec,) = r.details["anomaly_details"]["G0-realtime"]
+    assert rec["assumes"] == "strict-serializable"
+
+
+def test_trial_orders_keep_the_wr_edges_to_readers_whatever_their_ids() -> None:
+    """Guards the labels of the wr edges kept for trial graphs (not the readers' ids)."""
+    # _every_order_cyclic with the reader completing first (transaction 0)
+    h = concurrent(
+        (2, "ok", [R("x", 2), R("y", 1)]),
+        (0, "ok", [R("x", None), W("y", 1)]),
+        (1, "ok", [W("x", 2), W("y", 3)]),
+    )
+    r = check(h, "rw-register")
+    assert r.valid is False and r.details["proof"]["every_order_cyclic"] is True
+    assert r.details["anomalies"] == ["G-single-item"]
