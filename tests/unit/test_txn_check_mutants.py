@@ -153,6 +153,9 @@ def test_running_out_of_memory_mid_phase_is_unknown_naming_that_phase(
     assert r.cause == "ran out of memory in the graph phase (allocation failed)"
     assert r.details["unknown"] == [{"type": "budget", "phase": "graph", "resource": "memory"}]
     assert set(r.details["stats"]["timings"]) == {"parse", "analysis"}
+    assert r.details["anomalies"] == [] and r.details["explanations"] == []
+    assert set(r.details) == {"model", "consistency", "anomalies", "explanations", "unknown",
+                              "stats"}  # fmt: skip
 
 
 def test_the_phase_running_is_the_one_after_the_last_timed() -> None:
@@ -161,6 +164,11 @@ def test_the_phase_running_is_the_one_after_the_last_timed() -> None:
     everything = dict.fromkeys(("parse", "analysis", "graph", "scc", "cycles", "explain",
                                 "witness", "version-orders"), 0.0)  # fmt: skip
     assert _phase_of(everything) == "version-orders"  # the last, not past the end
+    # the phases in the documented order: parse, analysis, graph, strongly connected
+    # components, cycle search, explanation, witness, version-order search
+    order = list(everything)
+    for i, phase in enumerate(order):
+        assert _phase_of(dict.fromkeys(order[:i], 0.0)) == phase
 
 
 # --- quotas -------------------------------------------------------------------------------
