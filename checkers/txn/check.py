@@ -310,8 +310,8 @@ def _check(
         "explanations": explanations,
         "not": not_,
         "also_not": also_not,
-        "unknown": unknowns + [{"type": u} for u in an.unknown]
-        + [{"type": u} for u in unknown_names if u in _WHY],
+        # the search's own records, then each other reason once (by name)
+        "unknown": unknowns + [{"type": u} for u in unknown_names[len(unknowns) :]],
         "proof": {k: v for k, v in proof.items() if k != "needs_orders"},
         "stats": {
             "txns": tx.n, "mops": len(tx.m_f), "edges": g.n_edges, "sccs": n_sccs,
@@ -423,9 +423,11 @@ def _try_version_orders(
     records: dict[str, list[dict[str, Any]]] = {}
     for cand, g in graphs:
         _, comp = g.sccs()
-        found, unknowns, _, _ = _search(g.csr, comp, specs, relations, budget, scc_time_limit, 1)
+        found, _, _, _ = _search(g.csr, comp, specs, relations, budget, scc_time_limit, 1)
+        # a cycle found rules the order out, even if the search of some class timed out (the
+        # fallback's cycle is real, classified as any other): only no named cycle is open
         rel = {n for n in found if lattice.rules_out(n, consistency)}
-        if unknowns or not rel:
+        if not rel:
             return {**none, "proof": {"version_orders": len(cands), "open": "cycle not named"}}
         cases.append(set(found))
         assumed = {repr(tx.key_name(k)): [tx.value_name(v) for v in vs] for k, vs in cand.items()}
