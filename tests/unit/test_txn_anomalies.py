@@ -16,37 +16,8 @@ from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, build_graph, edges
 from checkers.txn.lattice import rules_out
 from harness.errors import HistoryError
 from harness.history import History
-
-Mop = list[Any]
-
-
-def txns(*rows: tuple[int, str, list[Mop]]) -> History:
-    """A history of (process, outcome, mops) transactions run one after another."""
-    ops: list[dict[str, Any]] = []
-    for p, typ, mops in rows:
-        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
-        ops.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
-        ops.append({"process": p, "type": typ, "f": "txn", "value": mops})
-    return History.from_ops(ops)
-
-
-def concurrent(*rows: tuple[int, str, list[Mop]]) -> History:
-    """All invocations first, then all completions: every transaction is concurrent."""
-    ops: list[dict[str, Any]] = []
-    for p, _typ, mops in rows:
-        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
-        ops.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
-    for p, typ, mops in rows:
-        ops.append({"process": p, "type": typ, "f": "txn", "value": mops})
-    return History.from_ops(ops)
-
-
-def A(k: Any, v: Any) -> Mop:
-    return ["append", k, v]
-
-
-def R(k: Any, v: Any = None) -> Mop:
-    return ["r", k, v]
+from tests.unit.txn_histories import A, Mop, R, concurrent
+from tests.unit.txn_histories import serial as txns
 
 
 def anomalies(h: History, consistency: str = "serializable", **kw: Any) -> list[str]:

@@ -32,45 +32,9 @@ from checkers.txn.graph import PROCESS, REALTIME, RW, WR, WW, build_graph, edges
 from checkers.units import serial_map
 from harness.errors import ConfigError
 from harness.history import History
+from tests.unit.txn_histories import A, Mop, R, Row, W, concurrent, serial
 
 CHECK = importlib.import_module("checkers.txn.check")
-
-Mop = list[Any]
-Row = tuple[int, str, list[Mop]]
-
-
-def serial(*rows: Row) -> History:
-    """(process, outcome, mops) transactions, each completing before the next is invoked."""
-    ops: list[dict[str, Any]] = []
-    for p, typ, mops in rows:
-        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
-        ops.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
-        ops.append({"process": p, "type": typ, "f": "txn", "value": mops})
-    return History.from_ops(ops)
-
-
-def concurrent(*rows: Row) -> History:
-    """Every transaction invoked before any completes."""
-    ops: list[dict[str, Any]] = []
-    for p, _typ, mops in rows:
-        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
-        ops.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
-    for p, typ, mops in rows:
-        ops.append({"process": p, "type": typ, "f": "txn", "value": mops})
-    return History.from_ops(ops)
-
-
-def R(k: Any, v: Any = None) -> Mop:
-    return ["r", k, v]
-
-
-def A(k: Any, v: Any) -> Mop:
-    return ["append", k, v]
-
-
-def W(k: Any, v: Any) -> Mop:
-    return ["w", k, v]
-
 
 def skews(n: int) -> History:
     """``n`` independent write skews (G2-item), each its own component: in skew ``i``,

@@ -22,48 +22,7 @@ from checkers.txn.graph import REL_NAMES
 from checkers.txn.oracle import random_history
 from checkers.txn.parse import NIL, TxnFormatError, parse
 from harness.history import History
-
-Mop = list[Any]
-Row = tuple[int, str, list[Mop]]
-
-
-def _ops(rows: tuple[Row, ...], serial: bool) -> list[dict[str, Any]]:
-    ops: list[dict[str, Any]] = []
-    invs = []
-    for p, _typ, mops in rows:
-        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
-        invs.append({"process": p, "type": "invoke", "f": "txn", "value": inv})
-    oks = [{"process": p, "type": typ, "f": "txn", "value": mops} for p, typ, mops in rows]
-    if serial:
-        for i, o in zip(invs, oks, strict=True):
-            ops += [i, o]
-    else:
-        ops = invs + oks
-    return ops
-
-
-def serial(*rows: Row) -> History:
-    """(process, outcome, mops) transactions, each completing before the next is invoked:
-    transaction ``i`` is row ``i``, its completion the history's op ``2 i + 1``."""
-    return History.from_ops(_ops(rows, True))
-
-
-def concurrent(*rows: Row) -> History:
-    """Every transaction invoked before any completes: transaction ``i`` is row ``i``, its
-    completion the history's op ``len(rows) + i``."""
-    return History.from_ops(_ops(rows, False))
-
-
-def R(k: Any, v: Any = None) -> Mop:
-    return ["r", k, v]
-
-
-def W(k: Any, v: Any) -> Mop:
-    return ["w", k, v]
-
-
-def A(k: Any, v: Any) -> Mop:
-    return ["append", k, v]
+from tests.unit.txn_histories import A, R, Row, W, concurrent, serial, txn_ops
 
 
 def edge_set(an: Analysis) -> set[tuple[int, int, str]]:
@@ -468,7 +427,7 @@ def _la_histories() -> list[list[dict[str, Any]]]:
             (0, "ok", [A("x", 1), A("y", 1)]), (1, "ok", [A("x", 2)]), (2, "ok", [A("x", 3)]),
             (3, "ok", [R("x", read), R("y", [1, 1])]), (4, "ok", [R("x", [1])]),
         )  # fmt: skip
-        out.append(_ops(rows, False))
+        out.append(txn_ops(rows, False))
     return out
 
 
