@@ -231,7 +231,7 @@ def test_a_request_trickled_in_is_cut_off_at_the_idle_timeout(store: Path) -> No
             s.sendall(b"GET / HTTP/1.0\r\n")
             t0 = time.monotonic()
             closed = False
-            while time.monotonic() - t0 < 6 and not closed:
+            while time.monotonic() - t0 < 10 and not closed:
                 try:
                     s.sendall(b"X-Slow: 1\r\n")  # well within the idle timeout each time
                     s.settimeout(0.2)
@@ -240,7 +240,7 @@ def test_a_request_trickled_in_is_cut_off_at_the_idle_timeout(store: Path) -> No
                     pass
                 except OSError:  # reset: closed as well
                     closed = True
-            assert closed and time.monotonic() - t0 < 3
+            assert closed and time.monotonic() - t0 < 6  # (0.6 s, and a loaded machine)
     finally:
         srv.shutdown()
         srv.server_close()
