@@ -49,28 +49,30 @@ def holds(history: History, meter: Meter | None = None) -> list[tuple[int, int, 
     none), sorted by start. A second ok acquire of a lock the process holds does not
     restart its hold. ``meter`` counts the work against a budget."""
     acquire = history.f_code("acquire")
-    open_holds: dict[int, dict[Any, int]] = {}  # process -> key -> start
-    out: list[tuple[int, int, Any, Any]] = []
+    # Keys by their codes in the history (-1: none), so that any key a history holds (a
+    # list, a map) names a lock; decoded for the result.
+    open_holds: dict[int, dict[int, int]] = {}  # process -> key code -> start
+    coded: list[tuple[int, int, int, int]] = []
     for pos in client_ops(history, "acquire", "release"):
         if meter is not None:
             meter.add()
         p = int(history.process[pos])
         t = history.type[pos]
-        key = history.key_of(pos)
+        code = max(int(history.key[pos]), -1)
         if history.f[pos] == acquire:
             if t == OK:
-                open_holds.setdefault(p, {}).setdefault(key, pos)
+                open_holds.setdefault(p, {}).setdefault(code, pos)
         elif t == INVOKE and p in open_holds:
             held = open_holds[p]
             # a release of a key ends that hold (and one of no key); one of no key, all
-            ended = list(held) if key is None else [k for k in (key, None) if k in held]
-            out.extend((held.pop(k), pos, p, k) for k in ended)
+            ended = list(held) if code < 0 else [k for k in (code, -1) if k in held]
+            coded.extend((held.pop(k), pos, p, k) for k in ended)
             if not held:
                 del open_holds[p]
-    out.extend((start, len(history), p, key) for p, held in open_holds.items()
-               for key, start in held.items())  # fmt: skip
-    out.sort(key=lambda h: h[0])
-    return out
+    coded.extend((start, len(history), p, code) for p, held in open_holds.items()
+                 for code, start in held.items())  # fmt: skip
+    coded.sort(key=lambda h: h[0])
+    return [(start, end, p, None if k < 0 else history.keys[k]) for start, end, p, k in coded]
 
 
 def check(

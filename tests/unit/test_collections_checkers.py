@@ -990,6 +990,25 @@ def test_lock_keys_are_independent_and_no_acquire_is_unknown() -> None:
     assert r.valid == "unknown" and r.cause == "no acquire succeeded"
 
 
+def test_lock_keys_may_be_lists_or_maps() -> None:
+    """A key that is a list was used as a dict key: TypeError, a crash of clew check (found
+    by bench/fuzz.py, seed 29)."""
+    h = hist(
+        (0, "invoke", "acquire", None, [1, 2]),
+        (0, "ok", "acquire", None, [1, 2]),
+        (1, "invoke", "acquire", None, {"lock": "b"}),
+        (1, "ok", "acquire", None, {"lock": "b"}),
+        (2, "invoke", "acquire", None, [1, 2]),
+        (2, "ok", "acquire", None, [1, 2]),  # overlaps process 0's hold of [1, 2]
+        (0, "invoke", "release", None, [1, 2]),
+        (0, "ok", "release", None, [1, 2]),
+    )
+    r = lock.check(h, linear_max_ops=0)
+    assert r.valid is False and r.details["hold_count"] == 3 and r.details["overlap_count"] == 1
+    assert sorted(map(repr, (hold[5] for hold in r.details["holds"]))) == [
+        "[1, 2]", "[1, 2]", "{'lock': 'b'}"]  # fmt: skip
+
+
 def test_lock_overlaps_are_found_in_order_of_acquisition() -> None:
     h = hist(
         inv(0, "acquire"),
