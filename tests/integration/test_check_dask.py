@@ -4,10 +4,8 @@ change the verdict (its units are checked again elsewhere)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,16 +23,12 @@ from harness.cli import cli
 from harness.errors import HistoryError
 from harness.formats import detect_format, read_history
 from harness.history import History
+from tests.bench_module import load_bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "porcupine"
-_GEN = Path(__file__).resolve().parents[2] / "bench" / "lin_histories.py"
-_SPEC = importlib.util.spec_from_file_location("clew_bench_lin_histories_dask", _GEN)
-assert _SPEC is not None and _SPEC.loader is not None
-gen = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = gen
-_SPEC.loader.exec_module(gen)
+gen = load_bench("lin_histories.py", "clew_bench_lin_histories_dask")
 
 
 @pytest.fixture(scope="module")

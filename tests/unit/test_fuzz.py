@@ -7,8 +7,6 @@ runs through the CLI's entry point in this process. ``bench/fuzz.py`` runs the s
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -16,21 +14,12 @@ from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "fuzz.py"
-
-
-def _fuzz_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("clew_bench_fuzz", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.bench_module import load_bench
 
 
 @pytest.fixture(scope="module")
 def fuzz() -> ModuleType:
-    return _fuzz_module()
+    return load_bench("fuzz.py", "clew_bench_fuzz")
 
 
 def test_every_sample_is_valid_input(fuzz: ModuleType, tmp_path: Path) -> None:

@@ -9,28 +9,17 @@ runs through the CLI's entry point in this process, with no cluster and no serve
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "fuzz_dirs.py"
-
-
-def _fuzz_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("clew_bench_fuzz_dirs", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.bench_module import load_bench
 
 
 @pytest.fixture(scope="module")
 def fuzz() -> ModuleType:
-    return _fuzz_module()
+    return load_bench("fuzz_dirs.py", "clew_bench_fuzz_dirs")
 
 
 @pytest.fixture(scope="module")

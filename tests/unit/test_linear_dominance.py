@@ -7,10 +7,7 @@ many clients on one key."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -19,13 +16,9 @@ from hypothesis import strategies as st
 from checkers.linear import check
 from checkers.linear.reference import check_reference
 from harness.history import History
+from tests.bench_module import load_bench
 
-_PATH = Path(__file__).resolve().parents[2] / "bench" / "lin_histories.py"
-_SPEC = importlib.util.spec_from_file_location("clew_bench_lin_histories_dom", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-gen = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = gen
-_SPEC.loader.exec_module(gen)
+gen = load_bench("lin_histories.py", "clew_bench_lin_histories_dom")
 
 
 def _stale_read(ops: list[dict[str, Any]], rng: random.Random) -> None:
