@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -259,16 +260,23 @@ def test_the_report_of_a_run_whose_spec_names_faults_not_as_names(tmp_path: Path
         assert code == 0, out
 
 
+def _analyze_etcd_run(
+    tmp_path: Path, workload: str, ops: list[dict[str, Any]]
+) -> tuple[Path, Any]:
+    """A stored etcd run of ``workload`` whose history is ``ops``, and `clew analyze` of it."""
+    run = tmp_path / "store" / f"etcd-{workload}" / "20250101T000000"
+    run.mkdir(parents=True)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": workload}))
+    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    return run, CliRunner().invoke(cli, ["analyze", str(run)], catch_exceptions=False)
+
+
 def test_analyze_of_a_history_its_checker_refuses_names_the_line(tmp_path: Path) -> None:
     """The set-full checker's refusal of a read (file and line) was logged as a crash of
     the checker, with its traceback."""
-    run = tmp_path / "store" / "etcd-set-full" / "20250101T000000"
-    run.mkdir(parents=True)
-    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "set-full"}))
     ops = [{"type": "invoke", "process": 0, "f": "read", "value": None, "time": 1},
            {"type": "ok", "process": 0, "f": "read", "value": 10**30, "time": 2}]  # fmt: skip
-    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
-    result = CliRunner().invoke(cli, ["analyze", str(run)], catch_exceptions=False)
+    run, result = _analyze_etcd_run(tmp_path, "set-full", ops)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert f"{run / 'history.jsonl'}:2: a set-full read must complete with a list" in (
@@ -333,15 +341,11 @@ def test_the_report_of_a_bank_run_whose_checker_gave_no_totals(tmp_path: Path) -
 def test_analyze_of_a_set_run_whose_history_adds_a_list(tmp_path: Path) -> None:
     """The set checker put the list in a set: TypeError, logged as a crash of the
     checker with its traceback."""
-    run = tmp_path / "store" / "etcd-set" / "20250101T000000"
-    run.mkdir(parents=True)
-    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "set"}))
     ops = [{"type": "invoke", "process": 0, "f": "add", "value": [1], "time": 1},
            {"type": "ok", "process": 0, "f": "add", "value": [1], "time": 2},
            {"type": "invoke", "process": 1, "f": "read", "value": None, "time": 3},
            {"type": "ok", "process": 1, "f": "read", "value": [[1]], "time": 4}]  # fmt: skip
-    (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
-    result = CliRunner().invoke(cli, ["analyze", str(run)], catch_exceptions=False)
+    run, result = _analyze_etcd_run(tmp_path, "set", ops)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert f"{run / 'history.jsonl'}:1: a set element must be a number or a string" in (

@@ -578,12 +578,8 @@ def test_time_running_out_in_a_phase_is_noticed_at_its_end(
     assert r.details["unknown"] == [{"type": "budget", "phase": "graph", "resource": "time"}]
 
 
-def test_after_a_timed_out_search_the_fallback_uses_every_relation_of_the_graph(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # every search by class times out; the fallback (spec "any") finds the G1c cycle,
-    # made of wr edges only: reported, so the verdict is invalid, and the timeout listed
-    # (of G1c, the first class whose edges are there: no ww edge, so G0 is not searched)
+def only_the_fallback_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cycle search by class times out; the fallback (spec ``any``) searches."""
     real = CHECK.find_cycle
 
     def named_time_out(sub: Subgraph, spec: Any, deadline: float) -> Any:
@@ -592,6 +588,15 @@ def test_after_a_timed_out_search_the_fallback_uses_every_relation_of_the_graph(
         return real(sub, spec, deadline)
 
     monkeypatch.setattr(CHECK, "find_cycle", named_time_out)
+
+
+def test_after_a_timed_out_search_the_fallback_uses_every_relation_of_the_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every search by class times out; the fallback (spec "any") finds the G1c cycle,
+    # made of wr edges only: reported, so the verdict is invalid, and the timeout listed
+    # (of G1c, the first class whose edges are there: no ww edge, so G0 is not searched)
+    only_the_fallback_searches(monkeypatch)
     h = concurrent((0, "ok", [A("x", 1), R("y", [1])]), (1, "ok", [A("y", 1), R("x", [1])]))
     r = check(h)
     assert r.valid is False and r.details["anomalies"] == ["G1c"]
@@ -653,14 +658,7 @@ def test_a_version_order_with_a_cycle_found_despite_a_timeout_is_ruled_out(
 ) -> None:
     """A defect found by ``unknowns or not rel`` → ``and``: a cycle found by the fallback
     after a timed-out search is real, yet the order was left open (verdict unknown)."""
-    real = CHECK.find_cycle
-
-    def named_time_out(sub: Subgraph, spec: Any, deadline: float) -> Any:
-        if spec.name != "any":
-            raise CHECK.Timeout
-        return real(sub, spec, deadline)
-
-    monkeypatch.setattr(CHECK, "find_cycle", named_time_out)
+    only_the_fallback_searches(monkeypatch)
     r = check(_every_order_cyclic(), "rw-register")
     assert r.valid is False, r.cause
     assert r.details["proof"]["every_order_cyclic"] is True
