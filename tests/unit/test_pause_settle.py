@@ -10,8 +10,11 @@ made certain; every script runs for real with ``sh`` on this machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -122,6 +125,16 @@ def sleeper_elsewhere() -> Iterator[int]:
         pytest.skip("needs `unshare --net` (root): a process in another network namespace")
     proc = subprocess.Popen(["unshare", "--net", "sleep", "60"])
     try:
+        # Until unshare has made its namespace and exec'd sleep, the process is in ours:
+        # a SIGSTOP then (seen under load) stopped it here, and the scan rightly saw it.
+        ours = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if (os.readlink(f"/proc/{proc.pid}/ns/net") != ours
+                        and Path(f"/proc/{proc.pid}/comm").read_text().strip() == "sleep"):
+                    break  # fmt: skip
+            time.sleep(0.01)
         yield proc.pid  # unshare execs sleep: the same PID
     finally:
         proc.kill()
