@@ -286,6 +286,9 @@ def _check(
             t = lap("version-orders", t)
             proof.update(outcome.pop("proof"))
             cases = outcome.pop("cases")
+            trial_unknowns = outcome.pop("unknowns")
+            unknowns += trial_unknowns
+            unknown_names = [u["type"] for u in trial_unknowns] + unknown_names
             for name, recs in outcome.pop("records").items():
                 counts[name] = counts.get(name, 0) + len(recs)
                 records.setdefault(name, []).extend(recs[:MAX_RECORDS])
@@ -293,7 +296,8 @@ def _check(
             names = set(counts)
             relevant = sorted(lattice.relevant_anomalies(consistency, names))
         if not relevant and not proof.get("valid") and proof.get("required"):
-            unknown_names.append("version-order-ambiguous")
+            if not unknowns:  # else a search that ran out of time under some order says why
+                unknown_names.append("version-order-ambiguous")
         elif g.n_edges == 0 and not names and tx.n > 0 and not proof.get("valid"):
             unknown_names.append("empty-transaction-graph")
     others = sorted(names - set(relevant))
@@ -328,7 +332,8 @@ def _check(
         return Result(valid=False, checker=checker, cause=cause, seconds=seconds,
                       details=details)  # fmt: skip
     if unknown_names:
-        cause = "; ".join(dict.fromkeys(_WHY.get(u, u) for u in unknown_names))
+        why = {**_WHY, **_OPEN_WHY.get(str(proof.get("open")), {})}
+        cause = "; ".join(dict.fromkeys(why.get(u, u) for u in unknown_names))
         return Result(valid=UNKNOWN, checker=checker, cause=cause, seconds=seconds,
                       details=details)  # fmt: skip
     return Result(valid=True, checker=checker, seconds=seconds, details=details)
@@ -341,6 +346,14 @@ _WHY = {
     "version-order-ambiguous": "version order ambiguous: no anomaly was found under the "
     "inferred version orders, but no serial order could be confirmed either (too many "
     "total orders to try; raise max_version_orders)",
+}
+
+#: Why the version orders left the proof open, when it was not their number.
+_OPEN_WHY = {
+    "cycle not named": {
+        "version-order-ambiguous": "version order ambiguous: under one of the total "
+        "version orders the graph is cyclic, yet no cycle found rules the model out"
+    },
 }
 
 
@@ -396,9 +409,10 @@ def _try_version_orders(
 
     Valid if one has an acyclic graph whose serial order replays; invalid if every one has
     a cycle (each named by the cycle search, records carry the assumed orders); else the
-    proof is left open. Gives ``{"proof", "cases", "records"}``.
+    proof is left open; a cycle search that ran out of time under an order leaves it open
+    with that search's ``unknowns``. Gives ``{"proof", "cases", "records", "unknowns"}``.
     """
-    none: dict[str, Any] = {"proof": {}, "cases": [], "records": {}}
+    none: dict[str, Any] = {"proof": {}, "cases": [], "records": {}, "unknowns": []}
     cands = an.versions.candidates(limit)
     if cands is None:
         none["proof"] = {"version_orders": f"more than {limit}"}
@@ -413,9 +427,8 @@ def _try_version_orders(
         order = serial_order(tx, g, must)
         if order is not None:
             if replay(tx, order, initial) < 0:
-                return {"proof": {"valid": True, "version_orders": len(cands),
-                                  "serial_order_of": len(order)},
-                        "cases": [], "records": {}}  # fmt: skip
+                return {**none, "proof": {"valid": True, "version_orders": len(cands),
+                                          "serial_order_of": len(order)}}  # fmt: skip
             # an acyclic graph that does not replay: leave it open, and say so
             return {**none, "proof": {"version_orders": len(cands), "open": "no replay"}}
         graphs.append((cand, g))
@@ -423,14 +436,18 @@ def _try_version_orders(
     records: dict[str, list[dict[str, Any]]] = {}
     for cand, g in graphs:
         _, comp = g.sccs()
-        found, _, _, _ = _search(g.csr, comp, specs, relations, budget, scc_time_limit, 1)
+        found, undecided, _, _ = _search(g.csr, comp, specs, relations, budget, scc_time_limit, 1)
+        assumed = {repr(tx.key_name(k)): [tx.value_name(v) for v in vs] for k, vs in cand.items()}
         # a cycle found rules the order out, even if the search of some class timed out (the
         # fallback's cycle is real, classified as any other): only no named cycle is open
         rel = {n for n in found if lattice.rules_out(n, consistency)}
+        if not rel and undecided:
+            timeouts = [{**u, "assumed_version_orders": assumed} for u in undecided]
+            proof = {"version_orders": len(cands), "open": "cycle search timed out"}
+            return {**none, "unknowns": timeouts, "proof": proof}
         if not rel:
             return {**none, "proof": {"version_orders": len(cands), "open": "cycle not named"}}
         cases.append(set(found))
-        assumed = {repr(tx.key_name(k)): [tx.value_name(v) for v in vs] for k, vs in cand.items()}
         for name, cycles in found.items():
             if len(records.get(name, ())) >= MAX_RECORDS:
                 continue
@@ -442,7 +459,7 @@ def _try_version_orders(
                                   + rec["explanation"])  # fmt: skip
             records.setdefault(name, []).append(rec)
     return {"proof": {"valid": False, "version_orders": len(cands), "every_order_cyclic": True},
-            "cases": cases, "records": records}  # fmt: skip
+            "cases": cases, "records": records, "unknowns": []}  # fmt: skip
 
 
 def _ruled_out(
