@@ -408,6 +408,9 @@ class Provider(Protocol):
     """
 
     name: str
+    #: Whether ``up`` makes the nodes itself, so that a cluster gone unhealthy can be
+    #: brought up again; False for hosts that exist without clew (static ones).
+    makes_nodes: bool
 
     def up(self, spec: ClusterSpec) -> Cluster:
         """Bring the cluster up and save it; return it."""

@@ -284,6 +284,7 @@ class DockerProvider:
     """Containers with sshd on their own network. See the module docstring."""
 
     name = "docker"
+    makes_nodes = True
     #: The engine tried when neither the option nor ``$CLEW_DOCKER`` names one.
     default_engine: str | None = None
 

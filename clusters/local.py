@@ -118,6 +118,7 @@ class LocalProvider:
     machine (as root). Implements :class:`clusters.base.Provider`."""
 
     name = "local"
+    makes_nodes = True
 
     # --- the Provider protocol ---------------------------------------------------------
 

@@ -137,6 +137,7 @@ class QemuProvider:
     :class:`clusters.base.Provider`; see the module docstring."""
 
     name = "qemu"
+    makes_nodes = True
 
     # --- the Provider protocol ---------------------------------------------------------
 

@@ -296,6 +296,7 @@ class StaticProvider:
     them. See the module docstring for the options and the nodes-file format."""
 
     name = "static"
+    makes_nodes = False
 
     def up(self, spec: ClusterSpec) -> Cluster:
         """Describe the hosts in ``spec`` as a cluster, save it and return it. Nothing is

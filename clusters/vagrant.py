@@ -192,6 +192,7 @@ class VagrantProvider:
     """Vagrant boxes ``n1..nN`` on a private network. See the module docstring."""
 
     name = "vagrant"
+    makes_nodes = True
 
     def _vagrant(self, opts: dict[str, Any]) -> str:
         """The vagrant executable; :class:`ClusterError` telling how to install it."""

@@ -292,12 +292,12 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
             # A static cluster's password is never saved: read again from the variable
             # `clew cluster up --password-env VAR` named (ConfigError if it is unset).
             return with_passwords(existing), False, state
-        if status is not None and existing.provider == "static" and not spec.cluster_options:
-            # Static hosts are not made by clew, so bringing them up again cannot help
-            # (and its `up` asked for "--nodes host1,host2,host3").
+        if status is not None and not provider.makes_nodes and not spec.cluster_options:
+            # Hosts clew did not make: bringing them up again cannot help (a static
+            # cluster's `up` asked for "--nodes host1,host2,host3").
             down = [f"{k} ({v})" for k, v in status.nodes.items() if v != "up"]
             raise ClusterError(
-                f"the static cluster in {state} is not healthy: "
+                f"the {existing.provider} cluster in {state} is not healthy: "
                 f"{'; '.join(down + list(status.problems)) or 'no node answers'}; "
                 f"`clew cluster status --state-dir {state}` says more"
             )

@@ -841,6 +841,7 @@ def test_a_static_cluster_with_a_node_down_is_named_not_brought_up_again(
     """A static cluster of the right size with one host down: the run asked the static
     provider to bring it up again, which said "needs hosts: --nodes host1,host2,host3"."""
     from clusters.base import ClusterStatus
+    from clusters.static import StaticProvider
     from harness.errors import ClusterError
 
     state = tmp_path / "cluster"
@@ -848,7 +849,7 @@ def test_a_static_cluster_with_a_node_down_is_named_not_brought_up_again(
                     nodes=tuple(Node(name=n, host="192.0.2.1") for n in NODES))  # fmt: skip
     saved.save()
 
-    class Static:
+    class Static(StaticProvider):  # its declaration that it makes no nodes, and no hosts
         def status(self, state_dir: Path) -> ClusterStatus:
             return ClusterStatus(cluster=saved, nodes={"n1": "up", "n2": "connection refused"})
 
