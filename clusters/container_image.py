@@ -292,14 +292,16 @@ def build_image(
     say(f"image {inputs.tag}: {inputs.release}/{inputs.architecture}, "
         f"{len(inputs.packages)} packages, {len(inputs.mirrors)} apt sources")  # fmt: skip
     cache.mkdir(parents=True, exist_ok=True)
-    with _build_lock(cache, say):
+    with build_lock(cache, say):
         return _build_locked(engine, inputs, cache, tarball, force, timeout, keep, say, start)
 
 
 @contextlib.contextmanager
-def _build_lock(cache: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """One build at a time per image cache (two processes building the same tarball would
-    write one ``.part`` file together): an exclusive lock on ``cache/.lock``, waited for."""
+def build_lock(cache: Path, say: Callable[[str], None]) -> Iterator[None]:
+    """One build at a time per image cache (two processes building the same image would
+    write one ``.part`` file together): an exclusive lock on ``cache/.lock`` (the directory
+    made if need be), waited for, saying so through ``say``."""
+    cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".lock", "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

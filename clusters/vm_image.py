@@ -25,19 +25,23 @@ only the virtio and ext4 modules (``MODULES=list``): it unpacks quickly under em
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clusters.container_image import ImageInputs, default_cache_dir, image_inputs, run_logged
+from clusters.container_image import (
+    ImageInputs,
+    build_lock,
+    default_cache_dir,
+    image_inputs,
+    run_logged,
+)
 from clusters.doctor import find_binary, run_tool
 from harness.errors import ClusterError, ConfigError
 
@@ -280,22 +284,6 @@ def find_vm_image(name: str | None = None, *, cache_dir: Path | None = None) -> 
     return image
 
 
-@contextlib.contextmanager
-def _lock(cache: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """One build at a time per cache: an exclusive lock on ``cache/.lock``, waited for."""
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"another build is using {cache}; waiting for it")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _newest(boot: Path, pattern: str) -> Path:
     found = sorted(boot.glob(pattern))
     if not found:
@@ -331,7 +319,7 @@ def build_vm_image(
     b = inputs.base
     say(f"VM image {inputs.digest}: {b.release}/{b.architecture}, {len(b.packages)} packages, "
         f"{inputs.disk_size} disk, {len(b.mirrors)} apt sources")  # fmt: skip
-    with _lock(vm, say):
+    with build_lock(vm, say):
         image = VmImage(directory=target, digest=inputs.digest)
         built = False
         if force or not image.complete():
