@@ -175,18 +175,24 @@ def check_list_append(history: History, ctx: TestContext | None = None) -> Resul
                  max_memory=check_max_memory(options))
 
 
+def txn_shape(options: Mapping[str, Any]) -> dict[str, int]:
+    """The transactions' shape asked for by ``options`` (``-o key_count=…`` and the rest),
+    each defaulted: the keyword arguments of the transactional workloads' generators."""
+    return {
+        "key_count": option_int(options, "key_count", DEFAULT_KEY_COUNT),
+        "min_txn_length": option_int(options, "min_txn_length", DEFAULT_MIN_TXN_LENGTH),
+        "max_txn_length": option_int(options, "max_txn_length", DEFAULT_MAX_TXN_LENGTH),
+        "max_writes_per_key": option_int(options, "max_writes_per_key", DEFAULT_MAX_WRITES_PER_KEY),
+    }
+
+
 def list_append_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:
     """The list-append workload with ``client`` making one client per worker (options in
     the module docstring)."""
     o = ctx.options
     isolation = isolation_option(o)
     consistency = consistency_model(o)
-    shape = {
-        "key_count": option_int(o, "key_count", DEFAULT_KEY_COUNT),
-        "min_txn_length": option_int(o, "min_txn_length", DEFAULT_MIN_TXN_LENGTH),
-        "max_txn_length": option_int(o, "max_txn_length", DEFAULT_MAX_TXN_LENGTH),
-        "max_writes_per_key": option_int(o, "max_writes_per_key", DEFAULT_MAX_WRITES_PER_KEY),
-    }
+    shape = txn_shape(o)
     ListAppendGenerator(random.Random(0), **shape)  # validate the shape now, not mid-run
     return Workload(
         name="list-append",

@@ -20,16 +20,13 @@ from typing import Any
 from checkers.result import Result
 from harness.api import Client, Op, TestContext, Workload
 from harness.history import History
-from harness.workloads import check_max_memory, check_time_limit, option_int
+from harness.workloads import check_max_memory, check_time_limit
 from harness.workloads.list_append import (
-    DEFAULT_KEY_COUNT,
-    DEFAULT_MAX_TXN_LENGTH,
-    DEFAULT_MAX_WRITES_PER_KEY,
-    DEFAULT_MIN_TXN_LENGTH,
     OPTIONS,
     ListAppendGenerator,
     consistency_model,
     isolation_option,
+    txn_shape,
 )
 
 __all__ = ["OPTIONS", "RwRegisterGenerator", "check_rw_register", "rw_register_workload"]
@@ -65,12 +62,7 @@ def check_rw_register(history: History, ctx: TestContext | None = None) -> Resul
 def rw_register_workload(ctx: TestContext, *, client: Callable[[], Client]) -> Workload:
     """The rw-register workload with ``client`` making one client per worker."""
     o = ctx.options
-    shape = {
-        "key_count": option_int(o, "key_count", DEFAULT_KEY_COUNT),
-        "min_txn_length": option_int(o, "min_txn_length", DEFAULT_MIN_TXN_LENGTH),
-        "max_txn_length": option_int(o, "max_txn_length", DEFAULT_MAX_TXN_LENGTH),
-        "max_writes_per_key": option_int(o, "max_writes_per_key", DEFAULT_MAX_WRITES_PER_KEY),
-    }
+    shape = txn_shape(o)
     RwRegisterGenerator(random.Random(0), **shape)  # validate the shape now, not mid-run
     return Workload(
         name="rw-register",
