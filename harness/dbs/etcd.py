@@ -303,11 +303,12 @@ class EtcdDB:
             while True:
                 try:
                     resp = await http.get(url)
-                    if resp.status_code == 200 and resp.json().get("health") == "true":
-                        if await self.pid(remote) is not None:  # and it is ours that answers
-                            return
+                    if resp.status_code != 200 or resp.json().get("health") != "true":
+                        last = f"HTTP {resp.status_code}: {resp.text.strip()[:200]}"
+                    elif await self.pid(remote) is not None:  # and it is ours that answers
+                        return
+                    else:
                         last = "the port answers, but the process in the pidfile is gone"
-                    last = f"HTTP {resp.status_code}: {resp.text.strip()[:200]}"
                 except (httpx.HTTPError, ValueError) as e:
                     last = f"{type(e).__name__}: {e}"
                 probes += 1
@@ -317,7 +318,7 @@ class EtcdDB:
                     await asyncio.sleep(0.2)  # let its last words reach the log
                     raise ClusterError(
                         f"etcd on {node.name} ({node.peer_address}) is not running: it exited "
-                        f"after starting. Last lines of {self.log_file}:\n"
+                        f"after starting ({last}). Last lines of {self.log_file}:\n"
                         f"{await self.log_tail(remote)}"
                     )
                 if time.monotonic() >= deadline:

@@ -95,3 +95,54 @@ def test_set_uses_the_set_client() -> None:
 def test_bad_options_are_named(options: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         etcd.SUITE.workloads["register"](ctx(**options)).client()
+
+
+def _healthy_etcd_port() -> tuple[int, Any]:
+    """A local HTTP server answering ``GET /health`` as a healthy etcd member does."""
+    import http.server
+    import threading
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"health":"true","reason":""}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1], server
+
+
+def test_a_healthy_port_whose_process_is_gone_is_said_so_when_the_wait_ends() -> None:
+    """Another process answering on the member's port, with ours gone: says so (the last
+    probe's outcome was overwritten by "HTTP 200: {"health":"true"…}", which reads as
+    healthy, and the message of a member that exited did not give it)."""
+    import asyncio
+
+    from harness.errors import ClusterError
+
+    class Gone(EtcdDB):
+        async def pid(self, remote: Any) -> None:
+            return None
+
+        async def log_tail(self, remote: Any, lines: int = 0) -> str:
+            return "(log)"
+
+    port, server = _healthy_etcd_port()
+    db = Gone(client_port=port)
+    node = Node(name="n1", host="127.0.0.1")
+    try:
+        with pytest.raises(ClusterError) as e:
+            asyncio.run(db.wait_healthy(ctx(), node, object(), within=0.05))  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (
+        "is not running: it exited after starting (the port answers, but the process in "
+        "the pidfile is gone)" in str(e.value)
+    )
