@@ -6,7 +6,9 @@ shell string, none can hang forever, and a failure says what was run and what it
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -15,9 +17,13 @@ from typing import Any
 
 from harness.errors import ClusterError
 
-__all__ = ["CommandFailed", "popen_shielded", "run", "which"]
+__all__ = ["CommandFailed", "popen_shielded", "run", "stop_shielded", "which"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds to read what a killed command's group printed; a descendant that left the group
+#: and holds the pipes open is not waited for.
+DRAIN_SECONDS = 2.0
 
 #: Where system binaries live even when root's PATH lacks the sbin directories.
 _EXTRA_PATH = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin"
@@ -57,6 +63,23 @@ def popen_shielded(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def stop_shielded(child: subprocess.Popen[Any]) -> tuple[Any, Any]:
+    """Kill ``child``, made by :func:`popen_shielded`, with every process of its session's
+    group (a shell's children too), and return what it printed, ``(stdout, stderr)``;
+    ``(None, None)`` when a descendant that left the group still holds the pipes after
+    :data:`DRAIN_SECONDS`. Killing the child alone left ``communicate()`` waiting for the
+    grandchildren holding its pipes, which no Ctrl-C reaches in their session: a timeout
+    of 1 s took as long as a grandchild ``sleep 8``."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)  # its group: it leads its own session
+    try:
+        return child.communicate(timeout=DRAIN_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        return None, None
+
+
 def run(
     args: Sequence[str],
     *,
@@ -91,8 +114,7 @@ def run(
             try:
                 out, err = child.communicate(input, timeout=timeout)
             except BaseException:  # the timeout, or a KeyboardInterrupt in the main thread
-                child.kill()
-                out, err = child.communicate()
+                out, err = stop_shielded(child)
                 raise
         proc = subprocess.CompletedProcess(argv, child.returncode, out, err)
     except subprocess.TimeoutExpired:

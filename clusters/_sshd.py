@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusters._run import CommandFailed, popen_shielded, run, which
+from clusters._run import CommandFailed, popen_shielded, run, stop_shielded, which
 from harness.errors import ClusterError
 
 __all__ = [
@@ -147,8 +147,7 @@ def generate_keys(keys: Sequence[tuple[Path, str]], *, timeout: float = 10.0) ->
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+            stop_shielded(proc)
             failures.append(f"{path}: ssh-keygen did not finish within {timeout:g} s")
             continue
         if proc.returncode != 0:
