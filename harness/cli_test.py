@@ -333,8 +333,9 @@ def test_cmd(
       clew test docs/examples/toykv.py --faults none
     Exit codes: 0 valid, 1 invalid, 2 unknown (also a tainted run: a fault's residue
     was left on a node after the heal, or the heal could not be verified; and a run cut
-    short by Ctrl-C or an error whose history so far shows no anomaly), 254 bad
-    arguments, 255 crash.
+    short by Ctrl-C or an error whose history so far shows no anomaly; and runs of
+    --test-count that a Ctrl-C left unmade), 254 bad arguments, 255 crash. With
+    --test-count, the worst of the runs: invalid, then unknown, then valid.
     """
     from harness.runner import run_test
     from harness.spec import load_spec
@@ -382,13 +383,15 @@ def test_cmd(
         if run_spec.leave_db_running:
             click.echo(_left_running(run_spec))
         if outcome.interrupted and i + 1 < test_count:  # a Ctrl-C stops the command
-            click.echo(f"interrupted (Ctrl-C): runs {i + 2} to {test_count} not made")
+            click.echo(f"interrupted ({outcome.interrupted}): runs {i + 2} to {test_count} "
+                       "not made")  # fmt: skip
             break
     if junit_xml:
         # The run directories are named for the test with its workload resolved.
         _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
     worst = max((o.exit_code for o in outcomes), key=lambda c: {0: 0, 2: 1, 1: 2}[c])
-    sys.exit(worst)
+    # runs not made show nothing: all valid so far is not a pass of the N runs asked for
+    sys.exit(2 if worst == 0 and len(outcomes) < test_count else worst)
 
 
 def check_spec_file_options(spec: Any, spec_file: str, flag_options: dict[str, Any]) -> None:

@@ -176,6 +176,9 @@ def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
         if pressed:
             raise _interrupt(pressed[0]) from None
         raise
+    else:
+        if pressed:  # it landed after the run's last step: its cancel found nothing to stop
+            raise _interrupt(pressed[0])
     finally:
         for s, handler in previous.items():
             if signal.getsignal(s) is on_signal:
@@ -246,8 +249,9 @@ class RunOutcome:
     duration: float = 0.0
     wall_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
-    #: Whether a Ctrl-C stopped the run, its check or its report (the run is recorded).
-    interrupted: bool = False
+    #: What stopped the run, its check or its report, if anything did: ``"Ctrl-C"`` or
+    #: ``"SIGTERM"`` (:func:`interrupt_name`); ``""`` if nothing (the run is recorded).
+    interrupted: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -429,15 +433,23 @@ async def _cluster_up(spec: TestSpec, life: _Lifecycle) -> AsyncIterator[Cluster
             await _to_the_end(down, interrupt=False)
         raise
     cluster, made, state = brought[0]
+
+    async def take_down() -> None:
+        progress.begin("cluster down")
+        try:
+            await asyncio.to_thread(get_provider(spec.provider).down, state)
+        except Exception as e:
+            life.problems.append(f"cluster down: {e}")
+
+    failing = True
     try:
         yield cluster
+        failing = False
     finally:
         if made and not spec.leave_db_running:
-            try:
-                progress.begin("cluster down")
-                await asyncio.to_thread(get_provider(spec.provider).down, state)
-            except Exception as e:
-                life.problems.append(f"cluster down: {e}")
+            # to its end: a Ctrl-C cancelled the wait, not the thread's `down`, and the
+            # cluster's lock was given back while `down` still ran, its failure unrecorded
+            await _to_the_end(take_down(), interrupt=not failing)
 
 
 @contextlib.asynccontextmanager
@@ -736,6 +748,7 @@ def _verdicts(
 #: The cause of a check a Ctrl-C (or SIGTERM) stopped (:func:`run_test`).
 CHECK_INTERRUPTED = "the check was interrupted ({}); `clew analyze RUN_DIR` checks it again"
 #: The problem of a run whose report a Ctrl-C (or SIGTERM) stopped (:func:`run_test`).
+RECORD_INTERRUPTED = "interrupted ({}) while the results were recorded; recorded again in full"
 REPORT_INTERRUPTED = "the report was interrupted ({}); `clew report RUN_DIR` writes it"
 
 
@@ -911,7 +924,7 @@ def run_test(
         return run
 
     life = _Lifecycle()
-    interrupted = False  # by a Ctrl-C or SIGTERM: the run, its check or its report
+    interrupted = ""  # "Ctrl-C" or "SIGTERM": what stopped the run, its check or report
     with _sigterm_as_ctrl_c():  # SIGTERM: as a Ctrl-C
         try:
             try:
@@ -922,8 +935,7 @@ def run_test(
             except (KeyboardInterrupt, asyncio.CancelledError) as e:  # or interrupt_runs
                 if life.run is None:
                     raise
-                how = interrupt_name(e)
-                interrupted = True
+                how = interrupted = interrupt_name(e)
                 if life.loaded:  # the heal, verify and teardown are not cut short either
                     life.problems.append(f"interrupted ({how}) after the load, which ran to "
                                          "its end; the run is checked as usual")  # fmt: skip
@@ -959,25 +971,36 @@ def run_test(
                     checked, check_seconds = _verdicts(history, workload, ctx)
                 except KeyboardInterrupt as e:  # the run is recorded all the same, unchecked
                     progress.end(stopped=True)
-                    interrupted = True
+                    interrupted = interrupt_name(e)
                     check_seconds = time.monotonic() - t_check
                     name = workload.name if workload is not None else "check"
-                    why = CHECK_INTERRUPTED.format(interrupt_name(e))
+                    why = CHECK_INTERRUPTED.format(interrupted)
                     checked = {name: Result(valid=UNKNOWN, checker=name, cause=why)}
-            results = _results(
-                run, checked, history, problems=life.problems, residue=life.residue,
-                wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
-                incomplete=life.incomplete,
-            )  # fmt: skip
-            results.write(run.path)
+
+
+            def record() -> RunResults:
+                results = _results(
+                    run, checked, history, problems=life.problems, residue=life.residue,
+                    wall_seconds=time.monotonic() - t0, check_seconds=check_seconds,
+                    incomplete=life.incomplete,
+                )  # fmt: skip
+                results.write(run.path)
+                return results
+
+            try:
+                results = record()
+            except KeyboardInterrupt as e:  # once more: without results.json the run is lost
+                interrupted = interrupt_name(e)
+                life.problems.append(RECORD_INTERRUPTED.format(interrupted))
+                results = record()
             progress.begin("report", "writing report.html and the store's index")
             try:
                 _render_report(run, history, Path(spec.store))
                 progress.end()
             except KeyboardInterrupt as e:  # results.json is written: the verdict is kept
                 progress.end(stopped=True)
-                interrupted = True
-                results.problems.append(REPORT_INTERRUPTED.format(interrupt_name(e)))
+                interrupted = interrupt_name(e)
+                results.problems.append(REPORT_INTERRUPTED.format(interrupted))
                 results.write(run.path)
         finally:
             for h in handlers:

@@ -492,13 +492,33 @@ def test_a_ctrl_c_stops_the_repeats_of_test_count(
     def fake_run_test(spec: Any, **_kw: Any) -> RunOutcome:
         made.append(spec.seed)
         return RunOutcome(run_dir=tmp_path, valid="unknown", results={}, ops=1, duration=1.0,
-                          wall_seconds=2.0, problems=[], interrupted=len(made) == 2)  # fmt: skip
+                          wall_seconds=2.0, problems=[],
+                          interrupted="Ctrl-C" if len(made) == 2 else "")  # fmt: skip
 
     monkeypatch.setattr(harness.runner, "run_test", fake_run_test)
     res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "5", "--seed", "7",
                                    "--store", str(tmp_path / "s")])  # fmt: skip
     assert res.exit_code == 2 and made == [7, 8], res.output
     assert "interrupted (Ctrl-C): runs 3 to 5 not made" in res.output
+
+
+def test_a_sigterm_that_stops_test_count_is_named_and_passes_no_run_not_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM was reported as "interrupted (Ctrl-C)", and the command exited 0 with one
+    valid run of the three asked for."""
+    import harness.runner
+    from harness.runner import RunOutcome
+
+    def fake_run_test(spec: Any, **_kw: Any) -> RunOutcome:
+        return RunOutcome(run_dir=tmp_path, valid=True, results={}, ops=1, duration=1.0,
+                          wall_seconds=2.0, problems=[], interrupted="SIGTERM")  # fmt: skip
+
+    monkeypatch.setattr(harness.runner, "run_test", fake_run_test)
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "3", "--store",
+                                   str(tmp_path / "s")])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "interrupted (SIGTERM): runs 2 to 3 not made" in res.output
 
 
 def test_a_ctrl_c_while_clew_exits_ends_it_quietly() -> None:

@@ -680,6 +680,73 @@ def test_nodes_that_cannot_be_reached_record_no_run(
     assert not (tmp_path / "store").exists()
 
 
+def test_ctrl_c_while_the_run_takes_its_cluster_down_lets_it_finish_and_records_its_failure(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Ctrl-C cancelled the wait for `down`, not `down` in its thread: the run ended
+    (and gave back the cluster's lock) while `down` still ran, and its failure was lost."""
+    import os
+    import time
+
+    from harness.errors import ClusterError
+
+    cluster = Cluster(provider="local", name="fake", state_dir="/nonexistent",
+                      nodes=tuple(Node(name=n, host="127.0.0.1") for n in NODES))  # fmt: skip
+    monkeypatch.setattr(runner, "_bring_up", lambda spec: (cluster, True, Path("/nonexistent")))
+
+    class Provider:
+        def down(self, state: Path) -> None:  # in a thread
+            events.append("cluster going down")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+            events.append("cluster down ended")
+            raise ClusterError("ip netns del failed")
+
+    monkeypatch.setattr(runner, "get_provider", lambda name: Provider())
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    assert events[-3:-1] == ["cluster going down", "cluster down ended"]
+    assert events[-1].startswith("check ")  # after `down`, not while it ran
+    assert "cluster down: ip netns del failed" in outcome.problems
+    assert outcome.interrupted == "Ctrl-C" and outcome.valid is True
+
+
+def test_ctrl_c_while_the_results_are_recorded_records_them_all_the_same(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C between the check and the report (reading faults.jsonl for the results)
+    escaped: no results.json, so the run was lost."""
+    real = runner._results
+    calls: list[int] = []
+
+    def interrupted_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_results", interrupted_once)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    assert outcome.interrupted == "Ctrl-C" and outcome.valid is True and len(calls) == 2
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["valid"] is True and results["ops"] == 10
+    assert results["problems"] == [runner.RECORD_INTERRUPTED.format("Ctrl-C")]
+
+
+def test_a_ctrl_c_after_the_runs_last_step_is_not_lost() -> None:
+    """Its cancel, at the loop's next turn, found the run done: nothing was raised, and
+    the run counted as not interrupted."""
+
+    async def ends_as_the_ctrl_c_comes() -> None:
+        await asyncio.sleep(0)
+        signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        runner._run_interruptible(ends_as_the_ctrl_c_comes())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_second_run_on_a_cluster_in_use_is_refused_before_it_touches_it(
     events: Events, tmp_path: Path
 ) -> None:
