@@ -64,7 +64,8 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     Writes RUN_DIR/shrink.json and prints the schedule.
 
     Exit codes: 0 a smaller (or equal) schedule reproduces, 2 the original schedule does
-    not reproduce, 254 bad arguments or input (also a run whose results.json does not say
+    not reproduce, 130 a Ctrl-C (or SIGTERM) stopped a rerun and with it the search (no
+    shrink.json), 254 bad arguments or input (also a run whose results.json does not say
     it is invalid: refused before any rerun).
     """
     from harness.record import RunResults, RunSpec
@@ -91,6 +92,11 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
         valid = outcome.valid
         verdict = "INVALID" if valid is False else "valid" if valid is True else "unknown"
         click.echo(f"  {len(steps)} ops: {verdict}  {outcome.run_dir}", err=True)
+        if outcome.interrupted:  # the rerun stopped short proves nothing: stop the search
+            click.echo(f"clew shrink: interrupted ({outcome.interrupted}) in the rerun in "
+                       f"{outcome.run_dir}; the search stopped, and no shrink.json was "
+                       "written", err=True)  # fmt: skip
+            sys.exit(130)
         return outcome.valid is False
 
     result = shrink_run(run, replay, reruns=reruns, fraction=fraction, max_runs=max_runs)

@@ -240,3 +240,31 @@ def test_shrink_of_latest_writes_to_the_run_latest_named_at_the_start(tmp_path: 
     assert result.run_dir == str(run.resolve())
     assert (run / "shrink.json").exists()
     assert not list(tmp_path.glob("rerun*/shrink.json"))
+
+
+def test_a_ctrl_c_in_a_rerun_stops_clew_shrink_and_writes_no_conclusion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Ctrl-C stopped one rerun, which counted as "not invalid", and the search went
+    on: it ended "the original schedule does not reproduce", in shrink.json too."""
+    from click.testing import CliRunner
+
+    import harness.runner
+    from harness.cli import cli
+    from harness.runner import RunOutcome
+
+    run = _invalid_run(tmp_path, 4)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "seed": 1, "nodes": 1}))
+    (run / "results.json").write_text(json.dumps({"valid": False}))
+    made: list[int] = []
+
+    def interrupted(spec: Any, **_kw: Any) -> RunOutcome:
+        made.append(1)
+        return RunOutcome(run_dir=tmp_path / "rerun", valid="unknown", results={},
+                          interrupted="Ctrl-C")  # fmt: skip
+
+    monkeypatch.setattr(harness.runner, "run_test", interrupted)
+    out = CliRunner().invoke(cli, ["shrink", str(run), "--store", str(tmp_path / "s")])
+    assert out.exit_code == 130 and made == [1], out.output
+    assert "interrupted (Ctrl-C) in the rerun" in out.output and "no shrink.json" in out.output
+    assert not (run / "shrink.json").exists()
