@@ -194,7 +194,8 @@ def clew_run(
     """A function running this test's spec (keyword arguments override its fields;
     ``schedule``: fault steps to strike, as ``clew replay`` does) on ``clew_cluster`` with
     ``clew_db``, returning the run's outcome; each call is one stored run with its
-    report."""
+    report. A run that a Ctrl-C (or SIGTERM) stopped is recorded, then raises
+    KeyboardInterrupt, which stops the session as in any test."""
     from harness.errors import ConfigError
     from harness.runner import run_test
 
@@ -208,9 +209,11 @@ def clew_run(
                 pytrace=False,
             )
         try:
-            return run_test(spec, suite=clew_db, schedule=schedule)
+            outcome = run_test(spec, suite=clew_db, schedule=schedule)
         except ConfigError as e:  # refused before it started (nothing recorded)
-            why = str(e)
-        pytest.fail(f"clew_run: the run was refused: {why}", pytrace=False)
+            pytest.fail(f"clew_run: the run was refused: {e}", pytrace=False)
+        if outcome.interrupted:  # recorded; the Ctrl-C stops the session, as in any test
+            raise KeyboardInterrupt(*(() if outcome.interrupted == "Ctrl-C" else ("SIGTERM",)))
+        return outcome
 
     return run

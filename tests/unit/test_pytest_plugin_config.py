@@ -67,3 +67,37 @@ def test_a_mistake_in_the_marker_fails_with_clews_message_and_no_traceback(
     assert "@pytest.mark.clew(...): unknown field `time_limt`" in out
     assert "@pytest.mark.clew(suite=...): unknown suite 'bugkvv'" in out
     assert "flags:" not in out and "Traceback" not in out and "spec.py" not in out
+
+
+def test_a_ctrl_c_that_stopped_a_clew_run_stops_the_session(pytester: pytest.Pytester) -> None:
+    """The run a Ctrl-C stopped came back as an outcome like any other, and the session
+    went on to the next test (one Ctrl-C per test to stop it)."""
+    pytester.makepyfile(
+        """
+        import pytest
+        import harness.runner
+        from clusters.base import Cluster, Node
+        from harness.runner import RunOutcome
+
+        @pytest.fixture
+        def clew_cluster():
+            return Cluster(provider="local", name="fake", state_dir="/nonexistent",
+                           nodes=tuple(Node(name=f"n{i}", host="127.0.0.1")
+                                       for i in range(1, 6)))
+
+        @pytest.fixture
+        def runs_stopped_by_ctrl_c(monkeypatch, tmp_path):
+            monkeypatch.setattr(harness.runner, "run_test", lambda spec, **kw: RunOutcome(
+                run_dir=tmp_path, valid="unknown", results={}, interrupted="Ctrl-C"))
+
+        def test_first(runs_stopped_by_ctrl_c, clew_run):
+            clew_run()
+
+        def test_second():
+            raise AssertionError("the session went on after the Ctrl-C")
+        """
+    )
+    # (in a process of its own: in process, pytester passes a KeyboardInterrupt on)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    result.stdout.no_fnmatch_line("*the session went on*")
