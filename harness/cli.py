@@ -186,18 +186,22 @@ class _Group(click.Group):
 
 def _output_closed() -> bool:
     """Whether standard output or standard error is a pipe whose reader is gone (the
-    kernel reports an error condition on its write end)."""
+    kernel reports an error condition on its write end) or a socket whose peer closed it
+    (a hang-up: a socket reports no error condition then)."""
     import select
+    import stat
 
     poll = select.poll()
-    fds = []
+    sockets = set()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
-            fds.append(stream.fileno())
-    for fd in fds:
-        poll.register(fd, 0)  # no events asked: only the error and hang-up conditions
+            fd = stream.fileno()
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                sockets.add(fd)
+            poll.register(fd, 0)  # no events asked: only the error and hang-up conditions
     try:
-        return any(ev & select.POLLERR for _fd, ev in poll.poll(0))
+        return any(ev & select.POLLERR or (fd in sockets and ev & select.POLLHUP)
+                   for fd, ev in poll.poll(0))  # fmt: skip
     except OSError:
         return False
 

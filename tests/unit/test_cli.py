@@ -546,6 +546,27 @@ def test_a_ctrl_c_while_clew_exits_ends_it_quietly() -> None:
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
 
 
+def test_a_closed_output_socket_exits_141_too() -> None:
+    """A socket whose peer closed it reports a hang-up, not an error: it was taken for
+    another pipe or socket, and `clew check` crashed (exit 255, "this is a bug")."""
+    import socket
+    import subprocess
+    import sys
+
+    ours, theirs = socket.socketpair()
+    files = [str(DATA / "kv" / "c10-ok.txt")] * 6
+    with theirs:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "check", "--model", "kv",
+                                 *files], stdout=theirs, stderr=subprocess.PIPE)  # fmt: skip
+    with ours, ours.makefile("rb") as out:
+        assert out.readline().startswith(b"VALID")
+    assert proc.stderr is not None
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "crashed" not in err, err
+
+
 def test_a_closed_output_pipe_exits_141_not_a_verdict() -> None:
     """`clew check a b c | head -1` exited 1 ("invalid") with every file valid: Click
     turns a broken pipe into exit 1. Now it is 141, as for a program SIGPIPE stopped, and
