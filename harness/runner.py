@@ -796,15 +796,26 @@ def _results(
     )
 
 
-def _render_report(run: RunDir, history: History | None, store: Path) -> None:
-    """Write the run's report.html and refresh the store's index.html."""
-    try:
-        write_run_report(run.path, history=history)
-        write_index(store)
-    except ClewError as e:  # a file in the way (a directory where report.html goes)
-        log.warning("the report of %s was not written: %s", run.path, e)
-    except Exception:  # a report failure must not lose the verdict
-        log.exception("rendering the report of %s failed", run.path)
+def _render_report(run: RunDir, history: History | None, store: Path) -> list[str]:
+    """Write the run's report.html, then refresh the store's index.html whether or not
+    the report was written; returns, for the run's problems, each that failed and why (a
+    failure loses neither the verdict nor the other page)."""
+    problems: list[str] = []
+    pages: list[tuple[str, Callable[[], object]]] = [
+        ("the run's report", lambda: write_run_report(run.path, history=history)),
+        ("the store's index", lambda: write_index(store)),
+    ]
+    for what, write in pages:
+        try:
+            write()
+        except ClewError as e:  # a file in the way (a directory where report.html goes)
+            log.warning("%s was not written: %s", what, e)
+            problems.append(f"{what} was not written: {e}")
+        except Exception as e:  # a bug of clew's: its traceback goes to clew.log
+            log.exception("writing %s failed", what)
+            problems.append(f"{what} was not written: {type(e).__name__}: {e} (a bug in "
+                            "clew; clew.log has the traceback)")  # fmt: skip
+    return problems
 
 
 def _validated(spec: TestSpec, suite: Suite | None) -> tuple[TestSpec, Suite]:
@@ -995,12 +1006,14 @@ def run_test(
                 results = record()
             progress.begin("report", "writing report.html and the store's index")
             try:
-                _render_report(run, history, Path(spec.store))
+                unwritten = _render_report(run, history, Path(spec.store))
                 progress.end()
             except KeyboardInterrupt as e:  # results.json is written: the verdict is kept
                 progress.end(stopped=True)
                 interrupted = interrupt_name(e)
-                results.problems.append(REPORT_INTERRUPTED.format(interrupted))
+                unwritten = [REPORT_INTERRUPTED.format(interrupted)]
+            if unwritten:
+                results.problems.extend(unwritten)
                 results.write(run.path)
         finally:
             for h in handlers:

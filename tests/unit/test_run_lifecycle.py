@@ -22,7 +22,7 @@ import harness.runner as runner
 from checkers.result import Result
 from clusters.base import Cluster, Node
 from harness.api import Op, Suite, TestContext, Workload
-from harness.errors import NemesisError
+from harness.errors import InputError, NemesisError
 from harness.generator import clients, limit, repeat
 from harness.spec import load_spec
 
@@ -329,6 +329,33 @@ def test_a_ctrl_c_during_the_report_keeps_the_verdict(
     assert outcome.interrupted and outcome.valid is True
     assert results["valid"] is True
     assert results["problems"] == [runner.REPORT_INTERRUPTED.format("Ctrl-C")]
+
+
+@pytest.mark.parametrize("failure", [InputError("x/report.html: is a directory, where clew "
+                                                 "writes a file: move it away"),
+                                      RuntimeError("a rendering bug")])  # fmt: skip
+def test_a_report_that_fails_still_refreshes_the_index_and_is_a_problem_of_the_run(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """The index was skipped when the report failed, and the failure was only logged."""
+    written: list[Path] = []
+
+    def report(*args: Any, **kwargs: Any) -> None:
+        raise failure
+
+    monkeypatch.setattr(runner, "write_run_report", report)
+    monkeypatch.setattr(runner, "write_index", lambda store: written.append(store))
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
+        {"f": "read"})))))  # fmt: skip
+    assert written == [tmp_path / "store"]
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["valid"] is True and outcome.valid is True
+    [problem] = results["problems"]
+    if isinstance(failure, RuntimeError):
+        assert problem == ("the run's report was not written: RuntimeError: a rendering bug "
+                           "(a bug in clew; clew.log has the traceback)")  # fmt: skip
+    else:
+        assert problem == f"the run's report was not written: {failure}"
 
 
 def test_a_run_stopped_by_an_error_after_some_ops_is_unknown_and_says_why(
