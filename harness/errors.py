@@ -63,6 +63,11 @@ class ConfigError(InputError):
     """An option, a spec field or a name (model, format) is wrong; the message names it."""
 
 
+class WriteError(ClewError):
+    """A file could not be written for a reason of the machine's, not of the input (a full
+    disk, an I/O error); the message names the file."""
+
+
 class CheckerError(ClewError):
     """A checker could not run at all (not the same as finding a history invalid)."""
 

@@ -41,7 +41,7 @@ from typing import Any
 import msgspec
 
 from checkers.result import UNKNOWN, Validity, merge_validity
-from harness.errors import InputError
+from harness.errors import InputError, WriteError
 from harness.output_paths import open_new_text
 from nemeses.ledger import count_records, read_ledger
 
@@ -88,7 +88,8 @@ def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
     """Write ``text`` to ``path`` atomically, through ``tmp`` beside it (default: ``path``
     with ``.tmp`` added). Whatever is at ``tmp`` already (left by a crash, or a symlink
     planted in a run directory someone else made) is removed first, never written through.
-    :class:`InputError` naming ``path`` if it cannot be written (a directory in its place)."""
+    :class:`InputError` naming ``path`` if it cannot be written (a directory in its place),
+    :class:`WriteError` for a full disk or an I/O error (:func:`_unwritable`)."""
     tmp = tmp or path.with_name(path.name + ".tmp")
     try:
         with open_new_text(tmp) as f:
@@ -106,12 +107,20 @@ def write_text_file(path: Path, text: str, tmp: Path | None = None) -> Path:
 _TMP_BYTES = 6
 
 
-def _unwritable(path: Path, e: OSError) -> InputError:
-    """Why ``path`` could not be written, for people (a directory in its place, planted in
-    a run someone else made, or a read-only store)."""
+#: Why a file cannot be written that the user can act on: the path or its permissions.
+_PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR,
+                          errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EEXIST})  # fmt: skip
+
+
+def _unwritable(path: Path, e: OSError) -> InputError | WriteError:
+    """Why ``path`` could not be written, for people: :class:`InputError` where the path is
+    to blame (a directory in its place, planted in a run someone else made, or a read-only
+    store), else :class:`WriteError` (a full disk, an I/O error: not bad input)."""
     if path.is_dir() and not path.is_symlink():
         return InputError(f"{path}: is a directory, where clew writes a file: move it away")
-    return InputError(f"{path}: cannot write it: {e.strerror or e}")
+    if e.errno in _PATH_ERRNOS:
+        return InputError(f"{path}: cannot write it: {e.strerror or e}")
+    return WriteError(f"{path}: cannot write it: {e.strerror or e}")
 
 
 def replace_file(path: Path, data: bytes) -> Path:
@@ -119,7 +128,8 @@ def replace_file(path: Path, data: bytes) -> Path:
     is this writer's own (``.<name>.<random>.tmp``, created anew): two processes writing
     ``path`` at once (two runs ending together, each writing the store's index) each
     replace it whole, and a reader sees one or the other, never a mix. :class:`InputError`
-    naming ``path`` if it cannot be written (a directory in its place, a read-only store)."""
+    naming ``path`` if it cannot be written (a directory in its place, a read-only store),
+    :class:`WriteError` for a full disk or an I/O error."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TMP_BYTES)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

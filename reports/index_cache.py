@@ -41,7 +41,7 @@ from typing import Literal
 
 import msgspec
 
-from harness.errors import InputError
+from harness.errors import InputError, WriteError
 from harness.record import replace_file
 from reports.index_rows import ROW_FORMAT, SOURCES, IndexRow
 
@@ -173,5 +173,5 @@ class RowCache:
         if keep == self._old:
             return
         data = msgspec.json.encode(_CacheFile(CACHE_FORMAT, ROW_FORMAT, keep))
-        with contextlib.suppress(OSError, InputError):  # (InputError: it is a directory)
+        with contextlib.suppress(OSError, InputError, WriteError):  # (a directory; a full disk)
             replace_file(store / CACHE_NAME, data)

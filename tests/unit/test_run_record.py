@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
@@ -487,3 +488,34 @@ def test_a_small_record_file_is_read_without_allocating_the_limit(tmp_path: Path
     assert "Name:" in read_record_text(Path("/proc/self/status"))  # st_size 0, yet text
     with pytest.raises(InputError, match="larger than"):
         read_record_text(path, limit=5)
+
+
+@pytest.mark.parametrize("writer", ["write_text_file", "replace_file"])
+@pytest.mark.parametrize(
+    ("code", "bad_input"),
+    [(errno.ENOSPC, False), (errno.EIO, False), (errno.EACCES, True), (errno.EROFS, True)],
+)
+def test_a_full_disk_is_not_bad_input_but_a_read_only_store_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str, code: int, bad_input: bool
+) -> None:
+    """Every OSError of a write was InputError, so a full disk while writing results.json
+    exited 254, "bad arguments"."""
+    import os
+
+    from harness import record
+    from harness.errors import WriteError
+
+    real_open = os.open
+
+    def failing_open(path: Any, flags: int, *args: Any) -> int:
+        if flags & os.O_CREAT:
+            raise OSError(code, os.strerror(code))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", failing_open)
+    target = tmp_path / "results.json"
+    write = getattr(record, writer)
+    with pytest.raises((InputError, WriteError)) as e:
+        write(target, "{}" if writer == "write_text_file" else b"{}")
+    assert isinstance(e.value, InputError) is bad_input
+    assert str(e.value) == f"{target}: cannot write it: {os.strerror(code)}"
