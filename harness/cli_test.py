@@ -536,7 +536,8 @@ def _analyze_jepsen(
     if c.result.cause:
         click.echo(f"  cause: {c.result.cause}")
     click.echo(f"  Jepsen's results.edn: {_VERDICT.get(c.jepsen_valid, 'none')}")
-    click.echo(f"report: {c.view / 'report.html'}")
+    report = c.view / "report.html"
+    click.echo(f"report: {report if report.is_file() else c.view}")
     sys.exit(c.exit_code)
 
 

@@ -156,6 +156,21 @@ def test_a_jepsen_results_edn_nested_deeply_is_named(tmp_path: Path) -> None:
     assert f"{store / 'results.edn'}: not EDN clew reads: nested too deeply" in out
 
 
+def test_analyze_of_a_jepsen_store_whose_report_is_a_directory_keeps_the_verdict(
+    tmp_path: Path,
+) -> None:
+    """As for a clew run: the verdict was written, then the report's failure exited 254
+    ("bad input") without printing it."""
+    store = _jepsen_store(tmp_path)
+    (store / "clew" / "report.html").mkdir(parents=True)
+    result = CliRunner().invoke(cli, ["analyze", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "\nVALID  " in result.output and "Traceback" not in result.output
+    assert f"{store / 'clew' / 'report.html'}: is a directory" in result.output
+    assert f"report: {store / 'clew'}\n" in result.output
+    assert json.loads((store / "clew" / "results.json").read_text())["valid"] is True
+
+
 def test_a_bad_line_of_a_torn_journal_names_the_runs_file_not_a_copy(tmp_path: Path) -> None:
     """The whole lines were read from a temporary copy, which the message named."""
     run = _run(tmp_path)
