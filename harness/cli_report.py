@@ -62,6 +62,7 @@ def report_cmd(
       clew report tests/data/jepsen-store
     """
     from harness.jepsen_store import VIEW_DIR, check_jepsen_store, is_jepsen_store
+    from harness.store import check_run_dir
     from reports.index import write_index
     from reports.run_report import write_run_report
 
@@ -78,6 +79,7 @@ def report_cmd(
         click.echo(f"report: {out}")
         return
 
+    check_run_dir(run_dir)  # (a FIFO where a Jepsen store's history.edn goes, too)
     if not any((Path(run_dir) / name).exists() for name in _RUN_FILES):
         raise InputError(f"{run_dir}: not a run directory: it holds none of "
                          f"{', '.join(_RUN_FILES)}")  # fmt: skip

@@ -71,11 +71,9 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     from harness.record import RunResults, RunSpec
     from harness.runner import rerun_spec, run_test, stored_suite, stored_workload
     from harness.shrink import NOT_REPRODUCED, shrink_run
-    from harness.store import refuse_special_files
+    from harness.store import check_run_dir
 
-    if not Path(run_dir).is_dir():  # (a link to a device passes click's "not a file")
-        raise InputError(f"{run_dir}: not a run directory: not a directory at all")
-    refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
+    check_run_dir(run_dir)
     run = Path(run_dir).resolve()  # not store/x/latest, which moves to each rerun
     stored = RunSpec.read(run)
     if stored is None:

@@ -80,7 +80,7 @@ from harness.runplan import (
     scheduler_agent_steps,
 )
 from harness.spec import TestSpec, stored_spec
-from harness.store import Journal, RunDir, new_run_dir, refuse_special_files
+from harness.store import Journal, RunDir, check_run_dir, new_run_dir
 from harness.suite_options import check_suite_options
 from harness.suites import BUILTIN_SUITES, is_builtin, load_suite
 from nemeses.agent import compile_slices, hand_over, validate_agent_steps
@@ -1135,9 +1135,7 @@ def rerun_spec(
 
 
 def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
-    if not Path(run_dir).is_dir():  # (a link to a device passes click's "not a file")
-        raise InputError(f"{run_dir}: not a run directory: not a directory at all")
-    refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
+    check_run_dir(run_dir)
     run = RunDir(Path(run_dir).resolve())  # not store/x/latest, which moves to the next run
     stored = RunSpec.read(run.path)
     if stored is None:

@@ -35,7 +35,8 @@ from harness.errors import InputError
 from harness.journal_lines import Record, op_line, records_text
 from harness.record import read_record_text
 
-__all__ = ["Journal", "RunDir", "leads_out", "new_run_dir", "refuse_special_files",
+__all__ = ["Journal", "RunDir", "check_run_dir", "leads_out", "new_run_dir",
+           "refuse_special_files",
            "special_files"]  # fmt: skip
 
 
@@ -257,6 +258,15 @@ def _named(entry: Path) -> str:
         except OSError:
             pass
     return str(entry)
+
+
+def check_run_dir(run_dir: str | Path) -> None:
+    """:class:`InputError` unless ``run_dir`` is a directory (a link to a device passes
+    click's "not a file") holding only regular files of its own
+    (:func:`refuse_special_files`): what every command reading a stored run checks first."""
+    if not Path(run_dir).is_dir():
+        raise InputError(f"{run_dir}: not a run directory: not a directory at all")
+    refuse_special_files(run_dir)  # a FIFO in a foreign run would hang its reading
 
 
 def refuse_special_files(run_dir: str | Path) -> None:

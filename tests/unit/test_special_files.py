@@ -55,6 +55,38 @@ def test_a_run_with_a_fifo_is_refused_not_hung_on(tmp_path: Path, command: str, 
     assert fifo in result.output
 
 
+@pytest.mark.parametrize("command", ["report", "analyze", "replay", "shrink"])
+def test_a_jepsen_store_whose_history_is_a_fifo_is_named_by_every_command(
+    tmp_path: Path, command: str
+) -> None:
+    """`clew report` said "not a run directory: it holds none of history.jsonl, …" where
+    the others named the FIFO."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    store = tmp_path / "jepsen" / "20250101T000000.000Z"
+    store.mkdir(parents=True)
+    os.mkfifo(store / "history.edn")
+    result = CliRunner().invoke(cli, [command, str(store)], catch_exceptions=False)
+    assert result.exit_code == 254, result.output
+    assert "not a regular file of its own" in result.output and "history.edn" in result.output
+
+
+@pytest.mark.parametrize("command", ["report", "analyze", "replay", "shrink"])
+def test_a_run_that_is_a_link_to_a_device_is_not_a_directory_to_every_command(
+    tmp_path: Path, command: str
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    (tmp_path / "run").symlink_to("/dev/null")
+    result = CliRunner().invoke(cli, [command, str(tmp_path / "run")], catch_exceptions=False)
+    assert result.exit_code == 254, result.output
+    assert "not a run directory: not a directory at all" in result.output
+
+
 @pytest.mark.parametrize("name", ["history.jsonl", "results.json", "spec.json"])
 @pytest.mark.parametrize("command", ["report", "analyze", "replay", "shrink"])
 def test_a_run_file_linked_out_of_the_run_is_refused(
