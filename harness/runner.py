@@ -988,7 +988,6 @@ def run_test(
                     why = CHECK_INTERRUPTED.format(interrupted)
                     checked = {name: Result(valid=UNKNOWN, checker=name, cause=why)}
 
-
             def record() -> RunResults:
                 results = _results(
                     run, checked, history, problems=life.problems, residue=life.residue,
