@@ -189,9 +189,9 @@ class _SlotExecutor:
             )
         )
 
-    def interrupt(self) -> None:
+    def interrupt(self, how: str = "Ctrl-C") -> None:
         """Stop the run in flight (made in one of this process's threads)."""
-        LocalExecutor().interrupt()
+        LocalExecutor().interrupt(how)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,9 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     # clusters go down with the executor. A second Ctrl-C abandons the runs in flight.
     made: list[RunExecutor] = []  # the executor, once there is one
 
-    def interrupt_runs() -> None:
+    def interrupt_runs(how: str) -> None:
         for e in made:
-            e.interrupt()
+            e.interrupt(how)
 
     try:
         with (stop_on_ctrl_c(stop, interrupt_runs, say),

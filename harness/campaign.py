@@ -242,9 +242,10 @@ class RunExecutor(Protocol):
         """Hold the campaign's resources while the block lasts; yield the run function."""
         ...
 
-    def interrupt(self) -> None:
+    def interrupt(self, how: str = "Ctrl-C") -> None:
         """Stop the runs in flight as a first Ctrl-C stops a run (healed, torn down,
-        returned as interrupted); callable from any thread, and again."""
+        returned as interrupted by ``how``: ``"Ctrl-C"`` or ``"SIGTERM"``); callable from
+        any thread, and again."""
         ...
 
 
@@ -259,9 +260,9 @@ class LocalExecutor:
 
     run: RunFn = run_test
 
-    def interrupt(self) -> None:
+    def interrupt(self, how: str = "Ctrl-C") -> None:
         """Stop the runs in flight in this process (:func:`harness.runner.interrupt_runs`)."""
-        interrupt_runs()
+        interrupt_runs(how)
 
     @contextlib.contextmanager
     def session(self, spec: TestSpec) -> Iterator[RunFn]:

@@ -104,10 +104,10 @@ def release_worker_slots() -> list[str]:
     return names
 
 
-def interrupt_worker_runs() -> int:
-    """Stop the run in progress in this worker process (as a first Ctrl-C would); how
-    many runs were told."""
-    return interrupt_runs()
+def interrupt_worker_runs(how: str = "Ctrl-C") -> int:
+    """Stop the run in progress in this worker process (as a first Ctrl-C would; ``how``:
+    what the campaign was stopped by); how many runs were told."""
+    return interrupt_runs(how)
 
 
 def _worker_name() -> str:
@@ -219,17 +219,17 @@ class DaskExecutor:
     #: The units in flight (Dask keys), for :meth:`interrupt`.
     _in_flight: set[str] = dataclasses.field(default_factory=set)
 
-    def interrupt(self) -> None:
+    def interrupt(self, how: str = "Ctrl-C") -> None:
         """Stop the runs in flight of this executor's campaigns: the workers making them
-        interrupt their run (healed, torn down, returned as interrupted); other workers'
-        runs are left alone."""
+        interrupt their run (healed, torn down, returned as interrupted by ``how``); other
+        workers' runs are left alone."""
         ours = set(self._in_flight)
         if not ours:
             return
         processing = self.client.processing()
         workers = [w for w, keys in processing.items() if ours & set(map(str, keys))]
         if workers:
-            self.client.run(interrupt_worker_runs, workers=workers)
+            self.client.run(interrupt_worker_runs, how, workers=workers)
 
     @contextlib.contextmanager
     def session(self, spec: TestSpec) -> Iterator[RunFn]:

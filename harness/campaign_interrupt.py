@@ -32,13 +32,14 @@ _FIRST = ("interrupted ({}): no new campaign or run starts; the runs in flight a
 @contextlib.contextmanager
 def stop_on_ctrl_c(
     stop: threading.Event,
-    interrupt: Callable[[], Any],
+    interrupt: Callable[[str], Any],
     say: Callable[[str], None],
     *,
     every: float = INTERRUPT_EVERY,
 ) -> Iterator[threading.Event]:
     """While the block lasts (in the main thread; elsewhere it changes nothing): the first
-    Ctrl-C sets ``stop``, says so with ``say`` and calls ``interrupt`` at once and every
+    Ctrl-C sets ``stop``, says so with ``say`` and calls ``interrupt`` (with ``"Ctrl-C"``,
+    or ``"SIGTERM"`` for that signal) at once and every
     ``every`` seconds until the block ends (an error of ``interrupt`` is ignored); a
     second Ctrl-C raises KeyboardInterrupt. SIGTERM, unless handled already, does as a
     Ctrl-C. Yields ``stop``. The previous handlers are restored at the end."""
@@ -61,10 +62,11 @@ def stop_on_ctrl_c(
         pressed.wait()
         if done.is_set():
             return
-        say(_FIRST.format(how[0] if how else "Ctrl-C"))
+        name = how[0] if how else "Ctrl-C"
+        say(_FIRST.format(name))
         while not done.is_set():
             with contextlib.suppress(Exception):
-                interrupt()
+                interrupt(name)
             done.wait(every)
 
     previous = signal.signal(signal.SIGINT, on_sigint)

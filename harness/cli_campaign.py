@@ -172,9 +172,9 @@ def campaign_cmd(
     stop = threading.Event()
     made: list[RunExecutor] = []  # the executor, once there is one
 
-    def interrupt() -> None:
+    def interrupt(how: str) -> None:
         for e in made:
-            e.interrupt()
+            e.interrupt(how)
 
     # Ctrl-C stops the run in flight (healed, torn down) and starts no other; twice abandons it.
     with stop_on_ctrl_c(stop, interrupt, lambda text: click.echo(text, err=True)):

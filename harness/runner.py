@@ -116,16 +116,17 @@ EARLY_LOG_RECORDS = 10_000
 _RUNS: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
 
 
-def interrupt_runs() -> int:
+def interrupt_runs(how: str = "Ctrl-C") -> int:
     """Stop every run in progress in this process, from any thread, as a first Ctrl-C stops
     a run in the main thread: its load ends, every fault is healed and the heal verified,
     the database is torn down, and :func:`run_test` returns the history so far, checked,
-    with the problem "interrupted". Returns how many runs were told (0: none was running).
-    Campaigns use it to stop runs made in threads or on Dask workers."""
+    with the problem "interrupted (``how``)" (``"Ctrl-C"`` or ``"SIGTERM"``). Returns how
+    many runs were told (0: none was running). Campaigns use it to stop runs made in
+    threads or on Dask workers."""
     runs = list(_RUNS.copy().values())
     for loop, task in runs:
         with contextlib.suppress(RuntimeError):  # that loop has just closed: the run ended
-            loop.call_soon_threadsafe(task.cancel)
+            loop.call_soon_threadsafe(task.cancel, how)  # (the message names the signal)
     return len(runs)
 
 
@@ -165,7 +166,7 @@ def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
     def on_signal(signum: int, frame: types.FrameType | None) -> None:
         if not pressed:
             pressed.append(signum)
-            if interrupt_runs():  # a cancel at the loop's next turn, not here
+            if interrupt_runs(interrupt_name(_interrupt(signum))):  # at the loop's next turn
                 return
         raise _interrupt(signum)
 
@@ -191,9 +192,10 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 
 
 def interrupt_name(e: BaseException) -> str:
-    """How the interrupt ``e`` (a KeyboardInterrupt, or the cancellation of a run) came,
-    for people: ``"SIGTERM"``, else ``"Ctrl-C"``."""
-    return "SIGTERM" if isinstance(e, KeyboardInterrupt) and e.args == ("SIGTERM",) else "Ctrl-C"
+    """How the interrupt ``e`` (a KeyboardInterrupt of :func:`_interrupt`, or the
+    cancellation of a run by :func:`interrupt_runs`, whose message says) came, for people:
+    ``"SIGTERM"``, else ``"Ctrl-C"``."""
+    return "SIGTERM" if e.args == ("SIGTERM",) else "Ctrl-C"
 
 
 def _on_sigterm(signum: int, frame: types.FrameType | None) -> None:

@@ -27,7 +27,7 @@ def test_the_first_ctrl_c_stops_and_interrupts_until_the_end_the_second_abandons
     calls: list[float] = []
     said: list[str] = []
     before = signal.getsignal(signal.SIGINT)
-    with stop_on_ctrl_c(stop, lambda: calls.append(time.monotonic()), said.append,
+    with stop_on_ctrl_c(stop, lambda how: calls.append(time.monotonic()), said.append,
                         every=0.05) as event:  # fmt: skip
         assert event is stop and not stop.is_set()
         time.sleep(0.1)
@@ -58,7 +58,7 @@ def test_sigterm_stops_campaigns_as_a_first_ctrl_c_does() -> None:
     said: list[str] = []
     term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        with stop_on_ctrl_c(stop, lambda: calls.append(1), said.append, every=0.05):
+        with stop_on_ctrl_c(stop, lambda how: calls.append(1), said.append, every=0.05):
             signal.raise_signal(signal.SIGTERM)  # no exception here: the first stops
             deadline = time.monotonic() + 30
             while not calls and time.monotonic() < deadline:
@@ -71,7 +71,7 @@ def test_sigterm_stops_campaigns_as_a_first_ctrl_c_does() -> None:
 
 def test_without_a_ctrl_c_nothing_is_interrupted() -> None:
     calls: list[int] = []
-    with stop_on_ctrl_c(threading.Event(), lambda: calls.append(1), print, every=0.01):
+    with stop_on_ctrl_c(threading.Event(), lambda how: calls.append(1), print, every=0.01):
         time.sleep(0.1)
     time.sleep(0.05)
     assert calls == []
@@ -88,7 +88,7 @@ class Cut:
 
         return contextlib.nullcontext(self.run)
 
-    def interrupt(self) -> None:
+    def interrupt(self, how: str = "Ctrl-C") -> None:
         pass
 
     def run(self, spec: Spec) -> RunOutcome:

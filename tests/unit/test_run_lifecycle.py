@@ -587,9 +587,11 @@ def test_teardown_runs_to_its_end_through_a_cancellation_which_then_goes_on() ->
     assert asyncio.run(main(False)) == "returned" and steps == ["step 0", "step 1", "step 2"]
 
 
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
 def test_interrupt_runs_stops_a_run_in_another_thread_as_a_first_ctrl_c_would(
-    events: Events, tmp_path: Path
+    events: Events, tmp_path: Path, how: str
 ) -> None:
+    """A campaign's SIGTERM was recorded as "interrupted (Ctrl-C)" in its runs."""
     import threading
 
     assert runner.interrupt_runs() == 0  # no run in progress: nothing to tell
@@ -608,17 +610,19 @@ def test_interrupt_runs_stops_a_run_in_another_thread_as_a_first_ctrl_c_would(
         spec(tmp_path, time_limit=600), suite=suite(events, gen, count))))  # fmt: skip
     thread.start()
     assert fifth.wait(120), "the run made no 5 ops"
-    assert runner.interrupt_runs() == 1
+    assert runner.interrupt_runs(how) == 1
     thread.join(120)
     assert not thread.is_alive() and len(outcomes) == 1
     outcome = outcomes[0]
-    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    assert outcome.problems == [f"interrupted ({how}); the history so far is checked"]
+    assert outcome.interrupted == how
     assert events[6:13] == UNWIND and events[13].startswith("check ")
     assert 5 <= outcome.ops < 100_000 and runner.interrupt_runs() == 0
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_under_a_campaigns_ctrl_c_handler_a_run_in_the_main_thread_stops_as_interrupted(
-    events: Events, tmp_path: Path
+    events: Events, tmp_path: Path, signum: int
 ) -> None:
     # `clew campaign` makes its runs in the main thread with its own SIGINT handler
     # (asyncio then installs none): the handler's interrupter stops the run.
@@ -626,15 +630,22 @@ def test_under_a_campaigns_ctrl_c_handler_a_run_in_the_main_thread_stops_as_inte
 
     from harness.campaign_interrupt import stop_on_ctrl_c
 
-    interrupt_at_the_fifth = CtrlCAtInvoke(5)
+    class SignalAtInvoke(CtrlCAtInvoke):
+        def __call__(self, op: Op) -> None:
+            self.calls += 1
+            if self.calls == self.n:
+                signal.raise_signal(signum)
+
+    how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+    interrupt_at_the_fifth = SignalAtInvoke(5)
     said: list[str] = []
     stop = threading.Event()
     gen = clients(limit(100_000, repeat({"f": "read"})))
     with stop_on_ctrl_c(stop, runner.interrupt_runs, said.append, every=0.1):
         outcome = runner.run_test(spec(tmp_path, time_limit=600),
                                   suite=suite(events, gen, interrupt_at_the_fifth))  # fmt: skip
-    assert stop.is_set() and len(said) == 1
-    assert outcome.problems == ["interrupted (Ctrl-C); the history so far is checked"]
+    assert stop.is_set() and len(said) == 1 and how in said[0]
+    assert outcome.problems == [f"interrupted ({how}); the history so far is checked"]
     assert events[6:13] == UNWIND and 5 <= outcome.ops < 100_000
 
 
