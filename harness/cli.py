@@ -909,6 +909,10 @@ def main() -> None:
         if _FREEZE_AT_EXIT:
             gc.freeze()
         _quiet_ctrl_c_at_exit()
+        if "checkers.linear.checker" in sys.modules:  # (else no check ran here)
+            from checkers.linear.checker import shutdown_pools
+
+            shutdown_pools()
 
 
 def _quiet_ctrl_c_at_exit() -> None:

@@ -68,6 +68,19 @@ def _serial_pool() -> ThreadPoolExecutor:
     return _SERIAL
 
 
+def shutdown_pools() -> None:
+    """Tell the check's worker threads to end once idle, without waiting: for a process
+    about to exit, whose interpreter joins them. Each pool's queue is told, so a worker
+    that the pool started but never registered for the interpreter's own exit call (a
+    Ctrl-C or SIGTERM landing inside ``submit`` between the two) ends too: it waited on
+    its queue for ever, and clew hung after printing its verdict."""
+    global _POOL, _SERIAL
+    for pool in (_POOL, _SERIAL):
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    _POOL = _SERIAL = None
+
+
 def _off_the_main_thread(fn: Callable[..., _T], *args: Any) -> _T:
     """``fn(*args)``; called from the main thread, it runs in :func:`_serial_pool`'s
     worker while the main thread waits interruptibly (a Ctrl-C stops it). From another

@@ -546,6 +546,37 @@ def test_a_ctrl_c_while_clew_exits_ends_it_quietly() -> None:
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
 
 
+def test_clew_exits_though_an_interrupt_left_a_check_thread_unregistered() -> None:
+    """A SIGTERM at a check's start (seen in a real run) landed inside the pool's
+    ``submit``, between starting a worker thread and registering it for the interpreter's
+    exit call: nothing woke that thread, and clew hung after printing its verdict."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import concurrent.futures.thread as cft
+from checkers.linear import checker
+real = cft._threads_queues
+class Tripwire:  # the interrupt lands where the new worker would be registered
+    def __setitem__(self, thread, queue):
+        cft._threads_queues = real
+        raise KeyboardInterrupt
+try:
+    cft._threads_queues = Tripwire()
+    checker._pool(2).submit(int)
+except KeyboardInterrupt:
+    print("interrupted in submit")
+sys.argv = ["clew", "--version"]
+from harness.cli import main
+main()
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("interrupted in submit\nclew, version")
+
+
 def test_a_closed_output_socket_exits_141_too() -> None:
     """A socket whose peer closed it reports a hang-up, not an error: it was taken for
     another pipe or socket, and `clew check` crashed (exit 255, "this is a bug")."""
