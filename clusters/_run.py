@@ -64,12 +64,13 @@ def popen_shielded(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
 
 
 def stop_shielded(child: subprocess.Popen[Any]) -> tuple[Any, Any]:
-    """Kill ``child``, made by :func:`popen_shielded`, with every process of its session's
-    group (a shell's children too), and return what it printed, ``(stdout, stderr)``;
-    ``(None, None)`` when a descendant that left the group still holds the pipes after
-    :data:`DRAIN_SECONDS`. Killing the child alone left ``communicate()`` waiting for the
-    grandchildren holding its pipes, which no Ctrl-C reaches in their session: a timeout
-    of 1 s took as long as a grandchild ``sleep 8``."""
+    """Kill ``child``, made by :func:`popen_shielded` (or any child leading its own
+    session), with every process of its group (a shell's children too), and return what
+    it printed, ``(stdout, stderr)``; ``(None, None)`` when a descendant that left the
+    group still holds the pipes after :data:`DRAIN_SECONDS` (our ends are closed then).
+    Killing the child alone left ``communicate()`` waiting for the grandchildren holding
+    its pipes, which no Ctrl-C reaches in their session: a timeout of 1 s took as long as
+    a grandchild ``sleep 8``."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)  # its group: it leads its own session
     try:
@@ -77,6 +78,9 @@ def stop_shielded(child: subprocess.Popen[Any]) -> tuple[Any, Any]:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+        for pipe in (child.stdin, child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()  # (ours: the descendant keeps its own ends)
         return None, None
 
 

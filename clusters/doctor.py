@@ -48,11 +48,9 @@ group) and :func:`check_tcp_port` are used by the providers too.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,6 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from clusters._run import stop_shielded
 from clusters.base import Capability, Node
 
 __all__ = [
@@ -179,11 +178,10 @@ def run_tool(
     try:
         out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        out, err = stop_shielded(proc)  # its whole group, and its output read for 2 s at most
         note = f"\n(killed after {timeout:g} s)"
-        return ToolResult(argv=tuple(argv), returncode=None, stdout=out, stderr=err + note)
+        return ToolResult(argv=tuple(argv), returncode=None, stdout=out or "",
+                          stderr=(err or "") + note)  # fmt: skip
     return ToolResult(argv=tuple(argv), returncode=proc.returncode, stdout=out, stderr=err)
 
 

@@ -155,6 +155,15 @@ def test_run_tool_kills_the_whole_group_on_timeout(tmp_path: Path) -> None:
     assert not os.path.exists(f"/proc/{pid}") or "Z" in _proc_state(pid)
 
 
+def test_run_tool_does_not_wait_for_a_helper_that_left_the_group() -> None:
+    """A helper in a session of its own holds the output open: reading it after the kill
+    waited for the helper (8 s here, past a timeout of 0.5 s)."""
+    t0 = time.monotonic()
+    res = doctor.run_tool(["sh", "-c", "setsid sleep 3 & sleep 8"], timeout=0.5)
+    assert res.timed_out and "killed after 0.5 s" in res.stderr
+    assert time.monotonic() - t0 < 2.9
+
+
 def _proc_state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
