@@ -374,7 +374,7 @@ def test_set_full_integers_at_and_beyond_the_64_bit_bounds() -> None:
     """Integer elements at the 64-bit bounds are found in reads; integers just beyond
     them, read or added, are elements like any other (never a crash)."""
     lo, hi = -(2**63), 2**63 - 1
-    r = set_full.check(_adds_then_reads([lo, hi, 0], [lo, hi, 0, lo - 1, hi + 1]))
+    r = set_full.check(_adds_then_reads([lo, hi, 0], [lo - 1], [hi + 1], [lo, hi, 0]))
     assert r.valid is False
     assert r.details["stable_count"] == 3 and r.details["unexpected"] == [lo - 1, hi + 1]
     r = set_full.check(_adds_then_reads([lo - 1, hi + 1, 0], [0], [lo - 1, hi + 1, 0]))
@@ -564,3 +564,36 @@ def test_set_lists_are_bounded_and_counts_exact(monkeypatch: pytest.MonkeyPatch)
     assert r.valid is False
     assert (r.details["lost_count"], r.details["lost"]) == (3, [1, 2])
     assert (r.details["unexpected_count"], r.details["unexpected"]) == (3, [5, 6])
+
+
+def test_set_counts_each_outcome_of_the_final_read() -> None:
+    """In the final read: ``ok_count`` counts the attempted elements present; recovered
+    are the present elements of unknown outcome only; failed-but-present are failed adds
+    present and never acknowledged (before or after the read began). A valid history has
+    no cause."""
+    h = _ops(
+        ("invoke", 0, "add", 1), ("ok", 0, "add", 1),
+        ("invoke", 0, "add", 2), ("info", 0, "add", 2),
+        ("invoke", 0, "add", 3), ("fail", 0, "add", 3),
+        ("invoke", 0, "add", 4), ("fail", 0, "add", 4),
+        ("invoke", 0, "add", 5), ("fail", 0, "add", 5),
+        ("invoke", 1, "read", None),
+        ("invoke", 0, "add", 5), ("ok", 0, "add", 5),
+        ("ok", 1, "read", [1, 2, 4, 5]),
+    )  # fmt: skip
+    r = set_checker.check(h)
+    assert r.valid is False and r.details["failed_but_present"] == [4]
+    assert (r.details["ok_count"], r.details["recovered"]) == (4, [2])
+    h = _ops(("invoke", 0, "add", 1), ("ok", 0, "add", 1), ("invoke", 0, "add", 2),
+             ("invoke", 1, "read", None), ("ok", 1, "read", [1, 9]))  # fmt: skip
+    assert set_checker.check(h).details["ok_count"] == 1
+    h = _ops(("invoke", 0, "add", 1), ("ok", 0, "add", 1),
+             ("invoke", 1, "read", None), ("ok", 1, "read", [1]))  # fmt: skip
+    assert set_checker.check(h).cause is None
+
+
+def test_set_seconds_is_the_time_the_check_took_even_without_a_final_read() -> None:
+    """``seconds`` is the time the check took, also when it ends early (no final read)."""
+    t0 = time.perf_counter()
+    r = set_checker.check(_ops(("invoke", 0, "add", 1), ("ok", 0, "add", 1)))
+    assert r.valid == "unknown" and 0 <= r.seconds <= time.perf_counter() - t0
