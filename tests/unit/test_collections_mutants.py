@@ -577,13 +577,15 @@ def test_set_counts_each_outcome_of_the_final_read() -> None:
         ("invoke", 0, "add", 3), ("fail", 0, "add", 3),
         ("invoke", 0, "add", 4), ("fail", 0, "add", 4),
         ("invoke", 0, "add", 5), ("fail", 0, "add", 5),
+        ("invoke", 0, "add", 6), ("fail", 0, "add", 6),
+        ("invoke", 0, "add", 6), ("ok", 0, "add", 6),
         ("invoke", 1, "read", None),
         ("invoke", 0, "add", 5), ("ok", 0, "add", 5),
-        ("ok", 1, "read", [1, 2, 4, 5]),
+        ("ok", 1, "read", [1, 2, 4, 5, 6]),
     )  # fmt: skip
     r = set_checker.check(h)
     assert r.valid is False and r.details["failed_but_present"] == [4]
-    assert (r.details["ok_count"], r.details["recovered"]) == (4, [2])
+    assert (r.details["ok_count"], r.details["recovered"]) == (5, [2])
     h = _ops(("invoke", 0, "add", 1), ("ok", 0, "add", 1), ("invoke", 0, "add", 2),
              ("invoke", 1, "read", None), ("ok", 1, "read", [1, 9]))  # fmt: skip
     assert set_checker.check(h).details["ok_count"] == 1
