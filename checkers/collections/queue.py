@@ -24,9 +24,12 @@ dequeues could have taken.
 small history), it is also checked with :mod:`checkers.linear`'s FIFO model
 (``linearizable-queue``)
 (drained values become concurrent dequeues within the drain's window, so any order is
-allowed). ``linear_max_ops=0`` turns that off. Result details: the total-queue fields and
-``linearizable`` (the linear checker's result, or why it was skipped). The verdicts merge
-(false beats unknown beats true).
+allowed). ``linear_max_ops=0`` turns that off. A drain of unknown outcome (``info``, or
+never completed) may have taken any of the values, which the FIFO model cannot express
+(dropping the drain would make the values it took look skipped), so such a history is not
+checked with it either. Result details: the total-queue fields and ``linearizable`` (the
+linear checker's result, or why it was skipped). The verdicts merge (false beats unknown
+beats true).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from collections import Counter
 from typing import Any
 
 from checkers.collections._budget import Budget, Meter, linear_limits
-from checkers.collections._ops import client_ops, hashable, listed
+from checkers.collections._ops import client_ops, completion_type, hashable, listed
 from checkers.result import UNKNOWN, Result, merge_validity
 from harness.errors import HistoryError
 from harness.history import INFO, INVOKE, OK, History, HistoryBuilder
@@ -203,6 +206,15 @@ def expand_drains(history: History) -> History:
     return b.build()
 
 
+def _unknown_drain(history: History) -> int | None:
+    """Position of the invocation of the first client drain whose outcome is unknown
+    (``info``, or never completed); ``None`` when there is none."""
+    for i in client_ops(history, "drain"):
+        if history.type[i] == INVOKE and completion_type(history, i) == INFO:
+            return i
+    return None
+
+
 def check(
     history: History,
     *,
@@ -223,8 +235,14 @@ def check(
     linear: dict[str, Any]
     valid = total.valid
     cause = total.cause
+    unknown_drain = _unknown_drain(history)
     if linear_max_ops <= 0 or n_ops > linear_max_ops:
         linear = {"skipped": f"{n_ops} client ops > linear_max_ops={linear_max_ops}"}
+    elif unknown_drain is not None:
+        linear = {
+            "skipped": f"drain op {int(history.index[unknown_drain])} has an unknown outcome: "
+            "the FIFO model cannot say which values it took"
+        }
     else:
         from checkers.linear import check as linear_check
 
