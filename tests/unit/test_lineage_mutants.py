@@ -1,7 +1,8 @@
-"""Behaviour of nemeses/lineage.py that test_lineage.py and test_ldfi_*.py left unpinned:
-each test here kills mutants of the module that every older test let through (a mutation
-audit: boundaries of the fault window and of reigns, the op names of each class, the
-model's exact action table, the order of equally cheap hypotheses, round trips)."""
+"""Behaviour of nemeses/lineage.py, and of the lessons nemeses/schedulers/ldfi.py reads off
+a run, that test_lineage.py and test_ldfi_*.py left unpinned: each test here kills mutants
+that every older test let through (a mutation audit: boundaries of the fault window and of
+reigns, the op names of each class, the model's exact action table, the order of equally
+cheap hypotheses, round trips; when a cut teaches a lease or a takeover time)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,14 @@ from nemeses.lineage import (
     reigns_of,
     removed_by,
 )
-from nemeses.schedulers.ldfi import LdfiState, single_ops
+from nemeses.schedulers.ldfi import (
+    INCONCLUSIVE,
+    LdfiState,
+    isolated_node,
+    learn,
+    single_ops,
+)
+from tests.unit.test_ldfi_agent_steps import LEDGER, REIGNS, STRUCK, agent_kill
 from tests.unit.test_lineage import KINDS, S, inv, ok
 
 FOLLOWER_ROLES = [f"follower:{i}" for i in range(4)]
@@ -266,3 +274,231 @@ def test_an_outcome_class_from_json_defaults_what_is_missing():
     """:meth:`OutcomeClass.from_json` of a record that names only its kind is the class
     with no leader, no outcomes and nothing learned."""
     assert OutcomeClass.from_json({"kind": "write"}) == OutcomeClass("write")
+
+
+VALID = "valid: every support the hypothesis removed had another that held"
+CUT_N1 = {"n1": ["n2", "n3", "n4", "n5"], **{n: ["n1"] for n in ("n2", "n3", "n4", "n5")}}
+#: The leader's cut of a read hypothesis: n1 cut off at 2 s, healed at 5 s.
+LEASE_STRUCK = {"hypothesis": [["partition", "leader"]], "from": 1.0, "to": 6.0, "leader": "n1"}
+
+
+def cut_of_n1(healed: float | None) -> list[dict[str, Any]]:
+    """The ledger of n1's cut from 2 s to ``healed`` (``None``: never healed)."""
+    applied = {"kind": "partition", "event": "applied", "time": 2 * S, "value": CUT_N1}
+    if healed is None:
+        return [applied]
+    return [applied, {"kind": "partition", "event": "healed", "time": int(healed * S)}]
+
+
+def lease_run(*, read_before: bool = True) -> list[dict[str, Any]]:
+    """n1 serves a write (and a read) before its cut at 2 s and no read in it; n2 serves
+    0.8 s into the cut: a lease, if the cut is long enough to tell."""
+    before = [ok(1, "read", "n1", 1.6)] if read_before else []
+    return [ok(0, "write", "n1", 1.5), *before, ok(2, "write", "n2", 2.8),
+            ok(3, "read", "n2", 4.1)]  # fmt: skip
+
+
+def read_state(*classes: str) -> LdfiState:
+    """A state that knows ``classes`` (default: ``read``), led by n1."""
+    state = LdfiState()
+    state.observe({c: OutcomeClass(c, "n1", 2) for c in classes or ("read",)})
+    return state
+
+
+def test_a_cut_too_short_or_never_healed_teaches_the_takeover_but_no_lease():
+    """A cut of the leader shorter than ``MIN_CUT`` (1.9 s) or never healed teaches how
+    soon a successor served, but not a lease: the leader's silence may be the cut's end."""
+    for healed in (3.9, None):
+        state = read_state()
+        lessons = learn(state, LEASE_STRUCK, lease_run(), cut_of_n1(healed))
+        assert lessons == ["a successor served 0.80 s after n1 was cut off"], healed
+        assert state.timing["takeover"] == 0.8 and state.classes["read"].learned == {}
+
+
+def test_a_cut_of_exactly_min_cut_teaches_the_lease():
+    """A cut of the leader exactly ``MIN_CUT`` (2 s) long is long enough to tell."""
+    state = read_state()
+    learn(state, LEASE_STRUCK, lease_run(), cut_of_n1(4.0))
+    assert "leasetime" in state.classes["read"].learned
+
+
+def test_with_no_successor_serving_the_lease_is_read_off_the_cuts_second_half():
+    """No successor served inside the cut (the load went on through clients whose
+    completions name no node): a lease is the leader's last read in the cut's first half
+    and none in its second; a read in the second half is no lease. The lookback is
+    anchored at the window's first fault, not at one applied before the window."""
+    earlier = [{"kind": "pause", "event": "applied", "time": int(0.2 * S)},
+               {"kind": "pause", "event": "healed", "time": int(1.2 * S)}]  # fmt: skip
+    blind = {"process": 5, "type": "ok", "f": "write", "time": 4 * S}  # no node
+    h = [ok(0, "write", "n1", 1.5), ok(1, "read", "n1", 1.6), ok(1, "read", "n1", 2.3),
+         ok(1, "read", "n1", 2.5), blind]  # fmt: skip
+    state = read_state()
+    learn(state, LEASE_STRUCK, h, [*earlier, *cut_of_n1(5.0)])
+    assert state.classes["read"].learned["leasetime"] == (
+        "n1, cut off from 2.0 s to 5.0 s, served its last read 0.50 s into the cut and none "
+        "in its second half: a lease, which n1's clock holds up")  # fmt: skip
+    late = read_state()
+    learn(late, LEASE_STRUCK, [*h, ok(1, "read", "n1", 3.6)], cut_of_n1(5.0))
+    assert late.classes["read"].learned == {}
+
+
+def test_no_lease_without_a_read_before_the_cut_or_a_read_class():
+    """A lease is learned only if the leader served reads just before its cut, and only
+    for a read class the state knows (a state of writes alone learns the takeover)."""
+    state = read_state()
+    learn(state, LEASE_STRUCK, lease_run(read_before=False), cut_of_n1(5.0))
+    assert state.classes["read"].learned == {}
+    writes = read_state("write")
+    learn(writes, LEASE_STRUCK, lease_run(), cut_of_n1(5.0))
+    assert writes.timing["takeover"] == 0.8 and "read" not in writes.classes
+
+
+def test_a_hypothesis_that_showed_nothing_is_valid():
+    """With no fault of the leader in its window (a follower's cut, or a cut applied
+    before the window began), a hypothesis teaches nothing and is simply valid."""
+    cut_n2 = {"n2": ["n1", "n3", "n4", "n5"], **{n: ["n2"] for n in ("n1", "n3", "n4", "n5")}}
+    follower = [{**cut_of_n1(5.0)[0], "value": cut_n2}, cut_of_n1(5.0)[1]]
+    state = read_state()
+    assert learn(state, LEASE_STRUCK, lease_run(), follower) == [VALID]
+    n1_led = [Reign("n1", 0.0, float("inf"))]  # the agents agree: n2 was a follower
+    assert learn(state, LEASE_STRUCK, lease_run(), follower, reigns=n1_led) == [VALID]
+    late = {**LEASE_STRUCK, "from": 3.0}  # n1 was cut at 2 s, before this window
+    assert learn(state, late, lease_run(), cut_of_n1(5.0)) == [VALID]
+    assert "takeover" not in state.timing and state.classes["read"].learned == {}
+
+
+def test_agents_without_an_election_in_the_cut_leave_the_takeover_to_the_clients():
+    """The agents' election line gives the takeover only if they say the cut node led
+    and they saw a successor elected inside the cut; else the clients' first successor
+    op does. When they say the cut node led, it need not have served just before."""
+    inf = float("inf")
+    for reigns in ([Reign("n1", 0.0, inf)], [Reign("n2", 2.6, inf)]):
+        state = read_state()
+        learn(state, LEASE_STRUCK, lease_run(), cut_of_n1(5.0), reigns=reigns)
+        assert state.timing["takeover"] == 0.8, reigns
+    quiet = [e for e in lease_run() if e["node"] != "n1"]  # n1 served nothing before
+    state = read_state()
+    reigns = [Reign("n1", -inf, 2.6), Reign("n2", 2.6, inf)]
+    learn(state, LEASE_STRUCK, quiet, cut_of_n1(5.0), reigns=reigns)
+    assert state.timing["takeover"] == 0.6
+
+
+def test_a_kill_of_every_node_before_anything_was_written_is_no_evidence_of_disk():
+    """A kill of every node with no key written in the second before it tested nothing:
+    inconclusive, and the disk is not learned."""
+    state = read_state("write")
+    struck = {"hypothesis": [["kill", "all"]], "from": 1.0, "to": 6.0}
+    ledger = [{"kind": "kill", "event": "applied", "time": 2 * S},
+              {"kind": "kill", "event": "healed", "time": 3 * S}]  # fmt: skip
+    (lesson,) = learn(state, struck, [ok(0, "read", "n1", 4.0)], ledger)
+    assert lesson.startswith(INCONCLUSIVE) and state.classes["write"].learned == {}
+
+
+def test_an_agent_kill_is_judged_by_the_first_one_and_by_reigns_only_if_there_are_any():
+    """Without reigns, an agents' kill of another node than the hypothesis's leader,
+    after the heal, tested it, and one of the leader itself did not; of several kills in
+    the window, the first is the hypothesis's fault."""
+
+    def lessons(ledger: list[dict[str, Any]], reigns: list[Reign]) -> list[str]:
+        return learn(read_state("tail"), STRUCK, [], [*LEDGER, *ledger], reigns=reigns)
+
+    assert any(x.endswith("valid without it") for x in lessons(agent_kill("n2", 5.0), []))
+    itself = lessons(agent_kill("n1", 5.0), [])
+    assert any(x.startswith(INCONCLUSIVE) for x in itself), itself
+    both = lessons([*agent_kill("n2", 5.0), *agent_kill("n3", 5.5)], REIGNS)
+    assert any("killed the successor n2 at 5.00 s" in x for x in both), both
+    after = lessons(agent_kill("n2", 9.5), REIGNS)  # after the window (1-9 s)
+    assert any("the agents killed no successor" in x for x in after), after
+
+
+def kill_all_run(*writes: tuple[str, float], classes: tuple[str, ...] = ("write",)) -> list[str]:
+    """The lessons of a kill of every node from 2 s to 3 s after ``writes`` (key, time)
+    of a register, each key read back at 3.5 s, for a state of ``classes``."""
+    state = read_state(*classes)
+    struck = {"hypothesis": [["kill", "all"]], "from": 0.5, "to": 6.0}
+    ledger = [{"kind": "kill", "event": "applied", "time": 2 * S},
+              {"kind": "kill", "event": "healed", "time": 3 * S}]  # fmt: skip
+    h = [ok(i, "write", "n1", t, 1, key) for i, (key, t) in enumerate(writes)]
+    h += [ok(9, "read", "n1", 3.5, 1, key) for key in {k for k, _t in writes}]
+    return learn(state, struck, h, ledger)
+
+
+def test_a_kill_of_all_puts_at_risk_the_keys_last_written_in_the_second_before_it():
+    """A key is at risk if its *last* write came at most ``AT_RISK`` (1 s) before the
+    kill, that second's start included; one written only earlier is not."""
+    (lesson,) = kill_all_run(("a", 0.5), ("a", 1.5))  # a's last write: 1.5 s
+    assert lesson.startswith("1 of 1 keys written"), lesson
+    (lesson,) = kill_all_run(("b", 1.0), ("c", 0.9))  # 1.0 s: at risk; 0.9 s: not
+    assert lesson.startswith("1 of 1 keys written"), lesson
+    (lesson,) = kill_all_run(("a", 1.5), classes=("read",))  # no write class to teach
+    assert lesson.startswith("1 of 1 keys written"), lesson
+
+
+def test_single_ops_keep_a_transaction_whose_value_is_not_a_list():
+    """A ``txn`` event whose value is not a list of micro-ops (an invocation's ``None``)
+    is kept as it is."""
+    e = {"process": 0, "type": "invoke", "f": "txn", "value": None}
+    assert single_ops([e]) == [e]
+
+
+def test_isolated_node_needs_three_names_and_lists():
+    """A grudge isolates a node only among three or more nodes (the ``nodes`` given count
+    too), and only by a list of the others; halves of two nodes, or values that are not
+    lists, name none."""
+    assert isolated_node({"n1": ["n2"], "n2": ["n1"]}) is None
+    assert isolated_node({"n1": ["n2", "n3"]}, ("n1", "n2", "n3")) == "n1"
+    assert isolated_node({"n1": "ab", "n2": ["n1"], "n3": ["n1"]}) is None
+
+
+def lock_lessons(h: list[dict[str, Any]], value: Any, kind: str = "pause") -> list[str]:
+    """The lessons of a ``lock`` hypothesis whose fault (``kind``, ``value``) held from
+    2 s to 6 s, on history ``h``."""
+    state = read_state("lock")
+    ledger = [{"kind": kind, "event": "applied", "time": 2 * S, "value": value},
+              {"kind": kind, "event": "healed", "time": 6 * S}]  # fmt: skip
+    struck = {"class": "lock", "hypothesis": [[kind, "leader"]], "from": 1.8, "to": 7.0}
+    return learn(state, struck, h, ledger)
+
+
+def op(p: int, f: str, node: str, t0: float, t1: float | None, typ: str = "ok") -> list[dict]:
+    """An op of process ``p`` invoked at ``t0`` and completed (``typ``) at ``t1``
+    (``None``: never)."""
+    done = [] if t1 is None else [{**ok(p, f, node, t1), "type": typ}]
+    return [inv(p, f, node, t0), *done]
+
+
+N3 = {"targets": "nodes", "nodes": ["n3"]}
+#: A client of n1 acquires the lock at 4 s, inside the fault, and releases it.
+PASSED = [*op(1, "acquire", "n1", 1.5, 4.0), *op(1, "release", "n1", 4.5, 4.6)]
+
+
+def test_a_lock_hold_across_the_fault_counts_until_its_release():
+    """A client of the struck node holding the lock from before the fault to after its
+    heal tested the sessions (other ops of that client, and a release by a client that
+    holds nothing, change no hold); one that released inside the fault did not."""
+    across = [*op(0, "acquire", "n3", 1.0, 1.2), *op(0, "read", "n3", 3.0, 3.1),
+              *op(0, "release", "n3", 6.4, 6.5), *op(2, "acquire", "n2", 0.5, 0.6, "fail"),
+              *op(2, "release", "n2", 0.7, 0.8), *PASSED]  # fmt: skip
+    (lesson,) = lock_lessons(across, N3)
+    assert lesson.startswith("0 acquires through n3 waited and 1 holds"), lesson
+    inside = [*op(0, "acquire", "n3", 1.0, 1.2), *op(0, "release", "n3", 2.9, 3.0), *PASSED]
+    (lesson,) = lock_lessons(inside, N3)
+    assert lesson.startswith(INCONCLUSIVE) and "(0 waiting, 0 holding" in lesson, lesson
+
+
+def test_a_lock_request_or_hold_never_completed_lasts_to_the_end():
+    """An acquire through the struck node never answered waited across the fault; a hold
+    never released lasted across it."""
+    h = [*op(0, "acquire", "n3", 1.0, 1.2), *op(2, "acquire", "n3", 1.1, None), *PASSED]
+    (lesson,) = lock_lessons(h, N3)
+    assert lesson.startswith("1 acquires through n3 waited and 1 holds"), lesson
+
+
+def test_a_lock_fault_of_two_nodes_tests_nothing_and_a_cut_of_one_is_read():
+    """The lock lessons judge a fault of one node: a pause of two says nothing; a
+    partition isolating the node is judged as its pause is."""
+    h = [*op(2, "acquire", "n3", 1.1, None), *PASSED]
+    assert lock_lessons(h, {"targets": "nodes", "nodes": ["n3", "n1"]}) == [VALID]
+    grudge = {"n3": ["n1", "n2"], "n1": ["n3"], "n2": ["n3"]}
+    (lesson,) = lock_lessons(h, grudge, "partition")
+    assert lesson.startswith("1 acquires through n3 waited"), lesson
