@@ -315,6 +315,14 @@ def test_a_cut_too_short_or_never_healed_teaches_the_takeover_but_no_lease():
         assert state.timing["takeover"] == 0.8 and state.classes["read"].learned == {}
 
 
+def test_the_takeover_counts_only_other_nodes_ops_inside_the_cut():
+    """Ops another node served before the cut (a follower's read) are not a successor's:
+    the takeover is the time to the first op another node served inside the cut."""
+    state = read_state()
+    learn(state, LEASE_STRUCK, [ok(4, "read", "n2", 1.0), *lease_run()], cut_of_n1(5.0))
+    assert state.timing["takeover"] == 0.8
+
+
 def test_a_cut_of_exactly_min_cut_teaches_the_lease():
     """A cut of the leader exactly ``MIN_CUT`` (2 s) long is long enough to tell."""
     state = read_state()
@@ -439,6 +447,16 @@ def test_single_ops_keep_a_transaction_whose_value_is_not_a_list():
     is kept as it is."""
     e = {"process": 0, "type": "invoke", "f": "txn", "value": None}
     assert single_ops([e]) == [e]
+
+
+def test_single_ops_of_short_micro_ops():
+    """A micro-op ``[f, key]`` without a value gives ``value`` ``None``; one without a key,
+    or of an unknown op, gives no single op."""
+    txn = ok(0, "txn", "n1", 1.0, [["r", 3], ["r"], ["x", 1, 2], ["append", 4, 5]])
+    assert [(e["f"], e["key"], e["value"]) for e in single_ops([txn])] == [
+        ("read", 3, None),
+        ("add", 4, 5),
+    ]
 
 
 def test_isolated_node_needs_three_names_and_lists():
