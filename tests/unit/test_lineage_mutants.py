@@ -380,7 +380,8 @@ def test_agents_without_an_election_in_the_cut_leave_the_takeover_to_the_clients
     and they saw a successor elected inside the cut; else the clients' first successor
     op does. When they say the cut node led, it need not have served just before."""
     inf = float("inf")
-    for reigns in ([Reign("n1", 0.0, inf)], [Reign("n2", 2.6, inf)]):
+    earlier = [Reign("n2", -inf, 1.0), Reign("n1", 1.0, inf)]  # n2 led before n1, not after
+    for reigns in ([Reign("n1", 0.0, inf)], [Reign("n2", 2.6, inf)], earlier):
         state = read_state()
         learn(state, LEASE_STRUCK, lease_run(), cut_of_n1(5.0), reigns=reigns)
         assert state.timing["takeover"] == 0.8, reigns
