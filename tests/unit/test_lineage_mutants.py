@@ -323,6 +323,15 @@ def test_the_takeover_counts_only_other_nodes_ops_inside_the_cut():
     assert state.timing["takeover"] == 0.8
 
 
+def test_the_takeover_learned_is_the_longest_seen():
+    """A run whose successor took over sooner than an earlier run's does not shorten the
+    takeover the state holds."""
+    state = read_state()
+    state.timing["takeover"] = 1.5
+    learn(state, LEASE_STRUCK, lease_run(), cut_of_n1(5.0))
+    assert state.timing["takeover"] == 1.5
+
+
 def test_a_cut_of_exactly_min_cut_teaches_the_lease():
     """A cut of the leader exactly ``MIN_CUT`` (2 s) long is long enough to tell."""
     state = read_state()
@@ -521,3 +530,19 @@ def test_a_lock_fault_of_two_nodes_tests_nothing_and_a_cut_of_one_is_read():
     grudge = {"n3": ["n1", "n2"], "n1": ["n3"], "n2": ["n3"]}
     (lesson,) = lock_lessons(h, grudge, "partition")
     assert lesson.startswith("1 acquires through n3 waited"), lesson
+
+
+def test_only_the_struck_nodes_waiters_count_and_only_other_nodes_acquires_pass_the_lock():
+    """Waiting across the fault means a client of the struck node that asked before the
+    heal and was not answered by it; the lock passing means an acquire *acknowledged* to a
+    client of another node inside the fault. A waiter of another node, one that asked
+    after the heal, an acquire of the struck node's own client, and a failed one of
+    another node's are none of these."""
+    h = [*op(0, "acquire", "n1", 1.0, None), *op(1, "acquire", "n3", 6.5, None),
+         *op(2, "acquire", "n3", 2.5, 4.0), *op(3, "acquire", "n2", 2.5, 4.0, "fail")]  # fmt: skip
+    (lesson,) = lock_lessons(h, N3)
+    assert lesson == (
+        f"{INCONCLUSIVE}no client of n3 waited for or held the lock across the pause of n3 "
+        "(2.0-6.0 s) while it passed to a client of another node (0 waiting, 0 holding, 0 "
+        "handed over); the hypothesis was not tested"
+    )
