@@ -72,6 +72,7 @@ from harness.runplan import (
     build_generator,
     build_nemesis,
     check_node_count,
+    check_plannable,
     fault_lease,
     plan_run_schedule,
     preflight_faults,
@@ -816,12 +817,15 @@ def check_before_cluster(
     stored: bool = False,
 ) -> tuple[TestSpec, Suite]:
     """What can be refused before any cluster or run directory exists: an unknown suite
-    or workload, fault kinds that need more nodes than ``spec`` has, and options that no
+    or workload, ``--scheduler replay`` for a new run, fault kinds that need more nodes
+    than ``spec`` has, and options that no
     part of the run reads (:func:`harness.suite_options.check_suite_options`). Returns
     the spec with its seed and workload resolved, and its suite. With ``stored`` (the
     spec of a recorded run, replayed: nothing on the command line can drop its options)
     options no part reads are a warning, not a refusal."""
     spec, suite = _validated(spec, suite)
+    if not stored:  # (a replay plays its stored schedule, whatever its scheduler)
+        check_plannable(spec)  # --scheduler replay
     check_node_count(spec, schedule)  # a partition on 1 node
     try:
         check_suite_options(spec.options, suite, spec.workload or suite.default_workload,

@@ -58,6 +58,7 @@ __all__ = [
     "build_generator",
     "build_nemesis",
     "check_node_count",
+    "check_plannable",
     "fault_driver",
     "fault_lease",
     "fault_timeout",
@@ -102,10 +103,7 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
     scheduler that decides as the run goes. Warns about requested kinds the time cannot
     fit. :class:`ConfigError` for ``replay`` (it needs a stored run: ``clew replay``)."""
     assert spec.seed is not None
-    if spec.scheduler == "replay":
-        raise ConfigError(
-            "--scheduler replay plays a stored run's faults: use `clew replay RUN_DIR`"
-        )
+    check_plannable(spec)
     if spec.scheduler != "random":
         return []
     schedule = plan_schedule(
@@ -131,6 +129,15 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
             "uncapped" if spec.fault_ops is None else spec.fault_ops, ", ".join(missed), which,
         )  # fmt: skip
     return schedule
+
+
+def check_plannable(spec: TestSpec) -> None:
+    """Refuse (:class:`ConfigError`), from ``spec`` alone and so before any cluster comes
+    up, a scheduler a new run cannot have: ``replay`` plays a stored run's faults."""
+    if spec.scheduler == "replay":
+        raise ConfigError(
+            "--scheduler replay plays a stored run's faults: use `clew replay RUN_DIR`"
+        )
 
 
 def run_kinds(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) -> list[str]:

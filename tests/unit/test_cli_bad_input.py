@@ -1,0 +1,48 @@
+"""Bad input to ``clew test``, ``clew campaign``, ``clew replay`` and ``clew shrink`` is
+refused before any cluster comes up, naming the option (and the spec file it came from):
+no cluster is brought up in these tests, and one that would be fails them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from harness.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if anything tries to bring a cluster up."""
+    import harness.campaign
+    import harness.runner
+
+    def up(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a cluster was brought up")
+
+    monkeypatch.setattr(harness.runner, "_bring_up", up)
+    monkeypatch.setattr(harness.campaign.LocalExecutor, "session", up)
+
+
+def clew(tmp_path: Path, *args: str) -> Result:
+    """``clew ARGS`` with a store and a cluster state dir of the test's own."""
+    where = ["--store", str(tmp_path / "s"), "--cluster-state-dir", str(tmp_path / "c")]
+    return CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
+
+
+def refused(result: Result, *message: str) -> None:
+    """``result`` is exit 254 with each of ``message`` in its output, and no traceback."""
+    assert result.exit_code == 254, result.output
+    for m in message:
+        assert m in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["test", "bugkv"], ["campaign", "bugkv", "--runs", "1"]])
+def test_the_replay_scheduler_is_refused_before_any_cluster(
+    command: list[str], tmp_path: Path
+) -> None:
+    refused(clew(tmp_path, *command, "--scheduler", "replay"), "--scheduler replay",
+            "clew replay")  # fmt: skip
