@@ -71,6 +71,7 @@ from harness.record import (
 from harness.runplan import (
     build_generator,
     build_nemesis,
+    check_fault_packages,
     check_node_count,
     check_plannable,
     fault_lease,
@@ -837,7 +838,7 @@ def check_before_cluster(
     if spec.agent and spec.provider != "static":  # (static hosts name their own nodes)
         validate_agent_steps(list(spec.agent), "agent steps", standin_node_names(spec.nodes))
     if is_builtin(suite):
-        _dry_build(spec, suite)
+        _dry_build(spec, suite, run_kinds(spec, schedule))
     return spec, suite
 
 
@@ -846,21 +847,24 @@ def standin_node_names(count: int) -> list[str]:
     return [f"n{i}" for i in range(1, count + 1)]
 
 
-def _dry_build(spec: TestSpec, suite: Suite) -> None:
+def _dry_build(spec: TestSpec, suite: Suite, kinds: Sequence[str] = ()) -> None:
     """Build a built-in suite's DB and the run's workload from ``spec``'s options, and
     check an empty history with them, on a stand-in cluster of ``spec.nodes`` nodes that
     nothing contacts: a bad option value (``pre_vote=maybe``, ``accounts=1``, or
     ``check_time_limit=-1``, which only the check reads) is then a :class:`ConfigError`
-    before any cluster comes up, not after it (or after the whole run). Built-in suites'
-    factories and checkers only read options and make objects; a suite file's might do
-    more, so its are not called here."""
+    before any cluster comes up, not after it (or after the whole run); so is a fault kind
+    of ``kinds`` the DB cannot have, or whose package the options cannot build
+    (:func:`harness.runplan.check_fault_packages`). Built-in suites' factories and
+    checkers only read options and make objects; a suite file's might do more, so its
+    are not called here."""
     assert spec.seed is not None and spec.workload is not None
     nodes = tuple(Node(name=n, host="192.0.2.1") for n in standin_node_names(spec.nodes))
     stand_in = Cluster(provider=spec.provider, name="not-up-yet", nodes=nodes, state_dir="")
     ctx = _context(spec, stand_in, Path(spec.store) / "not-made")
-    suite.db(ctx)
+    db = suite.db(ctx)
     workload = suite.workloads[spec.workload](ctx)
     workload.check(History.from_ops([]), ctx)
+    check_fault_packages(spec, db, kinds)
 
 
 def run_test(

@@ -57,6 +57,7 @@ logger = logging.getLogger("clew.runplan")
 __all__ = [
     "build_generator",
     "build_nemesis",
+    "check_fault_packages",
     "check_node_count",
     "check_plannable",
     "fault_driver",
@@ -154,6 +155,23 @@ def check_node_count(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) ->
     why = fault_kinds.too_few_nodes(kinds, spec.nodes)
     if why:
         raise ConfigError(f"cannot run --faults {','.join(dict.fromkeys(kinds))}: {why}")
+
+
+def check_fault_packages(spec: TestSpec, db: DB, kinds: Sequence[str]) -> None:
+    """Refuse (:class:`ConfigError`), from ``spec`` and the run's DB alone and so before
+    any cluster comes up, fault ``kinds`` the DB adapter cannot have (the abilities each
+    kind needs) or whose package cannot be built from ``spec``'s options (a
+    ``disk_full_headroom_mb`` that is not a number). What a kind needs of the cluster is
+    left to :func:`preflight_faults`, once it is up."""
+    for kind in kinds:
+        why = fault_kinds.problems(fault_kinds.get(kind), None, db)
+        if not why:
+            try:
+                make_package(kind, spec, db)
+            except NemesisError as e:
+                why = [str(e)]
+        if why:
+            raise ConfigError(f"cannot run --faults {kind}: {'; '.join(why)}")
 
 
 def preflight_faults(

@@ -46,3 +46,16 @@ def test_the_replay_scheduler_is_refused_before_any_cluster(
 ) -> None:
     refused(clew(tmp_path, *command, "--scheduler", "replay"), "--scheduler replay",
             "clew replay")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("abc", "'abc'"), ("inf", "inf"), ("0.5", "0.5"), ("nan", "nan")]
+)
+@pytest.mark.parametrize("command", [["test", "bugkv"], ["campaign", "bugkv", "--runs", "1"]])
+def test_a_fault_kinds_bad_option_is_refused_before_any_cluster(
+    command: list[str], value: str, shown: str, tmp_path: Path
+) -> None:
+    # the disk-full package read its options once the cluster was up; inf crashed it
+    result = clew(tmp_path, *command, "--nodes", "3", "--faults", "disk-full",
+                  "-o", f"disk_full_headroom_mb={value}")  # fmt: skip
+    refused(result, "cannot run --faults disk-full", "'disk_full_headroom_mb'", shown)
