@@ -854,7 +854,9 @@ def _dry_build(spec: TestSpec, suite: Suite, kinds: Sequence[str] = ()) -> None:
     ``check_time_limit=-1``, which only the check reads) is then a :class:`ConfigError`
     before any cluster comes up, not after it (or after the whole run); so is a fault kind
     of ``kinds`` the DB cannot have, or whose package the options cannot build
-    (:func:`harness.runplan.check_fault_packages`). Built-in suites' factories and
+    (:func:`harness.runplan.check_fault_packages`), and an agent step the DB adapter or
+    the time limit cannot have (:func:`nemeses.agent.compile_slices`, without scripts).
+    Built-in suites' factories and
     checkers only read options and make objects; a suite file's might do more, so its
     are not called here."""
     assert spec.seed is not None and spec.workload is not None
@@ -865,6 +867,8 @@ def _dry_build(spec: TestSpec, suite: Suite, kinds: Sequence[str] = ()) -> None:
     workload = suite.workloads[spec.workload](ctx)
     workload.check(History.from_ops([]), ctx)
     check_fault_packages(spec, db, kinds)
+    if spec.agent and spec.provider != "static":  # (static hosts name their own nodes)
+        compile_slices(spec.agent, ctx, db)  # a log pattern the DB lacks, a step too late
 
 
 def run_test(

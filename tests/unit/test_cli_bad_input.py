@@ -59,3 +59,22 @@ def test_a_fault_kinds_bad_option_is_refused_before_any_cluster(
     result = clew(tmp_path, *command, "--nodes", "3", "--faults", "disk-full",
                   "-o", f"disk_full_headroom_mb={value}")  # fmt: skip
     refused(result, "cannot run --faults disk-full", "'disk_full_headroom_mb'", shown)
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ('{"node": "n1", "f": "start-kill", "on": {"log": "nosuch"}}',
+         "agent step 1: BugkvDB supplies no log pattern 'nosuch'"),
+        ('{"node": "n1", "f": "start-kill", "at": 100}',
+         "agent step 1: strikes at or after the end of the load (5 s)"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", [["test", "bugkv"], ["campaign", "bugkv", "--runs", "1"]])
+def test_an_agent_step_the_db_or_time_cannot_have_is_refused_before_any_cluster(
+    command: list[str], step: str, message: str, tmp_path: Path
+) -> None:
+    # compiled only once the cluster was up
+    result = clew(tmp_path, *command, "--nodes", "3", "--faults", "kill", "--time-limit", "5",
+                  "--agent-step", step)  # fmt: skip
+    refused(result, message)
