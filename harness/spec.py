@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InputError
+from harness.record import read_record_text
 from nemeses import kinds as fault_kinds
 from nemeses.scheduler import scheduler_names
 
@@ -143,6 +144,8 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 #: one's subnet holds 253), and few enough to plan for (a spec.json asking for 10^30 had
 #: clew replay make a list of that many stand-in nodes, forever).
 MAX_NODES = 10_000
+#: The largest spec file read (a spec is a few hundred bytes).
+MAX_SPEC_BYTES = 1024**2
 #: The shortest ``interval`` between fault decisions, in seconds.
 MIN_INTERVAL = 0.01
 #: The most fault steps a run's ``time_limit / interval`` may plan (a day at 1 s is 86,400).
@@ -302,12 +305,12 @@ def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
     if path:
         source = path
         try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            # (Not a FIFO or a device: /dev/zero, or a FIFO with no writer, never ended.)
+            raw = tomllib.loads(read_record_text(Path(path), limit=MAX_SPEC_BYTES))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such spec file") from None
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): not a spec file"
-                              ) from None  # fmt: skip
+        except InputError as e:  # not a regular file, too large, not UTF-8
+            raise ConfigError(f"{e}: not a spec file") from None
         except OSError as e:
             raise ConfigError(f"{path}: cannot read the spec file: {e.strerror or e}") from None
         except tomllib.TOMLDecodeError as e:

@@ -78,3 +78,20 @@ def test_an_agent_step_the_db_or_time_cannot_have_is_refused_before_any_cluster(
     result = clew(tmp_path, *command, "--nodes", "3", "--faults", "kill", "--time-limit", "5",
                   "--agent-step", step)  # fmt: skip
     refused(result, message)
+
+
+def test_a_spec_file_that_is_a_fifo_or_a_device_is_refused_not_read_forever(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    fifo = tmp_path / "spec.toml"
+    os.mkfifo(fifo)
+    refused(clew(tmp_path, "test", "--spec", str(fifo)), f"{fifo}: not a regular file")
+    refused(clew(tmp_path, "test", "--spec", "/dev/zero"), "/dev/zero: not a regular file")
+
+
+def test_a_spec_file_too_large_to_be_one_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * 2 * 1024**2 + "\n")
+    refused(clew(tmp_path, "test", "--spec", str(big)), f"{big}: larger than 1 MiB")
