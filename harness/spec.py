@@ -144,6 +144,10 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 #: one's subnet holds 253), and few enough to plan for (a spec.json asking for 10^30 had
 #: clew replay make a list of that many stand-in nodes, forever).
 MAX_NODES = 10_000
+#: The most client workers a run may have (twice the most nodes, the default for
+#: those): each is a task with a connection of its own
+#: (10^29 was taken, and the run went on to bring its cluster up for them).
+MAX_CONCURRENCY = 2 * MAX_NODES
 #: The largest spec file read (a spec is a few hundred bytes).
 MAX_SPEC_BYTES = 1024**2
 #: The shortest ``interval`` between fault decisions, in seconds.
@@ -176,6 +180,9 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("time_limit", f"must be positive (seconds), got {spec.time_limit}")
     if spec.concurrency is not None and spec.concurrency < 1:
         raise bad("concurrency", f"must be at least 1, got {spec.concurrency}")
+    if spec.concurrency is not None and spec.concurrency > MAX_CONCURRENCY:
+        raise bad("concurrency", f"must be at most {MAX_CONCURRENCY:,} (client workers), got "
+                                 f"{spec.concurrency}")  # fmt: skip
     if spec.rate < 0:
         raise bad("rate", f"must be 0 (unlimited) or positive ops/s, got {spec.rate}")
     if spec.interval < MIN_INTERVAL:

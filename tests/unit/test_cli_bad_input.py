@@ -95,3 +95,9 @@ def test_a_spec_file_too_large_to_be_one_is_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.toml"
     big.write_text("# " + "x" * 2 * 1024**2 + "\n")
     refused(clew(tmp_path, "test", "--spec", str(big)), f"{big}: larger than 1 MiB")
+
+
+@pytest.mark.parametrize("command", [["test", "bugkv"], ["campaign", "bugkv", "--runs", "1"]])
+def test_concurrency_has_an_explicit_limit(command: list[str], tmp_path: Path) -> None:
+    result = clew(tmp_path, *command, "--concurrency", str(10**29))
+    refused(result, "`concurrency` must be at most 20,000 (client workers)")
