@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clusters import PROVIDERS
 from harness.errors import ConfigError, InputError
 from harness.record import read_record_text
 from nemeses import kinds as fault_kinds
@@ -212,6 +213,8 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("agent_journal_rate", f"must be positive, got {spec.agent_journal_rate}")
     if spec.recovery_time < 0:
         raise bad("recovery_time", f"must not be negative, got {spec.recovery_time}")
+    if spec.provider not in PROVIDERS:
+        raise bad("provider", f"is unknown: {spec.provider!r}; known: {', '.join(PROVIDERS)}")
     if spec.scheduler not in scheduler_names():
         known = ", ".join(scheduler_names())
         raise bad("scheduler", f"is unknown: {spec.scheduler!r}; known: {known}")

@@ -101,3 +101,28 @@ def test_a_spec_file_too_large_to_be_one_is_refused(tmp_path: Path) -> None:
 def test_concurrency_has_an_explicit_limit(command: list[str], tmp_path: Path) -> None:
     result = clew(tmp_path, *command, "--concurrency", str(10**29))
     refused(result, "`concurrency` must be at most 20,000 (client workers)")
+
+
+@pytest.mark.parametrize(
+    ("fields", "flags", "named", "message"),
+    [
+        ('workload = "nope"', [], True, "suite 'bugkv' has no workload 'nope'"),
+        ('faults = ["partition"]\nnodes = 1', [], True, "partition faults need at least 2"),
+        ('faults = ["partition"]', ["--nodes", "1"], False, "partition faults need at least 2"),
+        ('faults = ["disk-full"]\n[options]\ndisk_full_headroom_mb = "x"', [], True,
+         "'disk_full_headroom_mb'"),
+        ('faults = ["kill"]\n[[agent]]\nnode = "n1"\nf = "start-kill"\non = {log = "no"}',
+         [], True, "supplies no log pattern 'no'"),
+        ('scheduler = "replay"', [], True, "--scheduler replay"),
+        ('provider = "nope"', [], True, "`provider` is unknown: 'nope'"),
+    ],
+)  # fmt: skip
+def test_a_spec_files_bad_field_is_refused_naming_the_file(
+    fields: str, flags: list[str], named: bool, message: str, tmp_path: Path
+) -> None:
+    # only the [options] table was named, and only for unknown options or bad values
+    spec = tmp_path / "mine.toml"
+    spec.write_text(f'suite = "bugkv"\n{fields}\n')
+    result = clew(tmp_path, "test", "--spec", str(spec), *flags)
+    refused(result, message)
+    assert (f"{spec}: " in result.output) is named, result.output
