@@ -68,9 +68,16 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     it is invalid: refused before any rerun).
     """
     from harness.record import RunResults, RunSpec
-    from harness.runner import rerun_spec, run_test, stored_suite, stored_workload
+    from harness.runner import (
+        check_stored_before_cluster,
+        rerun_spec,
+        run_test,
+        stored_suite,
+        stored_workload,
+    )
     from harness.shrink import NOT_REPRODUCED, shrink_run
     from harness.store import refuse_special_files
+    from nemeses.schedule import ledger_schedule
 
     if not Path(run_dir).is_dir():  # (a link to a device passes click's "not a file")
         raise InputError(f"{run_dir}: not a run directory: not a directory at all")
@@ -85,6 +92,10 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     spec = rerun_spec(stored, run / "spec.json", suite_file=suite_file, store=store,
                       cluster_state_dir=cluster_state_dir,
                       cluster_options=cluster_options(cluster_opts))  # fmt: skip
+    # The stored run's own mistakes (an option value, a kind its nodes cannot have), named
+    # by its spec.json before any rerun brings a cluster up.
+    check_stored_before_cluster(spec, ledger_schedule(run / "faults.jsonl").steps, suite,
+                                run / "spec.json")  # fmt: skip
 
     def replay(steps: list[dict[str, Any]]) -> bool | None:
         outcome = run_test(spec, schedule=steps, replay_of=str(run), suite=suite)

@@ -96,6 +96,7 @@ __all__ = [
     "RunOutcome",
     "analyze",
     "check_before_cluster",
+    "check_stored_before_cluster",
     "interrupt_runs",
     "replay_run",
     "run_test",
@@ -842,6 +843,21 @@ def check_before_cluster(
     return spec, suite
 
 
+def check_stored_before_cluster(
+    spec: TestSpec, schedule: Sequence[dict[str, Any]], suite: Suite, spec_path: str | Path
+) -> None:
+    """:func:`check_before_cluster` of a stored run's ``spec`` (read from ``spec_path``,
+    its ``spec.json``) with the ``schedule`` it is to replay (``clew replay``, ``clew
+    shrink``), the :class:`ConfigError` naming ``spec_path``: what is refused (an option
+    value, a fault kind the nodes cannot have) is the stored run's, not a flag's."""
+    try:
+        check_before_cluster(spec, schedule, suite, stored=True)
+    except ConfigError as e:
+        if str(e).startswith(f"{spec_path}:"):
+            raise
+        raise ConfigError(f"{spec_path}: {e}") from None
+
+
 def standin_node_names(count: int) -> list[str]:
     """The names every provider but ``static`` gives a cluster's ``count`` nodes."""
     return [f"n{i}" for i in range(1, count + 1)]
@@ -1227,6 +1243,7 @@ def replay_run(
     spec = rerun_spec(stored, run.spec, suite_file=suite_file, store=store,
                       cluster_state_dir=cluster_state_dir,
                       cluster_options=cluster_options)  # fmt: skip
+    check_stored_before_cluster(spec, steps, suite, run.spec)
     return run_test(
         spec,
         on_progress=on_progress,

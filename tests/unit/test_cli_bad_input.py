@@ -126,3 +126,44 @@ def test_a_spec_files_bad_field_is_refused_naming_the_file(
     result = clew(tmp_path, "test", "--spec", str(spec), *flags)
     refused(result, message)
     assert (f"{spec}: " in result.output) is named, result.output
+
+
+KILL_STEPS = [
+    {"seq": 1, "event": "intent", "kind": "kill", "f": "start-kill", "at": 1.0,
+     "value": {"targets": "one"}},
+    {"seq": 1, "event": "applied", "kind": "kill", "f": "start-kill",
+     "value": {"targets": "one", "nodes": ["n1"]}},
+]  # fmt: skip
+
+
+def stored_run(tmp_path: Path, **fields: Any) -> Path:
+    """An invalid stored run of bugkv (3 nodes, kill faults) with ``fields`` in its spec."""
+    import json
+
+    run = tmp_path / "store" / "bugkv-register" / "20260101T000000"
+    run.mkdir(parents=True)
+    spec = {"suite": "bugkv", "workload": "register", "seed": 1, "nodes": 3,
+            "faults": ["kill"], "time_limit": 5, **fields}  # fmt: skip
+    (run / "spec.json").write_text(json.dumps(spec))
+    (run / "results.json").write_text(json.dumps({"valid": False}))
+    (run / "faults.jsonl").write_text("".join(json.dumps(r) + "\n" for r in KILL_STEPS))
+    (run / "history.jsonl").write_text("")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"options": {"bug": "nonsense"}}, "unknown bugkv bug 'nonsense'"),
+        ({"options": {"election_ms": "abc"}}, "option 'election_ms' must be a number"),
+        ({"nodes": 1, "faults": ["partition"]}, "partition faults need at least 2 nodes"),
+        ({"agent": [{"node": "n9", "f": "start-kill", "at": 1}]}, "no node 'n9'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["replay", "shrink"])
+def test_a_stored_runs_bad_spec_is_refused_naming_its_spec_json(
+    command: str, fields: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    run = stored_run(tmp_path, **fields)
+    result = clew(tmp_path, command, str(run))
+    refused(result, f"{run / 'spec.json'}: ", message)
