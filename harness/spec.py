@@ -169,6 +169,11 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
     if name is not None and (not _PLAIN_NAME.fullmatch(name) or name in (".", "..")):
         raise bad("name", f"must be a plain name (letters, digits, '.', '-', '_'; no '/'), "
                           f"since runs are stored under it, got {name!r}")  # fmt: skip
+    if not spec.store.strip():  # Path("") is the working directory
+        raise bad("store", f"must name a directory (the runs are stored in it), got "
+                           f"{spec.store!r}")  # fmt: skip
+    if spec.workload is not None and not spec.workload.strip():  # (it was the default)
+        raise bad("workload", f"must name one of the suite's workloads, got {spec.workload!r}")
     if Path(spec.store).exists() and not Path(spec.store).is_dir():
         raise bad("store", f"must name a directory (the runs are stored in it), and "
                            f"{spec.store!r} is a file")  # fmt: skip

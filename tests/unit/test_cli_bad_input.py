@@ -167,3 +167,13 @@ def test_a_stored_runs_bad_spec_is_refused_naming_its_spec_json(
     run = stored_run(tmp_path, **fields)
     result = clew(tmp_path, command, str(run))
     refused(result, f"{run / 'spec.json'}: ", message)
+
+
+@pytest.mark.parametrize(("flag", "field"), [("--store", "store"), ("-w", "workload")])
+def test_an_empty_store_or_workload_is_refused(flag: str, field: str, tmp_path: Path) -> None:
+    # --store '' stored the runs in the working directory; -w '' ran the default workload
+    args = ["test", "bugkv", "--cluster-state-dir", str(tmp_path / "c"), flag, ""]
+    if flag != "--store":
+        args += ["--store", str(tmp_path / "s")]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    refused(result, f"flags: `{field}` must name")
