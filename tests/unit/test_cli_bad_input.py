@@ -177,3 +177,15 @@ def test_an_empty_store_or_workload_is_refused(flag: str, field: str, tmp_path: 
         args += ["--store", str(tmp_path / "s")]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     refused(result, f"flags: `{field}` must name")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0, True, "soon"])
+def test_the_local_providers_ready_timeout_must_be_finite_seconds(value: Any) -> None:
+    # nan passed `<= 0`, and became the wait for every node's sshd
+    from clusters._localopts import LocalOptions
+    from clusters.base import ClusterSpec
+    from harness.errors import ConfigError
+
+    spec = ClusterSpec(provider="local", nodes=3, options={"ready_timeout": value})
+    with pytest.raises(ConfigError, match="option `ready_timeout` must be positive"):
+        LocalOptions.from_spec(spec)
