@@ -43,11 +43,15 @@ class LocalOptions:
         )  # fmt: skip
         first_host = spec.options.get("first_host", 11)
         if not isinstance(first_host, int) or first_host < 1:
-            raise ConfigError(f"option `first_host` must be a positive integer, not {first_host!r}")
+            raise ConfigError(
+                f"cluster option `first_host` must be a positive integer, not {first_host!r}"
+            )
         ready_timeout = spec.options.get("ready_timeout", 10.0)
         if (isinstance(ready_timeout, bool) or not isinstance(ready_timeout, int | float)
                 or not math.isfinite(ready_timeout) or ready_timeout <= 0):  # (nan passed)
-            raise ConfigError(f"option `ready_timeout` must be positive, not {ready_timeout!r}")
+            raise ConfigError(
+                f"cluster option `ready_timeout` must be positive, not {ready_timeout!r}"
+            )
         self = cls(
             nodes=spec.nodes,
             prefix=net.prefix,

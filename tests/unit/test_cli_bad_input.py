@@ -187,5 +187,19 @@ def test_the_local_providers_ready_timeout_must_be_finite_seconds(value: Any) ->
     from harness.errors import ConfigError
 
     spec = ClusterSpec(provider="local", nodes=3, options={"ready_timeout": value})
-    with pytest.raises(ConfigError, match="option `ready_timeout` must be positive"):
+    with pytest.raises(ConfigError, match="cluster option `ready_timeout` must be positive"):
+        LocalOptions.from_spec(spec)
+
+
+def test_a_bad_cluster_option_says_it_is_a_cluster_option() -> None:
+    # "option `subnet`" read as one of the suite's options (-o) in a `clew test` line
+    from clusters._localopts import LocalOptions
+    from clusters.base import ClusterSpec
+    from harness.errors import ConfigError
+
+    spec = ClusterSpec(provider="local", nodes=3, options={"subnet": "garbage"})
+    with pytest.raises(ConfigError, match=r"^cluster option `subnet` is not an IPv4 network"):
+        LocalOptions.from_spec(spec)
+    spec = ClusterSpec(provider="local", nodes=3, options={"colour": "x"})
+    with pytest.raises(ConfigError, match=r"^unknown cluster option"):
         LocalOptions.from_spec(spec)
