@@ -476,8 +476,10 @@ _STORED_SUITE_HELP = (
                    "run, its check_time_limit option instead of its own (300 s for most "
                    "workloads); for a Jepsen store, reading it and checking it.  "
                    "[default: 300 for a Jepsen store]")  # fmt: skip
-@click.option("--max-memory", type=ByteSize(), default=None, metavar="SIZE",
-              help="Memory the check may add (e.g. 512M, 4G) before answering unknown: "
+@click.option("--max-memory", type=ByteSize(min=1024**2, max=1024**5), default=None,
+              metavar="SIZE",  # (the bounds of `clew check --max-memory`)
+              help="Memory the check may add (e.g. 512M, 4G; 1M to 1024T) before answering "
+                   "unknown: "
                    "for a stored run, its check_max_memory option instead of its own; for "
                    "a Jepsen store, reading it and checking it.  [default: 2G]")  # fmt: skip
 def analyze_cmd(

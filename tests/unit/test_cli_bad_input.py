@@ -203,3 +203,12 @@ def test_a_bad_cluster_option_says_it_is_a_cluster_option() -> None:
     spec = ClusterSpec(provider="local", nodes=3, options={"colour": "x"})
     with pytest.raises(ConfigError, match=r"^unknown cluster option"):
         LocalOptions.from_spec(spec)
+
+
+@pytest.mark.parametrize(("size", "bound"), [("1e30", "maximum of"), ("99999999T", "maximum of"),
+                                             ("100", "minimum of")])  # fmt: skip
+def test_analyze_max_memory_has_the_bounds_of_check(size: str, bound: str, tmp_path: Path) -> None:
+    # 1e30 bytes was taken as a budget; 100 bytes made every check unknown
+    run = stored_run(tmp_path)
+    result = CliRunner().invoke(cli, ["analyze", str(run), "--max-memory", size])
+    refused(result, "--max-memory", bound)
