@@ -408,6 +408,13 @@ def check_spec_file(spec: Any, spec_file: str, flags: dict[str, Any]) -> None:
     from_file = any(k not in flag_options for k in spec.options)
     if from_file and _passes(lambda: dataclasses.replace(spec, options=flag_options)):
         raise ConfigError(f"{spec_file}: [options]: {error}") from None
+    if not flags.get("suite"):  # the file names the suite: one that does not load is its
+        from harness.suites import load_suite
+
+        try:
+            load_suite(spec.suite)
+        except ConfigError:
+            raise ConfigError(f"{spec_file}: {error}") from None
     if _passes(lambda: load_spec(None, **{**flags, "suite": flags.get("suite") or spec.suite})):
         raise ConfigError(f"{spec_file}: {error}") from None
     raise error  # the flags are (also) to blame: as the run says it

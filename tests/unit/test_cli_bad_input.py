@@ -212,3 +212,12 @@ def test_analyze_max_memory_has_the_bounds_of_check(size: str, bound: str, tmp_p
     run = stored_run(tmp_path)
     result = CliRunner().invoke(cli, ["analyze", str(run), "--max-memory", size])
     refused(result, "--max-memory", bound)
+
+
+def test_a_spec_files_suite_that_does_not_load_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "mine.toml"
+    spec.write_text('suite = "./no_such_suite.py"\n')
+    refused(clew(tmp_path, "test", "--spec", str(spec)),
+            f"{spec}: ./no_such_suite.py: no such suite file")  # fmt: skip
