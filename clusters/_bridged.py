@@ -65,7 +65,7 @@ def bridge_options(
     unknown = sorted(set(opts) - set(accepted))
     if unknown:
         raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)} for the {provider} provider; "
+            f"unknown cluster option(s) {', '.join(unknown)} for the {provider} provider; "
             f"it accepts {', '.join(accepted)}"
         )
     if not isinstance(spec.nodes, int) or spec.nodes < 1:
@@ -77,19 +77,19 @@ def bridge_options(
     prefix = opts.get("prefix", default_prefix)
     if not isinstance(prefix, str) or not _NAME_RE.match(prefix):
         raise ConfigError(
-            "option `prefix` must be lowercase letters, digits and '-', starting with a "
+            "cluster option `prefix` must be lowercase letters, digits and '-', starting with a "
             f"letter (e.g. {default_prefix!r}), not {prefix!r}"
         )
     longest = link(prefix, spec.nodes)
     if len(longest) > IFNAMSIZ:
         raise ConfigError(
-            f"option `prefix` {prefix!r} is too long for {spec.nodes} nodes: {link_what} "
+            f"cluster option `prefix` {prefix!r} is too long for {spec.nodes} nodes: {link_what} "
             f"{longest!r} exceeds {IFNAMSIZ} characters"
         )
     try:
         subnet = ipaddress.IPv4Network(str(opts.get("subnet", default_subnet)), strict=True)
     except ValueError as e:
-        raise ConfigError(f"option `subnet` is not an IPv4 network: {e}") from None
+        raise ConfigError(f"cluster option `subnet` is not an IPv4 network: {e}") from None
     bridge = opts.get("bridge") or f"{prefix}br0"
     if (
         not isinstance(bridge, str)
@@ -98,7 +98,8 @@ def bridge_options(
         or len(bridge) > IFNAMSIZ
     ):
         raise ConfigError(
-            f"option `bridge` must be an interface name starting with the prefix {prefix!r} "
+            f"cluster option `bridge` must be an interface name starting with the prefix "
+            f"{prefix!r} "
             f"(lowercase letters, digits and '-', at most {IFNAMSIZ} characters), not {bridge!r}"
         )
     try:
@@ -106,7 +107,7 @@ def bridge_options(
             str(opts.get("bridge_address") or subnet.network_address + 1)
         )
     except ValueError as e:
-        raise ConfigError(f"option `bridge_address` is not an IPv4 address: {e}") from None
+        raise ConfigError(f"cluster option `bridge_address` is not an IPv4 address: {e}") from None
     return BridgeOptions(prefix=prefix, subnet=subnet, bridge=bridge, bridge_address=bridge_address)
 
 
@@ -124,7 +125,9 @@ def check_addresses_fit(
                 "choose a larger `subnet` or a smaller `first_host`"
             )
     if bridge_address in node_ips:
-        raise ConfigError(f"option `bridge_address` {bridge_address} is also a node's address")
+        raise ConfigError(
+            f"cluster option `bridge_address` {bridge_address} is also a node's address"
+        )
 
 
 def check_provider(state: Path, provider: str) -> None:

@@ -7,6 +7,7 @@ here is a :class:`~harness.errors.ConfigError` naming the option.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,15 @@ class LocalOptions:
         )  # fmt: skip
         first_host = spec.options.get("first_host", 11)
         if not isinstance(first_host, int) or first_host < 1:
-            raise ConfigError(f"option `first_host` must be a positive integer, not {first_host!r}")
+            raise ConfigError(
+                f"cluster option `first_host` must be a positive integer, not {first_host!r}"
+            )
         ready_timeout = spec.options.get("ready_timeout", 10.0)
-        if not isinstance(ready_timeout, int | float) or ready_timeout <= 0:
-            raise ConfigError(f"option `ready_timeout` must be positive, not {ready_timeout!r}")
+        if (isinstance(ready_timeout, bool) or not isinstance(ready_timeout, int | float)
+                or not math.isfinite(ready_timeout) or ready_timeout <= 0):  # (nan passed)
+            raise ConfigError(
+                f"cluster option `ready_timeout` must be positive, not {ready_timeout!r}"
+            )
         self = cls(
             nodes=spec.nodes,
             prefix=net.prefix,

@@ -160,7 +160,7 @@ def check_options(provider: str, options: dict[str, Any], known: frozenset[str] 
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ConfigError(
-            f"unknown option(s) for the {provider} provider: {', '.join(unknown)}; "
+            f"unknown cluster option(s) for the {provider} provider: {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
 
@@ -179,7 +179,7 @@ def option_flag(options: dict[str, Any], key: str, default: bool) -> bool:
             return True
         if value.strip().lower() in ("0", "false", "no", "off"):
             return False
-    raise ConfigError(f"option {key}={value!r}: use true or false")
+    raise ConfigError(f"cluster option {key}={value!r}: use true or false")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

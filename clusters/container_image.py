@@ -188,6 +188,11 @@ def apt_mirrors(release: str, apt_dir: Path = Path("/etc/apt")) -> tuple[str, ..
     return tuple(out)
 
 
+#: A Debian package name as mmdebstrap's --include takes it: the name (Debian policy
+#: 5.6.7), optionally pinned to a version, an architecture or a release.
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(?:[=:/][A-Za-z0-9+.~:_-]+)?")
+
+
 def image_inputs(
     suites: Sequence[str],
     *,
@@ -223,6 +228,12 @@ def image_inputs(
         raise ConfigError(
             f"no apt source for {release} in /etc/apt; pass --mirror URL "
             "(e.g. --mirror http://deb.debian.org/debian)"
+        )
+    bad = [p for p in extra_packages if not _PACKAGE.fullmatch(p)]
+    if bad:  # (else mmdebstrap fails on it, or a comma makes two, after apt's setup)
+        raise ConfigError(
+            f"--package {bad[0]!r} is not a Debian package name (lowercase letters, digits, "
+            "'+', '-', '.'; optionally =VERSION, :ARCH or /RELEASE)"
         )
     packages = set(BASE_PACKAGES) | set(extra_packages)
     for s in suites:

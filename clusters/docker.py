@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import secrets
@@ -333,11 +334,16 @@ class DockerProvider:
             opts.get("prefix") or ("clew-" if spec.name == "default" else f"clew-{spec.name}-")
         )
         if not _PREFIX.match(prefix):
-            raise ConfigError(f"option prefix={prefix!r}: use letters, digits, '_', '.', '-'")
+            raise ConfigError(
+                f"cluster option prefix={prefix!r}: use letters, digits, '_', '.', '-'"
+            )
         try:
             ready_timeout = float(opts.get("ready_timeout", READY_TIMEOUT))
         except ValueError:
-            raise ConfigError("option ready_timeout must be a number of seconds") from None
+            ready_timeout = math.nan
+        if not math.isfinite(ready_timeout) or ready_timeout < 0:  # (nan and -1 passed)
+            raise ConfigError("cluster option ready_timeout must be a number of seconds, not "
+                              f"{opts.get('ready_timeout')!r}")  # fmt: skip
         settings = {
             "image": str(opts.get("image") or DEFAULT_IMAGE),
             "prefix": prefix,

@@ -51,7 +51,7 @@ def _number(opts: dict[str, Any], key: str, *, low: float, high: float, integer:
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
         what = "a whole number" if integer else "a number"
-        raise ConfigError(f"option `{key}` must be {what} from {low:g} to {high:g}, not "
+        raise ConfigError(f"cluster option `{key}` must be {what} from {low:g} to {high:g}, not "
                           f"{opts.get(key)!r}")  # fmt: skip
     return int(value) if integer else float(value)
 
@@ -65,7 +65,7 @@ def _flag(opts: dict[str, Any], key: str) -> bool:
             return False
     if isinstance(value, bool):
         return value
-    raise ConfigError(f"option `{key}` must be true or false, not {value!r}")
+    raise ConfigError(f"cluster option `{key}` must be true or false, not {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +100,9 @@ class QemuOptions:
         opts = dict(spec.options)
         accel = str(opts.get("accel", DEFAULTS["accel"]))
         if accel not in _ACCELS:
-            raise ConfigError(f"option `accel` must be one of {', '.join(_ACCELS)}, not {accel!r}")
+            raise ConfigError(
+                f"cluster option `accel` must be one of {', '.join(_ACCELS)}, not {accel!r}"
+            )
         image = opts.get("image")
         self = cls(
             nodes=spec.nodes,

@@ -162,7 +162,7 @@ def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
         )
 
     user = str(opts.get("user") or spec.user)
-    port = _port(opts.get("port", 22), "option port")
+    port = _port(opts.get("port", 22), "cluster option port")
     key_file = opts.get("key_file")
     if key_file:
         key_file = _existing_file(str(key_file), "key file (--key)")

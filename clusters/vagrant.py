@@ -102,9 +102,9 @@ def _int(opts: dict[str, Any], key: str, default: int) -> int:
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"option {key}={value!r} must be a whole number") from None
+        raise ConfigError(f"cluster option {key}={value!r} must be a whole number") from None
     if n <= 0:
-        raise ConfigError(f"option {key}={n} must be positive")
+        raise ConfigError(f"cluster option {key}={n} must be positive")
     return n
 
 
@@ -116,7 +116,9 @@ def _addresses(opts: dict[str, Any], count: int) -> list[str]:
             items = ips.split(",") if isinstance(ips, str) else list(ips)
             addrs = [str(ipaddress.IPv4Address(str(a).strip())) for a in items]
             if len(addrs) != count:
-                raise ConfigError(f"option ips lists {len(addrs)} addresses for {count} nodes")
+                raise ConfigError(
+                    f"cluster option ips lists {len(addrs)} addresses for {count} nodes"
+                )
             return addrs
         first = ipaddress.IPv4Address(str(opts.get("first_ip", DEFAULT_FIRST_IP)))
     except ipaddress.AddressValueError as e:
@@ -213,10 +215,12 @@ class VagrantProvider:
             raise ConfigError(f"--nodes must be at least 1, not {spec.nodes}")
         network = str(opts.get("network", "private"))
         if network not in ("private", "bridge"):
-            raise ConfigError(f"option network={network!r}: use private or bridge")
+            raise ConfigError(f"cluster option network={network!r}: use private or bridge")
         wrong = sorted(set(opts) & (_PRIVATE_ONLY if network == "bridge" else _BRIDGE_ONLY))
         if wrong:
-            raise ConfigError(f"option(s) {', '.join(wrong)} do not apply to network={network}")
+            raise ConfigError(
+                f"cluster option(s) {', '.join(wrong)} do not apply to network={network}"
+            )
         if network == "bridge":
             timeout = float(_int(opts, "timeout", int(UP_TIMEOUT)))
             return up_bridged(spec, opts, self._vagrant(opts), timeout, self.name)

@@ -105,18 +105,18 @@ def bridge_net(opts: dict[str, Any], count: int) -> BridgeNet:
     prefix = str(opts.get("prefix", DEFAULT_PREFIX))
     if not _PREFIX_RE.match(prefix):
         raise ConfigError(
-            f"option prefix={prefix!r}: lowercase letters, digits and '-', starting with a "
+            f"cluster option prefix={prefix!r}: lowercase letters, digits and '-', starting with a "
             "letter, at most 10 characters (the bridge is <prefix>br0)"
         )
     try:
         subnet = ipaddress.IPv4Network(str(opts.get("subnet", DEFAULT_SUBNET)), strict=True)
     except ValueError as e:
-        raise ConfigError(f"option subnet: {e}") from None
+        raise ConfigError(f"cluster option subnet: {e}") from None
     try:
         first = int(opts.get("first_host", 11))
     except (TypeError, ValueError):
         raise ConfigError(
-            f"option first_host={opts.get('first_host')!r} must be a number"
+            f"cluster option first_host={opts.get('first_host')!r} must be a number"
         ) from None
     net = BridgeNet(prefix=prefix, subnet=subnet, first_host=first)
     last = ipaddress.IPv4Address(net.subnet.network_address + first + count - 1)
@@ -186,9 +186,11 @@ def _int(opts: dict[str, Any], key: str, default: int) -> int:
     try:
         n = int(opts.get(key, default))
     except (TypeError, ValueError):
-        raise ConfigError(f"option {key}={opts.get(key)!r} must be a whole number") from None
+        raise ConfigError(
+            f"cluster option {key}={opts.get(key)!r} must be a whole number"
+        ) from None
     if n <= 0:
-        raise ConfigError(f"option {key}={n} must be positive")
+        raise ConfigError(f"cluster option {key}={n} must be positive")
     return n
 
 

@@ -69,9 +69,16 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     it is invalid: refused before any rerun).
     """
     from harness.record import RunResults, RunSpec
-    from harness.runner import rerun_spec, run_test, stored_suite, stored_workload
+    from harness.runner import (
+        check_stored_before_cluster,
+        rerun_spec,
+        run_test,
+        stored_suite,
+        stored_workload,
+    )
     from harness.shrink import NOT_REPRODUCED, shrink_run
     from harness.store import check_run_dir
+    from nemeses.schedule import ledger_schedule
 
     check_run_dir(run_dir)
     run = Path(run_dir).resolve()  # not store/x/latest, which moves to each rerun
@@ -84,6 +91,10 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     spec = rerun_spec(stored, run / "spec.json", suite_file=suite_file, store=store,
                       cluster_state_dir=cluster_state_dir,
                       cluster_options=cluster_options(cluster_opts))  # fmt: skip
+    # The stored run's own mistakes (an option value, a kind its nodes cannot have), named
+    # by its spec.json before any rerun brings a cluster up.
+    check_stored_before_cluster(spec, ledger_schedule(run / "faults.jsonl").steps, suite,
+                                run / "spec.json")  # fmt: skip
 
     def replay(steps: list[dict[str, Any]]) -> bool | None:
         outcome = run_test(spec, schedule=steps, replay_of=str(run), suite=suite)

@@ -342,8 +342,7 @@ def test_cmd(
 
     if suite and suite_opt and suite != suite_opt:
         raise click.BadParameter(f"two suites given: {suite!r} and {suite_opt!r}")
-    spec = load_spec(
-        spec_file,
+    flags = dict(
         suite=suite or suite_opt,
         workload=workload, nodes=nodes, time_limit=time_limit, concurrency=concurrency,
         rate=rate, seed=seed, store=store, faults=faults, scheduler=scheduler, interval=interval,
@@ -357,9 +356,9 @@ def test_cmd(
         options=_options(opts) | ({"isolation": isolation} if isolation else {}) or None,
         cluster_options=_options(cluster_opts, "--cluster-option") or None,
     )  # fmt: skip
-    if spec_file and spec.options:
-        flag_options = _options(opts) | ({"isolation": isolation} if isolation else {})
-        check_spec_file_options(spec, spec_file, flag_options)
+    spec = load_spec(spec_file, **flags)
+    if spec_file:
+        check_spec_file(spec, spec_file, flags)
     if junit_xml:
         from harness.output_paths import check_writable
 
@@ -394,23 +393,49 @@ def test_cmd(
     sys.exit(2 if worst == 0 and len(outcomes) < test_count else worst)
 
 
-def check_spec_file_options(spec: Any, spec_file: str, flag_options: dict[str, Any]) -> None:
-    """Refuse, before any cluster comes up, options that no part of the run reads or a
-    bad option value, as the run would; when the options from ``spec_file``'s
-    ``[options]`` table are to blame (without them the run's checks pass), the
-    :class:`ConfigError` names that file."""
-    from harness.runner import check_before_cluster
+def check_spec_file(spec: Any, spec_file: str, flags: dict[str, Any]) -> None:
+    """Refuse, before any cluster comes up, what the run would refuse of ``spec`` (from
+    ``spec_file`` with the ``flags`` of :func:`harness.spec.load_spec` over it): an
+    unknown workload, options that no part of the run reads, a bad option value, fault
+    kinds the nodes or the DB cannot have... When the file is to blame (without its
+    fields the run's checks pass), the :class:`ConfigError` names it, and its
+    ``[options]`` table when the options from there are (without them they pass)."""
+    from harness.spec import load_spec
 
     try:
-        check_before_cluster(spec)
+        _check_before_cluster(spec)
+        return
     except ConfigError as e:
-        if all(k in flag_options for k in spec.options):
-            raise  # every option came from -o
+        error = e
+    flag_options = flags.get("options") or {}
+    from_file = any(k not in flag_options for k in spec.options)
+    if from_file and _passes(lambda: dataclasses.replace(spec, options=flag_options)):
+        raise ConfigError(f"{spec_file}: [options]: {error}") from None
+    if not flags.get("suite"):  # the file names the suite: one that does not load is its
+        from harness.suites import load_suite
+
         try:
-            check_before_cluster(dataclasses.replace(spec, options=flag_options))
+            load_suite(spec.suite)
         except ConfigError:
-            raise e from None  # something else is wrong: as the run says it
-        raise ConfigError(f"{spec_file}: [options]: {e}") from None
+            raise ConfigError(f"{spec_file}: {error}") from None
+    if _passes(lambda: load_spec(None, **{**flags, "suite": flags.get("suite") or spec.suite})):
+        raise ConfigError(f"{spec_file}: {error}") from None
+    raise error  # the flags are (also) to blame: as the run says it
+
+
+def _check_before_cluster(spec: Any) -> None:
+    from harness.runner import check_before_cluster
+
+    check_before_cluster(spec)
+
+
+def _passes(make_spec: Any) -> bool:
+    """Whether the spec ``make_spec()`` builds passes the checks made before a cluster."""
+    try:
+        _check_before_cluster(make_spec())
+    except ConfigError:
+        return False
+    return True
 
 
 def _left_running(spec: Any) -> str:
@@ -461,8 +486,10 @@ _STORED_SUITE_HELP = (
                    "run, its check_time_limit option instead of its own (300 s for most "
                    "workloads); for a Jepsen store, reading it and checking it.  "
                    "[default: 300 for a Jepsen store]")  # fmt: skip
-@click.option("--max-memory", type=ByteSize(), default=None, metavar="SIZE",
-              help="Memory the check may add (e.g. 512M, 4G) before answering unknown: "
+@click.option("--max-memory", type=ByteSize(min=1024**2, max=1024**5), default=None,
+              metavar="SIZE",  # (the bounds of `clew check --max-memory`)
+              help="Memory the check may add (e.g. 512M, 4G; 1M to 1024T) before answering "
+                   "unknown: "
                    "for a stored run, its check_max_memory option instead of its own; for "
                    "a Jepsen store, reading it and checking it.  [default: 2G]")  # fmt: skip
 def analyze_cmd(

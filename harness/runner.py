@@ -71,7 +71,9 @@ from harness.record import (
 from harness.runplan import (
     build_generator,
     build_nemesis,
+    check_fault_packages,
     check_node_count,
+    check_plannable,
     fault_lease,
     plan_run_schedule,
     preflight_faults,
@@ -94,6 +96,7 @@ __all__ = [
     "RunOutcome",
     "analyze",
     "check_before_cluster",
+    "check_stored_before_cluster",
     "interrupt_runs",
     "replay_run",
     "run_test",
@@ -842,12 +845,15 @@ def check_before_cluster(
     stored: bool = False,
 ) -> tuple[TestSpec, Suite]:
     """What can be refused before any cluster or run directory exists: an unknown suite
-    or workload, fault kinds that need more nodes than ``spec`` has, and options that no
+    or workload, ``--scheduler replay`` for a new run, fault kinds that need more nodes
+    than ``spec`` has, and options that no
     part of the run reads (:func:`harness.suite_options.check_suite_options`). Returns
     the spec with its seed and workload resolved, and its suite. With ``stored`` (the
     spec of a recorded run, replayed: nothing on the command line can drop its options)
     options no part reads are a warning, not a refusal."""
     spec, suite = _validated(spec, suite)
+    if not stored:  # (a replay plays its stored schedule, whatever its scheduler)
+        check_plannable(spec)  # --scheduler replay
     check_node_count(spec, schedule)  # a partition on 1 node
     try:
         check_suite_options(spec.options, suite, spec.workload or suite.default_workload,
@@ -859,8 +865,23 @@ def check_before_cluster(
     if spec.agent and spec.provider != "static":  # (static hosts name their own nodes)
         validate_agent_steps(list(spec.agent), "agent steps", standin_node_names(spec.nodes))
     if is_builtin(suite):
-        _dry_build(spec, suite)
+        _dry_build(spec, suite, run_kinds(spec, schedule))
     return spec, suite
+
+
+def check_stored_before_cluster(
+    spec: TestSpec, schedule: Sequence[dict[str, Any]], suite: Suite, spec_path: str | Path
+) -> None:
+    """:func:`check_before_cluster` of a stored run's ``spec`` (read from ``spec_path``,
+    its ``spec.json``) with the ``schedule`` it is to replay (``clew replay``, ``clew
+    shrink``), the :class:`ConfigError` naming ``spec_path``: what is refused (an option
+    value, a fault kind the nodes cannot have) is the stored run's, not a flag's."""
+    try:
+        check_before_cluster(spec, schedule, suite, stored=True)
+    except ConfigError as e:
+        if str(e).startswith(f"{spec_path}:"):
+            raise
+        raise ConfigError(f"{spec_path}: {e}") from None
 
 
 def standin_node_names(count: int) -> list[str]:
@@ -868,21 +889,28 @@ def standin_node_names(count: int) -> list[str]:
     return [f"n{i}" for i in range(1, count + 1)]
 
 
-def _dry_build(spec: TestSpec, suite: Suite) -> None:
+def _dry_build(spec: TestSpec, suite: Suite, kinds: Sequence[str] = ()) -> None:
     """Build a built-in suite's DB and the run's workload from ``spec``'s options, and
     check an empty history with them, on a stand-in cluster of ``spec.nodes`` nodes that
     nothing contacts: a bad option value (``pre_vote=maybe``, ``accounts=1``, or
     ``check_time_limit=-1``, which only the check reads) is then a :class:`ConfigError`
-    before any cluster comes up, not after it (or after the whole run). Built-in suites'
-    factories and checkers only read options and make objects; a suite file's might do
-    more, so its are not called here."""
+    before any cluster comes up, not after it (or after the whole run); so is a fault kind
+    of ``kinds`` the DB cannot have, or whose package the options cannot build
+    (:func:`harness.runplan.check_fault_packages`), and an agent step the DB adapter or
+    the time limit cannot have (:func:`nemeses.agent.compile_slices`, without scripts).
+    Built-in suites' factories and
+    checkers only read options and make objects; a suite file's might do more, so its
+    are not called here."""
     assert spec.seed is not None and spec.workload is not None
     nodes = tuple(Node(name=n, host="192.0.2.1") for n in standin_node_names(spec.nodes))
     stand_in = Cluster(provider=spec.provider, name="not-up-yet", nodes=nodes, state_dir="")
     ctx = _context(spec, stand_in, Path(spec.store) / "not-made")
-    suite.db(ctx)
+    db = suite.db(ctx)
     workload = suite.workloads[spec.workload](ctx)
     workload.check(History.from_ops([]), ctx)
+    check_fault_packages(spec, db, kinds)
+    if spec.agent and spec.provider != "static":  # (static hosts name their own nodes)
+        compile_slices(spec.agent, ctx, db)  # a log pattern the DB lacks, a step too late
 
 
 def run_test(
@@ -1250,6 +1278,7 @@ def replay_run(
     spec = rerun_spec(stored, run.spec, suite_file=suite_file, store=store,
                       cluster_state_dir=cluster_state_dir,
                       cluster_options=cluster_options)  # fmt: skip
+    check_stored_before_cluster(spec, steps, suite, run.spec)
     return run_test(
         spec,
         on_progress=on_progress,

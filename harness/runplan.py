@@ -57,7 +57,9 @@ logger = logging.getLogger("clew.runplan")
 __all__ = [
     "build_generator",
     "build_nemesis",
+    "check_fault_packages",
     "check_node_count",
+    "check_plannable",
     "fault_driver",
     "fault_lease",
     "fault_timeout",
@@ -102,10 +104,7 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
     scheduler that decides as the run goes. Warns about requested kinds the time cannot
     fit. :class:`ConfigError` for ``replay`` (it needs a stored run: ``clew replay``)."""
     assert spec.seed is not None
-    if spec.scheduler == "replay":
-        raise ConfigError(
-            "--scheduler replay plays a stored run's faults: use `clew replay RUN_DIR`"
-        )
+    check_plannable(spec)
     if spec.scheduler != "random":
         return []
     schedule = plan_schedule(
@@ -133,6 +132,15 @@ def plan_run_schedule(spec: TestSpec, ctx: TestContext, db: DB) -> list[dict[str
     return schedule
 
 
+def check_plannable(spec: TestSpec) -> None:
+    """Refuse (:class:`ConfigError`), from ``spec`` alone and so before any cluster comes
+    up, a scheduler a new run cannot have: ``replay`` plays a stored run's faults."""
+    if spec.scheduler == "replay":
+        raise ConfigError(
+            "--scheduler replay plays a stored run's faults: use `clew replay RUN_DIR`"
+        )
+
+
 def run_kinds(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) -> list[str]:
     """The fault kinds a run may strike, each once: ``--faults``, the kinds of a given
     ``schedule`` (a replay's) and those of the node agents' steps."""
@@ -147,6 +155,23 @@ def check_node_count(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) ->
     why = fault_kinds.too_few_nodes(kinds, spec.nodes)
     if why:
         raise ConfigError(f"cannot run --faults {','.join(dict.fromkeys(kinds))}: {why}")
+
+
+def check_fault_packages(spec: TestSpec, db: DB, kinds: Sequence[str]) -> None:
+    """Refuse (:class:`ConfigError`), from ``spec`` and the run's DB alone and so before
+    any cluster comes up, fault ``kinds`` the DB adapter cannot have (the abilities each
+    kind needs) or whose package cannot be built from ``spec``'s options (a
+    ``disk_full_headroom_mb`` that is not a number). What a kind needs of the cluster is
+    left to :func:`preflight_faults`, once it is up."""
+    for kind in kinds:
+        why = fault_kinds.problems(fault_kinds.get(kind), None, db)
+        if not why:
+            try:
+                make_package(kind, spec, db)
+            except NemesisError as e:
+                why = [str(e)]
+        if why:
+            raise ConfigError(f"cannot run --faults {kind}: {'; '.join(why)}")
 
 
 def preflight_faults(

@@ -46,7 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from clusters import PROVIDERS
+from harness.errors import ConfigError, InputError
+from harness.record import read_record_text
 from nemeses import kinds as fault_kinds
 from nemeses.scheduler import scheduler_names
 
@@ -143,6 +145,12 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 #: one's subnet holds 253), and few enough to plan for (a spec.json asking for 10^30 had
 #: clew replay make a list of that many stand-in nodes, forever).
 MAX_NODES = 10_000
+#: The most client workers a run may have (twice the most nodes, the default for
+#: those): each is a task with a connection of its own
+#: (10^29 was taken, and the run went on to bring its cluster up for them).
+MAX_CONCURRENCY = 2 * MAX_NODES
+#: The largest spec file read (a spec is a few hundred bytes).
+MAX_SPEC_BYTES = 1024**2
 #: The shortest ``interval`` between fault decisions, in seconds.
 MIN_INTERVAL = 0.01
 #: The most fault steps a run's ``time_limit / interval`` may plan (a day at 1 s is 86,400).
@@ -161,6 +169,11 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
     if name is not None and (not _PLAIN_NAME.fullmatch(name) or name in (".", "..")):
         raise bad("name", f"must be a plain name (letters, digits, '.', '-', '_'; no '/'), "
                           f"since runs are stored under it, got {name!r}")  # fmt: skip
+    if not spec.store.strip():  # Path("") is the working directory
+        raise bad("store", f"must name a directory (the runs are stored in it), got "
+                           f"{spec.store!r}")  # fmt: skip
+    if spec.workload is not None and not spec.workload.strip():  # (it was the default)
+        raise bad("workload", f"must name one of the suite's workloads, got {spec.workload!r}")
     if Path(spec.store).exists() and not Path(spec.store).is_dir():
         raise bad("store", f"must name a directory (the runs are stored in it), and "
                            f"{spec.store!r} is a file")  # fmt: skip
@@ -173,6 +186,9 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("time_limit", f"must be positive (seconds), got {spec.time_limit}")
     if spec.concurrency is not None and spec.concurrency < 1:
         raise bad("concurrency", f"must be at least 1, got {spec.concurrency}")
+    if spec.concurrency is not None and spec.concurrency > MAX_CONCURRENCY:
+        raise bad("concurrency", f"must be at most {MAX_CONCURRENCY:,} (client workers), got "
+                                 f"{spec.concurrency}")  # fmt: skip
     if spec.rate < 0:
         raise bad("rate", f"must be 0 (unlimited) or positive ops/s, got {spec.rate}")
     if spec.interval < MIN_INTERVAL:
@@ -202,6 +218,8 @@ def _check(spec: TestSpec, source: str) -> TestSpec:
         raise bad("agent_journal_rate", f"must be positive, got {spec.agent_journal_rate}")
     if spec.recovery_time < 0:
         raise bad("recovery_time", f"must not be negative, got {spec.recovery_time}")
+    if spec.provider not in PROVIDERS:
+        raise bad("provider", f"is unknown: {spec.provider!r}; known: {', '.join(PROVIDERS)}")
     if spec.scheduler not in scheduler_names():
         known = ", ".join(scheduler_names())
         raise bad("scheduler", f"is unknown: {spec.scheduler!r}; known: {known}")
@@ -302,12 +320,12 @@ def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
     if path:
         source = path
         try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            # (Not a FIFO or a device: /dev/zero, or a FIFO with no writer, never ended.)
+            raw = tomllib.loads(read_record_text(Path(path), limit=MAX_SPEC_BYTES))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such spec file") from None
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): not a spec file"
-                              ) from None  # fmt: skip
+        except InputError as e:  # not a regular file, too large, not UTF-8
+            raise ConfigError(f"{e}: not a spec file") from None
         except OSError as e:
             raise ConfigError(f"{path}: cannot read the spec file: {e.strerror or e}") from None
         except tomllib.TOMLDecodeError as e:

@@ -32,6 +32,7 @@ room the database has before the fault, ``--option disk_full_headroom_mb=``, 64 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import shlex
@@ -348,16 +349,26 @@ def plan_disk_full(nodes: Sequence[str], rng: random.Random, roles: bool) -> Any
 def disk_full_package(args: PackageArgs) -> NemesisPackage:
     """The disk-full nemesis for the run's DB adapter; ``disk_full_headroom_mb`` and
     ``disk_full_max_data_mb`` options set its limits."""
-    mb = 2**20
-    try:
-        headroom = int(float(args.options.get("disk_full_headroom_mb", DEFAULT_HEADROOM / mb)) * mb)
-        max_data = int(float(args.options.get("disk_full_max_data_mb", DEFAULT_MAX_DATA / mb)) * mb)
-    except (TypeError, ValueError) as e:
-        raise NemesisError(f"disk-full options must be numbers of MiB: {e}") from None
-    if headroom < mb or max_data < mb:
-        raise NemesisError("disk-full headroom and max data must be at least 1 MiB")
+    headroom = _mib_option(args.options, "disk_full_headroom_mb", DEFAULT_HEADROOM)
+    max_data = _mib_option(args.options, "disk_full_max_data_mb", DEFAULT_MAX_DATA)
     nemesis = DiskFullNemesis(args.db, headroom=headroom, max_data=max_data)
     return flip_package("disk-full", nemesis, interval=args.interval, color="#D9B38C")
+
+
+def _mib_option(options: Mapping[str, Any], name: str, default: int) -> int:
+    """Option ``name`` (MiB, at least 1; ``default`` bytes if absent) in bytes;
+    :class:`NemesisError` naming the option for a value that is not a finite number of
+    MiB of at least 1 (``inf`` was an OverflowError, a crash of clew)."""
+    mb = 2**20
+    value = options.get(name, default / mb)
+    try:
+        mib = float(value)
+    except (TypeError, ValueError):
+        mib = math.nan
+    if isinstance(value, bool) or not math.isfinite(mib) or mib < 1:
+        raise NemesisError(f"disk-full option {name!r} must be a number of MiB, at least 1, "
+                           f"got {value!r}")  # fmt: skip
+    return int(mib * mb)
 
 
 KINDS = (

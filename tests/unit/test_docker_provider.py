@@ -278,8 +278,9 @@ def test_wait_ready_names_the_silent_nodes() -> None:
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"prefix": "bad prefix"}, "option prefix"), ({"colour": "x"}, "unknown option"),
+    [({"prefix": "bad prefix"}, "option prefix"), ({"colour": "x"}, "unknown cluster option"),
      ({"ready_timeout": "soon"}, "ready_timeout"),
+     ({"ready_timeout": "nan"}, "ready_timeout"), ({"ready_timeout": -1}, "ready_timeout"),
      # Read as false, these made a network that is not internal (NAT and forwarding on
      # the host), and checked host keys the user meant to skip.
      ({"internal": "maybe"}, r"option internal='maybe': use true or false"),

@@ -101,3 +101,17 @@ wait
         time.sleep(0.1)
     else:
         raise AssertionError(f"the build's child {child} still runs")
+
+
+@pytest.mark.parametrize("package", ["bad name!", "a,b", "Upper", "x", "-dash", ""])
+def test_a_package_that_is_no_debian_name_is_refused_before_mmdebstrap_runs(
+    package: str,
+) -> None:
+    """--package 'bad name!' went to mmdebstrap's --include and failed after apt's setup
+    (a comma made two packages)."""
+    with pytest.raises(ConfigError, match=f"--package {package!r} is not a Debian package"):
+        image_inputs(["etcd"], release="bookworm", mirrors=["http://deb.example/debian"],
+                     extra_packages=[package])  # fmt: skip
+    inputs = image_inputs(["etcd"], release="bookworm", mirrors=["http://deb.example/debian"],
+                          extra_packages=["g++", "libc6:amd64", "curl=7.88.1-10"])  # fmt: skip
+    assert {"g++", "libc6:amd64", "curl=7.88.1-10"} <= set(inputs.packages)

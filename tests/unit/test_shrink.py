@@ -196,7 +196,7 @@ def test_clew_shrink_refuses_a_run_that_is_not_invalid_before_any_rerun(
     from harness.shrink import ShrinkResult
 
     run = _invalid_run(tmp_path, 2)
-    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "seed": 1, "nodes": 1}))
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "seed": 1, "nodes": 3}))
     if results is not None:
         (run / "results.json").write_text(json.dumps(results))
     searched = []

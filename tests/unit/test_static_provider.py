@@ -88,7 +88,7 @@ def test_nodes_file_errors_name_file_and_line(tmp_path: Path) -> None:
         ({"hosts": ["a"], "nodes_file": "x"}, "not both"),
         ({"hosts": ["a", "n1=b"]}, "repeated: n1"),
         ({"hosts": ["a"], "key_file": "/nonexistent/key"}, "does not exist"),
-        ({"hosts": ["a"], "colour": "blue"}, "unknown option"),
+        ({"hosts": ["a"], "colour": "blue"}, "unknown cluster option"),
         ({"hosts": ["a"], "password_env": "CLEW_TEST_UNSET_PW"}, "CLEW_TEST_UNSET_PW"),
         ({"hosts": ["a"], "insecure_host_keys": "maybe"}, "insecure_host_keys='maybe'"),
     ],

@@ -194,7 +194,7 @@ def test_ssh_config_without_a_box_is_an_error() -> None:
         ({"ips": "10.0.0.1,10.0.0.2"}, "2 addresses for 3 nodes"),
         ({"first_ip": "300.1.1.1"}, "bad private address"),
         ({"memory": "lots"}, "whole number"),
-        ({"colour": "x"}, "unknown option"),
+        ({"colour": "x"}, "unknown cluster option"),
     ],
 )
 def test_bad_options(tmp_path: Path, fake: Path, options: dict[str, Any], message: str) -> None:
