@@ -254,7 +254,7 @@ def test_a_ctrl_c_in_a_rerun_stops_clew_shrink_and_writes_no_conclusion(
     from harness.runner import RunOutcome
 
     run = _invalid_run(tmp_path, 4)
-    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "seed": 1, "nodes": 1}))
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "seed": 1, "nodes": 3}))
     (run / "results.json").write_text(json.dumps({"valid": False}))
     made: list[int] = []
 
