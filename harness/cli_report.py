@@ -19,12 +19,12 @@ _RUN_FILES = ("history.jsonl", "results.json", "spec.json", "faults.jsonl")
 _INDEX_RUNS = 1000
 
 #: ``--index-runs`` of the commands that write the store's index.
-_index_runs_option = click.option(
+index_runs_option = click.option(
     "--index-runs", type=click.IntRange(min=0), default=_INDEX_RUNS, show_default=True,
     metavar="N",
     help="Runs the store's index.html lists, the newest (0: every run): the page says how "
          "many it left out and counts every run of each test. A run takes about 550 bytes "
-         "of the page; `clew test` writes the default.")  # fmt: skip
+         "of the page.")  # fmt: skip
 
 
 @click.command("report", short_help="Re-render a run's report.html (and the store index).")
@@ -39,7 +39,7 @@ _index_runs_option = click.option(
               metavar="N",
               help="Client ops the page's timeline embeds (the first ones; the page says "
                    "how many the run has): 1M ops make a page of about 26 MB.")  # fmt: skip
-@_index_runs_option
+@index_runs_option
 def report_cmd(
     run_dir: str, no_index: bool, max_memory: int, max_ops: int, index_runs: int
 ) -> None:
@@ -111,7 +111,7 @@ def _looks_like_run(run: Path) -> bool:
 @click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
               help="Connections served at once, each by a thread; one more is answered "
                    "503 (try again) and closed.")  # fmt: skip
-@_index_runs_option
+@index_runs_option
 def serve_cmd(
     store: str, port: int, host: str, idle_timeout: float, max_connections: int, index_runs: int
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from harness.cli import ByteSize, FiniteFloatRange
+from harness.cli_report import index_runs_option
 from harness.errors import ConfigError
 from harness.progress import ConsoleProgress, reporting
 from harness.record import read_record_text
@@ -277,6 +278,7 @@ def agent_steps_of(flags: tuple[str, ...]) -> list[Any] | None:
               help="Run the test this many times (a Ctrl-C stops them).")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
               help="Write a JUnit XML report of the runs here (for CI systems).")
+@index_runs_option
 @click.option("--no-progress", is_flag=True, help="No live status line.")
 def test_cmd(
     suite: str | None,
@@ -309,6 +311,7 @@ def test_cmd(
     leave_db_running: bool | None,
     test_count: int,
     junit_xml: str | None,
+    index_runs: int,
     no_progress: bool,
 ) -> None:
     """Run SUITE (default: etcd) against a real cluster while faults strike, then check it.
@@ -375,6 +378,7 @@ def test_cmd(
                 run_spec,
                 on_progress=live,
                 on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
+                index_runs=index_runs,
             )
         live.done()
         outcomes.append(outcome)

@@ -801,14 +801,18 @@ def _results(
     )
 
 
-def _render_report(run: RunDir, history: History | None, store: Path) -> list[str]:
-    """Write the run's report.html, then refresh the store's index.html whether or not
-    the report was written; returns, for the run's problems, each that failed and why (a
-    failure loses neither the verdict nor the other page)."""
+def _render_report(
+    run: RunDir, history: History | None, store: Path, index_runs: int | None = None
+) -> list[str]:
+    """Write the run's report.html, then refresh the store's index.html (its newest
+    ``index_runs`` runs; ``None``: the default) whether or not the report was written;
+    returns, for the run's problems, each that failed and why (a failure loses neither the
+    verdict nor the other page)."""
     problems: list[str] = []
     pages: list[tuple[str, Callable[[], object]]] = [
         ("the run's report", lambda: write_run_report(run.path, history=history)),
-        ("the store's index", lambda: write_index(store)),
+        ("the store's index",
+         lambda: write_index(store) if index_runs is None else write_index(store, index_runs)),
     ]
     for what, write in pages:
         try:
@@ -921,12 +925,14 @@ def run_test(
     schedule: list[dict[str, Any]] | None = None,
     replay_of: str | None = None,
     suite: Suite | None = None,
+    index_runs: int | None = None,
 ) -> RunOutcome:
     """Run one test described by ``spec``, store it, check it; return the outcome.
 
     The fault schedule is planned from the seed unless ``schedule`` is given (``clew
     replay``: the steps a stored run applied; ``replay_of`` names that run). ``suite``,
-    when given, is used instead of loading ``spec.suite``.
+    when given, is used instead of loading ``spec.suite``. The store's index lists its
+    newest ``index_runs`` runs (0: every run; ``None``: the index's default).
 
     Raises :class:`~harness.errors.ClewError` for problems before the run is recorded (an
     unknown suite or workload, a cluster that cannot come up, a fault kind this cluster
@@ -1035,7 +1041,7 @@ def run_test(
                 results = record()
             progress.begin("report", "writing report.html and the store's index")
             try:
-                unwritten = _render_report(run, history, Path(spec.store))
+                unwritten = _render_report(run, history, Path(spec.store), index_runs)
                 progress.end()
             except KeyboardInterrupt as e:  # results.json is written: the verdict is kept
                 progress.end(stopped=True)

@@ -502,6 +502,24 @@ def test_a_ctrl_c_stops_the_repeats_of_test_count(
     assert "interrupted (Ctrl-C): runs 3 to 5 not made" in res.output
 
 
+def test_clew_test_index_runs_reaches_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.runner
+    from harness.runner import RunOutcome
+
+    asked: list[Any] = []
+
+    def fake_run_test(spec: Any, **kw: Any) -> RunOutcome:
+        asked.append(kw.get("index_runs"))
+        return RunOutcome(run_dir=tmp_path, valid=True, results={})
+
+    monkeypatch.setattr(harness.runner, "run_test", fake_run_test)
+    for args, want in ([], 1000), (["--index-runs", "0"], 0):
+        res = CliRunner().invoke(cli, ["test", "bugkv", "--store", str(tmp_path / "s"), *args])
+        assert res.exit_code == 0 and asked[-1] == want, res.output
+
+
 def test_a_sigterm_that_stops_test_count_is_named_and_passes_no_run_not_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

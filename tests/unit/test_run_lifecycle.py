@@ -358,6 +358,19 @@ def test_a_report_that_fails_still_refreshes_the_index_and_is_a_problem_of_the_r
         assert problem == f"the run's report was not written: {failure}"
 
 
+@pytest.mark.parametrize(("index_runs", "called_with"), [(None, ()), (0, (0,)), (7, (7,))])
+def test_the_store_index_lists_the_runs_asked_for(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    index_runs: int | None, called_with: tuple[int, ...],
+) -> None:
+    """`clew test` wrote the index with its default of 1,000 runs, whatever was wanted."""
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(runner, "write_index", lambda store, *n: calls.append((store, *n)))
+    runner.run_test(spec(tmp_path), index_runs=index_runs,
+                    suite=suite(events, clients(limit(4, repeat({"f": "read"})))))  # fmt: skip
+    assert calls == [(tmp_path / "store", *called_with)]
+
+
 def test_a_run_stopped_by_an_error_after_some_ops_is_unknown_and_says_why(
     events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
