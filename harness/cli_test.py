@@ -373,13 +373,17 @@ def test_cmd(
             click.echo(f"== run {i + 1} of {test_count}")
         # Each repeat gets its own seed: the given one plus i, or a fresh random one.
         run_spec = spec if spec.seed is None else dataclasses.replace(spec, seed=spec.seed + i)
-        with reporting(live):
-            outcome = run_test(
-                run_spec,
-                on_progress=live,
-                on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
-                index_runs=index_runs,
-            )
+        try:
+            with reporting(live):
+                outcome = run_test(
+                    run_spec,
+                    on_progress=live,
+                    on_run_dir=lambda p: click.echo(f"run directory: {p}", err=True),
+                    index_runs=index_runs,
+                )
+        except KeyboardInterrupt as e:  # before the run was recorded (it said "Aborted.")
+            live.done()
+            _stopped_before_the_run(e, i, test_count)
         live.done()
         outcomes.append(outcome)
         _print_outcome(outcome)
@@ -450,6 +454,18 @@ def _left_running(spec: Any) -> str:
     return (f"left running: the database and the cluster in {state} (ssh -F "
             f"{state / 'ssh_config'} n1 on a local cluster; `clew cluster down --state-dir "
             f"{state}` takes them down)")  # fmt: skip
+
+
+def _stopped_before_the_run(e: KeyboardInterrupt, i: int, test_count: int) -> None:
+    """Say that the interrupt ``e`` stopped run ``i`` (from 0) of ``test_count`` before
+    anything of it was recorded, and exit 130."""
+    from harness.runner import interrupt_name
+
+    left = f"; runs {i + 2} to {test_count} not made" if i + 1 < test_count else ""
+    click.echo(f"clew: interrupted ({interrupt_name(e)}) before the run began: nothing of "
+               "it was recorded (a cluster the run brought up itself is taken down "
+               f"again){left}", err=True)  # fmt: skip
+    sys.exit(130)
 
 
 def _print_outcome(o: Any) -> None:

@@ -502,6 +502,24 @@ def test_a_ctrl_c_stops_the_repeats_of_test_count(
     assert "interrupted (Ctrl-C): runs 3 to 5 not made" in res.output
 
 
+def test_an_interrupt_before_the_run_began_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said only "Aborted." (exit 130)."""
+    import harness.runner
+
+    def interrupted(spec: Any, **_kw: Any) -> Any:
+        raise KeyboardInterrupt("SIGTERM")
+
+    monkeypatch.setattr(harness.runner, "run_test", interrupted)
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "3", "--store",
+                                   str(tmp_path / "s")])  # fmt: skip
+    assert res.exit_code == 130, res.output
+    assert "clew: interrupted (SIGTERM) before the run began: nothing of it was recorded" \
+        in res.output and res.output.rstrip().endswith("runs 2 to 3 not made")
+    assert "Aborted." not in res.output
+
+
 def test_clew_test_index_runs_reaches_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
