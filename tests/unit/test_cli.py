@@ -561,15 +561,20 @@ def test_a_ctrl_c_while_clew_exits_ends_it_quietly() -> None:
     """A Ctrl-C after a run's verdict, while the interpreter exits and joins the checker's
     worker threads, printed "Exception ignored in: <module 'threading'>" and a
     KeyboardInterrupt traceback. Here a worker thread is still at work when clew's
-    command is done, and SIGINT comes then."""
+    command is done, and SIGINT comes then (not after a fixed 0.5 s, which under load
+    came while clew still started)."""
     import subprocess
     import sys
 
     code = (
         "import os, signal, sys, threading, time\n"
         "from harness.cli import main\n"
-        "def late():\n"
-        "    time.sleep(0.5)\n"
+        "def late():\n"  # once clew's command is done (its exit sets SIGINT's default)
+        "    deadline = time.monotonic() + 30\n"
+        "    while signal.getsignal(signal.SIGINT) is not signal.SIG_DFL:\n"
+        "        if time.monotonic() > deadline:\n"
+        "            return\n"
+        "        time.sleep(0.01)\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    time.sleep(5)\n"
         "threading.Thread(target=late).start()\n"
