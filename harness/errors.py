@@ -6,6 +6,8 @@
      ├── InputError           bad input from the user: exit code 254
      │    ├── HistoryError    a history file that cannot be read (names file and line)
      │    └── ConfigError     a bad option, spec field or model name
+     ├── WriteError           a file could not be written for the machine's reasons
+     │                        (a full disk, an I/O error; names the file): exit code 255
      ├── CheckerError         a checker could not run (a bug or a missing piece)
      ├── ClusterError         nodes could not be brought up or reached
      │    ├── ClusterConflictError  the cluster asked for clashes with what is there
@@ -31,6 +33,7 @@ __all__ = [
     "InputError",
     "NemesisError",
     "SSHError",
+    "WriteError",
 ]
 
 
