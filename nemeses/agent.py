@@ -372,7 +372,8 @@ def side_scripts(
         from nemeses.clock import clock_fault_from_json, clock_mechanism
 
         fault = clock_fault_from_json(value, names)
-        mechanism = clock_mechanism(ctx.cluster, db)
+        # before setup the cluster is a stand-in whose capabilities are not known yet
+        mechanism = clock_mechanism(ctx.cluster, db) if nemesis is not None else "libfaketime"
         if mechanism != "libfaketime":
             raise NemesisError(
                 f"node agents strike clock faults through libfaketime only; here the "

@@ -80,6 +80,19 @@ def test_an_agent_step_the_db_or_time_cannot_have_is_refused_before_any_cluster(
     refused(result, message)
 
 
+def test_an_agent_clock_step_goes_on_to_the_cluster_whose_capabilities_decide(
+    tmp_path: Path,
+) -> None:
+    """The check before any cluster compiled the steps against a stand-in cluster, which
+    reports no capability: every agent clock step was refused there ("libfaketime is not
+    available"), though the local cluster has it (found by test_agent_sides)."""
+    step = ('{"node": "n1", "f": "start-clock", "value": {"kind": "bump", "offsets": '
+            '{"n1": 20.0}}, "at": 1, "hold": 1}')
+    result = clew(tmp_path, "test", "bugkv", "--nodes", "3", "--faults", "clock",
+                  "--time-limit", "5", "--agent-step", step)  # fmt: skip
+    assert "a cluster was brought up" in result.output, result.output  # (the stub's crash)
+
+
 def test_a_spec_file_that_is_a_fifo_or_a_device_is_refused_not_read_forever(
     tmp_path: Path,
 ) -> None:
