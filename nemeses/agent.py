@@ -61,7 +61,7 @@ from nemeses.abilities import PauseScript, StartScript
 from nemeses.guard import json_objects
 
 if TYPE_CHECKING:
-    from clusters.base import Node
+    from clusters.base import Cluster, Node
     from harness.api import TestContext
     from harness.control import Remote
     from nemeses.guard import FaultGuard
@@ -372,8 +372,9 @@ def side_scripts(
         from nemeses.clock import clock_fault_from_json, clock_mechanism
 
         fault = clock_fault_from_json(value, names)
-        # before setup the cluster is a stand-in whose capabilities are not known yet
-        mechanism = clock_mechanism(ctx.cluster, db) if nemesis is not None else "libfaketime"
+        # before setup (no nemesis) only what the DB allows: the cluster is a stand-in
+        cluster = ctx.cluster if nemesis is not None else _with_faketime(ctx.cluster)
+        mechanism = clock_mechanism(cluster, db)
         if mechanism != "libfaketime":
             raise NemesisError(
                 f"node agents strike clock faults through libfaketime only; here the "
@@ -418,6 +419,20 @@ def side_scripts(
         for side in sides.values():
             side.update(script=None, stdin=None, heal=None)
     return sides
+
+
+def _with_faketime(cluster: Cluster) -> Cluster:
+    """``cluster`` said to have libfaketime: before setup the cluster is a stand-in whose
+    capabilities are not known yet, so only what the DB allows is checked then (a Go
+    program's clock is out of libfaketime's reach on any cluster)."""
+    import dataclasses
+
+    from clusters.base import Capability
+    from nemeses.clock import FAKETIME_CAPABILITY
+
+    have = Capability(name=FAKETIME_CAPABILITY, available=True)
+    others = tuple(c for c in cluster.capabilities if c.name != FAKETIME_CAPABILITY)
+    return dataclasses.replace(cluster, capabilities=(have, *others))
 
 
 def _watch(db: Any, ctx: TestContext, node: Node, patterns: Mapping[str, str]) -> dict[str, Any]:
