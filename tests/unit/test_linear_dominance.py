@@ -109,3 +109,20 @@ def test_a_hundred_clients_on_one_key_need_few_steps() -> None:
               counterexample=False)  # fmt: skip
     assert r.valid is True
     assert r.details["steps"] < 500_000
+
+
+def test_writes_no_op_reads_on_different_keys_are_not_interchangeable_in_one_state() -> None:
+    """With several keys in one state (--no-partition), the kernel took two writes that
+    no op reads, on keys 1 and 0, as interchangeable: it tried the first called (key 1)
+    where a failed cas of key 0 needed the other (key 0 := 16), and called this valid
+    history invalid (found by test_linear_real_shape in a CI-like run; minimised)."""
+    rows = [(2, "invoke", "write", "1", 2), (4, "invoke", "write", "0", 4),
+            (2, "ok", "write", "1", 2), (3, "invoke", "read", "0", None),
+            (2, "invoke", "write", "1", 5), (3, "ok", "read", "0", 4),
+            (8, "invoke", "cas", "0", [4, 14]), (11, "invoke", "write", "1", 15),
+            (13, "invoke", "write", "0", 16), (8, "fail", "cas", "0", [4, 14])]  # fmt: skip
+    h = History.from_ops([{"process": p, "type": t, "f": f, "key": k, "value": v}
+                          for p, t, f, k, v in rows])  # fmt: skip
+    assert check_reference(h, "etcd") is True
+    assert check(h, "etcd").valid is True  # each key on its own
+    assert check(h, "etcd", partition=False).valid is True
