@@ -680,16 +680,9 @@ def _in_main_thread() -> bool:
 
 
 def classify(code: int | None, out: str, err: str, early: str | None, names: list[str]) -> str:
-    """One of :data:`OUTCOMES`; a clear error names one of ``names``."""
-    if early == "timeout":
-        return "hang"
-    if code is None or code == 255 or "Traceback (most recent call last)" in err:
-        return "crash"
-    if code == 254:
-        return "clear error" if any(n in out + err for n in names) else "unclear error"
-    if code in (0, 1, 2):
-        return "verdict"
-    return "crash"
+    """One of :data:`OUTCOMES`; a clear error names one of ``names``
+    (``bench/fuzz.py``'s classes, and a hang)."""
+    return "hang" if early == "timeout" else hf.classify(code, out, err, *names)
 
 
 @dataclass

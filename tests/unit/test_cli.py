@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
+
+
+def python_c(code: str, *, timeout: float, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a fresh interpreter (this test's), its output as text."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, check=check)  # fmt: skip
 
 DATA = Path(__file__).parent.parent / "data" / "porcupine"
 VALID = str(DATA / "jepsen" / "etcd_002.log")
@@ -418,8 +426,6 @@ def test_the_lazy_commands_one_line_help_is_their_own() -> None:
 
 
 def test_the_command_list_imports_no_command_module() -> None:
-    import subprocess
-    import sys
 
     code = (
         "import sys; from click.testing import CliRunner; from harness.cli import cli; "
@@ -428,8 +434,7 @@ def test_the_command_list_imports_no_command_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith(('harness.cli_', 'harness.runner', "
         "'nemeses.kinds', 'networkx'))))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout  # fmt: skip
+    out = python_c(code, timeout=60, check=True).stdout
     assert out.strip() == "[]"
 
 
@@ -462,8 +467,6 @@ def test_leave_db_running_says_what_it_left_up_and_how_to_take_it_down(
 def test_a_broken_pipe_that_is_not_the_output_is_a_crash() -> None:
     """Every BrokenPipeError exited 141, silently, as a closed output does: a VM monitor's
     socket or an ssh child's stdin going away ended a run with no word of it."""
-    import subprocess
-    import sys
 
     code = (
         "import sys, harness.cli as c\n"
@@ -473,8 +476,7 @@ def test_a_broken_pipe_that_is_not_the_output_is_a_crash() -> None:
         "sys.argv = ['clew', 'boom']\n"
         "c.main()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = python_c(code, timeout=120)
     assert proc.returncode == 255, (proc.returncode, proc.stderr)
     assert "BrokenPipeError" in proc.stderr and "a QMP socket" in proc.stderr
 
@@ -563,8 +565,6 @@ def test_a_ctrl_c_while_clew_exits_ends_it_quietly() -> None:
     KeyboardInterrupt traceback. Here a worker thread is still at work when clew's
     command is done, and SIGINT comes then (not after a fixed 0.5 s, which under load
     came while clew still started)."""
-    import subprocess
-    import sys
 
     code = (
         "import os, signal, sys, threading, time\n"
@@ -581,8 +581,7 @@ def test_a_ctrl_c_while_clew_exits_ends_it_quietly() -> None:
         "sys.argv = ['clew', '--version']\n"
         "main()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    proc = python_c(code, timeout=60)
     assert proc.returncode == -signal.SIGINT, proc.stderr
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
 
@@ -591,8 +590,6 @@ def test_clew_exits_though_an_interrupt_left_a_check_thread_unregistered() -> No
     """A SIGTERM at a check's start (seen in a real run) landed inside the pool's
     ``submit``, between starting a worker thread and registering it for the interpreter's
     exit call: nothing woke that thread, and clew hung after printing its verdict."""
-    import subprocess
-    import sys
 
     script = """
 import sys
@@ -612,8 +609,7 @@ sys.argv = ["clew", "--version"]
 from harness.cli import main
 main()
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    proc = python_c(script, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("interrupted in submit\nclew, version")
 
