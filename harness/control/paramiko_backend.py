@@ -292,7 +292,10 @@ class ParamikoRemote(Remote):
         await self._sftp(lambda sftp: sftp.put(str(local), remote))
 
     async def _get(self, remote: str, local: Path) -> None:
-        await self._sftp(lambda sftp: sftp.get(remote, str(local)))
+        # No prefetch: paramiko's prefetch thread can still send read requests once the
+        # file and channel are closed, and dies of "Socket is closed" (paramiko#2379;
+        # seen once in a full suite). Sequential reads cost a round trip per 32 KiB.
+        await self._sftp(lambda sftp: sftp.get(remote, str(local), prefetch=False))
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None
