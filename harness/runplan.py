@@ -160,11 +160,12 @@ def check_node_count(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) ->
 def check_fault_packages(spec: TestSpec, db: DB, kinds: Sequence[str]) -> None:
     """Refuse (:class:`ConfigError`), from ``spec`` and the run's DB alone and so before
     any cluster comes up, fault ``kinds`` the DB adapter cannot have (the abilities each
-    kind needs) or whose package cannot be built from ``spec``'s options (a
+    kind needs), that ``spec``'s provider cannot have whatever its nodes (power-off on the
+    local provider), or whose package cannot be built from ``spec``'s options (a
     ``disk_full_headroom_mb`` that is not a number). What a kind needs of the cluster is
     left to :func:`preflight_faults`, once it is up."""
     for kind in kinds:
-        why = fault_kinds.problems(fault_kinds.get(kind), None, db)
+        why = fault_kinds.problems(fault_kinds.get(kind), None, db, spec.provider)
         if not why:
             try:
                 make_package(kind, spec, db)

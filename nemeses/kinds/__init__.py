@@ -110,6 +110,10 @@ def _no_check(cluster: Cluster, db: Any) -> None:
     return None
 
 
+def _no_provider_check(provider: str) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultKind:
     """One kind of fault (see the module docstring)."""
@@ -126,6 +130,9 @@ class FaultKind:
     db_needs: tuple[type, ...] = ()
     #: An extra check before the run, raising :class:`NemesisError` saying why not.
     check: Callable[[Cluster, Any], None] = _no_check
+    #: A check from the provider's name alone (before any cluster comes up), raising
+    #: :class:`NemesisError` saying why not; :attr:`check` runs it again on the cluster.
+    check_provider: Callable[[str], None] = _no_provider_check
     #: The fewest nodes a run with this kind needs (a partition cuts nodes apart: 2),
     #: checked from ``--nodes`` before any cluster comes up (:func:`too_few_nodes`).
     min_nodes: int = 1
@@ -256,12 +263,20 @@ def heal_rank(name: str) -> tuple[int, str]:
     return (kind.heal_priority if kind else 0, name)
 
 
-def problems(kind: FaultKind, cluster: Cluster | None, db: Any) -> list[str]:
+def problems(
+    kind: FaultKind, cluster: Cluster | None, db: Any, provider: str | None = None
+) -> list[str]:
     """Why ``kind`` cannot strike ``db`` on ``cluster`` (empty: it can): DB abilities it
     lacks, provider capabilities the cluster reports unavailable (a provider that does not
     report one leaves it to the nemesis's own setup check), and the kind's extra check.
-    Each message says what would work."""
+    With no cluster yet, ``provider`` (the name of the one to come) gets the kind's
+    :attr:`FaultKind.check_provider`. Each message says what would work."""
     out: list[str] = []
+    if cluster is None and provider is not None:
+        try:
+            kind.check_provider(provider)
+        except NemesisError as e:
+            out.append(str(e))
     missing = [ability_name(a) for a in kind.db_needs if not isinstance(db, a)]
     if missing:
         out.append(

@@ -22,16 +22,21 @@ def power_package(args: PackageArgs) -> NemesisPackage:
     return make(args.db, interval=args.interval, lease=args.lease)
 
 
-def check_switch(cluster: Cluster, db: Any) -> None:
-    """Refuse, before the run, a provider that cannot switch its nodes off and on."""
+def check_provider_switch(provider: str) -> None:
+    """Refuse, from its name alone, a provider that cannot switch its nodes off and on."""
     from clusters import get_provider
     from nemeses.power import PowerSwitch
 
-    if not isinstance(get_provider(cluster.provider), PowerSwitch):
+    if not isinstance(get_provider(provider), PowerSwitch):
         raise NemesisError(
             f"power-off faults need a provider that can switch nodes off and on; the "
-            f"{cluster.provider} provider cannot (use --provider qemu)"
+            f"{provider} provider cannot (use --provider qemu)"
         )
+
+
+def check_switch(cluster: Cluster, db: Any) -> None:
+    """Refuse, before the run, a provider that cannot switch its nodes off and on."""
+    check_provider_switch(cluster.provider)
 
 
 KINDS = (
@@ -46,6 +51,7 @@ KINDS = (
         package=power_package,
         provider_needs=(("power-off",),),
         check=check_switch,
+        check_provider=check_provider_switch,
         aim=aim_at_targets,
         heal_priority=3,
         order=75,

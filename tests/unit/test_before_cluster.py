@@ -24,3 +24,32 @@ def test_an_agent_step_on_a_node_the_run_will_not_have_is_refused_before_any_clu
     assert result.exit_code == 254, result.output
     assert "agent step 1: no node 'n9' in this run (n1, n2, n3)" in result.output
     assert not state.exists() and not (tmp_path / "s").exists()
+
+
+def test_power_off_on_a_provider_that_cannot_switch_nodes_is_refused_before_any_cluster(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    state = tmp_path / "cluster"
+    result = CliRunner().invoke(
+        cli,
+        ["test", "bugkv", "--nodes", "3", "--faults", "kill,power-off",
+         "--store", str(tmp_path / "s"), "--cluster-state-dir", str(state)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 254, result.output
+    assert "cannot run --faults power-off" in result.output
+    assert "the local provider cannot (use --provider qemu)" in result.output
+    assert not state.exists() and not (tmp_path / "s").exists()
+
+
+def test_a_provider_check_runs_only_without_a_cluster() -> None:
+    from nemeses import kinds
+
+    power = kinds.get("power-off")
+    assert kinds.problems(power, None, None, "qemu") == []
+    assert kinds.problems(power, None, None) == []  # no provider named: nothing to say
+    assert "the local provider cannot" in kinds.problems(power, None, None, "local")[0]
