@@ -412,6 +412,12 @@ class Provider(Protocol):
     #: brought up again; False for hosts that exist without clew (static ones).
     makes_nodes: bool
 
+    def check_spec(self, spec: ClusterSpec) -> None:
+        """Refuse (:class:`~harness.errors.ConfigError` naming the option) what ``up``
+        would refuse of ``spec``'s options and node count, without creating or contacting
+        anything, so that a run can refuse them before it begins."""
+        ...
+
     def up(self, spec: ClusterSpec) -> Cluster:
         """Bring the cluster up and save it; return it."""
         ...

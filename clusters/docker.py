@@ -319,12 +319,13 @@ class DockerProvider:
 
     # -- Provider -------------------------------------------------------------------------
 
-    def up(self, spec: ClusterSpec) -> Cluster:
-        """Create the network and containers, give each its host key and the cluster's
-        login key, probe a node's fault capabilities, save the cluster and return it. A
-        cluster with the same settings already saved there is returned as is. Everything
-        created carries this ``up``'s label, saved first, and is removed again if ``up``
-        fails."""
+    def check_spec(self, spec: ClusterSpec) -> None:
+        """Refuse the options ``up`` would refuse (nothing is created or contacted)."""
+        self._settings(spec)
+
+    def _settings(self, spec: ClusterSpec) -> tuple[dict[str, Any], float]:
+        """The cluster's settings (what makes two clusters the same) and its ready timeout
+        from ``spec``'s options, validated; :class:`ConfigError` naming the bad one."""
         opts = dict(spec.options)
         check_options(self.name, opts, _OPTIONS)
         option_flag(opts, "insecure_host_keys", False)  # refused now, not once containers run
@@ -353,6 +354,16 @@ class DockerProvider:
             "internal": option_flag(opts, "internal", True),
             "runtime": opts.get("runtime"),
         }
+        return settings, ready_timeout
+
+    def up(self, spec: ClusterSpec) -> Cluster:
+        """Create the network and containers, give each its host key and the cluster's
+        login key, probe a node's fault capabilities, save the cluster and return it. A
+        cluster with the same settings already saved there is returned as is. Everything
+        created carries this ``up``'s label, saved first, and is removed again if ``up``
+        fails."""
+        settings, ready_timeout = self._settings(spec)
+        opts = dict(spec.options)
         state_dir = spec.resolved_state_dir()
         if (state_dir / CLUSTER_FILE).exists():
             old = Cluster.load(state_dir)

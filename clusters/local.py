@@ -122,6 +122,10 @@ class LocalProvider:
 
     # --- the Provider protocol ---------------------------------------------------------
 
+    def check_spec(self, spec: ClusterSpec) -> None:
+        """Refuse the options ``up`` would refuse (:meth:`LocalOptions.from_spec`)."""
+        LocalOptions.from_spec(spec)
+
     def up(self, spec: ClusterSpec) -> Cluster:
         """Bring up ``spec.nodes`` nodes and save the cluster; return it.
 

@@ -141,6 +141,10 @@ class QemuProvider:
 
     # --- the Provider protocol ---------------------------------------------------------
 
+    def check_spec(self, spec: ClusterSpec) -> None:
+        """Refuse the options ``up`` would refuse (:meth:`QemuOptions.from_spec`)."""
+        QemuOptions.from_spec(spec)
+
     def up(self, spec: ClusterSpec) -> Cluster:
         """Bring ``spec.nodes`` VMs up (restored from a saved state when one fits, else
         booted cold and then saved), set their clocks, save the cluster and return it.

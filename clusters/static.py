@@ -298,6 +298,10 @@ class StaticProvider:
     name = "static"
     makes_nodes = False
 
+    def check_spec(self, spec: ClusterSpec) -> None:
+        """Refuse the hosts and options ``up`` would refuse (nothing is contacted)."""
+        _nodes_from_spec(spec)
+
     def up(self, spec: ClusterSpec) -> Cluster:
         """Describe the hosts in ``spec`` as a cluster, save it and return it. Nothing is
         created or contacted; :class:`ConfigError` for bad options, :class:`ClusterError`

@@ -49,7 +49,7 @@ from clusters.base import (
 )
 from clusters.doctor import check_nodes, find_binary, run_tool
 from clusters.static import host_key_capability, remote_capabilities
-from clusters.vagrant_libvirt import down_bridged, up_bridged
+from clusters.vagrant_libvirt import check_bridged, down_bridged, up_bridged
 from harness.errors import ClusterConflictError, ClusterError, ConfigError
 
 __all__ = ["VagrantProvider", "nodes_from_ssh_config", "render_vagrantfile"]
@@ -204,11 +204,8 @@ class VagrantProvider:
             raise ClusterError(f"vagrant not found (looked for {wanted!r}); {_INSTALL_HINT}")
         return path
 
-    def up(self, spec: ClusterSpec) -> Cluster:
-        """Write the Vagrantfile, run ``vagrant up`` and ``vagrant ssh-config``, save the
-        cluster and return it. If a vagrant cluster with the same boxes is already saved
-        there it is returned as is. On failure the boxes are destroyed again and
-        :class:`ClusterError` carries the tail of Vagrant's output."""
+    def check_spec(self, spec: ClusterSpec) -> None:
+        """Refuse the options ``up`` would refuse (nothing is made or contacted)."""
         opts = dict(spec.options)
         check_options("vagrant", opts, _OPTIONS)
         if spec.nodes < 1:
@@ -221,7 +218,21 @@ class VagrantProvider:
             raise ConfigError(
                 f"cluster option(s) {', '.join(wrong)} do not apply to network={network}"
             )
+        _int(opts, "timeout", int(UP_TIMEOUT))
         if network == "bridge":
+            check_bridged(spec, opts)
+        else:
+            _addresses(opts, spec.nodes)
+            _int(opts, "memory", 1024), _int(opts, "cpus", 1)
+
+    def up(self, spec: ClusterSpec) -> Cluster:
+        """Write the Vagrantfile, run ``vagrant up`` and ``vagrant ssh-config``, save the
+        cluster and return it. If a vagrant cluster with the same boxes is already saved
+        there it is returned as is. On failure the boxes are destroyed again and
+        :class:`ClusterError` carries the tail of Vagrant's output."""
+        self.check_spec(spec)
+        opts = dict(spec.options)
+        if opts.get("network") == "bridge":
             timeout = float(_int(opts, "timeout", int(UP_TIMEOUT)))
             return up_bridged(spec, opts, self._vagrant(opts), timeout, self.name)
         names = [f"n{i}" for i in range(1, spec.nodes + 1)]

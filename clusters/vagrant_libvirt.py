@@ -194,6 +194,12 @@ def _int(opts: dict[str, Any], key: str, default: int) -> int:
     return n
 
 
+def check_bridged(spec: ClusterSpec, opts: dict[str, Any]) -> None:
+    """Refuse the options :func:`up_bridged` would refuse (nothing is made)."""
+    bridge_net(opts, spec.nodes)
+    _int(opts, "memory", DEFAULT_MEMORY), _int(opts, "cpus", 1)
+
+
 def up_bridged(
     spec: ClusterSpec, opts: dict[str, Any], vagrant: str, timeout: float, provider: str
 ) -> Cluster:

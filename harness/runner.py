@@ -310,15 +310,18 @@ def _bring_up(spec: TestSpec) -> tuple[Cluster, bool, Path]:
                 f"{'; '.join(down + list(status.problems)) or 'no node answers'}; "
                 f"`clew cluster status --state-dir {state}` says more"
             )
-    cluster = provider.up(
-        ClusterSpec(
-            provider=spec.provider,
-            nodes=spec.nodes,
-            state_dir=str(state),
-            options=dict(spec.cluster_options),
-        )
-    )
+    cluster = provider.up(_cluster_spec(spec, state))
     return cluster, True, state
+
+
+def _cluster_spec(spec: TestSpec, state: Path) -> ClusterSpec:
+    """What to ask the provider for, for a run of ``spec`` with its cluster in ``state``."""
+    return ClusterSpec(
+        provider=spec.provider,
+        nodes=spec.nodes,
+        state_dir=str(state),
+        options=dict(spec.cluster_options),
+    )
 
 
 async def _on_all(
@@ -849,13 +852,17 @@ def check_before_cluster(
     stored: bool = False,
 ) -> tuple[TestSpec, Suite]:
     """What can be refused before any cluster or run directory exists: an unknown suite
-    or workload, ``--scheduler replay`` for a new run, fault kinds that need more nodes
+    or workload, cluster options the provider would refuse, ``--scheduler replay`` for a
+    new run, fault kinds that need more nodes
     than ``spec`` has, and options that no
     part of the run reads (:func:`harness.suite_options.check_suite_options`). Returns
     the spec with its seed and workload resolved, and its suite. With ``stored`` (the
     spec of a recorded run, replayed: nothing on the command line can drop its options)
     options no part reads are a warning, not a refusal."""
     spec, suite = _validated(spec, suite)
+    provider = get_provider(spec.provider)
+    if spec.cluster_options or provider.makes_nodes:  # (else: static hosts already up)
+        provider.check_spec(_cluster_spec(spec, cluster_state_dir(spec)))
     if not stored:  # (a replay plays its stored schedule, whatever its scheduler)
         check_plannable(spec)  # --scheduler replay
     check_node_count(spec, schedule)  # a partition on 1 node

@@ -53,3 +53,52 @@ def test_a_provider_check_runs_only_without_a_cluster() -> None:
     assert kinds.problems(power, None, None, "qemu") == []
     assert kinds.problems(power, None, None) == []  # no provider named: nothing to say
     assert "the local provider cannot" in kinds.problems(power, None, None, "local")[0]
+
+
+def test_a_spec_files_bad_cluster_option_is_refused_before_any_cluster_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    spec = tmp_path / "run.toml"
+    spec.write_text('suite = "bugkv"\nnodes = 3\n[cluster_options]\nfirst_host = -3\n')
+    state = tmp_path / "cluster"
+    result = CliRunner().invoke(
+        cli,
+        ["test", "--spec", str(spec), "--store", str(tmp_path / "s"),
+         "--cluster-state-dir", str(state)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 254, result.output
+    assert f"{spec}: cluster option `first_host` must be a positive integer" in result.output
+    assert not state.exists() and not (tmp_path / "s").exists()
+
+
+def test_every_provider_refuses_bad_cluster_options_without_making_anything(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from clusters import PROVIDERS, ClusterSpec, get_provider
+    from harness.errors import ConfigError
+
+    bad = {
+        "local": ({"first_host": 0}, "first_host"),
+        "static": ({"hosts": "h1", "port": 70000}, "port"),
+        "vagrant": ({"network": "bridge", "memory": -1}, "memory"),
+        "docker": ({"ready_timeout": "nan"}, "ready_timeout"),
+        "podman": ({"prefix": "a b"}, "prefix"),
+        "qemu": ({"cpus": 0}, "cpus"),
+    }
+    assert set(bad) == set(PROVIDERS)
+    state = tmp_path / "state"
+    for name, (options, culprit) in bad.items():
+        spec = ClusterSpec(provider=name, nodes=3, state_dir=str(state), options=options)
+        with pytest.raises(ConfigError, match=culprit):
+            get_provider(name).check_spec(spec)
+        good = ClusterSpec(provider=name, nodes=3, state_dir=str(state),
+                           options={"hosts": "h1,h2,h3"} if name == "static" else {})  # fmt: skip
+        get_provider(name).check_spec(good)
+    assert not state.exists()

@@ -678,6 +678,11 @@ def test_ctrl_c_while_the_cluster_comes_up_takes_the_cluster_this_run_made_down(
         return cluster, True, Path("/nonexistent")
 
     class Provider:
+        makes_nodes = True
+
+        def check_spec(self, spec: Any) -> None:
+            events.append("cluster options checked")
+
         def down(self, state: Path) -> None:
             events.append(f"cluster down {state}")
 
@@ -685,7 +690,8 @@ def test_ctrl_c_while_the_cluster_comes_up_takes_the_cluster_this_run_made_down(
     monkeypatch.setattr(runner, "get_provider", lambda name: Provider())
     with pytest.raises(KeyboardInterrupt):  # nothing was recorded yet: no run directory
         runner.run_test(spec(tmp_path), suite=suite(events, []))
-    assert events == ["cluster coming up", "cluster up", "cluster down /nonexistent"]
+    assert events == ["cluster options checked", "cluster coming up", "cluster up",
+                      "cluster down /nonexistent"]
     assert not (tmp_path / "store").exists()
 
 
@@ -746,6 +752,11 @@ def test_ctrl_c_while_the_run_takes_its_cluster_down_lets_it_finish_and_records_
     monkeypatch.setattr(runner, "_bring_up", lambda spec: (cluster, True, Path("/nonexistent")))
 
     class Provider:
+        makes_nodes = True
+
+        def check_spec(self, spec: Any) -> None:
+            events.append("cluster options checked")
+
         def down(self, state: Path) -> None:  # in a thread
             events.append("cluster going down")
             os.kill(os.getpid(), signal.SIGINT)
