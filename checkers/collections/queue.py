@@ -25,9 +25,10 @@ small history), it is also checked with :mod:`checkers.linear`'s FIFO model
 (``linearizable-queue``)
 (drained values become concurrent dequeues within the drain's window, so any order is
 allowed). ``linear_max_ops=0`` turns that off. A drain of unknown outcome (``info``, or
-never completed) may have taken any of the values, which the FIFO model cannot express
-(dropping the drain would make the values it took look skipped), so such a history is not
-checked with it either. Result details: the total-queue fields and ``linearizable`` (the
+never completed) may have taken any of the values at the queue's head: it becomes as many
+concurrent dequeues of unknown outcome as values could still be there (dropping it would
+make the values it took look skipped; skipping the FIFO check would miss values dequeued
+out of order). Result details: the total-queue fields and ``linearizable`` (the
 linear checker's result, or why it was skipped). The verdicts merge (false beats unknown
 beats true).
 """
@@ -154,17 +155,31 @@ def check_total(
 def expand_drains(history: History) -> History:
     """``history`` with every ``ok`` drain of values ``[a, b, ...]`` replaced by concurrent
     ``ok`` dequeues of ``a``, ``b``, ... spanning the drain's invocation and completion
-    (one fresh process each), and other drains dropped. Other ops are unchanged."""
+    (one fresh process each); every drain of unknown outcome (``info``, or never
+    completed) by as many concurrent dequeues of unknown outcome as values could still
+    have been in the queue (each may have taken the head, or not: any prefix of what was
+    there); ``fail`` drains dropped. Other ops are unchanged."""
     drain = history.f_code("drain")
     if drain < 0:
         return history
     fresh = int(history.process.max(initial=0)) + 1
-    base: dict[int, int] = {}  # ok drain completion position -> its first fresh process
+    unseen = _values_not_seen_out(history)
+    base: dict[int, int] = {}  # drain invocation position -> its first fresh process
+    takes: dict[int, int] = {}  # drain invocation position -> dequeues it becomes
     for i in client_ops(history, "drain"):
-        values = history.value_of(i)
-        if history.type[i] == OK and isinstance(values, list | tuple):
-            base[i] = fresh
-            fresh += len(values)
+        if history.type[i] != INVOKE:
+            continue
+        done = int(history.pair[i])
+        outcome = completion_type(history, i)
+        values = history.value_of(done) if outcome == OK else None
+        if outcome == OK and isinstance(values, list | tuple):
+            takes[i] = len(values)
+        elif outcome == INFO:
+            takes[i] = unseen
+        else:
+            continue
+        base[i] = fresh
+        fresh += takes[i]
     b = HistoryBuilder(path=history.path)
     for i in range(len(history)):
         op = history[i]
@@ -181,38 +196,39 @@ def expand_drains(history: History) -> History:
                 line=int(history.line[i]),
             )
             continue
-        done = int(history.pair[i]) if op.type == "invoke" else i
-        if done not in base:
+        invoked = i if op.type == "invoke" else int(history.pair[i])
+        if invoked not in base:
             continue
-        for k, v in enumerate(history.value_of(done)):
-            if op.type == "invoke":
-                b.add(
-                    type="invoke",
-                    process=base[done] + k,
-                    f="dequeue",
-                    value=None,
-                    time=op.time,
-                    line=int(history.line[i]),
-                )
-            else:
-                b.add(
-                    type="ok",
-                    process=base[done] + k,
-                    f="dequeue",
-                    value=v,
-                    time=op.time,
-                    line=int(history.line[i]),
-                )
+        taken = history.value_of(i) if op.type == "ok" else [None] * takes[invoked]
+        for k, v in enumerate(taken):
+            b.add(
+                type=op.type,  # invoke, ok, or info
+                process=base[invoked] + k,
+                f="dequeue",
+                value=v,
+                time=op.time,
+                line=int(history.line[i]),
+            )
     return b.build()
 
 
-def _unknown_drain(history: History) -> int | None:
-    """Position of the invocation of the first client drain whose outcome is unknown
-    (``info``, or never completed); ``None`` when there is none."""
-    for i in client_ops(history, "drain"):
-        if history.type[i] == INVOKE and completion_type(history, i) == INFO:
-            return i
-    return None
+def _values_not_seen_out(history: History) -> int:
+    """How many enqueue attempts no ``ok`` dequeue or drain returned: the most values a
+    drain of unknown outcome could have taken."""
+    attempts = 0
+    out = 0
+    enq, drain = history.f_code("enqueue"), history.f_code("drain")
+    for pos in client_ops(history, "enqueue", "dequeue", "drain"):
+        t, f = int(history.type[pos]), int(history.f[pos])
+        if f == enq:
+            attempts += t == INVOKE
+        elif t == OK:
+            value = history.value_of(pos)
+            if f == drain:
+                out += len(value) if isinstance(value, list | tuple) else 0
+            else:
+                out += value is not None
+    return max(0, attempts - out)
 
 
 def check(
@@ -235,14 +251,8 @@ def check(
     linear: dict[str, Any]
     valid = total.valid
     cause = total.cause
-    unknown_drain = _unknown_drain(history)
     if linear_max_ops <= 0 or n_ops > linear_max_ops:
         linear = {"skipped": f"{n_ops} client ops > linear_max_ops={linear_max_ops}"}
-    elif unknown_drain is not None:
-        linear = {
-            "skipped": f"drain op {int(history.index[unknown_drain])} has an unknown outcome: "
-            "the FIFO model cannot say which values it took"
-        }
     else:
         from checkers.linear import check as linear_check
 
