@@ -684,9 +684,10 @@ def search(  # pragma: no cover - compiled
     stack_state = np.empty((n + 1, sw), np.int64)
     stack_forced = np.zeros(n + 1, np.uint8)
     stack_limit = np.zeros(n + 1, np.int32)
-    # Whether a blank (or blank-like dead) write was tried at this visit of the dead lists.
-    stack_eq = np.zeros(n + 1, np.uint8)
-    eq_tried = False
+    # The slot (key) of the first blank (or blank-like dead) write tried at this visit of
+    # the dead lists, -1 for none: the others of that slot need not be tried there.
+    stack_eq = np.full(n + 1, -1, np.int64)
+    eq_slot = np.int64(-1)
     # ``limit`` is 0 while scanning the main list; in the late list it is the node of the
     # deadline that sent the scan there (late calls after it cannot go next), and minus
     # that node in the dead list.
@@ -756,7 +757,7 @@ def search(  # pragma: no cover - compiled
             if stack_forced[depth] == 0:
                 backtrack = False
                 limit = stack_limit[depth]
-                eq_tried = stack_eq[depth] != 0
+                eq_slot = stack_eq[depth]
                 if optional[op] == BLANK:
                     # Another blank write here would do just what this one did.
                     node = nxt[dead_head]
@@ -787,7 +788,7 @@ def search(  # pragma: no cover - compiled
                 if blocked:
                     limit = -limit
                     node = first_dead
-                    eq_tried = False
+                    eq_slot = np.int64(-1)
                 else:
                     backtrack = True
                 continue
@@ -796,11 +797,15 @@ def search(  # pragma: no cover - compiled
             break
         op = op_of[node]
         if limit < 0 and (optional[op] == BLANK or (ent_of[op] >= 0 and pending[ent_of[op]] == 0)):
-            # Blank-like writes are interchangeable: the first one stands for them all.
-            if eq_tried:
+            # Blank-like writes of one slot are interchangeable: the first one tried stands
+            # for the others of its slot. (Of several keys in one state, --no-partition, a
+            # write of another key is not: it changes that key. ``prepare`` makes blank
+            # writes dead there, so that the cache tells them apart too.)
+            if eq_slot == slot[op]:
                 node = nxt[node]
                 continue
-            eq_tried = True
+            if eq_slot < 0:
+                eq_slot = np.int64(slot[op])
         if not is_call[node]:
             if optional[op]:
                 # Only ops with unknown outcomes remain; they may never have happened.
@@ -1026,7 +1031,7 @@ def search(  # pragma: no cover - compiled
         stack_node[depth] = node
         stack_forced[depth] = forced
         stack_limit[depth] = limit
-        stack_eq[depth] = eq_tried
+        stack_eq[depth] = eq_slot
         if names[op] >= 0:
             pending[names[op]] -= 1
         if opc[op] == OP_WRITE:

@@ -288,10 +288,10 @@ def layout(calls: Calls, model: Model, low: Lowered, *, partition: bool = True) 
     if nslots > 1:
         # Several keys in one state (--no-partition): a write that matters to no op of its
         # own key still changes its key, so two of them on different keys are not
-        # interchangeable, and the kernel's pruning of DEAD and BLANK writes (the first
-        # one tried stands for the others) would skip the one a failed cas needs: a valid
-        # history was called invalid. Here they are tried as any optional op.
-        optional = np.where((optional == DEAD) | (optional == BLANK), UNSEEN, optional)
+        # interchangeable. The kernel's pruning of blank-like writes is by slot; but
+        # its cache counts the BLANK writes placed, which cannot tell whose key they
+        # wrote, so they are DEAD here: each is told apart, and written with its own value.
+        optional = np.where(optional == BLANK, DEAD, optional)
     n, h = len(members), len(calls.history)
     # Entries sorted by (partition, time); the returns of optional ops at the end of time.
     part_of = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
