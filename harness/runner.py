@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import importlib.metadata
 import logging
@@ -118,6 +119,13 @@ EARLY_LOG_RECORDS = 10_000
 #: (A dict, not a set under a lock: :func:`interrupt_runs` may run in a signal handler.)
 _RUNS: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
 
+#: The interrupts (their names, :func:`interrupt_name`) that a run's teardown swallowed
+#: because an error was already ending the run (:func:`_to_the_end`), so that the run can
+#: still say it was interrupted (set by :func:`_interruptible` for its run's tasks).
+_SWALLOWED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "clew_swallowed_interrupts", default=None
+)
+
 
 def interrupt_runs(how: str = "Ctrl-C") -> int:
     """Stop every run in progress in this process, from any thread, as a first Ctrl-C stops
@@ -133,18 +141,24 @@ def interrupt_runs(how: str = "Ctrl-C") -> int:
     return len(runs)
 
 
-async def _interruptible(run: Coroutine[Any, Any, None]) -> None:
-    """Await ``run`` as a run :func:`interrupt_runs` can reach."""
+async def _interruptible(
+    run: Coroutine[Any, Any, None], swallowed: list[str] | None = None
+) -> None:
+    """Await ``run`` as a run :func:`interrupt_runs` can reach; the names of interrupts its
+    teardown swallowed while an error ended it go to ``swallowed``."""
     task = asyncio.current_task()
     assert task is not None
     _RUNS[id(task)] = (asyncio.get_running_loop(), task)
+    _SWALLOWED.set(swallowed)
     try:
         await run
     finally:
         _RUNS.pop(id(task), None)
 
 
-def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
+def _run_interruptible(
+    run: Coroutine[Any, Any, None], swallowed: list[str] | None = None
+) -> None:
     """``asyncio.run(run)`` as a run :func:`interrupt_runs` can reach, where a first Ctrl-C
     (or SIGTERM) cancels it at the event loop's next turn, between two steps of its
     tasks; a second one raises KeyboardInterrupt where it lands (abandon the run), as
@@ -159,10 +173,12 @@ def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
     :func:`interrupt_runs` does for runs in other threads, leaves every check-then-set on
     the loop's one thread true. An interrupt before the run is reachable raises
     KeyboardInterrupt; so does a run that ends cancelled by one (as asyncio's), with the
-    argument ``"SIGTERM"`` for a SIGTERM (:func:`interrupt_name`)."""
+    argument ``"SIGTERM"`` for a SIGTERM (:func:`interrupt_name`). An interrupt that an
+    error ending the run made its teardown swallow is named in ``swallowed``: the error
+    is raised, and the caller still knows the run was interrupted."""
     own = _own_interrupts()
     if not own:
-        asyncio.run(_interruptible(run))
+        asyncio.run(_interruptible(run, swallowed))
         return
     pressed: list[int] = []
 
@@ -175,7 +191,7 @@ def _run_interruptible(run: Coroutine[Any, Any, None]) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in own}
     try:
-        asyncio.run(_interruptible(run))
+        asyncio.run(_interruptible(run, swallowed))
     except asyncio.CancelledError:
         if pressed:
             raise _interrupt(pressed[0]) from None
@@ -387,11 +403,18 @@ async def _to_the_end(teardown: Coroutine[Any, Any, None], *, interrupt: bool = 
             await asyncio.shield(task)
             break
         except asyncio.CancelledError as e:
-            if task.done():  # the teardown itself was cancelled (the loop is closing)
+            if task.cancelled():  # the teardown itself was cancelled (the loop is closing)
                 raise
             cancelled = e
-    if cancelled is not None and interrupt:
-        raise cancelled
+            if task.done():  # it ended just as the cancel came: its own outcome stands
+                task.result()
+                break
+    if cancelled is not None:
+        if interrupt:
+            raise cancelled
+        swallowed = _SWALLOWED.get()
+        if swallowed is not None:
+            swallowed.append(interrupt_name(cancelled))
 
 
 @dataclass(slots=True)
@@ -979,13 +1002,14 @@ def run_test(
 
     life = _Lifecycle()
     interrupted = ""  # "Ctrl-C" or "SIGTERM": what stopped the run, its check or report
+    swallowed: list[str] = []  # interrupts during a teardown that an error was ending
     with _sigterm_as_ctrl_c():  # SIGTERM: as a Ctrl-C
         try:
             try:
                 run_scopes = _execute(
                     spec, suite, life, open_run=open_run, on_progress=on_progress, schedule=schedule
                 )
-                _run_interruptible(run_scopes)
+                _run_interruptible(run_scopes, swallowed)
             except (KeyboardInterrupt, asyncio.CancelledError) as e:  # or interrupt_runs
                 if life.run is None:
                     raise
@@ -999,9 +1023,14 @@ def run_test(
                             f"interrupted ({how}); the history so far is checked")
                     life.incomplete = f"interrupted ({how})"
             except ClewError as e:
+                if swallowed:  # a Ctrl-C during its teardown: it stops what comes after
+                    interrupted = swallowed[0]
                 if life.run is None or not life.run.history.exists():
                     raise  # nothing was recorded: the error is the whole story
                 life.problems.append(str(e))
+                if swallowed:
+                    life.problems.append(f"interrupted ({interrupted}) while the error "
+                                         "ended the run; its teardown ran to its end")  # fmt: skip
                 life.incomplete = f"stopped by an error: {e}"
                 if life.run.history.stat().st_size == 0:
                     raise

@@ -991,3 +991,68 @@ def test_a_static_cluster_with_a_node_down_is_named_not_brought_up_again(
     with pytest.raises(ClusterError, match=r"the static cluster in .* is not healthy: "
                                            r"n2 \(connection refused\); `clew cluster status"):
         runner._bring_up(reuse)
+
+
+def test_ctrl_c_while_an_error_ends_the_run_still_says_the_run_was_interrupted(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teardown of a run an error was ending swallowed the Ctrl-C (so as not to hide
+    the error): the outcome said nothing of it, and `clew test --test-count` went on to
+    its next run."""
+    import os
+    import time
+
+    cluster = Cluster(provider="local", name="fake", state_dir="/nonexistent",
+                      nodes=tuple(Node(name=n, host="127.0.0.1") for n in NODES))  # fmt: skip
+    monkeypatch.setattr(runner, "_bring_up", lambda spec: (cluster, True, Path("/nonexistent")))
+
+    class Provider:
+        makes_nodes = True
+
+        def check_spec(self, spec: Any) -> None:
+            pass
+
+        def down(self, state: Path) -> None:  # in a thread
+            events.append("cluster going down")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+            events.append("cluster down ended")
+
+    def failing_generator(ctx: Any) -> Any:
+        raise NemesisError("boom")
+
+    monkeypatch.setattr(runner, "get_provider", lambda name: Provider())
+    load = [clients(limit(6, repeat({"f": "read"}))), failing_generator]
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
+    assert "cluster down ended" in events
+    assert outcome.interrupted == "Ctrl-C"
+    assert outcome.problems[:2] == [
+        "boom", "interrupted (Ctrl-C) while the error ended the run; its teardown ran to its end"
+    ]
+    assert outcome.valid == "unknown"
+
+
+def test_a_teardown_that_ends_as_the_interrupt_comes_keeps_its_own_outcome() -> None:
+    """A cancel that landed just as the teardown ended raised the CancelledError in place
+    of the error that was ending the run: the error was lost."""
+
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def teardown() -> None:
+        asyncio.get_running_loop().call_soon(tasks[0].cancel, "Ctrl-C")  # after this step
+
+    async def ending_run() -> None:
+        try:
+            raise RuntimeError("the run's error")
+        finally:
+            await runner._to_the_end(teardown(), interrupt=False)
+
+    async def main() -> None:
+        tasks.append(asyncio.current_task())  # type: ignore[arg-type]
+        swallowed: list[str] = []
+        runner._SWALLOWED.set(swallowed)
+        with pytest.raises(RuntimeError, match="the run's error"):
+            await ending_run()
+        assert swallowed == ["Ctrl-C"]
+
+    asyncio.run(main())
