@@ -338,9 +338,10 @@ class DockerProvider:
             raise ConfigError(
                 f"cluster option prefix={prefix!r}: use letters, digits, '_', '.', '-'"
             )
-        try:
-            ready_timeout = float(opts.get("ready_timeout", READY_TIMEOUT))
-        except ValueError:
+        raw = opts.get("ready_timeout", READY_TIMEOUT)
+        try:  # (a TOML list was a TypeError, and true was 1 s)
+            ready_timeout = math.nan if isinstance(raw, bool) else float(raw)
+        except (TypeError, ValueError):
             ready_timeout = math.nan
         if not math.isfinite(ready_timeout) or ready_timeout < 0:  # (nan and -1 passed)
             raise ConfigError("cluster option ready_timeout must be a number of seconds, not "

@@ -102,3 +102,15 @@ def test_every_provider_refuses_bad_cluster_options_without_making_anything(
                            options={"hosts": "h1,h2,h3"} if name == "static" else {})  # fmt: skip
         get_provider(name).check_spec(good)
     assert not state.exists()
+
+
+def test_the_container_providers_refuse_a_ready_timeout_that_is_no_number() -> None:
+    import pytest
+
+    from clusters import ClusterSpec, get_provider
+    from harness.errors import ConfigError
+
+    for value in ([1], True, "soon", "nan", -1):
+        spec = ClusterSpec(provider="docker", nodes=1, options={"ready_timeout": value})
+        with pytest.raises(ConfigError, match="ready_timeout must be a number of seconds"):
+            get_provider("docker").check_spec(spec)
