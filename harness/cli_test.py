@@ -383,6 +383,8 @@ def test_cmd(
                 )
         except KeyboardInterrupt as e:  # before the run was recorded (it said "Aborted.")
             live.done()
+            if junit_xml and outcomes:  # the runs made so far are reported all the same
+                _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
             _stopped_before_the_run(e, i, test_count)
         live.done()
         outcomes.append(outcome)
@@ -390,8 +392,7 @@ def test_cmd(
         if run_spec.leave_db_running:
             click.echo(_left_running(run_spec))
         if outcome.interrupted and i + 1 < test_count:  # a Ctrl-C stops the command
-            click.echo(f"interrupted ({outcome.interrupted}): runs {i + 2} to {test_count} "
-                       "not made")  # fmt: skip
+            click.echo(f"interrupted ({outcome.interrupted}): {_not_made(i + 2, test_count)}")
             break
     if junit_xml:
         # The run directories are named for the test with its workload resolved.
@@ -456,12 +457,18 @@ def _left_running(spec: Any) -> str:
             f"{state}` takes them down)")  # fmt: skip
 
 
+def _not_made(first: int, last: int) -> str:
+    """Runs ``first`` to ``last`` (numbered from 1) not made, in words: "run 3 not made"
+    or "runs 3 to 5 not made"."""
+    return f"run {first} not made" if first == last else f"runs {first} to {last} not made"
+
+
 def _stopped_before_the_run(e: KeyboardInterrupt, i: int, test_count: int) -> None:
     """Say that the interrupt ``e`` stopped run ``i`` (from 0) of ``test_count`` before
     anything of it was recorded, and exit 130."""
     from harness.runner import interrupt_name
 
-    left = f"; runs {i + 2} to {test_count} not made" if i + 1 < test_count else ""
+    left = f"; {_not_made(i + 2, test_count)}" if i + 1 < test_count else ""
     click.echo(f"clew: interrupted ({interrupt_name(e)}) before the run began: nothing of "
                "it was recorded (a cluster the run brought up itself is taken down "
                f"again){left}", err=True)  # fmt: skip

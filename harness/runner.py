@@ -1085,7 +1085,12 @@ def run_test(
                 unwritten = [REPORT_INTERRUPTED.format(interrupted)]
             if unwritten:
                 results.problems.extend(unwritten)
-                results.write(run.path)
+                try:
+                    results.write(run.path)
+                except KeyboardInterrupt as e:  # as above: the pages' problems are kept
+                    interrupted = interrupt_name(e)
+                    results.problems.append(RECORD_INTERRUPTED.format(interrupted))
+                    results.write(run.path)
         finally:
             for h in handlers:
                 clew_log.removeHandler(h)

@@ -522,6 +522,34 @@ def test_an_interrupt_before_the_run_began_says_so(
     assert "Aborted." not in res.output
 
 
+def test_an_interrupt_before_a_later_run_began_keeps_the_junit_report_of_the_runs_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It exited before writing --junit-xml: a CI job cancelled while run 2's cluster came
+    up lost the report of run 1 (which may have been invalid)."""
+    import harness.runner
+    from harness.runner import RunOutcome
+
+    made: list[int] = []
+    run_dir = tmp_path / "s" / "bugkv-set" / "20261207T000000"
+
+    def second_interrupted(spec: Any, **_kw: Any) -> Any:
+        made.append(spec.seed)
+        if len(made) == 2:
+            raise KeyboardInterrupt()
+        return RunOutcome(run_dir=run_dir, valid=False, results={}, ops=1, duration=1.0,
+                          wall_seconds=2.0, problems=[], interrupted="")  # fmt: skip
+
+    monkeypatch.setattr(harness.runner, "run_test", second_interrupted)
+    junit = tmp_path / "junit.xml"
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "3", "--seed", "1", "--store",
+                                   str(tmp_path / "s"), "--junit-xml", str(junit)])  # fmt: skip
+    assert res.exit_code == 130, res.output
+    assert res.output.rstrip().endswith("; run 3 not made"), res.output
+    xml = junit.read_text()
+    assert xml.count("<testcase") == 1 and "<failure" in xml
+
+
 def test_clew_test_index_runs_reaches_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
