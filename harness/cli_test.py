@@ -340,7 +340,7 @@ def test_cmd(
     --test-count that a Ctrl-C left unmade), 254 bad arguments, 255 crash. With
     --test-count, the worst of the runs: invalid, then unknown, then valid.
     """
-    from harness.runner import run_test
+    from harness.runner import RunOutcome, run_test
     from harness.spec import load_spec
 
     if suite and suite_opt and suite != suite_opt:
@@ -366,7 +366,7 @@ def test_cmd(
         from harness.output_paths import check_writable
 
         check_writable(junit_xml, "--junit-xml")  # before the runs, not after them
-    outcomes = []
+    outcomes: list[RunOutcome] = []
     for i in range(test_count):
         live = ConsoleProgress(not no_progress)
         if test_count > 1:
