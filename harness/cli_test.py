@@ -590,8 +590,10 @@ def _analyze_jepsen(
     if c.result.cause:
         click.echo(f"  cause: {c.result.cause}")
     click.echo(f"  Jepsen's results.edn: {_VERDICT.get(c.jepsen_valid, 'none')}")
-    report = c.view / "report.html"
-    click.echo(f"report: {report if report.is_file() else c.view}")
+    if c.report_problem is None:
+        click.echo(f"report: {c.view / 'report.html'}")
+    else:  # (a report.html there is an earlier one's)
+        click.echo(f"report: not written ({c.report_problem}); the results are in {c.view}")
     sys.exit(c.exit_code)
 
 

@@ -126,6 +126,8 @@ class JepsenCheck:
     jepsen_valid: bool | str | None
     ops: int
     duration: float
+    #: Why its report.html was not written (``None``: it was).
+    report_problem: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -289,11 +291,16 @@ def check_jepsen_store(
     from harness.record import write_json_file
 
     write_json_file(view / "results.json", record)
+    report_problem: str | None = None
     try:
         write_run_report(view, history)
     except ClewError as e:  # the verdict is recorded: a page that cannot be written loses it not
+        report_problem = str(e)
         log.warning("the report of %s was not written: %s", view, e)
+    except Exception as e:  # a bug of clew's: the verdict still stands, the traceback is logged
+        report_problem = f"{type(e).__name__}: {e} (a bug in clew)"
+        log.exception("writing the report of %s failed", view)
     return JepsenCheck(
         store=store, view=view, model=chosen, result=result, jepsen_valid=jepsen_valid,
-        ops=ops, duration=duration,
+        ops=ops, duration=duration, report_problem=report_problem,
     )  # fmt: skip

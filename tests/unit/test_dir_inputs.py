@@ -167,8 +167,31 @@ def test_analyze_of_a_jepsen_store_whose_report_is_a_directory_keeps_the_verdict
     assert result.exit_code == 0, result.output
     assert "\nVALID  " in result.output and "Traceback" not in result.output
     assert f"{store / 'clew' / 'report.html'}: is a directory" in result.output
-    assert f"report: {store / 'clew'}\n" in result.output
+    assert f"report: not written ({store / 'clew' / 'report.html'}: is a directory" \
+        in result.output
     assert json.loads((store / "clew" / "results.json").read_text())["valid"] is True
+
+
+def test_analyze_of_a_jepsen_store_whose_report_fails_names_no_earlier_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report that failed otherwise than with a ClewError (a bug) crashed the command
+    before the verdict was printed; and an earlier analyze's report.html was printed as if
+    it were this one's."""
+    import reports.run_report
+
+    store = _jepsen_store(tmp_path)
+    assert CliRunner().invoke(cli, ["analyze", str(store)]).exit_code == 0  # a first report
+
+    def broken(*args: Any, **kw: Any) -> None:
+        raise RuntimeError("a bug in the report")
+
+    monkeypatch.setattr(reports.run_report, "write_run_report", broken)
+    result = CliRunner().invoke(cli, ["analyze", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "\nVALID  " in result.output
+    assert "report: not written (RuntimeError: a bug in the report (a bug in clew)); the " \
+        f"results are in {store / 'clew'}" in result.output
 
 
 def test_a_bad_line_of_a_torn_journal_names_the_runs_file_not_a_copy(tmp_path: Path) -> None:
