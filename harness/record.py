@@ -174,13 +174,16 @@ def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SEC
 MAX_RECORD_BYTES = 64 * 1024**2
 
 
-def read_record_text(path: Path, *, limit: int | None = None) -> str:
+def read_record_text(path: Path, *, limit: int | None = None, kind: str | None = None) -> str:
     """The UTF-8 text of ``path``, a small file of a run or campaign read whole, holding
     at most ``limit`` bytes (:data:`MAX_RECORD_BYTES`) in memory. :class:`InputError` (a
     ``ValueError``) naming the file if it is larger, not UTF-8, or not a regular file (a
     FIFO would block the reading forever); ``OSError`` as ``open`` (``IsADirectoryError``
-    for a directory)."""
+    for a directory). ``kind`` names a file a person writes (``"spec file"``), for the
+    messages: clew did not write it."""
     limit = MAX_RECORD_BYTES if limit is None else limit
+    ours = "clew reads only files it could have written" if kind is None else f"a {kind} " \
+        "must be a regular file"
     # Opened without waiting for a writer: a FIFO (planted, or a link to one) is refused,
     # not waited on forever; so is a device.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -190,7 +193,7 @@ def read_record_text(path: Path, *, limit: int | None = None) -> str:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{path}: not a regular file (a FIFO, socket or device): not "
-                             "read; clew reads only files it could have written")  # fmt: skip
+                             f"read; {ours}")  # fmt: skip
         # Ask for the file's size, not the limit: a read of ``limit + 1`` bytes allocates
         # that much (64 MiB) even for a file of 1 KB, which tripled the cost of reading one.
         size = st.st_size
@@ -198,8 +201,9 @@ def read_record_text(path: Path, *, limit: int | None = None) -> str:
         if size < len(data) <= limit:  # it grew since (or reports no size): read on
             data += f.read(limit + 1 - len(data))
     if len(data) > limit:
-        raise InputError(f"{path}: larger than {limit / 1024**2:g} MiB, which no file of this "
-                         "kind clew writes is: not read")  # fmt: skip
+        most = "which no file of this kind clew writes is" if kind is None else (
+            f"the most a {kind} may hold")
+        raise InputError(f"{path}: larger than {limit / 1024**2:g} MiB, {most}: not read")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

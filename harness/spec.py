@@ -321,11 +321,13 @@ def load_spec(path: str | None = None, **overrides: Any) -> TestSpec:
         source = path
         try:
             # (Not a FIFO or a device: /dev/zero, or a FIFO with no writer, never ended.)
-            raw = tomllib.loads(read_record_text(Path(path), limit=MAX_SPEC_BYTES))
+            raw = tomllib.loads(
+                read_record_text(Path(path), limit=MAX_SPEC_BYTES, kind="spec file")
+            )
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such spec file") from None
         except InputError as e:  # not a regular file, too large, not UTF-8
-            raise ConfigError(f"{e}: not a spec file") from None
+            raise ConfigError(str(e)) from None
         except OSError as e:
             raise ConfigError(f"{path}: cannot read the spec file: {e.strerror or e}") from None
         except tomllib.TOMLDecodeError as e:

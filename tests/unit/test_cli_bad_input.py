@@ -101,13 +101,15 @@ def test_a_spec_file_that_is_a_fifo_or_a_device_is_refused_not_read_forever(
     fifo = tmp_path / "spec.toml"
     os.mkfifo(fifo)
     refused(clew(tmp_path, "test", "--spec", str(fifo)), f"{fifo}: not a regular file")
-    refused(clew(tmp_path, "test", "--spec", "/dev/zero"), "/dev/zero: not a regular file")
+    refused(clew(tmp_path, "test", "--spec", "/dev/zero"), "/dev/zero: not a regular file "
+            "(a FIFO, socket or device): not read; a spec file must be a regular file")
 
 
 def test_a_spec_file_too_large_to_be_one_is_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.toml"
     big.write_text("# " + "x" * 2 * 1024**2 + "\n")
-    refused(clew(tmp_path, "test", "--spec", str(big)), f"{big}: larger than 1 MiB")
+    refused(clew(tmp_path, "test", "--spec", str(big)),
+            f"{big}: larger than 1 MiB, the most a spec file may hold: not read")
 
 
 @pytest.mark.parametrize("command", [["test", "bugkv"], ["campaign", "bugkv", "--runs", "1"]])
