@@ -6,7 +6,8 @@ the **final read**: the last ``ok`` read in the history. Jepsen's ``set`` checke
 refinement for time:
 
 * **lost** — adds that completed ``ok`` *before the final read was invoked* and are
-  missing from it. (An add still running when the final read began may legitimately be
+  missing from it. (An add's element is its invocation's value, whatever its completion
+  carries.) (An add still running when the final read began may legitimately be
   absent.)
 * **unexpected** — elements in the final read that no add ever attempted.
 * **recovered** — adds with an unknown outcome (``info``, or never completed) that are in
@@ -74,7 +75,10 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
             if not clients[i] or history.f[i] != add_f:
                 continue
             t = history.type[i]
-            value = _element(history, i, history.value_of(i))
+            # A completion's element is its invocation's: some clients complete an add
+            # with no value (null), which read as an add of None, "lost".
+            j = i if t == INVOKE or history.pair[i] < 0 else int(history.pair[i])
+            value = _element(history, j, history.value_of(j))
             if t == INVOKE:
                 attempted.add(value)
                 if history.pair[i] < 0:  # never completed: unknown outcome

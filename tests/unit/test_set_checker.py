@@ -105,3 +105,23 @@ def test_nemesis_ops_are_ignored() -> None:
         ("invoke", 0, "read", None), ("ok", 0, "read", []),
     )  # fmt: skip
     assert check(h).valid is True
+
+
+def test_an_add_completed_without_a_value_is_the_element_its_invocation_added() -> None:
+    """Completions carrying no value (null, as some clients write them) read as adds of
+    None: a valid history was "lost: [None]", and a lost element went unseen."""
+    h = _ops(
+        ("invoke", 0, "add", 0), ("ok", 0, "add", None),
+        ("invoke", 1, "add", 1), ("info", 1, "add", None),
+        ("invoke", 2, "add", 2), ("fail", 2, "add", None),
+        ("invoke", 0, "read", None), ("ok", 0, "read", [0, 1]),
+    )  # fmt: skip
+    r = check(h)
+    assert r.valid is True, r.cause
+    assert r.details["recovered"] == [1]
+    h = _ops(
+        ("invoke", 0, "add", 0), ("ok", 0, "add", None),
+        ("invoke", 0, "read", None), ("ok", 0, "read", []),
+    )  # fmt: skip
+    r = check(h)
+    assert r.valid is False and r.details["lost"] == [0]
