@@ -571,6 +571,54 @@ def search(  # pragma: no cover - compiled
     gate_first = 0  # the first gate not placed
     puts_placed = 0
 
+    # Queue order (a FIFO queue of unique values): a value dequeued by a call made after
+    # another value's dequeue returned left the queue after it, so it was enqueued after
+    # it too. ``qlist`` holds the enqueues of the values enqueued once and dequeued once
+    # (ok), in the order their dequeues returned; ``qpos[op]`` is an enqueue's place
+    # there, and ``qneed[op]`` how many of the list (the values whose dequeue returned
+    # before its own value's dequeue was called) must be placed before it can be. So a
+    # wrong order of concurrent enqueues dies when the next enqueue is tried, not once
+    # the dequeues far later find the wrong head.
+    qpos = np.full(n, -1, np.int32)
+    qneed = np.zeros(n, np.int32)
+    qlist = np.empty(0, np.int32)
+    nq = 0
+    has_queue = False
+    for k in range(n):
+        if opc[k] == OP_ENQUEUE:
+            has_queue = True
+            break
+    if has_queue and not use_table:
+        maxid = 0
+        for k in range(n):
+            if (opc[k] == OP_ENQUEUE or opc[k] == OP_DEQUEUE) and arg_a[k] > maxid:
+                maxid = arg_a[k]
+        ndeq = np.zeros(maxid + 1, np.int32)
+        nenq = np.zeros(maxid + 1, np.int32)
+        enq_of = np.full(maxid + 1, -1, np.int32)
+        for k in range(n):
+            if opc[k] == OP_DEQUEUE and optional[k] == REQUIRED and arg_a[k] >= 0:
+                ndeq[arg_a[k]] += 1
+            elif opc[k] == OP_ENQUEUE and arg_a[k] >= 0:
+                nenq[arg_a[k]] += 1
+                enq_of[arg_a[k]] = k
+        qlist = np.empty(n, np.int32)
+        for k in range(m):
+            e = order[k]
+            op = e >> 1
+            if opc[op] != OP_DEQUEUE or optional[op] != REQUIRED or arg_a[op] < 0:
+                continue
+            a = arg_a[op]
+            if ndeq[a] != 1 or nenq[a] != 1:
+                continue
+            if e & 1:  # its dequeue returned: later dequeues' values come after it
+                qpos[enq_of[a]] = nq
+                qlist[nq] = enq_of[a]
+                nq += 1
+            else:  # its dequeue was called: the values dequeued before come first
+                qneed[enq_of[a]] = nq
+    qfirst = 0  # how many of ``qlist``, from its start, are placed
+
     # Values that must be seen (registers): a required read or cas that expects a value
     # can be placed only while the state holds it. Once the state leaves a value that a
     # required op not yet placed expects, and every op that could write that value again
@@ -743,6 +791,8 @@ def search(  # pragma: no cover - compiled
                 puts_placed -= 1
             if gate_of[op] >= 0 and gate_of[op] < gate_first:
                 gate_first = gate_of[op]
+            if qpos[op] >= 0 and qpos[op] < qfirst:
+                qfirst = qpos[op]
             for k in range(sw):
                 cur[k] = stack_state[depth, k]
             r = match[node]
@@ -814,6 +864,9 @@ def search(  # pragma: no cover - compiled
             # A deadline: the late list next (and then the dead one, from there).
             limit = node
             node = nxt[late_head]
+            continue
+        if qneed[op] > qfirst:
+            node = nxt[node]  # an enqueue whose value left after one not enqueued yet
             continue
         if use_table:
             t = table[cur[0], cls[op]]
@@ -1042,6 +1095,12 @@ def search(  # pragma: no cover - compiled
                 bits[gate_op[gate_first] >> 6] >> np.uint64(gate_op[gate_first] & 63)
             ) & np.uint64(1):
                 gate_first += 1
+        if qpos[op] >= 0 and qpos[op] == qfirst:
+            qfirst += 1
+            while qfirst < nq and (
+                bits[qlist[qfirst] >> 6] >> np.uint64(qlist[qfirst] & 63)
+            ) & np.uint64(1):
+                qfirst += 1
         for k in range(sw):
             stack_state[depth, k] = cur[k]
             cur[k] = cand[k]

@@ -206,3 +206,72 @@ def test_blank_and_dead_writes_agree_with_the_reference(data: st.DataObject) -> 
     # such a history is skipped, as in the tests above, not counted a failure.
     assume(ref in (True, False))
     assert check(h, "etcd").valid == ref, "\n".join(h.describe(i) for i in range(len(h)))
+
+
+def _queue_ops(rng: random.Random) -> list[dict[str, Any]]:
+    """A queue history of up to 4 clients whose ops take effect at a random point between
+    invocation and completion (some complete ``info``, effect or not), with a dequeue's
+    value sometimes swapped with another's or replaced: concurrent enqueues whose order
+    only the later dequeues tell."""
+    nproc, nops = rng.randint(1, 4), rng.randint(2, 14)
+    queue: list[int] = []
+    ops: list[dict[str, Any]] = []
+    active: dict[int, list[Any]] = {}  # process -> [f, value, applied, result]
+    value = started = done = 0
+
+    def apply(a: list[Any]) -> None:
+        a[2] = True
+        if a[0] == "enqueue":
+            queue.append(a[1])
+        else:
+            a[3] = queue.pop(0) if queue else None
+
+    while done < nops:
+        p = rng.randrange(nproc)
+        if p not in active:
+            if started < nops:
+                started += 1
+                value += 1
+                f, v = ("enqueue", value) if rng.random() < 0.55 else ("dequeue", None)
+                active[p] = [f, v, False, None]
+                ops.append({"type": "invoke", "process": p, "f": f, "value": v})
+            continue
+        a = active[p]
+        if not a[2] and rng.random() < 0.6:
+            apply(a)
+            continue
+        if not a[2] and rng.random() < 0.85:
+            continue
+        typ = "info" if rng.random() < 0.12 else "ok"
+        if not a[2] and typ == "ok":
+            apply(a)
+        out = a[1] if a[0] == "enqueue" else (a[3] if typ == "ok" else None)
+        ops.append({"type": typ, "process": p, "f": a[0], "value": out})
+        del active[p]
+        done += 1
+    deqs = [o for o in ops if o["f"] == "dequeue" and o["type"] == "ok"]
+    if deqs and rng.random() < 0.5:
+        if len(deqs) >= 2 and rng.random() < 0.4:
+            x, y = rng.sample(deqs, 2)
+            x["value"], y["value"] = y["value"], x["value"]
+        else:
+            rng.choice(deqs)["value"] = rng.choice(
+                [o["value"] for o in ops if o["f"] == "enqueue"] + [None])
+    renamed: dict[int, int] = {}  # a process that crashed (info) goes on as a new one
+    for o in ops:
+        p = o["process"]
+        o["process"] = renamed.get(p, p)
+        if o["type"] == "info":
+            renamed[p] = 100 + len(renamed) + p * 1000
+    return ops
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32))
+def test_queue_histories_with_concurrent_enqueues_agree_with_the_reference(seed: int) -> None:
+    h = History.from_ops(_queue_ops(random.Random(seed)))
+    ref = check_reference(h, "linearizable-queue")
+    assert ref in (True, False)
+    assert check(h, "linearizable-queue").valid == ref, "\n".join(
+        h.describe(i) for i in range(len(h))
+    )
