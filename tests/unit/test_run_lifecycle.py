@@ -737,15 +737,13 @@ def test_nodes_that_cannot_be_reached_record_no_run(
     assert not (tmp_path / "store").exists()
 
 
-def test_ctrl_c_while_the_run_takes_its_cluster_down_lets_it_finish_and_records_its_failure(
-    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _a_down_that_gets_a_ctrl_c(
+    events: Events, monkeypatch: pytest.MonkeyPatch, failure: Exception | None = None
 ) -> None:
-    """The Ctrl-C cancelled the wait for `down`, not `down` in its thread: the run ended
-    (and gave back the cluster's lock) while `down` still ran, and its failure was lost."""
+    """Runs made from here on bring up a fake cluster of their own, whose `down` (in a
+    thread) gets a Ctrl-C while it runs, runs on for 0.5 s, then raises ``failure``."""
     import os
     import time
-
-    from harness.errors import ClusterError
 
     cluster = Cluster(provider="local", name="fake", state_dir="/nonexistent",
                       nodes=tuple(Node(name=n, host="127.0.0.1") for n in NODES))  # fmt: skip
@@ -762,9 +760,20 @@ def test_ctrl_c_while_the_run_takes_its_cluster_down_lets_it_finish_and_records_
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)
             events.append("cluster down ended")
-            raise ClusterError("ip netns del failed")
+            if failure is not None:
+                raise failure
 
     monkeypatch.setattr(runner, "get_provider", lambda name: Provider())
+
+
+def test_ctrl_c_while_the_run_takes_its_cluster_down_lets_it_finish_and_records_its_failure(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Ctrl-C cancelled the wait for `down`, not `down` in its thread: the run ended
+    (and gave back the cluster's lock) while `down` still ran, and its failure was lost."""
+    from harness.errors import ClusterError
+
+    _a_down_that_gets_a_ctrl_c(events, monkeypatch, ClusterError("ip netns del failed"))
     outcome = runner.run_test(spec(tmp_path), suite=suite(events, clients(limit(10, repeat(
         {"f": "read"})))))  # fmt: skip
     assert events[-3:-1] == ["cluster going down", "cluster down ended"]
@@ -999,29 +1008,10 @@ def test_ctrl_c_while_an_error_ends_the_run_still_says_the_run_was_interrupted(
     """The teardown of a run an error was ending swallowed the Ctrl-C (so as not to hide
     the error): the outcome said nothing of it, and `clew test --test-count` went on to
     its next run."""
-    import os
-    import time
-
-    cluster = Cluster(provider="local", name="fake", state_dir="/nonexistent",
-                      nodes=tuple(Node(name=n, host="127.0.0.1") for n in NODES))  # fmt: skip
-    monkeypatch.setattr(runner, "_bring_up", lambda spec: (cluster, True, Path("/nonexistent")))
-
-    class Provider:
-        makes_nodes = True
-
-        def check_spec(self, spec: Any) -> None:
-            pass
-
-        def down(self, state: Path) -> None:  # in a thread
-            events.append("cluster going down")
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.5)
-            events.append("cluster down ended")
-
     def failing_generator(ctx: Any) -> Any:
         raise NemesisError("boom")
 
-    monkeypatch.setattr(runner, "get_provider", lambda name: Provider())
+    _a_down_that_gets_a_ctrl_c(events, monkeypatch)
     load = [clients(limit(6, repeat({"f": "read"}))), failing_generator]
     outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
     assert "cluster down ended" in events
