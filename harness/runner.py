@@ -73,6 +73,7 @@ from harness.runplan import (
     build_generator,
     build_nemesis,
     check_fault_packages,
+    check_fault_providers,
     check_node_count,
     check_plannable,
     fault_lease,
@@ -876,8 +877,8 @@ def check_before_cluster(
 ) -> tuple[TestSpec, Suite]:
     """What can be refused before any cluster or run directory exists: an unknown suite
     or workload, cluster options the provider would refuse, ``--scheduler replay`` for a
-    new run, fault kinds that need more nodes
-    than ``spec`` has, and options that no
+    new run, fault kinds that need more nodes than ``spec`` has or a provider it does not
+    name, and options that no
     part of the run reads (:func:`harness.suite_options.check_suite_options`). Returns
     the spec with its seed and workload resolved, and its suite. With ``stored`` (the
     spec of a recorded run, replayed: nothing on the command line can drop its options)
@@ -889,6 +890,7 @@ def check_before_cluster(
     if not stored:  # (a replay plays its stored schedule, whatever its scheduler)
         check_plannable(spec)  # --scheduler replay
     check_node_count(spec, schedule)  # a partition on 1 node
+    check_fault_providers(spec, run_kinds(spec, schedule))  # power-off without VMs
     try:
         check_suite_options(spec.options, suite, spec.workload or suite.default_workload,
                             run_kinds(spec, schedule))  # fmt: skip

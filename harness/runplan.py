@@ -160,12 +160,11 @@ def check_node_count(spec: TestSpec, schedule: Sequence[dict[str, Any]] = ()) ->
 def check_fault_packages(spec: TestSpec, db: DB, kinds: Sequence[str]) -> None:
     """Refuse (:class:`ConfigError`), from ``spec`` and the run's DB alone and so before
     any cluster comes up, fault ``kinds`` the DB adapter cannot have (the abilities each
-    kind needs), that ``spec``'s provider cannot have whatever its nodes (power-off on the
-    local provider), or whose package cannot be built from ``spec``'s options (a
+    kind needs) or whose package cannot be built from ``spec``'s options (a
     ``disk_full_headroom_mb`` that is not a number). What a kind needs of the cluster is
     left to :func:`preflight_faults`, once it is up."""
     for kind in kinds:
-        why = fault_kinds.problems(fault_kinds.get(kind), None, db, spec.provider)
+        why = fault_kinds.problems(fault_kinds.get(kind), None, db)
         if not why:
             try:
                 make_package(kind, spec, db)
@@ -173,6 +172,18 @@ def check_fault_packages(spec: TestSpec, db: DB, kinds: Sequence[str]) -> None:
                 why = [str(e)]
         if why:
             raise ConfigError(f"cannot run --faults {kind}: {'; '.join(why)}")
+
+
+def check_fault_providers(spec: TestSpec, kinds: Sequence[str]) -> None:
+    """Refuse (:class:`ConfigError`), from ``spec``'s provider name alone, fault ``kinds``
+    that provider cannot have whatever its nodes (power-off on the local provider), for
+    any suite: nothing of the run is built for it
+    (:attr:`nemeses.kinds.FaultKind.check_provider`)."""
+    for kind in kinds:
+        try:
+            fault_kinds.get(kind).check_provider(spec.provider)
+        except NemesisError as e:
+            raise ConfigError(f"cannot run --faults {kind}: {e}") from None
 
 
 def preflight_faults(

@@ -263,20 +263,12 @@ def heal_rank(name: str) -> tuple[int, str]:
     return (kind.heal_priority if kind else 0, name)
 
 
-def problems(
-    kind: FaultKind, cluster: Cluster | None, db: Any, provider: str | None = None
-) -> list[str]:
+def problems(kind: FaultKind, cluster: Cluster | None, db: Any) -> list[str]:
     """Why ``kind`` cannot strike ``db`` on ``cluster`` (empty: it can): DB abilities it
     lacks, provider capabilities the cluster reports unavailable (a provider that does not
     report one leaves it to the nemesis's own setup check), and the kind's extra check.
-    With no cluster yet, ``provider`` (the name of the one to come) gets the kind's
-    :attr:`FaultKind.check_provider`. Each message says what would work."""
+    Each message says what would work."""
     out: list[str] = []
-    if cluster is None and provider is not None:
-        try:
-            kind.check_provider(provider)
-        except NemesisError as e:
-            out.append(str(e))
     missing = [ability_name(a) for a in kind.db_needs if not isinstance(db, a)]
     if missing:
         out.append(

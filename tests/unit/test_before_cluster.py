@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 
@@ -46,13 +47,20 @@ def test_power_off_on_a_provider_that_cannot_switch_nodes_is_refused_before_any_
     assert not state.exists() and not (tmp_path / "s").exists()
 
 
-def test_a_provider_check_runs_only_without_a_cluster() -> None:
-    from nemeses import kinds
+def test_power_off_is_refused_before_any_cluster_for_a_suite_file_too(tmp_path: Path) -> None:
+    """Only built-in suites were checked (through their stand-in build)."""
+    import pytest
 
-    power = kinds.get("power-off")
-    assert kinds.problems(power, None, None, "qemu") == []
-    assert kinds.problems(power, None, None) == []  # no provider named: nothing to say
-    assert "the local provider cannot" in kinds.problems(power, None, None, "local")[0]
+    from harness.errors import ConfigError
+    from harness.runner import check_before_cluster
+    from harness.spec import load_spec
+    from harness.suites import load_suite
+
+    spec = load_spec(None, suite="bugkv", nodes=3, faults="kill,power-off",
+                     store=str(tmp_path / "s"))  # fmt: skip
+    suite_file = dataclasses.replace(load_suite("bugkv"))  # a copy: not the built-in suite
+    with pytest.raises(ConfigError, match="the local provider cannot"):
+        check_before_cluster(spec, suite=suite_file)
 
 
 def test_a_spec_files_bad_cluster_option_is_refused_before_any_cluster_naming_the_file(
