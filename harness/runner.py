@@ -399,23 +399,25 @@ async def _to_the_end(teardown: Coroutine[Any, Any, None], *, interrupt: bool = 
     main thread raises KeyboardInterrupt where it lands: that is the way to abandon it.)"""
     task = asyncio.ensure_future(teardown)
     cancelled: asyncio.CancelledError | None = None
-    while True:
-        try:
-            await asyncio.shield(task)
-            break
-        except asyncio.CancelledError as e:
-            if task.cancelled():  # the teardown itself was cancelled (the loop is closing)
-                raise
-            cancelled = e
-            if task.done():  # it ended just as the cancel came: its own outcome stands
-                task.result()
+    try:
+        while True:
+            try:
+                await asyncio.shield(task)
                 break
-    if cancelled is not None:
-        if interrupt:
-            raise cancelled
-        swallowed = _SWALLOWED.get()
-        if swallowed is not None:
-            swallowed.append(interrupt_name(cancelled))
+            except asyncio.CancelledError as e:
+                if task.cancelled():  # the teardown itself was cancelled (the loop closes)
+                    raise
+                cancelled = e
+                if task.done():  # it ended just as the cancel came: its own outcome stands
+                    task.result()
+                    break
+    finally:  # (also when the teardown failed: the run was interrupted all the same)
+        if cancelled is not None and not interrupt:
+            swallowed = _SWALLOWED.get()
+            if swallowed is not None:
+                swallowed.append(interrupt_name(cancelled))
+    if cancelled is not None and interrupt:
+        raise cancelled
 
 
 @dataclass(slots=True)

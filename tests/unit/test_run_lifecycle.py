@@ -1046,3 +1046,29 @@ def test_a_teardown_that_ends_as_the_interrupt_comes_keeps_its_own_outcome() -> 
         assert swallowed == ["Ctrl-C"]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("when", ["as it ends", "while it runs"])
+def test_an_interrupt_swallowed_by_a_teardown_that_fails_is_still_named(when: str) -> None:
+    """The teardown's own error skipped the record of the interrupt it swallowed: the run
+    was not marked interrupted, and --test-count went on."""
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def failing_teardown() -> None:
+        loop = asyncio.get_running_loop()
+        if when == "as it ends":
+            loop.call_soon(tasks[0].cancel, "SIGTERM")
+        else:
+            tasks[0].cancel("SIGTERM")
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the teardown's error")
+
+    async def main() -> None:
+        tasks.append(asyncio.current_task())  # type: ignore[arg-type]
+        swallowed: list[str] = []
+        runner._SWALLOWED.set(swallowed)
+        with pytest.raises(RuntimeError, match="the teardown's error"):
+            await runner._to_the_end(failing_teardown(), interrupt=False)
+        assert swallowed == ["SIGTERM"]
+
+    asyncio.run(main())
