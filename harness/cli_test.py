@@ -13,7 +13,7 @@ import click
 
 from harness.cli import ByteSize, FiniteFloatRange
 from harness.cli_report import index_runs_option
-from harness.errors import ConfigError
+from harness.errors import ClewError, ConfigError
 from harness.progress import ConsoleProgress, reporting
 from harness.record import read_record_text
 from nemeses.kinds import names as fault_kind_names
@@ -386,6 +386,13 @@ def test_cmd(
             if junit_xml and outcomes:  # the runs made so far are reported all the same
                 _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
             _stopped_before_the_run(e, i, test_count)
+        except ClewError:  # (a cluster that did not come up): as for an interrupt
+            live.done()
+            if junit_xml and outcomes:
+                _junit(junit_xml, outcomes, outcomes[0].run_dir.parent.name)
+            if outcomes:
+                click.echo(f"clew: {_not_made(i + 1, test_count)}", err=True)
+            raise
         live.done()
         outcomes.append(outcome)
         _print_outcome(outcome)

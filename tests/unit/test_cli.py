@@ -550,6 +550,34 @@ def test_an_interrupt_before_a_later_run_began_keeps_the_junit_report_of_the_run
     assert xml.count("<testcase") == 1 and "<failure" in xml
 
 
+def test_an_error_in_a_later_run_keeps_the_junit_report_of_the_runs_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster that did not come up for run 2 lost run 1's --junit-xml report."""
+    import harness.runner
+    from harness.errors import ClusterError
+    from harness.runner import RunOutcome
+
+    made: list[int] = []
+    run_dir = tmp_path / "s" / "bugkv-set" / "20261207T000000"
+
+    def second_fails(spec: Any, **_kw: Any) -> Any:
+        made.append(spec.seed)
+        if len(made) == 2:
+            raise ClusterError("n2 did not come up")
+        return RunOutcome(run_dir=run_dir, valid=False, results={}, ops=1, duration=1.0,
+                          wall_seconds=2.0, problems=[], interrupted="")  # fmt: skip
+
+    monkeypatch.setattr(harness.runner, "run_test", second_fails)
+    junit = tmp_path / "junit.xml"
+    res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "3", "--seed", "1", "--store",
+                                   str(tmp_path / "s"), "--junit-xml", str(junit)])  # fmt: skip
+    assert res.exit_code not in (0, 1, 2), res.output
+    assert "n2 did not come up" in res.output and "runs 2 to 3 not made" in res.output
+    xml = junit.read_text()
+    assert xml.count("<testcase") == 1 and "<failure" in xml
+
+
 def test_clew_test_index_runs_reaches_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
