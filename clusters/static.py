@@ -142,10 +142,31 @@ def read_nodes_file(path: str | Path) -> list[dict[str, Any]]:
     return entries
 
 
+def _node_settings(spec: ClusterSpec) -> tuple[str, int, Any, Any, bool, str | None]:
+    """What ``spec``'s options say of every node (user, port, key file, known_hosts file,
+    whether host keys go unchecked, password), validated: :class:`ConfigError` naming the
+    bad one."""
+    opts = spec.options
+    check_options("static", opts, _OPTIONS)
+    user = str(opts.get("user") or spec.user)
+    port = _port(opts.get("port", 22), "cluster option port")
+    key_file = opts.get("key_file")
+    if key_file:
+        key_file = _existing_file(str(key_file), "key file (--key)")
+    known_hosts = opts.get("known_hosts")
+    if known_hosts:
+        known_hosts = _existing_file(str(known_hosts), "known_hosts file (--known-hosts)")
+    insecure = option_flag(opts, "insecure_host_keys", False)
+    password = None
+    if opts.get("password_env"):
+        password = _password(str(opts["password_env"]))
+    return user, port, key_file, known_hosts, insecure, password
+
+
 def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
     """The nodes ``spec`` describes; :class:`ConfigError` for anything wrong."""
     opts = spec.options
-    check_options("static", opts, _OPTIONS)
+    user, port, key_file, known_hosts, insecure, password = _node_settings(spec)
     hosts, nodes_file = opts.get("hosts"), opts.get("nodes_file")
     if hosts and nodes_file:
         raise ConfigError("give the hosts either with --nodes a,b,c or with --nodes-file, not both")
@@ -160,19 +181,6 @@ def _nodes_from_spec(spec: ClusterSpec) -> list[Node]:
             "the static provider needs hosts: --nodes host1,host2,host3 or --nodes-file FILE "
             "(one [user@]host[:port] a line)"
         )
-
-    user = str(opts.get("user") or spec.user)
-    port = _port(opts.get("port", 22), "cluster option port")
-    key_file = opts.get("key_file")
-    if key_file:
-        key_file = _existing_file(str(key_file), "key file (--key)")
-    known_hosts = opts.get("known_hosts")
-    if known_hosts:
-        known_hosts = _existing_file(str(known_hosts), "known_hosts file (--known-hosts)")
-    insecure = option_flag(opts, "insecure_host_keys", False)
-    password = None
-    if opts.get("password_env"):
-        password = _password(str(opts["password_env"]))
 
     nodes: list[Node] = []
     for i, e in enumerate(entries, 1):
@@ -299,8 +307,13 @@ class StaticProvider:
     makes_nodes = False
 
     def check_spec(self, spec: ClusterSpec) -> None:
-        """Refuse the hosts and options ``up`` would refuse (nothing is contacted)."""
-        _nodes_from_spec(spec)
+        """Refuse the hosts and options ``up`` would refuse (nothing is contacted). With
+        no hosts named, only the options that apply to every node: a run may use the
+        hosts of a cluster already up (``clew cluster up --provider static``)."""
+        if spec.options.get("hosts") or spec.options.get("nodes_file"):
+            _nodes_from_spec(spec)
+        else:
+            _node_settings(spec)
 
     def up(self, spec: ClusterSpec) -> Cluster:
         """Describe the hosts in ``spec`` as a cluster, save it and return it. Nothing is

@@ -122,3 +122,18 @@ def test_the_container_providers_refuse_a_ready_timeout_that_is_no_number() -> N
         spec = ClusterSpec(provider="docker", nodes=1, options={"ready_timeout": value})
         with pytest.raises(ConfigError, match="ready_timeout must be a number of seconds"):
             get_provider("docker").check_spec(spec)
+
+
+def test_static_options_without_hosts_are_checked_for_a_cluster_already_up() -> None:
+    """`clew test --provider static --cluster-option user=admin` on hosts brought up
+    before was refused: "the static provider needs hosts: --nodes host1,host2,host3",
+    a flag `clew test` does not have."""
+    import pytest
+
+    from clusters import ClusterSpec, get_provider
+    from harness.errors import ConfigError
+
+    static = get_provider("static")
+    static.check_spec(ClusterSpec(provider="static", nodes=3, options={"user": "admin"}))
+    with pytest.raises(ConfigError, match="port"):
+        static.check_spec(ClusterSpec(provider="static", nodes=3, options={"port": 70000}))
