@@ -3,9 +3,11 @@
 Checks generated cas-register histories (:mod:`bench.lin_histories`: 5 clients, 2 or 4
 keys, 2 % or 10 % of writes and cas ending ``info``, two seeds each, 1,000 and 5,000 ops)
 with every key in one state, and prints, per history, the verdict, the checker's seconds
-and its search steps. Every one of them is linearizable. Writes of unknown outcome that no
-op reads are what the search prunes; a pruning that does not hold across keys (before
-2026-12-07) or none at all (4ccbf4d) shows here as steps and seconds, up to the time limit.
+and its search steps; then the same shapes with 10 % or 30 % ``info`` and one stale read
+injected (``-stale``: not linearizable), checked with the etcd model. Writes of unknown
+outcome that no op reads are what the search prunes; a pruning that does not hold across
+keys (before 2026-12-07) or none at all (4ccbf4d) shows here as steps and seconds, up to
+the time limit.
 
     .venv/bin/python bench/linear_no_partition.py [--time-limit 60] [--ops 1000,5000]
 """
@@ -34,18 +36,21 @@ def main() -> None:
     check(History.from_ops(generate(Shape(ops=50, keys=2))), "cas-register", partition=False)
     print(f"{'history':<30} {'verdict':>8} {'seconds':>8} {'steps':>12}")
     worst = 0.0
-    for ops in (int(x) for x in a.ops.split(",")):
-        for keys in (2, 4):
-            for info in (0.02, 0.1):
-                for seed in (1, 2):
-                    shape = Shape(ops=ops, clients=5, keys=keys, info=info, seed=seed)
-                    h = History.from_ops(generate(shape))
-                    t0 = time.perf_counter()
-                    r = check(h, "cas-register", partition=False, time_limit=a.time_limit)
-                    took = time.perf_counter() - t0
-                    worst = max(worst, took)
-                    steps = int(r.details.get("steps", 0) or 0)
-                    print(f"{shape.name():<30} {r.valid!s:>8} {took:>8.2f} {steps:>12,}")
+    cases = [(stale, ops, keys, info, seed, model)
+             for stale, infos, model in ((False, (0.02, 0.1), "cas-register"),
+                                         (True, (0.1, 0.3), "etcd"))
+             for ops in (int(x) for x in a.ops.split(",")) for keys in (2, 4)
+             for info in infos for seed in (1, 2)]  # fmt: skip
+    for stale, ops, keys, info, seed, model in cases:
+        shape = Shape(ops=ops, clients=5, keys=keys, info=info, seed=seed,
+                      stale=stale)  # fmt: skip
+        h = History.from_ops(generate(shape))
+        t0 = time.perf_counter()
+        r = check(h, model, partition=False, time_limit=a.time_limit)
+        took = time.perf_counter() - t0
+        worst = max(worst, took)
+        steps = int(r.details.get("steps", 0) or 0)
+        print(f"{shape.name():<30} {r.valid!s:>8} {took:>8.2f} {steps:>12,}")
     print(f"slowest: {worst:.2f} s")
 
 

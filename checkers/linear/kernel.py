@@ -732,9 +732,19 @@ def search(  # pragma: no cover - compiled
     stack_state = np.empty((n + 1, sw), np.int64)
     stack_forced = np.zeros(n + 1, np.uint8)
     stack_limit = np.zeros(n + 1, np.int32)
-    # The slot (key) of the first blank (or blank-like dead) write tried at this visit of
-    # the dead lists, -1 for none: the others of that slot need not be tried there.
-    stack_eq = np.full(n + 1, -1, np.int64)
+    # The slots (keys) whose first blank (or blank-like dead) write was tried at this visit
+    # of the dead lists: the others of those slots need not be tried there. A bit each for
+    # the first 64 distinct slots (``slot_bit``); beyond those, the first such slot tried.
+    slot_bit = np.full(n, -1, np.int64)
+    if n > 0:
+        uniq = np.unique(slot)
+        for k in range(n):
+            b = np.searchsorted(uniq, slot[k])
+            if b < 64:
+                slot_bit[k] = b
+    stack_eq = np.zeros(n + 1, np.uint64)
+    eq_mask = np.uint64(0)
+    stack_eq_slot = np.full(n + 1, -1, np.int64)
     eq_slot = np.int64(-1)
     # ``limit`` is 0 while scanning the main list; in the late list it is the node of the
     # deadline that sent the scan there (late calls after it cannot go next), and minus
@@ -807,7 +817,8 @@ def search(  # pragma: no cover - compiled
             if stack_forced[depth] == 0:
                 backtrack = False
                 limit = stack_limit[depth]
-                eq_slot = stack_eq[depth]
+                eq_mask = stack_eq[depth]
+                eq_slot = stack_eq_slot[depth]
                 if optional[op] == BLANK:
                     # Another blank write here would do just what this one did.
                     node = nxt[dead_head]
@@ -838,6 +849,7 @@ def search(  # pragma: no cover - compiled
                 if blocked:
                     limit = -limit
                     node = first_dead
+                    eq_mask = np.uint64(0)
                     eq_slot = np.int64(-1)
                 else:
                     backtrack = True
@@ -851,11 +863,19 @@ def search(  # pragma: no cover - compiled
             # for the others of its slot. (Of several keys in one state, --no-partition, a
             # write of another key is not: it changes that key. ``prepare`` makes blank
             # writes dead there, so that the cache tells them apart too.)
-            if eq_slot == slot[op]:
-                node = nxt[node]
-                continue
-            if eq_slot < 0:
-                eq_slot = np.int64(slot[op])
+            b = slot_bit[op]
+            if b >= 0:
+                bit = np.uint64(1) << np.uint64(b)
+                if eq_mask & bit:
+                    node = nxt[node]
+                    continue
+                eq_mask |= bit
+            else:
+                if eq_slot == slot[op]:
+                    node = nxt[node]
+                    continue
+                if eq_slot < 0:
+                    eq_slot = np.int64(slot[op])
         if not is_call[node]:
             if optional[op]:
                 # Only ops with unknown outcomes remain; they may never have happened.
@@ -1084,7 +1104,8 @@ def search(  # pragma: no cover - compiled
         stack_node[depth] = node
         stack_forced[depth] = forced
         stack_limit[depth] = limit
-        stack_eq[depth] = eq_slot
+        stack_eq[depth] = eq_mask
+        stack_eq_slot[depth] = eq_slot
         if names[op] >= 0:
             pending[names[op]] -= 1
         if opc[op] == OP_WRITE:
