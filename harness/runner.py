@@ -197,6 +197,10 @@ def _run_interruptible(
         if pressed:
             raise _interrupt(pressed[0]) from None
         raise
+    except Exception:  # an error ends the run: an interrupt no teardown swallowed is named
+        if pressed and swallowed is not None and not swallowed:
+            swallowed.append(interrupt_name(_interrupt(pressed[0])))
+        raise
     else:
         if pressed:  # it landed after the run's last step: its cancel found nothing to stop
             raise _interrupt(pressed[0])

@@ -1072,3 +1072,17 @@ def test_an_interrupt_swallowed_by_a_teardown_that_fails_is_still_named(when: st
         assert swallowed == ["SIGTERM"]
 
     asyncio.run(main())
+
+
+def test_an_interrupt_as_an_error_ends_the_run_is_named_though_no_teardown_swallowed_it() -> None:
+    """A Ctrl-C in the run's last step, as an error ended it, reached no teardown: the
+    error was raised and the interrupt forgotten."""
+    swallowed: list[str] = []
+
+    async def run() -> None:
+        signal.raise_signal(signal.SIGINT)  # handled now: the cancel waits for the loop
+        raise NemesisError("boom")
+
+    with pytest.raises(NemesisError, match="boom"):
+        runner._run_interruptible(run(), swallowed)
+    assert swallowed == ["Ctrl-C"]
