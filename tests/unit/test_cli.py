@@ -522,38 +522,13 @@ def test_an_interrupt_before_the_run_began_says_so(
     assert "Aborted." not in res.output
 
 
-def test_an_interrupt_before_a_later_run_began_keeps_the_junit_report_of_the_runs_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("stop", ["interrupt", "error"])
+def test_a_later_run_that_never_began_keeps_the_junit_report_of_the_runs_made(
+    stop: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It exited before writing --junit-xml: a CI job cancelled while run 2's cluster came
-    up lost the report of run 1 (which may have been invalid)."""
-    import harness.runner
-    from harness.runner import RunOutcome
-
-    made: list[int] = []
-    run_dir = tmp_path / "s" / "bugkv-set" / "20261207T000000"
-
-    def second_interrupted(spec: Any, **_kw: Any) -> Any:
-        made.append(spec.seed)
-        if len(made) == 2:
-            raise KeyboardInterrupt()
-        return RunOutcome(run_dir=run_dir, valid=False, results={}, ops=1, duration=1.0,
-                          wall_seconds=2.0, problems=[], interrupted="")  # fmt: skip
-
-    monkeypatch.setattr(harness.runner, "run_test", second_interrupted)
-    junit = tmp_path / "junit.xml"
-    res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "3", "--seed", "1", "--store",
-                                   str(tmp_path / "s"), "--junit-xml", str(junit)])  # fmt: skip
-    assert res.exit_code == 130, res.output
-    assert res.output.rstrip().endswith("; run 3 not made"), res.output
-    xml = junit.read_text()
-    assert xml.count("<testcase") == 1 and "<failure" in xml
-
-
-def test_an_error_in_a_later_run_keeps_the_junit_report_of_the_runs_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A cluster that did not come up for run 2 lost run 1's --junit-xml report."""
+    up, or a cluster that did not come up for run 2, lost the report of run 1 (which may
+    have been invalid)."""
     import harness.runner
     from harness.errors import ClusterError
     from harness.runner import RunOutcome
@@ -561,19 +536,23 @@ def test_an_error_in_a_later_run_keeps_the_junit_report_of_the_runs_made(
     made: list[int] = []
     run_dir = tmp_path / "s" / "bugkv-set" / "20261207T000000"
 
-    def second_fails(spec: Any, **_kw: Any) -> Any:
+    def second_stops(spec: Any, **_kw: Any) -> Any:
         made.append(spec.seed)
         if len(made) == 2:
-            raise ClusterError("n2 did not come up")
+            raise KeyboardInterrupt() if stop == "interrupt" else ClusterError("n2 is down")
         return RunOutcome(run_dir=run_dir, valid=False, results={}, ops=1, duration=1.0,
                           wall_seconds=2.0, problems=[], interrupted="")  # fmt: skip
 
-    monkeypatch.setattr(harness.runner, "run_test", second_fails)
+    monkeypatch.setattr(harness.runner, "run_test", second_stops)
     junit = tmp_path / "junit.xml"
     res = CliRunner().invoke(cli, ["test", "bugkv", "--test-count", "3", "--seed", "1", "--store",
                                    str(tmp_path / "s"), "--junit-xml", str(junit)])  # fmt: skip
-    assert res.exit_code not in (0, 1, 2), res.output
-    assert "n2 did not come up" in res.output and "runs 2 to 3 not made" in res.output
+    if stop == "interrupt":
+        assert res.exit_code == 130, res.output
+        assert res.output.rstrip().endswith("; run 3 not made"), res.output
+    else:
+        assert res.exit_code not in (0, 1, 2), res.output
+        assert "n2 is down" in res.output and "runs 2 to 3 not made" in res.output
     xml = junit.read_text()
     assert xml.count("<testcase") == 1 and "<failure" in xml
 

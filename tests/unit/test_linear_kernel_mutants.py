@@ -12,19 +12,9 @@ from checkers.linear import check
 from checkers.linear.reference import check_reference
 from harness.history import History
 from tests.bench_module import load_bench
+from tests.unit.test_linear_check import ops
 
 gen = load_bench("lin_histories.py", "clew_bench_lin_histories_kmut")
-
-
-def ops(*rows: tuple[Any, ...]) -> History:
-    """A history from (process, type, f, value[, key]) rows; times are positions."""
-    out = []
-    for r in rows:
-        d: dict[str, Any] = dict(process=r[0], type=r[1], f=r[2], value=r[3])
-        if len(r) > 4:
-            d["key"] = r[4]
-        out.append(d)
-    return History.from_ops(out)
 
 
 def _named_dead_writes(final_read: int | None, dead: int = 3) -> History:
