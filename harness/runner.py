@@ -398,7 +398,8 @@ async def _download_logs(ctx: TestContext, db: DB, remotes: Any, run: RunDir) ->
 async def _to_the_end(teardown: Coroutine[Any, Any, None], *, interrupt: bool = True) -> None:
     """Run ``teardown`` to its end even if this task is cancelled meanwhile (a first
     Ctrl-C, or :func:`interrupt_runs`), then raise that cancellation, unless ``interrupt``
-    is false (another exception is already ending the run): the user's interrupt still
+    is false (another exception is already ending the run: then its name is added to the
+    run's swallowed interrupts, :data:`_SWALLOWED`): the user's interrupt still
     stops the run, but never cuts its healing or teardown short. (A second Ctrl-C in the
     main thread raises KeyboardInterrupt where it lands: that is the way to abandon it.)"""
     task = asyncio.ensure_future(teardown)
