@@ -155,6 +155,15 @@ def apply_op(opc, a, b, slot, aux, cur, nxt, sw):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _has_op(opc, code):  # pragma: no cover - compiled
+    """Whether any op has opcode ``code``."""
+    for k in range(opc.shape[0]):
+        if opc[k] == code:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _observes(opc, a, b):  # pragma: no cover - compiled
     """Whether the op never changes the state, in any state where it is legal."""
     if opc == OP_READ or opc == OP_CAS_NOT or opc == OP_SET_READ or opc == OP_DEQUEUE_EMPTY:
@@ -431,11 +440,7 @@ def search(  # pragma: no cover - compiled
     # A dead op (kind 3) writes a value that no op reads or expects: it can only matter
     # where a failed cas (an observation that the register does not hold ``a``) is
     # blocked by the current state, so it is tried only there.
-    has_cas_not = False
-    for k in range(n):
-        if opc[k] == OP_CAS_NOT:
-            has_cas_not = True
-            break
+    has_cas_not = _has_op(opc, OP_CAS_NOT)
     # A dead write stands where a blank one could once every failed cas that names its
     # value has been placed: ``ent_of`` maps dead writes, ``names`` failed cas ops, to
     # their (slot, value) entry, and ``pending`` counts the entry's failed cas not placed.
@@ -542,11 +547,7 @@ def search(  # pragma: no cover - compiled
     gate_of = np.full(n, -1, np.int32)
     gate_rank = np.empty(n, np.int64)
     ngate = 0
-    has_append = False
-    for k in range(n):
-        if opc[k] == OP_APPEND:
-            has_append = True
-            break
+    has_append = _has_op(opc, OP_APPEND)
     if sw == 1 and has_append and not use_table:
         puts = 0
         for k in range(m):
@@ -583,11 +584,7 @@ def search(  # pragma: no cover - compiled
     qneed = np.zeros(n, np.int32)
     qlist = np.empty(0, np.int32)
     nq = 0
-    has_queue = False
-    for k in range(n):
-        if opc[k] == OP_ENQUEUE:
-            has_queue = True
-            break
+    has_queue = _has_op(opc, OP_ENQUEUE)
     if has_queue and not use_table:
         maxid = 0
         for k in range(n):
