@@ -300,10 +300,12 @@ def test_a_killed_member_restarts_with_its_data(env: Env) -> None:
             down = await n3.invoke(env.ctx, {"f": "write", "key": "d", "value": 3})
             assert down["type"] == "fail" and "connect" in down["error"], down
             await env.db.start(env.ctx, env.node("n3"), remotes["n3"])
-            cmd = await remotes["n3"].run("tr '\\0' ' ' </proc/$(cat /opt/etcd/etcd.pid)/cmdline")
-            assert "--initial-cluster-state existing" in cmd.stdout
             await env.db.wait_healthy(env.ctx, env.node("n3"), remotes["n3"],
                                       within=REJOIN_TIMEOUT)  # fmt: skip
+            # Read only once it is healthy: in the instant of an exec (setsid, nohup, etcd)
+            # the kernel shows an empty command line.
+            cmd = await remotes["n3"].run("tr '\\0' ' ' </proc/$(cat /opt/etcd/etcd.pid)/cmdline")
+            assert "--initial-cluster-state existing" in cmd.stdout
             read = await n3.invoke(env.ctx, {"f": "read", "key": "d"})
             assert read == {"type": "ok", "value": 2}
         finally:
