@@ -76,6 +76,8 @@ def check(
     written: set[Any] = set()
     groups: dict[frozenset[Any], list[tuple[int, dict[Any, Any]]]] = {}
     key_group: dict[Any, frozenset[Any]] = {}
+    # The first value read of each key, and the read: every read of a key must see it.
+    value_seen: dict[Any, tuple[Any, int]] = {}
     read_count = early = late = 0
     details: dict[str, Any] = {}
     meter = Meter(budget, "long-fork")
@@ -127,6 +129,18 @@ def check(
                     t0,
                     details,
                 )
+        for k, v in seen.items():
+            if v is None:
+                continue
+            first = value_seen.setdefault(k, (v, pos))
+            if first[0] != v:
+                return _unknown(
+                    f"reads {int(history.index[first[1]])} and {int(history.index[pos])} "
+                    f"see different values of key {k!r} ({first[0]!r}, {v!r}); long-fork "
+                    "needs one write per key",
+                    t0,
+                    details,
+                )
         read_count += 1
         present = sum(v is not None for v in seen.values())
         early += present == 0
@@ -140,15 +154,6 @@ def check(
         reads.sort(key=lambda r: sum(v is not None for v in r[1].values()))
         for (pa, a), (pb, b) in itertools.pairwise(reads):
             meter.add(len(a))
-            for k, va in a.items():
-                if va is not None and b[k] is not None and va != b[k]:
-                    return _unknown(
-                        f"reads {int(history.index[pa])} and {int(history.index[pb])} see "
-                        f"different values of key {k!r} ({va!r}, {b[k]!r}); long-fork needs "
-                        "one write per key",
-                        t0,
-                        details,
-                    )
             if any(va is not None and b[k] is None for k, va in a.items()):
                 fork_count += 1
                 if len(forks) < MAX_FORKS_LISTED:

@@ -661,6 +661,18 @@ def test_long_fork_illegal_histories_are_unknown() -> None:
     assert r.valid == "unknown" and "different values of key 0" in (r.cause or "")
 
 
+def test_long_fork_values_differing_between_reads_far_apart_are_illegal() -> None:
+    # Sorted by how much they see, the reads reading key 0 as 1 and as 2 are not next to
+    # each other (the fork between the first two lies between them): still illegal.
+    ops = [
+        *_lf_read(0, {0: 1, 1: None}),
+        *_lf_read(1, {0: None, 1: 1}),
+        *_lf_read(2, {0: 2, 1: 1}),
+    ]
+    r = long_fork.check(hist(*ops), group_size=2)
+    assert r.valid == "unknown" and "different values of key 0 (1, 2)" in (r.cause or "")
+
+
 def test_long_fork_write_attempts_count_whatever_their_outcome() -> None:
     # As in Jepsen (it looks at invocations): a write that may have happened (info) and a
     # second write of the same key make the history illegal.
