@@ -116,9 +116,15 @@ TEARDOWN_TIMEOUT = 60.0
 EARLY_LOG_RECORDS = 10_000
 
 
-#: The runs in progress in this process: their event loops and main tasks, by task id.
-#: (A dict, not a set under a lock: :func:`interrupt_runs` may run in a signal handler.)
-_RUNS: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
+#: The runs in progress in this process: their event loops, main tasks and the teardown
+#: steps a second Ctrl-C may abandon (:func:`_to_the_end`), by task id. (A dict, not a set
+#: under a lock: :func:`interrupt_runs` may run in a signal handler.)
+_RUNS: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any], set[asyncio.Task[Any]]]] = {}
+
+#: The teardown steps in progress of the run this task belongs to (see :data:`_RUNS`).
+_STEPS: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextvars.ContextVar(
+    "clew_teardown_steps", default=None
+)
 
 #: The interrupts (their names, :func:`interrupt_name`) that a run's teardown swallowed
 #: because an error was already ending the run (:func:`_to_the_end`), so that the run can
@@ -136,10 +142,25 @@ def interrupt_runs(how: str = "Ctrl-C") -> int:
     many runs were told (0: none was running). Campaigns use it to stop runs made in
     threads or on Dask workers."""
     runs = list(_RUNS.copy().values())
-    for loop, task in runs:
+    for loop, task, _ in runs:
         with contextlib.suppress(RuntimeError):  # that loop has just closed: the run ended
             loop.call_soon_threadsafe(task.cancel, how)  # (the message names the signal)
     return len(runs)
+
+
+def abandon_teardown_steps(how: str = "Ctrl-C") -> int:
+    """Cancel, at their loops' next turn, the teardown steps that the runs in progress run
+    to their end (the final heal, closing the clients, the database's teardown), as a
+    second Ctrl-C does: each run records the step as abandoned and goes on with the next.
+    Returns how many steps were told (0: no run was in such a step)."""
+    told = 0
+    for loop, _, steps in list(_RUNS.copy().values()):
+        pending = [t for t in list(steps) if not t.done()]
+        for step in pending:
+            with contextlib.suppress(RuntimeError):  # that loop has just closed
+                loop.call_soon_threadsafe(step.cancel, how)
+                told += 1
+    return told
 
 
 async def _interruptible(
@@ -149,8 +170,10 @@ async def _interruptible(
     teardown swallowed while an error ended it go to ``swallowed``."""
     task = asyncio.current_task()
     assert task is not None
-    _RUNS[id(task)] = (asyncio.get_running_loop(), task)
+    steps: set[asyncio.Task[Any]] = set()
+    _RUNS[id(task)] = (asyncio.get_running_loop(), task, steps)
     _SWALLOWED.set(swallowed)
+    _STEPS.set(steps)
     try:
         await run
     finally:
@@ -162,8 +185,10 @@ def _run_interruptible(
 ) -> None:
     """``asyncio.run(run)`` as a run :func:`interrupt_runs` can reach, where a first Ctrl-C
     (or SIGTERM) cancels it at the event loop's next turn, between two steps of its
-    tasks; a second one raises KeyboardInterrupt where it lands (abandon the run), as
-    asyncio's own.
+    tasks; a second one abandons the teardown step in progress, also at the loop's next
+    turn (:func:`abandon_teardown_steps`: the run says so and goes on with the next
+    step); a second one when no such step runs, or a third, raises KeyboardInterrupt
+    where it lands (abandon the run), as asyncio's own.
 
     asyncio's own handler (``asyncio.Runner``) cancels the main task inside the signal
     handler, that is between any two bytecodes of whatever runs: a worker that had just
@@ -184,10 +209,14 @@ def _run_interruptible(
     pressed: list[int] = []
 
     def on_signal(signum: int, frame: types.FrameType | None) -> None:
-        if not pressed:
-            pressed.append(signum)
-            if interrupt_runs(interrupt_name(_interrupt(signum))):  # at the loop's next turn
-                return
+        pressed.append(signum)
+        how = interrupt_name(_interrupt(signum))
+        if len(pressed) == 1 and interrupt_runs(how):  # at the loop's next turn
+            return
+        # Not raised where it lands (inside an SSH connection's task it would break the
+        # connection the next steps need): the step in progress is cancelled instead.
+        if len(pressed) == 2 and abandon_teardown_steps(how):
+            return
         raise _interrupt(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in own}
@@ -208,6 +237,28 @@ def _run_interruptible(
         for s, handler in previous.items():
             if signal.getsignal(s) is on_signal:
                 signal.signal(s, handler)
+
+
+def _cancel_name(task: asyncio.Task[Any]) -> str:
+    """How the cancelled ``task`` was cancelled, for people (:func:`interrupt_name`)."""
+    try:
+        task.result()
+    except asyncio.CancelledError as e:
+        return interrupt_name(e)
+    except BaseException:  # (not cancelled after all)
+        pass
+    return "Ctrl-C"
+
+
+def _abandoned(life: _Lifecycle, what: str) -> Callable[[str], None]:
+    """An ``on_abandon`` for :func:`_to_the_end`: the phase shown ends as stopped and the
+    run's problems say that ``what`` was abandoned."""
+
+    def note(how: str) -> None:
+        progress.end(stopped=True)
+        life.problems.append(f"{what} was abandoned ({how} during it)")
+
+    return note
 
 
 def _interrupt(signum: int) -> KeyboardInterrupt:
@@ -395,14 +446,27 @@ async def _download_logs(ctx: TestContext, db: DB, remotes: Any, run: RunDir) ->
     return problems
 
 
-async def _to_the_end(teardown: Coroutine[Any, Any, None], *, interrupt: bool = True) -> None:
+async def _to_the_end(
+    teardown: Coroutine[Any, Any, None],
+    *,
+    interrupt: bool = True,
+    on_abandon: Callable[[str], None] | None = None,
+) -> None:
     """Run ``teardown`` to its end even if this task is cancelled meanwhile (a first
     Ctrl-C, or :func:`interrupt_runs`), then raise that cancellation, unless ``interrupt``
     is false (another exception is already ending the run: then its name is added to the
     run's swallowed interrupts, :data:`_SWALLOWED`): the user's interrupt still
-    stops the run, but never cuts its healing or teardown short. (A second Ctrl-C in the
-    main thread raises KeyboardInterrupt where it lands: that is the way to abandon it.)"""
+    stops the run, but never cuts its healing or teardown short.
+
+    With ``on_abandon``, a second Ctrl-C (:func:`abandon_teardown_steps`) cancels the
+    teardown where it waits: ``on_abandon`` is called with the interrupt's name (to say so
+    in the run's problems) and the cancellation is raised. Steps that run in a thread
+    (the cluster's bring-up and down) cannot be cut short and take none."""
     task = asyncio.ensure_future(teardown)
+    steps = _STEPS.get()
+    if on_abandon is not None and steps is not None:
+        steps.add(task)
+        task.add_done_callback(steps.discard)
     cancelled: asyncio.CancelledError | None = None
     try:
         while True:
@@ -410,7 +474,9 @@ async def _to_the_end(teardown: Coroutine[Any, Any, None], *, interrupt: bool = 
                 await asyncio.shield(task)
                 break
             except asyncio.CancelledError as e:
-                if task.cancelled():  # the teardown itself was cancelled (the loop closes)
+                if task.cancelled():  # abandoned (a second Ctrl-C), or the loop closes
+                    if on_abandon is not None:
+                        on_abandon(_cancel_name(task))
                     raise
                 cancelled = e
                 if task.done():  # it ended just as the cancel came: its own outcome stands
@@ -529,7 +595,8 @@ async def _db_scope(
         yield
         failing = False
     finally:
-        await _to_the_end(teardown(), interrupt=not failing)
+        await _to_the_end(teardown(), interrupt=not failing,
+                          on_abandon=_abandoned(life, "the database's teardown"))  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -556,7 +623,8 @@ async def _clients_scope(
         yield opened
         failing = False
     finally:
-        await _to_the_end(close_all(), interrupt=not failing)
+        await _to_the_end(close_all(), interrupt=not failing,
+                          on_abandon=_abandoned(life, "closing the clients"))  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -593,11 +661,19 @@ async def _nemesis_scope(
             life.problems.append(f"verifying the heal: {e}")
             life.residue = life.residue or {"controller": [f"cannot verify: {e}"]}
 
+    def abandoned(how: str) -> None:
+        lease = fault_lease(spec, ctx)
+        _abandoned(life, "the final heal")(how)
+        life.residue = {
+            "controller": [f"not verified: the final heal was abandoned ({how}); each "
+                           f"node's guard heals what is left within the fault lease, {lease:g} s"]
+        }  # fmt: skip
+
     try:
         yield faults
         ended = True
     finally:
-        await _to_the_end(heal_and_verify(), interrupt=ended)
+        await _to_the_end(heal_and_verify(), interrupt=ended, on_abandon=abandoned)
 
 
 def _fault_errors(faults: FaultSet) -> bool:

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -555,6 +556,46 @@ def test_ctrl_c_during_the_nemesis_exit_heals_everything_then_stops_the_run(
     results = json.loads((outcome.run_dir / "results.json").read_text())
     assert results["heal_residue"] == {"n1": ["pause: a process is still stopped"], "n2": []}
     assert outcome.ops == 4 and results["tainted"] is True
+
+
+class HungHealFaults(FakeFaults):
+    """A fault set whose final heal hangs: the user presses Ctrl-C twice during it (the
+    first lets it go on, the second abandons it)."""
+
+    async def heal_all(self, ctx: TestContext, *, reason: str) -> None:
+        self.events.append(f"heal all ({reason}) hangs")
+        signal.raise_signal(signal.SIGINT)
+        await asyncio.sleep(0.05)  # the first lands: the heal goes on
+        signal.raise_signal(signal.SIGINT)
+        await asyncio.sleep(3600)  # the second lands: the heal is abandoned
+
+
+def test_a_second_ctrl_c_abandons_a_hung_heal_says_so_and_the_run_unwinds(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C was raised where it landed: inside an SSH connection's task it
+    broke the connection, and the logs' download and teardown that followed failed
+    ("Future exception was never retrieved"); nothing said the heal was cut short, and
+    its phase was shown as done."""
+
+    async def build_nemesis(*args: Any, **kw: Any) -> FakeFaults:
+        return HungHealFaults(events)
+
+    load = clients(limit(4, repeat({"f": "read"})))
+    monkeypatch.setattr(runner, "build_nemesis", build_nemesis)
+    monkeypatch.setattr(runner, "build_generator", lambda *args: load)
+    started = time.monotonic()
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
+    assert time.monotonic() - started < 60
+    # No verify after the abandoned heal; every other scope unwound; the journal checked.
+    assert events[events.index("client open n2") + 1:] == [
+        "heal all (final) hangs", *UNWIND, "check 8 lines"]  # fmt: skip
+    assert "the final heal was abandoned (Ctrl-C during it)" in outcome.problems
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    assert results["tainted"] is True and outcome.valid == "unknown"
+    assert "the final heal was abandoned" in results["heal_residue"]["controller"][0]
+    assert outcome.interrupted == "Ctrl-C"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_ctrl_c_after_the_load_leaves_a_valid_run_valid(
