@@ -102,7 +102,9 @@ def _looks_like_run(run: Path) -> bool:
               show_default=True, help="The store directory.")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (0.0.0.0 exposes the store to the network).")  # fmt: skip
+              help="Address to listen on (0.0.0.0 exposes the store to the network). On a "
+                   "loopback address only requests naming localhost, 127.x.x.x or [::1] "
+                   "are answered.")  # fmt: skip
 @click.option("--idle-timeout", type=FiniteFloatRange(min=0, min_open=True), default=60.0,
               show_default=True, metavar="SECONDS",
               help="Close a connection silent this long (a request not sent, a response "

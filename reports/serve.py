@@ -3,8 +3,16 @@
 Only files inside the store are served: a request whose path has a ``..`` segment (also
 percent-encoded), a backslash, a NUL, or that resolves (after following symlinks) outside
 the store gets 404, and so does anything that is neither a file nor a directory (a FIFO).
-``/`` serves ``index.html``. Every response carries a CSP ``sandbox``, so a page of a
-foreign store cannot read the store's other files through the server.
+A directory serves its ``index.html`` (or ``index.htm``) under the same rule: one that
+leads out of the store makes the directory 404. The file sent is the one opened, checked
+after opening (its path, through ``/proc/self/fd``), so a link swapped in meanwhile is
+not followed out. ``/`` serves ``index.html``. Every response carries a CSP ``sandbox``,
+so a page of a foreign store cannot read the store's other files through the server.
+
+Served on a loopback address (the default), a request that has a ``Host`` header must
+name a loopback host there (``localhost``, ``127.x.x.x``, ``[::1]``), or it gets 421: a web
+page whose own name an attacker points at 127.0.0.1 (DNS rebinding) cannot read the
+store through the user's browser. On another address (``--host``) any name is taken.
 
 A connection silent for :data:`IDLE_TIMEOUT` seconds (a request not sent, a response not
 read), or whose request is not in whole within that time, is closed: each holds a
@@ -19,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import ipaddress
 import os
 import socket
+import stat
 import sys
 import threading
 import urllib.parse
@@ -29,7 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 __all__ = ["IDLE_TIMEOUT", "MAX_CONNECTIONS", "SANDBOX", "TEXT_TYPES", "StoreHandler",
-           "StoreServer", "make_server", "resolve"]  # fmt: skip
+           "StoreServer", "loopback_host", "make_server", "resolve"]  # fmt: skip
 
 #: Seconds a connection may stay silent before it is closed (``clew serve --idle-timeout``).
 IDLE_TIMEOUT = 60.0
@@ -57,7 +67,11 @@ def resolve(store: Path, url_path: str) -> Path | None:
     parts = [p for p in path.split("/") if p]
     if any(p in ("..", ".") for p in parts):
         return None
-    target = store.joinpath(*parts) if parts else store
+    return _inside(store, store.joinpath(*parts) if parts else store)
+
+
+def _inside(store: Path, target: Path) -> Path | None:
+    """``target`` with every link followed, if it exists and is inside ``store``."""
     try:
         real = target.resolve(strict=True)
     except (OSError, RuntimeError):
@@ -65,6 +79,26 @@ def resolve(store: Path, url_path: str) -> Path | None:
     if real != store and store not in real.parents:
         return None
     return real
+
+
+def loopback_host(host: str) -> bool:
+    """Whether ``host`` (a ``Host`` header's name, without its port) names this machine's
+    loopback: ``localhost`` (or a name under it), 127.0.0.0/8 or ::1."""
+    name = host.strip().lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    """The name of a ``Host`` header's value, without its port."""
+    header = header.strip()
+    if header.startswith("["):  # [::1]:8080
+        return header[: header.find("]") + 1] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 #: A run's histories, ledgers and logs, shown as text by a browser (not downloaded).
@@ -89,10 +123,16 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
     }
 
     def __init__(
-        self, *args: Any, store: Path, idle_timeout: float | None = IDLE_TIMEOUT, **kwargs: Any
+        self,
+        *args: Any,
+        store: Path,
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        loopback_only: bool = True,
+        **kwargs: Any,
     ) -> None:
         self.store = store
         self.idle_timeout = idle_timeout
+        self.loopback_only = loopback_only
         super().__init__(*args, directory=str(store), **kwargs)
 
     def setup(self) -> None:
@@ -128,12 +168,59 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
             self.request.shutdown(socket.SHUT_RDWR)
 
     def send_head(self) -> Any:
+        """Send the headers of the file or directory listing the request names, if it is
+        inside the store (see the module docstring); returns the file, the listing, or
+        None when an error was sent."""
+        host = self.headers.get("Host")  # (absent in HTTP/1.0; a browser always sends it)
+        if self.loopback_only and host is not None and not loopback_host(_host_name(host)):
+            self.send_error(421, "Misdirected Request: serving only localhost names")
+            return None
         target = resolve(self.store, self.path)
-        if target is None or not (target.is_file() or target.is_dir()):
+        if target is not None and target.is_dir():
+            url = urllib.parse.urlsplit(self.path)
+            if not url.path.endswith("/"):
+                self.send_response(301)
+                moved = urllib.parse.urlunsplit(url._replace(path=url.path + "/"))
+                self.send_header("Location", moved)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            index = next((target / n for n in ("index.html", "index.htm")
+                          if os.path.lexists(target / n)), None)  # fmt: skip
+            if index is None:
+                return self.list_directory(str(target))
+            target = _inside(self.store, index)
+        if target is None or not target.is_file():
             # (a FIFO or a device in a foreign store would hang this request's thread)
             self.send_error(404, "Not found")
             return None
-        return super().send_head()
+        return self._open(target)
+
+    def _open(self, target: Path) -> Any:
+        """Open ``target`` and send its headers, if what was opened is a regular file
+        inside the store (else 404)."""
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self.send_error(404, "Not found")
+            return None
+        f = os.fdopen(fd, "rb")
+        try:
+            opened = Path(os.readlink(f"/proc/self/fd/{fd}"))
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or _inside(self.store, opened) != opened:
+                f.close()
+                self.send_error(404, "Not found")
+                return None
+            self.send_response(200)
+            self.send_header("Content-type", self.guess_type(str(target)))
+            self.send_header("Content-Length", str(st.st_size))
+            self.send_header("Last-Modified", self.date_time_string(int(st.st_mtime)))
+            self.end_headers()
+            return f
+        except BaseException:
+            f.close()
+            raise
 
     def end_headers(self) -> None:
         # A page of a foreign store runs in an origin of its own (sandbox without
@@ -202,7 +289,10 @@ def make_server(
 ) -> StoreServer:
     """An HTTP server of ``store`` (not yet serving; call ``serve_forever``). Port 0 picks a
     free port (see ``server.server_address``); a connection silent for ``idle_timeout``
-    seconds is closed (``None``: never); at most ``max_connections`` are served at once."""
+    seconds is closed (``None``: never); at most ``max_connections`` are served at once.
+    On a loopback ``host`` only requests naming a loopback host are served (see the module
+    docstring)."""
     root = Path(store).resolve(strict=True)
-    handler = partial(StoreHandler, store=root, idle_timeout=idle_timeout)
+    handler = partial(StoreHandler, store=root, idle_timeout=idle_timeout,
+                      loopback_only=loopback_host(host))  # fmt: skip
     return StoreServer((host, port), handler, max_connections)

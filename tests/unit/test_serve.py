@@ -92,6 +92,66 @@ def test_paths_outside_the_store_are_404(server: tuple[str, int], target: str) -
     assert b"SECRET" not in body and b"root:" not in body
 
 
+def _get_with_host(addr: tuple[str, int], target: str, host: str) -> int:
+    with socket.create_connection(addr, timeout=5) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        return int(s.makefile("rb").readline().split()[1])
+
+
+@pytest.mark.parametrize("index", ["index.html", "index.htm"])
+def test_a_directory_whose_index_leads_out_of_the_store_is_404(
+    store: Path, server: tuple[str, int], index: str
+) -> None:
+    """The directory's index was opened by the standard handler, following a link to any
+    file on the machine (/etc/passwd, /proc/self/environ)."""
+    (store / "etcd" / "leak").mkdir()
+    (store / "etcd" / "leak" / index).symlink_to(store.parent / "secret.txt")
+    code, body = raw_get(server, "/etcd/leak/")
+    assert code == 404 and b"SECRET" not in body
+    (store / "etcd" / "fine").mkdir()
+    (store / "etcd" / "fine" / index).symlink_to("../20250101T000000/report.html")
+    assert raw_get(server, "/etcd/fine/") == (200, b"<p>the report</p>")
+    assert raw_get(server, "/etcd/fine")[0] == 301  # as the standard handler: add the /
+
+
+def test_a_file_opened_is_checked_where_it_is(store: Path, server: tuple[str, int],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A link swapped in between the check of the path and its opening is not followed
+    out: what was opened is checked."""
+    import reports.serve as serve
+
+    real_inside = serve._inside
+    calls: list[Path] = []
+
+    def then_swapped(root: Path, target: Path) -> Path | None:
+        found = real_inside(root, target)
+        if not calls and target.name == "report.html":
+            calls.append(target)
+            target.unlink()  # swapped for a link out, after the check
+            target.symlink_to(store.parent / "secret.txt")
+        return found
+
+    monkeypatch.setattr(serve, "_inside", then_swapped)
+    code, body = raw_get(server, "/etcd/20250101T000000/report.html")
+    assert calls and code == 404 and b"SECRET" not in body
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.2:80",
+                                  "[::1]:8080", "app.localhost"])  # fmt: skip
+def test_loopback_names_are_served(server: tuple[str, int], host: str) -> None:
+    assert _get_with_host(server, "/", host) == 200
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example:18042", "10.0.0.5", "[::2]",
+                                  "localhost.attacker.example", ""])  # fmt: skip
+def test_other_host_names_are_refused_on_a_loopback_address(
+    server: tuple[str, int], host: str
+) -> None:
+    """DNS rebinding: a page whose name an attacker points at 127.0.0.1 read the store
+    through the user's browser."""
+    assert _get_with_host(server, "/", host) == 421
+
+
 def test_resolve_rejects_escapes_and_accepts_inside(store: Path) -> None:
     root = store.resolve()
     assert resolve(root, "/etcd/latest/report.html") == root / "etcd/20250101T000000/report.html"
