@@ -126,7 +126,7 @@ def _bank_view(
         bad = isinstance(expected, int | float) and y != expected
         parts.append(
             f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{3 if bad else 1.6}" '
-            f'fill="{_BAD if bad else _OK}"><title>op {idx}: total {escape(str(y))}'
+            f'fill="{_BAD if bad else _OK}"><title>op {escape(str(idx))}: total {escape(str(y))}'
             f"</title></circle>"
         )
     parts += _axis(sx, xlo, xhi, _H - _PAD_B, unit)
@@ -205,11 +205,11 @@ def _lock_view(
             continue
         y = _PAD_T + procs.index(h[0]) * row_h + 2
         bad = (h[0], h[1]) in overlap_starts
-        end = "never released" if h[2] is None else f"release invoked at op {h[2]}"
+        end = "never released" if h[2] is None else f"release invoked at op {escape(str(h[2]))}"
         parts.append(
             f'<rect x="{sx(a):.1f}" y="{y}" width="{max(1.5, sx(b) - sx(a)):.1f}" '
             f'height="{row_h - 4}" fill="{_BAD if bad else _OK}"><title>process '
-            f"{escape(str(h[0]))}: acquired at op {h[1]}, {end}</title></rect>"
+            f"{escape(str(h[0]))}: acquired at op {escape(str(h[1]))}, {end}</title></rect>"
         )
     parts += _axis(sx, xlo, xhi, height - _PAD_B, unit)
     view["svg"] = Markup(

@@ -94,3 +94,15 @@ def test_set_full_view_and_page_render() -> None:
         faults=[],
     )
     assert "Set-full: every element" in html and 'class="coll-lost"' in html
+
+
+def test_op_indices_from_a_foreign_results_json_are_escaped() -> None:
+    """A results.json from elsewhere put markup (a meta refresh) in a lock hold's or a bank
+    total's op index, which went into the page raw."""
+    meta = '<meta http-equiv="refresh" content="0;url=file:///tmp/x">'
+    lock_res = {"checker": "lock", "valid": False, "holds": [[0, meta, meta, 0, 10]],
+                "overlaps": [], "overlap_count": 0}  # fmt: skip
+    bank_res = {"checker": "bank", "valid": True, "totals": [[0, 10, meta]], "total": 10}
+    for view in collection_views({"lock": lock_res, "bank": bank_res}):
+        svg = str(view["svg"])
+        assert "<meta" not in svg and "&lt;meta http-equiv=" in svg, svg
