@@ -61,13 +61,13 @@ def report_cmd(
       clew report store/etcd-register/latest
       clew report tests/data/jepsen-store
     """
-    from harness.jepsen_store import VIEW_DIR, check_jepsen_store, is_jepsen_store
+    from harness.jepsen_store import check_jepsen_store, is_jepsen_store, view_dir
     from harness.store import check_run_dir
     from reports.index import write_index
     from reports.run_report import write_run_report
 
     if is_jepsen_store(run_dir):
-        view = Path(run_dir) / VIEW_DIR
+        view = view_dir(Path(run_dir))  # (not a link: clew writes and deletes in it)
         if (view / "results.json").is_file():
             out = write_run_report(view, max_memory=max_memory, max_ops=max_ops)
         else:

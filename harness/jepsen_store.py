@@ -37,6 +37,7 @@ __all__ = [
     "is_jepsen_store",
     "jepsen_verdict",
     "read_jepsen_results",
+    "view_dir",
 ]
 
 #: Where clew keeps its view of a Jepsen run, inside the Jepsen run directory.
@@ -191,6 +192,20 @@ def _link_node_logs(store: Path, view: Path) -> None:
 DEFAULT_TIME_LIMIT = 300.0
 
 
+def view_dir(store: Path) -> Path:
+    """``store/clew``, where clew keeps its view of the Jepsen run, if clew may write there:
+    :class:`InputError` if it is a link (clew would write, and delete, wherever it points)
+    or something other than a directory."""
+    view = store / VIEW_DIR
+    if view.is_symlink():
+        raise InputError(f"{view}: is a symbolic link; clew keeps its view of the Jepsen run "
+                         "there and writes only inside the store: move it away")  # fmt: skip
+    if view.exists() and not view.is_dir():
+        raise InputError(f"{view}: exists and is not a directory; clew keeps its view of the "
+                         "Jepsen run there: move it away")  # fmt: skip
+    return view
+
+
 def check_jepsen_store(
     path: str | Path,
     *,
@@ -226,13 +241,7 @@ def check_jepsen_store(
                              "reads only the store's own files: copy it in instead")  # fmt: skip
     if model is not None and model not in _model_names():  # before reading the history
         raise ConfigError(f"unknown model {model!r}; choose one of {_model_choices()}")
-    view = store / VIEW_DIR
-    if view.is_symlink():  # clew would write (and delete) wherever it points
-        raise InputError(f"{view}: is a symbolic link; clew keeps its view of the Jepsen run "
-                         "there and writes only inside the store: move it away")  # fmt: skip
-    if view.exists() and not view.is_dir():
-        raise InputError(f"{view}: exists and is not a directory; clew keeps its view of the "
-                         "Jepsen run there: move it away")  # fmt: skip
+    view = view_dir(store)
     started = time.monotonic()
     memory = DEFAULT_MAX_BYTES if max_memory is None else max_memory
     budget = ReadBudget(time.perf_counter(), time_limit, memory)

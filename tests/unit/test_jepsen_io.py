@@ -114,10 +114,17 @@ def test_links_planted_in_a_store_do_not_make_clew_write_outside_it(tmp_path: Pa
     (elsewhere / "nodes" / "keep").mkdir(parents=True)
     (elsewhere / "nodes" / "keep" / "notes.txt").write_text("mine")
     (elsewhere / "bashrc").write_text("mine")
+    (elsewhere / "results.json").write_text('{"valid": true, "checkers": {}}')
+    (elsewhere / "report.html").write_text("mine")
     store = _copy(tmp_path)
     (store / "clew").symlink_to(elsewhere)
-    code, out = _clew("analyze", str(store))
-    assert code == 254 and f"{store / 'clew'}: is a symbolic link" in out, out
+    # (`report` took a short cut when clew/results.json existed, and wrote through the link)
+    for command in ("analyze", "report"):
+        code, out = _clew(command, str(store))
+        assert code == 254 and f"{store / 'clew'}: is a symbolic link" in out, out
+    assert (elsewhere / "report.html").read_text() == "mine"
+    (elsewhere / "results.json").unlink()
+    (elsewhere / "report.html").unlink()
     (store / "clew").unlink()
     (store / "clew").mkdir()
     (store / "clew" / "nodes").symlink_to(elsewhere / "nodes")
