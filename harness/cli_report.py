@@ -88,7 +88,10 @@ def report_cmd(
     run = Path(run_dir).resolve()
     store = run.parent.parent
     if not no_index and ((store / "index.html").exists() or _looks_like_run(run)):
-        click.echo(f"index: {write_index(store, index_runs)}")
+        try:
+            click.echo(f"index: {write_index(store, index_runs)}")
+        except InputError as e:  # a page that is not clew's: the report stands
+            click.echo(f"index: not written: {e}")
 
 
 def _looks_like_run(run: Path) -> bool:
@@ -134,7 +137,7 @@ def serve_cmd(
     root = Path(store)
     if not root.is_dir():
         raise click.BadParameter(f"{store!r} is not a directory", param_hint="--store")
-    write_index(root, index_runs)
+    write_index(root, index_runs)  # (refused over a page that is not clew's: not a store)
     try:
         server = make_server(root, host, port, idle_timeout, max_connections)
     except OSError as e:  # a host that does not resolve or is not this machine's, a port in use

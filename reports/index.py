@@ -20,7 +20,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ClewError
+from harness.errors import ClewError, InputError
 from harness.record import remove_stale_temporaries, replace_file
 from harness.store import special_files
 from reports.index_cache import CACHE_NAME, CachedRow, RowCache, run_key
@@ -153,13 +153,38 @@ def render_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> str:
     return _render(root, _rows(root, None) if root.is_dir() else [], max_runs, None)
 
 
+#: What every page clew writes carries in its head (reports/templates/base.html.j2).
+GENERATOR = b'<meta name="generator" content="clew">'
+
+
+def _not_ours(page: Path) -> str | None:
+    """Why clew may not replace ``page`` (it is a link, not a file, or a page clew did not
+    write), or None if it may (also when there is none)."""
+    if page.is_symlink():
+        return "is a symbolic link"
+    if not page.is_file():  # (nothing there; or a directory, which the write names)
+        return None
+    try:
+        with page.open("rb") as f:
+            head = f.read(4096)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    return None if GENERATOR in head else "is a page clew did not write"
+
+
 def write_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> Path:
     """Write ``index.html`` at the top of ``store`` (atomically) listing its newest
     ``max_runs`` runs (0: every run), and return its path. Only the runs whose files
     changed since the last write are read; the others' rows come from the store's row
     cache, which is then updated (:mod:`reports.index_cache`). Temporary files that a
-    writer killed mid-write left beside the page or the cache are removed once stale."""
+    writer killed mid-write left beside the page or the cache are removed once stale.
+    :class:`InputError`, writing nothing, if an ``index.html`` is there that clew did not
+    write (a web site's page above a run that was copied into it)."""
     root = Path(store)
+    why = _not_ours(root / INDEX_NAME)
+    if why is not None:
+        raise InputError(f"{root / INDEX_NAME}: {why}; clew writes a store's index only over "
+                         "its own: move it away if this is a store")  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
     cache = RowCache.load(root)
     rows = _rows(root, cache)

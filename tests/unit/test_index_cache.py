@@ -260,3 +260,28 @@ def test_a_run_holding_a_fifo_is_left_out_every_time_never_opened(
         html = write_index(store).read_text()
         assert "20260101T000009" not in html and html.count("<tr><td><a href=") == 3
     assert "kv/20260101T000009" not in json.loads((store / CACHE_NAME).read_text())["runs"]
+
+
+def test_a_page_clew_did_not_write_is_never_replaced_by_an_index(tmp_path: Path) -> None:
+    """`clew report site/posts/bobs-run` replaced site/index.html, a web site's own page,
+    with a clew index (a run copied two levels under it looks like a store's run)."""
+    site = tmp_path / "site"
+    run = _run(site, "posts", "bobs-run")
+    (site / INDEX_NAME).write_text("<html>MY WEBSITE</html>")
+    result = CliRunner().invoke(cli, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").is_file()  # the report stands
+    assert f"index: not written: {site / INDEX_NAME}: is a page clew did not write" in (
+        result.output
+    )
+    assert (site / INDEX_NAME).read_text() == "<html>MY WEBSITE</html>"
+    with pytest.raises(reports.index.InputError, match="move it away"):
+        write_index(site)
+    # A link (to anything) is not replaced either; clew's own index is, as always.
+    (site / INDEX_NAME).unlink()
+    (site / INDEX_NAME).symlink_to(run / "report.html")
+    with pytest.raises(reports.index.InputError, match="is a symbolic link"):
+        write_index(site)
+    (site / INDEX_NAME).unlink()
+    first = write_index(site).read_text()
+    assert "bobs-run" in first and write_index(site).read_text() == first

@@ -13,6 +13,9 @@ import pytest
 
 from reports.serve import make_server, resolve
 
+#: A store's index, as clew writes it (`clew serve` replaces only such a page).
+INDEX = '<meta name="generator" content="clew"><p>the index</p>'
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
@@ -21,7 +24,7 @@ def store(tmp_path: Path) -> Path:
     run.mkdir(parents=True)
     (run / "report.html").write_text("<p>the report</p>")
     (root / "etcd" / "latest").symlink_to("20250101T000000")
-    (root / "index.html").write_text("<p>the index</p>")
+    (root / "index.html").write_text(INDEX)
     (tmp_path / "secret.txt").write_text("SECRET outside the store")
     (root / "etcd" / "escape").symlink_to(tmp_path / "secret.txt")
     return root
@@ -62,7 +65,7 @@ def raw_get(addr: tuple[str, int], target: str) -> tuple[int, bytes]:
 
 
 def test_serves_the_index_reports_and_latest(server: tuple[str, int]) -> None:
-    assert raw_get(server, "/") == (200, b"<p>the index</p>")
+    assert raw_get(server, "/") == (200, INDEX.encode())
     assert raw_get(server, "/etcd/20250101T000000/report.html") == (200, b"<p>the report</p>")
     assert raw_get(server, "/etcd/latest/report.html") == (200, b"<p>the report</p>")
     code, body = raw_get(server, "/etcd/")
