@@ -12,7 +12,10 @@ or stronger every ``ok`` read must show the same total. Jepsen's bank checker, p
 
 ``accounts`` and ``total`` default, as in Jepsen (and elle-cli), to the accounts and the
 sum of the first ``ok`` read. Account names are compared as strings, so a JSON history
-(whose object keys are strings) and an EDN one (integer keys) check alike.
+(whose object keys are strings) and an EDN one (integer keys) check alike. Balances that
+are floats round at every transfer (0.3 + 0.3 reads back as 0.2 + 0.4 =
+0.6000000000000001), so a read with a float balance has the right total when it is within
+:data:`FLOAT_TOTAL_TOLERANCE` of it, relative to the sum of its balances' magnitudes.
 
 The result lists each error type with its count and first, worst and last examples, and
 ``totals``: ``[time_ns, total, index]`` of every ``ok`` read (at most
@@ -33,7 +36,23 @@ from checkers.result import UNKNOWN, Result
 from harness.errors import HistoryError
 from harness.history import OK, History
 
-__all__ = ["ERROR_TYPES", "MAX_SERIES_POINTS", "check"]
+__all__ = ["ERROR_TYPES", "FLOAT_TOTAL_TOLERANCE", "MAX_SERIES_POINTS", "check"]
+
+
+def _rounding_apart(total: Any, expected: Any, balances: list[Any]) -> bool:
+    """Whether ``total``, a sum of ``balances`` some of which are floats, differs from
+    ``expected`` by no more than float rounding (see :data:`FLOAT_TOTAL_TOLERANCE`)."""
+    if not any(isinstance(v, float) for v in [*balances, expected]):
+        return False
+    try:
+        scale = max(sum(abs(v) for v in balances), abs(expected))
+        return bool(abs(total - expected) <= FLOAT_TOTAL_TOLERANCE * scale)
+    except TypeError:  # (an expected total that is not a number: not equal)
+        return False
+
+#: How far (relative) a total of float balances may be from the expected one and count as
+#: equal: far above the rounding of a sum, far below any amount a transfer moves.
+FLOAT_TOTAL_TOLERANCE = 1e-9
 
 #: The kinds of error, in Jepsen's order of precedence.
 ERROR_TYPES = ("unexpected-key", "nil-balance", "wrong-total", "negative-value")
@@ -122,7 +141,7 @@ def check(
         nils = sorted(k for k, v in balances.items() if v is None)
         if nils:
             errors["nil-balance"].append({"type": "nil-balance", "index": idx, "nils": nils})
-        if read_total != expected:
+        if read_total != expected and not _rounding_apart(read_total, expected, present):
             errors["wrong-total"].append(
                 {"type": "wrong-total", "index": idx, "total": read_total, "balances": balances}
             )

@@ -13,7 +13,9 @@ So the read must lie in ``[lower, upper]`` where ``lower`` = sure adds + the neg
 possible ones and ``upper`` = sure adds + the positive possible ones. With only
 non-negative adds this is exactly Jepsen's bound (sum of ok adds before the read began;
 sum of non-failed adds invoked before it ended). A read without a numeric value is an
-input error.
+input error. Once a float was added or read, the bounds are widened by the rounding
+error that summing the adds may make (the database's order and ours differ: 0.3 + 0.2 +
+0.1 is 0.6000000000000001, 0.1 + 0.2 + 0.3 is 0.6): 2 · n · ε · Σ|add| for n adds so far.
 
 Result: ``reads`` (``[lower, value, upper, index]``, at most :data:`MAX_LISTED_READS`),
 ``errors`` (the reads out of bounds, at most as many), ``error_count``, ``read_count``.
@@ -23,6 +25,7 @@ nothing contradicts it; ``read_count`` says so).
 
 from __future__ import annotations
 
+import sys
 import time
 from numbers import Number
 from typing import Any
@@ -61,6 +64,7 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
     t0 = time.perf_counter()
     sure_pos = sure_neg = 0  # ok adds completed so far, split by sign
     maybe_pos = maybe_neg = 0  # non-failed adds invoked so far, split by sign
+    magnitude, terms, floats = 0.0, 0, False  # Σ|add| and count of those adds; any float?
     at_invoke: dict[int, tuple[Any, Any]] = {}  # read invoke position -> (sure_pos, sure_neg)
     reads: list[list[Any]] = []
     errors: list[list[Any]] = []
@@ -75,6 +79,8 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
                 j = int(history.pair[pos])
                 if j < 0 or history.type[j] != FAIL:
                     v = _number(history, pos, "add")
+                    magnitude, terms = magnitude + abs(v), terms + 1
+                    floats = floats or isinstance(v, float)
                     if v >= 0:
                         maybe_pos += v
                     else:
@@ -93,11 +99,14 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
             s_pos, s_neg = at_invoke.pop(inv)
             lower, upper = s_pos + maybe_neg, s_neg + maybe_pos
             value = _number(history, pos, "read")
+            floats = floats or isinstance(value, float)
+            # (what summing floats in another order may round differently: see above)
+            slack = 2 * terms * sys.float_info.epsilon * magnitude if floats else 0
             entry = [lower, value, upper, int(history.index[pos])]
             read_count += 1
             if len(reads) < MAX_LISTED_READS:
                 reads.append(entry)
-            if not lower <= value <= upper:
+            if not lower - slack <= value <= upper + slack:
                 error_count += 1
                 if len(errors) < MAX_LISTED_READS:
                     errors.append(entry)

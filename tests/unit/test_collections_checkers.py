@@ -250,6 +250,30 @@ def test_counter_ok_add_counts_its_own_invocations_value() -> None:
     assert [x[:3] for x in r.details["reads"]] == [[1, 1, 3], [3, 3, 3]]
 
 
+def test_counter_float_adds_summed_in_another_order_still_fit() -> None:
+    """Both bounds were 0.6 exactly (every add done before the read), but the lower one was
+    summed in completion order (0.6000000000000001) and the upper in invocation order
+    (0.6): no read could fit."""
+    adds = [inv(0, "add", 0.3), inv(1, "add", 0.2), inv(2, "add", 0.1),
+            ok(2, "add", 0.1), ok(1, "add", 0.2), ok(0, "add", 0.3)]  # fmt: skip
+    for read in (0.6, 0.1 + 0.2 + 0.3, 0.3 + 0.2 + 0.1):
+        assert counter.check(hist(*adds, inv(0, "read"), ok(0, "read", read))).valid is True
+    # A read off by more than rounding is still caught.
+    assert counter.check(hist(*adds, inv(0, "read"), ok(0, "read", 0.61))).valid is False
+    assert counter.check(hist(*adds, inv(0, "read"), ok(0, "read", 0.5))).valid is False
+
+
+def test_bank_float_balances_total_up_to_rounding() -> None:
+    moved = [
+        inv(0, "read"), ok(0, "read", {"a": 0.3, "b": 0.3}),
+        inv(1, "transfer", {"from": "a", "to": "b", "amount": 0.1}),
+        ok(1, "transfer", {"from": "a", "to": "b", "amount": 0.1}),
+    ]  # fmt: skip
+    assert bank.check(hist(*moved, inv(0, "read"), ok(0, "read", {"a": 0.2, "b": 0.4}))).valid
+    wrong = bank.check(hist(*moved, inv(0, "read"), ok(0, "read", {"a": 0.2, "b": 0.3})))
+    assert wrong.valid is False and wrong.details["errors"]["wrong-total"]["count"] == 1
+
+
 def test_counter_fractional_adds_count_as_positive() -> None:
     # An add of 0.5 can only raise the counter: concurrent with a read it widens the upper
     # bound, completed before one it raises both.
