@@ -13,14 +13,17 @@ clients keep reading the whole set (``{"f": "read"}`` completing with a list). J
 * **lost** if it was known, and a read invoked after the last read that saw it, and after
   it was known, lacks it. (A read concurrent with the add that lacks it does not count.)
 * **never-read** otherwise (no read began after it was known, or it was never known).
-* **stale**: stable, but only some time after it was known: its *stable latency* — from
-  known to just after the last read that lacked it, in ms — is positive. It shows how long
-  after the add the element became visible. Invalid only with ``linearizable=True``.
+* **stale**: stable, but only some time after it was known: a read invoked after it was
+  known lacked it. Its *stable latency* — from known to just after the last read that
+  lacked it, in whole ms (so under 1 ms it shows 0; Jepsen counts only the ms, which
+  missed such a read) — shows how long after the add the element became visible.
+  Invalid only with ``linearizable=True``.
 
 Two more anomalies, both invalid: **duplicated** — an element that appears more than once
 in one read (Jepsen means to report this, but its test can never fire: it keeps counts
 ``< 1``; here it is multiplicity ``> 1``); and **unexpected** — an element read that no
-add ever attempted (Jepsen's set-full ignores these).
+add had attempted when the read completed (never, or only later; Jepsen's set-full
+ignores these).
 
 Valid iff nothing is lost, duplicated or unexpected (and, with ``linearizable``, nothing is
 stale); ``"unknown"`` when no element is stable (nothing was ever confirmed).
@@ -34,6 +37,7 @@ counted against the ``budget`` (:mod:`checkers.collections._budget`).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,14 +162,21 @@ def check(history: History, *, linearizable: bool = False, budget: Budget | None
             )
         meter.add(len(raw) + tracked)
         got = ids.of(raw)
-        if (got < 0).any():
-            unexpected.update(hashable(x) for x, i in zip(raw, got.tolist(), strict=True) if i < 0)
-        seen = got[(got >= 0) & (got < tracked)]
-        uniq, counts = np.unique(seen, return_counts=True)
-        if len(uniq) < len(seen):
-            for i, c in zip(uniq[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
-                x = ids.elements[i]
-                dups[x] = max(dups.get(x, 0), c)
+        early = (got < 0) | (got >= tracked)  # never added, or its add not yet invoked
+        if early.any():
+            unexpected.update(hashable(x) for x, e in zip(raw, early.tolist(), strict=True) if e)
+        every, counts = np.unique(got, return_counts=True)
+        if (counts > 1).any():  # (an element never added counts too, by its value)
+            for i, c in zip(every[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
+                if i >= 0:
+                    x = ids.elements[i]
+                    dups[x] = max(dups.get(x, 0), c)
+            if (every[counts > 1] < 0).any():
+                for x, c in Counter(hashable(x) for x, i in zip(raw, got.tolist(), strict=True)
+                                    if i < 0).items():  # fmt: skip
+                    if c > 1:
+                        dups[x] = max(dups.get(x, 0), c)
+        uniq = every[(every >= 0) & (every < tracked)]
         fresh = uniq[known[uniq] < 0]
         known[fresh] = pos
         last_present[uniq] = np.maximum(last_present[uniq], inv)
@@ -214,11 +225,12 @@ def _results(
         outcomes[outcome].append(x)
         known_time = int(tm[e.known]) if e.known >= 0 else None
         latency = None
+        late = stable and e.known >= 0 and e.last_absent > e.known  # (positions: real time)
         if stable and known_time is not None:
             at = int(tm[e.last_absent]) + 1 if e.last_absent >= 0 else 0
             latency = max(0, at - known_time) // _NS_PER_MS
             stable_lat.append(latency)
-            if latency > 0:
+            if late:
                 stale.append(x)
         elif lost and known_time is not None:
             at = int(tm[e.last_present]) + 1 if e.last_present >= 0 else 0
@@ -228,7 +240,7 @@ def _results(
             {
                 "element": x,
                 "outcome": outcome,
-                "stale": stable and bool(latency),
+                "stale": late,
                 "duplicated": dups.get(x, 0),
                 "add": e.add_type,
                 "add_index": int(history.index[e.add_invoke]),
@@ -258,7 +270,7 @@ def _results(
     if dups:
         causes.append(f"{len(dups)} element(s) duplicated in a read")
     if unexpected:
-        causes.append(f"{len(unexpected)} element(s) read that were never added")
+        causes.append(f"{len(unexpected)} element(s) read that were never added, or not yet")
     if linearizable and stale:
         causes.append(f"{len(stale)} stale element(s) (linearizable set expected)")
     valid: bool | str = not causes

@@ -495,20 +495,33 @@ def test_set_full_element_table_puts_problems_first() -> None:
 def test_set_full_reads_before_an_add_is_invoked_do_not_count_for_it() -> None:
     h = hist(
         inv(1, "read"),
-        ok(1, "read", [0]),  # before 0's add: neither present nor unexpected
+        ok(1, "read", [0]),  # before 0's add: not present, but unexpected (from the future)
         A,
         A_,
         inv(1, "read"),
-        ok(1, "read", [0, 1]),  # before 1's add: 1 does not count
+        ok(1, "read", [0, 1]),  # before 1's add: 1 does not count, but is unexpected
         inv(0, "add", 1),
         ok(0, "add", 1),
     )
     r = set_full.check(h)
-    assert r.valid is True and r.details["read_count"] == 2
+    assert r.valid is False and r.details["read_count"] == 2
     assert (r.details["stable_count"], r.details["never_read"]) == (1, [1])
-    assert r.details["unexpected"] == []
+    assert r.details["unexpected"] == [0, 1]
+    assert "2 element(s) read that were never added, or not yet" in (r.cause or "")
     row = next(row for row in r.details["elements"] if row["element"] == 0)
     assert (row["outcome"], row["known_index"], row["last_present_index"]) == ("stable", 3, 4)
+
+
+def test_set_full_a_duplicate_is_counted_whenever_the_read_ran() -> None:
+    """A read that ended before the element's add began, with the element twice, was
+    called valid: its elements were dropped before duplicates were counted."""
+    h = hist(inv(0, "read"), ok(0, "read", [1, 1]), inv(1, "add", 1), ok(1, "add", 1),
+             inv(0, "read"), ok(0, "read", [1]))  # fmt: skip
+    r = set_full.check(h)
+    assert r.valid is False and r.details["duplicated"] == [[1, 2]]
+    never = set_full.check(hist(A, A_, inv(0, "read"), ok(0, "read", [0, 9, 9])))
+    assert never.valid is False and never.details["duplicated"] == [[9, 2]]
+    assert never.details["unexpected"] == [9]
 
 
 def test_set_full_a_repeated_add_does_not_overwrite_the_first() -> None:
