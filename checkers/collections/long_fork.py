@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from checkers.collections._budget import Budget, Meter
-from checkers.collections._ops import client_ops, op_summary
+from checkers.collections._ops import client_ops, hashable, op_summary
 from checkers.result import UNKNOWN, Result
 from harness.history import INVOKE, OK, History
 
@@ -49,8 +49,7 @@ def _mops(value: Any) -> list[tuple[str, Any, Any]] | None:
     for m in value:
         if not isinstance(m, list | tuple) or len(m) != 3 or not isinstance(m[0], str):
             return None
-        k = tuple(m[1]) if isinstance(m[1], list) else m[1]
-        out.append((m[0], k, m[2]))
+        out.append((m[0], hashable(m[1]), m[2]))
     return out
 
 

@@ -710,6 +710,14 @@ def test_long_fork_values_differing_between_reads_far_apart_are_illegal() -> Non
     assert r.valid == "unknown" and "different values of key 0 (1, 2)" in (r.cause or "")
 
 
+def test_long_fork_keys_may_be_maps_or_nested_lists() -> None:
+    """A map key, or a list holding a list, was unhashable: a TypeError, a crash."""
+    for k in ({"k": 1}, [[1], 2]):
+        h = hist(inv(0, "write", [["w", k, 1]]), ok(0, "write", [["w", k, 1]]),
+                 inv(1, "read", [["r", k, None]]), ok(1, "read", [["r", k, 1]]))  # fmt: skip
+        assert long_fork.check(h).valid is True
+
+
 def test_long_fork_write_attempts_count_whatever_their_outcome() -> None:
     # As in Jepsen (it looks at invocations): a write that may have happened (info) and a
     # second write of the same key make the history illegal.
