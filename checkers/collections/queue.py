@@ -15,16 +15,19 @@ list of values; Jepsen expands a drain into one dequeue per value).
 Valid iff nothing is lost or unexpected and, unless ``duplicates_allowed`` (an
 at-least-once queue), nothing is duplicated — Jepsen reports duplicates but does not fail
 on them. One refinement: a dequeue or drain with an unknown outcome (``info``) may have
-taken elements nobody saw. When there are such ops and at least as many lost elements
-could be explained by them (any info drain explains any number), the verdict is
+taken elements nobody saw. When every lost element could be explained by them (each
+unknown dequeue one, each unknown drain any number, among the elements whose enqueue
+began before it ended), the verdict is
 ``"unknown"`` rather than invalid: a definite *lost* needs more lost elements than unknown
-dequeues could have taken.
+dequeues could have taken, counting only those that ended after the element's enqueue
+began.
 
 **linearizable queue**: when the history has at most ``linear_max_ops`` client ops (a
 small history), it is also checked with :mod:`checkers.linear`'s FIFO model
 (``linearizable-queue``)
 (drained values become concurrent dequeues within the drain's window, so any order is
-allowed). ``linear_max_ops=0`` turns that off. A drain of unknown outcome (``info``, or
+allowed, and so does one dequeue that found the queue empty: a drain ends when nothing is
+left). ``linear_max_ops=0`` turns that off. A drain of unknown outcome (``info``, or
 never completed) may have taken any of the values at the queue's head: it becomes as many
 concurrent dequeues of unknown outcome as values could still be there (dropping it would
 make the values it took look skipped; skipping the FIFO check would miss values dequeued
@@ -71,6 +74,12 @@ def check_total(
     dequeues: Counter[Any] = Counter()
     unknown_dequeues = 0
     unknown_drains = 0
+    # Where each dequeue / drain of unknown outcome ended (len(history): never), and
+    # where each value's first enqueue was invoked: one that ended before a value was
+    # enqueued cannot have taken it.
+    unknown_ends: list[int] = []
+    drain_ends: list[int] = []
+    first_invoke: dict[Any, int] = {}
     enq, drain = history.f_code("enqueue"), history.f_code("drain")
     meter = Meter(budget, "total-queue")
     for pos in client_ops(history, "enqueue", "dequeue", "drain"):
@@ -78,7 +87,9 @@ def check_total(
         t, f = int(history.type[pos]), int(history.f[pos])
         if f == enq:
             if t == INVOKE:
-                attempts[hashable(history.value_of(pos))] += 1
+                x = hashable(history.value_of(pos))
+                attempts[x] += 1
+                first_invoke.setdefault(x, pos)
             elif t == OK:
                 enqueues[hashable(history.value_of(int(history.pair[pos])))] += 1
             continue
@@ -86,10 +97,12 @@ def check_total(
             if history.pair[pos] < 0:  # never completed
                 unknown_dequeues += f != drain
                 unknown_drains += f == drain
+                (drain_ends if f == drain else unknown_ends).append(len(history))
             continue
         if t == INFO:
             unknown_dequeues += f != drain
             unknown_drains += f == drain
+            (drain_ends if f == drain else unknown_ends).append(pos)
         if t != OK:
             continue
         value = history.value_of(pos)
@@ -123,7 +136,7 @@ def check_total(
     if causes:
         valid = False
     only_lost = n_lost and not unexpected and not (duplicated and not duplicates_allowed)
-    if only_lost and (unknown_drains or unknown_dequeues >= n_lost):
+    if only_lost and _may_have_been_taken(lost, first_invoke, unknown_ends, drain_ends):
         valid = UNKNOWN
         causes[-1] += (
             f", but {unknown_dequeues} dequeue(s) and {unknown_drains} drain(s) have unknown "
@@ -152,13 +165,43 @@ def check_total(
     )
 
 
+def _may_have_been_taken(
+    lost: Counter[Any], first_invoke: dict[Any, int], ends: list[int], drain_ends: list[int]
+) -> bool:
+    """Whether the dequeues and drains of unknown outcome, which ended at the positions
+    ``ends`` and ``drain_ends``, may have taken every ``lost`` value between them: each
+    dequeue one value, each drain any number, and only values whose enqueue was invoked
+    before it ended. (A value an unknown drain may have taken is explained; the others
+    need a dequeue each, and since a dequeue that can take a value can take every value
+    enqueued earlier, Hall's condition is checked from the latest-enqueued value down.)"""
+    last_drain = max(drain_ends, default=-1)
+    starts = sorted(
+        (
+            first_invoke[x]
+            for x, n in lost.items()
+            for _ in range(n)
+            if first_invoke[x] >= last_drain
+        ),
+        reverse=True,
+    )
+    latest = sorted(ends, reverse=True)
+    able = 0  # unknown dequeues that ended after the current value's enqueue was invoked
+    for needed, start in enumerate(starts, 1):
+        while able < len(latest) and latest[able] > start:
+            able += 1
+        if able < needed:
+            return False
+    return True
+
+
 def expand_drains(history: History) -> History:
     """``history`` with every ``ok`` drain of values ``[a, b, ...]`` replaced by concurrent
-    ``ok`` dequeues of ``a``, ``b``, ... spanning the drain's invocation and completion
-    (one fresh process each); every drain of unknown outcome (``info``, or never
-    completed) by as many concurrent dequeues of unknown outcome as values could still
-    have been in the queue (each may have taken the head, or not: any prefix of what was
-    there); ``fail`` drains dropped. Other ops are unchanged."""
+    ``ok`` dequeues of ``a``, ``b``, ... and one that found the queue empty (a drain ends
+    when nothing is left: ``drain -> []`` says the queue was empty), spanning the drain's
+    invocation and completion (one fresh process each); every drain of unknown outcome
+    (``info``, or never completed) by as many concurrent dequeues of unknown outcome as
+    values could still have been in the queue (each may have taken the head, or not: any
+    prefix of what was there); ``fail`` drains dropped. Other ops are unchanged."""
     drain = history.f_code("drain")
     if drain < 0:
         return history
@@ -173,7 +216,7 @@ def expand_drains(history: History) -> History:
         outcome = completion_type(history, i)
         values = history.value_of(done) if outcome == OK else None
         if outcome == OK and isinstance(values, list | tuple):
-            takes[i] = len(values)
+            takes[i] = len(values) + 1  # (and the dequeue that found it empty)
         elif outcome == INFO:
             takes[i] = unseen
         else:
@@ -199,7 +242,10 @@ def expand_drains(history: History) -> History:
         invoked = i if op.type == "invoke" else int(history.pair[i])
         if invoked not in base:
             continue
-        taken = history.value_of(i) if op.type == "ok" else [None] * takes[invoked]
+        if op.type == "ok":
+            taken = [*history.value_of(i), None]
+        else:
+            taken = [None] * takes[invoked]
         for k, v in enumerate(taken):
             b.add(
                 type=op.type,  # invoke, ok, or info

@@ -940,20 +940,71 @@ def test_expand_drains_makes_concurrent_dequeues_by_fresh_processes() -> None:
         ok(2, "drain", [3]),  # the next fresh process
     )
     e = queue.expand_drains(h)
+    # Each ok drain also becomes a dequeue that found the queue empty (its last one).
     assert [(e[i].process, e[i].type, e[i].f, e[i].value) for i in range(len(e))] == [
+        (4, "invoke", "dequeue", None),
+        (4, "ok", "dequeue", None),
         (1, "invoke", "enqueue", 1),
         (1, "ok", "enqueue", 1),
         (1, "invoke", "enqueue", 2),
         (1, "ok", "enqueue", 2),
-        (4, "invoke", "dequeue", None),
         (5, "invoke", "dequeue", None),
-        (4, "ok", "dequeue", 2),
-        (5, "ok", "dequeue", 1),
+        (6, "invoke", "dequeue", None),
+        (7, "invoke", "dequeue", None),
+        (5, "ok", "dequeue", 2),
+        (6, "ok", "dequeue", 1),
+        (7, "ok", "dequeue", None),
         (1, "invoke", "enqueue", 3),
         (1, "ok", "enqueue", 3),
-        (6, "invoke", "dequeue", None),
-        (6, "ok", "dequeue", 3),
+        (8, "invoke", "dequeue", None),
+        (9, "invoke", "dequeue", None),
+        (8, "ok", "dequeue", 3),
+        (9, "ok", "dequeue", None),
     ]
+
+
+def test_a_drain_says_the_queue_was_empty() -> None:
+    """`drain -> []` (and a drain that returned some values) dropped out of the FIFO check:
+    a value enqueued before it and dequeued after it was called valid."""
+    h = hist(inv(0, "enqueue", 1), ok(0, "enqueue", 1), inv(1, "drain"), ok(1, "drain", []),
+             inv(0, "dequeue"), ok(0, "dequeue", 1))  # fmt: skip
+    assert queue.check(h).valid is False
+    h = hist(inv(0, "enqueue", 1), ok(0, "enqueue", 1), inv(0, "enqueue", 2),
+             ok(0, "enqueue", 2), inv(1, "drain"), ok(1, "drain", [1]), inv(0, "dequeue"),
+             ok(0, "dequeue", 2))  # fmt: skip
+    assert queue.check(h).valid is False
+    # A value enqueued while the drain ran may have come after its last dequeue.
+    h = hist(inv(1, "drain"), inv(0, "enqueue", 1), ok(0, "enqueue", 1), ok(1, "drain", []),
+             inv(0, "dequeue"), ok(0, "dequeue", 1))  # fmt: skip
+    assert queue.check(h).valid is True
+
+
+def test_a_loss_no_unknown_dequeue_could_explain_is_invalid() -> None:
+    """An info dequeue that ended before the value was enqueued made a definite loss
+    "unknown"; so did any info drain, wherever it was."""
+    before = [inv(0, "dequeue"), info(0, "dequeue")]
+    lost = [inv(1, "enqueue", 1), ok(1, "enqueue", 1), inv(1, "drain"), ok(1, "drain", [])]
+    assert queue.check_total(hist(*before, *lost)).valid is False
+    drain_before = [inv(0, "drain"), info(0, "drain")]
+    assert queue.check_total(hist(*drain_before, *lost)).valid is False
+    # Ended after the enqueue began: it may have taken the value.
+    during = [inv(1, "enqueue", 1), inv(0, "dequeue"), ok(1, "enqueue", 1), info(0, "dequeue"),
+              inv(1, "drain"), ok(1, "drain", [])]  # fmt: skip
+    assert queue.check_total(hist(*during)).valid == "unknown"
+    # Two values lost, one unknown dequeue after both: not enough; an unknown drain is.
+    two = [inv(1, "enqueue", 1), ok(1, "enqueue", 1), inv(1, "enqueue", 2), ok(1, "enqueue", 2)]
+    assert queue.check_total(hist(*two, inv(0, "dequeue"), info(0, "dequeue"))).valid is False
+    assert queue.check_total(hist(*two, inv(0, "dequeue"), info(0, "dequeue"), inv(2, "dequeue")
+                                  )).valid == "unknown"  # fmt: skip
+    assert queue.check_total(hist(*two, inv(0, "drain"), info(0, "drain"))).valid == "unknown"
+    # A dequeue that can take the later value can take the earlier one: Hall's condition.
+    mixed = [inv(1, "enqueue", 1), ok(1, "enqueue", 1), inv(0, "dequeue"), info(0, "dequeue"),
+             inv(1, "enqueue", 2), ok(1, "enqueue", 2), inv(2, "dequeue"),
+             info(2, "dequeue")]  # fmt: skip
+    assert queue.check_total(hist(*mixed)).valid == "unknown"
+    late_first = [inv(0, "dequeue"), info(0, "dequeue"), *two, inv(2, "dequeue"),
+                  info(2, "dequeue")]  # fmt: skip
+    assert queue.check_total(hist(*late_first)).valid is False
 
 
 def test_queue_jepsen_model_cases_and_linearizability() -> None:
