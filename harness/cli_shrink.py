@@ -45,7 +45,9 @@ _VERDICT = {True: "valid", False: "INVALID", "unknown": "unknown"}
     show_default=True,
     help="Runs the whole search may make.",
 )
-@click.option("--store", default=None, help="Where the reruns are stored.  [default: as the run]")
+@click.option(
+    "--store", default=None, help="Where the reruns are stored.  [default: the store of RUN_DIR]"
+)
 @click.option(
     "--suite",
     "suite_file",
@@ -90,7 +92,8 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     stored_workload(stored, suite, run / "spec.json")
     spec = rerun_spec(stored, run / "spec.json", suite_file=suite_file, store=store,
                       cluster_state_dir=cluster_state_dir,
-                      cluster_options=cluster_options(cluster_opts))  # fmt: skip
+                      cluster_options=cluster_options(cluster_opts),
+                      on_a_cluster=True)  # fmt: skip
     # The stored run's own mistakes (an option value, a kind its nodes cannot have), named
     # by its spec.json before any rerun brings a cluster up.
     check_stored_before_cluster(spec, ledger_schedule(run / "faults.jsonl").steps, suite,

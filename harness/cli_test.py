@@ -65,10 +65,14 @@ def rerun_cluster_flags(command: Any) -> Any:
     option = click.option(
         "--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
         help="A cluster provider option (repeatable) over the run's own, e.g. "
-             "subnet=10.77.5.0/24 with a --cluster-state-dir of its own.")  # fmt: skip
+             "subnet=10.77.5.0/24 with a --cluster-state-dir of its own. The hosts, "
+             "programs, keys and images of a run's cluster (a static provider's hosts, "
+             "an engine, a VM image) are never taken from the run: name them here "
+             "again.")  # fmt: skip
     state_dir = click.option(
         "--cluster-state-dir", default=None,
-        help="Run on the cluster in this state dir.  [default: the run's own]")  # fmt: skip
+        help="Run on the cluster in this state dir.  [default: the run's own, if a "
+             "cluster of clew's is there or nothing is]")  # fmt: skip
     return state_dir(option(command))
 
 
@@ -607,7 +611,7 @@ def _analyze_jepsen(
 @click.command("replay", short_help="Run a stored run's fault schedule again.")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--store", default=None,
-              help="Where the new run is stored.  [default: as the old run]")
+              help="Where the new run is stored.  [default: the store that holds RUN_DIR]")
 @click.option("--suite", "suite_file", default=None, metavar="FILE", help=_STORED_SUITE_HELP)
 @rerun_cluster_flags
 @click.option("--no-progress", is_flag=True, help="No live progress line.")
@@ -623,7 +627,9 @@ def replay_cmd(run_dir: str, store: str | None, suite_file: str | None,
     interleaving: compare the verdicts over a few replays. As with `clew analyze`, a run of
     a suite file needs --suite FILE: clew never executes a file a stored run names.
     It runs on the run's own cluster unless --cluster-state-dir names another (with
-    --cluster-option, e.g. a subnet of its own). Exit codes as `clew test`.
+    --cluster-option, e.g. a subnet of its own); nor does a stored run choose the hosts,
+    programs, keys or images of the cluster (a run on static hosts needs --cluster-option
+    hosts=... again). Exit codes as `clew test`.
 
     \b
     Examples:

@@ -1269,6 +1269,19 @@ def stored_workload(stored: RunSpec, suite: Suite, spec_path: Path) -> str:
     return name
 
 
+#: Cluster options that name machines to connect to, programs to run or keys to use: a
+#: stored run (which may come from anyone) never chooses them for a new run, as it never
+#: chooses a suite file; the user names them again (``--cluster-option``).
+YOURS_TO_NAME: dict[str, tuple[str, ...]] = {
+    "static": ("hosts", "nodes_file", "user", "port", "key_file", "password_env",
+               "known_hosts", "insecure_host_keys"),
+    "vagrant": ("vagrant", "box", "image"),
+    "docker": ("engine", "runtime", "image"),
+    "podman": ("engine", "runtime", "image"),
+    "qemu": ("image",),
+}  # fmt: skip
+
+
 def rerun_spec(
     stored: RunSpec,
     spec_path: str | Path,
@@ -1277,22 +1290,80 @@ def rerun_spec(
     store: str | None = None,
     cluster_state_dir: str | None = None,
     cluster_options: Mapping[str, Any] | None = None,
+    on_a_cluster: bool = False,
 ) -> TestSpec:
     """The spec to run a stored run (``stored``, read from ``spec_path``) again with, as
-    ``clew replay`` and ``clew shrink`` do: its own, validated, with the suite the user
-    named (``suite_file``) in place of the stored one (validating a spec may load its
-    suite), and on the cluster and in the store the user named, if any
-    (``cluster_options`` over the stored ones)."""
+    ``clew replay`` and ``clew shrink`` do (``on_a_cluster``), or to check it again
+    (``clew analyze``): its own, validated, with the suite the user named
+    (``suite_file``) in place of the stored one (validating a spec may load its suite),
+    in the store the user named (default: the one that holds the run, not the one its
+    spec names), and on the cluster the user named, if any (``cluster_options`` over the
+    stored ones).
+
+    On a cluster, what the stored spec says of the cluster is taken only where it cannot
+    reach beyond what the user chose: its state directory only if a cluster of clew's is
+    there (or nothing, or an empty directory: it is made), and none of :data:`YOURS_TO_NAME` (hosts,
+    programs, keys, images) unless the user names it again: :class:`ConfigError` saying
+    which, otherwise."""
     fields = stored.spec_fields()
     if suite_file is not None:
         fields["suite"] = suite_file
-    if store is not None:
-        fields["store"] = store
+    fields["store"] = store if store is not None else str(Path(spec_path).parent.parent.parent)
+    if on_a_cluster:
+        _check_cluster_is_yours(fields, spec_path, cluster_state_dir, cluster_options or {})
     if cluster_state_dir is not None:
         fields["cluster_state_dir"] = cluster_state_dir
     if cluster_options:
         fields["cluster_options"] = {**(fields.get("cluster_options") or {}), **cluster_options}
     return stored_spec(fields, str(spec_path))
+
+
+def _empty_dir(path: Path) -> bool:
+    """Whether ``path`` is a directory with nothing in it."""
+    try:
+        return path.is_dir() and not any(path.iterdir())
+    except OSError:
+        return False
+
+
+def _check_cluster_is_yours(
+    fields: Mapping[str, Any],
+    spec_path: str | Path,
+    cluster_state_dir: str | None,
+    given: Mapping[str, Any],
+) -> None:
+    """:class:`ConfigError` if the stored spec ``fields`` would choose, for a new run, a
+    cluster state directory clew did not make or an option of :data:`YOURS_TO_NAME` the
+    user did not name again (see :func:`rerun_spec`)."""
+    from clusters.base import CLUSTER_FILE
+
+    stored_dir = fields.get("cluster_state_dir")
+    state = Path(stored_dir) if isinstance(stored_dir, str) and stored_dir else None
+    # (a directory that is not there, or empty, is made a cluster's, holding only clew's
+    # files; one that holds anything else must be a cluster's: clew writes and removes
+    # files in it)
+    if cluster_state_dir is None and state is not None and (
+        state.is_symlink()
+        or (state.exists() and not (state / CLUSTER_FILE).is_file() and not _empty_dir(state))
+    ):
+        raise ConfigError(
+            f"{spec_path}: the run was made on the cluster in {stored_dir}, which holds no "
+            f"cluster of clew's ({CLUSTER_FILE}); clew does not use a directory a stored "
+            "run names for its cluster: name one with --cluster-state-dir"
+        )
+    options = fields.get("cluster_options") or {}
+    provider = str(fields.get("provider") or "local")
+    if not isinstance(options, Mapping):
+        return  # (validating the spec names this mistake)
+    named = [k for k in YOURS_TO_NAME.get(provider, ()) if k in options and k not in given]
+    if named:
+        values = ", ".join(f"{k}={options[k]!r}" for k in named)
+        flags = " ".join(f"--cluster-option {k}=..." for k in named)
+        raise ConfigError(
+            f"{spec_path}: the run's {provider} cluster names {values}; clew does not take "
+            "the machines, programs, keys or images a new run uses from a stored run "
+            f"(it may come from anyone): name them again with {flags}"
+        )
 
 
 def _stored_run(run_dir: str | Path) -> tuple[RunDir, RunSpec]:
@@ -1409,7 +1480,7 @@ def replay_run(
                     read.damage_note())  # fmt: skip
     spec = rerun_spec(stored, run.spec, suite_file=suite_file, store=store,
                       cluster_state_dir=cluster_state_dir,
-                      cluster_options=cluster_options)  # fmt: skip
+                      cluster_options=cluster_options, on_a_cluster=True)  # fmt: skip
     check_stored_before_cluster(spec, steps, suite, run.spec)
     return run_test(
         spec,

@@ -500,3 +500,60 @@ def test_the_report_of_an_agent_journal_record_whose_kind_is_a_list(tmp_path: Pa
     journal.write_text(journal.read_text() + json.dumps(rec) + "\n")
     code, out = clew("report", str(run), "--no-index")
     assert code == 0, out
+
+
+def _replayable(tmp_path: Path, **fields: Any) -> Path:
+    run = _run(tmp_path)
+    spec = json.loads((run / "spec.json").read_text())
+    (run / "spec.json").write_text(json.dumps({**spec, **fields}))
+    intent = {"seq": 1, "kind": "pause", "f": "start-pause", "event": "intent", "at": 1.0,
+              "value": {"targets": "one", "nodes": ["n1"]}}  # fmt: skip
+    (run / "faults.jsonl").write_text(json.dumps(intent) + "\n")
+    (run / "results.json").write_text('{"valid": false}')
+    return run
+
+
+def test_a_stored_run_does_not_choose_the_hosts_or_programs_a_replay_uses(
+    tmp_path: Path,
+) -> None:
+    """`clew replay` of a run from elsewhere connected, as root and without checking host
+    keys, to the hosts its spec.json named, and ran the programs it named; as a suite
+    file, those are the user's to name again."""
+    run = _replayable(tmp_path, provider="static", cluster_options={
+        "hosts": "prod-db1.internal,prod-db2.internal", "insecure_host_keys": True})  # fmt: skip
+    again = ["--store", str(tmp_path / "again"), "--cluster-state-dir", str(tmp_path / "c")]
+    for command in (["replay", str(run), "--no-progress"], ["shrink", str(run)]):
+        code, out = clew(*command, *again)
+        assert code == 254, out
+        assert "cluster names hosts='prod-db1.internal,prod-db2.internal', " in out, out
+        assert "--cluster-option hosts=... --cluster-option insecure_host_keys=..." in out
+    run = _replayable(tmp_path / "v", provider="vagrant", cluster_options={"vagrant": "/tmp/x"})
+    code, out = clew("replay", str(run), "--no-progress", *again)
+    assert code == 254 and "names vagrant='/tmp/x'" in out, out
+
+
+def test_a_stored_run_does_not_choose_a_directory_for_the_replays_cluster(
+    tmp_path: Path,
+) -> None:
+    """Its cluster_state_dir was taken as it was: clew wrote, and took down, the cluster's
+    files in any directory a run named."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    run = _replayable(tmp_path, cluster_state_dir=str(precious))
+    code, out = clew("replay", str(run), "--no-progress")
+    assert code == 254, out
+    assert f"the run was made on the cluster in {precious}, which holds no cluster" in out
+    assert sorted(p.name for p in precious.iterdir()) == ["notes.txt"]
+
+
+def test_a_replay_is_stored_beside_the_run_not_where_its_spec_says(tmp_path: Path) -> None:
+    from harness.record import RunSpec
+    from harness.runner import rerun_spec
+
+    run = _replayable(tmp_path, store="/elsewhere/victim")
+    stored = RunSpec.read(run)
+    assert stored is not None
+    spec = rerun_spec(stored, run / "spec.json", on_a_cluster=True)
+    assert spec.store == str(run.parent.parent)
+    assert rerun_spec(stored, run / "spec.json", store="mine").store == "mine"
