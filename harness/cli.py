@@ -37,6 +37,7 @@ from checkers.linear.budget import (
 from harness.errors import ClewError, ConfigError, InputError
 from harness.output_paths import check_page_path, check_writable, make_dir
 from harness.sizes import parse_size, show_size
+from harness.terminal import shown
 
 __all__ = ["main"]
 
@@ -171,11 +172,11 @@ class _Group(click.Group):
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(130)
-        except InputError as e:
-            click.echo(f"clew: {e}", err=True)
+        except InputError as e:  # (its text may quote a file: shown, not obeyed)
+            click.echo(f"clew: {shown(str(e))}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except ClewError as e:
-            click.echo(f"clew: {e}", err=True)
+            click.echo(f"clew: {shown(str(e))}", err=True)
             sys.exit(EXIT_CRASH)
         except Exception as e:  # a bug: its traceback, and the crash code (1 means invalid)
             traceback.print_exc()

@@ -488,21 +488,25 @@ def _stopped_before_the_run(e: KeyboardInterrupt, i: int, test_count: int) -> No
 
 def _print_outcome(o: Any) -> None:
     from harness.record import verdict_caveats
+    from harness.terminal import shown
+
+    def echo(line: str) -> None:  # (a stored run's text may hold terminal commands)
+        click.echo(shown(line))
 
     checkers = o.results.get("checkers", {})
     wall = f" (wall time {o.wall_seconds:.1f} s)" if o.wall_seconds is not None else ""
-    click.echo(f"{_VERDICT.get(o.valid, 'UNKNOWN')}  {o.ops} ops in {o.duration:.1f} s{wall}")
+    echo(f"{_VERDICT.get(o.valid, 'UNKNOWN')}  {o.ops} ops in {o.duration:.1f} s{wall}")
     for name, r in checkers.items():
         line = f"  {name}: {_VERDICT.get(r.get('valid'), '?')}"
         if r.get("cause"):
             line += f" — {r['cause']}"
-        click.echo(line)
+        echo(line)
     for why in verdict_caveats(o.results):
-        click.echo(f"  {why}")
+        echo(f"  {why}")
     for p in o.problems:
-        click.echo(f"  problem: {p}")
+        echo(f"  problem: {p}")
     report = o.run_dir / "report.html"
-    click.echo(f"report: {report if report.is_file() else o.run_dir}")
+    echo(f"report: {report if report.is_file() else o.run_dir}")
 
 
 _STORED_SUITE_HELP = (
