@@ -39,7 +39,7 @@ from harness.record import (
     verdict,
     write_text_file,
 )
-from harness.store import refuse_special_files
+from harness.store import leads_out, refuse_special_files
 from reports.agent_journal import agent_lines
 from reports.collection_views import collection_views
 from reports.columns import MAX_OPS, op_columns
@@ -472,9 +472,12 @@ def load_run(
         problems.append("no history.jsonl in the run directory")
     logs = []
     nodes = run / "nodes"
-    if nodes.is_dir():
-        for node in sorted(p for p in nodes.iterdir() if p.is_dir()):
-            node_files = sorted(p for p in node.rglob("*") if p.is_file())
+    if nodes.is_dir() and not (nodes.is_symlink() and leads_out(nodes, run)):
+        # (a link out of the run, to /etc/ssh say, would list that directory's files)
+        for node in sorted(p for p in nodes.iterdir() if p.is_dir() and not leads_out(p, run)):
+            node_files = sorted(
+                p for p in node.rglob("*") if p.is_file() and not leads_out(p, run)
+            )
             logs.append(
                 {
                     "name": node.name,

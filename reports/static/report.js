@@ -404,7 +404,7 @@
       var procs = [];
       shown.forEach(function (r) { if (procs.indexOf(r.op.process) < 0) procs.push(r.op.process); });
       procs.sort(function (a, b) { return (typeof a === "number" && typeof b === "number") ? a - b : String(a) < String(b) ? -1 : 1; });
-      var laneOf = {}; procs.forEach(function (p, i) { laneOf[String(p)] = i; });
+      var laneOf = Object.create(null); procs.forEach(function (p, i) { laneOf[String(p)] = i; });
       var left = 60, top = 30, laneH = 34, stepX = Math.max(14, ((drawing.clientWidth || 900) - left - 30) / Math.max(1, endRank + 1));
       var W = left + (endRank + 1) * stepX + 30, H = top + procs.length * laneH + 20;
       var X = function (rk) { return left + rk * stepX; };

@@ -5,17 +5,20 @@
  * textContent only. report.js calls window.clewViews.* with its helpers. */
 (function () {
   "use strict";
-  var FAULT_COLORS = {
-    partition: "#8e44ad", pause: "#16a085", kill: "#6d4c41", packet: "#2c3e50",
-    clock: "#b7950b", "disk-full": "#5d6d7e", "bug": "#d35400"
-  };
+  // A Map, not an object: a kind named "constructor" or "__proto__" (a foreign ledger may
+  // have one) met Object's own properties there, and no chart was drawn.
+  var FAULT_COLORS = new Map([
+    ["partition", "#8e44ad"], ["pause", "#16a085"], ["kill", "#6d4c41"], ["packet", "#2c3e50"],
+    ["clock", "#b7950b"], ["disk-full", "#5d6d7e"], ["bug", "#d35400"]
+  ]);
   var SPARE = ["#1abc9c", "#7d3c98", "#a04000", "#117864", "#4a235a", "#7b7d7d"];
   function faultColor(kind) {
-    if (FAULT_COLORS[kind]) return FAULT_COLORS[kind];
+    kind = String(kind);
+    if (FAULT_COLORS.has(kind)) return FAULT_COLORS.get(kind);
     var h = 0;
     for (var i = 0; i < kind.length; i++) h = (h * 31 + kind.charCodeAt(i)) >>> 0;
-    FAULT_COLORS[kind] = SPARE[h % SPARE.length];
-    return FAULT_COLORS[kind];
+    FAULT_COLORS.set(kind, SPARE[h % SPARE.length]);
+    return FAULT_COLORS.get(kind);
   }
   function alpha(hex, a) {
     var n = parseInt(hex.slice(1), 16);
@@ -443,7 +446,7 @@
       var i = idx[k]; return "client op #" + m.index[i] + " p" + m.lanes[m.lane[i]] + ": " + opText(m, i);
     }
     var controls = h.el("div", { "class": "nv-controls" });
-    var boxes = {};
+    var boxes = Object.create(null);  // (a node named "__proto__" is a key like any)
     names.forEach(function (n) {
       var lab = h.el("label"), cb = h.el("input", { type: "checkbox", "data-node": n }); cb.checked = true;
       boxes[n] = cb; lab.appendChild(cb); lab.appendChild(document.createTextNode(" " + n)); controls.appendChild(lab);

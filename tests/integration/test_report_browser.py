@@ -183,6 +183,25 @@ def test_hostile_values_are_text_and_nothing_executes(tmp_path: Path, csp: bool)
     assert "op #2" in details and "&lt;img src=x onerror=alert(1)&gt;" in details
 
 
+def test_fault_kinds_named_as_object_properties_are_drawn(tmp_path: Path) -> None:
+    """A fault kind "constructor" (or "__proto__") in a foreign faults.jsonl met Object's
+    own property in the colour table: "hex.slice is not a function", no charts."""
+    ops = [{"type": "invoke", "process": 0, "f": "write", "value": 1, "time": 0},
+           {"type": "ok", "process": 0, "f": "write", "value": 1, "time": 10}]  # fmt: skip
+    faults = []
+    for i, kind in enumerate(("constructor", "__proto__", "toString")):
+        faults += [{"time": 2 + i, "kind": kind, "phase": "start", "f": f"start-{kind}",
+                    "event": "applied", "targets": ["n1"]},
+                   {"time": 5 + i, "kind": kind, "phase": "stop", "f": f"stop-{kind}",
+                    "event": "healed"}]  # fmt: skip
+    run = make_run(tmp_path / "store", History.from_ops(ops), "protos", faults=faults)
+    for node in ("__proto__", "constructor"):  # node names from the run's nodes/ too
+        (run / "nodes" / node).mkdir()
+        (run / "nodes" / node / "db.log").write_text("2025-01-02T03:04:05.000Z hello\n")
+    dom, console = browse(write_run_report(run).as_uri())
+    assert console == [] and 'data-rendered="ok"' in dom and 'data-errors="0"' in dom
+
+
 def test_failure_view_names_the_stuck_read_and_labels_processes(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -552,3 +552,6 @@ def test_a_node_log_linked_out_of_the_run_is_not_put_in_the_page(tmp_path: Path)
     (run / "nodes" / "n3").symlink_to(tmp_path)  # a whole node directory linked out
     html = render_run_report(run)
     assert "n1 says hi" in html and "SECRET" not in html
+    # Nor are their names listed among the node's files (nodes/n3 -> /etc/ssh listed the
+    # names and sizes of the host's keys).
+    assert "auth.log" not in html and "planted.log" not in html
