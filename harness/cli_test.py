@@ -66,8 +66,8 @@ def rerun_cluster_flags(command: Any) -> Any:
         "--cluster-option", "cluster_opts", multiple=True, metavar="KEY=VALUE",
         help="A cluster provider option (repeatable) over the run's own, e.g. "
              "subnet=10.77.5.0/24 with a --cluster-state-dir of its own. The hosts, "
-             "programs, keys and images of a run's cluster (a static provider's hosts, "
-             "an engine, a VM image) are never taken from the run: name them here "
+             "programs and keys of a run's cluster (a static provider's hosts, a "
+             "container engine or runtime) are never taken from the run: name them here "
              "again.")  # fmt: skip
     state_dir = click.option(
         "--cluster-state-dir", default=None,
@@ -632,7 +632,7 @@ def replay_cmd(run_dir: str, store: str | None, suite_file: str | None,
     a suite file needs --suite FILE: clew never executes a file a stored run names.
     It runs on the run's own cluster unless --cluster-state-dir names another (with
     --cluster-option, e.g. a subnet of its own); nor does a stored run choose the hosts,
-    programs, keys or images of the cluster (a run on static hosts needs --cluster-option
+    programs or keys of the cluster (a run on static hosts needs --cluster-option
     hosts=... again). Exit codes as `clew test`.
 
     \b

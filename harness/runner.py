@@ -1275,10 +1275,9 @@ def stored_workload(stored: RunSpec, suite: Suite, spec_path: Path) -> str:
 YOURS_TO_NAME: dict[str, tuple[str, ...]] = {
     "static": ("hosts", "nodes_file", "user", "port", "key_file", "password_env",
                "known_hosts", "insecure_host_keys"),
-    "vagrant": ("vagrant", "box", "image"),
-    "docker": ("engine", "runtime", "image"),
-    "podman": ("engine", "runtime", "image"),
-    "qemu": ("image",),
+    "vagrant": ("vagrant",),
+    "docker": ("engine", "runtime"),
+    "podman": ("engine", "runtime"),
 }  # fmt: skip
 
 
@@ -1303,7 +1302,7 @@ def rerun_spec(
     On a cluster, what the stored spec says of the cluster is taken only where it cannot
     reach beyond what the user chose: its state directory only if a cluster of clew's is
     there (or nothing, or an empty directory: it is made), and none of :data:`YOURS_TO_NAME` (hosts,
-    programs, keys, images) unless the user names it again: :class:`ConfigError` saying
+    programs, keys) unless the user names it again: :class:`ConfigError` saying
     which, otherwise."""
     fields = stored.spec_fields()
     if suite_file is not None:
@@ -1361,7 +1360,7 @@ def _check_cluster_is_yours(
         flags = " ".join(f"--cluster-option {k}=..." for k in named)
         raise ConfigError(
             f"{spec_path}: the run's {provider} cluster names {values}; clew does not take "
-            "the machines, programs, keys or images a new run uses from a stored run "
+            "the machines, programs or keys a new run uses from a stored run "
             f"(it may come from anyone): name them again with {flags}"
         )
 
