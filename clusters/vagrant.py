@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,20 @@ def nodes_from_ssh_config(text: str, names: list[str]) -> list[Node]:
     return nodes
 
 
+#: A Vagrant box name: ``name`` or ``org/name`` (it goes into the Vagrantfile, which is Ruby).
+_BOX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def _box_name(opts: dict[str, Any]) -> str:
+    """The ``box`` option (default :data:`DEFAULT_BOX`), a plain box name: anything else
+    in a Ruby string of the Vagrantfile (``#{...}``) would run as code."""
+    box = str(opts.get("box", DEFAULT_BOX))
+    if not _BOX.match(box):
+        raise ConfigError(f"cluster option box={box!r}: a box is named `name` or `org/name` "
+                          "(letters, digits, ., _ and -)")  # fmt: skip
+    return box
+
+
 class VagrantProvider:
     """Vagrant boxes ``n1..nN`` on a private network. See the module docstring."""
 
@@ -224,6 +239,7 @@ class VagrantProvider:
         else:
             _addresses(opts, spec.nodes)
             _int(opts, "memory", 1024), _int(opts, "cpus", 1)
+            _box_name(opts)
 
     def up(self, spec: ClusterSpec) -> Cluster:
         """Write the Vagrantfile, run ``vagrant up`` and ``vagrant ssh-config``, save the
@@ -237,7 +253,7 @@ class VagrantProvider:
             return up_bridged(spec, opts, self._vagrant(opts), timeout, self.name)
         names = [f"n{i}" for i in range(1, spec.nodes + 1)]
         addresses = _addresses(opts, spec.nodes)
-        box = str(opts.get("box", DEFAULT_BOX))
+        box = _box_name(opts)
         memory, cpus = _int(opts, "memory", 1024), _int(opts, "cpus", 1)
         timeout = float(_int(opts, "timeout", int(UP_TIMEOUT)))
         state_dir = spec.resolved_state_dir()

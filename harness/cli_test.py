@@ -67,7 +67,8 @@ def rerun_cluster_flags(command: Any) -> Any:
         help="A cluster provider option (repeatable) over the run's own, e.g. "
              "subnet=10.77.5.0/24 with a --cluster-state-dir of its own. The hosts, "
              "programs and keys of a run's cluster (a static provider's hosts, a "
-             "container engine or runtime) are never taken from the run: name them here "
+             "container engine or runtime, a Vagrant box) are never taken from the run: "
+             "name them here "
              "again.")  # fmt: skip
     state_dir = click.option(
         "--cluster-state-dir", default=None,

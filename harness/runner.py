@@ -1275,7 +1275,7 @@ def stored_workload(stored: RunSpec, suite: Suite, spec_path: Path) -> str:
 YOURS_TO_NAME: dict[str, tuple[str, ...]] = {
     "static": ("hosts", "nodes_file", "user", "port", "key_file", "password_env",
                "known_hosts", "insecure_host_keys"),
-    "vagrant": ("vagrant",),
+    "vagrant": ("vagrant", "box"),  # (a box not installed is fetched from the network)
     "docker": ("engine", "runtime"),
     "podman": ("engine", "runtime"),
 }  # fmt: skip

@@ -527,9 +527,10 @@ def test_a_stored_run_does_not_choose_the_hosts_or_programs_a_replay_uses(
         assert code == 254, out
         assert "cluster names hosts='prod-db1.internal,prod-db2.internal', " in out, out
         assert "--cluster-option hosts=... --cluster-option insecure_host_keys=..." in out
-    run = _replayable(tmp_path / "v", provider="vagrant", cluster_options={"vagrant": "/tmp/x"})
+    run = _replayable(tmp_path / "v", provider="vagrant", cluster_options={
+        "vagrant": "/tmp/x", "box": "a/b"})  # fmt: skip
     code, out = clew("replay", str(run), "--no-progress", *again)
-    assert code == 254 and "names vagrant='/tmp/x'" in out, out
+    assert code == 254 and "names vagrant='/tmp/x', box='a/b'" in out, out
 
 
 def test_a_stored_run_does_not_choose_a_directory_for_the_replays_cluster(

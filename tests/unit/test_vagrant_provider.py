@@ -213,3 +213,14 @@ def test_a_foreign_vagrantfile_is_left_alone(tmp_path: Path, fake: Path) -> None
     assert (state / "Vagrantfile").read_text() == "# someone else's\n"
     assert calls(fake) == []
     assert os.listdir(state) == ["Vagrantfile"]
+
+
+@pytest.mark.parametrize("box", ['debian/bookworm64#{`touch /tmp/pwned`}', 'a"b', "a/b/c", ""])
+def test_a_box_that_is_not_a_plain_name_is_refused(box: str) -> None:
+    """The box goes into a Ruby string of the Vagrantfile: ``#{...}`` there runs as code
+    when `vagrant up` loads it."""
+    spec = ClusterSpec(provider="vagrant", nodes=1, options={"box": box})
+    with pytest.raises(ConfigError, match="a box is named `name` or `org/name`"):
+        VagrantProvider().check_spec(spec)
+    VagrantProvider().check_spec(ClusterSpec(provider="vagrant", nodes=1,
+                                             options={"box": "debian/bookworm64"}))  # fmt: skip
