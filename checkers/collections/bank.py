@@ -14,8 +14,8 @@ or stronger every ``ok`` read must show the same total. Jepsen's bank checker, p
 sum of the first ``ok`` read. Account names are compared as strings, so a JSON history
 (whose object keys are strings) and an EDN one (integer keys) check alike. Balances that
 are floats round at every transfer (0.3 + 0.3 reads back as 0.2 + 0.4 =
-0.6000000000000001), so a read with a float balance has the right total when it is within
-:data:`FLOAT_TOTAL_TOLERANCE` of it, relative to the sum of its balances' magnitudes.
+0.6000000000000001), so with a float balance a total, or a balance's sign, is judged up
+to the rounding the transfers so far and the sum may make (:func:`float_slack`).
 
 The result lists each error type with its count and first, worst and last examples, and
 ``totals``: ``[time_ns, total, index]`` of every ``ok`` read (at most
@@ -25,34 +25,36 @@ total over time. Valid iff there is no error; ``"unknown"`` when no read complet
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from numbers import Number
 from typing import Any
 
+import numpy as np
+
 from checkers.collections._budget import Budget, Meter
 from checkers.collections._ops import MAX_LISTED, client_ops
 from checkers.result import UNKNOWN, Result
 from harness.errors import HistoryError
-from harness.history import OK, History
+from harness.history import INVOKE, OK, History
 
-__all__ = ["ERROR_TYPES", "FLOAT_TOTAL_TOLERANCE", "MAX_SERIES_POINTS", "check"]
+__all__ = ["ERROR_TYPES", "MAX_SERIES_POINTS", "check", "float_slack"]
 
 
-def _rounding_apart(total: Any, expected: Any, balances: list[Any]) -> bool:
-    """Whether ``total``, a sum of ``balances`` some of which are floats, differs from
-    ``expected`` by no more than float rounding (see :data:`FLOAT_TOTAL_TOLERANCE`)."""
+def float_slack(balances: list[Any], expected: Any, transfers: int) -> float:
+    """How far a read's float balances may be off by rounding alone (0 when none of
+    ``balances`` and ``expected`` is a float): each of the ``transfers`` invoked before
+    the read, and each term of the read's sum, may round by an ε of the largest sum, so
+    2 · (transfers + terms) · ε · max(Σ|balance|, |expected|)."""
     if not any(isinstance(v, float) for v in [*balances, expected]):
-        return False
+        return 0.0
     try:
-        scale = max(sum(abs(v) for v in balances), abs(expected))
-        return bool(abs(total - expected) <= FLOAT_TOTAL_TOLERANCE * scale)
-    except TypeError:  # (an expected total that is not a number: not equal)
-        return False
+        scale = max(float(sum(abs(v) for v in balances)), abs(float(expected)))
+    except (TypeError, OverflowError):  # (not a number, or past a float: no slack)
+        return 0.0
+    return 2 * (transfers + len(balances)) * sys.float_info.epsilon * scale
 
-#: How far (relative) a total of float balances may be from the expected one and count as
-#: equal: far above the rounding of a sum, far below any amount a transfer moves.
-FLOAT_TOTAL_TOLERANCE = 1e-9
 
 #: The kinds of error, in Jepsen's order of precedence.
 ERROR_TYPES = ("unexpected-key", "nil-balance", "wrong-total", "negative-value")
@@ -126,6 +128,8 @@ def check(
     errors: dict[str, list[dict[str, Any]]] = {t: [] for t in ERROR_TYPES}
     series: list[list[Any]] = []
     meter = Meter(budget, "bank")
+    transfer_f = history.f_code("transfer")
+    transfers = np.flatnonzero((history.f == transfer_f) & (history.type == INVOKE))
     for pos in reads:
         balances = _balances(history, pos)
         meter.add(1 + len(balances))
@@ -141,11 +145,12 @@ def check(
         nils = sorted(k for k, v in balances.items() if v is None)
         if nils:
             errors["nil-balance"].append({"type": "nil-balance", "index": idx, "nils": nils})
-        if read_total != expected and not _rounding_apart(read_total, expected, present):
+        slack = float_slack(present, expected, int(np.searchsorted(transfers, pos)))
+        if read_total != expected and not (slack and abs(read_total - expected) <= slack):
             errors["wrong-total"].append(
                 {"type": "wrong-total", "index": idx, "total": read_total, "balances": balances}
             )
-        negative = [v for v in present if v < 0]
+        negative = [v for v in present if v < -slack]
         if negative and not negative_balances:
             errors["negative-value"].append(
                 {"type": "negative-value", "index": idx, "negative": negative, "balances": balances}

@@ -25,6 +25,7 @@ nothing contradicts it; ``read_count`` says so).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from numbers import Number
@@ -53,6 +54,15 @@ def _number(history: History, pos: int, what: str) -> Any:
     return v
 
 
+def _slack(terms: int, magnitude: Any) -> float:
+    """2 · n · ε · Σ|add|: how far summing ``terms`` float adds of total magnitude
+    ``magnitude`` in two orders may round apart (infinite past a float's range)."""
+    try:
+        return 2 * terms * sys.float_info.epsilon * float(magnitude)
+    except OverflowError:
+        return math.inf
+
+
 def check(history: History, *, budget: Budget | None = None) -> Result:
     """Check a counter history (see the module docstring); a pure function of ``history``.
     ``budget``: the time and memory it may take (raises
@@ -64,7 +74,8 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
     t0 = time.perf_counter()
     sure_pos = sure_neg = 0  # ok adds completed so far, split by sign
     maybe_pos = maybe_neg = 0  # non-failed adds invoked so far, split by sign
-    magnitude, terms, floats = 0.0, 0, False  # Σ|add| and count of those adds; any float?
+    magnitude: Any = 0  # Σ|add| of the adds so far (an int while they are ints)
+    terms, floats = 0, False  # how many adds; was any add or read a float?
     at_invoke: dict[int, tuple[Any, Any]] = {}  # read invoke position -> (sure_pos, sure_neg)
     reads: list[list[Any]] = []
     errors: list[list[Any]] = []
@@ -101,7 +112,7 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
             value = _number(history, pos, "read")
             floats = floats or isinstance(value, float)
             # (what summing floats in another order may round differently: see above)
-            slack = 2 * terms * sys.float_info.epsilon * magnitude if floats else 0
+            slack = _slack(terms, magnitude) if floats else 0
             entry = [lower, value, upper, int(history.index[pos])]
             read_count += 1
             if len(reads) < MAX_LISTED_READS:

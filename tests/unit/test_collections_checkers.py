@@ -272,6 +272,24 @@ def test_bank_float_balances_total_up_to_rounding() -> None:
     assert bank.check(hist(*moved, inv(0, "read"), ok(0, "read", {"a": 0.2, "b": 0.4}))).valid
     wrong = bank.check(hist(*moved, inv(0, "read"), ok(0, "read", {"a": 0.2, "b": 0.3})))
     assert wrong.valid is False and wrong.details["errors"]["wrong-total"]["count"] == 1
+    # A balance rounded just below zero is not negative (0.3 - 0.1 - 0.2 = -2.8e-17).
+    drained = [inv(0, "read"), ok(0, "read", {"a": 0.3, "b": 0.7}),
+               inv(0, "read"), ok(0, "read", {"a": 0.3 - 0.1 - 0.2, "b": 1.0})]  # fmt: skip
+    assert bank.check(hist(*drained)).valid is True
+    # The slack is rounding's, not a share of the total: 1000 off a trillion is wrong.
+    big = [inv(0, "read"), ok(0, "read", {"a": 5e11, "b": 5e11}),
+           inv(0, "read"), ok(0, "read", {"a": 5e11, "b": 5e11 + 1000.0})]  # fmt: skip
+    assert bank.check(hist(*big)).valid is False
+
+
+def test_counter_adds_past_a_floats_range_are_summed_exactly() -> None:
+    """Σ|add| began as 0.0, so an add of 10**400 raised OverflowError."""
+    h = hist(inv(0, "add", 10**400), ok(0, "add", 10**400), inv(0, "read"),
+             ok(0, "read", 10**400))  # fmt: skip
+    assert counter.check(h).valid is True
+    h = hist(inv(0, "add", 10**400), ok(0, "add", 10**400), inv(0, "read"),
+             ok(0, "read", 10**400 + 1))  # fmt: skip
+    assert counter.check(h).valid is False  # (integers are exact: no slack)
 
 
 def test_counter_fractional_adds_count_as_positive() -> None:
