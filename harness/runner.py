@@ -83,7 +83,7 @@ from harness.runplan import (
     run_scheduler,
     scheduler_agent_steps,
 )
-from harness.spec import TestSpec, stored_spec
+from harness.spec import DEFAULT_STORE, TestSpec, stored_spec
 from harness.store import Journal, RunDir, check_run_dir, new_run_dir
 from harness.suite_options import check_suite_options
 from harness.suites import BUILTIN_SUITES, is_builtin, load_suite
@@ -912,18 +912,19 @@ def _results(
 
 
 def _render_report(
-    run: RunDir, history: History | None, store: Path, index_runs: int | None = None
+    run: RunDir, history: History | None, store: Path | None, index_runs: int | None = None
 ) -> list[str]:
     """Write the run's report.html, then refresh the store's index.html (its newest
-    ``index_runs`` runs; ``None``: the default) whether or not the report was written;
-    returns, for the run's problems, each that failed and why (a failure loses neither the
-    verdict nor the other page)."""
+    ``index_runs`` runs; ``None``: the default; no ``store``: none) whether or not the
+    report was written; returns, for the run's problems, each that failed and why (a
+    failure loses neither the verdict nor the other page)."""
     problems: list[str] = []
     pages: list[tuple[str, Callable[[], object]]] = [
         ("the run's report", lambda: write_run_report(run.path, history=history)),
-        ("the store's index",
-         lambda: write_index(store) if index_runs is None else write_index(store, index_runs)),
     ]
+    if store is not None:
+        pages.append(("the store's index", lambda: write_index(store) if index_runs is None
+                      else write_index(store, index_runs)))  # fmt: skip
     for what, write in pages:
         try:
             write()
@@ -1295,9 +1296,9 @@ def rerun_spec(
     ``clew replay`` and ``clew shrink`` do (``on_a_cluster``), or to check it again
     (``clew analyze``): its own, validated, with the suite the user named
     (``suite_file``) in place of the stored one (validating a spec may load its suite),
-    in the store the user named (default: the one that holds the run, not the one its
-    spec names), and on the cluster the user named, if any (``cluster_options`` over the
-    stored ones).
+    in the store the user named (default: the store that holds the run, not the one its
+    spec names; ``./store`` for a run that is in no store), and on the cluster the user
+    named, if any (``cluster_options`` over the stored ones).
 
     On a cluster, what the stored spec says of the cluster is taken only where it cannot
     reach beyond what the user chose: its state directory only if a cluster of clew's is
@@ -1307,7 +1308,7 @@ def rerun_spec(
     fields = stored.spec_fields()
     if suite_file is not None:
         fields["suite"] = suite_file
-    fields["store"] = store if store is not None else str(Path(spec_path).parent.parent.parent)
+    fields["store"] = store if store is not None else _enclosing_store(Path(spec_path).parent)
     if on_a_cluster:
         _check_cluster_is_yours(fields, spec_path, cluster_state_dir, cluster_options or {})
     if cluster_state_dir is not None:
@@ -1315,6 +1316,17 @@ def rerun_spec(
     if cluster_options:
         fields["cluster_options"] = {**(fields.get("cluster_options") or {}), **cluster_options}
     return stored_spec(fields, str(spec_path))
+
+
+def _enclosing_store(run: Path) -> str:
+    """The store that holds the run directory ``run`` (``<store>/<test>/<run>``, with the
+    ``latest`` links clew keeps there), else :data:`~harness.spec.DEFAULT_STORE` in the
+    current directory, as ``clew test`` (a run copied into a web site or a home
+    directory is in no store: runs are not written around it)."""
+    store = run.resolve().parent.parent
+    if (store / "latest").is_symlink() or (run.resolve().parent / "latest").is_symlink():
+        return str(store)
+    return DEFAULT_STORE
 
 
 def _empty_dir(path: Path) -> bool:
@@ -1445,7 +1457,9 @@ def analyze(
         incomplete=incomplete,
     )  # fmt: skip
     results.write(run.path)
-    _render_report(run, history, run.path.parent.parent)
+    # (the index only of a store: a run copied to a home directory is in none)
+    enclosing = _enclosing_store(run.path)
+    _render_report(run, history, None if enclosing == DEFAULT_STORE else Path(enclosing))
     return RunOutcome(
         run_dir=run.path, valid=results.valid, results=results.to_json(),
         ops=results.ops or 0, duration=results.duration or 0.0,

@@ -555,6 +555,18 @@ def test_a_replay_is_stored_beside_the_run_not_where_its_spec_says(tmp_path: Pat
     run = _replayable(tmp_path, store="/elsewhere/victim")
     stored = RunSpec.read(run)
     assert stored is not None
+    # A run in no store (copied to a web site, a home directory): ./store, as clew test.
+    assert rerun_spec(stored, run / "spec.json", on_a_cluster=True).store == "store"
+    (run.parent / "latest").symlink_to(run.name)  # as clew keeps in a store
     spec = rerun_spec(stored, run / "spec.json", on_a_cluster=True)
     assert spec.store == str(run.parent.parent)
     assert rerun_spec(stored, run / "spec.json", store="mine").store == "mine"
+
+
+def test_analyze_of_a_run_in_no_store_writes_no_index_around_it(tmp_path: Path) -> None:
+    """`clew analyze ~/Downloads/run1` wrote ~/index.html: the directory two levels up
+    was taken for a store."""
+    run = _run(tmp_path)  # (no `latest` links: a copied run, in no store)
+    _, out = clew("analyze", str(run))
+    assert (run / "report.html").is_file(), out
+    assert not (run.parent.parent / "index.html").exists()
