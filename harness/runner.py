@@ -116,13 +116,30 @@ TEARDOWN_TIMEOUT = 60.0
 EARLY_LOG_RECORDS = 10_000
 
 
-#: The runs in progress in this process: their event loops, main tasks and the teardown
-#: steps a second Ctrl-C may abandon (:func:`_to_the_end`), by task id. (A dict, not a set
-#: under a lock: :func:`interrupt_runs` may run in a signal handler.)
-_RUNS: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any], set[asyncio.Task[Any]]]] = {}
+@dataclass(slots=True)
+class _Steps:
+    """The teardown steps of one run that a second Ctrl-C may abandon
+    (:func:`_to_the_end`): those under way, and the interrupts that came when none was
+    (the next one is abandoned as it starts, so that no press is lost)."""
 
-#: The teardown steps in progress of the run this task belongs to (see :data:`_RUNS`).
-_STEPS: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextvars.ContextVar(
+    running: set[asyncio.Task[Any]] = field(default_factory=set)
+    pending: list[str] = field(default_factory=list)
+
+    def abandon(self, how: str) -> None:
+        """Cancel the steps under way (on the run's loop), or, if they have all just
+        ended, the next one."""
+        told = [t.cancel(how) for t in list(self.running)]
+        if not any(told):
+            self.pending.append(how)
+
+
+#: The runs in progress in this process: their event loops, main tasks and teardown
+#: steps, by task id. (A dict, not a set under a lock: :func:`interrupt_runs` may run in
+#: a signal handler.)
+_RUNS: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any], _Steps]] = {}
+
+#: The teardown steps of the run this task belongs to (see :data:`_RUNS`).
+_STEPS: contextvars.ContextVar[_Steps | None] = contextvars.ContextVar(
     "clew_teardown_steps", default=None
 )
 
@@ -155,11 +172,11 @@ def abandon_teardown_steps(how: str = "Ctrl-C") -> int:
     Returns how many steps were told (0: no run was in such a step)."""
     told = 0
     for loop, _, steps in list(_RUNS.copy().values()):
-        pending = [t for t in list(steps) if not t.done()]
-        for step in pending:
-            with contextlib.suppress(RuntimeError):  # that loop has just closed
-                loop.call_soon_threadsafe(step.cancel, how)
-                told += 1
+        if not steps.running:  # (no step under way: the press is not this function's)
+            continue
+        with contextlib.suppress(RuntimeError):  # that loop has just closed
+            loop.call_soon_threadsafe(steps.abandon, how)
+            told += 1
     return told
 
 
@@ -170,7 +187,7 @@ async def _interruptible(
     teardown swallowed while an error ended it go to ``swallowed``."""
     task = asyncio.current_task()
     assert task is not None
-    steps: set[asyncio.Task[Any]] = set()
+    steps = _Steps()
     _RUNS[id(task)] = (asyncio.get_running_loop(), task, steps)
     _SWALLOWED.set(swallowed)
     _STEPS.set(steps)
@@ -459,14 +476,22 @@ async def _to_the_end(
     stops the run, but never cuts its healing or teardown short.
 
     With ``on_abandon``, a second Ctrl-C (:func:`abandon_teardown_steps`) cancels the
-    teardown where it waits: ``on_abandon`` is called with the interrupt's name (to say so
-    in the run's problems) and the cancellation is raised. Steps that run in a thread
-    (the cluster's bring-up and down) cannot be cut short and take none."""
+    teardown where it waits (or, if it came as the step before ended, before it starts):
+    ``on_abandon`` is called with the interrupt's name (to say so in the run's problems)
+    and the cancellation is raised, unless ``interrupt`` is false (the error ending the
+    run goes on). Steps that run in a thread (the cluster's bring-up and down) cannot be
+    cut short and take none."""
+    steps = _STEPS.get() if on_abandon is not None else None
+    if on_abandon is not None and steps is not None and steps.pending:
+        teardown.close()  # (never started)
+        on_abandon(steps.pending.pop())
+        if interrupt:
+            raise asyncio.CancelledError()
+        return
     task = asyncio.ensure_future(teardown)
-    steps = _STEPS.get()
-    if on_abandon is not None and steps is not None:
-        steps.add(task)
-        task.add_done_callback(steps.discard)
+    if steps is not None:
+        steps.running.add(task)
+        task.add_done_callback(steps.running.discard)
     cancelled: asyncio.CancelledError | None = None
     try:
         while True:
@@ -477,6 +502,8 @@ async def _to_the_end(
                 if task.cancelled():  # abandoned (a second Ctrl-C), or the loop closes
                     if on_abandon is not None:
                         on_abandon(_cancel_name(task))
+                        if not interrupt:  # the error ending the run goes on
+                            return
                     raise
                 cancelled = e
                 if task.done():  # it ended just as the cancel came: its own outcome stands
@@ -664,9 +691,10 @@ async def _nemesis_scope(
     def abandoned(how: str) -> None:
         lease = fault_lease(spec, ctx)
         _abandoned(life, "the final heal")(how)
-        life.residue = {
+        life.residue = {  # (over what a verify may have found before it was cut short)
+            **life.residue,
             "controller": [f"not verified: the final heal was abandoned ({how}); each "
-                           f"node's guard heals what is left within the fault lease, {lease:g} s"]
+                           f"node's guard heals what is left within the fault lease, {lease:g} s"],
         }  # fmt: skip
 
     try:

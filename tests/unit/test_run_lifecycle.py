@@ -23,7 +23,7 @@ import harness.runner as runner
 from checkers.result import Result
 from clusters.base import Cluster, Node
 from harness.api import Op, Suite, TestContext, Workload
-from harness.errors import InputError, NemesisError
+from harness.errors import ConfigError, InputError, NemesisError
 from harness.generator import clients, limit, repeat
 from harness.spec import load_spec
 
@@ -596,6 +596,53 @@ def test_a_second_ctrl_c_abandons_a_hung_heal_says_so_and_the_run_unwinds(
     assert "the final heal was abandoned" in results["heal_residue"]["controller"][0]
     assert outcome.interrupted == "Ctrl-C"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_as_a_step_ends_abandons_the_next_one() -> None:
+    """The press was spent on a step that had just ended (its cancel did nothing), and
+    the next step could only be stopped by a third press, raised where it landed."""
+    said: list[str] = []
+
+    async def main() -> list[str]:
+        steps = runner._Steps()
+        runner._STEPS.set(steps)
+        ran: list[str] = []
+
+        async def step(name: str) -> None:
+            ran.append(name)
+            await asyncio.sleep(0)
+
+        await runner._to_the_end(step("heal"), on_abandon=said.append)
+        steps.abandon("Ctrl-C")  # (no step under way: all have ended)
+        with pytest.raises(asyncio.CancelledError):
+            await runner._to_the_end(step("teardown"), on_abandon=said.append)
+        await runner._to_the_end(step("close"), on_abandon=said.append)  # one press, one step
+        return ran
+
+    assert asyncio.run(main()) == ["heal", "close"] and said == ["Ctrl-C"]
+
+
+def test_an_abandoned_step_does_not_replace_the_error_ending_the_run() -> None:
+    async def main() -> str:
+        steps = runner._Steps()
+        runner._STEPS.set(steps)
+
+        async def hangs() -> None:
+            await asyncio.sleep(3600)
+
+        async def teardown_under_an_error() -> str:
+            try:
+                raise ConfigError("db setup failed")
+            except ConfigError:
+                await runner._to_the_end(hangs(), interrupt=False, on_abandon=lambda how: None)
+                return "the error goes on"
+
+        task = asyncio.create_task(teardown_under_an_error())
+        await asyncio.sleep(0.01)
+        steps.abandon("Ctrl-C")
+        return await task
+
+    assert asyncio.run(main()) == "the error goes on"
 
 
 def test_a_ctrl_c_after_the_load_leaves_a_valid_run_valid(
