@@ -49,8 +49,17 @@ EXIT_OUTPUT_CLOSED = 141
 _SEVERITY = {EXIT_VALID: 0, EXIT_UNKNOWN: 1, EXIT_INVALID: 2, EXIT_BAD_INPUT: 3, EXIT_CRASH: 4}
 _MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "kv"}
 
+
 def _worst(codes: list[int]) -> int:
     return max(codes, key=lambda c: _SEVERITY[c], default=EXIT_VALID)
+
+
+class _ShownFormatter(logging.Formatter):
+    """Log lines for the terminal, with control characters escaped (a warning may quote
+    a stored run's text: :func:`harness.terminal.shown`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return shown(super().format(record))
 
 
 class ByteSize(click.ParamType):
@@ -244,7 +253,7 @@ def cli(verbose: bool) -> None:
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     fmt = "%(levelname)s %(name)s: %(message)s"
-    console.setFormatter(logging.Formatter("%(asctime)s " + fmt if verbose else fmt))
+    console.setFormatter(_ShownFormatter("%(asctime)s " + fmt if verbose else fmt))
     logging.getLogger().addHandler(console)
     logging.getLogger().setLevel(logging.WARNING)
     if verbose:

@@ -13,6 +13,7 @@ from harness.cli import FiniteFloatRange
 from harness.cli_test import cluster_options, rerun_cluster_flags
 from harness.errors import InputError
 from harness.shrink import DEFAULT_FRACTION, DEFAULT_MAX_RUNS, DEFAULT_RERUNS
+from harness.terminal import shown
 
 if TYPE_CHECKING:
     from harness.record import RunResults
@@ -115,8 +116,8 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     click.echo(f"{len(result.original)} fault ops -> {len(result.minimal)} ({result.stopped}); "
                f"reproduced {result.reproduced}/{result.reruns}; {result.runs_made} runs, "
                f"{result.seconds:.0f} s")  # fmt: skip
-    for s in result.minimal:
-        click.echo(f"  {s['at']:>7} {s['f']} {s.get('value')}")
+    for s in result.minimal:  # (the stored run's own ledger: shown, not obeyed)
+        click.echo(shown(f"  {s['at']:>7} {s['f']} {s.get('value')}"))
     sys.exit(2 if result.reproduced == 0 or result.stopped == NOT_REPRODUCED else 0)
 
 

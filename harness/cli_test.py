@@ -588,6 +588,10 @@ def _analyze_jepsen(
 ) -> None:
     from harness.jepsen_store import DEFAULT_TIME_LIMIT, check_jepsen_store
     from harness.read_budget import ReadBudgetExceeded
+    from harness.terminal import shown
+
+    def echo(line: str) -> None:  # (a Jepsen store from elsewhere names its own files)
+        click.echo(shown(line))
 
     try:
         c = check_jepsen_store(
@@ -597,19 +601,19 @@ def _analyze_jepsen(
             max_memory=max_memory,
         )
     except ReadBudgetExceeded as e:  # (its message names the flag to raise)
-        click.echo(f"UNKNOWN  {store}: {e}")
+        echo(f"UNKNOWN  {store}: {e}")
         sys.exit(2)
-    click.echo(
+    echo(
         f"{_VERDICT.get(c.result.valid, 'UNKNOWN')}  {c.ops} ops in {c.duration:.1f} s "
         f"(Jepsen store, model {c.model})"
     )
     if c.result.cause:
-        click.echo(f"  cause: {c.result.cause}")
-    click.echo(f"  Jepsen's results.edn: {_VERDICT.get(c.jepsen_valid, 'none')}")
+        echo(f"  cause: {c.result.cause}")
+    echo(f"  Jepsen's results.edn: {_VERDICT.get(c.jepsen_valid, 'none')}")
     if c.report_problem is None:
-        click.echo(f"report: {c.view / 'report.html'}")
+        echo(f"report: {c.view / 'report.html'}")
     else:  # (a report.html there is an earlier one's)
-        click.echo(f"report: not written ({c.report_problem}); the results are in {c.view}")
+        echo(f"report: not written ({c.report_problem}); the results are in {c.view}")
     sys.exit(c.exit_code)
 
 

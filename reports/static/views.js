@@ -472,7 +472,7 @@
     var ROW = 19, shown = null;
     function applyFilter() {
       var q = search.value.toLowerCase(), want = new Uint32Array(total), n = 0;
-      var on = {}, all = kindBoxes.every(function (b) { return b.checked; });
+      var on = Object.create(null), all = kindBoxes.every(function (b) { return b.checked; });
       names.forEach(function (nm) { on[nm] = boxes[nm].checked; all = all && on[nm]; });
       if (all && !q) { for (n = 0; n < total; n++) want[n] = n; } // nothing filtered out
       else for (var k = 0; k < total; k++) {

@@ -56,3 +56,12 @@ def test_an_error_quoting_a_file_is_shown_not_obeyed(
     assert exited.value.code == 254
     err = capsys.readouterr().err
     assert "\x1b" not in err and "quoting it \\x1b]52;c;" in err, repr(err)
+
+
+def test_warnings_on_the_console_are_shown_not_obeyed() -> None:
+    import logging
+
+    from harness.cli import _ShownFormatter
+
+    record = logging.LogRecord("clew", logging.WARNING, __file__, 1, "a %s b", (CLIPBOARD,), None)
+    assert _ShownFormatter("%(message)s").format(record) == "a " + shown(CLIPBOARD) + " b"
