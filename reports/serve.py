@@ -127,12 +127,10 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
         *args: Any,
         store: Path,
         idle_timeout: float | None = IDLE_TIMEOUT,
-        loopback_only: bool = True,
         **kwargs: Any,
     ) -> None:
         self.store = store
         self.idle_timeout = idle_timeout
-        self.loopback_only = loopback_only
         super().__init__(*args, directory=str(store), **kwargs)
 
     def setup(self) -> None:
@@ -172,7 +170,8 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
         inside the store (see the module docstring); returns the file, the listing, or
         None when an error was sent."""
         host = self.headers.get("Host")  # (absent in HTTP/1.0; a browser always sends it)
-        if self.loopback_only and host is not None and not loopback_host(_host_name(host)):
+        loopback_only = isinstance(self.server, StoreServer) and self.server.loopback_only
+        if loopback_only and host is not None and not loopback_host(_host_name(host)):
             self.send_error(421, "Misdirected Request: serving only localhost names")
             return None
         target = resolve(self.store, self.path)
@@ -196,6 +195,20 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
             return None
         return self._open(target)
 
+    def _opened_inside(self, fd: int, st: os.stat_result, target: Path) -> bool:
+        """Whether the file open as ``fd`` (``st``) is inside the store: where
+        ``/proc/self/fd`` says it is; without ``/proc``, whether it is still the file
+        ``target`` names (same device and inode)."""
+        try:
+            opened = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            try:
+                now = os.stat(target)
+            except OSError:
+                return False
+            return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+        return _inside(self.store, opened) == opened
+
     def _open(self, target: Path) -> Any:
         """Open ``target`` and send its headers, if what was opened is a regular file
         inside the store (else 404)."""
@@ -206,9 +219,8 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
             return None
         f = os.fdopen(fd, "rb")
         try:
-            opened = Path(os.readlink(f"/proc/self/fd/{fd}"))
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or _inside(self.store, opened) != opened:
+            if not stat.S_ISREG(st.st_mode) or not self._opened_inside(fd, st, target):
                 f.close()
                 self.send_error(404, "Not found")
                 return None
@@ -252,6 +264,9 @@ class StoreServer(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
         self.slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, handler)
+        #: Whether the address bound is a loopback one (decided from the address, not the
+        #: name asked for: `--host $(hostname)` binds 127.0.1.1 on Debian).
+        self.loopback_only = loopback_host(str(self.server_address[0]))
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):
@@ -293,6 +308,5 @@ def make_server(
     On a loopback ``host`` only requests naming a loopback host are served (see the module
     docstring)."""
     root = Path(store).resolve(strict=True)
-    handler = partial(StoreHandler, store=root, idle_timeout=idle_timeout,
-                      loopback_only=loopback_host(host))  # fmt: skip
+    handler = partial(StoreHandler, store=root, idle_timeout=idle_timeout)
     return StoreServer((host, port), handler, max_connections)

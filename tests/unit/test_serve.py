@@ -308,3 +308,25 @@ def test_a_request_trickled_in_is_cut_off_at_the_idle_timeout(store: Path) -> No
         srv.shutdown()
         srv.server_close()
         t.join(5)
+
+
+def test_loopback_is_decided_from_the_address_bound(store: Path) -> None:
+    """`--host $(hostname)` (127.0.1.1 on Debian) turned the Host check off: the name,
+    not the address, was looked at."""
+    srv = make_server(store, "localhost", 0)
+    try:
+        assert srv.loopback_only is True
+    finally:
+        srv.server_close()
+
+
+def test_without_proc_the_file_opened_is_checked_by_inode(
+    server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reports.serve as serve
+
+    def no_proc(path: str) -> str:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(serve.os, "readlink", no_proc)
+    assert raw_get(server, "/etcd/20250101T000000/report.html") == (200, b"<p>the report</p>")
