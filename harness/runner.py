@@ -95,7 +95,9 @@ from reports.index import write_index
 from reports.run_report import write_run_report
 
 __all__ = [
+    "YOURS_TO_NAME",
     "RunOutcome",
+    "abandon_teardown_steps",
     "analyze",
     "check_before_cluster",
     "check_stored_before_cluster",
@@ -1310,6 +1312,23 @@ YOURS_TO_NAME: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+#: Options that stand for one another (a static provider's nodes: a list, or a file of
+#: them): naming one for a new run drops the stored run's other.
+_EITHER: dict[str, tuple[str, ...]] = {"static": ("hosts", "nodes_file")}
+
+
+def _stored_options(fields: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored run's cluster options a new run keeps under ``given`` (the user's): all,
+    less the alternatives of any option the user named (:data:`_EITHER`)."""
+    options = fields.get("cluster_options") or {}
+    if not isinstance(options, Mapping):
+        return {}
+    either = _EITHER.get(str(fields.get("provider") or "local"), ())
+    if any(k in given for k in either):
+        return {k: v for k, v in options.items() if k not in either}
+    return dict(options)
+
+
 def rerun_spec(
     stored: RunSpec,
     spec_path: str | Path,
@@ -1330,7 +1349,7 @@ def rerun_spec(
 
     On a cluster, what the stored spec says of the cluster is taken only where it cannot
     reach beyond what the user chose: its state directory only if a cluster of clew's is
-    there (or nothing, or an empty directory: it is made), and none of :data:`YOURS_TO_NAME` (hosts,
+    there (whole or half made; or nothing: it is made), and none of :data:`YOURS_TO_NAME` (hosts,
     programs, keys) unless the user names it again: :class:`ConfigError` saying
     which, otherwise."""
     fields = stored.spec_fields()
@@ -1342,7 +1361,8 @@ def rerun_spec(
     if cluster_state_dir is not None:
         fields["cluster_state_dir"] = cluster_state_dir
     if cluster_options:
-        fields["cluster_options"] = {**(fields.get("cluster_options") or {}), **cluster_options}
+        fields["cluster_options"] = {**_stored_options(fields, cluster_options),
+                                     **cluster_options}  # fmt: skip
     return stored_spec(fields, str(spec_path))
 
 
@@ -1357,14 +1377,6 @@ def _enclosing_store(run: Path) -> str:
     return DEFAULT_STORE
 
 
-def _empty_dir(path: Path) -> bool:
-    """Whether ``path`` is a directory with nothing in it."""
-    try:
-        return path.is_dir() and not any(path.iterdir())
-    except OSError:
-        return False
-
-
 def _check_cluster_is_yours(
     fields: Mapping[str, Any],
     spec_path: str | Path,
@@ -1374,26 +1386,25 @@ def _check_cluster_is_yours(
     """:class:`ConfigError` if the stored spec ``fields`` would choose, for a new run, a
     cluster state directory clew did not make or an option of :data:`YOURS_TO_NAME` the
     user did not name again (see :func:`rerun_spec`)."""
+    from clusters._ledger import LEDGER_FILE
     from clusters.base import CLUSTER_FILE
 
     stored_dir = fields.get("cluster_state_dir")
     state = Path(stored_dir) if isinstance(stored_dir, str) and stored_dir else None
-    # (a directory that is not there, or empty, is made a cluster's, holding only clew's
-    # files; one that holds anything else must be a cluster's: clew writes and removes
-    # files in it)
+    # (a directory that is not there is made, holding only clew's files, and removed
+    # again; one that is there must be a cluster's, whole or half made: clew writes and
+    # removes files in it, and the directory itself once empty: /mnt, say)
     if cluster_state_dir is None and state is not None and (
         state.is_symlink()
-        or (state.exists() and not (state / CLUSTER_FILE).is_file() and not _empty_dir(state))
+        or (state.exists() and not any((state / f).is_file() for f in (CLUSTER_FILE, LEDGER_FILE)))
     ):
         raise ConfigError(
             f"{spec_path}: the run was made on the cluster in {stored_dir}, which holds no "
             f"cluster of clew's ({CLUSTER_FILE}); clew does not use a directory a stored "
             "run names for its cluster: name one with --cluster-state-dir"
         )
-    options = fields.get("cluster_options") or {}
+    options = _stored_options(fields, given)
     provider = str(fields.get("provider") or "local")
-    if not isinstance(options, Mapping):
-        return  # (validating the spec names this mistake)
     named = [k for k in YOURS_TO_NAME.get(provider, ()) if k in options and k not in given]
     if named:
         values = ", ".join(f"{k}={options[k]!r}" for k in named)

@@ -546,6 +546,24 @@ def test_a_stored_run_does_not_choose_a_directory_for_the_replays_cluster(
     assert code == 254, out
     assert f"the run was made on the cluster in {precious}, which holds no cluster" in out
     assert sorted(p.name for p in precious.iterdir()) == ["notes.txt"]
+    # An empty directory too: the cluster's down removes it once empty (/mnt, say).
+    (precious / "notes.txt").unlink()
+    code, out = clew("replay", str(run), "--no-progress")
+    assert code == 254 and "which holds no cluster" in out, out
+    assert precious.is_dir()
+
+
+def test_naming_the_hosts_again_drops_the_stored_nodes_file(tmp_path: Path) -> None:
+    from harness.record import RunSpec
+    from harness.runner import rerun_spec
+
+    run = _replayable(tmp_path, provider="static",
+                      cluster_options={"nodes_file": "/theirs.txt", "user": "admin"})  # fmt: skip
+    stored = RunSpec.read(run)
+    assert stored is not None
+    spec = rerun_spec(stored, run / "spec.json", cluster_options={"hosts": "a,b,c",
+                      "user": "me"}, on_a_cluster=True)  # fmt: skip
+    assert dict(spec.cluster_options) == {"hosts": "a,b,c", "user": "me"}
 
 
 def test_a_replay_is_stored_beside_the_run_not_where_its_spec_says(tmp_path: Path) -> None:
