@@ -356,7 +356,9 @@ def test_expand_drains_keeps_only_ok_drains_of_lists_and_the_nemesis() -> None:
         ("nemesis", "invoke", "drain", "n1"),
         ("nemesis", "info", "drain", "n1"),
         (4, "invoke", "dequeue", None),
+        (5, "invoke", "dequeue", None),
         (4, "ok", "dequeue", 1),
+        (5, "ok", "dequeue", None),  # (and the queue was empty: a drain ends so)
     ]
 
 
