@@ -38,6 +38,7 @@ from typing import Any
 import paramiko
 
 from clusters._ledger import LEDGER_FILE
+from clusters._ruby import ruby_str
 from clusters.base import (
     CLUSTER_FILE,
     Capability,
@@ -131,7 +132,9 @@ def render_vagrantfile(
     names: list[str], addresses: list[str], *, box: str, memory: int, cpus: int
 ) -> str:
     """The Vagrantfile for boxes ``names`` with private ``addresses`` (same order)."""
-    nodes = ",\n".join(f'  ["{n}", "{a}"]' for n, a in zip(names, addresses, strict=True))
+    nodes = ",\n".join(
+        f"  [{ruby_str(n)}, {ruby_str(a)}]" for n, a in zip(names, addresses, strict=True)
+    )
     return f"""# Written by clew for `clew cluster up --provider vagrant`.
 # `clew cluster down` runs `vagrant destroy -f` here and removes this file.
 NODES = [
@@ -139,7 +142,7 @@ NODES = [
 ]
 
 Vagrant.configure("2") do |config|
-  config.vm.box = "{box}"
+  config.vm.box = {ruby_str(box)}
   config.vm.synced_folder ".", "/vagrant", disabled: true
   config.vm.provider "virtualbox" do |vb|
     vb.memory = {memory}

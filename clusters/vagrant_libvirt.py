@@ -45,6 +45,7 @@ from typing import Any
 from clusters import _libvirtd, _netns, _sshd
 from clusters._bridged import check_subnet_free
 from clusters._ledger import LEDGER_FILE, LOCK_FILE, Ledger, state_lock
+from clusters._ruby import ruby_str
 from clusters.base import CLUSTER_FILE, Capability, Cluster, ClusterSpec, Node, down_command
 from clusters.doctor import run_tool
 from clusters.qemu import TCG_FAULT_LEASE, TCG_FAULT_TIMEOUT, _node_archive
@@ -131,37 +132,39 @@ def render_libvirt_vagrantfile(
     net: BridgeNet, names: list[str], *, box: str, memory: int, cpus: int, state: Path,
     libvirt_uri: str, kvm: bool, boot_timeout: int,
 ) -> str:  # fmt: skip
-    """The Vagrantfile of a bridged cluster (see the module docstring)."""
+    """The Vagrantfile of a bridged cluster (see the module docstring); every value is
+    written as a Ruby literal that cannot run code (:func:`clusters._ruby.ruby_str`)."""
     nodes = ",\n".join(
-        f'  ["{n}", "{net.ip(i)}", "{net.mac(i)}"]' for i, n in enumerate(names, start=1)
+        f"  [{ruby_str(n)}, {ruby_str(net.ip(i))}, {ruby_str(net.mac(i))}]"
+        for i, n in enumerate(names, start=1)
     )
     cpu = ('lv.cpu_mode = "host-passthrough"' if kvm
            else 'lv.cpu_mode = "custom"\n    lv.cpu_model = "qemu64"')  # fmt: skip
     return f"""# Written by clew for `clew cluster up --provider vagrant --option network=bridge`.
 # `clew cluster down` runs `vagrant destroy -f` here, then removes what libvirt still
 # holds, stops the cluster's libvirtd and deletes the bridge {net.bridge}.
-STATE = "{state}"
+STATE = {ruby_str(state)}
 NODES = [
 {nodes}
 ]
 
 Vagrant.configure("2") do |config|
-  config.vm.box = "{box}"
+  config.vm.box = {ruby_str(box)}
   config.vm.synced_folder ".", "/vagrant", disabled: true
   config.vm.boot_timeout = {boot_timeout}
   # The image has root's login key from its fw_cfg archive, no vagrant user, no sudo.
   config.ssh.username = "root"
-  config.ssh.private_key_path = File.join(STATE, "{KEY_FILE}")
+  config.ssh.private_key_path = File.join(STATE, {ruby_str(KEY_FILE)})
   config.ssh.insert_key = false
   config.ssh.sudo_command = "%c"
   config.vm.provider "libvirt" do |lv|
-    lv.uri = "{libvirt_uri}"
+    lv.uri = {ruby_str(libvirt_uri)}
     lv.driver = "{"kvm" if kvm else "qemu"}"
     {cpu}
     lv.memory = {memory}
     lv.cpus = {cpus}
     lv.mgmt_attach = false
-    lv.default_prefix = "{net.prefix}"
+    lv.default_prefix = {ruby_str(net.prefix)}
     lv.graphics_type = "none"
     lv.video_type = "none"
     lv.storage_pool_name = "default"
@@ -169,7 +172,7 @@ Vagrant.configure("2") do |config|
   end
   NODES.each do |name, ip, mac|
     config.vm.define name do |node|
-      node.vm.network :public_network, dev: "{net.bridge}", type: "bridge", mode: "bridge",
+      node.vm.network :public_network, dev: {ruby_str(net.bridge)}, type: "bridge", mode: "bridge",
         mac: mac, auto_config: false
       node.vm.provider "libvirt" do |lv|
         lv.qemuargs value: "-fw_cfg"

@@ -1306,7 +1306,9 @@ def stored_workload(stored: RunSpec, suite: Suite, spec_path: Path) -> str:
 YOURS_TO_NAME: dict[str, tuple[str, ...]] = {
     "static": ("hosts", "nodes_file", "user", "port", "key_file", "password_env",
                "known_hosts", "insecure_host_keys"),
-    "vagrant": ("vagrant", "box"),  # (a box not installed is fetched from the network)
+    # (a box not installed is fetched from the network; a bridged cluster's image is a
+    # directory of VM images to boot)
+    "vagrant": ("vagrant", "box", "image"),
     "docker": ("engine", "runtime"),
     "podman": ("engine", "runtime"),
 }  # fmt: skip
@@ -1314,7 +1316,10 @@ YOURS_TO_NAME: dict[str, tuple[str, ...]] = {
 
 #: Options that stand for one another (a static provider's nodes: a list, or a file of
 #: them): naming one for a new run drops the stored run's other.
-_EITHER: dict[str, tuple[str, ...]] = {"static": ("hosts", "nodes_file")}
+_EITHER: dict[str, tuple[str, ...]] = {
+    "static": ("hosts", "nodes_file"),
+    "vagrant": ("ips", "first_ip"),
+}
 
 
 def _stored_options(fields: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

@@ -90,24 +90,37 @@ def test_the_vagrantfile_uses_clews_bridge_and_no_management_network(tmp_path: P
         net, ["n1", "n2"], box="clew/vm-x", memory=512, cpus=1, state=tmp_path,
         libvirt_uri="qemu:///system?socket=/s/libvirt-sock", kvm=False, boot_timeout=900,
     )  # fmt: skip
-    assert '["n1", "10.77.153.11", "52:54:00:4d:99:0b"]' in text
-    assert '["n2", "10.77.153.12", "52:54:00:4d:99:0c"]' in text
+    assert "['n1', '10.77.153.11', '52:54:00:4d:99:0b']" in text
+    assert "['n2', '10.77.153.12', '52:54:00:4d:99:0c']" in text
     for line in (
         "lv.mgmt_attach = false",
-        'node.vm.network :public_network, dev: "vgt-br0", type: "bridge"',
+        "node.vm.network :public_network, dev: 'vgt-br0', type: \"bridge\"",
         'lv.driver = "qemu"',
         'lv.cpu_model = "qemu64"',
         "config.ssh.insert_key = false",
         'config.ssh.sudo_command = "%c"',
         'config.ssh.username = "root"',
         'lv.qemuargs value: "-fw_cfg"',
-        'lv.uri = "qemu:///system?socket=/s/libvirt-sock"',
-        'lv.default_prefix = "vgt-"',
+        "lv.uri = 'qemu:///system?socket=/s/libvirt-sock'",
+        "lv.default_prefix = 'vgt-'",
         "config.vm.boot_timeout = 900",
-        f'STATE = "{tmp_path}"',
+        f"STATE = '{tmp_path}'",
     ):
         assert line in text, line
     assert "private_network" not in text and "management_network" not in text
+
+
+def test_values_in_the_vagrantfile_cannot_run_ruby(tmp_path: Path) -> None:
+    """A state path (a stored run may name it) went into `STATE = "..."`, where #{...}
+    runs as code when vagrant loads the file."""
+    net = bridge_net({"prefix": "vgt-", "subnet": "10.77.153.0/24"}, 1)
+    state = tmp_path / "c#{`touch /tmp/pwned`}'x\\"
+    text = render_libvirt_vagrantfile(
+        net, ["n1"], box="clew/vm-#{`id`}", memory=512, cpus=1, state=state,
+        libvirt_uri=f"qemu:///system?socket={state}/sock", kvm=False, boot_timeout=900,
+    )  # fmt: skip
+    assert '"c#{' not in text and '"clew/vm-#{' not in text
+    assert "STATE = '" + str(state).replace("\\", "\\\\").replace("'", "\\'") + "'" in text
 
 
 @pytest.mark.parametrize(
@@ -153,3 +166,19 @@ def test_vagrant_box_without_vm_is_a_usage_error() -> None:
     )  # fmt: skip
     assert res.returncode == 254
     assert "--vagrant-box goes with --vm" in res.stderr
+
+
+def test_ruby_str_reads_back_as_the_text_in_ruby() -> None:
+    import shutil
+    import subprocess
+
+    from clusters._ruby import ruby_str
+
+    texts = ["/tmp/c#{`touch /tmp/clew-ruby-pwned`}'x\\", "a'b", "plain", "\\'#{1}"]
+    assert ruby_str("a'b\\") == "'a\\'b\\\\'"
+    ruby = shutil.which("ruby")  # (vagrant's own interpreter, where it is installed)
+    for text in texts if ruby else []:
+        out = subprocess.run([ruby, "-e", f"print({ruby_str(text)})"], capture_output=True,
+                             text=True, timeout=60, check=True)  # fmt: skip
+        assert out.stdout == text
+    assert not Path("/tmp/clew-ruby-pwned").exists()

@@ -91,9 +91,9 @@ def test_up_writes_the_vagrantfile_and_parses_ssh_config(tmp_path: Path, fake: P
     cluster = VagrantProvider().up(spec(tmp_path, first_ip="192.168.60.21", memory=2048))
     state = tmp_path / "state"
     vf = (state / "Vagrantfile").read_text()
-    assert 'config.vm.box = "debian/bookworm64"' in vf
+    assert "config.vm.box = 'debian/bookworm64'" in vf
     for i, ip in ((1, "192.168.60.21"), (2, "192.168.60.22"), (3, "192.168.60.23")):
-        assert f'["n{i}", "{ip}"]' in vf
+        assert f"['n{i}', '{ip}']" in vf
     assert 'node.vm.network "private_network", ip: ip' in vf and "vb.memory = 2048" in vf
     assert calls(fake) == [f"{state} up", f"{state} ssh-config"]
 
