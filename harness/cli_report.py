@@ -62,7 +62,7 @@ def report_cmd(
       clew report tests/data/jepsen-store
     """
     from harness.jepsen_store import check_jepsen_store, is_jepsen_store, view_dir
-    from harness.store import check_run_dir
+    from harness.store import check_run_dir, store_of_run
     from reports.index import write_index
     from reports.run_report import write_run_report
 
@@ -85,19 +85,12 @@ def report_cmd(
                          f"{', '.join(_RUN_FILES)}")  # fmt: skip
     out = write_run_report(run_dir, max_memory=max_memory, max_ops=max_ops)
     click.echo(f"report: {out}")
-    run = Path(run_dir).resolve()
-    store = run.parent.parent
-    if not no_index and ((store / "index.html").exists() or _looks_like_run(run)):
+    store = store_of_run(Path(run_dir))  # (none for a run copied out of its store)
+    if not no_index and store is not None:
         try:
             click.echo(f"index: {write_index(store, index_runs)}")
         except InputError as e:  # a page that is not clew's: the report stands
             click.echo(f"index: not written: {e}")
-
-
-def _looks_like_run(run: Path) -> bool:
-    from reports.run_report import run_start
-
-    return run_start(run) is not None
 
 
 @click.command("serve", short_help="Serve the store's reports over HTTP.")

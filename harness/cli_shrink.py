@@ -47,7 +47,9 @@ _VERDICT = {True: "valid", False: "INVALID", "unknown": "unknown"}
     help="Runs the whole search may make.",
 )
 @click.option(
-    "--store", default=None, help="Where the reruns are stored.  [default: the store of RUN_DIR]"
+    "--store",
+    default=None,
+    help="Where the reruns are stored.  [default: the store of RUN_DIR, else ./store]",
 )
 @click.option(
     "--suite",

@@ -620,7 +620,8 @@ def _analyze_jepsen(
 @click.command("replay", short_help="Run a stored run's fault schedule again.")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--store", default=None,
-              help="Where the new run is stored.  [default: the store that holds RUN_DIR]")
+              help="Where the new run is stored.  [default: the store that holds RUN_DIR, "
+                   "else ./store]")  # fmt: skip
 @click.option("--suite", "suite_file", default=None, metavar="FILE", help=_STORED_SUITE_HELP)
 @rerun_cluster_flags
 @click.option("--no-progress", is_flag=True, help="No live progress line.")

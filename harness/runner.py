@@ -84,7 +84,7 @@ from harness.runplan import (
     scheduler_agent_steps,
 )
 from harness.spec import DEFAULT_STORE, TestSpec, stored_spec
-from harness.store import Journal, RunDir, check_run_dir, new_run_dir
+from harness.store import Journal, RunDir, check_run_dir, new_run_dir, store_of_run
 from harness.suite_options import check_suite_options
 from harness.suites import BUILTIN_SUITES, is_builtin, load_suite
 from nemeses.agent import compile_slices, hand_over, validate_agent_steps
@@ -121,8 +121,9 @@ EARLY_LOG_RECORDS = 10_000
 @dataclass(slots=True)
 class _Steps:
     """The teardown steps of one run that a second Ctrl-C may abandon
-    (:func:`_to_the_end`): those under way, and the interrupts that came when none was
-    (the next one is abandoned as it starts, so that no press is lost)."""
+    (:func:`_to_the_end`): those under way, and the interrupts that came as they ended
+    (the next step is abandoned as it starts; after the last one, nothing is left to
+    abandon)."""
 
     running: set[asyncio.Task[Any]] = field(default_factory=set)
     pending: list[str] = field(default_factory=list)
@@ -170,8 +171,9 @@ def interrupt_runs(how: str = "Ctrl-C") -> int:
 def abandon_teardown_steps(how: str = "Ctrl-C") -> int:
     """Cancel, at their loops' next turn, the teardown steps that the runs in progress run
     to their end (the final heal, closing the clients, the database's teardown), as a
-    second Ctrl-C does: each run records the step as abandoned and goes on with the next.
-    Returns how many steps were told (0: no run was in such a step)."""
+    second Ctrl-C does: each run records the step as abandoned and goes on with the next
+    (a step that ends just then passes the abandon on to the next one). Returns how many
+    runs were told (0: no run was in such a step)."""
     told = 0
     for loop, _, steps in list(_RUNS.copy().values()):
         if not steps.running:  # (no step under way: the press is not this function's)
@@ -269,13 +271,16 @@ def _cancel_name(task: asyncio.Task[Any]) -> str:
     return "Ctrl-C"
 
 
-def _abandoned(life: _Lifecycle, what: str) -> Callable[[str], None]:
+def _abandoned(life: _Lifecycle, what: str) -> Callable[[str, bool], None]:
     """An ``on_abandon`` for :func:`_to_the_end`: the phase shown ends as stopped and the
-    run's problems say that ``what`` was abandoned."""
+    run's problems say that ``what`` was abandoned, during it or before it began."""
 
-    def note(how: str) -> None:
-        progress.end(stopped=True)
-        life.problems.append(f"{what} was abandoned ({how} during it)")
+    def note(how: str, started: bool) -> None:
+        if started:
+            progress.end(stopped=True)
+        when = "during it" if started else "as the step before it ended"
+        life.problems.append(f"{what} was abandoned ({how} {when})")
+        life.abandoned = True
 
     return note
 
@@ -469,7 +474,7 @@ async def _to_the_end(
     teardown: Coroutine[Any, Any, None],
     *,
     interrupt: bool = True,
-    on_abandon: Callable[[str], None] | None = None,
+    on_abandon: Callable[[str, bool], None] | None = None,
 ) -> None:
     """Run ``teardown`` to its end even if this task is cancelled meanwhile (a first
     Ctrl-C, or :func:`interrupt_runs`), then raise that cancellation, unless ``interrupt``
@@ -479,14 +484,14 @@ async def _to_the_end(
 
     With ``on_abandon``, a second Ctrl-C (:func:`abandon_teardown_steps`) cancels the
     teardown where it waits (or, if it came as the step before ended, before it starts):
-    ``on_abandon`` is called with the interrupt's name (to say so in the run's problems)
-    and the cancellation is raised, unless ``interrupt`` is false (the error ending the
-    run goes on). Steps that run in a thread (the cluster's bring-up and down) cannot be
-    cut short and take none."""
+    ``on_abandon`` is called with the interrupt's name and whether the step had begun (to
+    say so in the run's problems) and the cancellation is raised, unless ``interrupt`` is
+    false (the error ending the run goes on). Steps that run in a thread (the cluster's
+    bring-up and down) cannot be cut short and take none."""
     steps = _STEPS.get() if on_abandon is not None else None
     if on_abandon is not None and steps is not None and steps.pending:
         teardown.close()  # (never started)
-        on_abandon(steps.pending.pop())
+        on_abandon(steps.pending.pop(), False)
         if interrupt:
             raise asyncio.CancelledError()
         return
@@ -503,7 +508,7 @@ async def _to_the_end(
             except asyncio.CancelledError as e:
                 if task.cancelled():  # abandoned (a second Ctrl-C), or the loop closes
                     if on_abandon is not None:
-                        on_abandon(_cancel_name(task))
+                        on_abandon(_cancel_name(task), True)
                         if not interrupt:  # the error ending the run goes on
                             return
                     raise
@@ -533,6 +538,8 @@ class _Lifecycle:
     incomplete: str | None = None
     #: Whether the load ran to its end (its final ops included).
     loaded: bool = False
+    #: Whether a second Ctrl-C abandoned a teardown step (:func:`_abandoned`).
+    abandoned: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -672,7 +679,10 @@ async def _nemesis_scope(
     keep_alive = asyncio.create_task(faults.keep_alive(ctx, fault_lease(spec, ctx) / 3))
     ended = False
 
+    verified = False  # (the heal's verify ran to its end: only the guards' stop remains)
+
     async def heal_and_verify() -> None:
+        nonlocal verified
         keep_alive.cancel()
         await asyncio.wait({keep_alive})  # its own end (cancelled, or an error) is not ours
         healed = ended and not _fault_errors(faults) and not faults.active
@@ -684,15 +694,19 @@ async def _nemesis_scope(
                 if healed and any(life.residue.values()):
                     await _heal_all(faults, ctx, life)
                     life.residue = await faults.verify_healed(ctx)
+                verified = True
                 if faults.guard is not None:
                     await faults.guard.stop()
         except Exception as e:
             life.problems.append(f"verifying the heal: {e}")
             life.residue = life.residue or {"controller": [f"cannot verify: {e}"]}
 
-    def abandoned(how: str) -> None:
+    def abandoned(how: str, started: bool) -> None:
+        keep_alive.cancel()  # (abandoned before it began: the leases must lapse too)
         lease = fault_lease(spec, ctx)
-        _abandoned(life, "the final heal")(how)
+        _abandoned(life, "the final heal")(how, started)
+        if verified:  # (cut short while the guards stopped: the residue was found)
+            return
         life.residue = {  # (over what a verify may have found before it was cut short)
             **life.residue,
             "controller": [f"not verified: the final heal was abandoned ({how}); each "
@@ -1146,7 +1160,9 @@ def run_test(
                 life.problems.append(str(e))
                 if swallowed:
                     life.problems.append(f"interrupted ({interrupted}) while the error "
-                                         "ended the run; its teardown ran to its end")  # fmt: skip
+                                         "ended the run; " + ("a second one abandoned "
+                                         "part of its teardown" if life.abandoned else
+                                         "its teardown ran to its end"))  # fmt: skip
                 life.incomplete = f"stopped by an error: {e}"
                 if life.run.history.stat().st_size == 0:
                     raise
@@ -1360,7 +1376,10 @@ def rerun_spec(
     fields = stored.spec_fields()
     if suite_file is not None:
         fields["suite"] = suite_file
-    fields["store"] = store if store is not None else _enclosing_store(Path(spec_path).parent)
+    if store is None:  # (a run copied into a home directory is in no store: ./store)
+        enclosing = store_of_run(Path(spec_path).parent)
+        store = DEFAULT_STORE if enclosing is None else str(enclosing)
+    fields["store"] = store
     if on_a_cluster:
         _check_cluster_is_yours(fields, spec_path, cluster_state_dir, cluster_options or {})
     if cluster_state_dir is not None:
@@ -1369,17 +1388,6 @@ def rerun_spec(
         fields["cluster_options"] = {**_stored_options(fields, cluster_options),
                                      **cluster_options}  # fmt: skip
     return stored_spec(fields, str(spec_path))
-
-
-def _enclosing_store(run: Path) -> str:
-    """The store that holds the run directory ``run`` (``<store>/<test>/<run>``, with the
-    ``latest`` links clew keeps there), else :data:`~harness.spec.DEFAULT_STORE` in the
-    current directory, as ``clew test`` (a run copied into a web site or a home
-    directory is in no store: runs are not written around it)."""
-    store = run.resolve().parent.parent
-    if (store / "latest").is_symlink() or (run.resolve().parent / "latest").is_symlink():
-        return str(store)
-    return DEFAULT_STORE
 
 
 def _check_cluster_is_yours(
@@ -1502,8 +1510,7 @@ def analyze(
     )  # fmt: skip
     results.write(run.path)
     # (the index only of a store: a run copied to a home directory is in none)
-    enclosing = _enclosing_store(run.path)
-    _render_report(run, history, None if enclosing == DEFAULT_STORE else Path(enclosing))
+    _render_report(run, history, store_of_run(run.path))
     return RunOutcome(
         run_dir=run.path, valid=results.valid, results=results.to_json(),
         ops=results.ops or 0, duration=results.duration or 0.0,

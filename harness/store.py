@@ -35,9 +35,17 @@ from harness.errors import InputError
 from harness.journal_lines import Record, op_line, records_text
 from harness.record import read_record_text
 
-__all__ = ["Journal", "RunDir", "check_run_dir", "leads_out", "new_run_dir",
-           "refuse_special_files",
-           "special_files"]  # fmt: skip
+__all__ = [
+    "Journal",
+    "RunDir",
+    "check_run_dir",
+    "is_store",
+    "leads_out",
+    "new_run_dir",
+    "refuse_special_files",
+    "special_files",
+    "store_of_run",
+]  # fmt: skip
 
 
 class Journal:
@@ -240,6 +248,20 @@ def special_files(run_dir: str | Path) -> list[Path]:
             except OSError:
                 continue
     return [p for p in found if p.exists()]
+
+
+def is_store(path: Path) -> bool:
+    """Whether ``path`` is a store of clew's: it holds the ``latest`` link that every run
+    written into it leaves (:func:`new_run_dir`). A directory a run was copied into (a
+    home directory, a web site) is not one, even if the run's test directory came along."""
+    return (path / "latest").is_symlink()
+
+
+def store_of_run(run: Path) -> Path | None:
+    """The store that holds the run directory ``run`` (``<store>/<test>/<run>``), or None
+    when it is in none (:func:`is_store`)."""
+    store = run.resolve().parent.parent
+    return store if is_store(store) else None
 
 
 def leads_out(link: Path, root: Path) -> bool:

@@ -5,9 +5,10 @@ percent-encoded), a backslash, a NUL, or that resolves (after following symlinks
 the store gets 404, and so does anything that is neither a file nor a directory (a FIFO).
 A directory serves its ``index.html`` (or ``index.htm``) under the same rule: one that
 leads out of the store makes the directory 404. The file sent is the one opened, checked
-after opening (its path, through ``/proc/self/fd``), so a link swapped in meanwhile is
-not followed out. ``/`` serves ``index.html``. Every response carries a CSP ``sandbox``,
-so a page of a foreign store cannot read the store's other files through the server.
+after opening (its path, through ``/proc/self/fd``; without ``/proc``, 404), so a link
+swapped in meanwhile is not followed out. ``/`` serves ``index.html``. Every response
+carries a CSP ``sandbox``, so a page of a foreign store cannot read the store's other
+files through the server.
 
 Served on a loopback address (the default), a request that has a ``Host`` header must
 name a loopback host there (``localhost``, ``127.x.x.x``, ``[::1]``), or it gets 421: a web
@@ -170,7 +171,8 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
         inside the store (see the module docstring); returns the file, the listing, or
         None when an error was sent."""
         host = self.headers.get("Host")  # (absent in HTTP/1.0; a browser always sends it)
-        loopback_only = isinstance(self.server, StoreServer) and self.server.loopback_only
+        # (under another server than clew's: the check stays on)
+        loopback_only = not isinstance(self.server, StoreServer) or self.server.loopback_only
         if loopback_only and host is not None and not loopback_host(_host_name(host)):
             self.send_error(421, "Misdirected Request: serving only localhost names")
             return None
@@ -195,18 +197,14 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
             return None
         return self._open(target)
 
-    def _opened_inside(self, fd: int, st: os.stat_result, target: Path) -> bool:
-        """Whether the file open as ``fd`` (``st``) is inside the store: where
-        ``/proc/self/fd`` says it is; without ``/proc``, whether it is still the file
-        ``target`` names (same device and inode)."""
+    def _opened_inside(self, fd: int) -> bool:
+        """Whether the file open as ``fd`` is inside the store, where ``/proc/self/fd``
+        says it is (without ``/proc`` nothing can say: no; a stat of the path would follow
+        the same swapped link as the open did)."""
         try:
             opened = Path(os.readlink(f"/proc/self/fd/{fd}"))
         except OSError:
-            try:
-                now = os.stat(target)
-            except OSError:
-                return False
-            return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+            return False
         return _inside(self.store, opened) == opened
 
     def _open(self, target: Path) -> Any:
@@ -220,7 +218,7 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
         f = os.fdopen(fd, "rb")
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or not self._opened_inside(fd, st, target):
+            if not stat.S_ISREG(st.st_mode) or not self._opened_inside(fd):
                 f.close()
                 self.send_error(404, "Not found")
                 return None

@@ -25,6 +25,7 @@ total over time. Valid iff there is no error; ``"unknown"`` when no read complet
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Iterable
@@ -52,6 +53,8 @@ def float_slack(balances: list[Any], expected: Any, transfers: int) -> float:
     try:
         scale = max(float(sum(abs(v) for v in balances)), abs(float(expected)))
     except (TypeError, OverflowError):  # (not a number, or past a float: no slack)
+        return 0.0
+    if not math.isfinite(scale):  # (an infinite or NaN balance: nothing is forgiven)
         return 0.0
     return 2 * (transfers + len(balances)) * sys.float_info.epsilon * scale
 

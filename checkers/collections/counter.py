@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from fractions import Fraction
 from numbers import Number
 from typing import Any
 
@@ -56,11 +57,37 @@ def _number(history: History, pos: int, what: str) -> Any:
 
 def _slack(terms: int, magnitude: Any) -> float:
     """2 · n · ε · Σ|add|: how far summing ``terms`` float adds of total magnitude
-    ``magnitude`` in two orders may round apart (infinite past a float's range)."""
+    ``magnitude`` in two orders may round apart; 0 when that is not a finite float (sums
+    past a float's range: then nothing is rounded away, and nothing is forgiven)."""
     try:
-        return 2 * terms * sys.float_info.epsilon * float(magnitude)
+        slack = 2 * terms * sys.float_info.epsilon * float(magnitude)
     except OverflowError:
-        return math.inf
+        return 0.0
+    return slack if math.isfinite(slack) else 0.0
+
+
+def _sum(total: Any, v: Any, history: History, pos: int) -> Any:
+    """``total + v``; :class:`HistoryError` naming the op when an integer past a float's
+    range meets a float (their sum is no number either can hold)."""
+    try:
+        return total + v
+    except OverflowError:
+        raise HistoryError(
+            f"counter adds past a float's range (about 1.8e308) mixed with float adds "
+            f"cannot be summed (op index {int(history.index[pos])})",
+            path=history.path,
+            line=int(history.line[pos]),
+        ) from None
+
+
+def _within(lower: Any, value: Any, upper: Any, slack: float) -> bool:
+    """``lower - slack <= value <= upper + slack``, exactly (as fractions) where an integer
+    is past a float's range; a NaN is within nothing."""
+    try:
+        return bool(lower - slack <= value <= upper + slack)
+    except OverflowError:
+        exact = [Fraction(x) for x in (lower, value, upper, slack)]
+        return exact[0] - exact[3] <= exact[1] <= exact[2] + exact[3]
 
 
 def check(history: History, *, budget: Budget | None = None) -> Result:
@@ -90,18 +117,19 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
                 j = int(history.pair[pos])
                 if j < 0 or history.type[j] != FAIL:
                     v = _number(history, pos, "add")
-                    magnitude, terms = magnitude + abs(v), terms + 1
+                    terms += 1
+                    magnitude = _sum(magnitude, abs(v), history, pos)
                     floats = floats or isinstance(v, float)
                     if v >= 0:
-                        maybe_pos += v
+                        maybe_pos = _sum(maybe_pos, v, history, pos)
                     else:
-                        maybe_neg += v
+                        maybe_neg = _sum(maybe_neg, v, history, pos)
             elif t == OK:
                 v = _number(history, int(history.pair[pos]), "add")
                 if v >= 0:
-                    sure_pos += v
+                    sure_pos = _sum(sure_pos, v, history, pos)
                 else:
-                    sure_neg += v
+                    sure_neg = _sum(sure_neg, v, history, pos)
             continue
         if t == INVOKE:
             at_invoke[pos] = (sure_pos, sure_neg)
@@ -117,7 +145,7 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
             read_count += 1
             if len(reads) < MAX_LISTED_READS:
                 reads.append(entry)
-            if not lower - slack <= value <= upper + slack:
+            if not _within(lower, value, upper, slack):
                 error_count += 1
                 if len(errors) < MAX_LISTED_READS:
                     errors.append(entry)

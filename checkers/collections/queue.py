@@ -16,10 +16,10 @@ Valid iff nothing is lost or unexpected and, unless ``duplicates_allowed`` (an
 at-least-once queue), nothing is duplicated — Jepsen reports duplicates but does not fail
 on them. One refinement: a dequeue or drain with an unknown outcome (``info``) may have
 taken elements nobody saw, even after its ``info`` was recorded (a request held up by a
-partition may take effect later). When there are such ops and at least as many lost
-elements could be explained by them (any info drain explains any number), the verdict is
-``"unknown"`` rather than invalid: a definite *lost* needs more lost elements than unknown
-dequeues could have taken.
+partition may take effect later). When they could have taken every lost element (each
+unknown dequeue one, an unknown drain any number), the verdict is ``"unknown"`` rather
+than invalid: a definite *lost* needs more lost elements than unknown dequeues could
+have taken, and no unknown drain.
 
 **linearizable queue**: when the history has at most ``linear_max_ops`` client ops (a
 small history), it is also checked with :mod:`checkers.linear`'s FIFO model

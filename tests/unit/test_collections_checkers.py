@@ -290,6 +290,22 @@ def test_counter_adds_past_a_floats_range_are_summed_exactly() -> None:
     h = hist(inv(0, "add", 10**400), ok(0, "add", 10**400), inv(0, "read"),
              ok(0, "read", 10**400 + 1))  # fmt: skip
     assert counter.check(h).valid is False  # (integers are exact: no slack)
+    # A read of a float against them is compared exactly; a float add beside them is a
+    # clear error, not an OverflowError; and no slack is infinite.
+    big = [inv(0, "add", 10**400), ok(0, "add", 10**400)]
+    assert counter.check(hist(*big, inv(0, "read"), ok(0, "read", 1.5))).valid is False
+    mixed = [inv(0, "add", 10**400), ok(0, "add", 10**400), inv(0, "add", 0.5),
+             ok(0, "add", 0.5)]  # fmt: skip
+    with pytest.raises(HistoryError, match="past a float's range"):
+        counter.check(hist(*mixed, inv(0, "read"), ok(0, "read", 1.5)))
+    huge = [inv(0, "add", 1e308), ok(0, "add", 1e308), inv(0, "add", -1e308),
+            ok(0, "add", -1e308)]  # fmt: skip
+    assert counter.check(hist(*huge, inv(0, "read"), ok(0, "read", 12345.0))).valid is False
+
+
+def test_bank_an_infinite_balance_hides_no_negative_one() -> None:
+    r = bank.check(hist(inv(0, "read"), ok(0, "read", {"a": float("inf"), "b": -5.0})))
+    assert r.valid is False and r.details["errors"]["negative-value"]["count"] == 1
 
 
 def test_counter_fractional_adds_count_as_positive() -> None:

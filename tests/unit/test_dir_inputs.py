@@ -575,7 +575,7 @@ def test_a_replay_is_stored_beside_the_run_not_where_its_spec_says(tmp_path: Pat
     assert stored is not None
     # A run in no store (copied to a web site, a home directory): ./store, as clew test.
     assert rerun_spec(stored, run / "spec.json", on_a_cluster=True).store == "store"
-    (run.parent / "latest").symlink_to(run.name)  # as clew keeps in a store
+    (run.parent.parent / "latest").symlink_to(run.relative_to(run.parent.parent))  # a store
     spec = rerun_spec(stored, run / "spec.json", on_a_cluster=True)
     assert spec.store == str(run.parent.parent)
     assert rerun_spec(stored, run / "spec.json", store="mine").store == "mine"
@@ -588,3 +588,14 @@ def test_analyze_of_a_run_in_no_store_writes_no_index_around_it(tmp_path: Path) 
     _, out = clew("analyze", str(run))
     assert (run / "report.html").is_file(), out
     assert not (run.parent.parent / "index.html").exists()
+
+
+def test_a_test_directory_copied_out_of_its_store_is_in_no_store(tmp_path: Path) -> None:
+    """`cp -r store/etcd-register ~/` left the test directory's own `latest` link, and
+    clew report and analyze then indexed the home directory."""
+    run = _run(tmp_path)
+    (run.parent / "latest").symlink_to(run.name)
+    for command in (["report", str(run)], ["analyze", str(run)]):
+        _, out = clew(*command)
+        assert (run / "report.html").is_file(), out
+        assert not (run.parent.parent / "index.html").exists(), out

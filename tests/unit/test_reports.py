@@ -54,6 +54,8 @@ def make_run(
     """A run directory as the runner writes it, from a Porcupine log."""
     run = store / test / name
     run.mkdir(parents=True)
+    if not (store / "latest").is_symlink():  # a store, as clew test leaves one
+        (store / "latest").symlink_to(run.relative_to(store))
     h = read_history(str(source))
     write_history(h, str(run / "history.jsonl"), "jsonl")
     e = check_entry(source)

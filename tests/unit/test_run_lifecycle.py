@@ -601,7 +601,10 @@ def test_a_second_ctrl_c_abandons_a_hung_heal_says_so_and_the_run_unwinds(
 def test_a_second_ctrl_c_as_a_step_ends_abandons_the_next_one() -> None:
     """The press was spent on a step that had just ended (its cancel did nothing), and
     the next step could only be stopped by a third press, raised where it landed."""
-    said: list[str] = []
+    said: list[tuple[str, bool]] = []
+
+    def say(how: str, started: bool) -> None:
+        said.append((how, started))
 
     async def main() -> list[str]:
         steps = runner._Steps()
@@ -612,14 +615,14 @@ def test_a_second_ctrl_c_as_a_step_ends_abandons_the_next_one() -> None:
             ran.append(name)
             await asyncio.sleep(0)
 
-        await runner._to_the_end(step("heal"), on_abandon=said.append)
+        await runner._to_the_end(step("heal"), on_abandon=say)
         steps.abandon("Ctrl-C")  # (no step under way: all have ended)
         with pytest.raises(asyncio.CancelledError):
-            await runner._to_the_end(step("teardown"), on_abandon=said.append)
-        await runner._to_the_end(step("close"), on_abandon=said.append)  # one press, one step
+            await runner._to_the_end(step("teardown"), on_abandon=say)
+        await runner._to_the_end(step("close"), on_abandon=say)  # one press, one step
         return ran
 
-    assert asyncio.run(main()) == ["heal", "close"] and said == ["Ctrl-C"]
+    assert asyncio.run(main()) == ["heal", "close"] and said == [("Ctrl-C", False)]
 
 
 def test_an_abandoned_step_does_not_replace_the_error_ending_the_run() -> None:
@@ -634,7 +637,8 @@ def test_an_abandoned_step_does_not_replace_the_error_ending_the_run() -> None:
             try:
                 raise ConfigError("db setup failed")
             except ConfigError:
-                await runner._to_the_end(hangs(), interrupt=False, on_abandon=lambda how: None)
+                await runner._to_the_end(hangs(), interrupt=False,
+                                         on_abandon=lambda how, started: None)  # fmt: skip
                 return "the error goes on"
 
         task = asyncio.create_task(teardown_under_an_error())

@@ -152,7 +152,7 @@ def test_analyze_of_a_built_in_suite_run_through_the_cli_keeps_the_runs_record(
         valid=True, ops=2, history_lines=6, duration=38.2, wall_seconds=51.25,
         check_seconds=0.5, problems=["log n1: gone"],
         heal_residue={"n1": []}, heal_verified=True).to_json()))  # fmt: skip
-    (run.parent / "latest").symlink_to(run.name)  # a store, as clew test leaves one
+    (run.parent.parent / "latest").symlink_to(run.relative_to(run.parent.parent))  # a store
     code, out = invoke("analyze", str(run))
     assert code == 0, out
     assert out.splitlines()[0] == "VALID  2 ops in 38.2 s (wall time 51.2 s)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import socket
 import threading
 import time
@@ -320,13 +321,27 @@ def test_loopback_is_decided_from_the_address_bound(store: Path) -> None:
         srv.server_close()
 
 
-def test_without_proc_the_file_opened_is_checked_by_inode(
-    server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import reports.serve as serve
+def test_without_proc_no_file_is_served(store: Path) -> None:
+    """Nothing can say where an open file is then (a stat of its path follows the same
+    swapped link as the open did)."""
+    from reports.serve import StoreHandler
 
-    def no_proc(path: str) -> str:
-        raise FileNotFoundError(path)
+    handler = StoreHandler.__new__(StoreHandler)
+    handler.store = store
+    fd = os.open(store / "index.html", os.O_RDONLY)
+    try:
+        assert handler._opened_inside(fd) is True
+        real = os.readlink
 
-    monkeypatch.setattr(serve.os, "readlink", no_proc)
-    assert raw_get(server, "/etcd/20250101T000000/report.html") == (200, b"<p>the report</p>")
+        def no_proc(path: str) -> str:
+            if path.startswith("/proc/"):
+                raise FileNotFoundError(path)
+            return real(path)
+
+        os.readlink = no_proc  # type: ignore[assignment]
+        try:
+            assert handler._opened_inside(fd) is False
+        finally:
+            os.readlink = real
+    finally:
+        os.close(fd)
