@@ -27,6 +27,8 @@ server's, and prints nothing.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import email.utils
 import http.server
 import ipaddress
 import os
@@ -207,9 +209,25 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
             return False
         return _inside(self.store, opened) == opened
 
+    def _not_modified_since(self, mtime: float) -> bool:
+        """Whether the request's ``If-Modified-Since`` (without ``If-None-Match``, as the
+        standard handler) is no earlier than ``mtime``, to the second: the browser's copy
+        is current (304)."""
+        since = self.headers.get("If-Modified-Since")
+        if since is None or "If-None-Match" in self.headers:
+            return False
+        try:
+            when = email.utils.parsedate_to_datetime(since)
+        except (TypeError, IndexError, OverflowError, ValueError):
+            return False
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        modified = datetime.datetime.fromtimestamp(int(mtime), datetime.UTC)
+        return modified <= when
+
     def _open(self, target: Path) -> Any:
         """Open ``target`` and send its headers, if what was opened is a regular file
-        inside the store (else 404)."""
+        inside the store (else 404); 304 when the browser's copy is current."""
         try:
             fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
@@ -221,6 +239,11 @@ class StoreHandler(http.server.SimpleHTTPRequestHandler):
             if not stat.S_ISREG(st.st_mode) or not self._opened_inside(fd):
                 f.close()
                 self.send_error(404, "Not found")
+                return None
+            if self._not_modified_since(st.st_mtime):
+                f.close()
+                self.send_response(304)
+                self.end_headers()
                 return None
             self.send_response(200)
             self.send_header("Content-type", self.guess_type(str(target)))

@@ -345,3 +345,18 @@ def test_without_proc_no_file_is_served(store: Path) -> None:
             os.readlink = real
     finally:
         os.close(fd)
+
+
+def test_a_page_not_modified_since_the_browsers_copy_is_304(server: tuple[str, int]) -> None:
+    """clew's own file sending dropped the standard handler's If-Modified-Since."""
+    import email.utils
+
+    def get(since: str) -> int:
+        with socket.create_connection(server, timeout=5) as s:
+            s.sendall(f"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\nIf-Modified-Since: {since}"
+                      "\r\n\r\n".encode())  # fmt: skip
+            return int(s.makefile("rb").readline().split()[1])
+
+    assert get(email.utils.formatdate(time.time() + 60, usegmt=True)) == 304
+    assert get(email.utils.formatdate(0, usegmt=True)) == 200
+    assert get("not a date") == 200
