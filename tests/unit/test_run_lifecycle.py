@@ -1114,6 +1114,28 @@ def test_ctrl_c_while_an_error_ends_the_run_still_says_the_run_was_interrupted(
     assert outcome.valid == "unknown"
 
 
+def test_an_error_whose_teardown_a_second_ctrl_c_cut_short_says_so(
+    events: Events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error went on, but its problems said "its teardown ran to its end"."""
+
+    def failing_generator(ctx: Any) -> Any:
+        raise NemesisError("boom")
+
+    async def build_nemesis(*args: Any, **kw: Any) -> FakeFaults:
+        return HungHealFaults(events)
+
+    load = [clients(limit(4, repeat({"f": "read"}))), failing_generator]
+    monkeypatch.setattr(runner, "build_nemesis", build_nemesis)
+    monkeypatch.setattr(runner, "build_generator", lambda *args: load)
+    outcome = runner.run_test(spec(tmp_path), suite=suite(events, load))
+    assert "heal all (final) hangs" in events
+    assert "the final heal was abandoned (Ctrl-C during it)" in outcome.problems
+    assert "boom" in outcome.problems and outcome.interrupted == "Ctrl-C"
+    assert ("interrupted (Ctrl-C) while the error ended the run; a second one abandoned "
+            "part of its teardown") in outcome.problems  # fmt: skip
+
+
 def test_a_teardown_that_ends_as_the_interrupt_comes_keeps_its_own_outcome() -> None:
     """A cancel that landed just as the teardown ended raised the CancelledError in place
     of the error that was ending the run: the error was lost."""
