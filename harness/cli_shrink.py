@@ -74,9 +74,9 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
     it is invalid: refused before any rerun).
     """
     from harness.record import RunResults, RunSpec
+    from harness.rerun import rerun_spec
     from harness.runner import (
         check_stored_before_cluster,
-        rerun_spec,
         run_test,
         stored_suite,
         stored_workload,

@@ -555,7 +555,7 @@ def test_a_stored_run_does_not_choose_a_directory_for_the_replays_cluster(
 
 def test_naming_the_hosts_again_drops_the_stored_nodes_file(tmp_path: Path) -> None:
     from harness.record import RunSpec
-    from harness.runner import rerun_spec
+    from harness.rerun import rerun_spec
 
     run = _replayable(tmp_path, provider="static",
                       cluster_options={"nodes_file": "/theirs.txt", "user": "admin"})  # fmt: skip
@@ -568,7 +568,7 @@ def test_naming_the_hosts_again_drops_the_stored_nodes_file(tmp_path: Path) -> N
 
 def test_a_replay_is_stored_beside_the_run_not_where_its_spec_says(tmp_path: Path) -> None:
     from harness.record import RunSpec
-    from harness.runner import rerun_spec
+    from harness.rerun import rerun_spec
 
     run = _replayable(tmp_path, store="/elsewhere/victim")
     stored = RunSpec.read(run)
