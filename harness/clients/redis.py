@@ -150,19 +150,35 @@ class RespConnection:
         if self._reader is None or self._writer is None:
             raise Unsent(f"not connected to {self.host}:{self.port}")
         try:
-            self._writer.write(_encode(args))
-            await asyncio.wait_for(self._writer.drain(), self.read_timeout)
-        except (OSError, TimeoutError) as e:
-            await self.close()
-            raise Unsent(f"{self.host}:{self.port}: request not sent: {_describe(e)}") from e
-        try:
-            reply = await asyncio.wait_for(_read_reply(self._reader), self.read_timeout)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
-            await self.close()
-            raise Unanswered(f"{self.host}:{self.port}: no reply: {_describe(e)}") from e
+            try:
+                self._writer.write(_encode(args))
+                await asyncio.wait_for(self._writer.drain(), self.read_timeout)
+            except (OSError, TimeoutError) as e:
+                await self.close()
+                raise Unsent(f"{self.host}:{self.port}: request not sent: {_describe(e)}") from e
+            try:
+                reply = await asyncio.wait_for(_read_reply(self._reader), self.read_timeout)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
+                await self.close()
+                raise Unanswered(f"{self.host}:{self.port}: no reply: {_describe(e)}") from e
+        except asyncio.CancelledError:  # (the op's deadline): its reply may still come
+            self._abort()
+            raise
         if isinstance(reply, RespError):
             raise reply
         return reply
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open (not closed, nor abandoned mid-request)."""
+        return self._writer is not None
+
+    def _abort(self) -> None:
+        """Close the connection at once, without waiting (a cancelled request's reply
+        must not answer the next one)."""
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
 
     async def close(self) -> None:
         """Close the connection (idempotent, never raises)."""
@@ -246,6 +262,8 @@ class _SentinelClient:
         server that is still up stays open across a failover otherwise); if no Sentinel
         answers then, the client keeps the server it has."""
         now = time.monotonic()
+        if self._conn is not None and not self._conn.connected:  # (a request cancelled)
+            self._conn = None
         if self._conn is not None and now - self._checked < self.recheck:
             return self._conn
         try:

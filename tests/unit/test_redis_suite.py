@@ -6,6 +6,7 @@ adds, and failovers read from Sentinel's log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -225,3 +226,50 @@ def test_the_adapter_offers_every_ability_and_every_kind_can_strike_it() -> None
     assert db.clock_reads == "unknown"  # not under libfaketime: clock faults are refused
     for kind in kinds.all_kinds():
         assert lacking(db, list(kind.db_needs)) == [], kind.name
+
+
+def test_a_request_cancelled_at_its_deadline_leaves_no_reply_for_the_next() -> None:
+    """The op's deadline cancelled a SET after it was sent; its late "+OK" then answered
+    the next GET (a read of another op's reply, a false anomaly)."""
+
+    async def slow_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                args = await _read_command(reader)
+                if args[0] == "ROLE":
+                    writer.write(b"*3\r\n" + _bulk("master") + b":0\r\n*0\r\n")
+                elif args[0] == "SET":
+                    await asyncio.sleep(0.15)  # its reply comes after the deadline
+                    writer.write(b"+OK\r\n")
+                else:
+                    writer.write(_bulk("5"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> Any:
+        ctx = _ctx(NODES)
+        srv = await asyncio.start_server(slow_redis, "127.0.0.1", REDIS)
+        try:
+            async with server("127.0.0.1", SENTINEL, _sentinel(["127.0.0.1"])):
+                client = _client(RedisRegisterClient)
+                await client.open(ctx, NODES[0])
+                try:
+                    write = asyncio.create_task(
+                        client.invoke(ctx, {"f": "write", "key": 1, "value": 7}))
+                    await asyncio.sleep(0.05)
+                    write.cancel()  # (the op's deadline)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await write
+                    await asyncio.sleep(0.2)  # the SET's late reply has come by now
+                    return await client.invoke(ctx, {"f": "read", "key": 1})
+                finally:
+                    await client.close(ctx)
+        finally:
+            srv.close()
+            await srv.wait_closed()
+
+    done = asyncio.run(main())
+    assert done["type"] == "ok" and done["value"] == 5, done
