@@ -483,6 +483,9 @@ class EtcdLockClient(_EtcdHTTP):
         self._lease: str | None = None
         self._key: str | None = None
         self._renewer: asyncio.Task[None] | None = None
+        #: Revokes of leases whose acquire the op's deadline cut short (kept: a task
+        #: nobody holds may be collected before it runs).
+        self._revoking: set[asyncio.Task[None]] = set()
         self._renew_http: httpx.AsyncClient | None = None
 
     async def open(self, ctx: TestContext, node: Node) -> None:
@@ -499,12 +502,19 @@ class EtcdLockClient(_EtcdHTTP):
     async def close(self, ctx: TestContext) -> None:
         """Stop renewing and close the HTTP clients."""
         await self._stop_renewing()
+        for task in list(self._revoking):  # (its lease lapses after its TTL anyway)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._renew_http is not None:
             await self._renew_http.aclose()
             self._renew_http = None
         await super().close(ctx)
 
     def _start_renewing(self, lease: str) -> None:
+        if self._renewer is not None:  # (one renewer at a time: never an orphan)
+            self._renewer.cancel()
+            self._renewer = None
         if self._renew_http is None:
             return
         http = self._renew_http
@@ -556,6 +566,9 @@ class EtcdLockClient(_EtcdHTTP):
         except _Unknown as e:
             await self._revoke(lease)
             return {"type": "info", "error": str(e)}
+        except asyncio.CancelledError:  # (the op's deadline): the lock may be granted yet
+            self._abandon(lease)
+            raise
         key = data.get("key")
         if not key:
             await self._revoke(lease)
@@ -583,6 +596,17 @@ class EtcdLockClient(_EtcdHTTP):
             if lease is not None:
                 await self._revoke(lease)
         return {"type": "ok"}
+
+    def _abandon(self, lease: str) -> None:
+        """Stop renewing ``lease`` at once and revoke it in the background: an acquire
+        cut short may still be granted, and a lease renewed for ever would hold the lock
+        for the rest of the run (every later acquire would time out)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+        task = asyncio.create_task(self._revoke(lease))
+        self._revoking.add(task)
+        task.add_done_callback(self._revoking.discard)
 
     async def _revoke(self, lease: str) -> None:
         """Stop renewing and revoke ``lease``, ignoring errors (it lapses after its TTL)."""

@@ -161,3 +161,44 @@ def test_options_accept_strings_and_typed_values() -> None:
         option_bool({"x": "maybe"}, "x", True)
     with pytest.raises(ConfigError, match="positive"):
         option_float({"t": "0"}, "t", 1.0)
+
+
+def test_an_acquire_cut_short_by_its_deadline_stops_renewing_and_revokes_its_lease() -> None:
+    """The lease of a cancelled acquire was renewed for the rest of the run: if etcd had
+    granted the lock, a retired process held it, and every later acquire timed out."""
+    import asyncio
+    import contextlib
+
+    import httpx
+
+    from harness.clients.etcd import EtcdLockClient
+
+    calls: list[str] = []
+
+    async def etcd(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.rsplit("/v3/", 1)[-1]
+        calls.append(path)
+        if path == "lease/grant":
+            return httpx.Response(200, json={"ID": "7"})
+        if path == "lock/lock":
+            await asyncio.sleep(30)  # (waiting for the lock)
+        return httpx.Response(200, json={})
+
+    async def main() -> None:
+        client = EtcdLockClient(lease_ttl=1, acquire_timeout=30)
+        mock = httpx.MockTransport(etcd)
+        client._http = httpx.AsyncClient(transport=mock, base_url="http://e/v3/")
+        client._renew_http = httpx.AsyncClient(transport=mock, base_url="http://e/v3/")
+        acquire = asyncio.create_task(client.invoke(None, {"f": "acquire"}))  # type: ignore[arg-type]
+        await asyncio.sleep(0.5)  # a renewal or so, while waiting for the lock
+        acquire.cancel()  # (the op's deadline)
+        with contextlib.suppress(asyncio.CancelledError):
+            await acquire
+        await asyncio.sleep(0.1)
+        renewals = calls.count("lease/keepalive")
+        await asyncio.sleep(0.8)  # two more renewal periods
+        assert calls.count("lease/keepalive") == renewals, calls
+        assert "lease/revoke" in calls
+        await client.close(None)  # type: ignore[arg-type]
+
+    asyncio.run(main())
