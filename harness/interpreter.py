@@ -249,7 +249,9 @@ class _Run:
                         res = {"type": "info", "error": CANCELLED}
                 except Exception as e:
                     w.deadline = None
-                    res = failure(e)
+                    # (the client turned the watchdog's cancellation into an error: the op
+                    # timed out, so its outcome is unknown, whatever the error says)
+                    res = self.timed_out(w) if w.timed_out else failure(e)
                 else:
                     w.deadline = None
                     if w.timed_out:  # the client swallowed the watchdog's cancellation

@@ -401,6 +401,37 @@ def test_a_client_timeout_stays_the_clients_and_completes_info() -> None:
     assert p.info == 4 and all("TimeoutError" in o["error"] for o in journal if "error" in o)
 
 
+def test_a_timeout_a_client_turns_into_a_definite_error_is_info() -> None:
+    """The client turned the watchdog's cancellation into a DefiniteError: the op was
+    recorded `fail` though it timed out (it may have taken effect), and the worker's
+    next op was recorded as a timeout too."""
+
+    class Converts:
+        calls = 0
+
+        async def invoke(self, ctx: TestContext, op: Op) -> Op:
+            Converts.calls += 1
+            if Converts.calls == 1:
+                try:
+                    await asyncio.sleep(10)
+                except asyncio.CancelledError:
+                    raise DefiniteError("refused") from None
+            return {"type": "ok"}
+
+    journal: list[Op] = []
+
+    async def main() -> Progress:
+        return await interpret(limit(2, repeat({"f": "w"})), ctx=make_ctx(), clients=[
+            Converts()], nemesis=None, journal=journal.append, op_timeout=0.05,  # type: ignore[list-item]
+            clock=RealClock())  # fmt: skip
+
+    asyncio.run(main())
+    check_well_formed(journal)
+    done = [o for o in journal if o["type"] != "invoke"]
+    assert done[0]["type"] == "info" and "timeout" in done[0]["error"], done
+    assert done[1]["type"] == "ok", done
+
+
 def test_the_journal_file_holds_each_invocation_before_its_client_sees_it(
     tmp_path: Path,
 ) -> None:
