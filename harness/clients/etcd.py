@@ -11,7 +11,9 @@ Outcomes — what each error means for the history:
   request never left this machine, so it definitely did not happen.
 * **Write or CAS: read timeout, a connection broken after the request was sent, or an
   HTTP 5xx** (503 "leader changed", 504 "request timed out") → ``info``: the proposal may
-  have been committed. An HTTP 4xx (rejected before it was proposed) → ``fail``.
+  have been committed. An HTTP 4xx (rejected before it was proposed) → ``fail``, but
+  408 and 499 (gRPC ``Canceled`` through grpc-gateway: "request canceled" may come after
+  the proposal) → ``info``.
 * **Read: any error** → ``fail``. A read changes nothing, so "it did not happen" and "it
   happened but nobody saw the result" cannot be told apart by any checker; recording
   ``fail`` keeps the worker's process alive instead of retiring it (Jepsen's etcd client
@@ -67,6 +69,10 @@ CLIENT_PORT = 2379
 KEY_PREFIX = "clew/"
 #: Prefix of the set workload's keys: one key per element.
 SET_PREFIX = "clew-set/"
+
+#: HTTP statuses of gRPC ``Canceled`` (grpc-gateway v1: 408, v2: 499): etcd's "request
+#: canceled" may come after the request was proposed, so the outcome is unknown.
+_CANCELED = frozenset({408, 499})
 
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -157,7 +163,7 @@ class _EtcdHTTP:
             raise _Unknown(_describe(e)) from e
         if resp.status_code != 200:
             message = _error_message(resp)
-            if 400 <= resp.status_code < 500:
+            if 400 <= resp.status_code < 500 and resp.status_code not in _CANCELED:
                 raise _Definite(message)
             raise _Unknown(message)
         try:

@@ -25,7 +25,8 @@ Outcomes — what each error means for the history:
   had no effect.
 * **COMMIT answered with an error** of class 40 (transaction rollback, e.g. a serializable
   transaction that cannot commit), 23 (integrity) or 25 (invalid transaction state) →
-  ``fail``: the server says it rolled back.
+  ``fail``: the server says it rolled back. Not 40003 ("statement completion unknown",
+  which a proxy may send): ``info``.
 * **COMMIT with no answer** (the connection broke, ``commit_timeout`` passed) or any other
   error at COMMIT (an administrator shutdown, an internal error) → ``info``: it may have
   committed.
@@ -240,7 +241,7 @@ class PostgresAppendClient:
                 await tx.commit()
         except asyncpg.PostgresError as e:
             state = str(getattr(e, "sqlstate", "") or "")
-            if state[:2] in _DEFINITE_COMMIT_CLASSES:
+            if state[:2] in _DEFINITE_COMMIT_CLASSES and state != "40003":
                 await self._rollback(tx)
                 return {"type": "fail", "error": f"commit: {_describe(e)}"}
             self._drop()

@@ -202,3 +202,30 @@ def test_an_acquire_cut_short_by_its_deadline_stops_renewing_and_revokes_its_lea
         await client.close(None)  # type: ignore[arg-type]
 
     asyncio.run(main())
+
+
+def test_a_canceled_answer_to_a_write_is_unknown_and_other_4xx_definite() -> None:
+    """etcd's "request canceled" (gRPC Canceled: HTTP 408 or 499 through grpc-gateway) may
+    come after the write was proposed: it was recorded `fail`."""
+    import asyncio
+
+    import httpx
+
+    from harness.clients.etcd import EtcdClient
+
+    async def write_answered(status: int) -> str:
+        async def etcd(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(status, json={"error": "etcdserver: request canceled",
+                                                "code": 1})  # fmt: skip
+
+        client = EtcdClient()
+        client._http = httpx.AsyncClient(transport=httpx.MockTransport(etcd),
+                                         base_url="http://e/v3/")  # fmt: skip
+        done = await client.invoke(None, {"f": "write", "key": 1, "value": 2})  # type: ignore[arg-type]
+        await client.close(None)  # type: ignore[arg-type]
+        return str(done["type"])
+
+    assert asyncio.run(write_answered(408)) == "info"
+    assert asyncio.run(write_answered(499)) == "info"
+    assert asyncio.run(write_answered(400)) == "fail"
+    assert asyncio.run(write_answered(503)) == "info"
