@@ -13,7 +13,7 @@ from harness.cli import FiniteFloatRange
 from harness.cli_test import cluster_options, rerun_cluster_flags
 from harness.errors import InputError
 from harness.shrink import DEFAULT_FRACTION, DEFAULT_MAX_RUNS, DEFAULT_RERUNS
-from harness.terminal import shown
+from harness.terminal import echo_shown
 
 if TYPE_CHECKING:
     from harness.record import RunResults
@@ -119,7 +119,7 @@ def shrink_cmd(run_dir: str, reruns: int, fraction: float, max_runs: int, store:
                f"reproduced {result.reproduced}/{result.reruns}; {result.runs_made} runs, "
                f"{result.seconds:.0f} s")  # fmt: skip
     for s in result.minimal:  # (the stored run's own ledger: shown, not obeyed)
-        click.echo(shown(f"  {s['at']:>7} {s['f']} {s.get('value')}"))
+        echo_shown(f"  {s['at']:>7} {s['f']} {s.get('value')}")
     sys.exit(2 if result.reproduced == 0 or result.stopped == NOT_REPRODUCED else 0)
 
 

@@ -489,10 +489,7 @@ def _stopped_before_the_run(e: KeyboardInterrupt, i: int, test_count: int) -> No
 
 def _print_outcome(o: Any) -> None:
     from harness.record import verdict_caveats
-    from harness.terminal import shown
-
-    def echo(line: str) -> None:  # (a stored run's text may hold terminal commands)
-        click.echo(shown(line))
+    from harness.terminal import echo_shown as echo  # (a stored run's text: shown)
 
     checkers = o.results.get("checkers", {})
     wall = f" (wall time {o.wall_seconds:.1f} s)" if o.wall_seconds is not None else ""
@@ -588,10 +585,7 @@ def _analyze_jepsen(
 ) -> None:
     from harness.jepsen_store import DEFAULT_TIME_LIMIT, check_jepsen_store
     from harness.read_budget import ReadBudgetExceeded
-    from harness.terminal import shown
-
-    def echo(line: str) -> None:  # (a Jepsen store from elsewhere names its own files)
-        click.echo(shown(line))
+    from harness.terminal import echo_shown as echo  # (a foreign store's names: shown)
 
     try:
         c = check_jepsen_store(

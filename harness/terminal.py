@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["shown"]
+import click
+
+__all__ = ["echo_shown", "shown"]
 
 #: C0 controls but tab and newline, DEL, C1 controls, and the bidirectional embeddings,
 #: overrides and isolates.
@@ -29,3 +31,8 @@ def shown(text: str) -> str:
     module docstring) replaced by its escape (``\\x1b``, ``\\u202e``); tabs and newlines
     are kept."""
     return _UNSAFE.sub(_escape, text)
+
+
+def echo_shown(line: str) -> None:
+    """Print ``line`` (with a newline) as :func:`shown` makes it safe to."""
+    click.echo(shown(line))

@@ -66,20 +66,6 @@ def _slack(terms: int, magnitude: Any) -> float:
     return slack if math.isfinite(slack) else 0.0
 
 
-def _sum(total: Any, v: Any, history: History, pos: int) -> Any:
-    """``total + v``; :class:`HistoryError` naming the op when an integer past a float's
-    range meets a float (their sum is no number either can hold)."""
-    try:
-        return total + v
-    except OverflowError:
-        raise HistoryError(
-            f"counter adds past a float's range (about 1.8e308) mixed with float adds "
-            f"cannot be summed (op index {int(history.index[pos])})",
-            path=history.path,
-            line=int(history.line[pos]),
-        ) from None
-
-
 def _within(lower: Any, value: Any, upper: Any, slack: float) -> bool:
     """``lower - slack <= value <= upper + slack``, exactly (as fractions) where an integer
     is past a float's range; a NaN is within nothing."""
@@ -109,48 +95,57 @@ def check(history: History, *, budget: Budget | None = None) -> Result:
     read_count = error_count = 0
     add_f = history.f_code("add")
     meter = Meter(budget, "counter")
-    for pos in client_ops(history, "add", "read"):
-        meter.add()
-        t = int(history.type[pos])
-        if history.f[pos] == add_f:
-            if t == INVOKE:
-                j = int(history.pair[pos])
-                if j < 0 or history.type[j] != FAIL:
-                    v = _number(history, pos, "add")
-                    terms += 1
-                    magnitude = _sum(magnitude, abs(v), history, pos)
-                    floats = floats or isinstance(v, float)
+    pos = -1
+    try:
+        for pos in client_ops(history, "add", "read"):
+            meter.add()
+            t = int(history.type[pos])
+            if history.f[pos] == add_f:
+                if t == INVOKE:
+                    j = int(history.pair[pos])
+                    if j < 0 or history.type[j] != FAIL:
+                        v = _number(history, pos, "add")
+                        terms += 1
+                        magnitude += abs(v)
+                        floats = floats or isinstance(v, float)
+                        if v >= 0:
+                            maybe_pos += v
+                        else:
+                            maybe_neg += v
+                elif t == OK:
+                    v = _number(history, int(history.pair[pos]), "add")
                     if v >= 0:
-                        maybe_pos = _sum(maybe_pos, v, history, pos)
+                        sure_pos += v
                     else:
-                        maybe_neg = _sum(maybe_neg, v, history, pos)
+                        sure_neg += v
+                continue
+            if t == INVOKE:
+                at_invoke[pos] = (sure_pos, sure_neg)
             elif t == OK:
-                v = _number(history, int(history.pair[pos]), "add")
-                if v >= 0:
-                    sure_pos = _sum(sure_pos, v, history, pos)
-                else:
-                    sure_neg = _sum(sure_neg, v, history, pos)
-            continue
-        if t == INVOKE:
-            at_invoke[pos] = (sure_pos, sure_neg)
-        elif t == OK:
-            inv = int(history.pair[pos])
-            s_pos, s_neg = at_invoke.pop(inv)
-            lower, upper = s_pos + maybe_neg, s_neg + maybe_pos
-            value = _number(history, pos, "read")
-            floats = floats or isinstance(value, float)
-            # (what summing floats in another order may round differently: see above)
-            slack = _slack(terms, magnitude) if floats else 0
-            entry = [lower, value, upper, int(history.index[pos])]
-            read_count += 1
-            if len(reads) < MAX_LISTED_READS:
-                reads.append(entry)
-            if not _within(lower, value, upper, slack):
-                error_count += 1
-                if len(errors) < MAX_LISTED_READS:
-                    errors.append(entry)
-        else:
-            at_invoke.pop(int(history.pair[pos]), None)
+                inv = int(history.pair[pos])
+                s_pos, s_neg = at_invoke.pop(inv)
+                lower, upper = s_pos + maybe_neg, s_neg + maybe_pos
+                value = _number(history, pos, "read")
+                floats = floats or isinstance(value, float)
+                # (what summing floats in another order may round differently: see above)
+                slack = _slack(terms, magnitude) if floats else 0
+                entry = [lower, value, upper, int(history.index[pos])]
+                read_count += 1
+                if len(reads) < MAX_LISTED_READS:
+                    reads.append(entry)
+                if not _within(lower, value, upper, slack):
+                    error_count += 1
+                    if len(errors) < MAX_LISTED_READS:
+                        errors.append(entry)
+            else:
+                at_invoke.pop(int(history.pair[pos]), None)
+    except OverflowError:  # (an integer past a float's range met a float)
+        raise HistoryError(
+            f"counter adds past a float's range (about 1.8e308) mixed with float adds "
+            f"cannot be summed (op index {int(history.index[pos])})",
+            path=history.path,
+            line=int(history.line[pos]),
+        ) from None
     details = {
         "read_count": read_count,
         "error_count": error_count,

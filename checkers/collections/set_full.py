@@ -165,17 +165,12 @@ def check(history: History, *, linearizable: bool = False, budget: Budget | None
         early = (got < 0) | (got >= tracked)  # never added, or its add not yet invoked
         if early.any():
             unexpected.update(hashable(x) for x, e in zip(raw, early.tolist(), strict=True) if e)
-        every, counts = np.unique(got, return_counts=True)
-        if (counts > 1).any():  # (an element never added counts too, by its value)
-            for i, c in zip(every[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
-                if i >= 0:
-                    x = ids.elements[i]
+        every = np.unique(got)
+        if len(every) < len(got):  # a duplicate, or two values never added (rare): by value
+            for x, c in Counter(hashable(x) for x in raw).items():
+                if c > 1:  # (an added element under the value of its add)
+                    x = ids.elements[ids.by_value[x]] if x in ids.by_value else x
                     dups[x] = max(dups.get(x, 0), c)
-            if (every[counts > 1] < 0).any():
-                for x, c in Counter(hashable(x) for x, i in zip(raw, got.tolist(), strict=True)
-                                    if i < 0).items():  # fmt: skip
-                    if c > 1:
-                        dups[x] = max(dups.get(x, 0), c)
         uniq = every[(every >= 0) & (every < tracked)]
         fresh = uniq[known[uniq] < 0]
         known[fresh] = pos

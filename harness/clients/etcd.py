@@ -518,9 +518,7 @@ class EtcdLockClient(_EtcdHTTP):
         await super().close(ctx)
 
     def _start_renewing(self, lease: str) -> None:
-        if self._renewer is not None:  # (one renewer at a time: never an orphan)
-            self._renewer.cancel()
-            self._renewer = None
+        self._drop_renewer()  # (one renewer at a time: never an orphan)
         if self._renew_http is None:
             return
         http = self._renew_http
@@ -533,10 +531,16 @@ class EtcdLockClient(_EtcdHTTP):
 
         self._renewer = asyncio.create_task(renew())
 
-    async def _stop_renewing(self) -> None:
+    def _drop_renewer(self) -> asyncio.Task[None] | None:
+        """Cancel the lease renewer, if any, without waiting; the task cancelled."""
         task, self._renewer = self._renewer, None
         if task is not None:
             task.cancel()
+        return task
+
+    async def _stop_renewing(self) -> None:
+        task = self._drop_renewer()
+        if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -607,9 +611,7 @@ class EtcdLockClient(_EtcdHTTP):
         """Stop renewing ``lease`` at once and revoke it in the background: an acquire
         cut short may still be granted, and a lease renewed for ever would hold the lock
         for the rest of the run (every later acquire would time out)."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            self._renewer = None
+        self._drop_renewer()
         task = asyncio.create_task(self._revoke(lease))
         self._revoking.add(task)
         task.add_done_callback(self._revoking.discard)

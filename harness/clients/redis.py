@@ -173,18 +173,18 @@ class RespConnection:
         """Whether the connection is open (not closed, nor abandoned mid-request)."""
         return self._writer is not None
 
-    def _abort(self) -> None:
+    def _abort(self) -> asyncio.StreamWriter | None:
         """Close the connection at once, without waiting (a cancelled request's reply
-        must not answer the next one)."""
+        must not answer the next one); the writer closed, if it was open."""
         writer, self._reader, self._writer = self._writer, None, None
         if writer is not None:
             writer.close()
+        return writer
 
     async def close(self) -> None:
         """Close the connection (idempotent, never raises)."""
-        writer, self._reader, self._writer = self._writer, None, None
+        writer = self._abort()
         if writer is not None:
-            writer.close()
             with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 0.5)
 
