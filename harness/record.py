@@ -54,6 +54,7 @@ __all__ = [
     "count_fault_records",
     "fault_kind",
     "fault_windows",
+    "parse_memory_bound",
     "read_fault_records",
     "read_json_file",
     "read_record_text",
@@ -174,10 +175,26 @@ def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SEC
 MAX_RECORD_BYTES = 64 * 1024**2
 
 
+#: The most memory reading one such file may take (:func:`parse_memory_bound`). Those clew
+#: writes need 4-10 times their size, so only a planted file of small lists or objects
+#: under :data:`MAX_RECORD_BYTES` (up to 32 times its size) comes near it.
+MAX_RECORD_MEMORY = 1024**3
+
+
+def parse_memory_bound(data: bytes) -> int:
+    """An upper bound, in bytes, of the memory that decoding the JSON ``data`` into Python
+    objects takes (measured on CPython 3.11 for lists, objects, strings and numbers of
+    every size): the text, plus what each list, object, string and item can cost. It
+    counts the characters in strings too, so it is high for text-heavy files."""
+    return (len(data) + 200 * data.count(b"{") + 80 * data.count(b"[")
+            + 48 * data.count(b",") + 32 * data.count(b'"'))  # fmt: skip
+
+
 def read_record_text(path: Path, *, limit: int | None = None, kind: str | None = None) -> str:
     """The UTF-8 text of ``path``, a small file of a run or campaign read whole, holding
     at most ``limit`` bytes (:data:`MAX_RECORD_BYTES`) in memory. :class:`InputError` (a
-    ``ValueError``) naming the file if it is larger, not UTF-8, or not a regular file (a
+    ``ValueError``) naming the file if it is larger, would take more than
+    :data:`MAX_RECORD_MEMORY` to decode as JSON, is not UTF-8, or not a regular file (a
     FIFO would block the reading forever); ``OSError`` as ``open`` (``IsADirectoryError``
     for a directory). ``kind`` names a file a person writes (``"spec file"``), for the
     messages: clew did not write it."""
@@ -204,6 +221,13 @@ def read_record_text(path: Path, *, limit: int | None = None, kind: str | None =
         most = "which no file of this kind clew writes is" if kind is None else (
             f"the most a {kind} may hold")
         raise InputError(f"{path}: larger than {limit / 1024**2:g} MiB, {most}: not read")
+    needs = parse_memory_bound(data)
+    if needs > MAX_RECORD_MEMORY:
+        raise InputError(
+            f"{path}: reading it would take up to {needs / 2**20:,.0f} MiB of memory (it "
+            f"holds {data.count(b'[') + data.count(b'{'):,} lists and objects in "
+            f"{len(data) / 2**20:,.1f} MiB), more than the {MAX_RECORD_MEMORY / 2**20:,.0f} "
+            "MiB a file of a run may take: not read")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -163,3 +163,55 @@ def test_a_run_file_larger_than_clew_writes_is_not_read_whole(
     assert result.exit_code == 0, result.output  # the report names what it could not read
     assert f"{run / name}: larger than 0.000953674 MiB" in (run / "report.html").read_text()
     assert [r["name"] for r in list_runs(tmp_path)] == ["etcd-register/20260101T000000"]
+
+
+@pytest.mark.parametrize("name", ["results.json", "spec.json"])
+def test_a_run_file_of_many_small_lists_is_not_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A planted 60 MB results.json of empty lists, under MAX_RECORD_BYTES, took 1.5 GB to
+    decode (a list costs 64 bytes for its 3 characters); beyond MAX_RECORD_MEMORY it is
+    refused, naming the file, and the report and index go on without it."""
+    from click.testing import CliRunner
+
+    import harness.record
+    from harness.cli import cli
+    from reports.index import list_runs
+
+    monkeypatch.setattr(harness.record, "MAX_RECORD_MEMORY", 2**20)
+    run = run_dir(tmp_path, "20260101T000000")
+    (run / name).write_text(json.dumps({"suite": "etcd", "workload": "register",
+                                        "pad": [[]] * 15_000}))  # fmt: skip
+    assert (run / name).stat().st_size < 70_000  # small: its size alone is no reason
+    result = CliRunner().invoke(cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    page = (run / "report.html").read_text()
+    assert f"{run / name}: reading it would take up to 2 MiB of memory (it holds 15,002 " \
+        "lists and objects in 0.1 MiB), more than the 1 MiB a file of a run may take: not " \
+        "read" in page  # fmt: skip
+    assert [r["name"] for r in list_runs(tmp_path)] == ["etcd-register/20260101T000000"]
+
+
+@pytest.mark.parametrize("item", [
+    "[]", "{}", "0.5", '"ab"', "12345", "[[]]", '{"a":0}', "[0]", '{"k1":[],"k2":{}}',
+    "[0.5,0.5]", "123456789012345678901234567890", '"x"', '"' + "y" * 40 + '"',
+    '"\\ud83d\\ude00"', '"\U0001f600"', '{"aa":1.5,"bb":"cc"}', "-1e300", "true", "null",
+    '[{"k":[1.5,-2.5]}]', '{"' + "é" * 9 + '":[]}',
+])  # fmt: skip
+def test_the_parse_memory_bound_bounds_what_decoding_takes(item: str) -> None:
+    """parse_memory_bound is at least what json.loads allocates (tracemalloc's peak), for
+    files of one kind of item repeated: what the check of a run file relies on."""
+    import tracemalloc
+
+    from harness.record import parse_memory_bound
+
+    data = ("[" + ",".join([item] * 20_000) + "]").encode()
+    text = data.decode()
+    tracemalloc.start()
+    try:
+        value = json.loads(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(value) == 20_000
+    assert peak <= parse_memory_bound(data), (peak, parse_memory_bound(data))
