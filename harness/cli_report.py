@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -34,14 +35,26 @@ index_runs_option = click.option(
               show_default=True, metavar="SIZE",
               help="Memory that reading the run's history.jsonl may add (e.g. 512M, 8G); "
                    "a larger history is left out of the page, which says so and names the "
-                   "line reading reached.")  # fmt: skip
+                   "line reading reached. For a Jepsen store not yet checked: what reading "
+                   "and checking its history.edn may add (as `clew analyze --max-memory`)."
+              )  # fmt: skip
 @click.option("--max-ops", type=click.IntRange(min=0), default=1_000_000, show_default=True,
               metavar="N",
               help="Client ops the page's timeline embeds (the first ones; the page says "
                    "how many the run has): 1M ops make a page of about 26 MB.")  # fmt: skip
+@click.option("--time-limit", type=FiniteFloatRange(min=0, min_open=True), default=300.0,
+              show_default=True, metavar="SECONDS",
+              help="For a Jepsen store not yet checked: seconds that reading and checking "
+                   "its history.edn may take before the verdict is unknown (as `clew "
+                   "analyze --time-limit`); --max-memory bounds them too.")  # fmt: skip
 @index_runs_option
 def report_cmd(
-    run_dir: str, no_index: bool, max_memory: int, max_ops: int, index_runs: int
+    run_dir: str,
+    no_index: bool,
+    max_memory: int,
+    max_ops: int,
+    time_limit: float,
+    index_runs: int,
 ) -> None:
     """Render RUN_DIR/report.html from the files of the run (history.jsonl, results.json,
     spec.json, faults.jsonl, nodes/*/…), then the index.html of the store that holds it
@@ -53,7 +66,9 @@ def report_cmd(
 
     RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
     the report goes to RUN_DIR/clew/report.html, checking the history first if
-    `clew analyze` has not (clew never writes into Jepsen's own files).
+    `clew analyze` has not (clew never writes into Jepsen's own files), within
+    --time-limit and --max-memory: out of either, its verdict is unknown (exit 2 if
+    reading the history ran out, and no report).
 
     \b
     Examples:
@@ -62,7 +77,9 @@ def report_cmd(
       clew report tests/data/jepsen-store
     """
     from harness.jepsen_store import check_jepsen_store, is_jepsen_store, view_dir
+    from harness.read_budget import ReadBudgetExceeded
     from harness.store import check_run_dir, store_of_run
+    from harness.terminal import echo_shown
     from reports.index import write_index
     from reports.run_report import write_run_report
 
@@ -72,10 +89,15 @@ def report_cmd(
             out = write_run_report(view, max_memory=max_memory, max_ops=max_ops)
         else:
             try:
-                out = check_jepsen_store(run_dir).view / "report.html"
+                checked = check_jepsen_store(run_dir, time_limit=time_limit,
+                                             max_memory=max_memory)  # fmt: skip
             except ConfigError as e:  # no model fits: this command has no --model to give
                 raise ConfigError(f"{e} (to `clew analyze {run_dir} --model MODEL`, which "
                                   "writes the report too)") from None  # fmt: skip
+            except ReadBudgetExceeded as e:  # (its message names the flag to raise)
+                echo_shown(f"UNKNOWN  {run_dir}: {e}; no report written")
+                sys.exit(2)
+            out = checked.view / "report.html"
         click.echo(f"report: {out}")
         return
 

@@ -69,6 +69,42 @@ def test_report_of_a_jepsen_store_checks_it_first(tmp_path: Path) -> None:
     assert "cas-register" in html
 
 
+def _hard_store(tmp_path: Path, writes: int = 3000) -> Path:
+    """A Jepsen store whose history takes minutes to decide: ``writes`` info writes, each
+    read by a concurrent read, then a read of a value never written."""
+    store = tmp_path / "hard"
+    store.mkdir()
+    rows = [f":invoke, :f :write, :value {p}, :process {p}" for p in range(writes)]
+    rows += [f":invoke, :f :read, :value nil, :process {writes + p}" for p in range(writes)]
+    rows += [f":info, :f :write, :value {p}, :process {p}" for p in range(writes)]
+    rows += [f":ok, :f :read, :value {p}, :process {writes + p}" for p in range(writes)]
+    rows += [f":invoke, :f :read, :value nil, :process {3 * writes}",
+             f":ok, :f :read, :value -1, :process {3 * writes}"]  # fmt: skip
+    (store / "history.edn").write_text(
+        "".join(f"{{:type {r}, :index {i}}}\n" for i, r in enumerate(rows)))
+    return store
+
+
+def test_report_of_a_jepsen_store_checks_it_within_its_limits(tmp_path: Path) -> None:
+    """`clew report` of an unchecked Jepsen store checked it with analyze's defaults (300 s,
+    2 GiB), whatever its --max-memory said: it now takes --time-limit, and both bound
+    reading and checking, as `clew analyze`'s do."""
+    store = _hard_store(tmp_path)
+    code, out = _clew("report", str(store), "--time-limit", "1")
+    assert code == 0, out
+    results = json.loads((store / "clew" / "results.json").read_text())
+    assert results["valid"] == "unknown"
+    cause = results["checkers"]["linear"]["cause"]
+    assert cause.startswith("time limit of ") and cause.endswith("; raise --time-limit"), cause
+    shutil.rmtree(store / "clew")
+    code, out = _clew("report", str(store), "--max-memory", "1M")
+    assert code == 2, out
+    assert out.startswith(f"UNKNOWN  {store}: memory budget of 1 MiB reached while reading "
+                          f"{store / 'history.edn'} at line "), out  # fmt: skip
+    assert out.rstrip().endswith("raise --max-memory; no report written"), out
+    assert not (store / "clew" / "report.html").exists()
+
+
 def test_a_store_whose_history_is_not_linearizable_is_invalid(tmp_path: Path) -> None:
     store = _copy(tmp_path)
     hist = store / "history.edn"
