@@ -78,6 +78,17 @@ def test_set_full_counts_the_elements_a_read_lacks() -> None:
     assert r.valid == "unknown" and "set-full phase" in r.cause
 
 
+def test_long_fork_compares_a_reads_key_group_once() -> None:
+    """long-fork compared a read's group of keys with itself once per key, each comparison
+    as long as the group: two reads of 100,000 keys took minutes, uncounted (clew check
+    answered after 35 s with --time-limit 2). Now a read costs as many steps as its keys,
+    well within the limit."""
+    keys = [["r", k, None] for k in range(100_000)]
+    h = _ops(*_pair(0, "read", keys, keys), *_pair(1, "read", keys, keys))
+    r = check_within("long-fork", h, time_limit=20, max_memory=None)
+    assert r.valid is True, r.cause
+
+
 def test_clew_check_gives_the_collection_checker_its_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
