@@ -10,7 +10,17 @@ from checkers.txn.cycles import Cycle
 from checkers.txn.graph import PROCESS, REALTIME, REL_NAMES
 from checkers.txn.parse import Txns
 
-__all__ = ["explain_cycle"]
+__all__ = ["MAX_TXN_CHARS", "explain_cycle", "unexplained_cycle"]
+
+#: The most characters of one transaction an explanation's "Let:" line shows (the record's
+#: ``cycle`` names the ops, which the history holds whole).
+MAX_TXN_CHARS = 1_000
+
+
+def _txn_line(text: str) -> str:
+    if len(text) <= MAX_TXN_CHARS:
+        return text
+    return f"{text[: MAX_TXN_CHARS - 1]}… ({len(text) - MAX_TXN_CHARS + 1:,} more characters)"
 
 
 def _order_step(tx: Txns, a: int, b: int, rel: int) -> Step:
@@ -42,7 +52,7 @@ def explain_cycle(
     steps: list[Step] = []
     lines = [f"{cycle.name} #{number}", "Let:"]
     for v, name in names.items():
-        lines.append(f"  {name} = {h.describe(tx.op_position(v))}")
+        lines.append(f"  {name} = {_txn_line(h.describe(tx.op_position(v)))}")
     lines.append("Then:")
     n = len(vs)
     for i in range(n):
@@ -68,3 +78,17 @@ def explain_cycle(
         "steps": steps,
         "explanation": "\n".join(lines),
     }
+
+
+def unexplained_cycle(tx: Txns, cycle: Cycle, number: int, why: str) -> dict[str, Any]:
+    """The record of ``cycle`` as :func:`explain_cycle` makes it, with no steps: the ops
+    of the cycle and ``why`` it was not explained (the check ran out of its budget)."""
+    h = tx.history
+    ops = [int(h.index[tx.op_position(v)]) for v in [*cycle.vertices, cycle.vertices[0]]]
+    return {
+        "type": cycle.name,
+        "cycle": ops,
+        "steps": [],
+        "explanation": f"{cycle.name} #{number}: ops {', '.join(map(str, ops))}; not "
+                       f"explained ({why})",
+    }  # fmt: skip

@@ -400,24 +400,30 @@ def analyze(tx: Txns, tick: Callable[[str], None] | None = None) -> Analysis:
                             "text": f"{{b}} appended {e2!r} after {{a}} appended {e1!r} to "
                                     f"key {key_name(k)!r}"}  # fmt: skip
         elif rel == RW:
+            # b's appends by (key, position after): one pass over each transaction, not
+            # one over b per read of a (quadratic in two large transactions)
+            appends: dict[tuple[int, int], int] = {}
+            for j in mops(b):
+                if tx.m_f[j] == WRITE:
+                    appends.setdefault((int(tx.m_key[j]), int(mop_pred[j])), j)
             for i in mops(a):
                 if tx.m_f[i] != READ or mop_pos[i] < 0:
                     continue
                 k = int(tx.m_key[i])
-                for j in mops(b):
-                    if tx.m_f[j] == WRITE and tx.m_key[j] == k and mop_pred[j] == mop_pos[i]:
-                        e2 = val_name(int(tx.m_val[j]))
-                        if mop_pos[i] == 0:
-                            text = (
-                                f"{{a}} observed the initial (empty) state of key "
-                                f"{key_name(k)!r}, which {{b}} changed by appending {e2!r}"
-                            )
-                        else:
-                            text = (
-                                f"{{a}} did not observe {{b}}'s append of {e2!r} to key "
-                                f"{key_name(k)!r}"
-                            )
-                        return {"type": "rw", "key": key_name(k), "value2": e2, "text": text}
+                j = appends.get((k, int(mop_pos[i])), -1)
+                if j >= 0:
+                    e2 = val_name(int(tx.m_val[j]))
+                    if mop_pos[i] == 0:
+                        text = (
+                            f"{{a}} observed the initial (empty) state of key "
+                            f"{key_name(k)!r}, which {{b}} changed by appending {e2!r}"
+                        )
+                    else:
+                        text = (
+                            f"{{a}} did not observe {{b}}'s append of {e2!r} to key "
+                            f"{key_name(k)!r}"
+                        )
+                    return {"type": "rw", "key": key_name(k), "value2": e2, "text": text}
         return None
 
     an.explain = explain
