@@ -730,9 +730,11 @@ def _check_one(
         record["counterexample"] = cex
     label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
     groups = "key group" if d["partitions"] == 1 else "key groups"
+    explained = d.get("counterexample_seconds")  # (after the verdict's time)
     line = (
         f"{label:<8} {path}  ({d['model']}, {d['ops']} ops, {d['partitions']} {groups}, "
-        f"{result.seconds * 1000:.1f} ms)"
+        f"{result.seconds * 1000:.1f} ms"
+        + ("" if explained is None else f", explained in {explained * 1000:.1f} ms") + ")"
     )
     if result.cause:
         line += f"\n         {result.cause}"

@@ -113,8 +113,13 @@ def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
     kept ones start), large states abbreviated, and missing fields filled in."""
     lin = cex.get("linearized")
     lin = [s for s in lin if isinstance(s, dict)] if isinstance(lin, list) else []  # (damaged)
-    total = len(lin)
     kept = lin[-MAX_LINEARIZED:]
+    # the checker describes only the prefix's last steps, and says how many there were
+    given, offset = cex.get("linearized_total"), cex.get("linearized_offset")
+    if not (isinstance(given, int) and isinstance(offset, int) and offset >= 0
+            and offset + len(lin) == given):  # (older or damaged: counted here)
+        given, offset = len(lin), 0  # fmt: skip
+    total = given
     out = dict(cex)
     out["linearized"] = [
         {
@@ -130,7 +135,7 @@ def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
     ]
     out["state"] = _state(cex.get("state"))
     out["linearized_total"] = total
-    out["linearized_offset"] = total - len(kept)
+    out["linearized_offset"] = offset + len(lin) - len(kept)
     out.setdefault("key", None)
     out.setdefault("model", "?")
     out.setdefault("deadline_op", None)

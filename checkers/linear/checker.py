@@ -532,9 +532,10 @@ def _counterexample(
 ) -> dict[str, Any]:
     from checkers.linear.counterexample import build_counterexample  # only for a failure
 
+    ends = time.perf_counter() + time_limit  # for the recording pass and the replay
     with deadline(time_limit) as stop:
         r = _off_the_main_thread(_search, p, stop, max_bytes, 0, True, exact)
-    cex = build_counterexample(history, calls, m, p, r.best.tolist())
+    cex = build_counterexample(history, calls, m, p, r.best.tolist(), deadline=ends)
     if r.status != K.INVALID:
         cex["note"] = (
             "the recording pass ran out of budget; the prefix shown is the longest found "

@@ -156,6 +156,57 @@ def test_counterexample_is_json_and_replays_legally() -> None:
     assert cex["deadline_op"]["f"] == "read"
 
 
+def _set_adds_then_short_read(n: int) -> History:
+    rows: list[tuple[Any, ...]] = []
+    for i in range(n):
+        rows += [(0, "invoke", "add", i), (0, "ok", "add", i)]
+    rows += [(1, "invoke", "read", None), (1, "ok", "read", list(range(n - 1)))]
+    return ops(*rows)
+
+
+def test_a_counterexample_describes_the_prefixs_last_steps_in_bounded_states() -> None:
+    """A counterexample described the state before and after every op of the prefix:
+    10,000 adds to a set then a read missing one took 24 s after a verdict of 0.2 s (each
+    state sorted whole, twice). Now the last MAX_PREFIX_STEPS steps are described, each
+    state in at most MAX_STATE_CHARS, and the totals say what was left out."""
+    from checkers.linear.counterexample import MAX_PREFIX_STEPS, MAX_STATE_CHARS
+
+    r = check(_set_adds_then_short_read(3000), "set")
+    assert r.valid is False
+    cex = json.loads(json.dumps(r.details["counterexample"]))
+    assert cex["linearized_total"] == 3000 and cex["linearized_offset"] == 2800
+    assert len(cex["linearized"]) == MAX_PREFIX_STEPS
+    assert [s["op"]["value"] for s in cex["linearized"]] == list(range(2800, 3000))
+    last = cex["linearized"][-1]
+    assert isinstance(last["state_after"], str) and last["state_after"].endswith(" chars)")
+    assert len(last["state_after"]) <= MAX_STATE_CHARS + 20
+    assert last["state_after"].startswith("[0,1,10,100,1000,1001,")
+    assert "incomplete" not in cex
+    assert r.cause.startswith("after linearizing 3000 ops (state [0,1,10,100,1000,1001,")
+    small = check(_set_adds_then_short_read(3), "set").details["counterexample"]
+    assert small["linearized"][-1]["state_after"] == [0, 1, 2]  # small states as they are
+    assert small["linearized_total"] == 3 and small["linearized_offset"] == 0
+
+
+def test_a_counterexample_past_its_deadline_says_how_far_it_got() -> None:
+    from checkers.linear.calls import extract_calls
+    from checkers.linear.counterexample import build_counterexample, summarize
+    from checkers.linear.models import get_model
+    from checkers.linear.prepare import prepare
+
+    h = _set_adds_then_short_read(500)
+    model = get_model("set")
+    calls = extract_calls(h)
+    part = prepare(calls, model).partition(0)
+    prefix = list(range(500))  # the adds, in order
+    cex = build_counterexample(h, calls, model, part, prefix, deadline=time.perf_counter() - 1)
+    assert cex["incomplete"] == ("ran out of its time limit after 64 steps of the model, 0 "
+                                 "of the last 200 linearized ops described")  # fmt: skip
+    assert cex["state"] is None and cex["linearized"] == []
+    assert cex["deadline_op"]["f"] == "read"
+    assert summarize(cex).startswith("after linearizing 500 ops, op #1000 ")
+
+
 def test_empty_and_nemesis_only_histories_are_valid() -> None:
     h = History.from_ops([
         dict(process="nemesis", type="info", f="start", value=None),

@@ -242,6 +242,14 @@ def test_counterexample_prefix_is_capped() -> None:
     assert cex["linearized_total"] == MAX_LINEARIZED + 50 and cex["linearized_offset"] == 50
     assert isinstance(cex["linearized"][0]["state_after"], str)  # abbreviated
     assert "chars)" in cex["linearized"][0]["state_after"]
+    # the checker describes only the prefix's last steps and gives the totals: kept
+    described = {"linearized": [step] * (MAX_LINEARIZED + 50), "could_not_follow": [],
+                 "linearized_total": 5000, "linearized_offset": 4750}  # fmt: skip
+    cex = trim_counterexample(described)
+    assert cex["linearized_total"] == 5000 and cex["linearized_offset"] == 4800
+    for damaged in (-1, 4000, "4750", None):  # totals that do not add up are not trusted
+        cex = trim_counterexample({**described, "linearized_offset": damaged})
+        assert cex["linearized_total"] == MAX_LINEARIZED + 50 and cex["linearized_offset"] == 50
 
 
 def test_op_counts_by_type_and_f() -> None:
