@@ -248,10 +248,14 @@ def _short(value: Any) -> str:
     if isinstance(value, _Abbreviated):  # JSON text already: shown as it is, shorter
         keep = SUMMARY_VALUE_CHARS // 2 - 2
         return f"{value[:keep]}…{value[value.rindex('…') + 1 :][-keep:]}"
+    keep = SUMMARY_VALUE_CHARS // 2 - 2
+    if isinstance(value, list | tuple) and len(value) > SUMMARY_VALUE_CHARS:
+        # (a read of millions of elements: not written out whole to show a few)
+        head, tail = repr(value[: keep // 2]), repr(value[-(keep // 2) :])
+        return f"{head[:keep]}…{tail[-keep:]} ({len(value):,} items)"
     text = repr(value)
     if len(text) <= SUMMARY_VALUE_CHARS:
         return text
-    keep = SUMMARY_VALUE_CHARS // 2 - 2
     return f"{text[:keep]}…{text[-keep:]} ({len(text)} chars)"
 
 
@@ -277,8 +281,11 @@ def summarize(cex: dict[str, Any]) -> str:
     key = "" if cex.get("key") is None else f"key {cex['key']!r}: "
     if d is None:
         return f"{key}no linearization found after {n} ops"
-    state = "" if cex.get("state") is None and cex.get("incomplete") else (
-        f" (state {_short(cex['state'])})")
+    state = (
+        ""
+        if cex.get("state") is None and cex.get("incomplete")
+        else (f" (state {_short(cex['state'])})")
+    )
     return (
         f"{key}after linearizing {n} ops{state}, op #{d['index']} "
         f"(process {d['process']}: {describe_call(d)}, line {d['invoke_line']}) could not be "
