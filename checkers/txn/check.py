@@ -434,7 +434,7 @@ def _try_version_orders(
     with that search's ``unknowns``. Gives ``{"proof", "cases", "records", "unknowns"}``.
     """
     none: dict[str, Any] = {"proof": {}, "cases": [], "records": {}, "unknowns": []}
-    cands = an.versions.candidates(limit)
+    cands = an.versions.candidates(limit, budget)
     if cands is None:
         none["proof"] = {"version_orders": f"more than {limit}"}
         return none

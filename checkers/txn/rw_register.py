@@ -37,6 +37,7 @@ from typing import Any
 import networkx as nx
 
 from checkers.txn.analysis import Analysis, Step
+from checkers.txn.budget import Budget
 from checkers.txn.graph import REALTIME, RW, WR, WW, Edges, edges
 from checkers.txn.parse import NIL, READ, TxnFormatError, Txns
 from harness.history import FAIL, INFO, OK
@@ -397,17 +398,18 @@ class Versions:
         #: ``explain_assuming(orders)``: the analysis's explain, also reading total orders.
         self.explain_assuming: Any = None
 
-    def _orders(self) -> dict[int, nx.DiGraph]:
-        """Per key, the inferred order of the versions that must exist (made on demand)."""
+    def _orders(self, budget: Budget | None = None) -> dict[int, nx.DiGraph]:
+        """Per key, the inferred order of the versions that must exist (made on demand),
+        within ``budget`` (:class:`OutOfBudget` in the ``version-orders`` phase)."""
         out: dict[int, nx.DiGraph] = {}
         writer, must = self.writer, self._must
         for k, g in self._vg.items():
+            if budget is not None:
+                budget.check(_PHASE)
             root = self.init.get(k, _NIL)
             keep = [v for v in g.nodes if v == root or (
                 (w := writer.get((k, v))) is not None and w[1] and must[w[0]])]  # fmt: skip
-            closure = nx.transitive_closure_dag(g) if nx.is_directed_acyclic_graph(g) else g
-            sub = nx.DiGraph(closure.subgraph(keep))
-            sub.add_nodes_from(keep)
+            sub = _kept_order(g, keep, budget)
             trial = sub.copy()
             trial.add_edges_from(
                 (a, b) for a, b in self._rt_versions.get(k, ()) if a in sub and b in sub
@@ -415,12 +417,15 @@ class Versions:
             out[k] = trial if nx.is_directed_acyclic_graph(trial) else sub
         return out
 
-    def candidates(self, limit: int) -> list[dict[int, list[int]]] | None:
+    def candidates(
+        self, limit: int, budget: Budget | None = None
+    ) -> list[dict[int, list[int]]] | None:
         """Every combination of total version orders (key → values, first version first)
-        compatible with the inferred ones, or ``None`` if there are more than ``limit``."""
+        compatible with the inferred ones, or ``None`` if there are more than ``limit``;
+        within ``budget`` (:class:`OutOfBudget` in the ``version-orders`` phase)."""
         per_key: list[tuple[int, list[list[int]]]] = []
         total = 1
-        for k, g in self._orders().items():
+        for k, g in self._orders(budget).items():
             exts = _linear_extensions(g, limit // total + 1)
             if exts is None:
                 return None
@@ -449,6 +454,31 @@ class Versions:
                         rw_s.append(r)
                         rw_d.append(wb)
         return [edges(ww_s, ww_d, WW), edges(rw_s, rw_d, RW)]
+
+
+#: The phase a budget names while version orders are inferred.
+_PHASE = "version-orders"
+
+
+def _kept_order(g: nx.DiGraph, keep: list[int], budget: Budget | None) -> nx.DiGraph:
+    """The order ``g`` puts on the versions ``keep`` (``a`` before ``b`` when a path leads
+    from one to the other), as a graph on ``keep``. When ``g`` orders all its versions in
+    one chain (the usual inferred order), that is the chain's kept versions in turn;
+    otherwise ``g``'s transitive closure, which may take memory as the square of its
+    versions, reserved on ``budget`` first."""
+    sub = nx.DiGraph()
+    sub.add_nodes_from(keep)
+    if nx.is_directed_acyclic_graph(g):
+        order = list(nx.topological_sort(g))
+        if all(g.has_edge(a, b) for a, b in pairwise(order)):  # a chain: a total order
+            kept = set(keep)
+            sub.add_edges_from(pairwise(v for v in order if v in kept))
+            return sub
+        if budget is not None:  # a closure's edge costs a networkx dict of ~100 bytes
+            budget.reserve(_PHASE, 100 * len(order) * len(order) // 2)
+        g = nx.transitive_closure_dag(g)
+    sub.add_edges_from(g.subgraph(keep).edges)
+    return sub
 
 
 def _linear_extensions(g: nx.DiGraph, limit: int) -> list[list[int]] | None:
