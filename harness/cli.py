@@ -34,6 +34,7 @@ from checkers.linear.budget import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIME_LIMIT,
 )
+from checkers.result import Result
 from harness.errors import ClewError, ConfigError, InputError
 from harness.output_paths import check_page_path, check_writable, make_dir
 from harness.sizes import parse_size, show_size
@@ -788,6 +789,17 @@ def _verdict_line(
     return result.exit_code, line, result.seconds, record
 
 
+def _naming_the_flag(result: Result) -> Result:
+    """``result`` with ``; raise --time-limit`` (or ``--max-memory``) after its cause when
+    it is unknown because a checker ran out of that budget."""
+    spent = [u for u in result.details.get("unknown") or () if u.get("type") == "budget"
+             or "resource" in u]  # fmt: skip
+    if result.valid != "unknown" or not spent or "; raise --" in str(result.cause):
+        return result
+    flag = "--time-limit" if spent[0].get("resource") == "time" else "--max-memory"
+    return dataclasses.replace(result, cause=f"{result.cause}; raise {flag}")
+
+
 def _check_collection(
     path: str,
     history: Any,
@@ -803,11 +815,7 @@ def _check_collection(
 
     result = check_within(model, history, time_limit=o.time_limit, max_memory=o.max_memory,
                           started=started)  # fmt: skip
-    if result.valid == "unknown" and result.details.get("unknown"):
-        resource = result.details["unknown"][0]["resource"]
-        flag = "--time-limit" if resource == "time" else "--max-memory"
-        result = dataclasses.replace(result, cause=f"{result.cause}; raise {flag}")
-    result = dataclasses.replace(result, seconds=time.perf_counter() - started)
+    result = dataclasses.replace(_naming_the_flag(result), seconds=time.perf_counter() - started)
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(ops=len(history), checker=result.checker)
     return _verdict_line(path, result, f"{model}, {len(history)} history lines", record,
@@ -844,13 +852,11 @@ def _check_txn(
         extra.update(o.txn_assumptions)
         if o.initial is not _UNSET:
             extra["initial_state"] = _txn_initial_state(model, o.initial)
-    left = None if o.time_limit is None else o.time_limit - (time.perf_counter() - started)
     result = txn_check(
-        history, model, o.consistency or DEFAULT_CONSISTENCY,
-        time_limit=None if left is None else max(left, 1e-3), max_memory=o.max_memory,
-        unit_map=unit_map, **extra,
+        history, model, o.consistency or DEFAULT_CONSISTENCY, time_limit=o.time_limit,
+        max_memory=o.max_memory, unit_map=unit_map, started=started, **extra,
     )  # fmt: skip
-    result = dataclasses.replace(result, seconds=time.perf_counter() - started)
+    result = dataclasses.replace(_naming_the_flag(result), seconds=time.perf_counter() - started)
     d = result.details
     record.update(valid=result.valid, seconds=round(result.seconds, 6), cause=result.cause)
     record.update(consistency=d["consistency"], anomalies=d["anomalies"], ops=len(history))
@@ -862,10 +868,10 @@ def _check_txn(
         return result.exit_code, line, result.seconds, {**record, **shown}
     record.update(shown)
     label = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[result.valid]
-    n = d.get("stats", {}).get("txns", 0)
+    n = d.get("stats", {}).get("txns")  # (none when a budget ran out before they were known)
     line = (
-        f"{label:<8} {path}  ({model}, {d['consistency']}, {n} txns, "
-        f"{result.seconds * 1000:.1f} ms)"
+        f"{label:<8} {path}  ({model}, {d['consistency']}, "
+        + ("" if n is None else f"{n} txns, ") + f"{result.seconds * 1000:.1f} ms)"
     )
     if result.cause:
         line += "\n         " + result.cause

@@ -216,3 +216,28 @@ def test_a_closure_of_versions_is_reserved_on_the_budget_first() -> None:
     assert r.valid == "unknown", r.cause
     assert r.details["unknown"] == [{"type": "budget", "phase": "version-orders",
                                      "resource": "memory"}]  # fmt: skip
+
+
+def test_clew_check_gives_a_txn_check_its_budget_from_the_files_opening(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """clew check gave the transactional checker what was left of --time-limit after
+    reading, so the cause named a limit nobody gave ("time limit 0.188552 s"), without the
+    flag to raise, and a check stopped before parsing printed "0 txns"."""
+    from click.testing import CliRunner
+
+    from checkers.txn.budget import Budget
+    from harness.cli import cli
+    from harness.formats import write_history
+
+    path = tmp_path / "h.jsonl"
+    write_history(ring(5), str(path), "jsonl")
+    monkeypatch.setattr(Budget, "elapsed", lambda self: 100.0)  # the checker's clock only
+    res = CliRunner().invoke(cli, ["check", "--model", "list-append", "--time-limit", "50",
+                                   str(path)])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    first, cause = res.output.splitlines()[:2]
+    assert first.startswith(f"UNKNOWN  {path}  (list-append, serializable, ")
+    assert "txns" not in first
+    assert cause.strip() == ("ran out of time in the parse phase (time limit 50 s); raise "
+                             "--time-limit")  # fmt: skip
