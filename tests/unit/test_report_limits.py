@@ -1,0 +1,80 @@
+"""Limits of what ``clew report`` and the store index build from a run's files: a large or
+repetitive results.json, spec.json or index cache gives a page of bounded size, in
+bounded time, saying what it left out (found by a memory audit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reports import elle_files, txn_view
+from reports.elle_files import links_in, write_elle_dir
+from reports.run_report import render_run_report
+from reports.txn_view import find_anomalies
+
+
+def run_dir(root: Path, checkers: dict[str, Any], name: str = "r1") -> Path:
+    """A run directory with ``checkers`` as its results (invalid)."""
+    run = root / "t" / name
+    run.mkdir(parents=True)
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "register"}))
+    results = {"format": 2, "valid": False, "checkers": checkers}
+    (run / "results.json").write_text(json.dumps(results))
+    return run
+
+
+def cycle(text: str) -> dict[str, Any]:
+    """A G0 cycle record of two transactions with ``text`` as its explanation and steps."""
+    return {"cycle": [1, 2, 1], "explanation": text,
+            "steps": [{"type": "ww", "key": "x", "text": text}] * 2}  # fmt: skip
+
+
+def test_a_repeated_anomaly_kind_is_shown_once() -> None:
+    txn = {"valid": False, "anomalies": ["G0"] * 50, "anomaly_details": {"G0": [cycle("x")]}}
+    (group,) = find_anomalies({"txn": txn})
+    assert [t["type"] for t in group["types"]] == ["G0"]
+    assert group["more_kinds"] == 0
+
+
+def test_anomaly_kinds_shown_are_capped_and_the_page_says_how_many_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(txn_view, "MAX_KINDS_SHOWN", 3, raising=False)
+    details = {f"a{i}": 0 for i in range(10)}
+    txn = {"valid": False, "anomalies": ["a9", "a9"], "anomaly_details": details}
+    (group,) = find_anomalies({"txn": txn})
+    assert [t["type"] for t in group["types"]] == ["a9", "a0", "a1"]
+    assert (group["kinds"], group["more_kinds"]) == (10, 7)
+    html = render_run_report(run_dir(tmp_path, {"txn": txn}))
+    assert "and 7 more kinds" in html
+    assert "a5" not in html.split("Transactional anomalies", 1)[1].split("Faults", 1)[0]
+
+
+def test_an_explanation_and_its_steps_are_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(txn_view, "MAX_RECORD_CHARS", 100)
+    monkeypatch.setattr(txn_view, "MAX_STEP_CHARS", 50, raising=False)
+    long = "y" * 1_000
+    txn = {"valid": False, "anomalies": ["G0"], "anomaly_details": {"G0": [cycle(long)]}}
+    (group,) = find_anomalies({"txn": txn})
+    (shown,) = group["types"][0]["shown"]
+    assert len(shown["explanation"]) == 100
+    assert [len(s) for s in shown["steps"]] == [50, 50]
+    assert "y" * 51 not in str(shown["svg"])
+
+
+def test_elle_files_are_written_for_at_most_so_many_kinds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(elle_files, "MAX_KIND_FILES", 2, raising=False)
+    details = {f"a{i}": [cycle("x")] for i in range(5)}
+    results = {"checkers": {"txn": {"valid": False, "anomaly_details": details}}}
+    out = tmp_path / "elle"
+    write_elle_dir(out, results)
+    assert sorted(p.name for p in out.glob("*.txt")) == ["_more.txt", "a0.txt", "a1.txt"]
+    more = (out / "_more.txt").read_text()
+    assert more.startswith("3 more anomaly kind(s)") and "a4" in more
+    assert sorted(links_in(out, "elle/")) == ["a0", "a1"]
+    write_elle_dir(out, results)  # its own files: replaced
