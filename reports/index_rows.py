@@ -149,17 +149,17 @@ def _options_text(spec: dict[str, Any]) -> str:
 def _anomaly_classes(results: RunResults | None) -> list[str]:
     """The anomaly classes the run's checkers reported (G0, G2-item, ...), and for an
     invalid checker that names none, ``<checker>: invalid``."""
-    found: list[str] = []
+    found: dict[str, None] = {}  # (a dict: each name once, in order, in linear time)
     for name, r in (results.checkers if results is not None else {}).items():
         if not isinstance(r, dict):
             continue
         a = r.get("anomalies")
         names = [str(x) for x in a] if isinstance(a, (list, dict)) else []
         if names:
-            found.extend(x for x in names if x not in found)
+            found.update(dict.fromkeys(names))
         elif r.get("valid") is False:
-            found.append(f"{name}: invalid")
-    return found
+            found[f"{name}: invalid"] = None
+    return list(found)
 
 
 def read_row(run: Path) -> IndexRow:

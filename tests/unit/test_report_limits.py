@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from reports import elle_files, txn_view
+from reports import elle_files, index_rows, txn_view
 from reports.elle_files import links_in, write_elle_dir
+from reports.index_rows import read_row
 from reports.run_report import render_run_report
 from reports.txn_view import find_anomalies
 
@@ -78,3 +79,27 @@ def test_elle_files_are_written_for_at_most_so_many_kinds(
     assert more.startswith("3 more anomaly kind(s)") and "a4" in more
     assert sorted(links_in(out, "elle/")) == ["a0", "a1"]
     write_elle_dir(out, results)  # its own files: replaced
+
+
+class _CountedStr(str):
+    """A str that counts its comparisons for equality (what a list's ``in`` makes)."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountedStr.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_anomaly_classes_of_an_index_row_are_found_in_linear_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 2_000
+    checker = {"valid": False, "anomalies": [f"a{i}" for i in range(n)]}
+    run = run_dir(tmp_path, {"c": checker})
+    monkeypatch.setattr(index_rows, "str", _CountedStr, raising=False)
+    _CountedStr.compared = 0
+    read_row(run)
+    assert _CountedStr.compared < 10 * n  # (each name against each before it: n²/2)
