@@ -15,12 +15,22 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["MAX_ELEMENT_ROWS_SHOWN", "MAX_HOLD_ROWS", "collection_views"]
+__all__ = [
+    "MAX_ELEMENT_ROWS_SHOWN",
+    "MAX_HOLDS_DRAWN",
+    "MAX_HOLD_ROWS",
+    "MAX_PAIR_ROWS",
+    "collection_views",
+]
 
 #: Rows of the set-full element table shown on the page (results.json keeps more).
 MAX_ELEMENT_ROWS_SHOWN = 500
 #: Processes drawn in the lock timeline.
 MAX_HOLD_ROWS = 60
+#: Holds drawn in the lock timeline (the overlapping ones first; the page says how many).
+MAX_HOLDS_DRAWN = 2_000
+#: Rows of overlapping lock holds listed (results.json keeps them all).
+MAX_PAIR_ROWS = 200
 
 _W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 900, 240, 56, 12, 14, 30
 _FAULT_FILL = "#d9d9d9"
@@ -164,23 +174,42 @@ def _set_full_view(res: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _hold_rows(holds: list[Any]) -> dict[Any, int]:
+    """The row of each of the first :data:`MAX_HOLD_ROWS` processes holding the lock, in
+    the order they first hold it."""
+    rows: dict[Any, int] = {}
+    for h in holds:
+        if len(rows) >= MAX_HOLD_ROWS:
+            break
+        rows.setdefault(h[0], len(rows))
+    return rows
+
+
+def _drawn_holds(holds: list[Any], rows: dict[Any, int], bad: set[tuple[Any, Any]]) -> list[int]:
+    """Indices of the holds drawn: of the processes with a row, at most
+    :data:`MAX_HOLDS_DRAWN`, the overlapping ones first, in order."""
+    mine = [i for i, h in enumerate(holds) if h[0] in rows]
+    first = [i for i in mine if (holds[i][0], holds[i][1]) in bad][:MAX_HOLDS_DRAWN]
+    rest = [i for i in mine if (holds[i][0], holds[i][1]) not in bad]
+    return sorted(first + rest[: MAX_HOLDS_DRAWN - len(first)])
+
+
 def _lock_view(
     res: dict[str, Any], to_x: ToX, faults: list[dict[str, Any]], unit: str
 ) -> dict[str, Any]:
     holds = res.get("holds") or []
-    overlap_starts = {(h[0], h[1]) for h in (o for pair in res.get("overlaps") or [] for o in pair)}
-    procs: list[Any] = []
-    for h in holds:
-        if h[0] not in procs:
-            procs.append(h[0])
-    procs = procs[:MAX_HOLD_ROWS]
+    pairs = res.get("overlaps") or []
+    overlap_starts = {(h[0], h[1]) for h in (o for pair in pairs for o in pair)}
+    rows = _hold_rows(holds)
     view: dict[str, Any] = {
         "kind": "lock",
         "title": "Lock holds",
         "svg": None,
         "holds": len(holds),
+        "drawn": 0,
         "overlaps": res.get("overlap_count", 0),
-        "pairs": res.get("overlaps") or [],
+        "pairs": pairs[:MAX_PAIR_ROWS],
+        "total_pairs": len(pairs),
     }
     if not holds:
         return view
@@ -191,19 +220,19 @@ def _lock_view(
     )
     xhi = max(b for _, b in spans)
     row_h = 14
-    height = _PAD_T + row_h * len(procs) + _PAD_B
+    height = _PAD_T + row_h * len(rows) + _PAD_B
     sx = _scale(xlo, xhi, _PAD_L, _W - _PAD_R)
     parts = _bands(faults, sx, _PAD_T, height - _PAD_B, _PAD_L, _W - _PAD_R)
-    for i, p in enumerate(procs):
+    for p, i in rows.items():
         y = _PAD_T + i * row_h
         parts.append(
             f'<text x="{_PAD_L - 4}" y="{y + 10}" font-size="10" text-anchor="end">'
             f"p{escape(str(p))}</text>"
         )
-    for h, (a, b) in zip(holds, spans, strict=True):
-        if h[0] not in procs:
-            continue
-        y = _PAD_T + procs.index(h[0]) * row_h + 2
+    drawn = _drawn_holds(holds, rows, overlap_starts)
+    for k in drawn:
+        h, (a, b) = holds[k], spans[k]
+        y = _PAD_T + rows[h[0]] * row_h + 2
         bad = (h[0], h[1]) in overlap_starts
         end = "never released" if h[2] is None else f"release invoked at op {escape(str(h[2]))}"
         parts.append(
@@ -212,6 +241,7 @@ def _lock_view(
             f"{escape(str(h[0]))}: acquired at op {escape(str(h[1]))}, {end}</title></rect>"
         )
     parts += _axis(sx, xlo, xhi, height - _PAD_B, unit)
+    view["drawn"] = len(drawn)
     view["svg"] = Markup(
         f'<svg class="coll-chart" viewBox="0 0 {_W} {height}" width="100%" '
         f'role="img" aria-label="lock holds">{"".join(parts)}</svg>'

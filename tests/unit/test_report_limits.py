@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from reports import collection_views as collection_views_module
 from reports import elle_files, index_rows, txn_view
+from reports.collection_views import collection_views
 from reports.elle_files import links_in, write_elle_dir
 from reports.index_rows import read_row
 from reports.run_report import render_run_report
@@ -103,3 +105,29 @@ def test_anomaly_classes_of_an_index_row_are_found_in_linear_time(
     _CountedStr.compared = 0
     read_row(run)
     assert _CountedStr.compared < 10 * n  # (each name against each before it: n²/2)
+
+
+def test_lock_rows_are_found_in_linear_time() -> None:
+    n = 2_000
+    holds = [[_CountedStr(f"p{i}"), 0, None, 0, 1] for i in range(n)]
+    _CountedStr.compared = 0
+    (view,) = collection_views({"c": {"checker": "lock", "valid": False, "holds": holds}})
+    assert _CountedStr.compared < 10 * n  # (each process against each before it: n²/2)
+    assert view["svg"].count("<rect") == collection_views_module.MAX_HOLD_ROWS
+
+
+def test_lock_holds_drawn_and_pairs_listed_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collection_views_module, "MAX_HOLDS_DRAWN", 5, raising=False)
+    monkeypatch.setattr(collection_views_module, "MAX_PAIR_ROWS", 3, raising=False)
+    holds = [[i % 2, i, i + 1, i, i + 1] for i in range(40)]
+    pairs = [[[0, i], [1, i + 1]] for i in range(0, 20, 2)]  # ten pairs, in holds 0..19
+    lock = {"checker": "lock", "valid": False, "holds": holds, "overlaps": pairs,
+            "overlap_count": 10}  # fmt: skip
+    (view,) = collection_views({"c": lock})
+    assert view["svg"].count("<rect") == 5
+    assert view["svg"].count('fill="#c62828"><title>') == 5  # the overlapping ones first
+    assert len(view["pairs"]) == 3
+    html = render_run_report(run_dir(tmp_path, {"c": lock}))
+    assert "Showing 5 of 40 holds" in html and "Showing 3 of 10 overlapping pairs" in html
