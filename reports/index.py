@@ -33,7 +33,8 @@ __all__ = ["DEFAULT_INDEX_RUNS", "EDGE_BYTES", "INDEX_NAME", "list_runs", "rende
 
 #: The index's file name at the top of the store.
 INDEX_NAME = "index.html"
-#: Runs the page lists by default (the newest): about 550 bytes of page each.
+#: Runs the page lists by default (the newest): about 550 bytes of page each, at most
+#: about 1.6 KB (:data:`reports.index_rows.MAX_TEXT_CHARS`).
 DEFAULT_INDEX_RUNS = 1000
 _RUN_FILES = ("history.jsonl", "results.json", REPORT_NAME)
 

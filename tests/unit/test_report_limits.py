@@ -14,6 +14,7 @@ from reports import collection_views as collection_views_module
 from reports import elle_files, index_rows, txn_view
 from reports.collection_views import collection_views
 from reports.elle_files import links_in, write_elle_dir
+from reports.index import render_index
 from reports.index_rows import read_row
 from reports.run_report import render_run_report
 from reports.txn_view import find_anomalies
@@ -131,3 +132,22 @@ def test_lock_holds_drawn_and_pairs_listed_are_capped(
     assert len(view["pairs"]) == 3
     html = render_run_report(run_dir(tmp_path, {"c": lock}))
     assert "Showing 5 of 40 holds" in html and "Showing 3 of 10 overlapping pairs" in html
+
+
+def test_index_row_texts_are_cut_short(tmp_path: Path) -> None:
+    run = run_dir(
+        tmp_path / "big", {"c": {"valid": False, "anomalies": [f"G{i}" * 30 for i in range(25)]}}
+    )
+    spec = {"suite": "etcd", "workload": "w" * 10_000, "faults": ["partition"] * 1_000,
+            "options": {f"o{i}": "v" * 100 for i in range(100)}}  # fmt: skip
+    (run / "spec.json").write_text(json.dumps(spec))
+    row = read_row(run)
+    for text in (row.workload, row.faults, row.options):
+        assert 0 < len(text) <= 60
+    assert row.faults.endswith(" (none struck)")
+    assert len(row.anomalies) == 20 and all(len(a) <= 40 for a in row.anomalies)
+    assert getattr(row, "more_anomalies", None) == 5
+    html = render_index(tmp_path / "big")
+    assert "and 5 more" in html
+    plain = render_index(run_dir(tmp_path / "plain", {}).parent.parent)
+    assert len(html.encode()) - len(plain.encode()) < 1_600  # (550 bytes a row, about)
