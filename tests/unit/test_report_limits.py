@@ -151,3 +151,39 @@ def test_index_row_texts_are_cut_short(tmp_path: Path) -> None:
     assert "and 5 more" in html
     plain = render_index(run_dir(tmp_path / "plain", {}).parent.parent)
     assert len(html.encode()) - len(plain.encode()) < 1_600  # (550 bytes a row, about)
+
+
+def test_bank_reads_drawn_and_errors_listed_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collection_views_module, "MAX_BANK_POINTS", 10, raising=False)
+    monkeypatch.setattr(collection_views_module, "MAX_ERROR_ROWS", 2, raising=False)
+    totals = [[i, 100 if i % 10 else 99, i] for i in range(50)]  # five wrong: all drawn
+    errors = {f"e{i}": {"count": 1, "first": {"index": i}} for i in range(5)}
+    bank = {"checker": "bank", "valid": False, "total": 100, "totals": totals, "errors": errors}
+    (view,) = collection_views({"c": bank})
+    assert view["svg"].count("<circle") == 10
+    assert view["svg"].count('r="3"') == 5 and view["wrong"] == 5
+    assert len(view["summary"]) == 2
+    html = render_run_report(run_dir(tmp_path, {"c": bank}))
+    assert "Showing 10 of 50 reads" in html and "Showing 2 of 5 kinds of error" in html
+
+
+def test_bank_reads_all_wrong_are_sampled_to_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collection_views_module, "MAX_BANK_POINTS", 10, raising=False)
+    bank = {"checker": "bank", "valid": False, "total": 1, "totals": [[i, 0, i] for i in range(50)]}
+    (view,) = collection_views({"c": bank})
+    assert view["svg"].count("<circle") == 10 and view["wrong"] == 50
+    assert ">op 0: total 0<" in view["svg"] and ">op 49: total 0<" in view["svg"]
+
+
+def test_set_full_unexpected_elements_listed_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collection_views_module, "MAX_UNEXPECTED_SHOWN", 3, raising=False)
+    unexpected = ["u" * 1_000, *range(9)]
+    full = {"checker": "set-full", "valid": False, "unexpected": unexpected}
+    (view,) = collection_views({"c": full})
+    assert len(view["unexpected"]) == 3 and len(view["unexpected"][0]) <= 200
+    html = render_run_report(run_dir(tmp_path, {"c": full}))
+    assert "(showing 3 of 10)" in html
