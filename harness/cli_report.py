@@ -25,7 +25,7 @@ index_runs_option = click.option(
     metavar="N",
     help="Runs the store's index.html lists, the newest (0: every run): the page says how "
          "many it left out and counts every run of each test. A run takes about 550 bytes "
-         "of the page.")  # fmt: skip
+         "of the page, at most about 1.6 KB (its texts are cut short).")  # fmt: skip
 
 
 @click.command("report", short_help="Re-render a run's report.html (and the store index).")

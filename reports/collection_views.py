@@ -10,17 +10,41 @@ page's time axis, seconds) are drawn as grey bands behind the data.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["MAX_ELEMENT_ROWS_SHOWN", "MAX_HOLD_ROWS", "collection_views"]
+__all__ = [
+    "MAX_BANK_POINTS",
+    "MAX_ELEMENT_ROWS_SHOWN",
+    "MAX_ERROR_ROWS",
+    "MAX_HOLDS_DRAWN",
+    "MAX_HOLD_ROWS",
+    "MAX_PAIR_ROWS",
+    "MAX_UNEXPECTED_SHOWN",
+    "MAX_VALUE_CHARS",
+    "collection_views",
+]
 
 #: Rows of the set-full element table shown on the page (results.json keeps more).
 MAX_ELEMENT_ROWS_SHOWN = 500
+#: Reads drawn in the bank chart: the wrong totals first (up to half, sampled evenly if
+#: more), then the right ones sampled evenly; the page says how many of how many.
+MAX_BANK_POINTS = 2_000
+#: Rows of the bank checker's error summary (one per kind of error).
+MAX_ERROR_ROWS = 50
+#: Set-full elements read but never added that are listed.
+MAX_UNEXPECTED_SHOWN = 200
+#: Longest text of one such element (cut with "…").
+MAX_VALUE_CHARS = 200
 #: Processes drawn in the lock timeline.
 MAX_HOLD_ROWS = 60
+#: Holds drawn in the lock timeline (the overlapping ones first; the page says how many).
+MAX_HOLDS_DRAWN = 2_000
+#: Rows of overlapping lock holds listed (results.json keeps them all).
+MAX_PAIR_ROWS = 200
 
 _W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 900, 240, 56, 12, 14, 30
 _FAULT_FILL = "#d9d9d9"
@@ -76,26 +100,56 @@ def _axis(sx: Callable[[float], float], lo: float, hi: float, y: float, unit: st
     return out
 
 
+def _even(indices: list[int], k: int) -> list[int]:
+    """At most ``k`` of ``indices``, evenly spread (the first and last kept)."""
+    if len(indices) <= k:
+        return indices
+    if k <= 1:
+        return indices[:k]
+    n = len(indices) - 1
+    return [indices[round(j * n / (k - 1))] for j in range(k)]
+
+
+def _drawn_points(points: list[tuple[float, Any, Any]], expected: Any) -> list[int]:
+    """Indices of the bank reads drawn, in order: at most :data:`MAX_BANK_POINTS`, the
+    wrong totals first (up to half of them, evenly spread if more), then right ones."""
+    if len(points) <= MAX_BANK_POINTS:
+        return list(range(len(points)))
+    checked = isinstance(expected, int | float)
+    wrong = [i for i, p in enumerate(points) if checked and p[1] != expected]
+    right = [i for i, p in enumerate(points) if not (checked and p[1] != expected)]
+    wrong = _even(wrong, max(MAX_BANK_POINTS // 2, MAX_BANK_POINTS - len(right)))
+    return sorted(wrong + _even(right, MAX_BANK_POINTS - len(wrong)))
+
+
+def _bank_summary(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The first :data:`MAX_ERROR_ROWS` rows of the bank checker's error summary."""
+    errors = res.get("errors") or {}
+    return [
+        {"type": k, "count": v.get("count"), "first": v.get("first", {}).get("index")}
+        for k, v in itertools.islice(errors.items(), MAX_ERROR_ROWS)
+    ]
+
+
 def _bank_view(
     res: dict[str, Any], to_x: ToX, faults: list[dict[str, Any]], unit: str
 ) -> dict[str, Any]:
     points = [(to_x(int(t)), total, idx) for t, total, idx in res.get("totals") or []]
     expected = res.get("total")
-    errors = res.get("errors") or {}
-    summary = [
-        {"type": k, "count": v.get("count"), "first": v.get("first", {}).get("index")}
-        for k, v in errors.items()
-    ]
+    view: dict[str, Any] = {
+        "kind": "bank",
+        "title": "Bank total over time",
+        "svg": None,
+        "summary": _bank_summary(res),
+        "total_errors": len(res.get("errors") or {}),
+        "expected": expected,
+        "reads": 0,
+        "wrong": 0,
+        "drawn": 0,
+        "points": len(points),
+    }
     if not points:
-        return {
-            "kind": "bank",
-            "title": "Bank total over time",
-            "svg": None,
-            "summary": summary,
-            "expected": expected,
-            "reads": 0,
-            "wrong": 0,
-        }
+        return view
     xs = [p[0] for p in points]
     ys = [p[1] for p in points] + ([expected] if isinstance(expected, int | float) else [])
     xlo, xhi = (
@@ -120,9 +174,10 @@ def _bank_view(
             f'<text x="{_PAD_L - 4}" y="{sy(v) + 3:.1f}" font-size="10" '
             f'text-anchor="end">{escape(str(v))}</text>'
         )
-    path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y, _ in points)
+    drawn = [points[i] for i in _drawn_points(points, expected)]
+    path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y, _ in drawn)
     parts.append(f'<polyline points="{path}" fill="none" stroke="{_OK}" stroke-width="1"/>')
-    for x, y, idx in points:
+    for x, y, idx in drawn:
         bad = isinstance(expected, int | float) and y != expected
         parts.append(
             f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{3 if bad else 1.6}" '
@@ -130,24 +185,26 @@ def _bank_view(
             f"</title></circle>"
         )
     parts += _axis(sx, xlo, xhi, _H - _PAD_B, unit)
-    svg = Markup(
+    view["svg"] = Markup(
         f'<svg class="coll-chart" viewBox="0 0 {_W} {_H}" width="100%" role="img" '
         f'aria-label="bank total over time">{"".join(parts)}</svg>'
     )
-    wrong = sum(1 for _, y, _ in points if isinstance(expected, int | float) and y != expected)
-    return {
-        "kind": "bank",
-        "title": "Bank total over time",
-        "svg": svg,
-        "summary": summary,
-        "expected": expected,
-        "reads": res.get("read_count"),
-        "wrong": wrong,
-    }
+    view["wrong"] = sum(
+        1 for _, y, _ in points if isinstance(expected, int | float) and y != expected
+    )
+    view["reads"] = res.get("read_count")
+    view["drawn"] = len(drawn)
+    return view
+
+
+def _clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text``, cut to at most ``limit`` characters (the last one "…" if cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _set_full_view(res: dict[str, Any]) -> dict[str, Any]:
     rows = list(res.get("elements") or [])
+    unexpected = list(res.get("unexpected") or [])
     counts = {
         k: res.get(f"{k}_count")
         for k in ("attempt", "stable", "lost", "never_read", "stale", "duplicated", "unexpected")
@@ -160,27 +217,47 @@ def _set_full_view(res: dict[str, Any]) -> dict[str, Any]:
         "counts": counts,
         "stable_latencies": res.get("stable_latencies"),
         "lost_latencies": res.get("lost_latencies"),
-        "unexpected": res.get("unexpected") or [],
+        "unexpected": [_clip(str(x)) for x in unexpected[:MAX_UNEXPECTED_SHOWN]],
+        "total_unexpected": len(unexpected),
     }
+
+
+def _hold_rows(holds: list[Any]) -> dict[Any, int]:
+    """The row of each of the first :data:`MAX_HOLD_ROWS` processes holding the lock, in
+    the order they first hold it."""
+    rows: dict[Any, int] = {}
+    for h in holds:
+        if len(rows) >= MAX_HOLD_ROWS:
+            break
+        rows.setdefault(h[0], len(rows))
+    return rows
+
+
+def _drawn_holds(holds: list[Any], rows: dict[Any, int], bad: set[tuple[Any, Any]]) -> list[int]:
+    """Indices of the holds drawn: of the processes with a row, at most
+    :data:`MAX_HOLDS_DRAWN`, the overlapping ones first, in order."""
+    mine = [i for i, h in enumerate(holds) if h[0] in rows]
+    first = [i for i in mine if (holds[i][0], holds[i][1]) in bad][:MAX_HOLDS_DRAWN]
+    rest = [i for i in mine if (holds[i][0], holds[i][1]) not in bad]
+    return sorted(first + rest[: MAX_HOLDS_DRAWN - len(first)])
 
 
 def _lock_view(
     res: dict[str, Any], to_x: ToX, faults: list[dict[str, Any]], unit: str
 ) -> dict[str, Any]:
     holds = res.get("holds") or []
-    overlap_starts = {(h[0], h[1]) for h in (o for pair in res.get("overlaps") or [] for o in pair)}
-    procs: list[Any] = []
-    for h in holds:
-        if h[0] not in procs:
-            procs.append(h[0])
-    procs = procs[:MAX_HOLD_ROWS]
+    pairs = res.get("overlaps") or []
+    overlap_starts = {(h[0], h[1]) for h in (o for pair in pairs for o in pair)}
+    rows = _hold_rows(holds)
     view: dict[str, Any] = {
         "kind": "lock",
         "title": "Lock holds",
         "svg": None,
         "holds": len(holds),
+        "drawn": 0,
         "overlaps": res.get("overlap_count", 0),
-        "pairs": res.get("overlaps") or [],
+        "pairs": pairs[:MAX_PAIR_ROWS],
+        "total_pairs": len(pairs),
     }
     if not holds:
         return view
@@ -191,19 +268,19 @@ def _lock_view(
     )
     xhi = max(b for _, b in spans)
     row_h = 14
-    height = _PAD_T + row_h * len(procs) + _PAD_B
+    height = _PAD_T + row_h * len(rows) + _PAD_B
     sx = _scale(xlo, xhi, _PAD_L, _W - _PAD_R)
     parts = _bands(faults, sx, _PAD_T, height - _PAD_B, _PAD_L, _W - _PAD_R)
-    for i, p in enumerate(procs):
+    for p, i in rows.items():
         y = _PAD_T + i * row_h
         parts.append(
             f'<text x="{_PAD_L - 4}" y="{y + 10}" font-size="10" text-anchor="end">'
             f"p{escape(str(p))}</text>"
         )
-    for h, (a, b) in zip(holds, spans, strict=True):
-        if h[0] not in procs:
-            continue
-        y = _PAD_T + procs.index(h[0]) * row_h + 2
+    drawn = _drawn_holds(holds, rows, overlap_starts)
+    for k in drawn:
+        h, (a, b) = holds[k], spans[k]
+        y = _PAD_T + rows[h[0]] * row_h + 2
         bad = (h[0], h[1]) in overlap_starts
         end = "never released" if h[2] is None else f"release invoked at op {escape(str(h[2]))}"
         parts.append(
@@ -212,6 +289,7 @@ def _lock_view(
             f"{escape(str(h[0]))}: acquired at op {escape(str(h[1]))}, {end}</title></rect>"
         )
     parts += _axis(sx, xlo, xhi, height - _PAD_B, unit)
+    view["drawn"] = len(drawn)
     view["svg"] = Markup(
         f'<svg class="coll-chart" viewBox="0 0 {_W} {height}" width="100%" '
         f'role="img" aria-label="lock holds">{"".join(parts)}</svg>'

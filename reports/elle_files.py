@@ -22,6 +22,9 @@ from reports.txn_view import cycle_svg, describe_record, meaning
 __all__ = [
     "ELLE_DIR",
     "MAX_DRAWINGS",
+    "MAX_KINDS_NAMED",
+    "MAX_KIND_FILES",
+    "MORE_FILE",
     "elle_links",
     "file_name",
     "links_in",
@@ -33,6 +36,13 @@ __all__ = [
 ELLE_DIR = "elle"
 #: Most cycle drawings written per anomaly type.
 MAX_DRAWINGS = 100
+#: Most anomaly kinds given a text file (and drawings); :data:`MORE_FILE` counts the rest.
+MAX_KIND_FILES = 100
+#: The file saying which kinds got no file past :data:`MAX_KIND_FILES` (no kind's file is
+#: named so: :func:`file_name` strips a leading ``_``).
+MORE_FILE = "_more.txt"
+#: Kinds named in :data:`MORE_FILE` (it counts them all).
+MAX_KINDS_NAMED = 1_000
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _OURS = {".txt", ".svg"}
 
@@ -87,39 +97,70 @@ def write_elle_dir(out_dir: str | Path, results: dict[str, Any] | None) -> list[
     checkers = (results or {}).get("checkers")
     if not isinstance(checkers, dict):
         return []
+    by_kind = _records_by_kind(checkers)
+    kinds = sorted(k for k, recs in by_kind.items() if recs)
+    written: list[Path] = []
+    for kind in kinds[:MAX_KIND_FILES]:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written.extend(_write_kind(out_dir, kind, by_kind[kind]))
+    if len(kinds) > MAX_KIND_FILES:
+        written.append(_write_more(out_dir, kinds[MAX_KIND_FILES:]))
+    return written
+
+
+def _records_by_kind(checkers: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every transactional checker's anomaly records, by kind."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for res in checkers.values():
         d = _details(res)
         if d is None:
             continue
         for kind, recs in d["anomaly_details"].items():
-            by_kind.setdefault(str(kind), []).extend(r for r in recs or [] if isinstance(r, dict))
-    written: list[Path] = []
-    for kind, recs in sorted(by_kind.items()):
-        if not recs:
+            if isinstance(recs, list):
+                by_kind.setdefault(str(kind), []).extend(r for r in recs if isinstance(r, dict))
+    return by_kind
+
+
+def _write_kind(out_dir: Path, kind: str, recs: list[dict[str, Any]]) -> list[Path]:
+    """``<kind>.txt`` (every instance explained) and at most :data:`MAX_DRAWINGS` cycle
+    drawings ``<kind>/<n>.svg`` in ``out_dir``; returns the files written."""
+    name = file_name(kind)
+    txt = out_dir / f"{name}.txt"
+    with txt.open("w", encoding="utf-8") as fh:  # an instance at a time: they add up
+        fh.write(f"{kind}: {meaning(kind)}\n{len(recs)} instance(s)\n\n")
+        for i, r in enumerate(recs):
+            fh.write(("\n\n" if i else "") + _instance_text(kind, i, r))
+        fh.write("\n")
+    written = [txt]
+    drawn = 0
+    for i, rec in enumerate(recs):
+        if drawn >= MAX_DRAWINGS:
+            break
+        svg = cycle_svg(rec) if "cycle" in rec else None
+        if svg is None:
             continue
-        out_dir.mkdir(parents=True, exist_ok=True)
-        name = file_name(kind)
-        txt = out_dir / f"{name}.txt"
-        with txt.open("w", encoding="utf-8") as fh:  # an instance at a time: they add up
-            fh.write(f"{kind}: {meaning(kind)}\n{len(recs)} instance(s)\n\n")
-            for i, r in enumerate(recs):
-                fh.write(("\n\n" if i else "") + _instance_text(kind, i, r))
-            fh.write("\n")
-        written.append(txt)
-        drawn = 0
-        for i, rec in enumerate(recs):
-            if drawn >= MAX_DRAWINGS:
-                break
-            svg = cycle_svg(rec) if "cycle" in rec else None
-            if svg is None:
-                continue
-            (out_dir / name).mkdir(exist_ok=True)
-            path = out_dir / name / f"{i}.svg"
-            path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + str(svg) + "\n")
-            written.append(path)
-            drawn += 1
+        (out_dir / name).mkdir(exist_ok=True)
+        path = out_dir / name / f"{i}.svg"
+        path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + str(svg) + "\n")
+        written.append(path)
+        drawn += 1
     return written
+
+
+def _write_more(out_dir: Path, rest: list[str]) -> Path:
+    """:data:`MORE_FILE` in ``out_dir``: how many kinds with instances got no file, and
+    the first :data:`MAX_KINDS_NAMED` of them."""
+    path = out_dir / MORE_FILE
+    named = rest[:MAX_KINDS_NAMED]
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(
+            f"{len(rest)} more anomaly kind(s) with instances have no file here (at most "
+            f"{MAX_KIND_FILES} kinds get one); results.json holds them all.\n"
+        )
+        if len(named) < len(rest):
+            fh.write(f"showing {len(named)} of {len(rest)}:\n")
+        fh.writelines(f"{k}\n" for k in named)
+    return path
 
 
 def elle_links(run_dir: str | Path) -> dict[str, dict[str, Any]]:
@@ -136,6 +177,8 @@ def links_in(out_dir: str | Path, href: str) -> dict[str, dict[str, Any]]:
         return {}
     links: dict[str, dict[str, Any]] = {}
     for txt in sorted(out_dir.glob("*.txt")):
+        if txt.name == MORE_FILE:
+            continue
         sub = out_dir / txt.stem
         n = len(list(sub.glob("*.svg"))) if sub.is_dir() else 0
         links[txt.stem] = {

@@ -33,7 +33,8 @@ __all__ = ["DEFAULT_INDEX_RUNS", "EDGE_BYTES", "INDEX_NAME", "list_runs", "rende
 
 #: The index's file name at the top of the store.
 INDEX_NAME = "index.html"
-#: Runs the page lists by default (the newest): about 550 bytes of page each.
+#: Runs the page lists by default (the newest): about 550 bytes of page each, at most
+#: about 1.6 KB (:data:`reports.index_rows.MAX_TEXT_CHARS`).
 DEFAULT_INDEX_RUNS = 1000
 _RUN_FILES = ("history.jsonl", "results.json", REPORT_NAME)
 
@@ -83,11 +84,14 @@ def _read(
     return row
 
 
-def _rows(root: Path, cache: RowCache | None) -> list[_Found]:
-    """Every run of ``root`` with its row, newest first: from ``cache`` while the run's
-    files are as they were (:func:`reports.index_cache.run_key`), else read."""
+def _rows(
+    root: Path, cache: RowCache | None, found: list[tuple[str, str]] | None = None
+) -> list[_Found]:
+    """Every run of ``root`` (those ``found`` by :func:`_run_dirs`, default: looked for
+    now) with its row, newest first: from ``cache`` while the run's files are as they
+    were (:func:`reports.index_cache.run_key`), else read."""
     rows: list[_Found] = []
-    for rel, path in _run_dirs(root):
+    for rel, path in _run_dirs(root) if found is None else found:
         key = None
         if cache is not None:
             key = run_key(path, with_dir=name_start(os.path.basename(path)) is None)
@@ -186,8 +190,9 @@ def write_index(store: str | Path, max_runs: int = DEFAULT_INDEX_RUNS) -> Path:
         raise InputError(f"{root / INDEX_NAME}: {why}; clew writes a store's index only over "
                          "its own: move it away if this is a store")  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
-    cache = RowCache.load(root)
-    rows = _rows(root, cache)
+    found = _run_dirs(root)
+    cache = RowCache.load(root, runs=len(found))
+    rows = _rows(root, cache, found)
     page = _render(root, rows, max_runs, cache)
     cache.save(root)
     for name in (INDEX_NAME, CACHE_NAME):  # what a writer killed mid-write left

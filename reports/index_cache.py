@@ -17,10 +17,11 @@ Trust: a row is only a copy of what clew read from files on this machine. The ch
 time and inode of a file cannot be carried along when a store is copied or unpacked, nor
 set by anyone, so a cache that came with a store from elsewhere matches none of its files
 and every run is read again; a row holds no name or link (those come from where the run
-lies); a cache that does not parse, is not a regular file or is of another format is
-ignored whole and rebuilt, and a row in it that is not of the types a row has is read
-again from the run's files (rows are decoded only for the runs the page lists): never
-an error. A row read less than :data:`RACY_SECONDS` after
+lies); a cache that does not parse, is not a regular file, is of another format or
+would take more memory to decode than the store's runs can need
+(:data:`MAX_CACHE_MEMORY_PER_RUN`) is ignored whole and rebuilt, and a row in it that is
+not of the types a row has is read again from the run's files (rows are decoded only for
+the runs the page lists): never an error. A row read less than :data:`RACY_SECONDS` after
 one of its files changed is not kept (a file rewritten twice within one tick of the
 file system's clock, with the same size, would keep its key), so the run is read again
 next time.
@@ -42,10 +43,18 @@ from typing import Literal
 import msgspec
 
 from harness.errors import InputError, WriteError
-from harness.record import replace_file
+from harness.record import parse_memory_bound, replace_file
 from reports.index_rows import ROW_FORMAT, SOURCES, IndexRow
 
-__all__ = ["CACHE_NAME", "RACY_SECONDS", "CachedRow", "RowCache", "run_key"]
+__all__ = [
+    "CACHE_NAME",
+    "MAX_CACHE_MEMORY_PER_RUN",
+    "RACY_SECONDS",
+    "CachedRow",
+    "RowCache",
+    "memory_bound",
+    "run_key",
+]
 
 _encode = msgspec.json.Encoder().encode
 
@@ -58,6 +67,14 @@ CACHE_FORMAT = 3
 RACY_SECONDS = 2.0
 #: A cache larger than this (about 2 million runs' rows) is not read: it was not clew's.
 MAX_CACHE_BYTES = 1024**3
+#: What decoding the cache may take per run directory the store holds
+#: (:func:`harness.record.parse_memory_bound`, on top of :data:`CACHE_BASE_MEMORY`): a
+#: row, its texts cut short (:mod:`reports.index_rows`), bounds at about 2 KB, at most
+#: about 53 KB (every character a quote). A cache over its bound holds rows of runs that
+#: are not there: it is ignored as a damaged one is.
+MAX_CACHE_MEMORY_PER_RUN = 64 * 1024
+#: What decoding the cache may take whatever the store holds.
+CACHE_BASE_MEMORY = 16 * 1024
 
 
 class CachedRow(msgspec.Struct, array_like=True, frozen=True):
@@ -103,6 +120,12 @@ def run_key(run: str, *, with_dir: bool) -> tuple[int, int] | None:
     return hash(tuple(stats)), newest
 
 
+def memory_bound(runs: int) -> int:
+    """The most memory decoding the cache of a store of ``runs`` run directories may take
+    (:func:`harness.record.parse_memory_bound` of its bytes)."""
+    return CACHE_BASE_MEMORY + MAX_CACHE_MEMORY_PER_RUN * max(0, runs)
+
+
 class RowCache:
     """The rows of one store's cache, as loaded; :meth:`get` what is still valid, :meth:`put`
     what was read, then :meth:`save` the rows of the runs seen (every other row dropped)."""
@@ -114,16 +137,19 @@ class RowCache:
         self._started = time.time_ns()
 
     @classmethod
-    def load(cls, store: Path) -> RowCache:
-        """The cache of ``store``; an empty one when it is absent, not a regular file, too
-        large, damaged or of another format (never an error)."""
+    def load(cls, store: Path, runs: int) -> RowCache:
+        """The cache of ``store``, a store of ``runs`` run directories; an empty one when it
+        is absent, not a regular file, too large (over :data:`MAX_CACHE_BYTES`, or taking
+        more than :func:`memory_bound` of ``runs`` to decode), damaged or of another format
+        (never an error)."""
+        bound = memory_bound(runs)
         try:
             fd = os.open(store / CACHE_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return cls()
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHE_BYTES:
+            if not stat.S_ISREG(st.st_mode) or st.st_size > min(MAX_CACHE_BYTES, bound):
                 return cls()
             with os.fdopen(os.dup(fd), "rb") as f:
                 data = f.read(st.st_size)  # (grown since: cut short, so not JSON)
@@ -131,6 +157,8 @@ class RowCache:
             return cls()
         finally:
             os.close(fd)
+        if parse_memory_bound(data) > bound:
+            return cls()
         try:
             cache = msgspec.json.decode(data, type=_CacheFile)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):

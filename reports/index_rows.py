@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import re
 import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +36,18 @@ from harness.record import RunResults, read_record_text
 from reports.data import duration_text, options_text
 from reports.run_report import REPORT_NAME
 
-__all__ = ["EDGE_BYTES", "ROW_FORMAT", "SOURCES", "IndexRow", "name_start", "read_row", "row_dict"]
+__all__ = [
+    "EDGE_BYTES",
+    "MAX_ANOMALY_CHARS",
+    "MAX_ANOMALY_NAMES",
+    "MAX_TEXT_CHARS",
+    "ROW_FORMAT",
+    "SOURCES",
+    "IndexRow",
+    "name_start",
+    "read_row",
+    "row_dict",
+]
 
 #: The files of a run its row is read from.
 SOURCES = ("spec.json", "results.json", "history.jsonl")
@@ -48,7 +61,14 @@ EDGE_BYTES = 65536
 #: What :func:`read_row` makes of a run's files: change it with the row or its reading (a
 #: column added, a text written otherwise), and every row kept in the index's cache is
 #: read again (:mod:`reports.index_cache`).
-ROW_FORMAT = 2
+ROW_FORMAT = 3
+
+#: Longest text of the workload, faults and options columns (cut with "…").
+MAX_TEXT_CHARS = 60
+#: Anomaly classes a row names (``more_anomalies`` counts the rest).
+MAX_ANOMALY_NAMES = 20
+#: Longest name of one anomaly class in a row (cut with "…").
+MAX_ANOMALY_CHARS = 40
 
 _RUN_NAME = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)")
 
@@ -61,6 +81,7 @@ class IndexRow(msgspec.Struct, array_like=True, frozen=True):
     faults: str
     options: str
     anomalies: list[str]
+    more_anomalies: int
     start: str
     sort: float
     duration: str
@@ -113,6 +134,24 @@ def _edge_times(path: Path) -> tuple[int, int] | None:
     return None
 
 
+def _clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text``, cut to at most ``limit`` characters (the last one "…" if cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _joined(parts: Iterable[str], limit: int = MAX_TEXT_CHARS) -> str:
+    """``parts`` joined by ", ", at most ``limit`` characters (:func:`_clip`): the parts
+    past the limit are not looked at."""
+    out: list[str] = []
+    size = 0
+    for part in parts:
+        out.append(part)
+        size += len(part) + 2
+        if size > limit:
+            break
+    return _clip(", ".join(out), limit)
+
+
 def _spec(run: Path) -> dict[str, Any]:
     """The run's spec.json as a dict ({} when absent or unreadable)."""
     try:
@@ -124,46 +163,51 @@ def _spec(run: Path) -> dict[str, Any]:
 
 def _faults_text(spec: dict[str, Any], results: RunResults | None) -> str:
     """The faults that struck (kind ×count, from the results' windows), else those asked
-    for, else ``none``."""
+    for, else ``none``; at most :data:`MAX_TEXT_CHARS`."""
     counts: dict[str, int] = {}
     for w in results.faults if results is not None else []:
         kind = str(w.get("kind", "?"))
         counts[kind] = counts.get(kind, 0) + 1
     if counts:
-        return ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items()))
+        return _joined(f"{_clip(k)} ×{n}" for k, n in sorted(counts.items()))
     asked = spec.get("faults")
     if isinstance(asked, list) and asked:
-        return ", ".join(str(x) for x in asked) + " (none struck)"
+        tail = " (none struck)"
+        return _joined((str(x) for x in asked), MAX_TEXT_CHARS - len(tail)) + tail
     return "none"
 
 
 def _options_text(spec: dict[str, Any]) -> str:
     """The suite options the run was given (``serializable_reads=true``, ``isolation=...``),
-    as ``-o`` takes them: they can change what is safe, so the index shows them."""
+    as ``-o`` takes them: they can change what is safe, so the index shows them (at most
+    :data:`MAX_TEXT_CHARS`)."""
     opts = spec.get("options")
     if not isinstance(opts, dict) or not opts:
         return ""
-    return options_text(opts)
+    return _clip(options_text(opts))
 
 
-def _anomaly_classes(results: RunResults | None) -> list[str]:
-    """The anomaly classes the run's checkers reported (G0, G2-item, ...), and for an
-    invalid checker that names none, ``<checker>: invalid``."""
-    found: list[str] = []
+def _anomaly_classes(results: RunResults | None) -> tuple[list[str], int]:
+    """The first :data:`MAX_ANOMALY_NAMES` anomaly classes the run's checkers reported
+    (G0, G2-item, ...; each at most :data:`MAX_ANOMALY_CHARS`), and for an invalid checker
+    that names none, ``<checker>: invalid``; and how many more there are."""
+    found: dict[str, None] = {}  # (a dict: each name once, in order, in linear time)
     for name, r in (results.checkers if results is not None else {}).items():
         if not isinstance(r, dict):
             continue
         a = r.get("anomalies")
         names = [str(x) for x in a] if isinstance(a, (list, dict)) else []
         if names:
-            found.extend(x for x in names if x not in found)
+            found.update(dict.fromkeys(names))
         elif r.get("valid") is False:
-            found.append(f"{name}: invalid")
-    return found
+            found[f"{name}: invalid"] = None
+    shown = [_clip(x, MAX_ANOMALY_CHARS) for x in itertools.islice(found, MAX_ANOMALY_NAMES)]
+    return shown, len(found) - len(shown)
 
 
 def read_row(run: Path) -> IndexRow:
-    """The row of the run directory ``run``, read from its files (:data:`SOURCES`); a
+    """The row of the run directory ``run``, read from its files (:data:`SOURCES`), its
+    text columns cut short (:data:`MAX_TEXT_CHARS`, :data:`MAX_ANOMALY_NAMES`); a
     file that is absent or unreadable leaves its columns empty, never an error. The caller
     makes sure ``run`` holds no FIFO (:func:`harness.store.special_files`)."""
     results: RunResults | None = None
@@ -177,12 +221,14 @@ def read_row(run: Path) -> IndexRow:
             seconds = (edges[1] - edges[0]) / 1e9
     spec = _spec(run)
     seed = spec.get("seed")
+    anomalies, more = _anomaly_classes(results)
     return IndexRow(
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-        workload=str(spec.get("workload") or ""),
+        workload=_clip(str(spec.get("workload") or "")),
         faults=_faults_text(spec, results),
         options=_options_text(spec),
-        anomalies=_anomaly_classes(results),
+        anomalies=anomalies,
+        more_anomalies=more,
         start=started.strftime("%Y-%m-%d %H:%M:%S"),
         sort=started.timestamp(),
         duration=duration_text(seconds),

@@ -21,7 +21,10 @@ from markupsafe import Markup, escape
 __all__ = [
     "ANOMALY_MEANINGS",
     "MAX_CYCLE_DRAWN",
+    "MAX_KINDS_SHOWN",
     "MAX_SHOWN_PER_TYPE",
+    "MAX_STEPS_SHOWN",
+    "MAX_STEP_CHARS",
     "cycle_svg",
     "describe_record",
     "edge_legend",
@@ -33,8 +36,14 @@ __all__ = [
 MAX_SHOWN_PER_TYPE = 8
 #: Longest cycle (in transactions) drawn; longer ones are explained in words only.
 MAX_CYCLE_DRAWN = 12
-#: Longest text of one record shown as JSON.
+#: Longest text of one record shown as JSON, and of one cycle's explanation.
 MAX_RECORD_CHARS = 2_000
+#: Anomaly kinds shown per checker (the page says how many more results.json has).
+MAX_KINDS_SHOWN = 100
+#: Steps kept per cycle shown (a cycle drawn has at most :data:`MAX_CYCLE_DRAWN`).
+MAX_STEPS_SHOWN = 100
+#: Longest text of one step of a cycle, and of one transaction's line in a drawing.
+MAX_STEP_CHARS = 500
 
 #: One line per anomaly type: what it means, for a person.
 ANOMALY_MEANINGS = {
@@ -87,6 +96,11 @@ def meaning(name: str) -> str:
             suffix.append(words)
     text = ANOMALY_MEANINGS.get(base, "an anomaly the checker reports")
     return text + (f" ({', '.join(reversed(suffix))})" if suffix else "")
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text``, cut to at most ``limit`` characters (the last one "…" if cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fmt(x: Any) -> str:
@@ -148,8 +162,7 @@ def describe_record(kind: str, rec: dict[str, Any]) -> str:
     if kind == "garbage-read":
         return (f"transaction #{rec.get('op')} read element {_fmt(rec.get('element'))} of key "
                 f"{key}, which nobody appended")  # fmt: skip
-    text = json.dumps(rec, default=repr)
-    return text if len(text) <= MAX_RECORD_CHARS else text[: MAX_RECORD_CHARS - 1] + "…"
+    return _clip(json.dumps(rec, default=repr), MAX_RECORD_CHARS)
 
 
 def _names(rec: dict[str, Any]) -> tuple[list[int], dict[int, str], dict[str, str]]:
@@ -200,6 +213,7 @@ def cycle_svg(rec: dict[str, Any]) -> Markup | None:
     for op in order:
         x, y = pos[op]
         title = f"{names[op]} = {lets[names[op]]}" if names[op] in lets else f"{names[op]}: #{op}"
+        title = _clip(title, MAX_STEP_CHARS)
         parts.append(
             f'<g class="txn-node"><title>{escape(title)}</title>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{_NODE_R:.0f}" fill="#fff" '
@@ -240,7 +254,7 @@ def _edge(p: tuple[float, float], q: tuple[float, float], step: dict[str, Any],
     lx, ly = mx + nx * 11, my + ny * 11 + 4
     key = step.get("key")
     text = kind if key is None else f"{kind} {_short(key)}"
-    sentence = str(step.get("text") or f"{a} precedes {b} by {kind}")
+    sentence = _clip(str(step.get("text") or f"{a} precedes {b} by {kind}"), MAX_STEP_CHARS)
     dash = ' stroke-dasharray="5 3"' if kind == "rw" else ""
     return (
         f'<g class="txn-edge txn-{escape(kind)}"><title>{escape(f"{a} → {b}: {sentence}")}'
@@ -278,43 +292,59 @@ def _txn_result(res: Any) -> dict[str, Any] | None:
     return None
 
 
+def _kinds(d: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """The anomaly kinds with details in ``d``, each once: those in ``anomalies`` (the
+    ones ruling out the checked model) first, in their order; and the set of those."""
+    details = d["anomaly_details"]
+    named = d.get("anomalies") or []
+    relevant = dict.fromkeys(a for a in named if isinstance(a, str) and a in details)
+    others = [str(a) for a in details if a not in relevant]
+    return [*relevant, *others], set(relevant)
+
+
+def _shown_record(kind: str, i: int, rec: dict[str, Any]) -> dict[str, Any]:
+    """Instance ``i`` of ``kind`` as the page shows it: a cycle's explanation (at most
+    :data:`MAX_RECORD_CHARS`), its first :data:`MAX_STEPS_SHOWN` steps' text (each at most
+    :data:`MAX_STEP_CHARS`) and drawing; another anomaly's sentence."""
+    if "steps" in rec and "cycle" in rec:
+        steps = rec["steps"] if isinstance(rec["steps"], list) else []
+        return {
+            "number": i,
+            "cycle": True,
+            "explanation": _clip(str(rec.get("explanation", "")), MAX_RECORD_CHARS),
+            "steps": [_clip(str(s.get("text", "")), MAX_STEP_CHARS)
+                      for s in steps[:MAX_STEPS_SHOWN] if isinstance(s, dict)],
+            "svg": cycle_svg(rec),
+        }  # fmt: skip
+    return {"number": i, "cycle": False, "explanation": describe_record(kind, rec),
+            "steps": [], "svg": None}  # fmt: skip
+
+
 def find_anomalies(checkers: dict[str, Any]) -> list[dict[str, Any]]:
     """Per transactional checker result with anomalies: its name, model, consistency,
-    models ruled out, and per anomaly type (those that rule out the checked model first)
-    its meaning, count and up to :data:`MAX_SHOWN_PER_TYPE` instances, each with its
-    explanation, steps and drawing (cycles) or sentence (other anomalies)."""
+    models ruled out, and per anomaly type (those that rule out the checked model first;
+    each once, at most :data:`MAX_KINDS_SHOWN`, ``more_kinds`` counting the rest) its
+    meaning, count and up to :data:`MAX_SHOWN_PER_TYPE` instances, each with its
+    explanation, steps and drawing (cycles) or sentence (other anomalies), their text
+    capped (:data:`MAX_RECORD_CHARS`, :data:`MAX_STEP_CHARS`)."""
     out = []
     for name, res in checkers.items():
         d = _txn_result(res)
         if d is None or not d["anomaly_details"]:
             continue
-        relevant = [a for a in d.get("anomalies") or [] if a in d["anomaly_details"]]
-        others = [a for a in d["anomaly_details"] if a not in relevant]
+        kinds, relevant = _kinds(d)
         counts = d.get("anomaly_counts") or {}
         types = []
-        for kind in [*relevant, *others]:
-            recs = [r for r in d["anomaly_details"].get(kind) or [] if isinstance(r, dict)]
-            shown = []
-            for i, rec in enumerate(recs[:MAX_SHOWN_PER_TYPE]):
-                if "steps" in rec and "cycle" in rec:
-                    shown.append({
-                        "number": i,
-                        "cycle": True,
-                        "explanation": str(rec.get("explanation", "")),
-                        "steps": [str(s.get("text", "")) for s in rec["steps"]
-                                  if isinstance(s, dict)],
-                        "svg": cycle_svg(rec),
-                    })  # fmt: skip
-                else:
-                    shown.append({"number": i, "cycle": False,
-                                  "explanation": describe_record(kind, rec),
-                                  "steps": [], "svg": None})  # fmt: skip
+        for kind in kinds[:MAX_KINDS_SHOWN]:
+            recs = d["anomaly_details"].get(kind) or []
+            recs = [r for r in recs if isinstance(r, dict)] if isinstance(recs, list) else []
             types.append({
                 "type": kind,
                 "relevant": kind in relevant,
                 "meaning": meaning(kind),
                 "count": int(counts.get(kind, len(recs))),
-                "shown": shown,
+                "shown": [_shown_record(kind, i, r)
+                          for i, r in enumerate(recs[:MAX_SHOWN_PER_TYPE])],
             })  # fmt: skip
         out.append({
             "checker": name,
@@ -322,6 +352,8 @@ def find_anomalies(checkers: dict[str, Any]) -> list[dict[str, Any]]:
             "consistency": d.get("consistency"),
             "not": list(d.get("not") or []),
             "types": types,
+            "kinds": len(kinds),
+            "more_kinds": len(kinds) - len(types),
         })  # fmt: skip
     return out
 

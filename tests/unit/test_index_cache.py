@@ -287,3 +287,44 @@ def test_a_page_clew_did_not_write_is_never_replaced_by_an_index(tmp_path: Path)
     (site / INDEX_NAME).unlink()
     first = write_index(site).read_text()
     assert "bobs-run" in first and write_index(site).read_text() == first
+
+
+def test_a_cache_holding_far_more_than_the_store_s_runs_is_ignored(
+    tmp_path: Path, reads: list[str]
+) -> None:
+    """A cache is bounded by the runs the store holds: one of 2,000 entries for a store of
+    three (a 44 KB file here; 241 MB took 2.78 GB to decode) is ignored, as a damaged one
+    is, and rebuilt (found by a memory audit)."""
+    store = _store(tmp_path)
+    write_index(store)
+    cache = store / CACHE_NAME
+    data = json.loads(cache.read_text())
+    data["runs"].update({f"gone/{i}": [0, 0, None, 0] for i in range(2_000)})
+    cache.write_text(json.dumps(data))
+    reads.clear()
+    write_index(store)
+    assert len(reads) == 3  # every run read again
+    assert len(json.loads(cache.read_text())["runs"]) == 3
+
+
+def test_a_cache_of_a_row_at_its_longest_is_kept(tmp_path: Path, reads: list[str]) -> None:
+    """A row whose texts are all cut short, of characters that cost the most to decode
+    (a quote: escaped, and counted as a string's start by parse_memory_bound), is kept:
+    it stays within the cache's bound per run."""
+    from harness.record import parse_memory_bound
+    from reports.index_cache import CACHE_BASE_MEMORY, MAX_CACHE_MEMORY_PER_RUN
+
+    store = tmp_path / "store"
+    q = '"'
+    run = _run(store, q * 255, q * 255)
+    spec = {"workload": q * 500, "faults": [q] * 500, "options": {"o": q * 500}}
+    (run / "spec.json").write_text(json.dumps(spec))
+    anomalies = [f"{i}" + q * 50 for i in range(30)]
+    results = {"format": 2, "valid": False, "checkers": {"c": {"anomalies": anomalies}}}
+    (run / "results.json").write_text(json.dumps(results))
+    write_index(store)
+    data = (store / CACHE_NAME).read_bytes()
+    assert parse_memory_bound(data) <= CACHE_BASE_MEMORY + MAX_CACHE_MEMORY_PER_RUN
+    reads.clear()
+    write_index(store)
+    assert reads == []
