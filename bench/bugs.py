@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     if args.resume:
         path = Path(args.resume)
-        rows = read_rows([path])
+        rows = read_rows([path], whole=True)  # written again: every field kept
     done = {(r["bug"], r["scheduler"], r.get("campaign_index")) for r in rows}
     lock = threading.Lock()
     cell_start: dict[tuple[str, str], float] = {}

@@ -41,8 +41,9 @@ from typing import Any
 from harness.errors import InputError
 from harness.record import read_record_text
 
-__all__ = ["MAX_CAP", "Cell", "Spread", "campaign_fields", "cells", "check_row", "claim",
-           "detections_per_run", "label_rows", "labelled_path", "markdown", "read_rows", "text"]
+__all__ = ["MAX_CAP", "MAX_ROW_TEXT", "TABLE_FIELDS", "Cell", "Spread", "campaign_fields",
+           "cells", "check_row", "claim", "detections_per_run", "label_rows", "labelled_path",
+           "markdown", "read_rows", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +273,19 @@ def labelled_path(arg: str | Path) -> tuple[str | None, Path]:
 #: The most runs a campaign's cap may name: more is a damaged row, not a campaign.
 MAX_CAP = 100_000
 
+#: The most characters of a row's text (``bug``, ``scheduler``, a hash, ``campaign``: the
+#: path of its directory): clew's are tens of characters, a path at most PATH_MAX (4,096),
+#: so a longer one is a damaged row.
+MAX_ROW_TEXT = 4_096
+
+#: The fields of a row the table and the comparison page compute with: a row read is cut
+#: to these (a results file's rows may carry more, read whole by ``bench/bugs.py
+#: --resume`` only), so a field the table ignores costs nothing past its file's reading.
+TABLE_FIELDS = ("bug", "scheduler", "depth", "cap_runs", "runs", "runs_to_detection",
+                "seconds_to_detection", "fault_ops_to_detection", "seconds", "fault_ops",
+                "unknown_runs", "run_seconds", "config_hash", "experiment_hash",
+                "clew_commit", "campaign", "stopped")  # fmt: skip
+
 #: A row's fields and what each must be: (types allowed, must be ≥ 0 and finite, may be null).
 _FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "depth": ((int,), True), "cap_runs": ((int,), False), "runs": ((int,), True),
@@ -286,11 +300,13 @@ def _amount(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
 
 
-def check_row(row: Any, where: str) -> dict[str, Any]:
-    """``row`` if it is a campaign row whose fields have the types and ranges the table
-    computes with (``bug`` and ``scheduler`` strings; counts whole and ≥ 0, the cap at most
-    :data:`MAX_CAP`; seconds and fault ops finite and ≥ 0; ``run_seconds`` a list of
-    them); else :class:`InputError` naming ``where`` and the field."""
+def check_row(row: Any, where: str, *, whole: bool = False) -> dict[str, Any]:
+    """``row``, cut to :data:`TABLE_FIELDS` (``whole``: all its fields), if it is a
+    campaign row whose fields have the types and ranges the table computes with (``bug``
+    and ``scheduler`` strings; names and hashes of at most :data:`MAX_ROW_TEXT`
+    characters; counts whole and ≥ 0, the cap at most :data:`MAX_CAP`; seconds and fault
+    ops finite and ≥ 0; ``run_seconds`` a list of them, one a run: at most
+    :data:`MAX_CAP`); else :class:`InputError` naming ``where`` and the field."""
     if not isinstance(row, dict) or not isinstance(row.get("bug"), str) or not isinstance(
         row.get("scheduler"), str
     ):
@@ -301,15 +317,29 @@ def check_row(row: Any, where: str) -> dict[str, Any]:
             continue
         if not (isinstance(v, types) and _amount(v)):
             raise InputError(f"{where}: {name} must be a number ≥ 0, not {v!r}")
-    for name in ("config_hash", "experiment_hash", "clew_commit"):
-        if row.get(name) is not None and not isinstance(row[name], str):
-            raise InputError(f"{where}: {name} must be a string, not {row[name]!r}")
+    for name in ("bug", "scheduler", "config_hash", "experiment_hash", "clew_commit",
+                 "campaign", "stopped"):  # fmt: skip
+        v = row.get(name)
+        if v is not None and not isinstance(v, str):
+            raise InputError(f"{where}: {name} must be a string, not {_short(v)}")
+        if isinstance(v, str) and len(v) > MAX_ROW_TEXT:
+            raise InputError(f"{where}: {name} is {len(v):,} characters long, more than the "
+                             f"{MAX_ROW_TEXT:,} a campaign row's may be")  # fmt: skip
     if int(row.get("cap_runs") or 0) > MAX_CAP:
         raise InputError(f"{where}: cap_runs {row['cap_runs']} is over {MAX_CAP:,}")
     seconds = row.get("run_seconds", [])
     if not isinstance(seconds, list) or not all(_amount(x) for x in seconds):
         raise InputError(f"{where}: run_seconds must be a list of seconds")
-    return row
+    if len(seconds) > MAX_CAP:
+        raise InputError(f"{where}: run_seconds holds {len(seconds):,} runs' seconds, more "
+                         f"than the {MAX_CAP:,} runs a campaign may make")  # fmt: skip
+    return row if whole else {k: row[k] for k in TABLE_FIELDS if k in row}
+
+
+def _short(v: Any) -> str:
+    """``repr(v)``, at most 80 characters of it."""
+    text = repr(v)
+    return text if len(text) <= 80 else f"{text[:80]}…"
 
 
 def claim(path: Path, seen: set[Path]) -> Path:
@@ -334,11 +364,12 @@ def label_rows(rows: Iterable[dict[str, Any]], label: str | None) -> list[dict[s
     return [{**r, "scheduler": f"{r['scheduler']} ({label})"} for r in rows]
 
 
-def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """The campaign rows of result files (each a JSON list of rows). Rows of the same
-    (bug, scheduler) from several files are pooled into one cell, unless a file is given as
-    ``LABEL=FILE`` (see :func:`label_rows`). :class:`InputError` naming a file that is not
-    one."""
+def read_rows(paths: Iterable[str | Path], *, whole: bool = False) -> list[dict[str, Any]]:
+    """The campaign rows of result files (each a JSON list of rows), each cut to the
+    fields the table uses (:data:`TABLE_FIELDS`; ``whole``: all of them, for a file to be
+    written again). Rows of the same (bug, scheduler) from several files are pooled into
+    one cell, unless a file is given as ``LABEL=FILE`` (see :func:`label_rows`).
+    :class:`InputError` naming a file that is not one."""
     rows: list[dict[str, Any]] = []
     seen: set[Path] = set()
     for arg in paths:
@@ -356,6 +387,6 @@ def read_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             raise InputError(f"{path}: not JSON clew reads: nested too deeply") from None
         if not isinstance(data, list):
             raise InputError(f"{path}: not a list of campaign rows (bug, scheduler, ...)")
-        data = [check_row(r, f"{path}: row {i + 1}") for i, r in enumerate(data)]
+        data = [check_row(r, f"{path}: row {i + 1}", whole=whole) for i, r in enumerate(data)]
         rows.extend(label_rows(data, label))
     return rows

@@ -43,7 +43,7 @@ import msgspec
 from checkers.result import UNKNOWN, Validity, merge_validity
 from harness.errors import InputError, WriteError
 from harness.output_paths import open_new_text
-from nemeses.ledger import count_records, read_ledger
+from nemeses.ledger import count_records, read_ledger, read_ledger_lines
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -55,6 +55,7 @@ __all__ = [
     "fault_kind",
     "fault_windows",
     "parse_memory_bound",
+    "read_fault_ledger",
     "read_fault_records",
     "read_json_file",
     "read_record_text",
@@ -62,12 +63,23 @@ __all__ = [
     "replace_file",
     "results_damage",
     "verdict",
+    "windows_json",
     "write_json_file",
     "write_text_file",
 ]
 
 #: The ``format`` of the results.json this module writes.
 RESULTS_FORMAT = 2
+
+#: The most characters of a fault window's ``value`` (as JSON) written to results.json: a
+#: longer one (a large cluster's partition grudge, or a planted value) is written as the
+#: first this many characters of its JSON, a string, with ``value_chars`` its full length.
+MAX_WINDOW_VALUE_CHARS = 1_000
+
+#: The most fault windows written to results.json (the first ones in time; a problem says
+#: how many there were): with each window's value and targets cut to
+#: :data:`MAX_WINDOW_VALUE_CHARS`, they stay well under :data:`MAX_RECORD_BYTES`.
+MAX_RESULT_WINDOWS = 20_000
 
 #: Ledger events that are bookkeeping, not a fault acting (no window of their own).
 _BOOKKEEPING = frozenset({"intent", "error", "verified", "guard-refused"})
@@ -390,6 +402,18 @@ def read_fault_records(run: Path, *, limit: int | None = None) -> list[dict[str,
     return read_ledger(run / "faults.jsonl", limit=limit)
 
 
+def read_fault_ledger(
+    run: Path, *, limit: int | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """As :func:`read_fault_records`, but a line longer than any record clew writes is
+    skipped and the reading stops at the ledger's caps
+    (:func:`nemeses.ledger.read_ledger_lines`, ``lenient``) rather than raising: the
+    records read, and what was left out, in words naming the file and line."""
+    path = run / "faults.jsonl"
+    read = read_ledger_lines(path, limit=limit, lenient=True)
+    return [rec for _, rec in read.rows], read.problems(path)
+
+
 def count_fault_records(run: Path) -> int:
     """The records of ``run/faults.jsonl`` (its non-blank lines), counted without reading
     them into memory."""
@@ -419,14 +443,48 @@ class FaultWindow:
     instant: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """For ``results.json``: times in seconds since the run's origin."""
-        return {
+        """For ``results.json``: times in seconds since the run's origin; a ``value`` whose
+        JSON is longer than :data:`MAX_WINDOW_VALUE_CHARS` cut to that many characters of
+        it (a string), and its full length in ``value_chars``."""
+        out = {
             "kind": self.kind,
             "start": round(self.start / 1e9, 3),
             "stop": None if self.stop is None else round(self.stop / 1e9, 3),
             "targets": list(self.targets),
             "value": self.value,
         }
+        text = json.dumps(self.value, default=str)
+        if len(text) > MAX_WINDOW_VALUE_CHARS:
+            out["value"] = text[:MAX_WINDOW_VALUE_CHARS] + "…"
+            out["value_chars"] = len(text)
+        kept = _first_within(self.targets, MAX_WINDOW_VALUE_CHARS)
+        if len(kept) < len(self.targets):
+            out["targets"] = kept
+            out["targets_total"] = len(self.targets)
+        return out
+
+
+def _first_within(names: Iterable[str], chars: int) -> list[str]:
+    """The first of ``names`` whose JSON strings add up to at most ``chars`` characters."""
+    out: list[str] = []
+    for name in names:
+        chars -= len(name) + 4  # its quotes, comma and space
+        if chars < 0:
+            break
+        out.append(name)
+    return out
+
+
+def windows_json(windows: Iterable[FaultWindow]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The windows (not the instants) as results.json writes them: the first
+    :data:`MAX_RESULT_WINDOWS`, each as :meth:`FaultWindow.to_json`; and a problem saying
+    how many were left out (``[]``: none were)."""
+    acting = [w for w in windows if not w.instant]
+    out = [w.to_json() for w in acting[:MAX_RESULT_WINDOWS]]
+    if len(acting) <= MAX_RESULT_WINDOWS:
+        return out, []
+    return out, [f"{len(acting):,} fault windows, the first {MAX_RESULT_WINDOWS:,} written "
+                 "(`clew report` draws them from faults.jsonl)"]  # fmt: skip
 
 
 def _phase(r: Mapping[str, Any]) -> str | None:

@@ -66,8 +66,9 @@ from harness.record import (
     RunSpec,
     ScheduleRecord,
     fault_windows,
-    read_fault_records,
+    read_fault_ledger,
     verdict,
+    windows_json,
 )
 from harness.rerun import rerun_spec
 from harness.runplan import (
@@ -931,11 +932,15 @@ def _results(
     problems = list(problems)
     tainted = any(residue.values())
     records: list[dict[str, Any]] = []
+    left_out: list[str] = []
     try:
-        records = read_fault_records(run.path)
+        records, left_out = read_fault_ledger(run.path)
     except ClewError as e:
-        if str(e) not in problems:  # analyzed again: the previous results hold it already
-            problems.append(str(e))
+        left_out = [str(e)]
+    faults, cut = windows_json(fault_windows(records))
+    for said in [*left_out, *cut]:
+        if said not in problems:  # analyzed again: the previous results hold it already
+            problems.append(said)
     verified = [r for r in records if r.get("event") == "verified"]
     valid = verdict(r.valid for r in checked.values())
     return RunResults(
@@ -949,7 +954,7 @@ def _results(
         tainted=tainted,
         heal_residue=residue,
         heal_verified=bool(verified) and bool(verified[-1].get("clean")),
-        faults=[w.to_json() for w in fault_windows(records) if not w.instant],
+        faults=faults,
         problems=problems,
         incomplete=incomplete,
     )

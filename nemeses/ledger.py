@@ -29,11 +29,21 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
 from harness.progress import note_fault
 
-__all__ = ["FaultLedger", "count_records", "read_ledger", "read_ledger_lines", "targets_of"]
+__all__ = [
+    "MAX_LEDGER_LINE_BYTES",
+    "MAX_LEDGER_MEMORY",
+    "MAX_LEDGER_RECORDS",
+    "FaultLedger",
+    "LedgerLines",
+    "count_records",
+    "read_ledger",
+    "read_ledger_lines",
+    "targets_of",
+]
 
 
 def targets_of(value: Any) -> list[str]:
@@ -91,38 +101,112 @@ class FaultLedger:
         self._f.close()
 
 
+#: The longest line of a ledger read (bytes): clew's largest record, a partition's
+#: ``applied`` with its grudge and every node's commands, is about 0.75 MiB on 255 nodes
+#: (it grows as the square of the nodes), so a longer line was not written by clew.
+MAX_LEDGER_LINE_BYTES = 8 * 1024**2
+
+#: The most records of a ledger read: two a fault op, so 50,000 ops, one a second for 14
+#: hours. A run's faults are few (bounded by its length over the interval).
+MAX_LEDGER_RECORDS = 100_000
+
+#: The most memory decoding a ledger's lines may take, summed over the lines read
+#: (:func:`harness.record.parse_memory_bound` of each): clew's records need about ten
+#: times their size, so only a planted ledger of small lists or objects comes near it.
+MAX_LEDGER_MEMORY = 512 * 1024**2
+
+#: The bytes read at a time to pass over a line longer than :data:`MAX_LEDGER_LINE_BYTES`.
+_SKIP_CHUNK = 1024**2
+
+
+class LedgerLines(NamedTuple):
+    """What :func:`read_ledger_lines` read: each record with its line number (1-based);
+    the torn last line skipped (``None``: none was); the lines skipped as longer than
+    :data:`MAX_LEDGER_LINE_BYTES` (``lenient`` reading only); and why reading stopped
+    before the end of the file (``None``: it did not, or it stopped at its ``limit``)."""
+
+    rows: list[tuple[int, dict[str, Any]]]
+    torn: int | None = None
+    skipped: tuple[int, ...] = ()
+    cut: str | None = None
+
+    def problems(self, path: str | Path) -> list[str]:
+        """What was left out, in words naming the file and lines (``[]``: nothing)."""
+        out = []
+        if self.skipped:
+            n = len(self.skipped)
+            out.append(f"{path}:{self.skipped[0]}: {n:,} line{'s' if n != 1 else ''} longer "
+                       f"than {MAX_LEDGER_LINE_BYTES / 2**20:g} MiB (no record clew writes is) "
+                       f"skipped, the first this one")  # fmt: skip
+        if self.cut:
+            out.append(self.cut)
+        return out
+
+
 def read_ledger(path: str | Path, *, limit: int | None = None) -> list[dict[str, Any]]:
     """The records of a ``faults.jsonl`` (``[]`` if absent), the first ``limit`` of them
     if given; a torn last line (a crash mid-write) is skipped, any other malformed line
     (not UTF-8, not a JSON object, or a numeric ``time`` that is not a finite 64-bit
-    count of nanoseconds) raises :class:`~harness.errors.InputError` naming the line."""
-    return [rec for _, rec in read_ledger_lines(path, limit=limit)[0]]
+    count of nanoseconds) raises :class:`~harness.errors.InputError` naming the line, and
+    so does a ledger past the caps (:func:`read_ledger_lines`)."""
+    return [rec for _, rec in read_ledger_lines(path, limit=limit).rows]
 
 
 def read_ledger_lines(
-    path: str | Path, *, limit: int | None = None
-) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
+    path: str | Path, *, limit: int | None = None, lenient: bool = False
+) -> LedgerLines:
     """As :func:`read_ledger`, each record with its line number (1-based), and the number
-    of the torn last line that was skipped (``None``: none was). The file is read a line
-    at a time, and no further than its ``limit``-th record."""
+    of the torn last line that was skipped. The file is read a line at a time, and no
+    further than its ``limit``-th record. A line longer than :data:`MAX_LEDGER_LINE_BYTES`,
+    more than :data:`MAX_LEDGER_RECORDS` records (with no smaller ``limit``), or lines
+    whose decoding would take more than :data:`MAX_LEDGER_MEMORY` raise
+    :class:`~harness.errors.InputError` naming the file and line; ``lenient``, the long
+    line is skipped and the reading stops at a cap instead, both said in the result."""
     from harness.errors import InputError
 
     p = Path(path)
+    cap = MAX_LEDGER_RECORDS if limit is None else min(limit, MAX_LEDGER_RECORDS)
     out: list[tuple[int, dict[str, Any]]] = []
+    skipped: list[int] = []
+    memory = 0
     try:
         with p.open("rb") as f:
-            for i, raw in enumerate(f, 1):
-                if limit is not None and len(out) >= limit:
-                    break
+            i = 0
+            while raw := f.readline(MAX_LEDGER_LINE_BYTES + 1):
+                i += 1
+                if len(out) >= cap:
+                    if limit is not None and len(out) >= limit:
+                        break
+                    why = (f"{p}:{i}: more than {MAX_LEDGER_RECORDS:,} records, the most a "
+                           "ledger clew reads may hold")  # fmt: skip
+                    if not lenient:
+                        raise InputError(f"{why}: not read")
+                    return LedgerLines(out, None, tuple(skipped), f"{why}: read up to line {i - 1}")
+                if len(raw) > MAX_LEDGER_LINE_BYTES:
+                    if not raw.endswith(b"\n"):
+                        _pass_line(f)
+                    if not lenient:
+                        raise InputError(f"{p}:{i}: a line longer than "
+                                         f"{MAX_LEDGER_LINE_BYTES / 2**20:g} MiB, which no "
+                                         "record clew writes is: not read")  # fmt: skip
+                    skipped.append(i)
+                    continue
                 if not raw.strip():
                     continue
+                memory += _memory_bound(raw)
+                if memory > MAX_LEDGER_MEMORY:
+                    why = (f"{p}:{i}: decoding the ledger up to this line would take more than "
+                           f"{MAX_LEDGER_MEMORY / 2**20:,.0f} MiB of memory")  # fmt: skip
+                    if not lenient:
+                        raise InputError(f"{why}: not read")
+                    return LedgerLines(out, None, tuple(skipped), f"{why}: read up to line {i - 1}")
                 try:
                     rec = json.loads(raw.decode("utf-8"))
                 except UnicodeDecodeError as e:
                     raise InputError(f"{p}:{i}: not UTF-8 text (byte {e.start})") from None
                 except ValueError as e:
-                    if not any(f):  # nothing after it, blank lines included: torn
-                        return out, i
+                    if not f.read(1):  # nothing after it, blank lines included: torn
+                        return LedgerLines(out, i, tuple(skipped))
                     raise InputError(f"{p}:{i}: not a JSON object: {e}") from None
                 except RecursionError:
                     raise InputError(f"{p}:{i}: not a JSON object clew reads: nested too "
@@ -137,17 +221,34 @@ def read_ledger_lines(
                                      f"origin, got {t!r}")  # fmt: skip
                 out.append((i, rec))
     except FileNotFoundError:
-        return [], None
+        return LedgerLines([])
     except OSError as e:
         raise InputError(f"{p}: cannot read it: {e.strerror}") from None
-    return out, None
+    return LedgerLines(out, None, tuple(skipped))
+
+
+def _memory_bound(raw: bytes) -> int:
+    from harness.record import parse_memory_bound  # (harness.record imports this module)
+
+    return parse_memory_bound(raw)
+
+
+def _pass_line(f: BinaryIO) -> None:
+    """Read on to the end of the current line, a chunk at a time."""
+    while (chunk := f.readline(_SKIP_CHUNK)) and not chunk.endswith(b"\n"):
+        pass
 
 
 def count_records(path: str | Path) -> int:
-    """The records (non-blank lines) of a ``faults.jsonl``, counted without parsing them
-    (0 if absent)."""
+    """The records (non-blank lines) of a ``faults.jsonl``, counted without parsing them,
+    a chunk of a line at a time (0 if absent)."""
+    count, blank = 0, True  # blank: the line so far is
     try:
         with Path(path).open("rb") as f:
-            return sum(1 for raw in f if raw.strip())
+            while chunk := f.readline(_SKIP_CHUNK):
+                blank = blank and not chunk.strip()
+                if chunk.endswith(b"\n"):
+                    count, blank = count + (not blank), True
     except OSError:
         return 0
+    return count + (not blank)

@@ -193,11 +193,13 @@ def ledger_schedule(path: str | Path) -> LedgerSchedule:
     damaged; records of the run rather than of an op (the scheduler's summary: an event, no
     ``seq``) are skipped; a planned op (``intent`` with ``at``) whose ``at`` is not
     seconds, whose ``f`` is not a start/stop op, or whose kind is unknown raises
-    :class:`InputError` naming the file and line."""
+    :class:`InputError` naming the file and line, as does a ledger past a cap of
+    :func:`~nemeses.ledger.read_ledger_lines` (a line longer than any record clew writes,
+    too many records): a schedule read in part would replay another run."""
     from nemeses.ledger import read_ledger_lines
 
     p = Path(path)
-    rows, torn = read_ledger_lines(p)
+    rows, torn, _, _ = read_ledger_lines(p)  # (not lenient: a ledger past a cap is refused)
     damaged = [] if torn is None else [torn]
     records = []
     for line, r in rows:

@@ -19,9 +19,10 @@ import base64
 import calendar
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_LINE_CHARS",
     "MAX_LOG_LINES",
     "MAX_NODES",
+    "MAX_RUN_LOG_BYTES",
     "node_log_lines",
     "parse_wall_ns",
     "read_origin",
@@ -48,6 +50,17 @@ MAX_LINE_CHARS = 400
 MAX_NODES = 255
 #: Largest log file read (bytes, from its start).
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Most bytes of log read over a run's nodes, parsed or counted (each node its even share,
+#: at most :data:`MAX_FILE_BYTES`): the files past a node's share are not read, and the
+#: page says how many and how large.
+MAX_RUN_LOG_BYTES = 256 * 1024 * 1024
+#: Most bytes of one line read (its timestamp is looked for in the first 200 characters,
+#: its first :data:`MAX_LINE_CHARS` shown); the rest of a longer line is passed over.
+_LINE_READ = 4096
+#: Bytes read at a time to count lines, or to pass over the rest of a long one.
+_CHUNK = 1024 * 1024
+#: The start of a non-empty line (after the newline ending the one before).
+_LINE_START = re.compile(rb"\n[^\n]")
 
 _ISO = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
@@ -118,68 +131,130 @@ def node_log_lines(
     "node": base64 Uint8,
     "text": [lines], "files": [file per line group], "exact": bool, "total": lines read,
     "shown", "nodes_total": node directories, of which the first :data:`MAX_NODES` are
-    read}``, in time order; None when there are no node logs or no anchor."""
+    read, "unread_files" and "unread_bytes": the log files and bytes past the byte budget
+    (:data:`MAX_RUN_LOG_BYTES`), not read}``, in time order; None when there are no node
+    logs or no anchor. Each node's files are read a line at a time, up to its even share
+    of :data:`MAX_LOG_LINES` lines (stamped or not) and of the byte budget; the lines past
+    its share of lines are counted (non-empty lines), not parsed."""
     nodes_dir = run_dir / "nodes"
     if not nodes_dir.is_dir():
         return None
     origin, exact = read_origin(run_dir)
     if origin is None:
         return None
-    names: list[str] = []
-    times: list[int] = []
-    node_ix: list[int] = []
-    texts: list[str] = []
-    total = 0
     run_real = run_dir.resolve()
     all_nodes = sorted(p for p in nodes_dir.iterdir() if p.is_dir())
     node_dirs = all_nodes[:MAX_NODES]
-    # Each node has its share of the cap: one chatty node does not crowd the others out.
+    # Each node has its share of the caps: one chatty node does not crowd the others out.
     share = max(1, MAX_LOG_LINES // max(1, len(node_dirs)))
-    for node in node_dirs:
-        names.append(node.name)
-        k = len(names) - 1
-        room = share
+    node_bytes = min(MAX_FILE_BYTES, MAX_RUN_LOG_BYTES // max(1, len(node_dirs)))
+    read = _LogRead(origin)
+    for k, node in enumerate(node_dirs):
+        read.names.append(node.name)
+        room, budget = share, node_bytes
         for path in sorted(node.rglob("*.log")):
             # A link out of the run (planted in a run someone else made) is not read: the
             # page would carry that file's lines.
             if not path.is_file() or run_real not in path.resolve().parents:
                 continue
-            with path.open("rb") as fh:
-                raw = fh.read(MAX_FILE_BYTES)
-            if room <= 0:  # the node's share is taken: its other lines are only counted
-                total += sum(1 for b in raw.splitlines() if b.strip())
-                continue
-            last: int | None = None
-            lines = raw.decode("utf-8", errors="replace").splitlines()
-            for j, line in enumerate(lines):
-                if room <= 0:
-                    total += sum(1 for x in lines[j:] if x.strip())
-                    break
-                if not line.strip():
-                    continue
-                total += 1
-                wall = parse_wall_ns(line)
-                last = wall if wall is not None else last
-                if last is None:
-                    continue
-                room -= 1
-                times.append(last - origin)
-                node_ix.append(k)
-                text = line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
-                texts.append(f"{path.name}: {text}")
-    if not names or not texts:
+            room, budget = read.file(path, k, room, budget)
+    if not read.names or not read.texts:
         return None
-    t = np.asarray(times, dtype=np.int64)
+    t = np.asarray(read.times, dtype=np.int64)
     order = np.argsort(t, kind="stable")
     t_s = ((t[order] - axis_origin) / ns_per_unit).astype(np.float32)
-    nodes_col = np.asarray(node_ix, dtype=np.uint8)[order]
+    nodes_col = np.asarray(read.node_ix, dtype=np.uint8)[order]
     return {
-        "nodes": names,
+        "nodes": read.names,
         "t": base64.b64encode(t_s.astype("<f4").tobytes()).decode(),
         "node": base64.b64encode(nodes_col.tobytes()).decode(),
-        "text": [texts[i] for i in order.tolist()],
+        "text": [read.texts[i] for i in order.tolist()],
         "exact": exact,
-        "total": total,
+        "total": read.total,
         "nodes_total": len(all_nodes),
-        "shown": len(texts),
+        "shown": len(read.texts),
+        "unread_files": read.unread_files,
+        "unread_bytes": read.unread_bytes,
     }
+
+
+class _LogRead:
+    """The node log lines read so far (:func:`node_log_lines`), and what was not read."""
+
+    def __init__(self, origin: int) -> None:
+        self.origin = origin
+        self.names: list[str] = []
+        self.times: list[int] = []
+        self.node_ix: list[int] = []
+        self.texts: list[str] = []
+        self.total = 0
+        self.unread_files = 0
+        self.unread_bytes = 0
+
+    def file(self, path: Path, k: int, room: int, budget: int) -> tuple[int, int]:
+        """Read the log ``path`` of node ``k``: up to ``room`` lines parsed, then counted,
+        in at most ``budget`` bytes (and :data:`MAX_FILE_BYTES`); returns the room and
+        budget left."""
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if budget <= 0:
+                self.unread_files += 1
+                self.unread_bytes += size
+                return room, budget
+            limit = min(budget, MAX_FILE_BYTES)
+            done, room = self._parse(fh, path.name, k, room, limit)
+            if done < limit:
+                lines, more = _count_lines(fh, limit - done)
+                self.total += lines
+                done += more
+        self.unread_bytes += max(0, size - done)
+        return room, budget - done
+
+    def _parse(self, fh: BinaryIO, name: str, k: int, room: int, limit: int) -> tuple[int, int]:
+        """Parse lines of ``fh`` while ``room`` lasts, in at most ``limit`` bytes; the bytes
+        read and the room left. A line before the file's first timestamp is parsed (it
+        uses up room) but not shown; one after takes the time of the line before it."""
+        done, last = 0, None
+        while room > 0 and done < limit:
+            raw = fh.readline(min(_LINE_READ, limit - done))
+            if not raw:
+                break
+            done += len(raw)
+            if not raw.endswith(b"\n"):
+                done += _pass_line(fh, limit - done)
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not line.strip():
+                continue
+            self.total += 1
+            room -= 1
+            wall = parse_wall_ns(line)
+            last = wall if wall is not None else last
+            if last is None:
+                continue
+            self.times.append(last - self.origin)
+            self.node_ix.append(k)
+            text = line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
+            self.texts.append(f"{name}: {text}")
+        return done, room
+
+
+def _pass_line(fh: BinaryIO, limit: int) -> int:
+    """Read on to the end of the current line, in at most ``limit`` bytes; the bytes read."""
+    done = 0
+    while done < limit and (chunk := fh.readline(min(_CHUNK, limit - done))):
+        done += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return done
+
+
+def _count_lines(fh: BinaryIO, limit: int) -> tuple[int, int]:
+    """The non-empty lines of ``fh`` from here (a line's start), in at most ``limit``
+    bytes read a chunk at a time, and the bytes read."""
+    lines = done = 0
+    prev = b"\n"
+    while done < limit and (chunk := fh.read(min(_CHUNK, limit - done))):
+        done += len(chunk)
+        lines += len(_LINE_START.findall(prev + chunk))
+        prev = chunk[-1:]
+    return lines, done

@@ -33,7 +33,7 @@ from harness.errors import ClewError
 from harness.history import History
 from harness.record import (
     count_fault_records,
-    read_fault_records,
+    read_fault_ledger,
     read_json_file,
     read_results_object,
     verdict,
@@ -454,7 +454,8 @@ def load_run(
     if err:
         problems.append(err)
     try:
-        faults = read_fault_records(run, limit=MAX_FAULT_RECORDS)
+        faults, left_out = read_fault_ledger(run, limit=MAX_FAULT_RECORDS)
+        problems.extend(left_out)
     except ClewError as e:
         problems.append(str(e))
         faults = []

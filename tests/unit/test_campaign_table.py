@@ -202,3 +202,33 @@ def test_bench_table_names_a_bad_file_without_a_traceback(tmp_path: Path) -> Non
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 254 and "bad.json: not JSON" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_rows_read_for_the_table_keep_only_its_fields_and_bounded_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """clew compare of 8 files of 24 MB, each one row with an extra field of 8M empty
+    lists, took 4.62 GB: every row was kept with all its fields. Rows are cut to the fields
+    the table uses (whole only for --resume, which writes them again); run_seconds past
+    the cap and texts past MAX_ROW_TEXT are named."""
+    import harness.campaign_table as table
+
+    extra = {**row("b", "random", 2), "note": [[]] * 1000, "campaign_index": 3}
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([extra]))
+    (read,) = read_rows([path])
+    assert set(read) <= set(table.TABLE_FIELDS) and "note" not in read
+    assert read == {k: v for k, v in extra.items() if k in table.TABLE_FIELDS}
+    assert read_rows([path], whole=True) == [extra]
+    monkeypatch.setattr(table, "MAX_CAP", 3)
+    path.write_text(json.dumps([{**row("b", "random", 2), "cap_runs": 3,
+                                 "run_seconds": [1.0] * 4}]))  # fmt: skip
+    with pytest.raises(InputError, match=r"a\.json: row 1: run_seconds holds 4 runs' seconds"):
+        read_rows([path])
+    monkeypatch.setattr(table, "MAX_ROW_TEXT", 5)
+    path.write_text(json.dumps([row("bugname", "random", 2)]))
+    with pytest.raises(InputError, match=r"row 1: bug is 7 characters long, more than the 5"):
+        read_rows([path])
+    path.write_text(json.dumps([{**row("b", "rand", 2), "config_hash": [1] * 1000}]))
+    with pytest.raises(InputError, match=r"config_hash must be a string, not \[1, 1, .*…$"):
+        read_rows([path])

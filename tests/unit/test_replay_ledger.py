@@ -92,3 +92,24 @@ def test_the_schedulers_summary_record_is_not_damage(tmp_path: Path) -> None:
     run = make_run(tmp_path, [json.dumps(INTENT), json.dumps(APPLIED), json.dumps(summary)])
     read = ledger_schedule(run / "faults.jsonl")
     assert len(read.steps) == 1 and read.damaged == []
+
+
+def test_a_ledger_past_a_cap_is_refused_by_replay_not_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """replay read every ledger line whole, however long (a planted 99 MB line: 2.67 GB
+    before the cluster). A schedule read in part would replay another run, so a line
+    longer than any record clew writes, or more records than the cap, is refused, named."""
+    import nemeses.ledger
+
+    monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_LINE_BYTES", 1000)
+    long = json.dumps({**APPLIED, "value": [[]] * 2000})
+    run = make_run(tmp_path, [json.dumps(INTENT), long, json.dumps(APPLIED)])
+    code, out = replay(run, tmp_path)
+    assert code == 254, out
+    assert f"{run / 'faults.jsonl'}:2: a line longer than" in out and "not read" in out
+    assert not (tmp_path / "again").exists()
+    monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_RECORDS", 2)
+    path = make_run(tmp_path / "b", [json.dumps(INTENT), json.dumps(APPLIED)] * 2)
+    with pytest.raises(InputError, match=r"faults\.jsonl:3: more than 2 records.*not read"):
+        ledger_schedule(path / "faults.jsonl")

@@ -313,3 +313,48 @@ def test_an_elle_link_planted_in_a_run_is_replaced_not_followed(tmp_path: Path) 
     assert (run / "elle").is_dir() and not (run / "elle").is_symlink()
     assert (run / "elle" / "G2-item.txt").exists()
     assert [p.name for p in (run / "mine").iterdir()] == ["keep.txt"]
+
+
+def test_node_logs_are_read_lazily_within_a_byte_budget_and_the_rest_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 63 MiB db.log of lines with no timestamp took clew report to 1.74 GB (decoded and
+    split whole, ~27x its bytes), and 20 such files in a node to 3.30 GB / 2:18: lines
+    without a timestamp did not use up the node's share, and no byte budget held. Every
+    line parsed uses up the share now, the rest are counted a chunk at a time, and the
+    files past a node's share of the byte budget are not read, and said."""
+    import reports.node_logs as nl
+
+    run = tmp_path / "t" / "20261203T121214"
+    (run / "nodes" / "n1").mkdir(parents=True)
+    (run / "clock.json").write_text(json.dumps({"origin_unix_ns": 1796300000 * 10**9}))
+    for f in range(3):
+        (run / "nodes" / "n1" / f"db{f}.log").write_text("1796300001.0 up\n" + "ab\n" * 300)
+    monkeypatch.setattr(nl, "MAX_LOG_LINES", 10)
+    monkeypatch.setattr(nl, "_CHUNK", 7)
+    monkeypatch.setattr(nl, "MAX_RUN_LOG_BYTES", 1500)
+    parsed: list[str] = []
+    real = nl.parse_wall_ns
+    monkeypatch.setattr(nl, "parse_wall_ns", lambda line: parsed.append(line) or real(line))
+    logs = node_log_lines(run)
+    assert logs is not None and len(parsed) == 10 and logs["shown"] == 10
+    size = len("1796300001.0 up\n" + "ab\n" * 300)  # 916 bytes: the budget reads 1 1/2 files
+    # the first file's 301 lines; the second's counted to the budget: its stamped line
+    # and 190 lines begun in its 568 bytes after it
+    assert logs["total"] == 301 + 1 + 190
+    assert logs["unread_files"] == 1 and logs["unread_bytes"] == 3 * size - 1500
+    (run / "nodes" / "n1" / "db0.log").write_text("x" * 5000 + "\n1796300001.0 up\n")
+    monkeypatch.setattr(nl, "MAX_RUN_LOG_BYTES", 10_000)
+    logs = node_log_lines(run)  # a long line is passed over, not held
+    assert logs is not None and logs["text"][0] == "db0.log: 1796300001.0 up"
+    monkeypatch.setattr(nl, "MAX_RUN_LOG_BYTES", 1500)
+    page = tmp_path / "page" / "20261203T121214"
+    (page / "nodes" / "n1").mkdir(parents=True)
+    ops = [{"process": 0, "type": t, "f": "read", "value": None, "time": i * 10**9}
+           for i, t in enumerate(("invoke", "ok"))]  # fmt: skip
+    write_history(History.from_ops(ops), str(page / "history.jsonl"), "jsonl")
+    for f in range(3):
+        (page / "nodes" / "n1" / f"db{f}.log").write_text("1796300001.0 up\n" + "ab\n" * 300)
+    (page / "clock.json").write_text(json.dumps({"origin_unix_ns": 1796300000 * 10**9}))
+    html = render_run_report(page)
+    assert "(0.0 MiB of log, 1 file of it whole, not read: past the bytes a report reads" in html

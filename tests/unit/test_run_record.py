@@ -21,14 +21,17 @@ from click.testing import CliRunner
 from harness.cli import cli
 from harness.errors import ConfigError, InputError
 from harness.record import (
+    MAX_WINDOW_VALUE_CHARS,
     FaultWindow,
     RunResults,
     RunSpec,
     ScheduleRecord,
     count_fault_records,
     fault_windows,
+    read_fault_ledger,
     read_fault_records,
     verdict,
+    windows_json,
 )
 from harness.runner import NOTHING_RECORDED, run_test
 from harness.spec import load_spec
@@ -520,3 +523,94 @@ def test_a_full_disk_is_not_bad_input_but_a_read_only_store_is(
         write(target, "{}" if writer == "write_text_file" else b"{}")
     assert isinstance(e.value, InputError) is bad_input
     assert str(e.value) == f"{target}: cannot write it: {os.strerror(code)}"
+
+
+def _ledger_line(value: object, t: int = 1) -> str:
+    return json.dumps({"time": t, "event": "applied", "phase": "start", "kind": "pause",
+                       "f": "start-pause", "value": value}) + "\n"  # fmt: skip
+
+
+def test_a_ledger_line_longer_than_any_clew_writes_is_skipped_and_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A planted 99 MB ledger line of empty lists took clew report to 2.58 GB and clew
+    analyze to 5.20 GB (and a 396 MB results.json): no ledger reader had a line cap. The
+    line is now passed over a chunk at a time, skipped and named, and the records around
+    it are read; the strict reader (replay, shrink) refuses it."""
+    import nemeses.ledger
+
+    monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_LINE_BYTES", 1000)
+    monkeypatch.setattr(nemeses.ledger, "_SKIP_CHUNK", 64)
+    run = finished(make_run(tmp_path, {"suite": "etcd", "workload": "register", "seed": 1,
+                                       "nodes": 1}))  # fmt: skip
+    ledger = run / "faults.jsonl"
+    ledger.write_text(_ledger_line(["n1"], 1) + _ledger_line([[]] * 2000, 2)
+                      + _ledger_line(["n2"], 3))  # fmt: skip
+    assert count_fault_records(run) == 3
+    with pytest.raises(InputError, match=r"faults\.jsonl:2: a line longer than .* not read"):
+        read_fault_records(run)
+    records, said = read_fault_ledger(run)
+    assert [r["value"] for r in records] == [["n1"], ["n2"]]
+    assert said == [f"{ledger}:2: 1 line longer than 0.000953674 MiB (no record clew writes "
+                    "is) skipped, the first this one"]  # fmt: skip
+    code, out = invoke("analyze", str(run))
+    assert code == 0, out
+    assert f"problem: {ledger}:2: 1 line longer than" in out
+    results = json.loads((run / "results.json").read_text())
+    assert [w["value"] for w in results["faults"]] == [["n1"], ["n2"]]
+    code, out = invoke("report", str(run), "--no-index")
+    assert code == 0, out
+    assert f"{ledger}:2: 1 line longer than" in (run / "report.html").read_text()
+
+
+def test_a_ledger_past_its_record_or_memory_cap_is_read_in_part_and_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """analyze read every record of a ledger (no cap on their number or on the memory
+    decoding them takes); it reads up to the caps now, and says where it stopped."""
+    import nemeses.ledger
+
+    (tmp_path / "faults.jsonl").write_text("".join(_ledger_line([f"n{i}"], i) for i in range(5)))
+    monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_RECORDS", 3)
+    records, said = read_fault_ledger(tmp_path)
+    assert len(records) == 3
+    assert said == [f"{tmp_path / 'faults.jsonl'}:4: more than 3 records, the most a ledger "
+                    "clew reads may hold: read up to line 3"]  # fmt: skip
+    assert read_fault_ledger(tmp_path, limit=2) == (records[:2], [])  # its own limit: said
+    with pytest.raises(InputError, match=r"faults\.jsonl:4: more than 3 records"):  # by it
+        read_fault_records(tmp_path)
+    monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_RECORDS", 100)
+    monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_MEMORY", 2000)
+    records, said = read_fault_ledger(tmp_path)
+    assert 0 < len(records) < 5
+    assert said[0].startswith(f"{tmp_path / 'faults.jsonl'}:{len(records) + 1}: decoding the "
+                              "ledger up to this line would take more than")  # fmt: skip
+    with pytest.raises(InputError, match=r"would take more than .* MiB of memory: not read"):
+        read_fault_records(tmp_path)
+
+
+def test_a_fault_windows_value_and_targets_are_cut_in_results_and_so_are_windows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FaultWindow.to_json copied ``value`` whole into results.json (a 99 MB ledger value
+    made a 396 MB results.json that every later report refused as over 64 MiB)."""
+    import harness.record
+
+    s = 1_000_000_000
+    big = FaultWindow("partition", s, 2 * s, tuple(f"n{i}" for i in range(1000)),
+                      {f"n{i}": [f"n{j}" for j in range(50)] for i in range(100)})  # fmt: skip
+    out = big.to_json()
+    assert isinstance(out["value"], str) and len(out["value"]) == MAX_WINDOW_VALUE_CHARS + 1
+    assert out["value_chars"] == len(json.dumps(big.value))
+    assert 0 < len(out["targets"]) < 1000 and out["targets_total"] == 1000
+    assert len(json.dumps(out["targets"])) <= MAX_WINDOW_VALUE_CHARS
+    small = FaultWindow("pause", s, 2 * s, ("n1",), {"nodes": ["n1"]})
+    assert small.to_json() == {"kind": "pause", "start": 1.0, "stop": 2.0, "targets": ["n1"],
+                               "value": {"nodes": ["n1"]}}  # fmt: skip
+    monkeypatch.setattr(harness.record, "MAX_RESULT_WINDOWS", 2)
+    instant = FaultWindow("kill", s, s, instant=True)
+    faults, said = windows_json([instant, small, small, small])
+    assert faults == [small.to_json()] * 2
+    assert said == ["3 fault windows, the first 2 written (`clew report` draws them from "
+                    "faults.jsonl)"]  # fmt: skip
+    assert windows_json([small, instant]) == ([small.to_json()], [])
