@@ -47,6 +47,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from harness.errors import CommandError, NemesisError
 from nemeses.base import DEFAULT_FAULT_TIMEOUT, check_outcomes
 
@@ -114,12 +116,16 @@ _ALIVE = (
 def json_objects(lines: Iterable[str | bytes]) -> list[dict[str, Any]]:
     """The JSON objects among ``lines`` (a journal's), in order; a line that is not one
     (torn by a crash, or garbage) is skipped."""
+    decode = msgspec.json.decode  # (about ten times json.loads on a journal's lines)
     out = []
     for line in lines:
         try:
-            rec = json.loads(line)
+            rec = decode(line)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            continue
+            try:  # what json.loads takes and msgspec does not: NaN, Infinity
+                rec = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
         if isinstance(rec, dict):
             out.append(rec)
     return out

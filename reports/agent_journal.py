@@ -59,6 +59,10 @@ MAX_AGENT_LINES = 200_000
 MAX_PRESSURE_LINES = 300
 #: Longest text kept of one rendered line.
 MAX_TEXT_CHARS = 400
+#: Bytes of journals (``agent.jsonl`` and ``clock.jsonl``) read over all of a run's nodes:
+#: each node's are read to what is left of it (at most ``max_bytes`` a file); the nodes
+#: past it are named, not read (a node's 8 MiB take about 2 s).
+MAX_RUN_JOURNAL_BYTES = 64 * 1024 * 1024
 
 #: Kinds of agent lines (the page colours and filters by them).
 KIND_ACT, KIND_SEEN, KIND_PRESSURE, KIND_OWN = 0, 1, 2, 3
@@ -362,6 +366,7 @@ def agent_lines(
     max_lines: int = MAX_AGENT_LINES,
     max_pressure: int = MAX_PRESSURE_LINES,
     max_bytes: int = MAX_JOURNAL_BYTES,
+    max_run_bytes: int | None = None,
 ) -> dict[str, Any] | None:
     """The agents' records of ``run_dir`` as columns for the page, aligned as the module
     docstring says: ``{"nodes": [names], "t": base64 Float32 (the page's axis: units of
@@ -370,8 +375,10 @@ def agent_lines(
     3 the agent's own running: start, slice, clock, caps),
     "text": [lines], "align": [per node: method, offset_ms, uncertainty_ms, samples,
     rtt_min_ms, shift_ms], "total": records read, "shown", "cut": [nodes whose journal
-    was cut at ``max_bytes``], "summarised": [nodes whose pressure was grouped]}``, in
-    time order; None when no node has an ``agent.jsonl``."""
+    was cut at ``max_bytes``, or at what was left of ``max_run_bytes``], "unread": [nodes
+    whose journal was not read: ``max_run_bytes`` were spent], "summarised": [nodes whose
+    pressure was grouped]}``, in time order; None when no node has an ``agent.jsonl``.
+    ``max_run_bytes`` defaults to :data:`MAX_RUN_JOURNAL_BYTES`."""
     nodes_dir = run_dir / "nodes"
     if not nodes_dir.is_dir():
         return None
@@ -391,15 +398,22 @@ def agent_lines(
     cut_nodes: list[str] = []
     summarised: list[str] = []
     total = 0
+    unread: list[str] = []
+    left = MAX_RUN_JOURNAL_BYTES if max_run_bytes is None else max_run_bytes
     for node in sorted(p for p in nodes_dir.iterdir() if p.is_dir()):
         path = node / "agent.jsonl"
         if not path.is_file() or len(names) >= 255:
             continue
-        journal, n_lines, cut = read_journal(path, max_bytes)
+        if left <= 0:
+            unread.append(node.name)
+            continue
+        journal, n_lines, cut = read_journal(path, min(max_bytes, left))
+        left -= _size(path, max_bytes)
         total += n_lines
         if cut:
             cut_nodes.append(node.name)
-        samples, _, _ = read_journal(node / "clock.jsonl", max_bytes)
+        samples, _, _ = read_journal(node / "clock.jsonl", max(0, min(max_bytes, left)))
+        left -= _size(node / "clock.jsonl", max_bytes)
         handover = _handover(agents, node.name, journal)
         origin = _origin_controller(agents, journal, handover)
         measured = [*([handover] if handover else []), *samples]
@@ -451,5 +465,14 @@ def agent_lines(
         "total": total,
         "shown": len(texts),
         "cut": cut_nodes,
+        "unread": unread,
         "summarised": summarised,
     }
+
+
+def _size(path: Path, most: int) -> int:
+    """The bytes of ``path`` that a read of at most ``most`` takes (0 if unreadable)."""
+    try:
+        return min(path.stat().st_size, most)
+    except OSError:
+        return 0
