@@ -17,8 +17,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["ReadBudget", "ReadBudgetExceeded", "resident_bytes"]
+__all__ = [
+    "JSON_MOST_PER_CHAR",
+    "ReadBudget",
+    "ReadBudgetExceeded",
+    "parse_memory_bound",
+    "resident_bytes",
+]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -30,6 +38,35 @@ def resident_bytes() -> int:
             return int(fh.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def parse_memory_bound(data: bytes | str) -> int:
+    """An upper bound, in bytes, of the memory that decoding the JSON ``data`` into Python
+    objects takes (measured on CPython 3.11 for lists, objects, strings and numbers of
+    every size, with :mod:`json` and with ``msgspec``): the text, plus what each list,
+    object, string and item can cost. It counts the characters in strings too, so it is
+    high for text-heavy files. A ``str`` counts as its UTF-8 could be at most (4 bytes a
+    character)."""
+    if isinstance(data, str):
+        size = 4 * len(data)
+        n = (data.count("{"), data.count("["), data.count(","), data.count('"'))
+    else:
+        size = len(data)
+        n = (data.count(b"{"), data.count(b"["), data.count(b","), data.count(b'"'))
+    return size + 200 * n[0] + 80 * n[1] + 48 * n[2] + 32 * n[3]
+
+
+#: The most :func:`parse_memory_bound` counts for one character (a ``{`` in a ``str``):
+#: that many times a text's length bounds what decoding it takes, without counting.
+JSON_MOST_PER_CHAR = 204
+
+#: Text whose crude bound (its length times the most a character may cost) is at most
+#: this share of the memory budget is decoded without a look at the budget first: the
+#: builder's own looks, every thousand ops, cover it.
+SMALL_SHARE = 64
+#: Nor is text of at most this many characters (one op, or a block of short ones): what
+#: decoding it takes, a few MiB at most, is the slack any look between ops leaves.
+SMALL_TEXT = 1 << 16
 
 
 class ReadBudgetExceeded(Exception):
@@ -103,6 +140,68 @@ class ReadBudget:
                     path=path,
                     line=line,
                 )
+
+
+    def small_text(self, most_per_char: int, least: int | None = None) -> int:
+        """The longest text (in characters) decoded without a look at the budget, for a
+        format whose characters cost at most ``most_per_char`` bytes each to decode: at
+        least ``least`` (:data:`SMALL_TEXT`), more under a large budget. A reader's hot
+        loop compares lengths with it before calling :meth:`check_decoding`."""
+        if self.max_memory is None:
+            return 1 << 62
+        least = SMALL_TEXT if least is None else least
+        return max(least, self.max_memory // SMALL_SHARE // most_per_char)
+
+    def check_decoding(
+        self,
+        path: str | None,
+        line: int | None,
+        text: bytes | str,
+        held: int = 0,
+        *,
+        bound: Callable[[Any], int] = parse_memory_bound,
+        most_per_char: int = JSON_MOST_PER_CHAR,
+        what: str = "decoding the line",
+    ) -> None:
+        """Raise :class:`ReadBudgetExceeded` if decoding ``text`` may take more memory
+        than is left of the budget (``bound`` of it, an upper bound of what decoding it
+        takes; ``most_per_char`` the most it counts for a character): before anything is
+        decoded. ``held`` is the caller's lower estimate of what it holds so far, as in
+        :meth:`check`; ``what`` names the step, for the message. A text longer than
+        :meth:`small_text` costs a look at the resident memory, and it is counted only
+        when its crude bound does not fit in what is left; the caller skips short ones."""
+        if self.max_memory is None:
+            return
+        used = max(resident_bytes() - self.base, held)
+        if most_per_char * len(text) <= self.max_memory - used:
+            return
+        self.check_room(path, line, bound(text), held, what=what)
+
+    def check_room(
+        self,
+        path: str | None,
+        line: int | None,
+        need: int,
+        held: int = 0,
+        *,
+        what: str = "decoding the line",
+    ) -> None:
+        """Raise :class:`ReadBudgetExceeded` if ``need`` more bytes (what ``what`` may
+        take) do not fit in what is left of the memory budget; memory in use is counted
+        as in :meth:`check`."""
+        if self.max_memory is None:
+            return
+        used = max(resident_bytes() - self.base, held)
+        if used + need > self.max_memory:
+            raise ReadBudgetExceeded(
+                f"memory budget of {self.max_memory / 2**20:,.0f} MiB reached while "
+                f"reading {_where(path, line)} ({what} may take up to "
+                f"{need / 2**20:,.1f} MiB, and {used / 2**20:,.1f} MiB are in use); "
+                "raise --max-memory",
+                resource="memory",
+                path=path,
+                line=line,
+            )
 
 
 def _where(path: str | None, line: int | None) -> str:

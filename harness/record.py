@@ -43,6 +43,7 @@ import msgspec
 from checkers.result import UNKNOWN, Validity, merge_validity
 from harness.errors import InputError, WriteError
 from harness.output_paths import open_new_text
+from harness.read_budget import parse_memory_bound
 from nemeses.ledger import count_records, read_ledger, read_ledger_lines
 
 __all__ = [
@@ -191,15 +192,6 @@ MAX_RECORD_BYTES = 64 * 1024**2
 #: writes need 4-10 times their size, so only a planted file of small lists or objects
 #: under :data:`MAX_RECORD_BYTES` (up to 32 times its size) comes near it.
 MAX_RECORD_MEMORY = 1024**3
-
-
-def parse_memory_bound(data: bytes) -> int:
-    """An upper bound, in bytes, of the memory that decoding the JSON ``data`` into Python
-    objects takes (measured on CPython 3.11 for lists, objects, strings and numbers of
-    every size): the text, plus what each list, object, string and item can cost. It
-    counts the characters in strings too, so it is high for text-heavy files."""
-    return (len(data) + 200 * data.count(b"{") + 80 * data.count(b"[")
-            + 48 * data.count(b",") + 32 * data.count(b'"'))  # fmt: skip
 
 
 def read_record_text(path: Path, *, limit: int | None = None, kind: str | None = None) -> str:

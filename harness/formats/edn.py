@@ -46,6 +46,7 @@ from harness.history import History, HistoryBuilder
 from harness.read_budget import ReadBudget, ReadBudgetExceeded
 
 __all__ = [
+    "edn_memory_bound",
     "format_op",
     "format_value",
     "parse_line",
@@ -56,6 +57,22 @@ __all__ = [
 
 #: Characters read from the file at a time.
 BLOCK_CHARS = 1 << 20
+
+
+def edn_memory_bound(text: str) -> int:
+    """An upper bound, in bytes, of the memory that decoding the EDN ``text`` takes on
+    any path (the shapes, the JSON translation, ``edn_format``; measured on CPython 3.11
+    for vectors, lists, maps, sets, keywords, symbols, strings, characters and numbers,
+    with and without separators between them): 64 bytes a character (``edn_format``'s
+    tokens), and what each collection, item, string and escape can cost."""
+    c = text.count
+    return (64 * len(text) + 400 * c("{") + 150 * (c("[") + c("("))
+            + 200 * (c(" ") + c(",") + c("\t") + c("\n")) + 120 * c('"')
+            + 150 * c("\\"))  # fmt: skip
+
+
+#: The most :func:`edn_memory_bound` counts for one character (a ``{``).
+EDN_MOST_PER_CHAR = 464
 
 
 # --------------------------------------------------------------------------------------
@@ -249,23 +266,40 @@ def parse_line(line: str, *, path: str | None = None, lineno: int | None = None)
 # Files
 
 
-def _blocks(path: str) -> Iterator[tuple[int, list[str]]]:
-    """``(first_line_number, lines)`` for successive blocks of the file, newlines removed."""
+def _blocks(path: str, budget: ReadBudget | None = None) -> Iterator[tuple[int, list[str]]]:
+    """``(first_line_number, lines)`` for successive blocks of the file, newlines removed.
+    A line longer than a block is gathered in pieces and joined once (joining as it grew
+    was quadratic); while it is gathered, ``budget`` is looked at, so a line whose
+    joining and decoding (:func:`edn_memory_bound`) would not fit is refused, naming it,
+    before it is whole."""
+    budgeted = budget is not None and budget.max_memory is not None
     with open_text(path) as f:
         try:
             start = 1
-            carry = ""
+            pieces: list[str] = []  # the start of a line whose end is not read yet
+            gathered = bound = 0  # its characters, and edn_memory_bound of them
             while True:
                 data = f.read(BLOCK_CHARS)
                 if not data:
-                    if carry:
-                        yield start, [carry]
+                    if pieces:
+                        yield start, ["".join(pieces)]
                     return
-                lines = (carry + data).split("\n")
-                carry = lines.pop()
-                if lines:
-                    yield start, lines
-                    start += len(lines)
+                cut = data.rfind("\n")
+                if cut < 0:
+                    pieces.append(data)
+                    if budgeted:
+                        gathered += len(data)
+                        bound += edn_memory_bound(data)
+                        budget.check_room(path, start, 4 * gathered + bound,  # type: ignore[union-attr]
+                                          what="joining and decoding a line this long")  # fmt: skip
+                    continue
+                pieces.append(data[:cut])
+                lines = "".join(pieces).split("\n")
+                yield start, lines
+                start += len(lines)
+                pieces = [data[cut + 1 :]] if cut + 1 < len(data) else []
+                gathered = len(pieces[0]) if pieces else 0
+                bound = edn_memory_bound(pieces[0]) if budgeted and pieces else 0
         except UnicodeDecodeError as e:
             raise decode_error(path, e) from None
 
@@ -408,16 +442,21 @@ def _read_lines(path: str, keep_time: bool, budget: ReadBudget | None) -> Histor
     type_at = process_at = f_at = value_at = key_at = node_at = error_at = rest_at = 0
     index_at = time_at = 0
     has_index = has_time = False
-    for start, lines in _unwrap_vector(path, _blocks(path)):
+    small = 1 << 62 if budget is None else budget.small_text(EDN_MOST_PER_CHAR)
+    for start, lines in _unwrap_vector(path, _blocks(path, budget)):
         lineno = start - 1
         for line in lines:
             lineno += 1
+            if len(line) > small:
+                _check_decoding(builder, line, lineno)
             if pending:
                 pending.append(line)
                 if len(pending) <= MAX_VALUE_LINES and _depth("\n".join(pending)) > 0:
                     continue
                 joined = _join(pending)
                 pending = []
+                if len(joined) > small:
+                    _check_decoding(builder, joined, pending_at)
                 add_line(joined, pending_at)
                 slow += 1
                 if not slow % SLOW_OPS_PER_CHECK:
@@ -474,6 +513,16 @@ def _read_lines(path: str, keep_time: bool, budget: ReadBudget | None) -> Histor
     if not len(builder):
         raise no_ops_error(path)
     return builder.build()
+
+
+def _check_decoding(builder: HistoryBuilder, text: str, lineno: int) -> None:
+    """Raise :class:`~harness.read_budget.ReadBudgetExceeded`, before ``text`` (the value
+    on line ``lineno``) is decoded, if decoding it may take more memory than the
+    builder's budget has left."""
+    builder.budget.check_decoding(  # type: ignore[union-attr]
+        builder.path, lineno, text, builder.held_bytes(), bound=edn_memory_bound,
+        most_per_char=EDN_MOST_PER_CHAR, what="decoding the line",
+    )  # fmt: skip
 
 
 def _join(lines: list[str]) -> str:

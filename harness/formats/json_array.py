@@ -1,20 +1,22 @@
 """Histories as one JSON array of op objects (the same objects as the JSONL format).
 
 The array is decoded element by element so that every error, and every op, can name the
-line it starts on.
+line it starts on. Under a memory budget, the file's text is looked at against it before
+it is read, and each op before it is decoded (:func:`_decode_op`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import IO
+from typing import IO, Any
 
 from harness.errors import HistoryError
-from harness.formats._io import add_op, decode_error, no_ops_error, open_text, too_deep
+from harness.formats._io import add_op, decode_error, no_ops_error, open_bytes, too_deep
 from harness.formats.jsonl import op_to_json_line
 from harness.history import History, HistoryBuilder
-from harness.read_budget import ReadBudget
+from harness.read_budget import JSON_MOST_PER_CHAR, ReadBudget
 
 __all__ = ["read_json", "write_json"]
 
@@ -36,14 +38,13 @@ def read_json(path: str, *, budget: ReadBudget | None = None) -> History:
     truncated array), an element that is not an op object, a bad op, or no ops at all;
     :class:`~harness.read_budget.ReadBudgetExceeded` when ``budget`` runs out.
     """
-    with open_text(path) as f:
-        try:
-            text = f.read()
-        except UnicodeDecodeError as e:
-            raise decode_error(path, e) from None
+    text = _read_text(path, budget)
     builder = HistoryBuilder(path=path, budget=budget)
     builder.check_budget(None)
+    small = 1 << 62 if budget is None else budget.small_text(JSON_MOST_PER_CHAR)
     ws = _WS.match
+    find = text.find
+    windowed = len(text) > small
     pos = ws(text, 0).end()  # type: ignore[union-attr]
     if pos == len(text):
         raise no_ops_error(path)
@@ -68,8 +69,18 @@ def read_json(path: str, *, budget: ReadBudget | None = None) -> History:
                 raise HistoryError(
                     "the array is not closed (no ']'); truncated file?", path=path, line=line_at
                 )
+            stop = find("\n", pos) if windowed else -1
             try:
-                op, end = _RAW_DECODE(text, pos)
+                if not windowed:  # no budget, or the whole text is small: in place
+                    op, end = _RAW_DECODE(text, pos)
+                elif 0 <= stop - pos <= small:  # the usual op: on its line, short (inlined)
+                    try:
+                        op, end = _RAW_DECODE(text[pos:stop])
+                        end += pos
+                    except json.JSONDecodeError:
+                        op, end = _decode_op(text, pos, builder, line_at, small)
+                else:
+                    op, end = _decode_op(text, pos, builder, line_at, small)
             except RecursionError:
                 raise too_deep(path, line_at) from None
             except json.JSONDecodeError as e:
@@ -101,6 +112,64 @@ def read_json(path: str, *, budget: ReadBudget | None = None) -> History:
     if not len(builder):
         raise no_ops_error(path)
     return builder.build()
+
+
+def _read_text(path: str, budget: ReadBudget | None) -> str:
+    """The text of ``path`` (newlines as text mode reads them). Under a memory budget, the
+    file's bytes, then its text, are looked at against what is left before they are
+    made: they are held whole while the ops are decoded."""
+    with open_bytes(path) as f:
+        if budget is not None:
+            size = os.fstat(f.fileno()).st_size
+            budget.check_room(path, None, size, what="reading the file whole")
+        data = f.read()
+    if budget is not None:  # a str takes 1 byte a character if all are ASCII, else up to 4
+        size = len(data) if data.isascii() else 4 * len(data)
+        budget.check_room(path, None, size, what="decoding the file's text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise decode_error(path, e) from None
+    del data
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _decode_op(
+    text: str, pos: int, builder: HistoryBuilder, line: int, small: int
+) -> tuple[Any, int]:
+    """The JSON value at ``text[pos:]`` and where it ends, as ``raw_decode`` gives them;
+    under a memory budget, what decoding it may take is looked at first
+    (:meth:`~harness.read_budget.ReadBudget.check_decoding`, ``small`` its shortest text
+    worth a look), so a huge op is refused before it is decoded.
+
+    The op is decoded from a window of whole lines starting at ``pos`` (first the rest of
+    its line): JSON has no newline inside a token, so an op that ends inside the window
+    decodes there as in the whole text, and an error inside it is the whole text's
+    error (decoded again in the text, for its positions). An op that runs past the window
+    is decoded again from a window twice as long."""
+    n = len(text)
+    if n - pos <= small:  # no budget, or all the rest is small: decoded in place
+        return _RAW_DECODE(text, pos)
+    reach = 0  # how far past pos the window's line end is looked for
+    while True:
+        stop = text.find("\n", pos + reach)
+        stop = n if stop < 0 else stop
+        window = text[pos:stop]
+        if len(window) > small:
+            builder.budget.check_decoding(  # type: ignore[union-attr]
+                builder.path, line, window, builder.held_bytes(), what="decoding the op there"
+            )
+        if stop == n:
+            return _RAW_DECODE(text, pos)
+        try:
+            op, end = _RAW_DECODE(window)
+            return op, pos + end
+        except json.JSONDecodeError as e:
+            if e.pos < len(window):
+                return _RAW_DECODE(text, pos)
+        reach = 2 * len(window) + 1
 
 
 def write_json(history: History, out: IO[str]) -> None:

@@ -35,7 +35,7 @@ from harness.formats._io import (
     too_deep,
 )
 from harness.history import CodedColumn, History, HistoryBuilder
-from harness.read_budget import ReadBudget
+from harness.read_budget import JSON_MOST_PER_CHAR, ReadBudget, parse_memory_bound
 
 if TYPE_CHECKING:
     from harness.formats._jsonl_txn import Parsed
@@ -141,10 +141,13 @@ def _blocks(
     """Blocks of whole lines of ``f``, about ``size`` bytes each (the last line's newline
     may be missing). A line longer than ``size`` is gathered in pieces and joined once:
     linear in its length (joining as it grew made a 50 MB line cost 25 s). While a line is
-    gathered, ``budget`` is looked at: decoding it takes at least twice its length, so a
-    line longer than half the memory budget is refused (naming it) before it is whole."""
+    gathered, ``budget`` is looked at: joining and decoding it may take its length plus
+    :func:`_block_bound` of it, so a line that would not fit is refused (naming it)
+    before it is whole."""
     pieces: list[bytes] = []  # the start of a line whose end is not read yet
     gathered = 0  # bytes in pieces
+    bound = 0  # _block_bound of pieces
+    budgeted = budget is not None and budget.max_memory is not None
     lines = 0  # line ends in the blocks given so far
     while True:
         data = f.read(size)
@@ -156,8 +159,10 @@ def _blocks(
         if not cut:  # no line end yet: read on
             pieces.append(data)
             gathered += len(data)
-            if budget is not None and gathered > size:
-                budget.check(path, lines + 1, 2 * gathered, holding="a line this long needs")
+            if budgeted:
+                bound += _block_bound(data)
+                budget.check_room(path, lines + 1, gathered + bound,  # type: ignore[union-attr]
+                                  what="joining and decoding a line this long")  # fmt: skip
             continue
         pieces.append(data[:cut])
         block = b"".join(pieces)
@@ -166,6 +171,31 @@ def _blocks(
         yield block
         pieces = [data[cut:]] if cut < len(data) else []
         gathered = len(pieces[0]) if pieces else 0
+        bound = _block_bound(pieces[0]) if budgeted and pieces else 0
+
+
+def _block_bound(block: bytes) -> int:
+    """An upper bound of the memory that decoding ``block`` takes, on either path: its
+    values (:func:`~harness.read_budget.parse_memory_bound`) and the three copies of its
+    text the checked path makes (the text, its lines, a chunk of them joined)."""
+    return parse_memory_bound(block) + 3 * len(block)
+
+
+#: The most :func:`_block_bound` counts for one byte.
+_BLOCK_MOST_PER_BYTE = JSON_MOST_PER_CHAR + 3
+
+
+def _check_decoding(builder: HistoryBuilder, block: bytes, line: int, path: str) -> None:
+    """Raise :class:`~harness.read_budget.ReadBudgetExceeded`, before it is decoded, if
+    decoding ``block`` (lines from ``line`` on) may take more memory than the builder's
+    budget has left. A block of short lines (at most two of :data:`BLOCK_BYTES`) costs a
+    comparison."""
+    budget = builder.budget
+    if budget is not None and len(block) > budget.small_text(_BLOCK_MOST_PER_BYTE,
+                                                             2 * BLOCK_BYTES):
+        budget.check_decoding(path, line, block, builder.held_bytes(), bound=_block_bound,
+                              most_per_char=_BLOCK_MOST_PER_BYTE,
+                              what="decoding the lines from there")  # fmt: skip
 
 
 def _read_scanned(builder: HistoryBuilder, f: IO[bytes], path: str) -> int:
@@ -278,7 +308,7 @@ class _Scanner:
         field = self.lib.FIELDS.index
         cols = {}
         for c, name in enumerate(_CODED):
-            col = self._coded(sc, block, c, field(name))
+            col = self._coded(sc, block, c, field(name), builder, line)
             if col is None:
                 return None
             cols[name] = col
@@ -301,9 +331,13 @@ class _Scanner:
             return None
         return False
 
-    def _coded(self, sc: _Scanned, block: bytes, c: int, col: int) -> CodedColumn | None:
+    def _coded(
+        self, sc: _Scanned, block: bytes, c: int, col: int, builder: HistoryBuilder, line: int
+    ) -> CodedColumn | None:
         """Column ``col`` (coded field number ``c``) as distinct values and codes (an
-        absent field counts as ``None``); ``None`` if a text does not decode."""
+        absent field counts as ``None``); ``None`` if a text does not decode. The texts
+        to decode are looked at against ``builder``'s budget first (``line``: where the
+        block starts)."""
         lib = self.lib
         first_rows = sc.first[c, : sc.counts[c]]
         whole = self._only_txns(sc, len(first_rows)) if col == self.value_col else None
@@ -336,6 +370,7 @@ class _Scanner:
             spans_other = compress(zip(starts, ends, strict=True), other.tolist())
             texts = b",".join([block[s:e] for s, e in spans_other])
             if texts:
+                _check_decoding(builder, texts, line, builder.path or "")
                 try:
                     decoded = msgspec.json.decode(b"[" + texts + b"]")
                 except (msgspec.DecodeError, RecursionError):
@@ -383,6 +418,7 @@ class _Scanner:
 def _add_block(builder: HistoryBuilder, block: bytes, line: int, path: str) -> int:
     """Add the ops of ``block`` (whole lines, the first being ``line``); return the line
     after it."""
+    _check_decoding(builder, block, line, path)
     lines = block.count(b"\n") + (not block.endswith(b"\n"))
     if b"\r" not in block:
         try:

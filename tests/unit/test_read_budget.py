@@ -130,7 +130,8 @@ def test_a_line_longer_than_the_budget_allows_is_refused_before_it_is_whole(
 ) -> None:
     """A history whose op is one line of gigabytes was gathered whole, then decoded: out of
     memory (a crash) before the budget was looked at again. Decoding a line takes at least
-    twice its length; a line that long is refused while it is gathered, naming it."""
+    its length (joining it) and more (parse_memory_bound); a line that long is refused
+    while it is gathered, naming it."""
     import harness.read_budget as rb
 
     monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)  # the resident set is flat
@@ -141,5 +142,6 @@ def test_a_line_longer_than_the_budget_allows_is_refused_before_it_is_whole(
     with pytest.raises(ReadBudgetExceeded) as e:
         read_history(str(path), budget=ReadBudget(max_memory=2**20))
     assert e.value.resource == "memory" and e.value.line == 3
-    assert f"while reading {path} at line 3 (a line this long needs at least" in str(e.value)
+    assert f"while reading {path} at line 3 (joining and decoding a line this long may " \
+        "take up to" in str(e.value)  # fmt: skip
     assert len(read_history(str(path), budget=ReadBudget(max_memory=2**30))) == 4

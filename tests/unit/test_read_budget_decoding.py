@@ -1,0 +1,157 @@
+"""One op with a huge value is refused before it is decoded (found by a memory audit).
+
+``--max-memory`` was looked at between ops, so one op of 99 MB (33 million empty lists)
+took 2.5-3.4 GB before the look. Now each reader compares an upper bound of what decoding
+an op or line takes with what is left of the budget first; these tests check the bounds
+with tracemalloc and the readers with the resident set held flat (so only the bound can
+refuse), a budget of 16 MiB and a value of 600 KB.
+"""
+
+from __future__ import annotations
+
+import re
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness.read_budget as rb
+from harness.formats import read_history
+from harness.read_budget import ReadBudget, ReadBudgetExceeded
+
+_EMPTIES = 200_000  # empty lists in the huge value: about 600 KB of text
+
+
+def _peak(fn: Callable[..., Any], *args: Any) -> int:
+    tracemalloc.start()
+    try:
+        fn(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+_JSON_ITEMS = ["[]", "{}", "0.5", '"ab"', "12345", "[[]]", '{"a":0}', "[0]", '"\U0001f600"',
+               '{"k1":[],"k2":{}}', "true", "null", '[{"k":[1.5,-2.5]}]',
+               '"' + "y" * 40 + '"']  # fmt: skip
+
+
+@pytest.mark.parametrize("item", _JSON_ITEMS)
+def test_the_jsonl_block_bound_bounds_what_either_path_takes(item: str) -> None:
+    """_block_bound of a block of op lines is at least what msgspec's decoding of it (the
+    fast path) and json's (the checked path) allocate."""
+    import json
+
+    from harness.formats.jsonl import _DECODE_LINES, _block_bound
+
+    line = '{"type":"invoke","process":0,"f":"w","value":[' + ",".join([item] * 200) + "]}\n"
+    block = (line * 50).encode()
+    assert _peak(_DECODE_LINES, block) <= _block_bound(block)
+    text = block.decode()
+    assert _peak(lambda: json.loads("[" + ",".join(text.splitlines()) + "]")) <= _block_bound(
+        block
+    )
+
+
+_EDN_ITEMS = ["[]", "[1]", "1", "12345678901", ":a", ":abcdefgh", '"a"', '"abcdefghij"', "{}",
+              "{:a 1}", "#{}", "#{1}", "()", "(1)", "[[]]", "nil", "true", "1.5", "a",
+              '[:a 1 "x"]', "{:k1 [], :k2 {}}", "#{:a :b}", "{:a [1 2], :b #{3}}", "-1e300",
+              "\\a", '"é"', '"\U0001f600"', "1N", "1.5M", "1/3", '#inst "2020"', "##Inf",
+              "{[1] 2}", "{:a {:b {:c []}}}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("sep", [" ", ", ", ",", ""])
+@pytest.mark.parametrize("item", _EDN_ITEMS)
+def test_the_edn_memory_bound_bounds_what_decoding_takes(item: str, sep: str) -> None:
+    """edn_memory_bound of a line is at least what each way of decoding it allocates (the
+    JSON translation, edn_format, the shapes' simple values), for a vector of one kind of
+    item repeated, with each separator (none too: adjacent tokens)."""
+    from harness.formats import _edn_fast
+    from harness.formats.edn import edn_memory_bound, parse_line_fast, parse_line_slow
+
+    parse_line_slow('[:warm {:a 1} #{1} (1) "x" \\a]')  # the library's tables, built once
+    line = "[" + sep.join([item] * 2_000) + "]"
+    ways: list[Callable[[str], Any]] = [parse_line_fast, parse_line_slow]
+    if re.fullmatch(_edn_fast.SIMPLE, line):
+        ways.append(_edn_fast.simple_value)
+    for way in ways:
+        try:
+            peak = _peak(way, line)
+        except Exception:  # this way refuses the line (the fast path's Unsafe): no value
+            continue
+        assert peak <= edn_memory_bound(line), (way.__name__, peak, edn_memory_bound(line))
+
+
+def _huge_op_files(tmp_path: Path) -> dict[str, Path]:
+    """A two-op history whose invoke's value is _EMPTIES empty lists, in each format."""
+    v = "[" + ",".join(["[]"] * _EMPTIES) + "]"
+    op1 = '{"type":"invoke","f":"write","process":0,"time":1,"index":0,"value":' + v + "}"
+    op2 = '{"type":"ok","f":"write","process":0,"time":2,"index":1,"value":1}'
+    ev = "[" + " ".join(["[]"] * _EMPTIES) + "]"
+    e1 = "{:type :invoke, :f :write, :process 0, :time 1, :index 0, :value " + ev + "}"
+    e2 = "{:type :ok, :f :write, :process 0, :time 2, :index 1, :value 1}"
+    files = {"json": "[" + op1 + ",\n" + op2 + "]\n", "jsonl": op1 + "\n" + op2 + "\n",
+             "edn": e1 + "\n" + e2 + "\n"}  # fmt: skip
+    out = {}
+    for fmt, text in files.items():
+        out[fmt] = tmp_path / f"huge.{fmt}"
+        out[fmt].write_text(text)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "edn"])
+def test_one_huge_op_is_refused_before_it_is_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """An op whose decoding would take more than the budget is refused, naming its line,
+    though the resident set does not grow (was: decoded, 2.5-3.4 GB for one of 99 MB)."""
+    path = _huge_op_files(tmp_path)[fmt]
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)  # the resident set is flat
+    with pytest.raises(ReadBudgetExceeded) as e:
+        read_history(str(path), fmt, budget=ReadBudget(max_memory=16 * 2**20))
+    assert e.value.resource == "memory" and e.value.line == 1
+    assert f"memory budget of 16 MiB reached while reading {path} at line 1 (" in str(e.value)
+    assert str(e.value).endswith("; raise --max-memory")
+    h = read_history(str(path), fmt, budget=ReadBudget(max_memory=2**30))
+    assert len(h) == 2 and len(h[0].value) == _EMPTIES
+
+
+def test_a_json_file_larger_than_the_budget_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JSON array is held whole while its ops are decoded: a file larger than what is
+    left of the budget is refused before it is read."""
+    path = _huge_op_files(tmp_path)["json"]
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)
+    with pytest.raises(ReadBudgetExceeded) as e:
+        read_history(str(path), "json", budget=ReadBudget(max_memory=2**19))
+    assert "(reading the file whole may take up to" in str(e.value)
+
+
+def test_a_json_op_over_many_lines_reads_the_same_under_a_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An op that spans lines is decoded from windows of lines that grow until it ends:
+    the same ops as without a budget; and a malformed one is reported as without one."""
+    import json
+
+    from harness.errors import HistoryError
+
+    ops = [{"type": t, "f": "write", "process": 0, "value": list(range(3_000 * (i % 2)))}
+           for i, t in enumerate(["invoke", "ok"] * 3)]  # fmt: skip
+    path = tmp_path / "pretty.json"
+    path.write_text(json.dumps(ops, indent=2))
+    monkeypatch.setattr(rb, "SMALL_TEXT", 16)  # every op is looked at, and decoded in windows
+    budget = ReadBudget(max_memory=2**30)
+    with_budget = read_history(str(path), "json", budget=budget)
+    plain = read_history(str(path), "json")
+    assert [o.to_dict() for o in with_budget] == [o.to_dict() for o in plain]
+    path.write_text(json.dumps(ops, indent=2).replace("2999", "2999 1", 1))
+    errors = []
+    for b in (budget, None):
+        with pytest.raises(HistoryError) as e:
+            read_history(str(path), "json", budget=b)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1] and "Expecting ',' delimiter" in errors[0]
