@@ -462,22 +462,39 @@ _PHASE = "version-orders"
 
 def _kept_order(g: nx.DiGraph, keep: list[int], budget: Budget | None) -> nx.DiGraph:
     """The order ``g`` puts on the versions ``keep`` (``a`` before ``b`` when a path leads
-    from one to the other), as a graph on ``keep``. When ``g`` orders all its versions in
-    one chain (the usual inferred order), that is the chain's kept versions in turn;
-    otherwise ``g``'s transitive closure, which may take memory as the square of its
-    versions, reserved on ``budget`` first."""
+    from one to the other), as a graph on ``keep`` with the same paths between them: an
+    edge from each kept version to the first kept ones on its paths (the versions not kept,
+    such as unread writes of unknown outcome, are passed through). When ``g`` orders all
+    its versions in one chain (the usual inferred order) that is the chain's kept versions
+    in turn. A cyclic ``g`` gives its own edges between kept versions."""
     sub = nx.DiGraph()
     sub.add_nodes_from(keep)
-    if nx.is_directed_acyclic_graph(g):
-        order = list(nx.topological_sort(g))
-        if all(g.has_edge(a, b) for a, b in pairwise(order)):  # a chain: a total order
-            kept = set(keep)
-            sub.add_edges_from(pairwise(v for v in order if v in kept))
-            return sub
-        if budget is not None:  # a closure's edge costs a networkx dict of ~100 bytes
-            budget.reserve(_PHASE, 100 * len(order) * len(order) // 2)
-        g = nx.transitive_closure_dag(g)
-    sub.add_edges_from(g.subgraph(keep).edges)
+    if not nx.is_directed_acyclic_graph(g):
+        sub.add_edges_from(g.subgraph(keep).edges)
+        return sub
+    order = list(nx.topological_sort(g))
+    if all(g.has_edge(a, b) for a, b in pairwise(order)):  # a chain: a total order
+        kept = set(keep)
+        sub.add_edges_from(pairwise(v for v in order if v in kept))
+        return sub
+    if budget is not None:  # a bitset of the kept versions for each version
+        budget.reserve(_PHASE, len(order) * (len(keep) // 8 + 32))
+    bit = {v: 1 << i for i, v in enumerate(keep)}
+    first: dict[int, int] = {}  # version -> the first kept versions on its paths
+    for n, v in enumerate(reversed(order)):
+        if budget is not None and n % 1024 == 1023:
+            budget.check(_PHASE)
+        reach = 0
+        for s in g.successors(v):
+            b = bit.get(s)
+            reach |= first[s] if b is None else b
+        first[v] = reach
+    for a in keep:
+        reach = first[a]
+        while reach:
+            low = reach & -reach
+            sub.add_edge(a, keep[low.bit_length() - 1])
+            reach ^= low
     return sub
 
 
