@@ -84,11 +84,19 @@ def unexplained_cycle(tx: Txns, cycle: Cycle, number: int, why: str) -> dict[str
     """The record of ``cycle`` as :func:`explain_cycle` makes it, with no steps: the ops
     of the cycle and ``why`` it was not explained (the check ran out of its budget)."""
     h = tx.history
-    ops = [int(h.index[tx.op_position(v)]) for v in [*cycle.vertices, cycle.vertices[0]]]
-    return {
+    vs = cycle.vertices
+    ops = [int(h.index[tx.op_position(v)]) for v in [*vs, vs[0]]]
+    rec: dict[str, Any] = {
         "type": cycle.name,
         "cycle": ops,
         "steps": [],
         "explanation": f"{cycle.name} #{number}: ops {', '.join(map(str, ops))}; not "
                        f"explained ({why})",
     }  # fmt: skip
+    # a real-time edge between transactions that overlap is a version order that strict
+    # serializability implies (explained, its step says so): the cycle assumes it
+    n = len(vs)
+    if any(cycle.rels[i] == REALTIME and not _before(tx, vs[i], vs[(i + 1) % n])
+           for i in range(n)):  # fmt: skip
+        rec["assumes"] = "strict-serializable"
+    return rec

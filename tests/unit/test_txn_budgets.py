@@ -269,3 +269,65 @@ def test_clew_check_gives_a_txn_check_its_budget_from_the_files_opening(
     assert "txns" not in first
     assert cause.strip() == ("ran out of time in the parse phase (time limit 50 s); raise "
                              "--time-limit")  # fmt: skip
+
+
+def _spent_in(phase: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the budget run out when ``phase`` looks at it (and at every later look)."""
+    from checkers.txn.budget import Budget, OutOfBudget
+
+    real = Budget.check
+    spent: list[str] = []
+
+    def check_(self: Budget, name: str) -> None:
+        if name == phase or spent:
+            spent.append(name)
+            raise OutOfBudget(name, "time", "time limit 2 s")
+        real(self, name)
+
+    monkeypatch.setattr(Budget, "check", check_)
+
+
+def test_cycles_found_as_the_search_runs_out_are_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A budget spent by the end of the cycle search lost the cycles found before it (an
+    earlier component's G2-item): unknown. They decide the verdict; the explaining that
+    follows finds the budget spent and leaves them unexplained."""
+    import importlib
+
+    txn_check = importlib.import_module("checkers.txn.check")  # (the package's check shadows it)
+    search = txn_check._search
+
+    def search_then_time_is_up(*args: Any) -> Any:
+        out = search(*args)
+        args[4].started -= 1000  # the budget: its time spent as the search returns
+        return out
+
+    monkeypatch.setattr(txn_check, "_search", search_then_time_is_up)
+    r = check(ring(5), "list-append", "serializable", time_limit=60)
+    assert r.valid is False
+    assert r.cause == ("G2-item: not serializable; cycles left unexplained: ran out of time "
+                       "in the explain phase (time limit 60 s)")  # fmt: skip
+
+
+def test_an_unexplained_cycle_keeps_what_it_assumes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cycle through a version order that strict serializability implies assumes it; left
+    unexplained it lost the mark, so strict-serializable was no longer the model ruled out
+    (``not``), weaker ones were."""
+    from tests.unit.txn_histories import R, W, serial
+
+    h = serial((0, "ok", [W("x", 1)]), (1, "ok", [W("x", 2)]), (2, "ok", [R("x", 1)]))
+    explained = check(h, "rw-register", "strict-serializable")
+    _spent_in("explain", monkeypatch)
+    unexplained = check(h, "rw-register", "strict-serializable")
+    assert explained.valid is unexplained.valid is False
+    assert unexplained.details["not"] == explained.details["not"] == ["strict-serializable"]
+    assert unexplained.details["also_not"] == explained.details["also_not"]
+    (rec,) = next(iter(unexplained.details["anomaly_details"].values()))
+    assert rec["steps"] == [] and rec["assumes"] == "strict-serializable"
+
+
+def test_a_check_out_of_budget_after_parsing_keeps_the_count_of_txns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _spent_in("analysis", monkeypatch)
+    r = check(ring(5), "list-append", "serializable")
+    assert r.valid == "unknown" and r.details["stats"]["txns"] == 6
