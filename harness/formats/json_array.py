@@ -69,7 +69,8 @@ def read_json(path: str, *, budget: ReadBudget | None = None) -> History:
                 raise HistoryError(
                     "the array is not closed (no ']'); truncated file?", path=path, line=line_at
                 )
-            stop = find("\n", pos) if windowed else -1
+            # (looked for no further than a short op's length: a one-line array has none)
+            stop = find("\n", pos, pos + small + 1) if windowed else -1
             try:
                 if not windowed:  # no budget, or the whole text is small: in place
                     op, end = _RAW_DECODE(text, pos)
@@ -136,6 +137,11 @@ def _read_text(path: str, budget: ReadBudget | None) -> str:
     return text
 
 
+#: The first window an op is decoded from when it is not alone on a short line (a JSON
+#: array written on one line): long enough for most ops, doubled until one ends in it.
+_FIRST_WINDOW = 512
+
+
 def _decode_op(
     text: str, pos: int, builder: HistoryBuilder, line: int, small: int
 ) -> tuple[Any, int]:
@@ -144,32 +150,32 @@ def _decode_op(
     (:meth:`~harness.read_budget.ReadBudget.check_decoding`, ``small`` its shortest text
     worth a look), so a huge op is refused before it is decoded.
 
-    The op is decoded from a window of whole lines starting at ``pos`` (first the rest of
-    its line): JSON has no newline inside a token, so an op that ends inside the window
-    decodes there as in the whole text, and an error inside it is the whole text's
-    error (decoded again in the text, for its positions). An op that runs past the window
-    is decoded again from a window twice as long."""
+    The op is decoded from a window of the text starting at ``pos``, first
+    :data:`_FIRST_WINDOW` characters, doubled (and looked at again) until the op ends
+    inside it: so each op costs about its own length, also on one long line. A value that
+    reaches the window's end, or an error, may be the window's cut: only a window that
+    holds all the rest of the text is taken at its word (decoded in place, so that an
+    error names the whole text's positions)."""
     n = len(text)
     if n - pos <= small:  # no budget, or all the rest is small: decoded in place
         return _RAW_DECODE(text, pos)
-    reach = 0  # how far past pos the window's line end is looked for
+    size = _FIRST_WINDOW
     while True:
-        stop = text.find("\n", pos + reach)
-        stop = n if stop < 0 else stop
-        window = text[pos:stop]
-        if len(window) > small:
+        stop = min(n, pos + size)
+        if stop - pos > small:
             builder.budget.check_decoding(  # type: ignore[union-attr]
-                builder.path, line, window, builder.held_bytes(), what="decoding the op there"
-            )
+                builder.path, line, text[pos:stop], builder.held_bytes(),
+                what="decoding the op there",
+            )  # fmt: skip
         if stop == n:
             return _RAW_DECODE(text, pos)
         try:
-            op, end = _RAW_DECODE(window)
-            return op, pos + end
-        except json.JSONDecodeError as e:
-            if e.pos < len(window):
-                return _RAW_DECODE(text, pos)
-        reach = 2 * len(window) + 1
+            op, end = _RAW_DECODE(text[pos:stop])
+            if end < stop - pos:  # (a number running to the cut may go on past it)
+                return op, pos + end
+        except json.JSONDecodeError:
+            pass
+        size *= 2
 
 
 def write_json(history: History, out: IO[str]) -> None:

@@ -155,3 +155,37 @@ def test_a_json_op_over_many_lines_reads_the_same_under_a_budget(
             read_history(str(path), "json", budget=b)
         errors.append(str(e.value))
     assert errors[0] == errors[1] and "Expecting ',' delimiter" in errors[0]
+
+
+@pytest.mark.parametrize("indent", [None, 1])
+def test_a_json_array_on_one_line_is_read_in_linear_time_under_a_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, indent: int | None
+) -> None:
+    """A JSON array written on one line (json.dump's default) was decoded, under a budget,
+    op by op from a window reaching the line's end: all the rest of the file for each op
+    (80,000 ops: 33 s, and unknown at --time-limit 20). Each op's window is now about its
+    own length; the ops are those read without a budget."""
+    import json
+
+    import harness.formats.json_array as ja
+
+    ops = [{"type": t, "f": "write", "process": i // 2 % 3, "value": i // 2}
+           for i, t in enumerate(["invoke", "ok"] * 2_000)]  # fmt: skip
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps(ops, indent=indent))
+    monkeypatch.setattr(rb, "resident_bytes", lambda: 100 * 2**20)  # the resident set is flat
+    monkeypatch.setattr(rb, "SMALL_TEXT", 16)
+    budget = ReadBudget(max_memory=2**20)
+    assert budget.small_text(rb.JSON_MOST_PER_CHAR) < 300  # the file is read in windows
+    decoded = []
+    raw_decode = ja._RAW_DECODE
+
+    def counting(text: str, pos: int = 0) -> Any:
+        decoded.append(len(text) - pos)
+        return raw_decode(text, pos)
+
+    monkeypatch.setattr(ja, "_RAW_DECODE", counting)
+    with_budget = read_history(str(path), "json", budget=budget)
+    size = len(path.read_text())
+    assert sum(decoded) < 30 * size, (sum(decoded), size)  # was about 2,000 times the size
+    assert [o.to_dict() for o in with_budget] == [o.to_dict() for o in read_history(str(path))]
