@@ -45,13 +45,14 @@ def parse_memory_bound(data: bytes | str) -> int:
     objects takes (measured on CPython 3.11 for lists, objects, strings and numbers of
     every size, with :mod:`json` and with ``msgspec``): the text, plus what each list,
     object, string and item can cost. It counts the characters in strings too, so it is
-    high for text-heavy files. A ``str`` counts as its UTF-8 could be at most (4 bytes a
-    character)."""
+    high for text-heavy files. A ``str``, and bytes that are not all ASCII or hold a
+    ``\\u`` escape, count 4 bytes a character: one character past U+FFFF makes Python keep
+    its whole string at 4 bytes a character."""
     if isinstance(data, str):
         size = 4 * len(data)
         n = (data.count("{"), data.count("["), data.count(","), data.count('"'))
     else:
-        size = len(data)
+        size = len(data) if data.isascii() and b"\\u" not in data else 4 * len(data)
         n = (data.count(b"{"), data.count(b"["), data.count(b","), data.count(b'"'))
     return size + 200 * n[0] + 80 * n[1] + 48 * n[2] + 32 * n[3]
 

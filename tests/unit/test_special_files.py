@@ -197,6 +197,7 @@ def test_a_run_file_of_many_small_lists_is_not_decoded(
     "[0.5,0.5]", "123456789012345678901234567890", '"x"', '"' + "y" * 40 + '"',
     '"\\ud83d\\ude00"', '"\U0001f600"', '{"aa":1.5,"bb":"cc"}', "-1e300", "true", "null",
     '[{"k":[1.5,-2.5]}]', '{"' + "é" * 9 + '":[]}',
+    '"' + "a" * 2000 + "\U0001f600" + '"', '"' + "a" * 2000 + "\\ud83d\\ude00" + '"',
 ])  # fmt: skip
 def test_the_parse_memory_bound_bounds_what_decoding_takes(item: str) -> None:
     """parse_memory_bound is at least what json.loads allocates (tracemalloc's peak), for
