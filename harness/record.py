@@ -467,15 +467,19 @@ def _first_within(names: Iterable[str], chars: int) -> list[str]:
     return out
 
 
-def windows_json(windows: Iterable[FaultWindow]) -> tuple[list[dict[str, Any]], list[str]]:
+def windows_json(
+    windows: Iterable[FaultWindow], *, ledger_cut: bool = False
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The windows (not the instants) as results.json writes them: the first
     :data:`MAX_RESULT_WINDOWS`, each as :meth:`FaultWindow.to_json`; and a problem saying
-    how many were left out (``[]``: none were)."""
+    how many were left out (``[]``: none were). ``ledger_cut``: the windows are of a
+    ledger read in part, so there were at least as many."""
     acting = [w for w in windows if not w.instant]
     out = [w.to_json() for w in acting[:MAX_RESULT_WINDOWS]]
     if len(acting) <= MAX_RESULT_WINDOWS:
         return out, []
-    return out, [f"{len(acting):,} fault windows, the first {MAX_RESULT_WINDOWS:,} written "
+    many = f"at least {len(acting):,}" if ledger_cut else f"{len(acting):,}"
+    return out, [f"{many} fault windows, the first {MAX_RESULT_WINDOWS:,} written "
                  "(`clew report` draws them from faults.jsonl)"]  # fmt: skip
 
 

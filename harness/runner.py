@@ -937,7 +937,7 @@ def _results(
         records, left_out = read_fault_ledger(run.path)
     except ClewError as e:
         left_out = [str(e)]
-    faults, cut = windows_json(fault_windows(records))
+    faults, cut = windows_json(fault_windows(records), ledger_cut=bool(left_out))
     for said in [*left_out, *cut]:
         if said not in problems:  # analyzed again: the previous results hold it already
             problems.append(said)

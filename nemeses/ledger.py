@@ -106,8 +106,9 @@ class FaultLedger:
 #: (it grows as the square of the nodes), so a longer line was not written by clew.
 MAX_LEDGER_LINE_BYTES = 8 * 1024**2
 
-#: The most records of a ledger read: two a fault op, so 50,000 ops, one a second for 14
-#: hours. A run's faults are few (bounded by its length over the interval).
+#: The most records of a ledger a page or a run's results read (about four a fault op, so
+#: 25,000 ops: one a second for 7 hours). A replay or a scheduler reads them all, within
+#: :data:`MAX_LEDGER_MEMORY`.
 MAX_LEDGER_RECORDS = 100_000
 
 #: The most memory decoding a ledger's lines may take, summed over the lines read
@@ -157,15 +158,18 @@ def read_ledger_lines(
 ) -> LedgerLines:
     """As :func:`read_ledger`, each record with its line number (1-based), and the number
     of the torn last line that was skipped. The file is read a line at a time, and no
-    further than its ``limit``-th record. A line longer than :data:`MAX_LEDGER_LINE_BYTES`,
-    more than :data:`MAX_LEDGER_RECORDS` records (with no smaller ``limit``), or lines
-    whose decoding would take more than :data:`MAX_LEDGER_MEMORY` raise
-    :class:`~harness.errors.InputError` naming the file and line; ``lenient``, the long
-    line is skipped and the reading stops at a cap instead, both said in the result."""
+    further than its ``limit``-th record. A line longer than :data:`MAX_LEDGER_LINE_BYTES`
+    or lines whose decoding would take more than :data:`MAX_LEDGER_MEMORY` raise
+    :class:`~harness.errors.InputError` naming the file and line (a replay needs every
+    record of a run); ``lenient`` (for a page or results), the long line is skipped and
+    the reading stops at the memory cap or past :data:`MAX_LEDGER_RECORDS` records
+    instead, each said in the result."""
     from harness.errors import InputError
 
     p = Path(path)
-    cap = MAX_LEDGER_RECORDS if limit is None else min(limit, MAX_LEDGER_RECORDS)
+    cap = limit
+    if lenient:
+        cap = MAX_LEDGER_RECORDS if limit is None else min(limit, MAX_LEDGER_RECORDS)
     out: list[tuple[int, dict[str, Any]]] = []
     skipped: list[int] = []
     memory = 0
@@ -174,13 +178,13 @@ def read_ledger_lines(
             i = 0
             while raw := f.readline(MAX_LEDGER_LINE_BYTES + 1):
                 i += 1
-                if len(out) >= cap:
+                if len(raw) <= MAX_LEDGER_LINE_BYTES and not raw.strip():
+                    continue
+                if cap is not None and len(out) >= cap:
                     if limit is not None and len(out) >= limit:
                         break
                     why = (f"{p}:{i}: more than {MAX_LEDGER_RECORDS:,} records, the most a "
-                           "ledger clew reads may hold")  # fmt: skip
-                    if not lenient:
-                        raise InputError(f"{why}: not read")
+                           "page or results of a run show")  # fmt: skip
                     return LedgerLines(out, None, tuple(skipped), f"{why}: read up to line {i - 1}")
                 if len(raw) > MAX_LEDGER_LINE_BYTES:
                     if not raw.endswith(b"\n"):
@@ -190,8 +194,6 @@ def read_ledger_lines(
                                          f"{MAX_LEDGER_LINE_BYTES / 2**20:g} MiB, which no "
                                          "record clew writes is: not read")  # fmt: skip
                     skipped.append(i)
-                    continue
-                if not raw.strip():
                     continue
                 memory += _memory_bound(raw)
                 if memory > MAX_LEDGER_MEMORY:

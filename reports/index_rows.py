@@ -32,7 +32,7 @@ from typing import Any, Literal
 import msgspec
 
 from harness.errors import ClewError
-from harness.record import RunResults, read_record_text
+from harness.record import MAX_RESULT_WINDOWS, RunResults, read_record_text
 from reports.data import duration_text, options_text
 from reports.run_report import REPORT_NAME
 
@@ -169,7 +169,11 @@ def _faults_text(spec: dict[str, Any], results: RunResults | None) -> str:
         kind = str(w.get("kind", "?"))
         counts[kind] = counts.get(kind, 0) + 1
     if counts:
-        return _joined(f"{_clip(k)} ×{n}" for k, n in sorted(counts.items()))
+        more = ""  # results.json holds the first windows only (and says so)
+        if results is not None and len(results.faults) >= MAX_RESULT_WINDOWS:
+            more = f" in the first {MAX_RESULT_WINDOWS:,} windows"
+        return _joined((f"{_clip(k)} ×{n}" for k, n in sorted(counts.items())),
+                       MAX_TEXT_CHARS - len(more)) + more  # fmt: skip
     asked = spec.get("faults")
     if isinstance(asked, list) and asked:
         tail = " (none struck)"

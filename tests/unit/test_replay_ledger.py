@@ -99,7 +99,7 @@ def test_a_ledger_past_a_cap_is_refused_by_replay_not_cut(
 ) -> None:
     """replay read every ledger line whole, however long (a planted 99 MB line: 2.67 GB
     before the cluster). A schedule read in part would replay another run, so a line
-    longer than any record clew writes, or more records than the cap, is refused, named."""
+    longer than any record clew writes, or past the memory cap, is refused, named."""
     import nemeses.ledger
 
     monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_LINE_BYTES", 1000)
@@ -109,7 +109,11 @@ def test_a_ledger_past_a_cap_is_refused_by_replay_not_cut(
     assert code == 254, out
     assert f"{run / 'faults.jsonl'}:2: a line longer than" in out and "not read" in out
     assert not (tmp_path / "again").exists()
+    # the count of records caps a page, not a replay: a long run's ledger is replayed whole
+    path = make_run(tmp_path / "b", [json.dumps(INTENT), json.dumps(APPLIED)] * 2 + [""])
+    whole = ledger_schedule(path / "faults.jsonl")
     monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_RECORDS", 2)
-    path = make_run(tmp_path / "b", [json.dumps(INTENT), json.dumps(APPLIED)] * 2)
-    with pytest.raises(InputError, match=r"faults\.jsonl:3: more than 2 records.*not read"):
+    assert ledger_schedule(path / "faults.jsonl") == whole
+    monkeypatch.setattr(nemeses.ledger, "MAX_LEDGER_MEMORY", 1000)  # the memory cap holds
+    with pytest.raises(InputError, match=r"faults\.jsonl:\d: decoding the ledger .*not read"):
         ledger_schedule(path / "faults.jsonl")
