@@ -304,9 +304,11 @@ def check_row(row: Any, where: str, *, whole: bool = False) -> dict[str, Any]:
     """``row``, cut to :data:`TABLE_FIELDS` (``whole``: all its fields), if it is a
     campaign row whose fields have the types and ranges the table computes with (``bug``
     and ``scheduler`` strings; names and hashes of at most :data:`MAX_ROW_TEXT`
-    characters; counts whole and ≥ 0, the cap at most :data:`MAX_CAP`; seconds and fault
-    ops finite and ≥ 0; ``run_seconds`` a list of them, one a run: at most
-    :data:`MAX_CAP`); else :class:`InputError` naming ``where`` and the field."""
+    characters; ``stopped``, which clew writes with an error's words, cut to that, and
+    dropped if it is not a string; counts whole and ≥ 0, the cap at most
+    :data:`MAX_CAP`; seconds and fault ops finite and ≥ 0; ``run_seconds`` a list of
+    them, one a run: at most :data:`MAX_CAP`); else :class:`InputError` naming ``where``
+    and the field."""
     if not isinstance(row, dict) or not isinstance(row.get("bug"), str) or not isinstance(
         row.get("scheduler"), str
     ):
@@ -317,8 +319,14 @@ def check_row(row: Any, where: str, *, whole: bool = False) -> dict[str, Any]:
             continue
         if not (isinstance(v, types) and _amount(v)):
             raise InputError(f"{where}: {name} must be a number ≥ 0, not {v!r}")
+    fixed: dict[str, Any] = {}
+    stopped = row.get("stopped")  # (said, not computed with: a long one is cut, not refused)
+    if stopped is not None and not isinstance(stopped, str):
+        fixed["stopped"] = None
+    elif isinstance(stopped, str) and len(stopped) > MAX_ROW_TEXT:
+        fixed["stopped"] = stopped[: MAX_ROW_TEXT - 1] + "…"
     for name in ("bug", "scheduler", "config_hash", "experiment_hash", "clew_commit",
-                 "campaign", "stopped"):  # fmt: skip
+                 "campaign"):  # fmt: skip
         v = row.get(name)
         if v is not None and not isinstance(v, str):
             raise InputError(f"{where}: {name} must be a string, not {_short(v)}")
@@ -333,7 +341,8 @@ def check_row(row: Any, where: str, *, whole: bool = False) -> dict[str, Any]:
     if len(seconds) > MAX_CAP:
         raise InputError(f"{where}: run_seconds holds {len(seconds):,} runs' seconds, more "
                          f"than the {MAX_CAP:,} runs a campaign may make")  # fmt: skip
-    return row if whole else {k: row[k] for k in TABLE_FIELDS if k in row}
+    out = row if whole else {k: row[k] for k in TABLE_FIELDS if k in row}
+    return {**out, **fixed} if fixed else out
 
 
 def _short(v: Any) -> str:
