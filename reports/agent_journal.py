@@ -407,13 +407,14 @@ def agent_lines(
         if left <= 0:
             unread.append(node.name)
             continue
-        journal, n_lines, cut = read_journal(path, min(max_bytes, left))
+        # the clock samples first: small, and what aligns the node's times
+        samples, _, clock_cut = read_journal(node / "clock.jsonl", min(max_bytes, left))
+        left -= _size(node / "clock.jsonl", max_bytes)
+        journal, n_lines, cut = read_journal(path, max(0, min(max_bytes, left)))
         left -= _size(path, max_bytes)
         total += n_lines
-        if cut:
+        if cut or clock_cut:
             cut_nodes.append(node.name)
-        samples, _, _ = read_journal(node / "clock.jsonl", max(0, min(max_bytes, left)))
-        left -= _size(node / "clock.jsonl", max_bytes)
         handover = _handover(agents, node.name, journal)
         origin = _origin_controller(agents, journal, handover)
         measured = [*([handover] if handover else []), *samples]

@@ -273,6 +273,11 @@ def test_the_runs_journals_are_read_within_one_byte_budget(
     assert d["cut"] == ["n2"] and d["unread"] == ["n3"]
     whole = agent_lines(run)
     assert whole is not None and whole["unread"] == [] and whole["nodes"] == ["n1", "n2", "n3"]
+    # a node's clock samples are read first: a budget its journal spends keeps them
+    clock = len((run / "nodes" / "n1" / "clock.jsonl").read_bytes())
+    tight = agent_lines(run, max_run_bytes=clock + 10)
+    assert tight is not None and tight["align"][0] == whole["align"][0]
+    assert tight["cut"] == ["n1"] and tight["unread"] == ["n2", "n3"]
     monkeypatch.setattr(aj, "MAX_RUN_JOURNAL_BYTES", n1 + 50)
     html = write_run_report(run).read_text()
     assert "the journals of 1 more node (n3) were not read: 64 MiB of journals" in html
