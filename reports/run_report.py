@@ -103,6 +103,9 @@ RUN_NAME_FORMAT = "%Y%m%dT%H%M%S"
 
 
 def _state(value: Any) -> Any:
+    # (a text the checker abbreviated is within the cap, but longer once quoted as JSON)
+    if isinstance(value, str) and len(value) <= MAX_STATE_CHARS + 64:
+        return value
     text = json.dumps(value, default=repr)
     return value if len(text) <= MAX_STATE_CHARS else short_json(value, MAX_STATE_CHARS)
 
@@ -115,10 +118,13 @@ def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
     lin = [s for s in lin if isinstance(s, dict)] if isinstance(lin, list) else []  # (damaged)
     kept = lin[-MAX_LINEARIZED:]
     # the checker describes only the prefix's last steps, and says how many there were
+    # (and, when it ran out of time, fewer than those: ``incomplete`` says so)
     given, offset = cex.get("linearized_total"), cex.get("linearized_offset")
+    described = len(lin) if cex.get("incomplete") is None else 0
     if not (isinstance(given, int) and isinstance(offset, int) and offset >= 0
-            and offset + len(lin) == given):  # (older or damaged: counted here)
-        given, offset = len(lin), 0  # fmt: skip
+            and offset + described <= given and offset + len(lin) <= given
+            and (cex.get("incomplete") is not None or offset + len(lin) == given)):
+        given, offset = len(lin), 0  # (older or damaged: counted here)  # fmt: skip
     total = given
     out = dict(cex)
     out["linearized"] = [
@@ -141,6 +147,12 @@ def trim_counterexample(cex: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("deadline_op", None)
     out.setdefault("ops", [])
     out.setdefault("ops_total", len(out["ops"]))
+    stuck_total = cex.get("could_not_follow_total")
+    n_stuck = len(out["could_not_follow"])
+    out["could_not_follow_total"] = (stuck_total if isinstance(stuck_total, int)
+                                     and stuck_total >= n_stuck else n_stuck)  # fmt: skip
+    incomplete = cex.get("incomplete")
+    out["incomplete"] = str(incomplete)[:500] if incomplete is not None else None
     return out
 
 

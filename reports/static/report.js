@@ -457,6 +457,7 @@
       drawing.scrollLeft = drawing.scrollWidth;  // the stuck point is at the right
       drawing.appendChild(el("p", { "class": "note" }, "Showing " + shown.length + " ops (" + tail.length +
         " of " + (cex.linearized_total || lin.length) + " linearized, " + cex.could_not_follow.length +
+        (cex.could_not_follow_total > cex.could_not_follow.length ? " of " + cex.could_not_follow_total : "") +
         " that could not follow, and the concurrent ops) of " + (cex.ops_total || order.length) +
         " on this key. x: order of invocations and completions; dashed: no known completion (info)."));
     }

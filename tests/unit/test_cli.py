@@ -687,3 +687,25 @@ def test_a_closed_output_pipe_exits_141_not_a_verdict() -> None:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_a_reports_counterexample_counts_the_ops_that_could_not_follow(tmp_path: Path) -> None:
+    """The checker lists at most 200 of the ops that could not follow; the page said "200
+    op(s) could come next" of 301 (found by review)."""
+    from harness.formats import write_history
+    from harness.history import History
+
+    ops: list[dict[str, Any]] = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 0},
+        {"process": 0, "type": "ok", "f": "write", "value": 0},
+    ]
+    ops += [{"process": 1 + p, "type": "invoke", "f": "read", "value": None} for p in range(301)]
+    ops += [{"process": 400, "type": "invoke", "f": "read", "value": None},
+            {"process": 400, "type": "ok", "f": "read", "value": 5}]  # fmt: skip
+    ops += [{"process": 1 + p, "type": "ok", "f": "read", "value": 7} for p in range(301)]
+    hist = tmp_path / "h.jsonl"
+    write_history(History.from_ops(ops), str(hist), "jsonl")
+    out = tmp_path / "report.html"
+    code, text = run("check", "--model", "cas-register", "--report", str(out), str(hist))
+    assert code == 1, text
+    assert "200 of the 302 op(s) that could come next are listed" in out.read_text()

@@ -247,6 +247,13 @@ def test_counterexample_prefix_is_capped() -> None:
                  "linearized_total": 5000, "linearized_offset": 4750}  # fmt: skip
     cex = trim_counterexample(described)
     assert cex["linearized_total"] == 5000 and cex["linearized_offset"] == 4800
+    # cut short by its deadline (found by review): fewer described than the window, said
+    short = trim_counterexample({**described, "linearized": [step] * 12, "state": None,
+                                 "linearized_offset": 300, "linearized_total": 500,
+                                 "incomplete": "ran out of its time limit after 64 steps",
+                                 "could_not_follow_total": 301})  # fmt: skip
+    assert short["linearized_total"] == 500 and short["linearized_offset"] == 300
+    assert short["incomplete"].startswith("ran out") and short["could_not_follow_total"] == 301
     for damaged in (-1, 4000, "4750", None):  # totals that do not add up are not trusted
         cex = trim_counterexample({**described, "linearized_offset": damaged})
         assert cex["linearized_total"] == MAX_LINEARIZED + 50 and cex["linearized_offset"] == 50
