@@ -178,8 +178,19 @@ def build_counterexample(
     incomplete = None
     whole_prefix = False  # the final state is known
     try:
-        for i in prefix_calls[:first]:
-            states[key_of(i)] = step(i, state_of(i))[1]
+        if model.ref_replay is None:
+            for i in prefix_calls[:first]:
+                states[key_of(i)] = step(i, state_of(i))[1]
+        else:  # the steps not described, each key's at once (no copy a step)
+            by_key: dict[Any, list[tuple[str, int, Any, Any]]] = {}
+            for i in prefix_calls[:first]:
+                tick(1)
+                by_key.setdefault(key_of(i), []).append(calls.ref_args(i))
+            for k, args in by_key.items():
+                if k not in states:
+                    states[k] = model.ref_init()
+                states[k] = model.ref_replay(states[k], args)
+            steps += first
         kept = prefix_calls[first:]
         for i, op_json in zip(kept, calls_json(history, calls, kept), strict=True):
             before = state_of(i)

@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,10 @@ class Model:
     describe_state: Callable[[Any], Any] = field(default=lambda s: s)
     #: ``starting_at(value)``: this model with another initial state; None if it has none.
     starting_at: Callable[[Any], Model] | None = None
+    #: ``ref_replay(state, steps)``: the state after ``steps`` (``ref_step``'s arguments
+    #: but the state, each step legal) without a copy a step, for a model whose states
+    #: grow with the history; None: ``ref_step`` in turn.
+    ref_replay: Callable[[Any, Sequence[tuple[str, int, Any, Any]]], Any] | None = None
 
 
 class _Ops:
@@ -686,6 +691,16 @@ def _pieces_seen(outs: set[str], firsts: set[str], pieces: set[str]) -> set[str]
     return found
 
 
+def _kv_replay(state: Any, steps: Sequence[tuple[str, int, Any, Any]]) -> Any:
+    pieces = [state]  # (joined once: a string grown by one append a step is quadratic)
+    for f, _, vin, _ in steps:
+        if f == "put":
+            pieces = [_as_str(vin)]
+        elif f == "append":
+            pieces.append(_as_str(vin))
+    return "".join(pieces)
+
+
 def _kv_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
     if f == "get":
         return (status != OK or state == _as_str(vout)), state
@@ -793,6 +808,14 @@ def _set_lower(calls: Calls) -> Lowered:
     )  # fmt: skip
 
 
+def _set_replay(state: Any, steps: Sequence[tuple[str, int, Any, Any]]) -> Any:
+    out = set(state)
+    for f, _, vin, _ in steps:
+        if f == "add":
+            out.add(freeze(vin))
+    return frozenset(out)
+
+
 def _set_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
     if f == "add":
         return True, state | {freeze(vin)}
@@ -837,6 +860,16 @@ def _queue_lower(calls: Calls) -> Lowered:
     )  # fmt: skip
 
 
+def _queue_replay(state: Any, steps: Sequence[tuple[str, int, Any, Any]]) -> Any:
+    out = deque(state)
+    for f, status, vin, vout in steps:  # (as _queue_step, each step legal)
+        if f == "enqueue":
+            out.append(freeze(vin))
+        elif (status != OK or vout is not None) and out:
+            out.popleft()
+    return tuple(out)
+
+
 def _queue_step(state: Any, f: str, status: int, vin: Any, vout: Any) -> tuple[bool, Any]:
     if f == "enqueue":
         return True, (*state, freeze(vin))
@@ -865,6 +898,7 @@ MODELS: dict[str, Model] = {
             lower=_kv_lower,
             ref_init=lambda: "",
             ref_step=_kv_step,
+            ref_replay=_kv_replay,
         ),
         Model(
             name="mutex",
@@ -882,6 +916,7 @@ MODELS: dict[str, Model] = {
             lower=_set_lower,
             ref_init=lambda: frozenset(),
             ref_step=_set_step,
+            ref_replay=_set_replay,
             multi_key_state=False,
             describe_state=lambda s: sorted((_plain(x) for x in s), key=repr),
         ),
@@ -892,6 +927,7 @@ MODELS: dict[str, Model] = {
             lower=_queue_lower,
             ref_init=lambda: (),
             ref_step=_queue_step,
+            ref_replay=_queue_replay,
             multi_key_state=False,
             describe_state=lambda s: [_plain(x) for x in s],
         ),
