@@ -184,13 +184,13 @@ def build_counterexample(
         else:  # the steps not described, each key's at once (no copy a step)
             by_key: dict[Any, list[tuple[str, int, Any, Any]]] = {}
             for i in prefix_calls[:first]:
+                steps += 1
                 tick(1)
                 by_key.setdefault(key_of(i), []).append(calls.ref_args(i))
             for k, args in by_key.items():
                 if k not in states:
                     states[k] = model.ref_init()
                 states[k] = model.ref_replay(states[k], args)
-            steps += first
         kept = prefix_calls[first:]
         for i, op_json in zip(kept, calls_json(history, calls, kept), strict=True):
             before = state_of(i)
