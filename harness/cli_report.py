@@ -66,9 +66,9 @@ def report_cmd(
 
     RUN_DIR may also be a Jepsen store directory (history.edn, results.edn, node logs):
     the report goes to RUN_DIR/clew/report.html, checking the history first if
-    `clew analyze` has not (clew never writes into Jepsen's own files), within
-    --time-limit and --max-memory: out of either, its verdict is unknown (exit 2 if
-    reading the history ran out, and no report).
+    `clew analyze` has not, or again if --time-limit or --max-memory is given (clew never
+    writes into Jepsen's own files), within them: out of either, its verdict is unknown
+    (exit 2 if reading the history ran out, and no report).
 
     \b
     Examples:
@@ -83,9 +83,13 @@ def report_cmd(
     from reports.index import write_index
     from reports.run_report import write_run_report
 
+    given = click.get_current_context().get_parameter_source
+    budget_given = any(given(p) == click.core.ParameterSource.COMMANDLINE
+                       for p in ("time_limit", "max_memory"))  # fmt: skip
     if is_jepsen_store(run_dir):
         view = view_dir(Path(run_dir))  # (not a link: clew writes and deletes in it)
-        if (view / "results.json").is_file():
+        # checked before: rendered again, unless a budget is given (to check it again in)
+        if (view / "results.json").is_file() and not budget_given:
             out = write_run_report(view, max_memory=max_memory, max_ops=max_ops)
         else:
             try:
@@ -101,6 +105,10 @@ def report_cmd(
         click.echo(f"report: {out}")
         return
 
+    if given("time_limit") == click.core.ParameterSource.COMMANDLINE:
+        raise click.BadParameter(f"only for a Jepsen store directory, and {run_dir} is not "
+                                 "one (a run's check: `clew analyze --time-limit`)",
+                                 param_hint="--time-limit")  # fmt: skip
     check_run_dir(run_dir)  # (a FIFO where a Jepsen store's history.edn goes, too)
     if not any((Path(run_dir) / name).exists() for name in _RUN_FILES):
         raise InputError(f"{run_dir}: not a run directory: it holds none of "

@@ -148,21 +148,27 @@ def _model_choices() -> str:
     return ", ".join(_model_names())
 
 
-def _check(history: History, model: str, time_limit: float, max_memory: int) -> Result:
+def _check(
+    history: History, model: str, time_limit: float, max_memory: int, started: float
+) -> Result:
+    """Check ``history`` as ``model`` within ``time_limit`` seconds from ``started`` (a
+    ``time.perf_counter()``: when reading began) and ``max_memory`` bytes."""
     from checkers.collections import CHECKERS
 
     if model in _TXN_MODELS:
         from checkers.txn.check import check as txn_check
 
-        return txn_check(history, model, time_limit=time_limit, max_memory=max_memory)
+        return txn_check(history, model, time_limit=time_limit, max_memory=max_memory,
+                         started=started)  # fmt: skip
     if model in CHECKERS:
         from checkers.collections import check_within
 
-        return check_within(model, history, time_limit=time_limit, max_memory=max_memory)
+        return check_within(model, history, time_limit=time_limit, max_memory=max_memory,
+                            started=started)  # fmt: skip
     from checkers.linear import check, resolve_model
 
     return check(history, resolve_model(history, model), time_limit=time_limit,
-                 max_bytes=max_memory)  # fmt: skip
+                 max_bytes=max_memory, started=started)  # fmt: skip
 
 
 def _link_node_logs(store: Path, view: Path) -> None:
@@ -243,8 +249,9 @@ def check_jepsen_store(
         raise ConfigError(f"unknown model {model!r}; choose one of {_model_choices()}")
     view = view_dir(store)
     started = time.monotonic()
+    began = time.perf_counter()  # (the checkers' clock: the time limit counts from here)
     memory = DEFAULT_MAX_BYTES if max_memory is None else max_memory
-    budget = ReadBudget(time.perf_counter(), time_limit, memory)
+    budget = ReadBudget(began, time_limit, memory)
     history = read_history(str(store / "history.edn"), "edn", budget=budget)
     unread = None
     try:
@@ -259,8 +266,7 @@ def check_jepsen_store(
     except ConfigError as e:
         raise ConfigError(f"{store / 'history.edn'}: {e}") from None
     t0 = time.perf_counter()
-    left = max(time_limit - (time.monotonic() - started), 1e-3)
-    result = _check(history, chosen, left, memory)
+    result = _check(history, chosen, time_limit, memory, began)
     check_seconds = time.perf_counter() - t0
     try:
         view.mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -95,7 +96,12 @@ def test_report_of_a_jepsen_store_checks_it_within_its_limits(tmp_path: Path) ->
     results = json.loads((store / "clew" / "results.json").read_text())
     assert results["valid"] == "unknown"
     cause = results["checkers"]["linear"]["cause"]
-    assert cause.startswith("time limit of ") and cause.endswith("; raise --time-limit"), cause
+    assert cause.startswith("time limit of 1.0 s reached ") and cause.endswith(
+        "; raise --time-limit"), cause  # (the limit given: what was left was named)
+    # checked again when a budget is given, as the advice says (it re-rendered the unknown)
+    code, out = _clew("report", str(store), "--time-limit", "2")
+    results = json.loads((store / "clew" / "results.json").read_text())
+    assert results["checkers"]["linear"]["cause"].startswith("time limit of 2.0 s reached ")
     shutil.rmtree(store / "clew")
     code, out = _clew("report", str(store), "--max-memory", "1M")
     assert code == 2, out
@@ -282,14 +288,19 @@ def test_analyze_of_a_jepsen_store_holds_its_time_limit_and_memory(
     seen = {}
     real = harness.jepsen_store._check
 
-    def spy(history: object, model: str, time_limit: float, max_memory: int) -> object:
-        seen.update(time_limit=time_limit, max_memory=max_memory)
-        return real(history, model, time_limit, max_memory)  # type: ignore[arg-type]
+    def spy(history: object, model: str, time_limit: float, max_memory: int,
+            started: float) -> object:  # fmt: skip
+        seen.update(time_limit=time_limit, max_memory=max_memory, started=started)
+        return real(history, model, time_limit, max_memory, started)  # type: ignore[arg-type]
 
     monkeypatch.setattr(harness.jepsen_store, "_check", spy)
+    before = time.perf_counter()
     code, out = _clew("analyze", "--time-limit", "30", "--max-memory", "1G", str(store))
     assert code == 0, out
-    assert 25 < seen["time_limit"] <= 30 and seen["max_memory"] == 1024**3
+    # the whole limit, from when reading began (what is left was given: its cause named a
+    # limit nobody gave)
+    assert seen["time_limit"] == 30 and seen["max_memory"] == 1024**3
+    assert before < seen["started"] < time.perf_counter()
 
 
 def test_analyze_time_limit_is_a_clew_runs_check_time_limit(
@@ -346,3 +357,13 @@ def test_a_stored_run_named_by_its_latest_link_is_the_run_it_names_now(tmp_path:
     latest = tmp_path / "store" / "etcd-set" / "latest"
     latest.symlink_to(run.name)
     assert analyze(latest).run_dir == run.resolve()
+
+
+def test_report_time_limit_is_for_a_jepsen_store_only(tmp_path: Path) -> None:
+    """`clew report RUN --time-limit` of a run of clew's was accepted and did nothing."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "spec.json").write_text(json.dumps({"suite": "etcd", "workload": "register"}))
+    code, out = _clew("report", str(run), "--time-limit", "5")
+    assert code == 254, out
+    assert "only for a Jepsen store directory" in out and "clew analyze --time-limit" in out
