@@ -60,7 +60,9 @@ _LINE_READ = 4096
 #: Bytes read at a time to count lines, or to pass over the rest of a long one.
 _CHUNK = 1024 * 1024
 #: The start of a non-empty line (after the newline ending the one before).
-_LINE_START = re.compile(rb"\n[^\n]")
+#: A line (from a line's start) with something on it but blanks: what the parse counts.
+_LINE_WITH_TEXT = re.compile(rb"(?m)^[ \t\r\f\v]*\S")
+_TEXT = re.compile(rb"\S")
 
 _ISO = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
@@ -249,12 +251,17 @@ def _pass_line(fh: BinaryIO, limit: int) -> int:
 
 
 def _count_lines(fh: BinaryIO, limit: int) -> tuple[int, int]:
-    """The non-empty lines of ``fh`` from here (a line's start), in at most ``limit``
-    bytes read a chunk at a time, and the bytes read."""
+    """The lines of ``fh`` from here (a line's start) that are not blank, as the parse
+    counts them, in at most ``limit`` bytes read a chunk at a time; and the bytes read."""
     lines = done = 0
-    prev = b"\n"
+    counted = False  # the line the last chunk ended in was counted
     while done < limit and (chunk := fh.read(min(_CHUNK, limit - done))):
         done += len(chunk)
-        lines += len(_LINE_START.findall(prev + chunk))
-        prev = chunk[-1:]
+        nl = chunk.find(b"\n")
+        if not counted and _TEXT.search(chunk, 0, len(chunk) if nl < 0 else nl):
+            lines += 1
+            counted = True
+        if nl >= 0:
+            lines += len(_LINE_WITH_TEXT.findall(chunk, nl + 1))
+            counted = _TEXT.search(chunk, chunk.rfind(b"\n") + 1) is not None
     return lines, done

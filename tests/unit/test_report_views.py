@@ -358,3 +358,23 @@ def test_node_logs_are_read_lazily_within_a_byte_budget_and_the_rest_is_said(
     (page / "clock.json").write_text(json.dumps({"origin_unix_ns": 1796300000 * 10**9}))
     html = render_run_report(page)
     assert "(0.0 MiB of log, 1 file of it whole, not read: past the bytes a report reads" in html
+
+
+def test_lines_past_a_share_are_counted_as_the_parse_counts_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lines past a node's share are counted, not parsed; whitespace-only lines and the
+    blank lines of CRLF logs were counted there though the parse skips them (found by
+    review). Random logs, read in chunks of a few bytes, against the parse's rule."""
+    import io
+    import random
+
+    import reports.node_logs as nl
+
+    monkeypatch.setattr(nl, "_CHUNK", 7)
+    rng = random.Random(3)
+    for _ in range(500):
+        data = b"".join(rng.choice([b"a", b" ", b"\t", b"\r", b"\n", b"\r\n", b"xy z"])
+                        for _ in range(rng.randint(0, 60)))  # fmt: skip
+        want = sum(1 for line in data.split(b"\n") if line.strip())
+        assert nl._count_lines(io.BytesIO(data), 10**6) == (want, len(data)), data
