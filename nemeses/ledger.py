@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from harness.progress import note_fault
+from harness.read_budget import parse_memory_bound
 
 __all__ = [
     "MAX_LEDGER_LINE_BYTES",
@@ -112,7 +113,7 @@ MAX_LEDGER_LINE_BYTES = 8 * 1024**2
 MAX_LEDGER_RECORDS = 100_000
 
 #: The most memory decoding a ledger's lines may take, summed over the lines read
-#: (:func:`harness.record.parse_memory_bound` of each): clew's records need about ten
+#: (:func:`harness.read_budget.parse_memory_bound` of each): clew's records need about ten
 #: times their size, so only a planted ledger of small lists or objects comes near it.
 MAX_LEDGER_MEMORY = 512 * 1024**2
 
@@ -195,7 +196,7 @@ def read_ledger_lines(
                                          "record clew writes is: not read")  # fmt: skip
                     skipped.append(i)
                     continue
-                memory += _memory_bound(raw)
+                memory += parse_memory_bound(raw)
                 if memory > MAX_LEDGER_MEMORY:
                     why = (f"{p}:{i}: decoding the ledger up to this line would take more than "
                            f"{MAX_LEDGER_MEMORY / 2**20:,.0f} MiB of memory")  # fmt: skip
@@ -227,12 +228,6 @@ def read_ledger_lines(
     except OSError as e:
         raise InputError(f"{p}: cannot read it: {e.strerror}") from None
     return LedgerLines(out, None, tuple(skipped))
-
-
-def _memory_bound(raw: bytes) -> int:
-    from harness.record import parse_memory_bound  # (harness.record imports this module)
-
-    return parse_memory_bound(raw)
 
 
 def _pass_line(f: BinaryIO) -> None:

@@ -207,9 +207,13 @@ def _check(
 ) -> Result:
     t = budget.started
 
-    def lap(name: str, since: float) -> float:
+    def mark(name: str, since: float) -> float:
         now = time.perf_counter()
         timings[name] = round(now - since, 4)
+        return now
+
+    def lap(name: str, since: float) -> float:
+        now = mark(name, since)
         budget.check(name)
         return now
 
@@ -258,11 +262,8 @@ def _check(
     found, unknowns, n_sccs, largest = _search(
         g.csr, comp, specs, relations, budget, scc_time_limit, max_cycles, unit_map
     )
-    if found:  # the cycles found decide the verdict: a spent budget is met when explaining
-        timings["cycles"] = round(time.perf_counter() - t, 4)
-        t = time.perf_counter()
-    else:
-        t = lap("cycles", t)
+    # the cycles found decide the verdict: a spent budget is met when explaining them
+    t = mark("cycles", t) if found else lap("cycles", t)
 
     records: dict[str, list[dict[str, Any]]] = {}
     counts: dict[str, int] = {}
@@ -288,11 +289,8 @@ def _check(
     for name, recs in an.anomalies.items():
         counts[name] = len(recs)
         records[name] = recs[:MAX_RECORDS]
-    if unexplained is None:
-        t = lap("explain", t)
-    else:  # (a look at the budget now would raise again: the phases after it need one)
-        timings["explain"] = round(time.perf_counter() - t, 4)
-        t = time.perf_counter()
+    # (spent while explaining: a look now would raise again; the phases after it look)
+    t = lap("explain", t) if unexplained is None else mark("explain", t)
 
     names = set(counts)
     relevant = sorted(lattice.relevant_anomalies(consistency, names))
